@@ -1,0 +1,146 @@
+# rotabench build: one static library (kernels, datasets, methods, harness), the rotabench binary
+# and the Criterion test binary that both link it. `make help` lists the targets.
+
+BUILD   ?= build
+CC      ?= cc
+CXX     ?= c++
+CUDA    ?= auto
+NVCC    ?= nvcc
+SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# Every Debian package the project uses; `make deps` installs the missing ones.
+DEB_PACKAGES := build-essential pkg-config git libyaml-dev libhwloc-dev libbenchmark-dev gnuplot-nox \
+                libopenblas-dev liblapacke-dev libgsl-dev librandom123-dev libjansson-dev \
+                libcriterion-dev clang-format cppcheck
+
+OPT      ?= -O2
+CSTD     := -std=c11
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
+# fp-contract=off: no silent FMA contraction, so reference kernels give the same bits on every
+# compiler and optimized kernels only fuse where they say so with intrinsics.
+# SAN is set by check-asan; CFLAGS/CXXFLAGS/LDFLAGS stay free for the user.
+SAN      ?=
+CPPFLAGS += -D_GNU_SOURCE -I. -I$(BUILD)/gen -I/usr/include/x86_64-linux-gnu/openblas-pthread
+RB_CFLAGS   = $(CSTD) $(OPT) -g -fno-strict-aliasing -ffp-contract=off -pthread $(WARN) -MMD -MP $(SAN) $(CFLAGS)
+RB_CXXFLAGS = -std=c++17 $(OPT) -g -pthread -Wall -Wextra -Werror -MMD -MP $(SAN) $(CXXFLAGS)
+RB_LDFLAGS  = $(SAN) $(LDFLAGS)
+LDLIBS   += -lbenchmark -lyaml -lhwloc -ljansson -lgsl -llapacke -lopenblas -lstdc++ -lpthread -lm
+
+# Per-file instruction sets: a file named *_avx2.c or *_avx512.c may use those instructions; the
+# dispatcher only calls into it after cpuid says the machine has them.
+ISA_AVX2   := -mavx2 -mfma
+ISA_AVX512 := -mavx512f -mavx512bw -mavx512dq -mavx512vl -mfma -mavx2
+
+# CUDA: compiled and linked whenever nvcc is on the PATH, unless CUDA=0.
+ifeq ($(CUDA),auto)
+  CUDA := $(if $(shell command -v $(NVCC) 2>/dev/null),1,0)
+endif
+CU_SRCS := $(if $(filter 1,$(CUDA)),$(wildcard kernels/cuda/*.cu))
+ifeq ($(CUDA),1)
+  CUDA_HOME  ?= $(patsubst %/bin/,%,$(dir $(shell command -v $(NVCC))))
+  CUDA_ARCH  ?= -gencode arch=compute_90a,code=sm_90a -gencode arch=compute_80,code=sm_80 \
+                -gencode arch=compute_90,code=compute_90
+  NVCCFLAGS  += -std=c++17 -O3 -g -lineinfo $(CUDA_ARCH) -Xcompiler -Wall,-Werror,-fPIC -I.
+  CPPFLAGS   += -DRB_HAVE_CUDA=1 -I$(CUDA_HOME)/include
+  LDLIBS     += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart
+endif
+
+LIB_C   := $(filter-out harness/main.c,$(wildcard kernels/*.c kernels/x86/*.c datasets/*.c methods/*.c harness/*.c))
+LIB_CXX := $(wildcard harness/*.cc)
+LIB_OBJ := $(LIB_C:%.c=$(BUILD)/%.o) $(LIB_CXX:%.cc=$(BUILD)/%.o) $(CU_SRCS:%.cu=$(BUILD)/%.o)
+TEST_C  := $(wildcard tests/*.c)
+TEST_OBJ:= $(TEST_C:%.c=$(BUILD)/%.o)
+
+LIB   := $(BUILD)/librotabench.a
+BIN   := $(BUILD)/rotabench
+TESTS := $(BUILD)/rbtest
+
+.PHONY: all deps run test bench check-asan format lint clean help version-stamp
+all: deps $(BIN)
+
+help:
+	@echo "make run         install deps, build, run configs/default.yaml, write results and a report"
+	@echo "make test        install deps, build, run the whole test suite"
+	@echo "make bench       kernel benchmarks (Google Benchmark) with the machine's measured limits"
+	@echo "make check-asan  the test suite under AddressSanitizer + UBSan"
+	@echo "make format      reformat sources with clang-format; make lint checks format + cppcheck"
+	@echo "make deps        apt-get install the Debian packages that are missing (idempotent)"
+	@echo "options: CUDA=0 (skip nvcc), BUILD=dir, CC=clang, RB_KERNELS=ref|avx2|avx512 at run time"
+
+# One dpkg-query call decides; apt-get runs only when something is missing.
+deps:
+	@missing=$$(dpkg-query -W -f='$${Package} $${db:Status-Abbrev}\n' $(DEB_PACKAGES) 2>/dev/null \
+	    | awk '$$2 == "ii" { ok[$$1] = 1 } END { n = split("$(DEB_PACKAGES)", p, " "); \
+	      for (i = 1; i <= n; i++) if (!(p[i] in ok)) printf "%s ", p[i] }'); \
+	if [ -n "$$missing" ]; then \
+	    echo "deps: installing $$missing"; \
+	    $(SUDO) apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+# The git revision is baked into one generated header, rewritten only when it changes.
+$(BUILD)/gen/rb_version.h: version-stamp
+	@mkdir -p $(dir $@)
+	@sha=$$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown); \
+	 dirty=$$(git diff --quiet HEAD -- 2>/dev/null && echo 0 || echo 1); \
+	 printf '#define RB_GIT_SHA "%s"\n#define RB_GIT_DIRTY %s\n#define RB_BUILD_FLAGS "%s"\n' \
+	   "$$sha" "$$dirty" "$(CC) $(OPT) CUDA=$(CUDA)" > $@.tmp; \
+	 cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+
+$(BUILD)/%_avx2.o: %_avx2.c | $(BUILD)/gen/rb_version.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(RB_CFLAGS) $(ISA_AVX2) -c $< -o $@
+$(BUILD)/%_avx512.o: %_avx512.c | $(BUILD)/gen/rb_version.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(RB_CFLAGS) $(ISA_AVX512) -c $< -o $@
+$(BUILD)/%.o: %.c | $(BUILD)/gen/rb_version.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(RB_CFLAGS) -c $< -o $@
+$(BUILD)/%.o: %.cc | $(BUILD)/gen/rb_version.h
+	@mkdir -p $(dir $@)
+	$(CXX) $(CPPFLAGS) $(RB_CXXFLAGS) -c $< -o $@
+$(BUILD)/%.o: %.cu | $(BUILD)/gen/rb_version.h
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -DRB_HAVE_CUDA=1 -c $< -o $@
+
+$(BUILD)/harness/version.o: $(BUILD)/gen/rb_version.h
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BIN): $(BUILD)/harness/main.o $(LIB)
+	$(CXX) $(RB_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(TESTS): $(TEST_OBJ) $(LIB)
+	$(CXX) $(RB_LDFLAGS) -o $@ $^ -lcriterion $(LDLIBS)
+
+# Criterion runs every test in its own process; -j2 matches the CI machine.
+TEST_ARGS ?= -j2
+test: deps $(BIN) $(TESTS)
+	RB_TEST_BIN=$(abspath $(BIN)) $(TESTS) $(TEST_ARGS)
+
+run: deps $(BIN)
+	$(BIN) run configs/default.yaml
+
+bench: deps $(BIN)
+	$(BIN) bench $(BENCH_FILTER)
+
+check-asan: deps
+	$(MAKE) BUILD=build-asan OPT="-O1" CUDA=0 \
+	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
+
+FORMAT_SRCS = $(shell git ls-files '*.c' '*.h' '*.cc' '*.cu')
+format:
+	clang-format -i $(FORMAT_SRCS)
+
+lint: deps
+	clang-format --dry-run -Werror $(FORMAT_SRCS)
+	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability,performance \
+	    --inline-suppr --suppress=missingIncludeSystem -D__x86_64__ -I. \
+	    kernels datasets methods harness
+
+clean:
+	rm -rf $(BUILD) build-asan
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,13 @@
+/* The harness's public header: the CLI commands and the services they share. */
+#ifndef RB_HARNESS_H
+#define RB_HARNESS_H
+
+/* Version text: "rotabench <version> (git <sha>[-dirty], <compiler flags>)". */
+const char *rb_version_string(void);
+const char *rb_git_sha(void);
+int rb_git_dirty(void);
+
+/* A subcommand: argv[0] is the subcommand's name. Returns the process exit status. */
+typedef int (*rb_cmd_fn)(int argc, char **argv);
+
+#endif

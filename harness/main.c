@@ -1,0 +1,43 @@
+/* rotabench: the command-line entry point; a table of subcommands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "harness/harness.h"
+#include "kernels/kernels.h"
+
+static const struct {
+    const char *name;
+    rb_cmd_fn fn;
+    const char *summary;
+} commands[] = {
+    {NULL, NULL, NULL},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: rotabench <command> [options]   (rotabench <command> --help)\n\ncommands:\n");
+    for (size_t i = 0; commands[i].name; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\n  --version  print the version and git revision\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+        printf("%s\n", rb_version_string());
+        return 0;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; commands[i].name; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "rotabench: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,12 @@
+/* The table of every op the kernel layer registers, for listing, hw reports and benchmarks. */
+#include "kernels/kernels.h"
+
+static const rb_op *const all_ops[] = {
+    &rb_op_fwht_f32,
+};
+
+const rb_op *const *rb_ops_all(size_t *count)
+{
+    *count = sizeof all_ops / sizeof all_ops[0];
+    return all_ops;
+}

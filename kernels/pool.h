@@ -1,0 +1,26 @@
+/* A small thread pool pinned with hwloc: the only way kernels use more than one core. */
+#ifndef RB_POOL_H
+#define RB_POOL_H
+
+#include <stddef.h>
+
+enum { RB_THREADS_MAX = 256 };
+
+/* Number of threads kernels may use (the caller counts as one). 0 means one per physical core
+ * that hwloc reports. The default is 1 unless RB_THREADS is set, so a library call never
+ * surprises a caller with threads. Returns RB_EINVAL outside 0..RB_THREADS_MAX. */
+int rb_threads_set(int n);
+int rb_threads_get(void);
+
+/* Runs fn(ctx, begin, end) over [0, n) in chunks of `grain` items (the last may be shorter) and
+ * returns when all are done. Chunk boundaries depend only on n and grain, never on the thread
+ * count, so a kernel whose chunks are independent gives the same bits with any number of threads.
+ * Nested calls (from inside a task) run serially on the calling thread. */
+typedef void (*rb_task_fn)(void *ctx, size_t begin, size_t end);
+void rb_parallel_for(size_t n, size_t grain, rb_task_fn fn, void *ctx);
+
+/* How the pool's threads are bound, for the run's context record, e.g. "3 threads on cores
+ * 0,1,2 (hwloc)" or "1 thread, unbound". */
+const char *rb_pool_binding(void);
+
+#endif

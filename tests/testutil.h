@@ -1,0 +1,16 @@
+/* Shared helpers for the tests: fresh random inputs and comparisons. */
+#ifndef RB_TESTUTIL_H
+#define RB_TESTUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Fresh inputs: a new seed per call unless RB_TEST_SEED is set; the seed is printed on failure
+ * by the tests that use rbt_seed(). */
+uint64_t rbt_seed(void);
+float *rbt_normal_f32(size_t n, uint64_t seed, uint64_t stream);
+double *rbt_normal_f64(size_t n, uint64_t seed, uint64_t stream);
+/* Largest |a - b| / max(1, |b|) over n elements. */
+double rbt_max_relerr_f32(const float *a, const float *b, size_t n);
+
+#endif
