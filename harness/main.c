@@ -13,16 +13,15 @@ static const struct {
     {NULL, NULL, NULL},
 };
 
-static void usage(FILE *f)
-{
-    fprintf(f, "usage: rotabench <command> [options]   (rotabench <command> --help)\n\ncommands:\n");
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: rotabench <command> [options]   (rotabench <command> --help)\n\ncommands:\n");
     for (size_t i = 0; commands[i].name; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\n  --version  print the version and git revision\n");
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -7,11 +7,14 @@
 
 #define RB_VERSION "0.1.0"
 
-const char *rb_git_sha(void) { return RB_GIT_SHA; }
-int rb_git_dirty(void) { return RB_GIT_DIRTY; }
+const char *rb_git_sha(void) {
+    return RB_GIT_SHA;
+}
+int rb_git_dirty(void) {
+    return RB_GIT_DIRTY;
+}
 
-const char *rb_version_string(void)
-{
+const char *rb_version_string(void) {
     static char buf[256];
     snprintf(buf, sizeof buf, "rotabench %s (git %s%s, %s, %s)", RB_VERSION, RB_GIT_SHA,
              RB_GIT_DIRTY ? "-dirty" : "", RB_BUILD_FLAGS, __VERSION__);

@@ -1,4 +1,5 @@
-/* CPU feature detection, the RB_KERNELS selection and the per-thread record of variants that ran. */
+/* CPU feature detection, the RB_KERNELS selection and the per-thread record of variants that ran.
+ */
 #include "kernels/dispatch.h"
 
 #include <cpuid.h>
@@ -13,16 +14,14 @@ static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static unsigned cpu_isa;
 static enum sel selection = SEL_AUTO;
 
-static uint64_t xgetbv0(void)
-{
+static uint64_t xgetbv0(void) {
     uint32_t lo, hi;
     __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
     return ((uint64_t) hi << 32) | lo;
 }
 
 /* cpuid says what the core implements; xgetbv says whether the OS saves the wider registers. */
-static unsigned detect_isa(void)
-{
+static unsigned detect_isa(void) {
     unsigned a, b, c, d, isa = 0;
     if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
     int osxsave = (c >> 27) & 1, fma = (c >> 12) & 1, avx = (c >> 28) & 1;
@@ -37,48 +36,48 @@ static unsigned detect_isa(void)
     return isa;
 }
 
-static int parse_sel(const char *s, enum sel *out)
-{
+static int parse_sel(const char *s, enum sel *out) {
     for (size_t i = 0; i < sizeof sel_names / sizeof sel_names[0]; i++)
         if (strcmp(s, sel_names[i]) == 0) {
             *out = (enum sel) i;
             return 0;
         }
-    return rb_error_set(RB_EINVAL, "unknown kernel selection '%s' (auto, avx512, avx2, scalar, ref)",
-                        s);
+    return rb_error_set(RB_EINVAL,
+                        "unknown kernel selection '%s' (auto, avx512, avx2, scalar, ref)", s);
 }
 
-static void init(void)
-{
+static void init(void) {
     cpu_isa = detect_isa();
     const char *env = getenv("RB_KERNELS");
     if (env && *env && parse_sel(env, &selection) != 0) {
-        fprintf(stderr, "rotabench: RB_KERNELS=%s is not one of auto, avx512, avx2, scalar, ref; "
-                        "using auto\n",
+        fprintf(stderr,
+                "rotabench: RB_KERNELS=%s is not one of auto, avx512, avx2, scalar, ref; "
+                "using auto\n",
                 env);
         selection = SEL_AUTO;
     }
 }
 
-unsigned rb_cpu_isa(void)
-{
+unsigned rb_cpu_isa(void) {
     pthread_once(&init_once, init);
     return cpu_isa;
 }
 
-unsigned rb_kernels_isa(void)
-{
+unsigned rb_kernels_isa(void) {
     pthread_once(&init_once, init);
     switch (selection) {
-    case SEL_AUTO: return cpu_isa;
-    case SEL_AVX512: return cpu_isa;
-    case SEL_AVX2: return cpu_isa & RB_ISA_AVX2;
-    default: return 0;
+    case SEL_AUTO:
+        return cpu_isa;
+    case SEL_AVX512:
+        return cpu_isa;
+    case SEL_AVX2:
+        return cpu_isa & RB_ISA_AVX2;
+    default:
+        return 0;
     }
 }
 
-int rb_kernels_select(const char *spec)
-{
+int rb_kernels_select(const char *spec) {
     pthread_once(&init_once, init);
     enum sel s = SEL_AUTO;
     int rc = parse_sel(spec, &s);
@@ -86,14 +85,12 @@ int rb_kernels_select(const char *spec)
     return rc;
 }
 
-const char *rb_kernels_selection(void)
-{
+const char *rb_kernels_selection(void) {
     pthread_once(&init_once, init);
     return sel_names[selection];
 }
 
-int rb_variant_enabled(const rb_variant *v)
-{
+int rb_variant_enabled(const rb_variant *v) {
     pthread_once(&init_once, init);
     if (selection == SEL_REF) return strcmp(v->name, "ref") == 0;
     return (v->isa & ~rb_kernels_isa()) == 0;
@@ -108,8 +105,7 @@ struct trace_entry {
 static _Thread_local struct trace_entry trace[TRACE_MAX];
 static _Thread_local size_t trace_len;
 
-void rb_kernel_note(const rb_op *op, const rb_variant *v)
-{
+void rb_kernel_note(const rb_op *op, const rb_variant *v) {
     for (size_t i = 0; i < trace_len; i++)
         if (trace[i].op == op) {
             trace[i].v = v;
@@ -118,17 +114,17 @@ void rb_kernel_note(const rb_op *op, const rb_variant *v)
     if (trace_len < TRACE_MAX) trace[trace_len++] = (struct trace_entry){op, v};
 }
 
-const char *rb_kernel_last(const rb_op *op)
-{
+const char *rb_kernel_last(const rb_op *op) {
     for (size_t i = 0; i < trace_len; i++)
         if (trace[i].op == op) return trace[i].v->name;
     return NULL;
 }
 
-void rb_kernel_trace_reset(void) { trace_len = 0; }
+void rb_kernel_trace_reset(void) {
+    trace_len = 0;
+}
 
-size_t rb_kernel_trace(char *buf, size_t size)
-{
+size_t rb_kernel_trace(char *buf, size_t size) {
     size_t used = 0;
     if (size) buf[0] = '\0';
     for (size_t i = 0; i < trace_len; i++) {

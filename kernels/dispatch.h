@@ -40,11 +40,12 @@ typedef struct rb_op {
     size_t count;
 } rb_op;
 
-#define RB_OP_DEFINE(sym, opname, ...)                                                             \
-    static const rb_variant sym##_variants_[] = {__VA_ARGS__};                                     \
+#define RB_OP_DEFINE(sym, opname, ...)                         \
+    static const rb_variant sym##_variants_[] = {__VA_ARGS__}; \
     const rb_op sym = {opname, sym##_variants_, sizeof sym##_variants_ / sizeof sym##_variants_[0]}
 
-#define RB_VARIANT(name, isa, fn) {(name), (isa), (rb_fnptr) (fn)}
+#define RB_VARIANT(name, isa, fn) \
+    { (name), (isa), (rb_fnptr) (fn) }
 
 /* Whether dispatch may call v now (its ISA is present and allowed by the selection). Tests use
  * this to run every variant the machine supports against the reference. */
@@ -61,18 +62,18 @@ size_t rb_kernel_trace(char *buf, size_t size);
 
 /* Tries the enabled variants of op in order with the argument list args; the first that does not
  * decline is recorded and its status returned. Use as the whole body of a dispatcher. */
-#define RB_DISPATCH(op, fntype, args)                                                              \
-    do {                                                                                           \
-        for (size_t i_ = 0; i_ < (op).count; i_++) {                                               \
-            const rb_variant *v_ = &(op).variants[i_];                                             \
-            if (!rb_variant_enabled(v_)) continue;                                                 \
-            int rc_ = ((fntype) v_->fn) args;                                                      \
-            if (rc_ != RB_EDECLINE) {                                                              \
-                rb_kernel_note(&(op), v_);                                                         \
-                return rc_;                                                                        \
-            }                                                                                      \
-        }                                                                                          \
-        return rb_error_set(RB_ENOTSUP, "%s: every variant declined", (op).name);                 \
+#define RB_DISPATCH(op, fntype, args)                                             \
+    do {                                                                          \
+        for (size_t i_ = 0; i_ < (op).count; i_++) {                              \
+            const rb_variant *v_ = &(op).variants[i_];                            \
+            if (!rb_variant_enabled(v_)) continue;                                \
+            int rc_ = ((fntype) v_->fn) args;                                     \
+            if (rc_ != RB_EDECLINE) {                                             \
+                rb_kernel_note(&(op), v_);                                        \
+                return rc_;                                                       \
+            }                                                                     \
+        }                                                                         \
+        return rb_error_set(RB_ENOTSUP, "%s: every variant declined", (op).name); \
     } while (0)
 
 /* Work and minimum memory traffic of one call, for GFLOP/s, GB/s and fractions of the limit. */

@@ -5,30 +5,29 @@
 
 static _Thread_local char detail[1024];
 
-const char *rb_errname(int code)
-{
+const char *rb_errname(int code) {
     switch (code) {
-#define RB_ERROR_NAME_(name, value, msg)                                                           \
-    case value: return "RB_" #name;
+#define RB_ERROR_NAME_(name, value, msg) \
+    case value:                          \
+        return "RB_" #name;
         RB_ERRORS(RB_ERROR_NAME_)
 #undef RB_ERROR_NAME_
     }
     return "RB_E?";
 }
 
-const char *rb_strerror(int code)
-{
+const char *rb_strerror(int code) {
     switch (code) {
-#define RB_ERROR_MSG_(name, value, msg)                                                            \
-    case value: return msg;
+#define RB_ERROR_MSG_(name, value, msg) \
+    case value:                         \
+        return msg;
         RB_ERRORS(RB_ERROR_MSG_)
 #undef RB_ERROR_MSG_
     }
     return "unknown error";
 }
 
-int rb_error_set(int code, const char *fmt, ...)
-{
+int rb_error_set(int code, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(detail, sizeof detail, fmt, ap);
@@ -36,6 +35,10 @@ int rb_error_set(int code, const char *fmt, ...)
     return code;
 }
 
-const char *rb_error_detail(void) { return detail; }
+const char *rb_error_detail(void) {
+    return detail;
+}
 
-void rb_error_clear(void) { detail[0] = '\0'; }
+void rb_error_clear(void) {
+    detail[0] = '\0';
+}

@@ -6,21 +6,21 @@
 #include <stdlib.h>
 
 /* X(name, value, message). Functions that can fail return 0 or one of these negative codes. */
-#define RB_ERRORS(X)                                                                               \
-    X(OK, 0, "success")                                                                            \
-    X(EINVAL, -1, "invalid argument")                                                              \
-    X(ENOMEM, -2, "out of memory")                                                                 \
-    X(ESIZE, -3, "unsupported size")                                                               \
-    X(EIO, -4, "input/output error")                                                               \
-    X(EFORMAT, -5, "malformed input file")                                                         \
-    X(ENOTSUP, -6, "not supported")                                                                \
-    X(ENUMERIC, -7, "NaN or Inf in input")                                                         \
-    X(EDECLINE, -8, "kernel variant declines these arguments")                                     \
-    X(ECONFIG, -9, "invalid configuration")                                                        \
-    X(ECUDA, -10, "CUDA error")                                                                    \
-    X(ENODEV, -11, "no such device")                                                               \
-    X(EINTR, -12, "interrupted")                                                                   \
-    X(ENOCONV, -13, "iteration did not converge")                                                  \
+#define RB_ERRORS(X)                                           \
+    X(OK, 0, "success")                                        \
+    X(EINVAL, -1, "invalid argument")                          \
+    X(ENOMEM, -2, "out of memory")                             \
+    X(ESIZE, -3, "unsupported size")                           \
+    X(EIO, -4, "input/output error")                           \
+    X(EFORMAT, -5, "malformed input file")                     \
+    X(ENOTSUP, -6, "not supported")                            \
+    X(ENUMERIC, -7, "NaN or Inf in input")                     \
+    X(EDECLINE, -8, "kernel variant declines these arguments") \
+    X(ECONFIG, -9, "invalid configuration")                    \
+    X(ECUDA, -10, "CUDA error")                                \
+    X(ENODEV, -11, "no such device")                           \
+    X(EINTR, -12, "interrupted")                               \
+    X(ENOCONV, -13, "iteration did not converge")              \
     X(ELIB, -14, "library call failed")
 
 enum rb_error {
@@ -41,12 +41,12 @@ const char *rb_error_detail(void);
 void rb_error_clear(void);
 
 /* Programmer errors (broken invariants, not bad input): print file:line and abort. */
-#define RB_ASSERT(cond)                                                                            \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__, #cond);           \
-            abort();                                                                               \
-        }                                                                                          \
+#define RB_ASSERT(cond)                                                                  \
+    do {                                                                                 \
+        if (!(cond)) {                                                                   \
+            fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__, #cond); \
+            abort();                                                                     \
+        }                                                                                \
     } while (0)
 
 #endif

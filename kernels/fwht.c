@@ -7,25 +7,24 @@
 
 #include "kernels/fwht_variants.h"
 
-int rb_is_pow2(size_t n) { return n && !(n & (n - 1)); }
+int rb_is_pow2(size_t n) {
+    return n && !(n & (n - 1));
+}
 
-int rb_log2_exact(size_t n)
-{
+int rb_log2_exact(size_t n) {
     if (!rb_is_pow2(n)) return -1;
     int k = 0;
     while ((size_t) 1 << k != n) k++;
     return k;
 }
 
-size_t rb_sequency_to_natural(size_t s, int k)
-{
+size_t rb_sequency_to_natural(size_t s, int k) {
     size_t g = s ^ (s >> 1), r = 0;
     for (int i = 0; i < k; i++) r |= ((g >> i) & 1) << (k - 1 - i);
     return r;
 }
 
-rb_cost rb_fwht_cost(size_t n, size_t count, size_t elem_bytes)
-{
+rb_cost rb_fwht_cost(size_t n, size_t count, size_t elem_bytes) {
     int k = rb_log2_exact(n);
     double rows = (double) count, len = (double) n;
     return (rb_cost){rows * len * (k > 0 ? k : 0), 2.0 * rows * len * (double) elem_bytes};
@@ -33,8 +32,7 @@ rb_cost rb_fwht_cost(size_t n, size_t count, size_t elem_bytes)
 
 /* Reference: radix-2 stages, stride 1 first, then the scale. The order of the stages defines the
  * fp32 rounding that every optimized variant reproduces. */
-int rb_fwht_f32_ref(float *data, size_t n, size_t count, size_t stride, float scale)
-{
+int rb_fwht_f32_ref(float *data, size_t n, size_t count, size_t stride, float scale) {
     for (size_t r = 0; r < count; r++) {
         float *x = data + r * stride;
         for (size_t h = 1; h < n; h *= 2)
@@ -50,11 +48,10 @@ int rb_fwht_f32_ref(float *data, size_t n, size_t count, size_t stride, float sc
     return RB_OK;
 }
 
-RB_OP_DEFINE(rb_op_fwht_f32, "fwht_f32", RB_FWHT_F32_FAST_VARIANTS
-             RB_VARIANT("ref", 0, rb_fwht_f32_ref));
+RB_OP_DEFINE(rb_op_fwht_f32, "fwht_f32",
+             RB_FWHT_F32_FAST_VARIANTS RB_VARIANT("ref", 0, rb_fwht_f32_ref));
 
-static int check_args(size_t n, size_t count, size_t stride)
-{
+static int check_args(size_t n, size_t count, size_t stride) {
     int k = rb_log2_exact(n);
     if (k < 0 || k > RB_FWHT_LOG2_MAX)
         return rb_error_set(RB_ESIZE, "fwht: n = %zu is not a power of two 2^0..2^%d", n,
@@ -65,26 +62,24 @@ static int check_args(size_t n, size_t count, size_t stride)
 }
 
 /* Sequency order: out[s] = natural[bitrev(gray(s))], through one row of scratch. */
-#define PERMUTE_ROWS(T)                                                                            \
-    do {                                                                                           \
-        T *tmp = malloc(n * sizeof *tmp);                                                          \
-        if (!tmp) return rb_error_set(RB_ENOMEM, "fwht: no memory for a sequency row of %zu", n);  \
-        int k = rb_log2_exact(n);                                                                  \
-        for (size_t r = 0; r < count; r++) {                                                       \
-            T *x = data + r * stride;                                                              \
-            memcpy(tmp, x, n * sizeof *tmp);                                                       \
-            for (size_t s = 0; s < n; s++) x[s] = tmp[rb_sequency_to_natural(s, k)];               \
-        }                                                                                          \
-        free(tmp);                                                                                 \
+#define PERMUTE_ROWS(T)                                                                           \
+    do {                                                                                          \
+        T *tmp = malloc(n * sizeof *tmp);                                                         \
+        if (!tmp) return rb_error_set(RB_ENOMEM, "fwht: no memory for a sequency row of %zu", n); \
+        int k = rb_log2_exact(n);                                                                 \
+        for (size_t r = 0; r < count; r++) {                                                      \
+            T *x = data + r * stride;                                                             \
+            memcpy(tmp, x, n * sizeof *tmp);                                                      \
+            for (size_t s = 0; s < n; s++) x[s] = tmp[rb_sequency_to_natural(s, k)];              \
+        }                                                                                         \
+        free(tmp);                                                                                \
     } while (0)
 
-static int fwht_f32_dispatch(float *data, size_t n, size_t count, size_t stride, float scale)
-{
+static int fwht_f32_dispatch(float *data, size_t n, size_t count, size_t stride, float scale) {
     RB_DISPATCH(rb_op_fwht_f32, rb_fwht_f32_fn, (data, n, count, stride, scale));
 }
 
-int rb_fwht_f32(float *data, size_t n, size_t count, size_t stride, rb_norm norm, rb_order order)
-{
+int rb_fwht_f32(float *data, size_t n, size_t count, size_t stride, rb_norm norm, rb_order order) {
     int rc = check_args(n, count, stride);
     if (rc) return rc;
     if (count == 0) return RB_OK;
@@ -94,8 +89,7 @@ int rb_fwht_f32(float *data, size_t n, size_t count, size_t stride, rb_norm norm
     return rc;
 }
 
-int rb_fwht_f64(double *data, size_t n, size_t count, size_t stride, rb_norm norm, rb_order order)
-{
+int rb_fwht_f64(double *data, size_t n, size_t count, size_t stride, rb_norm norm, rb_order order) {
     int rc = check_args(n, count, stride);
     if (rc) return rc;
     double scale = norm == RB_NORM_ORTHO ? 1.0 / sqrt((double) n) : 1.0;

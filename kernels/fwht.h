@@ -19,8 +19,7 @@ enum { RB_FWHT_LOG2_MAX = 30 };
  * all variants give bit-identical fp32 results. Returns RB_ESIZE if n is not a power of two. */
 int rb_fwht_f32(float *data, size_t n, size_t count, size_t stride, rb_norm norm, rb_order order);
 /* The fp64 version: the reference only; the oracle for tests. */
-int rb_fwht_f64(double *data, size_t n, size_t count, size_t stride, rb_norm norm,
-                rb_order order);
+int rb_fwht_f64(double *data, size_t n, size_t count, size_t stride, rb_norm norm, rb_order order);
 
 /* Work: n log2 n additions per row; traffic: one read and one write of every element. */
 rb_cost rb_fwht_cost(size_t n, size_t count, size_t elem_bytes);

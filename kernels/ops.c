@@ -5,8 +5,7 @@ static const rb_op *const all_ops[] = {
     &rb_op_fwht_f32,
 };
 
-const rb_op *const *rb_ops_all(size_t *count)
-{
+const rb_op *const *rb_ops_all(size_t *count) {
     *count = sizeof all_ops / sizeof all_ops[0];
     return all_ops;
 }

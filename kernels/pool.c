@@ -22,7 +22,7 @@ static struct {
     pthread_mutex_t mu;
     pthread_cond_t wake, idle;
     pthread_t threads[RB_THREADS_MAX];
-    int nworkers;     /* threads other than the caller */
+    int nworkers;      /* threads other than the caller */
     unsigned long gen; /* incremented per job so sleeping workers see new work */
     struct job *job;
     int active; /* workers inside run_chunks; the caller's job must outlive them */
@@ -38,8 +38,7 @@ static pthread_mutex_t api_mu = PTHREAD_MUTEX_INITIALIZER; /* serializes paralle
 static int threads_wanted = -1;
 static _Thread_local int in_task;
 
-static int ncores(void)
-{
+static int ncores(void) {
     if (!pool.topo_ok) {
         if (hwloc_topology_init(&pool.topo) == 0 && hwloc_topology_load(pool.topo) == 0)
             pool.topo_ok = 1;
@@ -50,8 +49,7 @@ static int ncores(void)
 }
 
 /* Binds the calling thread to core `index` (mod the core count), one PU of it. */
-static void bind_to_core(int index)
-{
+static void bind_to_core(int index) {
     if (!pool.topo_ok) return;
     int n = hwloc_get_nbobjs_by_type(pool.topo, HWLOC_OBJ_CORE);
     if (n <= 0) return;
@@ -63,8 +61,7 @@ static void bind_to_core(int index)
     hwloc_bitmap_free(set);
 }
 
-static void run_chunks(struct job *job)
-{
+static void run_chunks(struct job *job) {
     in_task = 1;
     for (;;) {
         size_t c = atomic_fetch_add(&job->next, 1);
@@ -76,8 +73,7 @@ static void run_chunks(struct job *job)
     in_task = 0;
 }
 
-static void *worker_main(void *arg)
-{
+static void *worker_main(void *arg) {
     bind_to_core((int) (size_t) arg);
     unsigned long seen = 0;
     pthread_mutex_lock(&pool.mu);
@@ -98,8 +94,7 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-static void pool_stop(void)
-{
+static void pool_stop(void) {
     pthread_mutex_lock(&pool.mu);
     pool.quit = 1;
     pthread_cond_broadcast(&pool.wake);
@@ -109,8 +104,7 @@ static void pool_stop(void)
     pool.quit = 0;
 }
 
-static void pool_start(int nthreads)
-{
+static void pool_start(int nthreads) {
     if (pool.nworkers) pool_stop();
     if (nthreads > 1) bind_to_core(0);
     int started = 0;
@@ -127,8 +121,7 @@ static void pool_start(int nthreads)
                  started + 1);
 }
 
-int rb_threads_set(int n)
-{
+int rb_threads_set(int n) {
     if (n < 0 || n > RB_THREADS_MAX)
         return rb_error_set(RB_EINVAL, "threads = %d is outside 0..%d", n, RB_THREADS_MAX);
     pthread_mutex_lock(&api_mu);
@@ -137,26 +130,24 @@ int rb_threads_set(int n)
     return RB_OK;
 }
 
-static int threads_locked(void)
-{
+static int threads_locked(void) {
     if (threads_wanted < 0) {
         const char *env = getenv("RB_THREADS");
         int n = env ? atoi(env) : 1;
-        threads_wanted = n == 0 ? ncores() : (n < 1 ? 1 : (n > RB_THREADS_MAX ? RB_THREADS_MAX : n));
+        threads_wanted =
+            n == 0 ? ncores() : (n < 1 ? 1 : (n > RB_THREADS_MAX ? RB_THREADS_MAX : n));
     }
     return threads_wanted;
 }
 
-int rb_threads_get(void)
-{
+int rb_threads_get(void) {
     pthread_mutex_lock(&api_mu);
     int n = threads_locked();
     pthread_mutex_unlock(&api_mu);
     return n;
 }
 
-void rb_parallel_for(size_t n, size_t grain, rb_task_fn fn, void *ctx)
-{
+void rb_parallel_for(size_t n, size_t grain, rb_task_fn fn, void *ctx) {
     if (n == 0) return;
     if (grain == 0) grain = 1;
     size_t nchunks = (n + grain - 1) / grain;
@@ -194,8 +185,7 @@ void rb_parallel_for(size_t n, size_t grain, rb_task_fn fn, void *ctx)
     pthread_mutex_unlock(&api_mu);
 }
 
-const char *rb_pool_binding(void)
-{
+const char *rb_pool_binding(void) {
     if (!pool.binding[0]) snprintf(pool.binding, sizeof pool.binding, "1 thread, unbound");
     return pool.binding;
 }

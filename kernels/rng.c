@@ -5,17 +5,15 @@
 
 #include <Random123/philox.h>
 
-void rb_philox4x32(uint64_t seed, uint64_t stream, uint64_t block, uint32_t out[4])
-{
-    philox4x32_ctr_t c = {{(uint32_t) block, (uint32_t) (block >> 32), (uint32_t) stream,
-                           (uint32_t) (stream >> 32)}};
+void rb_philox4x32(uint64_t seed, uint64_t stream, uint64_t block, uint32_t out[4]) {
+    philox4x32_ctr_t c = {
+        {(uint32_t) block, (uint32_t) (block >> 32), (uint32_t) stream, (uint32_t) (stream >> 32)}};
     philox4x32_key_t k = {{(uint32_t) seed, (uint32_t) (seed >> 32)}};
     philox4x32_ctr_t r = philox4x32(c, k);
     for (int i = 0; i < 4; i++) out[i] = r.v[i];
 }
 
-void rb_rng_bits(uint64_t seed, uint64_t stream, uint64_t offset, size_t n, uint32_t *out)
-{
+void rb_rng_bits(uint64_t seed, uint64_t stream, uint64_t offset, size_t n, uint32_t *out) {
     uint32_t r[4];
     uint64_t have = UINT64_MAX;
     for (size_t i = 0; i < n; i++) {
@@ -25,8 +23,7 @@ void rb_rng_bits(uint64_t seed, uint64_t stream, uint64_t offset, size_t n, uint
     }
 }
 
-void rb_rng_uniform_f32(uint64_t seed, uint64_t stream, uint64_t offset, size_t n, float *out)
-{
+void rb_rng_uniform_f32(uint64_t seed, uint64_t stream, uint64_t offset, size_t n, float *out) {
     uint32_t r[4];
     uint64_t have = UINT64_MAX;
     for (size_t i = 0; i < n; i++) {
@@ -36,8 +33,7 @@ void rb_rng_uniform_f32(uint64_t seed, uint64_t stream, uint64_t offset, size_t 
     }
 }
 
-static void uniform64_pair(uint64_t seed, uint64_t stream, uint64_t block, double u[2])
-{
+static void uniform64_pair(uint64_t seed, uint64_t stream, uint64_t block, double u[2]) {
     uint32_t r[4];
     rb_philox4x32(seed, stream, block, r);
     for (int j = 0; j < 2; j++) {
@@ -46,8 +42,7 @@ static void uniform64_pair(uint64_t seed, uint64_t stream, uint64_t block, doubl
     }
 }
 
-void rb_rng_uniform_f64(uint64_t seed, uint64_t stream, uint64_t offset, size_t n, double *out)
-{
+void rb_rng_uniform_f64(uint64_t seed, uint64_t stream, uint64_t offset, size_t n, double *out) {
     double u[2];
     uint64_t have = UINT64_MAX;
     for (size_t i = 0; i < n; i++) {
@@ -57,8 +52,7 @@ void rb_rng_uniform_f64(uint64_t seed, uint64_t stream, uint64_t offset, size_t 
     }
 }
 
-void rb_rng_normal_f64(uint64_t seed, uint64_t stream, uint64_t offset, size_t n, double *out)
-{
+void rb_rng_normal_f64(uint64_t seed, uint64_t stream, uint64_t offset, size_t n, double *out) {
     double z[2];
     uint64_t have = UINT64_MAX;
     for (size_t i = 0; i < n; i++) {
@@ -74,8 +68,7 @@ void rb_rng_normal_f64(uint64_t seed, uint64_t stream, uint64_t offset, size_t n
     }
 }
 
-void rb_rng_normal_f32(uint64_t seed, uint64_t stream, uint64_t offset, size_t n, float *out)
-{
+void rb_rng_normal_f32(uint64_t seed, uint64_t stream, uint64_t offset, size_t n, float *out) {
     enum { CHUNK = 256 };
     double buf[CHUNK];
     for (size_t i = 0; i < n; i += CHUNK) {
@@ -85,8 +78,7 @@ void rb_rng_normal_f32(uint64_t seed, uint64_t stream, uint64_t offset, size_t n
     }
 }
 
-void rb_rng_rademacher_f32(uint64_t seed, uint64_t stream, uint64_t offset, size_t n, float *out)
-{
+void rb_rng_rademacher_f32(uint64_t seed, uint64_t stream, uint64_t offset, size_t n, float *out) {
     uint32_t r[4];
     uint64_t have = UINT64_MAX;
     for (size_t i = 0; i < n; i++) {
@@ -97,14 +89,12 @@ void rb_rng_rademacher_f32(uint64_t seed, uint64_t stream, uint64_t offset, size
 }
 
 /* splitmix64 finalizer: a bijective mix, so distinct (base, a, b) rarely collide. */
-static uint64_t mix64(uint64_t z)
-{
+static uint64_t mix64(uint64_t z) {
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
     return z ^ (z >> 31);
 }
 
-uint64_t rb_seed_derive(uint64_t base, uint64_t a, uint64_t b)
-{
+uint64_t rb_seed_derive(uint64_t base, uint64_t a, uint64_t b) {
     return mix64(mix64(mix64(base) ^ (a + 0x9e3779b97f4a7c15ULL)) ^ (b + 0x632be59bd9b4e019ULL));
 }

@@ -8,8 +8,7 @@
 #include "kernels/kernels.h"
 #include "tests/testutil.h"
 
-Test(fwht, dense_sylvester_matrix_up_to_4096)
-{
+Test(fwht, dense_sylvester_matrix_up_to_4096) {
     for (size_t n = 1; n <= 4096; n *= 2) {
         double *x = rbt_normal_f64(n, 11, n);
         double *y = malloc(n * sizeof *y);
