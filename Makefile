@@ -2,6 +2,8 @@
 # and the Criterion test binary that both link it. `make help` lists the targets.
 
 BUILD   ?= build
+# Parallel by default (one job per core); deps always finishes before the first compile.
+MAKEFLAGS += --no-print-directory $(if $(filter -j%,$(MAKEFLAGS)),,-j$(shell nproc))
 CC      ?= cc
 CXX     ?= c++
 CUDA    ?= auto
@@ -55,6 +57,11 @@ LIB   := $(BUILD)/librotabench.a
 BIN   := $(BUILD)/rotabench
 TESTS := $(BUILD)/rbtest
 
+# Quiet by default; `make V=1` prints the full commands.
+V ?= 0
+Q := $(if $(filter 1,$(V)),,@)
+say = $(if $(filter 1,$(V)),,@printf '  %-6s %s\n' $(1) $(2))
+
 .PHONY: all deps run test bench check-asan format lint clean help version-stamp
 all: deps $(BIN)
 
@@ -79,7 +86,7 @@ deps:
 	fi
 
 # The git revision is baked into one generated header, rewritten only when it changes.
-$(BUILD)/gen/rb_version.h: version-stamp
+$(BUILD)/gen/rb_version.h: version-stamp | deps
 	@mkdir -p $(dir $@)
 	@sha=$$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown); \
 	 dirty=$$(git diff --quiet HEAD -- 2>/dev/null && echo 0 || echo 1); \
@@ -89,31 +96,39 @@ $(BUILD)/gen/rb_version.h: version-stamp
 
 $(BUILD)/%_avx2.o: %_avx2.c | $(BUILD)/gen/rb_version.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(RB_CFLAGS) $(ISA_AVX2) -c $< -o $@
+	$(call say,CC,$<)
+	$(Q)$(CC) $(CPPFLAGS) $(RB_CFLAGS) $(ISA_AVX2) -c $< -o $@
 $(BUILD)/%_avx512.o: %_avx512.c | $(BUILD)/gen/rb_version.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(RB_CFLAGS) $(ISA_AVX512) -c $< -o $@
+	$(call say,CC,$<)
+	$(Q)$(CC) $(CPPFLAGS) $(RB_CFLAGS) $(ISA_AVX512) -c $< -o $@
 $(BUILD)/%.o: %.c | $(BUILD)/gen/rb_version.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(RB_CFLAGS) -c $< -o $@
+	$(call say,CC,$<)
+	$(Q)$(CC) $(CPPFLAGS) $(RB_CFLAGS) -c $< -o $@
 $(BUILD)/%.o: %.cc | $(BUILD)/gen/rb_version.h
 	@mkdir -p $(dir $@)
-	$(CXX) $(CPPFLAGS) $(RB_CXXFLAGS) -c $< -o $@
+	$(call say,CXX,$<)
+	$(Q)$(CXX) $(CPPFLAGS) $(RB_CXXFLAGS) -c $< -o $@
 $(BUILD)/%.o: %.cu | $(BUILD)/gen/rb_version.h
 	@mkdir -p $(dir $@)
-	$(NVCC) $(NVCCFLAGS) -DRB_HAVE_CUDA=1 -c $< -o $@
+	$(call say,NVCC,$<)
+	$(Q)$(NVCC) $(NVCCFLAGS) -DRB_HAVE_CUDA=1 -c $< -o $@
 
 $(BUILD)/harness/version.o: $(BUILD)/gen/rb_version.h
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	$(call say,AR,$@)
+	$(Q)ar rcs $@ $^
 
 $(BIN): $(BUILD)/harness/main.o $(LIB)
-	$(CXX) $(RB_LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(call say,LINK,$@)
+	$(Q)$(CXX) $(RB_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(TESTS): $(TEST_OBJ) $(LIB)
-	$(CXX) $(RB_LDFLAGS) -o $@ $^ -lcriterion $(LDLIBS)
+	$(call say,LINK,$@)
+	$(Q)$(CXX) $(RB_LDFLAGS) -o $@ $^ -lcriterion $(LDLIBS)
 
 # Criterion runs every test in its own process; -j2 matches the CI machine.
 TEST_ARGS ?= -j2

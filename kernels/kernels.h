@@ -4,6 +4,7 @@
 
 #include "kernels/error.h"
 #include "kernels/dispatch.h"
+#include "kernels/backend.h"
 #include "kernels/pool.h"
 #include "kernels/rng.h"
 #include "kernels/fwht.h"
