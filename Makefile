@@ -3,7 +3,10 @@
 
 BUILD   ?= build
 # Parallel by default (one job per core); deps always finishes before the first compile.
-MAKEFLAGS += --no-print-directory $(if $(filter -j%,$(MAKEFLAGS)),,-j$(shell nproc))
+ifeq ($(filter -j%,$(MAKEFLAGS)),)
+  MAKEFLAGS += -j$(shell nproc)
+endif
+MAKEFLAGS += --no-print-directory
 CC      ?= cc
 CXX     ?= c++
 CUDA    ?= auto
