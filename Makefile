@@ -14,7 +14,7 @@ NVCC    ?= nvcc
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Every Debian package the project uses; `make deps` installs the missing ones.
-DEB_PACKAGES := build-essential pkg-config git libyaml-dev libhwloc-dev libbenchmark-dev gnuplot-nox \
+DEB_PACKAGES := build-essential clang pkg-config git libyaml-dev libhwloc-dev libbenchmark-dev gnuplot-nox \
                 libopenblas-dev liblapacke-dev libgsl-dev librandom123-dev libjansson-dev \
                 libcriterion-dev clang-format cppcheck
 
@@ -65,7 +65,7 @@ V ?= 0
 Q := $(if $(filter 1,$(V)),,@)
 say = $(if $(filter 1,$(V)),,@printf '  %-6s %s\n' $(1) $(2))
 
-.PHONY: all deps run test bench check-asan format lint clean help version-stamp
+.PHONY: all deps run test bench check-asan check-clang format lint clean help version-stamp
 all: deps $(BIN)
 
 help:
@@ -73,6 +73,7 @@ help:
 	@echo "make test        install deps, build, run the whole test suite"
 	@echo "make bench       kernel benchmarks (Google Benchmark) with the machine's measured limits"
 	@echo "make check-asan  the test suite under AddressSanitizer + UBSan"
+	@echo "make check-clang the test suite built with clang"
 	@echo "make format      reformat sources with clang-format; make lint checks format + cppcheck"
 	@echo "make deps        apt-get install the Debian packages that are missing (idempotent)"
 	@echo "options: CUDA=0 (skip nvcc), BUILD=dir, CC=clang, RB_KERNELS=ref|avx2|avx512 at run time"
@@ -148,6 +149,10 @@ check-asan: deps
 	$(MAKE) BUILD=build-asan OPT="-O1" CUDA=0 \
 	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
 
+# The same tree with clang 14 (-Werror), tests included: both compilers must stay clean.
+check-clang: deps
+	$(MAKE) BUILD=build-clang CC=clang CXX=clang++ test
+
 FORMAT_SRCS = $(shell git ls-files '*.c' '*.h' '*.cc' '*.cu')
 format:
 	clang-format -i $(FORMAT_SRCS)
@@ -159,6 +164,6 @@ lint: deps
 	    kernels datasets methods harness
 
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan build-clang
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
