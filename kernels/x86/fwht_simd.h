@@ -1,0 +1,252 @@
+/* The register-, L1- and cache-blocked FWHT shared by the AVX2 and AVX-512 variants; included
+ * once by kernels/x86/fwht_avx2.c and fwht_avx512.c after they define the vector operations. */
+/* The includer defines:
+ *   FV, FW, FW_LOG   vector type, lanes, log2(lanes)
+ *   FR               log2 of the vectors one cross-vector pass keeps in registers
+ *   fv_load, fv_store, fv_add, fv_sub, fv_mul, fv_set1   unaligned load/store and arithmetic
+ *   fv_inreg(v)      the in-register stages of strides 1 .. FW/2, in ascending order
+ *   FWHT_VARIANT     the name of the variant function to define
+ *
+ * Why every variant matches the reference bit for bit: the reference applies the stage of stride
+ * h = 1, 2, 4, ... to every element in turn, and each output of a stage is fl(a + b) or fl(a - b)
+ * of its two inputs from the previous stage. Blocking only regroups which butterflies run
+ * together; any element still sees its stages in ascending order with the same operands, so the
+ * roundings are the same. The scale is one multiply per element after the last stage, as in the
+ * reference (skipped when scale == 1).
+ *
+ * Structure, for one row of n = 2^k floats:
+ *   k <= L1_LOG: in L1. A leaf loads 2^FR vectors, does the in-register stages on each and FR
+ *     cross-vector stages; then radix-2^FR passes over the row do the remaining stages.
+ *   larger k: the low s stages run on contiguous blocks of 2^s floats (recursively, each block
+ *     small enough for L1 or L2), then the high k - s stages run on column groups: FW adjacent
+ *     columns across all 2^(k-s) blocks. Up to 2^FR vectors go straight through registers; up to
+ *     2^8 go through a small stack scratch (first pass reads the row, last pass writes it back
+ *     with the scale). At n = 2^24 that is two passes over memory (s = 16, 8 high stages). */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernels/error.h"
+#include "kernels/fwht.h"
+#include "kernels/pool.h"
+
+#define FWHT_INLINE static inline __attribute__((always_inline))
+
+enum {
+    L1_LOG = 12,        /* a block of 2^12 floats (16 KiB) stays in L1 for all its stages */
+    L2_LOG = 16,        /* a block of 2^16 floats (256 KiB) stays in L2 */
+    COL_LOG_MAX = 8,    /* high stages done per column pass: scratch of 2^8 vectors */
+    PAR_ROW_LOG = 17,   /* rows at least this long are split across threads internally */
+    ROWS_GRAIN_LOG = 16 /* a batch task holds about 2^16 floats of rows */
+};
+
+/* One butterfly: a, b -> a + b, a - b (the reference's order of operands). */
+#define FV_BFLY(a, b)         \
+    do {                      \
+        FV t_ = fv_add(a, b); \
+        (b) = fv_sub(a, b);   \
+        (a) = t_;             \
+    } while (0)
+
+/* R cross-vector stages on v[0 .. 2^R), vector strides 1, 2, ..., 2^(R-1). */
+FWHT_INLINE void cross_stages(FV *v, int r) {
+#pragma GCC unroll 8
+    for (int s = 0; s < r; s++) {
+#pragma GCC unroll 16
+        for (int i = 0; i < (1 << r); i++)
+            if (!(i & (1 << s))) FV_BFLY(v[i], v[i + (1 << s)]);
+    }
+}
+
+/* One radix-2^r pass over a vector array of m vectors (vector j at src + j * ss, written to
+ * dst + j * ds; src may equal dst): the stages of vector strides h, 2h, ..., 2^(r-1) h. */
+FWHT_INLINE void pass_r(const float *src, size_t ss, float *dst, size_t ds, size_t m, size_t h,
+                        int r, float scale, int do_scale) {
+    FV v[1 << FR];
+    const FV sc = fv_set1(scale);
+    const size_t span = h << r;
+    for (size_t b = 0; b < m; b += span)
+        for (size_t c = b; c < b + h; c++) {
+#pragma GCC unroll 16
+            for (int i = 0; i < (1 << r); i++) v[i] = fv_load(src + (c + (size_t) i * h) * ss);
+            cross_stages(v, r);
+            if (do_scale) {
+#pragma GCC unroll 16
+                for (int i = 0; i < (1 << r); i++) v[i] = fv_mul(v[i], sc);
+            }
+#pragma GCC unroll 16
+            for (int i = 0; i < (1 << r); i++) fv_store(dst + (c + (size_t) i * h) * ds, v[i]);
+        }
+}
+
+/* pass_r with r a run-time value 1..FR: one specialization per radix, so v stays in registers. */
+static void pass(const float *src, size_t ss, float *dst, size_t ds, size_t m, size_t h, int r,
+                 float scale) {
+    int sc = scale != 1.0f;
+#define FWHT_CASE(R)                                     \
+    case R:                                              \
+        if (sc)                                          \
+            pass_r(src, ss, dst, ds, m, h, R, scale, 1); \
+        else                                             \
+            pass_r(src, ss, dst, ds, m, h, R, 1.0f, 0);  \
+        break;
+    switch (r) {
+        FWHT_CASE(1)
+        FWHT_CASE(2)
+        FWHT_CASE(3)
+#if FR >= 4
+        FWHT_CASE(4)
+#endif
+    default:
+        break;
+    }
+#undef FWHT_CASE
+}
+
+/* The leaf on contiguous x: chunks of 2^r vectors, in-register stages on each vector, then r
+ * cross-vector stages. */
+FWHT_INLINE void leaf_r(float *x, size_t m, int r, float scale, int do_scale) {
+    FV v[1 << FR];
+    const FV sc = fv_set1(scale);
+    for (size_t b = 0; b < m; b += (size_t) 1 << r) {
+        float *p = x + b * FW;
+#pragma GCC unroll 16
+        for (int i = 0; i < (1 << r); i++) v[i] = fv_inreg(fv_load(p + i * FW));
+        cross_stages(v, r);
+        if (do_scale) {
+#pragma GCC unroll 16
+            for (int i = 0; i < (1 << r); i++) v[i] = fv_mul(v[i], sc);
+        }
+#pragma GCC unroll 16
+        for (int i = 0; i < (1 << r); i++) fv_store(p + i * FW, v[i]);
+    }
+}
+
+static void leaf(float *x, size_t m, int r, float scale) {
+    int sc = scale != 1.0f;
+#define FWHT_CASE(R)                   \
+    case R:                            \
+        if (sc)                        \
+            leaf_r(x, m, R, scale, 1); \
+        else                           \
+            leaf_r(x, m, R, 1.0f, 0);  \
+        break;
+    switch (r) {
+        FWHT_CASE(0)
+        FWHT_CASE(1)
+        FWHT_CASE(2)
+        FWHT_CASE(3)
+#if FR >= 4
+        FWHT_CASE(4)
+#endif
+    default:
+        break;
+    }
+#undef FWHT_CASE
+}
+
+/* All k stages of a contiguous L1-sized block (FW_LOG <= k <= L1_LOG). */
+static void block_l1(float *x, int k, float scale) {
+    int mlog = k - FW_LOG, r = mlog < FR ? mlog : FR;
+    size_t m = (size_t) 1 << mlog;
+    leaf(x, m, r, r == mlog ? scale : 1.0f);
+    for (int done = r; done < mlog; done += r) {
+        r = mlog - done < FR ? mlog - done : FR;
+        pass(x, FW, x, FW, m, (size_t) 1 << done, r, done + r == mlog ? scale : 1.0f);
+    }
+}
+
+/* The high stages for one column group: FW columns starting at x, vector j at x + j * bstride,
+ * j < 2^mlog (mlog <= COL_LOG_MAX), through registers or the scratch. */
+static void col_group(float *x, size_t bstride, int mlog, float scale) {
+    size_t m = (size_t) 1 << mlog;
+    if (mlog <= FR) {
+        pass(x, bstride, x, bstride, m, 1, mlog, scale);
+        return;
+    }
+    float scratch[FW << COL_LOG_MAX];
+    for (int done = 0; done < mlog;) {
+        int r = mlog - done < FR ? mlog - done : FR;
+        /* Balance the radices so no pass is a lone stage when it can be avoided. */
+        if (mlog - done > FR && mlog - done < 2 * FR) r = (mlog - done + 1) / 2;
+        int first = done == 0, last = done + r == mlog;
+        pass(first ? x : scratch, first ? bstride : FW, last ? x : scratch, last ? bstride : FW, m,
+             (size_t) 1 << done, r, last ? scale : 1.0f);
+        done += r;
+    }
+}
+
+/* How a row of 2^k floats (k > L1_LOG) splits: low stages on blocks of 2^s, then k - s high. */
+static int split_low(int k) {
+    if (k <= L2_LOG) return L1_LOG;               /* high stages in registers */
+    if (k <= L2_LOG + FR) return k - FR;          /* L2 blocks, high stages in registers */
+    if (k <= L2_LOG + COL_LOG_MAX) return L2_LOG; /* two passes over memory */
+    return k - COL_LOG_MAX;                       /* huge: recurse on the low part */
+}
+
+/* The whole transform of one contiguous row of 2^k floats, on this thread. */
+static void row_serial(float *x, int k, float scale) {
+    if (k <= L1_LOG) {
+        block_l1(x, k, scale);
+        return;
+    }
+    int s = split_low(k);
+    size_t blk = (size_t) 1 << s, nblk = (size_t) 1 << (k - s);
+    for (size_t b = 0; b < nblk; b++) row_serial(x + b * blk, s, 1.0f);
+    for (size_t c = 0; c < blk; c += FW) col_group(x + c, blk, k - s, scale);
+}
+
+/* One long row across the pool: the low-stage blocks in parallel, then the column groups. */
+struct row_par {
+    float *x;
+    int k, s;
+    float scale;
+};
+
+static void row_par_blocks(void *ctx, size_t begin, size_t end) {
+    const struct row_par *p = ctx;
+    for (size_t b = begin; b < end; b++) row_serial(p->x + (b << p->s), p->s, 1.0f);
+}
+
+static void row_par_cols(void *ctx, size_t begin, size_t end) {
+    const struct row_par *p = ctx;
+    for (size_t g = begin; g < end; g++)
+        col_group(p->x + g * FW, (size_t) 1 << p->s, p->k - p->s, p->scale);
+}
+
+static void row_parallel(float *x, int k, float scale) {
+    struct row_par p = {x, k, split_low(k), scale};
+    rb_parallel_for((size_t) 1 << (k - p.s), 1, row_par_blocks, &p);
+    /* 16 column groups (one KiB-wide strip at FW = 16) per task. */
+    rb_parallel_for(((size_t) 1 << p.s) / FW, 16, row_par_cols, &p);
+}
+
+/* A batch of shorter rows across the pool. */
+struct rows_par {
+    float *data;
+    size_t stride;
+    int k;
+    float scale;
+};
+
+static void rows_task(void *ctx, size_t begin, size_t end) {
+    const struct rows_par *p = ctx;
+    for (size_t r = begin; r < end; r++) row_serial(p->data + r * p->stride, p->k, p->scale);
+}
+
+int FWHT_VARIANT(float *data, size_t n, size_t count, size_t stride, float scale);
+
+int FWHT_VARIANT(float *data, size_t n, size_t count, size_t stride, float scale) {
+    int k = rb_log2_exact(n);
+    if (k < FW_LOG) return RB_EDECLINE; /* shorter than one vector: the next variant */
+    if (k >= PAR_ROW_LOG) {
+        for (size_t r = 0; r < count; r++) row_parallel(data + r * stride, k, scale);
+        return RB_OK;
+    }
+    struct rows_par p = {data, stride, k, scale};
+    size_t grain = k >= ROWS_GRAIN_LOG ? 1 : (size_t) 1 << (ROWS_GRAIN_LOG - k);
+    if (count <= grain)
+        rows_task(&p, 0, count); /* one task: skip the pool */
+    else
+        rb_parallel_for(count, grain, rows_task, &p);
+    return RB_OK;
+}
