@@ -32,7 +32,7 @@
 #define FWHT_INLINE static inline __attribute__((always_inline))
 
 enum {
-    L1_LOG = 12,        /* a block of 2^12 floats (16 KiB) stays in L1 for all its stages */
+    L1_LOG = 13,        /* a block of 2^13 floats (32 KiB of 48) stays in L1 for all its stages */
     L2_LOG = 16,        /* a block of 2^16 floats (256 KiB) stays in L2 */
     COL_LOG_MAX = 8,    /* high stages done per column pass: scratch of 2^8 vectors */
     PAR_ROW_LOG = 17,   /* rows at least this long are split across threads internally */
@@ -57,25 +57,31 @@ FWHT_INLINE void cross_stages(FV *v, int r) {
     }
 }
 
-/* One radix-2^r pass over a vector array of m vectors (vector j at src + j * ss, written to
- * dst + j * ds; src may equal dst): the stages of vector strides h, 2h, ..., 2^(r-1) h. */
-FWHT_INLINE void pass_r(const float *src, size_t ss, float *dst, size_t ds, size_t m, size_t h,
-                        int r, float scale, int do_scale) {
+/* One radix-2^r pass over a vector array (vector j at src + j * ss, written to dst + j * ds;
+ * src may equal dst): the stages of vector strides h, 2h, ..., 2^(r-1) h, for the butterfly
+ * groups whose first vector c lies in [c0, c1), all within one span of h * 2^r vectors. */
+FWHT_INLINE void cols_r(const float *src, size_t ss, float *dst, size_t ds, size_t h, size_t c0,
+                        size_t c1, int r, float scale, int do_scale) {
     FV v[1 << FR];
     const FV sc = fv_set1(scale);
-    const size_t span = h << r;
-    for (size_t b = 0; b < m; b += span)
-        for (size_t c = b; c < b + h; c++) {
+    for (size_t c = c0; c < c1; c++) {
 #pragma GCC unroll 16
-            for (int i = 0; i < (1 << r); i++) v[i] = fv_load(src + (c + (size_t) i * h) * ss);
-            cross_stages(v, r);
-            if (do_scale) {
+        for (int i = 0; i < (1 << r); i++) v[i] = fv_load(src + (c + (size_t) i * h) * ss);
+        cross_stages(v, r);
+        if (do_scale) {
 #pragma GCC unroll 16
-                for (int i = 0; i < (1 << r); i++) v[i] = fv_mul(v[i], sc);
-            }
-#pragma GCC unroll 16
-            for (int i = 0; i < (1 << r); i++) fv_store(dst + (c + (size_t) i * h) * ds, v[i]);
+            for (int i = 0; i < (1 << r); i++) v[i] = fv_mul(v[i], sc);
         }
+#pragma GCC unroll 16
+        for (int i = 0; i < (1 << r); i++) fv_store(dst + (c + (size_t) i * h) * ds, v[i]);
+    }
+}
+
+/* The whole pass over m vectors: every span of h * 2^r vectors, columns [b, b + h) of each. */
+FWHT_INLINE void pass_r(const float *src, size_t ss, float *dst, size_t ds, size_t m, size_t h,
+                        int r, float scale, int do_scale) {
+    for (size_t b = 0; b < m; b += h << r)
+        cols_r(src, ss, dst, ds, h, b, b + h, r, scale, do_scale);
 }
 
 /* pass_r with r a run-time value 1..FR: one specialization per radix, so v stays in registers. */
@@ -88,6 +94,30 @@ static void pass(const float *src, size_t ss, float *dst, size_t ds, size_t m, s
             pass_r(src, ss, dst, ds, m, h, R, scale, 1); \
         else                                             \
             pass_r(src, ss, dst, ds, m, h, R, 1.0f, 0);  \
+        break;
+    switch (r) {
+        FWHT_CASE(1)
+        FWHT_CASE(2)
+        FWHT_CASE(3)
+#if FR >= 4
+        FWHT_CASE(4)
+#endif
+    default:
+        break;
+    }
+#undef FWHT_CASE
+}
+
+/* The high r <= FR stages of a contiguous row of m vectors (span = m = h * 2^r), restricted to
+ * the columns [c0, c1) of [0, h): the unit of work for threads. */
+static void high_cols(float *x, size_t h, size_t c0, size_t c1, int r, float scale) {
+    int sc = scale != 1.0f;
+#define FWHT_CASE(R)                                      \
+    case R:                                               \
+        if (sc)                                           \
+            cols_r(x, FW, x, FW, h, c0, c1, R, scale, 1); \
+        else                                              \
+            cols_r(x, FW, x, FW, h, c0, c1, R, 1.0f, 0);  \
         break;
     switch (r) {
         FWHT_CASE(1)
@@ -144,13 +174,21 @@ static void leaf(float *x, size_t m, int r, float scale) {
 #undef FWHT_CASE
 }
 
+/* The radix of the next pass when `left` stages remain: at most FR, and balanced (5 -> 3 + 2,
+ * not 4 + 1) so that no pass does a lone stage when the same number of passes avoids it. */
+static int radix_next(int left) {
+    if (left <= FR) return left;
+    if (left < 2 * FR) return (left + 1) / 2;
+    return FR;
+}
+
 /* All k stages of a contiguous L1-sized block (FW_LOG <= k <= L1_LOG). */
 static void block_l1(float *x, int k, float scale) {
     int mlog = k - FW_LOG, r = mlog < FR ? mlog : FR;
     size_t m = (size_t) 1 << mlog;
     leaf(x, m, r, r == mlog ? scale : 1.0f);
     for (int done = r; done < mlog; done += r) {
-        r = mlog - done < FR ? mlog - done : FR;
+        r = radix_next(mlog - done);
         pass(x, FW, x, FW, m, (size_t) 1 << done, r, done + r == mlog ? scale : 1.0f);
     }
 }
@@ -165,9 +203,7 @@ static void col_group(float *x, size_t bstride, int mlog, float scale) {
     }
     float scratch[FW << COL_LOG_MAX];
     for (int done = 0; done < mlog;) {
-        int r = mlog - done < FR ? mlog - done : FR;
-        /* Balance the radices so no pass is a lone stage when it can be avoided. */
-        if (mlog - done > FR && mlog - done < 2 * FR) r = (mlog - done + 1) / 2;
+        int r = radix_next(mlog - done);
         int first = done == 0, last = done + r == mlog;
         pass(first ? x : scratch, first ? bstride : FW, last ? x : scratch, last ? bstride : FW, m,
              (size_t) 1 << done, r, last ? scale : 1.0f);
@@ -189,10 +225,13 @@ static void row_serial(float *x, int k, float scale) {
         block_l1(x, k, scale);
         return;
     }
-    int s = split_low(k);
-    size_t blk = (size_t) 1 << s, nblk = (size_t) 1 << (k - s);
+    int s = split_low(k), hi = k - s;
+    size_t blk = (size_t) 1 << s, nblk = (size_t) 1 << hi;
     for (size_t b = 0; b < nblk; b++) row_serial(x + b * blk, s, 1.0f);
-    for (size_t c = 0; c < blk; c += FW) col_group(x + c, blk, k - s, scale);
+    if (hi <= FR)
+        high_cols(x, blk / FW, 0, blk / FW, hi, scale);
+    else
+        for (size_t c = 0; c < blk; c += FW) col_group(x + c, blk, hi, scale);
 }
 
 /* One long row across the pool: the low-stage blocks in parallel, then the column groups. */
@@ -209,14 +248,18 @@ static void row_par_blocks(void *ctx, size_t begin, size_t end) {
 
 static void row_par_cols(void *ctx, size_t begin, size_t end) {
     const struct row_par *p = ctx;
-    for (size_t g = begin; g < end; g++)
-        col_group(p->x + g * FW, (size_t) 1 << p->s, p->k - p->s, p->scale);
+    size_t blk = (size_t) 1 << p->s;
+    int hi = p->k - p->s;
+    if (hi <= FR)
+        high_cols(p->x, blk / FW, begin, end, hi, p->scale);
+    else
+        for (size_t g = begin; g < end; g++) col_group(p->x + g * FW, blk, hi, p->scale);
 }
 
 static void row_parallel(float *x, int k, float scale) {
     struct row_par p = {x, k, split_low(k), scale};
     rb_parallel_for((size_t) 1 << (k - p.s), 1, row_par_blocks, &p);
-    /* 16 column groups (one KiB-wide strip at FW = 16) per task. */
+    /* Tasks of 16 column groups: 16 vectors wide strips across every block. */
     rb_parallel_for(((size_t) 1 << p.s) / FW, 16, row_par_cols, &p);
 }
 
