@@ -5,7 +5,13 @@
 
 #include <stddef.h>
 
+/* Both decline n below their vector width (16 and 8 floats); the reference takes those. */
+int rb_fwht_f32_avx512(float *data, size_t n, size_t count, size_t stride, float scale);
+int rb_fwht_f32_avx2(float *data, size_t n, size_t count, size_t stride, float scale);
+
 /* Each entry is RB_VARIANT(name, isa, fn), followed by a comma. */
-#define RB_FWHT_F32_FAST_VARIANTS
+#define RB_FWHT_F32_FAST_VARIANTS                            \
+    RB_VARIANT("avx512", RB_ISA_AVX512, rb_fwht_f32_avx512), \
+        RB_VARIANT("avx2", RB_ISA_AVX2, rb_fwht_f32_avx2),
 
 #endif

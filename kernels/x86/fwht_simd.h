@@ -1,0 +1,277 @@
+/* The register-, L1- and cache-blocked FWHT shared by the AVX2 and AVX-512 variants; included
+ * once by kernels/x86/fwht_avx2.c and fwht_avx512.c after they define the vector operations. */
+/* The includer defines:
+ *   FV, FW, FW_LOG   vector type, lanes, log2(lanes)
+ *   FR               log2 of the vectors one cross-vector pass keeps in registers
+ *   fv_load, fv_store, fv_add, fv_sub, fv_mul, fv_set1   unaligned load/store and arithmetic
+ *   fv_inreg(v)      the in-register stages of strides 1 .. FW/2, in ascending order
+ *   FWHT_VARIANT     the name of the variant function to define
+ *
+ * Why every variant matches the reference bit for bit: the reference applies the stage of stride
+ * h = 1, 2, 4, ... to every element in turn, and each output of a stage is fl(a + b) or fl(a - b)
+ * of its two inputs from the previous stage. Blocking only regroups which butterflies run
+ * together; any element still sees its stages in ascending order with the same operands, so the
+ * roundings are the same. The scale is one multiply per element after the last stage, as in the
+ * reference (skipped when scale == 1).
+ *
+ * Structure, for one row of n = 2^k floats:
+ *   k <= L1_LOG: in L1. A leaf loads 2^FR vectors, does the in-register stages on each and FR
+ *     cross-vector stages; then radix-2^FR passes over the row do the remaining stages.
+ *   larger k: the low s stages run on contiguous blocks of 2^s floats (recursively), then one
+ *     register pass does the k - s <= FR high stages over all columns, with the scale fused.
+ *     Up to 2^16 the blocks are L1 blocks and the row stays in L2; beyond, s = k - FR, so at
+ *     2^24 the row is read from memory twice by passes that stream (2^16-float L2 blocks, then
+ *     the 16-way pass at stride 2^20) plus one 16-way pass within each 4 MiB (L3) block.
+ *     A gather of 256 one-line columns into an L1 scratch (a literal two-pass scheme) measured
+ *     three times slower here: the lines are 4 KiB-multiples apart, so they share cache sets
+ *     and defeat the prefetchers. */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernels/error.h"
+#include "kernels/fwht.h"
+#include "kernels/pool.h"
+
+#define FWHT_INLINE static inline __attribute__((always_inline))
+
+enum {
+    L1_LOG = 13,        /* a block of 2^13 floats (32 KiB of 48) stays in L1 for all its stages */
+    L2_LOG = 16,        /* a block of 2^16 floats (256 KiB) stays in L2 */
+    PAR_ROW_LOG = 17,   /* rows at least this long are split across threads internally */
+    ROWS_GRAIN_LOG = 16 /* a batch task holds about 2^16 floats of rows */
+};
+
+/* One butterfly: a, b -> a + b, a - b (the reference's order of operands). */
+#define FV_BFLY(a, b)         \
+    do {                      \
+        FV t_ = fv_add(a, b); \
+        (b) = fv_sub(a, b);   \
+        (a) = t_;             \
+    } while (0)
+
+/* R cross-vector stages on v[0 .. 2^R), vector strides 1, 2, ..., 2^(R-1). */
+FWHT_INLINE void cross_stages(FV *v, int r) {
+#pragma GCC unroll 8
+    for (int s = 0; s < r; s++) {
+#pragma GCC unroll 16
+        for (int i = 0; i < (1 << r); i++)
+            if (!(i & (1 << s))) FV_BFLY(v[i], v[i + (1 << s)]);
+    }
+}
+
+/* One radix-2^r pass over a vector array (vector j at src + j * ss, written to dst + j * ds;
+ * src may equal dst): the stages of vector strides h, 2h, ..., 2^(r-1) h, for the butterfly
+ * groups whose first vector c lies in [c0, c1), all within one span of h * 2^r vectors. */
+FWHT_INLINE void cols_r(const float *src, size_t ss, float *dst, size_t ds, size_t h, size_t c0,
+                        size_t c1, int r, float scale, int do_scale) {
+    FV v[1 << FR];
+    const FV sc = fv_set1(scale);
+    for (size_t c = c0; c < c1; c++) {
+        /* 2^FR streams 64 KiB or more apart outrun the hardware prefetchers (and share L1
+         * sets): fetch each stream a few vectors ahead. Measured: 2^24 in 9.6 ms, not 11. */
+        if (r == FR && h >= 1024) {
+#pragma GCC unroll 16
+            for (int i = 0; i < (1 << r); i++)
+                _mm_prefetch((const char *) (src + (c + 4 + (size_t) i * h) * ss), _MM_HINT_T0);
+        }
+#pragma GCC unroll 16
+        for (int i = 0; i < (1 << r); i++) v[i] = fv_load(src + (c + (size_t) i * h) * ss);
+        cross_stages(v, r);
+        if (do_scale) {
+#pragma GCC unroll 16
+            for (int i = 0; i < (1 << r); i++) v[i] = fv_mul(v[i], sc);
+        }
+#pragma GCC unroll 16
+        for (int i = 0; i < (1 << r); i++) fv_store(dst + (c + (size_t) i * h) * ds, v[i]);
+    }
+}
+
+/* The whole pass over m vectors: every span of h * 2^r vectors, columns [b, b + h) of each. */
+FWHT_INLINE void pass_r(const float *src, size_t ss, float *dst, size_t ds, size_t m, size_t h,
+                        int r, float scale, int do_scale) {
+    for (size_t b = 0; b < m; b += h << r)
+        cols_r(src, ss, dst, ds, h, b, b + h, r, scale, do_scale);
+}
+
+/* pass_r with r a run-time value 1..FR: one specialization per radix, so v stays in registers. */
+static void pass(const float *src, size_t ss, float *dst, size_t ds, size_t m, size_t h, int r,
+                 float scale) {
+    int sc = scale != 1.0f;
+#define FWHT_CASE(R)                                     \
+    case R:                                              \
+        if (sc)                                          \
+            pass_r(src, ss, dst, ds, m, h, R, scale, 1); \
+        else                                             \
+            pass_r(src, ss, dst, ds, m, h, R, 1.0f, 0);  \
+        break;
+    switch (r) {
+        FWHT_CASE(1)
+        FWHT_CASE(2)
+        FWHT_CASE(3)
+#if FR >= 4
+        FWHT_CASE(4)
+#endif
+    default:
+        break;
+    }
+#undef FWHT_CASE
+}
+
+/* The high r <= FR stages of a contiguous row of m vectors (span = m = h * 2^r), restricted to
+ * the columns [c0, c1) of [0, h): the unit of work for threads. */
+static void high_cols(float *x, size_t h, size_t c0, size_t c1, int r, float scale) {
+    int sc = scale != 1.0f;
+#define FWHT_CASE(R)                                      \
+    case R:                                               \
+        if (sc)                                           \
+            cols_r(x, FW, x, FW, h, c0, c1, R, scale, 1); \
+        else                                              \
+            cols_r(x, FW, x, FW, h, c0, c1, R, 1.0f, 0);  \
+        break;
+    switch (r) {
+        FWHT_CASE(1)
+        FWHT_CASE(2)
+        FWHT_CASE(3)
+#if FR >= 4
+        FWHT_CASE(4)
+#endif
+    default:
+        break;
+    }
+#undef FWHT_CASE
+}
+
+/* The leaf on contiguous x: chunks of 2^r vectors, in-register stages on each vector, then r
+ * cross-vector stages. */
+FWHT_INLINE void leaf_r(float *x, size_t m, int r, float scale, int do_scale) {
+    FV v[1 << FR];
+    const FV sc = fv_set1(scale);
+    for (size_t b = 0; b < m; b += (size_t) 1 << r) {
+        float *p = x + b * FW;
+#pragma GCC unroll 16
+        for (int i = 0; i < (1 << r); i++) v[i] = fv_inreg(fv_load(p + i * FW));
+        cross_stages(v, r);
+        if (do_scale) {
+#pragma GCC unroll 16
+            for (int i = 0; i < (1 << r); i++) v[i] = fv_mul(v[i], sc);
+        }
+#pragma GCC unroll 16
+        for (int i = 0; i < (1 << r); i++) fv_store(p + i * FW, v[i]);
+    }
+}
+
+static void leaf(float *x, size_t m, int r, float scale) {
+    int sc = scale != 1.0f;
+#define FWHT_CASE(R)                   \
+    case R:                            \
+        if (sc)                        \
+            leaf_r(x, m, R, scale, 1); \
+        else                           \
+            leaf_r(x, m, R, 1.0f, 0);  \
+        break;
+    switch (r) {
+        FWHT_CASE(0)
+        FWHT_CASE(1)
+        FWHT_CASE(2)
+        FWHT_CASE(3)
+#if FR >= 4
+        FWHT_CASE(4)
+#endif
+    default:
+        break;
+    }
+#undef FWHT_CASE
+}
+
+/* The radix of the next pass when `left` stages remain: at most FR, and balanced (5 -> 3 + 2,
+ * not 4 + 1) so that no pass does a lone stage when the same number of passes avoids it. */
+static int radix_next(int left) {
+    if (left <= FR) return left;
+    if (left < 2 * FR) return (left + 1) / 2;
+    return FR;
+}
+
+/* All k stages of a contiguous L1-sized block (FW_LOG <= k <= L1_LOG). */
+static void block_l1(float *x, int k, float scale) {
+    int mlog = k - FW_LOG, r = mlog < FR ? mlog : FR;
+    size_t m = (size_t) 1 << mlog;
+    leaf(x, m, r, r == mlog ? scale : 1.0f);
+    for (int done = r; done < mlog; done += r) {
+        r = radix_next(mlog - done);
+        pass(x, FW, x, FW, m, (size_t) 1 << done, r, done + r == mlog ? scale : 1.0f);
+    }
+}
+
+/* How a row of 2^k floats (k > L1_LOG) splits: low stages on blocks of 2^s, then k - s high. */
+static int split_low(int k) {
+    if (k <= L2_LOG) return L1_LOG; /* L1 blocks, 1..3 high stages */
+    return k - FR;                  /* recursively blocked low part, FR high stages */
+}
+
+/* The whole transform of one contiguous row of 2^k floats, on this thread. */
+static void row_serial(float *x, int k, float scale) {
+    if (k <= L1_LOG) {
+        block_l1(x, k, scale);
+        return;
+    }
+    int s = split_low(k), hi = k - s;
+    size_t blk = (size_t) 1 << s, nblk = (size_t) 1 << hi;
+    for (size_t b = 0; b < nblk; b++) row_serial(x + b * blk, s, 1.0f);
+    high_cols(x, blk / FW, 0, blk / FW, hi, scale);
+}
+
+/* One long row across the pool: the low-stage blocks in parallel, then the column groups. */
+struct row_par {
+    float *x;
+    int k, s;
+    float scale;
+};
+
+static void row_par_blocks(void *ctx, size_t begin, size_t end) {
+    const struct row_par *p = ctx;
+    for (size_t b = begin; b < end; b++) row_serial(p->x + (b << p->s), p->s, 1.0f);
+}
+
+static void row_par_cols(void *ctx, size_t begin, size_t end) {
+    const struct row_par *p = ctx;
+    size_t blk = (size_t) 1 << p->s;
+    high_cols(p->x, blk / FW, begin, end, p->k - p->s, p->scale);
+}
+
+static void row_parallel(float *x, int k, float scale) {
+    struct row_par p = {x, k, split_low(k), scale};
+    rb_parallel_for((size_t) 1 << (k - p.s), 1, row_par_blocks, &p);
+    /* Tasks of 16 column groups: 16 vectors wide strips across every block. */
+    rb_parallel_for(((size_t) 1 << p.s) / FW, 16, row_par_cols, &p);
+}
+
+/* A batch of shorter rows across the pool. */
+struct rows_par {
+    float *data;
+    size_t stride;
+    int k;
+    float scale;
+};
+
+static void rows_task(void *ctx, size_t begin, size_t end) {
+    const struct rows_par *p = ctx;
+    for (size_t r = begin; r < end; r++) row_serial(p->data + r * p->stride, p->k, p->scale);
+}
+
+int FWHT_VARIANT(float *data, size_t n, size_t count, size_t stride, float scale);
+
+int FWHT_VARIANT(float *data, size_t n, size_t count, size_t stride, float scale) {
+    int k = rb_log2_exact(n);
+    if (k < FW_LOG) return RB_EDECLINE; /* shorter than one vector: the next variant */
+    if (k >= PAR_ROW_LOG) {
+        for (size_t r = 0; r < count; r++) row_parallel(data + r * stride, k, scale);
+        return RB_OK;
+    }
+    struct rows_par p = {data, stride, k, scale};
+    size_t grain = k >= ROWS_GRAIN_LOG ? 1 : (size_t) 1 << (ROWS_GRAIN_LOG - k);
+    if (count <= grain)
+        rows_task(&p, 0, count); /* one task: skip the pool */
+    else
+        rb_parallel_for(count, grain, rows_task, &p);
+    return RB_OK;
+}
