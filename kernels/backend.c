@@ -9,8 +9,7 @@ int rb_cuda_device_count_impl(int *count);
 int rb_cuda_device_info_impl(int device, rb_cuda_device_info *info);
 #endif
 
-int rb_cuda_built(void)
-{
+int rb_cuda_built(void) {
 #ifdef RB_HAVE_CUDA
     return 1;
 #else
@@ -18,18 +17,17 @@ int rb_cuda_built(void)
 #endif
 }
 
-int rb_cuda_device_count(int *count)
-{
+int rb_cuda_device_count(int *count) {
     *count = 0;
 #ifdef RB_HAVE_CUDA
     return rb_cuda_device_count_impl(count);
 #else
-    return rb_error_set(RB_ENODEV, "this rotabench was built without CUDA (nvcc not found or CUDA=0)");
+    return rb_error_set(RB_ENODEV,
+                        "this rotabench was built without CUDA (nvcc not found or CUDA=0)");
 #endif
 }
 
-int rb_cuda_device_info_get(int device, rb_cuda_device_info *info)
-{
+int rb_cuda_device_info_get(int device, rb_cuda_device_info *info) {
 #ifdef RB_HAVE_CUDA
     return rb_cuda_device_info_impl(device, info);
 #else

@@ -11,7 +11,7 @@ typedef struct rb_cuda_device_info {
     int sm_count;
     int cc_major, cc_minor;
     size_t total_mem;
-    int driver_version;  /* e.g. 13000 for 13.0 */
+    int driver_version; /* e.g. 13000 for 13.0 */
     int runtime_version;
 } rb_cuda_device_info;
 

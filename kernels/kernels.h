@@ -7,6 +7,7 @@
 #include "kernels/backend.h"
 #include "kernels/pool.h"
 #include "kernels/rng.h"
+#include "kernels/param.h"
 #include "kernels/fwht.h"
 
 #endif

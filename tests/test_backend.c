@@ -4,8 +4,7 @@
 #include "kernels/backend.h"
 #include "kernels/error.h"
 
-Test(backend, cuda_query_never_aborts)
-{
+Test(backend, cuda_query_never_aborts) {
     int count = -1;
     int rc = rb_cuda_device_count(&count);
     if (rc == RB_OK) {

@@ -10,15 +10,13 @@ int rb_cuda_device_count_impl(int *count);
 int rb_cuda_device_info_impl(int device, rb_cuda_device_info *info);
 }
 
-static int cuda_status(cudaError_t e, const char *what)
-{
+static int cuda_status(cudaError_t e, const char *what) {
     if (e == cudaSuccess) return RB_OK;
     int code = (e == cudaErrorNoDevice || e == cudaErrorInsufficientDriver) ? RB_ENODEV : RB_ECUDA;
     return rb_error_set(code, "%s: %s (%s)", what, cudaGetErrorString(e), cudaGetErrorName(e));
 }
 
-int rb_cuda_device_count_impl(int *count)
-{
+int rb_cuda_device_count_impl(int *count) {
     *count = 0;
     int rc = cuda_status(cudaGetDeviceCount(count), "cudaGetDeviceCount");
     if (rc) {
@@ -29,8 +27,7 @@ int rb_cuda_device_count_impl(int *count)
     return RB_OK;
 }
 
-int rb_cuda_device_info_impl(int device, rb_cuda_device_info *info)
-{
+int rb_cuda_device_info_impl(int device, rb_cuda_device_info *info) {
     cudaDeviceProp p;
     int rc = cuda_status(cudaGetDeviceProperties(&p, device), "cudaGetDeviceProperties");
     if (rc) return rc;

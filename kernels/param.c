@@ -1,0 +1,195 @@
+/* Parsing and validating parameter values against their declared table. */
+#include "kernels/param.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/error.h"
+
+const char *rb_ptype_name(rb_ptype t)
+{
+    static const char *const names[] = {"int", "float", "bool", "enum", "string"};
+    return (unsigned) t < 5 ? names[t] : "?";
+}
+
+static long find(const rb_params *p, const char *name)
+{
+    for (size_t i = 0; i < p->count; i++)
+        if (strcmp(p->defs[i].name, name) == 0) return (long) i;
+    return -1;
+}
+
+/* Index of `word` among the '|'-separated choices, or -1. */
+static int choice_index(const char *choices, const char *word)
+{
+    size_t len = strlen(word);
+    int idx = 0;
+    for (const char *c = choices; c && *c; idx++) {
+        const char *bar = strchr(c, '|');
+        size_t clen = bar ? (size_t) (bar - c) : strlen(c);
+        if (clen == len && strncmp(c, word, len) == 0) return idx;
+        if (!bar) break;
+        c = bar + 1;
+    }
+    return -1;
+}
+
+static int parse_value(const rb_param_def *d, const char *text, double *num, char *canon)
+{
+    char *end;
+    switch (d->type) {
+    case RB_PT_INT: {
+        errno = 0;
+        long long v = strtoll(text, &end, 10);
+        if (errno || end == text || *end)
+            return rb_error_set(RB_EINVAL, "parameter '%s': '%s' is not an integer", d->name, text);
+        if ((double) v < d->min || (double) v > d->max)
+            return rb_error_set(RB_EINVAL, "parameter '%s': %lld is outside %g..%g", d->name, v,
+                                d->min, d->max);
+        *num = (double) v;
+        snprintf(canon, RB_PARAM_TEXT_MAX, "%lld", v);
+        return RB_OK;
+    }
+    case RB_PT_FLOAT: {
+        errno = 0;
+        double v = strtod(text, &end);
+        if (errno || end == text || *end || !isfinite(v))
+            return rb_error_set(RB_EINVAL, "parameter '%s': '%s' is not a finite number", d->name,
+                                text);
+        if (v < d->min || v > d->max)
+            return rb_error_set(RB_EINVAL, "parameter '%s': %g is outside %g..%g", d->name, v,
+                                d->min, d->max);
+        *num = v;
+        snprintf(canon, RB_PARAM_TEXT_MAX, "%.17g", v);
+        /* Shortest text that reads back to the same double, so keys stay readable. */
+        for (int prec = 1; prec <= 17; prec++) {
+            char tmp[RB_PARAM_TEXT_MAX];
+            snprintf(tmp, sizeof tmp, "%.*g", prec, v);
+            if (strtod(tmp, NULL) == v) {
+                memcpy(canon, tmp, sizeof tmp);
+                break;
+            }
+        }
+        return RB_OK;
+    }
+    case RB_PT_BOOL:
+        if (!strcmp(text, "true") || !strcmp(text, "1") || !strcmp(text, "yes"))
+            *num = 1;
+        else if (!strcmp(text, "false") || !strcmp(text, "0") || !strcmp(text, "no"))
+            *num = 0;
+        else
+            return rb_error_set(RB_EINVAL, "parameter '%s': '%s' is not true or false", d->name,
+                                text);
+        snprintf(canon, RB_PARAM_TEXT_MAX, "%s", *num ? "true" : "false");
+        return RB_OK;
+    case RB_PT_ENUM: {
+        int idx = choice_index(d->choices, text);
+        if (idx < 0)
+            return rb_error_set(RB_EINVAL, "parameter '%s': '%s' is not one of %s", d->name, text,
+                                d->choices);
+        *num = idx;
+        snprintf(canon, RB_PARAM_TEXT_MAX, "%s", text);
+        return RB_OK;
+    }
+    case RB_PT_STRING:
+        if (strlen(text) >= RB_PARAM_TEXT_MAX)
+            return rb_error_set(RB_EINVAL, "parameter '%s': value longer than %d characters",
+                                d->name, RB_PARAM_TEXT_MAX - 1);
+        *num = 0;
+        snprintf(canon, RB_PARAM_TEXT_MAX, "%s", text);
+        return RB_OK;
+    }
+    return rb_error_set(RB_EINVAL, "parameter '%s': unknown type", d->name);
+}
+
+int rb_params_init(rb_params *p, const rb_param_def *defs, size_t count)
+{
+    memset(p, 0, sizeof *p);
+    if (count > RB_PARAMS_MAX)
+        return rb_error_set(RB_EINVAL, "parameter table has %zu entries (at most %d)", count,
+                            RB_PARAMS_MAX);
+    p->defs = defs;
+    p->count = count;
+    for (size_t i = 0; i < count; i++) {
+        if (!defs[i].def) continue;
+        int rc = parse_value(&defs[i], defs[i].def, &p->num[i], p->text[i]);
+        if (rc) {
+            char why[512];
+            snprintf(why, sizeof why, "%s", rb_error_detail());
+            return rb_error_set(rc, "default of %s", why);
+        }
+    }
+    return RB_OK;
+}
+
+int rb_params_set(rb_params *p, const char *name, const char *text)
+{
+    long i = find(p, name);
+    if (i < 0) {
+        char known[512] = "";
+        size_t used = 0;
+        for (size_t j = 0; j < p->count && used < sizeof known; j++)
+            used += (size_t) snprintf(known + used, sizeof known - used, "%s%s", j ? ", " : "",
+                                      p->defs[j].name);
+        return rb_error_set(RB_EINVAL, "unknown parameter '%s' (known: %s)", name,
+                            p->count ? known : "none");
+    }
+    double num;
+    char canon[RB_PARAM_TEXT_MAX];
+    int rc = parse_value(&p->defs[i], text, &num, canon);
+    if (rc) return rc;
+    p->num[i] = num;
+    memcpy(p->text[i], canon, sizeof canon);
+    p->set[i] = 1;
+    return RB_OK;
+}
+
+int rb_params_check_required(const rb_params *p)
+{
+    for (size_t i = 0; i < p->count; i++)
+        if (!p->defs[i].def && !p->set[i])
+            return rb_error_set(RB_EINVAL, "parameter '%s' is required (%s)", p->defs[i].name,
+                                p->defs[i].doc);
+    return RB_OK;
+}
+
+const rb_param_def *rb_params_def(const rb_params *p, const char *name)
+{
+    long i = find(p, name);
+    if (i < 0) {
+        fprintf(stderr, "rb_params: no parameter named '%s' in this table\n", name);
+        RB_ASSERT(i >= 0);
+    }
+    return &p->defs[i];
+}
+
+static long must_find(const rb_params *p, const char *name)
+{
+    return (long) (rb_params_def(p, name) - p->defs);
+}
+
+long rb_params_int(const rb_params *p, const char *name) { return (long) p->num[must_find(p, name)]; }
+double rb_params_float(const rb_params *p, const char *name) { return p->num[must_find(p, name)]; }
+int rb_params_bool(const rb_params *p, const char *name) { return p->num[must_find(p, name)] != 0; }
+const char *rb_params_str(const rb_params *p, const char *name) { return p->text[must_find(p, name)]; }
+
+int rb_params_is(const rb_params *p, const char *name, const char *choice)
+{
+    return strcmp(rb_params_str(p, name), choice) == 0;
+}
+
+size_t rb_params_format(const rb_params *p, int set_only, char *buf, size_t size)
+{
+    size_t used = 0;
+    if (size) buf[0] = '\0';
+    for (size_t i = 0; i < p->count; i++) {
+        if (set_only && !p->set[i]) continue;
+        int n = snprintf(buf + used, size > used ? size - used : 0, "%s%s=%s", used ? "," : "",
+                         p->defs[i].name, p->text[i]);
+        if (n > 0) used += (size_t) n;
+    }
+    return used;
+}

@@ -1,0 +1,61 @@
+/* Declared parameter tables: every method and dataset lists its parameters (type, default, range,
+ * doc) once; configs are validated against the table and `rotabench list` prints it. */
+#ifndef RB_PARAM_H
+#define RB_PARAM_H
+
+#include <stddef.h>
+
+typedef enum rb_ptype { RB_PT_INT, RB_PT_FLOAT, RB_PT_BOOL, RB_PT_ENUM, RB_PT_STRING } rb_ptype;
+
+typedef struct rb_param_def {
+    const char *name;
+    rb_ptype type;
+    const char *def;     /* default as written in YAML; NULL means the parameter is required */
+    double min, max;     /* inclusive range for INT and FLOAT */
+    const char *choices; /* ENUM: the allowed words separated by '|', e.g. "rht|haar|none" */
+    const char *doc;     /* one line for `rotabench list` */
+} rb_param_def;
+
+#define RB_PARAM_INT(name, def, lo, hi, doc) {name, RB_PT_INT, def, lo, hi, NULL, doc}
+#define RB_PARAM_FLOAT(name, def, lo, hi, doc) {name, RB_PT_FLOAT, def, lo, hi, NULL, doc}
+#define RB_PARAM_BOOL(name, def, doc) {name, RB_PT_BOOL, def, 0, 1, NULL, doc}
+#define RB_PARAM_ENUM(name, def, choices, doc) {name, RB_PT_ENUM, def, 0, 0, choices, doc}
+#define RB_PARAM_STRING(name, def, doc) {name, RB_PT_STRING, def, 0, 0, NULL, doc}
+
+enum { RB_PARAMS_MAX = 32, RB_PARAM_TEXT_MAX = 96 };
+
+/* A full assignment of values to a table, by value (no allocation), so cells can copy it. Every
+ * value is kept as its canonical text (for records and keys) and, for numbers, bools and enums,
+ * as a number (an enum's number is the index of its choice). */
+typedef struct rb_params {
+    const rb_param_def *defs;
+    size_t count;
+    unsigned char set[RB_PARAMS_MAX]; /* 1 where the config gave the value, 0 for a default */
+    double num[RB_PARAMS_MAX];
+    char text[RB_PARAMS_MAX][RB_PARAM_TEXT_MAX];
+} rb_params;
+
+/* Fills p with the table's defaults. RB_EINVAL if the table itself is malformed (a default outside
+ * its range, too many entries): a programmer error reported with the parameter's name. */
+int rb_params_init(rb_params *p, const rb_param_def *defs, size_t count);
+/* Parses `text` for parameter `name` and stores it. Errors (RB_EINVAL), with the detail message
+ * naming the parameter: unknown name (listing the known ones), wrong type, out of range, not one
+ * of the choices. */
+int rb_params_set(rb_params *p, const char *name, const char *text);
+/* RB_EINVAL naming the first required parameter that has no value. */
+int rb_params_check_required(const rb_params *p);
+
+/* Lookups by name: the name must be in the table (a programmer error otherwise). */
+const rb_param_def *rb_params_def(const rb_params *p, const char *name);
+long rb_params_int(const rb_params *p, const char *name);
+double rb_params_float(const rb_params *p, const char *name);
+int rb_params_bool(const rb_params *p, const char *name);
+const char *rb_params_str(const rb_params *p, const char *name); /* ENUM and STRING */
+int rb_params_is(const rb_params *p, const char *name, const char *choice);
+
+/* "bits=2,rotation=rht" in table order, all values (set_only = 0) or only those set in the config. */
+size_t rb_params_format(const rb_params *p, int set_only, char *buf, size_t size);
+
+const char *rb_ptype_name(rb_ptype t);
+
+#endif

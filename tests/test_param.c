@@ -1,0 +1,78 @@
+/* Parameter tables: defaults, parsing, range/type/choice errors with the parameter named. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "kernels/kernels.h"
+
+static const rb_param_def defs[] = {
+    RB_PARAM_INT("bits", "4", 1, 8, "bits per coordinate"),
+    RB_PARAM_FLOAT("clip", "1.0", 0.05, 1.0, "clip ratio"),
+    RB_PARAM_BOOL("sym", "false", "symmetric"),
+    RB_PARAM_ENUM("rotation", "rht", "rht|haar|none", "rotation"),
+    RB_PARAM_STRING("tensor", NULL, "tensor name (required)"),
+};
+enum { NDEFS = sizeof defs / sizeof defs[0] };
+
+Test(param, defaults_set_and_format)
+{
+    rb_params p;
+    cr_assert_eq(rb_params_init(&p, defs, NDEFS), 0);
+    cr_assert_eq(rb_params_int(&p, "bits"), 4);
+    cr_assert_eq(rb_params_float(&p, "clip"), 1.0);
+    cr_assert(rb_params_is(&p, "rotation", "rht"));
+    cr_assert_eq(rb_params_check_required(&p), RB_EINVAL);
+    cr_assert(strstr(rb_error_detail(), "'tensor' is required"), "%s", rb_error_detail());
+    cr_assert_eq(rb_params_set(&p, "bits", "2"), 0);
+    cr_assert_eq(rb_params_set(&p, "clip", "0.90"), 0);
+    cr_assert_eq(rb_params_set(&p, "sym", "yes"), 0);
+    cr_assert_eq(rb_params_set(&p, "rotation", "haar"), 0);
+    cr_assert_eq(rb_params_set(&p, "tensor", "k_proj"), 0);
+    cr_assert_eq(rb_params_check_required(&p), 0);
+    cr_assert_eq(rb_params_int(&p, "bits"), 2);
+    cr_assert_eq(rb_params_float(&p, "clip"), 0.9);
+    cr_assert(rb_params_bool(&p, "sym"));
+    cr_assert_eq(p.num[3], 1.0, "an enum's number is its choice index");
+    char buf[256];
+    rb_params_format(&p, 0, buf, sizeof buf);
+    cr_assert_str_eq(buf, "bits=2,clip=0.9,sym=true,rotation=haar,tensor=k_proj");
+    rb_params q;
+    rb_params_init(&q, defs, NDEFS);
+    rb_params_set(&q, "rotation", "none");
+    rb_params_format(&q, 1, buf, sizeof buf);
+    cr_assert_str_eq(buf, "rotation=none");
+}
+
+/* Each bad value is rejected, and the message names the parameter and the problem. */
+Test(param, errors_name_the_parameter)
+{
+    static const struct {
+        const char *name, *text, *msg;
+    } cases[] = {
+        {"bits", "9", "'bits': 9 is outside 1..8"},
+        {"bits", "0", "outside 1..8"},
+        {"bits", "2.5", "'bits': '2.5' is not an integer"},
+        {"bits", "", "not an integer"},
+        {"clip", "nan", "'clip': 'nan' is not a finite number"},
+        {"clip", "1.5", "'clip': 1.5 is outside 0.05..1"},
+        {"sym", "maybe", "'sym': 'maybe' is not true or false"},
+        {"rotation", "hadamard", "'rotation': 'hadamard' is not one of rht|haar|none"},
+        {"rotation", "rh", "not one of"},
+        {"bitz", "2", "unknown parameter 'bitz' (known: bits, clip, sym, rotation, tensor)"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        rb_params p;
+        rb_params_init(&p, defs, NDEFS);
+        cr_assert_eq(rb_params_set(&p, cases[i].name, cases[i].text), RB_EINVAL, "case %zu", i);
+        cr_assert(strstr(rb_error_detail(), cases[i].msg), "case %zu: got '%s'", i,
+                  rb_error_detail());
+        cr_assert_eq(p.set[0] + p.set[1] + p.set[2] + p.set[3], 0, "a failed set changes nothing");
+    }
+}
+
+Test(param, malformed_table_is_reported)
+{
+    static const rb_param_def bad[] = {RB_PARAM_INT("bits", "12", 1, 8, "bad default")};
+    rb_params p;
+    cr_assert_eq(rb_params_init(&p, bad, 1), RB_EINVAL);
+    cr_assert(strstr(rb_error_detail(), "default of parameter 'bits'"), "%s", rb_error_detail());
+}
