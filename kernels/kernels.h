@@ -8,5 +8,6 @@
 #include "kernels/rng.h"
 #include "kernels/fwht.h"
 #include "kernels/hadamard.h"
+#include "kernels/linalg.h"
 
 #endif
