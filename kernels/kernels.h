@@ -9,5 +9,6 @@
 #include "kernels/fwht.h"
 #include "kernels/hadamard.h"
 #include "kernels/linalg.h"
+#include "kernels/stats.h"
 
 #endif
