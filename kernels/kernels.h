@@ -8,6 +8,7 @@
 #include "kernels/rng.h"
 #include "kernels/fwht.h"
 #include "kernels/hadamard.h"
+#include "kernels/rotate.h"
 #include "kernels/linalg.h"
 #include "kernels/stats.h"
 
