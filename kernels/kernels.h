@@ -9,5 +9,9 @@
 #include "kernels/rng.h"
 #include "kernels/param.h"
 #include "kernels/fwht.h"
+#include "kernels/hadamard.h"
+#include "kernels/rotate.h"
+#include "kernels/linalg.h"
+#include "kernels/stats.h"
 
 #endif
