@@ -14,7 +14,7 @@ NVCC    ?= nvcc
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Every Debian package the project uses; `make deps` installs the missing ones.
-DEB_PACKAGES := build-essential clang pkg-config git libyaml-dev libhwloc-dev libbenchmark-dev gnuplot-nox \
+DEB_PACKAGES := build-essential clang pkg-config git nettle-dev libyaml-dev libhwloc-dev libbenchmark-dev gnuplot-nox \
                 libopenblas-dev liblapacke-dev libgsl-dev librandom123-dev libjansson-dev \
                 libcriterion-dev clang-format cppcheck
 
@@ -29,7 +29,7 @@ CPPFLAGS += -D_GNU_SOURCE -I. -I$(BUILD)/gen -I/usr/include/x86_64-linux-gnu/ope
 RB_CFLAGS   = $(CSTD) $(OPT) -g -fno-strict-aliasing -ffp-contract=off -pthread $(WARN) -MMD -MP $(SAN) $(CFLAGS)
 RB_CXXFLAGS = -std=c++17 $(OPT) -g -pthread -Wall -Wextra -Werror -MMD -MP $(SAN) $(CXXFLAGS)
 RB_LDFLAGS  = $(SAN) $(LDFLAGS)
-LDLIBS   += -lbenchmark -lyaml -lhwloc -ljansson -lgsl -llapacke -lopenblas -lstdc++ -lpthread -lm
+LDLIBS   += -lbenchmark -lnettle -lyaml -lhwloc -ljansson -lgsl -llapacke -lopenblas -lstdc++ -lpthread -lm
 
 # Per-file instruction sets: a file named *_avx2.c or *_avx512.c may use those instructions; the
 # dispatcher only calls into it after cpuid says the machine has them.

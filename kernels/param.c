@@ -9,22 +9,19 @@
 
 #include "kernels/error.h"
 
-const char *rb_ptype_name(rb_ptype t)
-{
+const char *rb_ptype_name(rb_ptype t) {
     static const char *const names[] = {"int", "float", "bool", "enum", "string"};
     return (unsigned) t < 5 ? names[t] : "?";
 }
 
-static long find(const rb_params *p, const char *name)
-{
+static long find(const rb_params *p, const char *name) {
     for (size_t i = 0; i < p->count; i++)
         if (strcmp(p->defs[i].name, name) == 0) return (long) i;
     return -1;
 }
 
 /* Index of `word` among the '|'-separated choices, or -1. */
-static int choice_index(const char *choices, const char *word)
-{
+static int choice_index(const char *choices, const char *word) {
     size_t len = strlen(word);
     int idx = 0;
     for (const char *c = choices; c && *c; idx++) {
@@ -37,8 +34,7 @@ static int choice_index(const char *choices, const char *word)
     return -1;
 }
 
-static int parse_value(const rb_param_def *d, const char *text, double *num, char *canon)
-{
+static int parse_value(const rb_param_def *d, const char *text, double *num, char *canon) {
     char *end;
     switch (d->type) {
     case RB_PT_INT: {
@@ -105,8 +101,7 @@ static int parse_value(const rb_param_def *d, const char *text, double *num, cha
     return rb_error_set(RB_EINVAL, "parameter '%s': unknown type", d->name);
 }
 
-int rb_params_init(rb_params *p, const rb_param_def *defs, size_t count)
-{
+int rb_params_init(rb_params *p, const rb_param_def *defs, size_t count) {
     memset(p, 0, sizeof *p);
     if (count > RB_PARAMS_MAX)
         return rb_error_set(RB_EINVAL, "parameter table has %zu entries (at most %d)", count,
@@ -125,8 +120,7 @@ int rb_params_init(rb_params *p, const rb_param_def *defs, size_t count)
     return RB_OK;
 }
 
-int rb_params_set(rb_params *p, const char *name, const char *text)
-{
+int rb_params_set(rb_params *p, const char *name, const char *text) {
     long i = find(p, name);
     if (i < 0) {
         char known[512] = "";
@@ -147,8 +141,7 @@ int rb_params_set(rb_params *p, const char *name, const char *text)
     return RB_OK;
 }
 
-int rb_params_check_required(const rb_params *p)
-{
+int rb_params_check_required(const rb_params *p) {
     for (size_t i = 0; i < p->count; i++)
         if (!p->defs[i].def && !p->set[i])
             return rb_error_set(RB_EINVAL, "parameter '%s' is required (%s)", p->defs[i].name,
@@ -156,8 +149,7 @@ int rb_params_check_required(const rb_params *p)
     return RB_OK;
 }
 
-const rb_param_def *rb_params_def(const rb_params *p, const char *name)
-{
+const rb_param_def *rb_params_def(const rb_params *p, const char *name) {
     long i = find(p, name);
     if (i < 0) {
         fprintf(stderr, "rb_params: no parameter named '%s' in this table\n", name);
@@ -166,23 +158,28 @@ const rb_param_def *rb_params_def(const rb_params *p, const char *name)
     return &p->defs[i];
 }
 
-static long must_find(const rb_params *p, const char *name)
-{
+static long must_find(const rb_params *p, const char *name) {
     return (long) (rb_params_def(p, name) - p->defs);
 }
 
-long rb_params_int(const rb_params *p, const char *name) { return (long) p->num[must_find(p, name)]; }
-double rb_params_float(const rb_params *p, const char *name) { return p->num[must_find(p, name)]; }
-int rb_params_bool(const rb_params *p, const char *name) { return p->num[must_find(p, name)] != 0; }
-const char *rb_params_str(const rb_params *p, const char *name) { return p->text[must_find(p, name)]; }
+long rb_params_int(const rb_params *p, const char *name) {
+    return (long) p->num[must_find(p, name)];
+}
+double rb_params_float(const rb_params *p, const char *name) {
+    return p->num[must_find(p, name)];
+}
+int rb_params_bool(const rb_params *p, const char *name) {
+    return p->num[must_find(p, name)] != 0;
+}
+const char *rb_params_str(const rb_params *p, const char *name) {
+    return p->text[must_find(p, name)];
+}
 
-int rb_params_is(const rb_params *p, const char *name, const char *choice)
-{
+int rb_params_is(const rb_params *p, const char *name, const char *choice) {
     return strcmp(rb_params_str(p, name), choice) == 0;
 }
 
-size_t rb_params_format(const rb_params *p, int set_only, char *buf, size_t size)
-{
+size_t rb_params_format(const rb_params *p, int set_only, char *buf, size_t size) {
     size_t used = 0;
     if (size) buf[0] = '\0';
     for (size_t i = 0; i < p->count; i++) {

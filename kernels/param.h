@@ -16,11 +16,19 @@ typedef struct rb_param_def {
     const char *doc;     /* one line for `rotabench list` */
 } rb_param_def;
 
-#define RB_PARAM_INT(name, def, lo, hi, doc) {name, RB_PT_INT, def, lo, hi, NULL, doc}
-#define RB_PARAM_FLOAT(name, def, lo, hi, doc) {name, RB_PT_FLOAT, def, lo, hi, NULL, doc}
-#define RB_PARAM_BOOL(name, def, doc) {name, RB_PT_BOOL, def, 0, 1, NULL, doc}
-#define RB_PARAM_ENUM(name, def, choices, doc) {name, RB_PT_ENUM, def, 0, 0, choices, doc}
-#define RB_PARAM_STRING(name, def, doc) {name, RB_PT_STRING, def, 0, 0, NULL, doc}
+#define RB_PARAM_INT(name, def, lo, hi, doc) \
+    { name, RB_PT_INT, def, lo, hi, NULL, doc }
+#define RB_PARAM_FLOAT(name, def, lo, hi, doc) \
+    { name, RB_PT_FLOAT, def, lo, hi, NULL, doc }
+#define RB_PARAM_BOOL(name, def, doc) \
+    { name, RB_PT_BOOL, def, 0, 1, NULL, doc }
+#define RB_PARAM_ENUM(name, def, choices, doc) \
+    { name, RB_PT_ENUM, def, 0, 0, choices, doc }
+#define RB_PARAM_STRING(name, def, doc) \
+    { name, RB_PT_STRING, def, 0, 0, NULL, doc }
+
+/* A table and its length, for initializers of descriptors. */
+#define RB_PARAMS_OF(table) (table), (sizeof(table) / sizeof((table)[0]))
 
 enum { RB_PARAMS_MAX = 32, RB_PARAM_TEXT_MAX = 96 };
 
@@ -53,7 +61,8 @@ int rb_params_bool(const rb_params *p, const char *name);
 const char *rb_params_str(const rb_params *p, const char *name); /* ENUM and STRING */
 int rb_params_is(const rb_params *p, const char *name, const char *choice);
 
-/* "bits=2,rotation=rht" in table order, all values (set_only = 0) or only those set in the config. */
+/* "bits=2,rotation=rht" in table order, all values (set_only = 0) or only those set in the config.
+ */
 size_t rb_params_format(const rb_params *p, int set_only, char *buf, size_t size);
 
 const char *rb_ptype_name(rb_ptype t);

@@ -13,8 +13,7 @@ static const rb_param_def defs[] = {
 };
 enum { NDEFS = sizeof defs / sizeof defs[0] };
 
-Test(param, defaults_set_and_format)
-{
+Test(param, defaults_set_and_format) {
     rb_params p;
     cr_assert_eq(rb_params_init(&p, defs, NDEFS), 0);
     cr_assert_eq(rb_params_int(&p, "bits"), 4);
@@ -43,8 +42,7 @@ Test(param, defaults_set_and_format)
 }
 
 /* Each bad value is rejected, and the message names the parameter and the problem. */
-Test(param, errors_name_the_parameter)
-{
+Test(param, errors_name_the_parameter) {
     static const struct {
         const char *name, *text, *msg;
     } cases[] = {
@@ -69,8 +67,7 @@ Test(param, errors_name_the_parameter)
     }
 }
 
-Test(param, malformed_table_is_reported)
-{
+Test(param, malformed_table_is_reported) {
     static const rb_param_def bad[] = {RB_PARAM_INT("bits", "12", 1, 8, "bad default")};
     rb_params p;
     cr_assert_eq(rb_params_init(&p, bad, 1), RB_EINVAL);

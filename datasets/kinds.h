@@ -1,0 +1,15 @@
+/* The registry list of dataset kinds: one X entry per generator or loader (datasets/<kind>.c). */
+#ifndef RB_DATASET_KINDS_H
+#define RB_DATASET_KINDS_H
+
+#include "datasets/dataset.h"
+
+#define RB_DATASET_KINDS(X)                                                                        \
+    X(rb_dataset_gaussian)                                                                         \
+    X(rb_dataset_sphere)
+
+#define RB_DATASET_KIND_DECL_(sym) extern const rb_dataset_kind sym;
+RB_DATASET_KINDS(RB_DATASET_KIND_DECL_)
+#undef RB_DATASET_KIND_DECL_
+
+#endif
