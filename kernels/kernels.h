@@ -7,5 +7,8 @@
 #include "kernels/pool.h"
 #include "kernels/rng.h"
 #include "kernels/fwht.h"
+#include "kernels/quant.h"
+#include "kernels/fpformats.h"
+#include "kernels/codebook.h"
 
 #endif
