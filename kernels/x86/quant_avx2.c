@@ -2,6 +2,7 @@
  * 8 lanes at a time, the tail in scalar code with the same fp32 operations. */
 #include <immintrin.h>
 #include <math.h>
+#include <string.h>
 
 #include "kernels/quant_variants.h"
 
@@ -29,6 +30,18 @@ static inline __m128i low_bytes8(__m256i q) {
     __m256i b = _mm256_shuffle_epi8(q, pick);
     b = _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 1, 1, 1, 1, 1));
     return _mm256_castsi256_si128(b);
+}
+
+/* Codes 2p and 2p+1 (one 64-bit lane) folded into byte p, for the 8 codes: 4 bytes. */
+static inline uint32_t nibbles8(__m256i q) {
+    __m256i v = _mm256_and_si256(q, _mm256_set1_epi32(0xF));
+    v = _mm256_or_si256(v, _mm256_srli_epi64(v, 28));
+    const __m256i pick =
+        _mm256_setr_epi8(0, 8, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 0, 8,
+                         -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+    v = _mm256_shuffle_epi8(v, pick);
+    __m128i b = _mm_or_si128(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    return (uint32_t) _mm_cvtsi128_si32(b);
 }
 
 static inline void put_nibble(uint8_t *row, size_t c, int q) {
@@ -96,6 +109,10 @@ int rb_quant_rows_f32_avx2(const rb_quant_spec *spec, const float *x, size_t row
                     _mm256_storeu_ps(frow + c, _mm256_mul_ps(vs, _mm256_sub_ps(q, vz)));
                 } else if (mode == RB_QOUT_CODES) {
                     _mm_storel_epi64((__m128i *) (orow + c), low_bytes8(_mm256_cvtps_epi32(q)));
+                } else if (group % 2 == 0) {
+                    /* c is even: 8 codes make 4 whole bytes. */
+                    uint32_t four = nibbles8(_mm256_cvtps_epi32(q));
+                    memcpy(orow + c / 2, &four, 4);
                 } else {
                     int qi[8];
                     _mm256_storeu_si256((__m256i *) qi, _mm256_cvtps_epi32(q));
@@ -118,12 +135,13 @@ int rb_quant_rows_f32_avx2(const rb_quant_spec *spec, const float *x, size_t row
 }
 
 /* Binary search over the power-of-two table of thresholds (padded with +Inf): the number of
- * thresholds strictly below x, as the reference counts it. 8-entry tables stay in a register. */
+ * thresholds strictly below x, as the reference counts it. Tables of up to 16 entries stay in
+ * registers; larger ones are gathered. */
 int rb_codebook_quant_f32_avx2(const rb_codebook *cb, const float *x, size_t rows, size_t cols,
                                size_t ld, uint8_t *idx) {
     int steps = 0;
     while (((size_t) 1 << steps) < cb->k) steps++;
-    const __m256 t0 = _mm256_loadu_ps(cb->thresholds);
+    const __m256 t0 = _mm256_loadu_ps(cb->thresholds), t1 = _mm256_loadu_ps(cb->thresholds + 8);
     for (size_t r = 0; r < rows; r++) {
         const float *xr = x + r * ld;
         size_t c = 0;
@@ -136,8 +154,16 @@ int rb_codebook_quant_f32_avx2(const rb_codebook *cb, const float *x, size_t row
             for (int st = steps - 1; st >= 0; st--) {
                 __m256i step = _mm256_set1_epi32(1 << st);
                 __m256i at = _mm256_add_epi32(n, _mm256_set1_epi32((1 << st) - 1));
-                __m256 t = steps <= 3 ? _mm256_permutevar8x32_ps(t0, at)
-                                      : _mm256_i32gather_ps(cb->thresholds, at, 4);
+                __m256 t;
+                if (steps <= 3) {
+                    t = _mm256_permutevar8x32_ps(t0, at);
+                } else if (steps == 4) { /* two 8-entry tables, chosen by bit 3 of the index */
+                    __m256 sel = _mm256_castsi256_ps(_mm256_slli_epi32(at, 28));
+                    t = _mm256_blendv_ps(_mm256_permutevar8x32_ps(t0, at),
+                                         _mm256_permutevar8x32_ps(t1, at), sel);
+                } else {
+                    t = _mm256_i32gather_ps(cb->thresholds, at, 4);
+                }
                 __m256i lt = _mm256_castps_si256(_mm256_cmp_ps(t, v, _CMP_LT_OQ));
                 n = _mm256_add_epi32(n, _mm256_and_si256(lt, step));
             }

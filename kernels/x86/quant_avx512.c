@@ -37,7 +37,14 @@ int rb_quant_rows_f32_avx512(const rb_quant_spec *spec, const float *x, size_t r
             size_t c0 = j * group, len = cols - c0 < group ? cols - c0 : group;
             __m512 vmn = _mm512_set1_ps(INFINITY), vmx = _mm512_set1_ps(-INFINITY);
             __mmask16 bad = 0;
-            for (size_t i = 0; i < len; i += 16) {
+            size_t i = 0;
+            for (; i + 16 <= len; i += 16) {
+                __m512 v = _mm512_loadu_ps(xr + c0 + i);
+                bad |= _mm512_fpclass_ps_mask(v, NONFINITE_CLASS);
+                vmn = _mm512_min_ps(vmn, v);
+                vmx = _mm512_max_ps(vmx, v);
+            }
+            if (i < len) {
                 __mmask16 m = tail16(len - i);
                 __m512 v = _mm512_maskz_loadu_ps(m, xr + c0 + i);
                 bad |= _mm512_mask_fpclass_ps_mask(m, v, NONFINITE_CLASS);
@@ -55,13 +62,18 @@ int rb_quant_rows_f32_avx512(const rb_quant_spec *spec, const float *x, size_t r
             scales[r * ng + j] = s;
             if (zeros) zeros[r * ng + j] = z;
             const __m512 vs = _mm512_set1_ps(s), vz = _mm512_set1_ps(spec->asym ? z : 0.0f);
-            for (size_t i = 0; i < len; i += 16) {
+            for (i = 0; i < len; i += 16) {
                 __mmask16 m = tail16(len - i);
                 size_t c = c0 + i;
-                __m512 q = code16(_mm512_maskz_loadu_ps(m, xr + c), vs, vz, vlo, vhi);
+                __m512 xv =
+                    len - i >= 16 ? _mm512_loadu_ps(xr + c) : _mm512_maskz_loadu_ps(m, xr + c);
+                __m512 q = code16(xv, vs, vz, vlo, vhi);
                 if (mode == RB_QOUT_FAKE) {
                     __m512 y = _mm512_mul_ps(vs, _mm512_sub_ps(q, vz));
-                    _mm512_mask_storeu_ps((float *) out + r * ldo + c, m, y);
+                    if (m == 0xFFFF)
+                        _mm512_storeu_ps((float *) out + r * ldo + c, y);
+                    else
+                        _mm512_mask_storeu_ps((float *) out + r * ldo + c, m, y);
                     continue;
                 }
                 __m512i qi = _mm512_maskz_mov_epi32(m, _mm512_cvtps_epi32(q));
