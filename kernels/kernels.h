@@ -13,5 +13,8 @@
 #include "kernels/rotate.h"
 #include "kernels/linalg.h"
 #include "kernels/stats.h"
+#include "kernels/quant.h"
+#include "kernels/fpformats.h"
+#include "kernels/codebook.h"
 
 #endif

@@ -4,6 +4,8 @@
 static const rb_op *const all_ops[] = {
     &rb_op_fwht_f32,
     &rb_op_hadamard_f32,
+    &rb_op_quant_rows_f32,
+    &rb_op_codebook_quant_f32,
 };
 
 const rb_op *const *rb_ops_all(size_t *count) {
