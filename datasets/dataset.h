@@ -31,7 +31,8 @@ typedef struct rb_dataset {
     int (*sample)(const struct rb_dataset *ds, const uint64_t *idx, size_t count, double *out);
     void *signal; /* the sampler's state, freed by rb_dataset_free through signal_free */
     void (*signal_free)(void *signal);
-    char hash[65]; /* sha256 (hex) of the tensors' shapes and bytes, or of the signal's definition */
+    char
+        hash[65]; /* sha256 (hex) of the tensors' shapes and bytes, or of the signal's definition */
 } rb_dataset;
 
 /* A generator or loader, with its declared parameters. `load` fills *ds deterministically from

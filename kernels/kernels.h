@@ -11,6 +11,7 @@
 #include "kernels/fwht.h"
 #include "kernels/hadamard.h"
 #include "kernels/rotate.h"
+#include "kernels/rotation.h"
 #include "kernels/linalg.h"
 #include "kernels/stats.h"
 #include "kernels/quant.h"
