@@ -8,8 +8,7 @@
 
 static const char *const kind_names[] = {"none", "rht", "rht2", "haar"};
 
-int rb_rotation_kind_parse(const char *name, rb_rotation_kind *kind)
-{
+int rb_rotation_kind_parse(const char *name, rb_rotation_kind *kind) {
     for (size_t i = 0; i < sizeof kind_names / sizeof kind_names[0]; i++)
         if (strcmp(name, kind_names[i]) == 0) {
             *kind = (rb_rotation_kind) i;
@@ -18,8 +17,7 @@ int rb_rotation_kind_parse(const char *name, rb_rotation_kind *kind)
     return rb_error_set(RB_EINVAL, "rotation '%s' is not one of %s", name, RB_ROTATION_CHOICES);
 }
 
-int rb_rotation_init(rb_rotation *r, rb_rotation_kind kind, size_t n, uint64_t seed)
-{
+int rb_rotation_init(rb_rotation *r, rb_rotation_kind kind, size_t n, uint64_t seed) {
     memset(r, 0, sizeof *r);
     r->kind = kind;
     r->n = n;
@@ -40,13 +38,15 @@ int rb_rotation_init(rb_rotation *r, rb_rotation_kind kind, size_t n, uint64_t s
     return rc;
 }
 
-int rb_rotation_apply(rb_rotation *r, float *data, size_t count, size_t stride, rb_dir dir)
-{
+int rb_rotation_apply(rb_rotation *r, float *data, size_t count, size_t stride, rb_dir dir) {
     switch (r->kind) {
-    case RB_ROT_NONE: return RB_OK;
+    case RB_ROT_NONE:
+        return RB_OK;
     case RB_ROT_RHT:
-    case RB_ROT_RHT2: return rb_rht_apply_f32(&r->rht, data, count, stride, dir);
-    case RB_ROT_HAAR: break;
+    case RB_ROT_RHT2:
+        return rb_rht_apply_f32(&r->rht, data, count, stride, dir);
+    case RB_ROT_HAAR:
+        break;
     }
     if (count > r->scratch_rows) {
         float *s = realloc(r->scratch, count * r->n * sizeof *s);
@@ -60,8 +60,7 @@ int rb_rotation_apply(rb_rotation *r, float *data, size_t count, size_t stride, 
     return rc;
 }
 
-void rb_rotation_free(rb_rotation *r)
-{
+void rb_rotation_free(rb_rotation *r) {
     rb_rht_free(&r->rht);
     free(r->Q);
     free(r->scratch);

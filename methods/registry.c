@@ -15,21 +15,18 @@ static const rb_method *const methods[] = {
 #undef RB_METHOD_ENTRY_
 };
 
-const rb_method *const *rb_methods_all(size_t *count)
-{
+const rb_method *const *rb_methods_all(size_t *count) {
     *count = sizeof methods / sizeof methods[0];
     return methods;
 }
 
-const rb_method *rb_method_find(const char *name)
-{
+const rb_method *rb_method_find(const char *name) {
     for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
         if (strcmp(methods[i]->name, name) == 0) return methods[i];
     return NULL;
 }
 
-const char *rb_family_name(rb_family f)
-{
+const char *rb_family_name(rb_family f) {
     static const char *const names[] = {"codec", "layer", "adapter", "sparse"};
     return (unsigned) f < RB_FAMILY_COUNT ? names[f] : "?";
 }

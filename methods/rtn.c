@@ -1,5 +1,6 @@
 /* rtn: the round-to-nearest baseline codec. Per vector (or per group of a vector) asymmetric
- * min-max integer quantization, optionally after a rotation; scale and zero point stored as fp32. */
+ * min-max integer quantization, optionally after a rotation; scale and zero point stored as fp32.
+ */
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,8 +23,7 @@ typedef struct rtn {
     size_t cap;
 } rtn;
 
-static void rtn_destroy(void *state)
-{
+static void rtn_destroy(void *state) {
     rtn *c = state;
     if (!c) return;
     rb_rotation_free(&c->rot);
@@ -34,8 +34,7 @@ static void rtn_destroy(void *state)
     free(c);
 }
 
-static int rtn_create(const rb_params *p, size_t dim, uint64_t seed, void **state)
-{
+static int rtn_create(const rb_params *p, size_t dim, uint64_t seed, void **state) {
     rtn *c = calloc(1, sizeof *c);
     if (!c) return rb_error_set(RB_ENOMEM, "rtn: no memory");
     c->dim = dim;
@@ -60,20 +59,17 @@ static int rtn_create(const rb_params *p, size_t dim, uint64_t seed, void **stat
     return RB_OK;
 }
 
-static size_t rtn_code_bytes(const void *state)
-{
+static size_t rtn_code_bytes(const void *state) {
     const rtn *c = state;
     return c->payload_bytes + c->ngroups * 2 * sizeof(float);
 }
 
-static double rtn_bits(const void *state)
-{
+static double rtn_bits(const void *state) {
     const rtn *c = state;
     return (double) c->spec.bits + 64.0 * (double) c->ngroups / (double) c->dim;
 }
 
-static int reserve(rtn *c, size_t count)
-{
+static int reserve(rtn *c, size_t count) {
     if (count <= c->cap) return RB_OK;
     float *w = realloc(c->work, count * c->dim * sizeof *w);
     if (w) c->work = w;
@@ -83,13 +79,13 @@ static int reserve(rtn *c, size_t count)
     if (z) c->zeros = z;
     uint8_t *q = realloc(c->codes, count * c->dim);
     if (q) c->codes = q;
-    if (!w || !s || !z || !q) return rb_error_set(RB_ENOMEM, "rtn: no memory for %zu vectors", count);
+    if (!w || !s || !z || !q)
+        return rb_error_set(RB_ENOMEM, "rtn: no memory for %zu vectors", count);
     c->cap = count;
     return RB_OK;
 }
 
-static int rtn_encode(void *state, const float *x, size_t count, uint8_t *codes)
-{
+static int rtn_encode(void *state, const float *x, size_t count, uint8_t *codes) {
     rtn *c = state;
     int rc = reserve(c, count);
     if (rc) return rc;
@@ -112,8 +108,7 @@ static int rtn_encode(void *state, const float *x, size_t count, uint8_t *codes)
     return RB_OK;
 }
 
-static int rtn_decode(void *state, const uint8_t *codes, size_t count, float *xhat)
-{
+static int rtn_decode(void *state, const uint8_t *codes, size_t count, float *xhat) {
     rtn *c = state;
     int rc = reserve(c, count);
     if (rc) return rc;
