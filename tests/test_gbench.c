@@ -1,0 +1,301 @@
+/* The Google Benchmark wrapper: samples and statistics, manual time, the filter, counters,
+ * setup/teardown, errors; and the limit probes' kernels (peak add count, streaming copy). */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness/gbench.h"
+#include "kernels/kernels.h"
+#include "kernels/peak.h"
+#include "tests/testutil.h"
+
+static void spin_body(rb_gb_state *st, void *ctx) {
+    volatile double *acc = ctx;
+    while (rb_gb_keep_running(st))
+        for (int i = 0; i < 100; i++) *acc = *acc + 1.0;
+}
+
+static rb_gb_options quick(int reps) {
+    return (rb_gb_options){.min_time = 0.002, .repetitions = reps};
+}
+
+Test(gbench, samples_and_statistics_are_sane) {
+    volatile double acc = 0;
+    rb_gb_bench b = {.name = "spin", .body = spin_body, .ctx = (void *) &acc, .opt = quick(4)};
+    rb_gb_report rep;
+    cr_assert_eq(rb_gb_run(&b, 1, NULL, &rep), 0, "%s", rb_error_detail());
+    cr_assert_eq(rep.count, 1);
+    const rb_gb_result *r = &rep.results[0];
+    cr_assert(r->ok, "%s", r->error ? r->error : "");
+    cr_assert_str_eq(r->name, "spin");
+    cr_assert_eq(r->nsamples, 4);
+    cr_assert_gt(r->iterations, 0);
+    int64_t total = 0;
+    for (size_t i = 0; i < r->nsamples; i++) {
+        cr_assert_gt(r->samples[i].iterations, 0);
+        cr_assert_gt(r->samples[i].real_ns, 0.0);
+        total += r->samples[i].iterations;
+    }
+    cr_assert_eq(total, r->iterations);
+    cr_assert(r->real_ns.min <= r->real_ns.median && r->real_ns.median <= r->real_ns.max);
+    cr_assert(r->real_ns.min <= r->real_ns.mean && r->real_ns.mean <= r->real_ns.max);
+    cr_assert(r->cpu_ns.min <= r->cpu_ns.median && r->cpu_ns.median <= r->cpu_ns.max);
+    cr_assert(acc > 0);
+    cr_assert(rep.build_optimized == 0 || rep.build_optimized == 1);
+    cr_assert(rep.library_debug == 0 || rep.library_debug == 1);
+    rb_gb_report_free(&rep);
+}
+
+Test(gbench, stats_of_known_values) {
+    double v[] = {5, 1, 4, 2, 3};
+    rb_gb_stats s = rb_gb_stats_of(v, 5);
+    cr_assert_eq(s.median, 3.0);
+    cr_assert_eq(s.min, 1.0);
+    cr_assert_eq(s.max, 5.0);
+    cr_assert_eq(s.mean, 3.0);
+    cr_assert_float_eq(s.stddev, sqrt(2.5), 1e-12);
+    s = rb_gb_stats_of(v, 4); /* 5 1 4 2: median of an even count is the middle pair's mean */
+    cr_assert_eq(s.median, 3.0);
+    s = rb_gb_stats_of(v, 1);
+    cr_assert_eq(s.stddev, 0.0);
+}
+
+/* Reports 1 ms per iteration without spending it; with 1e6 bytes per iteration that is exactly
+ * 1 GB/s, and 2e6 flops per iteration 2 GFLOP/s. */
+static void manual_body(rb_gb_state *st, void *ctx) {
+    while (rb_gb_keep_running(st)) rb_gb_set_iteration_time(st, 1e-3);
+}
+
+Test(gbench, manual_time_and_rates) {
+    rb_gb_bench b = {.name = "manual",
+                     .body = manual_body,
+                     .opt = {.min_time = 0.01,
+                             .repetitions = 2,
+                             .manual_time = 1,
+                             .bytes = 1e6,
+                             .flops = 2e6,
+                             .items = 3}};
+    rb_gb_report rep;
+    cr_assert_eq(rb_gb_run(&b, 1, "", &rep), 0, "%s", rb_error_detail());
+    const rb_gb_result *r = &rep.results[0];
+    cr_assert(r->ok, "%s", r->error ? r->error : "");
+    cr_assert(r->manual_time);
+    cr_assert_float_eq(r->real_ns.median, 1e6, 1.0, "median %g ns", r->real_ns.median);
+    cr_assert_float_eq(r->gbps, 1.0, 1e-6, "gbps %g", r->gbps);
+    cr_assert_float_eq(r->gflops, 2.0, 1e-6, "gflops %g", r->gflops);
+    cr_assert_float_eq(r->items_per_s, 3000.0, 1e-3, "items/s %g", r->items_per_s);
+    cr_assert_eq(r->bytes, 1e6);
+    rb_gb_report_free(&rep);
+}
+
+/* The body replaces the cost at run time (only setup knew the size). */
+static void cost_body(rb_gb_state *st, void *ctx) {
+    rb_gb_set_cost(st, 5e5, -1, -1);
+    while (rb_gb_keep_running(st)) rb_gb_set_iteration_time(st, 1e-3);
+}
+
+Test(gbench, set_cost_overrides_options) {
+    rb_gb_bench b = {.name = "cost",
+                     .body = cost_body,
+                     .opt = {.min_time = 0.005, .manual_time = 1, .bytes = 1e6, .flops = 7e6}};
+    rb_gb_report rep;
+    cr_assert_eq(rb_gb_run(&b, 1, NULL, &rep), 0, "%s", rb_error_detail());
+    cr_assert_float_eq(rep.results[0].gbps, 0.5, 1e-6);
+    cr_assert_float_eq(rep.results[0].gflops, 7.0, 1e-6);
+    rb_gb_report_free(&rep);
+}
+
+static void count_body(rb_gb_state *st, void *ctx) {
+    ++*(int *) ctx;
+    while (rb_gb_keep_running(st)) {}
+}
+
+Test(gbench, filter_selects_and_negates) {
+    int calls[3] = {0, 0, 0};
+    rb_gb_bench b[3] = {
+        {.name = "fwht/n:16", .body = count_body, .ctx = &calls[0], .opt = quick(1)},
+        {.name = "fwht/n:1024", .body = count_body, .ctx = &calls[1], .opt = quick(1)},
+        {.name = "copy/memcpy", .body = count_body, .ctx = &calls[2], .opt = quick(1)},
+    };
+    rb_gb_report rep;
+    cr_assert_eq(rb_gb_run(b, 3, "^fwht/n:1024$", &rep), 0, "%s", rb_error_detail());
+    cr_assert_eq(rep.count, 1);
+    cr_assert_str_eq(rep.results[0].name, "fwht/n:1024");
+    cr_assert_eq(rep.results[0].index, 1);
+    cr_assert(calls[0] == 0 && calls[1] > 0 && calls[2] == 0);
+    rb_gb_report_free(&rep);
+
+    cr_assert_eq(rb_gb_run(b, 3, "-fwht", &rep), 0, "%s", rb_error_detail());
+    cr_assert_eq(rep.count, 1);
+    cr_assert_str_eq(rep.results[0].name, "copy/memcpy");
+    rb_gb_report_free(&rep);
+
+    cr_assert_eq(rb_gb_run(b, 3, "nothing-matches", &rep), 0);
+    cr_assert_eq(rep.count, 0);
+    rb_gb_report_free(&rep);
+
+    cr_assert_eq(rb_gb_run(b, 3, "fwht(", &rep), RB_EINVAL);
+    cr_assert(strstr(rb_error_detail(), "not a valid regex"), "%s", rb_error_detail());
+}
+
+Test(gbench, duplicate_names_are_refused) {
+    int calls = 0;
+    rb_gb_bench b[2] = {
+        {.name = "same", .body = count_body, .ctx = &calls, .opt = quick(1)},
+        {.name = "same", .body = count_body, .ctx = &calls, .opt = quick(1)},
+    };
+    rb_gb_report rep;
+    cr_assert_eq(rb_gb_run(b, 2, NULL, &rep), RB_EINVAL);
+    cr_assert(strstr(rb_error_detail(), "twice"), "%s", rb_error_detail());
+    cr_assert_eq(calls, 0);
+}
+
+/* setup runs once per benchmark before its first run, teardown once after its last, even though
+ * the library calls the body several times (estimate + repetitions). */
+struct lifecycle {
+    int setups, teardowns, bodies, bad_state;
+    int fail;
+};
+
+static int lc_setup(void *ctx) {
+    struct lifecycle *l = ctx;
+    l->setups++;
+    if (l->fail) return rb_error_set(RB_ENOMEM, "no buffer today");
+    return 0;
+}
+
+static void lc_teardown(void *ctx) {
+    ((struct lifecycle *) ctx)->teardowns++;
+}
+
+static void lc_body(rb_gb_state *st, void *ctx) {
+    struct lifecycle *l = ctx;
+    l->bodies++;
+    if (l->setups != l->teardowns + 1) l->bad_state++;
+    while (rb_gb_keep_running(st)) {}
+}
+
+Test(gbench, setup_and_teardown_once_per_benchmark) {
+    struct lifecycle a = {0}, c = {0}, f = {.fail = 1};
+    rb_gb_bench b[3] = {
+        {"a", lc_body, lc_setup, lc_teardown, &a, quick(3)},
+        {"f", lc_body, lc_setup, lc_teardown, &f, quick(3)},
+        {"c", lc_body, lc_setup, lc_teardown, &c, quick(3)},
+    };
+    rb_gb_report rep;
+    cr_assert_eq(rb_gb_run(b, 3, NULL, &rep), 0, "%s", rb_error_detail());
+    cr_assert_eq(rep.count, 3);
+    cr_assert(a.setups == 1 && a.teardowns == 1 && a.bodies >= 3 && a.bad_state == 0,
+              "a: %d setups %d teardowns %d bodies", a.setups, a.teardowns, a.bodies);
+    cr_assert(c.setups == 1 && c.teardowns == 1 && c.bad_state == 0);
+    /* the failing setup marks its benchmark failed, never calls its body, and the run goes on */
+    cr_assert(f.setups == 1 && f.teardowns == 1 && f.bodies == 0);
+    cr_assert(rep.results[0].ok && rep.results[2].ok);
+    cr_assert(!rep.results[1].ok);
+    cr_assert(strstr(rep.results[1].error, "no buffer today"), "%s", rep.results[1].error);
+    cr_assert_eq(rep.results[1].nsamples, 0);
+    rb_gb_report_free(&rep);
+}
+
+static void skip_body(rb_gb_state *st, void *ctx) {
+    rb_gb_skip_with_error(st, "declined by the body");
+}
+
+static void early_return_body(rb_gb_state *st, void *ctx) {}
+
+Test(gbench, body_errors_are_reported) {
+    rb_gb_bench b[2] = {
+        {.name = "skip", .body = skip_body, .opt = quick(2)},
+        {.name = "early", .body = early_return_body, .opt = quick(2)},
+    };
+    rb_gb_report rep;
+    cr_assert_eq(rb_gb_run(b, 2, NULL, &rep), 0, "%s", rb_error_detail());
+    cr_assert(!rep.results[0].ok);
+    cr_assert_str_eq(rep.results[0].error, "declined by the body");
+    cr_assert(!rep.results[1].ok);
+    cr_assert(strstr(rep.results[1].error, "returned before"), "%s", rep.results[1].error);
+    rb_gb_report_free(&rep);
+}
+
+static void batch_body(rb_gb_state *st, void *ctx) {
+    int64_t *calls = ctx;
+    while (rb_gb_keep_running_batch(st, 64))
+        for (int i = 0; i < 64; i++) ++*(volatile int64_t *) calls;
+}
+
+Test(gbench, batch_form_counts_every_iteration) {
+    int64_t calls = 0;
+    rb_gb_bench b = {.name = "batch", .body = batch_body, .ctx = &calls, .opt = quick(2)};
+    rb_gb_report rep;
+    cr_assert_eq(rb_gb_run(&b, 1, NULL, &rep), 0, "%s", rb_error_detail());
+    cr_assert(rep.results[0].ok);
+    /* every sample's iterations are whole batches, and they add up to the calls made */
+    for (size_t i = 0; i < rep.results[0].nsamples; i++)
+        cr_assert_eq(rep.results[0].samples[i].iterations % 64, 0);
+    cr_assert_leq(rep.results[0].iterations, calls);
+    rb_gb_report_free(&rep);
+}
+
+Test(gbench, library_threads_run_the_body_concurrently) {
+    rb_gb_bench b = {.name = "threads",
+                     .body = manual_body,
+                     .opt = {.min_time = 0.005, .threads = 2, .manual_time = 1}};
+    rb_gb_report rep;
+    cr_assert_eq(rb_gb_run(&b, 1, NULL, &rep), 0, "%s", rb_error_detail());
+    cr_assert(rep.results[0].ok, "%s", rep.results[0].error);
+    cr_assert_eq(rep.results[0].threads, 2);
+    cr_assert_gt(rep.results[0].iterations, 0);
+    rb_gb_report_free(&rep);
+}
+
+/* The peak-add kernels must do exactly the additions they are credited with: with step 1 and
+ * n <= 2^24 every accumulator lane counts exactly, so the returned sum is n. */
+Test(peak, add_kernels_do_exactly_n_additions) {
+    for (size_t v = 0; v < rb_op_peak_add_f32.count; v++) {
+        const rb_variant *var = &rb_op_peak_add_f32.variants[v];
+        if (!rb_variant_enabled(var)) continue;
+        rb_peak_add_f32_fn fn = (rb_peak_add_f32_fn) var->fn;
+        for (uint64_t n = RB_PEAK_ADD_QUANTUM; n <= (1u << 20); n *= 4) {
+            float sum = -1;
+            cr_assert_eq(fn(n, 1.0f, &sum), 0);
+            cr_assert_eq(sum, (float) n, "%s: n=%llu sum=%g", var->name, (unsigned long long) n,
+                         sum);
+        }
+    }
+    float sum;
+    cr_assert_eq(rb_peak_add_f32(RB_PEAK_ADD_QUANTUM + 1, 1.0f, &sum), RB_EINVAL);
+    cr_assert_eq(rb_peak_add_f32(0, 1.0f, &sum), RB_EINVAL);
+}
+
+/* Streaming copy variants against memcpy at odd lengths and misaligned ends. */
+Test(peak, stream_copy_variants_copy_exactly) {
+    uint64_t seed = rbt_seed();
+    size_t cap = 1 << 16;
+    unsigned char *src = malloc(cap + 128), *dst = malloc(cap + 128), *ref = malloc(cap + 128);
+    uint32_t *bits = malloc((cap + 128) / 4 * sizeof *bits);
+    rb_rng_bits(seed, 1, 0, (cap + 128) / 4, bits);
+    memcpy(src, bits, cap + 128);
+    size_t lens[] = {0, 1, 3, 63, 64, 65, 127, 255, 4096 + 17, 1 << 15, cap};
+    size_t offs[] = {0, 1, 7, 32, 63};
+    for (size_t v = 0; v < rb_op_copy_stream.count; v++) {
+        const rb_variant *var = &rb_op_copy_stream.variants[v];
+        if (!rb_variant_enabled(var)) continue;
+        rb_copy_stream_fn fn = (rb_copy_stream_fn) var->fn;
+        for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++)
+            for (size_t so = 0; so < 5; so++)
+                for (size_t d = 0; d < 5; d++) {
+                    memset(dst, 0xAB, cap + 128);
+                    memset(ref, 0xAB, cap + 128);
+                    memcpy(ref + offs[d], src + offs[so], lens[li]);
+                    cr_assert_eq(fn(dst + offs[d], src + offs[so], lens[li]), 0);
+                    cr_assert(memcmp(dst, ref, cap + 128) == 0,
+                              "%s: len %zu src+%zu dst+%zu seed %llu", var->name, lens[li],
+                              offs[so], offs[d], (unsigned long long) seed);
+                }
+    }
+    free(src);
+    free(dst);
+    free(ref);
+    free(bits);
+}
