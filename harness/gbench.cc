@@ -333,6 +333,16 @@ rb_gb_stats rb_gb_stats_of(const double *values, size_t n) {
     return s;
 }
 
+int rb_gb_filter_matches(const char *filter, const char *name) {
+    try {
+        Filter f;
+        int rc = f.init(filter);
+        return rc ? rc : (int) f.match(name);
+    } catch (const std::exception &e) {
+        return rb_error_set(RB_ELIB, "benchmark filter: %s", e.what());
+    }
+}
+
 void rb_gb_context(rb_gb_report *out) {
     // The library says it was built without NDEBUG only in the text of its basic context
     // ("***WARNING*** Library was built as DEBUG"); the JSON reporter's library_build_type

@@ -103,6 +103,10 @@ typedef struct rb_gb_report {
 int rb_gb_run(const rb_gb_bench *benches, size_t count, const char *filter, rb_gb_report *out);
 void rb_gb_report_free(rb_gb_report *report);
 
+/* Whether `name` would be run under `filter` (same rules as rb_gb_run): 1 yes, 0 no, RB_EINVAL
+ * for a bad regex. Lets callers see the selection before running anything. */
+int rb_gb_filter_matches(const char *filter, const char *name);
+
 /* The build-quality facts alone, without running anything (fills the four context fields). */
 void rb_gb_context(rb_gb_report *out);
 

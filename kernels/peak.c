@@ -5,10 +5,14 @@
 
 #include "kernels/error.h"
 
+volatile float rb_peak_zeros[16];
+
 /* Eight independent scalar chains: enough to cover add latency x ports on current cores, so the
  * reference measures the scalar add throughput rather than one chain's latency. */
 int rb_peak_add_f32_ref(uint64_t n, float step, float *sum) {
-    float a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
+    /* Zeros read through volatile: the compiler cannot prove the chains equal and merge them. */
+    const volatile float *z = rb_peak_zeros;
+    float a0 = z[0], a1 = z[1], a2 = z[2], a3 = z[3], a4 = z[4], a5 = z[5], a6 = z[6], a7 = z[7];
     for (uint64_t i = 0; i < n; i += 8) {
         a0 += step;
         a1 += step;

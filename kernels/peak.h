@@ -19,6 +19,9 @@ int rb_peak_add_f32(uint64_t n, float step, float *sum);
 /* Work: n flops, no memory traffic. */
 rb_cost rb_peak_add_cost(uint64_t n);
 
+/* Sixteen zeros the variants start their accumulators from (through volatile reads). */
+extern volatile float rb_peak_zeros[16];
+
 typedef int (*rb_peak_add_f32_fn)(uint64_t n, float step, float *sum);
 extern const rb_op rb_op_peak_add_f32;
 int rb_peak_add_f32_ref(uint64_t n, float step, float *sum);

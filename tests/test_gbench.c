@@ -1,9 +1,13 @@
 /* The Google Benchmark wrapper: samples and statistics, manual time, the filter, counters,
  * setup/teardown, errors; and the limit probes' kernels (peak add count, streaming copy). */
 #include <criterion/criterion.h>
+#include <jansson.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "harness/gbench.h"
 #include "kernels/kernels.h"
@@ -298,4 +302,61 @@ Test(peak, stream_copy_variants_copy_exactly) {
     free(dst);
     free(ref);
     free(bits);
+}
+
+/* The CLI end to end on one tiny benchmark with a small copy buffer: exit status, the JSON's
+ * shape (samples = repetitions, limits for 1 thread and all cores), and usage errors. */
+static int run_cli(const char *args) {
+    const char *bin = getenv("RB_TEST_BIN");
+    if (!bin) bin = "build/rotabench";
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s bench %s >/dev/null 2>&1", bin, args);
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+Test(cli_bench, runs_one_benchmark_and_writes_json) {
+    char path[] = "/tmp/rbtest_bench_XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    close(fd);
+    char args[256];
+    snprintf(args, sizeof args,
+             "'^fwht_f32/n:16/threads:1$' --min-time 0.002 --repetitions 3 --copy-mib 8 --json %s",
+             path);
+    cr_assert_eq(run_cli(args), 0);
+    json_error_t err;
+    json_t *root = json_load_file(path, 0, &err);
+    unlink(path);
+    cr_assert(root, "bad JSON: %s", err.text);
+    json_t *benches = json_object_get(root, "benchmarks");
+    cr_assert_eq(json_array_size(benches), 1);
+    json_t *b = json_array_get(benches, 0);
+    cr_assert_str_eq(json_string_value(json_object_get(b, "name")), "fwht_f32/n:16/threads:1");
+    cr_assert(json_is_true(json_object_get(b, "ok")));
+    cr_assert_eq(json_array_size(json_object_get(b, "samples")), 3);
+    const char *variant = json_string_value(json_object_get(b, "variant"));
+    int known = 0;
+    for (size_t v = 0; variant && v < rb_op_fwht_f32.count; v++)
+        known |= strcmp(variant, rb_op_fwht_f32.variants[v].name) == 0;
+    cr_assert(known, "variant %s is not one of fwht_f32's", variant ? variant : "(null)");
+    /* flops per call of an n = 16 FWHT: 16 * 4 */
+    cr_assert_eq(json_real_value(json_object_get(b, "flops")), 64.0);
+    cr_assert_geq(json_array_size(json_object_get(root, "limits")), 1);
+    json_t *l0 = json_array_get(json_object_get(root, "limits"), 0);
+    cr_assert_eq(json_integer_value(json_object_get(l0, "threads")), 1);
+    cr_assert_gt(json_real_value(json_object_get(l0, "copy_gbps")), 0.0);
+    cr_assert_gt(json_real_value(json_object_get(l0, "peak_add_gflops")), 0.0);
+    cr_assert(json_is_array(json_object_get(root, "warnings")));
+    json_decref(root);
+}
+
+Test(cli_bench, usage_errors) {
+    cr_assert_eq(run_cli("--help"), 0);
+    cr_assert_eq(run_cli("--min-time -1"), 2);
+    cr_assert_eq(run_cli("--repetitions"), 2);
+    cr_assert_eq(run_cli("--threads 0"), 2);
+    cr_assert_eq(run_cli("--bogus"), 2);
+    cr_assert_eq(run_cli("no-such-benchmark"), 2);
+    cr_assert_eq(run_cli("'fwht(' --list"), 2);
 }

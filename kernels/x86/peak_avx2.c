@@ -10,7 +10,11 @@
  * the 16 ymm registers leaving room for the step operand. */
 int rb_peak_add_f32_avx2(uint64_t n, float step, float *sum) {
     __m256 s = _mm256_set1_ps(step);
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+    /* Unknown starting values (see the AVX-512 version): keeps the 8 chains distinct. */
+    const volatile float *z = rb_peak_zeros;
+    __m256 a0 = _mm256_set1_ps(z[0]), a1 = _mm256_set1_ps(z[1]), a2 = _mm256_set1_ps(z[2]),
+           a3 = _mm256_set1_ps(z[3]), a4 = _mm256_set1_ps(z[4]), a5 = _mm256_set1_ps(z[5]),
+           a6 = _mm256_set1_ps(z[6]), a7 = _mm256_set1_ps(z[7]);
     for (uint64_t i = 0; i < n; i += 64) {
         a0 = _mm256_add_ps(a0, s);
         a1 = _mm256_add_ps(a1, s);

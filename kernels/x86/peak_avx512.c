@@ -10,8 +10,15 @@
  * ports with room to spare, while leaving registers for the step operand. */
 int rb_peak_add_f32_avx512(uint64_t n, float step, float *sum) {
     __m512 s = _mm512_set1_ps(step);
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0,
-           a8 = a0, a9 = a0, a10 = a0, a11 = a0, a12 = a0, a13 = a0, a14 = a0, a15 = a0;
+    /* Starting values the compiler cannot see (zeros read through volatile): otherwise it
+     * proves the 16 chains equal and keeps one. */
+    const volatile float *z = rb_peak_zeros;
+    __m512 a0 = _mm512_set1_ps(z[0]), a1 = _mm512_set1_ps(z[1]), a2 = _mm512_set1_ps(z[2]),
+           a3 = _mm512_set1_ps(z[3]), a4 = _mm512_set1_ps(z[4]), a5 = _mm512_set1_ps(z[5]),
+           a6 = _mm512_set1_ps(z[6]), a7 = _mm512_set1_ps(z[7]), a8 = _mm512_set1_ps(z[8]),
+           a9 = _mm512_set1_ps(z[9]), a10 = _mm512_set1_ps(z[10]), a11 = _mm512_set1_ps(z[11]),
+           a12 = _mm512_set1_ps(z[12]), a13 = _mm512_set1_ps(z[13]), a14 = _mm512_set1_ps(z[14]),
+           a15 = _mm512_set1_ps(z[15]);
     for (uint64_t i = 0; i < n; i += 256) {
         a0 = _mm512_add_ps(a0, s);
         a1 = _mm512_add_ps(a1, s);
