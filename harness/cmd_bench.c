@@ -191,6 +191,8 @@ static json_t *result_json(const rb_gb_result *r) {
     json_object_set_new(o, "flops", json_real(r->flops));
     json_object_set_new(o, "gbps", json_real(r->gbps));
     json_object_set_new(o, "gflops", json_real(r->gflops));
+    json_object_set_new(o, "items", json_real(r->items));
+    json_object_set_new(o, "items_per_s", json_real(r->items_per_s));
     return o;
 }
 
