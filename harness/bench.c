@@ -14,20 +14,16 @@ static int fwht_call(rb_bench_inst *b) {
     return rb_fwht_f32(b->x, b->args.n, b->args.rows, b->args.n, RB_NORM_ORTHO, RB_ORDER_NATURAL);
 }
 
-static rb_cost fwht_cost(const rb_bench_args *a) {
-    return rb_fwht_cost(a->n, a->rows, 4);
-}
-
 /* ---- the table: one line per benchmark family ----
- * Hadamard of LLM hidden sizes, once kernels/hadamard.h lands, is one more line (plus a call
- * adapter like fwht_call):
- *   {"hadamard_f32", &rb_op_hadamard_f32, hadamard_call, hadamard_cost,
+ * Hadamard of LLM hidden sizes, once kernels/hadamard.h lands, is one more line plus a call
+ * adapter like fwht_call (rb_hadamard_f32(b->x, n, rows, n, <forward>)):
+ *   {"hadamard_f32", &rb_op_hadamard_f32, hadamard_call, rb_hadamard_cost,
  *    .n = {11008, 14336}, .rows = {2048}, .threads = {1, 2}},
  */
 static const rb_bench_entry table[] = {
-    {"fwht_f32", &rb_op_fwht_f32, fwht_call, fwht_cost, .log2_min = 4, .log2_max = 24, .rows = {1},
-     .threads = {1, 2}},
-    {"fwht_f32", &rb_op_fwht_f32, fwht_call, fwht_cost, .n = {128, 4096}, .rows = {2048},
+    {"fwht_f32", &rb_op_fwht_f32, fwht_call, rb_fwht_cost, .log2_min = 4, .log2_max = 24,
+     .rows = {1}, .threads = {1, 2}},
+    {"fwht_f32", &rb_op_fwht_f32, fwht_call, rb_fwht_cost, .n = {128, 4096}, .rows = {2048},
      .threads = {1, 2}},
 };
 
@@ -83,7 +79,7 @@ int rb_bench_instances(const int *threads_override, size_t count, rb_bench_inst 
                         /* Seeded by shape, not by position or thread count: same inputs for
                          * the 1- and 2-thread runs of a shape, and in every run. */
                         b->seed = rb_seed_derive(BENCH_SEED, b->args.n, b->args.rows);
-                        b->cost = en->cost(&b->args);
+                        b->cost = en->cost(b->args.n, b->args.rows, sizeof(float));
                         size_t elems = b->args.n * b->args.rows;
                         b->batch = elems >= BATCH_ELEMS ? 1 : (int64_t) (BATCH_ELEMS / elems);
                     }

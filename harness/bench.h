@@ -34,11 +34,13 @@ typedef struct rb_bench_inst {
  * the zero-terminated list n[]; rows[] and threads[] are zero-terminated lists ({0}: {1}). */
 typedef struct rb_bench_entry {
     const char *name;
-    const rb_op *op;                         /* its variant is recorded */
-    int (*call)(rb_bench_inst *b);           /* the timed call through the public kernel API */
-    rb_cost (*cost)(const rb_bench_args *a); /* work and traffic of one call */
-    int (*setup)(rb_bench_inst *b);          /* NULL: x = rows x n Philox normals */
-    void (*teardown)(rb_bench_inst *b);      /* NULL: frees x */
+    const rb_op *op;               /* its variant is recorded */
+    int (*call)(rb_bench_inst *b); /* the timed call through the public kernel API */
+    /* Work and traffic of one call on rows x n elements of elem_bytes: the kernel layer's own
+     * cost functions (rb_fwht_cost, rb_hadamard_cost) plug in directly. */
+    rb_cost (*cost)(size_t n, size_t rows, size_t elem_bytes);
+    int (*setup)(rb_bench_inst *b);     /* NULL: x = rows x n Philox normals */
+    void (*teardown)(rb_bench_inst *b); /* NULL: frees x */
     int log2_min, log2_max;
     size_t n[RB_BENCH_LIST_MAX];
     size_t rows[RB_BENCH_LIST_MAX];

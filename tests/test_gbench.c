@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "harness/bench.h"
 #include "harness/gbench.h"
 #include "kernels/kernels.h"
 #include "kernels/peak.h"
@@ -359,4 +360,71 @@ Test(cli_bench, usage_errors) {
     cr_assert_eq(run_cli("--bogus"), 2);
     cr_assert_eq(run_cli("no-such-benchmark"), 2);
     cr_assert_eq(run_cli("'fwht(' --list"), 2);
+}
+
+/* The registry expands its table: every FWHT size 2^4..2^24 and both LLM batches at 1 and 2
+ * threads, unique names, costs from rb_fwht_cost; --threads replaces the thread lists. */
+Test(bench_registry, expands_the_table) {
+    rb_bench_inst *inst;
+    size_t n;
+    cr_assert_eq(rb_bench_instances(NULL, 0, &inst, &n), 0);
+    int single[25][3] = {{0}};
+    int batch128 = 0, batch4096 = 0;
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < i; j++) cr_assert_str_neq(inst[i].name, inst[j].name);
+        const rb_bench_args *a = &inst[i].args;
+        cr_assert(a->threads == 1 || a->threads == 2, "%s", inst[i].name);
+        rb_cost c = rb_fwht_cost(a->n, a->rows, 4);
+        cr_assert_eq(inst[i].cost.flops, c.flops);
+        cr_assert_eq(inst[i].cost.bytes, c.bytes);
+        cr_assert_geq(inst[i].batch, 1);
+        if (a->rows == 1) {
+            int k = rb_log2_exact(a->n);
+            cr_assert(k >= 4 && k <= 24, "%s", inst[i].name);
+            single[k][a->threads]++;
+        } else {
+            cr_assert_eq(a->rows, 2048);
+            batch128 += a->n == 128;
+            batch4096 += a->n == 4096;
+        }
+    }
+    for (int k = 4; k <= 24; k++) cr_assert(single[k][1] == 1 && single[k][2] == 1, "k=%d", k);
+    cr_assert(batch128 == 2 && batch4096 == 2);
+    cr_assert_eq(n, 21 * 2 + 4);
+    rb_bench_instances_free(inst, n);
+
+    int four = 4;
+    cr_assert_eq(rb_bench_instances(&four, 1, &inst, &n), 0);
+    cr_assert_eq(n, 21 + 2);
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_eq(inst[i].args.threads, 4);
+        cr_assert(strstr(inst[i].name, "/threads:4"), "%s", inst[i].name);
+    }
+    rb_bench_instances_free(inst, n);
+}
+
+/* Setup fills the inputs with the instance's Philox normals, sets the pool's threads and records
+ * the variant; teardown frees and restores the thread count. */
+Test(bench_registry, setup_fills_inputs_and_teardown_restores) {
+    rb_bench_inst *inst;
+    size_t n;
+    cr_assert_eq(rb_bench_instances(NULL, 0, &inst, &n), 0);
+    rb_bench_inst *b = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(inst[i].name, "fwht_f32/n:1024/threads:2")) b = &inst[i];
+    cr_assert(b);
+    cr_assert_eq(rb_threads_set(1), 0);
+    cr_assert_eq(rb_bench_setup(b), 0, "%s", rb_error_detail());
+    cr_assert_eq(rb_threads_get(), 2);
+    cr_assert(b->variant);
+    /* setup made one untimed call: x is the orthonormal FWHT of the seeded normals */
+    float *x = malloc(1024 * sizeof *x);
+    rb_rng_normal_f32(b->seed, 0, 0, 1024, x);
+    cr_assert_eq(rb_fwht_f32(x, 1024, 1, 1024, RB_NORM_ORTHO, RB_ORDER_NATURAL), 0);
+    cr_assert(memcmp(x, b->x, 1024 * sizeof *x) == 0);
+    free(x);
+    rb_bench_teardown(b);
+    cr_assert_null(b->x);
+    cr_assert_eq(rb_threads_get(), 1);
+    rb_bench_instances_free(inst, n);
 }
