@@ -64,7 +64,10 @@ typedef struct rb_gb_stats {
     double median, mean, stddev, min, max;
 } rb_gb_stats;
 
-/* One repetition: time per iteration (nanoseconds) and the iterations it ran. */
+/* One repetition: time per iteration (nanoseconds) and the iterations it ran. Real time is wall
+ * time (or the manual time); cpu time is the library's: the calling thread's only, so for a
+ * kernel that uses the pool it undercounts. With library threads > 1, iterations add up over the
+ * threads and the time is per iteration of all of them together (the library's convention). */
 typedef struct rb_gb_sample {
     double real_ns, cpu_ns;
     int64_t iterations;
@@ -72,11 +75,11 @@ typedef struct rb_gb_sample {
 
 typedef struct rb_gb_result {
     char *name;
-    size_t index; /* into the rb_gb_bench array given to rb_gb_run */
-    int ok;       /* 0: failed, see error */
-    char *error;  /* NULL when ok */
-    int manual_time, threads;
-    int64_t iterations; /* over all repetitions */
+    size_t index;             /* into the rb_gb_bench array given to rb_gb_run */
+    int ok;                   /* 0: failed, see error */
+    char *error;              /* NULL when ok */
+    int manual_time, threads; /* threads: the library threads it ran with */
+    int64_t iterations;       /* over all repetitions */
     size_t nsamples;
     rb_gb_sample *samples; /* every repetition, in order; aggregates are never mixed in */
     rb_gb_stats real_ns, cpu_ns;
