@@ -123,7 +123,7 @@ static int parse_args(int argc, char **argv, struct bench_opts *o) {
 /* ---- output ---- */
 
 static void print_limits(const rb_limits *lim) {
-    printf("machine limits (median of the repetitions; copy counts one read + one write of "
+    printf("machine limits (fastest repetition; copy counts one read + one write of "
            "%zu MiB):\n",
            lim->copy_bytes >> 20);
     for (size_t i = 0; i < lim->count; i++) {

@@ -14,7 +14,8 @@ typedef struct rb_limits_options {
     int repetitions;   /* 0 = 5 */
 } rb_limits_options;
 
-/* The limits at one thread count. Rates are medians over the repetitions. */
+/* The limits at one thread count. Rates are from the fastest repetition: a limit is a ceiling,
+ * and other load on the machine only lowers samples. */
 typedef struct rb_limit {
     int threads;
     double copy_memcpy_gbps;    /* memcpy, in chunks over the pool */
