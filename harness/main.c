@@ -10,6 +10,7 @@ static const struct {
     rb_cmd_fn fn;
     const char *summary;
 } commands[] = {
+    {"bench", rb_cmd_bench, "kernel benchmarks with the machine's measured limits"},
     {NULL, NULL, NULL},
 };
 
