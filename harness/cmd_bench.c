@@ -242,7 +242,8 @@ static int write_json(const char *path, const struct bench_opts *o, const rb_lim
         const rb_bench_inst *b = &inst[r->index];
         const rb_limit *l = rb_limits_find(lim, b->args.threads);
         json_t *j = result_json(r);
-        json_object_set_new(j, "op", json_string(b->entry->op->name));
+        json_object_set_new(j, "op",
+                            json_string(b->entry->op ? b->entry->op->name : b->entry->name));
         json_object_set_new(j, "variant", b->variant ? json_string(b->variant) : json_null());
         json_object_set_new(j, "n", json_integer((json_int_t) b->args.n));
         json_object_set_new(j, "rows", json_integer((json_int_t) b->args.rows));

@@ -3,14 +3,14 @@
 #define RB_RUNNER_H
 
 typedef struct rb_run_opts {
-    const char *config;   /* path to the YAML */
-    const char *out_dir;  /* NULL: results/<run-id>/ and reports/<run-id>/; else both in out_dir */
-    int resume;           /* skip cells complete in out_dir (requires out_dir) */
-    const char *backend;  /* NULL: the config's backends; else cpu|cuda|auto for every cell */
-    int threads;          /* kernel threads; 0: one per physical core */
-    int quick;            /* skip the latency pass */
-    const char *only;     /* NULL, or a glob on the cell's label, method or key */
-    int argc;             /* the command line, for context.json */
+    const char *config;  /* path to the YAML */
+    const char *out_dir; /* NULL: results/<run-id>/ and reports/<run-id>/; else both in out_dir */
+    int resume;          /* skip cells complete in out_dir (requires out_dir) */
+    const char *backend; /* NULL: the config's backends; else cpu|cuda|auto for every cell */
+    int threads;         /* kernel threads; 0: one per physical core */
+    int quick;           /* skip the latency pass */
+    const char *only;    /* NULL, or a glob on the cell's label, method or key */
+    int argc;            /* the command line, for context.json */
     char **argv;
 } rb_run_opts;
 

@@ -10,8 +10,7 @@
 #include "tests/testutil.h"
 
 static void *make(const char *bits, const char *rotation, const char *group, size_t dim,
-                  uint64_t seed, const rb_method **m)
-{
+                  uint64_t seed, const rb_method **m) {
     *m = rb_method_find("rtn");
     cr_assert_not_null(*m);
     rb_params p;
@@ -26,8 +25,7 @@ static void *make(const char *bits, const char *rotation, const char *group, siz
 }
 
 static double roundtrip_vnmse(const rb_method *m, void *st, const float *x, size_t count,
-                              size_t d)
-{
+                              size_t d) {
     size_t cb = m->codec->code_bytes(st);
     uint8_t *codes = malloc(count * cb);
     float *y = malloc(count * d * sizeof *y);
@@ -51,8 +49,7 @@ static double roundtrip_vnmse(const rb_method *m, void *st, const float *x, size
 /* Uniform b-bit quantization of a range R has error R^2 / (12 (2^b - 1)^2) per coordinate, so
  * going from b-1 to b bits divides the vNMSE by ((2^b - 1) / (2^(b-1) - 1))^2 (5.4 at b = 3,
  * about 4 for large b); the rotations must not change that rate. */
-Test(codec_rtn, error_falls_with_the_uniform_step_size_for_every_rotation)
-{
+Test(codec_rtn, error_falls_with_the_uniform_step_size_for_every_rotation) {
     uint64_t seed = rbt_seed();
     size_t d = 128, count = 512;
     float *x = rbt_normal_f32(count * d, seed, 1);
@@ -77,8 +74,7 @@ Test(codec_rtn, error_falls_with_the_uniform_step_size_for_every_rotation)
     free(x);
 }
 
-Test(codec_rtn, code_size_and_bits_are_exact)
-{
+Test(codec_rtn, code_size_and_bits_are_exact) {
     const rb_method *m;
     void *st = make("3", "none", "32", 100, 1, &m);
     /* 100 coordinates at 3 bits = 300 bits = 38 bytes, plus 4 groups x (scale, zero) fp32. */
@@ -87,8 +83,7 @@ Test(codec_rtn, code_size_and_bits_are_exact)
     m->codec->destroy(st);
 }
 
-Test(codec_rtn, edge_inputs_give_finite_results)
-{
+Test(codec_rtn, edge_inputs_give_finite_results) {
     const rb_method *m;
     size_t d = 64;
     void *st = make("4", "rht", "0", d, 3, &m);
@@ -108,8 +103,7 @@ Test(codec_rtn, edge_inputs_give_finite_results)
     m->codec->destroy(st);
 }
 
-Test(codec_rtn, rht_needs_a_hadamard_order_and_says_which)
-{
+Test(codec_rtn, rht_needs_a_hadamard_order_and_says_which) {
     const rb_method *m = rb_method_find("rtn");
     rb_params p;
     rb_params_init(&p, m->params, m->nparams);
@@ -123,8 +117,7 @@ Test(codec_rtn, rht_needs_a_hadamard_order_and_says_which)
     m->codec->destroy(st);
 }
 
-Test(codec_rtn, same_seed_same_codes_across_thread_counts)
-{
+Test(codec_rtn, same_seed_same_codes_across_thread_counts) {
     uint64_t seed = rbt_seed();
     size_t d = 256, count = 300;
     float *x = rbt_normal_f32(count * d, seed, 2);
@@ -145,8 +138,7 @@ Test(codec_rtn, same_seed_same_codes_across_thread_counts)
     free(x);
 }
 
-static int collect(void *ctx, const rb_metric_value *v)
-{
+static int collect(void *ctx, const rb_metric_value *v) {
     double *out = ctx;
     if (!strcmp(v->metric->name, "vnmse")) out[0] = v->value;
     if (!strcmp(v->metric->name, "ip_slope")) out[1] = v->value;
@@ -157,8 +149,7 @@ static int collect(void *ctx, const rb_metric_value *v)
 
 /* For a decoder whose error is small and roughly isotropic, d * D_prod is close to the vNMSE and
  * the slope is close to 1; the evaluator's vNMSE equals the one computed here by hand. */
-Test(codec_rtn, evaluator_metrics_agree_with_direct_computation)
-{
+Test(codec_rtn, evaluator_metrics_agree_with_direct_computation) {
     const rb_method *m = rb_method_find("rtn");
     rb_params p;
     rb_params_init(&p, m->params, m->nparams);

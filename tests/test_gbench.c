@@ -370,10 +370,18 @@ Test(bench_registry, expands_the_table) {
     cr_assert_eq(rb_bench_instances(NULL, 0, &inst, &n), 0);
     int single[25][3] = {{0}};
     int batch128 = 0, batch4096 = 0;
+    size_t nfwht = 0, nhad = 0, shapes = 0;
     for (size_t i = 0; i < n; i++) {
         for (size_t j = 0; j < i; j++) cr_assert_str_neq(inst[i].name, inst[j].name);
         const rb_bench_args *a = &inst[i].args;
         cr_assert(a->threads == 1 || a->threads == 2, "%s", inst[i].name);
+        rb_cost own = inst[i].entry->cost(a->n, a->rows, 4);
+        cr_assert(own.flops > 0 && own.bytes > 0 && inst[i].cost.flops == own.flops, "%s",
+                  inst[i].name);
+        nhad += strncmp(inst[i].name, "hadamard_f32/rows:2048/", 23) == 0;
+        shapes += a->threads == 1; /* every entry runs at 1 thread */
+        if (strcmp(inst[i].entry->name, "fwht_f32")) continue;
+        nfwht++;
         rb_cost c = rb_fwht_cost(a->n, a->rows, 4);
         cr_assert_eq(inst[i].cost.flops, c.flops);
         cr_assert_eq(inst[i].cost.bytes, c.bytes);
@@ -390,12 +398,13 @@ Test(bench_registry, expands_the_table) {
     }
     for (int k = 4; k <= 24; k++) cr_assert(single[k][1] == 1 && single[k][2] == 1, "k=%d", k);
     cr_assert(batch128 == 2 && batch4096 == 2);
-    cr_assert_eq(n, 21 * 2 + 4);
+    cr_assert_eq(nfwht, 21 * 2 + 4);
+    cr_assert_eq(nhad, 3 * 2, "the LLM sizes 3072, 11008 and 14336 at 1 and 2 threads");
     rb_bench_instances_free(inst, n);
 
     int four = 4;
     cr_assert_eq(rb_bench_instances(&four, 1, &inst, &n), 0);
-    cr_assert_eq(n, 21 + 2);
+    cr_assert_eq(n, shapes, "an override keeps one instance per shape");
     for (size_t i = 0; i < n; i++) {
         cr_assert_eq(inst[i].args.threads, 4);
         cr_assert(strstr(inst[i].name, "/threads:4"), "%s", inst[i].name);
