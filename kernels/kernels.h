@@ -7,5 +7,6 @@
 #include "kernels/pool.h"
 #include "kernels/rng.h"
 #include "kernels/fwht.h"
+#include "kernels/lloyd.h"
 
 #endif
