@@ -10,6 +10,7 @@ static const struct {
     rb_cmd_fn fn;
     const char *summary;
 } commands[] = {
+    {"codebook", rb_cmd_codebook, "print a Lloyd-Max codebook as JSON"},
     {NULL, NULL, NULL},
 };
 
