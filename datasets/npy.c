@@ -236,7 +236,7 @@ static int check_finite(const char *path, const rb_npy_array *a, const unsigned 
         if (isfinite(v)) continue;
         char idx[256];
         size_t n = 0, r = i;
-        size_t sub[RB_NPY_MAX_DIMS];
+        size_t sub[RB_NPY_MAX_DIMS] = {0};
         for (int k = a->ndim - 1; k >= 0; k--) {
             sub[k] = a->shape[k] ? r % a->shape[k] : 0;
             r = a->shape[k] ? r / a->shape[k] : 0;
