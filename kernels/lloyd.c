@@ -269,9 +269,10 @@ int rb_lloyd_solve(enum rb_lloyd_dist dist, int dim, int bits, const rb_lloyd_op
     if (o.newton && (rc = newton(&s, K, t, m, c, &out->newton_steps))) goto fail;
 
     /* Plain Lloyd: centroids = conditional means, thresholds = midpoints. Converged when every
-     * centroid moves less than tol relative to max(|c|, 1); the floor is the unit standard
-     * deviation in z units, so centroids near 0 are held to 1e-12 absolute (their relative
-     * change is at the rounding noise of the cell masses there). */
+     * centroid moves less than tol relative to itself (no absolute floor: the cell moments are
+     * accurate to ~1e-15 relative even for the 0.01-wide cells next to 0 at b = 8). After the
+     * Newton steps one such iteration normally suffices; without them (opts.newton = 0) plain
+     * Lloyd needs ~600 iterations at b = 4 and ~7700 at b = 6. */
     if ((rc = cells(&s, K, t, m, c))) goto fail;
     int it = 0;
     double move = INFINITY;

@@ -40,7 +40,7 @@ typedef struct rb_codebook {
 
 /* Solver knobs; rb_lloyd_opts_default() gives the values the cached codebooks use. */
 typedef struct rb_lloyd_opts {
-    double tol;   /* stop when every centroid moves less than tol * max(|c|, 1 in z units) */
+    double tol;   /* stop when every centroid moves less than tol * |c| in one Lloyd step */
     int max_iter; /* bound on plain Lloyd iterations before RB_ENOCONV */
     int newton;   /* nonzero: accelerate with damped Newton steps on the fixed-point equations
                    * between the Lloyd iterations (plain Lloyd needs ~N^2 iterations at N levels);
