@@ -43,7 +43,7 @@ typedef struct rb_lloyd_opts {
     double tol;   /* stop when every centroid moves less than tol * |c| in one Lloyd step */
     int max_iter; /* bound on plain Lloyd iterations before RB_ENOCONV */
     int newton;   /* nonzero: accelerate with damped Newton steps on the fixed-point equations
-                   * between the Lloyd iterations (plain Lloyd needs ~N^2 iterations at N levels);
+                   * before the Lloyd iterations (plain Lloyd needs ~N^2 iterations at N levels);
                    * the result is still accepted only after a plain Lloyd step moves it < tol */
 } rb_lloyd_opts;
 
