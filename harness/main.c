@@ -11,6 +11,7 @@ static const struct {
     const char *summary;
 } commands[] = {
     {"bench", rb_cmd_bench, "kernel benchmarks with the machine's measured limits"},
+    {"codebook", rb_cmd_codebook, "print a Lloyd-Max codebook as JSON"},
     {NULL, NULL, NULL},
 };
 
