@@ -14,5 +14,6 @@ typedef int (*rb_cmd_fn)(int argc, char **argv);
 int rb_cmd_bench(int argc, char **argv);
 /* rotabench codebook: print one Lloyd-Max codebook as JSON (harness/cmd_codebook.c). */
 int rb_cmd_codebook(int argc, char **argv);
+int rb_cmd_apply(int argc, char **argv);
 
 #endif
