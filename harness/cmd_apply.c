@@ -16,8 +16,10 @@ static const char usage_text[] =
     "writes the result as .npy of the same dtype and shape.\n"
     "\n"
     "ops:\n"
-    "  fwht            Walsh-Hadamard transform, n = 2^k   [--norm ortho|none] [--order natural|sequency]\n"
-    "  hadamard        (H_K kron H_2^m) / sqrt(n), n = K 2^m, K in {1,12,20,28,36,40,44,52,60,108,\n"
+    "  fwht            Walsh-Hadamard transform, n = 2^k   [--norm ortho|none] [--order "
+    "natural|sequency]\n"
+    "  hadamard        (H_K kron H_2^m) / sqrt(n), n = K 2^m, K in "
+    "{1,12,20,28,36,40,44,52,60,108,\n"
     "                  140,156,172}                          [--inverse]\n"
     "  rht             randomized Hadamard H D x / sqrt(n)  [--seed S] [--inverse]\n"
     "  rht2            two blocks H D2 H D1 x / n           [--seed S] [--inverse]\n"
@@ -48,16 +50,14 @@ typedef struct apply_opts {
     rb_order order;
 } apply_opts;
 
-static int fail(const char *fmt, const char *a, const char *b)
-{
+static int fail(const char *fmt, const char *a, const char *b) {
     fprintf(stderr, "rotabench apply: ");
     fprintf(stderr, fmt, a, b);
     fprintf(stderr, "\n");
     return 2;
 }
 
-static int parse_size(const char *s, size_t *out)
-{
+static int parse_size(const char *s, size_t *out) {
     char *end;
     unsigned long long v = strtoull(s, &end, 10);
     if (!*s || *end || s[0] == '-') return -1;
@@ -67,8 +67,7 @@ static int parse_size(const char *s, size_t *out)
 
 /* ---- the rotations, in fp32 or fp64 as the file is ---- */
 
-static int rotate(const apply_opts *o, rb_npy_array *a, size_t n, size_t rows)
-{
+static int rotate(const apply_opts *o, rb_npy_array *a, size_t n, size_t rows) {
     rb_dir dir = o->inverse ? RB_INVERSE : RB_FORWARD;
     int f64 = a->dtype == RB_NPY_F64;
     float *xf = a->data;
@@ -85,7 +84,8 @@ static int rotate(const apply_opts *o, rb_npy_array *a, size_t n, size_t rows)
         rb_rht r;
         int rc = rb_rht_init(&r, n, !strcmp(o->op, "rht") ? 1 : 2, o->seed);
         if (!rc)
-            rc = f64 ? rb_rht_apply_f64(&r, xd, rows, n, dir) : rb_rht_apply_f32(&r, xf, rows, n, dir);
+            rc = f64 ? rb_rht_apply_f64(&r, xd, rows, n, dir)
+                     : rb_rht_apply_f32(&r, xf, rows, n, dir);
         rb_rht_free(&r);
         return rc;
     }
@@ -109,8 +109,7 @@ static int rotate(const apply_opts *o, rb_npy_array *a, size_t n, size_t rows)
 
 /* ---- quantize: fp32 working copy, dequantized values back, optional packed codes ---- */
 
-static int write_codes(const char *path, const uint8_t *codes, size_t bytes)
-{
+static int write_codes(const char *path, const uint8_t *codes, size_t bytes) {
     FILE *f = fopen(path, "wb");
     if (!f) return rb_error_set(RB_EIO, "cannot write %s", path);
     size_t w = fwrite(codes, 1, bytes, f);
@@ -118,9 +117,8 @@ static int write_codes(const char *path, const uint8_t *codes, size_t bytes)
     return RB_OK;
 }
 
-static int quant_int(const apply_opts *o, float *x, size_t n, size_t rows, int bits, uint8_t **codes,
-                     size_t *code_bytes)
-{
+static int quant_int(const apply_opts *o, float *x, size_t n, size_t rows, int bits,
+                     uint8_t **codes, size_t *code_bytes) {
     rb_quant_spec spec = {.bits = bits,
                           .asym = o->asym,
                           .gran = o->group ? RB_QUANT_PER_GROUP : RB_QUANT_PER_ROW,
@@ -145,13 +143,12 @@ static int quant_int(const apply_opts *o, float *x, size_t n, size_t rows, int b
 }
 
 static int quant_row_fp(const apply_opts *o, float *x, size_t n, size_t rows, uint8_t **codes,
-                        size_t *code_bytes)
-{
+                        size_t *code_bytes) {
     int mx = !strcmp(o->format, "mxfp4"), nv = !strcmp(o->format, "nvfp4");
     int e4 = !strcmp(o->format, "e4m3");
     size_t row_bytes = mx || nv ? rb_pack_bytes(n, 4) : n;
-    size_t nscales = mx ? (n + RB_MXFP4_BLOCK - 1) / RB_MXFP4_BLOCK
-                        : (n + RB_NVFP4_BLOCK - 1) / RB_NVFP4_BLOCK;
+    size_t nscales =
+        mx ? (n + RB_MXFP4_BLOCK - 1) / RB_MXFP4_BLOCK : (n + RB_NVFP4_BLOCK - 1) / RB_NVFP4_BLOCK;
     *code_bytes = rows * row_bytes;
     *codes = malloc(*code_bytes + 1);
     uint8_t *scales = malloc(nscales + 1);
@@ -182,8 +179,7 @@ static int quant_row_fp(const apply_opts *o, float *x, size_t n, size_t rows, ui
     return rc;
 }
 
-static int quantize(const apply_opts *o, rb_npy_array *a, size_t n, size_t rows)
-{
+static int quantize(const apply_opts *o, rb_npy_array *a, size_t n, size_t rows) {
     size_t count = n * rows;
     float *x = a->dtype == RB_NPY_F32 ? a->data : malloc(count * sizeof *x + 1);
     if (!x) return rb_error_set(RB_ENOMEM, "quantize: no memory");
@@ -205,17 +201,22 @@ static int quantize(const apply_opts *o, rb_npy_array *a, size_t n, size_t rows)
     return rc;
 }
 
-static int parse(int argc, char **argv, apply_opts *o)
-{
-    static const struct option longs[] = {
-        {"in", required_argument, 0, 'i'},     {"out", required_argument, 0, 'o'},
-        {"seed", required_argument, 0, 's'},   {"block", required_argument, 0, 'b'},
-        {"format", required_argument, 0, 'f'}, {"sym", no_argument, 0, 'S'},
-        {"asym", no_argument, 0, 'A'},         {"group", required_argument, 0, 'g'},
-        {"clip", required_argument, 0, 'c'},   {"norm", required_argument, 0, 'n'},
-        {"order", required_argument, 0, 'r'},  {"codes", required_argument, 0, 'C'},
-        {"inverse", no_argument, 0, 'I'},      {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+static int parse(int argc, char **argv, apply_opts *o) {
+    static const struct option longs[] = {{"in", required_argument, 0, 'i'},
+                                          {"out", required_argument, 0, 'o'},
+                                          {"seed", required_argument, 0, 's'},
+                                          {"block", required_argument, 0, 'b'},
+                                          {"format", required_argument, 0, 'f'},
+                                          {"sym", no_argument, 0, 'S'},
+                                          {"asym", no_argument, 0, 'A'},
+                                          {"group", required_argument, 0, 'g'},
+                                          {"clip", required_argument, 0, 'c'},
+                                          {"norm", required_argument, 0, 'n'},
+                                          {"order", required_argument, 0, 'r'},
+                                          {"codes", required_argument, 0, 'C'},
+                                          {"inverse", no_argument, 0, 'I'},
+                                          {"help", no_argument, 0, 'h'},
+                                          {0, 0, 0, 0}};
     *o = (apply_opts){.format = "int4", .clip = 1.0, .norm = RB_NORM_ORTHO};
     optind = 1;
     opterr = 0;
@@ -223,13 +224,27 @@ static int parse(int argc, char **argv, apply_opts *o)
     char *end;
     while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
         switch (c) {
-        case 'i': o->in = optarg; break;
-        case 'o': o->out = optarg; break;
-        case 'C': o->codes = optarg; break;
-        case 'f': o->format = optarg; break;
-        case 'S': o->asym = 0; break;
-        case 'A': o->asym = 1; break;
-        case 'I': o->inverse = 1; break;
+        case 'i':
+            o->in = optarg;
+            break;
+        case 'o':
+            o->out = optarg;
+            break;
+        case 'C':
+            o->codes = optarg;
+            break;
+        case 'f':
+            o->format = optarg;
+            break;
+        case 'S':
+            o->asym = 0;
+            break;
+        case 'A':
+            o->asym = 1;
+            break;
+        case 'I':
+            o->inverse = 1;
+            break;
         case 's':
             o->seed = strtoull(optarg, &end, 0);
             if (!*optarg || *end) return fail("--seed '%s' is not an integer%s", optarg, "");
@@ -257,7 +272,9 @@ static int parse(int argc, char **argv, apply_opts *o)
                 return fail("--order '%s' is not natural or sequency%s", optarg, "");
             o->order = !strcmp(optarg, "natural") ? RB_ORDER_NATURAL : RB_ORDER_SEQUENCY;
             break;
-        case 'h': fputs(usage_text, stdout); return 0;
+        case 'h':
+            fputs(usage_text, stdout);
+            return 0;
         default:
             return fail("unknown or incomplete option '%s'%s", argv[optind - 1],
                         " (rotabench apply --help)");
@@ -265,23 +282,27 @@ static int parse(int argc, char **argv, apply_opts *o)
     }
     if (optind != argc - 1) return fail("give exactly one OP%s%s", "", " (rotabench apply --help)");
     o->op = argv[optind];
-    static const char *const ops[] = {"fwht", "haar", "rht", "rht2", "hadamard", "block_hadamard",
-                                      "quantize"};
+    static const char *const ops[] = {"fwht",     "haar",           "rht",     "rht2",
+                                      "hadamard", "block_hadamard", "quantize"};
     int known = 0;
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) known |= !strcmp(o->op, ops[i]);
     if (!known) return fail("unknown op '%s'%s", o->op, " (rotabench apply --help)");
     static const char *const formats[] = {"int2", "int4", "int8", "mxfp4", "nvfp4", "e4m3", "e5m2"};
     known = 0;
-    for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++) known |= !strcmp(o->format, formats[i]);
-    if (!known) return fail("unknown --format '%s'%s", o->format, " (int2|int4|int8|mxfp4|nvfp4|e4m3|e5m2)");
+    for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++)
+        known |= !strcmp(o->format, formats[i]);
+    if (!known)
+        return fail("unknown --format '%s'%s", o->format,
+                    " (int2|int4|int8|mxfp4|nvfp4|e4m3|e5m2)");
     if (!o->in || !o->out) return fail("--in and --out are required%s%s", "", "");
-    if (!strcmp(o->op, "block_hadamard") && !o->block) return fail("block_hadamard needs --block B%s%s", "", "");
-    if (o->codes && strcmp(o->op, "quantize")) return fail("--codes is for quantize only%s%s", "", "");
+    if (!strcmp(o->op, "block_hadamard") && !o->block)
+        return fail("block_hadamard needs --block B%s%s", "", "");
+    if (o->codes && strcmp(o->op, "quantize"))
+        return fail("--codes is for quantize only%s%s", "", "");
     return -1; /* parsed; go on */
 }
 
-int rb_cmd_apply(int argc, char **argv)
-{
+int rb_cmd_apply(int argc, char **argv) {
     apply_opts o;
     int st = parse(argc, argv, &o);
     if (st >= 0) return st;
@@ -298,8 +319,10 @@ int rb_cmd_apply(int argc, char **argv)
     }
     size_t n = a.ndim ? a.shape[a.ndim - 1] : 0, rows = n ? a.count / n : 0;
     if (a.ndim == 0 || n == 0) {
-        fprintf(stderr, "rotabench apply: %s: the array needs a non-empty last axis (shape has %d "
-                        "axes)\n", o.in, a.ndim);
+        fprintf(stderr,
+                "rotabench apply: %s: the array needs a non-empty last axis (shape has %d "
+                "axes)\n",
+                o.in, a.ndim);
         rb_npy_free(&a);
         return 2;
     }

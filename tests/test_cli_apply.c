@@ -13,16 +13,16 @@
 
 static char dir[64];
 
-static void make_dir(void)
-{
+static void make_dir(void) {
     snprintf(dir, sizeof dir, "/tmp/rbtest_apply_XXXXXX");
     cr_assert_not_null(mkdtemp(dir));
 }
 
-static void path(char *buf, const char *name) { snprintf(buf, 256, "%s/%s", dir, name); }
+static void path(char *buf, const char *name) {
+    snprintf(buf, 256, "%s/%s", dir, name);
+}
 
-static void write_input(const char *name, size_t rows, size_t n, uint64_t seed, float **x)
-{
+static void write_input(const char *name, size_t rows, size_t n, uint64_t seed, float **x) {
     char p[256];
     path(p, name);
     *x = rbt_normal_f32(rows * n, seed, 0);
@@ -30,8 +30,7 @@ static void write_input(const char *name, size_t rows, size_t n, uint64_t seed, 
     cr_assert_eq(rb_npy_write(p, RB_NPY_F32, 2, shape, *x), 0, "%s", rb_error_detail());
 }
 
-static float *read_output(const char *name, size_t count)
-{
+static float *read_output(const char *name, size_t count) {
     char p[256];
     path(p, name);
     rb_npy_array a;
@@ -40,8 +39,7 @@ static float *read_output(const char *name, size_t count)
     return a.data;
 }
 
-static void apply_ok(const char *args)
-{
+static void apply_ok(const char *args) {
     char *out, *err, cmd[1024];
     snprintf(cmd, sizeof cmd, "apply %s", args);
     int st = rbt_run_cli(cmd, &out, &err);
@@ -51,8 +49,7 @@ static void apply_ok(const char *args)
 }
 
 /* The binary's result equals the library call on the same data, bit for bit (same kernels). */
-Test(cli_apply, ops_match_the_library)
-{
+Test(cli_apply, ops_match_the_library) {
     make_dir();
     uint64_t seed = rbt_seed();
     size_t rows = 5, n = 384; /* 384 = 12 * 32: a Hadamard order that is not a power of two */
@@ -93,8 +90,9 @@ Test(cli_apply, ops_match_the_library)
 
     char codes[256];
     path(codes, "codes.bin");
-    snprintf(args, sizeof args, "quantize --format int4 --asym --group 64 --in %s --out %s --codes %s",
-             in, out, codes);
+    snprintf(args, sizeof args,
+             "quantize --format int4 --asym --group 64 --in %s --out %s --codes %s", in, out,
+             codes);
     apply_ok(args);
     rb_quant_spec spec = {.bits = 4, .asym = 1, .gran = RB_QUANT_PER_GROUP, .group = 64};
     float sc[5 * 6], ze[5 * 6];
@@ -110,8 +108,7 @@ Test(cli_apply, ops_match_the_library)
 
     snprintf(args, sizeof args, "quantize --format mxfp4 --in %s --out %s", in, out);
     apply_ok(args);
-    for (size_t i = 0; i < rows; i++)
-        rb_mxfp4_fake_quant(x + i * n, n, RB_MX_FLOOR, ref + i * n);
+    for (size_t i = 0; i < rows; i++) rb_mxfp4_fake_quant(x + i * n, n, RB_MX_FLOOR, ref + i * n);
     y = read_output("y.npy", rows * n);
     cr_assert_eq(memcmp(y, ref, rows * n * sizeof *ref), 0, "quantize mxfp4");
     free(y);
@@ -121,8 +118,7 @@ Test(cli_apply, ops_match_the_library)
 
 /* fwht in both orders and normalizations; the orthonormal natural transform is an involution
  * (checked through the binary twice), and the sequency output is a permutation of the natural. */
-Test(cli_apply, fwht_options)
-{
+Test(cli_apply, fwht_options) {
     make_dir();
     float *x;
     size_t rows = 3, n = 64;
@@ -153,8 +149,7 @@ Test(cli_apply, fwht_options)
     free(x);
 }
 
-static void write_bytes(const char *name, const void *bytes, size_t len)
-{
+static void write_bytes(const char *name, const void *bytes, size_t len) {
     char p[256];
     path(p, name);
     FILE *f = fopen(p, "wb");
@@ -164,8 +159,7 @@ static void write_bytes(const char *name, const void *bytes, size_t len)
 }
 
 /* A .npy v1.0 file with the given header dict and payload. */
-static void write_npy(const char *name, const char *dict, const void *data, size_t len)
-{
+static void write_npy(const char *name, const char *dict, const void *data, size_t len) {
     char buf[4096];
     size_t hl = strlen(dict);
     size_t pad = 64 - (10 + hl + 1) % 64;
@@ -179,8 +173,7 @@ static void write_npy(const char *name, const char *dict, const void *data, size
     write_bytes(name, buf, 11 + hl + pad + len);
 }
 
-Test(cli_apply, bad_inputs_exit_2_with_a_message)
-{
+Test(cli_apply, bad_inputs_exit_2_with_a_message) {
     make_dir();
     float four[4] = {1, 2, 3, 4}, nan4[4] = {1, NAN, 3, 4};
     write_npy("trunc.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 4), }", four,
