@@ -67,9 +67,10 @@ FWHT_INLINE void cols_r(const float *src, size_t ss, float *dst, size_t ds, size
     FV v[1 << FR];
     const FV sc = fv_set1(scale);
     for (size_t c = c0; c < c1; c++) {
-        /* 2^FR streams 64 KiB or more apart outrun the hardware prefetchers (and share L1
-         * sets): fetch each stream a few vectors ahead. Measured: 2^24 in 9.6 ms, not 11. */
-        if (r == FR && h >= 1024) {
+        /* 2^r streams 64 KiB or more apart outrun the hardware prefetchers (and share L1
+         * sets): fetch each stream a few vectors ahead. Measured: 2^24 in 9.6 ms, not 11 (for
+         * r = 2 too, since the radix-16 high passes became two radix-4 sweeps). */
+        if (h >= 1024) {
 #pragma GCC unroll 16
             for (int i = 0; i < (1 << r); i++)
                 _mm_prefetch((const char *) (src + (c + 4 + (size_t) i * h) * ss), _MM_HINT_T0);
@@ -139,6 +140,43 @@ static void high_cols(float *x, size_t h, size_t c0, size_t c1, int r, float sca
         break;
     }
 #undef FWHT_CASE
+}
+
+#if FR >= 4
+/* The same four stages (r == 4) as two radix-4 sweeps, one strip of columns at a time so the
+ * second sweep finds the strip in L1/L2. Why: the 16 vectors of a radix-16 column lie a
+ * multiple of 4 KiB apart once h >= 64, so they share one L1 set (12 ways on Zen 5) and each
+ * store misses; four vectors per set do not. Measured on a 256 KiB row held in L2: the four
+ * stages at h = 256 take 2.4 ms per 2^24 floats as one radix-16 pass, 0.92 ms as two radix-4
+ * sweeps. A strip (16 x 32 lines) stays in L1 between its sweeps, so rows from memory still
+ * take one memory pass: one-thread best-of medians, in ms, radix-16 -> split: 2^17 0.034 ->
+ * 0.025, 2^20 0.40 -> 0.28, 2^21 0.86 -> 0.59, 2^23 4.55 -> 4.07, 2^24 ~10.3 -> ~9.8 (noisy). */
+static void high_cols_split(float *x, size_t h, size_t c0, size_t c1, float scale) {
+    enum { STRIP = 32 };
+    for (size_t a = c0; a < c1; a += STRIP) {
+        size_t b = a + STRIP < c1 ? a + STRIP : c1;
+        for (size_t g = 0; g < 4; g++)
+            cols_r(x + g * 4 * h * FW, FW, x + g * 4 * h * FW, FW, h, a, b, 2, 1.0f, 0);
+        if (scale != 1.0f) {
+            for (size_t t = 0; t < 4; t++)
+                cols_r(x, FW, x, FW, 4 * h, a + t * h, b + t * h, 2, scale, 1);
+        } else {
+            for (size_t t = 0; t < 4; t++)
+                cols_r(x, FW, x, FW, 4 * h, a + t * h, b + t * h, 2, 1.0f, 0);
+        }
+    }
+}
+#endif
+
+/* The high pass (see high_cols), as radix-16 or as two radix-4 sweeps. */
+static void high_pass(float *x, size_t h, size_t c0, size_t c1, int r, float scale) {
+#if FR >= 4
+    if (r == 4 && h >= 64) { /* vectors 4 KiB or more apart */
+        high_cols_split(x, h, c0, c1, scale);
+        return;
+    }
+#endif
+    high_cols(x, h, c0, c1, r, scale);
 }
 
 /* The leaf on contiguous x: chunks of 2^r vectors, in-register stages on each vector, then r
@@ -217,7 +255,7 @@ static void row_serial(float *x, int k, float scale) {
     int s = split_low(k), hi = k - s;
     size_t blk = (size_t) 1 << s, nblk = (size_t) 1 << hi;
     for (size_t b = 0; b < nblk; b++) row_serial(x + b * blk, s, 1.0f);
-    high_cols(x, blk / FW, 0, blk / FW, hi, scale);
+    high_pass(x, blk / FW, 0, blk / FW, hi, scale);
 }
 
 /* One long row across the pool: the low-stage blocks in parallel, then the column groups. */
@@ -235,7 +273,7 @@ static void row_par_blocks(void *ctx, size_t begin, size_t end) {
 static void row_par_cols(void *ctx, size_t begin, size_t end) {
     const struct row_par *p = ctx;
     size_t blk = (size_t) 1 << p->s;
-    high_cols(p->x, blk / FW, begin, end, p->k - p->s, p->scale);
+    high_pass(p->x, blk / FW, begin, end, p->k - p->s, p->scale);
 }
 
 static void row_parallel(float *x, int k, float scale) {
