@@ -1,0 +1,97 @@
+/* AVX-512 Hadamard K * 2^m variant: the +-1 mix as FMAs by broadcast +-1.0f into 16 zmm
+ * accumulators (8 outputs x 32 columns) over a K x 32 tile in L1. */
+#include <immintrin.h>
+#include <string.h>
+
+#include "kernels/hadamard_variants.h"
+
+#define HK_W 32
+
+/* x * (+-1) + acc rounds once the exact acc +- x: bit for bit the reference's
+ * fl(acc + fl(h * x)) (signed zeros included: IEEE gives the fused sum the sign rules of an
+ * add). The tile row is loaded once per k and feeds 8 outputs; the coefficient is an embedded
+ * broadcast, so each update is one FMA uop. 16 independent chains cover the FMA latency. */
+#define HK_DECL(r) __m512 a##r##0 = _mm512_setzero_ps(), a##r##1 = _mm512_setzero_ps()
+#define HK_STEP(r)                                  \
+    do {                                            \
+        const __m512 s_ = _mm512_set1_ps(s[r]);     \
+        a##r##0 = _mm512_fmadd_ps(x0, s_, a##r##0); \
+        a##r##1 = _mm512_fmadd_ps(x1, s_, a##r##1); \
+    } while (0)
+#define HK_STORE(r)                                                       \
+    do {                                                                  \
+        _mm512_storeu_ps(out + (r) *os, _mm512_mul_ps(a##r##0, sc));      \
+        _mm512_storeu_ps(out + (r) *os + 16, _mm512_mul_ps(a##r##1, sc)); \
+    } while (0)
+
+/* Outputs i .. i + 8 (c = coef + i, out = row i of the output). */
+static void mix8(const float *in, size_t K, const float *c, __m512 sc, float *out, size_t os) {
+    HK_DECL(0);
+    HK_DECL(1);
+    HK_DECL(2);
+    HK_DECL(3);
+    HK_DECL(4);
+    HK_DECL(5);
+    HK_DECL(6);
+    HK_DECL(7);
+    for (size_t k = 0; k < K; k++) {
+        const __m512 x0 = _mm512_load_ps(in + k * HK_W), x1 = _mm512_load_ps(in + k * HK_W + 16);
+        const float *s = c + k * K;
+        HK_STEP(0);
+        HK_STEP(1);
+        HK_STEP(2);
+        HK_STEP(3);
+        HK_STEP(4);
+        HK_STEP(5);
+        HK_STEP(6);
+        HK_STEP(7);
+    }
+    HK_STORE(0);
+    HK_STORE(1);
+    HK_STORE(2);
+    HK_STORE(3);
+    HK_STORE(4);
+    HK_STORE(5);
+    HK_STORE(6);
+    HK_STORE(7);
+}
+
+/* Outputs i .. i + 4: the tail when K = 4 mod 8 (every listed K but 40). */
+static void mix4(const float *in, size_t K, const float *c, __m512 sc, float *out, size_t os) {
+    HK_DECL(0);
+    HK_DECL(1);
+    HK_DECL(2);
+    HK_DECL(3);
+    for (size_t k = 0; k < K; k++) {
+        const __m512 x0 = _mm512_load_ps(in + k * HK_W), x1 = _mm512_load_ps(in + k * HK_W + 16);
+        const float *s = c + k * K;
+        HK_STEP(0);
+        HK_STEP(1);
+        HK_STEP(2);
+        HK_STEP(3);
+    }
+    HK_STORE(0);
+    HK_STORE(1);
+    HK_STORE(2);
+    HK_STORE(3);
+}
+
+static void hk_mix(const float *in, size_t K, const float *coef, float scale, float *out,
+                   size_t os) {
+    const __m512 sc = _mm512_set1_ps(scale);
+    size_t i = 0;
+    for (; i + 8 <= K; i += 8) mix8(in, K, coef + i, sc, out + i * os, os);
+    if (i < K) mix4(in, K, coef + i, sc, out + i * os, os); /* K % 4 == 0 */
+}
+
+static inline void hk_copy(float *dst, const float *src, size_t len) {
+    size_t t = 0;
+    for (; t + 16 <= len; t += 16) _mm512_storeu_ps(dst + t, _mm512_loadu_ps(src + t));
+    if (t < len) {
+        __mmask16 m = (__mmask16) ((1u << (len - t)) - 1);
+        _mm512_mask_storeu_ps(dst + t, m, _mm512_maskz_loadu_ps(m, src + t));
+    }
+}
+
+#define HK_VARIANT rb_hadamard_f32_avx512
+#include "kernels/x86/hadamard_simd.h"
