@@ -22,15 +22,16 @@
         _mm256_storeu_ps(out + (r) *os + 8, _mm256_mul_ps(a##r##1, sc)); \
     } while (0)
 
-/* Outputs i .. i + 4 (c = coef + i, out = row i of the output). */
-static void mix4(const float *in, size_t K, const float *c, __m256 sc, float *out, size_t os) {
+/* Outputs i .. i + 4 (their coefficient for input k at c[k * cs], out = row i of the output). */
+static void mix4(const float *in, size_t K, const float *c, size_t cs, __m256 sc, float *out,
+                 size_t os) {
     HK_DECL(0);
     HK_DECL(1);
     HK_DECL(2);
     HK_DECL(3);
     for (size_t k = 0; k < K; k++) {
         const __m256 x0 = _mm256_load_ps(in + k * HK_W), x1 = _mm256_load_ps(in + k * HK_W + 8);
-        const float *s = c + k * K;
+        const float *s = c + k * cs;
         HK_STEP(0);
         HK_STEP(1);
         HK_STEP(2);
@@ -45,13 +46,38 @@ static void mix4(const float *in, size_t K, const float *c, __m256 sc, float *ou
 static void hk_mix(const float *in, size_t K, const float *coef, float scale, float *out,
                    size_t os) {
     const __m256 sc = _mm256_set1_ps(scale);
-    for (size_t i = 0; i < K; i += 4) mix4(in, K, coef + i, sc, out + i * os, os); /* K % 4 == 0 */
+    for (size_t i = 0; i < K; i += 8) { /* the blocks of 8 (or 4) of the coefficient table */
+        size_t rb = K - i < 8 ? K - i : 8;
+        mix4(in, K, coef + i * K, rb, sc, out + i * os, os);
+        if (rb == 8) mix4(in, K, coef + i * K + 4, rb, sc, out + (i + 4) * os, os);
+    }
 }
 
 static inline void hk_copy(float *dst, const float *src, size_t len) {
     size_t t = 0;
     for (; t + 8 <= len; t += 8) _mm256_storeu_ps(dst + t, _mm256_loadu_ps(src + t));
     for (; t < len; t++) dst[t] = src[t];
+}
+
+/* One FWHT stage of distance h inside each vector, as in hadamard_avx512.c: x * (+-1) + y is
+ * the reference's a + b (bit h clear) or a - b (set). */
+static inline __attribute__((always_inline)) __m256 stage(__m256 x, __m256 y, __m256 sign) {
+    return _mm256_fmadd_ps(x, sign, y);
+}
+
+/* The first log2 P <= 3 stages (h = 1, 2, 4) on every vector of the tile. */
+static void hk_fwht_tile(float *in, size_t K, size_t P) {
+    const __m256 s1 = _mm256_setr_ps(1, -1, 1, -1, 1, -1, 1, -1);
+    const __m256 s2 = _mm256_setr_ps(1, 1, -1, -1, 1, 1, -1, -1);
+    const __m256 s4 = _mm256_setr_ps(1, 1, 1, 1, -1, -1, -1, -1);
+    if (P < 2) return;
+    for (size_t v = 0; v < K * HK_W; v += 8) {
+        __m256 x = _mm256_load_ps(in + v);
+        x = stage(x, _mm256_permute_ps(x, 0xB1), s1);
+        if (P >= 4) x = stage(x, _mm256_permute_ps(x, 0x4E), s2);
+        if (P >= 8) x = stage(x, _mm256_permute2f128_ps(x, x, 0x01), s4);
+        _mm256_store_ps(in + v, x);
+    }
 }
 
 #define HK_VARIANT rb_hadamard_f32_avx2

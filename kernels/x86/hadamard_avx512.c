@@ -24,7 +24,7 @@
         _mm512_storeu_ps(out + (r) *os + 16, _mm512_mul_ps(a##r##1, sc)); \
     } while (0)
 
-/* Outputs i .. i + 8 (c = coef + i, out = row i of the output). */
+/* Outputs i .. i + 8 (c = the block at coef + i K, out = row i of the output). */
 static void mix8(const float *in, size_t K, const float *c, __m512 sc, float *out, size_t os) {
     HK_DECL(0);
     HK_DECL(1);
@@ -36,7 +36,7 @@ static void mix8(const float *in, size_t K, const float *c, __m512 sc, float *ou
     HK_DECL(7);
     for (size_t k = 0; k < K; k++) {
         const __m512 x0 = _mm512_load_ps(in + k * HK_W), x1 = _mm512_load_ps(in + k * HK_W + 16);
-        const float *s = c + k * K;
+        const float *s = c + k * 8;
         HK_STEP(0);
         HK_STEP(1);
         HK_STEP(2);
@@ -56,7 +56,7 @@ static void mix8(const float *in, size_t K, const float *c, __m512 sc, float *ou
     HK_STORE(7);
 }
 
-/* Outputs i .. i + 4: the tail when K = 4 mod 8 (every listed K but 40). */
+/* Outputs i .. i + 4: the last block when K = 4 mod 8 (every listed K but 40). */
 static void mix4(const float *in, size_t K, const float *c, __m512 sc, float *out, size_t os) {
     HK_DECL(0);
     HK_DECL(1);
@@ -64,7 +64,7 @@ static void mix4(const float *in, size_t K, const float *c, __m512 sc, float *ou
     HK_DECL(3);
     for (size_t k = 0; k < K; k++) {
         const __m512 x0 = _mm512_load_ps(in + k * HK_W), x1 = _mm512_load_ps(in + k * HK_W + 16);
-        const float *s = c + k * K;
+        const float *s = c + k * 4;
         HK_STEP(0);
         HK_STEP(1);
         HK_STEP(2);
@@ -80,8 +80,8 @@ static void hk_mix(const float *in, size_t K, const float *coef, float scale, fl
                    size_t os) {
     const __m512 sc = _mm512_set1_ps(scale);
     size_t i = 0;
-    for (; i + 8 <= K; i += 8) mix8(in, K, coef + i, sc, out + i * os, os);
-    if (i < K) mix4(in, K, coef + i, sc, out + i * os, os); /* K % 4 == 0 */
+    for (; i + 8 <= K; i += 8) mix8(in, K, coef + i * K, sc, out + i * os, os);
+    if (i < K) mix4(in, K, coef + i * K, sc, out + i * os, os); /* K % 4 == 0 */
 }
 
 static inline void hk_copy(float *dst, const float *src, size_t len) {
@@ -90,6 +90,32 @@ static inline void hk_copy(float *dst, const float *src, size_t len) {
     if (t < len) {
         __mmask16 m = (__mmask16) ((1u << (len - t)) - 1);
         _mm512_mask_storeu_ps(dst + t, m, _mm512_maskz_loadu_ps(m, src + t));
+    }
+}
+
+/* One FWHT stage of distance h inside each vector: y swaps lanes i and i ^ h; lane i becomes
+ * x_i + y_i where bit h of i is clear (a + b) and y_i - x_i where it is set (a - b), as the
+ * FMA x * (+-1) + y, which rounds once the exact sum: the reference's bits (as in
+ * fwht_avx512.c). */
+static inline __attribute__((always_inline)) __m512 stage(__m512 x, __m512 y, __m512 sign) {
+    return _mm512_fmadd_ps(x, sign, y);
+}
+
+/* The first log2 P <= 4 stages, in the reference's order (h = 1, 2, 4, 8), on every vector of
+ * the tile. */
+static void hk_fwht_tile(float *in, size_t K, size_t P) {
+    const __m512 s1 = _mm512_setr_ps(1, -1, 1, -1, 1, -1, 1, -1, 1, -1, 1, -1, 1, -1, 1, -1);
+    const __m512 s2 = _mm512_setr_ps(1, 1, -1, -1, 1, 1, -1, -1, 1, 1, -1, -1, 1, 1, -1, -1);
+    const __m512 s4 = _mm512_setr_ps(1, 1, 1, 1, -1, -1, -1, -1, 1, 1, 1, 1, -1, -1, -1, -1);
+    const __m512 s8 = _mm512_setr_ps(1, 1, 1, 1, 1, 1, 1, 1, -1, -1, -1, -1, -1, -1, -1, -1);
+    if (P < 2) return;
+    for (size_t v = 0; v < K * HK_W; v += 16) {
+        __m512 x = _mm512_load_ps(in + v);
+        x = stage(x, _mm512_permute_ps(x, 0xB1), s1);
+        if (P >= 4) x = stage(x, _mm512_permute_ps(x, 0x4E), s2);
+        if (P >= 8) x = stage(x, _mm512_shuffle_f32x4(x, x, 0xB1), s4);
+        if (P >= 16) x = stage(x, _mm512_shuffle_f32x4(x, x, 0x4E), s8);
+        _mm512_store_ps(in + v, x);
     }
 }
 

@@ -7,7 +7,9 @@
  *   hk_mix(in, K, coef, scale, out, os): out[i * os + t] = scale * sum_k coef[k K + i] in[k][t]
  *                 for i < K, t < HK_W, the sum in k order from 0 starting at +0.0f, in being a
  *                 64-byte aligned K x HK_W block (the reference's additions, so its bits);
- *   hk_copy(dst, src, len): copies len floats (any len), unaligned. */
+ *   hk_copy(dst, src, len): copies len floats (any len), unaligned;
+ *   hk_fwht_tile(in, K, P): the FWHT (unnormalized, the reference's stages) of every aligned
+ *                 group of P lanes of the K x HK_W tile, for the P < HK_W that reach it. */
 #ifndef RB_HADAMARD_SIMD_H
 #define RB_HADAMARD_SIMD_H
 
@@ -65,21 +67,17 @@ static void hk_rows(void *vctx, size_t begin, size_t end) {
         }
         return;
     }
-    /* P < HK_W: a tile gathers the columns of several rows (FWHT them all first). */
+    /* P < HK_W: a tile gathers the columns of several rows; a row's P columns lie in one
+     * vector, so its FWHT runs in registers on the tile (a call per short row costs more than
+     * the mix at P = 4). */
     _Alignas(64) float out[RB_HADAMARD_KMAX * HK_W];
-    for (size_t r = begin; r < end; r++) {
-        int rc = rb_fwht_f32(c->data + r * c->stride, P, K, P, RB_NORM_NONE, RB_ORDER_NATURAL);
-        if (rc) {
-            c->rc = rc;
-            return;
-        }
-    }
     size_t total = (end - begin) * P;
     for (size_t g0 = 0; g0 < total; g0 += HK_W) {
         size_t T = total - g0 < HK_W ? total - g0 : HK_W;
         hk_copy_tile(c, begin, g0, T, in, 1);
         if (T < HK_W) /* the unused columns are computed and dropped; keep them finite */
             for (size_t k = 0; k < K; k++) memset(in + k * HK_W + T, 0, (HK_W - T) * sizeof *in);
+        hk_fwht_tile(in, K, P);
         hk_mix(in, K, c->coef, scale, out, HK_W);
         hk_copy_tile(c, begin, g0, T, out, 0);
     }
