@@ -121,7 +121,7 @@ static int8_t h12[12 * 12], h20[20 * 20], h28[28 * 28], h36[36 * 36], h40[40 * 4
 static int8_t *const tables[RB_HADAMARD_NK] = {h12, h20, h28,  h36,  h40,  h44,
                                                h52, h60, h108, h140, h156, h172};
 
-/* The float coefficient tables of the SIMD variants, [dir][blocked by 8 outputs] (see
+/* The float coefficient tables of the SIMD variants, [dir][blocked by 8 or 12 outputs] (see
  * hadamard_variants.h): about 780 KB of BSS in all, touched only for the K that are used. */
 static float c12[2][12 * 12], c20[2][20 * 20], c28[2][28 * 28], c36[2][36 * 36], c40[2][40 * 40],
     c44[2][44 * 44], c52[2][52 * 52], c60[2][60 * 60], c108[2][108 * 108], c140[2][140 * 140],
@@ -159,8 +159,8 @@ static void build(int idx) {
         fprintf(stderr, "hadamard: the constructed H_%d fails H H^T = K I\n", K);
         RB_ASSERT(0);
     }
-    for (int i0 = 0; i0 < K; i0 += 8) {
-        int rb = K - i0 < 8 ? K - i0 : 8;
+    for (int i0 = 0, rb; i0 < K; i0 += rb) {
+        rb = (int) rb_hadamard_coef_block((size_t) K, (size_t) i0);
         for (int k = 0; k < K; k++)
             for (int r = 0; r < rb; r++) {
                 int i = i0 + r, at = i0 * K + k * rb + r;

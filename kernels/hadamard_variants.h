@@ -9,16 +9,19 @@
 #include "kernels/hadamard.h"
 
 /* The mix of direction dir as floats, laid out for one broadcast per (input k, output i) and
- * read sequentially: outputs in blocks of 8 (the last block has K % 8 outputs when that is not
- * 0), block i0 at c + i0 * K holding for each k its rb = min(8, K - i0) coefficients:
+ * read sequentially: outputs in blocks of rb = rb_hadamard_coef_block(K, i0) (8, and 12 for the
+ * last block when K = 4 mod 8), block i0 at c + i0 * K holding for each k its rb coefficients:
  * c[i0 * K + k * rb + r] is the coefficient of input row k in output row i0 + r (H_K[i][k]
- * forward, H_K[k][i] inverse). A block is 5.5 KB at K = 172 (the whole table 118 KB), so an
- * 8-output pass over a tile streams 5.5 KB instead of touching a line per k of a K-strided
+ * forward, H_K[k][i] inverse). A block is 5.5 KB at K = 172 (the whole table 118 KB), so a
+ * pass of one block over a tile streams 5.5 KB instead of touching a line per k of a K-strided
  * table. Built with the int8 table (first use of K); NULL for K not in rb_hadamard_ks. */
+static inline size_t rb_hadamard_coef_block(size_t K, size_t i0) {
+    return K % 8 == 4 && K - i0 == 12 ? 12 : 8;
+}
 const float *rb_hadamard_coef_f32(size_t K, rb_dir dir);
 
 /* Both decline when hk is not the library's table for K (their coefficients come from
- * rb_hadamard_coef_f32) or K is not a multiple of 4 (every listed K is). */
+ * rb_hadamard_coef_f32). */
 int rb_hadamard_f32_avx512(float *data, size_t n, size_t count, size_t stride, size_t K,
                            const int8_t *hk, rb_dir dir);
 int rb_hadamard_f32_avx2(float *data, size_t n, size_t count, size_t stride, size_t K,

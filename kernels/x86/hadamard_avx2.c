@@ -46,10 +46,10 @@ static void mix4(const float *in, size_t K, const float *c, size_t cs, __m256 sc
 static void hk_mix(const float *in, size_t K, const float *coef, float scale, float *out,
                    size_t os) {
     const __m256 sc = _mm256_set1_ps(scale);
-    for (size_t i = 0; i < K; i += 8) { /* the blocks of 8 (or 4) of the coefficient table */
-        size_t rb = K - i < 8 ? K - i : 8;
-        mix4(in, K, coef + i * K, rb, sc, out + i * os, os);
-        if (rb == 8) mix4(in, K, coef + i * K + 4, rb, sc, out + (i + 4) * os, os);
+    for (size_t i = 0, rb; i < K; i += rb) { /* the blocks of 8 or 12 of the coefficients */
+        rb = rb_hadamard_coef_block(K, i);
+        for (size_t j = 0; j < rb; j += 4)
+            mix4(in, K, coef + i * K + j, rb, sc, out + (i + j) * os, os);
     }
 }
 

@@ -72,33 +72,62 @@ static void mix8(const float *in, size_t K, const float *c, __m512 sc, float *ou
     HK_STORE(7);
 }
 
-/* Outputs i .. i + 4: the last block when K = 4 mod 8 (every listed K but 40). */
-static void mix4(const float *in, size_t K, const float *c, __m512 sc, float *out, size_t os) {
+/* Outputs i .. i + 12: the last block when K = 4 mod 8 (every listed K but 40). 24
+ * accumulators, the two tile vectors, the sign bit and temporaries fill the 32 registers. */
+static void mix12(const float *in, size_t K, const float *c, __m512 sc, float *out, size_t os) {
     const __m512i sbit = _mm512_set1_epi32(INT32_MIN);
     HK_DECL(0);
     HK_DECL(1);
     HK_DECL(2);
     HK_DECL(3);
+    HK_DECL(4);
+    HK_DECL(5);
+    HK_DECL(6);
+    HK_DECL(7);
+    HK_DECL(8);
+    HK_DECL(9);
+    HK_DECL(10);
+    HK_DECL(11);
     for (size_t k = 0; k < K; k++) {
         const __m512 x0 = _mm512_load_ps(in + k * HK_W), x1 = _mm512_load_ps(in + k * HK_W + 16);
-        const float *s = c + k * 4;
+        const float *s = c + k * 12;
         HK_STEP(0);
         HK_STEP(1);
         HK_STEP(2);
-        HK_XADD(3);
+        HK_STEP(3);
+        HK_STEP(4);
+        HK_STEP(5);
+        HK_STEP(6);
+        HK_STEP(7);
+        HK_STEP(8);
+        HK_XADD(9);
+        HK_XADD(10);
+        HK_XADD(11);
     }
     HK_STORE(0);
     HK_STORE(1);
     HK_STORE(2);
     HK_STORE(3);
+    HK_STORE(4);
+    HK_STORE(5);
+    HK_STORE(6);
+    HK_STORE(7);
+    HK_STORE(8);
+    HK_STORE(9);
+    HK_STORE(10);
+    HK_STORE(11);
 }
 
 static void hk_mix(const float *in, size_t K, const float *coef, float scale, float *out,
                    size_t os) {
     const __m512 sc = _mm512_set1_ps(scale);
-    size_t i = 0;
-    for (; i + 8 <= K; i += 8) mix8(in, K, coef + i * K, sc, out + i * os, os);
-    if (i < K) mix4(in, K, coef + i * K, sc, out + i * os, os); /* K % 4 == 0 */
+    for (size_t i = 0, rb; i < K; i += rb) {
+        rb = rb_hadamard_coef_block(K, i);
+        if (rb == 12)
+            mix12(in, K, coef + i * K, sc, out + i * os, os);
+        else
+            mix8(in, K, coef + i * K, sc, out + i * os, os);
+    }
 }
 
 static inline void hk_copy(float *dst, const float *src, size_t len) {

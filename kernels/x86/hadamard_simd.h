@@ -85,7 +85,8 @@ static void hk_rows(void *vctx, size_t begin, size_t end) {
 
 int HK_VARIANT(float *data, size_t n, size_t count, size_t stride, size_t K, const int8_t *hk,
                rb_dir dir) {
-    if (K % 4 != 0 || hk != rb_hadamard_matrix(K)) return RB_EDECLINE;
+    /* The coefficient blocks of 8 and 12 cover K = 0 or 4 mod 8, K >= 8: every listed K. */
+    if (K % 4 != 0 || K < 8 || hk != rb_hadamard_matrix(K)) return RB_EDECLINE;
     const float *coef = rb_hadamard_coef_f32(K, dir);
     if (!coef) return RB_EDECLINE;
     hk_ctx c = {data, n, stride, K, coef, 0};
