@@ -56,6 +56,10 @@ static void hk_mix(const float *in, size_t K, const float *coef, float scale, fl
 static inline void hk_copy(float *dst, const float *src, size_t len) {
     size_t t = 0;
     for (; t + 8 <= len; t += 8) _mm256_storeu_ps(dst + t, _mm256_loadu_ps(src + t));
+    if (len - t >= 4) {
+        _mm_storeu_ps(dst + t, _mm_loadu_ps(src + t));
+        t += 4;
+    }
     for (; t < len; t++) dst[t] = src[t];
 }
 

@@ -130,13 +130,20 @@ static void hk_mix(const float *in, size_t K, const float *coef, float scale, fl
     }
 }
 
+/* Plain loads and stores of 64, 32, 16 and 4 bytes: a masked store of a short row cost more
+ * than the gather's other work (Zen 5), and with len a constant (hk_copy_rows) the steps fold. */
 static inline void hk_copy(float *dst, const float *src, size_t len) {
     size_t t = 0;
     for (; t + 16 <= len; t += 16) _mm512_storeu_ps(dst + t, _mm512_loadu_ps(src + t));
-    if (t < len) {
-        __mmask16 m = (__mmask16) ((1u << (len - t)) - 1);
-        _mm512_mask_storeu_ps(dst + t, m, _mm512_maskz_loadu_ps(m, src + t));
+    if (len - t >= 8) {
+        _mm256_storeu_ps(dst + t, _mm256_loadu_ps(src + t));
+        t += 8;
     }
+    if (len - t >= 4) {
+        _mm_storeu_ps(dst + t, _mm_loadu_ps(src + t));
+        t += 4;
+    }
+    for (; t < len; t++) dst[t] = src[t];
 }
 
 /* One FWHT stage of distance h inside each vector: y swaps lanes i and i ^ h; lane i becomes

@@ -27,6 +27,41 @@ typedef struct hk_ctx {
     int rc;
 } hk_ctx;
 
+/* Copies len floats of every row k of a tile column block (tile + k * HK_W) from or to the data
+ * (x + k * P). The common lengths (a whole short row: P = 1, 2, 4, 8, 16) get their own loop,
+ * so hk_copy's mask or tail logic is settled once, outside the loop over k. */
+static inline __attribute__((always_inline)) void hk_copy_rows(float *tile, float *x, size_t P,
+                                                               size_t K, size_t len, int to_tile) {
+#define HK_COPY_LOOP(LEN)                                                            \
+    do {                                                                             \
+        if (to_tile)                                                                 \
+            for (size_t k = 0; k < K; k++) hk_copy(tile + k * HK_W, x + k * P, LEN); \
+        else                                                                         \
+            for (size_t k = 0; k < K; k++) hk_copy(x + k * P, tile + k * HK_W, LEN); \
+    } while (0)
+    switch (len) {
+    case 1:
+        HK_COPY_LOOP(1);
+        break;
+    case 2:
+        HK_COPY_LOOP(2);
+        break;
+    case 4:
+        HK_COPY_LOOP(4);
+        break;
+    case 8:
+        HK_COPY_LOOP(8);
+        break;
+    case 16:
+        HK_COPY_LOOP(16);
+        break;
+    default:
+        HK_COPY_LOOP(len);
+        break;
+    }
+#undef HK_COPY_LOOP
+}
+
 /* Copies columns g0 .. g0 + T of the chunk starting at row `row` (column g of the chunk is column
  * g % P of row row + g / P) between the rows and a K x HK_W tile (P < HK_W only). */
 static void hk_copy_tile(const hk_ctx *c, size_t row, size_t g0, size_t T, float *tile,
@@ -34,13 +69,7 @@ static void hk_copy_tile(const hk_ctx *c, size_t row, size_t g0, size_t T, float
     size_t P = c->n / c->K, r = row + g0 / P, j = g0 % P;
     for (size_t t = 0; t < T; r++, j = 0) {
         size_t len = P - j < T - t ? P - j : T - t;
-        float *x = c->data + r * c->stride + j;
-        for (size_t k = 0; k < c->K; k++) {
-            if (to_tile)
-                hk_copy(tile + k * HK_W + t, x + k * P, len);
-            else
-                hk_copy(x + k * P, tile + k * HK_W + t, len);
-        }
+        hk_copy_rows(tile + t, c->data + r * c->stride + j, P, c->K, len, to_tile);
         t += len;
     }
 }
@@ -61,7 +90,7 @@ static void hk_rows(void *vctx, size_t begin, size_t end) {
                 return;
             }
             for (size_t j0 = 0; j0 < P; j0 += HK_W) {
-                for (size_t k = 0; k < K; k++) hk_copy(in + k * HK_W, x + k * P + j0, HK_W);
+                hk_copy_rows(in, x + j0, P, K, HK_W, 1);
                 hk_mix(in, K, c->coef, scale, x + j0, P);
             }
         }
