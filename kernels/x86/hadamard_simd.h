@@ -119,9 +119,13 @@ int HK_VARIANT(float *data, size_t n, size_t count, size_t stride, size_t K, con
     const float *coef = rb_hadamard_coef_f32(K, dir);
     if (!coef) return RB_EDECLINE;
     hk_ctx c = {data, n, stride, K, coef, 0};
-    /* Rows are independent, so any split gives the same bits; a chunk of ~64K elements keeps
-     * the per-task overhead small. */
-    size_t grain = n >= 65536 ? 1 : 65536 / n;
+    /* Rows are independent (and a gathered tile's columns too), so any split gives the same
+     * bits. A chunk is the power of 2 of rows nearest below 2^20 flops of mix (n K per row,
+     * ~8 us): small enough that 256 rows of n = 688 make 32 chunks for the threads to share
+     * evenly (a 64K-element grain made 3), large enough that the pool's per-task cost stays
+     * small; a power of 2 so that gathered tiles of short rows fill up. */
+    size_t grain = 1;
+    while (grain * 2 * n * K <= ((size_t) 1 << 20)) grain *= 2;
     rb_parallel_for(count, grain, hk_rows, &c);
     return c.rc;
 }
