@@ -8,6 +8,7 @@
 
 #include "kernels/error.h"
 #include "kernels/fwht.h"
+#include "kernels/hadamard_variants.h"
 #include "kernels/pool.h"
 
 const size_t rb_hadamard_ks[RB_HADAMARD_NK] = {12, 20, 28, 36, 40, 44, 52, 60, 108, 140, 156, 172};
@@ -120,6 +121,16 @@ static int8_t h12[12 * 12], h20[20 * 20], h28[28 * 28], h36[36 * 36], h40[40 * 4
 static int8_t *const tables[RB_HADAMARD_NK] = {h12, h20, h28,  h36,  h40,  h44,
                                                h52, h60, h108, h140, h156, h172};
 
+/* The float coefficient tables of the SIMD variants, [dir][blocked by 8 or 12 outputs] (see
+ * hadamard_variants.h): about 780 KB of BSS in all, touched only for the K that are used. */
+static float c12[2][12 * 12], c20[2][20 * 20], c28[2][28 * 28], c36[2][36 * 36], c40[2][40 * 40],
+    c44[2][44 * 44], c52[2][52 * 52], c60[2][60 * 60], c108[2][108 * 108], c140[2][140 * 140],
+    c156[2][156 * 156], c172[2][172 * 172];
+static float *const coefs[RB_HADAMARD_NK][2] = {
+    {c12[0], c12[1]},   {c20[0], c20[1]},   {c28[0], c28[1]},   {c36[0], c36[1]},
+    {c40[0], c40[1]},   {c44[0], c44[1]},   {c52[0], c52[1]},   {c60[0], c60[1]},
+    {c108[0], c108[1]}, {c140[0], c140[1]}, {c156[0], c156[1]}, {c172[0], c172[1]}};
+
 static void build(int idx) {
     int K = (int) rb_hadamard_ks[idx];
     int8_t *h = tables[idx];
@@ -147,6 +158,15 @@ static void build(int idx) {
     if (!check_orthogonal(h, K)) {
         fprintf(stderr, "hadamard: the constructed H_%d fails H H^T = K I\n", K);
         RB_ASSERT(0);
+    }
+    for (int i0 = 0, rb; i0 < K; i0 += rb) {
+        rb = (int) rb_hadamard_coef_block((size_t) K, (size_t) i0);
+        for (int k = 0; k < K; k++)
+            for (int r = 0; r < rb; r++) {
+                int i = i0 + r, at = i0 * K + k * rb + r;
+                coefs[idx][RB_FORWARD][at] = (float) h[i * K + k];
+                coefs[idx][RB_INVERSE][at] = (float) h[k * K + i];
+            }
     }
 }
 
@@ -184,6 +204,15 @@ const int8_t *rb_hadamard_matrix(size_t K) {
         if (rb_hadamard_ks[i] == K) {
             pthread_once(onces[i], builders[i]);
             return tables[i];
+        }
+    return NULL;
+}
+
+const float *rb_hadamard_coef_f32(size_t K, rb_dir dir) {
+    for (int i = 0; i < RB_HADAMARD_NK; i++)
+        if (rb_hadamard_ks[i] == K) {
+            pthread_once(onces[i], builders[i]);
+            return coefs[i][dir == RB_INVERSE];
         }
     return NULL;
 }
@@ -385,7 +414,10 @@ int rb_hadamard_f32_tiled(float *data, size_t n, size_t count, size_t stride, si
     return c.rc;
 }
 
-RB_OP_DEFINE(rb_op_hadamard_f32, "hadamard_f32", RB_VARIANT("tiled", 0, rb_hadamard_f32_tiled),
+RB_OP_DEFINE(rb_op_hadamard_f32, "hadamard_f32",
+             RB_VARIANT("avx512", RB_ISA_AVX512, rb_hadamard_f32_avx512),
+             RB_VARIANT("avx2", RB_ISA_AVX2, rb_hadamard_f32_avx2),
+             RB_VARIANT("tiled", 0, rb_hadamard_f32_tiled),
              RB_VARIANT("ref", 0, rb_hadamard_f32_ref));
 
 static int hadamard_f32_dispatch(float *data, size_t n, size_t count, size_t stride, size_t K,

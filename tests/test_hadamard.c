@@ -307,3 +307,141 @@ Test(hadamard, cost_counts_fwht_and_mix) {
     cr_assert_eq(c.bytes, 2.0 * 2 * 688 * 4);
     cr_assert_eq(rb_hadamard_cost(100, 1, 4).flops, 0.0);
 }
+
+/* Runs every enabled variant on a copy of x (len floats: count rows of n at stride) and checks
+ * that it leaves the reference's bits everywhere (padding between rows included). */
+static void check_variants(const float *x, size_t len, size_t n, size_t count, size_t stride,
+                           rb_dir dir, uint64_t seed) {
+    size_t K;
+    cr_assert_eq(rb_hadamard_lookup(n, &K, NULL), 0);
+    float *ref = malloc(len * sizeof *ref);
+    float *got = malloc(len * sizeof *got);
+    memcpy(ref, x, len * sizeof *ref);
+    cr_assert_eq(rb_hadamard_f32_ref(ref, n, count, stride, K, rb_hadamard_matrix(K), dir), 0);
+    for (size_t v = 0; v < rb_op_hadamard_f32.count; v++) {
+        const rb_variant *var = &rb_op_hadamard_f32.variants[v];
+        if (!rb_variant_enabled(var)) continue;
+        memcpy(got, x, len * sizeof *got);
+        int rc =
+            ((rb_hadamard_f32_fn) var->fn)(got, n, count, stride, K, rb_hadamard_matrix(K), dir);
+        cr_assert_eq(rc, 0, "variant %s declined n=%zu", var->name, n);
+        cr_assert(memcmp(got, ref, len * sizeof *got) == 0,
+                  "variant %s n=%zu (K=%zu) count=%zu stride=%zu dir=%d seed=%llu", var->name, n, K,
+                  count, stride, (int) dir, (unsigned long long) seed);
+    }
+    free(ref);
+    free(got);
+}
+
+/* Every K of the list with m = 0..7 (P = 1 .. 128: the SIMD variants' in-register FWHT of short
+ * rows on tiles gathered across rows for P below the tile width, whole-row tiles above), one
+ * row, an odd count at an odd stride (unaligned rows), and 37 rows of the small sizes (several
+ * gathered tiles and a partial last one), both directions. */
+Test(hadamard, variants_match_reference_bits_every_k_and_m) {
+    uint64_t seed = rbt_seed();
+    for (int a = 0; a < RB_HADAMARD_NK; a++)
+        for (int m = 0; m <= 7; m++)
+            for (int b = 0; b < 3; b++) {
+                size_t n = rb_hadamard_ks[a] << m;
+                size_t count = b == 0 ? 1 : b == 1 ? 5 : 37, stride = n + (b == 1 ? 3 : 0);
+                if (b == 2 && n > 2048) continue;
+                size_t len = (count - 1) * stride + n;
+                float *x = rbt_normal_f32(len, seed, 1000 + (size_t) (a * 64 + m * 4 + b));
+                for (int d = 0; d < 2; d++)
+                    check_variants(x, len, n, count, stride, (rb_dir) d, seed);
+                free(x);
+            }
+}
+
+/* The LLM sizes: 11008 = 172 * 64 and 14336 = 28 * 512, three rows at a padded stride. */
+Test(hadamard, variants_match_reference_bits_llm_sizes) {
+    uint64_t seed = rbt_seed();
+    static const size_t ns[] = {11008, 14336};
+    for (size_t i = 0; i < 2; i++) {
+        size_t n = ns[i], count = 3, stride = n + 5, len = (count - 1) * stride + n;
+        float *x = rbt_normal_f32(len, seed, 77 + i);
+        for (int d = 0; d < 2; d++) check_variants(x, len, n, count, stride, (rb_dir) d, seed);
+        free(x);
+    }
+}
+
+/* Each enabled variant, 1 and 2 threads, with counts spanning several chunks (grain 65536 / n
+ * rows): the same bits, equal to the reference's. */
+Test(hadamard, variants_same_bits_with_one_or_two_threads) {
+    uint64_t seed = rbt_seed();
+    static const size_t ns[] = {24, 688, 11008, 14336};
+    static const size_t counts[] = {6000, 200, 13, 9};
+    for (size_t i = 0; i < 4; i++) {
+        size_t n = ns[i], count = counts[i], len = n * count, K;
+        cr_assert_eq(rb_hadamard_lookup(n, &K, NULL), 0);
+        float *x = rbt_normal_f32(len, seed, 500 + i);
+        float *ref = malloc(len * sizeof *ref);
+        float *one = malloc(len * sizeof *one);
+        float *two = malloc(len * sizeof *two);
+        memcpy(ref, x, len * sizeof *ref);
+        rb_hadamard_f32_ref(ref, n, count, n, K, rb_hadamard_matrix(K), RB_FORWARD);
+        for (size_t v = 0; v < rb_op_hadamard_f32.count; v++) {
+            const rb_variant *var = &rb_op_hadamard_f32.variants[v];
+            if (!rb_variant_enabled(var)) continue;
+            rb_hadamard_f32_fn fn = (rb_hadamard_f32_fn) var->fn;
+            memcpy(one, x, len * sizeof *one);
+            memcpy(two, x, len * sizeof *two);
+            cr_assert_eq(rb_threads_set(1), 0);
+            cr_assert_eq(fn(one, n, count, n, K, rb_hadamard_matrix(K), RB_FORWARD), 0);
+            cr_assert_eq(rb_threads_set(2), 0);
+            cr_assert_eq(fn(two, n, count, n, K, rb_hadamard_matrix(K), RB_FORWARD), 0);
+            rb_threads_set(1);
+            cr_assert(memcmp(one, two, len * sizeof *one) == 0, "variant %s n=%zu seed=%llu",
+                      var->name, n, (unsigned long long) seed);
+            cr_assert(memcmp(one, ref, len * sizeof *one) == 0, "variant %s n=%zu seed=%llu",
+                      var->name, n, (unsigned long long) seed);
+        }
+        free(x);
+        free(ref);
+        free(one);
+        free(two);
+    }
+}
+
+/* The SIMD variants read their own coefficient tables, so they decline any other hk (the tiled
+ * variant and the reference honour it); the public entry runs the best enabled variant. */
+Test(hadamard, simd_variants_decline_foreign_tables) {
+    size_t K = 44, n = 44 * 32;
+    int8_t *hk = malloc(K * K);
+    memcpy(hk, rb_hadamard_matrix(K), K * K);
+    float *x = calloc(n, sizeof *x);
+    const char *best = NULL;
+    for (size_t v = 0; v < rb_op_hadamard_f32.count; v++) {
+        const rb_variant *var = &rb_op_hadamard_f32.variants[v];
+        if (!rb_variant_enabled(var)) continue;
+        if (!best) best = var->name;
+        int rc = ((rb_hadamard_f32_fn) var->fn)(x, n, 1, n, K, hk, RB_FORWARD);
+        int simd = strcmp(var->name, "avx512") == 0 || strcmp(var->name, "avx2") == 0;
+        cr_assert_eq(rc, simd ? RB_EDECLINE : 0, "variant %s", var->name);
+    }
+    cr_assert_eq(rb_hadamard_f32(x, n, 1, n, RB_FORWARD), 0);
+    cr_assert_str_eq(rb_kernel_last(&rb_op_hadamard_f32), best);
+    free(hk);
+    free(x);
+}
+
+/* Inputs in {-1, -0, +0, 1} and rows of +-0 only: the sums cancel exactly all the time and sum
+ * zeros of either sign, so the signs of zero the variants produce (FMA by -1, sign-flipped adds,
+ * in-register FWHT, the +0 start of every sum) must follow the reference's adds; with normal
+ * inputs a zero never occurs. */
+Test(hadamard, variants_match_reference_signed_zeros) {
+    uint64_t seed = rbt_seed();
+    static const size_t ns[] = {12 * 4, 40 * 16, 172 * 2, 28 * 64, 60 * 32};
+    static const float vals[4] = {-1.0f, -0.0f, 0.0f, 1.0f};
+    for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
+        size_t n = ns[i], count = 9, len = n * count;
+        float *x = malloc(len * sizeof *x);
+        uint32_t *bits = malloc(len * sizeof *bits);
+        rb_rng_bits(seed, 900 + i, 0, len, bits);
+        for (size_t j = 0; j < len; j++) /* every third row all +-0: zero sums of zeros */
+            x[j] = (j / n) % 3 == 0 ? vals[1 + (bits[j] & 1)] : vals[bits[j] & 3];
+        free(bits);
+        for (int d = 0; d < 2; d++) check_variants(x, len, n, count, n, (rb_dir) d, seed);
+        free(x);
+    }
+}
