@@ -146,8 +146,8 @@ bench: deps $(BIN)
 	$(BIN) bench $(BENCH_FILTER)
 
 check-asan: deps
-	$(MAKE) BUILD=build-asan OPT="-O1" CUDA=0 \
-	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
+	$(MAKE) BUILD=build-asan OPT="-O2" CUDA=0 \
+	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -DRB_SANITIZE" test
 
 # The same tree with clang 14 (-Werror), tests included: both compilers must stay clean.
 check-clang: deps
