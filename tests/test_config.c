@@ -222,6 +222,9 @@ static const struct bad_case {
     ROW("expect naming a method not in the config",
         BASE "expect:\n  - {method: tq2, metric: vnmse, value: 0.1, source: x}\n",
         "cfg.yaml:8:14: expect: no method entry uses method 'tq2' (methods: tq)"),
+    ROW("expect label and method disagree",
+        BASE "expect:\n  - {method: tq2, label: tq, metric: vnmse, value: 0.1, source: x}\n",
+        "cfg.yaml:8:14: expect: label 'tq' is method 'tq', not 'tq2'"),
     ROW("expect param not in the table",
         BASE
         "expect:\n  - {method: tq, params: {depth: 2}, metric: vnmse, value: 0.1, source: x}\n",
@@ -636,6 +639,16 @@ Test(config, resolved_json_and_sha256) {
     pclose(f);
     cr_assert_eq(strncmp(out, a.sha256, 64), 0, "sha256sum %.64s, config %s", out, a.sha256);
     rb_config_free(&a);
+}
+
+/* json_int_t is signed: a seed above INT64_MAX is kept exact as a string. */
+Test(config, largest_seed) {
+    rb_config cfg;
+    load_ok(BASE "seed: 18446744073709551615\n", &cfg);
+    cr_assert_eq(cfg.seed, UINT64_MAX);
+    cr_assert(strstr(cfg.resolved_json, "\"seed\":\"18446744073709551615\""), "%s",
+              cfg.resolved_json);
+    rb_config_free(&cfg);
 }
 
 Test(config, sweep_limit_and_free_of_empty) {
