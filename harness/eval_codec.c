@@ -8,24 +8,21 @@
 
 enum { BATCH = 4096, IP_BLOCK = 512 };
 
-static int wants(const char *const *metrics, size_t n, const char *name)
-{
+static int wants(const char *const *metrics, size_t n, const char *name) {
     for (size_t i = 0; i < n; i++)
         if (strcmp(metrics[i], name) == 0) return 1;
     return 0;
 }
 
 static int emit(rb_metric_sink sink, void *ctx, const char *name, double value, double se,
-                size_t n)
-{
+                size_t n) {
     rb_metric_value v = {rb_metric_find(name), value, se, n};
     RB_ASSERT(v.metric != NULL);
     return sink(ctx, &v);
 }
 
 /* Mean and standard error of the mean of per-item values. */
-static void mean_se(const double *v, size_t n, double *mean, double *se)
-{
+static void mean_se(const double *v, size_t n, double *mean, double *se) {
     double s = 0, s2 = 0;
     for (size_t i = 0; i < n; i++) s += v[i];
     *mean = s / (double) n;
@@ -33,8 +30,7 @@ static void mean_se(const double *v, size_t n, double *mean, double *se)
     *se = n > 1 ? sqrt(s2 / (double) (n - 1) / (double) n) : NAN;
 }
 
-static double sqnorm(const float *x, size_t d)
-{
+static double sqnorm(const float *x, size_t d) {
     double s = 0;
     for (size_t j = 0; j < d; j++) s += (double) x[j] * x[j];
     return s;
@@ -42,8 +38,7 @@ static double sqnorm(const float *x, size_t d)
 
 /* vNMSE per vector: |x - x_hat|^2 / |x|^2 (a zero vector decoded exactly counts as 0). */
 static int eval_vnmse(const float *x, const float *xh, size_t count, size_t d, rb_metric_sink sink,
-                      void *ctx)
-{
+                      void *ctx) {
     double *e = malloc(count * sizeof *e);
     if (!e) return rb_error_set(RB_ENOMEM, "vnmse: no memory");
     for (size_t i = 0; i < count; i++) {
@@ -66,8 +61,7 @@ static int eval_vnmse(const float *x, const float *xh, size_t count, size_t d, r
  * scale-free otherwise. */
 static int eval_ip(const rb_method *m, void *st, const float *x, const float *xh,
                    const uint8_t *codes, size_t cb, size_t count, size_t d, const rb_tensor *q,
-                   int want_slope, int want_dprod, rb_metric_sink sink, void *ctx)
-{
+                   int want_slope, int want_dprod, rb_metric_sink sink, void *ctx) {
     size_t nq = q->shape[0];
     float *s = malloc(IP_BLOCK * nq * sizeof *s), *sh = malloc(IP_BLOCK * nq * sizeof *sh);
     double *qn = malloc(nq * sizeof *qn), *per = malloc(count * sizeof *per);
@@ -76,8 +70,8 @@ static int eval_ip(const rb_method *m, void *st, const float *x, const float *xh
     double sxy = 0, sxx = 0;
     for (size_t b = 0; !rc && b < count; b += IP_BLOCK) {
         size_t rows = count - b < IP_BLOCK ? count - b : IP_BLOCK;
-        rc = rb_gemm_f32(RB_NOTRANS, RB_TRANS, rows, nq, d, 1.0f, x + b * d, d, q->data, d, 0.0f,
-                         s, nq);
+        rc = rb_gemm_f32(RB_NOTRANS, RB_TRANS, rows, nq, d, 1.0f, x + b * d, d, q->data, d, 0.0f, s,
+                         nq);
         if (rc) break;
         if (m->codec->inner_product)
             rc = m->codec->inner_product(st, codes + b * cb, rows, q->data, nq, sh);
@@ -111,8 +105,7 @@ static int eval_ip(const rb_method *m, void *st, const float *x, const float *xh
 }
 
 int rb_eval_codec(const rb_method *m, const rb_params *p, const rb_dataset *ds, uint64_t seed,
-                  const char *const *metrics, size_t nmetrics, rb_metric_sink sink, void *ctx)
-{
+                  const char *const *metrics, size_t nmetrics, rb_metric_sink sink, void *ctx) {
     const rb_tensor *xt = rb_dataset_tensor(ds, "x"), *q = rb_dataset_tensor(ds, "queries");
     if (!xt || xt->ndim != 2)
         return rb_error_set(RB_EINVAL, "%s: the dataset has no 2-d tensor 'x' of base vectors",
@@ -141,10 +134,11 @@ int rb_eval_codec(const rb_method *m, const rb_params *p, const rb_dataset *ds, 
         rc = m->codec->encode(st, xt->data + b * d, n, codes + b * cb);
         if (!rc) rc = m->codec->decode(st, codes + b * cb, n, xh + b * d);
     }
-    if (!rc && wants(metrics, nmetrics, "vnmse")) rc = eval_vnmse(xt->data, xh, count, d, sink, ctx);
+    if (!rc && wants(metrics, nmetrics, "vnmse"))
+        rc = eval_vnmse(xt->data, xh, count, d, sink, ctx);
     if (!rc && (want_slope || want_dprod))
-        rc = eval_ip(m, st, xt->data, xh, codes, cb, count, d, q, want_slope, want_dprod, sink,
-                     ctx);
+        rc =
+            eval_ip(m, st, xt->data, xh, codes, cb, count, d, q, want_slope, want_dprod, sink, ctx);
     if (!rc && wants(metrics, nmetrics, "bits"))
         rc = emit(sink, ctx, "bits", m->codec->bits(st), NAN, 1);
     free(codes);

@@ -13,14 +13,12 @@ static const rb_metric metrics[] = {
      "exact bits per coordinate of a code, side information included"},
 };
 
-const rb_metric *rb_metrics_all(size_t *count)
-{
+const rb_metric *rb_metrics_all(size_t *count) {
     *count = sizeof metrics / sizeof metrics[0];
     return metrics;
 }
 
-const rb_metric *rb_metric_find(const char *name)
-{
+const rb_metric *rb_metric_find(const char *name) {
     for (size_t i = 0; i < sizeof metrics / sizeof metrics[0]; i++)
         if (strcmp(metrics[i].name, name) == 0) return &metrics[i];
     return NULL;

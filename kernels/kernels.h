@@ -17,5 +17,6 @@
 #include "kernels/quant.h"
 #include "kernels/fpformats.h"
 #include "kernels/codebook.h"
+#include "kernels/lloyd.h"
 
 #endif
