@@ -6,12 +6,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "datasets/dataset.h"
 #include "kernels/kernels.h"
 #include "methods/method.h"
 
 /* Where a value came from, for `FILE:LINE:COL: message` errors (1-based line and column). */
 typedef struct rb_srcpos {
-    const char *file;
+    const char *file; /* one of rb_config.files: valid while the config lives */
     int line, col;
 } rb_srcpos;
 
@@ -26,8 +27,9 @@ typedef struct rb_sweep_param {
 } rb_sweep_param;
 
 typedef struct rb_dataset_entry {
-    char *name; /* unique within the config; cells and records refer to it */
+    char *name; /* unique within the config; cells and records refer to it; no '|' */
     char *kind; /* generator or loader name in the dataset registry */
+    const rb_dataset_kind *k;
     rb_sweep_param *params;
     size_t nparams;
     rb_srcpos pos;
@@ -35,7 +37,7 @@ typedef struct rb_dataset_entry {
 
 typedef struct rb_method_entry {
     char *method; /* registry name */
-    char *label;  /* defaults to the method name; unique within the config */
+    char *label;  /* defaults to the method name; unique within the config; no '|' */
     const rb_method *m;
     rb_sweep_param *params;
     size_t nparams;
@@ -45,12 +47,14 @@ typedef struct rb_method_entry {
 /* A paper claim: the cell(s) matching method/label, dataset and the given params (a subset) must
  * have `metric` within tolerance of `value` (op "~="), or satisfy op "<=", ">=", "<", ">". */
 typedef struct rb_expect {
-    char *method, *label, *dataset; /* NULL = any */
+    char *method, *label, *dataset; /* NULL = any (at least one of method and label is set) */
+    /* A subset of the method's params; values in canonical text (rb_params text), so they
+     * compare equal to a cell's mparams.text[...] with strcmp. */
     char **param_names, **param_values;
     size_t nparams;
     char *backend; /* NULL = any */
     char *metric;
-    char op[3];
+    char op[3]; /* "~=", "<=", ">=", "<", ">" */
     double value;
     double rtol, atol; /* for "~="; defaults rtol 0.01, atol 0 */
     char *source;      /* required: where the claim comes from */
@@ -77,6 +81,8 @@ typedef struct rb_latency {
 
 typedef struct rb_config {
     char *path;
+    char **files; /* the config file and every included file, as opened (paths for srcpos) */
+    size_t nfiles;
     char *name;
     uint64_t seed;
     int repeats;
@@ -98,9 +104,26 @@ typedef struct rb_config {
 } rb_config;
 
 /* Loads and validates path (following `include:`). On error returns RB_ECONFIG (or RB_EIO for a
- * missing file) with rb_error_detail() = "FILE:LINE:COL: message"; *cfg is then empty. */
+ * missing or unreadable file) with rb_error_detail() = "FILE:LINE:COL: message" ("FILE: message"
+ * when the top-level file itself cannot be read); *cfg is then empty (zeroed). */
 int rb_config_load(const char *path, rb_config *cfg);
 void rb_config_free(rb_config *cfg);
+
+/* Where the loader looks names up. rb_config_load uses rb_config_default_hooks (the method and
+ * dataset registries and rb_metric_known); tests pass their own to load configs that name test
+ * methods and datasets. The lists are scanned by name, and error messages print them. */
+typedef struct rb_config_hooks {
+    const rb_method *const *(*methods_all)(size_t *count);
+    const rb_dataset_kind *const *(*dataset_kinds_all)(size_t *count);
+    int (*metric_known)(const char *name, rb_family f);
+} rb_config_hooks;
+
+extern const rb_config_hooks rb_config_default_hooks;
+int rb_config_load_with(const char *path, const rb_config_hooks *hooks, rb_config *cfg);
+
+/* 1 if `name` is a metric the evaluators of family f produce (f = RB_FAMILY_COUNT: of any
+ * family). The default metric_known hook; the metric table (harness/eval.h) is consulted too. */
+int rb_metric_known(const char *name, rb_family f);
 
 /* One unit of work: a dataset (with resolved params) x a method entry (with resolved params) x a
  * backend x a repeat. Seeds derive from the config seed, the dataset/method params and the repeat
@@ -109,13 +132,26 @@ typedef struct rb_cell {
     size_t index;           /* position in the expansion, for progress lines */
     size_t dataset, method; /* indices into cfg->datasets / cfg->methods */
     rb_params dparams, mparams;
-    const char *backend;
-    int repeat;
+    const char *backend; /* points into cfg->backends */
+    int repeat;          /* 0 .. repeats-1 */
     uint64_t data_seed, method_seed;
-    char key[512]; /* "dataset|label|k=v,...|backend|repeat": unique, used by --resume */
+    /* "DATASET|LABEL|MPARAMS|DPARAMS|BACKEND|REPEAT", where MPARAMS and DPARAMS are every param
+     * of the method's and the dataset kind's table (defaults included) as "k=v,k=v" in table
+     * order and canonical text (rb_params_format(p, 0, ...)), REPEAT a decimal 0-based index.
+     * E.g. "sphere128|rtn|bits=2,rotation=rht|dim=128,count=20000,queries=1000|cpu|0".
+     * Unique within an expansion, stable across runs: used by --resume and results rows. */
+    char key[512];
 } rb_cell;
 
-/* Expands the sweeps (cartesian product of list-valued params, in file order) into cells. */
+enum { RB_SWEEP_MAX_CELLS = 100000 };
+
+/* Expands the sweeps into cells (*cells malloc'd, free() it). Order: datasets in file order, each
+ * dataset's list-valued params (order written, last fastest), then methods in file order, each
+ * method's params (order written, last fastest), then backends, then repeats (fastest).
+ * data_seed = rb_seed_derive(seed, fnv1a("DATASET|DPARAMS"), repeat) and method_seed =
+ * rb_seed_derive(seed, fnv1a("LABEL|MPARAMS|DATASET"), repeat): derived from content, never from
+ * the position, so adding a cell never changes another cell's seeds; backends share seeds.
+ * RB_ECONFIG when the expansion exceeds RB_SWEEP_MAX_CELLS or two cells get the same key. */
 int rb_sweep_expand(const rb_config *cfg, rb_cell **cells, size_t *ncells);
 
 #endif
