@@ -10,4 +10,6 @@ int rb_git_dirty(void);
 /* A subcommand: argv[0] is the subcommand's name. Returns the process exit status. */
 typedef int (*rb_cmd_fn)(int argc, char **argv);
 
+int rb_cmd_compare(int argc, char **argv); /* harness/cmd_compare.c */
+
 #endif

@@ -10,6 +10,7 @@ static const struct {
     rb_cmd_fn fn;
     const char *summary;
 } commands[] = {
+    {"compare", rb_cmd_compare, "compare two results directories (exit 1 on a regression)"},
     {NULL, NULL, NULL},
 };
 
