@@ -14,31 +14,32 @@
 #include "harness/stats_test.h"
 #include "kernels/error.h"
 
-/* Which way is better, by metric name (fnmatch patterns, first match wins). Anything else is
- * RB_DIR_ANY: a change beyond the tolerance is a regression whichever way it goes, which is the
- * safe default for deterministic results. */
+/* Which way is better for metrics the registry does not know (fnmatch patterns, first match
+ * wins). Anything else is RB_BETTER_EXACT: a change beyond the tolerance is a regression whichever
+ * way it goes, the safe default for deterministic results. */
 static const struct {
     const char *pattern;
-    rb_metric_dir dir;
-} metric_dirs[] = {
-    {"bits*", RB_DIR_ANY}, /* bits/coordinate is exact: any change is a change */
-    {"vnmse", RB_DIR_LOWER},       {"nmse", RB_DIR_LOWER},     {"mse", RB_DIR_LOWER},
-    {"*_nmse", RB_DIR_LOWER},      {"d_dprod", RB_DIR_LOWER},  {"*_err", RB_DIR_LOWER},
-    {"*_error", RB_DIR_LOWER},     {"*kl", RB_DIR_LOWER},      {"kurtosis*", RB_DIR_LOWER},
-    {"incoherence", RB_DIR_LOWER}, {"recall*", RB_DIR_HIGHER}, {"success*", RB_DIR_HIGHER},
-    {"sqnr*", RB_DIR_HIGHER},      {"*qsur", RB_DIR_HIGHER},
+    rb_better dir;
+} fallback_dirs[] = {
+    {"bits*", RB_BETTER_EXACT},    {"*nmse", RB_BETTER_LOWER},     {"mse", RB_BETTER_LOWER},
+    {"d_dprod", RB_BETTER_LOWER},  {"*_err", RB_BETTER_LOWER},     {"*_error", RB_BETTER_LOWER},
+    {"*kl", RB_BETTER_LOWER},      {"kurtosis*", RB_BETTER_LOWER}, {"incoherence", RB_BETTER_LOWER},
+    {"recall*", RB_BETTER_HIGHER}, {"success*", RB_BETTER_HIGHER}, {"sqnr*", RB_BETTER_HIGHER},
+    {"*qsur", RB_BETTER_HIGHER},
 };
 
-rb_metric_dir rb_metric_direction(const char *metric) {
-    for (size_t i = 0; i < sizeof metric_dirs / sizeof metric_dirs[0]; i++)
-        if (!fnmatch(metric_dirs[i].pattern, metric, 0)) return metric_dirs[i].dir;
-    return RB_DIR_ANY;
+rb_better rb_metric_direction(const char *metric) {
+    const rb_metric *m = rb_metric_find(metric);
+    if (m) return m->better;
+    for (size_t i = 0; i < sizeof fallback_dirs / sizeof fallback_dirs[0]; i++)
+        if (!fnmatch(fallback_dirs[i].pattern, metric, 0)) return fallback_dirs[i].dir;
+    return RB_BETTER_EXACT;
 }
 
-static const char *dir_text(rb_metric_dir d) {
-    return d == RB_DIR_LOWER    ? "lower is better"
-           : d == RB_DIR_HIGHER ? "higher is better"
-                                : "any change counts";
+static const char *dir_text(rb_better d) {
+    return d == RB_BETTER_LOWER    ? "lower is better"
+           : d == RB_BETTER_HIGHER ? "higher is better"
+                                   : "any change counts";
 }
 
 /* The sha256 of the resolved config in a parsed context.json: the one place that knows the
@@ -383,9 +384,9 @@ typedef struct line {
 
 /* Accuracy: the mean over repeats on each side, then |new - old| against max(atol, rtol |old|),
  * the metric's direction deciding regression or improvement. A NaN (or null) on the new side
- * only is a regression, on the old side only an improvement (RB_DIR_ANY: a regression). */
-static void diff_accuracy(const group *a, const group *b, rb_metric_dir dir,
-                          const rb_compare_opts *o, line *l) {
+ * only is a regression, on the old side only an improvement (RB_BETTER_EXACT: a regression). */
+static void diff_accuracy(const group *a, const group *b, rb_better dir, const rb_compare_opts *o,
+                          line *l) {
     double x = a->nnan ? NAN : a->sum / (double) a->nval;
     double y = b->nnan ? NAN : b->sum / (double) b->nval;
     snprintf(l->old, sizeof l->old, "%.6g", x);
@@ -400,7 +401,7 @@ static void diff_accuracy(const group *a, const group *b, rb_metric_dir dir,
             l->verdict = V_SAME;
         } else {
             snprintf(l->delta, sizeof l->delta, "?");
-            l->verdict = dir == RB_DIR_ANY || isnan(y) ? V_REGRESSION : V_IMPROVEMENT;
+            l->verdict = dir == RB_BETTER_EXACT || isnan(y) ? V_REGRESSION : V_IMPROVEMENT;
             l->note = isnan(y) ? "new value is NaN/null" : "old value was NaN/null";
         }
         return;
@@ -415,7 +416,7 @@ static void diff_accuracy(const group *a, const group *b, rb_metric_dir dir,
         snprintf(l->delta, sizeof l->delta, "%+.2f%%", 100 * d / fabs(x));
     else
         snprintf(l->delta, sizeof l->delta, "%+.3g", d);
-    int worse = dir == RB_DIR_ANY || (dir == RB_DIR_LOWER ? d > 0 : d < 0);
+    int worse = dir == RB_BETTER_EXACT || (dir == RB_BETTER_LOWER ? d > 0 : d < 0);
     l->verdict = worse ? V_REGRESSION : V_IMPROVEMENT;
 }
 

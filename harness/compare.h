@@ -6,6 +6,8 @@
 
 #include <stdio.h>
 
+#include "harness/eval.h"
+
 typedef struct rb_compare_opts {
     double rtol;              /* accuracy: relative tolerance on |new - old| (of |old|) */
     double atol;              /* accuracy: absolute tolerance; the larger of the two applies */
@@ -25,14 +27,11 @@ enum {
                                     versions that differ, rows on one side only */
 };
 
-/* Which way a metric is better. Metrics not in the table are RB_DIR_ANY: any change beyond the
- * tolerance is a regression. */
-typedef enum rb_metric_dir {
-    RB_DIR_ANY = 0, /* exact: any change is a regression (bits, unknown metrics) */
-    RB_DIR_LOWER,   /* lower is better (errors) */
-    RB_DIR_HIGHER,  /* higher is better (recall, success rates) */
-} rb_metric_dir;
-rb_metric_dir rb_metric_direction(const char *metric);
+/* Which way a metric is better: the metric registry's answer (harness/eval.h) for registered
+ * metrics; for other names (results written by another version) a fallback pattern table in
+ * compare.c; RB_BETTER_EXACT (any change beyond the tolerance is a regression) when neither
+ * knows the name. */
+rb_better rb_metric_direction(const char *metric);
 
 /* Compares base_dir against new_dir (each with context.json and results.jsonl) and prints the
  * tables, the problems found and a summary line to out. o may be NULL (defaults). Returns one of

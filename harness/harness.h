@@ -10,6 +10,11 @@ int rb_git_dirty(void);
 /* A subcommand: argv[0] is the subcommand's name. Returns the process exit status. */
 typedef int (*rb_cmd_fn)(int argc, char **argv);
 
-int rb_cmd_compare(int argc, char **argv); /* harness/cmd_compare.c */
+/* `rotabench bench`: kernel benchmarks against the machine's measured limits (cmd_bench.c). */
+int rb_cmd_bench(int argc, char **argv);
+/* rotabench codebook: print one Lloyd-Max codebook as JSON (harness/cmd_codebook.c). */
+int rb_cmd_codebook(int argc, char **argv);
+/* `rotabench compare BASE NEW`: diff two results directories (harness/cmd_compare.c). */
+int rb_cmd_compare(int argc, char **argv);
 
 #endif

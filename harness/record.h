@@ -18,19 +18,19 @@ typedef struct rb_record {
     const char *method;       /* registry name */
     const char *label;        /* config label (defaults to the method name) */
     int method_version;
-    const rb_params *params;  /* method parameters (all values) */
-    const char *backend;      /* "cpu" or "cuda" */
-    uint64_t seed;            /* the method seed of the cell */
+    const rb_params *params; /* method parameters (all values) */
+    const char *backend;     /* "cpu" or "cuda" */
+    uint64_t seed;           /* the method seed of the cell */
     int repeat;
     const char *metric;
     double value;
-    const char *unit;          /* "", "bits", "s", "vectors/s", ... */
-    size_t n;                  /* sample size behind value (vectors, queries, repetitions) */
-    double stderr_;            /* standard error of value, NaN when not defined */
-    const double *samples;     /* raw samples (latency: seconds per call), or NULL */
+    const char *unit;      /* "", "bits", "s", "vectors/s", ... */
+    size_t n;              /* sample size behind value (vectors, queries, repetitions) */
+    double stderr_;        /* standard error of value, NaN when not defined */
+    const double *samples; /* raw samples (latency: seconds per call), or NULL */
     size_t nsamples;
-    double gbps, gflops;       /* latency rows: achieved rates at the median, NaN otherwise */
-    double frac_bw, frac_peak; /* the same as fractions of the measured limits, NaN otherwise */
+    double gbps, gflops;         /* latency rows: achieved rates at the median, NaN otherwise */
+    double frac_bw, frac_peak;   /* the same as fractions of the measured limits, NaN otherwise */
     const char *kernel_variants; /* "fwht_f32=avx512,..." as recorded by rb_kernel_trace */
     const char *cell_key;
 } rb_record;

@@ -205,11 +205,14 @@ Test(compare, direction_decides_regressions) {
     cr_assert_eq(run_pair(&p, SHA, SHA, NULL, &t), RB_COMPARE_REGRESSION, "%s", t);
     HAS(t, "3 rows compared: 3 regressions, 0 improvements, 0 unchanged");
     free(t);
-    cr_assert_eq(rb_metric_direction("vnmse"), RB_DIR_LOWER);
-    cr_assert_eq(rb_metric_direction("recall@1@10"), RB_DIR_HIGHER);
-    cr_assert_eq(rb_metric_direction("success_rate"), RB_DIR_HIGHER);
-    cr_assert_eq(rb_metric_direction("bits"), RB_DIR_ANY);
-    cr_assert_eq(rb_metric_direction("ip_slope"), RB_DIR_ANY); /* not in the table */
+    cr_assert_eq(rb_metric_direction("vnmse"), RB_BETTER_LOWER);
+    cr_assert_eq(rb_metric_direction("recall@1@10"), RB_BETTER_HIGHER);
+    cr_assert_eq(rb_metric_direction("success_rate"), RB_BETTER_HIGHER);
+    cr_assert_eq(rb_metric_direction("bits"), RB_BETTER_EXACT);
+    cr_assert_eq(rb_metric_direction("ip_slope"), RB_BETTER_EXACT);
+    cr_assert_eq(rb_metric_direction("d_dprod"), RB_BETTER_LOWER);
+    cr_assert_eq(rb_metric_direction("attn_logit_err"), RB_BETTER_LOWER); /* fallback table */
+    cr_assert_eq(rb_metric_direction("no_such_metric"), RB_BETTER_EXACT);
 }
 
 Test(compare, nan_and_null_values_are_reported) {
