@@ -8,40 +8,11 @@
 #include <sys/wait.h>
 
 #include "kernels/kernels.h"
-
-/* Runs `$RB_TEST_BIN args` (stderr to a separate buffer), returns the exit status. */
-static int run(const char *args, char **out, char **err) {
-    const char *bin = getenv("RB_TEST_BIN");
-    if (!bin || !*bin)
-        cr_skip_test("RB_TEST_BIN is not set (make test sets it); skipping CLI test");
-    char errpath[] = "/tmp/rbtest_cli_XXXXXX";
-    int fd = mkstemp(errpath);
-    cr_assert_geq(fd, 0);
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "'%s' %s 2>'%s'", bin, args, errpath);
-    FILE *p = popen(cmd, "r");
-    cr_assert_not_null(p);
-    size_t cap = 1 << 16, n = 0;
-    *out = malloc(cap);
-    for (size_t k; (k = fread(*out + n, 1, cap - n - 1, p)) > 0;) {
-        n += k;
-        if (n + 1 == cap) *out = realloc(*out, cap *= 2);
-    }
-    (*out)[n] = '\0';
-    int st = pclose(p);
-    FILE *e = fdopen(fd, "r");
-    *err = calloc(4096, 1);
-    size_t en = fread(*err, 1, 4095, e);
-    (*err)[en] = '\0';
-    fclose(e);
-    remove(errpath);
-    cr_assert(WIFEXITED(st), "%s did not exit normally", cmd);
-    return WEXITSTATUS(st);
-}
+#include "tests/testutil.h"
 
 static json_t *run_json(const char *args) {
     char *out, *err;
-    int st = run(args, &out, &err);
+    int st = rbt_run_cli(args, &out, &err);
     cr_assert_eq(st, 0, "%s: exit %d, stderr: %s", args, st, err);
     json_error_t je;
     json_t *o = json_loads(out, 0, &je);
@@ -94,7 +65,7 @@ Test(cli_codebook, gaussian_fields) {
 
 Test(cli_codebook, help_and_bad_arguments) {
     char *out, *err;
-    cr_assert_eq(run("codebook --help", &out, &err), 0);
+    cr_assert_eq(rbt_run_cli("codebook --help", &out, &err), 0);
     cr_assert(strstr(out, "usage: rotabench codebook"), "%s", out);
     free(out);
     free(err);
@@ -116,7 +87,7 @@ Test(cli_codebook, help_and_bad_arguments) {
         {"codebook --dist gaussian --bits 2 --bits 3", "given twice"},
     };
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
-        int st = run(bad[k].args, &out, &err);
+        int st = rbt_run_cli(bad[k].args, &out, &err);
         cr_assert_eq(st, 2, "%s: exit %d", bad[k].args, st);
         cr_assert_str_empty(out, "%s: stdout must be empty: %s", bad[k].args, out);
         cr_assert(strstr(err, bad[k].word), "%s: stderr lacks '%s': %s", bad[k].args, bad[k].word,

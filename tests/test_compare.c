@@ -6,11 +6,11 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness/compare.h"
 #include "kernels/kernels.h"
+#include "tests/testutil.h"
 
 #define SHA "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
@@ -416,18 +416,20 @@ Test(compare, missing_directory_or_files) {
     remove_dir(d);
 }
 
-/* The CLI: exit statuses of the binary (set by `make test`). */
-static int run_bin(const char *args) {
-    const char *bin = getenv("RB_TEST_BIN");
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "'%s' compare %s >/dev/null 2>&1", bin, args);
-    int st = system(cmd);
-    cr_assert(WIFEXITED(st), "%s", cmd);
-    return WEXITSTATUS(st);
+/* The CLI through the binary (RB_TEST_BIN, set by make test): exit statuses and messages. */
+static int run_bin(const char *args, const char *expect_out, const char *expect_err) {
+    char cmd[512], *out, *err;
+    snprintf(cmd, sizeof cmd, "compare %s", args);
+    int st = rbt_run_cli(cmd, &out, &err);
+    if (expect_out) cr_assert(strstr(out, expect_out), "%s: stdout:\n%s", cmd, out);
+    if (expect_err) cr_assert(strstr(err, expect_err), "%s: stderr:\n%s", cmd, err);
+    free(out);
+    free(err);
+    return st;
 }
 
 Test(compare, cli_exit_codes) {
-    if (!getenv("RB_TEST_BIN")) cr_skip_test("RB_TEST_BIN not set (run through make test)");
+    if (!getenv("RB_TEST_BIN")) cr_skip_test("RB_TEST_BIN is not set (make test sets it)");
     pair p;
     pair_open(&p);
     row(p.fa, "eden", 1, 4, "vnmse", 0.0100, NULL, 0, 0);
@@ -438,32 +440,31 @@ Test(compare, cli_exit_codes) {
     char *dc = results_dir("different", p.b);
     free(p.a);
     free(p.b);
-    char args[256];
-    snprintf(args, sizeof args, "%s %s", da, da);
-    cr_assert_eq(run_bin(args), 0);
-    snprintf(args, sizeof args, "%s %s", da, db);
-    cr_assert_eq(run_bin(args), 1);
-    snprintf(args, sizeof args, "%s %s --rtol 0.02", da, db);
-    cr_assert_eq(run_bin(args), 0);
-    snprintf(args, sizeof args, "--atol=2e-4 %s %s", da, db);
-    cr_assert_eq(run_bin(args), 0);
-    snprintf(args, sizeof args, "%s %s", da, dc);
-    cr_assert_eq(run_bin(args), 2);
-    cr_assert_eq(run_bin("--help"), 0);
+    char a[256];
+    snprintf(a, sizeof a, "%s %s", da, da);
+    cr_assert_eq(run_bin(a, "1 rows compared: 0 regressions", NULL), 0);
+    snprintf(a, sizeof a, "%s %s", da, db);
+    cr_assert_eq(run_bin(a, "REGRESSION", NULL), 1);
+    snprintf(a, sizeof a, "%s %s --rtol 0.02", da, db);
+    cr_assert_eq(run_bin(a, "tolerance max(atol 0, rtol 0.02 * |old|)", NULL), 0);
+    snprintf(a, sizeof a, "--atol=2e-4 %s %s", da, db);
+    cr_assert_eq(run_bin(a, NULL, NULL), 0);
+    snprintf(a, sizeof a, "%s %s", da, dc);
+    cr_assert_eq(run_bin(a, "the configs differ", NULL), 2);
+    cr_assert_eq(run_bin("--help", "usage: rotabench compare BASE NEW", NULL), 0);
     /* bad arguments */
-    cr_assert_eq(run_bin(""), 2);
-    snprintf(args, sizeof args, "%s", da);
-    cr_assert_eq(run_bin(args), 2);
-    snprintf(args, sizeof args, "%s %s --rtol", da, db);
-    cr_assert_eq(run_bin(args), 2);
-    snprintf(args, sizeof args, "%s %s --rtol abc", da, db);
-    cr_assert_eq(run_bin(args), 2);
-    snprintf(args, sizeof args, "%s %s --alpha 2", da, db);
-    cr_assert_eq(run_bin(args), 2);
-    snprintf(args, sizeof args, "%s %s --bogus 1", da, db);
-    cr_assert_eq(run_bin(args), 2);
-    snprintf(args, sizeof args, "%s %s %s", da, db, dc);
-    cr_assert_eq(run_bin(args), 2);
+    cr_assert_eq(run_bin("", NULL, "needs two results directories"), 2);
+    cr_assert_eq(run_bin(da, NULL, "needs two results directories"), 2);
+    snprintf(a, sizeof a, "%s %s --rtol", da, db);
+    cr_assert_eq(run_bin(a, NULL, "--rtol needs a value"), 2);
+    snprintf(a, sizeof a, "%s %s --rtol abc", da, db);
+    cr_assert_eq(run_bin(a, NULL, "--rtol: 'abc' is not a number"), 2);
+    snprintf(a, sizeof a, "%s %s --alpha 2", da, db);
+    cr_assert_eq(run_bin(a, NULL, "--alpha: '2' is not a number in [0, 1]"), 2);
+    snprintf(a, sizeof a, "%s %s --bogus 1", da, db);
+    cr_assert_eq(run_bin(a, NULL, "unknown option '--bogus'"), 2);
+    snprintf(a, sizeof a, "%s %s %s", da, db, dc);
+    cr_assert_eq(run_bin(a, NULL, "unexpected argument"), 2);
     remove_dir(da);
     remove_dir(db);
     remove_dir(dc);
