@@ -137,7 +137,7 @@ typedef struct side {
     char *path; /* results.jsonl */
     char *sha;
     group *g;
-    size_t ng;
+    size_t ng, gcap;
     json_t *index; /* canonical key -> group index */
 } side;
 
@@ -203,9 +203,13 @@ static int group_add(side *s, json_t *row, size_t line, FILE *out) {
     if (idx) {
         g = &s->g[json_integer_value(idx)];
     } else {
-        group *ng = realloc(s->g, (s->ng + 1) * sizeof *ng);
-        if (!ng) goto nomem;
-        s->g = ng;
+        if (s->ng == s->gcap) {
+            size_t cap = s->gcap ? 2 * s->gcap : 64;
+            group *ng = realloc(s->g, cap * sizeof *ng);
+            if (!ng) goto nomem;
+            s->g = ng;
+            s->gcap = cap;
+        }
         g = &s->g[s->ng];
         memset(g, 0, sizeof *g);
         g->row = json_incref(row);
@@ -250,7 +254,7 @@ static int side_load(side *s, FILE *out) {
         return -1;
     }
     char *ctx_path = path_join(s->dir, "context.json");
-    json_error_t err;
+    json_error_t err = {.line = -1, .text = "out of memory"};
     json_t *ctx = ctx_path ? json_load_file(ctx_path, 0, &err) : NULL;
     int rc = 0;
     if (!ctx) {
@@ -449,19 +453,20 @@ static int print_table(const side *a, const side *b, const char *metric, const r
                        FILE *out, size_t counts[3]) {
     /* which dparams/params vary within the table: only those go into the names */
     json_t *dfirst = json_object(), *pfirst = json_object();
-    json_t *dvary = json_object(), *pvary = json_object();
+    json_t *dvary = json_object(), *pvary = json_object(), *empty = json_object();
     size_t nrows = 0, latency = 0;
     for (size_t i = 0; i < a->ng; i++) {
         const group *g = &a->g[i];
         if (g->partner < 0 || g->skip || strcmp(str_field(g->row, "metric"), metric)) continue;
         json_t *d = json_object_get(g->row, "dparams");
-        note_variation(d ? d : dfirst, dfirst, dvary, nrows == 0);
+        note_variation(d ? d : empty, dfirst, dvary, nrows == 0);
         note_variation(json_object_get(g->row, "params"), pfirst, pvary, nrows == 0);
         latency |= g->latency;
         nrows++;
     }
     json_decref(dfirst);
     json_decref(pfirst);
+    json_decref(empty);
     int rc = 0;
     line *ls = calloc(nrows ? nrows : 1, sizeof *ls);
     size_t nl = 0, wname = 4;
@@ -471,7 +476,7 @@ static int print_table(const side *a, const side *b, const char *metric, const r
         line *l = &ls[nl++];
         l->name = row_name(g->row, dvary, pvary);
         if (l->name && strlen(l->name) > wname) wname = strlen(l->name);
-        if (latency)
+        if (g->latency)
             rc = diff_latency(g, &b->g[g->partner], o, l);
         else
             diff_accuracy(g, &b->g[g->partner], rb_metric_direction(metric), o, l);
