@@ -495,11 +495,11 @@ static int print_table(const side *a, const side *b, const char *metric, const r
         else
             fprintf(out, "%s; mean over repeats; tolerance max(atol %g, rtol %g * |old|)\n",
                     dir_text(rb_metric_direction(metric)), o->atol, o->rtol);
-        fprintf(out, "%-*s  %12s  %12s  %9s  %6s  %9s\n", (int) wname, "name", "old", "new",
+        fprintf(out, "%-*s  %12s  %12s  %9s  %7s  %9s\n", (int) wname, "name", "old", "new",
                 "delta", "p", "n");
         for (size_t i = 0; i < nl; i++) {
             line *l = &ls[i];
-            fprintf(out, "%-*s  %12s  %12s  %9s  %6s  %9s", (int) wname, l->name ? l->name : "?",
+            fprintf(out, "%-*s  %12s  %12s  %9s  %7s  %9s", (int) wname, l->name ? l->name : "?",
                     l->old, l->new_, l->delta, l->p, l->n);
             if (l->verdict == V_REGRESSION) fprintf(out, "  REGRESSION");
             if (l->verdict == V_IMPROVEMENT) fprintf(out, "  improvement");
