@@ -15,5 +15,7 @@ int rb_cmd_bench(int argc, char **argv);
 /* rotabench codebook: print one Lloyd-Max codebook as JSON (harness/cmd_codebook.c). */
 int rb_cmd_codebook(int argc, char **argv);
 int rb_cmd_apply(int argc, char **argv);
+/* `rotabench compare BASE NEW`: diff two results directories (harness/cmd_compare.c). */
+int rb_cmd_compare(int argc, char **argv);
 
 #endif

@@ -14,6 +14,7 @@ static const struct {
      "apply one kernel op (fwht, hadamard, rht, quantize, ...) to a .npy file"},
     {"bench", rb_cmd_bench, "kernel benchmarks with the machine's measured limits"},
     {"codebook", rb_cmd_codebook, "print a Lloyd-Max codebook as JSON"},
+    {"compare", rb_cmd_compare, "compare two results directories (exit 1 on a regression)"},
     {NULL, NULL, NULL},
 };
 

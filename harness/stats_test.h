@@ -1,0 +1,29 @@
+/* Two-sample hypothesis tests for compare: the two-sided Mann-Whitney U (Wilcoxon rank-sum) test.
+ */
+#ifndef RB_STATS_TEST_H
+#define RB_STATS_TEST_H
+
+#include <stddef.h>
+
+/* Samples up to this size (each side) without ties get the exact distribution of U; larger or
+ * tied samples the normal approximation. 20 + 20 keeps the counts (C(40, 20) ~ 1.4e11) exact in
+ * 64-bit integers and the table small. */
+#define RB_MWU_EXACT_MAX 20
+
+typedef struct rb_mwu_result {
+    double u;  /* U of the first sample: #{(i, j): x_i > y_j} + #{x_i == y_j} / 2 (scipy's U1) */
+    double p;  /* two-sided p-value */
+    int exact; /* 1: exact distribution; 0: normal approximation, tie + continuity corrected */
+} rb_mwu_result;
+
+/* Two-sided Mann-Whitney U test of x (nx values) against y (ny values), matching
+ * scipy.stats.mannwhitneyu(x, y, alternative='two-sided') with method='exact' for small untied
+ * samples and method='asymptotic' (use_continuity=True) otherwise. Identical samples give p = 1.
+ * RB_EINVAL for an empty sample or a NaN value; RB_ENOMEM. */
+int rb_mwu_test(const double *x, size_t nx, const double *y, size_t ny, rb_mwu_result *r);
+
+/* P(U >= u) under the null for sample sizes m, n <= RB_MWU_EXACT_MAX (u an integer), from the
+ * exact distribution; NaN when the sizes are out of range. Exposed for the tests. */
+double rb_mwu_exact_sf(size_t m, size_t n, double u);
+
+#endif

@@ -1,0 +1,471 @@
+/* rotabench compare on crafted result pairs written to temporary directories: each exit code,
+ * accuracy tolerances and directions, latency significance and threshold, incomparable inputs,
+ * malformed and torn files, and the CLI through the binary (RB_TEST_BIN). */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness/compare.h"
+#include "kernels/kernels.h"
+#include "tests/testutil.h"
+
+#define SHA "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+/* One results.jsonl line. value NaN is written as null; samples may be NULL. */
+static void row(FILE *f, const char *method, int version, int bits, const char *metric,
+                double value, const double *samples, size_t ns, int repeat) {
+    json_t *s = json_array();
+    for (size_t i = 0; i < ns; i++) json_array_append_new(s, json_real(samples[i]));
+    json_t *r = json_pack("{s:s, s:{s:i, s:i}, s:s, s:s, s:i, s:{s:i, s:s}, s:s, s:i, s:i, s:s,"
+                          " s:o, s:s, s:i, s:n, s:o, s:s, s:s}",
+                          "dataset", "sphere128", "dparams", "dim", 128, "count", 1000, "method",
+                          method, "label", method, "method_version", version, "params", "bits",
+                          bits, "scale", "unbiased", "backend", "cpu", "seed", 7, "repeat", repeat,
+                          "metric", metric, "value", isnan(value) ? json_null() : json_real(value),
+                          "unit", samples ? "s" : "", "n", 1000, "stderr", "samples", s,
+                          "kernel_variants", "fwht_f32=avx512", "cell_key", "k");
+    cr_assert(r);
+    char *t = json_dumps(r, JSON_COMPACT);
+    fprintf(f, "%s\n{\"cell_done\": \"k%d\"}\n", t, bits);
+    free(t);
+    json_decref(r);
+}
+
+/* A results directory with context.json (config sha) and results.jsonl (text). */
+static char *results_dir(const char *sha, const char *jsonl) {
+    char tmpl[] = "/tmp/rbcmpXXXXXX";
+    cr_assert(mkdtemp(tmpl));
+    char path[64];
+    snprintf(path, sizeof path, "%s/context.json", tmpl);
+    FILE *f = fopen(path, "w");
+    fprintf(f, "{\"build\": {\"git_sha\": \"abc\"}, \"run\": {\"config_sha256\": \"%s\"}}\n", sha);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/results.jsonl", tmpl);
+    f = fopen(path, "w");
+    fputs(jsonl, f);
+    fclose(f);
+    return strdup(tmpl);
+}
+
+static void remove_dir(char *dir) {
+    char path[64];
+    snprintf(path, sizeof path, "%s/context.json", dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/results.jsonl", dir);
+    unlink(path);
+    rmdir(dir);
+    free(dir);
+}
+
+/* Rows are built into memory streams, one per side. */
+typedef struct pair {
+    char *a, *b;
+    size_t na, nb;
+    FILE *fa, *fb;
+} pair;
+
+static void pair_open(pair *p) {
+    memset(p, 0, sizeof *p);
+    p->fa = open_memstream(&p->a, &p->na);
+    p->fb = open_memstream(&p->b, &p->nb);
+}
+
+/* Runs rb_compare on the two sides; returns its status and the text it printed (*text, to free). */
+static int run_pair(pair *p, const char *sha_a, const char *sha_b, const rb_compare_opts *o,
+                    char **text) {
+    fclose(p->fa);
+    fclose(p->fb);
+    char *da = results_dir(sha_a, p->a), *db = results_dir(sha_b, p->b);
+    size_t n;
+    FILE *out = open_memstream(text, &n);
+    int rc = rb_compare(da, db, o, out);
+    fclose(out);
+    remove_dir(da);
+    remove_dir(db);
+    free(p->a);
+    free(p->b);
+    return rc;
+}
+
+#define HAS(text, s)   cr_assert(strstr(text, s), "expected '%s' in:\n%s", s, text)
+#define LACKS(text, s) cr_assert(!strstr(text, s), "unexpected '%s' in:\n%s", s, text)
+
+/* A line of the output that contains both a and b (the row name and a column). */
+static int line_has(const char *text, const char *a, const char *b) {
+    for (const char *l = text; l && *l;) {
+        const char *e = strchr(l, '\n');
+        size_t len = e ? (size_t) (e - l) : strlen(l);
+        char *line = strndup(l, len);
+        int ok = strstr(line, a) && strstr(line, b);
+        free(line);
+        if (ok) return 1;
+        l = e ? e + 1 : NULL;
+    }
+    return 0;
+}
+
+/* The accuracy rows both sides share: eden bits 1..3, vnmse and bits. */
+static void common_rows(pair *p) {
+    for (int bits = 1; bits <= 3; bits++) {
+        row(p->fa, "eden", 1, bits, "vnmse", 0.1 * bits, NULL, 0, 0);
+        row(p->fb, "eden", 1, bits, "vnmse", 0.1 * bits, NULL, 0, 0);
+        row(p->fa, "eden", 1, bits, "bits", bits + 0.25, NULL, 0, 0);
+        row(p->fb, "eden", 1, bits, "bits", bits + 0.25, NULL, 0, 0);
+    }
+}
+
+Test(compare, identical_results) {
+    pair p;
+    pair_open(&p);
+    common_rows(&p);
+    double s[10];
+    for (int i = 0; i < 10; i++) s[i] = 1e-5 * (1 + 0.01 * i);
+    row(p.fa, "eden", 1, 2, "latency_encode", 1e-5, s, 10, 0);
+    row(p.fb, "eden", 1, 2, "latency_encode", 1e-5, s, 10, 0);
+    char *t;
+    cr_assert_eq(run_pair(&p, SHA, SHA, NULL, &t), RB_COMPARE_OK, "%s", t);
+    HAS(t, "7 rows compared: 0 regressions, 0 improvements, 7 unchanged");
+    cr_assert(line_has(t, "eden/sphere128/bits=2/cpu", "~"), "%s", t);
+    LACKS(t, "REGRESSION");
+    /* dparams and the fixed param scale do not vary: left out of the names */
+    LACKS(t, "scale=");
+    LACKS(t, "dim=");
+    free(t);
+}
+
+Test(compare, accuracy_worse_beyond_tolerance) {
+    pair p;
+    pair_open(&p);
+    common_rows(&p);
+    row(p.fa, "eden", 1, 4, "vnmse", 0.0100, NULL, 0, 0);
+    row(p.fb, "eden", 1, 4, "vnmse", 0.0101, NULL, 0, 0);
+    char *t;
+    cr_assert_eq(run_pair(&p, SHA, SHA, NULL, &t), RB_COMPARE_REGRESSION, "%s", t);
+    cr_assert(line_has(t, "bits=4/cpu", "+1.00%"), "%s", t);
+    cr_assert(line_has(t, "bits=4/cpu", "REGRESSION"), "%s", t);
+    HAS(t, "7 rows compared: 1 regressions, 0 improvements, 6 unchanged");
+    free(t);
+}
+
+Test(compare, accuracy_within_tolerance) {
+    pair p;
+    pair_open(&p);
+    common_rows(&p);
+    row(p.fa, "eden", 1, 4, "vnmse", 0.0100, NULL, 0, 0);
+    row(p.fb, "eden", 1, 4, "vnmse", 0.0100 * (1 + 5e-7), NULL, 0, 0);
+    char *t;
+    cr_assert_eq(run_pair(&p, SHA, SHA, NULL, &t), RB_COMPARE_OK, "%s", t);
+    cr_assert(line_has(t, "bits=4/cpu", "~"), "%s", t);
+    LACKS(t, "REGRESSION");
+    free(t);
+    /* 1% worse passes with --rtol 0.02, and with --atol 2e-4 */
+    for (int k = 0; k < 2; k++) {
+        pair_open(&p);
+        row(p.fa, "eden", 1, 4, "vnmse", 0.0100, NULL, 0, 0);
+        row(p.fb, "eden", 1, 4, "vnmse", 0.0101, NULL, 0, 0);
+        rb_compare_opts o = RB_COMPARE_OPTS_DEFAULT;
+        if (k == 0) o.rtol = 0.02;
+        if (k == 1) o.atol = 2e-4;
+        cr_assert_eq(run_pair(&p, SHA, SHA, &o, &t), RB_COMPARE_OK, "k=%d\n%s", k, t);
+        cr_assert(line_has(t, "eden/sphere128", "~"), "%s", t);
+        free(t);
+    }
+}
+
+Test(compare, accuracy_better_is_an_improvement) {
+    pair p;
+    pair_open(&p);
+    common_rows(&p);
+    row(p.fa, "eden", 1, 4, "vnmse", 0.0100, NULL, 0, 0);
+    row(p.fb, "eden", 1, 4, "vnmse", 0.0090, NULL, 0, 0);
+    row(p.fa, "eden", 1, 4, "recall@1@10", 0.80, NULL, 0, 0);
+    row(p.fb, "eden", 1, 4, "recall@1@10", 0.90, NULL, 0, 0);
+    char *t;
+    cr_assert_eq(run_pair(&p, SHA, SHA, NULL, &t), RB_COMPARE_OK, "%s", t);
+    cr_assert(line_has(t, "bits=4/cpu", "-10.00%"), "%s", t);
+    cr_assert(line_has(t, "0.8 ", "+12.50%"), "%s", t);
+    HAS(t, "8 rows compared: 0 regressions, 2 improvements, 6 unchanged");
+    free(t);
+}
+
+Test(compare, direction_decides_regressions) {
+    /* recall down, bits (exact) down or up: all regressions, though fewer bits look "better" */
+    pair p;
+    pair_open(&p);
+    row(p.fa, "eden", 1, 4, "recall@1@10", 0.90, NULL, 0, 0);
+    row(p.fb, "eden", 1, 4, "recall@1@10", 0.80, NULL, 0, 0);
+    row(p.fa, "eden", 1, 4, "bits", 4.25, NULL, 0, 0);
+    row(p.fb, "eden", 1, 4, "bits", 4.0, NULL, 0, 0);
+    row(p.fa, "eden", 1, 3, "bits", 3.25, NULL, 0, 0);
+    row(p.fb, "eden", 1, 3, "bits", 3.5, NULL, 0, 0);
+    char *t;
+    cr_assert_eq(run_pair(&p, SHA, SHA, NULL, &t), RB_COMPARE_REGRESSION, "%s", t);
+    HAS(t, "3 rows compared: 3 regressions, 0 improvements, 0 unchanged");
+    free(t);
+    cr_assert_eq(rb_metric_direction("vnmse"), RB_BETTER_LOWER);
+    cr_assert_eq(rb_metric_direction("recall@1@10"), RB_BETTER_HIGHER);
+    cr_assert_eq(rb_metric_direction("success_rate"), RB_BETTER_HIGHER);
+    cr_assert_eq(rb_metric_direction("bits"), RB_BETTER_EXACT);
+    cr_assert_eq(rb_metric_direction("ip_slope"), RB_BETTER_EXACT);
+    cr_assert_eq(rb_metric_direction("d_dprod"), RB_BETTER_LOWER);
+    cr_assert_eq(rb_metric_direction("attn_logit_err"), RB_BETTER_LOWER); /* fallback table */
+    cr_assert_eq(rb_metric_direction("no_such_metric"), RB_BETTER_EXACT);
+}
+
+Test(compare, nan_and_null_values_are_reported) {
+    pair p;
+    pair_open(&p);
+    row(p.fa, "eden", 1, 4, "vnmse", 0.01, NULL, 0, 0);
+    row(p.fb, "eden", 1, 4, "vnmse", NAN, NULL, 0, 0);
+    row(p.fa, "eden", 1, 3, "vnmse", NAN, NULL, 0, 0);
+    row(p.fb, "eden", 1, 3, "vnmse", NAN, NULL, 0, 0);
+    char *t;
+    cr_assert_eq(run_pair(&p, SHA, SHA, NULL, &t), RB_COMPARE_REGRESSION, "%s", t);
+    cr_assert(line_has(t, "bits=4/cpu", "new value is NaN"), "%s", t);
+    HAS(t, "2 rows compared: 1 regressions, 0 improvements, 1 unchanged");
+    free(t);
+}
+
+Test(compare, repeats_are_pooled) {
+    /* accuracy: mean over repeats (0.1 and 0.3 vs 0.2); latency: samples pooled (n 20+20) */
+    pair p;
+    pair_open(&p);
+    row(p.fa, "eden", 1, 4, "vnmse", 0.1, NULL, 0, 0);
+    row(p.fa, "eden", 1, 4, "vnmse", 0.3, NULL, 0, 1);
+    row(p.fb, "eden", 1, 4, "vnmse", 0.2, NULL, 0, 0);
+    row(p.fb, "eden", 1, 4, "vnmse", 0.2, NULL, 0, 1);
+    double s[10], u[10];
+    for (int i = 0; i < 10; i++) s[i] = 1e-3 * (1 + 0.01 * i), u[i] = 1.3e-3 * (1 + 0.01 * i);
+    /* repeat 0 fast, repeat 1 slow, on both sides: pooled, the sides are the same */
+    row(p.fa, "eden", 1, 4, "latency_encode", 1e-3, s, 10, 0);
+    row(p.fa, "eden", 1, 4, "latency_encode", 1e-3, u, 10, 1);
+    row(p.fb, "eden", 1, 4, "latency_encode", 1e-3, u, 10, 0);
+    row(p.fb, "eden", 1, 4, "latency_encode", 1e-3, s, 10, 1);
+    char *t;
+    cr_assert_eq(run_pair(&p, SHA, SHA, NULL, &t), RB_COMPARE_OK, "%s", t);
+    cr_assert(line_has(t, "0.2 ", "2+2"), "%s", t);
+    cr_assert(line_has(t, "ms", "20+20"), "%s", t);
+    HAS(t, "2 rows compared: 0 regressions, 0 improvements, 2 unchanged");
+    free(t);
+}
+
+/* Latency rows of eden bits=2: base samples a, new samples b (10 each, seconds). */
+static int latency_pair(const double *a, const double *b, char **t) {
+    pair p;
+    pair_open(&p);
+    common_rows(&p);
+    row(p.fa, "eden", 1, 2, "latency_encode", a[0], a, 10, 0);
+    row(p.fb, "eden", 1, 2, "latency_encode", b[0], b, 10, 0);
+    return run_pair(&p, SHA, SHA, NULL, t);
+}
+
+Test(compare, latency_slower_and_significant) {
+    double a[10], b[10];
+    for (int i = 0; i < 10; i++) a[i] = 1e-5 * (1 + 0.01 * i), b[i] = 1.3 * a[i];
+    char *t;
+    cr_assert_eq(latency_pair(a, b, &t), RB_COMPARE_REGRESSION, "%s", t);
+    /* fully separated 10 vs 10: p = 2 / C(20, 10) = 1.1e-05 */
+    cr_assert(line_has(t, "+30.00%", "1.1e-05"), "%s", t);
+    cr_assert(line_has(t, "+30.00%", "REGRESSION"), "%s", t);
+    cr_assert(line_has(t, "10.45us", "13.59us"), "%s", t);
+    free(t);
+    /* the same the other way round is an improvement, exit 0 */
+    cr_assert_eq(latency_pair(b, a, &t), RB_COMPARE_OK, "%s", t);
+    cr_assert(line_has(t, "-23.08%", "improvement"), "%s", t);
+    free(t);
+}
+
+Test(compare, latency_slower_but_not_significant) {
+    /* medians 10 and 13 (+30%) but interleaved: U = 40, exact p = 0.45 */
+    double a[10], b[10];
+    const double bv[10] = {2, 4, 6, 8, 12, 14, 16, 18, 20, 22};
+    for (int i = 0; i < 10; i++) a[i] = 1e-6 * (2 * i + 1), b[i] = 1e-6 * bv[i];
+    char *t;
+    cr_assert_eq(latency_pair(a, b, &t), RB_COMPARE_OK, "%s", t);
+    cr_assert(line_has(t, "13us", "~"), "%s", t);
+    cr_assert(line_has(t, "13us", "0.4"), "%s", t);
+    LACKS(t, "REGRESSION");
+    free(t);
+}
+
+Test(compare, latency_significant_but_below_threshold) {
+    double a[10], b[10];
+    for (int i = 0; i < 10; i++) a[i] = 1e-5 * (1 + 0.001 * i), b[i] = 1.05 * a[i];
+    char *t;
+    cr_assert_eq(latency_pair(a, b, &t), RB_COMPARE_OK, "%s", t);
+    cr_assert(line_has(t, "+5.00%", "below threshold"), "%s", t);
+    HAS(t, "0 regressions, 0 improvements, 7 unchanged");
+    free(t);
+    /* a 4% threshold makes it a regression */
+    pair p;
+    pair_open(&p);
+    row(p.fa, "eden", 1, 2, "latency_encode", a[0], a, 10, 0);
+    row(p.fb, "eden", 1, 2, "latency_encode", b[0], b, 10, 0);
+    rb_compare_opts o = RB_COMPARE_OPTS_DEFAULT;
+    o.latency_threshold = 0.04;
+    cr_assert_eq(run_pair(&p, SHA, SHA, &o, &t), RB_COMPARE_REGRESSION, "%s", t);
+    free(t);
+}
+
+Test(compare, missing_rows_are_listed) {
+    pair p;
+    pair_open(&p);
+    common_rows(&p);
+    row(p.fa, "eden", 1, 4, "vnmse", 0.01, NULL, 0, 0);
+    row(p.fb, "qjl", 1, 4, "vnmse", 0.02, NULL, 0, 0);
+    char *t;
+    cr_assert_eq(run_pair(&p, SHA, SHA, NULL, &t), RB_COMPARE_INCOMPARABLE, "%s", t);
+    HAS(t, "rows only in base (1):");
+    HAS(t, "eden/sphere128{dim=128,count=1000}/bits=4,scale=unbiased/cpu vnmse");
+    HAS(t, "rows only in new (1):");
+    HAS(t, "qjl/sphere128{dim=128,count=1000}/bits=4,scale=unbiased/cpu vnmse");
+    HAS(t, "results.jsonl:13)"); /* base: 6 common rows + markers, then this one */
+    /* the rows both have are still diffed */
+    HAS(t, "6 rows compared: 0 regressions, 0 improvements, 6 unchanged");
+    free(t);
+}
+
+Test(compare, different_config_sha) {
+    pair p;
+    pair_open(&p);
+    common_rows(&p);
+    char *t;
+    const char *other = "ffff456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    cr_assert_eq(run_pair(&p, SHA, other, NULL, &t), RB_COMPARE_INCOMPARABLE, "%s", t);
+    HAS(t, "the configs differ");
+    HAS(t, SHA);
+    HAS(t, other);
+    free(t);
+}
+
+Test(compare, different_method_version) {
+    pair p;
+    pair_open(&p);
+    common_rows(&p);
+    row(p.fa, "qjl", 1, 4, "vnmse", 0.01, NULL, 0, 0);
+    row(p.fb, "qjl", 2, 4, "vnmse", 0.05, NULL, 0, 0);
+    row(p.fa, "qjl", 1, 4, "bits", 4, NULL, 0, 0);
+    row(p.fb, "qjl", 2, 4, "bits", 4, NULL, 0, 0);
+    char *t;
+    cr_assert_eq(run_pair(&p, SHA, SHA, NULL, &t), RB_COMPARE_INCOMPARABLE, "%s", t);
+    HAS(t, "cannot compare method qjl: method_version 1 in base, 2 in new");
+    HAS(t, "qjl: 2 row(s) not compared");
+    LACKS(t, "qjl/sphere128");
+    LACKS(t, "REGRESSION"); /* the qjl rows are not diffed */
+    HAS(t, "6 rows compared");
+    free(t);
+}
+
+Test(compare, malformed_line_names_file_and_line) {
+    pair p;
+    pair_open(&p);
+    common_rows(&p);
+    fputs("{\"dataset\": \"sphere128\", oops}\n", p.fb);
+    row(p.fb, "eden", 1, 4, "vnmse", 0.01, NULL, 0, 0);
+    char *t;
+    cr_assert_eq(run_pair(&p, SHA, SHA, NULL, &t), RB_COMPARE_INCOMPARABLE, "%s", t);
+    HAS(t, "results.jsonl:13: malformed line");
+    LACKS(t, "rows compared");
+    free(t);
+    /* a row missing a field */
+    pair_open(&p);
+    common_rows(&p);
+    fputs("{\"dataset\": \"sphere128\", \"method\": \"eden\"}\n", p.fa);
+    cr_assert_eq(run_pair(&p, SHA, SHA, NULL, &t), RB_COMPARE_INCOMPARABLE, "%s", t);
+    HAS(t, "results.jsonl:13: malformed row: missing or invalid field 'label'");
+    free(t);
+}
+
+Test(compare, torn_last_line_is_ignored) {
+    pair p;
+    pair_open(&p);
+    common_rows(&p);
+    fputs("{\"dataset\": \"sphere128\", \"method\": \"ed", p.fb); /* killed mid-write */
+    char *t;
+    cr_assert_eq(run_pair(&p, SHA, SHA, NULL, &t), RB_COMPARE_OK, "%s", t);
+    HAS(t, "warning: ");
+    HAS(t, "results.jsonl:13: ignoring a truncated last line");
+    HAS(t, "6 rows compared: 0 regressions");
+    free(t);
+}
+
+Test(compare, missing_directory_or_files) {
+    size_t n;
+    char *t;
+    FILE *out = open_memstream(&t, &n);
+    cr_assert_eq(rb_compare("/nonexistent/rb-base", "/nonexistent/rb-new", NULL, out),
+                 RB_COMPARE_INCOMPARABLE);
+    fclose(out);
+    HAS(t, "BASE: /nonexistent/rb-base is not a results directory");
+    HAS(t, "NEW: /nonexistent/rb-new is not a results directory");
+    free(t);
+    /* a directory without results.jsonl */
+    char *d = results_dir(SHA, "");
+    char path[64];
+    snprintf(path, sizeof path, "%s/results.jsonl", d);
+    unlink(path);
+    out = open_memstream(&t, &n);
+    cr_assert_eq(rb_compare(d, d, NULL, out), RB_COMPARE_INCOMPARABLE);
+    fclose(out);
+    HAS(t, "cannot open");
+    HAS(t, "results.jsonl");
+    free(t);
+    remove_dir(d);
+}
+
+/* The CLI through the binary (RB_TEST_BIN, set by make test): exit statuses and messages. */
+static int run_bin(const char *args, const char *expect_out, const char *expect_err) {
+    char cmd[512], *out, *err;
+    snprintf(cmd, sizeof cmd, "compare %s", args);
+    int st = rbt_run_cli(cmd, &out, &err);
+    if (expect_out) cr_assert(strstr(out, expect_out), "%s: stdout:\n%s", cmd, out);
+    if (expect_err) cr_assert(strstr(err, expect_err), "%s: stderr:\n%s", cmd, err);
+    free(out);
+    free(err);
+    return st;
+}
+
+Test(compare, cli_exit_codes) {
+    if (!getenv("RB_TEST_BIN")) cr_skip_test("RB_TEST_BIN is not set (make test sets it)");
+    pair p;
+    pair_open(&p);
+    row(p.fa, "eden", 1, 4, "vnmse", 0.0100, NULL, 0, 0);
+    row(p.fb, "eden", 1, 4, "vnmse", 0.0101, NULL, 0, 0);
+    fclose(p.fa);
+    fclose(p.fb);
+    char *da = results_dir(SHA, p.a), *db = results_dir(SHA, p.b);
+    char *dc = results_dir("different", p.b);
+    free(p.a);
+    free(p.b);
+    char a[256];
+    snprintf(a, sizeof a, "%s %s", da, da);
+    cr_assert_eq(run_bin(a, "1 rows compared: 0 regressions", NULL), 0);
+    snprintf(a, sizeof a, "%s %s", da, db);
+    cr_assert_eq(run_bin(a, "REGRESSION", NULL), 1);
+    snprintf(a, sizeof a, "%s %s --rtol 0.02", da, db);
+    cr_assert_eq(run_bin(a, "tolerance max(atol 0, rtol 0.02 * |old|)", NULL), 0);
+    snprintf(a, sizeof a, "--atol=2e-4 %s %s", da, db);
+    cr_assert_eq(run_bin(a, NULL, NULL), 0);
+    snprintf(a, sizeof a, "%s %s", da, dc);
+    cr_assert_eq(run_bin(a, "the configs differ", NULL), 2);
+    cr_assert_eq(run_bin("--help", "usage: rotabench compare BASE NEW", NULL), 0);
+    /* bad arguments */
+    cr_assert_eq(run_bin("", NULL, "needs two results directories"), 2);
+    cr_assert_eq(run_bin(da, NULL, "needs two results directories"), 2);
+    snprintf(a, sizeof a, "%s %s --rtol", da, db);
+    cr_assert_eq(run_bin(a, NULL, "--rtol needs a value"), 2);
+    snprintf(a, sizeof a, "%s %s --rtol abc", da, db);
+    cr_assert_eq(run_bin(a, NULL, "--rtol: 'abc' is not a number"), 2);
+    snprintf(a, sizeof a, "%s %s --alpha 2", da, db);
+    cr_assert_eq(run_bin(a, NULL, "--alpha: '2' is not a number in [0, 1]"), 2);
+    snprintf(a, sizeof a, "%s %s --bogus 1", da, db);
+    cr_assert_eq(run_bin(a, NULL, "unknown option '--bogus'"), 2);
+    snprintf(a, sizeof a, "%s %s %s", da, db, dc);
+    cr_assert_eq(run_bin(a, NULL, "unexpected argument"), 2);
+    remove_dir(da);
+    remove_dir(db);
+    remove_dir(dc);
+}
