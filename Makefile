@@ -15,7 +15,7 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Every Debian package the project uses; `make deps` installs the missing ones.
 DEB_PACKAGES := build-essential clang pkg-config git nettle-dev libyaml-dev libhwloc-dev libbenchmark-dev gnuplot-nox \
-                libopenblas-dev liblapacke-dev libgsl-dev librandom123-dev libjansson-dev \
+                libopenblas-serial-dev liblapacke-dev libgsl-dev librandom123-dev libjansson-dev \
                 libcriterion-dev clang-format cppcheck
 
 OPT      ?= -O2
@@ -25,11 +25,16 @@ WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototy
 # compiler and optimized kernels only fuse where they say so with intrinsics.
 # SAN is set by check-asan; CFLAGS/CXXFLAGS/LDFLAGS stay free for the user.
 SAN      ?=
-CPPFLAGS += -D_GNU_SOURCE -I. -I$(BUILD)/gen -I/usr/include/x86_64-linux-gnu/openblas-pthread
+# OpenBLAS: the serial build, chosen explicitly whatever the system's BLAS alternative is. Our
+# pool owns the cores, results must not depend on a second library's thread count, and the
+# pthreads build's idle workers poll for work and burn CPU. DT_RPATH (not RUNPATH) so that
+# liblapacke's own liblapack.so.3 also resolves to the serial build.
+BLAS_DIR := /usr/lib/x86_64-linux-gnu/openblas-serial
+CPPFLAGS += -D_GNU_SOURCE -I. -I$(BUILD)/gen -I/usr/include/x86_64-linux-gnu/openblas-serial
 RB_CFLAGS   = $(CSTD) $(OPT) -g -fno-strict-aliasing -ffp-contract=off -pthread $(WARN) -MMD -MP $(SAN) $(CFLAGS)
 RB_CXXFLAGS = -std=c++17 $(OPT) -g -pthread -Wall -Wextra -Werror -MMD -MP $(SAN) $(CXXFLAGS)
 RB_LDFLAGS  = $(SAN) $(LDFLAGS)
-LDLIBS   += -lbenchmark -lnettle -lyaml -lhwloc -ljansson -lgsl -llapacke -lopenblas -lstdc++ -lpthread -lm
+LDLIBS   += -lbenchmark -lnettle -lyaml -lhwloc -ljansson -lgsl -llapacke -L$(BLAS_DIR) -Wl,--disable-new-dtags,-rpath,$(BLAS_DIR) -lopenblas -lstdc++ -lpthread -lm
 
 # Per-file instruction sets: a file named *_avx2.c or *_avx512.c may use those instructions; the
 # dispatcher only calls into it after cpuid says the machine has them.
