@@ -130,24 +130,41 @@ json_t *rb_record_to_json(const rb_record *r) {
         const rb_field *f = &fields[i];
         const char *at = (const char *) r + f->offset;
         json_t *v = NULL;
+        /* Fields are read through memcpy: the table gives only an offset and a type. */
         switch (f->type) {
-        case RB_FIELD_STR:
-            v = str_or_null(*(const char *const *) at);
+        case RB_FIELD_STR: {
+            const char *s;
+            memcpy(&s, at, sizeof s);
+            v = str_or_null(s);
             break;
-        case RB_FIELD_INT:
-            v = json_integer(*(const int *) at);
+        }
+        case RB_FIELD_INT: {
+            int x;
+            memcpy(&x, at, sizeof x);
+            v = json_integer(x);
             break;
-        case RB_FIELD_SIZE:
-            v = json_integer((json_int_t) * (const size_t *) at);
+        }
+        case RB_FIELD_SIZE: {
+            size_t x;
+            memcpy(&x, at, sizeof x);
+            v = json_integer((json_int_t) x);
             break;
-        case RB_FIELD_DOUBLE:
-            v = rb_json_real_or_null(*(const double *) at);
+        }
+        case RB_FIELD_DOUBLE: {
+            double x;
+            memcpy(&x, at, sizeof x);
+            v = rb_json_real_or_null(x);
             break;
-        case RB_FIELD_PARAMS:
-            v = rb_params_to_json(*(const rb_params *const *) at);
+        }
+        case RB_FIELD_PARAMS: {
+            const rb_params *p;
+            memcpy(&p, at, sizeof p);
+            v = rb_params_to_json(p);
             break;
+        }
         case RB_FIELD_U64: {
-            uint64_t s = *(const uint64_t *) at;
+            uint64_t s;
+            memcpy(&s, at, sizeof s);
             if (s <= (uint64_t) INT64_MAX) {
                 v = json_integer((json_int_t) s);
             } else {
@@ -462,8 +479,7 @@ static void csv_field(FILE *f, const char *s) {
     fputc('"', f);
 }
 
-/* A scalar JSON value as text: strings raw, numbers shortest round-trip, null empty. */
-static void scalar_text(const json_t *v, char *buf, size_t size) {
+void rb_json_scalar_text(const json_t *v, char *buf, size_t size) {
     buf[0] = '\0';
     if (json_is_string(v))
         snprintf(buf, size, "%s", json_string_value(v));
@@ -507,14 +523,14 @@ int rb_results_write_csv(const char *path, json_t *rows) {
                 json_t *pv;
                 json_object_foreach(v, k, pv) {
                     char t[256];
-                    scalar_text(pv, t, sizeof t);
+                    rb_json_scalar_text(pv, t, sizeof t);
                     int n =
                         snprintf(buf + used, sizeof buf - used, "%s%s=%s", used ? ";" : "", k, t);
                     if (n < 0 || (size_t) n >= sizeof buf - used) break;
                     used += (size_t) n;
                 }
             } else {
-                scalar_text(v, buf, sizeof buf);
+                rb_json_scalar_text(v, buf, sizeof buf);
             }
             csv_field(f, buf);
         }

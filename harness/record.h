@@ -125,5 +125,8 @@ int rb_mkdir_p(const char *path); /* mkdir -p; RB_EIO naming the path */
 void rb_utc_iso8601(char buf[32]);
 /* The shortest %.Ng (N <= 17) that reads back as exactly v; "nan"/"inf" for non-finite. */
 void rb_fmt_double(char *buf, size_t size, double v);
+/* A scalar JSON value as text: strings raw, integers, reals via rb_fmt_double, true/false; ""
+ * for null and for arrays/objects. */
+void rb_json_scalar_text(const json_t *v, char *buf, size_t size);
 
 #endif
