@@ -10,6 +10,7 @@ static const struct {
     rb_cmd_fn fn;
     const char *summary;
 } commands[] = {
+    {"report", rb_cmd_report, "write report.md and plots from a results directory"},
     {NULL, NULL, NULL},
 };
 
