@@ -13,29 +13,25 @@ static const rb_dataset_kind *const kinds[] = {
 #undef RB_DATASET_KIND_ENTRY_
 };
 
-const rb_dataset_kind *const *rb_dataset_kinds_all(size_t *count)
-{
+const rb_dataset_kind *const *rb_dataset_kinds_all(size_t *count) {
     *count = sizeof kinds / sizeof kinds[0];
     return kinds;
 }
 
-const rb_dataset_kind *rb_dataset_kind_find(const char *name)
-{
+const rb_dataset_kind *rb_dataset_kind_find(const char *name) {
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
         if (strcmp(kinds[i]->name, name) == 0) return kinds[i];
     return NULL;
 }
 
-size_t rb_tensor_numel(const rb_tensor *t)
-{
+size_t rb_tensor_numel(const rb_tensor *t) {
     size_t n = 1;
     for (size_t i = 0; i < t->ndim; i++) n *= t->shape[i];
     return n;
 }
 
 int rb_dataset_add(rb_dataset *ds, const char *name, size_t ndim, const size_t *shape,
-                   rb_tensor **t)
-{
+                   rb_tensor **t) {
     if (ds->ntensors == RB_DATASET_TENSORS_MAX)
         return rb_error_set(RB_EINVAL, "dataset: more than %d tensors", RB_DATASET_TENSORS_MAX);
     if (ndim > RB_TENSOR_NDIM_MAX || strlen(name) >= sizeof ds->tensors[0].name)
@@ -60,15 +56,13 @@ int rb_dataset_add(rb_dataset *ds, const char *name, size_t ndim, const size_t *
     return RB_OK;
 }
 
-const rb_tensor *rb_dataset_tensor(const rb_dataset *ds, const char *name)
-{
+const rb_tensor *rb_dataset_tensor(const rb_dataset *ds, const char *name) {
     for (size_t i = 0; i < ds->ntensors; i++)
         if (strcmp(ds->tensors[i].name, name) == 0) return &ds->tensors[i];
     return NULL;
 }
 
-void rb_dataset_hash(rb_dataset *ds)
-{
+void rb_dataset_hash(rb_dataset *ds) {
     struct sha256_ctx ctx;
     uint8_t digest[SHA256_DIGEST_SIZE];
     sha256_init(&ctx);
@@ -84,8 +78,7 @@ void rb_dataset_hash(rb_dataset *ds)
     for (size_t i = 0; i < sizeof digest; i++) sprintf(ds->hash + 2 * i, "%02x", digest[i]);
 }
 
-void rb_dataset_free(rb_dataset *ds)
-{
+void rb_dataset_free(rb_dataset *ds) {
     for (size_t i = 0; i < ds->ntensors; i++) free(ds->tensors[i].data);
     if (ds->signal_free) ds->signal_free(ds->signal);
     memset(ds, 0, sizeof *ds);

@@ -4,8 +4,8 @@
 
 #include "datasets/dataset.h"
 
-#define RB_DATASET_KINDS(X)                                                                        \
-    X(rb_dataset_gaussian)                                                                         \
+#define RB_DATASET_KINDS(X) \
+    X(rb_dataset_gaussian)  \
     X(rb_dataset_sphere)
 
 #define RB_DATASET_KIND_DECL_(sym) extern const rb_dataset_kind sym;

@@ -15,8 +15,7 @@ static const rb_param_def vector_params[] = {
 };
 
 static int fill(rb_dataset *ds, const char *name, size_t rows, size_t dim, uint64_t seed,
-                uint64_t stream, int unit)
-{
+                uint64_t stream, int unit) {
     rb_tensor *t;
     size_t shape[2] = {rows, dim};
     int rc = rb_dataset_add(ds, name, 2, shape, &t);
@@ -33,8 +32,7 @@ static int fill(rb_dataset *ds, const char *name, size_t rows, size_t dim, uint6
     return RB_OK;
 }
 
-static int load_vectors(const rb_params *p, uint64_t seed, rb_dataset *ds, int unit)
-{
+static int load_vectors(const rb_params *p, uint64_t seed, rb_dataset *ds, int unit) {
     size_t dim = (size_t) rb_params_int(p, "dim"), count = (size_t) rb_params_int(p, "count"),
            nq = (size_t) rb_params_int(p, "queries");
     int rc = fill(ds, "x", count, dim, seed, STREAM_BASE, unit);
@@ -44,19 +42,16 @@ static int load_vectors(const rb_params *p, uint64_t seed, rb_dataset *ds, int u
     return RB_OK;
 }
 
-static int load_gaussian(const rb_params *p, uint64_t seed, rb_dataset *ds)
-{
+static int load_gaussian(const rb_params *p, uint64_t seed, rb_dataset *ds) {
     return load_vectors(p, seed, ds, 0);
 }
 
-static int load_sphere(const rb_params *p, uint64_t seed, rb_dataset *ds)
-{
+static int load_sphere(const rb_params *p, uint64_t seed, rb_dataset *ds) {
     return load_vectors(p, seed, ds, 1);
 }
 
-const rb_dataset_kind rb_dataset_gaussian = {
-    "gaussian", "i.i.d. N(0,1) vectors (x) and queries", RB_PARAMS_OF(vector_params),
-    load_gaussian};
+const rb_dataset_kind rb_dataset_gaussian = {"gaussian", "i.i.d. N(0,1) vectors (x) and queries",
+                                             RB_PARAMS_OF(vector_params), load_gaussian};
 const rb_dataset_kind rb_dataset_sphere = {
     "sphere", "uniform points on the unit sphere S^(dim-1) (x) and queries",
     RB_PARAMS_OF(vector_params), load_sphere};

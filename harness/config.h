@@ -58,7 +58,8 @@ typedef struct rb_expect {
 } rb_expect;
 
 typedef struct rb_plot {
-    char *x, *y, *series; /* a param name or "method"/"label"/"dataset" for x and series; y a metric */
+    char *x, *y,
+        *series; /* a param name or "method"/"label"/"dataset" for x and series; y a metric */
     char *title;
     char *dataset, *method; /* optional filters */
     int logx, logy;
@@ -69,9 +70,9 @@ typedef struct rb_latency {
     int enabled;
     char **ops; /* e.g. encode, decode, inner_product */
     size_t nops;
-    double min_time;   /* seconds per Google Benchmark run */
-    int repetitions;   /* raw samples kept per op */
-    size_t batch;      /* vectors per timed call (0 = the dataset's count) */
+    double min_time; /* seconds per Google Benchmark run */
+    int repetitions; /* raw samples kept per op */
+    size_t batch;    /* vectors per timed call (0 = the dataset's count) */
 } rb_latency;
 
 typedef struct rb_config {
@@ -105,7 +106,7 @@ void rb_config_free(rb_config *cfg);
  * backend x a repeat. Seeds derive from the config seed, the dataset/method params and the repeat
  * (not from the cell's position), so adding a cell to a config never changes another's numbers. */
 typedef struct rb_cell {
-    size_t index; /* position in the expansion, for progress lines */
+    size_t index;           /* position in the expansion, for progress lines */
     size_t dataset, method; /* indices into cfg->datasets / cfg->methods */
     rb_params dparams, mparams;
     const char *backend;

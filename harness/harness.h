@@ -13,6 +13,11 @@ const char *rb_cuda_arch(void);
 /* A subcommand: argv[0] is the subcommand's name. Returns the process exit status. */
 typedef int (*rb_cmd_fn)(int argc, char **argv);
 
+/* `rotabench bench`: kernel benchmarks against the machine's measured limits (cmd_bench.c). */
+int rb_cmd_bench(int argc, char **argv);
+/* rotabench codebook: print one Lloyd-Max codebook as JSON (harness/cmd_codebook.c). */
+int rb_cmd_codebook(int argc, char **argv);
+int rb_cmd_apply(int argc, char **argv);
 /* `rotabench report RUNDIR [--out DIR]` (harness/cmd_report.c). */
 int rb_cmd_report(int argc, char **argv);
 

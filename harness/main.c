@@ -10,6 +10,10 @@ static const struct {
     rb_cmd_fn fn;
     const char *summary;
 } commands[] = {
+    {"apply", rb_cmd_apply,
+     "apply one kernel op (fwht, hadamard, rht, quantize, ...) to a .npy file"},
+    {"bench", rb_cmd_bench, "kernel benchmarks with the machine's measured limits"},
+    {"codebook", rb_cmd_codebook, "print a Lloyd-Max codebook as JSON"},
     {"report", rb_cmd_report, "write report.md and plots from a results directory"},
     {NULL, NULL, NULL},
 };

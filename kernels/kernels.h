@@ -11,10 +11,12 @@
 #include "kernels/fwht.h"
 #include "kernels/hadamard.h"
 #include "kernels/rotate.h"
+#include "kernels/rotation.h"
 #include "kernels/linalg.h"
 #include "kernels/stats.h"
 #include "kernels/quant.h"
 #include "kernels/fpformats.h"
 #include "kernels/codebook.h"
+#include "kernels/lloyd.h"
 
 #endif

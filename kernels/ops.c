@@ -1,11 +1,10 @@
 /* The table of every op the kernel layer registers, for listing, hw reports and benchmarks. */
 #include "kernels/kernels.h"
+#include "kernels/peak.h"
 
 static const rb_op *const all_ops[] = {
-    &rb_op_fwht_f32,
-    &rb_op_hadamard_f32,
-    &rb_op_quant_rows_f32,
-    &rb_op_codebook_quant_f32,
+    &rb_op_fwht_f32,           &rb_op_hadamard_f32, &rb_op_quant_rows_f32,
+    &rb_op_codebook_quant_f32, &rb_op_peak_add_f32, &rb_op_copy_stream,
 };
 
 const rb_op *const *rb_ops_all(size_t *count) {

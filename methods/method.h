@@ -37,8 +37,8 @@ typedef struct rb_codec_ops {
     int (*decode)(void *state, const uint8_t *codes, size_t count, float *xhat);
     /* Optional: the method's own inner-product estimator <q_j, x_i> from codes, for methods whose
      * estimator is not <q, decode(code)> (QJL, TurboQuant-prod). out is count x nq. */
-    int (*inner_product)(void *state, const uint8_t *codes, size_t count, const float *q,
-                         size_t nq, float *out);
+    int (*inner_product)(void *state, const uint8_t *codes, size_t count, const float *q, size_t nq,
+                         float *out);
     void (*destroy)(void *state);
 } rb_codec_ops;
 
@@ -75,8 +75,7 @@ typedef struct rb_signal_oracle {
 } rb_signal_oracle;
 
 static inline int rb_oracle_query(rb_signal_oracle *o, const uint64_t *idx, size_t count,
-                                  double *out)
-{
+                                  double *out) {
     o->queries += count;
     return o->query(o->ctx, idx, count, out);
 }
@@ -88,14 +87,14 @@ typedef struct rb_sparse_coef {
 
 typedef struct rb_sparse_ops {
     /* Recovers up to `cap` nonzero Walsh coefficients into out, their number in *found. */
-    int (*recover)(const rb_params *p, rb_signal_oracle *oracle, uint64_t seed,
-                   rb_sparse_coef *out, size_t cap, size_t *found);
+    int (*recover)(const rb_params *p, rb_signal_oracle *oracle, uint64_t seed, rb_sparse_coef *out,
+                   size_t cap, size_t *found);
 } rb_sparse_ops;
 
 /* ---- descriptors and registry ---- */
 
 typedef struct rb_method {
-    const char *name;    /* registry name, e.g. "turboquant_mse" */
+    const char *name; /* registry name, e.g. "turboquant_mse" */
     rb_family family;
     const char *paper;   /* "arXiv:2504.19874" or "baseline" */
     const char *summary; /* one line for `rotabench list` */

@@ -5,13 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness/context.h"
 #include "harness/record.h"
 #include "harness/report.h"
 #include "kernels/kernels.h"
+#include "tests/testutil.h"
 
 static const rb_param_def mdefs[] = {
     RB_PARAM_INT("bits", "2", 1, 8, "bits per coordinate"),
@@ -307,37 +307,44 @@ Test(report, bad_inputs) {
     rmtmp();
 }
 
-/* Runs the binary; returns its exit status. */
-static int run_bin(const char *args) {
-    const char *bin = getenv("RB_TEST_BIN");
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "'%s' %s >/dev/null 2>&1", bin, args);
-    int st = system(cmd);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 Test(report, cmd_report_binary) {
-    if (!getenv("RB_TEST_BIN")) {
-        cr_log_warn("RB_TEST_BIN is not set (run through `make test`): skipped");
-        return;
-    }
+    char *out, *err;
+    int st = rbt_run_cli("report /nonexistent/rundir", &out, &err);
+    cr_assert_eq(st, 2);
+    cr_assert(strstr(err, "/nonexistent/rundir/context.json"), "stderr: %s", err);
+    free(out);
+    free(err);
+    cr_assert_eq(rbt_run_cli("report", &out, &err), 2);
+    cr_assert(strstr(err, "missing RUNDIR"), "stderr: %s", err);
+    free(out);
+    free(err);
+    cr_assert_eq(rbt_run_cli("report --help", &out, &err), 0);
+    cr_assert(strstr(out, "usage: rotabench report RUNDIR"));
+    free(out);
+    free(err);
+
     mktmp();
     char dir[512], args[1200], path[700];
-    cr_assert_eq(run_bin("report /nonexistent/rundir"), 2);
-    cr_assert_eq(run_bin("report"), 2);
-    cr_assert_eq(run_bin("report --help"), 0);
     snprintf(dir, sizeof dir, "%s/run", tmpdir);
     craft(dir);
     snprintf(args, sizeof args, "report '%s' --out '%s/out'", dir, tmpdir);
-    cr_assert_eq(run_bin(args), have_gnuplot() ? 0 : 2);
+    st = rbt_run_cli(args, &out, &err);
+    cr_assert_eq(st, have_gnuplot() ? 0 : 2, "stderr: %s", err);
     snprintf(path, sizeof path, "%s/out/report.md", tmpdir);
+    if (st == 0) cr_assert(strstr(out, path), "stdout: %s", out);
     cr_assert_eq(access(path, F_OK), 0);
-    /* A malformed results.jsonl line in the middle: exit 2. */
+    free(out);
+    free(err);
+    /* A malformed results.jsonl line in the middle: exit 2 naming file:line. */
     snprintf(path, sizeof path, "%s/results.jsonl", dir);
     FILE *f = fopen(path, "a");
     fputs("garbage\n{\"cell_done\":\"x\"}\n", f);
     fclose(f);
     snprintf(args, sizeof args, "report '%s'", dir);
-    cr_assert_eq(run_bin(args), 2);
+    cr_assert_eq(rbt_run_cli(args, &out, &err), 2);
+    cr_assert(strstr(err, "results.jsonl:"), "stderr: %s", err);
+    cr_assert(strstr(err, "invalid JSON"), "stderr: %s", err);
+    free(out);
+    free(err);
     rmtmp();
 }

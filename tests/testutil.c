@@ -6,6 +6,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+
 #include "kernels/rng.h"
 
 uint64_t rbt_seed(void) {
@@ -35,4 +40,34 @@ double rbt_max_relerr_f32(const float *a, const float *b, size_t n) {
         if (d > m || isnan(d)) m = isnan(d) ? INFINITY : d;
     }
     return m;
+}
+
+/* Runs `$RB_TEST_BIN args` (stderr to a separate buffer), returns the exit status. */
+int rbt_run_cli(const char *args, char **out, char **err) {
+    const char *bin = getenv("RB_TEST_BIN");
+    if (!bin || !*bin)
+        cr_skip_test("RB_TEST_BIN is not set (make test sets it); skipping CLI test");
+    char errpath[] = "/tmp/rbtest_cli_XXXXXX";
+    int fd = mkstemp(errpath);
+    cr_assert_geq(fd, 0);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "'%s' %s 2>'%s'", bin, args, errpath);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    size_t cap = 1 << 16, n = 0;
+    *out = malloc(cap);
+    for (size_t k; (k = fread(*out + n, 1, cap - n - 1, p)) > 0;) {
+        n += k;
+        if (n + 1 == cap) *out = realloc(*out, cap *= 2);
+    }
+    (*out)[n] = '\0';
+    int st = pclose(p);
+    FILE *e = fdopen(fd, "r");
+    *err = calloc(4096, 1);
+    size_t en = fread(*err, 1, 4095, e);
+    (*err)[en] = '\0';
+    fclose(e);
+    remove(errpath);
+    cr_assert(WIFEXITED(st), "%s did not exit normally", cmd);
+    return WEXITSTATUS(st);
 }

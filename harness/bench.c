@@ -1,0 +1,226 @@
+/* The kernel benchmark table and the lifecycle of one instance (setup, timed body, teardown). */
+#include "harness/bench.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness/gbench.h"
+#include "kernels/kernels.h"
+
+/* ---- per-op adapters: the call through the public API and its cost ---- */
+
+static int fwht_call(rb_bench_inst *b) {
+    return rb_fwht_f32(b->x, b->args.n, b->args.rows, b->args.n, RB_NORM_ORTHO, RB_ORDER_NATURAL);
+}
+
+static int hadamard_call(rb_bench_inst *b) {
+    return rb_hadamard_f32(b->x, b->args.n, b->args.rows, b->args.n, RB_FORWARD);
+}
+
+/* Randomized Hadamard: the signs are drawn in setup (aux holds the plan). */
+static int rht_setup(rb_bench_inst *b) {
+    rb_rht *r = calloc(1, sizeof *r);
+    if (!r) return rb_error_set(RB_ENOMEM, "%s: no memory", b->name);
+    b->aux = r;
+    return rb_rht_init(r, b->args.n, 1, b->seed);
+}
+static void rht_teardown(rb_bench_inst *b) {
+    rb_rht_free(b->aux);
+    free(b->aux);
+}
+static int rht_call(rb_bench_inst *b) {
+    return rb_rht_apply_f32(b->aux, b->x, b->args.rows, b->args.n, RB_FORWARD);
+}
+static rb_cost rht_cost(size_t n, size_t rows, size_t elem_bytes) {
+    rb_cost c = rb_hadamard_cost(n, rows, elem_bytes);
+    c.flops += (double) n * (double) rows; /* the sign multiply */
+    return c;
+}
+
+/* INT4 asymmetric, groups of 128, straight to packed nibbles (QuaRot/KV activations). The
+ * output buffers live in aux: packed nibbles, then scales, then zeros. */
+enum { QGROUP = 128 };
+static const rb_quant_spec int4_g128 = {
+    .bits = 4, .asym = 1, .gran = RB_QUANT_PER_GROUP, .group = QGROUP};
+static int quant_setup(rb_bench_inst *b) {
+    size_t groups = b->args.rows * ((b->args.n + QGROUP - 1) / QGROUP);
+    b->aux = malloc(b->args.rows * ((b->args.n + 1) / 2) + 2 * groups * sizeof(float) + 64);
+    return b->aux ? RB_OK : rb_error_set(RB_ENOMEM, "%s: no memory", b->name);
+}
+static void quant_teardown(rb_bench_inst *b) {
+    free(b->aux);
+}
+static int quant_pack4_call(rb_bench_inst *b) {
+    size_t ldp = (b->args.n + 1) / 2, groups = b->args.rows * ((b->args.n + QGROUP - 1) / QGROUP);
+    uint8_t *packed = b->aux;
+    float *scales = (float *) (packed + (b->args.rows * ldp + 63) / 64 * 64);
+    return rb_quant_pack4_f32(&int4_g128, b->x, b->args.rows, b->args.n, b->args.n, packed, ldp,
+                              scales, scales + groups);
+}
+static rb_cost quant_pack4_cost(size_t n, size_t rows, size_t elem_bytes) {
+    return rb_quant_cost(rows, n, rows * ((n + QGROUP - 1) / QGROUP), 0.5);
+}
+
+/* MXFP4 (floor rule) quantize-dequantize in place: the FP4 path of a W4A4 forward. */
+static int mxfp4_call(rb_bench_inst *b) {
+    return rb_mxfp4_fake_quant(b->x, b->args.n * b->args.rows, RB_MX_FLOOR, b->x);
+}
+static rb_cost mxfp4_cost(size_t n, size_t rows, size_t elem_bytes) {
+    double elems = (double) n * (double) rows;
+    return (rb_cost){4 * elems, 2 * elems * (double) elem_bytes};
+}
+
+/* 4-bit codebook quantization (16 Gaussian Lloyd-Max-like centroids): the TurboQuant/EDEN
+ * inner step; aux holds the codebook and the indices. */
+static int codebook_setup(rb_bench_inst *b) {
+    rb_codebook *cb = malloc(sizeof *cb + b->args.n * b->args.rows);
+    if (!cb) return rb_error_set(RB_ENOMEM, "%s: no memory", b->name);
+    b->aux = cb;
+    float c[16];
+    for (int i = 0; i < 16; i++) c[i] = -2.7f + 0.36f * (float) i;
+    return rb_codebook_init(cb, c, 16);
+}
+static int codebook_call(rb_bench_inst *b) {
+    rb_codebook *cb = b->aux;
+    return rb_codebook_quantize_f32(cb, b->x, b->args.rows, b->args.n, b->args.n,
+                                    (uint8_t *) (cb + 1));
+}
+static rb_cost codebook_cost(size_t n, size_t rows, size_t elem_bytes) {
+    double elems = (double) n * (double) rows;
+    return (rb_cost){4 * elems, elems * ((double) elem_bytes + 1)};
+}
+
+/* ---- the table: one line per benchmark family ---- */
+static const rb_bench_entry table[] = {
+    {"fwht_f32", &rb_op_fwht_f32, fwht_call, rb_fwht_cost, .log2_min = 4, .log2_max = 24,
+     .rows = {1}, .threads = {1, 2}},
+    {"fwht_f32", &rb_op_fwht_f32, fwht_call, rb_fwht_cost, .n = {128, 4096}, .rows = {2048},
+     .threads = {1, 2}},
+    {"hadamard_f32", &rb_op_hadamard_f32, hadamard_call, rb_hadamard_cost,
+     .n = {3072, 11008, 14336}, .rows = {2048}, .threads = {1, 2}},
+    {"rht_f32", &rb_op_hadamard_f32, rht_call, rht_cost, rht_setup, rht_teardown, .n = {128, 4096},
+     .rows = {2048}, .threads = {1, 2}},
+    {"quant_int4_g128_pack", &rb_op_quant_rows_f32, quant_pack4_call, quant_pack4_cost, quant_setup,
+     quant_teardown, .n = {128, 4096}, .rows = {2048}, .threads = {1}},
+    {"mxfp4_fake_quant", NULL, mxfp4_call, mxfp4_cost, .n = {4096}, .rows = {2048}, .threads = {1}},
+    {"codebook4_quant", &rb_op_codebook_quant_f32, codebook_call, codebook_cost, codebook_setup,
+     quant_teardown, .n = {128}, .rows = {8192}, .threads = {1}},
+};
+
+enum { BATCH_ELEMS = 1 << 16 }; /* calls per batch: about this many elements processed */
+static const uint64_t BENCH_SEED = 0x726f746162656e63ull; /* "rotabenc" */
+
+static size_t list_len_sz(const size_t *v) {
+    size_t k = 0;
+    while (k < RB_BENCH_LIST_MAX && v[k]) k++;
+    return k;
+}
+
+static size_t list_len_int(const int *v) {
+    size_t k = 0;
+    while (k < RB_BENCH_LIST_MAX && v[k]) k++;
+    return k;
+}
+
+int rb_bench_instances(const int *threads_override, size_t count, rb_bench_inst **out,
+                       size_t *n_out) {
+    *out = NULL;
+    *n_out = 0;
+    size_t total = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        size_t k = 0;
+        for (size_t e = 0; e < sizeof table / sizeof table[0]; e++) {
+            const rb_bench_entry *en = &table[e];
+            size_t nn =
+                en->log2_max > 0 ? (size_t) (en->log2_max - en->log2_min + 1) : list_len_sz(en->n);
+            size_t nr = list_len_sz(en->rows), ntl = list_len_int(en->threads);
+            static const size_t one_sz = 1;
+            static const int one_int = 1;
+            const size_t *rows = nr ? en->rows : &one_sz;
+            const int *thr = count ? threads_override : ntl ? en->threads : &one_int;
+            size_t nt = count ? count : ntl ? ntl : 1;
+            nr = nr ? nr : 1;
+            for (size_t r = 0; r < nr; r++)
+                for (size_t i = 0; i < nn; i++)
+                    for (size_t t = 0; t < nt; t++, k++) {
+                        if (pass == 0) continue;
+                        rb_bench_inst *b = &(*out)[k];
+                        b->entry = en;
+                        b->args.n =
+                            en->log2_max > 0 ? (size_t) 1 << (en->log2_min + (int) i) : en->n[i];
+                        b->args.rows = rows[r];
+                        b->args.threads = thr[t];
+                        if (b->args.rows > 1)
+                            snprintf(b->name, sizeof b->name, "%s/rows:%zu/n:%zu/threads:%d",
+                                     en->name, b->args.rows, b->args.n, b->args.threads);
+                        else
+                            snprintf(b->name, sizeof b->name, "%s/n:%zu/threads:%d", en->name,
+                                     b->args.n, b->args.threads);
+                        /* Seeded by shape, not by position or thread count: same inputs for
+                         * the 1- and 2-thread runs of a shape, and in every run. */
+                        b->seed = rb_seed_derive(BENCH_SEED, b->args.n, b->args.rows);
+                        b->cost = en->cost(b->args.n, b->args.rows, sizeof(float));
+                        size_t elems = b->args.n * b->args.rows;
+                        b->batch = elems >= BATCH_ELEMS ? 1 : (int64_t) (BATCH_ELEMS / elems);
+                    }
+        }
+        if (pass == 0) {
+            total = k;
+            *out = calloc(total ? total : 1, sizeof **out);
+            if (!*out) return rb_error_set(RB_ENOMEM, "bench: no memory for %zu instances", total);
+        }
+    }
+    *n_out = total;
+    return RB_OK;
+}
+
+void rb_bench_instances_free(rb_bench_inst *inst, size_t n) {
+    for (size_t i = 0; i < n; i++) rb_bench_teardown(&inst[i]);
+    free(inst);
+}
+
+static void noop_task(void *ctx, size_t begin, size_t end) {}
+
+int rb_bench_setup(void *ctx) {
+    rb_bench_inst *b = ctx;
+    b->saved_threads = rb_threads_get();
+    int rc = rb_threads_set(b->args.threads);
+    if (rc) return rc;
+    rb_parallel_for((size_t) b->args.threads, 1, noop_task, NULL); /* start the pool now */
+    size_t elems = b->args.n * b->args.rows;
+    size_t bytes = (elems * sizeof(float) + 63) / 64 * 64;
+    b->x = aligned_alloc(64, bytes ? bytes : 64);
+    if (!b->x)
+        rc = rb_error_set(RB_ENOMEM, "%s: no memory for %zu inputs", b->name, elems);
+    else
+        rb_rng_normal_f32(b->seed, 0, 0, elems, b->x);
+    if (!rc && b->entry->setup) rc = b->entry->setup(b);
+    if (rc) return rc;
+    rb_kernel_trace_reset();
+    rc = b->entry->call(b); /* untimed: faults pages in, and proves the call works */
+    b->variant = b->entry->op ? rb_kernel_last(b->entry->op) : "ref";
+    return rc;
+}
+
+void rb_bench_teardown(void *ctx) {
+    rb_bench_inst *b = ctx;
+    if (b->entry && b->entry->teardown && b->aux) b->entry->teardown(b);
+    b->aux = NULL;
+    free(b->x);
+    b->x = NULL;
+    if (b->saved_threads > 0) rb_threads_set(b->saved_threads);
+    b->saved_threads = 0;
+}
+
+void rb_bench_body(struct rb_gb_state *st, void *ctx) {
+    rb_bench_inst *b = ctx;
+    int (*call)(rb_bench_inst *) = b->entry->call;
+    int64_t batch = b->batch;
+    int rc = 0;
+    while (rb_gb_keep_running_batch(st, batch))
+        for (int64_t i = 0; i < batch; i++) rc |= call(b);
+    if (rc) rb_gb_skip_with_error(st, rb_error_detail());
+    const char *v = b->entry->op ? rb_kernel_last(b->entry->op) : "ref";
+    if (v) b->variant = v;
+}

@@ -1,0 +1,64 @@
+/* The kernel benchmark registry: a table of entries expanded into named instances. */
+#ifndef RB_BENCH_H
+#define RB_BENCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernels/dispatch.h"
+
+enum { RB_BENCH_LIST_MAX = 8, RB_BENCH_NAME_MAX = 96 };
+
+typedef struct rb_bench_args {
+    size_t n, rows;
+    int threads; /* pool threads (rb_threads_set) while the instance runs */
+} rb_bench_args;
+
+struct rb_bench_entry;
+
+/* One expanded benchmark: "<entry>/[rows:R/]n:N/threads:T" and its buffers. */
+typedef struct rb_bench_inst {
+    const struct rb_bench_entry *entry;
+    rb_bench_args args;
+    char name[RB_BENCH_NAME_MAX];
+    uint64_t seed;       /* Philox seed of the inputs (fixed per instance: same inputs every run) */
+    float *x;            /* rows x n fp32 inputs, row stride n, 64-byte aligned (default setup) */
+    void *aux;           /* anything a custom setup allocates */
+    int64_t batch;       /* kernel calls per timing batch (tiny kernels amortize the loop) */
+    rb_cost cost;        /* of one call */
+    const char *variant; /* rb_kernel_last(entry->op) after the run */
+    int saved_threads;
+} rb_bench_inst;
+
+/* One table line. n is either the powers of two 2^log2_min..2^log2_max (when log2_max > 0) or
+ * the zero-terminated list n[]; rows[] and threads[] are zero-terminated lists ({0}: {1}). */
+typedef struct rb_bench_entry {
+    const char *name;
+    const rb_op *op;               /* its variant is recorded */
+    int (*call)(rb_bench_inst *b); /* the timed call through the public kernel API */
+    /* Work and traffic of one call on rows x n elements of elem_bytes: the kernel layer's own
+     * cost functions (rb_fwht_cost, rb_hadamard_cost) plug in directly. */
+    rb_cost (*cost)(size_t n, size_t rows, size_t elem_bytes);
+    int (*setup)(rb_bench_inst *b);     /* NULL: x = rows x n Philox normals */
+    void (*teardown)(rb_bench_inst *b); /* NULL: frees x */
+    int log2_min, log2_max;
+    size_t n[RB_BENCH_LIST_MAX];
+    size_t rows[RB_BENCH_LIST_MAX];
+    int threads[RB_BENCH_LIST_MAX];
+} rb_bench_entry;
+
+/* Expands the table into instances (buffers not yet allocated). threads_override, if count > 0,
+ * replaces every entry's thread list. Free with rb_bench_instances_free. */
+int rb_bench_instances(const int *threads_override, size_t count, rb_bench_inst **out,
+                       size_t *n_out);
+void rb_bench_instances_free(rb_bench_inst *inst, size_t n);
+
+/* Instance lifecycle for the benchmark wrapper (rb_gb_bench setup/body/teardown, ctx = inst):
+ * setup sets the threads, allocates and fills, and makes one untimed call (which must succeed
+ * and tells the variant); the body times batches of calls; teardown frees and restores. */
+int rb_bench_setup(void *inst);
+void rb_bench_teardown(void *inst);
+struct rb_gb_state;
+void rb_bench_body(struct rb_gb_state *st, void *inst);
+
+#endif

@@ -1,0 +1,367 @@
+/* `rotabench bench`: measure the machine's limits, run the kernel benchmarks, print a table and
+ * optionally write everything (raw samples included) as JSON. */
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness/bench.h"
+#include "harness/gbench.h"
+#include "harness/harness.h"
+#include "harness/limits.h"
+#include "kernels/kernels.h"
+
+enum { MAX_THREADS_LIST = 8 };
+
+struct bench_opts {
+    const char *filter, *json;
+    double min_time;
+    int repetitions, list, copy_mib;
+    int threads[MAX_THREADS_LIST];
+    size_t nthreads;
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: rotabench bench [FILTER] [--json FILE] [--min-time S] [--repetitions R]\n"
+               "                       [--threads N[,N...]] [--copy-mib M] [--list] [--help]\n\n"
+               "Measures the machine's limits (copy bandwidth, peak fp32 add; 1 thread, all cores\n"
+               "and every thread count benchmarked), then runs the kernel benchmarks whose name\n"
+               "matches the regex FILTER ('-' in front excludes) and prints median time, GFLOP/s,\n"
+               "GB/s and their fractions of the measured limits at the same thread count.\n\n"
+               "  --json FILE        write limits, results, raw samples and warnings as JSON\n"
+               "  --min-time S       seconds per repetition (default 0.1)\n"
+               "  --repetitions R    samples per benchmark (default 5); the median is reported\n"
+               "  --threads N,...    pool thread counts to run instead of each benchmark's own\n"
+               "  --copy-mib M       copy-bandwidth buffer size (default 256; keep it well above\n"
+               "                     the last-level cache)\n"
+               "  --list             print the benchmark names (after FILTER) and exit\n");
+}
+
+static int parse_double(const char *s, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end) return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_int(const char *s, int *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < -1000000 || v > 1000000) return -1;
+    *out = (int) v;
+    return 0;
+}
+
+static int parse_threads(const char *s, struct bench_opts *o) {
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", s);
+    o->nthreads = 0;
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        int t;
+        if (o->nthreads == MAX_THREADS_LIST || parse_int(tok, &t) || t < 1 || t > RB_THREADS_MAX)
+            return -1;
+        o->threads[o->nthreads++] = t;
+    }
+    return o->nthreads ? 0 : -1;
+}
+
+static int parse_args(int argc, char **argv, struct bench_opts *o) {
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 1;
+        } else if (!strcmp(a, "--list")) {
+            o->list = 1;
+        } else if (!strcmp(a, "--json") || !strcmp(a, "--min-time") ||
+                   !strcmp(a, "--repetitions") || !strcmp(a, "--threads") ||
+                   !strcmp(a, "--copy-mib")) {
+            if (!v) {
+                fprintf(stderr, "rotabench bench: %s needs a value\n", a);
+                return 2;
+            }
+            i++;
+            int bad = 0;
+            if (!strcmp(a, "--json"))
+                o->json = v;
+            else if (!strcmp(a, "--min-time"))
+                bad = parse_double(v, &o->min_time) || !(o->min_time > 0 && o->min_time <= 60);
+            else if (!strcmp(a, "--copy-mib"))
+                bad = parse_int(v, &o->copy_mib) || o->copy_mib < 1 || o->copy_mib > 65536;
+            else if (!strcmp(a, "--repetitions"))
+                bad = parse_int(v, &o->repetitions) || o->repetitions < 1 || o->repetitions > 1000;
+            else
+                bad = parse_threads(v, o);
+            if (bad) {
+                fprintf(stderr, "rotabench bench: %s %s: expected %s\n", a, v,
+                        !strcmp(a, "--min-time")      ? "seconds in (0, 60]"
+                        : !strcmp(a, "--copy-mib")    ? "MiB in 1..65536"
+                        : !strcmp(a, "--repetitions") ? "an integer 1..1000"
+                                                      : "thread counts like 1 or 1,2");
+                return 2;
+            }
+        } else if (a[0] == '-' && a[1] == '-') {
+            fprintf(stderr, "rotabench bench: unknown option '%s'\n", a);
+            usage(stderr);
+            return 2;
+        } else if (o->filter) {
+            fprintf(stderr, "rotabench bench: only one FILTER ('%s' and '%s')\n", o->filter, a);
+            return 2;
+        } else {
+            o->filter = a;
+        }
+    }
+    return 0;
+}
+
+/* ---- output ---- */
+
+static void print_limits(const rb_limits *lim) {
+    printf("machine limits (fastest repetition; copy counts one read + one write of "
+           "%zu MiB):\n",
+           lim->copy_bytes >> 20);
+    for (size_t i = 0; i < lim->count; i++) {
+        const rb_limit *l = &lim->rows[i];
+        printf("  threads:%-3d copy %7.1f GB/s (memcpy %.1f, stream/%s %.1f)   "
+               "peak add fp32 %8.1f GFLOP/s (%s)\n",
+               l->threads, l->copy_gbps, l->copy_memcpy_gbps, l->stream_variant,
+               l->copy_stream_gbps, l->peak_add_gflops, l->peak_variant);
+    }
+}
+
+static void print_warnings(const rb_gb_report *ctx, FILE *f) {
+    if (ctx->library_debug)
+        fprintf(f, "warning: libbenchmark was built as DEBUG (asserts on): timings may be "
+                   "affected\n");
+    if (!ctx->build_optimized)
+        fprintf(f, "warning: rotabench was built without optimization: timings are not "
+                   "representative\n");
+    if (ctx->cpu_scaling == 1)
+        fprintf(f, "warning: CPU frequency scaling is enabled: timings may be noisy\n");
+}
+
+static double pct(double v, double limit) {
+    return limit > 0 ? 100.0 * v / limit : 0.0;
+}
+
+static void print_table(const rb_gb_report *rep, const rb_bench_inst *inst, const rb_limits *lim) {
+    printf("\n%-40s %-8s %14s %9s %8s %7s %7s %3s\n", "benchmark", "variant", "median ns",
+           "GFLOP/s", "GB/s", "%peak", "%copy", "n");
+    for (size_t i = 0; i < rep->count; i++) {
+        const rb_gb_result *r = &rep->results[i];
+        const rb_bench_inst *b = &inst[r->index];
+        if (!r->ok) {
+            printf("%-40s FAILED: %s\n", r->name, r->error);
+            continue;
+        }
+        const rb_limit *l = rb_limits_find(lim, b->args.threads);
+        printf("%-40s %-8s %14.1f %9.2f %8.2f %7.1f %7.1f %3zu\n", r->name,
+               b->variant ? b->variant : "?", r->real_ns.median, r->gflops, r->gbps,
+               l ? pct(r->gflops, l->peak_add_gflops) : 0.0, l ? pct(r->gbps, l->copy_gbps) : 0.0,
+               r->nsamples);
+    }
+}
+
+static json_t *stats_json(const rb_gb_stats *s) {
+    return json_pack("{s:f, s:f, s:f, s:f, s:f}", "median", s->median, "mean", s->mean, "stddev",
+                     s->stddev, "min", s->min, "max", s->max);
+}
+
+static json_t *result_json(const rb_gb_result *r) {
+    json_t *o =
+        json_pack("{s:s, s:b, s:i, s:i, s:I}", "name", r->name, "ok", r->ok, "threads", r->threads,
+                  "manual_time", r->manual_time, "iterations", (json_int_t) r->iterations);
+    if (!r->ok) json_object_set_new(o, "error", json_string(r->error));
+    json_object_set_new(o, "real_ns", stats_json(&r->real_ns));
+    json_object_set_new(o, "cpu_ns", stats_json(&r->cpu_ns));
+    json_t *samples = json_array();
+    for (size_t i = 0; i < r->nsamples; i++)
+        json_array_append_new(samples,
+                              json_pack("{s:f, s:f, s:I}", "real_ns", r->samples[i].real_ns,
+                                        "cpu_ns", r->samples[i].cpu_ns, "iterations",
+                                        (json_int_t) r->samples[i].iterations));
+    json_object_set_new(o, "samples", samples);
+    json_object_set_new(o, "bytes", json_real(r->bytes));
+    json_object_set_new(o, "flops", json_real(r->flops));
+    json_object_set_new(o, "gbps", json_real(r->gbps));
+    json_object_set_new(o, "gflops", json_real(r->gflops));
+    json_object_set_new(o, "items", json_real(r->items));
+    json_object_set_new(o, "items_per_s", json_real(r->items_per_s));
+    return o;
+}
+
+static int write_json(const char *path, const struct bench_opts *o, const rb_limits *lim,
+                      const rb_gb_report *rep, const rb_bench_inst *inst) {
+    json_t *root = json_object();
+    json_t *ctx = json_pack("{s:s, s:s, s:b, s:s, s:s, s:f, s:i}", "version", rb_version_string(),
+                            "git_sha", rb_git_sha(), "git_dirty", rb_git_dirty(), "kernels",
+                            rb_kernels_selection(), "filter", o->filter ? o->filter : "",
+                            "min_time_s", o->min_time, "repetitions", o->repetitions);
+    json_object_set_new(ctx, "library_debug", json_boolean(rep->library_debug));
+    json_object_set_new(ctx, "build_optimized", json_boolean(rep->build_optimized));
+    json_object_set_new(ctx, "cpu_scaling", json_integer(rep->cpu_scaling));
+    json_object_set_new(ctx, "num_cpus", json_integer(rep->num_cpus));
+    json_object_set_new(ctx, "cpu_mhz", json_real(rep->cpu_mhz));
+    json_object_set_new(root, "context", ctx);
+
+    json_t *warnings = json_array();
+    if (rep->library_debug)
+        json_array_append_new(warnings, json_string("libbenchmark was built as DEBUG"));
+    if (!rep->build_optimized)
+        json_array_append_new(warnings, json_string("rotabench was built without optimization"));
+    if (rep->cpu_scaling == 1)
+        json_array_append_new(warnings, json_string("CPU frequency scaling is enabled"));
+    json_object_set_new(root, "warnings", warnings);
+
+    json_t *limits = json_array();
+    for (size_t i = 0; i < lim->count; i++) {
+        const rb_limit *l = &lim->rows[i];
+        json_array_append_new(
+            limits,
+            json_pack("{s:i, s:f, s:f, s:f, s:s, s:f, s:s, s:I}", "threads", l->threads,
+                      "copy_gbps", l->copy_gbps, "copy_memcpy_gbps", l->copy_memcpy_gbps,
+                      "copy_stream_gbps", l->copy_stream_gbps, "stream_variant", l->stream_variant,
+                      "peak_add_gflops", l->peak_add_gflops, "peak_variant", l->peak_variant,
+                      "copy_bytes", (json_int_t) lim->copy_bytes));
+    }
+    json_object_set_new(root, "limits", limits);
+    json_t *limit_runs = json_array();
+    for (size_t i = 0; i < lim->report.count; i++)
+        json_array_append_new(limit_runs, result_json(&lim->report.results[i]));
+    json_object_set_new(root, "limit_runs", limit_runs);
+
+    json_t *benches = json_array();
+    for (size_t i = 0; i < rep->count; i++) {
+        const rb_gb_result *r = &rep->results[i];
+        const rb_bench_inst *b = &inst[r->index];
+        const rb_limit *l = rb_limits_find(lim, b->args.threads);
+        json_t *j = result_json(r);
+        json_object_set_new(j, "op",
+                            json_string(b->entry->op ? b->entry->op->name : b->entry->name));
+        json_object_set_new(j, "variant", b->variant ? json_string(b->variant) : json_null());
+        json_object_set_new(j, "n", json_integer((json_int_t) b->args.n));
+        json_object_set_new(j, "rows", json_integer((json_int_t) b->args.rows));
+        json_object_set_new(j, "pool_threads", json_integer(b->args.threads));
+        char seed[24];
+        snprintf(seed, sizeof seed, "0x%016llx", (unsigned long long) b->seed);
+        json_object_set_new(j, "input_seed", json_string(seed));
+        json_object_set_new(j, "calls_per_batch", json_integer((json_int_t) b->batch));
+        if (l && r->ok) {
+            json_object_set_new(j, "pct_peak_flops", json_real(pct(r->gflops, l->peak_add_gflops)));
+            json_object_set_new(j, "pct_copy_bw", json_real(pct(r->gbps, l->copy_gbps)));
+        }
+        json_array_append_new(benches, j);
+    }
+    json_object_set_new(root, "benchmarks", benches);
+
+    int rc = json_dump_file(root, path, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
+    json_decref(root);
+    if (rc) return rb_error_set(RB_EIO, "bench: cannot write %s", path);
+    return RB_OK;
+}
+
+int rb_cmd_bench(int argc, char **argv) {
+    struct bench_opts o = {.min_time = 0.1, .repetitions = 5};
+    int rc = parse_args(argc, argv, &o);
+    if (rc) return rc == 1 ? 0 : rc;
+
+    rb_bench_inst *inst = NULL;
+    size_t ninst = 0;
+    rb_gb_bench *gb = NULL;
+    rb_limits lim = {0};
+    rb_gb_report rep = {0};
+    int status = 1;
+
+    rc = rb_bench_instances(o.nthreads ? o.threads : NULL, o.nthreads, &inst, &ninst);
+    if (rc) goto fail;
+    /* The thread counts to measure limits at: 1, all cores, and every selected benchmark's. */
+    int tl[RB_LIMITS_MAX] = {1, rb_limits_cores()};
+    size_t ntl = 2, selected = 0;
+    for (size_t i = 0; i < ninst; i++) {
+        int m = rb_gb_filter_matches(o.filter, inst[i].name);
+        if (m < 0) {
+            fprintf(stderr, "rotabench bench: %s\n", rb_error_detail());
+            status = 2;
+            goto done;
+        }
+        if (!m) continue;
+        selected++;
+        if (o.list) printf("%s\n", inst[i].name);
+        int t = inst[i].args.threads, seen = 0;
+        for (size_t k = 0; k < ntl; k++) seen |= tl[k] == t;
+        if (!seen && ntl < RB_LIMITS_MAX) tl[ntl++] = t;
+    }
+    if (o.list) {
+        status = 0;
+        goto done;
+    }
+    if (!selected) {
+        fprintf(stderr, "rotabench bench: no benchmark matches '%s' (see --list)\n", o.filter);
+        status = 2;
+        goto done;
+    }
+
+    printf("%s\nkernels: %s   pool: up to %d cores\n", rb_version_string(), rb_kernels_selection(),
+           rb_limits_cores());
+    rb_gb_report ctx = {0};
+    rb_gb_context(&ctx);
+    print_warnings(&ctx, stdout);
+    fflush(stdout);
+
+    rb_limits_options lo = {.min_time = o.min_time,
+                            .repetitions = o.repetitions,
+                            .copy_bytes = (size_t) o.copy_mib << 20};
+    rc = rb_limits_measure(tl, ntl, &lo, &lim);
+    if (rc) goto fail;
+    print_limits(&lim);
+    fflush(stdout);
+
+    gb = calloc(ninst, sizeof *gb);
+    if (!gb) {
+        rc = rb_error_set(RB_ENOMEM, "bench: no memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < ninst; i++)
+        gb[i] = (rb_gb_bench){.name = inst[i].name,
+                              .body = rb_bench_body,
+                              .setup = rb_bench_setup,
+                              .teardown = rb_bench_teardown,
+                              .ctx = &inst[i],
+                              .opt = {.min_time = o.min_time,
+                                      .repetitions = o.repetitions,
+                                      .bytes = inst[i].cost.bytes,
+                                      .flops = inst[i].cost.flops,
+                                      .items = (double) inst[i].args.rows}};
+    rc = rb_gb_run(gb, ninst, o.filter, &rep);
+    if (rc) goto fail;
+    print_table(&rep, inst, &lim);
+    printf("\n%%peak: GFLOP/s over the measured peak fp32 add rate; %%copy: GB/s (one read + one "
+           "write per element) over the measured copy bandwidth, same thread count. In-cache "
+           "sizes can exceed 100%% of the DRAM copy bandwidth.\n");
+
+    status = 0;
+    for (size_t i = 0; i < rep.count; i++)
+        if (!rep.results[i].ok) status = 1;
+    if (o.json) {
+        rc = write_json(o.json, &o, &lim, &rep, inst);
+        if (rc) goto fail;
+        printf("wrote %s\n", o.json);
+    }
+    goto done;
+
+fail:
+    fprintf(stderr, "rotabench bench: %s: %s\n", rb_strerror(rc), rb_error_detail());
+    status = 1;
+done:
+    rb_gb_report_free(&rep);
+    rb_limits_free(&lim);
+    free(gb);
+    rb_bench_instances_free(inst, ninst);
+    return status;
+}

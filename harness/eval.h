@@ -1,0 +1,42 @@
+/* Evaluators: the metrics of each method family, computed on a dataset outside any timed region. */
+#ifndef RB_EVAL_H
+#define RB_EVAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "datasets/dataset.h"
+#include "methods/method.h"
+
+/* Whether a smaller value of a metric is better, a larger one, or neither (bits: any change
+ * matters). compare uses this to tell regressions from improvements. */
+typedef enum rb_better { RB_BETTER_LOWER, RB_BETTER_HIGHER, RB_BETTER_EXACT } rb_better;
+
+typedef struct rb_metric {
+    const char *name;
+    rb_family family;
+    const char *unit;
+    rb_better better;
+    const char *doc;
+} rb_metric;
+
+/* Every metric, in report order. */
+const rb_metric *rb_metrics_all(size_t *count);
+const rb_metric *rb_metric_find(const char *name);
+
+/* One computed value: the evaluator calls the sink once per metric it computed. */
+typedef struct rb_metric_value {
+    const rb_metric *metric;
+    double value, stderr_; /* stderr_ NaN when not defined */
+    size_t n;              /* sample size behind the value */
+} rb_metric_value;
+
+typedef int (*rb_metric_sink)(void *ctx, const rb_metric_value *v);
+
+/* Runs method m (created with params p and seed) on dataset ds and reports each requested metric
+ * of the method's family to sink; metrics of other families are skipped. Errors name the cell's
+ * problem (missing tensor, dimension the method rejects). */
+int rb_eval_codec(const rb_method *m, const rb_params *p, const rb_dataset *ds, uint64_t seed,
+                  const char *const *metrics, size_t nmetrics, rb_metric_sink sink, void *ctx);
+
+#endif

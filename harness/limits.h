@@ -1,0 +1,52 @@
+/* The machine's measured limits (copy bandwidth, peak fp32 add), timed like every benchmark. */
+#ifndef RB_LIMITS_H
+#define RB_LIMITS_H
+
+#include <stddef.h>
+
+#include "harness/gbench.h"
+
+enum { RB_LIMITS_MAX = 8 };
+
+typedef struct rb_limits_options {
+    size_t copy_bytes; /* buffer copied per iteration; 0 = 256 MiB */
+    double min_time;   /* seconds per repetition; 0 = 0.1 */
+    int repetitions;   /* 0 = 5 */
+} rb_limits_options;
+
+/* The limits at one thread count. Rates are from the fastest repetition: a limit is a ceiling,
+ * and other load on the machine only lowers samples. */
+typedef struct rb_limit {
+    int threads;
+    double copy_memcpy_gbps;    /* memcpy, in chunks over the pool */
+    double copy_stream_gbps;    /* rb_copy_stream (non-temporal stores where available) */
+    double copy_gbps;           /* the better of the two: the bandwidth limit */
+    const char *stream_variant; /* the rb_copy_stream variant that ran */
+    double peak_add_gflops;     /* rb_peak_add_f32 */
+    const char *peak_variant;
+} rb_limit;
+
+typedef struct rb_limits {
+    size_t count;
+    rb_limit rows[RB_LIMITS_MAX];
+    size_t copy_bytes;
+    rb_gb_report report; /* the underlying runs, samples included */
+} rb_limits;
+
+/* Benchmark names: limits/copy_memcpy/threads:T, limits/copy_stream/threads:T,
+ * limits/peak_add_f32/threads:T. */
+
+/* Measures the limits at each of the `count` thread counts (duplicates are measured once, at
+ * most RB_LIMITS_MAX distinct). Uses the best variants the CPU has whatever RB_KERNELS selects,
+ * since a limit belongs to the machine, and restores the pool's thread count and the kernel
+ * selection afterwards. Free with rb_limits_free. */
+int rb_limits_measure(const int *threads, size_t count, const rb_limits_options *opt,
+                      rb_limits *out);
+/* The row for `threads`, or NULL. */
+const rb_limit *rb_limits_find(const rb_limits *lim, int threads);
+void rb_limits_free(rb_limits *lim);
+
+/* The number of physical cores the pool would use for "all threads". */
+int rb_limits_cores(void);
+
+#endif

@@ -1,0 +1,25 @@
+/* The table of metrics: name, family, unit, direction and a line of documentation. */
+#include <string.h>
+
+#include "harness/eval.h"
+
+static const rb_metric metrics[] = {
+    {"vnmse", RB_FAMILY_CODEC, "", RB_BETTER_LOWER, "mean over vectors of |x - x_hat|^2 / |x|^2"},
+    {"ip_slope", RB_FAMILY_CODEC, "", RB_BETTER_EXACT,
+     "least-squares slope (through 0) of the estimated <y,x> on the true one; 1 = unbiased"},
+    {"d_dprod", RB_FAMILY_CODEC, "", RB_BETTER_LOWER,
+     "d * mean (<y,x> - est<y,x>)^2 over base x and queries y (unit vectors: d * D_prod)"},
+    {"bits", RB_FAMILY_CODEC, "bits", RB_BETTER_EXACT,
+     "exact bits per coordinate of a code, side information included"},
+};
+
+const rb_metric *rb_metrics_all(size_t *count) {
+    *count = sizeof metrics / sizeof metrics[0];
+    return metrics;
+}
+
+const rb_metric *rb_metric_find(const char *name) {
+    for (size_t i = 0; i < sizeof metrics / sizeof metrics[0]; i++)
+        if (strcmp(metrics[i].name, name) == 0) return &metrics[i];
+    return NULL;
+}

@@ -1,0 +1,39 @@
+/* One object for "the rotation a method was configured with" (none, randomized Hadamard, two-block
+ * randomized Hadamard, Haar), so every method shares the same choice, seeds and inverse. */
+#ifndef RB_ROTATION_H
+#define RB_ROTATION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernels/rotate.h"
+
+typedef enum rb_rotation_kind {
+    RB_ROT_NONE = 0,
+    RB_ROT_RHT,  /* H D x / sqrt(n), n any supported Hadamard order */
+    RB_ROT_RHT2, /* H D2 H D1 x / n */
+    RB_ROT_HAAR, /* dense Haar-random orthogonal (QR with the sign fix) */
+} rb_rotation_kind;
+
+/* The parameter choices every method's `rotation` takes, in enum order. */
+#define RB_ROTATION_CHOICES "none|rht|rht2|haar"
+
+typedef struct rb_rotation {
+    rb_rotation_kind kind;
+    size_t n;
+    rb_rht rht;
+    float *Q;       /* HAAR: n x n row-major */
+    float *scratch; /* HAAR: rows x n, grown on demand (out-of-place GEMM) */
+    size_t scratch_rows;
+} rb_rotation;
+
+/* Builds the rotation of length n from (kind, seed): RB_ESIZE when n is not a supported Hadamard
+ * order for the RHT kinds (the message lists the nearest sizes). */
+int rb_rotation_init(rb_rotation *r, rb_rotation_kind kind, size_t n, uint64_t seed);
+/* kind from its name ("none", "rht", "rht2", "haar"); RB_EINVAL otherwise. */
+int rb_rotation_kind_parse(const char *name, rb_rotation_kind *kind);
+/* In place on `count` rows of length n with row stride `stride`. */
+int rb_rotation_apply(rb_rotation *r, float *data, size_t count, size_t stride, rb_dir dir);
+void rb_rotation_free(rb_rotation *r);
+
+#endif
