@@ -86,7 +86,7 @@ static void craft(const char *dir) {
             for (int rep = 0; rep < (m == 0 ? 2 : 1); rep++) {
                 rb_params p;
                 cr_assert_eq(rb_params_init(&p, RB_PARAMS_OF(mdefs)), 0);
-                char b[4], key[64];
+                char b[16], key[64];
                 snprintf(b, sizeof b, "%d", bits);
                 cr_assert_eq(rb_params_set(&p, "bits", b), 0);
                 snprintf(key, sizeof key, "sphere|%s|bits=%d|cpu|%d", labels[m], bits, rep);
