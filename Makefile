@@ -99,8 +99,8 @@ $(BUILD)/gen/rb_version.h: version-stamp | deps
 	@mkdir -p $(dir $@)
 	@sha=$$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown); \
 	 dirty=$$(git diff --quiet HEAD -- 2>/dev/null && echo 0 || echo 1); \
-	 printf '#define RB_GIT_SHA "%s"\n#define RB_GIT_DIRTY %s\n#define RB_BUILD_FLAGS "%s"\n' \
-	   "$$sha" "$$dirty" "$(CC) $(OPT) CUDA=$(CUDA)" > $@.tmp; \
+	 printf '#define RB_GIT_SHA "%s"\n#define RB_GIT_DIRTY %s\n#define RB_BUILD_FLAGS "%s"\n#define RB_CUDA_ARCH "%s"\n' \
+	   "$$sha" "$$dirty" "$(CC) $(OPT) CUDA=$(CUDA)" "$(if $(filter 1,$(CUDA)),$(strip $(CUDA_ARCH)))" > $@.tmp; \
 	 cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
 
 $(BUILD)/%_avx2.o: %_avx2.c | $(BUILD)/gen/rb_version.h

@@ -6,6 +6,9 @@
 const char *rb_version_string(void);
 const char *rb_git_sha(void);
 int rb_git_dirty(void);
+/* The build's compiler flags line (RB_BUILD_FLAGS) and the nvcc -gencode list ("" without CUDA). */
+const char *rb_build_flags(void);
+const char *rb_cuda_arch(void);
 
 /* A subcommand: argv[0] is the subcommand's name. Returns the process exit status. */
 typedef int (*rb_cmd_fn)(int argc, char **argv);
@@ -17,5 +20,7 @@ int rb_cmd_codebook(int argc, char **argv);
 int rb_cmd_apply(int argc, char **argv);
 /* `rotabench compare BASE NEW`: diff two results directories (harness/cmd_compare.c). */
 int rb_cmd_compare(int argc, char **argv);
+/* `rotabench report RUNDIR [--out DIR]` (harness/cmd_report.c). */
+int rb_cmd_report(int argc, char **argv);
 
 #endif

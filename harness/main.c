@@ -15,6 +15,7 @@ static const struct {
     {"bench", rb_cmd_bench, "kernel benchmarks with the machine's measured limits"},
     {"codebook", rb_cmd_codebook, "print a Lloyd-Max codebook as JSON"},
     {"compare", rb_cmd_compare, "compare two results directories (exit 1 on a regression)"},
+    {"report", rb_cmd_report, "write report.md and plots from a results directory"},
     {NULL, NULL, NULL},
 };
 

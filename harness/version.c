@@ -14,6 +14,19 @@ int rb_git_dirty(void) {
     return RB_GIT_DIRTY;
 }
 
+const char *rb_build_flags(void) {
+    return RB_BUILD_FLAGS;
+}
+
+/* RB_CUDA_ARCH comes from the generated header when the Makefile provides it. */
+const char *rb_cuda_arch(void) {
+#ifdef RB_CUDA_ARCH
+    return RB_CUDA_ARCH;
+#else
+    return "";
+#endif
+}
+
 const char *rb_version_string(void) {
     static char buf[256];
     snprintf(buf, sizeof buf, "rotabench %s (git %s%s, %s, %s)", RB_VERSION, RB_GIT_SHA,

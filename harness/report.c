@@ -1,0 +1,1175 @@
+/* report.md from a results directory: provenance, per-family accuracy tables that show only the
+ * columns that vary, expectation outcomes, latency, and gnuplot plots. */
+#include "harness/report.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness/record.h"
+#include "kernels/kernels.h"
+
+enum { TXT = 512 };
+
+/* ---- text helpers ---- */
+
+/* A Markdown table cell: '|' escaped, line breaks flattened. */
+static void md_cell(FILE *f, const char *s) {
+    fputs("| ", f);
+    for (; s && *s; s++) {
+        if (*s == '|')
+            fputs("\\|", f);
+        else if (*s == '\n' || *s == '\r')
+            fputc(' ', f);
+        else
+            fputc(*s, f);
+    }
+    fputc(' ', f);
+}
+
+static void md_row_end(FILE *f) {
+    fputs("|\n", f);
+}
+
+static void md_rule(FILE *f, size_t ncols) {
+    for (size_t i = 0; i < ncols; i++) fputs("|---", f);
+    fputs("|\n", f);
+}
+
+/* Four significant digits in fixed notation for ordinary magnitudes, the standard error at the
+ * same number of decimals: "0.1160 ± 0.0004". */
+static void value_text(double v, double se, char *buf, size_t size) {
+    if (!isfinite(v)) {
+        snprintf(buf, size, "%s", isnan(v) ? "—" : (v > 0 ? "inf" : "-inf"));
+        return;
+    }
+    double a = fabs(v);
+    int fixed = a == 0 || (a >= 1e-3 && a < 1e6);
+    int dec = 0;
+    if (fixed && a > 0) {
+        dec = 3 - (int) floor(log10(a));
+        if (dec < 0) dec = 0;
+    } else if (a == 0) {
+        dec = isfinite(se) && se > 0 ? 4 : 0;
+    }
+    int n = fixed ? snprintf(buf, size, "%.*f", dec, v) : snprintf(buf, size, "%.3e", v);
+    /* An exactly reproducible value (se = 0, e.g. bits over repeats) needs no "± 0". */
+    if (n < 0 || (size_t) n >= size || !isfinite(se) || se == 0) return;
+    if (fixed)
+        snprintf(buf + n, size - (size_t) n, " ± %.*f", dec, se);
+    else
+        snprintf(buf + n, size - (size_t) n, " ± %.1e", se);
+}
+
+/* Seconds per call with a readable unit, three significant digits. */
+static void time_text(double s, char *buf, size_t size) {
+    if (!isfinite(s)) {
+        snprintf(buf, size, "—");
+        return;
+    }
+    const char *unit = "s";
+    double v = s;
+    if (s < 1e-6) {
+        v = s * 1e9;
+        unit = "ns";
+    } else if (s < 1e-3) {
+        v = s * 1e6;
+        unit = "µs";
+    } else if (s < 1) {
+        v = s * 1e3;
+        unit = "ms";
+    }
+    snprintf(buf, size, "%.3g %s", v, unit);
+}
+
+static void bytes_text(json_int_t b, char *buf, size_t size) {
+    if (b >= (1 << 20) && b % (1 << 20) == 0)
+        snprintf(buf, size, "%lld MiB", (long long) (b >> 20));
+    else if (b >= 1024)
+        snprintf(buf, size, "%lld KiB", (long long) (b >> 10));
+    else
+        snprintf(buf, size, "%lld B", (long long) b);
+}
+
+/* ---- columns: what identifies a row besides its metric ---- */
+
+/* Column names: "label", "method", "backend", "dataset", "p:<param>", "d:<dataset param>". */
+static void col_text(const json_t *row, const char *col, char *buf, size_t size) {
+    buf[0] = '\0';
+    json_t *v;
+    if (!strncmp(col, "p:", 2))
+        v = json_object_get(json_object_get(row, "params"), col + 2);
+    else if (!strncmp(col, "d:", 2))
+        v = json_object_get(json_object_get(row, "dparams"), col + 2);
+    else
+        v = json_object_get(row, col);
+    if (!v) {
+        snprintf(buf, size, "—");
+        return;
+    }
+    rb_json_scalar_text(v, buf, size);
+}
+
+static const char *col_title(const char *col, char *buf, size_t size) {
+    if (!strncmp(col, "p:", 2)) return col + 2;
+    if (!strncmp(col, "d:", 2)) {
+        snprintf(buf, size, "data.%s", col + 2);
+        return buf;
+    }
+    return col;
+}
+
+/* Candidate columns over rows, in first-appearance order. */
+static json_t *candidate_columns(json_t *rows, int with_dataset) {
+    json_t *cols = json_array(), *seen = json_object();
+    const char *fixed[] = {"method", "backend", "dataset"};
+    for (size_t i = 0; i < 3; i++) {
+        if (!with_dataset && !strcmp(fixed[i], "dataset")) continue;
+        json_array_append_new(cols, json_string(fixed[i]));
+    }
+    const char *which[2] = {"params", "dparams"}, *prefix[2] = {"p:", "d:"};
+    for (int w = 0; w < 2; w++) {
+        size_t i;
+        json_t *row;
+        json_array_foreach(rows, i, row) {
+            const char *k;
+            json_t *v;
+            json_object_foreach(json_object_get(row, which[w]), k, v) {
+                char name[TXT];
+                snprintf(name, sizeof name, "%s%s", prefix[w], k);
+                if (json_object_get(seen, name)) continue;
+                json_object_set_new(seen, name, json_true());
+                json_array_append_new(cols, json_string(name));
+            }
+        }
+    }
+    json_decref(seen);
+    return cols;
+}
+
+static int column_varies(json_t *rows, const char *col) {
+    char first[TXT], t[TXT];
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row) {
+        col_text(row, col, i ? t : first, TXT);
+        if (i && strcmp(t, first)) return 1;
+    }
+    return 0;
+}
+
+/* "backend=cpu, rotation=rht; data: dim=128" for the columns that do not vary (label excluded). */
+static void fixed_line(FILE *f, json_t *rows, json_t *cols, const char *lead) {
+    int any = 0;
+    size_t i;
+    json_t *c;
+    for (int pass = 0; pass < 2; pass++) {
+        int first_of_pass = 1;
+        json_array_foreach(cols, i, c) {
+            const char *col = json_string_value(c);
+            int is_data = !strncmp(col, "d:", 2);
+            if (is_data != pass || column_varies(rows, col)) continue;
+            char t[TXT];
+            col_text(json_array_get(rows, 0), col, t, sizeof t);
+            if (!any) fprintf(f, "%s", lead);
+            if (pass == 1 && first_of_pass)
+                fprintf(f, "%sdata: ", any ? "; " : "");
+            else if (any)
+                fprintf(f, ", ");
+            fprintf(f, "%s=%s", is_data ? col + 2 : (col[1] == ':' ? col + 2 : col), t);
+            any = 1;
+            first_of_pass = 0;
+        }
+    }
+    if (any) fputs("\n\n", f);
+}
+
+/* Identity of a row without metric and repeat (used to pool repeats and group metrics). */
+static char *group_id(const json_t *row, int with_metric) {
+    json_t *k = json_object();
+    const char *names[] = {"dataset", "family", "method",  "label",
+                           "backend", "params", "dparams", "metric"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0] - (with_metric ? 0 : 1); i++) {
+        json_t *v = json_object_get(row, names[i]);
+        json_object_set(k, names[i], v ? v : json_null());
+    }
+    char *s = json_dumps(k, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(k);
+    return s;
+}
+
+/* Mean over repeats; stderr of the mean: sqrt(sum se^2) / R when every repeat has one, else the
+ * sample deviation of the repeats / sqrt(R), else NaN. */
+static void pool(json_t *rows, double *mean, double *se) {
+    size_t r = json_array_size(rows), i;
+    json_t *row;
+    double sum = 0, sse = 0;
+    int all_se = 1;
+    json_array_foreach(rows, i, row) {
+        double s = rb_row_double(row, "stderr");
+        sum += rb_row_double(row, "value");
+        if (isfinite(s))
+            sse += s * s;
+        else
+            all_se = 0;
+    }
+    *mean = r ? sum / (double) r : NAN;
+    if (all_se && r) {
+        *se = sqrt(sse) / (double) r;
+    } else if (r >= 2) {
+        double ss = 0;
+        json_array_foreach(rows, i, row) {
+            double d = rb_row_double(row, "value") - *mean;
+            ss += d * d;
+        }
+        *se = sqrt(ss / (double) (r - 1)) / sqrt((double) r);
+    } else {
+        *se = NAN;
+    }
+}
+
+/* ---- provenance ---- */
+
+static void provenance(FILE *f, json_t *ctx, json_t *rows) {
+    json_t *build = json_object_get(ctx, "build"), *host = json_object_get(ctx, "host"),
+           *gpu = json_object_get(ctx, "gpu"), *run = json_object_get(ctx, "run");
+    char t[2048];
+    fputs("## Provenance\n\n| | |\n|---|---|\n", f);
+
+    snprintf(t, sizeof t, "%s%s", rb_row_str(build, "git_sha") ? rb_row_str(build, "git_sha") : "?",
+             json_is_true(json_object_get(build, "dirty")) ? " (dirty: uncommitted changes)" : "");
+    md_cell(f, "revision");
+    md_cell(f, t);
+    md_row_end(f);
+    snprintf(t, sizeof t, "%s; %s",
+             rb_row_str(build, "compiler") ? rb_row_str(build, "compiler") : "?",
+             rb_row_str(build, "flags") ? rb_row_str(build, "flags") : "?");
+    md_cell(f, "compiler");
+    md_cell(f, t);
+    md_row_end(f);
+
+    /* Kernel selection and the CPU features dispatch could use. */
+    size_t used = (size_t) snprintf(
+        t, sizeof t,
+        "%s (cpu features:", rb_row_str(host, "kernels") ? rb_row_str(host, "kernels") : "?");
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(host, "features"), i, v) {
+        if (used < sizeof t)
+            used += (size_t) snprintf(t + used, sizeof t - used, " %s", json_string_value(v));
+    }
+    if (used < sizeof t)
+        snprintf(t + used, sizeof t - used, "%s)",
+                 used && !json_array_size(json_object_get(host, "features")) ? " none" : "");
+    md_cell(f, "kernels");
+    md_cell(f, t);
+    md_row_end(f);
+
+    /* Backends actually present in the results. */
+    json_t *seen = json_object();
+    t[0] = '\0';
+    used = 0;
+    json_t *row;
+    json_array_foreach(rows, i, row) {
+        const char *b = rb_row_str(row, "backend");
+        if (!b || json_object_get(seen, b)) continue;
+        json_object_set_new(seen, b, json_true());
+        if (used < sizeof t)
+            used += (size_t) snprintf(t + used, sizeof t - used, "%s%s", used ? ", " : "", b);
+    }
+    json_decref(seen);
+    md_cell(f, "backends");
+    md_cell(f, used ? t : "—");
+    md_row_end(f);
+
+    char l1[32] = "?", l2[32] = "?", l3[32] = "?";
+    json_t *caches = json_object_get(host, "caches");
+    char *lv[3] = {l1, l2, l3};
+    const char *ln[3] = {"l1d", "l2", "l3"};
+    for (int c = 0; c < 3; c++) {
+        json_t *cv = json_object_get(json_object_get(caches, ln[c]), "size_bytes");
+        if (json_is_integer(cv)) bytes_text(json_integer_value(cv), lv[c], 32);
+    }
+    snprintf(t, sizeof t,
+             "%s; %lld package(s), %lld cores, %lld PUs, %lld NUMA node(s); L1d %s, L2 %s, L3 %s",
+             rb_row_str(host, "cpu_model") ? rb_row_str(host, "cpu_model") : "unknown model",
+             rb_row_int(host, "packages", 0), rb_row_int(host, "cores", 0),
+             rb_row_int(host, "pus", 0), rb_row_int(host, "numa_nodes", 0), l1, l2, l3);
+    md_cell(f, "CPU");
+    md_cell(f, t);
+    md_row_end(f);
+    snprintf(t, sizeof t, "%lld; %s", rb_row_int(host, "threads", 0),
+             rb_row_str(host, "binding") ? rb_row_str(host, "binding") : "?");
+    md_cell(f, "threads");
+    md_cell(f, t);
+    md_row_end(f);
+
+    json_t *devs = json_object_get(gpu, "devices");
+    if (json_array_size(devs)) {
+        used = 0;
+        json_array_foreach(devs, i, v) {
+            char mem[32] = "?";
+            json_t *mb = json_object_get(v, "total_mem_bytes");
+            if (json_is_integer(mb))
+                snprintf(mem, sizeof mem, "%.1f GiB", (double) json_integer_value(mb) / (1 << 30));
+            if (used < sizeof t)
+                used += (size_t) snprintf(
+                    t + used, sizeof t - used, "%s%s (cc %s, %lld SMs, %s, driver %lld)",
+                    used ? "; " : "", rb_row_str(v, "name") ? rb_row_str(v, "name") : "?",
+                    rb_row_str(v, "cc") ? rb_row_str(v, "cc") : "?", rb_row_int(v, "sm_count", 0),
+                    mem, rb_row_int(v, "driver_version", 0));
+        }
+    } else {
+        snprintf(t, sizeof t, "none (%s)",
+                 rb_row_str(gpu, "reason") ? rb_row_str(gpu, "reason") : "not probed");
+    }
+    md_cell(f, "GPU");
+    md_cell(f, t);
+    md_row_end(f);
+
+    snprintf(t, sizeof t, "%s (sha256 %s)",
+             rb_row_str(run, "config_path") ? rb_row_str(run, "config_path") : "?",
+             rb_row_str(run, "config_sha256") ? rb_row_str(run, "config_sha256") : "?");
+    md_cell(f, "config");
+    md_cell(f, t);
+    md_row_end(f);
+    md_cell(f, "time (UTC)");
+    md_cell(f, rb_row_str(run, "utc") ? rb_row_str(run, "utc") : "?");
+    md_row_end(f);
+    used = 0;
+    t[0] = '\0';
+    json_array_foreach(json_object_get(run, "argv"), i, v) {
+        if (used < sizeof t)
+            used += (size_t) snprintf(t + used, sizeof t - used, "%s%s", used ? " " : "",
+                                      json_string_value(v));
+    }
+    md_cell(f, "command");
+    fputs("| `", f);
+    for (const char *s = t; *s; s++) fputc(*s == '|' ? '/' : *s == '`' ? '\'' : *s, f);
+    fputs("` ", f);
+    md_row_end(f);
+    fputc('\n', f);
+}
+
+/* ---- accuracy tables ---- */
+
+static void accuracy_table(FILE *f, json_t *rows) {
+    /* Groups: one table row per (label, method, backend, params, dparams); metrics as columns,
+     * each pooled over repeats. */
+    json_t *groups = json_object(), *reps = json_array(), *metrics = json_object();
+    size_t i;
+    json_t *row;
+    int repeats = 1;
+    json_array_foreach(rows, i, row) {
+        char *gid = group_id(row, 0);
+        json_t *g = json_object_get(groups, gid);
+        if (!g) {
+            g = json_object();
+            json_object_set_new(groups, gid, g);
+            json_array_append(reps, row);
+        }
+        const char *m = rb_row_str(row, "metric");
+        json_t *list = json_object_get(g, m);
+        if (!list) {
+            list = json_array();
+            json_object_set_new(g, m, list);
+        }
+        json_array_append(list, row);
+        if ((int) json_array_size(list) > repeats) repeats = (int) json_array_size(list);
+        if (!json_object_get(metrics, m)) {
+            const char *u = rb_row_str(row, "unit");
+            json_object_set_new(metrics, m, json_string(u ? u : ""));
+        }
+        free(gid);
+    }
+    json_t *cols = candidate_columns(reps, 0);
+    /* The method column is redundant where every label is its method's name. */
+    int labels_are_methods = 1;
+    json_array_foreach(reps, i, row) {
+        const char *l = rb_row_str(row, "label"), *m = rb_row_str(row, "method");
+        if (!l || !m || strcmp(l, m)) labels_are_methods = 0;
+    }
+    fixed_line(f, reps, cols, "Fixed: ");
+    if (repeats > 1)
+        fprintf(f, "Values are means over up to %d repeats (± standard error of the mean).\n\n",
+                repeats);
+    json_t *shown = json_array();
+    json_t *c;
+    json_array_foreach(cols, i, c) {
+        const char *col = json_string_value(c);
+        if (!column_varies(reps, col)) continue;
+        if (!strcmp(col, "method") && labels_are_methods) continue;
+        json_array_append(shown, c);
+    }
+    char t[TXT], tb[TXT];
+    md_cell(f, "label");
+    json_array_foreach(shown, i, c) {
+        md_cell(f, col_title(json_string_value(c), tb, sizeof tb));
+    }
+    const char *m;
+    json_t *unit;
+    json_object_foreach(metrics, m, unit) {
+        /* A metric named like a shown parameter (bits) says that it is the measured one. */
+        int clash = 0;
+        json_array_foreach(shown, i, c) {
+            if (!strcmp(col_title(json_string_value(c), tb, sizeof tb), m)) clash = 1;
+        }
+        if (json_string_length(unit) && strcmp(json_string_value(unit), m))
+            snprintf(t, sizeof t, "%s [%s]", m, json_string_value(unit));
+        else
+            snprintf(t, sizeof t, "%s%s", m, clash ? " (measured)" : "");
+        md_cell(f, t);
+    }
+    md_row_end(f);
+    md_rule(f, 1 + json_array_size(shown) + json_object_size(metrics));
+    const char *gid;
+    json_t *g;
+    size_t gi = 0;
+    json_object_foreach(groups, gid, g) {
+        json_t *rep = json_array_get(reps, gi++);
+        md_cell(f, rb_row_str(rep, "label"));
+        json_array_foreach(shown, i, c) {
+            col_text(rep, json_string_value(c), t, sizeof t);
+            md_cell(f, t);
+        }
+        json_object_foreach(metrics, m, unit) {
+            json_t *list = json_object_get(g, m);
+            if (!list) {
+                md_cell(f, "—");
+                continue;
+            }
+            double mean, se;
+            pool(list, &mean, &se);
+            value_text(mean, se, t, sizeof t);
+            md_cell(f, t);
+        }
+        md_row_end(f);
+    }
+    fputc('\n', f);
+    json_decref(shown);
+    json_decref(cols);
+    json_decref(groups);
+    json_decref(reps);
+    json_decref(metrics);
+}
+
+static void accuracy_sections(FILE *f, json_t *rows) {
+    /* family -> dataset -> rows, in first-appearance order. */
+    json_t *fam = json_object();
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row) {
+        if (rb_row_is_latency(row)) continue;
+        const char *fn = rb_row_str(row, "family") ? rb_row_str(row, "family") : "other";
+        const char *dn = rb_row_str(row, "dataset") ? rb_row_str(row, "dataset") : "(none)";
+        json_t *byds = json_object_get(fam, fn);
+        if (!byds) {
+            byds = json_object();
+            json_object_set_new(fam, fn, byds);
+        }
+        json_t *list = json_object_get(byds, dn);
+        if (!list) {
+            list = json_array();
+            json_object_set_new(byds, dn, list);
+        }
+        json_array_append(list, row);
+    }
+    const char *fn, *dn;
+    json_t *byds, *list;
+    json_object_foreach(fam, fn, byds) {
+        fprintf(f, "## Accuracy: %s methods\n\n", fn);
+        json_object_foreach(byds, dn, list) {
+            fprintf(f, "### Dataset `%s`\n\n", dn);
+            accuracy_table(f, list);
+        }
+    }
+    json_decref(fam);
+}
+
+/* ---- expectations ---- */
+
+static int read_expect(const char *path, json_t **out) {
+    *out = NULL;
+    FILE *fp = fopen(path, "r");
+    if (!fp) {
+        if (errno == ENOENT) return RB_OK;
+        return rb_error_set(RB_EIO, "%s: %s", path, strerror(errno));
+    }
+    json_t *list = json_array();
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    long lineno = 0;
+    int rc = RB_OK;
+    while ((len = getline(&line, &cap, fp)) > 0) {
+        lineno++;
+        json_error_t err;
+        json_t *o = json_loadb(line, (size_t) len, 0, &err);
+        if (!o) {
+            rc = rb_error_set(RB_EFORMAT, "%s:%ld: invalid JSON: %s", path, lineno, err.text);
+            break;
+        }
+        const char *st = rb_row_str(o, "status");
+        const char *why = NULL;
+        if (!json_is_object(o))
+            why = "expected a JSON object";
+        else if (!rb_row_str(o, "metric"))
+            why = "missing string \"metric\"";
+        else if (!rb_row_str(o, "source"))
+            why = "missing string \"source\"";
+        else if (!st || (strcmp(st, "PASS") && strcmp(st, "FAIL") && strcmp(st, "MISSING")))
+            why = "\"status\" must be PASS, FAIL or MISSING";
+        else if (!json_is_number(json_object_get(o, "target")))
+            why = "missing number \"target\"";
+        if (why) {
+            json_decref(o);
+            rc = rb_error_set(RB_EFORMAT, "%s:%ld: %s", path, lineno, why);
+            break;
+        }
+        json_array_append_new(list, o);
+    }
+    free(line);
+    fclose(fp);
+    if (rc) {
+        json_decref(list);
+        return rc;
+    }
+    *out = list;
+    return RB_OK;
+}
+
+static void expect_counts(json_t *ex, int counts[3]) {
+    counts[0] = counts[1] = counts[2] = 0;
+    size_t i;
+    json_t *e;
+    json_array_foreach(ex, i, e) {
+        const char *st = rb_row_str(e, "status");
+        counts[!strcmp(st, "PASS") ? 0 : !strcmp(st, "FAIL") ? 1 : 2]++;
+    }
+}
+
+static void expect_section(FILE *f, json_t *ex) {
+    fputs("## Expectations\n\n", f);
+    int n[3];
+    expect_counts(ex, n);
+    fprintf(f, "**%d PASS, %d FAIL, %d MISSING** (of %zu)\n\n", n[0], n[1], n[2],
+            json_array_size(ex));
+    fputs("| method | dataset | params | metric | measured | target | tolerance | status | source "
+          "|\n",
+          f);
+    md_rule(f, 9);
+    size_t i;
+    json_t *e;
+    char t[TXT];
+    json_array_foreach(ex, i, e) {
+        const char *who = rb_row_str(e, "label") ? rb_row_str(e, "label") : rb_row_str(e, "method");
+        md_cell(f, who ? who : "any");
+        md_cell(f, rb_row_str(e, "dataset") ? rb_row_str(e, "dataset") : "any");
+        size_t used = 0;
+        t[0] = '\0';
+        const char *k;
+        json_t *v;
+        json_object_foreach(json_object_get(e, "params"), k, v) {
+            char vt[128];
+            rb_json_scalar_text(v, vt, sizeof vt);
+            if (used < sizeof t)
+                used += (size_t) snprintf(t + used, sizeof t - used, "%s%s=%s", used ? ", " : "", k,
+                                          vt);
+        }
+        md_cell(f, used ? t : "—");
+        md_cell(f, rb_row_str(e, "metric"));
+        value_text(rb_row_double(e, "value"), NAN, t, sizeof t);
+        md_cell(f, t);
+        const char *op = rb_row_str(e, "op") ? rb_row_str(e, "op") : "~=";
+        char tv[64];
+        rb_fmt_double(tv, sizeof tv, rb_row_double(e, "target"));
+        snprintf(t, sizeof t, "%s %s", op, tv);
+        md_cell(f, t);
+        if (!strcmp(op, "~=")) {
+            double rt = rb_row_double(e, "rtol"), at = rb_row_double(e, "atol");
+            char a[32], b[32];
+            rb_fmt_double(a, sizeof a, isfinite(rt) ? rt : 0);
+            rb_fmt_double(b, sizeof b, isfinite(at) ? at : 0);
+            if (isfinite(at) && at > 0)
+                snprintf(t, sizeof t, "rtol %s, atol %s", a, b);
+            else
+                snprintf(t, sizeof t, "rtol %s", a);
+        } else {
+            snprintf(t, sizeof t, "—");
+        }
+        md_cell(f, t);
+        const char *st = rb_row_str(e, "status");
+        snprintf(t, sizeof t, strcmp(st, "PASS") ? "**%s**" : "%s", st);
+        md_cell(f, t);
+        md_cell(f, rb_row_str(e, "source"));
+        md_row_end(f);
+    }
+    fputc('\n', f);
+}
+
+/* ---- latency ---- */
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *) a, y = *(const double *) b;
+    return (x > y) - (x < y);
+}
+
+/* Linear-interpolation quantile of sorted x (the usual "type 7"). */
+static double quantile(const double *x, size_t n, double q) {
+    double h = (double) (n - 1) * q;
+    size_t lo = (size_t) floor(h);
+    size_t hi = lo + 1 < n ? lo + 1 : lo;
+    return x[lo] + (h - (double) lo) * (x[hi] - x[lo]);
+}
+
+static void latency_section(FILE *f, json_t *rows) {
+    json_t *groups = json_object(), *reps = json_array();
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row) {
+        if (!rb_row_is_latency(row)) continue;
+        char *gid = group_id(row, 1);
+        json_t *g = json_object_get(groups, gid);
+        if (!g) {
+            g = json_array();
+            json_object_set_new(groups, gid, g);
+            json_array_append(reps, row);
+        }
+        json_array_append(g, row);
+        free(gid);
+    }
+    if (!json_array_size(reps)) goto done;
+    fputs("## Latency\n\n", f);
+    json_t *cols = candidate_columns(reps, 1);
+    fixed_line(f, reps, cols, "Fixed: ");
+    json_t *shown = json_array(), *c;
+    json_array_foreach(cols, i, c) {
+        if (column_varies(reps, json_string_value(c)) && strcmp(json_string_value(c), "method"))
+            json_array_append(shown, c);
+    }
+    fputs("Median seconds per call over the raw samples; spread is the interquartile range "
+          "(min..max below 4 samples); GB/s and the fraction of the measured bandwidth are at "
+          "the median.\n\n",
+          f);
+    char t[TXT], tb[TXT];
+    md_cell(f, "label");
+    json_array_foreach(shown, i, c) {
+        md_cell(f, col_title(json_string_value(c), tb, sizeof tb));
+    }
+    const char *heads[] = {"op", "median", "spread", "n", "GB/s", "of BW", "kernels"};
+    for (size_t h = 0; h < 7; h++) md_cell(f, heads[h]);
+    md_row_end(f);
+    md_rule(f, 8 + json_array_size(shown));
+    const char *gid;
+    json_t *g;
+    size_t gi = 0;
+    json_object_foreach(groups, gid, g) {
+        json_t *rep = json_array_get(reps, gi++);
+        /* Repeats pool their raw samples. */
+        size_t n = 0, k;
+        json_t *r;
+        json_array_foreach(g, k, r) {
+            n += json_array_size(json_object_get(r, "samples"));
+        }
+        double *x = malloc((n ? n : 1) * sizeof *x);
+        size_t m = 0;
+        json_array_foreach(g, k, r) {
+            size_t j;
+            json_t *s;
+            json_array_foreach(json_object_get(r, "samples"), j, s) {
+                if (json_is_number(s)) x[m++] = json_number_value(s);
+            }
+        }
+        qsort(x, m, sizeof *x, cmp_double);
+        md_cell(f, rb_row_str(rep, "label"));
+        json_array_foreach(shown, k, c) {
+            col_text(rep, json_string_value(c), t, sizeof t);
+            md_cell(f, t);
+        }
+        md_cell(f, rb_row_str(rep, "metric"));
+        time_text(m ? quantile(x, m, 0.5) : NAN, t, sizeof t);
+        md_cell(f, t);
+        char a[64], b[64];
+        time_text(m ? (m >= 4 ? quantile(x, m, 0.25) : x[0]) : NAN, a, sizeof a);
+        time_text(m ? (m >= 4 ? quantile(x, m, 0.75) : x[m - 1]) : NAN, b, sizeof b);
+        snprintf(t, sizeof t, "%s..%s%s", a, b, m >= 4 ? "" : " (min..max)");
+        md_cell(f, t);
+        snprintf(t, sizeof t, "%zu", m);
+        md_cell(f, t);
+        double gb = rb_row_double(rep, "gbps"), fb = rb_row_double(rep, "frac_bw");
+        if (isfinite(gb))
+            snprintf(t, sizeof t, "%.2f", gb);
+        else
+            snprintf(t, sizeof t, "—");
+        md_cell(f, t);
+        if (isfinite(fb))
+            snprintf(t, sizeof t, "%.0f%%", 100 * fb);
+        else
+            snprintf(t, sizeof t, "—");
+        md_cell(f, t);
+        const char *kv = rb_row_str(rep, "kernel_variants");
+        md_cell(f, kv && *kv ? kv : "—");
+        md_row_end(f);
+        free(x);
+    }
+    fputc('\n', f);
+    json_decref(shown);
+    json_decref(cols);
+done:
+    json_decref(groups);
+    json_decref(reps);
+}
+
+/* ---- plots ---- */
+
+/* x and series values: a field or a param (method params first, then dataset params). */
+static void axis_text(const json_t *row, const char *name, char *buf, size_t size) {
+    if (!strcmp(name, "method") || !strcmp(name, "label") || !strcmp(name, "dataset") ||
+        !strcmp(name, "backend") || !strcmp(name, "family")) {
+        col_text(row, name, buf, size);
+        return;
+    }
+    char col[TXT];
+    snprintf(col, sizeof col, "p:%s", name);
+    if (json_object_get(json_object_get(row, "params"), name)) {
+        col_text(row, col, buf, size);
+        return;
+    }
+    snprintf(col, sizeof col, "d:%s", name);
+    col_text(row, col, buf, size);
+}
+
+static int is_number(const char *s, double *v) {
+    char *end;
+    *v = strtod(s, &end);
+    return end != s && *end == '\0';
+}
+
+static void csv_text(FILE *f, const char *s) {
+    if (!strpbrk(s, ",\"\r\n")) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+/* A gnuplot double-quoted string: backslashes and quotes escaped. */
+static void gp_str(FILE *f, const char *s) {
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\') fputc('\\', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+typedef struct plot_point {
+    double x, y, se;
+    int xi; /* categorical index */
+} plot_point;
+
+static int cmp_point(const void *a, const void *b) {
+    const plot_point *p = a, *q = b;
+    return (p->x > q->x) - (p->x < q->x);
+}
+
+/* Runs gnuplot on report_dir/plot_<i>.gp; 0, RB_ENOTSUP (no gnuplot) or RB_ELIB (it failed). */
+static int run_gnuplot(const char *dir, int idx) {
+    const char *gp = getenv("RB_GNUPLOT");
+    if (!gp || !*gp) gp = "gnuplot";
+    char script[64], log[64];
+    snprintf(script, sizeof script, "plot_%d.gp", idx);
+    snprintf(log, sizeof log, "plot_%d.log", idx);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) return rb_error_set(RB_ELIB, "fork failed: %s", strerror(errno));
+    if (pid == 0) {
+        if (chdir(dir) != 0) _exit(126);
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+            close(fd);
+        }
+        execlp(gp, gp, script, (char *) NULL);
+        fprintf(stderr, "cannot run %s: %s\n", gp, strerror(errno));
+        _exit(127);
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR) return rb_error_set(RB_ELIB, "waitpid failed: %s", strerror(errno));
+    char logpath[4200];
+    snprintf(logpath, sizeof logpath, "%s/%s", dir, log);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+        /* Success: gnuplot's warnings (if any) go to our stderr; the log is not kept. */
+        FILE *lf = fopen(logpath, "r");
+        if (lf) {
+            char buf[512];
+            int first = 1;
+            while (fgets(buf, sizeof buf, lf)) {
+                if (first) fprintf(stderr, "gnuplot (plot_%d.gp):\n", idx);
+                first = 0;
+                fputs(buf, stderr);
+            }
+            fclose(lf);
+        }
+        unlink(logpath);
+        return RB_OK;
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+        return rb_error_set(RB_ENOTSUP, "gnuplot not found ('%s'; install gnuplot-nox)", gp);
+    return rb_error_set(RB_ELIB, "gnuplot %s failed (%s %d); see %s", script,
+                        WIFEXITED(status) ? "exit status" : "signal",
+                        WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), logpath);
+}
+
+/* Writes plot_<idx>.csv and .gp, renders them; appends the Markdown for the plot to f.
+ * Returns 0, or the soft rendering error. Hard I/O errors also come back as codes. */
+static int plot_one(FILE *f, const char *dir, int idx, json_t *spec, json_t *rows) {
+    const char *x = rb_row_str(spec, "x"), *y = rb_row_str(spec, "y");
+    const char *series = rb_row_str(spec, "series") ? rb_row_str(spec, "series") : "label";
+    const char *fds = rb_row_str(spec, "dataset"), *fm = rb_row_str(spec, "method");
+    int logx = json_is_true(json_object_get(spec, "logx"));
+    int logy = json_is_true(json_object_get(spec, "logy"));
+    char title[TXT];
+    if (rb_row_str(spec, "title"))
+        snprintf(title, sizeof title, "%s", rb_row_str(spec, "title"));
+    else
+        snprintf(title, sizeof title, "%s vs %s%s%s%s", y ? y : "?", x ? x : "?", fds ? " (" : "",
+                 fds ? fds : "", fds ? ")" : "");
+    fprintf(f, "### Plot %d: %s\n\n", idx, title);
+    if (!x || !y) {
+        fprintf(f, "Plot %d is not drawn: its entry needs both x and y.\n\n", idx);
+        return RB_OK;
+    }
+    json_t *sel = json_array();
+    size_t i;
+    json_t *row;
+    const char *unit = NULL;
+    json_array_foreach(rows, i, row) {
+        if (rb_row_is_latency(row) || strcmp(rb_row_str(row, "metric"), y)) continue;
+        if (fds && (!rb_row_str(row, "dataset") || strcmp(rb_row_str(row, "dataset"), fds)))
+            continue;
+        if (fm && !((rb_row_str(row, "method") && !strcmp(rb_row_str(row, "method"), fm)) ||
+                    (rb_row_str(row, "label") && !strcmp(rb_row_str(row, "label"), fm))))
+            continue;
+        if (!unit) unit = rb_row_str(row, "unit");
+        json_array_append(sel, row);
+    }
+    if (!json_array_size(sel)) {
+        fprintf(f, "Plot %d is not drawn: no accuracy rows have metric `%s`%s.\n\n", idx, y,
+                fds || fm ? " after the filters" : "");
+        json_decref(sel);
+        return RB_OK;
+    }
+    /* Series names carry every other column that varies, so that no two configurations are
+     * silently merged into one line. */
+    json_t *cols = candidate_columns(sel, 1), *extra = json_array(), *c;
+    json_array_insert_new(cols, 0, json_string("label"));
+    json_array_foreach(cols, i, c) {
+        const char *col = json_string_value(c);
+        const char *bare = col[1] == ':' ? col + 2 : col;
+        if (!strcmp(bare, x) || !strcmp(bare, series)) continue;
+        if (!strcmp(col, "method")) continue; /* a label names one method entry */
+        if (column_varies(sel, col)) json_array_append(extra, c);
+    }
+    /* series -> x text -> rows (repeats pooled) */
+    json_t *tree = json_object(), *xorder = json_object();
+    int numeric = 1;
+    json_array_foreach(sel, i, row) {
+        char sname[TXT], xt[TXT];
+        /* A parameter as the series reads "bits=2"; a name (label, method, ...) stands alone. */
+        int named = !strcmp(series, "method") || !strcmp(series, "label") ||
+                    !strcmp(series, "dataset") || !strcmp(series, "backend") ||
+                    !strcmp(series, "family");
+        char sv[TXT / 2];
+        axis_text(row, series, sv, sizeof sv);
+        snprintf(sname, sizeof sname, "%.64s%s%s", named ? "" : series, named ? "" : "=", sv);
+        size_t used = strlen(sname);
+        size_t k;
+        json_array_foreach(extra, k, c) {
+            char t[TXT];
+            const char *col = json_string_value(c);
+            col_text(row, col, t, sizeof t);
+            if (used < sizeof sname)
+                used += (size_t) snprintf(sname + used, sizeof sname - used, "%s%s=%s",
+                                          k ? ", " : " (", col[1] == ':' ? col + 2 : col, t);
+            if (k + 1 == json_array_size(extra) && used < sizeof sname)
+                used += (size_t) snprintf(sname + used, sizeof sname - used, ")");
+        }
+        axis_text(row, x, xt, sizeof xt);
+        double dv;
+        if (!is_number(xt, &dv)) numeric = 0;
+        if (!json_object_get(xorder, xt))
+            json_object_set_new(xorder, xt, json_integer((json_int_t) json_object_size(xorder)));
+        json_t *s = json_object_get(tree, sname);
+        if (!s) {
+            s = json_object();
+            json_object_set_new(tree, sname, s);
+        }
+        json_t *list = json_object_get(s, xt);
+        if (!list) {
+            list = json_array();
+            json_object_set_new(s, xt, list);
+        }
+        json_array_append(list, row);
+    }
+    if (logx && !numeric) logx = 0;
+
+    char path[4200];
+    snprintf(path, sizeof path, "%s/plot_%d.csv", dir, idx);
+    FILE *csv = fopen(path, "w");
+    snprintf(path, sizeof path, "%s/plot_%d.gp", dir, idx);
+    FILE *gp = fopen(path, "w");
+    int rc = RB_OK;
+    if (!csv || !gp) {
+        rc = rb_error_set(RB_EIO, "%s: cannot write: %s", path, strerror(errno));
+        goto out;
+    }
+    fputs("series,x,y,stderr\r\n", csv);
+    fprintf(gp, "# rotabench plot %d: %s (data inline; rendered by `gnuplot plot_%d.gp`)\n", idx,
+            title, idx);
+    fputs("set encoding utf8\nset datafile missing \"NaN\"\n", gp);
+    /* Integer x values with few distinct points get exactly those tics (bits: 1 2 3 4). */
+    int int_tics = numeric && json_object_size(xorder) <= 16;
+    const char *xt;
+    json_t *xv;
+    json_object_foreach(xorder, xt, xv) {
+        double dv;
+        if (!is_number(xt, &dv) || dv != floor(dv)) int_tics = 0;
+    }
+    if (int_tics) {
+        fputs("set xtics (", gp);
+        int first = 1;
+        json_object_foreach(xorder, xt, xv) {
+            fprintf(gp, "%s%s", first ? "" : ", ", xt);
+            first = 0;
+        }
+        fputs(")\n", gp);
+    }
+    const char *sname;
+    json_t *s;
+    int si = 0;
+    double xmin = INFINITY, xmax = -INFINITY;
+    json_object_foreach(tree, sname, s) {
+        size_t np = json_object_size(s), k = 0;
+        plot_point *pts = calloc(np ? np : 1, sizeof *pts);
+        json_t *list;
+        json_object_foreach(s, xt, list) {
+            plot_point *p = &pts[k++];
+            p->xi = (int) json_integer_value(json_object_get(xorder, xt));
+            if (numeric)
+                is_number(xt, &p->x);
+            else
+                p->x = p->xi;
+            pool(list, &p->y, &p->se);
+            if (p->x < xmin) xmin = p->x;
+            if (p->x > xmax) xmax = p->x;
+        }
+        qsort(pts, np, sizeof *pts, cmp_point);
+        fprintf(gp, "$s%d << EOD\n", si);
+        for (k = 0; k < np; k++) {
+            char a[32], b[32], e[32];
+            rb_fmt_double(a, sizeof a, pts[k].x);
+            rb_fmt_double(b, sizeof b, pts[k].y);
+            rb_fmt_double(e, sizeof e, pts[k].se);
+            if (numeric) {
+                fprintf(gp, "%s %s\n", a, isfinite(pts[k].y) ? b : "NaN");
+            } else {
+                const char *label = NULL;
+                json_object_foreach(xorder, xt, xv) {
+                    if (json_integer_value(xv) == pts[k].xi) label = xt;
+                }
+                fprintf(gp, "%d %s \"", pts[k].xi, isfinite(pts[k].y) ? b : "NaN");
+                for (const char *q = label; q && *q; q++) fputc(*q == '"' ? '\'' : *q, gp);
+                fputs("\"\n", gp);
+            }
+            csv_text(csv, sname);
+            fputc(',', csv);
+            if (numeric) {
+                csv_text(csv, a);
+            } else {
+                json_object_foreach(xorder, xt, xv) {
+                    if (json_integer_value(xv) == pts[k].xi) csv_text(csv, xt);
+                }
+            }
+            fprintf(csv, ",%s,%s\r\n", isfinite(pts[k].y) ? b : "", isfinite(pts[k].se) ? e : "");
+        }
+        fputs("EOD\n", gp);
+        free(pts);
+        si++;
+    }
+    /* Style: thick lines with filled points of distinct shapes (legible in greyscale too). */
+    fputs(
+        "set grid xtics ytics mytics lt 1 dt 1 lc rgb '#d0d0d0' lw 1, lt 1 dt 1 lc rgb '#ececec'\n"
+        "set key outside right top box Left reverse spacing 1.3\nset border lw 1.2\n",
+        gp);
+    fputs("set title ", gp);
+    gp_str(gp, title);
+    fputs(" font ',15'\nset xlabel ", gp);
+    gp_str(gp, x);
+    char ylab[TXT];
+    snprintf(ylab, sizeof ylab, "%s%s%s%s", y, unit && *unit && strcmp(unit, y) ? " [" : "",
+             unit && *unit && strcmp(unit, y) ? unit : "",
+             unit && *unit && strcmp(unit, y) ? "]" : "");
+    fputs("\nset ylabel ", gp);
+    gp_str(gp, ylab);
+    fputc('\n', gp);
+    if (logx) fputs("set logscale x\n", gp);
+    /* Linear y: headroom so the top point is not drawn on the border (log y already rounds
+     * out to whole decades). */
+    fputs(logy ? "set logscale y\n" : "set offsets 0, 0, graph 0.05, 0\n", gp);
+    if (!numeric || (!logx && xmin == xmax)) {
+        fprintf(gp, "set xrange [%g:%g]\n", xmin - 0.5, xmax + 0.5);
+    } else if (!logx) {
+        double pad = (xmax - xmin) * 0.04;
+        fprintf(gp, "set xrange [%.17g:%.17g]\n", xmin - pad, xmax + pad);
+    }
+    static const int ptypes[] = {7, 5, 9, 11, 13, 15, 4, 6, 8, 10, 12, 14};
+    fprintf(gp,
+            "set terminal pngcairo size 1100,650 font 'Sans,12' noenhanced\n"
+            "set output 'plot_%d.png'\nplot \\\n",
+            idx);
+    si = 0;
+    json_object_foreach(tree, sname, s) {
+        if (numeric)
+            fprintf(gp, "  $s%d using 1:2 with linespoints lw 2 pt %d ps 1.4 title ", si,
+                    ptypes[si % 12]);
+        else
+            fprintf(gp, "  $s%d using 1:2:xtic(3) with linespoints lw 2 pt %d ps 1.4 title ", si,
+                    ptypes[si % 12]);
+        gp_str(gp, sname);
+        fputs(si + 1 < (int) json_object_size(tree) ? ", \\\n" : "\n", gp);
+        si++;
+    }
+    fputs("\n", gp);
+    /* The same plot replayed for the SVG. */
+    fprintf(gp,
+            "set terminal svg size 1100,650 font 'Sans,12' noenhanced background '#ffffff'\n"
+            "set output 'plot_%d.svg'\nreplot\nunset output\n",
+            idx);
+out:
+    if (csv && fclose(csv) != 0 && !rc) rc = rb_error_set(RB_EIO, "plot_%d.csv: write failed", idx);
+    if (gp && fclose(gp) != 0 && !rc) rc = rb_error_set(RB_EIO, "plot_%d.gp: write failed", idx);
+    json_decref(tree);
+    json_decref(xorder);
+    json_decref(extra);
+    json_decref(cols);
+    json_decref(sel);
+    if (rc) return rc;
+    rc = run_gnuplot(dir, idx);
+    if (rc == RB_OK)
+        fprintf(f,
+                "![%s](plot_%d.png)\n\n[SVG](plot_%d.svg) · data: [plot_%d.csv](plot_%d.csv) · "
+                "script: [plot_%d.gp](plot_%d.gp)\n\n",
+                title, idx, idx, idx, idx, idx, idx);
+    else
+        fprintf(f,
+                "**Plot not rendered:** %s. Data: [plot_%d.csv](plot_%d.csv), script: "
+                "[plot_%d.gp](plot_%d.gp).\n\n",
+                rb_error_detail(), idx, idx, idx, idx);
+    return rc;
+}
+
+/* ---- the report ---- */
+
+int rb_report_write(const char *results_dir, const char *report_dir) {
+    char path[4200], tmp[4300];
+    json_t *ctx = NULL, *rows = NULL, *ex = NULL;
+    FILE *f = NULL;
+    int rc, soft = RB_OK;
+    char soft_detail[1024] = "";
+
+    snprintf(path, sizeof path, "%s/context.json", results_dir);
+    json_error_t err;
+    ctx = json_load_file(path, 0, &err);
+    if (!ctx) {
+        rc = access(path, F_OK)
+                 ? rb_error_set(RB_EIO, "%s: %s", path, strerror(ENOENT))
+                 : rb_error_set(RB_EFORMAT, "%s:%d: invalid JSON: %s", path, err.line, err.text);
+        goto fail;
+    }
+    if (!json_is_object(ctx)) {
+        rc = rb_error_set(RB_EFORMAT, "%s: expected a JSON object", path);
+        goto fail;
+    }
+    snprintf(path, sizeof path, "%s/results.jsonl", results_dir);
+    if ((rc = rb_results_read(path, &rows))) goto fail;
+    snprintf(path, sizeof path, "%s/expect.jsonl", results_dir);
+    if ((rc = read_expect(path, &ex))) goto fail;
+    if ((rc = rb_mkdir_p(report_dir))) goto fail;
+
+    snprintf(path, sizeof path, "%s/results.csv", report_dir);
+    if ((rc = rb_results_write_csv(path, rows))) goto fail;
+
+    snprintf(path, sizeof path, "%s/report.md", report_dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    f = fopen(tmp, "w");
+    if (!f) {
+        rc = rb_error_set(RB_EIO, "%s: %s", tmp, strerror(errno));
+        goto fail;
+    }
+    json_t *run = json_object_get(ctx, "run"), *config = json_object_get(run, "config");
+    const char *name = rb_row_str(config, "name");
+    fprintf(f, "# rotabench report: %s\n\n", name ? name : "(unnamed config)");
+    fprintf(f, "%zu result rows from `%s`.", json_array_size(rows), results_dir);
+    if (ex) {
+        int n[3];
+        expect_counts(ex, n);
+        fprintf(f, " Expectations: **%d PASS, %d FAIL, %d MISSING**.", n[0], n[1], n[2]);
+    }
+    fputs("\n\n", f);
+    provenance(f, ctx, rows);
+    accuracy_sections(f, rows);
+    if (ex) expect_section(f, ex);
+    latency_section(f, rows);
+    json_t *plots = json_object_get(config, "plots");
+    if (json_array_size(plots)) {
+        fputs("## Plots\n\n", f);
+        size_t i;
+        json_t *p;
+        json_array_foreach(plots, i, p) {
+            rc = plot_one(f, report_dir, (int) i, p, rows);
+            if (rc == RB_ENOTSUP || rc == RB_ELIB) {
+                if (!soft) {
+                    soft = rc;
+                    snprintf(soft_detail, sizeof soft_detail, "%s", rb_error_detail());
+                }
+            } else if (rc) {
+                goto fail;
+            }
+        }
+    }
+    fputs("---\nGenerated by `rotabench report` from context.json and results.jsonl.\n", f);
+    if (fclose(f) != 0) {
+        f = NULL;
+        rc = rb_error_set(RB_EIO, "%s: write failed", tmp);
+        goto fail;
+    }
+    f = NULL;
+    if (rename(tmp, path) != 0) {
+        rc = rb_error_set(RB_EIO, "%s: rename failed: %s", path, strerror(errno));
+        goto fail;
+    }
+    rc = soft ? rb_error_set(soft, "%s", soft_detail) : RB_OK;
+fail:
+    if (f) {
+        fclose(f);
+        unlink(tmp);
+    }
+    json_decref(ctx);
+    json_decref(rows);
+    json_decref(ex);
+    return rc;
+}

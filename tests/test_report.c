@@ -1,0 +1,350 @@
+/* Tests for context.json, report.md generation (tables, expectations, plots) and the `report`
+ * command. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness/context.h"
+#include "harness/record.h"
+#include "harness/report.h"
+#include "kernels/kernels.h"
+#include "tests/testutil.h"
+
+static const rb_param_def mdefs[] = {
+    RB_PARAM_INT("bits", "2", 1, 8, "bits per coordinate"),
+    RB_PARAM_ENUM("rotation", "rht", "rht|haar|none", "rotation"),
+};
+static const rb_param_def ddefs[] = {
+    RB_PARAM_INT("dim", "128", 1, 4096, "dimension"),
+    RB_PARAM_INT("count", "1000", 1, 1000000, "vectors"),
+};
+
+static char tmpdir[256];
+
+static void mktmp(void) {
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/rbtest_report_XXXXXX");
+    cr_assert_not_null(mkdtemp(tmpdir));
+}
+
+/* RB_TEST_KEEP=1 keeps the directories (to look at the report and plots). */
+static void rmtmp(void) {
+    if (getenv("RB_TEST_KEEP")) {
+        fprintf(stderr, "kept %s\n", tmpdir);
+        return;
+    }
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+static char *slurp(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t) n + 1);
+    size_t got = fread(s, 1, (size_t) n, f);
+    s[got] = '\0';
+    fclose(f);
+    return s;
+}
+
+static int have_gnuplot(void) {
+    return system("command -v gnuplot >/dev/null 2>&1") == 0;
+}
+
+static const char *config_json =
+    "{\"name\": \"crafted\", \"seed\": 1,"
+    " \"plots\": [{\"x\": \"bits\", \"y\": \"vnmse\", \"series\": \"label\", \"logy\": true,"
+    "              \"title\": \"vNMSE by bit width\"},"
+    "             {\"x\": \"bits\", \"y\": \"vnmse\", \"series\": \"method\", \"dataset\": "
+    "\"nope\"}]}";
+
+/* A results directory: context.json, two codecs x bits 1..4 (tq with two repeats), a latency
+ * row, and expect.jsonl with 2 PASS, 1 FAIL, 1 MISSING. */
+static void craft(const char *dir) {
+    char *argv[] = {"rotabench", "run", "crafted.yaml"};
+    json_t *seeds = json_pack("{s:i}", "base", 1);
+    json_t *ctx =
+        rb_context_build(3, argv, "configs/crafted.yaml", config_json, "abc123", seeds, NULL);
+    json_decref(seeds);
+    cr_assert_not_null(ctx, "%s", rb_error_detail());
+    cr_assert_eq(rb_context_write(dir, ctx), 0, "%s", rb_error_detail());
+    json_decref(ctx);
+
+    rb_results *res;
+    cr_assert_eq(rb_results_open(dir, &res), 0, "%s", rb_error_detail());
+    rb_params dp;
+    cr_assert_eq(rb_params_init(&dp, RB_PARAMS_OF(ddefs)), 0);
+    const char *labels[2] = {"tq", "eden-unbiased"}, *methods[2] = {"turboquant_mse", "eden"};
+    for (int m = 0; m < 2; m++) {
+        for (int bits = 1; bits <= 4; bits++) {
+            for (int rep = 0; rep < (m == 0 ? 2 : 1); rep++) {
+                rb_params p;
+                cr_assert_eq(rb_params_init(&p, RB_PARAMS_OF(mdefs)), 0);
+                char b[16], key[64];
+                snprintf(b, sizeof b, "%d", bits);
+                cr_assert_eq(rb_params_set(&p, "bits", b), 0);
+                snprintf(key, sizeof key, "sphere|%s|bits=%d|cpu|%d", labels[m], bits, rep);
+                rb_record r = {.dataset = "sphere128",
+                               .dparams = &dp,
+                               .family = "codec",
+                               .method = methods[m],
+                               .label = labels[m],
+                               .method_version = 1,
+                               .params = &p,
+                               .backend = "cpu",
+                               .seed = 10 + (uint64_t) rep,
+                               .repeat = rep,
+                               .unit = "",
+                               .n = 1000,
+                               .gbps = NAN,
+                               .gflops = NAN,
+                               .frac_bw = NAN,
+                               .frac_peak = NAN,
+                               .cell_key = key};
+                /* tq bits=2 repeats: 0.1158 and 0.1162 (mean 0.1160), stderr 0.0004*sqrt(2). */
+                double base = (m == 0 ? 0.36 : 0.40) * pow(0.3222, bits - 1);
+                if (m == 0 && bits == 2) base = rep ? 0.1162 : 0.1158;
+                r.metric = "vnmse";
+                r.value = base;
+                r.stderr_ = 0.0004 * sqrt(2.0);
+                cr_assert_eq(rb_results_write(res, &r), 0);
+                r.metric = "bits";
+                r.value = bits + (m == 1 ? 0.25 : 0);
+                r.stderr_ = NAN;
+                cr_assert_eq(rb_results_write(res, &r), 0);
+                if (bits == 4 && rep == 0) {
+                    double samples[5] = {2e-6, 1e-6, 3e-6, 4e-6, 5e-6};
+                    r.metric = "encode";
+                    r.unit = "s";
+                    r.value = 3e-6;
+                    r.samples = samples;
+                    r.nsamples = 5;
+                    r.gbps = 12.5;
+                    r.frac_bw = 0.42;
+                    r.kernel_variants = "fwht_f32=avx512";
+                    cr_assert_eq(rb_results_write(res, &r), 0);
+                }
+                cr_assert_eq(rb_results_end_cell(res, key), 0);
+            }
+        }
+    }
+    rb_results_close(res);
+
+    char path[600];
+    snprintf(path, sizeof path, "%s/expect.jsonl", dir);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs(
+        "{\"method\":\"turboquant_mse\",\"label\":null,\"dataset\":\"sphere128\",\"backend\":null,"
+        "\"params\":{\"bits\":2},\"metric\":\"vnmse\",\"op\":\"~=\",\"value\":0.116,"
+        "\"target\":0.116,\"rtol\":0.02,\"atol\":0,\"status\":\"PASS\",\"source\":\"arXiv:2504."
+        "19874 Theorem 1\"}\n",
+        f);
+    fputs("{\"method\":\"eden\",\"dataset\":\"sphere128\",\"params\":{\"bits\":1},\"metric\":"
+          "\"vnmse\",\"op\":\"<=\",\"value\":0.4,\"target\":0.5,\"status\":\"PASS\",\"source\":"
+          "\"EDEN paper\"}\n",
+          f);
+    fputs("{\"method\":\"eden\",\"dataset\":\"sphere128\",\"params\":{\"bits\":3},\"metric\":"
+          "\"vnmse\",\"op\":\"~=\",\"value\":0.0415,\"target\":0.03,\"rtol\":0.01,\"status\":"
+          "\"FAIL\",\"source\":\"made up\"}\n",
+          f);
+    fputs("{\"method\":\"qjl\",\"params\":{},\"metric\":\"vnmse\",\"op\":\"~=\",\"value\":null,"
+          "\"target\":0.5,\"rtol\":0.01,\"status\":\"MISSING\",\"source\":\"QJL paper\"}\n",
+          f);
+    fclose(f);
+}
+
+Test(report, context_fields) {
+    char *argv[] = {"rotabench", "run", "x.yaml"};
+    json_t *ctx = rb_context_build(3, argv, "x.yaml", "{\"name\":\"x\"}", "ff", NULL, NULL);
+    cr_assert_not_null(ctx);
+    json_t *build = json_object_get(ctx, "build"), *host = json_object_get(ctx, "host");
+    cr_assert_not_null(rb_row_str(build, "git_sha"));
+    cr_assert(json_is_boolean(json_object_get(build, "dirty")));
+    cr_assert_not_null(rb_row_str(json_object_get(build, "libraries"), "jansson"));
+    cr_assert_not_null(rb_row_str(json_object_get(build, "libraries"), "libyaml"));
+    cr_assert_str_eq(rb_row_str(json_object_get(build, "libraries"), "google_benchmark"),
+                     "not wired");
+    cr_assert_geq(rb_row_int(host, "cores", 0), 1);
+    cr_assert_geq(rb_row_int(host, "pus", 0), rb_row_int(host, "cores", 0));
+    cr_assert(json_is_array(json_object_get(json_object_get(ctx, "gpu"), "devices")));
+    json_t *run = json_object_get(ctx, "run");
+    cr_assert_str_eq(rb_row_str(json_object_get(run, "config"), "name"), "x");
+    cr_assert_eq(json_array_size(json_object_get(run, "argv")), 3);
+    const char *utc = rb_row_str(run, "utc");
+    cr_assert(utc && strlen(utc) == 20 && utc[10] == 'T' && utc[19] == 'Z', "utc: %s", utc);
+    json_decref(ctx);
+
+    cr_assert_null(rb_context_build(3, argv, "x.yaml", "{broken", "ff", NULL, NULL));
+    cr_assert_eq(strncmp(rb_error_detail(), "context:", 8), 0);
+
+    char id[128];
+    rb_run_id("paper/tq vs eden", id, sizeof id);
+    cr_assert_eq(strlen(id), 15 + 1 + 16, "run id: %s", id);
+    cr_assert_str_eq(id + 16, "paper_tq_vs_eden");
+    cr_assert_eq(id[8], '-');
+}
+
+Test(report, crafted_run) {
+    mktmp();
+    char dir[512], out[600], path[700];
+    snprintf(dir, sizeof dir, "%s/run", tmpdir);
+    snprintf(out, sizeof out, "%s/rep", tmpdir);
+    craft(dir);
+    int gp = have_gnuplot();
+    int rc = rb_report_write(dir, out);
+    cr_assert_eq(rc, gp ? 0 : RB_ENOTSUP, "rc %d: %s", rc, rb_error_detail());
+    snprintf(path, sizeof path, "%s/report.md", out);
+    char *md = slurp(path);
+    cr_assert_not_null(md);
+
+    /* Only varying columns: label, method, bits; rotation and backend are stated once. */
+    cr_assert(strstr(md, "| label | method | bits | vnmse | bits (measured) |"), "%s", md);
+    cr_assert(strstr(md, "Fixed: backend=cpu, rotation=rht; data: dim=128, count=1000"), "%s", md);
+    cr_assert_null(strstr(md, "| rotation |"));
+    cr_assert_null(strstr(md, "| backend |"));
+    /* tq bits=2: mean of the repeats, stderr of the mean = sqrt(2 * 2 * 0.0004^2) / 2. */
+    cr_assert(strstr(md, "| tq | turboquant_mse | 2 | 0.1160 ± 0.0004 | 2.000 |"), "%s", md);
+    cr_assert(strstr(md, "| eden-unbiased | eden | 4 | "), "%s", md);
+    cr_assert(strstr(md, "means over up to 2 repeats"));
+    cr_assert(strstr(md, "## Accuracy: codec methods"));
+    cr_assert(strstr(md, "### Dataset `sphere128`"));
+
+    /* Expectations. */
+    cr_assert(strstr(md, "**2 PASS, 1 FAIL, 1 MISSING** (of 4)"), "%s", md);
+    cr_assert(strstr(md, "| turboquant_mse | sphere128 | bits=2 | vnmse | 0.1160 | ~= 0.116 | "
+                         "rtol 0.02 | PASS | arXiv:2504.19874 Theorem 1 |"),
+              "%s", md);
+    cr_assert(strstr(md, "| **FAIL** | made up |"), "%s", md);
+    cr_assert(strstr(md, "| qjl | any | — | vnmse | — | ~= 0.5 | rtol 0.01 | **MISSING** |"), "%s",
+              md);
+
+    /* Latency: median of {1..5} us is 3 us, IQR 2..4 us. */
+    cr_assert(strstr(md, "| encode | 3 µs | 2 µs..4 µs | 5 | 12.50 | 42% | fwht_f32=avx512 |"),
+              "%s", md);
+
+    /* Provenance. */
+    cr_assert(strstr(md, "| revision |"));
+    cr_assert(strstr(md, "| config | configs/crafted.yaml (sha256 abc123) |"), "%s", md);
+    cr_assert(strstr(md, "| backends | cpu |"));
+
+    /* Plots: the filtered-out one says so; the first is rendered when gnuplot exists. */
+    cr_assert(strstr(md, "Plot 1 is not drawn: no accuracy rows have metric `vnmse` after the "
+                         "filters."),
+              "%s", md);
+    snprintf(path, sizeof path, "%s/plot_0.csv", out);
+    char *csv = slurp(path);
+    cr_assert_not_null(csv);
+    cr_assert(strstr(csv, "series,x,y,stderr\r\ntq,1,0.36,"), "%s", csv);
+    free(csv);
+    snprintf(path, sizeof path, "%s/plot_0.gp", out);
+    char *gps = slurp(path);
+    cr_assert(strstr(gps, "set logscale y"));
+    cr_assert(strstr(gps, "set xtics (1, 2, 3, 4)"));
+    free(gps);
+    if (gp) {
+        cr_assert(strstr(md, "![vNMSE by bit width](plot_0.png)"), "%s", md);
+        snprintf(path, sizeof path, "%s/plot_0.png", out);
+        FILE *f = fopen(path, "rb");
+        cr_assert_not_null(f, "plot_0.png missing");
+        unsigned char magic[8];
+        cr_assert_eq(fread(magic, 1, 8, f), 8);
+        fclose(f);
+        cr_assert_eq(memcmp(magic, "\x89PNG\r\n\x1a\n", 8), 0);
+        snprintf(path, sizeof path, "%s/plot_0.svg", out);
+        cr_assert_eq(access(path, F_OK), 0);
+    } else {
+        cr_log_warn("gnuplot not installed: the PNG checks are skipped");
+        cr_assert(strstr(md, "**Plot not rendered:** gnuplot not found"), "%s", md);
+    }
+    free(md);
+    snprintf(path, sizeof path, "%s/results.csv", out);
+    cr_assert_eq(access(path, F_OK), 0);
+    rmtmp();
+}
+
+Test(report, gnuplot_missing_is_soft) {
+    mktmp();
+    char dir[512], path[700];
+    snprintf(dir, sizeof dir, "%s/run", tmpdir);
+    craft(dir);
+    setenv("RB_GNUPLOT", "/nonexistent/gnuplot", 1);
+    int rc = rb_report_write(dir, dir);
+    unsetenv("RB_GNUPLOT");
+    cr_assert_eq(rc, RB_ENOTSUP, "rc %d: %s", rc, rb_error_detail());
+    cr_assert(strstr(rb_error_detail(), "gnuplot not found"), "%s", rb_error_detail());
+    snprintf(path, sizeof path, "%s/report.md", dir);
+    char *md = slurp(path);
+    cr_assert_not_null(md, "report.md is written even without gnuplot");
+    cr_assert(strstr(md, "**Plot not rendered:** gnuplot not found"), "%s", md);
+    cr_assert(strstr(md, "**2 PASS, 1 FAIL, 1 MISSING**"));
+    free(md);
+    rmtmp();
+}
+
+Test(report, bad_inputs) {
+    mktmp();
+    char dir[512], path[700];
+    snprintf(dir, sizeof dir, "%s/run", tmpdir);
+    cr_assert_eq(rb_report_write(dir, dir), RB_EIO);
+    cr_assert(strstr(rb_error_detail(), "context.json"), "%s", rb_error_detail());
+    craft(dir);
+    snprintf(path, sizeof path, "%s/expect.jsonl", dir);
+    FILE *f = fopen(path, "a");
+    fputs("{\"metric\":\"vnmse\",\"target\":1,\"status\":\"MAYBE\",\"source\":\"x\"}\n", f);
+    fclose(f);
+    cr_assert_eq(rb_report_write(dir, dir), RB_EFORMAT);
+    cr_assert(strstr(rb_error_detail(), "expect.jsonl:5: \"status\" must be"), "%s",
+              rb_error_detail());
+    snprintf(path, sizeof path, "%s/report.md", dir);
+    cr_assert_neq(access(path, F_OK), 0, "nothing is written for bad input");
+    rmtmp();
+}
+
+Test(report, cmd_report_binary) {
+    char *out, *err;
+    int st = rbt_run_cli("report /nonexistent/rundir", &out, &err);
+    cr_assert_eq(st, 2);
+    cr_assert(strstr(err, "/nonexistent/rundir/context.json"), "stderr: %s", err);
+    free(out);
+    free(err);
+    cr_assert_eq(rbt_run_cli("report", &out, &err), 2);
+    cr_assert(strstr(err, "missing RUNDIR"), "stderr: %s", err);
+    free(out);
+    free(err);
+    cr_assert_eq(rbt_run_cli("report --help", &out, &err), 0);
+    cr_assert(strstr(out, "usage: rotabench report RUNDIR"));
+    free(out);
+    free(err);
+
+    mktmp();
+    char dir[512], args[1200], path[700];
+    snprintf(dir, sizeof dir, "%s/run", tmpdir);
+    craft(dir);
+    snprintf(args, sizeof args, "report '%s' --out '%s/out'", dir, tmpdir);
+    st = rbt_run_cli(args, &out, &err);
+    cr_assert_eq(st, have_gnuplot() ? 0 : 2, "stderr: %s", err);
+    snprintf(path, sizeof path, "%s/out/report.md", tmpdir);
+    if (st == 0) cr_assert(strstr(out, path), "stdout: %s", out);
+    cr_assert_eq(access(path, F_OK), 0);
+    free(out);
+    free(err);
+    /* A malformed results.jsonl line in the middle: exit 2 naming file:line. */
+    snprintf(path, sizeof path, "%s/results.jsonl", dir);
+    FILE *f = fopen(path, "a");
+    fputs("garbage\n{\"cell_done\":\"x\"}\n", f);
+    fclose(f);
+    snprintf(args, sizeof args, "report '%s'", dir);
+    cr_assert_eq(rbt_run_cli(args, &out, &err), 2);
+    cr_assert(strstr(err, "results.jsonl:"), "stderr: %s", err);
+    cr_assert(strstr(err, "invalid JSON"), "stderr: %s", err);
+    free(out);
+    free(err);
+    rmtmp();
+}
