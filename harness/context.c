@@ -1,5 +1,6 @@
 /* context.json: build, host, GPU and run provenance gathered from the libraries that know it. */
 #include "harness/context.h"
+#include "harness/gbench.h"
 
 #include <cblas.h>
 #include <gsl/gsl_version.h>
@@ -14,10 +15,14 @@
 #include "harness/record.h"
 #include "kernels/kernels.h"
 
-static rb_context_gbench_fn gbench_info;
-
-void rb_context_set_gbench_info(rb_context_gbench_fn fn) {
-    gbench_info = fn;
+/* Google Benchmark's build facts, from the wrapper: a debug library or an unoptimized build of
+ * ours distorts every latency number, so the context says which it was. */
+static json_t *gbench_info(void) {
+    rb_gb_report r;
+    rb_gb_context(&r);
+    return json_pack("{s:b, s:b, s:i, s:i, s:f}", "library_debug", r.library_debug,
+                     "build_optimized", r.build_optimized, "cpu_scaling", r.cpu_scaling, "num_cpus",
+                     r.num_cpus, "cpu_mhz", r.cpu_mhz);
 }
 
 static json_t *libraries(void) {
@@ -33,7 +38,7 @@ static json_t *libraries(void) {
     json_object_set_new(o, "gsl", json_string(gsl_version));
     const char *ob = openblas_get_config();
     json_object_set_new(o, "openblas", ob ? json_string(ob) : json_null());
-    json_t *gb = gbench_info ? gbench_info() : json_string("not wired");
+    json_t *gb = gbench_info();
     json_object_set_new(o, "google_benchmark", gb ? gb : json_null());
     return o;
 }

@@ -6,13 +6,6 @@
 #include <jansson.h>
 #include <stddef.h>
 
-/* Google Benchmark's description (version, build type, ...) comes from the gbench wrapper, which
- * is wired in by whoever links it: rb_context_build stores the object this hook returns under
- * build.libraries.google_benchmark (a new reference, or NULL), or the string "not wired" while no
- * hook is set. */
-typedef json_t *(*rb_context_gbench_fn)(void);
-void rb_context_set_gbench_info(rb_context_gbench_fn fn);
-
 /* Builds the context object:
  *   build: {git_sha, dirty, compiler, flags, cuda_built, cuda_arch,
  *           libraries: {libyaml, hwloc, jansson, gsl, openblas, google_benchmark}}

@@ -23,4 +23,9 @@ int rb_cmd_compare(int argc, char **argv);
 /* `rotabench report RUNDIR [--out DIR]` (harness/cmd_report.c). */
 int rb_cmd_report(int argc, char **argv);
 
+/* `rotabench run CONFIG` (harness/cmd_run.c), `list` (cmd_list.c), `hw` (cmd_hw.c). */
+int rb_cmd_run(int argc, char **argv);
+int rb_cmd_list(int argc, char **argv);
+int rb_cmd_hw(int argc, char **argv);
+
 #endif

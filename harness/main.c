@@ -5,17 +5,21 @@
 #include "harness/harness.h"
 #include "kernels/kernels.h"
 
+/* In the order `rotabench --help` lists them: the everyday commands first. */
 static const struct {
     const char *name;
     rb_cmd_fn fn;
     const char *summary;
 } commands[] = {
+    {"run", rb_cmd_run, "run a config: sweep, results, expectations, report"},
+    {"report", rb_cmd_report, "write report.md and plots from a results directory"},
+    {"compare", rb_cmd_compare, "compare two results directories (exit 1 on a regression)"},
+    {"list", rb_cmd_list, "list methods, datasets, metrics and kernel ops with their parameters"},
+    {"hw", rb_cmd_hw, "detected hardware and measured machine limits"},
+    {"bench", rb_cmd_bench, "kernel benchmarks with the machine's measured limits"},
     {"apply", rb_cmd_apply,
      "apply one kernel op (fwht, hadamard, rht, quantize, ...) to a .npy file"},
-    {"bench", rb_cmd_bench, "kernel benchmarks with the machine's measured limits"},
     {"codebook", rb_cmd_codebook, "print a Lloyd-Max codebook as JSON"},
-    {"compare", rb_cmd_compare, "compare two results directories (exit 1 on a regression)"},
-    {"report", rb_cmd_report, "write report.md and plots from a results directory"},
     {NULL, NULL, NULL},
 };
 

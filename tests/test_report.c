@@ -169,8 +169,9 @@ Test(report, context_fields) {
     cr_assert(json_is_boolean(json_object_get(build, "dirty")));
     cr_assert_not_null(rb_row_str(json_object_get(build, "libraries"), "jansson"));
     cr_assert_not_null(rb_row_str(json_object_get(build, "libraries"), "libyaml"));
-    cr_assert_str_eq(rb_row_str(json_object_get(build, "libraries"), "google_benchmark"),
-                     "not wired");
+    json_t *gb = json_object_get(json_object_get(build, "libraries"), "google_benchmark");
+    cr_assert(json_is_boolean(json_object_get(gb, "library_debug")), "the build type is recorded");
+    cr_assert(json_is_boolean(json_object_get(gb, "build_optimized")));
     cr_assert_geq(rb_row_int(host, "cores", 0), 1);
     cr_assert_geq(rb_row_int(host, "pus", 0), rb_row_int(host, "cores", 0));
     cr_assert(json_is_array(json_object_get(json_object_get(ctx, "gpu"), "devices")));

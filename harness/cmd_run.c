@@ -1,0 +1,77 @@
+/* rotabench run: the command-line front of the runner. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness/harness.h"
+#include "harness/runner.h"
+
+static const char usage_text[] =
+    "usage: rotabench run CONFIG [-o DIR] [--resume] [--backend cpu|cuda|auto] [--threads N]\n"
+    "                     [--quick] [--only GLOB]\n"
+    "\n"
+    "Runs every cell of CONFIG (datasets x methods x parameter sweeps x backends x repeats),\n"
+    "appending results as each cell finishes, then grades the config's expect: entries and\n"
+    "writes the report.\n"
+    "\n"
+    "  -o, --out DIR     write results and report into DIR (default: results/<run-id>/ and\n"
+    "                    reports/<run-id>/, run-id = UTC time + config name)\n"
+    "  --resume          skip the cells already complete in DIR (needs -o DIR)\n"
+    "  --backend B       run every cell on B instead of the config's backends\n"
+    "  --threads N       kernel threads (default: one per physical core; 1 for one thread)\n"
+    "  --quick           skip the latency pass\n"
+    "  --only GLOB       run only cells whose label, method or cell key matches GLOB\n"
+    "\n"
+    "exit status: 0 all cells ran and every expectation passed; 1 an expectation failed;\n"
+    "2 a config or runtime error, or an interrupt (finished cells are kept: rerun with\n"
+    "--resume -o DIR to continue).\n";
+
+int rb_cmd_run(int argc, char **argv)
+{
+    static const struct option longs[] = {
+        {"out", required_argument, 0, 'o'},     {"resume", no_argument, 0, 'r'},
+        {"backend", required_argument, 0, 'b'}, {"threads", required_argument, 0, 't'},
+        {"quick", no_argument, 0, 'q'},         {"only", required_argument, 0, 'g'},
+        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+    rb_run_opts o = {.argc = argc, .argv = argv};
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "o:h", longs, NULL)) != -1) {
+        char *end;
+        switch (c) {
+        case 'o': o.out_dir = optarg; break;
+        case 'r': o.resume = 1; break;
+        case 'b':
+            if (strcmp(optarg, "cpu") && strcmp(optarg, "cuda") && strcmp(optarg, "auto")) {
+                fprintf(stderr, "rotabench run: --backend '%s' is not cpu, cuda or auto\n", optarg);
+                return 2;
+            }
+            o.backend = optarg;
+            break;
+        case 't':
+            o.threads = (int) strtol(optarg, &end, 10);
+            if (!*optarg || *end || o.threads < 1) {
+                fprintf(stderr, "rotabench run: --threads '%s' is not a positive integer\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        case 'q': o.quick = 1; break;
+        case 'g': o.only = optarg; break;
+        case 'h': fputs(usage_text, stdout); return 0;
+        default:
+            fprintf(stderr, "rotabench run: unknown or incomplete option '%s' (rotabench run "
+                            "--help)\n",
+                    argv[optind - 1]);
+            return 2;
+        }
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "rotabench run: give exactly one CONFIG (rotabench run --help)\n");
+        return 2;
+    }
+    o.config = argv[optind];
+    return rb_run(&o);
+}
