@@ -71,47 +71,9 @@
 
 enum { INCLUDE_DEPTH_MAX = 16 };
 
-/* ---- metric names (the lead moves these into the metric table later) ---- */
-
-#define F_(f) (1u << (f))
-static const struct {
-    const char *name;
-    unsigned families;
-} known_metrics[] = {
-    {"vnmse", F_(RB_FAMILY_CODEC)},
-    {"ip_slope", F_(RB_FAMILY_CODEC)},
-    {"ip_bias", F_(RB_FAMILY_CODEC)},
-    {"d_dprod", F_(RB_FAMILY_CODEC)},
-    {"recall", F_(RB_FAMILY_CODEC)},
-    {"bits", F_(RB_FAMILY_CODEC) | F_(RB_FAMILY_LAYER) | F_(RB_FAMILY_ADAPTER)},
-    {"encode_latency", F_(RB_FAMILY_CODEC)},
-    {"decode_latency", F_(RB_FAMILY_CODEC)},
-    {"logit_err", F_(RB_FAMILY_CODEC)},
-    {"attn_kl", F_(RB_FAMILY_CODEC)},
-    {"attn_out_err", F_(RB_FAMILY_CODEC)},
-    {"topk_agree", F_(RB_FAMILY_CODEC)},
-    {"success", F_(RB_FAMILY_SPARSE)},
-    {"support_fp", F_(RB_FAMILY_SPARSE)},
-    {"support_fn", F_(RB_FAMILY_SPARSE)},
-    {"nmse", F_(RB_FAMILY_SPARSE)},
-    {"samples", F_(RB_FAMILY_SPARSE)},
-    {"time",
-     F_(RB_FAMILY_CODEC) | F_(RB_FAMILY_LAYER) | F_(RB_FAMILY_ADAPTER) | F_(RB_FAMILY_SPARSE)},
-    {"speedup", F_(RB_FAMILY_SPARSE)},
-    {"output_nmse", F_(RB_FAMILY_LAYER) | F_(RB_FAMILY_ADAPTER)},
-    {"sqnr", F_(RB_FAMILY_LAYER) | F_(RB_FAMILY_ADAPTER)},
-    {"kurtosis", F_(RB_FAMILY_LAYER)},
-    {"flatness", F_(RB_FAMILY_LAYER)},
-    {"incoherence", F_(RB_FAMILY_LAYER)},
-    {"log_qsur", F_(RB_FAMILY_LAYER)},
-};
-enum { NKNOWN_METRICS = sizeof known_metrics / sizeof known_metrics[0] };
-
+/* A metric is known when the metric table (harness/metrics.c) has an evaluator for it in that
+ * family: a config may not ask for a number nothing computes. */
 int rb_metric_known(const char *name, rb_family f) {
-    unsigned want = f == RB_FAMILY_COUNT ? ~0u : F_(f);
-    for (size_t i = 0; i < NKNOWN_METRICS; i++)
-        if (strcmp(known_metrics[i].name, name) == 0 && (known_metrics[i].families & want))
-            return 1;
     const rb_metric *m = rb_metric_find(name);
     return m && (f == RB_FAMILY_COUNT || m->family == f);
 }
@@ -751,6 +713,8 @@ static int build_method(loader *L, rb_config *cfg, ref item, unsigned char *labe
     if (rb_params_check_required(&scratch)) return err(item, "%s: %s", owner, rb_error_detail());
     return RB_OK;
 }
+
+#define F_(f) (1u << (f))
 
 /* The families of the methods in the config, as a bit mask. */
 static unsigned families_of(const rb_config *cfg) {

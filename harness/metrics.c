@@ -11,6 +11,10 @@ static const rb_metric metrics[] = {
      "d * mean (<y,x> - est<y,x>)^2 over base x and queries y (unit vectors: d * D_prod)"},
     {"bits", RB_FAMILY_CODEC, "bits", RB_BETTER_EXACT,
      "exact bits per coordinate of a code, side information included"},
+    {"encode_latency", RB_FAMILY_CODEC, "s", RB_BETTER_LOWER,
+     "median seconds to encode one batch (latency pass, Google Benchmark)"},
+    {"decode_latency", RB_FAMILY_CODEC, "s", RB_BETTER_LOWER,
+     "median seconds to decode one batch (latency pass, Google Benchmark)"},
 };
 
 const rb_metric *rb_metrics_all(size_t *count) {
