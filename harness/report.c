@@ -1026,10 +1026,10 @@ static int plot_one(FILE *f, const char *dir, int idx, json_t *spec, json_t *row
     fputs("\nset ylabel ", gp);
     gp_str(gp, ylab);
     fputc('\n', gp);
-    if (logx) fputs("set logscale x\n", gp);
+    if (logx) fputs("set logscale x\nset format x \"%g\"\n", gp);
     /* Linear y: headroom so the top point is not drawn on the border (log y already rounds
      * out to whole decades). */
-    fputs(logy ? "set logscale y\n" : "set offsets 0, 0, graph 0.05, 0\n", gp);
+    fputs(logy ? "set logscale y\nset format y \"%g\"\n" : "set offsets 0, 0, graph 0.05, 0\n", gp);
     if (!numeric || (!logx && xmin == xmax)) {
         fprintf(gp, "set xrange [%g:%g]\n", xmin - 0.5, xmax + 0.5);
     } else if (!logx) {
