@@ -99,7 +99,7 @@ static const rb_bench_entry table[] = {
      .threads = {1, 2}},
     {"hadamard_f32", &rb_op_hadamard_f32, hadamard_call, rb_hadamard_cost,
      .n = {3072, 11008, 14336}, .rows = {2048}, .threads = {1, 2}},
-    {"rht_f32", &rb_op_hadamard_f32, rht_call, rht_cost, rht_setup, rht_teardown, .n = {128, 4096},
+    {"rht_f32", &rb_op_fwht_f32, rht_call, rht_cost, rht_setup, rht_teardown, .n = {128, 4096},
      .rows = {2048}, .threads = {1, 2}},
     {"quant_int4_g128_pack", &rb_op_quant_rows_f32, quant_pack4_call, quant_pack4_cost, quant_setup,
      quant_teardown, .n = {128, 4096}, .rows = {2048}, .threads = {1}},

@@ -18,15 +18,13 @@ static const char usage_text[] =
     "`rotabench bench` measures them. --no-limits skips the measurement; --json prints the\n"
     "same as JSON (the host, gpu and build sections of context.json).\n";
 
-static void field(const char *label, json_t *v)
-{
+static void field(const char *label, json_t *v) {
     char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
     printf("  %-12s %s\n", label, text ? text : "?");
     free(text);
 }
 
-int rb_cmd_hw(int argc, char **argv)
-{
+int rb_cmd_hw(int argc, char **argv) {
     int measure = 1, as_json = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--no-limits")) {
@@ -54,11 +52,11 @@ int rb_cmd_hw(int argc, char **argv)
         for (size_t i = 0; i < lim.count; i++) {
             const rb_limit *l = &lim.rows[i];
             json_array_append_new(
-                limits, json_pack("{s:i, s:f, s:f, s:f, s:s, s:f, s:s}", "threads", l->threads,
-                                  "copy_gbps", l->copy_gbps, "copy_memcpy_gbps",
-                                  l->copy_memcpy_gbps, "copy_stream_gbps", l->copy_stream_gbps,
-                                  "stream_variant", l->stream_variant, "peak_add_gflops",
-                                  l->peak_add_gflops, "peak_variant", l->peak_variant));
+                limits,
+                json_pack("{s:i, s:f, s:f, s:f, s:s, s:f, s:s}", "threads", l->threads, "copy_gbps",
+                          l->copy_gbps, "copy_memcpy_gbps", l->copy_memcpy_gbps, "copy_stream_gbps",
+                          l->copy_stream_gbps, "stream_variant", l->stream_variant,
+                          "peak_add_gflops", l->peak_add_gflops, "peak_variant", l->peak_variant));
         }
     }
     json_t *ctx = rb_context_build(argc, argv, NULL, NULL, NULL, NULL, limits);
@@ -80,28 +78,28 @@ int rb_cmd_hw(int argc, char **argv)
         return 0;
     }
     printf("host\n");
-    const char *keys[] = {"hostname", "cpu_model", "packages", "cores", "pus", "numa_nodes",
-                          "caches", "features", "kernels", "threads", "binding"};
+    const char *keys[] = {"hostname", "cpu_model", "packages", "cores",   "pus",    "numa_nodes",
+                          "caches",   "features",  "kernels",  "threads", "binding"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         field(keys[i], json_object_get(host, keys[i]));
     printf("gpu\n");
     field("devices", json_object_get(gpu, "devices"));
-    if (!json_is_null(json_object_get(gpu, "reason"))) field("reason", json_object_get(gpu, "reason"));
+    if (!json_is_null(json_object_get(gpu, "reason")))
+        field("reason", json_object_get(gpu, "reason"));
     printf("limits (fastest repetition; copy counts one read + one write)\n");
     json_t *l = json_object_get(host, "limits");
     size_t i;
     json_t *row;
-    if (json_is_array(l))
-        json_array_foreach(l, i, row)
-        {
-            printf("  threads:%-3d copy %7.1f GB/s (memcpy %.1f, stream %.1f)   peak add fp32 %7.1f "
-                   "GFLOP/s (%s)\n",
-                   (int) json_integer_value(json_object_get(row, "threads")),
-                   json_real_value(json_object_get(row, "copy_gbps")),
-                   json_real_value(json_object_get(row, "copy_memcpy_gbps")),
-                   json_real_value(json_object_get(row, "copy_stream_gbps")),
-                   json_real_value(json_object_get(row, "peak_add_gflops")),
-                   json_string_value(json_object_get(row, "peak_variant")));
+    if (json_is_array(l)) json_array_foreach(l, i, row) {
+            printf(
+                "  threads:%-3d copy %7.1f GB/s (memcpy %.1f, stream %.1f)   peak add fp32 %7.1f "
+                "GFLOP/s (%s)\n",
+                (int) json_integer_value(json_object_get(row, "threads")),
+                json_real_value(json_object_get(row, "copy_gbps")),
+                json_real_value(json_object_get(row, "copy_memcpy_gbps")),
+                json_real_value(json_object_get(row, "copy_stream_gbps")),
+                json_real_value(json_object_get(row, "peak_add_gflops")),
+                json_string_value(json_object_get(row, "peak_variant")));
         }
     else
         printf("  not measured (--no-limits)\n");

@@ -7,8 +7,7 @@
 #include "harness/harness.h"
 #include "methods/method.h"
 
-static void print_params(const rb_param_def *defs, size_t n)
-{
+static void print_params(const rb_param_def *defs, size_t n) {
     for (size_t i = 0; i < n; i++) {
         const rb_param_def *d = &defs[i];
         char range[160] = "";
@@ -23,8 +22,7 @@ static void print_params(const rb_param_def *defs, size_t n)
     }
 }
 
-static void list_methods(void)
-{
+static void list_methods(void) {
     size_t n;
     const rb_method *const *m = rb_methods_all(&n);
     printf("methods (%zu):\n", n);
@@ -35,8 +33,7 @@ static void list_methods(void)
     }
 }
 
-static void list_datasets(void)
-{
+static void list_datasets(void) {
     size_t n;
     const rb_dataset_kind *const *k = rb_dataset_kinds_all(&n);
     printf("datasets (%zu):\n", n);
@@ -46,8 +43,7 @@ static void list_datasets(void)
     }
 }
 
-static void list_metrics(void)
-{
+static void list_metrics(void) {
     size_t n;
     const rb_metric *m = rb_metrics_all(&n);
     static const char *const better[] = {"lower", "higher", "exact"};
@@ -57,8 +53,7 @@ static void list_metrics(void)
                m[i].unit[0] ? m[i].unit : "-", better[m[i].better], m[i].doc);
 }
 
-static void list_kernels(void)
-{
+static void list_kernels(void) {
     size_t n;
     const rb_op *const *ops = rb_ops_all(&n);
     printf("kernel ops (%zu; selection %s; * = this machine can run it):\n", n,
@@ -72,8 +67,7 @@ static void list_kernels(void)
     }
 }
 
-int rb_cmd_list(int argc, char **argv)
-{
+int rb_cmd_list(int argc, char **argv) {
     const char *what = argc > 1 ? argv[1] : "all";
     if (argc > 2 || !strcmp(what, "--help") || !strcmp(what, "-h")) {
         printf("usage: rotabench list [methods|datasets|metrics|kernels]\n\n"
@@ -87,7 +81,8 @@ int rb_cmd_list(int argc, char **argv)
     if (all || !strcmp(what, "metrics")) list_metrics(), shown = 1;
     if (all || !strcmp(what, "kernels")) list_kernels(), shown = 1;
     if (!shown) {
-        fprintf(stderr, "rotabench list: '%s' is not methods, datasets, metrics or kernels\n", what);
+        fprintf(stderr, "rotabench list: '%s' is not methods, datasets, metrics or kernels\n",
+                what);
         return 2;
     }
     return 0;

@@ -27,8 +27,7 @@ static const char usage_text[] =
     "2 a config or runtime error, or an interrupt (finished cells are kept: rerun with\n"
     "--resume -o DIR to continue).\n";
 
-int rb_cmd_run(int argc, char **argv)
-{
+int rb_cmd_run(int argc, char **argv) {
     static const struct option longs[] = {
         {"out", required_argument, 0, 'o'},     {"resume", no_argument, 0, 'r'},
         {"backend", required_argument, 0, 'b'}, {"threads", required_argument, 0, 't'},
@@ -41,8 +40,12 @@ int rb_cmd_run(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "o:h", longs, NULL)) != -1) {
         char *end;
         switch (c) {
-        case 'o': o.out_dir = optarg; break;
-        case 'r': o.resume = 1; break;
+        case 'o':
+            o.out_dir = optarg;
+            break;
+        case 'r':
+            o.resume = 1;
+            break;
         case 'b':
             if (strcmp(optarg, "cpu") && strcmp(optarg, "cuda") && strcmp(optarg, "auto")) {
                 fprintf(stderr, "rotabench run: --backend '%s' is not cpu, cuda or auto\n", optarg);
@@ -58,12 +61,19 @@ int rb_cmd_run(int argc, char **argv)
                 return 2;
             }
             break;
-        case 'q': o.quick = 1; break;
-        case 'g': o.only = optarg; break;
-        case 'h': fputs(usage_text, stdout); return 0;
+        case 'q':
+            o.quick = 1;
+            break;
+        case 'g':
+            o.only = optarg;
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            return 0;
         default:
-            fprintf(stderr, "rotabench run: unknown or incomplete option '%s' (rotabench run "
-                            "--help)\n",
+            fprintf(stderr,
+                    "rotabench run: unknown or incomplete option '%s' (rotabench run "
+                    "--help)\n",
                     argv[optind - 1]);
             return 2;
         }

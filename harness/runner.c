@@ -25,8 +25,7 @@
 
 static volatile sig_atomic_t interrupted;
 
-static void on_signal(int sig)
-{
+static void on_signal(int sig) {
     (void) sig;
     interrupted = 1;
 }
@@ -51,8 +50,7 @@ typedef struct run {
     size_t ran, skipped;
 } run;
 
-static double now_s(void)
-{
+static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double) ts.tv_sec + 1e-9 * (double) ts.tv_nsec;
@@ -67,8 +65,7 @@ typedef struct cell_sink {
     const rb_dataset_entry *de;
 } cell_sink;
 
-static rb_record base_record(const cell_sink *cs)
-{
+static rb_record base_record(const cell_sink *cs) {
     const rb_cell *c = cs->cell;
     return (rb_record){.dataset = cs->de->name,
                        .dataset_hash = cs->r->ds.hash,
@@ -89,8 +86,7 @@ static rb_record base_record(const cell_sink *cs)
                        .cell_key = c->key};
 }
 
-static int write_metric(void *ctx, const rb_metric_value *v)
-{
+static int write_metric(void *ctx, const rb_metric_value *v) {
     cell_sink *cs = ctx;
     char variants[1024];
     rb_kernel_trace(variants, sizeof variants);
@@ -104,8 +100,7 @@ static int write_metric(void *ctx, const rb_metric_value *v)
     return rb_results_write(cs->r->res, &rec);
 }
 
-static int load_dataset(run *r, const rb_cell *c)
-{
+static int load_dataset(run *r, const rb_cell *c) {
     char text[1024];
     rb_params_format(&c->dparams, 0, text, sizeof text);
     if (r->ds_index == (long) c->dataset && r->ds_seed == c->data_seed &&
@@ -135,8 +130,7 @@ typedef struct codec_bench {
     size_t batch, dim;
 } codec_bench;
 
-static void body_encode(rb_gb_state *st, void *ctx)
-{
+static void body_encode(rb_gb_state *st, void *ctx) {
     codec_bench *b = ctx;
     while (rb_gb_keep_running(st))
         if (b->m->codec->encode(b->st, b->x, b->batch, b->codes)) {
@@ -145,8 +139,7 @@ static void body_encode(rb_gb_state *st, void *ctx)
         }
 }
 
-static void body_decode(rb_gb_state *st, void *ctx)
-{
+static void body_decode(rb_gb_state *st, void *ctx) {
     codec_bench *b = ctx;
     while (rb_gb_keep_running(st))
         if (b->m->codec->decode(b->st, b->codes, b->batch, b->xhat)) {
@@ -155,15 +148,13 @@ static void body_decode(rb_gb_state *st, void *ctx)
         }
 }
 
-static int has_op(const rb_config *cfg, const char *op)
-{
+static int has_op(const rb_config *cfg, const char *op) {
     for (size_t i = 0; i < cfg->latency.nops; i++)
         if (strcmp(cfg->latency.ops[i], op) == 0) return 1;
     return 0;
 }
 
-static int latency_codec(run *r, cell_sink *cs)
-{
+static int latency_codec(run *r, cell_sink *cs) {
     const rb_method *m = cs->me->m;
     const rb_tensor *xt = rb_dataset_tensor(&r->ds, "x");
     if (!xt || xt->ndim != 2) return RB_OK; /* the accuracy pass already reported this */
@@ -179,7 +170,8 @@ static int latency_codec(run *r, cell_sink *cs)
     if (!b.codes || !b.xhat) rc = rb_error_set(RB_ENOMEM, "latency: no memory");
     /* Codes for the decode benchmark, and the variants the encode path uses. */
     if (!rc) rc = m->codec->encode(b.st, b.x, b.batch, b.codes);
-    double in_bytes = (double) (b.batch * b.dim * sizeof(float)), code_bytes = (double) (b.batch * cb);
+    double in_bytes = (double) (b.batch * b.dim * sizeof(float)),
+           code_bytes = (double) (b.batch * cb);
     rb_gb_bench benches[2];
     const char *names[2];
     size_t nb = 0;
@@ -233,8 +225,7 @@ static int latency_codec(run *r, cell_sink *cs)
     return rc;
 }
 
-static int run_cell(run *r, const rb_cell *c)
-{
+static int run_cell(run *r, const rb_cell *c) {
     const rb_method_entry *me = &r->cfg.methods[c->method];
     cell_sink cs = {r, c, me, &r->cfg.datasets[c->dataset]};
     int rc = load_dataset(r, c);
@@ -259,8 +250,7 @@ static int run_cell(run *r, const rb_cell *c)
 
 /* Canonical text of a JSON parameter value, through the parameter's own table entry so that 2,
  * 2.0 and "2" compare as the table would parse them. */
-static int canon_json(const rb_param_def *defs, size_t n, const char *name, json_t *v, char *out)
-{
+static int canon_json(const rb_param_def *defs, size_t n, const char *name, json_t *v, char *out) {
     char text[RB_PARAM_TEXT_MAX];
     if (json_is_integer(v))
         snprintf(text, sizeof text, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
@@ -278,8 +268,7 @@ static int canon_json(const rb_param_def *defs, size_t n, const char *name, json
     return 0;
 }
 
-static int row_matches(json_t *row, const rb_expect *e, const rb_method *m)
-{
+static int row_matches(json_t *row, const rb_expect *e, const rb_method *m) {
     const char *label = json_string_value(json_object_get(row, "label"));
     const char *method = json_string_value(json_object_get(row, "method"));
     const char *dataset = json_string_value(json_object_get(row, "dataset"));
@@ -304,8 +293,7 @@ static int row_matches(json_t *row, const rb_expect *e, const rb_method *m)
     return 1;
 }
 
-static const rb_method *expect_method(const rb_config *cfg, const rb_expect *e)
-{
+static const rb_method *expect_method(const rb_config *cfg, const rb_expect *e) {
     for (size_t i = 0; i < cfg->nmethods; i++)
         if ((e->label && !strcmp(e->label, cfg->methods[i].label)) ||
             (!e->label && e->method && !strcmp(e->method, cfg->methods[i].method)))
@@ -313,8 +301,7 @@ static const rb_method *expect_method(const rb_config *cfg, const rb_expect *e)
     return NULL;
 }
 
-static int expect_holds(const rb_expect *e, double v)
-{
+static int expect_holds(const rb_expect *e, double v) {
     if (isnan(v)) return 0;
     if (!strcmp(e->op, "<=")) return v <= e->value;
     if (!strcmp(e->op, ">=")) return v >= e->value;
@@ -326,8 +313,7 @@ static int expect_holds(const rb_expect *e, double v)
 
 /* Grades every expect against the rows on disk (so resumed cells count too); writes
  * expect.jsonl; *failed = number not PASS. */
-static int grade_expectations(run *r, size_t *passed, size_t *failed)
-{
+static int grade_expectations(run *r, size_t *passed, size_t *failed) {
     *passed = *failed = 0;
     char path[4200];
     snprintf(path, sizeof path, "%s/results.jsonl", r->results_dir);
@@ -346,8 +332,7 @@ static int grade_expectations(run *r, size_t *passed, size_t *failed)
         double sum = 0;
         size_t n = 0, k;
         json_t *row;
-        json_array_foreach(rows, k, row) if (m && row_matches(row, e, m))
-        {
+        json_array_foreach(rows, k, row) if (m && row_matches(row, e, m)) {
             json_t *v = json_object_get(row, "value");
             sum += json_is_number(v) ? json_number_value(v) : NAN;
             n++;
@@ -366,16 +351,16 @@ static int grade_expectations(run *r, size_t *passed, size_t *failed)
                                 "method", e->method, "label", e->label, "dataset", e->dataset,
                                 "params", params, "metric", e->metric, "op", e->op, "value",
                                 isnan(measured) ? json_null() : json_real(measured), "target",
-                                e->value, "rtol", e->rtol, "atol", e->atol, "n", (int) n,
-                                "status", status, "source", e->source, "line", e->pos.line);
+                                e->value, "rtol", e->rtol, "atol", e->atol, "n", (int) n, "status",
+                                status, "source", e->source, "line", e->pos.line);
         char *text = out ? json_dumps(out, JSON_COMPACT) : NULL;
         if (text) fprintf(f, "%s\n", text);
         free(text);
         json_decref(out);
         if (strcmp(status, "PASS"))
-            fprintf(stderr, "%s:%d: expectation %s: %s %s %s %g, measured %g (%s)\n",
-                    e->pos.file, e->pos.line, status, e->label ? e->label : e->method,
-                    e->metric, e->op, e->value, measured, e->source);
+            fprintf(stderr, "%s:%d: expectation %s: %s %s %s %g, measured %g (%s)\n", e->pos.file,
+                    e->pos.line, status, e->label ? e->label : e->method, e->metric, e->op,
+                    e->value, measured, e->source);
     }
     json_decref(rows);
     if (fclose(f)) return rb_error_set(RB_EIO, "cannot write %s", path);
@@ -384,8 +369,7 @@ static int grade_expectations(run *r, size_t *passed, size_t *failed)
 
 /* ---- the run ---- */
 
-static int cell_selected(const run *r, const rb_cell *c)
-{
+static int cell_selected(const run *r, const rb_cell *c) {
     const char *only = r->o->only;
     if (!only) return 1;
     const rb_method_entry *me = &r->cfg.methods[c->method];
@@ -393,8 +377,7 @@ static int cell_selected(const run *r, const rb_cell *c)
            !fnmatch(only, c->key, 0);
 }
 
-static void progress(run *r, size_t i)
-{
+static void progress(run *r, size_t i) {
     if (!isatty(STDERR_FILENO)) return;
     double el = now_s() - r->t0;
     size_t done = r->ran + r->skipped;
@@ -404,8 +387,7 @@ static void progress(run *r, size_t i)
     if (i >= r->ncells) fputc('\n', stderr);
 }
 
-static int resolve_backends(run *r)
-{
+static int resolve_backends(run *r) {
     for (size_t i = 0; i < r->ncells; i++) {
         const char *b = r->o->backend ? r->o->backend : r->cells[i].backend;
         int count = 0;
@@ -414,10 +396,8 @@ static int resolve_backends(run *r)
         if (!strcmp(b, "cuda"))
             /* The CUDA kernels arrive with the CUDA backend issue; until then no method can run
              * there, and saying so beats silently running on the CPU. */
-            return rb_error_set(RB_ENOTSUP,
-                                "backend cuda: %s",
-                                cuda_ok ? "no method has CUDA kernels yet"
-                                        : rb_error_detail());
+            return rb_error_set(RB_ENOTSUP, "backend cuda: %s",
+                                cuda_ok ? "no method has CUDA kernels yet" : rb_error_detail());
         if (strcmp(b, "cpu"))
             return rb_error_set(RB_EINVAL, "backend '%s' is not cpu, cuda or auto", b);
         r->cells[i].backend = "cpu";
@@ -425,22 +405,20 @@ static int resolve_backends(run *r)
     return RB_OK;
 }
 
-static json_t *seeds_json(const run *r)
-{
+static json_t *seeds_json(const run *r) {
     /* Seeds are full 64-bit values: decimal strings, since JSON integers are signed here. */
     json_t *a = json_array();
     for (size_t i = 0; i < r->ncells; i++) {
         char ds[24], ms[24];
         snprintf(ds, sizeof ds, "%" PRIu64, r->cells[i].data_seed);
         snprintf(ms, sizeof ms, "%" PRIu64, r->cells[i].method_seed);
-        json_array_append_new(a, json_pack("{s:s, s:s, s:s}", "cell", r->cells[i].key,
-                                           "data_seed", ds, "method_seed", ms));
+        json_array_append_new(a, json_pack("{s:s, s:s, s:s}", "cell", r->cells[i].key, "data_seed",
+                                           ds, "method_seed", ms));
     }
     return json_pack("{s:I, s:o}", "base", (json_int_t) r->cfg.seed, "cells", a);
 }
 
-static json_t *limits_json(const run *r)
-{
+static json_t *limits_json(const run *r) {
     if (!r->have_limits) return json_null();
     json_t *a = json_array();
     for (size_t i = 0; i < r->limits.count; i++) {
@@ -451,8 +429,7 @@ static json_t *limits_json(const run *r)
     return a;
 }
 
-static int setup_dirs(run *r)
-{
+static int setup_dirs(run *r) {
     const rb_run_opts *o = r->o;
     if (o->out_dir) {
         snprintf(r->results_dir, sizeof r->results_dir, "%s", o->out_dir);
@@ -468,8 +445,7 @@ static int setup_dirs(run *r)
     return rc;
 }
 
-int rb_run(const rb_run_opts *o)
-{
+int rb_run(const rb_run_opts *o) {
     run r = {.o = o, .ds_index = -1};
     int rc, status = 2;
     if (o->resume && !o->out_dir) {
@@ -546,7 +522,8 @@ int rb_run(const rb_run_opts *o)
     status = failed ? 1 : 0;
     goto done;
 fail:
-    fprintf(stderr, "rotabench run: %s\n", rb_error_detail()[0] ? rb_error_detail() : rb_strerror(rc));
+    fprintf(stderr, "rotabench run: %s\n",
+            rb_error_detail()[0] ? rb_error_detail() : rb_strerror(rc));
     status = 2;
 done:
     if (r.res) rb_results_close(r.res);

@@ -1,0 +1,261 @@
+/* `rotabench run` end to end through the binary: a small config's results, expectations and
+ * report; exit statuses; nothing written on a config error; resume after an interrupted run
+ * giving the same bits as an uninterrupted one. */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness/record.h"
+#include "tests/testutil.h"
+
+static char dir[64];
+
+static void make_dir(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/rbtest_run_XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+}
+
+static void write_file(const char *name, const char *text)
+{
+    char p[256];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *f = fopen(p, "w");
+    cr_assert_not_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t) n + 1);
+    s[fread(s, 1, (size_t) n, f)] = '\0';
+    fclose(f);
+    return s;
+}
+
+static int run(const char *args, char **err)
+{
+    char cmd[1024], *out;
+    snprintf(cmd, sizeof cmd, "run %s", args);
+    int st = rbt_run_cli(cmd, &out, err);
+    free(out);
+    return st;
+}
+
+/* Three sweeps x two repeats = 12 cells, each with four metrics. */
+static const char *small_yaml =
+    "name: small\n"
+    "seed: 7\n"
+    "repeats: 2\n"
+    "datasets:\n"
+    "  - {name: s64, kind: sphere, dim: 64, count: 300, queries: 20}\n"
+    "methods:\n"
+    "  - {method: rtn, params: {bits: [2, 4, 8], rotation: [none, rht]}}\n"
+    "metrics: [vnmse, ip_slope, d_dprod, bits]\n"
+    "expect:\n"
+    "  - {method: rtn, params: {bits: 8, rotation: rht}, metric: vnmse, op: '<=', value: 0.001,\n"
+    "     source: 'uniform quantizer, 8 bits'}\n"
+    "plots:\n"
+    "  - {x: bits, y: vnmse, series: rotation, logy: true}\n";
+
+/* The values of every row, in file order, as one string: bit-exact comparison of two runs. */
+static char *values_of(const char *results_dir)
+{
+    char p[256];
+    snprintf(p, sizeof p, "%s/results.jsonl", results_dir);
+    json_t *rows;
+    cr_assert_eq(rb_results_read(p, &rows), 0, "%s", rb_error_detail());
+    size_t cap = 1 << 16, len = 0, i;
+    char *s = calloc(cap, 1);
+    json_t *row;
+    json_array_foreach(rows, i, row)
+    {
+        char *key = rb_row_key(row);
+        double v = rb_row_double(row, "value");
+        len += (size_t) snprintf(s + len, cap - len, "%s|%a\n", key, v);
+        free(key);
+        cr_assert(len < cap);
+    }
+    json_decref(rows);
+    return s;
+}
+
+Test(run, small_config_end_to_end)
+{
+    make_dir();
+    write_file("small.yaml", small_yaml);
+    char args[512], *err, p[256];
+    snprintf(args, sizeof args, "%s/small.yaml -o %s/out --threads 1", dir, dir);
+    int st = run(args, &err);
+    cr_assert_eq(st, 0, "exit %d: %s", st, err);
+    snprintf(p, sizeof p, "%s/out/results.jsonl", dir);
+    json_t *rows;
+    cr_assert_eq(rb_results_read(p, &rows), 0, "%s", rb_error_detail());
+    cr_assert_eq(json_array_size(rows), 12 * 4, "one row per cell and metric");
+    json_decref(rows);
+    snprintf(p, sizeof p, "%s/out/expect.jsonl", dir);
+    char *expect = slurp(p);
+    cr_assert(expect && strstr(expect, "\"status\":\"PASS\""), "%s", expect);
+    snprintf(p, sizeof p, "%s/out/report.md", dir);
+    char *report = slurp(p);
+    cr_assert(report && strstr(report, "1 PASS, 0 FAIL"), "report: %s", report);
+    snprintf(p, sizeof p, "%s/out/context.json", dir);
+    char *ctx = slurp(p);
+    cr_assert(ctx && strstr(ctx, "\"config_sha256\""));
+    snprintf(p, sizeof p, "%s/out/results.csv", dir);
+    struct stat sb;
+    cr_assert_eq(stat(p, &sb), 0);
+    free(expect);
+    free(report);
+    free(ctx);
+    free(err);
+}
+
+Test(run, failed_expectation_exits_1)
+{
+    make_dir();
+    char yaml[2048];
+    snprintf(yaml, sizeof yaml, "%s", small_yaml);
+    /* 2-bit codes cannot reach a vNMSE of 1e-3. */
+    char *v = strstr(yaml, "bits: 8, rotation: rht}");
+    memcpy(v, "bits: 2", 7);
+    write_file("fail.yaml", yaml);
+    char args[512], *err;
+    snprintf(args, sizeof args, "%s/fail.yaml -o %s/out --quick", dir, dir);
+    int st = run(args, &err);
+    cr_assert_eq(st, 1, "exit %d: %s", st, err);
+    cr_assert(strstr(err, "expectation FAIL"), "%s", err);
+    free(err);
+}
+
+Test(run, config_error_exits_2_and_writes_nothing)
+{
+    make_dir();
+    write_file("bad.yaml", "name: bad\ndatasets:\n  - {name: s, kind: sphere, dim: 0}\n"
+                           "methods:\n  - {method: rtn}\nmetrics: [vnmse]\n");
+    char args[512], *err, p[256];
+    snprintf(args, sizeof args, "%s/bad.yaml -o %s/out", dir, dir);
+    int st = run(args, &err);
+    cr_assert_eq(st, 2);
+    cr_assert(strstr(err, "bad.yaml:3:") && strstr(err, "dim"), "%s", err);
+    snprintf(p, sizeof p, "%s/out", dir);
+    struct stat sb;
+    cr_assert_neq(stat(p, &sb), 0, "no output directory after a config error");
+    free(err);
+    static const char *const usage[] = {"", "--resume x.yaml", "--threads 0 x.yaml",
+                                        "--backend tpu x.yaml", "--bogus x.yaml"};
+    for (size_t i = 0; i < sizeof usage / sizeof usage[0]; i++) {
+        cr_assert_eq(run(usage[i], &err), 2, "'%s'", usage[i]);
+        cr_assert_neq(err[0], '\0', "'%s' explains itself", usage[i]);
+        free(err);
+    }
+}
+
+/* Keeps the lines of results.jsonl up to and including the k-th cell_done marker, plus a torn
+ * half line: what a run killed during cell k+1 leaves. */
+static void truncate_after_cells(const char *results_dir, int k)
+{
+    char p[512];
+    snprintf(p, sizeof p, "%s/results.jsonl", results_dir);
+    char *s = slurp(p);
+    char *cut = s;
+    for (int done = 0; done < k;) {
+        cut = strstr(cut, "{\"cell_done\"");
+        cr_assert_not_null(cut);
+        cut = strchr(cut, '\n') + 1;
+        done++;
+    }
+    FILE *f = fopen(p, "w");
+    fwrite(s, 1, (size_t) (cut - s), f);
+    fputs("{\"dataset\":\"s64\",\"val", f); /* torn */
+    fclose(f);
+    free(s);
+}
+
+Test(run, resume_after_interruption_gives_identical_results)
+{
+    make_dir();
+    write_file("small.yaml", small_yaml);
+    char args[512], *err, a[256], b[256];
+    snprintf(a, sizeof a, "%s/full", dir);
+    snprintf(b, sizeof b, "%s/cut", dir);
+    snprintf(args, sizeof args, "%s/small.yaml -o %s --quick --threads 2", dir, a);
+    cr_assert_eq(run(args, &err), 0, "%s", err);
+    free(err);
+    snprintf(args, sizeof args, "%s/small.yaml -o %s --quick --threads 1", dir, b);
+    cr_assert_eq(run(args, &err), 0, "%s", err);
+    free(err);
+    truncate_after_cells(b, 5);
+    snprintf(args, sizeof args, "%s/small.yaml -o %s --quick --threads 1 --resume", dir, b);
+    char cmd[1024], *out;
+    snprintf(cmd, sizeof cmd, "run %s", args);
+    cr_assert_eq(rbt_run_cli(cmd, &out, &err), 0, "%s", err);
+    cr_assert(strstr(out, "7 cells run, 5 skipped"), "%s", out);
+    char *va = values_of(a), *vb = values_of(b);
+    /* Different thread counts and an interruption: the same bits. */
+    cr_assert_str_eq(va, vb);
+    free(va);
+    free(vb);
+    free(out);
+    free(err);
+}
+
+/* A real SIGINT in the middle of a run: exit 2 with the resume command, the finished cells on
+ * disk; the resumed run completes. */
+Test(run, sigint_keeps_finished_cells, .timeout = 120)
+{
+    const char *bin = getenv("RB_TEST_BIN");
+    if (!bin) cr_skip_test("RB_TEST_BIN is not set");
+    make_dir();
+    write_file("slow.yaml", "name: slow\nrepeats: 40\ndatasets:\n"
+                            "  - {name: g, kind: gaussian, dim: 1024, count: 4000, queries: 50}\n"
+                            "methods:\n  - {method: rtn, params: {rotation: haar}}\n"
+                            "metrics: [vnmse, d_dprod]\n");
+    char cfg[256], out[256], log[256], p[512];
+    snprintf(cfg, sizeof cfg, "%s/slow.yaml", dir);
+    snprintf(out, sizeof out, "%s/out", dir);
+    snprintf(log, sizeof log, "%s/stderr.txt", dir);
+    snprintf(p, sizeof p, "%s/results.jsonl", out);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        FILE *e = freopen(log, "w", stderr);
+        (void) e;
+        execl(bin, bin, "run", cfg, "-o", out, "--threads", "1", (char *) NULL);
+        _exit(127);
+    }
+    /* Wait for two finished cells, then interrupt. */
+    for (int tries = 0; tries < 6000; tries++) {
+        char *s = slurp(p);
+        int done = 0;
+        for (char *c = s; c && (c = strstr(c, "cell_done")); c++) done++;
+        free(s);
+        if (done >= 2) break;
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+    }
+    kill(pid, SIGINT);
+    int st;
+    waitpid(pid, &st, 0);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2, "status %d", st);
+    char *msg = slurp(log);
+    cr_assert(msg && strstr(msg, "interrupted") && strstr(msg, "--resume"), "%s", msg);
+    json_t *done;
+    cr_assert_eq(rb_results_done_cells(out, &done), 0);
+    size_t ndone = json_object_size(done);
+    cr_assert(ndone >= 2 && ndone < 40, "%zu cells kept", ndone);
+    json_decref(done);
+    free(msg);
+}
