@@ -2,6 +2,7 @@
  * accuracy rows against tolerances and latency rows with a Mann-Whitney U test, prints a
  * benchstat-style table per metric and decides the exit status. */
 #include "harness/compare.h"
+#include "harness/record.h"
 
 #include <errno.h>
 #include <fnmatch.h>
@@ -49,71 +50,12 @@ static const char *context_config_sha(json_t *ctx) {
     return json_string_value(json_object_get(json_object_get(ctx, "run"), "config_sha256"));
 }
 
-/* Reads results.jsonl into an array of row objects (marker lines {"cell_done": ...} skipped) and
- * the line number of each row. A torn last line (no newline, not valid JSON: a run killed while
- * writing) is dropped with a warning; any other bad line is an error naming file:line. This is
- * the one place to switch to rb_results_read (then *lines = NULL and errors name row numbers). */
-static int read_rows(const char *path, json_t **rows_out, size_t **lines_out, FILE *out) {
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        fprintf(out, "compare: cannot open %s: %s\n", path, strerror(errno));
-        return -1;
-    }
-    json_t *rows = json_array();
-    size_t *lines = NULL, cap = 0, lineno = 0;
-    char *buf = NULL;
-    size_t bufcap = 0;
-    ssize_t len;
-    int rc = 0;
-    while ((len = getline(&buf, &bufcap, f)) != -1) {
-        lineno++;
-        if (strspn(buf, " \t\r\n") == (size_t) len) continue; /* blank line */
-        json_error_t err;
-        json_t *j = json_loadb(buf, (size_t) len, 0, &err);
-        if (!j || !json_is_object(j)) {
-            json_decref(j);
-            if (buf[len - 1] != '\n') { /* getline: only the last line can lack its newline */
-                fprintf(out, "compare: warning: %s:%zu: ignoring a truncated last line\n", path,
-                        lineno);
-                break;
-            }
-            fprintf(out, "compare: %s:%zu: malformed line: %s\n", path, lineno,
-                    j ? "not a JSON object" : err.text);
-            rc = -1;
-            break;
-        }
-        if (json_object_get(j, "cell_done")) {
-            json_decref(j);
-            continue;
-        }
-        if (json_array_size(rows) == cap) {
-            cap = cap ? 2 * cap : 64;
-            size_t *nl = realloc(lines, cap * sizeof *nl);
-            if (!nl) {
-                json_decref(j);
-                rc = -1;
-                fprintf(out, "compare: out of memory reading %s\n", path);
-                break;
-            }
-            lines = nl;
-        }
-        lines[json_array_size(rows)] = lineno;
-        json_array_append_new(rows, j);
-    }
-    if (rc == 0 && ferror(f)) {
-        fprintf(out, "compare: error reading %s: %s\n", path, strerror(errno));
-        rc = -1;
-    }
-    free(buf);
-    fclose(f);
-    if (rc) {
-        json_decref(rows);
-        free(lines);
-        return rc;
-    }
-    *rows_out = rows;
-    *lines_out = lines;
-    return 0;
+/* The rows of completed cells, through the same reader as report and resume (it skips marker
+ * lines, drops a torn last line with a warning and names FILE:LINE for any other bad line). */
+static int read_rows(const char *path, json_t **rows_out, FILE *out) {
+    if (rb_results_read(path, rows_out) == RB_OK) return 0;
+    fprintf(out, "compare: %s\n", rb_error_detail());
+    return -1;
 }
 
 /* All the rows of one side with the same identity: repeats pooled. */
@@ -274,21 +216,20 @@ static int side_load(side *s, FILE *out) {
     s->path = path_join(s->dir, "results.jsonl");
     s->index = json_object();
     json_t *rows = NULL, *row;
-    size_t *lines = NULL, i;
-    if (read_rows(s->path, &rows, &lines, out)) return -1;
+    size_t i;
+    if (read_rows(s->path, &rows, out)) return -1;
     json_array_foreach(rows, i, row) {
         const char *bad = row_problem(row);
-        size_t line = lines ? lines[i] : i + 1;
+        size_t line = i + 1; /* rows are numbered among the completed cells' rows */
         if (bad) {
-            fprintf(out, "compare: %s:%zu: malformed row: missing or invalid field '%s'\n", s->path,
-                    line, bad);
+            fprintf(out, "compare: %s: row %zu: missing or invalid field '%s'\n", s->path, line,
+                    bad);
             rc = -1;
             break;
         }
         if ((rc = group_add(s, row, line, out))) break;
     }
     json_decref(rows);
-    free(lines);
     return rc;
 }
 
@@ -519,8 +460,8 @@ static int print_table(const side *a, const side *b, const char *metric, const r
 /* Reports a row of one side that the other lacks. */
 static void print_only(const side *s, const group *g, FILE *out) {
     char *name = row_name(g->row, NULL, NULL);
-    fprintf(out, "  %s %s  (%s:%zu)\n", name ? name : "?", str_field(g->row, "metric"), s->path,
-            g->line);
+    fprintf(out, "  %s %s  (row %zu of %s)\n", name ? name : "?", str_field(g->row, "metric"),
+            g->line, s->path);
     free(name);
 }
 
@@ -574,9 +515,9 @@ int rb_compare(const char *base_dir, const char *new_dir, const rb_compare_opts 
         }
         if (ga->latency != gb->latency) {
             char *name = row_name(ga->row, NULL, NULL);
-            fprintf(out, "cannot compare %s %s: latency samples in %s only (%s:%zu)\n",
+            fprintf(out, "cannot compare %s %s: latency samples in %s only (row %zu of %s)\n",
                     name ? name : "?", metric, ga->latency ? "base" : "new",
-                    (ga->latency ? &a : &b)->path, ga->latency ? ga->line : gb->line);
+                    ga->latency ? ga->line : gb->line, (ga->latency ? &a : &b)->path);
             free(name);
             ga->skip = 1;
             status = RB_COMPARE_INCOMPARABLE;

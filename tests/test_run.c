@@ -206,6 +206,12 @@ Test(run, resume_after_interruption_gives_identical_results)
     char *va = values_of(a), *vb = values_of(b);
     /* Different thread counts and an interruption: the same bits. */
     cr_assert_str_eq(va, vb);
+    /* And compare, on the real files (session and done markers included), finds no change. */
+    free(out);
+    free(err);
+    snprintf(cmd, sizeof cmd, "compare %s %s", a, b);
+    cr_assert_eq(rbt_run_cli(cmd, &out, &err), 0, "%s%s", out, err);
+    cr_assert(strstr(out, "0 regressions"), "%s", out);
     free(va);
     free(vb);
     free(out);
