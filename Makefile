@@ -163,8 +163,10 @@ format:
 	clang-format -i $(FORMAT_SRCS)
 
 lint: deps
-	clang-format --dry-run -Werror $(FORMAT_SRCS)
-	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability,performance \
+	@echo "  LINT   clang-format ($(words $(FORMAT_SRCS)) files)"
+	@clang-format --dry-run -Werror $(FORMAT_SRCS)
+	@echo "  LINT   cppcheck"
+	@cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability,performance \
 	    --inline-suppr --suppress=missingIncludeSystem -D__x86_64__ -I. \
 	    kernels datasets methods harness
 

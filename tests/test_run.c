@@ -16,14 +16,12 @@
 
 static char dir[64];
 
-static void make_dir(void)
-{
+static void make_dir(void) {
     snprintf(dir, sizeof dir, "/tmp/rbtest_run_XXXXXX");
     cr_assert_not_null(mkdtemp(dir));
 }
 
-static void write_file(const char *name, const char *text)
-{
+static void write_file(const char *name, const char *text) {
     char p[256];
     snprintf(p, sizeof p, "%s/%s", dir, name);
     FILE *f = fopen(p, "w");
@@ -32,8 +30,7 @@ static void write_file(const char *name, const char *text)
     fclose(f);
 }
 
-static char *slurp(const char *path)
-{
+static char *slurp(const char *path) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
     fseek(f, 0, SEEK_END);
@@ -45,8 +42,7 @@ static char *slurp(const char *path)
     return s;
 }
 
-static int run(const char *args, char **err)
-{
+static int run(const char *args, char **err) {
     char cmd[1024], *out;
     snprintf(cmd, sizeof cmd, "run %s", args);
     int st = rbt_run_cli(cmd, &out, err);
@@ -71,8 +67,7 @@ static const char *small_yaml =
     "  - {x: bits, y: vnmse, series: rotation, logy: true}\n";
 
 /* The values of every row, in file order, as one string: bit-exact comparison of two runs. */
-static char *values_of(const char *results_dir)
-{
+static char *values_of(const char *results_dir) {
     char p[256];
     snprintf(p, sizeof p, "%s/results.jsonl", results_dir);
     json_t *rows;
@@ -80,8 +75,7 @@ static char *values_of(const char *results_dir)
     size_t cap = 1 << 16, len = 0, i;
     char *s = calloc(cap, 1);
     json_t *row;
-    json_array_foreach(rows, i, row)
-    {
+    json_array_foreach(rows, i, row) {
         char *key = rb_row_key(row);
         double v = rb_row_double(row, "value");
         len += (size_t) snprintf(s + len, cap - len, "%s|%a\n", key, v);
@@ -92,8 +86,7 @@ static char *values_of(const char *results_dir)
     return s;
 }
 
-Test(run, small_config_end_to_end)
-{
+Test(run, small_config_end_to_end) {
     make_dir();
     write_file("small.yaml", small_yaml);
     char args[512], *err, p[256];
@@ -123,8 +116,7 @@ Test(run, small_config_end_to_end)
     free(err);
 }
 
-Test(run, failed_expectation_exits_1)
-{
+Test(run, failed_expectation_exits_1) {
     make_dir();
     char yaml[2048];
     snprintf(yaml, sizeof yaml, "%s", small_yaml);
@@ -140,8 +132,7 @@ Test(run, failed_expectation_exits_1)
     free(err);
 }
 
-Test(run, config_error_exits_2_and_writes_nothing)
-{
+Test(run, config_error_exits_2_and_writes_nothing) {
     make_dir();
     write_file("bad.yaml", "name: bad\ndatasets:\n  - {name: s, kind: sphere, dim: 0}\n"
                            "methods:\n  - {method: rtn}\nmetrics: [vnmse]\n");
@@ -165,8 +156,7 @@ Test(run, config_error_exits_2_and_writes_nothing)
 
 /* Keeps the lines of results.jsonl up to and including the k-th cell_done marker, plus a torn
  * half line: what a run killed during cell k+1 leaves. */
-static void truncate_after_cells(const char *results_dir, int k)
-{
+static void truncate_after_cells(const char *results_dir, int k) {
     char p[512];
     snprintf(p, sizeof p, "%s/results.jsonl", results_dir);
     char *s = slurp(p);
@@ -184,8 +174,7 @@ static void truncate_after_cells(const char *results_dir, int k)
     free(s);
 }
 
-Test(run, resume_after_interruption_gives_identical_results)
-{
+Test(run, resume_after_interruption_gives_identical_results) {
     make_dir();
     write_file("small.yaml", small_yaml);
     char args[512], *err, a[256], b[256];
@@ -220,8 +209,7 @@ Test(run, resume_after_interruption_gives_identical_results)
 
 /* A real SIGINT in the middle of a run: exit 2 with the resume command, the finished cells on
  * disk; the resumed run completes. */
-Test(run, sigint_keeps_finished_cells, .timeout = 120)
-{
+Test(run, sigint_keeps_finished_cells, .timeout = 120) {
     const char *bin = getenv("RB_TEST_BIN");
     if (!bin) cr_skip_test("RB_TEST_BIN is not set");
     make_dir();
