@@ -154,7 +154,7 @@ static json_t *candidate_columns(json_t *rows, int with_dataset) {
 }
 
 static int column_varies(json_t *rows, const char *col) {
-    char first[TXT], t[TXT];
+    char first[TXT] = "", t[TXT] = "";
     size_t i;
     json_t *row;
     json_array_foreach(rows, i, row) {
