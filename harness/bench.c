@@ -38,25 +38,37 @@ static rb_cost rht_cost(size_t n, size_t rows, size_t elem_bytes) {
     return c;
 }
 
-/* INT4 asymmetric, groups of 128, straight to packed nibbles (QuaRot/KV activations). The
- * output buffers live in aux: packed nibbles, then scales, then zeros. */
+/* INT4 asymmetric, groups of 128, straight to packed nibbles (QuaRot/KV activations). aux holds
+ * the output buffers. */
 enum { QGROUP = 128 };
 static const rb_quant_spec int4_g128 = {
     .bits = 4, .asym = 1, .gran = RB_QUANT_PER_GROUP, .group = QGROUP};
+typedef struct quant_out {
+    uint8_t *packed;
+    float *scales, *zeros;
+} quant_out;
+static void quant_teardown(rb_bench_inst *b) {
+    quant_out *q = b->aux;
+    free(q->packed);
+    free(q->scales);
+    free(q->zeros);
+    free(q);
+}
 static int quant_setup(rb_bench_inst *b) {
     size_t groups = b->args.rows * ((b->args.n + QGROUP - 1) / QGROUP);
-    b->aux = malloc(b->args.rows * ((b->args.n + 1) / 2) + 2 * groups * sizeof(float) + 64);
-    return b->aux ? RB_OK : rb_error_set(RB_ENOMEM, "%s: no memory", b->name);
-}
-static void quant_teardown(rb_bench_inst *b) {
-    free(b->aux);
+    quant_out *q = calloc(1, sizeof *q);
+    if (!q) return rb_error_set(RB_ENOMEM, "%s: no memory", b->name);
+    b->aux = q;
+    q->packed = malloc(b->args.rows * ((b->args.n + 1) / 2));
+    q->scales = malloc(groups * sizeof(float));
+    q->zeros = malloc(groups * sizeof(float));
+    return q->packed && q->scales && q->zeros ? RB_OK
+                                              : rb_error_set(RB_ENOMEM, "%s: no memory", b->name);
 }
 static int quant_pack4_call(rb_bench_inst *b) {
-    size_t ldp = (b->args.n + 1) / 2, groups = b->args.rows * ((b->args.n + QGROUP - 1) / QGROUP);
-    uint8_t *packed = b->aux;
-    float *scales = (float *) (packed + (b->args.rows * ldp + 63) / 64 * 64);
-    return rb_quant_pack4_f32(&int4_g128, b->x, b->args.rows, b->args.n, b->args.n, packed, ldp,
-                              scales, scales + groups);
+    quant_out *q = b->aux;
+    return rb_quant_pack4_f32(&int4_g128, b->x, b->args.rows, b->args.n, b->args.n, q->packed,
+                              (b->args.n + 1) / 2, q->scales, q->zeros);
 }
 static rb_cost quant_pack4_cost(size_t n, size_t rows, size_t elem_bytes) {
     return rb_quant_cost(rows, n, rows * ((n + QGROUP - 1) / QGROUP), 0.5);
@@ -80,6 +92,9 @@ static int codebook_setup(rb_bench_inst *b) {
     float c[16];
     for (int i = 0; i < 16; i++) c[i] = -2.7f + 0.36f * (float) i;
     return rb_codebook_init(cb, c, 16);
+}
+static void codebook_teardown(rb_bench_inst *b) {
+    free(b->aux);
 }
 static int codebook_call(rb_bench_inst *b) {
     rb_codebook *cb = b->aux;
@@ -105,7 +120,7 @@ static const rb_bench_entry table[] = {
      quant_teardown, .n = {128, 4096}, .rows = {2048}, .threads = {1}},
     {"mxfp4_fake_quant", NULL, mxfp4_call, mxfp4_cost, .n = {4096}, .rows = {2048}, .threads = {1}},
     {"codebook4_quant", &rb_op_codebook_quant_f32, codebook_call, codebook_cost, codebook_setup,
-     quant_teardown, .n = {128}, .rows = {8192}, .threads = {1}},
+     codebook_teardown, .n = {128}, .rows = {8192}, .threads = {1}},
 };
 
 enum { BATCH_ELEMS = 1 << 16 }; /* calls per batch: about this many elements processed */

@@ -39,17 +39,17 @@ static int parse_num(const char *name, const char *s, double lo, double hi, doub
 }
 
 int rb_cmd_compare(int argc, char **argv) {
-    static const struct {
+    rb_compare_opts o = RB_COMPARE_OPTS_DEFAULT;
+    const struct {
         const char *name;
-        size_t offset;
+        double *target;
         double lo, hi;
     } opts[] = {
-        {"--rtol", offsetof(rb_compare_opts, rtol), 0, HUGE_VAL},
-        {"--atol", offsetof(rb_compare_opts, atol), 0, HUGE_VAL},
-        {"--latency-threshold", offsetof(rb_compare_opts, latency_threshold), 0, HUGE_VAL},
-        {"--alpha", offsetof(rb_compare_opts, alpha), 0, 1},
+        {"--rtol", &o.rtol, 0, HUGE_VAL},
+        {"--atol", &o.atol, 0, HUGE_VAL},
+        {"--latency-threshold", &o.latency_threshold, 0, HUGE_VAL},
+        {"--alpha", &o.alpha, 0, 1},
     };
-    rb_compare_opts o = RB_COMPARE_OPTS_DEFAULT;
     const char *pos[2];
     size_t npos = 0;
     for (int i = 1; i < argc; i++) {
@@ -72,9 +72,7 @@ int rb_cmd_compare(int argc, char **argv) {
                 fprintf(stderr, "rotabench compare: %s needs a value\n", opts[k].name);
                 return 2;
             }
-            if (parse_num(opts[k].name, val, opts[k].lo, opts[k].hi,
-                          (double *) ((char *) &o + opts[k].offset)))
-                return 2;
+            if (parse_num(opts[k].name, val, opts[k].lo, opts[k].hi, opts[k].target)) return 2;
             continue;
         }
         if (npos == 2) {
