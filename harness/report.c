@@ -628,7 +628,7 @@ static double quantile(const double *x, size_t n, double q) {
     return x[lo] + (h - (double) lo) * (x[hi] - x[lo]);
 }
 
-static void latency_section(FILE *f, json_t *rows) {
+static void latency_section(FILE *f, json_t *rows, json_t *ctx) {
     json_t *groups = json_object(), *reps = json_array();
     size_t i;
     json_t *row;
@@ -646,6 +646,17 @@ static void latency_section(FILE *f, json_t *rows) {
     }
     if (!json_array_size(reps)) goto done;
     fputs("## Latency\n\n", f);
+    /* A debug Google Benchmark or an unoptimized build of ours distorts every number below. */
+    json_t *gbench = json_object_get(json_object_get(json_object_get(ctx, "build"), "libraries"),
+                                     "google_benchmark");
+    if (json_is_true(json_object_get(gbench, "library_debug")))
+        fputs("> **Warning:** the Google Benchmark library was built in debug mode (asserts on); "
+              "its own overhead may inflate the shortest timings.\n\n",
+              f);
+    if (json_is_false(json_object_get(gbench, "build_optimized")))
+        fputs("> **Warning:** rotabench was built without optimization; these timings do not "
+              "represent the kernels.\n\n",
+              f);
     json_t *cols = candidate_columns(reps, 1);
     fixed_line(f, reps, cols, "Fixed: ");
     json_t *shown = json_array(), *c;
@@ -1133,7 +1144,7 @@ int rb_report_write(const char *results_dir, const char *report_dir) {
     provenance(f, ctx, rows);
     accuracy_sections(f, rows);
     if (ex) expect_section(f, ex);
-    latency_section(f, rows);
+    latency_section(f, rows, ctx);
     json_t *plots = json_object_get(config, "plots");
     if (json_array_size(plots)) {
         fputs("## Plots\n\n", f);
