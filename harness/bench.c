@@ -7,6 +7,9 @@
 
 #include "harness/gbench.h"
 #include "kernels/kernels.h"
+#include "methods/method.h"
+
+#include <pthread.h>
 
 /* ---- per-op adapters: the call through the public API and its cost ---- */
 
@@ -106,6 +109,82 @@ static rb_cost codebook_cost(size_t n, size_t rows, size_t elem_bytes) {
     return (rb_cost){4 * elems, elems * ((double) elem_bytes + 1)};
 }
 
+/* ---- every registered codec: encode and decode of a batch, default parameters ----
+ * These lines are made from the method registry, so a new codec is benchmarked without an edit
+ * here. aux holds the instance, its codes and a decode buffer; the cost (read the vectors, write
+ * the codes, or the reverse) is known only once the instance says its code size. */
+typedef struct codec_bench {
+    const rb_method *m;
+    void *st;
+    uint8_t *codes;
+    float *xhat;
+} codec_bench;
+
+static int codec_setup(rb_bench_inst *b) {
+    codec_bench *c = calloc(1, sizeof *c);
+    if (!c) return rb_error_set(RB_ENOMEM, "%s: no memory", b->name);
+    b->aux = c;
+    c->m = b->entry->arg;
+    rb_params p;
+    int rc = rb_params_init(&p, c->m->params, c->m->nparams);
+    if (!rc) rc = c->m->codec->create(&p, b->args.n, b->seed, &c->st);
+    if (rc) return rc;
+    size_t cb = c->m->codec->code_bytes(c->st);
+    c->codes = malloc(b->args.rows * cb + 1);
+    c->xhat = malloc(b->args.rows * b->args.n * sizeof(float) + 1);
+    if (!c->codes || !c->xhat) return rb_error_set(RB_ENOMEM, "%s: no memory", b->name);
+    b->cost = (rb_cost){0, (double) (b->args.rows * (b->args.n * sizeof(float) + cb))};
+    /* decode needs codes to read */
+    return c->m->codec->encode(c->st, b->x, b->args.rows, c->codes);
+}
+static void codec_teardown(rb_bench_inst *b) {
+    codec_bench *c = b->aux;
+    if (c->st) c->m->codec->destroy(c->st);
+    free(c->codes);
+    free(c->xhat);
+    free(c);
+}
+static int codec_encode_call(rb_bench_inst *b) {
+    codec_bench *c = b->aux;
+    return c->m->codec->encode(c->st, b->x, b->args.rows, c->codes);
+}
+static int codec_decode_call(rb_bench_inst *b) {
+    codec_bench *c = b->aux;
+    return c->m->codec->decode(c->st, c->codes, b->args.rows, c->xhat);
+}
+/* Until setup knows the code size: the vectors' own bytes. */
+static rb_cost codec_cost(size_t n, size_t rows, size_t elem_bytes) {
+    return (rb_cost){0, (double) (n * rows * elem_bytes)};
+}
+
+enum { CODEC_BENCH_MAX = 128 };
+static rb_bench_entry codec_entries[CODEC_BENCH_MAX];
+static char codec_names[CODEC_BENCH_MAX][RB_BENCH_NAME_MAX];
+static size_t n_codec_entries;
+
+static void make_codec_entries(void) {
+    size_t nm;
+    const rb_method *const *m = rb_methods_all(&nm);
+    for (size_t i = 0; i < nm && n_codec_entries + 2 <= CODEC_BENCH_MAX; i++) {
+        if (m[i]->family != RB_FAMILY_CODEC) continue;
+        for (int op = 0; op < 2; op++) {
+            rb_bench_entry *e = &codec_entries[n_codec_entries];
+            char *name = codec_names[n_codec_entries++];
+            snprintf(name, RB_BENCH_NAME_MAX, "codec_%s_%s", m[i]->name, op ? "decode" : "encode");
+            *e = (rb_bench_entry){name,
+                                  NULL,
+                                  op ? codec_decode_call : codec_encode_call,
+                                  codec_cost,
+                                  codec_setup,
+                                  codec_teardown,
+                                  .n = {128, 1536},
+                                  .rows = {4096},
+                                  .threads = {1},
+                                  .arg = m[i]};
+        }
+    }
+}
+
 /* ---- the table: one line per benchmark family ---- */
 static const rb_bench_entry table[] = {
     {"fwht_f32", &rb_op_fwht_f32, fwht_call, rb_fwht_cost, .log2_min = 4, .log2_max = 24,
@@ -145,8 +224,11 @@ int rb_bench_instances(const int *threads_override, size_t count, rb_bench_inst 
     size_t total = 0;
     for (int pass = 0; pass < 2; pass++) {
         size_t k = 0;
-        for (size_t e = 0; e < sizeof table / sizeof table[0]; e++) {
-            const rb_bench_entry *en = &table[e];
+        static pthread_once_t once = PTHREAD_ONCE_INIT;
+        pthread_once(&once, make_codec_entries);
+        size_t ntable = sizeof table / sizeof table[0];
+        for (size_t e = 0; e < ntable + n_codec_entries; e++) {
+            const rb_bench_entry *en = e < ntable ? &table[e] : &codec_entries[e - ntable];
             size_t nn =
                 en->log2_max > 0 ? (size_t) (en->log2_max - en->log2_min + 1) : list_len_sz(en->n);
             size_t nr = list_len_sz(en->rows), ntl = list_len_int(en->threads);
@@ -214,7 +296,7 @@ int rb_bench_setup(void *ctx) {
     if (rc) return rc;
     rb_kernel_trace_reset();
     rc = b->entry->call(b); /* untimed: faults pages in, and proves the call works */
-    b->variant = b->entry->op ? rb_kernel_last(b->entry->op) : "ref";
+    b->variant = b->entry->op ? rb_kernel_last(b->entry->op) : "-";
     return rc;
 }
 
@@ -233,9 +315,10 @@ void rb_bench_body(struct rb_gb_state *st, void *ctx) {
     int (*call)(rb_bench_inst *) = b->entry->call;
     int64_t batch = b->batch;
     int rc = 0;
+    rb_gb_set_cost(st, b->cost.bytes, b->cost.flops, -1); /* setup may have refined it */
     while (rb_gb_keep_running_batch(st, batch))
         for (int64_t i = 0; i < batch; i++) rc |= call(b);
     if (rc) rb_gb_skip_with_error(st, rb_error_detail());
-    const char *v = b->entry->op ? rb_kernel_last(b->entry->op) : "ref";
+    const char *v = b->entry->op ? rb_kernel_last(b->entry->op) : "-";
     if (v) b->variant = v;
 }

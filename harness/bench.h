@@ -45,6 +45,7 @@ typedef struct rb_bench_entry {
     size_t n[RB_BENCH_LIST_MAX];
     size_t rows[RB_BENCH_LIST_MAX];
     int threads[RB_BENCH_LIST_MAX];
+    const void *arg; /* entry-specific (a codec entry's rb_method) */
 } rb_bench_entry;
 
 /* Expands the table into instances (buffers not yet allocated). threads_override, if count > 0,

@@ -151,17 +151,20 @@ static double pct(double v, double limit) {
 }
 
 static void print_table(const rb_gb_report *rep, const rb_bench_inst *inst, const rb_limits *lim) {
-    printf("\n%-40s %-8s %14s %9s %8s %7s %7s %3s\n", "benchmark", "variant", "median ns",
+    int w = 9; /* the name column fits the longest name */
+    for (size_t i = 0; i < rep->count; i++)
+        if ((int) strlen(rep->results[i].name) > w) w = (int) strlen(rep->results[i].name);
+    printf("\n%-*s %-8s %14s %9s %8s %7s %7s %3s\n", w, "benchmark", "variant", "median ns",
            "GFLOP/s", "GB/s", "%peak", "%copy", "n");
     for (size_t i = 0; i < rep->count; i++) {
         const rb_gb_result *r = &rep->results[i];
         const rb_bench_inst *b = &inst[r->index];
         if (!r->ok) {
-            printf("%-40s FAILED: %s\n", r->name, r->error);
+            printf("%-*s FAILED: %s\n", w, r->name, r->error);
             continue;
         }
         const rb_limit *l = rb_limits_find(lim, b->args.threads);
-        printf("%-40s %-8s %14.1f %9.2f %8.2f %7.1f %7.1f %3zu\n", r->name,
+        printf("%-*s %-8s %14.1f %9.2f %8.2f %7.1f %7.1f %3zu\n", w, r->name,
                b->variant ? b->variant : "?", r->real_ns.median, r->gflops, r->gbps,
                l ? pct(r->gflops, l->peak_add_gflops) : 0.0, l ? pct(r->gbps, l->copy_gbps) : 0.0,
                r->nsamples);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "harness/bench.h"
+#include "methods/method.h"
 #include "harness/gbench.h"
 #include "kernels/kernels.h"
 #include "kernels/peak.h"
@@ -370,14 +371,15 @@ Test(bench_registry, expands_the_table) {
     cr_assert_eq(rb_bench_instances(NULL, 0, &inst, &n), 0);
     int single[25][3] = {{0}};
     int batch128 = 0, batch4096 = 0;
-    size_t nfwht = 0, nhad = 0, shapes = 0;
+    size_t nfwht = 0, nhad = 0, shapes = 0, ncodec = 0;
     for (size_t i = 0; i < n; i++) {
         for (size_t j = 0; j < i; j++) cr_assert_str_neq(inst[i].name, inst[j].name);
         const rb_bench_args *a = &inst[i].args;
         cr_assert(a->threads == 1 || a->threads == 2, "%s", inst[i].name);
         rb_cost own = inst[i].entry->cost(a->n, a->rows, 4);
-        cr_assert(own.flops > 0 && own.bytes > 0 && inst[i].cost.flops == own.flops, "%s",
+        cr_assert(own.flops >= 0 && own.bytes > 0 && inst[i].cost.flops == own.flops, "%s",
                   inst[i].name);
+        ncodec += strncmp(inst[i].name, "codec_", 6) == 0;
         nhad += strncmp(inst[i].name, "hadamard_f32/rows:2048/", 23) == 0;
         shapes += a->threads == 1; /* every entry runs at 1 thread */
         if (strcmp(inst[i].entry->name, "fwht_f32")) continue;
@@ -400,6 +402,10 @@ Test(bench_registry, expands_the_table) {
     cr_assert(batch128 == 2 && batch4096 == 2);
     cr_assert_eq(nfwht, 21 * 2 + 4);
     cr_assert_eq(nhad, 3 * 2, "the LLM sizes 3072, 11008 and 14336 at 1 and 2 threads");
+    size_t nm, ncodecs = 0;
+    const rb_method *const *m = rb_methods_all(&nm);
+    for (size_t i = 0; i < nm; i++) ncodecs += m[i]->family == RB_FAMILY_CODEC;
+    cr_assert_eq(ncodec, ncodecs * 2 * 2, "every codec: encode and decode at d = 128 and 1536");
     rb_bench_instances_free(inst, n);
 
     int four = 4;
