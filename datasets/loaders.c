@@ -38,8 +38,9 @@ static int npy_into(rb_dataset *ds, const char *path, const char *name, unsigned
     int rc = rb_npy_read(path, RB_NPY_F32, flags, &a);
     if (rc) return rc;
     if (a.ndim > RB_TENSOR_NDIM_MAX) {
+        int ndim = a.ndim;
         rb_npy_free(&a);
-        return rb_error_set(RB_EINVAL, "%s: %d axes; a dataset tensor has at most %d", path, a.ndim,
+        return rb_error_set(RB_EINVAL, "%s: %d axes; a dataset tensor has at most %d", path, ndim,
                             RB_TENSOR_NDIM_MAX);
     }
     rb_tensor *t;
