@@ -1,0 +1,106 @@
+/* Synthetic KV cache (kv_cache.md section 5): keys with persistent per-head outlier channels,
+ * plain Gaussian values and queries, optional RoPE and attention sinks. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "datasets/kinds.h"
+#include "datasets/synth.h"
+
+/* Philox streams (ASCII tags); element index = (token * heads + head) * head_dim + channel. The
+ * outlier choice of head h uses stream STREAM_PICK + (h << 32), its parameters element
+ * h * head_dim + j of STREAM_OPAR (j-th outlier channel: mean magnitude, sigma, sign at 3 e,
+ * 3 e + 1, 3 e + 2). */
+enum {
+    STREAM_K = 0x4b564b4b,    /* "KVKK" */
+    STREAM_V = 0x4b565656,    /* "KVVV" */
+    STREAM_QQ = 0x4b565151,   /* "KVQQ" */
+    STREAM_PICK = 0x4b565043, /* "KVPC" */
+    STREAM_OPAR = 0x4b56504d  /* "KVPM" */
+};
+
+static const rb_param_def kv_params[] = {
+    RB_PARAM_INT("tokens", "4096", 1, 1L << 24, "cached tokens (rows of K and V)"),
+    RB_PARAM_INT("heads", "4", 1, 1024, "attention heads"),
+    RB_PARAM_INT("head_dim", "128", 1, 1 << 16, "channels per head"),
+    RB_PARAM_INT("queries", "64", 0, 1L << 24, "query tokens (Q)"),
+    RB_PARAM_INT("outlier_channels", "4", 0, 1 << 16,
+                 "persistent key outlier channels per head: mean +-U(5,10), sigma U(2,4)"),
+    RB_PARAM_BOOL("rope", "false",
+                  "rotary embedding on K and Q (Llama half-split convention; K token t at "
+                  "position t, query j at position tokens + j)"),
+    RB_PARAM_FLOAT("rope_base", "10000", 1, 1e12, "RoPE base (theta)"),
+    RB_PARAM_INT("sinks", "0", 0, 1L << 24, "attention-sink tokens at the start"),
+    RB_PARAM_FLOAT("sink_scale", "10", 0, 1e6, "factor on the key norm of the sink tokens"),
+};
+
+/* K[t, h, :] ~ N(0, I) except the outlier channels c of head h, where K[t, h, c] = m + s z with
+ * a per-(head, channel) mean m = +-U(5, 10) and sigma s = U(2, 4) shared by all tokens. Sink
+ * tokens t < sinks have their whole key row (all heads) multiplied by sink_scale before RoPE, so
+ * their key norms are sink_scale times those of the same draw without sinks (RoPE keeps norms);
+ * their values are left alone. V and Q are N(0, I). */
+static int load_kv(const rb_params *p, uint64_t seed, rb_dataset *ds) {
+    size_t T = (size_t) rb_params_int(p, "tokens"), H = (size_t) rb_params_int(p, "heads"),
+           D = (size_t) rb_params_int(p, "head_dim"), nq = (size_t) rb_params_int(p, "queries"),
+           nout = (size_t) rb_params_int(p, "outlier_channels"),
+           sinks = (size_t) rb_params_int(p, "sinks");
+    int rope = rb_params_bool(p, "rope");
+    double base = rb_params_float(p, "rope_base"), sink_scale = rb_params_float(p, "sink_scale");
+    if (nout > D)
+        return rb_error_set(RB_EINVAL, "kv_cache: outlier_channels = %zu exceeds head_dim = %zu",
+                            nout, D);
+    if (sinks > T)
+        return rb_error_set(RB_EINVAL, "kv_cache: sinks = %zu exceeds tokens = %zu", sinks, T);
+    if (rope && D % 2)
+        return rb_error_set(RB_EINVAL, "kv_cache: rope needs an even head_dim (got %zu)", D);
+
+    rb_tensor *K, *V, *Q = NULL;
+    size_t shape[3] = {T, H, D}, qshape[3] = {nq, H, D};
+    size_t *pick = malloc((nout ? nout : 1) * sizeof *pick);
+    double *par = malloc((nout ? 3 * nout : 1) * sizeof *par);
+    int rc = !pick || !par ? rb_error_set(RB_ENOMEM, "kv_cache: no memory") : RB_OK;
+    if (!rc) rc = rb_dataset_add(ds, "K", 3, shape, &K);
+    if (!rc) rc = rb_dataset_add(ds, "V", 3, shape, &V);
+    if (!rc && nq) rc = rb_dataset_add(ds, "Q", 3, qshape, &Q);
+    if (rc) goto fail;
+    rb_rng_normal_f32(seed, STREAM_K, 0, T * H * D, K->data);
+    rb_rng_normal_f32(seed, STREAM_V, 0, T * H * D, V->data);
+    if (Q) rb_rng_normal_f32(seed, STREAM_QQ, 0, nq * H * D, Q->data);
+
+    for (size_t h = 0; h < H && nout; h++) {
+        rc = rb_pick_distinct(seed, STREAM_PICK + ((uint64_t) h << 32), D, nout, pick);
+        if (rc) goto fail;
+        rb_rng_uniform_f64(seed, STREAM_OPAR, 3 * h * D, 3 * nout, par);
+        for (size_t j = 0; j < nout; j++) {
+            double m = 5 + 5 * par[3 * j], s = 2 + 2 * par[3 * j + 1];
+            if (par[3 * j + 2] < 0.5) m = -m;
+            for (size_t t = 0; t < T; t++) {
+                float *k = &K->data[(t * H + h) * D + pick[j]];
+                *k = (float) (m + s * *k);
+            }
+        }
+    }
+    for (size_t e = 0; e < sinks * H * D; e++) K->data[e] = (float) (K->data[e] * sink_scale);
+    if (rope) {
+        for (size_t t = 0; t < T; t++)
+            for (size_t h = 0; h < H; h++)
+                rb_rope_apply(&K->data[(t * H + h) * D], D, (double) t, base);
+        for (size_t j = 0; j < nq; j++)
+            for (size_t h = 0; h < H; h++)
+                rb_rope_apply(&Q->data[(j * H + h) * D], D, (double) (T + j), base);
+    }
+    free(pick);
+    free(par);
+    rb_dataset_hash(ds);
+    return RB_OK;
+fail:
+    free(pick);
+    free(par);
+    rb_dataset_free(ds);
+    return rc;
+}
+
+const rb_dataset_kind rb_dataset_kv_cache = {
+    "kv_cache",
+    "keys K and values V (tokens x heads x head_dim) with per-head key outlier channels, "
+    "queries Q; optional RoPE and attention sinks",
+    RB_PARAMS_OF(kv_params), load_kv};

@@ -1,0 +1,267 @@
+/* The safetensors loader: one tensor, by name, from a .safetensors file (8-byte little-endian
+ * header length, a JSON header {name: {dtype, shape, data_offsets}, "__metadata__": {...}}, then
+ * the data section; offsets are relative to the data section). */
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "datasets/kinds.h"
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "safetensors.c reads little-endian data by memcpy and assumes a little-endian host"
+#endif
+
+/* The format's own reader refuses headers above 100 MB. */
+#define MAX_HEADER (100u << 20)
+
+static const rb_param_def st_params[] = {
+    RB_PARAM_STRING("path", NULL, ".safetensors file"),
+    RB_PARAM_STRING("tensor", NULL, "name of the tensor in the file (F32, F16, BF16 or F64)"),
+    RB_PARAM_STRING("as", "x", "tensor name to store it as"),
+};
+
+enum st_dtype { ST_F32, ST_F16, ST_BF16, ST_F64 };
+static const char *const st_names[] = {"F32", "F16", "BF16", "F64"};
+static const size_t st_size[] = {4, 2, 2, 8};
+
+static double half_to_double(uint16_t h) {
+    int e = (h >> 10) & 0x1f, m = h & 0x3ff;
+    double v = e == 0 ? ldexp(m, -24) : e == 31 ? (m ? NAN : INFINITY) : ldexp(m | 0x400, e - 25);
+    return (h & 0x8000) ? -v : v;
+}
+
+static double load_elem(const unsigned char *p, enum st_dtype t) {
+    switch (t) {
+    case ST_F32: {
+        float f;
+        memcpy(&f, p, 4);
+        return f;
+    }
+    case ST_F64: {
+        double d;
+        memcpy(&d, p, 8);
+        return d;
+    }
+    case ST_F16: {
+        uint16_t h;
+        memcpy(&h, p, 2);
+        return half_to_double(h);
+    }
+    case ST_BF16: {
+        uint16_t h;
+        memcpy(&h, p, 2);
+        uint32_t u = (uint32_t) h << 16;
+        float f;
+        memcpy(&f, &u, 4);
+        return f;
+    }
+    }
+    return NAN;
+}
+
+/* "a, b, c" of the tensor names in the header (without __metadata__), cut at cap. */
+static void list_names(json_t *root, char *buf, size_t cap) {
+    const char *key;
+    json_t *val;
+    size_t n = 0;
+    buf[0] = '\0';
+    json_object_foreach(root, key, val) {
+        if (!strcmp(key, "__metadata__")) continue;
+        if (n + strlen(key) + 8 >= cap) {
+            snprintf(buf + n, cap - n, "%s...", n ? ", " : "");
+            return;
+        }
+        n += (size_t) snprintf(buf + n, cap - n, "%s%s", n ? ", " : "", key);
+    }
+    if (!n) snprintf(buf, cap, "none");
+}
+
+static int get_u64(json_t *v, uint64_t *out) {
+    if (!json_is_integer(v) || json_integer_value(v) < 0) return -1;
+    *out = (uint64_t) json_integer_value(v);
+    return 0;
+}
+
+static int load_safetensors(const rb_params *p, uint64_t seed, rb_dataset *ds) {
+    const char *path = rb_params_str(p, "path"), *name = rb_params_str(p, "tensor"),
+               *as = rb_params_str(p, "as");
+    if (!*path) return rb_error_set(RB_EINVAL, "safetensors: parameter 'path' is required");
+    if (!*name) return rb_error_set(RB_EINVAL, "safetensors: parameter 'tensor' is required");
+    int rc = RB_OK;
+    char *hdr = NULL;
+    unsigned char *raw = NULL;
+    json_t *root = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return rb_error_set(RB_EIO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0) {
+        rc = rb_error_set(RB_EIO, "%s: cannot stat: %s", path, strerror(errno));
+        goto done;
+    }
+    uint64_t fsize = (uint64_t) st.st_size;
+    unsigned char lenb[8];
+    if (fread(lenb, 1, 8, f) != 8) {
+        rc = rb_error_set(RB_EFORMAT, "%s: %llu bytes, too short for the 8-byte header length",
+                          path, (unsigned long long) fsize);
+        goto done;
+    }
+    uint64_t hlen = 0;
+    for (int i = 7; i >= 0; i--) hlen = hlen << 8 | lenb[i];
+    if (hlen < 2 || hlen > MAX_HEADER) {
+        rc = rb_error_set(RB_EFORMAT, "%s: header length %llu is not sane (2 .. %u bytes)", path,
+                          (unsigned long long) hlen, MAX_HEADER);
+        goto done;
+    }
+    if (8 + hlen > fsize) {
+        rc = rb_error_set(RB_EFORMAT,
+                          "%s: header length %llu runs past the end of the file (%llu "
+                          "bytes)",
+                          path, (unsigned long long) hlen, (unsigned long long) fsize);
+        goto done;
+    }
+    hdr = malloc(hlen);
+    if (!hdr) {
+        rc = rb_error_set(RB_ENOMEM, "%s: no memory for the header", path);
+        goto done;
+    }
+    if (fread(hdr, 1, hlen, f) != hlen) {
+        rc = rb_error_set(RB_EIO, "%s: read error in the header", path);
+        goto done;
+    }
+    json_error_t jerr;
+    root = json_loadb(hdr, hlen, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        rc = rb_error_set(RB_EFORMAT, "%s: header is not valid JSON (column %d: %s)", path,
+                          jerr.column, jerr.text);
+        goto done;
+    }
+    if (!json_is_object(root)) {
+        rc = rb_error_set(RB_EFORMAT, "%s: header is not a JSON object", path);
+        goto done;
+    }
+    json_t *meta = json_object_get(root, "__metadata__");
+    if (meta && !json_is_object(meta)) {
+        rc = rb_error_set(RB_EFORMAT, "%s: __metadata__ is not an object", path);
+        goto done;
+    }
+    json_t *ent = strcmp(name, "__metadata__") ? json_object_get(root, name) : NULL;
+    if (!ent) {
+        char names[512];
+        list_names(root, names, sizeof names);
+        rc = rb_error_set(RB_EINVAL, "%s: no tensor '%s' (available: %s)", path, name, names);
+        goto done;
+    }
+    json_t *jd = json_object_get(ent, "dtype"), *js = json_object_get(ent, "shape"),
+           *jo = json_object_get(ent, "data_offsets");
+    if (!json_is_object(ent) || !json_is_string(jd) || !json_is_array(js) || !json_is_array(jo) ||
+        json_array_size(jo) != 2) {
+        rc = rb_error_set(RB_EFORMAT,
+                          "%s: tensor '%s' needs dtype (string), shape (array) and data_offsets "
+                          "([begin, end])",
+                          path, name);
+        goto done;
+    }
+    const char *dt = json_string_value(jd);
+    int t = -1;
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(dt, st_names[i])) t = i;
+    if (t < 0) {
+        rc =
+            rb_error_set(RB_ENOTSUP, "%s: tensor '%s' has dtype %s; supported: F32, F16, BF16, F64",
+                         path, name, dt);
+        goto done;
+    }
+    size_t ndim = json_array_size(js), shape[RB_TENSOR_NDIM_MAX];
+    if (ndim > RB_TENSOR_NDIM_MAX) {
+        rc =
+            rb_error_set(RB_EINVAL, "%s: tensor '%s' has %zu axes; a dataset tensor has at most %d",
+                         path, name, ndim, RB_TENSOR_NDIM_MAX);
+        goto done;
+    }
+    uint64_t numel = 1, begin, end;
+    for (size_t d = 0; d < ndim; d++) {
+        uint64_t v;
+        if (get_u64(json_array_get(js, d), &v)) {
+            rc = rb_error_set(RB_EFORMAT,
+                              "%s: tensor '%s': shape[%zu] is not a non-negative integer", path,
+                              name, d);
+            goto done;
+        }
+        if (v && numel > (UINT64_C(1) << 40) / v) {
+            rc = rb_error_set(RB_EFORMAT, "%s: tensor '%s': shape is too large", path, name);
+            goto done;
+        }
+        shape[d] = (size_t) v;
+        numel *= v;
+    }
+    if (get_u64(json_array_get(jo, 0), &begin) || get_u64(json_array_get(jo, 1), &end) ||
+        begin > end) {
+        rc = rb_error_set(RB_EFORMAT,
+                          "%s: tensor '%s': data_offsets must be integers 0 <= begin <= "
+                          "end",
+                          path, name);
+        goto done;
+    }
+    uint64_t data_size = fsize - 8 - hlen, nbytes = numel * st_size[t];
+    if (end > data_size) {
+        rc = rb_error_set(RB_EFORMAT,
+                          "%s: tensor '%s': data_offsets [%llu, %llu] run past the data section "
+                          "(%llu bytes)",
+                          path, name, (unsigned long long) begin, (unsigned long long) end,
+                          (unsigned long long) data_size);
+        goto done;
+    }
+    if (end - begin != nbytes) {
+        rc = rb_error_set(RB_EFORMAT,
+                          "%s: tensor '%s': data_offsets [%llu, %llu] hold %llu bytes but shape "
+                          "and dtype %s need %llu",
+                          path, name, (unsigned long long) begin, (unsigned long long) end,
+                          (unsigned long long) (end - begin), dt, (unsigned long long) nbytes);
+        goto done;
+    }
+    raw = malloc(nbytes ? nbytes : 1);
+    if (!raw) {
+        rc = rb_error_set(RB_ENOMEM, "%s: no memory for tensor '%s'", path, name);
+        goto done;
+    }
+    if (fseeko(f, (off_t) (8 + hlen + begin), SEEK_SET) != 0 ||
+        fread(raw, 1, nbytes, f) != nbytes) {
+        rc = rb_error_set(RB_EIO, "%s: read error in tensor '%s'", path, name);
+        goto done;
+    }
+    rb_tensor *out;
+    rc = rb_dataset_add(ds, as, ndim, shape, &out);
+    if (rc) {
+        rc = rb_error_set(rc, "%s: %s", path, rb_error_detail());
+        goto done;
+    }
+    for (uint64_t i = 0; i < numel; i++) {
+        double v = load_elem(raw + i * st_size[t], (enum st_dtype) t);
+        float fv = (float) v;
+        if (!isfinite(fv)) {
+            rc = rb_error_set(RB_ENUMERIC, "%s: tensor '%s': element %llu is %s", path, name,
+                              (unsigned long long) i,
+                              isnan(v)       ? "NaN"
+                              : !isfinite(v) ? (v > 0 ? "+Inf" : "-Inf")
+                                             : "beyond the float32 range");
+            goto done;
+        }
+        out->data[i] = fv;
+    }
+    rb_dataset_hash(ds);
+done:
+    if (rc) rb_dataset_free(ds);
+    json_decref(root);
+    free(hdr);
+    free(raw);
+    fclose(f);
+    return rc;
+}
+
+const rb_dataset_kind rb_dataset_safetensors = {
+    "safetensors", "one tensor, by name, from a .safetensors file (F32/F16/BF16/F64), as 'x'",
+    RB_PARAMS_OF(st_params), load_safetensors};

@@ -1,0 +1,341 @@
+/* File loaders as dataset kinds: .npy round trips, .safetensors and .fvecs files written byte by
+ * byte (good files and every rejection with its message), NaN/Inf checks and content hashes. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "datasets/dataset.h"
+#include "kernels/kernels.h"
+#include "tests/testutil.h"
+
+static char dir[64];
+
+static void setup(void) {
+    strcpy(dir, "/tmp/rbtest_loaders_XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+}
+
+static void teardown(void) {
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(loaders, .init = setup, .fini = teardown);
+
+static const char *tmp(const char *name) {
+    static char path[4][160];
+    static int slot;
+    slot = (slot + 1) % 4;
+    snprintf(path[slot], sizeof path[slot], "%s/%s", dir, name);
+    return path[slot];
+}
+
+static void write_bytes(const char *path, const void *p, size_t n) {
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f);
+    if (n) cr_assert_eq(fwrite(p, 1, n, f), n);
+    fclose(f);
+}
+
+/* Loads kind with "name", "value", ..., NULL overrides into *ds. */
+static int load_kind(rb_dataset *ds, const char *kind, ...) {
+    const rb_dataset_kind *k = rb_dataset_kind_find(kind);
+    cr_assert_not_null(k);
+    rb_params p;
+    cr_assert_eq(rb_params_init(&p, k->params, k->nparams), 0);
+    va_list ap;
+    va_start(ap, kind);
+    for (const char *n; (n = va_arg(ap, const char *));)
+        cr_assert_eq(rb_params_set(&p, n, va_arg(ap, const char *)), 0, "%s", rb_error_detail());
+    va_end(ap);
+    memset(ds, 0, sizeof *ds);
+    rb_error_clear();
+    return k->load(&p, 0, ds);
+}
+
+static void expect_error(int rc, int code, const char *a, const char *b) {
+    cr_assert_eq(rc, code, "rc %d (%s), want %d", rc, rb_error_detail(), code);
+    cr_assert(strstr(rb_error_detail(), a), "'%s' lacks '%s'", rb_error_detail(), a);
+    if (b) cr_assert(strstr(rb_error_detail(), b), "'%s' lacks '%s'", rb_error_detail(), b);
+}
+
+/* ---- npy ---- */
+
+Test(loaders, npy_round_trip) {
+    uint64_t seed = rbt_seed();
+    size_t shape[2] = {17, 9}, qshape[2] = {3, 9};
+    float *x = rbt_normal_f32(17 * 9, seed, 1), *q = rbt_normal_f32(27, seed, 2);
+    double *w = rbt_normal_f64(4 * 5 * 6, seed, 3);
+    size_t wshape[3] = {4, 5, 6};
+    const char *px = tmp("x.npy"), *pq = tmp("q.npy"), *pw = tmp("w.npy");
+    cr_assert_eq(rb_npy_write(px, RB_NPY_F32, 2, shape, x), 0);
+    cr_assert_eq(rb_npy_write(pq, RB_NPY_F32, 2, qshape, q), 0);
+    cr_assert_eq(rb_npy_write(pw, RB_NPY_F64, 3, wshape, w), 0);
+
+    rb_dataset ds, again;
+    cr_assert_eq(load_kind(&ds, "npy", "path", px, "queries_path", pq, NULL), 0, "%s",
+                 rb_error_detail());
+    const rb_tensor *t = rb_dataset_tensor(&ds, "x"), *tq = rb_dataset_tensor(&ds, "queries");
+    cr_assert(t && t->ndim == 2 && t->shape[0] == 17 && t->shape[1] == 9);
+    cr_assert(tq && tq->shape[0] == 3 && tq->shape[1] == 9);
+    cr_assert_eq(memcmp(t->data, x, sizeof(float) * 17 * 9), 0);
+    cr_assert_eq(memcmp(tq->data, q, sizeof(float) * 27), 0);
+    cr_assert_eq(strlen(ds.hash), 64);
+    cr_assert_eq(load_kind(&again, "npy", "path", px, "queries_path", pq, NULL), 0);
+    cr_assert_str_eq(ds.hash, again.hash);
+    rb_dataset_free(&again);
+
+    /* float64 converted to float32, stored under another name; another content, another hash. */
+    cr_assert_eq(load_kind(&again, "npy", "path", pw, "as", "W", NULL), 0);
+    t = rb_dataset_tensor(&again, "W");
+    cr_assert(t && t->ndim == 3 && t->shape[2] == 6 && !rb_dataset_tensor(&again, "x"));
+    for (size_t i = 0; i < 120; i++) cr_assert_eq(t->data[i], (float) w[i]);
+    cr_assert_str_neq(ds.hash, again.hash);
+    rb_dataset_free(&again);
+    rb_dataset_free(&ds);
+    free(x);
+    free(q);
+    free(w);
+}
+
+Test(loaders, npy_rejections) {
+    rb_dataset ds;
+    float v[6] = {1, 2, 3, 4, NAN, 6};
+    size_t shape[2] = {2, 3};
+    const char *pn = tmp("nan.npy"), *p5 = tmp("rank5.npy");
+    cr_assert_eq(rb_npy_write(pn, RB_NPY_F32, 2, shape, v), 0);
+    expect_error(load_kind(&ds, "npy", "path", pn, NULL), RB_ENUMERIC, "nan.npy", "element 4");
+    cr_assert_eq(ds.ntensors, 0);
+    v[4] = INFINITY;
+    cr_assert_eq(rb_npy_write(pn, RB_NPY_F32, 2, shape, v), 0);
+    expect_error(load_kind(&ds, "npy", "path", pn, NULL), RB_ENUMERIC, "nan.npy", "Inf");
+    size_t s5[5] = {1, 1, 2, 1, 3};
+    cr_assert_eq(rb_npy_write(p5, RB_NPY_F32, 5, s5, (float[6]){0}), 0);
+    expect_error(load_kind(&ds, "npy", "path", p5, NULL), RB_EINVAL, "rank5.npy", "5 axes");
+    expect_error(load_kind(&ds, "npy", "path", tmp("missing.npy"), NULL), RB_EIO, "missing.npy",
+                 NULL);
+    expect_error(load_kind(&ds, "npy", NULL), RB_EINVAL, "'path' is required", NULL);
+    /* A bad queries file fails the whole load and leaves nothing behind. */
+    float ok[6] = {1, 2, 3, 4, 5, 6};
+    cr_assert_eq(rb_npy_write(tmp("ok.npy"), RB_NPY_F32, 2, shape, ok), 0);
+    expect_error(load_kind(&ds, "npy", "path", tmp("ok.npy"), "queries_path", tmp("no.npy"), NULL),
+                 RB_EIO, "no.npy", NULL);
+    cr_assert_eq(ds.ntensors, 0);
+}
+
+/* ---- safetensors ---- */
+
+/* 8-byte little-endian header length (hlen_override if nonzero), the header, the data. */
+static void write_st(const char *path, const char *header, uint64_t hlen_override, const void *data,
+                     size_t n) {
+    size_t h = strlen(header);
+    unsigned char *buf = malloc(8 + h + n);
+    uint64_t len = hlen_override ? hlen_override : h;
+    for (int i = 0; i < 8; i++) buf[i] = (unsigned char) (len >> (8 * i));
+    memcpy(buf + 8, header, h);
+    if (n) memcpy(buf + 8 + h, data, n);
+    write_bytes(path, buf, 8 + h + n);
+    free(buf);
+}
+
+Test(loaders, safetensors_good_file) {
+    /* a: F32 2x3; h: F16 [1, -2.5, 65504]; b: BF16 2 [1.5, -3]; d: F64 scalar 0.1. */
+    unsigned char data[24 + 6 + 4 + 8];
+    float a[6] = {1, -2, 3.5f, 0, 1e-3f, -7};
+    uint16_t h[3] = {0x3c00, 0xc100, 0x7bff}, b[2] = {0x3fc0, 0xc040};
+    double d = 0.1;
+    memcpy(data, a, 24);
+    memcpy(data + 24, h, 6);
+    memcpy(data + 30, b, 4);
+    memcpy(data + 34, &d, 8);
+    const char *hdr =
+        "{\"__metadata__\": {\"format\": \"pt\"}, "
+        "\"a\": {\"dtype\": \"F32\", \"shape\": [2, 3], \"data_offsets\": [0, 24]}, "
+        "\"h\": {\"dtype\": \"F16\", \"shape\": [3], \"data_offsets\": [24, 30]}, "
+        "\"b\": {\"dtype\": \"BF16\", \"shape\": [2, 1], \"data_offsets\": [30, 34]}, "
+        "\"d\": {\"dtype\": \"F64\", \"shape\": [], \"data_offsets\": [34, 42]}}   ";
+    const char *p = tmp("good.safetensors");
+    write_st(p, hdr, 0, data, sizeof data);
+    rb_dataset ds;
+    cr_assert_eq(load_kind(&ds, "safetensors", "path", p, "tensor", "a", NULL), 0, "%s",
+                 rb_error_detail());
+    const rb_tensor *t = rb_dataset_tensor(&ds, "x");
+    cr_assert(t && t->ndim == 2 && t->shape[0] == 2 && t->shape[1] == 3);
+    cr_assert_eq(memcmp(t->data, a, 24), 0);
+    cr_assert_eq(strlen(ds.hash), 64);
+    char hash_a[65];
+    strcpy(hash_a, ds.hash);
+    rb_dataset_free(&ds);
+
+    cr_assert_eq(load_kind(&ds, "safetensors", "path", p, "tensor", "h", "as", "W", NULL), 0);
+    t = rb_dataset_tensor(&ds, "W");
+    cr_assert(t && t->ndim == 1 && t->data[0] == 1 && t->data[1] == -2.5f && t->data[2] == 65504);
+    cr_assert_str_neq(ds.hash, hash_a);
+    rb_dataset_free(&ds);
+    cr_assert_eq(load_kind(&ds, "safetensors", "path", p, "tensor", "b", NULL), 0);
+    t = rb_dataset_tensor(&ds, "x");
+    cr_assert(t->ndim == 2 && t->shape[0] == 2 && t->data[0] == 1.5f && t->data[1] == -3);
+    rb_dataset_free(&ds);
+    cr_assert_eq(load_kind(&ds, "safetensors", "path", p, "tensor", "d", NULL), 0);
+    t = rb_dataset_tensor(&ds, "x");
+    cr_assert(t->ndim == 0 && t->data[0] == 0.1f);
+    rb_dataset_free(&ds);
+    /* the same tensor again: the same hash */
+    cr_assert_eq(load_kind(&ds, "safetensors", "path", p, "tensor", "a", NULL), 0);
+    cr_assert_str_eq(ds.hash, hash_a);
+    rb_dataset_free(&ds);
+}
+
+Test(loaders, safetensors_rejections) {
+    rb_dataset ds;
+    float a[6] = {1, 2, 3, 4, 5, 6};
+    const char *good = "{\"a\": {\"dtype\": \"F32\", \"shape\": [2, 3], \"data_offsets\": [0, 24]},"
+                       " \"w\": {\"dtype\": \"F32\", \"shape\": [6], \"data_offsets\": [0, 24]}}";
+    const char *p = tmp("bad.safetensors");
+
+    write_st(p, good, 0, a, 24);
+    expect_error(load_kind(&ds, "safetensors", "path", p, "tensor", "missing", NULL), RB_EINVAL,
+                 "no tensor 'missing'", "available: a, w");
+    expect_error(load_kind(&ds, "safetensors", "path", p, "tensor", "__metadata__", NULL),
+                 RB_EINVAL, "no tensor", NULL);
+
+    write_st(p, good, UINT64_C(1) << 40, a, 24);
+    expect_error(load_kind(&ds, "safetensors", "path", p, "tensor", "a", NULL), RB_EFORMAT,
+                 "bad.safetensors", "not sane");
+    write_st(p, good, 1000, a, 24);
+    expect_error(load_kind(&ds, "safetensors", "path", p, "tensor", "a", NULL), RB_EFORMAT,
+                 "header length 1000 runs past the end of the file", NULL);
+    write_bytes(p, "\x10\0\0", 3);
+    expect_error(load_kind(&ds, "safetensors", "path", p, "tensor", "a", NULL), RB_EFORMAT,
+                 "too short", NULL);
+
+    write_st(p, "{\"a\": {\"dtype\": \"F32\", \"shape\": [2, 3], \"data_offsets\": [0, 20]}}", 0, a,
+             24);
+    expect_error(load_kind(&ds, "safetensors", "path", p, "tensor", "a", NULL), RB_EFORMAT,
+                 "hold 20 bytes", "need 24");
+    write_st(p, "{\"a\": {\"dtype\": \"F32\", \"shape\": [2, 3], \"data_offsets\": [4, 28]}}", 0, a,
+             24);
+    expect_error(load_kind(&ds, "safetensors", "path", p, "tensor", "a", NULL), RB_EFORMAT,
+                 "run past the data section", "24 bytes");
+    write_st(p, "{\"a\": {\"dtype\": \"F32\", \"shape\": [2, 3], \"data_offsets\": [24, 0]}}", 0, a,
+             24);
+    expect_error(load_kind(&ds, "safetensors", "path", p, "tensor", "a", NULL), RB_EFORMAT,
+                 "begin <= end", NULL);
+    write_st(p, "{\"a\": {\"dtype\": \"F32\", \"shape\": [2, -3], \"data_offsets\": [0, 24]}}", 0,
+             a, 24);
+    expect_error(load_kind(&ds, "safetensors", "path", p, "tensor", "a", NULL), RB_EFORMAT,
+                 "shape[1]", NULL);
+    write_st(p, "{\"a\": {\"dtype\": \"I32\", \"shape\": [2, 3], \"data_offsets\": [0, 24]}}", 0, a,
+             24);
+    expect_error(load_kind(&ds, "safetensors", "path", p, "tensor", "a", NULL), RB_ENOTSUP,
+                 "dtype I32", "F32, F16, BF16, F64");
+    write_st(p, "{\"a\": {\"dtype\": \"F32\", \"shape\": [2, 3]}}", 0, a, 24);
+    expect_error(load_kind(&ds, "safetensors", "path", p, "tensor", "a", NULL), RB_EFORMAT,
+                 "data_offsets", NULL);
+    write_st(p, "{\"a\": {\"dtype\": \"F32\", \"shape\": [2, 3], \"data_offsets\": [0, 24]", 0, a,
+             24);
+    expect_error(load_kind(&ds, "safetensors", "path", p, "tensor", "a", NULL), RB_EFORMAT,
+                 "not valid JSON", NULL);
+    write_st(p, "[1, 2]", 0, a, 24);
+    expect_error(load_kind(&ds, "safetensors", "path", p, "tensor", "a", NULL), RB_EFORMAT,
+                 "not a JSON object", NULL);
+    write_st(p, "{\"__metadata__\": 3, \"a\": {}}", 0, a, 24);
+    expect_error(load_kind(&ds, "safetensors", "path", p, "tensor", "a", NULL), RB_EFORMAT,
+                 "__metadata__", NULL);
+
+    a[4] = NAN;
+    write_st(p, good, 0, a, 24);
+    expect_error(load_kind(&ds, "safetensors", "path", p, "tensor", "a", NULL), RB_ENUMERIC,
+                 "element 4 is NaN", NULL);
+    double big = 1e300;
+    write_st(p, "{\"a\": {\"dtype\": \"F64\", \"shape\": [1], \"data_offsets\": [0, 8]}}", 0, &big,
+             8);
+    expect_error(load_kind(&ds, "safetensors", "path", p, "tensor", "a", NULL), RB_ENUMERIC,
+                 "beyond the float32 range", NULL);
+    expect_error(
+        load_kind(&ds, "safetensors", "path", tmp("none.safetensors"), "tensor", "a", NULL), RB_EIO,
+        "none.safetensors", NULL);
+    expect_error(load_kind(&ds, "safetensors", "path", p, NULL), RB_EINVAL, "'tensor' is required",
+                 NULL);
+    cr_assert_eq(ds.ntensors, 0);
+}
+
+/* ---- fvecs ---- */
+
+/* n vectors of dimension dims[i], values v0 + i * 10 + j. */
+static void write_fvecs(const char *path, size_t n, const int32_t *dims, size_t cut) {
+    unsigned char buf[1024];
+    size_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(buf + off, &dims[i], 4);
+        off += 4;
+        for (int32_t j = 0; j < dims[i]; j++) {
+            float v = (float) (i * 10 + (size_t) j) + 0.5f;
+            memcpy(buf + off, &v, 4);
+            off += 4;
+        }
+    }
+    write_bytes(path, buf, off - cut);
+}
+
+Test(loaders, fvecs) {
+    rb_dataset ds;
+    const char *p = tmp("v.fvecs"), *pq = tmp("q.fvecs");
+    int32_t dims[3] = {4, 4, 4};
+    write_fvecs(p, 3, dims, 0);
+    write_fvecs(pq, 2, dims, 0);
+    cr_assert_eq(load_kind(&ds, "fvecs", "path", p, "queries_path", pq, NULL), 0, "%s",
+                 rb_error_detail());
+    const rb_tensor *t = rb_dataset_tensor(&ds, "x"), *q = rb_dataset_tensor(&ds, "queries");
+    cr_assert(t && t->ndim == 2 && t->shape[0] == 3 && t->shape[1] == 4);
+    cr_assert(q && q->shape[0] == 2 && q->shape[1] == 4);
+    for (size_t i = 0; i < 3; i++)
+        for (size_t j = 0; j < 4; j++)
+            cr_assert_eq(t->data[i * 4 + j], (float) (i * 10 + j) + 0.5f);
+    cr_assert_eq(strlen(ds.hash), 64);
+    char h[65];
+    strcpy(h, ds.hash);
+    rb_dataset_free(&ds);
+    cr_assert_eq(load_kind(&ds, "fvecs", "path", p, "count", "2", NULL), 0);
+    cr_assert_eq(rb_dataset_tensor(&ds, "x")->shape[0], 2);
+    cr_assert_str_neq(ds.hash, h);
+    rb_dataset_free(&ds);
+
+    write_fvecs(p, 3, dims, 2);
+    expect_error(load_kind(&ds, "fvecs", "path", p, NULL), RB_EFORMAT, "v.fvecs: truncated",
+                 "vector 2 has 3 of its 4 floats");
+    write_fvecs(p, 3, dims, 18);
+    expect_error(load_kind(&ds, "fvecs", "path", p, NULL), RB_EFORMAT, "truncated",
+                 "vector 2 ends inside its dimension");
+    /* the count limit stops before the damage */
+    cr_assert_eq(load_kind(&ds, "fvecs", "path", p, "count", "2", NULL), 0);
+    rb_dataset_free(&ds);
+    int32_t bad[3] = {4, 4, 5};
+    write_fvecs(p, 3, bad, 0);
+    expect_error(load_kind(&ds, "fvecs", "path", p, NULL), RB_EFORMAT,
+                 "vector 2 has dimension 5, vector 0 has 4", NULL);
+    int32_t zero[1] = {0};
+    write_fvecs(p, 1, zero, 0);
+    expect_error(load_kind(&ds, "fvecs", "path", p, NULL), RB_EFORMAT, "vector 0 has dimension 0",
+                 NULL);
+    write_bytes(p, "", 0);
+    expect_error(load_kind(&ds, "fvecs", "path", p, NULL), RB_EFORMAT, "empty", NULL);
+
+    unsigned char buf[3 * 20];
+    write_fvecs(p, 3, dims, 0);
+    FILE *f = fopen(p, "rb");
+    cr_assert_eq(fread(buf, 1, sizeof buf, f), sizeof buf);
+    fclose(f);
+    float inf = -INFINITY;
+    memcpy(buf + 2 * 20 + 4 + 4, &inf, 4); /* vector 2, component 1 */
+    write_bytes(p, buf, sizeof buf);
+    expect_error(load_kind(&ds, "fvecs", "path", p, NULL), RB_ENUMERIC,
+                 "vector 2, component 1 is -Inf", NULL);
+    cr_assert_eq(ds.ntensors, 0);
+}
