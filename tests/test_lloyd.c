@@ -248,8 +248,9 @@ Test(lloyd, plain_lloyd_matches_newton) {
 }
 
 /* Independent Monte Carlo: quantize Philox samples with the codebook and compare the sample
- * MSE with the computed one, within 3 standard errors. Two checks per run (fresh seed), so the
- * false-alarm rate is about 0.5%; the seed is printed to reproduce. */
+ * MSE with the computed one, within 4.5 standard errors: with a fresh seed every run, 3 SE
+ * failed CI about once in 200 runs, 4.5 SE about once in 70000, while a codebook 2% off still
+ * lands about 14 SE away. The seed is printed to reproduce. */
 Test(lloyd, monte_carlo_mse) {
     uint64_t seed = rbt_seed();
     /* N(0,1), b = 3, one million samples. */
@@ -264,7 +265,7 @@ Test(lloyd, monte_carlo_mse) {
             s2 += e * e * e * e;
         }
         double mean = s / n, se = sqrt((s2 / n - mean * mean) / (n - 1));
-        cr_assert(fabs(mean - cb->mse) <= 3 * se, "seed=%llu gaussian: MC %.6g +- %.2g vs %.6g",
+        cr_assert(fabs(mean - cb->mse) <= 4.5 * se, "seed=%llu gaussian: MC %.6g +- %.2g vs %.6g",
                   (unsigned long long) seed, mean, se, cb->mse);
         free(x);
     }
@@ -288,7 +289,7 @@ Test(lloyd, monte_carlo_mse) {
             s2 += ev * ev;
         }
         double mean = s / nv, se = sqrt((s2 / nv - mean * mean) / (nv - 1));
-        cr_assert(fabs(mean - cb->d_mse) <= 3 * se, "seed=%llu sphere: MC %.6g +- %.2g vs %.6g",
+        cr_assert(fabs(mean - cb->d_mse) <= 4.5 * se, "seed=%llu sphere: MC %.6g +- %.2g vs %.6g",
                   (unsigned long long) seed, mean, se, cb->d_mse);
         free(x);
     }
