@@ -2,6 +2,7 @@
 #include "kernels/error.h"
 
 #include <stdarg.h>
+#include <string.h>
 
 static _Thread_local char detail[1024];
 
@@ -27,11 +28,16 @@ const char *rb_strerror(int code) {
     return "unknown error";
 }
 
+/* Formats into a temporary first: callers often wrap the previous message,
+ * rb_error_set(rc, "cell %s: %s", key, rb_error_detail()), and the arguments then point into the
+ * buffer being written. */
 int rb_error_set(int code, const char *fmt, ...) {
+    char tmp[sizeof detail];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(detail, sizeof detail, fmt, ap);
+    vsnprintf(tmp, sizeof tmp, fmt, ap);
     va_end(ap);
+    memcpy(detail, tmp, sizeof detail);
     return code;
 }
 

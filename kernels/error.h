@@ -34,7 +34,8 @@ const char *rb_errname(int code);
 const char *rb_strerror(int code);
 
 /* Records a detail message for this thread (printf-style) and returns code, so that a failing
- * function can `return rb_error_set(RB_ESIZE, "n = %zu is not ...", n);`. */
+ * function can `return rb_error_set(RB_ESIZE, "n = %zu is not ...", n);`. The arguments may
+ * include rb_error_detail() itself, to add context to the message a callee set. */
 int rb_error_set(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The last detail message set on this thread ("" if none), and a way to clear it. */
 const char *rb_error_detail(void);

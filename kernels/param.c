@@ -111,11 +111,7 @@ int rb_params_init(rb_params *p, const rb_param_def *defs, size_t count) {
     for (size_t i = 0; i < count; i++) {
         if (!defs[i].def) continue;
         int rc = parse_value(&defs[i], defs[i].def, &p->num[i], p->text[i]);
-        if (rc) {
-            char why[512];
-            snprintf(why, sizeof why, "%s", rb_error_detail());
-            return rb_error_set(rc, "default of %s", why);
-        }
+        if (rc) return rb_error_set(rc, "default of %s", rb_error_detail());
     }
     return RB_OK;
 }

@@ -73,3 +73,13 @@ Test(param, malformed_table_is_reported) {
     cr_assert_eq(rb_params_init(&p, bad, 1), RB_EINVAL);
     cr_assert(strstr(rb_error_detail(), "default of parameter 'bits'"), "%s", rb_error_detail());
 }
+
+/* Wrapping the previous message (the usual way to add context) keeps it intact. */
+Test(param, error_detail_can_wrap_itself)
+{
+    rb_error_set(RB_ESIZE, "n = %d is not supported; nearest supported sizes: 96, 104", 100);
+    rb_error_set(RB_ESIZE, "cell %s: %s", "a|b|c", rb_error_detail());
+    rb_error_set(RB_ESIZE, "run: %s", rb_error_detail());
+    cr_assert_str_eq(rb_error_detail(),
+                     "run: cell a|b|c: n = 100 is not supported; nearest supported sizes: 96, 104");
+}
