@@ -80,29 +80,31 @@ static int rotate(const apply_opts *o, rb_npy_array *a, size_t n, size_t rows) {
     if (!strcmp(o->op, "block_hadamard"))
         return f64 ? rb_hadamard_block_f64(xd, n, rows, n, o->block, dir)
                    : rb_hadamard_block_f32(xf, n, rows, n, o->block, dir);
-    if (!strcmp(o->op, "rht") || !strcmp(o->op, "rht2")) {
+    if (!f64) {
+        /* fp32: exactly the rotation object every method uses. */
+        rb_rotation rot;
+        rb_rotation_kind kind = !strcmp(o->op, "rht")    ? RB_ROT_RHT
+                                : !strcmp(o->op, "rht2") ? RB_ROT_RHT2
+                                                         : RB_ROT_HAAR;
+        int rc = rb_rotation_init(&rot, kind, n, o->seed);
+        if (!rc) rc = rb_rotation_apply(&rot, xf, rows, n, dir);
+        rb_rotation_free(&rot);
+        return rc;
+    }
+    if (strcmp(o->op, "haar")) {
         rb_rht r;
         int rc = rb_rht_init(&r, n, !strcmp(o->op, "rht") ? 1 : 2, o->seed);
-        if (!rc)
-            rc = f64 ? rb_rht_apply_f64(&r, xd, rows, n, dir)
-                     : rb_rht_apply_f32(&r, xf, rows, n, dir);
+        if (!rc) rc = rb_rht_apply_f64(&r, xd, rows, n, dir);
         rb_rht_free(&r);
         return rc;
     }
-    /* haar: dense Q from QR in fp64, applied out of place. */
-    double *Q = malloc(n * n * sizeof *Q);
-    void *y = malloc(rows * n * (f64 ? sizeof(double) : sizeof(float)) + 1);
-    float *Qf = f64 ? NULL : malloc(n * n * sizeof *Qf);
-    int rc = (!Q || !y || (!f64 && !Qf)) ? rb_error_set(RB_ENOMEM, "haar: no memory for n = %zu", n)
-                                         : rb_haar_f64(Q, n, o->seed);
-    if (!rc && f64) rc = rb_rotate_dense_f64(Q, n, xd, rows, n, y, n, dir);
-    if (!rc && !f64) {
-        for (size_t i = 0; i < n * n; i++) Qf[i] = (float) Q[i];
-        rc = rb_rotate_dense_f32(Qf, n, xf, rows, n, y, n, dir);
-    }
-    if (!rc) memcpy(a->data, y, rows * n * (f64 ? sizeof(double) : sizeof(float)));
+    /* haar in fp64: the same Q (QR of the same Philox Gaussian), applied out of place. */
+    double *Q = malloc(n * n * sizeof *Q), *y = malloc(rows * n * sizeof *y + 1);
+    int rc = (!Q || !y) ? rb_error_set(RB_ENOMEM, "haar: no memory for n = %zu", n)
+                        : rb_haar_f64(Q, n, o->seed);
+    if (!rc) rc = rb_rotate_dense_f64(Q, n, xd, rows, n, y, n, dir);
+    if (!rc) memcpy(xd, y, rows * n * sizeof *y);
     free(Q);
-    free(Qf);
     free(y);
     return rc;
 }
@@ -167,7 +169,9 @@ static int quant_row_fp(const apply_opts *o, float *x, size_t n, size_t rows, ui
             /* Per-row scale so that the row's amax maps to the format's largest finite value. */
             float amax = 0, maxf = e4 ? 448.0f : 57344.0f;
             for (size_t j = 0; j < n; j++) amax = fmaxf(amax, fabsf(row[j]));
-            float s = amax > 0 ? amax / maxf : 1.0f;
+            /* In double: amax / max_finite underflows fp32 for denormal rows. */
+            double sd = amax > 0 ? (double) amax / maxf : 1.0;
+            float s = (float) sd > 0 ? (float) sd : 1.0f;
             for (size_t j = 0; j < n; j++) row[j] /= s;
             rc = e4 ? rb_fp8_e4m3_encode_f32(row, n, RB_FP8_SATURATE, c)
                     : rb_fp8_e5m2_encode_f32(row, n, RB_FP8_SATURATE, c);
@@ -306,12 +310,21 @@ int rb_cmd_apply(int argc, char **argv) {
     apply_opts o;
     int st = parse(argc, argv, &o);
     if (st >= 0) return st;
+    /* Read in fp64 (exact for every input dtype), then keep fp64 only for fp64 files: the ops
+     * run in the precision the data came in. */
     rb_npy_array a;
-    int rc = rb_npy_read(o.in, RB_NPY_F32, RB_NPY_CHECK_FINITE, &a);
-    if (rc == RB_OK && !strcmp(a.descr, "<f8")) {
-        /* Keep float64 inputs in float64 end to end. */
-        rb_npy_free(&a);
-        rc = rb_npy_read(o.in, RB_NPY_F64, RB_NPY_CHECK_FINITE, &a);
+    int rc = rb_npy_read(o.in, RB_NPY_F64, RB_NPY_CHECK_FINITE, &a);
+    if (rc == RB_OK && strcmp(a.descr, "<f8") && strcmp(a.descr, "=f8")) {
+        float *f = malloc(a.count * sizeof *f + 1);
+        if (!f) {
+            rb_npy_free(&a);
+            rc = rb_error_set(RB_ENOMEM, "%s: no memory for %zu values", o.in, a.count);
+        } else {
+            for (size_t i = 0; i < a.count; i++) f[i] = (float) ((double *) a.data)[i];
+            free(a.data);
+            a.data = f;
+            a.dtype = RB_NPY_F32;
+        }
     }
     if (rc) {
         fprintf(stderr, "rotabench apply: %s\n", rb_error_detail());

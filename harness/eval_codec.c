@@ -111,6 +111,9 @@ int rb_eval_codec(const rb_method *m, const rb_params *p, const rb_dataset *ds, 
         return rb_error_set(RB_EINVAL, "%s: the dataset has no 2-d tensor 'x' of base vectors",
                             m->name);
     size_t count = xt->shape[0], d = xt->shape[1];
+    if (count == 0 || d == 0)
+        return rb_error_set(RB_EINVAL, "%s: the dataset's 'x' is empty (%zu x %zu)", m->name, count,
+                            d);
     int want_slope = wants(metrics, nmetrics, "ip_slope"),
         want_dprod = wants(metrics, nmetrics, "d_dprod");
     if ((want_slope || want_dprod) && (!q || q->ndim != 2 || q->shape[1] != d || !q->shape[0]))
@@ -122,7 +125,10 @@ int rb_eval_codec(const rb_method *m, const rb_params *p, const rb_dataset *ds, 
     int rc = m->codec->create(p, d, seed, &st);
     if (rc) return rc;
     const rb_tensor *calib = rb_dataset_tensor(ds, "calib");
-    if (m->codec->calibrate)
+    if (calib && (calib->ndim != 2 || calib->shape[1] != d))
+        rc = rb_error_set(RB_EINVAL, "%s: the calibration tensor 'calib' must be N x %zu", m->name,
+                          d);
+    if (!rc && m->codec->calibrate)
         rc = calib ? m->codec->calibrate(st, calib->data, calib->shape[0])
                    : m->codec->calibrate(st, xt->data, count);
     size_t cb = m->codec->code_bytes(st);

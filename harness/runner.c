@@ -350,9 +350,9 @@ static int grade_expectations(run *r, size_t *passed, size_t *failed) {
                                 "s:s, s:i}",
                                 "method", e->method, "label", e->label, "dataset", e->dataset,
                                 "params", params, "metric", e->metric, "op", e->op, "value",
-                                isnan(measured) ? json_null() : json_real(measured), "target",
-                                e->value, "rtol", e->rtol, "atol", e->atol, "n", (int) n, "status",
-                                status, "source", e->source, "line", e->pos.line);
+                                rb_json_real_or_null(measured), "target", e->value, "rtol", e->rtol,
+                                "atol", e->atol, "n", (int) n, "status", status, "source",
+                                e->source, "line", e->pos.line);
         char *text = out ? json_dumps(out, JSON_COMPACT) : NULL;
         if (text) fprintf(f, "%s\n", text);
         free(text);
@@ -429,6 +429,33 @@ static json_t *limits_json(const run *r) {
     return a;
 }
 
+/* A resumed run must have the same resolved config (sha256) as the run it continues: cell keys
+ * do not carry the base seed, metrics or latency settings, so a changed config would otherwise
+ * mix two runs' numbers under one context. */
+static int check_resume(run *r) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/context.json", r->results_dir);
+    json_error_t jerr;
+    json_t *old = json_load_file(path, 0, &jerr);
+    if (!old) {
+        /* Nothing was run there yet: a plain run. */
+        if (access(path, F_OK) != 0) return RB_OK;
+        return rb_error_set(RB_EFORMAT, "%s:%d: %s", path, jerr.line, jerr.text);
+    }
+    const char *sha =
+        json_string_value(json_object_get(json_object_get(old, "run"), "config_sha256"));
+    int same = sha && strcmp(sha, r->cfg.sha256) == 0;
+    char was[65] = "";
+    if (sha) snprintf(was, sizeof was, "%s", sha);
+    json_decref(old);
+    if (!same)
+        return rb_error_set(RB_ECONFIG,
+                            "--resume: %s was run with another config (sha256 %.12s, now %.12s); "
+                            "resume with the same config or write to a new directory",
+                            r->results_dir, was[0] ? was : "?", r->cfg.sha256);
+    return RB_OK;
+}
+
 static int setup_dirs(run *r) {
     const rb_run_opts *o = r->o;
     if (o->out_dir) {
@@ -461,6 +488,7 @@ int rb_run(const rb_run_opts *o) {
     if ((rc = rb_sweep_expand(&r.cfg, &r.cells, &r.ncells))) goto fail;
     if ((rc = resolve_backends(&r))) goto fail;
     if ((rc = setup_dirs(&r))) goto fail;
+    if (o->resume && (rc = check_resume(&r))) goto fail;
     if (o->resume && (rc = rb_results_done_cells(r.results_dir, &r.done))) goto fail;
     if (r.cfg.latency.enabled && !o->quick) {
         int t = rb_threads_get();
@@ -468,14 +496,19 @@ int rb_run(const rb_run_opts *o) {
         if ((rc = rb_limits_measure(&t, 1, &lo, &r.limits))) goto fail;
         r.have_limits = 1;
     }
+    json_t *seeds = seeds_json(&r), *limits = limits_json(&r); /* the context borrows them */
     json_t *ctx = rb_context_build(o->argc, o->argv, o->config, r.cfg.resolved_json, r.cfg.sha256,
-                                   seeds_json(&r), limits_json(&r));
+                                   seeds, limits);
+    json_decref(seeds);
+    json_decref(limits);
     rc = ctx ? rb_context_write(r.results_dir, ctx) : rb_error_set(RB_ENOMEM, "context");
     json_decref(ctx);
     if (rc) goto fail;
     if ((rc = rb_results_open(r.results_dir, &r.res))) goto fail;
 
-    struct sigaction sa = {.sa_handler = on_signal}, old_int, old_term;
+    /* The first SIGINT/SIGTERM stops the run after the current cell; SA_RESETHAND restores the
+     * default action, so a second one ends it at once (finished cells are on disk either way). */
+    struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESETHAND}, old_int, old_term;
     sigemptyset(&sa.sa_mask);
     interrupted = 0;
     sigaction(SIGINT, &sa, &old_int);

@@ -35,6 +35,7 @@ static void rtn_destroy(void *state) {
 }
 
 static int rtn_create(const rb_params *p, size_t dim, uint64_t seed, void **state) {
+    if (dim == 0) return rb_error_set(RB_ESIZE, "rtn: vectors of dimension 0");
     rtn *c = calloc(1, sizeof *c);
     if (!c) return rb_error_set(RB_ENOMEM, "rtn: no memory");
     c->dim = dim;

@@ -229,3 +229,40 @@ Test(cli_apply, bad_inputs_exit_2_with_a_message) {
         free(err);
     }
 }
+
+/* float64 files stay float64 end to end (values beyond the float32 range included), and FP8 of a
+ * row of denormals is finite (its per-row scale must not underflow). */
+Test(cli_apply, float64_and_tiny_rows) {
+    make_dir();
+    char in[256], out[256], args[1024];
+    path(in, "big.npy");
+    path(out, "o.npy");
+    double big[2 * 12];
+    for (int i = 0; i < 24; i++) big[i] = (i % 3 - 1) * 1e300 + i;
+    size_t shape[2] = {2, 12};
+    cr_assert_eq(rb_npy_write(in, RB_NPY_F64, 2, shape, big), 0);
+    snprintf(args, sizeof args, "hadamard --in %s --out %s", in, out);
+    apply_ok(args);
+    rb_npy_array a;
+    cr_assert_eq(rb_npy_read(out, RB_NPY_F64, RB_NPY_CHECK_FINITE, &a), 0, "%s", rb_error_detail());
+    cr_assert_str_eq(a.descr, "<f8");
+    double want[24];
+    memcpy(want, big, sizeof want);
+    rb_hadamard_f64(want, 12, 2, 12, RB_FORWARD);
+    cr_assert_eq(memcmp(a.data, want, sizeof want), 0);
+    rb_npy_free(&a);
+
+    float tiny[16];
+    for (int i = 0; i < 16; i++) tiny[i] = (i % 2 ? 1 : -1) * 1e-45f * (float) (i + 1);
+    size_t s1[2] = {1, 16};
+    path(in, "tiny.npy");
+    cr_assert_eq(rb_npy_write(in, RB_NPY_F32, 2, s1, tiny), 0);
+    for (int f = 0; f < 2; f++) {
+        snprintf(args, sizeof args, "quantize --format %s --in %s --out %s", f ? "e5m2" : "e4m3",
+                 in, out);
+        apply_ok(args);
+        float *y = read_output("o.npy", 16);
+        for (int i = 0; i < 16; i++) cr_assert(isfinite(y[i]), "element %d", i);
+        free(y);
+    }
+}

@@ -177,3 +177,30 @@ Test(codec_rtn, evaluator_metrics_agree_with_direct_computation) {
     m->codec->destroy(st);
     rb_dataset_free(&ds);
 }
+
+Test(codec_rtn, dimension_zero_is_an_error) {
+    const rb_method *m = rb_method_find("rtn");
+    rb_params p;
+    rb_params_init(&p, m->params, m->nparams);
+    void *st = NULL;
+    cr_assert_eq(m->codec->create(&p, 0, 1, &st), RB_ESIZE);
+    cr_assert_null(st);
+}
+
+/* Symmetric codes (sign-extended nibbles) through the same packing and evaluator path. */
+Test(codec_rtn, symmetric_round_trip) {
+    const rb_method *m = rb_method_find("rtn");
+    rb_params p;
+    rb_params_init(&p, m->params, m->nparams);
+    rb_params_set(&p, "sym", "true");
+    rb_params_set(&p, "bits", "4");
+    size_t d = 64, count = 200;
+    float *x = rbt_normal_f32(count * d, rbt_seed(), 3);
+    void *st = NULL;
+    cr_assert_eq(m->codec->create(&p, d, 1, &st), 0);
+    double e = roundtrip_vnmse(m, st, x, count, d);
+    /* 15 levels over [-amax, amax] instead of 16 over [min, max]: a little worse than asym. */
+    cr_assert(e > 0.005 && e < 0.03, "vnmse %g", e);
+    m->codec->destroy(st);
+    free(x);
+}

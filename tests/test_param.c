@@ -75,8 +75,7 @@ Test(param, malformed_table_is_reported) {
 }
 
 /* Wrapping the previous message (the usual way to add context) keeps it intact. */
-Test(param, error_detail_can_wrap_itself)
-{
+Test(param, error_detail_can_wrap_itself) {
     rb_error_set(RB_ESIZE, "n = %d is not supported; nearest supported sizes: 96, 104", 100);
     rb_error_set(RB_ESIZE, "cell %s: %s", "a|b|c", rb_error_detail());
     rb_error_set(RB_ESIZE, "run: %s", rb_error_detail());

@@ -253,3 +253,22 @@ Test(run, sigint_keeps_finished_cells, .timeout = 120) {
     json_decref(done);
     free(msg);
 }
+
+/* --resume into a directory run with another config is refused (the cell keys do not carry the
+ * base seed or the metrics, so the two runs' numbers would be mixed). */
+Test(run, resume_refuses_a_changed_config)
+{
+    make_dir();
+    write_file("small.yaml", small_yaml);
+    char args[512], *err, yaml[2048];
+    snprintf(args, sizeof args, "%s/small.yaml -o %s/out --quick", dir, dir);
+    cr_assert_eq(run(args, &err), 0, "%s", err);
+    free(err);
+    snprintf(yaml, sizeof yaml, "%s", small_yaml);
+    memcpy(strstr(yaml, "seed: 7"), "seed: 8", 7);
+    write_file("small.yaml", yaml);
+    snprintf(args, sizeof args, "%s/small.yaml -o %s/out --quick --resume", dir, dir);
+    cr_assert_eq(run(args, &err), 2);
+    cr_assert(strstr(err, "was run with another config"), "%s", err);
+    free(err);
+}
