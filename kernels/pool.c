@@ -1,5 +1,15 @@
-/* Persistent worker threads, one per core, bound with hwloc; chunks are handed out with an atomic
- * counter. The pool is rebuilt when the thread count changes.
+/* Persistent worker threads, one per core, bound with hwloc. The pool is rebuilt when the thread
+ * count changes.
+ *
+ * Chunks are scheduled statically with stealing: participant p (the caller is 0, worker i is i)
+ * owns the contiguous chunk range [p * nchunks / T, (p + 1) * nchunks / T), takes its chunks from
+ * the front, and when its range is empty takes other ranges' chunks from their back. Why not one
+ * shared counter: the same thread then touches the same part of the data on every call (2048 rows
+ * of 128 floats stay in the two cores' own L2 caches instead of crossing between cores, which
+ * here are far apart: a cache line takes ~200 ns one way), each thread's chunks are contiguous
+ * (prefetch friendly), and the threads do not contend for one counter's cache line per chunk.
+ * Stealing keeps a late or descheduled worker from delaying the job. Chunk boundaries are still
+ * fixed by n and grain, so results do not depend on the thread count or on who ran what.
  *
  * Waking a worker sleeping on a condition variable takes a futex round trip (tens of
  * microseconds in a loaded VM), which is as long as a whole small job (2048 rows of 128 floats:
@@ -12,6 +22,7 @@
 #include <hwloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -24,12 +35,19 @@
 
 #include "kernels/error.h"
 
+/* One participant's remaining chunk range [front, back), packed in one word so that the owner
+ * (front) and thieves (back) claim chunks with one compare-and-swap; on its own cache line. */
+struct part {
+    _Alignas(64) _Atomic uint64_t range; /* front << 32 | back */
+};
+
 struct job {
     rb_task_fn fn;
     void *ctx;
     size_t n, grain, nchunks;
-    atomic_size_t next;
-    atomic_size_t done;
+    int nparts;
+    struct part *parts;
+    _Alignas(64) atomic_size_t done;
 };
 
 enum { SPIN_NS = 50000 }; /* how long a worker or the caller polls before sleeping */
@@ -46,6 +64,7 @@ static struct {
     atomic_int active;  /* workers inside run_chunks (changed under mu); the job outlives them */
     int caller_waiting; /* under mu: the caller sleeps on idle */
     int quit;
+    struct part parts[RB_THREADS_MAX]; /* the current job's ranges (jobs are serialized) */
     hwloc_topology_t topo;
     int topo_ok;
     char binding[256];
@@ -80,14 +99,34 @@ static void bind_to_core(int index) {
     hwloc_bitmap_free(set);
 }
 
-static void run_chunks(struct job *job) {
-    in_task = 1;
+/* Claims the next chunk of range p: from the front (own == 1) or the back. Returns 0 if empty. */
+static int claim(struct part *p, int own, size_t *chunk) {
+    uint64_t r = atomic_load_explicit(&p->range, memory_order_relaxed);
     for (;;) {
-        size_t c = atomic_fetch_add(&job->next, 1);
-        if (c >= job->nchunks) break;
-        size_t begin = c * job->grain, end = begin + job->grain;
-        job->fn(job->ctx, begin, end < job->n ? end : job->n);
-        atomic_fetch_add(&job->done, 1);
+        uint64_t front = r >> 32, back = r & 0xffffffffu;
+        if (front >= back) return 0;
+        uint64_t next = own ? (front + 1) << 32 | back : front << 32 | (back - 1);
+        if (atomic_compare_exchange_weak(&p->range, &r, next)) {
+            *chunk = (size_t) (own ? front : back - 1);
+            return 1;
+        }
+    }
+}
+
+static void run_chunk(struct job *job, size_t c) {
+    size_t begin = c * job->grain, end = begin + job->grain;
+    job->fn(job->ctx, begin, end < job->n ? end : job->n);
+    atomic_fetch_add(&job->done, 1);
+}
+
+/* Participant `self` runs its own range, then steals from the others in turn. */
+static void run_chunks(struct job *job, int self) {
+    in_task = 1;
+    size_t c;
+    while (claim(&job->parts[self], 1, &c)) run_chunk(job, c);
+    for (int i = 1; i < job->nparts; i++) {
+        struct part *victim = &job->parts[(self + i) % job->nparts];
+        while (claim(victim, 0, &c)) run_chunk(job, c);
     }
     in_task = 0;
 }
@@ -120,7 +159,8 @@ static int gen_moved(const void *seen) {
 }
 
 static void *worker_main(void *arg) {
-    bind_to_core((int) (size_t) arg);
+    int self = (int) (size_t) arg;
+    bind_to_core(self);
     unsigned long seen = 0;
     for (;;) {
         spin_until(gen_moved, &seen); /* bounded: then sleep below */
@@ -139,7 +179,7 @@ static void *worker_main(void *arg) {
         }
         atomic_fetch_add(&pool.active, 1);
         pthread_mutex_unlock(&pool.mu);
-        run_chunks(job);
+        if (self < job->nparts) run_chunks(job, self);
         pthread_mutex_lock(&pool.mu);
         atomic_fetch_sub(&pool.active, 1);
         if (pool.caller_waiting) pthread_cond_broadcast(&pool.idle);
@@ -211,7 +251,7 @@ void rb_parallel_for(size_t n, size_t grain, rb_task_fn fn, void *ctx) {
     if (n == 0) return;
     if (grain == 0) grain = 1;
     size_t nchunks = (n + grain - 1) / grain;
-    if (in_task || nchunks == 1) {
+    if (in_task || nchunks == 1 || nchunks > UINT32_MAX) {
         for (size_t b = 0; b < n; b += grain) fn(ctx, b, b + grain < n ? b + grain : n);
         return;
     }
@@ -228,15 +268,26 @@ void rb_parallel_for(size_t n, size_t grain, rb_task_fn fn, void *ctx) {
         for (size_t b = 0; b < n; b += grain) fn(ctx, b, b + grain < n ? b + grain : n);
         return;
     }
-    struct job job = {.fn = fn, .ctx = ctx, .n = n, .grain = grain, .nchunks = nchunks};
-    atomic_init(&job.next, 0);
+    int nparts = pool.nworkers + 1;
+    struct job job = {.fn = fn,
+                      .ctx = ctx,
+                      .n = n,
+                      .grain = grain,
+                      .nchunks = nchunks,
+                      .nparts = nparts,
+                      .parts = pool.parts};
     atomic_init(&job.done, 0);
+    for (int p = 0; p < nparts; p++) {
+        uint64_t front = (uint64_t) (nchunks * (size_t) p / (size_t) nparts),
+                 back = (uint64_t) (nchunks * (size_t) (p + 1) / (size_t) nparts);
+        atomic_store_explicit(&pool.parts[p].range, front << 32 | back, memory_order_relaxed);
+    }
     pthread_mutex_lock(&pool.mu);
     pool.job = &job;
     atomic_fetch_add_explicit(&pool.gen, 1, memory_order_release);
     pthread_cond_broadcast(&pool.wake); /* cheap when every worker is still spinning */
     pthread_mutex_unlock(&pool.mu);
-    run_chunks(&job);
+    run_chunks(&job, 0);
     /* The job lives on this stack: collect it (pool.job = NULL, under mu) only when every chunk
      * is done and no worker is inside it; a worker registers in active under mu and only while
      * pool.job is set, so none can start on it afterwards. */

@@ -258,18 +258,21 @@ Test(fwht, argument_errors) {
     cr_assert_eq(rb_fwht_f32(x, 8, 0, 0, RB_NORM_NONE, RB_ORDER_NATURAL), 0);
 }
 
-/* Same bits with one and two threads (and equal to the reference), for a batch and one row. */
-Test(fwht, same_bits_with_one_and_two_threads, .timeout = 60) {
+/* Same bits with one, two and three threads (and equal to the reference), for batches and for
+ * single rows of 2^17 .. 2^22 (split across threads inside the row). */
+Test(fwht, same_bits_with_one_and_two_threads, .timeout = 120) {
     uint64_t seed = rbt_seed();
     struct {
         size_t n, count;
-    } shapes[] = {{1024, 513}, {(size_t) 1 << 22, 1}, {(size_t) 1 << 18, 3}};
+    } shapes[] = {{1024, 513},           {(size_t) 1 << 16, 5}, {(size_t) 1 << 17, 1},
+                  {(size_t) 1 << 18, 3}, {(size_t) 1 << 19, 1}, {(size_t) 1 << 20, 1},
+                  {(size_t) 1 << 21, 1}, {(size_t) 1 << 22, 1}};
     for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
         size_t n = shapes[si].n, count = shapes[si].count, len = n * count;
         float *x = rbt_normal_f32(len, seed, si), *want = malloc(len * sizeof *want);
         memcpy(want, x, len * sizeof *want);
         rb_fwht_f32_ref(want, n, count, n, (float) (1.0 / sqrt((double) n)));
-        for (int t = 1; t <= 2; t++) {
+        for (int t = 1; t <= 3; t++) {
             cr_assert_eq(rb_threads_set(t), 0);
             float *y = malloc(len * sizeof *y);
             memcpy(y, x, len * sizeof *y);

@@ -2,6 +2,7 @@
  * many back-to-back small jobs (the spin-then-sleep hand-off), and no CPU burnt while idle. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,6 +104,49 @@ Test(pool, nested_calls_run_inline, .timeout = 30) {
             for (int j = 0; j < 64; j++)
                 cr_assert_eq(atomic_load(&p.hits[i][j]), 1, "rep %d: (%d, %d) ran %d times", rep, i,
                              j, atomic_load(&p.hits[i][j]));
+    }
+    rb_threads_set(1);
+}
+
+/* A worker that finishes its own range takes the rest of the caller's from the back: the caller's
+ * first chunk waits (up to 5 s) until another thread has run one of the caller's chunks. Each index
+ * still runs once. */
+struct steal {
+    pthread_t caller;
+    atomic_int hits[64];
+    atomic_int stolen; /* a chunk of the caller's range [0, 32) ran on another thread */
+};
+
+static double mono_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double) t.tv_sec + 1e-9 * (double) t.tv_nsec;
+}
+
+static void steal_task(void *ctx, size_t begin, size_t end) {
+    struct steal *s = ctx;
+    int on_caller = pthread_equal(pthread_self(), s->caller);
+    for (size_t i = begin; i < end; i++) {
+        atomic_fetch_add(&s->hits[i], 1);
+        if (i < 32 && !on_caller) atomic_store(&s->stolen, 1);
+    }
+    if (begin == 0 && on_caller) {
+        double deadline = mono_s() + 5;
+        while (!atomic_load(&s->stolen) && mono_s() < deadline) {}
+    }
+}
+
+Test(pool, idle_thread_steals_from_busy_one, .timeout = 30) {
+    static struct steal s;
+    cr_assert_eq(rb_threads_set(2), 0);
+    for (int rep = 0; rep < 3; rep++) {
+        memset(&s, 0, sizeof s);
+        s.caller = pthread_self();
+        rb_parallel_for(64, 1, steal_task, &s);
+        cr_assert(atomic_load(&s.stolen), "rep %d: no chunk of the caller's range was stolen", rep);
+        for (int i = 0; i < 64; i++)
+            cr_assert_eq(atomic_load(&s.hits[i]), 1, "rep %d: index %d ran %d times", rep, i,
+                         atomic_load(&s.hits[i]));
     }
     rb_threads_set(1);
 }

@@ -45,10 +45,11 @@
 #define FWHT_INLINE static inline __attribute__((always_inline))
 
 enum {
-    L1_LOG = 13,        /* a block of 2^13 floats (32 KiB of 48) stays in L1 for all its stages */
-    L2_LOG = 16,        /* a block of 2^16 floats (256 KiB) stays in L2 */
-    PAR_ROW_LOG = 17,   /* rows at least this long are split across threads internally */
-    ROWS_GRAIN_LOG = 16 /* a batch task holds about 2^16 floats of rows */
+    L1_LOG = 13,         /* a block of 2^13 floats (32 KiB of 48) stays in L1 for all its stages */
+    L2_LOG = 16,         /* a block of 2^16 floats (256 KiB) stays in L2 */
+    PAR_ROW_LOG = 17,    /* rows at least this long are split across threads internally */
+    ROWS_GRAIN_LOG = 16, /* a batch task holds about 2^16 floats of rows */
+    ROW_PAR_CHUNKS = 16  /* each phase of a threaded row: this many contiguous tasks */
 };
 
 /* One butterfly: a, b -> a + b, a - b (the reference's order of operands). */
@@ -79,11 +80,16 @@ FWHT_INLINE void cols_r(const float *src, size_t ss, float *dst, size_t ds, size
     for (size_t c = c0; c < c1; c++) {
         /* 2^r streams 64 KiB or more apart outrun the hardware prefetchers (and share L1
          * sets): fetch each stream a few vectors ahead. Measured: 2^24 in 9.6 ms, not 11 (for
-         * r = 2 too, since the radix-16 high passes became two radix-4 sweeps). */
+         * r = 2 too, since the radix-16 high passes became two radix-4 sweeps). Streams 256 KiB
+         * or more apart come from L3 or memory: fetch them 32 vectors (half a strip) ahead.
+         * Measured at 2^24, best of 12, ms, distance 4 -> 32: the L3 passes of the 4 MiB blocks
+         * 1.83 -> 1.5, the final pass from memory 3.5 -> 3.0; 2^18 rows (in L2) are 3% faster
+         * with 4, and a 2^20 row (in L3) measured the same within noise. */
         if (h >= 1024) {
+            const size_t pf = h >= 4096 ? 32 : 4;
             RB_UNROLL(16)
             for (int i = 0; i < (1 << r); i++)
-                _mm_prefetch((const char *) (src + (c + 4 + (size_t) i * h) * ss), _MM_HINT_T0);
+                _mm_prefetch((const char *) (src + (c + pf + (size_t) i * h) * ss), _MM_HINT_T0);
         }
         RB_UNROLL(16)
         for (int i = 0; i < (1 << r); i++) v[i] = fv_load(src + (c + (size_t) i * h) * ss);
@@ -268,7 +274,15 @@ static void row_serial(float *x, int k, float scale) {
     high_pass(x, blk / FW, 0, blk / FW, hi, scale);
 }
 
-/* One long row across the pool: the low-stage blocks in parallel, then the column groups. */
+/* One long row across the pool: the low-stage blocks in parallel, then the column groups, each
+ * phase as ROW_PAR_CHUNKS contiguous tasks. The pool gives each thread a contiguous range of
+ * tasks (the same one on every call), so a thread's blocks and columns are contiguous spans that
+ * the prefetchers follow, and only the exchange inherent in the transform (half of the data, once
+ * per phase) crosses between cores. The old split (blocks of one task each and tasks of 16
+ * columns, dealt out one at a time from a shared counter) interleaved the threads' columns 1 KiB
+ * apart and moved most of the data between the cores on every phase: 2 threads were 2.5-4x
+ * slower than one. Measured here now, 1 -> 2 threads, in us: 2^17 23 -> 13.6, 2^18 52 -> 29,
+ * 2^20 229 -> 117. */
 struct row_par {
     float *x;
     int k, s;
@@ -288,9 +302,10 @@ static void row_par_cols(void *ctx, size_t begin, size_t end) {
 
 static void row_parallel(float *x, int k, float scale) {
     struct row_par p = {x, k, split_low(k), scale};
-    rb_parallel_for((size_t) 1 << (k - p.s), 1, row_par_blocks, &p);
-    /* Tasks of 16 column groups: 16 vectors wide strips across every block. */
-    rb_parallel_for(((size_t) 1 << p.s) / FW, 16, row_par_cols, &p);
+    size_t nblk = (size_t) 1 << (k - p.s), ncols = ((size_t) 1 << p.s) / FW;
+    size_t gblk = nblk / ROW_PAR_CHUNKS, gcols = ncols / ROW_PAR_CHUNKS;
+    rb_parallel_for(nblk, gblk ? gblk : 1, row_par_blocks, &p);
+    rb_parallel_for(ncols, gcols ? gcols : 1, row_par_cols, &p);
 }
 
 /* A batch of shorter rows across the pool. */
