@@ -96,41 +96,75 @@ int rb_variant_enabled(const rb_variant *v) {
     return (v->isa & ~rb_kernels_isa()) == 0;
 }
 
-/* The trace is per thread so that concurrent cells never mix their records. */
+/* The trace belongs to the thread that called into the kernel layer. Pool workers redirect their
+ * notes to the trace of the thread whose job they run (rb_kernel_trace_redirect), so a record
+ * never depends on which thread happened to run a chunk. One mutex guards every trace: a note is
+ * taken once per dispatched call, not per element. */
 enum { TRACE_MAX = 48 };
 struct trace_entry {
     const rb_op *op;
     const rb_variant *v;
 };
-static _Thread_local struct trace_entry trace[TRACE_MAX];
-static _Thread_local size_t trace_len;
+struct rb_trace {
+    struct trace_entry e[TRACE_MAX];
+    size_t len;
+};
+static _Thread_local struct rb_trace own_trace;
+static _Thread_local struct rb_trace *redirect;
+static pthread_mutex_t trace_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static struct rb_trace *cur_trace(void) {
+    return redirect ? redirect : &own_trace;
+}
 
 void rb_kernel_note(const rb_op *op, const rb_variant *v) {
-    for (size_t i = 0; i < trace_len; i++)
-        if (trace[i].op == op) {
-            trace[i].v = v;
-            return;
-        }
-    if (trace_len < TRACE_MAX) trace[trace_len++] = (struct trace_entry){op, v};
+    pthread_mutex_lock(&trace_mu);
+    struct rb_trace *t = cur_trace();
+    size_t i = 0;
+    while (i < t->len && t->e[i].op != op) i++;
+    if (i < t->len)
+        t->e[i].v = v;
+    else if (t->len < TRACE_MAX)
+        t->e[t->len++] = (struct trace_entry){op, v};
+    pthread_mutex_unlock(&trace_mu);
 }
 
 const char *rb_kernel_last(const rb_op *op) {
-    for (size_t i = 0; i < trace_len; i++)
-        if (trace[i].op == op) return trace[i].v->name;
-    return NULL;
+    const char *name = NULL;
+    pthread_mutex_lock(&trace_mu);
+    struct rb_trace *t = cur_trace();
+    for (size_t i = 0; i < t->len && !name; i++)
+        if (t->e[i].op == op) name = t->e[i].v->name;
+    pthread_mutex_unlock(&trace_mu);
+    return name;
 }
 
 void rb_kernel_trace_reset(void) {
-    trace_len = 0;
+    pthread_mutex_lock(&trace_mu);
+    cur_trace()->len = 0;
+    pthread_mutex_unlock(&trace_mu);
 }
 
 size_t rb_kernel_trace(char *buf, size_t size) {
     size_t used = 0;
     if (size) buf[0] = '\0';
-    for (size_t i = 0; i < trace_len; i++) {
-        int n = snprintf(buf + used, size > used ? size - used : 0, "%s%s=%s", i ? "," : "",
-                         trace[i].op->name, trace[i].v->name);
+    pthread_mutex_lock(&trace_mu);
+    struct rb_trace *t = cur_trace();
+    for (size_t i = 0; i < t->len; i++) {
+        int n = snprintf(buf + (used < size ? used : size), used < size ? size - used : 0,
+                         "%s%s=%s", i ? "," : "", t->e[i].op->name, t->e[i].v->name);
         if (n > 0) used += (size_t) n;
     }
+    pthread_mutex_unlock(&trace_mu);
     return used;
+}
+
+rb_trace *rb_kernel_trace_current(void) {
+    return cur_trace();
+}
+
+rb_trace *rb_kernel_trace_redirect(rb_trace *to) {
+    rb_trace *old = redirect;
+    redirect = to;
+    return old;
 }

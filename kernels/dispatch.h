@@ -60,6 +60,13 @@ const char *rb_kernel_last(const rb_op *op);
 void rb_kernel_trace_reset(void);
 size_t rb_kernel_trace(char *buf, size_t size);
 
+/* For the thread pool: the trace notes of this thread go to (current), and sending this thread's
+ * notes to another thread's trace while it runs that thread's job (redirect; NULL restores its
+ * own). Returns the previous redirection. */
+typedef struct rb_trace rb_trace;
+rb_trace *rb_kernel_trace_current(void);
+rb_trace *rb_kernel_trace_redirect(rb_trace *to);
+
 /* Tries the enabled variants of op in order with the argument list args; the first that does not
  * decline is recorded and its status returned. Use as the whole body of a dispatcher. */
 #define RB_DISPATCH(op, fntype, args)                                             \

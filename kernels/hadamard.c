@@ -359,7 +359,6 @@ typedef struct tiled_ctx {
     size_t n, stride, K;
     const int8_t *hk;
     rb_dir dir;
-    int rc;
 } tiled_ctx;
 
 /* Copies columns g0 .. g0 + T of the chunk starting at row `row` (column g of the chunk is
@@ -389,7 +388,7 @@ static void tiled_rows(void *vctx, size_t begin, size_t end) {
     for (size_t r = begin; r < end; r++) {
         int rc = rb_fwht_f32(c->data + r * c->stride, P, K, P, RB_NORM_NONE, RB_ORDER_NATURAL);
         if (rc) {
-            c->rc = rc; /* cannot happen for a validated n; kept so a failure is not silent */
+            rb_task_fail(rc); /* cannot happen for a validated n; kept so a failure is not silent */
             return;
         }
     }
@@ -406,12 +405,11 @@ static void tiled_rows(void *vctx, size_t begin, size_t end) {
 
 int rb_hadamard_f32_tiled(float *data, size_t n, size_t count, size_t stride, size_t K,
                           const int8_t *hk, rb_dir dir) {
-    tiled_ctx c = {data, n, stride, K, hk, dir, 0};
+    tiled_ctx c = {data, n, stride, K, hk, dir};
     /* Rows are independent, so any split gives the same bits; a chunk of ~64K elements keeps
      * the per-task overhead small. */
     size_t grain = n >= 65536 ? 1 : 65536 / n;
-    rb_parallel_for(count, grain, tiled_rows, &c);
-    return c.rc;
+    return rb_parallel_for(count, grain, tiled_rows, &c);
 }
 
 RB_OP_DEFINE(rb_op_hadamard_f32, "hadamard_f32",

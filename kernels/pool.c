@@ -21,6 +21,8 @@
 
 #include <hwloc.h>
 #include <pthread.h>
+#include <signal.h>
+#include <string.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -33,6 +35,7 @@
 #define cpu_relax() ((void) 0)
 #endif
 
+#include "kernels/dispatch.h"
 #include "kernels/error.h"
 
 /* One participant's remaining chunk range [front, back), packed in one word so that the owner
@@ -47,6 +50,13 @@ struct job {
     size_t n, grain, nchunks;
     int nparts;
     struct part *parts;
+    rb_trace *trace; /* the caller's kernel trace: workers' notes go there */
+    /* The failure of the lowest-numbered failing chunk (rb_task_fail), so the error a caller sees
+     * does not depend on which thread failed first. */
+    pthread_mutex_t err_mu;
+    size_t err_chunk;
+    int err_code;
+    char err_detail[1024];
     _Alignas(64) atomic_size_t done;
 };
 
@@ -64,6 +74,7 @@ static struct {
     atomic_int active;  /* workers inside run_chunks (changed under mu); the job outlives them */
     int caller_waiting; /* under mu: the caller sleeps on idle */
     int quit;
+    hwloc_bitmap_t caller_binding;     /* the caller's binding before the pool pinned it */
     struct part parts[RB_THREADS_MAX]; /* the current job's ranges (jobs are serialized) */
     hwloc_topology_t topo;
     int topo_ok;
@@ -75,6 +86,9 @@ static struct {
 static pthread_mutex_t api_mu = PTHREAD_MUTEX_INITIALIZER; /* serializes parallel_for callers */
 static int threads_wanted = -1;
 static _Thread_local int in_task;
+/* The job and chunk this thread is running, for rb_task_fail. */
+static _Thread_local struct job *cur_job;
+static _Thread_local size_t cur_chunk;
 
 static int ncores(void) {
     if (!pool.topo_ok) {
@@ -83,7 +97,7 @@ static int ncores(void) {
     }
     if (!pool.topo_ok) return 1;
     int n = hwloc_get_nbobjs_by_type(pool.topo, HWLOC_OBJ_CORE);
-    return n > 0 ? n : 1;
+    return n < 1 ? 1 : n > RB_THREADS_MAX ? RB_THREADS_MAX : n;
 }
 
 /* Binds the calling thread to core `index` (mod the core count), one PU of it. */
@@ -115,19 +129,47 @@ static int claim(struct part *p, int own, size_t *chunk) {
 
 static void run_chunk(struct job *job, size_t c) {
     size_t begin = c * job->grain, end = begin + job->grain;
+    struct job *outer = cur_job;
+    size_t outer_chunk = cur_chunk;
+    cur_job = job;
+    cur_chunk = c;
     job->fn(job->ctx, begin, end < job->n ? end : job->n);
+    cur_job = outer;
+    cur_chunk = outer_chunk;
     atomic_fetch_add(&job->done, 1);
+}
+
+int rb_task_fail(int code) {
+    struct job *job = cur_job;
+    if (!job || code == 0) return code;
+    pthread_mutex_lock(&job->err_mu);
+    if (!job->err_code || cur_chunk < job->err_chunk) {
+        job->err_code = code;
+        job->err_chunk = cur_chunk;
+        snprintf(job->err_detail, sizeof job->err_detail, "%s", rb_error_detail());
+    }
+    pthread_mutex_unlock(&job->err_mu);
+    return code;
+}
+
+/* The job's outcome on the calling thread: its first failure, with that chunk's message. */
+static int job_result(struct job *job) {
+    pthread_mutex_destroy(&job->err_mu);
+    if (!job->err_code) return RB_OK;
+    return rb_error_set(job->err_code, "%s", job->err_detail);
 }
 
 /* Participant `self` runs its own range, then steals from the others in turn. */
 static void run_chunks(struct job *job, int self) {
     in_task = 1;
+    rb_trace *own = self ? rb_kernel_trace_redirect(job->trace) : NULL;
     size_t c;
     while (claim(&job->parts[self], 1, &c)) run_chunk(job, c);
     for (int i = 1; i < job->nparts; i++) {
         struct part *victim = &job->parts[(self + i) % job->nparts];
         while (claim(victim, 0, &c)) run_chunk(job, c);
     }
+    if (self) rb_kernel_trace_redirect(own);
     in_task = 0;
 }
 
@@ -160,6 +202,10 @@ static int gen_moved(const void *seen) {
 
 static void *worker_main(void *arg) {
     int self = (int) (size_t) arg;
+    /* Signals (Ctrl-C) go to the application's threads, never to a kernel worker. */
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
     bind_to_core(self);
     unsigned long seen = 0;
     for (;;) {
@@ -197,11 +243,26 @@ static void pool_stop(void) {
     for (int i = 0; i < pool.nworkers; i++) pthread_join(pool.threads[i], NULL);
     pool.nworkers = 0;
     pool.quit = 0;
+    /* Give the caller back the binding it had, so later single-thread work runs as it would in a
+     * fresh process. */
+    if (pool.caller_binding) {
+        hwloc_set_cpubind(pool.topo, pool.caller_binding, HWLOC_CPUBIND_THREAD);
+        hwloc_bitmap_free(pool.caller_binding);
+        pool.caller_binding = NULL;
+    }
 }
 
 static void pool_start(int nthreads) {
     if (pool.nworkers) pool_stop();
-    if (nthreads > 1) bind_to_core(0);
+    if (nthreads > 1 && pool.topo_ok) {
+        pool.caller_binding = hwloc_bitmap_alloc();
+        if (pool.caller_binding &&
+            hwloc_get_cpubind(pool.topo, pool.caller_binding, HWLOC_CPUBIND_THREAD) != 0) {
+            hwloc_bitmap_free(pool.caller_binding);
+            pool.caller_binding = NULL;
+        }
+        bind_to_core(0);
+    }
     int started = 0;
     for (int i = 1; i < nthreads; i++) {
         if (pthread_create(&pool.threads[started], NULL, worker_main, (void *) (size_t) i) != 0)
@@ -228,9 +289,14 @@ int rb_threads_set(int n) {
 static int threads_locked(void) {
     if (threads_wanted < 0) {
         const char *env = getenv("RB_THREADS");
-        int n = env ? atoi(env) : 1;
-        threads_wanted =
-            n == 0 ? ncores() : (n < 1 ? 1 : (n > RB_THREADS_MAX ? RB_THREADS_MAX : n));
+        char *end = NULL;
+        long n = env && *env ? strtol(env, &end, 10) : 1;
+        if (env && *env && (*end || n < 0 || n > RB_THREADS_MAX)) {
+            fprintf(stderr, "rotabench: RB_THREADS=%s is not 0..%d; using 1 thread\n", env,
+                    RB_THREADS_MAX);
+            n = 1;
+        }
+        threads_wanted = n == 0 ? ncores() : (int) n;
     }
     return threads_wanted;
 }
@@ -247,14 +313,20 @@ static int job_finished(const void *arg) {
     return atomic_load(&job->done) == job->nchunks && atomic_load(&pool.active) == 0;
 }
 
-void rb_parallel_for(size_t n, size_t grain, rb_task_fn fn, void *ctx) {
-    if (n == 0) return;
+/* Runs every chunk on this thread, in order (no pool, or a nested call). */
+static int run_serial(struct job *job) {
+    for (size_t c = 0; c < job->nchunks; c++) run_chunk(job, c);
+    return job_result(job);
+}
+
+int rb_parallel_for(size_t n, size_t grain, rb_task_fn fn, void *ctx) {
+    if (n == 0) return RB_OK;
     if (grain == 0) grain = 1;
     size_t nchunks = (n + grain - 1) / grain;
-    if (in_task || nchunks == 1 || nchunks > UINT32_MAX) {
-        for (size_t b = 0; b < n; b += grain) fn(ctx, b, b + grain < n ? b + grain : n);
-        return;
-    }
+    struct job job = {.fn = fn, .ctx = ctx, .n = n, .grain = grain, .nchunks = nchunks};
+    pthread_mutex_init(&job.err_mu, NULL);
+    atomic_init(&job.done, 0);
+    if (in_task || nchunks == 1 || nchunks > UINT32_MAX) return run_serial(&job);
     pthread_mutex_lock(&api_mu);
     int want = threads_locked();
     if (want > 1 && pool.nworkers != want - 1) {
@@ -265,18 +337,12 @@ void rb_parallel_for(size_t n, size_t grain, rb_task_fn fn, void *ctx) {
     }
     if (pool.nworkers == 0) {
         pthread_mutex_unlock(&api_mu);
-        for (size_t b = 0; b < n; b += grain) fn(ctx, b, b + grain < n ? b + grain : n);
-        return;
+        return run_serial(&job);
     }
     int nparts = pool.nworkers + 1;
-    struct job job = {.fn = fn,
-                      .ctx = ctx,
-                      .n = n,
-                      .grain = grain,
-                      .nchunks = nchunks,
-                      .nparts = nparts,
-                      .parts = pool.parts};
-    atomic_init(&job.done, 0);
+    job.nparts = nparts;
+    job.parts = pool.parts;
+    job.trace = rb_kernel_trace_current();
     for (int p = 0; p < nparts; p++) {
         uint64_t front = (uint64_t) (nchunks * (size_t) p / (size_t) nparts),
                  back = (uint64_t) (nchunks * (size_t) (p + 1) / (size_t) nparts);
@@ -299,6 +365,7 @@ void rb_parallel_for(size_t n, size_t grain, rb_task_fn fn, void *ctx) {
     pool.job = NULL;
     pthread_mutex_unlock(&pool.mu);
     pthread_mutex_unlock(&api_mu);
+    return job_result(&job);
 }
 
 const char *rb_pool_binding(void) {

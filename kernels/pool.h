@@ -17,7 +17,13 @@ int rb_threads_get(void);
  * count, so a kernel whose chunks are independent gives the same bits with any number of threads.
  * Nested calls (from inside a task) run serially on the calling thread. */
 typedef void (*rb_task_fn)(void *ctx, size_t begin, size_t end);
-void rb_parallel_for(size_t n, size_t grain, rb_task_fn fn, void *ctx);
+/* Returns RB_OK, or the failure a task reported with rb_task_fail: that of the lowest-numbered
+ * failing chunk (whatever thread ran it), with its rb_error_detail() message copied to the
+ * calling thread. Kernel variants that run inside tasks are recorded in the caller's trace. */
+int rb_parallel_for(size_t n, size_t grain, rb_task_fn fn, void *ctx);
+/* Inside a task: reports that this chunk failed with `code` (after rb_error_set); returns code.
+ * Outside a task it only returns code. */
+int rb_task_fail(int code);
 
 /* How the pool's threads are bound, for the run's context record, e.g. "3 threads on cores
  * 0,1,2 (hwloc)" or "1 thread, unbound". */

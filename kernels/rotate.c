@@ -73,7 +73,6 @@ typedef struct rht_job {
     const float *d1, *d2;
     rb_dir dir;
     int f64;
-    int rc;
 } rht_job;
 
 static void rht_task(void *ctx, size_t begin, size_t end) {
@@ -82,7 +81,7 @@ static void rht_task(void *ctx, size_t begin, size_t end) {
                                       j->stride, j->d1, j->d2, j->dir)
                     : rht_rows_float((float *) j->data + begin * j->stride, j->n, end - begin,
                                      j->stride, j->d1, j->d2, j->dir);
-    if (rc) j->rc = rc; /* any failing block's code; they can only fail the same way */
+    if (rc) rb_task_fail(rc);
 }
 
 static int rht_run(void *data, int f64, size_t n, size_t count, size_t stride, const float *d1,
@@ -90,9 +89,8 @@ static int rht_run(void *data, int f64, size_t n, size_t count, size_t stride, c
     if (n >= RHT_BLOCK_ELEMS || count == 1)
         return f64 ? rht_rows_double(data, n, count, stride, d1, d2, dir)
                    : rht_rows_float(data, n, count, stride, d1, d2, dir);
-    rht_job j = {data, n, stride, d1, d2, dir, f64, 0};
-    rb_parallel_for(count, RHT_BLOCK_ELEMS / n, rht_task, &j);
-    return j.rc;
+    rht_job j = {data, n, stride, d1, d2, dir, f64};
+    return rb_parallel_for(count, RHT_BLOCK_ELEMS / n, rht_task, &j);
 }
 
 #define RHT_BODY(fn, f64)                                                      \

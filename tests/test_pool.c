@@ -191,3 +191,56 @@ Test(pool, idle_workers_sleep, .timeout = 30) {
     rb_threads_set(1);
     cr_assert(used < 0.03, "idle pool used %.3f s of CPU in 0.5 s", used);
 }
+
+/* Chunks 3 and 7 fail; the caller sees chunk 3's code and message whatever the thread count and
+ * whichever thread failed first. */
+static void failing_task(void *ctx, size_t begin, size_t end) {
+    (void) ctx;
+    for (size_t i = begin; i < end; i++)
+        if (i == 3 || i == 7) {
+            rb_error_set(i == 3 ? RB_ESIZE : RB_EINVAL, "chunk %zu failed", i);
+            rb_task_fail(i == 3 ? RB_ESIZE : RB_EINVAL);
+        }
+}
+
+static void noop(void *ctx, size_t begin, size_t end) {
+    (void) ctx, (void) begin, (void) end;
+}
+
+Test(pool, first_failure_reaches_the_caller) {
+    for (int t = 1; t <= 3; t++) {
+        cr_assert_eq(rb_threads_set(t), 0);
+        rb_error_clear();
+        cr_assert_eq(rb_parallel_for(64, 1, failing_task, NULL), RB_ESIZE, "threads %d", t);
+        cr_assert_str_eq(rb_error_detail(), "chunk 3 failed", "threads %d", t);
+        cr_assert_eq(rb_parallel_for(64, 1, noop, NULL), RB_OK);
+    }
+    rb_threads_set(1);
+}
+
+/* Kernel variants dispatched inside tasks land in the calling thread's trace, so the record of a
+ * result never depends on which thread ran which chunk. */
+/* Only the upper half of the chunks dispatches: with 2 threads that is the worker's own range
+ * (the caller runs the lower half first), so before workers forwarded their notes the caller's
+ * trace usually came out empty. */
+static void fwht_task(void *ctx, size_t begin, size_t end) {
+    float *x = ctx;
+    if (begin >= 32)
+        rb_fwht_f32(x + begin * 64, 64, end - begin, 64, RB_NORM_NONE, RB_ORDER_NATURAL);
+}
+
+Test(pool, workers_record_variants_in_the_callers_trace) {
+    float *x = calloc(64 * 64, sizeof *x);
+    for (int t = 1; t <= 2; t++) {
+        cr_assert_eq(rb_threads_set(t), 0);
+        for (int rep = 0; rep < 20; rep++) {
+            rb_kernel_trace_reset();
+            cr_assert_eq(rb_parallel_for(64, 1, fwht_task, x), RB_OK);
+            char buf[256];
+            rb_kernel_trace(buf, sizeof buf);
+            cr_assert(strstr(buf, "fwht_f32="), "threads %d rep %d: trace '%s'", t, rep, buf);
+        }
+    }
+    rb_threads_set(1);
+    free(x);
+}

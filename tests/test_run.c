@@ -256,8 +256,7 @@ Test(run, sigint_keeps_finished_cells, .timeout = 120) {
 
 /* --resume into a directory run with another config is refused (the cell keys do not carry the
  * base seed or the metrics, so the two runs' numbers would be mixed). */
-Test(run, resume_refuses_a_changed_config)
-{
+Test(run, resume_refuses_a_changed_config) {
     make_dir();
     write_file("small.yaml", small_yaml);
     char args[512], *err, yaml[2048];

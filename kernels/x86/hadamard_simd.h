@@ -24,7 +24,6 @@ typedef struct hk_ctx {
     float *data;
     size_t n, stride, K;
     const float *coef;
-    int rc;
 } hk_ctx;
 
 /* Copies len floats of every row k of a tile column block (tile + k * HK_W) from or to the data
@@ -86,7 +85,7 @@ static void hk_rows(void *vctx, size_t begin, size_t end) {
             float *x = c->data + r * c->stride;
             int rc = rb_fwht_f32(x, P, K, P, RB_NORM_NONE, RB_ORDER_NATURAL);
             if (rc) {
-                c->rc = rc; /* cannot happen for a validated n; kept so a failure is not silent */
+                rb_task_fail(rc); /* cannot happen for a validated n; kept so it is not silent */
                 return;
             }
             for (size_t j0 = 0; j0 < P; j0 += HK_W) {
@@ -118,7 +117,7 @@ int HK_VARIANT(float *data, size_t n, size_t count, size_t stride, size_t K, con
     if (K % 4 != 0 || K < 8 || hk != rb_hadamard_matrix(K)) return RB_EDECLINE;
     const float *coef = rb_hadamard_coef_f32(K, dir);
     if (!coef) return RB_EDECLINE;
-    hk_ctx c = {data, n, stride, K, coef, 0};
+    hk_ctx c = {data, n, stride, K, coef};
     /* Rows are independent (and a gathered tile's columns too), so any split gives the same
      * bits. A chunk is the power of 2 of rows nearest below 2^20 flops of mix (n K per row,
      * ~8 us): small enough that 256 rows of n = 688 make 32 chunks for the threads to share
@@ -126,8 +125,7 @@ int HK_VARIANT(float *data, size_t n, size_t count, size_t stride, size_t K, con
      * small; a power of 2 so that gathered tiles of short rows fill up. */
     size_t grain = 1;
     while (grain * 2 * n * K <= ((size_t) 1 << 20)) grain *= 2;
-    rb_parallel_for(count, grain, hk_rows, &c);
-    return c.rc;
+    return rb_parallel_for(count, grain, hk_rows, &c);
 }
 
 #endif
