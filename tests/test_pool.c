@@ -220,13 +220,19 @@ Test(pool, first_failure_reaches_the_caller) {
 
 /* Kernel variants dispatched inside tasks land in the calling thread's trace, so the record of a
  * result never depends on which thread ran which chunk. */
-/* Only the upper half of the chunks dispatches: with 2 threads that is the worker's own range
- * (the caller runs the lower half first), so before workers forwarded their notes the caller's
- * trace usually came out empty. */
+/* Only the upper half of the chunks dispatches, and the lower half (the caller's own range with
+ * 2 threads) is slow: the worker runs every dispatching chunk, so before workers forwarded their
+ * notes the caller's trace came out empty. */
 static void fwht_task(void *ctx, size_t begin, size_t end) {
     float *x = ctx;
-    if (begin >= 32)
+    if (begin >= 32) {
         rb_fwht_f32(x + begin * 64, 64, end - begin, 64, RB_NORM_NONE, RB_ORDER_NATURAL);
+        return;
+    }
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do clock_gettime(CLOCK_MONOTONIC, &t);
+    while ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < 20000);
 }
 
 Test(pool, workers_record_variants_in_the_callers_trace) {
