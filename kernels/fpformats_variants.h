@@ -85,13 +85,17 @@ int rb_nvfp4_dequant_f32_avx2(const uint8_t *packed, const uint8_t *scales, floa
                               size_t n, float *y);
 
 /* Each entry is RB_VARIANT(name, isa, fn), followed by a comma. */
-#define RB_MXFP4_QUANT_F32_FAST_VARIANTS \
-    RB_VARIANT("avx512", RB_ISA_AVX512, rb_mxfp4_quant_f32_avx512),
-#define RB_MXFP4_DEQUANT_F32_FAST_VARIANTS \
-    RB_VARIANT("avx512", RB_ISA_AVX512, rb_mxfp4_dequant_f32_avx512),
-#define RB_NVFP4_QUANT_F32_FAST_VARIANTS \
-    RB_VARIANT("avx512", RB_ISA_AVX512, rb_nvfp4_quant_f32_avx512),
-#define RB_NVFP4_DEQUANT_F32_FAST_VARIANTS \
-    RB_VARIANT("avx512", RB_ISA_AVX512, rb_nvfp4_dequant_f32_avx512),
+#define RB_MXFP4_QUANT_F32_FAST_VARIANTS                            \
+    RB_VARIANT("avx512", RB_ISA_AVX512, rb_mxfp4_quant_f32_avx512), \
+        RB_VARIANT("avx2", RB_ISA_AVX2, rb_mxfp4_quant_f32_avx2),
+#define RB_MXFP4_DEQUANT_F32_FAST_VARIANTS                            \
+    RB_VARIANT("avx512", RB_ISA_AVX512, rb_mxfp4_dequant_f32_avx512), \
+        RB_VARIANT("avx2", RB_ISA_AVX2, rb_mxfp4_dequant_f32_avx2),
+#define RB_NVFP4_QUANT_F32_FAST_VARIANTS                            \
+    RB_VARIANT("avx512", RB_ISA_AVX512, rb_nvfp4_quant_f32_avx512), \
+        RB_VARIANT("avx2", RB_ISA_AVX2, rb_nvfp4_quant_f32_avx2),
+#define RB_NVFP4_DEQUANT_F32_FAST_VARIANTS                            \
+    RB_VARIANT("avx512", RB_ISA_AVX512, rb_nvfp4_dequant_f32_avx512), \
+        RB_VARIANT("avx2", RB_ISA_AVX2, rb_nvfp4_dequant_f32_avx2),
 
 #endif
