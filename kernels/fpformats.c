@@ -1,5 +1,7 @@
 /* Small floating-point formats: one generic round-to-nearest-even minifloat encoder in double
- * (exact for every input these formats see), the decoders, and the MXFP4 / NVFP4 block codecs. */
+ * (exact for every input these formats see), the decoders, and the MXFP4 / NVFP4 block codecs:
+ * their references, the portable "scalar" variants (the same results from float bit formulas) and
+ * the dispatch tables (the SIMD variants are in kernels/x86/fpformats_*.c). */
 #include "kernels/fpformats.h"
 
 #include <float.h>

@@ -345,9 +345,8 @@ static void fill_kind(float *x, size_t n, int kind, uint64_t seed, uint64_t stre
             break;
         case K_TIES: {
             int e = (int) (rb % 270) - 145; /* block binade 2^-145 .. 2^124 */
-            static const float amaxes[] = {
-                4.0f,           5.0f,           6.0f,
-                0x1.800002p+2f, 0x1.fffffep+2f, 0x1.800002p+1f * 2}; /* 6, 6+ulp, 8-ulp, (3+d)*2 */
+            /* 4, 5 (a tie), 6, 6 + ulp (ceil moves up), 8 - ulp, 3 + d (ceil wastes a binade) */
+            static const float amaxes[] = {4.0f, 5.0f, 6.0f, 0x1.800002p+2f, 0x1.fffffep+2f, 3.01f};
             if (rb % 11 == 0) { /* all-zero block, signs mixed */
                 v = rnd_sign(r[i], 0.0f);
                 break;
