@@ -81,6 +81,10 @@ static rb_cost quant_pack4_cost(size_t n, size_t rows, size_t elem_bytes) {
 static int mxfp4_call(rb_bench_inst *b) {
     return rb_mxfp4_fake_quant(b->x, b->args.n * b->args.rows, RB_MX_FLOOR, b->x);
 }
+/* NVFP4 quantize-dequantize in place (the tensor scale from the whole call). */
+static int nvfp4_call(rb_bench_inst *b) {
+    return rb_nvfp4_fake_quant(b->x, b->args.n * b->args.rows, b->x);
+}
 static rb_cost mxfp4_cost(size_t n, size_t rows, size_t elem_bytes) {
     double elems = (double) n * (double) rows;
     return (rb_cost){4 * elems, 2 * elems * (double) elem_bytes};
@@ -197,7 +201,10 @@ static const rb_bench_entry table[] = {
      .rows = {2048}, .threads = {1, 2}},
     {"quant_int4_g128_pack", &rb_op_quant_rows_f32, quant_pack4_call, quant_pack4_cost, quant_setup,
      quant_teardown, .n = {128, 4096}, .rows = {2048}, .threads = {1}},
-    {"mxfp4_fake_quant", NULL, mxfp4_call, mxfp4_cost, .n = {4096}, .rows = {2048}, .threads = {1}},
+    {"mxfp4_fake_quant", &rb_op_mxfp4_quant_f32, mxfp4_call, mxfp4_cost, .n = {4096},
+     .rows = {2048}, .threads = {1}},
+    {"nvfp4_fake_quant", &rb_op_nvfp4_quant_f32, nvfp4_call, mxfp4_cost, .n = {4096},
+     .rows = {2048}, .threads = {1}},
     {"codebook4_quant", &rb_op_codebook_quant_f32, codebook_call, codebook_cost, codebook_setup,
      codebook_teardown, .n = {128}, .rows = {8192}, .threads = {1}},
 };

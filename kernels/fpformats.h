@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kernels/dispatch.h"
+
 /* E2M1: sign (bit 3), 2 exponent bits, 1 mantissa bit, bias 1, no Inf or NaN. Codes 0..7 are
  * 0, 0.5, 1, 1.5, 2, 3, 4, 6; code | 8 is the negative. Encoding rounds to nearest, ties to the
  * even code (0.25 -> 0, 0.75 -> 1, 1.25 -> 1, 1.75 -> 2, 2.5 -> 2, 3.5 -> 4, 5 -> 4), saturates
@@ -68,6 +70,24 @@ int rb_nvfp4_encode(const float *x, size_t n, uint8_t *packed, uint8_t *scales,
 int rb_nvfp4_decode(const uint8_t *packed, const uint8_t *scales, float tensor_scale, size_t n,
                     float *y);
 int rb_nvfp4_fake_quant(const float *x, size_t n, float *y);
+
+/* The block codecs run through dispatch tables (reference, portable "scalar", AVX2, AVX-512;
+ * every variant bit-identical to the reference). The public functions above check their
+ * arguments and call these. Quantize: any of packed, scales, y (decoded values) may be NULL; y may
+ * be x. Input with NaN or Inf fails with RB_ENUMERIC before anything is written. Dequantize: a
+ * NaN block scale fails with RB_ENUMERIC after the blocks before it are written. */
+typedef int (*rb_mxfp4_quant_fn)(const float *x, size_t n, rb_mx_rule rule, uint8_t *packed,
+                                 uint8_t *scales, float *y);
+typedef int (*rb_mxfp4_dequant_fn)(const uint8_t *packed, const uint8_t *scales, size_t n,
+                                   float *y);
+typedef int (*rb_nvfp4_quant_fn)(const float *x, size_t n, uint8_t *packed, uint8_t *scales,
+                                 float *tensor_scale, float *y);
+typedef int (*rb_nvfp4_dequant_fn)(const uint8_t *packed, const uint8_t *scales, float tensor_scale,
+                                   size_t n, float *y);
+extern const rb_op rb_op_mxfp4_quant_f32;
+extern const rb_op rb_op_mxfp4_dequant_f32;
+extern const rb_op rb_op_nvfp4_quant_f32;
+extern const rb_op rb_op_nvfp4_dequant_f32;
 
 /* Storage in bits per element: MXFP4 4 + 8/32 = 4.25; NVFP4 4 + 8/16 = 4.5 plus the 32-bit
  * tensor scale spread over n elements (4.5 exactly when n = 0 is passed). */

@@ -5,6 +5,10 @@
 static const rb_op *const all_ops[] = {
     &rb_op_fwht_f32,           &rb_op_hadamard_f32, &rb_op_quant_rows_f32,
     &rb_op_codebook_quant_f32, &rb_op_peak_add_f32, &rb_op_copy_stream,
+    &rb_op_mxfp4_quant_f32,   /* fpformats.c */
+    &rb_op_mxfp4_dequant_f32, /* fpformats.c */
+    &rb_op_nvfp4_quant_f32,   /* fpformats.c */
+    &rb_op_nvfp4_dequant_f32, /* fpformats.c */
 };
 
 const rb_op *const *rb_ops_all(size_t *count) {
