@@ -125,20 +125,8 @@ static const char *row_problem(json_t *row) {
     return NULL;
 }
 
-/* The identity of a row as canonical JSON: object keys sorted, no whitespace. */
-static char *row_key(json_t *row) {
-    json_t *d = json_object_get(row, "dparams");
-    json_t *k =
-        json_pack("[sossOss]", str_field(row, "dataset"), d ? json_incref(d) : json_object(),
-                  str_field(row, "label"), str_field(row, "method"), json_object_get(row, "params"),
-                  str_field(row, "backend"), str_field(row, "metric"));
-    char *s = k ? json_dumps(k, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
-    json_decref(k);
-    return s;
-}
-
 static int group_add(side *s, json_t *row, size_t line, FILE *out) {
-    char *key = row_key(row);
+    char *key = rb_row_key(row);
     if (!key) goto nomem;
     json_t *idx = json_object_get(s->index, key);
     group *g;
@@ -489,7 +477,7 @@ int rb_compare(const char *base_dir, const char *new_dir, const rb_compare_opts 
     /* Match rows; methods whose version changed are reported once and their rows not diffed. */
     size_t only_a = 0, only_b = 0;
     for (size_t i = 0; i < a.ng; i++) {
-        char *key = row_key(a.g[i].row);
+        char *key = rb_row_key(a.g[i].row);
         json_t *idx = key ? json_object_get(b.index, key) : NULL;
         free(key);
         if (!idx) {
