@@ -52,17 +52,6 @@ json_t *rb_json_real_or_null(double v) {
     return isfinite(v) ? json_real(v) : json_null();
 }
 
-void rb_fmt_double(char *buf, size_t size, double v) {
-    if (!isfinite(v)) {
-        snprintf(buf, size, "%s", isnan(v) ? "nan" : (v > 0 ? "inf" : "-inf"));
-        return;
-    }
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(buf, size, "%.*g", prec, v);
-        if (strtod(buf, NULL) == v) return;
-    }
-}
-
 void rb_utc_iso8601(char buf[32]) {
     time_t t = time(NULL);
     struct tm tm;

@@ -123,8 +123,6 @@ int rb_results_write_csv(const char *path, json_t *rows);
 int rb_mkdir_p(const char *path); /* mkdir -p; RB_EIO naming the path */
 /* "2025-06-01T12:00:00Z" for the current time. */
 void rb_utc_iso8601(char buf[32]);
-/* The shortest %.Ng (N <= 17) that reads back as exactly v; "nan"/"inf" for non-finite. */
-void rb_fmt_double(char *buf, size_t size, double v);
 /* A scalar JSON value as text: strings raw, integers, reals via rb_fmt_double, true/false; ""
  * for null and for arrays/objects. */
 void rb_json_scalar_text(const json_t *v, char *buf, size_t size);

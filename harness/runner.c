@@ -45,7 +45,7 @@ typedef struct run {
     rb_dataset ds;
     long ds_index;
     uint64_t ds_seed;
-    char ds_params[1024];
+    char ds_params[RB_PARAMS_TEXT_MAX];
     double t0;
     size_t ran, skipped;
 } run;
@@ -101,7 +101,7 @@ static int write_metric(void *ctx, const rb_metric_value *v) {
 }
 
 static int load_dataset(run *r, const rb_cell *c) {
-    char text[1024];
+    char text[RB_PARAMS_TEXT_MAX];
     rb_params_format(&c->dparams, 0, text, sizeof text);
     if (r->ds_index == (long) c->dataset && r->ds_seed == c->data_seed &&
         strcmp(text, r->ds_params) == 0)

@@ -151,8 +151,8 @@ size_t rb_kernel_trace(char *buf, size_t size) {
     pthread_mutex_lock(&trace_mu);
     struct rb_trace *t = cur_trace();
     for (size_t i = 0; i < t->len; i++) {
-        int n = snprintf(buf + (used < size ? used : size), used < size ? size - used : 0,
-                         "%s%s=%s", i ? "," : "", t->e[i].op->name, t->e[i].v->name);
+        int n = snprintf(used < size ? buf + used : NULL, used < size ? size - used : 0, "%s%s=%s",
+                         i ? "," : "", t->e[i].op->name, t->e[i].v->name);
         if (n > 0) used += (size_t) n;
     }
     pthread_mutex_unlock(&trace_mu);

@@ -14,6 +14,17 @@ const char *rb_ptype_name(rb_ptype t) {
     return (unsigned) t < 5 ? names[t] : "?";
 }
 
+void rb_fmt_double(char *buf, size_t size, double v) {
+    if (!isfinite(v)) {
+        snprintf(buf, size, "%s", isnan(v) ? "nan" : (v > 0 ? "inf" : "-inf"));
+        return;
+    }
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, size, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v) return;
+    }
+}
+
 static long find(const rb_params *p, const char *name) {
     for (size_t i = 0; i < p->count; i++)
         if (strcmp(p->defs[i].name, name) == 0) return (long) i;
@@ -59,16 +70,7 @@ static int parse_value(const rb_param_def *d, const char *text, double *num, cha
             return rb_error_set(RB_EINVAL, "parameter '%s': %g is outside %g..%g", d->name, v,
                                 d->min, d->max);
         *num = v;
-        snprintf(canon, RB_PARAM_TEXT_MAX, "%.17g", v);
-        /* Shortest text that reads back to the same double, so keys stay readable. */
-        for (int prec = 1; prec <= 17; prec++) {
-            char tmp[RB_PARAM_TEXT_MAX];
-            snprintf(tmp, sizeof tmp, "%.*g", prec, v);
-            if (strtod(tmp, NULL) == v) {
-                memcpy(canon, tmp, sizeof tmp);
-                break;
-            }
-        }
+        rb_fmt_double(canon, RB_PARAM_TEXT_MAX, v);
         return RB_OK;
     }
     case RB_PT_BOOL:
@@ -180,8 +182,10 @@ size_t rb_params_format(const rb_params *p, int set_only, char *buf, size_t size
     if (size) buf[0] = '\0';
     for (size_t i = 0; i < p->count; i++) {
         if (set_only && !p->set[i]) continue;
-        int n = snprintf(buf + used, size > used ? size - used : 0, "%s%s=%s", used ? "," : "",
-                         p->defs[i].name, p->text[i]);
+        /* Past the end of buf, keep counting (the return value is the full length) without
+         * forming a pointer beyond it. */
+        int n = snprintf(used < size ? buf + used : NULL, used < size ? size - used : 0, "%s%s=%s",
+                         used ? "," : "", p->defs[i].name, p->text[i]);
         if (n > 0) used += (size_t) n;
     }
     return used;

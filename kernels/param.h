@@ -31,6 +31,8 @@ typedef struct rb_param_def {
 #define RB_PARAMS_OF(table) (table), (sizeof(table) / sizeof((table)[0]))
 
 enum { RB_PARAMS_MAX = 32, RB_PARAM_TEXT_MAX = 96 };
+/* The longest rb_params_format text of any table: names and values of every entry. */
+enum { RB_PARAMS_TEXT_MAX = RB_PARAMS_MAX * (2 * RB_PARAM_TEXT_MAX + 2) };
 
 /* A full assignment of values to a table, by value (no allocation), so cells can copy it. Every
  * value is kept as its canonical text (for records and keys) and, for numbers, bools and enums,
@@ -66,5 +68,9 @@ int rb_params_is(const rb_params *p, const char *name, const char *choice);
 size_t rb_params_format(const rb_params *p, int set_only, char *buf, size_t size);
 
 const char *rb_ptype_name(rb_ptype t);
+
+/* The shortest %.Ng (N <= 17) that reads back as exactly v; "nan"/"inf"/"-inf" for non-finite.
+ * The canonical text of FLOAT parameters, and how records and reports print numbers. */
+void rb_fmt_double(char *buf, size_t size, double v);
 
 #endif
