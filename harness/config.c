@@ -37,7 +37,10 @@
  *       # of the sweep must have them), backend (optional, one of backends), metric (required,
  *       # in metrics or an *_latency metric when latency is on), op (~= default, or <= >= < >),
  *       # value (required), rtol (default 0.01) / atol (default 0) for ~= only, source (required,
- *       # non-empty: a claim without a source is an error).
+ *       # non-empty: a claim without a source is an error). A claim grades one setting (the mean
+ *       # over repeats of one cell): it must name a label when a method has several entries,
+ *       # a value for every swept parameter, a dataset when there are several (and not a swept
+ *       # one), and a backend when there are several.
  *   plots:               # optional list
  *     - {x: bits, y: vnmse, series: label, logx: false, logy: true, title: "...",
  *        dataset: sphere128, method: rtn}
@@ -912,6 +915,39 @@ static int build_expect(loader *L, rb_config *cfg, ref item) {
     if (av.n && (rc = want_double(av, "expect atol", &x->atol))) return rc;
     if (x->rtol < 0) return err(rv, "expect: rtol must be >= 0");
     if (x->atol < 0) return err(av, "expect: atol must be >= 0");
+    /* A claim grades one setting: the mean over repeats of one cell, never a silent average
+     * across a sweep, several entries, datasets or backends. */
+    size_t nentries = 0;
+    for (size_t e = 0; e < cfg->nmethods; e++)
+        nentries += (!x->label || !strcmp(cfg->methods[e].label, x->label)) &&
+                    (!x->method || !strcmp(cfg->methods[e].method, x->method));
+    if (nentries > 1)
+        return err(item,
+                   "expect: method '%s' has %zu entries in this config; name one with 'label'",
+                   first->method, nentries);
+    for (size_t i = 0; i < first->nparams; i++) {
+        const rb_sweep_param *sp = &first->params[i];
+        if (sp->nvalues < 2) continue;
+        int named = 0;
+        for (size_t k = 0; k < x->nparams; k++) named |= !strcmp(x->param_names[k], sp->name);
+        if (!named)
+            return err(item,
+                       "expect: '%s' sweeps parameter '%s' (%zu values); name one in 'params'",
+                       first->label, sp->name, sp->nvalues);
+    }
+    if (!x->dataset && cfg->ndatasets > 1)
+        return err(item, "expect: the config has %zu datasets; name one with 'dataset'",
+                   cfg->ndatasets);
+    const rb_dataset_entry *de = &cfg->datasets[x->dataset ? dataset_index(cfg, x->dataset) : 0];
+    for (size_t i = 0; i < de->nparams; i++)
+        if (de->params[i].nvalues > 1)
+            return err(item,
+                       "expect: dataset '%s' sweeps '%s'; a claim needs one setting (split the "
+                       "dataset into entries with one value each)",
+                       de->name, de->params[i].name);
+    if (!x->backend && cfg->nbackends > 1)
+        return err(item, "expect: the config has %zu backends; name one with 'backend'",
+                   cfg->nbackends);
     return RB_OK;
 }
 

@@ -212,6 +212,24 @@ static const struct bad_case {
         "cfg.yaml:7:25: latency: unknown op 'zip'"),
     ROW("latency unknown key", BASE "latency: {ops: [encode], reps: 3}\n",
         "cfg.yaml:7:26: latency: unknown key 'reps' (allowed: ops, min_time, repetitions, batch)"),
+    ROW("expect over a sweep it does not pin",
+        DS_ MS_ "  - {method: tq, params: {bits: [2, 4]}}\n" MT_
+                "expect:\n  - {method: tq, metric: vnmse, value: 0.1, source: x}\n",
+        "cfg.yaml:8:5: expect: 'tq' sweeps parameter 'bits' (2 values); name one in 'params'"),
+    ROW("expect over two entries of one method",
+        DS_ MS_ "  - {method: tq, label: a}\n  - {method: tq, label: b}\n" MT_
+                "expect:\n  - {method: tq, metric: vnmse, value: 0.1, source: x}\n",
+        "cfg.yaml:9:5: expect: method 'tq' has 2 entries in this config; name one with 'label'"),
+    ROW("expect without a dataset when there are two",
+        "name: t\ndatasets:\n  - {name: d1, kind: tvec}\n  - {name: d2, kind: tvec}\n"
+        "methods:\n  - {method: tq}\n" MT_
+        "expect:\n  - {method: tq, metric: vnmse, value: 0.1, source: x}\n",
+        "cfg.yaml:9:5: expect: the config has 2 datasets; name one with 'dataset'"),
+    ROW("expect on a swept dataset",
+        "name: t\ndatasets:\n  - {name: d1, kind: tvec, dim: [8, 16]}\nmethods:\n"
+        "  - {method: tq}\n" MT_
+        "expect:\n  - {method: tq, metric: vnmse, value: 0.1, source: x}\n",
+        "cfg.yaml:8:5: expect: dataset 'd1' sweeps 'dim'; a claim needs one setting"),
     ROW("expect without source", BASE "expect:\n  - {method: tq, metric: vnmse, value: 0.1}\n",
         "cfg.yaml:8:5: expect: 'source' is required"),
     ROW("expect with an empty source",
@@ -360,10 +378,12 @@ static const char *full_yaml =
     "metrics: [vnmse, bits]\n"
     "latency: {ops: [encode, decode], repetitions: 3}\n"
     "expect:\n"
-    "  - {method: tq, dataset: d1, params: {bits: 2, rotation: none}, metric: vnmse,\n"
-    "     value: 0.116, rtol: 0.02, source: 'arXiv:2504.19874 Theorem 1'}\n"
-    "  - {label: b, backend: auto, metric: bits, op: '<=', value: 4, source: 'by construction'}\n"
-    "  - {label: b, params: {clip: 0.5}, metric: encode_latency, op: '<', value: 1, source: x}\n"
+    "  - {method: tq, dataset: d2, backend: cpu, params: {bits: 2, rotation: none},\n"
+    "     metric: vnmse, value: 0.116, rtol: 0.02, source: 'arXiv:2504.19874 Theorem 1'}\n"
+    "  - {label: b, dataset: d2, backend: auto, metric: bits, op: '<=', value: 4,\n"
+    "     source: 'by construction'}\n"
+    "  - {label: b, dataset: d2, backend: cpu, params: {clip: 0.5}, metric: encode_latency,\n"
+    "     op: '<', value: 1, source: x}\n"
     "plots:\n"
     "  - {x: bits, y: vnmse, logy: true, title: 'MSE vs bits', dataset: d1, method: tq}\n"
     "  - {x: dim, y: bits, series: method}\n";
@@ -413,7 +433,7 @@ Test(config, full_config_loads) {
     rb_expect *x = &cfg.expects[0];
     cr_assert_str_eq(x->method, "tq");
     cr_assert_null(x->label);
-    cr_assert_str_eq(x->dataset, "d1");
+    cr_assert_str_eq(x->dataset, "d2");
     cr_assert_eq(x->nparams, 2);
     cr_assert_str_eq(x->param_names[1], "rotation");
     cr_assert_str_eq(x->param_values[0], "2");
@@ -465,19 +485,21 @@ Test(config, defaults_and_null_lists) {
 /* Nested includes (one in a subdirectory, found relative to its includer): scalars override,
  * lists append, metrics union, latency keys override one by one. */
 Test(config, includes_merge) {
-    put_file("sub/base.yaml", "name: base\nseed: 7\nrepeats: 3\n"
-                              "datasets:\n  - {name: d1, kind: tvec, dim: 16}\n"
-                              "methods:\n  - {method: tq, params: {bits: 2}}\n"
-                              "metrics: [vnmse]\n"
-                              "latency: {ops: [encode], repetitions: 3}\n"
-                              "expect:\n  - {method: tq, metric: vnmse, value: 0.1, source: a}\n"
-                              "plots:\n  - {x: bits, y: vnmse}\n");
+    put_file("sub/base.yaml",
+             "name: base\nseed: 7\nrepeats: 3\n"
+             "datasets:\n  - {name: d1, kind: tvec, dim: 16}\n"
+             "methods:\n  - {method: tq, params: {bits: 2}}\n"
+             "metrics: [vnmse]\n"
+             "latency: {ops: [encode], repetitions: 3}\n"
+             "expect:\n  - {method: tq, dataset: d1, metric: vnmse, value: 0.1, source: a}\n"
+             "plots:\n  - {x: bits, y: vnmse}\n");
     put_file("mid.yaml", "include: sub/base.yaml\nseed: 8\nbackends: [auto]\n"
                          "methods:\n  - {method: tq2}\nmetrics: [bits, vnmse]\n");
-    put_file("cfg.yaml", "include: mid.yaml\nname: top\n"
-                         "datasets:\n  - {name: d2, kind: tvec}\n"
-                         "latency: {min_time: 0.1}\n"
-                         "expect:\n  - {method: tq2, metric: bits, value: 4, source: b}\n");
+    put_file("cfg.yaml",
+             "include: mid.yaml\nname: top\n"
+             "datasets:\n  - {name: d2, kind: tvec}\n"
+             "latency: {min_time: 0.1}\n"
+             "expect:\n  - {method: tq2, dataset: d2, metric: bits, value: 4, source: b}\n");
     rb_config cfg;
     cr_assert_eq(load("cfg.yaml", &cfg), 0, "%s", rb_error_detail());
     cr_assert_str_eq(cfg.name, "top");
