@@ -66,6 +66,9 @@ size_t rb_kernel_trace(char *buf, size_t size);
 typedef struct rb_trace rb_trace;
 rb_trace *rb_kernel_trace_current(void);
 rb_trace *rb_kernel_trace_redirect(rb_trace *to);
+/* The owner of t marks it shared (+1) for the duration of a job whose workers write to it (-1
+ * after), so that its own notes take the lock meanwhile. */
+void rb_kernel_trace_share(rb_trace *t, int delta);
 
 /* Tries the enabled variants of op in order with the argument list args; the first that does not
  * decline is recorded and its status returned. Use as the whole body of a dispatcher. */

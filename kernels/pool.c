@@ -343,6 +343,7 @@ int rb_parallel_for(size_t n, size_t grain, rb_task_fn fn, void *ctx) {
     job.nparts = nparts;
     job.parts = pool.parts;
     job.trace = rb_kernel_trace_current();
+    rb_kernel_trace_share(job.trace, +1);
     for (int p = 0; p < nparts; p++) {
         uint64_t front = (uint64_t) (nchunks * (size_t) p / (size_t) nparts),
                  back = (uint64_t) (nchunks * (size_t) (p + 1) / (size_t) nparts);
@@ -365,6 +366,7 @@ int rb_parallel_for(size_t n, size_t grain, rb_task_fn fn, void *ctx) {
     pool.job = NULL;
     pthread_mutex_unlock(&pool.mu);
     pthread_mutex_unlock(&api_mu);
+    rb_kernel_trace_share(job.trace, -1);
     return job_result(&job);
 }
 
