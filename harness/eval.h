@@ -33,10 +33,18 @@ typedef struct rb_metric_value {
 
 typedef int (*rb_metric_sink)(void *ctx, const rb_metric_value *v);
 
-/* Runs method m (created with params p and seed) on dataset ds and reports each requested metric
- * of the method's family to sink; metrics of other families are skipped. Errors name the cell's
- * problem (missing tensor, dimension the method rejects). */
+/* A family's evaluator: runs method m (created with params p and seed) on dataset ds and reports
+ * each requested metric of the family to sink; metrics of other families are skipped. Errors
+ * name the cell's problem (missing tensor, dimension the method rejects). */
+typedef int (*rb_eval_fn)(const rb_method *m, const rb_params *p, const rb_dataset *ds,
+                          uint64_t seed, const char *const *metrics, size_t nmetrics,
+                          rb_metric_sink sink, void *ctx);
+
 int rb_eval_codec(const rb_method *m, const rb_params *p, const rb_dataset *ds, uint64_t seed,
                   const char *const *metrics, size_t nmetrics, rb_metric_sink sink, void *ctx);
+
+/* The evaluator of each family (NULL where none exists yet); a new family's evaluator is one
+ * file and one entry here (harness/metrics.c). */
+rb_eval_fn rb_family_evaluator(rb_family f);
 
 #endif

@@ -1,4 +1,5 @@
-/* The table of metrics: name, family, unit, direction and a line of documentation. */
+/* The table of metrics (name, family, unit, direction, a line of documentation) and of the
+ * family evaluators that compute them. */
 #include <string.h>
 
 #include "harness/eval.h"
@@ -26,4 +27,12 @@ const rb_metric *rb_metric_find(const char *name) {
     for (size_t i = 0; i < sizeof metrics / sizeof metrics[0]; i++)
         if (strcmp(metrics[i].name, name) == 0) return &metrics[i];
     return NULL;
+}
+
+static const rb_eval_fn evaluators[RB_FAMILY_COUNT] = {
+    [RB_FAMILY_CODEC] = rb_eval_codec,
+};
+
+rb_eval_fn rb_family_evaluator(rb_family f) {
+    return (unsigned) f < RB_FAMILY_COUNT ? evaluators[f] : NULL;
 }

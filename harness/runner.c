@@ -232,15 +232,16 @@ static int run_cell(run *r, const rb_cell *c) {
     if (rc) return rc;
     rb_kernel_trace_reset();
     const char **metrics = (const char **) r->cfg.metrics;
-    switch (me->m->family) {
-    case RB_FAMILY_CODEC:
-        rc = rb_eval_codec(me->m, &c->mparams, &r->ds, c->method_seed, metrics, r->cfg.nmetrics,
-                           write_metric, &cs);
-        if (!rc && r->cfg.latency.enabled && !r->o->quick) rc = latency_codec(r, &cs);
-        break;
-    default:
-        rc = rb_error_set(RB_ENOTSUP, "method '%s': the %s family has no evaluator yet",
-                          me->m->name, rb_family_name(me->m->family));
+    rb_eval_fn eval = rb_family_evaluator(me->m->family);
+    if (!eval)
+        return rb_error_set(RB_ENOTSUP, "method '%s': the %s family has no evaluator yet",
+                            me->m->name, rb_family_name(me->m->family));
+    rc = eval(me->m, &c->mparams, &r->ds, c->method_seed, metrics, r->cfg.nmetrics, write_metric,
+              &cs);
+    /* The latency pass runs after, never inside, the accuracy pass, with a fresh trace. */
+    if (!rc && r->cfg.latency.enabled && !r->o->quick && me->m->family == RB_FAMILY_CODEC) {
+        rb_kernel_trace_reset();
+        rc = latency_codec(r, &cs);
     }
     if (rc) return rb_error_set(rc, "cell %s: %s", c->key, rb_error_detail());
     return rb_results_end_cell(r->res, c->key);
