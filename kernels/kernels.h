@@ -14,6 +14,7 @@
 #include "kernels/rotation.h"
 #include "kernels/linalg.h"
 #include "kernels/stats.h"
+#include "kernels/vecops.h"
 #include "kernels/quant.h"
 #include "kernels/fpformats.h"
 #include "kernels/codebook.h"

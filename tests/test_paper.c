@@ -1,0 +1,29 @@
+/* Paper claims are tests: every YAML file in configs/paper runs through the binary (at the CI size
+ * the config itself chooses, latency pass skipped) and must exit 0, i.e. every expect: PASSes. */
+#include <criterion/criterion.h>
+#include <glob.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tests/testutil.h"
+
+Test(paper, every_claim_config_passes, .timeout = 1200) {
+    glob_t g;
+    if (glob("configs/paper/*.yaml", 0, NULL, &g) != 0 || g.gl_pathc == 0) {
+        globfree(&g);
+        cr_skip_test("no configs/paper/*.yaml yet");
+    }
+    char dir[] = "/tmp/rbtest_paper_XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+        char args[1024], *out, *err;
+        snprintf(args, sizeof args, "run %s -o %s/%zu --quick", g.gl_pathv[i], dir, i);
+        int st = rbt_run_cli(args, &out, &err);
+        cr_expect_eq(st, 0, "%s: exit %d\n%s%s", g.gl_pathv[i], st, out, err);
+        free(out);
+        free(err);
+    }
+    globfree(&g);
+}
