@@ -1,6 +1,7 @@
 # rotabench build: one static library (kernels, datasets, methods, harness), the rotabench binary
 # and the Criterion test binary that both link it. `make help` lists the targets.
 
+SHELL := /bin/bash
 BUILD   ?= build
 # Parallel by default (one job per core); deps always finishes before the first compile.
 ifeq ($(filter -j%,$(MAKEFLAGS)),)
@@ -150,9 +151,18 @@ run: deps $(BIN)
 bench: deps $(BIN)
 	$(BIN) bench $(BENCH_FILTER)
 
+# Criterion reports a test that LeakSanitizer or UBSan complained about as passed (the report
+# goes to stderr of the forked test), so the log is searched for sanitizer reports as well.
 check-asan: deps
 	$(MAKE) BUILD=build-asan OPT="-O2" CUDA=0 \
-	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -DRB_SANITIZE" test
+	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -DRB_SANITIZE" \
+	    build-asan/rotabench build-asan/rbtest
+	@set -o pipefail; RB_TEST_BIN=$(abspath build-asan/rotabench) build-asan/rbtest -j2 2>&1 \
+	    | tee build-asan/test.log
+	@if grep -qE "ERROR: (Leak|Address)Sanitizer|runtime error:" build-asan/test.log; then \
+	    echo "check-asan: sanitizer reports in build-asan/test.log:"; \
+	    grep -E "ERROR: (Leak|Address)Sanitizer|runtime error:" build-asan/test.log | head; \
+	    exit 1; fi
 
 # The same tree with clang 14 (-Werror), tests included: both compilers must stay clean.
 check-clang: deps
