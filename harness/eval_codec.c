@@ -55,29 +55,41 @@ static int eval_vnmse(const float *x, const float *xh, size_t count, size_t d, r
     return emit(sink, ctx, "vnmse", mean, se, count);
 }
 
+/* The estimated scores of base rows [b, b + rows) against every query (rows x nq): the codec's
+ * own estimator when it has one, else GEMM on the decoded vectors. */
+static int estimate_block(const rb_method *m, void *st, const float *xh, const uint8_t *codes,
+                          size_t cb, size_t b, size_t rows, size_t d, const rb_tensor *q,
+                          float *sh) {
+    size_t nq = q->shape[0];
+    if (m->codec->inner_product)
+        return m->codec->inner_product(st, codes + b * cb, rows, q->data, nq, sh);
+    return rb_gemm_f32(RB_NOTRANS, RB_TRANS, rows, nq, d, 1.0f, xh + b * d, d, q->data, d, 0.0f, sh,
+                       nq);
+}
+
 /* Inner products against the queries, in blocks of base vectors: the true scores by GEMM, the
- * estimates by the codec's own estimator when it has one, else by GEMM on the decoded vectors.
- * d_dprod normalizes each squared error by |x|^2 |y|^2, so it is d * D_prod for unit vectors and
- * scale-free otherwise. */
+ * estimates by estimate_block. d_dprod normalizes each squared error by |x|^2 |y|^2, so it is
+ * d * D_prod for unit vectors and scale-free otherwise. When top is not NULL it also finds each
+ * query's true top-1 base vector (the lowest index among equal scores) and that vector's
+ * estimated score, for the recall pass. */
 static int eval_ip(const rb_method *m, void *st, const float *x, const float *xh,
                    const uint8_t *codes, size_t cb, size_t count, size_t d, const rb_tensor *q,
-                   int want_slope, int want_dprod, rb_metric_sink sink, void *ctx) {
+                   int want_slope, int want_dprod, size_t *top, float *top_est, rb_metric_sink sink,
+                   void *ctx) {
     size_t nq = q->shape[0];
     float *s = malloc(IP_BLOCK * nq * sizeof *s), *sh = malloc(IP_BLOCK * nq * sizeof *sh);
     double *qn = malloc(nq * sizeof *qn), *per = malloc(count * sizeof *per);
-    int rc = (!s || !sh || !qn || !per) ? rb_error_set(RB_ENOMEM, "ip metrics: no memory") : 0;
+    float *best = top ? malloc(nq * sizeof *best) : NULL;
+    int rc = (!s || !sh || !qn || !per || (top && !best))
+                 ? rb_error_set(RB_ENOMEM, "ip metrics: no memory")
+                 : 0;
     for (size_t j = 0; !rc && j < nq; j++) qn[j] = sqnorm(q->data + j * d, d);
     double sxy = 0, sxx = 0;
     for (size_t b = 0; !rc && b < count; b += IP_BLOCK) {
         size_t rows = count - b < IP_BLOCK ? count - b : IP_BLOCK;
         rc = rb_gemm_f32(RB_NOTRANS, RB_TRANS, rows, nq, d, 1.0f, x + b * d, d, q->data, d, 0.0f, s,
                          nq);
-        if (rc) break;
-        if (m->codec->inner_product)
-            rc = m->codec->inner_product(st, codes + b * cb, rows, q->data, nq, sh);
-        else
-            rc = rb_gemm_f32(RB_NOTRANS, RB_TRANS, rows, nq, d, 1.0f, xh + b * d, d, q->data, d,
-                             0.0f, sh, nq);
+        if (!rc) rc = estimate_block(m, st, xh, codes, cb, b, rows, d, q, sh);
         for (size_t i = 0; !rc && i < rows; i++) {
             double xn = sqnorm(x + (b + i) * d, d), acc = 0;
             for (size_t j = 0; j < nq; j++) {
@@ -86,6 +98,11 @@ static int eval_ip(const rb_method *m, void *st, const float *x, const float *xh
                 sxx += t * t;
                 double den = xn * qn[j];
                 acc += den > 0 ? (t - e) * (t - e) / den : 0.0;
+                if (top && (b + i == 0 || s[i * nq + j] > best[j])) {
+                    best[j] = s[i * nq + j];
+                    top[j] = b + i;
+                    top_est[j] = sh[i * nq + j];
+                }
             }
             per[b + i] = (double) d * acc / (double) nq;
         }
@@ -101,6 +118,53 @@ static int eval_ip(const rb_method *m, void *st, const float *x, const float *xh
     free(sh);
     free(qn);
     free(per);
+    free(best);
+    return rc;
+}
+
+/* The k of a metric named "recall@k", or 0 for any other name. */
+static size_t recall_k(const char *name) {
+    if (strncmp(name, "recall@", 7) != 0) return 0;
+    char *end;
+    unsigned long k = strtoul(name + 7, &end, 10);
+    return *end == '\0' ? (size_t) k : 0;
+}
+
+/* Recall@1@k: the fraction of queries whose true top-1 base vector (by exact inner product) is
+ * among the k best by estimated score. Only the rank of that one vector matters: the number of
+ * base vectors scored strictly higher, plus those scored equal at a lower index (ties go to the
+ * lower index, as for the true top-1). A NaN estimate of the top-1 counts as a miss. The
+ * estimates are recomputed block by block, so memory stays O(block x nq). Standard error:
+ * binomial, sqrt(p (1 - p) / nq). */
+static int eval_recall(const rb_method *m, void *st, const float *xh, const uint8_t *codes,
+                       size_t cb, size_t count, size_t d, const rb_tensor *q, const size_t *top,
+                       const float *top_est, const char *const *metrics, size_t nmetrics,
+                       rb_metric_sink sink, void *ctx) {
+    size_t nq = q->shape[0];
+    float *sh = malloc(IP_BLOCK * nq * sizeof *sh);
+    size_t *rank = calloc(nq, sizeof *rank);
+    int rc = (!sh || !rank) ? rb_error_set(RB_ENOMEM, "recall: no memory") : 0;
+    for (size_t b = 0; !rc && b < count; b += IP_BLOCK) {
+        size_t rows = count - b < IP_BLOCK ? count - b : IP_BLOCK;
+        rc = estimate_block(m, st, xh, codes, cb, b, rows, d, q, sh);
+        for (size_t i = 0; !rc && i < rows; i++)
+            for (size_t j = 0; j < nq; j++) {
+                float e = sh[i * nq + j], et = top_est[j];
+                rank[j] += e > et || (e == et && b + i < top[j]);
+            }
+    }
+    for (size_t j = 0; !rc && j < nq; j++)
+        if (isnan(top_est[j])) rank[j] = count;
+    for (size_t t = 0; !rc && t < nmetrics; t++) {
+        size_t k = recall_k(metrics[t]);
+        if (!k || !rb_metric_find(metrics[t])) continue;
+        size_t hits = 0;
+        for (size_t j = 0; j < nq; j++) hits += rank[j] < k;
+        double p = (double) hits / (double) nq;
+        rc = emit(sink, ctx, metrics[t], p, sqrt(p * (1 - p) / (double) nq), nq);
+    }
+    free(sh);
+    free(rank);
     return rc;
 }
 
@@ -115,12 +179,16 @@ int rb_eval_codec(const rb_method *m, const rb_params *p, const rb_dataset *ds, 
         return rb_error_set(RB_EINVAL, "%s: the dataset's 'x' is empty (%zu x %zu)", m->name, count,
                             d);
     int want_slope = wants(metrics, nmetrics, "ip_slope"),
-        want_dprod = wants(metrics, nmetrics, "d_dprod");
-    if ((want_slope || want_dprod) && (!q || q->ndim != 2 || q->shape[1] != d || !q->shape[0]))
-        return rb_error_set(RB_EINVAL,
-                            "%s: metrics ip_slope/d_dprod need queries of dimension %zu (set "
-                            "'queries: N' on the dataset)",
-                            m->name, d);
+        want_dprod = wants(metrics, nmetrics, "d_dprod"), want_recall = 0;
+    for (size_t t = 0; t < nmetrics; t++)
+        if (recall_k(metrics[t]) && rb_metric_find(metrics[t])) want_recall = 1;
+    if ((want_slope || want_dprod || want_recall) &&
+        (!q || q->ndim != 2 || q->shape[1] != d || !q->shape[0]))
+        return rb_error_set(
+            RB_EINVAL,
+            "%s: metrics ip_slope/d_dprod/recall@k need queries of dimension %zu (set "
+            "'queries: N' on the dataset)",
+            m->name, d);
     void *st = NULL;
     int rc = m->codec->create(p, d, seed, &st);
     if (rc) return rc;
@@ -142,9 +210,21 @@ int rb_eval_codec(const rb_method *m, const rb_params *p, const rb_dataset *ds, 
     }
     if (!rc && wants(metrics, nmetrics, "vnmse"))
         rc = eval_vnmse(xt->data, xh, count, d, sink, ctx);
-    if (!rc && (want_slope || want_dprod))
-        rc =
-            eval_ip(m, st, xt->data, xh, codes, cb, count, d, q, want_slope, want_dprod, sink, ctx);
+    size_t *top = NULL;
+    float *top_est = NULL;
+    if (!rc && want_recall) {
+        top = malloc(q->shape[0] * sizeof *top);
+        top_est = malloc(q->shape[0] * sizeof *top_est);
+        if (!top || !top_est) rc = rb_error_set(RB_ENOMEM, "%s: no memory for recall", m->name);
+    }
+    if (!rc && (want_slope || want_dprod || want_recall))
+        rc = eval_ip(m, st, xt->data, xh, codes, cb, count, d, q, want_slope, want_dprod, top,
+                     top_est, sink, ctx);
+    if (!rc && want_recall)
+        rc = eval_recall(m, st, xh, codes, cb, count, d, q, top, top_est, metrics, nmetrics, sink,
+                         ctx);
+    free(top);
+    free(top_est);
     if (!rc && wants(metrics, nmetrics, "bits"))
         rc = emit(sink, ctx, "bits", m->codec->bits(st), NAN, 1);
     free(codes);
