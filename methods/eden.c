@@ -1,0 +1,269 @@
+/* eden and drive: rotate, quantize the normalized rotated vector with the N(0,1) Lloyd-Max
+ * codebook, and store one fp32 scale S per vector; decode is R^T (S q). DRIVE (arXiv 2105.08339) is
+ * the 1-bit case with q = sign(Rx) (EDEN arXiv 2108.08842; codecs.md section 4).
+ *
+ * Choices (documented here because the papers' own setting differs):
+ * - One rotation per codec instance, derived from the create seed, shared by every vector. EDEN and
+ *   DRIVE draw fresh signs per vector for distributed mean estimation; search and KV caches share
+ *   one rotation because the query is rotated once (codecs.md section 1). On rotation-invariant
+ *   data (sphere, Gaussian) the per-vector statistics are the same.
+ * - RHT (the papers' default) needs a Hadamard order: d that is not one is zero-padded to the
+ *   smallest order n = K * 2^m >= d before rotating, and decode truncates. The reference code
+ *   (torch/hadamard.py) pads to the next power of two because it has only Sylvester matrices;
+ *   rb_rotation also takes K * 2^m (1536 = 12 * 128 needs no padding, 200 pads to 208 = 52 * 4).
+ *   The payload is then b * n bits for n > d, and bits() counts it; the decoded error is at most
+ *   the padded vector's (truncation drops the error in the padding). Haar and none never pad.
+ * - Scales (q = centroid vector, y = R x): biased S = <y,q>/|q|^2 (minimizes |y - S q|, per-vector
+ *   vNMSE 1 - cos^2(y,q)); unbiased S = |y|^2/<y,q> (<x, x_hat> = |x|^2, vNMSE 1/cos^2 - 1).
+ *   S q does not depend on how q is scaled, so eden keeps q in N(0,1) units and drive in sign
+ *   units (q = +-1), making drive's stored S exactly DRIVE's (|y|_1 / n or |y|^2 / |y|_1).
+ * - A zero vector stores S = 0 and decodes to zero. A coordinate exactly 0 after rotation goes to
+ *   the lower cell (-c), as rb_codebook breaks ties; it does not change <y,q>. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "methods/method.h"
+
+#define SCALE_CHOICES "biased|unbiased"
+
+static const rb_param_def eden_params[] = {
+    RB_PARAM_INT("bits", "4", 1, RB_LLOYD_MAX_BITS, "bits per coordinate of the payload"),
+    RB_PARAM_ENUM("rotation", "rht", RB_ROTATION_CHOICES,
+                  "rotation before quantizing (rht pads to a power of two)"),
+    RB_PARAM_ENUM("scale", "unbiased", SCALE_CHOICES,
+                  "S = |y|^2/<y,q> (unbiased) or <y,q>/|q|^2 (biased, MSE-optimal)"),
+};
+
+static const rb_param_def drive_params[] = {
+    RB_PARAM_INT("bits", "1", 1, 1, "DRIVE is a 1-bit code"),
+    RB_PARAM_ENUM("rotation", "rht", RB_ROTATION_CHOICES,
+                  "rotation before quantizing (rht pads to a power of two)"),
+    RB_PARAM_ENUM("scale", "biased", SCALE_CHOICES,
+                  "S = |y|_1/n (biased, MSE-optimal) or |y|^2/|y|_1 (unbiased)"),
+};
+
+typedef struct eden {
+    size_t dim, n; /* input length, rotated (padded) length */
+    int bits, unbiased;
+    size_t payload_bytes;
+    rb_codebook cb;
+    rb_rotation rot;
+    float *work, *q; /* count x n each, grown to the largest batch seen */
+    uint8_t *idx;    /* count x n */
+    double *sq, *dot;
+    size_t cap;
+    const char *name;
+} eden;
+
+static void eden_destroy(void *state) {
+    eden *c = state;
+    if (!c) return;
+    rb_rotation_free(&c->rot);
+    free(c->work);
+    free(c->q);
+    free(c->idx);
+    free(c->sq);
+    free(c->dot);
+    free(c);
+}
+
+/* The smallest Hadamard order K * 2^m >= d that rb_hadamard_lookup accepts (it rejects none of
+ * them), K = 1 or a tabled K. */
+static size_t hadamard_order_at_least(size_t d) {
+    size_t best = 1;
+    while (best < d) best <<= 1;
+    for (size_t i = 0; i < RB_HADAMARD_NK; i++) {
+        size_t n = rb_hadamard_ks[i];
+        while (n < d) n <<= 1;
+        if (n < best) best = n;
+    }
+    return best;
+}
+
+static int create_common(const rb_params *p, size_t dim, uint64_t seed, int drive, void **state) {
+    const char *name = drive ? "drive" : "eden";
+    if (dim == 0) return rb_error_set(RB_ESIZE, "%s: vectors of dimension 0", name);
+    eden *c = calloc(1, sizeof *c);
+    if (!c) return rb_error_set(RB_ENOMEM, "%s: no memory", name);
+    c->name = name;
+    c->dim = dim;
+    c->bits = (int) rb_params_int(p, "bits");
+    c->unbiased = strcmp(rb_params_str(p, "scale"), "unbiased") == 0;
+    rb_rotation_kind kind;
+    int rc = rb_rotation_kind_parse(rb_params_str(p, "rotation"), &kind);
+    if (!rc) {
+        int rht = kind == RB_ROT_RHT || kind == RB_ROT_RHT2;
+        c->n = rht ? hadamard_order_at_least(dim) : dim;
+        c->payload_bytes = rb_pack_bytes(c->n, c->bits);
+        rc = rb_rotation_init(&c->rot, kind, c->n, seed);
+    }
+    if (!rc) {
+        float cent[1 << RB_LLOYD_MAX_BITS];
+        size_t k = 2;
+        if (drive) {
+            cent[0] = -1.0f, cent[1] = 1.0f;
+        } else {
+            const rb_lloyd_max *lm;
+            rc = rb_lloyd_codebook(RB_LLOYD_GAUSSIAN, 0, c->bits, &lm);
+            k = rc ? 0 : lm->levels;
+            for (size_t i = 0; i < k; i++) cent[i] = (float) lm->centroids[i];
+        }
+        if (!rc) rc = rb_codebook_init(&c->cb, cent, k);
+    }
+    if (rc) {
+        eden_destroy(c);
+        return rc;
+    }
+    *state = c;
+    return RB_OK;
+}
+
+static int eden_create(const rb_params *p, size_t dim, uint64_t seed, void **state) {
+    return create_common(p, dim, seed, 0, state);
+}
+
+static int drive_create(const rb_params *p, size_t dim, uint64_t seed, void **state) {
+    return create_common(p, dim, seed, 1, state);
+}
+
+static size_t eden_code_bytes(const void *state) {
+    const eden *c = state;
+    return c->payload_bytes + sizeof(float);
+}
+
+static double eden_bits(const void *state) {
+    const eden *c = state;
+    return ((double) c->bits * (double) c->n + 32.0) / (double) c->dim;
+}
+
+static int reserve(eden *c, size_t count) {
+    if (count <= c->cap) return RB_OK;
+    float *w = realloc(c->work, count * c->n * sizeof *w);
+    if (w) c->work = w;
+    float *q = realloc(c->q, count * c->n * sizeof *q);
+    if (q) c->q = q;
+    uint8_t *idx = realloc(c->idx, count * c->n);
+    if (idx) c->idx = idx;
+    double *sq = realloc(c->sq, count * sizeof *sq);
+    if (sq) c->sq = sq;
+    double *dot = realloc(c->dot, count * sizeof *dot);
+    if (dot) c->dot = dot;
+    if (!w || !q || !idx || !sq || !dot)
+        return rb_error_set(RB_ENOMEM, "%s: no memory for %zu vectors", c->name, count);
+    c->cap = count;
+    return RB_OK;
+}
+
+/* The rows of x, zero-padded to n, into work. */
+static void load_padded(const eden *c, const float *x, size_t count) {
+    if (c->n == c->dim) {
+        memcpy(c->work, x, count * c->n * sizeof *x);
+        return;
+    }
+    for (size_t i = 0; i < count; i++) {
+        memcpy(c->work + i * c->n, x + i * c->dim, c->dim * sizeof *x);
+        memset(c->work + i * c->n + c->dim, 0, (c->n - c->dim) * sizeof *x);
+    }
+}
+
+static int eden_encode(void *state, const float *x, size_t count, uint8_t *codes) {
+    eden *c = state;
+    size_t n = c->n, cbytes = eden_code_bytes(c);
+    int rc = reserve(c, count);
+    if (rc) return rc;
+    load_padded(c, x, count);
+    if ((rc = rb_rotation_apply(&c->rot, c->work, count, n, RB_FORWARD))) return rc;
+    rb_rows_sqnorm_f32(c->work, count, n, n, c->sq);
+    /* Normalize each rotated row to unit-variance coordinates, t = y * sqrt(n)/|y|, in double so
+     * that tiny and huge norms neither overflow nor flush to zero; |y| is kept for S. */
+    for (size_t i = 0; i < count; i++) {
+        double ny = sqrt(c->sq[i]);
+        if (!isfinite(ny))
+            return rb_error_set(RB_ENUMERIC, "%s: vector %zu has a non-finite norm", c->name, i);
+        double eta = ny > 0 ? sqrt((double) n) / ny : 0.0;
+        float *t = c->work + i * n;
+        for (size_t j = 0; j < n; j++) t[j] = (float) ((double) t[j] * eta);
+    }
+    if ((rc = rb_codebook_quantize_f32(&c->cb, c->work, count, n, n, c->idx))) return rc;
+    if ((rc = rb_codebook_dequantize_f32(&c->cb, c->idx, count * n, c->q))) return rc;
+    rb_rows_dot_f32(c->work, c->q, count, n, n, c->dot);
+    for (size_t i = 0; i < count; i++) {
+        /* <y,q> = <t,q> |y|/sqrt(n). */
+        double ny = sqrt(c->sq[i]), rn = sqrt((double) n), tq = c->dot[i], s = 0;
+        if (ny > 0 && tq > 0) {
+            if (c->unbiased) {
+                s = ny * rn / tq; /* |y|^2 / <y,q> */
+            } else {
+                double q2;
+                rb_rows_sqnorm_f32(c->q + i * n, 1, n, n, &q2);
+                s = tq * ny / (rn * q2); /* <y,q> / |q|^2 */
+            }
+        }
+        float sf = (float) s;
+        uint8_t *out = codes + i * cbytes;
+        if ((rc = rb_pack_bits(c->idx + i * n, n, c->bits, out))) return rc;
+        memcpy(out + c->payload_bytes, &sf, sizeof sf); /* side info need not be aligned */
+    }
+    return RB_OK;
+}
+
+static int eden_decode(void *state, const uint8_t *codes, size_t count, float *xhat) {
+    eden *c = state;
+    size_t n = c->n, cbytes = eden_code_bytes(c);
+    int rc = reserve(c, count);
+    if (rc) return rc;
+    float *y = n == c->dim ? xhat : c->work;
+    for (size_t i = 0; i < count; i++) {
+        const uint8_t *in = codes + i * cbytes;
+        if ((rc = rb_unpack_bits(in, n, c->bits, c->idx + i * n))) return rc;
+        memcpy(&c->q[i], in + c->payload_bytes, sizeof(float)); /* S into q[0..count) */
+    }
+    if ((rc = rb_codebook_dequantize_f32(&c->cb, c->idx, count * n, y))) return rc;
+    rb_rows_scale_f32(y, count, n, n, c->q);
+    if ((rc = rb_rotation_apply(&c->rot, y, count, n, RB_INVERSE))) return rc;
+    if (y != xhat)
+        for (size_t i = 0; i < count; i++)
+            memcpy(xhat + i * c->dim, y + i * n, c->dim * sizeof *xhat);
+    return RB_OK;
+}
+
+static const rb_codec_ops eden_ops = {
+    .create = eden_create,
+    .code_bytes = eden_code_bytes,
+    .bits = eden_bits,
+    .encode = eden_encode,
+    .decode = eden_decode,
+    .destroy = eden_destroy,
+};
+
+static const rb_codec_ops drive_ops = {
+    .create = drive_create,
+    .code_bytes = eden_code_bytes,
+    .bits = eden_bits,
+    .encode = eden_encode,
+    .decode = eden_decode,
+    .destroy = eden_destroy,
+};
+
+const rb_method rb_method_eden = {
+    .name = "eden",
+    .family = RB_FAMILY_CODEC,
+    .paper = "arXiv:2108.08842",
+    .summary = "EDEN: rotation + N(0,1) Lloyd-Max codebook + one fp32 scale (biased or unbiased)",
+    .version = 1,
+    .params = eden_params,
+    .nparams = sizeof eden_params / sizeof eden_params[0],
+    .codec = &eden_ops,
+};
+
+const rb_method rb_method_drive = {
+    .name = "drive",
+    .family = RB_FAMILY_CODEC,
+    .paper = "arXiv:2105.08339",
+    .summary = "DRIVE: 1-bit sign of the rotated vector + one fp32 scale (biased or unbiased)",
+    .version = 1,
+    .params = drive_params,
+    .nparams = sizeof drive_params / sizeof drive_params[0],
+    .codec = &drive_ops,
+};
