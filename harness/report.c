@@ -756,6 +756,28 @@ static void axis_text(const json_t *row, const char *name, char *buf, size_t siz
     col_text(row, col, buf, size);
 }
 
+/* Whether col takes more than one value among the rows of one series value. */
+static int varies_within_series(json_t *rows, const char *col, const char *series) {
+    json_t *first = json_object(); /* series value -> col text of its first row */
+    size_t i;
+    json_t *row;
+    int varies = 0;
+    json_array_foreach(rows, i, row) {
+        char sv[TXT], t[TXT];
+        axis_text(row, series, sv, sizeof sv);
+        col_text(row, col, t, sizeof t);
+        json_t *seen = json_object_get(first, sv);
+        if (!seen)
+            json_object_set_new(first, sv, json_string(t));
+        else if (strcmp(json_string_value(seen), t)) {
+            varies = 1;
+            break;
+        }
+    }
+    json_decref(first);
+    return varies;
+}
+
 static int is_number(const char *s, double *v) {
     char *end;
     *v = strtod(s, &end);
@@ -884,8 +906,9 @@ static int plot_one(FILE *f, const char *dir, int idx, json_t *spec, json_t *row
         json_decref(sel);
         return RB_OK;
     }
-    /* Series names carry every other column that varies, so that no two configurations are
-     * silently merged into one line. */
+    /* Series names carry every other column that varies within a series, so that no two
+     * configurations are silently merged into one line (a column that is constant inside each
+     * series, like the rotation of a label, adds nothing to the legend). */
     json_t *cols = candidate_columns(sel, 1), *extra = json_array(), *c;
     json_array_insert_new(cols, 0, json_string("label"));
     json_array_foreach(cols, i, c) {
@@ -893,7 +916,7 @@ static int plot_one(FILE *f, const char *dir, int idx, json_t *spec, json_t *row
         const char *bare = col[1] == ':' ? col + 2 : col;
         if (!strcmp(bare, x) || !strcmp(bare, series)) continue;
         if (!strcmp(col, "method")) continue; /* a label names one method entry */
-        if (column_varies(sel, col)) json_array_append(extra, c);
+        if (varies_within_series(sel, col, series)) json_array_append(extra, c);
     }
     /* series -> x text -> rows (repeats pooled) */
     json_t *tree = json_object(), *xorder = json_object();
