@@ -3,7 +3,10 @@
 
 #include "methods/method.h"
 
-#define RB_METHODS(X) X(rb_method_rtn)
+#define RB_METHODS(X)           \
+    X(rb_method_rtn)            \
+    X(rb_method_turboquant_mse) \
+    X(rb_method_turboquant_prod)
 
 #define RB_METHOD_DECL_(sym) extern const rb_method sym;
 RB_METHODS(RB_METHOD_DECL_)
