@@ -3,10 +3,12 @@
 
 #include "methods/method.h"
 
-#define RB_METHODS(X)  \
-    X(rb_method_rtn)   \
-    X(rb_method_eden)  \
-    X(rb_method_drive) \
+#define RB_METHODS(X)            \
+    X(rb_method_rtn)             \
+    X(rb_method_turboquant_mse)  \
+    X(rb_method_turboquant_prod) \
+    X(rb_method_eden)            \
+    X(rb_method_drive)           \
     X(rb_method_qjl)
 
 #define RB_METHOD_DECL_(sym) extern const rb_method sym;

@@ -1,0 +1,394 @@
+/* TurboQuant (arXiv:2504.19874): turboquant_mse (Alg. 1: rotation + per-coordinate Lloyd-Max
+ * codebook of the sphere marginal, fp32 norm) and turboquant_prod (Alg. 2: (b-1)-bit
+ * turboquant_mse + 1-bit QJL on the residual), the latter in the paper's and the released code's
+ * conventions (reference/codecs.md section 3).
+ *
+ * Both quantize the unit vector u = x / |x| and store |x| as fp32 after the payload, so any norm
+ * round-trips; a zero vector decodes to exactly zero. Code layout (little-endian bit streams of
+ * rb_pack_bits, then side information, fp32 each, unaligned):
+ *   mse:  [b*d bits: codebook indices of R u] [|x|]
+ *   prod: [(b-1)*d bits: indices] [d bits: QJL signs, bit 1 = negative] [|x|] [gamma (paper mode)]
+ *
+ * The QJL stage works on the rotated residual r' = R u - c[idx] rather than on r = u - R^T c[idx]
+ * as the paper writes it: r' = R r, so sign(S r') = sign((S R) r) and S R has the distribution of
+ * S for the Gaussian S of the paper and for the Haar-orthogonal S of the released code (S and R
+ * independent). The estimator and the decoder are the paper's with S R in place of S; this saves
+ * one rotation per vector in every operation. With rotation: none the two coincide exactly. */
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "methods/method.h"
+
+static const rb_param_def mse_params[] = {
+    RB_PARAM_INT("bits", "2", 1, RB_LLOYD_MAX_BITS, "bits per coordinate of the payload"),
+    RB_PARAM_ENUM("rotation", "haar", RB_ROTATION_CHOICES,
+                  "random rotation R (the paper: Haar; released code: QR without the sign fix)"),
+    RB_PARAM_ENUM("codebook", "sphere", "sphere|gaussian",
+                  "Lloyd-Max codebook: sphere = exact marginal of a coordinate of a uniform point "
+                  "on S^(d-1) (the paper); gaussian = N(0,1) codebook / sqrt(d) (released code)"),
+};
+
+static const rb_param_def prod_params[] = {
+    RB_PARAM_INT("bits", "3", 1, RB_LLOYD_MAX_BITS + 1,
+                 "bits per coordinate of the payload: b - 1 for turboquant_mse, 1 for QJL"),
+    RB_PARAM_ENUM("rotation", "haar", RB_ROTATION_CHOICES,
+                  "random rotation R of the turboquant_mse stage (the paper: Haar)"),
+    RB_PARAM_ENUM("mode", "paper", "paper|code",
+                  "paper: Gaussian S, scale sqrt(pi/2)/d, gamma = |r| stored (fp32); code "
+                  "(released code): orthogonal S, scale sqrt(pi/2)/sqrt(d), constant gamma per b, "
+                  "Gaussian codebook / sqrt(d)"),
+};
+
+/* gamma of the released code for b = 1..5 (reference/codecs.md section 3: sqrt(m_(b-1)) with
+ * m_0 = 1, as printed there); larger b use sqrt(m_(b-1)) of our Gaussian codebook. */
+static const double code_gamma[] = {1.0, 0.60281, 0.3426687, 0.185758, 0.0974343};
+
+/* Philox seed purpose of the QJL matrix ("QJL"); the rotation uses the create seed itself. */
+enum { SEED_QJL = 0x514A4C };
+
+typedef struct tq {
+    size_t dim;
+    int bits;     /* b: payload bits per coordinate */
+    int mse_bits; /* bits of the codebook stage: b (mse), b - 1 (prod; 0 = pure QJL) */
+    int prod;     /* QJL stage present */
+    int store_gamma;
+    size_t payload_bytes, sign_bytes, code_bytes;
+    double qjl_scale, gamma_const;
+    rb_codebook cb; /* in units of the unit vector's rotated coordinates */
+    rb_rotation rot;
+    float *S; /* prod: d x d QJL matrix, row-major */
+    /* Scratch, grown to the largest batch seen. */
+    float *y, *u, *side;
+    uint8_t *idx;
+    size_t cap;
+    float *qr, *qs, *t;
+    size_t qcap, tcap;
+} tq;
+
+static void tq_destroy(void *state) {
+    tq *c = state;
+    if (!c) return;
+    rb_rotation_free(&c->rot);
+    free(c->S);
+    free(c->y);
+    free(c->u);
+    free(c->side);
+    free(c->idx);
+    free(c->qr);
+    free(c->qs);
+    free(c->t);
+    free(c);
+}
+
+/* Codebook for the rotated coordinates of a unit vector: the sphere marginal's centroids are in
+ * those units already; the Gaussian ones are in z = sqrt(d) x units. */
+static int tq_codebook(tq *c, int gaussian) {
+    const rb_lloyd_max *lm;
+    int rc = rb_lloyd_codebook(gaussian ? RB_LLOYD_GAUSSIAN : RB_LLOYD_SPHERE,
+                               gaussian ? 0 : (int) c->dim, c->mse_bits, &lm);
+    if (rc) return rc;
+    float cent[1 << RB_LLOYD_MAX_BITS];
+    double s = gaussian ? 1.0 / sqrt((double) c->dim) : 1.0;
+    for (size_t i = 0; i < lm->levels; i++) cent[i] = (float) (lm->centroids[i] * s);
+    return rb_codebook_init(&c->cb, cent, lm->levels);
+}
+
+/* The QJL matrix: i.i.d. N(0,1) entries (paper) or a Haar-orthogonal matrix with unit rows
+ * (released code), both from a seed derived from the create seed. */
+static int tq_qjl_matrix(tq *c, int code_mode, uint64_t seed) {
+    size_t d = c->dim;
+    uint64_t s = rb_seed_derive(seed, SEED_QJL, 0);
+    if (!code_mode) {
+        c->S = malloc(d * d * sizeof *c->S);
+        if (!c->S) return rb_error_set(RB_ENOMEM, "turboquant_prod: no memory for S (%zu^2)", d);
+        rb_rng_normal_f32(s, 0, 0, d * d, c->S);
+        return RB_OK;
+    }
+    rb_rotation q;
+    int rc = rb_rotation_init(&q, RB_ROT_HAAR, d, s);
+    if (rc) return rc;
+    c->S = q.Q; /* take the matrix over; the rest of q is empty */
+    q.Q = NULL;
+    rb_rotation_free(&q);
+    return RB_OK;
+}
+
+static int tq_create(const rb_params *p, size_t dim, uint64_t seed, void **state, int prod) {
+    const char *name = prod ? "turboquant_prod" : "turboquant_mse";
+    if (dim < 2)
+        return rb_error_set(
+            RB_ESIZE, "%s: d = %zu is not supported (the sphere S^(d-1) needs d >= 2)", name, dim);
+    if (dim > RB_LLOYD_MAX_DIM)
+        return rb_error_set(RB_ESIZE, "%s: d = %zu exceeds the codebook limit %d", name, dim,
+                            RB_LLOYD_MAX_DIM);
+    tq *c = calloc(1, sizeof *c);
+    if (!c) return rb_error_set(RB_ENOMEM, "%s: no memory", name);
+    c->dim = dim;
+    c->prod = prod;
+    c->bits = (int) rb_params_int(p, "bits");
+    c->mse_bits = prod ? c->bits - 1 : c->bits;
+    int code_mode = prod && rb_params_is(p, "mode", "code");
+    int gaussian = prod ? code_mode : rb_params_is(p, "codebook", "gaussian");
+    c->store_gamma = prod && !code_mode;
+    c->payload_bytes = c->mse_bits ? rb_pack_bytes(dim, c->mse_bits) : 0;
+    c->sign_bytes = prod ? rb_pack_bytes(dim, 1) : 0;
+    c->code_bytes =
+        c->payload_bytes + c->sign_bytes + sizeof(float) * (1 + (size_t) c->store_gamma);
+    if (prod) {
+        /* For a row s with |s| ~ sqrt(d) (Gaussian), E[<s, q> sign(<s, r>)] = sqrt(2/pi) <q, r>/|r|
+         * per row, so d rows need sqrt(pi/2)/d; unit rows (orthogonal) give 1/sqrt(d) of that. */
+        c->qjl_scale = sqrt(M_PI / 2) / (code_mode ? sqrt((double) dim) : (double) dim);
+        if (code_mode && c->bits <= (int) (sizeof code_gamma / sizeof code_gamma[0]))
+            c->gamma_const = code_gamma[c->bits - 1];
+        else if (code_mode) {
+            const rb_lloyd_max *lm;
+            int rc = rb_lloyd_codebook(RB_LLOYD_GAUSSIAN, 0, c->mse_bits, &lm);
+            if (rc) {
+                tq_destroy(c);
+                return rc;
+            }
+            c->gamma_const = sqrt(lm->mse);
+        }
+    }
+    rb_rotation_kind kind;
+    int rc = rb_rotation_kind_parse(rb_params_str(p, "rotation"), &kind);
+    if (!rc) rc = rb_rotation_init(&c->rot, kind, dim, seed);
+    if (!rc && c->mse_bits) rc = tq_codebook(c, gaussian);
+    if (!rc && prod) rc = tq_qjl_matrix(c, code_mode, seed);
+    if (rc) {
+        tq_destroy(c);
+        return rc;
+    }
+    *state = c;
+    return RB_OK;
+}
+
+static int tq_create_mse(const rb_params *p, size_t dim, uint64_t seed, void **state) {
+    return tq_create(p, dim, seed, state, 0);
+}
+
+static int tq_create_prod(const rb_params *p, size_t dim, uint64_t seed, void **state) {
+    return tq_create(p, dim, seed, state, 1);
+}
+
+static size_t tq_code_bytes(const void *state) {
+    return ((const tq *) state)->code_bytes;
+}
+
+/* Exact: b payload bits per coordinate plus the fp32 norm (and the fp32 gamma in paper mode);
+ * byte padding of the stream is not counted. */
+static double tq_bits(const void *state) {
+    const tq *c = state;
+    return (double) c->bits + 32.0 * (1 + c->store_gamma) / (double) c->dim;
+}
+
+static int reserve(tq *c, size_t count) {
+    if (count <= c->cap) return RB_OK;
+    size_t d = c->dim;
+    float *y = realloc(c->y, count * d * sizeof *y);
+    if (y) c->y = y;
+    float *u = realloc(c->u, count * d * sizeof *u);
+    if (u) c->u = u;
+    float *s = realloc(c->side, count * 2 * sizeof *s);
+    if (s) c->side = s;
+    uint8_t *q = realloc(c->idx, count * d);
+    if (q) c->idx = q;
+    if (!y || !u || !s || !q)
+        return rb_error_set(RB_ENOMEM, "turboquant: no memory for %zu vectors", count);
+    c->cap = count;
+    return RB_OK;
+}
+
+/* side[2i] = |x_i| (fp32), side[2i+1] = gamma_i; RB_ENUMERIC when a row is not finite or its norm
+ * does not fit in fp32. */
+static int tq_encode(void *state, const float *x, size_t count, uint8_t *codes) {
+    tq *c = state;
+    size_t d = c->dim;
+    int rc = reserve(c, count);
+    if (rc) return rc;
+    for (size_t i = 0; i < count; i++) {
+        double n2;
+        rb_rows_sqnorm_f32(x + i * d, 1, d, d, &n2);
+        double n = sqrt(n2);
+        if (!isfinite(n) || n > FLT_MAX)
+            return rb_error_set(RB_ENUMERIC, "turboquant: vector %zu %s", i,
+                                isfinite(n) ? "has a norm beyond the fp32 range"
+                                            : "has a NaN or infinite element");
+        c->side[2 * i] = (float) n;
+        double inv = n > 0 ? 1.0 / n : 0.0;
+        for (size_t j = 0; j < d; j++) c->y[i * d + j] = (float) (x[i * d + j] * inv);
+    }
+    if ((rc = rb_rotation_apply(&c->rot, c->y, count, d, RB_FORWARD))) return rc;
+    if (c->mse_bits) {
+        rc = rb_codebook_quantize_f32(&c->cb, c->y, count, d, d, c->idx);
+        if (rc) return rc;
+    }
+    if (c->prod) {
+        /* Rotated residual (in place), its norm gamma, and the sketch S r'. */
+        if (c->mse_bits) {
+            rc = rb_codebook_dequantize_f32(&c->cb, c->idx, count * d, c->u);
+            if (rc) return rc;
+            for (size_t k = 0; k < count * d; k++) c->y[k] -= c->u[k];
+        }
+        for (size_t i = 0; i < count; i++) {
+            double g2;
+            rb_rows_sqnorm_f32(c->y + i * d, 1, d, d, &g2);
+            c->side[2 * i + 1] = (float) sqrt(g2);
+        }
+        rc = rb_gemm_f32(RB_NOTRANS, RB_TRANS, count, d, d, 1.0f, c->y, d, c->S, d, 0.0f, c->u, d);
+        if (rc) return rc;
+    }
+    uint8_t *bitsbuf = c->prod ? (uint8_t *) c->y : NULL; /* y is free again: reuse as bytes */
+    for (size_t i = 0; i < count; i++) {
+        uint8_t *out = codes + i * c->code_bytes;
+        if (c->mse_bits) rb_pack_bits(c->idx + i * d, d, c->mse_bits, out);
+        if (c->prod) {
+            for (size_t j = 0; j < d; j++) bitsbuf[j] = c->u[i * d + j] < 0.0f;
+            rb_pack_bits(bitsbuf, d, 1, out + c->payload_bytes);
+        }
+        uint8_t *side = out + c->payload_bytes + c->sign_bytes;
+        memcpy(side, &c->side[2 * i], sizeof(float));
+        if (c->store_gamma) memcpy(side + sizeof(float), &c->side[2 * i + 1], sizeof(float));
+    }
+    return RB_OK;
+}
+
+/* Unpacks a batch in the rotated domain: y = c[idx] (zeros without a codebook stage), u = the
+ * QJL signs as +-1 (prod), side[2i] = |x_i|, side[2i+1] = qjl_scale * gamma_i (prod). */
+static int tq_unpack(tq *c, const uint8_t *codes, size_t count) {
+    size_t d = c->dim;
+    int rc = reserve(c, count);
+    if (rc) return rc;
+    for (size_t i = 0; i < count; i++) {
+        const uint8_t *in = codes + i * c->code_bytes;
+        if (c->mse_bits) rb_unpack_bits(in, d, c->mse_bits, c->idx + i * d);
+        const uint8_t *side = in + c->payload_bytes + c->sign_bytes;
+        memcpy(&c->side[2 * i], side, sizeof(float));
+        if (c->prod) {
+            float g = (float) c->gamma_const;
+            if (c->store_gamma) memcpy(&g, side + sizeof(float), sizeof(float));
+            c->side[2 * i + 1] = (float) (c->qjl_scale * g);
+        }
+    }
+    if (c->mse_bits)
+        rc = rb_codebook_dequantize_f32(&c->cb, c->idx, count * d, c->y);
+    else
+        memset(c->y, 0, count * d * sizeof *c->y);
+    if (rc) return rc;
+    for (size_t i = 0; c->prod && i < count; i++) {
+        const uint8_t *in = codes + i * c->code_bytes + c->payload_bytes;
+        for (size_t j = 0; j < d; j++) c->u[i * d + j] = (in[j / 8] >> (j % 8)) & 1 ? -1.0f : 1.0f;
+    }
+    return RB_OK;
+}
+
+/* The paper's reconstruction: x~ = |x| R^T (c[idx] + sqrt(pi/2)/d gamma S^T sign(S r')) (with the
+ * code mode's scale and gamma in that mode). */
+static int tq_decode(void *state, const uint8_t *codes, size_t count, float *xhat) {
+    tq *c = state;
+    size_t d = c->dim;
+    int rc = tq_unpack(c, codes, count);
+    if (rc) return rc;
+    memcpy(xhat, c->y, count * d * sizeof *xhat);
+    if (c->prod) {
+        /* xhat += coef_i * (signs S): beta = 1 accumulates onto the codebook part, after the
+         * signs are scaled per row. */
+        for (size_t i = 0; i < count; i++) {
+            float coef = c->side[2 * i + 1];
+            for (size_t j = 0; j < d; j++) c->u[i * d + j] *= coef;
+        }
+        rc =
+            rb_gemm_f32(RB_NOTRANS, RB_NOTRANS, count, d, d, 1.0f, c->u, d, c->S, d, 1.0f, xhat, d);
+        if (rc) return rc;
+    }
+    if ((rc = rb_rotation_apply(&c->rot, xhat, count, d, RB_INVERSE))) return rc;
+    for (size_t i = 0; i < count; i++) {
+        float n = c->side[2 * i];
+        rb_rows_scale_f32(xhat + i * d, 1, d, d, &n);
+    }
+    return RB_OK;
+}
+
+/* The asymmetric estimator of Alg. 2 for every (code i, query j):
+ *   <q_j, x~_i> = |x_i| (<R q_j, c[idx_i]> + coef_i <S R q_j, sign_i>)
+ * with the query kept in full precision (rotated and sketched once per call). */
+static int tq_inner_product(void *state, const uint8_t *codes, size_t count, const float *q,
+                            size_t nq, float *out) {
+    tq *c = state;
+    size_t d = c->dim;
+    int rc = tq_unpack(c, codes, count);
+    if (rc) return rc;
+    if (nq > c->qcap) {
+        float *a = realloc(c->qr, nq * d * sizeof *a);
+        if (a) c->qr = a;
+        float *b = realloc(c->qs, nq * d * sizeof *b);
+        if (b) c->qs = b;
+        if (!a || !b) return rb_error_set(RB_ENOMEM, "turboquant: no memory for %zu queries", nq);
+        c->qcap = nq;
+    }
+    if (count * nq > c->tcap) {
+        float *t = realloc(c->t, count * nq * sizeof *t);
+        if (!t) return rb_error_set(RB_ENOMEM, "turboquant: no memory for %zu scores", count * nq);
+        c->t = t;
+        c->tcap = count * nq;
+    }
+    memcpy(c->qr, q, nq * d * sizeof *q);
+    if ((rc = rb_rotation_apply(&c->rot, c->qr, nq, d, RB_FORWARD))) return rc;
+    rc = rb_gemm_f32(RB_NOTRANS, RB_TRANS, count, nq, d, 1.0f, c->y, d, c->qr, d, 0.0f, out, nq);
+    if (!rc && c->prod) {
+        rc = rb_gemm_f32(RB_NOTRANS, RB_TRANS, nq, d, d, 1.0f, c->qr, d, c->S, d, 0.0f, c->qs, d);
+        if (!rc)
+            rc = rb_gemm_f32(RB_NOTRANS, RB_TRANS, count, nq, d, 1.0f, c->u, d, c->qs, d, 0.0f,
+                             c->t, nq);
+        for (size_t i = 0; !rc && i < count; i++)
+            for (size_t j = 0; j < nq; j++)
+                out[i * nq + j] += c->side[2 * i + 1] * c->t[i * nq + j];
+    }
+    for (size_t i = 0; !rc && i < count; i++)
+        for (size_t j = 0; j < nq; j++) out[i * nq + j] *= c->side[2 * i];
+    return rc;
+}
+
+static const rb_codec_ops mse_ops = {
+    .create = tq_create_mse,
+    .code_bytes = tq_code_bytes,
+    .bits = tq_bits,
+    .encode = tq_encode,
+    .decode = tq_decode,
+    .destroy = tq_destroy,
+};
+
+static const rb_codec_ops prod_ops = {
+    .create = tq_create_prod,
+    .code_bytes = tq_code_bytes,
+    .bits = tq_bits,
+    .encode = tq_encode,
+    .decode = tq_decode,
+    .inner_product = tq_inner_product,
+    .destroy = tq_destroy,
+};
+
+const rb_method rb_method_turboquant_mse = {
+    .name = "turboquant_mse",
+    .family = RB_FAMILY_CODEC,
+    .paper = "arXiv:2504.19874",
+    .summary = "TurboQuant_mse: random rotation + Lloyd-Max codebook of the sphere marginal",
+    .version = 1,
+    .params = mse_params,
+    .nparams = sizeof mse_params / sizeof mse_params[0],
+    .codec = &mse_ops,
+};
+
+const rb_method rb_method_turboquant_prod = {
+    .name = "turboquant_prod",
+    .family = RB_FAMILY_CODEC,
+    .paper = "arXiv:2504.19874",
+    .summary = "TurboQuant_prod: (b-1)-bit TurboQuant_mse + 1-bit QJL residual, unbiased inner "
+               "products",
+    .version = 1,
+    .params = prod_params,
+    .nparams = sizeof prod_params / sizeof prod_params[0],
+    .codec = &prod_ops,
+};
