@@ -1,5 +1,6 @@
 /* .npy reader (versions 1.0/2.0/3.0; f4, f8, f2, bfloat16 -> float32/float64) and writer. */
 #include "datasets/dataset.h"
+#include "datasets/elem.h"
 
 #include <errno.h>
 #include <float.h>
@@ -16,54 +17,9 @@
 #error "npy.c reads little-endian data by memcpy and assumes a little-endian host"
 #endif
 
-/* Source element types. */
-enum src_type { SRC_F32, SRC_F64, SRC_F16, SRC_BF16 };
-static const size_t src_size[] = {4, 8, 2, 2};
-
 /* Header limits: NumPy's own reader refuses headers above 10000 bytes unless told otherwise;
  * this allows far more but stops a corrupt length from asking for gigabytes. */
 #define MAX_HEADER (1u << 20)
-
-static double half_to_double(uint16_t h) {
-    int e = (h >> 10) & 0x1f, m = h & 0x3ff;
-    double v;
-    if (e == 0)
-        v = ldexp(m, -24); /* subnormal (or zero) */
-    else if (e == 31)
-        v = m ? NAN : INFINITY;
-    else
-        v = ldexp(m | 0x400, e - 25);
-    return (h & 0x8000) ? -v : v;
-}
-
-static double load(const unsigned char *p, enum src_type t) {
-    switch (t) {
-    case SRC_F32: {
-        float f;
-        memcpy(&f, p, 4);
-        return f;
-    }
-    case SRC_F64: {
-        double d;
-        memcpy(&d, p, 8);
-        return d;
-    }
-    case SRC_F16: {
-        uint16_t h;
-        memcpy(&h, p, 2);
-        return half_to_double(h);
-    }
-    case SRC_BF16: {
-        uint16_t h;
-        memcpy(&h, p, 2);
-        uint32_t u = (uint32_t) h << 16;
-        float f;
-        memcpy(&f, &u, 4);
-        return f;
-    }
-    }
-    return NAN;
-}
 
 /* ---- header dict parser: {'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), } ---- */
 
@@ -190,19 +146,19 @@ static int parse_header(parser *p, char *descr, size_t descr_cap, rb_npy_array *
     return 0;
 }
 
-static int map_descr(const char *path, const char *d, unsigned flags, enum src_type *t) {
+static int map_descr(const char *path, const char *d, unsigned flags, rb_elem *t) {
     static const char supported[] = "supported: '<f4', '<f8', '<f2', and bfloat16 as 'bfloat16' "
                                     "or as '<V2' with RB_NPY_V2_AS_BF16";
     if (!strcmp(d, "bfloat16")) {
-        *t = SRC_BF16;
+        *t = RB_ELEM_BF16;
         return 0;
     }
     if (strlen(d) == 3 && (d[0] == '<' || d[0] == '=' || d[0] == '|')) {
-        if (!strcmp(d + 1, "f4") && d[0] != '|') return *t = SRC_F32, 0;
-        if (!strcmp(d + 1, "f8") && d[0] != '|') return *t = SRC_F64, 0;
-        if (!strcmp(d + 1, "f2") && d[0] != '|') return *t = SRC_F16, 0;
+        if (!strcmp(d + 1, "f4") && d[0] != '|') return *t = RB_ELEM_F32, 0;
+        if (!strcmp(d + 1, "f8") && d[0] != '|') return *t = RB_ELEM_F64, 0;
+        if (!strcmp(d + 1, "f2") && d[0] != '|') return *t = RB_ELEM_F16, 0;
         if (!strcmp(d + 1, "V2")) {
-            if (flags & RB_NPY_V2_AS_BF16) return *t = SRC_BF16, 0;
+            if (flags & RB_NPY_V2_AS_BF16) return *t = RB_ELEM_BF16, 0;
             return rb_error_set(RB_EFORMAT,
                                 "%s: dtype '%s' is a raw 2-byte void type; ml_dtypes bfloat16 is "
                                 "saved this way but so is any other V2 data, so it is read as "
@@ -230,9 +186,9 @@ static void shape_text(const rb_npy_array *a, char *buf, size_t cap) {
 
 /* The first NaN/Inf of the source data, with its multi-index. */
 static int check_finite(const char *path, const rb_npy_array *a, const unsigned char *buf,
-                        enum src_type t) {
+                        rb_elem t) {
     for (size_t i = 0; i < a->count; i++) {
-        double v = load(buf + i * src_size[t], t);
+        double v = rb_elem_load(buf + i * rb_elem_size(t), t);
         if (isfinite(v)) continue;
         char idx[256];
         size_t n = 0, r = i;
@@ -332,7 +288,7 @@ int rb_npy_read(const char *path, enum rb_npy_dtype want, unsigned flags, rb_npy
 
     parser p = {hdr, hdr + hlen, path};
     if ((rc = parse_header(&p, out->descr, sizeof out->descr, out))) goto fail;
-    enum src_type t = SRC_F32;
+    rb_elem t = RB_ELEM_F32;
     if ((rc = map_descr(path, out->descr, flags, &t))) goto fail;
 
     /* Sizes, with overflow checks before anything is allocated. */
@@ -347,13 +303,13 @@ int rb_npy_read(const char *path, enum rb_npy_dtype want, unsigned flags, rb_npy
         count *= out->shape[i];
     }
     size_t dst_sz = want == RB_NPY_F32 ? 4 : 8;
-    if (count > SIZE_MAX / 8 || count * src_size[t] > (uint64_t) INT64_MAX) {
+    if (count > SIZE_MAX / 8 || count * rb_elem_size(t) > (uint64_t) INT64_MAX) {
         char sh[512];
         shape_text(out, sh, sizeof sh);
         rc = rb_error_set(RB_EFORMAT, "%s: absurd shape %s: byte size overflows", path, sh);
         goto fail;
     }
-    uint64_t need = (uint64_t) count * src_size[t], have = fsize - data_off;
+    uint64_t need = (uint64_t) count * rb_elem_size(t), have = fsize - data_off;
     if (need != have) {
         char sh[512];
         shape_text(out, sh, sizeof sh);
@@ -367,7 +323,7 @@ int rb_npy_read(const char *path, enum rb_npy_dtype want, unsigned flags, rb_npy
         goto fail;
     }
 
-    size_t src_bytes = count * src_size[t], dst_bytes = count * dst_sz;
+    size_t src_bytes = count * rb_elem_size(t), dst_bytes = count * dst_sz;
     size_t cap = src_bytes > dst_bytes ? src_bytes : dst_bytes;
     buf = malloc(cap ? cap : 1);
     if (!buf) {
@@ -384,11 +340,11 @@ int rb_npy_read(const char *path, enum rb_npy_dtype want, unsigned flags, rb_npy
 
     /* Convert in place: growing conversions run from the end, shrinking ones from the start,
      * so one buffer of max(source, destination) bytes suffices. */
-    int same = (t == SRC_F32 && want == RB_NPY_F32) || (t == SRC_F64 && want == RB_NPY_F64);
+    int same = (t == RB_ELEM_F32 && want == RB_NPY_F32) || (t == RB_ELEM_F64 && want == RB_NPY_F64);
     if (!same) {
-        if (dst_sz > src_size[t]) {
+        if (dst_sz > rb_elem_size(t)) {
             for (size_t i = count; i-- > 0;) {
-                double v = load(buf + i * src_size[t], t);
+                double v = rb_elem_load(buf + i * rb_elem_size(t), t);
                 if (want == RB_NPY_F32) {
                     float fv = (float) v;
                     memcpy(buf + i * 4, &fv, 4);
@@ -398,7 +354,7 @@ int rb_npy_read(const char *path, enum rb_npy_dtype want, unsigned flags, rb_npy
             }
         } else { /* f8 -> f4 */
             for (size_t i = 0; i < count; i++) {
-                double v = load(buf + i * 8, SRC_F64);
+                double v = rb_elem_load(buf + i * 8, RB_ELEM_F64);
                 float fv = (float) v;
                 if ((flags & RB_NPY_CHECK_FINITE) && isinf(fv)) {
                     rc = rb_error_set(RB_ENUMERIC,

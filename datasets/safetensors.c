@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "datasets/elem.h"
 #include "datasets/kinds.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -26,42 +27,7 @@ static const rb_param_def st_params[] = {
 
 enum st_dtype { ST_F32, ST_F16, ST_BF16, ST_F64 };
 static const char *const st_names[] = {"F32", "F16", "BF16", "F64"};
-static const size_t st_size[] = {4, 2, 2, 8};
-
-static double half_to_double(uint16_t h) {
-    int e = (h >> 10) & 0x1f, m = h & 0x3ff;
-    double v = e == 0 ? ldexp(m, -24) : e == 31 ? (m ? NAN : INFINITY) : ldexp(m | 0x400, e - 25);
-    return (h & 0x8000) ? -v : v;
-}
-
-static double load_elem(const unsigned char *p, enum st_dtype t) {
-    switch (t) {
-    case ST_F32: {
-        float f;
-        memcpy(&f, p, 4);
-        return f;
-    }
-    case ST_F64: {
-        double d;
-        memcpy(&d, p, 8);
-        return d;
-    }
-    case ST_F16: {
-        uint16_t h;
-        memcpy(&h, p, 2);
-        return half_to_double(h);
-    }
-    case ST_BF16: {
-        uint16_t h;
-        memcpy(&h, p, 2);
-        uint32_t u = (uint32_t) h << 16;
-        float f;
-        memcpy(&f, &u, 4);
-        return f;
-    }
-    }
-    return NAN;
-}
+static const rb_elem st_elem[] = {RB_ELEM_F32, RB_ELEM_F16, RB_ELEM_BF16, RB_ELEM_F64};
 
 /* "a, b, c" of the tensor names in the header (without __metadata__), cut at cap. */
 static void list_names(json_t *root, char *buf, size_t cap) {
@@ -206,7 +172,7 @@ static int load_safetensors(const rb_params *p, uint64_t seed, rb_dataset *ds) {
                           path, name);
         goto done;
     }
-    uint64_t data_size = fsize - 8 - hlen, nbytes = numel * st_size[t];
+    uint64_t data_size = fsize - 8 - hlen, nbytes = numel * rb_elem_size(st_elem[t]);
     if (end > data_size) {
         rc = rb_error_set(RB_EFORMAT,
                           "%s: tensor '%s': data_offsets [%llu, %llu] run past the data section "
@@ -240,7 +206,7 @@ static int load_safetensors(const rb_params *p, uint64_t seed, rb_dataset *ds) {
         goto done;
     }
     for (uint64_t i = 0; i < numel; i++) {
-        double v = load_elem(raw + i * st_size[t], (enum st_dtype) t);
+        double v = rb_elem_load(raw + i * rb_elem_size(st_elem[t]), st_elem[t]);
         float fv = (float) v;
         if (!isfinite(fv)) {
             rc = rb_error_set(RB_ENUMERIC, "%s: tensor '%s': element %llu is %s", path, name,
