@@ -454,7 +454,7 @@ int rb_results_done_cells(const char *dir, json_t **done) {
 
 /* ---- results.csv ---- */
 
-static void csv_field(FILE *f, const char *s) {
+void rb_csv_field(FILE *f, const char *s) {
     if (!s) return;
     if (!strpbrk(s, ",\"\r\n")) {
         fputs(s, f);
@@ -490,7 +490,7 @@ int rb_results_write_csv(const char *path, json_t *rows) {
     for (size_t i = 0; i < nf; i++) {
         if (!fields[i].csv) continue;
         if (!first) fputc(',', f);
-        csv_field(f, fields[i].name);
+        rb_csv_field(f, fields[i].name);
         first = 0;
     }
     fputs("\r\n", f);
@@ -521,7 +521,7 @@ int rb_results_write_csv(const char *path, json_t *rows) {
             } else {
                 rb_json_scalar_text(v, buf, sizeof buf);
             }
-            csv_field(f, buf);
+            rb_csv_field(f, buf);
         }
         fputs("\r\n", f);
     }

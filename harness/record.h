@@ -118,6 +118,8 @@ int rb_results_done_cells(const char *dir, json_t **done);
  * RFC 4180: fields containing a comma, quote, CR or LF are quoted, quotes doubled; lines end with
  * CRLF. params/dparams are flattened as "k=v;k=v"; null values are empty fields. */
 int rb_results_write_csv(const char *path, json_t *rows);
+/* One RFC 4180 CSV field (quoted when it holds a comma, quote or line break). */
+void rb_csv_field(FILE *f, const char *s);
 
 /* Shared helpers for the writers. */
 int rb_mkdir_p(const char *path); /* mkdir -p; RB_EIO naming the path */

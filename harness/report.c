@@ -784,18 +784,6 @@ static int is_number(const char *s, double *v) {
     return end != s && *end == '\0';
 }
 
-static void csv_text(FILE *f, const char *s) {
-    if (!strpbrk(s, ",\"\r\n")) {
-        fputs(s, f);
-        return;
-    }
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"') fputc('"', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
-}
 
 /* A gnuplot double-quoted string: backslashes and quotes escaped. */
 static void gp_str(FILE *f, const char *s) {
@@ -1029,13 +1017,13 @@ static int plot_one(FILE *f, const char *dir, int idx, json_t *spec, json_t *row
                 for (const char *q = label; q && *q; q++) fputc(*q == '"' ? '\'' : *q, gp);
                 fputs("\"\n", gp);
             }
-            csv_text(csv, sname);
+            rb_csv_field(csv, sname);
             fputc(',', csv);
             if (numeric) {
-                csv_text(csv, a);
+                rb_csv_field(csv, a);
             } else {
                 json_object_foreach(xorder, xt, xv) {
-                    if (json_integer_value(xv) == pts[k].xi) csv_text(csv, xt);
+                    if (json_integer_value(xv) == pts[k].xi) rb_csv_field(csv, xt);
                 }
             }
             fprintf(csv, ",%s,%s\r\n", isfinite(pts[k].y) ? b : "", isfinite(pts[k].se) ? e : "");
