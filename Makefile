@@ -157,7 +157,8 @@ check-asan: deps
 	$(MAKE) BUILD=build-asan OPT="-O2" CUDA=0 \
 	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -DRB_SANITIZE" \
 	    build-asan/rotabench build-asan/rbtest
-	@set -o pipefail; RB_TEST_BIN=$(abspath build-asan/rotabench) build-asan/rbtest -j2 2>&1 \
+	@set -o pipefail; LSAN_OPTIONS=suppressions=$(abspath .ci/lsan.supp):print_suppressions=0 \
+	    RB_TEST_BIN=$(abspath build-asan/rotabench) build-asan/rbtest -j2 2>&1 \
 	    | tee build-asan/test.log
 	@if grep -qE "ERROR: (Leak|Address)Sanitizer|runtime error:" build-asan/test.log; then \
 	    echo "check-asan: sanitizer reports in build-asan/test.log:"; \
