@@ -127,18 +127,23 @@ $(BUILD)/%.o: %.cu | $(BUILD)/gen/rb_version.h
 
 $(BUILD)/harness/version.o: $(BUILD)/gen/rb_version.h
 
-$(LIB): $(LIB_OBJ)
+# The object lists, rewritten only when they change, so that deleting a source file relinks.
+$(BUILD)/gen/objects.txt: version-stamp | deps
+	@mkdir -p $(dir $@)
+	@echo "$(LIB_OBJ) | $(TEST_OBJ)" > $@.tmp; cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+
+$(LIB): $(LIB_OBJ) $(BUILD)/gen/objects.txt
 	@rm -f $@
 	$(call say,AR,$@)
-	$(Q)ar rcs $@ $^
+	$(Q)ar rcs $@ $(LIB_OBJ)
 
 $(BIN): $(BUILD)/harness/main.o $(LIB)
 	$(call say,LINK,$@)
 	$(Q)$(CXX) $(RB_LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(TESTS): $(TEST_OBJ) $(LIB)
+$(TESTS): $(TEST_OBJ) $(LIB) $(BUILD)/gen/objects.txt
 	$(call say,LINK,$@)
-	$(Q)$(CXX) $(RB_LDFLAGS) -o $@ $^ -lcriterion $(LDLIBS)
+	$(Q)$(CXX) $(RB_LDFLAGS) -o $@ $(TEST_OBJ) $(LIB) -lcriterion $(LDLIBS)
 
 # Criterion runs every test in its own process; -j2 matches the CI machine.
 TEST_ARGS ?= -j2
@@ -152,15 +157,19 @@ bench: deps $(BIN)
 	$(BIN) bench $(BENCH_FILTER)
 
 # Criterion reports a test that LeakSanitizer or UBSan complained about as passed (the report
-# goes to stderr of the forked test), so the log is searched for sanitizer reports as well.
+# goes to stderr of the forked test), so the log is searched for sanitizer reports as well: the
+# tests' part of it, up to the summary line. After it comes Criterion's own runner exiting,
+# which leaks a little of its own state (not our code; no test code runs in that process), so
+# leaks do not set the exit status (LSAN_OPTIONS=exitcode=0): the log decides.
 check-asan: deps
 	$(MAKE) BUILD=build-asan OPT="-O2" CUDA=0 \
 	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -DRB_SANITIZE" \
 	    build-asan/rotabench build-asan/rbtest
-	@set -o pipefail; LSAN_OPTIONS=suppressions=$(abspath .ci/lsan.supp):print_suppressions=0 \
-	    RB_TEST_BIN=$(abspath build-asan/rotabench) build-asan/rbtest -j2 2>&1 \
+	@set -o pipefail; LSAN_OPTIONS=exitcode=0 RB_TEST_BIN=$(abspath build-asan/rotabench) \
+	    build-asan/rbtest -j2 2>&1 \
 	    | tee build-asan/test.log
-	@if grep -qE "ERROR: (Leak|Address)Sanitizer|runtime error:" build-asan/test.log; then \
+	@if sed '/^\[====\] Synthesis/q' build-asan/test.log \
+	    | grep -qE "ERROR: (Leak|Address)Sanitizer|runtime error:"; then \
 	    echo "check-asan: sanitizer reports in build-asan/test.log:"; \
 	    grep -E "ERROR: (Leak|Address)Sanitizer|runtime error:" build-asan/test.log | head; \
 	    exit 1; fi
