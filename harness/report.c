@@ -784,7 +784,6 @@ static int is_number(const char *s, double *v) {
     return end != s && *end == '\0';
 }
 
-
 /* A gnuplot double-quoted string: backslashes and quotes escaped. */
 static void gp_str(FILE *f, const char *s) {
     fputc('"', f);
