@@ -110,30 +110,6 @@ static void mx_chunk(const float *x, size_t nb, rb_mx_rule rule, uint8_t *packed
     }
 }
 
-int rb_mxfp4_quant_f32_avx512(const float *x, size_t n, rb_mx_rule rule, uint8_t *packed,
-                              uint8_t *scales, float *y) {
-    /* All of x is checked before anything is written (y may be x). */
-    if ((rule != RB_MX_FLOOR && rule != RB_MX_CEIL) || amax_bits(x, n) >= 0x7F800000u)
-        return rb_mxfp4_quant_f32_ref(x, n, rule, packed, scales, y);
-    size_t nfull = n / RB_MXFP4_BLOCK;
-    for (size_t b = 0; b < nfull; b += CHUNK) {
-        size_t nb = nfull - b < CHUNK ? nfull - b : CHUNK;
-        mx_chunk(x + 32 * b, nb, rule, packed ? packed + 16 * b : NULL, scales ? scales + b : NULL,
-                 y ? y + 32 * b : NULL);
-    }
-    size_t rem = n - 32 * nfull;
-    if (rem) { /* the short last block, zero-padded: zeros change neither amax nor codes */
-        float xb[32] = {0}, yb[32];
-        uint8_t pb[16], sb[1];
-        memcpy(xb, x + 32 * nfull, rem * sizeof *x);
-        mx_chunk(xb, 1, rule, pb, sb, yb);
-        if (scales) scales[nfull] = sb[0];
-        if (packed) memcpy(packed + 16 * nfull, pb, (rem + 1) / 2);
-        if (y) memcpy(y + 32 * nfull, yb, rem * sizeof *y);
-    }
-    return RB_OK;
-}
-
 static void mx_dequant_chunk(const uint8_t *packed, const uint8_t *scales, size_t nb, float *y) {
     __m512i sc = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8((__mmask16) ((1u << nb) - 1), scales));
     __m512i upb = _mm512_slli_epi32(sc, 23);
@@ -149,25 +125,6 @@ static void mx_dequant_chunk(const uint8_t *packed, const uint8_t *scales, size_
         _mm512_storeu_ps(y + 32 * k, _mm512_mul_ps(_mm512_permutexvar_ps(c0, table), u));
         _mm512_storeu_ps(y + 32 * k + 16, _mm512_mul_ps(_mm512_permutexvar_ps(c1, table), u));
     }
-}
-
-int rb_mxfp4_dequant_f32_avx512(const uint8_t *packed, const uint8_t *scales, size_t n, float *y) {
-    size_t nblocks = (n + RB_MXFP4_BLOCK - 1) / RB_MXFP4_BLOCK;
-    for (size_t b = 0; b < nblocks; b++)
-        if (scales[b] == 0xFF) return rb_mxfp4_dequant_f32_ref(packed, scales, n, y);
-    size_t nfull = n / RB_MXFP4_BLOCK;
-    for (size_t b = 0; b < nfull; b += CHUNK)
-        mx_dequant_chunk(packed + 16 * b, scales + b, nfull - b < CHUNK ? nfull - b : CHUNK,
-                         y + 32 * b);
-    size_t rem = n - 32 * nfull;
-    if (rem) {
-        uint8_t pb[16] = {0};
-        float yb[32];
-        memcpy(pb, packed + 16 * nfull, (rem + 1) / 2);
-        mx_dequant_chunk(pb, scales + nfull, 1, yb);
-        memcpy(y + 32 * nfull, yb, rem * sizeof *y);
-    }
-    return RB_OK;
 }
 
 /* ---- NVFP4 ---- */
@@ -215,33 +172,6 @@ static void nv_chunk(const float *x, size_t nb, float s_enc, uint8_t *packed, ui
     }
 }
 
-int rb_nvfp4_quant_f32_avx512(const float *x, size_t n, uint8_t *packed, uint8_t *scales,
-                              float *tensor_scale, float *y) {
-    uint32_t at = amax_bits(x, n); /* the tensor amax, and the NaN/Inf check before any write */
-    if (at >= 0x7F800000u) return rb_nvfp4_quant_f32_ref(x, n, packed, scales, tensor_scale, y);
-    float amax_t;
-    memcpy(&amax_t, &at, sizeof amax_t);
-    float s_enc = rb_nvfp4_tensor_scale(amax_t);
-    if (tensor_scale) *tensor_scale = s_enc;
-    size_t nfull = n / RB_NVFP4_BLOCK;
-    for (size_t b = 0; b < nfull; b += CHUNK) {
-        size_t nb = nfull - b < CHUNK ? nfull - b : CHUNK;
-        nv_chunk(x + 16 * b, nb, s_enc, packed ? packed + 8 * b : NULL, scales ? scales + b : NULL,
-                 y ? y + 16 * b : NULL);
-    }
-    size_t rem = n - 16 * nfull;
-    if (rem) {
-        float xb[16] = {0}, yb[16];
-        uint8_t pb[8], sb[1];
-        memcpy(xb, x + 16 * nfull, rem * sizeof *x);
-        nv_chunk(xb, 1, s_enc, pb, sb, yb);
-        if (scales) scales[nfull] = sb[0];
-        if (packed) memcpy(packed + 8 * nfull, pb, (rem + 1) / 2);
-        if (y) memcpy(y + 16 * nfull, yb, rem * sizeof *y);
-    }
-    return RB_OK;
-}
-
 /* E4M3 decode of 16 codes (no NaN among them): normal codes move their exponent and mantissa
  * fields into place and rebias by 120; subnormals are m * 2^-9. */
 static inline __m512 e4m3_decode(__m512i c) {
@@ -267,23 +197,7 @@ static void nv_dequant_chunk(const uint8_t *packed, const uint8_t *scales, float
     }
 }
 
-int rb_nvfp4_dequant_f32_avx512(const uint8_t *packed, const uint8_t *scales, float tensor_scale,
-                                size_t n, float *y) {
-    size_t nblocks = (n + RB_NVFP4_BLOCK - 1) / RB_NVFP4_BLOCK;
-    for (size_t b = 0; b < nblocks; b++)
-        if ((scales[b] & 0x7F) == 0x7F)
-            return rb_nvfp4_dequant_f32_ref(packed, scales, tensor_scale, n, y);
-    size_t nfull = n / RB_NVFP4_BLOCK;
-    for (size_t b = 0; b < nfull; b += CHUNK)
-        nv_dequant_chunk(packed + 8 * b, scales + b, tensor_scale,
-                         nfull - b < CHUNK ? nfull - b : CHUNK, y + 16 * b);
-    size_t rem = n - 16 * nfull;
-    if (rem) {
-        uint8_t pb[8] = {0};
-        float yb[16];
-        memcpy(pb, packed + 8 * nfull, (rem + 1) / 2);
-        nv_dequant_chunk(pb, scales + nfull, tensor_scale, 1, yb);
-        memcpy(y + 16 * nfull, yb, rem * sizeof *y);
-    }
-    return RB_OK;
-}
+/* The block drivers (argument checks, whole chunks, the short last block) are the same for every
+ * instruction set: they call this file's chunk functions. */
+#define RB_FP_ISA(name) name##avx512
+#include "kernels/x86/fpformats_drivers.h"
