@@ -5,7 +5,7 @@
  * errors and partial writes are exactly the reference's. */
 
 int RB_FP_ISA(rb_mxfp4_quant_f32_)(const float *x, size_t n, rb_mx_rule rule, uint8_t *packed,
-                            uint8_t *scales, float *y) {
+                                   uint8_t *scales, float *y) {
     /* All of x is checked before anything is written (y may be x). */
     if ((rule != RB_MX_FLOOR && rule != RB_MX_CEIL) || amax_bits(x, n) >= 0x7F800000u)
         return rb_mxfp4_quant_f32_ref(x, n, rule, packed, scales, y);
@@ -28,7 +28,8 @@ int RB_FP_ISA(rb_mxfp4_quant_f32_)(const float *x, size_t n, rb_mx_rule rule, ui
     return RB_OK;
 }
 
-int RB_FP_ISA(rb_mxfp4_dequant_f32_)(const uint8_t *packed, const uint8_t *scales, size_t n, float *y) {
+int RB_FP_ISA(rb_mxfp4_dequant_f32_)(const uint8_t *packed, const uint8_t *scales, size_t n,
+                                     float *y) {
     size_t nblocks = (n + RB_MXFP4_BLOCK - 1) / RB_MXFP4_BLOCK;
     for (size_t b = 0; b < nblocks; b++)
         if (scales[b] == 0xFF) return rb_mxfp4_dequant_f32_ref(packed, scales, n, y);
@@ -48,7 +49,7 @@ int RB_FP_ISA(rb_mxfp4_dequant_f32_)(const uint8_t *packed, const uint8_t *scale
 }
 
 int RB_FP_ISA(rb_nvfp4_quant_f32_)(const float *x, size_t n, uint8_t *packed, uint8_t *scales,
-                            float *tensor_scale, float *y) {
+                                   float *tensor_scale, float *y) {
     uint32_t at = amax_bits(x, n); /* the tensor amax, and the NaN/Inf check before any write */
     if (at >= 0x7F800000u) return rb_nvfp4_quant_f32_ref(x, n, packed, scales, tensor_scale, y);
     float amax_t;
@@ -74,8 +75,8 @@ int RB_FP_ISA(rb_nvfp4_quant_f32_)(const float *x, size_t n, uint8_t *packed, ui
     return RB_OK;
 }
 
-int RB_FP_ISA(rb_nvfp4_dequant_f32_)(const uint8_t *packed, const uint8_t *scales, float tensor_scale,
-                              size_t n, float *y) {
+int RB_FP_ISA(rb_nvfp4_dequant_f32_)(const uint8_t *packed, const uint8_t *scales,
+                                     float tensor_scale, size_t n, float *y) {
     size_t nblocks = (n + RB_NVFP4_BLOCK - 1) / RB_NVFP4_BLOCK;
     for (size_t b = 0; b < nblocks; b++)
         if ((scales[b] & 0x7F) == 0x7F)
