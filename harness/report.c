@@ -153,6 +153,16 @@ static json_t *candidate_columns(json_t *rows, int with_dataset) {
     return cols;
 }
 
+/* parent[key], created as an empty object (or array) the first time. */
+static json_t *child(json_t *parent, const char *key, int array) {
+    json_t *c = json_object_get(parent, key);
+    if (!c) {
+        c = array ? json_array() : json_object();
+        json_object_set_new(parent, key, c);
+    }
+    return c;
+}
+
 static int column_varies(json_t *rows, const char *col) {
     char first[TXT] = "", t[TXT] = "";
     size_t i;
@@ -375,11 +385,7 @@ static void accuracy_table(FILE *f, json_t *rows) {
             json_array_append(reps, row);
         }
         const char *m = rb_row_str(row, "metric");
-        json_t *list = json_object_get(g, m);
-        if (!list) {
-            list = json_array();
-            json_object_set_new(g, m, list);
-        }
+        json_t *list = child(g, m, 1);
         json_array_append(list, row);
         if ((int) json_array_size(list) > repeats) repeats = (int) json_array_size(list);
         if (!json_object_get(metrics, m)) {
@@ -468,17 +474,7 @@ static void accuracy_sections(FILE *f, json_t *rows) {
         if (rb_row_is_latency(row)) continue;
         const char *fn = rb_row_str(row, "family") ? rb_row_str(row, "family") : "other";
         const char *dn = rb_row_str(row, "dataset") ? rb_row_str(row, "dataset") : "(none)";
-        json_t *byds = json_object_get(fam, fn);
-        if (!byds) {
-            byds = json_object();
-            json_object_set_new(fam, fn, byds);
-        }
-        json_t *list = json_object_get(byds, dn);
-        if (!list) {
-            list = json_array();
-            json_object_set_new(byds, dn, list);
-        }
-        json_array_append(list, row);
+        json_array_append(child(child(fam, fn, 0), dn, 1), row);
     }
     const char *fn, *dn;
     json_t *byds, *list;
@@ -934,17 +930,7 @@ static int plot_one(FILE *f, const char *dir, int idx, json_t *spec, json_t *row
         if (!is_number(xt, &dv)) numeric = 0;
         if (!json_object_get(xorder, xt))
             json_object_set_new(xorder, xt, json_integer((json_int_t) json_object_size(xorder)));
-        json_t *s = json_object_get(tree, sname);
-        if (!s) {
-            s = json_object();
-            json_object_set_new(tree, sname, s);
-        }
-        json_t *list = json_object_get(s, xt);
-        if (!list) {
-            list = json_array();
-            json_object_set_new(s, xt, list);
-        }
-        json_array_append(list, row);
+        json_array_append(child(child(tree, sname, 0), xt, 1), row);
     }
     if (logx && !numeric) logx = 0;
 

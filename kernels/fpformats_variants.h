@@ -54,18 +54,6 @@ static inline float rb_mx_up(int sc) {
     return f;
 }
 
-int rb_mxfp4_quant_f32_avx512(const float *x, size_t n, rb_mx_rule rule, uint8_t *packed,
-                              uint8_t *scales, float *y);
-int rb_mxfp4_quant_f32_avx2(const float *x, size_t n, rb_mx_rule rule, uint8_t *packed,
-                            uint8_t *scales, float *y);
-int rb_mxfp4_dequant_f32_avx512(const uint8_t *packed, const uint8_t *scales, size_t n, float *y);
-int rb_mxfp4_dequant_f32_avx2(const uint8_t *packed, const uint8_t *scales, size_t n, float *y);
-int rb_nvfp4_quant_f32_avx512(const float *x, size_t n, uint8_t *packed, uint8_t *scales,
-                              float *tensor_scale, float *y);
-int rb_nvfp4_quant_f32_avx2(const float *x, size_t n, uint8_t *packed, uint8_t *scales,
-                            float *tensor_scale, float *y);
-int rb_nvfp4_dequant_f32_avx512(const uint8_t *packed, const uint8_t *scales, float tensor_scale,
-                                size_t n, float *y);
 int rb_nvfp4_dequant_f32_avx2(const uint8_t *packed, const uint8_t *scales, float tensor_scale,
                               size_t n, float *y);
 
