@@ -42,6 +42,39 @@ typedef struct rb_codec_ops {
     void (*destroy)(void *state);
 } rb_codec_ops;
 
+/* ---- KV-cache codecs (codec family, cache-structured) ----
+ * Codec-family methods that need the cache's structure (per-channel groups over tokens, windows
+ * and sinks kept in full precision, rotations across heads, calibration) implement rb_kv_ops
+ * instead of rb_codec_ops. An instance holds the cache of one layer: keys and values, tokens x
+ * heads x head_dim, as the serving system writes them (post-RoPE when the data have RoPE, token t
+ * at position t). The KV evaluator (harness/eval_kv.c) appends a prefill and then single-token
+ * decode steps, and reads back what attention sees. Vector codecs (rb_codec_ops) also run on KV
+ * data: the evaluator codes each head_dim row of K and V as one vector. */
+typedef struct rb_kv_geom {
+    size_t heads, head_dim;
+    size_t capacity;  /* most tokens the cache will hold */
+    double rope_base; /* RoPE base of the keys (Llama half-split), 0 when the data have none */
+} rb_kv_geom;
+
+typedef struct rb_kv_ops {
+    int (*create)(const rb_params *p, const rb_kv_geom *g, uint64_t seed, void **state);
+    /* Optional: calibration keys and values (tokens x heads x head_dim, positions 0..tokens-1),
+     * tokens disjoint from those later appended. */
+    int (*calibrate)(void *state, const float *K, const float *V, size_t tokens);
+    /* Appends tokens (positions continue from the cached count): the first call is the prefill,
+     * later calls with tokens = 1 are decode steps. The method applies its own streaming rule
+     * (KIVI's full groups and residual window, sinks, ...). */
+    int (*append)(void *state, const float *K, const float *V, size_t tokens);
+    /* The keys and values attention sees for every cached token, back in the data's basis
+     * (inverse rotations applied, so queries need no transform): tokens x heads x head_dim. */
+    int (*read)(void *state, float *K, float *V);
+    /* Tokens cached so far, and the exact bits per cached element (K and V together) as stored
+     * now: codes, scales and zero points at their stored width, full-precision tokens. */
+    size_t (*tokens)(const void *state);
+    double (*bits)(const void *state);
+    void (*destroy)(void *state);
+} rb_kv_ops;
+
 /* ---- layer family ----
  * calibrate sees the weight W (out x in, row-major) and calibration activations X (tokens x in)
  * and produces a plan; forward computes Y = Q(X T) Q(W T^-T)^T (the quantized layer) for new
@@ -101,7 +134,8 @@ typedef struct rb_method {
     int version;         /* bumped when results change; compare refuses to diff across versions */
     const rb_param_def *params;
     size_t nparams;
-    const rb_codec_ops *codec; /* exactly one of these is set, matching family */
+    const rb_codec_ops *codec; /* exactly one of these is set, matching family (codec: codec */
+    const rb_kv_ops *kv;       /* or kv) */
     const rb_layer_ops *layer;
     const rb_adapter_ops *adapter;
     const rb_sparse_ops *sparse;
