@@ -48,8 +48,9 @@
  *     - {x: bits, y: vnmse, series: label, logx: false, logy: true, title: "...",
  *        dataset: sphere128, method: rtn}
  *       # x and series (default label): label | method | dataset | backend | a parameter of a
- *       # method or dataset kind in this config; y: a metric in metrics; dataset/method: filters
- *       # (method matches a method name or a label); logx/logy: true | false.
+ *       # method or dataset kind in this config; y: a metric in metrics, or NAME@k for every
+ *       # computed NAME@<number> (recall@k) with the axis k reading the number; dataset/method:
+ * filters # (method matches a method name or a label); logx/logy: true | false.
  *
  * Anything else is an error: unknown keys (the message lists the allowed ones), duplicate keys
  * (naming the first one's line), wrong types, out-of-range values, unknown names. A plain empty
@@ -754,6 +755,20 @@ static int metric_computed(const rb_config *cfg, const char *name) {
     return cfg->latency.enabled && n > 8 && !strcmp(name + n - 8, "_latency");
 }
 
+/* A plot's y "NAME@k" stands for every computed metric NAME@<number> (recall@1, recall@4, ...),
+ * and its axis "k" reads the number: Recall@1@k against k in one plot. */
+static int metric_family_computed(const rb_config *cfg, const char *y) {
+    size_t n = strlen(y);
+    if (n < 3 || strcmp(y + n - 2, "@k") != 0) return 0;
+    for (size_t i = 0; i < cfg->nmetrics; i++) {
+        const char *m = cfg->metrics[i];
+        if (!strncmp(m, y, n - 1) && m[n - 1] &&
+            strspn(m + n - 1, "0123456789") == strlen(m + n - 1))
+            return 1;
+    }
+    return 0;
+}
+
 static int dataset_index(const rb_config *cfg, const char *name) {
     for (size_t i = 0; i < cfg->ndatasets; i++)
         if (!strcmp(cfg->datasets[i].name, name)) return (int) i;
@@ -1018,23 +1033,24 @@ static int build_plot(rb_config *cfg, ref item) {
         mv = get(item, "method");
     const char *s;
     if (!xv.n) return err(item, "plot: 'x' is required");
-    if ((rc = want_string(xv, "plot x", &s))) return rc;
-    if (!plot_axis_ok(cfg, s))
-        return err(xv,
-                   "plot: x '%s' is not label, method, dataset, backend or a parameter of a "
-                   "method or dataset in this config",
-                   s);
-    if (!(p->x = strdup(s))) return oom();
     if (!yv.n) return err(item, "plot: 'y' is required");
     if ((rc = want_string(yv, "plot y", &s))) return rc;
-    if (!metric_computed(cfg, s))
+    int kfamily = metric_family_computed(cfg, s);
+    if (!metric_computed(cfg, s) && !kfamily)
         return err(
             yv, "plot: y '%s' is not a metric the run computes (metrics: %s)", s,
             names_of(cfg->metrics, cfg->nmetrics, sizeof *cfg->metrics, (char[512]){0}, 512));
     if (!(p->y = strdup(s))) return oom();
+    if ((rc = want_string(xv, "plot x", &s))) return rc;
+    if (!plot_axis_ok(cfg, s) && !(kfamily && !strcmp(s, "k")))
+        return err(xv,
+                   "plot: x '%s' is not label, method, dataset, backend or a parameter of a "
+                   "method or dataset in this config%s",
+                   s, kfamily ? " (or k, with this y)" : "");
+    if (!(p->x = strdup(s))) return oom();
     s = "label";
     if (sv.n && (rc = want_string(sv, "plot series", &s))) return rc;
-    if (!plot_axis_ok(cfg, s))
+    if (!plot_axis_ok(cfg, s) && !(kfamily && !strcmp(s, "k")))
         return err(sv,
                    "plot: series '%s' is not label, method, dataset, backend or a parameter of a "
                    "method or dataset in this config",

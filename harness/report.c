@@ -592,8 +592,8 @@ static void expect_section(FILE *f, json_t *ex) {
             rb_fmt_double(fv, sizeof fv, factor);
             strcat(fv, " x ");
         }
-        if (than)
-            snprintf(t, sizeof t, "%s %s (%s%s)", op, tv, fv, than);
+        if (than) /* a measured target: the same 4 significant digits as the measured column */
+            snprintf(t, sizeof t, "%s %.4g (%s%s)", op, rb_row_double(e, "target"), fv, than);
         else
             snprintf(t, sizeof t, "%s %s", op, tv);
         md_cell(f, t);
@@ -746,7 +746,21 @@ done:
 /* ---- plots ---- */
 
 /* x and series values: a field or a param (method params first, then dataset params). */
+/* Whether a row's metric is the plot's y: the same name, or for y "NAME@k" any NAME@<number>. */
+static int metric_is_y(const char *metric, const char *y) {
+    size_t n = strlen(y);
+    if (n >= 3 && !strcmp(y + n - 2, "@k"))
+        return !strncmp(metric, y, n - 1) && metric[n - 1] &&
+               strspn(metric + n - 1, "0123456789") == strlen(metric + n - 1);
+    return !strcmp(metric, y);
+}
+
 static void axis_text(const json_t *row, const char *name, char *buf, size_t size) {
+    if (!strcmp(name, "k")) { /* the number of a NAME@k metric (plots with y NAME@k) */
+        const char *m = rb_row_str(row, "metric"), *at = m ? strrchr(m, '@') : NULL;
+        snprintf(buf, size, "%s", at ? at + 1 : "?");
+        return;
+    }
     if (!strcmp(name, "method") || !strcmp(name, "label") || !strcmp(name, "dataset") ||
         !strcmp(name, "backend") || !strcmp(name, "family")) {
         col_text(row, name, buf, size);
@@ -884,7 +898,7 @@ static int plot_one(FILE *f, const char *dir, int idx, json_t *spec, json_t *row
     json_t *row;
     const char *unit = NULL;
     json_array_foreach(rows, i, row) {
-        if (rb_row_is_latency(row) || strcmp(rb_row_str(row, "metric"), y)) continue;
+        if (rb_row_is_latency(row) || !metric_is_y(rb_row_str(row, "metric"), y)) continue;
         if (fds && (!rb_row_str(row, "dataset") || strcmp(rb_row_str(row, "dataset"), fds)))
             continue;
         if (fm && !((rb_row_str(row, "method") && !strcmp(rb_row_str(row, "method"), fm)) ||

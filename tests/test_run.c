@@ -177,6 +177,35 @@ Test(run, than_claims_compare_two_cells) {
     free(err);
 }
 
+/* y: recall@k plots every computed recall@<number> against k (the number after '@'). */
+Test(run, plot_of_a_metric_family_against_k) {
+    make_dir();
+    write_file("k.yaml", "name: k\n"
+                         "datasets:\n"
+                         "  - {name: s64, kind: sphere, dim: 64, count: 300, queries: 20}\n"
+                         "methods:\n"
+                         "  - {method: rtn, params: {bits: [2, 4], rotation: rht}}\n"
+                         "metrics: [recall@1, recall@4, vnmse]\n"
+                         "plots:\n"
+                         "  - {x: k, y: recall@k, series: bits}\n");
+    char args[512], *err, p[256];
+    snprintf(args, sizeof args, "%s/k.yaml -o %s/out --quick", dir, dir);
+    int st = run(args, &err);
+    cr_assert(st == 0 || st == 2, "exit %d: %s", st, err); /* 2: gnuplot missing */
+    snprintf(p, sizeof p, "%s/out/plot_0.csv", dir);
+    char *csv = slurp(p);
+    cr_assert(csv, "no plot data: %s", err);
+    /* Two series (bits=2, bits=4) with points at k = 1 and 4; vnmse rows are not in it. */
+    size_t lines = 0;
+    for (const char *c = csv; (c = strchr(c, '\n')); c++) lines++;
+    cr_assert_eq(lines, 1 + 2 * 2, "%s", csv);
+    cr_assert(strstr(csv, "\nbits=2,1,") && strstr(csv, "\nbits=2,4,") &&
+                  strstr(csv, "\nbits=4,1,") && strstr(csv, "\nbits=4,4,"),
+              "%s", csv);
+    free(csv);
+    free(err);
+}
+
 Test(run, config_error_exits_2_and_writes_nothing) {
     make_dir();
     write_file("bad.yaml", "name: bad\ndatasets:\n  - {name: s, kind: sphere, dim: 0}\n"
