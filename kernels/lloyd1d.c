@@ -52,9 +52,8 @@ static void below(const double *x, const long double *W, const long double *S, c
  * continuous, so the iteration converges to the density's quantizer instead of stalling at a
  * partition of the grid (the MSE is flat in the centroids: a stalled run can be off by many grid
  * steps). Stops when no centroid moves more than 1e-13 of the range. */
-static int solve_bins(const double *x, const double *w, size_t n, double h, size_t k,
-                      long max_iter, const long double *W, const long double *S,
-                      double *centroids) {
+static int solve_bins(const double *x, const double *w, size_t n, double h, size_t k, long max_iter,
+                      const long double *W, const long double *S, double *centroids) {
     double range = x[n - 1] - x[0] + h;
     for (long it = 0;; it++) {
         double move = 0;
@@ -83,11 +82,10 @@ static int solve_bins(const double *x, const double *w, size_t n, double h, size
     }
 }
 
-int rb_lloyd1d_solve(const double *x, const double *w, size_t n, double h, size_t k,
-                     long max_iter, double *centroids, double *mse) {
+int rb_lloyd1d_solve(const double *x, const double *w, size_t n, double h, size_t k, long max_iter,
+                     double *centroids, double *mse) {
     if (!x || !centroids || k == 0 || n < k)
-        return rb_error_set(RB_EINVAL, "lloyd1d: need n >= k >= 1 points (n = %zu, k = %zu)", n,
-                            k);
+        return rb_error_set(RB_EINVAL, "lloyd1d: need n >= k >= 1 points (n = %zu, k = %zu)", n, k);
     for (size_t i = 0; i < n; i++) {
         if (!isfinite(x[i]) || (i && x[i] < x[i - 1]))
             return rb_error_set(RB_EINVAL, "lloyd1d: x[%zu] = %g is not finite or not sorted", i,

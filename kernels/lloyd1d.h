@@ -14,16 +14,16 @@
  * since the MSE is flat in the centroids); iteration stops when no centroid moves more than
  * 1e-13 of the range, and the thresholds are the exact midpoints.
  *
- * Point masses (h = 0): cells follow rb_codebook's rule (a point on a midpoint goes to the lower cell), so the result
- * is exactly a fixed point of the quantizer the codecs apply. Iterates from the weighted
- * quantiles (j + 1/2) / k until the partition stops changing (then the centroids are the exact
- * cell means), at most max_iter times (0 = 1000000). Output: centroids[k] ascending and, when
- * mse != NULL, the mean squared error of the final partition. Errors: RB_EINVAL for bad
+ * Point masses (h = 0): cells follow rb_codebook's rule (a point on a midpoint goes to the lower
+ * cell), so the result is exactly a fixed point of the quantizer the codecs apply. Iterates from
+ * the weighted quantiles (j + 1/2) / k until the partition stops changing (then the centroids are
+ * the exact cell means), at most max_iter times (0 = 1000000). Output: centroids[k] ascending and,
+ * when mse != NULL, the mean squared error of the final partition. Errors: RB_EINVAL for bad
  * arguments (named), RB_ENOCONV when the partition still changes after max_iter iterations or a
  * cell becomes empty (more levels than the distribution has distinct mass points). Allocates
  * O(n) scratch; a setup-time routine, not a kernel for hot paths. */
-int rb_lloyd1d_solve(const double *x, const double *w, size_t n, double h, size_t k,
-                     long max_iter, double *centroids, double *mse);
+int rb_lloyd1d_solve(const double *x, const double *w, size_t n, double h, size_t k, long max_iter,
+                     double *centroids, double *mse);
 
 /* Uniform grid x_i = lo + (i + 1/2) (hi - lo) / n and weights logf(x_i), shifted so the largest
  * is 1 and exponentiated (log weights avoid underflow for sharply peaked densities; -INFINITY is a

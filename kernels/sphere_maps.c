@@ -37,8 +37,7 @@ void rb_octa_decode(double xi, double eta, double out[3]) {
     out[2] = z / n;
 }
 
-void rb_polar_forward(const double *x, size_t nblocks, int levels, double *radius,
-                      double *angles) {
+void rb_polar_forward(const double *x, size_t nblocks, int levels, double *radius, double *angles) {
     size_t B = (size_t) 1 << levels;
     for (size_t b = 0; b < nblocks; b++) {
         const double *xb = x + b * B;

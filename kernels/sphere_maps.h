@@ -22,8 +22,7 @@ void rb_octa_decode(double xi, double eta, double out[3]);
  * B/4 level-2 angles, ..., then the single level-L angle; radius has nblocks entries. A zero pair
  * gives angle 0. For a Gaussian (or rotation-invariant) block the angles are independent, theta
  * uniform and psi at level l has density proportional to sin(2 psi)^(2^(l-1) - 1). */
-void rb_polar_forward(const double *x, size_t nblocks, int levels, double *radius,
-                      double *angles);
+void rb_polar_forward(const double *x, size_t nblocks, int levels, double *radius, double *angles);
 /* Inverse: x from (radius, angles) in the same layout; scratch of B doubles. */
 void rb_polar_inverse(const double *radius, const double *angles, size_t nblocks, int levels,
                       double *x, double *scratch);

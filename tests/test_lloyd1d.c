@@ -116,8 +116,8 @@ Test(half, rounding_is_to_nearest_even) {
             if ((h & 0x7fffu) == 0 && s < 0) continue;
             double gn = rb_f16_to_f32(nb);
             if (isfinite(gn) && (gn < 0) == (g < 0))
-                cr_assert(e <= fabs((double) f - gn), "%.9g -> %g, %g is nearer (seed %llu)", f,
-                          g, gn, (unsigned long long) seed);
+                cr_assert(e <= fabs((double) f - gn), "%.9g -> %g, %g is nearer (seed %llu)", f, g,
+                          gn, (unsigned long long) seed);
         }
     }
     free(bits);

@@ -13,8 +13,8 @@ Test(octa, round_trip_and_ranges) {
     size_t n = 20000;
     double *g = rbt_normal_f64(3 * n, seed, 1);
     /* Axis points, folds and signed zeros too. */
-    double fixed[][3] = {{0, 0, 1}, {0, 0, -1}, {1, 0, 0}, {-1, 0, 0}, {0, -1, 0},
-                         {1, 1, -1}, {-0.0, 2, -3}, {3, -0.0, -1e-300}};
+    double fixed[][3] = {{0, 0, 1},  {0, 0, -1}, {1, 0, 0},     {-1, 0, 0},
+                         {0, -1, 0}, {1, 1, -1}, {-0.0, 2, -3}, {3, -0.0, -1e-300}};
     for (size_t i = 0; i < n + 8; i++) {
         const double *v = i < n ? g + 3 * i : fixed[i - n];
         double xi, eta, out[3], nv = sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]);
@@ -23,8 +23,8 @@ Test(octa, round_trip_and_ranges) {
         if (v[2] >= 0) cr_assert(fabs(xi) + fabs(eta) <= 1 + 1e-15);
         rb_octa_decode(xi, eta, out);
         for (int a = 0; a < 3; a++)
-            cr_assert(fabs(out[a] - v[a] / nv) < 1e-12, "i %zu axis %d: %g vs %g (seed %llu)", i,
-                      a, out[a], v[a] / nv, (unsigned long long) seed);
+            cr_assert(fabs(out[a] - v[a] / nv) < 1e-12, "i %zu axis %d: %g vs %g (seed %llu)", i, a,
+                      out[a], v[a] / nv, (unsigned long long) seed);
     }
     double z[3] = {0, 0, 0}, xi = 1, eta = 1;
     rb_octa_encode(z, &xi, &eta);
