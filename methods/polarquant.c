@@ -195,8 +195,9 @@ static int pq_encode(void *state, const float *x, size_t count, uint8_t *codes) 
         uint8_t *side = out + c->l1_bytes + c->up_bytes;
         for (size_t b = 0; b < c->nb; b++) {
             if (!isfinite(c->rad[b]))
-                return rb_error_set(RB_ENUMERIC, "polarquant: vector %zu has a NaN or infinite "
-                                                 "element (or a block norm beyond double range)",
+                return rb_error_set(RB_ENUMERIC,
+                                    "polarquant: vector %zu has a NaN or infinite "
+                                    "element (or a block norm beyond double range)",
                                     i);
             for (size_t a = 0; a < NANG; a++) {
                 int l = level_of(a);
@@ -243,8 +244,8 @@ static int pq_decode(void *state, const uint8_t *codes, size_t count, float *xha
                 int l = level_of(a);
                 uint8_t q = l == 1 ? c->i1[b * 8 + a] : c->iu[b * 7 + a - 8];
                 if (q >= c->cb[l - 1].k)
-                    return rb_error_set(RB_EINVAL, "polarquant: code %zu has index %u >= %zu", i,
-                                        q, c->cb[l - 1].k);
+                    return rb_error_set(RB_EINVAL, "polarquant: code %zu has index %u >= %zu", i, q,
+                                        c->cb[l - 1].k);
                 c->ang[b * NANG + a] = c->cb[l - 1].centroids[q];
             }
             if (c->fp32) {

@@ -147,9 +147,9 @@ Test(codec_octopus, bit_split_distortion_at_d126) {
                  {"2", "0", "independent", 0.1673}};
     double got[3];
     for (int k = 0; k < 3; k++) {
-        const char *kv[] = {"bits",     cases[k].bits,     "split",    cases[k].split,
-                            "rounding", cases[k].rounding, "rotation", "haar",
-                            NULL};
+        const char *kv[] = {"bits",         cases[k].bits, "split",
+                            cases[k].split, "rounding",    cases[k].rounding,
+                            "rotation",     "haar",        NULL};
         void *st;
         cr_assert_eq(make("octopus", kv, d, seed, &st), 0, "%s", rb_error_detail());
         double se;

@@ -45,7 +45,7 @@ Test(codec_polarquant, edge_inputs_and_the_fp16_radius_range) {
     cr_assert_eq(make(NULL, d, 3, &st), 0, "%s", rb_error_detail());
     float x[3 * 32] = {0}, y[3 * 32];
     for (size_t j = 0; j < d; j++) {
-        x[d + j] = 1e-30f * (float) (j + 1);  /* radius underflows fp16: decodes to 0 */
+        x[d + j] = 1e-30f * (float) (j + 1);          /* radius underflows fp16: decodes to 0 */
         x[2 * d + j] = 1e3f * (j % 3 ? 1.0f : -2.0f); /* block radius ~ 6e3: inside fp16 */
     }
     uint8_t *codes = malloc(3 * ops()->code_bytes(st));
@@ -153,8 +153,8 @@ Test(codec_polarquant, distortion_matches_the_angle_laws) {
             }
             e += num / den / (double) count;
         }
-        cr_assert(fabs(e / want - 1) < 0.02, "%s: vnmse %g, predicted %g (seed %llu)",
-                  kv[1], e, want, (unsigned long long) seed);
+        cr_assert(fabs(e / want - 1) < 0.02, "%s: vnmse %g, predicted %g (seed %llu)", kv[1], e,
+                  want, (unsigned long long) seed);
         free(codes);
         ops()->destroy(st);
     }
