@@ -11,7 +11,9 @@
     X(rb_method_drive)           \
     X(rb_method_qjl)             \
     X(rb_method_octopus)         \
-    X(rb_method_polarquant)
+    X(rb_method_polarquant)      \
+    X(rb_method_rtn_kv)          \
+    X(rb_method_saw_int4)
 
 #define RB_METHOD_DECL_(sym) extern const rb_method sym;
 RB_METHODS(RB_METHOD_DECL_)
