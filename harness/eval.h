@@ -43,6 +43,11 @@ typedef int (*rb_eval_fn)(const rb_method *m, const rb_params *p, const rb_datas
 int rb_eval_codec(const rb_method *m, const rb_params *p, const rb_dataset *ds, uint64_t seed,
                   const char *const *metrics, size_t nmetrics, rb_metric_sink sink, void *ctx);
 
+/* KV caches (harness/eval_kv.c): KV methods and vector codecs on K/V/Q tensors, attention
+ * metrics. rb_eval_codec hands these cells to it. */
+int rb_eval_kv(const rb_method *m, const rb_params *p, const rb_dataset *ds, uint64_t seed,
+               const char *const *metrics, size_t nmetrics, rb_metric_sink sink, void *ctx);
+
 /* The evaluator of each family (NULL where none exists yet); a new family's evaluator is one
  * file and one entry here (harness/metrics.c). */
 rb_eval_fn rb_family_evaluator(rb_family f);
