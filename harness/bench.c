@@ -113,6 +113,24 @@ static rb_cost codebook_cost(size_t n, size_t rows, size_t elem_bytes) {
     return (rb_cost){4 * elems, elems * ((double) elem_bytes + 1)};
 }
 
+/* SAW-INT4 encode of a KV block (rows = tokens x heads rows of head_dim n): block Hadamard of
+ * n, bf16 round trip, INT4, packing (kernels/kv_quant.h). aux holds packed codes then (scale,
+ * zero) pairs. */
+static int kv_int4_setup(rb_bench_inst *b) {
+    size_t rows = b->args.rows, n = b->args.n;
+    b->aux = malloc(rows * (n / 2) + rows * 2 * sizeof(float));
+    return b->aux ? RB_OK : rb_error_set(RB_ENOMEM, "%s: no memory", b->name);
+}
+static void kv_int4_teardown(rb_bench_inst *b) {
+    free(b->aux);
+}
+static int kv_int4_call(rb_bench_inst *b) {
+    size_t rows = b->args.rows, n = b->args.n;
+    uint8_t *packed = b->aux;
+    return rb_kv_int4_encode_f32(b->x, rows, n, n, n, RB_KV_BF16, packed,
+                                 (float *) (void *) (packed + rows * (n / 2)));
+}
+
 /* ---- every registered codec: encode and decode of a batch, default parameters ----
  * These lines are made from the method registry, so a new codec is benchmarked without an edit
  * here. aux holds the instance, its codes and a decode buffer; the cost (read the vectors, write
@@ -170,7 +188,7 @@ static void make_codec_entries(void) {
     size_t nm;
     const rb_method *const *m = rb_methods_all(&nm);
     for (size_t i = 0; i < nm && n_codec_entries + 2 <= CODEC_BENCH_MAX; i++) {
-        if (m[i]->family != RB_FAMILY_CODEC) continue;
+        if (m[i]->family != RB_FAMILY_CODEC || !m[i]->codec) continue; /* KV methods: runner */
         for (int op = 0; op < 2; op++) {
             rb_bench_entry *e = &codec_entries[n_codec_entries];
             char *name = codec_names[n_codec_entries++];
@@ -205,6 +223,9 @@ static const rb_bench_entry table[] = {
      .rows = {2048}, .threads = {1}},
     {"nvfp4_fake_quant", &rb_op_nvfp4_quant_f32, nvfp4_call, mxfp4_cost, .n = {4096},
      .rows = {2048}, .threads = {1}},
+    /* 32K tokens x 8 heads of 128: the KV block of the performance target. */
+    {"kv_int4_encode", &rb_op_kv_int4_encode_f32, kv_int4_call, rb_kv_int4_encode_cost,
+     kv_int4_setup, kv_int4_teardown, .n = {128}, .rows = {262144}, .threads = {1, 2}},
     {"codebook4_quant", &rb_op_codebook_quant_f32, codebook_call, codebook_cost, codebook_setup,
      codebook_teardown, .n = {128}, .rows = {8192}, .threads = {1}},
 };

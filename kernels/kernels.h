@@ -16,6 +16,7 @@
 #include "kernels/stats.h"
 #include "kernels/vecops.h"
 #include "kernels/quant.h"
+#include "kernels/kv_quant.h"
 #include "kernels/fpformats.h"
 #include "kernels/codebook.h"
 #include "kernels/lloyd.h"

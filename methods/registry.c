@@ -10,6 +10,8 @@
     X(rb_method_eden)            \
     X(rb_method_drive)           \
     X(rb_method_qjl)             \
+    X(rb_method_rtn_kv)          \
+    X(rb_method_saw_int4)        \
     X(rb_method_kivi)            \
     X(rb_method_rotatekv)
 

@@ -1,0 +1,55 @@
+/* KV-cache INT4 encode (SAW-INT4, kv_cache.md section 2): block Hadamard + per-row asymmetric
+ * INT4 + half-split nibble packing fused in one pass over each token row, and its decode. */
+#ifndef RB_KV_QUANT_H
+#define RB_KV_QUANT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernels/dispatch.h"
+
+enum { RB_KV_INT4_DMAX = 4096 }; /* longest row (head_dim) the kernels take */
+
+/* Flags of rb_kv_int4_encode_f32. */
+enum { RB_KV_BF16 = 1u << 0 }; /* round the rotated row to bfloat16 (nearest even) and back */
+
+/* For each of `rows` rows x (d floats, row stride `stride`), exactly the SAW-INT4 kernel:
+ *   v = x * (1/sqrt(m)) (fp32 multiply, before the butterflies), then an unnormalized
+ *   natural-order FWHT on each contiguous block of m (m = 1: no rotation), then (RB_KV_BF16)
+ *   bf16 round trip; mn, mx over the row; scale = max(mx - mn, 1e-8) / 15; z = (0 - mn) / scale
+ *   (fp32, unrounded; 0 - mn so that mn = -0 gives z = +0 whichever order found it);
+ *   q = (uint8)(v / scale + z + 0.5) (round half up), clamped to [0, 15] (never active for
+ *   finite rows, it keeps the float-to-integer conversion defined); packed byte j of the row
+ *   (0 <= j < d/2) = q[j] | q[j + d/2] << 4; sz[2 r] = scale, sz[2 r + 1] = z.
+ * packed is rows x d/2 bytes (row stride d/2), sz rows x 2 floats. d even, 2 <= d <=
+ * RB_KV_INT4_DMAX, m a power of two dividing d; inputs finite. Bit-identical in every variant
+ * and for any thread count (rows are independent; the pool splits rows). */
+int rb_kv_int4_encode_f32(const float *x, size_t rows, size_t d, size_t stride, size_t m,
+                          unsigned flags, uint8_t *packed, float *sz);
+
+/* The inverse: x_hat = (q - z) * scale, then (m > 1) the block Hadamard again with 1/sqrt(m)
+ * (H_m / sqrt(m) is its own inverse), into xhat (rows x d, row stride ld). */
+int rb_kv_int4_decode_f32(const uint8_t *packed, const float *sz, size_t rows, size_t d, size_t m,
+                          float *xhat, size_t ld);
+
+/* Work (butterflies, min/max, quantize) and traffic (read fp32 rows, write codes and sz). */
+rb_cost rb_kv_int4_encode_cost(size_t d, size_t rows, size_t elem_bytes);
+
+/* The kernel slot every variant fills: rows already checked, no threading inside. */
+typedef int (*rb_kv_int4_encode_fn)(const float *x, size_t rows, size_t d, size_t stride, size_t m,
+                                    unsigned flags, uint8_t *packed, float *sz);
+extern const rb_op rb_op_kv_int4_encode_f32;
+int rb_kv_int4_encode_f32_ref(const float *x, size_t rows, size_t d, size_t stride, size_t m,
+                              unsigned flags, uint8_t *packed, float *sz);
+
+/* fp32 -> bf16 -> fp32, round to nearest even (finite inputs), as torch's .to(bfloat16). */
+static inline float rb_bf16_round(float f) {
+    union {
+        float f;
+        uint32_t u;
+    } v = {f};
+    v.u = (v.u + 0x7FFFu + ((v.u >> 16) & 1u)) & 0xFFFF0000u;
+    return v.f;
+}
+
+#endif

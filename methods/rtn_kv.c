@@ -1,0 +1,143 @@
+/* rtn_kv: the plain KV baseline: per token, per head, groups of g channels along head_dim,
+ * asymmetric min-max INT-b with round to nearest even (rb_quant_f32), no rotation, no window;
+ * scale and zero point stored at scale_bits (16: rounded to fp16 after the codes are chosen, as a
+ * cache that stores them in fp16 would dequantize). */
+#include <math.h>
+#include <stdlib.h>
+
+#include "methods/method.h"
+
+static const rb_param_def rtn_kv_params[] = {
+    RB_PARAM_INT("bits", "4", 1, 8, "bits per element of the codes"),
+    RB_PARAM_INT("group", "0", 0, 1 << 16, "channels per (scale, zero) pair; 0 = head_dim"),
+    RB_PARAM_FLOAT("clip", "1", 0.05, 1, "range multiplier (clip ratio)"),
+    RB_PARAM_INT("scale_bits", "16", 16, 32, "stored width of each scale and zero point: 16|32"),
+};
+
+typedef struct rtn_kv {
+    size_t heads, dim, cap, tokens, group, ngroups;
+    int scale_bits;
+    rb_quant_spec spec;
+    uint8_t *kc, *vc;         /* cap x heads x dim codes, one per byte (bits counted exactly) */
+    float *ks, *kz, *vs, *vz; /* cap x heads x ngroups */
+} rtn_kv;
+
+static void rtn_kv_destroy(void *state) {
+    rtn_kv *c = state;
+    if (!c) return;
+    free(c->kc);
+    free(c->vc);
+    free(c->ks);
+    free(c->kz);
+    free(c->vs);
+    free(c->vz);
+    free(c);
+}
+
+static int rtn_kv_create(const rb_params *p, const rb_kv_geom *g, uint64_t seed, void **state) {
+    (void) seed;
+    int sb = (int) rb_params_int(p, "scale_bits");
+    if (sb != 16 && sb != 32)
+        return rb_error_set(RB_EINVAL, "rtn_kv: scale_bits = %d; 16 or 32", sb);
+    if (g->head_dim == 0 || g->heads == 0)
+        return rb_error_set(RB_ESIZE, "rtn_kv: empty head geometry");
+    rtn_kv *c = calloc(1, sizeof *c);
+    if (!c) return rb_error_set(RB_ENOMEM, "rtn_kv: no memory");
+    c->heads = g->heads;
+    c->dim = g->head_dim;
+    c->cap = g->capacity;
+    size_t gr = (size_t) rb_params_int(p, "group");
+    c->group = gr == 0 || gr > c->dim ? c->dim : gr;
+    c->ngroups = (c->dim + c->group - 1) / c->group;
+    c->scale_bits = sb;
+    c->spec = (rb_quant_spec){.bits = (int) rb_params_int(p, "bits"),
+                              .asym = 1,
+                              .gran = RB_QUANT_PER_GROUP,
+                              .group = c->group,
+                              .clip = (float) rb_params_float(p, "clip")};
+    size_t rows = c->cap * c->heads, np = rows * c->ngroups * sizeof(float) + 1;
+    c->kc = malloc(rows * c->dim + 1);
+    c->vc = malloc(rows * c->dim + 1);
+    c->ks = malloc(np);
+    c->kz = malloc(np);
+    c->vs = malloc(np);
+    c->vz = malloc(np);
+    int rc = rb_quant_spec_check(&c->spec);
+    if (!rc && (!c->kc || !c->vc || !c->ks || !c->kz || !c->vs || !c->vz))
+        rc = rb_error_set(RB_ENOMEM, "rtn_kv: no memory for %zu tokens", c->cap);
+    if (rc) {
+        rtn_kv_destroy(c);
+        return rc;
+    }
+    *state = c;
+    return RB_OK;
+}
+
+/* fp32 -> fp16 -> fp32, round to nearest even, saturating at 65504 (finite inputs). */
+static float f16_round(float x) {
+    if (x == 0 || !isfinite(x)) return x;
+    int e;
+    frexpf(x, &e);
+    int q = e - 11 < -24 ? -24 : e - 11; /* exponent of the fp16 ulp at x */
+    float r = ldexpf(nearbyintf(ldexpf(x, -q)), q);
+    return fabsf(r) > 65504.0f ? copysignf(65504.0f, r) : r;
+}
+
+static int quant_rows(rtn_kv *c, const float *x, size_t rows, uint8_t *codes, float *s, float *z) {
+    int rc = rb_quant_f32(&c->spec, x, rows, c->dim, c->dim, codes, s, z);
+    if (!rc && c->scale_bits == 16)
+        for (size_t i = 0; i < rows * c->ngroups; i++) {
+            s[i] = f16_round(s[i]);
+            z[i] = f16_round(z[i]);
+        }
+    return rc;
+}
+
+static int rtn_kv_append(void *state, const float *K, const float *V, size_t tokens) {
+    rtn_kv *c = state;
+    if (tokens > c->cap - c->tokens)
+        return rb_error_set(RB_ESIZE, "rtn_kv: %zu more tokens exceed the capacity %zu", tokens,
+                            c->cap);
+    size_t r0 = c->tokens * c->heads, rows = tokens * c->heads, p0 = r0 * c->ngroups;
+    int rc = quant_rows(c, K, rows, c->kc + r0 * c->dim, c->ks + p0, c->kz + p0);
+    if (!rc) rc = quant_rows(c, V, rows, c->vc + r0 * c->dim, c->vs + p0, c->vz + p0);
+    if (!rc) c->tokens += tokens;
+    return rc;
+}
+
+static int rtn_kv_read(void *state, float *K, float *V) {
+    rtn_kv *c = state;
+    size_t rows = c->tokens * c->heads;
+    int rc = rb_dequant_f32(&c->spec, c->kc, rows, c->dim, c->ks, c->kz, K, c->dim);
+    if (!rc) rc = rb_dequant_f32(&c->spec, c->vc, rows, c->dim, c->vs, c->vz, V, c->dim);
+    return rc;
+}
+
+static size_t rtn_kv_tokens(const void *state) {
+    return ((const rtn_kv *) state)->tokens;
+}
+
+static double rtn_kv_bits(const void *state) {
+    const rtn_kv *c = state;
+    return (double) c->spec.bits + 2.0 * c->scale_bits * (double) c->ngroups / (double) c->dim;
+}
+
+static const rb_kv_ops rtn_kv_ops = {
+    .create = rtn_kv_create,
+    .append = rtn_kv_append,
+    .read = rtn_kv_read,
+    .tokens = rtn_kv_tokens,
+    .bits = rtn_kv_bits,
+    .destroy = rtn_kv_destroy,
+};
+
+const rb_method rb_method_rtn_kv = {
+    .name = "rtn_kv",
+    .family = RB_FAMILY_CODEC,
+    .paper = "baseline",
+    .summary = "KV baseline: per-token asymmetric INT-b in groups along head_dim, no rotation",
+    .version = 1,
+    .params = rtn_kv_params,
+    .nparams = sizeof rtn_kv_params / sizeof rtn_kv_params[0],
+    .kv = &rtn_kv_ops,
+};
