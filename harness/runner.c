@@ -225,6 +225,116 @@ static int latency_codec(run *r, cell_sink *cs) {
     return rc;
 }
 
+/* KV methods: encode = append of the whole cache to a fresh instance (create and destroy are
+ * not timed), decode = read of every cached token. */
+typedef struct kv_bench {
+    const rb_method *m;
+    const rb_params *p;
+    rb_kv_geom g;
+    uint64_t seed;
+    const float *K, *V;
+    float *Kh, *Vh;
+    void *st; /* the filled cache the decode benchmark reads */
+} kv_bench;
+
+static void body_kv_encode(rb_gb_state *st, void *ctx) {
+    kv_bench *b = ctx;
+    while (rb_gb_keep_running(st)) {
+        void *inst = NULL;
+        rb_gb_pause_timing(st);
+        int rc = b->m->kv->create(b->p, &b->g, b->seed, &inst);
+        rb_gb_resume_timing(st);
+        if (!rc) rc = b->m->kv->append(inst, b->K, b->V, b->g.capacity);
+        rb_gb_pause_timing(st);
+        if (inst) b->m->kv->destroy(inst);
+        rb_gb_resume_timing(st);
+        if (rc) {
+            rb_gb_skip_with_error(st, rb_error_detail());
+            return;
+        }
+    }
+}
+
+static void body_kv_decode(rb_gb_state *st, void *ctx) {
+    kv_bench *b = ctx;
+    while (rb_gb_keep_running(st))
+        if (b->m->kv->read(b->st, b->Kh, b->Vh)) {
+            rb_gb_skip_with_error(st, rb_error_detail());
+            return;
+        }
+}
+
+static int latency_kv(run *r, cell_sink *cs) {
+    const rb_method *m = cs->me->m;
+    const rb_tensor *K = rb_dataset_tensor(&r->ds, "K"), *V = rb_dataset_tensor(&r->ds, "V");
+    if (!K || !V || K->ndim != 3) return RB_OK; /* the accuracy pass reported it; layers: first */
+    const rb_tensor *meta = rb_dataset_tensor(&r->ds, "kv_meta");
+    kv_bench b = {.m = m,
+                  .p = &cs->cell->mparams,
+                  .g = {K->shape[1], K->shape[2], K->shape[0],
+                        meta && rb_tensor_numel(meta) >= 2 ? meta->data[1] : 0},
+                  .seed = cs->cell->method_seed,
+                  .K = K->data,
+                  .V = V->data};
+    size_t n = rb_tensor_numel(K);
+    b.Kh = malloc(n * sizeof(float) + 1);
+    b.Vh = malloc(n * sizeof(float) + 1);
+    int rc = !b.Kh || !b.Vh ? rb_error_set(RB_ENOMEM, "latency: no memory") : RB_OK;
+    if (!rc) rc = m->kv->create(b.p, &b.g, b.seed, &b.st);
+    if (!rc) rc = m->kv->append(b.st, b.K, b.V, b.g.capacity);
+    double bytes = 2.0 * (double) n * (double) sizeof(float); /* K and V in fp32 */
+    rb_gb_bench benches[2];
+    const char *names[2];
+    size_t nb = 0;
+    rb_gb_options opt = {.min_time = r->cfg.latency.min_time,
+                         .repetitions = r->cfg.latency.repetitions,
+                         .items = (double) b.g.capacity,
+                         .bytes = bytes};
+    if (has_op(&r->cfg, "encode")) {
+        names[nb] = "encode_latency";
+        benches[nb++] = (rb_gb_bench){"encode", body_kv_encode, NULL, NULL, &b, opt};
+    }
+    if (has_op(&r->cfg, "decode")) {
+        names[nb] = "decode_latency";
+        benches[nb++] = (rb_gb_bench){"decode", body_kv_decode, NULL, NULL, &b, opt};
+    }
+    rb_gb_report rep = {0};
+    if (!rc && nb) rc = rb_gb_run(benches, nb, NULL, &rep);
+    const rb_limit *lim = r->have_limits ? rb_limits_find(&r->limits, rb_threads_get()) : NULL;
+    for (size_t i = 0; !rc && i < rep.count; i++) {
+        const rb_gb_result *res = &rep.results[i];
+        if (!res->ok) {
+            rc = rb_error_set(RB_EINVAL, "latency of %s: %s", res->name, res->error);
+            break;
+        }
+        double *samples = malloc(res->nsamples * sizeof *samples);
+        if (!samples) {
+            rc = rb_error_set(RB_ENOMEM, "latency: no memory");
+            break;
+        }
+        for (size_t s = 0; s < res->nsamples; s++) samples[s] = res->samples[s].real_ns * 1e-9;
+        char variants[1024];
+        rb_kernel_trace(variants, sizeof variants);
+        rb_record rec = base_record(cs);
+        rec.metric = names[res->index];
+        rec.unit = "s";
+        rec.value = res->real_ns.median * 1e-9;
+        rec.n = res->nsamples;
+        rec.samples = samples;
+        rec.nsamples = res->nsamples;
+        rec.gbps = res->gbps;
+        rec.frac_bw = lim && lim->copy_gbps > 0 ? res->gbps / lim->copy_gbps : NAN;
+        rec.kernel_variants = variants;
+        rc = rb_results_write(r->res, &rec);
+        free(samples);
+    }
+    rb_gb_report_free(&rep);
+    if (b.st) m->kv->destroy(b.st);
+    free(b.Kh);
+    free(b.Vh);
+    return rc;
+}
+
 static int run_cell(run *r, const rb_cell *c) {
     const rb_method_entry *me = &r->cfg.methods[c->method];
     cell_sink cs = {r, c, me, &r->cfg.datasets[c->dataset]};
@@ -241,7 +351,7 @@ static int run_cell(run *r, const rb_cell *c) {
     /* The latency pass runs after, never inside, the accuracy pass, with a fresh trace. */
     if (!rc && r->cfg.latency.enabled && !r->o->quick && me->m->family == RB_FAMILY_CODEC) {
         rb_kernel_trace_reset();
-        rc = latency_codec(r, &cs);
+        rc = me->m->kv ? latency_kv(r, &cs) : latency_codec(r, &cs);
     }
     if (rc) return rb_error_set(rc, "cell %s: %s", c->key, rb_error_detail());
     return rb_results_end_cell(r->res, c->key);

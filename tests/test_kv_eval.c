@@ -1,0 +1,272 @@
+/* The KV evaluator on crafted caches with known answers: identical caches give zero error and
+ * full top-k agreement, known scalings give the computed values, reversed scores give zero
+ * overlap, and a vector codec on KV data matches the KV method with the same arithmetic. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness/eval.h"
+#include "methods/method.h"
+#include "tests/testutil.h"
+
+/* ---- a fake KV method: keeps K and V exactly and reads them back transformed ---- */
+static float k_scale = 1, v_scale = 1;
+static int k_reverse; /* read token t's key as that of token T - 1 - t */
+
+typedef struct fake {
+    rb_kv_geom g;
+    size_t tokens;
+    float *K, *V;
+} fake;
+
+static int fake_create(const rb_params *p, const rb_kv_geom *g, uint64_t seed, void **state) {
+    (void) p;
+    (void) seed;
+    fake *f = calloc(1, sizeof *f);
+    f->g = *g;
+    f->K = malloc(g->capacity * g->heads * g->head_dim * sizeof(float));
+    f->V = malloc(g->capacity * g->heads * g->head_dim * sizeof(float));
+    *state = f;
+    return 0;
+}
+static int fake_append(void *state, const float *K, const float *V, size_t tokens) {
+    fake *f = state;
+    size_t row = f->g.heads * f->g.head_dim;
+    memcpy(f->K + f->tokens * row, K, tokens * row * sizeof(float));
+    memcpy(f->V + f->tokens * row, V, tokens * row * sizeof(float));
+    f->tokens += tokens;
+    return 0;
+}
+static int fake_read(void *state, float *K, float *V) {
+    fake *f = state;
+    size_t row = f->g.heads * f->g.head_dim;
+    for (size_t t = 0; t < f->tokens; t++) {
+        size_t src = k_reverse ? f->tokens - 1 - t : t;
+        for (size_t e = 0; e < row; e++) {
+            K[t * row + e] = f->K[src * row + e] * k_scale;
+            V[t * row + e] = f->V[t * row + e] * v_scale;
+        }
+    }
+    return 0;
+}
+static size_t fake_tokens(const void *state) {
+    return ((const fake *) state)->tokens;
+}
+static double fake_bits(const void *state) {
+    (void) state;
+    return 16.0;
+}
+static void fake_destroy(void *state) {
+    fake *f = state;
+    free(f->K);
+    free(f->V);
+    free(f);
+}
+static const rb_kv_ops fake_ops = {.create = fake_create,
+                                   .append = fake_append,
+                                   .read = fake_read,
+                                   .tokens = fake_tokens,
+                                   .bits = fake_bits,
+                                   .destroy = fake_destroy};
+static const rb_method fake_method = {.name = "fake_kv",
+                                      .family = RB_FAMILY_CODEC,
+                                      .paper = "test",
+                                      .summary = "test",
+                                      .version = 1,
+                                      .kv = &fake_ops};
+
+/* ---- a sink that keeps values by name ---- */
+typedef struct got {
+    char name[16][32];
+    double v[16];
+    size_t n;
+} got;
+static int keep(void *ctx, const rb_metric_value *v) {
+    got *g = ctx;
+    snprintf(g->name[g->n], 32, "%s", v->metric->name);
+    g->v[g->n++] = v->value;
+    return 0;
+}
+static double value(const got *g, const char *name) {
+    for (size_t i = 0; i < g->n; i++)
+        if (!strcmp(g->name[i], name)) return g->v[i];
+    cr_assert_fail("metric %s not reported", name);
+    return NAN;
+}
+
+static const char *const all_metrics[] = {
+    "logit_err",      "logit_err_max", "rel_mse_k",    "rel_mse_v",     "attn_kl", "attn_out_err",
+    "attn_out_err_k", "topk_agree@1",  "topk_agree@8", "topk_agree@32", "bits"};
+enum { NMETRICS = sizeof all_metrics / sizeof all_metrics[0] };
+
+static void eval(const rb_method *m, const rb_params *p, const rb_dataset *ds, got *g) {
+    memset(g, 0, sizeof *g);
+    int rc = rb_eval_kv(m, p, ds, 7, all_metrics, NMETRICS, keep, g);
+    cr_assert_eq(rc, 0, "%s", rb_error_detail());
+}
+
+/* A random cache: T tokens, H heads, D dims, nq queries of qh heads, optional prefill. */
+static void random_cache(rb_dataset *ds, uint64_t seed, size_t T, size_t H, size_t D, size_t nq,
+                         size_t qh, float prefill) {
+    rb_tensor *K, *V, *Q, *meta;
+    size_t ks[3] = {T, H, D}, qs[3] = {nq, qh, D}, ms[1] = {2};
+    cr_assert_eq(rb_dataset_add(ds, "K", 3, ks, &K), 0);
+    cr_assert_eq(rb_dataset_add(ds, "V", 3, ks, &V), 0);
+    cr_assert_eq(rb_dataset_add(ds, "Q", 3, qs, &Q), 0);
+    cr_assert_eq(rb_dataset_add(ds, "kv_meta", 1, ms, &meta), 0);
+    rb_rng_normal_f32(seed, 1, 0, T * H * D, K->data);
+    rb_rng_normal_f32(seed, 2, 0, T * H * D, V->data);
+    rb_rng_normal_f32(seed, 3, 0, nq * qh * D, Q->data);
+    meta->data[0] = prefill;
+}
+
+Test(kv_eval, identical_cache_gives_zero_error_and_full_agreement) {
+    uint64_t seed = rbt_seed();
+    rb_dataset ds = {0};
+    random_cache(&ds, seed, 300, 2, 16, 5, 4, 100); /* GQA 2 query heads per KV head, decode */
+    k_scale = v_scale = 1;
+    k_reverse = 0;
+    got g;
+    eval(&fake_method, NULL, &ds, &g);
+    const char *zero[] = {"logit_err", "logit_err_max", "rel_mse_k",     "rel_mse_v",
+                          "attn_kl",   "attn_out_err",  "attn_out_err_k"};
+    for (size_t i = 0; i < sizeof zero / sizeof zero[0]; i++)
+        cr_assert_eq(value(&g, zero[i]), 0.0, "%s = %g (seed %llu)", zero[i], value(&g, zero[i]),
+                     (unsigned long long) seed);
+    cr_assert_eq(value(&g, "topk_agree@1"), 1.0);
+    cr_assert_eq(value(&g, "topk_agree@8"), 1.0);
+    cr_assert_eq(value(&g, "topk_agree@32"), 1.0);
+    cr_assert_eq(value(&g, "bits"), 16.0);
+    rb_dataset_free(&ds);
+}
+
+/* K_hat = (1 + e) K: logit_err = e and rel_mse_k = e^2; V exact: attn_out_err = attn_out_err_k.
+ * V_hat = (1 + f) V with K exact: attn_out_err = f^2, attn_out_err_k = 0, KL = 0. The KL of the
+ * scaled keys against a direct double-precision computation. */
+Test(kv_eval, known_scalings_give_the_computed_values) {
+    uint64_t seed = rbt_seed();
+    size_t T = 200, H = 1, D = 8, nq = 3;
+    rb_dataset ds = {0};
+    random_cache(&ds, seed, T, H, D, nq, 1, 0);
+    k_reverse = 0;
+    k_scale = 1.25f;
+    v_scale = 1;
+    got g;
+    eval(&fake_method, NULL, &ds, &g);
+    cr_assert_float_eq(value(&g, "logit_err"), 0.25, 1e-6, "seed %llu", (unsigned long long) seed);
+    cr_assert_float_eq(value(&g, "rel_mse_k"), 0.0625, 1e-6);
+    cr_assert_eq(value(&g, "rel_mse_v"), 0.0);
+    cr_assert_float_eq(value(&g, "attn_out_err"), value(&g, "attn_out_err_k"), 1e-12);
+    const rb_tensor *K = rb_dataset_tensor(&ds, "K"), *Q = rb_dataset_tensor(&ds, "Q");
+    double kl = 0;
+    for (size_t i = 0; i < nq; i++) {
+        double s[200], mx = -INFINITY, mxh = -INFINITY, z = 0, zh = 0;
+        for (size_t t = 0; t < T; t++) {
+            s[t] = 0;
+            for (size_t j = 0; j < D; j++) s[t] += (double) Q->data[i * D + j] * K->data[t * D + j];
+            s[t] /= sqrt((double) D);
+            mx = fmax(mx, s[t]);
+            mxh = fmax(mxh, 1.25 * s[t]);
+        }
+        for (size_t t = 0; t < T; t++) {
+            z += exp(s[t] - mx);
+            zh += exp(1.25 * s[t] - mxh);
+        }
+        for (size_t t = 0; t < T; t++) {
+            double lp = s[t] - mx - log(z), lph = 1.25 * s[t] - mxh - log(zh);
+            kl += exp(lp) * (lp - lph);
+        }
+    }
+    cr_assert_float_eq(value(&g, "attn_kl"), kl / (double) nq, 1e-5 * (1 + kl));
+    cr_assert_gt(value(&g, "attn_kl"), 0.0);
+
+    k_scale = 1;
+    v_scale = 0.5f;
+    eval(&fake_method, NULL, &ds, &g);
+    cr_assert_float_eq(value(&g, "attn_out_err"), 0.25, 1e-6);
+    cr_assert_eq(value(&g, "attn_out_err_k"), 0.0);
+    cr_assert_eq(value(&g, "attn_kl"), 0.0);
+    cr_assert_float_eq(value(&g, "rel_mse_v"), 0.25, 1e-7);
+    v_scale = 1;
+    rb_dataset_free(&ds);
+}
+
+/* Scores t for token t (one query [1, 0]); reversed keys give scores T - 1 - t: the top 1 and
+ * top 8 are disjoint, and top 32 of 16 tokens is every token. */
+Test(kv_eval, reversed_scores_give_zero_topk_overlap) {
+    size_t T = 16;
+    rb_dataset ds = {0};
+    rb_tensor *K, *V, *Q;
+    size_t ks[3] = {T, 1, 2}, qs[3] = {1, 1, 2};
+    cr_assert_eq(rb_dataset_add(&ds, "K", 3, ks, &K), 0);
+    cr_assert_eq(rb_dataset_add(&ds, "V", 3, ks, &V), 0);
+    cr_assert_eq(rb_dataset_add(&ds, "Q", 3, qs, &Q), 0);
+    for (size_t t = 0; t < T; t++) {
+        K->data[2 * t] = (float) t;
+        V->data[2 * t] = 1;
+    }
+    Q->data[0] = 1;
+    k_scale = v_scale = 1;
+    k_reverse = 1;
+    got g;
+    eval(&fake_method, NULL, &ds, &g);
+    k_reverse = 0;
+    cr_assert_eq(value(&g, "topk_agree@1"), 0.0);
+    cr_assert_eq(value(&g, "topk_agree@8"), 0.0);
+    cr_assert_eq(value(&g, "topk_agree@32"), 1.0);
+    cr_assert_gt(value(&g, "logit_err"), 1.0);
+    rb_dataset_free(&ds);
+}
+
+/* The vector codec rtn (fp32 scale and zero, no rotation) and the KV method rtn_kv at
+ * scale_bits 32 do the same arithmetic per head row: the two paths give the same numbers. */
+Test(kv_eval, vector_codec_on_kv_data_matches_rtn_kv) {
+    uint64_t seed = rbt_seed();
+    const rb_dataset_kind *k = rb_dataset_kind_find("kv_cache");
+    rb_params dp, p1, p2;
+    cr_assert_eq(rb_params_init(&dp, k->params, k->nparams), 0);
+    cr_assert_eq(rb_params_set(&dp, "tokens", "257"), 0);
+    cr_assert_eq(rb_params_set(&dp, "heads", "3"), 0);
+    cr_assert_eq(rb_params_set(&dp, "head_dim", "64"), 0);
+    cr_assert_eq(rb_params_set(&dp, "queries", "7"), 0);
+    cr_assert_eq(rb_params_set(&dp, "prefill", "200"), 0);
+    rb_dataset ds = {0};
+    cr_assert_eq(k->load(&dp, seed, &ds), 0, "%s", rb_error_detail());
+    const rb_method *rtn = rb_method_find("rtn"), *rkv = rb_method_find("rtn_kv");
+    cr_assert_eq(rb_params_init(&p1, rtn->params, rtn->nparams), 0);
+    cr_assert_eq(rb_params_init(&p2, rkv->params, rkv->nparams), 0);
+    cr_assert_eq(rb_params_set(&p1, "bits", "3"), 0);
+    cr_assert_eq(rb_params_set(&p2, "bits", "3"), 0);
+    cr_assert_eq(rb_params_set(&p2, "scale_bits", "32"), 0);
+    got a, b;
+    eval(rtn, &p1, &ds, &a);
+    cr_assert_eq(rb_eval_codec(rkv, &p2, &ds, 7, all_metrics, NMETRICS, keep, &b), 0);
+    memset(&b, 0, sizeof b);
+    eval(rkv, &p2, &ds, &b);
+    for (size_t i = 0; i < NMETRICS; i++)
+        cr_assert_eq(value(&a, all_metrics[i]), value(&b, all_metrics[i]),
+                     "%s: %g vs %g (seed %llu)", all_metrics[i], value(&a, all_metrics[i]),
+                     value(&b, all_metrics[i]), (unsigned long long) seed);
+    cr_assert_gt(value(&a, "logit_err"), 0.01);
+    rb_dataset_free(&ds);
+}
+
+Test(kv_eval, missing_queries_and_bad_shapes_are_named) {
+    rb_dataset ds = {0};
+    rb_tensor *K, *V;
+    size_t ks[3] = {4, 1, 2}, vs[3] = {4, 1, 4};
+    cr_assert_eq(rb_dataset_add(&ds, "K", 3, ks, &K), 0);
+    cr_assert_eq(rb_dataset_add(&ds, "V", 3, ks, &V), 0);
+    got g = {0};
+    cr_assert_eq(rb_eval_kv(&fake_method, NULL, &ds, 1, all_metrics, NMETRICS, keep, &g),
+                 RB_EINVAL);
+    cr_assert_not_null(strstr(rb_error_detail(), "queries"), "%s", rb_error_detail());
+    rb_dataset_free(&ds);
+    cr_assert_eq(rb_dataset_add(&ds, "K", 3, ks, &K), 0);
+    cr_assert_eq(rb_dataset_add(&ds, "V", 3, vs, &V), 0);
+    const char *only[] = {"rel_mse_k"};
+    cr_assert_eq(rb_eval_kv(&fake_method, NULL, &ds, 1, only, 1, keep, &g), RB_EINVAL);
+    cr_assert_not_null(strstr(rb_error_detail(), "different shapes"), "%s", rb_error_detail());
+    rb_dataset_free(&ds);
+}

@@ -1,0 +1,67 @@
+/* rtn_kv: per-token grouped asymmetric INT-b on KV caches: error falls with bits, groups help on
+ * outlier channels, fp16 side information, streaming equals one append, exact bits. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "methods/method.h"
+#include "tests/testutil.h"
+
+static double run(const char *bits, const char *group, const char *scale_bits, const float *K,
+                  size_t T, size_t H, size_t D, double *bpe) {
+    const rb_method *m = rb_method_find("rtn_kv");
+    cr_assert_not_null(m);
+    rb_params p;
+    cr_assert_eq(rb_params_init(&p, m->params, m->nparams), 0);
+    cr_assert_eq(rb_params_set(&p, "bits", bits), 0);
+    cr_assert_eq(rb_params_set(&p, "group", group), 0);
+    cr_assert_eq(rb_params_set(&p, "scale_bits", scale_bits), 0);
+    rb_kv_geom g = {H, D, T, 0};
+    void *st;
+    cr_assert_eq(m->kv->create(&p, &g, 1, &st), 0, "%s", rb_error_detail());
+    size_t row = H * D;
+    cr_assert_eq(m->kv->append(st, K, K, T / 2), 0);
+    for (size_t t = T / 2; t < T; t++)
+        cr_assert_eq(m->kv->append(st, K + t * row, K + t * row, 1), 0);
+    float *Kh = malloc(T * row * sizeof(float)), *Vh = malloc(T * row * sizeof(float));
+    cr_assert_eq(m->kv->read(st, Kh, Vh), 0);
+    cr_assert_eq(memcmp(Kh, Vh, T * row * sizeof(float)), 0); /* same input, same arithmetic */
+    double e = 0, n = 0;
+    for (size_t i = 0; i < T * row; i++) {
+        e += ((double) Kh[i] - K[i]) * ((double) Kh[i] - K[i]);
+        n += (double) K[i] * K[i];
+    }
+    *bpe = m->kv->bits(st);
+    m->kv->destroy(st);
+    free(Kh);
+    free(Vh);
+    return e / n;
+}
+
+Test(kv_rtn, error_bits_groups_and_side_information) {
+    uint64_t seed = rbt_seed();
+    size_t T = 64, H = 2, D = 128;
+    float *K = rbt_normal_f32(T * H * D, seed, 1);
+    for (size_t t = 0; t < T * H; t++) K[t * D + 5] = 8 + K[t * D + 5]; /* an outlier channel */
+    double b, prev = INFINITY;
+    for (int bits = 2; bits <= 8; bits++) {
+        char s[4];
+        snprintf(s, sizeof s, "%d", bits);
+        double e = run(s, "0", "32", K, T, H, D, &b);
+        cr_assert_lt(e, prev * 0.5, "bits %d: %g after %g (seed %llu)", bits, e, prev,
+                     (unsigned long long) seed);
+        cr_assert_float_eq(b, bits + 64.0 / 128.0, 1e-12);
+        prev = e;
+    }
+    double whole = run("2", "0", "16", K, T, H, D, &b);
+    cr_assert_float_eq(b, 2.25, 1e-12);
+    double g32 = run("2", "32", "16", K, T, H, D, &b);
+    cr_assert_float_eq(b, 3.0, 1e-12); /* 2 + 2 * 16 * 4 / 128 */
+    cr_assert_lt(g32, whole, "groups of 32 isolate the outlier: %g vs %g", g32, whole);
+    /* fp16 side information changes the result a little, not much. */
+    double e32 = run("4", "0", "32", K, T, H, D, &b), e16 = run("4", "0", "16", K, T, H, D, &b);
+    cr_assert_neq(e32, e16);
+    cr_assert_lt(fabs(e16 - e32), 0.05 * e32);
+    free(K);
+}
