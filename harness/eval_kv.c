@@ -184,7 +184,7 @@ static double softmax_row(const float *a, size_t T, double scale, float *p) {
         if (a[t] * scale > mx) mx = a[t] * scale;
     double sum = 0;
     for (size_t t = 0; t < T; t++) sum += exp(a[t] * scale - mx);
-    double lse = mx + log(sum);
+    double lse = mx + log(fmax(sum, 1.0)); /* sum >= 1: the largest term is exp(0) */
     for (size_t t = 0; t < T; t++) p[t] = (float) exp(a[t] * scale - lse);
     return lse;
 }

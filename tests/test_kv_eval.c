@@ -239,8 +239,9 @@ Test(kv_eval, vector_codec_on_kv_data_matches_rtn_kv) {
     cr_assert_eq(rb_params_set(&p1, "bits", "3"), 0);
     cr_assert_eq(rb_params_set(&p2, "bits", "3"), 0);
     cr_assert_eq(rb_params_set(&p2, "scale_bits", "32"), 0);
-    got a, b;
+    got a, b = {0};
     eval(rtn, &p1, &ds, &a);
+    /* rb_eval_codec hands a KV method to the KV evaluator */
     cr_assert_eq(rb_eval_codec(rkv, &p2, &ds, 7, all_metrics, NMETRICS, keep, &b), 0);
     memset(&b, 0, sizeof b);
     eval(rkv, &p2, &ds, &b);
