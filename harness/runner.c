@@ -233,16 +233,26 @@ typedef struct kv_bench {
     rb_kv_geom g;
     uint64_t seed;
     const float *K, *V;
+    const rb_tensor *Kc, *Vc; /* calibration tokens, or NULL */
     float *Kh, *Vh;
     void *st; /* the filled cache the decode benchmark reads */
 } kv_bench;
+
+/* A fresh instance as the accuracy pass makes it: created, then calibrated when the method
+ * calibrates and the data have calibration tokens. */
+static int kv_fresh(const kv_bench *b, void **inst) {
+    int rc = b->m->kv->create(b->p, &b->g, b->seed, inst);
+    if (!rc && b->m->kv->calibrate && b->Kc && b->Vc)
+        rc = b->m->kv->calibrate(*inst, b->Kc->data, b->Vc->data, b->Kc->shape[0]);
+    return rc;
+}
 
 static void body_kv_encode(rb_gb_state *st, void *ctx) {
     kv_bench *b = ctx;
     while (rb_gb_keep_running(st)) {
         void *inst = NULL;
         rb_gb_pause_timing(st);
-        int rc = b->m->kv->create(b->p, &b->g, b->seed, &inst);
+        int rc = kv_fresh(b, &inst);
         rb_gb_resume_timing(st);
         if (!rc) rc = b->m->kv->append(inst, b->K, b->V, b->g.capacity);
         rb_gb_pause_timing(st);
@@ -275,12 +285,14 @@ static int latency_kv(run *r, cell_sink *cs) {
                         meta && rb_tensor_numel(meta) >= 2 ? meta->data[1] : 0},
                   .seed = cs->cell->method_seed,
                   .K = K->data,
-                  .V = V->data};
+                  .V = V->data,
+                  .Kc = rb_dataset_tensor(&r->ds, "K_calib"),
+                  .Vc = rb_dataset_tensor(&r->ds, "V_calib")};
     size_t n = rb_tensor_numel(K);
     b.Kh = malloc(n * sizeof(float) + 1);
     b.Vh = malloc(n * sizeof(float) + 1);
     int rc = !b.Kh || !b.Vh ? rb_error_set(RB_ENOMEM, "latency: no memory") : RB_OK;
-    if (!rc) rc = m->kv->create(b.p, &b.g, b.seed, &b.st);
+    if (!rc) rc = kv_fresh(&b, &b.st);
     if (!rc) rc = m->kv->append(b.st, b.K, b.V, b.g.capacity);
     double bytes = 2.0 * (double) n * (double) sizeof(float); /* K and V in fp32 */
     rb_gb_bench benches[2];
