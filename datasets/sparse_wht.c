@@ -15,10 +15,11 @@
  * element j of STREAM_AMP and STREAM_SIGN; the noise of sample index i is element i of
  * STREAM_NOISE's normal64 layout. */
 enum {
-    STREAM_SUPP = 0x53555050, /* "SUPP" */
-    STREAM_AMP = 0x414d504c,  /* "AMPL" */
-    STREAM_SIGN = 0x5349474e, /* "SIGN" */
-    STREAM_NOISE = 0x4e4f4953 /* "NOIS" */
+    STREAM_SUPP = 0x53555050,  /* "SUPP" */
+    STREAM_AMP = 0x414d504c,   /* "AMPL" */
+    STREAM_SIGN = 0x5349474e,  /* "SIGN" */
+    STREAM_NOISE = 0x4e4f4953, /* "NOIS" */
+    STREAM_TRIAL = 0x54524941  /* "TRIA": seed of trial t = rb_seed_derive(seed, STREAM_TRIAL, t) */
 };
 
 static const rb_param_def sparse_params[] = {
@@ -43,6 +44,7 @@ typedef struct sparse_signal {
     double *coef;      /* float32 values, as stored in the "coef" tensor */
     double inv_sqrt_n, sigma;
     uint64_t seed;
+    rb_params params; /* the definition, for redraw */
 } sparse_signal;
 
 static void signal_free(void *p) {
@@ -129,6 +131,15 @@ static int draw_support(uint64_t seed, unsigned log2n, size_t k, uint64_t *out) 
     return RB_OK;
 }
 
+static int load_sparse(const rb_params *p, uint64_t seed, rb_dataset *ds);
+
+static int redraw(const rb_dataset *ds, uint64_t trial, rb_dataset *out) {
+    const sparse_signal *s = ds->signal;
+    if (!s) return rb_error_set(RB_EINVAL, "sparse_wht: the dataset has no signal");
+    memset(out, 0, sizeof *out);
+    return load_sparse(&s->params, rb_seed_derive(s->seed, STREAM_TRIAL, trial), out);
+}
+
 /* sha256 of the definition: kind, every parameter in table order, seed. */
 static void definition_hash(const rb_params *p, uint64_t seed, char hex[65]) {
     char text[2048];
@@ -198,6 +209,7 @@ static int load_sparse(const rb_params *p, uint64_t seed, rb_dataset *ds) {
     s->log2n = log2n;
     s->k = k;
     s->seed = seed;
+    s->params = *p;
     s->inv_sqrt_n = 1.0 / sqrt((double) n);
     s->sigma = rb_params_bool(p, "noise")
                    ? sqrt(power / (double) k * pow(10.0, -rb_params_float(p, "snr_db") / 10))
@@ -206,6 +218,7 @@ static int load_sparse(const rb_params *p, uint64_t seed, rb_dataset *ds) {
     ds->sample = sample;
     ds->signal = s;
     ds->signal_free = signal_free;
+    ds->redraw = redraw;
     definition_hash(p, seed, ds->hash);
     return RB_OK;
 }

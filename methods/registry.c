@@ -9,7 +9,10 @@
     X(rb_method_turboquant_prod) \
     X(rb_method_eden)            \
     X(rb_method_drive)           \
-    X(rb_method_qjl)
+    X(rb_method_qjl)             \
+    X(rb_method_sparsefht)       \
+    X(rb_method_spright)         \
+    X(rb_method_fwht_full)
 
 #define RB_METHOD_DECL_(sym) extern const rb_method sym;
 RB_METHODS(RB_METHOD_DECL_)
