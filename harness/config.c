@@ -36,7 +36,10 @@
  *       # exist), params (optional subset of the method's table; single values only; some cell
  *       # of the sweep must have them), backend (optional, one of backends), metric (required,
  *       # in metrics or an *_latency metric when latency is on), op (~= default, or <= >= < >),
- *       # value (required), rtol (default 0.01) / atol (default 0) for ~= only, source (required,
+ *       # value (a number) or than (a cell: {label/method, params, dataset, backend}, the same
+ *       # one-setting rules; the target is then factor (default 1) x that cell's value of the
+ *       # same metric, for "A beats B" claims), rtol (default 0.01) / atol (default 0) for ~=
+ *       # only, source (required,
  *       # non-empty: a claim without a source is an error). A claim grades one setting (the mean
  *       # over repeats of one cell): it must name a label when a method has several entries,
  *       # a value for every swept parameter, a dataset when there are several (and not a swept
@@ -126,15 +129,16 @@ static const char *const top_keys[] = {"name",     "seed",    "repeats", "backen
                                        "expect",   "plots",   "include", NULL};
 static const char *const latency_keys[] = {"ops", "min_time", "repetitions", "batch", NULL};
 static const char *const method_keys[] = {"method", "label", "params", NULL};
-static const char *const expect_keys[] = {"method",  "label",  "dataset", "params",
-                                          "backend", "metric", "op",      "value",
-                                          "rtol",    "atol",   "source",  NULL};
+static const char *const expect_keys[] = {"method", "label", "dataset", "params", "backend",
+                                          "metric", "op",    "value",   "rtol",   "atol",
+                                          "source", "than",  "factor",  NULL};
 static const char *const plot_keys[] = {"x",     "y",       "series", "logx", "logy",
                                         "title", "dataset", "method", NULL};
 static const char *const backend_names[] = {"cpu", "cuda", "auto", NULL};
 static const char *const latency_ops[] = {"encode",    "decode",  "inner_product", "create",
                                           "calibrate", "forward", "transform",     "init",
                                           "recover",   NULL};
+static const char *const than_keys[] = {"method", "label", "dataset", "params", "backend", NULL};
 static const char *const expect_ops[] = {"~=", "<=", ">=", "<", ">", NULL};
 
 /* ---- errors ---- */
@@ -780,37 +784,25 @@ static const char *names_of(char *const *list, size_t n, size_t stride, char *bu
     return buf;
 }
 
-static int build_expect(loader *L, rb_config *cfg, ref item) {
+/* The cell selector of a claim (or of its `than` reference): method and/or label, dataset,
+ * backend, params, each checked against the config. `what` prefixes messages. */
+static int build_selector(loader *L, rb_config *cfg, ref item, rb_expect *x, const char *what,
+                          const rb_method_entry **firstp) {
+    (void) L;
     int rc;
     char buf[512];
-    if (item.n->type != YAML_MAPPING_NODE)
-        return err(item, "each entry of 'expect' must be a mapping, not %s", ntype(item.n));
-    if ((rc = check_map(item, expect_keys, "expect"))) return rc;
-    rb_expect *x = &cfg->expects[cfg->nexpects++];
-    x->pos = pos(item);
     ref mv = get(item, "method"), lv = get(item, "label"), dv = get(item, "dataset"),
-        pv = get(item, "params"), bv = get(item, "backend"), metv = get(item, "metric"),
-        opv = get(item, "op"), vv = get(item, "value"), rv = get(item, "rtol"),
-        av = get(item, "atol"), sv = get(item, "source");
+        pv = get(item, "params"), bv = get(item, "backend");
     const char *s;
-
-    /* Source first: a claim without one is the error to report, whatever else is wrong. */
-    if (!sv.n || (sv.n->type == YAML_SCALAR_NODE && is_null(sv)))
-        return err(sv.n ? sv : item,
-                   "expect: 'source' is required (where the claim comes from: paper, table, "
-                   "equation)");
-    if ((rc = want_string(sv, "expect source", &s))) return rc;
-    if (strspn(s, " \t\r\n") == strlen(s)) return err(sv, "expect: 'source' is empty");
-    if (!(x->source = strdup(s))) return oom();
-
-    if (!mv.n && !lv.n) return err(item, "expect: give 'method' or 'label' (or both)");
+    x->pos = pos(item);
+    if (!mv.n && !lv.n) return err(item, "%s: give 'method' or 'label' (or both)", what);
     const rb_method_entry *first = NULL; /* an entry the claim refers to */
     if (lv.n) {
         if ((rc = want_string(lv, "expect label", &s))) return rc;
         for (size_t i = 0; i < cfg->nmethods && !first; i++)
             if (!strcmp(cfg->methods[i].label, s)) first = &cfg->methods[i];
         if (!first)
-            return err(lv, "expect: no method entry has label '%s' (labels: %s)", s,
+            return err(lv, "%s: no method entry has label '%s' (labels: %s)", what, s,
                        names_of(&cfg->methods[0].label, cfg->nmethods, sizeof *cfg->methods, buf,
                                 sizeof buf));
         if (!(x->label = strdup(s))) return oom();
@@ -818,20 +810,21 @@ static int build_expect(loader *L, rb_config *cfg, ref item) {
     if (mv.n) {
         if ((rc = want_string(mv, "expect method", &s))) return rc;
         if (first && strcmp(first->method, s) != 0)
-            return err(mv, "expect: label '%s' is method '%s', not '%s'", x->label, first->method,
+            return err(mv, "%s: label '%s' is method '%s', not '%s'", what, x->label, first->method,
                        s);
         for (size_t i = 0; i < cfg->nmethods && !first; i++)
             if (!strcmp(cfg->methods[i].method, s)) first = &cfg->methods[i];
         if (!first)
-            return err(mv, "expect: no method entry uses method '%s' (methods: %s)", s,
+            return err(mv, "%s: no method entry uses method '%s' (methods: %s)", what, s,
                        names_of(&cfg->methods[0].method, cfg->nmethods, sizeof *cfg->methods, buf,
                                 sizeof buf));
         if (!(x->method = strdup(s))) return oom();
     }
+    *firstp = first;
     if (dv.n) {
         if ((rc = want_string(dv, "expect dataset", &s))) return rc;
         if (dataset_index(cfg, s) < 0)
-            return err(dv, "expect: no dataset named '%s' (datasets: %s)", s,
+            return err(dv, "%s: no dataset named '%s' (datasets: %s)", what, s,
                        names_of(&cfg->datasets[0].name, cfg->ndatasets, sizeof *cfg->datasets, buf,
                                 sizeof buf));
         if (!(x->dataset = strdup(s))) return oom();
@@ -842,7 +835,7 @@ static int build_expect(loader *L, rb_config *cfg, ref item) {
         while (i < cfg->nbackends && strcmp(cfg->backends[i], s) != 0) i++;
         if (i == cfg->nbackends)
             return err(
-                bv, "expect: backend '%s' is not one of the config's backends (%s)", s,
+                bv, "%s: backend '%s' is not one of the config's backends (%s)", what, s,
                 names_of(cfg->backends, cfg->nbackends, sizeof *cfg->backends, buf, sizeof buf));
         if (!(x->backend = strdup(s))) return oom();
     }
@@ -860,13 +853,13 @@ static int build_expect(loader *L, rb_config *cfg, ref item) {
             const char *name = text(k), *t;
             if (!table_has(scratch.defs, scratch.count, name)) {
                 rb_params_set(&scratch, name, "");
-                return err(k, "expect: method '%s': %s", first->method, rb_error_detail());
+                return err(k, "%s: method '%s': %s", what, first->method, rb_error_detail());
             }
             if (v.n->type == YAML_SEQUENCE_NODE)
-                return err(v, "expect: parameter '%s' takes one value, not a list", name);
+                return err(v, "%s: parameter '%s' takes one value, not a list", what, name);
             if ((rc = want_string(v, "expect parameter", &t))) return rc;
             if (rb_params_set(&scratch, name, t))
-                return err(v, "expect: method '%s': %s", first->method, rb_error_detail());
+                return err(v, "%s: method '%s': %s", what, first->method, rb_error_detail());
             x->nparams++;
             if (!(x->param_names[i] = strdup(name)) ||
                 !(x->param_values[i] = strdup(rb_params_str(&scratch, name))))
@@ -885,9 +878,71 @@ static int build_expect(loader *L, rb_config *cfg, ref item) {
         }
         if (!matched) {
             rb_params_format(&scratch, 1, buf, sizeof buf);
-            return err(pv, "expect: no cell of the sweep has %s", buf);
+            return err(pv, "%s: no cell of the sweep has %s", what, buf);
         }
     }
+    return RB_OK;
+}
+
+/* A claim grades one setting: the mean over repeats of one cell, never a silent average across a
+ * sweep, several entries, datasets or backends. */
+static int check_one_setting(const rb_config *cfg, ref item, const rb_expect *x,
+                             const rb_method_entry *first, const char *what) {
+    size_t nentries = 0;
+    for (size_t e = 0; e < cfg->nmethods; e++)
+        nentries += (!x->label || !strcmp(cfg->methods[e].label, x->label)) &&
+                    (!x->method || !strcmp(cfg->methods[e].method, x->method));
+    if (nentries > 1)
+        return err(item, "%s: method '%s' has %zu entries in this config; name one with 'label'",
+                   what, first->method, nentries);
+    for (size_t i = 0; i < first->nparams; i++) {
+        const rb_sweep_param *sp = &first->params[i];
+        if (sp->nvalues < 2) continue;
+        int named = 0;
+        for (size_t k = 0; k < x->nparams; k++) named |= !strcmp(x->param_names[k], sp->name);
+        if (!named)
+            return err(item, "%s: '%s' sweeps parameter '%s' (%zu values); name one in 'params'",
+                       what, first->label, sp->name, sp->nvalues);
+    }
+    if (!x->dataset && cfg->ndatasets > 1)
+        return err(item, "%s: the config has %zu datasets; name one with 'dataset'", what,
+                   cfg->ndatasets);
+    const rb_dataset_entry *de = &cfg->datasets[x->dataset ? dataset_index(cfg, x->dataset) : 0];
+    for (size_t i = 0; i < de->nparams; i++)
+        if (de->params[i].nvalues > 1)
+            return err(item,
+                       "%s: dataset '%s' sweeps '%s'; a claim needs one setting (split the "
+                       "dataset into entries with one value each)",
+                       what, de->name, de->params[i].name);
+    if (!x->backend && cfg->nbackends > 1)
+        return err(item, "%s: the config has %zu backends; name one with 'backend'", what,
+                   cfg->nbackends);
+    return RB_OK;
+}
+
+static int build_expect(loader *L, rb_config *cfg, ref item) {
+    int rc;
+    char buf[512];
+    if (item.n->type != YAML_MAPPING_NODE)
+        return err(item, "each entry of 'expect' must be a mapping, not %s", ntype(item.n));
+    if ((rc = check_map(item, expect_keys, "expect"))) return rc;
+    rb_expect *x = &cfg->expects[cfg->nexpects++];
+    ref metv = get(item, "metric"), opv = get(item, "op"), vv = get(item, "value"),
+        rv = get(item, "rtol"), av = get(item, "atol"), sv = get(item, "source"),
+        tv = get(item, "than"), fv = get(item, "factor");
+    const char *s;
+
+    /* Source first: a claim without one is the error to report, whatever else is wrong. */
+    if (!sv.n || (sv.n->type == YAML_SCALAR_NODE && is_null(sv)))
+        return err(sv.n ? sv : item,
+                   "expect: 'source' is required (where the claim comes from: paper, table, "
+                   "equation)");
+    if ((rc = want_string(sv, "expect source", &s))) return rc;
+    if (strspn(s, " \t\r\n") == strlen(s)) return err(sv, "expect: 'source' is empty");
+    if (!(x->source = strdup(s))) return oom();
+
+    const rb_method_entry *first = NULL;
+    if ((rc = build_selector(L, cfg, item, x, "expect", &first))) return rc;
     if (!metv.n) return err(item, "expect: 'metric' is required");
     if ((rc = want_string(metv, "expect metric", &s))) return rc;
     if (!L->h->metric_known(s, first->m->family))
@@ -905,8 +960,29 @@ static int build_expect(loader *L, rb_config *cfg, ref item) {
                        join(expect_ops, buf, sizeof buf));
         snprintf(x->op, sizeof x->op, "%s", s);
     }
-    if (!vv.n) return err(item, "expect: 'value' is required");
-    if ((rc = want_double(vv, "expect value", &x->value))) return rc;
+    x->factor = 1;
+    if (tv.n) {
+        if (vv.n) return err(vv, "expect: give 'value' or 'than', not both");
+        if (tv.n->type != YAML_MAPPING_NODE)
+            return err(tv, "expect: 'than' must be a mapping naming a cell, e.g. {label: tq, "
+                           "params: {bits: 3}}");
+        if ((rc = check_map(tv, than_keys, "expect than"))) return rc;
+        if (!(x->than = calloc(1, sizeof *x->than))) return oom();
+        const rb_method_entry *tfirst = NULL;
+        if ((rc = build_selector(L, cfg, tv, x->than, "expect than", &tfirst)) ||
+            (rc = check_one_setting(cfg, tv, x->than, tfirst, "expect than")))
+            return rc;
+        if (!L->h->metric_known(x->metric, tfirst->m->family))
+            return err(tv, "expect than: metric '%s' is not one of the %s family's", x->metric,
+                       rb_family_name(tfirst->m->family));
+        if (fv.n && (rc = want_double(fv, "expect factor", &x->factor))) return rc;
+        if (!(x->factor > 0) || !isfinite(x->factor))
+            return err(fv, "expect: factor must be a positive number");
+    } else {
+        if (fv.n) return err(fv, "expect: 'factor' applies with 'than' only");
+        if (!vv.n) return err(item, "expect: 'value' (a number) or 'than' (a cell) is required");
+        if ((rc = want_double(vv, "expect value", &x->value))) return rc;
+    }
     x->rtol = 0.01;
     x->atol = 0;
     if (strcmp(x->op, "~=") != 0 && (rv.n || av.n))
@@ -915,40 +991,7 @@ static int build_expect(loader *L, rb_config *cfg, ref item) {
     if (av.n && (rc = want_double(av, "expect atol", &x->atol))) return rc;
     if (x->rtol < 0) return err(rv, "expect: rtol must be >= 0");
     if (x->atol < 0) return err(av, "expect: atol must be >= 0");
-    /* A claim grades one setting: the mean over repeats of one cell, never a silent average
-     * across a sweep, several entries, datasets or backends. */
-    size_t nentries = 0;
-    for (size_t e = 0; e < cfg->nmethods; e++)
-        nentries += (!x->label || !strcmp(cfg->methods[e].label, x->label)) &&
-                    (!x->method || !strcmp(cfg->methods[e].method, x->method));
-    if (nentries > 1)
-        return err(item,
-                   "expect: method '%s' has %zu entries in this config; name one with 'label'",
-                   first->method, nentries);
-    for (size_t i = 0; i < first->nparams; i++) {
-        const rb_sweep_param *sp = &first->params[i];
-        if (sp->nvalues < 2) continue;
-        int named = 0;
-        for (size_t k = 0; k < x->nparams; k++) named |= !strcmp(x->param_names[k], sp->name);
-        if (!named)
-            return err(item,
-                       "expect: '%s' sweeps parameter '%s' (%zu values); name one in 'params'",
-                       first->label, sp->name, sp->nvalues);
-    }
-    if (!x->dataset && cfg->ndatasets > 1)
-        return err(item, "expect: the config has %zu datasets; name one with 'dataset'",
-                   cfg->ndatasets);
-    const rb_dataset_entry *de = &cfg->datasets[x->dataset ? dataset_index(cfg, x->dataset) : 0];
-    for (size_t i = 0; i < de->nparams; i++)
-        if (de->params[i].nvalues > 1)
-            return err(item,
-                       "expect: dataset '%s' sweeps '%s'; a claim needs one setting (split the "
-                       "dataset into entries with one value each)",
-                       de->name, de->params[i].name);
-    if (!x->backend && cfg->nbackends > 1)
-        return err(item, "expect: the config has %zu backends; name one with 'backend'",
-                   cfg->nbackends);
-    return RB_OK;
+    return check_one_setting(cfg, item, x, first, "expect");
 }
 
 /* x and series of a plot: label/method/dataset/backend or a parameter of something in the
@@ -1163,6 +1206,25 @@ static void put_sweep(json_t *o, const rb_sweep_param *p, int *bad) {
         bad);
 }
 
+/* {method, label, dataset, backend, params} of a claim's cell selector (absent fields left out). */
+static json_t *selector_json(const rb_expect *x, int *bad) {
+    json_t *o = json_object(), *p = json_object();
+    if (!o || !p) {
+        *bad = 1;
+        json_decref(o);
+        json_decref(p);
+        return NULL;
+    }
+    if (x->method) put(o, "method", json_string(x->method), bad);
+    if (x->label) put(o, "label", json_string(x->label), bad);
+    if (x->dataset) put(o, "dataset", json_string(x->dataset), bad);
+    if (x->backend) put(o, "backend", json_string(x->backend), bad);
+    for (size_t j = 0; j < x->nparams; j++)
+        put(p, x->param_names[j], json_string(x->param_values[j]), bad);
+    put(o, "params", p, bad);
+    return o;
+}
+
 static json_t *resolved(const rb_config *cfg, int *bad) {
     json_t *root = json_object();
     if (!root) {
@@ -1228,27 +1290,21 @@ static json_t *resolved(const rb_config *cfg, int *bad) {
     a = json_array();
     for (size_t i = 0; a && i < cfg->nexpects; i++) {
         const rb_expect *x = &cfg->expects[i];
-        json_t *o = json_object(), *p = json_object();
+        json_t *o = selector_json(x, bad);
         if (o) {
-            if (x->method) put(o, "method", json_string(x->method), bad);
-            if (x->label) put(o, "label", json_string(x->label), bad);
-            if (x->dataset) put(o, "dataset", json_string(x->dataset), bad);
-            if (x->backend) put(o, "backend", json_string(x->backend), bad);
             put(o, "metric", json_string(x->metric), bad);
             put(o, "op", json_string(x->op), bad);
-            put(o, "value", json_real(x->value), bad);
+            if (!x->than) put(o, "value", json_real(x->value), bad);
             if (!strcmp(x->op, "~=")) {
                 put(o, "rtol", json_real(x->rtol), bad);
                 put(o, "atol", json_real(x->atol), bad);
             }
             put(o, "source", json_string(x->source), bad);
+            if (x->than) {
+                put(o, "than", selector_json(x->than, bad), bad);
+                put(o, "factor", json_real(x->factor), bad);
+            }
         }
-        for (size_t j = 0; p && j < x->nparams; j++)
-            put(p, x->param_names[j], json_string(x->param_values[j]), bad);
-        if (o)
-            put(o, "params", p, bad);
-        else
-            json_decref(p);
         put(a, NULL, o, bad);
     }
     put(root, "expect", a, bad);
@@ -1304,6 +1360,15 @@ static void free_strings(char **list, size_t n) {
     free(list);
 }
 
+static void free_selector(rb_expect *x) {
+    free(x->method);
+    free(x->label);
+    free(x->dataset);
+    free_strings(x->param_names, x->nparams);
+    free_strings(x->param_values, x->nparams);
+    free(x->backend);
+}
+
 void rb_config_free(rb_config *cfg) {
     if (!cfg) return;
     free(cfg->path);
@@ -1326,12 +1391,9 @@ void rb_config_free(rb_config *cfg) {
     free_strings(cfg->latency.ops, cfg->latency.nops);
     for (size_t i = 0; cfg->expects && i < cfg->nexpects; i++) {
         rb_expect *x = &cfg->expects[i];
-        free(x->method);
-        free(x->label);
-        free(x->dataset);
-        free_strings(x->param_names, x->nparams);
-        free_strings(x->param_values, x->nparams);
-        free(x->backend);
+        free_selector(x);
+        if (x->than) free_selector(x->than);
+        free(x->than);
         free(x->metric);
         free(x->source);
     }

@@ -45,7 +45,9 @@ typedef struct rb_method_entry {
 } rb_method_entry;
 
 /* A paper claim: the cell(s) matching method/label, dataset and the given params (a subset) must
- * have `metric` within tolerance of `value` (op "~="), or satisfy op "<=", ">=", "<", ">". */
+ * have `metric` within tolerance of `value` (op "~="), or satisfy op "<=", ">=", "<", ">". With
+ * `than`, the target is not a number but factor times the same metric of another cell (selected
+ * by the same fields), for claims like "2-bit EDEN beats 3-bit TurboQuant_prod". */
 typedef struct rb_expect {
     char *method, *label, *dataset; /* NULL = any (at least one of method and label is set) */
     /* A subset of the method's params; values in canonical text (rb_params text), so they
@@ -56,8 +58,10 @@ typedef struct rb_expect {
     char *metric;
     char op[3]; /* "~=", "<=", ">=", "<", ">" */
     double value;
-    double rtol, atol; /* for "~="; defaults rtol 0.01, atol 0 */
-    char *source;      /* required: where the claim comes from */
+    double rtol, atol;      /* for "~="; defaults rtol 0.01, atol 0 */
+    char *source;           /* required: where the claim comes from */
+    struct rb_expect *than; /* NULL, or the reference cell (selector fields only) */
+    double factor;          /* with than: target = factor * the reference's value (default 1) */
     rb_srcpos pos;
 } rb_expect;
 

@@ -585,7 +585,17 @@ static void expect_section(FILE *f, json_t *ex) {
         const char *op = rb_row_str(e, "op") ? rb_row_str(e, "op") : "~=";
         char tv[64];
         rb_fmt_double(tv, sizeof tv, rb_row_double(e, "target"));
-        snprintf(t, sizeof t, "%s %s", op, tv);
+        const char *than = rb_row_str(e, "than");
+        double factor = rb_row_double(e, "factor");
+        char fv[32] = "";
+        if (than && isfinite(factor) && factor != 1) {
+            rb_fmt_double(fv, sizeof fv, factor);
+            strcat(fv, " x ");
+        }
+        if (than)
+            snprintf(t, sizeof t, "%s %s (%s%s)", op, tv, fv, than);
+        else
+            snprintf(t, sizeof t, "%s %s", op, tv);
         md_cell(f, t);
         if (!strcmp(op, "~=")) {
             double rt = rb_row_double(e, "rtol"), at = rb_row_double(e, "atol");

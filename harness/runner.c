@@ -269,13 +269,14 @@ static int canon_json(const rb_param_def *defs, size_t n, const char *name, json
     return 0;
 }
 
-static int row_matches(json_t *row, const rb_expect *e, const rb_method *m) {
+static int row_matches(json_t *row, const rb_expect *e, const char *want_metric,
+                       const rb_method *m) {
     const char *label = json_string_value(json_object_get(row, "label"));
     const char *method = json_string_value(json_object_get(row, "method"));
     const char *dataset = json_string_value(json_object_get(row, "dataset"));
     const char *metric = json_string_value(json_object_get(row, "metric"));
     const char *backend = json_string_value(json_object_get(row, "backend"));
-    if (!label || !method || !dataset || !metric || strcmp(metric, e->metric)) return 0;
+    if (!label || !method || !dataset || !metric || strcmp(metric, want_metric)) return 0;
     if (e->label && strcmp(e->label, label)) return 0;
     if (e->method && strcmp(e->method, method)) return 0;
     if (e->dataset && strcmp(e->dataset, dataset)) return 0;
@@ -302,14 +303,41 @@ static const rb_method *expect_method(const rb_config *cfg, const rb_expect *e) 
     return NULL;
 }
 
-static int expect_holds(const rb_expect *e, double v) {
-    if (isnan(v)) return 0;
-    if (!strcmp(e->op, "<=")) return v <= e->value;
-    if (!strcmp(e->op, ">=")) return v >= e->value;
-    if (!strcmp(e->op, "<")) return v < e->value;
-    if (!strcmp(e->op, ">")) return v > e->value;
-    double tol = fmax(e->atol, e->rtol * fabs(e->value));
-    return fabs(v - e->value) <= tol;
+static int expect_holds(const rb_expect *e, double v, double target) {
+    if (isnan(v) || isnan(target)) return 0;
+    if (!strcmp(e->op, "<=")) return v <= target;
+    if (!strcmp(e->op, ">=")) return v >= target;
+    if (!strcmp(e->op, "<")) return v < target;
+    if (!strcmp(e->op, ">")) return v > target;
+    double tol = fmax(e->atol, e->rtol * fabs(target));
+    return fabs(v - target) <= tol;
+}
+
+/* The mean of `metric` over the rows (repeats) of the cell a selector picks; *n rows. */
+static double selected_mean(const rb_config *cfg, json_t *rows, const rb_expect *sel,
+                            const char *metric, size_t *n) {
+    const rb_method *m = expect_method(cfg, sel);
+    double sum = 0;
+    size_t k;
+    json_t *row;
+    *n = 0;
+    json_array_foreach(rows, k, row) if (m && row_matches(row, sel, metric, m)) {
+        json_t *v = json_object_get(row, "value");
+        sum += json_is_number(v) ? json_number_value(v) : NAN;
+        (*n)++;
+    }
+    return *n ? sum / (double) *n : NAN;
+}
+
+/* "label p=v, ..." naming a selector's cell in expect.jsonl and messages. */
+static void selector_text(const rb_expect *sel, char *out, size_t size) {
+    size_t used = (size_t) snprintf(out, size, "%s", sel->label ? sel->label : sel->method);
+    for (size_t i = 0; i < sel->nparams && used < size; i++)
+        used += (size_t) snprintf(out + used, size - used, "%s%s=%s", i ? ", " : " ",
+                                  sel->param_names[i], sel->param_values[i]);
+    if (sel->dataset && used < size)
+        used += (size_t) snprintf(out + used, size - used, " on %s", sel->dataset);
+    if (sel->backend && used < size) snprintf(out + used, size - used, " (%s)", sel->backend);
 }
 
 /* Grades every expect against the rows on disk (so resumed cells count too); writes
@@ -329,17 +357,17 @@ static int grade_expectations(run *r, size_t *passed, size_t *failed) {
     }
     for (size_t i = 0; i < r->cfg.nexpects; i++) {
         const rb_expect *e = &r->cfg.expects[i];
-        const rb_method *m = expect_method(&r->cfg, e);
-        double sum = 0;
-        size_t n = 0, k;
-        json_t *row;
-        json_array_foreach(rows, k, row) if (m && row_matches(row, e, m)) {
-            json_t *v = json_object_get(row, "value");
-            sum += json_is_number(v) ? json_number_value(v) : NAN;
-            n++;
+        size_t n, nref = 1;
+        double measured = selected_mean(&r->cfg, rows, e, e->metric, &n);
+        double target = e->value;
+        char than[256] = "";
+        if (e->than) {
+            target = e->factor * selected_mean(&r->cfg, rows, e->than, e->metric, &nref);
+            selector_text(e->than, than, sizeof than);
         }
-        double measured = n ? sum / (double) n : NAN;
-        const char *status = !n ? "MISSING" : expect_holds(e, measured) ? "PASS" : "FAIL";
+        const char *status = !n || !nref                         ? "MISSING"
+                             : expect_holds(e, measured, target) ? "PASS"
+                                                                 : "FAIL";
         if (!strcmp(status, "PASS"))
             (*passed)++;
         else
@@ -347,21 +375,26 @@ static int grade_expectations(run *r, size_t *passed, size_t *failed) {
         json_t *params = json_object();
         for (size_t p = 0; p < e->nparams; p++)
             json_object_set_new(params, e->param_names[p], json_string(e->param_values[p]));
-        json_t *out = json_pack("{s:s?, s:s?, s:s?, s:o, s:s, s:s, s:o, s:f, s:f, s:f, s:i, s:s, "
-                                "s:s, s:i}",
-                                "method", e->method, "label", e->label, "dataset", e->dataset,
-                                "params", params, "metric", e->metric, "op", e->op, "value",
-                                rb_json_real_or_null(measured), "target", e->value, "rtol", e->rtol,
-                                "atol", e->atol, "n", (int) n, "status", status, "source",
-                                e->source, "line", e->pos.line);
+        json_t *out = json_pack(
+            "{s:s?, s:s?, s:s?, s:o, s:s, s:s, s:o, s:o, s:f, s:f, s:i, s:s, "
+            "s:s, s:i}",
+            "method", e->method, "label", e->label, "dataset", e->dataset, "params", params,
+            "metric", e->metric, "op", e->op, "value", rb_json_real_or_null(measured), "target",
+            rb_json_real_or_null(target), "rtol", e->rtol, "atol", e->atol, "n", (int) n, "status",
+            status, "source", e->source, "line", e->pos.line);
+        if (out && e->than) {
+            json_object_set_new(out, "than", json_string(than));
+            json_object_set_new(out, "factor", json_real(e->factor));
+        }
         char *text = out ? json_dumps(out, JSON_COMPACT) : NULL;
         if (text) fprintf(f, "%s\n", text);
         free(text);
         json_decref(out);
         if (strcmp(status, "PASS"))
-            fprintf(stderr, "%s:%d: expectation %s: %s %s %s %g, measured %g (%s)\n", e->pos.file,
-                    e->pos.line, status, e->label ? e->label : e->method, e->metric, e->op,
-                    e->value, measured, e->source);
+            fprintf(stderr, "%s:%d: expectation %s: %s %s %s %g%s%s%s, measured %g (%s)\n",
+                    e->pos.file, e->pos.line, status, e->label ? e->label : e->method, e->metric,
+                    e->op, target, e->than ? " (" : "", than, e->than ? ")" : "", measured,
+                    e->source);
     }
     json_decref(rows);
     if (fclose(f)) return rb_error_set(RB_EIO, "cannot write %s", path);

@@ -26,14 +26,20 @@ static const rb_param_def tq_params[] = {
     RB_PARAM_ENUM("rotation", "rht", "rht|haar|none", "rotation"),
     RB_PARAM_FLOAT("clip", "1.0", 0.05, 1.0, "clip ratio"),
 };
-static const rb_method tq = {
-    "tq", RB_FAMILY_CODEC, "test", "test codec", 1, RB_PARAMS_OF(tq_params), NULL, NULL, NULL,
-    NULL};
-static const rb_method tq2 = {"tq2",  RB_FAMILY_CODEC,
-                              "test", "second test codec",
-                              1,      RB_PARAMS_OF(tq_params),
-                              NULL,   NULL,
-                              NULL,   NULL};
+static const rb_method tq = {.name = "tq",
+                             .family = RB_FAMILY_CODEC,
+                             .paper = "test",
+                             .summary = "test codec",
+                             .version = 1,
+                             .params = tq_params,
+                             .nparams = sizeof tq_params / sizeof tq_params[0]};
+static const rb_method tq2 = {.name = "tq2",
+                              .family = RB_FAMILY_CODEC,
+                              .paper = "test",
+                              .summary = "second test codec",
+                              .version = 1,
+                              .params = tq_params,
+                              .nparams = sizeof tq_params / sizeof tq_params[0]};
 static const rb_method *const test_methods[] = {&tq, &tq2};
 
 static const rb_method *const *methods_all(size_t *n) {
@@ -269,7 +275,36 @@ static const struct bad_case {
         BASE "expect:\n  - {method: tq, metric: bits, op: '=', value: 4, source: x}\n",
         "cfg.yaml:8:36: expect: op '=' is not one of ~=, <=, >=, <, >"),
     ROW("expect without value", BASE "expect:\n  - {method: tq, metric: bits, source: x}\n",
-        "cfg.yaml:8:5: expect: 'value' is required"),
+        "cfg.yaml:8:5: expect: 'value' (a number) or 'than' (a cell) is required"),
+    ROW("expect with both value and than",
+        BASE "expect:\n  - {method: tq, params: {bits: 2}, metric: vnmse, op: '<', value: 1,\n"
+             "     than: {method: tq, params: {bits: 4}}, source: x}\n",
+        "cfg.yaml:8:68: expect: give 'value' or 'than', not both"),
+    ROW("expect than over a sweep it does not pin",
+        BASE "expect:\n  - {method: tq, params: {bits: 2}, metric: vnmse, op: '>',\n"
+             "     than: {method: tq}, source: x}\n",
+        "cfg.yaml:9:12: expect than: 'tq' sweeps parameter 'bits' (2 values); name one in "
+        "'params'"),
+    ROW("expect than naming an unknown label",
+        BASE "expect:\n  - {method: tq, params: {bits: 2}, metric: vnmse, op: '>',\n"
+             "     than: {label: zz}, source: x}\n",
+        "cfg.yaml:9:20: expect than: no method entry has label 'zz' (labels: tq)"),
+    ROW("expect than with an unknown key",
+        BASE "expect:\n  - {method: tq, params: {bits: 2}, metric: vnmse, op: '>',\n"
+             "     than: {method: tq, params: {bits: 4}, metric: bits}, source: x}\n",
+        "cfg.yaml:9:44: expect than: unknown key 'metric'"),
+    ROW("expect than not a mapping",
+        BASE "expect:\n  - {method: tq, params: {bits: 2}, metric: vnmse, op: '>', than: tq,\n"
+             "     source: x}\n",
+        "cfg.yaml:8:67: expect: 'than' must be a mapping naming a cell"),
+    ROW("expect factor without than",
+        BASE "expect:\n  - {method: tq, params: {bits: 2}, metric: vnmse, op: '>', value: 1,\n"
+             "     factor: 2, source: x}\n",
+        "cfg.yaml:9:14: expect: 'factor' applies with 'than' only"),
+    ROW("expect than with a non-positive factor",
+        BASE "expect:\n  - {method: tq, params: {bits: 2}, metric: vnmse, op: '>',\n"
+             "     than: {method: tq, params: {bits: 4}}, factor: 0, source: x}\n",
+        "cfg.yaml:9:53: expect: factor must be a positive number"),
     ROW("plot y not a computed metric", BASE "plots:\n  - {x: bits, y: recall}\n",
         "cfg.yaml:8:18: plot: y 'recall' is not a metric the run computes (metrics: vnmse, bits)"),
     ROW("plot x unknown", BASE "plots:\n  - {x: depth, y: vnmse}\n",

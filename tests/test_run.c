@@ -132,6 +132,51 @@ Test(run, failed_expectation_exits_1) {
     free(err);
 }
 
+/* A claim against another cell: 4-bit codes beat 2-bit ones (PASS) and 8-bit ones do not have
+ * 1.5x the 2-bit error (FAIL): the run exits 1 and both gradings name the reference cell. */
+Test(run, than_claims_compare_two_cells) {
+    make_dir();
+    write_file("than.yaml",
+               "name: than\n"
+               "datasets:\n"
+               "  - {name: s64, kind: sphere, dim: 64, count: 300, queries: 20}\n"
+               "methods:\n"
+               "  - {method: rtn, params: {bits: [2, 4, 8], rotation: rht}}\n"
+               "metrics: [vnmse]\n"
+               "expect:\n"
+               "  - {method: rtn, params: {bits: 4}, metric: vnmse, op: '<',\n"
+               "     than: {method: rtn, params: {bits: 2}}, source: 'more bits'}\n"
+               "  - {method: rtn, params: {bits: 8}, metric: vnmse, op: '>',\n"
+               "     than: {method: rtn, params: {bits: 2}}, factor: 1.5, source: 'wrong'}\n");
+    char args[512], *err, p[256];
+    snprintf(args, sizeof args, "%s/than.yaml -o %s/out --quick", dir, dir);
+    int st = run(args, &err);
+    cr_assert_eq(st, 1, "exit %d: %s", st, err);
+    cr_assert(strstr(err, "expectation FAIL: rtn vnmse > "), "%s", err);
+    cr_assert(strstr(err, "(rtn bits=2)"), "%s", err);
+    snprintf(p, sizeof p, "%s/out/expect.jsonl", dir);
+    char *text = slurp(p), *nl = text ? strchr(text, '\n') : NULL;
+    cr_assert(nl, "expect.jsonl: %s", text);
+    json_t *pass = json_loadb(text, (size_t) (nl - text), 0, NULL),
+           *fail = json_loads(nl + 1, JSON_DISABLE_EOF_CHECK, NULL);
+    free(text);
+    cr_assert(pass && fail);
+    cr_assert_str_eq(rb_row_str(pass, "status"), "PASS");
+    cr_assert_str_eq(rb_row_str(fail, "status"), "FAIL");
+    cr_assert_str_eq(rb_row_str(pass, "than"), "rtn bits=2");
+    /* The target is the reference cell's measured value (times the factor). */
+    double v2 = rb_row_double(pass, "target");
+    cr_assert(v2 > rb_row_double(pass, "value") && v2 > 0.01, "%g", v2);
+    cr_assert_float_eq(rb_row_double(fail, "target"), 1.5 * v2, 1e-12 * v2);
+    json_decref(pass);
+    json_decref(fail);
+    snprintf(p, sizeof p, "%s/out/report.md", dir);
+    char *report = slurp(p);
+    cr_assert(report && strstr(report, "(1.5 x rtn bits=2)"), "%s", report);
+    free(report);
+    free(err);
+}
+
 Test(run, config_error_exits_2_and_writes_nothing) {
     make_dir();
     write_file("bad.yaml", "name: bad\ndatasets:\n  - {name: s, kind: sphere, dim: 0}\n"
