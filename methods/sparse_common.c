@@ -36,7 +36,7 @@ int rb_gf2_inverse(const rb_gf2_mat *a, rb_gf2_mat *inv) {
     unsigned n = a->n;
     rb_gf2_mat t;
     rb_gf2_transpose(a, &t); /* t.col[i] = row i of A */
-    uint64_t row[64], id[64];
+    uint64_t row[64] = {0}, id[64] = {0};
     for (unsigned i = 0; i < n; i++) {
         row[i] = t.col[i];
         id[i] = UINT64_C(1) << i;
