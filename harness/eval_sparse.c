@@ -168,8 +168,9 @@ void rb_wilson_interval(size_t successes, size_t n, double z, double *lo, double
     double p = (double) successes / (double) n, nn = (double) n, z2 = z * z;
     double den = 1 + z2 / nn, center = (p + z2 / (2 * nn)) / den;
     double half = z / den * sqrt(p * (1 - p) / nn + z2 / (4 * nn * nn));
-    *lo = fmax(0, center - half);
-    *hi = fmin(1, center + half);
+    /* Exact at the ends (the formula leaves rounding residue there). */
+    *lo = successes == 0 ? 0 : fmax(0, center - half);
+    *hi = successes == n ? 1 : fmin(1, center + half);
 }
 
 /* fwht_full (fastest kernel, fp32, keeping K) on the cell's signal: the median of up to three
