@@ -150,13 +150,15 @@ static int spright_recover(const rb_params *p, rb_signal_oracle *o, uint64_t see
     if (!rc) rc = rb_sparse_observe(&pl, o);
     if (!rc) rc = noise_estimate(&pl, &est);
     if (!rc) {
-        /* thr: the reference code's factor by P over the noise estimate, plus its floor; the
-         * amplitude floor is max(1e-8, thr) instead of the reference's SNR-based E_min, so the
-         * decoder needs no knowledge of the SNR. */
+        /* thr: the reference code's factor by P over the noise estimate, plus its floor. The
+         * amplitude floor: a single-ton's |alpha|^2 must be 10 dB above the bin noise (and above
+         * 1e-8), in place of the reference's SNR-based E_min (min(0.1 SNR, 1000) x noise), so the
+         * decoder needs no knowledge of the SNR; it keeps noise bins and the small ghosts of
+         * imperfect peeling out of the answer. */
         unsigned P = pl.delays;
         double f_thr = P < 10 ? 4 : P < 20 ? 3 : P < 50 ? 2 : 1.5;
         spright_test t = {1e-10 + f_thr * est, 0, E, ml};
-        t.emin = fmax(1e-8, t.thr);
+        t.emin = fmax(1e-8, 10 * est);
         rc = rb_sparse_peel(&pl, robust_test, &t, (unsigned) rb_params_int(p, "max_iter"), &f,
                             &left);
     }
