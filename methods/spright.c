@@ -41,13 +41,29 @@ static int parity(uint64_t v) {
 }
 
 /* Amplitude and residual of a single-ton at k' against the bin's observations u. */
+/* Delay r ^ e_q with q < b flips a bit of the bin index itself: in the k' coordinates it re-reads
+ * the samples of its chain's offset r, so its observation is +-U[r] exactly, noise included. The
+ * tests skip these copies: counted, they would give one noise value b + 1 times the weight and
+ * make the residual statistics far heavier-tailed than the thresholds assume. */
+static int copy_delay(const rb_sparse_plan *pl, unsigned p) {
+    unsigned r = p % (pl->n + 1);
+    return r >= 1 && r <= pl->b;
+}
+
+/* The delays the tests use: P minus the copies. */
+static unsigned used_delays(const rb_sparse_plan *pl) {
+    return pl->delays / (pl->n + 1) * (pl->n + 1 - pl->b);
+}
+
 static double fit(const rb_sparse_plan *pl, unsigned c, const double *u, uint64_t kp,
                   double *alpha) {
     const uint64_t *d = pl->delay + (size_t) c * pl->delays;
     double a = 0, r = 0;
-    for (unsigned p = 0; p < pl->delays; p++) a += parity(d[p] & kp) ? -u[p] : u[p];
-    a /= pl->delays;
+    for (unsigned p = 0; p < pl->delays; p++)
+        if (!copy_delay(pl, p)) a += parity(d[p] & kp) ? -u[p] : u[p];
+    a /= used_delays(pl);
     for (unsigned p = 0; p < pl->delays; p++) {
+        if (copy_delay(pl, p)) continue;
         double e = u[p] - (parity(d[p] & kp) ? -a : a);
         r += e * e;
     }
@@ -55,15 +71,17 @@ static double fit(const rb_sparse_plan *pl, unsigned c, const double *u, uint64_
     return r;
 }
 
-/* Zero-ton: mean energy <= thr. Otherwise the index: bit q (q >= b; the low bits are the bin)
- * by a soft vote over the chains of sign(U[r]) sign(U[r ^ e_q]), or the near-ML search; then
- * single-ton when the residual per delay <= thr and the amplitude's energy > emin. */
+/* Zero-ton: mean energy (over the delays that are not copies) <= thr. Otherwise the index: bit q (q
+ * >= b; the low bits are the bin) by a soft vote over the chains of sign(U[r]) sign(U[r ^ e_q]), or
+ * the near-ML search; then single-ton when the residual per delay <= thr and the amplitude's energy
+ * > emin. */
 static rb_bin_kind robust_test(void *ctx, const rb_sparse_plan *pl, unsigned c, size_t j,
                                const double *u, uint64_t *kprime, double *alpha) {
     const spright_test *t = ctx;
-    unsigned P = pl->delays, n = pl->n;
+    unsigned P = used_delays(pl), n = pl->n;
     double energy = 0;
-    for (unsigned p = 0; p < P; p++) energy += u[p] * u[p];
+    for (unsigned p = 0; p < pl->delays; p++)
+        if (!copy_delay(pl, p)) energy += u[p] * u[p];
     if (energy / P <= t->thr) return RB_BIN_ZERO;
     uint64_t k = j;
     double a, res;
@@ -102,8 +120,8 @@ static int noise_estimate(const rb_sparse_plan *pl, double *est) {
     for (size_t i = 0; i < m; i++) {
         double s = 0;
         for (unsigned p = 0; p < pl->delays; p++)
-            s += pl->U[i * pl->delays + p] * pl->U[i * pl->delays + p];
-        e[i] = s / pl->delays;
+            if (!copy_delay(pl, p)) s += pl->U[i * pl->delays + p] * pl->U[i * pl->delays + p];
+        e[i] = s / used_delays(pl);
     }
     qsort(e, m, sizeof *e, cmp_double);
     double sum = e[0];
@@ -155,7 +173,7 @@ static int spright_recover(const rb_params *p, rb_signal_oracle *o, uint64_t see
          * 1e-8), in place of the reference's SNR-based E_min (min(0.1 SNR, 1000) x noise), so the
          * decoder needs no knowledge of the SNR; it keeps noise bins and the small ghosts of
          * imperfect peeling out of the answer. */
-        unsigned P = pl.delays;
+        unsigned P = used_delays(&pl);
         double f_thr = P < 10 ? 4 : P < 20 ? 3 : P < 50 ? 2 : 1.5;
         spright_test t = {1e-10 + f_thr * est, 0, E, ml};
         t.emin = fmax(1e-8, 10 * est);
