@@ -220,3 +220,59 @@ int rb_kv_int4_encode_f32_avx512(const float *x, size_t rows, size_t d, size_t s
     encode_rows_mem(x, rows, d, stride, m, flags, packed, sz);
     return RB_OK;
 }
+
+/* Decode of rows of d = 16 nv in registers: nibbles widened to int32, (q - z) * scale (two
+ * roundings, no FMA, as the reference), the same butterflies as the encoder, then 1/sqrt(m). */
+RB_AI void decode_rows_reg(const uint8_t *packed, const float *sz, size_t rows, size_t m,
+                           float *xhat, size_t ld, const int nv) {
+    const signs sg = make_signs();
+    const __m512 vinv = _mm512_set1_ps((float) (1.0 / sqrt((double) m)));
+    const __m512i nib = _mm512_set1_epi32(15);
+    const size_t half = (size_t) nv * 8;
+    for (size_t r = 0; r < rows; r++) {
+        const uint8_t *in = packed + r * half;
+        const __m512 vs = _mm512_set1_ps(sz[2 * r]), vz = _mm512_set1_ps(sz[2 * r + 1]);
+        __m512 v[16];
+        RB_UNROLL
+        for (int i = 0; i < nv / 2; i++) {
+            __m512i e = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *) (in + 16 * i)));
+            __m512 lo = _mm512_cvtepi32_ps(_mm512_and_si512(e, nib));
+            __m512 hi = _mm512_cvtepi32_ps(_mm512_srli_epi32(e, 4));
+            v[i] = _mm512_mul_ps(_mm512_sub_ps(lo, vz), vs);
+            v[i + nv / 2] = _mm512_mul_ps(_mm512_sub_ps(hi, vz), vs);
+        }
+        if (m > 1) {
+            RB_UNROLL
+            for (int i = 0; i < nv; i++) v[i] = stages16(v[i], m, &sg);
+            if (m > 16) cross_stage(v, nv, 1);
+            if (m > 32) cross_stage(v, nv, 2);
+            if (m > 64) cross_stage(v, nv, 4);
+            if (m > 128) cross_stage(v, nv, 8);
+            RB_UNROLL
+            for (int i = 0; i < nv; i++) v[i] = _mm512_mul_ps(v[i], vinv);
+        }
+        float *o = xhat + r * ld;
+        RB_UNROLL
+        for (int i = 0; i < nv; i++) _mm512_storeu_ps(o + 16 * i, v[i]);
+    }
+}
+
+int rb_kv_int4_decode_f32_avx512(const uint8_t *packed, const float *sz, size_t rows, size_t d,
+                                 size_t m, float *xhat, size_t ld) {
+    switch (d) {
+    case 32:
+        decode_rows_reg(packed, sz, rows, m, xhat, ld, 2);
+        return RB_OK;
+    case 64:
+        decode_rows_reg(packed, sz, rows, m, xhat, ld, 4);
+        return RB_OK;
+    case 128:
+        decode_rows_reg(packed, sz, rows, m, xhat, ld, 8);
+        return RB_OK;
+    case 256:
+        decode_rows_reg(packed, sz, rows, m, xhat, ld, 16);
+        return RB_OK;
+    default:
+        return RB_EDECLINE;
+    }
+}
