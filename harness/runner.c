@@ -119,6 +119,45 @@ static int load_dataset(run *r, const rb_cell *c) {
     return RB_OK;
 }
 
+/* Runs the timed benchmarks of one cell and writes one latency row per benchmark (median,
+ * raw samples, GB/s and the fraction of the copy bandwidth measured in this run). */
+static int run_latency(run *r, cell_sink *cs, const rb_gb_bench *benches, const char *const *names,
+                       size_t nb) {
+    int rc = RB_OK;
+    rb_gb_report rep = {0};
+    if (nb) rc = rb_gb_run(benches, nb, NULL, &rep);
+    const rb_limit *lim = r->have_limits ? rb_limits_find(&r->limits, rb_threads_get()) : NULL;
+    for (size_t i = 0; !rc && i < rep.count; i++) {
+        const rb_gb_result *res = &rep.results[i];
+        if (!res->ok) {
+            rc = rb_error_set(RB_EINVAL, "latency of %s: %s", res->name, res->error);
+            break;
+        }
+        double *samples = malloc(res->nsamples * sizeof *samples);
+        if (!samples) {
+            rc = rb_error_set(RB_ENOMEM, "latency: no memory");
+            break;
+        }
+        for (size_t s = 0; s < res->nsamples; s++) samples[s] = res->samples[s].real_ns * 1e-9;
+        char variants[1024];
+        rb_kernel_trace(variants, sizeof variants);
+        rb_record rec = base_record(cs);
+        rec.metric = names[res->index];
+        rec.unit = "s";
+        rec.value = res->real_ns.median * 1e-9;
+        rec.n = res->nsamples;
+        rec.samples = samples;
+        rec.nsamples = res->nsamples;
+        rec.gbps = res->gbps;
+        rec.frac_bw = lim && lim->copy_gbps > 0 ? res->gbps / lim->copy_gbps : NAN;
+        rec.kernel_variants = variants;
+        rc = rb_results_write(r->res, &rec);
+        free(samples);
+    }
+    rb_gb_report_free(&rep);
+    return rc;
+}
+
 /* ---- latency pass (codec encode/decode through Google Benchmark) ---- */
 
 typedef struct codec_bench {
@@ -188,37 +227,7 @@ static int latency_codec(run *r, cell_sink *cs) {
         names[nb] = "decode_latency";
         benches[nb++] = (rb_gb_bench){"decode", body_decode, NULL, NULL, &b, opt};
     }
-    rb_gb_report rep = {0};
-    if (!rc && nb) rc = rb_gb_run(benches, nb, NULL, &rep);
-    const rb_limit *lim = r->have_limits ? rb_limits_find(&r->limits, rb_threads_get()) : NULL;
-    for (size_t i = 0; !rc && i < rep.count; i++) {
-        const rb_gb_result *res = &rep.results[i];
-        if (!res->ok) {
-            rc = rb_error_set(RB_EINVAL, "latency of %s: %s", res->name, res->error);
-            break;
-        }
-        double *samples = malloc(res->nsamples * sizeof *samples);
-        if (!samples) {
-            rc = rb_error_set(RB_ENOMEM, "latency: no memory");
-            break;
-        }
-        for (size_t s = 0; s < res->nsamples; s++) samples[s] = res->samples[s].real_ns * 1e-9;
-        char variants[1024];
-        rb_kernel_trace(variants, sizeof variants);
-        rb_record rec = base_record(cs);
-        rec.metric = names[res->index];
-        rec.unit = "s";
-        rec.value = res->real_ns.median * 1e-9;
-        rec.n = res->nsamples;
-        rec.samples = samples;
-        rec.nsamples = res->nsamples;
-        rec.gbps = res->gbps;
-        rec.frac_bw = lim && lim->copy_gbps > 0 ? res->gbps / lim->copy_gbps : NAN;
-        rec.kernel_variants = variants;
-        rc = rb_results_write(r->res, &rec);
-        free(samples);
-    }
-    rb_gb_report_free(&rep);
+    if (!rc) rc = run_latency(r, cs, benches, names, nb);
     free(b.codes);
     free(b.xhat);
     m->codec->destroy(b.st);
@@ -310,37 +319,7 @@ static int latency_kv(run *r, cell_sink *cs) {
         names[nb] = "decode_latency";
         benches[nb++] = (rb_gb_bench){"decode", body_kv_decode, NULL, NULL, &b, opt};
     }
-    rb_gb_report rep = {0};
-    if (!rc && nb) rc = rb_gb_run(benches, nb, NULL, &rep);
-    const rb_limit *lim = r->have_limits ? rb_limits_find(&r->limits, rb_threads_get()) : NULL;
-    for (size_t i = 0; !rc && i < rep.count; i++) {
-        const rb_gb_result *res = &rep.results[i];
-        if (!res->ok) {
-            rc = rb_error_set(RB_EINVAL, "latency of %s: %s", res->name, res->error);
-            break;
-        }
-        double *samples = malloc(res->nsamples * sizeof *samples);
-        if (!samples) {
-            rc = rb_error_set(RB_ENOMEM, "latency: no memory");
-            break;
-        }
-        for (size_t s = 0; s < res->nsamples; s++) samples[s] = res->samples[s].real_ns * 1e-9;
-        char variants[1024];
-        rb_kernel_trace(variants, sizeof variants);
-        rb_record rec = base_record(cs);
-        rec.metric = names[res->index];
-        rec.unit = "s";
-        rec.value = res->real_ns.median * 1e-9;
-        rec.n = res->nsamples;
-        rec.samples = samples;
-        rec.nsamples = res->nsamples;
-        rec.gbps = res->gbps;
-        rec.frac_bw = lim && lim->copy_gbps > 0 ? res->gbps / lim->copy_gbps : NAN;
-        rec.kernel_variants = variants;
-        rc = rb_results_write(r->res, &rec);
-        free(samples);
-    }
-    rb_gb_report_free(&rep);
+    if (!rc) rc = run_latency(r, cs, benches, names, nb);
     if (b.st) m->kv->destroy(b.st);
     free(b.Kh);
     free(b.Vh);
