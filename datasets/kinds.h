@@ -13,6 +13,7 @@
     X(rb_dataset_linear_layer)    \
     X(rb_dataset_kv_cache)        \
     X(rb_dataset_sparse_wht)      \
+    X(rb_dataset_sparse_npy)      \
     X(rb_dataset_npy)             \
     X(rb_dataset_safetensors)     \
     X(rb_dataset_fvecs)
