@@ -24,6 +24,11 @@
  *                  token index; k capped at the token count)
  *   bits           KV methods: their bits() after the last decode step (mean over layers);
  *                  vector codecs: the codec's bits.
+ *   NAME/head      for NAME in logit_err, rel_mse_k, rel_mse_v, attn_kl, attn_out_err: one row
+ *                  per (layer, KV head) with slice "layer=L,head=H" (L = 0 without a layer
+ *                  axis), the same formula over that slice's tokens and queries; the query heads
+ *                  of a GQA group pool into their KV head. Asked for separately, so pooled rows
+ *                  and small outputs stay the default.
  * A vector codec with its own inner-product estimator (QJL, TurboQuant-prod) scores s_hat with
  * it; its rel_mse_k and attention outputs use the decoded keys. */
 #include <math.h>
@@ -51,7 +56,7 @@ static size_t topk_k(const char *name) {
 
 static int emit(rb_metric_sink sink, void *ctx, const char *name, double value, double se,
                 size_t n) {
-    rb_metric_value v = {rb_metric_find(name), value, se, n};
+    rb_metric_value v = {rb_metric_find(name), value, se, n, NULL};
     RB_ASSERT(v.metric != NULL);
     return sink(ctx, &v);
 }
@@ -155,6 +160,39 @@ typedef struct kv_acc {
     double *topk_sum, *topk_sq;
     double bits_sum;
 } kv_acc;
+
+/* Adds the sums of src (one (layer, query head) pass) into dst; both have the same top-k list. */
+static void acc_add(kv_acc *dst, const kv_acc *src) {
+    dst->k_err += src->k_err;
+    dst->k_norm += src->k_norm;
+    dst->v_err += src->v_err;
+    dst->v_norm += src->v_norm;
+    dst->logit_num += src->logit_num;
+    dst->logit_den += src->logit_den;
+    dst->logit_max = fmax(dst->logit_max, src->logit_max);
+    dst->kl_sum += src->kl_sum;
+    dst->kl_sq += src->kl_sq;
+    dst->out_num += src->out_num;
+    dst->out_num_k += src->out_num_k;
+    dst->out_den += src->out_den;
+    dst->rows += src->rows;
+    for (size_t j = 0; j < src->nk; j++) {
+        dst->topk_sum[j] += src->topk_sum[j];
+        dst->topk_sq[j] += src->topk_sq[j];
+    }
+}
+
+/* Zeroes the sums of a, keeping its top-k list and arrays. */
+static void acc_clear(kv_acc *a) {
+    size_t nk = a->nk, *ks = a->ks;
+    double *sum = a->topk_sum, *sq = a->topk_sq;
+    memset(a, 0, sizeof *a);
+    a->nk = nk;
+    a->ks = ks;
+    a->topk_sum = sum;
+    a->topk_sq = sq;
+    for (size_t j = 0; j < nk; j++) sum[j] = sq[j] = 0;
+}
 
 /* Work buffers for one (layer, query head): scores, softmax rows and outputs. */
 typedef struct kv_work {
@@ -414,6 +452,53 @@ static int emit_all(const kv_shape *s, const kv_acc *a, const char *const *metri
     return rc;
 }
 
+/* The per-slice metrics: "NAME/head" for these NAMEs. */
+static const char *const slice_bases[] = {"logit_err", "rel_mse_k", "rel_mse_v", "attn_kl",
+                                          "attn_out_err"};
+enum { NSLICE_BASES = sizeof slice_bases / sizeof slice_bases[0] };
+
+/* One slice's rows: "NAME/head" for each requested NAME, slice "layer=L,head=H". */
+static int emit_slice(const kv_shape *s, const kv_acc *a, size_t l, size_t h,
+                      const int want[NSLICE_BASES], rb_metric_sink sink, void *ctx) {
+    char slice[64], name[64];
+    snprintf(slice, sizeof slice, "layer=%zu,head=%zu", l, h);
+    int rc = RB_OK;
+    for (int i = 0; !rc && i < NSLICE_BASES; i++) {
+        if (!want[i]) continue;
+        double v = NAN, se = NAN;
+        size_t n = a->rows;
+        switch (i) {
+        case 0:
+            v = a->logit_den > 0 ? sqrt(a->logit_num / a->logit_den) : NAN;
+            n = a->rows * s->tokens;
+            break;
+        case 1:
+            v = a->k_norm > 0 ? a->k_err / a->k_norm : NAN;
+            n = s->tokens;
+            break;
+        case 2:
+            v = a->v_norm > 0 ? a->v_err / a->v_norm : NAN;
+            n = s->tokens;
+            break;
+        case 3: {
+            double r = (double) a->rows;
+            v = a->rows ? a->kl_sum / r : NAN;
+            double var = a->rows > 1 ? (a->kl_sq - v * a->kl_sum) / (r - 1) : NAN;
+            se = sqrt(fmax(var, 0) / r);
+            break;
+        }
+        default:
+            v = a->out_den > 0 ? a->out_num / a->out_den : NAN;
+            break;
+        }
+        snprintf(name, sizeof name, "%s/head", slice_bases[i]);
+        rb_metric_value mv = {rb_metric_find(name), v, se, n, slice};
+        RB_ASSERT(mv.metric != NULL);
+        rc = sink(ctx, &mv);
+    }
+    return rc;
+}
+
 int rb_eval_kv(const rb_method *m, const rb_params *p, const rb_dataset *ds, uint64_t seed,
                const char *const *metrics, size_t nmetrics, rb_metric_sink sink, void *ctx) {
     static const char *const attn[] = {"logit_err", "logit_err_max", "attn_kl", "attn_out_err",
@@ -424,6 +509,14 @@ int rb_eval_kv(const rb_method *m, const rb_params *p, const rb_dataset *ds, uin
         need_q |= wants(metrics, nmetrics, attn[i]);
     for (size_t i = 0; i < nmetrics; i++)
         if (topk_k(metrics[i]) && rb_metric_find(metrics[i])) acc.nk++;
+    int want_slice[NSLICE_BASES], any_slice = 0;
+    for (int i = 0; i < NSLICE_BASES; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "%s/head", slice_bases[i]);
+        want_slice[i] = wants(metrics, nmetrics, name);
+        any_slice |= want_slice[i];
+        need_q |= want_slice[i] && (i == 0 || i >= 3);
+    }
     need_q |= acc.nk > 0;
     if (!m->kv && !m->codec)
         return rb_error_set(RB_EINVAL, "%s: not a vector or KV codec", m->name);
@@ -437,7 +530,21 @@ int rb_eval_kv(const rb_method *m, const rb_params *p, const rb_dataset *ds, uin
     acc.topk_sq = calloc(acc.nk + 1, sizeof(double));
     uint8_t *hcodes = NULL;
     kv_work w = {0};
-    if (!Kh || !Vh || !acc.ks || !acc.topk_sum || !acc.topk_sq)
+    /* one: the sums of one (layer, query head) pass, added to the pooled acc and its slice. */
+    size_t nslices = any_slice ? s.layers * s.heads : 0;
+    kv_acc one = {.nk = acc.nk, .ks = acc.ks};
+    one.topk_sum = calloc(2 * (acc.nk + 1), sizeof(double));
+    one.topk_sq = one.topk_sum ? one.topk_sum + acc.nk + 1 : NULL;
+    kv_acc *sl = calloc(nslices + 1, sizeof *sl);
+    double *sl_topk = calloc(2 * (acc.nk + 1) * (nslices + 1), sizeof(double));
+    for (size_t i = 0; sl && sl_topk && i < nslices; i++) {
+        sl[i].nk = acc.nk;
+        sl[i].ks = acc.ks;
+        sl[i].topk_sum = sl_topk + 2 * (acc.nk + 1) * i;
+        sl[i].topk_sq = sl[i].topk_sum + acc.nk + 1;
+    }
+    if (!Kh || !Vh || !acc.ks || !acc.topk_sum || !acc.topk_sq || !one.topk_sum || !sl ||
+        !sl_topk)
         rc = rb_error_set(RB_ENOMEM, "%s: no memory for the reconstructed cache", m->name);
     for (size_t i = 0, j = 0; !rc && i < nmetrics; i++)
         if (topk_k(metrics[i]) && rb_metric_find(metrics[i])) acc.ks[j++] = topk_k(metrics[i]);
@@ -471,15 +578,28 @@ int rb_eval_kv(const rb_method *m, const rb_params *p, const rb_dataset *ds, uin
             sq_err(K, Kh, lay, &acc.k_err, &acc.k_norm);
             sq_err(V, Vh, lay, &acc.v_err, &acc.v_norm);
         }
+        for (size_t e = 0; !rc && e < s.tokens * s.heads && nslices; e++) {
+            kv_acc *a = &sl[l * s.heads + e % s.heads];
+            sq_err(K + e * s.dim, Kh + e * s.dim, s.dim, &a->k_err, &a->k_norm);
+            sq_err(V + e * s.dim, Vh + e * s.dim, s.dim, &a->v_err, &a->v_norm);
+        }
         const float *Q = need_q ? s.Q->data + l * s.nq * s.qheads * s.dim : NULL;
         for (size_t jq = 0; !rc && need_q && jq < s.qheads; jq++) {
             if (use_est) rc = codec_estimate(m, kst, kcodes, &s, Q, jq, &w, hcodes);
-            if (!rc) rc = attend_head(&s, Q, K, V, Kh, Vh, use_est ? w.est : NULL, jq, &acc, &w);
+            acc_clear(&one);
+            if (!rc) rc = attend_head(&s, Q, K, V, Kh, Vh, use_est ? w.est : NULL, jq, &one, &w);
+            if (!rc) acc_add(&acc, &one);
+            if (!rc && nslices) acc_add(&sl[l * s.heads + jq / (s.qheads / s.heads)], &one);
         }
         if (kst) m->codec->destroy(kst);
         free(kcodes);
     }
     if (!rc) rc = emit_all(&s, &acc, metrics, nmetrics, sink, ctx);
+    for (size_t i = 0; !rc && i < nslices; i++)
+        rc = emit_slice(&s, &sl[i], i / s.heads, i % s.heads, want_slice, sink, ctx);
+    free(one.topk_sum);
+    free(sl);
+    free(sl_topk);
     work_free(&w);
     free(hcodes);
     free(Kh);
