@@ -130,7 +130,7 @@ static const char *const top_keys[] = {"name",     "seed",    "repeats", "backen
                                        "datasets", "methods", "metrics", "latency",
                                        "expect",   "plots",   "include", NULL};
 static const char *const latency_keys[] = {"ops", "min_time", "repetitions", "batch", NULL};
-static const char *const method_keys[] = {"method", "label", "params", NULL};
+static const char *const method_keys[] = {"method", "label", "params", "datasets", NULL};
 static const char *const expect_keys[] = {"method", "label", "dataset", "params", "backend",
                                           "metric", "op",    "value",   "rtol",   "atol",
                                           "source", "than",  "factor",  NULL};
@@ -661,6 +661,21 @@ static int build_dataset(loader *L, rb_config *cfg, ref item) {
     return RB_OK;
 }
 
+static int dataset_index(const rb_config *cfg, const char *name) {
+    for (size_t i = 0; i < cfg->ndatasets; i++)
+        if (!strcmp(cfg->datasets[i].name, name)) return (int) i;
+    return -1;
+}
+
+static const char *names_of(char *const *list, size_t n, size_t stride, char *buf, size_t size) {
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < n && used < size; i++)
+        used += (size_t) snprintf(buf + used, size - used, "%s%s", i ? ", " : "",
+                                  *(char *const *) ((const char *) list + i * stride));
+    return buf;
+}
+
 static int build_method(loader *L, rb_config *cfg, ref item, unsigned char *label_given) {
     int rc;
     if (item.n->type != YAML_MAPPING_NODE)
@@ -671,7 +686,8 @@ static int build_method(loader *L, rb_config *cfg, ref item, unsigned char *labe
     size_t idx = cfg->nmethods++;
     rb_method_entry *e = &cfg->methods[idx];
     e->pos = pos(item);
-    ref mv = get(item, "method"), lv = get(item, "label"), pv = get(item, "params");
+    ref mv = get(item, "method"), lv = get(item, "label"), pv = get(item, "params"),
+        dv = get(item, "datasets");
     const char *name, *label;
     if (!mv.n) return err(item, "method entry: 'method' is required");
     if ((rc = want_string(mv, "method", &name))) return rc;
@@ -720,7 +736,31 @@ static int build_method(loader *L, rb_config *cfg, ref item, unsigned char *labe
                 return rc;
     }
     if (rb_params_check_required(&scratch)) return err(item, "%s: %s", owner, rb_error_detail());
+    if (dv.n && !is_null(dv)) {
+        if ((rc = want_seq(dv, "method entry 'datasets'"))) return rc;
+        if (!seq_len(dv)) return err(dv, "%s: 'datasets' must not be empty (leave it out)", owner);
+        if (!(e->datasets = calloc(seq_len(dv), sizeof *e->datasets))) return oom();
+        for (size_t i = 0; i < seq_len(dv); i++) {
+            ref it = seq_item(dv, i);
+            const char *ds;
+            char buf[512];
+            if ((rc = want_string(it, "a dataset name", &ds))) return rc;
+            if (dataset_index(cfg, ds) < 0)
+                return err(it, "%s: no dataset named '%s' (datasets: %s)", owner, ds,
+                           names_of(&cfg->datasets[0].name, cfg->ndatasets, sizeof *cfg->datasets,
+                                    buf, sizeof buf));
+            if (rb_entry_runs_on(e, ds) && e->ndatasets)
+                return err(it, "%s: dataset '%s' is listed twice", owner, ds);
+            if (!(e->datasets[e->ndatasets++] = strdup(ds))) return oom();
+        }
+    }
     return RB_OK;
+}
+
+int rb_entry_runs_on(const rb_method_entry *e, const char *dataset) {
+    for (size_t i = 0; i < e->ndatasets; i++)
+        if (!strcmp(e->datasets[i], dataset)) return 1;
+    return e->ndatasets == 0;
 }
 
 #define F_(f) (1u << (f))
@@ -770,12 +810,6 @@ static int metric_family_computed(const rb_config *cfg, const char *y) {
     return 0;
 }
 
-static int dataset_index(const rb_config *cfg, const char *name) {
-    for (size_t i = 0; i < cfg->ndatasets; i++)
-        if (!strcmp(cfg->datasets[i].name, name)) return (int) i;
-    return -1;
-}
-
 /* Does method entry e have a cell where parameter `name` has canonical value `canon`? */
 static int entry_has_value(const rb_method_entry *e, const char *name, const char *canon) {
     rb_params p;
@@ -789,15 +823,6 @@ static int entry_has_value(const rb_method_entry *e, const char *name, const cha
         return 0;
     }
     return !strcmp(rb_params_str(&p, name), canon); /* not written: the default */
-}
-
-static const char *names_of(char *const *list, size_t n, size_t stride, char *buf, size_t size) {
-    size_t used = 0;
-    buf[0] = '\0';
-    for (size_t i = 0; i < n && used < size; i++)
-        used += (size_t) snprintf(buf + used, size - used, "%s%s", i ? ", " : "",
-                                  *(char *const *) ((const char *) list + i * stride));
-    return buf;
 }
 
 /* The cell selector of a claim (or of its `than` reference): method and/or label, dataset,
@@ -920,10 +945,17 @@ static int check_one_setting(const rb_config *cfg, ref item, const rb_expect *x,
             return err(item, "%s: '%s' sweeps parameter '%s' (%zu values); name one in 'params'",
                        what, first->label, sp->name, sp->nvalues);
     }
-    if (!x->dataset && cfg->ndatasets > 1)
-        return err(item, "%s: the config has %zu datasets; name one with 'dataset'", what,
-                   cfg->ndatasets);
-    const rb_dataset_entry *de = &cfg->datasets[x->dataset ? dataset_index(cfg, x->dataset) : 0];
+    size_t nruns = 0, lastds = 0;
+    for (size_t i = 0; i < cfg->ndatasets; i++)
+        if (rb_entry_runs_on(first, cfg->datasets[i].name)) nruns++, lastds = i;
+    if (x->dataset && !rb_entry_runs_on(first, x->dataset))
+        return err(item, "%s: '%s' does not run on dataset '%s' (see its 'datasets')", what,
+                   first->label, x->dataset);
+    if (!x->dataset && nruns > 1)
+        return err(item, "%s: '%s' runs on %zu datasets; name one with 'dataset'", what,
+                   first->label, nruns);
+    const rb_dataset_entry *de =
+        &cfg->datasets[x->dataset ? (size_t) dataset_index(cfg, x->dataset) : lastds];
     for (size_t i = 0; i < de->nparams; i++)
         if (de->params[i].nvalues > 1)
             return err(item,
@@ -1285,6 +1317,7 @@ static json_t *resolved(const rb_config *cfg, int *bad) {
         if (o) {
             put(o, "method", json_string(m->method), bad);
             put(o, "label", json_string(m->label), bad);
+            if (m->ndatasets) put(o, "datasets", strings(m->datasets, m->ndatasets, bad), bad);
         }
         for (size_t j = 0; p && j < m->nparams; j++) put_sweep(p, &m->params[j], bad);
         if (o)
@@ -1406,6 +1439,7 @@ void rb_config_free(rb_config *cfg) {
         free(cfg->methods[i].method);
         free(cfg->methods[i].label);
         free_sweep(cfg->methods[i].params, cfg->methods[i].nparams);
+        free_strings(cfg->methods[i].datasets, cfg->methods[i].ndatasets);
     }
     free(cfg->methods);
     free_strings(cfg->metrics, cfg->nmetrics);
@@ -1504,23 +1538,24 @@ static int cmp_key(const void *a, const void *b) {
 int rb_sweep_expand(const rb_config *cfg, rb_cell **cells, size_t *ncells) {
     *cells = NULL;
     *ncells = 0;
-    size_t nd = 0, nm = 0;
+    /* Cells: for each dataset setting, every setting of the entries that run on it, times the
+     * backends and repeats; counted with saturation at RB_SWEEP_MAX_CELLS + 1. */
+    const size_t cap = (size_t) RB_SWEEP_MAX_CELLS + 1;
+    size_t per = cfg->nbackends * (size_t) cfg->repeats, pairs = 0;
     for (size_t i = 0; i < cfg->ndatasets; i++) {
-        size_t c = combos(cfg->datasets[i].params, cfg->datasets[i].nparams);
-        nd += c;
-        if (!c || nd > RB_SWEEP_MAX_CELLS) nd = RB_SWEEP_MAX_CELLS + 1;
+        size_t nd = combos(cfg->datasets[i].params, cfg->datasets[i].nparams), nm = 0;
+        for (size_t j = 0; j < cfg->nmethods; j++) {
+            if (!rb_entry_runs_on(&cfg->methods[j], cfg->datasets[i].name)) continue;
+            size_t c = combos(cfg->methods[j].params, cfg->methods[j].nparams);
+            nm = !c || nm + c > cap ? cap : nm + c;
+        }
+        size_t p = !nd || nd > cap || (nm && nd > cap / nm) ? cap : nd * nm;
+        pairs = pairs + p > cap ? cap : pairs + p;
     }
-    for (size_t i = 0; i < cfg->nmethods; i++) {
-        size_t c = combos(cfg->methods[i].params, cfg->methods[i].nparams);
-        nm += c;
-        if (!c || nm > RB_SWEEP_MAX_CELLS) nm = RB_SWEEP_MAX_CELLS + 1;
-    }
-    size_t per = cfg->nbackends * (size_t) cfg->repeats;
-    if (nd > RB_SWEEP_MAX_CELLS || nm > RB_SWEEP_MAX_CELLS ||
-        (nm && nd > RB_SWEEP_MAX_CELLS / nm) || (per && nd * nm > RB_SWEEP_MAX_CELLS / per))
+    if (pairs >= cap || (per && pairs > RB_SWEEP_MAX_CELLS / per))
         return rb_error_set(RB_ECONFIG, "%s: the sweep has more than %d cells", cfg->path,
                             RB_SWEEP_MAX_CELLS);
-    size_t total = nd * nm * per;
+    size_t total = pairs * per;
     rb_cell *out = calloc(total ? total : 1, sizeof *out);
     rb_cell **order = malloc((total ? total : 1) * sizeof *order);
     if (!out || !order) {
@@ -1544,6 +1579,7 @@ int rb_sweep_expand(const rb_config *cfg, rb_cell **cells, size_t *ncells) {
             uint64_t dhash = fnv1a(buf);
             for (size_t mi = 0; mi < cfg->nmethods && !rc; mi++) {
                 const rb_method_entry *m = &cfg->methods[mi];
+                if (!rb_entry_runs_on(m, d->name)) continue;
                 size_t midx[RB_PARAMS_MAX] = {0};
                 do {
                     rb_params mp;

@@ -41,8 +41,13 @@ typedef struct rb_method_entry {
     const rb_method *m;
     rb_sweep_param *params;
     size_t nparams;
+    char **datasets; /* the datasets it runs on (config key `datasets`); ndatasets 0 = all */
+    size_t ndatasets;
     rb_srcpos pos;
 } rb_method_entry;
+
+/* Whether a method entry runs on the named dataset (every dataset unless it lists some). */
+int rb_entry_runs_on(const rb_method_entry *e, const char *dataset);
 
 /* A paper claim: the cell(s) matching method/label, dataset and the given params (a subset) must
  * have `metric` within tolerance of `value` (op "~="), or satisfy op "<=", ">=", "<", ">". With

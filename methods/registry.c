@@ -13,7 +13,9 @@
     X(rb_method_octopus)         \
     X(rb_method_polarquant)      \
     X(rb_method_rtn_kv)          \
-    X(rb_method_saw_int4)
+    X(rb_method_saw_int4)        \
+    X(rb_method_kivi)            \
+    X(rb_method_rotatekv)
 
 #define RB_METHOD_DECL_(sym) extern const rb_method sym;
 RB_METHODS(RB_METHOD_DECL_)

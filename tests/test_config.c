@@ -177,7 +177,8 @@ static const struct bad_case {
     ROW("unknown method", DS_ MS_ "  - {method: nosuch}\n" MT_,
         "cfg.yaml:5:14: unknown method 'nosuch' (known: tq, tq2)"),
     ROW("unknown key in a method entry", DS_ MS_ "  - {method: tq, parms: {bits: 2}}\n" MT_,
-        "cfg.yaml:5:18: method entry: unknown key 'parms' (allowed: method, label, params)"),
+        "cfg.yaml:5:18: method entry: unknown key 'parms' (allowed: method, label, params, "
+        "datasets)"),
     ROW("unknown metric", DS_ MS_ "  - {method: tq}\nmetrics: [vnmse, foo]\n",
         "cfg.yaml:6:18: unknown metric 'foo' for the codec methods of this config"),
     ROW("metric of another family", DS_ MS_ "  - {method: tq}\nmetrics: [kurtosis]\n",
@@ -230,7 +231,20 @@ static const struct bad_case {
         "name: t\ndatasets:\n  - {name: d1, kind: tvec}\n  - {name: d2, kind: tvec}\n"
         "methods:\n  - {method: tq}\n" MT_
         "expect:\n  - {method: tq, metric: vnmse, value: 0.1, source: x}\n",
-        "cfg.yaml:9:5: expect: the config has 2 datasets; name one with 'dataset'"),
+        "cfg.yaml:9:5: expect: 'tq' runs on 2 datasets; name one with 'dataset'"),
+    ROW("method entry datasets naming an unknown dataset",
+        DS_ MS_ "  - {method: tq, datasets: [d1, d9]}\n" MT_,
+        "cfg.yaml:5:33: method 'tq': no dataset named 'd9' (datasets: d1)"),
+    ROW("method entry datasets listing one twice",
+        DS_ MS_ "  - {method: tq, datasets: [d1, d1]}\n" MT_,
+        "cfg.yaml:5:33: method 'tq': dataset 'd1' is listed twice"),
+    ROW("method entry datasets empty", DS_ MS_ "  - {method: tq, datasets: []}\n" MT_,
+        "cfg.yaml:5:28: method 'tq': 'datasets' must not be empty"),
+    ROW("expect on a dataset the entry does not run on",
+        "name: t\ndatasets:\n  - {name: d1, kind: tvec}\n  - {name: d2, kind: tvec}\n"
+        "methods:\n  - {method: tq, datasets: [d2]}\n" MT_
+        "expect:\n  - {method: tq, dataset: d1, metric: vnmse, value: 0.1, source: x}\n",
+        "cfg.yaml:9:5: expect: 'tq' does not run on dataset 'd1' (see its 'datasets')"),
     ROW("expect on a swept dataset",
         "name: t\ndatasets:\n  - {name: d1, kind: tvec, dim: [8, 16]}\nmethods:\n"
         "  - {method: tq}\n" MT_
@@ -568,6 +582,30 @@ Test(config, includes_merge) {
     cr_assert_eq(cfg.datasets[0].pos.line, 5);
     cr_assert_eq(cfg.datasets[1].pos.file, cfg.files[0]);
     cr_assert_null(strstr(cfg.resolved_json, "include"), "the resolved config has no include");
+    rb_config_free(&cfg);
+}
+
+/* A method entry with `datasets` gets cells on those datasets only, in the usual order. */
+Test(config, method_entry_datasets_filter_cells) {
+    rb_config cfg;
+    load_ok("name: t\ndatasets:\n  - {name: d1, kind: tvec}\n  - {name: d2, kind: tvec}\n"
+            "  - {name: d3, kind: tvec}\n"
+            "methods:\n  - {method: tq, params: {bits: [2, 4]}, datasets: [d3, d1]}\n"
+            "  - {method: tq2}\n" MT_
+            "expect:\n  - {method: tq, dataset: d3, params: {bits: 2}, metric: vnmse, value: 0.1,"
+            " source: x}\n",
+            &cfg);
+    rb_cell *cells;
+    size_t n;
+    cr_assert_eq(rb_sweep_expand(&cfg, &cells, &n), 0, "%s", rb_error_detail());
+    cr_assert_eq(n, 2 * 2 + 3, "tq: 2 datasets x 2 bits; tq2: 3 datasets");
+    static const char *const want[] = {"d1|tq|", "d1|tq|", "d1|tq2|", "d2|tq2|",
+                                       "d3|tq|", "d3|tq|", "d3|tq2|"};
+    for (size_t i = 0; i < n; i++)
+        cr_assert(!strncmp(cells[i].key, want[i], strlen(want[i])), "cell %zu: %s", i,
+                  cells[i].key);
+    cr_assert(strstr(cfg.resolved_json, "\"datasets\":[\"d3\",\"d1\"]"), "%s", cfg.resolved_json);
+    free(cells);
     rb_config_free(&cfg);
 }
 
