@@ -155,8 +155,9 @@ Test(kv_slices, per_head_values_match_the_known_errors) {
             snprintf(sl, sizeof sl, "layer=%zu,head=%zu", l, h);
             double ke = keps[l][h], ve = veps[l][h];
             double le = find(&g, "logit_err/head", sl);
-            cr_assert(fabs(le - fabs(ke)) <= 1e-5 + 1e-4 * fabs(ke), "%s logit_err %g vs %g (seed %llu)",
-                      sl, le, fabs(ke), (unsigned long long) seed);
+            cr_assert(fabs(le - fabs(ke)) <= 1e-5 + 1e-4 * fabs(ke),
+                      "%s logit_err %g vs %g (seed %llu)", sl, le, fabs(ke),
+                      (unsigned long long) seed);
             double rk = find(&g, "rel_mse_k/head", sl), rv = find(&g, "rel_mse_v/head", sl);
             cr_assert(fabs(rk - ke * ke) <= 1e-6 + 1e-4 * ke * ke, "%s rel_mse_k %g", sl, rk);
             cr_assert(fabs(rv - ve * ve) <= 1e-6 + 1e-4 * ve * ve, "%s rel_mse_v %g", sl, rv);
@@ -166,7 +167,8 @@ Test(kv_slices, per_head_values_match_the_known_errors) {
                 cr_assert_eq(kl, 0.0, "%s attn_kl %g", sl, kl);
                 cr_assert(fabs(oe - ve * ve) <= 1e-6 + 1e-4 * ve * ve, "%s out %g", sl, oe);
             } else {
-                cr_assert_gt(kl, 0.0, "%s attn_kl %g (seed %llu)", sl, kl, (unsigned long long) seed);
+                cr_assert_gt(kl, 0.0, "%s attn_kl %g (seed %llu)", sl, kl,
+                             (unsigned long long) seed);
             }
             double e = logit_energy(&ds, l, h);
             num += ke * ke * e;
