@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "harness/compare.h"
+#include "harness/config.h"
 #include "harness/eval.h"
 #include "harness/record.h"
 #include "methods/method.h"
@@ -308,4 +309,24 @@ Test(kv_slices, compare_matches_each_slice) {
     remove_dir(a);
     remove_dir(same);
     remove_dir(worse);
+}
+
+/* configs/kv_attention.yaml (not run by CI) still loads; plot axes layer/head only with a
+ * NAME/head y. */
+Test(kv_slices, configs_accept_head_axis_only_for_sliced_metrics) {
+    rb_config cfg;
+    cr_assert_eq(rb_config_load("configs/kv_attention.yaml", &cfg), 0, "%s", rb_error_detail());
+    rb_config_free(&cfg);
+    char path[] = "/tmp/rbslicecfgXXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    FILE *f = fdopen(fd, "w");
+    fputs("name: t\ndatasets:\n  - {name: kv, kind: kv_cache, tokens: 64, heads: 2, head_dim: 16}\n"
+          "methods:\n  - {method: rtn_kv}\nmetrics: [logit_err, logit_err/head]\n"
+          "plots:\n  - {x: head, y: logit_err}\n",
+          f);
+    fclose(f);
+    cr_assert_neq(rb_config_load(path, &cfg), 0);
+    cr_assert(strstr(rb_error_detail(), "x 'head'"), "%s", rb_error_detail());
+    unlink(path);
 }
