@@ -543,8 +543,7 @@ int rb_eval_kv(const rb_method *m, const rb_params *p, const rb_dataset *ds, uin
         sl[i].topk_sum = sl_topk + 2 * (acc.nk + 1) * i;
         sl[i].topk_sq = sl[i].topk_sum + acc.nk + 1;
     }
-    if (!Kh || !Vh || !acc.ks || !acc.topk_sum || !acc.topk_sq || !one.topk_sum || !sl ||
-        !sl_topk)
+    if (!Kh || !Vh || !acc.ks || !acc.topk_sum || !acc.topk_sq || !one.topk_sum || !sl || !sl_topk)
         rc = rb_error_set(RB_ENOMEM, "%s: no memory for the reconstructed cache", m->name);
     for (size_t i = 0, j = 0; !rc && i < nmetrics; i++)
         if (topk_k(metrics[i]) && rb_metric_find(metrics[i])) acc.ks[j++] = topk_k(metrics[i]);
