@@ -161,39 +161,6 @@ typedef struct kv_acc {
     double bits_sum;
 } kv_acc;
 
-/* Adds the sums of src (one (layer, query head) pass) into dst; both have the same top-k list. */
-static void acc_add(kv_acc *dst, const kv_acc *src) {
-    dst->k_err += src->k_err;
-    dst->k_norm += src->k_norm;
-    dst->v_err += src->v_err;
-    dst->v_norm += src->v_norm;
-    dst->logit_num += src->logit_num;
-    dst->logit_den += src->logit_den;
-    dst->logit_max = fmax(dst->logit_max, src->logit_max);
-    dst->kl_sum += src->kl_sum;
-    dst->kl_sq += src->kl_sq;
-    dst->out_num += src->out_num;
-    dst->out_num_k += src->out_num_k;
-    dst->out_den += src->out_den;
-    dst->rows += src->rows;
-    for (size_t j = 0; j < src->nk; j++) {
-        dst->topk_sum[j] += src->topk_sum[j];
-        dst->topk_sq[j] += src->topk_sq[j];
-    }
-}
-
-/* Zeroes the sums of a, keeping its top-k list and arrays. */
-static void acc_clear(kv_acc *a) {
-    size_t nk = a->nk, *ks = a->ks;
-    double *sum = a->topk_sum, *sq = a->topk_sq;
-    memset(a, 0, sizeof *a);
-    a->nk = nk;
-    a->ks = ks;
-    a->topk_sum = sum;
-    a->topk_sq = sq;
-    for (size_t j = 0; j < nk; j++) sum[j] = sq[j] = 0;
-}
-
 /* Work buffers for one (layer, query head): scores, softmax rows and outputs. */
 typedef struct kv_work {
     float *s, *sh, *p, *ph, *o, *oh, *ok, *qbuf, *est;
@@ -227,8 +194,10 @@ static double softmax_row(const float *a, size_t T, double scale, float *p) {
     return lse;
 }
 
-/* Top-k overlap of rows s and sh (length T) for every requested k. */
-static void topk_row(const float *s, const float *sh, size_t T, kv_acc *acc, kv_work *w) {
+/* Top-k overlap of rows s and sh (length T) for every requested k, added to to[0..nto). */
+static void topk_row(const float *s, const float *sh, size_t T, kv_acc *const *to, size_t nto,
+                     kv_work *w) {
+    const kv_acc *acc = to[0];
     for (size_t t = 0; t < T; t++) w->order[t] = (scored){s[t], t};
     qsort(w->order, T, sizeof *w->order, cmp_scored);
     scored *oh = w->order + T;
@@ -241,17 +210,23 @@ static void topk_row(const float *s, const float *sh, size_t T, kv_acc *acc, kv_
         size_t hit = 0;
         for (size_t r = 0; r < k; r++) hit += w->mark[oh[r].i];
         double f = (double) hit / (double) k;
-        acc->topk_sum[j] += f;
-        acc->topk_sq[j] += f * f;
+        for (size_t x = 0; x < nto; x++) {
+            to[x]->topk_sum[j] += f;
+            to[x]->topk_sq[j] += f * f;
+        }
     }
 }
 
 /* The scores and attention of query head jq of one layer against the true (K, V) and the
  * reconstructed (Kh, Vh) caches. Ls: the row stride of K in floats (heads x dim); Qs of Q.
- * est, when not NULL, holds the method's own score estimates (T x nq) for this head. */
+ * est, when not NULL, holds the method's own score estimates (T x nq) for this head. The sums
+ * go to acc (pooled) and, when sl is not NULL, also to sl (the head's slice); each gets the same
+ * additions in the same order, so the pooled values do not depend on whether slices are kept. */
 static int attend_head(const kv_shape *sh_, const float *Q, const float *K, const float *V,
                        const float *Kh, const float *Vh, const float *est, size_t jq, kv_acc *acc,
-                       kv_work *w) {
+                       kv_acc *sl, kv_work *w) {
+    kv_acc *const to[2] = {acc, sl};
+    size_t nto = sl ? 2 : 1;
     size_t T = sh_->tokens, D = sh_->dim, H = sh_->heads, nq = sh_->nq, Hq = sh_->qheads;
     size_t h = jq / (Hq / H), ks = H * D, qs = Hq * D;
     int rc = rb_gemm_f32(RB_NOTRANS, RB_TRANS, nq, T, D, 1.0f, Q + jq * D, qs, K + h * D, ks, 0.0f,
@@ -272,7 +247,7 @@ static int attend_head(const kv_shape *sh_, const float *Q, const float *K, cons
             num += d * d;
             den += (double) s[t] * s[t];
         }
-        if (acc->nk) topk_row(s, sh, T, acc, w);
+        if (acc->nk) topk_row(s, sh, T, to, nto, w);
         double lse = softmax_row(s, T, scale, w->p + i * T);
         double lseh = softmax_row(sh, T, scale, w->ph + i * T);
         /* KL(p || ph) = sum p (log p - log ph), the logs taken from the scores directly. */
@@ -281,14 +256,18 @@ static int attend_head(const kv_shape *sh_, const float *Q, const float *K, cons
             double lp = s[t] * scale - lse, lph = sh[t] * scale - lseh;
             kl += exp(lp) * (lp - lph);
         }
-        acc->kl_sum += kl;
-        acc->kl_sq += kl * kl;
+        for (size_t x = 0; x < nto; x++) {
+            to[x]->kl_sum += kl;
+            to[x]->kl_sq += kl * kl;
+        }
     }
-    acc->rows += nq;
-    acc->logit_num += num;
-    acc->logit_den += den;
     double unit = den > 0 ? sqrt(num / den) : (num > 0 ? INFINITY : 0);
-    acc->logit_max = fmax(acc->logit_max, unit);
+    for (size_t x = 0; x < nto; x++) {
+        to[x]->rows += nq;
+        to[x]->logit_num += num;
+        to[x]->logit_den += den;
+        to[x]->logit_max = fmax(to[x]->logit_max, unit);
+    }
     /* Outputs: A V, A_hat V_hat and A_hat V (nq x D each). */
     rc = rb_gemm_f32(RB_NOTRANS, RB_NOTRANS, nq, D, T, 1.0f, w->p, T, V + h * D, ks, 0.0f, w->o, D);
     if (!rc)
@@ -299,9 +278,11 @@ static int attend_head(const kv_shape *sh_, const float *Q, const float *K, cons
                          w->ok, D);
     for (size_t e = 0; !rc && e < nq * D; e++) {
         double a = w->o[e], b = w->oh[e], c = w->ok[e];
-        acc->out_num += (a - b) * (a - b);
-        acc->out_num_k += (a - c) * (a - c);
-        acc->out_den += a * a;
+        for (size_t x = 0; x < nto; x++) {
+            to[x]->out_num += (a - b) * (a - b);
+            to[x]->out_num_k += (a - c) * (a - c);
+            to[x]->out_den += a * a;
+        }
     }
     return rc;
 }
@@ -530,11 +511,8 @@ int rb_eval_kv(const rb_method *m, const rb_params *p, const rb_dataset *ds, uin
     acc.topk_sq = calloc(acc.nk + 1, sizeof(double));
     uint8_t *hcodes = NULL;
     kv_work w = {0};
-    /* one: the sums of one (layer, query head) pass, added to the pooled acc and its slice. */
+    /* sl: the sums of each (layer, KV head) slice when NAME/head metrics are asked for. */
     size_t nslices = any_slice ? s.layers * s.heads : 0;
-    kv_acc one = {.nk = acc.nk, .ks = acc.ks};
-    one.topk_sum = calloc(2 * (acc.nk + 1), sizeof(double));
-    one.topk_sq = one.topk_sum ? one.topk_sum + acc.nk + 1 : NULL;
     kv_acc *sl = calloc(nslices + 1, sizeof *sl);
     double *sl_topk = calloc(2 * (acc.nk + 1) * (nslices + 1), sizeof(double));
     for (size_t i = 0; sl && sl_topk && i < nslices; i++) {
@@ -543,7 +521,7 @@ int rb_eval_kv(const rb_method *m, const rb_params *p, const rb_dataset *ds, uin
         sl[i].topk_sum = sl_topk + 2 * (acc.nk + 1) * i;
         sl[i].topk_sq = sl[i].topk_sum + acc.nk + 1;
     }
-    if (!Kh || !Vh || !acc.ks || !acc.topk_sum || !acc.topk_sq || !one.topk_sum || !sl || !sl_topk)
+    if (!Kh || !Vh || !acc.ks || !acc.topk_sum || !acc.topk_sq || !sl || !sl_topk)
         rc = rb_error_set(RB_ENOMEM, "%s: no memory for the reconstructed cache", m->name);
     for (size_t i = 0, j = 0; !rc && i < nmetrics; i++)
         if (topk_k(metrics[i]) && rb_metric_find(metrics[i])) acc.ks[j++] = topk_k(metrics[i]);
@@ -585,10 +563,9 @@ int rb_eval_kv(const rb_method *m, const rb_params *p, const rb_dataset *ds, uin
         const float *Q = need_q ? s.Q->data + l * s.nq * s.qheads * s.dim : NULL;
         for (size_t jq = 0; !rc && need_q && jq < s.qheads; jq++) {
             if (use_est) rc = codec_estimate(m, kst, kcodes, &s, Q, jq, &w, hcodes);
-            acc_clear(&one);
-            if (!rc) rc = attend_head(&s, Q, K, V, Kh, Vh, use_est ? w.est : NULL, jq, &one, &w);
-            if (!rc) acc_add(&acc, &one);
-            if (!rc && nslices) acc_add(&sl[l * s.heads + jq / (s.qheads / s.heads)], &one);
+            kv_acc *slice = nslices ? &sl[l * s.heads + jq / (s.qheads / s.heads)] : NULL;
+            if (!rc)
+                rc = attend_head(&s, Q, K, V, Kh, Vh, use_est ? w.est : NULL, jq, &acc, slice, &w);
         }
         if (kst) m->codec->destroy(kst);
         free(kcodes);
@@ -596,7 +573,6 @@ int rb_eval_kv(const rb_method *m, const rb_params *p, const rb_dataset *ds, uin
     if (!rc) rc = emit_all(&s, &acc, metrics, nmetrics, sink, ctx);
     for (size_t i = 0; !rc && i < nslices; i++)
         rc = emit_slice(&s, &sl[i], i / s.heads, i % s.heads, want_slice, sink, ctx);
-    free(one.topk_sum);
     free(sl);
     free(sl_topk);
     work_free(&w);

@@ -196,6 +196,29 @@ Test(kv_slices, no_slice_rows_unless_asked) {
     rb_dataset_free(&ds);
 }
 
+/* Asking for slices leaves the pooled values bit-identical (results from before slices existed
+ * still compare exactly). */
+Test(kv_slices, pooled_values_do_not_depend_on_slices) {
+    uint64_t seed = rbt_seed();
+    rb_dataset ds;
+    make_cache(&ds, seed);
+    const char *metrics[] = {"logit_err",      "logit_err_max",    "attn_kl",      "attn_out_err",
+                             "topk_agree@8",   "logit_err/head",   "attn_kl/head", "rel_mse_k/head",
+                             "rel_mse_v/head", "attn_out_err/head"};
+    got a = {0}, b = {0};
+    layer_seen = 0;
+    cr_assert_eq(rb_eval_kv(&fake_method, NULL, &ds, seed, metrics, 5, keep, &a), 0, "%s",
+                 rb_error_detail());
+    layer_seen = 0;
+    cr_assert_eq(rb_eval_kv(&fake_method, NULL, &ds, seed, metrics, 10, keep, &b), 0, "%s",
+                 rb_error_detail());
+    cr_assert_eq(a.n, 5);
+    for (size_t i = 0; i < 5; i++)
+        cr_assert_eq(find(&b, a.r[i].name, ""), a.r[i].v, "%s (seed %llu)", a.r[i].name,
+                     (unsigned long long) seed);
+    rb_dataset_free(&ds);
+}
+
 /* ---- records and compare ---- */
 
 static rb_record base(const char *metric, const char *slice, double value) {
