@@ -31,6 +31,10 @@ typedef struct rb_dataset {
     int (*sample)(const struct rb_dataset *ds, const uint64_t *idx, size_t count, double *out);
     void *signal; /* the sampler's state, freed by rb_dataset_free through signal_free */
     void (*signal_free)(void *signal);
+    /* Optional, for generated signals: the same definition drawn again for trial `trial` (seed
+     * rb_seed_derive(this seed, tag, trial)) into *out, which the caller frees. The sparse
+     * evaluator draws a fresh signal per trial with it. */
+    int (*redraw)(const struct rb_dataset *ds, uint64_t trial, struct rb_dataset *out);
     char
         hash[65]; /* sha256 (hex) of the tensors' shapes and bytes, or of the signal's definition */
 } rb_dataset;

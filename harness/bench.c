@@ -131,6 +131,30 @@ static int kv_int4_call(rb_bench_inst *b) {
                                  (float *) (void *) (packed + rows * (n / 2)));
 }
 
+/* Its decode: setup encodes the block once; aux holds the codes, the (scale, zero) pairs and
+ * the fp32 output. Cost: read the codes and pairs, write fp32 rows. */
+static int kv_int4_dec_setup(rb_bench_inst *b) {
+    size_t rows = b->args.rows, n = b->args.n;
+    size_t codes = (rows * (n / 2) + 63) / 64 * 64;
+    b->aux = aligned_alloc(64, codes + rows * 2 * sizeof(float) + rows * n * sizeof(float));
+    if (!b->aux) return rb_error_set(RB_ENOMEM, "%s: no memory", b->name);
+    uint8_t *packed = b->aux;
+    return rb_kv_int4_encode_f32(b->x, rows, n, n, n, RB_KV_BF16, packed,
+                                 (float *) (void *) (packed + codes));
+}
+static int kv_int4_dec_call(rb_bench_inst *b) {
+    size_t rows = b->args.rows, n = b->args.n;
+    size_t codes = (rows * (n / 2) + 63) / 64 * 64;
+    uint8_t *packed = b->aux;
+    float *sz = (float *) (void *) (packed + codes);
+    return rb_kv_int4_decode_f32(packed, sz, rows, n, n, sz + 2 * rows, n);
+}
+static rb_cost kv_int4_dec_cost(size_t n, size_t rows, size_t elem_bytes) {
+    rb_cost c = rb_kv_int4_encode_cost(n, rows, elem_bytes);
+    c.flops -= (double) n * (double) rows * 2.0; /* no min/max */
+    return c;
+}
+
 /* ---- every registered codec: encode and decode of a batch, default parameters ----
  * These lines are made from the method registry, so a new codec is benchmarked without an edit
  * here. aux holds the instance, its codes and a decode buffer; the cost (read the vectors, write
@@ -226,6 +250,8 @@ static const rb_bench_entry table[] = {
     /* 32K tokens x 8 heads of 128: the KV block of the performance target. */
     {"kv_int4_encode", &rb_op_kv_int4_encode_f32, kv_int4_call, rb_kv_int4_encode_cost,
      kv_int4_setup, kv_int4_teardown, .n = {128}, .rows = {262144}, .threads = {1, 2}},
+    {"kv_int4_decode", &rb_op_kv_int4_decode_f32, kv_int4_dec_call, kv_int4_dec_cost,
+     kv_int4_dec_setup, kv_int4_teardown, .n = {128}, .rows = {262144}, .threads = {1, 2}},
     {"codebook4_quant", &rb_op_codebook_quant_f32, codebook_call, codebook_cost, codebook_setup,
      codebook_teardown, .n = {128}, .rows = {8192}, .threads = {1}},
 };

@@ -48,6 +48,12 @@ int rb_eval_codec(const rb_method *m, const rb_params *p, const rb_dataset *ds, 
  * metrics. rb_eval_codec hands these cells to it. */
 int rb_eval_kv(const rb_method *m, const rb_params *p, const rb_dataset *ds, uint64_t seed,
                const char *const *metrics, size_t nmetrics, rb_metric_sink sink, void *ctx);
+/* Sparse family (harness/eval_sparse.c): success (with Wilson bounds), support errors, spectrum
+ * NMSE, samples, recovery time and speedup over fwht_full, over the method's `trials`. */
+int rb_eval_sparse(const rb_method *m, const rb_params *p, const rb_dataset *ds, uint64_t seed,
+                   const char *const *metrics, size_t nmetrics, rb_metric_sink sink, void *ctx);
+/* Wilson score interval for a binomial proportion (z = 1.96 for 95%). */
+void rb_wilson_interval(size_t successes, size_t n, double z, double *lo, double *hi);
 
 /* The evaluator of each family (NULL where none exists yet); a new family's evaluator is one
  * file and one entry here (harness/metrics.c). */

@@ -61,6 +61,26 @@ static const rb_metric metrics[] = {
      "median seconds to encode one batch (latency pass, Google Benchmark)"},
     {"decode_latency", RB_FAMILY_CODEC, "s", RB_BETTER_LOWER,
      "median seconds to decode one batch (latency pass, Google Benchmark)"},
+    {"success", RB_FAMILY_SPARSE, "", RB_BETTER_HIGHER,
+     "fraction of trials with the exact support and every |X_hat - X| <= tol |X|"},
+    {"success_lo", RB_FAMILY_SPARSE, "", RB_BETTER_HIGHER,
+     "lower end of the 95% Wilson interval of success over the trials"},
+    {"success_hi", RB_FAMILY_SPARSE, "", RB_BETTER_HIGHER,
+     "upper end of the 95% Wilson interval of success over the trials"},
+    {"support_fp", RB_FAMILY_SPARSE, "", RB_BETTER_LOWER,
+     "mean recovered indices outside the true support, per trial"},
+    {"support_fn", RB_FAMILY_SPARSE, "", RB_BETTER_LOWER,
+     "mean true support indices not recovered, per trial"},
+    {"nmse", RB_FAMILY_SPARSE, "", RB_BETTER_LOWER,
+     "mean over trials of |X_hat - X|^2 / |X|^2 over the whole spectrum"},
+    {"samples", RB_FAMILY_SPARSE, "", RB_BETTER_LOWER,
+     "mean signal samples queried per trial (repeats counted)"},
+    {"samples_distinct", RB_FAMILY_SPARSE, "", RB_BETTER_LOWER,
+     "mean distinct signal indices queried per trial"},
+    {"time", RB_FAMILY_SPARSE, "s", RB_BETTER_LOWER,
+     "median wall seconds of one recovery (queries included) over the trials"},
+    {"speedup", RB_FAMILY_SPARSE, "", RB_BETTER_HIGHER,
+     "fwht_full (fp32 kernel) time on the same signal / median recovery time (N <= 2^26)"},
 };
 
 const rb_metric *rb_metrics_all(size_t *count) {
@@ -76,6 +96,7 @@ const rb_metric *rb_metric_find(const char *name) {
 
 static const rb_eval_fn evaluators[RB_FAMILY_COUNT] = {
     [RB_FAMILY_CODEC] = rb_eval_codec,
+    [RB_FAMILY_SPARSE] = rb_eval_sparse,
 };
 
 rb_eval_fn rb_family_evaluator(rb_family f) {

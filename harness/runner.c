@@ -120,6 +120,45 @@ static int load_dataset(run *r, const rb_cell *c) {
     return RB_OK;
 }
 
+/* Runs the timed benchmarks of one cell and writes one latency row per benchmark (median,
+ * raw samples, GB/s and the fraction of the copy bandwidth measured in this run). */
+static int run_latency(run *r, cell_sink *cs, const rb_gb_bench *benches, const char *const *names,
+                       size_t nb) {
+    int rc = RB_OK;
+    rb_gb_report rep = {0};
+    if (nb) rc = rb_gb_run(benches, nb, NULL, &rep);
+    const rb_limit *lim = r->have_limits ? rb_limits_find(&r->limits, rb_threads_get()) : NULL;
+    for (size_t i = 0; !rc && i < rep.count; i++) {
+        const rb_gb_result *res = &rep.results[i];
+        if (!res->ok) {
+            rc = rb_error_set(RB_EINVAL, "latency of %s: %s", res->name, res->error);
+            break;
+        }
+        double *samples = malloc(res->nsamples * sizeof *samples);
+        if (!samples) {
+            rc = rb_error_set(RB_ENOMEM, "latency: no memory");
+            break;
+        }
+        for (size_t s = 0; s < res->nsamples; s++) samples[s] = res->samples[s].real_ns * 1e-9;
+        char variants[1024];
+        rb_kernel_trace(variants, sizeof variants);
+        rb_record rec = base_record(cs);
+        rec.metric = names[res->index];
+        rec.unit = "s";
+        rec.value = res->real_ns.median * 1e-9;
+        rec.n = res->nsamples;
+        rec.samples = samples;
+        rec.nsamples = res->nsamples;
+        rec.gbps = res->gbps;
+        rec.frac_bw = lim && lim->copy_gbps > 0 ? res->gbps / lim->copy_gbps : NAN;
+        rec.kernel_variants = variants;
+        rc = rb_results_write(r->res, &rec);
+        free(samples);
+    }
+    rb_gb_report_free(&rep);
+    return rc;
+}
+
 /* ---- latency pass (codec encode/decode through Google Benchmark) ---- */
 
 typedef struct codec_bench {
@@ -189,37 +228,7 @@ static int latency_codec(run *r, cell_sink *cs) {
         names[nb] = "decode_latency";
         benches[nb++] = (rb_gb_bench){"decode", body_decode, NULL, NULL, &b, opt};
     }
-    rb_gb_report rep = {0};
-    if (!rc && nb) rc = rb_gb_run(benches, nb, NULL, &rep);
-    const rb_limit *lim = r->have_limits ? rb_limits_find(&r->limits, rb_threads_get()) : NULL;
-    for (size_t i = 0; !rc && i < rep.count; i++) {
-        const rb_gb_result *res = &rep.results[i];
-        if (!res->ok) {
-            rc = rb_error_set(RB_EINVAL, "latency of %s: %s", res->name, res->error);
-            break;
-        }
-        double *samples = malloc(res->nsamples * sizeof *samples);
-        if (!samples) {
-            rc = rb_error_set(RB_ENOMEM, "latency: no memory");
-            break;
-        }
-        for (size_t s = 0; s < res->nsamples; s++) samples[s] = res->samples[s].real_ns * 1e-9;
-        char variants[1024];
-        rb_kernel_trace(variants, sizeof variants);
-        rb_record rec = base_record(cs);
-        rec.metric = names[res->index];
-        rec.unit = "s";
-        rec.value = res->real_ns.median * 1e-9;
-        rec.n = res->nsamples;
-        rec.samples = samples;
-        rec.nsamples = res->nsamples;
-        rec.gbps = res->gbps;
-        rec.frac_bw = lim && lim->copy_gbps > 0 ? res->gbps / lim->copy_gbps : NAN;
-        rec.kernel_variants = variants;
-        rc = rb_results_write(r->res, &rec);
-        free(samples);
-    }
-    rb_gb_report_free(&rep);
+    if (!rc) rc = run_latency(r, cs, benches, names, nb);
     free(b.codes);
     free(b.xhat);
     m->codec->destroy(b.st);
@@ -234,16 +243,26 @@ typedef struct kv_bench {
     rb_kv_geom g;
     uint64_t seed;
     const float *K, *V;
+    const rb_tensor *Kc, *Vc; /* calibration tokens, or NULL */
     float *Kh, *Vh;
     void *st; /* the filled cache the decode benchmark reads */
 } kv_bench;
+
+/* A fresh instance as the accuracy pass makes it: created, then calibrated when the method
+ * calibrates and the data have calibration tokens. */
+static int kv_fresh(const kv_bench *b, void **inst) {
+    int rc = b->m->kv->create(b->p, &b->g, b->seed, inst);
+    if (!rc && b->m->kv->calibrate && b->Kc && b->Vc)
+        rc = b->m->kv->calibrate(*inst, b->Kc->data, b->Vc->data, b->Kc->shape[0]);
+    return rc;
+}
 
 static void body_kv_encode(rb_gb_state *st, void *ctx) {
     kv_bench *b = ctx;
     while (rb_gb_keep_running(st)) {
         void *inst = NULL;
         rb_gb_pause_timing(st);
-        int rc = b->m->kv->create(b->p, &b->g, b->seed, &inst);
+        int rc = kv_fresh(b, &inst);
         rb_gb_resume_timing(st);
         if (!rc) rc = b->m->kv->append(inst, b->K, b->V, b->g.capacity);
         rb_gb_pause_timing(st);
@@ -276,12 +295,14 @@ static int latency_kv(run *r, cell_sink *cs) {
                         meta && rb_tensor_numel(meta) >= 2 ? meta->data[1] : 0},
                   .seed = cs->cell->method_seed,
                   .K = K->data,
-                  .V = V->data};
+                  .V = V->data,
+                  .Kc = rb_dataset_tensor(&r->ds, "K_calib"),
+                  .Vc = rb_dataset_tensor(&r->ds, "V_calib")};
     size_t n = rb_tensor_numel(K);
     b.Kh = malloc(n * sizeof(float) + 1);
     b.Vh = malloc(n * sizeof(float) + 1);
     int rc = !b.Kh || !b.Vh ? rb_error_set(RB_ENOMEM, "latency: no memory") : RB_OK;
-    if (!rc) rc = m->kv->create(b.p, &b.g, b.seed, &b.st);
+    if (!rc) rc = kv_fresh(&b, &b.st);
     if (!rc) rc = m->kv->append(b.st, b.K, b.V, b.g.capacity);
     double bytes = 2.0 * (double) n * (double) sizeof(float); /* K and V in fp32 */
     rb_gb_bench benches[2];
@@ -299,37 +320,7 @@ static int latency_kv(run *r, cell_sink *cs) {
         names[nb] = "decode_latency";
         benches[nb++] = (rb_gb_bench){"decode", body_kv_decode, NULL, NULL, &b, opt};
     }
-    rb_gb_report rep = {0};
-    if (!rc && nb) rc = rb_gb_run(benches, nb, NULL, &rep);
-    const rb_limit *lim = r->have_limits ? rb_limits_find(&r->limits, rb_threads_get()) : NULL;
-    for (size_t i = 0; !rc && i < rep.count; i++) {
-        const rb_gb_result *res = &rep.results[i];
-        if (!res->ok) {
-            rc = rb_error_set(RB_EINVAL, "latency of %s: %s", res->name, res->error);
-            break;
-        }
-        double *samples = malloc(res->nsamples * sizeof *samples);
-        if (!samples) {
-            rc = rb_error_set(RB_ENOMEM, "latency: no memory");
-            break;
-        }
-        for (size_t s = 0; s < res->nsamples; s++) samples[s] = res->samples[s].real_ns * 1e-9;
-        char variants[1024];
-        rb_kernel_trace(variants, sizeof variants);
-        rb_record rec = base_record(cs);
-        rec.metric = names[res->index];
-        rec.unit = "s";
-        rec.value = res->real_ns.median * 1e-9;
-        rec.n = res->nsamples;
-        rec.samples = samples;
-        rec.nsamples = res->nsamples;
-        rec.gbps = res->gbps;
-        rec.frac_bw = lim && lim->copy_gbps > 0 ? res->gbps / lim->copy_gbps : NAN;
-        rec.kernel_variants = variants;
-        rc = rb_results_write(r->res, &rec);
-        free(samples);
-    }
-    rb_gb_report_free(&rep);
+    if (!rc) rc = run_latency(r, cs, benches, names, nb);
     if (b.st) m->kv->destroy(b.st);
     free(b.Kh);
     free(b.Vh);

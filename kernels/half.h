@@ -12,4 +12,11 @@ uint16_t rb_f32_to_f16(float f);
 /* Exact (every fp16 value is an fp32 value). */
 float rb_f16_to_f32(uint16_t h);
 
+/* x rounded to the nearest fp16 value, as fp32. For + - * / of two fp16 values, the fp32 result
+ * rounded here equals the fp16 operation's result (fp32 has 24 >= 2 * 11 + 2 bits), which is how
+ * the KV methods do fp16 arithmetic. */
+static inline float rb_f16_round(float x) {
+    return rb_f16_to_f32(rb_f32_to_f16(x));
+}
+
 #endif

@@ -103,14 +103,9 @@ int rb_kv_int4_encode_f32(const float *x, size_t rows, size_t d, size_t stride, 
     return rb_parallel_for(rows, grain, encode_task, &j);
 }
 
-int rb_kv_int4_decode_f32(const uint8_t *packed, const float *sz, size_t rows, size_t d, size_t m,
-                          float *xhat, size_t ld) {
-    int rc = check_shape("kv_int4_decode", d, m);
-    if (rc || rows == 0) return rc;
-    if (!packed || !sz || !xhat) return rb_error_set(RB_EINVAL, "kv_int4_decode: NULL argument");
-    if (rows > 1 && ld < d)
-        return rb_error_set(RB_EINVAL, "kv_int4_decode: row stride %zu is shorter than d = %zu", ld,
-                            d);
+int rb_kv_int4_decode_f32_ref(const uint8_t *packed, const float *sz, size_t rows, size_t d,
+                              size_t m, float *xhat, size_t ld) {
+    const float inv = (float) (1.0 / sqrt((double) m));
     size_t half = d / 2;
     for (size_t r = 0; r < rows; r++) {
         const uint8_t *in = packed + r * half;
@@ -119,14 +114,52 @@ int rb_kv_int4_decode_f32(const uint8_t *packed, const float *sz, size_t rows, s
             o[j] = ((float) (in[j] & 15) - z) * scale;
             o[j + half] = ((float) (in[j] >> 4) - z) * scale;
         }
+        if (m == 1) continue;
+        for (size_t b = 0; b < d; b += m)
+            for (size_t h = 1; h < m; h *= 2)
+                for (size_t i = b; i < b + m; i += 2 * h)
+                    for (size_t j = i; j < i + h; j++) {
+                        float a = o[j], c = o[j + h];
+                        o[j] = a + c;
+                        o[j + h] = a - c;
+                    }
+        for (size_t j = 0; j < d; j++) o[j] *= inv;
     }
-    if (m == 1) return RB_OK;
-    /* Contiguous rows are one batch of blocks; strided ones go row by row. */
-    if (ld == d || rows == 1)
-        return rb_fwht_f32(xhat, m, rows * d / m, m, RB_NORM_ORTHO, RB_ORDER_NATURAL);
-    for (size_t r = 0; r < rows && !rc; r++)
-        rc = rb_fwht_f32(xhat + r * ld, m, d / m, m, RB_NORM_ORTHO, RB_ORDER_NATURAL);
-    return rc;
+    return RB_OK;
+}
+
+RB_OP_DEFINE(rb_op_kv_int4_decode_f32, "kv_int4_decode_f32",
+             RB_KV_INT4_DECODE_FAST_VARIANTS RB_VARIANT("ref", 0, rb_kv_int4_decode_f32_ref));
+
+static int decode_dispatch(const uint8_t *packed, const float *sz, size_t rows, size_t d, size_t m,
+                           float *xhat, size_t ld) {
+    RB_DISPATCH(rb_op_kv_int4_decode_f32, rb_kv_int4_decode_fn, (packed, sz, rows, d, m, xhat, ld));
+}
+
+typedef struct decode_job {
+    const uint8_t *packed;
+    const float *sz;
+    size_t d, m, ld;
+    float *xhat;
+} decode_job;
+
+static void decode_task(void *ctx, size_t begin, size_t end) {
+    const decode_job *j = ctx;
+    int rc = decode_dispatch(j->packed + begin * (j->d / 2), j->sz + 2 * begin, end - begin, j->d,
+                             j->m, j->xhat + begin * j->ld, j->ld);
+    if (rc) rb_task_fail(rc);
+}
+
+int rb_kv_int4_decode_f32(const uint8_t *packed, const float *sz, size_t rows, size_t d, size_t m,
+                          float *xhat, size_t ld) {
+    int rc = check_shape("kv_int4_decode", d, m);
+    if (rc || rows == 0) return rc;
+    if (!packed || !sz || !xhat) return rb_error_set(RB_EINVAL, "kv_int4_decode: NULL argument");
+    if (rows > 1 && ld < d)
+        return rb_error_set(RB_EINVAL, "kv_int4_decode: row stride %zu is shorter than d = %zu", ld,
+                            d);
+    decode_job j = {packed, sz, d, m, ld, xhat};
+    return rb_parallel_for(rows, (32768 + d - 1) / d, decode_task, &j);
 }
 
 rb_cost rb_kv_int4_encode_cost(size_t d, size_t rows, size_t elem_bytes) {

@@ -27,8 +27,10 @@ enum { RB_KV_BF16 = 1u << 0 }; /* round the rotated row to bfloat16 (nearest eve
 int rb_kv_int4_encode_f32(const float *x, size_t rows, size_t d, size_t stride, size_t m,
                           unsigned flags, uint8_t *packed, float *sz);
 
-/* The inverse: x_hat = (q - z) * scale, then (m > 1) the block Hadamard again with 1/sqrt(m)
- * (H_m / sqrt(m) is its own inverse), into xhat (rows x d, row stride ld). */
+/* The inverse: x_hat = (q - z) * scale, then (m > 1) the block Hadamard again: the unnormalized
+ * natural-order butterflies, then a multiply by 1/sqrt(m) (fp32), as rb_fwht_f32 with
+ * RB_NORM_ORTHO does (H_m / sqrt(m) is its own inverse), into xhat (rows x d, row stride ld).
+ * Bit-identical in every variant and for any thread count. */
 int rb_kv_int4_decode_f32(const uint8_t *packed, const float *sz, size_t rows, size_t d, size_t m,
                           float *xhat, size_t ld);
 
@@ -41,6 +43,13 @@ typedef int (*rb_kv_int4_encode_fn)(const float *x, size_t rows, size_t d, size_
 extern const rb_op rb_op_kv_int4_encode_f32;
 int rb_kv_int4_encode_f32_ref(const float *x, size_t rows, size_t d, size_t stride, size_t m,
                               unsigned flags, uint8_t *packed, float *sz);
+
+/* The decode slot: rows already checked, no threading inside. */
+typedef int (*rb_kv_int4_decode_fn)(const uint8_t *packed, const float *sz, size_t rows, size_t d,
+                                    size_t m, float *xhat, size_t ld);
+extern const rb_op rb_op_kv_int4_decode_f32;
+int rb_kv_int4_decode_f32_ref(const uint8_t *packed, const float *sz, size_t rows, size_t d,
+                              size_t m, float *xhat, size_t ld);
 
 /* fp32 -> bf16 -> fp32, round to nearest even (finite inputs), as torch's .to(bfloat16). */
 static inline float rb_bf16_round(float f) {

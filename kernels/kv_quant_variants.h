@@ -13,6 +13,13 @@ int rb_kv_int4_encode_f32_avx512(const float *x, size_t rows, size_t d, size_t s
 int rb_kv_int4_encode_f32_avx2(const float *x, size_t rows, size_t d, size_t stride, size_t m,
                                unsigned flags, uint8_t *packed, float *sz);
 
+/* Decode: rows of d = 32, 64, 128, 256 only (declines the rest). */
+int rb_kv_int4_decode_f32_avx512(const uint8_t *packed, const float *sz, size_t rows, size_t d,
+                                 size_t m, float *xhat, size_t ld);
+
+#define RB_KV_INT4_DECODE_FAST_VARIANTS \
+    RB_VARIANT("avx512", RB_ISA_AVX512, rb_kv_int4_decode_f32_avx512),
+
 #define RB_KV_INT4_ENCODE_FAST_VARIANTS                                \
     RB_VARIANT("avx512", RB_ISA_AVX512, rb_kv_int4_encode_f32_avx512), \
         RB_VARIANT("avx2", RB_ISA_AVX2, rb_kv_int4_encode_f32_avx2),

@@ -9,6 +9,7 @@ static const rb_op *const all_ops[] = {
     &rb_op_hadamard_f32,       /* hadamard.c */
     &rb_op_quant_rows_f32,     /* quant.c */
     &rb_op_kv_int4_encode_f32, /* kv_quant.c */
+    &rb_op_kv_int4_decode_f32, /* kv_quant.c */
     &rb_op_codebook_quant_f32, /* codebook.c */
     &rb_op_mxfp4_quant_f32,    /* fpformats.c */
     &rb_op_mxfp4_dequant_f32,  /* fpformats.c */

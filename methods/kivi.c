@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "methods/half.h"
+#include "kernels/half.h"
 #include "methods/kivi.h"
 #include "methods/method.h"
 
@@ -119,8 +119,8 @@ static void quant_group(const kivi *s, const uint16_t *x, size_t n, size_t strid
         hi = v > hi ? v : hi;
     }
     float sc = rb_f16_round(rb_f16_round(hi - lo) / (float) s->maxq);
-    *scale = rb_f16_from_f32(sc);
-    *mn = rb_f16_from_f32(lo);
+    *scale = rb_f32_to_f16(sc);
+    *mn = rb_f32_to_f16(lo);
     for (size_t i = 0; i < n; i++) {
         if (sc == 0) {
             q[i] = 0;
@@ -183,8 +183,8 @@ static int kivi_append(void *state, const float *K, const float *V, size_t token
         uint16_t *kb = s->kbuf + (s->n - s->kq) * s->HD;
         uint16_t *vb = s->vring + (s->n % (s->R + 1)) * s->HD;
         for (size_t e = 0; e < s->HD; e++) {
-            kb[e] = rb_f16_from_f32(K[t * s->HD + e]);
-            vb[e] = rb_f16_from_f32(V[t * s->HD + e]);
+            kb[e] = rb_f32_to_f16(K[t * s->HD + e]);
+            vb[e] = rb_f32_to_f16(V[t * s->HD + e]);
         }
         s->n++;
         if (s->n - s->kq == s->R) flush_keys(s);

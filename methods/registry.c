@@ -15,7 +15,10 @@
     X(rb_method_rtn_kv)          \
     X(rb_method_saw_int4)        \
     X(rb_method_kivi)            \
-    X(rb_method_rotatekv)
+    X(rb_method_rotatekv)        \
+    X(rb_method_sparsefht)       \
+    X(rb_method_spright)         \
+    X(rb_method_fwht_full)
 
 #define RB_METHOD_DECL_(sym) extern const rb_method sym;
 RB_METHODS(RB_METHOD_DECL_)

@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "datasets/synth.h"
-#include "methods/half.h"
+#include "kernels/half.h"
 #include "methods/method.h"
 #include "methods/rotatekv.h"
 
@@ -301,7 +301,7 @@ static void pick_sinks(rotatekv *s, const float *K, size_t tokens) {
 static void store(rotatekv *s, size_t t, int which, const float *row, int sink_slot) {
     if (sink_slot >= 0) {
         uint16_t *dst = s->sinkbuf + ((size_t) sink_slot * 2 + (size_t) which) * s->HD;
-        for (size_t e = 0; e < s->HD; e++) dst[e] = rb_f16_from_f32(row[e]);
+        for (size_t e = 0; e < s->HD; e++) dst[e] = rb_f32_to_f16(row[e]);
         return;
     }
     if (!s->quantize) {

@@ -6,8 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "datasets/elem.h"
-#include "methods/half.h"
+#include "kernels/half.h"
 #include "methods/kivi.h"
 #include "methods/method.h"
 #include "tests/testutil.h"
@@ -192,30 +191,4 @@ Test(kv_kivi, rejects_bad_geometry) {
     cr_assert_eq(m->kv->append(st, x, x, 5), RB_ESIZE);
     cr_assert(strstr(rb_error_detail(), "capacity"), "%s", rb_error_detail());
     m->kv->destroy(st);
-}
-
-/* fp16 conversions: every finite half decodes as the loaders' decoder does and re-encodes to
- * itself; midpoints between neighbours round to the even one; overflow and NaN. */
-Test(kv_kivi, half_conversions) {
-    for (uint32_t h = 0; h < 0x10000; h++) {
-        unsigned char b[2] = {(unsigned char) (h & 0xff), (unsigned char) (h >> 8)};
-        double want = rb_elem_load(b, RB_ELEM_F16);
-        float f = rb_f16_to_f32((uint16_t) h);
-        if (isnan(want)) {
-            cr_assert(isnan(f));
-            cr_assert(isnan(rb_f16_to_f32(rb_f16_from_f32(f))));
-            continue;
-        }
-        cr_assert_eq((double) f, want, "half 0x%04x", h);
-        cr_assert_eq(rb_f16_from_f32(f), (uint16_t) h, "half 0x%04x", h);
-        if ((h & 0x7fff) < 0x7bff) { /* the midpoint to the next magnitude */
-            float up = rb_f16_to_f32((uint16_t) (h + 1));
-            float mid = (float) (((double) f + up) / 2);
-            uint16_t even = (h & 1) ? (uint16_t) (h + 1) : (uint16_t) h;
-            cr_assert_eq(rb_f16_from_f32(mid), even, "midpoint above 0x%04x", h);
-        }
-    }
-    cr_assert_eq(rb_f16_from_f32(65519.0f), 0x7bff);
-    cr_assert_eq(rb_f16_from_f32(65520.0f), 0x7c00);
-    cr_assert_eq(rb_f16_from_f32(-1e9f), 0xfc00);
 }

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "datasets/synth.h"
-#include "methods/half.h"
+#include "kernels/half.h"
 #include "methods/method.h"
 #include "methods/rotatekv.h"
 #include "tests/testutil.h"

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/pool.h"
 #include "methods/method.h"
 #include "tests/testutil.h"
 
@@ -30,7 +31,7 @@ Test(kv_saw_int4, packing_test_vector) {
  * size, with and without the bf16 round trip, plus rows with a constant and with zeros. */
 Test(kv_saw_int4, variants_match_the_reference_bit_for_bit) {
     uint64_t seed = rbt_seed();
-    const size_t ds[] = {2, 4, 16, 32, 48, 64, 96, 128, 256};
+    const size_t ds[] = {2, 4, 16, 32, 48, 64, 96, 128, 160, 192, 256, 512};
     const size_t rows = 37, stride_pad = 3;
     const rb_op *op = &rb_op_kv_int4_encode_f32;
     for (size_t di = 0; di < sizeof ds / sizeof ds[0]; di++) {
@@ -72,6 +73,83 @@ Test(kv_saw_int4, variants_match_the_reference_bit_for_bit) {
         free(sr);
         free(sv);
     }
+}
+
+/* Decode variants against the reference, bit for bit: random codes and (scale, z) pairs, every
+ * block size, d at and around the register paths, odd row counts, an output stride longer than
+ * d; and the threaded entry point on enough rows for several pool chunks. */
+Test(kv_saw_int4, decode_variants_match_the_reference_bit_for_bit) {
+    uint64_t seed = rbt_seed();
+    const size_t ds[] = {2, 16, 32, 48, 64, 96, 128, 256, 512};
+    const size_t rows = 37, pad = 5;
+    const rb_op *op = &rb_op_kv_int4_decode_f32;
+    for (size_t di = 0; di < sizeof ds / sizeof ds[0]; di++) {
+        size_t d = ds[di], ld = d + pad;
+        float *u = rbt_normal_f32(rows * d / 2 + 2 * rows, seed, 100 + di);
+        uint8_t *packed = malloc(rows * d / 2);
+        float *sz = malloc(rows * 2 * sizeof(float));
+        for (size_t i = 0; i < rows * d / 2; i++)
+            packed[i] = (uint8_t) ((uint32_t) (fabsf(u[i]) * 1e6f) & 0xFF);
+        for (size_t r = 0; r < rows; r++) {
+            sz[2 * r] = 0.01f + fabsf(u[rows * d / 2 + 2 * r]);
+            sz[2 * r + 1] = 7.5f * u[rows * d / 2 + 2 * r + 1];
+        }
+        float *xr = malloc(rows * ld * sizeof(float)), *xv = malloc(rows * ld * sizeof(float));
+        for (size_t m = 1; m <= d && d % m == 0; m *= 2) {
+            memset(xr, 0, rows * ld * sizeof(float));
+            rb_kv_int4_decode_f32_ref(packed, sz, rows, d, m, xr, ld);
+            for (size_t v = 0; v + 1 < op->count; v++) {
+                if (!rb_variant_enabled(&op->variants[v])) continue;
+                rb_kv_int4_decode_fn fn = (rb_kv_int4_decode_fn) op->variants[v].fn;
+                memset(xv, 0, rows * ld * sizeof(float));
+                int rc = fn(packed, sz, rows, d, m, xv, ld);
+                if (rc == RB_EDECLINE) continue;
+                cr_assert_eq(rc, 0);
+                cr_assert_eq(memcmp(xr, xv, rows * ld * sizeof(float)), 0,
+                             "%s d %zu m %zu seed %llu", op->variants[v].name, d, m,
+                             (unsigned long long) seed);
+            }
+            memset(xv, 0, rows * ld * sizeof(float));
+            cr_assert_eq(rb_kv_int4_decode_f32(packed, sz, rows, d, m, xv, ld), 0);
+            cr_assert_eq(memcmp(xr, xv, rows * ld * sizeof(float)), 0, "entry d %zu m %zu", d, m);
+        }
+        free(u);
+        free(packed);
+        free(sz);
+        free(xr);
+        free(xv);
+    }
+}
+
+/* The threaded entry points on enough rows of 128 for several pool chunks (rows not a multiple
+ * of the chunk), with 1 and 2 threads: the same bytes as the reference. */
+Test(kv_saw_int4, threaded_encode_and_decode_match_the_reference) {
+    uint64_t seed = rbt_seed();
+    const size_t rows = 1001, d = 128;
+    float *x = rbt_normal_f32(rows * d, seed, 7);
+    uint8_t *pr = malloc(rows * d / 2), *pv = malloc(rows * d / 2);
+    float *sr = malloc(rows * 2 * sizeof(float)), *sv = malloc(rows * 2 * sizeof(float));
+    float *yr = malloc(rows * d * sizeof(float)), *yv = malloc(rows * d * sizeof(float));
+    rb_kv_int4_encode_f32_ref(x, rows, d, d, 128, RB_KV_BF16, pr, sr);
+    rb_kv_int4_decode_f32_ref(pr, sr, rows, d, 128, yr, d);
+    int saved = rb_threads_get();
+    for (int t = 1; t <= 2; t++) {
+        cr_assert_eq(rb_threads_set(t), 0);
+        cr_assert_eq(rb_kv_int4_encode_f32(x, rows, d, d, 128, RB_KV_BF16, pv, sv), 0);
+        cr_assert_eq(memcmp(pr, pv, rows * d / 2), 0, "threads %d seed %llu", t,
+                     (unsigned long long) seed);
+        cr_assert_eq(memcmp(sr, sv, rows * 2 * sizeof(float)), 0);
+        cr_assert_eq(rb_kv_int4_decode_f32(pv, sv, rows, d, 128, yv, d), 0);
+        cr_assert_eq(memcmp(yr, yv, rows * d * sizeof(float)), 0, "threads %d", t);
+    }
+    rb_threads_set(saved);
+    free(x);
+    free(pr);
+    free(pv);
+    free(sr);
+    free(sv);
+    free(yr);
+    free(yv);
 }
 
 /* Claim 2: (H q / sqrt m) . (H k / sqrt m) = q . k in fp32 to 1e-6 (relative to |q||k|): the

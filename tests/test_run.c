@@ -206,6 +206,30 @@ Test(run, plot_of_a_metric_family_against_k) {
     free(err);
 }
 
+/* The KV latency pass builds each timed instance as the accuracy pass does: a method that needs
+ * calibration (rotatekv's channel order) gets it, untimed. */
+Test(run, kv_latency_pass_calibrates) {
+    make_dir();
+    write_file("kv.yaml", "name: kv\n"
+                          "datasets:\n"
+                          "  - {name: kv, kind: kv_cache, tokens: 256, heads: 4, head_dim: 32,\n"
+                          "     queries: 4, calib_tokens: 64, prefill: 250}\n"
+                          "methods:\n"
+                          "  - {method: rotatekv, params: {bits: 2, reorder: true, group: 32}}\n"
+                          "metrics: [logit_err]\n"
+                          "latency: {ops: [encode, decode], min_time: 0.001, repetitions: 2}\n");
+    char args[512], *err, p[256];
+    snprintf(args, sizeof args, "%s/kv.yaml -o %s/out", dir, dir);
+    int st = run(args, &err);
+    cr_assert(st == 0 || (st == 2 && strstr(err, "gnuplot")), "exit %d: %s", st, err);
+    snprintf(p, sizeof p, "%s/out/results.jsonl", dir);
+    char *res = slurp(p);
+    cr_assert(res && strstr(res, "\"encode_latency\"") && strstr(res, "\"decode_latency\""), "%s",
+              res ? res : err);
+    free(res);
+    free(err);
+}
+
 Test(run, config_error_exits_2_and_writes_nothing) {
     make_dir();
     write_file("bad.yaml", "name: bad\ndatasets:\n  - {name: s, kind: sphere, dim: 0}\n"

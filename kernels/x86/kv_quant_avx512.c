@@ -1,53 +1,168 @@
-/* AVX-512 SAW-INT4 encode (block FWHT + bf16 + min/max + INT4 + pack), bit-identical to the
- * reference: the same butterflies in the same order, the same scalar scale/zero arithmetic,
- * IEEE division per element. */
+/* AVX-512 SAW-INT4 encode (block FWHT + bf16 + min/max + INT4 + pack) and decode, bit-identical
+ * to the references: the same butterflies in the same order, the same scalar scale/zero
+ * arithmetic, IEEE division per element. */
 #include <immintrin.h>
 #include <math.h>
 
 #include "kernels/kv_quant.h"
 #include "kernels/kv_quant_variants.h"
 
-/* Butterfly stage h < 16 inside one vector: low lanes (i & h == 0) get x + partner, high lanes
- * partner - x, as the reference's a + c and a - c. */
-static inline __m512 combine(__m512 x, __m512 t, __mmask16 hi) {
-    return _mm512_mask_blend_ps(hi, _mm512_add_ps(x, t), _mm512_sub_ps(t, x));
+#define RB_AI static inline __attribute__((always_inline))
+/* Loops over the vectors of a row (a constant count after inlining) must unroll completely so
+ * that the row stays in registers; gcc -O2 does not do it on its own. */
+#define RB_UNROLL _Pragma("GCC unroll 16")
+
+/* Butterfly stage h < 16 inside one vector as one FMA: x * sign + partner, sign +1 on the low
+ * lanes (i & h == 0: x + partner, the reference's a + c) and -1 on the high lanes (partner - x,
+ * its a - c). x * +-1 is exact and the FMA rounds once, so this is the add or the subtract bit for
+ * bit, signed zeros included. */
+RB_AI __m512 stage(__m512 x, __m512 partner, __m512 sign) {
+    return _mm512_fmadd_ps(x, sign, partner);
+}
+
+typedef struct signs {
+    __m512 s1, s2, s4, s8;
+} signs;
+
+static signs make_signs(void) {
+    const float p = 1.0f, n = -1.0f;
+    return (signs){
+        _mm512_setr_ps(p, n, p, n, p, n, p, n, p, n, p, n, p, n, p, n),
+        _mm512_setr_ps(p, p, n, n, p, p, n, n, p, p, n, n, p, p, n, n),
+        _mm512_setr_ps(p, p, p, p, n, n, n, n, p, p, p, p, n, n, n, n),
+        _mm512_setr_ps(p, p, p, p, p, p, p, p, n, n, n, n, n, n, n, n),
+    };
 }
 
 /* Stages h = 1, 2, 4, 8 (those below m) of one vector. */
-static inline __m512 stages16(__m512 x, size_t m) {
-    if (m > 1) x = combine(x, _mm512_permute_ps(x, 0xB1), 0xAAAA);
-    if (m > 2) x = combine(x, _mm512_permute_ps(x, 0x4E), 0xCCCC);
-    if (m > 4) x = combine(x, _mm512_shuffle_f32x4(x, x, _MM_SHUFFLE(2, 3, 0, 1)), 0xF0F0);
-    if (m > 8) x = combine(x, _mm512_shuffle_f32x4(x, x, _MM_SHUFFLE(1, 0, 3, 2)), 0xFF00);
+RB_AI __m512 stages16(__m512 x, size_t m, const signs *s) {
+    if (m > 1) x = stage(x, _mm512_permute_ps(x, 0xB1), s->s1);
+    if (m > 2) x = stage(x, _mm512_permute_ps(x, 0x4E), s->s2);
+    if (m > 4) x = stage(x, _mm512_shuffle_f32x4(x, x, _MM_SHUFFLE(2, 3, 0, 1)), s->s4);
+    if (m > 8) x = stage(x, _mm512_shuffle_f32x4(x, x, _MM_SHUFFLE(1, 0, 3, 2)), s->s8);
     return x;
 }
 
-static inline __m512 bf16_round16(__m512 x) {
-    __m512i u = _mm512_castps_si512(x);
-    __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
-    u = _mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7FFF)), lsb);
-    return _mm512_castsi512_ps(_mm512_and_si512(u, _mm512_set1_epi32((int) 0xFFFF0000u)));
+/* u + 0x7FFF + (bit 16 of u), low half cleared: the reference's rounding, with the bit-16 test
+ * as a mask on the second add (one operation fewer than shift + and + add). */
+RB_AI __m512 bf16_round16(__m512 x) {
+    __m512i u = _mm512_castps_si512(x), one = _mm512_set1_epi32(1);
+    __mmask16 odd = _mm512_test_epi32_mask(u, _mm512_set1_epi32(0x10000));
+    __m512i r = _mm512_add_epi32(u, _mm512_set1_epi32(0x7FFF));
+    r = _mm512_mask_add_epi32(r, odd, r, one);
+    return _mm512_castsi512_ps(_mm512_and_si512(r, _mm512_set1_epi32((int) 0xFFFF0000u)));
 }
 
-static inline __m512i code16(__m512 v, __m512 vs, __m512 vz) {
+RB_AI __m512i code16(__m512 v, __m512 vs, __m512 vz) {
     __m512 f = _mm512_add_ps(_mm512_add_ps(_mm512_div_ps(v, vs), vz), _mm512_set1_ps(0.5f));
     f = _mm512_max_ps(f, _mm512_setzero_ps()); /* NaN -> 0 (second operand), as the reference */
     f = _mm512_min_ps(f, _mm512_set1_ps(15.0f));
     return _mm512_cvttps_epi32(f);
 }
 
-int rb_kv_int4_encode_f32_avx512(const float *x, size_t rows, size_t d, size_t stride, size_t m,
-                                 unsigned flags, uint8_t *packed, float *sz) {
-    if (d % 32) return RB_EDECLINE;
+/* The same code without the clamps, for the register path: for rows of finite values f =
+ * v / scale + z + 0.5 lies in [0.5, 16) (v >= mn and z = -(mn / scale) exactly, v <= mx), so the
+ * clamps never act; the one non-finite case (a constant row of huge values: v / scale = inf, z
+ * = -inf, f = NaN, which the reference clamps to code 0) converts to 0x80000000, and the
+ * packing below saturates that to 0 as well. */
+RB_AI __m512i code16_fast(__m512 v, __m512 vs, __m512 vz) {
+    return _mm512_cvttps_epi32(
+        _mm512_add_ps(_mm512_add_ps(_mm512_div_ps(v, vs), vz), _mm512_set1_ps(0.5f)));
+}
+
+/* 64 packed bytes from four low-half and four high-half code vectors (lo[i], hi[i] hold codes of
+ * elements 16 i .. 16 i + 15 of their half): unsigned-saturating packs (INT_MIN -> 0) to 16
+ * bits, the high nibble shifted there (32 lanes per shift), a pack to bytes, and a dword
+ * transpose that undoes the packs' per-128-bit-lane interleave. */
+RB_AI void pack64(const __m512i *lo, const __m512i *hi, uint8_t *out) {
+    const __m512i tr = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    __m512i b01 = _mm512_or_si512(_mm512_packus_epi32(lo[0], lo[1]),
+                                  _mm512_slli_epi16(_mm512_packus_epi32(hi[0], hi[1]), 4));
+    __m512i b23 = _mm512_or_si512(_mm512_packus_epi32(lo[2], lo[3]),
+                                  _mm512_slli_epi16(_mm512_packus_epi32(hi[2], hi[3]), 4));
+    _mm512_storeu_si512(out, _mm512_permutexvar_epi32(tr, _mm512_packus_epi16(b01, b23)));
+}
+
+/* Butterflies between whole vectors: stage h = 16 hv pairs v[i] with v[i + hv]. */
+RB_AI void cross_stage(__m512 *v, int nv, int hv) {
+    if (hv >= nv) return; /* m <= d: never reached, but the compiler cannot know it */
+    RB_UNROLL
+    for (int i = 0; i < nv; i++)
+        if (!(i & hv)) {
+            __m512 a = v[i], c = v[i + hv];
+            v[i] = _mm512_add_ps(a, c);
+            v[i + hv] = _mm512_sub_ps(a, c);
+        }
+}
+
+/* Rows of d = 16 nv (nv = 2, 4, 8, 16: a constant after inlining) with the row in registers
+ * from load to packed store: no pass over a stack copy between the stages. */
+RB_AI void encode_rows_reg(const float *x, size_t rows, size_t stride, size_t m, unsigned flags,
+                           uint8_t *packed, float *sz, const int nv) {
+    const signs sg = make_signs();
+    const __m512 vinv = _mm512_set1_ps((float) (1.0 / sqrt((double) m)));
+    const size_t half = (size_t) nv * 8;
+    for (size_t r = 0; r < rows; r++) {
+        const float *xr = x + r * stride;
+        __m512 v[16];
+        RB_UNROLL
+        for (int i = 0; i < nv; i++) {
+            v[i] = _mm512_loadu_ps(xr + 16 * i);
+            if (m > 1) v[i] = stages16(_mm512_mul_ps(v[i], vinv), m, &sg);
+        }
+        if (m > 16) cross_stage(v, nv, 1);
+        if (m > 32) cross_stage(v, nv, 2);
+        if (m > 64) cross_stage(v, nv, 4);
+        if (m > 128) cross_stage(v, nv, 8);
+        if (flags & RB_KV_BF16) RB_UNROLL
+        for (int i = 0; i < nv; i++) v[i] = bf16_round16(v[i]);
+        __m512 vmn = v[0], vmx = v[0];
+        RB_UNROLL
+        for (int i = 1; i < nv; i++) {
+            vmn = _mm512_min_ps(vmn, v[i]);
+            vmx = _mm512_max_ps(vmx, v[i]);
+        }
+        float mn = _mm512_reduce_min_ps(vmn), mx = _mm512_reduce_max_ps(vmx);
+        float range = mx - mn;
+        float scale = (range > 1e-8f ? range : 1e-8f) / 15.0f, z = (0.0f - mn) / scale;
+        const __m512 vs = _mm512_set1_ps(scale), vz = _mm512_set1_ps(z);
+        uint8_t *out = packed + r * half;
+        if (nv >= 8) {
+            RB_UNROLL
+            for (int g = 0; g < nv / 2; g += 4) {
+                __m512i lo[4], hi[4];
+                RB_UNROLL
+                for (int i = 0; i < 4; i++) {
+                    lo[i] = code16_fast(v[g + i], vs, vz);
+                    hi[i] = code16_fast(v[g + i + nv / 2], vs, vz);
+                }
+                pack64(lo, hi, out + 16 * g);
+            }
+        } else {
+            RB_UNROLL
+            for (int i = 0; i < nv / 2; i++) {
+                __m512i lo = code16(v[i], vs, vz), hi = code16(v[i + nv / 2], vs, vz);
+                __m512i b = _mm512_or_si512(lo, _mm512_slli_epi32(hi, 4));
+                _mm_storeu_si128((__m128i *) (out + 16 * i), _mm512_cvtepi32_epi8(b));
+            }
+        }
+        sz[2 * r] = scale;
+        sz[2 * r + 1] = z;
+    }
+}
+
+/* Any d that is a multiple of 32: the row goes through an aligned stack copy. */
+static void encode_rows_mem(const float *x, size_t rows, size_t d, size_t stride, size_t m,
+                            unsigned flags, uint8_t *packed, float *sz) {
     _Alignas(64) float v[RB_KV_INT4_DMAX];
-    const float inv = (float) (1.0 / sqrt((double) m));
-    const __m512 vinv = _mm512_set1_ps(inv);
+    const signs sg = make_signs();
+    const __m512 vinv = _mm512_set1_ps((float) (1.0 / sqrt((double) m)));
     size_t half = d / 2;
     for (size_t r = 0; r < rows; r++) {
         const float *xr = x + r * stride;
         for (size_t j = 0; j < d; j += 16) {
             __m512 a = _mm512_loadu_ps(xr + j);
-            if (m > 1) a = stages16(_mm512_mul_ps(a, vinv), m);
+            if (m > 1) a = stages16(_mm512_mul_ps(a, vinv), m, &sg);
             _mm512_store_ps(v + j, a);
         }
         for (size_t h = 16; h < m; h *= 2)
@@ -81,5 +196,83 @@ int rb_kv_int4_encode_f32_avx512(const float *x, size_t rows, size_t d, size_t s
         sz[2 * r] = scale;
         sz[2 * r + 1] = z;
     }
+}
+
+int rb_kv_int4_encode_f32_avx512(const float *x, size_t rows, size_t d, size_t stride, size_t m,
+                                 unsigned flags, uint8_t *packed, float *sz) {
+    switch (d) {
+    case 32:
+        encode_rows_reg(x, rows, stride, m, flags, packed, sz, 2);
+        return RB_OK;
+    case 64:
+        encode_rows_reg(x, rows, stride, m, flags, packed, sz, 4);
+        return RB_OK;
+    case 128:
+        encode_rows_reg(x, rows, stride, m, flags, packed, sz, 8);
+        return RB_OK;
+    case 256:
+        encode_rows_reg(x, rows, stride, m, flags, packed, sz, 16);
+        return RB_OK;
+    default:
+        break;
+    }
+    if (d % 32) return RB_EDECLINE;
+    encode_rows_mem(x, rows, d, stride, m, flags, packed, sz);
     return RB_OK;
+}
+
+/* Decode of rows of d = 16 nv in registers: nibbles widened to int32, (q - z) * scale (two
+ * roundings, no FMA, as the reference), the same butterflies as the encoder, then 1/sqrt(m). */
+RB_AI void decode_rows_reg(const uint8_t *packed, const float *sz, size_t rows, size_t m,
+                           float *xhat, size_t ld, const int nv) {
+    const signs sg = make_signs();
+    const __m512 vinv = _mm512_set1_ps((float) (1.0 / sqrt((double) m)));
+    const __m512i nib = _mm512_set1_epi32(15);
+    const size_t half = (size_t) nv * 8;
+    for (size_t r = 0; r < rows; r++) {
+        const uint8_t *in = packed + r * half;
+        const __m512 vs = _mm512_set1_ps(sz[2 * r]), vz = _mm512_set1_ps(sz[2 * r + 1]);
+        __m512 v[16];
+        RB_UNROLL
+        for (int i = 0; i < nv / 2; i++) {
+            __m512i e = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *) (in + 16 * i)));
+            __m512 lo = _mm512_cvtepi32_ps(_mm512_and_si512(e, nib));
+            __m512 hi = _mm512_cvtepi32_ps(_mm512_srli_epi32(e, 4));
+            v[i] = _mm512_mul_ps(_mm512_sub_ps(lo, vz), vs);
+            v[i + nv / 2] = _mm512_mul_ps(_mm512_sub_ps(hi, vz), vs);
+        }
+        if (m > 1) {
+            RB_UNROLL
+            for (int i = 0; i < nv; i++) v[i] = stages16(v[i], m, &sg);
+            if (m > 16) cross_stage(v, nv, 1);
+            if (m > 32) cross_stage(v, nv, 2);
+            if (m > 64) cross_stage(v, nv, 4);
+            if (m > 128) cross_stage(v, nv, 8);
+            RB_UNROLL
+            for (int i = 0; i < nv; i++) v[i] = _mm512_mul_ps(v[i], vinv);
+        }
+        float *o = xhat + r * ld;
+        RB_UNROLL
+        for (int i = 0; i < nv; i++) _mm512_storeu_ps(o + 16 * i, v[i]);
+    }
+}
+
+int rb_kv_int4_decode_f32_avx512(const uint8_t *packed, const float *sz, size_t rows, size_t d,
+                                 size_t m, float *xhat, size_t ld) {
+    switch (d) {
+    case 32:
+        decode_rows_reg(packed, sz, rows, m, xhat, ld, 2);
+        return RB_OK;
+    case 64:
+        decode_rows_reg(packed, sz, rows, m, xhat, ld, 4);
+        return RB_OK;
+    case 128:
+        decode_rows_reg(packed, sz, rows, m, xhat, ld, 8);
+        return RB_OK;
+    case 256:
+        decode_rows_reg(packed, sz, rows, m, xhat, ld, 16);
+        return RB_OK;
+    default:
+        return RB_EDECLINE;
+    }
 }
