@@ -16,6 +16,8 @@
     X(rb_dataset_sparse_npy)      \
     X(rb_dataset_npy)             \
     X(rb_dataset_safetensors)     \
+    X(rb_dataset_kv_npy)          \
+    X(rb_dataset_kv_safetensors)  \
     X(rb_dataset_fvecs)
 
 #define RB_DATASET_KIND_DECL_(sym) extern const rb_dataset_kind sym;

@@ -254,6 +254,7 @@ static char *row_name(json_t *row, json_t *dkeep, json_t *pkeep) {
         put_params(f, p, pkeep);
     }
     fprintf(f, "/%s", str_field(row, "backend"));
+    if (str_field(row, "slice")) fprintf(f, "[%s]", str_field(row, "slice"));
     fclose(f);
     return buf;
 }

@@ -50,7 +50,8 @@
  *       # x and series (default label): label | method | dataset | backend | a parameter of a
  *       # method or dataset kind in this config; y: a metric in metrics, or NAME@k for every
  *       # computed NAME@<number> (recall@k) with the axis k reading the number; dataset/method:
- * filters # (method matches a method name or a label); logx/logy: true | false.
+ * filters # (method matches a method name or a label); logx/logy: true | false. A y of a
+ *       # per-slice KV metric NAME/head also takes x or series layer | head (the row's slice).
  *
  * Anything else is an error: unknown keys (the message lists the allowed ones), duplicate keys
  * (naming the first one's line), wrong types, out-of-range values, unknown names. A plain empty
@@ -1068,13 +1069,16 @@ static int build_plot(rb_config *cfg, ref item) {
     if (!yv.n) return err(item, "plot: 'y' is required");
     if ((rc = want_string(yv, "plot y", &s))) return rc;
     int kfamily = metric_family_computed(cfg, s);
+    size_t ylen = strlen(s);
+    int sliced = ylen > 5 && !strcmp(s + ylen - 5, "/head"); /* per-slice rows: layer, head */
     if (!metric_computed(cfg, s) && !kfamily)
         return err(
             yv, "plot: y '%s' is not a metric the run computes (metrics: %s)", s,
             names_of(cfg->metrics, cfg->nmetrics, sizeof *cfg->metrics, (char[512]){0}, 512));
     if (!(p->y = strdup(s))) return oom();
     if ((rc = want_string(xv, "plot x", &s))) return rc;
-    if (!plot_axis_ok(cfg, s) && !(kfamily && !strcmp(s, "k")))
+    if (!plot_axis_ok(cfg, s) && !(kfamily && !strcmp(s, "k")) &&
+        !(sliced && (!strcmp(s, "layer") || !strcmp(s, "head"))))
         return err(xv,
                    "plot: x '%s' is not label, method, dataset, backend or a parameter of a "
                    "method or dataset in this config%s",
@@ -1082,7 +1086,8 @@ static int build_plot(rb_config *cfg, ref item) {
     if (!(p->x = strdup(s))) return oom();
     s = "label";
     if (sv.n && (rc = want_string(sv, "plot series", &s))) return rc;
-    if (!plot_axis_ok(cfg, s) && !(kfamily && !strcmp(s, "k")))
+    if (!plot_axis_ok(cfg, s) && !(kfamily && !strcmp(s, "k")) &&
+        !(sliced && (!strcmp(s, "layer") || !strcmp(s, "head"))))
         return err(sv,
                    "plot: series '%s' is not label, method, dataset, backend or a parameter of a "
                    "method or dataset in this config",

@@ -29,6 +29,7 @@ typedef struct rb_metric_value {
     const rb_metric *metric;
     double value, stderr_; /* stderr_ NaN when not defined */
     size_t n;              /* sample size behind the value */
+    const char *slice;     /* NULL: pooled; else the part of the data, "layer=0,head=3" */
 } rb_metric_value;
 
 typedef int (*rb_metric_sink)(void *ctx, const rb_metric_value *v);

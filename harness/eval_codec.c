@@ -16,7 +16,7 @@ static int wants(const char *const *metrics, size_t n, const char *name) {
 
 static int emit(rb_metric_sink sink, void *ctx, const char *name, double value, double se,
                 size_t n) {
-    rb_metric_value v = {rb_metric_find(name), value, se, n};
+    rb_metric_value v = {rb_metric_find(name), value, se, n, NULL};
     RB_ASSERT(v.metric != NULL);
     return sink(ctx, &v);
 }

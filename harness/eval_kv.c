@@ -24,6 +24,11 @@
  *                  token index; k capped at the token count)
  *   bits           KV methods: their bits() after the last decode step (mean over layers);
  *                  vector codecs: the codec's bits.
+ *   NAME/head      for NAME in logit_err, rel_mse_k, rel_mse_v, attn_kl, attn_out_err: one row
+ *                  per (layer, KV head) with slice "layer=L,head=H" (L = 0 without a layer
+ *                  axis), the same formula over that slice's tokens and queries; the query heads
+ *                  of a GQA group pool into their KV head. Asked for separately, so pooled rows
+ *                  and small outputs stay the default.
  * A vector codec with its own inner-product estimator (QJL, TurboQuant-prod) scores s_hat with
  * it; its rel_mse_k and attention outputs use the decoded keys. */
 #include <math.h>
@@ -51,7 +56,7 @@ static size_t topk_k(const char *name) {
 
 static int emit(rb_metric_sink sink, void *ctx, const char *name, double value, double se,
                 size_t n) {
-    rb_metric_value v = {rb_metric_find(name), value, se, n};
+    rb_metric_value v = {rb_metric_find(name), value, se, n, NULL};
     RB_ASSERT(v.metric != NULL);
     return sink(ctx, &v);
 }
@@ -189,8 +194,10 @@ static double softmax_row(const float *a, size_t T, double scale, float *p) {
     return lse;
 }
 
-/* Top-k overlap of rows s and sh (length T) for every requested k. */
-static void topk_row(const float *s, const float *sh, size_t T, kv_acc *acc, kv_work *w) {
+/* Top-k overlap of rows s and sh (length T) for every requested k, added to to[0..nto). */
+static void topk_row(const float *s, const float *sh, size_t T, kv_acc *const *to, size_t nto,
+                     kv_work *w) {
+    const kv_acc *acc = to[0];
     for (size_t t = 0; t < T; t++) w->order[t] = (scored){s[t], t};
     qsort(w->order, T, sizeof *w->order, cmp_scored);
     scored *oh = w->order + T;
@@ -203,17 +210,23 @@ static void topk_row(const float *s, const float *sh, size_t T, kv_acc *acc, kv_
         size_t hit = 0;
         for (size_t r = 0; r < k; r++) hit += w->mark[oh[r].i];
         double f = (double) hit / (double) k;
-        acc->topk_sum[j] += f;
-        acc->topk_sq[j] += f * f;
+        for (size_t x = 0; x < nto; x++) {
+            to[x]->topk_sum[j] += f;
+            to[x]->topk_sq[j] += f * f;
+        }
     }
 }
 
 /* The scores and attention of query head jq of one layer against the true (K, V) and the
  * reconstructed (Kh, Vh) caches. Ls: the row stride of K in floats (heads x dim); Qs of Q.
- * est, when not NULL, holds the method's own score estimates (T x nq) for this head. */
+ * est, when not NULL, holds the method's own score estimates (T x nq) for this head. The sums
+ * go to acc (pooled) and, when sl is not NULL, also to sl (the head's slice); each gets the same
+ * additions in the same order, so the pooled values do not depend on whether slices are kept. */
 static int attend_head(const kv_shape *sh_, const float *Q, const float *K, const float *V,
                        const float *Kh, const float *Vh, const float *est, size_t jq, kv_acc *acc,
-                       kv_work *w) {
+                       kv_acc *sl, kv_work *w) {
+    kv_acc *const to[2] = {acc, sl};
+    size_t nto = sl ? 2 : 1;
     size_t T = sh_->tokens, D = sh_->dim, H = sh_->heads, nq = sh_->nq, Hq = sh_->qheads;
     size_t h = jq / (Hq / H), ks = H * D, qs = Hq * D;
     int rc = rb_gemm_f32(RB_NOTRANS, RB_TRANS, nq, T, D, 1.0f, Q + jq * D, qs, K + h * D, ks, 0.0f,
@@ -234,7 +247,7 @@ static int attend_head(const kv_shape *sh_, const float *Q, const float *K, cons
             num += d * d;
             den += (double) s[t] * s[t];
         }
-        if (acc->nk) topk_row(s, sh, T, acc, w);
+        if (acc->nk) topk_row(s, sh, T, to, nto, w);
         double lse = softmax_row(s, T, scale, w->p + i * T);
         double lseh = softmax_row(sh, T, scale, w->ph + i * T);
         /* KL(p || ph) = sum p (log p - log ph), the logs taken from the scores directly. */
@@ -243,14 +256,18 @@ static int attend_head(const kv_shape *sh_, const float *Q, const float *K, cons
             double lp = s[t] * scale - lse, lph = sh[t] * scale - lseh;
             kl += exp(lp) * (lp - lph);
         }
-        acc->kl_sum += kl;
-        acc->kl_sq += kl * kl;
+        for (size_t x = 0; x < nto; x++) {
+            to[x]->kl_sum += kl;
+            to[x]->kl_sq += kl * kl;
+        }
     }
-    acc->rows += nq;
-    acc->logit_num += num;
-    acc->logit_den += den;
     double unit = den > 0 ? sqrt(num / den) : (num > 0 ? INFINITY : 0);
-    acc->logit_max = fmax(acc->logit_max, unit);
+    for (size_t x = 0; x < nto; x++) {
+        to[x]->rows += nq;
+        to[x]->logit_num += num;
+        to[x]->logit_den += den;
+        to[x]->logit_max = fmax(to[x]->logit_max, unit);
+    }
     /* Outputs: A V, A_hat V_hat and A_hat V (nq x D each). */
     rc = rb_gemm_f32(RB_NOTRANS, RB_NOTRANS, nq, D, T, 1.0f, w->p, T, V + h * D, ks, 0.0f, w->o, D);
     if (!rc)
@@ -261,9 +278,11 @@ static int attend_head(const kv_shape *sh_, const float *Q, const float *K, cons
                          w->ok, D);
     for (size_t e = 0; !rc && e < nq * D; e++) {
         double a = w->o[e], b = w->oh[e], c = w->ok[e];
-        acc->out_num += (a - b) * (a - b);
-        acc->out_num_k += (a - c) * (a - c);
-        acc->out_den += a * a;
+        for (size_t x = 0; x < nto; x++) {
+            to[x]->out_num += (a - b) * (a - b);
+            to[x]->out_num_k += (a - c) * (a - c);
+            to[x]->out_den += a * a;
+        }
     }
     return rc;
 }
@@ -414,6 +433,53 @@ static int emit_all(const kv_shape *s, const kv_acc *a, const char *const *metri
     return rc;
 }
 
+/* The per-slice metrics: "NAME/head" for these NAMEs. */
+static const char *const slice_bases[] = {"logit_err", "rel_mse_k", "rel_mse_v", "attn_kl",
+                                          "attn_out_err"};
+enum { NSLICE_BASES = sizeof slice_bases / sizeof slice_bases[0] };
+
+/* One slice's rows: "NAME/head" for each requested NAME, slice "layer=L,head=H". */
+static int emit_slice(const kv_shape *s, const kv_acc *a, size_t l, size_t h,
+                      const int want[NSLICE_BASES], rb_metric_sink sink, void *ctx) {
+    char slice[64], name[64];
+    snprintf(slice, sizeof slice, "layer=%zu,head=%zu", l, h);
+    int rc = RB_OK;
+    for (int i = 0; !rc && i < NSLICE_BASES; i++) {
+        if (!want[i]) continue;
+        double v = NAN, se = NAN;
+        size_t n = a->rows;
+        switch (i) {
+        case 0:
+            v = a->logit_den > 0 ? sqrt(a->logit_num / a->logit_den) : NAN;
+            n = a->rows * s->tokens;
+            break;
+        case 1:
+            v = a->k_norm > 0 ? a->k_err / a->k_norm : NAN;
+            n = s->tokens;
+            break;
+        case 2:
+            v = a->v_norm > 0 ? a->v_err / a->v_norm : NAN;
+            n = s->tokens;
+            break;
+        case 3: {
+            double r = (double) a->rows;
+            v = a->rows ? a->kl_sum / r : NAN;
+            double var = a->rows > 1 ? (a->kl_sq - v * a->kl_sum) / (r - 1) : NAN;
+            se = sqrt(fmax(var, 0) / r);
+            break;
+        }
+        default:
+            v = a->out_den > 0 ? a->out_num / a->out_den : NAN;
+            break;
+        }
+        snprintf(name, sizeof name, "%s/head", slice_bases[i]);
+        rb_metric_value mv = {rb_metric_find(name), v, se, n, slice};
+        RB_ASSERT(mv.metric != NULL);
+        rc = sink(ctx, &mv);
+    }
+    return rc;
+}
+
 int rb_eval_kv(const rb_method *m, const rb_params *p, const rb_dataset *ds, uint64_t seed,
                const char *const *metrics, size_t nmetrics, rb_metric_sink sink, void *ctx) {
     static const char *const attn[] = {"logit_err", "logit_err_max", "attn_kl", "attn_out_err",
@@ -424,6 +490,14 @@ int rb_eval_kv(const rb_method *m, const rb_params *p, const rb_dataset *ds, uin
         need_q |= wants(metrics, nmetrics, attn[i]);
     for (size_t i = 0; i < nmetrics; i++)
         if (topk_k(metrics[i]) && rb_metric_find(metrics[i])) acc.nk++;
+    int want_slice[NSLICE_BASES], any_slice = 0;
+    for (int i = 0; i < NSLICE_BASES; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "%s/head", slice_bases[i]);
+        want_slice[i] = wants(metrics, nmetrics, name);
+        any_slice |= want_slice[i];
+        need_q |= want_slice[i] && (i == 0 || i >= 3);
+    }
     need_q |= acc.nk > 0;
     if (!m->kv && !m->codec)
         return rb_error_set(RB_EINVAL, "%s: not a vector or KV codec", m->name);
@@ -437,7 +511,17 @@ int rb_eval_kv(const rb_method *m, const rb_params *p, const rb_dataset *ds, uin
     acc.topk_sq = calloc(acc.nk + 1, sizeof(double));
     uint8_t *hcodes = NULL;
     kv_work w = {0};
-    if (!Kh || !Vh || !acc.ks || !acc.topk_sum || !acc.topk_sq)
+    /* sl: the sums of each (layer, KV head) slice when NAME/head metrics are asked for. */
+    size_t nslices = any_slice ? s.layers * s.heads : 0;
+    kv_acc *sl = calloc(nslices + 1, sizeof *sl);
+    double *sl_topk = calloc(2 * (acc.nk + 1) * (nslices + 1), sizeof(double));
+    for (size_t i = 0; sl && sl_topk && i < nslices; i++) {
+        sl[i].nk = acc.nk;
+        sl[i].ks = acc.ks;
+        sl[i].topk_sum = sl_topk + 2 * (acc.nk + 1) * i;
+        sl[i].topk_sq = sl[i].topk_sum + acc.nk + 1;
+    }
+    if (!Kh || !Vh || !acc.ks || !acc.topk_sum || !acc.topk_sq || !sl || !sl_topk)
         rc = rb_error_set(RB_ENOMEM, "%s: no memory for the reconstructed cache", m->name);
     for (size_t i = 0, j = 0; !rc && i < nmetrics; i++)
         if (topk_k(metrics[i]) && rb_metric_find(metrics[i])) acc.ks[j++] = topk_k(metrics[i]);
@@ -471,15 +555,26 @@ int rb_eval_kv(const rb_method *m, const rb_params *p, const rb_dataset *ds, uin
             sq_err(K, Kh, lay, &acc.k_err, &acc.k_norm);
             sq_err(V, Vh, lay, &acc.v_err, &acc.v_norm);
         }
+        for (size_t e = 0; !rc && e < s.tokens * s.heads && nslices; e++) {
+            kv_acc *a = &sl[l * s.heads + e % s.heads];
+            sq_err(K + e * s.dim, Kh + e * s.dim, s.dim, &a->k_err, &a->k_norm);
+            sq_err(V + e * s.dim, Vh + e * s.dim, s.dim, &a->v_err, &a->v_norm);
+        }
         const float *Q = need_q ? s.Q->data + l * s.nq * s.qheads * s.dim : NULL;
         for (size_t jq = 0; !rc && need_q && jq < s.qheads; jq++) {
             if (use_est) rc = codec_estimate(m, kst, kcodes, &s, Q, jq, &w, hcodes);
-            if (!rc) rc = attend_head(&s, Q, K, V, Kh, Vh, use_est ? w.est : NULL, jq, &acc, &w);
+            kv_acc *slice = nslices ? &sl[l * s.heads + jq / (s.qheads / s.heads)] : NULL;
+            if (!rc)
+                rc = attend_head(&s, Q, K, V, Kh, Vh, use_est ? w.est : NULL, jq, &acc, slice, &w);
         }
         if (kst) m->codec->destroy(kst);
         free(kcodes);
     }
     if (!rc) rc = emit_all(&s, &acc, metrics, nmetrics, sink, ctx);
+    for (size_t i = 0; !rc && i < nslices; i++)
+        rc = emit_slice(&s, &sl[i], i / s.heads, i % s.heads, want_slice, sink, ctx);
+    free(sl);
+    free(sl_topk);
     work_free(&w);
     free(hcodes);
     free(Kh);

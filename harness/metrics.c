@@ -40,6 +40,15 @@ static const rb_metric metrics[] = {
      "KV: |A V - A_hat V_hat|_F^2 / |A V|_F^2 (A: softmax rows)"},
     {"attn_out_err_k", RB_FAMILY_CODEC, "", RB_BETTER_LOWER,
      "KV: |A V - A_hat V|_F^2 / |A V|_F^2 (the key error alone)"},
+    /* Per (layer, KV head) breakdowns: a "NAME/head" metric in a config adds one row per slice
+     * (rb_metric_value.slice "layer=L,head=H"; query heads of a GQA group pool into their KV
+     * head) beside the pooled NAME, which it does not replace. */
+    {"logit_err/head", RB_FAMILY_CODEC, "", RB_BETTER_LOWER, "KV: logit_err of each (layer, head)"},
+    {"rel_mse_k/head", RB_FAMILY_CODEC, "", RB_BETTER_LOWER, "KV: rel_mse_k of each (layer, head)"},
+    {"rel_mse_v/head", RB_FAMILY_CODEC, "", RB_BETTER_LOWER, "KV: rel_mse_v of each (layer, head)"},
+    {"attn_kl/head", RB_FAMILY_CODEC, "nats", RB_BETTER_LOWER, "KV: attn_kl of each (layer, head)"},
+    {"attn_out_err/head", RB_FAMILY_CODEC, "", RB_BETTER_LOWER,
+     "KV: attn_out_err of each (layer, head)"},
     {"topk_agree@1", RB_FAMILY_CODEC, "", RB_BETTER_HIGHER,
      "KV: fraction of query rows whose most-attended token is the same"},
     {"topk_agree@8", RB_FAMILY_CODEC, "", RB_BETTER_HIGHER,

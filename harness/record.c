@@ -27,6 +27,7 @@ static const rb_field fields[] = {
     F("seed", RB_FIELD_U64, seed, 0, 1),
     F("repeat", RB_FIELD_INT, repeat, 0, 1),
     F("metric", RB_FIELD_STR, metric, 1, 1),
+    F("slice", RB_FIELD_STR, slice, 1, 1),
     F("value", RB_FIELD_DOUBLE, value, 0, 1),
     F("unit", RB_FIELD_STR, unit, 0, 1),
     F("n", RB_FIELD_SIZE, n, 0, 1),

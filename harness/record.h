@@ -24,6 +24,8 @@ typedef struct rb_record {
     uint64_t seed;           /* the method seed of the cell */
     int repeat;
     const char *metric;    /* accuracy metric name, or for latency rows the timed op ("encode") */
+    const char *slice;     /* NULL (null in JSON): pooled; else the part of the data the value
+                            * describes, e.g. "layer=0,head=3" (KV NAME/head metrics) */
     double value;          /* latency rows: the median seconds per call */
     const char *unit;      /* "", "bits", "s", "vectors/s", ... */
     size_t n;              /* sample size behind value (vectors, queries, repetitions) */
@@ -39,7 +41,8 @@ typedef struct rb_record {
 /* The field table drives every writer: the order of columns, their names, which fields form the
  * row's identity for compare (key) and which appear in CSV/Markdown.
  *
- * Key fields: dataset, dparams, family, method, label, params, backend, metric. `repeat` and
+ * Key fields: dataset, dparams, family, method, label, params, backend, metric, slice (a row
+ * without the field, as written before slices existed, reads as null = pooled). `repeat` and
  * `seed` are deliberately not key fields: rows that differ only in the repeat are independent
  * samples of the same quantity, and compare/report pool them (report: mean of the repeats). */
 typedef enum rb_field_type {

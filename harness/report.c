@@ -99,10 +99,31 @@ static void bytes_text(json_int_t b, char *buf, size_t size) {
 
 /* ---- columns: what identifies a row besides its metric ---- */
 
-/* Column names: "label", "method", "backend", "dataset", "p:<param>", "d:<dataset param>". */
+/* The value of key in a row's slice ("layer=0,head=3": key "head" gives "3"); 0 if absent. */
+static int slice_part(const json_t *row, const char *key, char *buf, size_t size) {
+    const char *s = rb_row_str(row, "slice");
+    size_t n = strlen(key);
+    while (s && *s) {
+        if (!strncmp(s, key, n) && s[n] == '=') {
+            size_t len = strcspn(s + n + 1, ",");
+            snprintf(buf, size, "%.*s", (int) len, s + n + 1);
+            return 1;
+        }
+        s = strchr(s, ',');
+        if (s) s++;
+    }
+    return 0;
+}
+
+/* Column names: "label", "method", "backend", "dataset", "p:<param>", "d:<dataset param>",
+ * "s:<slice part>" (layer, head of a per-slice row). */
 static void col_text(const json_t *row, const char *col, char *buf, size_t size) {
     buf[0] = '\0';
     json_t *v;
+    if (!strncmp(col, "s:", 2)) {
+        if (!slice_part(row, col + 2, buf, size)) snprintf(buf, size, "—");
+        return;
+    }
     if (!strncmp(col, "p:", 2))
         v = json_object_get(json_object_get(row, "params"), col + 2);
     else if (!strncmp(col, "d:", 2))
@@ -117,7 +138,7 @@ static void col_text(const json_t *row, const char *col, char *buf, size_t size)
 }
 
 static const char *col_title(const char *col, char *buf, size_t size) {
-    if (!strncmp(col, "p:", 2)) return col + 2;
+    if (!strncmp(col, "p:", 2) || !strncmp(col, "s:", 2)) return col + 2;
     if (!strncmp(col, "d:", 2)) {
         snprintf(buf, size, "data.%s", col + 2);
         return buf;
@@ -203,8 +224,8 @@ static void fixed_line(FILE *f, json_t *rows, json_t *cols, const char *lead) {
 /* Identity of a row without metric and repeat (used to pool repeats and group metrics). */
 static char *group_id(const json_t *row, int with_metric) {
     json_t *k = json_object();
-    const char *names[] = {"dataset", "family", "method",  "label",
-                           "backend", "params", "dparams", "metric"};
+    const char *names[] = {"dataset", "family",  "method", "label", "backend",
+                           "params",  "dparams", "slice",  "metric"};
     for (size_t i = 0; i < sizeof names / sizeof names[0] - (with_metric ? 0 : 1); i++) {
         json_t *v = json_object_get(row, names[i]);
         json_object_set(k, names[i], v ? v : json_null());
@@ -369,7 +390,7 @@ static void provenance(FILE *f, json_t *ctx, json_t *rows) {
 
 /* ---- accuracy tables ---- */
 
-static void accuracy_table(FILE *f, json_t *rows) {
+static void accuracy_table(FILE *f, json_t *rows, int sliced) {
     /* Groups: one table row per (label, method, backend, params, dparams); metrics as columns,
      * each pooled over repeats. */
     json_t *groups = json_object(), *reps = json_array(), *metrics = json_object();
@@ -407,6 +428,10 @@ static void accuracy_table(FILE *f, json_t *rows) {
                 repeats);
     json_t *shown = json_array();
     json_t *c;
+    if (sliced) { /* per-slice rows: which layer and head each row describes */
+        json_array_append_new(shown, json_string("s:layer"));
+        json_array_append_new(shown, json_string("s:head"));
+    }
     json_array_foreach(cols, i, c) {
         const char *col = json_string_value(c);
         if (!column_varies(reps, col)) continue;
@@ -474,15 +499,24 @@ static void accuracy_sections(FILE *f, json_t *rows) {
         if (rb_row_is_latency(row)) continue;
         const char *fn = rb_row_str(row, "family") ? rb_row_str(row, "family") : "other";
         const char *dn = rb_row_str(row, "dataset") ? rb_row_str(row, "dataset") : "(none)";
-        json_array_append(child(child(fam, fn, 0), dn, 1), row);
+        /* Per-slice rows (KV NAME/head metrics) get a table of their own after the pooled one. */
+        char key[TXT];
+        snprintf(key, sizeof key, "%s%s", rb_row_str(row, "slice") ? "\x01" : "", dn);
+        json_array_append(child(child(fam, fn, 0), key, 1), row);
     }
     const char *fn, *dn;
     json_t *byds, *list;
     json_object_foreach(fam, fn, byds) {
         fprintf(f, "## Accuracy: %s methods\n\n", fn);
         json_object_foreach(byds, dn, list) {
+            if (dn[0] == '\x01') continue;
             fprintf(f, "### Dataset `%s`\n\n", dn);
-            accuracy_table(f, list);
+            accuracy_table(f, list, 0);
+        }
+        json_object_foreach(byds, dn, list) {
+            if (dn[0] != '\x01') continue;
+            fprintf(f, "### Dataset `%s`: per layer and head\n\n", dn + 1);
+            accuracy_table(f, list, 1);
         }
     }
     json_decref(fam);
@@ -766,6 +800,9 @@ static void axis_text(const json_t *row, const char *name, char *buf, size_t siz
         col_text(row, name, buf, size);
         return;
     }
+    /* layer / head of a per-slice row (plots of NAME/head metrics over x: head or layer) */
+    if ((!strcmp(name, "layer") || !strcmp(name, "head")) && slice_part(row, name, buf, size))
+        return;
     char col[TXT];
     snprintf(col, sizeof col, "p:%s", name);
     if (json_object_get(json_object_get(row, "params"), name)) {
@@ -918,6 +955,12 @@ static int plot_one(FILE *f, const char *dir, int idx, json_t *spec, json_t *row
      * series, like the rotation of a label, adds nothing to the legend). */
     json_t *cols = candidate_columns(sel, 1), *extra = json_array(), *c;
     json_array_insert_new(cols, 0, json_string("label"));
+    /* Per-slice rows: the slice part that is not the x axis splits series (one line per layer
+     * when x is head) rather than being averaged in. */
+    if (rb_row_str(json_array_get(sel, 0), "slice")) {
+        json_array_append_new(cols, json_string("s:layer"));
+        json_array_append_new(cols, json_string("s:head"));
+    }
     json_array_foreach(cols, i, c) {
         const char *col = json_string_value(c);
         const char *bare = col[1] == ':' ? col + 2 : col;

@@ -92,6 +92,7 @@ static int write_metric(void *ctx, const rb_metric_value *v) {
     rb_kernel_trace(variants, sizeof variants);
     rb_record rec = base_record(cs);
     rec.metric = v->metric->name;
+    rec.slice = v->slice;
     rec.unit = v->metric->unit;
     rec.value = v->value;
     rec.stderr_ = v->stderr_;

@@ -283,12 +283,12 @@ Test(record, csv_quoting) {
     buf[n] = '\0';
     fclose(f);
     const char *head = "dataset,dataset_hash,dparams,family,method,label,method_version,params,"
-                       "backend,seed,repeat,metric,value,unit,n,stderr,gbps,gflops,frac_bw,"
+                       "backend,seed,repeat,metric,slice,value,unit,n,stderr,gbps,gflops,frac_bw,"
                        "frac_peak,kernel_variants,cell_key\r\n";
     cr_assert(!strncmp(buf, head, strlen(head)), "header: %s", buf);
     const char *row = buf + strlen(head);
     const char *want = "sphere128,abc,,codec,turboquant_mse,\"eden, \"\"unbiased\"\"\",3,"
-                       "bits=4;scale=0.5;unbiased=true;rotation=haar,cpu,42,0,vnmse,0.25,,1000,"
+                       "bits=4;scale=0.5;unbiased=true;rotation=haar,cpu,42,0,vnmse,,0.25,,1000,"
                        ",,,,,\"fwht_f32=avx512,quant=avx2\",k\r\n";
     cr_assert_str_eq(row, want);
     rmtmp();

@@ -1,0 +1,308 @@
+/* KV-cache dump loaders (kv_npy, kv_safetensors): real K, V, Q tensors of shape (tokens, heads,
+ * head_dim), optionally with a leading layer axis, split into evaluation and calibration tokens
+ * and stored as the tensors harness/eval_kv.c reads (K, V, Q, K_calib, V_calib, kv_meta).
+ *
+ * Calibration tokens are either separate files/tensors (k_calib/v_calib) or `calib_tokens` taken
+ * from the dump itself. The split defaults to the END of the dump (calib_from: end) because the
+ * KV methods assume the cache they are given starts at position 0 (rb_kv_ops append: positions
+ * continue from the cached count): the evaluated cache then keeps the dump's true positions and
+ * its first tokens (attention sinks), which a prefix split would move into the calibration set.
+ * A RoPE-aware method (rope_base > 0) sees the calibration tokens at positions 0..C-1 either way;
+ * when that matters, give a calibration dump recorded from position 0 as separate files. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "datasets/kinds.h"
+
+/* Where each staged tensor sits in the staging dataset. */
+enum { ST_K, ST_V, ST_Q, ST_KC, ST_VC, ST_COUNT };
+static const char *const stage_names[ST_COUNT] = {"K", "V", "Q", "K_calib", "V_calib"};
+
+/* The common parameters of both loaders. */
+#define KV_SPLIT_PARAMS                                                                           \
+    RB_PARAM_INT("calib_tokens", "0", 0, 1L << 30,                                                \
+                 "calibration tokens taken from the dump itself (see calib_from); 0 = none, "     \
+                 "or the separate calibration tensors when given"),                               \
+        RB_PARAM_ENUM("calib_from", "end", "end|start",                                           \
+                      "which end of the dump calib_tokens come from (end keeps the evaluated "    \
+                      "cache at the dump's positions 0.., with its sink tokens)"),                \
+        RB_PARAM_INT("tokens", "0", 0, 1L << 30,                                                  \
+                     "evaluate the first N tokens left after the calibration split (0 = all)"),   \
+        RB_PARAM_INT("prefill", "0", 0, 1L << 30,                                                 \
+                     "tokens the KV evaluator appends in the prefill; the rest are single-token " \
+                     "decode steps (0 = all tokens in the prefill)"),                             \
+        RB_PARAM_FLOAT("rope_base", "0", 0, 1e12,                                                 \
+                       "RoPE base the keys were rotated with, for methods that undo it (0 = "     \
+                       "none or unknown)")
+
+static const rb_param_def kv_npy_params[] = {
+    RB_PARAM_STRING("k_path", NULL, "keys .npy: (tokens, heads, head_dim) or (layers, ...)"),
+    RB_PARAM_STRING("v_path", NULL, "values .npy, the same shape as the keys"),
+    RB_PARAM_STRING("q_path", "",
+                    "queries .npy (queries, q_heads, head_dim), q_heads a multiple of heads; "
+                    "needed by the attention metrics"),
+    RB_PARAM_STRING("k_calib_path", "", "separate calibration keys .npy (same layout)"),
+    RB_PARAM_STRING("v_calib_path", "", "separate calibration values .npy (with k_calib_path)"),
+    RB_PARAM_BOOL("v2_as_bf16", "false", "read void 2-byte data ('<V2') as bfloat16"),
+    KV_SPLIT_PARAMS,
+};
+
+static const rb_param_def kv_st_params[] = {
+    RB_PARAM_STRING("path", NULL, ".safetensors file holding the KV dump"),
+    RB_PARAM_STRING("k_tensor", "K", "keys: (tokens, heads, head_dim) or (layers, ...)"),
+    RB_PARAM_STRING("v_tensor", "V", "values, the same shape as the keys"),
+    RB_PARAM_STRING("q_tensor", "", "queries (queries, q_heads, head_dim); \"\" = none"),
+    RB_PARAM_STRING("k_calib_tensor", "", "separate calibration keys (same layout)"),
+    RB_PARAM_STRING("v_calib_tensor", "", "separate calibration values"),
+    KV_SPLIT_PARAMS,
+};
+
+/* "(a, b, c)" of a tensor's shape. */
+static const char *shape_text(const rb_tensor *t, char *buf, size_t size) {
+    size_t used = (size_t) snprintf(buf, size, "(");
+    for (size_t i = 0; i < t->ndim && used < size; i++)
+        used += (size_t) snprintf(buf + used, size - used, "%s%zu", i ? ", " : "", t->shape[i]);
+    if (used < size) snprintf(buf + used, size - used, ")");
+    return buf;
+}
+
+/* Layers, tokens, heads, head_dim of a 3-d or 4-d KV tensor. */
+static void axes(const rb_tensor *t, size_t a[4]) {
+    size_t o = t->ndim == 4;
+    a[0] = o ? t->shape[0] : 1;
+    a[1] = t->shape[o];
+    a[2] = t->shape[o + 1];
+    a[3] = t->shape[o + 2];
+}
+
+/* Copies tokens [t0, t0 + n) of every layer of src into a new tensor `name` of ds. */
+static int take_tokens(rb_dataset *ds, const char *name, const rb_tensor *src, size_t t0,
+                       size_t n) {
+    size_t a[4], shape[4];
+    axes(src, a);
+    memcpy(shape, src->shape, sizeof shape);
+    shape[src->ndim == 4] = n;
+    rb_tensor *t;
+    int rc = rb_dataset_add(ds, name, src->ndim, shape, &t);
+    if (rc) return rc;
+    size_t row = a[2] * a[3];
+    for (size_t l = 0; l < a[0]; l++)
+        if (n)
+            memcpy(t->data + l * n * row, src->data + (l * a[1] + t0) * row,
+                   n * row * sizeof(float));
+    return RB_OK;
+}
+
+/* Validates the staged tensors (src[i] NULL when absent; file[i] names where each came from) and
+ * fills ds with the evaluation and calibration splits and kv_meta. */
+static int finish(const char *kind, const rb_params *p, const rb_tensor *const src[ST_COUNT],
+                  const char *const file[ST_COUNT], rb_dataset *ds) {
+    const rb_tensor *K = src[ST_K], *V = src[ST_V], *Q = src[ST_Q];
+    char s1[96], s2[96];
+    size_t ka[4], a[4];
+    if (K->ndim != 3 && K->ndim != 4)
+        return rb_error_set(RB_EINVAL,
+                            "%s: %s: keys have shape %s; expected (tokens, heads, head_dim), "
+                            "optionally with a leading layer axis",
+                            kind, file[ST_K], shape_text(K, s1, sizeof s1));
+    axes(K, ka);
+    if (V->ndim != K->ndim || memcmp(V->shape, K->shape, K->ndim * sizeof(size_t)))
+        return rb_error_set(RB_EINVAL, "%s: shape mismatch: keys %s are %s but values %s are %s",
+                            kind, file[ST_K], shape_text(K, s1, sizeof s1), file[ST_V],
+                            shape_text(V, s2, sizeof s2));
+    if (!ka[1] || !ka[2] || !ka[3] || !ka[0])
+        return rb_error_set(RB_EINVAL, "%s: %s: the KV dump is empty (shape %s)", kind, file[ST_K],
+                            shape_text(K, s1, sizeof s1));
+    if (Q) {
+        axes(Q, a);
+        if (Q->ndim != K->ndim || a[0] != ka[0] || a[3] != ka[3])
+            return rb_error_set(RB_EINVAL,
+                                "%s: %s: queries have shape %s; with keys %s they must be "
+                                "%s(queries, q_heads, %zu)",
+                                kind, file[ST_Q], shape_text(Q, s1, sizeof s1),
+                                shape_text(K, s2, sizeof s2), K->ndim == 4 ? "(layers = " : "",
+                                ka[3]);
+        if (!a[2] || a[2] % ka[2])
+            return rb_error_set(RB_EINVAL,
+                                "%s: %s: %zu query heads is not a multiple of the keys' %zu KV "
+                                "heads (%s)",
+                                kind, file[ST_Q], a[2], ka[2], file[ST_K]);
+    }
+    size_t C = (size_t) rb_params_int(p, "calib_tokens"), T = ka[1];
+    size_t want = (size_t) rb_params_int(p, "tokens"),
+           prefill = (size_t) rb_params_int(p, "prefill");
+    int from_end = rb_params_is(p, "calib_from", "end");
+    if ((src[ST_KC] == NULL) != (src[ST_VC] == NULL))
+        return rb_error_set(RB_EINVAL, "%s: calibration keys and values come together (%s given)",
+                            kind, src[ST_KC] ? file[ST_KC] : file[ST_VC]);
+    if (src[ST_KC]) {
+        const rb_tensor *Kc = src[ST_KC], *Vc = src[ST_VC];
+        if (C)
+            return rb_error_set(RB_EINVAL,
+                                "%s: calib_tokens = %zu and separate calibration tensors (%s) "
+                                "both given; choose one",
+                                kind, C, file[ST_KC]);
+        axes(Kc, a);
+        if (Kc->ndim != K->ndim || a[0] != ka[0] || a[2] != ka[2] || a[3] != ka[3])
+            return rb_error_set(RB_EINVAL,
+                                "%s: shape mismatch: calibration keys %s are %s, keys %s are %s "
+                                "(all but the token axis must agree)",
+                                kind, file[ST_KC], shape_text(Kc, s1, sizeof s1), file[ST_K],
+                                shape_text(K, s2, sizeof s2));
+        if (Vc->ndim != Kc->ndim || memcmp(Vc->shape, Kc->shape, Kc->ndim * sizeof(size_t)))
+            return rb_error_set(RB_EINVAL,
+                                "%s: shape mismatch: calibration keys %s are %s but calibration "
+                                "values %s are %s",
+                                kind, file[ST_KC], shape_text(Kc, s1, sizeof s1), file[ST_VC],
+                                shape_text(Vc, s2, sizeof s2));
+    } else if (C >= T) {
+        return rb_error_set(RB_EINVAL,
+                            "%s: %s: too few tokens for the calibration split: calib_tokens = %zu "
+                            "leaves none of its %zu tokens to evaluate",
+                            kind, file[ST_K], C, T);
+    }
+    size_t avail = T - C, n = want ? want : avail;
+    if (n > avail)
+        return rb_error_set(RB_EINVAL,
+                            "%s: %s: tokens = %zu but only %zu remain after %zu calibration tokens",
+                            kind, file[ST_K], want, avail, C);
+    if (prefill > n)
+        return rb_error_set(RB_EINVAL, "%s: prefill = %zu exceeds the %zu evaluated tokens", kind,
+                            prefill, n);
+    size_t e0 = from_end ? 0 : C, c0 = from_end ? T - C : 0;
+    int rc = take_tokens(ds, "K", K, e0, n);
+    if (!rc) rc = take_tokens(ds, "V", V, e0, n);
+    if (!rc && Q) {
+        axes(Q, a);
+        rc = take_tokens(ds, "Q", Q, 0, a[1]);
+    }
+    if (!rc && src[ST_KC]) {
+        axes(src[ST_KC], a);
+        rc = take_tokens(ds, "K_calib", src[ST_KC], 0, a[1]);
+        if (!rc) rc = take_tokens(ds, "V_calib", src[ST_VC], 0, a[1]);
+    } else if (!rc && C) {
+        rc = take_tokens(ds, "K_calib", K, c0, C);
+        if (!rc) rc = take_tokens(ds, "V_calib", V, c0, C);
+    }
+    rb_tensor *meta;
+    size_t mshape[1] = {2};
+    if (!rc) rc = rb_dataset_add(ds, "kv_meta", 1, mshape, &meta);
+    if (rc) return rc;
+    meta->data[0] = (float) prefill;
+    meta->data[1] = (float) rb_params_float(p, "rope_base");
+    rb_dataset_hash(ds);
+    return RB_OK;
+}
+
+/* ---- kv_npy ---- */
+
+static int npy_stage(rb_dataset *stage, const char *path, const char *name, unsigned flags) {
+    rb_npy_array a;
+    int rc = rb_npy_read(path, RB_NPY_F32, flags, &a);
+    if (rc) return rc; /* rb_npy_read's messages name the file */
+    if (a.ndim != 3 && a.ndim != 4) {
+        int nd = a.ndim;
+        rb_npy_free(&a);
+        return rb_error_set(RB_EINVAL,
+                            "%s: %d axes; a KV dump is (tokens, heads, head_dim), optionally with "
+                            "a leading layer axis",
+                            path, nd);
+    }
+    rb_tensor *t;
+    rc = rb_dataset_add(stage, name, (size_t) a.ndim, a.shape, &t);
+    if (!rc && a.count) memcpy(t->data, a.data, a.count * sizeof(float));
+    if (rc) rc = rb_error_set(rc, "%s: %s", path, rb_error_detail());
+    rb_npy_free(&a);
+    return rc;
+}
+
+static int load_kv_npy(const rb_params *p, uint64_t seed, rb_dataset *ds) {
+    (void) seed;
+    static const char *const keys[ST_COUNT] = {"k_path", "v_path", "q_path", "k_calib_path",
+                                               "v_calib_path"};
+    unsigned flags =
+        RB_NPY_CHECK_FINITE | (rb_params_bool(p, "v2_as_bf16") ? RB_NPY_V2_AS_BF16 : 0);
+    rb_dataset stage = {0};
+    const rb_tensor *src[ST_COUNT] = {0};
+    const char *file[ST_COUNT] = {0};
+    int rc = RB_OK;
+    for (int i = 0; i < ST_COUNT && !rc; i++) {
+        file[i] = rb_params_str(p, keys[i]);
+        if (!*file[i]) {
+            if (i <= ST_V)
+                rc = rb_error_set(RB_EINVAL, "kv_npy: parameter '%s' is required", keys[i]);
+            continue;
+        }
+        rc = npy_stage(&stage, file[i], stage_names[i], flags);
+        if (!rc) src[i] = rb_dataset_tensor(&stage, stage_names[i]);
+    }
+    if (!rc) rc = finish("kv_npy", p, src, file, ds);
+    rb_dataset_free(&stage);
+    if (rc) rb_dataset_free(ds);
+    return rc;
+}
+
+const rb_dataset_kind rb_dataset_kv_npy = {
+    "kv_npy",
+    "a real KV cache from .npy dumps: K, V (tokens x heads x head_dim, optional leading layer "
+    "axis), optional Q and calibration tokens (a split of the dump or separate files)",
+    RB_PARAMS_OF(kv_npy_params), load_kv_npy};
+
+/* ---- kv_safetensors ---- */
+
+/* Reads one tensor through the safetensors kind (its checks and messages) into stage. */
+static int st_stage(rb_dataset *stage, const char *path, const char *tensor, const char *name) {
+    rb_params sp;
+    rb_dataset one = {0};
+    int rc = rb_params_init(&sp, rb_dataset_safetensors.params, rb_dataset_safetensors.nparams);
+    if (!rc) rc = rb_params_set(&sp, "path", path);
+    if (!rc) rc = rb_params_set(&sp, "tensor", tensor);
+    if (!rc) rc = rb_params_set(&sp, "as", name);
+    if (!rc) rc = rb_dataset_safetensors.load(&sp, 0, &one);
+    if (rc) return rc;
+    if (stage->ntensors == RB_DATASET_TENSORS_MAX) {
+        rb_dataset_free(&one);
+        return rb_error_set(RB_EINVAL, "kv_safetensors: too many tensors");
+    }
+    /* Move the tensor (and its buffer) over. */
+    stage->tensors[stage->ntensors++] = one.tensors[0];
+    one.ntensors = 0;
+    rb_dataset_free(&one);
+    return RB_OK;
+}
+
+static int load_kv_st(const rb_params *p, uint64_t seed, rb_dataset *ds) {
+    (void) seed;
+    static const char *const keys[ST_COUNT] = {"k_tensor", "v_tensor", "q_tensor", "k_calib_tensor",
+                                               "v_calib_tensor"};
+    const char *path = rb_params_str(p, "path");
+    if (!*path) return rb_error_set(RB_EINVAL, "kv_safetensors: parameter 'path' is required");
+    rb_dataset stage = {0};
+    const rb_tensor *src[ST_COUNT] = {0};
+    char names[ST_COUNT][RB_PARAM_TEXT_MAX + 160];
+    const char *file[ST_COUNT] = {0};
+    int rc = RB_OK;
+    for (int i = 0; i < ST_COUNT && !rc; i++) {
+        const char *tn = rb_params_str(p, keys[i]);
+        snprintf(names[i], sizeof names[i], "%s['%s']", path, tn);
+        file[i] = names[i];
+        if (!*tn) {
+            if (i <= ST_V)
+                rc = rb_error_set(RB_EINVAL, "kv_safetensors: parameter '%s' is required", keys[i]);
+            continue;
+        }
+        rc = st_stage(&stage, path, tn, stage_names[i]);
+        if (!rc) src[i] = rb_dataset_tensor(&stage, stage_names[i]);
+    }
+    if (!rc) rc = finish("kv_safetensors", p, src, file, ds);
+    rb_dataset_free(&stage);
+    if (rc) rb_dataset_free(ds);
+    return rc;
+}
+
+const rb_dataset_kind rb_dataset_kv_safetensors = {
+    "kv_safetensors",
+    "a real KV cache from one .safetensors file: tensors K, V (tokens x heads x head_dim, "
+    "optional leading layer axis), optional Q and calibration tokens",
+    RB_PARAMS_OF(kv_st_params), load_kv_st};

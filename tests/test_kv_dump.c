@@ -1,0 +1,309 @@
+/* KV dump loaders (datasets/kv_dump.c): kv_npy and kv_safetensors on small files written here,
+ * the calibration split (end, start, separate files), the leading layer axis, and every
+ * rejection naming the file and the problem. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "datasets/dataset.h"
+#include "harness/eval.h"
+#include "kernels/kernels.h"
+#include "methods/method.h"
+#include "tests/testutil.h"
+
+static char dir[64];
+
+static void setup(void) {
+    strcpy(dir, "/tmp/rbtest_kvdump_XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+}
+
+static void teardown(void) {
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(kv_dump, .init = setup, .fini = teardown);
+
+static const char *tmp(const char *name) {
+    static char path[8][160];
+    static int slot;
+    slot = (slot + 1) % 8;
+    snprintf(path[slot], sizeof path[slot], "%s/%s", dir, name);
+    return path[slot];
+}
+
+/* Element e of a test tensor: a value that encodes (tag, e) so misplaced copies show. */
+static float val(int tag, size_t e) {
+    return (float) tag * 1000.0f + (float) e * 0.25f;
+}
+
+static void write_npy(const char *name, int tag, int ndim, const size_t *shape) {
+    size_t n = 1;
+    for (int i = 0; i < ndim; i++) n *= shape[i];
+    float *x = malloc(n * sizeof *x + 1);
+    for (size_t e = 0; e < n; e++) x[e] = val(tag, e);
+    cr_assert_eq(rb_npy_write(tmp(name), RB_NPY_F32, ndim, shape, x), 0, "%s", rb_error_detail());
+    free(x);
+}
+
+static int load_kind(rb_dataset *ds, const char *kind, ...) {
+    const rb_dataset_kind *k = rb_dataset_kind_find(kind);
+    cr_assert_not_null(k);
+    rb_params p;
+    cr_assert_eq(rb_params_init(&p, k->params, k->nparams), 0);
+    va_list ap;
+    va_start(ap, kind);
+    for (const char *n; (n = va_arg(ap, const char *));)
+        cr_assert_eq(rb_params_set(&p, n, va_arg(ap, const char *)), 0, "%s", rb_error_detail());
+    va_end(ap);
+    memset(ds, 0, sizeof *ds);
+    rb_error_clear();
+    return k->load(&p, 0, ds);
+}
+
+static void expect_error(int rc, const char *a, const char *b) {
+    cr_assert_neq(rc, 0, "expected an error mentioning '%s'", a);
+    const char *d = rb_error_detail();
+    cr_assert(strstr(d, a) != NULL, "error '%s' does not mention '%s'", d, a);
+    if (b) cr_assert(strstr(d, b) != NULL, "error '%s' does not mention '%s'", d, b);
+}
+
+/* Token t of layer l in a (L, T, H, D) tensor of the given tag, as the file holds it. */
+static float at(int tag, size_t T, size_t H, size_t D, size_t l, size_t t, size_t h, size_t j) {
+    return val(tag, ((l * T + t) * H + h) * D + j);
+}
+
+Test(kv_dump, npy_split_from_the_end_keeps_positions_and_layers) {
+    size_t L = 2, T = 10, H = 2, D = 4, nq = 3, HQ = 4;
+    size_t ks[4] = {L, T, H, D}, qs[4] = {L, nq, HQ, D};
+    write_npy("k.npy", 1, 4, ks);
+    write_npy("v.npy", 2, 4, ks);
+    write_npy("q.npy", 3, 4, qs);
+    rb_dataset ds;
+    int rc =
+        load_kind(&ds, "kv_npy", "k_path", tmp("k.npy"), "v_path", tmp("v.npy"), "q_path",
+                  tmp("q.npy"), "calib_tokens", "3", "prefill", "5", "rope_base", "500000", NULL);
+    cr_assert_eq(rc, 0, "%s", rb_error_detail());
+    const rb_tensor *K = rb_dataset_tensor(&ds, "K"), *V = rb_dataset_tensor(&ds, "V"),
+                    *Q = rb_dataset_tensor(&ds, "Q"), *Kc = rb_dataset_tensor(&ds, "K_calib"),
+                    *Vc = rb_dataset_tensor(&ds, "V_calib"), *m = rb_dataset_tensor(&ds, "kv_meta");
+    cr_assert(K && V && Q && Kc && Vc && m);
+    cr_assert_eq(K->ndim, 4);
+    cr_assert(K->shape[0] == L && K->shape[1] == T - 3 && K->shape[2] == H && K->shape[3] == D);
+    cr_assert(Kc->shape[0] == L && Kc->shape[1] == 3);
+    cr_assert(Q->shape[1] == nq && Q->shape[2] == HQ);
+    /* Evaluation: tokens 0..6 at their own positions; calibration: the last 3. */
+    for (size_t l = 0; l < L; l++)
+        for (size_t t = 0; t < T - 3; t++)
+            for (size_t e = 0; e < H * D; e++) {
+                cr_assert_eq(K->data[(l * (T - 3) + t) * H * D + e],
+                             at(1, T, H, D, l, t, e / D, e % D));
+                cr_assert_eq(V->data[(l * (T - 3) + t) * H * D + e],
+                             at(2, T, H, D, l, t, e / D, e % D));
+            }
+    for (size_t l = 0; l < L; l++)
+        for (size_t t = 0; t < 3; t++)
+            for (size_t e = 0; e < H * D; e++)
+                cr_assert_eq(Kc->data[(l * 3 + t) * H * D + e],
+                             at(1, T, H, D, l, T - 3 + t, e / D, e % D));
+    cr_assert_eq(m->data[0], 5.0f);
+    cr_assert_eq(m->data[1], 500000.0f);
+    char hash[65];
+    memcpy(hash, ds.hash, sizeof hash);
+    rb_dataset_free(&ds);
+    /* A prefix split takes the first tokens; the hash sees the difference. */
+    rc = load_kind(&ds, "kv_npy", "k_path", tmp("k.npy"), "v_path", tmp("v.npy"), "calib_tokens",
+                   "3", "calib_from", "start", "tokens", "4", NULL);
+    cr_assert_eq(rc, 0, "%s", rb_error_detail());
+    K = rb_dataset_tensor(&ds, "K");
+    Kc = rb_dataset_tensor(&ds, "K_calib");
+    cr_assert_eq(K->shape[1], 4);
+    cr_assert_null(rb_dataset_tensor(&ds, "Q"));
+    cr_assert_eq(K->data[0], at(1, T, H, D, 0, 3, 0, 0));
+    cr_assert_eq(K->data[4 * H * D], at(1, T, H, D, 1, 3, 0, 0)); /* layer 1 starts at token 3 */
+    cr_assert_eq(Kc->data[0], at(1, T, H, D, 0, 0, 0, 0));
+    cr_assert_str_neq(hash, ds.hash);
+    rb_dataset_free(&ds);
+}
+
+Test(kv_dump, npy_separate_calibration_files) {
+    size_t ks[3] = {8, 2, 4}, cs[3] = {5, 2, 4};
+    write_npy("k.npy", 1, 3, ks);
+    write_npy("v.npy", 2, 3, ks);
+    write_npy("kc.npy", 4, 3, cs);
+    write_npy("vc.npy", 5, 3, cs);
+    rb_dataset ds;
+    int rc = load_kind(&ds, "kv_npy", "k_path", tmp("k.npy"), "v_path", tmp("v.npy"),
+                       "k_calib_path", tmp("kc.npy"), "v_calib_path", tmp("vc.npy"), NULL);
+    cr_assert_eq(rc, 0, "%s", rb_error_detail());
+    const rb_tensor *K = rb_dataset_tensor(&ds, "K"), *Vc = rb_dataset_tensor(&ds, "V_calib");
+    cr_assert_eq(K->shape[0], 8);
+    cr_assert_eq(Vc->shape[0], 5);
+    for (size_t e = 0; e < 5 * 8; e++) cr_assert_eq(Vc->data[e], val(5, e));
+    rb_dataset_free(&ds);
+}
+
+Test(kv_dump, npy_rejections_name_the_file_and_problem) {
+    size_t ks[3] = {8, 2, 4}, vs[3] = {8, 2, 8}, qbad[3] = {3, 3, 4}, kc[3] = {4, 3, 4},
+           k2[2] = {8, 8};
+    write_npy("k.npy", 1, 3, ks);
+    write_npy("v.npy", 2, 3, ks);
+    write_npy("vbad.npy", 2, 3, vs);
+    write_npy("qbad.npy", 3, 3, qbad);
+    write_npy("kcbad.npy", 4, 3, kc);
+    write_npy("k2.npy", 1, 2, k2);
+    rb_dataset ds;
+    expect_error(load_kind(&ds, "kv_npy", "k_path", tmp("k.npy"), "v_path", tmp("vbad.npy"), NULL),
+                 "shape mismatch", "vbad.npy");
+    expect_error(load_kind(&ds, "kv_npy", "k_path", tmp("k.npy"), "v_path", tmp("v.npy"), "q_path",
+                           tmp("qbad.npy"), NULL),
+                 "qbad.npy", "3 query heads is not a multiple of the keys' 2 KV heads");
+    expect_error(load_kind(&ds, "kv_npy", "k_path", tmp("k.npy"), "v_path", tmp("v.npy"),
+                           "calib_tokens", "8", NULL),
+                 "too few tokens for the calibration split", "k.npy");
+    expect_error(load_kind(&ds, "kv_npy", "k_path", tmp("k.npy"), "v_path", tmp("v.npy"),
+                           "calib_tokens", "2", "tokens", "7", NULL),
+                 "only 6 remain", NULL);
+    expect_error(load_kind(&ds, "kv_npy", "k_path", tmp("k.npy"), "v_path", tmp("v.npy"), "prefill",
+                           "9", NULL),
+                 "prefill = 9", NULL);
+    expect_error(load_kind(&ds, "kv_npy", "k_path", tmp("k.npy"), "v_path", tmp("v.npy"),
+                           "k_calib_path", tmp("kcbad.npy"), "v_calib_path", tmp("kcbad.npy"),
+                           NULL),
+                 "kcbad.npy", "all but the token axis");
+    expect_error(load_kind(&ds, "kv_npy", "k_path", tmp("k.npy"), "v_path", tmp("v.npy"),
+                           "k_calib_path", tmp("k.npy"), NULL),
+                 "calibration keys and values come together", NULL);
+    expect_error(load_kind(&ds, "kv_npy", "k_path", tmp("k2.npy"), "v_path", tmp("v.npy"), NULL),
+                 "k2.npy", "2 axes");
+    expect_error(load_kind(&ds, "kv_npy", "k_path", tmp("nope.npy"), "v_path", tmp("v.npy"), NULL),
+                 "nope.npy", NULL);
+    /* NaN in the values: the npy reader names the file and the index. */
+    float x[8 * 2 * 4];
+    for (size_t e = 0; e < 64; e++) x[e] = 1.0f;
+    x[37] = NAN;
+    cr_assert_eq(rb_npy_write(tmp("vnan.npy"), RB_NPY_F32, 3, ks, x), 0);
+    expect_error(load_kind(&ds, "kv_npy", "k_path", tmp("k.npy"), "v_path", tmp("vnan.npy"), NULL),
+                 "vnan.npy", "37");
+}
+
+/* ---- safetensors ---- */
+
+typedef struct st_entry {
+    const char *name;
+    size_t ndim, shape[4];
+    int tag;
+} st_entry;
+
+/* Writes a .safetensors file of F32 tensors filled with val(tag, e). */
+static void write_st(const char *path, const st_entry *t, size_t n) {
+    char hdr[2048];
+    size_t used = (size_t) snprintf(hdr, sizeof hdr, "{"), off = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t numel = 1;
+        used +=
+            (size_t) snprintf(hdr + used, sizeof hdr - used,
+                              "%s\"%s\":{\"dtype\":\"F32\",\"shape\":[", i ? "," : "", t[i].name);
+        for (size_t d = 0; d < t[i].ndim; d++) {
+            numel *= t[i].shape[d];
+            used += (size_t) snprintf(hdr + used, sizeof hdr - used, "%s%zu", d ? "," : "",
+                                      t[i].shape[d]);
+        }
+        used += (size_t) snprintf(hdr + used, sizeof hdr - used, "],\"data_offsets\":[%zu,%zu]}",
+                                  off, off + 4 * numel);
+        off += 4 * numel;
+    }
+    used += (size_t) snprintf(hdr + used, sizeof hdr - used, "}");
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f);
+    uint64_t hl = used;
+    unsigned char lb[8];
+    for (int i = 0; i < 8; i++) lb[i] = (unsigned char) (hl >> (8 * i));
+    fwrite(lb, 1, 8, f);
+    fwrite(hdr, 1, used, f);
+    for (size_t i = 0; i < n; i++) {
+        size_t numel = 1;
+        for (size_t d = 0; d < t[i].ndim; d++) numel *= t[i].shape[d];
+        for (size_t e = 0; e < numel; e++) {
+            float v = val(t[i].tag, e);
+            fwrite(&v, 4, 1, f);
+        }
+    }
+    fclose(f);
+}
+
+Test(kv_dump, safetensors_by_name_with_calibration_tensors) {
+    st_entry t[] = {{"k", 3, {6, 2, 4, 0}, 1},  {"v", 3, {6, 2, 4, 0}, 2},
+                    {"q", 3, {2, 4, 4, 0}, 3},  {"kc", 3, {3, 2, 4, 0}, 4},
+                    {"vc", 3, {3, 2, 4, 0}, 5}, {"vbad", 3, {5, 2, 4, 0}, 6}};
+    write_st(tmp("kv.safetensors"), t, 6);
+    rb_dataset ds;
+    int rc = load_kind(&ds, "kv_safetensors", "path", tmp("kv.safetensors"), "k_tensor", "k",
+                       "v_tensor", "v", "q_tensor", "q", "k_calib_tensor", "kc", "v_calib_tensor",
+                       "vc", "prefill", "2", NULL);
+    cr_assert_eq(rc, 0, "%s", rb_error_detail());
+    const rb_tensor *K = rb_dataset_tensor(&ds, "K"), *Q = rb_dataset_tensor(&ds, "Q"),
+                    *Kc = rb_dataset_tensor(&ds, "K_calib");
+    cr_assert(K && Q && Kc);
+    cr_assert_eq(K->shape[0], 6);
+    cr_assert_eq(Q->shape[1], 4);
+    for (size_t e = 0; e < 48; e++) cr_assert_eq(K->data[e], val(1, e));
+    for (size_t e = 0; e < 24; e++) cr_assert_eq(Kc->data[e], val(4, e));
+    cr_assert_eq(rb_dataset_tensor(&ds, "kv_meta")->data[0], 2.0f);
+    rb_dataset_free(&ds);
+    expect_error(load_kind(&ds, "kv_safetensors", "path", tmp("kv.safetensors"), "k_tensor", "k",
+                           "v_tensor", "vbad", NULL),
+                 "shape mismatch", "kv.safetensors['vbad']");
+    expect_error(load_kind(&ds, "kv_safetensors", "path", tmp("kv.safetensors"), "k_tensor", "k",
+                           "v_tensor", "missing", NULL),
+                 "no tensor 'missing'", "kv.safetensors");
+}
+
+static int keep2(void *ctx, const rb_metric_value *v) {
+    double *got = ctx;
+    got[strcmp(v->metric->name, "logit_err") ? 1 : 0] = v->value;
+    return 0;
+}
+
+/* The loaded dump runs through the KV evaluator: a vector codec at high precision gives small
+ * errors on every metric (the tensors are where the evaluator looks for them). */
+Test(kv_dump, loaded_dump_evaluates) {
+    uint64_t seed = rbt_seed();
+    size_t L = 2, T = 40, H = 2, D = 8, ks[4] = {L, T, H, D}, qs[4] = {L, 4, 4, D};
+    float *k = malloc(L * T * H * D * sizeof *k), *v = malloc(L * T * H * D * sizeof *v),
+          *q = malloc(L * 16 * D * sizeof *q);
+    rb_rng_normal_f32(seed, 1, 0, L * T * H * D, k);
+    rb_rng_normal_f32(seed, 2, 0, L * T * H * D, v);
+    rb_rng_normal_f32(seed, 3, 0, L * 16 * D, q);
+    cr_assert_eq(rb_npy_write(tmp("k.npy"), RB_NPY_F32, 4, ks, k), 0);
+    cr_assert_eq(rb_npy_write(tmp("v.npy"), RB_NPY_F32, 4, ks, v), 0);
+    cr_assert_eq(rb_npy_write(tmp("q.npy"), RB_NPY_F32, 4, qs, q), 0);
+    free(k);
+    free(v);
+    free(q);
+    rb_dataset ds;
+    int rc = load_kind(&ds, "kv_npy", "k_path", tmp("k.npy"), "v_path", tmp("v.npy"), "q_path",
+                       tmp("q.npy"), "calib_tokens", "8", NULL);
+    cr_assert_eq(rc, 0, "%s", rb_error_detail());
+    const rb_method *m = rb_method_find("rtn_kv");
+    cr_assert_not_null(m);
+    rb_params p;
+    cr_assert_eq(rb_params_init(&p, m->params, m->nparams), 0);
+    cr_assert_eq(rb_params_set(&p, "bits", "8"), 0, "%s", rb_error_detail());
+    const char *metrics[] = {"logit_err", "rel_mse_k"};
+    double got[2] = {NAN, NAN};
+    rc = rb_eval_kv(m, &p, &ds, seed, metrics, 2, keep2, got);
+    cr_assert_eq(rc, 0, "%s (seed %llu)", rb_error_detail(), (unsigned long long) seed);
+    /* 8-bit per-token codes of N(0,1) rows: relative errors around 1e-4, far from 0 and 1. */
+    for (int i = 0; i < 2; i++)
+        cr_assert(got[i] > 1e-7 && got[i] < 1e-2, "%s = %g (seed %llu)", metrics[i], got[i],
+                  (unsigned long long) seed);
+    rb_dataset_free(&ds);
+}
