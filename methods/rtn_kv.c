@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "methods/kv_touch.h"
 #include "methods/method.h"
 
 static const rb_param_def rtn_kv_params[] = {
@@ -70,15 +71,12 @@ static int rtn_kv_create(const rb_params *p, const rb_kv_geom *g, uint64_t seed,
         rtn_kv_destroy(c);
         return rc;
     }
-    /* Touch the whole cache now, as a serving system's preallocated block pool is: first-touch
-     * page faults belong to allocation, not to append (they were most of the latency pass's
-     * encode time on a VM). */
-    memset(c->kc, 0, rows * c->dim);
-    memset(c->vc, 0, rows * c->dim);
-    memset(c->ks, 0, np);
-    memset(c->kz, 0, np);
-    memset(c->vs, 0, np);
-    memset(c->vz, 0, np);
+    rb_kv_touch(c->kc, rows * c->dim);
+    rb_kv_touch(c->vc, rows * c->dim);
+    rb_kv_touch(c->ks, np);
+    rb_kv_touch(c->kz, np);
+    rb_kv_touch(c->vs, np);
+    rb_kv_touch(c->vz, np);
     *state = c;
     return RB_OK;
 }
