@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/half.h"
 #include "methods/kv_touch.h"
 #include "methods/method.h"
 
@@ -81,14 +82,11 @@ static int rtn_kv_create(const rb_params *p, const rb_kv_geom *g, uint64_t seed,
     return RB_OK;
 }
 
-/* fp32 -> fp16 -> fp32, round to nearest even, saturating at 65504 (finite inputs). */
+/* fp32 -> fp16 -> fp32 (round to nearest even), saturating at +-65504: a stored side value that
+ * overflows fp16 is kept finite rather than becoming Inf. */
 static float f16_round(float x) {
-    if (x == 0 || !isfinite(x)) return x;
-    int e;
-    frexpf(x, &e);
-    int q = e - 11 < -24 ? -24 : e - 11; /* exponent of the fp16 ulp at x */
-    float r = ldexpf(nearbyintf(ldexpf(x, -q)), q);
-    return fabsf(r) > 65504.0f ? copysignf(65504.0f, r) : r;
+    float r = rb_f16_round(x);
+    return isinf(r) && isfinite(x) ? copysignf(RB_F16_MAX, r) : r;
 }
 
 static int quant_rows(rtn_kv *c, const float *x, size_t rows, uint8_t *codes, float *s, float *z) {
