@@ -15,6 +15,7 @@
 
 #include "kernels/half.h"
 #include "methods/kivi.h"
+#include "methods/kv_touch.h"
 #include "methods/method.h"
 
 static const rb_param_def kivi_params[] = {
@@ -89,10 +90,10 @@ static int kivi_create(const rb_params *p, const rb_kv_geom *g, uint64_t seed, v
     s->kwords = (R + s->per_int - 1) / s->per_int;
     s->vwords = (s->D + s->per_int - 1) / s->per_int;
     s->vgroups = s->D / G;
-    size_t blocks = s->cap / R;
-    s->kcode = malloc((blocks ? blocks : 1) * s->HD * s->kwords * sizeof *s->kcode);
-    s->kscale = malloc((blocks ? blocks : 1) * s->HD * (R / G) * sizeof *s->kscale);
-    s->kmin = malloc((blocks ? blocks : 1) * s->HD * (R / G) * sizeof *s->kmin);
+    size_t nb = s->cap / R ? s->cap / R : 1; /* key blocks */
+    s->kcode = malloc(nb * s->HD * s->kwords * sizeof *s->kcode);
+    s->kscale = malloc(nb * s->HD * (R / G) * sizeof *s->kscale);
+    s->kmin = malloc(nb * s->HD * (R / G) * sizeof *s->kmin);
     s->kbuf = malloc(R * s->HD * sizeof *s->kbuf);
     s->vcode = malloc(s->cap * s->H * s->vwords * sizeof *s->vcode);
     s->vscale = malloc(s->cap * s->H * s->vgroups * sizeof *s->vscale);
@@ -105,6 +106,14 @@ static int kivi_create(const rb_params *p, const rb_kv_geom *g, uint64_t seed, v
         return rb_error_set(RB_ENOMEM, "kivi: no memory for a cache of %zu tokens x %zu x %zu",
                             g->capacity, g->heads, g->head_dim);
     }
+    rb_kv_touch(s->kcode, nb * s->HD * s->kwords * sizeof *s->kcode);
+    rb_kv_touch(s->kscale, nb * s->HD * (R / G) * sizeof *s->kscale);
+    rb_kv_touch(s->kmin, nb * s->HD * (R / G) * sizeof *s->kmin);
+    rb_kv_touch(s->kbuf, R * s->HD * sizeof *s->kbuf);
+    rb_kv_touch(s->vcode, s->cap * s->H * s->vwords * sizeof *s->vcode);
+    rb_kv_touch(s->vscale, s->cap * s->H * s->vgroups * sizeof *s->vscale);
+    rb_kv_touch(s->vmin, s->cap * s->H * s->vgroups * sizeof *s->vmin);
+    rb_kv_touch(s->vring, (R + 1) * s->HD * sizeof *s->vring);
     *state = s;
     return RB_OK;
 }

@@ -18,6 +18,7 @@
 
 #include "datasets/synth.h"
 #include "kernels/half.h"
+#include "methods/kv_touch.h"
 #include "methods/method.h"
 #include "methods/rotatekv.h"
 
@@ -152,6 +153,14 @@ static int rotatekv_create(const rb_params *p, const rb_kv_geom *g, uint64_t see
         return rb_error_set(RB_ENOMEM, "rotatekv: no memory for a cache of %zu tokens x %zu x %zu",
                             g->capacity, H, D);
     }
+    if (s->quantize) {
+        rb_kv_touch(s->codes, s->cap * ng2 * s->pbytes);
+        rb_kv_touch(s->scale, s->cap * ng2 * sizeof *s->scale);
+        rb_kv_touch(s->zero, s->cap * ng2 * sizeof *s->zero);
+    } else {
+        rb_kv_touch(s->raw, s->cap * 2 * HD * sizeof *s->raw);
+    }
+    rb_kv_touch(s->sinkbuf, (s->nsinks ? s->nsinks : 1) * 2 * HD * sizeof *s->sinkbuf);
     *state = s;
     return RB_OK;
 }

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/half.h"
+#include "methods/kv_touch.h"
 #include "methods/method.h"
 
 static const rb_param_def rtn_kv_params[] = {
@@ -70,27 +72,21 @@ static int rtn_kv_create(const rb_params *p, const rb_kv_geom *g, uint64_t seed,
         rtn_kv_destroy(c);
         return rc;
     }
-    /* Touch the whole cache now, as a serving system's preallocated block pool is: first-touch
-     * page faults belong to allocation, not to append (they were most of the latency pass's
-     * encode time on a VM). */
-    memset(c->kc, 0, rows * c->dim);
-    memset(c->vc, 0, rows * c->dim);
-    memset(c->ks, 0, np);
-    memset(c->kz, 0, np);
-    memset(c->vs, 0, np);
-    memset(c->vz, 0, np);
+    rb_kv_touch(c->kc, rows * c->dim);
+    rb_kv_touch(c->vc, rows * c->dim);
+    rb_kv_touch(c->ks, np);
+    rb_kv_touch(c->kz, np);
+    rb_kv_touch(c->vs, np);
+    rb_kv_touch(c->vz, np);
     *state = c;
     return RB_OK;
 }
 
-/* fp32 -> fp16 -> fp32, round to nearest even, saturating at 65504 (finite inputs). */
+/* fp32 -> fp16 -> fp32 (round to nearest even), saturating at +-65504: a stored side value that
+ * overflows fp16 is kept finite rather than becoming Inf. */
 static float f16_round(float x) {
-    if (x == 0 || !isfinite(x)) return x;
-    int e;
-    frexpf(x, &e);
-    int q = e - 11 < -24 ? -24 : e - 11; /* exponent of the fp16 ulp at x */
-    float r = ldexpf(nearbyintf(ldexpf(x, -q)), q);
-    return fabsf(r) > 65504.0f ? copysignf(65504.0f, r) : r;
+    float r = rb_f16_round(x);
+    return isinf(r) && isfinite(x) ? copysignf(RB_F16_MAX, r) : r;
 }
 
 static int quant_rows(rtn_kv *c, const float *x, size_t rows, uint8_t *codes, float *s, float *z) {
