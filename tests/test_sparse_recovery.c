@@ -414,3 +414,30 @@ Test(sparse, wilson_interval) {
     rb_wilson_interval(200, 200, 1.959963984540054, &lo, &hi);
     cr_assert(fabs(lo - 0.98116) < 1e-4 && hi == 1, "%g %g", lo, hi);
 }
+
+/* ---- scale: the decoders' floors must follow the signal, not assume |X| ~ 1 ---- */
+
+Test(sparse, spright_recovers_the_same_support_at_any_signal_scale) {
+    uint64_t seed = rbt_seed();
+    const char *amps[] = {"1e-6", "1", "1e6"};
+    for (size_t a = 0; a < 3; a++) {
+        rb_dataset ds;
+        cr_assert_eq(load_signal(&ds, seed, "log2n", "14", "k", "10", "amp", amps[a], NULL), 0);
+        rb_params p;
+        const rb_method *m = method("spright", &p, "b", "6", "stages", "3", NULL);
+        rb_signal_oracle o = {14, ds_query, &ds, 0};
+        rb_sparse_coef out[64];
+        size_t found = run(m, &p, &o, seed, out, 64);
+        const rb_tensor *sup = rb_dataset_tensor(&ds, "support"),
+                        *coef = rb_dataset_tensor(&ds, "coef");
+        cr_assert_eq(found, 10, "amp %s: found %zu, seed %llu", amps[a], found,
+                     (unsigned long long) seed);
+        for (size_t i = 0; i < 10; i++) {
+            cr_assert_eq(out[i].index, rb_sparse_support_index(sup, i), "amp %s seed %llu", amps[a],
+                         (unsigned long long) seed);
+            cr_assert_leq(fabs(out[i].value - coef->data[i]), 1e-9 * fabs(coef->data[i]),
+                          "amp %s seed %llu", amps[a], (unsigned long long) seed);
+        }
+        rb_dataset_free(&ds);
+    }
+}
