@@ -165,7 +165,7 @@ static int spright_recover(const rb_params *p, rb_signal_oracle *o, uint64_t see
     }
     rb_sparse_found f = {0};
     size_t left;
-    double est = 0, top = 0;
+    double est = 0, top = 0, emin = 0;
     rc = rb_sparse_plan_maps(&pl);
     if (!rc) rc = rb_sparse_observe(&pl, o);
     if (!rc) rc = noise_estimate(&pl, &est, &top);
@@ -179,11 +179,11 @@ static int spright_recover(const rb_params *p, rb_signal_oracle *o, uint64_t see
         unsigned P = used_delays(&pl);
         double f_thr = P < 10 ? 4 : P < 20 ? 3 : P < 50 ? 2 : 1.5;
         spright_test t = {1e-10 * top + f_thr * est, 0, E, ml};
-        t.emin = fmax(1e-8 * top, 10 * est);
+        t.emin = emin = fmax(1e-8 * top, 10 * est);
         rc = rb_sparse_peel(&pl, robust_test, &t, (unsigned) rb_params_int(p, "max_iter"), &f,
                             &left);
     }
-    if (!rc) rc = rb_sparse_emit(&f, out, cap, found);
+    if (!rc) rc = rb_sparse_emit(&f, sqrt(emin), out, cap, found);
     rb_sparse_found_free(&f);
     rb_sparse_plan_free(&pl);
     return rc;
