@@ -274,10 +274,11 @@ static int by_index(const void *a, const void *b) {
     return (i > j) - (i < j);
 }
 
-int rb_sparse_emit(rb_sparse_found *f, rb_sparse_coef *out, size_t cap, size_t *nfound) {
+int rb_sparse_emit(rb_sparse_found *f, double zero, rb_sparse_coef *out, size_t cap,
+                   size_t *nfound) {
     size_t m = 0;
     for (size_t i = 0; i < f->count; i++)
-        if (f->v[i].value != 0) f->v[m++] = f->v[i];
+        if (fabs(f->v[i].value) > zero) f->v[m++] = f->v[i];
     f->count = m; /* the hash table is stale from here on; the set is only read */
     if (m > cap) qsort(f->v, m, sizeof *f->v, by_magnitude);
     size_t keep = m < cap ? m : cap;

@@ -89,9 +89,13 @@ void rb_sparse_found_free(rb_sparse_found *f);
 int rb_sparse_peel(rb_sparse_plan *pl, rb_bin_test test, void *ctx, unsigned max_iter,
                    rb_sparse_found *found, size_t *unresolved);
 
-/* Copies the found coefficients (nonzero values) to out in ascending index order, at most cap
- * of them (the largest magnitudes when there are more); *nfound = how many were written. */
-int rb_sparse_emit(rb_sparse_found *f, rb_sparse_coef *out, size_t cap, size_t *nfound);
+/* Copies the found coefficients with |value| > zero to out in ascending index order, at most
+ * cap of them (the largest magnitudes when there are more); *nfound = how many were written.
+ * zero is the bin test's own zero level: a wrong single-ton (a multi-ton that the delays cannot
+ * tell from one) is later cancelled by peeling its ghost, and with noise the two estimates leave
+ * a residue that is not a coefficient. */
+int rb_sparse_emit(rb_sparse_found *f, double zero, rb_sparse_coef *out, size_t cap,
+                   size_t *nfound);
 
 /* The common parameter checks: B = 2^b <= N, stages in range. Errors name the method. */
 int rb_sparse_check(const char *who, unsigned n, unsigned b, unsigned stages);

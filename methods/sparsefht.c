@@ -71,7 +71,7 @@ static int sfht_recover(const rb_params *p, rb_signal_oracle *o, uint64_t seed, 
     if (!rc)
         rc =
             rb_sparse_peel(&pl, ratio_test, &t, (unsigned) rb_params_int(p, "max_iter"), &f, &left);
-    if (!rc) rc = rb_sparse_emit(&f, out, cap, found);
+    if (!rc) rc = rb_sparse_emit(&f, t.zero_tol, out, cap, found);
     rb_sparse_found_free(&f);
     rb_sparse_plan_free(&pl);
     return rc;
@@ -85,7 +85,7 @@ const rb_method rb_method_sparsefht = {
     .paper = "IEEE T-IT 61(4):2115 (2015), arXiv:1402.2587",
     .summary = "noiseless sparse FWHT: C stages x 2^b bins, n - b + 1 delays, ratio bin test, "
                "peeling",
-    .version = 1,
+    .version = 2,
     .params = sfht_params,
     .nparams = sizeof sfht_params / sizeof sfht_params[0],
     .sparse = &sfht_ops,

@@ -112,8 +112,9 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 /* The reference code's noise estimate: sort the bins' mean energies, accumulate up to the first
- * jump by a factor >= 10 between neighbours, average what lies below it. */
-static int noise_estimate(const rb_sparse_plan *pl, double *est) {
+ * jump by a factor >= 10 between neighbours, average what lies below it. *top = the largest mean
+ * energy, the signal's scale for the floors. */
+static int noise_estimate(const rb_sparse_plan *pl, double *est, double *top) {
     size_t m = (size_t) pl->stages * pl->bins;
     double *e = malloc(m * sizeof *e);
     if (!e) return rb_error_set(RB_ENOMEM, "spright: no memory");
@@ -128,6 +129,7 @@ static int noise_estimate(const rb_sparse_plan *pl, double *est) {
     size_t cnt = 1;
     while (cnt < m && !(e[cnt] >= 10 * e[cnt - 1] && e[cnt] > 0)) sum += e[cnt++];
     *est = sum / (double) cnt;
+    *top = e[m - 1];
     free(e);
     return RB_OK;
 }
@@ -163,24 +165,25 @@ static int spright_recover(const rb_params *p, rb_signal_oracle *o, uint64_t see
     }
     rb_sparse_found f = {0};
     size_t left;
-    double est = 0;
+    double est = 0, top = 0, emin = 0;
     rc = rb_sparse_plan_maps(&pl);
     if (!rc) rc = rb_sparse_observe(&pl, o);
-    if (!rc) rc = noise_estimate(&pl, &est);
+    if (!rc) rc = noise_estimate(&pl, &est, &top);
     if (!rc) {
         /* thr: the reference code's factor by P over the noise estimate, plus its floor. The
-         * amplitude floor: a single-ton's |alpha|^2 must be 10 dB above the bin noise (and above
-         * 1e-8), in place of the reference's SNR-based E_min (min(0.1 SNR, 1000) x noise), so the
-         * decoder needs no knowledge of the SNR; it keeps noise bins and the small ghosts of
-         * imperfect peeling out of the answer. */
+         * amplitude floor: a single-ton's |alpha|^2 must be 10 dB above the bin noise, in place of
+         * the reference's SNR-based E_min (min(0.1 SNR, 1000) x noise), so the decoder needs no
+         * knowledge of the SNR; it keeps noise bins and the small ghosts of imperfect peeling out
+         * of the answer. The reference's floors (1e-10, 1e-8) assume |X| ~ 1; here they are
+         * relative to the largest bin energy, so a signal at |X| = 1e-6 is not all zero-tons. */
         unsigned P = used_delays(&pl);
         double f_thr = P < 10 ? 4 : P < 20 ? 3 : P < 50 ? 2 : 1.5;
-        spright_test t = {1e-10 + f_thr * est, 0, E, ml};
-        t.emin = fmax(1e-8, 10 * est);
+        spright_test t = {1e-10 * top + f_thr * est, 0, E, ml};
+        t.emin = emin = fmax(1e-8 * top, 10 * est);
         rc = rb_sparse_peel(&pl, robust_test, &t, (unsigned) rb_params_int(p, "max_iter"), &f,
                             &left);
     }
-    if (!rc) rc = rb_sparse_emit(&f, out, cap, found);
+    if (!rc) rc = rb_sparse_emit(&f, sqrt(emin), out, cap, found);
     rb_sparse_found_free(&f);
     rb_sparse_plan_free(&pl);
     return rc;
@@ -194,7 +197,7 @@ const rb_method rb_method_spright = {
     .paper = "arXiv:1508.06336",
     .summary = "noise-robust sparse FWHT: C stages x 2^b bins, delay chains, robust bin test "
                "with estimated noise thresholds, peeling",
-    .version = 1,
+    .version = 2,
     .params = spright_params,
     .nparams = sizeof spright_params / sizeof spright_params[0],
     .sparse = &spright_ops,
