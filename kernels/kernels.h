@@ -18,6 +18,7 @@
 #include "kernels/quant.h"
 #include "kernels/fpformats.h"
 #include "kernels/codebook.h"
+#include "kernels/rowcodec.h"
 #include "kernels/lloyd.h"
 
 #endif

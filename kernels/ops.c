@@ -13,6 +13,12 @@ static const rb_op *const all_ops[] = {
     &rb_op_mxfp4_dequant_f32,  /* fpformats.c */
     &rb_op_nvfp4_quant_f32,    /* fpformats.c */
     &rb_op_nvfp4_dequant_f32,  /* fpformats.c */
+    &rb_op_pack_rows,                /* rowcodec.c */
+    &rb_op_unpack_rows,              /* rowcodec.c */
+    &rb_op_codebook_decode_rows_f32, /* rowcodec.c */
+    &rb_op_rows_sqnorm_f32,          /* rowcodec.c */
+    &rb_op_rows_dot_f32,             /* rowcodec.c */
+    &rb_op_rows_scale_f64_f32,       /* rowcodec.c */
     &rb_op_peak_add_f32,       /* peak.c: machine limits */
     &rb_op_copy_stream,        /* peak.c: machine limits */
 };
