@@ -95,8 +95,8 @@ static int check_pack(const char *who, size_t rows, size_t n, int bits, size_t l
     if (bits < 1 || bits > 8)
         return rb_error_set(RB_EINVAL, "%s: bits = %d is outside 1..8", who, bits);
     if (rows > 1 && ld < rb_pack_bytes(n, bits))
-        return rb_error_set(RB_EINVAL, "%s: row stride %zu is shorter than a packed row (%zu)",
-                            who, ld, rb_pack_bytes(n, bits));
+        return rb_error_set(RB_EINVAL, "%s: row stride %zu is shorter than a packed row (%zu)", who,
+                            ld, rb_pack_bytes(n, bits));
     return RB_OK;
 }
 
@@ -116,8 +116,7 @@ static int unpack_dispatch(const uint8_t *in, size_t ldi, size_t rows, size_t n,
     RB_DISPATCH(rb_op_unpack_rows, rb_unpack_rows_fn, (in, ldi, rows, n, bits, codes));
 }
 
-int rb_unpack_rows(const uint8_t *in, size_t ldi, size_t rows, size_t n, int bits,
-                   uint8_t *codes) {
+int rb_unpack_rows(const uint8_t *in, size_t ldi, size_t rows, size_t n, int bits, uint8_t *codes) {
     int rc = check_pack("unpack_rows", rows, n, bits, ldi);
     if (rc || rows == 0 || n == 0) return rc;
     return unpack_dispatch(in, ldi, rows, n, bits, codes);
@@ -136,8 +135,7 @@ int rb_codebook_decode_rows_f32(const rb_codebook *cb, const uint8_t *in, size_t
     if (!cb || cb->k < 1 || cb->k > RB_CODEBOOK_MAX)
         return rb_error_set(RB_EINVAL, "codebook: not initialised");
     if (rows > 1 && ldy < n)
-        return rb_error_set(RB_EINVAL, "codebook_decode_rows: output stride %zu < n = %zu", ldy,
-                            n);
+        return rb_error_set(RB_EINVAL, "codebook_decode_rows: output stride %zu < n = %zu", ldy, n);
     if (rows == 0 || n == 0) return RB_OK;
     return decode_dispatch(cb, in, ldi, rows, n, bits, y, ldy);
 }

@@ -15,8 +15,7 @@
  * RB_EINVAL for bits outside 1..8 or ldo shorter than a packed row. */
 int rb_pack_rows(const uint8_t *codes, size_t rows, size_t n, int bits, uint8_t *out, size_t ldo);
 /* The inverse: row r's stream at in + r * ldi to codes + r * n (values 0..2^bits - 1). */
-int rb_unpack_rows(const uint8_t *in, size_t ldi, size_t rows, size_t n, int bits,
-                   uint8_t *codes);
+int rb_unpack_rows(const uint8_t *in, size_t ldi, size_t rows, size_t n, int bits, uint8_t *codes);
 /* y[r * ldy + j] = centroids[code j of the stream at in + r * ldi]: unpack and lookup in one pass.
  * RB_EINVAL names the first code >= k (possible when k < 2^bits). */
 int rb_codebook_decode_rows_f32(const rb_codebook *cb, const uint8_t *in, size_t ldi, size_t rows,

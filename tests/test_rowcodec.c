@@ -77,8 +77,7 @@ Test(rowcodec, codebook_decode_variants_match_and_reject_codes_beyond_k) {
             float *ref = malloc(rows * (n + 2) * sizeof *ref), *got = malloc(rows * (n + 2) * 4);
             cr_assert_eq(
                 rb_codebook_decode_rows_f32_ref(&cb, packed, ld, rows, n, bits, ref, n + 2), 0);
-            for (size_t j = 0; j < n; j++)
-                cr_assert_eq(ref[j], cent[codes[j] & (k - 1)]);
+            for (size_t j = 0; j < n; j++) cr_assert_eq(ref[j], cent[codes[j] & (k - 1)]);
             const rb_op *op = &rb_op_codebook_decode_rows_f32;
             for (size_t v = 0; v < op->count; v++) {
                 const rb_variant *dv = &op->variants[v];
@@ -119,21 +118,23 @@ Test(rowcodec, row_reductions_and_scaling_match_the_reference_bits) {
                 for (size_t r = 0; r < rows; r++) s[r] = 1.0 / (double) (r + 3) + 1e-9 * (double) r;
                 const rb_op *ops[2] = {&rb_op_rows_sqnorm_f32, &rb_op_rows_dot_f32};
                 for (int o = 0; o < 2; o++) {
-                    rb_rows_reduce_fn rfn = (rb_rows_reduce_fn) ops[o]->variants[ops[o]->count - 1].fn;
+                    rb_rows_reduce_fn rfn =
+                        (rb_rows_reduce_fn) ops[o]->variants[ops[o]->count - 1].fn;
                     cr_assert_eq(rfn(a, o ? b : NULL, rows, n, stride, ref), 0);
                     for (size_t v = 0; v < ops[o]->count; v++) {
                         const rb_variant *var = &ops[o]->variants[v];
                         if (!rb_variant_enabled(var)) continue;
                         memset(got, 0, sizeof got);
-                        cr_assert_eq(((rb_rows_reduce_fn) var->fn)(a, o ? b : NULL, rows, n, stride,
-                                                                  got),
-                                     0);
+                        cr_assert_eq(
+                            ((rb_rows_reduce_fn) var->fn)(a, o ? b : NULL, rows, n, stride, got),
+                            0);
                         cr_assert_eq(memcmp(got, ref, rows * sizeof *got), 0,
                                      "%s %s n=%zu rows=%zu stride=%zu seed=%llu", ops[o]->name,
                                      var->name, n, rows, stride, (unsigned long long) seed);
                     }
                 }
-                float *y_ref = malloc(rows * stride * sizeof *y_ref), *y = malloc(rows * stride * 4);
+                float *y_ref = malloc(rows * stride * sizeof *y_ref),
+                      *y = malloc(rows * stride * 4);
                 memcpy(y_ref, b, rows * stride * sizeof *y);
                 rb_rows_scale_f64_f32_ref(a, rows, n, stride, s, y_ref, stride);
                 const rb_op *op = &rb_op_rows_scale_f64_f32;

@@ -70,17 +70,17 @@ static inline void unpack64(const uint8_t *in, int bits, uint8_t *c) {
         /* Byte k of a 32-bit lane holding byte B is (B >> 2k) & 3: B << 6k puts bits 2k..2k+1
          * at 8k. */
         __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *) in));
-        __m512i t = _mm512_or_si512(_mm512_or_si512(b, _mm512_slli_epi32(b, 6)),
-                                    _mm512_or_si512(_mm512_slli_epi32(b, 12),
-                                                    _mm512_slli_epi32(b, 18)));
+        __m512i t =
+            _mm512_or_si512(_mm512_or_si512(b, _mm512_slli_epi32(b, 6)),
+                            _mm512_or_si512(_mm512_slli_epi32(b, 12), _mm512_slli_epi32(b, 18)));
         _mm512_storeu_si512(c, _mm512_and_si512(t, _mm512_set1_epi32(0x03030303)));
         return;
     }
     case 4: {
         __m512i b = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *) in));
-        __m512i t = _mm512_or_si512(_mm512_and_si512(b, _mm512_set1_epi16(0x0F)),
-                                    _mm512_and_si512(_mm512_slli_epi16(b, 4),
-                                                     _mm512_set1_epi16(0x0F00)));
+        __m512i t =
+            _mm512_or_si512(_mm512_and_si512(b, _mm512_set1_epi16(0x0F)),
+                            _mm512_and_si512(_mm512_slli_epi16(b, 4), _mm512_set1_epi16(0x0F00)));
         _mm512_storeu_si512(c, t);
         return;
     }
@@ -142,7 +142,8 @@ int rb_codebook_decode_rows_f32_avx512(const rb_codebook *cb, const uint8_t *in,
                 rb_unpack_bits(s, len, bits, idx);
             float *yr = y + r * ldy + j0;
             for (size_t j = 0; j < len; j += 16) {
-                __mmask16 m = len - j >= 16 ? (__mmask16) 0xFFFF : (__mmask16) ((1u << (len - j)) - 1);
+                __mmask16 m =
+                    len - j >= 16 ? (__mmask16) 0xFFFF : (__mmask16) ((1u << (len - j)) - 1);
                 __m512i q = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, idx + j));
                 if (_mm512_mask_cmpgt_epi32_mask(m, q, kmax))
                     return rb_codebook_decode_rows_f32_ref(cb, in, ldi, rows, n, bits, y, ldy);
@@ -158,7 +159,7 @@ int rb_codebook_decode_rows_f32_avx512(const rb_codebook *cb, const uint8_t *in,
 /* ---- row reductions: 8 rows in the lanes, each lane summing its row in index order ---- */
 
 /* a[c] <- column c of the 8 x 8 block whose row k was a[k]. */
-static inline void transpose8(__m512d a[8]) {
+static inline __attribute__((always_inline)) void transpose8(__m512d a[8]) {
     __m512d t[8], u[4], v[4];
     for (int k = 0; k < 4; k++) {
         t[2 * k] = _mm512_unpacklo_pd(a[2 * k], a[2 * k + 1]);
@@ -185,7 +186,8 @@ static inline void transpose8(__m512d a[8]) {
 
 /* Columns [j, j + 8) of rows r0..r0+7 into acc. A float product is exact in double, so the FMA
  * rounds exactly where the reference's add does. */
-static inline __m512d accum8(__m512d acc, const float *a, const float *b, size_t stride) {
+static inline __attribute__((always_inline)) __m512d accum8(__m512d acc, const float *a,
+                                                            const float *b, size_t stride) {
     __m512d x[8], y[8];
     for (int k = 0; k < 8; k++) x[k] = _mm512_cvtps_pd(_mm256_loadu_ps(a + k * stride));
     transpose8(x);
@@ -207,7 +209,16 @@ static void reduce_rows(const float *a, const float *b, size_t rows, size_t n, s
         const float *a0 = a + r * stride, *a1 = a0 + 8 * stride;
         const float *b0 = b ? b + r * stride : NULL, *b1 = b ? b0 + 8 * stride : NULL;
         __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
+        /* The strided loads of 16 rows defeat the hardware prefetchers on data coming from
+         * memory (the codecs' first touch of their input): fetch the next 16 rows' lines one
+         * group ahead. */
+        int pf = r + 32 <= rows;
         for (size_t j = 0; j < full; j += 8) {
+            if (pf && j % 16 == 0)
+                for (size_t k = 16; k < 32; k++) {
+                    _mm_prefetch((const char *) (a0 + k * stride + j), _MM_HINT_T0);
+                    if (b) _mm_prefetch((const char *) (b0 + k * stride + j), _MM_HINT_T0);
+                }
             s0 = accum8(s0, a0 + j, b0 ? b0 + j : NULL, stride);
             s1 = accum8(s1, a1 + j, b1 ? b1 + j : NULL, stride);
         }
