@@ -19,6 +19,8 @@ static const rb_op *const all_ops[] = {
     &rb_op_rows_sqnorm_f32,          /* rowcodec.c */
     &rb_op_rows_dot_f32,             /* rowcodec.c */
     &rb_op_rows_scale_f64_f32,       /* rowcodec.c */
+    &rb_op_rows_scale_f32,           /* rowcodec.c */
+    &rb_op_rows_mul_f32,             /* rowcodec.c */
     &rb_op_peak_add_f32,             /* peak.c: machine limits */
     &rb_op_copy_stream,              /* peak.c: machine limits */
 };

@@ -73,6 +73,38 @@ int rb_rows_scale_f64_f32_ref(const float *x, size_t rows, size_t n, size_t ldx,
     return RB_OK;
 }
 
+int rb_rows_scale_f32_ref(float *x, size_t rows, size_t n, size_t stride, const float *s) {
+    for (size_t r = 0; r < rows; r++)
+        for (size_t j = 0; j < n; j++) x[r * stride + j] *= s[r];
+    return RB_OK;
+}
+
+int rb_rows_mul_f32_ref(float *x, size_t rows, size_t n, size_t stride, const float *d) {
+    for (size_t r = 0; r < rows; r++)
+        for (size_t j = 0; j < n; j++) x[r * stride + j] *= d[j];
+    return RB_OK;
+}
+
+RB_OP_DEFINE(rb_op_rows_scale_f32, "rows_scale_f32",
+             RB_VARIANT("avx512", RB_ISA_AVX512, rb_rows_scale_f32_avx512),
+             RB_VARIANT("ref", 0, rb_rows_scale_f32_ref));
+RB_OP_DEFINE(rb_op_rows_mul_f32, "rows_mul_f32",
+             RB_VARIANT("avx512", RB_ISA_AVX512, rb_rows_mul_f32_avx512),
+             RB_VARIANT("ref", 0, rb_rows_mul_f32_ref));
+
+static int rows_scale_dispatch(const rb_op *op, float *x, size_t rows, size_t n, size_t stride,
+                               const float *s) {
+    RB_DISPATCH(*op, rb_rows_scale_fn, (x, rows, n, stride, s));
+}
+
+void rb_rows_scale_f32(float *x, size_t rows, size_t n, size_t stride, const float *s) {
+    if (rows && n) rows_scale_dispatch(&rb_op_rows_scale_f32, x, rows, n, stride, s);
+}
+
+void rb_rows_mul_f32(float *x, size_t rows, size_t n, size_t stride, const float *d) {
+    if (rows && n) rows_scale_dispatch(&rb_op_rows_mul_f32, x, rows, n, stride, d);
+}
+
 RB_OP_DEFINE(rb_op_pack_rows, "pack_rows", RB_VARIANT("avx512", RB_ISA_AVX512, rb_pack_rows_avx512),
              RB_VARIANT("ref", 0, rb_pack_rows_ref));
 RB_OP_DEFINE(rb_op_unpack_rows, "unpack_rows",

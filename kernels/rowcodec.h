@@ -26,6 +26,9 @@ int rb_codebook_decode_rows_f32(const rb_codebook *cb, const uint8_t *in, size_t
 void rb_rows_scale_f64_f32(const float *x, size_t rows, size_t n, size_t ldx, const double *s,
                            float *y, size_t ldy);
 
+/* x[r * stride + j] *= d[j]: one vector of column factors for every row (the RHT's signs). */
+void rb_rows_mul_f32(float *x, size_t rows, size_t n, size_t stride, const float *d);
+
 /* Traffic of packing n codes (1 byte in, bits / 8 out). */
 rb_cost rb_pack_cost(size_t n, int bits);
 
@@ -48,6 +51,13 @@ extern const rb_op rb_op_codebook_decode_rows_f32;
 extern const rb_op rb_op_rows_sqnorm_f32; /* b == NULL */
 extern const rb_op rb_op_rows_dot_f32;
 extern const rb_op rb_op_rows_scale_f64_f32;
+extern const rb_op rb_op_rows_scale_f32; /* kernels/vecops.h's rb_rows_scale_f32 */
+extern const rb_op rb_op_rows_mul_f32;
+typedef int (*rb_rows_scale_fn)(float *x, size_t rows, size_t n, size_t stride, const float *s);
+int rb_rows_scale_f32_ref(float *x, size_t rows, size_t n, size_t stride, const float *s);
+int rb_rows_mul_f32_ref(float *x, size_t rows, size_t n, size_t stride, const float *d);
+int rb_rows_scale_f32_avx512(float *x, size_t rows, size_t n, size_t stride, const float *s);
+int rb_rows_mul_f32_avx512(float *x, size_t rows, size_t n, size_t stride, const float *d);
 int rb_pack_rows_ref(const uint8_t *codes, size_t rows, size_t n, int bits, uint8_t *out,
                      size_t ldo);
 int rb_unpack_rows_ref(const uint8_t *in, size_t ldi, size_t rows, size_t n, int bits,

@@ -34,6 +34,6 @@ int rb_codec_blocks(size_t count, size_t block_rows, rb_codec_block_fn fn, void 
 }
 
 size_t rb_codec_block_rows(size_t n) {
-    size_t rows = ((size_t) 1 << 14) / (n ? n : 1) / 16 * 16;
-    return rows < 16 ? 16 : rows;
+    size_t rows = ((size_t) 1 << 14) / (n ? n : 1) / 32 * 32;
+    return rows < 32 ? 32 : rows;
 }

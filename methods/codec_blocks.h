@@ -14,8 +14,8 @@ enum { RB_CODEC_SLOTS = 16 };
 typedef int (*rb_codec_block_fn)(void *ctx, size_t slot, size_t row0, size_t rows);
 int rb_codec_blocks(size_t count, size_t block_rows, rb_codec_block_fn fn, void *ctx);
 
-/* Rows per block for vectors of n floats: about 64 KiB of fp32, a multiple of 16 (the row
- * reductions take 16 rows at a time), at least 16. */
+/* Rows per block for vectors of n floats: about 64 KiB of fp32, a multiple of 32 (the row
+ * reductions take 32 rows at a time), at least 32. */
 size_t rb_codec_block_rows(size_t n);
 
 #endif

@@ -151,6 +151,24 @@ Test(rowcodec, row_reductions_and_scaling_match_the_reference_bits) {
                     for (size_t r = 0; r < rows; r++)
                         cr_assert_eq(memcmp(y + r * stride, y_ref + r * stride, n * sizeof *y), 0);
                 }
+                /* Per-row and per-column fp32 factors (rows_scale_f32, rows_mul_f32). */
+                const rb_op *fops[2] = {&rb_op_rows_scale_f32, &rb_op_rows_mul_f32};
+                float *f = rbt_normal_f32(n > rows ? n : rows, seed, 77);
+                for (int o = 0; o < 2; o++) {
+                    memcpy(y_ref, a, rows * stride * sizeof *y);
+                    ((rb_rows_scale_fn) fops[o]->variants[fops[o]->count - 1].fn)(y_ref, rows, n,
+                                                                                  stride, f);
+                    for (size_t v = 0; v < fops[o]->count; v++) {
+                        const rb_variant *var = &fops[o]->variants[v];
+                        if (!rb_variant_enabled(var)) continue;
+                        memcpy(y, a, rows * stride * sizeof *y);
+                        ((rb_rows_scale_fn) var->fn)(y, rows, n, stride, f);
+                        cr_assert_eq(memcmp(y, y_ref, rows * stride * sizeof *y), 0,
+                                     "%s %s n=%zu rows=%zu stride=%zu seed=%llu", fops[o]->name,
+                                     var->name, n, rows, stride, (unsigned long long) seed);
+                    }
+                }
+                free(f);
                 free(a), free(b), free(y_ref), free(y);
             }
         }

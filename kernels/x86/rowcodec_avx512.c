@@ -161,6 +161,7 @@ int rb_codebook_decode_rows_f32_avx512(const rb_codebook *cb, const uint8_t *in,
 /* a[c] <- column c of the 8 x 8 block whose row k was a[k]. */
 static inline __attribute__((always_inline)) void transpose8(__m512d a[8]) {
     __m512d t[8], u[4], v[4];
+#pragma GCC unroll 4
     for (int k = 0; k < 4; k++) {
         t[2 * k] = _mm512_unpacklo_pd(a[2 * k], a[2 * k + 1]);
         t[2 * k + 1] = _mm512_unpackhi_pd(a[2 * k], a[2 * k + 1]);
@@ -184,53 +185,55 @@ static inline __attribute__((always_inline)) void transpose8(__m512d a[8]) {
     a[7] = _mm512_shuffle_f64x2(u[3], v[3], 0xDD);
 }
 
-/* Columns [j, j + 8) of rows r0..r0+7 into acc. A float product is exact in double, so the FMA
- * rounds exactly where the reference's add does. */
-static inline __attribute__((always_inline)) __m512d accum8(__m512d acc, const float *a,
-                                                            const float *b, size_t stride) {
-    __m512d x[8], y[8];
+/* Columns [j, j + 8) of 8 rows (stride apart) as 8 column vectors of doubles. */
+static inline __attribute__((always_inline)) void load8(__m512d x[8], const float *a,
+                                                        size_t stride) {
+#pragma GCC unroll 8
     for (int k = 0; k < 8; k++) x[k] = _mm512_cvtps_pd(_mm256_loadu_ps(a + k * stride));
     transpose8(x);
-    if (!b) {
-        for (int c = 0; c < 8; c++) acc = _mm512_fmadd_pd(x[c], x[c], acc);
-        return acc;
-    }
-    for (int k = 0; k < 8; k++) y[k] = _mm512_cvtps_pd(_mm256_loadu_ps(b + k * stride));
-    transpose8(y);
-    for (int c = 0; c < 8; c++) acc = _mm512_fmadd_pd(x[c], y[c], acc);
-    return acc;
 }
 
-static void reduce_rows(const float *a, const float *b, size_t rows, size_t n, size_t stride,
-                        double *out) {
+/* G groups of 8 rows (group g at a + g * 8 * stride): s[g] += column products, the groups'
+ * FMAs interleaved so that G independent chains hide the FMA latency. A float product is exact
+ * in double, so the FMA rounds exactly where the reference's add does. */
+#define REDUCE_GROUPS(G)                                                                         \
+    static inline __attribute__((always_inline)) void reduce_groups##G(                          \
+        const float *a, const float *b, size_t n8, size_t stride, int pf, double *out) {         \
+        __m512d s[G];                                                                            \
+        _Pragma("GCC unroll 4") for (int g = 0; g < G; g++) s[g] = _mm512_setzero_pd();          \
+        for (size_t j = 0; j < n8; j += 8) {                                                     \
+            __m512d x[G][8], y[G][8];                                                            \
+            if (pf && j % 16 == 0)                                                               \
+                for (size_t k = 8 * G; k < 16 * G; k++) {                                        \
+                    _mm_prefetch((const char *) (a + k * stride + j), _MM_HINT_T0);              \
+                    if (b) _mm_prefetch((const char *) (b + k * stride + j), _MM_HINT_T0);       \
+                }                                                                                \
+            _Pragma("GCC unroll 4") for (int g = 0; g < G; g++) {                                \
+                load8(x[g], a + g * 8 * stride + j, stride);                                     \
+                if (b)                                                                           \
+                    load8(y[g], b + g * 8 * stride + j, stride);                                 \
+                else                                                                             \
+                    _Pragma("GCC unroll 8") for (int c = 0; c < 8; c++) y[g][c] = x[g][c];       \
+            }                                                                                    \
+            _Pragma("GCC unroll 8") for (int c = 0; c < 8; c++)                                  \
+                _Pragma("GCC unroll 4") for (int g = 0; g < G; g++) s[g] =                       \
+                    _mm512_fmadd_pd(x[g][c], y[g][c], s[g]);                                     \
+        }                                                                                        \
+        _Pragma("GCC unroll 4") for (int g = 0; g < G; g++) _mm512_storeu_pd(out + 8 * g, s[g]); \
+    }
+REDUCE_GROUPS(2)
+REDUCE_GROUPS(1)
+
+static inline __attribute__((always_inline)) void
+reduce_rows(const float *a, const float *b, size_t rows, size_t n, size_t stride, double *out) {
     size_t full = n / 8 * 8, r = 0;
-    /* Two groups of 8 rows at once: two independent FMA chains hide the latency. */
-    for (; r + 16 <= rows; r += 16) {
-        const float *a0 = a + r * stride, *a1 = a0 + 8 * stride;
-        const float *b0 = b ? b + r * stride : NULL, *b1 = b ? b0 + 8 * stride : NULL;
-        __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
-        /* The strided loads of 16 rows defeat the hardware prefetchers on data coming from
-         * memory (the codecs' first touch of their input): fetch the next 16 rows' lines one
-         * group ahead. */
-        int pf = r + 32 <= rows;
-        for (size_t j = 0; j < full; j += 8) {
-            if (pf && j % 16 == 0)
-                for (size_t k = 16; k < 32; k++) {
-                    _mm_prefetch((const char *) (a0 + k * stride + j), _MM_HINT_T0);
-                    if (b) _mm_prefetch((const char *) (b0 + k * stride + j), _MM_HINT_T0);
-                }
-            s0 = accum8(s0, a0 + j, b0 ? b0 + j : NULL, stride);
-            s1 = accum8(s1, a1 + j, b1 ? b1 + j : NULL, stride);
-        }
-        _mm512_storeu_pd(out + r, s0);
-        _mm512_storeu_pd(out + r + 8, s1);
-    }
-    for (; r + 8 <= rows; r += 8) {
-        const float *a0 = a + r * stride, *b0 = b ? b + r * stride : NULL;
-        __m512d s0 = _mm512_setzero_pd();
-        for (size_t j = 0; j < full; j += 8) s0 = accum8(s0, a0 + j, b0 ? b0 + j : NULL, stride);
-        _mm512_storeu_pd(out + r, s0);
-    }
+    /* The strided loads defeat the hardware prefetchers on data coming from memory (the codecs'
+     * first touch of their input): the 16-row groups fetch the next group's lines ahead. */
+    for (; r + 16 <= rows; r += 16)
+        reduce_groups2(a + r * stride, b ? b + r * stride : NULL, full, stride, r + 32 <= rows,
+                       out + r);
+    for (; r + 8 <= rows; r += 8)
+        reduce_groups1(a + r * stride, b ? b + r * stride : NULL, full, stride, 0, out + r);
     /* Remaining columns continue each row's sum in order; remaining rows go whole. */
     for (size_t i = 0; i < r; i++) {
         const float *u = a + i * stride, *v = b ? b + i * stride : u;
@@ -271,6 +274,38 @@ int rb_rows_scale_f64_f32_avx512(const float *x, size_t rows, size_t n, size_t l
             __mmask8 m = n - j >= 8 ? (__mmask8) 0xFF : (__mmask8) ((1u << (n - j)) - 1);
             __m512d v = _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, xr + j));
             _mm256_mask_storeu_ps(yr + j, m, _mm512_cvtpd_ps(_mm512_mul_pd(v, vs)));
+        }
+    }
+    return RB_OK;
+}
+
+int rb_rows_scale_f32_avx512(float *x, size_t rows, size_t n, size_t stride, const float *s) {
+    for (size_t r = 0; r < rows; r++) {
+        float *xr = x + r * stride;
+        const __m512 vs = _mm512_set1_ps(s[r]);
+        size_t j = 0;
+        for (; j + 16 <= n; j += 16)
+            _mm512_storeu_ps(xr + j, _mm512_mul_ps(_mm512_loadu_ps(xr + j), vs));
+        if (j < n) {
+            __mmask16 m = (__mmask16) ((1u << (n - j)) - 1);
+            _mm512_mask_storeu_ps(xr + j, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, xr + j), vs));
+        }
+    }
+    return RB_OK;
+}
+
+int rb_rows_mul_f32_avx512(float *x, size_t rows, size_t n, size_t stride, const float *d) {
+    for (size_t r = 0; r < rows; r++) {
+        float *xr = x + r * stride;
+        size_t j = 0;
+        for (; j + 16 <= n; j += 16)
+            _mm512_storeu_ps(xr + j,
+                             _mm512_mul_ps(_mm512_loadu_ps(xr + j), _mm512_loadu_ps(d + j)));
+        if (j < n) {
+            __mmask16 m = (__mmask16) ((1u << (n - j)) - 1);
+            _mm512_mask_storeu_ps(
+                xr + j, m,
+                _mm512_mul_ps(_mm512_maskz_loadu_ps(m, xr + j), _mm512_maskz_loadu_ps(m, d + j)));
         }
     }
     return RB_OK;
