@@ -105,6 +105,34 @@ void rb_rows_mul_f32(float *x, size_t rows, size_t n, size_t stride, const float
     if (rows && n) rows_scale_dispatch(&rb_op_rows_mul_f32, x, rows, n, stride, d);
 }
 
+int rb_dequant_rows_f32_ref(const uint8_t *codes, size_t rows, size_t n, size_t group, int asym,
+                            const float *scales, const float *zeros, float *y, size_t ldy) {
+    size_t ng = (n + group - 1) / group;
+    for (size_t r = 0; r < rows; r++)
+        for (size_t c = 0; c < n; c++) {
+            size_t p = r * ng + c / group;
+            uint8_t b = codes[r * n + c];
+            float q = asym ? (float) b : (float) (int8_t) b, z = asym ? zeros[p] : 0.0f;
+            y[r * ldy + c] = scales[p] * (q - z);
+        }
+    return RB_OK;
+}
+
+RB_OP_DEFINE(rb_op_dequant_rows_f32, "dequant_rows_f32",
+             RB_VARIANT("avx512", RB_ISA_AVX512, rb_dequant_rows_f32_avx512),
+             RB_VARIANT("ref", 0, rb_dequant_rows_f32_ref));
+
+static int dequant_dispatch(const uint8_t *codes, size_t rows, size_t n, size_t group, int asym,
+                            const float *scales, const float *zeros, float *y, size_t ldy) {
+    RB_DISPATCH(rb_op_dequant_rows_f32, rb_dequant_rows_fn,
+                (codes, rows, n, group, asym, scales, zeros, y, ldy));
+}
+
+void rb_dequant_rows_f32(const uint8_t *codes, size_t rows, size_t n, size_t group, int asym,
+                         const float *scales, const float *zeros, float *y, size_t ldy) {
+    if (rows && n && group) dequant_dispatch(codes, rows, n, group, asym, scales, zeros, y, ldy);
+}
+
 RB_OP_DEFINE(rb_op_pack_rows, "pack_rows", RB_VARIANT("avx512", RB_ISA_AVX512, rb_pack_rows_avx512),
              RB_VARIANT("ref", 0, rb_pack_rows_ref));
 RB_OP_DEFINE(rb_op_unpack_rows, "unpack_rows",

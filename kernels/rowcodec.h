@@ -29,6 +29,13 @@ void rb_rows_scale_f64_f32(const float *x, size_t rows, size_t n, size_t ldx, co
 /* x[r * stride + j] *= d[j]: one vector of column factors for every row (the RHT's signs). */
 void rb_rows_mul_f32(float *x, size_t rows, size_t n, size_t stride, const float *d);
 
+/* Integer dequantization of row/group codes (rb_dequant_f32's rule for PER_ROW / PER_GROUP):
+ * element c of row r uses pair p = r * ceil(n / group) + c / group and gives
+ *   y[r * ldy + c] = scales[p] * (q - z),  q = code (asym) or (int8) code (sym), z = zeros[p]
+ * or 0 (sym; zeros may then be NULL). */
+void rb_dequant_rows_f32(const uint8_t *codes, size_t rows, size_t n, size_t group, int asym,
+                         const float *scales, const float *zeros, float *y, size_t ldy);
+
 /* Traffic of packing n codes (1 byte in, bits / 8 out). */
 rb_cost rb_pack_cost(size_t n, int bits);
 
@@ -53,6 +60,14 @@ extern const rb_op rb_op_rows_dot_f32;
 extern const rb_op rb_op_rows_scale_f64_f32;
 extern const rb_op rb_op_rows_scale_f32; /* kernels/vecops.h's rb_rows_scale_f32 */
 extern const rb_op rb_op_rows_mul_f32;
+extern const rb_op rb_op_dequant_rows_f32;
+typedef int (*rb_dequant_rows_fn)(const uint8_t *codes, size_t rows, size_t n, size_t group,
+                                  int asym, const float *scales, const float *zeros, float *y,
+                                  size_t ldy);
+int rb_dequant_rows_f32_ref(const uint8_t *codes, size_t rows, size_t n, size_t group, int asym,
+                            const float *scales, const float *zeros, float *y, size_t ldy);
+int rb_dequant_rows_f32_avx512(const uint8_t *codes, size_t rows, size_t n, size_t group, int asym,
+                               const float *scales, const float *zeros, float *y, size_t ldy);
 typedef int (*rb_rows_scale_fn)(float *x, size_t rows, size_t n, size_t stride, const float *s);
 int rb_rows_scale_f32_ref(float *x, size_t rows, size_t n, size_t stride, const float *s);
 int rb_rows_mul_f32_ref(float *x, size_t rows, size_t n, size_t stride, const float *d);

@@ -166,8 +166,8 @@ static int rtn_decode_block(void *ctx, size_t slot, size_t r0, size_t rows) {
             sc[i * c->ngroups + g] = sz[0];
             ze[i * c->ngroups + g] = sz[1];
         }
-    rc = rb_dequant_f32(&c->spec, q, rows, d, sc, ze, y, d);
-    if (!rc) rc = rb_rotation_apply(&c->rot, y, rows, d, RB_INVERSE);
+    rb_dequant_rows_f32(q, rows, d, c->group, c->spec.asym, sc, ze, y, d);
+    return rb_rotation_apply(&c->rot, y, rows, d, RB_INVERSE);
     return rc;
 }
 

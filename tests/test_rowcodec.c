@@ -173,3 +173,31 @@ Test(rowcodec, row_reductions_and_scaling_match_the_reference_bits) {
             }
         }
 }
+
+Test(rowcodec, dequant_rows_variants_match_the_reference_for_every_group_and_sign) {
+    uint64_t seed = rbt_seed();
+    static const size_t groups[] = {1, 7, 16, 32, 100, 128, 2000};
+    for (size_t ni = 0; ni < COUNT(NS); ni++)
+        for (size_t gi = 0; gi < COUNT(groups); gi++)
+            for (int asym = 0; asym <= 1; asym++) {
+                size_t n = NS[ni], rows = 5, g = groups[gi], ng = (n + g - 1) / g, ld = n + 1;
+                uint8_t *codes = random_bytes(rows * n, seed, 3000 + ni * 10 + gi);
+                float *sc = rbt_normal_f32(rows * ng, seed, 4000 + ni),
+                      *ze = rbt_normal_f32(rows * ng, seed, 5000 + gi);
+                float *ref = malloc(rows * ld * sizeof *ref),
+                      *got = malloc(rows * ld * sizeof *got);
+                for (size_t i = 0; i < rows * ld; i++) ref[i] = got[i] = 7.0f;
+                rb_dequant_rows_f32_ref(codes, rows, n, g, asym, sc, asym ? ze : NULL, ref, ld);
+                const rb_op *op = &rb_op_dequant_rows_f32;
+                for (size_t v = 0; v < op->count; v++) {
+                    const rb_variant *var = &op->variants[v];
+                    if (!rb_variant_enabled(var)) continue;
+                    ((rb_dequant_rows_fn) var->fn)(codes, rows, n, g, asym, sc, asym ? ze : NULL,
+                                                   got, ld);
+                    cr_assert_eq(memcmp(got, ref, rows * ld * sizeof *got), 0,
+                                 "%s n=%zu group=%zu asym=%d seed=%llu", var->name, n, g, asym,
+                                 (unsigned long long) seed);
+                }
+                free(codes), free(sc), free(ze), free(ref), free(got);
+            }
+}

@@ -310,3 +310,25 @@ int rb_rows_mul_f32_avx512(float *x, size_t rows, size_t n, size_t stride, const
     }
     return RB_OK;
 }
+
+int rb_dequant_rows_f32_avx512(const uint8_t *codes, size_t rows, size_t n, size_t group, int asym,
+                               const float *scales, const float *zeros, float *y, size_t ldy) {
+    size_t ng = (n + group - 1) / group;
+    for (size_t r = 0; r < rows; r++)
+        for (size_t g = 0; g < ng; g++) {
+            size_t c0 = g * group, len = n - c0 < group ? n - c0 : group, p = r * ng + g;
+            const __m512 vs = _mm512_set1_ps(scales[p]),
+                         vz = _mm512_set1_ps(asym ? zeros[p] : 0.0f);
+            const uint8_t *q = codes + r * n + c0;
+            float *yr = y + r * ldy + c0;
+            for (size_t j = 0; j < len; j += 16) {
+                __mmask16 m =
+                    len - j >= 16 ? (__mmask16) 0xFFFF : (__mmask16) ((1u << (len - j)) - 1);
+                __m128i b = _mm_maskz_loadu_epi8(m, q + j);
+                __m512i i = asym ? _mm512_cvtepu8_epi32(b) : _mm512_cvtepi8_epi32(b);
+                __m512 v = _mm512_mul_ps(vs, _mm512_sub_ps(_mm512_cvtepi32_ps(i), vz));
+                _mm512_mask_storeu_ps(yr + j, m, v);
+            }
+        }
+    return RB_OK;
+}
