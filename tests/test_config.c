@@ -27,13 +27,14 @@ static const rb_param_def tq_params[] = {
     RB_PARAM_FLOAT("clip", "1.0", 0.05, 1.0, "clip ratio"),
 };
 static const rb_method tq = {
-    "tq", RB_FAMILY_CODEC, "test", "test codec", 1, RB_PARAMS_OF(tq_params), NULL, NULL, NULL,
-    NULL, NULL};
+    "tq", RB_FAMILY_CODEC, "test", "test codec", 1, RB_PARAMS_OF(tq_params), NULL, NULL, NULL, NULL,
+    NULL};
 static const rb_method tq2 = {"tq2",  RB_FAMILY_CODEC,
                               "test", "second test codec",
                               1,      RB_PARAMS_OF(tq_params),
                               NULL,   NULL,
-                              NULL,   NULL, NULL};
+                              NULL,   NULL,
+                              NULL};
 static const rb_method *const test_methods[] = {&tq, &tq2};
 
 static const rb_method *const *methods_all(size_t *n) {
