@@ -166,22 +166,53 @@ typedef struct codec_bench {
     float *xhat;
 } codec_bench;
 
+/* What a codec entry runs: the method and its non-default parameters ("name=value,..."). */
+typedef struct codec_cfg {
+    const char *method, *params;
+    const rb_method *m;
+} codec_cfg;
+
+static int codec_encode_call(rb_bench_inst *b);
+static int codec_decode_call(rb_bench_inst *b);
+
+static int codec_params(const codec_cfg *cfg, rb_params *p, const char *who) {
+    int rc = rb_params_init(p, cfg->m->params, cfg->m->nparams);
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", cfg->params ? cfg->params : "");
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); !rc && tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(tok, '=');
+        if (!eq) return rb_error_set(RB_EINVAL, "%s: bad parameter '%s'", who, tok);
+        *eq = 0;
+        rc = rb_params_set(p, tok, eq + 1);
+    }
+    return rc;
+}
+
+/* Only the buffers the timed call needs: encode reads x and writes codes; decode reads codes
+ * (made here from x, which is then freed) and writes xhat. One vector-sized buffer at a time
+ * keeps 1M x 1536 (6 GiB) runs within memory. */
 static int codec_setup(rb_bench_inst *b) {
     codec_bench *c = calloc(1, sizeof *c);
     if (!c) return rb_error_set(RB_ENOMEM, "%s: no memory", b->name);
     b->aux = c;
-    c->m = b->entry->arg;
+    const codec_cfg *cfg = b->entry->arg;
+    c->m = cfg->m;
     rb_params p;
-    int rc = rb_params_init(&p, c->m->params, c->m->nparams);
+    int rc = codec_params(cfg, &p, b->name);
     if (!rc) rc = c->m->codec->create(&p, b->args.n, b->seed, &c->st);
     if (rc) return rc;
     size_t cb = c->m->codec->code_bytes(c->st);
+    int decode = b->entry->call == codec_decode_call;
     c->codes = malloc(b->args.rows * cb + 1);
-    c->xhat = malloc(b->args.rows * b->args.n * sizeof(float) + 1);
-    if (!c->codes || !c->xhat) return rb_error_set(RB_ENOMEM, "%s: no memory", b->name);
+    if (decode) c->xhat = malloc(b->args.rows * b->args.n * sizeof(float) + 1);
+    if (!c->codes || (decode && !c->xhat)) return rb_error_set(RB_ENOMEM, "%s: no memory", b->name);
     b->cost = (rb_cost){0, (double) (b->args.rows * (b->args.n * sizeof(float) + cb))};
-    /* decode needs codes to read */
-    return c->m->codec->encode(c->st, b->x, b->args.rows, c->codes);
+    if (!decode) return RB_OK;
+    rc = c->m->codec->encode(c->st, b->x, b->args.rows, c->codes);
+    free(b->x);
+    b->x = NULL;
+    return rc;
 }
 static void codec_teardown(rb_bench_inst *b) {
     codec_bench *c = b->aux;
@@ -203,31 +234,68 @@ static rb_cost codec_cost(size_t n, size_t rows, size_t elem_bytes) {
     return (rb_cost){0, (double) (n * rows * elem_bytes)};
 }
 
+/* The codec throughput set (issue 4): 1M vectors through the paths meant to run at memory
+ * speed, b = 2 and 4 ("codecperf_<method>_<label>_encode"), and the dense-matrix paths (Haar
+ * rotation, the QJL sketches) at 16K vectors, which are bound by their d x d GEMMs instead. */
+static codec_cfg perf_cfgs[] = {
+    {"turboquant_mse", "bits=2,rotation=rht", NULL},
+    {"turboquant_mse", "bits=4,rotation=rht", NULL},
+    {"eden", "bits=2", NULL},
+    {"eden", "bits=4", NULL},
+    {"rtn", "bits=2,rotation=rht", NULL},
+    {"rtn", "bits=4,rotation=rht", NULL},
+    {"turboquant_mse", "bits=2", NULL},
+    {"turboquant_mse", "bits=4", NULL},
+    {"turboquant_prod", "bits=2", NULL},
+    {"turboquant_prod", "bits=4", NULL},
+    {"qjl", "bits=1", NULL},
+};
+enum { PERF_DENSE_FIRST = 6, PERF_ROWS = 1 << 20, PERF_DENSE_ROWS = 1 << 14 };
+
 enum { CODEC_BENCH_MAX = 128 };
 static rb_bench_entry codec_entries[CODEC_BENCH_MAX];
 static char codec_names[CODEC_BENCH_MAX][RB_BENCH_NAME_MAX];
+static codec_cfg default_cfgs[CODEC_BENCH_MAX];
 static size_t n_codec_entries;
+
+static void add_codec_entries(const codec_cfg *cfg, const char *prefix, const char *label,
+                              size_t rows) {
+    for (int op = 0; op < 2 && n_codec_entries < CODEC_BENCH_MAX; op++) {
+        rb_bench_entry *e = &codec_entries[n_codec_entries];
+        char *name = codec_names[n_codec_entries++];
+        snprintf(name, RB_BENCH_NAME_MAX, "%s_%s%s_%s", prefix, cfg->m->name, label,
+                 op ? "decode" : "encode");
+        *e = (rb_bench_entry){name,
+                              NULL,
+                              op ? codec_decode_call : codec_encode_call,
+                              codec_cost,
+                              codec_setup,
+                              codec_teardown,
+                              .n = {128, 1536},
+                              .rows = {rows},
+                              .threads = {1},
+                              .arg = cfg};
+    }
+}
 
 static void make_codec_entries(void) {
     size_t nm;
     const rb_method *const *m = rb_methods_all(&nm);
-    for (size_t i = 0; i < nm && n_codec_entries + 2 <= CODEC_BENCH_MAX; i++) {
-        if (m[i]->family != RB_FAMILY_CODEC || !m[i]->codec) continue; /* KV methods: runner */
-        for (int op = 0; op < 2; op++) {
-            rb_bench_entry *e = &codec_entries[n_codec_entries];
-            char *name = codec_names[n_codec_entries++];
-            snprintf(name, RB_BENCH_NAME_MAX, "codec_%s_%s", m[i]->name, op ? "decode" : "encode");
-            *e = (rb_bench_entry){name,
-                                  NULL,
-                                  op ? codec_decode_call : codec_encode_call,
-                                  codec_cost,
-                                  codec_setup,
-                                  codec_teardown,
-                                  .n = {128, 1536},
-                                  .rows = {4096},
-                                  .threads = {1},
-                                  .arg = m[i]};
-        }
+    for (size_t i = 0; i < nm && i < CODEC_BENCH_MAX; i++) {
+        if (m[i]->family != RB_FAMILY_CODEC || !m[i]->codec) continue;
+        default_cfgs[i] = (codec_cfg){m[i]->name, NULL, m[i]};
+        add_codec_entries(&default_cfgs[i], "codec", "", 4096);
+    }
+    static char labels[sizeof perf_cfgs / sizeof perf_cfgs[0]][32];
+    for (size_t i = 0; i < sizeof perf_cfgs / sizeof perf_cfgs[0]; i++) {
+        perf_cfgs[i].m = rb_method_find(perf_cfgs[i].method);
+        if (!perf_cfgs[i].m) continue;
+        /* "_b2_rht" from "bits=2,rotation=rht"; default parameters are not named. */
+        const char *rot = strstr(perf_cfgs[i].params, "rotation=");
+        snprintf(labels[i], sizeof labels[i], "_b%c%s%s", perf_cfgs[i].params[5], rot ? "_" : "",
+                 rot ? rot + 9 : "");
+        add_codec_entries(&perf_cfgs[i], "codecperf", labels[i],
+                          i < PERF_DENSE_FIRST ? PERF_ROWS : PERF_DENSE_ROWS);
     }
 }
 
@@ -333,6 +401,20 @@ void rb_bench_instances_free(rb_bench_inst *inst, size_t n) {
 
 static void noop_task(void *ctx, size_t begin, size_t end) {}
 
+/* Philox normals; past INPUT_TILE elements the first INPUT_TILE repeat (64 MiB, far beyond the
+ * caches, so the data still stream from memory): drawing 1.6G normals for a 1M x 1536 codec
+ * input took about 40 s per instance. */
+enum { INPUT_TILE = 1 << 24 };
+static void fill_inputs(float *x, size_t elems, uint64_t seed) {
+    if (elems <= 4 * (size_t) INPUT_TILE) {
+        rb_rng_normal_f32(seed, 0, 0, elems, x);
+        return;
+    }
+    rb_rng_normal_f32(seed, 0, 0, INPUT_TILE, x);
+    for (size_t i = INPUT_TILE; i < elems; i += INPUT_TILE)
+        memcpy(x + i, x, (elems - i < INPUT_TILE ? elems - i : INPUT_TILE) * sizeof *x);
+}
+
 int rb_bench_setup(void *ctx) {
     rb_bench_inst *b = ctx;
     b->saved_threads = rb_threads_get();
@@ -345,7 +427,7 @@ int rb_bench_setup(void *ctx) {
     if (!b->x)
         rc = rb_error_set(RB_ENOMEM, "%s: no memory for %zu inputs", b->name, elems);
     else
-        rb_rng_normal_f32(b->seed, 0, 0, elems, b->x);
+        fill_inputs(b->x, elems, b->seed);
     if (!rc && b->entry->setup) rc = b->entry->setup(b);
     if (rc) return rc;
     rb_kernel_trace_reset();

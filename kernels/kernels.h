@@ -19,6 +19,7 @@
 #include "kernels/kv_quant.h"
 #include "kernels/fpformats.h"
 #include "kernels/codebook.h"
+#include "kernels/rowcodec.h"
 #include "kernels/lloyd.h"
 
 #endif

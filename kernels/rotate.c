@@ -9,6 +9,7 @@
 #include "kernels/linalg.h"
 #include "kernels/pool.h"
 #include "kernels/rng.h"
+#include "kernels/rowcodec.h"
 
 static int check_rows(const char *fn, const void *data, size_t n, size_t count, size_t stride) {
     if (!data && count) return rb_error_set(RB_EINVAL, "%s: data is NULL", fn);
@@ -19,15 +20,9 @@ static int check_rows(const char *fn, const void *data, size_t n, size_t count, 
 
 /* ---- randomized Hadamard ---- */
 
-/* x[i] *= d[i] over one row. The fixed 16-wide inner loop (and restrict) is what gcc's -O2
+/* x[i] *= d[i] over one double row. The fixed 8-wide inner loop (and restrict) is what gcc's -O2
  * "very cheap" vectorizer needs to emit SIMD multiplies; a plain loop stayed scalar and cost
  * twice the transform itself. */
-static void scale_row_f32(float *restrict x, const float *restrict d, size_t n) {
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        for (size_t j = 0; j < 16; j++) x[i + j] *= d[i + j];
-    for (; i < n; i++) x[i] *= d[i];
-}
 static void scale_row_f64(double *restrict x, const float *restrict d, size_t n) {
     size_t i = 0;
     for (; i + 8 <= n; i += 8)
@@ -37,29 +32,38 @@ static void scale_row_f64(double *restrict x, const float *restrict d, size_t n)
 
 /* The RHT of a block of rows, each step on the whole block, so that the sign multiplies run on
  * rows the transform is about to read (or has just written) while they are in cache. */
-#define RHT_ROWS(T, hadamard, scale_row)                                                     \
+/* The sign multiplies of a block of rows: float rows go through the rb_rows_mul_f32 kernel
+ * (AVX-512 where available: this file is built without SIMD flags), double rows stay here. */
+static void signs_rows_f32(float *data, size_t count, size_t stride, const float *d, size_t n) {
+    rb_rows_mul_f32(data, count, n, stride, d);
+}
+static void signs_rows_f64(double *data, size_t count, size_t stride, const float *d, size_t n) {
+    for (size_t r = 0; r < count; r++) scale_row_f64(data + r * stride, d, n);
+}
+
+#define RHT_ROWS(T, hadamard, signs_rows)                                                    \
     static int rht_rows_##T(T *data, size_t n, size_t count, size_t stride, const float *d1, \
                             const float *d2, rb_dir dir) {                                   \
         int rc = 0;                                                                          \
         if (dir == RB_FORWARD) {                                                             \
-            for (size_t r = 0; r < count; r++) scale_row(data + r * stride, d1, n);          \
+            signs_rows(data, count, stride, d1, n);                                          \
             rc = hadamard(data, n, count, stride, RB_FORWARD);                               \
             if (rc || !d2) return rc;                                                        \
-            for (size_t r = 0; r < count; r++) scale_row(data + r * stride, d2, n);          \
+            signs_rows(data, count, stride, d2, n);                                          \
             return hadamard(data, n, count, stride, RB_FORWARD);                             \
         }                                                                                    \
         rc = hadamard(data, n, count, stride, RB_INVERSE);                                   \
         if (rc) return rc;                                                                   \
         if (d2) {                                                                            \
-            for (size_t r = 0; r < count; r++) scale_row(data + r * stride, d2, n);          \
+            signs_rows(data, count, stride, d2, n);                                          \
             rc = hadamard(data, n, count, stride, RB_INVERSE);                               \
             if (rc) return rc;                                                               \
         }                                                                                    \
-        for (size_t r = 0; r < count; r++) scale_row(data + r * stride, d1, n);              \
+        signs_rows(data, count, stride, d1, n);                                              \
         return RB_OK;                                                                        \
     }
-RHT_ROWS(float, rb_hadamard_f32, scale_row_f32)
-RHT_ROWS(double, rb_hadamard_f64, scale_row_f64)
+RHT_ROWS(float, rb_hadamard_f32, signs_rows_f32)
+RHT_ROWS(double, rb_hadamard_f64, signs_rows_f64)
 
 /* Rows are split into blocks of about RHT_BLOCK_ELEMS elements (fixed by the shape, so the bits
  * never depend on the thread count) and the blocks run on the pool; the transform inside a block

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "methods/codec_blocks.h"
 #include "methods/method.h"
 
 #define SCALE_CHOICES "biased|unbiased"
@@ -54,6 +55,12 @@ typedef struct eden {
     double *sq, *dot;
     size_t cap;
     const char *name;
+    /* Blocked path (every rotation but Haar): per-slot scratch of block_rows rows. */
+    int blocked;
+    size_t block_rows;
+    float *bw, *bq;
+    uint8_t *bidx;
+    double *bd;
 } eden;
 
 static void eden_destroy(void *state) {
@@ -65,6 +72,10 @@ static void eden_destroy(void *state) {
     free(c->idx);
     free(c->sq);
     free(c->dot);
+    free(c->bw);
+    free(c->bq);
+    free(c->bidx);
+    free(c->bd);
     free(c);
 }
 
@@ -90,7 +101,7 @@ static int create_common(const rb_params *p, size_t dim, uint64_t seed, int driv
     c->dim = dim;
     c->bits = (int) rb_params_int(p, "bits");
     c->unbiased = strcmp(rb_params_str(p, "scale"), "unbiased") == 0;
-    rb_rotation_kind kind;
+    rb_rotation_kind kind = RB_ROT_NONE;
     int rc = rb_rotation_kind_parse(rb_params_str(p, "rotation"), &kind);
     if (!rc) {
         int rht = kind == RB_ROT_RHT || kind == RB_ROT_RHT2;
@@ -110,6 +121,19 @@ static int create_common(const rb_params *p, size_t dim, uint64_t seed, int driv
             for (size_t i = 0; i < k; i++) cent[i] = (float) lm->centroids[i];
         }
         if (!rc) rc = rb_codebook_init(&c->cb, cent, k);
+    }
+    /* Haar keeps the whole-batch GEMM; the rest runs in cache-sized blocks over the pool (the
+     * same bits: every stage is per row). */
+    if (!rc && kind != RB_ROT_HAAR) {
+        c->blocked = 1;
+        c->block_rows = rb_codec_block_rows(c->n);
+        size_t rows = c->block_rows * RB_CODEC_SLOTS;
+        c->bw = malloc(rows * c->n * sizeof *c->bw);
+        c->bq = malloc(rows * c->n * sizeof *c->bq);
+        c->bidx = malloc(rows * c->n);
+        c->bd = malloc(rows * 3 * sizeof *c->bd);
+        if (!c->bw || !c->bq || !c->bidx || !c->bd)
+            rc = rb_error_set(RB_ENOMEM, "%s: no memory", name);
     }
     if (rc) {
         eden_destroy(c);
@@ -167,9 +191,82 @@ static void load_padded(const eden *c, const float *x, size_t count) {
     }
 }
 
+typedef struct eden_job {
+    eden *c;
+    const float *x;
+    uint8_t *codes;
+    const uint8_t *in;
+    float *xhat;
+} eden_job;
+
+/* Encode of rows [r0, r0 + rows): the operations of the whole-batch path below, row for row.
+ * The centroid vector q is decoded from the packed codes just written (the same values as
+ * dequantizing the indices). */
+static int eden_encode_block(void *ctx, size_t slot, size_t r0, size_t rows) {
+    eden_job *j = ctx;
+    eden *c = j->c;
+    size_t n = c->n, B = c->block_rows, cbytes = c->payload_bytes + sizeof(float);
+    float *w = c->bw + slot * B * n, *q = c->bq + slot * B * n;
+    uint8_t *idx = c->bidx + slot * B * n, *out = j->codes + r0 * cbytes;
+    double *sq = c->bd + slot * B * 3, *eta = sq + B, *dot = eta + B;
+    if (n == c->dim)
+        memcpy(w, j->x + r0 * n, rows * n * sizeof *w);
+    else
+        for (size_t i = 0; i < rows; i++) {
+            memcpy(w + i * n, j->x + (r0 + i) * c->dim, c->dim * sizeof *w);
+            memset(w + i * n + c->dim, 0, (n - c->dim) * sizeof *w);
+        }
+    int rc = rb_rotation_apply(&c->rot, w, rows, n, RB_FORWARD);
+    if (rc) return rc;
+    rb_rows_sqnorm_f32(w, rows, n, n, sq);
+    for (size_t i = 0; i < rows; i++) {
+        double ny = sqrt(sq[i]);
+        if (!isfinite(ny))
+            return rb_error_set(RB_ENUMERIC, "%s: vector %zu has a non-finite norm", c->name,
+                                r0 + i);
+        eta[i] = ny > 0 ? sqrt((double) n) / ny : 0.0;
+    }
+    rb_rows_scale_f64_f32(w, rows, n, n, eta, w, n);
+    if ((rc = rb_codebook_quantize_f32(&c->cb, w, rows, n, n, idx))) return rc;
+    if ((rc = rb_pack_rows(idx, rows, n, c->bits, out, cbytes))) return rc;
+    if ((rc = rb_codebook_decode_rows_f32(&c->cb, out, cbytes, rows, n, c->bits, q, n))) return rc;
+    rb_rows_dot_f32(w, q, rows, n, n, dot);
+    if (!c->unbiased) rb_rows_sqnorm_f32(q, rows, n, n, eta); /* eta is free again: |q|^2 */
+    for (size_t i = 0; i < rows; i++) {
+        double ny = sqrt(sq[i]), rn = sqrt((double) n), tq = dot[i], s = 0;
+        if (ny > 0 && tq > 0) s = c->unbiased ? ny * rn / tq : tq * ny / (rn * eta[i]);
+        float sf = (float) s;
+        memcpy(out + i * cbytes + c->payload_bytes, &sf, sizeof sf);
+    }
+    return RB_OK;
+}
+
+/* Decode of rows [r0, r0 + rows): centroids straight from the packed codes, times S, R^T. */
+static int eden_decode_block(void *ctx, size_t slot, size_t r0, size_t rows) {
+    eden_job *j = ctx;
+    eden *c = j->c;
+    size_t n = c->n, B = c->block_rows, cbytes = c->payload_bytes + sizeof(float);
+    const uint8_t *in = j->in + r0 * cbytes;
+    float *y = n == c->dim ? j->xhat + r0 * n : c->bw + slot * B * n, *s = c->bq + slot * B * n;
+    int rc = rb_codebook_decode_rows_f32(&c->cb, in, cbytes, rows, n, c->bits, y, n);
+    if (rc) return rc;
+    for (size_t i = 0; i < rows; i++)
+        memcpy(&s[i], in + i * cbytes + c->payload_bytes, sizeof(float));
+    rb_rows_scale_f32(y, rows, n, n, s);
+    if ((rc = rb_rotation_apply(&c->rot, y, rows, n, RB_INVERSE))) return rc;
+    if (n != c->dim)
+        for (size_t i = 0; i < rows; i++)
+            memcpy(j->xhat + (r0 + i) * c->dim, y + i * n, c->dim * sizeof *y);
+    return RB_OK;
+}
+
 static int eden_encode(void *state, const float *x, size_t count, uint8_t *codes) {
     eden *c = state;
     size_t n = c->n, cbytes = eden_code_bytes(c);
+    if (c->blocked) {
+        eden_job j = {c, x, codes, NULL, NULL};
+        return rb_codec_blocks(count, c->block_rows, eden_encode_block, &j);
+    }
     int rc = reserve(c, count);
     if (rc) return rc;
     load_padded(c, x, count);
@@ -211,6 +308,10 @@ static int eden_encode(void *state, const float *x, size_t count, uint8_t *codes
 static int eden_decode(void *state, const uint8_t *codes, size_t count, float *xhat) {
     eden *c = state;
     size_t n = c->n, cbytes = eden_code_bytes(c);
+    if (c->blocked) {
+        eden_job j = {c, NULL, NULL, codes, xhat};
+        return rb_codec_blocks(count, c->block_rows, eden_decode_block, &j);
+    }
     int rc = reserve(c, count);
     if (rc) return rc;
     float *y = n == c->dim ? xhat : c->work;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "methods/codec_blocks.h"
 #include "methods/method.h"
 
 static const rb_param_def rtn_params[] = {
@@ -21,6 +22,11 @@ typedef struct rtn {
     float *work, *scales, *zeros; /* grown to the largest batch seen */
     uint8_t *codes;
     size_t cap;
+    /* Blocked path (every rotation but Haar): per-slot scratch of block_rows rows. */
+    int blocked;
+    size_t block_rows;
+    float *bw, *bs, *bz;
+    uint8_t *bq;
 } rtn;
 
 static void rtn_destroy(void *state) {
@@ -31,6 +37,10 @@ static void rtn_destroy(void *state) {
     free(c->scales);
     free(c->zeros);
     free(c->codes);
+    free(c->bw);
+    free(c->bs);
+    free(c->bz);
+    free(c->bq);
     free(c);
 }
 
@@ -48,10 +58,22 @@ static int rtn_create(const rb_params *p, size_t dim, uint64_t seed, void **stat
                               .group = c->group,
                               .clip = (float) rb_params_float(p, "clip")};
     c->payload_bytes = rb_pack_bytes(dim, c->spec.bits);
-    rb_rotation_kind kind;
+    rb_rotation_kind kind = RB_ROT_NONE;
     int rc = rb_quant_spec_check(&c->spec);
     if (!rc) rc = rb_rotation_kind_parse(rb_params_str(p, "rotation"), &kind);
     if (!rc) rc = rb_rotation_init(&c->rot, kind, dim, seed);
+    /* Haar keeps the whole-batch GEMM; the rest runs in cache-sized blocks over the pool (the
+     * same bits: every stage is per row). */
+    if (!rc && kind != RB_ROT_HAAR) {
+        c->blocked = 1;
+        c->block_rows = rb_codec_block_rows(dim);
+        size_t rows = c->block_rows * RB_CODEC_SLOTS;
+        c->bw = malloc(rows * dim * sizeof *c->bw);
+        c->bs = malloc(rows * c->ngroups * sizeof *c->bs);
+        c->bz = malloc(rows * c->ngroups * sizeof *c->bz);
+        c->bq = malloc(rows * dim);
+        if (!c->bw || !c->bs || !c->bz || !c->bq) rc = rb_error_set(RB_ENOMEM, "rtn: no memory");
+    }
     if (rc) {
         rtn_destroy(c);
         return rc;
@@ -86,8 +108,75 @@ static int reserve(rtn *c, size_t count) {
     return RB_OK;
 }
 
+typedef struct rtn_job {
+    rtn *c;
+    const float *x;
+    uint8_t *codes;
+    const uint8_t *in;
+    float *xhat;
+} rtn_job;
+
+/* The side information (scale, zero) pairs of `rows` codes after their payloads. */
+static void side_put(const rtn *c, const float *scales, const float *zeros, size_t rows,
+                     uint8_t *codes, size_t cb) {
+    for (size_t i = 0; i < rows; i++)
+        for (size_t g = 0; g < c->ngroups; g++) {
+            float sz[2] = {scales[i * c->ngroups + g],
+                           c->spec.asym ? zeros[i * c->ngroups + g] : 0.0f};
+            memcpy(codes + i * cb + c->payload_bytes + g * sizeof sz, sz, sizeof sz);
+        }
+}
+
+/* Encode of rows [r0, r0 + rows): the operations of the whole-batch path below, row for row. */
+static int rtn_encode_block(void *ctx, size_t slot, size_t r0, size_t rows) {
+    rtn_job *j = ctx;
+    rtn *c = j->c;
+    size_t d = c->dim, B = c->block_rows, cb = rtn_code_bytes(c);
+    float *w = c->bw + slot * B * d, *sc = c->bs + slot * B * c->ngroups;
+    float *ze = c->bz + slot * B * c->ngroups;
+    uint8_t *q = c->bq + slot * B * d, *out = j->codes + r0 * cb;
+    const float *src = j->x + r0 * d;
+    int rc = RB_OK;
+    if (c->rot.kind != RB_ROT_NONE) {
+        memcpy(w, src, rows * d * sizeof *w);
+        rc = rb_rotation_apply(&c->rot, w, rows, d, RB_FORWARD);
+        src = w;
+    }
+    if (!rc) rc = rb_quant_f32(&c->spec, src, rows, d, d, q, sc, ze);
+    if (!rc) rc = rb_pack_rows(q, rows, d, c->spec.bits, out, cb);
+    if (!rc) side_put(c, sc, ze, rows, out, cb);
+    return rc;
+}
+
+static int rtn_decode_block(void *ctx, size_t slot, size_t r0, size_t rows) {
+    rtn_job *j = ctx;
+    rtn *c = j->c;
+    size_t d = c->dim, B = c->block_rows, cb = rtn_code_bytes(c);
+    float *sc = c->bs + slot * B * c->ngroups, *ze = c->bz + slot * B * c->ngroups;
+    uint8_t *q = c->bq + slot * B * d;
+    const uint8_t *in = j->in + r0 * cb;
+    float *y = j->xhat + r0 * d;
+    int rc = rb_unpack_rows(in, cb, rows, d, c->spec.bits, q);
+    if (rc) return rc;
+    if (!c->spec.asym) rb_sign_extend(q, rows * d, c->spec.bits);
+    for (size_t i = 0; i < rows; i++)
+        for (size_t g = 0; g < c->ngroups; g++) {
+            float sz[2];
+            memcpy(sz, in + i * cb + c->payload_bytes + g * sizeof sz, sizeof sz);
+            sc[i * c->ngroups + g] = sz[0];
+            ze[i * c->ngroups + g] = sz[1];
+        }
+    rb_dequant_rows_f32(q, rows, d, c->group, c->spec.asym, sc, ze, y, d);
+    return rb_rotation_apply(&c->rot, y, rows, d, RB_INVERSE);
+    return rc;
+}
+
 static int rtn_encode(void *state, const float *x, size_t count, uint8_t *codes) {
     rtn *c = state;
+    if (c->blocked) {
+        rtn_job j = {c, x, codes, NULL, NULL};
+        return rb_codec_blocks(count, c->block_rows, rtn_encode_block, &j);
+    }
     int rc = reserve(c, count);
     if (rc) return rc;
     memcpy(c->work, x, count * c->dim * sizeof *x);
@@ -111,6 +200,10 @@ static int rtn_encode(void *state, const float *x, size_t count, uint8_t *codes)
 
 static int rtn_decode(void *state, const uint8_t *codes, size_t count, float *xhat) {
     rtn *c = state;
+    if (c->blocked) {
+        rtn_job j = {c, NULL, NULL, codes, xhat};
+        return rb_codec_blocks(count, c->block_rows, rtn_decode_block, &j);
+    }
     int rc = reserve(c, count);
     if (rc) return rc;
     size_t cb = rtn_code_bytes(c);

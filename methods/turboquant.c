@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "methods/codec_blocks.h"
 #include "methods/method.h"
 
 static const rb_param_def mse_params[] = {
@@ -65,6 +66,12 @@ typedef struct tq {
     size_t cap;
     float *qr, *qs, *t;
     size_t qcap, tcap;
+    /* Blocked path (turboquant_mse with none/rht/rht2): per-slot scratch of block_rows rows. */
+    int blocked;
+    size_t block_rows;
+    float *by;
+    uint8_t *bidx;
+    double *bd;
 } tq;
 
 static void tq_destroy(void *state) {
@@ -79,6 +86,9 @@ static void tq_destroy(void *state) {
     free(c->qr);
     free(c->qs);
     free(c->t);
+    free(c->by);
+    free(c->bidx);
+    free(c->bd);
     free(c);
 }
 
@@ -152,11 +162,22 @@ static int tq_create(const rb_params *p, size_t dim, uint64_t seed, void **state
             c->gamma_const = sqrt(lm->mse);
         }
     }
-    rb_rotation_kind kind;
+    rb_rotation_kind kind = RB_ROT_NONE;
     int rc = rb_rotation_kind_parse(rb_params_str(p, "rotation"), &kind);
     if (!rc) rc = rb_rotation_init(&c->rot, kind, dim, seed);
     if (!rc && c->mse_bits) rc = tq_codebook(c, gaussian);
     if (!rc && prod) rc = tq_qjl_matrix(c, code_mode, seed);
+    /* The dense paths (Haar rotation, the QJL GEMMs) keep whole-batch calls; the rest runs in
+     * cache-sized blocks over the pool (same bits: every stage is per row). */
+    if (!rc && !prod && kind != RB_ROT_HAAR) {
+        c->blocked = 1;
+        c->block_rows = rb_codec_block_rows(dim);
+        size_t rows = c->block_rows * RB_CODEC_SLOTS;
+        c->by = malloc(rows * dim * sizeof *c->by);
+        c->bidx = malloc(rows * dim);
+        c->bd = malloc(rows * sizeof *c->bd);
+        if (!c->by || !c->bidx || !c->bd) rc = rb_error_set(RB_ENOMEM, "%s: no memory", name);
+    }
     if (rc) {
         tq_destroy(c);
         return rc;
@@ -201,11 +222,69 @@ static int reserve(tq *c, size_t count) {
     return RB_OK;
 }
 
+typedef struct tq_job {
+    tq *c;
+    const float *x;
+    uint8_t *codes;
+    const uint8_t *in;
+    float *xhat;
+} tq_job;
+
+/* turboquant_mse on rows [r0, r0 + rows): norms, u = x / |x| (in double, rounded once), R u,
+ * nearest centroids, packed, |x| after the payload. The same operations as the whole-batch path
+ * below, row for row. */
+static int tq_encode_block(void *ctx, size_t slot, size_t r0, size_t rows) {
+    tq_job *j = ctx;
+    tq *c = j->c;
+    size_t d = c->dim, B = c->block_rows;
+    float *y = c->by + slot * B * d;
+    uint8_t *idx = c->bidx + slot * B * d;
+    double *nrm = c->bd + slot * B;
+    const float *x = j->x + r0 * d;
+    rb_rows_sqnorm_f32(x, rows, d, d, nrm);
+    for (size_t i = 0; i < rows; i++) {
+        double n = sqrt(nrm[i]);
+        if (!isfinite(n) || n > FLT_MAX)
+            return rb_error_set(RB_ENUMERIC, "turboquant: vector %zu %s", r0 + i,
+                                isfinite(n) ? "has a norm beyond the fp32 range"
+                                            : "has a NaN or infinite element");
+        float nf = (float) n;
+        memcpy(j->codes + (r0 + i) * c->code_bytes + c->payload_bytes, &nf, sizeof nf);
+        nrm[i] = n > 0 ? 1.0 / n : 0.0;
+    }
+    rb_rows_scale_f64_f32(x, rows, d, d, nrm, y, d);
+    int rc = rb_rotation_apply(&c->rot, y, rows, d, RB_FORWARD);
+    if (!rc) rc = rb_codebook_quantize_f32(&c->cb, y, rows, d, d, idx);
+    if (!rc)
+        rc = rb_pack_rows(idx, rows, d, c->mse_bits, j->codes + r0 * c->code_bytes, c->code_bytes);
+    return rc;
+}
+
+/* Decode of rows [r0, r0 + rows) straight into xhat: centroids from the packed codes, R^T, |x|. */
+static int tq_decode_block(void *ctx, size_t slot, size_t r0, size_t rows) {
+    tq_job *j = ctx;
+    tq *c = j->c;
+    size_t d = c->dim;
+    float *y = j->xhat + r0 * d, *nrm = c->by + slot * c->block_rows * d;
+    const uint8_t *in = j->in + r0 * c->code_bytes;
+    int rc = rb_codebook_decode_rows_f32(&c->cb, in, c->code_bytes, rows, d, c->mse_bits, y, d);
+    if (!rc) rc = rb_rotation_apply(&c->rot, y, rows, d, RB_INVERSE);
+    if (rc) return rc;
+    for (size_t i = 0; i < rows; i++)
+        memcpy(&nrm[i], in + i * c->code_bytes + c->payload_bytes, sizeof(float));
+    rb_rows_scale_f32(y, rows, d, d, nrm);
+    return RB_OK;
+}
+
 /* side[2i] = |x_i| (fp32), side[2i+1] = gamma_i; RB_ENUMERIC when a row is not finite or its norm
  * does not fit in fp32. */
 static int tq_encode(void *state, const float *x, size_t count, uint8_t *codes) {
     tq *c = state;
     size_t d = c->dim;
+    if (c->blocked) {
+        tq_job j = {c, x, codes, NULL, NULL};
+        return rb_codec_blocks(count, c->block_rows, tq_encode_block, &j);
+    }
     int rc = reserve(c, count);
     if (rc) return rc;
     for (size_t i = 0; i < count; i++) {
@@ -289,6 +368,10 @@ static int tq_unpack(tq *c, const uint8_t *codes, size_t count) {
 static int tq_decode(void *state, const uint8_t *codes, size_t count, float *xhat) {
     tq *c = state;
     size_t d = c->dim;
+    if (c->blocked) {
+        tq_job j = {c, NULL, NULL, codes, xhat};
+        return rb_codec_blocks(count, c->block_rows, tq_decode_block, &j);
+    }
     int rc = tq_unpack(c, codes, count);
     if (rc) return rc;
     memcpy(xhat, c->y, count * d * sizeof *xhat);
