@@ -55,6 +55,14 @@ int rb_eval_sparse(const rb_method *m, const rb_params *p, const rb_dataset *ds,
 /* Wilson score interval for a binomial proportion (z = 1.96 for 95%). */
 void rb_wilson_interval(size_t successes, size_t n, double z, double *lo, double *hi);
 
+/* Shared by the evaluators (harness/metrics.c): whether `name` is among the requested metrics;
+ * one value to the sink (the metric must be in the table); mean and standard error of the mean
+ * (NaN for n < 2). */
+int rb_eval_wants(const char *const *metrics, size_t n, const char *name);
+int rb_eval_emit(rb_metric_sink sink, void *ctx, const char *name, double value, double se,
+                 size_t n);
+void rb_mean_se(const double *v, size_t n, double *mean, double *se);
+
 /* The evaluator of each family (NULL where none exists yet); a new family's evaluator is one
  * file and one entry here (harness/metrics.c). */
 rb_eval_fn rb_family_evaluator(rb_family f);

@@ -8,28 +8,6 @@
 
 enum { BATCH = 4096, IP_BLOCK = 512 };
 
-static int wants(const char *const *metrics, size_t n, const char *name) {
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(metrics[i], name) == 0) return 1;
-    return 0;
-}
-
-static int emit(rb_metric_sink sink, void *ctx, const char *name, double value, double se,
-                size_t n) {
-    rb_metric_value v = {rb_metric_find(name), value, se, n, NULL};
-    RB_ASSERT(v.metric != NULL);
-    return sink(ctx, &v);
-}
-
-/* Mean and standard error of the mean of per-item values. */
-static void mean_se(const double *v, size_t n, double *mean, double *se) {
-    double s = 0, s2 = 0;
-    for (size_t i = 0; i < n; i++) s += v[i];
-    *mean = s / (double) n;
-    for (size_t i = 0; i < n; i++) s2 += (v[i] - *mean) * (v[i] - *mean);
-    *se = n > 1 ? sqrt(s2 / (double) (n - 1) / (double) n) : NAN;
-}
-
 static double sqnorm(const float *x, size_t d) {
     double s = 0;
     for (size_t j = 0; j < d; j++) s += (double) x[j] * x[j];
@@ -50,9 +28,9 @@ static int eval_vnmse(const float *x, const float *xh, size_t count, size_t d, r
         e[i] = den > 0 ? num / den : (num > 0 ? INFINITY : 0.0);
     }
     double mean, se;
-    mean_se(e, count, &mean, &se);
+    rb_mean_se(e, count, &mean, &se);
     free(e);
-    return emit(sink, ctx, "vnmse", mean, se, count);
+    return rb_eval_emit(sink, ctx, "vnmse", mean, se, count);
 }
 
 /* The estimated scores of base rows [b, b + rows) against every query (rows x nq): the codec's
@@ -108,11 +86,11 @@ static int eval_ip(const rb_method *m, void *st, const float *x, const float *xh
         }
     }
     if (!rc && want_slope)
-        rc = emit(sink, ctx, "ip_slope", sxx > 0 ? sxy / sxx : NAN, NAN, count * nq);
+        rc = rb_eval_emit(sink, ctx, "ip_slope", sxx > 0 ? sxy / sxx : NAN, NAN, count * nq);
     if (!rc && want_dprod) {
         double mean, se;
-        mean_se(per, count, &mean, &se);
-        rc = emit(sink, ctx, "d_dprod", mean, se, count);
+        rb_mean_se(per, count, &mean, &se);
+        rc = rb_eval_emit(sink, ctx, "d_dprod", mean, se, count);
     }
     free(s);
     free(sh);
@@ -161,7 +139,7 @@ static int eval_recall(const rb_method *m, void *st, const float *xh, const uint
         size_t hits = 0;
         for (size_t j = 0; j < nq; j++) hits += rank[j] < k;
         double p = (double) hits / (double) nq;
-        rc = emit(sink, ctx, metrics[t], p, sqrt(p * (1 - p) / (double) nq), nq);
+        rc = rb_eval_emit(sink, ctx, metrics[t], p, sqrt(p * (1 - p) / (double) nq), nq);
     }
     free(sh);
     free(rank);
@@ -181,8 +159,8 @@ int rb_eval_codec(const rb_method *m, const rb_params *p, const rb_dataset *ds, 
     if (count == 0 || d == 0)
         return rb_error_set(RB_EINVAL, "%s: the dataset's 'x' is empty (%zu x %zu)", m->name, count,
                             d);
-    int want_slope = wants(metrics, nmetrics, "ip_slope"),
-        want_dprod = wants(metrics, nmetrics, "d_dprod"), want_recall = 0;
+    int want_slope = rb_eval_wants(metrics, nmetrics, "ip_slope"),
+        want_dprod = rb_eval_wants(metrics, nmetrics, "d_dprod"), want_recall = 0;
     for (size_t t = 0; t < nmetrics; t++)
         if (recall_k(metrics[t]) && rb_metric_find(metrics[t])) want_recall = 1;
     if ((want_slope || want_dprod || want_recall) &&
@@ -211,7 +189,7 @@ int rb_eval_codec(const rb_method *m, const rb_params *p, const rb_dataset *ds, 
         rc = m->codec->encode(st, xt->data + b * d, n, codes + b * cb);
         if (!rc) rc = m->codec->decode(st, codes + b * cb, n, xh + b * d);
     }
-    if (!rc && wants(metrics, nmetrics, "vnmse"))
+    if (!rc && rb_eval_wants(metrics, nmetrics, "vnmse"))
         rc = eval_vnmse(xt->data, xh, count, d, sink, ctx);
     size_t *top = NULL;
     float *top_est = NULL;
@@ -228,8 +206,8 @@ int rb_eval_codec(const rb_method *m, const rb_params *p, const rb_dataset *ds, 
                          ctx);
     free(top);
     free(top_est);
-    if (!rc && wants(metrics, nmetrics, "bits"))
-        rc = emit(sink, ctx, "bits", m->codec->bits(st), NAN, 1);
+    if (!rc && rb_eval_wants(metrics, nmetrics, "bits"))
+        rc = rb_eval_emit(sink, ctx, "bits", m->codec->bits(st), NAN, 1);
     free(codes);
     free(xh);
     m->codec->destroy(st);

@@ -39,12 +39,6 @@
 
 enum { BATCH = 4096 };
 
-static int wants(const char *const *metrics, size_t n, const char *name) {
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(metrics[i], name) == 0) return 1;
-    return 0;
-}
-
 /* The k of a metric named "topk_agree@k", or 0 for any other name. */
 static size_t topk_k(const char *name) {
     static const char pre[] = "topk_agree@";
@@ -52,13 +46,6 @@ static size_t topk_k(const char *name) {
     char *end;
     unsigned long k = strtoul(name + sizeof pre - 1, &end, 10);
     return *end == '\0' ? (size_t) k : 0;
-}
-
-static int emit(rb_metric_sink sink, void *ctx, const char *name, double value, double se,
-                size_t n) {
-    rb_metric_value v = {rb_metric_find(name), value, se, n, NULL};
-    RB_ASSERT(v.metric != NULL);
-    return sink(ctx, &v);
 }
 
 /* The shape of the cache and where each layer's slices start. */
@@ -400,36 +387,38 @@ static int emit_all(const kv_shape *s, const kv_acc *a, const char *const *metri
                     rb_metric_sink sink, void *ctx) {
     size_t elems = s->layers * s->tokens * s->heads, rows = a->rows;
     int rc = RB_OK;
-    if (!rc && wants(metrics, nmetrics, "rel_mse_k"))
-        rc = emit(sink, ctx, "rel_mse_k", a->k_norm > 0 ? a->k_err / a->k_norm : NAN, NAN, elems);
-    if (!rc && wants(metrics, nmetrics, "rel_mse_v"))
-        rc = emit(sink, ctx, "rel_mse_v", a->v_norm > 0 ? a->v_err / a->v_norm : NAN, NAN, elems);
-    if (!rc && wants(metrics, nmetrics, "logit_err"))
-        rc =
-            emit(sink, ctx, "logit_err", a->logit_den > 0 ? sqrt(a->logit_num / a->logit_den) : NAN,
-                 NAN, rows * s->tokens);
-    if (!rc && wants(metrics, nmetrics, "logit_err_max"))
-        rc = emit(sink, ctx, "logit_err_max", a->logit_max, NAN, s->layers * s->heads);
-    if (!rc && wants(metrics, nmetrics, "attn_kl")) {
+    if (!rc && rb_eval_wants(metrics, nmetrics, "rel_mse_k"))
+        rc = rb_eval_emit(sink, ctx, "rel_mse_k", a->k_norm > 0 ? a->k_err / a->k_norm : NAN, NAN,
+                          elems);
+    if (!rc && rb_eval_wants(metrics, nmetrics, "rel_mse_v"))
+        rc = rb_eval_emit(sink, ctx, "rel_mse_v", a->v_norm > 0 ? a->v_err / a->v_norm : NAN, NAN,
+                          elems);
+    if (!rc && rb_eval_wants(metrics, nmetrics, "logit_err"))
+        rc = rb_eval_emit(sink, ctx, "logit_err",
+                          a->logit_den > 0 ? sqrt(a->logit_num / a->logit_den) : NAN, NAN,
+                          rows * s->tokens);
+    if (!rc && rb_eval_wants(metrics, nmetrics, "logit_err_max"))
+        rc = rb_eval_emit(sink, ctx, "logit_err_max", a->logit_max, NAN, s->layers * s->heads);
+    if (!rc && rb_eval_wants(metrics, nmetrics, "attn_kl")) {
         double mean = a->kl_sum / (double) rows,
                var = rows > 1 ? (a->kl_sq - mean * a->kl_sum) / (double) (rows - 1) : NAN;
-        rc = emit(sink, ctx, "attn_kl", mean, sqrt(fmax(var, 0) / (double) rows), rows);
+        rc = rb_eval_emit(sink, ctx, "attn_kl", mean, sqrt(fmax(var, 0) / (double) rows), rows);
     }
-    if (!rc && wants(metrics, nmetrics, "attn_out_err"))
-        rc = emit(sink, ctx, "attn_out_err", a->out_den > 0 ? a->out_num / a->out_den : NAN, NAN,
-                  rows);
-    if (!rc && wants(metrics, nmetrics, "attn_out_err_k"))
-        rc = emit(sink, ctx, "attn_out_err_k", a->out_den > 0 ? a->out_num_k / a->out_den : NAN,
-                  NAN, rows);
+    if (!rc && rb_eval_wants(metrics, nmetrics, "attn_out_err"))
+        rc = rb_eval_emit(sink, ctx, "attn_out_err", a->out_den > 0 ? a->out_num / a->out_den : NAN,
+                          NAN, rows);
+    if (!rc && rb_eval_wants(metrics, nmetrics, "attn_out_err_k"))
+        rc = rb_eval_emit(sink, ctx, "attn_out_err_k",
+                          a->out_den > 0 ? a->out_num_k / a->out_den : NAN, NAN, rows);
     for (size_t j = 0; !rc && j < a->nk; j++) {
         char name[64];
         snprintf(name, sizeof name, "topk_agree@%zu", a->ks[j]);
         double mean = a->topk_sum[j] / (double) rows,
                var = rows > 1 ? (a->topk_sq[j] - mean * a->topk_sum[j]) / (double) (rows - 1) : NAN;
-        rc = emit(sink, ctx, name, mean, sqrt(fmax(var, 0) / (double) rows), rows);
+        rc = rb_eval_emit(sink, ctx, name, mean, sqrt(fmax(var, 0) / (double) rows), rows);
     }
-    if (!rc && wants(metrics, nmetrics, "bits"))
-        rc = emit(sink, ctx, "bits", a->bits_sum / (double) s->layers, NAN, 1);
+    if (!rc && rb_eval_wants(metrics, nmetrics, "bits"))
+        rc = rb_eval_emit(sink, ctx, "bits", a->bits_sum / (double) s->layers, NAN, 1);
     return rc;
 }
 
@@ -487,14 +476,14 @@ int rb_eval_kv(const rb_method *m, const rb_params *p, const rb_dataset *ds, uin
     int need_q = 0;
     kv_acc acc = {0};
     for (size_t i = 0; i < sizeof attn / sizeof attn[0]; i++)
-        need_q |= wants(metrics, nmetrics, attn[i]);
+        need_q |= rb_eval_wants(metrics, nmetrics, attn[i]);
     for (size_t i = 0; i < nmetrics; i++)
         if (topk_k(metrics[i]) && rb_metric_find(metrics[i])) acc.nk++;
     int want_slice[NSLICE_BASES], any_slice = 0;
     for (int i = 0; i < NSLICE_BASES; i++) {
         char name[64];
         snprintf(name, sizeof name, "%s/head", slice_bases[i]);
-        want_slice[i] = wants(metrics, nmetrics, name);
+        want_slice[i] = rb_eval_wants(metrics, nmetrics, name);
         any_slice |= want_slice[i];
         need_q |= want_slice[i] && (i == 0 || i >= 3);
     }

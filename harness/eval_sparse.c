@@ -17,17 +17,28 @@ enum {
     SPEEDUP_LOG2N_MAX = 26     /* fwht_full runs for the speedup up to N = 2^26 */
 };
 
-static int wants(const char *const *metrics, size_t n, const char *name) {
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(metrics[i], name) == 0) return 1;
-    return 0;
+/* A /proc/self/status field in kB, or -1. */
+static long status_kb(const char *field) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return -1;
+    char line[256];
+    long kb = -1;
+    size_t n = strlen(field);
+    while (kb < 0 && fgets(line, sizeof line, f))
+        if (!strncmp(line, field, n) && line[n] == ':') kb = strtol(line + n + 1, NULL, 10);
+    fclose(f);
+    return kb;
 }
 
-static int emit(rb_metric_sink sink, void *ctx, const char *name, double value, double se,
-                size_t n) {
-    rb_metric_value v = {rb_metric_find(name), value, se, n, NULL};
-    RB_ASSERT(v.metric != NULL);
-    return sink(ctx, &v);
+/* Starts a peak-memory window: resets the kernel's resident-set high-water mark (writing 5 to
+ * /proc/self/clear_refs, Linux >= 4.0) and returns the resident set now (kB), or -1 when the
+ * platform cannot say. */
+static long peak_window_open(void) {
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (!f) return -1;
+    int ok = fputs("5", f) >= 0;
+    if (fclose(f) != 0 || !ok) return -1;
+    return status_kb("VmRSS");
 }
 
 static double now_s(void) {
@@ -152,14 +163,6 @@ static double median(double *v, size_t n) {
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-static void mean_se(const double *v, size_t n, double *mean, double *se) {
-    double s = 0, s2 = 0;
-    for (size_t i = 0; i < n; i++) s += v[i];
-    *mean = s / (double) n;
-    for (size_t i = 0; i < n; i++) s2 += (v[i] - *mean) * (v[i] - *mean);
-    *se = n > 1 ? sqrt(s2 / (double) (n - 1) / (double) n) : NAN;
-}
-
 void rb_wilson_interval(size_t successes, size_t n, double z, double *lo, double *hi) {
     if (n == 0) {
         *lo = 0, *hi = 1;
@@ -229,7 +232,9 @@ int rb_eval_sparse(const rb_method *m, const rb_params *p, const rb_dataset *ds,
     int rc = (!t_rec || !fp || !fn || !nm || !smp || !dst)
                  ? rb_error_set(RB_ENOMEM, "%s: no memory for %zu trials", m->name, trials)
                  : 0;
-    int track = wants(metrics, nmetrics, "samples_distinct");
+    int track = rb_eval_wants(metrics, nmetrics, "samples_distinct"),
+        mem = rb_eval_wants(metrics, nmetrics, "memory");
+    double mem_mib = mem ? 0 : NAN; /* the largest window over the trials */
     size_t wins = 0, K0 = coef0->shape[0];
     for (size_t t = 0; !rc && t < trials; t++) {
         rb_dataset tds = {0};
@@ -248,9 +253,13 @@ int rb_eval_sparse(const rb_method *m, const rb_params *p, const rb_dataset *ds,
             out ? counting_init(&c, cur, track) : rb_error_set(RB_ENOMEM, "%s: no memory", m->name);
         if (!rc) {
             rb_signal_oracle o = {cur->log2n, counting_query, &c, 0};
+            long rss0 = mem ? peak_window_open() : -1;
             double t0 = now_s();
             rc = m->sparse->recover(p, &o, rb_seed_derive(seed, STREAM_TRIAL, t), out, cap, &found);
             t_rec[t] = now_s() - t0;
+            long hwm = rss0 >= 0 ? status_kb("VmHWM") : -1;
+            if (mem)
+                mem_mib = rss0 < 0 || hwm < 0 ? NAN : fmax(mem_mib, (double) (hwm - rss0) / 1024);
             if (rc) rc = rb_error_set(rc, "%s (trial %zu): %s", m->name, t, rb_error_detail());
             score s = score_trial(sup, coef, out, found, tol);
             wins += !rc && s.success;
@@ -262,17 +271,18 @@ int rb_eval_sparse(const rb_method *m, const rb_params *p, const rb_dataset *ds,
         rb_dataset_free(&tds);
     }
     double mean, se;
-    if (!rc && wants(metrics, nmetrics, "success")) {
+    if (!rc && rb_eval_wants(metrics, nmetrics, "success")) {
         double ph = (double) wins / (double) trials;
-        rc = emit(sink, ctx, "success", ph, sqrt(ph * (1 - ph) / (double) trials), trials);
+        rc = rb_eval_emit(sink, ctx, "success", ph, sqrt(ph * (1 - ph) / (double) trials), trials);
     }
-    if (!rc && (wants(metrics, nmetrics, "success_lo") || wants(metrics, nmetrics, "success_hi"))) {
+    if (!rc && (rb_eval_wants(metrics, nmetrics, "success_lo") ||
+                rb_eval_wants(metrics, nmetrics, "success_hi"))) {
         double lo, hi;
         rb_wilson_interval(wins, trials, 1.959963984540054, &lo, &hi);
-        if (wants(metrics, nmetrics, "success_lo"))
-            rc = emit(sink, ctx, "success_lo", lo, NAN, trials);
-        if (!rc && wants(metrics, nmetrics, "success_hi"))
-            rc = emit(sink, ctx, "success_hi", hi, NAN, trials);
+        if (rb_eval_wants(metrics, nmetrics, "success_lo"))
+            rc = rb_eval_emit(sink, ctx, "success_lo", lo, NAN, trials);
+        if (!rc && rb_eval_wants(metrics, nmetrics, "success_hi"))
+            rc = rb_eval_emit(sink, ctx, "success_hi", hi, NAN, trials);
     }
     const struct {
         const char *name;
@@ -283,18 +293,20 @@ int rb_eval_sparse(const rb_method *m, const rb_params *p, const rb_dataset *ds,
                  {"samples", smp},
                  {"samples_distinct", dst}};
     for (size_t i = 0; !rc && i < sizeof means / sizeof means[0]; i++)
-        if (wants(metrics, nmetrics, means[i].name)) {
-            mean_se(means[i].v, trials, &mean, &se);
-            rc = emit(sink, ctx, means[i].name, mean, se, trials);
+        if (rb_eval_wants(metrics, nmetrics, means[i].name)) {
+            rb_mean_se(means[i].v, trials, &mean, &se);
+            rc = rb_eval_emit(sink, ctx, means[i].name, mean, se, trials);
         }
     double t_med = rc ? 0 : median(t_rec, trials);
-    if (!rc && wants(metrics, nmetrics, "time")) rc = emit(sink, ctx, "time", t_med, NAN, trials);
+    if (!rc && rb_eval_wants(metrics, nmetrics, "time"))
+        rc = rb_eval_emit(sink, ctx, "time", t_med, NAN, trials);
+    if (!rc && mem) rc = rb_eval_emit(sink, ctx, "memory", mem_mib, NAN, trials);
     /* The speedup needs the dense baseline on the same signal, so only where N fits. */
-    if (!rc && wants(metrics, nmetrics, "speedup") && ds->log2n <= SPEEDUP_LOG2N_MAX &&
+    if (!rc && rb_eval_wants(metrics, nmetrics, "speedup") && ds->log2n <= SPEEDUP_LOG2N_MAX &&
         strcmp(m->name, "fwht_full") != 0) {
         double tf;
         rc = full_time(ds, K0, ds->log2n <= 20 ? 3 : 1, &tf);
-        if (!rc) rc = emit(sink, ctx, "speedup", t_med > 0 ? tf / t_med : NAN, NAN, trials);
+        if (!rc) rc = rb_eval_emit(sink, ctx, "speedup", t_med > 0 ? tf / t_med : NAN, NAN, trials);
     }
     free(t_rec);
     free(fp);

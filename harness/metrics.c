@@ -1,5 +1,6 @@
 /* The table of metrics (name, family, unit, direction, a line of documentation) and of the
  * family evaluators that compute them. */
+#include <math.h>
 #include <string.h>
 
 #include "harness/eval.h"
@@ -79,6 +80,9 @@ static const rb_metric metrics[] = {
      "mean distinct signal indices queried per trial"},
     {"time", RB_FAMILY_SPARSE, "s", RB_BETTER_LOWER,
      "median wall seconds of one recovery (queries included) over the trials"},
+    {"memory", RB_FAMILY_SPARSE, "MiB", RB_BETTER_LOWER,
+     "peak resident memory a recovery adds (largest over trials; Linux VmHWM after resetting it; "
+     "includes the oracle's distinct-sample tracking when samples_distinct is computed)"},
     {"speedup", RB_FAMILY_SPARSE, "", RB_BETTER_HIGHER,
      "fwht_full (fp32 kernel) time on the same signal / median recovery time (N <= 2^26)"},
 };
@@ -101,4 +105,25 @@ static const rb_eval_fn evaluators[RB_FAMILY_COUNT] = {
 
 rb_eval_fn rb_family_evaluator(rb_family f) {
     return (unsigned) f < RB_FAMILY_COUNT ? evaluators[f] : NULL;
+}
+
+int rb_eval_wants(const char *const *requested, size_t n, const char *name) {
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(requested[i], name) == 0) return 1;
+    return 0;
+}
+
+int rb_eval_emit(rb_metric_sink sink, void *ctx, const char *name, double value, double se,
+                 size_t n) {
+    rb_metric_value v = {rb_metric_find(name), value, se, n, NULL};
+    RB_ASSERT(v.metric != NULL);
+    return sink(ctx, &v);
+}
+
+void rb_mean_se(const double *v, size_t n, double *mean, double *se) {
+    double s = 0, s2 = 0;
+    for (size_t i = 0; i < n; i++) s += v[i];
+    *mean = s / (double) n;
+    for (size_t i = 0; i < n; i++) s2 += (v[i] - *mean) * (v[i] - *mean);
+    *se = n > 1 ? sqrt(s2 / (double) (n - 1) / (double) n) : NAN;
 }

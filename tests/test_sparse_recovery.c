@@ -462,3 +462,30 @@ Test(sparse, a_cancelled_alias_is_not_reported) {
         cr_assert(out[i].index == c.idx[i] && fabs(out[i].value - c.coef[i]) < 1e-6, "seed %llu",
                   (unsigned long long) seed);
 }
+
+/* The memory metric sees what a recovery allocates: fwht_full holds the whole signal (2^22
+ * doubles = 32 MiB), sparsefht a few C x B x P arrays (well under 8 MiB at 4 x 64 x 17). Linux
+ * only (VmHWM); elsewhere the metric is NaN and the test says so. */
+Test(sparse, memory_metric_separates_dense_from_sublinear) {
+    uint64_t seed = rbt_seed();
+    rb_dataset ds;
+    cr_assert_eq(load_signal(&ds, seed, "log2n", "22", "k", "8", NULL), 0);
+    const char *metrics[] = {"memory"};
+    rb_params p, q;
+    const rb_method *full = method("fwht_full", &p, "k", "8", NULL);
+    const rb_method *sub = method("sparsefht", &q, "b", "6", "stages", "4", NULL);
+    sink_rows a = {0}, b = {0};
+    cr_assert_eq(rb_eval_sparse(full, &p, &ds, seed, metrics, 1, collect, &a), 0, "%s",
+                 rb_error_detail());
+    cr_assert_eq(rb_eval_sparse(sub, &q, &ds, seed, metrics, 1, collect, &b), 0, "%s",
+                 rb_error_detail());
+    double dense = row(&a, "memory"), sparse = row(&b, "memory");
+    if (isnan(dense)) {
+        cr_log_warn("no /proc/self/clear_refs: the memory metric is NaN here");
+        rb_dataset_free(&ds);
+        return;
+    }
+    cr_assert_geq(dense, 30, "fwht_full holds 32 MiB of samples: %g MiB", dense);
+    cr_assert_lt(sparse, 8, "sparsefht: %g MiB", sparse);
+    rb_dataset_free(&ds);
+}
