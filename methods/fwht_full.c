@@ -17,18 +17,6 @@ static const rb_param_def full_params[] = {
     RB_SPARSE_EVAL_PARAMS,
 };
 
-static int by_magnitude(const void *a, const void *b) {
-    double x = fabs(((const rb_sparse_coef *) a)->value),
-           y = fabs(((const rb_sparse_coef *) b)->value);
-    uint64_t i = ((const rb_sparse_coef *) a)->index, j = ((const rb_sparse_coef *) b)->index;
-    return x > y ? -1 : x < y ? 1 : (i > j) - (i < j);
-}
-
-static int by_index(const void *a, const void *b) {
-    uint64_t i = ((const rb_sparse_coef *) a)->index, j = ((const rb_sparse_coef *) b)->index;
-    return (i > j) - (i < j);
-}
-
 /* Min-heap on |value| (ties: the larger index is smaller, so the lower index survives). */
 static int heap_less(const rb_sparse_coef *a, const rb_sparse_coef *b) {
     double x = fabs(a->value), y = fabs(b->value);
@@ -106,11 +94,7 @@ static int full_recover(const rb_params *p, rb_signal_oracle *o, uint64_t seed, 
         }
     }
     if (!rc) {
-        if (m > cap) {
-            qsort(sel, m, sizeof *sel, by_magnitude);
-            m = cap;
-        }
-        qsort(sel, m, sizeof *sel, by_index);
+        m = rb_sparse_keep(sel, m, cap);
         memcpy(out, sel, m * sizeof *out);
         *found = m;
     }

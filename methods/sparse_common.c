@@ -280,10 +280,17 @@ int rb_sparse_emit(rb_sparse_found *f, double zero, rb_sparse_coef *out, size_t 
     for (size_t i = 0; i < f->count; i++)
         if (fabs(f->v[i].value) > zero) f->v[m++] = f->v[i];
     f->count = m; /* the hash table is stale from here on; the set is only read */
-    if (m > cap) qsort(f->v, m, sizeof *f->v, by_magnitude);
-    size_t keep = m < cap ? m : cap;
+    size_t keep = rb_sparse_keep(f->v, m, cap);
     memcpy(out, f->v, keep * sizeof *out);
-    qsort(out, keep, sizeof *out, by_index);
     *nfound = keep;
     return RB_OK;
+}
+
+size_t rb_sparse_keep(rb_sparse_coef *v, size_t m, size_t cap) {
+    if (m > cap) {
+        qsort(v, m, sizeof *v, by_magnitude);
+        m = cap;
+    }
+    qsort(v, m, sizeof *v, by_index);
+    return m;
 }

@@ -97,6 +97,10 @@ int rb_sparse_peel(rb_sparse_plan *pl, rb_bin_test test, void *ctx, unsigned max
 int rb_sparse_emit(rb_sparse_found *f, double zero, rb_sparse_coef *out, size_t cap,
                    size_t *nfound);
 
+/* Keeps the cap largest |value| of v[0..m) (ties: lower index first) and sorts the kept ones by
+ * index, in place; returns how many were kept. */
+size_t rb_sparse_keep(rb_sparse_coef *v, size_t m, size_t cap);
+
 /* The common parameter checks: B = 2^b <= N, stages in range. Errors name the method. */
 int rb_sparse_check(const char *who, unsigned n, unsigned b, unsigned stages);
 
