@@ -281,7 +281,7 @@ int rb_sparse_emit(rb_sparse_found *f, double zero, rb_sparse_coef *out, size_t 
         if (fabs(f->v[i].value) > zero) f->v[m++] = f->v[i];
     f->count = m; /* the hash table is stale from here on; the set is only read */
     size_t keep = rb_sparse_keep(f->v, m, cap);
-    memcpy(out, f->v, keep * sizeof *out);
+    if (keep) memcpy(out, f->v, keep * sizeof *out);
     *nfound = keep;
     return RB_OK;
 }
@@ -291,6 +291,6 @@ size_t rb_sparse_keep(rb_sparse_coef *v, size_t m, size_t cap) {
         qsort(v, m, sizeof *v, by_magnitude);
         m = cap;
     }
-    qsort(v, m, sizeof *v, by_index);
+    if (m > 1) qsort(v, m, sizeof *v, by_index); /* v may be NULL when nothing was found */
     return m;
 }
