@@ -16,28 +16,11 @@
 #include "methods/method.h"
 #include "tests/testutil.h"
 
-static char dir[64];
-
 static void setup(void) {
-    strcpy(dir, "/tmp/rbtest_kvdump_XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
+    rbt_tmpdir_make("kvdump");
 }
 
-static void teardown(void) {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    cr_assert_eq(system(cmd), 0);
-}
-
-TestSuite(kv_dump, .init = setup, .fini = teardown);
-
-static const char *tmp(const char *name) {
-    static char path[8][160];
-    static int slot;
-    slot = (slot + 1) % 8;
-    snprintf(path[slot], sizeof path[slot], "%s/%s", dir, name);
-    return path[slot];
-}
+TestSuite(kv_dump, .init = setup, .fini = rbt_tmpdir_remove);
 
 /* Element e of a test tensor: a value that encodes (tag, e) so misplaced copies show. */
 static float val(int tag, size_t e) {
@@ -49,7 +32,8 @@ static void write_npy(const char *name, int tag, int ndim, const size_t *shape) 
     for (int i = 0; i < ndim; i++) n *= shape[i];
     float *x = malloc(n * sizeof *x + 1);
     for (size_t e = 0; e < n; e++) x[e] = val(tag, e);
-    cr_assert_eq(rb_npy_write(tmp(name), RB_NPY_F32, ndim, shape, x), 0, "%s", rb_error_detail());
+    cr_assert_eq(rb_npy_write(rbt_tmp(name), RB_NPY_F32, ndim, shape, x), 0, "%s",
+                 rb_error_detail());
     free(x);
 }
 
@@ -87,9 +71,9 @@ Test(kv_dump, npy_split_from_the_end_keeps_positions_and_layers) {
     write_npy("v.npy", 2, 4, ks);
     write_npy("q.npy", 3, 4, qs);
     rb_dataset ds;
-    int rc =
-        load_kind(&ds, "kv_npy", "k_path", tmp("k.npy"), "v_path", tmp("v.npy"), "q_path",
-                  tmp("q.npy"), "calib_tokens", "3", "prefill", "5", "rope_base", "500000", NULL);
+    int rc = load_kind(&ds, "kv_npy", "k_path", rbt_tmp("k.npy"), "v_path", rbt_tmp("v.npy"),
+                       "q_path", rbt_tmp("q.npy"), "calib_tokens", "3", "prefill", "5", "rope_base",
+                       "500000", NULL);
     cr_assert_eq(rc, 0, "%s", rb_error_detail());
     const rb_tensor *K = rb_dataset_tensor(&ds, "K"), *V = rb_dataset_tensor(&ds, "V"),
                     *Q = rb_dataset_tensor(&ds, "Q"), *Kc = rb_dataset_tensor(&ds, "K_calib"),
@@ -119,8 +103,8 @@ Test(kv_dump, npy_split_from_the_end_keeps_positions_and_layers) {
     memcpy(hash, ds.hash, sizeof hash);
     rb_dataset_free(&ds);
     /* A prefix split takes the first tokens; the hash sees the difference. */
-    rc = load_kind(&ds, "kv_npy", "k_path", tmp("k.npy"), "v_path", tmp("v.npy"), "calib_tokens",
-                   "3", "calib_from", "start", "tokens", "4", NULL);
+    rc = load_kind(&ds, "kv_npy", "k_path", rbt_tmp("k.npy"), "v_path", rbt_tmp("v.npy"),
+                   "calib_tokens", "3", "calib_from", "start", "tokens", "4", NULL);
     cr_assert_eq(rc, 0, "%s", rb_error_detail());
     K = rb_dataset_tensor(&ds, "K");
     Kc = rb_dataset_tensor(&ds, "K_calib");
@@ -140,8 +124,8 @@ Test(kv_dump, npy_separate_calibration_files) {
     write_npy("kc.npy", 4, 3, cs);
     write_npy("vc.npy", 5, 3, cs);
     rb_dataset ds;
-    int rc = load_kind(&ds, "kv_npy", "k_path", tmp("k.npy"), "v_path", tmp("v.npy"),
-                       "k_calib_path", tmp("kc.npy"), "v_calib_path", tmp("vc.npy"), NULL);
+    int rc = load_kind(&ds, "kv_npy", "k_path", rbt_tmp("k.npy"), "v_path", rbt_tmp("v.npy"),
+                       "k_calib_path", rbt_tmp("kc.npy"), "v_calib_path", rbt_tmp("vc.npy"), NULL);
     cr_assert_eq(rc, 0, "%s", rb_error_detail());
     const rb_tensor *K = rb_dataset_tensor(&ds, "K"), *Vc = rb_dataset_tensor(&ds, "V_calib");
     cr_assert_eq(K->shape[0], 8);
@@ -160,38 +144,42 @@ Test(kv_dump, npy_rejections_name_the_file_and_problem) {
     write_npy("kcbad.npy", 4, 3, kc);
     write_npy("k2.npy", 1, 2, k2);
     rb_dataset ds;
-    expect_error(load_kind(&ds, "kv_npy", "k_path", tmp("k.npy"), "v_path", tmp("vbad.npy"), NULL),
-                 "shape mismatch", "vbad.npy");
-    expect_error(load_kind(&ds, "kv_npy", "k_path", tmp("k.npy"), "v_path", tmp("v.npy"), "q_path",
-                           tmp("qbad.npy"), NULL),
+    expect_error(
+        load_kind(&ds, "kv_npy", "k_path", rbt_tmp("k.npy"), "v_path", rbt_tmp("vbad.npy"), NULL),
+        "shape mismatch", "vbad.npy");
+    expect_error(load_kind(&ds, "kv_npy", "k_path", rbt_tmp("k.npy"), "v_path", rbt_tmp("v.npy"),
+                           "q_path", rbt_tmp("qbad.npy"), NULL),
                  "qbad.npy", "3 query heads is not a multiple of the keys' 2 KV heads");
-    expect_error(load_kind(&ds, "kv_npy", "k_path", tmp("k.npy"), "v_path", tmp("v.npy"),
+    expect_error(load_kind(&ds, "kv_npy", "k_path", rbt_tmp("k.npy"), "v_path", rbt_tmp("v.npy"),
                            "calib_tokens", "8", NULL),
                  "too few tokens for the calibration split", "k.npy");
-    expect_error(load_kind(&ds, "kv_npy", "k_path", tmp("k.npy"), "v_path", tmp("v.npy"),
+    expect_error(load_kind(&ds, "kv_npy", "k_path", rbt_tmp("k.npy"), "v_path", rbt_tmp("v.npy"),
                            "calib_tokens", "2", "tokens", "7", NULL),
                  "only 6 remain", NULL);
-    expect_error(load_kind(&ds, "kv_npy", "k_path", tmp("k.npy"), "v_path", tmp("v.npy"), "prefill",
-                           "9", NULL),
+    expect_error(load_kind(&ds, "kv_npy", "k_path", rbt_tmp("k.npy"), "v_path", rbt_tmp("v.npy"),
+                           "prefill", "9", NULL),
                  "prefill = 9", NULL);
-    expect_error(load_kind(&ds, "kv_npy", "k_path", tmp("k.npy"), "v_path", tmp("v.npy"),
-                           "k_calib_path", tmp("kcbad.npy"), "v_calib_path", tmp("kcbad.npy"),
-                           NULL),
+    expect_error(load_kind(&ds, "kv_npy", "k_path", rbt_tmp("k.npy"), "v_path", rbt_tmp("v.npy"),
+                           "k_calib_path", rbt_tmp("kcbad.npy"), "v_calib_path",
+                           rbt_tmp("kcbad.npy"), NULL),
                  "kcbad.npy", "all but the token axis");
-    expect_error(load_kind(&ds, "kv_npy", "k_path", tmp("k.npy"), "v_path", tmp("v.npy"),
-                           "k_calib_path", tmp("k.npy"), NULL),
+    expect_error(load_kind(&ds, "kv_npy", "k_path", rbt_tmp("k.npy"), "v_path", rbt_tmp("v.npy"),
+                           "k_calib_path", rbt_tmp("k.npy"), NULL),
                  "calibration keys and values come together", NULL);
-    expect_error(load_kind(&ds, "kv_npy", "k_path", tmp("k2.npy"), "v_path", tmp("v.npy"), NULL),
-                 "k2.npy", "2 axes");
-    expect_error(load_kind(&ds, "kv_npy", "k_path", tmp("nope.npy"), "v_path", tmp("v.npy"), NULL),
-                 "nope.npy", NULL);
+    expect_error(
+        load_kind(&ds, "kv_npy", "k_path", rbt_tmp("k2.npy"), "v_path", rbt_tmp("v.npy"), NULL),
+        "k2.npy", "2 axes");
+    expect_error(
+        load_kind(&ds, "kv_npy", "k_path", rbt_tmp("nope.npy"), "v_path", rbt_tmp("v.npy"), NULL),
+        "nope.npy", NULL);
     /* NaN in the values: the npy reader names the file and the index. */
     float x[8 * 2 * 4];
     for (size_t e = 0; e < 64; e++) x[e] = 1.0f;
     x[37] = NAN;
-    cr_assert_eq(rb_npy_write(tmp("vnan.npy"), RB_NPY_F32, 3, ks, x), 0);
-    expect_error(load_kind(&ds, "kv_npy", "k_path", tmp("k.npy"), "v_path", tmp("vnan.npy"), NULL),
-                 "vnan.npy", "37");
+    cr_assert_eq(rb_npy_write(rbt_tmp("vnan.npy"), RB_NPY_F32, 3, ks, x), 0);
+    expect_error(
+        load_kind(&ds, "kv_npy", "k_path", rbt_tmp("k.npy"), "v_path", rbt_tmp("vnan.npy"), NULL),
+        "vnan.npy", "37");
 }
 
 /* ---- safetensors ---- */
@@ -243,9 +231,9 @@ Test(kv_dump, safetensors_by_name_with_calibration_tensors) {
     st_entry t[] = {{"k", 3, {6, 2, 4, 0}, 1},  {"v", 3, {6, 2, 4, 0}, 2},
                     {"q", 3, {2, 4, 4, 0}, 3},  {"kc", 3, {3, 2, 4, 0}, 4},
                     {"vc", 3, {3, 2, 4, 0}, 5}, {"vbad", 3, {5, 2, 4, 0}, 6}};
-    write_st(tmp("kv.safetensors"), t, 6);
+    write_st(rbt_tmp("kv.safetensors"), t, 6);
     rb_dataset ds;
-    int rc = load_kind(&ds, "kv_safetensors", "path", tmp("kv.safetensors"), "k_tensor", "k",
+    int rc = load_kind(&ds, "kv_safetensors", "path", rbt_tmp("kv.safetensors"), "k_tensor", "k",
                        "v_tensor", "v", "q_tensor", "q", "k_calib_tensor", "kc", "v_calib_tensor",
                        "vc", "prefill", "2", NULL);
     cr_assert_eq(rc, 0, "%s", rb_error_detail());
@@ -258,11 +246,11 @@ Test(kv_dump, safetensors_by_name_with_calibration_tensors) {
     for (size_t e = 0; e < 24; e++) cr_assert_eq(Kc->data[e], val(4, e));
     cr_assert_eq(rb_dataset_tensor(&ds, "kv_meta")->data[0], 2.0f);
     rb_dataset_free(&ds);
-    expect_error(load_kind(&ds, "kv_safetensors", "path", tmp("kv.safetensors"), "k_tensor", "k",
-                           "v_tensor", "vbad", NULL),
+    expect_error(load_kind(&ds, "kv_safetensors", "path", rbt_tmp("kv.safetensors"), "k_tensor",
+                           "k", "v_tensor", "vbad", NULL),
                  "shape mismatch", "kv.safetensors['vbad']");
-    expect_error(load_kind(&ds, "kv_safetensors", "path", tmp("kv.safetensors"), "k_tensor", "k",
-                           "v_tensor", "missing", NULL),
+    expect_error(load_kind(&ds, "kv_safetensors", "path", rbt_tmp("kv.safetensors"), "k_tensor",
+                           "k", "v_tensor", "missing", NULL),
                  "no tensor 'missing'", "kv.safetensors");
 }
 
@@ -282,15 +270,15 @@ Test(kv_dump, loaded_dump_evaluates) {
     rb_rng_normal_f32(seed, 1, 0, L * T * H * D, k);
     rb_rng_normal_f32(seed, 2, 0, L * T * H * D, v);
     rb_rng_normal_f32(seed, 3, 0, L * 16 * D, q);
-    cr_assert_eq(rb_npy_write(tmp("k.npy"), RB_NPY_F32, 4, ks, k), 0);
-    cr_assert_eq(rb_npy_write(tmp("v.npy"), RB_NPY_F32, 4, ks, v), 0);
-    cr_assert_eq(rb_npy_write(tmp("q.npy"), RB_NPY_F32, 4, qs, q), 0);
+    cr_assert_eq(rb_npy_write(rbt_tmp("k.npy"), RB_NPY_F32, 4, ks, k), 0);
+    cr_assert_eq(rb_npy_write(rbt_tmp("v.npy"), RB_NPY_F32, 4, ks, v), 0);
+    cr_assert_eq(rb_npy_write(rbt_tmp("q.npy"), RB_NPY_F32, 4, qs, q), 0);
     free(k);
     free(v);
     free(q);
     rb_dataset ds;
-    int rc = load_kind(&ds, "kv_npy", "k_path", tmp("k.npy"), "v_path", tmp("v.npy"), "q_path",
-                       tmp("q.npy"), "calib_tokens", "8", NULL);
+    int rc = load_kind(&ds, "kv_npy", "k_path", rbt_tmp("k.npy"), "v_path", rbt_tmp("v.npy"),
+                       "q_path", rbt_tmp("q.npy"), "calib_tokens", "8", NULL);
     cr_assert_eq(rc, 0, "%s", rb_error_detail());
     const rb_method *m = rb_method_find("rtn_kv");
     cr_assert_not_null(m);

@@ -13,28 +13,11 @@
 #include "kernels/kernels.h"
 #include "tests/testutil.h"
 
-static char dir[64];
-
 static void setup(void) {
-    strcpy(dir, "/tmp/rbtest_loaders_XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
+    rbt_tmpdir_make("loaders");
 }
 
-static void teardown(void) {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    cr_assert_eq(system(cmd), 0);
-}
-
-TestSuite(loaders, .init = setup, .fini = teardown);
-
-static const char *tmp(const char *name) {
-    static char path[4][160];
-    static int slot;
-    slot = (slot + 1) % 4;
-    snprintf(path[slot], sizeof path[slot], "%s/%s", dir, name);
-    return path[slot];
-}
+TestSuite(loaders, .init = setup, .fini = rbt_tmpdir_remove);
 
 static void write_bytes(const char *path, const void *p, size_t n) {
     FILE *f = fopen(path, "wb");
@@ -73,7 +56,7 @@ Test(loaders, npy_round_trip) {
     float *x = rbt_normal_f32(17 * 9, seed, 1), *q = rbt_normal_f32(27, seed, 2);
     double *w = rbt_normal_f64(4 * 5 * 6, seed, 3);
     size_t wshape[3] = {4, 5, 6};
-    const char *px = tmp("x.npy"), *pq = tmp("q.npy"), *pw = tmp("w.npy");
+    const char *px = rbt_tmp("x.npy"), *pq = rbt_tmp("q.npy"), *pw = rbt_tmp("w.npy");
     cr_assert_eq(rb_npy_write(px, RB_NPY_F32, 2, shape, x), 0);
     cr_assert_eq(rb_npy_write(pq, RB_NPY_F32, 2, qshape, q), 0);
     cr_assert_eq(rb_npy_write(pw, RB_NPY_F64, 3, wshape, w), 0);
@@ -108,7 +91,7 @@ Test(loaders, npy_rejections) {
     rb_dataset ds;
     float v[6] = {1, 2, 3, 4, NAN, 6};
     size_t shape[2] = {2, 3};
-    const char *pn = tmp("nan.npy"), *p5 = tmp("rank5.npy");
+    const char *pn = rbt_tmp("nan.npy"), *p5 = rbt_tmp("rank5.npy");
     cr_assert_eq(rb_npy_write(pn, RB_NPY_F32, 2, shape, v), 0);
     expect_error(load_kind(&ds, "npy", "path", pn, NULL), RB_ENUMERIC, "nan.npy", "element 4");
     cr_assert_eq(ds.ntensors, 0);
@@ -118,14 +101,15 @@ Test(loaders, npy_rejections) {
     size_t s5[5] = {1, 1, 2, 1, 3};
     cr_assert_eq(rb_npy_write(p5, RB_NPY_F32, 5, s5, (float[6]){0}), 0);
     expect_error(load_kind(&ds, "npy", "path", p5, NULL), RB_EINVAL, "rank5.npy", "5 axes");
-    expect_error(load_kind(&ds, "npy", "path", tmp("missing.npy"), NULL), RB_EIO, "missing.npy",
+    expect_error(load_kind(&ds, "npy", "path", rbt_tmp("missing.npy"), NULL), RB_EIO, "missing.npy",
                  NULL);
     expect_error(load_kind(&ds, "npy", NULL), RB_EINVAL, "'path' is required", NULL);
     /* A bad queries file fails the whole load and leaves nothing behind. */
     float ok[6] = {1, 2, 3, 4, 5, 6};
-    cr_assert_eq(rb_npy_write(tmp("ok.npy"), RB_NPY_F32, 2, shape, ok), 0);
-    expect_error(load_kind(&ds, "npy", "path", tmp("ok.npy"), "queries_path", tmp("no.npy"), NULL),
-                 RB_EIO, "no.npy", NULL);
+    cr_assert_eq(rb_npy_write(rbt_tmp("ok.npy"), RB_NPY_F32, 2, shape, ok), 0);
+    expect_error(
+        load_kind(&ds, "npy", "path", rbt_tmp("ok.npy"), "queries_path", rbt_tmp("no.npy"), NULL),
+        RB_EIO, "no.npy", NULL);
     cr_assert_eq(ds.ntensors, 0);
 }
 
@@ -160,7 +144,7 @@ Test(loaders, safetensors_good_file) {
         "\"h\": {\"dtype\": \"F16\", \"shape\": [3], \"data_offsets\": [24, 30]}, "
         "\"b\": {\"dtype\": \"BF16\", \"shape\": [2, 1], \"data_offsets\": [30, 34]}, "
         "\"d\": {\"dtype\": \"F64\", \"shape\": [], \"data_offsets\": [34, 42]}}   ";
-    const char *p = tmp("good.safetensors");
+    const char *p = rbt_tmp("good.safetensors");
     write_st(p, hdr, 0, data, sizeof data);
     rb_dataset ds;
     cr_assert_eq(load_kind(&ds, "safetensors", "path", p, "tensor", "a", NULL), 0, "%s",
@@ -197,7 +181,7 @@ Test(loaders, safetensors_rejections) {
     float a[6] = {1, 2, 3, 4, 5, 6};
     const char *good = "{\"a\": {\"dtype\": \"F32\", \"shape\": [2, 3], \"data_offsets\": [0, 24]},"
                        " \"w\": {\"dtype\": \"F32\", \"shape\": [6], \"data_offsets\": [0, 24]}}";
-    const char *p = tmp("bad.safetensors");
+    const char *p = rbt_tmp("bad.safetensors");
 
     write_st(p, good, 0, a, 24);
     expect_error(load_kind(&ds, "safetensors", "path", p, "tensor", "missing", NULL), RB_EINVAL,
@@ -259,8 +243,8 @@ Test(loaders, safetensors_rejections) {
     expect_error(load_kind(&ds, "safetensors", "path", p, "tensor", "a", NULL), RB_ENUMERIC,
                  "beyond the float32 range", NULL);
     expect_error(
-        load_kind(&ds, "safetensors", "path", tmp("none.safetensors"), "tensor", "a", NULL), RB_EIO,
-        "none.safetensors", NULL);
+        load_kind(&ds, "safetensors", "path", rbt_tmp("none.safetensors"), "tensor", "a", NULL),
+        RB_EIO, "none.safetensors", NULL);
     expect_error(load_kind(&ds, "safetensors", "path", p, NULL), RB_EINVAL, "'tensor' is required",
                  NULL);
     cr_assert_eq(ds.ntensors, 0);
@@ -286,7 +270,7 @@ static void write_fvecs(const char *path, size_t n, const int32_t *dims, size_t 
 
 Test(loaders, fvecs) {
     rb_dataset ds;
-    const char *p = tmp("v.fvecs"), *pq = tmp("q.fvecs");
+    const char *p = rbt_tmp("v.fvecs"), *pq = rbt_tmp("q.fvecs");
     int32_t dims[3] = {4, 4, 4};
     write_fvecs(p, 3, dims, 0);
     write_fvecs(pq, 2, dims, 0);

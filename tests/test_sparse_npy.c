@@ -13,12 +13,11 @@
 #include "methods/method.h"
 #include "tests/testutil.h"
 
-static char dir[64];
-
-static void mkdir_tmp(void) {
-    snprintf(dir, sizeof dir, "/tmp/rbtest_spnpy_XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
+static void setup(void) {
+    rbt_tmpdir_make("spnpy");
 }
+
+TestSuite(sparse_npy, .init = setup, .fini = rbt_tmpdir_remove);
 
 /* A K-sparse spectrum at random distinct indices (amplitudes +-1..2) and its signal
  * x = H X / sqrt(N), written as float64 .npy; the support (sorted) and values are returned. */
@@ -77,10 +76,8 @@ static int collect(void *ctx, const rb_metric_value *v) {
 }
 
 Test(sparse_npy, truth_is_the_spectrum_and_methods_recover_it) {
-    mkdir_tmp();
     uint64_t seed = rbt_seed();
-    char path[128];
-    snprintf(path, sizeof path, "%s/x.npy", dir);
+    const char *path = rbt_tmp("x.npy");
     size_t sup[12];
     double val[12];
     write_signal(path, 14, 12, seed, sup, val);
@@ -124,17 +121,13 @@ Test(sparse_npy, truth_is_the_spectrum_and_methods_recover_it) {
     cr_assert_eq(load(path, "5", &ds), 0, "%s", rb_error_detail());
     cr_assert_eq(rb_dataset_tensor(&ds, "support")->shape[0], 5);
     rb_dataset_free(&ds);
-    unlink(path);
-    rmdir(dir);
 }
 
 Test(sparse_npy, bad_files_are_named) {
-    mkdir_tmp();
-    char path[128];
+    const char *path = rbt_tmp("bad.npy");
     rb_dataset ds;
     double x[12] = {0};
     size_t n = 12, shape2[2] = {2, 4};
-    snprintf(path, sizeof path, "%s/bad.npy", dir);
     cr_assert_eq(rb_npy_write(path, RB_NPY_F64, 1, &n, x), 0);
     cr_assert_eq(load(path, NULL, &ds), RB_ESIZE);
     cr_assert(strstr(rb_error_detail(), "bad.npy: a sparse_npy signal is 1-d of length N = 2^n"),
@@ -154,5 +147,4 @@ Test(sparse_npy, bad_files_are_named) {
               rb_error_detail());
     unlink(path);
     cr_assert_neq(load(path, NULL, &ds), 0, "a missing file is an error");
-    rmdir(dir);
 }

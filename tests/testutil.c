@@ -71,3 +71,24 @@ int rbt_run_cli(const char *args, char **out, char **err) {
     cr_assert(WIFEXITED(st), "%s did not exit normally", cmd);
     return WEXITSTATUS(st);
 }
+
+static char tmpdir[96];
+
+void rbt_tmpdir_make(const char *tag) {
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/rbtest_%s_XXXXXX", tag);
+    cr_assert_not_null(mkdtemp(tmpdir), "mkdtemp %s", tmpdir);
+}
+
+void rbt_tmpdir_remove(void) {
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+const char *rbt_tmp(const char *name) {
+    static char path[8][256];
+    static int slot;
+    slot = (slot + 1) % 8;
+    snprintf(path[slot], sizeof path[slot], "%s/%s", tmpdir, name);
+    return path[slot];
+}

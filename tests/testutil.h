@@ -17,4 +17,11 @@ double rbt_max_relerr_f32(const float *a, const float *b, size_t n);
  * malloc'd) and returns the exit status; skips the test when RB_TEST_BIN is unset. */
 int rbt_run_cli(const char *args, char **out, char **err);
 
+/* A scratch directory per test: rbt_tmpdir_make creates /tmp/rbtest_<tag>_XXXXXX (use it as a
+ * suite's .init), rbt_tmpdir_remove deletes it with its contents (.fini), and rbt_tmp names a file
+ * inside it (8 rotating buffers, so a few paths can be live at once). */
+void rbt_tmpdir_make(const char *tag);
+void rbt_tmpdir_remove(void);
+const char *rbt_tmp(const char *name);
+
 #endif
