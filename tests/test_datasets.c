@@ -17,27 +17,6 @@
 #define SEEDFMT    "seed=%llu"
 #define SEEDARG(s) (unsigned long long) (s)
 
-/* Loads kind with "name", "value", ..., NULL overrides; returns the load's code. */
-static int load_kind(rb_dataset *ds, const char *kind, uint64_t seed, ...) {
-    const rb_dataset_kind *k = rb_dataset_kind_find(kind);
-    cr_assert_not_null(k, "kind %s", kind);
-    rb_params p;
-    cr_assert_eq(rb_params_init(&p, k->params, k->nparams), 0, "%s", rb_error_detail());
-    va_list ap;
-    va_start(ap, seed);
-    for (const char *n; (n = va_arg(ap, const char *));) {
-        const char *v = va_arg(ap, const char *);
-        int rc = rb_params_set(&p, n, v);
-        if (rc) {
-            va_end(ap);
-            return rc;
-        }
-    }
-    va_end(ap);
-    memset(ds, 0, sizeof *ds);
-    return k->load(&p, seed, ds);
-}
-
 static const rb_tensor *tensor(const rb_dataset *ds, const char *name) {
     const rb_tensor *t = rb_dataset_tensor(ds, name);
     cr_assert_not_null(t, "no tensor %s", name);
@@ -66,10 +45,10 @@ static void check_determinism(const char *kind, const char *k1, const char *v1, 
                               const char *v2) {
     uint64_t seed = rbt_seed();
     rb_dataset a, b, c;
-    cr_assert_eq(load_kind(&a, kind, seed, k1, v1, k2, v2, NULL), 0, "%s: %s", kind,
+    cr_assert_eq(rbt_load_dataset(&a, kind, seed, k1, v1, k2, v2, NULL), 0, "%s: %s", kind,
                  rb_error_detail());
-    cr_assert_eq(load_kind(&b, kind, seed, k1, v1, k2, v2, NULL), 0);
-    cr_assert_eq(load_kind(&c, kind, seed + 1, k1, v1, k2, v2, NULL), 0);
+    cr_assert_eq(rbt_load_dataset(&b, kind, seed, k1, v1, k2, v2, NULL), 0);
+    cr_assert_eq(rbt_load_dataset(&c, kind, seed + 1, k1, v1, k2, v2, NULL), 0);
     cr_assert_eq(a.ntensors, b.ntensors);
     cr_assert_gt(a.ntensors, 0);
     for (size_t i = 0; i < a.ntensors; i++) {
@@ -102,9 +81,9 @@ Test(datasets, thread_count_does_not_change_the_data) {
     const char *kinds[] = {"student_t", "lognormal"};
     for (int i = 0; i < 2; i++) {
         rb_threads_set(1);
-        cr_assert_eq(load_kind(&a, kinds[i], seed, "count", "1000", "dim", "77", NULL), 0);
+        cr_assert_eq(rbt_load_dataset(&a, kinds[i], seed, "count", "1000", "dim", "77", NULL), 0);
         rb_threads_set(2);
-        cr_assert_eq(load_kind(&b, kinds[i], seed, "count", "1000", "dim", "77", NULL), 0);
+        cr_assert_eq(rbt_load_dataset(&b, kinds[i], seed, "count", "1000", "dim", "77", NULL), 0);
         cr_assert_str_eq(a.hash, b.hash, "%s " SEEDFMT, kinds[i], SEEDARG(seed));
         rb_dataset_free(&a);
         rb_dataset_free(&b);
@@ -116,8 +95,8 @@ Test(datasets, thread_count_does_not_change_the_data) {
 Test(datasets, rows_do_not_depend_on_count) {
     uint64_t seed = rbt_seed();
     rb_dataset a, b;
-    cr_assert_eq(load_kind(&a, "student_t", seed, "count", "10", "nu", "0.7", NULL), 0);
-    cr_assert_eq(load_kind(&b, "student_t", seed, "count", "30", "nu", "0.7", NULL), 0);
+    cr_assert_eq(rbt_load_dataset(&a, "student_t", seed, "count", "10", "nu", "0.7", NULL), 0);
+    cr_assert_eq(rbt_load_dataset(&b, "student_t", seed, "count", "30", "nu", "0.7", NULL), 0);
     cr_assert_eq(memcmp(a.tensors[0].data, b.tensors[0].data, 10 * 128 * sizeof(float)), 0);
     rb_dataset_free(&a);
     rb_dataset_free(&b);
@@ -129,8 +108,9 @@ static void check_student_cdf(double nu) {
     char nus[32];
     snprintf(nus, sizeof nus, "%g", nu);
     rb_dataset ds;
-    cr_assert_eq(load_kind(&ds, "student_t", seed, "dim", "100", "count", "1000", "nu", nus, NULL),
-                 0, "%s", rb_error_detail());
+    cr_assert_eq(
+        rbt_load_dataset(&ds, "student_t", seed, "dim", "100", "count", "1000", "nu", nus, NULL), 0,
+        "%s", rb_error_detail());
     const rb_tensor *x = tensor(&ds, "x");
     size_t n = rb_tensor_numel(x);
     const double pts[] = {-3, -1, -0.3, 0, 0.5, 2, 6};
@@ -161,8 +141,8 @@ Test(datasets, student_t_variance) {
         char s[16];
         snprintf(s, sizeof s, "%g", nu);
         rb_dataset ds;
-        cr_assert_eq(load_kind(&ds, "student_t", seed, "dim", "256", "count", "2000", "queries",
-                               "3", "nu", s, NULL),
+        cr_assert_eq(rbt_load_dataset(&ds, "student_t", seed, "dim", "256", "count", "2000",
+                                      "queries", "3", "nu", s, NULL),
                      0);
         const rb_tensor *x = tensor(&ds, "x");
         cr_assert_eq(tensor(&ds, "queries")->shape[0], 3);
@@ -187,11 +167,11 @@ Test(datasets, lognormal_moments_and_signs) {
     uint64_t seed = rbt_seed();
     double mu = 0.3, sg = 0.5;
     rb_dataset ds, sd;
-    cr_assert_eq(load_kind(&ds, "lognormal", seed, "dim", "100", "count", "2000", "mu", "0.3",
-                           "sigma", "0.5", NULL),
+    cr_assert_eq(rbt_load_dataset(&ds, "lognormal", seed, "dim", "100", "count", "2000", "mu",
+                                  "0.3", "sigma", "0.5", NULL),
                  0);
-    cr_assert_eq(load_kind(&sd, "lognormal", seed, "dim", "100", "count", "2000", "mu", "0.3",
-                           "sigma", "0.5", "signed", "true", NULL),
+    cr_assert_eq(rbt_load_dataset(&sd, "lognormal", seed, "dim", "100", "count", "2000", "mu",
+                                  "0.3", "sigma", "0.5", "signed", "true", NULL),
                  0);
     const rb_tensor *x = tensor(&ds, "x"), *y = tensor(&sd, "x");
     size_t n = rb_tensor_numel(x), neg = 0;
@@ -235,7 +215,7 @@ static double col_std(const float *X, size_t rows, size_t cols, size_t c, size_t
 Test(datasets, llm_activations_outliers_and_massive) {
     uint64_t seed = rbt_seed();
     rb_dataset ds;
-    cr_assert_eq(load_kind(&ds, "llm_activations", seed, "queries", "400", NULL), 0);
+    cr_assert_eq(rbt_load_dataset(&ds, "llm_activations", seed, "queries", "400", NULL), 0);
     const rb_tensor *x = tensor(&ds, "x"), *q = tensor(&ds, "queries");
     size_t T = x->shape[0], C = x->shape[1];
     cr_assert(T == 200 && C == 256 && q->shape[0] == 400 && q->shape[1] == 256);
@@ -278,8 +258,8 @@ Test(datasets, llm_activations_outliers_and_massive) {
 
     /* No outliers, no massive: Gaussian rows, kurtosis ~3 (sd of a 256-sample kurtosis ~0.3,
      * averaged over 200 tokens). */
-    cr_assert_eq(load_kind(&ds, "llm_activations", seed, "outlier_channels", "0", "massive_every",
-                           "0", NULL),
+    cr_assert_eq(rbt_load_dataset(&ds, "llm_activations", seed, "outlier_channels", "0",
+                                  "massive_every", "0", NULL),
                  0);
     x = tensor(&ds, "x");
     cr_assert_eq(rb_kurtosis_rows_f32(x->data, T, C, C, NULL, &kurt), 0);
@@ -287,17 +267,17 @@ Test(datasets, llm_activations_outliers_and_massive) {
     rb_dataset_free(&ds);
 
     /* Every channel an outlier: still valid; too many rejected. */
-    cr_assert_eq(load_kind(&ds, "llm_activations", seed, "channels", "4", NULL), 0);
+    cr_assert_eq(rbt_load_dataset(&ds, "llm_activations", seed, "channels", "4", NULL), 0);
     rb_dataset_free(&ds);
-    cr_assert_eq(load_kind(&ds, "llm_activations", seed, "channels", "3", NULL), RB_EINVAL);
+    cr_assert_eq(rbt_load_dataset(&ds, "llm_activations", seed, "channels", "3", NULL), RB_EINVAL);
     cr_assert(strstr(rb_error_detail(), "outlier_channels"));
 }
 
 Test(datasets, linear_layer_incoherence_and_matching_channels) {
     uint64_t seed = rbt_seed();
     rb_dataset ds, plain;
-    cr_assert_eq(load_kind(&ds, "linear_layer", seed, NULL), 0);
-    cr_assert_eq(load_kind(&plain, "linear_layer", seed, "outlier_columns", "0", NULL), 0);
+    cr_assert_eq(rbt_load_dataset(&ds, "linear_layer", seed, NULL), 0);
+    cr_assert_eq(rbt_load_dataset(&plain, "linear_layer", seed, "outlier_columns", "0", NULL), 0);
     const rb_tensor *W = tensor(&ds, "W"), *X = tensor(&ds, "X"), *W0 = tensor(&plain, "W");
     size_t O = W->shape[0], I = W->shape[1], T = X->shape[0];
     cr_assert(O == 64 && I == 256 && T == 200 && X->shape[1] == 256);
@@ -327,8 +307,8 @@ Test(datasets, linear_layer_incoherence_and_matching_channels) {
 Test(datasets, kv_cache_key_outliers) {
     uint64_t seed = rbt_seed();
     rb_dataset ds;
-    cr_assert_eq(load_kind(&ds, "kv_cache", seed, "tokens", "2048", "heads", "3", "head_dim", "64",
-                           "queries", "5", NULL),
+    cr_assert_eq(rbt_load_dataset(&ds, "kv_cache", seed, "tokens", "2048", "heads", "3", "head_dim",
+                                  "64", "queries", "5", NULL),
                  0);
     const rb_tensor *K = tensor(&ds, "K"), *V = tensor(&ds, "V"), *Q = tensor(&ds, "Q");
     size_t T = 2048, H = 3, D = 64;
@@ -364,12 +344,13 @@ Test(datasets, kv_cache_key_outliers) {
     }
     rb_dataset_free(&ds);
 
-    cr_assert_eq(load_kind(&ds, "kv_cache", seed, "head_dim", "3", NULL), RB_EINVAL);
-    cr_assert_eq(load_kind(&ds, "kv_cache", seed, "head_dim", "5", "outlier_channels", "2", "rope",
-                           "true", NULL),
+    cr_assert_eq(rbt_load_dataset(&ds, "kv_cache", seed, "head_dim", "3", NULL), RB_EINVAL);
+    cr_assert_eq(rbt_load_dataset(&ds, "kv_cache", seed, "head_dim", "5", "outlier_channels", "2",
+                                  "rope", "true", NULL),
                  RB_EINVAL);
     cr_assert(strstr(rb_error_detail(), "even"));
-    cr_assert_eq(load_kind(&ds, "kv_cache", seed, "tokens", "4", "sinks", "5", NULL), RB_EINVAL);
+    cr_assert_eq(rbt_load_dataset(&ds, "kv_cache", seed, "tokens", "4", "sinks", "5", NULL),
+                 RB_EINVAL);
 }
 
 static double dot(const float *a, const float *b, size_t n) {
@@ -382,11 +363,11 @@ Test(datasets, kv_cache_rope) {
     uint64_t seed = rbt_seed();
     rb_dataset r, p;
     size_t T = 300, H = 2, D = 32, NQ = 4;
-    cr_assert_eq(load_kind(&r, "kv_cache", seed, "tokens", "300", "heads", "2", "head_dim", "32",
-                           "queries", "4", "rope", "true", "rope_base", "500", NULL),
+    cr_assert_eq(rbt_load_dataset(&r, "kv_cache", seed, "tokens", "300", "heads", "2", "head_dim",
+                                  "32", "queries", "4", "rope", "true", "rope_base", "500", NULL),
                  0);
-    cr_assert_eq(load_kind(&p, "kv_cache", seed, "tokens", "300", "heads", "2", "head_dim", "32",
-                           "queries", "4", "rope_base", "500", NULL),
+    cr_assert_eq(rbt_load_dataset(&p, "kv_cache", seed, "tokens", "300", "heads", "2", "head_dim",
+                                  "32", "queries", "4", "rope_base", "500", NULL),
                  0);
     const rb_tensor *Kr = tensor(&r, "K"), *Kp = tensor(&p, "K"), *Qr = tensor(&r, "Q"),
                     *Qp = tensor(&p, "Q");
@@ -432,11 +413,12 @@ Test(datasets, kv_cache_rope) {
 Test(datasets, kv_cache_sinks) {
     uint64_t seed = rbt_seed();
     rb_dataset s, p;
-    cr_assert_eq(load_kind(&s, "kv_cache", seed, "tokens", "64", "head_dim", "16", "sinks", "3",
-                           "sink_scale", "10", "rope", "true", NULL),
+    cr_assert_eq(rbt_load_dataset(&s, "kv_cache", seed, "tokens", "64", "head_dim", "16", "sinks",
+                                  "3", "sink_scale", "10", "rope", "true", NULL),
                  0);
-    cr_assert_eq(
-        load_kind(&p, "kv_cache", seed, "tokens", "64", "head_dim", "16", "rope", "true", NULL), 0);
+    cr_assert_eq(rbt_load_dataset(&p, "kv_cache", seed, "tokens", "64", "head_dim", "16", "rope",
+                                  "true", NULL),
+                 0);
     const rb_tensor *Ks = tensor(&s, "K"), *Kp = tensor(&p, "K");
     size_t H = 4, D = 16;
     for (size_t t = 0; t < 64; t++)
@@ -458,8 +440,9 @@ Test(datasets, sparse_wht_matches_full_fwht) {
     const char *laws[] = {"fixed", "uniform", "gaussian"};
     for (int l = 0; l < 3; l++) {
         rb_dataset ds;
-        cr_assert_eq(load_kind(&ds, "sparse_wht", seed, "log2n", "10", "k", "25", "amplitude",
-                               laws[l], "amp", "2", "amp_min", "1", "amp_max", "3", NULL),
+        cr_assert_eq(rbt_load_dataset(&ds, "sparse_wht", seed, "log2n", "10", "k", "25",
+                                      "amplitude", laws[l], "amp", "2", "amp_min", "1", "amp_max",
+                                      "3", NULL),
                      0, "%s", rb_error_detail());
         size_t N = 1024;
         cr_assert_eq(ds.log2n, 10);
@@ -495,7 +478,7 @@ Test(datasets, sparse_wht_matches_full_fwht) {
 Test(datasets, sparse_wht_huge_n_and_limits) {
     uint64_t seed = rbt_seed();
     rb_dataset ds;
-    cr_assert_eq(load_kind(&ds, "sparse_wht", seed, "log2n", "62", "k", "64", NULL), 0);
+    cr_assert_eq(rbt_load_dataset(&ds, "sparse_wht", seed, "log2n", "62", "k", "64", NULL), 0);
     const rb_tensor *sup = tensor(&ds, "support"), *coef = tensor(&ds, "coef");
     uint64_t N = UINT64_C(1) << 62, top = 0;
     double sum = 0;
@@ -521,29 +504,30 @@ Test(datasets, sparse_wht_huge_n_and_limits) {
     rb_dataset_free(&ds);
 
     /* k = N draws every index; k > N and k = 0 are rejected. */
-    cr_assert_eq(load_kind(&ds, "sparse_wht", seed, "log2n", "4", "k", "16", NULL), 0);
+    cr_assert_eq(rbt_load_dataset(&ds, "sparse_wht", seed, "log2n", "4", "k", "16", NULL), 0);
     for (size_t j = 0; j < 16; j++)
         cr_assert_eq(rb_sparse_support_index(tensor(&ds, "support"), j), j);
     rb_dataset_free(&ds);
-    cr_assert_eq(load_kind(&ds, "sparse_wht", seed, "log2n", "6", "k", "50", NULL), 0);
+    cr_assert_eq(rbt_load_dataset(&ds, "sparse_wht", seed, "log2n", "6", "k", "50", NULL), 0);
     rb_dataset_free(&ds); /* k > N/2: the shuffle path */
-    cr_assert_eq(load_kind(&ds, "sparse_wht", seed, "log2n", "3", "k", "9", NULL), RB_EINVAL);
+    cr_assert_eq(rbt_load_dataset(&ds, "sparse_wht", seed, "log2n", "3", "k", "9", NULL),
+                 RB_EINVAL);
     cr_assert(strstr(rb_error_detail(), "exceeds N"));
-    cr_assert_eq(load_kind(&ds, "sparse_wht", seed, "k", "0", NULL), RB_EINVAL);
-    cr_assert_eq(load_kind(&ds, "sparse_wht", seed, "amplitude", "uniform", "amp_min", "2",
-                           "amp_max", "1", NULL),
+    cr_assert_eq(rbt_load_dataset(&ds, "sparse_wht", seed, "k", "0", NULL), RB_EINVAL);
+    cr_assert_eq(rbt_load_dataset(&ds, "sparse_wht", seed, "amplitude", "uniform", "amp_min", "2",
+                                  "amp_max", "1", NULL),
                  RB_EINVAL);
 }
 
 Test(datasets, sparse_wht_noise) {
     uint64_t seed = rbt_seed();
     rb_dataset nz, cl;
-    cr_assert_eq(load_kind(&nz, "sparse_wht", seed, "log2n", "30", "k", "10", "amplitude",
-                           "gaussian", "noise", "true", "snr_db", "10", NULL),
+    cr_assert_eq(rbt_load_dataset(&nz, "sparse_wht", seed, "log2n", "30", "k", "10", "amplitude",
+                                  "gaussian", "noise", "true", "snr_db", "10", NULL),
                  0);
-    cr_assert_eq(
-        load_kind(&cl, "sparse_wht", seed, "log2n", "30", "k", "10", "amplitude", "gaussian", NULL),
-        0);
+    cr_assert_eq(rbt_load_dataset(&cl, "sparse_wht", seed, "log2n", "30", "k", "10", "amplitude",
+                                  "gaussian", NULL),
+                 0);
     cr_assert_str_neq(nz.hash, cl.hash);
     const rb_tensor *coef = tensor(&nz, "coef");
     double p = 0;

@@ -16,25 +16,6 @@
 
 /* ---- helpers ---- */
 
-static int load_signal(rb_dataset *ds, uint64_t seed, ...) {
-    const rb_dataset_kind *k = rb_dataset_kind_find("sparse_wht");
-    cr_assert_not_null(k);
-    rb_params p;
-    cr_assert_eq(rb_params_init(&p, k->params, k->nparams), 0);
-    va_list ap;
-    va_start(ap, seed);
-    for (const char *n; (n = va_arg(ap, const char *));) {
-        int rc = rb_params_set(&p, n, va_arg(ap, const char *));
-        if (rc) {
-            va_end(ap);
-            return rc;
-        }
-    }
-    va_end(ap);
-    memset(ds, 0, sizeof *ds);
-    return k->load(&p, seed, ds);
-}
-
 /* Method parameters from name/value pairs ending in NULL. */
 static const rb_method *method(const char *name, rb_params *p, ...) {
     const rb_method *m = rb_method_find(name);
@@ -127,9 +108,9 @@ Test(sparse, noiseless_recovery_equals_the_full_fwht) {
     unsigned n = 10;
     size_t N = (size_t) 1 << n;
     rb_dataset ds;
-    cr_assert_eq(
-        load_signal(&ds, seed, "log2n", "10", "k", "8", "amplitude", "gaussian", "amp", "3", NULL),
-        0);
+    cr_assert_eq(rbt_load_dataset(&ds, "sparse_wht", seed, "log2n", "10", "k", "8", "amplitude",
+                                  "gaussian", "amp", "3", NULL),
+                 0);
     double *x = malloc(N * sizeof *x);
     uint64_t *all = malloc(N * sizeof *all);
     for (size_t i = 0; i < N; i++) all[i] = i;
@@ -265,8 +246,8 @@ static size_t recover_at(const char *name, int threads, uint64_t seed, rb_sparse
     /* spright on a noisy signal (per-bin SNR 31 dB) with random chain offsets; sparsefht
      * noiseless. */
     int noisy = !strcmp(name, "spright");
-    cr_assert_eq(load_signal(&ds, seed, "log2n", "20", "k", "40", "noise", noisy ? "true" : "false",
-                             "snr_db", "70", NULL),
+    cr_assert_eq(rbt_load_dataset(&ds, "sparse_wht", seed, "log2n", "20", "k", "40", "noise",
+                                  noisy ? "true" : "false", "snr_db", "70", NULL),
                  0);
     rb_params p;
     const rb_method *m =
@@ -320,9 +301,10 @@ Test(sparse, invalid_parameters_are_rejected_with_the_reason) {
     m = method("sparsefht", &p, NULL);
     cr_assert_eq(rb_params_set(&p, "stages", "17"), RB_EINVAL);
     rb_dataset ds;
-    cr_assert_eq(load_signal(&ds, 1, "k", "0", NULL), RB_EINVAL);
-    cr_assert_eq(load_signal(&ds, 1, "log2n", "3", "k", "9", NULL), RB_EINVAL);
-    cr_assert_eq(load_signal(&ds, 1, "noise", "true", "snr_db", "400", NULL), RB_EINVAL);
+    cr_assert_eq(rbt_load_dataset(&ds, "sparse_wht", 1, "k", "0", NULL), RB_EINVAL);
+    cr_assert_eq(rbt_load_dataset(&ds, "sparse_wht", 1, "log2n", "3", "k", "9", NULL), RB_EINVAL);
+    cr_assert_eq(rbt_load_dataset(&ds, "sparse_wht", 1, "noise", "true", "snr_db", "400", NULL),
+                 RB_EINVAL);
     cr_assert(strstr(rb_error_detail(), "snr_db"), "%s", rb_error_detail());
 }
 
@@ -331,7 +313,7 @@ Test(sparse, invalid_parameters_are_rejected_with_the_reason) {
 Test(sparse, recovers_at_n_2_to_the_48) {
     uint64_t seed = rbt_seed();
     rb_dataset ds;
-    cr_assert_eq(load_signal(&ds, seed, "log2n", "48", "k", "10", NULL), 0);
+    cr_assert_eq(rbt_load_dataset(&ds, "sparse_wht", seed, "log2n", "48", "k", "10", NULL), 0);
     rb_params p;
     const rb_method *m = method("sparsefht", &p, "b", "6", "stages", "4", NULL);
     rb_signal_oracle o = {48, ds_query, &ds, 0};
@@ -374,7 +356,7 @@ static double row(const sink_rows *s, const char *name) {
 Test(sparse, evaluator_scores_trials) {
     uint64_t seed = rbt_seed();
     rb_dataset ds;
-    cr_assert_eq(load_signal(&ds, seed, "log2n", "16", "k", "8", NULL), 0);
+    cr_assert_eq(rbt_load_dataset(&ds, "sparse_wht", seed, "log2n", "16", "k", "8", NULL), 0);
     const char *metrics[] = {"success",    "success_lo", "success_hi", "support_fp",
                              "support_fn", "nmse",       "samples",    "samples_distinct",
                              "time",       "speedup"};
@@ -422,7 +404,9 @@ Test(sparse, spright_recovers_the_same_support_at_any_signal_scale) {
     const char *amps[] = {"1e-6", "1", "1e6"};
     for (size_t a = 0; a < 3; a++) {
         rb_dataset ds;
-        cr_assert_eq(load_signal(&ds, seed, "log2n", "14", "k", "10", "amp", amps[a], NULL), 0);
+        cr_assert_eq(rbt_load_dataset(&ds, "sparse_wht", seed, "log2n", "14", "k", "10", "amp",
+                                      amps[a], NULL),
+                     0);
         rb_params p;
         const rb_method *m = method("spright", &p, "b", "6", "stages", "3", NULL);
         rb_signal_oracle o = {14, ds_query, &ds, 0};
@@ -469,7 +453,7 @@ Test(sparse, a_cancelled_alias_is_not_reported) {
 Test(sparse, memory_metric_separates_dense_from_sublinear) {
     uint64_t seed = rbt_seed();
     rb_dataset ds;
-    cr_assert_eq(load_signal(&ds, seed, "log2n", "22", "k", "8", NULL), 0);
+    cr_assert_eq(rbt_load_dataset(&ds, "sparse_wht", seed, "log2n", "22", "k", "8", NULL), 0);
     const char *metrics[] = {"memory"};
     rb_params p, q;
     const rb_method *full = method("fwht_full", &p, "k", "8", NULL);

@@ -2,6 +2,7 @@
 #include "tests/testutil.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
@@ -91,4 +92,24 @@ const char *rbt_tmp(const char *name) {
     slot = (slot + 1) % 8;
     snprintf(path[slot], sizeof path[slot], "%s/%s", tmpdir, name);
     return path[slot];
+}
+
+int rbt_load_dataset(rb_dataset *ds, const char *kind, uint64_t seed, ...) {
+    const rb_dataset_kind *k = rb_dataset_kind_find(kind);
+    cr_assert_not_null(k, "kind %s", kind);
+    rb_params p;
+    cr_assert_eq(rb_params_init(&p, k->params, k->nparams), 0, "%s", rb_error_detail());
+    memset(ds, 0, sizeof *ds);
+    rb_error_clear();
+    va_list ap;
+    va_start(ap, seed);
+    for (const char *n; (n = va_arg(ap, const char *));) {
+        int rc = rb_params_set(&p, n, va_arg(ap, const char *));
+        if (rc) {
+            va_end(ap);
+            return rc;
+        }
+    }
+    va_end(ap);
+    return k->load(&p, seed, ds);
 }

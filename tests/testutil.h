@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "datasets/dataset.h"
+
 /* Fresh inputs: a new seed per call unless RB_TEST_SEED is set; the seed is printed on failure
  * by the tests that use rbt_seed(). */
 uint64_t rbt_seed(void);
@@ -16,6 +18,10 @@ double rbt_max_relerr_f32(const float *a, const float *b, size_t n);
 /* Runs `$RB_TEST_BIN args` through the shell (stdout into *out, stderr into *err, both
  * malloc'd) and returns the exit status; skips the test when RB_TEST_BIN is unset. */
 int rbt_run_cli(const char *args, char **out, char **err);
+
+/* Loads dataset `kind` with "name", "value", ..., NULL parameter overrides into *ds (zeroed
+ * first); returns the first rb_params_set error or the load's code. */
+int rbt_load_dataset(rb_dataset *ds, const char *kind, uint64_t seed, ...);
 
 /* A scratch directory per test: rbt_tmpdir_make creates /tmp/rbtest_<tag>_XXXXXX (use it as a
  * suite's .init), rbt_tmpdir_remove deletes it with its contents (.fini), and rbt_tmp names a file
