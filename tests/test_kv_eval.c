@@ -8,38 +8,15 @@
 
 #include "harness/eval.h"
 #include "methods/method.h"
+#include "tests/kv_fake.h"
 #include "tests/testutil.h"
 
 /* ---- a fake KV method: keeps K and V exactly and reads them back transformed ---- */
 static float k_scale = 1, v_scale = 1;
 static int k_reverse; /* read token t's key as that of token T - 1 - t */
 
-typedef struct fake {
-    rb_kv_geom g;
-    size_t tokens;
-    float *K, *V;
-} fake;
-
-static int fake_create(const rb_params *p, const rb_kv_geom *g, uint64_t seed, void **state) {
-    (void) p;
-    (void) seed;
-    fake *f = calloc(1, sizeof *f);
-    f->g = *g;
-    f->K = malloc(g->capacity * g->heads * g->head_dim * sizeof(float));
-    f->V = malloc(g->capacity * g->heads * g->head_dim * sizeof(float));
-    *state = f;
-    return 0;
-}
-static int fake_append(void *state, const float *K, const float *V, size_t tokens) {
-    fake *f = state;
-    size_t row = f->g.heads * f->g.head_dim;
-    memcpy(f->K + f->tokens * row, K, tokens * row * sizeof(float));
-    memcpy(f->V + f->tokens * row, V, tokens * row * sizeof(float));
-    f->tokens += tokens;
-    return 0;
-}
-static int fake_read(void *state, float *K, float *V) {
-    fake *f = state;
+/* K scaled by k_scale (token t's key taken from token T - 1 - t when k_reverse), V by v_scale. */
+static void distort(const rbt_kv_fake *f, float *K, float *V) {
     size_t row = f->g.heads * f->g.head_dim;
     for (size_t t = 0; t < f->tokens; t++) {
         size_t src = k_reverse ? f->tokens - 1 - t : t;
@@ -48,33 +25,7 @@ static int fake_read(void *state, float *K, float *V) {
             V[t * row + e] = f->V[t * row + e] * v_scale;
         }
     }
-    return 0;
 }
-static size_t fake_tokens(const void *state) {
-    return ((const fake *) state)->tokens;
-}
-static double fake_bits(const void *state) {
-    (void) state;
-    return 16.0;
-}
-static void fake_destroy(void *state) {
-    fake *f = state;
-    free(f->K);
-    free(f->V);
-    free(f);
-}
-static const rb_kv_ops fake_ops = {.create = fake_create,
-                                   .append = fake_append,
-                                   .read = fake_read,
-                                   .tokens = fake_tokens,
-                                   .bits = fake_bits,
-                                   .destroy = fake_destroy};
-static const rb_method fake_method = {.name = "fake_kv",
-                                      .family = RB_FAMILY_CODEC,
-                                      .paper = "test",
-                                      .summary = "test",
-                                      .version = 1,
-                                      .kv = &fake_ops};
 
 /* ---- a sink that keeps values by name ---- */
 typedef struct got {
@@ -102,6 +53,7 @@ enum { NMETRICS = sizeof all_metrics / sizeof all_metrics[0] };
 
 static void eval(const rb_method *m, const rb_params *p, const rb_dataset *ds, got *g) {
     memset(g, 0, sizeof *g);
+    rbt_kv_fake_distort = distort;
     int rc = rb_eval_kv(m, p, ds, 7, all_metrics, NMETRICS, keep, g);
     cr_assert_eq(rc, 0, "%s", rb_error_detail());
 }
@@ -128,7 +80,7 @@ Test(kv_eval, identical_cache_gives_zero_error_and_full_agreement) {
     k_scale = v_scale = 1;
     k_reverse = 0;
     got g;
-    eval(&fake_method, NULL, &ds, &g);
+    eval(&rbt_kv_fake_method, NULL, &ds, &g);
     const char *zero[] = {"logit_err", "logit_err_max", "rel_mse_k",     "rel_mse_v",
                           "attn_kl",   "attn_out_err",  "attn_out_err_k"};
     for (size_t i = 0; i < sizeof zero / sizeof zero[0]; i++)
@@ -153,7 +105,7 @@ Test(kv_eval, known_scalings_give_the_computed_values) {
     k_scale = 1.25f;
     v_scale = 1;
     got g;
-    eval(&fake_method, NULL, &ds, &g);
+    eval(&rbt_kv_fake_method, NULL, &ds, &g);
     cr_assert_float_eq(value(&g, "logit_err"), 0.25, 1e-6, "seed %llu", (unsigned long long) seed);
     cr_assert_float_eq(value(&g, "rel_mse_k"), 0.0625, 1e-6);
     cr_assert_eq(value(&g, "rel_mse_v"), 0.0);
@@ -183,7 +135,7 @@ Test(kv_eval, known_scalings_give_the_computed_values) {
 
     k_scale = 1;
     v_scale = 0.5f;
-    eval(&fake_method, NULL, &ds, &g);
+    eval(&rbt_kv_fake_method, NULL, &ds, &g);
     cr_assert_float_eq(value(&g, "attn_out_err"), 0.25, 1e-6);
     cr_assert_eq(value(&g, "attn_out_err_k"), 0.0);
     cr_assert_eq(value(&g, "attn_kl"), 0.0);
@@ -210,7 +162,7 @@ Test(kv_eval, reversed_scores_give_zero_topk_overlap) {
     k_scale = v_scale = 1;
     k_reverse = 1;
     got g;
-    eval(&fake_method, NULL, &ds, &g);
+    eval(&rbt_kv_fake_method, NULL, &ds, &g);
     k_reverse = 0;
     cr_assert_eq(value(&g, "topk_agree@1"), 0.0);
     cr_assert_eq(value(&g, "topk_agree@8"), 0.0);
@@ -260,14 +212,15 @@ Test(kv_eval, missing_queries_and_bad_shapes_are_named) {
     cr_assert_eq(rb_dataset_add(&ds, "K", 3, ks, &K), 0);
     cr_assert_eq(rb_dataset_add(&ds, "V", 3, ks, &V), 0);
     got g = {0};
-    cr_assert_eq(rb_eval_kv(&fake_method, NULL, &ds, 1, all_metrics, NMETRICS, keep, &g),
+    rbt_kv_fake_distort = distort;
+    cr_assert_eq(rb_eval_kv(&rbt_kv_fake_method, NULL, &ds, 1, all_metrics, NMETRICS, keep, &g),
                  RB_EINVAL);
     cr_assert_not_null(strstr(rb_error_detail(), "queries"), "%s", rb_error_detail());
     rb_dataset_free(&ds);
     cr_assert_eq(rb_dataset_add(&ds, "K", 3, ks, &K), 0);
     cr_assert_eq(rb_dataset_add(&ds, "V", 3, vs, &V), 0);
     const char *only[] = {"rel_mse_k"};
-    cr_assert_eq(rb_eval_kv(&fake_method, NULL, &ds, 1, only, 1, keep, &g), RB_EINVAL);
+    cr_assert_eq(rb_eval_kv(&rbt_kv_fake_method, NULL, &ds, 1, only, 1, keep, &g), RB_EINVAL);
     cr_assert_not_null(strstr(rb_error_detail(), "different shapes"), "%s", rb_error_detail());
     rb_dataset_free(&ds);
 }

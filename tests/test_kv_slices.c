@@ -13,6 +13,7 @@
 #include "harness/eval.h"
 #include "harness/record.h"
 #include "methods/method.h"
+#include "tests/kv_fake.h"
 #include "tests/testutil.h"
 
 enum { L = 2, T = 50, H = 3, D = 8, NQ = 4, HQ = 6 };
@@ -20,68 +21,15 @@ enum { L = 2, T = 50, H = 3, D = 8, NQ = 4, HQ = 6 };
 /* Layer l, head h of the reconstruction: K scaled by 1 + keps, V by 1 + veps. */
 static const double keps[L][H] = {{0, 0.1, -0.2}, {0.05, 0, 0.3}};
 static const double veps[L][H] = {{0.1, 0, 0}, {0, 0.2, 0}};
-static size_t layer_seen; /* the evaluator creates one instance per layer, in order */
 
-typedef struct fake {
-    rb_kv_geom g;
-    size_t tokens, layer;
-    float *K, *V;
-} fake;
-
-static int fake_create(const rb_params *p, const rb_kv_geom *g, uint64_t seed, void **state) {
-    (void) p;
-    (void) seed;
-    fake *f = calloc(1, sizeof *f);
-    f->g = *g;
-    f->layer = layer_seen++;
-    f->K = malloc(g->capacity * g->heads * g->head_dim * sizeof(float));
-    f->V = malloc(g->capacity * g->heads * g->head_dim * sizeof(float));
-    *state = f;
-    return 0;
-}
-static int fake_append(void *state, const float *K, const float *V, size_t tokens) {
-    fake *f = state;
-    size_t row = f->g.heads * f->g.head_dim;
-    memcpy(f->K + f->tokens * row, K, tokens * row * sizeof(float));
-    memcpy(f->V + f->tokens * row, V, tokens * row * sizeof(float));
-    f->tokens += tokens;
-    return 0;
-}
-static int fake_read(void *state, float *K, float *V) {
-    fake *f = state;
+static void distort(const rbt_kv_fake *f, float *K, float *V) {
     size_t row = f->g.heads * f->g.head_dim;
     for (size_t e = 0; e < f->tokens * row; e++) {
         size_t h = e % row / f->g.head_dim;
         K[e] = (float) (f->K[e] * (1 + keps[f->layer][h]));
         V[e] = (float) (f->V[e] * (1 + veps[f->layer][h]));
     }
-    return 0;
 }
-static size_t fake_tokens(const void *state) {
-    return ((const fake *) state)->tokens;
-}
-static double fake_bits(const void *state) {
-    (void) state;
-    return 16.0;
-}
-static void fake_destroy(void *state) {
-    fake *f = state;
-    free(f->K);
-    free(f->V);
-    free(f);
-}
-static const rb_kv_ops fake_ops = {.create = fake_create,
-                                   .append = fake_append,
-                                   .read = fake_read,
-                                   .tokens = fake_tokens,
-                                   .bits = fake_bits,
-                                   .destroy = fake_destroy};
-static const rb_method fake_method = {.name = "fake_kv",
-                                      .family = RB_FAMILY_CODEC,
-                                      .paper = "test",
-                                      .summary = "test",
-                                      .version = 1,
-                                      .kv = &fake_ops};
 
 typedef struct row_got {
     char name[32], slice[32];
@@ -145,8 +93,9 @@ Test(kv_slices, per_head_values_match_the_known_errors) {
     const char *metrics[] = {"logit_err",      "logit_err/head", "rel_mse_k/head",
                              "rel_mse_v/head", "attn_kl/head",   "attn_out_err/head"};
     got g = {0};
-    layer_seen = 0;
-    int rc = rb_eval_kv(&fake_method, NULL, &ds, seed, metrics, 6, keep, &g);
+    rbt_kv_fake_created = 0;
+    rbt_kv_fake_distort = distort;
+    int rc = rb_eval_kv(&rbt_kv_fake_method, NULL, &ds, seed, metrics, 6, keep, &g);
     cr_assert_eq(rc, 0, "%s", rb_error_detail());
     cr_assert_eq(g.n, 1 + 5 * L * H, "%zu rows", g.n);
     double num = 0, den = 0;
@@ -188,8 +137,9 @@ Test(kv_slices, no_slice_rows_unless_asked) {
     make_cache(&ds, seed);
     const char *metrics[] = {"logit_err", "rel_mse_k", "attn_kl"};
     got g = {0};
-    layer_seen = 0;
-    cr_assert_eq(rb_eval_kv(&fake_method, NULL, &ds, seed, metrics, 3, keep, &g), 0, "%s",
+    rbt_kv_fake_created = 0;
+    rbt_kv_fake_distort = distort;
+    cr_assert_eq(rb_eval_kv(&rbt_kv_fake_method, NULL, &ds, seed, metrics, 3, keep, &g), 0, "%s",
                  rb_error_detail());
     cr_assert_eq(g.n, 3);
     for (size_t i = 0; i < g.n; i++) cr_assert_str_empty(g.r[i].slice);
@@ -206,11 +156,13 @@ Test(kv_slices, pooled_values_do_not_depend_on_slices) {
                              "topk_agree@8",   "logit_err/head",   "attn_kl/head", "rel_mse_k/head",
                              "rel_mse_v/head", "attn_out_err/head"};
     got a = {0}, b = {0};
-    layer_seen = 0;
-    cr_assert_eq(rb_eval_kv(&fake_method, NULL, &ds, seed, metrics, 5, keep, &a), 0, "%s",
+    rbt_kv_fake_created = 0;
+    rbt_kv_fake_distort = distort;
+    cr_assert_eq(rb_eval_kv(&rbt_kv_fake_method, NULL, &ds, seed, metrics, 5, keep, &a), 0, "%s",
                  rb_error_detail());
-    layer_seen = 0;
-    cr_assert_eq(rb_eval_kv(&fake_method, NULL, &ds, seed, metrics, 10, keep, &b), 0, "%s",
+    rbt_kv_fake_created = 0;
+    rbt_kv_fake_distort = distort;
+    cr_assert_eq(rb_eval_kv(&rbt_kv_fake_method, NULL, &ds, seed, metrics, 10, keep, &b), 0, "%s",
                  rb_error_detail());
     cr_assert_eq(a.n, 5);
     for (size_t i = 0; i < 5; i++)
