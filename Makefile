@@ -51,7 +51,10 @@ ifeq ($(CUDA),1)
   CUDA_HOME  ?= $(patsubst %/bin/,%,$(dir $(shell command -v $(NVCC))))
   CUDA_ARCH  ?= -gencode arch=compute_90a,code=sm_90a -gencode arch=compute_80,code=sm_80 \
                 -gencode arch=compute_90,code=compute_90
-  NVCCFLAGS  += -std=c++17 -O3 -g -lineinfo $(CUDA_ARCH) -Xcompiler -Wall,-Werror,-fPIC -I.
+  # --fmad=false: no contraction into FMA, as -ffp-contract=off on the CPU side, so that every
+  # op reproduces its CPU reference bit for bit; a kernel that wants an FMA writes __fmaf_rn.
+  NVCCFLAGS  += -std=c++17 -O3 -g -lineinfo --fmad=false $(CUDA_ARCH) -Xcompiler -Wall,-Werror,-fPIC -I. \
+                -Werror all-warnings
   CPPFLAGS   += -DRB_HAVE_CUDA=1 -I$(CUDA_HOME)/include
   LDLIBS     += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart
 endif

@@ -3,10 +3,14 @@
 
 #include "kernels/error.h"
 
+#include "kernels/gpu.h"
+
 #ifdef RB_HAVE_CUDA
 /* Implemented in kernels/cuda/device.cu. */
 int rb_cuda_device_count_impl(int *count);
 int rb_cuda_device_info_impl(int device, rb_cuda_device_info *info);
+int rb_cuda_ops_impl(const rb_cuda_ops **ops);
+int rb_cuda_copy_bandwidth_impl(size_t bytes, int reps, double *bytes_per_s);
 #endif
 
 int rb_cuda_built(void) {
@@ -34,4 +38,41 @@ int rb_cuda_device_info_get(int device, rb_cuda_device_info *info) {
     (void) info;
     return rb_error_set(RB_ENODEV, "device %d: this rotabench was built without CUDA", device);
 #endif
+}
+
+int rb_cuda_ops_get(const rb_cuda_ops **ops) {
+    *ops = NULL;
+#ifdef RB_HAVE_CUDA
+    return rb_cuda_ops_impl(ops);
+#else
+    return rb_error_set(RB_ENODEV,
+                        "this rotabench was built without CUDA (nvcc not found or CUDA=0)");
+#endif
+}
+
+int rb_cuda_copy_bandwidth(size_t bytes, int reps, double *bytes_per_s) {
+    *bytes_per_s = 0;
+#ifdef RB_HAVE_CUDA
+    return rb_cuda_copy_bandwidth_impl(bytes, reps, bytes_per_s);
+#else
+    (void) bytes;
+    (void) reps;
+    return rb_error_set(RB_ENODEV, "this rotabench was built without CUDA");
+#endif
+}
+
+size_t rb_dtype_size(rb_dtype t) {
+    return t == RB_DT_F32 ? 4 : 2;
+}
+
+const char *rb_dtype_name(rb_dtype t) {
+    switch (t) {
+    case RB_DT_F32:
+        return "f32";
+    case RB_DT_F16:
+        return "f16";
+    case RB_DT_BF16:
+        return "bf16";
+    }
+    return "?";
 }

@@ -13,6 +13,9 @@ typedef struct rb_cuda_device_info {
     size_t total_mem;
     int driver_version; /* e.g. 13000 for 13.0 */
     int runtime_version;
+    size_t l2_bytes;
+    size_t smem_per_block_optin; /* shared memory a block may opt in to */
+    double mem_bw_theoretical;   /* bytes/s from the memory clock and bus width (datasheet) */
 } rb_cuda_device_info;
 
 /* 1 if this binary was compiled with nvcc (RB_HAVE_CUDA). */

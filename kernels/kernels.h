@@ -5,6 +5,7 @@
 #include "kernels/error.h"
 #include "kernels/dispatch.h"
 #include "kernels/backend.h"
+#include "kernels/gpu.h"
 #include "kernels/pool.h"
 #include "kernels/rng.h"
 #include "kernels/param.h"
