@@ -62,4 +62,15 @@ void rb_bench_teardown(void *inst);
 struct rb_gb_state;
 void rb_bench_body(struct rb_gb_state *st, void *inst);
 
+/* One benchmark result as JSON (name, samples, statistics, rates), shared by the CPU and CUDA
+ * benchmark commands. */
+struct json_t;
+struct rb_gb_result;
+struct json_t *rb_bench_result_json(const struct rb_gb_result *r);
+
+/* `rotabench bench --cuda`: the CUDA benchmarks matching filter on device 0, with the
+ * device-to-device copy limit measured first; exit status as rb_cmd_bench. */
+int rb_bench_cuda(const char *filter, double min_time, int repetitions, int list,
+                  const char *json_path);
+
 #endif

@@ -17,14 +17,14 @@ enum { MAX_THREADS_LIST = 8 };
 struct bench_opts {
     const char *filter, *json;
     double min_time;
-    int repetitions, list, copy_mib;
+    int repetitions, list, copy_mib, cuda;
     int threads[MAX_THREADS_LIST];
     size_t nthreads;
 };
 
 static void usage(FILE *f) {
     fprintf(f, "usage: rotabench bench [FILTER] [--json FILE] [--min-time S] [--repetitions R]\n"
-               "                       [--threads N[,N...]] [--copy-mib M] [--list] [--help]\n\n"
+               "                       [--threads N[,N...]] [--copy-mib M] [--cuda] [--list]\n\n"
                "Measures the machine's limits (copy bandwidth, peak fp32 add; 1 thread, all cores\n"
                "and every thread count benchmarked), then runs the kernel benchmarks whose name\n"
                "matches the regex FILTER ('-' in front excludes) and prints median time, GFLOP/s,\n"
@@ -35,7 +35,9 @@ static void usage(FILE *f) {
                "  --threads N,...    pool thread counts to run instead of each benchmark's own\n"
                "  --copy-mib M       copy-bandwidth buffer size (default 256; keep it well above\n"
                "                     the last-level cache)\n"
-               "  --list             print the benchmark names (after FILTER) and exit\n");
+               "  --list             print the benchmark names (after FILTER) and exit\n"
+               "  --cuda             the CUDA kernels on device 0 instead (CUDA events; the\n"
+               "                     limit is a device-to-device copy of 256 MiB, same run)\n");
 }
 
 static int parse_double(const char *s, double *out) {
@@ -79,6 +81,8 @@ static int parse_args(int argc, char **argv, struct bench_opts *o) {
             return 1;
         } else if (!strcmp(a, "--list")) {
             o->list = 1;
+        } else if (!strcmp(a, "--cuda")) {
+            o->cuda = 1;
         } else if (!strcmp(a, "--json") || !strcmp(a, "--min-time") ||
                    !strcmp(a, "--repetitions") || !strcmp(a, "--threads") ||
                    !strcmp(a, "--copy-mib")) {
@@ -176,7 +180,7 @@ static json_t *stats_json(const rb_gb_stats *s) {
                      s->stddev, "min", s->min, "max", s->max);
 }
 
-static json_t *result_json(const rb_gb_result *r) {
+json_t *rb_bench_result_json(const rb_gb_result *r) {
     json_t *o =
         json_pack("{s:s, s:b, s:i, s:i, s:I}", "name", r->name, "ok", r->ok, "threads", r->threads,
                   "manual_time", r->manual_time, "iterations", (json_int_t) r->iterations);
@@ -236,7 +240,7 @@ static int write_json(const char *path, const struct bench_opts *o, const rb_lim
     json_object_set_new(root, "limits", limits);
     json_t *limit_runs = json_array();
     for (size_t i = 0; i < lim->report.count; i++)
-        json_array_append_new(limit_runs, result_json(&lim->report.results[i]));
+        json_array_append_new(limit_runs, rb_bench_result_json(&lim->report.results[i]));
     json_object_set_new(root, "limit_runs", limit_runs);
 
     json_t *benches = json_array();
@@ -244,7 +248,7 @@ static int write_json(const char *path, const struct bench_opts *o, const rb_lim
         const rb_gb_result *r = &rep->results[i];
         const rb_bench_inst *b = &inst[r->index];
         const rb_limit *l = rb_limits_find(lim, b->args.threads);
-        json_t *j = result_json(r);
+        json_t *j = rb_bench_result_json(r);
         json_object_set_new(j, "op",
                             json_string(b->entry->op ? b->entry->op->name : b->entry->name));
         json_object_set_new(j, "variant", b->variant ? json_string(b->variant) : json_null());
@@ -273,6 +277,7 @@ int rb_cmd_bench(int argc, char **argv) {
     struct bench_opts o = {.min_time = 0.1, .repetitions = 5};
     int rc = parse_args(argc, argv, &o);
     if (rc) return rc == 1 ? 0 : rc;
+    if (o.cuda) return rb_bench_cuda(o.filter, o.min_time, o.repetitions, o.list, o.json);
 
     rb_bench_inst *inst = NULL;
     size_t ninst = 0;

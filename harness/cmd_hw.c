@@ -67,6 +67,15 @@ int rb_cmd_hw(int argc, char **argv) {
         return 2;
     }
     json_t *host = json_object_get(ctx, "host"), *gpu = json_object_get(ctx, "gpu");
+    int ndev = 0;
+    if (measure && rb_cuda_device_count(&ndev) == RB_OK && ndev > 0) {
+        /* The GPU's limit: a device-to-device copy well above the L2 (median of 20). */
+        double bw = 0;
+        if (rb_cuda_copy_bandwidth((size_t) 1 << 30, 20, &bw) == RB_OK)
+            json_object_set_new(gpu, "copy_d2d_gbps", json_real(bw / 1e9));
+        else
+            json_object_set_new(gpu, "copy_d2d_error", json_string(rb_error_detail()));
+    }
     if (as_json) {
         json_t *out = json_pack("{s:O, s:O, s:O}", "build", json_object_get(ctx, "build"), "host",
                                 host, "gpu", gpu);
@@ -84,6 +93,8 @@ int rb_cmd_hw(int argc, char **argv) {
         field(keys[i], json_object_get(host, keys[i]));
     printf("gpu\n");
     field("devices", json_object_get(gpu, "devices"));
+    if (json_object_get(gpu, "copy_d2d_gbps"))
+        field("copy d2d", json_object_get(gpu, "copy_d2d_gbps"));
     if (!json_is_null(json_object_get(gpu, "reason")))
         field("reason", json_object_get(gpu, "reason"));
     printf("limits (fastest repetition; copy counts one read + one write)\n");

@@ -139,6 +139,10 @@ static json_t *gpu_info(void) {
                                               "total_mem_bytes", (json_int_t) info.total_mem,
                                               "driver_version", info.driver_version,
                                               "runtime_version", info.runtime_version));
+        json_t *dev = json_array_get(devs, json_array_size(devs) - 1);
+        json_object_set_new(dev, "l2_bytes", json_integer((json_int_t) info.l2_bytes));
+        json_object_set_new(dev, "mem_bw_theoretical_gbps",
+                            json_real(info.mem_bw_theoretical / 1e9));
     }
     json_object_set_new(o, "devices", devs);
     json_object_set_new(o, "reason", count ? json_null() : json_string("no CUDA device visible"));
