@@ -332,6 +332,10 @@ static int run_cell(run *r, const rb_cell *c) {
     cell_sink cs = {r, c, me, &r->cfg.datasets[c->dataset]};
     int rc = load_dataset(r, c);
     if (rc) return rc;
+    /* The cell's backend routes the kernel ops that have a CUDA variant to the GPU
+     * (kernels/cuda_offload.h); the variants that ran are in every record. */
+    if ((rc = rb_backend_use(strcmp(c->backend, "cuda") ? RB_BACKEND_CPU : RB_BACKEND_CUDA)))
+        return rb_error_set(rc, "cell %s: %s", c->key, rb_error_detail());
     rb_kernel_trace_reset();
     const char **metrics = (const char **) r->cfg.metrics;
     rb_eval_fn eval = rb_family_evaluator(me->m->family);
@@ -345,6 +349,7 @@ static int run_cell(run *r, const rb_cell *c) {
         rb_kernel_trace_reset();
         rc = me->m->kv ? latency_kv(r, &cs) : latency_codec(r, &cs);
     }
+    rb_backend_use(RB_BACKEND_CPU);
     if (rc) return rb_error_set(rc, "cell %s: %s", c->key, rb_error_detail());
     return rb_results_end_cell(r->res, c->key);
 }
@@ -529,11 +534,12 @@ static int resolve_backends(run *r) {
         int count = 0;
         int cuda_ok = rb_cuda_device_count(&count) == RB_OK && count > 0;
         if (!strcmp(b, "auto")) b = cuda_ok ? "cuda" : "cpu";
-        if (!strcmp(b, "cuda"))
-            /* The CUDA kernels arrive with the CUDA backend issue; until then no method can run
-             * there, and saying so beats silently running on the CPU. */
-            return rb_error_set(RB_ENOTSUP, "backend cuda: %s",
-                                cuda_ok ? "no method has CUDA kernels yet" : rb_error_detail());
+        if (!strcmp(b, "cuda")) {
+            /* Asked for by name: no device is an error, never a silent CPU run. */
+            if (!cuda_ok) return rb_error_set(RB_ENODEV, "backend cuda: %s", rb_error_detail());
+            r->cells[i].backend = "cuda";
+            continue;
+        }
         if (strcmp(b, "cpu"))
             return rb_error_set(RB_EINVAL, "backend '%s' is not cpu, cuda or auto", b);
         r->cells[i].backend = "cpu";

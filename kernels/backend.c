@@ -13,6 +13,28 @@ int rb_cuda_ops_impl(const rb_cuda_ops **ops);
 int rb_cuda_copy_bandwidth_impl(size_t bytes, int reps, double *bytes_per_s);
 #endif
 
+static _Atomic int current = RB_BACKEND_CPU;
+
+int rb_backend_use(rb_backend b) {
+    if (b == RB_BACKEND_CUDA) {
+        const rb_cuda_ops *ops;
+        int rc = rb_cuda_ops_get(&ops);
+        if (rc) return rc;
+    } else if (b != RB_BACKEND_CPU) {
+        return rb_error_set(RB_EINVAL, "unknown backend %d", (int) b);
+    }
+    current = b;
+    return RB_OK;
+}
+
+rb_backend rb_backend_current(void) {
+    return (rb_backend) current;
+}
+
+const char *rb_backend_name(rb_backend b) {
+    return b == RB_BACKEND_CUDA ? "cuda" : "cpu";
+}
+
 int rb_cuda_built(void) {
 #ifdef RB_HAVE_CUDA
     return 1;

@@ -18,6 +18,14 @@ typedef struct rb_cuda_device_info {
     double mem_bw_theoretical;   /* bytes/s from the memory clock and bus width (datasheet) */
 } rb_cuda_device_info;
 
+/* The backend the kernel dispatch uses (process-wide; the runner sets it per cell): RB_BACKEND_CPU
+ * by default; RB_BACKEND_CUDA enables the CUDA variants of the ops that have one
+ * (kernels/cuda_offload.h), which then run before any CPU variant. Selecting CUDA fails with
+ * RB_ENODEV (and the reason) when no device is usable. */
+int rb_backend_use(rb_backend b);
+rb_backend rb_backend_current(void);
+const char *rb_backend_name(rb_backend b); /* "cpu", "cuda" */
+
 /* 1 if this binary was compiled with nvcc (RB_HAVE_CUDA). */
 int rb_cuda_built(void);
 /* Number of visible CUDA devices in *count. RB_ENODEV (with a reason in rb_error_detail()) when

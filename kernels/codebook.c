@@ -3,6 +3,7 @@
 
 #include <math.h>
 
+#include "kernels/cuda_offload.h"
 #include "kernels/error.h"
 #include "kernels/quant.h"
 #include "kernels/quant_variants.h"
@@ -57,7 +58,9 @@ int rb_codebook_quant_f32_ref(const rb_codebook *cb, const float *x, size_t rows
 }
 
 RB_OP_DEFINE(rb_op_codebook_quant_f32, "codebook_quant_f32",
-             RB_CODEBOOK_QUANT_F32_FAST_VARIANTS RB_VARIANT("ref", 0, rb_codebook_quant_f32_ref));
+             RB_CUDA_VARIANT(rb_codebook_quant_f32_cuda)
+                 RB_CODEBOOK_QUANT_F32_FAST_VARIANTS RB_VARIANT("ref", 0,
+                                                                rb_codebook_quant_f32_ref));
 
 static int codebook_dispatch(const rb_codebook *cb, const float *x, size_t rows, size_t cols,
                              size_t ld, uint8_t *idx) {

@@ -2,6 +2,8 @@
  */
 #include "kernels/dispatch.h"
 
+#include "kernels/backend.h"
+
 #include <cpuid.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -92,6 +94,7 @@ const char *rb_kernels_selection(void) {
 
 int rb_variant_enabled(const rb_variant *v) {
     pthread_once(&init_once, init);
+    if (v->isa & RB_ISA_CUDA) return rb_backend_current() == RB_BACKEND_CUDA;
     if (selection == SEL_REF) return strcmp(v->name, "ref") == 0;
     return (v->isa & ~rb_kernels_isa()) == 0;
 }

@@ -11,6 +11,9 @@
 enum rb_isa {
     RB_ISA_AVX2 = 1u << 0,
     RB_ISA_AVX512 = 1u << 1,
+    /* Not an instruction set: the variant runs on the CUDA backend (kernels/cuda_offload.h) and
+     * is enabled only while that backend is the current one (rb_backend_use). */
+    RB_ISA_CUDA = 1u << 2,
 };
 
 unsigned rb_cpu_isa(void);     /* what cpuid reports on this machine */

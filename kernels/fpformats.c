@@ -8,6 +8,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "kernels/cuda_offload.h"
 #include "kernels/error.h"
 #include "kernels/fpformats_variants.h"
 #include "kernels/quant.h"
@@ -379,13 +380,15 @@ static int nvfp4_dequant_f32_scalar(const uint8_t *packed, const uint8_t *scales
 /* ---- dispatch and the public entry points ---- */
 
 RB_OP_DEFINE(rb_op_mxfp4_quant_f32, "mxfp4_quant_f32",
-             RB_MXFP4_QUANT_F32_FAST_VARIANTS RB_VARIANT("scalar", 0, mxfp4_quant_f32_scalar),
+             RB_CUDA_VARIANT(rb_mxfp4_quant_f32_cuda)
+                 RB_MXFP4_QUANT_F32_FAST_VARIANTS RB_VARIANT("scalar", 0, mxfp4_quant_f32_scalar),
              RB_VARIANT("ref", 0, rb_mxfp4_quant_f32_ref));
 RB_OP_DEFINE(rb_op_mxfp4_dequant_f32, "mxfp4_dequant_f32",
              RB_MXFP4_DEQUANT_F32_FAST_VARIANTS RB_VARIANT("scalar", 0, mxfp4_dequant_f32_scalar),
              RB_VARIANT("ref", 0, rb_mxfp4_dequant_f32_ref));
 RB_OP_DEFINE(rb_op_nvfp4_quant_f32, "nvfp4_quant_f32",
-             RB_NVFP4_QUANT_F32_FAST_VARIANTS RB_VARIANT("scalar", 0, nvfp4_quant_f32_scalar),
+             RB_CUDA_VARIANT(rb_nvfp4_quant_f32_cuda)
+                 RB_NVFP4_QUANT_F32_FAST_VARIANTS RB_VARIANT("scalar", 0, nvfp4_quant_f32_scalar),
              RB_VARIANT("ref", 0, rb_nvfp4_quant_f32_ref));
 RB_OP_DEFINE(rb_op_nvfp4_dequant_f32, "nvfp4_dequant_f32",
              RB_NVFP4_DEQUANT_F32_FAST_VARIANTS RB_VARIANT("scalar", 0, nvfp4_dequant_f32_scalar),

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/cuda_offload.h"
 #include "kernels/fwht_variants.h"
 
 int rb_is_pow2(size_t n) {
@@ -49,7 +50,8 @@ int rb_fwht_f32_ref(float *data, size_t n, size_t count, size_t stride, float sc
 }
 
 RB_OP_DEFINE(rb_op_fwht_f32, "fwht_f32",
-             RB_FWHT_F32_FAST_VARIANTS RB_VARIANT("ref", 0, rb_fwht_f32_ref));
+             RB_CUDA_VARIANT(rb_fwht_f32_cuda)
+                 RB_FWHT_F32_FAST_VARIANTS RB_VARIANT("ref", 0, rb_fwht_f32_ref));
 
 static int check_args(size_t n, size_t count, size_t stride) {
     int k = rb_log2_exact(n);

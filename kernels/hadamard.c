@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/cuda_offload.h"
 #include "kernels/error.h"
 #include "kernels/fwht.h"
 #include "kernels/hadamard_variants.h"
@@ -413,7 +414,8 @@ int rb_hadamard_f32_tiled(float *data, size_t n, size_t count, size_t stride, si
 }
 
 RB_OP_DEFINE(rb_op_hadamard_f32, "hadamard_f32",
-             RB_VARIANT("avx512", RB_ISA_AVX512, rb_hadamard_f32_avx512),
+             RB_CUDA_VARIANT(rb_hadamard_f32_cuda)
+                 RB_VARIANT("avx512", RB_ISA_AVX512, rb_hadamard_f32_avx512),
              RB_VARIANT("avx2", RB_ISA_AVX2, rb_hadamard_f32_avx2),
              RB_VARIANT("tiled", 0, rb_hadamard_f32_tiled),
              RB_VARIANT("ref", 0, rb_hadamard_f32_ref));

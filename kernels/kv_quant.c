@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "kernels/cuda_offload.h"
 #include "kernels/fwht.h"
 #include "kernels/kv_quant_variants.h"
 #include "kernels/pool.h"
@@ -52,7 +53,8 @@ int rb_kv_int4_encode_f32_ref(const float *x, size_t rows, size_t d, size_t stri
 }
 
 RB_OP_DEFINE(rb_op_kv_int4_encode_f32, "kv_int4_encode_f32",
-             RB_KV_INT4_ENCODE_FAST_VARIANTS RB_VARIANT("ref", 0, rb_kv_int4_encode_f32_ref));
+             RB_CUDA_VARIANT(rb_kv_int4_encode_f32_cuda)
+                 RB_KV_INT4_ENCODE_FAST_VARIANTS RB_VARIANT("ref", 0, rb_kv_int4_encode_f32_ref));
 
 static int encode_dispatch(const float *x, size_t rows, size_t d, size_t stride, size_t m,
                            unsigned flags, uint8_t *packed, float *sz) {
@@ -129,7 +131,8 @@ int rb_kv_int4_decode_f32_ref(const uint8_t *packed, const float *sz, size_t row
 }
 
 RB_OP_DEFINE(rb_op_kv_int4_decode_f32, "kv_int4_decode_f32",
-             RB_KV_INT4_DECODE_FAST_VARIANTS RB_VARIANT("ref", 0, rb_kv_int4_decode_f32_ref));
+             RB_CUDA_VARIANT(rb_kv_int4_decode_f32_cuda)
+                 RB_KV_INT4_DECODE_FAST_VARIANTS RB_VARIANT("ref", 0, rb_kv_int4_decode_f32_ref));
 
 static int decode_dispatch(const uint8_t *packed, const float *sz, size_t rows, size_t d, size_t m,
                            float *xhat, size_t ld) {

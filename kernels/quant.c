@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "kernels/cuda_offload.h"
 #include "kernels/quant_variants.h"
 #include "kernels/rng.h"
 
@@ -209,7 +210,8 @@ int rb_quant_rows_f32_ref(const rb_quant_spec *spec, const float *x, size_t rows
 }
 
 RB_OP_DEFINE(rb_op_quant_rows_f32, "quant_rows_f32",
-             RB_QUANT_ROWS_F32_FAST_VARIANTS RB_VARIANT("ref", 0, rb_quant_rows_f32_ref));
+             RB_CUDA_VARIANT(rb_quant_rows_f32_cuda)
+                 RB_QUANT_ROWS_F32_FAST_VARIANTS RB_VARIANT("ref", 0, rb_quant_rows_f32_ref));
 
 static int quant_rows_dispatch(const rb_quant_spec *spec, const float *x, size_t rows, size_t cols,
                                size_t ld, size_t group, void *out, size_t ldo, rb_quant_out mode,

@@ -1,0 +1,212 @@
+/* The CUDA backend's dispatch variants (kernels/cuda_offload.h): stage, run on the GPU, copy
+ * back. Each calling thread has its own stream and its own device staging area, grown on demand
+ * and kept (pool workers offload concurrently without sharing either). */
+#include "kernels/cuda_offload.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "kernels/dispatch.h"
+#include "kernels/error.h"
+#include "kernels/gpu.h"
+
+typedef struct staging {
+    const rb_cuda_ops *cu;
+    void *stream;
+    char *buf;
+    size_t cap;
+} staging;
+
+static _Thread_local staging tl;
+
+/* A staging area of at least `bytes` (256-byte aligned pieces are carved by the callers). */
+static int stage(size_t bytes, staging **out) {
+    staging *s = &tl;
+    int rc;
+    if (!s->cu && (rc = rb_cuda_ops_get(&s->cu))) return rc;
+    if (!s->stream && (rc = s->cu->stream_create(&s->stream))) return rc;
+    if (bytes > s->cap) {
+        s->cu->free(s->buf);
+        s->buf = NULL;
+        s->cap = 0;
+        size_t want = bytes + bytes / 4;
+        if ((rc = s->cu->malloc((void **) &s->buf, want))) return rc;
+        s->cap = want;
+    }
+    *out = s;
+    return RB_OK;
+}
+
+static size_t up256(size_t b) {
+    return (b + 255) & ~(size_t) 255;
+}
+
+/* Elements a strided batch spans: (count - 1) * stride + n. */
+static size_t span(size_t n, size_t count, size_t stride) {
+    return count ? (count - 1) * stride + n : 0;
+}
+
+static int finite_rows(const float *x, size_t rows, size_t cols, size_t ld) {
+    for (size_t r = 0; r < rows; r++)
+        for (size_t c = 0; c < cols; c++)
+            if (!isfinite(x[r * ld + c])) return 0;
+    return 1;
+}
+
+int rb_fwht_f32_cuda(float *data, size_t n, size_t count, size_t stride, float scale) {
+    staging *s;
+    size_t bytes = span(n, count, stride) * sizeof(float);
+    int rc = stage(bytes, &s);
+    if (rc) return rc;
+    const rb_cuda_ops *cu = s->cu;
+    if ((rc = cu->memcpy_h2d(s->buf, data, bytes, s->stream)) ||
+        (rc = cu->fwht(s->buf, RB_DT_F32, n, count, stride, scale, s->stream)) ||
+        (rc = cu->memcpy_d2h(data, s->buf, bytes, s->stream)))
+        return rc;
+    return cu->stream_sync(s->stream);
+}
+
+int rb_hadamard_f32_cuda(float *data, size_t n, size_t count, size_t stride, size_t K,
+                         const int8_t *hk, rb_dir dir) {
+    (void) K;
+    (void) hk; /* the GPU op looks the order up itself */
+    staging *s;
+    size_t bytes = span(n, count, stride) * sizeof(float);
+    int rc = stage(bytes, &s);
+    if (rc) return rc;
+    const rb_cuda_ops *cu = s->cu;
+    if ((rc = cu->memcpy_h2d(s->buf, data, bytes, s->stream)) ||
+        (rc = cu->hadamard(s->buf, RB_DT_F32, n, count, stride, dir, s->stream)) ||
+        (rc = cu->memcpy_d2h(data, s->buf, bytes, s->stream)))
+        return rc;
+    return cu->stream_sync(s->stream);
+}
+
+int rb_codebook_quant_f32_cuda(const rb_codebook *cb, const float *x, size_t rows, size_t cols,
+                               size_t ld, uint8_t *idx) {
+    if (!finite_rows(x, rows, cols, ld)) return RB_EDECLINE;
+    staging *s;
+    size_t in = up256(span(cols, rows, ld) * sizeof(float)), out = rows * cols;
+    int rc = stage(in + out, &s);
+    if (rc) return rc;
+    const rb_cuda_ops *cu = s->cu;
+    uint8_t *didx = (uint8_t *) s->buf + in;
+    if ((rc = cu->memcpy_h2d(s->buf, x, span(cols, rows, ld) * sizeof(float), s->stream)) ||
+        (rc =
+             cu->codebook_quant_f32(cb, (const float *) s->buf, rows, cols, ld, didx, s->stream)) ||
+        (rc = cu->memcpy_d2h(idx, didx, out, s->stream)))
+        return rc;
+    return cu->stream_sync(s->stream);
+}
+
+int rb_quant_rows_f32_cuda(const rb_quant_spec *spec, const float *x, size_t rows, size_t cols,
+                           size_t ld, size_t group, void *out, size_t ldo, rb_quant_out mode,
+                           float *scales, float *zeros) {
+    if (!finite_rows(x, rows, cols, ld)) return RB_EDECLINE;
+    staging *s;
+    size_t np = rows * ((cols + group - 1) / group);
+    size_t elem = mode == RB_QOUT_FAKE ? sizeof(float) : 1;
+    size_t out_row = mode == RB_QOUT_PACK4 ? (cols + 1) / 2 : cols * elem;
+    size_t in_b = up256(span(cols, rows, ld) * sizeof(float));
+    size_t out_b = up256(rows ? (rows - 1) * ldo * elem + out_row : 0);
+    size_t par_b = up256(np * sizeof(float));
+    int rc = stage(in_b + out_b + 2 * par_b, &s);
+    if (rc) return rc;
+    const rb_cuda_ops *cu = s->cu;
+    char *dout = s->buf + in_b;
+    float *dsc = (float *) (dout + out_b), *dz = (float *) (dout + out_b + par_b);
+    size_t out_bytes = rows ? (rows - 1) * ldo * elem + out_row : 0;
+    /* The output's gaps between rows belong to the caller: copy them in so that copying the
+     * whole span back leaves them as they were. */
+    if ((rc = cu->memcpy_h2d(s->buf, x, span(cols, rows, ld) * sizeof(float), s->stream)) ||
+        (rc = cu->memcpy_h2d(dout, out, out_bytes, s->stream)) ||
+        (rc = cu->quant_rows_f32(spec, (const float *) s->buf, rows, cols, ld, group, dout, ldo,
+                                 mode, dsc, zeros ? dz : NULL, s->stream)) ||
+        (rc = cu->memcpy_d2h(out, dout, out_bytes, s->stream)) ||
+        (rc = cu->memcpy_d2h(scales, dsc, np * sizeof(float), s->stream)) ||
+        (zeros && (rc = cu->memcpy_d2h(zeros, dz, np * sizeof(float), s->stream))))
+        return rc;
+    return cu->stream_sync(s->stream);
+}
+
+int rb_kv_int4_encode_f32_cuda(const float *x, size_t rows, size_t d, size_t stride, size_t m,
+                               unsigned flags, uint8_t *packed, float *sz) {
+    if (!finite_rows(x, rows, d, stride)) return RB_EDECLINE;
+    staging *s;
+    size_t in_b = up256(span(d, rows, stride) * sizeof(float));
+    size_t pk_b = up256(rows * d / 2), sz_b = rows * 2 * sizeof(float);
+    int rc = stage(in_b + pk_b + sz_b, &s);
+    if (rc) return rc;
+    const rb_cuda_ops *cu = s->cu;
+    uint8_t *dp = (uint8_t *) s->buf + in_b;
+    float *dsz = (float *) (s->buf + in_b + pk_b);
+    if ((rc = cu->memcpy_h2d(s->buf, x, span(d, rows, stride) * sizeof(float), s->stream)) ||
+        (rc = cu->kv_int4_encode(s->buf, RB_DT_F32, rows, d, stride, m, flags, dp, dsz,
+                                 s->stream)) ||
+        (rc = cu->memcpy_d2h(packed, dp, rows * d / 2, s->stream)) ||
+        (rc = cu->memcpy_d2h(sz, dsz, sz_b, s->stream)))
+        return rc;
+    return cu->stream_sync(s->stream);
+}
+
+int rb_kv_int4_decode_f32_cuda(const uint8_t *packed, const float *sz, size_t rows, size_t d,
+                               size_t m, float *xhat, size_t ld) {
+    staging *s;
+    size_t pk_b = up256(rows * d / 2), sz_b = up256(rows * 2 * sizeof(float));
+    size_t out = span(d, rows, ld) * sizeof(float);
+    int rc = stage(pk_b + sz_b + out, &s);
+    if (rc) return rc;
+    const rb_cuda_ops *cu = s->cu;
+    float *dsz = (float *) (s->buf + pk_b), *dx = (float *) (s->buf + pk_b + sz_b);
+    if ((rc = cu->memcpy_h2d(s->buf, packed, rows * d / 2, s->stream)) ||
+        (rc = cu->memcpy_h2d(dsz, sz, rows * 2 * sizeof(float), s->stream)) ||
+        (rc = cu->memcpy_h2d(dx, xhat, out, s->stream)) ||
+        (rc = cu->kv_int4_decode((const uint8_t *) s->buf, dsz, rows, d, m, dx, ld, s->stream)) ||
+        (rc = cu->memcpy_d2h(xhat, dx, out, s->stream)))
+        return rc;
+    return cu->stream_sync(s->stream);
+}
+
+int rb_mxfp4_quant_f32_cuda(const float *x, size_t n, rb_mx_rule rule, uint8_t *packed,
+                            uint8_t *scales, float *y) {
+    if (!finite_rows(x, 1, n, n)) return RB_EDECLINE;
+    staging *s;
+    size_t nb = (n + RB_MXFP4_BLOCK - 1) / RB_MXFP4_BLOCK, pk = (n + 1) / 2;
+    size_t in_b = up256(n * sizeof(float)), pk_b = up256(pk), sc_b = up256(nb);
+    int rc = stage(in_b + pk_b + sc_b + (y ? n * sizeof(float) : 0), &s);
+    if (rc) return rc;
+    const rb_cuda_ops *cu = s->cu;
+    uint8_t *dp = (uint8_t *) s->buf + in_b, *ds = dp + pk_b;
+    float *dy = y ? (float *) (ds + sc_b) : NULL;
+    if ((rc = cu->memcpy_h2d(s->buf, x, n * sizeof(float), s->stream)) ||
+        (rc = cu->mxfp4_quant((const float *) s->buf, n, rule, packed ? dp : NULL,
+                              scales ? ds : NULL, dy, s->stream)) ||
+        (packed && (rc = cu->memcpy_d2h(packed, dp, pk, s->stream))) ||
+        (scales && (rc = cu->memcpy_d2h(scales, ds, nb, s->stream))) ||
+        (y && (rc = cu->memcpy_d2h(y, dy, n * sizeof(float), s->stream))))
+        return rc;
+    return cu->stream_sync(s->stream);
+}
+
+int rb_nvfp4_quant_f32_cuda(const float *x, size_t n, uint8_t *packed, uint8_t *scales,
+                            float *tensor_scale, float *y) {
+    if (!finite_rows(x, 1, n, n)) return RB_EDECLINE;
+    staging *s;
+    size_t nb = (n + RB_NVFP4_BLOCK - 1) / RB_NVFP4_BLOCK, pk = (n + 1) / 2;
+    size_t in_b = up256(n * sizeof(float)), pk_b = up256(pk), sc_b = up256(nb);
+    int rc = stage(in_b + pk_b + sc_b + (y ? n * sizeof(float) : 0), &s);
+    if (rc) return rc;
+    const rb_cuda_ops *cu = s->cu;
+    uint8_t *dp = (uint8_t *) s->buf + in_b, *ds = dp + pk_b;
+    float *dy = y ? (float *) (ds + sc_b) : NULL;
+    float ts = 0;
+    if ((rc = cu->memcpy_h2d(s->buf, x, n * sizeof(float), s->stream)) ||
+        (rc = cu->nvfp4_quant((const float *) s->buf, n, packed ? dp : NULL, scales ? ds : NULL,
+                              &ts, dy, s->stream)) ||
+        (packed && (rc = cu->memcpy_d2h(packed, dp, pk, s->stream))) ||
+        (scales && (rc = cu->memcpy_d2h(scales, ds, nb, s->stream))) ||
+        (y && (rc = cu->memcpy_d2h(y, dy, n * sizeof(float), s->stream))))
+        return rc;
+    if (tensor_scale) *tensor_scale = ts;
+    return cu->stream_sync(s->stream);
+}
