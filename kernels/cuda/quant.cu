@@ -1,6 +1,723 @@
-/* Placeholder: this area's ops are not written yet. */
+/* Quantizers on the device: integer row/group quantization, bit packing, MXFP4 / NVFP4 blocks,
+ * FP8 casts and scalar codebooks, each bit-identical to its CPU reference on finite input (the
+ * CPU twins report NaN/Inf with RB_ENUMERIC; these slots take finite input only). */
+#include <float.h>
+#include <math.h>
+#include <mutex>
+#include <string.h>
+
 #include "kernels/cuda/common.cuh"
 
+extern "C" {
+#include "kernels/fpformats_variants.h"
+#include "kernels/rowcodec.h"
+}
+
+/* Threads per block of the element-wise kernels. */
+enum { QT = 256 };
+
+/* A grid-stride loop over [0, n). */
+#define RB_CU_FOR(i, n)                                                      \
+    for (size_t i = blockIdx.x * (size_t) blockDim.x + threadIdx.x; i < (n); \
+         i += (size_t) gridDim.x * blockDim.x)
+
+__device__ __forceinline__ uint32_t f2u(float f) {
+    return __float_as_uint(f);
+}
+__device__ __forceinline__ float u2f(uint32_t u) {
+    return __uint_as_float(u);
+}
+
+/* ======================= integer quantization (kernels/quant.c) ======================= */
+
+/* The fields of rb_quant_spec the kernels need, passed by value. */
+struct qparams {
+    int bits, asym, zero_in_range, stochastic;
+    float clip, range_min, lo, hi;
+    uint64_t seed, stream;
+};
+
+/* rb_quant_params, operation for operation (fp32, IEEE division, rintf = RNE). The CPU reports
+ * an overflowing scale (Inf) with RB_ENUMERIC; here the Inf scale is stored as is. */
+__device__ __forceinline__ void q_params(const qparams &q, float mn, float mx, float *scale,
+                                         float *zero) {
+    if (q.zero_in_range) {
+        if (mn > 0) mn = 0;
+        if (mx < 0) mx = 0;
+    }
+    float clip = q.clip == 0 ? 1.0f : q.clip;
+    mn *= clip;
+    mx *= clip;
+    float s, z = 0;
+    if (!q.asym) {
+        float maxq = (float) ((1 << (q.bits - 1)) - 1);
+        float a = -mn > mx ? -mn : mx;
+        if (q.range_min > a) a = q.range_min;
+        s = a / maxq;
+        if (!(s > 0)) s = 1;
+    } else {
+        float maxq = (float) ((1 << q.bits) - 1);
+        float w = mx - mn;
+        if (q.range_min > w) w = q.range_min;
+        s = w / maxq;
+        if (!(s > 0)) {
+            float m = fabsf(mn) > 1 ? fabsf(mn) : 1;
+            mn -= m;
+            mx += m;
+            s = (mx - mn) / maxq;
+        }
+        z = rintf(-mn / s);
+        if (z == 0) z = 0.0f; /* the CPU's "+ 0.0f": a -0 zero point becomes +0 */
+    }
+    *scale = s;
+    *zero = z;
+}
+
+/* rb_rng_uniform_f32 element e: ((bits >> 8) + 0.5) * 2^-24 in double, rounded to float. */
+__device__ __forceinline__ float q_uniform(uint64_t seed, uint64_t stream, uint64_t e) {
+    uint4 r = rb_cu_philox(seed, stream, e / 4);
+    unsigned w = (unsigned) (e % 4);
+    uint32_t b = w == 0 ? r.x : w == 1 ? r.y : w == 2 ? r.z : r.w;
+    return (float) (((double) (b >> 8) + 0.5) * 0x1p-24);
+}
+
+/* code_of in kernels/quant.c: t = x / s, rounded, plus z, clamped. */
+__device__ __forceinline__ float q_code(const qparams &q, float v, float s, float z, float u) {
+    float t = v / s, r;
+    if (q.stochastic) {
+        float f = floorf(t);
+        r = f + (u < t - f ? 1.0f : 0.0f);
+    } else {
+        r = rintf(t);
+    }
+    float c = r + z;
+    c = c < q.lo ? q.lo : c;
+    c = c > q.hi ? q.hi : c;
+    return c;
+}
+
+__device__ __forceinline__ float warp_min(float v) {
+    for (int o = 16; o > 0; o >>= 1) {
+        float w = __shfl_xor_sync(0xffffffffu, v, o);
+        v = w < v ? w : v;
+    }
+    return v;
+}
+__device__ __forceinline__ float warp_max(float v) {
+    for (int o = 16; o > 0; o >>= 1) {
+        float w = __shfl_xor_sync(0xffffffffu, v, o);
+        v = w > v ? w : v;
+    }
+    return v;
+}
+
+/* Pass 1: one warp per (row, group): min and max, then the parameters. Every lane runs the
+ * whole loop (the trip count is uniform per warp) so the shuffles see full warps. The min/max
+ * order does not matter: rb_quant_params gives the same (s, z) whichever zero sign wins. */
+__global__ void qrows_params_kernel(qparams q, const float *x, size_t rows, size_t cols, size_t ld,
+                                    size_t group, float *scales, float *zeros) {
+    size_t ng = (cols + group - 1) / group, np = rows * ng;
+    unsigned lane = threadIdx.x % 32;
+    size_t warp = (blockIdx.x * (size_t) blockDim.x + threadIdx.x) / 32;
+    size_t nwarps = (size_t) gridDim.x * blockDim.x / 32;
+    for (size_t p = warp; p < np; p += nwarps) {
+        size_t r = p / ng, c0 = (p % ng) * group;
+        size_t c1 = c0 + group < cols ? c0 + group : cols;
+        const float *row = x + r * ld;
+        float mn = INFINITY, mx = -INFINITY;
+        for (size_t c = c0 + lane; c < c1; c += 32) {
+            float v = row[c];
+            mn = v < mn ? v : mn;
+            mx = v > mx ? v : mx;
+        }
+        mn = warp_min(mn);
+        mx = warp_max(mx);
+        if (lane == 0) {
+            float s, z;
+            q_params(q, mn, mx, &s, &z);
+            scales[p] = s;
+            if (zeros) zeros[p] = z;
+        }
+    }
+}
+
+/* Pass 2, codes or fake quantization: one thread per element (FAKE may run in place: each
+ * element is read and written by the same thread). */
+__global__ void qrows_elem_kernel(qparams q, const float *x, size_t rows, size_t cols, size_t ld,
+                                  size_t group, void *out, size_t ldo, int fake,
+                                  const float *scales, const float *zeros) {
+    size_t ng = (cols + group - 1) / group;
+    RB_CU_FOR(i, rows * cols) {
+        size_t r = i / cols, c = i % cols, p = r * ng + c / group;
+        float s = scales[p], z = q.asym ? zeros[p] : 0.0f;
+        float u = q.stochastic ? q_uniform(q.seed, q.stream, i) : 0.0f;
+        float v = x[r * ld + c];
+        float c_ = q_code(q, v, s, z, u);
+        if (fake)
+            ((float *) out)[r * ldo + c] = s * (c_ - z);
+        else
+            ((uint8_t *) out)[r * ldo + c] = (uint8_t) (int) c_;
+    }
+}
+
+/* Pass 2, 4-bit nibbles: one thread per output byte (elements 2j and 2j + 1; each uses its own
+ * group's parameters, since an odd group size puts a group boundary inside a byte). */
+__global__ void qrows_pack4_kernel(qparams q, const float *x, size_t rows, size_t cols, size_t ld,
+                                   size_t group, uint8_t *out, size_t ldo, const float *scales,
+                                   const float *zeros) {
+    size_t ng = (cols + group - 1) / group, nb = (cols + 1) / 2;
+    RB_CU_FOR(i, rows * nb) {
+        size_t r = i / nb, j = i % nb;
+        unsigned byte = 0;
+        for (int h = 0; h < 2; h++) {
+            size_t c = 2 * j + (size_t) h;
+            if (c >= cols) break;
+            size_t p = r * ng + c / group;
+            float s = scales[p], z = q.asym ? zeros[p] : 0.0f;
+            float u = q.stochastic ? q_uniform(q.seed, q.stream, r * cols + c) : 0.0f;
+            float c_ = q_code(q, x[r * ld + c], s, z, u);
+            byte |= (unsigned) ((int) c_ & 0xF) << (4 * h);
+        }
+        out[r * ldo + j] = (uint8_t) byte;
+    }
+}
+
+/* Warps-per-block launch over `items` warp tasks. */
+static unsigned warp_blocks(size_t items) {
+    size_t b = (items + 7) / 8; /* 8 warps of 256 threads */
+    return (unsigned) (b == 0 ? 1 : b > 65535u * 32 ? 65535u * 32 : b);
+}
+
+static int cu_quant_rows_f32(const rb_quant_spec *spec, const float *x, size_t rows, size_t cols,
+                             size_t ld, size_t group, void *out, size_t ldo, rb_quant_out mode,
+                             float *scales, float *zeros, void *stream) {
+    if (!spec) return rb_error_set(RB_EINVAL, "quant: spec is NULL");
+    /* The reference runs the spec as PER_GROUP with this group (PER_ROW is group == cols). */
+    rb_quant_spec sp = *spec;
+    sp.gran = RB_QUANT_PER_GROUP;
+    sp.group = group;
+    int rc = rb_quant_spec_check(&sp);
+    if (rc) return rc;
+    if ((unsigned) mode > RB_QOUT_FAKE)
+        return rb_error_set(RB_EINVAL, "quant: unknown output mode %d", (int) mode);
+    if (rows == 0 || cols == 0) return RB_OK;
+    if (!x || !out || !scales)
+        return rb_error_set(RB_EINVAL, "quant: NULL input, output or scales");
+    if (sp.asym && !zeros)
+        return rb_error_set(RB_EINVAL, "quant: an asymmetric spec needs a zeros array");
+    if (rows > 1 && ld < cols)
+        return rb_error_set(RB_EINVAL, "quant: row stride %zu is shorter than cols = %zu", ld,
+                            cols);
+    size_t ldo_min = mode == RB_QOUT_PACK4 ? (cols + 1) / 2 : cols;
+    if (rows > 1 && ldo < ldo_min)
+        return rb_error_set(RB_EINVAL, "quant: output row stride %zu is shorter than %zu", ldo,
+                            ldo_min);
+    if (mode == RB_QOUT_PACK4 && sp.bits > 4)
+        return rb_error_set(RB_EINVAL, "quant_pack4: bits = %d does not fit a nibble", sp.bits);
+    if (mode == RB_QOUT_FAKE && (const void *) x == out && ldo != ld && rows > 1)
+        return rb_error_set(RB_EINVAL, "fake_quant: in place needs ldy == ld (%zu != %zu)", ldo,
+                            ld);
+
+    qparams q;
+    q.bits = sp.bits;
+    q.asym = sp.asym != 0;
+    q.zero_in_range = sp.zero_in_range != 0;
+    q.stochastic = sp.round == RB_ROUND_STOCHASTIC;
+    q.clip = sp.clip;
+    q.range_min = sp.range_min;
+    q.lo = sp.asym ? 0.0f : (float) -(1 << (sp.bits - 1));
+    q.hi = sp.asym ? (float) ((1 << sp.bits) - 1) : (float) ((1 << (sp.bits - 1)) - 1);
+    q.seed = sp.seed;
+    q.stream = sp.stream;
+    cudaStream_t st = rb_cu_stream(stream);
+    size_t ng = (cols + group - 1) / group;
+    qrows_params_kernel<<<warp_blocks(rows * ng), 256, 0, st>>>(q, x, rows, cols, ld, group, scales,
+                                                                zeros);
+    if ((rc = RB_CU_LAUNCHED("quant_rows_f32 (parameters)"))) return rc;
+    if (mode == RB_QOUT_PACK4) {
+        size_t nb = rows * ((cols + 1) / 2);
+        qrows_pack4_kernel<<<rb_cu_blocks(nb, QT), QT, 0, st>>>(
+            q, x, rows, cols, ld, group, (uint8_t *) out, ldo, scales, zeros);
+    } else {
+        qrows_elem_kernel<<<rb_cu_blocks(rows * cols, QT), QT, 0, st>>>(
+            q, x, rows, cols, ld, group, out, ldo, mode == RB_QOUT_FAKE, scales, zeros);
+    }
+    return RB_CU_LAUNCHED("quant_rows_f32");
+}
+
+/* ======================= bit packing (kernels/rowcodec.c) ======================= */
+
+/* One thread per 8 codes of a row = `bits` whole bytes of its stream: code k of the chunk sits
+ * at bits [k*b, (k+1)*b) of a 64-bit word (little-endian stream, rb_pack_bits), codes past n
+ * are zero (the unused high bits of the last byte), and bytes past the packed row are not
+ * written. */
+__global__ void pack_kernel(const uint8_t *codes, size_t rows, size_t n, int bits, uint8_t *out,
+                            size_t ldo) {
+    size_t nch = (n + 7) / 8, nbytes = (n * (size_t) bits + 7) / 8;
+    unsigned mask = (1u << bits) - 1;
+    RB_CU_FOR(i, rows * nch) {
+        size_t r = i / nch, ch = i % nch;
+        const uint8_t *src = codes + r * n + ch * 8;
+        size_t len = n - ch * 8 < 8 ? n - ch * 8 : 8;
+        uint64_t w = 0;
+        for (size_t k = 0; k < len; k++) w |= (uint64_t) (src[k] & mask) << (k * (unsigned) bits);
+        uint8_t *dst = out + r * ldo + ch * (size_t) bits;
+        size_t nb = nbytes - ch * (size_t) bits < (size_t) bits ? nbytes - ch * (size_t) bits
+                                                                : (size_t) bits;
+        for (size_t b = 0; b < nb; b++) dst[b] = (uint8_t) (w >> (8 * b));
+    }
+}
+
+__global__ void unpack_kernel(const uint8_t *in, size_t ldi, size_t rows, size_t n, int bits,
+                              uint8_t *codes) {
+    size_t nch = (n + 7) / 8, nbytes = (n * (size_t) bits + 7) / 8;
+    unsigned mask = (1u << bits) - 1;
+    RB_CU_FOR(i, rows * nch) {
+        size_t r = i / nch, ch = i % nch;
+        const uint8_t *src = in + r * ldi + ch * (size_t) bits;
+        size_t nb = nbytes - ch * (size_t) bits < (size_t) bits ? nbytes - ch * (size_t) bits
+                                                                : (size_t) bits;
+        uint64_t w = 0;
+        for (size_t b = 0; b < nb; b++) w |= (uint64_t) src[b] << (8 * b);
+        size_t len = n - ch * 8 < 8 ? n - ch * 8 : 8;
+        uint8_t *dst = codes + r * n + ch * 8;
+        for (size_t k = 0; k < len; k++) dst[k] = (uint8_t) ((w >> (k * (unsigned) bits)) & mask);
+    }
+}
+
+static int check_pack(const char *who, size_t rows, size_t n, int bits, size_t ld) {
+    if (bits < 1 || bits > 8)
+        return rb_error_set(RB_EINVAL, "%s: bits = %d is outside 1..8", who, bits);
+    if (rows > 1 && ld < rb_pack_bytes(n, bits))
+        return rb_error_set(RB_EINVAL, "%s: row stride %zu is shorter than a packed row (%zu)", who,
+                            ld, rb_pack_bytes(n, bits));
+    return RB_OK;
+}
+
+static int cu_pack_rows(const uint8_t *codes, size_t rows, size_t n, int bits, uint8_t *out,
+                        size_t ldo, void *stream) {
+    int rc = check_pack("pack_rows", rows, n, bits, ldo);
+    if (rc || rows == 0 || n == 0) return rc;
+    if (!codes || !out) return rb_error_set(RB_EINVAL, "pack_rows: NULL codes or output");
+    size_t items = rows * ((n + 7) / 8);
+    pack_kernel<<<rb_cu_blocks(items, QT), QT, 0, rb_cu_stream(stream)>>>(codes, rows, n, bits, out,
+                                                                          ldo);
+    return RB_CU_LAUNCHED("pack_rows");
+}
+
+static int cu_unpack_rows(const uint8_t *in, size_t ldi, size_t rows, size_t n, int bits,
+                          uint8_t *codes, void *stream) {
+    int rc = check_pack("unpack_rows", rows, n, bits, ldi);
+    if (rc || rows == 0 || n == 0) return rc;
+    if (!in || !codes) return rb_error_set(RB_EINVAL, "unpack_rows: NULL input or codes");
+    size_t items = rows * ((n + 7) / 8);
+    unpack_kernel<<<rb_cu_blocks(items, QT), QT, 0, rb_cu_stream(stream)>>>(in, ldi, rows, n, bits,
+                                                                            codes);
+    return RB_CU_LAUNCHED("unpack_rows");
+}
+
+/* ======================= FP4 / FP8 formats (kernels/fpformats.c) ======================= */
+
+__constant__ float e2m1_values[16] = {0.0f,  0.5f,  1.0f,  1.5f,  2.0f,  3.0f,  4.0f,  6.0f,
+                                      -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f};
+
+/* E2M1 code of a float, the "scalar" variant's formula (bit-identical to the reference's double
+ * one, which the CPU tests check): ties to the even code, saturation above 5, sign of zero kept,
+ * NaN -> 0. */
+__device__ __forceinline__ unsigned e2m1_code_f(float v) {
+    float a = fabsf(v);
+    unsigned mag = (unsigned) ((a > 0.25f) + (a >= 0.75f) + (a > 1.25f) + (a >= 1.75f) +
+                               (a > 2.5f) + (a >= 3.5f) + (a > 5.0f));
+    return v != v ? 0u : ((f2u(v) >> 28) & 8u) | mag;
+}
+
+/* rb_mx_scale_code / rb_mx_down / rb_mx_up (kernels/fpformats_variants.h). */
+__device__ __forceinline__ int mx_scale_code(uint32_t amax_bits, int ceil_rule) {
+    int sc = (int) (amax_bits >> 23) - 2 + (ceil_rule && (amax_bits & 0x7FFFFFu) > 0x400000u);
+    return sc < 0 ? 0 : sc;
+}
+__device__ __forceinline__ float mx_down(int sc) {
+    return u2f((uint32_t) (254 - sc) << 23);
+}
+__device__ __forceinline__ float mx_up(int sc) {
+    return u2f(sc ? (uint32_t) sc << 23 : 0x00400000u);
+}
+
+__device__ __forceinline__ uint32_t warp_max_u32(uint32_t v, unsigned width) {
+    for (unsigned o = width / 2; o > 0; o >>= 1) {
+        uint32_t w = __shfl_xor_sync(0xffffffffu, v, o);
+        v = w > v ? w : v;
+    }
+    return v;
+}
+
+/* One warp per 32-element block, lane i on element i: amax over the block's |x| bit patterns
+ * (finite input: integer order is float order), the shared scale, the codes; even lanes pack
+ * their code with the odd neighbour's. The loop trip count is uniform per warp. */
+__global__ void mxfp4_quant_kernel(const float *x, size_t n, int ceil_rule, uint8_t *packed,
+                                   uint8_t *scales, float *y) {
+    size_t nblk = (n + 31) / 32;
+    unsigned lane = threadIdx.x % 32;
+    size_t warp = (blockIdx.x * (size_t) blockDim.x + threadIdx.x) / 32;
+    size_t nwarps = (size_t) gridDim.x * blockDim.x / 32;
+    for (size_t b = warp; b < nblk; b += nwarps) {
+        size_t i = b * 32 + lane;
+        bool in = i < n;
+        float v = in ? x[i] : 0.0f;
+        uint32_t amax = warp_max_u32(f2u(v) & 0x7FFFFFFFu, 32);
+        int sc = mx_scale_code(amax, ceil_rule);
+        unsigned c = e2m1_code_f(v * mx_down(sc));
+        unsigned hi = __shfl_down_sync(0xffffffffu, c, 1);
+        if (!in) continue;
+        if (lane == 0 && scales) scales[b] = (uint8_t) sc;
+        if (packed && lane % 2 == 0) packed[i / 2] = (uint8_t) (c | (i + 1 < n ? hi << 4 : 0u));
+        if (y) y[i] = e2m1_values[c] * mx_up(sc);
+    }
+}
+
+/* One thread per element. A NaN scale (0xFF), which the CPU reports with RB_ENUMERIC, decodes to
+ * NaN here. */
+__global__ void mxfp4_dequant_kernel(const uint8_t *packed, const uint8_t *scales, size_t n,
+                                     float *y) {
+    RB_CU_FOR(i, n) {
+        unsigned sc = scales[i / 32];
+        unsigned c = (packed[i / 2] >> (4 * (i % 2))) & 0xFu;
+        y[i] = sc == 0xFFu ? __int_as_float(0x7fffffff) : e2m1_values[c] * mx_up((int) sc);
+    }
+}
+
+static int cu_mxfp4_quant(const float *x, size_t n, rb_mx_rule rule, uint8_t *packed,
+                          uint8_t *scales, float *y, void *stream) {
+    if (rule != RB_MX_FLOOR && rule != RB_MX_CEIL)
+        return rb_error_set(RB_EINVAL, "mxfp4: unknown shared-scale rule %d", (int) rule);
+    if (n == 0) return RB_OK;
+    if (!x) return rb_error_set(RB_EINVAL, "mxfp4: x is NULL");
+    mxfp4_quant_kernel<<<warp_blocks((n + 31) / 32), 256, 0, rb_cu_stream(stream)>>>(
+        x, n, rule == RB_MX_CEIL, packed, scales, y);
+    return RB_CU_LAUNCHED("mxfp4_quant");
+}
+
+static int cu_mxfp4_dequant(const uint8_t *packed, const uint8_t *scales, size_t n, float *y,
+                            void *stream) {
+    if (n == 0) return RB_OK;
+    if (!packed || !scales || !y)
+        return rb_error_set(RB_EINVAL, "mxfp4: NULL packed, scales or output");
+    mxfp4_dequant_kernel<<<rb_cu_blocks(n, QT), QT, 0, rb_cu_stream(stream)>>>(packed, scales, n,
+                                                                               y);
+    return RB_CU_LAUNCHED("mxfp4_dequant");
+}
+
+/* rb_e4m3_sat_pos: E4M3 of s >= 0, saturating, and its value (bit formulation of the reference
+ * encoder, checked equal on the CPU). */
+__device__ __forceinline__ unsigned e4m3_sat_pos(float s, float *value) {
+    if (!(s < 448.0f)) {
+        *value = 448.0f;
+        return 0x7Eu;
+    }
+    if (s < 0x1p-6f) {
+        float r = s + 16384.0f;
+        *value = r - 16384.0f;
+        return f2u(r) - f2u(16384.0f);
+    }
+    uint32_t b = f2u(s);
+    b = (b + 0x7FFFFu + ((b >> 20) & 1u)) & 0xFFF00000u;
+    *value = u2f(b);
+    return (b - (120u << 23)) >> 20;
+}
+
+/* rb_fp8_e4m3_decode: NaN for S.1111.111. */
+__device__ __forceinline__ float e4m3_decode(unsigned code) {
+    unsigned e = (code >> 3) & 15u, m = code & 7u;
+    float v = (e == 15 && m == 7) ? __int_as_float(0x7fffffff)
+              : e                 ? u2f(((e + 120u) << 23) | (m << 20))
+                                  : (float) m * 0x1p-9f;
+    return code & 0x80u ? -v : v;
+}
+
+/* The tensor amax of nvfp4_quant as the bit pattern of a non-negative float (atomicMax on the
+ * bits is the float max). One per device (module globals are per context); calls are
+ * serialized by nv_mutex and the stream is synced before it is released. */
+__device__ uint32_t nv_amax_slot;
+static std::mutex nv_mutex;
+
+__global__ void nv_amax_kernel(const float *x, size_t n) {
+    uint32_t m = 0;
+    RB_CU_FOR(i, n) {
+        uint32_t a = f2u(x[i]) & 0x7FFFFFFFu;
+        m = a > m ? a : m;
+    }
+    m = warp_max_u32(m, 32);
+    if (threadIdx.x % 32 == 0) atomicMax(&nv_amax_slot, m);
+}
+
+__global__ void nv_amax_reset_kernel(void) {
+    nv_amax_slot = 0;
+}
+
+/* Half a warp per 16-element block, lane i % 16 on element i. */
+__global__ void nvfp4_quant_kernel(const float *x, size_t n, uint8_t *packed, uint8_t *scales,
+                                   float *y) {
+    float amax_t = u2f(nv_amax_slot);
+    /* rb_nvfp4_tensor_scale */
+    float s_enc = 1.0f;
+    if (amax_t != 0) {
+        s_enc = 6.0f * 448.0f / amax_t;
+        if (isinf(s_enc)) s_enc = FLT_MAX;
+    }
+    size_t nblk = (n + 15) / 16;
+    unsigned lane = threadIdx.x % 32, sub = lane % 16;
+    size_t hw = (blockIdx.x * (size_t) blockDim.x + threadIdx.x) / 16;
+    size_t nhw = (size_t) gridDim.x * blockDim.x / 16;
+    /* Both halves of a warp run the same number of iterations (nhw is even, hw's differ by 1,
+     * so blocks hw and hw + 1 both exist or the odd one runs past nblk by one): the loop runs
+     * to a warp-uniform bound and lanes past the end take part with zero data. */
+    size_t warp_base = hw - hw % 2;
+    for (size_t b0 = warp_base; b0 < nblk; b0 += nhw) {
+        size_t b = b0 + hw % 2;
+        size_t i = b * 16 + sub;
+        bool in = b < nblk && i < n;
+        float v = in ? x[i] : 0.0f;
+        uint32_t amax = warp_max_u32(f2u(v) & 0x7FFFFFFFu, 16);
+        float s_b;
+        unsigned sc = e4m3_sat_pos((u2f(amax) / 6.0f) * s_enc, &s_b);
+        float mul = s_b > 0 ? s_enc / s_b : 0.0f, dec = s_b / s_enc;
+        unsigned c = s_b > 0 ? e2m1_code_f(v * mul) : 0u;
+        unsigned hi = __shfl_down_sync(0xffffffffu, c, 1);
+        if (!in) continue;
+        if (sub == 0 && scales) scales[b] = (uint8_t) sc;
+        if (packed && sub % 2 == 0) packed[i / 2] = (uint8_t) (c | (i + 1 < n ? hi << 4 : 0u));
+        if (y) y[i] = e2m1_values[c] * dec;
+    }
+}
+
+/* One thread per element; a NaN block scale gives NaN (the CPU reports RB_ENUMERIC). */
+__global__ void nvfp4_dequant_kernel(const uint8_t *packed, const uint8_t *scales,
+                                     float tensor_scale, size_t n, float *y) {
+    RB_CU_FOR(i, n) {
+        float dec = e4m3_decode(scales[i / 16]) / tensor_scale;
+        unsigned c = (packed[i / 2] >> (4 * (i % 2))) & 0xFu;
+        y[i] = e2m1_values[c] * dec;
+    }
+}
+
+static int cu_nvfp4_quant(const float *x, size_t n, uint8_t *packed, uint8_t *scales,
+                          float *tensor_scale, float *y, void *stream) {
+    if (n == 0) {
+        if (tensor_scale) *tensor_scale = rb_nvfp4_tensor_scale(0.0f);
+        return RB_OK;
+    }
+    if (!x) return rb_error_set(RB_EINVAL, "nvfp4: x is NULL");
+    cudaStream_t st = rb_cu_stream(stream);
+    std::lock_guard<std::mutex> lock(nv_mutex);
+    nv_amax_reset_kernel<<<1, 1, 0, st>>>();
+    int rc = RB_CU_LAUNCHED("nvfp4_quant (reset)");
+    if (rc) return rc;
+    nv_amax_kernel<<<rb_cu_blocks(n, QT) < 1024 ? rb_cu_blocks(n, QT) : 1024, QT, 0, st>>>(x, n);
+    if ((rc = RB_CU_LAUNCHED("nvfp4_quant (amax)"))) return rc;
+    size_t halfwarps = (n + 15) / 16;
+    nvfp4_quant_kernel<<<warp_blocks((halfwarps + 1) / 2), 256, 0, st>>>(x, n, packed, scales, y);
+    if ((rc = RB_CU_LAUNCHED("nvfp4_quant"))) return rc;
+    uint32_t amax = 0;
+    void *slot = NULL;
+    RB_CU_TRY(cudaGetSymbolAddress(&slot, nv_amax_slot), "nvfp4_quant (slot)");
+    RB_CU_TRY(cudaMemcpyAsync(&amax, slot, sizeof amax, cudaMemcpyDeviceToHost, st),
+              "nvfp4_quant (amax copy)");
+    RB_CU_TRY(cudaStreamSynchronize(st), "nvfp4_quant (sync)");
+    float a;
+    memcpy(&a, &amax, sizeof a);
+    if (tensor_scale) *tensor_scale = rb_nvfp4_tensor_scale(a);
+    return RB_OK;
+}
+
+static int cu_nvfp4_dequant(const uint8_t *packed, const uint8_t *scales, float tensor_scale,
+                            size_t n, float *y, void *stream) {
+    if (!(tensor_scale > 0) || isinf(tensor_scale))
+        return rb_error_set(RB_EINVAL, "nvfp4: tensor scale %g is not a positive finite number",
+                            (double) tensor_scale);
+    if (n == 0) return RB_OK;
+    if (!packed || !scales || !y)
+        return rb_error_set(RB_EINVAL, "nvfp4: NULL packed, scales or output");
+    nvfp4_dequant_kernel<<<rb_cu_blocks(n, QT), QT, 0, rb_cu_stream(stream)>>>(packed, scales,
+                                                                               tensor_scale, n, y);
+    return RB_CU_LAUNCHED("nvfp4_dequant");
+}
+
+/* ---- FP8: the reference's generic minifloat rounding in double (exact for every float) ---- */
+
+__device__ __forceinline__ double mf_round(double a, int mbits, int emin) {
+    if (a == 0) return 0;
+    int e;
+    frexp(a, &e);
+    e -= 1;
+    if (e < emin) e = emin;
+    double quantum = ldexp(1.0, e - mbits);
+    return rint(a / quantum) * quantum;
+}
+
+__device__ __forceinline__ unsigned mf_bits(double q, int mbits, int emin, int bias) {
+    if (q == 0) return 0;
+    int e;
+    frexp(q, &e);
+    e -= 1;
+    if (e < emin) return (unsigned) (q / ldexp(1.0, emin - mbits));
+    unsigned m = (unsigned) (q / ldexp(1.0, e - mbits)) - (1u << mbits);
+    return ((unsigned) (e + bias) << mbits) | m;
+}
+
+__device__ __forceinline__ double mf_decode(unsigned e, unsigned m, int mbits, int bias) {
+    if (e == 0) return ldexp((double) m, 1 - bias - mbits);
+    return ldexp((double) ((1u << mbits) | m), (int) e - bias - mbits);
+}
+
+/* fp8_encode of kernels/fpformats.c; NaN and Inf follow its scalar rules (the CPU array cast
+ * rejects them). */
+__device__ __forceinline__ unsigned fp8_encode(float x, int special, int e5m2) {
+    int mbits = e5m2 ? 2 : 3, bias = e5m2 ? 15 : 7;
+    double maxval = e5m2 ? 57344.0 : 448.0;
+    unsigned max_code = e5m2 ? 0x7Bu : 0x7Eu, over_code = e5m2 ? 0x7Cu : 0x7Fu;
+    unsigned sign = signbit(x) ? 0x80u : 0u;
+    if (isnan(x)) return sign | 0x7Fu;
+    double a = fabs((double) x);
+    double q = isinf(a) ? (double) INFINITY : mf_round(a, mbits, 1 - bias);
+    if (q > maxval) return sign | (special ? over_code : max_code);
+    return sign | mf_bits(q, mbits, 1 - bias, bias);
+}
+
+__device__ __forceinline__ float fp8_decode(unsigned code, int e5m2) {
+    float v;
+    if (e5m2) {
+        unsigned e = (code >> 2) & 31u, m = code & 3u;
+        v = e == 31 ? (m ? __int_as_float(0x7fffffff) : (float) INFINITY)
+                    : (float) mf_decode(e, m, 2, 15);
+    } else {
+        unsigned e = (code >> 3) & 15u, m = code & 7u;
+        v = (e == 15 && m == 7) ? __int_as_float(0x7fffffff) : (float) mf_decode(e, m, 3, 7);
+    }
+    return code & 0x80u ? -v : v;
+}
+
+__global__ void fp8_encode_kernel(const float *x, size_t n, int e5m2, int special, uint8_t *out) {
+    RB_CU_FOR(i, n) out[i] = (uint8_t) fp8_encode(x[i], special, e5m2);
+}
+
+__global__ void fp8_decode_kernel(const uint8_t *in, size_t n, int e5m2, float *y) {
+    RB_CU_FOR(i, n) y[i] = fp8_decode(in[i], e5m2);
+}
+
+static int cu_fp8_encode(const float *x, size_t n, int e5m2, rb_fp8_overflow ov, uint8_t *out,
+                         void *stream) {
+    if (ov != RB_FP8_SATURATE && ov != RB_FP8_SPECIAL)
+        return rb_error_set(RB_EINVAL, "fp8: unknown overflow mode %d", (int) ov);
+    if (n == 0) return RB_OK;
+    if (!x || !out) return rb_error_set(RB_EINVAL, "fp8: NULL input or output");
+    fp8_encode_kernel<<<rb_cu_blocks(n, QT), QT, 0, rb_cu_stream(stream)>>>(
+        x, n, e5m2 != 0, ov == RB_FP8_SPECIAL, out);
+    return RB_CU_LAUNCHED("fp8_encode");
+}
+
+static int cu_fp8_decode(const uint8_t *in, size_t n, int e5m2, float *y, void *stream) {
+    if (n == 0) return RB_OK;
+    if (!in || !y) return rb_error_set(RB_EINVAL, "fp8: NULL input or output");
+    fp8_decode_kernel<<<rb_cu_blocks(n, QT), QT, 0, rb_cu_stream(stream)>>>(in, n, e5m2 != 0, y);
+    return RB_CU_LAUNCHED("fp8_decode");
+}
+
+/* ======================= scalar codebooks (kernels/codebook.c) ======================= */
+
+/* The codebook by value (a 2 KB kernel parameter, under the 4 KB limit). */
+struct cb_table {
+    float v[RB_CODEBOOK_MAX];
+    int k;
+    int sorted;
+};
+
+/* index(x) = number of thresholds strictly below x. With sorted thresholds that is the first
+ * position whose threshold is >= x (binary search); otherwise the reference's plain count. */
+__global__ void codebook_quant_kernel(cb_table t, const float *x, size_t rows, size_t cols,
+                                      size_t ld, uint8_t *idx) {
+    __shared__ float th[RB_CODEBOOK_MAX];
+    int nt = t.k - 1;
+    for (int i = threadIdx.x; i < nt; i += blockDim.x) th[i] = t.v[i];
+    __syncthreads();
+    RB_CU_FOR(i, rows * cols) {
+        size_t r = i / cols, c = i % cols;
+        float v = x[r * ld + c];
+        unsigned cnt = 0;
+        if (t.sorted) {
+            int lo = 0, hi = nt; /* th[j] < v for j < lo, th[j] >= v for j >= hi */
+            while (lo < hi) {
+                int mid = (lo + hi) / 2;
+                if (th[mid] < v)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            cnt = (unsigned) lo;
+        } else {
+            for (int j = 0; j < nt; j++) cnt += th[j] < v;
+        }
+        idx[i] = (uint8_t) cnt;
+    }
+}
+
+/* An index >= k, which the CPU reports with RB_EINVAL, decodes to NaN here. */
+__global__ void codebook_dequant_kernel(cb_table t, const uint8_t *idx, size_t n, float *y) {
+    __shared__ float cen[RB_CODEBOOK_MAX];
+    for (int i = threadIdx.x; i < t.k; i += blockDim.x) cen[i] = t.v[i];
+    __syncthreads();
+    RB_CU_FOR(i, n) {
+        unsigned j = idx[i];
+        y[i] = (int) j < t.k ? cen[j] : __int_as_float(0x7fffffff);
+    }
+}
+
+static int cu_codebook_quant_f32(const rb_codebook *cb, const float *x, size_t rows, size_t cols,
+                                 size_t ld, uint8_t *idx, void *stream) {
+    if (!cb || cb->k < 1 || cb->k > RB_CODEBOOK_MAX)
+        return rb_error_set(RB_EINVAL, "codebook: not initialised");
+    if (rows > 1 && ld < cols)
+        return rb_error_set(RB_EINVAL, "codebook: row stride %zu is shorter than cols = %zu", ld,
+                            cols);
+    if (rows == 0 || cols == 0) return RB_OK;
+    if (!x || !idx) return rb_error_set(RB_EINVAL, "codebook: NULL input or output");
+    cb_table t;
+    memset(&t, 0, sizeof t);
+    t.k = (int) cb->k;
+    t.sorted = 1;
+    for (size_t i = 0; i + 1 < cb->k; i++) {
+        t.v[i] = cb->thresholds[i];
+        /* !(a <= b) also catches NaN, which the plain count handles as the CPU does. */
+        if (i > 0 && !(t.v[i - 1] <= t.v[i])) t.sorted = 0;
+    }
+    codebook_quant_kernel<<<rb_cu_blocks(rows * cols, QT), QT, 0, rb_cu_stream(stream)>>>(
+        t, x, rows, cols, ld, idx);
+    return RB_CU_LAUNCHED("codebook_quant_f32");
+}
+
+static int cu_codebook_dequant_f32(const rb_codebook *cb, const uint8_t *idx, size_t n, float *y,
+                                   void *stream) {
+    if (!cb || cb->k < 1 || cb->k > RB_CODEBOOK_MAX)
+        return rb_error_set(RB_EINVAL, "codebook: not initialised");
+    if (n == 0) return RB_OK;
+    if (!idx || !y) return rb_error_set(RB_EINVAL, "codebook: NULL input or output");
+    cb_table t;
+    memset(&t, 0, sizeof t);
+    t.k = (int) cb->k;
+    for (size_t i = 0; i < cb->k; i++) t.v[i] = cb->centroids[i];
+    codebook_dequant_kernel<<<rb_cu_blocks(n, QT), QT, 0, rb_cu_stream(stream)>>>(t, idx, n, y);
+    return RB_CU_LAUNCHED("codebook_dequant_f32");
+}
+
 void rb_cu_register_quant(rb_cuda_ops *ops) {
-    (void) ops;
+    ops->quant_rows_f32 = cu_quant_rows_f32;
+    ops->pack_rows = cu_pack_rows;
+    ops->unpack_rows = cu_unpack_rows;
+    ops->mxfp4_quant = cu_mxfp4_quant;
+    ops->mxfp4_dequant = cu_mxfp4_dequant;
+    ops->nvfp4_quant = cu_nvfp4_quant;
+    ops->nvfp4_dequant = cu_nvfp4_dequant;
+    ops->fp8_encode = cu_fp8_encode;
+    ops->fp8_decode = cu_fp8_decode;
+    ops->codebook_quant_f32 = cu_codebook_quant_f32;
+    ops->codebook_dequant_f32 = cu_codebook_dequant_f32;
 }
