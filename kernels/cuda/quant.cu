@@ -182,6 +182,174 @@ __global__ void qrows_pack4_kernel(qparams q, const float *x, size_t rows, size_
     }
 }
 
+/* ---- fused paths: one pass over x (parameters and codes from the same load) ---- */
+
+/* Writes element c of row r given its code; PACK4 pairs are handled by the callers. */
+template <int MODE>
+__device__ __forceinline__ void q_store(void *out, size_t r, size_t ldo, size_t c, float code,
+                                        float s, float z) {
+    if (MODE == RB_QOUT_FAKE)
+        ((float *) out)[r * ldo + c] = s * (code - z);
+    else
+        ((uint8_t *) out)[r * ldo + c] = (uint8_t) (int) code;
+}
+
+/* One warp per group of at most 32 K elements, lane l holding elements l + 32 j in registers
+ * (coalesced 128-byte rows). PACK4 needs every group to start at an even column (even group, or
+ * one group per row): even lanes then pair their nibble with the odd neighbour's. The loops over
+ * groups and j are warp-uniform, so the shuffles always see full warps. */
+template <int K, int MODE>
+__global__ void __launch_bounds__(256)
+    qrows_warp_kernel(qparams q, const float *x, size_t rows, size_t cols, size_t ld, size_t group,
+                      void *out, size_t ldo, float *scales, float *zeros) {
+    size_t ng = (cols + group - 1) / group, np = rows * ng;
+    unsigned lane = threadIdx.x % 32;
+    size_t warp = (blockIdx.x * (size_t) blockDim.x + threadIdx.x) / 32;
+    size_t nwarps = (size_t) gridDim.x * blockDim.x / 32;
+    for (size_t p = warp; p < np; p += nwarps) {
+        size_t r = p / ng, c0 = (p % ng) * group;
+        size_t len = cols - c0 < group ? cols - c0 : group;
+        const float *src = x + r * ld + c0;
+        float v[K];
+        float mn = INFINITY, mx = -INFINITY;
+#pragma unroll
+        for (int j = 0; j < K; j++) {
+            size_t i = lane + 32 * (size_t) j;
+            v[j] = i < len ? src[i] : 0.0f;
+            if (i < len) {
+                mn = v[j] < mn ? v[j] : mn;
+                mx = v[j] > mx ? v[j] : mx;
+            }
+        }
+        mn = warp_min(mn);
+        mx = warp_max(mx);
+        float s, z;
+        q_params(q, mn, mx, &s, &z); /* every lane: the same inputs, the same result */
+        if (lane == 0) {
+            scales[p] = s;
+            if (zeros) zeros[p] = z;
+        }
+#pragma unroll
+        for (int j = 0; j < K; j++) {
+            size_t i = lane + 32 * (size_t) j;
+            bool in = i < len;
+            float u = q.stochastic && in ? q_uniform(q.seed, q.stream, r * cols + c0 + i) : 0.0f;
+            float code = q_code(q, v[j], s, z, u);
+            if (MODE == RB_QOUT_PACK4) {
+                unsigned nib = (unsigned) ((int) code & 0xF);
+                unsigned hi = __shfl_down_sync(0xffffffffu, nib, 1);
+                if (in && lane % 2 == 0)
+                    ((uint8_t *) out)[r * ldo + (c0 + i) / 2] =
+                        (uint8_t) (nib | (i + 1 < len ? hi << 4 : 0u));
+            } else if (in) {
+                q_store<MODE>(out, r, ldo, c0 + i, code, s, z);
+            }
+        }
+    }
+}
+
+/* One block per group of up to QB_SMEM floats: the group is staged in shared memory, reduced
+ * across the block, then coded from shared memory. PACK4 as in the warp kernel (groups start
+ * at even columns); thread t codes the pair (2t, 2t + 1). */
+enum { QB_THREADS = 256, QB_SMEM = 12288 };
+
+template <int MODE>
+__global__ void __launch_bounds__(QB_THREADS)
+    qrows_block_kernel(qparams q, const float *x, size_t rows, size_t cols, size_t ld, size_t group,
+                       void *out, size_t ldo, float *scales, float *zeros) {
+    extern __shared__ float sx[];
+    __shared__ float red_mn[QB_THREADS / 32], red_mx[QB_THREADS / 32], sh_s, sh_z;
+    size_t ng = (cols + group - 1) / group, np = rows * ng;
+    unsigned lane = threadIdx.x % 32, wid = threadIdx.x / 32;
+    for (size_t p = blockIdx.x; p < np; p += gridDim.x) {
+        size_t r = p / ng, c0 = (p % ng) * group;
+        size_t len = cols - c0 < group ? cols - c0 : group;
+        const float *src = x + r * ld + c0;
+        float mn = INFINITY, mx = -INFINITY;
+        for (size_t i = threadIdx.x; i < len; i += QB_THREADS) {
+            float v = src[i];
+            sx[i] = v;
+            mn = v < mn ? v : mn;
+            mx = v > mx ? v : mx;
+        }
+        mn = warp_min(mn);
+        mx = warp_max(mx);
+        if (lane == 0) {
+            red_mn[wid] = mn;
+            red_mx[wid] = mx;
+        }
+        __syncthreads();
+        if (wid == 0) {
+            mn = lane < QB_THREADS / 32 ? red_mn[lane] : INFINITY;
+            mx = lane < QB_THREADS / 32 ? red_mx[lane] : -INFINITY;
+            mn = warp_min(mn);
+            mx = warp_max(mx);
+            if (lane == 0) {
+                float s, z;
+                q_params(q, mn, mx, &s, &z);
+                scales[p] = s;
+                if (zeros) zeros[p] = z;
+                sh_s = s;
+                sh_z = z;
+            }
+        }
+        __syncthreads();
+        float s = sh_s, z = sh_z;
+        size_t e0 = r * cols + c0; /* stochastic rounding's element index of column c0 */
+        if (MODE == RB_QOUT_PACK4) {
+            for (size_t t = threadIdx.x; 2 * t < len; t += QB_THREADS) {
+                unsigned byte = 0;
+                for (int h = 0; h < 2; h++) {
+                    size_t i = 2 * t + (size_t) h;
+                    if (i >= len) break;
+                    float u = q.stochastic ? q_uniform(q.seed, q.stream, e0 + i) : 0.0f;
+                    byte |= (unsigned) ((int) q_code(q, sx[i], s, z, u) & 0xF) << (4 * h);
+                }
+                ((uint8_t *) out)[r * ldo + (c0 + 2 * t) / 2] = (uint8_t) byte;
+            }
+        } else {
+            for (size_t i = threadIdx.x; i < len; i += QB_THREADS) {
+                float u = q.stochastic ? q_uniform(q.seed, q.stream, e0 + i) : 0.0f;
+                q_store<MODE>(out, r, ldo, c0 + i, q_code(q, sx[i], s, z, u), s, z);
+            }
+        }
+        __syncthreads(); /* sx, red_* and sh_* are reused by the next group */
+    }
+}
+
+/* Launches the fused kernel for this group size and mode; returns 1 when none applies (the
+ * caller runs the two-pass path). */
+template <int MODE>
+static int qrows_fused(const qparams &q, const float *x, size_t rows, size_t cols, size_t ld,
+                       size_t group, void *out, size_t ldo, float *scales, float *zeros,
+                       cudaStream_t st, int *rc) {
+    size_t ng = (cols + group - 1) / group, np = rows * ng;
+    size_t gmax = group < cols ? group : cols;
+    if (MODE == RB_QOUT_PACK4 && ng > 1 && group % 2) return 1;
+    size_t wb = (np + 7) / 8; /* 8 warps per block of 256 */
+    unsigned wblocks = (unsigned) (wb > 65535u * 32 ? 65535u * 32 : wb);
+    if (gmax <= 32)
+        qrows_warp_kernel<1, MODE>
+            <<<wblocks, 256, 0, st>>>(q, x, rows, cols, ld, group, out, ldo, scales, zeros);
+    else if (gmax <= 64)
+        qrows_warp_kernel<2, MODE>
+            <<<wblocks, 256, 0, st>>>(q, x, rows, cols, ld, group, out, ldo, scales, zeros);
+    else if (gmax <= 128)
+        qrows_warp_kernel<4, MODE>
+            <<<wblocks, 256, 0, st>>>(q, x, rows, cols, ld, group, out, ldo, scales, zeros);
+    else if (gmax <= 256)
+        qrows_warp_kernel<8, MODE>
+            <<<wblocks, 256, 0, st>>>(q, x, rows, cols, ld, group, out, ldo, scales, zeros);
+    else if (gmax <= QB_SMEM) {
+        unsigned blocks = (unsigned) (np > 65535u * 32 ? 65535u * 32 : np);
+        qrows_block_kernel<MODE><<<blocks, QB_THREADS, gmax * sizeof(float), st>>>(
+            q, x, rows, cols, ld, group, out, ldo, scales, zeros);
+    } else
+        return 1;
+    *rc = RB_CU_LAUNCHED("quant_rows_f32");
+    return 0;
+}
+
 /* Warps-per-block launch over `items` warp tasks. */
 static unsigned warp_blocks(size_t items) {
     size_t b = (items + 7) / 8; /* 8 warps of 256 threads */
@@ -230,6 +398,18 @@ static int cu_quant_rows_f32(const rb_quant_spec *spec, const float *x, size_t r
     q.seed = sp.seed;
     q.stream = sp.stream;
     cudaStream_t st = rb_cu_stream(stream);
+    int done = 1;
+    if (mode == RB_QOUT_CODES)
+        done = !qrows_fused<RB_QOUT_CODES>(q, x, rows, cols, ld, group, out, ldo, scales, zeros, st,
+                                           &rc);
+    else if (mode == RB_QOUT_PACK4)
+        done = !qrows_fused<RB_QOUT_PACK4>(q, x, rows, cols, ld, group, out, ldo, scales, zeros, st,
+                                           &rc);
+    else
+        done = !qrows_fused<RB_QOUT_FAKE>(q, x, rows, cols, ld, group, out, ldo, scales, zeros, st,
+                                          &rc);
+    if (done) return rc;
+    /* Groups too large for shared memory (or odd groups packed to nibbles): two passes. */
     size_t ng = (cols + group - 1) / group;
     qrows_params_kernel<<<warp_blocks(rows * ng), 256, 0, st>>>(q, x, rows, cols, ld, group, scales,
                                                                 zeros);
