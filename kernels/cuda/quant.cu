@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/quant_formats.cuh"
 
 extern "C" {
 #include "kernels/fpformats_variants.h"
@@ -21,57 +22,7 @@ enum { QT = 256 };
     for (size_t i = blockIdx.x * (size_t) blockDim.x + threadIdx.x; i < (n); \
          i += (size_t) gridDim.x * blockDim.x)
 
-__device__ __forceinline__ uint32_t f2u(float f) {
-    return __float_as_uint(f);
-}
-__device__ __forceinline__ float u2f(uint32_t u) {
-    return __uint_as_float(u);
-}
-
 /* ======================= integer quantization (kernels/quant.c) ======================= */
-
-/* The fields of rb_quant_spec the kernels need, passed by value. */
-struct qparams {
-    int bits, asym, zero_in_range, stochastic;
-    float clip, range_min, lo, hi;
-    uint64_t seed, stream;
-};
-
-/* rb_quant_params, operation for operation (fp32, IEEE division, rintf = RNE). The CPU reports
- * an overflowing scale (Inf) with RB_ENUMERIC; here the Inf scale is stored as is. */
-__device__ __forceinline__ void q_params(const qparams &q, float mn, float mx, float *scale,
-                                         float *zero) {
-    if (q.zero_in_range) {
-        if (mn > 0) mn = 0;
-        if (mx < 0) mx = 0;
-    }
-    float clip = q.clip == 0 ? 1.0f : q.clip;
-    mn *= clip;
-    mx *= clip;
-    float s, z = 0;
-    if (!q.asym) {
-        float maxq = (float) ((1 << (q.bits - 1)) - 1);
-        float a = -mn > mx ? -mn : mx;
-        if (q.range_min > a) a = q.range_min;
-        s = a / maxq;
-        if (!(s > 0)) s = 1;
-    } else {
-        float maxq = (float) ((1 << q.bits) - 1);
-        float w = mx - mn;
-        if (q.range_min > w) w = q.range_min;
-        s = w / maxq;
-        if (!(s > 0)) {
-            float m = fabsf(mn) > 1 ? fabsf(mn) : 1;
-            mn -= m;
-            mx += m;
-            s = (mx - mn) / maxq;
-        }
-        z = rintf(-mn / s);
-        if (z == 0) z = 0.0f; /* the CPU's "+ 0.0f": a -0 zero point becomes +0 */
-    }
-    *scale = s;
-    *zero = z;
-}
 
 /* rb_rng_uniform_f32 element e: ((bits >> 8) + 0.5) * 2^-24 in double, rounded to float. */
 __device__ __forceinline__ float q_uniform(uint64_t seed, uint64_t stream, uint64_t e) {
@@ -79,21 +30,6 @@ __device__ __forceinline__ float q_uniform(uint64_t seed, uint64_t stream, uint6
     unsigned w = (unsigned) (e % 4);
     uint32_t b = w == 0 ? r.x : w == 1 ? r.y : w == 2 ? r.z : r.w;
     return (float) (((double) (b >> 8) + 0.5) * 0x1p-24);
-}
-
-/* code_of in kernels/quant.c: t = x / s, rounded, plus z, clamped. */
-__device__ __forceinline__ float q_code(const qparams &q, float v, float s, float z, float u) {
-    float t = v / s, r;
-    if (q.stochastic) {
-        float f = floorf(t);
-        r = f + (u < t - f ? 1.0f : 0.0f);
-    } else {
-        r = rintf(t);
-    }
-    float c = r + z;
-    c = c < q.lo ? q.lo : c;
-    c = c > q.hi ? q.hi : c;
-    return c;
 }
 
 __device__ __forceinline__ float warp_min(float v) {
@@ -114,7 +50,7 @@ __device__ __forceinline__ float warp_max(float v) {
 /* Pass 1: one warp per (row, group): min and max, then the parameters. Every lane runs the
  * whole loop (the trip count is uniform per warp) so the shuffles see full warps. The min/max
  * order does not matter: rb_quant_params gives the same (s, z) whichever zero sign wins. */
-__global__ void qrows_params_kernel(qparams q, const float *x, size_t rows, size_t cols, size_t ld,
+__global__ void qrows_params_kernel(rbq_spec q, const float *x, size_t rows, size_t cols, size_t ld,
                                     size_t group, float *scales, float *zeros) {
     size_t ng = (cols + group - 1) / group, np = rows * ng;
     unsigned lane = threadIdx.x % 32;
@@ -134,7 +70,7 @@ __global__ void qrows_params_kernel(qparams q, const float *x, size_t rows, size
         mx = warp_max(mx);
         if (lane == 0) {
             float s, z;
-            q_params(q, mn, mx, &s, &z);
+            rbq_params(q, mn, mx, &s, &z);
             scales[p] = s;
             if (zeros) zeros[p] = z;
         }
@@ -143,7 +79,7 @@ __global__ void qrows_params_kernel(qparams q, const float *x, size_t rows, size
 
 /* Pass 2, codes or fake quantization: one thread per element (FAKE may run in place: each
  * element is read and written by the same thread). */
-__global__ void qrows_elem_kernel(qparams q, const float *x, size_t rows, size_t cols, size_t ld,
+__global__ void qrows_elem_kernel(rbq_spec q, const float *x, size_t rows, size_t cols, size_t ld,
                                   size_t group, void *out, size_t ldo, int fake,
                                   const float *scales, const float *zeros) {
     size_t ng = (cols + group - 1) / group;
@@ -152,7 +88,7 @@ __global__ void qrows_elem_kernel(qparams q, const float *x, size_t rows, size_t
         float s = scales[p], z = q.asym ? zeros[p] : 0.0f;
         float u = q.stochastic ? q_uniform(q.seed, q.stream, i) : 0.0f;
         float v = x[r * ld + c];
-        float c_ = q_code(q, v, s, z, u);
+        float c_ = rbq_code(q, v, s, z, u);
         if (fake)
             ((float *) out)[r * ldo + c] = s * (c_ - z);
         else
@@ -162,7 +98,7 @@ __global__ void qrows_elem_kernel(qparams q, const float *x, size_t rows, size_t
 
 /* Pass 2, 4-bit nibbles: one thread per output byte (elements 2j and 2j + 1; each uses its own
  * group's parameters, since an odd group size puts a group boundary inside a byte). */
-__global__ void qrows_pack4_kernel(qparams q, const float *x, size_t rows, size_t cols, size_t ld,
+__global__ void qrows_pack4_kernel(rbq_spec q, const float *x, size_t rows, size_t cols, size_t ld,
                                    size_t group, uint8_t *out, size_t ldo, const float *scales,
                                    const float *zeros) {
     size_t ng = (cols + group - 1) / group, nb = (cols + 1) / 2;
@@ -175,7 +111,7 @@ __global__ void qrows_pack4_kernel(qparams q, const float *x, size_t rows, size_
             size_t p = r * ng + c / group;
             float s = scales[p], z = q.asym ? zeros[p] : 0.0f;
             float u = q.stochastic ? q_uniform(q.seed, q.stream, r * cols + c) : 0.0f;
-            float c_ = q_code(q, x[r * ld + c], s, z, u);
+            float c_ = rbq_code(q, x[r * ld + c], s, z, u);
             byte |= (unsigned) ((int) c_ & 0xF) << (4 * h);
         }
         out[r * ldo + j] = (uint8_t) byte;
@@ -200,7 +136,7 @@ __device__ __forceinline__ void q_store(void *out, size_t r, size_t ldo, size_t 
  * groups and j are warp-uniform, so the shuffles always see full warps. */
 template <int K, int MODE>
 __global__ void __launch_bounds__(256)
-    qrows_warp_kernel(qparams q, const float *x, size_t rows, size_t cols, size_t ld, size_t group,
+    qrows_warp_kernel(rbq_spec q, const float *x, size_t rows, size_t cols, size_t ld, size_t group,
                       void *out, size_t ldo, float *scales, float *zeros) {
     size_t ng = (cols + group - 1) / group, np = rows * ng;
     unsigned lane = threadIdx.x % 32;
@@ -224,7 +160,7 @@ __global__ void __launch_bounds__(256)
         mn = warp_min(mn);
         mx = warp_max(mx);
         float s, z;
-        q_params(q, mn, mx, &s, &z); /* every lane: the same inputs, the same result */
+        rbq_params(q, mn, mx, &s, &z); /* every lane: the same inputs, the same result */
         if (lane == 0) {
             scales[p] = s;
             if (zeros) zeros[p] = z;
@@ -234,7 +170,7 @@ __global__ void __launch_bounds__(256)
             size_t i = lane + 32 * (size_t) j;
             bool in = i < len;
             float u = q.stochastic && in ? q_uniform(q.seed, q.stream, r * cols + c0 + i) : 0.0f;
-            float code = q_code(q, v[j], s, z, u);
+            float code = rbq_code(q, v[j], s, z, u);
             if (MODE == RB_QOUT_PACK4) {
                 unsigned nib = (unsigned) ((int) code & 0xF);
                 unsigned hi = __shfl_down_sync(0xffffffffu, nib, 1);
@@ -255,8 +191,8 @@ enum { QB_THREADS = 256, QB_SMEM = 12288 };
 
 template <int MODE>
 __global__ void __launch_bounds__(QB_THREADS)
-    qrows_block_kernel(qparams q, const float *x, size_t rows, size_t cols, size_t ld, size_t group,
-                       void *out, size_t ldo, float *scales, float *zeros) {
+    qrows_block_kernel(rbq_spec q, const float *x, size_t rows, size_t cols, size_t ld,
+                       size_t group, void *out, size_t ldo, float *scales, float *zeros) {
     extern __shared__ float sx[];
     __shared__ float red_mn[QB_THREADS / 32], red_mx[QB_THREADS / 32], sh_s, sh_z;
     size_t ng = (cols + group - 1) / group, np = rows * ng;
@@ -286,7 +222,7 @@ __global__ void __launch_bounds__(QB_THREADS)
             mx = warp_max(mx);
             if (lane == 0) {
                 float s, z;
-                q_params(q, mn, mx, &s, &z);
+                rbq_params(q, mn, mx, &s, &z);
                 scales[p] = s;
                 if (zeros) zeros[p] = z;
                 sh_s = s;
@@ -303,14 +239,14 @@ __global__ void __launch_bounds__(QB_THREADS)
                     size_t i = 2 * t + (size_t) h;
                     if (i >= len) break;
                     float u = q.stochastic ? q_uniform(q.seed, q.stream, e0 + i) : 0.0f;
-                    byte |= (unsigned) ((int) q_code(q, sx[i], s, z, u) & 0xF) << (4 * h);
+                    byte |= (unsigned) ((int) rbq_code(q, sx[i], s, z, u) & 0xF) << (4 * h);
                 }
                 ((uint8_t *) out)[r * ldo + (c0 + 2 * t) / 2] = (uint8_t) byte;
             }
         } else {
             for (size_t i = threadIdx.x; i < len; i += QB_THREADS) {
                 float u = q.stochastic ? q_uniform(q.seed, q.stream, e0 + i) : 0.0f;
-                q_store<MODE>(out, r, ldo, c0 + i, q_code(q, sx[i], s, z, u), s, z);
+                q_store<MODE>(out, r, ldo, c0 + i, rbq_code(q, sx[i], s, z, u), s, z);
             }
         }
         __syncthreads(); /* sx, red_* and sh_* are reused by the next group */
@@ -320,7 +256,7 @@ __global__ void __launch_bounds__(QB_THREADS)
 /* Launches the fused kernel for this group size and mode; returns 1 when none applies (the
  * caller runs the two-pass path). */
 template <int MODE>
-static int qrows_fused(const qparams &q, const float *x, size_t rows, size_t cols, size_t ld,
+static int qrows_fused(const rbq_spec &q, const float *x, size_t rows, size_t cols, size_t ld,
                        size_t group, void *out, size_t ldo, float *scales, float *zeros,
                        cudaStream_t st, int *rc) {
     size_t ng = (cols + group - 1) / group, np = rows * ng;
@@ -386,7 +322,7 @@ static int cu_quant_rows_f32(const rb_quant_spec *spec, const float *x, size_t r
         return rb_error_set(RB_EINVAL, "fake_quant: in place needs ldy == ld (%zu != %zu)", ldo,
                             ld);
 
-    qparams q;
+    rbq_spec q;
     q.bits = sp.bits;
     q.asym = sp.asym != 0;
     q.zero_in_range = sp.zero_in_range != 0;
@@ -498,31 +434,6 @@ static int cu_unpack_rows(const uint8_t *in, size_t ldi, size_t rows, size_t n, 
 
 /* ======================= FP4 / FP8 formats (kernels/fpformats.c) ======================= */
 
-__constant__ float e2m1_values[16] = {0.0f,  0.5f,  1.0f,  1.5f,  2.0f,  3.0f,  4.0f,  6.0f,
-                                      -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f};
-
-/* E2M1 code of a float, the "scalar" variant's formula (bit-identical to the reference's double
- * one, which the CPU tests check): ties to the even code, saturation above 5, sign of zero kept,
- * NaN -> 0. */
-__device__ __forceinline__ unsigned e2m1_code_f(float v) {
-    float a = fabsf(v);
-    unsigned mag = (unsigned) ((a > 0.25f) + (a >= 0.75f) + (a > 1.25f) + (a >= 1.75f) +
-                               (a > 2.5f) + (a >= 3.5f) + (a > 5.0f));
-    return v != v ? 0u : ((f2u(v) >> 28) & 8u) | mag;
-}
-
-/* rb_mx_scale_code / rb_mx_down / rb_mx_up (kernels/fpformats_variants.h). */
-__device__ __forceinline__ int mx_scale_code(uint32_t amax_bits, int ceil_rule) {
-    int sc = (int) (amax_bits >> 23) - 2 + (ceil_rule && (amax_bits & 0x7FFFFFu) > 0x400000u);
-    return sc < 0 ? 0 : sc;
-}
-__device__ __forceinline__ float mx_down(int sc) {
-    return u2f((uint32_t) (254 - sc) << 23);
-}
-__device__ __forceinline__ float mx_up(int sc) {
-    return u2f(sc ? (uint32_t) sc << 23 : 0x00400000u);
-}
-
 __device__ __forceinline__ uint32_t warp_max_u32(uint32_t v, unsigned width) {
     for (unsigned o = width / 2; o > 0; o >>= 1) {
         uint32_t w = __shfl_xor_sync(0xffffffffu, v, o);
@@ -544,14 +455,14 @@ __global__ void mxfp4_quant_kernel(const float *x, size_t n, int ceil_rule, uint
         size_t i = b * 32 + lane;
         bool in = i < n;
         float v = in ? x[i] : 0.0f;
-        uint32_t amax = warp_max_u32(f2u(v) & 0x7FFFFFFFu, 32);
-        int sc = mx_scale_code(amax, ceil_rule);
-        unsigned c = e2m1_code_f(v * mx_down(sc));
+        uint32_t amax = warp_max_u32(rbq_f2u(v) & 0x7FFFFFFFu, 32);
+        int sc = rbq_mx_scale_code(amax, ceil_rule);
+        unsigned c = rbq_e2m1_code(v * rbq_mx_down(sc));
         unsigned hi = __shfl_down_sync(0xffffffffu, c, 1);
         if (!in) continue;
         if (lane == 0 && scales) scales[b] = (uint8_t) sc;
         if (packed && lane % 2 == 0) packed[i / 2] = (uint8_t) (c | (i + 1 < n ? hi << 4 : 0u));
-        if (y) y[i] = e2m1_values[c] * mx_up(sc);
+        if (y) y[i] = rbq_e2m1_value(c) * rbq_mx_up(sc);
     }
 }
 
@@ -562,7 +473,7 @@ __global__ void mxfp4_dequant_kernel(const uint8_t *packed, const uint8_t *scale
     RB_CU_FOR(i, n) {
         unsigned sc = scales[i / 32];
         unsigned c = (packed[i / 2] >> (4 * (i % 2))) & 0xFu;
-        y[i] = sc == 0xFFu ? __int_as_float(0x7fffffff) : e2m1_values[c] * mx_up((int) sc);
+        y[i] = sc == 0xFFu ? rbq_nan(0) : rbq_e2m1_value(c) * rbq_mx_up((int) sc);
     }
 }
 
@@ -587,33 +498,6 @@ static int cu_mxfp4_dequant(const uint8_t *packed, const uint8_t *scales, size_t
     return RB_CU_LAUNCHED("mxfp4_dequant");
 }
 
-/* rb_e4m3_sat_pos: E4M3 of s >= 0, saturating, and its value (bit formulation of the reference
- * encoder, checked equal on the CPU). */
-__device__ __forceinline__ unsigned e4m3_sat_pos(float s, float *value) {
-    if (!(s < 448.0f)) {
-        *value = 448.0f;
-        return 0x7Eu;
-    }
-    if (s < 0x1p-6f) {
-        float r = s + 16384.0f;
-        *value = r - 16384.0f;
-        return f2u(r) - f2u(16384.0f);
-    }
-    uint32_t b = f2u(s);
-    b = (b + 0x7FFFFu + ((b >> 20) & 1u)) & 0xFFF00000u;
-    *value = u2f(b);
-    return (b - (120u << 23)) >> 20;
-}
-
-/* rb_fp8_e4m3_decode: NaN for S.1111.111. */
-__device__ __forceinline__ float e4m3_decode(unsigned code) {
-    unsigned e = (code >> 3) & 15u, m = code & 7u;
-    float v = (e == 15 && m == 7) ? __int_as_float(0x7fffffff)
-              : e                 ? u2f(((e + 120u) << 23) | (m << 20))
-                                  : (float) m * 0x1p-9f;
-    return code & 0x80u ? -v : v;
-}
-
 /* The tensor amax of nvfp4_quant as the bit pattern of a non-negative float (atomicMax on the
  * bits is the float max). One per device (module globals are per context); calls are
  * serialized by nv_mutex and the stream is synced before it is released. */
@@ -623,7 +507,7 @@ static std::mutex nv_mutex;
 __global__ void nv_amax_kernel(const float *x, size_t n) {
     uint32_t m = 0;
     RB_CU_FOR(i, n) {
-        uint32_t a = f2u(x[i]) & 0x7FFFFFFFu;
+        uint32_t a = rbq_f2u(x[i]) & 0x7FFFFFFFu;
         m = a > m ? a : m;
     }
     m = warp_max_u32(m, 32);
@@ -637,13 +521,8 @@ __global__ void nv_amax_reset_kernel(void) {
 /* Half a warp per 16-element block, lane i % 16 on element i. */
 __global__ void nvfp4_quant_kernel(const float *x, size_t n, uint8_t *packed, uint8_t *scales,
                                    float *y) {
-    float amax_t = u2f(nv_amax_slot);
-    /* rb_nvfp4_tensor_scale */
-    float s_enc = 1.0f;
-    if (amax_t != 0) {
-        s_enc = 6.0f * 448.0f / amax_t;
-        if (isinf(s_enc)) s_enc = FLT_MAX;
-    }
+    float amax_t = rbq_u2f(nv_amax_slot);
+    float s_enc = rbq_nv_tensor_scale(amax_t);
     size_t nblk = (n + 15) / 16;
     unsigned lane = threadIdx.x % 32, sub = lane % 16;
     size_t hw = (blockIdx.x * (size_t) blockDim.x + threadIdx.x) / 16;
@@ -657,16 +536,16 @@ __global__ void nvfp4_quant_kernel(const float *x, size_t n, uint8_t *packed, ui
         size_t i = b * 16 + sub;
         bool in = b < nblk && i < n;
         float v = in ? x[i] : 0.0f;
-        uint32_t amax = warp_max_u32(f2u(v) & 0x7FFFFFFFu, 16);
+        uint32_t amax = warp_max_u32(rbq_f2u(v) & 0x7FFFFFFFu, 16);
         float s_b;
-        unsigned sc = e4m3_sat_pos((u2f(amax) / 6.0f) * s_enc, &s_b);
+        unsigned sc = rbq_e4m3_sat_pos((rbq_u2f(amax) / 6.0f) * s_enc, &s_b);
         float mul = s_b > 0 ? s_enc / s_b : 0.0f, dec = s_b / s_enc;
-        unsigned c = s_b > 0 ? e2m1_code_f(v * mul) : 0u;
+        unsigned c = s_b > 0 ? rbq_e2m1_code(v * mul) : 0u;
         unsigned hi = __shfl_down_sync(0xffffffffu, c, 1);
         if (!in) continue;
         if (sub == 0 && scales) scales[b] = (uint8_t) sc;
         if (packed && sub % 2 == 0) packed[i / 2] = (uint8_t) (c | (i + 1 < n ? hi << 4 : 0u));
-        if (y) y[i] = e2m1_values[c] * dec;
+        if (y) y[i] = rbq_e2m1_value(c) * dec;
     }
 }
 
@@ -674,9 +553,9 @@ __global__ void nvfp4_quant_kernel(const float *x, size_t n, uint8_t *packed, ui
 __global__ void nvfp4_dequant_kernel(const uint8_t *packed, const uint8_t *scales,
                                      float tensor_scale, size_t n, float *y) {
     RB_CU_FOR(i, n) {
-        float dec = e4m3_decode(scales[i / 16]) / tensor_scale;
+        float dec = rbq_fp8_decode(scales[i / 16], 0) / tensor_scale;
         unsigned c = (packed[i / 2] >> (4 * (i % 2))) & 0xFu;
-        y[i] = e2m1_values[c] * dec;
+        y[i] = rbq_e2m1_value(c) * dec;
     }
 }
 
@@ -722,66 +601,12 @@ static int cu_nvfp4_dequant(const uint8_t *packed, const uint8_t *scales, float 
     return RB_CU_LAUNCHED("nvfp4_dequant");
 }
 
-/* ---- FP8: the reference's generic minifloat rounding in double (exact for every float) ---- */
-
-__device__ __forceinline__ double mf_round(double a, int mbits, int emin) {
-    if (a == 0) return 0;
-    int e;
-    frexp(a, &e);
-    e -= 1;
-    if (e < emin) e = emin;
-    double quantum = ldexp(1.0, e - mbits);
-    return rint(a / quantum) * quantum;
-}
-
-__device__ __forceinline__ unsigned mf_bits(double q, int mbits, int emin, int bias) {
-    if (q == 0) return 0;
-    int e;
-    frexp(q, &e);
-    e -= 1;
-    if (e < emin) return (unsigned) (q / ldexp(1.0, emin - mbits));
-    unsigned m = (unsigned) (q / ldexp(1.0, e - mbits)) - (1u << mbits);
-    return ((unsigned) (e + bias) << mbits) | m;
-}
-
-__device__ __forceinline__ double mf_decode(unsigned e, unsigned m, int mbits, int bias) {
-    if (e == 0) return ldexp((double) m, 1 - bias - mbits);
-    return ldexp((double) ((1u << mbits) | m), (int) e - bias - mbits);
-}
-
-/* fp8_encode of kernels/fpformats.c; NaN and Inf follow its scalar rules (the CPU array cast
- * rejects them). */
-__device__ __forceinline__ unsigned fp8_encode(float x, int special, int e5m2) {
-    int mbits = e5m2 ? 2 : 3, bias = e5m2 ? 15 : 7;
-    double maxval = e5m2 ? 57344.0 : 448.0;
-    unsigned max_code = e5m2 ? 0x7Bu : 0x7Eu, over_code = e5m2 ? 0x7Cu : 0x7Fu;
-    unsigned sign = signbit(x) ? 0x80u : 0u;
-    if (isnan(x)) return sign | 0x7Fu;
-    double a = fabs((double) x);
-    double q = isinf(a) ? (double) INFINITY : mf_round(a, mbits, 1 - bias);
-    if (q > maxval) return sign | (special ? over_code : max_code);
-    return sign | mf_bits(q, mbits, 1 - bias, bias);
-}
-
-__device__ __forceinline__ float fp8_decode(unsigned code, int e5m2) {
-    float v;
-    if (e5m2) {
-        unsigned e = (code >> 2) & 31u, m = code & 3u;
-        v = e == 31 ? (m ? __int_as_float(0x7fffffff) : (float) INFINITY)
-                    : (float) mf_decode(e, m, 2, 15);
-    } else {
-        unsigned e = (code >> 3) & 15u, m = code & 7u;
-        v = (e == 15 && m == 7) ? __int_as_float(0x7fffffff) : (float) mf_decode(e, m, 3, 7);
-    }
-    return code & 0x80u ? -v : v;
-}
-
 __global__ void fp8_encode_kernel(const float *x, size_t n, int e5m2, int special, uint8_t *out) {
-    RB_CU_FOR(i, n) out[i] = (uint8_t) fp8_encode(x[i], special, e5m2);
+    RB_CU_FOR(i, n) out[i] = (uint8_t) rbq_fp8_encode(x[i], e5m2, special);
 }
 
 __global__ void fp8_decode_kernel(const uint8_t *in, size_t n, int e5m2, float *y) {
-    RB_CU_FOR(i, n) y[i] = fp8_decode(in[i], e5m2);
+    RB_CU_FOR(i, n) y[i] = rbq_fp8_decode(in[i], e5m2);
 }
 
 static int cu_fp8_encode(const float *x, size_t n, int e5m2, rb_fp8_overflow ov, uint8_t *out,
@@ -847,7 +672,7 @@ __global__ void codebook_dequant_kernel(cb_table t, const uint8_t *idx, size_t n
     __syncthreads();
     RB_CU_FOR(i, n) {
         unsigned j = idx[i];
-        y[i] = (int) j < t.k ? cen[j] : __int_as_float(0x7fffffff);
+        y[i] = (int) j < t.k ? cen[j] : rbq_nan(0);
     }
 }
 
