@@ -442,39 +442,119 @@ __device__ __forceinline__ uint32_t warp_max_u32(uint32_t v, unsigned width) {
     return v;
 }
 
-/* One warp per 32-element block, lane i on element i: amax over the block's |x| bit patterns
- * (finite input: integer order is float order), the shared scale, the codes; even lanes pack
- * their code with the odd neighbour's. The loop trip count is uniform per warp. */
-__global__ void mxfp4_quant_kernel(const float *x, size_t n, int ceil_rule, uint8_t *packed,
-                                   uint8_t *scales, float *y) {
-    size_t nblk = (n + 31) / 32;
-    unsigned lane = threadIdx.x % 32;
-    size_t warp = (blockIdx.x * (size_t) blockDim.x + threadIdx.x) / 32;
-    size_t nwarps = (size_t) gridDim.x * blockDim.x / 32;
-    for (size_t b = warp; b < nblk; b += nwarps) {
-        size_t i = b * 32 + lane;
-        bool in = i < n;
-        float v = in ? x[i] : 0.0f;
-        uint32_t amax = warp_max_u32(rbq_f2u(v) & 0x7FFFFFFFu, 32);
-        int sc = rbq_mx_scale_code(amax, ceil_rule);
-        unsigned c = rbq_e2m1_code(v * rbq_mx_down(sc));
-        unsigned hi = __shfl_down_sync(0xffffffffu, c, 1);
-        if (!in) continue;
-        if (lane == 0 && scales) scales[b] = (uint8_t) sc;
-        if (packed && lane % 2 == 0) packed[i / 2] = (uint8_t) (c | (i + 1 < n ? hi << 4 : 0u));
-        if (y) y[i] = rbq_e2m1_value(c) * rbq_mx_up(sc);
+static bool aligned(const void *p, size_t a) {
+    return p == NULL || (uintptr_t) p % a == 0;
+}
+
+/* Eight elements from i0 (zeros past n): two 16-byte loads when VEC and the chunk is whole. */
+template <bool VEC>
+__device__ __forceinline__ void load8(const float *x, size_t i0, size_t n, float v[8]) {
+    if (VEC && i0 + 8 <= n) {
+        float4 a = *(const float4 *) (x + i0), b = *(const float4 *) (x + i0 + 4);
+        v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w, v[4] = b.x, v[5] = b.y, v[6] = b.z,
+        v[7] = b.w;
+    } else {
+#pragma unroll
+        for (int k = 0; k < 8; k++) v[k] = i0 + k < n ? x[i0 + k] : 0.0f;
     }
 }
 
-/* One thread per element. A NaN scale (0xFF), which the CPU reports with RB_ENUMERIC, decodes to
- * NaN here. */
+template <bool VEC>
+__device__ __forceinline__ void store8(float *y, size_t i0, size_t n, const float v[8]) {
+    if (VEC && i0 + 8 <= n) {
+        *(float4 *) (y + i0) = make_float4(v[0], v[1], v[2], v[3]);
+        *(float4 *) (y + i0 + 4) = make_float4(v[4], v[5], v[6], v[7]);
+    } else {
+#pragma unroll
+        for (int k = 0; k < 8; k++)
+            if (i0 + k < n) y[i0 + k] = v[k];
+    }
+}
+
+/* The 4 bytes of eight nibbles (element 2j low, 2j + 1 high) at packed + 4 ch, only the bytes
+ * of the rb_pack_bytes(n, 4) stream. */
+template <bool VEC>
+__device__ __forceinline__ void store_nibbles(uint8_t *packed, size_t ch, size_t n, uint32_t w) {
+    if (VEC && ch * 8 + 8 <= n) {
+        *(uint32_t *) (packed + 4 * ch) = w;
+    } else {
+        size_t nbytes = (n + 1) / 2;
+        for (size_t b = 0; b < 4 && 4 * ch + b < nbytes; b++)
+            packed[4 * ch + b] = (uint8_t) (w >> (8 * b));
+    }
+}
+
+template <bool VEC>
+__device__ __forceinline__ uint32_t load_nibbles(const uint8_t *packed, size_t ch, size_t n) {
+    if (VEC && ch * 8 + 8 <= n) return *(const uint32_t *) (packed + 4 * ch);
+    size_t nbytes = (n + 1) / 2;
+    uint32_t w = 0;
+    for (size_t b = 0; b < 4 && 4 * ch + b < nbytes; b++)
+        w |= (uint32_t) packed[4 * ch + b] << (8 * b);
+    return w;
+}
+
+/* One thread per 8 elements (a chunk), so a 32-element MX block is 4 neighbouring lanes (chunk
+ * indices 4k..4k+3: each warp starts at a multiple of 32 chunks) and a 16-element NVFP4 block
+ * 2 lanes; their amax is combined with xor shuffles inside the group. Every lane of a warp
+ * runs the loop to the same bound (lanes past the end carry zeros and write nothing), so the
+ * shuffles see full warps. Elements past n are zeros: they do not change a block's amax, and
+ * their code 0 is the zero padding nibble of an odd n. */
+#define RB_CHUNK_LOOP(ch, nch)                                                             \
+    for (size_t base_ = blockIdx.x * (size_t) blockDim.x + threadIdx.x - threadIdx.x % 32, \
+                ch = base_ + threadIdx.x % 32;                                             \
+         base_ < (nch); base_ += (size_t) gridDim.x * blockDim.x, ch = base_ + threadIdx.x % 32)
+
+template <bool VEC>
+__global__ void mxfp4_quant_kernel(const float *x, size_t n, int ceil_rule, uint8_t *packed,
+                                   uint8_t *scales, float *y) {
+    size_t nch = (n + 7) / 8;
+    RB_CHUNK_LOOP(ch, nch) {
+        float v[8];
+        load8<VEC>(x, ch * 8, n, v);
+        uint32_t m = 0;
+#pragma unroll
+        for (int k = 0; k < 8; k++) {
+            uint32_t a = rbq_f2u(v[k]) & 0x7FFFFFFFu;
+            m = a > m ? a : m;
+        }
+        m = warp_max_u32(m, 4);
+        int sc = rbq_mx_scale_code(m, ceil_rule);
+        float down = rbq_mx_down(sc), up = rbq_mx_up(sc);
+        uint32_t w = 0;
+        float yv[8];
+#pragma unroll
+        for (int k = 0; k < 8; k++) {
+            unsigned c = rbq_e2m1_code(v[k] * down);
+            w |= c << (4 * k);
+            yv[k] = rbq_e2m1_value(c) * up;
+        }
+        if (ch < nch) {
+            if (scales && ch % 4 == 0) scales[ch / 4] = (uint8_t) sc;
+            if (packed) store_nibbles<VEC>(packed, ch, n, w);
+            if (y) store8<VEC>(y, ch * 8, n, yv);
+        }
+    }
+}
+
+/* A NaN scale (0xFF), which the CPU reports with RB_ENUMERIC, decodes to NaN here. */
+template <bool VEC>
 __global__ void mxfp4_dequant_kernel(const uint8_t *packed, const uint8_t *scales, size_t n,
                                      float *y) {
-    RB_CU_FOR(i, n) {
-        unsigned sc = scales[i / 32];
-        unsigned c = (packed[i / 2] >> (4 * (i % 2))) & 0xFu;
-        y[i] = sc == 0xFFu ? rbq_nan(0) : rbq_e2m1_value(c) * rbq_mx_up((int) sc);
+    size_t nch = (n + 7) / 8;
+    RB_CU_FOR(ch, nch) {
+        uint32_t w = load_nibbles<VEC>(packed, ch, n);
+        unsigned sc = scales[ch / 4];
+        float up = rbq_mx_up((int) sc), yv[8];
+#pragma unroll
+        for (int k = 0; k < 8; k++)
+            yv[k] = sc == 0xFFu ? rbq_nan(0) : rbq_e2m1_value(w >> (4 * k)) * up;
+        store8<VEC>(y, ch * 8, n, yv);
     }
+}
+
+static unsigned chunk_blocks(size_t nch) {
+    return rb_cu_blocks(nch, QT);
 }
 
 static int cu_mxfp4_quant(const float *x, size_t n, rb_mx_rule rule, uint8_t *packed,
@@ -483,8 +563,14 @@ static int cu_mxfp4_quant(const float *x, size_t n, rb_mx_rule rule, uint8_t *pa
         return rb_error_set(RB_EINVAL, "mxfp4: unknown shared-scale rule %d", (int) rule);
     if (n == 0) return RB_OK;
     if (!x) return rb_error_set(RB_EINVAL, "mxfp4: x is NULL");
-    mxfp4_quant_kernel<<<warp_blocks((n + 31) / 32), 256, 0, rb_cu_stream(stream)>>>(
-        x, n, rule == RB_MX_CEIL, packed, scales, y);
+    size_t nch = (n + 7) / 8;
+    cudaStream_t st = rb_cu_stream(stream);
+    if (aligned(x, 16) && aligned(y, 16) && aligned(packed, 4))
+        mxfp4_quant_kernel<true>
+            <<<chunk_blocks(nch), QT, 0, st>>>(x, n, rule == RB_MX_CEIL, packed, scales, y);
+    else
+        mxfp4_quant_kernel<false>
+            <<<chunk_blocks(nch), QT, 0, st>>>(x, n, rule == RB_MX_CEIL, packed, scales, y);
     return RB_CU_LAUNCHED("mxfp4_quant");
 }
 
@@ -493,8 +579,12 @@ static int cu_mxfp4_dequant(const uint8_t *packed, const uint8_t *scales, size_t
     if (n == 0) return RB_OK;
     if (!packed || !scales || !y)
         return rb_error_set(RB_EINVAL, "mxfp4: NULL packed, scales or output");
-    mxfp4_dequant_kernel<<<rb_cu_blocks(n, QT), QT, 0, rb_cu_stream(stream)>>>(packed, scales, n,
-                                                                               y);
+    size_t nch = (n + 7) / 8;
+    cudaStream_t st = rb_cu_stream(stream);
+    if (aligned(packed, 4) && aligned(y, 16))
+        mxfp4_dequant_kernel<true><<<chunk_blocks(nch), QT, 0, st>>>(packed, scales, n, y);
+    else
+        mxfp4_dequant_kernel<false><<<chunk_blocks(nch), QT, 0, st>>>(packed, scales, n, y);
     return RB_CU_LAUNCHED("mxfp4_dequant");
 }
 
@@ -504,11 +594,16 @@ static int cu_mxfp4_dequant(const uint8_t *packed, const uint8_t *scales, size_t
 __device__ uint32_t nv_amax_slot;
 static std::mutex nv_mutex;
 
-__global__ void nv_amax_kernel(const float *x, size_t n) {
+template <bool VEC> __global__ void nv_amax_kernel(const float *x, size_t n) {
     uint32_t m = 0;
-    RB_CU_FOR(i, n) {
-        uint32_t a = rbq_f2u(x[i]) & 0x7FFFFFFFu;
-        m = a > m ? a : m;
+    RB_CU_FOR(ch, (n + 7) / 8) {
+        float v[8];
+        load8<VEC>(x, ch * 8, n, v);
+#pragma unroll
+        for (int k = 0; k < 8; k++) {
+            uint32_t a = rbq_f2u(v[k]) & 0x7FFFFFFFu;
+            m = a > m ? a : m;
+        }
     }
     m = warp_max_u32(m, 32);
     if (threadIdx.x % 32 == 0) atomicMax(&nv_amax_slot, m);
@@ -518,44 +613,51 @@ __global__ void nv_amax_reset_kernel(void) {
     nv_amax_slot = 0;
 }
 
-/* Half a warp per 16-element block, lane i % 16 on element i. */
+template <bool VEC>
 __global__ void nvfp4_quant_kernel(const float *x, size_t n, uint8_t *packed, uint8_t *scales,
                                    float *y) {
-    float amax_t = rbq_u2f(nv_amax_slot);
-    float s_enc = rbq_nv_tensor_scale(amax_t);
-    size_t nblk = (n + 15) / 16;
-    unsigned lane = threadIdx.x % 32, sub = lane % 16;
-    size_t hw = (blockIdx.x * (size_t) blockDim.x + threadIdx.x) / 16;
-    size_t nhw = (size_t) gridDim.x * blockDim.x / 16;
-    /* Both halves of a warp run the same number of iterations (nhw is even, hw's differ by 1,
-     * so blocks hw and hw + 1 both exist or the odd one runs past nblk by one): the loop runs
-     * to a warp-uniform bound and lanes past the end take part with zero data. */
-    size_t warp_base = hw - hw % 2;
-    for (size_t b0 = warp_base; b0 < nblk; b0 += nhw) {
-        size_t b = b0 + hw % 2;
-        size_t i = b * 16 + sub;
-        bool in = b < nblk && i < n;
-        float v = in ? x[i] : 0.0f;
-        uint32_t amax = warp_max_u32(rbq_f2u(v) & 0x7FFFFFFFu, 16);
+    float s_enc = rbq_nv_tensor_scale(rbq_u2f(nv_amax_slot));
+    size_t nch = (n + 7) / 8;
+    RB_CHUNK_LOOP(ch, nch) {
+        float v[8];
+        load8<VEC>(x, ch * 8, n, v);
+        uint32_t m = 0;
+#pragma unroll
+        for (int k = 0; k < 8; k++) {
+            uint32_t a = rbq_f2u(v[k]) & 0x7FFFFFFFu;
+            m = a > m ? a : m;
+        }
+        m = warp_max_u32(m, 2);
         float s_b;
-        unsigned sc = rbq_e4m3_sat_pos((rbq_u2f(amax) / 6.0f) * s_enc, &s_b);
+        unsigned sc = rbq_e4m3_sat_pos((rbq_u2f(m) / 6.0f) * s_enc, &s_b);
         float mul = s_b > 0 ? s_enc / s_b : 0.0f, dec = s_b / s_enc;
-        unsigned c = s_b > 0 ? rbq_e2m1_code(v * mul) : 0u;
-        unsigned hi = __shfl_down_sync(0xffffffffu, c, 1);
-        if (!in) continue;
-        if (sub == 0 && scales) scales[b] = (uint8_t) sc;
-        if (packed && sub % 2 == 0) packed[i / 2] = (uint8_t) (c | (i + 1 < n ? hi << 4 : 0u));
-        if (y) y[i] = rbq_e2m1_value(c) * dec;
+        uint32_t w = 0;
+        float yv[8];
+#pragma unroll
+        for (int k = 0; k < 8; k++) {
+            unsigned c = s_b > 0 ? rbq_e2m1_code(v[k] * mul) : 0u;
+            w |= c << (4 * k);
+            yv[k] = rbq_e2m1_value(c) * dec;
+        }
+        if (ch < nch) {
+            if (scales && ch % 2 == 0) scales[ch / 2] = (uint8_t) sc;
+            if (packed) store_nibbles<VEC>(packed, ch, n, w);
+            if (y) store8<VEC>(y, ch * 8, n, yv);
+        }
     }
 }
 
-/* One thread per element; a NaN block scale gives NaN (the CPU reports RB_ENUMERIC). */
+/* A NaN block scale gives NaN (the CPU reports RB_ENUMERIC). */
+template <bool VEC>
 __global__ void nvfp4_dequant_kernel(const uint8_t *packed, const uint8_t *scales,
                                      float tensor_scale, size_t n, float *y) {
-    RB_CU_FOR(i, n) {
-        float dec = rbq_fp8_decode(scales[i / 16], 0) / tensor_scale;
-        unsigned c = (packed[i / 2] >> (4 * (i % 2))) & 0xFu;
-        y[i] = rbq_e2m1_value(c) * dec;
+    size_t nch = (n + 7) / 8;
+    RB_CU_FOR(ch, nch) {
+        float dec = rbq_fp8_decode(scales[ch / 2], 0) / tensor_scale, yv[8];
+        uint32_t w = load_nibbles<VEC>(packed, ch, n);
+#pragma unroll
+        for (int k = 0; k < 8; k++) yv[k] = rbq_e2m1_value(w >> (4 * k)) * dec;
+        store8<VEC>(y, ch * 8, n, yv);
     }
 }
 
@@ -567,14 +669,22 @@ static int cu_nvfp4_quant(const float *x, size_t n, uint8_t *packed, uint8_t *sc
     }
     if (!x) return rb_error_set(RB_EINVAL, "nvfp4: x is NULL");
     cudaStream_t st = rb_cu_stream(stream);
+    size_t nch = (n + 7) / 8;
+    bool vec = aligned(x, 16) && aligned(y, 16) && aligned(packed, 4);
     std::lock_guard<std::mutex> lock(nv_mutex);
     nv_amax_reset_kernel<<<1, 1, 0, st>>>();
     int rc = RB_CU_LAUNCHED("nvfp4_quant (reset)");
     if (rc) return rc;
-    nv_amax_kernel<<<rb_cu_blocks(n, QT) < 1024 ? rb_cu_blocks(n, QT) : 1024, QT, 0, st>>>(x, n);
+    unsigned ab = chunk_blocks(nch) < 1024 ? chunk_blocks(nch) : 1024;
+    if (aligned(x, 16))
+        nv_amax_kernel<true><<<ab, QT, 0, st>>>(x, n);
+    else
+        nv_amax_kernel<false><<<ab, QT, 0, st>>>(x, n);
     if ((rc = RB_CU_LAUNCHED("nvfp4_quant (amax)"))) return rc;
-    size_t halfwarps = (n + 15) / 16;
-    nvfp4_quant_kernel<<<warp_blocks((halfwarps + 1) / 2), 256, 0, st>>>(x, n, packed, scales, y);
+    if (vec)
+        nvfp4_quant_kernel<true><<<chunk_blocks(nch), QT, 0, st>>>(x, n, packed, scales, y);
+    else
+        nvfp4_quant_kernel<false><<<chunk_blocks(nch), QT, 0, st>>>(x, n, packed, scales, y);
     if ((rc = RB_CU_LAUNCHED("nvfp4_quant"))) return rc;
     uint32_t amax = 0;
     void *slot = NULL;
@@ -596,34 +706,77 @@ static int cu_nvfp4_dequant(const uint8_t *packed, const uint8_t *scales, float 
     if (n == 0) return RB_OK;
     if (!packed || !scales || !y)
         return rb_error_set(RB_EINVAL, "nvfp4: NULL packed, scales or output");
-    nvfp4_dequant_kernel<<<rb_cu_blocks(n, QT), QT, 0, rb_cu_stream(stream)>>>(packed, scales,
-                                                                               tensor_scale, n, y);
+    size_t nch = (n + 7) / 8;
+    cudaStream_t st = rb_cu_stream(stream);
+    if (aligned(packed, 4) && aligned(y, 16))
+        nvfp4_dequant_kernel<true>
+            <<<chunk_blocks(nch), QT, 0, st>>>(packed, scales, tensor_scale, n, y);
+    else
+        nvfp4_dequant_kernel<false>
+            <<<chunk_blocks(nch), QT, 0, st>>>(packed, scales, tensor_scale, n, y);
     return RB_CU_LAUNCHED("nvfp4_dequant");
 }
 
+/* ---- FP8: four elements per thread (16-byte loads of x, 4-byte stores of codes) ---- */
+
+template <bool VEC>
 __global__ void fp8_encode_kernel(const float *x, size_t n, int e5m2, int special, uint8_t *out) {
-    RB_CU_FOR(i, n) out[i] = (uint8_t) rbq_fp8_encode(x[i], e5m2, special);
+    RB_CU_FOR(q, (n + 3) / 4) {
+        size_t i0 = 4 * q;
+        if (VEC && i0 + 4 <= n) {
+            float4 v = *(const float4 *) (x + i0);
+            uint32_t w =
+                rbq_fp8_encode(v.x, e5m2, special) | rbq_fp8_encode(v.y, e5m2, special) << 8 |
+                rbq_fp8_encode(v.z, e5m2, special) << 16 | rbq_fp8_encode(v.w, e5m2, special) << 24;
+            *(uint32_t *) (out + i0) = w;
+        } else {
+            for (size_t i = i0; i < i0 + 4 && i < n; i++)
+                out[i] = (uint8_t) rbq_fp8_encode(x[i], e5m2, special);
+        }
+    }
 }
 
+template <bool VEC>
 __global__ void fp8_decode_kernel(const uint8_t *in, size_t n, int e5m2, float *y) {
-    RB_CU_FOR(i, n) y[i] = rbq_fp8_decode(in[i], e5m2);
+    RB_CU_FOR(q, (n + 3) / 4) {
+        size_t i0 = 4 * q;
+        if (VEC && i0 + 4 <= n) {
+            uint32_t w = *(const uint32_t *) (in + i0);
+            *(float4 *) (y + i0) =
+                make_float4(rbq_fp8_decode(w & 0xFFu, e5m2), rbq_fp8_decode((w >> 8) & 0xFFu, e5m2),
+                            rbq_fp8_decode((w >> 16) & 0xFFu, e5m2), rbq_fp8_decode(w >> 24, e5m2));
+        } else {
+            for (size_t i = i0; i < i0 + 4 && i < n; i++) y[i] = rbq_fp8_decode(in[i], e5m2);
+        }
+    }
 }
 
+/* FP8 takes finite input like the CPU's array casts; NaN and Inf get the scalar encoders' codes
+ * instead of RB_ENUMERIC. */
 static int cu_fp8_encode(const float *x, size_t n, int e5m2, rb_fp8_overflow ov, uint8_t *out,
                          void *stream) {
     if (ov != RB_FP8_SATURATE && ov != RB_FP8_SPECIAL)
         return rb_error_set(RB_EINVAL, "fp8: unknown overflow mode %d", (int) ov);
     if (n == 0) return RB_OK;
     if (!x || !out) return rb_error_set(RB_EINVAL, "fp8: NULL input or output");
-    fp8_encode_kernel<<<rb_cu_blocks(n, QT), QT, 0, rb_cu_stream(stream)>>>(
-        x, n, e5m2 != 0, ov == RB_FP8_SPECIAL, out);
+    unsigned blocks = rb_cu_blocks((n + 3) / 4, QT);
+    cudaStream_t st = rb_cu_stream(stream);
+    if (aligned(x, 16) && aligned(out, 4))
+        fp8_encode_kernel<true><<<blocks, QT, 0, st>>>(x, n, e5m2 != 0, ov == RB_FP8_SPECIAL, out);
+    else
+        fp8_encode_kernel<false><<<blocks, QT, 0, st>>>(x, n, e5m2 != 0, ov == RB_FP8_SPECIAL, out);
     return RB_CU_LAUNCHED("fp8_encode");
 }
 
 static int cu_fp8_decode(const uint8_t *in, size_t n, int e5m2, float *y, void *stream) {
     if (n == 0) return RB_OK;
     if (!in || !y) return rb_error_set(RB_EINVAL, "fp8: NULL input or output");
-    fp8_decode_kernel<<<rb_cu_blocks(n, QT), QT, 0, rb_cu_stream(stream)>>>(in, n, e5m2 != 0, y);
+    unsigned blocks = rb_cu_blocks((n + 3) / 4, QT);
+    cudaStream_t st = rb_cu_stream(stream);
+    if (aligned(in, 4) && aligned(y, 16))
+        fp8_decode_kernel<true><<<blocks, QT, 0, st>>>(in, n, e5m2 != 0, y);
+    else
+        fp8_decode_kernel<false><<<blocks, QT, 0, st>>>(in, n, e5m2 != 0, y);
     return RB_CU_LAUNCHED("fp8_decode");
 }
 
