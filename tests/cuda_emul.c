@@ -6,10 +6,18 @@
 #include <string.h>
 
 #include "kernels/kernels.h"
+#include "kernels/half.h"
 #include "kernels/kv_quant.h"
 #include "kernels/rotate.h"
 #include "kernels/rowcodec.h"
 #include "tests/cuda_util.h"
+
+/* RBT_CUDA_EMULATE=mut:<name> plants one deliberate bug in the stand-in, to check that the tests
+ * that should catch it fail (see the list in rbt_mut's callers). */
+static int mut(const char *name) {
+    const char *e = getenv("RBT_CUDA_EMULATE");
+    return e && !strncmp(e, "mut:", 4) && !strcmp(e + 4, name);
+}
 
 static int e_set_device(int d) {
     (void) d;
@@ -91,6 +99,12 @@ static int run_xform(const xform *f, float *x, size_t count, size_t stride) {
         int k = rb_log2_exact(f->n);
         if (k < 0 || k > 30) return rb_error_set(RB_ESIZE, "fwht: n = %zu", f->n);
         if (count > 1 && stride < f->n) return rb_error_set(RB_EINVAL, "fwht: stride");
+        if (mut("fwht_scale_first")) {
+            for (size_t r = 0; r < count; r++)
+                for (size_t i = 0; i < f->n; i++) x[r * stride + i] *= f->scale;
+            return rb_fwht_f32_ref(x, f->n, count, stride, 1.0f);
+        }
+        if (mut("fwht_gap") && count > 1 && stride > f->n) x[f->n] = 0;
         return rb_fwht_f32_ref(x, f->n, count, stride, f->scale);
     }
     case 1:
@@ -146,6 +160,17 @@ static int e_gemm(rb_trans ta, rb_trans tb, size_t m, size_t n, size_t k, float 
                   const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C,
                   size_t ldc, void *s) {
     (void) s;
+    if (mut("gemm_tf32")) { /* inputs rounded to 10 mantissa bits, like TF32 tensor cores */
+        size_t ra = ta ? k : m, rb = tb ? n : k, ca = ta ? m : k, cb = tb ? k : n;
+        float *a = malloc(ra * lda * 4 + 4), *b = malloc(rb * ldb * 4 + 4);
+        for (size_t i = 0; i < ra * lda; i++) a[i] = rb_f16_round(A[i] * 0x1p-10f) * 0x1p10f;
+        for (size_t i = 0; i < rb * ldb; i++) b[i] = rb_f16_round(B[i] * 0x1p-10f) * 0x1p10f;
+        (void) ca, (void) cb;
+        int rc = rb_gemm_f32(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, C, ldc);
+        free(a);
+        free(b);
+        return rc;
+    }
     return rb_gemm_f32(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 static int e_kron(float *data, size_t n1, size_t n2, size_t count, size_t stride, const float *P1,
@@ -162,12 +187,24 @@ static int e_quant(const rb_quant_spec *spec, const float *x, size_t rows, size_
     if (rows > 1 && ld < cols) return rb_error_set(RB_EINVAL, "quant: ld");
     size_t need = mode == RB_QOUT_PACK4 ? (cols + 1) / 2 : cols;
     if (rows > 1 && ldo < need) return rb_error_set(RB_EINVAL, "quant: ldo");
+    if (mut("quant_sr_index") && spec->round == RB_ROUND_STOCHASTIC && rows > 1) {
+        rb_quant_spec t = *spec;
+        t.stream += 1;
+        return rb_quant_rows_f32_ref(&t, x, rows, cols, ld, group, out, ldo, mode, scales, zeros);
+    }
+    if (mut("quant_zero_in_range") && spec->zero_in_range) {
+        rb_quant_spec t = *spec;
+        t.zero_in_range = 0;
+        return rb_quant_rows_f32_ref(&t, x, rows, cols, ld, group, out, ldo, mode, scales, zeros);
+    }
     return rb_quant_rows_f32_ref(spec, x, rows, cols, ld, group, out, ldo, mode, scales, zeros);
 }
 static int e_pack(const uint8_t *codes, size_t rows, size_t n, int bits, uint8_t *out, size_t ldo,
                   void *s) {
     (void) s;
-    return rb_pack_rows(codes, rows, n, bits, out, ldo);
+    int rc = rb_pack_rows(codes, rows, n, bits, out, ldo);
+    if (mut("pack_pad") && !rc && rows && n) out[rb_pack_bytes(n, bits)] = 0;
+    return rc;
 }
 static int e_unpack(const uint8_t *in, size_t ldi, size_t rows, size_t n, int bits, uint8_t *codes,
                     void *s) {
@@ -177,7 +214,7 @@ static int e_unpack(const uint8_t *in, size_t ldi, size_t rows, size_t n, int bi
 static int e_mxq(const float *x, size_t n, rb_mx_rule rule, uint8_t *packed, uint8_t *scales,
                  float *y, void *s) {
     (void) s;
-    int rc = rb_mxfp4_encode(x, n, rule, packed, scales);
+    int rc = rb_mxfp4_encode(x, n, mut("mx_rule") ? RB_MX_FLOOR : rule, packed, scales);
     if (!rc && y) rc = rb_mxfp4_decode(packed, scales, n, y);
     return rc;
 }
@@ -201,6 +238,10 @@ static int e_fp8e(const float *x, size_t n, int e5m2, rb_fp8_overflow ov, uint8_
     (void) s;
     for (size_t i = 0; i < n; i++)
         out[i] = e5m2 ? rb_fp8_e5m2_encode(x[i], ov) : rb_fp8_e4m3_encode(x[i], ov);
+    if (mut("fp8_ignore_ov"))
+        for (size_t i = 0; i < n; i++)
+            out[i] = e5m2 ? rb_fp8_e5m2_encode(x[i], RB_FP8_SATURATE)
+                          : rb_fp8_e4m3_encode(x[i], RB_FP8_SATURATE);
     return RB_OK;
 }
 static int e_fp8d(const uint8_t *in, size_t n, int e5m2, float *y, void *s) {
@@ -212,7 +253,13 @@ static int e_fp8d(const uint8_t *in, size_t n, int e5m2, float *y, void *s) {
 static int e_cbq(const rb_codebook *cb, const float *x, size_t rows, size_t cols, size_t ld,
                  uint8_t *idx, void *s) {
     (void) s;
-    return rb_codebook_quant_f32_ref(cb, x, rows, cols, ld, idx);
+    int rc = rb_codebook_quantize_f32(cb, x, rows, cols, ld, idx);
+    if (mut("cb_ties_up"))
+        for (size_t r = 0; r < rows; r++)
+            for (size_t c = 0; c < cols; c++)
+                for (size_t t = 0; t + 1 < cb->k; t++)
+                    if (x[r * ld + c] == cb->thresholds[t]) idx[r * cols + c] = (uint8_t) (t + 1);
+    return rc;
 }
 static int e_cbd(const rb_codebook *cb, const uint8_t *idx, size_t n, float *y, void *s) {
     (void) s;
@@ -225,6 +272,8 @@ static int e_kve(const void *x, rb_dtype t, size_t rows, size_t d, size_t stride
     size_t ext = rows ? (rows - 1) * stride + d : 0;
     float *w = malloc(ext ? ext * 4 : 4);
     rbt_decode_dtype(x, ext, t, w);
+    if (mut("kv_f16_double_round"))
+        for (size_t i = 0; i < ext; i++) w[i] = rb_bf16_round(w[i]);
     int rc = rb_kv_int4_encode_f32(w, rows, d, stride, m, flags, packed, sz);
     free(w);
     return rc;
@@ -248,8 +297,9 @@ static int e_rcb(const float *x, size_t rows, size_t d, const float *d1, const f
     rb_rows_sqnorm_f32_ref(x, NULL, rows, d, d, nrm);
     for (size_t r = 0; r < rows; r++) {
         double n = sqrt(nrm[r]);
-        norm[r] = (float) n;
+        norm[r] = mut("rcb_float_norm") ? sqrtf((float) nrm[r]) : (float) n;
         nrm[r] = n > 0 ? 1.0 / n : 0.0;
+        if (mut("rcb_float_scale")) nrm[r] = (float) nrm[r];
     }
     rb_rows_scale_f64_f32_ref(x, rows, d, d, nrm, u, d);
     rc = rb_rht_f32(u, d, rows, d, d1, d2, RB_FORWARD);

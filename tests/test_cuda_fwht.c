@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/half.h"
 #include "kernels/kernels.h"
 #include "kernels/rotate.h"
 #include "tests/cuda_util.h"
@@ -15,32 +16,43 @@ typedef int (*cpu_fn)(float *buf, size_t count, size_t stride, const void *arg);
 typedef int (*gpu_fn)(const rb_cuda_ops *cu, void *buf, rb_dtype t, size_t count, size_t stride,
                       const void *arg);
 
+/* The stream the GPU wrappers below launch on (NULL: the default stream), and an offset in
+ * elements of the rows from the start of the device allocation (1: a base pointer that is not
+ * 16-byte aligned). Set by the tests that need them, reset after. */
+static void *g_stream;
+static size_t g_off;
+
 /* Runs one transform on `count` rows of n at stride `stride` (the whole buffer of count * stride
  * elements is random, so the gaps are their own sentinels) in dtype t and compares every element
  * of the buffer, gaps included, bit for bit with the CPU twin on the widened buffer, rounded to t
- * once at the end. */
+ * once at the end. With g_off > 0 the rows start g_off elements into the allocation and the
+ * elements before them must stay untouched too. */
 static void check_transform(const rb_cuda_ops *cu, const char *what, size_t n, size_t count,
                             size_t stride, rb_dtype t, uint64_t seed, uint64_t sid, cpu_fn cpu,
                             gpu_fn gpu, const void *arg) {
-    size_t len = count * stride;
+    size_t off = g_off, len = count * stride + off, es = rb_dtype_size(t);
     float *x = rbt_normal_f32(len, seed, sid);
     float *want = malloc(len * 4);
     cr_assert(want);
-    void *d = rbt_cu_upload_dtype(cu, x, len, t, want);
-    int rc = cpu(want, count, stride, arg);
+    char *d = rbt_cu_upload_dtype(cu, x, len, t, want);
+    int rc = cpu(want + off, count, stride, arg);
     cr_assert_eq(rc, RB_OK, "%s: the CPU twin failed: %s", what, rb_error_detail());
     for (size_t i = 0; i < len; i++) want[i] = rbt_dtype_round(want[i], t);
-    rc = gpu(cu, d, t, count, stride, arg);
+    rc = gpu(cu, d + off * es, t, count, stride, arg);
     cr_assert_eq(rc, RB_OK, "%s n %zu count %zu stride %zu %s: %s: %s", what, n, count, stride,
                  rb_dtype_name(t), rb_errname(rc), rb_error_detail());
+    if (g_stream) RBT_CU_OK(cu->stream_sync(g_stream));
     float *got = rbt_cu_download_dtype(cu, d, len, t);
     size_t i = rbt_first_diff(got, want, len, 4);
-    if (i != SIZE_MAX)
-        cr_assert_fail("%s n %zu count %zu stride %zu %s: element %zu (row %zu col %zu%s) is %a, "
-                       "want %a (seed %llu)",
-                       what, n, count, stride, rb_dtype_name(t), i, i / stride, i % stride,
-                       i % stride >= n ? ", a gap that must stay untouched" : "", (double) got[i],
-                       (double) want[i], (unsigned long long) seed);
+    if (i != SIZE_MAX) {
+        size_t j = i < off ? 0 : i - off;
+        cr_assert_fail("%s n %zu count %zu stride %zu offset %zu %s%s: element %zu (row %zu col "
+                       "%zu%s) is %a, want %a (seed %llu)",
+                       what, n, count, stride, off, rb_dtype_name(t),
+                       g_stream ? " on a created stream" : "", j, j / stride, j % stride,
+                       i < off || j % stride >= n ? ", outside the rows: must stay untouched" : "",
+                       (double) got[i], (double) want[i], (unsigned long long) seed);
+    }
     free(got);
     free(x);
     free(want);
@@ -63,7 +75,7 @@ static int fwht_gpu(const rb_cuda_ops *cu, void *buf, rb_dtype t, size_t count, 
                     const void *arg) {
     RBT_NEED(cu, fwht);
     const fwht_arg *a = arg;
-    return cu->fwht(buf, t, a->n, count, stride, a->scale, NULL);
+    return cu->fwht(buf, t, a->n, count, stride, a->scale, g_stream);
 }
 
 /* Every n = 2^k of the one-kernel range, counts 1, 3, 7, 64 (fewer rows for large n to bound
@@ -171,7 +183,7 @@ static int had_gpu(const rb_cuda_ops *cu, void *buf, rb_dtype t, size_t count, s
                    const void *arg) {
     RBT_NEED(cu, hadamard);
     const had_arg *a = arg;
-    return cu->hadamard(buf, t, a->n, count, stride, a->dir, NULL);
+    return cu->hadamard(buf, t, a->n, count, stride, a->dir, g_stream);
 }
 
 /* Every K with a table times 2^0, 2^3, 2^7 and one size in 4096..16383 (QuaRot's 11008 =
@@ -259,7 +271,7 @@ static int rht_gpu(const rb_cuda_ops *cu, void *buf, rb_dtype t, size_t count, s
                    const void *arg) {
     RBT_NEED(cu, rht);
     const rht_arg *a = arg;
-    return cu->rht(buf, t, a->n, count, stride, a->dd1, a->dd2, a->dir, NULL);
+    return cu->rht(buf, t, a->n, count, stride, a->dd1, a->dd2, a->dir, g_stream);
 }
 
 Test(cuda_rht, one_and_two_blocks_equal_cpu_bits) {
@@ -366,7 +378,7 @@ static int blk_gpu(const rb_cuda_ops *cu, void *buf, rb_dtype t, size_t count, s
                    const void *arg) {
     RBT_NEED(cu, hadamard_block);
     const blk_arg *a = arg;
-    return cu->hadamard_block(buf, t, a->n, count, stride, a->b, a->dir, NULL);
+    return cu->hadamard_block(buf, t, a->n, count, stride, a->b, a->dir, g_stream);
 }
 
 Test(cuda_hadamard_block, equals_cpu_bits) {
@@ -409,4 +421,137 @@ Test(cuda_hadamard_block, bad_arguments_return_the_cpu_code) {
     RBT_CU_OK(cu->stream_sync(NULL));
     rbt_cu_still_usable(cu);
     rbt_cu_free(cu, d);
+}
+
+/* ---- all four transforms: edges of the launch configuration ---- */
+
+/* Runs every transform once in every dtype at the current g_stream / g_off. */
+static void all_transforms(const rb_cuda_ops *cu, uint64_t seed, size_t n_pow2, size_t n_k,
+                           size_t count, size_t stride_pad) {
+    float *d1 = malloc(n_k * 4), *d2 = malloc(n_k * 4);
+    rb_rng_rademacher_f32(seed, RB_STREAM_RHT_D1, 0, n_k, d1);
+    rb_rng_rademacher_f32(seed, RB_STREAM_RHT_D2, 0, n_k, d2);
+    float *dd1 = rbt_cu_upload(cu, d1, n_k * 4), *dd2 = rbt_cu_upload(cu, d2, n_k * 4);
+    uint64_t sid = 500;
+    for (int t = RB_DT_F32; t <= RB_DT_BF16; t++) {
+        fwht_arg fa = {n_pow2, (float) (1.0 / sqrt((double) n_pow2))};
+        check_transform(cu, "fwht", n_pow2, count, n_pow2 + stride_pad, (rb_dtype) t, seed, sid++,
+                        fwht_cpu, fwht_gpu, &fa);
+        had_arg ha = {n_k, RB_INVERSE};
+        check_transform(cu, "hadamard", n_k, count, n_k + stride_pad, (rb_dtype) t, seed, sid++,
+                        had_cpu, had_gpu, &ha);
+        rht_arg ra = {n_k, d1, d2, dd1, dd2, RB_FORWARD};
+        check_transform(cu, "rht", n_k, count, n_k + stride_pad, (rb_dtype) t, seed, sid++, rht_cpu,
+                        rht_gpu, &ra);
+        blk_arg ba = {n_k, 12, RB_FORWARD};
+        check_transform(cu, "hadamard_block", n_k, count, n_k + stride_pad, (rb_dtype) t, seed,
+                        sid++, blk_cpu, blk_gpu, &ba);
+    }
+    rbt_cu_free(cu, dd1);
+    rbt_cu_free(cu, dd2);
+    free(d1);
+    free(d2);
+}
+
+/* Row 0 one element past a 16-byte boundary (the strides keep every row unaligned as well):
+ * vectorized loads must not assume an aligned base pointer. */
+Test(cuda_transforms, unaligned_base_pointers_equal_cpu_bits) {
+    RBT_CUDA_OPS(cu);
+    uint64_t seed = rbt_seed();
+    g_off = 1;
+    all_transforms(cu, seed, 1024, 12 * 64, 3, 0);
+    all_transforms(cu, seed, 4096, 12 * 256, 2, 1);
+    g_off = 3;
+    all_transforms(cu, seed, 256, 24, 5, 0);
+    g_off = 0;
+}
+
+/* More rows than a grid's y or z dimension holds (65535): the row index must not live there. */
+Test(cuda_transforms, many_rows_equal_cpu_bits, .timeout = 60) {
+    RBT_CUDA_OPS(cu);
+    uint64_t seed = rbt_seed();
+    fwht_arg a1 = {1, 1.0f}, a2 = {2, 1.0f}, a16 = {16, 0.25f};
+    check_transform(cu, "fwht", 1, 70001, 1, RB_DT_F32, seed, 1, fwht_cpu, fwht_gpu, &a1);
+    check_transform(cu, "fwht", 2, 200003, 2, RB_DT_F32, seed, 2, fwht_cpu, fwht_gpu, &a2);
+    check_transform(cu, "fwht", 16, 70001, 17, RB_DT_F16, seed, 3, fwht_cpu, fwht_gpu, &a16);
+    all_transforms(cu, seed, 8, 12, 70001, 0);
+}
+
+Test(cuda_transforms, run_on_a_created_stream) {
+    RBT_CUDA_OPS(cu);
+    uint64_t seed = rbt_seed();
+    RBT_CU_OK(cu->stream_create(&g_stream));
+    all_transforms(cu, seed, 1 << 12, 12 * 64, 3, 1);
+    fwht_arg big = {(size_t) 1 << 17, 1.0f}; /* the multi-pass path and its scratch */
+    check_transform(cu, "fwht multipass", big.n, 2, big.n, RB_DT_F32, seed, 9, fwht_cpu, fwht_gpu,
+                    &big);
+    RBT_CU_OK(cu->stream_destroy(g_stream));
+    g_stream = NULL;
+}
+
+/* count = 0 is a no-op that returns the CPU's status (RB_OK), not a launch of zero blocks (an
+ * invalid configuration), and count = 1 takes any stride. */
+Test(cuda_transforms, zero_rows_and_any_stride_for_one_row) {
+    RBT_CUDA_OPS(cu);
+    RBT_NEED(cu, fwht);
+    RBT_NEED(cu, hadamard);
+    RBT_NEED(cu, rht);
+    RBT_NEED(cu, hadamard_block);
+    float host[96] = {0}, signs[96];
+    for (size_t i = 0; i < 96; i++) signs[i] = 1;
+    float *d = rbt_cu_alloc(cu, sizeof host), *dd = rbt_cu_upload(cu, signs, sizeof signs);
+    for (int t = RB_DT_F32; t <= RB_DT_BF16; t++) {
+        RBT_CU_OK(cu->fwht(d, (rb_dtype) t, 64, 0, 0, 1.0f, NULL));
+        RBT_CU_OK(cu->hadamard(d, (rb_dtype) t, 96, 0, 0, RB_FORWARD, NULL));
+        RBT_CU_OK(cu->rht(d, (rb_dtype) t, 96, 0, 0, dd, dd, RB_FORWARD, NULL));
+        RBT_CU_OK(cu->hadamard_block(d, (rb_dtype) t, 96, 0, 0, 12, RB_FORWARD, NULL));
+    }
+    RBT_CU_OK(cu->stream_sync(NULL));
+    /* Nothing was written: the poison is intact. */
+    uint32_t *h = rbt_cu_download(cu, d, sizeof host);
+    for (size_t i = 0; i < 96; i++) cr_assert_eq(h[i], 0xFFFFFFFFu, "element %zu written", i);
+    free(h);
+    /* One row with a stride smaller than n (ignored, as on the CPU). */
+    cr_assert_eq(rb_fwht_f32(host, 64, 1, 3, RB_NORM_NONE, RB_ORDER_NATURAL), RB_OK);
+    RBT_CU_OK(cu->fwht(d, RB_DT_F32, 64, 1, 3, 1.0f, NULL));
+    RBT_CU_OK(cu->hadamard(d, RB_DT_F32, 96, 1, 0, RB_FORWARD, NULL));
+    RBT_CU_OK(cu->stream_sync(NULL));
+    rbt_cu_free(cu, d);
+    rbt_cu_free(cu, dd);
+}
+
+/* f16 results beyond 65504 round to Inf once on store, like the CPU result rounded to f16; and a
+ * scale that is neither 1 nor 1/sqrt(n). */
+Test(cuda_fwht, f16_overflow_and_other_scales) {
+    RBT_CUDA_OPS(cu);
+    uint64_t seed = rbt_seed();
+    /* |x| ~ 2^12 * N(0,1): sums of 64 of them pass 65504 now and then. */
+    size_t n = 64, count = 40, len = n * count;
+    float *x = rbt_normal_f32(len, seed, 77);
+    for (size_t i = 0; i < len; i++) x[i] *= 4096.0f;
+    float *want = malloc(len * 4);
+    void *d = rbt_cu_upload_dtype(cu, x, len, RB_DT_F16, want);
+    rb_fwht_f32_ref(want, n, count, n, 1.0f);
+    size_t infs = 0;
+    for (size_t i = 0; i < len; i++) {
+        want[i] = rb_f16_round(want[i]);
+        infs += isinf(want[i]) != 0;
+    }
+    cr_assert(infs > 0, "the test input overflows nothing (seed %llu)", (unsigned long long) seed);
+    RBT_NEED(cu, fwht);
+    RBT_CU_OK(cu->fwht(d, RB_DT_F16, n, count, n, 1.0f, NULL));
+    float *got = rbt_cu_download_dtype(cu, d, len, RB_DT_F16);
+    RBT_ASSERT_F32_BITS(got, want, len, seed, "fwht f16 with overflow");
+    free(got);
+    free(want);
+    free(x);
+    rbt_cu_free(cu, d);
+    static const float scales[] = {0.3f, -2.0f, 1e-3f};
+    for (size_t i = 0; i < 3; i++) {
+        fwht_arg a = {1024, scales[i]};
+        check_transform(cu, "fwht (other scale)", 1024, 3, 1025, RB_DT_F32, seed, 80 + i, fwht_cpu,
+                        fwht_gpu, &a);
+        check_transform(cu, "fwht (other scale)", 1024, 3, 1024, RB_DT_BF16, seed, 90 + i, fwht_cpu,
+                        fwht_gpu, &a);
+    }
 }

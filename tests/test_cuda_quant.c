@@ -489,7 +489,7 @@ Test(cuda_fp4, bad_rule_returns_the_cpu_code) {
     RBT_NEED(cu, mxfp4_quant);
     float host[64] = {0};
     uint8_t hp[32], hs[2];
-    float *dx = rbt_cu_alloc(cu, sizeof host);
+    float *dx = rbt_cu_upload(cu, host, sizeof host); /* finite: only the rule is wrong */
     uint8_t *dp = rbt_cu_alloc(cu, 32), *ds = rbt_cu_alloc(cu, 2);
     int want = rb_mxfp4_encode(host, 64, (rb_mx_rule) 7, hp, hs);
     int got = cu->mxfp4_quant(dx, 64, (rb_mx_rule) 7, dp, ds, NULL, NULL);
@@ -722,4 +722,386 @@ Test(cuda_codebook, dequant_equals_cpu) {
     free(rnd);
     free(idx);
     free(want);
+}
+
+/* ---- launch edges: unaligned base pointers, many rows, empty inputs, created streams ---- */
+
+/* One quant_rows_f32 call with every pointer `off` bytes/elements past its allocation's start,
+ * on `stream`, against the reference: outputs, scales, zeros and the bytes before and after. */
+static void quant_one(const rb_cuda_ops *cu, uint64_t seed, size_t rows, size_t cols, size_t group,
+                      int bits, int asym, rb_quant_out mode, size_t off, void *stream) {
+    size_t ld = cols + (off ? 1 : 0), ng = (cols + group - 1) / group, np = rows * ng + off;
+    size_t ldo = mode == RB_QOUT_PACK4 ? (cols + 1) / 2 + off : cols + off;
+    size_t es = mode == RB_QOUT_FAKE ? 4 : 1, bytes = (rows * ldo + off) * es;
+    rb_quant_spec spec = {.bits = bits,
+                          .asym = asym,
+                          .gran = RB_QUANT_PER_GROUP,
+                          .group = group,
+                          .round = RB_ROUND_STOCHASTIC,
+                          .seed = seed,
+                          .stream = 3};
+    float *x = quant_input(rows, cols, ld, seed, 77);
+    x = realloc(x, (rows * ld + off) * 4);
+    memmove(x + off, x, rows * ld * 4);
+    uint8_t *want = malloc(bytes);
+    float *ws = malloc(np * 4), *wz = malloc(np * 4);
+    memset(want, 0xFF, bytes);
+    memset(ws, 0xFF, np * 4);
+    memset(wz, 0xFF, np * 4);
+    cr_assert_eq(rb_quant_rows_f32_ref(&spec, x + off, rows, cols, ld, group, want + off * es, ldo,
+                                       mode, ws + off, asym ? wz + off : NULL),
+                 RB_OK);
+    float *dx = rbt_cu_upload(cu, x, (rows * ld + off) * 4);
+    uint8_t *dout = rbt_cu_alloc(cu, bytes);
+    float *ds = rbt_cu_alloc(cu, np * 4), *dz = rbt_cu_alloc(cu, np * 4);
+    int rc = cu->quant_rows_f32(&spec, dx + off, rows, cols, ld, group, dout + off * es, ldo, mode,
+                                ds + off, asym ? dz + off : NULL, stream);
+    char what[160];
+    snprintf(what, sizeof what,
+             "quant_rows rows %zu cols %zu group %zu bits %d %s mode %d off %zu%s", rows, cols,
+             group, bits, asym ? "asym" : "sym", (int) mode, off,
+             stream ? " (created stream)" : "");
+    cr_assert_eq(rc, RB_OK, "%s: %s: %s", what, rb_errname(rc), rb_error_detail());
+    if (stream) RBT_CU_OK(cu->stream_sync(stream));
+    uint8_t *got = rbt_cu_download(cu, dout, bytes);
+    float *gs = rbt_cu_download(cu, ds, np * 4), *gz = rbt_cu_download(cu, dz, np * 4);
+    RBT_ASSERT_F32_BITS(gs, ws, np, seed, "%s: scales", what);
+    RBT_ASSERT_F32_BITS(gz, wz, np, seed, "%s: zeros", what);
+    RBT_ASSERT_U8_EQ(got, want, bytes, seed, "%s: output bytes", what);
+    free(x);
+    free(want);
+    free(ws);
+    free(wz);
+    free(got);
+    free(gs);
+    free(gz);
+    rbt_cu_free(cu, dx);
+    rbt_cu_free(cu, dout);
+    rbt_cu_free(cu, ds);
+    rbt_cu_free(cu, dz);
+}
+
+Test(cuda_quant, unaligned_many_rows_and_streams_equal_cpu_bits, .timeout = 60) {
+    RBT_CUDA_OPS(cu);
+    RBT_NEED(cu, quant_rows_f32);
+    uint64_t seed = rbt_seed();
+    void *s = NULL;
+    RBT_CU_OK(cu->stream_create(&s));
+    for (int mode = RB_QOUT_CODES; mode <= RB_QOUT_FAKE; mode++) {
+        quant_one(cu, seed, 5, 4096, 128, 4, 1, (rb_quant_out) mode, 1, NULL);
+        quant_one(cu, seed, 5, 4096, 4096, 3, 0, (rb_quant_out) mode, 3, NULL);
+        quant_one(cu, seed, 70001, 4, 2, 4, 1, (rb_quant_out) mode, 0, NULL);
+        quant_one(cu, seed, 300, 1000, 64, 4, 1, (rb_quant_out) mode, 0, s);
+    }
+    RBT_CU_OK(cu->stream_destroy(s));
+}
+
+Test(cuda_pack, unaligned_many_rows_and_streams_equal_cpu_bits) {
+    RBT_CUDA_OPS(cu);
+    RBT_NEED(cu, pack_rows);
+    RBT_NEED(cu, unpack_rows);
+    uint64_t seed = rbt_seed();
+    void *s = NULL;
+    RBT_CU_OK(cu->stream_create(&s));
+    static const size_t cases[][4] = {/* rows, n, off, on stream */
+                                      {3, 4099, 1, 0},
+                                      {70001, 3, 0, 0},
+                                      {70001, 16, 3, 0},
+                                      {64, 1000, 0, 1}};
+    for (size_t ci = 0; ci < 4; ci++)
+        for (int bits = 1; bits <= 8; bits++) {
+            size_t rows = cases[ci][0], n = cases[ci][1], off = cases[ci][2];
+            void *st = cases[ci][3] ? s : NULL;
+            size_t ldo = rb_pack_bytes(n, bits) + off, total = rows * ldo + off;
+            uint8_t *codes = malloc(rows * n + off);
+            uint32_t *rnd = malloc((rows * n + off) * 4);
+            rb_rng_bits(seed, 2000 + bits, ci, rows * n + off, rnd);
+            for (size_t i = 0; i < rows * n + off; i++) codes[i] = (uint8_t) rnd[i];
+            uint8_t *want = malloc(total);
+            memset(want, 0xFF, total);
+            cr_assert_eq(rb_pack_rows_ref(codes + off, rows, n, bits, want + off, ldo), RB_OK);
+            uint8_t *dc = rbt_cu_upload(cu, codes, rows * n + off), *dp = rbt_cu_alloc(cu, total);
+            RBT_CU_OK(cu->pack_rows(dc + off, rows, n, bits, dp + off, ldo, st));
+            if (st) RBT_CU_OK(cu->stream_sync(st));
+            uint8_t *got = rbt_cu_download(cu, dp, total);
+            RBT_ASSERT_U8_EQ(got, want, total, seed, "pack_rows rows %zu n %zu bits %d off %zu%s",
+                             rows, n, bits, off, st ? " (created stream)" : "");
+            uint8_t *wc = malloc(rows * n + off);
+            memset(wc, 0xFF, rows * n + off);
+            cr_assert_eq(rb_unpack_rows_ref(want + off, ldo, rows, n, bits, wc + off), RB_OK);
+            uint8_t *din = rbt_cu_upload(cu, want, total), *du = rbt_cu_alloc(cu, rows * n + off);
+            RBT_CU_OK(cu->unpack_rows(din + off, ldo, rows, n, bits, du + off, st));
+            if (st) RBT_CU_OK(cu->stream_sync(st));
+            uint8_t *gc = rbt_cu_download(cu, du, rows * n + off);
+            RBT_ASSERT_U8_EQ(gc, wc, rows * n + off, seed,
+                             "unpack_rows rows %zu n %zu bits %d off %zu%s", rows, n, bits, off,
+                             st ? " (created stream)" : "");
+            free(codes);
+            free(rnd);
+            free(want);
+            free(got);
+            free(wc);
+            free(gc);
+            rbt_cu_free(cu, dc);
+            rbt_cu_free(cu, dp);
+            rbt_cu_free(cu, din);
+            rbt_cu_free(cu, du);
+        }
+    RBT_CU_OK(cu->stream_destroy(s));
+}
+
+/* MXFP4, NVFP4, FP8 and codebooks with every pointer one element/byte past an aligned start,
+ * long inputs (more blocks than a grid's y dimension) and a created stream. */
+static void fp4_one(const rb_cuda_ops *cu, uint64_t seed, size_t n, size_t off, void *st) {
+    size_t pb = rb_pack_bytes(n, 4) + off, nbm = (n + 31) / 32 + off, nbn = (n + 15) / 16 + off;
+    float *x = fp4_input(n + off, 16, seed, 123);
+    uint8_t *wp = malloc(pb), *ws = malloc(nbn);
+    float *wy = malloc((n + off) * 4), wts = 0;
+    char what[96];
+    snprintf(what, sizeof what, "n %zu off %zu%s", n, off, st ? " (created stream)" : "");
+    float *dx = rbt_cu_upload(cu, x, (n + off) * 4), *dy = rbt_cu_alloc(cu, (n + off) * 4);
+    uint8_t *dp = rbt_cu_alloc(cu, pb), *ds = rbt_cu_alloc(cu, nbn);
+    for (int fmt = 0; fmt < 3; fmt++) { /* mxfp4 floor, mxfp4 ceil, nvfp4 */
+        size_t nb = fmt < 2 ? nbm : nbn;
+        memset(wp, 0xFF, pb);
+        memset(ws, 0xFF, nb);
+        memset(wy, 0xFF, (n + off) * 4);
+        rbt_cu_poison(cu, dp, pb);
+        rbt_cu_poison(cu, ds, nb);
+        rbt_cu_poison(cu, dy, (n + off) * 4);
+        float gts = NAN;
+        int rc;
+        if (fmt < 2) {
+            cr_assert_eq(rb_mxfp4_encode(x + off, n, (rb_mx_rule) fmt, wp + off, ws + off), RB_OK);
+            cr_assert_eq(rb_mxfp4_decode(wp + off, ws + off, n, wy + off), RB_OK);
+            rc = cu->mxfp4_quant(dx + off, n, (rb_mx_rule) fmt, dp + off, ds + off, dy + off, st);
+        } else {
+            cr_assert_eq(rb_nvfp4_encode(x + off, n, wp + off, ws + off, &wts), RB_OK);
+            cr_assert_eq(rb_nvfp4_decode(wp + off, ws + off, wts, n, wy + off), RB_OK);
+            rc = cu->nvfp4_quant(dx + off, n, dp + off, ds + off, &gts, dy + off, st);
+            cr_assert(!memcmp(&gts, &wts, 4), "nvfp4 %s: tensor scale %a, want %a", what,
+                      (double) gts, (double) wts);
+        }
+        cr_assert_eq(rc, RB_OK, "fp4 format %d %s: %s", fmt, what, rb_error_detail());
+        if (st) RBT_CU_OK(cu->stream_sync(st));
+        uint8_t *gp = rbt_cu_download(cu, dp, pb), *gs = rbt_cu_download(cu, ds, nb);
+        float *gy = rbt_cu_download(cu, dy, (n + off) * 4);
+        RBT_ASSERT_U8_EQ(gs, ws, nb, seed, "fp4 format %d %s: scales", fmt, what);
+        RBT_ASSERT_U8_EQ(gp, wp, pb, seed, "fp4 format %d %s: packed", fmt, what);
+        RBT_ASSERT_F32_BITS(gy, wy, n + off, seed, "fp4 format %d %s: y", fmt, what);
+        /* And the decoders on the same unaligned buffers. */
+        rbt_cu_poison(cu, dy, (n + off) * 4);
+        if (fmt < 2)
+            rc = cu->mxfp4_dequant(dp + off, ds + off, n, dy + off, st);
+        else
+            rc = cu->nvfp4_dequant(dp + off, ds + off, wts, n, dy + off, st);
+        cr_assert_eq(rc, RB_OK, "fp4 dequant format %d %s: %s", fmt, what, rb_error_detail());
+        if (st) RBT_CU_OK(cu->stream_sync(st));
+        float *gy2 = rbt_cu_download(cu, dy, (n + off) * 4);
+        RBT_ASSERT_F32_BITS(gy2, wy, n + off, seed, "fp4 dequant format %d %s", fmt, what);
+        free(gp);
+        free(gs);
+        free(gy);
+        free(gy2);
+    }
+    free(x);
+    free(wp);
+    free(ws);
+    free(wy);
+    rbt_cu_free(cu, dx);
+    rbt_cu_free(cu, dy);
+    rbt_cu_free(cu, dp);
+    rbt_cu_free(cu, ds);
+}
+
+Test(cuda_fp4, unaligned_long_and_streams_equal_cpu_bits, .timeout = 60) {
+    RBT_CUDA_OPS(cu);
+    RBT_NEED(cu, mxfp4_quant);
+    RBT_NEED(cu, nvfp4_quant);
+    RBT_NEED(cu, mxfp4_dequant);
+    RBT_NEED(cu, nvfp4_dequant);
+    uint64_t seed = rbt_seed();
+    void *s = NULL;
+    RBT_CU_OK(cu->stream_create(&s));
+    fp4_one(cu, seed, 4099, 1, NULL);
+    fp4_one(cu, seed, 4096 + 33, 3, NULL);
+    fp4_one(cu, seed, ((size_t) 1 << 21) + 5, 0, NULL); /* 131073 NVFP4 blocks */
+    fp4_one(cu, seed, 100003, 1, s);
+    RBT_CU_OK(cu->stream_destroy(s));
+}
+
+Test(cuda_fp8, unaligned_long_and_streams_equal_cpu) {
+    RBT_CUDA_OPS(cu);
+    RBT_NEED(cu, fp8_encode);
+    RBT_NEED(cu, fp8_decode);
+    uint64_t seed = rbt_seed();
+    void *s = NULL;
+    RBT_CU_OK(cu->stream_create(&s));
+    static const size_t cases[][3] = {{4099, 1, 0}, {(1 << 21) + 3, 3, 0}, {100003, 1, 1}};
+    for (size_t ci = 0; ci < 3; ci++) {
+        size_t n = cases[ci][0], off = cases[ci][1];
+        void *st = cases[ci][2] ? s : NULL;
+        float *x = rbt_normal_f32(n + off, seed, 60 + ci);
+        for (size_t i = 0; i < n + off; i++) x[i] = ldexpf(x[i], (int) (i % 40) - 24);
+        float *dx = rbt_cu_upload(cu, x, (n + off) * 4);
+        uint8_t *dc = rbt_cu_alloc(cu, n + off), *want = malloc(n + off);
+        float *dy = rbt_cu_alloc(cu, (n + off) * 4), *wy = malloc((n + off) * 4);
+        for (int e5m2 = 0; e5m2 <= 1; e5m2++) {
+            want[0] = 0xFF;
+            memset(want, 0xFF, off);
+            memset(wy, 0xFF, off * 4);
+            for (size_t i = off; i < n + off; i++) {
+                want[i] = fp8_cpu(x[i], e5m2, RB_FP8_SPECIAL);
+                wy[i] = e5m2 ? rb_fp8_e5m2_decode(want[i]) : rb_fp8_e4m3_decode(want[i]);
+            }
+            rbt_cu_poison(cu, dc, n + off);
+            rbt_cu_poison(cu, dy, (n + off) * 4);
+            RBT_CU_OK(cu->fp8_encode(dx + off, n, e5m2, RB_FP8_SPECIAL, dc + off, st));
+            RBT_CU_OK(cu->fp8_decode(dc + off, n, e5m2, dy + off, st));
+            if (st) RBT_CU_OK(cu->stream_sync(st));
+            uint8_t *gc = rbt_cu_download(cu, dc, n + off);
+            float *gy = rbt_cu_download(cu, dy, (n + off) * 4);
+            RBT_ASSERT_U8_EQ(gc, want, n + off, seed, "fp8 %s encode n %zu off %zu",
+                             e5m2 ? "e5m2" : "e4m3", n, off);
+            size_t i = rbt_first_diff_f32_nan(gy, wy, n + off);
+            cr_assert(i == SIZE_MAX, "fp8 %s decode n %zu off %zu: element %zu",
+                      e5m2 ? "e5m2" : "e4m3", n, off, i);
+            free(gc);
+            free(gy);
+        }
+        free(x);
+        free(want);
+        free(wy);
+        rbt_cu_free(cu, dx);
+        rbt_cu_free(cu, dc);
+        rbt_cu_free(cu, dy);
+    }
+    RBT_CU_OK(cu->stream_destroy(s));
+}
+
+Test(cuda_codebook, unaligned_many_rows_and_streams_equal_cpu) {
+    RBT_CUDA_OPS(cu);
+    RBT_NEED(cu, codebook_quant_f32);
+    RBT_NEED(cu, codebook_dequant_f32);
+    uint64_t seed = rbt_seed();
+    void *s = NULL;
+    RBT_CU_OK(cu->stream_create(&s));
+    static const size_t cases[][5] = {/* k, rows, cols, off, on stream */
+                                      {16, 3, 4099, 1, 0},
+                                      {256, 70001, 3, 3, 0},
+                                      {3, 64, 1000, 1, 1}};
+    for (size_t ci = 0; ci < 3; ci++) {
+        size_t k = cases[ci][0], rows = cases[ci][1], cols = cases[ci][2], off = cases[ci][3];
+        size_t ld = cols + off, n = rows * cols + off;
+        void *st = cases[ci][4] ? s : NULL;
+        rb_codebook cb;
+        make_codebook(&cb, k, seed);
+        float *x = rbt_normal_f32(rows * ld + off, seed, 70 + ci);
+        uint8_t *want = malloc(n);
+        memset(want, 0xFF, n);
+        cr_assert_eq(rb_codebook_quant_f32_ref(&cb, x + off, rows, cols, ld, want + off), RB_OK);
+        float *dx = rbt_cu_upload(cu, x, (rows * ld + off) * 4);
+        uint8_t *di = rbt_cu_alloc(cu, n);
+        RBT_CU_OK(cu->codebook_quant_f32(&cb, dx + off, rows, cols, ld, di + off, st));
+        if (st) RBT_CU_OK(cu->stream_sync(st));
+        uint8_t *got = rbt_cu_download(cu, di, n);
+        RBT_ASSERT_U8_EQ(got, want, n, seed, "codebook_quant k %zu rows %zu cols %zu off %zu%s", k,
+                         rows, cols, off, st ? " (created stream)" : "");
+        float *wy = malloc(n * 4), *dy = rbt_cu_alloc(cu, n * 4);
+        memset(wy, 0xFF, n * 4);
+        cr_assert_eq(rb_codebook_dequantize_f32(&cb, want + off, n - off, wy + off), RB_OK);
+        RBT_CU_OK(cu->codebook_dequant_f32(&cb, di + off, n - off, dy + off, st));
+        if (st) RBT_CU_OK(cu->stream_sync(st));
+        float *gy = rbt_cu_download(cu, dy, n * 4);
+        RBT_ASSERT_F32_BITS(gy, wy, n, seed, "codebook_dequant k %zu n %zu off %zu", k, n - off,
+                            off);
+        free(x);
+        free(want);
+        free(got);
+        free(wy);
+        free(gy);
+        rbt_cu_free(cu, dx);
+        rbt_cu_free(cu, di);
+        rbt_cu_free(cu, dy);
+    }
+    RBT_CU_OK(cu->stream_destroy(s));
+}
+
+/* Empty inputs: the CPU twin's status (RB_OK), nothing written, no zero-block launch. */
+Test(cuda_quant, empty_inputs_are_no_ops) {
+    RBT_CUDA_OPS(cu);
+    RBT_NEED(cu, quant_rows_f32);
+    RBT_NEED(cu, pack_rows);
+    RBT_NEED(cu, unpack_rows);
+    RBT_NEED(cu, mxfp4_quant);
+    RBT_NEED(cu, mxfp4_dequant);
+    RBT_NEED(cu, nvfp4_dequant);
+    RBT_NEED(cu, fp8_encode);
+    RBT_NEED(cu, fp8_decode);
+    RBT_NEED(cu, codebook_quant_f32);
+    RBT_NEED(cu, codebook_dequant_f32);
+    float zeros[64] = {0};
+    float *dx = rbt_cu_upload(cu, zeros, sizeof zeros);
+    uint8_t *db = rbt_cu_alloc(cu, 256);
+    float *df = rbt_cu_alloc(cu, 256), *dz = rbt_cu_alloc(cu, 256);
+    rb_quant_spec spec = {.bits = 4, .asym = 1, .gran = RB_QUANT_PER_ROW};
+    RBT_CU_OK(cu->quant_rows_f32(&spec, dx, 0, 64, 64, 64, db, 64, RB_QOUT_CODES, df, dz, NULL));
+    RBT_CU_OK(cu->quant_rows_f32(&spec, dx, 3, 0, 0, 1, db, 0, RB_QOUT_CODES, df, dz, NULL));
+    RBT_CU_OK(cu->pack_rows(db, 0, 64, 3, db, 24, NULL));
+    RBT_CU_OK(cu->pack_rows(db, 5, 0, 3, db, 0, NULL));
+    RBT_CU_OK(cu->unpack_rows(db, 24, 0, 64, 3, db, NULL));
+    RBT_CU_OK(cu->mxfp4_quant(dx, 0, RB_MX_FLOOR, db, db, df, NULL));
+    RBT_CU_OK(cu->mxfp4_dequant(db, db, 0, df, NULL));
+    RBT_CU_OK(cu->nvfp4_dequant(db, db, 1.0f, 0, df, NULL));
+    RBT_CU_OK(cu->fp8_encode(dx, 0, 0, RB_FP8_SATURATE, db, NULL));
+    RBT_CU_OK(cu->fp8_decode(db, 0, 1, df, NULL));
+    rb_codebook cb;
+    make_codebook(&cb, 4, 1);
+    RBT_CU_OK(cu->codebook_quant_f32(&cb, dx, 0, 64, 64, db, NULL));
+    RBT_CU_OK(cu->codebook_quant_f32(&cb, dx, 4, 0, 0, db, NULL));
+    RBT_CU_OK(cu->codebook_dequant_f32(&cb, db, 0, df, NULL));
+    RBT_CU_OK(cu->stream_sync(NULL));
+    uint8_t *hb = rbt_cu_download(cu, db, 256), *hf = rbt_cu_download(cu, df, 256);
+    uint8_t *hz = rbt_cu_download(cu, dz, 256);
+    for (size_t i = 0; i < 256; i++)
+        cr_assert(hb[i] == 0xFF && hf[i] == 0xFF && hz[i] == 0xFF,
+                  "an empty call wrote byte %zu of an output", i);
+    free(hb);
+    free(hf);
+    free(hz);
+    rbt_cu_free(cu, dx);
+    rbt_cu_free(cu, db);
+    rbt_cu_free(cu, df);
+    rbt_cu_free(cu, dz);
+}
+
+/* More argument errors with the CPU's codes: a NaN, zero, negative or infinite NVFP4 tensor
+ * scale; a codebook row stride shorter than a row. */
+Test(cuda_quant, more_bad_arguments_return_the_cpu_code) {
+    RBT_CUDA_OPS(cu);
+    RBT_NEED(cu, nvfp4_dequant);
+    RBT_NEED(cu, codebook_quant_f32);
+    uint8_t hb[64] = {0};
+    float hy[128], hx[128] = {0};
+    uint8_t *db = rbt_cu_upload(cu, hb, sizeof hb);
+    float *dy = rbt_cu_alloc(cu, sizeof hy), *dx = rbt_cu_upload(cu, hx, sizeof hx);
+    static const float bad_ts[] = {0.0f, -1.0f, NAN, INFINITY};
+    for (size_t i = 0; i < 4; i++) {
+        int want = rb_nvfp4_decode(hb, hb, bad_ts[i], 32, hy);
+        int got = cu->nvfp4_dequant(db, db, bad_ts[i], 32, dy, NULL);
+        cr_assert_eq(want, RB_EINVAL);
+        cr_assert_eq(got, want, "nvfp4_dequant tensor scale %g: got %s", (double) bad_ts[i],
+                     rb_errname(got));
+    }
+    rb_codebook cb;
+    make_codebook(&cb, 4, 1);
+    int want = rb_codebook_quantize_f32(&cb, hx, 4, 32, 31, hb);
+    int got = cu->codebook_quant_f32(&cb, dx, 4, 32, 31, db, NULL);
+    cr_assert_eq(want, RB_EINVAL);
+    cr_assert_eq(got, want, "codebook_quant ld < cols: got %s", rb_errname(got));
+    RBT_CU_OK(cu->stream_sync(NULL));
+    rbt_cu_still_usable(cu);
+    rbt_cu_free(cu, db);
+    rbt_cu_free(cu, dy);
+    rbt_cu_free(cu, dx);
 }
