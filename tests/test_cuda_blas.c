@@ -168,3 +168,116 @@ Test(cuda_blas, kron_bad_arguments_return_the_cpu_code) {
     rbt_cu_free(cu, d);
     rbt_cu_free(cu, ds);
 }
+
+/* Unaligned A, B, C (one element past an aligned start), a created stream (the cuBLAS handle
+ * must take the caller's stream), and zero-sized dimensions with the CPU's status and result. */
+Test(cuda_blas, gemm_unaligned_streams_and_empty_dims) {
+    RBT_CUDA_OPS(cu);
+    RBT_NEED(cu, gemm_f32);
+    uint64_t seed = rbt_seed();
+    void *s = NULL;
+    RBT_CU_OK(cu->stream_create(&s));
+    static const size_t dims[][3] = {{65, 300, 7}, {300, 65, 300}, {0, 5, 5},
+                                     {5, 0, 5},    {5, 5, 0},      {1, 1, 1}};
+    size_t maxe = 301 * 304;
+    float *A = rbt_normal_f32(maxe, seed, 11), *B = rbt_normal_f32(maxe, seed, 12);
+    float *C0 = rbt_normal_f32(maxe, seed, 13), *want = malloc(maxe * 4);
+    float *dA = rbt_cu_upload(cu, A, maxe * 4), *dB = rbt_cu_upload(cu, B, maxe * 4);
+    float *dC = rbt_cu_alloc(cu, maxe * 4);
+    for (size_t i = 0; i < 6; i++)
+        for (int ta = 0; ta <= 1; ta++)
+            for (int on_stream = 0; on_stream <= 1; on_stream++) {
+                size_t m = dims[i][0], n = dims[i][1], k = dims[i][2], off = on_stream ? 0 : 1;
+                size_t lda = (ta ? m : k) + 1, ldb = n + 2, ldc = n + 1;
+                void *st = on_stream ? s : NULL;
+                memcpy(want, C0, maxe * 4);
+                int wrc = rb_gemm_f32((rb_trans) ta, RB_NOTRANS, m, n, k, 1.25f, A + off, lda,
+                                      B + off, ldb, 0.5f, want + off, ldc);
+                RBT_CU_OK(cu->memcpy_h2d(dC, C0, maxe * 4, NULL));
+                RBT_CU_OK(cu->stream_sync(NULL));
+                int grc = cu->gemm_f32((rb_trans) ta, RB_NOTRANS, m, n, k, 1.25f, dA + off, lda,
+                                       dB + off, ldb, 0.5f, dC + off, ldc, st);
+                cr_assert_eq(grc, wrc, "gemm m %zu n %zu k %zu: got %s, want %s (%s)", m, n, k,
+                             rb_errname(grc), rb_errname(wrc), rb_error_detail());
+                if (st) RBT_CU_OK(cu->stream_sync(st));
+                float *got = rbt_cu_download(cu, dC, maxe * 4);
+                double num = 0, den = 0;
+                for (size_t r = 0; r < m; r++)
+                    for (size_t j = 0; j < n; j++) {
+                        double g = got[off + r * ldc + j], w = want[off + r * ldc + j];
+                        num += (g - w) * (g - w);
+                        den += w * w;
+                    }
+                double e = den > 0 ? sqrt(num / den) : sqrt(num);
+                cr_assert(e <= 1e-5,
+                          "gemm m %zu n %zu k %zu off %zu%s: normwise error %g (seed %llu)", m, n,
+                          k, off, st ? " (created stream)" : "", e, (unsigned long long) seed);
+                /* Everything outside C's m x n entries is untouched. */
+                for (size_t q = 0; q < maxe; q++) {
+                    size_t p = q < off ? SIZE_MAX : q - off;
+                    int inside = p != SIZE_MAX && p / ldc < m && p % ldc < n;
+                    if (!inside)
+                        cr_assert(!memcmp(&got[q], &C0[q], 4),
+                                  "gemm m %zu n %zu k %zu wrote element %zu outside C", m, n, k, q);
+                }
+                free(got);
+            }
+    free(A);
+    free(B);
+    free(C0);
+    free(want);
+    rbt_cu_free(cu, dA);
+    rbt_cu_free(cu, dB);
+    rbt_cu_free(cu, dC);
+    RBT_CU_OK(cu->stream_destroy(s));
+}
+
+/* Many rows (70001, more than a grid's y dimension) and a created stream for kron_apply. */
+Test(cuda_blas, kron_apply_many_rows_and_streams) {
+    RBT_CUDA_OPS(cu);
+    RBT_NEED(cu, kron_apply_f32);
+    uint64_t seed = rbt_seed();
+    void *s = NULL;
+    RBT_CU_OK(cu->stream_create(&s));
+    static const size_t cases[][4] = {{2, 2, 70001, 0}, {12, 64, 9, 1}, {64, 4, 3, 1}};
+    for (size_t ci = 0; ci < 3; ci++) {
+        size_t n1 = cases[ci][0], n2 = cases[ci][1], count = cases[ci][2], n = n1 * n2;
+        size_t stride = n + 1, len = count * stride;
+        void *st = cases[ci][3] ? s : NULL;
+        float *x = rbt_normal_f32(len, seed, 20 + ci);
+        float *P1 = rbt_normal_f32(n1 * n1, seed, 30 + ci),
+              *P2 = rbt_normal_f32(n2 * n2, seed, 40 + ci);
+        float *scratch = malloc(n * 4), *want = malloc(len * 4);
+        memcpy(want, x, len * 4);
+        cr_assert_eq(rb_kron_apply_f32(want, n1, n2, count, stride, P1, P2, scratch), RB_OK);
+        float *dx = rbt_cu_upload(cu, x, len * 4), *dP1 = rbt_cu_upload(cu, P1, n1 * n1 * 4);
+        float *dP2 = rbt_cu_upload(cu, P2, n2 * n2 * 4), *ds = rbt_cu_alloc(cu, count * n * 4);
+        RBT_CU_OK(cu->kron_apply_f32(dx, n1, n2, count, stride, dP1, dP2, ds, st));
+        if (st) RBT_CU_OK(cu->stream_sync(st));
+        float *got = rbt_cu_download(cu, dx, len * 4);
+        double num = 0, den = 0;
+        for (size_t r = 0; r < count; r++) {
+            for (size_t j = 0; j < n; j++) {
+                double g = got[r * stride + j], w = want[r * stride + j];
+                num += (g - w) * (g - w);
+                den += w * w;
+            }
+            cr_assert(!memcmp(&got[r * stride + n], &x[r * stride + n], 4),
+                      "kron_apply wrote the gap of row %zu", r);
+        }
+        double e = sqrt(num / den);
+        cr_assert(e <= 1e-5, "kron_apply n1 %zu n2 %zu count %zu%s: normwise error %g (seed %llu)",
+                  n1, n2, count, st ? " (created stream)" : "", e, (unsigned long long) seed);
+        free(x);
+        free(P1);
+        free(P2);
+        free(scratch);
+        free(want);
+        free(got);
+        rbt_cu_free(cu, dx);
+        rbt_cu_free(cu, dP1);
+        rbt_cu_free(cu, dP2);
+        rbt_cu_free(cu, ds);
+    }
+    RBT_CU_OK(cu->stream_destroy(s));
+}
