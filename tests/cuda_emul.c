@@ -13,7 +13,12 @@
 #include "tests/cuda_util.h"
 
 /* RBT_CUDA_EMULATE=mut:<name> plants one deliberate bug in the stand-in, to check that the tests
- * that should catch it fail (see the list in rbt_mut's callers). */
+ * that should catch it fail. Names (and the suite that must fail): fwht_scale_first, fwht_gap
+ * (cuda_fwht); quant_sr_index, quant_zero_in_range (cuda_quant); kv_f16_double_round
+ * (cuda_kv_int4); rcb_float_norm (cuda_rht_codebook); gemm_tf32 (cuda_blas); fp8_ignore_ov
+ * (cuda_fp8); mx_rule (cuda_fp4); cb_ties_up (cuda_codebook); pack_pad (cuda_pack). Not caught,
+ * by design of the contract's outputs: rcb_float_scale (a 1-ulp change of u moves a code only
+ * when it lands on a threshold). */
 static int mut(const char *name) {
     const char *e = getenv("RBT_CUDA_EMULATE");
     return e && !strncmp(e, "mut:", 4) && !strcmp(e + 4, name);

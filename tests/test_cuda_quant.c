@@ -1046,7 +1046,8 @@ Test(cuda_quant, empty_inputs_are_no_ops) {
     float *df = rbt_cu_alloc(cu, 256), *dz = rbt_cu_alloc(cu, 256);
     rb_quant_spec spec = {.bits = 4, .asym = 1, .gran = RB_QUANT_PER_ROW};
     RBT_CU_OK(cu->quant_rows_f32(&spec, dx, 0, 64, 64, 64, db, 64, RB_QOUT_CODES, df, dz, NULL));
-    RBT_CU_OK(cu->quant_rows_f32(&spec, dx, 3, 0, 0, 1, db, 0, RB_QOUT_CODES, df, dz, NULL));
+    /* PER_ROW passes group == cols, here 0: nothing may divide by it. */
+    RBT_CU_OK(cu->quant_rows_f32(&spec, dx, 3, 0, 0, 0, db, 0, RB_QOUT_CODES, df, dz, NULL));
     RBT_CU_OK(cu->pack_rows(db, 0, 64, 3, db, 24, NULL));
     RBT_CU_OK(cu->pack_rows(db, 5, 0, 3, db, 0, NULL));
     RBT_CU_OK(cu->unpack_rows(db, 24, 0, 64, 3, db, NULL));
