@@ -5,16 +5,32 @@
 
 #include <criterion/criterion.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 
 #include "kernels/kernels.h"
 
 /* Declares `const rb_cuda_ops *var` and skips the test, with the reason, when this binary has no
- * CUDA or no device is visible. */
+ * CUDA or no device is visible. With RBT_CUDA_EMULATE=1 in the environment the GPU suites run
+ * instead on a CPU stand-in (tests/cuda_emul.c: host memory, every op its CPU twin), which checks
+ * the tests themselves on a machine without a GPU; it proves nothing about the CUDA kernels. */
 #define RBT_CUDA_OPS(var)                                                            \
     const rb_cuda_ops *var = NULL;                                                   \
     do {                                                                             \
-        if (rb_cuda_ops_get(&var))                                                   \
+        if (rbt_cuda_emulated())                                                     \
+            var = rbt_cuda_emul_ops();                                               \
+        else if (rb_cuda_ops_get(&var))                                              \
             cr_skip_test("no CUDA device, GPU test skipped: %s", rb_error_detail()); \
+    } while (0)
+
+/* RBT_CUDA_EMULATE is set (and not "0"), and the CPU stand-in table. */
+int rbt_cuda_emulated(void);
+const rb_cuda_ops *rbt_cuda_emul_ops(void);
+
+/* Fails the test (instead of crashing it) when an op's slot is still empty. */
+#define RBT_NEED(cu, slot)                                                                  \
+    do {                                                                                    \
+        if (!(cu)->slot) cr_assert_fail("rb_cuda_ops." #slot " is NULL (not implemented)"); \
     } while (0)
 
 /* Asserts that an rb status is RB_OK, printing the detail message. */
@@ -32,5 +48,69 @@ void *rbt_cu_upload(const rb_cuda_ops *cu, const void *host, size_t bytes);
  * checks for errors of earlier launches). */
 void *rbt_cu_download(const rb_cuda_ops *cu, const void *dev, size_t bytes);
 void rbt_cu_free(const rb_cuda_ops *cu, void *dev);
+/* Refills `bytes` of device memory with 0xFF (an output that a call must overwrite). */
+void rbt_cu_poison(const rb_cuda_ops *cu, void *dev, size_t bytes);
+
+/* ---- dtypes on the host: f16 / bf16 storage as uint16_t bit patterns ---- */
+/* x rounded to dtype t (RNE) and widened back to fp32: the value a device buffer of t holds. */
+float rbt_dtype_round(float x, rb_dtype t);
+/* Encodes n floats as dtype t into `out` (rb_dtype_size(t) * n bytes), rounding to nearest even. */
+void rbt_encode_dtype(const float *x, size_t n, rb_dtype t, void *out);
+/* Widens n elements of dtype t to fp32 (exact). */
+void rbt_decode_dtype(const void *in, size_t n, rb_dtype t, float *out);
+/* Device buffer holding x (n floats) as dtype t; `widened` (may be NULL) receives the exact
+ * fp32 values the device holds. */
+void *rbt_cu_upload_dtype(const rb_cuda_ops *cu, const float *x, size_t n, rb_dtype t,
+                          float *widened);
+/* Host fp32 copy (malloc'd) of n elements of dtype t on the device. */
+float *rbt_cu_download_dtype(const rb_cuda_ops *cu, const void *dev, size_t n, rb_dtype t);
+
+/* ---- comparisons ---- */
+/* Index of the first element whose bits differ, or SIZE_MAX when all n are equal. */
+size_t rbt_first_diff(const void *a, const void *b, size_t n, size_t elem_bytes);
+/* Like rbt_first_diff on floats, but two NaNs (any payload) count as equal. */
+size_t rbt_first_diff_f32_nan(const float *a, const float *b, size_t n);
+/* ||a - b|| / ||b|| over n elements (0 when both are zero), in double. */
+double rbt_normwise_relerr_f32(const float *a, const float *b, size_t n);
+
+/* Asserts that n floats are bit-identical; on failure prints `what`, the first differing index
+ * with both values and the seed. */
+#define RBT_ASSERT_F32_BITS(got, want, n, seed, ...)                                    \
+    do {                                                                                \
+        size_t i_ = rbt_first_diff((got), (want), (n), 4);                              \
+        if (i_ != (size_t) -1) {                                                        \
+            char m_[512];                                                               \
+            snprintf(m_, sizeof m_, __VA_ARGS__);                                       \
+            cr_assert_fail("%s: element %zu of %zu is %a, want %a (seed %llu)", m_, i_, \
+                           (size_t) (n), (double) (got)[i_], (double) (want)[i_],       \
+                           (unsigned long long) (seed));                                \
+        }                                                                               \
+    } while (0)
+/* The same for byte arrays (codes, packed streams). */
+#define RBT_ASSERT_U8_EQ(got, want, n, seed, ...)                                            \
+    do {                                                                                     \
+        size_t i_ = rbt_first_diff((got), (want), (n), 1);                                   \
+        if (i_ != (size_t) -1) {                                                             \
+            char m_[512];                                                                    \
+            snprintf(m_, sizeof m_, __VA_ARGS__);                                            \
+            cr_assert_fail("%s: byte %zu of %zu is 0x%02x, want 0x%02x (seed %llu)", m_, i_, \
+                           (size_t) (n), (unsigned) (got)[i_], (unsigned) (want)[i_],        \
+                           (unsigned long long) (seed));                                     \
+        }                                                                                    \
+    } while (0)
+/* And for uint16_t arrays (f16 / bf16 bit patterns). */
+#define RBT_ASSERT_U16_EQ(got, want, n, seed, ...)                                              \
+    do {                                                                                        \
+        size_t i_ = rbt_first_diff((got), (want), (n), 2);                                      \
+        if (i_ != (size_t) -1) {                                                                \
+            char m_[512];                                                                       \
+            snprintf(m_, sizeof m_, __VA_ARGS__);                                               \
+            cr_assert_fail("%s: element %zu of %zu is 0x%04x, want 0x%04x (seed %llu)", m_, i_, \
+                           (size_t) (n), (unsigned) (got)[i_], (unsigned) (want)[i_],           \
+                           (unsigned long long) (seed));                                        \
+        }                                                                                       \
+    } while (0)
+/* The context must still work after an error: a small copy round trip. */
+void rbt_cu_still_usable(const rb_cuda_ops *cu);
 
 #endif
