@@ -1,6 +1,456 @@
-/* Placeholder: this area's ops are not written yet. */
-#include "kernels/cuda/common.cuh"
+/* Fused one-pass kernels: SAW-INT4 KV encode (1/sqrt(m), block FWHT, bf16, per-token min/max,
+ * INT4, nibble packing) and its decode, and the TurboQuant / EDEN encode (norm, unit scaling, RHT,
+ * codebook index, bit packing). Each block holds a tile of rows in fp32 shared memory (the layout
+ * and passes of fwht_tile.cuh) and reproduces its CPU twin's arithmetic operation for operation. */
+#include <math.h>
+
+#include "kernels/cuda/fwht_tile.cuh"
+
+extern "C" {
+#include "kernels/fwht.h"
+#include "kernels/hadamard.h"
+#include "kernels/kv_quant.h"
+#include "kernels/quant.h"
+}
+
+/* Rows per block: about 4K elements per block. */
+static int fu_rows_per_block(size_t d, size_t rows) {
+    size_t rb = d >= 4096 ? 1 : 4096 / d;
+    if (rb > rows) rb = rows;
+    return (int) (rb ? rb : 1);
+}
+
+static unsigned fu_threads(size_t tile) {
+    size_t t = (tile / 32 + 31) / 32 * 32;
+    return (unsigned) (t < 128 ? 128 : t > 512 ? 512 : t);
+}
+
+static unsigned fu_grid(size_t nblk) {
+    return (unsigned) (nblk > 65535u * 16 ? 65535u * 16 : nblk);
+}
+
+static int log2i(size_t m) {
+    int k = 0;
+    while (((size_t) 1 << k) < m) k++;
+    return k;
+}
+
+/* First pass of a tile of rb rows of d from global memory: chunks of 2^W contiguous elements of
+ * each sub-row of 2^lm, times mul (when mul_on), butterflies on bits 0..W-1, into shared memory.
+ * Rows past rows_here are zeros. */
+template <typename T, int W>
+__device__ void fu_first_pass(float *s, const T *x, size_t row0, int rows_here, size_t stride,
+                              int rb, int d, int lm, float mul, bool mul_on) {
+    const int per_row = d >> W;
+    const int ngroups = rb * per_row;
+    for (int g = threadIdx.x; g < ngroups; g += blockDim.x) {
+        int r = g / per_row, col = (g - r * per_row) << W;
+        float v[1 << W];
+        if (r < rows_here) {
+            rb_fw_load<T, (1 << W)>(x + (row0 + r) * stride + col, v);
+            if (mul_on) {
+#pragma unroll
+                for (int i = 0; i < (1 << W); i++) v[i] = __fmul_rn(v[i], mul);
+            }
+        } else {
+#pragma unroll
+            for (int i = 0; i < (1 << W); i++) v[i] = 0.0f;
+        }
+        rb_fw_bfly<W>(v);
+        int base = r * d + col;
+#pragma unroll
+        for (int i = 0; i < (1 << W); i++) s[rb_fw_pad(base + i)] = v[i];
+    }
+    (void) lm;
+}
+
+template <typename T>
+__device__ __forceinline__ int fu_first(float *s, const T *x, size_t row0, int rows_here,
+                                        size_t stride, int rb, int d, int lm, float mul,
+                                        bool mul_on) {
+    int w = lm < RB_FW_LR ? lm : RB_FW_LR;
+    switch (w) {
+    case 0:
+        fu_first_pass<T, 0>(s, x, row0, rows_here, stride, rb, d, lm, mul, mul_on);
+        break;
+    case 1:
+        fu_first_pass<T, 1>(s, x, row0, rows_here, stride, rb, d, lm, mul, mul_on);
+        break;
+    case 2:
+        fu_first_pass<T, 2>(s, x, row0, rows_here, stride, rb, d, lm, mul, mul_on);
+        break;
+    case 3:
+        fu_first_pass<T, 3>(s, x, row0, rows_here, stride, rb, d, lm, mul, mul_on);
+        break;
+    case 4:
+        fu_first_pass<T, 4>(s, x, row0, rows_here, stride, rb, d, lm, mul, mul_on);
+        break;
+    default:
+        fu_first_pass<T, 5>(s, x, row0, rows_here, stride, rb, d, lm, mul, mul_on);
+        break;
+    }
+    return w;
+}
+
+/* ---- KV INT4 encode ---- */
+
+template <typename T>
+__global__ void __launch_bounds__(512)
+    kv_encode_kernel(const T *x, size_t rows, int d, size_t stride, int lm, int bf16, int rb,
+                     uint8_t *packed, float *sz) {
+    extern __shared__ float fu_smem[];
+    float *s = fu_smem;
+    float *sc = fu_smem + rb_fw_padlen((size_t) rb * d) + 1; /* per-row scale, zero */
+    const int m = 1 << lm, half = d / 2;
+    const float inv = (float) (1.0 / sqrt((double) m));
+    const size_t nblk = (rows + rb - 1) / rb;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarp = blockDim.x >> 5;
+    for (size_t blk = blockIdx.x; blk < nblk; blk += gridDim.x) {
+        size_t row0 = blk * rb;
+        int rows_here = rows - row0 < (size_t) rb ? (int) (rows - row0) : rb;
+        int w0 = fu_first<T>(s, x, row0, rows_here, stride, rb, d, lm, inv, m > 1);
+        __syncthreads();
+        rb_fw_rest_smem(s, rb * (d >> lm), lm, w0);
+        /* bf16 round trip, min / max per row (a warp per row; exact in any order) */
+        for (int r = warp; r < rows_here; r += nwarp) {
+            float mn = INFINITY, mx = -INFINITY;
+            for (int j = lane; j < d; j += 32) {
+                float v = s[rb_fw_pad(r * d + j)];
+                if (bf16) {
+                    v = __bfloat162float(__float2bfloat16_rn(v));
+                    s[rb_fw_pad(r * d + j)] = v;
+                }
+                mn = fminf(mn, v);
+                mx = fmaxf(mx, v);
+            }
+#pragma unroll
+            for (int o = 16; o > 0; o >>= 1) {
+                mn = fminf(mn, __shfl_xor_sync(0xffffffffu, mn, o));
+                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+            }
+            if (lane == 0) {
+                float range = __fsub_rn(mx, mn);
+                float scale = __fdiv_rn(range > 1e-8f ? range : 1e-8f, 15.0f);
+                float z = __fdiv_rn(__fsub_rn(0.0f, mn), scale);
+                sc[2 * r] = scale;
+                sc[2 * r + 1] = z;
+                sz[2 * (row0 + r)] = scale;
+                sz[2 * (row0 + r) + 1] = z;
+            }
+        }
+        __syncthreads();
+        /* quantize and pack: 4 output bytes per item */
+        const int nq = (half + 3) / 4;
+        const int items = rows_here * nq;
+        for (int it = threadIdx.x; it < items; it += blockDim.x) {
+            int r = it / nq, j0 = (it - r * nq) * 4;
+            float scale = sc[2 * r], z = sc[2 * r + 1];
+            uint32_t word = 0;
+#pragma unroll
+            for (int b = 0; b < 4; b++) {
+                int j = j0 + b;
+                if (j >= half) break;
+                uint32_t q2[2];
+#pragma unroll
+                for (int k = 0; k < 2; k++) {
+                    float v = s[rb_fw_pad(r * d + j + k * half)];
+                    float f = __fadd_rn(__fadd_rn(__fdiv_rn(v, scale), z), 0.5f);
+                    f = f > 0.0f ? f : 0.0f;
+                    f = f < 15.0f ? f : 15.0f;
+                    q2[k] = (uint32_t) f;
+                }
+                word |= (q2[0] | q2[1] << 4) << (8 * b);
+            }
+            uint8_t *out = packed + (row0 + r) * (size_t) half + j0;
+            if (j0 + 4 <= half && ((uintptr_t) out & 3) == 0) {
+                *reinterpret_cast<uint32_t *>(out) = word;
+            } else {
+                for (int b = 0; b < 4 && j0 + b < half; b++) out[b] = (uint8_t) (word >> (8 * b));
+            }
+        }
+        __syncthreads();
+    }
+}
+
+static int kv_check_shape(const char *who, size_t d, size_t m) {
+    if (d < 2 || d % 2 || d > RB_KV_INT4_DMAX)
+        return rb_error_set(RB_ESIZE, "%s: row length d = %zu must be even, 2..%d", who, d,
+                            RB_KV_INT4_DMAX);
+    if (m == 0 || !rb_is_pow2(m) || d % m)
+        return rb_error_set(RB_ESIZE,
+                            "%s: block m = %zu must be a power of two dividing d = %zu "
+                            "(1 = no rotation)",
+                            who, m, d);
+    return RB_OK;
+}
+
+template <typename T>
+static int kv_encode_t(const T *x, size_t rows, size_t d, size_t stride, size_t m, unsigned flags,
+                       uint8_t *packed, float *sz, cudaStream_t st) {
+    int rb = fu_rows_per_block(d, rows);
+    size_t tile = (size_t) rb * d;
+    size_t bytes = (rb_fw_padlen(tile) + 1 + 2 * (size_t) rb) * sizeof(float);
+    size_t nblk = (rows + rb - 1) / rb;
+    if (bytes > 48 * 1024)
+        RB_CU_TRY(cudaFuncSetAttribute(kv_encode_kernel<T>,
+                                       cudaFuncAttributeMaxDynamicSharedMemorySize, (int) bytes),
+                  "kv_int4_encode");
+    kv_encode_kernel<T><<<fu_grid(nblk), fu_threads(tile), bytes, st>>>(
+        x, rows, (int) d, stride, log2i(m), (flags & RB_KV_BF16) ? 1 : 0, rb, packed, sz);
+    return RB_CU_LAUNCHED("kv_int4_encode");
+}
+
+static int cu_kv_int4_encode(const void *x, rb_dtype t, size_t rows, size_t d, size_t stride,
+                             size_t m, unsigned flags, uint8_t *packed, float *sz, void *stream) {
+    int rc = kv_check_shape("kv_int4_encode", d, m);
+    if (rc) return rc;
+    if (t != RB_DT_F32 && t != RB_DT_F16 && t != RB_DT_BF16)
+        return rb_error_set(RB_EINVAL, "kv_int4_encode: unknown dtype %d", (int) t);
+    if (rows == 0) return RB_OK;
+    if (!x || !packed || !sz) return rb_error_set(RB_EINVAL, "kv_int4_encode: NULL argument");
+    if (rows > 1 && stride < d)
+        return rb_error_set(RB_EINVAL, "kv_int4_encode: row stride %zu is shorter than d = %zu",
+                            stride, d);
+    cudaStream_t st = rb_cu_stream(stream);
+    switch (t) {
+    case RB_DT_F16:
+        return kv_encode_t<__half>((const __half *) x, rows, d, stride, m, flags, packed, sz, st);
+    case RB_DT_BF16:
+        return kv_encode_t<__nv_bfloat16>((const __nv_bfloat16 *) x, rows, d, stride, m, flags,
+                                          packed, sz, st);
+    default:
+        return kv_encode_t<float>((const float *) x, rows, d, stride, m, flags, packed, sz, st);
+    }
+}
+
+/* ---- KV INT4 decode ---- */
+
+__global__ void __launch_bounds__(512)
+    kv_decode_kernel(const uint8_t *packed, const float *sz, size_t rows, int d, int lm, int rb,
+                     float *xhat, size_t ld) {
+    extern __shared__ float fu_smem[];
+    float *s = fu_smem;
+    const int m = 1 << lm, half = d / 2;
+    const float inv = (float) (1.0 / sqrt((double) m));
+    const size_t nblk = (rows + rb - 1) / rb;
+    for (size_t blk = blockIdx.x; blk < nblk; blk += gridDim.x) {
+        size_t row0 = blk * rb;
+        int rows_here = rows - row0 < (size_t) rb ? (int) (rows - row0) : rb;
+        const int items = rb * half;
+        for (int it = threadIdx.x; it < items; it += blockDim.x) {
+            int r = it / half, j = it - r * half;
+            float lo = 0.0f, hi = 0.0f;
+            if (r < rows_here) {
+                uint8_t b = packed[(row0 + r) * (size_t) half + j];
+                float scale = __ldg(sz + 2 * (row0 + r)), z = __ldg(sz + 2 * (row0 + r) + 1);
+                lo = __fmul_rn(__fsub_rn((float) (b & 15), z), scale);
+                hi = __fmul_rn(__fsub_rn((float) (b >> 4), z), scale);
+            }
+            s[rb_fw_pad(r * d + j)] = lo;
+            s[rb_fw_pad(r * d + j + half)] = hi;
+        }
+        __syncthreads();
+        if (m > 1) rb_fw_rest_smem(s, rb * (d >> lm), lm, 0);
+        const int nch = (d + 3) / 4;
+        const int outs = rows_here * nch;
+        for (int it = threadIdx.x; it < outs; it += blockDim.x) {
+            int r = it / nch, c0 = (it - r * nch) * 4;
+            float v[4];
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                int c = c0 + i < d ? c0 + i : d - 1;
+                v[i] = s[rb_fw_pad(r * d + c)];
+                if (m > 1) v[i] = __fmul_rn(v[i], inv);
+            }
+            float *o = xhat + (row0 + r) * ld + c0;
+            if (c0 + 4 <= d) {
+                rb_fw_store<float, 4>(o, v);
+            } else {
+                for (int i = 0; i < 4 && c0 + i < d; i++) o[i] = v[i];
+            }
+        }
+        __syncthreads();
+    }
+}
+
+static int cu_kv_int4_decode(const uint8_t *packed, const float *sz, size_t rows, size_t d,
+                             size_t m, float *xhat, size_t ld, void *stream) {
+    int rc = kv_check_shape("kv_int4_decode", d, m);
+    if (rc || rows == 0) return rc;
+    if (!packed || !sz || !xhat) return rb_error_set(RB_EINVAL, "kv_int4_decode: NULL argument");
+    if (rows > 1 && ld < d)
+        return rb_error_set(RB_EINVAL, "kv_int4_decode: row stride %zu is shorter than d = %zu", ld,
+                            d);
+    int rb = fu_rows_per_block(d, rows);
+    size_t tile = (size_t) rb * d;
+    size_t bytes = rb_fw_padlen(tile) * sizeof(float);
+    if (bytes > 48 * 1024)
+        RB_CU_TRY(cudaFuncSetAttribute(kv_decode_kernel,
+                                       cudaFuncAttributeMaxDynamicSharedMemorySize, (int) bytes),
+                  "kv_int4_decode");
+    kv_decode_kernel<<<fu_grid((rows + rb - 1) / rb), fu_threads(tile), bytes,
+                       rb_cu_stream(stream)>>>(packed, sz, rows, (int) d, log2i(m), rb, xhat, ld);
+    return RB_CU_LAUNCHED("kv_int4_decode");
+}
+
+/* ---- RHT + codebook encode ---- */
+
+struct cb_params {
+    int nthr; /* k - 1 thresholds */
+    float thr[RB_CODEBOOK_MAX];
+};
+
+struct rq_plan {
+    int m, K, d, rb, nib, scale_on, two, bits;
+    const float *d1, *d2;
+    const uint32_t *hb;
+    float scale;
+};
+
+/* One Hadamard of the RHT on the tile in a (K > 1: mixed into b, then the pointers swap). */
+__device__ __forceinline__ void rq_hadamard(float *&a, float *&b, const rq_plan &p) {
+    rb_fw_rest_smem(a, p.rb * p.K, p.m, 0);
+    if (p.K > 1) {
+        rb_fw_mix_smem(a, b, p.rb, p.K, p.m, p.hb, p.nib, p.scale);
+        __syncthreads();
+        float *t = a;
+        a = b;
+        b = t;
+    }
+}
+
+__global__ void __launch_bounds__(512)
+    rq_encode_kernel(const float *x, size_t rows, rq_plan p, cb_params cb, uint8_t *packed,
+                     size_t ldp, float *norm, int padlen) {
+    extern __shared__ float fu_smem[];
+    double *inv = reinterpret_cast<double *>(fu_smem); /* rb doubles */
+    float *base = fu_smem + 2 * p.rb;
+    const int d = p.d, tile = p.rb * d;
+    const size_t nblk = (rows + p.rb - 1) / p.rb;
+    const int nbytes = (d * p.bits + 7) / 8;
+    const unsigned mask = (1u << p.bits) - 1;
+    for (size_t blk = blockIdx.x; blk < nblk; blk += gridDim.x) {
+        float *a = base, *b = base + padlen;
+        size_t row0 = blk * p.rb;
+        int rows_here = rows - row0 < (size_t) p.rb ? (int) (rows - row0) : p.rb;
+        /* the rows as they are (rows are contiguous: row r at x + r d) */
+        for (int e = threadIdx.x; e < tile; e += blockDim.x) {
+            int r = e / d;
+            a[rb_fw_pad(e)] = r < rows_here ? __ldg(x + row0 * d + e) : 0.0f;
+        }
+        __syncthreads();
+        /* the squared norm, j ascending in double, one thread per row */
+        for (int r = threadIdx.x; r < p.rb; r += blockDim.x) {
+            double sum = 0.0;
+            for (int j = 0; j < d; j++) {
+                double v = (double) a[rb_fw_pad(r * d + j)];
+                sum = __dadd_rn(sum, __dmul_rn(v, v));
+            }
+            double n = sqrt(sum);
+            if (r < rows_here) norm[row0 + r] = (float) n;
+            inv[r] = n > 0 ? 1.0 / n : 0.0;
+        }
+        __syncthreads();
+        /* unit scaling in double, rounded to fp32, then the first signs */
+        for (int e = threadIdx.x; e < tile; e += blockDim.x) {
+            int r = e / d, c = e - r * d;
+            float u = __double2float_rn(__dmul_rn((double) a[rb_fw_pad(e)], inv[r]));
+            a[rb_fw_pad(e)] = __fmul_rn(u, __ldg(p.d1 + c));
+        }
+        __syncthreads();
+        rq_hadamard(a, b, p);
+        if (p.two) {
+            for (int e = threadIdx.x; e < tile; e += blockDim.x) {
+                float v = a[rb_fw_pad(e)];
+                if (p.K == 1 && p.scale_on) v = __fmul_rn(v, p.scale);
+                a[rb_fw_pad(e)] = __fmul_rn(v, __ldg(p.d2 + e % d));
+            }
+            __syncthreads();
+            rq_hadamard(a, b, p);
+        }
+        /* codebook index: the number of thresholds strictly below v */
+        for (int e = threadIdx.x; e < tile; e += blockDim.x) {
+            float v = a[rb_fw_pad(e)];
+            if (p.K == 1 && p.scale_on) v = __fmul_rn(v, p.scale);
+            int n = 0;
+            for (int i = 0; i < cb.nthr; i++) n += cb.thr[i] < v;
+            a[rb_fw_pad(e)] = (float) n;
+        }
+        __syncthreads();
+        /* rb_pack_bits: code i at bits [i bits, (i + 1) bits) of a little-endian stream */
+        const int items = rows_here * nbytes;
+        for (int it = threadIdx.x; it < items; it += blockDim.x) {
+            int r = it / nbytes, B = it - r * nbytes;
+            int i0 = (8 * B) / p.bits, i1 = (8 * B + 7) / p.bits;
+            if (i1 > d - 1) i1 = d - 1;
+            unsigned byte = 0;
+            for (int i = i0; i <= i1; i++) {
+                unsigned v = (unsigned) a[rb_fw_pad(r * d + i)] & mask;
+                int sh = i * p.bits - 8 * B;
+                byte |= sh >= 0 ? v << sh : v >> -sh;
+            }
+            packed[(row0 + r) * ldp + B] = (uint8_t) byte;
+        }
+        __syncthreads();
+    }
+}
+
+static int cu_rht_codebook_encode(const float *x, size_t rows, size_t d, const float *d1,
+                                  const float *d2, const rb_codebook *cb, int bits, uint8_t *packed,
+                                  size_t ldp, float *norm, void *stream) {
+    size_t K;
+    int m;
+    int rc = rb_hadamard_lookup(d, &K, &m);
+    if (rc) return rc;
+    if (!cb || cb->k < 1 || cb->k > RB_CODEBOOK_MAX)
+        return rb_error_set(RB_EINVAL, "codebook: not initialised");
+    if (bits < 1 || bits > 8 || cb->k > (1u << bits))
+        return rb_error_set(RB_EINVAL, "codebook: k = %zu codes do not fit %d bits", cb->k, bits);
+    if (rows == 0) return RB_OK;
+    if (!x || !packed || !norm || !d1)
+        return rb_error_set(RB_EINVAL, "rht_codebook_encode: NULL argument");
+    size_t pb = rb_pack_bytes(d, bits);
+    if (rows > 1 && ldp < pb)
+        return rb_error_set(RB_EINVAL,
+                            "rht_codebook_encode: row stride %zu is shorter than a packed row "
+                            "(%zu)",
+                            ldp, pb);
+    rq_plan p = {};
+    p.m = m;
+    p.K = (int) K;
+    p.d = (int) d;
+    p.rb = fu_rows_per_block(d, rows);
+    p.two = d2 != NULL;
+    p.bits = bits;
+    p.d1 = d1;
+    p.d2 = d2;
+    p.scale = (float) (1.0 / sqrt((double) d));
+    p.scale_on = p.scale != 1.0f;
+    if (K > 1) {
+        p.nib = (int) ((K + 31) / 32);
+        if ((rc = rb_fw_hk_table(K, RB_FORWARD, &p.hb))) return rc;
+    }
+    size_t tile = (size_t) p.rb * d, padlen = rb_fw_padlen(tile);
+    size_t bytes = (2 * (size_t) p.rb + (K > 1 ? 2 : 1) * padlen) * sizeof(float);
+    if (bytes > RB_FW_SMEM_MAX)
+        return rb_error_set(RB_ESIZE,
+                            "rht_codebook_encode: d = %zu is too long for one block (at most "
+                            "%d KB of fp32 tile)",
+                            d, RB_FW_SMEM_MAX / 1024);
+    cb_params c;
+    c.nthr = (int) cb->k - 1;
+    for (int i = 0; i < RB_CODEBOOK_MAX; i++) c.thr[i] = i < c.nthr ? cb->thresholds[i] : 0.0f;
+    if (bytes > 48 * 1024)
+        RB_CU_TRY(cudaFuncSetAttribute(rq_encode_kernel,
+                                       cudaFuncAttributeMaxDynamicSharedMemorySize, (int) bytes),
+                  "rht_codebook_encode");
+    rq_encode_kernel<<<fu_grid((rows + p.rb - 1) / p.rb), fu_threads(tile), bytes,
+                       rb_cu_stream(stream)>>>(x, rows, p, c, packed, ldp, norm, (int) padlen);
+    return RB_CU_LAUNCHED("rht_codebook_encode");
+}
 
 void rb_cu_register_fused(rb_cuda_ops *ops) {
-    (void) ops;
+    ops->kv_int4_encode = cu_kv_int4_encode;
+    ops->kv_int4_decode = cu_kv_int4_decode;
+    ops->rht_codebook_encode = cu_rht_codebook_encode;
 }
