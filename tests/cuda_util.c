@@ -13,6 +13,9 @@ void *rbt_cu_alloc(const rb_cuda_ops *cu, size_t bytes) {
     void *p = NULL;
     RBT_CU_OK(cu->malloc(&p, bytes));
     RBT_CU_OK(cu->memset(p, 0xFF, bytes, NULL));
+    /* Done before return: a test may use the buffer on a created (non-blocking) stream, which
+     * does not wait for the default stream's work. */
+    RBT_CU_OK(cu->stream_sync(NULL));
     return p;
 }
 
@@ -20,6 +23,7 @@ void *rbt_cu_upload(const rb_cuda_ops *cu, const void *host, size_t bytes) {
     void *p = NULL;
     RBT_CU_OK(cu->malloc(&p, bytes));
     RBT_CU_OK(cu->memcpy_h2d(p, host, bytes, NULL));
+    RBT_CU_OK(cu->stream_sync(NULL)); /* as in rbt_cu_alloc */
     return p;
 }
 

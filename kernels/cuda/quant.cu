@@ -299,7 +299,8 @@ static int cu_quant_rows_f32(const rb_quant_spec *spec, const float *x, size_t r
     /* The reference runs the spec as PER_GROUP with this group (PER_ROW is group == cols). */
     rb_quant_spec sp = *spec;
     sp.gran = RB_QUANT_PER_GROUP;
-    sp.group = group;
+    /* An empty PER_ROW call arrives with group == cols == 0: still a valid spec. */
+    sp.group = group || cols ? group : 1;
     int rc = rb_quant_spec_check(&sp);
     if (rc) return rc;
     if ((unsigned) mode > RB_QOUT_FAKE)
