@@ -40,7 +40,9 @@ const rb_cuda_ops *rbt_cuda_emul_ops(void);
         cr_assert_eq(rc_, RB_OK, "%s: %s: %s", #call, rb_errname(rc_), rb_error_detail()); \
     } while (0)
 
-/* A device buffer of `bytes`, filled with 0xFF bytes (NaN as floats, 255 as codes). */
+/* A device buffer of `bytes`, filled with 0xFF bytes (NaN as floats, 255 as codes). This, the
+ * upload and the poisoning below synchronize the default stream before returning, so that an op
+ * launched next on a created (non-blocking) stream sees their bytes. */
 void *rbt_cu_alloc(const rb_cuda_ops *cu, size_t bytes);
 /* A device copy of `bytes` of host memory. */
 void *rbt_cu_upload(const rb_cuda_ops *cu, const void *host, size_t bytes);
