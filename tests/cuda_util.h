@@ -13,7 +13,10 @@
 /* Declares `const rb_cuda_ops *var` and skips the test, with the reason, when this binary has no
  * CUDA or no device is visible. With RBT_CUDA_EMULATE=1 in the environment the GPU suites run
  * instead on a CPU stand-in (tests/cuda_emul.c: host memory, every op its CPU twin), which checks
- * the tests themselves on a machine without a GPU; it proves nothing about the CUDA kernels. */
+ * the tests themselves on a machine without a GPU; it proves nothing about the CUDA kernels.
+ * Run it on the area suites only (cuda_device's bandwidth probe needs the real device):
+ *   RBT_CUDA_EMULATE=1 build/rbtest --filter 'cuda_[!d]*''/*'
+ * RBT_CUDA_EMULATE=mut:<name> plants one known bug (list in tests/cuda_emul.c). */
 #define RBT_CUDA_OPS(var)                                                            \
     const rb_cuda_ops *var = NULL;                                                   \
     do {                                                                             \
