@@ -14,8 +14,8 @@
  * CUDA or no device is visible. With RBT_CUDA_EMULATE=1 in the environment the GPU suites run
  * instead on a CPU stand-in (tests/cuda_emul.c: host memory, every op its CPU twin), which checks
  * the tests themselves on a machine without a GPU; it proves nothing about the CUDA kernels.
- * Run it on the area suites only (cuda_device's bandwidth probe needs the real device):
- *   RBT_CUDA_EMULATE=1 build/rbtest --filter 'cuda_[!d]*''/*'
+ * Run it on the area suites only, every cuda_ suite but cuda_device (whose bandwidth probe needs
+ * the real device), e.g. with --filter and the pattern cuda_[!d]* for the suite.
  * RBT_CUDA_EMULATE=mut:<name> plants one known bug (list in tests/cuda_emul.c). */
 #define RBT_CUDA_OPS(var)                                                            \
     const rb_cuda_ops *var = NULL;                                                   \
