@@ -13,8 +13,7 @@ void *rbt_cu_alloc(const rb_cuda_ops *cu, size_t bytes) {
     void *p = NULL;
     RBT_CU_OK(cu->malloc(&p, bytes));
     RBT_CU_OK(cu->memset(p, 0xFF, bytes, NULL));
-    /* Done before return: a test may use the buffer on a created (non-blocking) stream, which
-     * does not wait for the default stream's work. */
+    /* Created streams do not wait for the default stream: finish before anyone launches on one. */
     RBT_CU_OK(cu->stream_sync(NULL));
     return p;
 }
@@ -23,7 +22,7 @@ void *rbt_cu_upload(const rb_cuda_ops *cu, const void *host, size_t bytes) {
     void *p = NULL;
     RBT_CU_OK(cu->malloc(&p, bytes));
     RBT_CU_OK(cu->memcpy_h2d(p, host, bytes, NULL));
-    RBT_CU_OK(cu->stream_sync(NULL)); /* as in rbt_cu_alloc */
+    RBT_CU_OK(cu->stream_sync(NULL)); /* see rbt_cu_alloc */
     return p;
 }
 
@@ -42,6 +41,7 @@ void rbt_cu_free(const rb_cuda_ops *cu, void *dev) {
 
 void rbt_cu_poison(const rb_cuda_ops *cu, void *dev, size_t bytes) {
     RBT_CU_OK(cu->memset(dev, 0xFF, bytes, NULL));
+    RBT_CU_OK(cu->stream_sync(NULL)); /* see rbt_cu_alloc */
 }
 
 static uint16_t bf16_bits(float x) {

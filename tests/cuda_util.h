@@ -13,7 +13,10 @@
 /* Declares `const rb_cuda_ops *var` and skips the test, with the reason, when this binary has no
  * CUDA or no device is visible. With RBT_CUDA_EMULATE=1 in the environment the GPU suites run
  * instead on a CPU stand-in (tests/cuda_emul.c: host memory, every op its CPU twin), which checks
- * the tests themselves on a machine without a GPU; it proves nothing about the CUDA kernels. */
+ * the tests themselves on a machine without a GPU; it proves nothing about the CUDA kernels.
+ * Run it on the area suites only, every cuda_ suite but cuda_device (whose bandwidth probe needs
+ * the real device), e.g. with --filter and the pattern cuda_[!d]* for the suite.
+ * RBT_CUDA_EMULATE=mut:<name> plants one known bug (list in tests/cuda_emul.c). */
 #define RBT_CUDA_OPS(var)                                                            \
     const rb_cuda_ops *var = NULL;                                                   \
     do {                                                                             \
@@ -40,8 +43,9 @@ const rb_cuda_ops *rbt_cuda_emul_ops(void);
         cr_assert_eq(rc_, RB_OK, "%s: %s: %s", #call, rb_errname(rc_), rb_error_detail()); \
     } while (0)
 
-/* A device buffer of `bytes`, filled with 0xFF bytes (NaN as floats, 255 as codes). This and
- * rbt_cu_upload return with the device work done, so any stream may use the buffer next. */
+/* A device buffer of `bytes`, filled with 0xFF bytes (NaN as floats, 255 as codes). This, the
+ * upload and the poisoning below synchronize the default stream before returning, so that an op
+ * launched next on a created (non-blocking) stream sees their bytes. */
 void *rbt_cu_alloc(const rb_cuda_ops *cu, size_t bytes);
 /* A device copy of `bytes` of host memory. */
 void *rbt_cu_upload(const rb_cuda_ops *cu, const void *host, size_t bytes);

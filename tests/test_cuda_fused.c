@@ -107,10 +107,12 @@ static void kv_sweep(rb_dtype t) {
     static const size_t ds[] = {2, 64, 128, 256, 4096};
     for (size_t di = 0; di < 5; di++) {
         size_t d = ds[di];
-        size_t ms[4] = {1, 2, d / 4, d};
-        for (size_t mi = 0; mi < 4; mi++) {
+        size_t ms[6] = {1, 2, 8, d / 4, d / 2, d};
+        for (size_t mi = 0; mi < 6; mi++) {
             size_t m = ms[mi];
-            if (m == 0 || d % m || (mi > 0 && m == ms[mi - 1]) || (mi == 3 && m == ms[1])) continue;
+            int dup = 0;
+            for (size_t q = 0; q < mi; q++) dup |= ms[q] == m;
+            if (m == 0 || d % m || dup || (d > 256 && mi == 4)) continue;
             size_t rowss[3] = {1, 3, d > 256 ? 33 : 257};
             for (size_t ri = 0; ri < 3; ri++)
                 for (unsigned flags = 0; flags <= RB_KV_BF16; flags++)

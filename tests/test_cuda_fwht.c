@@ -555,3 +555,80 @@ Test(cuda_fwht, f16_overflow_and_other_scales) {
                         fwht_gpu, &a);
     }
 }
+
+/* Sizes past one kernel for the K > 1 transforms too (n = K 2^m with m up to 15), and a longer
+ * FWHT (2^22: more passes over the scratch). */
+Test(cuda_transforms, large_n_equal_cpu_bits, .timeout = 60) {
+    RBT_CUDA_OPS(cu);
+    uint64_t seed = rbt_seed();
+    static const size_t ns[] = {12 << 14, 28 << 15, 172 << 10};
+    for (size_t i = 0; i < 3; i++)
+        for (int t = RB_DT_F32; t <= (i ? RB_DT_F32 : RB_DT_F16); t++) {
+            had_arg a = {ns[i], i == 1 ? RB_INVERSE : RB_FORWARD};
+            check_transform(cu, "hadamard (large n)", ns[i], i ? 1 : 2, ns[i] + 1, (rb_dtype) t,
+                            seed, 600 + i, had_cpu, had_gpu, &a);
+        }
+    size_t n = 12 << 14;
+    float *d1 = malloc(n * 4), *d2 = malloc(n * 4);
+    rb_rng_rademacher_f32(seed, RB_STREAM_RHT_D1, 0, n, d1);
+    rb_rng_rademacher_f32(seed, RB_STREAM_RHT_D2, 0, n, d2);
+    float *dd1 = rbt_cu_upload(cu, d1, n * 4), *dd2 = rbt_cu_upload(cu, d2, n * 4);
+    rht_arg ra = {n, d1, d2, dd1, dd2, RB_INVERSE};
+    check_transform(cu, "rht (large n)", n, 2, n, RB_DT_F32, seed, 610, rht_cpu, rht_gpu, &ra);
+    blk_arg ba = {n, (size_t) 12 << 12, RB_FORWARD};
+    check_transform(cu, "hadamard_block (large b)", n, 2, n + 3, RB_DT_F32, seed, 611, blk_cpu,
+                    blk_gpu, &ba);
+    rbt_cu_free(cu, dd1);
+    rbt_cu_free(cu, dd2);
+    free(d1);
+    free(d2);
+    fwht_arg fa = {(size_t) 1 << 22, 1.0f / 2048.0f};
+    check_transform(cu, "fwht (2^22)", fa.n, 1, fa.n, RB_DT_F32, seed, 612, fwht_cpu, fwht_gpu,
+                    &fa);
+}
+
+/* Two multi-pass transforms in flight at once on two created streams (the backend's scratch for
+ * n > 2^15 must not be shared between them unsafely), each applied three times, against the CPU
+ * applying it three times. */
+Test(cuda_transforms, concurrent_streams_do_not_share_scratch, .timeout = 60) {
+    RBT_CUDA_OPS(cu);
+    RBT_NEED(cu, fwht);
+    RBT_NEED(cu, hadamard);
+    uint64_t seed = rbt_seed();
+    void *s1 = NULL, *s2 = NULL;
+    RBT_CU_OK(cu->stream_create(&s1));
+    RBT_CU_OK(cu->stream_create(&s2));
+    size_t na = (size_t) 1 << 17, nb = (size_t) 1 << 16, nh = (size_t) 12 << 13, count = 2;
+    float *xa = rbt_normal_f32(na * count, seed, 700), *xb = rbt_normal_f32(nb * count, seed, 701);
+    float *xh = rbt_normal_f32(nh * count, seed, 702);
+    float *da = rbt_cu_upload(cu, xa, na * count * 4), *db = rbt_cu_upload(cu, xb, nb * count * 4);
+    float *dh = rbt_cu_upload(cu, xh, nh * count * 4);
+    float sa = (float) (1.0 / sqrt((double) na)), sb = 0.25f;
+    for (int round = 0; round < 3; round++) {
+        RBT_CU_OK(cu->fwht(da, RB_DT_F32, na, count, na, sa, s1));
+        RBT_CU_OK(cu->fwht(db, RB_DT_F32, nb, count, nb, sb, s2));
+        RBT_CU_OK(cu->hadamard(dh, RB_DT_F32, nh, count, nh, RB_FORWARD, round % 2 ? s1 : s2));
+        rb_fwht_f32_ref(xa, na, count, na, sa);
+        rb_fwht_f32_ref(xb, nb, count, nb, sb);
+        cr_assert_eq(rb_hadamard_f32(xh, nh, count, nh, RB_FORWARD), RB_OK);
+    }
+    RBT_CU_OK(cu->stream_sync(s1));
+    RBT_CU_OK(cu->stream_sync(s2));
+    float *ga = rbt_cu_download(cu, da, na * count * 4),
+          *gb = rbt_cu_download(cu, db, nb * count * 4);
+    float *gh = rbt_cu_download(cu, dh, nh * count * 4);
+    RBT_ASSERT_F32_BITS(ga, xa, na * count, seed, "fwht 2^17 on stream 1 beside stream 2");
+    RBT_ASSERT_F32_BITS(gb, xb, nb * count, seed, "fwht 2^16 on stream 2 beside stream 1");
+    RBT_ASSERT_F32_BITS(gh, xh, nh * count, seed, "hadamard 12 * 2^13 alternating streams");
+    free(xa);
+    free(xb);
+    free(xh);
+    free(ga);
+    free(gb);
+    free(gh);
+    rbt_cu_free(cu, da);
+    rbt_cu_free(cu, db);
+    rbt_cu_free(cu, dh);
+    RBT_CU_OK(cu->stream_destroy(s1));
+    RBT_CU_OK(cu->stream_destroy(s2));
+}

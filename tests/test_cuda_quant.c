@@ -1106,3 +1106,48 @@ Test(cuda_quant, more_bad_arguments_return_the_cpu_code) {
     rbt_cu_free(cu, dy);
     rbt_cu_free(cu, dx);
 }
+
+/* Rows longer than any one block's share (2^20 + 3 elements): the min/max reduction and the
+ * stochastic-rounding offsets across a long row; and long packed rows. */
+Test(cuda_quant, long_rows_equal_cpu_bits, .timeout = 60) {
+    RBT_CUDA_OPS(cu);
+    RBT_NEED(cu, quant_rows_f32);
+    RBT_NEED(cu, pack_rows);
+    RBT_NEED(cu, codebook_quant_f32);
+    uint64_t seed = rbt_seed();
+    size_t cols = ((size_t) 1 << 20) + 3;
+    quant_one(cu, seed, 2, cols, cols, 8, 1, RB_QOUT_CODES, 1, NULL);
+    quant_one(cu, seed, 2, cols, cols, 4, 0, RB_QOUT_PACK4, 0, NULL);
+    quant_one(cu, seed, 2, cols, 1000, 3, 1, RB_QOUT_FAKE, 0, NULL);
+    /* Packing and codebook indices of the same length. */
+    size_t rows = 2, pb = rb_pack_bytes(cols, 3), ldo = pb + 1;
+    uint32_t *rnd = malloc(rows * cols * 4);
+    uint8_t *codes = malloc(rows * cols), *want = malloc(rows * ldo);
+    rb_rng_bits(seed, 4242, 0, rows * cols, rnd);
+    for (size_t i = 0; i < rows * cols; i++) codes[i] = (uint8_t) (rnd[i] & 7);
+    memset(want, 0xFF, rows * ldo);
+    cr_assert_eq(rb_pack_rows_ref(codes, rows, cols, 3, want, ldo), RB_OK);
+    uint8_t *dc = rbt_cu_upload(cu, codes, rows * cols), *dp = rbt_cu_alloc(cu, rows * ldo);
+    RBT_CU_OK(cu->pack_rows(dc, rows, cols, 3, dp, ldo, NULL));
+    uint8_t *got = rbt_cu_download(cu, dp, rows * ldo);
+    RBT_ASSERT_U8_EQ(got, want, rows * ldo, seed, "pack_rows n %zu bits 3", cols);
+    rb_codebook cb;
+    make_codebook(&cb, 16, seed);
+    float *x = rbt_normal_f32(rows * cols, seed, 4243);
+    cr_assert_eq(rb_codebook_quant_f32_ref(&cb, x, rows, cols, cols, codes), RB_OK);
+    float *dx = rbt_cu_upload(cu, x, rows * cols * 4);
+    uint8_t *di = rbt_cu_alloc(cu, rows * cols);
+    RBT_CU_OK(cu->codebook_quant_f32(&cb, dx, rows, cols, cols, di, NULL));
+    uint8_t *gi = rbt_cu_download(cu, di, rows * cols);
+    RBT_ASSERT_U8_EQ(gi, codes, rows * cols, seed, "codebook_quant cols %zu", cols);
+    free(rnd);
+    free(codes);
+    free(want);
+    free(got);
+    free(x);
+    free(gi);
+    rbt_cu_free(cu, dc);
+    rbt_cu_free(cu, dp);
+    rbt_cu_free(cu, dx);
+    rbt_cu_free(cu, di);
+}
