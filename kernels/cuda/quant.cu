@@ -184,10 +184,11 @@ __global__ void __launch_bounds__(256)
     }
 }
 
-/* One block per group of up to QB_SMEM floats: the group is staged in shared memory, reduced
- * across the block, then coded from shared memory. PACK4 as in the warp kernel (groups start
- * at even columns); thread t codes the pair (2t, 2t + 1). */
-enum { QB_THREADS = 256, QB_SMEM = 12288 };
+/* One block per group of up to QB_SMEM floats (128 KB, within the opt-in shared memory of sm_80
+ * and sm_90): the group is staged in shared memory, reduced across the block, then coded from
+ * shared memory. PACK4 as in the warp kernel (groups start at even columns); thread t codes the
+ * pair (2t, 2t + 1). */
+enum { QB_THREADS = 256, QB_SMEM = 32768, QB_SMEM_DEFAULT = 12000 };
 
 template <int MODE>
 __global__ void __launch_bounds__(QB_THREADS)
@@ -278,6 +279,13 @@ static int qrows_fused(const rbq_spec &q, const float *x, size_t rows, size_t co
             <<<wblocks, 256, 0, st>>>(q, x, rows, cols, ld, group, out, ldo, scales, zeros);
     else if (gmax <= QB_SMEM) {
         unsigned blocks = (unsigned) (np > 65535u * 32 ? 65535u * 32 : np);
+        if (gmax > QB_SMEM_DEFAULT) { /* near 48 KB with the static reduction arrays */
+            *rc = rb_cu_status(cudaFuncSetAttribute(qrows_block_kernel<MODE>,
+                                                    cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                    (int) (QB_SMEM * sizeof(float))),
+                               "quant_rows_f32 (shared memory)");
+            if (*rc) return 0;
+        }
         qrows_block_kernel<MODE><<<blocks, QB_THREADS, gmax * sizeof(float), st>>>(
             q, x, rows, cols, ld, group, out, ldo, scales, zeros);
     } else
