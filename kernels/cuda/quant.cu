@@ -1,6 +1,15 @@
 /* Quantizers on the device: integer row/group quantization, bit packing, MXFP4 / NVFP4 blocks,
- * FP8 casts and scalar codebooks, each bit-identical to its CPU reference on finite input (the
- * CPU twins report NaN/Inf with RB_ENUMERIC; these slots take finite input only). */
+ * FP8 casts and scalar codebooks, each bit-identical to its CPU reference on finite input. The
+ * scalar rules are shared with the host in kernels/cuda/quant_formats.cuh.
+ *
+ * Where the CPU twin returns an error that only the data can reveal, these asynchronous slots
+ * cannot; they take finite input and write instead:
+ *   NaN/Inf input (RB_ENUMERIC on the CPU): not reported, outputs unspecified (FP8 applies
+ *   the scalar encoders' NaN/Inf rules);
+ *   an integer scale that overflows fp32 (RB_ENUMERIC): the Inf scale is stored;
+ *   an MXFP4 scale 0xFF or an NVFP4 NaN block scale (RB_ENUMERIC): NaN values;
+ *   a codebook index >= k (RB_EINVAL): NaN.
+ * Argument errors (bits, group, strides, NULL pointers, rules) are checked as on the CPU. */
 #include <float.h>
 #include <math.h>
 #include <mutex>
