@@ -1,6 +1,15 @@
 /* Quantizers on the device: integer row/group quantization, bit packing, MXFP4 / NVFP4 blocks,
- * FP8 casts and scalar codebooks, each bit-identical to its CPU reference on finite input (the
- * CPU twins report NaN/Inf with RB_ENUMERIC; these slots take finite input only). */
+ * FP8 casts and scalar codebooks, each bit-identical to its CPU reference on finite input. The
+ * scalar rules are shared with the host in kernels/cuda/quant_formats.cuh.
+ *
+ * Where the CPU twin returns an error that only the data can reveal, these asynchronous slots
+ * cannot; they take finite input and write instead:
+ *   NaN/Inf input (RB_ENUMERIC on the CPU): not reported, outputs unspecified (FP8 applies
+ *   the scalar encoders' NaN/Inf rules);
+ *   an integer scale that overflows fp32 (RB_ENUMERIC): the Inf scale is stored;
+ *   an MXFP4 scale 0xFF or an NVFP4 NaN block scale (RB_ENUMERIC): NaN values;
+ *   a codebook index >= k (RB_EINVAL): NaN.
+ * Argument errors (bits, group, strides, NULL pointers, rules) are checked as on the CPU. */
 #include <float.h>
 #include <math.h>
 #include <mutex>
@@ -184,10 +193,11 @@ __global__ void __launch_bounds__(256)
     }
 }
 
-/* One block per group of up to QB_SMEM floats: the group is staged in shared memory, reduced
- * across the block, then coded from shared memory. PACK4 as in the warp kernel (groups start
- * at even columns); thread t codes the pair (2t, 2t + 1). */
-enum { QB_THREADS = 256, QB_SMEM = 12288 };
+/* One block per group of up to QB_SMEM floats (128 KB, within the opt-in shared memory of sm_80
+ * and sm_90): the group is staged in shared memory, reduced across the block, then coded from
+ * shared memory. PACK4 as in the warp kernel (groups start at even columns); thread t codes the
+ * pair (2t, 2t + 1). */
+enum { QB_THREADS = 256, QB_SMEM = 32768, QB_SMEM_DEFAULT = 12000 };
 
 template <int MODE>
 __global__ void __launch_bounds__(QB_THREADS)
@@ -278,6 +288,13 @@ static int qrows_fused(const rbq_spec &q, const float *x, size_t rows, size_t co
             <<<wblocks, 256, 0, st>>>(q, x, rows, cols, ld, group, out, ldo, scales, zeros);
     else if (gmax <= QB_SMEM) {
         unsigned blocks = (unsigned) (np > 65535u * 32 ? 65535u * 32 : np);
+        if (gmax > QB_SMEM_DEFAULT) { /* near 48 KB with the static reduction arrays */
+            *rc = rb_cu_status(cudaFuncSetAttribute(qrows_block_kernel<MODE>,
+                                                    cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                    (int) (QB_SMEM * sizeof(float))),
+                               "quant_rows_f32 (shared memory)");
+            if (*rc) return 0;
+        }
         qrows_block_kernel<MODE><<<blocks, QB_THREADS, gmax * sizeof(float), st>>>(
             q, x, rows, cols, ld, group, out, ldo, scales, zeros);
     } else
@@ -367,17 +384,26 @@ static int cu_quant_rows_f32(const rb_quant_spec *spec, const float *x, size_t r
 /* One thread per 8 codes of a row = `bits` whole bytes of its stream: code k of the chunk sits
  * at bits [k*b, (k+1)*b) of a 64-bit word (little-endian stream, rb_pack_bits), codes past n
  * are zero (the unused high bits of the last byte), and bytes past the packed row are not
- * written. */
+ * written. VEC (n % 8 == 0, codes 8-byte aligned): the 8 codes are one 8-byte access. */
+template <bool VEC>
 __global__ void pack_kernel(const uint8_t *codes, size_t rows, size_t n, int bits, uint8_t *out,
                             size_t ldo) {
     size_t nch = (n + 7) / 8, nbytes = (n * (size_t) bits + 7) / 8;
-    unsigned mask = (1u << bits) - 1;
+    uint64_t mask = (1u << bits) - 1;
     RB_CU_FOR(i, rows * nch) {
         size_t r = i / nch, ch = i % nch;
         const uint8_t *src = codes + r * n + ch * 8;
-        size_t len = n - ch * 8 < 8 ? n - ch * 8 : 8;
         uint64_t w = 0;
-        for (size_t k = 0; k < len; k++) w |= (uint64_t) (src[k] & mask) << (k * (unsigned) bits);
+        if (VEC) {
+            uint2 c = *(const uint2 *) src;
+            uint64_t all = (uint64_t) c.x | (uint64_t) c.y << 32;
+#pragma unroll
+            for (int k = 0; k < 8; k++) w |= ((all >> (8 * k)) & mask) << (k * bits);
+        } else {
+            size_t len = n - ch * 8 < 8 ? n - ch * 8 : 8;
+            for (size_t k = 0; k < len; k++)
+                w |= (uint64_t) (src[k] & mask) << (k * (unsigned) bits);
+        }
         uint8_t *dst = out + r * ldo + ch * (size_t) bits;
         size_t nb = nbytes - ch * (size_t) bits < (size_t) bits ? nbytes - ch * (size_t) bits
                                                                 : (size_t) bits;
@@ -385,10 +411,11 @@ __global__ void pack_kernel(const uint8_t *codes, size_t rows, size_t n, int bit
     }
 }
 
+template <bool VEC>
 __global__ void unpack_kernel(const uint8_t *in, size_t ldi, size_t rows, size_t n, int bits,
                               uint8_t *codes) {
     size_t nch = (n + 7) / 8, nbytes = (n * (size_t) bits + 7) / 8;
-    unsigned mask = (1u << bits) - 1;
+    uint64_t mask = (1u << bits) - 1;
     RB_CU_FOR(i, rows * nch) {
         size_t r = i / nch, ch = i % nch;
         const uint8_t *src = in + r * ldi + ch * (size_t) bits;
@@ -396,9 +423,17 @@ __global__ void unpack_kernel(const uint8_t *in, size_t ldi, size_t rows, size_t
                                                                 : (size_t) bits;
         uint64_t w = 0;
         for (size_t b = 0; b < nb; b++) w |= (uint64_t) src[b] << (8 * b);
-        size_t len = n - ch * 8 < 8 ? n - ch * 8 : 8;
         uint8_t *dst = codes + r * n + ch * 8;
-        for (size_t k = 0; k < len; k++) dst[k] = (uint8_t) ((w >> (k * (unsigned) bits)) & mask);
+        if (VEC) {
+            uint64_t all = 0;
+#pragma unroll
+            for (int k = 0; k < 8; k++) all |= ((w >> (k * bits)) & mask) << (8 * k);
+            *(uint2 *) dst = make_uint2((uint32_t) all, (uint32_t) (all >> 32));
+        } else {
+            size_t len = n - ch * 8 < 8 ? n - ch * 8 : 8;
+            for (size_t k = 0; k < len; k++)
+                dst[k] = (uint8_t) ((w >> (k * (unsigned) bits)) & mask);
+        }
     }
 }
 
@@ -417,8 +452,12 @@ static int cu_pack_rows(const uint8_t *codes, size_t rows, size_t n, int bits, u
     if (rc || rows == 0 || n == 0) return rc;
     if (!codes || !out) return rb_error_set(RB_EINVAL, "pack_rows: NULL codes or output");
     size_t items = rows * ((n + 7) / 8);
-    pack_kernel<<<rb_cu_blocks(items, QT), QT, 0, rb_cu_stream(stream)>>>(codes, rows, n, bits, out,
-                                                                          ldo);
+    if (n % 8 == 0 && (uintptr_t) codes % 8 == 0)
+        pack_kernel<true><<<rb_cu_blocks(items, QT), QT, 0, rb_cu_stream(stream)>>>(codes, rows, n,
+                                                                                    bits, out, ldo);
+    else
+        pack_kernel<false><<<rb_cu_blocks(items, QT), QT, 0, rb_cu_stream(stream)>>>(
+            codes, rows, n, bits, out, ldo);
     return RB_CU_LAUNCHED("pack_rows");
 }
 
@@ -428,8 +467,12 @@ static int cu_unpack_rows(const uint8_t *in, size_t ldi, size_t rows, size_t n, 
     if (rc || rows == 0 || n == 0) return rc;
     if (!in || !codes) return rb_error_set(RB_EINVAL, "unpack_rows: NULL input or codes");
     size_t items = rows * ((n + 7) / 8);
-    unpack_kernel<<<rb_cu_blocks(items, QT), QT, 0, rb_cu_stream(stream)>>>(in, ldi, rows, n, bits,
-                                                                            codes);
+    if (n % 8 == 0 && (uintptr_t) codes % 8 == 0)
+        unpack_kernel<true><<<rb_cu_blocks(items, QT), QT, 0, rb_cu_stream(stream)>>>(
+            in, ldi, rows, n, bits, codes);
+    else
+        unpack_kernel<false><<<rb_cu_blocks(items, QT), QT, 0, rb_cu_stream(stream)>>>(
+            in, ldi, rows, n, bits, codes);
     return RB_CU_LAUNCHED("unpack_rows");
 }
 
