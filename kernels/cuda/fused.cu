@@ -172,6 +172,136 @@ __global__ void __launch_bounds__(512)
     }
 }
 
+/* The warp-per-row encode for d = 32 E (E = 2^e <= 64): lane l holds elements [l E, l E + E)
+ * of RW rows at once (loads of all rows in flight before any arithmetic). The butterflies on
+ * index bits below e run in registers, the higher bits of a block of m through __shfl_xor_sync,
+ * stage by stage in increasing stride like the CPU: the lower lane keeps own + other (a + b), the
+ * upper lane other - own (a - b, a the lower element). min / max by warp shuffles (exact), and
+ * the upper half's codes come down from lane l + 16 for the nibble packing. */
+template <typename T, int E, int RW>
+__global__ void __launch_bounds__(256)
+    kv_encode_warp(const T *x, size_t rows, size_t stride, int lm, int bf16, uint8_t *packed,
+                   float *sz) {
+    constexpr int LE = E == 1 ? 0 : E == 2 ? 1 : E == 4 ? 2 : E == 8 ? 3 : E == 16 ? 4 : E == 32 ? 5 : 6;
+    constexpr int NW = (E + 7) / 8; /* 32-bit words of E nibbles */
+    constexpr size_t half = 16 * E;
+    const int lane = threadIdx.x & 31;
+    const float inv = (float) (1.0 / sqrt((double) (1 << lm)));
+    const size_t wpb = blockDim.x >> 5;
+    const size_t nwarps = gridDim.x * wpb;
+    for (size_t r0 = (blockIdx.x * wpb + (threadIdx.x >> 5)) * RW; r0 < rows; r0 += nwarps * RW) {
+        float v[RW][E];
+#pragma unroll
+        for (int q = 0; q < RW; q++) {
+            if (r0 + q < rows)
+                rb_fw_load<T, E>(x + (r0 + q) * stride + lane * E, v[q]);
+            else
+#pragma unroll
+                for (int i = 0; i < E; i++) v[q][i] = 0.0f;
+        }
+#pragma unroll
+        for (int q = 0; q < RW; q++) {
+            if (lm > 0)
+#pragma unroll
+                for (int i = 0; i < E; i++) v[q][i] = __fmul_rn(v[q][i], inv);
+#pragma unroll
+            for (int st = 0; st < LE; st++) {
+                if (st < lm) {
+                    const int h = 1 << st;
+#pragma unroll
+                    for (int t = 0; t < E / 2; t++) {
+                        const int j = ((t >> st) << (st + 1)) | (t & (h - 1));
+                        float a = v[q][j], b = v[q][j + h];
+                        v[q][j] = __fadd_rn(a, b);
+                        v[q][j + h] = __fsub_rn(a, b);
+                    }
+                }
+            }
+            for (int st = LE; st < lm; st++) {
+                const int lb = 1 << (st - LE);
+                const bool upper = (lane & lb) != 0;
+#pragma unroll
+                for (int i = 0; i < E; i++) {
+                    float o = __shfl_xor_sync(0xffffffffu, v[q][i], lb);
+                    v[q][i] = upper ? __fsub_rn(o, v[q][i]) : __fadd_rn(v[q][i], o);
+                }
+            }
+            float mn = INFINITY, mx = -INFINITY;
+#pragma unroll
+            for (int i = 0; i < E; i++) {
+                if (bf16) v[q][i] = __bfloat162float(__float2bfloat16_rn(v[q][i]));
+                mn = fminf(mn, v[q][i]);
+                mx = fmaxf(mx, v[q][i]);
+            }
+#pragma unroll
+            for (int o = 16; o > 0; o >>= 1) {
+                mn = fminf(mn, __shfl_xor_sync(0xffffffffu, mn, o));
+                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+            }
+            const float range = __fsub_rn(mx, mn);
+            const float scale = __fdiv_rn(range > 1e-8f ? range : 1e-8f, 15.0f);
+            const float z = __fdiv_rn(__fsub_rn(0.0f, mn), scale);
+            uint32_t w[NW];
+#pragma unroll
+            for (int k = 0; k < NW; k++) w[k] = 0;
+#pragma unroll
+            for (int i = 0; i < E; i++) {
+                float f = __fadd_rn(__fadd_rn(__fdiv_rn(v[q][i], scale), z), 0.5f);
+                f = f > 0.0f ? f : 0.0f;
+                f = f < 15.0f ? f : 15.0f;
+                w[i / 8] |= (uint32_t) f << (4 * (i % 8));
+            }
+            uint32_t hw[NW];
+#pragma unroll
+            for (int k = 0; k < NW; k++) hw[k] = __shfl_down_sync(0xffffffffu, w[k], 16);
+            const size_t r = r0 + q;
+            if (r < rows && lane < 16) {
+                /* bytes l E + i: low nibble from this lane's code i, high from lane l + 16's */
+                constexpr int NB = (E + 3) / 4;
+                uint32_t ob[NB];
+#pragma unroll
+                for (int k = 0; k < NB; k++) ob[k] = 0;
+#pragma unroll
+                for (int i = 0; i < E; i++) {
+                    uint32_t lo = (w[i / 8] >> (4 * (i % 8))) & 15u;
+                    uint32_t hi = (hw[i / 8] >> (4 * (i % 8))) & 15u;
+                    ob[i / 4] |= (lo | hi << 4) << (8 * (i % 4));
+                }
+                uint8_t *out = packed + r * half + (size_t) lane * E;
+                if (E >= 16 && ((uintptr_t) out & 15) == 0) {
+#pragma unroll
+                    for (int k = 0; k < (E >= 16 ? NB / 4 : 0); k++)
+                        reinterpret_cast<uint4 *>(out)[k] =
+                            make_uint4(ob[4 * k], ob[4 * k + 1], ob[4 * k + 2], ob[4 * k + 3]);
+                } else if (E == 8 && ((uintptr_t) out & 7) == 0) {
+                    *reinterpret_cast<uint2 *>(out) = make_uint2(ob[0], ob[NB > 1 ? 1 : 0]);
+                } else if (E >= 4 && ((uintptr_t) out & 3) == 0) {
+#pragma unroll
+                    for (int k = 0; k < NB; k++) reinterpret_cast<uint32_t *>(out)[k] = ob[k];
+                } else {
+#pragma unroll
+                    for (int i = 0; i < E; i++) out[i] = (uint8_t) (ob[i / 4] >> (8 * (i % 4)));
+                }
+                if (lane == 0) {
+                    sz[2 * r] = scale;
+                    sz[2 * r + 1] = z;
+                }
+            }
+        }
+    }
+}
+
+template <typename T, int E>
+static int kv_warp_launch(const T *x, size_t rows, size_t stride, int lm, int bf16,
+                          uint8_t *packed, float *sz, cudaStream_t st) {
+    constexpr int RW = E >= 8 ? 1 : 8 / E;
+    size_t warps = (rows + RW - 1) / RW;
+    size_t blocks = (warps + 7) / 8;
+    kv_encode_warp<T, E, RW><<<fu_grid(blocks), 256, 0, st>>>(x, rows, stride, lm, bf16, packed,
+                                                              sz);
+    return RB_CU_LAUNCHED("kv_int4_encode");
+}
+
 static int kv_check_shape(const char *who, size_t d, size_t m) {
     if (d < 2 || d % 2 || d > RB_KV_INT4_DMAX)
         return rb_error_set(RB_ESIZE, "%s: row length d = %zu must be even, 2..%d", who, d,
@@ -187,6 +317,25 @@ static int kv_check_shape(const char *who, size_t d, size_t m) {
 template <typename T>
 static int kv_encode_t(const T *x, size_t rows, size_t d, size_t stride, size_t m, unsigned flags,
                        uint8_t *packed, float *sz, cudaStream_t st) {
+    const int lm = log2i(m), bf = (flags & RB_KV_BF16) ? 1 : 0;
+    switch (d) { /* d = 32 E: one warp per row */
+    case 32:
+        return kv_warp_launch<T, 1>(x, rows, stride, lm, bf, packed, sz, st);
+    case 64:
+        return kv_warp_launch<T, 2>(x, rows, stride, lm, bf, packed, sz, st);
+    case 128:
+        return kv_warp_launch<T, 4>(x, rows, stride, lm, bf, packed, sz, st);
+    case 256:
+        return kv_warp_launch<T, 8>(x, rows, stride, lm, bf, packed, sz, st);
+    case 512:
+        return kv_warp_launch<T, 16>(x, rows, stride, lm, bf, packed, sz, st);
+    case 1024:
+        return kv_warp_launch<T, 32>(x, rows, stride, lm, bf, packed, sz, st);
+    case 2048:
+        return kv_warp_launch<T, 64>(x, rows, stride, lm, bf, packed, sz, st);
+    default:
+        break;
+    }
     int rb = fu_rows_per_block(d, rows);
     size_t tile = (size_t) rb * d;
     size_t bytes = (rb_fw_padlen(tile) + 1 + 2 * (size_t) rb) * sizeof(float);

@@ -80,8 +80,15 @@ __device__ __forceinline__ size_t fw_row_off(const fw_plan &p, size_t R, size_t 
 /* Round 0's first pass straight from global memory: each thread loads 2^W contiguous elements
  * of one sub-row, applies the signs, butterflies bits 0..W-1 and writes the tile. Rows past
  * the end are zeros (so that the whole tile is defined). */
-template <typename T, int W>
-__device__ void fw_first_pass(float *s, const T *data, size_t row0, int rows_here, size_t stride,
+/* The epilogue of the last stage when K = 1: the scale, then the signs of the store. */
+__device__ __forceinline__ float fw_epi(float v, int col, const fw_plan &p) {
+    if (p.scale_on) v = __fmul_rn(v, p.scale);
+    if (p.post) v = __fmul_rn(v, __ldg(p.post + col));
+    return v;
+}
+
+template <typename T, int W, bool OUT>
+__device__ void fw_first_pass(float *s, T *data, size_t row0, int rows_here, size_t stride,
                               const fw_plan &p) {
     const int rest_bits = p.m - W;
     const int ngroups = (p.rb * p.K) << rest_bits;
@@ -93,44 +100,140 @@ __device__ void fw_first_pass(float *s, const T *data, size_t row0, int rows_her
         if (r < rows_here) {
             rb_fw_load<T, (1 << W)>(data + fw_row_off(p, row0 + r, stride) + col, v);
             if (p.pre0) {
-                float d[1 << W];
-                rb_fw_load<float, (1 << W)>(p.pre0 + col, d);
 #pragma unroll
-                for (int i = 0; i < (1 << W); i++) v[i] = __fmul_rn(v[i], d[i]);
+                for (int c = 0; c < (1 << W); c += (W >= 2 ? 4 : 1)) {
+                    float d[W >= 2 ? 4 : 1];
+                    rb_fw_load<float, (W >= 2 ? 4 : 1)>(p.pre0 + col + c, d);
+#pragma unroll
+                    for (int i = 0; i < (W >= 2 ? 4 : 1); i++) v[c + i] = __fmul_rn(v[c + i], d[i]);
+                }
             }
         } else {
 #pragma unroll
             for (int i = 0; i < (1 << W); i++) v[i] = 0.0f;
         }
         rb_fw_bfly<W>(v);
-        int base = g << W;
+        if (OUT) {
+            if (r < rows_here) {
 #pragma unroll
-        for (int i = 0; i < (1 << W); i++) s[rb_fw_pad(base + i)] = v[i];
+                for (int i = 0; i < (1 << W); i++) v[i] = fw_epi(v[i], col + i, p);
+                rb_fw_store<T, (1 << W)>(data + fw_row_off(p, row0 + r, stride) + col, v);
+            }
+        } else {
+            float *xs = s + rb_fw_pad(g << W); /* 2^W <= 32 elements inside one padded run */
+#pragma unroll
+            for (int i = 0; i < (1 << W); i++) xs[i] = v[i];
+        }
     }
 }
 
-template <typename T>
-__device__ __forceinline__ void fw_first(float *s, const T *data, size_t row0, int rows_here,
+template <typename T, bool OUT>
+__device__ __forceinline__ void fw_first(float *s, T *data, size_t row0, int rows_here,
                                          size_t stride, const fw_plan &p) {
     switch (p.m < RB_FW_LR ? p.m : RB_FW_LR) {
     case 0:
-        fw_first_pass<T, 0>(s, data, row0, rows_here, stride, p);
+        fw_first_pass<T, 0, OUT>(s, data, row0, rows_here, stride, p);
         break;
     case 1:
-        fw_first_pass<T, 1>(s, data, row0, rows_here, stride, p);
+        fw_first_pass<T, 1, OUT>(s, data, row0, rows_here, stride, p);
         break;
     case 2:
-        fw_first_pass<T, 2>(s, data, row0, rows_here, stride, p);
+        fw_first_pass<T, 2, OUT>(s, data, row0, rows_here, stride, p);
         break;
     case 3:
-        fw_first_pass<T, 3>(s, data, row0, rows_here, stride, p);
+        fw_first_pass<T, 3, OUT>(s, data, row0, rows_here, stride, p);
         break;
     case 4:
-        fw_first_pass<T, 4>(s, data, row0, rows_here, stride, p);
+        fw_first_pass<T, 4, OUT>(s, data, row0, rows_here, stride, p);
         break;
     default:
-        fw_first_pass<T, 5>(s, data, row0, rows_here, stride, p);
+        fw_first_pass<T, 5, OUT>(s, data, row0, rows_here, stride, p);
         break;
+    }
+}
+
+/* The last register pass (bits [b0, m), K = 1) from shared memory straight to global memory with
+ * the epilogue: contiguous 2^W elements when b0 = 0, else one element per lane per store, the
+ * lanes of a warp on consecutive elements (b0 >= 5). */
+template <typename T, int W>
+__device__ void fw_last_pass(const float *s, T *data, size_t row0, int rows_here, size_t stride,
+                             const fw_plan &p, int b0) {
+    const int m = p.m, rest_bits = m - W;
+    const int ngroups = p.rb << rest_bits;
+    for (int g = threadIdx.x; g < ngroups; g += blockDim.x) {
+        int q = g >> rest_bits, rest = g & ((1 << rest_bits) - 1);
+        int low = rest & ((1 << b0) - 1), high = rest >> b0;
+        int e0 = low + (high << (b0 + W));
+        int base = (q << m) + e0;
+        const float *xs = s + rb_fw_pad(base);
+        int sp = rb_fw_pad_step(b0);
+        asm("" : "+r"(sp)); /* opaque per group: keeps the 32 offsets from being hoisted */
+        float v[1 << W];
+#pragma unroll
+        for (int i = 0; i < (1 << W); i++) v[i] = xs[i * sp];
+        rb_fw_bfly<W>(v);
+        if (q >= rows_here) continue;
+        T *x = data + fw_row_off(p, row0 + q, stride) + e0;
+#pragma unroll
+        for (int i = 0; i < (1 << W); i++) v[i] = fw_epi(v[i], e0 + (i << b0), p);
+        if (b0 == 0) {
+            rb_fw_store<T, (1 << W)>(x, v);
+        } else {
+            int step = 1 << b0;
+            asm("" : "+r"(step)); /* as sp above */
+#pragma unroll
+            for (int i = 0; i < (1 << W); i++) x[i * step] = rb_cu_store<T>(v[i]);
+        }
+    }
+}
+
+/* Passes over bits b0 .. m-1 of the tile (a barrier after each); with OUT (K = 1) the last one
+ * writes the rows instead of the tile. */
+template <typename T, bool OUT>
+__device__ void fw_rest(float *s, T *data, size_t row0, int rows_here, size_t stride,
+                        const fw_plan &p, int b0) {
+    const int nsub = p.rb * p.K, m = p.m;
+    while (b0 < m) {
+        int w = m - b0 < RB_FW_LR ? m - b0 : RB_FW_LR;
+        if (OUT && b0 + w == m) {
+            switch (w) {
+            case 1:
+                fw_last_pass<T, 1>(s, data, row0, rows_here, stride, p, b0);
+                break;
+            case 2:
+                fw_last_pass<T, 2>(s, data, row0, rows_here, stride, p, b0);
+                break;
+            case 3:
+                fw_last_pass<T, 3>(s, data, row0, rows_here, stride, p, b0);
+                break;
+            case 4:
+                fw_last_pass<T, 4>(s, data, row0, rows_here, stride, p, b0);
+                break;
+            default:
+                fw_last_pass<T, 5>(s, data, row0, rows_here, stride, p, b0);
+                break;
+            }
+            return;
+        }
+        switch (w) {
+        case 1:
+            rb_fw_pass_smem<1>(s, nsub, m, b0);
+            break;
+        case 2:
+            rb_fw_pass_smem<2>(s, nsub, m, b0);
+            break;
+        case 3:
+            rb_fw_pass_smem<3>(s, nsub, m, b0);
+            break;
+        case 4:
+            rb_fw_pass_smem<4>(s, nsub, m, b0);
+            break;
+        default:
+            rb_fw_pass_smem<5>(s, nsub, m, b0);
+            break;
+        }
+        __syncthreads();
+        b0 += w;
     }
 }
 
@@ -164,46 +267,251 @@ __device__ void fw_store_pass(const float *s, T *data, size_t row0, int rows_her
     }
 }
 
-template <typename T>
-__global__ void __launch_bounds__(512)
+/* MIX: K > 1 (the H_K mix; 128 registers). Without it (K = 1) the kernel is capped at 64
+ * registers for two 512-thread blocks per SM, and the last pass writes the rows directly. */
+template <typename T, bool MIX>
+__global__ void __launch_bounds__(512, 1)
     tile_kernel(T *data, size_t count, size_t stride, fw_plan p, int padlen) {
     extern __shared__ float fw_smem[];
     const size_t nblk = (count + p.rb - 1) / p.rb;
     const int nsub = p.rb * p.K;
+    const int w0 = p.m < RB_FW_LR ? p.m : RB_FW_LR;
     for (size_t blk = blockIdx.x; blk < nblk; blk += gridDim.x) {
         float *a = fw_smem, *b = fw_smem + padlen;
         size_t row0 = blk * p.rb;
         int rows_here = count - row0 < (size_t) p.rb ? (int) (count - row0) : p.rb;
-        fw_first<T>(a, data, row0, rows_here, stride, p);
-        __syncthreads();
-        rb_fw_rest_smem(a, nsub, p.m, p.m < RB_FW_LR ? p.m : RB_FW_LR);
-        if (p.K > 1) {
-            rb_fw_mix_smem(a, b, p.rb, p.K, p.m, p.hb, p.nib, p.scale);
+        if (!MIX) {
+            if (p.nround == 1 && p.m <= RB_FW_LR) {
+                /* the whole row in one thread's registers: no shared memory at all */
+                fw_first<T, true>(a, data, row0, rows_here, stride, p);
+                continue;
+            }
+            fw_first<T, false>(a, data, row0, rows_here, stride, p);
             __syncthreads();
-            float *t = a;
-            a = b;
-            b = t;
+            if (p.nround == 1) {
+                fw_rest<T, true>(a, data, row0, rows_here, stride, p, w0);
+            } else {
+                fw_rest<T, false>(a, data, row0, rows_here, stride, p, w0);
+                const int tile = p.rb * p.n;
+                for (int e = threadIdx.x; e < tile; e += blockDim.x) {
+                    float v = a[rb_fw_pad(e)];
+                    if (p.scale_on) v = __fmul_rn(v, p.scale);
+                    a[rb_fw_pad(e)] = __fmul_rn(v, __ldg(p.pre1 + e % p.n));
+                }
+                __syncthreads();
+                if (p.m > 0)
+                    fw_rest<T, true>(a, data, row0, rows_here, stride, p, 0);
+                else /* n = 1: no pass left to do the store */
+                    fw_store_pass<T>(a, data, row0, rows_here, stride, p);
+            }
+            __syncthreads(); /* the next tile overwrites shared memory */
+            continue;
         }
+        fw_first<T, false>(a, data, row0, rows_here, stride, p);
+        __syncthreads();
+        rb_fw_rest_smem(a, nsub, p.m, w0);
+        rb_fw_mix_smem(a, b, p.rb, p.K, p.m, p.hb, p.nib, p.scale);
+        __syncthreads();
         if (p.nround == 2) {
             const int tile = p.rb * p.n;
-            const bool sc = p.K == 1 && p.scale_on;
-            for (int e = threadIdx.x; e < tile; e += blockDim.x) {
-                float v = a[rb_fw_pad(e)];
-                if (sc) v = __fmul_rn(v, p.scale);
-                a[rb_fw_pad(e)] = __fmul_rn(v, p.pre1[e % p.n]);
-            }
+            for (int e = threadIdx.x; e < tile; e += blockDim.x)
+                b[rb_fw_pad(e)] = __fmul_rn(b[rb_fw_pad(e)], __ldg(p.pre1 + e % p.n));
             __syncthreads();
-            rb_fw_rest_smem(a, nsub, p.m, 0);
-            if (p.K > 1) {
-                rb_fw_mix_smem(a, b, p.rb, p.K, p.m, p.hb, p.nib, p.scale);
-                __syncthreads();
-                float *t = a;
-                a = b;
-                b = t;
+            rb_fw_rest_smem(b, nsub, p.m, 0);
+            rb_fw_mix_smem(b, a, p.rb, p.K, p.m, p.hb, p.nib, p.scale);
+            __syncthreads();
+            fw_store_pass<T>(a, data, row0, rows_here, stride, p);
+        } else {
+            fw_store_pass<T>(b, data, row0, rows_here, stride, p);
+        }
+        __syncthreads(); /* the next tile overwrites shared memory */
+    }
+}
+
+/* ---- the K = 1, one-round kernel with n = 2^M fixed at compile time (6 <= M <= 15) ----
+ * The plain FWHT (and the one-block RHT with K = 1). Every pass, stride and shared-memory
+ * offset is a constant: pass 1 loads 32 contiguous elements per thread (16-byte loads), bits
+ * 0-4 in registers, to the padded tile; pass 2 (M > 10) bits 5-9 in place; the last pass bits
+ * [B, M) from the tile to the rows, lane l on element l of a run (coalesced). */
+__host__ __device__ constexpr int fx_rb(int M) {
+    return M >= 12 ? 1 : 1 << (12 - M);
+}
+/* Threads per block: one 32-element group each in the first pass, at most 256 so that two
+ * 16K tiles share an SM (registers); 512 at 32K, where shared memory allows one block per SM
+ * (1024 threads capped at 64 registers spilled and ran slower on the H100). */
+__host__ __device__ constexpr int fx_threads(int M) {
+    return M == 15 ? 512 : ((fx_rb(M) << M) / 32) > 256 ? 256 : (fx_rb(M) << M) / 32;
+}
+/* Index bits of the first pass (6 at M = 12 spills at 128 registers). */
+__host__ __device__ constexpr int fx_w0(int M) {
+    return M > 0 ? 5 : 5;
+}
+
+/* MODE: 0 back to the tile; 1 (B0 = 0 only) the same, the 32 inputs first times the scale
+ * (scale_on) and pre1: the step between the two rounds of a two-block RHT, with contiguous sign
+ * loads; 2 to the rows with the epilogue. */
+template <typename T, int M, int B0, int W, int MODE>
+__device__ __forceinline__ void fx_pass(float *s, T *data, size_t row0, int rows_here,
+                                        size_t stride, const fw_plan &p) {
+    constexpr int TILE = fx_rb(M) << M, NT = fx_threads(M);
+    constexpr int SP = B0 == 0 ? 1 : (1 << B0) + (1 << (B0 - 5)); /* B0 = 0 or >= 5 */
+    constexpr int G = TILE >> W; /* groups of 2^W elements */
+#pragma unroll
+    for (int k = 0; k < (G + NT - 1) / NT; k++) {
+        const int g = threadIdx.x + k * NT;
+        if (G % NT != 0 && g >= G) break;
+        const int q = g >> (M - W), rest = g & ((1 << (M - W)) - 1);
+        const int low = rest & ((1 << B0) - 1), high = rest >> B0;
+        const int e0 = low + (high << (B0 + W));
+        float *xs = s + rb_fw_pad((q << M) + e0);
+        float v[1 << W];
+#pragma unroll
+        for (int i = 0; i < (1 << W); i++) v[i] = xs[i * SP];
+        if constexpr (MODE == 1) {
+            static_assert(B0 == 0 && W >= 2, "the sign step runs on contiguous elements");
+#pragma unroll
+            for (int c = 0; c < (1 << W); c += 4) {
+                float d[4];
+                rb_fw_load<float, 4>(p.pre1 + e0 + c, d);
+#pragma unroll
+                for (int i = 0; i < 4; i++) {
+                    float t = p.scale_on ? __fmul_rn(v[c + i], p.scale) : v[c + i];
+                    v[c + i] = __fmul_rn(t, d[i]);
+                }
             }
         }
-        fw_store_pass<T>(a, data, row0, rows_here, stride, p);
+        rb_fw_bfly<W>(v);
+        if (MODE != 2) {
+#pragma unroll
+            for (int i = 0; i < (1 << W); i++) xs[i * SP] = v[i];
+        } else if (q < rows_here) {
+            T *x = data + fw_row_off(p, row0 + q, stride) + e0;
+#pragma unroll
+            for (int i = 0; i < (1 << W); i++) x[i << B0] = rb_cu_store<T>(fw_epi(v[i], e0 + (i << B0), p));
+        }
+    }
+}
+
+/* The passes after the first (bits 5 .. M-1), the last one in mode LASTMODE. */
+template <typename T, int M, int LASTMODE>
+__device__ __forceinline__ void fx_rest(float *s, T *data, size_t row0, int rows_here,
+                                        size_t stride, const fw_plan &p) {
+    if constexpr (M <= 10) { /* 5 + (M - 5) */
+        fx_pass<T, M, 5, M - 5, LASTMODE>(s, data, row0, rows_here, stride, p);
+    } else if constexpr (M <= 12) { /* 5 + 3 + 3, 5 + 4 + 3: no tiny last pass */
+        fx_pass<T, M, 5, M - 8, 0>(s, data, row0, rows_here, stride, p);
+        __syncthreads();
+        fx_pass<T, M, M - 3, 3, LASTMODE>(s, data, row0, rows_here, stride, p);
+    } else {
+        fx_pass<T, M, 5, 5, 0>(s, data, row0, rows_here, stride, p);
+        __syncthreads();
+        fx_pass<T, M, 10, M - 10, LASTMODE>(s, data, row0, rows_here, stride, p);
+    }
+}
+
+/* NR rounds (2: the two-block RHT), a separate kernel so that the one-round kernel keeps its
+ * registers (at most 80, or 64 at M = 15, for the occupancy that keeps loads in flight). */
+template <typename T, int M, int NR>
+__global__ void __launch_bounds__(fx_threads(M),
+                                  NR == 2 || M == 15 ? 1 : M == 10 ? 5 : 768 / fx_threads(M))
+    fwht_fixed(T *data, size_t count, size_t stride, fw_plan p) {
+    extern __shared__ float fw_smem[];
+    constexpr int RB = fx_rb(M), TILE = RB << M, NT = fx_threads(M);
+    float *s = fw_smem;
+    const size_t nblk = (count + RB - 1) / RB;
+    for (size_t blk = blockIdx.x; blk < nblk; blk += gridDim.x) {
+        const size_t row0 = blk * RB;
+        const int rows_here = count - row0 < (size_t) RB ? (int) (count - row0) : RB;
+        constexpr int W0 = fx_w0(M);
+        constexpr int G0 = TILE >> W0;
+#pragma unroll
+        for (int k = 0; k < (G0 + NT - 1) / NT; k++) {
+            const int g = threadIdx.x + k * NT;
+            if (G0 % NT != 0 && g >= G0) break;
+            const int r = g >> (M - W0), col = (g << W0) & ((1 << M) - 1);
+            float v[1 << W0];
+            if (r < rows_here) {
+                rb_fw_load<T, (1 << W0)>(data + fw_row_off(p, row0 + r, stride) + col, v);
+                if (p.pre0) {
+#pragma unroll
+                    for (int c = 0; c < (1 << W0); c += 4) {
+                        float d[4];
+                        rb_fw_load<float, 4>(p.pre0 + col + c, d);
+#pragma unroll
+                        for (int i = 0; i < 4; i++) v[c + i] = __fmul_rn(v[c + i], d[i]);
+                    }
+                }
+            } else {
+#pragma unroll
+                for (int i = 0; i < (1 << W0); i++) v[i] = 0.0f;
+            }
+            rb_fw_bfly<W0>(v);
+            /* 2^W0 contiguous elements from a multiple of 2^W0: one pad word per 32 */
+            float *xs = s + rb_fw_pad(g << W0);
+#pragma unroll
+            for (int i = 0; i < (1 << W0); i++) xs[i + (i >> 5)] = v[i];
+        }
+        __syncthreads();
+        if constexpr (NR == 1) {
+            fx_rest<T, M, 2>(s, data, row0, rows_here, stride, p);
+        } else { /* two-block RHT: round 1 ends in the tile, round 2 starts from it */
+            fx_rest<T, M, 0>(s, data, row0, rows_here, stride, p);
+            __syncthreads();
+            fx_pass<T, M, 0, 5, 1>(s, data, row0, rows_here, stride, p);
+            __syncthreads();
+            fx_rest<T, M, 2>(s, data, row0, rows_here, stride, p);
+        }
         __syncthreads(); /* the next tile overwrites shared memory */
+    }
+}
+
+template <typename T, int M>
+static int fx_launch(T *data, size_t count, size_t stride, const fw_plan &p, cudaStream_t st,
+                     const char *what) {
+    constexpr int RB = fx_rb(M), TILE = RB << M;
+    const size_t bytes = rb_fw_padlen(TILE) * sizeof(float);
+    size_t nblk = (count + RB - 1) / RB;
+    unsigned grid = (unsigned) (nblk > 65535u * 16 ? 65535u * 16 : nblk);
+    if (p.nround == 2) {
+        if (bytes > 48 * 1024)
+            RB_CU_TRY(cudaFuncSetAttribute(fwht_fixed<T, M, 2>,
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize, (int) bytes),
+                      what);
+        fwht_fixed<T, M, 2><<<grid, fx_threads(M), bytes, st>>>(data, count, stride, p);
+    } else {
+        if (bytes > 48 * 1024)
+            RB_CU_TRY(cudaFuncSetAttribute(fwht_fixed<T, M, 1>,
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize, (int) bytes),
+                      what);
+        fwht_fixed<T, M, 1><<<grid, fx_threads(M), bytes, st>>>(data, count, stride, p);
+    }
+    return RB_CU_LAUNCHED(what);
+}
+
+template <typename T>
+static int fx_dispatch(T *data, size_t count, size_t stride, const fw_plan &p, cudaStream_t st,
+                       const char *what) {
+    switch (p.m) {
+    case 6:
+        return fx_launch<T, 6>(data, count, stride, p, st, what);
+    case 7:
+        return fx_launch<T, 7>(data, count, stride, p, st, what);
+    case 8:
+        return fx_launch<T, 8>(data, count, stride, p, st, what);
+    case 9:
+        return fx_launch<T, 9>(data, count, stride, p, st, what);
+    case 10:
+        return fx_launch<T, 10>(data, count, stride, p, st, what);
+    case 11:
+        return fx_launch<T, 11>(data, count, stride, p, st, what);
+    case 12:
+        return fx_launch<T, 12>(data, count, stride, p, st, what);
+    case 13:
+        return fx_launch<T, 13>(data, count, stride, p, st, what);
+    case 14:
+        return fx_launch<T, 14>(data, count, stride, p, st, what);
+    default:
+        return fx_launch<T, 15>(data, count, stride, p, st, what);
     }
 }
 
@@ -226,6 +534,10 @@ static bool fw_fits(size_t n, int K) {
 template <typename T>
 static int launch_tile(T *data, size_t count, size_t stride, fw_plan p, cudaStream_t st,
                        const char *what) {
+    if (p.K == 1 && p.m >= 6 && p.m <= 15) {
+        p.rb = fx_rb(p.m);
+        return fx_dispatch<T>(data, count, stride, p, st, what);
+    }
     p.rb = fw_rows_per_block((size_t) p.n, count);
     size_t tile = (size_t) p.rb * p.n;
     size_t bytes = fw_smem_bytes(tile, p.K);
@@ -237,11 +549,19 @@ static int launch_tile(T *data, size_t count, size_t stride, fw_plan p, cudaStre
     if (threads < 64) threads = 64;
     size_t nblk = (count + p.rb - 1) / p.rb;
     unsigned grid = (unsigned) (nblk > 65535u * 16 ? 65535u * 16 : nblk);
-    if (bytes > 48 * 1024)
-        RB_CU_TRY(cudaFuncSetAttribute(tile_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                       (int) bytes),
-                  what);
-    tile_kernel<T><<<grid, threads, bytes, st>>>(data, count, stride, p, padlen);
+    if (p.K > 1) {
+        if (bytes > 48 * 1024)
+            RB_CU_TRY(cudaFuncSetAttribute(tile_kernel<T, true>,
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize, (int) bytes),
+                      what);
+        tile_kernel<T, true><<<grid, threads, bytes, st>>>(data, count, stride, p, padlen);
+    } else {
+        if (bytes > 48 * 1024)
+            RB_CU_TRY(cudaFuncSetAttribute(tile_kernel<T, false>,
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize, (int) bytes),
+                      what);
+        tile_kernel<T, false><<<grid, threads, bytes, st>>>(data, count, stride, p, padlen);
+    }
     return RB_CU_LAUNCHED(what);
 }
 

@@ -17,6 +17,12 @@
 __device__ __forceinline__ int rb_fw_pad(int e) {
     return e + (e >> 5);
 }
+/* Padded distance between elements 2^b0 apart, from an element at a multiple of 2^W (W <= 5):
+ * b0 = 0 stays inside one 32-run (1), b0 >= 5 crosses whole runs (2^b0 + 2^(b0-5)). Passes only
+ * use b0 = 0 or b0 >= 5. A constant step keeps the 32 addresses out of registers. */
+__device__ __forceinline__ int rb_fw_pad_step(int b0) {
+    return b0 == 0 ? 1 : (1 << b0) + (1 << (b0 - 5));
+}
 __host__ __device__ static inline size_t rb_fw_padlen(size_t n) {
     return n + n / 32 + 1;
 }
@@ -37,40 +43,58 @@ template <int W> __device__ __forceinline__ void rb_fw_bfly(float *v) {
         }
 }
 
-/* N elements p[0..N) widened to fp32: 16-byte loads when p is 16-byte aligned and N elements
- * are a whole number of 16-byte words, scalar loads otherwise. */
-template <typename T, int N> __device__ __forceinline__ void rb_fw_load(const T *p, float *v) {
-    constexpr int PER = 16 / (int) sizeof(T);
-    if (N % PER == 0 && ((uintptr_t) p & 15) == 0) {
+/* N elements p[0..N) widened to fp32 with the widest of 16-, 8- and 4-byte loads that N
+ * elements fill and p's alignment allows, scalar loads otherwise. */
+template <typename T, typename W, int N> __device__ __forceinline__ bool rb_fw_load_w(const T *p,
+                                                                                      float *v) {
+    constexpr int PER = (int) (sizeof(W) / sizeof(T));
+    if constexpr (PER < 1 || N % PER != 0) {
+        return false;
+    } else {
+        if (((uintptr_t) p % sizeof(W)) != 0) return false;
 #pragma unroll
-        for (int c = 0; c < (N % PER == 0 ? N / PER : 0); c++) {
-            uint4 w = __ldg(reinterpret_cast<const uint4 *>(p) + c);
+        for (int c = 0; c < N / PER; c++) {
+            W w = __ldg(reinterpret_cast<const W *>(p) + c);
             const T *e = reinterpret_cast<const T *>(&w);
 #pragma unroll
             for (int i = 0; i < PER; i++) v[c * PER + i] = rb_cu_load<T>(e[i]);
         }
-    } else {
-#pragma unroll
-        for (int i = 0; i < N; i++) v[i] = rb_cu_load<T>(p[i]);
+        return true;
     }
+}
+template <typename T, int N> __device__ __forceinline__ void rb_fw_load(const T *p, float *v) {
+    if (rb_fw_load_w<T, uint4, N>(p, v)) return;
+    if (rb_fw_load_w<T, uint2, N>(p, v)) return;
+    if (sizeof(T) < 4 && rb_fw_load_w<T, unsigned, N>(p, v)) return;
+#pragma unroll
+    for (int i = 0; i < N; i++) v[i] = rb_cu_load<T>(p[i]);
 }
 
 /* Stores v[0..N) narrowed to T, as rb_fw_load chooses the width. */
-template <typename T, int N> __device__ __forceinline__ void rb_fw_store(T *p, const float *v) {
-    constexpr int PER = 16 / (int) sizeof(T);
-    if (N % PER == 0 && ((uintptr_t) p & 15) == 0) {
+template <typename T, typename W, int N> __device__ __forceinline__ bool rb_fw_store_w(T *p,
+                                                                                       const float *v) {
+    constexpr int PER = (int) (sizeof(W) / sizeof(T));
+    if constexpr (PER < 1 || N % PER != 0) {
+        return false;
+    } else {
+        if (((uintptr_t) p % sizeof(W)) != 0) return false;
 #pragma unroll
-        for (int c = 0; c < (N % PER == 0 ? N / PER : 0); c++) {
-            uint4 w;
+        for (int c = 0; c < N / PER; c++) {
+            W w;
             T *e = reinterpret_cast<T *>(&w);
 #pragma unroll
             for (int i = 0; i < PER; i++) e[i] = rb_cu_store<T>(v[c * PER + i]);
-            reinterpret_cast<uint4 *>(p)[c] = w;
+            reinterpret_cast<W *>(p)[c] = w;
         }
-    } else {
-#pragma unroll
-        for (int i = 0; i < N; i++) p[i] = rb_cu_store<T>(v[i]);
+        return true;
     }
+}
+template <typename T, int N> __device__ __forceinline__ void rb_fw_store(T *p, const float *v) {
+    if (rb_fw_store_w<T, uint4, N>(p, v)) return;
+    if (rb_fw_store_w<T, uint2, N>(p, v)) return;
+    if (sizeof(T) < 4 && rb_fw_store_w<T, unsigned, N>(p, v)) return;
+#pragma unroll
+    for (int i = 0; i < N; i++) p[i] = rb_cu_store<T>(v[i]);
 }
 
 /* One register pass over shared memory: the stages on index bits [b0, b0 + W) of every sub-row
@@ -83,12 +107,15 @@ template <int W> __device__ void rb_fw_pass_smem(float *s, int nsub, int m, int 
         int q = g >> rest_bits, rest = g & ((1 << rest_bits) - 1);
         int low = rest & ((1 << b0) - 1), high = rest >> b0;
         int base = (q << m) + low + (high << (b0 + W));
+        float *x = s + rb_fw_pad(base);
+        int sp = rb_fw_pad_step(b0);
+        asm("" : "+r"(sp)); /* opaque per group: keeps the 32 offsets from being hoisted */
         float v[1 << W];
 #pragma unroll
-        for (int i = 0; i < (1 << W); i++) v[i] = s[rb_fw_pad(base + (i << b0))];
+        for (int i = 0; i < (1 << W); i++) v[i] = x[i * sp];
         rb_fw_bfly<W>(v);
 #pragma unroll
-        for (int i = 0; i < (1 << W); i++) s[rb_fw_pad(base + (i << b0))] = v[i];
+        for (int i = 0; i < (1 << W); i++) x[i * sp] = v[i];
     }
 }
 
