@@ -67,14 +67,19 @@ static int codebook_dispatch(const rb_codebook *cb, const float *x, size_t rows,
     RB_DISPATCH(rb_op_codebook_quant_f32, rb_codebook_quant_fn, (cb, x, rows, cols, ld, idx));
 }
 
-int rb_codebook_quantize_f32(const rb_codebook *cb, const float *x, size_t rows, size_t cols,
-                             size_t ld, uint8_t *idx) {
+int rb_codebook_quantize_check(const rb_codebook *cb, size_t rows, size_t cols, size_t ld) {
     if (!cb || cb->k < 1 || cb->k > RB_CODEBOOK_MAX)
         return rb_error_set(RB_EINVAL, "codebook: not initialised");
     if (rows > 1 && ld < cols)
         return rb_error_set(RB_EINVAL, "codebook: row stride %zu is shorter than cols = %zu", ld,
                             cols);
-    if (rows == 0 || cols == 0) return RB_OK;
+    return RB_OK;
+}
+
+int rb_codebook_quantize_f32(const rb_codebook *cb, const float *x, size_t rows, size_t cols,
+                             size_t ld, uint8_t *idx) {
+    int rc = rb_codebook_quantize_check(cb, rows, cols, ld);
+    if (rc || rows == 0 || cols == 0) return rc;
     return codebook_dispatch(cb, x, rows, cols, ld, idx);
 }
 

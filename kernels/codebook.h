@@ -26,6 +26,8 @@ int rb_codebook_init(rb_codebook *cb, const float *centroids, size_t k);
 /* idx[r * cols + c] = index(x[r * ld + c]); RB_ENUMERIC names the first NaN/Inf element. */
 int rb_codebook_quantize_f32(const rb_codebook *cb, const float *x, size_t rows, size_t cols,
                              size_t ld, uint8_t *idx);
+/* The argument checks of rb_codebook_quantize_f32 (shared with the CUDA twin). */
+int rb_codebook_quantize_check(const rb_codebook *cb, size_t rows, size_t cols, size_t ld);
 /* y[i] = centroids[idx[i]]; RB_EINVAL names the first index >= k. */
 int rb_codebook_dequantize_f32(const rb_codebook *cb, const uint8_t *idx, size_t n, float *y);
 /* n contiguous elements straight to a `bits`-bit stream (rb_pack_bits layout, rb_pack_bytes(n,

@@ -53,33 +53,36 @@ static int finite_rows(const float *x, size_t rows, size_t cols, size_t ld) {
     return 1;
 }
 
-int rb_fwht_f32_cuda(float *data, size_t n, size_t count, size_t stride, float scale) {
+/* The in-place transforms: the rows' whole span up, the op, the span back. */
+typedef struct inplace {
+    int hadamard; /* 0: fwht with scale; 1: hadamard with dir */
+    float scale;
+    rb_dir dir;
+} inplace;
+
+static int transform_inplace(float *data, size_t n, size_t count, size_t stride, inplace op) {
     staging *s;
     size_t bytes = span(n, count, stride) * sizeof(float);
     int rc = stage(bytes, &s);
     if (rc) return rc;
     const rb_cuda_ops *cu = s->cu;
-    if ((rc = cu->memcpy_h2d(s->buf, data, bytes, s->stream)) ||
-        (rc = cu->fwht(s->buf, RB_DT_F32, n, count, stride, scale, s->stream)) ||
-        (rc = cu->memcpy_d2h(data, s->buf, bytes, s->stream)))
-        return rc;
+    if ((rc = cu->memcpy_h2d(s->buf, data, bytes, s->stream))) return rc;
+    rc = op.hadamard ? cu->hadamard(s->buf, RB_DT_F32, n, count, stride, op.dir, s->stream)
+                     : cu->fwht(s->buf, RB_DT_F32, n, count, stride, op.scale, s->stream);
+    if (rc || (rc = cu->memcpy_d2h(data, s->buf, bytes, s->stream))) return rc;
     return cu->stream_sync(s->stream);
 }
 
+int rb_fwht_f32_cuda(float *data, size_t n, size_t count, size_t stride, float scale) {
+    return transform_inplace(data, n, count, stride, (inplace){0, scale, RB_FORWARD});
+}
+
+/* K and hk are not needed: the GPU op looks the order up itself. */
 int rb_hadamard_f32_cuda(float *data, size_t n, size_t count, size_t stride, size_t K,
                          const int8_t *hk, rb_dir dir) {
     (void) K;
-    (void) hk; /* the GPU op looks the order up itself */
-    staging *s;
-    size_t bytes = span(n, count, stride) * sizeof(float);
-    int rc = stage(bytes, &s);
-    if (rc) return rc;
-    const rb_cuda_ops *cu = s->cu;
-    if ((rc = cu->memcpy_h2d(s->buf, data, bytes, s->stream)) ||
-        (rc = cu->hadamard(s->buf, RB_DT_F32, n, count, stride, dir, s->stream)) ||
-        (rc = cu->memcpy_d2h(data, s->buf, bytes, s->stream)))
-        return rc;
-    return cu->stream_sync(s->stream);
+    (void) hk;
+    return transform_inplace(data, n, count, stride, (inplace){1, 1.0f, dir});
 }
 
 int rb_codebook_quant_f32_cuda(const rb_codebook *cb, const float *x, size_t rows, size_t cols,

@@ -21,13 +21,12 @@ static int fits(size_t v) {
     return v <= (size_t) INT_MAX;
 }
 
-/* Shared checks: non-NULL, dimensions that fit an int, ld >= max(1, cols). */
-static int check_mat(const char *fn, const char *name, const void *p, size_t rows, size_t cols,
-                     size_t ld) {
+int rb_linalg_check_mat(const char *fn, const char *name, const void *p, size_t rows, size_t cols,
+                        size_t ld) {
     if (!p) return rb_error_set(RB_EINVAL, "%s: %s is NULL", fn, name);
     if (!fits(rows) || !fits(cols) || !fits(ld))
-        return rb_error_set(RB_EINVAL, "%s: %s is %zu x %zu (ld %zu), beyond LAPACK's int", fn,
-                            name, rows, cols, ld);
+        return rb_error_set(RB_EINVAL, "%s: %s is %zu x %zu (ld %zu), beyond BLAS's int", fn, name,
+                            rows, cols, ld);
     if (ld < cols || ld < 1)
         return rb_error_set(RB_EINVAL, "%s: leading dimension of %s is %zu < its %zu columns", fn,
                             name, ld, cols);
@@ -59,9 +58,9 @@ static int lapack_fail(const char *fn, lapack_int info, const char *what) {
         pthread_once(&blas_once, blas_init);                                                      \
         if (!fits(m) || !fits(n) || !fits(k))                                                     \
             return rb_error_set(RB_EINVAL, fn ": %zu x %zu x %zu is beyond BLAS's int", m, n, k); \
-        CHECK(check_mat(fn, "A", A, ta ? k : m, ta ? m : k, lda));                                \
-        CHECK(check_mat(fn, "B", B, tb ? n : k, tb ? k : n, ldb));                                \
-        CHECK(check_mat(fn, "C", C, m, n, ldc));                                                  \
+        CHECK(rb_linalg_check_mat(fn, "A", A, ta ? k : m, ta ? m : k, lda));                      \
+        CHECK(rb_linalg_check_mat(fn, "B", B, tb ? n : k, tb ? k : n, ldb));                      \
+        CHECK(rb_linalg_check_mat(fn, "C", C, m, n, ldc));                                        \
         if (m == 0 || n == 0) return RB_OK;                                                       \
         cblas_fn(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,   \
                  (int) m, (int) n, (int) k, alpha, A, (int) lda, B, (int) ldb, beta, C,           \
@@ -82,10 +81,10 @@ int rb_gemm_f64(rb_trans ta, rb_trans tb, size_t m, size_t n, size_t k, double a
 
 int rb_qr_f64(double *A, size_t m, size_t n, size_t lda, double *R, size_t ldr) {
     pthread_once(&blas_once, blas_init);
-    CHECK(check_mat("qr", "A", A, m, n, lda));
+    CHECK(rb_linalg_check_mat("qr", "A", A, m, n, lda));
     if (n == 0 || m < n)
         return rb_error_set(RB_EINVAL, "qr: A is %zu x %zu; thin QR needs m >= n >= 1", m, n);
-    if (R) CHECK(check_mat("qr", "R", R, n, n, ldr));
+    if (R) CHECK(rb_linalg_check_mat("qr", "R", R, n, n, ldr));
     double *tau = malloc(n * sizeof *tau);
     if (!tau) return rb_error_set(RB_ENOMEM, "qr: no memory for %zu reflector scalars", n);
     int rc = RB_OK;
@@ -108,7 +107,7 @@ out:
 
 int rb_cholesky_f64(double *A, size_t n, size_t lda) {
     pthread_once(&blas_once, blas_init);
-    CHECK(check_mat("cholesky", "A", A, n, n, lda));
+    CHECK(rb_linalg_check_mat("cholesky", "A", A, n, n, lda));
     if (n == 0) return RB_OK;
     lapack_int info = LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'L', (lapack_int) n, A, (lapack_int) lda);
     if (info > 0)
@@ -124,7 +123,7 @@ int rb_cholesky_f64(double *A, size_t n, size_t lda) {
 
 int rb_eigh_f64(double *A, size_t n, size_t lda, double *w) {
     pthread_once(&blas_once, blas_init);
-    CHECK(check_mat("eigh", "A", A, n, n, lda));
+    CHECK(rb_linalg_check_mat("eigh", "A", A, n, n, lda));
     if (!w) return rb_error_set(RB_EINVAL, "eigh: w is NULL");
     if (n == 0) return RB_OK;
     lapack_int info =
@@ -137,11 +136,11 @@ int rb_svd_f64(double *A, size_t m, size_t n, size_t lda, double *s, double *U, 
                double *Vt, size_t ldvt) {
     pthread_once(&blas_once, blas_init);
     size_t k = m < n ? m : n;
-    CHECK(check_mat("svd", "A", A, m, n, lda));
+    CHECK(rb_linalg_check_mat("svd", "A", A, m, n, lda));
     if (k == 0) return rb_error_set(RB_EINVAL, "svd: A is %zu x %zu (empty)", m, n);
     if (!s) return rb_error_set(RB_EINVAL, "svd: s is NULL");
-    CHECK(check_mat("svd", "U", U, m, k, ldu));
-    CHECK(check_mat("svd", "Vt", Vt, k, n, ldvt));
+    CHECK(rb_linalg_check_mat("svd", "U", U, m, k, ldu));
+    CHECK(rb_linalg_check_mat("svd", "Vt", Vt, k, n, ldvt));
     lapack_int info =
         LAPACKE_dgesdd(LAPACK_ROW_MAJOR, 'S', (lapack_int) m, (lapack_int) n, A, (lapack_int) lda,
                        s, U, (lapack_int) ldu, Vt, (lapack_int) ldvt);
@@ -151,8 +150,8 @@ int rb_svd_f64(double *A, size_t m, size_t n, size_t lda, double *s, double *U, 
 
 static int check_solve(const char *fn, double *A, size_t n, size_t lda, double *B, size_t nrhs,
                        size_t ldb) {
-    CHECK(check_mat(fn, "A", A, n, n, lda));
-    CHECK(check_mat(fn, "B", B, n, nrhs, ldb));
+    CHECK(rb_linalg_check_mat(fn, "A", A, n, n, lda));
+    CHECK(rb_linalg_check_mat(fn, "B", B, n, nrhs, ldb));
     if (n == 0 || nrhs == 0)
         return rb_error_set(RB_EINVAL, "%s: empty system (n = %zu, nrhs = %zu)", fn, n, nrhs);
     return RB_OK;

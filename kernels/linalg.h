@@ -20,6 +20,10 @@ typedef enum rb_trans { RB_NOTRANS = 0, RB_TRANS = 1 } rb_trans;
 
 /* C = alpha op(A) op(B) + beta C with op(A) m x k, op(B) k x n, C m x n. A is stored m x k
  * (k x m when transposed), B k x n (n x k when transposed). */
+/* The operand checks of every wrapper here (shared with the cuBLAS twins): non-NULL, dimensions
+ * that fit BLAS's int, ld >= max(1, cols); RB_EINVAL naming fn and the operand. */
+int rb_linalg_check_mat(const char *fn, const char *name, const void *p, size_t rows, size_t cols,
+                        size_t ld);
 int rb_gemm_f32(rb_trans ta, rb_trans tb, size_t m, size_t n, size_t k, float alpha, const float *A,
                 size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc);
 int rb_gemm_f64(rb_trans ta, rb_trans tb, size_t m, size_t n, size_t k, double alpha,

@@ -151,7 +151,7 @@ RB_OP_DEFINE(rb_op_rows_scale_f64_f32, "rows_scale_f64_f32",
              RB_VARIANT("avx512", RB_ISA_AVX512, rb_rows_scale_f64_f32_avx512),
              RB_VARIANT("ref", 0, rb_rows_scale_f64_f32_ref));
 
-static int check_pack(const char *who, size_t rows, size_t n, int bits, size_t ld) {
+int rb_pack_rows_check(const char *who, size_t rows, size_t n, int bits, size_t ld) {
     if (bits < 1 || bits > 8)
         return rb_error_set(RB_EINVAL, "%s: bits = %d is outside 1..8", who, bits);
     if (rows > 1 && ld < rb_pack_bytes(n, bits))
@@ -166,7 +166,7 @@ static int pack_dispatch(const uint8_t *codes, size_t rows, size_t n, int bits, 
 }
 
 int rb_pack_rows(const uint8_t *codes, size_t rows, size_t n, int bits, uint8_t *out, size_t ldo) {
-    int rc = check_pack("pack_rows", rows, n, bits, ldo);
+    int rc = rb_pack_rows_check("pack_rows", rows, n, bits, ldo);
     if (rc || rows == 0 || n == 0) return rc;
     return pack_dispatch(codes, rows, n, bits, out, ldo);
 }
@@ -177,7 +177,7 @@ static int unpack_dispatch(const uint8_t *in, size_t ldi, size_t rows, size_t n,
 }
 
 int rb_unpack_rows(const uint8_t *in, size_t ldi, size_t rows, size_t n, int bits, uint8_t *codes) {
-    int rc = check_pack("unpack_rows", rows, n, bits, ldi);
+    int rc = rb_pack_rows_check("unpack_rows", rows, n, bits, ldi);
     if (rc || rows == 0 || n == 0) return rc;
     return unpack_dispatch(in, ldi, rows, n, bits, codes);
 }
@@ -190,7 +190,7 @@ static int decode_dispatch(const rb_codebook *cb, const uint8_t *in, size_t ldi,
 
 int rb_codebook_decode_rows_f32(const rb_codebook *cb, const uint8_t *in, size_t ldi, size_t rows,
                                 size_t n, int bits, float *y, size_t ldy) {
-    int rc = check_pack("codebook_decode_rows", rows, n, bits, ldi);
+    int rc = rb_pack_rows_check("codebook_decode_rows", rows, n, bits, ldi);
     if (rc) return rc;
     if (!cb || cb->k < 1 || cb->k > RB_CODEBOOK_MAX)
         return rb_error_set(RB_EINVAL, "codebook: not initialised");

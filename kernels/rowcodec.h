@@ -13,6 +13,9 @@
 /* Packs `rows` rows of n one-byte codes (row r at codes + r * n) into the rb_pack_bits stream of
  * each row at out + r * ldo (rb_pack_bytes(n, bits) bytes; bytes beyond them are untouched).
  * RB_EINVAL for bits outside 1..8 or ldo shorter than a packed row. */
+/* The argument checks of rb_pack_rows / rb_unpack_rows (bits 1..8, ld >= a packed row), shared
+ * with the CUDA twins so that both report the same codes and messages. */
+int rb_pack_rows_check(const char *who, size_t rows, size_t n, int bits, size_t ld);
 int rb_pack_rows(const uint8_t *codes, size_t rows, size_t n, int bits, uint8_t *out, size_t ldo);
 /* The inverse: row r's stream at in + r * ldi to codes + r * n (values 0..2^bits - 1). */
 int rb_unpack_rows(const uint8_t *in, size_t ldi, size_t rows, size_t n, int bits, uint8_t *codes);

@@ -51,19 +51,6 @@ static int fits(size_t v) {
     return v <= (size_t) INT_MAX;
 }
 
-/* kernels/linalg.c's check_mat: non-NULL, dimensions that fit an int, ld >= max(1, cols). */
-static int check_mat(const char *fn, const char *name, const void *p, size_t rows, size_t cols,
-                     size_t ld) {
-    if (!p) return rb_error_set(RB_EINVAL, "%s: %s is NULL", fn, name);
-    if (!fits(rows) || !fits(cols) || !fits(ld))
-        return rb_error_set(RB_EINVAL, "%s: %s is %zu x %zu (ld %zu), beyond BLAS's int", fn, name,
-                            rows, cols, ld);
-    if (ld < cols || ld < 1)
-        return rb_error_set(RB_EINVAL, "%s: leading dimension of %s is %zu < its %zu columns", fn,
-                            name, ld, cols);
-    return RB_OK;
-}
-
 #define CHECK(expr)          \
     do {                     \
         int rc_ = (expr);    \
@@ -83,9 +70,9 @@ static int cu_gemm_f32(rb_trans ta, rb_trans tb, size_t m, size_t n, size_t k, f
     const char *fn = "gemm_f32";
     if (!fits(m) || !fits(n) || !fits(k))
         return rb_error_set(RB_EINVAL, "gemm_f32: %zu x %zu x %zu is beyond BLAS's int", m, n, k);
-    CHECK(check_mat(fn, "A", A, ta ? k : m, ta ? m : k, lda));
-    CHECK(check_mat(fn, "B", B, tb ? n : k, tb ? k : n, ldb));
-    CHECK(check_mat(fn, "C", C, m, n, ldc));
+    CHECK(rb_linalg_check_mat(fn, "A", A, ta ? k : m, ta ? m : k, lda));
+    CHECK(rb_linalg_check_mat(fn, "B", B, tb ? n : k, tb ? k : n, ldb));
+    CHECK(rb_linalg_check_mat(fn, "C", C, m, n, ldc));
     if (m == 0 || n == 0) return RB_OK;
     cublasHandle_t h;
     CHECK(get_handle(stream, fn, &h));

@@ -182,7 +182,13 @@ template <typename T, int E, int RW>
 __global__ void __launch_bounds__(256)
     kv_encode_warp(const T *x, size_t rows, size_t stride, int lm, int bf16, uint8_t *packed,
                    float *sz) {
-    constexpr int LE = E == 1 ? 0 : E == 2 ? 1 : E == 4 ? 2 : E == 8 ? 3 : E == 16 ? 4 : E == 32 ? 5 : 6;
+    constexpr int LE = E == 1    ? 0
+                       : E == 2  ? 1
+                       : E == 4  ? 2
+                       : E == 8  ? 3
+                       : E == 16 ? 4
+                       : E == 32 ? 5
+                                 : 6;
     constexpr int NW = (E + 7) / 8; /* 32-bit words of E nibbles */
     constexpr size_t half = 16 * E;
     const int lane = threadIdx.x & 31;
@@ -292,13 +298,13 @@ __global__ void __launch_bounds__(256)
 }
 
 template <typename T, int E>
-static int kv_warp_launch(const T *x, size_t rows, size_t stride, int lm, int bf16,
-                          uint8_t *packed, float *sz, cudaStream_t st) {
+static int kv_warp_launch(const T *x, size_t rows, size_t stride, int lm, int bf16, uint8_t *packed,
+                          float *sz, cudaStream_t st) {
     constexpr int RW = E >= 8 ? 1 : 8 / E;
     size_t warps = (rows + RW - 1) / RW;
     size_t blocks = (warps + 7) / 8;
-    kv_encode_warp<T, E, RW><<<fu_grid(blocks), 256, 0, st>>>(x, rows, stride, lm, bf16, packed,
-                                                              sz);
+    kv_encode_warp<T, E, RW>
+        <<<fu_grid(blocks), 256, 0, st>>>(x, rows, stride, lm, bf16, packed, sz);
     return RB_CU_LAUNCHED("kv_int4_encode");
 }
 

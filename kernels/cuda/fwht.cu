@@ -355,7 +355,7 @@ __device__ __forceinline__ void fx_pass(float *s, T *data, size_t row0, int rows
                                         size_t stride, const fw_plan &p) {
     constexpr int TILE = fx_rb(M) << M, NT = fx_threads(M);
     constexpr int SP = B0 == 0 ? 1 : (1 << B0) + (1 << (B0 - 5)); /* B0 = 0 or >= 5 */
-    constexpr int G = TILE >> W; /* groups of 2^W elements */
+    constexpr int G = TILE >> W;                                  /* groups of 2^W elements */
 #pragma unroll
     for (int k = 0; k < (G + NT - 1) / NT; k++) {
         const int g = threadIdx.x + k * NT;
@@ -387,7 +387,8 @@ __device__ __forceinline__ void fx_pass(float *s, T *data, size_t row0, int rows
         } else if (q < rows_here) {
             T *x = data + fw_row_off(p, row0 + q, stride) + e0;
 #pragma unroll
-            for (int i = 0; i < (1 << W); i++) x[i << B0] = rb_cu_store<T>(fw_epi(v[i], e0 + (i << B0), p));
+            for (int i = 0; i < (1 << W); i++)
+                x[i << B0] = rb_cu_store<T>(fw_epi(v[i], e0 + (i << B0), p));
         }
     }
 }
@@ -412,8 +413,9 @@ __device__ __forceinline__ void fx_rest(float *s, T *data, size_t row0, int rows
 /* NR rounds (2: the two-block RHT), a separate kernel so that the one-round kernel keeps its
  * registers (at most 80, or 64 at M = 15, for the occupancy that keeps loads in flight). */
 template <typename T, int M, int NR>
-__global__ void __launch_bounds__(fx_threads(M),
-                                  NR == 2 || M == 15 ? 1 : M == 10 ? 5 : 768 / fx_threads(M))
+__global__ void __launch_bounds__(fx_threads(M), NR == 2 || M == 15 ? 1
+                                                 : M == 10          ? 5
+                                                                    : 768 / fx_threads(M))
     fwht_fixed(T *data, size_t count, size_t stride, fw_plan p) {
     extern __shared__ float fw_smem[];
     constexpr int RB = fx_rb(M), TILE = RB << M, NT = fx_threads(M);
@@ -475,13 +477,15 @@ static int fx_launch(T *data, size_t count, size_t stride, const fw_plan &p, cud
     if (p.nround == 2) {
         if (bytes > 48 * 1024)
             RB_CU_TRY(cudaFuncSetAttribute(fwht_fixed<T, M, 2>,
-                                           cudaFuncAttributeMaxDynamicSharedMemorySize, (int) bytes),
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                           (int) bytes),
                       what);
         fwht_fixed<T, M, 2><<<grid, fx_threads(M), bytes, st>>>(data, count, stride, p);
     } else {
         if (bytes > 48 * 1024)
             RB_CU_TRY(cudaFuncSetAttribute(fwht_fixed<T, M, 1>,
-                                           cudaFuncAttributeMaxDynamicSharedMemorySize, (int) bytes),
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                           (int) bytes),
                       what);
         fwht_fixed<T, M, 1><<<grid, fx_threads(M), bytes, st>>>(data, count, stride, p);
     }
@@ -552,13 +556,15 @@ static int launch_tile(T *data, size_t count, size_t stride, fw_plan p, cudaStre
     if (p.K > 1) {
         if (bytes > 48 * 1024)
             RB_CU_TRY(cudaFuncSetAttribute(tile_kernel<T, true>,
-                                           cudaFuncAttributeMaxDynamicSharedMemorySize, (int) bytes),
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                           (int) bytes),
                       what);
         tile_kernel<T, true><<<grid, threads, bytes, st>>>(data, count, stride, p, padlen);
     } else {
         if (bytes > 48 * 1024)
             RB_CU_TRY(cudaFuncSetAttribute(tile_kernel<T, false>,
-                                           cudaFuncAttributeMaxDynamicSharedMemorySize, (int) bytes),
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                           (int) bytes),
                       what);
         tile_kernel<T, false><<<grid, threads, bytes, st>>>(data, count, stride, p, padlen);
     }

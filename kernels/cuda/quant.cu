@@ -437,18 +437,9 @@ __global__ void unpack_kernel(const uint8_t *in, size_t ldi, size_t rows, size_t
     }
 }
 
-static int check_pack(const char *who, size_t rows, size_t n, int bits, size_t ld) {
-    if (bits < 1 || bits > 8)
-        return rb_error_set(RB_EINVAL, "%s: bits = %d is outside 1..8", who, bits);
-    if (rows > 1 && ld < rb_pack_bytes(n, bits))
-        return rb_error_set(RB_EINVAL, "%s: row stride %zu is shorter than a packed row (%zu)", who,
-                            ld, rb_pack_bytes(n, bits));
-    return RB_OK;
-}
-
 static int cu_pack_rows(const uint8_t *codes, size_t rows, size_t n, int bits, uint8_t *out,
                         size_t ldo, void *stream) {
-    int rc = check_pack("pack_rows", rows, n, bits, ldo);
+    int rc = rb_pack_rows_check("pack_rows", rows, n, bits, ldo);
     if (rc || rows == 0 || n == 0) return rc;
     if (!codes || !out) return rb_error_set(RB_EINVAL, "pack_rows: NULL codes or output");
     size_t items = rows * ((n + 7) / 8);
@@ -463,7 +454,7 @@ static int cu_pack_rows(const uint8_t *codes, size_t rows, size_t n, int bits, u
 
 static int cu_unpack_rows(const uint8_t *in, size_t ldi, size_t rows, size_t n, int bits,
                           uint8_t *codes, void *stream) {
-    int rc = check_pack("unpack_rows", rows, n, bits, ldi);
+    int rc = rb_pack_rows_check("unpack_rows", rows, n, bits, ldi);
     if (rc || rows == 0 || n == 0) return rc;
     if (!in || !codes) return rb_error_set(RB_EINVAL, "unpack_rows: NULL input or codes");
     size_t items = rows * ((n + 7) / 8);
@@ -875,12 +866,8 @@ __global__ void codebook_dequant_kernel(cb_table t, const uint8_t *idx, size_t n
 
 static int cu_codebook_quant_f32(const rb_codebook *cb, const float *x, size_t rows, size_t cols,
                                  size_t ld, uint8_t *idx, void *stream) {
-    if (!cb || cb->k < 1 || cb->k > RB_CODEBOOK_MAX)
-        return rb_error_set(RB_EINVAL, "codebook: not initialised");
-    if (rows > 1 && ld < cols)
-        return rb_error_set(RB_EINVAL, "codebook: row stride %zu is shorter than cols = %zu", ld,
-                            cols);
-    if (rows == 0 || cols == 0) return RB_OK;
+    int rc = rb_codebook_quantize_check(cb, rows, cols, ld);
+    if (rc || rows == 0 || cols == 0) return rc;
     if (!x || !idx) return rb_error_set(RB_EINVAL, "codebook: NULL input or output");
     cb_table t;
     memset(&t, 0, sizeof t);
