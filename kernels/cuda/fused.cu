@@ -189,13 +189,14 @@ __global__ void __launch_bounds__(512)
     }
 }
 
-/* The warp-per-row encode for d = 32 E (E = 2^e <= 64): lane l holds elements [l E, l E + E)
- * of RW rows at once (loads of all rows in flight before any arithmetic). The butterflies on
- * index bits below e run in registers, the higher bits of a block of m through __shfl_xor_sync,
- * stage by stage in increasing stride like the CPU: the lower lane keeps own + other (a + b), the
- * upper lane other - own (a - b, a the lower element). min / max by warp shuffles (exact), and
- * the upper half's codes come down from lane l + 16 for the nibble packing. */
-template <typename T, int E, int RW>
+/* The encode for d = L E (E = 2^e, L lanes per row, 32 / L rows per warp): lane s of a row's
+ * group holds elements [s E, s E + E) (RW rows per group at once). The butterflies on index bits
+ * below e run in registers, the higher bits of a block of m through __shfl_xor_sync inside the
+ * group, stage by stage in increasing stride like the CPU: the lower lane keeps own + other
+ * (a + b), the upper lane other - own (a - b, a the lower element). min / max by shuffles (exact
+ * in any order), and the upper half's codes come down from lane s + L/2 for the nibble packing.
+ * Many elements per lane and few lanes per row keep the shuffles (the limit on the H100) few. */
+template <typename T, int E, int L, int RW>
 __global__ void __launch_bounds__(256)
     fu_kv_encode_warp(const T *x, size_t rows, size_t stride, int lm, int bf16, uint8_t *packed,
                       float *sz) {
@@ -207,17 +208,20 @@ __global__ void __launch_bounds__(256)
                        : E == 32 ? 5
                                  : 6;
     constexpr int NW = (E + 7) / 8; /* 32-bit words of E nibbles */
-    constexpr size_t half = 16 * E;
-    const int lane = threadIdx.x & 31;
+    constexpr size_t half = L * E / 2;
+    constexpr int GR = 32 / L; /* row groups per warp */
+    const int lane = threadIdx.x & 31, sub = lane & (L - 1), grp = lane / L;
     const float inv = (float) (1.0 / sqrt((double) (1 << lm)));
     const size_t wpb = blockDim.x >> 5;
     const size_t nwarps = gridDim.x * wpb;
-    for (size_t r0 = (blockIdx.x * wpb + (threadIdx.x >> 5)) * RW; r0 < rows; r0 += nwarps * RW) {
+    for (size_t r0 = (blockIdx.x * wpb + (threadIdx.x >> 5)) * RW * GR; r0 < rows;
+         r0 += nwarps * RW * GR) {
         float v[RW][E];
 #pragma unroll
         for (int q = 0; q < RW; q++) {
-            if (r0 + q < rows)
-                rb_fw_load<T, E>(x + (r0 + q) * stride + lane * E, v[q]);
+            const size_t r = r0 + (size_t) q * GR + grp;
+            if (r < rows)
+                rb_fw_load<T, E>(x + r * stride + (size_t) sub * E, v[q]);
             else
 #pragma unroll
                 for (int i = 0; i < E; i++) v[q][i] = 0.0f;
@@ -257,7 +261,7 @@ __global__ void __launch_bounds__(256)
                 mx = fmaxf(mx, v[q][i]);
             }
 #pragma unroll
-            for (int o = 16; o > 0; o >>= 1) {
+            for (int o = L / 2; o > 0; o >>= 1) {
                 mn = fminf(mn, __shfl_xor_sync(0xffffffffu, mn, o));
                 mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
             }
@@ -276,10 +280,10 @@ __global__ void __launch_bounds__(256)
             }
             uint32_t hw[NW];
 #pragma unroll
-            for (int k = 0; k < NW; k++) hw[k] = __shfl_down_sync(0xffffffffu, w[k], 16);
-            const size_t r = r0 + q;
-            if (r < rows && lane < 16) {
-                /* bytes l E + i: low nibble from this lane's code i, high from lane l + 16's */
+            for (int k = 0; k < NW; k++) hw[k] = __shfl_down_sync(0xffffffffu, w[k], L / 2);
+            const size_t r = r0 + (size_t) q * GR + grp;
+            if (r < rows && sub < L / 2) {
+                /* bytes s E + i: low nibble from this lane's code i, high from lane s + L/2's */
                 constexpr int NB = (E + 3) / 4;
                 uint32_t ob[NB];
 #pragma unroll
@@ -290,7 +294,7 @@ __global__ void __launch_bounds__(256)
                     uint32_t hi = (hw[i / 8] >> (4 * (i % 8))) & 15u;
                     ob[i / 4] |= (lo | hi << 4) << (8 * (i % 4));
                 }
-                uint8_t *out = packed + r * half + (size_t) lane * E;
+                uint8_t *out = packed + r * half + (size_t) sub * E;
                 if (E >= 16 && ((uintptr_t) out & 15) == 0) {
 #pragma unroll
                     for (int k = 0; k < (E >= 16 ? NB / 4 : 0); k++)
@@ -305,7 +309,7 @@ __global__ void __launch_bounds__(256)
 #pragma unroll
                     for (int i = 0; i < E; i++) out[i] = (uint8_t) (ob[i / 4] >> (8 * (i % 4)));
                 }
-                if (lane == 0) {
+                if (sub == 0) {
                     sz[2 * r] = scale;
                     sz[2 * r + 1] = z;
                 }
@@ -314,15 +318,13 @@ __global__ void __launch_bounds__(256)
     }
 }
 
-template <typename T, int E>
+template <typename T, int E, int L>
 static int kv_warp_launch(const T *x, size_t rows, size_t stride, int lm, int bf16, uint8_t *packed,
                           float *sz, cudaStream_t st) {
-    /* 8 values per lane (RW rows at once); 32 ran slower on the H100: the encode is bound by
-     * shuffle throughput (butterflies above the lane's bits, min / max), not by load latency */
-    constexpr int RW = E >= 8 ? 1 : 8 / E;
-    size_t warps = (rows + RW - 1) / RW;
+    constexpr int RW = 1;
+    size_t warps = (rows + RW * (32 / L) - 1) / (RW * (32 / L));
     size_t blocks = (warps + 7) / 8;
-    fu_kv_encode_warp<T, E, RW>
+    fu_kv_encode_warp<T, E, L, RW>
         <<<fu_grid_resident(blocks), 256, 0, st>>>(x, rows, stride, lm, bf16, packed, sz);
     return RB_CU_LAUNCHED("kv_int4_encode");
 }
@@ -343,21 +345,21 @@ template <typename T>
 static int kv_encode_t(const T *x, size_t rows, size_t d, size_t stride, size_t m, unsigned flags,
                        uint8_t *packed, float *sz, cudaStream_t st) {
     const int lm = log2i(m), bf = (flags & RB_KV_BF16) ? 1 : 0;
-    switch (d) { /* d = 32 E: one warp per row */
+    switch (d) { /* d = L E: L lanes per row, 32 (16) elements per lane */
     case 32:
-        return kv_warp_launch<T, 1>(x, rows, stride, lm, bf, packed, sz, st);
+        return kv_warp_launch<T, 16, 2>(x, rows, stride, lm, bf, packed, sz, st);
     case 64:
-        return kv_warp_launch<T, 2>(x, rows, stride, lm, bf, packed, sz, st);
+        return kv_warp_launch<T, 32, 2>(x, rows, stride, lm, bf, packed, sz, st);
     case 128:
-        return kv_warp_launch<T, 4>(x, rows, stride, lm, bf, packed, sz, st);
+        return kv_warp_launch<T, 32, 4>(x, rows, stride, lm, bf, packed, sz, st);
     case 256:
-        return kv_warp_launch<T, 8>(x, rows, stride, lm, bf, packed, sz, st);
+        return kv_warp_launch<T, 32, 8>(x, rows, stride, lm, bf, packed, sz, st);
     case 512:
-        return kv_warp_launch<T, 16>(x, rows, stride, lm, bf, packed, sz, st);
+        return kv_warp_launch<T, 32, 16>(x, rows, stride, lm, bf, packed, sz, st);
     case 1024:
-        return kv_warp_launch<T, 32>(x, rows, stride, lm, bf, packed, sz, st);
+        return kv_warp_launch<T, 32, 32>(x, rows, stride, lm, bf, packed, sz, st);
     case 2048:
-        return kv_warp_launch<T, 64>(x, rows, stride, lm, bf, packed, sz, st);
+        return kv_warp_launch<T, 64, 32>(x, rows, stride, lm, bf, packed, sz, st);
     default:
         break;
     }
