@@ -29,6 +29,23 @@ static unsigned fu_grid(size_t nblk) {
     return (unsigned) (nblk > 65535u * 16 ? 65535u * 16 : nblk);
 }
 
+/* Blocks for the grid-stride warp kernels: enough for every SM several times over, few enough
+ * that blocks live long (short blocks made the launch rate the limit). */
+static unsigned fu_grid_resident(size_t nblk) {
+    static int sms = 0;
+    if (!sms) {
+        int dev = 0, v = 0;
+        if (cudaGetDevice(&dev) == cudaSuccess &&
+            cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) == cudaSuccess && v > 0)
+            sms = v;
+        else
+            sms = 132;
+        (void) cudaGetLastError();
+    }
+    size_t cap = (size_t) sms * 16;
+    return (unsigned) (nblk < cap ? (nblk ? nblk : 1) : cap);
+}
+
 static int log2i(size_t m) {
     int k = 0;
     while (((size_t) 1 << k) < m) k++;
@@ -96,8 +113,8 @@ __device__ __forceinline__ int fu_first(float *s, const T *x, size_t row0, int r
 
 template <typename T>
 __global__ void __launch_bounds__(512)
-    kv_encode_kernel(const T *x, size_t rows, int d, size_t stride, int lm, int bf16, int rb,
-                     uint8_t *packed, float *sz) {
+    fu_kv_encode_kernel(const T *x, size_t rows, int d, size_t stride, int lm, int bf16, int rb,
+                        uint8_t *packed, float *sz) {
     extern __shared__ float fu_smem[];
     float *s = fu_smem;
     float *sc = fu_smem + rb_fw_padlen((size_t) rb * d) + 1; /* per-row scale, zero */
@@ -172,16 +189,17 @@ __global__ void __launch_bounds__(512)
     }
 }
 
-/* The warp-per-row encode for d = 32 E (E = 2^e <= 64): lane l holds elements [l E, l E + E)
- * of RW rows at once (loads of all rows in flight before any arithmetic). The butterflies on
- * index bits below e run in registers, the higher bits of a block of m through __shfl_xor_sync,
- * stage by stage in increasing stride like the CPU: the lower lane keeps own + other (a + b), the
- * upper lane other - own (a - b, a the lower element). min / max by warp shuffles (exact), and
- * the upper half's codes come down from lane l + 16 for the nibble packing. */
-template <typename T, int E, int RW>
+/* The encode for d = L E (E = 2^e, L lanes per row, 32 / L rows per warp): lane s of a row's
+ * group holds elements [s E, s E + E) (RW rows per group at once). The butterflies on index bits
+ * below e run in registers, the higher bits of a block of m through __shfl_xor_sync inside the
+ * group, stage by stage in increasing stride like the CPU: the lower lane keeps own + other
+ * (a + b), the upper lane other - own (a - b, a the lower element). min / max by shuffles (exact
+ * in any order), and the upper half's codes come down from lane s + L/2 for the nibble packing.
+ * Many elements per lane and few lanes per row keep the shuffles (the limit on the H100) few. */
+template <typename T, int E, int L, int RW>
 __global__ void __launch_bounds__(256)
-    kv_encode_warp(const T *x, size_t rows, size_t stride, int lm, int bf16, uint8_t *packed,
-                   float *sz) {
+    fu_kv_encode_warp(const T *x, size_t rows, size_t stride, int lm, int bf16, uint8_t *packed,
+                      float *sz) {
     constexpr int LE = E == 1    ? 0
                        : E == 2  ? 1
                        : E == 4  ? 2
@@ -190,17 +208,20 @@ __global__ void __launch_bounds__(256)
                        : E == 32 ? 5
                                  : 6;
     constexpr int NW = (E + 7) / 8; /* 32-bit words of E nibbles */
-    constexpr size_t half = 16 * E;
-    const int lane = threadIdx.x & 31;
+    constexpr size_t half = L * E / 2;
+    constexpr int GR = 32 / L; /* row groups per warp */
+    const int lane = threadIdx.x & 31, sub = lane & (L - 1), grp = lane / L;
     const float inv = (float) (1.0 / sqrt((double) (1 << lm)));
     const size_t wpb = blockDim.x >> 5;
     const size_t nwarps = gridDim.x * wpb;
-    for (size_t r0 = (blockIdx.x * wpb + (threadIdx.x >> 5)) * RW; r0 < rows; r0 += nwarps * RW) {
+    for (size_t r0 = (blockIdx.x * wpb + (threadIdx.x >> 5)) * RW * GR; r0 < rows;
+         r0 += nwarps * RW * GR) {
         float v[RW][E];
 #pragma unroll
         for (int q = 0; q < RW; q++) {
-            if (r0 + q < rows)
-                rb_fw_load<T, E>(x + (r0 + q) * stride + lane * E, v[q]);
+            const size_t r = r0 + (size_t) q * GR + grp;
+            if (r < rows)
+                rb_fw_load<T, E>(x + r * stride + (size_t) sub * E, v[q]);
             else
 #pragma unroll
                 for (int i = 0; i < E; i++) v[q][i] = 0.0f;
@@ -240,7 +261,7 @@ __global__ void __launch_bounds__(256)
                 mx = fmaxf(mx, v[q][i]);
             }
 #pragma unroll
-            for (int o = 16; o > 0; o >>= 1) {
+            for (int o = L / 2; o > 0; o >>= 1) {
                 mn = fminf(mn, __shfl_xor_sync(0xffffffffu, mn, o));
                 mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
             }
@@ -259,10 +280,10 @@ __global__ void __launch_bounds__(256)
             }
             uint32_t hw[NW];
 #pragma unroll
-            for (int k = 0; k < NW; k++) hw[k] = __shfl_down_sync(0xffffffffu, w[k], 16);
-            const size_t r = r0 + q;
-            if (r < rows && lane < 16) {
-                /* bytes l E + i: low nibble from this lane's code i, high from lane l + 16's */
+            for (int k = 0; k < NW; k++) hw[k] = __shfl_down_sync(0xffffffffu, w[k], L / 2);
+            const size_t r = r0 + (size_t) q * GR + grp;
+            if (r < rows && sub < L / 2) {
+                /* bytes s E + i: low nibble from this lane's code i, high from lane s + L/2's */
                 constexpr int NB = (E + 3) / 4;
                 uint32_t ob[NB];
 #pragma unroll
@@ -273,7 +294,7 @@ __global__ void __launch_bounds__(256)
                     uint32_t hi = (hw[i / 8] >> (4 * (i % 8))) & 15u;
                     ob[i / 4] |= (lo | hi << 4) << (8 * (i % 4));
                 }
-                uint8_t *out = packed + r * half + (size_t) lane * E;
+                uint8_t *out = packed + r * half + (size_t) sub * E;
                 if (E >= 16 && ((uintptr_t) out & 15) == 0) {
 #pragma unroll
                     for (int k = 0; k < (E >= 16 ? NB / 4 : 0); k++)
@@ -288,7 +309,7 @@ __global__ void __launch_bounds__(256)
 #pragma unroll
                     for (int i = 0; i < E; i++) out[i] = (uint8_t) (ob[i / 4] >> (8 * (i % 4)));
                 }
-                if (lane == 0) {
+                if (sub == 0) {
                     sz[2 * r] = scale;
                     sz[2 * r + 1] = z;
                 }
@@ -297,14 +318,14 @@ __global__ void __launch_bounds__(256)
     }
 }
 
-template <typename T, int E>
+template <typename T, int E, int L>
 static int kv_warp_launch(const T *x, size_t rows, size_t stride, int lm, int bf16, uint8_t *packed,
                           float *sz, cudaStream_t st) {
-    constexpr int RW = E >= 8 ? 1 : 8 / E;
-    size_t warps = (rows + RW - 1) / RW;
+    constexpr int RW = 1;
+    size_t warps = (rows + RW * (32 / L) - 1) / (RW * (32 / L));
     size_t blocks = (warps + 7) / 8;
-    kv_encode_warp<T, E, RW>
-        <<<fu_grid(blocks), 256, 0, st>>>(x, rows, stride, lm, bf16, packed, sz);
+    fu_kv_encode_warp<T, E, L, RW>
+        <<<fu_grid_resident(blocks), 256, 0, st>>>(x, rows, stride, lm, bf16, packed, sz);
     return RB_CU_LAUNCHED("kv_int4_encode");
 }
 
@@ -324,21 +345,21 @@ template <typename T>
 static int kv_encode_t(const T *x, size_t rows, size_t d, size_t stride, size_t m, unsigned flags,
                        uint8_t *packed, float *sz, cudaStream_t st) {
     const int lm = log2i(m), bf = (flags & RB_KV_BF16) ? 1 : 0;
-    switch (d) { /* d = 32 E: one warp per row */
+    switch (d) { /* d = L E: L lanes per row, 32 (16) elements per lane */
     case 32:
-        return kv_warp_launch<T, 1>(x, rows, stride, lm, bf, packed, sz, st);
+        return kv_warp_launch<T, 16, 2>(x, rows, stride, lm, bf, packed, sz, st);
     case 64:
-        return kv_warp_launch<T, 2>(x, rows, stride, lm, bf, packed, sz, st);
+        return kv_warp_launch<T, 32, 2>(x, rows, stride, lm, bf, packed, sz, st);
     case 128:
-        return kv_warp_launch<T, 4>(x, rows, stride, lm, bf, packed, sz, st);
+        return kv_warp_launch<T, 32, 4>(x, rows, stride, lm, bf, packed, sz, st);
     case 256:
-        return kv_warp_launch<T, 8>(x, rows, stride, lm, bf, packed, sz, st);
+        return kv_warp_launch<T, 32, 8>(x, rows, stride, lm, bf, packed, sz, st);
     case 512:
-        return kv_warp_launch<T, 16>(x, rows, stride, lm, bf, packed, sz, st);
+        return kv_warp_launch<T, 32, 16>(x, rows, stride, lm, bf, packed, sz, st);
     case 1024:
-        return kv_warp_launch<T, 32>(x, rows, stride, lm, bf, packed, sz, st);
+        return kv_warp_launch<T, 32, 32>(x, rows, stride, lm, bf, packed, sz, st);
     case 2048:
-        return kv_warp_launch<T, 64>(x, rows, stride, lm, bf, packed, sz, st);
+        return kv_warp_launch<T, 64, 32>(x, rows, stride, lm, bf, packed, sz, st);
     default:
         break;
     }
@@ -347,10 +368,10 @@ static int kv_encode_t(const T *x, size_t rows, size_t d, size_t stride, size_t 
     size_t bytes = (rb_fw_padlen(tile) + 1 + 2 * (size_t) rb) * sizeof(float);
     size_t nblk = (rows + rb - 1) / rb;
     if (bytes > 48 * 1024)
-        RB_CU_TRY(cudaFuncSetAttribute(kv_encode_kernel<T>,
+        RB_CU_TRY(cudaFuncSetAttribute(fu_kv_encode_kernel<T>,
                                        cudaFuncAttributeMaxDynamicSharedMemorySize, (int) bytes),
                   "kv_int4_encode");
-    kv_encode_kernel<T><<<fu_grid(nblk), fu_threads(tile), bytes, st>>>(
+    fu_kv_encode_kernel<T><<<fu_grid(nblk), fu_threads(tile), bytes, st>>>(
         x, rows, (int) d, stride, log2i(m), (flags & RB_KV_BF16) ? 1 : 0, rb, packed, sz);
     return RB_CU_LAUNCHED("kv_int4_encode");
 }
@@ -380,9 +401,9 @@ static int cu_kv_int4_encode(const void *x, rb_dtype t, size_t rows, size_t d, s
 
 /* ---- KV INT4 decode ---- */
 
-__global__ void __launch_bounds__(512)
-    kv_decode_kernel(const uint8_t *packed, const float *sz, size_t rows, int d, int lm, int rb,
-                     float *xhat, size_t ld) {
+static __global__ void __launch_bounds__(512)
+    fu_kv_decode_kernel(const uint8_t *packed, const float *sz, size_t rows, int d, int lm, int rb,
+                        float *xhat, size_t ld) {
     extern __shared__ float fu_smem[];
     float *s = fu_smem;
     const int m = 1 << lm, half = d / 2;
@@ -428,6 +449,97 @@ __global__ void __launch_bounds__(512)
     }
 }
 
+/* The warp-per-row decode for d = 32 E: lanes 0-15 read E code bytes each, lane l + 16 gets the
+ * high nibbles from lane l, so lane l holds elements [l E, l E + E); then the encode's
+ * butterflies (registers, then shuffles) and the 1/sqrt(m) multiply, and E floats stored. */
+template <int E, int RW>
+__global__ void __launch_bounds__(256)
+    fu_kv_decode_warp(const uint8_t *packed, const float *sz, size_t rows, int lm, float *xhat,
+                      size_t ld) {
+    constexpr int LE = E == 1    ? 0
+                       : E == 2  ? 1
+                       : E == 4  ? 2
+                       : E == 8  ? 3
+                       : E == 16 ? 4
+                       : E == 32 ? 5
+                                 : 6;
+    constexpr size_t half = 16 * E;
+    const int lane = threadIdx.x & 31;
+    const float inv = (float) (1.0 / sqrt((double) (1 << lm)));
+    const size_t wpb = blockDim.x >> 5;
+    const size_t nwarps = gridDim.x * wpb;
+    for (size_t r0 = (blockIdx.x * wpb + (threadIdx.x >> 5)) * RW; r0 < rows; r0 += nwarps * RW) {
+        constexpr int NB = (E + 3) / 4; /* code bytes packed in 32-bit words */
+        uint32_t b[RW][NB];
+        float scale[RW], z[RW];
+#pragma unroll
+        for (int q = 0; q < RW; q++) {
+            size_t r = r0 + q < rows ? r0 + q : rows - 1;
+            const uint8_t *in = packed + r * half + (size_t) (lane & 15) * E;
+            if (E % 4 == 0 && ((uintptr_t) in & 3) == 0) {
+#pragma unroll
+                for (int k = 0; k < NB; k++)
+                    b[q][k] = __ldg(reinterpret_cast<const uint32_t *>(in) + k);
+            } else {
+#pragma unroll
+                for (int k = 0; k < NB; k++) b[q][k] = 0;
+#pragma unroll
+                for (int i = 0; i < E; i++)
+                    b[q][i / 4] |= (uint32_t) __ldg(in + i) << (8 * (i % 4));
+            }
+            scale[q] = __ldg(sz + 2 * r);
+            z[q] = __ldg(sz + 2 * r + 1);
+        }
+#pragma unroll
+        for (int q = 0; q < RW; q++) {
+            float v[E];
+#pragma unroll
+            for (int i = 0; i < E; i++) {
+                unsigned byte = (b[q][i / 4] >> (8 * (i % 4))) & 255u;
+                unsigned code = lane < 16 ? (byte & 15u) : byte >> 4;
+                v[i] = __fmul_rn(__fsub_rn((float) code, z[q]), scale[q]);
+            }
+            if (lm > 0) {
+#pragma unroll
+                for (int st = 0; st < LE; st++) {
+                    if (st < lm) {
+                        const int h = 1 << st;
+#pragma unroll
+                        for (int t = 0; t < E / 2; t++) {
+                            const int j = ((t >> st) << (st + 1)) | (t & (h - 1));
+                            float a = v[j], c = v[j + h];
+                            v[j] = __fadd_rn(a, c);
+                            v[j + h] = __fsub_rn(a, c);
+                        }
+                    }
+                }
+                for (int st = LE; st < lm; st++) {
+                    const int lb = 1 << (st - LE);
+                    const bool upper = (lane & lb) != 0;
+#pragma unroll
+                    for (int i = 0; i < E; i++) {
+                        float o = __shfl_xor_sync(0xffffffffu, v[i], lb);
+                        v[i] = upper ? __fsub_rn(o, v[i]) : __fadd_rn(v[i], o);
+                    }
+                }
+#pragma unroll
+                for (int i = 0; i < E; i++) v[i] = __fmul_rn(v[i], inv);
+            }
+            if (r0 + q < rows) rb_fw_store<float, E>(xhat + (r0 + q) * ld + (size_t) lane * E, v);
+        }
+    }
+}
+
+template <int E>
+static int kv_decode_warp_launch(const uint8_t *packed, const float *sz, size_t rows, int lm,
+                                 float *xhat, size_t ld, cudaStream_t st) {
+    constexpr int RW = E >= 8 ? 1 : 8 / E;
+    size_t warps = (rows + RW - 1) / RW;
+    fu_kv_decode_warp<E, RW>
+        <<<fu_grid_resident((warps + 7) / 8), 256, 0, st>>>(packed, sz, rows, lm, xhat, ld);
+    return RB_CU_LAUNCHED("kv_int4_decode");
+}
+
 static int cu_kv_int4_decode(const uint8_t *packed, const float *sz, size_t rows, size_t d,
                              size_t m, float *xhat, size_t ld, void *stream) {
     int rc = kv_check_shape("kv_int4_decode", d, m);
@@ -436,15 +548,34 @@ static int cu_kv_int4_decode(const uint8_t *packed, const float *sz, size_t rows
     if (rows > 1 && ld < d)
         return rb_error_set(RB_EINVAL, "kv_int4_decode: row stride %zu is shorter than d = %zu", ld,
                             d);
+    cudaStream_t st = rb_cu_stream(stream);
+    const int lm = log2i(m);
+    switch (d) { /* d = 32 E: one warp per row */
+    case 32:
+        return kv_decode_warp_launch<1>(packed, sz, rows, lm, xhat, ld, st);
+    case 64:
+        return kv_decode_warp_launch<2>(packed, sz, rows, lm, xhat, ld, st);
+    case 128:
+        return kv_decode_warp_launch<4>(packed, sz, rows, lm, xhat, ld, st);
+    case 256:
+        return kv_decode_warp_launch<8>(packed, sz, rows, lm, xhat, ld, st);
+    case 512:
+        return kv_decode_warp_launch<16>(packed, sz, rows, lm, xhat, ld, st);
+    case 1024:
+        return kv_decode_warp_launch<32>(packed, sz, rows, lm, xhat, ld, st);
+    default:
+        break;
+    }
     int rb = fu_rows_per_block(d, rows);
     size_t tile = (size_t) rb * d;
     size_t bytes = rb_fw_padlen(tile) * sizeof(float);
     if (bytes > 48 * 1024)
-        RB_CU_TRY(cudaFuncSetAttribute(kv_decode_kernel,
+        RB_CU_TRY(cudaFuncSetAttribute(fu_kv_decode_kernel,
                                        cudaFuncAttributeMaxDynamicSharedMemorySize, (int) bytes),
                   "kv_int4_decode");
-    kv_decode_kernel<<<fu_grid((rows + rb - 1) / rb), fu_threads(tile), bytes,
-                       rb_cu_stream(stream)>>>(packed, sz, rows, (int) d, log2i(m), rb, xhat, ld);
+    fu_kv_decode_kernel<<<fu_grid((rows + rb - 1) / rb), fu_threads(tile), bytes,
+                          rb_cu_stream(stream)>>>(packed, sz, rows, (int) d, log2i(m), rb, xhat,
+                                                  ld);
     return RB_CU_LAUNCHED("kv_int4_decode");
 }
 
@@ -474,9 +605,9 @@ __device__ __forceinline__ void rq_hadamard(float *&a, float *&b, const rq_plan 
     }
 }
 
-__global__ void __launch_bounds__(512)
-    rq_encode_kernel(const float *x, size_t rows, rq_plan p, cb_params cb, uint8_t *packed,
-                     size_t ldp, float *norm, int padlen) {
+static __global__ void __launch_bounds__(512)
+    fu_rq_encode_kernel(const float *x, size_t rows, rq_plan p, cb_params cb, uint8_t *packed,
+                        size_t ldp, float *norm, int padlen) {
     extern __shared__ float fu_smem[];
     double *inv = reinterpret_cast<double *>(fu_smem); /* rb doubles */
     float *base = fu_smem + 2 * p.rb;
@@ -596,11 +727,11 @@ static int cu_rht_codebook_encode(const float *x, size_t rows, size_t d, const f
     c.nthr = (int) cb->k - 1;
     for (int i = 0; i < RB_CODEBOOK_MAX; i++) c.thr[i] = i < c.nthr ? cb->thresholds[i] : 0.0f;
     if (bytes > 48 * 1024)
-        RB_CU_TRY(cudaFuncSetAttribute(rq_encode_kernel,
+        RB_CU_TRY(cudaFuncSetAttribute(fu_rq_encode_kernel,
                                        cudaFuncAttributeMaxDynamicSharedMemorySize, (int) bytes),
                   "rht_codebook_encode");
-    rq_encode_kernel<<<fu_grid((rows + p.rb - 1) / p.rb), fu_threads(tile), bytes,
-                       rb_cu_stream(stream)>>>(x, rows, p, c, packed, ldp, norm, (int) padlen);
+    fu_rq_encode_kernel<<<fu_grid((rows + p.rb - 1) / p.rb), fu_threads(tile), bytes,
+                          rb_cu_stream(stream)>>>(x, rows, p, c, packed, ldp, norm, (int) padlen);
     return RB_CU_LAUNCHED("rht_codebook_encode");
 }
 

@@ -1,7 +1,7 @@
 /* Transforms on the device: FWHT, Hadamard K * 2^m, randomized Hadamard and block Hadamard, each
  * the bit-exact twin of its CPU reference (kernels/fwht.c, hadamard.c, rotate.c).
  *
- * One fused kernel (tile_kernel) covers every row whose fp32 tile fits in shared memory
+ * One fused kernel (fw_tile_kernel) covers every row whose fp32 tile fits in shared memory
  * (n <= 2^15 for K = 1): rows are loaded with 16-byte loads into registers, the first 5 index
  * bits are butterflied there, the tile goes to padded shared memory, further 5-bit register passes
  * run over it, the H_K mix (K > 1) reads it column by column, and the store pass writes
@@ -267,11 +267,12 @@ __device__ void fw_store_pass(const float *s, T *data, size_t row0, int rows_her
     }
 }
 
-/* MIX: K > 1 (the H_K mix; 128 registers). Without it (K = 1) the kernel is capped at 64
- * registers for two 512-thread blocks per SM, and the last pass writes the rows directly. */
+/* The general kernel: any n = K 2^m whose tile fits, one or two rounds. MIX: K > 1 (the H_K mix,
+ * then the store pass); without it (K = 1: n <= 32 here, or shapes the fixed kernel does not
+ * take) the last butterfly pass writes the rows directly. */
 template <typename T, bool MIX>
 __global__ void __launch_bounds__(512, 1)
-    tile_kernel(T *data, size_t count, size_t stride, fw_plan p, int padlen) {
+    fw_tile_kernel(T *data, size_t count, size_t stride, fw_plan p, int padlen) {
     extern __shared__ float fw_smem[];
     const size_t nblk = (count + p.rb - 1) / p.rb;
     const int nsub = p.rb * p.K;
@@ -328,11 +329,13 @@ __global__ void __launch_bounds__(512, 1)
     }
 }
 
-/* ---- the K = 1, one-round kernel with n = 2^M fixed at compile time (6 <= M <= 15) ----
- * The plain FWHT (and the one-block RHT with K = 1). Every pass, stride and shared-memory
- * offset is a constant: pass 1 loads 32 contiguous elements per thread (16-byte loads), bits
- * 0-4 in registers, to the padded tile; pass 2 (M > 10) bits 5-9 in place; the last pass bits
- * [B, M) from the tile to the rows, lane l on element l of a run (coalesced). */
+/* ---- the K = 1 kernel with n = 2^M fixed at compile time (6 <= M <= 15) ----
+ * The FWHT, the K = 1 Hadamard and the one- and two-block RHT with K = 1. Every pass, stride and
+ * shared-memory offset is a constant: pass 1 loads 32 contiguous elements per thread (16-byte
+ * loads, signs applied), bits 0-4 in registers, into the padded tile; then passes of <= 5 bits
+ * in place (M <= 10: one, M = 11, 12: 3 + 3 or 4 + 3, M >= 13: 5 + (M - 10)); the last pass
+ * goes from the tile to the rows, lane l on element l of a run (coalesced), with the scale and
+ * the post signs. Two rounds: round 1 ends in the tile and round 2 starts there (scale, pre1). */
 __host__ __device__ constexpr int fx_rb(int M) {
     return M >= 12 ? 1 : 1 << (12 - M);
 }
@@ -416,7 +419,7 @@ template <typename T, int M, int NR>
 __global__ void __launch_bounds__(fx_threads(M), NR == 2 || M == 15 ? 1
                                                  : M == 10          ? 5
                                                                     : 768 / fx_threads(M))
-    fwht_fixed(T *data, size_t count, size_t stride, fw_plan p) {
+    fw_fixed_kernel(T *data, size_t count, size_t stride, fw_plan p) {
     extern __shared__ float fw_smem[];
     constexpr int RB = fx_rb(M), TILE = RB << M, NT = fx_threads(M);
     float *s = fw_smem;
@@ -476,18 +479,18 @@ static int fx_launch(T *data, size_t count, size_t stride, const fw_plan &p, cud
     unsigned grid = (unsigned) (nblk > 65535u * 16 ? 65535u * 16 : nblk);
     if (p.nround == 2) {
         if (bytes > 48 * 1024)
-            RB_CU_TRY(cudaFuncSetAttribute(fwht_fixed<T, M, 2>,
+            RB_CU_TRY(cudaFuncSetAttribute(fw_fixed_kernel<T, M, 2>,
                                            cudaFuncAttributeMaxDynamicSharedMemorySize,
                                            (int) bytes),
                       what);
-        fwht_fixed<T, M, 2><<<grid, fx_threads(M), bytes, st>>>(data, count, stride, p);
+        fw_fixed_kernel<T, M, 2><<<grid, fx_threads(M), bytes, st>>>(data, count, stride, p);
     } else {
         if (bytes > 48 * 1024)
-            RB_CU_TRY(cudaFuncSetAttribute(fwht_fixed<T, M, 1>,
+            RB_CU_TRY(cudaFuncSetAttribute(fw_fixed_kernel<T, M, 1>,
                                            cudaFuncAttributeMaxDynamicSharedMemorySize,
                                            (int) bytes),
                       what);
-        fwht_fixed<T, M, 1><<<grid, fx_threads(M), bytes, st>>>(data, count, stride, p);
+        fw_fixed_kernel<T, M, 1><<<grid, fx_threads(M), bytes, st>>>(data, count, stride, p);
     }
     return RB_CU_LAUNCHED(what);
 }
@@ -555,18 +558,18 @@ static int launch_tile(T *data, size_t count, size_t stride, fw_plan p, cudaStre
     unsigned grid = (unsigned) (nblk > 65535u * 16 ? 65535u * 16 : nblk);
     if (p.K > 1) {
         if (bytes > 48 * 1024)
-            RB_CU_TRY(cudaFuncSetAttribute(tile_kernel<T, true>,
+            RB_CU_TRY(cudaFuncSetAttribute(fw_tile_kernel<T, true>,
                                            cudaFuncAttributeMaxDynamicSharedMemorySize,
                                            (int) bytes),
                       what);
-        tile_kernel<T, true><<<grid, threads, bytes, st>>>(data, count, stride, p, padlen);
+        fw_tile_kernel<T, true><<<grid, threads, bytes, st>>>(data, count, stride, p, padlen);
     } else {
         if (bytes > 48 * 1024)
-            RB_CU_TRY(cudaFuncSetAttribute(tile_kernel<T, false>,
+            RB_CU_TRY(cudaFuncSetAttribute(fw_tile_kernel<T, false>,
                                            cudaFuncAttributeMaxDynamicSharedMemorySize,
                                            (int) bytes),
                       what);
-        tile_kernel<T, false><<<grid, threads, bytes, st>>>(data, count, stride, p, padlen);
+        fw_tile_kernel<T, false><<<grid, threads, bytes, st>>>(data, count, stride, p, padlen);
     }
     return RB_CU_LAUNCHED(what);
 }
@@ -575,8 +578,8 @@ static int launch_tile(T *data, size_t count, size_t stride, fw_plan p, cudaStre
 
 /* dst row r, column c = src's, times scale (scale_on) then sign[c] (if any). Rows of n. */
 template <typename TI, typename TO>
-__global__ void ew_kernel(const TI *src, size_t count, size_t sstride, TO *dst, size_t dstride,
-                          size_t n, float scale, int scale_on, const float *sign) {
+__global__ void fw_ew_kernel(const TI *src, size_t count, size_t sstride, TO *dst, size_t dstride,
+                             size_t n, float scale, int scale_on, const float *sign) {
     size_t total = count * n;
     for (size_t i = blockIdx.x * (size_t) blockDim.x + threadIdx.x; i < total;
          i += (size_t) gridDim.x * blockDim.x) {
@@ -589,7 +592,7 @@ __global__ void ew_kernel(const TI *src, size_t count, size_t sstride, TO *dst, 
 }
 
 /* Stages on bits [b0, b0 + W) of contiguous sub-rows of 2^m floats (b0 >= 5: coalesced). */
-template <int W> __global__ void bits_kernel(float *buf, size_t nsub, int m, int b0) {
+template <int W> __global__ void fw_bits_kernel(float *buf, size_t nsub, int m, int b0) {
     const int rest_bits = m - W;
     size_t ngroups = nsub << rest_bits;
     for (size_t g = blockIdx.x * (size_t) blockDim.x + threadIdx.x; g < ngroups;
@@ -607,8 +610,8 @@ template <int W> __global__ void bits_kernel(float *buf, size_t nsub, int m, int
 }
 
 /* The H_K mix between two contiguous buffers of rows K x 2^m (as rb_fw_mix_smem). */
-__global__ void mix_kernel(const float *in, float *out, size_t rows, int K, int m,
-                           const uint32_t *hb, int nib, float scale) {
+static __global__ void fw_mix_kernel(const float *in, float *out, size_t rows, int K, int m,
+                                     const uint32_t *hb, int nib, float scale) {
     const size_t P = (size_t) 1 << m;
     size_t items = rows * nib * P;
     for (size_t it = blockIdx.x * (size_t) blockDim.x + threadIdx.x; it < items;
@@ -691,19 +694,19 @@ static int fw_fwht_scratch(float *buf, size_t nsub, int m, cudaStream_t st, cons
         unsigned g = grid_for(groups, 256);
         switch (w) {
         case 1:
-            bits_kernel<1><<<g, 256, 0, st>>>(buf, nsub, m, b0);
+            fw_bits_kernel<1><<<g, 256, 0, st>>>(buf, nsub, m, b0);
             break;
         case 2:
-            bits_kernel<2><<<g, 256, 0, st>>>(buf, nsub, m, b0);
+            fw_bits_kernel<2><<<g, 256, 0, st>>>(buf, nsub, m, b0);
             break;
         case 3:
-            bits_kernel<3><<<g, 256, 0, st>>>(buf, nsub, m, b0);
+            fw_bits_kernel<3><<<g, 256, 0, st>>>(buf, nsub, m, b0);
             break;
         case 4:
-            bits_kernel<4><<<g, 256, 0, st>>>(buf, nsub, m, b0);
+            fw_bits_kernel<4><<<g, 256, 0, st>>>(buf, nsub, m, b0);
             break;
         default:
-            bits_kernel<5><<<g, 256, 0, st>>>(buf, nsub, m, b0);
+            fw_bits_kernel<5><<<g, 256, 0, st>>>(buf, nsub, m, b0);
             break;
         }
         if ((rc = RB_CU_LAUNCHED(what))) return rc;
@@ -732,23 +735,23 @@ static int big_path(T *data, size_t count, size_t stride, const fw_plan &p, cuda
         float *a = s, *b = s + chunk * n;
         for (int round = 0; round < p.nround; round++) {
             if (round == 0)
-                ew_kernel<T, float><<<grid_for(rows * n, th), th, 0, st>>>(
+                fw_ew_kernel<T, float><<<grid_for(rows * n, th), th, 0, st>>>(
                     data + r0 * stride, rows, stride, a, n, n, 1.0f, 0, p.pre0);
             else
-                ew_kernel<float, float><<<grid_for(rows * n, th), th, 0, st>>>(
+                fw_ew_kernel<float, float><<<grid_for(rows * n, th), th, 0, st>>>(
                     a, rows, n, a, n, n, p.scale, p.K == 1 && p.scale_on, p.pre1);
             if ((rc = RB_CU_LAUNCHED(what))) return rc;
             if ((rc = fw_fwht_scratch(a, rows * p.K, p.m, st, what))) return rc;
             if (p.K > 1) {
-                mix_kernel<<<grid_for(rows * p.nib * P, th), th, 0, st>>>(a, b, rows, p.K, p.m,
-                                                                          p.hb, p.nib, p.scale);
+                fw_mix_kernel<<<grid_for(rows * p.nib * P, th), th, 0, st>>>(a, b, rows, p.K, p.m,
+                                                                             p.hb, p.nib, p.scale);
                 if ((rc = RB_CU_LAUNCHED(what))) return rc;
                 float *t = a;
                 a = b;
                 b = t;
             }
         }
-        ew_kernel<float, T><<<grid_for(rows * n, th), th, 0, st>>>(
+        fw_ew_kernel<float, T><<<grid_for(rows * n, th), th, 0, st>>>(
             a, rows, n, data + r0 * stride, stride, n, p.scale, p.K == 1 && p.scale_on, p.post);
         if ((rc = RB_CU_LAUNCHED(what))) return rc;
     }

@@ -45,8 +45,8 @@ template <int W> __device__ __forceinline__ void rb_fw_bfly(float *v) {
 
 /* N elements p[0..N) widened to fp32 with the widest of 16-, 8- and 4-byte loads that N
  * elements fill and p's alignment allows, scalar loads otherwise. */
-template <typename T, typename W, int N> __device__ __forceinline__ bool rb_fw_load_w(const T *p,
-                                                                                      float *v) {
+template <typename T, typename W, int N>
+__device__ __forceinline__ bool rb_fw_load_w(const T *p, float *v) {
     constexpr int PER = (int) (sizeof(W) / sizeof(T));
     if constexpr (PER < 1 || N % PER != 0) {
         return false;
@@ -71,8 +71,8 @@ template <typename T, int N> __device__ __forceinline__ void rb_fw_load(const T 
 }
 
 /* Stores v[0..N) narrowed to T, as rb_fw_load chooses the width. */
-template <typename T, typename W, int N> __device__ __forceinline__ bool rb_fw_store_w(T *p,
-                                                                                       const float *v) {
+template <typename T, typename W, int N>
+__device__ __forceinline__ bool rb_fw_store_w(T *p, const float *v) {
     constexpr int PER = (int) (sizeof(W) / sizeof(T));
     if constexpr (PER < 1 || N % PER != 0) {
         return false;
