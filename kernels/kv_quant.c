@@ -77,7 +77,8 @@ static void encode_task(void *ctx, size_t begin, size_t end) {
     if (rc) rb_task_fail(rc);
 }
 
-static int check_shape(const char *who, size_t d, size_t m) {
+int rb_kv_int4_check(const char *who, size_t rows, size_t d, size_t m, size_t ld,
+                     int have_buffers) {
     if (d < 2 || d % 2 || d > RB_KV_INT4_DMAX)
         return rb_error_set(RB_ESIZE, "%s: row length d = %zu must be even, 2..%d", who, d,
                             RB_KV_INT4_DMAX);
@@ -86,18 +87,17 @@ static int check_shape(const char *who, size_t d, size_t m) {
                             "%s: block m = %zu must be a power of two dividing d = %zu "
                             "(1 = no rotation)",
                             who, m, d);
+    if (rows == 0) return RB_OK;
+    if (!have_buffers) return rb_error_set(RB_EINVAL, "%s: NULL argument", who);
+    if (rows > 1 && ld < d)
+        return rb_error_set(RB_EINVAL, "%s: row stride %zu is shorter than d = %zu", who, ld, d);
     return RB_OK;
 }
 
 int rb_kv_int4_encode_f32(const float *x, size_t rows, size_t d, size_t stride, size_t m,
                           unsigned flags, uint8_t *packed, float *sz) {
-    int rc = check_shape("kv_int4_encode", d, m);
-    if (rc) return rc;
-    if (rows == 0) return RB_OK;
-    if (!x || !packed || !sz) return rb_error_set(RB_EINVAL, "kv_int4_encode: NULL argument");
-    if (rows > 1 && stride < d)
-        return rb_error_set(RB_EINVAL, "kv_int4_encode: row stride %zu is shorter than d = %zu",
-                            stride, d);
+    int rc = rb_kv_int4_check("kv_int4_encode", rows, d, m, stride, x && packed && sz);
+    if (rc || rows == 0) return rc;
     encode_job j = {x, d, stride, m, flags, packed, sz};
     /* About 32K elements per chunk: enough to hide the pool's wake-up, and chunk bounds depend
      * only on rows and d. */
@@ -155,12 +155,8 @@ static void decode_task(void *ctx, size_t begin, size_t end) {
 
 int rb_kv_int4_decode_f32(const uint8_t *packed, const float *sz, size_t rows, size_t d, size_t m,
                           float *xhat, size_t ld) {
-    int rc = check_shape("kv_int4_decode", d, m);
+    int rc = rb_kv_int4_check("kv_int4_decode", rows, d, m, ld, packed && sz && xhat);
     if (rc || rows == 0) return rc;
-    if (!packed || !sz || !xhat) return rb_error_set(RB_EINVAL, "kv_int4_decode: NULL argument");
-    if (rows > 1 && ld < d)
-        return rb_error_set(RB_EINVAL, "kv_int4_decode: row stride %zu is shorter than d = %zu", ld,
-                            d);
     decode_job j = {packed, sz, d, m, ld, xhat};
     return rb_parallel_for(rows, (32768 + d - 1) / d, decode_task, &j);
 }

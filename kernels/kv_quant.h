@@ -34,6 +34,11 @@ int rb_kv_int4_encode_f32(const float *x, size_t rows, size_t d, size_t stride, 
 int rb_kv_int4_decode_f32(const uint8_t *packed, const float *sz, size_t rows, size_t d, size_t m,
                           float *xhat, size_t ld);
 
+/* The argument checks of both (shared with the CUDA twins, same codes and messages): d even in
+ * 2..RB_KV_INT4_DMAX and m a power of two dividing d (RB_ESIZE), then, when rows > 0, the
+ * buffers non-NULL (have_buffers) and ld >= d for more than one row (RB_EINVAL). */
+int rb_kv_int4_check(const char *who, size_t rows, size_t d, size_t m, size_t ld, int have_buffers);
+
 /* Work (butterflies, min/max, quantize) and traffic (read fp32 rows, write codes and sz). */
 rb_cost rb_kv_int4_encode_cost(size_t d, size_t rows, size_t elem_bytes);
 

@@ -329,18 +329,6 @@ static int kv_warp_launch(const T *x, size_t rows, size_t stride, int lm, int bf
     return RB_CU_LAUNCHED("kv_int4_encode");
 }
 
-static int kv_check_shape(const char *who, size_t d, size_t m) {
-    if (d < 2 || d % 2 || d > RB_KV_INT4_DMAX)
-        return rb_error_set(RB_ESIZE, "%s: row length d = %zu must be even, 2..%d", who, d,
-                            RB_KV_INT4_DMAX);
-    if (m == 0 || !rb_is_pow2(m) || d % m)
-        return rb_error_set(RB_ESIZE,
-                            "%s: block m = %zu must be a power of two dividing d = %zu "
-                            "(1 = no rotation)",
-                            who, m, d);
-    return RB_OK;
-}
-
 template <typename T>
 static int kv_encode_t(const T *x, size_t rows, size_t d, size_t stride, size_t m, unsigned flags,
                        uint8_t *packed, float *sz, cudaStream_t st) {
@@ -378,15 +366,10 @@ static int kv_encode_t(const T *x, size_t rows, size_t d, size_t stride, size_t 
 
 static int cu_kv_int4_encode(const void *x, rb_dtype t, size_t rows, size_t d, size_t stride,
                              size_t m, unsigned flags, uint8_t *packed, float *sz, void *stream) {
-    int rc = kv_check_shape("kv_int4_encode", d, m);
-    if (rc) return rc;
     if (t != RB_DT_F32 && t != RB_DT_F16 && t != RB_DT_BF16)
         return rb_error_set(RB_EINVAL, "kv_int4_encode: unknown dtype %d", (int) t);
-    if (rows == 0) return RB_OK;
-    if (!x || !packed || !sz) return rb_error_set(RB_EINVAL, "kv_int4_encode: NULL argument");
-    if (rows > 1 && stride < d)
-        return rb_error_set(RB_EINVAL, "kv_int4_encode: row stride %zu is shorter than d = %zu",
-                            stride, d);
+    int rc = rb_kv_int4_check("kv_int4_encode", rows, d, m, stride, x && packed && sz);
+    if (rc || rows == 0) return rc;
     cudaStream_t st = rb_cu_stream(stream);
     switch (t) {
     case RB_DT_F16:
@@ -542,12 +525,8 @@ static int kv_decode_warp_launch(const uint8_t *packed, const float *sz, size_t 
 
 static int cu_kv_int4_decode(const uint8_t *packed, const float *sz, size_t rows, size_t d,
                              size_t m, float *xhat, size_t ld, void *stream) {
-    int rc = kv_check_shape("kv_int4_decode", d, m);
+    int rc = rb_kv_int4_check("kv_int4_decode", rows, d, m, ld, packed && sz && xhat);
     if (rc || rows == 0) return rc;
-    if (!packed || !sz || !xhat) return rb_error_set(RB_EINVAL, "kv_int4_decode: NULL argument");
-    if (rows > 1 && ld < d)
-        return rb_error_set(RB_EINVAL, "kv_int4_decode: row stride %zu is shorter than d = %zu", ld,
-                            d);
     cudaStream_t st = rb_cu_stream(stream);
     const int lm = log2i(m);
     switch (d) { /* d = 32 E: one warp per row */
