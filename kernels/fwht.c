@@ -53,7 +53,7 @@ RB_OP_DEFINE(rb_op_fwht_f32, "fwht_f32",
              RB_CUDA_VARIANT(rb_fwht_f32_cuda)
                  RB_FWHT_F32_FAST_VARIANTS RB_VARIANT("ref", 0, rb_fwht_f32_ref));
 
-static int check_args(size_t n, size_t count, size_t stride) {
+int rb_fwht_check(size_t n, size_t count, size_t stride) {
     int k = rb_log2_exact(n);
     if (k < 0 || k > RB_FWHT_LOG2_MAX)
         return rb_error_set(RB_ESIZE, "fwht: n = %zu is not a power of two 2^0..2^%d", n,
@@ -82,7 +82,7 @@ static int fwht_f32_dispatch(float *data, size_t n, size_t count, size_t stride,
 }
 
 int rb_fwht_f32(float *data, size_t n, size_t count, size_t stride, rb_norm norm, rb_order order) {
-    int rc = check_args(n, count, stride);
+    int rc = rb_fwht_check(n, count, stride);
     if (rc) return rc;
     if (count == 0) return RB_OK;
     float scale = norm == RB_NORM_ORTHO ? (float) (1.0 / sqrt((double) n)) : 1.0f;
@@ -92,7 +92,7 @@ int rb_fwht_f32(float *data, size_t n, size_t count, size_t stride, rb_norm norm
 }
 
 int rb_fwht_f64(double *data, size_t n, size_t count, size_t stride, rb_norm norm, rb_order order) {
-    int rc = check_args(n, count, stride);
+    int rc = rb_fwht_check(n, count, stride);
     if (rc) return rc;
     double scale = norm == RB_NORM_ORTHO ? 1.0 / sqrt((double) n) : 1.0;
     for (size_t r = 0; r < count; r++) {

@@ -18,6 +18,9 @@ enum { RB_FWHT_LOG2_MAX = 30 };
  * Every variant does the butterflies in the same order (stride 1 first) as the reference, so
  * all variants give bit-identical fp32 results. Returns RB_ESIZE if n is not a power of two. */
 int rb_fwht_f32(float *data, size_t n, size_t count, size_t stride, rb_norm norm, rb_order order);
+/* The argument checks of rb_fwht_f32/f64 (shared with the CUDA twin): n = 2^0..2^RB_FWHT_LOG2_MAX
+ * (RB_ESIZE), stride >= n when count > 1 (RB_EINVAL). */
+int rb_fwht_check(size_t n, size_t count, size_t stride);
 /* The fp64 version: the reference only; the oracle for tests. */
 int rb_fwht_f64(double *data, size_t n, size_t count, size_t stride, rb_norm norm, rb_order order);
 

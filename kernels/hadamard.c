@@ -276,7 +276,7 @@ rb_cost rb_hadamard_cost(size_t n, size_t count, size_t elem_bytes) {
 
 /* ---- apply ---- */
 
-static int check_args(size_t n, size_t count, size_t stride, size_t *K, int *m) {
+int rb_hadamard_check(size_t n, size_t count, size_t stride, size_t *K, int *m) {
     int rc = rb_hadamard_lookup(n, K, m);
     if (rc) return rc;
     if (count > 1 && stride < n)
@@ -428,7 +428,7 @@ static int hadamard_f32_dispatch(float *data, size_t n, size_t count, size_t str
 int rb_hadamard_f32(float *data, size_t n, size_t count, size_t stride, rb_dir dir) {
     size_t K;
     int m;
-    int rc = check_args(n, count, stride, &K, &m);
+    int rc = rb_hadamard_check(n, count, stride, &K, &m);
     if (rc) return rc;
     if (count == 0) return RB_OK;
     if (K == 1) return rb_fwht_f32(data, n, count, stride, RB_NORM_ORTHO, RB_ORDER_NATURAL);
@@ -438,7 +438,7 @@ int rb_hadamard_f32(float *data, size_t n, size_t count, size_t stride, rb_dir d
 int rb_hadamard_f64(double *data, size_t n, size_t count, size_t stride, rb_dir dir) {
     size_t K;
     int m;
-    int rc = check_args(n, count, stride, &K, &m);
+    int rc = rb_hadamard_check(n, count, stride, &K, &m);
     if (rc) return rc;
     if (count == 0) return RB_OK;
     if (K == 1) return rb_fwht_f64(data, n, count, stride, RB_NORM_ORTHO, RB_ORDER_NATURAL);

@@ -32,6 +32,9 @@ const int8_t *rb_hadamard_matrix(size_t K);
  * naming the nearest supported sizes below and above. With this order no valid K * 2^m is
  * rejected (the odd parts of the K are distinct except 20 and 40, and 40 is tried first). */
 int rb_hadamard_lookup(size_t n, size_t *K, int *m);
+/* The argument checks of rb_hadamard_f32/f64 (shared with the CUDA twin): rb_hadamard_lookup, then
+ * stride >= n when count > 1 (RB_EINVAL). K and m as rb_hadamard_lookup (either may be NULL). */
+int rb_hadamard_check(size_t n, size_t count, size_t stride, size_t *K, int *m);
 
 /* In place, for each of `count` rows x = data + r * stride (stride >= n when count > 1):
  *   x <- (H_K kron H_{2^m}) x / sqrt(n)      (RB_FORWARD)

@@ -823,15 +823,9 @@ static int cu_fwht(void *data, rb_dtype t, size_t n, size_t count, size_t stride
                    void *stream) {
     int rc = check_dtype(t, "fwht");
     if (rc) return rc;
-    int k = rb_log2_exact(n);
-    if (k < 0 || k > RB_FWHT_LOG2_MAX)
-        return rb_error_set(RB_ESIZE, "fwht: n = %zu is not a power of two 2^0..2^%d", n,
-                            RB_FWHT_LOG2_MAX);
-    if (count > 1 && stride < n)
-        return rb_error_set(RB_EINVAL, "fwht: row stride %zu is shorter than n = %zu", stride, n);
-    if (count == 0) return RB_OK;
+    if ((rc = rb_fwht_check(n, count, stride)) || count == 0) return rc;
     fw_plan p = {};
-    p.m = k;
+    p.m = rb_log2_exact(n);
     p.K = 1;
     p.n = (int) n;
     p.nround = 1;
@@ -845,11 +839,7 @@ static int cu_hadamard(void *data, rb_dtype t, size_t n, size_t count, size_t st
                        void *stream) {
     int rc = check_dtype(t, "hadamard");
     if (rc) return rc;
-    if ((rc = rb_hadamard_lookup(n, NULL, NULL))) return rc;
-    if (count > 1 && stride < n)
-        return rb_error_set(RB_EINVAL, "hadamard: row stride %zu is shorter than n = %zu", stride,
-                            n);
-    if (count == 0) return RB_OK;
+    if ((rc = rb_hadamard_check(n, count, stride, NULL, NULL)) || count == 0) return rc;
     fw_plan p;
     if ((rc = make_plan(n, dir, &p))) return rc;
     return run_plan(data, t, count, stride, p, stream, "hadamard");
