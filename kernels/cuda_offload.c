@@ -89,12 +89,12 @@ int rb_codebook_quant_f32_cuda(const rb_codebook *cb, const float *x, size_t row
                                size_t ld, uint8_t *idx) {
     if (!finite_rows(x, rows, cols, ld)) return RB_EDECLINE;
     staging *s;
-    size_t in = up256(span(cols, rows, ld) * sizeof(float)), out = rows * cols;
-    int rc = stage(in + out, &s);
+    size_t in = span(cols, rows, ld) * sizeof(float), out = rows * cols;
+    int rc = stage(up256(in) + out, &s);
     if (rc) return rc;
     const rb_cuda_ops *cu = s->cu;
-    uint8_t *didx = (uint8_t *) s->buf + in;
-    if ((rc = cu->memcpy_h2d(s->buf, x, span(cols, rows, ld) * sizeof(float), s->stream)) ||
+    uint8_t *didx = (uint8_t *) s->buf + up256(in);
+    if ((rc = cu->memcpy_h2d(s->buf, x, in, s->stream)) ||
         (rc =
              cu->codebook_quant_f32(cb, (const float *) s->buf, rows, cols, ld, didx, s->stream)) ||
         (rc = cu->memcpy_d2h(idx, didx, out, s->stream)))
@@ -110,18 +110,17 @@ int rb_quant_rows_f32_cuda(const rb_quant_spec *spec, const float *x, size_t row
     size_t np = rows * ((cols + group - 1) / group);
     size_t elem = mode == RB_QOUT_FAKE ? sizeof(float) : 1;
     size_t out_row = mode == RB_QOUT_PACK4 ? (cols + 1) / 2 : cols * elem;
-    size_t in_b = up256(span(cols, rows, ld) * sizeof(float));
-    size_t out_b = up256(rows ? (rows - 1) * ldo * elem + out_row : 0);
-    size_t par_b = up256(np * sizeof(float));
+    size_t in_bytes = span(cols, rows, ld) * sizeof(float);
+    size_t out_bytes = rows ? (rows - 1) * ldo * elem + out_row : 0;
+    size_t in_b = up256(in_bytes), out_b = up256(out_bytes), par_b = up256(np * sizeof(float));
     int rc = stage(in_b + out_b + 2 * par_b, &s);
     if (rc) return rc;
     const rb_cuda_ops *cu = s->cu;
     char *dout = s->buf + in_b;
     float *dsc = (float *) (dout + out_b), *dz = (float *) (dout + out_b + par_b);
-    size_t out_bytes = rows ? (rows - 1) * ldo * elem + out_row : 0;
     /* The output's gaps between rows belong to the caller: copy them in so that copying the
      * whole span back leaves them as they were. */
-    if ((rc = cu->memcpy_h2d(s->buf, x, span(cols, rows, ld) * sizeof(float), s->stream)) ||
+    if ((rc = cu->memcpy_h2d(s->buf, x, in_bytes, s->stream)) ||
         (rc = cu->memcpy_h2d(dout, out, out_bytes, s->stream)) ||
         (rc = cu->quant_rows_f32(spec, (const float *) s->buf, rows, cols, ld, group, dout, ldo,
                                  mode, dsc, zeros ? dz : NULL, s->stream)) ||
@@ -136,14 +135,14 @@ int rb_kv_int4_encode_f32_cuda(const float *x, size_t rows, size_t d, size_t str
                                unsigned flags, uint8_t *packed, float *sz) {
     if (!finite_rows(x, rows, d, stride)) return RB_EDECLINE;
     staging *s;
-    size_t in_b = up256(span(d, rows, stride) * sizeof(float));
-    size_t pk_b = up256(rows * d / 2), sz_b = rows * 2 * sizeof(float);
+    size_t in_bytes = span(d, rows, stride) * sizeof(float);
+    size_t in_b = up256(in_bytes), pk_b = up256(rows * d / 2), sz_b = rows * 2 * sizeof(float);
     int rc = stage(in_b + pk_b + sz_b, &s);
     if (rc) return rc;
     const rb_cuda_ops *cu = s->cu;
     uint8_t *dp = (uint8_t *) s->buf + in_b;
     float *dsz = (float *) (s->buf + in_b + pk_b);
-    if ((rc = cu->memcpy_h2d(s->buf, x, span(d, rows, stride) * sizeof(float), s->stream)) ||
+    if ((rc = cu->memcpy_h2d(s->buf, x, in_bytes, s->stream)) ||
         (rc = cu->kv_int4_encode(s->buf, RB_DT_F32, rows, d, stride, m, flags, dp, dsz,
                                  s->stream)) ||
         (rc = cu->memcpy_d2h(packed, dp, rows * d / 2, s->stream)) ||
@@ -170,46 +169,39 @@ int rb_kv_int4_decode_f32_cuda(const uint8_t *packed, const float *sz, size_t ro
     return cu->stream_sync(s->stream);
 }
 
-int rb_mxfp4_quant_f32_cuda(const float *x, size_t n, rb_mx_rule rule, uint8_t *packed,
-                            uint8_t *scales, float *y) {
+/* MXFP4 and NVFP4: the same staging (x up; codes, scales and y back) around either op. */
+static int fp4_quant(int nv, const float *x, size_t n, rb_mx_rule rule, uint8_t *packed,
+                     uint8_t *scales, float *tensor_scale, float *y) {
     if (!finite_rows(x, 1, n, n)) return RB_EDECLINE;
     staging *s;
-    size_t nb = (n + RB_MXFP4_BLOCK - 1) / RB_MXFP4_BLOCK, pk = (n + 1) / 2;
+    size_t block = nv ? RB_NVFP4_BLOCK : RB_MXFP4_BLOCK;
+    size_t nb = (n + block - 1) / block, pk = (n + 1) / 2;
     size_t in_b = up256(n * sizeof(float)), pk_b = up256(pk), sc_b = up256(nb);
     int rc = stage(in_b + pk_b + sc_b + (y ? n * sizeof(float) : 0), &s);
     if (rc) return rc;
     const rb_cuda_ops *cu = s->cu;
     uint8_t *dp = (uint8_t *) s->buf + in_b, *ds = dp + pk_b;
-    float *dy = y ? (float *) (ds + sc_b) : NULL;
-    if ((rc = cu->memcpy_h2d(s->buf, x, n * sizeof(float), s->stream)) ||
-        (rc = cu->mxfp4_quant((const float *) s->buf, n, rule, packed ? dp : NULL,
-                              scales ? ds : NULL, dy, s->stream)) ||
-        (packed && (rc = cu->memcpy_d2h(packed, dp, pk, s->stream))) ||
-        (scales && (rc = cu->memcpy_d2h(scales, ds, nb, s->stream))) ||
-        (y && (rc = cu->memcpy_d2h(y, dy, n * sizeof(float), s->stream))))
-        return rc;
-    return cu->stream_sync(s->stream);
-}
-
-int rb_nvfp4_quant_f32_cuda(const float *x, size_t n, uint8_t *packed, uint8_t *scales,
-                            float *tensor_scale, float *y) {
-    if (!finite_rows(x, 1, n, n)) return RB_EDECLINE;
-    staging *s;
-    size_t nb = (n + RB_NVFP4_BLOCK - 1) / RB_NVFP4_BLOCK, pk = (n + 1) / 2;
-    size_t in_b = up256(n * sizeof(float)), pk_b = up256(pk), sc_b = up256(nb);
-    int rc = stage(in_b + pk_b + sc_b + (y ? n * sizeof(float) : 0), &s);
-    if (rc) return rc;
-    const rb_cuda_ops *cu = s->cu;
-    uint8_t *dp = (uint8_t *) s->buf + in_b, *ds = dp + pk_b;
-    float *dy = y ? (float *) (ds + sc_b) : NULL;
+    float *dx = (float *) s->buf, *dy = y ? (float *) (ds + sc_b) : NULL;
     float ts = 0;
-    if ((rc = cu->memcpy_h2d(s->buf, x, n * sizeof(float), s->stream)) ||
-        (rc = cu->nvfp4_quant((const float *) s->buf, n, packed ? dp : NULL, scales ? ds : NULL,
-                              &ts, dy, s->stream)) ||
+    if ((rc = cu->memcpy_h2d(dx, x, n * sizeof(float), s->stream)) ||
+        (rc =
+             nv ? cu->nvfp4_quant(dx, n, packed ? dp : NULL, scales ? ds : NULL, &ts, dy, s->stream)
+                : cu->mxfp4_quant(dx, n, rule, packed ? dp : NULL, scales ? ds : NULL, dy,
+                                  s->stream)) ||
         (packed && (rc = cu->memcpy_d2h(packed, dp, pk, s->stream))) ||
         (scales && (rc = cu->memcpy_d2h(scales, ds, nb, s->stream))) ||
         (y && (rc = cu->memcpy_d2h(y, dy, n * sizeof(float), s->stream))))
         return rc;
     if (tensor_scale) *tensor_scale = ts;
     return cu->stream_sync(s->stream);
+}
+
+int rb_mxfp4_quant_f32_cuda(const float *x, size_t n, rb_mx_rule rule, uint8_t *packed,
+                            uint8_t *scales, float *y) {
+    return fp4_quant(0, x, n, rule, packed, scales, NULL, y);
+}
+
+int rb_nvfp4_quant_f32_cuda(const float *x, size_t n, uint8_t *packed, uint8_t *scales,
+                            float *tensor_scale, float *y) {
+    return fp4_quant(1, x, n, RB_MX_FLOOR, packed, scales, tensor_scale, y);
 }

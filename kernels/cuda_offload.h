@@ -15,8 +15,10 @@
 #include "kernels/hadamard.h"
 #include "kernels/quant.h"
 
-/* Each has its op's slot signature; each declines (RB_EDECLINE) input with NaN or Inf so that
- * the reference reports it, as the SIMD variants do. */
+/* Each has its op's slot signature. The quantizers and encoders (codebook, quant rows, KV INT4
+ * encode, MXFP4, NVFP4) decline (RB_EDECLINE) input with NaN or Inf so that the reference
+ * reports it, as the SIMD variants do; the transforms carry NaN and Inf through like their
+ * references. */
 int rb_fwht_f32_cuda(float *data, size_t n, size_t count, size_t stride, float scale);
 int rb_hadamard_f32_cuda(float *data, size_t n, size_t count, size_t stride, size_t K,
                          const int8_t *hk, rb_dir dir);
