@@ -332,16 +332,17 @@ static int run_cell(run *r, const rb_cell *c) {
     cell_sink cs = {r, c, me, &r->cfg.datasets[c->dataset]};
     int rc = load_dataset(r, c);
     if (rc) return rc;
-    /* The cell's backend routes the kernel ops that have a CUDA variant to the GPU
-     * (kernels/cuda_offload.h); the variants that ran are in every record. */
-    if ((rc = rb_backend_use(strcmp(c->backend, "cuda") ? RB_BACKEND_CPU : RB_BACKEND_CUDA)))
-        return rb_error_set(rc, "cell %s: %s", c->key, rb_error_detail());
-    rb_kernel_trace_reset();
     const char **metrics = (const char **) r->cfg.metrics;
     rb_eval_fn eval = rb_family_evaluator(me->m->family);
     if (!eval)
         return rb_error_set(RB_ENOTSUP, "method '%s': the %s family has no evaluator yet",
                             me->m->name, rb_family_name(me->m->family));
+    /* The cell's backend routes the kernel ops that have a CUDA variant to the GPU
+     * (kernels/cuda_offload.h); the variants that ran are in every record. Every return from
+     * here on goes back to the CPU first, so that the next cell starts from it. */
+    if ((rc = rb_backend_use(strcmp(c->backend, "cuda") ? RB_BACKEND_CPU : RB_BACKEND_CUDA)))
+        return rb_error_set(rc, "cell %s: %s", c->key, rb_error_detail());
+    rb_kernel_trace_reset();
     rc = eval(me->m, &c->mparams, &r->ds, c->method_seed, metrics, r->cfg.nmetrics, write_metric,
               &cs);
     /* The latency pass runs after, never inside, the accuracy pass, with a fresh trace. */
