@@ -24,7 +24,7 @@ typedef struct cu_entry {
     /* Allocates the op's buffers beyond x (rows x n of dtype, filled) and fixes cost. */
     int (*setup)(struct cu_inst *b);
     int (*call)(struct cu_inst *b);
-    rb_dtype dtypes[3]; /* zero-terminated by count */
+    rb_dtype dtypes[3]; /* the first ndtypes (RB_DT_F32 is 0: no terminator) */
     size_t ndtypes;
     size_t n[MAXN]; /* zero-terminated */
     int param;      /* entry-specific: bits, m divisor, ... */
@@ -36,6 +36,7 @@ typedef struct cu_inst {
     char name[RB_BENCH_NAME_MAX];
     rb_dtype dt;
     size_t n, rows;
+    int run; /* matches the filter, or is the copy */
     void *x, *y, *z;
     float *d1, *d2;
     rb_codebook cb;
@@ -192,13 +193,13 @@ static int call_gemm(cu_inst *b) {
                            0.0f, b->z, b->n, NULL);
 }
 
-#define F16_BF16 {RB_DT_F16, RB_DT_BF16, RB_DT_F32}, 3
-#define F32_ONLY {RB_DT_F32}, 1
+#define F16_BF16_F32 {RB_DT_F16, RB_DT_BF16, RB_DT_F32}, 3
+#define F32_ONLY     {RB_DT_F32}, 1
 #define FWHT_SIZES \
     { 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 1u << 20 }
 static const cu_entry entries[] = {
     {"copy_d2d", setup_copy, call_copy, {RB_DT_F16}, 1, {1024}, 0},
-    {"fwht", setup_fwht, call_fwht, F16_BF16, FWHT_SIZES, 0},
+    {"fwht", setup_fwht, call_fwht, F16_BF16_F32, FWHT_SIZES, 0},
     /* QuaRot's orders: 172 * 64 (Llama 7B MLP), 28 * 512 (Llama 3 8B MLP), 40 * 128. */
     {"hadamard", setup_hadamard, call_hadamard, {RB_DT_F16}, 1, {5120, 11008, 14336}, 0},
     {"rht2", setup_rht2, call_rht2, {RB_DT_F16}, 1, {128, 4096}, 0},
@@ -321,16 +322,14 @@ static double pct(double v, double limit) {
     return limit > 0 ? 100.0 * v / limit : 0.0;
 }
 
-static json_t *device_json(void) {
-    rb_cuda_device_info info;
-    if (rb_cuda_device_info_get(0, &info)) return json_null();
+static json_t *device_json(const rb_cuda_device_info *info) {
     char cc[16];
-    snprintf(cc, sizeof cc, "%d.%d", info.cc_major, info.cc_minor);
-    return json_pack("{s:s, s:s, s:i, s:I, s:I, s:i, s:i, s:f}", "name", info.name, "cc", cc,
-                     "sm_count", info.sm_count, "total_mem_bytes", (json_int_t) info.total_mem,
-                     "l2_bytes", (json_int_t) info.l2_bytes, "driver_version", info.driver_version,
-                     "runtime_version", info.runtime_version, "mem_bw_theoretical_gbps",
-                     info.mem_bw_theoretical / 1e9);
+    snprintf(cc, sizeof cc, "%d.%d", info->cc_major, info->cc_minor);
+    return json_pack("{s:s, s:s, s:i, s:I, s:I, s:i, s:i, s:f}", "name", info->name, "cc", cc,
+                     "sm_count", info->sm_count, "total_mem_bytes", (json_int_t) info->total_mem,
+                     "l2_bytes", (json_int_t) info->l2_bytes, "driver_version",
+                     info->driver_version, "runtime_version", info->runtime_version,
+                     "mem_bw_theoretical_gbps", info->mem_bw_theoretical / 1e9);
 }
 
 int rb_bench_cuda(const char *filter, double min_time, int repetitions, int list,
@@ -355,10 +354,9 @@ int rb_bench_cuda(const char *filter, double min_time, int repetitions, int list
             goto done;
         }
         /* The copy is the limit: it always runs, whatever the filter. */
-        if (m || inst[i].e->call == call_copy) {
-            selected += m;
-            if (list && m) printf("%s\n", inst[i].name);
-        }
+        inst[i].run = m || inst[i].e->call == call_copy;
+        selected += (size_t) m;
+        if (list && m) printf("%s\n", inst[i].name);
     }
     if (list) {
         status = 0;
@@ -381,11 +379,9 @@ int rb_bench_cuda(const char *filter, double min_time, int repetitions, int list
         rc = rb_error_set(RB_ENOMEM, "bench: no memory");
         goto fail;
     }
-    /* The filter is applied here, so that the copy (first in the table) always runs. */
     size_t ng = 0;
     for (size_t i = 0; i < ninst; i++) {
-        if (inst[i].e->call != call_copy && rb_gb_filter_matches(filter, inst[i].name) != 1)
-            continue;
+        if (!inst[i].run) continue;
         gb[ng++] = (rb_gb_bench){
             .name = inst[i].name,
             .body = body,
@@ -427,7 +423,7 @@ int rb_bench_cuda(const char *filter, double min_time, int repetitions, int list
         json_object_set_new(root, "context",
                             json_pack("{s:s, s:s, s:b, s:o, s:f, s:i, s:f}", "version",
                                       rb_version_string(), "git_sha", rb_git_sha(), "git_dirty",
-                                      rb_git_dirty(), "device", device_json(), "min_time_s",
+                                      rb_git_dirty(), "device", device_json(&info), "min_time_s",
                                       min_time, "repetitions", repetitions, "copy_d2d_gbps", copy));
         for (size_t i = 0; i < rep.count; i++) {
             const rb_gb_result *r = &rep.results[i];
