@@ -24,7 +24,8 @@ const char *rb_dtype_name(rb_dtype t); /* "f32", "f16", "bf16" */
  * an op takes is device memory unless its comment says host.
  *
  * Errors: every CUDA call is checked; a failure returns RB_ECUDA (RB_ENODEV when no device or
- * driver is present) with the CUDA error's name and the op in rb_error_detail(). Launch errors
+ * driver is present, RB_ENOMEM when device memory runs out: malloc and the fwht scratch) with the
+ * CUDA error's name and the op in rb_error_detail(). Launch errors
  * are caught at the launch; errors inside a kernel surface at the next stream_sync. Arguments
  * are checked exactly as the CPU twin checks them (same codes). Nothing aborts. */
 typedef struct rb_cuda_ops {
