@@ -215,23 +215,7 @@ __device__ void fw_rest(float *s, T *data, size_t row0, int rows_here, size_t st
             }
             return;
         }
-        switch (w) {
-        case 1:
-            rb_fw_pass_smem<1>(s, nsub, m, b0);
-            break;
-        case 2:
-            rb_fw_pass_smem<2>(s, nsub, m, b0);
-            break;
-        case 3:
-            rb_fw_pass_smem<3>(s, nsub, m, b0);
-            break;
-        case 4:
-            rb_fw_pass_smem<4>(s, nsub, m, b0);
-            break;
-        default:
-            rb_fw_pass_smem<5>(s, nsub, m, b0);
-            break;
-        }
+        rb_fw_pass_smem_w(s, nsub, m, b0, w);
         __syncthreads();
         b0 += w;
     }

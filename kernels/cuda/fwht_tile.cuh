@@ -119,28 +119,33 @@ template <int W> __device__ void rb_fw_pass_smem(float *s, int nsub, int m, int 
     }
 }
 
+/* rb_fw_pass_smem<w> for a run-time w in 1..RB_FW_LR (no barrier). */
+__device__ __forceinline__ void rb_fw_pass_smem_w(float *s, int nsub, int m, int b0, int w) {
+    switch (w) {
+    case 1:
+        rb_fw_pass_smem<1>(s, nsub, m, b0);
+        break;
+    case 2:
+        rb_fw_pass_smem<2>(s, nsub, m, b0);
+        break;
+    case 3:
+        rb_fw_pass_smem<3>(s, nsub, m, b0);
+        break;
+    case 4:
+        rb_fw_pass_smem<4>(s, nsub, m, b0);
+        break;
+    default:
+        rb_fw_pass_smem<5>(s, nsub, m, b0);
+        break;
+    }
+}
+
 /* The remaining stages (bits b0 .. m-1) of every sub-row, 5 bits per pass, a barrier after each
  * pass. Call with the tile written and a barrier passed. */
 __device__ __forceinline__ void rb_fw_rest_smem(float *s, int nsub, int m, int b0) {
     while (b0 < m) {
         int w = m - b0 < RB_FW_LR ? m - b0 : RB_FW_LR;
-        switch (w) {
-        case 1:
-            rb_fw_pass_smem<1>(s, nsub, m, b0);
-            break;
-        case 2:
-            rb_fw_pass_smem<2>(s, nsub, m, b0);
-            break;
-        case 3:
-            rb_fw_pass_smem<3>(s, nsub, m, b0);
-            break;
-        case 4:
-            rb_fw_pass_smem<4>(s, nsub, m, b0);
-            break;
-        default:
-            rb_fw_pass_smem<5>(s, nsub, m, b0);
-            break;
-        }
+        rb_fw_pass_smem_w(s, nsub, m, b0, w);
         __syncthreads();
         b0 += w;
     }
