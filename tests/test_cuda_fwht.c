@@ -608,6 +608,9 @@ Test(cuda_transforms, concurrent_streams_do_not_share_scratch, .timeout = 60) {
         RBT_CU_OK(cu->fwht(da, RB_DT_F32, na, count, na, sa, s1));
         RBT_CU_OK(cu->fwht(db, RB_DT_F32, nb, count, nb, sb, s2));
         RBT_CU_OK(cu->hadamard(dh, RB_DT_F32, nh, count, nh, RB_FORWARD, round % 2 ? s1 : s2));
+        /* The next round runs dh on the other stream: nothing orders two streams, so wait here
+         * (the fwhts on both streams still overlap it). */
+        RBT_CU_OK(cu->stream_sync(round % 2 ? s1 : s2));
         rb_fwht_f32_ref(xa, na, count, na, sa);
         rb_fwht_f32_ref(xb, nb, count, nb, sb);
         cr_assert_eq(rb_hadamard_f32(xh, nh, count, nh, RB_FORWARD), RB_OK);
