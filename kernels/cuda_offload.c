@@ -13,7 +13,7 @@
 typedef struct staging {
     const rb_cuda_ops *cu;
     void *stream;
-    char *buf;
+    void *buf;
     size_t cap;
 } staging;
 
@@ -30,11 +30,17 @@ static int stage(size_t bytes, staging **out) {
         s->buf = NULL;
         s->cap = 0;
         size_t want = bytes + bytes / 4;
-        if ((rc = s->cu->malloc((void **) &s->buf, want))) return rc;
+        if ((rc = s->cu->malloc(&s->buf, want))) return rc;
         s->cap = want;
     }
     *out = s;
     return RB_OK;
+}
+
+/* The staging area at byte offset `off`, untyped: each caller carves its pieces (256-byte
+ * aligned) and names their types once. */
+static void *at(const staging *s, size_t off) {
+    return (char *) s->buf + off;
 }
 
 static size_t up256(size_t b) {
@@ -93,10 +99,9 @@ int rb_codebook_quant_f32_cuda(const rb_codebook *cb, const float *x, size_t row
     int rc = stage(up256(in) + out, &s);
     if (rc) return rc;
     const rb_cuda_ops *cu = s->cu;
-    uint8_t *didx = (uint8_t *) s->buf + up256(in);
+    uint8_t *didx = at(s, up256(in));
     if ((rc = cu->memcpy_h2d(s->buf, x, in, s->stream)) ||
-        (rc =
-             cu->codebook_quant_f32(cb, (const float *) s->buf, rows, cols, ld, didx, s->stream)) ||
+        (rc = cu->codebook_quant_f32(cb, s->buf, rows, cols, ld, didx, s->stream)) ||
         (rc = cu->memcpy_d2h(idx, didx, out, s->stream)))
         return rc;
     return cu->stream_sync(s->stream);
@@ -116,14 +121,14 @@ int rb_quant_rows_f32_cuda(const rb_quant_spec *spec, const float *x, size_t row
     int rc = stage(in_b + out_b + 2 * par_b, &s);
     if (rc) return rc;
     const rb_cuda_ops *cu = s->cu;
-    char *dout = s->buf + in_b;
-    float *dsc = (float *) (dout + out_b), *dz = (float *) (dout + out_b + par_b);
+    void *dout = at(s, in_b);
+    float *dsc = at(s, in_b + out_b), *dz = at(s, in_b + out_b + par_b);
     /* The output's gaps between rows belong to the caller: copy them in so that copying the
      * whole span back leaves them as they were. */
     if ((rc = cu->memcpy_h2d(s->buf, x, in_bytes, s->stream)) ||
         (rc = cu->memcpy_h2d(dout, out, out_bytes, s->stream)) ||
-        (rc = cu->quant_rows_f32(spec, (const float *) s->buf, rows, cols, ld, group, dout, ldo,
-                                 mode, dsc, zeros ? dz : NULL, s->stream)) ||
+        (rc = cu->quant_rows_f32(spec, s->buf, rows, cols, ld, group, dout, ldo, mode, dsc,
+                                 zeros ? dz : NULL, s->stream)) ||
         (rc = cu->memcpy_d2h(out, dout, out_bytes, s->stream)) ||
         (rc = cu->memcpy_d2h(scales, dsc, np * sizeof(float), s->stream)) ||
         (zeros && (rc = cu->memcpy_d2h(zeros, dz, np * sizeof(float), s->stream))))
@@ -140,8 +145,8 @@ int rb_kv_int4_encode_f32_cuda(const float *x, size_t rows, size_t d, size_t str
     int rc = stage(in_b + pk_b + sz_b, &s);
     if (rc) return rc;
     const rb_cuda_ops *cu = s->cu;
-    uint8_t *dp = (uint8_t *) s->buf + in_b;
-    float *dsz = (float *) (s->buf + in_b + pk_b);
+    uint8_t *dp = at(s, in_b);
+    float *dsz = at(s, in_b + pk_b);
     if ((rc = cu->memcpy_h2d(s->buf, x, in_bytes, s->stream)) ||
         (rc = cu->kv_int4_encode(s->buf, RB_DT_F32, rows, d, stride, m, flags, dp, dsz,
                                  s->stream)) ||
@@ -159,11 +164,11 @@ int rb_kv_int4_decode_f32_cuda(const uint8_t *packed, const float *sz, size_t ro
     int rc = stage(pk_b + sz_b + out, &s);
     if (rc) return rc;
     const rb_cuda_ops *cu = s->cu;
-    float *dsz = (float *) (s->buf + pk_b), *dx = (float *) (s->buf + pk_b + sz_b);
+    float *dsz = at(s, pk_b), *dx = at(s, pk_b + sz_b);
     if ((rc = cu->memcpy_h2d(s->buf, packed, rows * d / 2, s->stream)) ||
         (rc = cu->memcpy_h2d(dsz, sz, rows * 2 * sizeof(float), s->stream)) ||
         (rc = cu->memcpy_h2d(dx, xhat, out, s->stream)) ||
-        (rc = cu->kv_int4_decode((const uint8_t *) s->buf, dsz, rows, d, m, dx, ld, s->stream)) ||
+        (rc = cu->kv_int4_decode(s->buf, dsz, rows, d, m, dx, ld, s->stream)) ||
         (rc = cu->memcpy_d2h(xhat, dx, out, s->stream)))
         return rc;
     return cu->stream_sync(s->stream);
@@ -180,8 +185,8 @@ static int fp4_quant(int nv, const float *x, size_t n, rb_mx_rule rule, uint8_t 
     int rc = stage(in_b + pk_b + sc_b + (y ? n * sizeof(float) : 0), &s);
     if (rc) return rc;
     const rb_cuda_ops *cu = s->cu;
-    uint8_t *dp = (uint8_t *) s->buf + in_b, *ds = dp + pk_b;
-    float *dx = (float *) s->buf, *dy = y ? (float *) (ds + sc_b) : NULL;
+    uint8_t *dp = at(s, in_b), *ds = at(s, in_b + pk_b);
+    float *dx = s->buf, *dy = y ? at(s, in_b + pk_b + sc_b) : NULL;
     float ts = 0;
     if ((rc = cu->memcpy_h2d(dx, x, n * sizeof(float), s->stream)) ||
         (rc =
