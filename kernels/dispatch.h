@@ -12,7 +12,8 @@ enum rb_isa {
     RB_ISA_AVX2 = 1u << 0,
     RB_ISA_AVX512 = 1u << 1,
     /* Not an instruction set: the variant runs on the CUDA backend (kernels/cuda_offload.h) and
-     * is enabled only while that backend is the current one (rb_backend_use). */
+     * is enabled only while that backend is the current one (rb_backend_use), whatever the CPU
+     * selection (RB_KERNELS=ref included): choosing the backend chooses where the op runs. */
     RB_ISA_CUDA = 1u << 2,
 };
 
