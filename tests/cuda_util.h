@@ -5,6 +5,7 @@
 
 #include <criterion/criterion.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -53,6 +54,20 @@ void *rbt_cu_upload(const rb_cuda_ops *cu, const void *host, size_t bytes);
  * checks for errors of earlier launches). */
 void *rbt_cu_download(const rb_cuda_ops *cu, const void *dev, size_t bytes);
 void rbt_cu_free(const rb_cuda_ops *cu, void *dev);
+/* Frees a list of device (RBT_CU_FREE) or host (RBT_FREE) buffers; NULL entries are skipped,
+ * so a list may hold buffers a test did not allocate. */
+#define RBT_CU_FREE(cu, ...)                                                         \
+    do {                                                                             \
+        void *rbt_p_[] = {__VA_ARGS__};                                              \
+        for (size_t rbt_i_ = 0; rbt_i_ < sizeof rbt_p_ / sizeof rbt_p_[0]; rbt_i_++) \
+            rbt_cu_free((cu), rbt_p_[rbt_i_]);                                       \
+    } while (0)
+#define RBT_FREE(...)                                                                \
+    do {                                                                             \
+        void *rbt_p_[] = {__VA_ARGS__};                                              \
+        for (size_t rbt_i_ = 0; rbt_i_ < sizeof rbt_p_ / sizeof rbt_p_[0]; rbt_i_++) \
+            free(rbt_p_[rbt_i_]);                                                    \
+    } while (0)
 /* Refills `bytes` of device memory with 0xFF (an output that a call must overwrite). */
 void rbt_cu_poison(const rb_cuda_ops *cu, void *dev, size_t bytes);
 

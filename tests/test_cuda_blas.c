@@ -48,10 +48,7 @@ static double kron_err(const float *got, const float *want, const float *x, size
             num += (g - w) * (g - w);
             den += c * c;
         }
-    free(b);
-    free(a1);
-    free(a2);
-    free(scratch);
+    RBT_FREE(b, a1, a2, scratch);
     return den > 0 ? sqrt(num / den) : sqrt(num);
 }
 
@@ -109,17 +106,8 @@ Test(cuda_blas, gemm_equals_cpu_normwise, .timeout = 60) {
                                       (unsigned long long) seed);
                             free(got);
                         }
-    free(A);
-    free(B);
-    free(C0);
-    free(want);
-    free(aA);
-    free(aB);
-    free(aC);
-    free(bound);
-    rbt_cu_free(cu, dA);
-    rbt_cu_free(cu, dB);
-    rbt_cu_free(cu, dC);
+    RBT_FREE(A, B, C0, want, aA, aB, aC, bound);
+    RBT_CU_FREE(cu, dA, dB, dC);
 }
 
 Test(cuda_blas, gemm_bad_arguments_return_the_cpu_code) {
@@ -179,16 +167,8 @@ Test(cuda_blas, kron_apply_equals_cpu_normwise) {
                 cr_assert(e <= 1e-5,
                           "kron_apply n1 %zu n2 %zu count %zu: normwise error %g (seed %llu)", n1,
                           n2, count, e, (unsigned long long) seed);
-                free(x);
-                free(P1);
-                free(P2);
-                free(scratch);
-                free(want);
-                free(got);
-                rbt_cu_free(cu, dx);
-                rbt_cu_free(cu, dP1);
-                rbt_cu_free(cu, dP2);
-                rbt_cu_free(cu, ds);
+                RBT_FREE(x, P1, P2, scratch, want, got);
+                RBT_CU_FREE(cu, dx, dP1, dP2, ds);
             }
 }
 
@@ -265,17 +245,8 @@ Test(cuda_blas, gemm_unaligned_streams_and_empty_dims) {
                 }
                 free(got);
             }
-    free(A);
-    free(B);
-    free(C0);
-    free(want);
-    free(aA);
-    free(aB);
-    free(aC);
-    free(bound);
-    rbt_cu_free(cu, dA);
-    rbt_cu_free(cu, dB);
-    rbt_cu_free(cu, dC);
+    RBT_FREE(A, B, C0, want, aA, aB, aC, bound);
+    RBT_CU_FREE(cu, dA, dB, dC);
     RBT_CU_OK(cu->stream_destroy(s));
 }
 
@@ -309,16 +280,8 @@ Test(cuda_blas, kron_apply_many_rows_and_streams) {
         double e = kron_err(got, want, x, n1, n2, count, stride, P1, P2);
         cr_assert(e <= 1e-5, "kron_apply n1 %zu n2 %zu count %zu%s: normwise error %g (seed %llu)",
                   n1, n2, count, st ? " (created stream)" : "", e, (unsigned long long) seed);
-        free(x);
-        free(P1);
-        free(P2);
-        free(scratch);
-        free(want);
-        free(got);
-        rbt_cu_free(cu, dx);
-        rbt_cu_free(cu, dP1);
-        rbt_cu_free(cu, dP2);
-        rbt_cu_free(cu, ds);
+        RBT_FREE(x, P1, P2, scratch, want, got);
+        RBT_CU_FREE(cu, dx, dP1, dP2, ds);
     }
     RBT_CU_OK(cu->stream_destroy(s));
 }

@@ -64,9 +64,7 @@ Test(cuda_device, convert_rounds_like_the_cpu) {
         }
         free(y);
     }
-    rbt_cu_free(cu, dx);
-    rbt_cu_free(cu, h);
-    rbt_cu_free(cu, back);
+    RBT_CU_FREE(cu, dx, h, back);
     free(x);
 }
 
@@ -90,10 +88,7 @@ Test(cuda_device, philox_streams_equal_the_cpu) {
                   (unsigned long long) seed);
         cr_assert(!memcmp(wbits, gbits, n * 4), "bits differ: offset %zu n %zu seed %llu", offs[k],
                   n, (unsigned long long) seed);
-        free(want);
-        free(wbits);
-        free(got);
-        free(gbits);
+        RBT_FREE(want, wbits, got, gbits);
         rbt_cu_free(cu, d);
         rbt_cu_free(cu, db);
     }

@@ -79,19 +79,10 @@ static void kv_case_at(const rb_cuda_ops *cu, uint64_t seed, size_t d, size_t m,
                             off, st ? " (created stream)" : "");
         free(wy);
         free(gy);
-        rbt_cu_free(cu, up);
-        rbt_cu_free(cu, usz);
-        rbt_cu_free(cu, dy);
+        RBT_CU_FREE(cu, up, usz, dy);
     }
-    free(x);
-    free(wide);
-    free(wp);
-    free(wsz);
-    free(gsz);
-    free(gp);
-    rbt_cu_free(cu, dx);
-    rbt_cu_free(cu, dp);
-    rbt_cu_free(cu, dsz);
+    RBT_FREE(x, wide, wp, wsz, gsz, gp);
+    RBT_CU_FREE(cu, dx, dp, dsz);
 }
 
 static void kv_case(const rb_cuda_ops *cu, uint64_t seed, size_t d, size_t m, size_t rows,
@@ -157,9 +148,7 @@ Test(cuda_kv_int4, bad_arguments_return_the_cpu_code) {
     }
     RBT_CU_OK(cu->stream_sync(NULL));
     rbt_cu_still_usable(cu);
-    rbt_cu_free(cu, dx);
-    rbt_cu_free(cu, dsz);
-    rbt_cu_free(cu, dp);
+    RBT_CU_FREE(cu, dx, dsz, dp);
 }
 
 Test(cuda_kv_int4, unaligned_many_rows_and_streams_equal_cpu_bits, .timeout = 60) {
@@ -194,12 +183,8 @@ Test(cuda_kv_int4, empty_inputs_are_no_ops) {
     for (size_t i = 0; i < 64; i++)
         cr_assert(hp[i] == 0xFF && hs[i] == 0xFF, "an empty call wrote byte %zu", i);
     for (size_t i = 0; i < 256; i++) cr_assert(hx[i] == 0xFF, "an empty decode wrote byte %zu", i);
-    free(hp);
-    free(hs);
-    free(hx);
-    rbt_cu_free(cu, dp);
-    rbt_cu_free(cu, dx);
-    rbt_cu_free(cu, dsz);
+    RBT_FREE(hp, hs, hx);
+    RBT_CU_FREE(cu, dp, dx, dsz);
 }
 
 /* ---- rht_codebook_encode ---- */
@@ -229,9 +214,7 @@ static void rht_codebook_cpu(const float *x, size_t rows, size_t d, const float 
     cr_assert_eq(rb_codebook_quant_f32_ref(cb, u, rows, d, d, idx), RB_OK);
     memset(packed, 0xFF, rows * ldp);
     cr_assert_eq(rb_pack_rows_ref(idx, rows, d, bits, packed, ldp), RB_OK);
-    free(nrm);
-    free(u);
-    free(idx);
+    RBT_FREE(nrm, u, idx);
 }
 
 /* One call: rows of d (row 3 zero, row 5 tiny, row 6 large), k sorted normal centroids / sqrt(d),
@@ -279,19 +262,8 @@ static void rcb_case(const rb_cuda_ops *cu, uint64_t seed, size_t d, int bits, s
     RBT_ASSERT_F32_BITS(gn, wn, rows + off, seed, "%s: norms", what);
     RBT_ASSERT_U8_EQ(gp, wp, npk, seed, "%s: packed rows (stride %zu; bytes past a row untouched)",
                      what, ldp);
-    free(x);
-    free(c);
-    free(d1);
-    free(d2);
-    free(wp);
-    free(wn);
-    free(gn);
-    free(gp);
-    rbt_cu_free(cu, dx);
-    rbt_cu_free(cu, dd1);
-    rbt_cu_free(cu, dd2);
-    rbt_cu_free(cu, dp);
-    rbt_cu_free(cu, dn);
+    RBT_FREE(x, c, d1, d2, wp, wn, gn, gp);
+    RBT_CU_FREE(cu, dx, dd1, dd2, dp, dn);
 }
 
 Test(cuda_rht_codebook, encode_equals_the_cpu_pipeline) {
@@ -335,9 +307,7 @@ Test(cuda_rht_codebook, unaligned_many_rows_and_streams, .timeout = 60) {
         cr_assert(hp[i] == 0xFF && hn[i] == 0xFF, "an empty call wrote byte %zu", i);
     free(hp);
     free(hn);
-    rbt_cu_free(cu, dd);
-    rbt_cu_free(cu, dn);
-    rbt_cu_free(cu, dp);
+    RBT_CU_FREE(cu, dd, dn, dp);
 }
 
 Test(cuda_rht_codebook, bad_arguments_are_errors) {
@@ -371,8 +341,5 @@ Test(cuda_rht_codebook, bad_arguments_are_errors) {
     cr_assert_eq(got, RB_EINVAL, "rht_codebook_encode ldp 31: got %s", rb_errname(got));
     RBT_CU_OK(cu->stream_sync(NULL));
     rbt_cu_still_usable(cu);
-    rbt_cu_free(cu, dx);
-    rbt_cu_free(cu, dd);
-    rbt_cu_free(cu, dn);
-    rbt_cu_free(cu, dp);
+    RBT_CU_FREE(cu, dx, dd, dn, dp);
 }

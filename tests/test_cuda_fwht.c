@@ -53,9 +53,7 @@ static void check_transform(const rb_cuda_ops *cu, const char *what, size_t n, s
                        i < off || j % stride >= n ? ", outside the rows: must stay untouched" : "",
                        (double) got[i], (double) want[i], (unsigned long long) seed);
     }
-    free(got);
-    free(x);
-    free(want);
+    RBT_FREE(got, x, want);
     rbt_cu_free(cu, d);
 }
 
@@ -303,10 +301,7 @@ Test(cuda_rht, one_and_two_blocks_equal_cpu_bits) {
                         check_transform(cu, src ? "rht (device signs)" : "rht", n, 3, n + 5,
                                         (rb_dtype) t, seed, sid++, rht_cpu, rht_gpu, &a);
                     }
-        rbt_cu_free(cu, up1);
-        rbt_cu_free(cu, up2);
-        rbt_cu_free(cu, dv1);
-        rbt_cu_free(cu, dv2);
+        RBT_CU_FREE(cu, up1, up2, dv1, dv2);
         free(d1);
         free(d2);
     }
@@ -335,12 +330,8 @@ Test(cuda_rht, forward_then_inverse_returns_the_input) {
             double e = rbt_normwise_relerr_f32(y, x, len);
             cr_assert(e < 1e-6, "rht n %zu blocks %d: round trip error %g (seed %llu)", n, blocks,
                       e, (unsigned long long) seed);
-            free(x);
-            free(mid);
-            free(y);
-            rbt_cu_free(cu, d);
-            rbt_cu_free(cu, dd1);
-            rbt_cu_free(cu, dd2);
+            RBT_FREE(x, mid, y);
+            RBT_CU_FREE(cu, d, dd1, dd2);
         }
 }
 
@@ -542,9 +533,7 @@ Test(cuda_fwht, f16_overflow_and_other_scales) {
     RBT_CU_OK(cu->fwht(d, RB_DT_F16, n, count, n, 1.0f, NULL));
     float *got = rbt_cu_download_dtype(cu, d, len, RB_DT_F16);
     RBT_ASSERT_F32_BITS(got, want, len, seed, "fwht f16 with overflow");
-    free(got);
-    free(want);
-    free(x);
+    RBT_FREE(got, want, x);
     rbt_cu_free(cu, d);
     static const float scales[] = {0.3f, -2.0f, 1e-3f};
     for (size_t i = 0; i < 3; i++) {
@@ -623,15 +612,8 @@ Test(cuda_transforms, concurrent_streams_do_not_share_scratch, .timeout = 60) {
     RBT_ASSERT_F32_BITS(ga, xa, na * count, seed, "fwht 2^17 on stream 1 beside stream 2");
     RBT_ASSERT_F32_BITS(gb, xb, nb * count, seed, "fwht 2^16 on stream 2 beside stream 1");
     RBT_ASSERT_F32_BITS(gh, xh, nh * count, seed, "hadamard 12 * 2^13 alternating streams");
-    free(xa);
-    free(xb);
-    free(xh);
-    free(ga);
-    free(gb);
-    free(gh);
-    rbt_cu_free(cu, da);
-    rbt_cu_free(cu, db);
-    rbt_cu_free(cu, dh);
+    RBT_FREE(xa, xb, xh, ga, gb, gh);
+    RBT_CU_FREE(cu, da, db, dh);
     RBT_CU_OK(cu->stream_destroy(s1));
     RBT_CU_OK(cu->stream_destroy(s2));
 }

@@ -131,14 +131,8 @@ static void quant_rows_case(const rb_cuda_ops *cu, uint64_t seed, const quant_sh
                     free(got);
                     free(gs);
                 }
-    free(x);
-    free(want);
-    free(ws);
-    free(wz);
-    rbt_cu_free(cu, dx);
-    rbt_cu_free(cu, dout);
-    rbt_cu_free(cu, ds);
-    rbt_cu_free(cu, dz);
+    RBT_FREE(x, want, ws, wz);
+    RBT_CU_FREE(cu, dx, dout, ds, dz);
 }
 
 static const quant_shape shapes[] = {
@@ -202,10 +196,7 @@ Test(cuda_quant, rows_bad_arguments_return_the_cpu_code) {
     RBT_CU_OK(cu->quant_rows_f32(&spec, dx, rows, cols, cols, cols, dc, cols, RB_QOUT_CODES, ds, dz,
                                  NULL));
     RBT_CU_OK(cu->stream_sync(NULL));
-    rbt_cu_free(cu, dx);
-    rbt_cu_free(cu, ds);
-    rbt_cu_free(cu, dz);
-    rbt_cu_free(cu, dc);
+    RBT_CU_FREE(cu, dx, ds, dz, dc);
 }
 
 /* ---- pack_rows / unpack_rows ---- */
@@ -252,16 +243,8 @@ Test(cuda_pack, pack_and_unpack_equal_cpu_bits) {
                     RBT_ASSERT_U8_EQ(gcodes, wcodes, rows * n, seed,
                                      "unpack_rows bits %d n %zu rows %zu ldi %zu", bits, n, rows,
                                      ldo);
-                    free(codes);
-                    free(rnd);
-                    free(want);
-                    free(got);
-                    free(wcodes);
-                    free(gcodes);
-                    rbt_cu_free(cu, dcodes);
-                    rbt_cu_free(cu, dpk);
-                    rbt_cu_free(cu, din);
-                    rbt_cu_free(cu, dun);
+                    RBT_FREE(codes, rnd, want, got, wcodes, gcodes);
+                    RBT_CU_FREE(cu, dcodes, dpk, din, dun);
                 }
 }
 
@@ -357,18 +340,8 @@ Test(cuda_fp4, mxfp4_equals_cpu_bits) {
             float *gy2 = rbt_cu_download(cu, dy, n * 4);
             RBT_ASSERT_F32_BITS(gy2, wy, n, seed, "mxfp4_dequant %s n %zu", rb_mx_rule_name(rule),
                                 n);
-            free(x);
-            free(wp);
-            free(ws);
-            free(wy);
-            free(gy);
-            free(gy2);
-            rbt_cu_free(cu, dx);
-            rbt_cu_free(cu, dy);
-            rbt_cu_free(cu, dp);
-            rbt_cu_free(cu, ds);
-            rbt_cu_free(cu, up);
-            rbt_cu_free(cu, us);
+            RBT_FREE(x, wp, ws, wy, gy, gy2);
+            RBT_CU_FREE(cu, dx, dy, dp, ds, up, us);
         }
 }
 
@@ -409,17 +382,8 @@ Test(cuda_fp4, dequant_of_random_blocks_equals_cpu_bits) {
                             (double) ts[t]);
         free(gn);
     }
-    free(rnd);
-    free(packed);
-    free(sm);
-    free(sn);
-    free(wm);
-    free(wn);
-    free(gm);
-    rbt_cu_free(cu, dp);
-    rbt_cu_free(cu, dsm);
-    rbt_cu_free(cu, dsn);
-    rbt_cu_free(cu, dy);
+    RBT_FREE(rnd, packed, sm, sn, wm, wn, gm);
+    RBT_CU_FREE(cu, dp, dsm, dsn, dy);
 }
 
 Test(cuda_fp4, nvfp4_equals_cpu_bits) {
@@ -469,18 +433,8 @@ Test(cuda_fp4, nvfp4_equals_cpu_bits) {
             RBT_CU_OK(cu->nvfp4_dequant(up, us, wts, n, dy, NULL));
             float *gy2 = rbt_cu_download(cu, dy, n * 4);
             RBT_ASSERT_F32_BITS(gy2, wy, n, seed, "nvfp4_dequant n %zu kind %d", n, kind);
-            free(x);
-            free(wp);
-            free(ws);
-            free(wy);
-            free(gy);
-            free(gy2);
-            rbt_cu_free(cu, dx);
-            rbt_cu_free(cu, dy);
-            rbt_cu_free(cu, dp);
-            rbt_cu_free(cu, ds);
-            rbt_cu_free(cu, up);
-            rbt_cu_free(cu, us);
+            RBT_FREE(x, wp, ws, wy, gy, gy2);
+            RBT_CU_FREE(cu, dx, dy, dp, ds, up, us);
         }
 }
 
@@ -497,9 +451,7 @@ Test(cuda_fp4, bad_rule_returns_the_cpu_code) {
     cr_assert_eq(got, want, "mxfp4 rule 7: got %s", rb_errname(got));
     RBT_CU_OK(cu->stream_sync(NULL));
     rbt_cu_still_usable(cu);
-    rbt_cu_free(cu, dx);
-    rbt_cu_free(cu, dp);
-    rbt_cu_free(cu, ds);
+    RBT_CU_FREE(cu, dx, dp, ds);
 }
 
 /* ---- FP8 ---- */
@@ -686,9 +638,7 @@ Test(cuda_codebook, quant_equals_cpu_including_thresholds) {
                       rows, i, i == SIZE_MAX ? 0.0 : (double) x[(i / cols) * ld + i % cols],
                       i == SIZE_MAX ? 0u : got[i], i == SIZE_MAX ? 0u : want[i],
                       (unsigned long long) seed);
-            free(x);
-            free(want);
-            free(got);
+            RBT_FREE(x, want, got);
             rbt_cu_free(cu, dx);
             rbt_cu_free(cu, didx);
         }
@@ -719,9 +669,7 @@ Test(cuda_codebook, dequant_equals_cpu) {
         rbt_cu_free(cu, didx);
         rbt_cu_free(cu, dy);
     }
-    free(rnd);
-    free(idx);
-    free(want);
+    RBT_FREE(rnd, idx, want);
 }
 
 /* ---- launch edges: unaligned base pointers, many rows, empty inputs, created streams ---- */
@@ -768,17 +716,8 @@ static void quant_one(const rb_cuda_ops *cu, uint64_t seed, size_t rows, size_t 
     RBT_ASSERT_F32_BITS(gs, ws, np, seed, "%s: scales", what);
     RBT_ASSERT_F32_BITS(gz, wz, np, seed, "%s: zeros", what);
     RBT_ASSERT_U8_EQ(got, want, bytes, seed, "%s: output bytes", what);
-    free(x);
-    free(want);
-    free(ws);
-    free(wz);
-    free(got);
-    free(gs);
-    free(gz);
-    rbt_cu_free(cu, dx);
-    rbt_cu_free(cu, dout);
-    rbt_cu_free(cu, ds);
-    rbt_cu_free(cu, dz);
+    RBT_FREE(x, want, ws, wz, got, gs, gz);
+    RBT_CU_FREE(cu, dx, dout, ds, dz);
 }
 
 Test(cuda_quant, unaligned_many_rows_and_streams_equal_cpu_bits, .timeout = 60) {
@@ -836,16 +775,8 @@ Test(cuda_pack, unaligned_many_rows_and_streams_equal_cpu_bits) {
             RBT_ASSERT_U8_EQ(gc, wc, rows * n + off, seed,
                              "unpack_rows rows %zu n %zu bits %d off %zu%s", rows, n, bits, off,
                              st ? " (created stream)" : "");
-            free(codes);
-            free(rnd);
-            free(want);
-            free(got);
-            free(wc);
-            free(gc);
-            rbt_cu_free(cu, dc);
-            rbt_cu_free(cu, dp);
-            rbt_cu_free(cu, din);
-            rbt_cu_free(cu, du);
+            RBT_FREE(codes, rnd, want, got, wc, gc);
+            RBT_CU_FREE(cu, dc, dp, din, du);
         }
     RBT_CU_OK(cu->stream_destroy(s));
 }
@@ -899,19 +830,10 @@ static void fp4_one(const rb_cuda_ops *cu, uint64_t seed, size_t n, size_t off, 
         if (st) RBT_CU_OK(cu->stream_sync(st));
         float *gy2 = rbt_cu_download(cu, dy, (n + off) * 4);
         RBT_ASSERT_F32_BITS(gy2, wy, n + off, seed, "fp4 dequant format %d %s", fmt, what);
-        free(gp);
-        free(gs);
-        free(gy);
-        free(gy2);
+        RBT_FREE(gp, gs, gy, gy2);
     }
-    free(x);
-    free(wp);
-    free(ws);
-    free(wy);
-    rbt_cu_free(cu, dx);
-    rbt_cu_free(cu, dy);
-    rbt_cu_free(cu, dp);
-    rbt_cu_free(cu, ds);
+    RBT_FREE(x, wp, ws, wy);
+    RBT_CU_FREE(cu, dx, dy, dp, ds);
 }
 
 Test(cuda_fp4, unaligned_long_and_streams_equal_cpu_bits, .timeout = 60) {
@@ -969,12 +891,8 @@ Test(cuda_fp8, unaligned_long_and_streams_equal_cpu) {
             free(gc);
             free(gy);
         }
-        free(x);
-        free(want);
-        free(wy);
-        rbt_cu_free(cu, dx);
-        rbt_cu_free(cu, dc);
-        rbt_cu_free(cu, dy);
+        RBT_FREE(x, want, wy);
+        RBT_CU_FREE(cu, dx, dc, dy);
     }
     RBT_CU_OK(cu->stream_destroy(s));
 }
@@ -1015,14 +933,8 @@ Test(cuda_codebook, unaligned_many_rows_and_streams_equal_cpu) {
         float *gy = rbt_cu_download(cu, dy, n * 4);
         RBT_ASSERT_F32_BITS(gy, wy, n, seed, "codebook_dequant k %zu n %zu off %zu", k, n - off,
                             off);
-        free(x);
-        free(want);
-        free(got);
-        free(wy);
-        free(gy);
-        rbt_cu_free(cu, dx);
-        rbt_cu_free(cu, di);
-        rbt_cu_free(cu, dy);
+        RBT_FREE(x, want, got, wy, gy);
+        RBT_CU_FREE(cu, dx, di, dy);
     }
     RBT_CU_OK(cu->stream_destroy(s));
 }
@@ -1067,13 +979,8 @@ Test(cuda_quant, empty_inputs_are_no_ops) {
     for (size_t i = 0; i < 256; i++)
         cr_assert(hb[i] == 0xFF && hf[i] == 0xFF && hz[i] == 0xFF,
                   "an empty call wrote byte %zu of an output", i);
-    free(hb);
-    free(hf);
-    free(hz);
-    rbt_cu_free(cu, dx);
-    rbt_cu_free(cu, db);
-    rbt_cu_free(cu, df);
-    rbt_cu_free(cu, dz);
+    RBT_FREE(hb, hf, hz);
+    RBT_CU_FREE(cu, dx, db, df, dz);
 }
 
 /* More argument errors with the CPU's codes: a NaN, zero, negative or infinite NVFP4 tensor
@@ -1102,9 +1009,7 @@ Test(cuda_quant, more_bad_arguments_return_the_cpu_code) {
     cr_assert_eq(got, want, "codebook_quant ld < cols: got %s", rb_errname(got));
     RBT_CU_OK(cu->stream_sync(NULL));
     rbt_cu_still_usable(cu);
-    rbt_cu_free(cu, db);
-    rbt_cu_free(cu, dy);
-    rbt_cu_free(cu, dx);
+    RBT_CU_FREE(cu, db, dy, dx);
 }
 
 /* Rows longer than any one block's share (2^20 + 3 elements): the min/max reduction and the
@@ -1140,14 +1045,6 @@ Test(cuda_quant, long_rows_equal_cpu_bits, .timeout = 60) {
     RBT_CU_OK(cu->codebook_quant_f32(&cb, dx, rows, cols, cols, di, NULL));
     uint8_t *gi = rbt_cu_download(cu, di, rows * cols);
     RBT_ASSERT_U8_EQ(gi, codes, rows * cols, seed, "codebook_quant cols %zu", cols);
-    free(rnd);
-    free(codes);
-    free(want);
-    free(got);
-    free(x);
-    free(gi);
-    rbt_cu_free(cu, dc);
-    rbt_cu_free(cu, dp);
-    rbt_cu_free(cu, dx);
-    rbt_cu_free(cu, di);
+    RBT_FREE(rnd, codes, want, got, x, gi);
+    RBT_CU_FREE(cu, dc, dp, dx, di);
 }
