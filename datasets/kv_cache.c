@@ -88,7 +88,7 @@ static int load_kv(const rb_params *p, uint64_t seed, rb_dataset *ds) {
         return rb_error_set(RB_EINVAL, "kv_cache: rope needs an even head_dim (got %zu)", D);
 
     rb_tensor *K, *V, *Q = NULL, *Kc = NULL, *Vc = NULL, *meta;
-    size_t shape[3] = {T, H, D}, qshape[3] = {nq, H, D}, cshape[3] = {C, H, D}, mshape[1] = {2};
+    size_t shape[3] = {T, H, D}, qshape[3] = {nq, H, D}, cshape[3] = {C, H, D}, mshape[1] = {4};
     size_t *pick = malloc((nout ? H * nout : 1) * sizeof *pick);
     double *par = malloc((nout ? 3 * H * nout : 1) * sizeof *par);
     int rc = !pick || !par ? rb_error_set(RB_ENOMEM, "kv_cache: no memory") : RB_OK;
@@ -117,6 +117,7 @@ static int load_kv(const rb_params *p, uint64_t seed, rb_dataset *ds) {
     }
     meta->data[0] = (float) prefill;
     meta->data[1] = rope ? (float) base : 0.0f;
+    meta->data[2] = meta->data[3] = 0.0f; /* both sequences start at position 0 */
     free(pick);
     free(par);
     rb_dataset_hash(ds);

@@ -7,8 +7,9 @@
  * KV methods assume the cache they are given starts at position 0 (rb_kv_ops append: positions
  * continue from the cached count): the evaluated cache then keeps the dump's true positions and
  * its first tokens (attention sinks), which a prefix split would move into the calibration set.
- * A RoPE-aware method (rope_base > 0) sees the calibration tokens at positions 0..C-1 either way;
- * when that matters, give a calibration dump recorded from position 0 as separate files. */
+ * kv_meta records the position of the first token of each split (evaluation: 0 or C;
+ * calibration: T - C or 0; separate calibration files: 0), so a RoPE-aware method (rope_base > 0)
+ * undoes RoPE at each token's true position whichever end the split takes. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,6 +172,11 @@ static int finish(const char *kind, const rb_params *p, const rb_tensor *const s
         return rb_error_set(RB_EINVAL, "%s: prefill = %zu exceeds the %zu evaluated tokens", kind,
                             prefill, n);
     size_t e0 = from_end ? 0 : C, c0 = from_end ? T - C : 0;
+    if (rb_params_float(p, "rope_base") > 0 && (e0 > (1u << 24) || c0 > (1u << 24)))
+        return rb_error_set(RB_EINVAL,
+                            "%s: %s: a split starting at token %zu: positions above 2^24 are not "
+                            "exact in kv_meta's fp32 (use separate calibration files)",
+                            kind, file[ST_K], e0 > c0 ? e0 : c0);
     int rc = take_tokens(ds, "K", K, e0, n);
     if (!rc) rc = take_tokens(ds, "V", V, e0, n);
     if (!rc && Q) {
@@ -186,11 +192,14 @@ static int finish(const char *kind, const rb_params *p, const rb_tensor *const s
         if (!rc) rc = take_tokens(ds, "V_calib", V, c0, C);
     }
     rb_tensor *meta;
-    size_t mshape[1] = {2};
+    size_t mshape[1] = {4};
     if (!rc) rc = rb_dataset_add(ds, "kv_meta", 1, mshape, &meta);
     if (rc) return rc;
     meta->data[0] = (float) prefill;
     meta->data[1] = (float) rb_params_float(p, "rope_base");
+    /* Where the two splits sit in the dump's sequence (separate calibration files start at 0). */
+    meta->data[2] = (float) e0;
+    meta->data[3] = src[ST_KC] ? 0.0f : (float) c0;
     rb_dataset_hash(ds);
     return RB_OK;
 }

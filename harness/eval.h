@@ -48,6 +48,10 @@ int rb_eval_codec(const rb_method *m, const rb_params *p, const rb_dataset *ds, 
  * metrics. rb_eval_codec hands these cells to it. */
 int rb_eval_kv(const rb_method *m, const rb_params *p, const rb_dataset *ds, uint64_t seed,
                const char *const *metrics, size_t nmetrics, rb_metric_sink sink, void *ctx);
+/* The KV geometry's RoPE base and token positions from the dataset's optional kv_meta tensor
+ * (layout in harness/eval_kv.c); *prefill (when not NULL) becomes its prefill when that is in
+ * 1..tokens-1 and is left alone otherwise. heads, head_dim and capacity are the caller's. */
+void rb_kv_meta_read(const rb_dataset *ds, size_t tokens, rb_kv_geom *g, size_t *prefill);
 /* Sparse family (harness/eval_sparse.c): success (with Wilson bounds), support errors, spectrum
  * NMSE, samples, recovery time and speedup over fwht_full, over the method's `trials`. */
 int rb_eval_sparse(const rb_method *m, const rb_params *p, const rb_dataset *ds, uint64_t seed,

@@ -9,9 +9,11 @@
  *   K_calib,    optional calibration tokens (disjoint from K, V; same layout), given to the
  *   V_calib     method's calibrate; a KV method's calibrate is called only when they exist (a
  *               vector codec's calibrate sees the evaluation rows otherwise, as in eval_codec.c)
- *   kv_meta     optional 2 floats: prefill (tokens in the first append; 0 = all of them, no
- *               decode steps) and rope_base (0 = no RoPE), passed to the method's geometry.
- * Queries sit after the cache (position tokens + j) and attend to every cached token.
+ *   kv_meta     optional floats: prefill (tokens in the first append; 0 = all of them, no
+ *               decode steps), rope_base (0 = no RoPE), and optionally the positions of the
+ *               first evaluated and the first calibration token (0 when absent), passed to the
+ *               method's geometry (pos0, calib_pos0).
+ * Queries sit after the cache (position pos0 + tokens + j) and attend to every cached token.
  *
  * Metrics (pooled over layers, heads and queries unless stated; s = q.k, s_hat = q.k_hat):
  *   logit_err      sqrt(sum (s - s_hat)^2 / sum s^2)
@@ -52,7 +54,7 @@ static size_t topk_k(const char *name) {
 typedef struct kv_shape {
     size_t layers, tokens, heads, dim, nq, qheads, calib;
     size_t prefill;
-    double rope_base;
+    rb_kv_geom geom; /* rope_base and positions from kv_meta */
     const rb_tensor *K, *V, *Q, *Kc, *Vc;
 } kv_shape;
 
@@ -126,13 +128,21 @@ static int read_shape(const rb_method *m, const rb_dataset *ds, int need_q, kv_s
             return rb_error_set(RB_EINVAL, "%s: K_calib/V_calib do not match K's layout", m->name);
     }
     s->prefill = s->tokens;
-    const rb_tensor *meta = rb_dataset_tensor(ds, "kv_meta");
-    if (meta && rb_tensor_numel(meta) >= 2) {
-        double pf = meta->data[0];
-        if (pf >= 1 && pf < (double) s->tokens) s->prefill = (size_t) pf;
-        s->rope_base = meta->data[1];
-    }
+    s->geom = (rb_kv_geom){.heads = s->heads, .head_dim = s->dim, .capacity = s->tokens};
+    rb_kv_meta_read(ds, s->tokens, &s->geom, &s->prefill);
     return RB_OK;
+}
+
+void rb_kv_meta_read(const rb_dataset *ds, size_t tokens, rb_kv_geom *g, size_t *prefill) {
+    const rb_tensor *meta = rb_dataset_tensor(ds, "kv_meta");
+    size_t n = meta ? rb_tensor_numel(meta) : 0;
+    if (n >= 2) {
+        double pf = meta->data[0];
+        if (prefill && pf >= 1 && pf < (double) tokens) *prefill = (size_t) pf;
+        g->rope_base = meta->data[1];
+    }
+    g->pos0 = n >= 3 && meta->data[2] > 0 ? (size_t) meta->data[2] : 0;
+    g->calib_pos0 = n >= 4 && meta->data[3] > 0 ? (size_t) meta->data[3] : 0;
 }
 
 /* Accumulators over every (layer, head, query). */
@@ -287,7 +297,7 @@ static int run_kv_layer(const rb_method *m, const rb_params *p, const kv_shape *
                         uint64_t seed, float *Kh, float *Vh, double *bits) {
     size_t row = s->heads * s->dim, lay = s->tokens * row;
     const float *K = s->K->data + l * lay, *V = s->V->data + l * lay;
-    rb_kv_geom g = {s->heads, s->dim, s->tokens, s->rope_base};
+    rb_kv_geom g = s->geom;
     void *st = NULL;
     int rc = m->kv->create(p, &g, seed, &st);
     if (rc) return rc;

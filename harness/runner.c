@@ -288,16 +288,15 @@ static int latency_kv(run *r, cell_sink *cs) {
     const rb_method *m = cs->me->m;
     const rb_tensor *K = rb_dataset_tensor(&r->ds, "K"), *V = rb_dataset_tensor(&r->ds, "V");
     if (!K || !V || K->ndim != 3) return RB_OK; /* the accuracy pass reported it; layers: first */
-    const rb_tensor *meta = rb_dataset_tensor(&r->ds, "kv_meta");
     kv_bench b = {.m = m,
                   .p = &cs->cell->mparams,
-                  .g = {K->shape[1], K->shape[2], K->shape[0],
-                        meta && rb_tensor_numel(meta) >= 2 ? meta->data[1] : 0},
+                  .g = {.heads = K->shape[1], .head_dim = K->shape[2], .capacity = K->shape[0]},
                   .seed = cs->cell->method_seed,
                   .K = K->data,
                   .V = V->data,
                   .Kc = rb_dataset_tensor(&r->ds, "K_calib"),
                   .Vc = rb_dataset_tensor(&r->ds, "V_calib")};
+    rb_kv_meta_read(&r->ds, K->shape[0], &b.g, NULL);
     size_t n = rb_tensor_numel(K);
     b.Kh = malloc(n * sizeof(float) + 1);
     b.Vh = malloc(n * sizeof(float) + 1);

@@ -46,24 +46,29 @@ typedef struct rb_codec_ops {
  * Codec-family methods that need the cache's structure (per-channel groups over tokens, windows
  * and sinks kept in full precision, rotations across heads, calibration) implement rb_kv_ops
  * instead of rb_codec_ops. An instance holds the cache of one layer: keys and values, tokens x
- * heads x head_dim, as the serving system writes them (post-RoPE when the data have RoPE, token t
- * at position t). The KV evaluator (harness/eval_kv.c) appends a prefill and then single-token
- * decode steps, and reads back what attention sees. Vector codecs (rb_codec_ops) also run on KV
- * data: the evaluator codes each head_dim row of K and V as one vector. */
+ * heads x head_dim, as the serving system writes them (post-RoPE when the data have RoPE, cached
+ * token t at position pos0 + t). The KV evaluator (harness/eval_kv.c) appends a prefill and then
+ * single-token decode steps, and reads back what attention sees. Vector codecs (rb_codec_ops) also
+ * run on KV data: the evaluator codes each head_dim row of K and V as one vector. */
 typedef struct rb_kv_geom {
     size_t heads, head_dim;
     size_t capacity;  /* most tokens the cache will hold */
     double rope_base; /* RoPE base of the keys (Llama half-split), 0 when the data have none */
+    /* Token positions (what RoPE was applied at): the first appended token is at pos0 and
+     * later ones follow; calibration token t is at calib_pos0 + t. Both 0 for a cache that
+     * starts at the beginning of its sequence; a dump split into calibration and evaluation
+     * tokens moves one of them (datasets/kv_dump.c). */
+    size_t pos0, calib_pos0;
 } rb_kv_geom;
 
 typedef struct rb_kv_ops {
     int (*create)(const rb_params *p, const rb_kv_geom *g, uint64_t seed, void **state);
-    /* Optional: calibration keys and values (tokens x heads x head_dim, positions 0..tokens-1),
-     * tokens disjoint from those later appended. */
+    /* Optional: calibration keys and values (tokens x heads x head_dim, token t at position
+     * calib_pos0 + t), tokens disjoint from those later appended. */
     int (*calibrate)(void *state, const float *K, const float *V, size_t tokens);
-    /* Appends tokens (positions continue from the cached count): the first call is the prefill,
-     * later calls with tokens = 1 are decode steps. The method applies its own streaming rule
-     * (KIVI's full groups and residual window, sinks, ...). */
+    /* Appends tokens (positions continue from pos0 + the cached count): the first call is the
+     * prefill, later calls with tokens = 1 are decode steps. The method applies its own streaming
+     * rule (KIVI's full groups and residual window, sinks, ...). */
     int (*append)(void *state, const float *K, const float *V, size_t tokens);
     /* The keys and values attention sees for every cached token, back in the data's basis
      * (inverse rotations applied, so queries need no transform): tokens x heads x head_dim. */

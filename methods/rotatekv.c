@@ -48,6 +48,7 @@ typedef struct rotatekv {
     char rotation; /* 'g' grouped, 'h' head, 'n' none */
     float clip;
     double rope_base;
+    size_t pos0, calib_pos0; /* positions of the first appended / calibration token */
     size_t n;
     size_t *order; /* NULL until calibrated */
     /* Per token: packed codes [t][K/V][ngroups][pbytes], scales and zeros [t][K/V][ngroups]
@@ -132,6 +133,8 @@ static int rotatekv_create(const rb_params *p, const rb_kv_geom *g, uint64_t see
     double clip = rb_params_float(p, "clip");
     s->clip = clip > 0 ? (float) clip : bits == 2 ? 0.8f : 1.0f;
     s->rope_base = g->rope_base;
+    s->pos0 = g->pos0;
+    s->calib_pos0 = g->calib_pos0;
     s->nsinks = (size_t) rb_params_int(p, "sinks");
     if (s->nsinks > s->cap) s->nsinks = s->cap;
     size_t HD = s->HD, ng2 = 2 * s->ngroups;
@@ -258,7 +261,7 @@ static int rotatekv_calibrate(void *state, const float *K, const float *V, size_
     int rc = !S || !order ? rb_error_set(RB_ENOMEM, "rotatekv: no memory to calibrate") : RB_OK;
     for (size_t t = 0; t < tokens && !rc; t++) {
         memcpy(s->row, K + t * s->HD, s->HD * sizeof *s->row);
-        rope(s, s->row, -(double) t);
+        rope(s, s->row, -(double) (s->calib_pos0 + t));
         rc = key_hadamard(s, s->row);
         for (size_t c = 0; c < s->HD && !rc; c++) S[c].sum += s->row[c];
     }
@@ -369,7 +372,7 @@ static int rotatekv_append(void *state, const float *K, const float *V, size_t t
         int slot = sink_slot(s, t);
         int rc;
         memcpy(s->row, K + i * s->HD, s->HD * sizeof *s->row);
-        if ((rc = rb_rotatekv_key_transform(s, s->row, t, RB_FORWARD))) return rc;
+        if ((rc = rb_rotatekv_key_transform(s, s->row, s->pos0 + t, RB_FORWARD))) return rc;
         store(s, t, 0, s->row, slot);
         memcpy(s->row, V + i * s->HD, s->HD * sizeof *s->row);
         if ((rc = value_transform(s, s->row))) return rc;
@@ -384,7 +387,7 @@ static int rotatekv_read(void *state, float *K, float *V) {
     for (size_t t = 0; t < s->n; t++) {
         int slot = sink_slot(s, t), rc;
         load(s, t, 0, K + t * s->HD, slot);
-        if ((rc = rb_rotatekv_key_transform(s, K + t * s->HD, t, RB_INVERSE))) return rc;
+        if ((rc = rb_rotatekv_key_transform(s, K + t * s->HD, s->pos0 + t, RB_INVERSE))) return rc;
         load(s, t, 1, V + t * s->HD, slot);
         if ((rc = value_transform(s, V + t * s->HD))) return rc;
     }

@@ -84,6 +84,14 @@ Test(kv_dump, npy_split_from_the_end_keeps_positions_and_layers) {
                              at(1, T, H, D, l, T - 3 + t, e / D, e % D));
     cr_assert_eq(m->data[0], 5.0f);
     cr_assert_eq(m->data[1], 500000.0f);
+    /* Positions of the splits' first tokens: evaluation at 0, calibration at T - 3. */
+    cr_assert_eq(rb_tensor_numel(m), 4);
+    cr_assert_eq(m->data[2], 0.0f);
+    cr_assert_eq(m->data[3], (float) (T - 3));
+    rb_kv_geom g = {0};
+    size_t prefill = 99;
+    rb_kv_meta_read(&ds, T - 3, &g, &prefill);
+    cr_assert(g.pos0 == 0 && g.calib_pos0 == T - 3 && prefill == 5 && g.rope_base == 500000.0);
     char hash[65];
     memcpy(hash, ds.hash, sizeof hash);
     rb_dataset_free(&ds);
@@ -98,6 +106,8 @@ Test(kv_dump, npy_split_from_the_end_keeps_positions_and_layers) {
     cr_assert_eq(K->data[0], at(1, T, H, D, 0, 3, 0, 0));
     cr_assert_eq(K->data[4 * H * D], at(1, T, H, D, 1, 3, 0, 0)); /* layer 1 starts at token 3 */
     cr_assert_eq(Kc->data[0], at(1, T, H, D, 0, 0, 0, 0));
+    m = rb_dataset_tensor(&ds, "kv_meta");
+    cr_assert(m->data[2] == 3.0f && m->data[3] == 0.0f, "prefix split: evaluation starts at 3");
     cr_assert_str_neq(hash, ds.hash);
     rb_dataset_free(&ds);
 }

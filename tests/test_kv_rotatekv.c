@@ -20,15 +20,25 @@ static const rb_method *rkv(void) {
 }
 
 /* params: "name=value" pairs, NULL-terminated. */
-static int make(const char *const *kv, size_t H, size_t D, size_t cap, double rope, void **st) {
+static int make_at(const char *const *kv, size_t H, size_t D, size_t cap, double rope, size_t pos0,
+                   size_t calib_pos0, void **st) {
     const rb_method *m = rkv();
     rb_params p;
     cr_assert_eq(rb_params_init(&p, m->params, m->nparams), 0);
     for (size_t i = 0; kv && kv[i]; i += 2)
         cr_assert_eq(rb_params_set(&p, kv[i], kv[i + 1]), 0, "%s", kv[i]);
-    rb_kv_geom g = {.heads = H, .head_dim = D, .capacity = cap, .rope_base = rope};
+    rb_kv_geom g = {.heads = H,
+                    .head_dim = D,
+                    .capacity = cap,
+                    .rope_base = rope,
+                    .pos0 = pos0,
+                    .calib_pos0 = calib_pos0};
     *st = NULL;
     return m->kv->create(&p, &g, 1, st);
+}
+
+static int make(const char *const *kv, size_t H, size_t D, size_t cap, double rope, void **st) {
+    return make_at(kv, H, D, cap, rope, 0, 0, st);
 }
 
 /* Keys like kv_cache.md section 5: N(0, 1) with 4 outlier channels per head (mean +-5..10,
@@ -106,15 +116,17 @@ Test(kv_rotatekv, grouped_hadamard_is_an_involution) {
 /* The calibrated order is argsort ascending of the signed channel sums of the pre-RoPE rotated
  * keys; the forward key transform equals RoPE^-1, H_G (fp64 oracle), gather by order; the inverse
  * is the gather by argsort(order) and recovers the key. */
-Test(kv_rotatekv, transform_algebra_and_calibrated_order) {
+/* Calibration tokens at positions c0 + t (a dump's tail split off for calibration): the order
+ * is that of the channel sums with RoPE undone at those positions. */
+static void check_calibrated_order(size_t c0) {
     uint64_t seed = rbt_seed();
     size_t H = 8, D = 64, HD = H * D, C = 300, hg = 4;
     double base = 10000;
     const char *const prm[] = {"head_group", "4", "group", "64", NULL};
     void *st;
-    cr_assert_eq(make(prm, H, D, 16, base, &st), 0, "%s", rb_error_detail());
+    cr_assert_eq(make_at(prm, H, D, 16, base, 0, c0, &st), 0, "%s", rb_error_detail());
     cr_assert_null(rb_rotatekv_order(st));
-    float *Kc = outlier_keys(C, H, D, seed, 3, base, 0);
+    float *Kc = outlier_keys(C, H, D, seed, 3, base, c0);
     cr_assert_eq(rkv()->kv->calibrate(st, Kc, Kc, C), 0, "%s", rb_error_detail());
     const size_t *order = rb_rotatekv_order(st);
     cr_assert_not_null(order);
@@ -123,7 +135,7 @@ Test(kv_rotatekv, transform_algebra_and_calibrated_order) {
     float *f = malloc(HD * sizeof *f);
     for (size_t t = 0; t < C; t++) {
         memcpy(f, Kc + t * HD, HD * sizeof *f);
-        for (size_t h = 0; h < H; h++) rb_rope_apply(f + h * D, D, -(double) t, base);
+        for (size_t h = 0; h < H; h++) rb_rope_apply(f + h * D, D, -(double) (c0 + t), base);
         for (size_t e = 0; e < HD; e++) row[e] = f[e];
         cr_assert_eq(rb_fwht_f64(row, hg * D, H / hg, hg * D, RB_NORM_ORTHO, RB_ORDER_NATURAL), 0);
         for (size_t e = 0; e < HD; e++) S[e] += row[e];
@@ -135,7 +147,8 @@ Test(kv_rotatekv, transform_algebra_and_calibrated_order) {
         seen[order[j]] = 1;
         if (j) /* fp32 vs fp64 sums: allow a relative slack on near-ties */
             cr_assert(S[order[j - 1]] <= S[order[j]] + 1e-3 * (1 + fabs(S[order[j]])),
-                      "seed %llu: S not ascending at %zu", (unsigned long long) seed, j);
+                      "seed %llu, calibration from position %zu: S not ascending at %zu",
+                      (unsigned long long) seed, c0, j);
     }
     /* The outlier channels' energy lands at both ends of the order. */
     cr_assert_lt(S[order[0]], -1000.0);
@@ -167,6 +180,14 @@ Test(kv_rotatekv, transform_algebra_and_calibrated_order) {
     free(inv);
     free(k);
     free(x);
+}
+
+Test(kv_rotatekv, transform_algebra_and_calibrated_order) {
+    check_calibrated_order(0);
+}
+
+Test(kv_rotatekv, calibration_tokens_at_their_dump_positions) {
+    check_calibrated_order(3000);
 }
 
 /* quantize: false stores the transformed fp32 rows: prefill + decode with RoPE, grouped rotation,
@@ -293,4 +314,44 @@ Test(kv_rotatekv, rejects_bad_setups) {
     rkv()->kv->destroy(st);
     const char *const bug1[] = {"bits", "1", "int3_bug", "true", NULL};
     cr_assert_eq(make(bug1, 4, 128, 8, 0, &st), RB_EINVAL);
+}
+
+/* A cache whose first token sits at position P (an evaluation split after calibration tokens):
+ * RoPE is undone at P + t, so the stored rows, and with them the codes, are those of the same
+ * pre-RoPE keys cached from position 0. Compared in the pre-RoPE basis: the two read-backs agree
+ * to roundoff (a code flipped by it would cost far less than the bound). */
+Test(kv_rotatekv, appended_tokens_at_their_positions) {
+    uint64_t seed = rbt_seed();
+    size_t H = 2, D = 128, HD = H * D, N = 40, P = 5000;
+    double base = 10000;
+    const char *const prm[] = {"rotation", "none", "reorder", "false", "sinks", "0", NULL};
+    float *K0 = outlier_keys(N, H, D, seed, 11, base, 0),
+          *KP = outlier_keys(N, H, D, seed, 11, base, P);
+    float *V = rbt_normal_f32(N * HD, seed, 12);
+    float *A = malloc(N * HD * sizeof *A), *B = malloc(N * HD * sizeof *B),
+          *Vh = malloc(N * HD * sizeof *Vh);
+    void *s0, *sP;
+    cr_assert_eq(make_at(prm, H, D, N, base, 0, 0, &s0), 0, "%s", rb_error_detail());
+    cr_assert_eq(make_at(prm, H, D, N, base, P, 0, &sP), 0, "%s", rb_error_detail());
+    cr_assert_eq(rkv()->kv->append(s0, K0, V, N), 0);
+    cr_assert_eq(rkv()->kv->append(sP, KP, V, N), 0);
+    cr_assert_eq(rkv()->kv->read(s0, A, Vh), 0);
+    cr_assert_eq(rkv()->kv->read(sP, B, Vh), 0);
+    for (size_t t = 0; t < N; t++)
+        for (size_t h = 0; h < H; h++) {
+            rb_rope_apply(A + (t * H + h) * D, D, -(double) t, base);
+            rb_rope_apply(B + (t * H + h) * D, D, -(double) (P + t), base);
+        }
+    double e = rel_mse(A, B, N * HD);
+    cr_assert_lt(e, 1e-4,
+                 "seed %llu: read-backs differ by %g (RoPE undone at the wrong positions?)",
+                 (unsigned long long) seed, e);
+    rkv()->kv->destroy(s0);
+    rkv()->kv->destroy(sP);
+    free(K0);
+    free(KP);
+    free(V);
+    free(A);
+    free(B);
+    free(Vh);
 }

@@ -17,7 +17,7 @@ static double run(const char *bits, const char *group, const char *scale_bits, c
     cr_assert_eq(rb_params_set(&p, "bits", bits), 0);
     cr_assert_eq(rb_params_set(&p, "group", group), 0);
     cr_assert_eq(rb_params_set(&p, "scale_bits", scale_bits), 0);
-    rb_kv_geom g = {H, D, T, 0};
+    rb_kv_geom g = {.heads = H, .head_dim = D, .capacity = T};
     void *st;
     cr_assert_eq(m->kv->create(&p, &g, 1, &st), 0, "%s", rb_error_detail());
     size_t row = H * D;

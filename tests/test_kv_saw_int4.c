@@ -189,7 +189,7 @@ static void *make(const char *rotation, const char *block, const char *scale_bit
     cr_assert_eq(rb_params_set(&p, "rotation", rotation), 0);
     cr_assert_eq(rb_params_set(&p, "block", block), 0);
     cr_assert_eq(rb_params_set(&p, "scale_bits", scale_bits), 0);
-    rb_kv_geom g = {heads, dim, cap, 0};
+    rb_kv_geom g = {.heads = heads, .head_dim = dim, .capacity = cap};
     void *st = NULL;
     *rc = m->kv->create(&p, &g, 1, &st);
     return st;
