@@ -8,7 +8,10 @@
  *   x_hat = q * scale + mn        (maxq = 2^b - 1, each operation rounded to fp16)
  * A group whose scale is 0 (constant, or a range below fp16's resolution) is defined here as
  * q = 0, x_hat = mn (the reference code divides by zero). Codes are packed floor(32 / b) per
- * int32, least-significant bits first, along tokens for keys and along channels for values. */
+ * int32, least-significant bits first, along tokens for keys and along channels for values.
+ * Values beyond fp16's range (an input, or a group's max - min) would be Inf in the reference's
+ * cache and NaN after dequantization; here they are an RB_ENUMERIC error naming the token, head
+ * and channel. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,15 +121,19 @@ static int kivi_create(const rb_params *p, const rb_kv_geom *g, uint64_t seed, v
     return RB_OK;
 }
 
-/* One group of n fp16 values read with stride: fp16 (scale, min) and codes, KIVI's arithmetic. */
-static void quant_group(const kivi *s, const uint16_t *x, size_t n, size_t stride, uint16_t *scale,
-                        uint16_t *mn, uint8_t *q) {
+/* One group of n fp16 values read with stride: fp16 (scale, min) and codes, KIVI's arithmetic.
+ * Returns 0, or 1 (nothing written) when max - min overflows fp16; *lo_hi gets min and max. */
+static int quant_group(const kivi *s, const uint16_t *x, size_t n, size_t stride, uint16_t *scale,
+                       uint16_t *mn, uint8_t *q, float lo_hi[2]) {
     float lo = rb_f16_to_f32(x[0]), hi = lo;
     for (size_t i = 1; i < n; i++) {
         float v = rb_f16_to_f32(x[i * stride]);
         lo = v < lo ? v : lo;
         hi = v > hi ? v : hi;
     }
+    lo_hi[0] = lo;
+    lo_hi[1] = hi;
+    if (isinf(rb_f16_round(hi - lo))) return 1;
     float sc = rb_f16_round(rb_f16_round(hi - lo) / (float) s->maxq);
     *scale = rb_f32_to_f16(sc);
     *mn = rb_f32_to_f16(lo);
@@ -139,6 +146,16 @@ static void quant_group(const kivi *s, const uint16_t *x, size_t n, size_t strid
         t = t < 0 ? 0 : t > (float) s->maxq ? (float) s->maxq : t;
         q[i] = (uint8_t) rintf(t);
     }
+    return 0;
+}
+
+static int range_error(const char *what, size_t token0, size_t token1, size_t hc, const kivi *s,
+                       const float lo_hi[2]) {
+    return rb_error_set(RB_ENUMERIC,
+                        "kivi: %s group of head %zu, channel %zu, tokens %zu..%zu spans %g .. %g: "
+                        "max - min overflows fp16 (65504), the dtype KIVI computes the scale in",
+                        what, hc / s->D, hc % s->D, token0, token1, (double) lo_hi[0],
+                        (double) lo_hi[1]);
 }
 
 static float dequant(uint8_t q, uint16_t scale, uint16_t mn) {
@@ -156,29 +173,36 @@ static uint8_t unpack(const kivi *s, const uint32_t *words, size_t i) {
 }
 
 /* The key buffer holds exactly R tokens: quantize it as block kq / R, per channel over tokens. */
-static void flush_keys(kivi *s) {
+static int flush_keys(kivi *s) {
     size_t b = s->kq / s->R, ng = s->R / s->G;
+    float lo_hi[2];
     for (size_t hc = 0; hc < s->HD; hc++) {
         size_t at = b * s->HD + hc;
         for (size_t g = 0; g < ng; g++)
-            quant_group(s, s->kbuf + g * s->G * s->HD + hc, s->G, s->HD, &s->kscale[at * ng + g],
-                        &s->kmin[at * ng + g], s->q + g * s->G);
+            if (quant_group(s, s->kbuf + g * s->G * s->HD + hc, s->G, s->HD,
+                            &s->kscale[at * ng + g], &s->kmin[at * ng + g], s->q + g * s->G, lo_hi))
+                return range_error("key", s->kq + g * s->G, s->kq + (g + 1) * s->G - 1, hc, s,
+                                   lo_hi);
         pack(s, s->q, s->R, s->kcode + at * s->kwords, s->kwords);
     }
     s->kq += s->R;
+    return RB_OK;
 }
 
 /* The window holds R + 1 tokens: quantize the oldest (token vq) per token, groups of G channels. */
-static void evict_value(kivi *s) {
+static int evict_value(kivi *s) {
     const uint16_t *row = s->vring + (s->vq % (s->R + 1)) * s->HD;
+    float lo_hi[2];
     for (size_t h = 0; h < s->H; h++) {
         size_t at = s->vq * s->H + h;
         for (size_t g = 0; g < s->vgroups; g++)
-            quant_group(s, row + h * s->D + g * s->G, s->G, 1, &s->vscale[at * s->vgroups + g],
-                        &s->vmin[at * s->vgroups + g], s->q + g * s->G);
+            if (quant_group(s, row + h * s->D + g * s->G, s->G, 1, &s->vscale[at * s->vgroups + g],
+                            &s->vmin[at * s->vgroups + g], s->q + g * s->G, lo_hi))
+                return range_error("value", s->vq, s->vq, h * s->D + g * s->G, s, lo_hi);
         pack(s, s->q, s->D, s->vcode + at * s->vwords, s->vwords);
     }
     s->vq++;
+    return RB_OK;
 }
 
 /* Token by token, which is exactly KIVI's prefill (L - L mod R keys quantized, all but the last R
@@ -194,10 +218,19 @@ static int kivi_append(void *state, const float *K, const float *V, size_t token
         for (size_t e = 0; e < s->HD; e++) {
             kb[e] = rb_f32_to_f16(K[t * s->HD + e]);
             vb[e] = rb_f32_to_f16(V[t * s->HD + e]);
+            if (isinf(rb_f16_to_f32(kb[e])) || isinf(rb_f16_to_f32(vb[e]))) {
+                int key = isinf(rb_f16_to_f32(kb[e]));
+                return rb_error_set(RB_ENUMERIC,
+                                    "kivi: token %zu, head %zu, channel %zu: %s %g is beyond "
+                                    "fp16's range (65504), the cache's dtype",
+                                    s->n, e / s->D, e % s->D, key ? "key" : "value",
+                                    (double) (key ? K : V)[t * s->HD + e]);
+            }
         }
         s->n++;
-        if (s->n - s->kq == s->R) flush_keys(s);
-        if (s->n - s->vq > s->R) evict_value(s);
+        int rc = s->n - s->kq == s->R ? flush_keys(s) : RB_OK;
+        if (!rc && s->n - s->vq > s->R) rc = evict_value(s);
+        if (rc) return rc;
     }
     return RB_OK;
 }

@@ -13,6 +13,7 @@
  * the layer's input hidden state in the prefill; the cache has no hidden states, so this keeps
  * the `sinks` prefill tokens of largest key norm (all heads) instead. Decode has no sink check. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -168,8 +169,8 @@ static int rotatekv_create(const rb_params *p, const rb_kv_geom *g, uint64_t see
     return RB_OK;
 }
 
-void rb_rotatekv_quant(const float *x, size_t n, int bits, float clip, int int3_bug, int half_scale,
-                       uint8_t *q, float *scale, float *zero) {
+int rb_rotatekv_quant(const float *x, size_t n, int bits, float clip, int int3_bug, int half_scale,
+                      uint8_t *q, float *scale, float *zero) {
     RB_ASSERT(n > 0 && bits >= 1 && bits <= 8 && (!int3_bug || bits >= 2));
     float mn = x[0], mx = x[0];
     for (size_t i = 1; i < n; i++) {
@@ -180,6 +181,11 @@ void rb_rotatekv_quant(const float *x, size_t n, int bits, float clip, int int3_
     mx *= clip;
     float maxq = (float) ((1u << bits) - 1), div = int3_bug ? (float) (bits * bits - 1) : maxq;
     float s = (mx - mn) / div;
+    if (half_scale && isfinite(s) && isinf(rb_f16_round(s)))
+        return rb_error_set(RB_ENUMERIC,
+                            "the group spans %g .. %g: its scale %g overflows the fp16 it is "
+                            "stored in (65504)",
+                            (double) mn, (double) mx, (double) s);
     if (half_scale) s = rb_f16_round(s);
     if (!(s > 0) || !isfinite(s)) s = 1; /* constant group: the reference divides by zero */
     float z = rintf(-mn / s);
@@ -191,6 +197,7 @@ void rb_rotatekv_quant(const float *x, size_t n, int bits, float clip, int int3_
     }
     *scale = s;
     *zero = z;
+    return RB_OK;
 }
 
 /* The Hadamard part of the key transform (self-inverse: orthonormal symmetric Sylvester). */
@@ -309,23 +316,41 @@ static void pick_sinks(rotatekv *s, const float *K, size_t tokens) {
     free(best);
 }
 
-/* Stores one transformed row (K: which = 0, V: 1) of token t. */
-static void store(rotatekv *s, size_t t, int which, const float *row, int sink_slot) {
+/* Stores one transformed row (K: which = 0, V: 1) of token t. RB_ENUMERIC, naming the place,
+ * when a value the cache keeps in fp16 (a sink element, a group's scale) overflows it. */
+static int store(rotatekv *s, size_t t, int which, const float *row, int sink_slot) {
+    const char *kv = which ? "value" : "key";
     if (sink_slot >= 0) {
         uint16_t *dst = s->sinkbuf + ((size_t) sink_slot * 2 + (size_t) which) * s->HD;
-        for (size_t e = 0; e < s->HD; e++) dst[e] = rb_f32_to_f16(row[e]);
-        return;
+        for (size_t e = 0; e < s->HD; e++) {
+            dst[e] = rb_f32_to_f16(row[e]);
+            if (isinf(rb_f16_to_f32(dst[e])) && isfinite(row[e]))
+                return rb_error_set(RB_ENUMERIC,
+                                    "rotatekv: sink token %zu, %s channel %zu: %g (after the "
+                                    "rotation) is beyond fp16's range (65504), which sinks are "
+                                    "kept in",
+                                    t, kv, e, (double) row[e]);
+        }
+        return RB_OK;
     }
     if (!s->quantize) {
         memcpy(s->raw + (t * 2 + (size_t) which) * s->HD, row, s->HD * sizeof *row);
-        return;
+        return RB_OK;
     }
     size_t base = (t * 2 + (size_t) which) * s->ngroups;
     for (size_t gi = 0; gi < s->ngroups; gi++) {
-        rb_rotatekv_quant(row + gi * s->group, s->group, s->bits, s->clip, s->int3_bug,
-                          s->half_scale, s->q, &s->scale[base + gi], &s->zero[base + gi]);
+        if (rb_rotatekv_quant(row + gi * s->group, s->group, s->bits, s->clip, s->int3_bug,
+                              s->half_scale, s->q, &s->scale[base + gi], &s->zero[base + gi])) {
+            char why[200];
+            snprintf(why, sizeof why, "%s", rb_error_detail());
+            return rb_error_set(RB_ENUMERIC,
+                                "rotatekv: token %zu, %s group %zu (stored channels %zu..%zu): %s "
+                                "(use scale_bits: 32)",
+                                t, kv, gi, gi * s->group, (gi + 1) * s->group - 1, why);
+        }
         rb_pack_bits(s->q, s->group, s->bits, s->codes + (base + gi) * s->pbytes);
     }
+    return RB_OK;
 }
 
 static void load(rotatekv *s, size_t t, int which, float *row, int sink_slot) {
@@ -373,10 +398,10 @@ static int rotatekv_append(void *state, const float *K, const float *V, size_t t
         int rc;
         memcpy(s->row, K + i * s->HD, s->HD * sizeof *s->row);
         if ((rc = rb_rotatekv_key_transform(s, s->row, s->pos0 + t, RB_FORWARD))) return rc;
-        store(s, t, 0, s->row, slot);
+        if ((rc = store(s, t, 0, s->row, slot))) return rc;
         memcpy(s->row, V + i * s->HD, s->HD * sizeof *s->row);
         if ((rc = value_transform(s, s->row))) return rc;
-        store(s, t, 1, s->row, slot);
+        if ((rc = store(s, t, 1, s->row, slot))) return rc;
     }
     s->n += tokens;
     return RB_OK;

@@ -16,9 +16,10 @@
  *   finite (constant group) becomes 1
  *   zero = round(-mn / scale) (half to even; clamped to int16 when half_scale, its stored width)
  *   q = clamp(round(x / scale) + zero, 0, 2^bits - 1),   x_hat = scale * (q - zero)
- * in fp32. bits 1..8 (int3_bug needs bits >= 2). */
-void rb_rotatekv_quant(const float *x, size_t n, int bits, float clip, int int3_bug, int half_scale,
-                       uint8_t *q, float *scale, float *zero);
+ * in fp32. bits 1..8 (int3_bug needs bits >= 2). RB_ENUMERIC (nothing written) when half_scale
+ * and a finite scale overflows fp16. */
+int rb_rotatekv_quant(const float *x, size_t n, int bits, float clip, int int3_bug, int half_scale,
+                      uint8_t *q, float *scale, float *zero);
 
 /* One key row (heads x head_dim) of token position pos, in place: RB_FORWARD maps the data's
  * basis to the stored one (inverse RoPE when the geometry has a RoPE base, then the Hadamard,

@@ -1,7 +1,10 @@
 /* rtn_kv: the plain KV baseline: per token, per head, groups of g channels along head_dim,
  * asymmetric min-max INT-b with round to nearest even (rb_quant_f32), no rotation, no window;
- * scale and zero point stored at scale_bits (16: rounded to fp16 after the codes are chosen, as a
- * cache that stores them in fp16 would dequantize). */
+ * scale and zero point stored at scale_bits. At 16 bits both are rounded to fp16 and the codes are
+ * then chosen against the stored pair, code = clamp(rint(x / s16) + z16, 0, 2^b - 1), as a cache
+ * that stores them in fp16 dequantizes s16 * (code - z16): the zero point is an integer in code
+ * units that fp16 holds exactly only up to 2048, so for a row far from zero (|min| / scale large)
+ * its rounding would otherwise shift every element by up to half an fp16 ulp of codes. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,12 +94,22 @@ static float f16_round(float x) {
 
 static int quant_rows(rtn_kv *c, const float *x, size_t rows, uint8_t *codes, float *s, float *z) {
     int rc = rb_quant_f32(&c->spec, x, rows, c->dim, c->dim, codes, s, z);
-    if (!rc && c->scale_bits == 16)
-        for (size_t i = 0; i < rows * c->ngroups; i++) {
-            s[i] = f16_round(s[i]);
-            z[i] = f16_round(z[i]);
+    if (rc || c->scale_bits != 16) return rc;
+    const float maxq = (float) ((1u << c->spec.bits) - 1);
+    for (size_t r = 0; r < rows; r++)
+        for (size_t gi = 0; gi < c->ngroups; gi++) {
+            size_t p = r * c->ngroups + gi, c0 = gi * c->group;
+            size_t c1 = c0 + c->group < c->dim ? c0 + c->group : c->dim;
+            s[p] = f16_round(s[p]);
+            z[p] = f16_round(z[p]);
+            for (size_t j = c0; j < c1; j++) {
+                /* s16 == 0 (a scale below fp16's subnormals): every element decodes to 0. */
+                float q = s[p] > 0 ? rintf(x[r * c->dim + j] / s[p]) + z[p] : 0.0f;
+                q = q < 0 ? 0 : q > maxq ? maxq : q;
+                codes[r * c->dim + j] = (uint8_t) q;
+            }
         }
-    return rc;
+    return RB_OK;
 }
 
 static int rtn_kv_append(void *state, const float *K, const float *V, size_t tokens) {

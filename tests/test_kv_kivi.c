@@ -192,3 +192,34 @@ Test(kv_kivi, rejects_bad_geometry) {
     cr_assert(strstr(rb_error_detail(), "capacity"), "%s", rb_error_detail());
     m->kv->destroy(st);
 }
+
+/* Values the fp16 cache cannot hold are errors naming the place, not Inf / NaN read-backs: an
+ * input beyond 65504, and a key group whose max - min overflows fp16 (both ends representable). */
+Test(kv_kivi, fp16_overflow_is_an_error_naming_the_place) {
+    const rb_method *m = kivi_method();
+    size_t H = 2, D = 8, HD = H * D, G = 4, R = 4;
+    float *K = rbt_normal_f32(R * HD, rbt_seed(), 3), *V = rbt_normal_f32(R * HD, rbt_seed(), 4);
+    void *st;
+    cr_assert_eq(make(2, G, R, H, D, R, &st), 0, "%s", rb_error_detail());
+    V[2 * HD + 1 * D + 5] = 1e5f; /* token 2, head 1, channel 5 */
+    int rc = m->kv->append(st, K, V, R);
+    cr_assert_eq(rc, RB_ENUMERIC);
+    const char *d = rb_error_detail();
+    cr_assert(strstr(d, "token 2") && strstr(d, "head 1") && strstr(d, "channel 5") &&
+                  strstr(d, "value") && strstr(d, "fp16"),
+              "%s", d);
+    m->kv->destroy(st);
+    V[2 * HD + 1 * D + 5] = 0.5f;
+    K[1 * HD + 3] = 40000.0f; /* fits fp16, but a group with -40000 spans 80000 */
+    K[3 * HD + 3] = -40000.0f;
+    cr_assert_eq(make(2, G, R, H, D, R, &st), 0, "%s", rb_error_detail());
+    rc = m->kv->append(st, K, V, R);
+    cr_assert_eq(rc, RB_ENUMERIC);
+    d = rb_error_detail();
+    cr_assert(strstr(d, "key group") && strstr(d, "head 0") && strstr(d, "channel 3") &&
+                  strstr(d, "tokens 0..3"),
+              "%s", d);
+    m->kv->destroy(st);
+    free(K);
+    free(V);
+}

@@ -355,3 +355,33 @@ Test(kv_rotatekv, appended_tokens_at_their_positions) {
     free(B);
     free(Vh);
 }
+
+/* A group scale or a sink element beyond fp16 is an error naming the token and group (it was a
+ * silent scale of 1 / an Inf sink); scale_bits: 32 stores the same group. */
+Test(kv_rotatekv, fp16_overflow_is_an_error_naming_the_place) {
+    size_t H = 4, D = 128, HD = H * D, N = 8;
+    float *K = rbt_normal_f32(N * HD, rbt_seed(), 13), *V = rbt_normal_f32(N * HD, rbt_seed(), 14);
+    V[5 * HD + 130] = 3e6f; /* token 5, value group 1 (group 128): scale ~1e6 at INT2 */
+    const char *const p16[] = {"reorder", "false", "sinks", "0", NULL};
+    void *st;
+    cr_assert_eq(make(p16, H, D, N, 0, &st), 0, "%s", rb_error_detail());
+    cr_assert_eq(rkv()->kv->append(st, K, V, N), RB_ENUMERIC);
+    const char *d = rb_error_detail();
+    cr_assert(strstr(d, "token 5") && strstr(d, "value group 1") && strstr(d, "fp16"), "%s", d);
+    rkv()->kv->destroy(st);
+    const char *const p32[] = {"reorder", "false", "sinks", "0", "scale_bits", "32", NULL};
+    cr_assert_eq(make(p32, H, D, N, 0, &st), 0, "%s", rb_error_detail());
+    cr_assert_eq(rkv()->kv->append(st, K, V, N), 0, "%s", rb_error_detail());
+    rkv()->kv->destroy(st);
+    /* Sinks are fp16 rows: a key of 2e6 on the largest-norm token cannot be kept. */
+    V[5 * HD + 130] = 0.5f;
+    K[6 * HD + 7] = 2e6f; /* / sqrt(512) after the grouped Hadamard: 88000 */
+    const char *const ps[] = {"reorder", "false", "sinks", "1", "scale_bits", "32", NULL};
+    cr_assert_eq(make(ps, H, D, N, 0, &st), 0, "%s", rb_error_detail());
+    cr_assert_eq(rkv()->kv->append(st, K, V, N), RB_ENUMERIC);
+    d = rb_error_detail();
+    cr_assert(strstr(d, "sink token 6") && strstr(d, "key"), "%s", d);
+    rkv()->kv->destroy(st);
+    free(K);
+    free(V);
+}

@@ -65,3 +65,47 @@ Test(kv_rtn, error_bits_groups_and_side_information) {
     cr_assert_lt(fabs(e16 - e32), 0.05 * e32);
     free(K);
 }
+
+/* Rows far from zero (x = 300 + U(0, 1): zero point about -4500 codes, which fp16 holds only to
+ * a multiple of 4): with fp16 side information every element whose code is not clamped still
+ * decodes within half a stored step of its input, i.e. the codes are chosen against the stored
+ * (s16, z16), not shifted by z's rounding. */
+Test(kv_rtn, fp16_zero_point_far_from_zero) {
+    const rb_method *m = rb_method_find("rtn_kv");
+    size_t T = 64, H = 2, D = 32, row = H * D;
+    float *K = malloc(T * row * sizeof *K), *Kh = malloc(T * row * sizeof *Kh),
+          *Vh = malloc(T * row * sizeof *Vh);
+    rb_rng_uniform_f32(rbt_seed(), 1, 0, T * row, K);
+    for (size_t i = 0; i < T * row; i++) K[i] += 300.0f;
+    rb_params p;
+    cr_assert_eq(rb_params_init(&p, m->params, m->nparams), 0);
+    rb_kv_geom g = {.heads = H, .head_dim = D, .capacity = T};
+    void *st;
+    cr_assert_eq(m->kv->create(&p, &g, 1, &st), 0, "%s", rb_error_detail());
+    cr_assert_eq(m->kv->append(st, K, K, T), 0);
+    cr_assert_eq(m->kv->read(st, Kh, Vh), 0);
+    size_t interior = 0;
+    for (size_t r = 0; r < T * H; r++) {
+        const float *x = K + r * D, *y = Kh + r * D;
+        float mn = x[0], mx = x[0], ymn = y[0], ymx = y[0];
+        for (size_t j = 1; j < D; j++) {
+            mn = fminf(mn, x[j]);
+            mx = fmaxf(mx, x[j]);
+            ymn = fminf(ymn, y[j]);
+            ymx = fmaxf(ymx, y[j]);
+        }
+        double step = (mx - mn) / 15.0; /* within fp16 rounding of the stored scale */
+        for (size_t j = 0; j < D; j++) {
+            if (y[j] == ymn || y[j] == ymx) continue; /* possibly clamped */
+            interior++;
+            cr_assert_leq(fabs((double) y[j] - x[j]), 0.5 * step * 1.01 + 1e-4,
+                          "row %zu elem %zu: %g decodes to %g (step %g)", r, j, (double) x[j],
+                          (double) y[j], step);
+        }
+    }
+    cr_assert_gt(interior, T * H * D / 2);
+    m->kv->destroy(st);
+    free(K);
+    free(Kh);
+    free(Vh);
+}
