@@ -5,6 +5,7 @@
 #include <mutex>
 #include <stdio.h>
 #include <string.h>
+#include <new>
 #include <vector>
 
 #include "kernels/cuda/common.cuh"
@@ -225,6 +226,11 @@ int rb_cuda_copy_bandwidth_impl(size_t bytes, int reps, double *bytes_per_s) {
     void *a = NULL, *b = NULL, *e0 = NULL, *e1 = NULL;
     std::vector<float> ms;
     if (reps < 1) reps = 1;
+    try {
+        ms.reserve((size_t) reps); /* push_back below then never allocates (or throws) */
+    } catch (const std::bad_alloc &) {
+        return rb_error_set(RB_ENOMEM, "copy bandwidth: no host memory for %d timings", reps);
+    }
     if ((rc = cu_malloc(&a, bytes)) || (rc = cu_malloc(&b, bytes))) goto done;
     if ((rc = cu_memset(a, 0x5a, bytes, NULL))) goto done;
     if ((rc = cu_event_create(&e0)) || (rc = cu_event_create(&e1))) goto done;

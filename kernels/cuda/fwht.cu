@@ -8,6 +8,7 @@
  * contiguous 16-byte chunks. The sign multiplies of the RHT happen in the load / between rounds /
  * in the store. Longer rows run in passes over an fp32 scratch the backend owns (big_path). */
 #include <map>
+#include <new>
 #include <math.h>
 #include <mutex>
 #include <utility>
@@ -22,7 +23,7 @@ extern "C" {
 
 /* ---- the H_K sign tables ---- */
 
-int rb_fw_hk_table(size_t K, rb_dir dir, const uint32_t **table) {
+static int hk_table(size_t K, rb_dir dir, const uint32_t **table) {
     static std::mutex mu;
     static std::map<std::pair<size_t, int>, uint32_t *> cache;
     std::lock_guard<std::mutex> lock(mu);
@@ -50,9 +51,23 @@ int rb_fw_hk_table(size_t K, rb_dir dir, const uint32_t **table) {
         cudaFree(d);
         return rc;
     }
-    cache[key] = d;
+    try {
+        cache[key] = d;
+    } catch (...) {
+        cudaFree(d);
+        throw;
+    }
     *table = d;
     return RB_OK;
+}
+
+/* The host containers may throw std::bad_alloc; no exception may reach the C callers. */
+int rb_fw_hk_table(size_t K, rb_dir dir, const uint32_t **table) {
+    try {
+        return hk_table(K, dir, table);
+    } catch (const std::bad_alloc &) {
+        return rb_error_set(RB_ENOMEM, "hadamard: no host memory for the K = %zu sign table", K);
+    }
 }
 
 /* ---- the fused tile kernel ---- */
@@ -626,10 +641,8 @@ static __global__ void fw_mix_kernel(const float *in, float *out, size_t rows, i
 /* Per-stream fp32 scratch for big_path: grown on demand, kept for the process (one device), so
  * that repeated calls do not allocate. Calls on one stream run in order, so one buffer per stream
  * is never used by two calls at once. */
-static int fw_scratch(cudaStream_t st, size_t floats, float **out) {
-    static std::mutex mu;
+static int fw_scratch_locked(cudaStream_t st, size_t floats, float **out) {
     static std::map<cudaStream_t, std::pair<float *, size_t>> bufs;
-    std::lock_guard<std::mutex> lock(mu);
     auto &b = bufs[st];
     if (b.second < floats) {
         if (b.first) {
@@ -654,6 +667,16 @@ static int fw_scratch(cudaStream_t st, size_t floats, float **out) {
     }
     *out = b.first;
     return RB_OK;
+}
+
+static int fw_scratch(cudaStream_t st, size_t floats, float **out) {
+    static std::mutex mu;
+    std::lock_guard<std::mutex> lock(mu);
+    try {
+        return fw_scratch_locked(st, floats, out);
+    } catch (const std::bad_alloc &) { /* the map's node for a new stream */
+        return rb_error_set(RB_ENOMEM, "fwht: no host memory to track a stream's scratch");
+    }
 }
 
 static unsigned grid_for(size_t items, unsigned threads) {
