@@ -177,11 +177,20 @@ static void mix(const plan *pl, __m512 *T) {
             buf[k] = c;
             buf[K + k] = _mm512_xor_ps(c, sign);
         }
-        for (size_t i = 0; i < K; i++) {
+        /* Four outputs at a time (every K is a multiple of 4): four independent chains. */
+        for (size_t i = 0; i < K; i += 4) {
             const uint16_t *o = pl->off + i * K;
-            __m512 acc = _mm512_setzero_ps();
-            for (size_t k = 0; k < K; k++) acc = _mm512_add_ps(acc, buf[o[k]]);
-            T[i * P + j] = _mm512_mul_ps(acc, sc);
+            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            for (size_t k = 0; k < K; k++) {
+                a0 = _mm512_add_ps(a0, buf[o[k]]);
+                a1 = _mm512_add_ps(a1, buf[o[K + k]]);
+                a2 = _mm512_add_ps(a2, buf[o[2 * K + k]]);
+                a3 = _mm512_add_ps(a3, buf[o[3 * K + k]]);
+            }
+            T[i * P + j] = _mm512_mul_ps(a0, sc);
+            T[(i + 1) * P + j] = _mm512_mul_ps(a1, sc);
+            T[(i + 2) * P + j] = _mm512_mul_ps(a2, sc);
+            T[(i + 3) * P + j] = _mm512_mul_ps(a3, sc);
         }
     }
 }
@@ -207,16 +216,78 @@ static void qtab_init(qtab *q, const rb_codebook *cb) {
     }
 }
 
-INLINE __m512i quantize(const qtab *q, __m512 v) {
+/* steps is a constant where this is inlined (see QUANT_CASES), so the search unrolls. */
+INLINE __m512i quantize(const qtab *q, __m512 v, int steps) {
     __m512i n = _mm512_setzero_si512();
-    for (int s = q->steps - 1; s >= 0; s--) {
-        __m512 t = q->steps <= 4   ? _mm512_permutexvar_ps(n, q->lo[s])
-                   : q->steps <= 5 ? _mm512_permutex2var_ps(q->lo[s], n, q->hi[s])
-                                   : _mm512_i32gather_ps(n, q->thr + ((1 << s) - 1), 4);
+#pragma GCC unroll 8
+    for (int s = steps - 1; s >= 0; s--) {
+        __m512 t = steps <= 4   ? _mm512_permutexvar_ps(n, q->lo[s])
+                   : steps <= 5 ? _mm512_permutex2var_ps(q->lo[s], n, q->hi[s])
+                                : _mm512_i32gather_ps(n, q->thr + ((1 << s) - 1), 4);
         __mmask16 lt = _mm512_cmp_ps_mask(t, v, _CMP_LT_OQ);
         n = _mm512_mask_add_epi32(n, lt, n, _mm512_set1_epi32(1 << s));
     }
     return n;
+}
+
+/* Quantize (after the scale when K = 1) and pack a tile: word w of the packed row holds bits
+ * [32 w, 32 w + 32), code j at bit j * bits. B and STEPS are constants in each instance. */
+INLINE void quant_pack(const plan *pl, const qtab *q, const __m512 *T, __m512i *Q, int B,
+                       int STEPS) {
+    const __m512 sc = _mm512_set1_ps(pl->scale);
+    int scale = pl->K == 1;
+    if (32 % B == 0) {
+        for (size_t w = 0; w < pl->W; w++) {
+            __m512i acc = _mm512_setzero_si512();
+            const __m512 *col = T + w * (size_t) (32 / B);
+#pragma GCC unroll 32
+            for (int i = 0; i < 32 / B; i++) {
+                __m512 v = scale ? _mm512_mul_ps(col[i], sc) : col[i];
+                __m512i n = quantize(q, v, STEPS);
+                acc = _mm512_or_si512(acc, _mm512_sllv_epi32(n, _mm512_set1_epi32(i * B)));
+            }
+            Q[w] = acc;
+        }
+        return;
+    }
+    for (size_t w = 0; w < pl->W; w++) Q[w] = _mm512_setzero_si512();
+    for (size_t j = 0; j < pl->d; j++) {
+        __m512 v = scale ? _mm512_mul_ps(T[j], sc) : T[j];
+        __m512i n = quantize(q, v, STEPS);
+        size_t bit = j * (size_t) B, w = bit / 32, sh = bit % 32;
+        Q[w] = _mm512_or_si512(Q[w], _mm512_sllv_epi32(n, _mm512_set1_epi32((int) sh)));
+        if (sh + (size_t) B > 32)
+            Q[w + 1] = _mm512_or_si512(Q[w + 1],
+                                       _mm512_srlv_epi32(n, _mm512_set1_epi32((int) (32 - sh))));
+    }
+}
+
+static void quant_pack_any(const plan *pl, const qtab *q, const __m512 *T, __m512i *Q) {
+    /* steps = ceil(log2 k) <= bits; the common (bits, steps) pairs get their own copy. */
+#define QP(B, S)                                                                                   \
+    if (pl->bits == (B) && q->steps == (S)) {                                                      \
+        quant_pack(pl, q, T, Q, B, S);                                                             \
+        return;                                                                                    \
+    }
+    QP(1, 1) QP(2, 2) QP(3, 3) QP(4, 4) QP(5, 5) QP(6, 6) QP(7, 7) QP(8, 8)
+#undef QP
+    switch (pl->bits) { /* fewer levels than 2^bits */
+    case 1:
+        quant_pack(pl, q, T, Q, 1, q->steps);
+        return;
+    case 2:
+        quant_pack(pl, q, T, Q, 2, q->steps);
+        return;
+    case 4:
+        quant_pack(pl, q, T, Q, 4, q->steps);
+        return;
+    case 8:
+        quant_pack(pl, q, T, Q, 8, q->steps);
+        return;
+    default:
+        quant_pack(pl, q, T, Q, pl->bits, q->steps);
+        return;
+    }
 }
 
 /* Pass A for rows [0, n) of a group: transposes into the tiles and sums the squares, column by
@@ -280,25 +351,7 @@ static void encode_tile(const plan *pl, const qtab *q, int s, __m512d inv_lo, __
     }
     fwht_rest(T, K, P);
     if (K > 1) mix(pl, T);
-    const __m512 sc = _mm512_set1_ps(pl->scale);
-    __m512i *I = (__m512i *) T; /* indices replace the values column by column */
-    for (size_t j = 0; j < d; j++) {
-        __m512 v = T[j];
-        if (K == 1) v = _mm512_mul_ps(v, sc);
-        I[j] = quantize(q, v);
-    }
-    /* Word w holds bits [32 w, 32 w + 32) of the row's stream: code j at bit j * bits. */
-    int b = pl->bits;
-    for (size_t w = 0; w < pl->W; w++) {
-        __m512i acc = _mm512_setzero_si512();
-        for (size_t j = 32 * w / (size_t) b; j * (size_t) b < 32 * w + 32; j++) {
-            long sh = (long) (j * (size_t) b) - (long) (32 * w);
-            __m512i t = sh >= 0 ? _mm512_sllv_epi32(I[j], _mm512_set1_epi32((int) sh))
-                                : _mm512_srlv_epi32(I[j], _mm512_set1_epi32((int) -sh));
-            acc = _mm512_or_si512(acc, t);
-        }
-        Q[w] = acc;
-    }
+    quant_pack_any(pl, q, T, Q);
     Q[pl->W] = _mm512_castps_si512(norm);
 }
 
