@@ -56,6 +56,10 @@ INLINE __mmask16 mask16(size_t n) {
     return n >= 16 ? (__mmask16) 0xFFFF : (__mmask16) ((1u << n) - 1);
 }
 
+static const int8_t H12[144];
+static void mix12_forward(__m512 *T, size_t P, float scale);
+static void mix12_inverse(__m512 *T, size_t P, float scale);
+
 /* What one call needs, resolved once. */
 typedef struct plan {
     size_t d, K, P; /* d = K * P, P = 2^m >= 16 */
@@ -69,6 +73,7 @@ typedef struct plan {
     __m512 *T[2];  /* two tiles of d columns */
     __m512i *Q[2]; /* two tiles of W + 16 word columns (payload words, then the norm) */
     uint16_t *off; /* K > 1: index into the mix's [columns, negated columns] buffer */
+    int h12;       /* K = 12 with the compile-time table */
 } plan;
 
 static int plan_init(plan *pl, const rb_rhtcodec *p, void *scratch, rb_dir dir) {
@@ -87,6 +92,7 @@ static int plan_init(plan *pl, const rb_rhtcodec *p, void *scratch, rb_dir dir) 
     pl->cb = p->cb;
     pl->dir = dir;
     pl->hk = rb_hadamard_matrix(K);
+    pl->h12 = K == 12 && memcmp(pl->hk, H12, sizeof H12) == 0;
     char *s = (char *) (((uintptr_t) scratch + 63) & ~(uintptr_t) 63);
     pl->T[0] = (__m512 *) s;
     pl->T[1] = pl->T[0] + p->d;
@@ -168,6 +174,10 @@ static void fwht_rest(__m512 *T, size_t K, size_t P) {
  * summed from +0 in k order; -c is exact, and a + (-c) is a - c, so each term is one add. */
 static void mix(const plan *pl, __m512 *T) {
     size_t K = pl->K, P = pl->P;
+    if (pl->h12) {
+        (pl->dir == RB_INVERSE ? mix12_inverse : mix12_forward)(T, P, pl->scale);
+        return;
+    }
     __m512 buf[2 * RB_HADAMARD_KMAX];
     const __m512 sc = _mm512_set1_ps(pl->scale);
     const __m512 sign = _mm512_castsi512_ps(_mm512_set1_epi32((int) 0x80000000u));
@@ -193,6 +203,44 @@ static void mix(const plan *pl, __m512 *T) {
             T[(i + 3) * P + j] = _mm512_mul_ps(a3, sc);
         }
     }
+}
+
+/* H_12 (Paley I, kernels/hadamard.c) as a compile-time table: with the signs known, the d =
+ * 12 * 2^m mix is 144 register adds / subtracts per column. plan_init checks it against the
+ * library's table (and falls back to the generic mix if it ever differs). */
+static const int8_t H12[144] = {
+    1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 1, 1,  -1, 1,  -1, -1, -1, 1,  1,  1,  -1, 1,
+    1, 1,  1,  -1, 1,  -1, -1, -1, 1,  1,  1,  -1, 1, -1, 1,  1,  -1, 1,  -1, -1, -1, 1,  1,  1,
+    1, 1,  -1, 1,  1,  -1, 1,  -1, -1, -1, 1,  1,  1, 1,  1,  -1, 1,  1,  -1, 1,  -1, -1, -1, 1,
+    1, 1,  1,  1,  -1, 1,  1,  -1, 1,  -1, -1, -1, 1, -1, 1,  1,  1,  -1, 1,  1,  -1, 1,  -1, -1,
+    1, -1, -1, 1,  1,  1,  -1, 1,  1,  -1, 1,  -1, 1, -1, -1, -1, 1,  1,  1,  -1, 1,  1,  -1, 1,
+    1, 1,  -1, -1, -1, 1,  1,  1,  -1, 1,  1,  -1, 1, -1, 1,  -1, -1, -1, 1,  1,  1,  -1, 1,  1,
+};
+
+INLINE void mix12_dir(__m512 *T, size_t P, float scale, int inverse) {
+    const __m512 sc = _mm512_set1_ps(scale);
+    for (size_t j = 0; j < P; j++) {
+        __m512 c[12];
+#pragma GCC unroll 12
+        for (int k = 0; k < 12; k++) c[k] = T[k * P + j];
+#pragma GCC unroll 12
+        for (int i = 0; i < 12; i++) {
+            __m512 acc = _mm512_setzero_ps();
+#pragma GCC unroll 12
+            for (int k = 0; k < 12; k++) {
+                int h = inverse ? H12[k * 12 + i] : H12[i * 12 + k];
+                acc = h > 0 ? _mm512_add_ps(acc, c[k]) : _mm512_sub_ps(acc, c[k]);
+            }
+            T[i * P + j] = _mm512_mul_ps(acc, sc);
+        }
+    }
+}
+
+static void mix12_forward(__m512 *T, size_t P, float scale) {
+    mix12_dir(T, P, scale, 0);
+}
+static void mix12_inverse(__m512 *T, size_t P, float scale) {
+    mix12_dir(T, P, scale, 1);
 }
 
 /* ---- encode ---- */
@@ -257,21 +305,22 @@ INLINE void quant_pack(const plan *pl, const qtab *q, const __m512 *T, __m512i *
         size_t bit = j * (size_t) B, w = bit / 32, sh = bit % 32;
         Q[w] = _mm512_or_si512(Q[w], _mm512_sllv_epi32(n, _mm512_set1_epi32((int) sh)));
         if (sh + (size_t) B > 32)
-            Q[w + 1] = _mm512_or_si512(Q[w + 1],
-                                       _mm512_srlv_epi32(n, _mm512_set1_epi32((int) (32 - sh))));
+            Q[w + 1] =
+                _mm512_or_si512(Q[w + 1], _mm512_srlv_epi32(n, _mm512_set1_epi32((int) (32 - sh))));
     }
 }
 
 static void quant_pack_any(const plan *pl, const qtab *q, const __m512 *T, __m512i *Q) {
     /* steps = ceil(log2 k) <= bits; the common (bits, steps) pairs get their own copy. */
-#define QP(B, S)                                                                                   \
-    if (pl->bits == (B) && q->steps == (S)) {                                                      \
-        quant_pack(pl, q, T, Q, B, S);                                                             \
-        return;                                                                                    \
+#define QP(B, S)                              \
+    if (pl->bits == (B) && q->steps == (S)) { \
+        quant_pack(pl, q, T, Q, B, S);        \
+        return;                               \
     }
-    QP(1, 1) QP(2, 2) QP(3, 3) QP(4, 4) QP(5, 5) QP(6, 6) QP(7, 7) QP(8, 8)
+    QP(1, 1)
+    QP(2, 2) QP(3, 3) QP(4, 4) QP(5, 5) QP(6, 6) QP(7, 7) QP(8, 8)
 #undef QP
-    switch (pl->bits) { /* fewer levels than 2^bits */
+        switch (pl->bits) { /* fewer levels than 2^bits */
     case 1:
         quant_pack(pl, q, T, Q, 1, q->steps);
         return;
