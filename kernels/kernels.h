@@ -21,6 +21,7 @@
 #include "kernels/fpformats.h"
 #include "kernels/codebook.h"
 #include "kernels/rowcodec.h"
+#include "kernels/rhtcodec.h"
 #include "kernels/lloyd.h"
 
 #endif

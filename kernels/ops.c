@@ -24,6 +24,8 @@ static const rb_op *const all_ops[] = {
     &rb_op_rows_scale_f32,           /* rowcodec.c */
     &rb_op_rows_mul_f32,             /* rowcodec.c */
     &rb_op_dequant_rows_f32,         /* rowcodec.c */
+    &rb_op_rhtcodec_encode_f32,      /* rhtcodec.c */
+    &rb_op_rhtcodec_decode_f32,      /* rhtcodec.c */
     &rb_op_peak_add_f32,             /* peak.c: machine limits */
     &rb_op_copy_stream,              /* peak.c: machine limits */
 };

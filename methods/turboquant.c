@@ -72,6 +72,11 @@ typedef struct tq {
     float *by;
     uint8_t *bidx;
     double *bd;
+    /* rht / rht2: the fused kernel (kernels/rhtcodec.h) with per-slot scratch. */
+    int fused;
+    rb_rhtcodec fz;
+    size_t fz_bytes;
+    unsigned char *fz_scratch;
 } tq;
 
 static void tq_destroy(void *state) {
@@ -89,6 +94,7 @@ static void tq_destroy(void *state) {
     free(c->by);
     free(c->bidx);
     free(c->bd);
+    free(c->fz_scratch);
     free(c);
 }
 
@@ -178,6 +184,13 @@ static int tq_create(const rb_params *p, size_t dim, uint64_t seed, void **state
         c->bd = malloc(rows * sizeof *c->bd);
         if (!c->by || !c->bidx || !c->bd) rc = rb_error_set(RB_ENOMEM, "%s: no memory", name);
     }
+    if (!rc && c->blocked && (kind == RB_ROT_RHT || kind == RB_ROT_RHT2)) {
+        c->fused = 1;
+        c->fz = (rb_rhtcodec){dim, c->rot.rht.d1, c->rot.rht.d2, &c->cb, c->mse_bits, "turboquant"};
+        c->fz_bytes = rb_rhtcodec_scratch_bytes(dim);
+        c->fz_scratch = malloc(c->fz_bytes * RB_CODEC_SLOTS);
+        if (!c->fz_scratch) rc = rb_error_set(RB_ENOMEM, "%s: no memory", name);
+    }
     if (rc) {
         tq_destroy(c);
         return rc;
@@ -228,6 +241,7 @@ typedef struct tq_job {
     uint8_t *codes;
     const uint8_t *in;
     float *xhat;
+    unsigned flags; /* decode: rb_rhtcodec_decode_f32's flags */
 } tq_job;
 
 /* turboquant_mse on rows [r0, r0 + rows): norms, u = x / |x| (in double, rounded once), R u,
@@ -241,6 +255,9 @@ static int tq_encode_block(void *ctx, size_t slot, size_t r0, size_t rows) {
     uint8_t *idx = c->bidx + slot * B * d;
     double *nrm = c->bd + slot * B;
     const float *x = j->x + r0 * d;
+    if (c->fused)
+        return rb_rhtcodec_encode_f32(&c->fz, x, rows, d, j->codes + r0 * c->code_bytes,
+                                      c->code_bytes, r0, c->fz_scratch + slot * c->fz_bytes);
     rb_rows_sqnorm_f32(x, rows, d, d, nrm);
     for (size_t i = 0; i < rows; i++) {
         double n = sqrt(nrm[i]);
@@ -267,6 +284,9 @@ static int tq_decode_block(void *ctx, size_t slot, size_t r0, size_t rows) {
     size_t d = c->dim;
     float *y = j->xhat + r0 * d, *nrm = c->by + slot * c->block_rows * d;
     const uint8_t *in = j->in + r0 * c->code_bytes;
+    if (c->fused)
+        return rb_rhtcodec_decode_f32(&c->fz, in, c->code_bytes, rows, y, d, j->flags,
+                                      c->fz_scratch + slot * c->fz_bytes);
     int rc = rb_codebook_decode_rows_f32(&c->cb, in, c->code_bytes, rows, d, c->mse_bits, y, d);
     if (!rc) rc = rb_rotation_apply(&c->rot, y, rows, d, RB_INVERSE);
     if (rc) return rc;
@@ -282,7 +302,7 @@ static int tq_encode(void *state, const float *x, size_t count, uint8_t *codes) 
     tq *c = state;
     size_t d = c->dim;
     if (c->blocked) {
-        tq_job j = {c, x, codes, NULL, NULL};
+        tq_job j = {c, x, codes, NULL, NULL, 0};
         return rb_codec_blocks(count, c->block_rows, tq_encode_block, &j);
     }
     int rc = reserve(c, count);
@@ -369,7 +389,9 @@ static int tq_decode(void *state, const uint8_t *codes, size_t count, float *xha
     tq *c = state;
     size_t d = c->dim;
     if (c->blocked) {
-        tq_job j = {c, NULL, NULL, codes, xhat};
+        /* Outputs far beyond the last-level cache go around it (non-temporal stores). */
+        unsigned flags = count * d * sizeof *xhat > ((size_t) 64 << 20) ? RB_RHTCODEC_STREAM : 0;
+        tq_job j = {c, NULL, NULL, codes, xhat, flags};
         return rb_codec_blocks(count, c->block_rows, tq_decode_block, &j);
     }
     int rc = tq_unpack(c, codes, count);
