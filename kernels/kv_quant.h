@@ -23,7 +23,9 @@ enum { RB_KV_BF16 = 1u << 0 }; /* round the rotated row to bfloat16 (nearest eve
  *   (0 <= j < d/2) = q[j] | q[j + d/2] << 4; sz[2 r] = scale, sz[2 r + 1] = z.
  * packed is rows x d/2 bytes (row stride d/2), sz rows x 2 floats. d even, 2 <= d <=
  * RB_KV_INT4_DMAX, m a power of two dividing d; inputs finite. Bit-identical in every variant
- * and for any thread count (rows are independent; the pool splits rows). */
+ * and for any thread count (rows are independent; the pool splits rows), except on rows whose
+ * butterflies overflow into inf - inf = NaN (|x| near FLT_MAX): the reference's scan keeps a NaN
+ * in v[0] and skips the others, the vector min/max do not (so since the first AVX-512 kernel). */
 int rb_kv_int4_encode_f32(const float *x, size_t rows, size_t d, size_t stride, size_t m,
                           unsigned flags, uint8_t *packed, float *sz);
 
