@@ -205,7 +205,10 @@ static int codec_setup(rb_bench_inst *b) {
     size_t cb = c->m->codec->code_bytes(c->st);
     int decode = b->entry->call == codec_decode_call;
     c->codes = malloc(b->args.rows * cb + 1);
-    if (decode) c->xhat = malloc(b->args.rows * b->args.n * sizeof(float) + 1);
+    /* 64-byte aligned like the input (bench setup): a decode may stream its output with
+     * non-temporal stores only to whole cache lines. */
+    size_t xbytes = (b->args.rows * b->args.n * sizeof(float) + 63) / 64 * 64;
+    if (decode) c->xhat = aligned_alloc(64, xbytes ? xbytes : 64);
     if (!c->codes || (decode && !c->xhat)) return rb_error_set(RB_ENOMEM, "%s: no memory", b->name);
     b->cost = (rb_cost){0, (double) (b->args.rows * (b->args.n * sizeof(float) + cb))};
     if (!decode) return RB_OK;
