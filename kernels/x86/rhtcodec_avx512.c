@@ -312,15 +312,23 @@ INLINE void quant_pack(const plan *pl, const qtab *q, const __m512 *T, __m512i *
 
 static void quant_pack_any(const plan *pl, const qtab *q, const __m512 *T, __m512i *Q) {
     /* steps = ceil(log2 k) <= bits; the common (bits, steps) pairs get their own copy. */
-#define QP(B, S)                              \
-    if (pl->bits == (B) && q->steps == (S)) { \
-        quant_pack(pl, q, T, Q, B, S);        \
-        return;                               \
-    }
-    QP(1, 1)
-    QP(2, 2) QP(3, 3) QP(4, 4) QP(5, 5) QP(6, 6) QP(7, 7) QP(8, 8)
+#define QP(B, S)                                  \
+    do {                                          \
+        if (pl->bits == (B) && q->steps == (S)) { \
+            quant_pack(pl, q, T, Q, B, S);        \
+            return;                               \
+        }                                         \
+    } while (0)
+    QP(1, 1);
+    QP(2, 2);
+    QP(3, 3);
+    QP(4, 4);
+    QP(5, 5);
+    QP(6, 6);
+    QP(7, 7);
+    QP(8, 8);
 #undef QP
-        switch (pl->bits) { /* fewer levels than 2^bits */
+    switch (pl->bits) { /* fewer levels than 2^bits */
     case 1:
         quant_pack(pl, q, T, Q, 1, q->steps);
         return;
