@@ -44,9 +44,11 @@ static const char *who_of(const rb_rhtcodec *p) {
 int rb_rhtcodec_encode_f32_ref(const rb_rhtcodec *p, const float *x, size_t rows, size_t ldx,
                                uint8_t *codes, size_t ldc, size_t row0, void *scratch) {
     size_t d = p->d, payload = rb_pack_bytes(d, p->bits);
-    double *nrm = align64(scratch);
-    float *u = (float *) (nrm + RB_RHTCODEC_CHUNK);
-    uint8_t *idx = (uint8_t *) (u + RB_RHTCODEC_CHUNK * d);
+    /* Carved from untyped bytes: [CHUNK doubles][CHUNK x d floats][CHUNK x d bytes]. */
+    unsigned char *base = align64(scratch);
+    double *nrm = (void *) base;
+    float *u = (void *) (base + RB_RHTCODEC_CHUNK * sizeof(double));
+    uint8_t *idx = base + RB_RHTCODEC_CHUNK * (sizeof(double) + d * sizeof(float));
     for (size_t c0 = 0; c0 < rows; c0 += RB_RHTCODEC_CHUNK) {
         size_t n = rows - c0 < RB_RHTCODEC_CHUNK ? rows - c0 : RB_RHTCODEC_CHUNK, bad = n;
         const float *xc = x + c0 * ldx;
