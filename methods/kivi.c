@@ -34,6 +34,7 @@ typedef struct kivi {
     int bits;
     unsigned maxq;
     size_t n, kq, vq; /* tokens cached, keys quantized, values quantized */
+    int broken;       /* an append failed mid-token: n, kq and vq no longer agree */
     /* Quantized keys by block of R tokens: codes [block][h * D + c][kwords], fp16 scale and min
      * [block][h * D + c][R / G]. */
     uint32_t *kcode;
@@ -207,8 +208,13 @@ static int evict_value(kivi *s) {
 
 /* Token by token, which is exactly KIVI's prefill (L - L mod R keys quantized, all but the last R
  * values quantized) and its decode step (flush at R buffered keys, evict at R + 1 values). */
+static int unusable(void) {
+    return rb_error_set(RB_EINVAL, "kivi: the cache is unusable after an earlier append error");
+}
+
 static int kivi_append(void *state, const float *K, const float *V, size_t tokens) {
     kivi *s = state;
+    if (s->broken) return unusable();
     if (tokens > s->cap - s->n)
         return rb_error_set(RB_ESIZE, "kivi: appending %zu tokens to %zu exceeds capacity %zu",
                             tokens, s->n, s->cap);
@@ -230,13 +236,17 @@ static int kivi_append(void *state, const float *K, const float *V, size_t token
         s->n++;
         int rc = s->n - s->kq == s->R ? flush_keys(s) : RB_OK;
         if (!rc && s->n - s->vq > s->R) rc = evict_value(s);
-        if (rc) return rc;
+        if (rc) {
+            s->broken = 1;
+            return rc;
+        }
     }
     return RB_OK;
 }
 
 static int kivi_read(void *state, float *K, float *V) {
     kivi *s = state;
+    if (s->broken) return unusable();
     size_t ng = s->R / s->G;
     for (size_t t = 0; t < s->n; t++) {
         float *k = K + t * s->HD, *v = V + t * s->HD;
