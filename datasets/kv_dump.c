@@ -3,10 +3,9 @@
  * and stored as the tensors harness/eval_kv.c reads (K, V, Q, K_calib, V_calib, kv_meta).
  *
  * Calibration tokens are either separate files/tensors (k_calib/v_calib) or `calib_tokens` taken
- * from the dump itself. The split defaults to the END of the dump (calib_from: end) because the
- * KV methods assume the cache they are given starts at position 0 (rb_kv_ops append: positions
- * continue from the cached count): the evaluated cache then keeps the dump's true positions and
- * its first tokens (attention sinks), which a prefix split would move into the calibration set.
+ * from the dump itself. The split defaults to the END of the dump (calib_from: end): the evaluated
+ * cache then starts at position 0 and keeps the dump's first tokens (attention sinks), which a
+ * prefix split would move into the calibration set.
  * kv_meta records the position of the first token of each split (evaluation: 0 or C;
  * calibration: T - C or 0; separate calibration files: 0), so a RoPE-aware method (rope_base > 0)
  * undoes RoPE at each token's true position whichever end the split takes. */
@@ -172,6 +171,7 @@ static int finish(const char *kind, const rb_params *p, const rb_tensor *const s
         return rb_error_set(RB_EINVAL, "%s: prefill = %zu exceeds the %zu evaluated tokens", kind,
                             prefill, n);
     size_t e0 = from_end ? 0 : C, c0 = from_end ? T - C : 0;
+    if (!C || src[ST_KC]) c0 = 0; /* no split off this dump: nothing to place */
     if (rb_params_float(p, "rope_base") > 0 && (e0 > (1u << 24) || c0 > (1u << 24)))
         return rb_error_set(RB_EINVAL,
                             "%s: %s: a split starting at token %zu: positions above 2^24 are not "
@@ -199,7 +199,7 @@ static int finish(const char *kind, const rb_params *p, const rb_tensor *const s
     meta->data[1] = (float) rb_params_float(p, "rope_base");
     /* Where the two splits sit in the dump's sequence (separate calibration files start at 0). */
     meta->data[2] = (float) e0;
-    meta->data[3] = src[ST_KC] ? 0.0f : (float) c0;
+    meta->data[3] = (float) c0;
     rb_dataset_hash(ds);
     return RB_OK;
 }

@@ -9,9 +9,10 @@
  * A group whose scale is 0 (constant, or a range below fp16's resolution) is defined here as
  * q = 0, x_hat = mn (the reference code divides by zero). Codes are packed floor(32 / b) per
  * int32, least-significant bits first, along tokens for keys and along channels for values.
- * Values beyond fp16's range (an input, or a group's max - min) would be Inf in the reference's
- * cache and NaN after dequantization; here they are an RB_ENUMERIC error naming the token, head
- * and channel. */
+ * Values beyond fp16's range (an input, a group's max - min or its top reconstruction) would be
+ * Inf in the reference's cache and Inf or NaN after dequantization; here they are an RB_ENUMERIC
+ * error naming the token, head and channel (an input error appends none of the call's tokens; a
+ * group error leaves the cache unusable). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,7 +124,8 @@ static int kivi_create(const rb_params *p, const rb_kv_geom *g, uint64_t seed, v
 }
 
 /* One group of n fp16 values read with stride: fp16 (scale, min) and codes, KIVI's arithmetic.
- * Returns 0, or 1 (nothing written) when max - min overflows fp16; *lo_hi gets min and max. */
+ * Returns 0, or 1 (nothing written) when max - min, or the top code's reconstruction, overflows
+ * fp16; *lo_hi gets min and max. */
 static int quant_group(const kivi *s, const uint16_t *x, size_t n, size_t stride, uint16_t *scale,
                        uint16_t *mn, uint8_t *q, float lo_hi[2]) {
     float lo = rb_f16_to_f32(x[0]), hi = lo;
@@ -136,6 +138,9 @@ static int quant_group(const kivi *s, const uint16_t *x, size_t n, size_t stride
     lo_hi[1] = hi;
     if (isinf(rb_f16_round(hi - lo))) return 1;
     float sc = rb_f16_round(rb_f16_round(hi - lo) / (float) s->maxq);
+    /* The top code decodes to f16(f16(maxq * scale) + min), which can round past 65504 even
+     * when max - min fits (e.g. 0 .. 65504 at 2 bits). */
+    if (isinf(rb_f16_round(rb_f16_round((float) s->maxq * sc) + lo))) return 1;
     *scale = rb_f32_to_f16(sc);
     *mn = rb_f32_to_f16(lo);
     for (size_t i = 0; i < n; i++) {
@@ -154,7 +159,7 @@ static int range_error(const char *what, size_t token0, size_t token1, size_t hc
                        const float lo_hi[2]) {
     return rb_error_set(RB_ENUMERIC,
                         "kivi: %s group of head %zu, channel %zu, tokens %zu..%zu spans %g .. %g: "
-                        "max - min overflows fp16 (65504), the dtype KIVI computes the scale in",
+                        "its range overflows fp16 (65504), the dtype KIVI computes in",
                         what, hc / s->D, hc % s->D, token0, token1, (double) lo_hi[0],
                         (double) lo_hi[1]);
 }
@@ -218,20 +223,24 @@ static int kivi_append(void *state, const float *K, const float *V, size_t token
     if (tokens > s->cap - s->n)
         return rb_error_set(RB_ESIZE, "kivi: appending %zu tokens to %zu exceeds capacity %zu",
                             tokens, s->n, s->cap);
+    /* Every input first, so that a bad one appends none of the call's tokens. */
+    for (size_t i = 0; i < 2 * tokens * s->HD; i++) {
+        int key = i < tokens * s->HD;
+        size_t e = key ? i : i - tokens * s->HD;
+        float x = (key ? K : V)[e];
+        if (!isfinite(rb_f16_round(x)))
+            return rb_error_set(RB_ENUMERIC,
+                                "kivi: token %zu, head %zu, channel %zu: %s %g is %s fp16's range "
+                                "(65504), the cache's dtype",
+                                s->n + e / s->HD, e % s->HD / s->D, e % s->D, key ? "key" : "value",
+                                (double) x, isfinite(x) ? "beyond" : "not a number in");
+    }
     for (size_t t = 0; t < tokens; t++) {
         uint16_t *kb = s->kbuf + (s->n - s->kq) * s->HD;
         uint16_t *vb = s->vring + (s->n % (s->R + 1)) * s->HD;
         for (size_t e = 0; e < s->HD; e++) {
             kb[e] = rb_f32_to_f16(K[t * s->HD + e]);
             vb[e] = rb_f32_to_f16(V[t * s->HD + e]);
-            if (isinf(rb_f16_to_f32(kb[e])) || isinf(rb_f16_to_f32(vb[e]))) {
-                int key = isinf(rb_f16_to_f32(kb[e]));
-                return rb_error_set(RB_ENUMERIC,
-                                    "kivi: token %zu, head %zu, channel %zu: %s %g is beyond "
-                                    "fp16's range (65504), the cache's dtype",
-                                    s->n, e / s->D, e % s->D, key ? "key" : "value",
-                                    (double) (key ? K : V)[t * s->HD + e]);
-            }
         }
         s->n++;
         int rc = s->n - s->kq == s->R ? flush_keys(s) : RB_OK;

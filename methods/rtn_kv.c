@@ -4,7 +4,8 @@
  * then chosen against the stored pair, code = clamp(rint(x / s16) + z16, 0, 2^b - 1), as a cache
  * that stores them in fp16 dequantizes s16 * (code - z16): the zero point is an integer in code
  * units that fp16 holds exactly only up to 2048, so for a row far from zero (|min| / scale large)
- * its rounding would otherwise shift every element by up to half an fp16 ulp of codes. */
+ * its rounding would otherwise shift every element by up to half an fp16 ulp of codes. A scale or
+ * zero point beyond fp16's range is an RB_ENUMERIC error naming the token, head and group. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,14 +86,8 @@ static int rtn_kv_create(const rb_params *p, const rb_kv_geom *g, uint64_t seed,
     return RB_OK;
 }
 
-/* fp32 -> fp16 -> fp32 (round to nearest even), saturating at +-65504: a stored side value that
- * overflows fp16 is kept finite rather than becoming Inf. */
-static float f16_round(float x) {
-    float r = rb_f16_round(x);
-    return isinf(r) && isfinite(x) ? copysignf(RB_F16_MAX, r) : r;
-}
-
-static int quant_rows(rtn_kv *c, const float *x, size_t rows, uint8_t *codes, float *s, float *z) {
+static int quant_rows(rtn_kv *c, const char *what, const float *x, size_t rows, uint8_t *codes,
+                      float *s, float *z) {
     int rc = rb_quant_f32(&c->spec, x, rows, c->dim, c->dim, codes, s, z);
     if (rc || c->scale_bits != 16) return rc;
     const float maxq = (float) ((1u << c->spec.bits) - 1);
@@ -100,8 +95,16 @@ static int quant_rows(rtn_kv *c, const float *x, size_t rows, uint8_t *codes, fl
         for (size_t gi = 0; gi < c->ngroups; gi++) {
             size_t p = r * c->ngroups + gi, c0 = gi * c->group;
             size_t c1 = c0 + c->group < c->dim ? c0 + c->group : c->dim;
-            s[p] = f16_round(s[p]);
-            z[p] = f16_round(z[p]);
+            if (fabsf(s[p]) > RB_F16_MAX || fabsf(z[p]) > RB_F16_MAX)
+                return rb_error_set(
+                    RB_ENUMERIC,
+                    "rtn_kv: token %zu, head %zu, %s group %zu: %s %g is beyond the "
+                    "fp16 it is stored in (65504); use scale_bits: 32",
+                    c->tokens + r / c->heads, r % c->heads, what, gi,
+                    fabsf(s[p]) > RB_F16_MAX ? "scale" : "zero point (code units)",
+                    (double) (fabsf(s[p]) > RB_F16_MAX ? s[p] : z[p]));
+            s[p] = rb_f16_round(s[p]); /* within fp16's range: checked above */
+            z[p] = rb_f16_round(z[p]);
             for (size_t j = c0; j < c1; j++) {
                 /* s16 == 0 (a scale below fp16's subnormals): every element decodes to 0. */
                 float q = s[p] > 0 ? rintf(x[r * c->dim + j] / s[p]) + z[p] : 0.0f;
@@ -118,8 +121,8 @@ static int rtn_kv_append(void *state, const float *K, const float *V, size_t tok
         return rb_error_set(RB_ESIZE, "rtn_kv: %zu more tokens exceed the capacity %zu", tokens,
                             c->cap);
     size_t r0 = c->tokens * c->heads, rows = tokens * c->heads, p0 = r0 * c->ngroups;
-    int rc = quant_rows(c, K, rows, c->kc + r0 * c->dim, c->ks + p0, c->kz + p0);
-    if (!rc) rc = quant_rows(c, V, rows, c->vc + r0 * c->dim, c->vs + p0, c->vz + p0);
+    int rc = quant_rows(c, "key", K, rows, c->kc + r0 * c->dim, c->ks + p0, c->kz + p0);
+    if (!rc) rc = quant_rows(c, "value", V, rows, c->vc + r0 * c->dim, c->vs + p0, c->vz + p0);
     if (!rc) c->tokens += tokens;
     return rc;
 }

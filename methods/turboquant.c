@@ -178,18 +178,19 @@ static int tq_create(const rb_params *p, size_t dim, uint64_t seed, void **state
     if (!rc && !prod && kind != RB_ROT_HAAR) {
         c->blocked = 1;
         c->block_rows = rb_codec_block_rows(dim);
+        c->fused = kind == RB_ROT_RHT || kind == RB_ROT_RHT2;
+    }
+    if (!rc && c->fused) {
+        c->fz = (rb_rhtcodec){dim, c->rot.rht.d1, c->rot.rht.d2, &c->cb, c->mse_bits, "turboquant"};
+        c->fz_bytes = rb_rhtcodec_scratch_bytes(dim);
+        c->fz_scratch = malloc(c->fz_bytes * RB_CODEC_SLOTS);
+        if (!c->fz_scratch) rc = rb_error_set(RB_ENOMEM, "%s: no memory", name);
+    } else if (!rc && c->blocked) { /* rotation: none, multi-pass blocks */
         size_t rows = c->block_rows * RB_CODEC_SLOTS;
         c->by = malloc(rows * dim * sizeof *c->by);
         c->bidx = malloc(rows * dim);
         c->bd = malloc(rows * sizeof *c->bd);
         if (!c->by || !c->bidx || !c->bd) rc = rb_error_set(RB_ENOMEM, "%s: no memory", name);
-    }
-    if (!rc && c->blocked && (kind == RB_ROT_RHT || kind == RB_ROT_RHT2)) {
-        c->fused = 1;
-        c->fz = (rb_rhtcodec){dim, c->rot.rht.d1, c->rot.rht.d2, &c->cb, c->mse_bits, "turboquant"};
-        c->fz_bytes = rb_rhtcodec_scratch_bytes(dim);
-        c->fz_scratch = malloc(c->fz_bytes * RB_CODEC_SLOTS);
-        if (!c->fz_scratch) rc = rb_error_set(RB_ENOMEM, "%s: no memory", name);
     }
     if (rc) {
         tq_destroy(c);
@@ -251,13 +252,13 @@ static int tq_encode_block(void *ctx, size_t slot, size_t r0, size_t rows) {
     tq_job *j = ctx;
     tq *c = j->c;
     size_t d = c->dim, B = c->block_rows;
-    float *y = c->by + slot * B * d;
-    uint8_t *idx = c->bidx + slot * B * d;
-    double *nrm = c->bd + slot * B;
     const float *x = j->x + r0 * d;
     if (c->fused)
         return rb_rhtcodec_encode_f32(&c->fz, x, rows, d, j->codes + r0 * c->code_bytes,
                                       c->code_bytes, r0, c->fz_scratch + slot * c->fz_bytes);
+    float *y = c->by + slot * B * d;
+    uint8_t *idx = c->bidx + slot * B * d;
+    double *nrm = c->bd + slot * B;
     rb_rows_sqnorm_f32(x, rows, d, d, nrm);
     for (size_t i = 0; i < rows; i++) {
         double n = sqrt(nrm[i]);
@@ -282,11 +283,12 @@ static int tq_decode_block(void *ctx, size_t slot, size_t r0, size_t rows) {
     tq_job *j = ctx;
     tq *c = j->c;
     size_t d = c->dim;
-    float *y = j->xhat + r0 * d, *nrm = c->by + slot * c->block_rows * d;
+    float *y = j->xhat + r0 * d;
     const uint8_t *in = j->in + r0 * c->code_bytes;
     if (c->fused)
         return rb_rhtcodec_decode_f32(&c->fz, in, c->code_bytes, rows, y, d, j->flags,
                                       c->fz_scratch + slot * c->fz_bytes);
+    float *nrm = c->by + slot * c->block_rows * d;
     int rc = rb_codebook_decode_rows_f32(&c->cb, in, c->code_bytes, rows, d, c->mse_bits, y, d);
     if (!rc) rc = rb_rotation_apply(&c->rot, y, rows, d, RB_INVERSE);
     if (rc) return rc;

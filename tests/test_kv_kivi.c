@@ -208,6 +208,7 @@ Test(kv_kivi, fp16_overflow_is_an_error_naming_the_place) {
     cr_assert(strstr(d, "token 2") && strstr(d, "head 1") && strstr(d, "channel 5") &&
                   strstr(d, "value") && strstr(d, "fp16"),
               "%s", d);
+    cr_assert_eq(m->kv->tokens(st), 0, "a bad input appends none of the call's tokens");
     m->kv->destroy(st);
     V[2 * HD + 1 * D + 5] = 0.5f;
     K[1 * HD + 3] = 40000.0f; /* fits fp16, but a group with -40000 spans 80000 */
@@ -219,6 +220,14 @@ Test(kv_kivi, fp16_overflow_is_an_error_naming_the_place) {
     cr_assert(strstr(d, "key group") && strstr(d, "head 0") && strstr(d, "channel 3") &&
                   strstr(d, "tokens 0..3"),
               "%s", d);
+    m->kv->destroy(st);
+    /* 0 .. 65504 fits, but the top INT2 code decodes to f16(3 * 21840) = Inf. */
+    K[1 * HD + 3] = 65504.0f;
+    K[3 * HD + 3] = 0.0f;
+    cr_assert_eq(make(2, G, R, H, D, R, &st), 0, "%s", rb_error_detail());
+    cr_assert_eq(m->kv->append(st, K, V, R), RB_ENUMERIC);
+    d = rb_error_detail();
+    cr_assert(strstr(d, "channel 3") && strstr(d, "overflows fp16"), "%s", d);
     /* A failed flush leaves the buffers out of step: later calls are refused, not run. */
     cr_assert_eq(m->kv->append(st, K, V, 1), RB_EINVAL);
     float *Kh = malloc(R * HD * sizeof *Kh), *Vh = malloc(R * HD * sizeof *Vh);

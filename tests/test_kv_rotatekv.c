@@ -66,20 +66,20 @@ Test(kv_rotatekv, int3_scale_bug_is_mirrored_behind_the_flag) {
     uint8_t q[9];
     float s, z;
     for (int i = 0; i < 9; i++) x[i] = (float) i;
-    rb_rotatekv_quant(x, 9, 3, 1.0f, 1, 1, q, &s, &z);
+    cr_assert_eq(rb_rotatekv_quant(x, 9, 3, 1.0f, 1, 1, q, &s, &z), RB_OK);
     cr_assert_eq(s, 1.0f, "INT3 bug: step (max - min) / 8, got %g", s);
     cr_assert_eq(z, 0.0f);
     for (int i = 0; i < 8; i++) cr_assert_eq(q[i], i);
     cr_assert_eq(q[8], 7, "the clamp stays at 2^3 - 1");
-    rb_rotatekv_quant(x, 9, 3, 1.0f, 0, 0, q, &s, &z);
+    cr_assert_eq(rb_rotatekv_quant(x, 9, 3, 1.0f, 0, 0, q, &s, &z), RB_OK);
     cr_assert_eq(s, 8.0f / 7.0f);
     cr_assert_eq(q[8], 7);
     /* At 2 and 4 bits the bug changes nothing. */
     for (int b = 2; b <= 4; b += 2) {
         float s1, z1, s2, z2;
         uint8_t q1[9], q2[9];
-        rb_rotatekv_quant(x, 9, b, 1.0f, 1, 0, q1, &s1, &z1);
-        rb_rotatekv_quant(x, 9, b, 1.0f, 0, 0, q2, &s2, &z2);
+        cr_assert_eq(rb_rotatekv_quant(x, 9, b, 1.0f, 1, 0, q1, &s1, &z1), RB_OK);
+        cr_assert_eq(rb_rotatekv_quant(x, 9, b, 1.0f, 0, 0, q2, &s2, &z2), RB_OK);
         cr_assert(s1 == s2 && z1 == z2 && memcmp(q1, q2, 9) == 0, "bits %d", b);
     }
 }
@@ -91,13 +91,13 @@ Test(kv_rotatekv, int2_clip_and_zero_point) {
     const uint8_t want[6] = {0, 1, 1, 2, 3, 3};
     uint8_t q[6];
     float s, z;
-    rb_rotatekv_quant(x, 6, 2, 0.8f, 0, 1, q, &s, &z);
+    cr_assert_eq(rb_rotatekv_quant(x, 6, 2, 0.8f, 0, 1, q, &s, &z), RB_OK);
     cr_assert_eq(s, 4.0f);
     cr_assert_eq(z, 1.0f);
     for (int i = 0; i < 6; i++) cr_assert_eq(q[i], want[i], "x = %g: code %u", x[i], q[i]);
     /* A constant group is defined (scale 1), not a division by zero. */
     const float c[4] = {3, 3, 3, 3};
-    rb_rotatekv_quant(c, 4, 2, 1.0f, 0, 1, q, &s, &z);
+    cr_assert_eq(rb_rotatekv_quant(c, 4, 2, 1.0f, 0, 1, q, &s, &z), RB_OK);
     cr_assert_eq(s, 1.0f);
     for (int i = 0; i < 4; i++) cr_assert_eq(s * ((float) q[i] - z), 3.0f);
 }

@@ -109,3 +109,34 @@ Test(kv_rtn, fp16_zero_point_far_from_zero) {
     free(Kh);
     free(Vh);
 }
+
+/* A row so far from zero that its zero point (-min / scale code units) exceeds fp16 cannot be
+ * stored at scale_bits 16: an error naming the place (it used to saturate, clamping every code);
+ * scale_bits 32 stores it. */
+Test(kv_rtn, fp16_side_values_out_of_range_are_errors) {
+    const rb_method *m = rb_method_find("rtn_kv");
+    size_t T = 4, H = 2, D = 16, row = H * D;
+    float *K = malloc(T * row * sizeof *K);
+    rb_rng_uniform_f32(rbt_seed(), 2, 0, T * row, K);
+    for (size_t j = 0; j < D; j++) K[3 * row + 1 * D + j] = 1e4f + 1e-3f * (float) j;
+    for (const char *sb = "16"; sb; sb = strcmp(sb, "16") == 0 ? "32" : NULL) {
+        rb_params p;
+        cr_assert_eq(rb_params_init(&p, m->params, m->nparams), 0);
+        cr_assert_eq(rb_params_set(&p, "scale_bits", sb), 0);
+        rb_kv_geom g = {.heads = H, .head_dim = D, .capacity = T};
+        void *st;
+        cr_assert_eq(m->kv->create(&p, &g, 1, &st), 0, "%s", rb_error_detail());
+        int rc = m->kv->append(st, K, K, T);
+        if (sb[0] == '1') {
+            cr_assert_eq(rc, RB_ENUMERIC);
+            const char *d = rb_error_detail();
+            cr_assert(strstr(d, "token 3") && strstr(d, "head 1") && strstr(d, "zero point") &&
+                          strstr(d, "scale_bits: 32"),
+                      "%s", d);
+        } else {
+            cr_assert_eq(rc, 0, "%s", rb_error_detail());
+        }
+        m->kv->destroy(st);
+    }
+    free(K);
+}

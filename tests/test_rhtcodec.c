@@ -170,8 +170,8 @@ static void check_case(size_t d, int bits, size_t k, int blocks, size_t rows, ui
 Test(rhtcodec, variants_match_the_multipass_pipeline, .timeout = 120) {
     uint64_t seed = rbt_seed();
     /* At and around the fast paths: 2^k from 32 (64..256 in the tests of the codec too), 12 *
-     * 128 = 1536, 20 * 128; declined: 16 (2^m < 32), 12 * 8 = 96 (2^m < 16), 40 * 16 = 640 is
-     * taken, 28 (not a multiple of 32). */
+     * 128 = 1536, 20 * 128; declined: 16 (not a multiple of 32), 12 * 8 = 96 (2^m < 16), 40 * 16 =
+     * 640 is taken, 28 (not a multiple of 32). */
     static const size_t ds[] = {16, 28, 32, 64, 128, 256, 512, 96, 640, 1536, 2560};
     static const size_t rows_list[] = {1, 16, 33, 70};
     for (size_t di = 0; di < COUNT(ds); di++)

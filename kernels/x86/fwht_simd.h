@@ -32,15 +32,7 @@
 #include "kernels/fwht.h"
 #include "kernels/pool.h"
 
-/* Full unrolling of the fixed-trip register loops. UBSan's instrumentation makes gcc drop the
- * annotation with a warning (which has no -Wno- switch), so sanitizer builds (RB_SANITIZE) go
- * without it; the results are the same either way. */
-#ifdef RB_SANITIZE
-#define RB_UNROLL(n)
-#else
-#define RB_PRAGMA_(x) _Pragma(#x)
-#define RB_UNROLL(n)  RB_PRAGMA_(GCC unroll n)
-#endif
+#include "kernels/x86/simd_util.h" /* RB_UNROLL(n): full unrolling of fixed-trip loops */
 
 #define FWHT_INLINE static inline __attribute__((always_inline))
 

@@ -6,11 +6,11 @@
 
 #include "kernels/kv_quant.h"
 #include "kernels/kv_quant_variants.h"
+#include "kernels/x86/simd_util.h"
 
 #define RB_AI static inline __attribute__((always_inline))
 /* Loops over the vectors of a row (a constant count after inlining) must unroll completely so
- * that the row stays in registers; gcc -O2 does not do it on its own. */
-#define RB_UNROLL _Pragma("GCC unroll 16")
+ * that the row stays in registers; gcc -O2 does not do it on its own: RB_UNROLL(16). */
 
 /* Butterfly stage h < 16 inside one vector as one FMA: x * sign + partner, sign +1 on the low
  * lanes (i & h == 0: x + partner, the reference's a + c) and -1 on the high lanes (partner - x,
@@ -91,7 +91,7 @@ RB_AI void pack64(const __m512i *lo, const __m512i *hi, uint8_t *out) {
 /* Butterflies between whole vectors: stage h = 16 hv pairs v[i] with v[i + hv]. */
 RB_AI void cross_stage(__m512 *v, int nv, int hv) {
     if (hv >= nv) return; /* m <= d: never reached, but the compiler cannot know it */
-    RB_UNROLL
+    RB_UNROLL(16)
     for (int i = 0; i < nv; i++)
         if (!(i & hv)) {
             __m512 a = v[i], c = v[i + hv];
@@ -112,15 +112,15 @@ RB_AI __m512 mm(__m512 a, __m512 b, const int max) {
 
 RB_AI __m512 reduce16(const __m512 *a, const int max) {
     __m512 t[8], u[4], w[2];
-    RB_UNROLL
+    RB_UNROLL(16)
     for (int i = 0; i < 8; i++) /* row i in quarters 0-1, row i + 8 in quarters 2-3 */
         t[i] = mm(_mm512_shuffle_f32x4(a[i], a[i + 8], 0x44),
                   _mm512_shuffle_f32x4(a[i], a[i + 8], 0xEE), max);
-    RB_UNROLL
+    RB_UNROLL(16)
     for (int i = 0; i < 4; i++) /* quarters: rows i, i + 8, i + 4, i + 12 */
         u[i] = mm(_mm512_shuffle_f32x4(t[i], t[i + 4], 0x88),
                   _mm512_shuffle_f32x4(t[i], t[i + 4], 0xDD), max);
-    RB_UNROLL
+    RB_UNROLL(16)
     for (int i = 0; i < 2; i++) /* lane pairs: quarter k's row of u[i], then of u[i + 2] */
         w[i] = mm(_mm512_shuffle_ps(u[i], u[i + 2], 0x44), _mm512_shuffle_ps(u[i], u[i + 2], 0xEE),
                   max);
@@ -138,41 +138,41 @@ RB_AI void rotate_rows(const float *x, size_t stride, size_t m, unsigned flags, 
     const signs sg = make_signs();
     const __m512 vinv = _mm512_set1_ps((float) (1.0 / sqrt((double) m)));
     __m512 v[2][16];
-    RB_UNROLL
+    RB_UNROLL(16)
     for (int i = 0; i < nv; i++) {
-        RB_UNROLL
+        RB_UNROLL(16)
         for (int r = 0; r < R; r++) {
             v[r][i] = _mm512_loadu_ps(x + (size_t) r * stride + 16 * i);
             if (m > 1) v[r][i] = stages16(_mm512_mul_ps(v[r][i], vinv), m, &sg);
         }
     }
-    RB_UNROLL
+    RB_UNROLL(16)
     for (int r = 0; r < R; r++) {
         if (m > 16) cross_stage(v[r], nv, 1);
         if (m > 32) cross_stage(v[r], nv, 2);
         if (m > 64) cross_stage(v[r], nv, 4);
         if (m > 128) cross_stage(v[r], nv, 8);
     }
-    RB_UNROLL
+    RB_UNROLL(16)
     for (int i = 0; i < nv; i++) {
-        RB_UNROLL
+        RB_UNROLL(16)
         for (int r = 0; r < R; r++) {
             if (flags & RB_KV_BF16) v[r][i] = bf16_round16(v[r][i]);
             _mm512_store_ps(buf + 256 * r + 16 * i, v[r][i]);
         }
     }
-    RB_UNROLL
+    RB_UNROLL(16)
     for (int r = 0; r < R; r++) {
         __m512 a[8], b[8];
         /* pairwise trees: 3 levels of latency instead of a chain of 7 */
-        RB_UNROLL
+        RB_UNROLL(16)
         for (int i = 0; i < nv / 2; i++) {
             a[i] = _mm512_min_ps(v[r][i], v[r][i + nv / 2]);
             b[i] = _mm512_max_ps(v[r][i], v[r][i + nv / 2]);
         }
-        RB_UNROLL
+        RB_UNROLL(16)
         for (int w = nv / 4; w >= 1; w /= 2) {
-            RB_UNROLL
+            RB_UNROLL(16)
             for (int i = 0; i < w; i++) {
                 a[i] = _mm512_min_ps(a[i], a[i + w]);
                 b[i] = _mm512_max_ps(b[i], b[i + w]);
@@ -235,16 +235,16 @@ RB_AI void encode_block(const float *x, size_t n, size_t ahead, size_t stride, s
     for (r = 0; r < n; r++) {
         const __m512 vs = _mm512_set1_ps(sc[r]), vz = _mm512_set1_ps(zz[r]);
         __m512 v[16];
-        RB_UNROLL
+        RB_UNROLL(16)
         for (int i = 0; i < nv; i++) v[i] = _mm512_load_ps(buf[r] + 16 * i);
-        RB_UNROLL
+        RB_UNROLL(16)
         for (int i = 0; i < nv; i++) v[i] = _mm512_div_ps(v[i], vs);
         uint8_t *out = packed + r * half;
         if (nv >= 8) {
-            RB_UNROLL
+            RB_UNROLL(16)
             for (int g = 0; g < nv / 2; g += 4) {
                 __m512i lo4[4], hi4[4];
-                RB_UNROLL
+                RB_UNROLL(16)
                 for (int i = 0; i < 4; i++) {
                     lo4[i] = code_fast(v[g + i], vz);
                     hi4[i] = code_fast(v[g + i + nv / 2], vz);
@@ -252,7 +252,7 @@ RB_AI void encode_block(const float *x, size_t n, size_t ahead, size_t stride, s
                 pack64(lo4, hi4, out + 16 * g);
             }
         } else {
-            RB_UNROLL
+            RB_UNROLL(16)
             for (int i = 0; i < nv / 2; i++) {
                 __m512i cl = code_clamped(v[i], vz), ch = code_clamped(v[i + nv / 2], vz);
                 __m512i bb = _mm512_or_si512(cl, _mm512_slli_epi32(ch, 4));
@@ -354,7 +354,7 @@ RB_AI void decode_rows_reg(const uint8_t *packed, const float *sz, size_t rows, 
         const uint8_t *in = packed + r * half;
         const __m512 vs = _mm512_set1_ps(sz[2 * r]), vz = _mm512_set1_ps(sz[2 * r + 1]);
         __m512 v[16];
-        RB_UNROLL
+        RB_UNROLL(16)
         for (int i = 0; i < nv / 2; i++) {
             __m512i e = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *) (in + 16 * i)));
             __m512 lo = _mm512_cvtepi32_ps(_mm512_and_si512(e, nib));
@@ -363,17 +363,17 @@ RB_AI void decode_rows_reg(const uint8_t *packed, const float *sz, size_t rows, 
             v[i + nv / 2] = _mm512_mul_ps(_mm512_sub_ps(hi, vz), vs);
         }
         if (m > 1) {
-            RB_UNROLL
+            RB_UNROLL(16)
             for (int i = 0; i < nv; i++) v[i] = stages16(v[i], m, &sg);
             if (m > 16) cross_stage(v, nv, 1);
             if (m > 32) cross_stage(v, nv, 2);
             if (m > 64) cross_stage(v, nv, 4);
             if (m > 128) cross_stage(v, nv, 8);
-            RB_UNROLL
+            RB_UNROLL(16)
             for (int i = 0; i < nv; i++) v[i] = _mm512_mul_ps(v[i], vinv);
         }
         float *o = xhat + r * ld;
-        RB_UNROLL
+        RB_UNROLL(16)
         for (int i = 0; i < nv; i++) _mm512_storeu_ps(o + 16 * i, v[i]);
     }
 }

@@ -18,36 +18,29 @@
 #include "kernels/hadamard.h"
 #include "kernels/quant.h"
 #include "kernels/rhtcodec.h"
+#include "kernels/x86/simd_util.h"
 
 enum { LANES = 16, GROUP = 32 };
 
 #define INLINE static inline __attribute__((always_inline))
-/* Unrolling hints; the sanitizer build (RB_SANITIZE) cannot always prove the trip counts
- * constant, and gcc then warns that it ignores them (-Werror). */
-#define RB_STR(x) #x
-#ifdef RB_SANITIZE
-#define UNROLL(n)
-#else
-#define UNROLL(n) _Pragma(RB_STR(GCC unroll n))
-#endif
 
 /* r[c] <- column c of the 16 x 16 block of 32-bit words whose row i was r[i]. */
 INLINE void transpose16(__m512i r[16]) {
     __m512i t[16], u[16];
-    UNROLL(8)
+    RB_UNROLL(8)
     for (int i = 0; i < 16; i += 2) {
         t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
         t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
     }
     /* u[4q + e], 128-bit lane L: element 4L + e of rows 4q .. 4q + 3. */
-    UNROLL(4)
+    RB_UNROLL(4)
     for (int i = 0; i < 16; i += 4) {
         u[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
         u[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
         u[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
         u[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
     }
-    UNROLL(4)
+    RB_UNROLL(4)
     for (int e = 0; e < 4; e++) {
         __m512i a = _mm512_shuffle_i32x4(u[e], u[4 + e], 0x44);
         __m512i b = _mm512_shuffle_i32x4(u[e], u[4 + e], 0xEE);
@@ -118,9 +111,9 @@ static int plan_init(plan *pl, const rb_rhtcodec *p, void *scratch, rb_dir dir) 
 
 /* The FWHT's first stages (strides 1, 2, 4, 8; P >= 16) on 16 consecutive columns. */
 INLINE void fwht16(__m512 v[16]) {
-    UNROLL(4)
+    RB_UNROLL(4)
     for (int h = 1; h < 16; h *= 2) {
-        UNROLL(16)
+        RB_UNROLL(16)
         for (int i = 0; i < 16; i++)
             if (!(i & h)) {
                 __m512 a = v[i], b = v[i + h];
@@ -134,7 +127,7 @@ INLINE void fwht16(__m512 v[16]) {
  * holding columns j + w h. */
 INLINE void radix(__m512 *v, int stages) {
     for (int s = 0; s < stages; s++) {
-        UNROLL(8)
+        RB_UNROLL(8)
         for (int w = 0; w < (1 << stages); w++)
             if (!(w & (1 << s))) {
                 __m512 a = v[w], b = v[w + (1 << s)];
@@ -157,16 +150,16 @@ static void fwht_rest(__m512 *T, size_t K, size_t P) {
                     __m512 v[8];
                     __m512 *col = base + b0 + j;
                     if (stages == 3) {
-                        UNROLL(8)
+                        RB_UNROLL(8)
                         for (int w = 0; w < 8; w++) v[w] = col[w * h];
                         radix(v, 3);
-                        UNROLL(8)
+                        RB_UNROLL(8)
                         for (int w = 0; w < 8; w++) col[w * h] = v[w];
                     } else if (stages == 2) {
-                        UNROLL(4)
+                        RB_UNROLL(4)
                         for (int w = 0; w < 4; w++) v[w] = col[w * h];
                         radix(v, 2);
-                        UNROLL(4)
+                        RB_UNROLL(4)
                         for (int w = 0; w < 4; w++) col[w * h] = v[w];
                     } else {
                         v[0] = col[0];
@@ -231,12 +224,12 @@ INLINE void mix12_dir(__m512 *T, size_t P, float scale, int inverse) {
     const __m512 sc = _mm512_set1_ps(scale);
     for (size_t j = 0; j < P; j++) {
         __m512 c[12];
-        UNROLL(12)
+        RB_UNROLL(12)
         for (int k = 0; k < 12; k++) c[k] = T[k * P + j];
-        UNROLL(12)
+        RB_UNROLL(12)
         for (int i = 0; i < 12; i++) {
             __m512 acc = _mm512_setzero_ps();
-            UNROLL(12)
+            RB_UNROLL(12)
             for (int k = 0; k < 12; k++) {
                 int h = inverse ? H12[k * 12 + i] : H12[i * 12 + k];
                 acc = h > 0 ? _mm512_add_ps(acc, c[k]) : _mm512_sub_ps(acc, c[k]);
@@ -277,7 +270,7 @@ static void qtab_init(qtab *q, const rb_codebook *cb) {
 /* steps is a constant where this is inlined (see QUANT_CASES), so the search unrolls. */
 INLINE __m512i quantize(const qtab *q, __m512 v, int steps) {
     __m512i n = _mm512_setzero_si512();
-    UNROLL(8)
+    RB_UNROLL(8)
     for (int s = steps - 1; s >= 0; s--) {
         __m512 t = steps <= 4   ? _mm512_permutexvar_ps(n, q->lo[s])
                    : steps <= 5 ? _mm512_permutex2var_ps(q->lo[s], n, q->hi[s])
@@ -298,7 +291,7 @@ INLINE void quant_pack(const plan *pl, const qtab *q, const __m512 *T, __m512i *
         for (size_t w = 0; w < pl->W; w++) {
             __m512i acc = _mm512_setzero_si512();
             const __m512 *col = T + w * (size_t) (32 / B);
-            UNROLL(32)
+            RB_UNROLL(32)
             for (int i = 0; i < 32 / B; i++) {
                 __m512 v = scale ? _mm512_mul_ps(col[i], sc) : col[i];
                 __m512i n = quantize(q, v, STEPS);
@@ -366,7 +359,7 @@ static void norms_and_transpose(const plan *pl, const float *x, size_t n, size_t
     for (size_t c = 0; c < pl->d; c += 16) {
         for (int s = 0; s < 2; s++) {
             __m512i r[16];
-            UNROLL(16)
+            RB_UNROLL(16)
             for (size_t i = 0; i < 16; i++) {
                 size_t row = (size_t) s * 16 + i;
                 r[i] = row < n ? _mm512_loadu_si512(x + row * ldx + c) : _mm512_setzero_si512();
@@ -374,12 +367,12 @@ static void norms_and_transpose(const plan *pl, const float *x, size_t n, size_t
                 if (row < nnext) _mm_prefetch((const char *) (next + row * ldx + c), _MM_HINT_T0);
             }
             transpose16(r);
-            UNROLL(16)
+            RB_UNROLL(16)
             for (int i = 0; i < 16; i++) pl->T[s][c + i] = _mm512_castsi512_ps(r[i]);
         }
-        UNROLL(16)
+        RB_UNROLL(16)
         for (int i = 0; i < 16; i++) {
-            UNROLL(2)
+            RB_UNROLL(2)
             for (int s = 0; s < 2; s++) {
                 __m512 v = pl->T[s][c + i];
                 __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(v));
@@ -405,7 +398,7 @@ static void encode_tile(const plan *pl, const qtab *q, int s, __m512d inv_lo, __
     size_t d = pl->d, K = pl->K, P = pl->P;
     for (size_t c = 0; c < d; c += 16) {
         __m512 v[16];
-        UNROLL(16)
+        RB_UNROLL(16)
         for (int i = 0; i < 16; i++) {
             __m512 t = T[c + i];
             __m512d lo = _mm512_mul_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(t)), inv_lo);
@@ -414,7 +407,7 @@ static void encode_tile(const plan *pl, const qtab *q, int s, __m512d inv_lo, __
             v[i] = _mm512_mul_ps(t, _mm512_set1_ps(pl->d1[c + i]));
         }
         fwht16(v);
-        UNROLL(16)
+        RB_UNROLL(16)
         for (int i = 0; i < 16; i++) T[c + i] = v[i];
     }
     fwht_rest(T, K, P);
@@ -430,7 +423,7 @@ static void store_codes(const plan *pl, int s, size_t n, uint8_t *codes, size_t 
     for (size_t q0 = 0; q0 < words; q0 += 16) {
         __m512i r[16];
         size_t len = words - q0 < 16 ? words - q0 : 16;
-        UNROLL(16)
+        RB_UNROLL(16)
         for (size_t c = 0; c < 16; c++) r[c] = c < len ? pl->Q[s][q0 + c] : _mm512_setzero_si512();
         transpose16(r);
         __mmask16 m = mask16(len);
@@ -507,12 +500,12 @@ int rb_rhtcodec_decode_f32_avx512(const rb_rhtcodec *p, const uint8_t *codes, si
         for (size_t q0 = 0; q0 < words; q0 += 16) {
             __mmask16 m = mask16(words - q0);
             __m512i r[16];
-            UNROLL(16)
+            RB_UNROLL(16)
             for (size_t i = 0; i < 16; i++)
                 r[i] = i < n ? _mm512_maskz_loadu_epi32(m, cg + i * ldc + 4 * q0)
                              : _mm512_setzero_si512();
             transpose16(r);
-            UNROLL(16)
+            RB_UNROLL(16)
             for (int c = 0; c < 16; c++) Q[q0 + c] = r[c];
         }
         const __m512 norm = _mm512_castsi512_ps(Q[W]);
@@ -520,7 +513,7 @@ int rb_rhtcodec_decode_f32_avx512(const rb_rhtcodec *p, const uint8_t *codes, si
         for (size_t c = 0; c < d; c += 16) {
             __m512 v[16];
             __mmask16 big = 0;
-            UNROLL(16)
+            RB_UNROLL(16)
             for (size_t i = 0; i < 16; i++) {
                 size_t bit = (c + i) * (size_t) b, w = bit / 32, sh = bit % 32;
                 __m512i t = _mm512_srlv_epi32(Q[w], _mm512_set1_epi32((int) sh));
@@ -533,10 +526,12 @@ int rb_rhtcodec_decode_f32_avx512(const rb_rhtcodec *p, const uint8_t *codes, si
                        : cb->k <= 32 ? _mm512_permutex2var_ps(c0, t, c1)
                                      : _mm512_i32gather_ps(t, cb->centroids, 4);
             }
-            if (big) /* the reference names the code */
+            if (big) {                    /* the reference names the code */
+                if (stream) _mm_sfence(); /* order the rows already streamed */
                 return rb_rhtcodec_decode_f32_ref(p, codes, ldc, rows, y, ldy, flags, scratch);
+            }
             fwht16(v);
-            UNROLL(16)
+            RB_UNROLL(16)
             for (int i = 0; i < 16; i++) T[c + i] = v[i];
         }
         fwht_rest(T, K, P);
@@ -544,7 +539,7 @@ int rb_rhtcodec_decode_f32_avx512(const rb_rhtcodec *p, const uint8_t *codes, si
         /* Scale (K = 1; the mix scaled already), signs, norms; back to rows. */
         for (size_t c = 0; c < d; c += 16) {
             __m512i r[16];
-            UNROLL(16)
+            RB_UNROLL(16)
             for (int i = 0; i < 16; i++) {
                 __m512 v = T[c + i];
                 if (K == 1) v = _mm512_mul_ps(v, sc);
@@ -554,7 +549,7 @@ int rb_rhtcodec_decode_f32_avx512(const rb_rhtcodec *p, const uint8_t *codes, si
             transpose16(r);
             float *yg = y + g0 * ldy + c;
             if (stream && n == 16) {
-                UNROLL(16)
+                RB_UNROLL(16)
                 for (int i = 0; i < 16; i++) _mm512_stream_si512((__m512i *) (yg + i * ldy), r[i]);
             } else {
                 for (size_t i = 0; i < n; i++) _mm512_storeu_si512(yg + i * ldy, r[i]);
