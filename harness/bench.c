@@ -131,6 +131,23 @@ static int kv_int4_call(rb_bench_inst *b) {
                                  (float *) (void *) (packed + rows * (n / 2)));
 }
 
+/* The same block through the same kernel without the rotation or the bf16 step (block m = 1:
+ * the papers' plain per-token INT4). Not a method of its own: it is the cheapest encode of the
+ * same traffic, so the gap between it and the % of copy above shows how much of the rotating
+ * encode's time is arithmetic and how much is the memory floor this machine gives that access
+ * pattern. */
+static int kv_int4_plain_call(rb_bench_inst *b) {
+    size_t rows = b->args.rows, n = b->args.n;
+    uint8_t *packed = b->aux;
+    return rb_kv_int4_encode_f32(b->x, rows, n, n, 1, 0, packed,
+                                 (float *) (void *) (packed + rows * (n / 2)));
+}
+static rb_cost kv_int4_plain_cost(size_t n, size_t rows, size_t elem_bytes) {
+    rb_cost c = rb_kv_int4_encode_cost(n, rows, elem_bytes);
+    c.flops = 6.0 * (double) n * (double) rows; /* no butterflies */
+    return c;
+}
+
 /* Its decode: setup encodes the block once; aux holds the codes, the (scale, zero) pairs and
  * the fp32 output. Cost: read the codes and pairs, write fp32 rows. */
 static int kv_int4_dec_setup(rb_bench_inst *b) {
@@ -320,6 +337,8 @@ static const rb_bench_entry table[] = {
      .rows = {2048}, .threads = {1}},
     /* 32K tokens x 8 heads of 128: the KV block of the performance target. */
     {"kv_int4_encode", &rb_op_kv_int4_encode_f32, kv_int4_call, rb_kv_int4_encode_cost,
+     kv_int4_setup, kv_int4_teardown, .n = {128}, .rows = {262144}, .threads = {1, 2}},
+    {"kv_int4_encode_plain", &rb_op_kv_int4_encode_f32, kv_int4_plain_call, kv_int4_plain_cost,
      kv_int4_setup, kv_int4_teardown, .n = {128}, .rows = {262144}, .threads = {1, 2}},
     {"kv_int4_decode", &rb_op_kv_int4_decode_f32, kv_int4_dec_call, kv_int4_dec_cost,
      kv_int4_dec_setup, kv_int4_teardown, .n = {128}, .rows = {262144}, .threads = {1, 2}},
