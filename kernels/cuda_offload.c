@@ -110,7 +110,8 @@ int rb_codebook_quant_f32_cuda(const rb_codebook *cb, const float *x, size_t row
 int rb_quant_rows_f32_cuda(const rb_quant_spec *spec, const float *x, size_t rows, size_t cols,
                            size_t ld, size_t group, void *out, size_t ldo, rb_quant_out mode,
                            float *scales, float *zeros) {
-    if (!finite_rows(x, rows, cols, ld)) return RB_EDECLINE;
+    /* fp16-stored parameters are the reference's alone (the device kernel does not round). */
+    if (spec->side_f16 || !finite_rows(x, rows, cols, ld)) return RB_EDECLINE;
     staging *s;
     size_t np = rows * ((cols + group - 1) / group);
     size_t elem = mode == RB_QOUT_FAKE ? sizeof(float) : 1;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "kernels/cuda_offload.h"
+#include "kernels/half.h"
 #include "kernels/quant_variants.h"
 #include "kernels/rng.h"
 
@@ -28,6 +29,8 @@ int rb_quant_spec_check(const rb_quant_spec *spec) {
                             (double) spec->range_min);
     if ((unsigned) spec->round > RB_ROUND_STOCHASTIC)
         return rb_error_set(RB_EINVAL, "quant: unknown rounding %d", (int) spec->round);
+    if (spec->side_f16 != 0 && spec->side_f16 != 1)
+        return rb_error_set(RB_EINVAL, "quant: side_f16 = %d must be 0 or 1", spec->side_f16);
     return RB_OK;
 }
 
@@ -77,6 +80,15 @@ int rb_quant_params(const rb_quant_spec *spec, float mn, float mx, float *scale,
     if (isinf(s))
         return rb_error_set(RB_ENUMERIC, "quant: range [%g, %g] overflows the fp32 scale",
                             (double) mn, (double) mx);
+    if (spec->side_f16) {
+        if (fabsf(s) > RB_F16_MAX || fabsf(z) > RB_F16_MAX)
+            return rb_error_set(RB_ENUMERIC,
+                                "quant: %s %g is beyond the fp16 it is stored in (65504)",
+                                fabsf(s) > RB_F16_MAX ? "scale" : "zero point (code units)",
+                                (double) (fabsf(s) > RB_F16_MAX ? s : z));
+        s = rb_f16_round(s);
+        z = rb_f16_round(z);
+    }
     *scale = s;
     *zero = z;
     return RB_OK;
@@ -129,8 +141,10 @@ static size_t param_index(const rb_quant_spec *spec, size_t g, size_t r, size_t 
 }
 
 /* One element: t = x / s, rounded, plus z, clamped. The order of these fp32 operations is the
- * definition every variant reproduces. */
+ * definition every variant reproduces. s is positive except for an fp16-stored scale that
+ * rounded to 0 (side_f16), whose group decodes to 0 whatever the code: code 0. */
 static float code_of(float v, float s, float z, float lo, float hi, int stochastic, float u) {
+    if (!(s > 0)) return 0.0f;
     float t = v / s, r;
     if (stochastic) {
         float f = floorf(t);
@@ -142,6 +156,24 @@ static float code_of(float v, float s, float z, float lo, float hi, int stochast
     q = q < lo ? lo : q;
     q = q > hi ? hi : q;
     return q;
+}
+
+/* rb_quant_params's message with the place of parameter p put after its "quant: ", so that a
+ * caller (rtn_kv) can tell which row and group failed: "quant: row R, group G: ...". */
+static int param_error(int rc, const rb_quant_spec *spec, size_t g, size_t p, size_t cols) {
+    const char *d = rb_error_detail();
+    if (strncmp(d, "quant: ", 7) == 0) d += 7;
+    size_t ng = (cols + g - 1) / g;
+    switch (spec->gran) {
+    case RB_QUANT_PER_TENSOR:
+        return rb_error_set(rc, "quant: tensor: %s", d);
+    case RB_QUANT_PER_COL:
+        return rb_error_set(rc, "quant: column %zu: %s", p, d);
+    case RB_QUANT_PER_ROW:
+    case RB_QUANT_PER_GROUP:
+        break;
+    }
+    return rb_error_set(rc, "quant: row %zu, group %zu: %s", p / ng, p % ng, d);
 }
 
 /* Every granularity, every output mode, both roundings: first all parameters, then all elements
@@ -166,7 +198,7 @@ static int quant_generic(const rb_quant_spec *spec, const float *x, size_t rows,
             }
         float s, z;
         rc = rb_quant_params(spec, mn, mx, &s, &z);
-        if (rc) return rc;
+        if (rc) return param_error(rc, spec, g, p, cols);
         scales[p] = s;
         if (zeros) zeros[p] = z;
     }
@@ -209,9 +241,24 @@ int rb_quant_rows_f32_ref(const rb_quant_spec *spec, const float *x, size_t rows
     return quant_generic(&s, x, rows, cols, ld, out, ldo, mode, scales, zeros);
 }
 
+/* The SIMD variants implement every spec field but side_f16: they decline it here, in front of
+ * their table entries, rather than in the x86 files. */
+#define RB_NO_SIDE_F16_(fn)                                                                     \
+    static int fn##_no_f16(const rb_quant_spec *spec, const float *x, size_t rows, size_t cols, \
+                           size_t ld, size_t group, void *out, size_t ldo, rb_quant_out mode,   \
+                           float *scales, float *zeros) {                                       \
+        if (spec->side_f16) return RB_EDECLINE;                                                 \
+        return fn(spec, x, rows, cols, ld, group, out, ldo, mode, scales, zeros);               \
+    }
+RB_NO_SIDE_F16_(rb_quant_rows_f32_avx512)
+RB_NO_SIDE_F16_(rb_quant_rows_f32_avx2)
+#undef RB_NO_SIDE_F16_
+
 RB_OP_DEFINE(rb_op_quant_rows_f32, "quant_rows_f32",
              RB_CUDA_VARIANT(rb_quant_rows_f32_cuda)
-                 RB_QUANT_ROWS_F32_FAST_VARIANTS RB_VARIANT("ref", 0, rb_quant_rows_f32_ref));
+                 RB_VARIANT("avx512", RB_ISA_AVX512, rb_quant_rows_f32_avx512_no_f16),
+             RB_VARIANT("avx2", RB_ISA_AVX2, rb_quant_rows_f32_avx2_no_f16),
+             RB_VARIANT("ref", 0, rb_quant_rows_f32_ref));
 
 static int quant_rows_dispatch(const rb_quant_spec *spec, const float *x, size_t rows, size_t cols,
                                size_t ld, size_t group, void *out, size_t ldo, rb_quant_out mode,

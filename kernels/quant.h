@@ -50,6 +50,17 @@ typedef struct rb_quant_spec {
     int zero_in_range; /* 1: the range is forced to contain 0 */
     rb_quant_round round;
     uint64_t seed, stream; /* stochastic rounding: element (r, c) draws uniform r * cols + c */
+    /* 1: scales and zero points are stored in fp16. rb_quant_params computes them as above, then
+     * rounds each to the nearest fp16 value (rb_f16_round), or fails with RB_ENUMERIC if |s| or
+     * |z| is beyond fp16's 65504 (the quantizers' detail then begins "quant: row R, group G: "
+     * for row and group granularity, PER_ROW being group 0; "quant: column C: ", "quant:
+     * tensor: " for the others); the codes are then chosen against the rounded pair, code =
+     * clamp(round(x / s16) + z16), so that s16 * (code - z16) is what a store of fp16 side values
+     * decodes. A scale that rounds to 0 (below fp16's subnormals) gives code 0 for every element of
+     * its group. The zero point matters: it is an integer in code units that fp16 holds exactly
+     * only up to 2048, so rounding it after choosing the codes would shift a group far from zero.
+     * Only the reference kernels implement it (the fast and CUDA variants decline). */
+    int side_f16;
 } rb_quant_spec;
 
 /* Number of (scale, zero) pairs: 1, rows, cols or rows * ceil(cols / group). scales[p] and
@@ -111,7 +122,8 @@ int rb_quant_rows_f32_ref(const rb_quant_spec *spec, const float *x, size_t rows
                           float *scales, float *zeros);
 
 /* The exact per-group parameter rule above, shared by every variant: from the raw min and max
- * of a group to (scale, zero). Returns RB_ENUMERIC if the scale overflows. */
+ * of a group to (scale, zero), rounded to fp16 under side_f16. Returns RB_ENUMERIC if the scale
+ * overflows fp32, or under side_f16 if the scale or zero point is beyond fp16's range. */
 int rb_quant_params(const rb_quant_spec *spec, float mn, float mx, float *scale, float *zero);
 
 #endif

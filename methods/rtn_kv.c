@@ -1,16 +1,13 @@
 /* rtn_kv: the plain KV baseline: per token, per head, groups of g channels along head_dim,
  * asymmetric min-max INT-b with round to nearest even (rb_quant_f32), no rotation, no window;
- * scale and zero point stored at scale_bits. At 16 bits both are rounded to fp16 and the codes are
- * then chosen against the stored pair, code = clamp(rint(x / s16) + z16, 0, 2^b - 1), as a cache
- * that stores them in fp16 dequantizes s16 * (code - z16): the zero point is an integer in code
- * units that fp16 holds exactly only up to 2048, so for a row far from zero (|min| / scale large)
- * its rounding would otherwise shift every element by up to half an fp16 ulp of codes. A scale or
- * zero point beyond fp16's range is an RB_ENUMERIC error naming the token, head and group. */
-#include <math.h>
+ * scale and zero point stored at scale_bits. At 16 bits the quantizer stores both in fp16 and
+ * chooses the codes against the stored pair (rb_quant_spec.side_f16), as a cache that keeps them
+ * in fp16 dequantizes; a scale or zero point beyond fp16's range is an RB_ENUMERIC error naming
+ * the token, head and group. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/half.h"
 #include "methods/kv_touch.h"
 #include "methods/method.h"
 
@@ -61,7 +58,8 @@ static int rtn_kv_create(const rb_params *p, const rb_kv_geom *g, uint64_t seed,
                               .asym = 1,
                               .gran = RB_QUANT_PER_GROUP,
                               .group = c->group,
-                              .clip = (float) rb_params_float(p, "clip")};
+                              .clip = (float) rb_params_float(p, "clip"),
+                              .side_f16 = sb == 16};
     size_t rows = c->cap * c->heads, np = rows * c->ngroups * sizeof(float) + 1;
     c->kc = malloc(rows * c->dim + 1);
     c->vc = malloc(rows * c->dim + 1);
@@ -86,33 +84,20 @@ static int rtn_kv_create(const rb_params *p, const rb_kv_geom *g, uint64_t seed,
     return RB_OK;
 }
 
+/* At scale_bits 16 the quantizer itself stores the pair in fp16 (spec.side_f16); its error names
+ * "quant: row R, group G: ...", which is turned into the token, head and key/value here. */
 static int quant_rows(rtn_kv *c, const char *what, const float *x, size_t rows, uint8_t *codes,
                       float *s, float *z) {
     int rc = rb_quant_f32(&c->spec, x, rows, c->dim, c->dim, codes, s, z);
-    if (rc || c->scale_bits != 16) return rc;
-    const float maxq = (float) ((1u << c->spec.bits) - 1);
-    for (size_t r = 0; r < rows; r++)
-        for (size_t gi = 0; gi < c->ngroups; gi++) {
-            size_t p = r * c->ngroups + gi, c0 = gi * c->group;
-            size_t c1 = c0 + c->group < c->dim ? c0 + c->group : c->dim;
-            if (fabsf(s[p]) > RB_F16_MAX || fabsf(z[p]) > RB_F16_MAX)
-                return rb_error_set(
-                    RB_ENUMERIC,
-                    "rtn_kv: token %zu, head %zu, %s group %zu: %s %g is beyond the "
-                    "fp16 it is stored in (65504); use scale_bits: 32",
-                    c->tokens + r / c->heads, r % c->heads, what, gi,
-                    fabsf(s[p]) > RB_F16_MAX ? "scale" : "zero point (code units)",
-                    (double) (fabsf(s[p]) > RB_F16_MAX ? s[p] : z[p]));
-            s[p] = rb_f16_round(s[p]); /* within fp16's range: checked above */
-            z[p] = rb_f16_round(z[p]);
-            for (size_t j = c0; j < c1; j++) {
-                /* s16 == 0 (a scale below fp16's subnormals): every element decodes to 0. */
-                float q = s[p] > 0 ? rintf(x[r * c->dim + j] / s[p]) + z[p] : 0.0f;
-                q = q < 0 ? 0 : q > maxq ? maxq : q;
-                codes[r * c->dim + j] = (uint8_t) q;
-            }
-        }
-    return RB_OK;
+    size_t r, gi;
+    int n = 0;
+    if (rc != RB_ENUMERIC || !c->spec.side_f16 ||
+        sscanf(rb_error_detail(), "quant: row %zu, group %zu: %n", &r, &gi, &n) != 2 || n == 0)
+        return rc;
+    const char *why = rb_error_detail() + n;
+    return rb_error_set(rc, "rtn_kv: token %zu, head %zu, %s group %zu: %s%s",
+                        c->tokens + r / c->heads, r % c->heads, what, gi, why,
+                        strstr(why, "fp16") ? "; use scale_bits: 32" : "");
 }
 
 static int rtn_kv_append(void *state, const float *K, const float *V, size_t tokens) {

@@ -189,6 +189,7 @@ static int e_quant(const rb_quant_spec *spec, const float *x, size_t rows, size_
     (void) s;
     int rc = rb_quant_spec_check(spec);
     if (rc) return rc;
+    if (spec->side_f16) return rb_error_set(RB_EDECLINE, "quant (cuda): side_f16"); /* as the GPU */
     if (rows > 1 && ld < cols) return rb_error_set(RB_EINVAL, "quant: ld");
     size_t need = mode == RB_QOUT_PACK4 ? (cols + 1) / 2 : cols;
     if (rows > 1 && ldo < need) return rb_error_set(RB_EINVAL, "quant: ldo");

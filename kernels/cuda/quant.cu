@@ -320,6 +320,9 @@ static int cu_quant_rows_f32(const rb_quant_spec *spec, const float *x, size_t r
     sp.group = group || cols ? group : 1;
     int rc = rb_quant_spec_check(&sp);
     if (rc) return rc;
+    if (sp.side_f16)
+        return rb_error_set(RB_EDECLINE, "quant (cuda): side_f16 (fp16-stored scales and zero "
+                                         "points) is implemented by the CPU reference only");
     if ((unsigned) mode > RB_QOUT_FAKE)
         return rb_error_set(RB_EINVAL, "quant: unknown output mode %d", (int) mode);
     if (rows == 0 || cols == 0) return RB_OK;
