@@ -29,7 +29,10 @@
 
 #define RB_AI static inline __attribute__((always_inline))
 
-enum { DMAX = 256, ZMAX = 4 }; /* a payload of at most 256 * 8 bits: four zmm */
+enum { DMAX = 256, ZMAX = 4 };
+#ifndef RB_DEC_ROWS
+#define RB_DEC_ROWS 2
+#endif /* a payload of at most 256 * 8 bits: four zmm */
 
 typedef struct bfly {
     __m512 s1, s2, s4, s8;
@@ -89,6 +92,11 @@ RB_AI __m512i shift_count(const int B, const int i) {
     return (__m512i) (__v16si){LANES(SHIFT)};
 }
 
+#define TIMES(l) ((l) *B)
+RB_AI __m512i lane_times(const int B) {
+    return (__m512i) (__v16si){LANES(TIMES)};
+}
+
 /* The 16 codes of vector i, in the low B bits of each lane (higher bits: the next codes). */
 RB_AI __m512i codes16(const __m512i *Z, const int B, const int i) {
     const int z = 16 * B * i / 512;
@@ -110,60 +118,104 @@ typedef struct rowc {
     int stream;
 } rowc;
 
-/* Rows of d = 16 nv at B bits (both constants where inlined). Returns 1 at the first row that
- * holds a code >= k (before storing it), else 0. */
+/* The constants of a call, in registers (copied out of rowc: the stores to y could alias it). */
+typedef struct rowk {
+    bfly s;
+    __m512 c0, c1;
+    __m512i bmask, kk;
+    const float *cent, *sd1, *sd2;
+    size_t k;
+    int check_k, stream;
+} rowk;
+
+/* Unpacks row `in` and looks its centroids up into v; the mask of codes >= k. */
+RB_AI __mmask16 load_row(const rowk *K, const uint8_t *in, __m512 *v, const int nv, const int B) {
+    const int payload = 2 * nv * B;
+    __m512i Z[ZMAX + 1];
+    RB_UNROLL(5)
+    for (int zz = 0; zz <= ZMAX; zz++) {
+        /* only the permute path reads Z (B >= 3) */
+        int left = B <= 2 ? 0 : payload - 64 * zz;
+        Z[zz] = left >= 64 ? _mm512_loadu_si512(in + 64 * zz)
+                : left > 0 ? _mm512_maskz_loadu_epi8((__mmask64) ((1ull << left) - 1), in + 64 * zz)
+                           : _mm512_setzero_si512();
+    }
+    __mmask16 big = 0;
+    RB_UNROLL(16)
+    for (int i = 0; i < nv; i++) {
+        __m512i t;
+        if (B <= 2) { /* 16 codes in the 2 B bytes at 2 B i: a broadcast load, no shuffle */
+            uint32_t w;
+            memcpy(&w, in + 2 * B * i, sizeof w);
+            t = _mm512_srlv_epi32(_mm512_set1_epi32((int) w), lane_times(B));
+        } else {
+            t = codes16(Z, B, i);
+        }
+        /* B = 4 with k = 16: vpermps reads only the low 4 bits, no mask needed */
+        if (B != 4 || K->check_k) t = _mm512_and_si512(t, K->bmask);
+        if (K->check_k) big |= _mm512_cmpge_epu32_mask(t, K->kk);
+        v[i] = B <= 4 || K->k <= 16   ? _mm512_permutexvar_ps(t, K->c0)
+               : B <= 5 || K->k <= 32 ? _mm512_permutex2var_ps(K->c0, t, K->c1)
+                                      : _mm512_i32gather_ps(t, K->cent, 4);
+    }
+    return big;
+}
+
+/* The inverse RHT of v, times the norm stored after the payload, into o. */
+RB_AI void finish_row(const rowk *K, const uint8_t *in, __m512 *v, float *o, const int nv,
+                      const int B) {
+    fwht_row(v, &K->s, nv);
+    if (K->sd2) {
+        RB_UNROLL(16)
+        for (int i = 0; i < nv; i++) v[i] = _mm512_mul_ps(v[i], _mm512_load_ps(K->sd2 + 16 * i));
+        fwht_row(v, &K->s, nv);
+    }
+    float nf;
+    memcpy(&nf, in + 2 * nv * B, sizeof nf);
+    const __m512 norm = _mm512_set1_ps(nf);
+    RB_UNROLL(16)
+    for (int i = 0; i < nv; i++) {
+        __m512 w = _mm512_mul_ps(_mm512_mul_ps(v[i], _mm512_load_ps(K->sd1 + 16 * i)), norm);
+        if (K->stream)
+            _mm512_stream_ps(o + 16 * i, w);
+        else
+            _mm512_storeu_ps(o + 16 * i, w);
+    }
+}
+
+/* Rows of d = 16 nv at B bits (both constants where inlined), R at a time where R rows fit the
+ * registers (independent chains side by side). Returns 1 at the first group of rows that holds a
+ * code >= k (before storing it), else 0. */
 RB_AI int decode_rows(const rowc *rc, const uint8_t *codes, size_t ldc, size_t rows, float *y,
                       size_t ldy, const int nv, const int B) {
-    const int payload = 2 * nv * B;
-    const bfly s = make_bfly();
-    const __m512 c0 = _mm512_loadu_ps(rc->cb->centroids),
-                 c1 = _mm512_loadu_ps(rc->cb->centroids + 16);
-    const __m512i bmask = _mm512_set1_epi32((1 << B) - 1), kk = _mm512_set1_epi32((int) rc->cb->k);
-    const size_t k = rc->cb->k;
-    const int check_k = rc->check_k;
-    for (size_t r = 0; r < rows; r++) {
-        const uint8_t *in = codes + r * ldc;
-        __m512i Z[ZMAX + 1];
-        RB_UNROLL(5)
-        for (int zz = 0; zz <= ZMAX; zz++) {
-            int left = payload - 64 * zz;
-            Z[zz] = left >= 64 ? _mm512_loadu_si512(in + 64 * zz)
-                    : left > 0
-                        ? _mm512_maskz_loadu_epi8((__mmask64) ((1ull << left) - 1), in + 64 * zz)
-                        : _mm512_setzero_si512();
+    const rowk K = {make_bfly(),
+                    _mm512_loadu_ps(rc->cb->centroids),
+                    _mm512_loadu_ps(rc->cb->centroids + 16),
+                    _mm512_set1_epi32((1 << B) - 1),
+                    _mm512_set1_epi32((int) rc->cb->k),
+                    rc->cb->centroids,
+                    rc->sd1,
+                    rc->sd2,
+                    rc->cb->k,
+                    rc->check_k,
+                    rc->stream};
+    enum { R = RB_DEC_ROWS };
+    size_t r = 0;
+    if (nv <= 8)
+        for (; r + R <= rows; r += R) {
+            __m512 v[R][16];
+            __mmask16 big = 0;
+            RB_UNROLL(4)
+            for (int q = 0; q < R; q++) big |= load_row(&K, codes + (r + q) * ldc, v[q], nv, B);
+            if (big) return 1;
+            RB_UNROLL(4)
+            for (int q = 0; q < R; q++)
+                finish_row(&K, codes + (r + q) * ldc, v[q], y + (r + q) * ldy, nv, B);
         }
+    for (; r < rows; r++) {
         __m512 v[16];
-        __mmask16 big = 0;
-        RB_UNROLL(16)
-        for (int i = 0; i < nv; i++) {
-            __m512i t = codes16(Z, B, i);
-            /* B = 4 with k = 16: vpermps reads only the low 4 bits, no mask needed */
-            if (B != 4 || check_k) t = _mm512_and_si512(t, bmask);
-            if (check_k) big |= _mm512_cmpge_epu32_mask(t, kk);
-            v[i] = B <= 4 || k <= 16   ? _mm512_permutexvar_ps(t, c0)
-                   : B <= 5 || k <= 32 ? _mm512_permutex2var_ps(c0, t, c1)
-                                       : _mm512_i32gather_ps(t, rc->cb->centroids, 4);
-        }
-        if (big) return 1;
-        fwht_row(v, &s, nv);
-        if (rc->sd2) {
-            RB_UNROLL(16)
-            for (int i = 0; i < nv; i++)
-                v[i] = _mm512_mul_ps(v[i], _mm512_load_ps(rc->sd2 + 16 * i));
-            fwht_row(v, &s, nv);
-        }
-        float nf;
-        memcpy(&nf, in + payload, sizeof nf);
-        const __m512 norm = _mm512_set1_ps(nf);
-        float *o = y + r * ldy;
-        RB_UNROLL(16)
-        for (int i = 0; i < nv; i++) {
-            __m512 w = _mm512_mul_ps(_mm512_mul_ps(v[i], _mm512_load_ps(rc->sd1 + 16 * i)), norm);
-            if (rc->stream)
-                _mm512_stream_ps(o + 16 * i, w);
-            else
-                _mm512_storeu_ps(o + 16 * i, w);
-        }
+        if (load_row(&K, codes + r * ldc, v, nv, B)) return 1;
+        finish_row(&K, codes + r * ldc, v, y + r * ldy, nv, B);
     }
     return 0;
 }
