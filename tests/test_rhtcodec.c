@@ -226,7 +226,8 @@ static void check_rows_case(size_t d, int bits, size_t k, int blocks, size_t row
         free(x);
     }
     size_t ldy = d + 3, total = rows * ldy + 16;
-    float *want = malloc(total * sizeof *want), *buf = aligned_alloc(64, total * sizeof *buf + 64);
+    size_t bytes = (total * sizeof(float) + 64 + 63) / 64 * 64; /* aligned_alloc: a multiple */
+    float *want = malloc(total * sizeof *want), *buf = aligned_alloc(64, bytes);
     cr_assert(want && buf);
     memset(want, 0x5A, total * sizeof *want);
     decode_oracle(&f, codes, ldc, rows, want, ldy);
@@ -236,7 +237,7 @@ static void check_rows_case(size_t d, int bits, size_t k, int blocks, size_t row
             for (int via = 0; via < 2; via++) {
                 size_t off = layout ? 1 : 0, ld = layout ? ldy : d;
                 float *y = buf + off;
-                memset(buf, 0x5A, total * sizeof *buf + 64);
+                memset(buf, 0x5A, bytes);
                 int rc = via ? rb_rhtcodec_decode_f32_avx512(&f.p, codes, ldc, rows, y, ld, flags,
                                                              f.scratch)
                              : rb_rhtcodec_decode_rows_f32_avx512(&f.p, codes, ldc, rows, y, ld,

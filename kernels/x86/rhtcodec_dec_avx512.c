@@ -76,7 +76,7 @@ RB_AI void fwht_row(__m512 *v, const bfly *s, const int nv) {
 /* Lane l of vector i holds code 16 i + l, at bit P(l) = 16 B i + l B of the payload: dword P / 32
  * (counted from zmm z = 16 B i / 512, the first of the permute's two sources) and shift P % 32.
  * Constant expressions where inlined with constant B, i. */
-#define POS(l)  (16 * B * i + (l) *B)
+#define POS(l)  (16 * B * i + B * (l))
 #define WIDX(l) ((POS(l) >> 5) - 16 * z + add)
 #define LANES(F)                                                                                   \
     F(0), F(1), F(2), F(3), F(4), F(5), F(6), F(7), F(8), F(9), F(10), F(11), F(12), F(13), F(14), \
@@ -92,7 +92,7 @@ RB_AI __m512i shift_count(const int B, const int i) {
     return (__m512i) (__v16si){LANES(SHIFT)};
 }
 
-#define TIMES(l) ((l) *B)
+#define TIMES(l) (B * (l))
 RB_AI __m512i lane_times(const int B) {
     return (__m512i) (__v16si){LANES(TIMES)};
 }
