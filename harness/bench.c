@@ -1,12 +1,14 @@
 /* The kernel benchmark table and the lifecycle of one instance (setup, timed body, teardown). */
 #include "harness/bench.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "harness/gbench.h"
 #include "kernels/kernels.h"
+#include "methods/codec_blocks.h"
 #include "methods/method.h"
 
 #include <pthread.h>
@@ -170,6 +172,93 @@ static rb_cost kv_int4_dec_cost(size_t n, size_t rows, size_t elem_bytes) {
     rb_cost c = rb_kv_int4_encode_cost(n, rows, elem_bytes);
     c.flops -= (double) n * (double) rows * 2.0; /* no min/max */
     return c;
+}
+
+/* The fused RHT + codebook codec on its own (kernels/rhtcodec.h, turboquant_mse's rht path):
+ * blocks of rows over the pool with per-slot scratch, as methods/turboquant.c runs it, and the
+ * decode streaming its output as turboquant does past 64 MiB. A 2^bits-level Gaussian-like
+ * codebook; arg points to bits. aux holds the signs, the codebook, scratch, codes, output. */
+typedef struct rhtc_bench {
+    rb_rhtcodec p;
+    rb_codebook cb;
+    float *d1;
+    unsigned char *scratch;
+    size_t scratch_bytes, block_rows, ldc;
+    uint8_t *codes;
+    float *y;
+    unsigned flags;
+} rhtc_bench;
+static const int rhtc_b2 = 2, rhtc_b4 = 4;
+
+static int rhtc_encode_call(rb_bench_inst *b);
+static int rhtc_setup(rb_bench_inst *b) {
+    rhtc_bench *h = calloc(1, sizeof *h);
+    if (!h) return rb_error_set(RB_ENOMEM, "%s: no memory", b->name);
+    b->aux = h;
+    size_t n = b->args.n, rows = b->args.rows;
+    int bits = *(const int *) b->entry->arg, k = 1 << bits;
+    float c[16];
+    /* evenly spread over +-2.5 standard deviations of a rotated unit vector's coordinates */
+    for (int i = 0; i < k; i++)
+        c[i] = (-1.0f + (2.0f * (float) i + 1.0f) / (float) k) * 2.5f / sqrtf((float) n);
+    int rc = rb_codebook_init(&h->cb, c, (size_t) k);
+    if (rc) return rc;
+    h->d1 = malloc(n * sizeof *h->d1);
+    h->block_rows = rb_codec_block_rows(n);
+    h->scratch_bytes = (rb_rhtcodec_scratch_bytes(n) + 63) / 64 * 64;
+    h->scratch = malloc(h->scratch_bytes * RB_CODEC_SLOTS);
+    h->p = (rb_rhtcodec){n, h->d1, NULL, &h->cb, bits, b->name};
+    h->ldc = rb_rhtcodec_row_bytes(&h->p);
+    h->codes = malloc(rows * h->ldc);
+    int encode = b->entry->call == rhtc_encode_call;
+    size_t ybytes = (rows * n * sizeof(float) + 63) / 64 * 64;
+    if (!encode) h->y = aligned_alloc(64, ybytes);
+    if (!h->d1 || !h->scratch || !h->codes || (!encode && !h->y))
+        return rb_error_set(RB_ENOMEM, "%s: no memory", b->name);
+    rb_rng_rademacher_f32(b->seed, RB_STREAM_RHT_D1, 0, n, h->d1);
+    h->flags = rows * n * sizeof(float) > ((size_t) 64 << 20) ? RB_RHTCODEC_STREAM : 0;
+    b->cost = rb_rhtcodec_cost(n, bits, rows);
+    if (encode) return RB_OK;
+    rc = rb_rhtcodec_encode_f32(&h->p, b->x, rows, n, h->codes, h->ldc, 0, h->scratch);
+    free(b->x); /* the decode reads only the codes */
+    b->x = NULL;
+    return rc;
+}
+static void rhtc_teardown(rb_bench_inst *b) {
+    rhtc_bench *h = b->aux;
+    free(h->d1);
+    free(h->scratch);
+    free(h->codes);
+    free(h->y);
+    free(h);
+}
+typedef struct rhtc_job {
+    rb_bench_inst *b;
+    int decode;
+} rhtc_job;
+static int rhtc_block(void *ctx, size_t slot, size_t r0, size_t rows) {
+    rhtc_job *j = ctx;
+    rhtc_bench *h = j->b->aux;
+    size_t n = j->b->args.n;
+    void *scr = h->scratch + slot * h->scratch_bytes;
+    if (j->decode)
+        return rb_rhtcodec_decode_f32(&h->p, h->codes + r0 * h->ldc, h->ldc, rows, h->y + r0 * n, n,
+                                      h->flags, scr);
+    return rb_rhtcodec_encode_f32(&h->p, j->b->x + r0 * n, rows, n, h->codes + r0 * h->ldc, h->ldc,
+                                  r0, scr);
+}
+static int rhtc_encode_call(rb_bench_inst *b) {
+    rhtc_job j = {b, 0};
+    return rb_codec_blocks(b->args.rows, ((rhtc_bench *) b->aux)->block_rows, rhtc_block, &j);
+}
+static int rhtc_decode_call(rb_bench_inst *b) {
+    rhtc_job j = {b, 1};
+    return rb_codec_blocks(b->args.rows, ((rhtc_bench *) b->aux)->block_rows, rhtc_block, &j);
+}
+/* Until setup knows bits: b = 2. */
+static rb_cost rhtc_cost(size_t n, size_t rows, size_t elem_bytes) {
+    (void) elem_bytes;
+    return rb_rhtcodec_cost(n, 2, rows);
 }
 
 /* ---- every registered codec: encode and decode of a batch, default parameters ----
@@ -344,6 +433,24 @@ static const rb_bench_entry table[] = {
      kv_int4_dec_setup, kv_int4_teardown, .n = {128}, .rows = {262144}, .threads = {1, 2}},
     {"codebook4_quant", &rb_op_codebook_quant_f32, codebook_call, codebook_cost, codebook_setup,
      codebook_teardown, .n = {128}, .rows = {8192}, .threads = {1}},
+    /* The fused turboquant_mse codec alone: 1M rows of 128 (512 MiB of fp32) and 64K rows of
+     * 1536 (384 MiB), b = 2 and 4 (entry arg: bits). */
+    {"rhtcodec_encode_b2", &rb_op_rhtcodec_encode_f32, rhtc_encode_call, rhtc_cost, rhtc_setup,
+     rhtc_teardown, .n = {128}, .rows = {1 << 20}, .threads = {1, 2}, .arg = &rhtc_b2},
+    {"rhtcodec_encode_b2", &rb_op_rhtcodec_encode_f32, rhtc_encode_call, rhtc_cost, rhtc_setup,
+     rhtc_teardown, .n = {1536}, .rows = {1 << 16}, .threads = {1, 2}, .arg = &rhtc_b2},
+    {"rhtcodec_encode_b4", &rb_op_rhtcodec_encode_f32, rhtc_encode_call, rhtc_cost, rhtc_setup,
+     rhtc_teardown, .n = {128}, .rows = {1 << 20}, .threads = {1, 2}, .arg = &rhtc_b4},
+    {"rhtcodec_encode_b4", &rb_op_rhtcodec_encode_f32, rhtc_encode_call, rhtc_cost, rhtc_setup,
+     rhtc_teardown, .n = {1536}, .rows = {1 << 16}, .threads = {1, 2}, .arg = &rhtc_b4},
+    {"rhtcodec_decode_b2", &rb_op_rhtcodec_decode_f32, rhtc_decode_call, rhtc_cost, rhtc_setup,
+     rhtc_teardown, .n = {128}, .rows = {1 << 20}, .threads = {1, 2}, .arg = &rhtc_b2},
+    {"rhtcodec_decode_b2", &rb_op_rhtcodec_decode_f32, rhtc_decode_call, rhtc_cost, rhtc_setup,
+     rhtc_teardown, .n = {1536}, .rows = {1 << 16}, .threads = {1, 2}, .arg = &rhtc_b2},
+    {"rhtcodec_decode_b4", &rb_op_rhtcodec_decode_f32, rhtc_decode_call, rhtc_cost, rhtc_setup,
+     rhtc_teardown, .n = {128}, .rows = {1 << 20}, .threads = {1, 2}, .arg = &rhtc_b4},
+    {"rhtcodec_decode_b4", &rb_op_rhtcodec_decode_f32, rhtc_decode_call, rhtc_cost, rhtc_setup,
+     rhtc_teardown, .n = {1536}, .rows = {1 << 16}, .threads = {1, 2}, .arg = &rhtc_b4},
 };
 
 enum { BATCH_ELEMS = 1 << 16 }; /* calls per batch: about this many elements processed */

@@ -481,6 +481,9 @@ int rb_rhtcodec_encode_f32_avx512(const rb_rhtcodec *p, const float *x, size_t r
 int rb_rhtcodec_decode_f32_avx512(const rb_rhtcodec *p, const uint8_t *codes, size_t ldc,
                                   size_t rows, float *y, size_t ldy, unsigned flags,
                                   void *scratch) {
+    /* d <= 256: a row fits in registers, no transposes (kernels/x86/rhtcodec_dec_avx512.c). */
+    int rc = rb_rhtcodec_decode_rows_f32_avx512(p, codes, ldc, rows, y, ldy, flags, scratch);
+    if (rc != RB_EDECLINE) return rc;
     plan pl;
     if (plan_init(&pl, p, scratch, RB_INVERSE)) return RB_EDECLINE;
     size_t d = pl.d, K = pl.K, P = pl.P, W = pl.W, words = W + 1;

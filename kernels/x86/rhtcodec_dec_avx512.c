@@ -1,0 +1,270 @@
+/* AVX-512 row-major decode of the fused RHT + codebook codec (kernels/rhtcodec.h) for d = 32 ..
+ * 256: one whole row in registers, bit-identical to the reference.
+ *
+ * Why row-major here when the encode is transposed: the encode's norm is a sequential double sum
+ * over j, which is only cheap with rows in the lanes; the decode has no reduction across a row,
+ * so a row can stay in its own nv = d / 16 registers and the two 16 x 16 transposes per 16 rows
+ * (in and out) of the transposed kernel disappear. Per row: the payload in one to four masked
+ * loads, each vector's 16 codes picked out with a dword permute and variable shifts (a code that
+ * straddles two dwords takes a second permute), the centroid lookup as a permute (k <= 32) or a
+ * gather, the FWHT's stages 1..8 inside each vector and 16.. between vectors, the scale folded
+ * into the signs, the norm last.
+ *
+ * Exactness. Each element gets the reference's operations in its order: the butterflies stage by
+ * stage from stride 1 (the pairs of a stage are independent), then * (1 / sqrt(d)), * d1, * |x|
+ * (rb_fwht_f32, rb_rows_mul_f32, rb_rows_scale_f32). An in-vector stage is one FMA x * (+-1) +
+ * partner: x * +-1 is exact and the FMA rounds once, so it is a + c or a - c bit for bit, signed
+ * zeros included (kernels/x86/kv_quant_avx512.c). (x * s) * d1 equals x * (s * d1) exactly when
+ * d1 is +-1 (round to nearest is symmetric in sign), so the signs are checked once per call and
+ * other sign vectors decline. Two blocks (d2): inverse FWHT, * s d2, inverse FWHT, * s d1. */
+#include <immintrin.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "kernels/error.h"
+#include "kernels/quant.h"
+#include "kernels/rhtcodec.h"
+#include "kernels/x86/simd_util.h"
+
+#define RB_AI static inline __attribute__((always_inline))
+
+enum { DMAX = 256, ZMAX = 4 };
+#ifndef RB_DEC_ROWS
+#define RB_DEC_ROWS 2
+#endif /* a payload of at most 256 * 8 bits: four zmm */
+
+typedef struct bfly {
+    __m512 s1, s2, s4, s8;
+} bfly;
+
+static bfly make_bfly(void) {
+    const float p = 1.0f, n = -1.0f;
+    return (bfly){
+        _mm512_setr_ps(p, n, p, n, p, n, p, n, p, n, p, n, p, n, p, n),
+        _mm512_setr_ps(p, p, n, n, p, p, n, n, p, p, n, n, p, p, n, n),
+        _mm512_setr_ps(p, p, p, p, n, n, n, n, p, p, p, p, n, n, n, n),
+        _mm512_setr_ps(p, p, p, p, p, p, p, p, n, n, n, n, n, n, n, n),
+    };
+}
+
+/* Stages h = 1, 2, 4, 8 of one vector (x * sign + partner: see the top). */
+RB_AI __m512 stages16(__m512 x, const bfly *s) {
+    x = _mm512_fmadd_ps(x, s->s1, _mm512_permute_ps(x, 0xB1));
+    x = _mm512_fmadd_ps(x, s->s2, _mm512_permute_ps(x, 0x4E));
+    x = _mm512_fmadd_ps(x, s->s4, _mm512_shuffle_f32x4(x, x, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm512_fmadd_ps(x, s->s8, _mm512_shuffle_f32x4(x, x, _MM_SHUFFLE(1, 0, 3, 2)));
+}
+
+/* The whole unnormalized FWHT of a row of nv vectors: stages inside vectors, then stage 16 hv
+ * pairing vector i with i + hv. */
+RB_AI void fwht_row(__m512 *v, const bfly *s, const int nv) {
+    RB_UNROLL(16)
+    for (int i = 0; i < nv; i++) v[i] = stages16(v[i], s);
+    RB_UNROLL(4)
+    for (int hv = 1; hv < nv; hv *= 2) {
+        RB_UNROLL(16)
+        for (int i = 0; i < nv; i++)
+            if (!(i & hv)) {
+                __m512 a = v[i], c = v[i + hv];
+                v[i] = _mm512_add_ps(a, c);
+                v[i + hv] = _mm512_sub_ps(a, c);
+            }
+    }
+}
+
+/* Lane l of vector i holds code 16 i + l, at bit P(l) = 16 B i + l B of the payload: dword P / 32
+ * (counted from zmm z = 16 B i / 512, the first of the permute's two sources) and shift P % 32.
+ * Constant expressions where inlined with constant B, i. */
+#define POS(l)  (16 * B * i + B * (l))
+#define WIDX(l) ((POS(l) >> 5) - 16 * z + add)
+#define LANES(F)                                                                                   \
+    F(0), F(1), F(2), F(3), F(4), F(5), F(6), F(7), F(8), F(9), F(10), F(11), F(12), F(13), F(14), \
+        F(15)
+#define SHIFT(l) (POS(l) & 31)
+
+RB_AI __m512i word_index(const int B, const int i, const int add) {
+    const int z = 16 * B * i / 512;
+    return (__m512i) (__v16si){LANES(WIDX)};
+}
+
+RB_AI __m512i shift_count(const int B, const int i) {
+    return (__m512i) (__v16si){LANES(SHIFT)};
+}
+
+#define TIMES(l) (B * (l))
+RB_AI __m512i lane_times(const int B) {
+    return (__m512i) (__v16si){LANES(TIMES)};
+}
+
+/* The 16 codes of vector i, in the low B bits of each lane (higher bits: the next codes). */
+RB_AI __m512i codes16(const __m512i *Z, const int B, const int i) {
+    const int z = 16 * B * i / 512;
+    __m512i sh = shift_count(B, i);
+    __m512i t =
+        _mm512_srlv_epi32(_mm512_permutex2var_epi32(Z[z], word_index(B, i, 0), Z[z + 1]), sh);
+    if (32 % B) { /* codes that straddle a dword: the next dword's low bits (count 32 gives 0) */
+        __m512i hi = _mm512_permutex2var_epi32(Z[z], word_index(B, i, 1), Z[z + 1]);
+        t = _mm512_or_si512(t, _mm512_sllv_epi32(hi, _mm512_sub_epi32(_mm512_set1_epi32(32), sh)));
+    }
+    return t;
+}
+
+/* What every row of a call shares. */
+typedef struct rowc {
+    const rb_codebook *cb;
+    const float *sd1, *sd2; /* scale * d1, scale * d2 (NULL: one block) */
+    int check_k;            /* k < 2^bits: codes >= k are possible and an error */
+    int stream;
+} rowc;
+
+/* The constants of a call, in registers (copied out of rowc: the stores to y could alias it). */
+typedef struct rowk {
+    bfly s;
+    __m512 c0, c1;
+    __m512i bmask, kk;
+    const float *cent, *sd1, *sd2;
+    size_t k;
+    int check_k, stream;
+} rowk;
+
+/* Unpacks row `in` and looks its centroids up into v; the mask of codes >= k. */
+RB_AI __mmask16 load_row(const rowk *K, const uint8_t *in, __m512 *v, const int nv, const int B) {
+    const int payload = 2 * nv * B;
+    __m512i Z[ZMAX + 1];
+    RB_UNROLL(5)
+    for (int zz = 0; zz <= ZMAX; zz++) {
+        /* only the permute path reads Z (B >= 3) */
+        int left = B <= 2 ? 0 : payload - 64 * zz;
+        Z[zz] = left >= 64 ? _mm512_loadu_si512(in + 64 * zz)
+                : left > 0 ? _mm512_maskz_loadu_epi8((__mmask64) ((1ull << left) - 1), in + 64 * zz)
+                           : _mm512_setzero_si512();
+    }
+    __mmask16 big = 0;
+    RB_UNROLL(16)
+    for (int i = 0; i < nv; i++) {
+        __m512i t;
+        if (B <= 2) { /* 16 codes in the 2 B bytes at 2 B i: a broadcast load, no shuffle */
+            uint32_t w;
+            memcpy(&w, in + 2 * B * i, sizeof w);
+            t = _mm512_srlv_epi32(_mm512_set1_epi32((int) w), lane_times(B));
+        } else {
+            t = codes16(Z, B, i);
+        }
+        /* B = 4 with k = 16: vpermps reads only the low 4 bits, no mask needed */
+        if (B != 4 || K->check_k) t = _mm512_and_si512(t, K->bmask);
+        if (K->check_k) big |= _mm512_cmpge_epu32_mask(t, K->kk);
+        v[i] = B <= 4 || K->k <= 16   ? _mm512_permutexvar_ps(t, K->c0)
+               : B <= 5 || K->k <= 32 ? _mm512_permutex2var_ps(K->c0, t, K->c1)
+                                      : _mm512_i32gather_ps(t, K->cent, 4);
+    }
+    return big;
+}
+
+/* The inverse RHT of v, times the norm stored after the payload, into o. */
+RB_AI void finish_row(const rowk *K, const uint8_t *in, __m512 *v, float *o, const int nv,
+                      const int B) {
+    fwht_row(v, &K->s, nv);
+    if (K->sd2) {
+        RB_UNROLL(16)
+        for (int i = 0; i < nv; i++) v[i] = _mm512_mul_ps(v[i], _mm512_load_ps(K->sd2 + 16 * i));
+        fwht_row(v, &K->s, nv);
+    }
+    float nf;
+    memcpy(&nf, in + 2 * nv * B, sizeof nf);
+    const __m512 norm = _mm512_set1_ps(nf);
+    RB_UNROLL(16)
+    for (int i = 0; i < nv; i++) {
+        __m512 w = _mm512_mul_ps(_mm512_mul_ps(v[i], _mm512_load_ps(K->sd1 + 16 * i)), norm);
+        if (K->stream)
+            _mm512_stream_ps(o + 16 * i, w);
+        else
+            _mm512_storeu_ps(o + 16 * i, w);
+    }
+}
+
+/* Rows of d = 16 nv at B bits (both constants where inlined), R at a time where R rows fit the
+ * registers (independent chains side by side). Returns 1 at the first group of rows that holds a
+ * code >= k (before storing it), else 0. */
+RB_AI int decode_rows(const rowc *rc, const uint8_t *codes, size_t ldc, size_t rows, float *y,
+                      size_t ldy, const int nv, const int B) {
+    const rowk K = {make_bfly(),
+                    _mm512_loadu_ps(rc->cb->centroids),
+                    _mm512_loadu_ps(rc->cb->centroids + 16),
+                    _mm512_set1_epi32((1 << B) - 1),
+                    _mm512_set1_epi32((int) rc->cb->k),
+                    rc->cb->centroids,
+                    rc->sd1,
+                    rc->sd2,
+                    rc->cb->k,
+                    rc->check_k,
+                    rc->stream};
+    enum { R = RB_DEC_ROWS };
+    size_t r = 0;
+    if (nv <= 8)
+        for (; r + R <= rows; r += R) {
+            __m512 v[R][16];
+            __mmask16 big = 0;
+            RB_UNROLL(4)
+            for (int q = 0; q < R; q++) big |= load_row(&K, codes + (r + q) * ldc, v[q], nv, B);
+            if (big) return 1;
+            RB_UNROLL(4)
+            for (int q = 0; q < R; q++)
+                finish_row(&K, codes + (r + q) * ldc, v[q], y + (r + q) * ldy, nv, B);
+        }
+    for (; r < rows; r++) {
+        __m512 v[16];
+        if (load_row(&K, codes + r * ldc, v, nv, B)) return 1;
+        finish_row(&K, codes + r * ldc, v, y + r * ldy, nv, B);
+    }
+    return 0;
+}
+
+typedef int (*rows_fn)(const rowc *rc, const uint8_t *codes, size_t ldc, size_t rows, float *y,
+                       size_t ldy);
+
+#define INST(NV, B)                                                                           \
+    static int rows_##NV##_##B(const rowc *rc, const uint8_t *codes, size_t ldc, size_t rows, \
+                               float *y, size_t ldy) {                                        \
+        return decode_rows(rc, codes, ldc, rows, y, ldy, NV, B);                              \
+    }
+#define INST_NV(NV) \
+    INST(NV, 1) INST(NV, 2) INST(NV, 3) INST(NV, 4) INST(NV, 5) INST(NV, 6) INST(NV, 7) INST(NV, 8)
+INST_NV(2)
+INST_NV(4)
+INST_NV(8)
+INST_NV(16)
+#define ROW_NV(NV)                                                                                \
+    {                                                                                             \
+        rows_##NV##_1, rows_##NV##_2, rows_##NV##_3, rows_##NV##_4, rows_##NV##_5, rows_##NV##_6, \
+            rows_##NV##_7, rows_##NV##_8                                                          \
+    }
+static const rows_fn row_fns[4][8] = {ROW_NV(2), ROW_NV(4), ROW_NV(8), ROW_NV(16)};
+
+/* scale * signs into out; 0 unless every sign is exactly +-1 (the fold is exact only then). */
+static int fold_signs(const float *sg, size_t d, float scale, float *out) {
+    for (size_t j = 0; j < d; j++) {
+        if (sg[j] != 1.0f && sg[j] != -1.0f) return 0;
+        out[j] = sg[j] > 0 ? scale : -scale;
+    }
+    return 1;
+}
+
+int rb_rhtcodec_decode_rows_f32_avx512(const rb_rhtcodec *p, const uint8_t *codes, size_t ldc,
+                                       size_t rows, float *y, size_t ldy, unsigned flags,
+                                       void *scratch) {
+    size_t d = p->d;
+    if (d < 32 || d > DMAX || (d & (d - 1))) return RB_EDECLINE;
+    _Alignas(64) float sd[2][DMAX];
+    float scale = (float) (1.0 / sqrt((double) d));
+    if (!fold_signs(p->d1, d, scale, sd[0]) || (p->d2 && !fold_signs(p->d2, d, scale, sd[1])))
+        return RB_EDECLINE;
+    int lg = d == 32 ? 0 : d == 64 ? 1 : d == 128 ? 2 : 3;
+    rowc rc = {p->cb, sd[0], p->d2 ? sd[1] : NULL, p->cb->k < ((size_t) 1 << p->bits),
+               (flags & RB_RHTCODEC_STREAM) && (uintptr_t) y % 64 == 0 && ldy % 16 == 0};
+    int big = row_fns[lg][p->bits - 1](&rc, codes, ldc, rows, y, ldy);
+    if (rc.stream) _mm_sfence(); /* order the streamed rows before anything that follows */
+    /* A code >= k: the reference redoes the call and names the code. */
+    if (big) return rb_rhtcodec_decode_f32_ref(p, codes, ldc, rows, y, ldy, flags, scratch);
+    return RB_OK;
+}
