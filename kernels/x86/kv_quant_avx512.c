@@ -6,42 +6,12 @@
 
 #include "kernels/kv_quant.h"
 #include "kernels/kv_quant_variants.h"
+#include "kernels/x86/fwht_reg_avx512.h"
 #include "kernels/x86/simd_util.h"
 
 #define RB_AI static inline __attribute__((always_inline))
 /* Loops over the vectors of a row (a constant count after inlining) must unroll completely so
  * that the row stays in registers; gcc -O2 does not do it on its own: RB_UNROLL(16). */
-
-/* Butterfly stage h < 16 inside one vector as one FMA: x * sign + partner, sign +1 on the low
- * lanes (i & h == 0: x + partner, the reference's a + c) and -1 on the high lanes (partner - x,
- * its a - c). x * +-1 is exact and the FMA rounds once, so this is the add or the subtract bit for
- * bit, signed zeros included. */
-RB_AI __m512 stage(__m512 x, __m512 partner, __m512 sign) {
-    return _mm512_fmadd_ps(x, sign, partner);
-}
-
-typedef struct signs {
-    __m512 s1, s2, s4, s8;
-} signs;
-
-static signs make_signs(void) {
-    const float p = 1.0f, n = -1.0f;
-    return (signs){
-        _mm512_setr_ps(p, n, p, n, p, n, p, n, p, n, p, n, p, n, p, n),
-        _mm512_setr_ps(p, p, n, n, p, p, n, n, p, p, n, n, p, p, n, n),
-        _mm512_setr_ps(p, p, p, p, n, n, n, n, p, p, p, p, n, n, n, n),
-        _mm512_setr_ps(p, p, p, p, p, p, p, p, n, n, n, n, n, n, n, n),
-    };
-}
-
-/* Stages h = 1, 2, 4, 8 (those below m) of one vector. */
-RB_AI __m512 stages16(__m512 x, size_t m, const signs *s) {
-    if (m > 1) x = stage(x, _mm512_permute_ps(x, 0xB1), s->s1);
-    if (m > 2) x = stage(x, _mm512_permute_ps(x, 0x4E), s->s2);
-    if (m > 4) x = stage(x, _mm512_shuffle_f32x4(x, x, _MM_SHUFFLE(2, 3, 0, 1)), s->s4);
-    if (m > 8) x = stage(x, _mm512_shuffle_f32x4(x, x, _MM_SHUFFLE(1, 0, 3, 2)), s->s8);
-    return x;
-}
 
 /* u + 0x7FFF + (bit 16 of u), low half cleared: the reference's rounding, with the bit-16 test
  * as a mask on the second add (one operation fewer than shift + and + add). */
@@ -88,18 +58,6 @@ RB_AI void pack64(const __m512i *lo, const __m512i *hi, uint8_t *out) {
     _mm512_storeu_si512(out, _mm512_permutexvar_epi32(tr, _mm512_packus_epi16(b01, b23)));
 }
 
-/* Butterflies between whole vectors: stage h = 16 hv pairs v[i] with v[i + hv]. */
-RB_AI void cross_stage(__m512 *v, int nv, int hv) {
-    if (hv >= nv) return; /* m <= d: never reached, but the compiler cannot know it */
-    RB_UNROLL(16)
-    for (int i = 0; i < nv; i++)
-        if (!(i & hv)) {
-            __m512 a = v[i], c = v[i + hv];
-            v[i] = _mm512_add_ps(a, c);
-            v[i + hv] = _mm512_sub_ps(a, c);
-        }
-}
-
 /* Lane r of the result: the minimum (max = 0) or maximum (max = 1) over the 16 lanes of a[r],
  * for 16 vectors: a transposing tree that halves the vector count and the lanes per row at each
  * level (45 operations for the 16 rows instead of 8 per row), then one permute into row order.
@@ -135,7 +93,7 @@ RB_AI __m512 reduce16(const __m512 *a, const int max) {
  * and each row's min and max down to one vector. */
 RB_AI void rotate_rows(const float *x, size_t stride, size_t m, unsigned flags, float *buf,
                        __m512 *vmn, __m512 *vmx, const int nv, const int R) {
-    const signs sg = make_signs();
+    const rb_fwht16_signs sg = rb_fwht16_signs_make();
     const __m512 vinv = _mm512_set1_ps((float) (1.0 / sqrt((double) m)));
     __m512 v[2][16];
     RB_UNROLL(16)
@@ -143,15 +101,12 @@ RB_AI void rotate_rows(const float *x, size_t stride, size_t m, unsigned flags, 
         RB_UNROLL(16)
         for (int r = 0; r < R; r++) {
             v[r][i] = _mm512_loadu_ps(x + (size_t) r * stride + 16 * i);
-            if (m > 1) v[r][i] = stages16(_mm512_mul_ps(v[r][i], vinv), m, &sg);
+            if (m > 1) v[r][i] = rb_fwht16_stages(_mm512_mul_ps(v[r][i], vinv), m, &sg);
         }
     }
     RB_UNROLL(16)
     for (int r = 0; r < R; r++) {
-        if (m > 16) cross_stage(v[r], nv, 1);
-        if (m > 32) cross_stage(v[r], nv, 2);
-        if (m > 64) cross_stage(v[r], nv, 4);
-        if (m > 128) cross_stage(v[r], nv, 8);
+        rb_fwht_cross_stages(v[r], nv, m);
     }
     RB_UNROLL(16)
     for (int i = 0; i < nv; i++) {
@@ -276,14 +231,14 @@ RB_AI void encode_rows_reg(const float *x, size_t rows, size_t stride, size_t m,
 static void encode_rows_mem(const float *x, size_t rows, size_t d, size_t stride, size_t m,
                             unsigned flags, uint8_t *packed, float *sz) {
     _Alignas(64) float v[RB_KV_INT4_DMAX];
-    const signs sg = make_signs();
+    const rb_fwht16_signs sg = rb_fwht16_signs_make();
     const __m512 vinv = _mm512_set1_ps((float) (1.0 / sqrt((double) m)));
     size_t half = d / 2;
     for (size_t r = 0; r < rows; r++) {
         const float *xr = x + r * stride;
         for (size_t j = 0; j < d; j += 16) {
             __m512 a = _mm512_loadu_ps(xr + j);
-            if (m > 1) a = stages16(_mm512_mul_ps(a, vinv), m, &sg);
+            if (m > 1) a = rb_fwht16_stages(_mm512_mul_ps(a, vinv), m, &sg);
             _mm512_store_ps(v + j, a);
         }
         for (size_t h = 16; h < m; h *= 2)
@@ -346,7 +301,7 @@ int rb_kv_int4_encode_f32_avx512(const float *x, size_t rows, size_t d, size_t s
  * roundings, no FMA, as the reference), the same butterflies as the encoder, then 1/sqrt(m). */
 RB_AI void decode_rows_reg(const uint8_t *packed, const float *sz, size_t rows, size_t m,
                            float *xhat, size_t ld, const int nv) {
-    const signs sg = make_signs();
+    const rb_fwht16_signs sg = rb_fwht16_signs_make();
     const __m512 vinv = _mm512_set1_ps((float) (1.0 / sqrt((double) m)));
     const __m512i nib = _mm512_set1_epi32(15);
     const size_t half = (size_t) nv * 8;
@@ -364,11 +319,8 @@ RB_AI void decode_rows_reg(const uint8_t *packed, const float *sz, size_t rows, 
         }
         if (m > 1) {
             RB_UNROLL(16)
-            for (int i = 0; i < nv; i++) v[i] = stages16(v[i], m, &sg);
-            if (m > 16) cross_stage(v, nv, 1);
-            if (m > 32) cross_stage(v, nv, 2);
-            if (m > 64) cross_stage(v, nv, 4);
-            if (m > 128) cross_stage(v, nv, 8);
+            for (int i = 0; i < nv; i++) v[i] = rb_fwht16_stages(v[i], m, &sg);
+            rb_fwht_cross_stages(v, nv, m);
             RB_UNROLL(16)
             for (int i = 0; i < nv; i++) v[i] = _mm512_mul_ps(v[i], vinv);
         }

@@ -14,7 +14,7 @@
  * stage from stride 1 (the pairs of a stage are independent), then * (1 / sqrt(d)), * d1, * |x|
  * (rb_fwht_f32, rb_rows_mul_f32, rb_rows_scale_f32). An in-vector stage is one FMA x * (+-1) +
  * partner: x * +-1 is exact and the FMA rounds once, so it is a + c or a - c bit for bit, signed
- * zeros included (kernels/x86/kv_quant_avx512.c). (x * s) * d1 equals x * (s * d1) exactly when
+ * zeros included (kernels/x86/fwht_reg_avx512.h). (x * s) * d1 equals x * (s * d1) exactly when
  * d1 is +-1 (round to nearest is symmetric in sign), so the signs are checked once per call and
  * other sign vectors decline. Two blocks (d2): inverse FWHT, * s d2, inverse FWHT, * s d1. */
 #include <immintrin.h>
@@ -25,6 +25,7 @@
 #include "kernels/error.h"
 #include "kernels/quant.h"
 #include "kernels/rhtcodec.h"
+#include "kernels/x86/fwht_reg_avx512.h"
 #include "kernels/x86/simd_util.h"
 
 #define RB_AI static inline __attribute__((always_inline))
@@ -34,43 +35,11 @@ enum { DMAX = 256, ZMAX = 4 };
 #define RB_DEC_ROWS 2
 #endif /* a payload of at most 256 * 8 bits: four zmm */
 
-typedef struct bfly {
-    __m512 s1, s2, s4, s8;
-} bfly;
-
-static bfly make_bfly(void) {
-    const float p = 1.0f, n = -1.0f;
-    return (bfly){
-        _mm512_setr_ps(p, n, p, n, p, n, p, n, p, n, p, n, p, n, p, n),
-        _mm512_setr_ps(p, p, n, n, p, p, n, n, p, p, n, n, p, p, n, n),
-        _mm512_setr_ps(p, p, p, p, n, n, n, n, p, p, p, p, n, n, n, n),
-        _mm512_setr_ps(p, p, p, p, p, p, p, p, n, n, n, n, n, n, n, n),
-    };
-}
-
-/* Stages h = 1, 2, 4, 8 of one vector (x * sign + partner: see the top). */
-RB_AI __m512 stages16(__m512 x, const bfly *s) {
-    x = _mm512_fmadd_ps(x, s->s1, _mm512_permute_ps(x, 0xB1));
-    x = _mm512_fmadd_ps(x, s->s2, _mm512_permute_ps(x, 0x4E));
-    x = _mm512_fmadd_ps(x, s->s4, _mm512_shuffle_f32x4(x, x, _MM_SHUFFLE(2, 3, 0, 1)));
-    return _mm512_fmadd_ps(x, s->s8, _mm512_shuffle_f32x4(x, x, _MM_SHUFFLE(1, 0, 3, 2)));
-}
-
-/* The whole unnormalized FWHT of a row of nv vectors: stages inside vectors, then stage 16 hv
- * pairing vector i with i + hv. */
-RB_AI void fwht_row(__m512 *v, const bfly *s, const int nv) {
+/* The whole unnormalized FWHT of a row of nv vectors (one block of 16 nv). */
+RB_AI void fwht_row(__m512 *v, const rb_fwht16_signs *s, const int nv) {
     RB_UNROLL(16)
-    for (int i = 0; i < nv; i++) v[i] = stages16(v[i], s);
-    RB_UNROLL(4)
-    for (int hv = 1; hv < nv; hv *= 2) {
-        RB_UNROLL(16)
-        for (int i = 0; i < nv; i++)
-            if (!(i & hv)) {
-                __m512 a = v[i], c = v[i + hv];
-                v[i] = _mm512_add_ps(a, c);
-                v[i + hv] = _mm512_sub_ps(a, c);
-            }
-    }
+    for (int i = 0; i < nv; i++) v[i] = rb_fwht16_stages(v[i], 16 * (size_t) nv, s);
+    rb_fwht_cross_stages(v, nv, 16 * (size_t) nv);
 }
 
 /* Lane l of vector i holds code 16 i + l, at bit P(l) = 16 B i + l B of the payload: dword P / 32
@@ -120,7 +89,7 @@ typedef struct rowc {
 
 /* The constants of a call, in registers (copied out of rowc: the stores to y could alias it). */
 typedef struct rowk {
-    bfly s;
+    rb_fwht16_signs s;
     __m512 c0, c1;
     __m512i bmask, kk;
     const float *cent, *sd1, *sd2;
@@ -188,7 +157,7 @@ RB_AI void finish_row(const rowk *K, const uint8_t *in, __m512 *v, float *o, con
  * code >= k (before storing it), else 0. */
 RB_AI int decode_rows(const rowc *rc, const uint8_t *codes, size_t ldc, size_t rows, float *y,
                       size_t ldy, const int nv, const int B) {
-    const rowk K = {make_bfly(),
+    const rowk K = {rb_fwht16_signs_make(),
                     _mm512_loadu_ps(rc->cb->centroids),
                     _mm512_loadu_ps(rc->cb->centroids + 16),
                     _mm512_set1_epi32((1 << B) - 1),
