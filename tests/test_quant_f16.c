@@ -247,7 +247,8 @@ Test(quant_f16, far_rows_differ_from_fp32_params) {
 
 Test(quant_f16, out_of_range_names_row_and_group) {
     const size_t rows = 3, cols = 24;
-    float x[3 * 24], sc[9], zr[9], y[3 * 24];
+    /* Parameters: 9 groups, 3 rows, 24 columns or 1 (the largest, per column, sizes them). */
+    float x[3 * 24], sc[24], zr[24], y[3 * 24];
     uint8_t q[3 * 24], pk[3 * 12];
     rb_rng_normal_f32(rbt_seed(), 5, 0, rows * cols, x);
     /* Row 2, group 1 far from zero with a tiny range: zero point about -2e7 code units. */
