@@ -433,24 +433,30 @@ static const rb_bench_entry table[] = {
      kv_int4_dec_setup, kv_int4_teardown, .n = {128}, .rows = {262144}, .threads = {1, 2}},
     {"codebook4_quant", &rb_op_codebook_quant_f32, codebook_call, codebook_cost, codebook_setup,
      codebook_teardown, .n = {128}, .rows = {8192}, .threads = {1}},
-    /* The fused turboquant_mse codec alone: 1M rows of 128 (512 MiB of fp32) and 64K rows of
-     * 1536 (384 MiB), b = 2 and 4 (entry arg: bits). */
-    {"rhtcodec_encode_b2", &rb_op_rhtcodec_encode_f32, rhtc_encode_call, rhtc_cost, rhtc_setup,
-     rhtc_teardown, .n = {128}, .rows = {1 << 20}, .threads = {1, 2}, .arg = &rhtc_b2},
-    {"rhtcodec_encode_b2", &rb_op_rhtcodec_encode_f32, rhtc_encode_call, rhtc_cost, rhtc_setup,
-     rhtc_teardown, .n = {1536}, .rows = {1 << 16}, .threads = {1, 2}, .arg = &rhtc_b2},
-    {"rhtcodec_encode_b4", &rb_op_rhtcodec_encode_f32, rhtc_encode_call, rhtc_cost, rhtc_setup,
-     rhtc_teardown, .n = {128}, .rows = {1 << 20}, .threads = {1, 2}, .arg = &rhtc_b4},
-    {"rhtcodec_encode_b4", &rb_op_rhtcodec_encode_f32, rhtc_encode_call, rhtc_cost, rhtc_setup,
-     rhtc_teardown, .n = {1536}, .rows = {1 << 16}, .threads = {1, 2}, .arg = &rhtc_b4},
-    {"rhtcodec_decode_b2", &rb_op_rhtcodec_decode_f32, rhtc_decode_call, rhtc_cost, rhtc_setup,
-     rhtc_teardown, .n = {128}, .rows = {1 << 20}, .threads = {1, 2}, .arg = &rhtc_b2},
-    {"rhtcodec_decode_b2", &rb_op_rhtcodec_decode_f32, rhtc_decode_call, rhtc_cost, rhtc_setup,
-     rhtc_teardown, .n = {1536}, .rows = {1 << 16}, .threads = {1, 2}, .arg = &rhtc_b2},
-    {"rhtcodec_decode_b4", &rb_op_rhtcodec_decode_f32, rhtc_decode_call, rhtc_cost, rhtc_setup,
-     rhtc_teardown, .n = {128}, .rows = {1 << 20}, .threads = {1, 2}, .arg = &rhtc_b4},
-    {"rhtcodec_decode_b4", &rb_op_rhtcodec_decode_f32, rhtc_decode_call, rhtc_cost, rhtc_setup,
-     rhtc_teardown, .n = {1536}, .rows = {1 << 16}, .threads = {1, 2}, .arg = &rhtc_b4},
+/* The fused turboquant_mse codec alone: 1M rows of 128 (512 MiB of fp32) and 64K rows of
+ * 1536 (384 MiB), b = 2 and 4 (entry arg: bits). */
+/* clang-format off */
+#define RHTC_ENTRY(name, op, call, d, nrows, bits)                                       \
+    {name, &op, call, rhtc_cost, rhtc_setup, rhtc_teardown, .n = {d}, .rows = {nrows}, \
+     .threads = {1, 2}, .arg = &bits}
+    /* clang-format on */
+    RHTC_ENTRY("rhtcodec_encode_b2", rb_op_rhtcodec_encode_f32, rhtc_encode_call, 128, 1 << 20,
+               rhtc_b2),
+    RHTC_ENTRY("rhtcodec_encode_b2", rb_op_rhtcodec_encode_f32, rhtc_encode_call, 1536, 1 << 16,
+               rhtc_b2),
+    RHTC_ENTRY("rhtcodec_encode_b4", rb_op_rhtcodec_encode_f32, rhtc_encode_call, 128, 1 << 20,
+               rhtc_b4),
+    RHTC_ENTRY("rhtcodec_encode_b4", rb_op_rhtcodec_encode_f32, rhtc_encode_call, 1536, 1 << 16,
+               rhtc_b4),
+    RHTC_ENTRY("rhtcodec_decode_b2", rb_op_rhtcodec_decode_f32, rhtc_decode_call, 128, 1 << 20,
+               rhtc_b2),
+    RHTC_ENTRY("rhtcodec_decode_b2", rb_op_rhtcodec_decode_f32, rhtc_decode_call, 1536, 1 << 16,
+               rhtc_b2),
+    RHTC_ENTRY("rhtcodec_decode_b4", rb_op_rhtcodec_decode_f32, rhtc_decode_call, 128, 1 << 20,
+               rhtc_b4),
+    RHTC_ENTRY("rhtcodec_decode_b4", rb_op_rhtcodec_decode_f32, rhtc_decode_call, 1536, 1 << 16,
+               rhtc_b4),
+#undef RHTC_ENTRY
 };
 
 enum { BATCH_ELEMS = 1 << 16 }; /* calls per batch: about this many elements processed */

@@ -30,10 +30,9 @@
 
 #define RB_AI static inline __attribute__((always_inline))
 
-enum { DMAX = 256, ZMAX = 4 };
-#ifndef RB_DEC_ROWS
-#define RB_DEC_ROWS 2
-#endif /* a payload of at most 256 * 8 bits: four zmm */
+/* DMAX: the longest row kept in registers; ZMAX: its payload, at most 256 * 8 bits, in zmm;
+ * ROWS: rows decoded side by side for d <= 128 (two independent chains fill the registers). */
+enum { DMAX = 256, ZMAX = 4, ROWS = 2 };
 
 /* The whole unnormalized FWHT of a row of nv vectors (one block of 16 nv). */
 RB_AI void fwht_row(__m512 *v, const rb_fwht16_signs *s, const int nv) {
@@ -168,7 +167,7 @@ RB_AI int decode_rows(const rowc *rc, const uint8_t *codes, size_t ldc, size_t r
                     rc->cb->k,
                     rc->check_k,
                     rc->stream};
-    enum { R = RB_DEC_ROWS };
+    enum { R = ROWS };
     size_t r = 0;
     if (nv <= 8)
         for (; r + R <= rows; r += R) {
