@@ -125,8 +125,8 @@ typedef struct rb_cuda_ops {
     int (*kv_int4_decode)(const uint8_t *packed, const float *sz, size_t rows, size_t d, size_t m,
                           float *xhat, size_t ld, void *stream);
     /* TurboQuant-mse / EDEN-style encode of unit-normalized rows: per row
-     *   nrm = sum_j x_j^2 (double, j ascending), norm[r] = (float) sqrt(nrm),
-     *   u = (float) (x * (nrm > 0 ? 1 / sqrt(nrm) : 0)) in double,
+     *   nrm = sum_j x_j^2 (double, rb_lanes16_sum's order), norm[r] = (float) sqrt(nrm),
+     *   u = x normalized in fp32 by rb_unit_factors(sqrt(nrm)) (kernels/rowcodec.h),
      *   v = rb_rht_f32(u, d1, d2, RB_FORWARD), idx = index(v) in cb, packed to `bits` bits
      * (rb_pack_rows layout, row r at packed + r * ldp); exactly methods/turboquant.c's block
      * path, so the codes and norms equal the CPU codec's. *cb is host memory. */

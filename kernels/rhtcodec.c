@@ -62,11 +62,11 @@ int rb_rhtcodec_encode_f32_ref(const rb_rhtcodec *p, const float *x, size_t rows
             }
             float sf = (float) s;
             memcpy(cc + i * ldc + payload, &sf, sizeof sf);
-            nrm[i] = s > 0 ? 1.0 / s : 0.0;
+            nrm[i] = s;
         }
         /* The rows before a bad one are finished; then the error names it. */
         if (bad) {
-            rb_rows_scale_f64_f32(xc, bad, d, ldx, nrm, u, d);
+            rb_rows_unit_f32(xc, bad, d, ldx, nrm, u, d);
             int rc = rb_rht_f32(u, d, bad, d, p->d1, p->d2, RB_FORWARD);
             if (!rc) rc = rb_codebook_quantize_f32(p->cb, u, bad, d, d, idx);
             if (!rc) rc = rb_pack_rows(idx, bad, d, p->bits, cc, ldc);

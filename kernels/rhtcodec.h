@@ -31,8 +31,10 @@ size_t rb_rhtcodec_scratch_bytes(size_t d);
 
 /* Encode of `rows` rows x (row r at x + r * ldx), exactly methods/turboquant.c's multi-pass
  * block path (and gpu.h's rht_codebook_encode), per row:
- *   nrm = sum_j (double) x_j^2 in j order; |x| = sqrt(nrm) (double), stored as (float) |x|
- *   u = (float) (x * (|x| > 0 ? 1 / |x| : 0)) in double; v = rb_rht_f32(u, d1, d2, FORWARD)
+ *   nrm = sum_j (double) x_j^2 in rb_lanes16_sum's order (kernels/vecops.h); |x| = sqrt(nrm)
+ *   (double), stored as (float) |x|; u = x normalized in fp32 by rb_unit_factors(|x|)
+ *   (kernels/rowcodec.h: u_j = x_j * (float) (1 / |x|) but for subnormal rows);
+ *   v = rb_rht_f32(u, d1, d2, FORWARD)
  *   idx_j = rb_codebook index of v_j, packed with rb_pack_bits.
  * RB_ENUMERIC for a row with a NaN / Inf element or |x| > FLT_MAX, naming it as "<who>: vector
  * <row0 + r> ..." (the rows before it are written, the others not); RB_EINVAL / RB_ESIZE for bad

@@ -43,27 +43,33 @@ int rb_codebook_decode_rows_f32_ref(const rb_codebook *cb, const uint8_t *in, si
     return RB_OK;
 }
 
+/* One row's reduction in rb_lanes16_sum's order (b == a for the squared norm). */
+static double lanes16_dot(const float *a, const float *b, size_t n) {
+    double p[16] = {0};
+    for (size_t j = 0; j < n; j++) p[j % 16] += (double) a[j] * b[j];
+    return rb_lanes16_sum(p);
+}
+
 int rb_rows_sqnorm_f32_ref(const float *a, const float *b, size_t rows, size_t n, size_t stride,
                            double *out) {
     (void) b;
-    for (size_t r = 0; r < rows; r++) {
-        const float *v = a + r * stride;
-        double s = 0;
-        for (size_t j = 0; j < n; j++) s += (double) v[j] * v[j];
-        out[r] = s;
-    }
+    for (size_t r = 0; r < rows; r++) out[r] = lanes16_dot(a + r * stride, a + r * stride, n);
     return RB_OK;
 }
 
 int rb_rows_dot_f32_ref(const float *a, const float *b, size_t rows, size_t n, size_t stride,
                         double *out) {
-    for (size_t r = 0; r < rows; r++) {
-        const float *u = a + r * stride, *v = b + r * stride;
-        double s = 0;
-        for (size_t j = 0; j < n; j++) s += (double) u[j] * v[j];
-        out[r] = s;
-    }
+    for (size_t r = 0; r < rows; r++) out[r] = lanes16_dot(a + r * stride, b + r * stride, n);
     return RB_OK;
+}
+
+void rb_rows_unit_f32(const float *x, size_t rows, size_t n, size_t ldx, const double *s, float *u,
+                      size_t ldu) {
+    for (size_t r = 0; r < rows; r++) {
+        float pre, inv;
+        rb_unit_factors(s[r], &pre, &inv);
+        for (size_t j = 0; j < n; j++) u[r * ldu + j] = x[r * ldx + j] * pre * inv;
+    }
 }
 
 int rb_rows_scale_f64_f32_ref(const float *x, size_t rows, size_t n, size_t ldx, const double *s,

@@ -1,6 +1,7 @@
 /* Row-batched primitives of the vector codecs: bit packing of many rows into strided codes,
- * codebook decoding straight from packed codes, and row norms, inner products and double
- * scaling that keep the plain references' exact bits. One dispatch per batch, not per row. */
+ * codebook decoding straight from packed codes, row norms and inner products that keep the
+ * plain references' exact bits, and the codecs' normalization. One dispatch per batch, not per row.
+ */
 #ifndef RB_ROWCODEC_H
 #define RB_ROWCODEC_H
 
@@ -25,9 +26,24 @@ int rb_codebook_decode_rows_f32(const rb_codebook *cb, const uint8_t *in, size_t
                                 size_t n, int bits, float *y, size_t ldy);
 
 /* y[r * ldy + j] = (float) ((double) x[r * ldx + j] * s[r]): a per-row scale applied in double
- * and rounded once to fp32 (how the codecs normalize). y may be x (same stride). */
+ * and rounded once to fp32 (EDEN's scale). y may be x (same stride). */
 void rb_rows_scale_f64_f32(const float *x, size_t rows, size_t n, size_t ldx, const double *s,
                            float *y, size_t ldy);
+
+/* How the codecs take a row of norm s (a finite double >= 0) to unit norm, in fp32:
+ *   u_j = (x_j * pre) * inv,  pre = 2^64 if s < 2^-64 else 1,  inv = (float) (1 / (s * pre))
+ * (inv = 0 when s = 0). The pre-scale is exact (every |x_j| <= s < 2^-64, so x_j * 2^64 neither
+ * rounds nor overflows) and keeps inv finite for rows of subnormal elements, where 1 / s would
+ * exceed FLT_MAX; for every other row pre = 1 and u_j = x_j * inv, one fp32 multiply (the fused
+ * kernels fold inv into the RHT's +-1 signs: x * (inv * d) = (x * inv) * d exactly). */
+static inline void rb_unit_factors(double s, float *pre, float *inv) {
+    const double two64 = 18446744073709551616.0;
+    *pre = s < 1.0 / two64 ? (float) two64 : 1.0f;
+    *inv = s > 0 ? (float) (1.0 / (s * (double) *pre)) : 0.0f;
+}
+/* u[r * ldu + j] = x[r * ldx + j] normalized by rb_unit_factors(s[r]); u may be x (same stride). */
+void rb_rows_unit_f32(const float *x, size_t rows, size_t n, size_t ldx, const double *s, float *u,
+                      size_t ldu);
 
 /* x[r * stride + j] *= d[j]: one vector of column factors for every row (the RHT's signs). */
 void rb_rows_mul_f32(float *x, size_t rows, size_t n, size_t stride, const float *d);

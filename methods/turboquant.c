@@ -245,7 +245,7 @@ typedef struct tq_job {
     unsigned flags; /* decode: rb_rhtcodec_decode_f32's flags */
 } tq_job;
 
-/* turboquant_mse on rows [r0, r0 + rows): norms, u = x / |x| (in double, rounded once), R u,
+/* turboquant_mse on rows [r0, r0 + rows): norms, u = x / |x| (in fp32, rb_unit_factors), R u,
  * nearest centroids, packed, |x| after the payload. The same operations as the whole-batch path
  * below, row for row. */
 static int tq_encode_block(void *ctx, size_t slot, size_t r0, size_t rows) {
@@ -268,9 +268,9 @@ static int tq_encode_block(void *ctx, size_t slot, size_t r0, size_t rows) {
                                             : "has a NaN or infinite element");
         float nf = (float) n;
         memcpy(j->codes + (r0 + i) * c->code_bytes + c->payload_bytes, &nf, sizeof nf);
-        nrm[i] = n > 0 ? 1.0 / n : 0.0;
+        nrm[i] = n;
     }
-    rb_rows_scale_f64_f32(x, rows, d, d, nrm, y, d);
+    rb_rows_unit_f32(x, rows, d, d, nrm, y, d);
     int rc = rb_rotation_apply(&c->rot, y, rows, d, RB_FORWARD);
     if (!rc) rc = rb_codebook_quantize_f32(&c->cb, y, rows, d, d, idx);
     if (!rc)
@@ -318,8 +318,7 @@ static int tq_encode(void *state, const float *x, size_t count, uint8_t *codes) 
                                 isfinite(n) ? "has a norm beyond the fp32 range"
                                             : "has a NaN or infinite element");
         c->side[2 * i] = (float) n;
-        double inv = n > 0 ? 1.0 / n : 0.0;
-        for (size_t j = 0; j < d; j++) c->y[i * d + j] = (float) (x[i * d + j] * inv);
+        rb_rows_unit_f32(x + i * d, 1, d, d, &n, c->y + i * d, d);
     }
     if ((rc = rb_rotation_apply(&c->rot, c->y, count, d, RB_FORWARD))) return rc;
     if (c->mse_bits) {
@@ -482,7 +481,7 @@ const rb_method rb_method_turboquant_mse = {
     .family = RB_FAMILY_CODEC,
     .paper = "arXiv:2504.19874",
     .summary = "TurboQuant_mse: random rotation + Lloyd-Max codebook of the sphere marginal",
-    .version = 1,
+    .version = 2, /* 2: fp32 normalization (rb_unit_factors), lanes16 norms */
     .params = mse_params,
     .nparams = sizeof mse_params / sizeof mse_params[0],
     .codec = &mse_ops,
@@ -494,7 +493,7 @@ const rb_method rb_method_turboquant_prod = {
     .paper = "arXiv:2504.19874",
     .summary = "TurboQuant_prod: (b-1)-bit TurboQuant_mse + 1-bit QJL residual, unbiased inner "
                "products",
-    .version = 1,
+    .version = 2, /* 2: fp32 normalization (rb_unit_factors), lanes16 norms */
     .params = prod_params,
     .nparams = sizeof prod_params / sizeof prod_params[0],
     .codec = &prod_ops,

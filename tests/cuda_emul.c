@@ -17,8 +17,8 @@
  * (cuda_fwht); quant_sr_index, quant_zero_in_range (cuda_quant); kv_f16_double_round
  * (cuda_kv_int4); rcb_float_norm (cuda_rht_codebook); gemm_tf32 (cuda_blas); fp8_ignore_ov
  * (cuda_fp8); mx_rule (cuda_fp4); cb_ties_up (cuda_codebook); pack_pad (cuda_pack). Not caught,
- * by design of the contract's outputs: rcb_float_scale (a 1-ulp change of u moves a code only
- * when it lands on a threshold). */
+ * by design of the contract's outputs: rcb_double_scale (the normalization in double, as before
+ * rb_unit_factors: a 1-ulp change of u moves a code only when it lands on a threshold). */
 static int mut(const char *name) {
     const char *e = getenv("RBT_CUDA_EMULATE");
     return e && !strncmp(e, "mut:", 4) && !strcmp(e + 4, name);
@@ -304,10 +304,13 @@ static int e_rcb(const float *x, size_t rows, size_t d, const float *d1, const f
     for (size_t r = 0; r < rows; r++) {
         double n = sqrt(nrm[r]);
         norm[r] = mut("rcb_float_norm") ? sqrtf((float) nrm[r]) : (float) n;
-        nrm[r] = n > 0 ? 1.0 / n : 0.0;
-        if (mut("rcb_float_scale")) nrm[r] = (float) nrm[r];
+        nrm[r] = n;
     }
-    rb_rows_scale_f64_f32_ref(x, rows, d, d, nrm, u, d);
+    rb_rows_unit_f32(x, rows, d, d, nrm, u, d);
+    if (mut("rcb_double_scale"))
+        for (size_t r = 0; r < rows; r++)
+            for (size_t j = 0; j < d; j++)
+                u[r * d + j] = (float) ((double) x[r * d + j] * (nrm[r] > 0 ? 1.0 / nrm[r] : 0.0));
     rc = rb_rht_f32(u, d, rows, d, d1, d2, RB_FORWARD);
     if (!rc) rc = rb_codebook_quant_f32_ref(cb, u, rows, d, d, idx);
     if (!rc) rc = rb_pack_rows_ref(idx, rows, d, bits, packed, ldp);

@@ -195,8 +195,9 @@ static int cmp_float(const void *a, const void *b) {
 }
 
 /* The contract in gpu.h written out with the CPU pieces (methods/turboquant.c's block path):
- * norms, double scaling, the RHT, the codebook index and the packing into rows of ldp bytes
- * (pre-filled with 0xFF like the device buffer, so bytes past a packed row must stay). */
+ * norms, fp32 normalization (rb_unit_factors), the RHT, the codebook index and the packing into
+ * rows of ldp bytes (pre-filled with 0xFF like the device buffer, so bytes past a packed row must
+ * stay). */
 static void rht_codebook_cpu(const float *x, size_t rows, size_t d, const float *d1,
                              const float *d2, const rb_codebook *cb, int bits, uint8_t *packed,
                              size_t ldp, float *norm) {
@@ -205,11 +206,10 @@ static void rht_codebook_cpu(const float *x, size_t rows, size_t d, const float 
     uint8_t *idx = malloc(rows * d);
     rb_rows_sqnorm_f32_ref(x, NULL, rows, d, d, nrm);
     for (size_t r = 0; r < rows; r++) {
-        double n = sqrt(nrm[r]);
-        norm[r] = (float) n;
-        nrm[r] = n > 0 ? 1.0 / n : 0.0;
+        nrm[r] = sqrt(nrm[r]);
+        norm[r] = (float) nrm[r];
     }
-    rb_rows_scale_f64_f32_ref(x, rows, d, d, nrm, u, d);
+    rb_rows_unit_f32(x, rows, d, d, nrm, u, d);
     cr_assert_eq(rb_rht_f32(u, d, rows, d, d1, d2, RB_FORWARD), RB_OK, "%s", rb_error_detail());
     cr_assert_eq(rb_codebook_quant_f32_ref(cb, u, rows, d, d, idx), RB_OK);
     memset(packed, 0xFF, rows * ldp);

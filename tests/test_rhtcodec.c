@@ -49,7 +49,7 @@ static void fixture_free(fixture *f) {
     free(f->scratch);
 }
 
-/* Normal rows of stride ldx with a zero row, tiny and huge rows among them. */
+/* Normal rows of stride ldx with a zero row, tiny, subnormal and huge rows among them. */
 static float *inputs(size_t rows, size_t d, size_t ldx, uint64_t seed, uint64_t stream) {
     float *x = rbt_normal_f32(rows * ldx + 1, seed, stream);
     for (size_t r = 0; r < rows; r++)
@@ -58,6 +58,7 @@ static float *inputs(size_t rows, size_t d, size_t ldx, uint64_t seed, uint64_t 
             if (r % 11 == 2) *v = 0;
             if (r % 11 == 5) *v *= 1e-30f;
             if (r % 11 == 7) *v *= 1e30f;
+            if (r % 11 == 9) *v *= 1e-40f; /* subnormal: 1 / |x| is beyond FLT_MAX */
         }
     return x;
 }
@@ -75,8 +76,9 @@ static void encode_oracle(const fixture *f, const float *x, size_t rows, size_t 
         double n = sqrt(nrm);
         float nf = (float) n;
         memcpy(codes + r * ldc + payload, &nf, sizeof nf);
-        double inv = n > 0 ? 1.0 / n : 0.0;
-        rb_rows_scale_f64_f32_ref(x + r * ldx, 1, d, d, &inv, u, d);
+        /* fp32 normalization with the exact 2^64 pre-scale of tiny rows (rb_unit_factors) */
+        float pre = n < 0x1p-64 ? 0x1p64f : 1.0f, inv = n > 0 ? (float) (1.0 / (n * pre)) : 0.0f;
+        for (size_t j = 0; j < d; j++) u[j] = x[r * ldx + j] * pre * inv;
         cr_assert_eq(rb_rht_f32(u, d, 1, d, f->p.d1, f->p.d2, RB_FORWARD), RB_OK);
         cr_assert_eq(rb_codebook_quant_f32_ref(&f->cb, u, 1, d, d, idx), RB_OK);
         cr_assert_eq(rb_pack_rows_ref(idx, 1, d, f->p.bits, codes + r * ldc, ldc), RB_OK);

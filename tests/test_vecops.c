@@ -14,13 +14,19 @@ Test(vecops, against_direct_sums) {
     rb_rows_sqnorm_f32(a, rows, n, stride, nrm);
     rb_rows_dot_f32(a, b, rows, n, stride, dot);
     for (size_t r = 0; r < rows; r++) {
-        double sn = 0, sd = 0;
+        /* The documented order written out: 16 strided partial sums, then halved pairwise. */
+        double pn[16] = {0}, pd[16] = {0};
         for (size_t j = 0; j < n; j++) {
-            sn += (double) a[r * stride + j] * a[r * stride + j];
-            sd += (double) a[r * stride + j] * b[r * stride + j];
+            pn[j % 16] += (double) a[r * stride + j] * a[r * stride + j];
+            pd[j % 16] += (double) a[r * stride + j] * b[r * stride + j];
         }
-        cr_assert_eq(nrm[r], sn, "row %zu (seed %llu)", r, (unsigned long long) seed);
-        cr_assert_eq(dot[r], sd, "row %zu", r);
+        for (int h = 8; h >= 1; h /= 2)
+            for (int l = 0; l < h; l++) pn[l] += pn[l + h], pd[l] += pd[l + h];
+        cr_assert_eq(nrm[r], pn[0], "row %zu (seed %llu)", r, (unsigned long long) seed);
+        cr_assert_eq(dot[r], pd[0], "row %zu", r);
+        double seq = 0; /* and a plain sum agrees to rounding */
+        for (size_t j = 0; j < n; j++) seq += (double) a[r * stride + j] * a[r * stride + j];
+        cr_assert(fabs(seq - nrm[r]) <= 1e-13 * seq);
     }
     float s[7] = {2, -1, 0, 0.5f, 3, 1, -2};
     float keep = a[0 * stride + n]; /* the gap between rows is not touched */

@@ -588,7 +588,7 @@ static __global__ void __launch_bounds__(512)
     fu_rq_encode_kernel(const float *x, size_t rows, rq_plan p, cb_params cb, uint8_t *packed,
                         size_t ldp, float *norm, int padlen) {
     extern __shared__ float fu_smem[];
-    double *inv = reinterpret_cast<double *>(fu_smem); /* rb doubles */
+    float *pre = fu_smem, *inv = fu_smem + p.rb; /* rb_unit_factors of each row */
     float *base = fu_smem + 2 * p.rb;
     const int d = p.d, tile = p.rb * d;
     const size_t nblk = (rows + p.rb - 1) / p.rb;
@@ -604,22 +604,36 @@ static __global__ void __launch_bounds__(512)
             a[rb_fw_pad(e)] = r < rows_here ? __ldg(x + row0 * d + e) : 0.0f;
         }
         __syncthreads();
-        /* the squared norm, j ascending in double, one thread per row */
+        /* the squared norm in double in rb_lanes16_sum's order (kernels/vecops.h): 16 partial
+         * sums over j = l, l + 16, ..., halved pairwise; one thread per row */
         for (int r = threadIdx.x; r < p.rb; r += blockDim.x) {
-            double sum = 0.0;
-            for (int j = 0; j < d; j++) {
-                double v = (double) a[rb_fw_pad(r * d + j)];
-                sum = __dadd_rn(sum, __dmul_rn(v, v));
+            double part[16];
+#pragma unroll
+            for (int l = 0; l < 16; l++) part[l] = 0.0;
+            for (int j0 = 0; j0 < d; j0 += 16) {
+#pragma unroll
+                for (int l = 0; l < 16; l++)
+                    if (j0 + l < d) {
+                        double v = (double) a[rb_fw_pad(r * d + j0 + l)];
+                        part[l] = __dadd_rn(part[l], __dmul_rn(v, v));
+                    }
             }
-            double n = sqrt(sum);
+#pragma unroll
+            for (int l = 0; l < 8; l++) part[l] = __dadd_rn(part[l], part[l + 8]);
+#pragma unroll
+            for (int l = 0; l < 4; l++) part[l] = __dadd_rn(part[l], part[l + 4]);
+            double n = sqrt(__dadd_rn(__dadd_rn(part[0], part[2]), __dadd_rn(part[1], part[3])));
             if (r < rows_here) norm[row0 + r] = (float) n;
-            inv[r] = n > 0 ? 1.0 / n : 0.0;
+            /* rb_unit_factors (kernels/rowcodec.h): an exact 2^64 pre-scale for tiny rows */
+            float f = n < 0x1p-64 ? 0x1p64f : 1.0f;
+            pre[r] = f;
+            inv[r] = n > 0 ? __double2float_rn(__ddiv_rn(1.0, __dmul_rn(n, (double) f))) : 0.0f;
         }
         __syncthreads();
-        /* unit scaling in double, rounded to fp32, then the first signs */
+        /* unit scaling in fp32, then the first signs */
         for (int e = threadIdx.x; e < tile; e += blockDim.x) {
             int r = e / d, c = e - r * d;
-            float u = __double2float_rn(__dmul_rn((double) a[rb_fw_pad(e)], inv[r]));
+            float u = __fmul_rn(__fmul_rn(a[rb_fw_pad(e)], pre[r]), inv[r]);
             a[rb_fw_pad(e)] = __fmul_rn(u, __ldg(p.d1 + c));
         }
         __syncthreads();

@@ -1,13 +1,14 @@
 /* AVX-512 fused RHT + codebook codec (kernels/rhtcodec.h), bit-identical to the references.
  *
- * Rows go 32 at a time through two transposed tiles: column j of 16 rows is one zmm, so the
- * norms' sequential double sums run with rows in the lanes (4 independent chains), and every
- * later stage is lane-wise: the FWHT's butterflies pair whole registers (no shuffles), the H_K
- * mix, the codebook search and the packing work on columns, and only the packed code words (and
- * the decoded floats) are transposed back. Each element sees the reference's operations in the
- * reference's order: the same sums (FMA of an exact double product rounds where the add does),
- * the FWHT's stages from stride 1 up (pairs within a stage are independent), the mix summed in
- * k order from +0, multiplies by +-1 signs and by the scale where the reference has them. */
+ * Rows go 32 at a time through two transposed tiles: column j of 16 rows is one zmm, so every
+ * stage after the norms (computed row by row first, kernels/x86/lanes16_avx512.h) is
+ * lane-wise: the FWHT's butterflies pair whole registers (no shuffles), the H_K mix, the
+ * codebook search and the packing work on columns, and only the packed code words (and the
+ * decoded floats) are transposed back. Each element sees the reference's operations in the
+ * reference's order: the norms' sums (FMA of an exact double product rounds where the add
+ * does), the FWHT's stages from stride 1 up (pairs within a stage are independent), the mix
+ * summed in k order from +0, multiplies by +-1 signs and by the scale where the reference has
+ * them. */
 #include <immintrin.h>
 #include <float.h>
 #include <math.h>
@@ -18,6 +19,8 @@
 #include "kernels/hadamard.h"
 #include "kernels/quant.h"
 #include "kernels/rhtcodec.h"
+#include "kernels/rowcodec.h"
+#include "kernels/x86/lanes16_avx512.h"
 #include "kernels/x86/simd_util.h"
 
 enum { LANES = 16, GROUP = 32 };
@@ -350,13 +353,13 @@ static void quant_pack_any(const plan *pl, const qtab *q, const __m512 *T, __m51
     }
 }
 
-/* Pass A for rows [0, n) of a group: transposes into the tiles and sums the squares, column by
- * column, 4 chains of 8 rows; nrm[0..3] get the sums of rows 0-7, 8-15, 16-23, 24-31. */
+/* Pass A for rows [0, n) of a group: the squared norms, row by row in rb_lanes16_sum's order
+ * (nrm[i] for row i, 0 past n), then the rows transposed into the tiles. */
 static void norms_and_transpose(const plan *pl, const float *x, size_t n, size_t ldx,
-                                const float *next, size_t nnext, __m512d nrm[4]) {
-    __m512d acc[4] = {_mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd(),
-                      _mm512_setzero_pd()};
-    for (size_t c = 0; c < pl->d; c += 16) {
+                                const float *next, size_t nnext, double nrm[GROUP]) {
+    for (size_t i = 0; i < GROUP; i++)
+        nrm[i] = i < n ? rb_lanes16_dot(x + i * ldx, x + i * ldx, pl->d) : 0;
+    for (size_t c = 0; c < pl->d; c += 16)
         for (int s = 0; s < 2; s++) {
             __m512i r[16];
             RB_UNROLL(16)
@@ -370,28 +373,15 @@ static void norms_and_transpose(const plan *pl, const float *x, size_t n, size_t
             RB_UNROLL(16)
             for (int i = 0; i < 16; i++) pl->T[s][c + i] = _mm512_castsi512_ps(r[i]);
         }
-        RB_UNROLL(16)
-        for (int i = 0; i < 16; i++) {
-            RB_UNROLL(2)
-            for (int s = 0; s < 2; s++) {
-                __m512 v = pl->T[s][c + i];
-                __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(v));
-                __m512d hi = _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1));
-                acc[2 * s] = _mm512_fmadd_pd(lo, lo, acc[2 * s]);
-                acc[2 * s + 1] = _mm512_fmadd_pd(hi, hi, acc[2 * s + 1]);
-            }
-        }
-    }
-    for (int i = 0; i < 4; i++) nrm[i] = acc[i];
 }
 
 INLINE __m512 combine(__m256 lo, __m256 hi) {
     return _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1);
 }
 
-/* Pass B..F on one tile of 16 rows: scale by inv (double), signs, FWHT, mix, quantize, pack;
- * Q gets the packed words and, in column W, the fp32 norms. */
-static void encode_tile(const plan *pl, const qtab *q, int s, __m512d inv_lo, __m512d inv_hi,
+/* Pass B..F on one tile of 16 rows: normalize (rb_unit_factors' pre and inv, one per lane),
+ * signs, FWHT, mix, quantize, pack; Q gets the packed words and, in column W, the fp32 norms. */
+static void encode_tile(const plan *pl, const qtab *q, int s, __m512 pre, int prescale, __m512 inv,
                         __m512 norm) {
     __m512 *T = pl->T[s];
     __m512i *Q = pl->Q[s];
@@ -400,11 +390,8 @@ static void encode_tile(const plan *pl, const qtab *q, int s, __m512d inv_lo, __
         __m512 v[16];
         RB_UNROLL(16)
         for (int i = 0; i < 16; i++) {
-            __m512 t = T[c + i];
-            __m512d lo = _mm512_mul_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(t)), inv_lo);
-            __m512d hi = _mm512_mul_pd(_mm512_cvtps_pd(_mm512_extractf32x8_ps(t, 1)), inv_hi);
-            t = combine(_mm512_cvtpd_ps(lo), _mm512_cvtpd_ps(hi));
-            v[i] = _mm512_mul_ps(t, _mm512_set1_ps(pl->d1[c + i]));
+            __m512 t = prescale ? _mm512_mul_ps(T[c + i], pre) : T[c + i];
+            v[i] = _mm512_mul_ps(_mm512_mul_ps(t, inv), _mm512_set1_ps(pl->d1[c + i]));
         }
         fwht16(v);
         RB_UNROLL(16)
@@ -431,11 +418,9 @@ static void store_codes(const plan *pl, int s, size_t n, uint8_t *codes, size_t 
     }
 }
 
-static int bad_row(const rb_rhtcodec *p, const float *x, size_t ldx, size_t row, size_t row0) {
-    double s = 0;
-    for (size_t j = 0; j < p->d; j++) s += (double) x[row * ldx + j] * x[row * ldx + j];
-    s = sqrt(s);
-    return rb_error_set(RB_ENUMERIC, "%s: vector %zu %s", p->who ? p->who : "rhtcodec", row0 + row,
+static int bad_row(const rb_rhtcodec *p, double nrm, size_t row) {
+    double s = sqrt(nrm);
+    return rb_error_set(RB_ENUMERIC, "%s: vector %zu %s", p->who ? p->who : "rhtcodec", row,
                         isfinite(s) ? "has a norm beyond the fp32 range"
                                     : "has a NaN or infinite element");
 }
@@ -446,32 +431,34 @@ int rb_rhtcodec_encode_f32_avx512(const rb_rhtcodec *p, const float *x, size_t r
     if (plan_init(&pl, p, scratch, RB_FORWARD)) return RB_EDECLINE;
     qtab q;
     qtab_init(&q, p->cb);
-    const __m512d zero = _mm512_setzero_pd(), one = _mm512_set1_pd(1.0),
-                  fmax = _mm512_set1_pd(FLT_MAX);
     for (size_t g0 = 0; g0 < rows; g0 += GROUP) {
         size_t n = rows - g0 < GROUP ? rows - g0 : GROUP;
         size_t nn = rows - g0 - n < GROUP ? rows - g0 - n : GROUP;
         const float *xg = x + g0 * ldx;
-        __m512d nrm[4];
+        double nrm[GROUP];
         norms_and_transpose(&pl, xg, n, ldx, xg + n * ldx, nn, nrm);
         /* |x| = sqrt(nrm) in double; a row is bad unless |x| <= FLT_MAX (NaN included). */
-        __m512d sq[4], inv[4];
-        uint32_t good = 0;
-        for (int h = 0; h < 4; h++) {
-            sq[h] = _mm512_sqrt_pd(nrm[h]);
-            good |= (uint32_t) _mm512_cmp_pd_mask(sq[h], fmax, _CMP_LE_OQ) << (8 * h);
-            inv[h] = _mm512_maskz_div_pd(_mm512_cmp_pd_mask(sq[h], zero, _CMP_GT_OQ), one, sq[h]);
-        }
-        uint32_t valid = n == 32 ? 0xFFFFFFFFu : (1u << n) - 1;
+        float pre[GROUP], inv[GROUP], norm[GROUP];
         size_t ok = n;
-        if (~good & valid) ok = (size_t) __builtin_ctz(~good & valid);
+        int prescale = 0;
+        for (size_t i = 0; i < n; i++) {
+            double s = sqrt(nrm[i]);
+            if (!(s <= FLT_MAX)) {
+                ok = i;
+                break;
+            }
+            norm[i] = (float) s;
+            rb_unit_factors(s, &pre[i], &inv[i]);
+            prescale |= pre[i] != 1.0f;
+        }
+        for (size_t i = ok; i < GROUP; i++) pre[i] = 1.0f, inv[i] = norm[i] = 0.0f;
         for (int s = 0; s < 2 && (size_t) s * 16 < ok; s++) {
-            __m512 norm = combine(_mm512_cvtpd_ps(sq[2 * s]), _mm512_cvtpd_ps(sq[2 * s + 1]));
-            encode_tile(&pl, &q, s, inv[2 * s], inv[2 * s + 1], norm);
+            encode_tile(&pl, &q, s, _mm512_loadu_ps(pre + 16 * s), prescale,
+                        _mm512_loadu_ps(inv + 16 * s), _mm512_loadu_ps(norm + 16 * s));
             size_t ns = ok - (size_t) s * 16 < 16 ? ok - (size_t) s * 16 : 16;
             store_codes(&pl, s, ns, codes + (g0 + (size_t) s * 16) * ldc, ldc);
         }
-        if (ok < n) return bad_row(p, xg, ldx, ok, row0 + g0);
+        if (ok < n) return bad_row(p, nrm[ok], row0 + g0 + ok);
     }
     return RB_OK;
 }

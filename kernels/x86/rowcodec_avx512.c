@@ -1,12 +1,13 @@
 /* AVX-512 row codec primitives, bit-identical to kernels/rowcodec.c's references: packing and
  * unpacking 64 codes per step (b = 1, 2, 4, 8 with byte shuffles and multiply-adds, other widths
  * with BMI2 pext/pdep on 8 codes), codebook lookups by permutes, and row norms and inner products
- * that keep the references' sequential double sums by putting 8 rows in the 8 lanes. */
+ * in rb_lanes16_sum's order (kernels/x86/lanes16_avx512.h). */
 #include <immintrin.h>
 #include <string.h>
 
 #include "kernels/quant.h"
 #include "kernels/rowcodec.h"
+#include "kernels/x86/lanes16_avx512.h"
 
 /* ---- packing ---- */
 
@@ -156,111 +157,18 @@ int rb_codebook_decode_rows_f32_avx512(const rb_codebook *cb, const uint8_t *in,
     return RB_OK;
 }
 
-/* ---- row reductions: 8 rows in the lanes, each lane summing its row in index order ---- */
-
-/* a[c] <- column c of the 8 x 8 block whose row k was a[k]. */
-static inline __attribute__((always_inline)) void transpose8(__m512d a[8]) {
-    __m512d t[8], u[4], v[4];
-#pragma GCC unroll 4
-    for (int k = 0; k < 4; k++) {
-        t[2 * k] = _mm512_unpacklo_pd(a[2 * k], a[2 * k + 1]);
-        t[2 * k + 1] = _mm512_unpackhi_pd(a[2 * k], a[2 * k + 1]);
-    }
-    /* u: rows 0-3, v: rows 4-7; index 0/1 even columns (0,4 / 2,6), 2/3 odd (1,5 / 3,7). */
-    u[0] = _mm512_shuffle_f64x2(t[0], t[2], 0x88);
-    u[1] = _mm512_shuffle_f64x2(t[0], t[2], 0xDD);
-    u[2] = _mm512_shuffle_f64x2(t[1], t[3], 0x88);
-    u[3] = _mm512_shuffle_f64x2(t[1], t[3], 0xDD);
-    v[0] = _mm512_shuffle_f64x2(t[4], t[6], 0x88);
-    v[1] = _mm512_shuffle_f64x2(t[4], t[6], 0xDD);
-    v[2] = _mm512_shuffle_f64x2(t[5], t[7], 0x88);
-    v[3] = _mm512_shuffle_f64x2(t[5], t[7], 0xDD);
-    a[0] = _mm512_shuffle_f64x2(u[0], v[0], 0x88);
-    a[4] = _mm512_shuffle_f64x2(u[0], v[0], 0xDD);
-    a[2] = _mm512_shuffle_f64x2(u[1], v[1], 0x88);
-    a[6] = _mm512_shuffle_f64x2(u[1], v[1], 0xDD);
-    a[1] = _mm512_shuffle_f64x2(u[2], v[2], 0x88);
-    a[5] = _mm512_shuffle_f64x2(u[2], v[2], 0xDD);
-    a[3] = _mm512_shuffle_f64x2(u[3], v[3], 0x88);
-    a[7] = _mm512_shuffle_f64x2(u[3], v[3], 0xDD);
-}
-
-/* Columns [j, j + 8) of 8 rows (stride apart) as 8 column vectors of doubles. */
-static inline __attribute__((always_inline)) void load8(__m512d x[8], const float *a,
-                                                        size_t stride) {
-#pragma GCC unroll 8
-    for (int k = 0; k < 8; k++) x[k] = _mm512_cvtps_pd(_mm256_loadu_ps(a + k * stride));
-    transpose8(x);
-}
-
-/* G groups of 8 rows (group g at a + g * 8 * stride): s[g] += column products, the groups'
- * FMAs interleaved so that G independent chains hide the FMA latency. A float product is exact
- * in double, so the FMA rounds exactly where the reference's add does. */
-#define REDUCE_GROUPS(G)                                                                         \
-    static inline __attribute__((always_inline)) void reduce_groups##G(                          \
-        const float *a, const float *b, size_t n8, size_t stride, int pf, double *out) {         \
-        __m512d s[G];                                                                            \
-        _Pragma("GCC unroll 4") for (int g = 0; g < G; g++) s[g] = _mm512_setzero_pd();          \
-        for (size_t j = 0; j < n8; j += 8) {                                                     \
-            __m512d x[G][8], y[G][8];                                                            \
-            if (pf && j % 16 == 0)                                                               \
-                for (size_t k = 8 * G; k < 16 * G; k++) {                                        \
-                    _mm_prefetch((const char *) (a + k * stride + j), _MM_HINT_T0);              \
-                    if (b) _mm_prefetch((const char *) (b + k * stride + j), _MM_HINT_T0);       \
-                }                                                                                \
-            _Pragma("GCC unroll 4") for (int g = 0; g < G; g++) {                                \
-                load8(x[g], a + g * 8 * stride + j, stride);                                     \
-                if (b)                                                                           \
-                    load8(y[g], b + g * 8 * stride + j, stride);                                 \
-                else                                                                             \
-                    _Pragma("GCC unroll 8") for (int c = 0; c < 8; c++) y[g][c] = x[g][c];       \
-            }                                                                                    \
-            _Pragma("GCC unroll 8") for (int c = 0; c < 8; c++)                                  \
-                _Pragma("GCC unroll 4") for (int g = 0; g < G; g++) s[g] =                       \
-                    _mm512_fmadd_pd(x[g][c], y[g][c], s[g]);                                     \
-        }                                                                                        \
-        _Pragma("GCC unroll 4") for (int g = 0; g < G; g++) _mm512_storeu_pd(out + 8 * g, s[g]); \
-    }
-REDUCE_GROUPS(2)
-REDUCE_GROUPS(1)
-
-static inline __attribute__((always_inline)) void
-reduce_rows(const float *a, const float *b, size_t rows, size_t n, size_t stride, double *out) {
-    size_t full = n / 8 * 8, r = 0;
-    /* The strided loads defeat the hardware prefetchers on data coming from memory (the codecs'
-     * first touch of their input): the 16-row groups fetch the next group's lines ahead. */
-    for (; r + 16 <= rows; r += 16)
-        reduce_groups2(a + r * stride, b ? b + r * stride : NULL, full, stride, r + 32 <= rows,
-                       out + r);
-    for (; r + 8 <= rows; r += 8)
-        reduce_groups1(a + r * stride, b ? b + r * stride : NULL, full, stride, 0, out + r);
-    /* Remaining columns continue each row's sum in order; remaining rows go whole. */
-    for (size_t i = 0; i < r; i++) {
-        const float *u = a + i * stride, *v = b ? b + i * stride : u;
-        double s = out[i];
-        for (size_t j = full; j < n; j++) s += (double) u[j] * v[j];
-        out[i] = s;
-    }
-    for (; r < rows; r++) {
-        const float *u = a + r * stride, *v = b ? b + r * stride : u;
-        double s = 0;
-        for (size_t j = 0; j < n; j++) s += (double) u[j] * v[j];
-        out[r] = s;
-    }
-}
+/* ---- row reductions: one row at a time, its 16 partial sums in the lanes ---- */
 
 int rb_rows_sqnorm_f32_avx512(const float *a, const float *b, size_t rows, size_t n, size_t stride,
                               double *out) {
     (void) b;
-    if (rows > 1 && stride < n) return RB_EDECLINE;
-    reduce_rows(a, NULL, rows, n, stride, out);
+    for (size_t r = 0; r < rows; r++) out[r] = rb_lanes16_dot(a + r * stride, a + r * stride, n);
     return RB_OK;
 }
 
 int rb_rows_dot_f32_avx512(const float *a, const float *b, size_t rows, size_t n, size_t stride,
                            double *out) {
-    if (rows > 1 && stride < n) return RB_EDECLINE;
-    reduce_rows(a, b, rows, n, stride, out);
+    for (size_t r = 0; r < rows; r++) out[r] = rb_lanes16_dot(a + r * stride, b + r * stride, n);
     return RB_OK;
 }
 
