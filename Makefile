@@ -40,7 +40,7 @@ LDLIBS   += -lbenchmark -lnettle -lyaml -lhwloc -ljansson -lgsl -llapacke -L$(BL
 # Per-file instruction sets: a file named *_avx2.c or *_avx512.c may use those instructions; the
 # dispatcher only calls into it after cpuid says the machine has them.
 ISA_AVX2   := -mavx2 -mfma
-ISA_AVX512 := -mavx512f -mavx512bw -mavx512dq -mavx512vl -mfma -mavx2
+ISA_AVX512 := -mavx512f -mavx512bw -mavx512dq -mavx512vl -mfma -mavx2 -mbmi2
 
 # CUDA: compiled and linked whenever nvcc is on the PATH, unless CUDA=0.
 ifeq ($(CUDA),auto)

@@ -32,7 +32,9 @@ static unsigned detect_isa(void) {
     if ((xcr0 & 0x6) != 0x6) return 0;
     if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
     int avx2 = (b >> 5) & 1;
-    int avx512 = ((b >> 16) & 1) && ((b >> 17) & 1) && ((b >> 30) & 1) && ((b >> 31) & 1);
+    /* F, DQ, BW, VL, and BMI2 (every AVX-512 core has it; the *_avx512.c files use pdep). */
+    int avx512 =
+        ((b >> 16) & 1) && ((b >> 17) & 1) && ((b >> 30) & 1) && ((b >> 31) & 1) && ((b >> 8) & 1);
     if (avx2 && fma) isa |= RB_ISA_AVX2;
     if (avx512 && (isa & RB_ISA_AVX2) && (xcr0 & 0xe0) == 0xe0) isa |= RB_ISA_AVX512;
     return isa;

@@ -70,15 +70,18 @@ int rb_rhtcodec_encode_f32_ref(const rb_rhtcodec *p, const float *x, size_t rows
 int rb_rhtcodec_decode_f32_ref(const rb_rhtcodec *p, const uint8_t *codes, size_t ldc, size_t rows,
                                float *y, size_t ldy, unsigned flags, void *scratch);
 /* AVX-512 (kernels/x86/rhtcodec_avx512.c): one block of signs, d = K * 2^m with 2^m >= 16 and
- * d a multiple of 32 (any K; K = 12 has a compile-time mix); declines the rest. The decode
- * first tries the row-major kernel below (d <= 256, two blocks too). */
+ * d a multiple of 32 (any K; K = 12 has a compile-time mix); declines the rest. Both first try
+ * the row-major kernels below (d <= 256, two blocks too). */
 int rb_rhtcodec_encode_f32_avx512(const rb_rhtcodec *p, const float *x, size_t rows, size_t ldx,
                                   uint8_t *codes, size_t ldc, size_t row0, void *scratch);
 int rb_rhtcodec_decode_f32_avx512(const rb_rhtcodec *p, const uint8_t *codes, size_t ldc,
                                   size_t rows, float *y, size_t ldy, unsigned flags, void *scratch);
-/* Its row-major decode (kernels/x86/rhtcodec_dec_avx512.c), which the AVX-512 decode tries
- * first: d = 32, 64, 128 or 256, one or two blocks of signs that are all +-1, any bits; declines
- * the rest. */
+/* Its row-major encode and decode (kernels/x86/rhtcodec_enc_avx512.c, rhtcodec_dec_avx512.c),
+ * which the AVX-512 variants try first: d = 32, 64, 128 or 256, one or two blocks of signs that
+ * are all +-1, bits 1..4 (encode) or any (decode); they decline the rest. */
+int rb_rhtcodec_encode_rows_f32_avx512(const rb_rhtcodec *p, const float *x, size_t rows,
+                                       size_t ldx, uint8_t *codes, size_t ldc, size_t row0,
+                                       void *scratch);
 int rb_rhtcodec_decode_rows_f32_avx512(const rb_rhtcodec *p, const uint8_t *codes, size_t ldc,
                                        size_t rows, float *y, size_t ldy, unsigned flags,
                                        void *scratch);

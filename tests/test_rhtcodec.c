@@ -101,11 +101,13 @@ static void decode_oracle(const fixture *f, const uint8_t *codes, size_t ldc, si
     }
 }
 
-/* Whether the fused AVX-512 variant must take (d, blocks): one block, d = K * 2^m, 2^m >= 16,
- * d a multiple of 32. */
-static int fast_shape(size_t d, int blocks) {
+/* Whether the fused AVX-512 encode must take (d, bits, blocks): the row-major kernel takes d =
+ * 32 .. 256 (powers of two) at bits 1..4 with one or two blocks; the transposed one takes one
+ * block, d = K * 2^m, 2^m >= 16, d a multiple of 32. */
+static int fast_shape(size_t d, int bits, int blocks) {
     size_t K;
     int m;
+    if (d >= 32 && d <= 256 && !(d & (d - 1)) && bits <= 4) return 1;
     if (blocks != 1 || rb_hadamard_lookup(d, &K, &m)) return 0;
     return ((size_t) 1 << m) >= 16 && d % 32 == 0;
 }
@@ -132,7 +134,7 @@ static void check_case(size_t d, int bits, size_t k, int blocks, size_t rows, ui
         memset(got, 0xA5, rows * ldc);
         int rc = ((rb_rhtcodec_encode_fn) ev->fn)(&f.p, x, rows, ldx, got, ldc, 0, scr);
         int fast = strcmp(ev->name, "ref") != 0;
-        if (fast && !fast_shape(d, blocks)) {
+        if (fast && !fast_shape(d, bits, blocks)) {
             cr_assert_eq(rc, RB_EDECLINE, "%s should decline d=%zu blocks=%d", ev->name, d, blocks);
             /* The decode may still take it (the row-major kernel does two blocks): same bits. */
             memset(ygot, 0x5A, rows * ldy * sizeof *ygot);
@@ -190,9 +192,98 @@ Test(rhtcodec, variants_match_the_multipass_pipeline, .timeout = 120) {
             check_case(d, bits, (size_t) 1 << bits, 1, rows, seed);
             if (bits > 1) check_case(d, bits, ((size_t) 1 << bits) - 1, 1, rows + 2, seed);
         }
-    check_case(128, 2, 4, 2, 17, seed); /* two blocks of signs: the reference */
+    check_case(128, 2, 4, 2, 17, seed);  /* two blocks of signs: the row-major encode */
+    check_case(128, 5, 32, 2, 17, seed); /* two blocks at bits 5: the reference */
     check_case(128, 4, 16, 1, 1, seed);
     check_case(128, 8, 256, 1, 31, seed);
+}
+
+/* Whether this CPU runs the AVX-512 variant (the kernels below are called directly). */
+static int have_avx512(void) {
+    const rb_op *op = &rb_op_rhtcodec_decode_f32;
+    for (size_t v = 0; v < op->count; v++)
+        if (!strcmp(op->variants[v].name, "avx512")) return rb_variant_enabled(&op->variants[v]);
+    return 0;
+}
+
+/* The row-major encode (d = 32 .. 256 in registers, bits 1..4) against the oracle, byte for byte:
+ * rows with zero, tiny (the 2^64 pre-scale), subnormal and huge norms among normal ones (those
+ * go through the reference alone, the pairs around them through the kernel), rows with norms
+ * just above and below 2^-64 and FLT_MAX / 2, k = 2^bits, 2^bits - 1 and 1 (padding thresholds
+ * of +Inf), one and two blocks, row counts around the two-row pairs, strided inputs, and code
+ * rows with a gap whose bytes must survive. */
+static void check_enc_rows_case(size_t d, int bits, size_t k, int blocks, size_t rows,
+                                uint64_t seed) {
+    fixture f;
+    fixture_init(&f, d, bits, k, blocks, seed);
+    size_t ldx = d + (rows % 2 ? 5 : 0), ldc = rb_rhtcodec_row_bytes(&f.p) + (rows % 3);
+    float *x = inputs(rows, d, ldx, seed, 5000 + d * 16 + (size_t) bits);
+    for (size_t r = 0; r < rows; r++) { /* norms at the pre-scale's edge and large */
+        float s = r % 13 == 3 ? 0x1p-64f : r % 13 == 4 ? 0x1p-68f : r % 13 == 10 ? 1e37f : 0;
+        if (s != 0)
+            for (size_t j = 0; j < d; j++) x[r * ldx + j] = j % 3 ? s / sqrtf((float) d) : -s;
+    }
+    uint8_t *want = malloc(rows * ldc + 1), *got = malloc(rows * ldc + 1);
+    cr_assert(want && got);
+    memset(want, 0xA5, rows * ldc + 1);
+    encode_oracle(&f, x, rows, ldx, want, ldc);
+    for (int via = 0; via < 2; via++) {
+        memset(got, 0xA5, rows * ldc + 1);
+        int rc =
+            via ? rb_rhtcodec_encode_f32_avx512(&f.p, x, rows, ldx, got, ldc, 0, f.scratch)
+                : rb_rhtcodec_encode_rows_f32_avx512(&f.p, x, rows, ldx, got, ldc, 0, f.scratch);
+        cr_assert_eq(rc, RB_OK, "rows d=%zu bits=%d: %s", d, bits, rb_error_detail());
+        for (size_t r = 0; r < rows; r++)
+            cr_assert_eq(memcmp(got + r * ldc, want + r * ldc, ldc), 0,
+                         "row-major encode d=%zu bits=%d k=%zu blocks=%d rows=%zu row %zu via=%d "
+                         "seed=%llu",
+                         d, bits, k, blocks, rows, r, via, (unsigned long long) seed);
+        cr_assert_eq(got[rows * ldc], 0xA5, "the byte after the last row written");
+    }
+    free(x), free(want), free(got);
+    fixture_free(&f);
+}
+
+Test(rhtcodec, rowmajor_encode_matches_the_oracle, .timeout = 120) {
+    if (!have_avx512()) cr_skip_test("no AVX-512 on this CPU");
+    uint64_t seed = rbt_seed();
+    static const size_t ds[] = {32, 64, 128, 256};
+    static const size_t rows_list[] = {1, 2, 3, 16, 17, 40};
+    for (size_t di = 0; di < COUNT(ds); di++)
+        for (int bits = 1; bits <= 4; bits++)
+            for (size_t ri = 0; ri < COUNT(rows_list); ri++) {
+                size_t full = (size_t) 1 << bits, rows = rows_list[ri];
+                int blocks = ri % 2 ? 2 : 1;
+                check_enc_rows_case(ds[di], bits, full, blocks, rows, seed);
+                check_enc_rows_case(ds[di], bits, ri % 3 ? full - 1 : 1, 3 - blocks, rows, seed);
+            }
+}
+
+/* What the row-major encode declines: d outside 32 .. 256 or not a power of two, bits > 4,
+ * signs not +-1. A bad row is the reference's error (bad_rows_are_named). */
+Test(rhtcodec, rowmajor_encode_declines) {
+    if (!have_avx512()) cr_skip_test("no AVX-512 on this CPU");
+    static const size_t ds[] = {16, 96, 512, 1536};
+    float x[2 * 1536] = {0};
+    uint8_t codes[2 * 400];
+    for (size_t di = 0; di < COUNT(ds); di++) {
+        fixture f;
+        fixture_init(&f, ds[di], 2, 4, 1, 11);
+        cr_assert_eq(
+            rb_rhtcodec_encode_rows_f32_avx512(&f.p, x, 1, ds[di], codes, 400, 0, f.scratch),
+            RB_EDECLINE, "d=%zu", ds[di]);
+        fixture_free(&f);
+    }
+    fixture f;
+    fixture_init(&f, 128, 5, 32, 1, 11);
+    cr_assert_eq(rb_rhtcodec_encode_rows_f32_avx512(&f.p, x, 1, 128, codes, 400, 0, f.scratch),
+                 RB_EDECLINE, "bits 5");
+    fixture_free(&f);
+    fixture_init(&f, 128, 2, 4, 2, 11);
+    f.d2[7] = 0.5f;
+    cr_assert_eq(rb_rhtcodec_encode_rows_f32_avx512(&f.p, x, 1, 128, codes, 400, 0, f.scratch),
+                 RB_EDECLINE, "signs not +-1");
+    fixture_free(&f);
 }
 
 /* The row-major decode (d = 32 .. 256 in registers) against the oracle, bit for bit: codes from
@@ -264,14 +355,6 @@ static void check_rows_case(size_t d, int bits, size_t k, int blocks, size_t row
             }
     free(codes), free(want), free(buf);
     fixture_free(&f);
-}
-
-/* Whether this CPU runs the AVX-512 variant (the kernels below are called directly). */
-static int have_avx512(void) {
-    const rb_op *op = &rb_op_rhtcodec_decode_f32;
-    for (size_t v = 0; v < op->count; v++)
-        if (!strcmp(op->variants[v].name, "avx512")) return rb_variant_enabled(&op->variants[v]);
-    return 0;
 }
 
 Test(rhtcodec, rowmajor_decode_matches_the_oracle, .timeout = 120) {

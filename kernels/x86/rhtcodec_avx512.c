@@ -427,6 +427,9 @@ static int bad_row(const rb_rhtcodec *p, double nrm, size_t row) {
 
 int rb_rhtcodec_encode_f32_avx512(const rb_rhtcodec *p, const float *x, size_t rows, size_t ldx,
                                   uint8_t *codes, size_t ldc, size_t row0, void *scratch) {
+    /* d <= 256: a row fits in registers, no transposes (kernels/x86/rhtcodec_enc_avx512.c). */
+    int rc = rb_rhtcodec_encode_rows_f32_avx512(p, x, rows, ldx, codes, ldc, row0, scratch);
+    if (rc != RB_EDECLINE) return rc;
     plan pl;
     if (plan_init(&pl, p, scratch, RB_FORWARD)) return RB_EDECLINE;
     qtab q;

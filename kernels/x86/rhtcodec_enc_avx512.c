@@ -1,0 +1,230 @@
+/* AVX-512 row-major encode of the fused RHT + codebook codec (kernels/rhtcodec.h) for d = 32 ..
+ * 256 and bits 1..4: one whole row in registers, bit-identical to the reference.
+ *
+ * Per row: the squared norm as 16 lane sums (the order kernels/vecops.h defines, so no
+ * transposes), |x| and rb_unit_factors' inv in scalar double, the signs applied as a sign-bit
+ * xor while the norm is still in flight, then * inv, the FWHT's stages 1..8 inside each vector
+ * and 16.. between vectors, * 1 / sqrt(d) (and the second block), and the codebook search as a
+ * binary search whose step s compares against thresholds[n + 2^s - 1] (a vpermps of a shifted
+ * table): the mask of step s is bit s of the 16 codes, so packing is one pdep per step into the
+ * row's bit stream, with no shuffles of codes.
+ *
+ * Exactness. Each element gets the reference's operations in its order: u = x * inv (pre = 1),
+ * u * d1, the butterflies stage by stage from stride 1, * scale (rb_rows_unit_f32, rb_rht_f32).
+ * (x * d1) * inv equals (x * inv) * d1 when d1 is +-1 (round to nearest is symmetric in sign),
+ * and x * d1 is then the sign-bit xor; so the signs are checked once per call and other sign
+ * vectors decline. An in-vector stage is one exact FMA (kernels/x86/fwht_reg_avx512.h). The
+ * search counts the thresholds below v as the reference does, since thresholds ascend (+Inf
+ * past k - 1). Rows whose norm is not finite, exceeds FLT_MAX or is below 2^-64 (the exact
+ * pre-scale) go through the reference one row at a time: it writes them or names the bad one. */
+#include <immintrin.h>
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "kernels/error.h"
+#include "kernels/quant.h"
+#include "kernels/rhtcodec.h"
+#include "kernels/x86/fwht_reg_avx512.h"
+#include "kernels/x86/lanes16_avx512.h"
+#include "kernels/x86/simd_util.h"
+
+#define RB_AI static inline __attribute__((always_inline))
+
+/* DMAX: the longest row kept in registers; BMAX: the widest code a 64-bit pdep holds for 16
+ * elements; ROWS: rows encoded side by side for d <= 128 (independent chains). */
+enum { DMAX = 256, BMAX = 4, ROWS = 2 };
+
+/* The unnormalized FWHT of a row of nv vectors (one block of 16 nv). */
+RB_AI void fwht_row(__m512 *v, const rb_fwht16_signs *s, const int nv) {
+    RB_UNROLL(16)
+    for (int i = 0; i < nv; i++) v[i] = rb_fwht16_stages(v[i], 16 * (size_t) nv, s);
+    rb_fwht_cross_stages(v, nv, 16 * (size_t) nv);
+}
+
+/* What every row of a call shares, in registers where they fit. */
+typedef struct enck {
+    rb_fwht16_signs s;
+    __m512 scale;
+    __m512 thr[BMAX];       /* step s: thresholds + 2^s - 1 */
+    const float *sg1, *sg2; /* sign bits of d1, d2 (sg2 NULL: one block) */
+} enck;
+
+/* Bits s, s + B, s + 2B, ... of a 16-code group: where pdep puts step s's mask. */
+RB_AI uint64_t plane(const int B, const int s) {
+    /* 1 + 2^B + 2^2B + ... (16 terms) in closed form, so that it folds to a constant */
+    uint64_t all = 16 * B == 64 ? ~0ull : (1ull << (16 * B)) - 1;
+    return all / ((1ull << B) - 1) << s;
+}
+
+/* The packed 16 B bits of the codes of v (v already scaled): the binary search's masks, bit s
+ * of each code from step s. */
+RB_AI uint64_t codes16(const enck *K, __m512 v, const int B) {
+    __m512i n = _mm512_setzero_si512();
+    uint64_t w = 0;
+    RB_UNROLL(4)
+    for (int s = B - 1; s >= 0; s--) {
+        __m512 t = s == B - 1 ? K->thr[s] : _mm512_permutexvar_ps(n, K->thr[s]);
+        __mmask16 lt = _mm512_cmp_ps_mask(t, v, _CMP_LT_OQ);
+        if (s) n = _mm512_mask_add_epi32(n, lt, n, _mm512_set1_epi32(1 << s));
+        w |= _pdep_u64((uint64_t) lt, plane(B, s));
+    }
+    return w;
+}
+
+/* The payload of one row: nv groups of 16 B bits, little-endian, stored in 8-byte pieces and an
+ * exact tail (bytes past the payload are the norm's, written after). */
+RB_AI void put_codes(const enck *K, __m512 *v, uint8_t *out, const int nv, const int B) {
+    uint64_t acc = 0;
+    int fill = 0, at = 0;
+    RB_UNROLL(16)
+    for (int i = 0; i < nv; i++) {
+        uint64_t w = codes16(K, _mm512_mul_ps(v[i], K->scale), B);
+        acc |= w << fill; /* fill < 64 */
+        fill += 16 * B;
+        if (fill >= 64) {
+            memcpy(out + at, &acc, 8);
+            at += 8;
+            fill -= 64;
+            acc = fill ? w >> (16 * B - fill) : 0;
+        }
+    }
+    if (fill) memcpy(out + at, &acc, (size_t) fill / 8);
+}
+
+/* Row x's vectors with the first signs applied (x * d1, exact: a sign-bit xor). */
+RB_AI void load_row(const enck *K, const float *x, __m512 *v, const int nv) {
+    RB_UNROLL(16)
+    for (int i = 0; i < nv; i++)
+        v[i] = _mm512_xor_ps(_mm512_loadu_ps(x + 16 * i), _mm512_load_ps(K->sg1 + 16 * i));
+}
+
+/* The rest of the row: * inv, FWHT, scale (and the second block), search, pack, the norm after
+ * the payload. */
+RB_AI void finish_row(const enck *K, __m512 *v, float inv, float norm, uint8_t *out, const int nv,
+                      const int B) {
+    const __m512 vi = _mm512_set1_ps(inv);
+    RB_UNROLL(16)
+    for (int i = 0; i < nv; i++) v[i] = _mm512_mul_ps(v[i], vi);
+    fwht_row(v, &K->s, nv);
+    if (K->sg2) {
+        RB_UNROLL(16)
+        for (int i = 0; i < nv; i++)
+            v[i] = _mm512_xor_ps(_mm512_mul_ps(v[i], K->scale), _mm512_load_ps(K->sg2 + 16 * i));
+        fwht_row(v, &K->s, nv);
+    }
+    put_codes(K, v, out, nv, B);
+    memcpy(out + 2 * nv * B, &norm, sizeof norm);
+}
+
+typedef struct encc {
+    const rb_rhtcodec *p;
+    const float *sg1, *sg2;
+    void *scratch;
+} encc;
+
+/* Rows are taken GROUP at a time: first their norms and factors (independent chains, so the
+ * reductions' and the square roots' latencies overlap), then the rows themselves, R at a time
+ * where R rows fit the registers. */
+enum { GROUP = 16 };
+
+/* The group's |x| and inv; the mask of rows the fast path takes: norm finite, <= FLT_MAX and at
+ * least 2^-64 (below it rb_unit_factors pre-scales; a zero row is among those, cheaply). */
+RB_AI uint32_t group_factors(const float *x, size_t n, size_t ldx, float *inv, float *norm,
+                             const int nv) {
+    uint32_t fast = 0;
+    for (size_t q = 0; q < n; q++) {
+        double s = sqrt(rb_lanes16_dot(x + q * ldx, x + q * ldx, 16 * (size_t) nv));
+        norm[q] = (float) s;
+        inv[q] = (float) (1.0 / s);
+        if (s <= FLT_MAX && s >= 0x1p-64) fast |= 1u << q;
+    }
+    return fast;
+}
+
+/* Rows of d = 16 nv at B bits (constants where inlined). A row the fast path does not take goes
+ * through the reference alone, in order (it writes the row or names it). */
+RB_AI int encode_rows(const encc *c, const float *x, size_t rows, size_t ldx, uint8_t *codes,
+                      size_t ldc, size_t row0, const int nv, const int B) {
+    enck K;
+    K.s = rb_fwht16_signs_make();
+    K.scale = _mm512_set1_ps((float) (1.0 / sqrt((double) (16 * nv))));
+    /* The first step (s = B - 1) compares every lane with one threshold: n = 0 there. */
+    const float *thr = c->p->cb->thresholds;
+    RB_UNROLL(4)
+    for (int s = 0; s < B; s++)
+        K.thr[s] =
+            s == B - 1 ? _mm512_set1_ps(thr[(1 << s) - 1]) : _mm512_loadu_ps(thr + (1 << s) - 1);
+    K.sg1 = c->sg1;
+    K.sg2 = c->sg2;
+    const int R = nv <= 8 ? ROWS : 1;
+    for (size_t g0 = 0; g0 < rows; g0 += GROUP) {
+        size_t n = rows - g0 < GROUP ? rows - g0 : GROUP;
+        const float *xg = x + g0 * ldx;
+        uint8_t *cg = codes + g0 * ldc;
+        float inv[GROUP], norm[GROUP];
+        uint32_t fast = group_factors(xg, n, ldx, inv, norm, nv);
+        size_t q = 0;
+        while (q < n) {
+            if (R == 2 && q + 2 <= n && ((fast >> q) & 3) == 3) {
+                __m512 v[2][16];
+                load_row(&K, xg + q * ldx, v[0], nv);
+                load_row(&K, xg + (q + 1) * ldx, v[1], nv);
+                finish_row(&K, v[0], inv[q], norm[q], cg + q * ldc, nv, B);
+                finish_row(&K, v[1], inv[q + 1], norm[q + 1], cg + (q + 1) * ldc, nv, B);
+                q += 2;
+                continue;
+            }
+            if ((fast >> q) & 1) {
+                __m512 v[16];
+                load_row(&K, xg + q * ldx, v, nv);
+                finish_row(&K, v, inv[q], norm[q], cg + q * ldc, nv, B);
+            } else {
+                int rc = rb_rhtcodec_encode_f32_ref(c->p, xg + q * ldx, 1, ldx, cg + q * ldc, ldc,
+                                                    row0 + g0 + q, c->scratch);
+                if (rc) return rc;
+            }
+            q++;
+        }
+    }
+    return RB_OK;
+}
+
+typedef int (*rows_fn)(const encc *c, const float *x, size_t rows, size_t ldx, uint8_t *codes,
+                       size_t ldc, size_t row0);
+
+#define INST(NV, B)                                                                    \
+    static int rows_##NV##_##B(const encc *c, const float *x, size_t rows, size_t ldx, \
+                               uint8_t *codes, size_t ldc, size_t row0) {              \
+        return encode_rows(c, x, rows, ldx, codes, ldc, row0, NV, B);                  \
+    }
+#define INST_NV(NV) INST(NV, 1) INST(NV, 2) INST(NV, 3) INST(NV, 4)
+INST_NV(2)
+INST_NV(4)
+INST_NV(8)
+INST_NV(16)
+#define ROW_NV(NV) \
+    { rows_##NV##_1, rows_##NV##_2, rows_##NV##_3, rows_##NV##_4 }
+static const rows_fn row_fns[4][BMAX] = {ROW_NV(2), ROW_NV(4), ROW_NV(8), ROW_NV(16)};
+
+/* The sign bits of +-1 signs into out; 0 when a sign is anything else. */
+static int sign_bits(const float *sg, size_t d, float *out) {
+    for (size_t j = 0; j < d; j++) {
+        if (sg[j] != 1.0f && sg[j] != -1.0f) return 0;
+        out[j] = sg[j] > 0 ? 0.0f : -0.0f;
+    }
+    return 1;
+}
+
+int rb_rhtcodec_encode_rows_f32_avx512(const rb_rhtcodec *p, const float *x, size_t rows,
+                                       size_t ldx, uint8_t *codes, size_t ldc, size_t row0,
+                                       void *scratch) {
+    size_t d = p->d;
+    if (d < 32 || d > DMAX || (d & (d - 1)) || p->bits > BMAX) return RB_EDECLINE;
+    _Alignas(64) float sg[2][DMAX];
+    if (!sign_bits(p->d1, d, sg[0]) || (p->d2 && !sign_bits(p->d2, d, sg[1]))) return RB_EDECLINE;
+    int lg = d == 32 ? 0 : d == 64 ? 1 : d == 128 ? 2 : 3;
+    encc c = {p, sg[0], p->d2 ? sg[1] : NULL, scratch};
+    return row_fns[lg][p->bits - 1](&c, x, rows, ldx, codes, ldc, row0);
+}
