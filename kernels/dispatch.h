@@ -7,7 +7,8 @@
 
 #include "kernels/error.h"
 
-/* Instruction-set bits a variant may require. AVX2 implies FMA; AVX512 means F+BW+DQ+VL (and BMI2). */
+/* Instruction-set bits a variant may require. AVX2 implies FMA; AVX512 means F+BW+DQ+VL
+ * (and BMI2). */
 enum rb_isa {
     RB_ISA_AVX2 = 1u << 0,
     RB_ISA_AVX512 = 1u << 1,
