@@ -185,13 +185,6 @@ RB_AI int encode_rows(const encc *c, const float *x, size_t rows, size_t ldx, ui
         const float *xg = x + g0 * ldx;
         uint8_t *cg = codes + g0 * ldc;
         float inv[GROUP], norm[GROUP];
-#ifdef RB_ENC_PF
-        /* the next group's lines, while this one computes */
-        size_t nn = rows - g0 - n < GROUP ? rows - g0 - n : GROUP;
-        for (size_t q = 0; q < nn; q++)
-            for (int i = 0; i < nv; i++)
-                _mm_prefetch((const char *) (xg + (n + q) * ldx + 16 * i), _MM_HINT_T0);
-#endif
         uint32_t fast = group_factors(xg, n, ldx, inv, norm, nv);
         size_t q = 0;
         while (q < n) {
