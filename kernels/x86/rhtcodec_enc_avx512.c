@@ -309,6 +309,23 @@ RB_AI void mix_row(const mixk *M, uint8_t *out, const int nv, const int B, const
     }
 }
 
+/* The squared norms of 4 rows of d = 16 n floats, each in rb_lanes16_dot's order: four
+ * independent chains, where one row's d / 16 dependent FMAs would be latency-bound. */
+RB_AI void norms4(const float *x, size_t ldx, size_t d, double *out) {
+    __m512d lo[4], hi[4];
+    RB_UNROLL(4)
+    for (int r = 0; r < 4; r++) lo[r] = hi[r] = _mm512_setzero_pd();
+    for (size_t j = 0; j < d; j += 16) {
+        RB_UNROLL(4)
+        for (int r = 0; r < 4; r++) {
+            __m512 v = _mm512_loadu_ps(x + (size_t) r * ldx + j);
+            rb_lanes16_fma(v, v, &lo[r], &hi[r]);
+        }
+    }
+    RB_UNROLL(4)
+    for (int r = 0; r < 4; r++) out[r] = rb_lanes16_reduce(lo[r], hi[r]);
+}
+
 /* Rows of d = K * 16 nv at B bits: the norms of a group first (as encode_rows), then each row
  * through the blocks and the mix; rows the fast path does not take go through the reference. */
 RB_AI int encode_rows_mix(const encc *c, mixk *M, const float *x, size_t rows, size_t ldx,
@@ -329,8 +346,12 @@ RB_AI int encode_rows_mix(const encc *c, mixk *M, const float *x, size_t rows, s
         uint8_t *cg = codes + g0 * ldc;
         float inv[GROUP], norm[GROUP];
         uint32_t fast = 0;
+        double nrm[GROUP];
+        size_t q4 = n / 4 * 4;
+        for (size_t q = 0; q < q4; q += 4) norms4(xg + q * ldx, ldx, d, nrm + q);
+        for (size_t q = q4; q < n; q++) nrm[q] = rb_lanes16_dot(xg + q * ldx, xg + q * ldx, d);
         for (size_t q = 0; q < n; q++) {
-            double s = sqrt(rb_lanes16_dot(xg + q * ldx, xg + q * ldx, d));
+            double s = sqrt(nrm[q]);
             norm[q] = (float) s;
             inv[q] = (float) (1.0 / s);
             if (s <= FLT_MAX && s >= 0x1p-64) fast |= 1u << q;
@@ -360,11 +381,10 @@ typedef int (*mix_fn)(const encc *c, mixk *M, const float *x, size_t rows, size_
                                     size_t ldx, uint8_t *codes, size_t ldc, size_t row0) { \
         return encode_rows_mix(c, M, x, rows, ldx, codes, ldc, row0, NV, B, H);            \
     }
-#define MINST_NV(NV)                                                                \
-    MINST(NV, 1, 0)                                                                 \
-    MINST(NV, 2, 0)                                                                 \
-    MINST(NV, 3, 0) MINST(NV, 4, 0) MINST(NV, 1, 1) MINST(NV, 2, 1) MINST(NV, 3, 1) \
-        MINST(NV, 4, 1)
+#define MINST_NV(NV) \
+    MINST(NV, 1, 0)  \
+    MINST(NV, 2, 0)  \
+    MINST(NV, 3, 0) MINST(NV, 4, 0) MINST(NV, 1, 1) MINST(NV, 2, 1) MINST(NV, 3, 1) MINST(NV, 4, 1)
 MINST_NV(1)
 MINST_NV(2)
 MINST_NV(4)
