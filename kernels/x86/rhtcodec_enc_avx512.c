@@ -1,5 +1,6 @@
 /* AVX-512 row-major encode of the fused RHT + codebook codec (kernels/rhtcodec.h) for d = 32 ..
- * 256 and bits 1..4: one whole row in registers, bit-identical to the reference.
+ * 256 (one whole row in registers) and d = K * 2^m (K > 1, 2^m = 16 .. 256, one block of signs:
+ * block by block, then the H_K mix), bits 1..4, bit-identical to the reference.
  *
  * Per row: the squared norm as 16 lane sums (the order kernels/vecops.h defines, so no
  * transposes), |x| and rb_unit_factors' inv in scalar double, the signs applied as a sign-bit
@@ -16,7 +17,13 @@
  * vectors decline. An in-vector stage is one exact FMA (kernels/x86/fwht_reg_avx512.h). The
  * search counts the thresholds below v as the reference does, since thresholds ascend (+Inf
  * past k - 1). Rows whose norm is not finite, exceeds FLT_MAX or is below 2^-64 (the exact
- * pre-scale) go through the reference one row at a time: it writes them or names the bad one. */
+ * pre-scale) go through the reference one row at a time: it writes them or names the bad one.
+ *
+ * K > 1 (encode_mixed below): per row, each 2^m block gets * inv, * d1 (in the reference's order,
+ * so the signs need not be +-1) and its FWHT in registers, into a row scratch; then for each
+ * column vector j the H_K mix of the K blocks' vectors j, summed in k order from +0 as
+ * rb_hadamard_f32_ref does, * 1 / sqrt(d), the search, and the 16 B code bits stored at their
+ * place in the payload (2 B whole bytes per vector, so the mix's order is no constraint). */
 #include <immintrin.h>
 #include <float.h>
 #include <math.h>
