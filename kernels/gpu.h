@@ -129,7 +129,9 @@ typedef struct rb_cuda_ops {
      *   u = x normalized in fp32 by rb_unit_factors(sqrt(nrm)) (kernels/rowcodec.h),
      *   v = rb_rht_f32(u, d1, d2, RB_FORWARD), idx = index(v) in cb, packed to `bits` bits
      * (rb_pack_rows layout, row r at packed + r * ldp); exactly methods/turboquant.c's block
-     * path, so the codes and norms equal the CPU codec's. *cb is host memory. */
+     * path, so the codes and norms equal the CPU codec's. *cb is host memory. Rows with a NaN
+     * or Inf element or a norm beyond FLT_MAX are not detected (the CPU codec rejects them with
+     * RB_ENUMERIC): their norm and codes are unspecified, so a caller checks the rows first. */
     int (*rht_codebook_encode)(const float *x, size_t rows, size_t d, const float *d1,
                                const float *d2, const rb_codebook *cb, int bits, uint8_t *packed,
                                size_t ldp, float *norm, void *stream);

@@ -58,9 +58,9 @@ void rb_dequant_rows_f32(const uint8_t *codes, size_t rows, size_t n, size_t gro
 /* Traffic of packing n codes (1 byte in, bits / 8 out). */
 rb_cost rb_pack_cost(size_t n, int bits);
 
-/* Kernel slots. The references are the loops of rb_pack_bits / rb_unpack_bits per row and the
- * plain loops of kernels/vecops.c; variants give the same bits and decline nothing they can
- * handle. */
+/* Kernel slots. The references are the loops of rb_pack_bits / rb_unpack_bits per row and plain
+ * loops (the row reductions in rb_lanes16_sum's order); variants give the same bits and decline
+ * nothing they can handle. */
 typedef int (*rb_pack_rows_fn)(const uint8_t *codes, size_t rows, size_t n, int bits, uint8_t *out,
                                size_t ldo);
 typedef int (*rb_unpack_rows_fn)(const uint8_t *in, size_t ldi, size_t rows, size_t n, int bits,

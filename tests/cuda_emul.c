@@ -15,10 +15,9 @@
 /* RBT_CUDA_EMULATE=mut:<name> plants one deliberate bug in the stand-in, to check that the tests
  * that should catch it fail. Names (and the suite that must fail): fwht_scale_first, fwht_gap
  * (cuda_fwht); quant_sr_index, quant_zero_in_range (cuda_quant); kv_f16_double_round
- * (cuda_kv_int4); rcb_float_norm (cuda_rht_codebook); gemm_tf32 (cuda_blas); fp8_ignore_ov
- * (cuda_fp8); mx_rule (cuda_fp4); cb_ties_up (cuda_codebook); pack_pad (cuda_pack). Not caught,
- * by design of the contract's outputs: rcb_double_scale (the normalization in double, as before
- * rb_unit_factors: a 1-ulp change of u moves a code only when it lands on a threshold). */
+ * (cuda_kv_int4); rcb_float_norm, rcb_seq_norm, rcb_double_scale (cuda_rht_codebook);
+ * gemm_tf32 (cuda_blas); fp8_ignore_ov
+ * (cuda_fp8); mx_rule (cuda_fp4); cb_ties_up (cuda_codebook); pack_pad (cuda_pack). */
 static int mut(const char *name) {
     const char *e = getenv("RBT_CUDA_EMULATE");
     return e && !strncmp(e, "mut:", 4) && !strcmp(e + 4, name);
@@ -301,6 +300,11 @@ static int e_rcb(const float *x, size_t rows, size_t d, const float *d1, const f
     float *u = malloc(rows * d * 4 + 1);
     uint8_t *idx = malloc(rows * d + 1);
     rb_rows_sqnorm_f32_ref(x, NULL, rows, d, d, nrm);
+    if (mut("rcb_seq_norm")) /* one sum in j order instead of rb_lanes16_sum's */
+        for (size_t r = 0; r < rows; r++) {
+            nrm[r] = 0;
+            for (size_t j = 0; j < d; j++) nrm[r] += (double) x[r * d + j] * x[r * d + j];
+        }
     for (size_t r = 0; r < rows; r++) {
         double n = sqrt(nrm[r]);
         norm[r] = mut("rcb_float_norm") ? sqrtf((float) nrm[r]) : (float) n;

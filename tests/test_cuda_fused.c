@@ -217,28 +217,65 @@ static void rht_codebook_cpu(const float *x, size_t rows, size_t d, const float 
     RBT_FREE(nrm, u, idx);
 }
 
-/* One call: rows of d (row 3 zero, row 5 tiny, row 6 large), k sorted normal centroids / sqrt(d),
+/* Centroids whose thresholds sit exactly on values of v (the rotated unit rows): groups
+ * (nextdown(v), v, v) give the thresholds nextdown(v) and v, so a 1-ulp difference in u or v, or
+ * a tie sent the other way, moves a code (random centroids almost never see either). */
+static void tie_centroids(const float *x, size_t rows, size_t d, const float *d1, const float *d2,
+                          size_t k, float *c) {
+    double *nrm = malloc(rows * sizeof *nrm);
+    float *v = malloc(rows * d * 4);
+    rb_rows_sqnorm_f32_ref(x, NULL, rows, d, d, nrm);
+    for (size_t r = 0; r < rows; r++) nrm[r] = sqrt(nrm[r]);
+    rb_rows_unit_f32(x, rows, d, d, nrm, v, d);
+    cr_assert_eq(rb_rht_f32(v, d, rows, d, d1, d2, RB_FORWARD), RB_OK);
+    qsort(v, rows * d, 4, cmp_float);
+    size_t m = k / 3 ? k / 3 : 1, i = 0;
+    for (size_t t = 0; t < m && i < k; t++) {
+        float w = v[(2 * t + 1) * rows * d / (2 * m)];
+        if (k > 2) c[i++] = nextafterf(w, -INFINITY);
+        if (i < k) c[i++] = w;
+        if (i < k) c[i++] = w;
+    }
+    for (; i < k; i++) c[i] = c[i - 1];
+    qsort(c, k, 4, cmp_float);
+    RBT_FREE(nrm, v);
+}
+
+/* One call: rows of d (row 1 one whose fp32 norm shows the order of the norm's sum, row 3 zero,
+ * row 5 tiny, row 6 large), k sorted centroids (normal / sqrt(d), or on values of v: `ties`),
  * signs d1 (and d2 for two blocks), every device pointer `off` elements past its allocation's
  * start, packed rows of ldp = packed bytes + 4 (the tail and the bytes before stay untouched). */
 static void rcb_case(const rb_cuda_ops *cu, uint64_t seed, size_t d, int bits, size_t k, int blocks,
-                     size_t rows, size_t off, void *st) {
+                     size_t rows, size_t off, void *st, int ties) {
     size_t ldp = rb_pack_bytes(d, bits) + 4, npk = rows * ldp + off;
     float *x = rbt_normal_f32(rows * d + off, seed, 300 + d);
     for (size_t r = 3; r < rows; r++)
         for (size_t j = 0; j < d; j++) {
             float *v = &x[off + r * d + j];
             if (r % 8 == 3) *v = 0;       /* a zero row: norm 0, u = 0 */
-            if (r % 8 == 5) *v *= 1e-20f; /* tiny: the double scaling keeps it exact */
+            if (r % 8 == 5) *v *= 1e-20f; /* tiny: below 2^-64, pre-scaled */
             if (r % 8 == 6) *v *= 1e15f;  /* large */
         }
-    float *c = rbt_normal_f32(k, seed, 400 + k);
-    for (size_t i = 0; i < k; i++) c[i] /= sqrtf((float) d);
-    qsort(c, k, 4, cmp_float);
-    rb_codebook cb;
-    cr_assert_eq(rb_codebook_init(&cb, c, k), RB_OK);
+    if (rows > 1 && d >= 32) { /* |x|^2 = (2^24 + 1)^2 + 1/4 in lanes16 order: fp32 norm
+                                * 2^24 + 2; (2^24 + 1)^2 in j order: 2^24 (a tie, to even) */
+        float *r1 = x + off + d;
+        memset(r1, 0, d * 4);
+        r1[0] = r1[1] = r1[2] = r1[3] = 0x1p23f;
+        r1[4] = r1[5] = 0x1p12f;
+        r1[6] = 1.0f;
+        for (size_t j = 8; j < 16; j++) r1[j] = r1[j + 16] = 0.125f;
+    }
     float *d1 = malloc((d + off) * 4), *d2 = malloc((d + off) * 4);
     rb_rng_rademacher_f32(seed, RB_STREAM_RHT_D1, 0, d + off, d1);
     rb_rng_rademacher_f32(seed, RB_STREAM_RHT_D2, 0, d + off, d2);
+    float *c = rbt_normal_f32(k, seed, 400 + k);
+    for (size_t i = 0; i < k; i++) c[i] /= sqrtf((float) d);
+    qsort(c, k, 4, cmp_float);
+    if (ties)
+        tie_centroids(x + off, rows < 64 ? rows : 64, d, d1 + off, blocks == 2 ? d2 + off : NULL, k,
+                      c);
+    rb_codebook cb;
+    cr_assert_eq(rb_codebook_init(&cb, c, k), RB_OK);
     uint8_t *wp = malloc(npk);
     float *wn = malloc((rows + off) * 4);
     memset(wn, 0xFF, (rows + off) * 4);
@@ -253,8 +290,8 @@ static void rcb_case(const rb_cuda_ops *cu, uint64_t seed, size_t d, int bits, s
                                      &cb, bits, dp + off, ldp, dn + off, st);
     char what[160];
     snprintf(what, sizeof what,
-             "rht_codebook_encode d %zu bits %d k %zu blocks %d rows %zu off %zu%s", d, bits, k,
-             blocks, rows, off, st ? " (created stream)" : "");
+             "rht_codebook_encode d %zu bits %d k %zu blocks %d rows %zu off %zu%s%s", d, bits, k,
+             blocks, rows, off, st ? " (created stream)" : "", ties ? " (centroids on v)" : "");
     cr_assert_eq(rc, RB_OK, "%s: %s: %s", what, rb_errname(rc), rb_error_detail());
     if (st) RBT_CU_OK(cu->stream_sync(st));
     float *gn = rbt_cu_download(cu, dn, (rows + off) * 4);
@@ -275,11 +312,12 @@ Test(cuda_rht_codebook, encode_equals_the_cpu_pipeline) {
         for (int bits = 1; bits <= 4; bits++)
             for (int blocks = 1; blocks <= 2; blocks++)
                 for (int short_cb = 0; short_cb <= (bits > 1); short_cb++)
-                    rcb_case(cu, seed, ds[di], bits, ((size_t) 1 << bits) - (size_t) short_cb,
-                             blocks, 7, 0, NULL);
+                    for (int ties = 0; ties <= 1; ties++)
+                        rcb_case(cu, seed, ds[di], bits, ((size_t) 1 << bits) - (size_t) short_cb,
+                                 blocks, 7, 0, NULL, ties);
     /* Wider codes than the issue needs, as the contract allows any 1..8. */
-    rcb_case(cu, seed, 128, 8, 256, 2, 7, 0, NULL);
-    rcb_case(cu, seed, 128, 5, 32, 1, 7, 0, NULL);
+    rcb_case(cu, seed, 128, 8, 256, 2, 7, 0, NULL, 1);
+    rcb_case(cu, seed, 128, 5, 32, 1, 7, 0, NULL, 0);
 }
 
 Test(cuda_rht_codebook, unaligned_many_rows_and_streams, .timeout = 60) {
@@ -288,10 +326,10 @@ Test(cuda_rht_codebook, unaligned_many_rows_and_streams, .timeout = 60) {
     uint64_t seed = rbt_seed();
     void *s = NULL;
     RBT_CU_OK(cu->stream_create(&s));
-    rcb_case(cu, seed, 256, 3, 8, 2, 9, 1, NULL);
-    rcb_case(cu, seed, 1024, 4, 16, 1, 5, 3, NULL);
-    rcb_case(cu, seed, 64, 2, 4, 2, 70001, 0, NULL);
-    rcb_case(cu, seed, 128, 4, 16, 2, 33, 1, s);
+    rcb_case(cu, seed, 256, 3, 8, 2, 9, 1, NULL, 1);
+    rcb_case(cu, seed, 1024, 4, 16, 1, 5, 3, NULL, 0);
+    rcb_case(cu, seed, 64, 2, 4, 2, 70001, 0, NULL, 1);
+    rcb_case(cu, seed, 128, 4, 16, 2, 33, 1, s, 0);
     RBT_CU_OK(cu->stream_destroy(s));
     /* No rows: nothing written. */
     float c[2] = {-1, 1};

@@ -1,10 +1,9 @@
 /* AVX-512 row-major decode of the fused RHT + codebook codec (kernels/rhtcodec.h) for d = 32 ..
  * 256: one whole row in registers, bit-identical to the reference.
  *
- * Why row-major here when the encode is transposed: the encode's norm is a sequential double sum
- * over j, which is only cheap with rows in the lanes; the decode has no reduction across a row,
- * so a row can stay in its own nv = d / 16 registers and the two 16 x 16 transposes per 16 rows
- * (in and out) of the transposed kernel disappear. Per row: the payload in one to four masked
+ * A row stays in its own nv = d / 16 registers, so the two 16 x 16 transposes per 16 rows (in
+ * and out) of the transposed kernel disappear (the encode does the same, rhtcodec_enc_avx512.c).
+ * Per row: the payload in one to four masked
  * loads, each vector's 16 codes picked out with a dword permute and variable shifts (a code that
  * straddles two dwords takes a second permute), the centroid lookup as a permute (k <= 32) or a
  * gather, the FWHT's stages 1..8 inside each vector and 16.. between vectors, the scale folded

@@ -56,6 +56,8 @@ typedef struct enck {
     rb_fwht16_signs s;
     __m512 scale;
     __m512 thr[BMAX];       /* step s: thresholds + 2^s - 1 */
+    __m512i step[BMAX];     /* step s: 2^s */
+    __m512 thr2;            /* B = 2: thresholds[2] in every lane (thr[0] has thresholds[0]) */
     const float *sg1, *sg2; /* sign bits of d1, d2 (sg2 NULL: one block) */
 } enck;
 
@@ -69,13 +71,19 @@ RB_AI uint64_t plane(const int B, const int s) {
 /* The packed 16 B bits of the codes of v (v already scaled): the binary search's masks, bit s
  * of each code from step s. */
 RB_AI uint64_t codes16(const enck *K, __m512 v, const int B) {
+    if (B == 2) { /* step 0's threshold is one of two: a blend, no index vector */
+        __mmask16 hi = _mm512_cmp_ps_mask(K->thr[1], v, _CMP_LT_OQ);
+        __mmask16 lo =
+            _mm512_cmp_ps_mask(_mm512_mask_blend_ps(hi, K->thr[0], K->thr2), v, _CMP_LT_OQ);
+        return _pdep_u64((uint64_t) hi, plane(2, 1)) | _pdep_u64((uint64_t) lo, plane(2, 0));
+    }
     __m512i n = _mm512_setzero_si512();
     uint64_t w = 0;
     RB_UNROLL(4)
     for (int s = B - 1; s >= 0; s--) {
         __m512 t = s == B - 1 ? K->thr[s] : _mm512_permutexvar_ps(n, K->thr[s]);
         __mmask16 lt = _mm512_cmp_ps_mask(t, v, _CMP_LT_OQ);
-        if (s) n = _mm512_mask_add_epi32(n, lt, n, _mm512_set1_epi32(1 << s));
+        if (s) n = _mm512_mask_add_epi32(n, lt, n, K->step[s]);
         w |= _pdep_u64((uint64_t) lt, plane(B, s));
     }
     return w;
@@ -141,14 +149,21 @@ enum { GROUP = 16 };
  * least 2^-64 (below it rb_unit_factors pre-scales; a zero row is among those, cheaply). */
 RB_AI uint32_t group_factors(const float *x, size_t n, size_t ldx, float *inv, float *norm,
                              const int nv) {
+    _Alignas(64) double nrm[GROUP];
+    for (size_t q = 0; q < GROUP; q++)
+        nrm[q] = q < n ? rb_lanes16_dot(x + q * ldx, x + q * ldx, 16 * (size_t) nv) : 1.0;
+    /* sqrt, 1 / s and the checks 8 rows a vector (the same correctly rounded operations) */
     uint32_t fast = 0;
-    for (size_t q = 0; q < n; q++) {
-        double s = sqrt(rb_lanes16_dot(x + q * ldx, x + q * ldx, 16 * (size_t) nv));
-        norm[q] = (float) s;
-        inv[q] = (float) (1.0 / s);
-        if (s <= FLT_MAX && s >= 0x1p-64) fast |= 1u << q;
+    RB_UNROLL(2)
+    for (int h = 0; h < GROUP / 8; h++) {
+        __m512d s = _mm512_sqrt_pd(_mm512_load_pd(nrm + 8 * h));
+        __mmask8 ok = _mm512_cmp_pd_mask(s, _mm512_set1_pd(FLT_MAX), _CMP_LE_OQ) &
+                      _mm512_cmp_pd_mask(s, _mm512_set1_pd(0x1p-64), _CMP_GE_OQ);
+        _mm256_storeu_ps(norm + 8 * h, _mm512_cvtpd_ps(s));
+        _mm256_storeu_ps(inv + 8 * h, _mm512_cvtpd_ps(_mm512_div_pd(_mm512_set1_pd(1.0), s)));
+        fast |= (uint32_t) ok << (8 * h);
     }
-    return fast;
+    return n == GROUP ? fast : fast & ((1u << n) - 1);
 }
 
 /* Rows of d = 16 nv at B bits (constants where inlined). A row the fast path does not take goes
@@ -164,6 +179,12 @@ RB_AI int encode_rows(const encc *c, const float *x, size_t rows, size_t ldx, ui
     for (int s = 0; s < B; s++)
         K.thr[s] =
             s == B - 1 ? _mm512_set1_ps(thr[(1 << s) - 1]) : _mm512_loadu_ps(thr + (1 << s) - 1);
+    RB_UNROLL(4)
+    for (int s = 0; s < B; s++) K.step[s] = _mm512_set1_epi32(1 << s);
+    if (B == 2) {
+        K.thr[0] = _mm512_set1_ps(thr[0]);
+        K.thr2 = _mm512_set1_ps(thr[2]);
+    }
     K.sg1 = c->sg1;
     K.sg2 = c->sg2;
     const int R = nv <= 8 ? ROWS : 1;
@@ -172,6 +193,13 @@ RB_AI int encode_rows(const encc *c, const float *x, size_t rows, size_t ldx, ui
         const float *xg = x + g0 * ldx;
         uint8_t *cg = codes + g0 * ldc;
         float inv[GROUP], norm[GROUP];
+#ifdef RB_ENC_PF
+        /* the next group's lines, while this one computes */
+        size_t nn = rows - g0 - n < GROUP ? rows - g0 - n : GROUP;
+        for (size_t q = 0; q < nn; q++)
+            for (int i = 0; i < nv; i++)
+                _mm_prefetch((const char *) (xg + (n + q) * ldx + 16 * i), _MM_HINT_T0);
+#endif
         uint32_t fast = group_factors(xg, n, ldx, inv, norm, nv);
         size_t q = 0;
         while (q < n) {

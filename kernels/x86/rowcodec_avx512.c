@@ -11,11 +11,11 @@
 
 /* ---- packing ---- */
 
-/* pext/pdep need BMI2, which every AVX-512 CPU has; the attribute keeps the Makefile's flags. */
-__attribute__((target("bmi2"))) static uint64_t pext64(uint64_t v, uint64_t m) {
+/* pext/pdep: BMI2 is part of the AVX-512 level (kernels/dispatch.c checks it). */
+static inline uint64_t pext64(uint64_t v, uint64_t m) {
     return _pext_u64(v, m);
 }
-__attribute__((target("bmi2"))) static uint64_t pdep64(uint64_t v, uint64_t m) {
+static inline uint64_t pdep64(uint64_t v, uint64_t m) {
     return _pdep_u64(v, m);
 }
 
