@@ -140,6 +140,24 @@ typedef struct encc {
     void *scratch;
 } encc;
 
+/* The FWHT signs, the scale 1 / sqrt(n) (n = d, the whole row, also for K > 1) and the search
+ * tables of B bits, for both row-major paths. */
+RB_AI void enck_init(enck *K, const float *thr, size_t n, const int B) {
+    K->s = rb_fwht16_signs_make();
+    K->scale = _mm512_set1_ps((float) (1.0 / sqrt((double) n)));
+    /* The first step (s = B - 1) compares every lane with one threshold: n = 0 there. */
+    RB_UNROLL(4)
+    for (int s = 0; s < B; s++)
+        K->thr[s] =
+            s == B - 1 ? _mm512_set1_ps(thr[(1 << s) - 1]) : _mm512_loadu_ps(thr + (1 << s) - 1);
+    RB_UNROLL(4)
+    for (int s = 0; s < B; s++) K->step[s] = _mm512_set1_epi32(1 << s);
+    if (B == 2) {
+        K->thr[0] = _mm512_set1_ps(thr[0]);
+        K->thr2 = _mm512_set1_ps(thr[2]);
+    }
+}
+
 /* Rows are taken GROUP at a time: first their norms and factors (independent chains, so the
  * reductions' and the square roots' latencies overlap), then the rows themselves, R at a time
  * where R rows fit the registers. */
@@ -171,20 +189,7 @@ RB_AI uint32_t group_factors(const float *x, size_t n, size_t ldx, float *inv, f
 RB_AI int encode_rows(const encc *c, const float *x, size_t rows, size_t ldx, uint8_t *codes,
                       size_t ldc, size_t row0, const int nv, const int B) {
     enck K;
-    K.s = rb_fwht16_signs_make();
-    K.scale = _mm512_set1_ps((float) (1.0 / sqrt((double) (16 * nv))));
-    /* The first step (s = B - 1) compares every lane with one threshold: n = 0 there. */
-    const float *thr = c->p->cb->thresholds;
-    RB_UNROLL(4)
-    for (int s = 0; s < B; s++)
-        K.thr[s] =
-            s == B - 1 ? _mm512_set1_ps(thr[(1 << s) - 1]) : _mm512_loadu_ps(thr + (1 << s) - 1);
-    RB_UNROLL(4)
-    for (int s = 0; s < B; s++) K.step[s] = _mm512_set1_epi32(1 << s);
-    if (B == 2) {
-        K.thr[0] = _mm512_set1_ps(thr[0]);
-        K.thr2 = _mm512_set1_ps(thr[2]);
-    }
+    enck_init(&K, c->p->cb->thresholds, (size_t) (16 * nv), B);
     K.sg1 = c->sg1;
     K.sg2 = c->sg2;
     const int R = nv <= 8 ? ROWS : 1;
@@ -367,13 +372,7 @@ RB_AI int encode_rows_mix(const encc *c, mixk *M, const float *x, size_t rows, s
                           uint8_t *codes, size_t ldc, size_t row0, const int nv, const int B,
                           const int h12) {
     const size_t d = c->p->d, payload = 2 * (size_t) B * M->K * (size_t) nv;
-    const float *thr = c->p->cb->thresholds;
-    M->e.s = rb_fwht16_signs_make();
-    M->e.scale = _mm512_set1_ps((float) (1.0 / sqrt((double) d)));
-    RB_UNROLL(4)
-    for (int s = 0; s < B; s++)
-        M->e.thr[s] =
-            s == B - 1 ? _mm512_set1_ps(thr[(1 << s) - 1]) : _mm512_loadu_ps(thr + (1 << s) - 1);
+    enck_init(&M->e, c->p->cb->thresholds, d, B);
     int fresh = 0; /* whether the offset table is intact */
     for (size_t g0 = 0; g0 < rows; g0 += GROUP) {
         size_t n = rows - g0 < GROUP ? rows - g0 : GROUP;
