@@ -65,21 +65,27 @@ static float *inputs(size_t rows, size_t d, size_t ldx, uint64_t seed, uint64_t 
 
 /* The multi-pass pipeline of methods/turboquant.c before the fused kernel, row by row with the
  * reference kernels (the oracle the fused op must reproduce). */
+/* Row x's |x| and rotated unit vector u (d floats): the first stages of encode_oracle. */
+static float rotate_oracle(const fixture *f, const float *x, float *u) {
+    size_t d = f->p.d;
+    double nrm;
+    rb_rows_sqnorm_f32_ref(x, NULL, 1, d, d, &nrm);
+    double n = sqrt(nrm);
+    /* fp32 normalization with the exact 2^64 pre-scale of tiny rows (rb_unit_factors) */
+    float pre = n < 0x1p-64 ? 0x1p64f : 1.0f, inv = n > 0 ? (float) (1.0 / (n * pre)) : 0.0f;
+    for (size_t j = 0; j < d; j++) u[j] = x[j] * pre * inv;
+    cr_assert_eq(rb_rht_f32(u, d, 1, d, f->p.d1, f->p.d2, RB_FORWARD), RB_OK);
+    return (float) n;
+}
+
 static void encode_oracle(const fixture *f, const float *x, size_t rows, size_t ldx, uint8_t *codes,
                           size_t ldc) {
     size_t d = f->p.d, payload = rb_pack_bytes(d, f->p.bits);
     float *u = malloc(d * sizeof *u);
     uint8_t *idx = malloc(d);
     for (size_t r = 0; r < rows; r++) {
-        double nrm;
-        rb_rows_sqnorm_f32_ref(x + r * ldx, NULL, 1, d, d, &nrm);
-        double n = sqrt(nrm);
-        float nf = (float) n;
+        float nf = rotate_oracle(f, x + r * ldx, u);
         memcpy(codes + r * ldc + payload, &nf, sizeof nf);
-        /* fp32 normalization with the exact 2^64 pre-scale of tiny rows (rb_unit_factors) */
-        float pre = n < 0x1p-64 ? 0x1p64f : 1.0f, inv = n > 0 ? (float) (1.0 / (n * pre)) : 0.0f;
-        for (size_t j = 0; j < d; j++) u[j] = x[r * ldx + j] * pre * inv;
-        cr_assert_eq(rb_rht_f32(u, d, 1, d, f->p.d1, f->p.d2, RB_FORWARD), RB_OK);
         cr_assert_eq(rb_codebook_quant_f32_ref(&f->cb, u, 1, d, d, idx), RB_OK);
         cr_assert_eq(rb_pack_rows_ref(idx, 1, d, f->p.bits, codes + r * ldc, ldc), RB_OK);
     }
@@ -102,8 +108,9 @@ static void decode_oracle(const fixture *f, const uint8_t *codes, size_t ldc, si
 }
 
 /* Whether the fused AVX-512 encode must take (d, bits, blocks): the row-major kernel takes d =
- * 32 .. 256 (powers of two) at bits 1..4 with one or two blocks; the transposed one takes one
- * block, d = K * 2^m, 2^m >= 16, d a multiple of 32. */
+ * 32 .. 256 (powers of two) at bits 1..4 with one or two blocks, and d = K * 2^m (K > 1, 2^m =
+ * 16 .. 256) at bits 1..4 with one block; the transposed one takes one block, d = K * 2^m, 2^m >=
+ * 16, d a multiple of 32 (every K is a multiple of 4, so that covers the row-major K > 1). */
 static int fast_shape(size_t d, int bits, int blocks) {
     size_t K;
     int m;
@@ -206,7 +213,8 @@ static int have_avx512(void) {
     return 0;
 }
 
-/* The row-major encode (d = 32 .. 256 in registers, bits 1..4) against the oracle, byte for byte:
+/* The row-major encode (d = 32 .. 256 in registers, or K * 2^m block by block; bits 1..4) against
+ * the oracle, byte for byte:
  * rows with zero, tiny (the 2^64 pre-scale), subnormal and huge norms among normal ones (those
  * go through the reference alone, the pairs around them through the kernel), rows with norms
  * just above and below 2^-64 and FLT_MAX / 2, k = 2^bits, 2^bits - 1 and 1 (padding thresholds
@@ -216,12 +224,17 @@ static void check_enc_rows_case(size_t d, int bits, size_t k, int blocks, size_t
                                 uint64_t seed) {
     fixture f;
     fixture_init(&f, d, bits, k, blocks, seed);
+    if (d > 256 && rows % 2) { /* K > 1 takes any signs (applied after * inv, in that order) */
+        f.d1[5] = 0.5f;
+        f.d1[d - 1] = -3.0f;
+    }
     size_t ldx = d + (rows % 2 ? 5 : 0), ldc = rb_rhtcodec_row_bytes(&f.p) + (rows % 3);
     float *x = inputs(rows, d, ldx, seed, 5000 + d * 16 + (size_t) bits);
     for (size_t r = 0; r < rows; r++) { /* norms at the pre-scale's edge and large */
         float s = r % 13 == 3 ? 0x1p-64f : r % 13 == 4 ? 0x1p-68f : r % 13 == 10 ? 1e37f : 0;
+        float e = d > 256 ? 2 * s / sqrtf((float) d) : s; /* long rows: |x| = sqrt(2) s */
         if (s != 0)
-            for (size_t j = 0; j < d; j++) x[r * ldx + j] = j % 3 ? s / sqrtf((float) d) : -s;
+            for (size_t j = 0; j < d; j++) x[r * ldx + j] = j % 3 ? s / sqrtf((float) d) : -e;
     }
     uint8_t *want = malloc(rows * ldc + 1), *got = malloc(rows * ldc + 1);
     cr_assert(want && got);
@@ -259,8 +272,79 @@ Test(rhtcodec, rowmajor_encode_matches_the_oracle, .timeout = 120) {
             }
 }
 
-/* What the row-major encode declines: d outside 32 .. 256 or not a power of two, bits > 4,
- * signs not +-1. A bad row is the reference's error (bad_rows_are_named). */
+/* d = K * 2^m (K > 1, one block of signs): 12 * 128 (the compile-time H_12 mix), 12 * 16 and 12
+ * * 256 (the block sizes at the ends), 40 * 64 = 2560 and 28 * 128 (the generic mix); odd row
+ * counts take signs that are not +-1. */
+Test(rhtcodec, rowmajor_encode_mixed_matches_the_oracle, .timeout = 120) {
+    if (!have_avx512()) cr_skip_test("no AVX-512 on this CPU");
+    uint64_t seed = rbt_seed();
+    static const size_t ds[] = {1536, 192, 3072, 2560, 3584};
+    static const size_t rows_list[] = {1, 2, 17, 40};
+    for (size_t di = 0; di < COUNT(ds); di++)
+        for (int bits = 1; bits <= 4; bits++)
+            for (size_t ri = 0; ri < COUNT(rows_list); ri++) {
+                size_t full = (size_t) 1 << bits, rows = rows_list[ri], d = ds[di];
+                if (d != 1536 && rows == 40) continue; /* keep the runtime modest */
+                check_enc_rows_case(d, bits, full, 1, rows, seed);
+                if (ri % 2) check_enc_rows_case(d, bits, ri % 3 ? full - 1 : 1, 1, rows, seed);
+            }
+}
+
+/* Codes change only where a rotated value crosses a threshold, so a kernel whose values are off
+ * by an ulp (a wrong summation order, a lost signed zero) mostly gives the right codes. Here the
+ * thresholds are set onto rotated values of the rows themselves (v, or the float below v, so that
+ * an ulp either way changes a code): k - 1 values picked at random from all the rows, many
+ * codebooks in turn. */
+static void check_knife_edge(size_t d, int bits, size_t rows, int rounds, uint64_t seed) {
+    fixture f;
+    fixture_init(&f, d, bits, (size_t) 1 << bits, 1, seed);
+    size_t ldc = rb_rhtcodec_row_bytes(&f.p), k = (size_t) 1 << bits;
+    float *x = rbt_normal_f32(rows * d, seed, 7000 + d), *v = malloc(rows * d * sizeof *v);
+    uint8_t *want = malloc(rows * ldc), *got = malloc(rows * ldc);
+    uint32_t *pick = malloc((size_t) rounds * k * sizeof *pick);
+    cr_assert(v && want && got && pick);
+    for (size_t r = 0; r < rows; r++) rotate_oracle(&f, x + r * d, v + r * d);
+    rb_rng_bits(seed, 7100 + d * 16 + (size_t) bits, 0, (size_t) rounds * k, pick);
+    for (int t = 0; t < rounds; t++) {
+        float thr[RB_CODEBOOK_MAX];
+        for (size_t i = 0; i + 1 < k; i++) thr[i] = v[pick[(size_t) t * k + i] % (rows * d)];
+        qsort(thr, k - 1, sizeof *thr, cmp_float);
+        size_t used = 0; /* strictly ascending after the nudges down */
+        for (size_t i = 0; i + 1 < k; i++) {
+            float e = i % 2 ? nextafterf(thr[i], -INFINITY) : thr[i];
+            if (used == 0 || e > f.cb.thresholds[used - 1]) f.cb.thresholds[used++] = e;
+        }
+        f.cb.k = used + 1;
+        for (size_t i = used; i < RB_CODEBOOK_MAX; i++) f.cb.thresholds[i] = INFINITY;
+        encode_oracle(&f, x, rows, d, want, ldc);
+        for (int via = 0; via < 2; via++) {
+            memset(got, 0xA5, rows * ldc);
+            int rc =
+                via ? rb_rhtcodec_encode_f32_avx512(&f.p, x, rows, d, got, ldc, 0, f.scratch)
+                    : rb_rhtcodec_encode_rows_f32_avx512(&f.p, x, rows, d, got, ldc, 0, f.scratch);
+            cr_assert_eq(rc, RB_OK, "d=%zu bits=%d: %s", d, bits, rb_error_detail());
+            cr_assert_eq(memcmp(got, want, rows * ldc), 0,
+                         "knife edge d=%zu bits=%d round %d via=%d seed=%llu", d, bits, t, via,
+                         (unsigned long long) seed);
+        }
+    }
+    free(x), free(v), free(want), free(got), free(pick);
+    fixture_free(&f);
+}
+
+Test(rhtcodec, rowmajor_encode_knife_edge, .timeout = 60) {
+    if (!have_avx512()) cr_skip_test("no AVX-512 on this CPU");
+    uint64_t seed = rbt_seed();
+    static const size_t ds[] = {128, 256, 1536, 192, 2560};
+    for (size_t di = 0; di < COUNT(ds); di++) {
+        check_knife_edge(ds[di], 4, 5, 8, seed);
+        check_knife_edge(ds[di], 2, 5, 8, seed);
+    }
+}
+
+/* What the row-major encode declines: powers of two outside 32 .. 256, K * 2^m with 2^m < 16
+ * (96 = 12 * 8) or two blocks of signs (K > 1), bits > 4, signs not +-1 (d <= 256). A bad row is
+ * the reference's error (bad_rows_are_named). */
 Test(rhtcodec, rowmajor_encode_declines) {
     if (!have_avx512()) cr_skip_test("no AVX-512 on this CPU");
     static const size_t ds[] = {16, 96, 512, 1536};
@@ -268,13 +352,17 @@ Test(rhtcodec, rowmajor_encode_declines) {
     uint8_t codes[2 * 400];
     for (size_t di = 0; di < COUNT(ds); di++) {
         fixture f;
-        fixture_init(&f, ds[di], 2, 4, 1, 11);
+        fixture_init(&f, ds[di], 2, 4, ds[di] == 1536 ? 2 : 1, 11);
         cr_assert_eq(
             rb_rhtcodec_encode_rows_f32_avx512(&f.p, x, 1, ds[di], codes, 400, 0, f.scratch),
             RB_EDECLINE, "d=%zu", ds[di]);
         fixture_free(&f);
     }
     fixture f;
+    fixture_init(&f, 1536, 5, 32, 1, 11);
+    cr_assert_eq(rb_rhtcodec_encode_rows_f32_avx512(&f.p, x, 1, 1536, codes, 400, 0, f.scratch),
+                 RB_EDECLINE, "d=1536 bits 5");
+    fixture_free(&f);
     fixture_init(&f, 128, 5, 32, 1, 11);
     cr_assert_eq(rb_rhtcodec_encode_rows_f32_avx512(&f.p, x, 1, 128, codes, 400, 0, f.scratch),
                  RB_EDECLINE, "bits 5");

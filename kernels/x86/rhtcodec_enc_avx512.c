@@ -1,5 +1,6 @@
 /* AVX-512 row-major encode of the fused RHT + codebook codec (kernels/rhtcodec.h) for d = 32 ..
- * 256 and bits 1..4: one whole row in registers, bit-identical to the reference.
+ * 256 (one whole row in registers) and d = K * 2^m (K > 1, 2^m = 16 .. 256, one block of signs:
+ * block by block, then the H_K mix), bits 1..4, bit-identical to the reference.
  *
  * Per row: the squared norm as 16 lane sums (the order kernels/vecops.h defines, so no
  * transposes), |x| and rb_unit_factors' inv in scalar double, the signs applied as a sign-bit
@@ -16,7 +17,13 @@
  * vectors decline. An in-vector stage is one exact FMA (kernels/x86/fwht_reg_avx512.h). The
  * search counts the thresholds below v as the reference does, since thresholds ascend (+Inf
  * past k - 1). Rows whose norm is not finite, exceeds FLT_MAX or is below 2^-64 (the exact
- * pre-scale) go through the reference one row at a time: it writes them or names the bad one. */
+ * pre-scale) go through the reference one row at a time: it writes them or names the bad one.
+ *
+ * K > 1 (encode_mixed below): per row, each 2^m block gets * inv, * d1 (in the reference's order,
+ * so the signs need not be +-1) and its FWHT in registers, into a row scratch; then for each
+ * column vector j the H_K mix of the K blocks' vectors j, summed in k order from +0 as
+ * rb_hadamard_f32_ref does, * 1 / sqrt(d), the search, and the 16 B code bits stored at their
+ * place in the payload (2 B whole bytes per vector, so the mix's order is no constraint). */
 #include <immintrin.h>
 #include <float.h>
 #include <math.h>
@@ -24,6 +31,7 @@
 #include <string.h>
 
 #include "kernels/error.h"
+#include "kernels/hadamard.h"
 #include "kernels/quant.h"
 #include "kernels/rhtcodec.h"
 #include "kernels/x86/fwht_reg_avx512.h"
@@ -132,6 +140,24 @@ typedef struct encc {
     void *scratch;
 } encc;
 
+/* The FWHT signs, the scale 1 / sqrt(n) (n = d, the whole row, also for K > 1) and the search
+ * tables of B bits, for both row-major paths. */
+RB_AI void enck_init(enck *K, const float *thr, size_t n, const int B) {
+    K->s = rb_fwht16_signs_make();
+    K->scale = _mm512_set1_ps((float) (1.0 / sqrt((double) n)));
+    /* The first step (s = B - 1) compares every lane with one threshold: n = 0 there. */
+    RB_UNROLL(4)
+    for (int s = 0; s < B; s++)
+        K->thr[s] =
+            s == B - 1 ? _mm512_set1_ps(thr[(1 << s) - 1]) : _mm512_loadu_ps(thr + (1 << s) - 1);
+    RB_UNROLL(4)
+    for (int s = 0; s < B; s++) K->step[s] = _mm512_set1_epi32(1 << s);
+    if (B == 2) {
+        K->thr[0] = _mm512_set1_ps(thr[0]);
+        K->thr2 = _mm512_set1_ps(thr[2]);
+    }
+}
+
 /* Rows are taken GROUP at a time: first their norms and factors (independent chains, so the
  * reductions' and the square roots' latencies overlap), then the rows themselves, R at a time
  * where R rows fit the registers. */
@@ -163,20 +189,7 @@ RB_AI uint32_t group_factors(const float *x, size_t n, size_t ldx, float *inv, f
 RB_AI int encode_rows(const encc *c, const float *x, size_t rows, size_t ldx, uint8_t *codes,
                       size_t ldc, size_t row0, const int nv, const int B) {
     enck K;
-    K.s = rb_fwht16_signs_make();
-    K.scale = _mm512_set1_ps((float) (1.0 / sqrt((double) (16 * nv))));
-    /* The first step (s = B - 1) compares every lane with one threshold: n = 0 there. */
-    const float *thr = c->p->cb->thresholds;
-    RB_UNROLL(4)
-    for (int s = 0; s < B; s++)
-        K.thr[s] =
-            s == B - 1 ? _mm512_set1_ps(thr[(1 << s) - 1]) : _mm512_loadu_ps(thr + (1 << s) - 1);
-    RB_UNROLL(4)
-    for (int s = 0; s < B; s++) K.step[s] = _mm512_set1_epi32(1 << s);
-    if (B == 2) {
-        K.thr[0] = _mm512_set1_ps(thr[0]);
-        K.thr2 = _mm512_set1_ps(thr[2]);
-    }
+    enck_init(&K, c->p->cb->thresholds, (size_t) (16 * nv), B);
     K.sg1 = c->sg1;
     K.sg2 = c->sg2;
     const int R = nv <= 8 ? ROWS : 1;
@@ -229,6 +242,210 @@ INST_NV(16)
     { rows_##NV##_1, rows_##NV##_2, rows_##NV##_3, rows_##NV##_4 }
 static const rows_fn row_fns[4][BMAX] = {ROW_NV(2), ROW_NV(4), ROW_NV(8), ROW_NV(16)};
 
+/* ---- d = K * 16 nv, K > 1: blocks in registers, the H_K mix through a row scratch ---- */
+
+/* H_12 (Paley I, kernels/hadamard.c) as a compile-time table, as in rhtcodec_avx512.c: with the
+ * signs known the mix is 144 register adds / subtracts per column vector. The entry checks it
+ * against the library's table (and takes the generic mix if it ever differs). */
+static const int8_t H12[144] = {
+    1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 1, 1,  -1, 1,  -1, -1, -1, 1,  1,  1,  -1, 1,
+    1, 1,  1,  -1, 1,  -1, -1, -1, 1,  1,  1,  -1, 1, -1, 1,  1,  -1, 1,  -1, -1, -1, 1,  1,  1,
+    1, 1,  -1, 1,  1,  -1, 1,  -1, -1, -1, 1,  1,  1, 1,  1,  -1, 1,  1,  -1, 1,  -1, -1, -1, 1,
+    1, 1,  1,  1,  -1, 1,  1,  -1, 1,  -1, -1, -1, 1, -1, 1,  1,  1,  -1, 1,  1,  -1, 1,  -1, -1,
+    1, -1, -1, 1,  1,  1,  -1, 1,  1,  -1, 1,  -1, 1, -1, -1, -1, 1,  1,  1,  -1, 1,  1,  -1, 1,
+    1, 1,  -1, -1, -1, 1,  1,  1,  -1, 1,  1,  -1, 1, -1, 1,  -1, -1, -1, 1,  1,  1,  -1, 1,  1,
+};
+
+/* What the rows of a K > 1 call share. The row scratch T and the generic mix's buffer and offset
+ * table live in the caller's scratch, which a reference fallback reuses: the table is rebuilt
+ * after one (rare: bad or tiny rows). */
+typedef struct mixk {
+    enck e; /* e.scale = 1 / sqrt(d), the scale after the mix */
+    const float *d1;
+    const int8_t *hk;
+    size_t K;
+    __m512 *T;     /* the row after the block FWHTs: block k's vector j at T[k nv + j] */
+    __m512 *buf;   /* generic mix: one column vector of the K blocks, then its negation */
+    uint16_t *off; /* generic mix: off[i K + k] indexes buf with h_ik's sign */
+} mixk;
+
+static void mix_offsets(const mixk *M) {
+    for (size_t i = 0; i < M->K; i++)
+        for (size_t k = 0; k < M->K; k++)
+            M->off[i * M->K + k] = (uint16_t) (M->hk[i * M->K + k] < 0 ? M->K + k : k);
+}
+
+/* Each 16 nv block of row x: u = x * inv, u * d1 (rb_rows_unit_f32 then the RHT's signs, in that
+ * order, so any d1 gives the reference's bits), its unnormalized FWHT, into T. */
+RB_AI void row_blocks(const mixk *M, const float *x, float inv, const int nv) {
+    const __m512 vi = _mm512_set1_ps(inv);
+    for (size_t k = 0; k < M->K; k++) {
+        const float *xk = x + k * 16 * (size_t) nv, *dk = M->d1 + k * 16 * (size_t) nv;
+        __m512 v[16];
+        RB_UNROLL(16)
+        for (int i = 0; i < nv; i++)
+            v[i] = _mm512_mul_ps(_mm512_mul_ps(_mm512_loadu_ps(xk + 16 * i), vi),
+                                 _mm512_loadu_ps(dk + 16 * i));
+        fwht_row(v, &M->e.s, nv);
+        RB_UNROLL(16)
+        for (int i = 0; i < nv; i++) M->T[k * (size_t) nv + (size_t) i] = v[i];
+    }
+}
+
+/* Output vector (i, j) of the mix, acc, scaled and searched: its 16 B code bits are bytes
+ * 2 B (i nv + j) .. of the payload (whole bytes, so the vectors are stored in any order). */
+RB_AI void put16(const enck *K, __m512 acc, uint8_t *out, size_t at, const int B) {
+    uint64_t w = codes16(K, _mm512_mul_ps(acc, K->scale), B);
+    memcpy(out + 2 * (size_t) B * at, &w, 2 * (size_t) B);
+}
+
+/* out_i = sum_k h_ik c_k for each column vector j, summed in k order from +0 like the reference
+ * (acc - c is acc + (-c) bit for bit; the +0 start turns a -0 sum into +0 as the reference does),
+ * then * scale, search, pack. */
+RB_AI void mix_row(const mixk *M, uint8_t *out, const int nv, const int B, const int h12) {
+    for (int j = 0; j < nv; j++) {
+        if (h12) {
+            __m512 c[12];
+            RB_UNROLL(12)
+            for (int k = 0; k < 12; k++) c[k] = M->T[k * nv + j];
+            RB_UNROLL(12)
+            for (int i = 0; i < 12; i++) {
+                __m512 acc = _mm512_setzero_ps();
+                RB_UNROLL(12)
+                for (int k = 0; k < 12; k++)
+                    acc = H12[i * 12 + k] > 0 ? _mm512_add_ps(acc, c[k]) : _mm512_sub_ps(acc, c[k]);
+                put16(&M->e, acc, out, (size_t) (i * nv + j), B);
+            }
+            continue;
+        }
+        const size_t K = M->K;
+        const __m512 sign = _mm512_castsi512_ps(_mm512_set1_epi32((int) 0x80000000u));
+        for (size_t k = 0; k < K; k++) {
+            __m512 c = M->T[k * (size_t) nv + (size_t) j];
+            M->buf[k] = c;
+            M->buf[K + k] = _mm512_xor_ps(c, sign);
+        }
+        for (size_t i = 0; i < K; i += 4) { /* every K in the table is a multiple of 4 */
+            const uint16_t *o = M->off + i * K;
+            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            for (size_t k = 0; k < K; k++) {
+                a0 = _mm512_add_ps(a0, M->buf[o[k]]);
+                a1 = _mm512_add_ps(a1, M->buf[o[K + k]]);
+                a2 = _mm512_add_ps(a2, M->buf[o[2 * K + k]]);
+                a3 = _mm512_add_ps(a3, M->buf[o[3 * K + k]]);
+            }
+            put16(&M->e, a0, out, i * (size_t) nv + (size_t) j, B);
+            put16(&M->e, a1, out, (i + 1) * (size_t) nv + (size_t) j, B);
+            put16(&M->e, a2, out, (i + 2) * (size_t) nv + (size_t) j, B);
+            put16(&M->e, a3, out, (i + 3) * (size_t) nv + (size_t) j, B);
+        }
+    }
+}
+
+/* The squared norms of 4 rows of d = 16 n floats, each in rb_lanes16_dot's order: four
+ * independent chains, where one row's d / 16 dependent FMAs would be latency-bound. */
+RB_AI void norms4(const float *x, size_t ldx, size_t d, double *out) {
+    __m512d lo[4], hi[4];
+    RB_UNROLL(4)
+    for (int r = 0; r < 4; r++) lo[r] = hi[r] = _mm512_setzero_pd();
+    for (size_t j = 0; j < d; j += 16) {
+        RB_UNROLL(4)
+        for (int r = 0; r < 4; r++) {
+            __m512 v = _mm512_loadu_ps(x + (size_t) r * ldx + j);
+            rb_lanes16_fma(v, v, &lo[r], &hi[r]);
+        }
+    }
+    RB_UNROLL(4)
+    for (int r = 0; r < 4; r++) out[r] = rb_lanes16_reduce(lo[r], hi[r]);
+}
+
+/* Rows of d = K * 16 nv at B bits: the norms of a group first (as encode_rows), then each row
+ * through the blocks and the mix; rows the fast path does not take go through the reference. */
+RB_AI int encode_rows_mix(const encc *c, mixk *M, const float *x, size_t rows, size_t ldx,
+                          uint8_t *codes, size_t ldc, size_t row0, const int nv, const int B,
+                          const int h12) {
+    const size_t d = c->p->d, payload = 2 * (size_t) B * M->K * (size_t) nv;
+    enck_init(&M->e, c->p->cb->thresholds, d, B);
+    int fresh = 0; /* whether the offset table is intact */
+    for (size_t g0 = 0; g0 < rows; g0 += GROUP) {
+        size_t n = rows - g0 < GROUP ? rows - g0 : GROUP;
+        const float *xg = x + g0 * ldx;
+        uint8_t *cg = codes + g0 * ldc;
+        float inv[GROUP], norm[GROUP];
+        uint32_t fast = 0;
+        double nrm[GROUP];
+        size_t q4 = n / 4 * 4;
+        for (size_t q = 0; q < q4; q += 4) norms4(xg + q * ldx, ldx, d, nrm + q);
+        for (size_t q = q4; q < n; q++) nrm[q] = rb_lanes16_dot(xg + q * ldx, xg + q * ldx, d);
+        for (size_t q = 0; q < n; q++) {
+            double s = sqrt(nrm[q]);
+            norm[q] = (float) s;
+            inv[q] = (float) (1.0 / s);
+            if (s <= FLT_MAX && s >= 0x1p-64) fast |= 1u << q;
+        }
+        for (size_t q = 0; q < n; q++) {
+            if ((fast >> q) & 1) {
+                if (!h12 && !fresh) mix_offsets(M), fresh = 1;
+                row_blocks(M, xg + q * ldx, inv[q], nv);
+                mix_row(M, cg + q * ldc, nv, B, h12);
+                memcpy(cg + q * ldc + payload, &norm[q], sizeof norm[q]);
+            } else {
+                int rc = rb_rhtcodec_encode_f32_ref(c->p, xg + q * ldx, 1, ldx, cg + q * ldc, ldc,
+                                                    row0 + g0 + q, c->scratch);
+                if (rc) return rc;
+                fresh = 0;
+            }
+        }
+    }
+    return RB_OK;
+}
+
+typedef int (*mix_fn)(const encc *c, mixk *M, const float *x, size_t rows, size_t ldx,
+                      uint8_t *codes, size_t ldc, size_t row0);
+
+#define MINST(NV, B, H)                                                                    \
+    static int mix_##NV##_##B##_##H(const encc *c, mixk *M, const float *x, size_t rows,   \
+                                    size_t ldx, uint8_t *codes, size_t ldc, size_t row0) { \
+        return encode_rows_mix(c, M, x, rows, ldx, codes, ldc, row0, NV, B, H);            \
+    }
+#define MINST_NV(NV) \
+    MINST(NV, 1, 0)  \
+    MINST(NV, 2, 0)  \
+    MINST(NV, 3, 0) MINST(NV, 4, 0) MINST(NV, 1, 1) MINST(NV, 2, 1) MINST(NV, 3, 1) MINST(NV, 4, 1)
+MINST_NV(1)
+MINST_NV(2)
+MINST_NV(4)
+MINST_NV(8)
+MINST_NV(16)
+#define MIX_NV(NV)                                                          \
+    {                                                                       \
+        {mix_##NV##_1_0, mix_##NV##_2_0, mix_##NV##_3_0, mix_##NV##_4_0}, { \
+            mix_##NV##_1_1, mix_##NV##_2_1, mix_##NV##_3_1, mix_##NV##_4_1  \
+        }                                                                   \
+    }
+/* [log2 nv][h12][bits - 1] */
+static const mix_fn mix_fns[5][2][BMAX] = {MIX_NV(1), MIX_NV(2), MIX_NV(4), MIX_NV(8), MIX_NV(16)};
+
+/* d = K * 2^m with K > 1 and 2^m = 16 .. 256, one block of signs, bits 1..4; else declines. */
+static int encode_mixed(const rb_rhtcodec *p, const float *x, size_t rows, size_t ldx,
+                        uint8_t *codes, size_t ldc, size_t row0, void *scratch) {
+    size_t K;
+    int m;
+    if (p->d2 || rb_hadamard_lookup(p->d, &K, &m)) return RB_EDECLINE;
+    if (K == 1 || m < 4 || m > 8 || K > RB_HADAMARD_KMAX || K % 4) return RB_EDECLINE;
+    mixk M;
+    M.d1 = p->d1;
+    M.K = K;
+    M.hk = rb_hadamard_matrix(K);
+    int h12 = K == 12 && memcmp(M.hk, H12, sizeof H12) == 0;
+    /* [T: d floats][buf: 2 K vectors][off: K x K], inside rb_rhtcodec_scratch_bytes(d) */
+    M.T = (__m512 *) (((uintptr_t) scratch + 63) & ~(uintptr_t) 63);
+    M.buf = M.T + p->d / 16;
+    M.off = (uint16_t *) (M.buf + 2 * K);
+    encc c = {p, NULL, NULL, scratch};
+    return mix_fns[m - 4][h12][p->bits - 1](&c, &M, x, rows, ldx, codes, ldc, row0);
+}
+
 /* The sign bits of +-1 signs into out; 0 when a sign is anything else. */
 static int sign_bits(const float *sg, size_t d, float *out) {
     for (size_t j = 0; j < d; j++) {
@@ -242,7 +459,9 @@ int rb_rhtcodec_encode_rows_f32_avx512(const rb_rhtcodec *p, const float *x, siz
                                        size_t ldx, uint8_t *codes, size_t ldc, size_t row0,
                                        void *scratch) {
     size_t d = p->d;
-    if (d < 32 || d > DMAX || (d & (d - 1)) || p->bits > BMAX) return RB_EDECLINE;
+    if (p->bits > BMAX) return RB_EDECLINE;
+    if (d > DMAX || (d & (d - 1))) return encode_mixed(p, x, rows, ldx, codes, ldc, row0, scratch);
+    if (d < 32) return RB_EDECLINE;
     _Alignas(64) float sg[2][DMAX];
     if (!sign_bits(p->d1, d, sg[0]) || (p->d2 && !sign_bits(p->d2, d, sg[1]))) return RB_EDECLINE;
     int lg = d == 32 ? 0 : d == 64 ? 1 : d == 128 ? 2 : 3;
