@@ -375,10 +375,6 @@ static void norms_and_transpose(const plan *pl, const float *x, size_t n, size_t
         }
 }
 
-INLINE __m512 combine(__m256 lo, __m256 hi) {
-    return _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1);
-}
-
 /* Pass B..F on one tile of 16 rows: normalize (rb_unit_factors' pre and inv, one per lane),
  * signs, FWHT, mix, quantize, pack; Q gets the packed words and, in column W, the fp32 norms. */
 static void encode_tile(const plan *pl, const qtab *q, int s, __m512 pre, int prescale, __m512 inv,
