@@ -9,7 +9,6 @@
 #include "kernels/x86/fwht_reg_avx512.h"
 #include "kernels/x86/simd_util.h"
 
-#define RB_AI static inline __attribute__((always_inline))
 /* Loops over the vectors of a row (a constant count after inlining) must unroll completely so
  * that the row stays in registers; gcc -O2 does not do it on its own: RB_UNROLL(16). */
 

@@ -60,7 +60,6 @@ INLINE __mmask16 mask16(size_t n) {
     return n >= 16 ? (__mmask16) 0xFFFF : (__mmask16) ((1u << n) - 1);
 }
 
-static const int8_t H12[144];
 static void mix12_forward(__m512 *T, size_t P, float scale);
 static void mix12_inverse(__m512 *T, size_t P, float scale);
 
@@ -96,7 +95,7 @@ static int plan_init(plan *pl, const rb_rhtcodec *p, void *scratch, rb_dir dir) 
     pl->cb = p->cb;
     pl->dir = dir;
     pl->hk = rb_hadamard_matrix(K);
-    pl->h12 = K == 12 && memcmp(pl->hk, H12, sizeof H12) == 0;
+    pl->h12 = K == 12 && memcmp(pl->hk, rb_h12_paley, sizeof rb_h12_paley) == 0;
     char *s = (char *) (((uintptr_t) scratch + 63) & ~(uintptr_t) 63);
     pl->T[0] = (__m512 *) s;
     pl->T[1] = pl->T[0] + p->d;
@@ -214,15 +213,6 @@ static void mix(const plan *pl, __m512 *T) {
 /* H_12 (Paley I, kernels/hadamard.c) as a compile-time table: with the signs known, the d =
  * 12 * 2^m mix is 144 register adds / subtracts per column. plan_init checks it against the
  * library's table (and falls back to the generic mix if it ever differs). */
-static const int8_t H12[144] = {
-    1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 1, 1,  -1, 1,  -1, -1, -1, 1,  1,  1,  -1, 1,
-    1, 1,  1,  -1, 1,  -1, -1, -1, 1,  1,  1,  -1, 1, -1, 1,  1,  -1, 1,  -1, -1, -1, 1,  1,  1,
-    1, 1,  -1, 1,  1,  -1, 1,  -1, -1, -1, 1,  1,  1, 1,  1,  -1, 1,  1,  -1, 1,  -1, -1, -1, 1,
-    1, 1,  1,  1,  -1, 1,  1,  -1, 1,  -1, -1, -1, 1, -1, 1,  1,  1,  -1, 1,  1,  -1, 1,  -1, -1,
-    1, -1, -1, 1,  1,  1,  -1, 1,  1,  -1, 1,  -1, 1, -1, -1, -1, 1,  1,  1,  -1, 1,  1,  -1, 1,
-    1, 1,  -1, -1, -1, 1,  1,  1,  -1, 1,  1,  -1, 1, -1, 1,  -1, -1, -1, 1,  1,  1,  -1, 1,  1,
-};
-
 INLINE void mix12_dir(__m512 *T, size_t P, float scale, int inverse) {
     const __m512 sc = _mm512_set1_ps(scale);
     for (size_t j = 0; j < P; j++) {
@@ -234,7 +224,7 @@ INLINE void mix12_dir(__m512 *T, size_t P, float scale, int inverse) {
             __m512 acc = _mm512_setzero_ps();
             RB_UNROLL(12)
             for (int k = 0; k < 12; k++) {
-                int h = inverse ? H12[k * 12 + i] : H12[i * 12 + k];
+                int h = inverse ? rb_h12_paley[k * 12 + i] : rb_h12_paley[i * 12 + k];
                 acc = h > 0 ? _mm512_add_ps(acc, c[k]) : _mm512_sub_ps(acc, c[k]);
             }
             T[i * P + j] = _mm512_mul_ps(acc, sc);

@@ -27,8 +27,6 @@
 #include "kernels/x86/fwht_reg_avx512.h"
 #include "kernels/x86/simd_util.h"
 
-#define RB_AI static inline __attribute__((always_inline))
-
 /* DMAX: the longest row kept in registers; ZMAX: its payload, at most 256 * 8 bits, in zmm;
  * ROWS: rows decoded side by side for d <= 128 (two independent chains fill the registers). */
 enum { DMAX = 256, ZMAX = 4, ROWS = 2 };

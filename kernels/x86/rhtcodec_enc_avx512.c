@@ -3,12 +3,12 @@
  * block by block, then the H_K mix), bits 1..4, bit-identical to the reference.
  *
  * Per row: the squared norm as 16 lane sums (the order kernels/vecops.h defines, so no
- * transposes), |x| and rb_unit_factors' inv in scalar double, the signs applied as a sign-bit
- * xor while the norm is still in flight, then * inv, the FWHT's stages 1..8 inside each vector
- * and 16.. between vectors, * 1 / sqrt(d) (and the second block), and the codebook search as a
- * binary search whose step s compares against thresholds[n + 2^s - 1] (a vpermps of a shifted
- * table): the mask of step s is bit s of the 16 codes, so packing is one pdep per step into the
- * row's bit stream, with no shuffles of codes.
+ * transposes; 16 rows first, 4 chains at a time), |x| and rb_unit_factors' inv, the signs applied
+ * as a sign-bit xor while the norm is still in flight, then * inv, the FWHT's stages 1..8 inside
+ * each vector and 16.. between vectors, * 1 / sqrt(d) (and the second block), and the codebook
+ * search as a binary search whose step s compares against thresholds[n + 2^s - 1] (a vpermps of a
+ * shifted table): the mask of step s is bit s of the 16 codes, so packing is one pdep per step into
+ * the row's bit stream, with no shuffles of codes.
  *
  * Exactness. Each element gets the reference's operations in its order: u = x * inv (pre = 1),
  * u * d1, the butterflies stage by stage from stride 1, * scale (rb_rows_unit_f32, rb_rht_f32).
@@ -37,8 +37,6 @@
 #include "kernels/x86/fwht_reg_avx512.h"
 #include "kernels/x86/lanes16_avx512.h"
 #include "kernels/x86/simd_util.h"
-
-#define RB_AI static inline __attribute__((always_inline))
 
 /* DMAX: the longest row kept in registers; BMAX: the widest code a 64-bit pdep holds for 16
  * elements; ROWS: rows encoded side by side for d <= 128 (independent chains). */
@@ -158,22 +156,40 @@ RB_AI void enck_init(enck *K, const float *thr, size_t n, const int B) {
     }
 }
 
-/* Rows are taken GROUP at a time: first their norms and factors (independent chains, so the
- * reductions' and the square roots' latencies overlap), then the rows themselves, R at a time
- * where R rows fit the registers. */
-enum { GROUP = 16 };
+/* Rows are taken NORM_GROUP at a time: first their norms and factors (independent chains, so the
+ * reductions' and the square roots' latencies overlap), then the rows themselves. */
+enum { NORM_GROUP = 16 };
 
-/* The group's |x| and inv; the mask of rows the fast path takes: norm finite, <= FLT_MAX and at
- * least 2^-64 (below it rb_unit_factors pre-scales; a zero row is among those, cheaply). */
-RB_AI uint32_t group_factors(const float *x, size_t n, size_t ldx, float *inv, float *norm,
-                             const int nv) {
-    _Alignas(64) double nrm[GROUP];
-    for (size_t q = 0; q < GROUP; q++)
-        nrm[q] = q < n ? rb_lanes16_dot(x + q * ldx, x + q * ldx, 16 * (size_t) nv) : 1.0;
+/* The squared norms of 4 rows of d = 16 n floats, each in rb_lanes16_dot's order: four
+ * independent chains, where one row's d / 16 dependent FMAs would be latency-bound. */
+RB_AI void norms4(const float *x, size_t ldx, size_t d, double *out) {
+    __m512d lo[4], hi[4];
+    RB_UNROLL(4)
+    for (int r = 0; r < 4; r++) lo[r] = hi[r] = _mm512_setzero_pd();
+    for (size_t j = 0; j < d; j += 16) {
+        RB_UNROLL(4)
+        for (int r = 0; r < 4; r++) {
+            __m512 v = _mm512_loadu_ps(x + (size_t) r * ldx + j);
+            rb_lanes16_fma(v, v, &lo[r], &hi[r]);
+        }
+    }
+    RB_UNROLL(4)
+    for (int r = 0; r < 4; r++) out[r] = rb_lanes16_reduce(lo[r], hi[r]);
+}
+
+/* The group's |x| and inv for rows of d floats; the mask of rows the fast path takes: norm
+ * finite, <= FLT_MAX and at least 2^-64 (below it rb_unit_factors pre-scales; a zero row is
+ * among those, cheaply). */
+static uint32_t group_factors(const float *x, size_t n, size_t ldx, size_t d, float *inv,
+                              float *norm) {
+    _Alignas(64) double nrm[NORM_GROUP];
+    size_t q = 0;
+    for (; q + 4 <= n; q += 4) norms4(x + q * ldx, ldx, d, nrm + q);
+    for (; q < NORM_GROUP; q++) nrm[q] = q < n ? rb_lanes16_dot(x + q * ldx, x + q * ldx, d) : 1.0;
     /* sqrt, 1 / s and the checks 8 rows a vector (the same correctly rounded operations) */
     uint32_t fast = 0;
     RB_UNROLL(2)
-    for (int h = 0; h < GROUP / 8; h++) {
+    for (int h = 0; h < NORM_GROUP / 8; h++) {
         __m512d s = _mm512_sqrt_pd(_mm512_load_pd(nrm + 8 * h));
         __mmask8 ok = _mm512_cmp_pd_mask(s, _mm512_set1_pd(FLT_MAX), _CMP_LE_OQ) &
                       _mm512_cmp_pd_mask(s, _mm512_set1_pd(0x1p-64), _CMP_GE_OQ);
@@ -181,7 +197,7 @@ RB_AI uint32_t group_factors(const float *x, size_t n, size_t ldx, float *inv, f
         _mm256_storeu_ps(inv + 8 * h, _mm512_cvtpd_ps(_mm512_div_pd(_mm512_set1_pd(1.0), s)));
         fast |= (uint32_t) ok << (8 * h);
     }
-    return n == GROUP ? fast : fast & ((1u << n) - 1);
+    return n == NORM_GROUP ? fast : fast & ((1u << n) - 1);
 }
 
 /* Rows of d = 16 nv at B bits (constants where inlined). A row the fast path does not take goes
@@ -193,12 +209,12 @@ RB_AI int encode_rows(const encc *c, const float *x, size_t rows, size_t ldx, ui
     K.sg1 = c->sg1;
     K.sg2 = c->sg2;
     const int R = nv <= 8 ? ROWS : 1;
-    for (size_t g0 = 0; g0 < rows; g0 += GROUP) {
-        size_t n = rows - g0 < GROUP ? rows - g0 : GROUP;
+    for (size_t g0 = 0; g0 < rows; g0 += NORM_GROUP) {
+        size_t n = rows - g0 < NORM_GROUP ? rows - g0 : NORM_GROUP;
         const float *xg = x + g0 * ldx;
         uint8_t *cg = codes + g0 * ldc;
-        float inv[GROUP], norm[GROUP];
-        uint32_t fast = group_factors(xg, n, ldx, inv, norm, nv);
+        float inv[NORM_GROUP], norm[NORM_GROUP];
+        uint32_t fast = group_factors(xg, n, ldx, 16 * (size_t) nv, inv, norm);
         size_t q = 0;
         while (q < n) {
             if (R == 2 && q + 2 <= n && ((fast >> q) & 3) == 3) {
@@ -243,18 +259,6 @@ INST_NV(16)
 static const rows_fn row_fns[4][BMAX] = {ROW_NV(2), ROW_NV(4), ROW_NV(8), ROW_NV(16)};
 
 /* ---- d = K * 16 nv, K > 1: blocks in registers, the H_K mix through a row scratch ---- */
-
-/* H_12 (Paley I, kernels/hadamard.c) as a compile-time table, as in rhtcodec_avx512.c: with the
- * signs known the mix is 144 register adds / subtracts per column vector. The entry checks it
- * against the library's table (and takes the generic mix if it ever differs). */
-static const int8_t H12[144] = {
-    1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 1, 1,  -1, 1,  -1, -1, -1, 1,  1,  1,  -1, 1,
-    1, 1,  1,  -1, 1,  -1, -1, -1, 1,  1,  1,  -1, 1, -1, 1,  1,  -1, 1,  -1, -1, -1, 1,  1,  1,
-    1, 1,  -1, 1,  1,  -1, 1,  -1, -1, -1, 1,  1,  1, 1,  1,  -1, 1,  1,  -1, 1,  -1, -1, -1, 1,
-    1, 1,  1,  1,  -1, 1,  1,  -1, 1,  -1, -1, -1, 1, -1, 1,  1,  1,  -1, 1,  1,  -1, 1,  -1, -1,
-    1, -1, -1, 1,  1,  1,  -1, 1,  1,  -1, 1,  -1, 1, -1, -1, -1, 1,  1,  1,  -1, 1,  1,  -1, 1,
-    1, 1,  -1, -1, -1, 1,  1,  1,  -1, 1,  1,  -1, 1, -1, 1,  -1, -1, -1, 1,  1,  1,  -1, 1,  1,
-};
 
 /* What the rows of a K > 1 call share. The row scratch T and the generic mix's buffer and offset
  * table live in the caller's scratch, which a reference fallback reuses: the table is rebuilt
@@ -313,7 +317,8 @@ RB_AI void mix_row(const mixk *M, uint8_t *out, const int nv, const int B, const
                 __m512 acc = _mm512_setzero_ps();
                 RB_UNROLL(12)
                 for (int k = 0; k < 12; k++)
-                    acc = H12[i * 12 + k] > 0 ? _mm512_add_ps(acc, c[k]) : _mm512_sub_ps(acc, c[k]);
+                    acc = rb_h12_paley[i * 12 + k] > 0 ? _mm512_add_ps(acc, c[k])
+                                                       : _mm512_sub_ps(acc, c[k]);
                 put16(&M->e, acc, out, (size_t) (i * nv + j), B);
             }
             continue;
@@ -342,23 +347,6 @@ RB_AI void mix_row(const mixk *M, uint8_t *out, const int nv, const int B, const
     }
 }
 
-/* The squared norms of 4 rows of d = 16 n floats, each in rb_lanes16_dot's order: four
- * independent chains, where one row's d / 16 dependent FMAs would be latency-bound. */
-RB_AI void norms4(const float *x, size_t ldx, size_t d, double *out) {
-    __m512d lo[4], hi[4];
-    RB_UNROLL(4)
-    for (int r = 0; r < 4; r++) lo[r] = hi[r] = _mm512_setzero_pd();
-    for (size_t j = 0; j < d; j += 16) {
-        RB_UNROLL(4)
-        for (int r = 0; r < 4; r++) {
-            __m512 v = _mm512_loadu_ps(x + (size_t) r * ldx + j);
-            rb_lanes16_fma(v, v, &lo[r], &hi[r]);
-        }
-    }
-    RB_UNROLL(4)
-    for (int r = 0; r < 4; r++) out[r] = rb_lanes16_reduce(lo[r], hi[r]);
-}
-
 /* Rows of d = K * 16 nv at B bits: the norms of a group first (as encode_rows), then each row
  * through the blocks and the mix; rows the fast path does not take go through the reference. */
 RB_AI int encode_rows_mix(const encc *c, mixk *M, const float *x, size_t rows, size_t ldx,
@@ -367,22 +355,12 @@ RB_AI int encode_rows_mix(const encc *c, mixk *M, const float *x, size_t rows, s
     const size_t d = c->p->d, payload = 2 * (size_t) B * M->K * (size_t) nv;
     enck_init(&M->e, c->p->cb->thresholds, d, B);
     int fresh = 0; /* whether the offset table is intact */
-    for (size_t g0 = 0; g0 < rows; g0 += GROUP) {
-        size_t n = rows - g0 < GROUP ? rows - g0 : GROUP;
+    for (size_t g0 = 0; g0 < rows; g0 += NORM_GROUP) {
+        size_t n = rows - g0 < NORM_GROUP ? rows - g0 : NORM_GROUP;
         const float *xg = x + g0 * ldx;
         uint8_t *cg = codes + g0 * ldc;
-        float inv[GROUP], norm[GROUP];
-        uint32_t fast = 0;
-        double nrm[GROUP];
-        size_t q4 = n / 4 * 4;
-        for (size_t q = 0; q < q4; q += 4) norms4(xg + q * ldx, ldx, d, nrm + q);
-        for (size_t q = q4; q < n; q++) nrm[q] = rb_lanes16_dot(xg + q * ldx, xg + q * ldx, d);
-        for (size_t q = 0; q < n; q++) {
-            double s = sqrt(nrm[q]);
-            norm[q] = (float) s;
-            inv[q] = (float) (1.0 / s);
-            if (s <= FLT_MAX && s >= 0x1p-64) fast |= 1u << q;
-        }
+        float inv[NORM_GROUP], norm[NORM_GROUP];
+        uint32_t fast = group_factors(xg, n, ldx, d, inv, norm);
         for (size_t q = 0; q < n; q++) {
             if ((fast >> q) & 1) {
                 if (!h12 && !fresh) mix_offsets(M), fresh = 1;
@@ -437,7 +415,7 @@ static int encode_mixed(const rb_rhtcodec *p, const float *x, size_t rows, size_
     M.d1 = p->d1;
     M.K = K;
     M.hk = rb_hadamard_matrix(K);
-    int h12 = K == 12 && memcmp(M.hk, H12, sizeof H12) == 0;
+    int h12 = K == 12 && memcmp(M.hk, rb_h12_paley, sizeof rb_h12_paley) == 0;
     /* [T: d floats][buf: 2 K vectors][off: K x K], inside rb_rhtcodec_scratch_bytes(d) */
     M.T = (__m512 *) (((uintptr_t) scratch + 63) & ~(uintptr_t) 63);
     M.buf = M.T + p->d / 16;
@@ -459,7 +437,7 @@ int rb_rhtcodec_encode_rows_f32_avx512(const rb_rhtcodec *p, const float *x, siz
                                        size_t ldx, uint8_t *codes, size_t ldc, size_t row0,
                                        void *scratch) {
     size_t d = p->d;
-    if (p->bits > BMAX) return RB_EDECLINE;
+    if (p->bits < 1 || p->bits > BMAX) return RB_EDECLINE;
     if (d > DMAX || (d & (d - 1))) return encode_mixed(p, x, rows, ldx, codes, ldc, row0, scratch);
     if (d < 32) return RB_EDECLINE;
     _Alignas(64) float sg[2][DMAX];

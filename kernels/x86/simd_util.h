@@ -1,4 +1,5 @@
-/* Macros shared by the x86 SIMD kernels: full unrolling of fixed-trip register loops. */
+/* Shared by the x86 SIMD kernels: full unrolling of fixed-trip register loops, forced inlining,
+ * the H_12 sign table. */
 #ifndef RB_X86_SIMD_UTIL_H
 #define RB_X86_SIMD_UTIL_H
 
@@ -11,5 +12,21 @@
 #define RB_PRAGMA_(x) _Pragma(#x)
 #define RB_UNROLL(n)  RB_PRAGMA_(GCC unroll n)
 #endif
+
+/* Forced inlining for the register kernels, whose constant shape arguments must fold. */
+#define RB_AI static inline __attribute__((always_inline))
+
+/* H_12 (Paley I, the table of kernels/hadamard.c) as compile-time signs for the AVX-512 codec
+ * kernels' mixes (rhtcodec_avx512.c, rhtcodec_enc_avx512.c): with the signs known a mix is
+ * register adds and subtracts. Users check it against rb_hadamard_matrix(12) once per call and
+ * take their generic mix if it ever differs. */
+static const signed char rb_h12_paley[144] = {
+    1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 1, 1,  -1, 1,  -1, -1, -1, 1,  1,  1,  -1, 1,
+    1, 1,  1,  -1, 1,  -1, -1, -1, 1,  1,  1,  -1, 1, -1, 1,  1,  -1, 1,  -1, -1, -1, 1,  1,  1,
+    1, 1,  -1, 1,  1,  -1, 1,  -1, -1, -1, 1,  1,  1, 1,  1,  -1, 1,  1,  -1, 1,  -1, -1, -1, 1,
+    1, 1,  1,  1,  -1, 1,  1,  -1, 1,  -1, -1, -1, 1, -1, 1,  1,  1,  -1, 1,  1,  -1, 1,  -1, -1,
+    1, -1, -1, 1,  1,  1,  -1, 1,  1,  -1, 1,  -1, 1, -1, -1, -1, 1,  1,  1,  -1, 1,  1,  -1, 1,
+    1, 1,  -1, -1, -1, 1,  1,  1,  -1, 1,  1,  -1, 1, -1, 1,  -1, -1, -1, 1,  1,  1,  -1, 1,  1,
+};
 
 #endif
