@@ -3,7 +3,7 @@
  * block by block, then the H_K mix), bits 1..4, bit-identical to the reference.
  *
  * Per row: the squared norm as 16 lane sums (the order kernels/vecops.h defines, so no
- * transposes; 16 rows first, 4 chains at a time), |x| and rb_unit_factors' inv, the signs applied
+ * transposes; 16 rows first), |x| and rb_unit_factors' inv, the signs applied
  * as a sign-bit xor while the norm is still in flight, then * inv, the FWHT's stages 1..8 inside
  * each vector and 16.. between vectors, * 1 / sqrt(d) (and the second block), and the codebook
  * search as a binary search whose step s compares against thresholds[n + 2^s - 1] (a vpermps of a
@@ -160,32 +160,16 @@ RB_AI void enck_init(enck *K, const float *thr, size_t n, const int B) {
  * reductions' and the square roots' latencies overlap), then the rows themselves. */
 enum { NORM_GROUP = 16 };
 
-/* The squared norms of 4 rows of d = 16 n floats, each in rb_lanes16_dot's order: four
- * independent chains, where one row's d / 16 dependent FMAs would be latency-bound. */
-RB_AI void norms4(const float *x, size_t ldx, size_t d, double *out) {
-    __m512d lo[4], hi[4];
-    RB_UNROLL(4)
-    for (int r = 0; r < 4; r++) lo[r] = hi[r] = _mm512_setzero_pd();
-    for (size_t j = 0; j < d; j += 16) {
-        RB_UNROLL(4)
-        for (int r = 0; r < 4; r++) {
-            __m512 v = _mm512_loadu_ps(x + (size_t) r * ldx + j);
-            rb_lanes16_fma(v, v, &lo[r], &hi[r]);
-        }
-    }
-    RB_UNROLL(4)
-    for (int r = 0; r < 4; r++) out[r] = rb_lanes16_reduce(lo[r], hi[r]);
-}
-
 /* The group's |x| and inv for rows of d floats; the mask of rows the fast path takes: norm
  * finite, <= FLT_MAX and at least 2^-64 (below it rb_unit_factors pre-scales; a zero row is
  * among those, cheaply). */
 static uint32_t group_factors(const float *x, size_t n, size_t ldx, size_t d, float *inv,
                               float *norm) {
     _Alignas(64) double nrm[NORM_GROUP];
-    size_t q = 0;
-    for (; q + 4 <= n; q += 4) norms4(x + q * ldx, ldx, d, nrm + q);
-    for (; q < NORM_GROUP; q++) nrm[q] = q < n ? rb_lanes16_dot(x + q * ldx, x + q * ldx, d) : 1.0;
+    /* One row at a time: interleaving 4 rows' chains (norms4, tried) was faster in cache but
+     * slower from memory (1M x 128 b2: 47-48 against 37 ms; 64K x 1536: 41-43 against 33-35). */
+    for (size_t q = 0; q < NORM_GROUP; q++)
+        nrm[q] = q < n ? rb_lanes16_dot(x + q * ldx, x + q * ldx, d) : 1.0;
     /* sqrt, 1 / s and the checks 8 rows a vector (the same correctly rounded operations) */
     uint32_t fast = 0;
     RB_UNROLL(2)
