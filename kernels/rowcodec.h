@@ -36,9 +36,10 @@ void rb_rows_scale_f64_f32(const float *x, size_t rows, size_t n, size_t ldx, co
  * rounds nor overflows) and keeps inv finite for rows of subnormal elements, where 1 / s would
  * exceed FLT_MAX; for every other row pre = 1 and u_j = x_j * inv, one fp32 multiply (the fused
  * kernels fold inv into the RHT's +-1 signs: x * (inv * d) = (x * inv) * d exactly). */
+#define RB_UNIT_TINY     0x1p-64 /* norms below this are pre-scaled */
+#define RB_UNIT_PRESCALE 0x1p64f
 static inline void rb_unit_factors(double s, float *pre, float *inv) {
-    const double two64 = 18446744073709551616.0;
-    *pre = s < 1.0 / two64 ? (float) two64 : 1.0f;
+    *pre = s < RB_UNIT_TINY ? RB_UNIT_PRESCALE : 1.0f;
     *inv = s > 0 ? (float) (1.0 / (s * (double) *pre)) : 0.0f;
 }
 /* u[r * ldu + j] = x[r * ldx + j] normalized by rb_unit_factors(s[r]); u may be x (same stride). */

@@ -11,6 +11,7 @@ extern "C" {
 #include "kernels/hadamard.h"
 #include "kernels/kv_quant.h"
 #include "kernels/quant.h"
+#include "kernels/rowcodec.h"
 }
 
 /* Rows per block: about 4K elements per block. */
@@ -625,7 +626,7 @@ static __global__ void __launch_bounds__(512)
             double n = sqrt(__dadd_rn(__dadd_rn(part[0], part[2]), __dadd_rn(part[1], part[3])));
             if (r < rows_here) norm[row0 + r] = (float) n;
             /* rb_unit_factors (kernels/rowcodec.h): an exact 2^64 pre-scale for tiny rows */
-            float f = n < 0x1p-64 ? 0x1p64f : 1.0f;
+            float f = n < RB_UNIT_TINY ? RB_UNIT_PRESCALE : 1.0f;
             pre[r] = f;
             inv[r] = n > 0 ? __double2float_rn(__ddiv_rn(1.0, __dmul_rn(n, (double) f))) : 0.0f;
         }

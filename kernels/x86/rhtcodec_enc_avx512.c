@@ -34,6 +34,7 @@
 #include "kernels/hadamard.h"
 #include "kernels/quant.h"
 #include "kernels/rhtcodec.h"
+#include "kernels/rowcodec.h"
 #include "kernels/x86/fwht_reg_avx512.h"
 #include "kernels/x86/lanes16_avx512.h"
 #include "kernels/x86/simd_util.h"
@@ -161,8 +162,8 @@ RB_AI void enck_init(enck *K, const float *thr, size_t n, const int B) {
 enum { NORM_GROUP = 16 };
 
 /* The group's |x| and inv for rows of d floats; the mask of rows the fast path takes: norm
- * finite, <= FLT_MAX and at least 2^-64 (below it rb_unit_factors pre-scales; a zero row is
- * among those, cheaply). */
+ * finite, <= FLT_MAX and at least RB_UNIT_TINY (below it rb_unit_factors pre-scales; a zero row
+ * is among those, cheaply). */
 static uint32_t group_factors(const float *x, size_t n, size_t ldx, size_t d, float *inv,
                               float *norm) {
     _Alignas(64) double nrm[NORM_GROUP];
@@ -176,7 +177,7 @@ static uint32_t group_factors(const float *x, size_t n, size_t ldx, size_t d, fl
     for (int h = 0; h < NORM_GROUP / 8; h++) {
         __m512d s = _mm512_sqrt_pd(_mm512_load_pd(nrm + 8 * h));
         __mmask8 ok = _mm512_cmp_pd_mask(s, _mm512_set1_pd(FLT_MAX), _CMP_LE_OQ) &
-                      _mm512_cmp_pd_mask(s, _mm512_set1_pd(0x1p-64), _CMP_GE_OQ);
+                      _mm512_cmp_pd_mask(s, _mm512_set1_pd(RB_UNIT_TINY), _CMP_GE_OQ);
         _mm256_storeu_ps(norm + 8 * h, _mm512_cvtpd_ps(s));
         _mm256_storeu_ps(inv + 8 * h, _mm512_cvtpd_ps(_mm512_div_pd(_mm512_set1_pd(1.0), s)));
         fast |= (uint32_t) ok << (8 * h);
