@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "kernels/kernels.h"
+#include "kernels/x86/simd_util.h"
 #include "methods/method.h"
 #include "tests/testutil.h"
 
@@ -203,6 +204,16 @@ Test(rhtcodec, variants_match_the_multipass_pipeline, .timeout = 120) {
     check_case(128, 5, 32, 2, 17, seed); /* two blocks at bits 5: the reference */
     check_case(128, 4, 16, 1, 1, seed);
     check_case(128, 8, 256, 1, 31, seed);
+}
+
+/* The AVX-512 kernels' compile-time H_12 (rb_h12_paley) must be the library's constructed one:
+ * they check it per call and silently take their generic mix otherwise, which the bit tests
+ * would not notice. */
+Test(rhtcodec, compile_time_h12_is_the_library_table) {
+    const int8_t *h = rb_hadamard_matrix(12);
+    cr_assert_not_null(h);
+    for (int i = 0; i < 144; i++)
+        cr_assert_eq(h[i], rb_h12_paley[i], "H_12 entry (%d, %d)", i / 12, i % 12);
 }
 
 /* Whether this CPU runs the AVX-512 variant (the kernels below are called directly). */

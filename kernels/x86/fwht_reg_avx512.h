@@ -65,4 +65,15 @@ RB_FWHT_REG_AI void rb_fwht_cross_stages(__m512 *v, int nv, size_t m) {
     if (m > 128) rb_fwht_cross_stage(v, nv, 8);
 }
 
+/* The RHT's signs times a factor, scale * sg[j], into out; 0 when a sign is not exactly +-1 (the
+ * kernels fold the signs into a multiply or a sign-bit xor, which is exact only for +-1).
+ * scale = 0 gives +0 / -0: the sign bits alone. */
+static inline int rb_fold_signs(const float *sg, size_t d, float scale, float *out) {
+    for (size_t j = 0; j < d; j++) {
+        if (sg[j] != 1.0f && sg[j] != -1.0f) return 0;
+        out[j] = sg[j] > 0 ? scale : -scale;
+    }
+    return 1;
+}
+
 #endif

@@ -206,15 +206,6 @@ INST_NV(16)
     }
 static const rows_fn row_fns[4][8] = {ROW_NV(2), ROW_NV(4), ROW_NV(8), ROW_NV(16)};
 
-/* scale * signs into out; 0 unless every sign is exactly +-1 (the fold is exact only then). */
-static int fold_signs(const float *sg, size_t d, float scale, float *out) {
-    for (size_t j = 0; j < d; j++) {
-        if (sg[j] != 1.0f && sg[j] != -1.0f) return 0;
-        out[j] = sg[j] > 0 ? scale : -scale;
-    }
-    return 1;
-}
-
 int rb_rhtcodec_decode_rows_f32_avx512(const rb_rhtcodec *p, const uint8_t *codes, size_t ldc,
                                        size_t rows, float *y, size_t ldy, unsigned flags,
                                        void *scratch) {
@@ -222,7 +213,7 @@ int rb_rhtcodec_decode_rows_f32_avx512(const rb_rhtcodec *p, const uint8_t *code
     if (d < 32 || d > DMAX || (d & (d - 1))) return RB_EDECLINE;
     _Alignas(64) float sd[2][DMAX];
     float scale = (float) (1.0 / sqrt((double) d));
-    if (!fold_signs(p->d1, d, scale, sd[0]) || (p->d2 && !fold_signs(p->d2, d, scale, sd[1])))
+    if (!rb_fold_signs(p->d1, d, scale, sd[0]) || (p->d2 && !rb_fold_signs(p->d2, d, scale, sd[1])))
         return RB_EDECLINE;
     int lg = d == 32 ? 0 : d == 64 ? 1 : d == 128 ? 2 : 3;
     rowc rc = {p->cb, sd[0], p->d2 ? sd[1] : NULL, p->cb->k < ((size_t) 1 << p->bits),

@@ -409,15 +409,6 @@ static int encode_mixed(const rb_rhtcodec *p, const float *x, size_t rows, size_
     return mix_fns[m - 4][h12][p->bits - 1](&c, &M, x, rows, ldx, codes, ldc, row0);
 }
 
-/* The sign bits of +-1 signs into out; 0 when a sign is anything else. */
-static int sign_bits(const float *sg, size_t d, float *out) {
-    for (size_t j = 0; j < d; j++) {
-        if (sg[j] != 1.0f && sg[j] != -1.0f) return 0;
-        out[j] = sg[j] > 0 ? 0.0f : -0.0f;
-    }
-    return 1;
-}
-
 int rb_rhtcodec_encode_rows_f32_avx512(const rb_rhtcodec *p, const float *x, size_t rows,
                                        size_t ldx, uint8_t *codes, size_t ldc, size_t row0,
                                        void *scratch) {
@@ -426,7 +417,9 @@ int rb_rhtcodec_encode_rows_f32_avx512(const rb_rhtcodec *p, const float *x, siz
     if (d > DMAX || (d & (d - 1))) return encode_mixed(p, x, rows, ldx, codes, ldc, row0, scratch);
     if (d < 32) return RB_EDECLINE;
     _Alignas(64) float sg[2][DMAX];
-    if (!sign_bits(p->d1, d, sg[0]) || (p->d2 && !sign_bits(p->d2, d, sg[1]))) return RB_EDECLINE;
+    /* the signs as sign bits (+-0), applied by xor */
+    if (!rb_fold_signs(p->d1, d, 0.0f, sg[0]) || (p->d2 && !rb_fold_signs(p->d2, d, 0.0f, sg[1])))
+        return RB_EDECLINE;
     int lg = d == 32 ? 0 : d == 64 ? 1 : d == 128 ? 2 : 3;
     encc c = {p, sg[0], p->d2 ? sg[1] : NULL, scratch};
     return row_fns[lg][p->bits - 1](&c, x, rows, ldx, codes, ldc, row0);

@@ -12,12 +12,6 @@
 /* ---- packing ---- */
 
 /* pext/pdep: BMI2 is part of the AVX-512 level (kernels/dispatch.c checks it). */
-static inline uint64_t pext64(uint64_t v, uint64_t m) {
-    return _pext_u64(v, m);
-}
-static inline uint64_t pdep64(uint64_t v, uint64_t m) {
-    return _pdep_u64(v, m);
-}
 
 /* 64 codes (n >= 64) of one row to 8 * bits bytes. */
 static inline void pack64(const uint8_t *c, int bits, uint8_t *o) {
@@ -50,7 +44,7 @@ static inline void pack64(const uint8_t *c, int bits, uint8_t *o) {
         for (int k = 0; k < 8; k++) {
             uint64_t w;
             memcpy(&w, c + 8 * k, 8);
-            uint64_t p = pext64(w, mask);
+            uint64_t p = _pext_u64(w, mask);
             memcpy(o + k * bits, &p, (size_t) bits);
         }
         return;
@@ -93,7 +87,7 @@ static inline void unpack64(const uint8_t *in, int bits, uint8_t *c) {
         for (int k = 0; k < 8; k++) {
             uint64_t w = 0;
             memcpy(&w, in + k * bits, (size_t) bits);
-            uint64_t v = pdep64(w, mask);
+            uint64_t v = _pdep_u64(w, mask);
             memcpy(c + 8 * k, &v, 8);
         }
         return;
