@@ -434,28 +434,21 @@ static const rb_bench_entry table[] = {
     {"codebook4_quant", &rb_op_codebook_quant_f32, codebook_call, codebook_cost, codebook_setup,
      codebook_teardown, .n = {128}, .rows = {8192}, .threads = {1}},
 /* The fused turboquant_mse codec alone: 1M rows of 128 (512 MiB of fp32) and 64K rows of
- * 1536 (384 MiB), b = 2 and 4 (entry arg: bits). */
+ * 1536 (384 MiB), b = 2 and 4 (entry arg: bits). n and rows are crossed within an entry, so each
+ * shape is an entry of its own. */
 /* clang-format off */
 #define RHTC_ENTRY(name, op, call, d, nrows, bits)                                       \
     {name, &op, call, rhtc_cost, rhtc_setup, rhtc_teardown, .n = {d}, .rows = {nrows}, \
      .threads = {1, 2}, .arg = &bits}
-    /* clang-format on */
-    RHTC_ENTRY("rhtcodec_encode_b2", rb_op_rhtcodec_encode_f32, rhtc_encode_call, 128, 1 << 20,
-               rhtc_b2),
-    RHTC_ENTRY("rhtcodec_encode_b2", rb_op_rhtcodec_encode_f32, rhtc_encode_call, 1536, 1 << 16,
-               rhtc_b2),
-    RHTC_ENTRY("rhtcodec_encode_b4", rb_op_rhtcodec_encode_f32, rhtc_encode_call, 128, 1 << 20,
-               rhtc_b4),
-    RHTC_ENTRY("rhtcodec_encode_b4", rb_op_rhtcodec_encode_f32, rhtc_encode_call, 1536, 1 << 16,
-               rhtc_b4),
-    RHTC_ENTRY("rhtcodec_decode_b2", rb_op_rhtcodec_decode_f32, rhtc_decode_call, 128, 1 << 20,
-               rhtc_b2),
-    RHTC_ENTRY("rhtcodec_decode_b2", rb_op_rhtcodec_decode_f32, rhtc_decode_call, 1536, 1 << 16,
-               rhtc_b2),
-    RHTC_ENTRY("rhtcodec_decode_b4", rb_op_rhtcodec_decode_f32, rhtc_decode_call, 128, 1 << 20,
-               rhtc_b4),
-    RHTC_ENTRY("rhtcodec_decode_b4", rb_op_rhtcodec_decode_f32, rhtc_decode_call, 1536, 1 << 16,
-               rhtc_b4),
+#define RHTC_ENTRIES(name, op, call, bits)                  \
+    RHTC_ENTRY(name, op, call, 128, 1 << 20, bits),         \
+    RHTC_ENTRY(name, op, call, 1536, 1 << 16, bits)
+    RHTC_ENTRIES("rhtcodec_encode_b2", rb_op_rhtcodec_encode_f32, rhtc_encode_call, rhtc_b2),
+    RHTC_ENTRIES("rhtcodec_encode_b4", rb_op_rhtcodec_encode_f32, rhtc_encode_call, rhtc_b4),
+    RHTC_ENTRIES("rhtcodec_decode_b2", rb_op_rhtcodec_decode_f32, rhtc_decode_call, rhtc_b2),
+    RHTC_ENTRIES("rhtcodec_decode_b4", rb_op_rhtcodec_decode_f32, rhtc_decode_call, rhtc_b4),
+/* clang-format on */
+#undef RHTC_ENTRIES
 #undef RHTC_ENTRY
 };
 
