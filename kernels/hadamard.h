@@ -61,4 +61,15 @@ int rb_hadamard_f32_ref(float *data, size_t n, size_t count, size_t stride, size
 int rb_hadamard_f32_tiled(float *data, size_t n, size_t count, size_t stride, size_t K,
                           const int8_t *hk, rb_dir dir);
 
+/* H_12 as kernels/hadamard.c constructs it (Paley I), row-major, for kernels that want its signs
+ * at compile time (the AVX-512 codec kernels, the CUDA codec kernels). Each user checks it against
+ * rb_hadamard_matrix(12) and takes a generic mix if it ever differs. */
+#define RB_H12_PALEY_SIGNS                                                                         \
+    1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 1, 1, -1, 1, -1, -1, -1, 1, 1, 1, -1, 1, 1, 1,  \
+        1, -1, 1, -1, -1, -1, 1, 1, 1, -1, 1, -1, 1, 1, -1, 1, -1, -1, -1, 1, 1, 1, 1, 1, -1, 1,   \
+        1, -1, 1, -1, -1, -1, 1, 1, 1, 1, 1, -1, 1, 1, -1, 1, -1, -1, -1, 1, 1, 1, 1, 1, -1, 1, 1, \
+        -1, 1, -1, -1, -1, 1, -1, 1, 1, 1, -1, 1, 1, -1, 1, -1, -1, 1, -1, -1, 1, 1, 1, -1, 1, 1,  \
+        -1, 1, -1, 1, -1, -1, -1, 1, 1, 1, -1, 1, 1, -1, 1, 1, 1, -1, -1, -1, 1, 1, 1, -1, 1, 1,   \
+        -1, 1, -1, 1, -1, -1, -1, 1, 1, 1, -1, 1, 1
+
 #endif

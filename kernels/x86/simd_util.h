@@ -3,6 +3,8 @@
 #ifndef RB_X86_SIMD_UTIL_H
 #define RB_X86_SIMD_UTIL_H
 
+#include "kernels/hadamard.h"
+
 /* UBSan's instrumentation makes gcc drop the annotation with a warning (which has no -Wno-
  * switch, so -Werror fails), so sanitizer builds (RB_SANITIZE) go without it; the results are
  * the same either way. */
@@ -20,13 +22,6 @@
  * kernels' mixes (rhtcodec_avx512.c, rhtcodec_enc_avx512.c): with the signs known a mix is
  * register adds and subtracts. Users check it against rb_hadamard_matrix(12) once per call and
  * take their generic mix if it ever differs. */
-static const signed char rb_h12_paley[144] = {
-    1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 1, 1,  -1, 1,  -1, -1, -1, 1,  1,  1,  -1, 1,
-    1, 1,  1,  -1, 1,  -1, -1, -1, 1,  1,  1,  -1, 1, -1, 1,  1,  -1, 1,  -1, -1, -1, 1,  1,  1,
-    1, 1,  -1, 1,  1,  -1, 1,  -1, -1, -1, 1,  1,  1, 1,  1,  -1, 1,  1,  -1, 1,  -1, -1, -1, 1,
-    1, 1,  1,  1,  -1, 1,  1,  -1, 1,  -1, -1, -1, 1, -1, 1,  1,  1,  -1, 1,  1,  -1, 1,  -1, -1,
-    1, -1, -1, 1,  1,  1,  -1, 1,  1,  -1, 1,  -1, 1, -1, -1, -1, 1,  1,  1,  -1, 1,  1,  -1, 1,
-    1, 1,  -1, -1, -1, 1,  1,  1,  -1, 1,  1,  -1, 1, -1, 1,  -1, -1, -1, 1,  1,  1,  -1, 1,  1,
-};
+static const signed char rb_h12_paley[144] = {RB_H12_PALEY_SIGNS};
 
 #endif
