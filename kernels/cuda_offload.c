@@ -4,6 +4,7 @@
 #include "kernels/cuda_offload.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kernels/dispatch.h"
@@ -210,4 +211,69 @@ int rb_mxfp4_quant_f32_cuda(const float *x, size_t n, rb_mx_rule rule, uint8_t *
 int rb_nvfp4_quant_f32_cuda(const float *x, size_t n, uint8_t *packed, uint8_t *scales,
                             float *tensor_scale, float *y) {
     return fp4_quant(1, x, n, RB_MX_FLOOR, packed, scales, tensor_scale, y);
+}
+
+/* The fused TurboQuant / EDEN codec (kernels/rhtcodec.h). Encode: rows and signs up, the code
+ * rows back into a host staging copy, which is scanned for the rows the CPU codec rejects (a NaN
+ * or +Inf norm) before anything reaches `codes`: then the variant declines and the next one
+ * writes the rows before the bad one and names it. Rows must be contiguous (ldx = d). */
+int rb_rhtcodec_encode_f32_cuda(const rb_rhtcodec *p, const float *x, size_t rows, size_t ldx,
+                                uint8_t *codes, size_t ldc, size_t row0, void *scratch) {
+    (void) row0;
+    (void) scratch;
+    size_t d = p->d, rb = rb_rhtcodec_row_bytes(p), payload = rb - sizeof(float);
+    if (rows > 1 && ldx != d) return RB_EDECLINE;
+    staging *s;
+    size_t in_b = up256(rows * d * sizeof(float)), sg_b = up256(d * sizeof(float));
+    int rc = stage(in_b + 2 * sg_b + rows * rb, &s);
+    if (rc) return rc;
+    uint8_t *host = malloc(rows * rb);
+    if (!host)
+        return rb_error_set(RB_ENOMEM, "%s: no memory for %zu code rows",
+                            p->who ? p->who : "rhtcodec", rows);
+    const rb_cuda_ops *cu = s->cu;
+    float *dd1 = at(s, in_b), *dd2 = p->d2 ? at(s, in_b + sg_b) : NULL;
+    uint8_t *dc = at(s, in_b + 2 * sg_b);
+    if (!(rc = cu->memcpy_h2d(s->buf, x, rows * d * sizeof(float), s->stream)) &&
+        !(rc = cu->memcpy_h2d(dd1, p->d1, d * sizeof(float), s->stream)) &&
+        !(rc = p->d2 ? cu->memcpy_h2d(dd2, p->d2, d * sizeof(float), s->stream) : RB_OK) &&
+        !(rc = cu->rht_codebook_encode(s->buf, rows, d, dd1, dd2, p->cb, p->bits, dc, rb, NULL,
+                                       s->stream)) &&
+        !(rc = cu->memcpy_d2h(host, dc, rows * rb, s->stream)))
+        rc = cu->stream_sync(s->stream);
+    for (size_t r = 0; !rc && r < rows; r++) {
+        float nrm;
+        memcpy(&nrm, host + r * rb + payload, sizeof nrm);
+        if (!isfinite(nrm)) rc = RB_EDECLINE;
+    }
+    for (size_t r = 0; !rc && r < rows; r++) memcpy(codes + r * ldc, host + r * rb, rb);
+    free(host);
+    return rc;
+}
+
+/* Decode: the code rows and signs up, y back (its span first up too when rows have gaps, so
+ * that the gaps come back as they were). Declines codebooks with k < 2^bits, whose codes >= k
+ * the CPU codec reports, and shapes without a GPU kernel. */
+int rb_rhtcodec_decode_f32_cuda(const rb_rhtcodec *p, const uint8_t *codes, size_t ldc, size_t rows,
+                                float *y, size_t ldy, unsigned flags, void *scratch) {
+    (void) flags;
+    (void) scratch;
+    if (p->cb->k != ((size_t) 1 << p->bits)) return RB_EDECLINE;
+    size_t d = p->d, cspan = (rows - 1) * ldc + rb_rhtcodec_row_bytes(p);
+    size_t yspan = span(d, rows, ldy) * sizeof(float);
+    staging *s;
+    size_t c_b = up256(cspan), sg_b = up256(d * sizeof(float));
+    int rc = stage(c_b + 2 * sg_b + yspan, &s);
+    if (rc) return rc;
+    const rb_cuda_ops *cu = s->cu;
+    float *dd1 = at(s, c_b), *dd2 = p->d2 ? at(s, c_b + sg_b) : NULL, *dy = at(s, c_b + 2 * sg_b);
+    if ((rc = cu->memcpy_h2d(s->buf, codes, cspan, s->stream)) ||
+        (rc = cu->memcpy_h2d(dd1, p->d1, d * sizeof(float), s->stream)) ||
+        (p->d2 && (rc = cu->memcpy_h2d(dd2, p->d2, d * sizeof(float), s->stream))) ||
+        (rows > 1 && ldy > d && (rc = cu->memcpy_h2d(dy, y, yspan, s->stream))) ||
+        (rc = cu->rht_codebook_decode(s->buf, ldc, NULL, rows, d, dd1, dd2, p->cb, p->bits, dy, ldy,
+                                      s->stream)) ||
+        (rc = cu->memcpy_d2h(y, dy, yspan, s->stream)))
+        return rc;
+    return cu->stream_sync(s->stream);
 }

@@ -14,6 +14,7 @@
 #include "kernels/fpformats.h"
 #include "kernels/hadamard.h"
 #include "kernels/quant.h"
+#include "kernels/rhtcodec.h"
 
 /* Each has its op's slot signature. The quantizers and encoders (codebook, quant rows, KV INT4
  * encode, MXFP4, NVFP4) decline (RB_EDECLINE) input with NaN or Inf so that the reference
@@ -35,6 +36,12 @@ int rb_mxfp4_quant_f32_cuda(const float *x, size_t n, rb_mx_rule rule, uint8_t *
                             uint8_t *scales, float *y);
 int rb_nvfp4_quant_f32_cuda(const float *x, size_t n, uint8_t *packed, uint8_t *scales,
                             float *tensor_scale, float *y);
+
+/* kernels/rhtcodec.h's slots (encode: contiguous rows only). */
+int rb_rhtcodec_encode_f32_cuda(const rb_rhtcodec *p, const float *x, size_t rows, size_t ldx,
+                                uint8_t *codes, size_t ldc, size_t row0, void *scratch);
+int rb_rhtcodec_decode_f32_cuda(const rb_rhtcodec *p, const uint8_t *codes, size_t ldc, size_t rows,
+                                float *y, size_t ldy, unsigned flags, void *scratch);
 
 /* The variant entry every table lists first. */
 #define RB_CUDA_VARIANT(fn) RB_VARIANT("cuda", RB_ISA_CUDA, fn),

@@ -125,16 +125,28 @@ typedef struct rb_cuda_ops {
     int (*kv_int4_decode)(const uint8_t *packed, const float *sz, size_t rows, size_t d, size_t m,
                           float *xhat, size_t ld, void *stream);
     /* TurboQuant-mse / EDEN-style encode of unit-normalized rows: per row
-     *   nrm = sum_j x_j^2 (double, rb_lanes16_sum's order), norm[r] = (float) sqrt(nrm),
+     *   nrm = sum_j x_j^2 (double, rb_lanes16_sum's order), |x| = sqrt(nrm) stored as fp32,
      *   u = x normalized in fp32 by rb_unit_factors(sqrt(nrm)) (kernels/rowcodec.h),
      *   v = rb_rht_f32(u, d1, d2, RB_FORWARD), idx = index(v) in cb, packed to `bits` bits
-     * (rb_pack_rows layout, row r at packed + r * ldp); exactly methods/turboquant.c's block
-     * path, so the codes and norms equal the CPU codec's. *cb is host memory. Rows with a NaN
-     * or Inf element or a norm beyond FLT_MAX are not detected (the CPU codec rejects them with
-     * RB_ENUMERIC): their norm and codes are unspecified, so a caller checks the rows first. */
+     * (rb_pack_rows layout, row r at packed + r * ldp); exactly rb_rhtcodec_encode_f32's rows
+     * (kernels/rhtcodec.h), so the codes and norms equal the CPU codec's. |x| goes to norm[r],
+     * or with norm NULL into the 4 bytes after each packed row (the rhtcodec code-row layout;
+     * ldp then covers them). *cb is host memory. Rows with a NaN or Inf element or a norm
+     * beyond FLT_MAX (the CPU codec's RB_ENUMERIC) get a NaN or +Inf norm and unspecified
+     * codes, so a caller scans the norms. Rows are contiguous (row r at x + r d). Register
+     * kernels (kernels/cuda/rhtcodec.cu) for d = 32 .. 1024 and 1536 at bits 1..4, a
+     * shared-memory tile kernel (fused.cu) for the rest. */
     int (*rht_codebook_encode)(const float *x, size_t rows, size_t d, const float *d1,
                                const float *d2, const rb_codebook *cb, int bits, uint8_t *packed,
                                size_t ldp, float *norm, void *stream);
+    /* Its inverse, rb_rhtcodec_decode_f32's rows: y = |x| * rb_rht_f32(c[idx], d1, d2,
+     * RB_INVERSE), the product by the fp32 |x| last; |x| from norm[r], or with norm NULL from
+     * the 4 bytes after each packed row. Codes >= k are not detected (the CPU codec's RB_EINVAL):
+     * their values are unspecified. Only the register kernels' shapes (d = 32 .. 1024 and 1536,
+     * bits 1..4); other valid shapes return RB_EDECLINE, as a kernel variant does. */
+    int (*rht_codebook_decode)(const uint8_t *packed, size_t ldp, const float *norm, size_t rows,
+                               size_t d, const float *d1, const float *d2, const rb_codebook *cb,
+                               int bits, float *y, size_t ldy, void *stream);
 } rb_cuda_ops;
 
 /* The table, or RB_ENODEV (and *ops = NULL) when this binary has no CUDA or no device is

@@ -103,17 +103,14 @@ int rb_rhtcodec_decode_f32_ref(const rb_rhtcodec *p, const uint8_t *codes, size_
 
 /* ---- dispatch ---- */
 
-/* Under the CUDA backend the references run (listed as the "cuda" variants, which only that
- * backend enables): their stages are the public ops, and the RHT and the codebook search are
- * offloaded ones, so `--backend cuda` keeps running turboquant_mse's rotation and search on the
- * GPU as it did before the fusion, instead of the AVX-512 kernel on the host. A GPU twin of the
- * fused encode exists (gpu.h rht_codebook_encode); wiring it here needs a GPU session to check. */
+/* Under the CUDA backend the "cuda" variants (kernels/cuda_offload.c) run the GPU codec
+ * (gpu.h rht_codebook_encode / _decode) on staged copies; they decline what it does not take. */
 RB_OP_DEFINE(rb_op_rhtcodec_encode_f32, "rhtcodec_encode_f32",
-             RB_CUDA_VARIANT(rb_rhtcodec_encode_f32_ref)
+             RB_CUDA_VARIANT(rb_rhtcodec_encode_f32_cuda)
                  RB_VARIANT("avx512", RB_ISA_AVX512, rb_rhtcodec_encode_f32_avx512),
              RB_VARIANT("ref", 0, rb_rhtcodec_encode_f32_ref));
 RB_OP_DEFINE(rb_op_rhtcodec_decode_f32, "rhtcodec_decode_f32",
-             RB_CUDA_VARIANT(rb_rhtcodec_decode_f32_ref)
+             RB_CUDA_VARIANT(rb_rhtcodec_decode_f32_cuda)
                  RB_VARIANT("avx512", RB_ISA_AVX512, rb_rhtcodec_decode_f32_avx512),
              RB_VARIANT("ref", 0, rb_rhtcodec_decode_f32_ref));
 

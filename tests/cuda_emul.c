@@ -1,6 +1,7 @@
 /* A CPU stand-in for the rb_cuda_ops table (RBT_CUDA_EMULATE=1): "device" memory is host memory
  * and every op calls its CPU twin, so the GPU suites can be run on a machine without a GPU to
  * check the tests themselves (buffer sizes, gaps, poisoning, CPU time). Not a GPU test. */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -295,7 +296,8 @@ static int e_rcb(const float *x, size_t rows, size_t d, const float *d1, const f
     int rc = rb_hadamard_lookup(d, NULL, NULL);
     if (rc) return rc;
     if (bits < 1 || bits > 8) return rb_error_set(RB_EINVAL, "rht_codebook: bits");
-    if (ldp < rb_pack_bytes(d, bits)) return rb_error_set(RB_EINVAL, "rht_codebook: ldp");
+    size_t payload = rb_pack_bytes(d, bits);
+    if (ldp < payload + (norm ? 0 : 4)) return rb_error_set(RB_EINVAL, "rht_codebook: ldp");
     double *nrm = malloc(rows * sizeof *nrm + 1);
     float *u = malloc(rows * d * 4 + 1);
     uint8_t *idx = malloc(rows * d + 1);
@@ -307,7 +309,13 @@ static int e_rcb(const float *x, size_t rows, size_t d, const float *d1, const f
         }
     for (size_t r = 0; r < rows; r++) {
         double n = sqrt(nrm[r]);
-        norm[r] = mut("rcb_float_norm") ? sqrtf((float) nrm[r]) : (float) n;
+        float nf = mut("rcb_float_norm") ? sqrtf((float) nrm[r])
+                   : n > FLT_MAX         ? INFINITY
+                                         : (float) n;
+        if (norm)
+            norm[r] = nf;
+        else
+            memcpy(packed + r * ldp + payload, &nf, 4);
         nrm[r] = n;
     }
     rb_rows_unit_f32(x, rows, d, d, nrm, u, d);
@@ -316,11 +324,40 @@ static int e_rcb(const float *x, size_t rows, size_t d, const float *d1, const f
             for (size_t j = 0; j < d; j++)
                 u[r * d + j] = (float) ((double) x[r * d + j] * (nrm[r] > 0 ? 1.0 / nrm[r] : 0.0));
     rc = rb_rht_f32(u, d, rows, d, d1, d2, RB_FORWARD);
+    for (size_t r = 0; r < rows; r++) /* rows with a NaN or +Inf norm: codes unspecified */
+        if (!(nrm[r] <= FLT_MAX)) memset(u + r * d, 0, d * 4);
     if (!rc) rc = rb_codebook_quant_f32_ref(cb, u, rows, d, d, idx);
     if (!rc) rc = rb_pack_rows_ref(idx, rows, d, bits, packed, ldp);
     free(nrm);
     free(u);
     free(idx);
+    return rc;
+}
+
+/* rht_codebook_decode: the CPU codec's pieces; declines what the GPU has no kernel for. */
+static int e_rcd(const uint8_t *packed, size_t ldp, const float *norm, size_t rows, size_t d,
+                 const float *d1, const float *d2, const rb_codebook *cb, int bits, float *y,
+                 size_t ldy, void *s) {
+    (void) s;
+    int rc = rb_hadamard_lookup(d, NULL, NULL);
+    if (rc) return rc;
+    if (bits < 1 || bits > 8) return rb_error_set(RB_EINVAL, "rht_codebook: bits");
+    size_t payload = rb_pack_bytes(d, bits);
+    if (rows > 1 && ldp < payload + (norm ? 0 : 4))
+        return rb_error_set(RB_EINVAL, "rht_codebook: ldp");
+    if (rows == 0) return RB_OK;
+    if (bits > 4 || (d != 1536 && (d < 32 || d > 1024 || (d & (d - 1))))) return RB_EDECLINE;
+    float *nf = malloc(rows * 4 + 1);
+    for (size_t r = 0; r < rows; r++) {
+        if (norm)
+            nf[r] = norm[r];
+        else
+            memcpy(&nf[r], packed + r * ldp + payload, 4);
+    }
+    rc = rb_codebook_decode_rows_f32(cb, packed, ldp, rows, d, bits, y, ldy);
+    if (!rc) rc = rb_rht_f32(y, d, rows, ldy, d1, d2, RB_INVERSE);
+    if (!rc) rb_rows_scale_f32(y, rows, d, ldy, nf);
+    free(nf);
     return rc;
 }
 
@@ -363,5 +400,6 @@ const rb_cuda_ops *rbt_cuda_emul_ops(void) {
     o.kv_int4_encode = e_kve;
     o.kv_int4_decode = e_kvd;
     o.rht_codebook_encode = e_rcb;
+    o.rht_codebook_decode = e_rcd;
     return &o;
 }

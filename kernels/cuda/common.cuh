@@ -19,10 +19,10 @@ extern "C" {
 int rb_cu_status(cudaError_t e, const char *what);
 /* After a launch: the launch error (bad configuration, no kernel image), as rb_cu_status. */
 #define RB_CU_LAUNCHED(what) rb_cu_status(cudaGetLastError(), (what))
-#define RB_CU_TRY(call, what)                      \
-    do {                                           \
-        int rc_ = rb_cu_status((call), (what));    \
-        if (rc_) return rc_;                       \
+#define RB_CU_TRY(call, what)                   \
+    do {                                        \
+        int rc_ = rb_cu_status((call), (what)); \
+        if (rc_) return rc_;                    \
     } while (0)
 
 static inline cudaStream_t rb_cu_stream(void *s) {
@@ -60,8 +60,8 @@ template <> __device__ __forceinline__ __nv_bfloat16 rb_cu_store<__nv_bfloat16>(
 
 /* Philox4x32-10 block `block` of (seed, stream): the same four words as rb_philox4x32. */
 __device__ __forceinline__ uint4 rb_cu_philox(uint64_t seed, uint64_t stream, uint64_t block) {
-    philox4x32_ctr_t c = {{(uint32_t) block, (uint32_t) (block >> 32), (uint32_t) stream,
-                           (uint32_t) (stream >> 32)}};
+    philox4x32_ctr_t c = {
+        {(uint32_t) block, (uint32_t) (block >> 32), (uint32_t) stream, (uint32_t) (stream >> 32)}};
     philox4x32_key_t k = {{(uint32_t) seed, (uint32_t) (seed >> 32)}};
     philox4x32_ctr_t r = philox4x32(c, k);
     return make_uint4(r.v[0], r.v[1], r.v[2], r.v[3]);
@@ -82,5 +82,12 @@ void rb_cu_register_fwht(rb_cuda_ops *ops);
 void rb_cu_register_blas(rb_cuda_ops *ops);
 void rb_cu_register_quant(rb_cuda_ops *ops);
 void rb_cu_register_fused(rb_cuda_ops *ops);
+void rb_cu_register_rhtcodec(rb_cuda_ops *ops);
+
+/* The register kernels of the TurboQuant / EDEN codec (kernels/cuda/rhtcodec.cu): the encode
+ * for rht_codebook_encode, arguments checked, RB_EDECLINE for shapes it has no kernel for. */
+int rb_cu_rc_encode(const float *x, size_t rows, size_t d, const float *d1, const float *d2,
+                    const rb_codebook *cb, int bits, uint8_t *packed, size_t ldp, float *norm,
+                    void *stream);
 
 #endif

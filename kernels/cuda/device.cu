@@ -210,6 +210,7 @@ int rb_cuda_ops_impl(const rb_cuda_ops **ops) {
             rb_cu_register_blas(&table);
             rb_cu_register_quant(&table);
             rb_cu_register_fused(&table);
+            rb_cu_register_rhtcodec(&table);
         }
     }
     *ops = table_status ? NULL : &table;

@@ -2,6 +2,7 @@
  * INT4, nibble packing) and its decode, and the TurboQuant / EDEN encode (norm, unit scaling, RHT,
  * codebook index, bit packing). Each block holds a tile of rows in fp32 shared memory (the layout
  * and passes of fwht_tile.cuh) and reproduces its CPU twin's arithmetic operation for operation. */
+#include <float.h>
 #include <math.h>
 
 #include "kernels/cuda/fwht_tile.cuh"
@@ -624,7 +625,17 @@ static __global__ void __launch_bounds__(512)
 #pragma unroll
             for (int l = 0; l < 4; l++) part[l] = __dadd_rn(part[l], part[l + 4]);
             double n = sqrt(__dadd_rn(__dadd_rn(part[0], part[2]), __dadd_rn(part[1], part[3])));
-            if (r < rows_here) norm[row0 + r] = (float) n;
+            if (r < rows_here) {
+                /* +Inf marks a norm beyond the fp32 range (the CPU codec's error) */
+                float nf = n > (double) FLT_MAX ? INFINITY : (float) n;
+                if (norm) {
+                    norm[row0 + r] = nf;
+                } else {
+                    unsigned u = __float_as_uint(nf);
+                    uint8_t *q = packed + (row0 + r) * ldp + nbytes;
+                    for (int w = 0; w < 4; w++) q[w] = (uint8_t) (u >> (8 * w));
+                }
+            }
             /* rb_unit_factors (kernels/rowcodec.h): an exact 2^64 pre-scale for tiny rows */
             float f = n < RB_UNIT_TINY ? RB_UNIT_PRESCALE : 1.0f;
             pre[r] = f;
@@ -687,14 +698,16 @@ static int cu_rht_codebook_encode(const float *x, size_t rows, size_t d, const f
     if (bits < 1 || bits > 8 || cb->k > (1u << bits))
         return rb_error_set(RB_EINVAL, "codebook: k = %zu codes do not fit %d bits", cb->k, bits);
     if (rows == 0) return RB_OK;
-    if (!x || !packed || !norm || !d1)
-        return rb_error_set(RB_EINVAL, "rht_codebook_encode: NULL argument");
-    size_t pb = rb_pack_bytes(d, bits);
+    if (!x || !packed || !d1) return rb_error_set(RB_EINVAL, "rht_codebook_encode: NULL argument");
+    size_t pb = rb_pack_bytes(d, bits) + (norm ? 0 : sizeof(float));
     if (rows > 1 && ldp < pb)
         return rb_error_set(RB_EINVAL,
                             "rht_codebook_encode: row stride %zu is shorter than a packed row "
                             "(%zu)",
                             ldp, pb);
+    if ((rc = rb_cu_rc_encode(x, rows, d, d1, d2, cb, bits, packed, ldp, norm, stream)) !=
+        RB_EDECLINE)
+        return rc;
     rq_plan p = {};
     p.m = m;
     p.K = (int) K;
