@@ -28,6 +28,7 @@ typedef struct cu_entry {
     size_t ndtypes;
     size_t n[MAXN]; /* zero-terminated */
     int param;      /* entry-specific: bits, m divisor, ... */
+    size_t rows;    /* rows of every instance; 0: INPUT_BYTES of input */
 } cu_entry;
 
 typedef struct cu_inst {
@@ -109,25 +110,29 @@ static int init_codebook(cu_inst *b, int bits, double sd) {
     return rb_codebook_init(&b->cb, c, k);
 }
 
+/* TurboQuant-mse's codec (turboquant_mse's rht: one block of signs): the rows' codes in y and
+ * norms in z. The decode decodes codes made by one encode in setup back into x. */
 static int setup_tq(cu_inst *b) {
     int bits = b->e->param;
-    size_t code = rb_pack_bytes(b->n, bits);
-    double rows = (double) b->rows, n = (double) b->n;
-    int lg = rb_log2_exact(b->n);
-    b->cost = (rb_cost){rows * n * (2.0 * lg + 4.0 + (double) bits),
-                        rows * (n * 4.0 + (double) code + 4.0)};
-    int rc = init_codebook(b, bits, 1.0 / sqrt(n));
-    if (!rc) rc = alloc(b, &b->y, b->rows * code);
+    b->cost = rb_rhtcodec_cost(b->n, bits, b->rows);
+    int rc = init_codebook(b, bits, 1.0 / sqrt((double) b->n));
+    if (!rc) rc = alloc(b, &b->y, b->rows * rb_pack_bytes(b->n, bits));
     if (!rc) rc = alloc(b, &b->z, b->rows * sizeof(float));
     if (!rc) rc = alloc(b, (void **) &b->d1, b->n * 4);
-    if (!rc) rc = alloc(b, (void **) &b->d2, b->n * 4);
     if (!rc) rc = b->cu->rng_rademacher_f32(1, RB_STREAM_RHT_D1, 0, b->n, b->d1, NULL);
-    if (!rc) rc = b->cu->rng_rademacher_f32(1, RB_STREAM_RHT_D2, 0, b->n, b->d2, NULL);
     return rc;
 }
 static int call_tq(cu_inst *b) {
-    return b->cu->rht_codebook_encode(b->x, b->rows, b->n, b->d1, b->d2, &b->cb, b->e->param, b->y,
+    return b->cu->rht_codebook_encode(b->x, b->rows, b->n, b->d1, NULL, &b->cb, b->e->param, b->y,
                                       rb_pack_bytes(b->n, b->e->param), b->z, NULL);
+}
+static int setup_tq_decode(cu_inst *b) {
+    int rc = setup_tq(b);
+    return rc ? rc : call_tq(b);
+}
+static int call_tq_decode(cu_inst *b) {
+    return b->cu->rht_codebook_decode(b->y, rb_pack_bytes(b->n, b->e->param), b->z, b->rows, b->n,
+                                      b->d1, NULL, &b->cb, b->e->param, b->x, b->n, NULL);
 }
 
 /* INT4 asymmetric, groups of 128 along the row, packed: the QuaRot / GPTQ weight layout. */
@@ -198,25 +203,29 @@ static int call_gemm(cu_inst *b) {
 #define FWHT_SIZES \
     { 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 1u << 20 }
 static const cu_entry entries[] = {
-    {"copy_d2d", setup_copy, call_copy, {RB_DT_F16}, 1, {1024}, 0},
-    {"fwht", setup_fwht, call_fwht, F16_BF16_F32, FWHT_SIZES, 0},
+    {"copy_d2d", setup_copy, call_copy, {RB_DT_F16}, 1, {1024}, 0, 0},
+    {"fwht", setup_fwht, call_fwht, F16_BF16_F32, FWHT_SIZES, 0, 0},
     /* QuaRot's orders: 172 * 64 (Llama 7B MLP), 28 * 512 (Llama 3 8B MLP), 40 * 128. */
-    {"hadamard", setup_hadamard, call_hadamard, {RB_DT_F16}, 1, {5120, 11008, 14336}, 0},
-    {"rht2", setup_rht2, call_rht2, {RB_DT_F16}, 1, {128, 4096}, 0},
+    {"hadamard", setup_hadamard, call_hadamard, {RB_DT_F16}, 1, {5120, 11008, 14336}, 0, 0},
+    {"rht2", setup_rht2, call_rht2, {RB_DT_F16}, 1, {128, 4096}, 0, 0},
     {"kv_int4_encode",
      setup_kv_int4,
      call_kv_int4,
      {RB_DT_F16, RB_DT_BF16},
      2,
      {64, 128, 256, 1024, 4096},
+     0,
      0},
-    {"tq_encode_b2", setup_tq, call_tq, F32_ONLY, {128, 1024}, 2},
-    {"tq_encode_b4", setup_tq, call_tq, F32_ONLY, {128, 1024}, 4},
-    {"quant_int4_g128", setup_int4, call_int4, F32_ONLY, {4096}, 0},
-    {"mxfp4_quant", setup_mxfp4, call_mxfp4, F32_ONLY, {4096}, 0},
-    {"nvfp4_quant", setup_nvfp4, call_nvfp4, F32_ONLY, {4096}, 0},
-    {"codebook_quant_b4", setup_codebook, call_codebook, F32_ONLY, {4096}, 4},
-    {"gemm_f32", setup_gemm, call_gemm, F32_ONLY, {4096}, 0},
+    /* Issue 4's sizes: 1M vectors of d = 128 and 1536. */
+    {"tq_encode_b2", setup_tq, call_tq, F32_ONLY, {128, 1536}, 2, 1u << 20},
+    {"tq_encode_b4", setup_tq, call_tq, F32_ONLY, {128, 1536}, 4, 1u << 20},
+    {"tq_decode_b2", setup_tq_decode, call_tq_decode, F32_ONLY, {128, 1536}, 2, 1u << 20},
+    {"tq_decode_b4", setup_tq_decode, call_tq_decode, F32_ONLY, {128, 1536}, 4, 1u << 20},
+    {"quant_int4_g128", setup_int4, call_int4, F32_ONLY, {4096}, 0, 0},
+    {"mxfp4_quant", setup_mxfp4, call_mxfp4, F32_ONLY, {4096}, 0, 0},
+    {"nvfp4_quant", setup_nvfp4, call_nvfp4, F32_ONLY, {4096}, 0, 0},
+    {"codebook_quant_b4", setup_codebook, call_codebook, F32_ONLY, {4096}, 4, 0},
+    {"gemm_f32", setup_gemm, call_gemm, F32_ONLY, {4096}, 0, 0},
 };
 
 /* ---- instance lifecycle ---- */
@@ -305,7 +314,9 @@ static int make_instances(const rb_cuda_ops *cu, cu_inst **out, size_t *count) {
                 b->cu = cu;
                 b->dt = e->dtypes[t];
                 b->n = e->n[k];
-                b->rows = e->call == call_gemm ? b->n : INPUT_BYTES / (b->n * rb_dtype_size(b->dt));
+                b->rows = e->rows                ? e->rows
+                          : e->call == call_gemm ? b->n
+                                                 : INPUT_BYTES / (b->n * rb_dtype_size(b->dt));
                 if (b->rows == 0) b->rows = 1;
                 snprintf(b->name, sizeof b->name, "cuda/%s/%s/n:%zu", e->name, rb_dtype_name(b->dt),
                          b->n);
