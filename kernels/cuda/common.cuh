@@ -84,6 +84,17 @@ void rb_cu_register_quant(rb_cuda_ops *ops);
 void rb_cu_register_fused(rb_cuda_ops *ops);
 void rb_cu_register_rhtcodec(rb_cuda_ops *ops);
 
+/* Multiprocessors of the current device (132 if it cannot be read), read once: the grid-stride
+ * kernels size their grids by it. */
+int rb_cu_sm_count(void);
+
+/* The argument checks of rht_codebook_encode / _decode (gpu.h), in their CPU twins' order: the
+ * Hadamard order d, the codebook and bits, then (rows > 0) the pointers and the code-row stride
+ * ldp, which holds the packed codes and, with norm_in_row, the fp32 norm after them. */
+int rb_cu_rc_check(const char *op, size_t d, const rb_codebook *cb, int bits, size_t rows,
+                   const void *data, const void *packed, const float *d1, size_t ldp,
+                   int norm_in_row);
+
 /* The register kernels of the TurboQuant / EDEN codec (kernels/cuda/rhtcodec.cu): the encode
  * for rht_codebook_encode, arguments checked, RB_EDECLINE for shapes it has no kernel for. */
 int rb_cu_rc_encode(const float *x, size_t rows, size_t d, const float *d1, const float *d2,

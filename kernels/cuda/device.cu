@@ -27,6 +27,20 @@ int rb_cu_status(cudaError_t e, const char *what) {
     return rb_error_set(code, "%s: %s (%s)", what, cudaGetErrorString(e), cudaGetErrorName(e));
 }
 
+int rb_cu_sm_count(void) {
+    static int sms = 0;
+    if (!sms) {
+        int dev = 0, v = 0;
+        if (cudaGetDevice(&dev) == cudaSuccess &&
+            cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) == cudaSuccess && v > 0)
+            sms = v;
+        else
+            sms = 132;
+        (void) cudaGetLastError();
+    }
+    return sms;
+}
+
 int rb_cuda_device_count_impl(int *count) {
     *count = 0;
     int rc = rb_cu_status(cudaGetDeviceCount(count), "cudaGetDeviceCount");

@@ -34,17 +34,7 @@ static unsigned fu_grid(size_t nblk) {
 /* Blocks for the grid-stride warp kernels: enough for every SM several times over, few enough
  * that blocks live long (short blocks made the launch rate the limit). */
 static unsigned fu_grid_resident(size_t nblk) {
-    static int sms = 0;
-    if (!sms) {
-        int dev = 0, v = 0;
-        if (cudaGetDevice(&dev) == cudaSuccess &&
-            cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) == cudaSuccess && v > 0)
-            sms = v;
-        else
-            sms = 132;
-        (void) cudaGetLastError();
-    }
-    size_t cap = (size_t) sms * 16;
+    size_t cap = (size_t) rb_cu_sm_count() * 16;
     return (unsigned) (nblk < cap ? (nblk ? nblk : 1) : cap);
 }
 
@@ -691,20 +681,9 @@ static int cu_rht_codebook_encode(const float *x, size_t rows, size_t d, const f
                                   size_t ldp, float *norm, void *stream) {
     size_t K;
     int m;
-    int rc = rb_hadamard_lookup(d, &K, &m);
-    if (rc) return rc;
-    if (!cb || cb->k < 1 || cb->k > RB_CODEBOOK_MAX)
-        return rb_error_set(RB_EINVAL, "codebook: not initialised");
-    if (bits < 1 || bits > 8 || cb->k > (1u << bits))
-        return rb_error_set(RB_EINVAL, "codebook: k = %zu codes do not fit %d bits", cb->k, bits);
-    if (rows == 0) return RB_OK;
-    if (!x || !packed || !d1) return rb_error_set(RB_EINVAL, "rht_codebook_encode: NULL argument");
-    size_t pb = rb_pack_bytes(d, bits) + (norm ? 0 : sizeof(float));
-    if (rows > 1 && ldp < pb)
-        return rb_error_set(RB_EINVAL,
-                            "rht_codebook_encode: row stride %zu is shorter than a packed row "
-                            "(%zu)",
-                            ldp, pb);
+    int rc = rb_cu_rc_check("rht_codebook_encode", d, cb, bits, rows, x, packed, d1, ldp, !norm);
+    if (rc || rows == 0) return rc;
+    rb_hadamard_lookup(d, &K, &m); /* checked above */
     if ((rc = rb_cu_rc_encode(x, rows, d, d1, d2, cb, bits, packed, ldp, norm, stream)) !=
         RB_EDECLINE)
         return rc;

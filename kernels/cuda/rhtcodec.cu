@@ -477,16 +477,6 @@ const rc_shape *rc_find(size_t d, int bits) {
 }
 
 unsigned rc_grid(const void *kernel, size_t rows, size_t smem) {
-    static int sms = 0;
-    if (!sms) {
-        int dev = 0, v = 0;
-        if (cudaGetDevice(&dev) == cudaSuccess &&
-            cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) == cudaSuccess && v > 0)
-            sms = v;
-        else
-            sms = 132;
-        (void) cudaGetLastError();
-    }
     int per_sm = 0;
     if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, RC_WARPS * 32, smem) !=
             cudaSuccess ||
@@ -494,7 +484,8 @@ unsigned rc_grid(const void *kernel, size_t rows, size_t smem) {
         (void) cudaGetLastError();
         per_sm = 1;
     }
-    size_t need = ((rows + 1) / 2 + RC_WARPS - 1) / RC_WARPS, cap = (size_t) sms * (size_t) per_sm;
+    size_t need = ((rows + 1) / 2 + RC_WARPS - 1) / RC_WARPS,
+           cap = (size_t) rb_cu_sm_count() * (size_t) per_sm;
     return (unsigned) (need < cap ? (need ? need : 1) : cap);
 }
 
@@ -508,6 +499,24 @@ rc_args rc_make_args(size_t d, const float *d1, const float *d2) {
 }
 
 } // namespace
+
+int rb_cu_rc_check(const char *op, size_t d, const rb_codebook *cb, int bits, size_t rows,
+                   const void *data, const void *packed, const float *d1, size_t ldp,
+                   int norm_in_row) {
+    int rc = rb_hadamard_lookup(d, NULL, NULL);
+    if (rc) return rc;
+    if (!cb || cb->k < 1 || cb->k > RB_CODEBOOK_MAX)
+        return rb_error_set(RB_EINVAL, "codebook: not initialised");
+    if (bits < 1 || bits > 8 || cb->k > (1u << bits))
+        return rb_error_set(RB_EINVAL, "codebook: k = %zu codes do not fit %d bits", cb->k, bits);
+    if (rows == 0) return RB_OK;
+    if (!data || !packed || !d1) return rb_error_set(RB_EINVAL, "%s: NULL argument", op);
+    size_t pb = rb_pack_bytes(d, bits) + (norm_in_row ? sizeof(float) : 0);
+    if (rows > 1 && ldp < pb)
+        return rb_error_set(RB_EINVAL, "%s: row stride %zu is shorter than a code row (%zu)", op,
+                            ldp, pb);
+    return RB_OK;
+}
 
 /* gpu.h rht_codebook_encode's fast path (arguments already checked): RB_EDECLINE for shapes
  * without a kernel. */
@@ -534,19 +543,8 @@ int rb_cu_rc_encode(const float *x, size_t rows, size_t d, const float *d1, cons
 static int cu_rht_codebook_decode(const uint8_t *packed, size_t ldp, const float *norm, size_t rows,
                                   size_t d, const float *d1, const float *d2, const rb_codebook *cb,
                                   int bits, float *y, size_t ldy, void *stream) {
-    int rc = rb_hadamard_lookup(d, NULL, NULL);
-    if (rc) return rc;
-    if (!cb || cb->k < 1 || cb->k > RB_CODEBOOK_MAX)
-        return rb_error_set(RB_EINVAL, "codebook: not initialised");
-    if (bits < 1 || bits > 8 || cb->k > (1u << bits))
-        return rb_error_set(RB_EINVAL, "codebook: k = %zu codes do not fit %d bits", cb->k, bits);
-    if (rows == 0) return RB_OK;
-    if (!packed || !y || !d1) return rb_error_set(RB_EINVAL, "rht_codebook_decode: NULL argument");
-    size_t pb = rb_pack_bytes(d, bits) + (norm ? 0 : sizeof(float));
-    if (rows > 1 && ldp < pb)
-        return rb_error_set(RB_EINVAL,
-                            "rht_codebook_decode: row stride %zu is shorter than a code row (%zu)",
-                            ldp, pb);
+    int rc = rb_cu_rc_check("rht_codebook_decode", d, cb, bits, rows, y, packed, d1, ldp, !norm);
+    if (rc || rows == 0) return rc;
     if (rows > 1 && ldy < d)
         return rb_error_set(RB_EINVAL,
                             "rht_codebook_decode: row stride %zu is shorter than d = %zu", ldy, d);
