@@ -133,17 +133,26 @@ static void encode_case(const rb_cuda_ops *cu, uint64_t seed, size_t d, int bits
     codec_free(&c);
 }
 
-Test(cuda_rhtcodec, encode_equals_the_cpu_codec) {
-    RBT_CUDA_OPS(cu);
-    RBT_NEED(cu, rht_codebook_encode);
-    uint64_t seed = rbt_seed();
+typedef void (*codec_case)(const rb_cuda_ops *cu, uint64_t seed, size_t d, int bits, size_t k,
+                           int blocks, size_t rows, int layout);
+
+/* Every register shape x bits 1..4 x one or two sign blocks x every layout, 9 rows (the last
+ * pair half empty); the in-row layout with a codebook one short of 2^bits. */
+static void sweep_register_shapes(const rb_cuda_ops *cu, uint64_t seed, codec_case run) {
     for (size_t di = 0; di < NFAST; di++)
         for (int bits = 1; bits <= 4; bits++)
             for (int blocks = 1; blocks <= 2; blocks++)
                 for (int layout = 0; layout < NLAYOUT; layout++) {
                     size_t k = ((size_t) 1 << bits) - (size_t) (layout == L_INROW && bits > 1);
-                    encode_case(cu, seed, fast_d[di], bits, k, blocks, 9, layout);
+                    run(cu, seed, fast_d[di], bits, k, blocks, 9, layout);
                 }
+}
+
+Test(cuda_rhtcodec, encode_equals_the_cpu_codec) {
+    RBT_CUDA_OPS(cu);
+    RBT_NEED(cu, rht_codebook_encode);
+    uint64_t seed = rbt_seed();
+    sweep_register_shapes(cu, seed, encode_case);
     /* Many rows: every warp loops over several pairs; an even count; the tile kernel's side. */
     encode_case(cu, seed, 128, 2, 4, 1, 70001, L_INROW);
     encode_case(cu, seed, 1536, 4, 16, 1, 1002, L_APART);
@@ -243,13 +252,7 @@ Test(cuda_rhtcodec, decode_equals_the_cpu_codec) {
     RBT_CUDA_OPS(cu);
     RBT_NEED(cu, rht_codebook_decode);
     uint64_t seed = rbt_seed();
-    for (size_t di = 0; di < NFAST; di++)
-        for (int bits = 1; bits <= 4; bits++)
-            for (int blocks = 1; blocks <= 2; blocks++)
-                for (int layout = 0; layout < NLAYOUT; layout++) {
-                    size_t k = ((size_t) 1 << bits) - (size_t) (layout == L_INROW && bits > 1);
-                    decode_case(cu, seed, fast_d[di], bits, k, blocks, 9, layout);
-                }
+    sweep_register_shapes(cu, seed, decode_case);
     decode_case(cu, seed, 128, 4, 16, 1, 70001, L_INROW);
     decode_case(cu, seed, 1536, 2, 4, 2, 1002, L_APART);
 }
