@@ -78,8 +78,9 @@ int rb_rhtcodec_decode_f32_avx512(const rb_rhtcodec *p, const uint8_t *codes, si
                                   size_t rows, float *y, size_t ldy, unsigned flags, void *scratch);
 /* Its row-major encode and decode (kernels/x86/rhtcodec_enc_avx512.c, rhtcodec_dec_avx512.c),
  * which the AVX-512 variants try first: d = 32, 64, 128 or 256, one or two blocks of signs that
- * are all +-1, bits 1..4 (encode) or any (decode); the encode also takes d = K * 2^m (K > 1,
- * 2^m = 16 .. 256) with one block of any signs at bits 1..4; they decline the rest. */
+ * are all +-1, bits 1..4 (encode) or any (decode); both also take d = K * 2^m (K > 1, 2^m = 16
+ * .. 256) with one block of signs at bits 1..4 (the encode any signs, the decode +-1); they
+ * decline the rest. */
 int rb_rhtcodec_encode_rows_f32_avx512(const rb_rhtcodec *p, const float *x, size_t rows,
                                        size_t ldx, uint8_t *codes, size_t ldc, size_t row0,
                                        void *scratch);

@@ -478,18 +478,54 @@ Test(rhtcodec, rowmajor_decode_matches_the_oracle, .timeout = 120) {
         }
 }
 
-/* What the row-major decode declines: d outside 32 .. 256 or not a power of two, signs not +-1;
- * a code >= k is the reference's error. */
+/* The row-major decode of d = K * 2^m (K > 1: 12 with its compile-time mix, 20 and 28 through the
+ * generic one; 2^m = 16, 128, 256, i.e. one to sixteen vectors a block) against the oracle, as
+ * above: every bits value it takes (1..4), k = 2^bits and 2^bits - 1, codes from the encoder and
+ * random ones with special norms, aligned and unaligned outputs, streaming on and off. */
+Test(rhtcodec, rowmajor_decode_mixed_matches_the_oracle, .timeout = 120) {
+    if (!have_avx512()) cr_skip_test("no AVX-512 on this CPU");
+    uint64_t seed = rbt_seed();
+    static const size_t ds[] = {1536, 192, 3072, 2560, 3584};
+    static const size_t rows_list[] = {1, 2, 17};
+    for (size_t di = 0; di < COUNT(ds); di++)
+        for (int bits = 1; bits <= 4; bits++)
+            for (size_t ri = 0; ri < COUNT(rows_list); ri++) {
+                size_t rows = rows_list[ri], full = (size_t) 1 << bits;
+                if (ds[di] != 1536 && rows == 17) continue; /* keep the runtime modest */
+                check_rows_case(ds[di], bits, full, 1, rows, (int) (ri & 1), seed);
+                if (bits > 1)
+                    check_rows_case(ds[di], bits, full - 1, 1, rows, (int) !(ri & 1), seed);
+            }
+}
+
+/* What the row-major decode declines: d outside 32 .. 256 and not K * 2^m with K > 1 and 2^m =
+ * 16 .. 256, K > 1 with two blocks of signs or bits above 4, signs not +-1; a code >= k is the
+ * reference's error (also in a later block of a K > 1 row). */
 Test(rhtcodec, rowmajor_decode_declines) {
     if (!have_avx512()) cr_skip_test("no AVX-512 on this CPU");
-    static const size_t ds[] = {16, 96, 512, 1536};
+    static const size_t ds[] = {16, 96, 512, 1536, 1536};
+    static const int bits[] = {2, 2, 2, 5, 2}, blocks[] = {1, 1, 1, 1, 2};
     for (size_t di = 0; di < COUNT(ds); di++) {
         fixture f;
-        fixture_init(&f, ds[di], 2, 4, 1, 11);
+        fixture_init(&f, ds[di], bits[di], 4, blocks[di], 11);
         uint8_t codes[64] = {0};
         float y[1536];
         cr_assert_eq(rb_rhtcodec_decode_rows_f32_avx512(&f.p, codes, 0, 1, y, ds[di], 0, f.scratch),
-                     RB_EDECLINE, "d=%zu", ds[di]);
+                     RB_EDECLINE, "d=%zu bits=%d blocks=%d", ds[di], bits[di], blocks[di]);
+        fixture_free(&f);
+    }
+    {
+        fixture f;
+        fixture_init(&f, 1536, 2, 3, 1, 11);
+        size_t ldc = rb_rhtcodec_row_bytes(&f.p);
+        uint8_t *codes = calloc(2, ldc);
+        float *y = malloc(2 * 1536 * sizeof *y);
+        cr_assert(codes && y);
+        codes[ldc + 5 * 32 + 3] = 0x0C; /* row 1, block 5: code 3 >= k = 3 */
+        int rc = rb_rhtcodec_decode_rows_f32_avx512(&f.p, codes, ldc, 2, y, 1536, 0, f.scratch);
+        cr_assert_eq(rc, RB_EINVAL, "%s", rb_errname(rc));
+        cr_assert_not_null(strstr(rb_error_detail(), ">= k = 3"), "%s", rb_error_detail());
+        free(codes), free(y);
         fixture_free(&f);
     }
     fixture f;
