@@ -300,10 +300,8 @@ typedef int (*mixed_fn)(const rowc *rc, const mixd *M, const uint8_t *codes, siz
                                       size_t ldc, size_t rows, float *y, size_t ldy) {     \
         return decode_rows_mixed(rc, M, codes, ldc, rows, y, ldy, NV, B, H);               \
     }
-#define MINST_NV(NV)                                                                \
-    MINST(NV, 1, 0)                                                                 \
-    MINST(NV, 2, 0) MINST(NV, 3, 0) MINST(NV, 4, 0) MINST(NV, 1, 1) MINST(NV, 2, 1) \
-        MINST(NV, 3, 1) MINST(NV, 4, 1)
+#define MINST_B(NV, H) MINST(NV, 1, H) MINST(NV, 2, H) MINST(NV, 3, H) MINST(NV, 4, H)
+#define MINST_NV(NV)   MINST_B(NV, 0) MINST_B(NV, 1)
 MINST_NV(1)
 MINST_NV(2)
 MINST_NV(4)
