@@ -1,5 +1,6 @@
 /* The codec evaluator: encode and decode every base vector, then distortion and inner-product
  * metrics against the queries. No timing here: latency is a separate pass. */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,28 @@ static double sqnorm(const float *x, size_t d) {
 }
 
 /* vNMSE per vector: |x - x_hat|^2 / |x|^2 (a zero vector decoded exactly counts as 0). */
+/* A finite input whose reconstruction is not finite: inputs with norms close to FLT_MAX can
+ * overflow in the decode (a norm times a centroid vector longer than 1, EDEN's scale 1 / cos),
+ * which would otherwise surface only as a null vnmse. An error naming the vector instead. */
+static int check_decoded(const char *name, const float *x, const float *xh, size_t count,
+                         size_t d) {
+    for (size_t i = 0; i < count; i++)
+        for (size_t j = 0; j < d; j++) {
+            if (isfinite(xh[i * d + j])) continue;
+            double nrm = 0;
+            for (size_t t = 0; t < d; t++) nrm += (double) x[i * d + t] * x[i * d + t];
+            if (!isfinite(nrm))
+                return rb_error_set(RB_ENUMERIC, "%s: vector %zu has a NaN or Inf coordinate", name,
+                                    i);
+            return rb_error_set(RB_ENUMERIC,
+                                "%s: vector %zu (norm %.3g) decodes to %s at coordinate %zu: its "
+                                "norm is too close to the fp32 limit (%.3g) for this codec",
+                                name, i, sqrt(nrm), isnan(xh[i * d + j]) ? "NaN" : "inf", j,
+                                (double) FLT_MAX);
+        }
+    return RB_OK;
+}
+
 static int eval_vnmse(const float *x, const float *xh, size_t count, size_t d, rb_metric_sink sink,
                       void *ctx) {
     double *e = malloc(count * sizeof *e);
@@ -189,6 +212,7 @@ int rb_eval_codec(const rb_method *m, const rb_params *p, const rb_dataset *ds, 
         rc = m->codec->encode(st, xt->data + b * d, n, codes + b * cb);
         if (!rc) rc = m->codec->decode(st, codes + b * cb, n, xh + b * d);
     }
+    if (!rc) rc = check_decoded(m->name, xt->data, xh, count, d);
     if (!rc && rb_eval_wants(metrics, nmetrics, "vnmse"))
         rc = eval_vnmse(xt->data, xh, count, d, sink, ctx);
     size_t *top = NULL;

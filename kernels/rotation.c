@@ -1,6 +1,8 @@
 /* The configured rotation of a method: dispatches to the RHT or a dense Haar matrix. */
 #include "kernels/rotation.h"
 
+#include <float.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -65,4 +67,16 @@ void rb_rotation_free(rb_rotation *r) {
     free(r->Q);
     free(r->scratch);
     memset(r, 0, sizeof *r);
+}
+
+int rb_rotation_overflow_error(const char *who, const float *x, size_t d, size_t index) {
+    double nrm = 0;
+    for (size_t j = 0; j < d; j++) nrm += (double) x[j] * x[j];
+    if (!isfinite(nrm))
+        return rb_error_set(RB_ENUMERIC, "%s: vector %zu has a NaN or infinite coordinate", who,
+                            index);
+    return rb_error_set(RB_ENUMERIC,
+                        "%s: vector %zu (norm %.3g) overflows fp32 in the rotation: its norm is "
+                        "too close to the fp32 limit (%.3g)",
+                        who, index, sqrt(nrm), (double) FLT_MAX);
 }

@@ -36,4 +36,10 @@ int rb_rotation_kind_parse(const char *name, rb_rotation_kind *kind);
 int rb_rotation_apply(rb_rotation *r, float *data, size_t count, size_t stride, rb_dir dir);
 void rb_rotation_free(rb_rotation *r);
 
+/* The error for an input row x (d floats, finite or not) whose rotation came out non-finite:
+ * RB_ENUMERIC naming "<who>: vector <index>" and the cause, a NaN / Inf coordinate of the input
+ * or (a finite row) a norm too close to FLT_MAX for the transform's intermediate sums. Codecs call
+ * it where they find the rotated row non-finite, so that the message is about the input. */
+int rb_rotation_overflow_error(const char *who, const float *x, size_t d, size_t index);
+
 #endif

@@ -222,8 +222,7 @@ static int eden_encode_block(void *ctx, size_t slot, size_t r0, size_t rows) {
     for (size_t i = 0; i < rows; i++) {
         double ny = sqrt(sq[i]);
         if (!isfinite(ny))
-            return rb_error_set(RB_ENUMERIC, "%s: vector %zu has a non-finite norm", c->name,
-                                r0 + i);
+            return rb_rotation_overflow_error(c->name, j->x + (r0 + i) * c->dim, c->dim, r0 + i);
         eta[i] = ny > 0 ? sqrt((double) n) / ny : 0.0;
     }
     rb_rows_scale_f64_f32(w, rows, n, n, eta, w, n);
@@ -276,8 +275,7 @@ static int eden_encode(void *state, const float *x, size_t count, uint8_t *codes
      * that tiny and huge norms neither overflow nor flush to zero; |y| is kept for S. */
     for (size_t i = 0; i < count; i++) {
         double ny = sqrt(c->sq[i]);
-        if (!isfinite(ny))
-            return rb_error_set(RB_ENUMERIC, "%s: vector %zu has a non-finite norm", c->name, i);
+        if (!isfinite(ny)) return rb_rotation_overflow_error(c->name, x + i * c->dim, c->dim, i);
         double eta = ny > 0 ? sqrt((double) n) / ny : 0.0;
         float *t = c->work + i * n;
         for (size_t j = 0; j < n; j++) t[j] = (float) ((double) t[j] * eta);

@@ -1,6 +1,7 @@
 /* rtn: the round-to-nearest baseline codec. Per vector (or per group of a vector) asymmetric
  * min-max integer quantization, optionally after a rotation; scale and zero point stored as fp32.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -127,6 +128,16 @@ static void side_put(const rtn *c, const float *scales, const float *zeros, size
         }
 }
 
+/* The rotated rows w must be finite for the quantizer; where one is not, the error names the
+ * input vector (x: the rows before the rotation) rather than a rotated element. */
+static int rotated_finite(const float *w, size_t rows, size_t d, const float *x, size_t r0) {
+    for (size_t i = 0; i < rows; i++)
+        for (size_t t = 0; t < d; t++)
+            if (!isfinite(w[i * d + t]))
+                return rb_rotation_overflow_error("rtn", x + i * d, d, r0 + i);
+    return RB_OK;
+}
+
 /* Encode of rows [r0, r0 + rows): the operations of the whole-batch path below, row for row. */
 static int rtn_encode_block(void *ctx, size_t slot, size_t r0, size_t rows) {
     rtn_job *j = ctx;
@@ -140,6 +151,7 @@ static int rtn_encode_block(void *ctx, size_t slot, size_t r0, size_t rows) {
     if (c->rot.kind != RB_ROT_NONE) {
         memcpy(w, src, rows * d * sizeof *w);
         rc = rb_rotation_apply(&c->rot, w, rows, d, RB_FORWARD);
+        if (!rc) rc = rotated_finite(w, rows, d, j->x + r0 * d, r0);
         src = w;
     }
     if (!rc) rc = rb_quant_f32(&c->spec, src, rows, d, d, q, sc, ze);
@@ -181,6 +193,8 @@ static int rtn_encode(void *state, const float *x, size_t count, uint8_t *codes)
     if (rc) return rc;
     memcpy(c->work, x, count * c->dim * sizeof *x);
     if ((rc = rb_rotation_apply(&c->rot, c->work, count, c->dim, RB_FORWARD))) return rc;
+    if (c->rot.kind != RB_ROT_NONE && (rc = rotated_finite(c->work, count, c->dim, x, 0)))
+        return rc;
     rc = rb_quant_f32(&c->spec, c->work, count, c->dim, c->dim, c->codes, c->scales, c->zeros);
     if (rc) return rc;
     size_t cb = rtn_code_bytes(c);

@@ -347,5 +347,13 @@ Test(codec_eden, bad_parameters_and_inputs_are_rejected) {
     cr_assert_eq(m->codec->encode(st, x, 2, codes), RB_ENUMERIC);
     x[64 + 5] = INFINITY;
     cr_assert_eq(m->codec->encode(st, x, 2, codes), RB_ENUMERIC);
+    cr_assert(strstr(rb_error_detail(), "eden: vector 1 has a NaN or infinite coordinate"), "%s",
+              rb_error_detail());
+    /* finite, but the rotation's sums overflow: named as such, with the input's norm */
+    for (size_t j = 64; j < 128; j++) x[j] = 4e37f;
+    cr_assert_eq(m->codec->encode(st, x, 2, codes), RB_ENUMERIC);
+    cr_assert(
+        strstr(rb_error_detail(), "eden: vector 1 (norm 3.2e+38) overflows fp32 in the rotation"),
+        "%s", rb_error_detail());
     m->codec->destroy(st);
 }

@@ -204,3 +204,46 @@ Test(codec_rtn, symmetric_round_trip) {
     m->codec->destroy(st);
     free(x);
 }
+
+/* Finite rows too close to FLT_MAX: a row whose rotation overflows is an error naming the input
+ * vector and the cause (not a rotated element), and a row that encodes but whose reconstruction
+ * overflows is the evaluator's error naming the vector, not a silent null vNMSE. */
+Test(codec_rtn, rows_near_the_fp32_limit_are_named_errors) {
+    const rb_method *m = rb_method_find("rtn");
+    rb_params p;
+    rb_params_init(&p, m->params, m->nparams);
+    rb_params_set(&p, "rotation", "rht");
+    void *st = NULL;
+    cr_assert_eq(m->codec->create(&p, 64, 1, &st), 0);
+    float x[3 * 64];
+    for (size_t j = 0; j < 3 * 64; j++) x[j] = j < 64 || j >= 128 ? 1.0f : 4e37f;
+    uint8_t *codes = malloc(3 * m->codec->code_bytes(st));
+    cr_assert_eq(m->codec->encode(st, x, 3, codes), RB_ENUMERIC);
+    cr_assert(
+        strstr(rb_error_detail(), "rtn: vector 1 (norm 3.2e+38) overflows fp32 in the rotation"),
+        "%s", rb_error_detail());
+    x[64 + 7] = NAN;
+    cr_assert_eq(m->codec->encode(st, x, 3, codes), RB_ENUMERIC);
+    cr_assert(strstr(rb_error_detail(), "rtn: vector 1 has a NaN or infinite coordinate"), "%s",
+              rb_error_detail());
+    free(codes);
+    m->codec->destroy(st);
+
+    rb_dataset ds = {0};
+    rb_tensor *t;
+    cr_assert_eq(rb_dataset_add(&ds, "x", 2, (size_t[]){4, 128}, &t), 0);
+    float *v = t->data;
+    for (size_t j = 0; j < 4 * 128; j++) v[j] = (float) (j % 7) - 3.0f;
+    v[2 * 128] = 3e38f; /* row 2: finite, norm 3e38, all of it in one coordinate */
+    const char *metrics[] = {"vnmse"};
+    double got[4] = {NAN, NAN, NAN, NAN};
+    cr_assert_eq(rb_eval_codec(m, &p, &ds, 9, metrics, 1, collect, got), RB_ENUMERIC);
+    cr_assert(strstr(rb_error_detail(), "rtn: vector 2 (norm 3e+38) decodes to"), "%s",
+              rb_error_detail());
+    cr_assert(isnan(got[0]), "no vNMSE for a failed cell");
+    v[2 * 128] = 3e30f; /* well inside the range: fine */
+    cr_assert_eq(rb_eval_codec(m, &p, &ds, 9, metrics, 1, collect, got), 0, "%s",
+                 rb_error_detail());
+    cr_assert(isfinite(got[0]) && got[0] < 0.1, "vnmse %g", got[0]);
+    rb_dataset_free(&ds);
+}
