@@ -23,8 +23,13 @@ int rb_rotation_init(rb_rotation *r, rb_rotation_kind kind, size_t n, uint64_t s
     memset(r, 0, sizeof *r);
     r->kind = kind;
     r->n = n;
-    if (kind == RB_ROT_RHT || kind == RB_ROT_RHT2)
-        return rb_rht_init(&r->rht, n, kind == RB_ROT_RHT ? 1 : 2, seed);
+    if (kind == RB_ROT_RHT || kind == RB_ROT_RHT2) {
+        int rc = rb_rht_init(&r->rht, n, kind == RB_ROT_RHT ? 1 : 2, seed);
+        if (rc == RB_ESIZE) /* the user's way out, after the sizes the RHT takes */
+            return rb_error_set(rc, "%s; rotation: haar or none takes any dimension",
+                                rb_error_detail());
+        return rc;
+    }
     if (kind != RB_ROT_HAAR) return RB_OK;
     double *Q = malloc(n * n * sizeof *Q);
     r->Q = malloc(n * n * sizeof *r->Q);

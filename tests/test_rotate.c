@@ -121,6 +121,12 @@ Test(rotate, rht_errors) {
     float x[64] = {0};
     cr_assert_eq(rb_rht_f32(x, 64, 1, 64, NULL, NULL, RB_FORWARD), RB_EINVAL);
     cr_assert_eq(rb_rht_apply_f32(NULL, x, 1, 64, RB_FORWARD), RB_EINVAL);
+    /* what a method's `rotation: rht` reports: the sizes, then the way out */
+    rb_rotation rot;
+    cr_assert_eq(rb_rotation_init(&rot, RB_ROT_RHT2, 100, 1), RB_ESIZE);
+    cr_assert(strstr(rb_error_detail(), "96, 104; rotation: haar or none takes any dimension"),
+              "%s", rb_error_detail());
+    rb_rotation_free(&rot);
 }
 
 Test(rotate, block_diagonal_equals_hadamard_per_block) {
