@@ -40,8 +40,9 @@ static const rb_param_def kv_npy_params[] = {
     RB_PARAM_STRING("k_path", NULL, "keys .npy: (tokens, heads, head_dim) or (layers, ...)"),
     RB_PARAM_STRING("v_path", NULL, "values .npy, the same shape as the keys"),
     RB_PARAM_STRING("q_path", "",
-                    "queries .npy (queries, q_heads, head_dim), q_heads a multiple of heads; "
-                    "needed by the attention metrics"),
+                    "queries .npy (queries, q_heads, head_dim), or (layers, ...) when the keys "
+                    "have the layer axis; q_heads a multiple of heads; needed by the attention "
+                    "metrics"),
     RB_PARAM_STRING("k_calib_path", "", "separate calibration keys .npy (same layout)"),
     RB_PARAM_STRING("v_calib_path", "", "separate calibration values .npy (with k_calib_path)"),
     RB_PARAM_BOOL("v2_as_bf16", "false", "read void 2-byte data ('<V2') as bfloat16"),
@@ -52,7 +53,9 @@ static const rb_param_def kv_st_params[] = {
     RB_PARAM_STRING("path", NULL, ".safetensors file holding the KV dump"),
     RB_PARAM_STRING("k_tensor", "K", "keys: (tokens, heads, head_dim) or (layers, ...)"),
     RB_PARAM_STRING("v_tensor", "V", "values, the same shape as the keys"),
-    RB_PARAM_STRING("q_tensor", "", "queries (queries, q_heads, head_dim); \"\" = none"),
+    RB_PARAM_STRING("q_tensor", "",
+                    "queries (queries, q_heads, head_dim), or (layers, ...) when the keys have "
+                    "the layer axis; q_heads a multiple of heads; \"\" = none"),
     RB_PARAM_STRING("k_calib_tensor", "", "separate calibration keys (same layout)"),
     RB_PARAM_STRING("v_calib_tensor", "", "separate calibration values"),
     KV_SPLIT_PARAMS,
@@ -116,13 +119,19 @@ static int finish(const char *kind, const rb_params *p, const rb_tensor *const s
                             shape_text(K, s1, sizeof s1));
     if (Q) {
         axes(Q, a);
-        if (Q->ndim != K->ndim || a[0] != ka[0] || a[3] != ka[3])
-            return rb_error_set(RB_EINVAL,
-                                "%s: %s: queries have shape %s; with keys %s they must be "
-                                "%s(queries, q_heads, %zu)",
-                                kind, file[ST_Q], shape_text(Q, s1, sizeof s1),
-                                shape_text(K, s2, sizeof s2), K->ndim == 4 ? "(layers = " : "",
-                                ka[3]);
+        if (Q->ndim != K->ndim || a[0] != ka[0] || a[3] != ka[3]) {
+            /* The expected shape spelled out: with a layer axis on the keys, the queries carry
+             * the same one (one query set per layer). */
+            char want[96];
+            if (K->ndim == 4)
+                snprintf(want, sizeof want, "(layers = %zu, queries, q_heads, head_dim = %zu)",
+                         ka[0], ka[3]);
+            else
+                snprintf(want, sizeof want, "(queries, q_heads, head_dim = %zu)", ka[3]);
+            return rb_error_set(
+                RB_EINVAL, "%s: %s: queries have shape %s; with keys %s they must be %s", kind,
+                file[ST_Q], shape_text(Q, s1, sizeof s1), shape_text(K, s2, sizeof s2), want);
+        }
         if (!a[2] || a[2] % ka[2])
             return rb_error_set(RB_EINVAL,
                                 "%s: %s: %zu query heads is not a multiple of the keys' %zu KV "

@@ -139,6 +139,13 @@ Test(kv_dump, npy_rejections_name_the_file_and_problem) {
     write_npy("qbad.npy", 3, 3, qbad);
     write_npy("kcbad.npy", 4, 3, kc);
     write_npy("k2.npy", 1, 2, k2);
+    size_t qdim[3] = {3, 2, 8}, q4[4] = {2, 3, 2, 4}, k4[4] = {2, 8, 2, 4}, q3[3] = {3, 2, 4},
+           q4l3[4] = {3, 3, 2, 4};
+    write_npy("qdim.npy", 3, 3, qdim);
+    write_npy("q4.npy", 3, 4, q4);
+    write_npy("k4.npy", 1, 4, k4);
+    write_npy("q3.npy", 3, 3, q3);
+    write_npy("q4l3.npy", 3, 4, q4l3);
     rb_dataset ds;
     expect_error(rbt_load_dataset(&ds, "kv_npy", 0, "k_path", rbt_tmp("k.npy"), "v_path",
                                   rbt_tmp("vbad.npy"), NULL),
@@ -146,6 +153,27 @@ Test(kv_dump, npy_rejections_name_the_file_and_problem) {
     expect_error(rbt_load_dataset(&ds, "kv_npy", 0, "k_path", rbt_tmp("k.npy"), "v_path",
                                   rbt_tmp("v.npy"), "q_path", rbt_tmp("qbad.npy"), NULL),
                  "qbad.npy", "3 query heads is not a multiple of the keys' 2 KV heads");
+    expect_error(rbt_load_dataset(&ds, "kv_npy", 0, "k_path", rbt_tmp("k.npy"), "v_path",
+                                  rbt_tmp("v.npy"), "q_path", rbt_tmp("qdim.npy"), NULL),
+                 "qdim.npy: queries have shape (3, 2, 8); with keys (8, 2, 4) they must be "
+                 "(queries, q_heads, head_dim = 4)",
+                 NULL);
+    expect_error(rbt_load_dataset(&ds, "kv_npy", 0, "k_path", rbt_tmp("k.npy"), "v_path",
+                                  rbt_tmp("v.npy"), "q_path", rbt_tmp("q4.npy"), NULL),
+                 "q4.npy: queries have shape (2, 3, 2, 4); with keys (8, 2, 4) they must be "
+                 "(queries, q_heads, head_dim = 4)",
+                 NULL);
+    /* Keys with a layer axis: the queries need it too, with the same number of layers. */
+    expect_error(rbt_load_dataset(&ds, "kv_npy", 0, "k_path", rbt_tmp("k4.npy"), "v_path",
+                                  rbt_tmp("k4.npy"), "q_path", rbt_tmp("q3.npy"), NULL),
+                 "q3.npy: queries have shape (3, 2, 4); with keys (2, 8, 2, 4) they must be "
+                 "(layers = 2, queries, q_heads, head_dim = 4)",
+                 NULL);
+    expect_error(rbt_load_dataset(&ds, "kv_npy", 0, "k_path", rbt_tmp("k4.npy"), "v_path",
+                                  rbt_tmp("k4.npy"), "q_path", rbt_tmp("q4l3.npy"), NULL),
+                 "queries have shape (3, 3, 2, 4); with keys (2, 8, 2, 4) they must be "
+                 "(layers = 2, queries, q_heads, head_dim = 4)",
+                 NULL);
     expect_error(rbt_load_dataset(&ds, "kv_npy", 0, "k_path", rbt_tmp("k.npy"), "v_path",
                                   rbt_tmp("v.npy"), "calib_tokens", "8", NULL),
                  "too few tokens for the calibration split", "k.npy");
