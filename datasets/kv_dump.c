@@ -8,7 +8,14 @@
  * prefix split would move into the calibration set.
  * kv_meta records the position of the first token of each split (evaluation: 0 or C;
  * calibration: T - C or 0; separate calibration files: 0), so a RoPE-aware method (rope_base > 0)
- * undoes RoPE at each token's true position whichever end the split takes. */
+ * undoes RoPE at each token's true position whichever end the split takes.
+ *
+ * rope_base defaults to 0, which means "none or unknown": a dump does not say whether its keys
+ * were taken before or after RoPE. rotatekv (which rotates pre-RoPE keys) then uses the keys as
+ * they are, which on post-RoPE dumps measures something other than RotateKV. This stays a
+ * warning (harness/runner.c, rb_run_warn_rope, while the config leaves rope_base unset), not an
+ * error: pre-RoPE dumps and models without RoPE are legitimate inputs, and every other KV method
+ * ignores rope_base, so a dump config without it is fine for them. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +41,8 @@ static const char *const stage_names[ST_COUNT] = {"K", "V", "Q", "K_calib", "V_c
                      "decode steps (0 = all tokens in the prefill)"),                             \
         RB_PARAM_FLOAT("rope_base", "0", 0, 1e12,                                                 \
                        "RoPE base the keys were rotated with, for methods that undo it (0 = "     \
-                       "none or unknown)")
+                       "none or unknown: rotatekv then takes post-RoPE keys as pre-RoPE; the "    \
+                       "run warns while it is unset, write 0 for keys without RoPE)")
 
 static const rb_param_def kv_npy_params[] = {
     RB_PARAM_STRING("k_path", NULL, "keys .npy: (tokens, heads, head_dim) or (layers, ...)"),

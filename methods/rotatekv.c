@@ -446,6 +446,7 @@ static const rb_kv_ops rotatekv_ops = {
     .tokens = rotatekv_tokens,
     .bits = rotatekv_bits,
     .destroy = rotatekv_destroy,
+    .keys_pre_rope = 1,
 };
 
 const rb_method rb_method_rotatekv = {

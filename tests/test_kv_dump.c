@@ -11,7 +11,9 @@
 #include <unistd.h>
 
 #include "datasets/dataset.h"
+#include "harness/config.h"
 #include "harness/eval.h"
+#include "harness/runner.h"
 #include "kernels/kernels.h"
 #include "methods/method.h"
 #include "tests/testutil.h"
@@ -319,4 +321,50 @@ Test(kv_dump, loaded_dump_evaluates) {
         cr_assert(got[i] > 1e-7 && got[i] < 1e-2, "%s = %g (seed %llu)", metrics[i], got[i],
                   (unsigned long long) seed);
     rb_dataset_free(&ds);
+}
+
+/* rotatekv on a dump whose rope_base the config left unset: one warning naming the dataset, its
+ * kind, the method and its label; none once rope_base is written (0 included: "no RoPE"), and
+ * none for a method that does not transform pre-RoPE keys. */
+static size_t rope_warnings(const char *dataset_extra, const char *method, char *text,
+                            size_t size) {
+    const char *path = rbt_tmp("rope.yaml");
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fprintf(f,
+            "name: t\ndatasets:\n"
+            "  - {name: dump, kind: kv_npy, k_path: k.npy, v_path: v.npy%s}\n"
+            "  - {name: gen, kind: kv_cache, tokens: 64, heads: 4, head_dim: 128}\n"
+            "methods:\n  - {method: %s, label: mine}\n  - {method: rtn_kv}\n"
+            "metrics: [bits]\n",
+            dataset_extra, method);
+    fclose(f);
+    rb_config cfg;
+    cr_assert_eq(rb_config_load(path, &cfg), 0, "%s", rb_error_detail());
+    rb_cell *cells;
+    size_t n;
+    cr_assert_eq(rb_sweep_expand(&cfg, &cells, &n), 0, "%s", rb_error_detail());
+    FILE *out = tmpfile();
+    cr_assert_not_null(out);
+    size_t w = rb_run_warn_rope(&cfg, cells, n, out);
+    rewind(out);
+    size_t got = fread(text, 1, size - 1, out);
+    text[got] = '\0';
+    fclose(out);
+    free(cells);
+    rb_config_free(&cfg);
+    return w;
+}
+
+Test(kv_dump, rotatekv_on_a_dump_without_rope_base_warns) {
+    char text[2048];
+    cr_assert_eq(rope_warnings("", "rotatekv", text, sizeof text), 1, "%s", text);
+    cr_assert(strstr(text, "warning: dataset 'dump' (kv_npy) leaves rope_base unset"), "%s", text);
+    cr_assert(strstr(text, "method 'rotatekv' (label 'mine') takes its keys as pre-RoPE"), "%s",
+              text);
+    cr_assert(strstr(text, "rope_base: 0 explicitly"), "%s", text);
+    cr_assert_eq(rope_warnings(", rope_base: 0", "rotatekv", text, sizeof text), 0, "%s", text);
+    cr_assert_eq(rope_warnings(", rope_base: 10000", "rotatekv", text, sizeof text), 0, "%s", text);
+    cr_assert_eq(rope_warnings("", "kivi", text, sizeof text), 0, "%s", text);
+    cr_assert_eq(text[0], '\0');
 }
