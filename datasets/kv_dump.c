@@ -8,7 +8,14 @@
  * prefix split would move into the calibration set.
  * kv_meta records the position of the first token of each split (evaluation: 0 or C;
  * calibration: T - C or 0; separate calibration files: 0), so a RoPE-aware method (rope_base > 0)
- * undoes RoPE at each token's true position whichever end the split takes. */
+ * undoes RoPE at each token's true position whichever end the split takes.
+ *
+ * rope_base defaults to 0, which means "none or unknown": a dump does not say whether its keys
+ * were taken before or after RoPE. rotatekv (which rotates pre-RoPE keys) then uses the keys as
+ * they are, which on post-RoPE dumps measures something other than RotateKV. This stays a
+ * warning (harness/runner.c, rb_run_warn_rope, while the config leaves rope_base unset), not an
+ * error: pre-RoPE dumps and models without RoPE are legitimate inputs, and every other KV method
+ * ignores rope_base, so a dump config without it is fine for them. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,14 +41,16 @@ static const char *const stage_names[ST_COUNT] = {"K", "V", "Q", "K_calib", "V_c
                      "decode steps (0 = all tokens in the prefill)"),                             \
         RB_PARAM_FLOAT("rope_base", "0", 0, 1e12,                                                 \
                        "RoPE base the keys were rotated with, for methods that undo it (0 = "     \
-                       "none or unknown)")
+                       "none or unknown: rotatekv then takes post-RoPE keys as pre-RoPE; the "    \
+                       "run warns while it is unset, write 0 for keys without RoPE)")
 
 static const rb_param_def kv_npy_params[] = {
     RB_PARAM_STRING("k_path", NULL, "keys .npy: (tokens, heads, head_dim) or (layers, ...)"),
     RB_PARAM_STRING("v_path", NULL, "values .npy, the same shape as the keys"),
     RB_PARAM_STRING("q_path", "",
-                    "queries .npy (queries, q_heads, head_dim), q_heads a multiple of heads; "
-                    "needed by the attention metrics"),
+                    "queries .npy (queries, q_heads, head_dim), or (layers, ...) when the keys "
+                    "have the layer axis; q_heads a multiple of heads; needed by the attention "
+                    "metrics"),
     RB_PARAM_STRING("k_calib_path", "", "separate calibration keys .npy (same layout)"),
     RB_PARAM_STRING("v_calib_path", "", "separate calibration values .npy (with k_calib_path)"),
     RB_PARAM_BOOL("v2_as_bf16", "false", "read void 2-byte data ('<V2') as bfloat16"),
@@ -52,7 +61,9 @@ static const rb_param_def kv_st_params[] = {
     RB_PARAM_STRING("path", NULL, ".safetensors file holding the KV dump"),
     RB_PARAM_STRING("k_tensor", "K", "keys: (tokens, heads, head_dim) or (layers, ...)"),
     RB_PARAM_STRING("v_tensor", "V", "values, the same shape as the keys"),
-    RB_PARAM_STRING("q_tensor", "", "queries (queries, q_heads, head_dim); \"\" = none"),
+    RB_PARAM_STRING("q_tensor", "",
+                    "queries (queries, q_heads, head_dim), or (layers, ...) when the keys have "
+                    "the layer axis; q_heads a multiple of heads; \"\" = none"),
     RB_PARAM_STRING("k_calib_tensor", "", "separate calibration keys (same layout)"),
     RB_PARAM_STRING("v_calib_tensor", "", "separate calibration values"),
     KV_SPLIT_PARAMS,
@@ -116,13 +127,19 @@ static int finish(const char *kind, const rb_params *p, const rb_tensor *const s
                             shape_text(K, s1, sizeof s1));
     if (Q) {
         axes(Q, a);
-        if (Q->ndim != K->ndim || a[0] != ka[0] || a[3] != ka[3])
-            return rb_error_set(RB_EINVAL,
-                                "%s: %s: queries have shape %s; with keys %s they must be "
-                                "%s(queries, q_heads, %zu)",
-                                kind, file[ST_Q], shape_text(Q, s1, sizeof s1),
-                                shape_text(K, s2, sizeof s2), K->ndim == 4 ? "(layers = " : "",
-                                ka[3]);
+        if (Q->ndim != K->ndim || a[0] != ka[0] || a[3] != ka[3]) {
+            /* The expected shape spelled out: with a layer axis on the keys, the queries carry
+             * the same one (one query set per layer). */
+            char want[96];
+            if (K->ndim == 4)
+                snprintf(want, sizeof want, "(layers = %zu, queries, q_heads, head_dim = %zu)",
+                         ka[0], ka[3]);
+            else
+                snprintf(want, sizeof want, "(queries, q_heads, head_dim = %zu)", ka[3]);
+            return rb_error_set(
+                RB_EINVAL, "%s: %s: queries have shape %s; with keys %s they must be %s", kind,
+                file[ST_Q], shape_text(Q, s1, sizeof s1), shape_text(K, s2, sizeof s2), want);
+        }
         if (!a[2] || a[2] % ka[2])
             return rb_error_set(RB_EINVAL,
                                 "%s: %s: %zu query heads is not a multiple of the keys' %zu KV "

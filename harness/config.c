@@ -52,6 +52,9 @@
  *       # computed NAME@<number> (recall@k) with the axis k reading the number; dataset/method:
  * filters # (method matches a method name or a label); logx/logy: true | false. A y of a
  *       # per-slice KV metric NAME/head also takes x or series layer | head (the row's slice).
+ *       # baselines: [LABEL, ...]: method entries drawn as dashed horizontal reference lines
+ *       # (their y pooled over their rows) instead of points at x, for a baseline the x
+ *       # parameter does not apply to (no rotation: no block size).
  *
  * Anything else is an error: unknown keys (the message lists the allowed ones), duplicate keys
  * (naming the first one's line), wrong types, out-of-range values, unknown names. A plain empty
@@ -134,8 +137,8 @@ static const char *const method_keys[] = {"method", "label", "params", "datasets
 static const char *const expect_keys[] = {"method", "label", "dataset", "params", "backend",
                                           "metric", "op",    "value",   "rtol",   "atol",
                                           "source", "than",  "factor",  NULL};
-static const char *const plot_keys[] = {"x",     "y",       "series", "logx", "logy",
-                                        "title", "dataset", "method", NULL};
+static const char *const plot_keys[] = {"x",     "y",       "series", "logx",      "logy",
+                                        "title", "dataset", "method", "baselines", NULL};
 static const char *const backend_names[] = {"cpu", "cuda", "auto", NULL};
 static const char *const latency_ops[] = {"encode",    "decode",  "inner_product", "create",
                                           "calibrate", "forward", "transform",     "init",
@@ -1112,6 +1115,19 @@ static int build_plot(rb_config *cfg, ref item) {
         if (!found) return err(mv, "plot: no method entry has method or label '%s'", s);
         if (!(p->method = strdup(s))) return oom();
     }
+    ref bv = get(item, "baselines");
+    if (bv.n && (rc = want_seq(bv, "plot baselines"))) return rc;
+    size_t nb = bv.n ? seq_len(bv) : 0;
+    if (nb && !(p->baselines = calloc(nb, sizeof *p->baselines))) return oom();
+    for (size_t i = 0; i < nb; i++) {
+        ref b = seq_item(bv, i);
+        if ((rc = want_string(b, "plot baseline", &s))) return rc;
+        int found = 0;
+        for (size_t j = 0; j < cfg->nmethods && !found; j++)
+            found = !strcmp(cfg->methods[j].label, s);
+        if (!found) return err(b, "plot: baseline '%s' is not the label of a method entry", s);
+        if (!(p->baselines[p->nbaselines++] = strdup(s))) return oom();
+    }
     return RB_OK;
 }
 
@@ -1376,6 +1392,12 @@ static json_t *resolved(const rb_config *cfg, int *bad) {
             if (p->title) put(o, "title", json_string(p->title), bad);
             if (p->dataset) put(o, "dataset", json_string(p->dataset), bad);
             if (p->method) put(o, "method", json_string(p->method), bad);
+            if (p->nbaselines) { /* absent when empty: older configs keep their sha256 */
+                json_t *b = json_array();
+                for (size_t j = 0; b && j < p->nbaselines; j++)
+                    put(b, NULL, json_string(p->baselines[j]), bad);
+                put(o, "baselines", b, bad);
+            }
         }
         put(a, NULL, o, bad);
     }
@@ -1461,6 +1483,8 @@ void rb_config_free(rb_config *cfg) {
         free(p->title);
         free(p->dataset);
         free(p->method);
+        for (size_t j = 0; j < p->nbaselines; j++) free(p->baselines[j]);
+        free(p->baselines);
     }
     free(cfg->plots);
     free(cfg->resolved_json);

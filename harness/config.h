@@ -75,6 +75,8 @@ typedef struct rb_plot {
         *series; /* a param name or "method"/"label"/"dataset" for x and series; y a metric */
     char *title;
     char *dataset, *method; /* optional filters */
+    char **baselines;       /* labels drawn as horizontal reference lines, not points at x */
+    size_t nbaselines;
     int logx, logy;
     rb_srcpos pos;
 } rb_plot;

@@ -26,11 +26,14 @@
  *                  token index; k capped at the token count)
  *   bits           KV methods: their bits() after the last decode step (mean over layers);
  *                  vector codecs: the codec's bits.
- *   NAME/head      for NAME in logit_err, rel_mse_k, rel_mse_v, attn_kl, attn_out_err: one row
- *                  per (layer, KV head) with slice "layer=L,head=H" (L = 0 without a layer
- *                  axis), the same formula over that slice's tokens and queries; the query heads
- *                  of a GQA group pool into their KV head. Asked for separately, so pooled rows
- *                  and small outputs stay the default.
+ *   NAME/head      for NAME in logit_err, rel_mse_k, rel_mse_v, attn_kl, attn_out_err and
+ *                  topk_agree@k (named "topk_agree@8/head"): one row per (layer, KV head) with
+ *                  slice "layer=L,head=H" (L = 0 without a layer axis), the same formula over
+ *                  that slice's tokens and queries; the query heads of a GQA group pool into
+ *                  their KV head. There are no separate per-layer rows: the layer is part of
+ *                  every slice, so a per-layer view is the head rows of one layer. Asked for
+ *                  separately (NAME/head alone does not emit NAME), so pooled rows and small
+ *                  outputs stay the default.
  * A vector codec with its own inner-product estimator (QJL, TurboQuant-prod) scores s_hat with
  * it; its rel_mse_k and attention outputs use the decoded keys. */
 #include <math.h>
@@ -41,13 +44,14 @@
 
 enum { BATCH = 4096 };
 
-/* The k of a metric named "topk_agree@k", or 0 for any other name. */
-static size_t topk_k(const char *name) {
+/* The k of a metric named "topk_agree@k" (or "topk_agree@k/head" when per_head), or 0 for any
+ * other name. */
+static size_t topk_k(const char *name, int per_head) {
     static const char pre[] = "topk_agree@";
     if (strncmp(name, pre, sizeof pre - 1) != 0) return 0;
     char *end;
     unsigned long k = strtoul(name + sizeof pre - 1, &end, 10);
-    return *end == '\0' ? (size_t) k : 0;
+    return strcmp(end, per_head ? "/head" : "") == 0 ? (size_t) k : 0;
 }
 
 /* The shape of the cache and where each layer's slices start. */
@@ -152,8 +156,9 @@ typedef struct kv_acc {
     double kl_sum, kl_sq;
     double out_num, out_num_k, out_den;
     size_t rows; /* query rows seen */
-    size_t nk;   /* requested top-k values */
+    size_t nk;   /* requested top-k values (pooled, per slice or both) */
     size_t *ks;
+    unsigned char *k_pooled, *k_slice; /* per k: topk_agree@k / topk_agree@k/head requested */
     double *topk_sum, *topk_sq;
     double bits_sum;
 } kv_acc;
@@ -421,6 +426,7 @@ static int emit_all(const kv_shape *s, const kv_acc *a, const char *const *metri
         rc = rb_eval_emit(sink, ctx, "attn_out_err_k",
                           a->out_den > 0 ? a->out_num_k / a->out_den : NAN, NAN, rows);
     for (size_t j = 0; !rc && j < a->nk; j++) {
+        if (!a->k_pooled[j]) continue;
         char name[64];
         snprintf(name, sizeof name, "topk_agree@%zu", a->ks[j]);
         double mean = a->topk_sum[j] / (double) rows,
@@ -476,6 +482,15 @@ static int emit_slice(const kv_shape *s, const kv_acc *a, size_t l, size_t h,
         RB_ASSERT(mv.metric != NULL);
         rc = sink(ctx, &mv);
     }
+    for (size_t j = 0; !rc && j < a->nk; j++) {
+        if (!a->k_slice[j]) continue;
+        double r = (double) a->rows, v = a->rows ? a->topk_sum[j] / r : NAN;
+        double var = a->rows > 1 ? (a->topk_sq[j] - v * a->topk_sum[j]) / (r - 1) : NAN;
+        snprintf(name, sizeof name, "topk_agree@%zu/head", a->ks[j]);
+        rb_metric_value mv = {rb_metric_find(name), v, sqrt(fmax(var, 0) / r), a->rows, slice};
+        RB_ASSERT(mv.metric != NULL);
+        rc = sink(ctx, &mv);
+    }
     return rc;
 }
 
@@ -487,8 +502,24 @@ int rb_eval_kv(const rb_method *m, const rb_params *p, const rb_dataset *ds, uin
     kv_acc acc = {0};
     for (size_t i = 0; i < sizeof attn / sizeof attn[0]; i++)
         need_q |= rb_eval_wants(metrics, nmetrics, attn[i]);
-    for (size_t i = 0; i < nmetrics; i++)
-        if (topk_k(metrics[i]) && rb_metric_find(metrics[i])) acc.nk++;
+    /* Every requested k once, whether asked pooled, per slice or both (a name the metric table
+     * lacks is not computed: the config rejects it before a run). */
+    size_t *kreq = malloc((nmetrics + 1) * sizeof *kreq);
+    unsigned char *kp = calloc(nmetrics + 1, 1), *ksl = calloc(nmetrics + 1, 1);
+    for (size_t i = 0; kreq && kp && ksl && i < nmetrics; i++) {
+        int per_head = topk_k(metrics[i], 1) != 0;
+        size_t k = topk_k(metrics[i], per_head), j = 0;
+        if (!k || !rb_metric_find(metrics[i])) continue;
+        while (j < acc.nk && kreq[j] != k) j++;
+        if (j == acc.nk) kreq[acc.nk++] = k;
+        if (per_head)
+            ksl[j] = 1;
+        else
+            kp[j] = 1;
+    }
+    acc.ks = kreq;
+    acc.k_pooled = kp;
+    acc.k_slice = ksl;
     int want_slice[NSLICE_BASES], any_slice = 0;
     for (int i = 0; i < NSLICE_BASES; i++) {
         char name[64];
@@ -498,14 +529,19 @@ int rb_eval_kv(const rb_method *m, const rb_params *p, const rb_dataset *ds, uin
         need_q |= want_slice[i] && (i == 0 || i >= 3);
     }
     need_q |= acc.nk > 0;
-    if (!m->kv && !m->codec)
-        return rb_error_set(RB_EINVAL, "%s: not a vector or KV codec", m->name);
+    for (size_t j = 0; j < acc.nk; j++) any_slice |= ksl[j];
     kv_shape s;
-    int rc = read_shape(m, ds, need_q, &s);
-    if (rc) return rc;
+    int rc = RB_OK;
+    if (!m->kv && !m->codec) rc = rb_error_set(RB_EINVAL, "%s: not a vector or KV codec", m->name);
+    if (!rc) rc = read_shape(m, ds, need_q, &s);
+    if (rc) {
+        free(kreq);
+        free(kp);
+        free(ksl);
+        return rc;
+    }
     size_t row = s.heads * s.dim, lay = s.tokens * row;
     float *Kh = malloc(lay * sizeof(float)), *Vh = malloc(lay * sizeof(float));
-    acc.ks = malloc((acc.nk + 1) * sizeof *acc.ks);
     acc.topk_sum = calloc(acc.nk + 1, sizeof(double));
     acc.topk_sq = calloc(acc.nk + 1, sizeof(double));
     uint8_t *hcodes = NULL;
@@ -517,13 +553,14 @@ int rb_eval_kv(const rb_method *m, const rb_params *p, const rb_dataset *ds, uin
     for (size_t i = 0; sl && sl_topk && i < nslices; i++) {
         sl[i].nk = acc.nk;
         sl[i].ks = acc.ks;
+        sl[i].k_pooled = kp;
+        sl[i].k_slice = ksl;
         sl[i].topk_sum = sl_topk + 2 * (acc.nk + 1) * i;
         sl[i].topk_sq = sl[i].topk_sum + acc.nk + 1;
     }
-    if (!Kh || !Vh || !acc.ks || !acc.topk_sum || !acc.topk_sq || !sl || !sl_topk)
+    if (!Kh || !Vh || !acc.ks || !acc.k_pooled || !acc.k_slice || !acc.topk_sum || !acc.topk_sq ||
+        !sl || !sl_topk)
         rc = rb_error_set(RB_ENOMEM, "%s: no memory for the reconstructed cache", m->name);
-    for (size_t i = 0, j = 0; !rc && i < nmetrics; i++)
-        if (topk_k(metrics[i]) && rb_metric_find(metrics[i])) acc.ks[j++] = topk_k(metrics[i]);
     if (!rc && need_q) rc = work_alloc(&s, &w);
     int use_est = m->codec && m->codec->inner_product && need_q;
     for (size_t l = 0; !rc && l < s.layers; l++) {
@@ -579,6 +616,8 @@ int rb_eval_kv(const rb_method *m, const rb_params *p, const rb_dataset *ds, uin
     free(Kh);
     free(Vh);
     free(acc.ks);
+    free(acc.k_pooled);
+    free(acc.k_slice);
     free(acc.topk_sum);
     free(acc.topk_sq);
     return rc;

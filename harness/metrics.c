@@ -56,6 +56,13 @@ static const rb_metric metrics[] = {
      "KV: mean overlap of the 8 most-attended tokens, / 8"},
     {"topk_agree@32", RB_FAMILY_CODEC, "", RB_BETTER_HIGHER,
      "KV: mean overlap of the 32 most-attended tokens, / 32"},
+    /* topk_agree@k per (layer, KV head), like the NAME/head rows above: NAME is topk_agree@k. */
+    {"topk_agree@1/head", RB_FAMILY_CODEC, "", RB_BETTER_HIGHER,
+     "KV: topk_agree@1 of each (layer, head)"},
+    {"topk_agree@8/head", RB_FAMILY_CODEC, "", RB_BETTER_HIGHER,
+     "KV: topk_agree@8 of each (layer, head)"},
+    {"topk_agree@32/head", RB_FAMILY_CODEC, "", RB_BETTER_HIGHER,
+     "KV: topk_agree@32 of each (layer, head)"},
     {"bits", RB_FAMILY_CODEC, "bits", RB_BETTER_EXACT,
      "exact bits per coordinate of a code (KV: per cached element), side information included"},
     {"encode_latency", RB_FAMILY_CODEC, "s", RB_BETTER_LOWER,

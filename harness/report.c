@@ -931,6 +931,10 @@ static int plot_one(FILE *f, const char *dir, int idx, json_t *spec, json_t *row
         return RB_OK;
     }
     json_t *sel = json_array();
+    /* Baselines (plot key `baselines`: labels): their rows become one horizontal reference line
+     * each, not points at their x, so a method the x parameter does not apply to (no rotation
+     * has no block size) is not drawn at its default x as if it had one. */
+    json_t *blabels = json_object_get(spec, "baselines"), *base = json_object();
     size_t i;
     json_t *row;
     const char *unit = NULL;
@@ -942,12 +946,23 @@ static int plot_one(FILE *f, const char *dir, int idx, json_t *spec, json_t *row
                     (rb_row_str(row, "label") && !strcmp(rb_row_str(row, "label"), fm))))
             continue;
         if (!unit) unit = rb_row_str(row, "unit");
-        json_array_append(sel, row);
+        const char *lab = rb_row_str(row, "label");
+        size_t b;
+        json_t *bl;
+        int is_base = 0;
+        json_array_foreach(blabels, b, bl) {
+            if (lab && json_is_string(bl) && !strcmp(json_string_value(bl), lab)) is_base = 1;
+        }
+        if (is_base)
+            json_array_append(child(base, lab, 1), row);
+        else
+            json_array_append(sel, row);
     }
     if (!json_array_size(sel)) {
         fprintf(f, "Plot %d is not drawn: no accuracy rows have metric `%s`%s.\n\n", idx, y,
                 fds || fm ? " after the filters" : "");
         json_decref(sel);
+        json_decref(base);
         return RB_OK;
     }
     /* Series names carry every other column that varies within a series, so that no two
@@ -1084,6 +1099,19 @@ static int plot_one(FILE *f, const char *dir, int idx, json_t *spec, json_t *row
         free(pts);
         si++;
     }
+    /* Baselines: one pooled value each, a CSV row with an empty x. */
+    json_t *bvals = json_object(); /* label -> value, finite ones only (and > 0 on log y) */
+    json_object_foreach(base, sname, s) {
+        double by, bse;
+        pool(s, &by, &bse);
+        char b[32], e[32], bname[TXT];
+        rb_fmt_double(b, sizeof b, by);
+        rb_fmt_double(e, sizeof e, bse);
+        snprintf(bname, sizeof bname, "%s (baseline)", sname);
+        rb_csv_field(csv, bname);
+        fprintf(csv, ",,%s,%s\r\n", isfinite(by) ? b : "", isfinite(bse) ? e : "");
+        if (isfinite(by) && (!logy || by > 0)) json_object_set_new(bvals, sname, json_real(by));
+    }
     /* Style: thick lines with filled points of distinct shapes (legible in greyscale too). */
     fputs(
         "set grid xtics ytics mytics lt 1 dt 1 lc rgb '#d0d0d0' lw 1, lt 1 dt 1 lc rgb '#ececec'\n"
@@ -1124,9 +1152,22 @@ static int plot_one(FILE *f, const char *dir, int idx, json_t *spec, json_t *row
             fprintf(gp, "  $s%d using 1:2:xtic(3) with linespoints lw 2 pt %d ps 1.4 title ", si,
                     ptypes[si % 12]);
         gp_str(gp, sname);
-        fputs(si + 1 < (int) json_object_size(tree) ? ", \\\n" : "\n", gp);
+        fputs(si + 1 < (int) (json_object_size(tree) + json_object_size(bvals)) ? ", \\\n" : "\n",
+              gp);
         si++;
     }
+    json_t *bv;
+    int bi = 0;
+    json_object_foreach(bvals, sname, bv) {
+        char b[32], bname[TXT];
+        rb_fmt_double(b, sizeof b, json_real_value(bv));
+        snprintf(bname, sizeof bname, "%s (baseline)", sname);
+        fprintf(gp, "  %s with lines dt %d lw 2 lc rgb '#404040' title ", b, 2 + bi % 4);
+        gp_str(gp, bname);
+        fputs(bi + 1 < (int) json_object_size(bvals) ? ", \\\n" : "\n", gp);
+        bi++;
+    }
+    json_decref(bvals);
     fputs("\n", gp);
     /* The same plot replayed for the SVG. */
     fprintf(gp,
@@ -1137,6 +1178,7 @@ out:
     if (csv && fclose(csv) != 0 && !rc) rc = rb_error_set(RB_EIO, "plot_%d.csv: write failed", idx);
     if (gp && fclose(gp) != 0 && !rc) rc = rb_error_set(RB_EIO, "plot_%d.gp: write failed", idx);
     json_decref(tree);
+    json_decref(base);
     json_decref(xorder);
     json_decref(extra);
     json_decref(cols);

@@ -616,6 +616,32 @@ static int setup_dirs(run *r) {
     return rc;
 }
 
+size_t rb_run_warn_rope(const rb_config *cfg, const rb_cell *cells, size_t ncells, FILE *f) {
+    size_t warned = 0, nd = cfg->ndatasets, nm = cfg->nmethods;
+    unsigned char *seen = calloc(nd * nm + 1, 1); /* (dataset, method) pairs already named */
+    for (size_t i = 0; i < ncells; i++) {
+        const rb_cell *c = &cells[i];
+        const rb_method_entry *me = &cfg->methods[c->method];
+        const rb_dataset_entry *de = &cfg->datasets[c->dataset];
+        if (!me->m->kv || !me->m->kv->keys_pre_rope) continue;
+        long j = -1;
+        for (size_t q = 0; q < c->dparams.count; q++)
+            if (!strcmp(c->dparams.defs[q].name, "rope_base")) j = (long) q;
+        if (j < 0 || c->dparams.set[j] || c->dparams.num[j] != 0) continue;
+        if (seen && seen[c->dataset * nm + c->method]++) continue;
+        fprintf(f,
+                "warning: dataset '%s' (%s) leaves rope_base unset (0: none or unknown), so "
+                "method '%s' (label '%s') takes its keys as pre-RoPE: on post-RoPE keys its "
+                "rotation and channel order mix RoPE-rotated channels and the results do not "
+                "measure the method. Set rope_base to the model's RoPE base (e.g. 10000 for "
+                "Llama-2, 500000 for Llama-3), or rope_base: 0 explicitly for keys without RoPE.\n",
+                de->name, de->kind, me->m->name, me->label);
+        warned++;
+    }
+    free(seen);
+    return warned;
+}
+
 int rb_run(const rb_run_opts *o) {
     run r = {.o = o, .ds_index = -1};
     int rc, status = 2;
@@ -630,6 +656,7 @@ int rb_run(const rb_run_opts *o) {
     }
     if ((rc = rb_threads_set(o->threads))) goto fail;
     if ((rc = rb_sweep_expand(&r.cfg, &r.cells, &r.ncells))) goto fail;
+    rb_run_warn_rope(&r.cfg, r.cells, r.ncells, stderr);
     if ((rc = resolve_backends(&r))) goto fail;
     if ((rc = setup_dirs(&r))) goto fail;
     if (o->resume && (rc = check_resume(&r))) goto fail;

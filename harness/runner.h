@@ -2,6 +2,8 @@
 #ifndef RB_RUNNER_H
 #define RB_RUNNER_H
 
+#include <stdio.h>
+
 typedef struct rb_run_opts {
     const char *config;  /* path to the YAML */
     const char *out_dir; /* NULL: results/<run-id>/ and reports/<run-id>/; else both in out_dir */
@@ -19,5 +21,16 @@ typedef struct rb_run_opts {
  * message already printed on stderr. Finished cells are never lost: each is flushed to disk
  * before the next starts, and an interrupted run can continue with --resume. */
 int rb_run(const rb_run_opts *opts);
+
+struct rb_config;
+struct rb_cell;
+/* Writes to f one warning per (dataset entry, method entry) among the cells where a KV method
+ * that transforms pre-RoPE keys (rb_kv_ops.keys_pre_rope: rotatekv) runs on a dataset kind with
+ * a rope_base parameter (kv_npy, kv_safetensors) that the config left unset: 0 there means "none
+ * or unknown", and the method then treats post-RoPE keys as pre-RoPE without a word. Writing
+ * rope_base: 0 states that the keys have no RoPE applied and silences it. Returns the count.
+ * rb_run calls it on stderr before the first cell. */
+size_t rb_run_warn_rope(const struct rb_config *cfg, const struct rb_cell *cells, size_t ncells,
+                        FILE *f);
 
 #endif

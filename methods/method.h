@@ -78,6 +78,11 @@ typedef struct rb_kv_ops {
     size_t (*tokens)(const void *state);
     double (*bits)(const void *state);
     void (*destroy)(void *state);
+    /* 1 when the method transforms keys in the pre-RoPE basis (rotatekv): on post-RoPE data it
+     * needs rb_kv_geom.rope_base to undo RoPE, and with rope_base 0 it takes the keys as they
+     * are. The runner warns when such a method runs on a dataset whose rope_base parameter was
+     * left unset (0: none or unknown), see rb_run_warn_rope. */
+    int keys_pre_rope;
 } rb_kv_ops;
 
 /* ---- layer family ----

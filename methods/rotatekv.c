@@ -38,7 +38,8 @@ static const rb_param_def rotatekv_params[] = {
     RB_PARAM_BOOL("int3_bug", "false",
                   "the released code's scale divisor bits^2 - 1 (INT3: (max - min) / 8, clamp 7)"),
     RB_PARAM_ENUM("scale_bits", "16", "16|32",
-                  "stored width of each scale and zero point (16: fp16 scale, int16 zero)"),
+                  "stored width of each scale and zero point, 16 or 32 (16: fp16 scale, int16 "
+                  "zero; 32: fp32 both)"),
     RB_PARAM_BOOL("quantize", "true",
                   "false: store the transformed fp32 rows (checks the transform algebra)"),
 };
@@ -445,6 +446,7 @@ static const rb_kv_ops rotatekv_ops = {
     .tokens = rotatekv_tokens,
     .bits = rotatekv_bits,
     .destroy = rotatekv_destroy,
+    .keys_pre_rope = 1,
 };
 
 const rb_method rb_method_rotatekv = {

@@ -15,7 +15,8 @@ static const rb_param_def rtn_kv_params[] = {
     RB_PARAM_INT("bits", "4", 1, 8, "bits per element of the codes"),
     RB_PARAM_INT("group", "0", 0, 1 << 16, "channels per (scale, zero) pair; 0 = head_dim"),
     RB_PARAM_FLOAT("clip", "1", 0.05, 1, "range multiplier (clip ratio)"),
-    RB_PARAM_INT("scale_bits", "16", 16, 32, "stored width of each scale and zero point: 16|32"),
+    RB_PARAM_ENUM("scale_bits", "16", "16|32",
+                  "stored width of each scale and zero point: 16 (fp16) or 32 (fp32), no other"),
 };
 
 typedef struct rtn_kv {
@@ -40,9 +41,7 @@ static void rtn_kv_destroy(void *state) {
 
 static int rtn_kv_create(const rb_params *p, const rb_kv_geom *g, uint64_t seed, void **state) {
     (void) seed;
-    int sb = (int) rb_params_int(p, "scale_bits");
-    if (sb != 16 && sb != 32)
-        return rb_error_set(RB_EINVAL, "rtn_kv: scale_bits = %d; 16 or 32", sb);
+    int sb = rb_params_is(p, "scale_bits", "16") ? 16 : 32; /* the table allows no other */
     if (g->head_dim == 0 || g->heads == 0)
         return rb_error_set(RB_ESIZE, "rtn_kv: empty head geometry");
     rtn_kv *c = calloc(1, sizeof *c);

@@ -21,9 +21,9 @@ static const rb_param_def saw_params[] = {
                  "runs 128 (= head_dim), the code's default is 16"),
     RB_PARAM_BOOL("rotate_v", "false", "rotate V as well (ROTATE_V=1); default K only"),
     RB_PARAM_BOOL("bf16", "true", "round the rotated row to bf16 and back before min/max"),
-    RB_PARAM_INT("scale_bits", "32", 16, 32,
-                 "bits charged per scale and per zero point: 32 is what the kernel stores (fp32 "
-                 "pair, 4 + 64/D bits); 16 the 4.25 convention (OSCAR's accounting)"),
+    RB_PARAM_ENUM("scale_bits", "32", "16|32",
+                  "bits charged per scale and per zero point, 16 or 32: 32 is what the kernel "
+                  "stores (fp32 pair, 4 + 64/D bits); 16 the 4.25 convention (OSCAR's accounting)"),
 };
 
 typedef struct saw {
@@ -48,9 +48,7 @@ static int saw_create(const rb_params *p, const rb_kv_geom *g, uint64_t seed, vo
     (void) seed; /* deterministic Sylvester Hadamard: nothing random */
     size_t D = g->head_dim, m = (size_t) rb_params_int(p, "block");
     int rotate = strcmp(rb_params_str(p, "rotation"), "bdr") == 0;
-    int sb = (int) rb_params_int(p, "scale_bits");
-    if (sb != 16 && sb != 32)
-        return rb_error_set(RB_EINVAL, "saw_int4: scale_bits = %d; 16 or 32", sb);
+    int sb = rb_params_is(p, "scale_bits", "16") ? 16 : 32; /* the table allows no other */
     if (D < 2 || D % 2 || D > RB_KV_INT4_DMAX)
         return rb_error_set(RB_ESIZE, "saw_int4: head_dim = %zu must be even and at most %d", D,
                             RB_KV_INT4_DMAX);

@@ -11,7 +11,9 @@
 #include <unistd.h>
 
 #include "datasets/dataset.h"
+#include "harness/config.h"
 #include "harness/eval.h"
+#include "harness/runner.h"
 #include "kernels/kernels.h"
 #include "methods/method.h"
 #include "tests/testutil.h"
@@ -139,6 +141,13 @@ Test(kv_dump, npy_rejections_name_the_file_and_problem) {
     write_npy("qbad.npy", 3, 3, qbad);
     write_npy("kcbad.npy", 4, 3, kc);
     write_npy("k2.npy", 1, 2, k2);
+    size_t qdim[3] = {3, 2, 8}, q4[4] = {2, 3, 2, 4}, k4[4] = {2, 8, 2, 4}, q3[3] = {3, 2, 4},
+           q4l3[4] = {3, 3, 2, 4};
+    write_npy("qdim.npy", 3, 3, qdim);
+    write_npy("q4.npy", 3, 4, q4);
+    write_npy("k4.npy", 1, 4, k4);
+    write_npy("q3.npy", 3, 3, q3);
+    write_npy("q4l3.npy", 3, 4, q4l3);
     rb_dataset ds;
     expect_error(rbt_load_dataset(&ds, "kv_npy", 0, "k_path", rbt_tmp("k.npy"), "v_path",
                                   rbt_tmp("vbad.npy"), NULL),
@@ -146,6 +155,27 @@ Test(kv_dump, npy_rejections_name_the_file_and_problem) {
     expect_error(rbt_load_dataset(&ds, "kv_npy", 0, "k_path", rbt_tmp("k.npy"), "v_path",
                                   rbt_tmp("v.npy"), "q_path", rbt_tmp("qbad.npy"), NULL),
                  "qbad.npy", "3 query heads is not a multiple of the keys' 2 KV heads");
+    expect_error(rbt_load_dataset(&ds, "kv_npy", 0, "k_path", rbt_tmp("k.npy"), "v_path",
+                                  rbt_tmp("v.npy"), "q_path", rbt_tmp("qdim.npy"), NULL),
+                 "qdim.npy: queries have shape (3, 2, 8); with keys (8, 2, 4) they must be "
+                 "(queries, q_heads, head_dim = 4)",
+                 NULL);
+    expect_error(rbt_load_dataset(&ds, "kv_npy", 0, "k_path", rbt_tmp("k.npy"), "v_path",
+                                  rbt_tmp("v.npy"), "q_path", rbt_tmp("q4.npy"), NULL),
+                 "q4.npy: queries have shape (2, 3, 2, 4); with keys (8, 2, 4) they must be "
+                 "(queries, q_heads, head_dim = 4)",
+                 NULL);
+    /* Keys with a layer axis: the queries need it too, with the same number of layers. */
+    expect_error(rbt_load_dataset(&ds, "kv_npy", 0, "k_path", rbt_tmp("k4.npy"), "v_path",
+                                  rbt_tmp("k4.npy"), "q_path", rbt_tmp("q3.npy"), NULL),
+                 "q3.npy: queries have shape (3, 2, 4); with keys (2, 8, 2, 4) they must be "
+                 "(layers = 2, queries, q_heads, head_dim = 4)",
+                 NULL);
+    expect_error(rbt_load_dataset(&ds, "kv_npy", 0, "k_path", rbt_tmp("k4.npy"), "v_path",
+                                  rbt_tmp("k4.npy"), "q_path", rbt_tmp("q4l3.npy"), NULL),
+                 "queries have shape (3, 3, 2, 4); with keys (2, 8, 2, 4) they must be "
+                 "(layers = 2, queries, q_heads, head_dim = 4)",
+                 NULL);
     expect_error(rbt_load_dataset(&ds, "kv_npy", 0, "k_path", rbt_tmp("k.npy"), "v_path",
                                   rbt_tmp("v.npy"), "calib_tokens", "8", NULL),
                  "too few tokens for the calibration split", "k.npy");
@@ -291,4 +321,50 @@ Test(kv_dump, loaded_dump_evaluates) {
         cr_assert(got[i] > 1e-7 && got[i] < 1e-2, "%s = %g (seed %llu)", metrics[i], got[i],
                   (unsigned long long) seed);
     rb_dataset_free(&ds);
+}
+
+/* rotatekv on a dump whose rope_base the config left unset: one warning naming the dataset, its
+ * kind, the method and its label; none once rope_base is written (0 included: "no RoPE"), and
+ * none for a method that does not transform pre-RoPE keys. */
+static size_t rope_warnings(const char *dataset_extra, const char *method, char *text,
+                            size_t size) {
+    const char *path = rbt_tmp("rope.yaml");
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fprintf(f,
+            "name: t\ndatasets:\n"
+            "  - {name: dump, kind: kv_npy, k_path: k.npy, v_path: v.npy%s}\n"
+            "  - {name: gen, kind: kv_cache, tokens: 64, heads: 4, head_dim: 128}\n"
+            "methods:\n  - {method: %s, label: mine}\n  - {method: rtn_kv}\n"
+            "metrics: [bits]\n",
+            dataset_extra, method);
+    fclose(f);
+    rb_config cfg;
+    cr_assert_eq(rb_config_load(path, &cfg), 0, "%s", rb_error_detail());
+    rb_cell *cells;
+    size_t n;
+    cr_assert_eq(rb_sweep_expand(&cfg, &cells, &n), 0, "%s", rb_error_detail());
+    FILE *out = tmpfile();
+    cr_assert_not_null(out);
+    size_t w = rb_run_warn_rope(&cfg, cells, n, out);
+    rewind(out);
+    size_t got = fread(text, 1, size - 1, out);
+    text[got] = '\0';
+    fclose(out);
+    free(cells);
+    rb_config_free(&cfg);
+    return w;
+}
+
+Test(kv_dump, rotatekv_on_a_dump_without_rope_base_warns) {
+    char text[2048];
+    cr_assert_eq(rope_warnings("", "rotatekv", text, sizeof text), 1, "%s", text);
+    cr_assert(strstr(text, "warning: dataset 'dump' (kv_npy) leaves rope_base unset"), "%s", text);
+    cr_assert(strstr(text, "method 'rotatekv' (label 'mine') takes its keys as pre-RoPE"), "%s",
+              text);
+    cr_assert(strstr(text, "rope_base: 0 explicitly"), "%s", text);
+    cr_assert_eq(rope_warnings(", rope_base: 0", "rotatekv", text, sizeof text), 0, "%s", text);
+    cr_assert_eq(rope_warnings(", rope_base: 10000", "rotatekv", text, sizeof text), 0, "%s", text);
+    cr_assert_eq(rope_warnings("", "kivi", text, sizeof text), 0, "%s", text);
+    cr_assert_eq(text[0], '\0');
 }

@@ -1,6 +1,7 @@
 /* The KV evaluator on crafted caches with known answers: identical caches give zero error and
  * full top-k agreement, known scalings give the computed values, reversed scores give zero
- * overlap, and a vector codec on KV data matches the KV method with the same arithmetic. */
+ * overlap, per-head top-k rows single out the one reversed (layer, head), and a vector codec on
+ * KV data matches the KV method with the same arithmetic. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
@@ -222,5 +223,85 @@ Test(kv_eval, missing_queries_and_bad_shapes_are_named) {
     const char *only[] = {"rel_mse_k"};
     cr_assert_eq(rb_eval_kv(&rbt_kv_fake_method, NULL, &ds, 1, only, 1, keep, &g), RB_EINVAL);
     cr_assert_not_null(strstr(rb_error_detail(), "different shapes"), "%s", rb_error_detail());
+    rb_dataset_free(&ds);
+}
+
+/* ---- topk_agree@k/head: per (layer, KV head) top-k overlap ---- */
+
+enum { TK_L = 2, TK_T = 16, TK_H = 2 };
+
+/* Reverses the keys of layer 1, head 0 only: that slice's top tokens become its bottom ones. */
+static void reverse_one_slice(const rbt_kv_fake *f, float *K, float *V) {
+    size_t D = f->g.head_dim, row = f->g.heads * D;
+    memcpy(K, f->K, f->tokens * row * sizeof *K);
+    memcpy(V, f->V, f->tokens * row * sizeof *V);
+    if (f->layer != 1) return;
+    for (size_t t = 0; t < f->tokens; t++)
+        memcpy(K + t * row, f->K + (f->tokens - 1 - t) * row, D * sizeof *K);
+}
+
+typedef struct slice_row {
+    char name[32], slice[32];
+    double v;
+} slice_row;
+typedef struct slice_got {
+    slice_row r[32];
+    size_t n;
+} slice_got;
+static int keep_slices(void *ctx, const rb_metric_value *v) {
+    slice_got *g = ctx;
+    cr_assert_lt(g->n, 32);
+    slice_row *r = &g->r[g->n++];
+    snprintf(r->name, sizeof r->name, "%s", v->metric->name);
+    snprintf(r->slice, sizeof r->slice, "%s", v->slice ? v->slice : "");
+    r->v = v->value;
+    return 0;
+}
+static double slice_value(const slice_got *g, const char *name, const char *slice) {
+    for (size_t i = 0; i < g->n; i++)
+        if (!strcmp(g->r[i].name, name) && !strcmp(g->r[i].slice, slice)) return g->r[i].v;
+    cr_assert_fail("no row %s [%s]", name, slice);
+    return NAN;
+}
+
+/* 2 layers x 16 tokens x 2 heads x 2 dims, token t's key [t, 0] in every head, one query [1, 0]
+ * per head: scores t. Reversing layer 1 head 0 gives that slice top-1 and top-8 overlap 0, every
+ * other slice 1, top 32 (capped at 16 tokens) 1 everywhere. topk_agree@k/head alone adds no
+ * pooled row; asked beside it, the pooled topk_agree@1 is the mean over the 4 query rows. */
+Test(kv_eval, topk_agree_per_head_rows) {
+    rb_dataset ds = {0};
+    rb_tensor *K, *V, *Q;
+    size_t ks[4] = {TK_L, TK_T, TK_H, 2}, qs[4] = {TK_L, 1, TK_H, 2};
+    cr_assert_eq(rb_dataset_add(&ds, "K", 4, ks, &K), 0);
+    cr_assert_eq(rb_dataset_add(&ds, "V", 4, ks, &V), 0);
+    cr_assert_eq(rb_dataset_add(&ds, "Q", 4, qs, &Q), 0);
+    for (size_t l = 0; l < TK_L; l++)
+        for (size_t t = 0; t < TK_T; t++)
+            for (size_t h = 0; h < TK_H; h++) {
+                K->data[((l * TK_T + t) * TK_H + h) * 2] = (float) t;
+                V->data[((l * TK_T + t) * TK_H + h) * 2] = 1;
+            }
+    for (size_t e = 0; e < TK_L * TK_H; e++) Q->data[2 * e] = 1;
+    const char *metrics[] = {"topk_agree@8/head", "topk_agree@1/head", "topk_agree@32/head",
+                             "topk_agree@1"};
+    slice_got g = {0};
+    rbt_kv_fake_created = 0;
+    rbt_kv_fake_distort = reverse_one_slice;
+    cr_assert_eq(rb_eval_kv(&rbt_kv_fake_method, NULL, &ds, 1, metrics, 4, keep_slices, &g), 0,
+                 "%s", rb_error_detail());
+    cr_assert_eq(g.n, 1 + 3 * TK_L * TK_H, "%zu rows", g.n);
+    cr_assert_eq(slice_value(&g, "topk_agree@1", ""), 0.75);
+    for (size_t l = 0; l < TK_L; l++)
+        for (size_t h = 0; h < TK_H; h++) {
+            char sl[32];
+            snprintf(sl, sizeof sl, "layer=%zu,head=%zu", l, h);
+            double want = l == 1 && h == 0 ? 0.0 : 1.0;
+            cr_assert_eq(slice_value(&g, "topk_agree@1/head", sl), want, "%s", sl);
+            cr_assert_eq(slice_value(&g, "topk_agree@8/head", sl), want, "%s", sl);
+            cr_assert_eq(slice_value(&g, "topk_agree@32/head", sl), 1.0, "%s", sl);
+        }
+    for (size_t i = 0; i < g.n; i++)
+        cr_assert(strcmp(g.r[i].name, "topk_agree@8") && strcmp(g.r[i].name, "topk_agree@32"),
+                  "pooled %s emitted though only its /head rows were asked for", g.r[i].name);
     rb_dataset_free(&ds);
 }

@@ -140,3 +140,25 @@ Test(kv_rtn, fp16_side_values_out_of_range_are_errors) {
     }
     free(K);
 }
+
+/* scale_bits takes 16 or 32 only, in every KV method that has it: another width is rejected when
+ * the parameter is set (a config names its file:line), with a message saying which two are
+ * allowed, and the table's choices (what `rotabench list` prints) read "16|32". */
+Test(kv_rtn, scale_bits_is_16_or_32) {
+    static const char *const names[] = {"rtn_kv", "saw_int4", "rotatekv"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        const rb_method *m = rb_method_find(names[i]);
+        cr_assert_not_null(m, "%s", names[i]);
+        rb_params p;
+        cr_assert_eq(rb_params_init(&p, m->params, m->nparams), 0);
+        const rb_param_def *d = rb_params_def(&p, "scale_bits");
+        cr_assert_eq(d->type, RB_PT_ENUM, "%s", names[i]);
+        cr_assert_str_eq(d->choices, "16|32", "%s", names[i]);
+        cr_assert(strstr(d->doc, "16") && strstr(d->doc, "32"), "%s: %s", names[i], d->doc);
+        cr_assert_eq(rb_params_set(&p, "scale_bits", "24"), RB_EINVAL, "%s", names[i]);
+        cr_assert(strstr(rb_error_detail(), "'24' is not one of 16|32"), "%s: %s", names[i],
+                  rb_error_detail());
+        cr_assert_eq(rb_params_set(&p, "scale_bits", "16"), 0);
+        cr_assert_eq(rb_params_set(&p, "scale_bits", "32"), 0);
+    }
+}

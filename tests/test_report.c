@@ -66,11 +66,11 @@ static const char *config_json =
 
 /* A results directory: context.json, two codecs x bits 1..4 (tq with two repeats), a latency
  * row, and expect.jsonl with 2 PASS, 1 FAIL, 1 MISSING. */
-static void craft(const char *dir) {
+static void craft_with(const char *dir, const char *cfg_json) {
     char *argv[] = {"rotabench", "run", "crafted.yaml"};
     json_t *seeds = json_pack("{s:i}", "base", 1);
     json_t *ctx =
-        rb_context_build(3, argv, "configs/crafted.yaml", config_json, "abc123", seeds, NULL);
+        rb_context_build(3, argv, "configs/crafted.yaml", cfg_json, "abc123", seeds, NULL);
     json_decref(seeds);
     cr_assert_not_null(ctx, "%s", rb_error_detail());
     cr_assert_eq(rb_context_write(dir, ctx), 0, "%s", rb_error_detail());
@@ -192,6 +192,10 @@ Test(report, context_fields) {
     cr_assert_eq(id[8], '-');
 }
 
+static void craft(const char *dir) {
+    craft_with(dir, config_json);
+}
+
 Test(report, crafted_run) {
     mktmp();
     char dir[512], out[600], path[700];
@@ -267,6 +271,39 @@ Test(report, crafted_run) {
     free(md);
     snprintf(path, sizeof path, "%s/results.csv", out);
     cr_assert_eq(access(path, F_OK), 0);
+    rmtmp();
+}
+
+/* A plot's baselines: the label's rows become one dashed horizontal line at their pooled value
+ * (CSV row with an empty x), not points at their x; the other series are unchanged. */
+Test(report, baseline_is_a_reference_line) {
+    mktmp();
+    char dir[512], path[700];
+    snprintf(dir, sizeof dir, "%s/run", tmpdir);
+    craft_with(dir, "{\"name\": \"crafted\", \"seed\": 1, \"plots\": [{\"x\": \"bits\", "
+                    "\"y\": \"bits\", \"series\": \"label\", \"baselines\": "
+                    "[\"eden-unbiased\"]}]}");
+    setenv("RB_GNUPLOT", "/nonexistent/gnuplot", 1);
+    int rc = rb_report_write(dir, dir);
+    unsetenv("RB_GNUPLOT");
+    cr_assert_eq(rc, RB_ENOTSUP, "rc %d: %s", rc, rb_error_detail());
+    snprintf(path, sizeof path, "%s/plot_0.csv", dir);
+    char *csv = slurp(path);
+    cr_assert_not_null(csv);
+    /* eden-unbiased's bits are 1.25 .. 4.25: pooled 2.75, drawn as one line. */
+    cr_assert(strstr(csv, "\r\neden-unbiased (baseline),,2.75,"), "%s", csv);
+    cr_assert_null(strstr(csv, "\r\neden-unbiased,"), "%s", csv);
+    cr_assert(strstr(csv, "\r\ntq,4,4,"), "%s", csv);
+    free(csv);
+    snprintf(path, sizeof path, "%s/plot_0.gp", dir);
+    char *gps = slurp(path);
+    cr_assert_not_null(gps);
+    cr_assert(strstr(gps, "$s0 using 1:2 with linespoints lw 2 pt 7 ps 1.4 title \"tq\", \\\n"
+                          "  2.75 with lines dt 2 lw 2 lc rgb '#404040' title "
+                          "\"eden-unbiased (baseline)\"\n"),
+              "%s", gps);
+    cr_assert_null(strstr(gps, "$s1"), "%s", gps);
+    free(gps);
     rmtmp();
 }
 
