@@ -66,9 +66,13 @@ static const rb_metric metrics[] = {
     {"bits", RB_FAMILY_CODEC, "bits", RB_BETTER_EXACT,
      "exact bits per coordinate of a code (KV: per cached element), side information included"},
     {"encode_latency", RB_FAMILY_CODEC, "s", RB_BETTER_LOWER,
-     "median seconds to encode one batch (latency pass, Google Benchmark)"},
+     "median seconds to encode one batch, KV data: the whole cache (latency pass, Google "
+     "Benchmark)"},
     {"decode_latency", RB_FAMILY_CODEC, "s", RB_BETTER_LOWER,
-     "median seconds to decode one batch (latency pass, Google Benchmark)"},
+     "median seconds to decode one batch, KV data: the whole cache (latency pass)"},
+    {"inner_product_latency", RB_FAMILY_CODEC, "s", RB_BETTER_LOWER,
+     "median seconds to estimate the inner products of one batch of codes with every query, KV "
+     "data: every query head against its cached keys (latency pass)"},
     {"success", RB_FAMILY_SPARSE, "", RB_BETTER_HIGHER,
      "fraction of trials with the exact support and every |X_hat - X| <= tol |X|"},
     {"success_lo", RB_FAMILY_SPARSE, "", RB_BETTER_HIGHER,

@@ -33,6 +33,8 @@ static const rb_field fields[] = {
     F("n", RB_FIELD_SIZE, n, 0, 1),
     F("stderr", RB_FIELD_DOUBLE, stderr_, 0, 1),
     F("samples", RB_FIELD_SAMPLES, samples, 0, 0),
+    F("items_per_s", RB_FIELD_DOUBLE, items_per_s, 0, 1),
+    F("items_unit", RB_FIELD_STR, items_unit, 0, 1),
     F("gbps", RB_FIELD_DOUBLE, gbps, 0, 1),
     F("gflops", RB_FIELD_DOUBLE, gflops, 0, 1),
     F("frac_bw", RB_FIELD_DOUBLE, frac_bw, 0, 1),

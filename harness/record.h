@@ -23,15 +23,21 @@ typedef struct rb_record {
     const char *backend;     /* "cpu" or "cuda" */
     uint64_t seed;           /* the method seed of the cell */
     int repeat;
-    const char *metric;    /* accuracy metric name, or for latency rows the timed op ("encode") */
-    const char *slice;     /* NULL (null in JSON): pooled; else the part of the data the value
-                            * describes, e.g. "layer=0,head=3" (KV NAME/head metrics) */
-    double value;          /* latency rows: the median seconds per call */
-    const char *unit;      /* "", "bits", "s", "vectors/s", ... */
-    size_t n;              /* sample size behind value (vectors, queries, repetitions) */
-    double stderr_;        /* standard error of value, NaN when not defined */
+    const char
+        *metric;       /* accuracy metric name, or for latency rows OP_latency ("encode_latency") */
+    const char *slice; /* NULL (null in JSON): pooled; else the part of the data the value
+                        * describes, e.g. "layer=0,head=3" (KV NAME/head metrics) */
+    double value;      /* latency rows: the median seconds per call */
+    const char *unit;  /* "", "bits", "s", "vectors/s", ... */
+    size_t n;          /* sample size behind value (vectors, queries, repetitions) */
+    double stderr_;    /* standard error of value, NaN when not defined */
     const double *samples; /* raw samples (latency: seconds per call), or NULL */
     size_t nsamples;
+    /* Latency rows: items processed per second at the median (NaN otherwise), and what one item
+     * is: "vectors" (codec encode/decode), "tokens" (KV data: one position's K and V in every
+     * head and layer) or "scores" (inner_product: one query-key inner product); NULL otherwise. */
+    double items_per_s;
+    const char *items_unit;
     double gbps, gflops;         /* latency rows: achieved rates at the median, NaN otherwise */
     double frac_bw, frac_peak;   /* the same as fractions of the measured limits, NaN otherwise */
     const char *kernel_variants; /* "fwht_f32=avx512,..." as recorded by rb_kernel_trace */

@@ -88,6 +88,21 @@ static void time_text(double s, char *buf, size_t size) {
     snprintf(buf, size, "%.3g %s", v, unit);
 }
 
+/* "333 k vectors/s": a latency row's items per second with an SI prefix, or "—". */
+static void rate_text(double v, const char *unit, char *buf, size_t size) {
+    if (!isfinite(v) || v <= 0) {
+        snprintf(buf, size, "—");
+        return;
+    }
+    static const char *const prefix[] = {"", " k", " M", " G", " T"};
+    size_t p = 0;
+    while (v >= 1000 && p + 1 < sizeof prefix / sizeof prefix[0]) {
+        v /= 1000;
+        p++;
+    }
+    snprintf(buf, size, "%.3g%s %s/s", v, prefix[p], unit && *unit ? unit : "items");
+}
+
 static void bytes_text(json_int_t b, char *buf, size_t size) {
     if (b >= (1 << 20) && b % (1 << 20) == 0)
         snprintf(buf, size, "%lld MiB", (long long) (b >> 20));
@@ -705,18 +720,18 @@ static void latency_section(FILE *f, json_t *rows, json_t *ctx) {
             json_array_append(shown, c);
     }
     fputs("Median seconds per call over the raw samples; spread is the interquartile range "
-          "(min..max below 4 samples); GB/s and the fraction of the measured bandwidth are at "
-          "the median.\n\n",
+          "(min..max below 4 samples); the rate (vectors, KV tokens or inner-product scores per "
+          "second), GB/s and the fraction of the measured bandwidth are at the median.\n\n",
           f);
     char t[TXT], tb[TXT];
     md_cell(f, "label");
     json_array_foreach(shown, i, c) {
         md_cell(f, col_title(json_string_value(c), tb, sizeof tb));
     }
-    const char *heads[] = {"op", "median", "spread", "n", "GB/s", "of BW", "kernels"};
-    for (size_t h = 0; h < 7; h++) md_cell(f, heads[h]);
+    const char *heads[] = {"op", "median", "spread", "n", "rate", "GB/s", "of BW", "kernels"};
+    for (size_t h = 0; h < 8; h++) md_cell(f, heads[h]);
     md_row_end(f);
-    md_rule(f, 8 + json_array_size(shown));
+    md_rule(f, 9 + json_array_size(shown));
     const char *gid;
     json_t *g;
     size_t gi = 0;
@@ -752,6 +767,8 @@ static void latency_section(FILE *f, json_t *rows, json_t *ctx) {
         snprintf(t, sizeof t, "%s..%s%s", a, b, m >= 4 ? "" : " (min..max)");
         md_cell(f, t);
         snprintf(t, sizeof t, "%zu", m);
+        md_cell(f, t);
+        rate_text(rb_row_double(rep, "items_per_s"), rb_row_str(rep, "items_unit"), t, sizeof t);
         md_cell(f, t);
         double gb = rb_row_double(rep, "gbps"), fb = rb_row_double(rep, "frac_bw");
         if (isfinite(gb))

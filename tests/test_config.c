@@ -217,6 +217,9 @@ static const struct bad_case {
         "cfg.yaml:7:36: latency: min_time must be > 0 seconds, not 0"),
     ROW("latency unknown op", BASE "latency: {ops: [encode, zip]}\n",
         "cfg.yaml:7:25: latency: unknown op 'zip'"),
+    ROW("latency op not timed", BASE "latency: {ops: [encode, create]}\n",
+        "cfg.yaml:7:25: latency: op 'create' is not timed yet (timed: encode, decode, "
+        "inner_product)"),
     ROW("latency unknown key", BASE "latency: {ops: [encode], reps: 3}\n",
         "cfg.yaml:7:26: latency: unknown key 'reps' (allowed: ops, min_time, repetitions, batch)"),
     ROW("expect over a sweep it does not pin",

@@ -102,6 +102,7 @@ static void craft_with(const char *dir, const char *cfg_json) {
                                .repeat = rep,
                                .unit = "",
                                .n = 1000,
+                               .items_per_s = NAN,
                                .gbps = NAN,
                                .gflops = NAN,
                                .frac_bw = NAN,
@@ -125,6 +126,8 @@ static void craft_with(const char *dir, const char *cfg_json) {
                     r.value = 3e-6;
                     r.samples = samples;
                     r.nsamples = 5;
+                    r.items_per_s = 333e3;
+                    r.items_unit = "vectors";
                     r.gbps = 12.5;
                     r.frac_bw = 0.42;
                     r.kernel_variants = "fwht_f32=avx512";
@@ -231,7 +234,8 @@ Test(report, crafted_run) {
               md);
 
     /* Latency: median of {1..5} us is 3 us, IQR 2..4 us. */
-    cr_assert(strstr(md, "| encode | 3 µs | 2 µs..4 µs | 5 | 12.50 | 42% | fwht_f32=avx512 |"),
+    cr_assert(strstr(md, "| encode | 3 µs | 2 µs..4 µs | 5 | 333 k vectors/s | 12.50 | 42% | "
+                         "fwht_f32=avx512 |"),
               "%s", md);
 
     /* Provenance. */
