@@ -8,9 +8,14 @@
 static const rb_metric metrics[] = {
     {"vnmse", RB_FAMILY_CODEC, "", RB_BETTER_LOWER, "mean over vectors of |x - x_hat|^2 / |x|^2"},
     {"ip_slope", RB_FAMILY_CODEC, "", RB_BETTER_EXACT,
-     "least-squares slope (through 0) of the estimated <y,x> on the true one; 1 = unbiased"},
+     "least-squares slope (through 0) of the estimated <y,x> on the true one; 1 = unbiased "
+     "(standard error over base vectors, a vector's pairs kept together)"},
     {"d_dprod", RB_FAMILY_CODEC, "", RB_BETTER_LOWER,
      "d * mean (<y,x> - est<y,x>)^2 over base x and queries y (unit vectors: d * D_prod)"},
+    {"ip_bias", RB_FAMILY_CODEC, "", RB_BETTER_EXACT,
+     "relative signed error of the estimated <y,x> toward the true score's sign: sum (est - <y,x>)"
+     " sign(<y,x>) / sum |<y,x>| over the d_dprod pairs, each scaled by 1/(|x||y|); 0 = unbiased,"
+     " a - 1 when E[est | <y,x>] = a <y,x> (TurboQuant_mse b=1: 2/pi - 1)"},
     /* Recall@1@k: one row per k, named "recall@k" (harness/eval_codec.c reads k from the name,
      * so another k is one more line here). */
     {"recall@1", RB_FAMILY_CODEC, "", RB_BETTER_HIGHER,
