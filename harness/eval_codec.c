@@ -154,12 +154,10 @@ static int eval_ip(const rb_method *m, void *st, const float *x, const float *xh
     return rc;
 }
 
-/* The k of a metric named "recall@k", or 0 for any other name. */
+/* The k of a recall@k metric the evaluator computes (1..RB_RECALL_K_MAX), or 0. */
 static size_t recall_k(const char *name) {
-    if (strncmp(name, "recall@", 7) != 0) return 0;
-    char *end;
-    unsigned long k = strtoul(name + 7, &end, 10);
-    return *end == '\0' ? (size_t) k : 0;
+    size_t k = rb_metric_recall_k(name);
+    return k && rb_metric_find(name) ? k : 0;
 }
 
 /* Recall@1@k: the fraction of queries whose true top-1 base vector (by exact inner product) is
@@ -189,7 +187,7 @@ static int eval_recall(const rb_method *m, void *st, const float *xh, const uint
         if (isnan(top_est[j])) rank[j] = count;
     for (size_t t = 0; !rc && t < nmetrics; t++) {
         size_t k = recall_k(metrics[t]);
-        if (!k || !rb_metric_find(metrics[t])) continue;
+        if (!k) continue;
         size_t hits = 0;
         for (size_t j = 0; j < nq; j++) hits += rank[j] < k;
         double p = (double) hits / (double) nq;
@@ -216,8 +214,14 @@ int rb_eval_codec(const rb_method *m, const rb_params *p, const rb_dataset *ds, 
     int want_slope = rb_eval_wants(metrics, nmetrics, "ip_slope"),
         want_dprod = rb_eval_wants(metrics, nmetrics, "d_dprod"),
         want_bias = rb_eval_wants(metrics, nmetrics, "ip_bias"), want_recall = 0;
-    for (size_t t = 0; t < nmetrics; t++)
-        if (recall_k(metrics[t]) && rb_metric_find(metrics[t])) want_recall = 1;
+    for (size_t t = 0; t < nmetrics; t++) {
+        size_t k = recall_k(metrics[t]);
+        if (k > count)
+            return rb_error_set(RB_EINVAL,
+                                "%s: metric '%s' asks for the top %zu of a base set of %zu vectors",
+                                m->name, metrics[t], k, count);
+        if (k) want_recall = 1;
+    }
     int want_ip = want_slope || want_dprod || want_bias || want_recall;
     if (want_ip && (!q || q->ndim != 2 || q->shape[1] != d || !q->shape[0]))
         return rb_error_set(
