@@ -23,6 +23,8 @@
  *       # entries of one method need labels); params: parameters of the method's table, a list
  *       # sweeps. Required parameters without a value are errors.
  *   metrics: [vnmse, bits]   # required, non-empty; each known for a family of the methods used
+ *                            # (recall@K: any K in 1..1024, at most a dataset's `count` where it
+ *                            # fixes the base size; a loaded set's size is checked by the runner)
  *   latency:             # optional mapping; present = the latency pass runs
  *     ops: [encode, decode]  # required, non-empty: encode decode inner_product (codec methods,
  *                            # rows encode_latency, decode_latency, inner_product_latency);
@@ -797,6 +799,58 @@ static const char *family_names(unsigned families, char *buf, size_t size) {
     return buf;
 }
 
+/* Why a recall@... name that no family knows is refused: a K that is not a positive integer, or
+ * one above RB_RECALL_K_MAX. RB_OK when the name is not of that shape (the caller says unknown). */
+static int recall_name_error(ref it, unsigned families) {
+    const char *name = text(it);
+    if (!(families & F_(RB_FAMILY_CODEC)) || strncmp(name, "recall@", 7) != 0) return RB_OK;
+    size_t k = rb_metric_recall_k(name);
+    if (!k)
+        return err(it,
+                   "metric '%s': K of recall@K must be a positive integer written without sign or "
+                   "leading zeros (recall@1 .. recall@%d)",
+                   name, RB_RECALL_K_MAX);
+    if (k > RB_RECALL_K_MAX)
+        return err(it, "metric '%s': K of recall@K must be at most %d", name, RB_RECALL_K_MAX);
+    return RB_OK;
+}
+
+/* A recall@K needs at least K base vectors on every dataset a codec runs on. Where the dataset's
+ * `count` fixes the base size (the synthetic kinds; a loader's count other than 0, which reads at
+ * most that many) it is checked here, naming both places; other sizes are known only when the
+ * data is loaded (the runner checks them there). */
+static int check_recall_counts(const rb_config *cfg, ref it) {
+    size_t k = rb_metric_recall_k(text(it));
+    if (!k) return RB_OK;
+    for (size_t i = 0; i < cfg->ndatasets; i++) {
+        const rb_dataset_entry *de = &cfg->datasets[i];
+        int coded = 0;
+        for (size_t j = 0; j < cfg->nmethods && !coded; j++)
+            coded = cfg->methods[j].m->family == RB_FAMILY_CODEC &&
+                    rb_entry_runs_on(&cfg->methods[j], de->name);
+        if (!coded || !table_has(de->k->params, de->k->nparams, "count")) continue;
+        rb_params p;
+        if (rb_params_init(&p, de->k->params, de->k->nparams)) continue;
+        const rb_sweep_param *sp = NULL;
+        for (size_t j = 0; j < de->nparams; j++)
+            if (!strcmp(de->params[j].name, "count")) sp = &de->params[j];
+        size_t nv = sp ? sp->nvalues : 1;
+        for (size_t v = 0; v < nv; v++) {
+            if (sp && rb_params_set(&p, "count", sp->values[v])) continue;
+            long n = rb_params_int(&p, "count");
+            if (n > 0 && (size_t) n < k) {
+                rb_srcpos w = sp ? sp->pos : de->pos;
+                return err(it,
+                           "metric '%s': dataset '%s' has only %ld base vectors (%s at %s:%d:%d); "
+                           "recall@K needs K <= the base size",
+                           text(it), de->name, n, sp ? "count" : "its default count; the dataset",
+                           w.file, w.line, w.col);
+            }
+        }
+    }
+    return RB_OK;
+}
+
 /* A metric the run computes: in `metrics`, or a latency metric when the latency pass is on. */
 static int metric_computed(const rb_config *cfg, const char *name) {
     for (size_t i = 0; i < cfg->nmetrics; i++)
@@ -1242,13 +1296,19 @@ static int build(loader *L, rb_config *cfg) {
     if (rc) return rc;
 
     if (!L->metrics.n) return err(L->top, "'metrics' is required and must not be empty");
-    if (!(cfg->metrics = calloc(L->metrics.n, sizeof *cfg->metrics))) return oom();
+    if (!(cfg->metrics = calloc(L->metrics.n, sizeof *cfg->metrics)) ||
+        !(cfg->metric_pos = calloc(L->metrics.n, sizeof *cfg->metric_pos)))
+        return oom();
     unsigned fam = families_of(cfg);
     for (size_t i = 0; i < L->metrics.n; i++) {
         ref it = L->metrics.v[i];
-        if (!metric_ok(L, text(it), fam))
+        if (!metric_ok(L, text(it), fam)) {
+            if ((rc = recall_name_error(it, fam))) return rc;
             return err(it, "unknown metric '%s' for the %s methods of this config", text(it),
                        family_names(fam, buf, sizeof buf));
+        }
+        if ((rc = check_recall_counts(cfg, it))) return rc;
+        cfg->metric_pos[cfg->nmetrics] = pos(it);
         if (!(cfg->metrics[cfg->nmetrics++] = strdup(text(it)))) return oom();
     }
 
@@ -1474,6 +1534,7 @@ void rb_config_free(rb_config *cfg) {
     }
     free(cfg->methods);
     free_strings(cfg->metrics, cfg->nmetrics);
+    free(cfg->metric_pos);
     free_strings(cfg->latency.ops, cfg->latency.nops);
     for (size_t i = 0; cfg->expects && i < cfg->nexpects; i++) {
         rb_expect *x = &cfg->expects[i];

@@ -104,6 +104,7 @@ typedef struct rb_config {
     rb_method_entry *methods;
     size_t nmethods;
     char **metrics;
+    rb_srcpos *metric_pos; /* where each of metrics was written (NULL in a hand-made config) */
     size_t nmetrics;
     rb_latency latency;
     rb_expect *expects;

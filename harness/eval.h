@@ -20,9 +20,18 @@ typedef struct rb_metric {
     const char *doc;
 } rb_metric;
 
-/* Every metric, in report order. */
+/* Every listed metric, in report order. */
 const rb_metric *rb_metrics_all(size_t *count);
+/* The row of a metric by name: a listed one, or recall@K for any K in 1..RB_RECALL_K_MAX (the
+ * table lists a few K; the others get rows of their own). NULL for an unknown name. */
 const rb_metric *rb_metric_find(const char *name);
+
+/* The largest K of a recall@K metric; the evaluator also wants K <= the number of base vectors. */
+#define RB_RECALL_K_MAX 1024
+/* The K of a metric named "recall@K" with K in decimal (no sign, space or leading zero); 0 for
+ * any other name, "recall@0" included; SIZE_MAX for a K too long to read. A K above
+ * RB_RECALL_K_MAX comes back as it is, so that callers can say why it is refused. */
+size_t rb_metric_recall_k(const char *name);
 
 /* One computed value: the evaluator calls the sink once per metric it computed. */
 typedef struct rb_metric_value {

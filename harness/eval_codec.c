@@ -68,37 +68,74 @@ static int estimate_block(const rb_method *m, void *st, const float *xh, const u
                        nq);
 }
 
-/* Inner products against the queries, in blocks of base vectors: the true scores by GEMM, the
- * estimates by estimate_block. d_dprod normalizes each squared error by |x|^2 |y|^2, so it is
- * d * D_prod for unit vectors and scale-free otherwise. When top is not NULL it also finds each
- * query's true top-1 base vector (the lowest index among equal scores) and that vector's
- * estimated score, for the recall pass. */
+/* The ratio sum(a) / sum(b) of per-vector sums and its standard error over the vectors (the
+ * delta method, pairs of one base vector kept together): sqrt(n / (n - 1) * sum (a_i - r b_i)^2)
+ * / |sum b|. NaN when sum b is 0; the error is NaN for n < 2. */
+static void ratio_se(const double *a, const double *b, size_t n, double *r, double *se) {
+    double sa = 0, sb = 0, s2 = 0;
+    for (size_t i = 0; i < n; i++) {
+        sa += a[i];
+        sb += b[i];
+    }
+    *r = sb != 0 ? sa / sb : NAN;
+    for (size_t i = 0; i < n; i++) s2 += (a[i] - *r * b[i]) * (a[i] - *r * b[i]);
+    *se = n > 1 && sb != 0 ? sqrt((double) n / (double) (n - 1) * s2) / fabs(sb) : NAN;
+}
+
+/* Inner products against the queries, in blocks of base vectors: the true scores t by GEMM, the
+ * estimates e by estimate_block; every (base vector, query) pair counts once.
+ *
+ * ip_slope: sum t e / sum t^2 (least squares through 0, raw scores). Its standard error is the
+ * cluster-robust one over base vectors, sqrt(n / (n - 1) sum_i (sum_j t_ij r_ij)^2) / sum t^2
+ * with r = e - slope t: the pairs of one base vector share its error (a codec's shrinkage
+ * <x, x_hat> / |x|^2 varies from vector to vector), so the textbook OLS error, which takes the
+ * count x nq pairs as independent, would understate it by up to sqrt(nq).
+ *
+ * d_dprod normalizes each squared error by |x|^2 |y|^2, so it is d * D_prod for unit vectors and
+ * scale-free otherwise; its standard error is over base vectors.
+ *
+ * ip_bias: with t and e of each pair scaled by 1/(|x| |y|) (unit vectors, as d_dprod),
+ * sum (e - t) sign(t) / sum |t|, with the same cluster-robust error (ratio_se). The plain mean
+ * E[e - t] is 0 for any codec when the queries are independent of the base (y and -y are equally
+ * likely), so the error is measured toward the sign of the true score: an estimator with
+ * E[e | t] = a t scores a - 1 whatever the distribution of t, 0 when unbiased and 2/pi - 1 for
+ * TurboQuant_mse at 1 bit; it is the mean signed error as a fraction of the mean |<y,x>|.
+ *
+ * When top is not NULL it also finds each query's true top-1 base vector (the lowest index among
+ * equal scores) and that vector's estimated score, for the recall pass. */
 static int eval_ip(const rb_method *m, void *st, const float *x, const float *xh,
                    const uint8_t *codes, size_t cb, size_t count, size_t d, const rb_tensor *q,
-                   int want_slope, int want_dprod, size_t *top, float *top_est, rb_metric_sink sink,
-                   void *ctx) {
+                   int want_slope, int want_dprod, int want_bias, size_t *top, float *top_est,
+                   rb_metric_sink sink, void *ctx) {
     size_t nq = q->shape[0];
     float *s = malloc(IP_BLOCK * nq * sizeof *s), *sh = malloc(IP_BLOCK * nq * sizeof *sh);
     double *qn = malloc(nq * sizeof *qn), *per = malloc(count * sizeof *per);
+    /* Per base vector: sum t e, sum t^2 (slope); sum (e - t) sign t, sum |t| (bias). */
+    double *te = malloc(count * sizeof *te), *tt = malloc(count * sizeof *tt);
+    double *bs = malloc(count * sizeof *bs), *ba = malloc(count * sizeof *ba);
     float *best = top ? malloc(nq * sizeof *best) : NULL;
-    int rc = (!s || !sh || !qn || !per || (top && !best))
+    int rc = (!s || !sh || !qn || !per || !te || !tt || !bs || !ba || (top && !best))
                  ? rb_error_set(RB_ENOMEM, "ip metrics: no memory")
                  : 0;
     for (size_t j = 0; !rc && j < nq; j++) qn[j] = sqnorm(q->data + j * d, d);
-    double sxy = 0, sxx = 0;
     for (size_t b = 0; !rc && b < count; b += IP_BLOCK) {
         size_t rows = count - b < IP_BLOCK ? count - b : IP_BLOCK;
         rc = rb_gemm_f32(RB_NOTRANS, RB_TRANS, rows, nq, d, 1.0f, x + b * d, d, q->data, d, 0.0f, s,
                          nq);
         if (!rc) rc = estimate_block(m, st, xh, codes, cb, b, rows, d, q, sh);
         for (size_t i = 0; !rc && i < rows; i++) {
-            double xn = sqnorm(x + (b + i) * d, d), acc = 0;
+            double xn = sqnorm(x + (b + i) * d, d), acc = 0, sxy = 0, sxx = 0, bsum = 0, babs = 0;
             for (size_t j = 0; j < nq; j++) {
                 double t = s[i * nq + j], e = sh[i * nq + j];
                 sxy += t * e;
                 sxx += t * t;
                 double den = xn * qn[j];
-                acc += den > 0 ? (t - e) * (t - e) / den : 0.0;
+                if (den > 0) {
+                    acc += (t - e) * (t - e) / den;
+                    double sc = 1.0 / sqrt(den), tu = t * sc, eu = e * sc;
+                    bsum += tu > 0 ? eu - tu : tu < 0 ? tu - eu : 0.0;
+                    babs += fabs(tu);
+                }
                 if (top && (b + i == 0 || s[i * nq + j] > best[j])) {
                     best[j] = s[i * nq + j];
                     top[j] = b + i;
@@ -106,29 +143,44 @@ static int eval_ip(const rb_method *m, void *st, const float *x, const float *xh
                 }
             }
             per[b + i] = (double) d * acc / (double) nq;
+            te[b + i] = sxy;
+            tt[b + i] = sxx;
+            bs[b + i] = bsum;
+            ba[b + i] = babs;
         }
     }
-    if (!rc && want_slope)
-        rc = rb_eval_emit(sink, ctx, "ip_slope", sxx > 0 ? sxy / sxx : NAN, NAN, count * nq);
+    if (!rc && want_slope) {
+        double slope, se;
+        /* sum_j t_ij r_ij = te_i - slope tt_i: the slope's error is the ratio's. */
+        ratio_se(te, tt, count, &slope, &se);
+        rc = rb_eval_emit(sink, ctx, "ip_slope", slope, se, count * nq);
+    }
     if (!rc && want_dprod) {
         double mean, se;
         rb_mean_se(per, count, &mean, &se);
         rc = rb_eval_emit(sink, ctx, "d_dprod", mean, se, count);
     }
+    if (!rc && want_bias) {
+        double bias, se;
+        ratio_se(bs, ba, count, &bias, &se);
+        rc = rb_eval_emit(sink, ctx, "ip_bias", bias, se, count * nq);
+    }
     free(s);
     free(sh);
     free(qn);
     free(per);
+    free(te);
+    free(tt);
+    free(bs);
+    free(ba);
     free(best);
     return rc;
 }
 
-/* The k of a metric named "recall@k", or 0 for any other name. */
+/* The k of a recall@k metric the evaluator computes (1..RB_RECALL_K_MAX), or 0. */
 static size_t recall_k(const char *name) {
-    if (strncmp(name, "recall@", 7) != 0) return 0;
-    char *end;
-    unsigned long k = strtoul(name + 7, &end, 10);
-    return *end == '\0' ? (size_t) k : 0;
+    size_t k = rb_metric_recall_k(name);
+    return k && rb_metric_find(name) ? k : 0;
 }
 
 /* Recall@1@k: the fraction of queries whose true top-1 base vector (by exact inner product) is
@@ -158,7 +210,7 @@ static int eval_recall(const rb_method *m, void *st, const float *xh, const uint
         if (isnan(top_est[j])) rank[j] = count;
     for (size_t t = 0; !rc && t < nmetrics; t++) {
         size_t k = recall_k(metrics[t]);
-        if (!k || !rb_metric_find(metrics[t])) continue;
+        if (!k) continue;
         size_t hits = 0;
         for (size_t j = 0; j < nq; j++) hits += rank[j] < k;
         double p = (double) hits / (double) nq;
@@ -183,14 +235,21 @@ int rb_eval_codec(const rb_method *m, const rb_params *p, const rb_dataset *ds, 
         return rb_error_set(RB_EINVAL, "%s: the dataset's 'x' is empty (%zu x %zu)", m->name, count,
                             d);
     int want_slope = rb_eval_wants(metrics, nmetrics, "ip_slope"),
-        want_dprod = rb_eval_wants(metrics, nmetrics, "d_dprod"), want_recall = 0;
-    for (size_t t = 0; t < nmetrics; t++)
-        if (recall_k(metrics[t]) && rb_metric_find(metrics[t])) want_recall = 1;
-    if ((want_slope || want_dprod || want_recall) &&
-        (!q || q->ndim != 2 || q->shape[1] != d || !q->shape[0]))
+        want_dprod = rb_eval_wants(metrics, nmetrics, "d_dprod"),
+        want_bias = rb_eval_wants(metrics, nmetrics, "ip_bias"), want_recall = 0;
+    for (size_t t = 0; t < nmetrics; t++) {
+        size_t k = recall_k(metrics[t]);
+        if (k > count)
+            return rb_error_set(RB_EINVAL,
+                                "%s: metric '%s' asks for the top %zu of a base set of %zu vectors",
+                                m->name, metrics[t], k, count);
+        if (k) want_recall = 1;
+    }
+    int want_ip = want_slope || want_dprod || want_bias || want_recall;
+    if (want_ip && (!q || q->ndim != 2 || q->shape[1] != d || !q->shape[0]))
         return rb_error_set(
             RB_EINVAL,
-            "%s: metrics ip_slope/d_dprod/recall@k need queries of dimension %zu (set "
+            "%s: metrics ip_slope/d_dprod/ip_bias/recall@k need queries of dimension %zu (set "
             "'queries: N' on the dataset)",
             m->name, d);
     void *st = NULL;
@@ -222,9 +281,9 @@ int rb_eval_codec(const rb_method *m, const rb_params *p, const rb_dataset *ds, 
         top_est = malloc(q->shape[0] * sizeof *top_est);
         if (!top || !top_est) rc = rb_error_set(RB_ENOMEM, "%s: no memory for recall", m->name);
     }
-    if (!rc && (want_slope || want_dprod || want_recall))
-        rc = eval_ip(m, st, xt->data, xh, codes, cb, count, d, q, want_slope, want_dprod, top,
-                     top_est, sink, ctx);
+    if (!rc && want_ip)
+        rc = eval_ip(m, st, xt->data, xh, codes, cb, count, d, q, want_slope, want_dprod, want_bias,
+                     top, top_est, sink, ctx);
     if (!rc && want_recall)
         rc = eval_recall(m, st, xh, codes, cb, count, d, q, top, top_est, metrics, nmetrics, sink,
                          ctx);

@@ -1,6 +1,8 @@
 /* The table of metrics (name, family, unit, direction, a line of documentation) and of the
  * family evaluators that compute them. */
 #include <math.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "harness/eval.h"
@@ -8,11 +10,17 @@
 static const rb_metric metrics[] = {
     {"vnmse", RB_FAMILY_CODEC, "", RB_BETTER_LOWER, "mean over vectors of |x - x_hat|^2 / |x|^2"},
     {"ip_slope", RB_FAMILY_CODEC, "", RB_BETTER_EXACT,
-     "least-squares slope (through 0) of the estimated <y,x> on the true one; 1 = unbiased"},
+     "least-squares slope (through 0) of the estimated <y,x> on the true one; 1 = unbiased "
+     "(standard error over base vectors, a vector's pairs kept together)"},
     {"d_dprod", RB_FAMILY_CODEC, "", RB_BETTER_LOWER,
      "d * mean (<y,x> - est<y,x>)^2 over base x and queries y (unit vectors: d * D_prod)"},
-    /* Recall@1@k: one row per k, named "recall@k" (harness/eval_codec.c reads k from the name,
-     * so another k is one more line here). */
+    {"ip_bias", RB_FAMILY_CODEC, "", RB_BETTER_EXACT,
+     "relative signed error of the estimated <y,x> toward the true score's sign: sum (est - <y,x>)"
+     " sign(<y,x>) / sum |<y,x>| over the d_dprod pairs, each scaled by 1/(|x||y|); 0 = unbiased,"
+     " a - 1 when E[est | <y,x>] = a <y,x> (TurboQuant_mse b=1: 2/pi - 1)"},
+    /* Recall@1@k: one row per k, named "recall@k" (harness/eval_codec.c reads k from the name).
+     * These are the rows a plain `list metrics` shows; any other recall@K, K in
+     * 1..RB_RECALL_K_MAX, is accepted too (rb_metric_find makes its row). */
     {"recall@1", RB_FAMILY_CODEC, "", RB_BETTER_HIGHER,
      "fraction of queries whose true top-1 <y,x> base vector ranks first by estimated score"},
     {"recall@2", RB_FAMILY_CODEC, "", RB_BETTER_HIGHER,
@@ -103,10 +111,41 @@ const rb_metric *rb_metrics_all(size_t *count) {
     return metrics;
 }
 
+size_t rb_metric_recall_k(const char *name) {
+    static const char pre[] = "recall@";
+    if (strncmp(name, pre, sizeof pre - 1) != 0) return 0;
+    const char *k = name + sizeof pre - 1;
+    size_t n = strlen(k);
+    /* Digits only, no sign, space or leading zero: one K has one name, so rows match. */
+    if (!n || strspn(k, "0123456789") != n || k[0] == '0') return 0;
+    if (n > 9) return SIZE_MAX;
+    size_t v = 0;
+    for (size_t i = 0; i < n; i++) v = v * 10 + (size_t) (k[i] - '0');
+    return v;
+}
+
+/* The rows of the recall@K the table does not list, made once, so that a metric row is always a
+ * pointer into static storage (records keep v->metric->name) whichever thread asks first. */
+static rb_metric recall_rows[RB_RECALL_K_MAX + 1];
+static char recall_names[RB_RECALL_K_MAX + 1][sizeof "recall@" + 8];
+static pthread_once_t recall_once = PTHREAD_ONCE_INIT;
+
+static void recall_rows_make(void) {
+    for (size_t k = 1; k <= RB_RECALL_K_MAX; k++) {
+        snprintf(recall_names[k], sizeof recall_names[k], "recall@%zu", k);
+        recall_rows[k] = (rb_metric){recall_names[k], RB_FAMILY_CODEC, "", RB_BETTER_HIGHER,
+                                     "fraction of queries whose true top-1 <y,x> base vector is in "
+                                     "the estimated top K (K from the name)"};
+    }
+}
+
 const rb_metric *rb_metric_find(const char *name) {
     for (size_t i = 0; i < sizeof metrics / sizeof metrics[0]; i++)
         if (strcmp(metrics[i].name, name) == 0) return &metrics[i];
-    return NULL;
+    size_t k = rb_metric_recall_k(name);
+    if (k < 1 || k > RB_RECALL_K_MAX) return NULL;
+    pthread_once(&recall_once, recall_rows_make);
+    return &recall_rows[k];
 }
 
 static const rb_eval_fn evaluators[RB_FAMILY_COUNT] = {

@@ -602,6 +602,25 @@ static int latency_kv(run *r, cell_sink *cs) {
     return rc;
 }
 
+/* A recall@K needs K <= the number of base vectors. The config loader checks the sizes a dataset's
+ * `count` fixes; a loaded file's size is known only here, so the error names the metric's place
+ * in the config. */
+static int check_recall_sizes(const run *r, const rb_cell *c, const rb_method *m) {
+    const rb_tensor *x = rb_dataset_tensor(&r->ds, "x");
+    if (m->family != RB_FAMILY_CODEC || m->kv || !x || x->ndim != 2) return RB_OK;
+    for (size_t i = 0; i < r->cfg.nmetrics; i++) {
+        size_t k = rb_metric_recall_k(r->cfg.metrics[i]);
+        if (k <= x->shape[0] || !rb_metric_find(r->cfg.metrics[i])) continue;
+        const rb_srcpos *w = r->cfg.metric_pos ? &r->cfg.metric_pos[i] : NULL;
+        return rb_error_set(RB_ECONFIG,
+                            "%s:%d:%d: metric '%s' needs K <= the base size, but dataset '%s' "
+                            "has %zu base vectors",
+                            w ? w->file : r->cfg.path, w ? w->line : 0, w ? w->col : 0,
+                            r->cfg.metrics[i], r->cfg.datasets[c->dataset].name, x->shape[0]);
+    }
+    return RB_OK;
+}
+
 static int run_cell(run *r, const rb_cell *c) {
     const rb_method_entry *me = &r->cfg.methods[c->method];
     cell_sink cs = {r, c, me, &r->cfg.datasets[c->dataset]};
@@ -612,6 +631,8 @@ static int run_cell(run *r, const rb_cell *c) {
     if (!eval)
         return rb_error_set(RB_ENOTSUP, "method '%s': the %s family has no evaluator yet",
                             me->m->name, rb_family_name(me->m->family));
+    if ((rc = check_recall_sizes(r, c, me->m)))
+        return rb_error_set(rc, "cell %s: %s", c->key, rb_error_detail());
     /* The cell's backend routes the kernel ops that have a CUDA variant to the GPU
      * (kernels/cuda_offload.h); the variants that ran are in every record. Every return from
      * here on goes back to the CPU first, so that the next cell starts from it. */

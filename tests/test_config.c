@@ -181,6 +181,23 @@ static const struct bad_case {
         "datasets)"),
     ROW("unknown metric", DS_ MS_ "  - {method: tq}\nmetrics: [vnmse, foo]\n",
         "cfg.yaml:6:18: unknown metric 'foo' for the codec methods of this config"),
+    ROW("recall@0", DS_ MS_ "  - {method: tq}\nmetrics: [vnmse, recall@0]\n",
+        "cfg.yaml:6:18: metric 'recall@0': K of recall@K must be a positive integer"),
+    ROW("recall@ not a number", DS_ MS_ "  - {method: tq}\nmetrics: [vnmse, recall@ten]\n",
+        "cfg.yaml:6:18: metric 'recall@ten': K of recall@K must be a positive integer"),
+    ROW("recall@ with a leading zero", DS_ MS_ "  - {method: tq}\nmetrics: [recall@08]\n",
+        "cfg.yaml:6:11: metric 'recall@08': K of recall@K must be a positive integer"),
+    ROW("recall@ above the largest K", DS_ MS_ "  - {method: tq}\nmetrics: [vnmse, recall@2000]\n",
+        "cfg.yaml:6:18: metric 'recall@2000': K of recall@K must be at most 1024"),
+    {"recall@ above the default base size", DS_ MS_ "  - {method: tq}\nmetrics: [recall@101]\n",
+     "cfg.yaml:6:11: metric 'recall@101': dataset 'd1' has only 100 base vectors (its default "
+     "count; the dataset at ",
+     "cfg.yaml:3:5); recall@K needs K <= the base size", NULL, NULL, 0},
+    {"recall@ above one swept base size",
+     DS_ "  - {name: d1, kind: tvec, count: [500, 50]}\nmethods:\n  - {method: tq}\n"
+         "metrics: [recall@64]\n",
+     "cfg.yaml:6:11: metric 'recall@64': dataset 'd1' has only 50 base vectors (count at ",
+     "cfg.yaml:3:35)", NULL, NULL, 0},
     ROW("metric of another family", DS_ MS_ "  - {method: tq}\nmetrics: [kurtosis]\n",
         "cfg.yaml:6:11: unknown metric 'kurtosis' for the codec methods"),
     ROW("dataset param out of range", DS_ "  - {name: d1, kind: tvec, dim: 0}\n",
@@ -448,6 +465,25 @@ static const char *full_yaml =
     "plots:\n"
     "  - {x: bits, y: vnmse, logy: true, title: 'MSE vs bits', dataset: d1, method: tq}\n"
     "  - {x: dim, y: bits, series: method}\n";
+
+/* Any recall@K up to the base size loads, and every metric keeps where it was written. */
+Test(config, recall_any_k_loads) {
+    rb_config cfg;
+    load_ok("name: t\n"
+            "datasets:\n"
+            "  - {name: d1, kind: tvec, count: [100, 200]}\n"
+            "methods:\n"
+            "  - {method: tq}\n"
+            "metrics: [recall@10, recall@100, vnmse]\n",
+            &cfg);
+    cr_assert_eq(cfg.nmetrics, 3);
+    cr_assert_str_eq(cfg.metrics[1], "recall@100");
+    cr_assert_not_null(cfg.metric_pos);
+    cr_assert_eq(cfg.metric_pos[1].line, 6);
+    cr_assert_eq(cfg.metric_pos[1].col, 22);
+    cr_assert(strstr(cfg.metric_pos[1].file, "cfg.yaml"), "%s", cfg.metric_pos[1].file);
+    rb_config_free(&cfg);
+}
 
 Test(config, full_config_loads) {
     rb_config cfg;

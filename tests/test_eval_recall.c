@@ -4,6 +4,7 @@
  * path and ties broken by index. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -183,4 +184,86 @@ Test(eval_recall, metrics_are_in_the_table_and_need_queries) {
     cr_assert_eq(rb_eval_codec(&m, &p, &ds, 1, recall_names, 1, collect, &g), RB_EINVAL);
     cr_assert(strstr(rb_error_detail(), "recall@k"), "%s", rb_error_detail());
     rb_dataset_free(&ds);
+}
+
+/* Any recall@K, not only the listed ones: the same counting by index at K = 3, 10, 600 and the
+ * largest K. */
+static const char *const any_names[] = {"recall@3", "recall@10", "recall@600", "recall@1024"};
+
+typedef struct got_any {
+    double v[4];
+    size_t rows;
+} got_any;
+
+static int collect_any(void *ctx, const rb_metric_value *v) {
+    got_any *g = ctx;
+    for (size_t i = 0; i < 4; i++)
+        if (!strcmp(v->metric->name, any_names[i])) {
+            g->v[i] = v->value;
+            g->rows++;
+        }
+    return 0;
+}
+
+/* t_j < K: K = 3: {0, 2}; 10: {0, 2, 3, 5}; 600: all but 600 and 1099; 1024: all but 1099. */
+Test(eval_recall, any_k_is_computed) {
+    rb_method m = {.name = "fake", .family = RB_FAMILY_CODEC, .codec = &ip_ops};
+    rb_params p;
+    rb_params_init(&p, NULL, 0);
+    rb_dataset ds;
+    build(&ds, rbt_seed());
+    fake_mode = 2;
+    got_any g = {{NAN, NAN, NAN, NAN}, 0};
+    cr_assert_eq(rb_eval_codec(&m, &p, &ds, 1, any_names, 4, collect_any, &g), 0, "%s",
+                 rb_error_detail());
+    cr_assert_eq(g.rows, 4);
+    const double want[4] = {2.0 / NQ, 4.0 / NQ, (NQ - 2.0) / NQ, (NQ - 1.0) / NQ};
+    for (size_t i = 0; i < 4; i++)
+        cr_assert_float_eq(g.v[i], want[i], 1e-12, "%s: %g, want %g", any_names[i], g.v[i],
+                           want[i]);
+    rb_dataset_free(&ds);
+    /* K above the base size is an error naming the metric. */
+    rb_tensor *x, *q;
+    cr_assert_eq(rb_dataset_add(&ds, "x", 2, (size_t[]){4, 8}, &x), 0);
+    cr_assert_eq(rb_dataset_add(&ds, "queries", 2, (size_t[]){2, 8}, &q), 0);
+    for (size_t i = 0; i < 4; i++) x->data[i * 8 + i] = 1.0f;
+    const char *const over[] = {"recall@4", "recall@5"};
+    m.codec = &decode_ops;
+    fake_mode = 0;
+    cr_assert_eq(rb_eval_codec(&m, &p, &ds, 1, over, 1, collect_any, &g), 0, "%s",
+                 rb_error_detail());
+    cr_assert_eq(rb_eval_codec(&m, &p, &ds, 1, over, 2, collect_any, &g), RB_EINVAL);
+    cr_assert(strstr(rb_error_detail(), "'recall@5'"), "%s", rb_error_detail());
+    cr_assert(strstr(rb_error_detail(), "4 vectors"), "%s", rb_error_detail());
+    rb_dataset_free(&ds);
+}
+
+/* recall@K names: any K in 1..RB_RECALL_K_MAX written plainly, one row per K (the listed ones
+ * keep their table row), nothing else. */
+Test(eval_recall, any_k_metric_rows) {
+    const rb_metric *t = rb_metric_find("recall@10");
+    cr_assert_not_null(t);
+    cr_assert_str_eq(t->name, "recall@10");
+    cr_assert_eq(t->better, RB_BETTER_HIGHER);
+    cr_assert_eq(t->family, RB_FAMILY_CODEC);
+    cr_assert_eq(rb_metric_find("recall@10"), t, "one row per K");
+    char top[32];
+    snprintf(top, sizeof top, "recall@%d", RB_RECALL_K_MAX);
+    cr_assert_not_null(rb_metric_find(top));
+    cr_assert_str_eq(rb_metric_find(top)->name, top);
+    size_t n;
+    const rb_metric *all = rb_metrics_all(&n);
+    const rb_metric *r16 = rb_metric_find("recall@16");
+    cr_assert(r16 >= all && r16 < all + n, "recall@16 is the table's row");
+    cr_assert_eq(rb_metric_recall_k("recall@16"), 16);
+    cr_assert_eq(rb_metric_recall_k("recall@5000"), 5000);
+    cr_assert_eq(rb_metric_recall_k("recall@99999999999"), SIZE_MAX);
+    snprintf(top, sizeof top, "recall@%d", RB_RECALL_K_MAX + 1);
+    const char *const bad[] = {"recall@0",  "recall@",  "recall@01", "recall@+5", "recall@ 5",
+                               "recall@5x", "recall@x", "recall@-1", top,         "recall@1@10"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        cr_assert_null(rb_metric_find(bad[i]), "%s", bad[i]);
+    cr_assert_eq(rb_metric_recall_k("recall@0"), 0);
+    cr_assert_eq(rb_metric_recall_k("recall@01"), 0);
+    cr_assert_eq(rb_metric_recall_k("vnmse"), 0);
 }

@@ -3,6 +3,7 @@
  * giving the same bits as an uninterrupted one. */
 #include <criterion/criterion.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -248,6 +249,45 @@ Test(run, config_error_exits_2_and_writes_nothing) {
     for (size_t i = 0; i < sizeof usage / sizeof usage[0]; i++) {
         cr_assert_eq(run(usage[i], &err), 2, "'%s'", usage[i]);
         cr_assert_neq(err[0], '\0', "'%s' explains itself", usage[i]);
+        free(err);
+    }
+}
+
+/* A recall@K above the size of a loaded base set (fvecs, count 0 = all: unknown when the config
+ * is read) stops the run at that cell with the metric's place in the config; K = the size runs. */
+Test(run, recall_k_above_a_loaded_base_size_names_the_metric) {
+    make_dir();
+    char p[256];
+    for (int file = 0; file < 2; file++) {
+        snprintf(p, sizeof p, "%s/%s.fvecs", dir, file ? "q" : "base");
+        FILE *f = fopen(p, "wb");
+        cr_assert_not_null(f);
+        for (int i = 0; i < (file ? 3 : 5); i++) {
+            int32_t dim = 4;
+            float v[4] = {(float) i, 1, -1, 0.5f * (float) file};
+            fwrite(&dim, sizeof dim, 1, f);
+            fwrite(v, sizeof v, 1, f);
+        }
+        fclose(f);
+    }
+    char yaml[1024], args[512], *err;
+    for (int k = 5; k <= 6; k++) {
+        snprintf(yaml, sizeof yaml,
+                 "name: r\ndatasets:\n  - {name: b5, kind: fvecs, path: %s/base.fvecs,\n"
+                 "     queries_path: %s/q.fvecs}\nmethods:\n  - {method: rtn}\n"
+                 "metrics: [vnmse, recall@%d]\n",
+                 dir, dir, k);
+        write_file("r.yaml", yaml);
+        snprintf(args, sizeof args, "%s/r.yaml -o %s/out%d", dir, dir, k);
+        int st = run(args, &err);
+        if (k == 5) {
+            cr_assert_eq(st, 0, "%s", err);
+        } else {
+            cr_assert_eq(st, 2, "%s", err);
+            cr_assert(strstr(err, "r.yaml:7:18: metric 'recall@6' needs K <= the base size, but "
+                                  "dataset 'b5' has 5 base vectors"),
+                      "%s", err);
+        }
         free(err);
     }
 }
