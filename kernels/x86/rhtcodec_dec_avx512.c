@@ -27,6 +27,7 @@
 #include "kernels/quant.h"
 #include "kernels/rhtcodec.h"
 #include "kernels/x86/fwht_reg_avx512.h"
+#include "kernels/x86/hmix_avx512.h"
 #include "kernels/x86/simd_util.h"
 
 /* DMAX: the longest row kept in registers; ZMAX: its payload, at most 256 * 8 bits, in zmm;
@@ -95,6 +96,20 @@ typedef struct rowk {
     int check_k, stream;
 } rowk;
 
+RB_AI rowk rowk_make(const rowc *rc, const int B) {
+    return (rowk){rb_fwht16_signs_make(),
+                  _mm512_loadu_ps(rc->cb->centroids),
+                  _mm512_loadu_ps(rc->cb->centroids + 16),
+                  _mm512_set1_epi32((1 << B) - 1),
+                  _mm512_set1_epi32((int) rc->cb->k),
+                  rc->cb->centroids,
+                  rc->sd1,
+                  rc->sd2,
+                  rc->cb->k,
+                  rc->check_k,
+                  rc->stream};
+}
+
 /* Unpacks row `in` and looks its centroids up into v; the mask of codes >= k. */
 RB_AI __mmask16 load_row(const rowk *K, const uint8_t *in, __m512 *v, const int nv, const int B) {
     const int payload = 2 * nv * B;
@@ -155,17 +170,7 @@ RB_AI void finish_row(const rowk *K, const uint8_t *in, __m512 *v, float *o, con
  * code >= k (before storing it), else 0. */
 RB_AI int decode_rows(const rowc *rc, const uint8_t *codes, size_t ldc, size_t rows, float *y,
                       size_t ldy, const int nv, const int B) {
-    const rowk K = {rb_fwht16_signs_make(),
-                    _mm512_loadu_ps(rc->cb->centroids),
-                    _mm512_loadu_ps(rc->cb->centroids + 16),
-                    _mm512_set1_epi32((1 << B) - 1),
-                    _mm512_set1_epi32((int) rc->cb->k),
-                    rc->cb->centroids,
-                    rc->sd1,
-                    rc->sd2,
-                    rc->cb->k,
-                    rc->check_k,
-                    rc->stream};
+    const rowk K = rowk_make(rc, B);
     enum { R = ROWS };
     size_t r = 0;
     if (nv <= 8)
@@ -193,15 +198,6 @@ typedef int (*rows_fn)(const rowc *rc, const uint8_t *codes, size_t ldc, size_t 
 /* ---- d = K * 16 nv, K > 1: blocks through registers into a row scratch, then the H_K^T mix ----
  */
 
-/* What the rows of a K > 1 call add to rowc. The scratch holds the row after the block FWHTs
- * (block k's vector j at T[k nv + j]) and, for the generic mix, one column of the K blocks and
- * its negation (buf) with the offsets that pick h_ki c_k from it (off[i K + k]). */
-typedef struct mixd {
-    size_t K;
-    __m512 *T, *buf;
-    const uint16_t *off;
-} mixd;
-
 /* Output vector (i, j) of the inverse mix, acc (the sum before the reference's * (1 / sqrt(d))):
  * times scale * d1 (folded, as finish_row) and the norm, stored. */
 RB_AI void put_out(const rowk *K, __m512 acc, __m512 norm, float *o, size_t at) {
@@ -212,12 +208,11 @@ RB_AI void put_out(const rowk *K, __m512 acc, __m512 norm, float *o, size_t at) 
         _mm512_storeu_ps(o + at, w);
 }
 
-/* One row: each block's codes looked up and its unnormalized FWHT in registers, into T; then for
- * each column vector j the inverse mix x_i = sum_k h_ki c_k (H_K transposed: the reference's
- * RB_INVERSE), summed in k order from +0 like rb_hadamard_f32_ref (the +0 start turns a -0 sum
- * into +0 as the reference does; acc - c is acc + (-c) bit for bit), then * scale d1, * |x|.
- * Returns 1 if a code >= k was seen (before anything of the row is stored). */
-RB_AI int mixed_row(const rowk *K, const mixd *M, const uint8_t *in, float *o, const int nv,
+/* One row: each block's codes looked up and its unnormalized FWHT in registers, into M->T; then
+ * for each column vector j the inverse mix (kernels/x86/hmix_avx512.h: H_K transposed, the
+ * reference's RB_INVERSE), * scale d1, * |x|. Returns 1 if a code >= k was seen (before anything
+ * of the row is stored). */
+RB_AI int mixed_row(const rowk *K, const rb_hmix *M, const uint8_t *in, float *o, const int nv,
                     const int B, const int h12) {
     const size_t P = 16 * (size_t) nv;
     for (size_t k = 0; k < M->K; k++) {
@@ -233,72 +228,35 @@ RB_AI int mixed_row(const rowk *K, const mixd *M, const uint8_t *in, float *o, c
     for (int j = 0; j < nv; j++) {
         if (h12) {
             __m512 c[12];
+            rb_hmix12_load(M->T, nv, j, c);
             RB_UNROLL(12)
-            for (int k = 0; k < 12; k++) c[k] = M->T[k * nv + j];
-            RB_UNROLL(12)
-            for (int i = 0; i < 12; i++) {
-                __m512 acc = _mm512_setzero_ps();
-                RB_UNROLL(12)
-                for (int k = 0; k < 12; k++)
-                    acc = rb_h12_paley[k * 12 + i] > 0 ? _mm512_add_ps(acc, c[k])
-                                                       : _mm512_sub_ps(acc, c[k]);
-                put_out(K, acc, norm, o, (size_t) i * P + 16 * (size_t) j);
-            }
+            for (int i = 0; i < 12; i++)
+                put_out(K, rb_hmix12_out(c, i, 1), norm, o, (size_t) i * P + 16 * (size_t) j);
             continue;
         }
-        const size_t KK = M->K;
-        const __m512 sign = _mm512_castsi512_ps(_mm512_set1_epi32((int) 0x80000000u));
-        for (size_t k = 0; k < KK; k++) {
-            __m512 c = M->T[k * (size_t) nv + (size_t) j];
-            M->buf[k] = c;
-            M->buf[KK + k] = _mm512_xor_ps(c, sign);
-        }
-        for (size_t i = 0; i < KK; i += 4) { /* every K in the table is a multiple of 4 */
-            const uint16_t *of = M->off + i * KK;
-            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-            for (size_t k = 0; k < KK; k++) {
-                a0 = _mm512_add_ps(a0, M->buf[of[k]]);
-                a1 = _mm512_add_ps(a1, M->buf[of[KK + k]]);
-                a2 = _mm512_add_ps(a2, M->buf[of[2 * KK + k]]);
-                a3 = _mm512_add_ps(a3, M->buf[of[3 * KK + k]]);
-            }
-            size_t at = i * P + 16 * (size_t) j;
-            put_out(K, a0, norm, o, at);
-            put_out(K, a1, norm, o, at + P);
-            put_out(K, a2, norm, o, at + 2 * P);
-            put_out(K, a3, norm, o, at + 3 * P);
-        }
+        rb_hmix_column(M, (size_t) nv, (size_t) j);
+        for (size_t i = 0; i < M->K; i++) put_out(K, M->out[i], norm, o, i * P + 16 * (size_t) j);
     }
     return 0;
 }
 
 /* Rows of d = K * 16 nv at B bits. Returns 1 at the first row that holds a code >= k (the rows
  * before it are written), else 0. */
-RB_AI int decode_rows_mixed(const rowc *rc, const mixd *M, const uint8_t *codes, size_t ldc,
+RB_AI int decode_rows_mixed(const rowc *rc, const rb_hmix *M, const uint8_t *codes, size_t ldc,
                             size_t rows, float *y, size_t ldy, const int nv, const int B,
                             const int h12) {
-    const rowk K = {rb_fwht16_signs_make(),
-                    _mm512_loadu_ps(rc->cb->centroids),
-                    _mm512_loadu_ps(rc->cb->centroids + 16),
-                    _mm512_set1_epi32((1 << B) - 1),
-                    _mm512_set1_epi32((int) rc->cb->k),
-                    rc->cb->centroids,
-                    rc->sd1,
-                    NULL,
-                    rc->cb->k,
-                    rc->check_k,
-                    rc->stream};
+    const rowk K = rowk_make(rc, B);
     for (size_t r = 0; r < rows; r++)
         if (mixed_row(&K, M, codes + r * ldc, y + r * ldy, nv, B, h12)) return 1;
     return 0;
 }
 
-typedef int (*mixed_fn)(const rowc *rc, const mixd *M, const uint8_t *codes, size_t ldc,
+typedef int (*mixed_fn)(const rowc *rc, const rb_hmix *M, const uint8_t *codes, size_t ldc,
                         size_t rows, float *y, size_t ldy);
-#define MINST(NV, B, H)                                                                    \
-    static int mixed_##NV##_##B##_##H(const rowc *rc, const mixd *M, const uint8_t *codes, \
-                                      size_t ldc, size_t rows, float *y, size_t ldy) {     \
-        return decode_rows_mixed(rc, M, codes, ldc, rows, y, ldy, NV, B, H);               \
+#define MINST(NV, B, H)                                                                       \
+    static int mixed_##NV##_##B##_##H(const rowc *rc, const rb_hmix *M, const uint8_t *codes, \
+                                      size_t ldc, size_t rows, float *y, size_t ldy) {        \
+        return decode_rows_mixed(rc, M, codes, ldc, rows, y, ldy, NV, B, H);                  \
     }
 #define MINST_B(NV, H) MINST(NV, 1, H) MINST(NV, 2, H) MINST(NV, 3, H) MINST(NV, 4, H)
 #define MINST_NV(NV)   MINST_B(NV, 0) MINST_B(NV, 1)
@@ -327,20 +285,16 @@ static int decode_mixed(const rb_rhtcodec *p, const uint8_t *codes, size_t ldc, 
     if (K == 1 || m < 4 || m > 8 || K > RB_HADAMARD_KMAX || K % 4) return RB_EDECLINE;
     const int8_t *hk = rb_hadamard_matrix(K);
     int h12 = K == 12 && memcmp(hk, rb_h12_paley, sizeof rb_h12_paley) == 0;
-    /* [T: d floats][sd: d floats][buf: 2 K vectors][off: K x K], inside
+    /* [T: d floats][sd: d floats][buf: 2 K vectors][out: K vectors][off: K x K], inside
      * rb_rhtcodec_scratch_bytes(d) (at least 160 d bytes) */
     __m512 *T = (__m512 *) (((uintptr_t) scratch + 63) & ~(uintptr_t) 63);
     float *sd = (float *) (T + p->d / 16);
     __m512 *buf = (__m512 *) (sd + p->d);
-    uint16_t *off = (uint16_t *) (buf + 2 * K);
+    const rb_hmix M = {K, T, buf, buf + 2 * K, (uint16_t *) (buf + 3 * K)};
     if (!rb_fold_signs(p->d1, p->d, (float) (1.0 / sqrt((double) p->d)), sd)) return RB_EDECLINE;
-    if (!h12)
-        for (size_t i = 0; i < K; i++)
-            for (size_t k = 0; k < K; k++)
-                off[i * K + k] = (uint16_t) (hk[k * K + i] < 0 ? K + k : k);
+    if (!h12) rb_hmix_offsets(&M, hk, 1);
     rowc rc = {p->cb, sd, NULL, p->cb->k < ((size_t) 1 << p->bits),
                (flags & RB_RHTCODEC_STREAM) && (uintptr_t) y % 64 == 0 && ldy % 16 == 0};
-    mixd M = {K, T, buf, off};
     *big = mixed_fns[m - 4][h12][p->bits - 1](&rc, &M, codes, ldc, rows, y, ldy);
     if (rc.stream) _mm_sfence();
     return RB_OK;

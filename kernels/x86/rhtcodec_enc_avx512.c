@@ -36,6 +36,7 @@
 #include "kernels/rhtcodec.h"
 #include "kernels/rowcodec.h"
 #include "kernels/x86/fwht_reg_avx512.h"
+#include "kernels/x86/hmix_avx512.h"
 #include "kernels/x86/lanes16_avx512.h"
 #include "kernels/x86/simd_util.h"
 
@@ -245,30 +246,21 @@ static const rows_fn row_fns[4][BMAX] = {ROW_NV(2), ROW_NV(4), ROW_NV(8), ROW_NV
 
 /* ---- d = K * 16 nv, K > 1: blocks in registers, the H_K mix through a row scratch ---- */
 
-/* What the rows of a K > 1 call share. The row scratch T and the generic mix's buffer and offset
- * table live in the caller's scratch, which a reference fallback reuses: the table is rebuilt
- * after one (rare: bad or tiny rows). */
+/* What the rows of a K > 1 call share: the mix (kernels/x86/hmix_avx512.h) over the caller's
+ * scratch, which a reference fallback reuses: the offset table is rebuilt after one (rare: bad or
+ * tiny rows). */
 typedef struct mixk {
     enck e; /* e.scale = 1 / sqrt(d), the scale after the mix */
     const float *d1;
     const int8_t *hk;
-    size_t K;
-    __m512 *T;     /* the row after the block FWHTs: block k's vector j at T[k nv + j] */
-    __m512 *buf;   /* generic mix: one column vector of the K blocks, then its negation */
-    uint16_t *off; /* generic mix: off[i K + k] indexes buf with h_ik's sign */
+    rb_hmix h; /* h.T: the row after the block FWHTs */
 } mixk;
-
-static void mix_offsets(const mixk *M) {
-    for (size_t i = 0; i < M->K; i++)
-        for (size_t k = 0; k < M->K; k++)
-            M->off[i * M->K + k] = (uint16_t) (M->hk[i * M->K + k] < 0 ? M->K + k : k);
-}
 
 /* Each 16 nv block of row x: u = x * inv, u * d1 (rb_rows_unit_f32 then the RHT's signs, in that
  * order, so any d1 gives the reference's bits), its unnormalized FWHT, into T. */
 RB_AI void row_blocks(const mixk *M, const float *x, float inv, const int nv) {
     const __m512 vi = _mm512_set1_ps(inv);
-    for (size_t k = 0; k < M->K; k++) {
+    for (size_t k = 0; k < M->h.K; k++) {
         const float *xk = x + k * 16 * (size_t) nv, *dk = M->d1 + k * 16 * (size_t) nv;
         __m512 v[16];
         RB_UNROLL(16)
@@ -277,7 +269,7 @@ RB_AI void row_blocks(const mixk *M, const float *x, float inv, const int nv) {
                                  _mm512_loadu_ps(dk + 16 * i));
         fwht_row(v, &M->e.s, nv);
         RB_UNROLL(16)
-        for (int i = 0; i < nv; i++) M->T[k * (size_t) nv + (size_t) i] = v[i];
+        for (int i = 0; i < nv; i++) M->h.T[k * (size_t) nv + (size_t) i] = v[i];
     }
 }
 
@@ -288,47 +280,20 @@ RB_AI void put16(const enck *K, __m512 acc, uint8_t *out, size_t at, const int B
     memcpy(out + 2 * (size_t) B * at, &w, 2 * (size_t) B);
 }
 
-/* out_i = sum_k h_ik c_k for each column vector j, summed in k order from +0 like the reference
- * (acc - c is acc + (-c) bit for bit; the +0 start turns a -0 sum into +0 as the reference does),
- * then * scale, search, pack. */
+/* For each column vector j the H_K mix, then * scale, search, pack. */
 RB_AI void mix_row(const mixk *M, uint8_t *out, const int nv, const int B, const int h12) {
     for (int j = 0; j < nv; j++) {
         if (h12) {
             __m512 c[12];
+            rb_hmix12_load(M->h.T, nv, j, c);
             RB_UNROLL(12)
-            for (int k = 0; k < 12; k++) c[k] = M->T[k * nv + j];
-            RB_UNROLL(12)
-            for (int i = 0; i < 12; i++) {
-                __m512 acc = _mm512_setzero_ps();
-                RB_UNROLL(12)
-                for (int k = 0; k < 12; k++)
-                    acc = rb_h12_paley[i * 12 + k] > 0 ? _mm512_add_ps(acc, c[k])
-                                                       : _mm512_sub_ps(acc, c[k]);
-                put16(&M->e, acc, out, (size_t) (i * nv + j), B);
-            }
+            for (int i = 0; i < 12; i++)
+                put16(&M->e, rb_hmix12_out(c, i, 0), out, (size_t) (i * nv + j), B);
             continue;
         }
-        const size_t K = M->K;
-        const __m512 sign = _mm512_castsi512_ps(_mm512_set1_epi32((int) 0x80000000u));
-        for (size_t k = 0; k < K; k++) {
-            __m512 c = M->T[k * (size_t) nv + (size_t) j];
-            M->buf[k] = c;
-            M->buf[K + k] = _mm512_xor_ps(c, sign);
-        }
-        for (size_t i = 0; i < K; i += 4) { /* every K in the table is a multiple of 4 */
-            const uint16_t *o = M->off + i * K;
-            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-            for (size_t k = 0; k < K; k++) {
-                a0 = _mm512_add_ps(a0, M->buf[o[k]]);
-                a1 = _mm512_add_ps(a1, M->buf[o[K + k]]);
-                a2 = _mm512_add_ps(a2, M->buf[o[2 * K + k]]);
-                a3 = _mm512_add_ps(a3, M->buf[o[3 * K + k]]);
-            }
-            put16(&M->e, a0, out, i * (size_t) nv + (size_t) j, B);
-            put16(&M->e, a1, out, (i + 1) * (size_t) nv + (size_t) j, B);
-            put16(&M->e, a2, out, (i + 2) * (size_t) nv + (size_t) j, B);
-            put16(&M->e, a3, out, (i + 3) * (size_t) nv + (size_t) j, B);
-        }
+        rb_hmix_column(&M->h, (size_t) nv, (size_t) j);
+        for (size_t i = 0; i < M->h.K; i++)
+            put16(&M->e, M->h.out[i], out, i * (size_t) nv + (size_t) j, B);
     }
 }
 
@@ -337,7 +302,7 @@ RB_AI void mix_row(const mixk *M, uint8_t *out, const int nv, const int B, const
 RB_AI int encode_rows_mix(const encc *c, mixk *M, const float *x, size_t rows, size_t ldx,
                           uint8_t *codes, size_t ldc, size_t row0, const int nv, const int B,
                           const int h12) {
-    const size_t d = c->p->d, payload = 2 * (size_t) B * M->K * (size_t) nv;
+    const size_t d = c->p->d, payload = 2 * (size_t) B * M->h.K * (size_t) nv;
     enck_init(&M->e, c->p->cb->thresholds, d, B);
     int fresh = 0; /* whether the offset table is intact */
     for (size_t g0 = 0; g0 < rows; g0 += NORM_GROUP) {
@@ -348,7 +313,7 @@ RB_AI int encode_rows_mix(const encc *c, mixk *M, const float *x, size_t rows, s
         uint32_t fast = group_factors(xg, n, ldx, d, inv, norm);
         for (size_t q = 0; q < n; q++) {
             if ((fast >> q) & 1) {
-                if (!h12 && !fresh) mix_offsets(M), fresh = 1;
+                if (!h12 && !fresh) rb_hmix_offsets(&M->h, M->hk, 0), fresh = 1;
                 row_blocks(M, xg + q * ldx, inv[q], nv);
                 mix_row(M, cg + q * ldc, nv, B, h12);
                 memcpy(cg + q * ldc + payload, &norm[q], sizeof norm[q]);
@@ -398,13 +363,13 @@ static int encode_mixed(const rb_rhtcodec *p, const float *x, size_t rows, size_
     if (K == 1 || m < 4 || m > 8 || K > RB_HADAMARD_KMAX || K % 4) return RB_EDECLINE;
     mixk M;
     M.d1 = p->d1;
-    M.K = K;
     M.hk = rb_hadamard_matrix(K);
     int h12 = K == 12 && memcmp(M.hk, rb_h12_paley, sizeof rb_h12_paley) == 0;
-    /* [T: d floats][buf: 2 K vectors][off: K x K], inside rb_rhtcodec_scratch_bytes(d) */
-    M.T = (__m512 *) (((uintptr_t) scratch + 63) & ~(uintptr_t) 63);
-    M.buf = M.T + p->d / 16;
-    M.off = (uint16_t *) (M.buf + 2 * K);
+    /* [T: d floats][buf: 2 K vectors][out: K vectors][off: K x K], inside
+     * rb_rhtcodec_scratch_bytes(d) (at least 160 d bytes) */
+    __m512 *T = (__m512 *) (((uintptr_t) scratch + 63) & ~(uintptr_t) 63);
+    M.h =
+        (rb_hmix){K, T, T + p->d / 16, T + p->d / 16 + 2 * K, (uint16_t *) (T + p->d / 16 + 3 * K)};
     encc c = {p, NULL, NULL, scratch};
     return mix_fns[m - 4][h12][p->bits - 1](&c, &M, x, rows, ldx, codes, ldc, row0);
 }
