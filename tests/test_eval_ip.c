@@ -9,6 +9,7 @@
 
 #include "harness/eval.h"
 #include "methods/method.h"
+#include "tests/codec_fake.h"
 #include "tests/testutil.h"
 
 /* ---- a synthetic codec: x_hat = a(x) x + noise(x), a(x) = A + W u(x), u uniform on [-1, 1] ----
@@ -17,30 +18,6 @@
  * and ip_bias is A - 1. */
 static double A = 0.7, W = 0.25, NOISE = 0.3; /* each test runs in a process of its own */
 
-typedef struct fake {
-    size_t dim;
-} fake;
-
-static int fake_create(const rb_params *p, size_t dim, uint64_t seed, void **state) {
-    (void) p;
-    (void) seed;
-    fake *f = malloc(sizeof *f);
-    if (!f) return RB_ENOMEM;
-    f->dim = dim;
-    *state = f;
-    return 0;
-}
-static size_t fake_code_bytes(const void *state) {
-    return ((const fake *) state)->dim * sizeof(float);
-}
-static double fake_bits(const void *state) {
-    (void) state;
-    return 32;
-}
-static int fake_encode(void *state, const float *x, size_t count, uint8_t *codes) {
-    memcpy(codes, x, count * fake_code_bytes(state));
-    return 0;
-}
 static uint64_t splitmix(uint64_t *s) {
     uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -51,9 +28,9 @@ static double unif(uint64_t *s) {
     return ((double) (splitmix(s) >> 11) + 0.5) / 9007199254740992.0;
 }
 static int fake_decode(void *state, const uint8_t *codes, size_t count, float *xhat) {
-    size_t d = ((fake *) state)->dim;
+    size_t d = ((rbt_codec_fake *) state)->dim;
     for (size_t i = 0; i < count; i++) {
-        const float *x = (const float *) (codes + i * fake_code_bytes(state));
+        const float *x = (const float *) (codes + i * rbt_codec_fake_code_bytes(state));
         uint64_t h = 1469598103934665603ull;
         for (size_t j = 0; j < d; j++) {
             uint32_t b;
@@ -68,15 +45,7 @@ static int fake_decode(void *state, const uint8_t *codes, size_t count, float *x
     }
     return 0;
 }
-static void fake_destroy(void *state) {
-    free(state);
-}
-static const rb_codec_ops fake_ops = {.create = fake_create,
-                                      .code_bytes = fake_code_bytes,
-                                      .bits = fake_bits,
-                                      .encode = fake_encode,
-                                      .decode = fake_decode,
-                                      .destroy = fake_destroy};
+static const rb_codec_ops fake_ops = {RBT_CODEC_FAKE_OPS, .decode = fake_decode};
 static const rb_method fake_method = {
     .name = "fake", .family = RB_FAMILY_CODEC, .codec = &fake_ops};
 

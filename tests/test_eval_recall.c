@@ -10,40 +10,13 @@
 
 #include "harness/eval.h"
 #include "methods/method.h"
+#include "tests/codec_fake.h"
 #include "tests/testutil.h"
 
-/* Every fake codec stores the vector itself (dim floats). */
-typedef struct fake {
-    size_t dim;
-    int mode; /* 0 exact, 1 negate on decode, 2 score = -index, 3 score = 0 */
-} fake;
-
-static int fake_mode;
-
-static int fake_create(const rb_params *p, size_t dim, uint64_t seed, void **state) {
-    (void) p;
-    (void) seed;
-    fake *f = malloc(sizeof *f);
-    if (!f) return RB_ENOMEM;
-    f->dim = dim;
-    f->mode = fake_mode;
-    *state = f;
-    return 0;
-}
-static size_t fake_code_bytes(const void *state) {
-    return ((const fake *) state)->dim * sizeof(float);
-}
-static double fake_bits(const void *state) {
-    (void) state;
-    return 32;
-}
-static int fake_encode(void *state, const float *x, size_t count, uint8_t *codes) {
-    memcpy(codes, x, count * fake_code_bytes(state));
-    return 0;
-}
+/* The fake codec's mode: 0 exact, 1 negate on decode, 2 score = -index, 3 score = 0. */
 static int fake_decode(void *state, const uint8_t *codes, size_t count, float *xhat) {
-    fake *f = state;
-    memcpy(xhat, codes, count * fake_code_bytes(state));
+    rbt_codec_fake *f = state;
+    memcpy(xhat, codes, count * rbt_codec_fake_code_bytes(state));
     if (f->mode == 1)
         for (size_t i = 0; i < count * f->dim; i++) xhat[i] = -xhat[i];
     return 0;
@@ -51,34 +24,20 @@ static int fake_decode(void *state, const uint8_t *codes, size_t count, float *x
 /* The base vectors are one-hot: the index of vector i is where its 1 is. */
 static int fake_ip(void *state, const uint8_t *codes, size_t count, const float *q, size_t nq,
                    float *out) {
-    fake *f = state;
+    rbt_codec_fake *f = state;
     (void) q;
     for (size_t i = 0; i < count; i++) {
         float x[2048];
-        memcpy(x, codes + i * fake_code_bytes(f), fake_code_bytes(f));
+        memcpy(x, codes + i * rbt_codec_fake_code_bytes(f), rbt_codec_fake_code_bytes(f));
         size_t idx = 0;
         while (x[idx] != 1.0f) idx++;
         for (size_t j = 0; j < nq; j++) out[i * nq + j] = f->mode == 2 ? -(float) idx : 0.0f;
     }
     return 0;
 }
-static void fake_destroy(void *state) {
-    free(state);
-}
-
-static const rb_codec_ops decode_ops = {.create = fake_create,
-                                        .code_bytes = fake_code_bytes,
-                                        .bits = fake_bits,
-                                        .encode = fake_encode,
-                                        .decode = fake_decode,
-                                        .destroy = fake_destroy};
-static const rb_codec_ops ip_ops = {.create = fake_create,
-                                    .code_bytes = fake_code_bytes,
-                                    .bits = fake_bits,
-                                    .encode = fake_encode,
-                                    .decode = fake_decode,
-                                    .inner_product = fake_ip,
-                                    .destroy = fake_destroy};
+static const rb_codec_ops decode_ops = {RBT_CODEC_FAKE_OPS, .decode = fake_decode};
+static const rb_codec_ops ip_ops = {RBT_CODEC_FAKE_OPS, .decode = fake_decode,
+                                    .inner_product = fake_ip};
 
 static const char *const recall_names[] = {"recall@1", "recall@4", "recall@16", "recall@64"};
 
@@ -125,7 +84,7 @@ static got run(const rb_codec_ops *ops, int mode, uint64_t seed) {
     cr_assert_eq(rb_params_init(&p, NULL, 0), 0);
     rb_dataset ds;
     build(&ds, seed);
-    fake_mode = mode;
+    rbt_codec_fake_mode = mode;
     got g = {{NAN, NAN, NAN, NAN}, {NAN, NAN, NAN, NAN}, {0}, 0};
     int rc = rb_eval_codec(&m, &p, &ds, 1, recall_names, 4, collect, &g);
     cr_assert_eq(rc, 0, "%s", rb_error_detail());
@@ -212,7 +171,7 @@ Test(eval_recall, any_k_is_computed) {
     rb_params_init(&p, NULL, 0);
     rb_dataset ds;
     build(&ds, rbt_seed());
-    fake_mode = 2;
+    rbt_codec_fake_mode = 2;
     got_any g = {{NAN, NAN, NAN, NAN}, 0};
     cr_assert_eq(rb_eval_codec(&m, &p, &ds, 1, any_names, 4, collect_any, &g), 0, "%s",
                  rb_error_detail());
@@ -229,7 +188,7 @@ Test(eval_recall, any_k_is_computed) {
     for (size_t i = 0; i < 4; i++) x->data[i * 8 + i] = 1.0f;
     const char *const over[] = {"recall@4", "recall@5"};
     m.codec = &decode_ops;
-    fake_mode = 0;
+    rbt_codec_fake_mode = 0;
     cr_assert_eq(rb_eval_codec(&m, &p, &ds, 1, over, 1, collect_any, &g), 0, "%s",
                  rb_error_detail());
     cr_assert_eq(rb_eval_codec(&m, &p, &ds, 1, over, 2, collect_any, &g), RB_EINVAL);
