@@ -11,7 +11,9 @@ static void print_params(const rb_param_def *defs, size_t n) {
     for (size_t i = 0; i < n; i++) {
         const rb_param_def *d = &defs[i];
         char range[160] = "";
-        if (d->type == RB_PT_INT)
+        if (d->type == RB_PT_INT && d->choices)
+            snprintf(range, sizeof range, "%s", d->choices);
+        else if (d->type == RB_PT_INT)
             snprintf(range, sizeof range, "%.0f..%.0f", d->min, d->max);
         else if (d->type == RB_PT_FLOAT)
             snprintf(range, sizeof range, "%g..%g", d->min, d->max);

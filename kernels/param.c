@@ -58,6 +58,9 @@ static int parse_value(const rb_param_def *d, const char *text, double *num, cha
                                 d->min, d->max);
         *num = (double) v;
         snprintf(canon, RB_PARAM_TEXT_MAX, "%lld", v);
+        if (d->choices && choice_index(d->choices, canon) < 0)
+            return rb_error_set(RB_EINVAL, "parameter '%s': '%s' is not one of %s", d->name, text,
+                                d->choices);
         return RB_OK;
     }
     case RB_PT_FLOAT: {

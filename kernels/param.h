@@ -12,12 +12,17 @@ typedef struct rb_param_def {
     rb_ptype type;
     const char *def;     /* default as written in YAML; NULL means the parameter is required */
     double min, max;     /* inclusive range for INT and FLOAT */
-    const char *choices; /* ENUM: the allowed words separated by '|', e.g. "rht|haar|none" */
+    const char *choices; /* ENUM: the allowed words separated by '|', e.g. "rht|haar|none";
+                          * INT (RB_PARAM_INT_OF): the allowed values, e.g. "16|32" */
     const char *doc;     /* one line for `rotabench list` */
 } rb_param_def;
 
 #define RB_PARAM_INT(name, def, lo, hi, doc) \
     { name, RB_PT_INT, def, lo, hi, NULL, doc }
+/* An integer that takes only the listed values ("16|32"): checked like an enum, recorded as a
+ * number like any integer. */
+#define RB_PARAM_INT_OF(name, def, choices, doc) \
+    { name, RB_PT_INT, def, -1e18, 1e18, choices, doc }
 #define RB_PARAM_FLOAT(name, def, lo, hi, doc) \
     { name, RB_PT_FLOAT, def, lo, hi, NULL, doc }
 #define RB_PARAM_BOOL(name, def, doc) \

@@ -15,8 +15,8 @@ static const rb_param_def rtn_kv_params[] = {
     RB_PARAM_INT("bits", "4", 1, 8, "bits per element of the codes"),
     RB_PARAM_INT("group", "0", 0, 1 << 16, "channels per (scale, zero) pair; 0 = head_dim"),
     RB_PARAM_FLOAT("clip", "1", 0.05, 1, "range multiplier (clip ratio)"),
-    RB_PARAM_ENUM("scale_bits", "16", "16|32",
-                  "stored width of each scale and zero point: 16 (fp16) or 32 (fp32), no other"),
+    RB_PARAM_INT_OF("scale_bits", "16", "16|32",
+                    "stored width of each scale and zero point: 16 (fp16) or 32 (fp32), no other"),
 };
 
 typedef struct rtn_kv {

@@ -21,9 +21,10 @@ static const rb_param_def saw_params[] = {
                  "runs 128 (= head_dim), the code's default is 16"),
     RB_PARAM_BOOL("rotate_v", "false", "rotate V as well (ROTATE_V=1); default K only"),
     RB_PARAM_BOOL("bf16", "true", "round the rotated row to bf16 and back before min/max"),
-    RB_PARAM_ENUM("scale_bits", "32", "16|32",
-                  "bits charged per scale and per zero point, 16 or 32: 32 is what the kernel "
-                  "stores (fp32 pair, 4 + 64/D bits); 16 the 4.25 convention (OSCAR's accounting)"),
+    RB_PARAM_INT_OF(
+        "scale_bits", "32", "16|32",
+        "bits charged per scale and per zero point, 16 or 32: 32 is what the kernel "
+        "stores (fp32 pair, 4 + 64/D bits); 16 the 4.25 convention (OSCAR's accounting)"),
 };
 
 typedef struct saw {
