@@ -15,7 +15,6 @@ static double sqnorm(const float *x, size_t d) {
     return s;
 }
 
-/* vNMSE per vector: |x - x_hat|^2 / |x|^2 (a zero vector decoded exactly counts as 0). */
 /* A finite input whose reconstruction is not finite: inputs with norms close to FLT_MAX can
  * overflow in the decode (a norm times a centroid vector longer than 1, EDEN's scale 1 / cos),
  * which would otherwise surface only as a null vnmse. An error naming the vector instead. */
@@ -38,6 +37,7 @@ static int check_decoded(const char *name, const float *x, const float *xh, size
     return RB_OK;
 }
 
+/* vNMSE per vector: |x - x_hat|^2 / |x|^2 (a zero vector decoded exactly counts as 0). */
 static int eval_vnmse(const float *x, const float *xh, size_t count, size_t d, rb_metric_sink sink,
                       void *ctx) {
     double *e = malloc(count * sizeof *e);
@@ -270,6 +270,10 @@ int rb_eval_codec(const rb_method *m, const rb_params *p, const rb_dataset *ds, 
         size_t n = count - b < BATCH ? count - b : BATCH;
         rc = m->codec->encode(st, xt->data + b * d, n, codes + b * cb);
         if (!rc) rc = m->codec->decode(st, codes + b * cb, n, xh + b * d);
+        /* A codec numbers vectors within its call: say where the call starts. */
+        if (rc && count > BATCH)
+            rc = rb_error_set(rc, "%s (in the batch that starts at vector %zu of the dataset)",
+                              rb_error_detail(), b);
     }
     if (!rc) rc = check_decoded(m->name, xt->data, xh, count, d);
     if (!rc && rb_eval_wants(metrics, nmetrics, "vnmse"))

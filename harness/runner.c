@@ -283,11 +283,14 @@ static int latency_codec(run *r, cell_sink *cs) {
     }
     int rc = m->codec->create(&cs->cell->mparams, b.dim, cs->cell->method_seed, &b.st);
     if (rc) return rc;
-    /* Calibrated as the accuracy pass calibrates it, untimed. */
-    if (m->codec->calibrate)
-        rc = calib && calib->ndim == 2 && calib->shape[1] == b.dim
-                 ? m->codec->calibrate(b.st, calib->data, calib->shape[0])
-                 : m->codec->calibrate(b.st, xt->data, xt->shape[0]);
+    /* Calibrated as the accuracy pass calibrates it, untimed (which has already rejected a
+     * calibration tensor of the wrong shape; the same error here, should this run alone). */
+    if (calib && (calib->ndim != 2 || calib->shape[1] != b.dim))
+        rc = rb_error_set(RB_EINVAL, "%s: the calibration tensor 'calib' must be N x %zu", m->name,
+                          b.dim);
+    else if (m->codec->calibrate)
+        rc = calib ? m->codec->calibrate(b.st, calib->data, calib->shape[0])
+                   : m->codec->calibrate(b.st, xt->data, xt->shape[0]);
     b.cb = m->codec->code_bytes(b.st);
     size_t ip_rows = b.batch < LAT_IP_BLOCK ? b.batch : LAT_IP_BLOCK;
     b.codes = malloc(b.batch * b.cb + 1);
@@ -549,13 +552,14 @@ static int latency_kv(run *r, cell_sink *cs) {
                             "(tensor 'Q'): set 'queries: N' on dataset '%s'",
                             cs->de->name);
     b.group = want_ip ? qheads / b.heads : 0;
-    if (Kc && Vc && !kv_lat_axes(Kc, &l2, &b.calib, &h2, &d2) && Kc->ndim == K->ndim &&
-        l2 == b.layers && h2 == b.heads && d2 == b.dim &&
-        rb_tensor_numel(Vc) == rb_tensor_numel(Kc)) {
+    if (!Kc != !Vc)
+        return rb_error_set(RB_EINVAL, "%s: K_calib and V_calib come together", m->name);
+    if (Kc) { /* the accuracy pass has checked this too; the same error should this run alone */
+        if (kv_lat_axes(Kc, &l2, &b.calib, &h2, &d2) || Kc->ndim != K->ndim || l2 != b.layers ||
+            h2 != b.heads || d2 != b.dim || rb_tensor_numel(Vc) != rb_tensor_numel(Kc))
+            return rb_error_set(RB_EINVAL, "%s: K_calib/V_calib do not match K's layout", m->name);
         b.Kc = Kc->data;
         b.Vc = Vc->data;
-    } else {
-        b.calib = 0;
     }
     b.K = K->data;
     b.V = V->data;

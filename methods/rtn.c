@@ -180,7 +180,6 @@ static int rtn_decode_block(void *ctx, size_t slot, size_t r0, size_t rows) {
         }
     rb_dequant_rows_f32(q, rows, d, c->group, c->spec.asym, sc, ze, y, d);
     return rb_rotation_apply(&c->rot, y, rows, d, RB_INVERSE);
-    return rc;
 }
 
 static int rtn_encode(void *state, const float *x, size_t count, uint8_t *codes) {

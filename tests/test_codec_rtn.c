@@ -246,4 +246,18 @@ Test(codec_rtn, rows_near_the_fp32_limit_are_named_errors) {
                  rb_error_detail());
     cr_assert(isfinite(got[0]) && got[0] < 0.1, "vnmse %g", got[0]);
     rb_dataset_free(&ds);
+
+    /* Past the evaluator's first batch (4096 vectors) the codec's own numbering is within its
+     * call, so the message says where that call starts. */
+    rb_dataset big = {0};
+    cr_assert_eq(rb_dataset_add(&big, "x", 2, (size_t[]){5000, 64}, &t), 0);
+    for (size_t j = 0; j < 5000 * 64; j++) t->data[j] = (float) (j % 5) - 2.0f;
+    for (size_t j = 0; j < 64; j++) t->data[4100 * 64 + j] = 4e37f;
+    cr_assert_eq(rb_eval_codec(m, &p, &big, 9, metrics, 1, collect, got), RB_ENUMERIC);
+    cr_assert(strstr(rb_error_detail(), "rtn: vector 4 (norm 3.2e+38) overflows fp32 in the "
+                                        "rotation"),
+              "%s", rb_error_detail());
+    cr_assert(strstr(rb_error_detail(), "(in the batch that starts at vector 4096 of the dataset)"),
+              "%s", rb_error_detail());
+    rb_dataset_free(&big);
 }
