@@ -1119,6 +1119,25 @@ static int plot_one(FILE *f, const char *dir, int idx, json_t *spec, json_t *row
     /* Baselines: one pooled value each, a CSV row with an empty x. */
     json_t *bvals = json_object(); /* label -> value, finite ones only (and > 0 on log y) */
     json_object_foreach(base, sname, s) {
+        /* One line stands for one cell (its repeats): a label whose rows differ in dataset or
+         * parameters would be drawn at the mean of unrelated cells, so it is left out, saying so.
+         */
+        json_t *r0 = json_array_get(s, 0), *rk;
+        size_t k;
+        int mixed = 0;
+        json_array_foreach(s, k, rk) {
+            const char *d0 = rb_row_str(r0, "dataset"), *dk = rb_row_str(rk, "dataset");
+            if ((d0 && dk ? strcmp(d0, dk) != 0 : d0 != dk) ||
+                !json_equal(json_object_get(r0, "params"), json_object_get(rk, "params")))
+                mixed = 1;
+        }
+        if (mixed) {
+            fprintf(f,
+                    "Baseline `%s` is not drawn: its rows differ in dataset or parameters "
+                    "(filter the plot with `dataset:`, or give the baseline entry one cell).\n\n",
+                    sname);
+            continue;
+        }
         double by, bse;
         pool(s, &by, &bse);
         char b[32], e[32], bname[TXT];

@@ -278,15 +278,53 @@ Test(report, crafted_run) {
     rmtmp();
 }
 
-/* A plot's baselines: the label's rows become one dashed horizontal line at their pooled value
- * (CSV row with an empty x), not points at their x; the other series are unchanged. */
+/* One more cell after craft_with: `label` (method eden) at bits = 4, its bits metric = value. */
+static void append_cell(const char *dir, const char *label, double value) {
+    rb_results *res;
+    cr_assert_eq(rb_results_open(dir, &res), 0, "%s", rb_error_detail());
+    rb_params dp, p;
+    cr_assert_eq(rb_params_init(&dp, RB_PARAMS_OF(ddefs)), 0);
+    cr_assert_eq(rb_params_init(&p, RB_PARAMS_OF(mdefs)), 0);
+    cr_assert_eq(rb_params_set(&p, "bits", "4"), 0);
+    char key[64];
+    snprintf(key, sizeof key, "sphere|%s|bits=4|cpu|0", label);
+    rb_record r = {.dataset = "sphere128",
+                   .dparams = &dp,
+                   .family = "codec",
+                   .method = "eden",
+                   .label = label,
+                   .method_version = 1,
+                   .params = &p,
+                   .backend = "cpu",
+                   .seed = 10,
+                   .unit = "",
+                   .n = 1000,
+                   .items_per_s = NAN,
+                   .gbps = NAN,
+                   .gflops = NAN,
+                   .frac_bw = NAN,
+                   .frac_peak = NAN,
+                   .cell_key = key,
+                   .metric = "bits",
+                   .value = value,
+                   .stderr_ = NAN};
+    cr_assert_eq(rb_results_write(res, &r), 0);
+    cr_assert_eq(rb_results_end_cell(res, key), 0);
+    rb_results_close(res);
+}
+
+/* A plot's baselines: the label's rows (one cell and its repeats) become one dashed horizontal
+ * line at their pooled value (CSV row with an empty x), not points at their x; the other series
+ * are unchanged. A baseline whose rows are several cells (eden-unbiased sweeps bits) is not
+ * drawn at their mean: the report says why. */
 Test(report, baseline_is_a_reference_line) {
     mktmp();
     char dir[512], path[700];
     snprintf(dir, sizeof dir, "%s/run", tmpdir);
     craft_with(dir, "{\"name\": \"crafted\", \"seed\": 1, \"plots\": [{\"x\": \"bits\", "
                     "\"y\": \"bits\", \"series\": \"label\", \"baselines\": "
-                    "[\"eden-unbiased\"]}]}");
+                    "[\"naive\", \"eden-unbiased\"]}]}");
+    append_cell(dir, "naive", 2.5);
     setenv("RB_GNUPLOT", "/nonexistent/gnuplot", 1);
     int rc = rb_report_write(dir, dir);
     unsetenv("RB_GNUPLOT");
@@ -294,20 +332,26 @@ Test(report, baseline_is_a_reference_line) {
     snprintf(path, sizeof path, "%s/plot_0.csv", dir);
     char *csv = slurp(path);
     cr_assert_not_null(csv);
-    /* eden-unbiased's bits are 1.25 .. 4.25: pooled 2.75, drawn as one line. */
-    cr_assert(strstr(csv, "\r\neden-unbiased (baseline),,2.75,"), "%s", csv);
-    cr_assert_null(strstr(csv, "\r\neden-unbiased,"), "%s", csv);
+    cr_assert(strstr(csv, "\r\nnaive (baseline),,2.5,"), "%s", csv);
+    cr_assert_null(strstr(csv, "\r\nnaive,"), "%s", csv);
+    cr_assert_null(strstr(csv, "eden-unbiased"), "%s", csv);
     cr_assert(strstr(csv, "\r\ntq,4,4,"), "%s", csv);
     free(csv);
     snprintf(path, sizeof path, "%s/plot_0.gp", dir);
     char *gps = slurp(path);
     cr_assert_not_null(gps);
     cr_assert(strstr(gps, "$s0 using 1:2 with linespoints lw 2 pt 7 ps 1.4 title \"tq\", \\\n"
-                          "  2.75 with lines dt 2 lw 2 lc rgb '#404040' title "
-                          "\"eden-unbiased (baseline)\"\n"),
+                          "  2.5 with lines dt 2 lw 2 lc rgb '#404040' title "
+                          "\"naive (baseline)\"\n"),
               "%s", gps);
     cr_assert_null(strstr(gps, "$s1"), "%s", gps);
     free(gps);
+    snprintf(path, sizeof path, "%s/report.md", dir);
+    char *md = slurp(path);
+    cr_assert(md && strstr(md, "Baseline `eden-unbiased` is not drawn: its rows differ in dataset "
+                               "or parameters"),
+              "%s", md ? md : "(no report)");
+    free(md);
     rmtmp();
 }
 
