@@ -1,0 +1,35 @@
+/* The run's latency pass (config `latency:`): one codec cell's encode, decode and inner-product
+ * estimation timed through Google Benchmark, one record per op. The runner calls it after the
+ * cell's accuracy pass; this file owns the timed bodies and what they need. */
+#ifndef RB_LATENCY_H
+#define RB_LATENCY_H
+
+#include <stdint.h>
+
+#include "datasets/dataset.h"
+#include "harness/config.h"
+#include "harness/limits.h"
+#include "harness/record.h"
+#include "methods/method.h"
+
+/* One cell, as the runner hands it over. */
+typedef struct rb_latency_cell {
+    const rb_config *cfg;     /* its latency section: ops, batch, min_time, repetitions */
+    const rb_limit *limit;    /* copy bandwidth and fp32 add peak measured in this run at this
+                               * thread count, or NULL (then no fractions) */
+    const rb_dataset *ds;     /* the cell's data */
+    const rb_method *m;       /* a codec: a vector codec or a KV method */
+    const rb_params *mparams; /* the cell's method parameters */
+    uint64_t seed;            /* the cell's method seed (instances as the accuracy pass makes) */
+    const char *dataset;      /* the dataset entry's name, for messages */
+    rb_record base;           /* the cell's record; each row fills metric, value and rates */
+    rb_results *res;          /* where the rows go */
+} rb_latency_cell;
+
+/* Times the ops the config names and writes one `<op>_latency` row per op: KV methods, and vector
+ * codecs on KV data (K and V, no 'x'), through the KV path (one call covers the whole cache, all
+ * layers), the rest on 'x' (`batch` vectors a call). An op that cannot be timed (inner_product
+ * without queries) is an error naming the dataset, never a silent skip. */
+int rb_latency_run(const rb_latency_cell *c);
+
+#endif
