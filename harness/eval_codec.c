@@ -153,7 +153,7 @@ static int eval_ip(const rb_method *m, void *st, const float *x, const float *xh
         double slope, se;
         /* sum_j t_ij r_ij = te_i - slope tt_i: the slope's error is the ratio's. */
         ratio_se(te, tt, count, &slope, &se);
-        rc = rb_eval_emit(sink, ctx, "ip_slope", slope, se, count * nq);
+        rc = rb_eval_emit(sink, ctx, "ip_slope", slope, se, count); /* se over vectors */
     }
     if (!rc && want_dprod) {
         double mean, se;
@@ -163,7 +163,7 @@ static int eval_ip(const rb_method *m, void *st, const float *x, const float *xh
     if (!rc && want_bias) {
         double bias, se;
         ratio_se(bs, ba, count, &bias, &se);
-        rc = rb_eval_emit(sink, ctx, "ip_bias", bias, se, count * nq);
+        rc = rb_eval_emit(sink, ctx, "ip_bias", bias, se, count);
     }
     free(s);
     free(sh);
