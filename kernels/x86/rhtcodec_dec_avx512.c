@@ -285,14 +285,14 @@ static int decode_mixed(const rb_rhtcodec *p, const uint8_t *codes, size_t ldc, 
     if (K == 1 || m < 4 || m > 8 || K > RB_HADAMARD_KMAX || K % 4) return RB_EDECLINE;
     const int8_t *hk = rb_hadamard_matrix(K);
     int h12 = K == 12 && memcmp(hk, rb_h12_paley, sizeof rb_h12_paley) == 0;
-    /* [T: d floats][sd: d floats][buf: 2 K vectors][out: K vectors][off: K x K], inside
+    /* [T: d floats][sd: d floats][out: K vectors][sg: K x K floats], inside
      * rb_rhtcodec_scratch_bytes(d) (at least 160 d bytes) */
     __m512 *T = (__m512 *) (((uintptr_t) scratch + 63) & ~(uintptr_t) 63);
     float *sd = (float *) (T + p->d / 16);
-    __m512 *buf = (__m512 *) (sd + p->d);
-    const rb_hmix M = {K, T, buf, buf + 2 * K, (uint16_t *) (buf + 3 * K)};
+    __m512 *out = (__m512 *) (sd + p->d);
+    const rb_hmix M = {K, T, out, (float *) (out + K)};
     if (!rb_fold_signs(p->d1, p->d, (float) (1.0 / sqrt((double) p->d)), sd)) return RB_EDECLINE;
-    if (!h12) rb_hmix_offsets(&M, hk, 1);
+    if (!h12) rb_hmix_signs(&M, hk, 1);
     rowc rc = {p->cb, sd, NULL, p->cb->k < ((size_t) 1 << p->bits),
                (flags & RB_RHTCODEC_STREAM) && (uintptr_t) y % 64 == 0 && ldy % 16 == 0};
     *big = mixed_fns[m - 4][h12][p->bits - 1](&rc, &M, codes, ldc, rows, y, ldy);

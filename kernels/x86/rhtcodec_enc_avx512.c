@@ -313,7 +313,7 @@ RB_AI int encode_rows_mix(const encc *c, mixk *M, const float *x, size_t rows, s
         uint32_t fast = group_factors(xg, n, ldx, d, inv, norm);
         for (size_t q = 0; q < n; q++) {
             if ((fast >> q) & 1) {
-                if (!h12 && !fresh) rb_hmix_offsets(&M->h, M->hk, 0), fresh = 1;
+                if (!h12 && !fresh) rb_hmix_signs(&M->h, M->hk, 0), fresh = 1;
                 row_blocks(M, xg + q * ldx, inv[q], nv);
                 mix_row(M, cg + q * ldc, nv, B, h12);
                 memcpy(cg + q * ldc + payload, &norm[q], sizeof norm[q]);
@@ -365,11 +365,10 @@ static int encode_mixed(const rb_rhtcodec *p, const float *x, size_t rows, size_
     M.d1 = p->d1;
     M.hk = rb_hadamard_matrix(K);
     int h12 = K == 12 && memcmp(M.hk, rb_h12_paley, sizeof rb_h12_paley) == 0;
-    /* [T: d floats][buf: 2 K vectors][out: K vectors][off: K x K], inside
-     * rb_rhtcodec_scratch_bytes(d) (at least 160 d bytes) */
+    /* [T: d floats][out: K vectors][sg: K x K floats], inside rb_rhtcodec_scratch_bytes(d)
+     * (at least 160 d bytes) */
     __m512 *T = (__m512 *) (((uintptr_t) scratch + 63) & ~(uintptr_t) 63);
-    M.h =
-        (rb_hmix){K, T, T + p->d / 16, T + p->d / 16 + 2 * K, (uint16_t *) (T + p->d / 16 + 3 * K)};
+    M.h = (rb_hmix){K, T, T + p->d / 16, (float *) (T + p->d / 16 + K)};
     encc c = {p, NULL, NULL, scratch};
     return mix_fns[m - 4][h12][p->bits - 1](&c, &M, x, rows, ldx, codes, ldc, row0);
 }
