@@ -56,16 +56,17 @@ static int eval_vnmse(const float *x, const float *xh, size_t count, size_t d, r
     return rb_eval_emit(sink, ctx, "vnmse", mean, se, count);
 }
 
-/* The estimated scores of base rows [b, b + rows) against every query (rows x nq): the codec's
- * own estimator when it has one, else GEMM on the decoded vectors. */
+int rb_codec_scores(const rb_method *m, void *st, const uint8_t *codes, const float *xh,
+                    size_t rows, size_t d, const float *q, size_t nq, float *out) {
+    if (m->codec->inner_product) return m->codec->inner_product(st, codes, rows, q, nq, out);
+    return rb_gemm_f32(RB_NOTRANS, RB_TRANS, rows, nq, d, 1.0f, xh, d, q, d, 0.0f, out, nq);
+}
+
+/* rb_codec_scores of base rows [b, b + rows) against every query (rows x nq). */
 static int estimate_block(const rb_method *m, void *st, const float *xh, const uint8_t *codes,
                           size_t cb, size_t b, size_t rows, size_t d, const rb_tensor *q,
                           float *sh) {
-    size_t nq = q->shape[0];
-    if (m->codec->inner_product)
-        return m->codec->inner_product(st, codes + b * cb, rows, q->data, nq, sh);
-    return rb_gemm_f32(RB_NOTRANS, RB_TRANS, rows, nq, d, 1.0f, xh + b * d, d, q->data, d, 0.0f, sh,
-                       nq);
+    return rb_codec_scores(m, st, codes + b * cb, xh + b * d, rows, d, q->data, q->shape[0], sh);
 }
 
 /* The ratio sum(a) / sum(b) of per-vector sums and its standard error over the vectors (the

@@ -89,7 +89,7 @@ static int run_latency(const rb_latency_cell *c, const lat_set *set) {
 }
 
 /* The estimated inner products of `count` coded vectors with nq queries, as the evaluators score
- * them (eval_codec.c, eval_kv.c): the codec's own estimator when it has one (QJL,
+ * them (rb_codec_scores, harness/eval.h): the codec's own estimator when it has one (QJL,
  * TurboQuant-prod), else <q, decode(code)> by decode and GEMM. Block by block, LAT_IP_BLOCK rows
  * of codes at a time into xh (decoded rows) and out (rows x nq scores), each block overwriting the
  * last: the timed work is the estimate, not a kept table. */
@@ -98,13 +98,8 @@ static int codec_scores(const rb_method *m, void *st, const uint8_t *codes, size
     int rc = RB_OK;
     for (size_t b = 0; !rc && b < count; b += LAT_IP_BLOCK) {
         size_t rows = count - b < LAT_IP_BLOCK ? count - b : LAT_IP_BLOCK;
-        if (m->codec->inner_product) {
-            rc = m->codec->inner_product(st, codes + b * cb, rows, q, nq, out);
-            continue;
-        }
-        rc = m->codec->decode(st, codes + b * cb, rows, xh);
-        if (!rc)
-            rc = rb_gemm_f32(RB_NOTRANS, RB_TRANS, rows, nq, d, 1.0f, xh, d, q, d, 0.0f, out, nq);
+        if (!m->codec->inner_product) rc = m->codec->decode(st, codes + b * cb, rows, xh);
+        if (!rc) rc = rb_codec_scores(m, st, codes + b * cb, xh, rows, d, q, nq, out);
     }
     return rc;
 }
