@@ -143,6 +143,16 @@ RB_AI __mmask16 load_row(const rowk *K, const uint8_t *in, __m512 *v, const int 
     return big;
 }
 
+/* Output vector `at` (floats from o) of a row: acc, the transform's sum before the reference's
+ * * (1 / sqrt(d)), times scale * d1 (folded) and the norm, streamed or stored. */
+RB_AI void put_out(const rowk *K, __m512 acc, __m512 norm, float *o, size_t at) {
+    __m512 w = _mm512_mul_ps(_mm512_mul_ps(acc, _mm512_load_ps(K->sd1 + at)), norm);
+    if (K->stream)
+        _mm512_stream_ps(o + at, w);
+    else
+        _mm512_storeu_ps(o + at, w);
+}
+
 /* The inverse RHT of v, times the norm stored after the payload, into o. */
 RB_AI void finish_row(const rowk *K, const uint8_t *in, __m512 *v, float *o, const int nv,
                       const int B) {
@@ -156,13 +166,7 @@ RB_AI void finish_row(const rowk *K, const uint8_t *in, __m512 *v, float *o, con
     memcpy(&nf, in + 2 * nv * B, sizeof nf);
     const __m512 norm = _mm512_set1_ps(nf);
     RB_UNROLL(16)
-    for (int i = 0; i < nv; i++) {
-        __m512 w = _mm512_mul_ps(_mm512_mul_ps(v[i], _mm512_load_ps(K->sd1 + 16 * i)), norm);
-        if (K->stream)
-            _mm512_stream_ps(o + 16 * i, w);
-        else
-            _mm512_storeu_ps(o + 16 * i, w);
-    }
+    for (int i = 0; i < nv; i++) put_out(K, v[i], norm, o, 16 * (size_t) i);
 }
 
 /* Rows of d = 16 nv at B bits (both constants where inlined), R at a time where R rows fit the
@@ -197,16 +201,6 @@ typedef int (*rows_fn)(const rowc *rc, const uint8_t *codes, size_t ldc, size_t 
 
 /* ---- d = K * 16 nv, K > 1: blocks through registers into a row scratch, then the H_K^T mix ----
  */
-
-/* Output vector (i, j) of the inverse mix, acc (the sum before the reference's * (1 / sqrt(d))):
- * times scale * d1 (folded, as finish_row) and the norm, stored. */
-RB_AI void put_out(const rowk *K, __m512 acc, __m512 norm, float *o, size_t at) {
-    __m512 w = _mm512_mul_ps(_mm512_mul_ps(acc, _mm512_load_ps(K->sd1 + at)), norm);
-    if (K->stream)
-        _mm512_stream_ps(o + at, w);
-    else
-        _mm512_storeu_ps(o + at, w);
-}
 
 /* One row: each block's codes looked up and its unnormalized FWHT in registers, into M->T; then
  * for each column vector j the inverse mix (kernels/x86/hmix_avx512.h: H_K transposed, the
