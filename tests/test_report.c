@@ -64,6 +64,30 @@ static const char *config_json =
     "             {\"x\": \"bits\", \"y\": \"vnmse\", \"series\": \"method\", \"dataset\": "
     "\"nope\"}]}";
 
+/* The fields every crafted codec row shares (dataset sphere128, backend cpu, n 1000, no
+ * throughput); the caller sets metric, value and stderr_. */
+static rb_record crafted_record(const char *method, const char *label, rb_params *dp, rb_params *p,
+                                const char *key, int rep) {
+    return (rb_record){.dataset = "sphere128",
+                       .dparams = dp,
+                       .family = "codec",
+                       .method = method,
+                       .label = label,
+                       .method_version = 1,
+                       .params = p,
+                       .backend = "cpu",
+                       .seed = 10 + (uint64_t) rep,
+                       .repeat = rep,
+                       .unit = "",
+                       .n = 1000,
+                       .items_per_s = NAN,
+                       .gbps = NAN,
+                       .gflops = NAN,
+                       .frac_bw = NAN,
+                       .frac_peak = NAN,
+                       .cell_key = key};
+}
+
 /* A results directory: context.json, two codecs x bits 1..4 (tq with two repeats), a latency
  * row, and expect.jsonl with 2 PASS, 1 FAIL, 1 MISSING. */
 static void craft_with(const char *dir, const char *cfg_json) {
@@ -90,24 +114,7 @@ static void craft_with(const char *dir, const char *cfg_json) {
                 snprintf(b, sizeof b, "%d", bits);
                 cr_assert_eq(rb_params_set(&p, "bits", b), 0);
                 snprintf(key, sizeof key, "sphere|%s|bits=%d|cpu|%d", labels[m], bits, rep);
-                rb_record r = {.dataset = "sphere128",
-                               .dparams = &dp,
-                               .family = "codec",
-                               .method = methods[m],
-                               .label = labels[m],
-                               .method_version = 1,
-                               .params = &p,
-                               .backend = "cpu",
-                               .seed = 10 + (uint64_t) rep,
-                               .repeat = rep,
-                               .unit = "",
-                               .n = 1000,
-                               .items_per_s = NAN,
-                               .gbps = NAN,
-                               .gflops = NAN,
-                               .frac_bw = NAN,
-                               .frac_peak = NAN,
-                               .cell_key = key};
+                rb_record r = crafted_record(methods[m], labels[m], &dp, &p, key, rep);
                 /* tq bits=2 repeats: 0.1158 and 0.1162 (mean 0.1160), stderr 0.0004*sqrt(2). */
                 double base = (m == 0 ? 0.36 : 0.40) * pow(0.3222, bits - 1);
                 if (m == 0 && bits == 2) base = rep ? 0.1162 : 0.1158;
@@ -288,26 +295,10 @@ static void append_cell(const char *dir, const char *label, double value) {
     cr_assert_eq(rb_params_set(&p, "bits", "4"), 0);
     char key[64];
     snprintf(key, sizeof key, "sphere|%s|bits=4|cpu|0", label);
-    rb_record r = {.dataset = "sphere128",
-                   .dparams = &dp,
-                   .family = "codec",
-                   .method = "eden",
-                   .label = label,
-                   .method_version = 1,
-                   .params = &p,
-                   .backend = "cpu",
-                   .seed = 10,
-                   .unit = "",
-                   .n = 1000,
-                   .items_per_s = NAN,
-                   .gbps = NAN,
-                   .gflops = NAN,
-                   .frac_bw = NAN,
-                   .frac_peak = NAN,
-                   .cell_key = key,
-                   .metric = "bits",
-                   .value = value,
-                   .stderr_ = NAN};
+    rb_record r = crafted_record("eden", label, &dp, &p, key, 0);
+    r.metric = "bits";
+    r.value = value;
+    r.stderr_ = NAN;
     cr_assert_eq(rb_results_write(res, &r), 0);
     cr_assert_eq(rb_results_end_cell(res, key), 0);
     rb_results_close(res);
