@@ -490,9 +490,11 @@ static int latency_kv(const rb_latency_cell *c) {
     return rc;
 }
 
+int rb_latency_is_kv(const rb_method *m, const rb_dataset *ds) {
+    /* routed as the evaluator routes the cell */
+    return m->kv || (!rb_dataset_tensor(ds, "x") && rb_dataset_tensor(ds, "K"));
+}
+
 int rb_latency_run(const rb_latency_cell *c) {
-    /* Routed as the evaluator routes the cell: KV methods, and vector codecs on KV data (no 'x'
-     * but K and V), to the KV pass. */
-    int kv_data = !rb_dataset_tensor(c->ds, "x") && rb_dataset_tensor(c->ds, "K");
-    return c->m->kv || kv_data ? latency_kv(c) : latency_codec(c);
+    return rb_latency_is_kv(c->m, c->ds) ? latency_kv(c) : latency_codec(c);
 }

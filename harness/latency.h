@@ -32,4 +32,8 @@ typedef struct rb_latency_cell {
  * without queries) is an error naming the dataset, never a silent skip. */
 int rb_latency_run(const rb_latency_cell *c);
 
+/* Whether the cell takes the KV path (a KV method, or a vector codec on K and V without 'x'),
+ * where the latency `batch` key does not apply. */
+int rb_latency_is_kv(const rb_method *m, const rb_dataset *ds);
+
 #endif

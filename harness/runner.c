@@ -48,6 +48,10 @@ typedef struct run {
     char ds_params[RB_PARAMS_TEXT_MAX];
     double t0;
     size_t ran, skipped;
+    /* latency cells on vector data, and the dataset of the first on KV data (where the latency
+     * batch key does not apply) */
+    size_t lat_vec;
+    const char *lat_kv_dataset;
 } run;
 
 static double now_s(void) {
@@ -163,6 +167,10 @@ static int run_cell(run *r, const rb_cell *c) {
     /* The latency pass runs after, never inside, the accuracy pass, with a fresh trace. */
     if (!rc && r->cfg.latency.enabled && !r->o->quick && me->m->family == RB_FAMILY_CODEC) {
         rb_kernel_trace_reset();
+        if (!rb_latency_is_kv(me->m, &r->ds))
+            r->lat_vec++;
+        else if (!r->lat_kv_dataset)
+            r->lat_kv_dataset = cs.de->name;
         rb_latency_cell lc = {.cfg = &r->cfg,
                               .limit = r->have_limits ? rb_limits_find(&r->limits, rb_threads_get())
                                                       : NULL,
@@ -520,6 +528,12 @@ int rb_run(const rb_run_opts *o) {
         r.ran++;
     }
     progress(&r, r.ncells);
+    if (r.cfg.latency.batch && r.lat_kv_dataset && !r.lat_vec)
+        fprintf(stderr,
+                "warning: latency batch: %zu did not apply: it sets the vectors a timed call "
+                "encodes on vector data, and every latency cell here was on KV data (dataset "
+                "'%s', ...), where each call covers the whole cache\n",
+                r.cfg.latency.batch, r.lat_kv_dataset);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     rb_results_close(r.res);
@@ -535,7 +549,6 @@ int rb_run(const rb_run_opts *o) {
     size_t passed, failed;
     if ((rc = grade_expectations(&r, &passed, &failed))) goto fail;
     char csv[4200];
-    snprintf(csv, sizeof csv, "%s/results.csv", r.results_dir);
     json_t *rows = NULL;
     snprintf(csv, sizeof csv, "%s/results.jsonl", r.results_dir);
     if ((rc = rb_results_read(csv, &rows))) goto fail;

@@ -137,6 +137,7 @@ Test(latency, inner_product_rows_and_vectors_per_second) {
     cr_assert_not_null(fgets(text, sizeof text, f));
     fclose(f);
     cr_assert(strstr(text, ",items_per_s,items_unit,"), "%s", text);
+    cr_assert_null(strstr(err, "latency batch"), "batch applies to vector data: %s", err);
     free(err);
 }
 
@@ -163,7 +164,8 @@ Test(latency, inner_product_without_queries_fails) {
 }
 
 /* Vector codecs on the kv_cache generator get rows like KV methods: tokens per second for
- * encode and decode, scores for inner_product (queries x query heads x tokens). */
+ * encode and decode, scores for inner_product (queries x query heads x tokens); the `batch`
+ * key, which does not apply to KV data, gets one warning when it applied to no cell. */
 Test(latency, vector_codecs_on_kv_data) {
     char yaml[2048], *err;
     snprintf(yaml, sizeof yaml,
@@ -183,6 +185,10 @@ Test(latency, vector_codecs_on_kv_data) {
     cr_assert(st == 0 || (st == 2 && strstr(err, "gnuplot")), "exit %d: %s", st, err);
     cr_assert_not_null(rows, "%s", err);
     cr_assert_eq(count_latency(rows), 15, "three ops x five methods");
+    /* batch: 200 applied to no cell, and the run says so once, naming the dataset */
+    const char *w = strstr(err, "warning: latency batch: 200 did not apply");
+    cr_assert(w && strstr(w, "dataset 'kv'"), "%s", err);
+    cr_assert_null(strstr(w + 1, "warning: latency batch"), "once a run: %s", err);
     const char *labels[] = {"turboquant_mse", "turboquant_prod", "eden", "qjl", "rtn_kv"};
     for (int m = 0; m < 5; m++) {
         check_row(rows, labels[m], "encode_latency", "tokens", 64);
