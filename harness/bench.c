@@ -424,25 +424,39 @@ static const rb_bench_entry table[] = {
      .rows = {2048}, .threads = {1}},
     {"nvfp4_fake_quant", &rb_op_nvfp4_quant_f32, nvfp4_call, mxfp4_cost, .n = {4096},
      .rows = {2048}, .threads = {1}},
-    /* 32K tokens x 8 heads of 128: the KV block of the performance target. */
-    {"kv_int4_encode", &rb_op_kv_int4_encode_f32, kv_int4_call, rb_kv_int4_encode_cost,
-     kv_int4_setup, kv_int4_teardown, .n = {128}, .rows = {262144}, .threads = {1, 2}},
-    {"kv_int4_encode_plain", &rb_op_kv_int4_encode_f32, kv_int4_plain_call, kv_int4_plain_cost,
-     kv_int4_setup, kv_int4_teardown, .n = {128}, .rows = {262144}, .threads = {1, 2}},
-    {"kv_int4_decode", &rb_op_kv_int4_decode_f32, kv_int4_dec_call, kv_int4_dec_cost,
-     kv_int4_dec_setup, kv_int4_teardown, .n = {128}, .rows = {262144}, .threads = {1, 2}},
+/* 32K tokens x 8 heads of 128: the KV block of the issue's performance target; and 1024 rows
+ * (512 KiB, in cache, one thread), the kernel's compute rate without memory. */
+/* clang-format off */
+#define KV_ENTRIES(name, op, call, cost, setup)                                                  \
+    {name, &op, call, cost, setup, kv_int4_teardown, .n = {128}, .rows = {262144},              \
+     .threads = {1, 2}},                                                                         \
+    {name, &op, call, cost, setup, kv_int4_teardown, .n = {128}, .rows = {1024}, .threads = {1}}
+    KV_ENTRIES("kv_int4_encode", rb_op_kv_int4_encode_f32, kv_int4_call, rb_kv_int4_encode_cost,
+               kv_int4_setup),
+    KV_ENTRIES("kv_int4_encode_plain", rb_op_kv_int4_encode_f32, kv_int4_plain_call,
+               kv_int4_plain_cost, kv_int4_setup),
+    KV_ENTRIES("kv_int4_decode", rb_op_kv_int4_decode_f32, kv_int4_dec_call, kv_int4_dec_cost,
+               kv_int4_dec_setup),
+#undef KV_ENTRIES
+    /* clang-format on */
     {"codebook4_quant", &rb_op_codebook_quant_f32, codebook_call, codebook_cost, codebook_setup,
      codebook_teardown, .n = {128}, .rows = {8192}, .threads = {1}},
 /* The fused turboquant_mse codec alone: 1M rows of 128 (512 MiB of fp32) and 64K rows of
- * 1536 (384 MiB), b = 2 and 4 (entry arg: bits). n and rows are crossed within an entry, so each
- * shape is an entry of its own. */
+ * 1536 (384 MiB), b = 2 and 4 (entry arg: bits); and 1024 rows of 128 / 64 of 1536 (512 / 384
+ * KiB, in cache, one thread), the kernel's compute rate without memory. n, rows and threads are
+ * crossed within an entry, so each shape is an entry of its own. */
 /* clang-format off */
 #define RHTC_ENTRY(name, op, call, d, nrows, bits)                                       \
     {name, &op, call, rhtc_cost, rhtc_setup, rhtc_teardown, .n = {d}, .rows = {nrows}, \
      .threads = {1, 2}, .arg = &bits}
+#define RHTC_CACHED(name, op, call, d, nrows, bits)                                      \
+    {name, &op, call, rhtc_cost, rhtc_setup, rhtc_teardown, .n = {d}, .rows = {nrows}, \
+     .threads = {1}, .arg = &bits}
 #define RHTC_ENTRIES(name, op, call, bits)                  \
     RHTC_ENTRY(name, op, call, 128, 1 << 20, bits),         \
-    RHTC_ENTRY(name, op, call, 1536, 1 << 16, bits)
+    RHTC_CACHED(name, op, call, 128, 1024, bits),           \
+    RHTC_ENTRY(name, op, call, 1536, 1 << 16, bits),        \
+    RHTC_CACHED(name, op, call, 1536, 64, bits)
     RHTC_ENTRIES("rhtcodec_encode_b2", rb_op_rhtcodec_encode_f32, rhtc_encode_call, rhtc_b2),
     RHTC_ENTRIES("rhtcodec_encode_b4", rb_op_rhtcodec_encode_f32, rhtc_encode_call, rhtc_b4),
     RHTC_ENTRIES("rhtcodec_decode_b2", rb_op_rhtcodec_decode_f32, rhtc_decode_call, rhtc_b2),
@@ -450,6 +464,7 @@ static const rb_bench_entry table[] = {
 /* clang-format on */
 #undef RHTC_ENTRIES
 #undef RHTC_ENTRY
+#undef RHTC_CACHED
 };
 
 enum { BATCH_ELEMS = 1 << 16 }; /* calls per batch: about this many elements processed */
