@@ -8,6 +8,7 @@
 #include "harness/harness.h"
 #include "harness/limits.h"
 #include "kernels/kernels.h"
+#include "kernels/pool.h"
 
 static const char usage_text[] =
     "usage: rotabench hw [--no-limits] [--json]\n"
@@ -39,6 +40,8 @@ int rb_cmd_hw(int argc, char **argv) {
             return 2;
         }
     }
+    /* threads and binding as `rotabench run` uses them by default: one thread per core */
+    rb_threads_set(0);
     json_t *limits = json_null();
     rb_limits lim = {0};
     if (measure) {

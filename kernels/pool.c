@@ -243,6 +243,7 @@ static void pool_stop(void) {
     for (int i = 0; i < pool.nworkers; i++) pthread_join(pool.threads[i], NULL);
     pool.nworkers = 0;
     pool.quit = 0;
+    snprintf(pool.binding, sizeof pool.binding, "1 thread, unbound");
     /* Give the caller back the binding it had, so later single-thread work runs as it would in a
      * fresh process. */
     if (pool.caller_binding) {
@@ -319,6 +320,17 @@ static int run_serial(struct job *job) {
     return job_result(job);
 }
 
+/* Under api_mu: starts, restarts or stops the workers so that the pool has the wanted count. */
+static void pool_match_locked(void) {
+    int want = threads_locked();
+    if (want > 1 && pool.nworkers != want - 1) {
+        ncores(); /* loads the topology before workers bind */
+        pool_start(want);
+    } else if (want <= 1 && pool.nworkers) {
+        pool_stop();
+    }
+}
+
 int rb_parallel_for(size_t n, size_t grain, rb_task_fn fn, void *ctx) {
     if (n == 0) return RB_OK;
     if (grain == 0) grain = 1;
@@ -328,13 +340,7 @@ int rb_parallel_for(size_t n, size_t grain, rb_task_fn fn, void *ctx) {
     atomic_init(&job.done, 0);
     if (in_task || nchunks == 1 || nchunks > UINT32_MAX) return run_serial(&job);
     pthread_mutex_lock(&api_mu);
-    int want = threads_locked();
-    if (want > 1 && pool.nworkers != want - 1) {
-        ncores(); /* loads the topology before workers bind */
-        pool_start(want);
-    } else if (want <= 1 && pool.nworkers) {
-        pool_stop();
-    }
+    pool_match_locked();
     if (pool.nworkers == 0) {
         pthread_mutex_unlock(&api_mu);
         return run_serial(&job);
@@ -371,6 +377,13 @@ int rb_parallel_for(size_t n, size_t grain, rb_task_fn fn, void *ctx) {
 }
 
 const char *rb_pool_binding(void) {
+    /* The pool starts lazily, at the first parallel call; a record written before it (a run's
+     * context) must still name the binding its kernels get, so the pool is matched here (not
+     * from inside a task, whose caller holds api_mu and the pool as it is). */
+    if (in_task) return pool.binding;
+    pthread_mutex_lock(&api_mu);
+    pool_match_locked();
     if (!pool.binding[0]) snprintf(pool.binding, sizeof pool.binding, "1 thread, unbound");
+    pthread_mutex_unlock(&api_mu);
     return pool.binding;
 }

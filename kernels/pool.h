@@ -25,8 +25,9 @@ int rb_parallel_for(size_t n, size_t grain, rb_task_fn fn, void *ctx);
  * Outside a task it only returns code. */
 int rb_task_fail(int code);
 
-/* How the pool's threads are bound, for the run's context record, e.g. "3 threads on cores
- * 0,1,2 (hwloc)" or "1 thread, unbound". */
+/* How the pool's threads are bound, for the run's context record, e.g. "3 threads, one per core,
+ * bound with hwloc" or "1 thread, unbound": the pool at the current thread count (started here
+ * if no parallel call has started it yet). */
 const char *rb_pool_binding(void);
 
 #endif

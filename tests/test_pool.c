@@ -250,3 +250,16 @@ Test(pool, workers_record_variants_in_the_callers_trace) {
     rb_threads_set(1);
     free(x);
 }
+
+/* The binding names the pool at the current thread count even before a parallel call has
+ * started it (a run's context is written before its first kernel), and follows a change of
+ * count either way. */
+Test(pool, binding_before_the_first_parallel_call) {
+    cr_assert_eq(rb_threads_set(3), 0);
+    cr_assert(strstr(rb_pool_binding(), "3 threads"), "%s", rb_pool_binding());
+    cr_assert_eq(rb_threads_set(1), 0);
+    cr_assert_str_eq(rb_pool_binding(), "1 thread, unbound");
+    cr_assert_eq(rb_threads_set(2), 0);
+    cr_assert(strstr(rb_pool_binding(), "2 threads"), "%s", rb_pool_binding());
+    rb_threads_set(1);
+}
