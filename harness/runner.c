@@ -443,6 +443,15 @@ static int setup_dirs(run *r) {
         snprintf(r->results_dir, sizeof r->results_dir, "results/%s", id);
         snprintf(r->report_dir, sizeof r->report_dir, "reports/%s", id);
     }
+    /* A directory that holds a run is continued only on request: appending a second run's rows
+     * to the first's would mix them in one results file under the second's context. */
+    char path[4200];
+    snprintf(path, sizeof path, "%s/results.jsonl", r->results_dir);
+    if (!o->resume && access(path, F_OK) == 0)
+        return rb_error_set(RB_ECONFIG,
+                            "%s already holds a run (results.jsonl): continue it with --resume, "
+                            "or write to a new directory (-o), or remove it first",
+                            r->results_dir);
     int rc = rb_mkdir_p(r->results_dir);
     if (!rc) rc = rb_mkdir_p(r->report_dir);
     return rc;

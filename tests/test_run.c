@@ -409,3 +409,33 @@ Test(run, resume_refuses_a_changed_config) {
     cr_assert(strstr(err, "was run with another config"), "%s", err);
     free(err);
 }
+
+/* A second run into a directory that holds one is refused without --resume (its rows would be
+ * appended to the first run's under the second's context), and the first run's results stay
+ * as they were; an empty existing directory is fine. */
+Test(run, refuses_a_directory_that_holds_a_run) {
+    make_dir();
+    write_file("small.yaml", small_yaml);
+    char args[512], path[600], *err;
+    snprintf(args, sizeof args, "%s/small.yaml -o %s/out --quick", dir, dir);
+    cr_assert_eq(run(args, &err), 0, "%s", err);
+    free(err);
+    snprintf(path, sizeof path, "%s/out/results.jsonl", dir);
+    json_t *before;
+    cr_assert_eq(rb_results_read(path, &before), 0, "%s", rb_error_detail());
+    cr_assert_eq(run(args, &err), 2);
+    cr_assert(strstr(err, "already holds a run") && strstr(err, "--resume"), "%s", err);
+    free(err);
+    json_t *after;
+    cr_assert_eq(rb_results_read(path, &after), 0, "%s", rb_error_detail());
+    cr_assert(json_equal(before, after), "the first run's rows are untouched");
+    json_decref(before);
+    json_decref(after);
+
+    char empty[128];
+    snprintf(empty, sizeof empty, "%s/empty", dir);
+    cr_assert_eq(mkdir(empty, 0755), 0);
+    snprintf(args, sizeof args, "%s/small.yaml -o %s --quick", dir, empty);
+    cr_assert_eq(run(args, &err), 0, "%s", err);
+    free(err);
+}
