@@ -47,7 +47,7 @@ typedef struct run {
     uint64_t ds_seed;
     char ds_params[RB_PARAMS_TEXT_MAX];
     double t0;
-    size_t ran, skipped;
+    size_t ran, skipped, filtered; /* run here; done by an earlier run (--resume); not --only */
     /* latency cells on vector data, and the dataset of the first on KV data (where the latency
      * batch key does not apply) */
     size_t lat_vec;
@@ -283,8 +283,8 @@ static void selector_text(const rb_expect *sel, char *out, size_t size) {
 
 /* Grades every expect against the rows on disk (so resumed cells count too); writes
  * expect.jsonl; *failed = number not PASS. */
-static int grade_expectations(run *r, size_t *passed, size_t *failed) {
-    *passed = *failed = 0;
+static int grade_expectations(run *r, size_t *passed, size_t *failed, size_t *missing) {
+    *passed = *failed = *missing = 0;
     char path[4200];
     snprintf(path, sizeof path, "%s/results.jsonl", r->results_dir);
     json_t *rows = NULL;
@@ -311,8 +311,10 @@ static int grade_expectations(run *r, size_t *passed, size_t *failed) {
                                                                  : "FAIL";
         if (!strcmp(status, "PASS"))
             (*passed)++;
-        else
+        else if (!strcmp(status, "FAIL"))
             (*failed)++;
+        else
+            (*missing)++;
         json_t *params = json_object();
         for (size_t p = 0; p < e->nparams; p++)
             json_object_set_new(params, e->param_names[p], json_string(e->param_values[p]));
@@ -331,11 +333,15 @@ static int grade_expectations(run *r, size_t *passed, size_t *failed) {
         if (text) fprintf(f, "%s\n", text);
         free(text);
         json_decref(out);
-        if (strcmp(status, "PASS"))
-            fprintf(stderr, "%s:%d: expectation %s: %s %s %s %g%s%s%s, measured %g (%s)\n",
-                    e->pos.file, e->pos.line, status, e->label ? e->label : e->method, e->metric,
-                    e->op, target, e->than ? " (" : "", than, e->than ? ")" : "", measured,
-                    e->source);
+        if (!strcmp(status, "FAIL"))
+            fprintf(stderr, "%s:%d: expectation FAIL: %s %s %s %g%s%s%s, measured %g (%s)\n",
+                    e->pos.file, e->pos.line, e->label ? e->label : e->method, e->metric, e->op,
+                    target, e->than ? " (" : "", than, e->than ? ")" : "", measured, e->source);
+        else if (!strcmp(status, "MISSING"))
+            fprintf(stderr, "%s:%d: expectation MISSING: %s %s: no %s row%s%s in this run (%s)\n",
+                    e->pos.file, e->pos.line, e->label ? e->label : e->method, e->metric,
+                    e->metric, n ? " for the reference " : " for it",
+                    n ? than : "", e->source);
     }
     json_decref(rows);
     if (fclose(f)) return rb_error_set(RB_EIO, "cannot write %s", path);
@@ -352,10 +358,22 @@ static int cell_selected(const run *r, const rb_cell *c) {
            !fnmatch(only, c->key, 0);
 }
 
+/* --only that selects nothing is an error, not an empty green run (a typo in a CI job). */
+static int check_only(const run *r) {
+    if (!r->o->only) return RB_OK;
+    for (size_t i = 0; i < r->ncells; i++)
+        if (cell_selected(r, &r->cells[i])) return RB_OK;
+    return rb_error_set(RB_ECONFIG,
+                        "--only '%s' matches none of the %zu cells (it is a glob on a cell's "
+                        "label, method or key, e.g. 'eden*' or '*bits=2*'; the keys are in "
+                        "results.jsonl's cell_key)",
+                        r->o->only, r->ncells);
+}
+
 static void progress(run *r, size_t i) {
     if (!isatty(STDERR_FILENO)) return;
     double el = now_s() - r->t0;
-    size_t done = r->ran + r->skipped;
+    size_t done = r->ran + r->skipped + r->filtered;
     double left = r->ran ? el / (double) r->ran * (double) (r->ncells - done) : 0;
     fprintf(stderr, "\r\033[K[%zu/%zu] %.0fs elapsed, ~%.0fs left  %s", done, r->ncells, el, left,
             i < r->ncells ? r->cells[i].key : "");
@@ -499,6 +517,7 @@ int rb_run(const rb_run_opts *o) {
     if ((rc = rb_sweep_expand(&r.cfg, &r.cells, &r.ncells))) goto fail;
     rb_run_warn_rope(&r.cfg, r.cells, r.ncells, stderr);
     if ((rc = resolve_backends(&r))) goto fail;
+    if ((rc = check_only(&r))) goto fail;
     if ((rc = setup_dirs(&r))) goto fail;
     if (o->resume && (rc = check_resume(&r))) goto fail;
     if (o->resume && (rc = rb_results_done_cells(r.results_dir, &r.done))) goto fail;
@@ -528,7 +547,11 @@ int rb_run(const rb_run_opts *o) {
     r.t0 = now_s();
     for (size_t i = 0; i < r.ncells && !rc && !interrupted; i++) {
         const rb_cell *c = &r.cells[i];
-        if (!cell_selected(&r, c) || (r.done && json_object_get(r.done, c->key))) {
+        if (!cell_selected(&r, c)) {
+            r.filtered++;
+            continue;
+        }
+        if (r.done && json_object_get(r.done, c->key)) {
             r.skipped++;
             continue;
         }
@@ -555,8 +578,8 @@ int rb_run(const rb_run_opts *o) {
                 r.ran, r.results_dir, o->config, r.results_dir);
         goto done;
     }
-    size_t passed, failed;
-    if ((rc = grade_expectations(&r, &passed, &failed))) goto fail;
+    size_t passed, failed, missing;
+    if ((rc = grade_expectations(&r, &passed, &failed, &missing))) goto fail;
     char csv[4200];
     json_t *rows = NULL;
     snprintf(csv, sizeof csv, "%s/results.jsonl", r.results_dir);
@@ -566,10 +589,14 @@ int rb_run(const rb_run_opts *o) {
     json_decref(rows);
     if (rc) goto fail;
     if ((rc = rb_report_write(r.results_dir, r.report_dir))) goto fail;
-    printf("results: %s/results.jsonl (%zu cells run, %zu skipped)\nreport:  %s/report.md\n",
-           r.results_dir, r.ran, r.skipped, r.report_dir);
-    if (r.cfg.nexpects) printf("expect:  %zu PASS, %zu FAIL\n", passed, failed);
-    status = failed ? 1 : 0;
+    printf("results: %s/results.jsonl (%zu cells run", r.results_dir, r.ran);
+    if (r.skipped) printf(", %zu done before (--resume)", r.skipped);
+    if (r.filtered) printf(", %zu not selected by --only", r.filtered);
+    printf(")\nreport:  %s/report.md\n", r.report_dir);
+    if (r.cfg.nexpects)
+        printf("expect:  %zu PASS, %zu FAIL, %zu MISSING%s\n", passed, failed, missing,
+               missing && r.filtered ? " (cells not selected by --only)" : "");
+    status = failed || missing ? 1 : 0; /* a claim not measured is not a claim that holds */
     goto done;
 fail:
     fprintf(stderr, "rotabench run: %s\n",

@@ -329,7 +329,7 @@ Test(run, resume_after_interruption_gives_identical_results) {
     char cmd[1024], *out;
     snprintf(cmd, sizeof cmd, "run %s", args);
     cr_assert_eq(rbt_run_cli(cmd, &out, &err), 0, "%s", err);
-    cr_assert(strstr(out, "7 cells run, 5 skipped"), "%s", out);
+    cr_assert(strstr(out, "7 cells run, 5 done before (--resume))"), "%s", out);
     char *va = values_of(a), *vb = values_of(b);
     /* Different thread counts and an interruption: the same bits. */
     cr_assert_str_eq(va, vb);
@@ -437,5 +437,28 @@ Test(run, refuses_a_directory_that_holds_a_run) {
     cr_assert_eq(mkdir(empty, 0755), 0);
     snprintf(args, sizeof args, "%s/small.yaml -o %s --quick", dir, empty);
     cr_assert_eq(run(args, &err), 0, "%s", err);
+    free(err);
+}
+
+/* --only selects cells by glob; one that matches no cell is an error before anything is written,
+ * and the summary tells cells left out by --only from cells done before. */
+Test(run, only_that_matches_nothing_is_an_error) {
+    make_dir();
+    write_file("small.yaml", small_yaml);
+    char args[512], cmd[600], path[600], *out, *err;
+    snprintf(args, sizeof args, "%s/small.yaml -o %s/none --quick --only 'no-such*'", dir, dir);
+    cr_assert_eq(run(args, &err), 2);
+    cr_assert(strstr(err, "--only 'no-such*' matches none of the 12 cells"), "%s", err);
+    free(err);
+    snprintf(path, sizeof path, "%s/none/results.jsonl", dir);
+    cr_assert_neq(access(path, F_OK), 0, "nothing written");
+    snprintf(cmd, sizeof cmd, "run %s/small.yaml -o %s/some --quick --only '*bits=2*'", dir, dir);
+    /* the config's claim is on bits = 8, left out: MISSING, which fails the run */
+    cr_assert_eq(rbt_run_cli(cmd, &out, &err), 1, "%s", err);
+    cr_assert(strstr(out, "4 cells run, 8 not selected by --only)"), "%s", out);
+    cr_assert(strstr(out, "0 PASS, 0 FAIL, 1 MISSING (cells not selected by --only)"), "%s", out);
+    cr_assert(strstr(err, "expectation MISSING: rtn vnmse: no vnmse row for it"), "%s", err);
+    cr_assert_null(strstr(out, "--resume"), "%s", out);
+    free(out);
     free(err);
 }
