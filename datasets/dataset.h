@@ -24,6 +24,12 @@ size_t rb_tensor_numel(const rb_tensor *t);
  * vectors count x dim, "queries" = nq x dim; layers: "W" out x in, "X" tokens x in; KV: "K", "V",
  * "Q" tokens x heads x head_dim). Sparse signals are too long to store: they are sampled through
  * `sample` (x[idx[i]] into out[i]) over N = 2^log2n. */
+/* How a dataset gets queries, for the errors of metrics and ops that need them (the key differs
+ * between generators and loaders). */
+#define RB_QUERIES_HINT                                                                       \
+    "'queries: N' on a generated dataset; 'queries_path' (npy, fvecs), 'q_path' (kv_npy) or " \
+    "'q_tensor' (kv_safetensors) on a loaded one"
+
 typedef struct rb_dataset {
     rb_tensor tensors[RB_DATASET_TENSORS_MAX];
     size_t ntensors;

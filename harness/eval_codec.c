@@ -248,11 +248,10 @@ int rb_eval_codec(const rb_method *m, const rb_params *p, const rb_dataset *ds, 
     }
     int want_ip = want_slope || want_dprod || want_bias || want_recall;
     if (want_ip && (!q || q->ndim != 2 || q->shape[1] != d || !q->shape[0]))
-        return rb_error_set(
-            RB_EINVAL,
-            "%s: metrics ip_slope/d_dprod/ip_bias/recall@k need queries of dimension %zu (set "
-            "'queries: N' on the dataset)",
-            m->name, d);
+        return rb_error_set(RB_EINVAL,
+                            "%s: metrics ip_slope/d_dprod/ip_bias/recall@k need queries of "
+                            "dimension %zu (set " RB_QUERIES_HINT ")",
+                            m->name, d);
     void *st = NULL;
     int rc = m->codec->create(p, d, seed, &st);
     if (rc) return rc;

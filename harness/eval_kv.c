@@ -116,10 +116,10 @@ static int read_shape(const rb_method *m, const rb_dataset *ds, int need_q, kv_s
                                 m->name, s->dim, s->layers > 1 ? " per layer" : "", s->heads);
     }
     if (need_q && !s->nq)
-        return rb_error_set(RB_EINVAL,
-                            "%s: the attention metrics need queries (tensor 'Q'; set 'queries: N' "
-                            "on the dataset)",
-                            m->name);
+        return rb_error_set(
+            RB_EINVAL,
+            "%s: the attention metrics need queries (tensor 'Q'; set " RB_QUERIES_HINT ")",
+            m->name);
     if ((s->Kc == NULL) != (s->Vc == NULL))
         return rb_error_set(RB_EINVAL, "%s: K_calib and V_calib come together", m->name);
     if (s->Kc) {

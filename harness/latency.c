@@ -159,7 +159,7 @@ static int latency_codec(const rb_latency_cell *c) {
     if (want_ip && (!qt || qt->ndim != 2 || qt->shape[1] != b.dim || !qt->shape[0]))
         return rb_error_set(RB_EINVAL,
                             "latency: op inner_product (latency: ops) needs queries of dimension "
-                            "%zu: set 'queries: N' on dataset '%s'",
+                            "%zu on dataset '%s': set " RB_QUERIES_HINT,
                             b.dim, c->dataset);
     if (want_ip) {
         b.q = qt->data;
@@ -433,7 +433,7 @@ static int latency_kv(const rb_latency_cell *c) {
                     l2 != b.layers || d2 != b.dim || !b.nq || !qheads || qheads % b.heads))
         return rb_error_set(RB_EINVAL,
                             "latency: op inner_product (latency: ops) on KV data needs queries "
-                            "(tensor 'Q'): set 'queries: N' on dataset '%s'",
+                            "(tensor 'Q') on dataset '%s': set " RB_QUERIES_HINT,
                             c->dataset);
     b.group = want_ip ? qheads / b.heads : 0;
     if (!Kc != !Vc)
