@@ -358,6 +358,34 @@ static int cell_selected(const run *r, const rb_cell *c) {
            !fnmatch(only, c->key, 0);
 }
 
+/* Warns about each metric of the config's list that no row of a whole run carries: known to a
+ * family, but no cell here computes it (a KV metric in a config without KV data). Per-head rows,
+ * NAME/..., count for NAME. */
+static size_t warn_unproduced(const rb_config *cfg, json_t *rows, FILE *f) {
+    size_t warned = 0;
+    for (size_t m = 0; m < cfg->nmetrics; m++) {
+        const char *want = cfg->metrics[m];
+        size_t len = strlen(want), i;
+        json_t *row;
+        int seen = 0;
+        json_array_foreach(rows, i, row) {
+            const char *got = rb_row_str(row, "metric");
+            if (got && !strncmp(got, want, len) && (got[len] == '\0' || got[len] == '/')) {
+                seen = 1;
+                break;
+            }
+        }
+        if (seen) continue;
+        fprintf(f,
+                "warning: metric '%s' (metrics:) gave no row in this run: no cell computes it "
+                "(KV metrics need KV data: kv_cache, kv_npy or kv_safetensors datasets; vector "
+                "metrics need vector data; sparse metrics a sparse method)\n",
+                want);
+        warned++;
+    }
+    return warned;
+}
+
 /* --only that selects nothing is an error, not an empty green run (a typo in a CI job). */
 static int check_only(const run *r) {
     if (!r->o->only) return RB_OK;
@@ -586,6 +614,7 @@ int rb_run(const rb_run_opts *o) {
     if ((rc = rb_results_read(csv, &rows))) goto fail;
     snprintf(csv, sizeof csv, "%s/results.csv", r.results_dir);
     rc = rb_results_write_csv(csv, rows);
+    if (!r.filtered) warn_unproduced(&r.cfg, rows, stderr);
     json_decref(rows);
     if (rc) goto fail;
     if ((rc = rb_report_write(r.results_dir, r.report_dir))) goto fail;

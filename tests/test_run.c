@@ -462,3 +462,22 @@ Test(run, only_that_matches_nothing_is_an_error) {
     free(out);
     free(err);
 }
+
+/* A metric no cell computes (KV metrics on vector data only) gets a warning naming it after the
+ * run; the metrics cells did compute get none. */
+Test(run, warns_about_a_metric_no_cell_computes) {
+    make_dir();
+    write_file("vec.yaml", "name: vec\n"
+                           "datasets:\n"
+                           "  - {name: s64, kind: sphere, dim: 64, count: 300, queries: 20}\n"
+                           "methods:\n"
+                           "  - {method: rtn, params: {bits: 4}}\n"
+                           "metrics: [vnmse, logit_err, recall@4]\n");
+    char args[512], *err;
+    snprintf(args, sizeof args, "%s/vec.yaml -o %s/out --quick", dir, dir);
+    cr_assert_eq(run(args, &err), 0, "%s", err);
+    cr_assert(strstr(err, "warning: metric 'logit_err' (metrics:) gave no row"), "%s", err);
+    cr_assert_null(strstr(err, "metric 'vnmse'"), "%s", err);
+    cr_assert_null(strstr(err, "metric 'recall@4'"), "%s", err);
+    free(err);
+}
