@@ -144,6 +144,15 @@ static int check_recall_sizes(const run *r, const rb_cell *c, const rb_method *m
     return RB_OK;
 }
 
+/* A cell's failure, at the method entry that made the cell (the cell key, last, for --only). */
+static int cell_error(const run *r, const rb_cell *c, int rc) {
+    const rb_method_entry *me = &r->cfg.methods[c->method];
+    return rb_error_set(rc, "%s:%d:%d: method '%s' (label '%s') on dataset '%s': %s [cell %s]",
+                        me->pos.file ? me->pos.file : r->cfg.path, me->pos.line, me->pos.col,
+                        me->method, me->label, r->cfg.datasets[c->dataset].name, rb_error_detail(),
+                        c->key);
+}
+
 static int run_cell(run *r, const rb_cell *c) {
     const rb_method_entry *me = &r->cfg.methods[c->method];
     cell_sink cs = {r, c, me, &r->cfg.datasets[c->dataset]};
@@ -160,7 +169,7 @@ static int run_cell(run *r, const rb_cell *c) {
      * (kernels/cuda_offload.h); the variants that ran are in every record. Every return from
      * here on goes back to the CPU first, so that the next cell starts from it. */
     if ((rc = rb_backend_use(strcmp(c->backend, "cuda") ? RB_BACKEND_CPU : RB_BACKEND_CUDA)))
-        return rb_error_set(rc, "cell %s: %s", c->key, rb_error_detail());
+        return cell_error(r, c, rc);
     rb_kernel_trace_reset();
     rc = eval(me->m, &c->mparams, &r->ds, c->method_seed, metrics, r->cfg.nmetrics, write_metric,
               &cs);
@@ -184,7 +193,7 @@ static int run_cell(run *r, const rb_cell *c) {
         rc = rb_latency_run(&lc);
     }
     rb_backend_use(RB_BACKEND_CPU);
-    if (rc) return rb_error_set(rc, "cell %s: %s", c->key, rb_error_detail());
+    if (rc) return cell_error(r, c, rc);
     return rb_results_end_cell(r->res, c->key);
 }
 
@@ -339,9 +348,8 @@ static int grade_expectations(run *r, size_t *passed, size_t *failed, size_t *mi
                     target, e->than ? " (" : "", than, e->than ? ")" : "", measured, e->source);
         else if (!strcmp(status, "MISSING"))
             fprintf(stderr, "%s:%d: expectation MISSING: %s %s: no %s row%s%s in this run (%s)\n",
-                    e->pos.file, e->pos.line, e->label ? e->label : e->method, e->metric,
-                    e->metric, n ? " for the reference " : " for it",
-                    n ? than : "", e->source);
+                    e->pos.file, e->pos.line, e->label ? e->label : e->method, e->metric, e->metric,
+                    n ? " for the reference " : " for it", n ? than : "", e->source);
     }
     json_decref(rows);
     if (fclose(f)) return rb_error_set(RB_EIO, "cannot write %s", path);
@@ -585,7 +593,7 @@ int rb_run(const rb_run_opts *o) {
         }
         progress(&r, i);
         rc = run_cell(&r, c);
-        r.ran++;
+        if (!rc) r.ran++;
     }
     progress(&r, r.ncells);
     if (r.cfg.latency.batch && r.lat_kv_dataset && !r.lat_vec)
@@ -630,6 +638,11 @@ int rb_run(const rb_run_opts *o) {
 fail:
     fprintf(stderr, "rotabench run: %s\n",
             rb_error_detail()[0] ? rb_error_detail() : rb_strerror(rc));
+    if (r.ran)
+        fprintf(stderr,
+                "rotabench run: the %zu cells finished before it are kept in %s; rotabench "
+                "report %s renders them\n",
+                r.ran, r.results_dir, r.results_dir);
     status = 2;
 done:
     if (r.res) rb_results_close(r.res);

@@ -241,23 +241,10 @@ int rb_quant_rows_f32_ref(const rb_quant_spec *spec, const float *x, size_t rows
     return quant_generic(&s, x, rows, cols, ld, out, ldo, mode, scales, zeros);
 }
 
-/* The SIMD variants implement every spec field but side_f16: they decline it here, in front of
- * their table entries, rather than in the x86 files. */
-#define RB_NO_SIDE_F16_(fn)                                                                     \
-    static int fn##_no_f16(const rb_quant_spec *spec, const float *x, size_t rows, size_t cols, \
-                           size_t ld, size_t group, void *out, size_t ldo, rb_quant_out mode,   \
-                           float *scales, float *zeros) {                                       \
-        if (spec->side_f16) return RB_EDECLINE;                                                 \
-        return fn(spec, x, rows, cols, ld, group, out, ldo, mode, scales, zeros);               \
-    }
-RB_NO_SIDE_F16_(rb_quant_rows_f32_avx512)
-RB_NO_SIDE_F16_(rb_quant_rows_f32_avx2)
-#undef RB_NO_SIDE_F16_
-
 RB_OP_DEFINE(rb_op_quant_rows_f32, "quant_rows_f32",
              RB_CUDA_VARIANT(rb_quant_rows_f32_cuda)
-                 RB_VARIANT("avx512", RB_ISA_AVX512, rb_quant_rows_f32_avx512_no_f16),
-             RB_VARIANT("avx2", RB_ISA_AVX2, rb_quant_rows_f32_avx2_no_f16),
+                 RB_VARIANT("avx512", RB_ISA_AVX512, rb_quant_rows_f32_avx512),
+             RB_VARIANT("avx2", RB_ISA_AVX2, rb_quant_rows_f32_avx2),
              RB_VARIANT("ref", 0, rb_quant_rows_f32_ref));
 
 static int quant_rows_dispatch(const rb_quant_spec *spec, const float *x, size_t rows, size_t cols,

@@ -59,7 +59,8 @@ typedef struct rb_quant_spec {
      * decodes. A scale that rounds to 0 (below fp16's subnormals) gives code 0 for every element of
      * its group. The zero point matters: it is an integer in code units that fp16 holds exactly
      * only up to 2048, so rounding it after choosing the codes would shift a group far from zero.
-     * Only the reference kernels implement it (the fast and CUDA variants decline). */
+     * The row/group kernels' AVX-512 and AVX2 variants implement it (a group whose pair fails or
+     * whose scale rounds to 0 sends the call to the reference); the others and CUDA decline. */
     int side_f16;
 } rb_quant_spec;
 

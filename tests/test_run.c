@@ -481,3 +481,24 @@ Test(run, warns_about_a_metric_no_cell_computes) {
     cr_assert_null(strstr(err, "metric 'recall@4'"), "%s", err);
     free(err);
 }
+
+/* A cell that fails at run time names the method entry's place in the config, the method, label
+ * and dataset, and says where the cells finished before it are kept. */
+Test(run, a_failing_cell_names_its_config_entry) {
+    make_dir();
+    write_file("bad.yaml", "name: bad\n"
+                           "datasets:\n"
+                           "  - {name: kv, kind: kv_cache, tokens: 64, heads: 2, head_dim: 64}\n"
+                           "methods:\n"
+                           "  - {method: rtn_kv, params: {bits: 4}}\n"
+                           "  - {method: rotatekv, label: rk, params: {bits: 2}}\n"
+                           "metrics: [rel_mse_k]\n");
+    char args[512], want[256], *err;
+    snprintf(args, sizeof args, "%s/bad.yaml -o %s/out --quick", dir, dir);
+    cr_assert_eq(run(args, &err), 2, "%s", err);
+    snprintf(want, sizeof want,
+             "%s/bad.yaml:6:5: method 'rotatekv' (label 'rk') on dataset 'kv': ", dir);
+    cr_assert(strstr(err, want) && strstr(err, "not a multiple of group = 128"), "%s", err);
+    cr_assert(strstr(err, "the 1 cells finished before it are kept in"), "%s", err);
+    free(err);
+}

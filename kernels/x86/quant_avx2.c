@@ -95,7 +95,12 @@ int rb_quant_rows_f32_avx2(const rb_quant_spec *spec, const float *x, size_t row
                                              zeros);
             float s, z;
             int rc = rb_quant_params(spec, mn, mx, &s, &z);
-            if (rc) return rc;
+            /* A failed pair (the reference's message names row and group) or an fp16 scale
+             * rounded to 0 (its group is all code 0, which code16's division does not give): the
+             * reference redoes the call. */
+            if (rc || !(s > 0))
+                return rb_quant_rows_f32_ref(spec, x, rows, cols, ld, group, out, ldo, mode, scales,
+                                             zeros);
             scales[r * ng + j] = s;
             if (zeros) zeros[r * ng + j] = z;
             if (!spec->asym) z = 0.0f;

@@ -58,7 +58,12 @@ int rb_quant_rows_f32_avx512(const rb_quant_spec *spec, const float *x, size_t r
             float s, z;
             int rc =
                 rb_quant_params(spec, _mm512_reduce_min_ps(vmn), _mm512_reduce_max_ps(vmx), &s, &z);
-            if (rc) return rc;
+            /* A failed pair (the reference's message names row and group) or an fp16 scale
+             * rounded to 0 (its group is all code 0, which code16's division does not give): the
+             * reference redoes the call. */
+            if (rc || !(s > 0))
+                return rb_quant_rows_f32_ref(spec, x, rows, cols, ld, group, out, ldo, mode, scales,
+                                             zeros);
             scales[r * ng + j] = s;
             if (zeros) zeros[r * ng + j] = z;
             const __m512 vs = _mm512_set1_ps(s), vz = _mm512_set1_ps(spec->asym ? z : 0.0f);
