@@ -570,8 +570,11 @@ static int read_expect(const char *path, json_t **out) {
             why = "missing string \"source\"";
         else if (!st || (strcmp(st, "PASS") && strcmp(st, "FAIL") && strcmp(st, "MISSING")))
             why = "\"status\" must be PASS, FAIL or MISSING";
-        else if (!json_is_number(json_object_get(o, "target")))
-            why = "missing number \"target\"";
+        /* A MISSING expectation may have no target: a relative one (`than:`) whose reference
+         * cell did not run has nothing to multiply, and the runner writes null. */
+        else if (!json_is_number(json_object_get(o, "target")) &&
+                 !(!strcmp(st, "MISSING") && json_is_null(json_object_get(o, "target"))))
+            why = "missing number \"target\" (null only for MISSING)";
         if (why) {
             json_decref(o);
             rc = rb_error_set(RB_EFORMAT, "%s:%ld: %s", path, lineno, why);
@@ -641,7 +644,10 @@ static void expect_section(FILE *f, json_t *ex) {
             rb_fmt_double(fv, sizeof fv, factor);
             strcat(fv, " x ");
         }
-        if (than) /* a measured target: the same 4 significant digits as the measured column */
+        if (!isfinite(rb_row_double(e, "target"))) /* MISSING: the reference did not run */
+            snprintf(t, sizeof t, "%s —%s%s%s%s", op, than ? " (" : "", fv, than ? than : "",
+                     than ? ")" : "");
+        else if (than) /* a measured target: the same 4 significant digits as the measured column */
             snprintf(t, sizeof t, "%s %.4g (%s%s)", op, rb_row_double(e, "target"), fv, than);
         else
             snprintf(t, sizeof t, "%s %s", op, tv);

@@ -365,6 +365,44 @@ Test(report, gnuplot_missing_is_soft) {
     rmtmp();
 }
 
+/* A relative expectation whose reference cell did not run: the runner writes "target": null
+ * (nothing to multiply); the report is still written, the row MISSING with no target. */
+Test(report, missing_relative_expectation_has_null_target) {
+    mktmp();
+    char dir[512], path[700];
+    snprintf(dir, sizeof dir, "%s/run", tmpdir);
+    craft(dir);
+    snprintf(path, sizeof path, "%s/expect.jsonl", dir);
+    FILE *f = fopen(path, "a");
+    cr_assert_not_null(f);
+    fputs("{\"label\":\"tq\",\"params\":{\"bits\":\"2\"},\"metric\":\"vnmse\",\"op\":\"<\","
+          "\"value\":null,\"target\":null,\"rtol\":0.01,\"atol\":0,\"n\":2,\"status\":"
+          "\"MISSING\",\"source\":\"relative\",\"than\":\"rtn-rht bits=2\",\"factor\":0.5}\n",
+          f);
+    fclose(f);
+    setenv("RB_GNUPLOT", "/nonexistent/gnuplot", 1);
+    int rc = rb_report_write(dir, dir);
+    unsetenv("RB_GNUPLOT");
+    cr_assert_eq(rc, RB_ENOTSUP, "rc %d: %s", rc, rb_error_detail());
+    snprintf(path, sizeof path, "%s/report.md", dir);
+    char *md = slurp(path);
+    cr_assert_not_null(md, "report.md is written");
+    cr_assert(strstr(md, "**2 PASS, 1 FAIL, 2 MISSING** (of 5)"), "%s", md);
+    cr_assert(strstr(md, "| tq | any | bits=2 | vnmse | — | < — (0.5 x rtn-rht bits=2) | — | "
+                         "**MISSING** | relative |"),
+              "%s", md);
+    free(md);
+    /* A null target is not accepted for a graded expectation. */
+    snprintf(path, sizeof path, "%s/expect.jsonl", dir);
+    f = fopen(path, "a");
+    fputs("{\"metric\":\"vnmse\",\"target\":null,\"status\":\"PASS\",\"source\":\"x\"}\n", f);
+    fclose(f);
+    cr_assert_eq(rb_report_write(dir, dir), RB_EFORMAT);
+    cr_assert(strstr(rb_error_detail(), "expect.jsonl:6: missing number \"target\""), "%s",
+              rb_error_detail());
+    rmtmp();
+}
+
 Test(report, bad_inputs) {
     mktmp();
     char dir[512], path[700];

@@ -178,6 +178,32 @@ Test(run, than_claims_compare_two_cells) {
     free(err);
 }
 
+/* A claim against a cell that did not run (--only left it out): the expectation is MISSING
+ * with a null target, and the report is still written, showing it as MISSING. */
+Test(run, than_claim_with_its_reference_missing_still_reports) {
+    make_dir();
+    write_file("than.yaml", "name: than\n"
+                            "datasets:\n"
+                            "  - {name: s64, kind: sphere, dim: 64, count: 300, queries: 20}\n"
+                            "methods:\n"
+                            "  - {method: rtn, params: {bits: [2, 4, 8], rotation: rht}}\n"
+                            "metrics: [vnmse]\n"
+                            "expect:\n"
+                            "  - {method: rtn, params: {bits: 4}, metric: vnmse, op: '<',\n"
+                            "     than: {method: rtn, params: {bits: 2}}, source: 'more bits'}\n");
+    char args[512], *err, p[256];
+    snprintf(args, sizeof args, "%s/than.yaml -o %s/out --quick --only '*bits=4*'", dir, dir);
+    int st = run(args, &err);
+    cr_assert_eq(st, 1, "exit %d: %s", st, err);
+    cr_assert(strstr(err, "expectation MISSING"), "%s", err);
+    snprintf(p, sizeof p, "%s/out/report.md", dir);
+    char *report = slurp(p);
+    cr_assert(report, "no report: %s", err);
+    cr_assert(strstr(report, "| < — (rtn bits=2) | — | **MISSING** | more bits |"), "%s", report);
+    free(report);
+    free(err);
+}
+
 /* y: recall@k plots every computed recall@<number> against k (the number after '@'). */
 Test(run, plot_of_a_metric_family_against_k) {
     make_dir();
