@@ -689,6 +689,36 @@ static double quantile(const double *x, size_t n, double q) {
     return x[lo] + (h - (double) lo) * (x[hi] - x[lo]);
 }
 
+/* The copy bandwidth context.json's limits give for the run's thread count (the only row when
+ * there is one), or NaN: the limit the latency fractions are relative to. */
+static double context_copy_gbps(json_t *ctx) {
+    json_t *host = json_object_get(ctx, "host"), *lims = json_object_get(host, "limits"), *l;
+    long long threads = rb_row_int(host, "threads", 0);
+    size_t i;
+    json_array_foreach(lims, i, l) {
+        if (rb_row_int(l, "threads", 0) == threads || json_array_size(lims) == 1)
+            return rb_row_double(l, "copy_gbps");
+    }
+    return NAN;
+}
+
+/* Appends each comma-separated entry of list that out (a comma-separated list) lacks. */
+static void union_list(char *out, size_t size, const char *list) {
+    while (list && *list) {
+        size_t len = strcspn(list, ",");
+        int have = 0;
+        for (const char *o = out; *o;) {
+            size_t ol = strcspn(o, ",");
+            if (ol == len && !strncmp(o, list, len)) have = 1;
+            o += ol + (o[ol] == ',');
+        }
+        size_t used = strlen(out);
+        if (!have && len && used + len + 2 < size)
+            snprintf(out + used, size - used, "%s%.*s", used ? "," : "", (int) len, list);
+        list += len + (list[len] == ',');
+    }
+}
+
 static void latency_section(FILE *f, json_t *rows, json_t *ctx) {
     json_t *groups = json_object(), *reps = json_array();
     size_t i;
@@ -718,6 +748,7 @@ static void latency_section(FILE *f, json_t *rows, json_t *ctx) {
         fputs("> **Warning:** rotabench was built without optimization; these timings do not "
               "represent the kernels.\n\n",
               f);
+    double copy_gbps = context_copy_gbps(ctx);
     json_t *cols = candidate_columns(reps, 1);
     fixed_line(f, reps, cols, "Fixed: ");
     json_t *shown = json_array(), *c;
@@ -727,7 +758,8 @@ static void latency_section(FILE *f, json_t *rows, json_t *ctx) {
     }
     fputs("Median seconds per call over the raw samples; spread is the interquartile range "
           "(min..max below 4 samples); the rate (vectors, KV tokens or inner-product scores per "
-          "second), GB/s and the fraction of the measured bandwidth are at the median.\n\n",
+          "second), GB/s and the fraction of the measured bandwidth are at that median (repeats "
+          "pooled).\n\n",
           f);
     char t[TXT], tb[TXT];
     md_cell(f, "label");
@@ -759,13 +791,47 @@ static void latency_section(FILE *f, json_t *rows, json_t *ctx) {
             }
         }
         qsort(x, m, sizeof *x, cmp_double);
+        /* Every number in the row describes the pooled samples. A record's rate and GB/s are at
+         * its own repeat's median, so they are turned back into items and bytes per call (rate x
+         * median: fixed by the cell's batch, the same in every repeat) and divided by the pooled
+         * median shown in this row; repeat 0's rate beside a median over all repeats would
+         * describe two different things. The fraction is that GB/s over the copy bandwidth the
+         * section header shows (context.json), or where the context has none, over the limit
+         * the records were graded against (gbps / frac_bw). Kernels are the union over the
+         * repeats (the same list in each, unless dispatch changed between sessions of a resumed
+         * run). */
+        double med = m ? quantile(x, m, 0.5) : NAN, items = 0, bytes = 0, lim = 0;
+        size_t ni = 0, nb = 0, nl = 0;
+        char kv[2048] = "";
+        json_array_foreach(g, k, r) {
+            double v = rb_row_double(r, "value"), ips = rb_row_double(r, "items_per_s"),
+                   gbr = rb_row_double(r, "gbps"), fbr = rb_row_double(r, "frac_bw");
+            if (isfinite(v) && v > 0 && isfinite(ips) && ips > 0) {
+                items += ips * v;
+                ni++;
+            }
+            if (isfinite(v) && v > 0 && isfinite(gbr) && gbr > 0) {
+                bytes += gbr * 1e9 * v;
+                nb++;
+            }
+            if (isfinite(gbr) && isfinite(fbr) && fbr > 0) {
+                lim += gbr / fbr;
+                nl++;
+            }
+            union_list(kv, sizeof kv, rb_row_str(r, "kernel_variants"));
+        }
+        int ok = isfinite(med) && med > 0;
+        double rate = ok && ni ? items / (double) ni / med : NAN;
+        double gb = ok && nb ? bytes / (double) nb / med * 1e-9 : NAN;
+        double limit = isfinite(copy_gbps) ? copy_gbps : nl ? lim / (double) nl : NAN;
+        double fb = isfinite(limit) && limit > 0 ? gb / limit : NAN;
         md_cell(f, rb_row_str(rep, "label"));
         json_array_foreach(shown, k, c) {
             col_text(rep, json_string_value(c), t, sizeof t);
             md_cell(f, t);
         }
         md_cell(f, rb_row_str(rep, "metric"));
-        time_text(m ? quantile(x, m, 0.5) : NAN, t, sizeof t);
+        time_text(med, t, sizeof t);
         md_cell(f, t);
         char a[64], b[64];
         time_text(m ? (m >= 4 ? quantile(x, m, 0.25) : x[0]) : NAN, a, sizeof a);
@@ -774,9 +840,8 @@ static void latency_section(FILE *f, json_t *rows, json_t *ctx) {
         md_cell(f, t);
         snprintf(t, sizeof t, "%zu", m);
         md_cell(f, t);
-        rate_text(rb_row_double(rep, "items_per_s"), rb_row_str(rep, "items_unit"), t, sizeof t);
+        rate_text(rate, rb_row_str(rep, "items_unit"), t, sizeof t);
         md_cell(f, t);
-        double gb = rb_row_double(rep, "gbps"), fb = rb_row_double(rep, "frac_bw");
         if (isfinite(gb))
             snprintf(t, sizeof t, "%.2f", gb);
         else
@@ -787,8 +852,7 @@ static void latency_section(FILE *f, json_t *rows, json_t *ctx) {
         else
             snprintf(t, sizeof t, "—");
         md_cell(f, t);
-        const char *kv = rb_row_str(rep, "kernel_variants");
-        md_cell(f, kv && *kv ? kv : "—");
+        md_cell(f, *kv ? kv : "—");
         md_row_end(f);
         free(x);
     }

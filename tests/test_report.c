@@ -304,6 +304,60 @@ static void append_cell(const char *dir, const char *label, double value) {
     rb_results_close(res);
 }
 
+/* One latency record (metric decode) of label `lat` (method eden, bits 4) at repeat rep: its
+ * samples, its own median, rate, GB/s, fraction of the bandwidth and kernels, as a repeat's
+ * record carries them. */
+static void append_latency(const char *dir, int rep, const double *samples, size_t n, double med,
+                           double items_per_s, double gbps, double frac_bw, const char *kernels) {
+    rb_results *res;
+    cr_assert_eq(rb_results_open(dir, &res), 0, "%s", rb_error_detail());
+    rb_params dp, p;
+    cr_assert_eq(rb_params_init(&dp, RB_PARAMS_OF(ddefs)), 0);
+    cr_assert_eq(rb_params_init(&p, RB_PARAMS_OF(mdefs)), 0);
+    cr_assert_eq(rb_params_set(&p, "bits", "4"), 0);
+    char key[64];
+    snprintf(key, sizeof key, "sphere|lat|bits=4|cpu|%d", rep);
+    rb_record r = crafted_record("eden", "lat", &dp, &p, key, rep);
+    r.metric = "decode";
+    r.unit = "s";
+    r.value = med;
+    r.stderr_ = NAN;
+    r.samples = samples;
+    r.nsamples = n;
+    r.items_per_s = items_per_s;
+    r.items_unit = "vectors";
+    r.gbps = gbps;
+    r.frac_bw = frac_bw;
+    r.kernel_variants = kernels;
+    cr_assert_eq(rb_results_write(res, &r), 0);
+    cr_assert_eq(rb_results_end_cell(res, key), 0);
+    rb_results_close(res);
+}
+
+/* A latency row pools its repeats' samples, and its rate, GB/s and fraction of the bandwidth
+ * are at that pooled median (1000 vectors and 1e5 bytes per call, a 100 GB/s limit), not repeat
+ * 0's; its kernels are the union over the repeats. */
+Test(report, latency_row_describes_the_pooled_repeats) {
+    mktmp();
+    char dir[512], path[700];
+    snprintf(dir, sizeof dir, "%s/run", tmpdir);
+    craft_with(dir, "{\"name\": \"crafted\", \"seed\": 1}");
+    static const double r0[3] = {1e-6, 2e-6, 3e-6}, r1[3] = {4e-6, 5e-6, 6e-6};
+    append_latency(dir, 0, r0, 3, 2e-6, 1000 / 2e-6, 1e5 / 2e-6 * 1e-9, 0.5, "fwht_f32=avx512");
+    append_latency(dir, 1, r1, 3, 5e-6, 1000 / 5e-6, 1e5 / 5e-6 * 1e-9, 0.2,
+                   "fwht_f32=avx512,pack_rows=ref");
+    cr_assert_eq(rb_report_write(dir, dir), 0, "%s", rb_error_detail());
+    snprintf(path, sizeof path, "%s/report.md", dir);
+    char *md = slurp(path);
+    cr_assert_not_null(md);
+    /* Pooled median of 1..6 us: 3.5 us; 1000 / 3.5 us = 286 M/s; 1e5 B / 3.5 us = 28.57 GB/s. */
+    cr_assert(strstr(md, "| decode | 3.5 µs | 2.25 µs..4.75 µs | 6 | 286 M vectors/s | 28.57 | 29% "
+                         "| fwht_f32=avx512,pack_rows=ref |"),
+              "%s", md);
+    free(md);
+    rmtmp();
+}
+
 /* A plot's baselines: the label's rows (one cell and its repeats) become one dashed horizontal
  * line at their pooled value (CSV row with an empty x), not points at their x; the other series
  * are unchanged. A baseline whose rows are several cells (eden-unbiased sweeps bits) is not
