@@ -702,6 +702,39 @@ static double context_copy_gbps(json_t *ctx) {
     return NAN;
 }
 
+/* The machine limits the fractions are relative to, as context.json has them, with what they
+ * are: without them "of BW" cannot be read, and a value above 100% looks like an error. */
+static void limits_note(FILE *f, json_t *ctx) {
+    json_t *lims = json_object_get(json_object_get(ctx, "host"), "limits"), *l;
+    if (!json_array_size(lims)) return;
+    json_int_t buf = 0;
+    size_t i;
+    fputs("Machine limits, measured once at the start of the run (fastest repetition)", f);
+    json_array_foreach(lims, i, l) {
+        if (json_is_integer(json_object_get(l, "copy_bytes")))
+            buf = json_integer_value(json_object_get(l, "copy_bytes"));
+    }
+    if (buf > 0) {
+        char b[32];
+        bytes_text(buf, b, sizeof b);
+        fprintf(f, ", copying a %s buffer", b);
+    }
+    fputs(":", f);
+    json_array_foreach(lims, i, l) {
+        char c[32] = "—", p[32] = "—";
+        double cg = rb_row_double(l, "copy_gbps"), pk = rb_row_double(l, "peak_add_gflops");
+        if (isfinite(cg)) snprintf(c, sizeof c, "%.1f GB/s", cg);
+        if (isfinite(pk)) snprintf(p, sizeof p, "%.0f GFLOP/s", pk);
+        long long th = rb_row_int(l, "threads", 0);
+        fprintf(f, "%s %lld thread%s: copy %s, fp32 add peak %s", i ? ";" : "", th,
+                th == 1 ? "" : "s", c, p);
+    }
+    fputs(". \"of BW\" is a row's GB/s over that copy bandwidth. Sizes that fit in cache can "
+          "exceed 100%, and the probe is one short measurement on a possibly shared machine: "
+          "read the fractions as rough.\n\n",
+          f);
+}
+
 /* Appends each comma-separated entry of list that out (a comma-separated list) lacks. */
 static void union_list(char *out, size_t size, const char *list) {
     while (list && *list) {
@@ -748,6 +781,7 @@ static void latency_section(FILE *f, json_t *rows, json_t *ctx) {
         fputs("> **Warning:** rotabench was built without optimization; these timings do not "
               "represent the kernels.\n\n",
               f);
+    limits_note(f, ctx);
     double copy_gbps = context_copy_gbps(ctx);
     json_t *cols = candidate_columns(reps, 1);
     fixed_line(f, reps, cols, "Fixed: ");

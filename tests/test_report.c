@@ -358,6 +358,37 @@ Test(report, latency_row_describes_the_pooled_repeats) {
     rmtmp();
 }
 
+/* The latency section states the machine limits its fractions are relative to (context.json
+ * host.limits), and "of BW" uses that limit: 12.5 GB/s over 50 GB/s. */
+Test(report, latency_header_shows_the_limits) {
+    mktmp();
+    char dir[512], path[700];
+    snprintf(dir, sizeof dir, "%s/run", tmpdir);
+    craft_with(dir, "{\"name\": \"crafted\", \"seed\": 1}");
+    snprintf(path, sizeof path, "%s/context.json", dir);
+    json_t *ctx = json_load_file(path, 0, NULL);
+    cr_assert_not_null(ctx);
+    json_t *host = json_object_get(ctx, "host");
+    json_object_set_new(host, "threads", json_integer(2));
+    json_object_set_new(host, "limits",
+                        json_pack("[{s:i, s:f, s:f, s:I}]", "threads", 2, "copy_gbps", 50.0,
+                                  "peak_add_gflops", 101.2, "copy_bytes", (json_int_t) 64 << 20));
+    cr_assert_eq(json_dump_file(ctx, path, 0), 0);
+    json_decref(ctx);
+    cr_assert_eq(rb_report_write(dir, dir), 0, "%s", rb_error_detail());
+    snprintf(path, sizeof path, "%s/report.md", dir);
+    char *md = slurp(path);
+    cr_assert_not_null(md);
+    cr_assert(strstr(md, "Machine limits, measured once at the start of the run (fastest "
+                         "repetition), copying a 64 MiB buffer: 2 threads: copy 50.0 GB/s, fp32 "
+                         "add peak 101 GFLOP/s."),
+              "%s", md);
+    cr_assert(strstr(md, "can exceed 100%"), "%s", md);
+    cr_assert(strstr(md, "| 12.50 | 25% | fwht_f32=avx512 |"), "%s", md);
+    free(md);
+    rmtmp();
+}
+
 /* A plot's baselines: the label's rows (one cell and its repeats) become one dashed horizontal
  * line at their pooled value (CSV row with an empty x), not points at their x; the other series
  * are unchanged. A baseline whose rows are several cells (eden-unbiased sweeps bits) is not

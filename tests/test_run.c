@@ -254,6 +254,11 @@ Test(run, kv_latency_pass_calibrates) {
     cr_assert(res && strstr(res, "\"encode_latency\"") && strstr(res, "\"decode_latency\""), "%s",
               res ? res : err);
     free(res);
+    /* The report states the limits "of BW" is relative to, with the probe's buffer. */
+    snprintf(p, sizeof p, "%s/out/report.md", dir);
+    char *md = slurp(p);
+    cr_assert(md && strstr(md, "MiB buffer:") && strstr(md, "Machine limits"), "%s", md ? md : err);
+    free(md);
     free(err);
 }
 
