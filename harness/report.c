@@ -602,8 +602,10 @@ static void expect_counts(json_t *ex, int counts[3]) {
     }
 }
 
-static void expect_section(FILE *f, json_t *ex) {
+/* The Expectations section; note (or NULL) is a paragraph under the title. */
+static void expect_section(FILE *f, json_t *ex, const char *note) {
     fputs("## Expectations\n\n", f);
+    if (note) fprintf(f, "%s\n\n", note);
     int n[3];
     expect_counts(ex, n);
     fprintf(f, "**%d PASS, %d FAIL, %d MISSING** (of %zu)\n\n", n[0], n[1], n[2],
@@ -1340,6 +1342,40 @@ out:
 
 /* ---- the report ---- */
 
+/* How many of the run's planned cells (context.json run.seeds.cells, one entry per cell of the
+ * expanded config) have finished in results.jsonl; *planned = 0 when the context does not list
+ * them. A cell counts once its cell_done marker is on disk, so one that wrote no rows counts. */
+static int cells_finished(const char *results_dir, json_t *ctx, size_t *planned, size_t *done) {
+    *planned = *done = 0;
+    json_t *cells = json_object_get(json_object_get(json_object_get(ctx, "run"), "seeds"), "cells");
+    if (!json_array_size(cells)) return RB_OK;
+    json_t *finished;
+    int rc = rb_results_done_cells(results_dir, &finished);
+    if (rc) return rc;
+    size_t i;
+    json_t *c;
+    json_array_foreach(cells, i, c) {
+        const char *key = rb_row_str(c, "cell");
+        (*planned)++;
+        if (key && json_object_get(finished, key)) (*done)++;
+    }
+    json_decref(finished);
+    return RB_OK;
+}
+
+/* The --only GLOB of the run's command line, or NULL. */
+static const char *only_glob(json_t *ctx) {
+    json_t *argv = json_object_get(json_object_get(ctx, "run"), "argv");
+    size_t i;
+    json_t *a;
+    json_array_foreach(argv, i, a) {
+        const char *s = json_string_value(a);
+        if (s && !strcmp(s, "--only")) return json_string_value(json_array_get(argv, i + 1));
+        if (s && !strncmp(s, "--only=", 7)) return s + 7;
+    }
+    return NULL;
+}
+
 int rb_report_write(const char *results_dir, const char *report_dir) {
     char path[4200], tmp[4300];
     json_t *ctx = NULL, *rows = NULL, *ex = NULL;
@@ -1364,6 +1400,8 @@ int rb_report_write(const char *results_dir, const char *report_dir) {
     if ((rc = rb_results_read(path, &rows))) goto fail;
     snprintf(path, sizeof path, "%s/expect.jsonl", results_dir);
     if ((rc = read_expect(path, &ex))) goto fail;
+    size_t planned, done;
+    if ((rc = cells_finished(results_dir, ctx, &planned, &done))) goto fail;
     if ((rc = rb_mkdir_p(report_dir))) goto fail;
 
     snprintf(path, sizeof path, "%s/results.csv", report_dir);
@@ -1386,9 +1424,37 @@ int rb_report_write(const char *results_dir, const char *report_dir) {
         fprintf(f, " Expectations: **%d PASS, %d FAIL, %d MISSING**.", n[0], n[1], n[2]);
     }
     fputs("\n\n", f);
+    /* A report of part of a run says so before any table: an interrupted run's tables look
+     * complete otherwise. */
+    const char *only = only_glob(ctx);
+    if (done < planned) {
+        fprintf(f, "**PARTIAL: %zu of %zu cells** finished", done, planned);
+        if (only)
+            fprintf(f, " (the run was limited with `--only %s`).\n\n", only);
+        else
+            fprintf(f,
+                    " (the run was interrupted, or is still going; `rotabench run %s -o %s "
+                    "--resume` continues it).\n\n",
+                    rb_row_str(run, "config_path") ? rb_row_str(run, "config_path") : "CONFIG",
+                    results_dir);
+    }
     provenance(f, ctx, rows);
     accuracy_sections(f, rows);
-    if (ex) expect_section(f, ex);
+    size_t nexpect = json_array_size(json_object_get(config, "expect"));
+    if (ex) {
+        char note[128];
+        snprintf(note, sizeof note,
+                 "Graded on a partial run (%zu of %zu cells): an expectation whose cell did not "
+                 "run is MISSING.",
+                 done, planned);
+        expect_section(f, ex, done < planned ? note : NULL);
+    } else if (done < planned && nexpect) {
+        fprintf(f,
+                "## Expectations\n\nNot graded: expectations are graded when a run finishes, "
+                "and this one is partial (%zu of %zu cells; there is no expect.jsonl). The config "
+                "has %zu.\n\n",
+                done, planned, nexpect);
+    }
     latency_section(f, rows, ctx);
     json_t *plots = json_object_get(config, "plots");
     if (json_array_size(plots)) {

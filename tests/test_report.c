@@ -389,6 +389,39 @@ Test(report, latency_header_shows_the_limits) {
     rmtmp();
 }
 
+/* A report of an unfinished run (context.json plans a cell that has no cell_done marker) says
+ * PARTIAL near the top, and without expect.jsonl that the expectations were not graded. */
+Test(report, partial_run_says_so) {
+    mktmp();
+    char dir[512], path[700];
+    snprintf(dir, sizeof dir, "%s/run", tmpdir);
+    craft_with(dir, "{\"name\": \"crafted\", \"seed\": 1, \"expect\": [{\"metric\": \"vnmse\", "
+                    "\"op\": \"<\", \"value\": 1, \"source\": \"x\"}]}");
+    snprintf(path, sizeof path, "%s/context.json", dir);
+    json_t *ctx = json_load_file(path, 0, NULL);
+    cr_assert_not_null(ctx);
+    json_object_set_new(json_object_get(ctx, "run"), "seeds",
+                        json_pack("{s:i, s:[{s:s}, {s:s}, {s:s}]}", "base", 1, "cells", "cell",
+                                  "sphere|tq|bits=1|cpu|0", "cell", "sphere|tq|bits=1|cpu|1",
+                                  "cell", "sphere|tq|bits=9|cpu|0"));
+    cr_assert_eq(json_dump_file(ctx, path, 0), 0);
+    json_decref(ctx);
+    snprintf(path, sizeof path, "%s/expect.jsonl", dir);
+    cr_assert_eq(unlink(path), 0);
+    cr_assert_eq(rb_report_write(dir, dir), 0, "%s", rb_error_detail());
+    snprintf(path, sizeof path, "%s/report.md", dir);
+    char *md = slurp(path);
+    cr_assert_not_null(md);
+    const char *partial = strstr(md, "**PARTIAL: 2 of 3 cells** finished (the run was interrupted");
+    cr_assert(partial && partial < strstr(md, "## Provenance"), "%s", md);
+    cr_assert(strstr(md, "--resume` continues it"), "%s", md);
+    cr_assert(strstr(md, "## Expectations\n\nNot graded: expectations are graded when a run "
+                         "finishes, and this one is partial (2 of 3 cells"),
+              "%s", md);
+    free(md);
+    rmtmp();
+}
+
 /* A plot's baselines: the label's rows (one cell and its repeats) become one dashed horizontal
  * line at their pooled value (CSV row with an empty x), not points at their x; the other series
  * are unchanged. A baseline whose rows are several cells (eden-unbiased sweeps bits) is not

@@ -200,6 +200,11 @@ Test(run, than_claim_with_its_reference_missing_still_reports) {
     char *report = slurp(p);
     cr_assert(report, "no report: %s", err);
     cr_assert(strstr(report, "| < — (rtn bits=2) | — | **MISSING** | more bits |"), "%s", report);
+    /* Two of the three cells were left out: the report says so, and how. */
+    cr_assert(strstr(report, "**PARTIAL: 1 of 3 cells** finished (the run was limited with "
+                             "`--only *bits=4*`)"),
+              "%s", report);
+    cr_assert(strstr(report, "Graded on a partial run (1 of 3 cells)"), "%s", report);
     free(report);
     free(err);
 }
