@@ -521,6 +521,74 @@ Test(report, missing_relative_expectation_has_null_target) {
     rmtmp();
 }
 
+/* A measured value that rounds to its target at 4 digits gets the digits that tell them apart
+ * (0.252895 < 0.2529 is "0.25289 < 0.2529", not "0.2529 < 0.2529"), a measured target too; a config
+ * without expectations (an empty expect.jsonl) gets no Expectations section. */
+Test(report, expectation_digits_and_none) {
+    mktmp();
+    char dir[512], path[700];
+    snprintf(dir, sizeof dir, "%s/run", tmpdir);
+    craft(dir);
+    snprintf(path, sizeof path, "%s/expect.jsonl", dir);
+    FILE *f = fopen(path, "a");
+    cr_assert_not_null(f);
+    fputs("{\"label\":\"tq\",\"metric\":\"vnmse\",\"op\":\"<\",\"value\":0.252895,"
+          "\"target\":0.2529,\"status\":\"PASS\",\"source\":\"digits\"}\n",
+          f);
+    fputs("{\"label\":\"tq\",\"metric\":\"vnmse\",\"op\":\"<\",\"value\":0.252895,"
+          "\"target\":0.2528951,\"than\":\"rtn\",\"status\":\"PASS\",\"source\":\"than\"}\n",
+          f);
+    fclose(f);
+    setenv("RB_GNUPLOT", "/nonexistent/gnuplot", 1);
+    cr_assert_eq(rb_report_write(dir, dir), RB_ENOTSUP, "%s", rb_error_detail());
+    snprintf(path, sizeof path, "%s/report.md", dir);
+    char *md = slurp(path);
+    cr_assert_not_null(md);
+    cr_assert(strstr(md, "| vnmse | 0.25289 | < 0.2529 | — | PASS | digits |"), "%s", md);
+    cr_assert(strstr(md, "| vnmse | 0.25289 | < 0.2529 (rtn) | — | PASS | than |"), "%s", md);
+    free(md);
+    snprintf(path, sizeof path, "%s/expect.jsonl", dir);
+    f = fopen(path, "w");
+    fclose(f);
+    cr_assert_eq(rb_report_write(dir, dir), RB_ENOTSUP, "%s", rb_error_detail());
+    unsetenv("RB_GNUPLOT");
+    snprintf(path, sizeof path, "%s/report.md", dir);
+    md = slurp(path);
+    cr_assert_not_null(md);
+    cr_assert_null(strstr(md, "Expectations"), "%s", md);
+    free(md);
+    rmtmp();
+}
+
+/* A render without gnuplot leaves no image of an earlier render beside "Plot not rendered",
+ * nor beside a plot that is not drawn, nor of plots the config no longer has. */
+Test(report, no_stale_plot_images) {
+    mktmp();
+    char dir[512], path[700];
+    snprintf(dir, sizeof dir, "%s/run", tmpdir);
+    craft(dir);
+    static const char *const stale[] = {"plot_0.png", "plot_0.svg", "plot_1.png", "plot_2.png",
+                                        "plot_2.csv"};
+    for (size_t i = 0; i < sizeof stale / sizeof stale[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, stale[i]);
+        FILE *f = fopen(path, "w");
+        cr_assert_not_null(f);
+        fputs("old", f);
+        fclose(f);
+    }
+    setenv("RB_GNUPLOT", "/nonexistent/gnuplot", 1);
+    int rc = rb_report_write(dir, dir);
+    unsetenv("RB_GNUPLOT");
+    cr_assert_eq(rc, RB_ENOTSUP, "rc %d: %s", rc, rb_error_detail());
+    for (size_t i = 0; i < sizeof stale / sizeof stale[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, stale[i]);
+        cr_assert_neq(access(path, F_OK), 0, "%s is left over", stale[i]);
+    }
+    snprintf(path, sizeof path, "%s/plot_0.csv", dir);
+    cr_assert_eq(access(path, F_OK), 0, "this render's data is kept");
+    rmtmp();
+}
+
 Test(report, bad_inputs) {
     mktmp();
     char dir[512], path[700];
