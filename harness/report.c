@@ -210,28 +210,155 @@ static int column_varies(json_t *rows, const char *col) {
     return 0;
 }
 
-/* "backend=cpu, rotation=rht; data: dim=128" for the columns that do not vary (label excluded). */
-static void fixed_line(FILE *f, json_t *rows, json_t *cols, const char *lead) {
+/* Whether every row has a value for col (a method parameter is absent from another method's
+ * rows). */
+static int column_everywhere(json_t *rows, const char *col) {
+    char t[TXT];
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row) {
+        col_text(row, col, t, sizeof t);
+        if (!strcmp(t, "—")) return 0;
+    }
+    return 1;
+}
+
+/* Whether col takes two values among the rows that have it; *first gets the first value. */
+static int column_varies_where_set(json_t *rows, const char *col, char *first, size_t size) {
+    char t[TXT];
+    size_t i;
+    json_t *row;
+    first[0] = '\0';
+    json_array_foreach(rows, i, row) {
+        col_text(row, col, t, sizeof t);
+        if (!strcmp(t, "—")) continue;
+        if (!first[0])
+            snprintf(first, size, "%s", t);
+        else if (strcmp(t, first))
+            return 1;
+    }
+    return 0;
+}
+
+static int varies_within_series(json_t *rows, const char *col, const char *series);
+
+/* Which columns a table shows (into shown), the method parameters it lists in one compact
+ * `params` column (packed) and those stated once as "where set" (where_set); returns how many
+ * dataset-parameter columns it leaves out. A column per parameter of every method and dataset
+ * made tables of dozens of columns, most of them "—", so:
+ * - a column that does not vary is in the Fixed line (fixed_line);
+ * - a dataset parameter that the dataset name identifies (one value per dataset in these rows)
+ *   is left out: the dataset column, or the table's own dataset, names it, and the dataset's
+ *   accuracy section states it;
+ * - a method parameter that every row has and that varies is a column of its own (bits);
+ * - one that only some rows' methods have is in `params` when it varies among them
+ *   (rotation=rht), else stated once "where set" (clip=1).
+ * The method column is left out when skip_method. */
+static size_t choose_columns(json_t *rows, json_t *cols, int skip_method, json_t *shown,
+                             json_t *packed, json_t *where_set) {
+    size_t dropped = 0, i;
+    json_t *c;
+    json_array_foreach(cols, i, c) {
+        const char *col = json_string_value(c);
+        char first[TXT];
+        if (!column_varies(rows, col)) continue;
+        if (!strcmp(col, "method") && skip_method) continue;
+        if (!strncmp(col, "d:", 2) && !varies_within_series(rows, col, "dataset")) {
+            dropped++;
+            continue;
+        }
+        if (strncmp(col, "p:", 2) || column_everywhere(rows, col))
+            json_array_append(shown, c);
+        else if (column_varies_where_set(rows, col, first, sizeof first))
+            json_array_append(packed, c);
+        else
+            json_array_append(where_set, c);
+    }
+    return dropped;
+}
+
+/* A row's `params` cell: "bits=2,rotation=rht" over the packed columns it has, or "—". */
+static void packed_text(const json_t *row, json_t *packed, char *buf, size_t size) {
+    size_t used = 0, i;
+    json_t *c;
+    buf[0] = '\0';
+    json_array_foreach(packed, i, c) {
+        char t[TXT];
+        const char *col = json_string_value(c);
+        col_text(row, col, t, sizeof t);
+        if (!strcmp(t, "—") || used >= size) continue;
+        used += (size_t) snprintf(buf + used, size - used, "%s%s=%s", used ? "," : "", col + 2, t);
+    }
+    if (!used) snprintf(buf, size, "—");
+}
+
+/* A shown column's cell: the `params` column, or col_text. */
+static void shown_text(const json_t *row, const char *col, json_t *packed, char *buf, size_t size) {
+    if (!strcmp(col, "params"))
+        packed_text(row, packed, buf, size);
+    else
+        col_text(row, col, buf, size);
+}
+
+/* The methods of the rows that have col, "rtn, rotatekv" (first-appearance order). */
+static void methods_with(json_t *rows, const char *col, char *buf, size_t size) {
+    size_t used = 0, i;
+    json_t *row;
+    buf[0] = '\0';
+    json_array_foreach(rows, i, row) {
+        char t[TXT];
+        col_text(row, col, t, sizeof t);
+        const char *m = rb_row_str(row, "method");
+        if (!strcmp(t, "—") || !m || used >= size) continue;
+        int have = 0;
+        for (const char *b = buf; *b;) {
+            size_t len = strcspn(b, ",");
+            if (len == strlen(m) && !strncmp(b, m, len)) have = 1;
+            b += len + (b[len] == ',' ? 2 : 0);
+        }
+        if (!have) used += (size_t) snprintf(buf + used, size - used, "%s%s", used ? ", " : "", m);
+    }
+}
+
+/* "backend=cpu; group=0, clip=1 (rtn); data: dim=128": the columns that do not vary (label
+ * excluded), then the method parameters that do not vary where set, each run of them with the
+ * methods that have them, then the dataset parameters that do not vary. */
+static void fixed_line(FILE *f, json_t *rows, json_t *cols, json_t *where_set, const char *lead) {
     int any = 0;
     size_t i;
     json_t *c;
-    for (int pass = 0; pass < 2; pass++) {
+    char who[TXT] = "", next[TXT];
+    for (int pass = 0; pass < 3; pass++) {
         int first_of_pass = 1;
-        json_array_foreach(cols, i, c) {
+        json_array_foreach(pass == 1 ? where_set : cols, i, c) {
             const char *col = json_string_value(c);
             int is_data = !strncmp(col, "d:", 2);
-            if (is_data != pass || column_varies(rows, col)) continue;
             char t[TXT];
-            col_text(json_array_get(rows, 0), col, t, sizeof t);
-            if (!any) fprintf(f, "%s", lead);
-            if (pass == 1 && first_of_pass)
-                fprintf(f, "%sdata: ", any ? "; " : "");
-            else if (any)
-                fprintf(f, ", ");
-            fprintf(f, "%s=%s", is_data ? col + 2 : (col[1] == ':' ? col + 2 : col), t);
+            if (pass == 1) {
+                column_varies_where_set(rows, col, t, sizeof t);
+                methods_with(rows, col, next, sizeof next);
+                /* A new run of methods: close the last with its methods. */
+                if (!first_of_pass && strcmp(next, who)) fprintf(f, " (%s)", who);
+                if (!any) fprintf(f, "%s", lead);
+                fprintf(f, "%s",
+                        first_of_pass       ? (any ? "; " : "")
+                        : strcmp(next, who) ? "; "
+                                            : ", ");
+                snprintf(who, sizeof who, "%s", next);
+            } else {
+                if (is_data != (pass == 2) || column_varies(rows, col)) continue;
+                col_text(json_array_get(rows, 0), col, t, sizeof t);
+                if (!any) fprintf(f, "%s", lead);
+                if (pass == 2 && first_of_pass)
+                    fprintf(f, "%sdata: ", any ? "; " : "");
+                else if (any)
+                    fprintf(f, ", ");
+            }
+            fprintf(f, "%s=%s", col[1] == ':' ? col + 2 : col, t);
             any = 1;
             first_of_pass = 0;
         }
+        if (pass == 1 && !first_of_pass) fprintf(f, " (%s)", who);
     }
     if (any) fputs("\n\n", f);
 }
@@ -437,22 +564,17 @@ static void accuracy_table(FILE *f, json_t *rows, int sliced) {
         const char *l = rb_row_str(row, "label"), *m = rb_row_str(row, "method");
         if (!l || !m || strcmp(l, m)) labels_are_methods = 0;
     }
-    fixed_line(f, reps, cols, "Fixed: ");
-    if (repeats > 1)
-        fprintf(f, "Values are means over up to %d repeats (± standard error of the mean).\n\n",
-                repeats);
-    json_t *shown = json_array();
-    json_t *c;
+    json_t *shown = json_array(), *packed = json_array(), *where_set = json_array(), *c;
     if (sliced) { /* per-slice rows: which layer and head each row describes */
         json_array_append_new(shown, json_string("s:layer"));
         json_array_append_new(shown, json_string("s:head"));
     }
-    json_array_foreach(cols, i, c) {
-        const char *col = json_string_value(c);
-        if (!column_varies(reps, col)) continue;
-        if (!strcmp(col, "method") && labels_are_methods) continue;
-        json_array_append(shown, c);
-    }
+    choose_columns(reps, cols, labels_are_methods, shown, packed, where_set);
+    if (json_array_size(packed)) json_array_append_new(shown, json_string("params"));
+    fixed_line(f, reps, cols, where_set, "Fixed: ");
+    if (repeats > 1)
+        fprintf(f, "Values are means over up to %d repeats (± standard error of the mean).\n\n",
+                repeats);
     char t[TXT], tb[TXT];
     md_cell(f, "label");
     json_array_foreach(shown, i, c) {
@@ -481,7 +603,7 @@ static void accuracy_table(FILE *f, json_t *rows, int sliced) {
         json_t *rep = json_array_get(reps, gi++);
         md_cell(f, rb_row_str(rep, "label"));
         json_array_foreach(shown, i, c) {
-            col_text(rep, json_string_value(c), t, sizeof t);
+            shown_text(rep, json_string_value(c), packed, t, sizeof t);
             md_cell(f, t);
         }
         json_object_foreach(metrics, m, unit) {
@@ -499,6 +621,8 @@ static void accuracy_table(FILE *f, json_t *rows, int sliced) {
     }
     fputc('\n', f);
     json_decref(shown);
+    json_decref(packed);
+    json_decref(where_set);
     json_decref(cols);
     json_decref(groups);
     json_decref(reps);
@@ -807,17 +931,16 @@ static void latency_section(FILE *f, json_t *rows, json_t *ctx) {
     limits_note(f, ctx);
     double copy_gbps = context_copy_gbps(ctx);
     json_t *cols = candidate_columns(reps, 1);
-    fixed_line(f, reps, cols, "Fixed: ");
-    json_t *shown = json_array(), *c;
-    json_array_foreach(cols, i, c) {
-        if (column_varies(reps, json_string_value(c)) && strcmp(json_string_value(c), "method"))
-            json_array_append(shown, c);
-    }
-    fputs("Median seconds per call over the raw samples; spread is the interquartile range "
-          "(min..max below 4 samples); the rate (vectors, KV tokens or inner-product scores per "
-          "second), GB/s and the fraction of the measured bandwidth are at that median (repeats "
-          "pooled).\n\n",
-          f);
+    json_t *shown = json_array(), *packed = json_array(), *where_set = json_array(), *c;
+    size_t data_left_out = choose_columns(reps, cols, 1, shown, packed, where_set);
+    if (json_array_size(packed)) json_array_append_new(shown, json_string("params"));
+    fixed_line(f, reps, cols, where_set, "Fixed: ");
+    fprintf(f,
+            "Median seconds per call over the raw samples; spread is the interquartile range "
+            "(min..max below 4 samples); the rate (vectors, KV tokens or inner-product scores "
+            "per second), GB/s and the fraction of the measured bandwidth are at that median "
+            "(repeats pooled).%s\n\n",
+            data_left_out ? " Each dataset's parameters are in its accuracy section." : "");
     char t[TXT], tb[TXT];
     md_cell(f, "label");
     json_array_foreach(shown, i, c) {
@@ -884,7 +1007,7 @@ static void latency_section(FILE *f, json_t *rows, json_t *ctx) {
         double fb = isfinite(limit) && limit > 0 ? gb / limit : NAN;
         md_cell(f, rb_row_str(rep, "label"));
         json_array_foreach(shown, k, c) {
-            col_text(rep, json_string_value(c), t, sizeof t);
+            shown_text(rep, json_string_value(c), packed, t, sizeof t);
             md_cell(f, t);
         }
         md_cell(f, rb_row_str(rep, "metric"));
@@ -915,6 +1038,8 @@ static void latency_section(FILE *f, json_t *rows, json_t *ctx) {
     }
     fputc('\n', f);
     json_decref(shown);
+    json_decref(packed);
+    json_decref(where_set);
     json_decref(cols);
 done:
     json_decref(groups);

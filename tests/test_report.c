@@ -422,6 +422,85 @@ Test(report, partial_run_says_so) {
     rmtmp();
 }
 
+static const rb_param_def cdefs[] = {
+    RB_PARAM_INT("bits", "2", 1, 8, "bits per coordinate"),
+    RB_PARAM_ENUM("codebook", "sphere", "sphere|lloyd", "codebook"),
+};
+
+/* One cell of one row (latency when samples): `method` with params defs/nd set to bits and, if
+ * given, `name`=`value`, on `dataset` (dim `dim`). */
+static void append_row(const char *dir, const char *method, const char *label,
+                       const rb_param_def *defs, size_t nd, const char *bits, const char *name,
+                       const char *value, const char *dataset, const char *dim, double v,
+                       const double *samples) {
+    rb_results *res;
+    cr_assert_eq(rb_results_open(dir, &res), 0, "%s", rb_error_detail());
+    rb_params dp, p;
+    cr_assert_eq(rb_params_init(&dp, RB_PARAMS_OF(ddefs)), 0);
+    cr_assert_eq(rb_params_set(&dp, "dim", dim), 0);
+    cr_assert_eq(rb_params_init(&p, defs, nd), 0);
+    cr_assert_eq(rb_params_set(&p, "bits", bits), 0);
+    if (name) cr_assert_eq(rb_params_set(&p, name, value), 0);
+    char key[128];
+    snprintf(key, sizeof key, "%s|%s|%s|%s", dataset, label, bits, samples ? "lat" : "acc");
+    rb_record r = crafted_record(method, label, &dp, &p, key, 0);
+    r.dataset = dataset;
+    r.metric = samples ? "encode" : "vnmse";
+    r.value = v;
+    r.stderr_ = NAN;
+    if (samples) {
+        r.unit = "s";
+        r.samples = samples;
+        r.nsamples = 1;
+    }
+    cr_assert_eq(rb_results_write(res, &r), 0);
+    cr_assert_eq(rb_results_end_cell(res, key), 0);
+    rb_results_close(res);
+}
+
+/* Tables show a column per method parameter only where every row has it (bits); a parameter of
+ * some methods is in one `params` column when it varies among them (rotation), else stated once
+ * in the Fixed line with its methods (codebook); dataset parameters the dataset name identifies
+ * are not latency columns. */
+Test(report, compact_parameter_columns) {
+    mktmp();
+    char dir[512], path[700];
+    snprintf(dir, sizeof dir, "%s/run", tmpdir);
+    craft_with(dir, "{\"name\": \"crafted\", \"seed\": 1}");
+    snprintf(path, sizeof path, "%s/results.jsonl", dir);
+    cr_assert_eq(unlink(path), 0);
+    snprintf(path, sizeof path, "%s/expect.jsonl", dir);
+    cr_assert_eq(unlink(path), 0);
+    static const double t1[1] = {1e-6}, t2[1] = {2e-6};
+    append_row(dir, "rtn", "rtn-rht", RB_PARAMS_OF(mdefs), "2", "rotation", "rht", "sphere128",
+               "128", 0.1, NULL);
+    append_row(dir, "rtn", "rtn-haar", RB_PARAMS_OF(mdefs), "4", "rotation", "haar", "sphere128",
+               "128", 0.01, NULL);
+    append_row(dir, "cbq", "cb", RB_PARAMS_OF(cdefs), "2", NULL, NULL, "sphere128", "128", 0.2,
+               NULL);
+    append_row(dir, "rtn", "rtn-rht", RB_PARAMS_OF(mdefs), "2", "rotation", "rht", "sphere128",
+               "128", 1e-6, t1);
+    append_row(dir, "cbq", "cb", RB_PARAMS_OF(cdefs), "2", NULL, NULL, "small", "64", 2e-6, t2);
+    cr_assert_eq(rb_report_write(dir, dir), 0, "%s", rb_error_detail());
+    snprintf(path, sizeof path, "%s/report.md", dir);
+    char *md = slurp(path);
+    cr_assert_not_null(md);
+    cr_assert(strstr(md, "Fixed: backend=cpu; codebook=sphere (cbq); data: dim=128, count=1000\n"),
+              "%s", md);
+    cr_assert(strstr(md, "| label | method | bits | params | vnmse |\n"), "%s", md);
+    cr_assert(strstr(md, "| rtn-haar | rtn | 4 | rotation=haar | 0.01000 |"), "%s", md);
+    cr_assert(strstr(md, "| cb | cbq | 2 | — | 0.2000 |"), "%s", md);
+    /* Latency: the dataset column names the data; no data.dim; bits is fixed. */
+    cr_assert(strstr(md, "Fixed: backend=cpu, bits=2; rotation=rht (rtn); codebook=sphere (cbq); "
+                         "data: count=1000\n"),
+              "%s", md);
+    cr_assert(strstr(md, "| label | dataset | op | median |"), "%s", md);
+    cr_assert(strstr(md, "| cb | small | encode | 2 µs |"), "%s", md);
+    cr_assert_null(strstr(md, "data.dim"), "%s", md);
+    free(md);
+    rmtmp();
+}
+
 /* A plot's baselines: the label's rows (one cell and its repeats) become one dashed horizontal
  * line at their pooled value (CSV row with an empty x), not points at their x; the other series
  * are unchanged. A baseline whose rows are several cells (eden-unbiased sweeps bits) is not
