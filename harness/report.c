@@ -210,28 +210,155 @@ static int column_varies(json_t *rows, const char *col) {
     return 0;
 }
 
-/* "backend=cpu, rotation=rht; data: dim=128" for the columns that do not vary (label excluded). */
-static void fixed_line(FILE *f, json_t *rows, json_t *cols, const char *lead) {
+/* Whether every row has a value for col (a method parameter is absent from another method's
+ * rows). */
+static int column_everywhere(json_t *rows, const char *col) {
+    char t[TXT];
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row) {
+        col_text(row, col, t, sizeof t);
+        if (!strcmp(t, "—")) return 0;
+    }
+    return 1;
+}
+
+/* Whether col takes two values among the rows that have it; *first gets the first value. */
+static int column_varies_where_set(json_t *rows, const char *col, char *first, size_t size) {
+    char t[TXT];
+    size_t i;
+    json_t *row;
+    first[0] = '\0';
+    json_array_foreach(rows, i, row) {
+        col_text(row, col, t, sizeof t);
+        if (!strcmp(t, "—")) continue;
+        if (!first[0])
+            snprintf(first, size, "%s", t);
+        else if (strcmp(t, first))
+            return 1;
+    }
+    return 0;
+}
+
+static int varies_within_series(json_t *rows, const char *col, const char *series);
+
+/* Which columns a table shows (into shown), the method parameters it lists in one compact
+ * `params` column (packed) and those stated once as "where set" (where_set); returns how many
+ * dataset-parameter columns it leaves out. A column per parameter of every method and dataset
+ * made tables of dozens of columns, most of them "—", so:
+ * - a column that does not vary is in the Fixed line (fixed_line);
+ * - a dataset parameter that the dataset name identifies (one value per dataset in these rows)
+ *   is left out: the dataset column, or the table's own dataset, names it, and the dataset's
+ *   accuracy section states it;
+ * - a method parameter that every row has and that varies is a column of its own (bits);
+ * - one that only some rows' methods have is in `params` when it varies among them
+ *   (rotation=rht), else stated once "where set" (clip=1).
+ * The method column is left out when skip_method. */
+static size_t choose_columns(json_t *rows, json_t *cols, int skip_method, json_t *shown,
+                             json_t *packed, json_t *where_set) {
+    size_t dropped = 0, i;
+    json_t *c;
+    json_array_foreach(cols, i, c) {
+        const char *col = json_string_value(c);
+        char first[TXT];
+        if (!column_varies(rows, col)) continue;
+        if (!strcmp(col, "method") && skip_method) continue;
+        if (!strncmp(col, "d:", 2) && !varies_within_series(rows, col, "dataset")) {
+            dropped++;
+            continue;
+        }
+        if (strncmp(col, "p:", 2) || column_everywhere(rows, col))
+            json_array_append(shown, c);
+        else if (column_varies_where_set(rows, col, first, sizeof first))
+            json_array_append(packed, c);
+        else
+            json_array_append(where_set, c);
+    }
+    return dropped;
+}
+
+/* A row's `params` cell: "bits=2,rotation=rht" over the packed columns it has, or "—". */
+static void packed_text(const json_t *row, json_t *packed, char *buf, size_t size) {
+    size_t used = 0, i;
+    json_t *c;
+    buf[0] = '\0';
+    json_array_foreach(packed, i, c) {
+        char t[TXT];
+        const char *col = json_string_value(c);
+        col_text(row, col, t, sizeof t);
+        if (!strcmp(t, "—") || used >= size) continue;
+        used += (size_t) snprintf(buf + used, size - used, "%s%s=%s", used ? "," : "", col + 2, t);
+    }
+    if (!used) snprintf(buf, size, "—");
+}
+
+/* A shown column's cell: the `params` column, or col_text. */
+static void shown_text(const json_t *row, const char *col, json_t *packed, char *buf, size_t size) {
+    if (!strcmp(col, "params"))
+        packed_text(row, packed, buf, size);
+    else
+        col_text(row, col, buf, size);
+}
+
+/* The methods of the rows that have col, "rtn, rotatekv" (first-appearance order). */
+static void methods_with(json_t *rows, const char *col, char *buf, size_t size) {
+    size_t used = 0, i;
+    json_t *row;
+    buf[0] = '\0';
+    json_array_foreach(rows, i, row) {
+        char t[TXT];
+        col_text(row, col, t, sizeof t);
+        const char *m = rb_row_str(row, "method");
+        if (!strcmp(t, "—") || !m || used >= size) continue;
+        int have = 0;
+        for (const char *b = buf; *b;) {
+            size_t len = strcspn(b, ",");
+            if (len == strlen(m) && !strncmp(b, m, len)) have = 1;
+            b += len + (b[len] == ',' ? 2 : 0);
+        }
+        if (!have) used += (size_t) snprintf(buf + used, size - used, "%s%s", used ? ", " : "", m);
+    }
+}
+
+/* "backend=cpu; group=0, clip=1 (rtn); data: dim=128": the columns that do not vary (label
+ * excluded), then the method parameters that do not vary where set, each run of them with the
+ * methods that have them, then the dataset parameters that do not vary. */
+static void fixed_line(FILE *f, json_t *rows, json_t *cols, json_t *where_set, const char *lead) {
     int any = 0;
     size_t i;
     json_t *c;
-    for (int pass = 0; pass < 2; pass++) {
+    char who[TXT] = "", next[TXT];
+    for (int pass = 0; pass < 3; pass++) {
         int first_of_pass = 1;
-        json_array_foreach(cols, i, c) {
+        json_array_foreach(pass == 1 ? where_set : cols, i, c) {
             const char *col = json_string_value(c);
             int is_data = !strncmp(col, "d:", 2);
-            if (is_data != pass || column_varies(rows, col)) continue;
             char t[TXT];
-            col_text(json_array_get(rows, 0), col, t, sizeof t);
-            if (!any) fprintf(f, "%s", lead);
-            if (pass == 1 && first_of_pass)
-                fprintf(f, "%sdata: ", any ? "; " : "");
-            else if (any)
-                fprintf(f, ", ");
-            fprintf(f, "%s=%s", is_data ? col + 2 : (col[1] == ':' ? col + 2 : col), t);
+            if (pass == 1) {
+                column_varies_where_set(rows, col, t, sizeof t);
+                methods_with(rows, col, next, sizeof next);
+                /* A new run of methods: close the last with its methods. */
+                if (!first_of_pass && strcmp(next, who)) fprintf(f, " (%s)", who);
+                if (!any) fprintf(f, "%s", lead);
+                fprintf(f, "%s",
+                        first_of_pass       ? (any ? "; " : "")
+                        : strcmp(next, who) ? "; "
+                                            : ", ");
+                snprintf(who, sizeof who, "%s", next);
+            } else {
+                if (is_data != (pass == 2) || column_varies(rows, col)) continue;
+                col_text(json_array_get(rows, 0), col, t, sizeof t);
+                if (!any) fprintf(f, "%s", lead);
+                if (pass == 2 && first_of_pass)
+                    fprintf(f, "%sdata: ", any ? "; " : "");
+                else if (any)
+                    fprintf(f, ", ");
+            }
+            fprintf(f, "%s=%s", col[1] == ':' ? col + 2 : col, t);
             any = 1;
             first_of_pass = 0;
         }
+        if (pass == 1 && !first_of_pass) fprintf(f, " (%s)", who);
     }
     if (any) fputs("\n\n", f);
 }
@@ -437,22 +564,17 @@ static void accuracy_table(FILE *f, json_t *rows, int sliced) {
         const char *l = rb_row_str(row, "label"), *m = rb_row_str(row, "method");
         if (!l || !m || strcmp(l, m)) labels_are_methods = 0;
     }
-    fixed_line(f, reps, cols, "Fixed: ");
-    if (repeats > 1)
-        fprintf(f, "Values are means over up to %d repeats (± standard error of the mean).\n\n",
-                repeats);
-    json_t *shown = json_array();
-    json_t *c;
+    json_t *shown = json_array(), *packed = json_array(), *where_set = json_array(), *c;
     if (sliced) { /* per-slice rows: which layer and head each row describes */
         json_array_append_new(shown, json_string("s:layer"));
         json_array_append_new(shown, json_string("s:head"));
     }
-    json_array_foreach(cols, i, c) {
-        const char *col = json_string_value(c);
-        if (!column_varies(reps, col)) continue;
-        if (!strcmp(col, "method") && labels_are_methods) continue;
-        json_array_append(shown, c);
-    }
+    choose_columns(reps, cols, labels_are_methods, shown, packed, where_set);
+    if (json_array_size(packed)) json_array_append_new(shown, json_string("params"));
+    fixed_line(f, reps, cols, where_set, "Fixed: ");
+    if (repeats > 1)
+        fprintf(f, "Values are means over up to %d repeats (± standard error of the mean).\n\n",
+                repeats);
     char t[TXT], tb[TXT];
     md_cell(f, "label");
     json_array_foreach(shown, i, c) {
@@ -481,7 +603,7 @@ static void accuracy_table(FILE *f, json_t *rows, int sliced) {
         json_t *rep = json_array_get(reps, gi++);
         md_cell(f, rb_row_str(rep, "label"));
         json_array_foreach(shown, i, c) {
-            col_text(rep, json_string_value(c), t, sizeof t);
+            shown_text(rep, json_string_value(c), packed, t, sizeof t);
             md_cell(f, t);
         }
         json_object_foreach(metrics, m, unit) {
@@ -499,6 +621,8 @@ static void accuracy_table(FILE *f, json_t *rows, int sliced) {
     }
     fputc('\n', f);
     json_decref(shown);
+    json_decref(packed);
+    json_decref(where_set);
     json_decref(cols);
     json_decref(groups);
     json_decref(reps);
@@ -570,8 +694,11 @@ static int read_expect(const char *path, json_t **out) {
             why = "missing string \"source\"";
         else if (!st || (strcmp(st, "PASS") && strcmp(st, "FAIL") && strcmp(st, "MISSING")))
             why = "\"status\" must be PASS, FAIL or MISSING";
-        else if (!json_is_number(json_object_get(o, "target")))
-            why = "missing number \"target\"";
+        /* A MISSING expectation may have no target: a relative one (`than:`) whose reference
+         * cell did not run has nothing to multiply, and the runner writes null. */
+        else if (!json_is_number(json_object_get(o, "target")) &&
+                 !(!strcmp(st, "MISSING") && json_is_null(json_object_get(o, "target"))))
+            why = "missing number \"target\" (null only for MISSING)";
         if (why) {
             json_decref(o);
             rc = rb_error_set(RB_EFORMAT, "%s:%ld: %s", path, lineno, why);
@@ -599,8 +726,23 @@ static void expect_counts(json_t *ex, int counts[3]) {
     }
 }
 
-static void expect_section(FILE *f, json_t *ex) {
+/* The significant digits (4 at least, 17 at most) at which %g tells a and b apart; 4 when they
+ * are equal or either is not finite. */
+static int distinct_digits(double a, double b) {
+    if (!isfinite(a) || !isfinite(b) || a == b) return 4;
+    for (int p = 4; p < 17; p++) {
+        char x[40], y[40];
+        snprintf(x, sizeof x, "%.*g", p, a);
+        snprintf(y, sizeof y, "%.*g", p, b);
+        if (strcmp(x, y)) return p;
+    }
+    return 17;
+}
+
+/* The Expectations section; note (or NULL) is a paragraph under the title. */
+static void expect_section(FILE *f, json_t *ex, const char *note) {
     fputs("## Expectations\n\n", f);
+    if (note) fprintf(f, "%s\n\n", note);
     int n[3];
     expect_counts(ex, n);
     fprintf(f, "**%d PASS, %d FAIL, %d MISSING** (of %zu)\n\n", n[0], n[1], n[2],
@@ -629,7 +771,15 @@ static void expect_section(FILE *f, json_t *ex) {
         }
         md_cell(f, used ? t : "—");
         md_cell(f, rb_row_str(e, "metric"));
-        value_text(rb_row_double(e, "value"), NAN, t, sizeof t);
+        /* Measured and target at 4 significant digits, or as many more as it takes to tell
+         * them apart: "0.2529 < 0.2529 PASS" (0.252895 against 0.2529) reads as a
+         * contradiction. */
+        double mv = rb_row_double(e, "value"), tg = rb_row_double(e, "target");
+        int digits = distinct_digits(mv, tg);
+        if (digits > 4)
+            snprintf(t, sizeof t, "%.*g", digits, mv);
+        else
+            value_text(mv, NAN, t, sizeof t);
         md_cell(f, t);
         const char *op = rb_row_str(e, "op") ? rb_row_str(e, "op") : "~=";
         char tv[64];
@@ -641,8 +791,11 @@ static void expect_section(FILE *f, json_t *ex) {
             rb_fmt_double(fv, sizeof fv, factor);
             strcat(fv, " x ");
         }
-        if (than) /* a measured target: the same 4 significant digits as the measured column */
-            snprintf(t, sizeof t, "%s %.4g (%s%s)", op, rb_row_double(e, "target"), fv, than);
+        if (!isfinite(rb_row_double(e, "target"))) /* MISSING: the reference did not run */
+            snprintf(t, sizeof t, "%s —%s%s%s%s", op, than ? " (" : "", fv, than ? than : "",
+                     than ? ")" : "");
+        else if (than) /* a measured target: as many digits as the measured column */
+            snprintf(t, sizeof t, "%s %.*g (%s%s)", op, digits, tg, fv, than);
         else
             snprintf(t, sizeof t, "%s %s", op, tv);
         md_cell(f, t);
@@ -683,6 +836,69 @@ static double quantile(const double *x, size_t n, double q) {
     return x[lo] + (h - (double) lo) * (x[hi] - x[lo]);
 }
 
+/* The copy bandwidth context.json's limits give for the run's thread count (the only row when
+ * there is one), or NaN: the limit the latency fractions are relative to. */
+static double context_copy_gbps(json_t *ctx) {
+    json_t *host = json_object_get(ctx, "host"), *lims = json_object_get(host, "limits"), *l;
+    long long threads = rb_row_int(host, "threads", 0);
+    size_t i;
+    json_array_foreach(lims, i, l) {
+        if (rb_row_int(l, "threads", 0) == threads || json_array_size(lims) == 1)
+            return rb_row_double(l, "copy_gbps");
+    }
+    return NAN;
+}
+
+/* The machine limits the fractions are relative to, as context.json has them, with what they
+ * are: without them "of BW" cannot be read, and a value above 100% looks like an error. */
+static void limits_note(FILE *f, json_t *ctx) {
+    json_t *lims = json_object_get(json_object_get(ctx, "host"), "limits"), *l;
+    if (!json_array_size(lims)) return;
+    json_int_t buf = 0;
+    size_t i;
+    fputs("Machine limits, measured once at the start of the run (fastest repetition)", f);
+    json_array_foreach(lims, i, l) {
+        if (json_is_integer(json_object_get(l, "copy_bytes")))
+            buf = json_integer_value(json_object_get(l, "copy_bytes"));
+    }
+    if (buf > 0) {
+        char b[32];
+        bytes_text(buf, b, sizeof b);
+        fprintf(f, ", copying a %s buffer", b);
+    }
+    fputs(":", f);
+    json_array_foreach(lims, i, l) {
+        char c[32] = "—", p[32] = "—";
+        double cg = rb_row_double(l, "copy_gbps"), pk = rb_row_double(l, "peak_add_gflops");
+        if (isfinite(cg)) snprintf(c, sizeof c, "%.1f GB/s", cg);
+        if (isfinite(pk)) snprintf(p, sizeof p, "%.0f GFLOP/s", pk);
+        long long th = rb_row_int(l, "threads", 0);
+        fprintf(f, "%s %lld thread%s: copy %s, fp32 add peak %s", i ? ";" : "", th,
+                th == 1 ? "" : "s", c, p);
+    }
+    fputs(". \"of BW\" is a row's GB/s over that copy bandwidth. Sizes that fit in cache can "
+          "exceed 100%, and the probe is one short measurement on a possibly shared machine: "
+          "read the fractions as rough.\n\n",
+          f);
+}
+
+/* Appends each comma-separated entry of list that out (a comma-separated list) lacks. */
+static void union_list(char *out, size_t size, const char *list) {
+    while (list && *list) {
+        size_t len = strcspn(list, ",");
+        int have = 0;
+        for (const char *o = out; *o;) {
+            size_t ol = strcspn(o, ",");
+            if (ol == len && !strncmp(o, list, len)) have = 1;
+            o += ol + (o[ol] == ',');
+        }
+        size_t used = strlen(out);
+        if (!have && len && used + len + 2 < size)
+            snprintf(out + used, size - used, "%s%.*s", used ? "," : "", (int) len, list);
+        list += len + (list[len] == ',');
+    }
+}
+
 static void latency_section(FILE *f, json_t *rows, json_t *ctx) {
     json_t *groups = json_object(), *reps = json_array();
     size_t i;
@@ -712,17 +928,19 @@ static void latency_section(FILE *f, json_t *rows, json_t *ctx) {
         fputs("> **Warning:** rotabench was built without optimization; these timings do not "
               "represent the kernels.\n\n",
               f);
+    limits_note(f, ctx);
+    double copy_gbps = context_copy_gbps(ctx);
     json_t *cols = candidate_columns(reps, 1);
-    fixed_line(f, reps, cols, "Fixed: ");
-    json_t *shown = json_array(), *c;
-    json_array_foreach(cols, i, c) {
-        if (column_varies(reps, json_string_value(c)) && strcmp(json_string_value(c), "method"))
-            json_array_append(shown, c);
-    }
-    fputs("Median seconds per call over the raw samples; spread is the interquartile range "
-          "(min..max below 4 samples); the rate (vectors, KV tokens or inner-product scores per "
-          "second), GB/s and the fraction of the measured bandwidth are at the median.\n\n",
-          f);
+    json_t *shown = json_array(), *packed = json_array(), *where_set = json_array(), *c;
+    size_t data_left_out = choose_columns(reps, cols, 1, shown, packed, where_set);
+    if (json_array_size(packed)) json_array_append_new(shown, json_string("params"));
+    fixed_line(f, reps, cols, where_set, "Fixed: ");
+    fprintf(f,
+            "Median seconds per call over the raw samples; spread is the interquartile range "
+            "(min..max below 4 samples); the rate (vectors, KV tokens or inner-product scores "
+            "per second), GB/s and the fraction of the measured bandwidth are at that median "
+            "(repeats pooled).%s\n\n",
+            data_left_out ? " Each dataset's parameters are in its accuracy section." : "");
     char t[TXT], tb[TXT];
     md_cell(f, "label");
     json_array_foreach(shown, i, c) {
@@ -753,13 +971,47 @@ static void latency_section(FILE *f, json_t *rows, json_t *ctx) {
             }
         }
         qsort(x, m, sizeof *x, cmp_double);
+        /* Every number in the row describes the pooled samples. A record's rate and GB/s are at
+         * its own repeat's median, so they are turned back into items and bytes per call (rate x
+         * median: fixed by the cell's batch, the same in every repeat) and divided by the pooled
+         * median shown in this row; repeat 0's rate beside a median over all repeats would
+         * describe two different things. The fraction is that GB/s over the copy bandwidth the
+         * section header shows (context.json), or where the context has none, over the limit
+         * the records were graded against (gbps / frac_bw). Kernels are the union over the
+         * repeats (the same list in each, unless dispatch changed between sessions of a resumed
+         * run). */
+        double med = m ? quantile(x, m, 0.5) : NAN, items = 0, bytes = 0, lim = 0;
+        size_t ni = 0, nb = 0, nl = 0;
+        char kv[2048] = "";
+        json_array_foreach(g, k, r) {
+            double v = rb_row_double(r, "value"), ips = rb_row_double(r, "items_per_s"),
+                   gbr = rb_row_double(r, "gbps"), fbr = rb_row_double(r, "frac_bw");
+            if (isfinite(v) && v > 0 && isfinite(ips) && ips > 0) {
+                items += ips * v;
+                ni++;
+            }
+            if (isfinite(v) && v > 0 && isfinite(gbr) && gbr > 0) {
+                bytes += gbr * 1e9 * v;
+                nb++;
+            }
+            if (isfinite(gbr) && isfinite(fbr) && fbr > 0) {
+                lim += gbr / fbr;
+                nl++;
+            }
+            union_list(kv, sizeof kv, rb_row_str(r, "kernel_variants"));
+        }
+        int ok = isfinite(med) && med > 0;
+        double rate = ok && ni ? items / (double) ni / med : NAN;
+        double gb = ok && nb ? bytes / (double) nb / med * 1e-9 : NAN;
+        double limit = isfinite(copy_gbps) ? copy_gbps : nl ? lim / (double) nl : NAN;
+        double fb = isfinite(limit) && limit > 0 ? gb / limit : NAN;
         md_cell(f, rb_row_str(rep, "label"));
         json_array_foreach(shown, k, c) {
-            col_text(rep, json_string_value(c), t, sizeof t);
+            shown_text(rep, json_string_value(c), packed, t, sizeof t);
             md_cell(f, t);
         }
         md_cell(f, rb_row_str(rep, "metric"));
-        time_text(m ? quantile(x, m, 0.5) : NAN, t, sizeof t);
+        time_text(med, t, sizeof t);
         md_cell(f, t);
         char a[64], b[64];
         time_text(m ? (m >= 4 ? quantile(x, m, 0.25) : x[0]) : NAN, a, sizeof a);
@@ -768,9 +1020,8 @@ static void latency_section(FILE *f, json_t *rows, json_t *ctx) {
         md_cell(f, t);
         snprintf(t, sizeof t, "%zu", m);
         md_cell(f, t);
-        rate_text(rb_row_double(rep, "items_per_s"), rb_row_str(rep, "items_unit"), t, sizeof t);
+        rate_text(rate, rb_row_str(rep, "items_unit"), t, sizeof t);
         md_cell(f, t);
-        double gb = rb_row_double(rep, "gbps"), fb = rb_row_double(rep, "frac_bw");
         if (isfinite(gb))
             snprintf(t, sizeof t, "%.2f", gb);
         else
@@ -781,13 +1032,14 @@ static void latency_section(FILE *f, json_t *rows, json_t *ctx) {
         else
             snprintf(t, sizeof t, "—");
         md_cell(f, t);
-        const char *kv = rb_row_str(rep, "kernel_variants");
-        md_cell(f, kv && *kv ? kv : "—");
+        md_cell(f, *kv ? kv : "—");
         md_row_end(f);
         free(x);
     }
     fputc('\n', f);
     json_decref(shown);
+    json_decref(packed);
+    json_decref(where_set);
     json_decref(cols);
 done:
     json_decref(groups);
@@ -928,6 +1180,18 @@ static int run_gnuplot(const char *dir, int idx) {
                         WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), logpath);
 }
 
+/* Removes report_dir/plot_<idx>.{png,svg,csv,gp,log}; whether any was there. */
+static int remove_plot_files(const char *dir, int idx) {
+    static const char *const ext[] = {"png", "svg", "csv", "gp", "log"};
+    int any = 0;
+    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/plot_%d.%s", dir, idx, ext[i]);
+        if (unlink(path) == 0) any = 1;
+    }
+    return any;
+}
+
 /* Writes plot_<idx>.csv and .gp, renders them; appends the Markdown for the plot to f.
  * Returns 0, or the soft rendering error. Hard I/O errors also come back as codes. */
 static int plot_one(FILE *f, const char *dir, int idx, json_t *spec, json_t *rows) {
@@ -943,6 +1207,8 @@ static int plot_one(FILE *f, const char *dir, int idx, json_t *spec, json_t *row
         snprintf(title, sizeof title, "%s vs %s%s%s%s", y ? y : "?", x ? x : "?", fds ? " (" : "",
                  fds ? fds : "", fds ? ")" : "");
     fprintf(f, "### Plot %d: %s\n\n", idx, title);
+    /* An earlier render's files must not stand beside "not drawn" or "not rendered". */
+    remove_plot_files(dir, idx);
     if (!x || !y) {
         fprintf(f, "Plot %d is not drawn: its entry needs both x and y.\n\n", idx);
         return RB_OK;
@@ -1236,6 +1502,40 @@ out:
 
 /* ---- the report ---- */
 
+/* How many of the run's planned cells (context.json run.seeds.cells, one entry per cell of the
+ * expanded config) have finished in results.jsonl; *planned = 0 when the context does not list
+ * them. A cell counts once its cell_done marker is on disk, so one that wrote no rows counts. */
+static int cells_finished(const char *results_dir, json_t *ctx, size_t *planned, size_t *done) {
+    *planned = *done = 0;
+    json_t *cells = json_object_get(json_object_get(json_object_get(ctx, "run"), "seeds"), "cells");
+    if (!json_array_size(cells)) return RB_OK;
+    json_t *finished;
+    int rc = rb_results_done_cells(results_dir, &finished);
+    if (rc) return rc;
+    size_t i;
+    json_t *c;
+    json_array_foreach(cells, i, c) {
+        const char *key = rb_row_str(c, "cell");
+        (*planned)++;
+        if (key && json_object_get(finished, key)) (*done)++;
+    }
+    json_decref(finished);
+    return RB_OK;
+}
+
+/* The --only GLOB of the run's command line, or NULL. */
+static const char *only_glob(json_t *ctx) {
+    json_t *argv = json_object_get(json_object_get(ctx, "run"), "argv");
+    size_t i;
+    json_t *a;
+    json_array_foreach(argv, i, a) {
+        const char *s = json_string_value(a);
+        if (s && !strcmp(s, "--only")) return json_string_value(json_array_get(argv, i + 1));
+        if (s && !strncmp(s, "--only=", 7)) return s + 7;
+    }
+    return NULL;
+}
+
 int rb_report_write(const char *results_dir, const char *report_dir) {
     char path[4200], tmp[4300];
     json_t *ctx = NULL, *rows = NULL, *ex = NULL;
@@ -1260,6 +1560,13 @@ int rb_report_write(const char *results_dir, const char *report_dir) {
     if ((rc = rb_results_read(path, &rows))) goto fail;
     snprintf(path, sizeof path, "%s/expect.jsonl", results_dir);
     if ((rc = read_expect(path, &ex))) goto fail;
+    /* A config without expectations gets an empty expect.jsonl: no section, no "0 PASS". */
+    if (ex && !json_array_size(ex)) {
+        json_decref(ex);
+        ex = NULL;
+    }
+    size_t planned, done;
+    if ((rc = cells_finished(results_dir, ctx, &planned, &done))) goto fail;
     if ((rc = rb_mkdir_p(report_dir))) goto fail;
 
     snprintf(path, sizeof path, "%s/results.csv", report_dir);
@@ -1282,9 +1589,37 @@ int rb_report_write(const char *results_dir, const char *report_dir) {
         fprintf(f, " Expectations: **%d PASS, %d FAIL, %d MISSING**.", n[0], n[1], n[2]);
     }
     fputs("\n\n", f);
+    /* A report of part of a run says so before any table: an interrupted run's tables look
+     * complete otherwise. */
+    const char *only = only_glob(ctx);
+    if (done < planned) {
+        fprintf(f, "**PARTIAL: %zu of %zu cells** finished", done, planned);
+        if (only)
+            fprintf(f, " (the run was limited with `--only %s`).\n\n", only);
+        else
+            fprintf(f,
+                    " (the run was interrupted, or is still going; `rotabench run %s -o %s "
+                    "--resume` continues it).\n\n",
+                    rb_row_str(run, "config_path") ? rb_row_str(run, "config_path") : "CONFIG",
+                    results_dir);
+    }
     provenance(f, ctx, rows);
     accuracy_sections(f, rows);
-    if (ex) expect_section(f, ex);
+    size_t nexpect = json_array_size(json_object_get(config, "expect"));
+    if (ex) {
+        char note[128];
+        snprintf(note, sizeof note,
+                 "Graded on a partial run (%zu of %zu cells): an expectation whose cell did not "
+                 "run is MISSING.",
+                 done, planned);
+        expect_section(f, ex, done < planned ? note : NULL);
+    } else if (done < planned && nexpect) {
+        fprintf(f,
+                "## Expectations\n\nNot graded: expectations are graded when a run finishes, "
+                "and this one is partial (%zu of %zu cells; there is no expect.jsonl). The config "
+                "has %zu.\n\n",
+                done, planned, nexpect);
+    }
     latency_section(f, rows, ctx);
     json_t *plots = json_object_get(config, "plots");
     if (json_array_size(plots)) {
@@ -1303,6 +1638,9 @@ int rb_report_write(const char *results_dir, const char *report_dir) {
             }
         }
     }
+    /* Plots beyond this config's count are an earlier render's (of a config with more). */
+    int stale = (int) json_array_size(plots);
+    while (remove_plot_files(report_dir, stale)) stale++;
     fputs("---\nGenerated by `rotabench report` from context.json and results.jsonl.\n", f);
     if (fclose(f) != 0) {
         f = NULL;

@@ -453,8 +453,10 @@ static json_t *limits_json(const run *r) {
     json_t *a = json_array();
     for (size_t i = 0; i < r->limits.count; i++) {
         const rb_limit *l = &r->limits.rows[i];
-        json_array_append_new(a, json_pack("{s:i, s:f, s:f}", "threads", l->threads, "copy_gbps",
-                                           l->copy_gbps, "peak_add_gflops", l->peak_add_gflops));
+        json_array_append_new(a,
+                              json_pack("{s:i, s:f, s:f, s:I}", "threads", l->threads, "copy_gbps",
+                                        l->copy_gbps, "peak_add_gflops", l->peak_add_gflops,
+                                        "copy_bytes", (json_int_t) r->limits.copy_bytes));
     }
     return a;
 }

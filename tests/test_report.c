@@ -304,6 +304,203 @@ static void append_cell(const char *dir, const char *label, double value) {
     rb_results_close(res);
 }
 
+/* One latency record (metric decode) of label `lat` (method eden, bits 4) at repeat rep: its
+ * samples, its own median, rate, GB/s, fraction of the bandwidth and kernels, as a repeat's
+ * record carries them. */
+static void append_latency(const char *dir, int rep, const double *samples, size_t n, double med,
+                           double items_per_s, double gbps, double frac_bw, const char *kernels) {
+    rb_results *res;
+    cr_assert_eq(rb_results_open(dir, &res), 0, "%s", rb_error_detail());
+    rb_params dp, p;
+    cr_assert_eq(rb_params_init(&dp, RB_PARAMS_OF(ddefs)), 0);
+    cr_assert_eq(rb_params_init(&p, RB_PARAMS_OF(mdefs)), 0);
+    cr_assert_eq(rb_params_set(&p, "bits", "4"), 0);
+    char key[64];
+    snprintf(key, sizeof key, "sphere|lat|bits=4|cpu|%d", rep);
+    rb_record r = crafted_record("eden", "lat", &dp, &p, key, rep);
+    r.metric = "decode";
+    r.unit = "s";
+    r.value = med;
+    r.stderr_ = NAN;
+    r.samples = samples;
+    r.nsamples = n;
+    r.items_per_s = items_per_s;
+    r.items_unit = "vectors";
+    r.gbps = gbps;
+    r.frac_bw = frac_bw;
+    r.kernel_variants = kernels;
+    cr_assert_eq(rb_results_write(res, &r), 0);
+    cr_assert_eq(rb_results_end_cell(res, key), 0);
+    rb_results_close(res);
+}
+
+/* A latency row pools its repeats' samples, and its rate, GB/s and fraction of the bandwidth
+ * are at that pooled median (1000 vectors and 1e5 bytes per call, a 100 GB/s limit), not repeat
+ * 0's; its kernels are the union over the repeats. */
+Test(report, latency_row_describes_the_pooled_repeats) {
+    mktmp();
+    char dir[512], path[700];
+    snprintf(dir, sizeof dir, "%s/run", tmpdir);
+    craft_with(dir, "{\"name\": \"crafted\", \"seed\": 1}");
+    static const double r0[3] = {1e-6, 2e-6, 3e-6}, r1[3] = {4e-6, 5e-6, 6e-6};
+    append_latency(dir, 0, r0, 3, 2e-6, 1000 / 2e-6, 1e5 / 2e-6 * 1e-9, 0.5, "fwht_f32=avx512");
+    append_latency(dir, 1, r1, 3, 5e-6, 1000 / 5e-6, 1e5 / 5e-6 * 1e-9, 0.2,
+                   "fwht_f32=avx512,pack_rows=ref");
+    cr_assert_eq(rb_report_write(dir, dir), 0, "%s", rb_error_detail());
+    snprintf(path, sizeof path, "%s/report.md", dir);
+    char *md = slurp(path);
+    cr_assert_not_null(md);
+    /* Pooled median of 1..6 us: 3.5 us; 1000 / 3.5 us = 286 M/s; 1e5 B / 3.5 us = 28.57 GB/s. */
+    cr_assert(strstr(md, "| decode | 3.5 µs | 2.25 µs..4.75 µs | 6 | 286 M vectors/s | 28.57 | 29% "
+                         "| fwht_f32=avx512,pack_rows=ref |"),
+              "%s", md);
+    free(md);
+    rmtmp();
+}
+
+/* The latency section states the machine limits its fractions are relative to (context.json
+ * host.limits), and "of BW" uses that limit: 12.5 GB/s over 50 GB/s. */
+Test(report, latency_header_shows_the_limits) {
+    mktmp();
+    char dir[512], path[700];
+    snprintf(dir, sizeof dir, "%s/run", tmpdir);
+    craft_with(dir, "{\"name\": \"crafted\", \"seed\": 1}");
+    snprintf(path, sizeof path, "%s/context.json", dir);
+    json_t *ctx = json_load_file(path, 0, NULL);
+    cr_assert_not_null(ctx);
+    json_t *host = json_object_get(ctx, "host");
+    json_object_set_new(host, "threads", json_integer(2));
+    json_object_set_new(host, "limits",
+                        json_pack("[{s:i, s:f, s:f, s:I}]", "threads", 2, "copy_gbps", 50.0,
+                                  "peak_add_gflops", 101.2, "copy_bytes", (json_int_t) 64 << 20));
+    cr_assert_eq(json_dump_file(ctx, path, 0), 0);
+    json_decref(ctx);
+    cr_assert_eq(rb_report_write(dir, dir), 0, "%s", rb_error_detail());
+    snprintf(path, sizeof path, "%s/report.md", dir);
+    char *md = slurp(path);
+    cr_assert_not_null(md);
+    cr_assert(strstr(md, "Machine limits, measured once at the start of the run (fastest "
+                         "repetition), copying a 64 MiB buffer: 2 threads: copy 50.0 GB/s, fp32 "
+                         "add peak 101 GFLOP/s."),
+              "%s", md);
+    cr_assert(strstr(md, "can exceed 100%"), "%s", md);
+    cr_assert(strstr(md, "| 12.50 | 25% | fwht_f32=avx512 |"), "%s", md);
+    free(md);
+    rmtmp();
+}
+
+/* A report of an unfinished run (context.json plans a cell that has no cell_done marker) says
+ * PARTIAL near the top, and without expect.jsonl that the expectations were not graded. */
+Test(report, partial_run_says_so) {
+    mktmp();
+    char dir[512], path[700];
+    snprintf(dir, sizeof dir, "%s/run", tmpdir);
+    craft_with(dir, "{\"name\": \"crafted\", \"seed\": 1, \"expect\": [{\"metric\": \"vnmse\", "
+                    "\"op\": \"<\", \"value\": 1, \"source\": \"x\"}]}");
+    snprintf(path, sizeof path, "%s/context.json", dir);
+    json_t *ctx = json_load_file(path, 0, NULL);
+    cr_assert_not_null(ctx);
+    json_object_set_new(json_object_get(ctx, "run"), "seeds",
+                        json_pack("{s:i, s:[{s:s}, {s:s}, {s:s}]}", "base", 1, "cells", "cell",
+                                  "sphere|tq|bits=1|cpu|0", "cell", "sphere|tq|bits=1|cpu|1",
+                                  "cell", "sphere|tq|bits=9|cpu|0"));
+    cr_assert_eq(json_dump_file(ctx, path, 0), 0);
+    json_decref(ctx);
+    snprintf(path, sizeof path, "%s/expect.jsonl", dir);
+    cr_assert_eq(unlink(path), 0);
+    cr_assert_eq(rb_report_write(dir, dir), 0, "%s", rb_error_detail());
+    snprintf(path, sizeof path, "%s/report.md", dir);
+    char *md = slurp(path);
+    cr_assert_not_null(md);
+    const char *partial = strstr(md, "**PARTIAL: 2 of 3 cells** finished (the run was interrupted");
+    cr_assert(partial && partial < strstr(md, "## Provenance"), "%s", md);
+    cr_assert(strstr(md, "--resume` continues it"), "%s", md);
+    cr_assert(strstr(md, "## Expectations\n\nNot graded: expectations are graded when a run "
+                         "finishes, and this one is partial (2 of 3 cells"),
+              "%s", md);
+    free(md);
+    rmtmp();
+}
+
+static const rb_param_def cdefs[] = {
+    RB_PARAM_INT("bits", "2", 1, 8, "bits per coordinate"),
+    RB_PARAM_ENUM("codebook", "sphere", "sphere|lloyd", "codebook"),
+};
+
+/* One cell of one row (latency when samples): `method` with params defs/nd set to bits and, if
+ * given, `name`=`value`, on `dataset` (dim `dim`). */
+static void append_row(const char *dir, const char *method, const char *label,
+                       const rb_param_def *defs, size_t nd, const char *bits, const char *name,
+                       const char *value, const char *dataset, const char *dim, double v,
+                       const double *samples) {
+    rb_results *res;
+    cr_assert_eq(rb_results_open(dir, &res), 0, "%s", rb_error_detail());
+    rb_params dp, p;
+    cr_assert_eq(rb_params_init(&dp, RB_PARAMS_OF(ddefs)), 0);
+    cr_assert_eq(rb_params_set(&dp, "dim", dim), 0);
+    cr_assert_eq(rb_params_init(&p, defs, nd), 0);
+    cr_assert_eq(rb_params_set(&p, "bits", bits), 0);
+    if (name) cr_assert_eq(rb_params_set(&p, name, value), 0);
+    char key[128];
+    snprintf(key, sizeof key, "%s|%s|%s|%s", dataset, label, bits, samples ? "lat" : "acc");
+    rb_record r = crafted_record(method, label, &dp, &p, key, 0);
+    r.dataset = dataset;
+    r.metric = samples ? "encode" : "vnmse";
+    r.value = v;
+    r.stderr_ = NAN;
+    if (samples) {
+        r.unit = "s";
+        r.samples = samples;
+        r.nsamples = 1;
+    }
+    cr_assert_eq(rb_results_write(res, &r), 0);
+    cr_assert_eq(rb_results_end_cell(res, key), 0);
+    rb_results_close(res);
+}
+
+/* Tables show a column per method parameter only where every row has it (bits); a parameter of
+ * some methods is in one `params` column when it varies among them (rotation), else stated once
+ * in the Fixed line with its methods (codebook); dataset parameters the dataset name identifies
+ * are not latency columns. */
+Test(report, compact_parameter_columns) {
+    mktmp();
+    char dir[512], path[700];
+    snprintf(dir, sizeof dir, "%s/run", tmpdir);
+    craft_with(dir, "{\"name\": \"crafted\", \"seed\": 1}");
+    snprintf(path, sizeof path, "%s/results.jsonl", dir);
+    cr_assert_eq(unlink(path), 0);
+    snprintf(path, sizeof path, "%s/expect.jsonl", dir);
+    cr_assert_eq(unlink(path), 0);
+    static const double t1[1] = {1e-6}, t2[1] = {2e-6};
+    append_row(dir, "rtn", "rtn-rht", RB_PARAMS_OF(mdefs), "2", "rotation", "rht", "sphere128",
+               "128", 0.1, NULL);
+    append_row(dir, "rtn", "rtn-haar", RB_PARAMS_OF(mdefs), "4", "rotation", "haar", "sphere128",
+               "128", 0.01, NULL);
+    append_row(dir, "cbq", "cb", RB_PARAMS_OF(cdefs), "2", NULL, NULL, "sphere128", "128", 0.2,
+               NULL);
+    append_row(dir, "rtn", "rtn-rht", RB_PARAMS_OF(mdefs), "2", "rotation", "rht", "sphere128",
+               "128", 1e-6, t1);
+    append_row(dir, "cbq", "cb", RB_PARAMS_OF(cdefs), "2", NULL, NULL, "small", "64", 2e-6, t2);
+    cr_assert_eq(rb_report_write(dir, dir), 0, "%s", rb_error_detail());
+    snprintf(path, sizeof path, "%s/report.md", dir);
+    char *md = slurp(path);
+    cr_assert_not_null(md);
+    cr_assert(strstr(md, "Fixed: backend=cpu; codebook=sphere (cbq); data: dim=128, count=1000\n"),
+              "%s", md);
+    cr_assert(strstr(md, "| label | method | bits | params | vnmse |\n"), "%s", md);
+    cr_assert(strstr(md, "| rtn-haar | rtn | 4 | rotation=haar | 0.01000 |"), "%s", md);
+    cr_assert(strstr(md, "| cb | cbq | 2 | — | 0.2000 |"), "%s", md);
+    /* Latency: the dataset column names the data; no data.dim; bits is fixed. */
+    cr_assert(strstr(md, "Fixed: backend=cpu, bits=2; rotation=rht (rtn); codebook=sphere (cbq); "
+                         "data: count=1000\n"),
+              "%s", md);
+    cr_assert(strstr(md, "| label | dataset | op | median |"), "%s", md);
+    cr_assert(strstr(md, "| cb | small | encode | 2 µs |"), "%s", md);
+    cr_assert_null(strstr(md, "data.dim"), "%s", md);
+    free(md);
+    rmtmp();
+}
+
 /* A plot's baselines: the label's rows (one cell and its repeats) become one dashed horizontal
  * line at their pooled value (CSV row with an empty x), not points at their x; the other series
  * are unchanged. A baseline whose rows are several cells (eden-unbiased sweeps bits) is not
@@ -362,6 +559,112 @@ Test(report, gnuplot_missing_is_soft) {
     cr_assert(strstr(md, "**Plot not rendered:** gnuplot not found"), "%s", md);
     cr_assert(strstr(md, "**2 PASS, 1 FAIL, 1 MISSING**"));
     free(md);
+    rmtmp();
+}
+
+/* A relative expectation whose reference cell did not run: the runner writes "target": null
+ * (nothing to multiply); the report is still written, the row MISSING with no target. */
+Test(report, missing_relative_expectation_has_null_target) {
+    mktmp();
+    char dir[512], path[700];
+    snprintf(dir, sizeof dir, "%s/run", tmpdir);
+    craft(dir);
+    snprintf(path, sizeof path, "%s/expect.jsonl", dir);
+    FILE *f = fopen(path, "a");
+    cr_assert_not_null(f);
+    fputs("{\"label\":\"tq\",\"params\":{\"bits\":\"2\"},\"metric\":\"vnmse\",\"op\":\"<\","
+          "\"value\":null,\"target\":null,\"rtol\":0.01,\"atol\":0,\"n\":2,\"status\":"
+          "\"MISSING\",\"source\":\"relative\",\"than\":\"rtn-rht bits=2\",\"factor\":0.5}\n",
+          f);
+    fclose(f);
+    setenv("RB_GNUPLOT", "/nonexistent/gnuplot", 1);
+    int rc = rb_report_write(dir, dir);
+    unsetenv("RB_GNUPLOT");
+    cr_assert_eq(rc, RB_ENOTSUP, "rc %d: %s", rc, rb_error_detail());
+    snprintf(path, sizeof path, "%s/report.md", dir);
+    char *md = slurp(path);
+    cr_assert_not_null(md, "report.md is written");
+    cr_assert(strstr(md, "**2 PASS, 1 FAIL, 2 MISSING** (of 5)"), "%s", md);
+    cr_assert(strstr(md, "| tq | any | bits=2 | vnmse | — | < — (0.5 x rtn-rht bits=2) | — | "
+                         "**MISSING** | relative |"),
+              "%s", md);
+    free(md);
+    /* A null target is not accepted for a graded expectation. */
+    snprintf(path, sizeof path, "%s/expect.jsonl", dir);
+    f = fopen(path, "a");
+    fputs("{\"metric\":\"vnmse\",\"target\":null,\"status\":\"PASS\",\"source\":\"x\"}\n", f);
+    fclose(f);
+    cr_assert_eq(rb_report_write(dir, dir), RB_EFORMAT);
+    cr_assert(strstr(rb_error_detail(), "expect.jsonl:6: missing number \"target\""), "%s",
+              rb_error_detail());
+    rmtmp();
+}
+
+/* A measured value that rounds to its target at 4 digits gets the digits that tell them apart
+ * (0.252895 < 0.2529 is "0.25289 < 0.2529", not "0.2529 < 0.2529"), a measured target too; a config
+ * without expectations (an empty expect.jsonl) gets no Expectations section. */
+Test(report, expectation_digits_and_none) {
+    mktmp();
+    char dir[512], path[700];
+    snprintf(dir, sizeof dir, "%s/run", tmpdir);
+    craft(dir);
+    snprintf(path, sizeof path, "%s/expect.jsonl", dir);
+    FILE *f = fopen(path, "a");
+    cr_assert_not_null(f);
+    fputs("{\"label\":\"tq\",\"metric\":\"vnmse\",\"op\":\"<\",\"value\":0.252895,"
+          "\"target\":0.2529,\"status\":\"PASS\",\"source\":\"digits\"}\n",
+          f);
+    fputs("{\"label\":\"tq\",\"metric\":\"vnmse\",\"op\":\"<\",\"value\":0.252895,"
+          "\"target\":0.2528951,\"than\":\"rtn\",\"status\":\"PASS\",\"source\":\"than\"}\n",
+          f);
+    fclose(f);
+    setenv("RB_GNUPLOT", "/nonexistent/gnuplot", 1);
+    cr_assert_eq(rb_report_write(dir, dir), RB_ENOTSUP, "%s", rb_error_detail());
+    snprintf(path, sizeof path, "%s/report.md", dir);
+    char *md = slurp(path);
+    cr_assert_not_null(md);
+    cr_assert(strstr(md, "| vnmse | 0.25289 | < 0.2529 | — | PASS | digits |"), "%s", md);
+    cr_assert(strstr(md, "| vnmse | 0.25289 | < 0.2529 (rtn) | — | PASS | than |"), "%s", md);
+    free(md);
+    snprintf(path, sizeof path, "%s/expect.jsonl", dir);
+    f = fopen(path, "w");
+    fclose(f);
+    cr_assert_eq(rb_report_write(dir, dir), RB_ENOTSUP, "%s", rb_error_detail());
+    unsetenv("RB_GNUPLOT");
+    snprintf(path, sizeof path, "%s/report.md", dir);
+    md = slurp(path);
+    cr_assert_not_null(md);
+    cr_assert_null(strstr(md, "Expectations"), "%s", md);
+    free(md);
+    rmtmp();
+}
+
+/* A render without gnuplot leaves no image of an earlier render beside "Plot not rendered",
+ * nor beside a plot that is not drawn, nor of plots the config no longer has. */
+Test(report, no_stale_plot_images) {
+    mktmp();
+    char dir[512], path[700];
+    snprintf(dir, sizeof dir, "%s/run", tmpdir);
+    craft(dir);
+    static const char *const stale[] = {"plot_0.png", "plot_0.svg", "plot_1.png", "plot_2.png",
+                                        "plot_2.csv"};
+    for (size_t i = 0; i < sizeof stale / sizeof stale[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, stale[i]);
+        FILE *f = fopen(path, "w");
+        cr_assert_not_null(f);
+        fputs("old", f);
+        fclose(f);
+    }
+    setenv("RB_GNUPLOT", "/nonexistent/gnuplot", 1);
+    int rc = rb_report_write(dir, dir);
+    unsetenv("RB_GNUPLOT");
+    cr_assert_eq(rc, RB_ENOTSUP, "rc %d: %s", rc, rb_error_detail());
+    for (size_t i = 0; i < sizeof stale / sizeof stale[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, stale[i]);
+        cr_assert_neq(access(path, F_OK), 0, "%s is left over", stale[i]);
+    }
+    snprintf(path, sizeof path, "%s/plot_0.csv", dir);
+    cr_assert_eq(access(path, F_OK), 0, "this render's data is kept");
     rmtmp();
 }
 

@@ -178,6 +178,37 @@ Test(run, than_claims_compare_two_cells) {
     free(err);
 }
 
+/* A claim against a cell that did not run (--only left it out): the expectation is MISSING
+ * with a null target, and the report is still written, showing it as MISSING. */
+Test(run, than_claim_with_its_reference_missing_still_reports) {
+    make_dir();
+    write_file("than.yaml", "name: than\n"
+                            "datasets:\n"
+                            "  - {name: s64, kind: sphere, dim: 64, count: 300, queries: 20}\n"
+                            "methods:\n"
+                            "  - {method: rtn, params: {bits: [2, 4, 8], rotation: rht}}\n"
+                            "metrics: [vnmse]\n"
+                            "expect:\n"
+                            "  - {method: rtn, params: {bits: 4}, metric: vnmse, op: '<',\n"
+                            "     than: {method: rtn, params: {bits: 2}}, source: 'more bits'}\n");
+    char args[512], *err, p[256];
+    snprintf(args, sizeof args, "%s/than.yaml -o %s/out --quick --only '*bits=4*'", dir, dir);
+    int st = run(args, &err);
+    cr_assert_eq(st, 1, "exit %d: %s", st, err);
+    cr_assert(strstr(err, "expectation MISSING"), "%s", err);
+    snprintf(p, sizeof p, "%s/out/report.md", dir);
+    char *report = slurp(p);
+    cr_assert(report, "no report: %s", err);
+    cr_assert(strstr(report, "| < — (rtn bits=2) | — | **MISSING** | more bits |"), "%s", report);
+    /* Two of the three cells were left out: the report says so, and how. */
+    cr_assert(strstr(report, "**PARTIAL: 1 of 3 cells** finished (the run was limited with "
+                             "`--only *bits=4*`)"),
+              "%s", report);
+    cr_assert(strstr(report, "Graded on a partial run (1 of 3 cells)"), "%s", report);
+    free(report);
+    free(err);
+}
+
 /* y: recall@k plots every computed recall@<number> against k (the number after '@'). */
 Test(run, plot_of_a_metric_family_against_k) {
     make_dir();
@@ -228,6 +259,11 @@ Test(run, kv_latency_pass_calibrates) {
     cr_assert(res && strstr(res, "\"encode_latency\"") && strstr(res, "\"decode_latency\""), "%s",
               res ? res : err);
     free(res);
+    /* The report states the limits "of BW" is relative to, with the probe's buffer. */
+    snprintf(p, sizeof p, "%s/out/report.md", dir);
+    char *md = slurp(p);
+    cr_assert(md && strstr(md, "MiB buffer:") && strstr(md, "Machine limits"), "%s", md ? md : err);
+    free(md);
     free(err);
 }
 
