@@ -561,7 +561,9 @@ int rb_run(const rb_run_opts *o) {
     if (o->resume && (rc = rb_results_done_cells(r.results_dir, &r.done))) goto fail;
     if (r.cfg.latency.enabled && !o->quick) {
         int t = rb_threads_get();
-        rb_limits_options lo = {.copy_bytes = 64u << 20, .min_time = 0.05, .repetitions = 3};
+        /* The copy on bench's buffer size (well above the last-level cache), so that a run's
+         * fractions and `rotabench bench`'s are of the same limit; about 1.5 s. */
+        rb_limits_options lo = {.copy_bytes = 256u << 20, .min_time = 0.05, .repetitions = 3};
         if ((rc = rb_limits_measure(&t, 1, &lo, &r.limits))) goto fail;
         r.have_limits = 1;
     }
