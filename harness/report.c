@@ -747,7 +747,7 @@ static void expect_section(FILE *f, json_t *ex, const char *note) {
     expect_counts(ex, n);
     fprintf(f, "**%d PASS, %d FAIL, %d MISSING** (of %zu)\n\n", n[0], n[1], n[2],
             json_array_size(ex));
-    fputs("| method | dataset | params | metric | measured | target | tolerance | status | source "
+    fputs("| label | dataset | params | metric | measured | target | tolerance | status | source "
           "|\n",
           f);
     md_rule(f, 9);
@@ -755,8 +755,18 @@ static void expect_section(FILE *f, json_t *ex, const char *note) {
     json_t *e;
     char t[TXT];
     json_array_foreach(ex, i, e) {
-        const char *who = rb_row_str(e, "label") ? rb_row_str(e, "label") : rb_row_str(e, "method");
-        md_cell(f, who ? who : "any");
+        /* The selector: a label, with its method where the entry names a different one; a
+         * method alone selects every label of that method. */
+        const char *lab = rb_row_str(e, "label"), *meth = rb_row_str(e, "method");
+        if (lab && meth && strcmp(lab, meth))
+            snprintf(t, sizeof t, "%s (%s)", lab, meth);
+        else if (lab)
+            snprintf(t, sizeof t, "%s", lab);
+        else if (meth)
+            snprintf(t, sizeof t, "any (%s)", meth);
+        else
+            snprintf(t, sizeof t, "any");
+        md_cell(f, t);
         md_cell(f, rb_row_str(e, "dataset") ? rb_row_str(e, "dataset") : "any");
         size_t used = 0;
         t[0] = '\0';
@@ -799,15 +809,22 @@ static void expect_section(FILE *f, json_t *ex, const char *note) {
         else
             snprintf(t, sizeof t, "%s %s", op, tv);
         md_cell(f, t);
+        /* ~= passes within max(atol, rtol |target|) (the runner's expect_holds): both
+         * tolerances and that bound are shown. The one-sided ops compare with no tolerance. */
         if (!strcmp(op, "~=")) {
             double rt = rb_row_double(e, "rtol"), at = rb_row_double(e, "atol");
+            if (!isfinite(rt)) rt = 0;
+            if (!isfinite(at)) at = 0;
             char a[32], b[32];
-            rb_fmt_double(a, sizeof a, isfinite(rt) ? rt : 0);
-            rb_fmt_double(b, sizeof b, isfinite(at) ? at : 0);
-            if (isfinite(at) && at > 0)
-                snprintf(t, sizeof t, "rtol %s, atol %s", a, b);
+            rb_fmt_double(a, sizeof a, rt);
+            rb_fmt_double(b, sizeof b, at);
+            double bound = isfinite(tg) ? fmax(at, rt * fabs(tg)) : NAN;
+            if (rt == 0 && at == 0)
+                snprintf(t, sizeof t, "exact");
+            else if (isfinite(bound))
+                snprintf(t, sizeof t, "±%.3g (rtol %s, atol %s)", bound, a, b);
             else
-                snprintf(t, sizeof t, "rtol %s", a);
+                snprintf(t, sizeof t, "rtol %s, atol %s", a, b);
         } else {
             snprintf(t, sizeof t, "—");
         }

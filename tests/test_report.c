@@ -233,12 +233,17 @@ Test(report, crafted_run) {
 
     /* Expectations. */
     cr_assert(strstr(md, "**2 PASS, 1 FAIL, 1 MISSING** (of 4)"), "%s", md);
-    cr_assert(strstr(md, "| turboquant_mse | sphere128 | bits=2 | vnmse | 0.1160 | ~= 0.116 | "
-                         "rtol 0.02 | PASS | arXiv:2504.19874 Theorem 1 |"),
+    cr_assert(strstr(md, "| label | dataset | params | metric | measured | target | tolerance | "
+                         "status | source |"),
+              "%s", md);
+    cr_assert(strstr(md,
+                     "| any (turboquant_mse) | sphere128 | bits=2 | vnmse | 0.1160 | ~= 0.116 | "
+                     "±0.00232 (rtol 0.02, atol 0) | PASS | arXiv:2504.19874 Theorem 1 |"),
               "%s", md);
     cr_assert(strstr(md, "| **FAIL** | made up |"), "%s", md);
-    cr_assert(strstr(md, "| qjl | any | — | vnmse | — | ~= 0.5 | rtol 0.01 | **MISSING** |"), "%s",
-              md);
+    cr_assert(strstr(md, "| any (qjl) | any | — | vnmse | — | ~= 0.5 | ±0.005 (rtol 0.01, atol 0) "
+                         "| **MISSING** |"),
+              "%s", md);
 
     /* Latency: median of {1..5} us is 3 us, IQR 2..4 us. */
     cr_assert(strstr(md, "| encode | 3 µs | 2 µs..4 µs | 5 | 333 k vectors/s | 12.50 | 42% | "
@@ -727,6 +732,48 @@ Test(report, expectation_digits_and_none) {
     md = slurp(path);
     cr_assert_not_null(md);
     cr_assert_null(strstr(md, "Expectations"), "%s", md);
+    free(md);
+    rmtmp();
+}
+
+/* The Expectations table's first column is the selector's label (with its method where that
+ * differs; "any (method)" for a method alone); ~= shows rtol, atol and the bound they give
+ * (max(atol, rtol |target|), as the runner grades), "exact" when both are 0; a one-sided op
+ * shows no tolerance even where expect.jsonl carries one. */
+Test(report, expectation_selector_and_tolerance) {
+    mktmp();
+    char dir[512], path[700];
+    snprintf(dir, sizeof dir, "%s/run", tmpdir);
+    craft(dir);
+    snprintf(path, sizeof path, "%s/expect.jsonl", dir);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs("{\"method\":\"eden\",\"label\":\"eden-unbiased\",\"metric\":\"vnmse\",\"op\":\"~=\","
+          "\"value\":0.41,\"target\":0.4,\"rtol\":0,\"atol\":0.05,\"status\":\"PASS\","
+          "\"source\":\"atol\"}\n",
+          f);
+    fputs("{\"method\":\"eden\",\"label\":\"eden\",\"metric\":\"vnmse\",\"op\":\"~=\","
+          "\"value\":0.4,\"target\":0.4,\"rtol\":0,\"atol\":0,\"status\":\"PASS\","
+          "\"source\":\"exact\"}\n",
+          f);
+    fputs("{\"label\":\"tq\",\"metric\":\"vnmse\",\"op\":\">=\",\"value\":0.4,\"target\":0.3,"
+          "\"rtol\":0.01,\"atol\":0,\"status\":\"PASS\",\"source\":\"one-sided\"}\n",
+          f);
+    fclose(f);
+    setenv("RB_GNUPLOT", "/nonexistent/gnuplot", 1);
+    cr_assert_eq(rb_report_write(dir, dir), RB_ENOTSUP, "%s", rb_error_detail());
+    unsetenv("RB_GNUPLOT");
+    snprintf(path, sizeof path, "%s/report.md", dir);
+    char *md = slurp(path);
+    cr_assert_not_null(md);
+    cr_assert(strstr(md, "| label | dataset | params |"), "%s", md);
+    cr_assert(strstr(md, "| eden-unbiased (eden) | any | — | vnmse | 0.4100 | ~= 0.4 | "
+                         "±0.05 (rtol 0, atol 0.05) | PASS | atol |"),
+              "%s", md);
+    cr_assert(strstr(md, "| eden | any | — | vnmse | 0.4000 | ~= 0.4 | exact | PASS | exact |"),
+              "%s", md);
+    cr_assert(strstr(md, "| tq | any | — | vnmse | 0.4000 | >= 0.3 | — | PASS | one-sided |"), "%s",
+              md);
     free(md);
     rmtmp();
 }
