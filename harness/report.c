@@ -747,7 +747,7 @@ static void expect_section(FILE *f, json_t *ex, const char *note) {
     expect_counts(ex, n);
     fprintf(f, "**%d PASS, %d FAIL, %d MISSING** (of %zu)\n\n", n[0], n[1], n[2],
             json_array_size(ex));
-    fputs("| method | dataset | params | metric | measured | target | tolerance | status | source "
+    fputs("| label | dataset | params | metric | measured | target | tolerance | status | source "
           "|\n",
           f);
     md_rule(f, 9);
@@ -755,8 +755,18 @@ static void expect_section(FILE *f, json_t *ex, const char *note) {
     json_t *e;
     char t[TXT];
     json_array_foreach(ex, i, e) {
-        const char *who = rb_row_str(e, "label") ? rb_row_str(e, "label") : rb_row_str(e, "method");
-        md_cell(f, who ? who : "any");
+        /* The selector: a label, with its method where the entry names a different one; a
+         * method alone selects every label of that method. */
+        const char *lab = rb_row_str(e, "label"), *meth = rb_row_str(e, "method");
+        if (lab && meth && strcmp(lab, meth))
+            snprintf(t, sizeof t, "%s (%s)", lab, meth);
+        else if (lab)
+            snprintf(t, sizeof t, "%s", lab);
+        else if (meth)
+            snprintf(t, sizeof t, "any (%s)", meth);
+        else
+            snprintf(t, sizeof t, "any");
+        md_cell(f, t);
         md_cell(f, rb_row_str(e, "dataset") ? rb_row_str(e, "dataset") : "any");
         size_t used = 0;
         t[0] = '\0';
@@ -799,15 +809,22 @@ static void expect_section(FILE *f, json_t *ex, const char *note) {
         else
             snprintf(t, sizeof t, "%s %s", op, tv);
         md_cell(f, t);
+        /* ~= passes within max(atol, rtol |target|) (the runner's expect_holds): both
+         * tolerances and that bound are shown. The one-sided ops compare with no tolerance. */
         if (!strcmp(op, "~=")) {
             double rt = rb_row_double(e, "rtol"), at = rb_row_double(e, "atol");
+            if (!isfinite(rt)) rt = 0;
+            if (!isfinite(at)) at = 0;
             char a[32], b[32];
-            rb_fmt_double(a, sizeof a, isfinite(rt) ? rt : 0);
-            rb_fmt_double(b, sizeof b, isfinite(at) ? at : 0);
-            if (isfinite(at) && at > 0)
-                snprintf(t, sizeof t, "rtol %s, atol %s", a, b);
+            rb_fmt_double(a, sizeof a, rt);
+            rb_fmt_double(b, sizeof b, at);
+            double bound = isfinite(tg) ? fmax(at, rt * fabs(tg)) : NAN;
+            if (rt == 0 && at == 0)
+                snprintf(t, sizeof t, "exact");
+            else if (isfinite(bound))
+                snprintf(t, sizeof t, "±%.3g (rtol %s, atol %s)", bound, a, b);
             else
-                snprintf(t, sizeof t, "rtol %s", a);
+                snprintf(t, sizeof t, "rtol %s, atol %s", a, b);
         } else {
             snprintf(t, sizeof t, "—");
         }
@@ -1329,15 +1346,47 @@ static int plot_one(FILE *f, const char *dir, int idx, json_t *spec, json_t *row
             first = 0;
         }
         fputs(")\n", gp);
+    } else if (!numeric) {
+        /* Categories at 0, 1, ... named by explicit tics (not xtic() on each series, which
+         * would put a tic at every series' offset position). */
+        fputs("set xtics (", gp);
+        int first = 1;
+        json_object_foreach(xorder, xt, xv) {
+            fputs(first ? "" : ", ", gp);
+            gp_str(gp, xt);
+            fprintf(gp, " %d", (int) json_integer_value(xv));
+            first = 0;
+        }
+        fputs(")\n", gp);
     }
     const char *sname;
     json_t *s;
+    json_t *list;
+    /* Error bars on a log y axis stop at the bottom of the axis when they would reach 0 or below:
+     * the decade under the smallest positive value or positive bar end, where gnuplot's log
+     * autoscale puts the bottom anyway. */
+    double ypos = INFINITY;
+    json_object_foreach(tree, sname, s) {
+        json_object_foreach(s, xt, list) {
+            double m, se;
+            pool(list, &m, &se);
+            if (isfinite(m) && m > 0 && m < ypos) ypos = m;
+            if (isfinite(m) && isfinite(se) && m - se > 0 && m - se < ypos) ypos = m - se;
+        }
+    }
+    double yfloor = isfinite(ypos) ? pow(10, floor(log10(ypos))) : NAN;
     int si = 0;
     double xmin = INFINITY, xmax = -INFINITY;
+    /* Which series have an error bar (a series with none gets no error bar layer, which gnuplot
+     * would warn is empty). */
+    char *barred = calloc(json_object_size(tree) + 1, 1);
+    if (!barred) {
+        rc = rb_error_set(RB_ENOMEM, "out of memory");
+        goto out;
+    }
     json_object_foreach(tree, sname, s) {
         size_t np = json_object_size(s), k = 0;
         plot_point *pts = calloc(np ? np : 1, sizeof *pts);
-        json_t *list;
         json_object_foreach(s, xt, list) {
             plot_point *p = &pts[k++];
             p->xi = (int) json_integer_value(json_object_get(xorder, xt));
@@ -1350,23 +1399,26 @@ static int plot_one(FILE *f, const char *dir, int idx, json_t *spec, json_t *row
             if (p->x > xmax) xmax = p->x;
         }
         qsort(pts, np, sizeof *pts, cmp_point);
+        /* Columns: x, y, and the error bar's ends (y -/+ stderr; NaN where there is no stderr
+         * or it is 0, which draws the point without a bar). */
         fprintf(gp, "$s%d << EOD\n", si);
         for (k = 0; k < np; k++) {
-            char a[32], b[32], e[32];
+            char a[32], b[32], e[32], lo[32] = "NaN", hi[32] = "NaN";
             rb_fmt_double(a, sizeof a, pts[k].x);
             rb_fmt_double(b, sizeof b, pts[k].y);
             rb_fmt_double(e, sizeof e, pts[k].se);
-            if (numeric) {
-                fprintf(gp, "%s %s\n", a, isfinite(pts[k].y) ? b : "NaN");
-            } else {
-                const char *label = NULL;
-                json_object_foreach(xorder, xt, xv) {
-                    if (json_integer_value(xv) == pts[k].xi) label = xt;
-                }
-                fprintf(gp, "%d %s \"", pts[k].xi, isfinite(pts[k].y) ? b : "NaN");
-                for (const char *q = label; q && *q; q++) fputc(*q == '"' ? '\'' : *q, gp);
-                fputs("\"\n", gp);
+            if (isfinite(pts[k].y) && isfinite(pts[k].se) && pts[k].se > 0) {
+                double l = pts[k].y - pts[k].se;
+                if (logy && !(l > 0)) l = yfloor;
+                if (isfinite(l)) rb_fmt_double(lo, sizeof lo, l);
+                rb_fmt_double(hi, sizeof hi, pts[k].y + pts[k].se);
+                barred[si] = 1;
             }
+            if (numeric)
+                fprintf(gp, "%s", a);
+            else
+                fprintf(gp, "%d", pts[k].xi);
+            fprintf(gp, " %s %s %s\n", isfinite(pts[k].y) ? b : "NaN", lo, hi);
             rb_csv_field(csv, sname);
             fputc(',', csv);
             if (numeric) {
@@ -1434,25 +1486,67 @@ static int plot_one(FILE *f, const char *dir, int idx, json_t *spec, json_t *row
     /* Linear y: headroom so the top point is not drawn on the border (log y already rounds
      * out to whole decades). */
     fputs(logy ? "set logscale y\nset format y \"%g\"\n" : "set offsets 0, 0, graph 0.05, 0\n", gp);
+    int ns = (int) json_object_size(tree);
+    /* Series with equal values would hide each other: each series is drawn shifted along x by
+     * its own small offset (all of them within 40% of the smallest gap between x values; a
+     * factor on a log x axis), so every one stays visible. The CSV keeps the exact x. */
+    double gap = INFINITY;
+    if (numeric && json_object_size(xorder) > 1) {
+        size_t nx = 0;
+        double *xs = calloc(json_object_size(xorder), sizeof *xs);
+        json_object_foreach(xorder, xt, xv) {
+            double dv;
+            is_number(xt, &dv);
+            if (xs) xs[nx++] = logx ? log10(dv) : dv;
+        }
+        if (xs) qsort(xs, nx, sizeof *xs, cmp_double);
+        for (size_t k = 1; k < nx; k++)
+            if (xs[k] > xs[k - 1] && xs[k] - xs[k - 1] < gap) gap = xs[k] - xs[k - 1];
+        free(xs);
+    }
+    if (!isfinite(gap)) gap = logx ? 0.1 : 1;
+    double step = ns > 1 ? 0.4 * gap / (ns - 1) : 0;
     if (!numeric || (!logx && xmin == xmax)) {
         fprintf(gp, "set xrange [%g:%g]\n", xmin - 0.5, xmax + 0.5);
     } else if (!logx) {
-        double pad = (xmax - xmin) * 0.04;
+        double pad = (xmax - xmin) * 0.04 + (ns > 1 ? 0.2 * gap : 0);
         fprintf(gp, "set xrange [%.17g:%.17g]\n", xmin - pad, xmax + pad);
     }
-    static const int ptypes[] = {7, 5, 9, 11, 13, 15, 4, 6, 8, 10, 12, 14};
+    /* Each series its own colour, point shape and dash pattern. The three cycle with coprime
+     * periods (12, 7, 5), so no two of the first 84 series share a (colour, shape) pair; the
+     * palette is a qualitative one that reads on white and leaves out the baselines' grey. */
+    static const char *const colours[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e",
+                                          "#9467bd", "#8c564b", "#e377c2", "#17becf",
+                                          "#bcbd22", "#000080", "#800000", "#008080"};
+    static const int ptypes[] = {7, 5, 9, 11, 13, 15, 4};
+    int ncol = (int) (sizeof colours / sizeof *colours);
+    int npt = (int) (sizeof ptypes / sizeof *ptypes);
+    if (ns > 1)
+        fprintf(gp, "# Series are offset along x by up to +-%.3g%s so equal values stay visible.\n",
+                0.2 * gap, logx ? " decades" : "");
     fprintf(gp,
             "set terminal pngcairo size 1100,650 font 'Sans,12' noenhanced\n"
             "set output 'plot_%d.png'\nplot \\\n",
             idx);
     si = 0;
     json_object_foreach(tree, sname, s) {
-        if (numeric)
-            fprintf(gp, "  $s%d using 1:2 with linespoints lw 2 pt %d ps 1.4 title ", si,
-                    ptypes[si % 12]);
+        const char *lc = colours[si % ncol];
+        double off = (si - (ns - 1) / 2.0) * step;
+        char xs[64];
+        if (off == 0)
+            snprintf(xs, sizeof xs, "1");
+        else if (logx)
+            snprintf(xs, sizeof xs, "($1*%.6g)", pow(10, off));
         else
-            fprintf(gp, "  $s%d using 1:2:xtic(3) with linespoints lw 2 pt %d ps 1.4 title ", si,
-                    ptypes[si % 12]);
+            snprintf(xs, sizeof xs, "($1%+.6g)", off);
+        /* The error bars first, under the line and points. */
+        if (barred[si])
+            fprintf(
+                gp,
+                "  $s%d using %s:2:3:4 with yerrorbars lw 1.5 lc rgb '%s' pt 7 ps 0 notitle, \\\n",
+                si, xs, lc);
+        fprintf(gp, "  $s%d using %s:2 with linespoints lw 2 dt %d lc rgb '%s' pt %d ps 1.3 title ",
+                si, xs, 1 + si % 5, lc, ptypes[si % npt]);
         gp_str(gp, sname);
         fputs(si + 1 < (int) (json_object_size(tree) + json_object_size(bvals)) ? ", \\\n" : "\n",
               gp);
@@ -1470,6 +1564,7 @@ static int plot_one(FILE *f, const char *dir, int idx, json_t *spec, json_t *row
         bi++;
     }
     json_decref(bvals);
+    free(barred);
     fputs("\n", gp);
     /* The same plot replayed for the SVG. */
     fprintf(gp,

@@ -233,12 +233,17 @@ Test(report, crafted_run) {
 
     /* Expectations. */
     cr_assert(strstr(md, "**2 PASS, 1 FAIL, 1 MISSING** (of 4)"), "%s", md);
-    cr_assert(strstr(md, "| turboquant_mse | sphere128 | bits=2 | vnmse | 0.1160 | ~= 0.116 | "
-                         "rtol 0.02 | PASS | arXiv:2504.19874 Theorem 1 |"),
+    cr_assert(strstr(md, "| label | dataset | params | metric | measured | target | tolerance | "
+                         "status | source |"),
+              "%s", md);
+    cr_assert(strstr(md,
+                     "| any (turboquant_mse) | sphere128 | bits=2 | vnmse | 0.1160 | ~= 0.116 | "
+                     "±0.00232 (rtol 0.02, atol 0) | PASS | arXiv:2504.19874 Theorem 1 |"),
               "%s", md);
     cr_assert(strstr(md, "| **FAIL** | made up |"), "%s", md);
-    cr_assert(strstr(md, "| qjl | any | — | vnmse | — | ~= 0.5 | rtol 0.01 | **MISSING** |"), "%s",
-              md);
+    cr_assert(strstr(md, "| any (qjl) | any | — | vnmse | — | ~= 0.5 | ±0.005 (rtol 0.01, atol 0) "
+                         "| **MISSING** |"),
+              "%s", md);
 
     /* Latency: median of {1..5} us is 3 us, IQR 2..4 us. */
     cr_assert(strstr(md, "| encode | 3 µs | 2 µs..4 µs | 5 | 333 k vectors/s | 12.50 | 42% | "
@@ -285,8 +290,10 @@ Test(report, crafted_run) {
     rmtmp();
 }
 
-/* One more cell after craft_with: `label` (method eden) at bits = 4, its bits metric = value. */
-static void append_cell(const char *dir, const char *label, double value) {
+/* One more cell after craft_with: `label` (method eden) at bits = 4, one row of metric with
+ * value and stderr se. */
+static void append_metric(const char *dir, const char *label, const char *metric, double value,
+                          double se) {
     rb_results *res;
     cr_assert_eq(rb_results_open(dir, &res), 0, "%s", rb_error_detail());
     rb_params dp, p;
@@ -296,12 +303,17 @@ static void append_cell(const char *dir, const char *label, double value) {
     char key[64];
     snprintf(key, sizeof key, "sphere|%s|bits=4|cpu|0", label);
     rb_record r = crafted_record("eden", label, &dp, &p, key, 0);
-    r.metric = "bits";
+    r.metric = metric;
     r.value = value;
-    r.stderr_ = NAN;
+    r.stderr_ = se;
     cr_assert_eq(rb_results_write(res, &r), 0);
     cr_assert_eq(rb_results_end_cell(res, key), 0);
     rb_results_close(res);
+}
+
+/* One more cell after craft_with: `label` (method eden) at bits = 4, its bits metric = value. */
+static void append_cell(const char *dir, const char *label, double value) {
+    append_metric(dir, label, "bits", value, NAN);
 }
 
 /* One latency record (metric decode) of label `lat` (method eden, bits 4) at repeat rep: its
@@ -528,7 +540,8 @@ Test(report, baseline_is_a_reference_line) {
     snprintf(path, sizeof path, "%s/plot_0.gp", dir);
     char *gps = slurp(path);
     cr_assert_not_null(gps);
-    cr_assert(strstr(gps, "$s0 using 1:2 with linespoints lw 2 pt 7 ps 1.4 title \"tq\", \\\n"
+    cr_assert(strstr(gps, "$s0 using 1:2 with linespoints lw 2 dt 1 lc rgb '#1f77b4' pt 7 ps 1.3 "
+                          "title \"tq\", \\\n"
                           "  2.5 with lines dt 2 lw 2 lc rgb '#404040' title "
                           "\"naive (baseline)\"\n"),
               "%s", gps);
@@ -540,6 +553,90 @@ Test(report, baseline_is_a_reference_line) {
                                "or parameters"),
               "%s", md ? md : "(no report)");
     free(md);
+    rmtmp();
+}
+
+/* Every series of a plot has its own colour and its own (colour, point type) pair from a fixed
+ * palette of more than gnuplot's 8 default colours, and series with equal values (s0..s9 all
+ * at bits = 4, bits = 2.5) are drawn at distinct x offsets so none hides another. */
+Test(report, plot_series_are_distinct) {
+    mktmp();
+    char dir[512], path[700];
+    snprintf(dir, sizeof dir, "%s/run", tmpdir);
+    craft_with(dir, "{\"name\": \"crafted\", \"seed\": 1, \"plots\": [{\"x\": \"bits\", "
+                    "\"y\": \"bits\", \"series\": \"label\"}]}");
+    for (int i = 0; i < 10; i++) {
+        char lab[8];
+        snprintf(lab, sizeof lab, "s%d", i);
+        append_cell(dir, lab, 2.5);
+    }
+    int gp = have_gnuplot();
+    int rc = rb_report_write(dir, dir);
+    cr_assert_eq(rc, gp ? 0 : RB_ENOTSUP, "rc %d: %s", rc, rb_error_detail());
+    snprintf(path, sizeof path, "%s/plot_0.gp", dir);
+    char *gps = slurp(path);
+    cr_assert_not_null(gps);
+    /* The titled (line and point) element of each of the 12 series. */
+    char colours[12][16], styles[12][48], xs[12][48];
+    int n = 0;
+    for (char *l = strstr(gps, "\nplot \\\n"); l && (l = strstr(l, "\n  $s")); l++) {
+        char *eol = strchr(l + 1, '\n'), *lc = strstr(l, "lc rgb '"), *pt = strstr(l, " pt ");
+        if (!strstr(l, " title \"") || strstr(l, " title \"") > eol) continue;
+        cr_assert(lc && lc < eol && pt && pt < eol, "no colour or point type: %.*s",
+                  (int) (eol - l), l);
+        cr_assert_lt(n, 12, "%s", gps);
+        cr_assert_eq(sscanf(lc, "lc rgb '%15[^']'", colours[n]), 1);
+        int ptn = 0;
+        cr_assert_eq(sscanf(pt, " pt %d", &ptn), 1);
+        snprintf(styles[n], sizeof styles[n], "%s/%d", colours[n], ptn);
+        cr_assert_eq(sscanf(l, "\n  $s%*d using %47[^:]", xs[n]), 1);
+        n++;
+    }
+    cr_assert_eq(n, 12, "%s", gps);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < i; j++) {
+            cr_assert_str_neq(colours[i], colours[j], "series %d and %d share a colour", i, j);
+            cr_assert_str_neq(styles[i], styles[j]);
+            cr_assert_str_neq(xs[i], xs[j], "series %d and %d are drawn on each other", i, j);
+        }
+    free(gps);
+    rmtmp();
+}
+
+/* Error bars: each point with a finite, non-zero stderr has y -/+ stderr as columns 3 and 4
+ * and a yerrorbars layer; a point without one (tq's equal repeats of bits) has NaN there (no
+ * bar, the point is still drawn). On a log y axis a bar that would reach 0 or below stops at the
+ * decade under the smallest positive value (`wide`: 0.02 -/+ 0.03 on an axis whose lowest
+ * value is tq's 0.012), and gnuplot renders it. */
+Test(report, plot_error_bars) {
+    mktmp();
+    char dir[512], path[700];
+    snprintf(dir, sizeof dir, "%s/run", tmpdir);
+    craft_with(dir, "{\"name\": \"crafted\", \"seed\": 1, \"plots\": [{\"x\": \"bits\", "
+                    "\"y\": \"vnmse\", \"series\": \"label\", \"logy\": true}, {\"x\": \"bits\", "
+                    "\"y\": \"bits\", \"series\": \"label\"}]}");
+    append_metric(dir, "wide", "vnmse", 0.02, 0.03);
+    int gp = have_gnuplot();
+    int rc = rb_report_write(dir, dir);
+    cr_assert_eq(rc, gp ? 0 : RB_ENOTSUP, "rc %d: %s", rc, rb_error_detail());
+    snprintf(path, sizeof path, "%s/plot_0.gp", dir);
+    char *gps = slurp(path);
+    cr_assert_not_null(gps);
+    /* tq at bits = 2: mean 0.116, stderr 0.0004. */
+    cr_assert(strstr(gps, "\n2 0.11599999999999999 0.1156 0.11639999999999999\n"), "%s", gps);
+    cr_assert(strstr(gps, "\n4 0.02 0.01 0.05\n"), "%s", gps);
+    cr_assert(strstr(gps, ":2:3:4 with yerrorbars "), "%s", gps);
+    free(gps);
+    snprintf(path, sizeof path, "%s/plot_1.gp", dir);
+    gps = slurp(path);
+    cr_assert_not_null(gps);
+    cr_assert(strstr(gps, "\n4 4.25 NaN NaN\n"), "%s", gps);
+    cr_assert_null(strstr(gps, "yerrorbars"), "no layer of bars without bars: %s", gps);
+    free(gps);
+    if (gp) {
+        snprintf(path, sizeof path, "%s/plot_0.png", dir);
+        cr_assert_eq(access(path, F_OK), 0, "plot_0.png not rendered");
+    }
     rmtmp();
 }
 
@@ -635,6 +732,48 @@ Test(report, expectation_digits_and_none) {
     md = slurp(path);
     cr_assert_not_null(md);
     cr_assert_null(strstr(md, "Expectations"), "%s", md);
+    free(md);
+    rmtmp();
+}
+
+/* The Expectations table's first column is the selector's label (with its method where that
+ * differs; "any (method)" for a method alone); ~= shows rtol, atol and the bound they give
+ * (max(atol, rtol |target|), as the runner grades), "exact" when both are 0; a one-sided op
+ * shows no tolerance even where expect.jsonl carries one. */
+Test(report, expectation_selector_and_tolerance) {
+    mktmp();
+    char dir[512], path[700];
+    snprintf(dir, sizeof dir, "%s/run", tmpdir);
+    craft(dir);
+    snprintf(path, sizeof path, "%s/expect.jsonl", dir);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs("{\"method\":\"eden\",\"label\":\"eden-unbiased\",\"metric\":\"vnmse\",\"op\":\"~=\","
+          "\"value\":0.41,\"target\":0.4,\"rtol\":0,\"atol\":0.05,\"status\":\"PASS\","
+          "\"source\":\"atol\"}\n",
+          f);
+    fputs("{\"method\":\"eden\",\"label\":\"eden\",\"metric\":\"vnmse\",\"op\":\"~=\","
+          "\"value\":0.4,\"target\":0.4,\"rtol\":0,\"atol\":0,\"status\":\"PASS\","
+          "\"source\":\"exact\"}\n",
+          f);
+    fputs("{\"label\":\"tq\",\"metric\":\"vnmse\",\"op\":\">=\",\"value\":0.4,\"target\":0.3,"
+          "\"rtol\":0.01,\"atol\":0,\"status\":\"PASS\",\"source\":\"one-sided\"}\n",
+          f);
+    fclose(f);
+    setenv("RB_GNUPLOT", "/nonexistent/gnuplot", 1);
+    cr_assert_eq(rb_report_write(dir, dir), RB_ENOTSUP, "%s", rb_error_detail());
+    unsetenv("RB_GNUPLOT");
+    snprintf(path, sizeof path, "%s/report.md", dir);
+    char *md = slurp(path);
+    cr_assert_not_null(md);
+    cr_assert(strstr(md, "| label | dataset | params |"), "%s", md);
+    cr_assert(strstr(md, "| eden-unbiased (eden) | any | — | vnmse | 0.4100 | ~= 0.4 | "
+                         "±0.05 (rtol 0, atol 0.05) | PASS | atol |"),
+              "%s", md);
+    cr_assert(strstr(md, "| eden | any | — | vnmse | 0.4000 | ~= 0.4 | exact | PASS | exact |"),
+              "%s", md);
+    cr_assert(strstr(md, "| tq | any | — | vnmse | 0.4000 | >= 0.3 | — | PASS | one-sided |"), "%s",
+              md);
     free(md);
     rmtmp();
 }
