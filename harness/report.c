@@ -1347,8 +1347,7 @@ static int plot_one(FILE *f, const char *dir, int idx, json_t *spec, json_t *row
         }
         fputs(")\n", gp);
     } else if (!numeric) {
-        /* Categories at 0, 1, ... named by explicit tics (not xtic() on each series, which
-         * would put a tic at every series' offset position). */
+        /* Categories at 0, 1, ... named once by explicit tics (not by xtic() on each series). */
         fputs("set xtics (", gp);
         int first = 1;
         json_object_foreach(xorder, xt, xv) {
@@ -1486,30 +1485,10 @@ static int plot_one(FILE *f, const char *dir, int idx, json_t *spec, json_t *row
     /* Linear y: headroom so the top point is not drawn on the border (log y already rounds
      * out to whole decades). */
     fputs(logy ? "set logscale y\nset format y \"%g\"\n" : "set offsets 0, 0, graph 0.05, 0\n", gp);
-    int ns = (int) json_object_size(tree);
-    /* Series with equal values would hide each other: each series is drawn shifted along x by
-     * its own small offset (all of them within 40% of the smallest gap between x values; a
-     * factor on a log x axis), so every one stays visible. The CSV keeps the exact x. */
-    double gap = INFINITY;
-    if (numeric && json_object_size(xorder) > 1) {
-        size_t nx = 0;
-        double *xs = calloc(json_object_size(xorder), sizeof *xs);
-        json_object_foreach(xorder, xt, xv) {
-            double dv;
-            is_number(xt, &dv);
-            if (xs) xs[nx++] = logx ? log10(dv) : dv;
-        }
-        if (xs) qsort(xs, nx, sizeof *xs, cmp_double);
-        for (size_t k = 1; k < nx; k++)
-            if (xs[k] > xs[k - 1] && xs[k] - xs[k - 1] < gap) gap = xs[k] - xs[k - 1];
-        free(xs);
-    }
-    if (!isfinite(gap)) gap = logx ? 0.1 : 1;
-    double step = ns > 1 ? 0.4 * gap / (ns - 1) : 0;
     if (!numeric || (!logx && xmin == xmax)) {
         fprintf(gp, "set xrange [%g:%g]\n", xmin - 0.5, xmax + 0.5);
     } else if (!logx) {
-        double pad = (xmax - xmin) * 0.04 + (ns > 1 ? 0.2 * gap : 0);
+        double pad = (xmax - xmin) * 0.04;
         fprintf(gp, "set xrange [%.17g:%.17g]\n", xmin - pad, xmax + pad);
     }
     /* Each series its own colour, point shape and dash pattern. The three cycle with coprime
@@ -1521,9 +1500,6 @@ static int plot_one(FILE *f, const char *dir, int idx, json_t *spec, json_t *row
     static const int ptypes[] = {7, 5, 9, 11, 13, 15, 4};
     int ncol = (int) (sizeof colours / sizeof *colours);
     int npt = (int) (sizeof ptypes / sizeof *ptypes);
-    if (ns > 1)
-        fprintf(gp, "# Series are offset along x by up to +-%.3g%s so equal values stay visible.\n",
-                0.2 * gap, logx ? " decades" : "");
     fprintf(gp,
             "set terminal pngcairo size 1100,650 font 'Sans,12' noenhanced\n"
             "set output 'plot_%d.png'\nplot \\\n",
@@ -1531,14 +1507,9 @@ static int plot_one(FILE *f, const char *dir, int idx, json_t *spec, json_t *row
     si = 0;
     json_object_foreach(tree, sname, s) {
         const char *lc = colours[si % ncol];
-        double off = (si - (ns - 1) / 2.0) * step;
-        char xs[64];
-        if (off == 0)
-            snprintf(xs, sizeof xs, "1");
-        else if (logx)
-            snprintf(xs, sizeof xs, "($1*%.6g)", pow(10, off));
-        else
-            snprintf(xs, sizeof xs, "($1%+.6g)", off);
+        /* Every point at its true x (no dodging: x is often a measured rate, e.g. bits with side
+         * information); series with equal values stay apart by point shape, dash and colour. */
+        const char *xs = "1";
         /* The error bars first, under the line and points. */
         if (barred[si])
             fprintf(
