@@ -238,6 +238,58 @@ Test(run, plot_of_a_metric_family_against_k) {
     free(err);
 }
 
+/* Every record names the kernels that did its method's work, dispatched or not: rtn with a Haar
+ * rotation (the GEMM, and its pack / dequant through the dispatched row ops), polarquant (the
+ * polar transform, whose default rotation is Haar) and kivi (its own fp16 loops) used to record
+ * only quant_rows_f32, or nothing. */
+Test(run, kernel_variants_name_every_op) {
+    make_dir();
+    write_file("k.yaml", "name: kern\n"
+                         "datasets:\n"
+                         "  - {name: s, kind: sphere, dim: 64, count: 200, queries: 10}\n"
+                         "  - {name: kv, kind: kv_cache, tokens: 128, heads: 2, head_dim: 32,\n"
+                         "     queries: 4, prefill: 120}\n"
+                         "methods:\n"
+                         "  - {method: rtn, params: {rotation: haar}, datasets: [s]}\n"
+                         "  - {method: polarquant, datasets: [s]}\n"
+                         "  - {method: kivi, params: {group: 32, residual: 32}, datasets: [kv]}\n"
+                         "metrics: [vnmse, logit_err]\n");
+    char args[512], *err, p[256];
+    snprintf(args, sizeof args, "%s/k.yaml -o %s/out --quick", dir, dir);
+    int st = run(args, &err);
+    cr_assert_eq(st, 0, "exit %d: %s", st, err);
+    snprintf(p, sizeof p, "%s/out/results.jsonl", dir);
+    json_t *rows;
+    cr_assert_eq(rb_results_read(p, &rows), 0, "%s", rb_error_detail());
+    static const struct {
+        const char *method, *ops[6];
+    } want[] = {
+        {"rtn",
+         {"sgemm=openblas", "quant_rows_f32=", "pack_rows=", "unpack_rows=", "dequant_rows_f32="}},
+        {"polarquant",
+         {"sgemm=openblas", "polar_forward_f64=ref",
+          "pack_rows=", "unpack_rows=", "polar_inverse_f64=ref"}},
+        {"kivi", {"kivi_quant_f16=ref", "kivi_dequant_f16=ref"}},
+    };
+    int seen[3] = {0};
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row) {
+        const char *method = json_string_value(json_object_get(row, "method"));
+        const char *kv = json_string_value(json_object_get(row, "kernel_variants"));
+        for (int m = 0; m < 3; m++) {
+            if (!method || strcmp(method, want[m].method)) continue;
+            seen[m]++;
+            for (int o = 0; o < 6 && want[m].ops[o]; o++)
+                cr_assert(kv && strstr(kv, want[m].ops[o]), "%s: '%s' lacks %s", method,
+                          kv ? kv : "(null)", want[m].ops[o]);
+        }
+    }
+    for (int m = 0; m < 3; m++) cr_assert(seen[m], "no row of %s", want[m].method);
+    json_decref(rows);
+    free(err);
+}
+
 /* The KV latency pass builds each timed instance as the accuracy pass does: a method that needs
  * calibration (rotatekv's channel order) gets it, untimed. */
 Test(run, kv_latency_pass_calibrates) {
