@@ -2,6 +2,7 @@
  * report; exit statuses; nothing written on a config error; resume after an interrupted run
  * giving the same bits as an uninterrupted one. */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "datasets/dataset.h"
 #include "harness/record.h"
 #include "tests/testutil.h"
 
@@ -235,6 +237,36 @@ Test(run, plot_of_a_metric_family_against_k) {
                   strstr(csv, "\nbits=4,1,") && strstr(csv, "\nbits=4,4,"),
               "%s", csv);
     free(csv);
+    free(err);
+}
+
+/* A dataset file's error (here a NaN) names the config entry that loads it (FILE:LINE:COL), the
+ * dataset, the file and the element; the run exits 2. */
+Test(run, dataset_file_error_names_the_entry) {
+    make_dir();
+    float x[4 * 8];
+    for (int i = 0; i < 32; i++) x[i] = (float) i;
+    x[2 * 8 + 5] = NAN;
+    char npy[256], yaml[1024], args[512], *err;
+    snprintf(npy, sizeof npy, "%s/x_nan.npy", dir);
+    size_t shape[2] = {4, 8};
+    cr_assert_eq(rb_npy_write(npy, RB_NPY_F32, 2, shape, x), 0, "%s", rb_error_detail());
+    snprintf(yaml, sizeof yaml,
+             "name: nan\n"
+             "datasets:\n"
+             "  - {name: s, kind: sphere, dim: 8, count: 20}\n"
+             "  - {name: d, kind: npy, path: %s}\n"
+             "methods:\n"
+             "  - {method: rtn}\n"
+             "metrics: [vnmse]\n",
+             npy);
+    write_file("nan.yaml", yaml);
+    snprintf(args, sizeof args, "%s/nan.yaml -o %s/out --quick", dir, dir);
+    int st = run(args, &err);
+    cr_assert_neq(st, 0, "%s", err);
+    char where[128];
+    snprintf(where, sizeof where, "%s/nan.yaml:4:5: dataset 'd': ", dir);
+    cr_assert(strstr(err, where) && strstr(err, "x_nan.npy") && strstr(err, "NaN"), "%s", err);
     free(err);
 }
 
