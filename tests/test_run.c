@@ -373,6 +373,20 @@ Test(run, config_error_exits_2_and_writes_nothing) {
     }
 }
 
+/* --threads 0 and --threads 1000 say the same accepted range (0 once said "not a positive
+ * integer", 1000 "outside 0..256"). */
+Test(run, threads_out_of_range_say_the_range) {
+    static const char *const bad[] = {"0", "1000", "-1", "x"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char args[128], want[64], *err;
+        snprintf(args, sizeof args, "--threads %s x.yaml", bad[i]);
+        cr_assert_eq(run(args, &err), 2, "'%s'", args);
+        snprintf(want, sizeof want, "--threads '%s' must be an integer in 1..256", bad[i]);
+        cr_assert(strstr(err, want), "'%s': %s", args, err);
+        free(err);
+    }
+}
+
 /* A recall@K above the size of a loaded base set (fvecs, count 0 = all: unknown when the config
  * is read) stops the run at that cell with the metric's place in the config; K = the size runs. */
 Test(run, recall_k_above_a_loaded_base_size_names_the_metric) {
