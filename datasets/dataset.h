@@ -91,6 +91,10 @@ enum rb_npy_flags {
     RB_NPY_CHECK_FINITE = 1u << 0,
     /* Read '<V2' / '|V2' as bfloat16 (see above). */
     RB_NPY_V2_AS_BF16 = 1u << 1,
+    /* The caller's config has the dataset parameter v2_as_bf16 (which sets RB_NPY_V2_AS_BF16):
+     * the '<V2' error names it. Without this flag the error says only how to save the file so
+     * that it is read as bfloat16, there being no option to name. */
+    RB_NPY_V2_KEY = 1u << 2,
 };
 
 typedef struct rb_npy_array {

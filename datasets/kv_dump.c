@@ -247,8 +247,8 @@ static int load_kv_npy(const rb_params *p, uint64_t seed, rb_dataset *ds) {
     (void) seed;
     static const char *const keys[ST_COUNT] = {"k_path", "v_path", "q_path", "k_calib_path",
                                                "v_calib_path"};
-    unsigned flags =
-        RB_NPY_CHECK_FINITE | (rb_params_bool(p, "v2_as_bf16") ? RB_NPY_V2_AS_BF16 : 0);
+    unsigned flags = RB_NPY_CHECK_FINITE | RB_NPY_V2_KEY |
+                     (rb_params_bool(p, "v2_as_bf16") ? RB_NPY_V2_AS_BF16 : 0);
     rb_dataset stage = {0};
     const rb_tensor *src[ST_COUNT] = {0};
     const char *file[ST_COUNT] = {0};

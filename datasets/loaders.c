@@ -57,8 +57,8 @@ static int load_npy(const rb_params *p, uint64_t seed, rb_dataset *ds) {
     if (rc) return rc;
     if (*qpath && !strcmp(as, "queries"))
         return rb_error_set(RB_EINVAL, "npy: 'as: queries' clashes with queries_path");
-    unsigned flags =
-        RB_NPY_CHECK_FINITE | (rb_params_bool(p, "v2_as_bf16") ? RB_NPY_V2_AS_BF16 : 0);
+    unsigned flags = RB_NPY_CHECK_FINITE | RB_NPY_V2_KEY |
+                     (rb_params_bool(p, "v2_as_bf16") ? RB_NPY_V2_AS_BF16 : 0);
     rc = npy_into(ds, path, as, flags);
     if (!rc && *qpath) rc = npy_into(ds, qpath, "queries", flags);
     if (rc) {

@@ -147,8 +147,10 @@ static int parse_header(parser *p, char *descr, size_t descr_cap, rb_npy_array *
 }
 
 static int map_descr(const char *path, const char *d, unsigned flags, rb_elem *t) {
-    static const char supported[] = "supported: '<f4', '<f8', '<f2', and bfloat16 as 'bfloat16' "
-                                    "or as '<V2' with RB_NPY_V2_AS_BF16";
+    const char *supported = flags & RB_NPY_V2_KEY
+                                ? "supported: '<f4', '<f8', '<f2', and bfloat16 as 'bfloat16' or "
+                                  "as '<V2' with the dataset parameter v2_as_bf16: true"
+                                : "supported: '<f4', '<f8', '<f2', and bfloat16 as 'bfloat16'";
     if (!strcmp(d, "bfloat16")) {
         *t = RB_ELEM_BF16;
         return 0;
@@ -162,8 +164,12 @@ static int map_descr(const char *path, const char *d, unsigned flags, rb_elem *t
             return rb_error_set(RB_EFORMAT,
                                 "%s: dtype '%s' is a raw 2-byte void type; ml_dtypes bfloat16 is "
                                 "saved this way but so is any other V2 data, so it is read as "
-                                "bfloat16 only with RB_NPY_V2_AS_BF16 (%s)",
-                                path, d, supported);
+                                "bfloat16 only %s (%s)",
+                                path, d,
+                                flags & RB_NPY_V2_KEY
+                                    ? "with the dataset parameter v2_as_bf16: true"
+                                    : "when saved with descr 'bfloat16' here",
+                                supported);
         }
     }
     if (d[0] == '>' && strlen(d) == 3 && d[1] == 'f')

@@ -339,6 +339,15 @@ int rb_cmd_apply(int argc, char **argv) {
         rb_npy_free(&a);
         return 2;
     }
+    /* Before the kernel, whose message would name only the block ("n = 100 is not supported"). */
+    if (!strcmp(o.op, "block_hadamard") && n % o.block) {
+        fprintf(stderr,
+                "rotabench apply block_hadamard: --block %zu does not divide the row length "
+                "n = %zu of %s\n",
+                o.block, n, o.in);
+        rb_npy_free(&a);
+        return 2;
+    }
     rc = strcmp(o.op, "quantize") ? rotate(&o, &a, n, rows) : quantize(&o, &a, n, rows);
     if (!rc) rc = rb_npy_write(o.out, a.dtype, a.ndim, a.shape, a.data);
     if (rc) fprintf(stderr, "rotabench apply %s: %s\n", o.op, rb_error_detail());

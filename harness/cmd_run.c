@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "harness/harness.h"
+#include "kernels/pool.h"
 #include "harness/runner.h"
 
 static const char usage_text[] =
@@ -55,14 +56,18 @@ int rb_cmd_run(int argc, char **argv) {
             }
             o.backend = optarg;
             break;
-        case 't':
-            o.threads = (int) strtol(optarg, &end, 10);
-            if (!*optarg || *end || o.threads < 1) {
-                fprintf(stderr, "rotabench run: --threads '%s' is not a positive integer\n",
-                        optarg);
+        case 't': {
+            /* 0 and too many get the same message, the range a user may give (leaving the
+             * option out means the pool's default, one thread per physical core). */
+            long t = strtol(optarg, &end, 10);
+            if (!*optarg || *end || t < 1 || t > RB_THREADS_MAX) {
+                fprintf(stderr, "rotabench run: --threads '%s' must be an integer in 1..%d\n",
+                        optarg, RB_THREADS_MAX);
                 return 2;
             }
+            o.threads = (int) t;
             break;
+        }
         case 'q':
             o.quick = 1;
             break;

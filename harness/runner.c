@@ -118,7 +118,12 @@ static int load_dataset(run *r, const rb_cell *c) {
     const rb_dataset_kind *k = rb_dataset_kind_find(de->kind);
     RB_ASSERT(k != NULL); /* the config loader checked the kind */
     int rc = k->load(&c->dparams, c->data_seed, &r->ds);
-    if (rc) return rb_error_set(rc, "dataset '%s': %s", de->name, rb_error_detail());
+    /* The file errors (missing, truncated, wrong dtype, NaN) name the file; the entry's place in
+     * the config says which entry named it. */
+    if (rc)
+        return rb_error_set(rc, "%s:%d:%d: dataset '%s': %s",
+                            de->pos.file ? de->pos.file : r->cfg.path, de->pos.line, de->pos.col,
+                            de->name, rb_error_detail());
     r->ds_index = (long) c->dataset;
     r->ds_seed = c->data_seed;
     snprintf(r->ds_params, sizeof r->ds_params, "%s", text);

@@ -137,6 +137,10 @@ void rb_kernel_note(const rb_op *op, const rb_variant *v) {
     if (lock) pthread_mutex_unlock(&trace_mu);
 }
 
+void rb_kernel_note_single(const rb_op *op) {
+    rb_kernel_note(op, &op->variants[0]);
+}
+
 const char *rb_kernel_last(const rb_op *op) {
     const char *name = NULL;
     pthread_mutex_lock(&trace_mu);

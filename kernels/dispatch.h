@@ -58,6 +58,13 @@ int rb_variant_enabled(const rb_variant *v);
 
 /* Records that variant v of op ran on this thread (dispatchers call it). */
 void rb_kernel_note(const rb_op *op, const rb_variant *v);
+/* Work with one implementation and no dispatch (a library call such as OpenBLAS's sgemm, a
+ * plain-C loop that no variant replaces) names itself in the trace all the same, so that a
+ * record lists every kernel that did its work: RB_OP_SINGLE defines such an op with the name of
+ * its one implementation ("openblas", "ref" for plain C), and the function doing the work calls
+ * rb_kernel_note_single. These ops are not in rb_ops_all: there is nothing to select or bench. */
+#define RB_OP_SINGLE(sym, opname, implname) RB_OP_DEFINE(sym, opname, RB_VARIANT(implname, 0, NULL))
+void rb_kernel_note_single(const rb_op *op);
 /* The variant of op that last ran on this thread, or NULL. */
 const char *rb_kernel_last(const rb_op *op);
 /* Forget / list (as "op=variant,op=variant") the variants that ran on this thread since the last

@@ -10,6 +10,8 @@
 
 #include "kernels/error.h"
 
+RB_OP_SINGLE(rb_op_sgemm, "sgemm", "openblas");
+
 static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
 
 /* One OpenBLAS thread: see linalg.h (thread-count-independent results, no competing pools). */

@@ -4,6 +4,8 @@
 
 #include <stddef.h>
 
+#include "kernels/dispatch.h"
+
 /* Every matrix is row-major with a leading dimension (elements between consecutive rows) at
  * least its number of columns. Dimensions and leading dimensions must fit LAPACK's 32-bit int.
  * Errors: RB_EINVAL for bad shapes or NULL pointers (checked before any library call), RB_ELIB
@@ -24,6 +26,10 @@ typedef enum rb_trans { RB_NOTRANS = 0, RB_TRANS = 1 } rb_trans;
  * that fit BLAS's int, ld >= max(1, cols); RB_EINVAL naming fn and the operand. */
 int rb_linalg_check_mat(const char *fn, const char *name, const void *p, size_t rows, size_t cols,
                         size_t ld);
+/* The trace entry "sgemm=openblas" (kernels/dispatch.h's RB_OP_SINGLE) of the fp32 GEMMs a
+ * method's work runs on (the dense and Kronecker rotations note it; the harness's own scoring
+ * GEMMs do not, so that a record's kernels are the method's). */
+extern const rb_op rb_op_sgemm;
 int rb_gemm_f32(rb_trans ta, rb_trans tb, size_t m, size_t n, size_t k, float alpha, const float *A,
                 size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc);
 int rb_gemm_f64(rb_trans ta, rb_trans tb, size_t m, size_t n, size_t k, double alpha,

@@ -9,6 +9,7 @@
 #include "kernels/half.h"
 #include "kernels/quant_variants.h"
 #include "kernels/rng.h"
+#include "kernels/rowcodec.h"
 
 int rb_quant_spec_check(const rb_quant_spec *spec) {
     if (!spec) return rb_error_set(RB_EINVAL, "quant: spec is NULL");
@@ -316,6 +317,12 @@ int rb_dequant_f32(const rb_quant_spec *spec, const uint8_t *codes, size_t rows,
     int rc = check_call("dequant", spec, codes, rows, cols, cols, y, ldy, cols, scales, zeros);
     if (rc) return rc;
     size_t g = spec->gran == RB_QUANT_PER_GROUP ? spec->group : cols;
+    /* Row and group pairs: the dispatched op (the same arithmetic, and it names itself in the
+     * trace). */
+    if (spec->gran == RB_QUANT_PER_ROW || spec->gran == RB_QUANT_PER_GROUP) {
+        rb_dequant_rows_f32(codes, rows, cols, g, spec->asym, scales, zeros, y, ldy);
+        return RB_OK;
+    }
     for (size_t r = 0; r < rows; r++)
         for (size_t c = 0; c < cols; c++) {
             size_t p = param_index(spec, g, r, c, cols);

@@ -37,7 +37,11 @@ void rb_octa_decode(double xi, double eta, double out[3]) {
     out[2] = z / n;
 }
 
+RB_OP_SINGLE(rb_op_polar_forward_f64, "polar_forward_f64", "ref");
+RB_OP_SINGLE(rb_op_polar_inverse_f64, "polar_inverse_f64", "ref");
+
 void rb_polar_forward(const double *x, size_t nblocks, int levels, double *radius, double *angles) {
+    rb_kernel_note_single(&rb_op_polar_forward_f64);
     size_t B = (size_t) 1 << levels;
     for (size_t b = 0; b < nblocks; b++) {
         const double *xb = x + b * B;
@@ -66,6 +70,7 @@ void rb_polar_forward(const double *x, size_t nblocks, int levels, double *radiu
 
 void rb_polar_inverse(const double *radius, const double *angles, size_t nblocks, int levels,
                       double *x, double *scratch) {
+    rb_kernel_note_single(&rb_op_polar_inverse_f64);
     size_t B = (size_t) 1 << levels;
     for (size_t b = 0; b < nblocks; b++) {
         const double *ab = angles + b * (B - 1);

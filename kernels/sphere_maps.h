@@ -5,6 +5,8 @@
 
 #include <stddef.h>
 
+#include "kernels/dispatch.h"
+
 /* Octahedral map (Cigolle et al., JCGT 2014): p = v / |v|_1; (xi, eta) = (p_x, p_y) when
  * p_z >= 0, else the lower half folded out: (sgn p_x (1 - |p_y|), sgn p_y (1 - |p_x|)) with
  * sgn 0 = +1. v = 0 maps to (0, 0) (the direction +z). The map is a bijection from S^2 onto the
@@ -22,6 +24,9 @@ void rb_octa_decode(double xi, double eta, double out[3]);
  * B/4 level-2 angles, ..., then the single level-L angle; radius has nblocks entries. A zero pair
  * gives angle 0. For a Gaussian (or rotation-invariant) block the angles are independent, theta
  * uniform and psi at level l has density proportional to sin(2 psi)^(2^(l-1) - 1). */
+/* Both name themselves in the kernel trace ("polar_forward_f64=ref", "polar_inverse_f64=ref"). */
+extern const rb_op rb_op_polar_forward_f64;
+extern const rb_op rb_op_polar_inverse_f64;
 void rb_polar_forward(const double *x, size_t nblocks, int levels, double *radius, double *angles);
 /* Inverse: x from (radius, angles) in the same layout; scratch of B doubles. */
 void rb_polar_inverse(const double *radius, const double *angles, size_t nblocks, int levels,

@@ -30,6 +30,9 @@ static const rb_param_def kivi_params[] = {
                  "R: key residual length and value window, fp16 tokens; a multiple of G"),
 };
 
+RB_OP_SINGLE(rb_op_kivi_quant_f16, "kivi_quant_f16", "ref");
+RB_OP_SINGLE(rb_op_kivi_dequant_f16, "kivi_dequant_f16", "ref");
+
 typedef struct kivi {
     size_t H, D, HD, cap, G, R, per_int, kwords, vwords, vgroups;
     int bits;
@@ -182,6 +185,7 @@ static uint8_t unpack(const kivi *s, const uint32_t *words, size_t i) {
 static int flush_keys(kivi *s) {
     size_t b = s->kq / s->R, ng = s->R / s->G;
     float lo_hi[2];
+    rb_kernel_note_single(&rb_op_kivi_quant_f16);
     for (size_t hc = 0; hc < s->HD; hc++) {
         size_t at = b * s->HD + hc;
         for (size_t g = 0; g < ng; g++)
@@ -199,6 +203,7 @@ static int flush_keys(kivi *s) {
 static int evict_value(kivi *s) {
     const uint16_t *row = s->vring + (s->vq % (s->R + 1)) * s->HD;
     float lo_hi[2];
+    rb_kernel_note_single(&rb_op_kivi_quant_f16);
     for (size_t h = 0; h < s->H; h++) {
         size_t at = s->vq * s->H + h;
         for (size_t g = 0; g < s->vgroups; g++)
@@ -257,6 +262,7 @@ static int kivi_read(void *state, float *K, float *V) {
     kivi *s = state;
     if (s->broken) return unusable();
     size_t ng = s->R / s->G;
+    if (s->kq || s->vq) rb_kernel_note_single(&rb_op_kivi_dequant_f16);
     for (size_t t = 0; t < s->n; t++) {
         float *k = K + t * s->HD, *v = V + t * s->HD;
         if (t < s->kq) {

@@ -4,6 +4,8 @@
 
 #include <stddef.h>
 
+#include "kernels/dispatch.h"
+
 typedef struct rb_kivi_info {
     size_t tokens;           /* cached */
     size_t keys_quantized;   /* always a multiple of residual */
@@ -12,6 +14,12 @@ typedef struct rb_kivi_info {
     size_t values_fp16;      /* sliding window: min(tokens, residual) */
     size_t group, residual;  /* G and R */
 } rb_kivi_info;
+
+/* KIVI's fp16 group quantization (with its packing) and dequantization are the method's own
+ * plain-C loops; they name themselves in the kernel trace as "kivi_quant_f16=ref" and
+ * "kivi_dequant_f16=ref". */
+extern const rb_op rb_op_kivi_quant_f16;
+extern const rb_op rb_op_kivi_dequant_f16;
 
 /* The counts of a kivi instance (state from rb_method_kivi.kv->create). */
 void rb_kivi_info_get(const void *state, rb_kivi_info *out);

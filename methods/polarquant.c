@@ -225,8 +225,9 @@ static int pq_encode(void *state, const float *x, size_t count, uint8_t *codes) 
                 memcpy(side + 2 * b, &h, 2);
             }
         }
-        rb_pack_bits(c->i1, c->nb * 8, c->b1, out);
-        rb_pack_bits(c->iu, c->nb * 7, c->bu, out + c->l1_bytes);
+        /* One row each: the dispatched packer, the rb_pack_bits stream. */
+        rb_pack_rows(c->i1, 1, c->nb * 8, c->b1, out, c->l1_bytes);
+        rb_pack_rows(c->iu, 1, c->nb * 7, c->bu, out + c->l1_bytes, c->up_bytes);
     }
     return RB_OK;
 }
@@ -237,8 +238,8 @@ static int pq_decode(void *state, const uint8_t *codes, size_t count, float *xha
     for (size_t i = 0; i < count; i++) {
         const uint8_t *in = codes + i * c->code_bytes;
         const uint8_t *side = in + c->l1_bytes + c->up_bytes;
-        rb_unpack_bits(in, c->nb * 8, c->b1, c->i1);
-        rb_unpack_bits(in + c->l1_bytes, c->nb * 7, c->bu, c->iu);
+        rb_unpack_rows(in, c->l1_bytes, 1, c->nb * 8, c->b1, c->i1);
+        rb_unpack_rows(in + c->l1_bytes, c->up_bytes, 1, c->nb * 7, c->bu, c->iu);
         for (size_t b = 0; b < c->nb; b++) {
             for (size_t a = 0; a < NANG; a++) {
                 int l = level_of(a);

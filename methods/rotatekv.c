@@ -325,12 +325,15 @@ static int store(rotatekv *s, size_t t, int which, const float *row, int sink_sl
         uint16_t *dst = s->sinkbuf + ((size_t) sink_slot * 2 + (size_t) which) * s->HD;
         for (size_t e = 0; e < s->HD; e++) {
             dst[e] = rb_f32_to_f16(row[e]);
-            if (isinf(rb_f16_to_f32(dst[e])) && isfinite(row[e]))
-                return rb_error_set(RB_ENUMERIC,
-                                    "rotatekv: sink token %zu, %s channel %zu: %g (after the "
-                                    "rotation) is beyond fp16's range (65504), which sinks are "
-                                    "kept in",
-                                    t, kv, e, (double) row[e]);
+            if (!isinf(rb_f16_to_f32(dst[e])) || !isfinite(row[e])) continue;
+            /* A key's stored element e is rotated coordinate order[e] (the channel reorder is
+             * the last step); a value's rotation keeps every head's own coordinates. */
+            size_t c = !which && s->order ? s->order[e] : e;
+            return rb_error_set(RB_ENUMERIC,
+                                "rotatekv: sink token %zu, %s head %zu, channel %zu (after the "
+                                "rotation): %g is beyond fp16's range (65504), which sinks are "
+                                "kept in",
+                                t, kv, c / s->D, c % s->D, (double) row[e]);
         }
         return RB_OK;
     }
@@ -344,10 +347,21 @@ static int store(rotatekv *s, size_t t, int which, const float *row, int sink_sl
                               s->half_scale, s->q, &s->scale[base + gi], &s->zero[base + gi])) {
             char why[200];
             snprintf(why, sizeof why, "%s", rb_error_detail());
+            /* Stored channel c is channel c % D of head c / D (after the rotation), but for
+             * reordered keys, whose groups gather channels of any head. */
+            size_t c0 = gi * s->group, c1 = c0 + s->group - 1;
+            char heads[96];
+            if (!which && s->order)
+                snprintf(heads, sizeof heads, "stored channels %zu..%zu, reordered", c0, c1);
+            else if (c0 / s->D == c1 / s->D)
+                snprintf(heads, sizeof heads, "head %zu, channels %zu..%zu", c0 / s->D, c0 % s->D,
+                         c1 % s->D);
+            else
+                snprintf(heads, sizeof heads, "heads %zu..%zu", c0 / s->D, c1 / s->D);
             return rb_error_set(RB_ENUMERIC,
-                                "rotatekv: token %zu, %s group %zu (stored channels %zu..%zu): %s "
+                                "rotatekv: token %zu, %s group %zu (%s; after the rotation): %s "
                                 "(use scale_bits: 32)",
-                                t, kv, gi, gi * s->group, (gi + 1) * s->group - 1, why);
+                                t, kv, gi, heads, why);
         }
         rb_pack_bits(s->q, s->group, s->bits, s->codes + (base + gi) * s->pbytes);
     }

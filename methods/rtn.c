@@ -64,7 +64,7 @@ static int rtn_create(const rb_params *p, size_t dim, uint64_t seed, void **stat
     if (!rc) rc = rb_rotation_kind_parse(rb_params_str(p, "rotation"), &kind);
     if (!rc) rc = rb_rotation_init(&c->rot, kind, dim, seed);
     /* Haar keeps the whole-batch GEMM; the rest runs in cache-sized blocks over the pool (the
-     * same bits: every stage is per row). */
+     * same bits: every stage is per row, through the same dispatched ops). */
     if (!rc && kind != RB_ROT_HAAR) {
         c->blocked = 1;
         c->block_rows = rb_codec_block_rows(dim);
@@ -128,6 +128,18 @@ static void side_put(const rtn *c, const float *scales, const float *zeros, size
         }
 }
 
+/* The inverse of side_put: the pairs of `rows` codes into scales and zeros. */
+static void side_get(const rtn *c, const uint8_t *codes, size_t cb, size_t rows, float *scales,
+                     float *zeros) {
+    for (size_t i = 0; i < rows; i++)
+        for (size_t g = 0; g < c->ngroups; g++) {
+            float sz[2];
+            memcpy(sz, codes + i * cb + c->payload_bytes + g * sizeof sz, sizeof sz);
+            scales[i * c->ngroups + g] = sz[0];
+            zeros[i * c->ngroups + g] = sz[1];
+        }
+}
+
 /* The rotated rows w must be finite for the quantizer; where one is not, the error names the
  * input vector (x: the rows before the rotation) rather than a rotated element. */
 static int rotated_finite(const float *w, size_t rows, size_t d, const float *x, size_t r0) {
@@ -171,13 +183,7 @@ static int rtn_decode_block(void *ctx, size_t slot, size_t r0, size_t rows) {
     int rc = rb_unpack_rows(in, cb, rows, d, c->spec.bits, q);
     if (rc) return rc;
     if (!c->spec.asym) rb_sign_extend(q, rows * d, c->spec.bits);
-    for (size_t i = 0; i < rows; i++)
-        for (size_t g = 0; g < c->ngroups; g++) {
-            float sz[2];
-            memcpy(sz, in + i * cb + c->payload_bytes + g * sizeof sz, sizeof sz);
-            sc[i * c->ngroups + g] = sz[0];
-            ze[i * c->ngroups + g] = sz[1];
-        }
+    side_get(c, in, cb, rows, sc, ze);
     rb_dequant_rows_f32(q, rows, d, c->group, c->spec.asym, sc, ze, y, d);
     return rb_rotation_apply(&c->rot, y, rows, d, RB_INVERSE);
 }
@@ -195,20 +201,10 @@ static int rtn_encode(void *state, const float *x, size_t count, uint8_t *codes)
     if (c->rot.kind != RB_ROT_NONE && (rc = rotated_finite(c->work, count, c->dim, x, 0)))
         return rc;
     rc = rb_quant_f32(&c->spec, c->work, count, c->dim, c->dim, c->codes, c->scales, c->zeros);
-    if (rc) return rc;
     size_t cb = rtn_code_bytes(c);
-    for (size_t i = 0; i < count; i++) {
-        uint8_t *out = codes + i * cb;
-        rb_pack_bits(c->codes + i * c->dim, c->dim, c->spec.bits, out);
-        /* Side information after the payload; memcpy because it need not be aligned. */
-        uint8_t *side = out + c->payload_bytes;
-        for (size_t g = 0; g < c->ngroups; g++) {
-            float sz[2] = {c->scales[i * c->ngroups + g],
-                           c->spec.asym ? c->zeros[i * c->ngroups + g] : 0.0f};
-            memcpy(side + g * sizeof sz, sz, sizeof sz);
-        }
-    }
-    return RB_OK;
+    if (!rc) rc = rb_pack_rows(c->codes, count, c->dim, c->spec.bits, codes, cb);
+    if (!rc) side_put(c, c->scales, c->zeros, count, codes, cb);
+    return rc;
 }
 
 static int rtn_decode(void *state, const uint8_t *codes, size_t count, float *xhat) {
@@ -220,20 +216,11 @@ static int rtn_decode(void *state, const uint8_t *codes, size_t count, float *xh
     int rc = reserve(c, count);
     if (rc) return rc;
     size_t cb = rtn_code_bytes(c);
-    for (size_t i = 0; i < count; i++) {
-        const uint8_t *in = codes + i * cb;
-        rb_unpack_bits(in, c->dim, c->spec.bits, c->codes + i * c->dim);
-        if (!c->spec.asym) rb_sign_extend(c->codes + i * c->dim, c->dim, c->spec.bits);
-        const uint8_t *side = in + c->payload_bytes;
-        for (size_t g = 0; g < c->ngroups; g++) {
-            float sz[2];
-            memcpy(sz, side + g * sizeof sz, sizeof sz);
-            c->scales[i * c->ngroups + g] = sz[0];
-            c->zeros[i * c->ngroups + g] = sz[1];
-        }
-    }
-    rc = rb_dequant_f32(&c->spec, c->codes, count, c->dim, c->scales, c->zeros, xhat, c->dim);
-    if (rc) return rc;
+    if ((rc = rb_unpack_rows(codes, cb, count, c->dim, c->spec.bits, c->codes))) return rc;
+    if (!c->spec.asym) rb_sign_extend(c->codes, count * c->dim, c->spec.bits);
+    side_get(c, codes, cb, count, c->scales, c->zeros);
+    rb_dequant_rows_f32(c->codes, count, c->dim, c->group, c->spec.asym, c->scales, c->zeros, xhat,
+                        c->dim);
     return rb_rotation_apply(&c->rot, xhat, count, c->dim, RB_INVERSE);
 }
 

@@ -205,6 +205,8 @@ Test(cli_apply, bad_inputs_exit_2_with_a_message) {
         {"quantize --format int3 --in D/ok.npy --out D/o.npy", "unknown --format 'int3'"},
         {"quantize --clip 2 --in D/ok.npy --out D/o.npy", "--clip '2'"},
         {"block_hadamard --in D/ok.npy --out D/o.npy", "needs --block"},
+        {"block_hadamard --block 3 --in D/ok.npy --out D/o.npy",
+         "--block 3 does not divide the row length n = 4"},
         {"fwht --codes D/c.bin --in D/ok.npy --out D/o.npy", "--codes is for quantize only"},
         {"fwht --bogus --in D/ok.npy --out D/o.npy", "unknown or incomplete option"},
     };

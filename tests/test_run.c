@@ -2,6 +2,7 @@
  * report; exit statuses; nothing written on a config error; resume after an interrupted run
  * giving the same bits as an uninterrupted one. */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "datasets/dataset.h"
 #include "harness/record.h"
 #include "tests/testutil.h"
 
@@ -238,6 +240,88 @@ Test(run, plot_of_a_metric_family_against_k) {
     free(err);
 }
 
+/* A dataset file's error (here a NaN) names the config entry that loads it (FILE:LINE:COL), the
+ * dataset, the file and the element; the run exits 2. */
+Test(run, dataset_file_error_names_the_entry) {
+    make_dir();
+    float x[4 * 8];
+    for (int i = 0; i < 32; i++) x[i] = (float) i;
+    x[2 * 8 + 5] = NAN;
+    char npy[256], yaml[1024], args[512], *err;
+    snprintf(npy, sizeof npy, "%s/x_nan.npy", dir);
+    size_t shape[2] = {4, 8};
+    cr_assert_eq(rb_npy_write(npy, RB_NPY_F32, 2, shape, x), 0, "%s", rb_error_detail());
+    snprintf(yaml, sizeof yaml,
+             "name: nan\n"
+             "datasets:\n"
+             "  - {name: s, kind: sphere, dim: 8, count: 20}\n"
+             "  - {name: d, kind: npy, path: %s}\n"
+             "methods:\n"
+             "  - {method: rtn}\n"
+             "metrics: [vnmse]\n",
+             npy);
+    write_file("nan.yaml", yaml);
+    snprintf(args, sizeof args, "%s/nan.yaml -o %s/out --quick", dir, dir);
+    int st = run(args, &err);
+    cr_assert_neq(st, 0, "%s", err);
+    char where[128];
+    snprintf(where, sizeof where, "%s/nan.yaml:4:5: dataset 'd': ", dir);
+    cr_assert(strstr(err, where) && strstr(err, "x_nan.npy") && strstr(err, "NaN"), "%s", err);
+    free(err);
+}
+
+/* Every record names the kernels that did its method's work, dispatched or not: rtn with a Haar
+ * rotation (the GEMM, and its pack / dequant through the dispatched row ops), polarquant (the
+ * polar transform, whose default rotation is Haar) and kivi (its own fp16 loops) used to record
+ * only quant_rows_f32, or nothing. */
+Test(run, kernel_variants_name_every_op) {
+    make_dir();
+    write_file("k.yaml", "name: kern\n"
+                         "datasets:\n"
+                         "  - {name: s, kind: sphere, dim: 64, count: 200, queries: 10}\n"
+                         "  - {name: kv, kind: kv_cache, tokens: 128, heads: 2, head_dim: 32,\n"
+                         "     queries: 4, prefill: 120}\n"
+                         "methods:\n"
+                         "  - {method: rtn, params: {rotation: haar}, datasets: [s]}\n"
+                         "  - {method: polarquant, datasets: [s]}\n"
+                         "  - {method: kivi, params: {group: 32, residual: 32}, datasets: [kv]}\n"
+                         "metrics: [vnmse, logit_err]\n");
+    char args[512], *err, p[256];
+    snprintf(args, sizeof args, "%s/k.yaml -o %s/out --quick", dir, dir);
+    int st = run(args, &err);
+    cr_assert_eq(st, 0, "exit %d: %s", st, err);
+    snprintf(p, sizeof p, "%s/out/results.jsonl", dir);
+    json_t *rows;
+    cr_assert_eq(rb_results_read(p, &rows), 0, "%s", rb_error_detail());
+    static const struct {
+        const char *method, *ops[6];
+    } want[] = {
+        {"rtn",
+         {"sgemm=openblas", "quant_rows_f32=", "pack_rows=", "unpack_rows=", "dequant_rows_f32="}},
+        {"polarquant",
+         {"sgemm=openblas", "polar_forward_f64=ref",
+          "pack_rows=", "unpack_rows=", "polar_inverse_f64=ref"}},
+        {"kivi", {"kivi_quant_f16=ref", "kivi_dequant_f16=ref"}},
+    };
+    int seen[3] = {0};
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row) {
+        const char *method = json_string_value(json_object_get(row, "method"));
+        const char *kv = json_string_value(json_object_get(row, "kernel_variants"));
+        for (int m = 0; m < 3; m++) {
+            if (!method || strcmp(method, want[m].method)) continue;
+            seen[m]++;
+            for (int o = 0; o < 6 && want[m].ops[o]; o++)
+                cr_assert(kv && strstr(kv, want[m].ops[o]), "%s: '%s' lacks %s", method,
+                          kv ? kv : "(null)", want[m].ops[o]);
+        }
+    }
+    for (int m = 0; m < 3; m++) cr_assert(seen[m], "no row of %s", want[m].method);
+    json_decref(rows);
+    free(err);
+}
+
 /* The KV latency pass builds each timed instance as the accuracy pass does: a method that needs
  * calibration (rotatekv's channel order) gets it, untimed. */
 Test(run, kv_latency_pass_calibrates) {
@@ -285,6 +369,20 @@ Test(run, config_error_exits_2_and_writes_nothing) {
     for (size_t i = 0; i < sizeof usage / sizeof usage[0]; i++) {
         cr_assert_eq(run(usage[i], &err), 2, "'%s'", usage[i]);
         cr_assert_neq(err[0], '\0', "'%s' explains itself", usage[i]);
+        free(err);
+    }
+}
+
+/* --threads 0 and --threads 1000 say the same accepted range (0 once said "not a positive
+ * integer", 1000 "outside 0..256"). */
+Test(run, threads_out_of_range_say_the_range) {
+    static const char *const bad[] = {"0", "1000", "-1", "x"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char args[128], want[64], *err;
+        snprintf(args, sizeof args, "--threads %s x.yaml", bad[i]);
+        cr_assert_eq(run(args, &err), 2, "'%s'", args);
+        snprintf(want, sizeof want, "--threads '%s' must be an integer in 1..256", bad[i]);
+        cr_assert(strstr(err, want), "'%s': %s", args, err);
         free(err);
     }
 }
