@@ -297,6 +297,19 @@ static void selector_text(const rb_expect *sel, char *out, size_t size) {
 
 /* Grades every expect against the rows on disk (so resumed cells count too); writes
  * expect.jsonl; *failed = number not PASS. */
+/* A parameter value from the config as JSON of its kind: an integer, a number, a boolean, or
+ * else the text ("bits": 2, not "2"). */
+static json_t *typed_json(const char *text) {
+    char *end;
+    errno = 0;
+    long long i = strtoll(text, &end, 10);
+    if (*text && !*end && !errno) return json_integer((json_int_t) i);
+    double d = strtod(text, &end);
+    if (*text && !*end && isfinite(d)) return json_real(d);
+    if (!strcmp(text, "true") || !strcmp(text, "false")) return json_boolean(text[0] == 't');
+    return json_string(text);
+}
+
 static int grade_expectations(run *r, size_t *passed, size_t *failed, size_t *missing) {
     *passed = *failed = *missing = 0;
     char path[4200];
@@ -331,14 +344,16 @@ static int grade_expectations(run *r, size_t *passed, size_t *failed, size_t *mi
             (*missing)++;
         json_t *params = json_object();
         for (size_t p = 0; p < e->nparams; p++)
-            json_object_set_new(params, e->param_names[p], json_string(e->param_values[p]));
+            json_object_set_new(params, e->param_names[p], typed_json(e->param_values[p]));
         json_t *out = json_pack(
-            "{s:s?, s:s?, s:s?, s:o, s:s, s:s, s:o, s:o, s:f, s:f, s:i, s:s, "
-            "s:s, s:i}",
-            "method", e->method, "label", e->label, "dataset", e->dataset, "params", params,
-            "metric", e->metric, "op", e->op, "value", rb_json_real_or_null(measured), "target",
-            rb_json_real_or_null(target), "rtol", e->rtol, "atol", e->atol, "n", (int) n, "status",
-            status, "source", e->source, "line", e->pos.line);
+            "{s:s?, s:s?, s:s?, s:o, s:s, s:s, s:o, s:o, s:i, s:s, s:s, s:i}", "method", e->method,
+            "label", e->label, "dataset", e->dataset, "params", params, "metric", e->metric, "op",
+            e->op, "value", rb_json_real_or_null(measured), "target", rb_json_real_or_null(target),
+            "n", (int) n, "status", status, "source", e->source, "line", e->pos.line);
+        if (out && !strcmp(e->op, "~=")) { /* the one-sided ops use no tolerance */
+            json_object_set_new(out, "rtol", json_real(e->rtol));
+            json_object_set_new(out, "atol", json_real(e->atol));
+        }
         if (out && e->than) {
             json_object_set_new(out, "than", json_string(than));
             json_object_set_new(out, "factor", json_real(e->factor));

@@ -104,6 +104,9 @@ Test(run, small_config_end_to_end) {
     snprintf(p, sizeof p, "%s/out/expect.jsonl", dir);
     char *expect = slurp(p);
     cr_assert(expect && strstr(expect, "\"status\":\"PASS\""), "%s", expect);
+    /* parameters as the config typed them; no tolerance on a one-sided claim */
+    cr_assert(strstr(expect, "\"params\":{\"bits\":8,\"rotation\":\"rht\"}"), "%s", expect);
+    cr_assert_null(strstr(expect, "\"rtol\""), "%s", expect);
     snprintf(p, sizeof p, "%s/out/report.md", dir);
     char *report = slurp(p);
     cr_assert(report && strstr(report, "1 PASS, 0 FAIL"), "report: %s", report);
