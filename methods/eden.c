@@ -296,11 +296,10 @@ static int eden_encode(void *state, const float *x, size_t count, uint8_t *codes
             }
         }
         float sf = (float) s;
-        uint8_t *out = codes + i * cbytes;
-        if ((rc = rb_pack_bits(c->idx + i * n, n, c->bits, out))) return rc;
-        memcpy(out + c->payload_bytes, &sf, sizeof sf); /* side info need not be aligned */
+        memcpy(codes + i * cbytes + c->payload_bytes, &sf, sizeof sf); /* need not be aligned */
     }
-    return RB_OK;
+    /* The payloads: one dispatched call for the batch (the rb_pack_bits stream of each row). */
+    return rb_pack_rows(c->idx, count, n, c->bits, codes, cbytes);
 }
 
 static int eden_decode(void *state, const uint8_t *codes, size_t count, float *xhat) {
@@ -313,11 +312,9 @@ static int eden_decode(void *state, const uint8_t *codes, size_t count, float *x
     int rc = reserve(c, count);
     if (rc) return rc;
     float *y = n == c->dim ? xhat : c->work;
-    for (size_t i = 0; i < count; i++) {
-        const uint8_t *in = codes + i * cbytes;
-        if ((rc = rb_unpack_bits(in, n, c->bits, c->idx + i * n))) return rc;
-        memcpy(&c->q[i], in + c->payload_bytes, sizeof(float)); /* S into q[0..count) */
-    }
+    if ((rc = rb_unpack_rows(codes, cbytes, count, n, c->bits, c->idx))) return rc;
+    for (size_t i = 0; i < count; i++) /* S into q[0..count) */
+        memcpy(&c->q[i], codes + i * cbytes + c->payload_bytes, sizeof(float));
     if ((rc = rb_codebook_dequantize_f32(&c->cb, c->idx, count * n, y))) return rc;
     rb_rows_scale_f32(y, count, n, n, c->q);
     if ((rc = rb_rotation_apply(&c->rot, y, count, n, RB_INVERSE))) return rc;

@@ -289,12 +289,11 @@ static int octopus_encode(void *state, const float *x, size_t count, uint8_t *co
             c->rho[k] = joint_round(c, c->y + 3 * k, c->di + 2 * k, c->di + 2 * k + 1);
     if ((rc = rb_codebook_quantize_f32(&c->cnorm, c->rho, 1, count * T, count * T, c->ni)))
         return rc;
-    for (size_t i = 0; i < count; i++) {
-        uint8_t *out = codes + i * c->code_bytes;
-        rb_pack_bits(c->di + i * 2 * T, 2 * T, c->bd, out);
-        rb_pack_bits(c->ni + i * T, T, c->bn, out + c->dir_bytes);
-        memcpy(out + c->dir_bytes + c->norm_bytes, &c->gam[i], sizeof(float));
-    }
+    /* Both streams of the batch through the dispatched packer (each row's rb_pack_bits stream). */
+    if ((rc = rb_pack_rows(c->di, count, 2 * T, c->bd, codes, c->code_bytes))) return rc;
+    if ((rc = rb_pack_rows(c->ni, count, T, c->bn, codes + c->dir_bytes, c->code_bytes))) return rc;
+    for (size_t i = 0; i < count; i++)
+        memcpy(codes + i * c->code_bytes + c->dir_bytes + c->norm_bytes, &c->gam[i], sizeof(float));
     return RB_OK;
 }
 
@@ -303,14 +302,16 @@ static int octopus_decode(void *state, const uint8_t *codes, size_t count, float
     size_t d = c->dim, T = c->T;
     int rc = reserve(c, count);
     if (rc) return rc;
+    if ((rc = rb_unpack_rows(codes, c->code_bytes, count, 2 * T, c->bd, c->di))) return rc;
+    if ((rc = rb_unpack_rows(codes + c->dir_bytes, c->code_bytes, count, T, c->bn, c->ni)))
+        return rc;
     for (size_t i = 0; i < count; i++) {
         const uint8_t *in = codes + i * c->code_bytes;
-        rb_unpack_bits(in, 2 * T, c->bd, c->di);
-        rb_unpack_bits(in + c->dir_bytes, T, c->bn, c->ni);
+        const uint8_t *di = c->di + i * 2 * T, *ni = c->ni + i * T;
         memcpy(&c->gam[i], in + c->dir_bytes + c->norm_bytes, sizeof(float));
         for (size_t k = 0; k < T; k++) {
-            const float *n = c->dirtab + ((size_t) c->di[2 * k] * c->K + c->di[2 * k + 1]) * 3;
-            float r = c->cnorm.centroids[c->ni[k]];
+            const float *n = c->dirtab + ((size_t) di[2 * k] * c->K + di[2 * k + 1]) * 3;
+            float r = c->cnorm.centroids[ni[k]];
             for (int a = 0; a < 3; a++) xhat[i * d + 3 * k + a] = r * n[a];
         }
     }

@@ -169,12 +169,12 @@ static int qjl_encode(void *state, const float *x, size_t count, uint8_t *codes)
     rc =
         rb_gemm_f32(RB_NOTRANS, RB_TRANS, count, m, d, 1.0f, c->work, d, c->S, d, 0.0f, c->proj, m);
     if (rc) return rc;
+    for (size_t k = 0; k < count * m; k++) c->codes[k] = c->proj[k] < 0.0f;
+    /* The sign rows through the dispatched packer (each row's rb_pack_bits stream). */
+    if ((rc = rb_pack_rows(c->codes, count, m, 1, codes, cb))) return rc;
     for (size_t i = 0; i < count; i++) {
-        uint8_t *sg = c->codes + i * m, *out = codes + i * cb;
-        for (size_t k = 0; k < m; k++) sg[k] = c->proj[i * m + k] < 0.0f;
-        if ((rc = rb_pack_bits(sg, m, 1, out))) return rc;
         float nf = c->norms[i] > FLT_MAX ? FLT_MAX : (float) c->norms[i];
-        memcpy(out + c->sign_bytes, &nf, sizeof nf);
+        memcpy(codes + i * cb + c->sign_bytes, &nf, sizeof nf);
     }
     return RB_OK;
 }
@@ -184,16 +184,15 @@ static int qjl_encode(void *state, const float *x, size_t count, uint8_t *codes)
 static int unpack(qjl *c, const uint8_t *codes, size_t count) {
     size_t m = c->m, cb = qjl_code_bytes(c);
     int rc = reserve(c, count);
-    for (size_t i = 0; !rc && i < count; i++) {
-        const uint8_t *in = codes + i * cb;
-        uint8_t *sg = c->codes + i * m;
-        if ((rc = rb_unpack_bits(in, m, 1, sg))) break;
-        for (size_t k = 0; k < m; k++) c->proj[i * m + k] = sg[k] ? -1.0f : 1.0f;
+    if (!rc) rc = rb_unpack_rows(codes, cb, count, m, 1, c->codes);
+    if (rc) return rc;
+    for (size_t k = 0; k < count * m; k++) c->proj[k] = c->codes[k] ? -1.0f : 1.0f;
+    for (size_t i = 0; i < count; i++) {
         float nf;
-        memcpy(&nf, in + c->sign_bytes, sizeof nf);
+        memcpy(&nf, codes + i * cb + c->sign_bytes, sizeof nf);
         c->fnorm[i] = c->scale * nf;
     }
-    return rc;
+    return RB_OK;
 }
 
 static int qjl_decode(void *state, const uint8_t *codes, size_t count, float *xhat) {

@@ -340,15 +340,17 @@ static int tq_encode(void *state, const float *x, size_t count, uint8_t *codes) 
         rc = rb_gemm_f32(RB_NOTRANS, RB_TRANS, count, d, d, 1.0f, c->y, d, c->S, d, 0.0f, c->u, d);
         if (rc) return rc;
     }
-    uint8_t *bitsbuf = c->prod ? (uint8_t *) c->y : NULL; /* y is free again: reuse as bytes */
+    /* The streams of the batch through the dispatched packer (each row's rb_pack_bits stream). */
+    if (c->mse_bits && (rc = rb_pack_rows(c->idx, count, d, c->mse_bits, codes, c->code_bytes)))
+        return rc;
+    if (c->prod) {
+        uint8_t *bitsbuf = (uint8_t *) c->y; /* y is free again: reuse as count x d bytes */
+        for (size_t k = 0; k < count * d; k++) bitsbuf[k] = c->u[k] < 0.0f;
+        rc = rb_pack_rows(bitsbuf, count, d, 1, codes + c->payload_bytes, c->code_bytes);
+        if (rc) return rc;
+    }
     for (size_t i = 0; i < count; i++) {
-        uint8_t *out = codes + i * c->code_bytes;
-        if (c->mse_bits) rb_pack_bits(c->idx + i * d, d, c->mse_bits, out);
-        if (c->prod) {
-            for (size_t j = 0; j < d; j++) bitsbuf[j] = c->u[i * d + j] < 0.0f;
-            rb_pack_bits(bitsbuf, d, 1, out + c->payload_bytes);
-        }
-        uint8_t *side = out + c->payload_bytes + c->sign_bytes;
+        uint8_t *side = codes + i * c->code_bytes + c->payload_bytes + c->sign_bytes;
         memcpy(side, &c->side[2 * i], sizeof(float));
         if (c->store_gamma) memcpy(side + sizeof(float), &c->side[2 * i + 1], sizeof(float));
     }
@@ -361,10 +363,10 @@ static int tq_unpack(tq *c, const uint8_t *codes, size_t count) {
     size_t d = c->dim;
     int rc = reserve(c, count);
     if (rc) return rc;
+    if (c->mse_bits && (rc = rb_unpack_rows(codes, c->code_bytes, count, d, c->mse_bits, c->idx)))
+        return rc;
     for (size_t i = 0; i < count; i++) {
-        const uint8_t *in = codes + i * c->code_bytes;
-        if (c->mse_bits) rb_unpack_bits(in, d, c->mse_bits, c->idx + i * d);
-        const uint8_t *side = in + c->payload_bytes + c->sign_bytes;
+        const uint8_t *side = codes + i * c->code_bytes + c->payload_bytes + c->sign_bytes;
         memcpy(&c->side[2 * i], side, sizeof(float));
         if (c->prod) {
             float g = (float) c->gamma_const;
