@@ -152,7 +152,7 @@ static int rotatekv_create(const rb_params *p, const rb_kv_geom *g, uint64_t see
     ok &= !!(s->sink_tok = malloc((s->nsinks ? s->nsinks : 1) * sizeof *s->sink_tok));
     ok &= !!(s->row = malloc(HD * sizeof *s->row));
     ok &= !!(s->tmp = malloc(HD * sizeof *s->tmp));
-    ok &= !!(s->q = malloc(group));
+    ok &= !!(s->q = malloc(HD)); /* a row's codes, group by group */
     if (!ok) {
         rotatekv_destroy(s);
         return rb_error_set(RB_ENOMEM, "rotatekv: no memory for a cache of %zu tokens x %zu x %zu",
@@ -344,7 +344,8 @@ static int store(rotatekv *s, size_t t, int which, const float *row, int sink_sl
     size_t base = (t * 2 + (size_t) which) * s->ngroups;
     for (size_t gi = 0; gi < s->ngroups; gi++) {
         if (rb_rotatekv_quant(row + gi * s->group, s->group, s->bits, s->clip, s->int3_bug,
-                              s->half_scale, s->q, &s->scale[base + gi], &s->zero[base + gi])) {
+                              s->half_scale, s->q + gi * s->group, &s->scale[base + gi],
+                              &s->zero[base + gi])) {
             char why[200];
             snprintf(why, sizeof why, "%s", rb_error_detail());
             /* Stored channel c is channel c % D of head c / D (after the rotation), but for
@@ -363,9 +364,10 @@ static int store(rotatekv *s, size_t t, int which, const float *row, int sink_sl
                                 "(use scale_bits: 32)",
                                 t, kv, gi, heads, why);
         }
-        rb_pack_bits(s->q, s->group, s->bits, s->codes + (base + gi) * s->pbytes);
     }
-    return RB_OK;
+    /* The row's groups, one packed stream each, through the dispatched packer. */
+    return rb_pack_rows(s->q, s->ngroups, s->group, s->bits, s->codes + base * s->pbytes,
+                        s->pbytes);
 }
 
 static void load(rotatekv *s, size_t t, int which, float *row, int sink_slot) {
@@ -379,11 +381,9 @@ static void load(rotatekv *s, size_t t, int which, float *row, int sink_slot) {
         return;
     }
     size_t base = (t * 2 + (size_t) which) * s->ngroups;
-    for (size_t gi = 0; gi < s->ngroups; gi++) {
-        rb_unpack_bits(s->codes + (base + gi) * s->pbytes, s->group, s->bits, s->q);
-        float sc = s->scale[base + gi], z = s->zero[base + gi];
-        for (size_t i = 0; i < s->group; i++) row[gi * s->group + i] = sc * ((float) s->q[i] - z);
-    }
+    /* Unpack, then row = scale * (q - zero) per group: the dispatched row ops (asym pairs). */
+    rb_unpack_rows(s->codes + base * s->pbytes, s->pbytes, s->ngroups, s->group, s->bits, s->q);
+    rb_dequant_rows_f32(s->q, 1, s->HD, s->group, 1, &s->scale[base], &s->zero[base], row, s->HD);
 }
 
 static int sink_slot(const rotatekv *s, size_t t) {
