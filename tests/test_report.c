@@ -170,6 +170,91 @@ static void craft_with(const char *dir, const char *cfg_json) {
     fclose(f);
 }
 
+/* Every test's run lives in tmpdir/run; a static buffer lets helpers hand the path back. */
+static char run_dir[512];
+
+/* A fresh tmpdir and its run directory's path, not yet written: bad_inputs reports on it first. */
+static const char *new_run_dir(void) {
+    mktmp();
+    snprintf(run_dir, sizeof run_dir, "%s/run", tmpdir);
+    return run_dir;
+}
+
+/* A fresh run directory crafted from cfg_json: how most tests start. */
+static const char *crafted(const char *cfg_json) {
+    const char *dir = new_run_dir();
+    craft_with(dir, cfg_json);
+    return dir;
+}
+
+/* The text of dir/name (the caller frees it); a missing file fails here, naming its path. */
+static char *read_output(const char *dir, const char *name) {
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    char *s = slurp(path);
+    cr_assert_not_null(s, "%s is not written", path);
+    return s;
+}
+
+/* Renders dir's report into dir, which must succeed, and returns report.md's text. */
+static char *rendered_report(const char *dir) {
+    cr_assert_eq(rb_report_write(dir, dir), 0, "%s", rb_error_detail());
+    return read_output(dir, "report.md");
+}
+
+/* Renders dir's report into out with gnuplot made absent, so the outcome (RB_ENOTSUP, all but
+ * the images written) does not depend on the machine. */
+static void render_without_gnuplot(const char *dir, const char *out) {
+    setenv("RB_GNUPLOT", "/nonexistent/gnuplot", 1);
+    int rc = rb_report_write(dir, out);
+    unsetenv("RB_GNUPLOT");
+    cr_assert_eq(rc, RB_ENOTSUP, "rc %d: %s", rc, rb_error_detail());
+}
+
+/* Renders dir's report into out with whatever gnuplot the machine has: returns whether it has
+ * one, having checked the status that implies. */
+static int render_with_any_gnuplot(const char *dir, const char *out) {
+    int gp = have_gnuplot();
+    int rc = rb_report_write(dir, out);
+    cr_assert_eq(rc, gp ? 0 : RB_ENOTSUP, "rc %d: %s", rc, rb_error_detail());
+    return gp;
+}
+
+/* Writes (mode "w") or appends ("a") text to dir/name: tests plant their own expectations,
+ * stale plots and bad lines before rendering. */
+static void write_output(const char *dir, const char *name, const char *mode, const char *text) {
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, mode);
+    cr_assert_not_null(f, "%s", path);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* Removes dir/name, which craft_with wrote: a test that drops it must not pass by accident. */
+static void remove_output(const char *dir, const char *name) {
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    cr_assert_eq(unlink(path), 0, "%s", path);
+}
+
+/* Tests edit dir's context.json for what craft_with does not set (limits, planned cells):
+ * context_load, change, context_save (which frees it). */
+static json_t *context_load(const char *dir) {
+    char path[700];
+    snprintf(path, sizeof path, "%s/context.json", dir);
+    json_t *ctx = json_load_file(path, 0, NULL);
+    cr_assert_not_null(ctx);
+    return ctx;
+}
+
+static void context_save(const char *dir, json_t *ctx) {
+    char path[700];
+    snprintf(path, sizeof path, "%s/context.json", dir);
+    cr_assert_eq(json_dump_file(ctx, path, 0), 0);
+    json_decref(ctx);
+}
+
 Test(report, context_fields) {
     char *argv[] = {"rotabench", "run", "x.yaml"};
     json_t *ctx = rb_context_build(3, argv, "x.yaml", "{\"name\":\"x\"}", "ff", NULL, NULL);
@@ -202,22 +287,12 @@ Test(report, context_fields) {
     cr_assert_eq(id[8], '-');
 }
 
-static void craft(const char *dir) {
-    craft_with(dir, config_json);
-}
-
 Test(report, crafted_run) {
-    mktmp();
-    char dir[512], out[600], path[700];
-    snprintf(dir, sizeof dir, "%s/run", tmpdir);
+    const char *dir = crafted(config_json);
+    char out[600], path[700];
     snprintf(out, sizeof out, "%s/rep", tmpdir);
-    craft(dir);
-    int gp = have_gnuplot();
-    int rc = rb_report_write(dir, out);
-    cr_assert_eq(rc, gp ? 0 : RB_ENOTSUP, "rc %d: %s", rc, rb_error_detail());
-    snprintf(path, sizeof path, "%s/report.md", out);
-    char *md = slurp(path);
-    cr_assert_not_null(md);
+    int gp = render_with_any_gnuplot(dir, out);
+    char *md = read_output(out, "report.md");
 
     /* Only varying columns: label, method, bits; rotation and backend are stated once. */
     cr_assert(strstr(md, "| label | method | bits | vnmse | bits (measured) |"), "%s", md);
@@ -259,13 +334,10 @@ Test(report, crafted_run) {
     cr_assert(strstr(md, "Plot 1 is not drawn: no accuracy rows have metric `vnmse` after the "
                          "filters."),
               "%s", md);
-    snprintf(path, sizeof path, "%s/plot_0.csv", out);
-    char *csv = slurp(path);
-    cr_assert_not_null(csv);
+    char *csv = read_output(out, "plot_0.csv");
     cr_assert(strstr(csv, "series,x,y,stderr\r\ntq,1,0.36,"), "%s", csv);
     free(csv);
-    snprintf(path, sizeof path, "%s/plot_0.gp", out);
-    char *gps = slurp(path);
+    char *gps = read_output(out, "plot_0.gp");
     cr_assert(strstr(gps, "set logscale y"));
     cr_assert(strstr(gps, "set xtics (1, 2, 3, 4)"));
     free(gps);
@@ -350,18 +422,12 @@ static void append_latency(const char *dir, int rep, const double *samples, size
  * are at that pooled median (1000 vectors and 1e5 bytes per call, a 100 GB/s limit), not repeat
  * 0's; its kernels are the union over the repeats. */
 Test(report, latency_row_describes_the_pooled_repeats) {
-    mktmp();
-    char dir[512], path[700];
-    snprintf(dir, sizeof dir, "%s/run", tmpdir);
-    craft_with(dir, "{\"name\": \"crafted\", \"seed\": 1}");
+    const char *dir = crafted("{\"name\": \"crafted\", \"seed\": 1}");
     static const double r0[3] = {1e-6, 2e-6, 3e-6}, r1[3] = {4e-6, 5e-6, 6e-6};
     append_latency(dir, 0, r0, 3, 2e-6, 1000 / 2e-6, 1e5 / 2e-6 * 1e-9, 0.5, "fwht_f32=avx512");
     append_latency(dir, 1, r1, 3, 5e-6, 1000 / 5e-6, 1e5 / 5e-6 * 1e-9, 0.2,
                    "fwht_f32=avx512,pack_rows=ref");
-    cr_assert_eq(rb_report_write(dir, dir), 0, "%s", rb_error_detail());
-    snprintf(path, sizeof path, "%s/report.md", dir);
-    char *md = slurp(path);
-    cr_assert_not_null(md);
+    char *md = rendered_report(dir);
     /* Pooled median of 1..6 us: 3.5 us; 1000 / 3.5 us = 286 M/s; 1e5 B / 3.5 us = 28.57 GB/s. */
     cr_assert(strstr(md, "| decode | 3.5 µs | 2.25 µs..4.75 µs | 6 | 286 M vectors/s | 28.57 | 29% "
                          "| fwht_f32=avx512,pack_rows=ref |"),
@@ -373,24 +439,15 @@ Test(report, latency_row_describes_the_pooled_repeats) {
 /* The latency section states the machine limits its fractions are relative to (context.json
  * host.limits), and "of BW" uses that limit: 12.5 GB/s over 50 GB/s. */
 Test(report, latency_header_shows_the_limits) {
-    mktmp();
-    char dir[512], path[700];
-    snprintf(dir, sizeof dir, "%s/run", tmpdir);
-    craft_with(dir, "{\"name\": \"crafted\", \"seed\": 1}");
-    snprintf(path, sizeof path, "%s/context.json", dir);
-    json_t *ctx = json_load_file(path, 0, NULL);
-    cr_assert_not_null(ctx);
+    const char *dir = crafted("{\"name\": \"crafted\", \"seed\": 1}");
+    json_t *ctx = context_load(dir);
     json_t *host = json_object_get(ctx, "host");
     json_object_set_new(host, "threads", json_integer(2));
     json_object_set_new(host, "limits",
                         json_pack("[{s:i, s:f, s:f, s:I}]", "threads", 2, "copy_gbps", 50.0,
                                   "peak_add_gflops", 101.2, "copy_bytes", (json_int_t) 64 << 20));
-    cr_assert_eq(json_dump_file(ctx, path, 0), 0);
-    json_decref(ctx);
-    cr_assert_eq(rb_report_write(dir, dir), 0, "%s", rb_error_detail());
-    snprintf(path, sizeof path, "%s/report.md", dir);
-    char *md = slurp(path);
-    cr_assert_not_null(md);
+    context_save(dir, ctx);
+    char *md = rendered_report(dir);
     cr_assert(strstr(md, "Machine limits, measured once at the start of the run (fastest "
                          "repetition), copying a 64 MiB buffer: 2 threads: copy 50.0 GB/s, fp32 "
                          "add peak 101 GFLOP/s."),
@@ -404,26 +461,16 @@ Test(report, latency_header_shows_the_limits) {
 /* A report of an unfinished run (context.json plans a cell that has no cell_done marker) says
  * PARTIAL near the top, and without expect.jsonl that the expectations were not graded. */
 Test(report, partial_run_says_so) {
-    mktmp();
-    char dir[512], path[700];
-    snprintf(dir, sizeof dir, "%s/run", tmpdir);
-    craft_with(dir, "{\"name\": \"crafted\", \"seed\": 1, \"expect\": [{\"metric\": \"vnmse\", "
-                    "\"op\": \"<\", \"value\": 1, \"source\": \"x\"}]}");
-    snprintf(path, sizeof path, "%s/context.json", dir);
-    json_t *ctx = json_load_file(path, 0, NULL);
-    cr_assert_not_null(ctx);
+    const char *dir = crafted("{\"name\": \"crafted\", \"seed\": 1, \"expect\": [{\"metric\": "
+                              "\"vnmse\", \"op\": \"<\", \"value\": 1, \"source\": \"x\"}]}");
+    json_t *ctx = context_load(dir);
     json_object_set_new(json_object_get(ctx, "run"), "seeds",
                         json_pack("{s:i, s:[{s:s}, {s:s}, {s:s}]}", "base", 1, "cells", "cell",
                                   "sphere|tq|bits=1|cpu|0", "cell", "sphere|tq|bits=1|cpu|1",
                                   "cell", "sphere|tq|bits=9|cpu|0"));
-    cr_assert_eq(json_dump_file(ctx, path, 0), 0);
-    json_decref(ctx);
-    snprintf(path, sizeof path, "%s/expect.jsonl", dir);
-    cr_assert_eq(unlink(path), 0);
-    cr_assert_eq(rb_report_write(dir, dir), 0, "%s", rb_error_detail());
-    snprintf(path, sizeof path, "%s/report.md", dir);
-    char *md = slurp(path);
-    cr_assert_not_null(md);
+    context_save(dir, ctx);
+    remove_output(dir, "expect.jsonl");
+    char *md = rendered_report(dir);
     const char *partial = strstr(md, "**PARTIAL: 2 of 3 cells** finished (the run was interrupted");
     cr_assert(partial && partial < strstr(md, "## Provenance"), "%s", md);
     cr_assert(strstr(md, "--resume` continues it"), "%s", md);
@@ -475,14 +522,9 @@ static void append_row(const char *dir, const char *method, const char *label,
  * in the Fixed line with its methods (codebook); dataset parameters the dataset name identifies
  * are not latency columns. */
 Test(report, compact_parameter_columns) {
-    mktmp();
-    char dir[512], path[700];
-    snprintf(dir, sizeof dir, "%s/run", tmpdir);
-    craft_with(dir, "{\"name\": \"crafted\", \"seed\": 1}");
-    snprintf(path, sizeof path, "%s/results.jsonl", dir);
-    cr_assert_eq(unlink(path), 0);
-    snprintf(path, sizeof path, "%s/expect.jsonl", dir);
-    cr_assert_eq(unlink(path), 0);
+    const char *dir = crafted("{\"name\": \"crafted\", \"seed\": 1}");
+    remove_output(dir, "results.jsonl");
+    remove_output(dir, "expect.jsonl");
     static const double t1[1] = {1e-6}, t2[1] = {2e-6};
     append_row(dir, "rtn", "rtn-rht", RB_PARAMS_OF(mdefs), "2", "rotation", "rht", "sphere128",
                "128", 0.1, NULL);
@@ -493,10 +535,7 @@ Test(report, compact_parameter_columns) {
     append_row(dir, "rtn", "rtn-rht", RB_PARAMS_OF(mdefs), "2", "rotation", "rht", "sphere128",
                "128", 1e-6, t1);
     append_row(dir, "cbq", "cb", RB_PARAMS_OF(cdefs), "2", NULL, NULL, "small", "64", 2e-6, t2);
-    cr_assert_eq(rb_report_write(dir, dir), 0, "%s", rb_error_detail());
-    snprintf(path, sizeof path, "%s/report.md", dir);
-    char *md = slurp(path);
-    cr_assert_not_null(md);
+    char *md = rendered_report(dir);
     cr_assert(strstr(md, "Fixed: backend=cpu; codebook=sphere (cbq); data: dim=128, count=1000\n"),
               "%s", md);
     cr_assert(strstr(md, "| label | method | bits | params | vnmse |\n"), "%s", md);
@@ -518,28 +557,18 @@ Test(report, compact_parameter_columns) {
  * are unchanged. A baseline whose rows are several cells (eden-unbiased sweeps bits) is not
  * drawn at their mean: the report says why. */
 Test(report, baseline_is_a_reference_line) {
-    mktmp();
-    char dir[512], path[700];
-    snprintf(dir, sizeof dir, "%s/run", tmpdir);
-    craft_with(dir, "{\"name\": \"crafted\", \"seed\": 1, \"plots\": [{\"x\": \"bits\", "
-                    "\"y\": \"bits\", \"series\": \"label\", \"baselines\": "
-                    "[\"naive\", \"eden-unbiased\"]}]}");
+    const char *dir = crafted("{\"name\": \"crafted\", \"seed\": 1, \"plots\": [{\"x\": "
+                              "\"bits\", \"y\": \"bits\", \"series\": \"label\", \"baselines\": "
+                              "[\"naive\", \"eden-unbiased\"]}]}");
     append_cell(dir, "naive", 2.5);
-    setenv("RB_GNUPLOT", "/nonexistent/gnuplot", 1);
-    int rc = rb_report_write(dir, dir);
-    unsetenv("RB_GNUPLOT");
-    cr_assert_eq(rc, RB_ENOTSUP, "rc %d: %s", rc, rb_error_detail());
-    snprintf(path, sizeof path, "%s/plot_0.csv", dir);
-    char *csv = slurp(path);
-    cr_assert_not_null(csv);
+    render_without_gnuplot(dir, dir);
+    char *csv = read_output(dir, "plot_0.csv");
     cr_assert(strstr(csv, "\r\nnaive (baseline),,2.5,"), "%s", csv);
     cr_assert_null(strstr(csv, "\r\nnaive,"), "%s", csv);
     cr_assert_null(strstr(csv, "eden-unbiased"), "%s", csv);
     cr_assert(strstr(csv, "\r\ntq,4,4,"), "%s", csv);
     free(csv);
-    snprintf(path, sizeof path, "%s/plot_0.gp", dir);
-    char *gps = slurp(path);
-    cr_assert_not_null(gps);
+    char *gps = read_output(dir, "plot_0.gp");
     cr_assert(strstr(gps, "$s0 using 1:2 with linespoints lw 2 dt 1 lc rgb '#1f77b4' pt 7 ps 1.3 "
                           "title \"tq\", \\\n"
                           "  2.5 with lines dt 2 lw 2 lc rgb '#404040' title "
@@ -547,11 +576,10 @@ Test(report, baseline_is_a_reference_line) {
               "%s", gps);
     cr_assert_null(strstr(gps, "$s1"), "%s", gps);
     free(gps);
-    snprintf(path, sizeof path, "%s/report.md", dir);
-    char *md = slurp(path);
-    cr_assert(md && strstr(md, "Baseline `eden-unbiased` is not drawn: its rows differ in dataset "
-                               "or parameters"),
-              "%s", md ? md : "(no report)");
+    char *md = read_output(dir, "report.md");
+    cr_assert(strstr(md, "Baseline `eden-unbiased` is not drawn: its rows differ in dataset or "
+                         "parameters"),
+              "%s", md);
     free(md);
     rmtmp();
 }
@@ -560,22 +588,15 @@ Test(report, baseline_is_a_reference_line) {
  * palette of more than gnuplot's 8 default colours, so series with equal values (s0..s9 all at
  * bits = 4, bits = 2.5) stay apart; every point is drawn at its true x. */
 Test(report, plot_series_are_distinct) {
-    mktmp();
-    char dir[512], path[700];
-    snprintf(dir, sizeof dir, "%s/run", tmpdir);
-    craft_with(dir, "{\"name\": \"crafted\", \"seed\": 1, \"plots\": [{\"x\": \"bits\", "
-                    "\"y\": \"bits\", \"series\": \"label\"}]}");
+    const char *dir = crafted("{\"name\": \"crafted\", \"seed\": 1, \"plots\": [{\"x\": "
+                              "\"bits\", \"y\": \"bits\", \"series\": \"label\"}]}");
     for (int i = 0; i < 10; i++) {
         char lab[8];
         snprintf(lab, sizeof lab, "s%d", i);
         append_cell(dir, lab, 2.5);
     }
-    int gp = have_gnuplot();
-    int rc = rb_report_write(dir, dir);
-    cr_assert_eq(rc, gp ? 0 : RB_ENOTSUP, "rc %d: %s", rc, rb_error_detail());
-    snprintf(path, sizeof path, "%s/plot_0.gp", dir);
-    char *gps = slurp(path);
-    cr_assert_not_null(gps);
+    render_with_any_gnuplot(dir, dir);
+    char *gps = read_output(dir, "plot_0.gp");
     /* The titled (line and point) element of each of the 12 series. */
     char colours[12][16], styles[12][48], xs[12][48];
     int n = 0;
@@ -609,31 +630,23 @@ Test(report, plot_series_are_distinct) {
  * decade under the smallest positive value (`wide`: 0.02 -/+ 0.03 on an axis whose lowest
  * value is tq's 0.012), and gnuplot renders it. */
 Test(report, plot_error_bars) {
-    mktmp();
-    char dir[512], path[700];
-    snprintf(dir, sizeof dir, "%s/run", tmpdir);
-    craft_with(dir, "{\"name\": \"crafted\", \"seed\": 1, \"plots\": [{\"x\": \"bits\", "
-                    "\"y\": \"vnmse\", \"series\": \"label\", \"logy\": true}, {\"x\": \"bits\", "
-                    "\"y\": \"bits\", \"series\": \"label\"}]}");
+    const char *dir = crafted("{\"name\": \"crafted\", \"seed\": 1, \"plots\": [{\"x\": "
+                              "\"bits\", \"y\": \"vnmse\", \"series\": \"label\", \"logy\": true}, "
+                              "{\"x\": \"bits\", \"y\": \"bits\", \"series\": \"label\"}]}");
     append_metric(dir, "wide", "vnmse", 0.02, 0.03);
-    int gp = have_gnuplot();
-    int rc = rb_report_write(dir, dir);
-    cr_assert_eq(rc, gp ? 0 : RB_ENOTSUP, "rc %d: %s", rc, rb_error_detail());
-    snprintf(path, sizeof path, "%s/plot_0.gp", dir);
-    char *gps = slurp(path);
-    cr_assert_not_null(gps);
+    int gp = render_with_any_gnuplot(dir, dir);
+    char *gps = read_output(dir, "plot_0.gp");
     /* tq at bits = 2: mean 0.116, stderr 0.0004. */
     cr_assert(strstr(gps, "\n2 0.11599999999999999 0.1156 0.11639999999999999\n"), "%s", gps);
     cr_assert(strstr(gps, "\n4 0.02 0.01 0.05\n"), "%s", gps);
     cr_assert(strstr(gps, ":2:3:4 with yerrorbars "), "%s", gps);
     free(gps);
-    snprintf(path, sizeof path, "%s/plot_1.gp", dir);
-    gps = slurp(path);
-    cr_assert_not_null(gps);
+    gps = read_output(dir, "plot_1.gp");
     cr_assert(strstr(gps, "\n4 4.25 NaN NaN\n"), "%s", gps);
     cr_assert_null(strstr(gps, "yerrorbars"), "no layer of bars without bars: %s", gps);
     free(gps);
     if (gp) {
+        char path[700];
         snprintf(path, sizeof path, "%s/plot_0.png", dir);
         cr_assert_eq(access(path, F_OK), 0, "plot_0.png not rendered");
     }
@@ -641,18 +654,10 @@ Test(report, plot_error_bars) {
 }
 
 Test(report, gnuplot_missing_is_soft) {
-    mktmp();
-    char dir[512], path[700];
-    snprintf(dir, sizeof dir, "%s/run", tmpdir);
-    craft(dir);
-    setenv("RB_GNUPLOT", "/nonexistent/gnuplot", 1);
-    int rc = rb_report_write(dir, dir);
-    unsetenv("RB_GNUPLOT");
-    cr_assert_eq(rc, RB_ENOTSUP, "rc %d: %s", rc, rb_error_detail());
+    const char *dir = crafted(config_json);
+    render_without_gnuplot(dir, dir);
     cr_assert(strstr(rb_error_detail(), "gnuplot not found"), "%s", rb_error_detail());
-    snprintf(path, sizeof path, "%s/report.md", dir);
-    char *md = slurp(path);
-    cr_assert_not_null(md, "report.md is written even without gnuplot");
+    char *md = read_output(dir, "report.md"); /* even without gnuplot */
     cr_assert(strstr(md, "**Plot not rendered:** gnuplot not found"), "%s", md);
     cr_assert(strstr(md, "**2 PASS, 1 FAIL, 1 MISSING**"));
     free(md);
@@ -662,35 +667,22 @@ Test(report, gnuplot_missing_is_soft) {
 /* A relative expectation whose reference cell did not run: the runner writes "target": null
  * (nothing to multiply); the report is still written, the row MISSING with no target. */
 Test(report, missing_relative_expectation_has_null_target) {
-    mktmp();
-    char dir[512], path[700];
-    snprintf(dir, sizeof dir, "%s/run", tmpdir);
-    craft(dir);
-    snprintf(path, sizeof path, "%s/expect.jsonl", dir);
-    FILE *f = fopen(path, "a");
-    cr_assert_not_null(f);
-    fputs("{\"label\":\"tq\",\"params\":{\"bits\":\"2\"},\"metric\":\"vnmse\",\"op\":\"<\","
-          "\"value\":null,\"target\":null,\"rtol\":0.01,\"atol\":0,\"n\":2,\"status\":"
-          "\"MISSING\",\"source\":\"relative\",\"than\":\"rtn-rht bits=2\",\"factor\":0.5}\n",
-          f);
-    fclose(f);
-    setenv("RB_GNUPLOT", "/nonexistent/gnuplot", 1);
-    int rc = rb_report_write(dir, dir);
-    unsetenv("RB_GNUPLOT");
-    cr_assert_eq(rc, RB_ENOTSUP, "rc %d: %s", rc, rb_error_detail());
-    snprintf(path, sizeof path, "%s/report.md", dir);
-    char *md = slurp(path);
-    cr_assert_not_null(md, "report.md is written");
+    const char *dir = crafted(config_json);
+    write_output(
+        dir, "expect.jsonl", "a",
+        "{\"label\":\"tq\",\"params\":{\"bits\":\"2\"},\"metric\":\"vnmse\",\"op\":\"<\","
+        "\"value\":null,\"target\":null,\"rtol\":0.01,\"atol\":0,\"n\":2,\"status\":"
+        "\"MISSING\",\"source\":\"relative\",\"than\":\"rtn-rht bits=2\",\"factor\":0.5}\n");
+    render_without_gnuplot(dir, dir);
+    char *md = read_output(dir, "report.md");
     cr_assert(strstr(md, "**2 PASS, 1 FAIL, 2 MISSING** (of 5)"), "%s", md);
     cr_assert(strstr(md, "| tq | any | bits=2 | vnmse | — | < — (0.5 x rtn-rht bits=2) | — | "
                          "**MISSING** | relative |"),
               "%s", md);
     free(md);
     /* A null target is not accepted for a graded expectation. */
-    snprintf(path, sizeof path, "%s/expect.jsonl", dir);
-    f = fopen(path, "a");
-    fputs("{\"metric\":\"vnmse\",\"target\":null,\"status\":\"PASS\",\"source\":\"x\"}\n", f);
-    fclose(f);
+    write_output(dir, "expect.jsonl", "a",
+                 "{\"metric\":\"vnmse\",\"target\":null,\"status\":\"PASS\",\"source\":\"x\"}\n");
     cr_assert_eq(rb_report_write(dir, dir), RB_EFORMAT);
     cr_assert(strstr(rb_error_detail(), "expect.jsonl:6: missing number \"target\""), "%s",
               rb_error_detail());
@@ -701,36 +693,21 @@ Test(report, missing_relative_expectation_has_null_target) {
  * (0.252895 < 0.2529 is "0.25289 < 0.2529", not "0.2529 < 0.2529"), a measured target too; a config
  * without expectations (an empty expect.jsonl) gets no Expectations section. */
 Test(report, expectation_digits_and_none) {
-    mktmp();
-    char dir[512], path[700];
-    snprintf(dir, sizeof dir, "%s/run", tmpdir);
-    craft(dir);
-    snprintf(path, sizeof path, "%s/expect.jsonl", dir);
-    FILE *f = fopen(path, "a");
-    cr_assert_not_null(f);
-    fputs("{\"label\":\"tq\",\"metric\":\"vnmse\",\"op\":\"<\",\"value\":0.252895,"
-          "\"target\":0.2529,\"status\":\"PASS\",\"source\":\"digits\"}\n",
-          f);
-    fputs("{\"label\":\"tq\",\"metric\":\"vnmse\",\"op\":\"<\",\"value\":0.252895,"
-          "\"target\":0.2528951,\"than\":\"rtn\",\"status\":\"PASS\",\"source\":\"than\"}\n",
-          f);
-    fclose(f);
-    setenv("RB_GNUPLOT", "/nonexistent/gnuplot", 1);
-    cr_assert_eq(rb_report_write(dir, dir), RB_ENOTSUP, "%s", rb_error_detail());
-    snprintf(path, sizeof path, "%s/report.md", dir);
-    char *md = slurp(path);
-    cr_assert_not_null(md);
+    const char *dir = crafted(config_json);
+    write_output(
+        dir, "expect.jsonl", "a",
+        "{\"label\":\"tq\",\"metric\":\"vnmse\",\"op\":\"<\",\"value\":0.252895,"
+        "\"target\":0.2529,\"status\":\"PASS\",\"source\":\"digits\"}\n"
+        "{\"label\":\"tq\",\"metric\":\"vnmse\",\"op\":\"<\",\"value\":0.252895,"
+        "\"target\":0.2528951,\"than\":\"rtn\",\"status\":\"PASS\",\"source\":\"than\"}\n");
+    render_without_gnuplot(dir, dir);
+    char *md = read_output(dir, "report.md");
     cr_assert(strstr(md, "| vnmse | 0.25289 | < 0.2529 | — | PASS | digits |"), "%s", md);
     cr_assert(strstr(md, "| vnmse | 0.25289 | < 0.2529 (rtn) | — | PASS | than |"), "%s", md);
     free(md);
-    snprintf(path, sizeof path, "%s/expect.jsonl", dir);
-    f = fopen(path, "w");
-    fclose(f);
-    cr_assert_eq(rb_report_write(dir, dir), RB_ENOTSUP, "%s", rb_error_detail());
-    unsetenv("RB_GNUPLOT");
-    snprintf(path, sizeof path, "%s/report.md", dir);
-    md = slurp(path);
-    cr_assert_not_null(md);
+    write_output(dir, "expect.jsonl", "w", "");
+    render_without_gnuplot(dir, dir);
+    md = read_output(dir, "report.md");
     cr_assert_null(strstr(md, "Expectations"), "%s", md);
     free(md);
     rmtmp();
@@ -741,31 +718,19 @@ Test(report, expectation_digits_and_none) {
  * (max(atol, rtol |target|), as the runner grades), "exact" when both are 0; a one-sided op
  * shows no tolerance even where expect.jsonl carries one. */
 Test(report, expectation_selector_and_tolerance) {
-    mktmp();
-    char dir[512], path[700];
-    snprintf(dir, sizeof dir, "%s/run", tmpdir);
-    craft(dir);
-    snprintf(path, sizeof path, "%s/expect.jsonl", dir);
-    FILE *f = fopen(path, "w");
-    cr_assert_not_null(f);
-    fputs("{\"method\":\"eden\",\"label\":\"eden-unbiased\",\"metric\":\"vnmse\",\"op\":\"~=\","
-          "\"value\":0.41,\"target\":0.4,\"rtol\":0,\"atol\":0.05,\"status\":\"PASS\","
-          "\"source\":\"atol\"}\n",
-          f);
-    fputs("{\"method\":\"eden\",\"label\":\"eden\",\"metric\":\"vnmse\",\"op\":\"~=\","
-          "\"value\":0.4,\"target\":0.4,\"rtol\":0,\"atol\":0,\"status\":\"PASS\","
-          "\"source\":\"exact\"}\n",
-          f);
-    fputs("{\"label\":\"tq\",\"metric\":\"vnmse\",\"op\":\">=\",\"value\":0.4,\"target\":0.3,"
-          "\"rtol\":0.01,\"atol\":0,\"status\":\"PASS\",\"source\":\"one-sided\"}\n",
-          f);
-    fclose(f);
-    setenv("RB_GNUPLOT", "/nonexistent/gnuplot", 1);
-    cr_assert_eq(rb_report_write(dir, dir), RB_ENOTSUP, "%s", rb_error_detail());
-    unsetenv("RB_GNUPLOT");
-    snprintf(path, sizeof path, "%s/report.md", dir);
-    char *md = slurp(path);
-    cr_assert_not_null(md);
+    const char *dir = crafted(config_json);
+    write_output(
+        dir, "expect.jsonl", "w",
+        "{\"method\":\"eden\",\"label\":\"eden-unbiased\",\"metric\":\"vnmse\",\"op\":"
+        "\"~=\",\"value\":0.41,\"target\":0.4,\"rtol\":0,\"atol\":0.05,\"status\":"
+        "\"PASS\",\"source\":\"atol\"}\n"
+        "{\"method\":\"eden\",\"label\":\"eden\",\"metric\":\"vnmse\",\"op\":\"~=\","
+        "\"value\":0.4,\"target\":0.4,\"rtol\":0,\"atol\":0,\"status\":\"PASS\","
+        "\"source\":\"exact\"}\n"
+        "{\"label\":\"tq\",\"metric\":\"vnmse\",\"op\":\">=\",\"value\":0.4,\"target\":0.3,"
+        "\"rtol\":0.01,\"atol\":0,\"status\":\"PASS\",\"source\":\"one-sided\"}\n");
+    render_without_gnuplot(dir, dir);
+    char *md = read_output(dir, "report.md");
     cr_assert(strstr(md, "| label | dataset | params |"), "%s", md);
     cr_assert(strstr(md, "| eden-unbiased (eden) | any | — | vnmse | 0.4100 | ~= 0.4 | "
                          "±0.05 (rtol 0, atol 0.05) | PASS | atol |"),
@@ -781,23 +746,13 @@ Test(report, expectation_selector_and_tolerance) {
 /* A render without gnuplot leaves no image of an earlier render beside "Plot not rendered",
  * nor beside a plot that is not drawn, nor of plots the config no longer has. */
 Test(report, no_stale_plot_images) {
-    mktmp();
-    char dir[512], path[700];
-    snprintf(dir, sizeof dir, "%s/run", tmpdir);
-    craft(dir);
+    const char *dir = crafted(config_json);
     static const char *const stale[] = {"plot_0.png", "plot_0.svg", "plot_1.png", "plot_2.png",
                                         "plot_2.csv"};
-    for (size_t i = 0; i < sizeof stale / sizeof stale[0]; i++) {
-        snprintf(path, sizeof path, "%s/%s", dir, stale[i]);
-        FILE *f = fopen(path, "w");
-        cr_assert_not_null(f);
-        fputs("old", f);
-        fclose(f);
-    }
-    setenv("RB_GNUPLOT", "/nonexistent/gnuplot", 1);
-    int rc = rb_report_write(dir, dir);
-    unsetenv("RB_GNUPLOT");
-    cr_assert_eq(rc, RB_ENOTSUP, "rc %d: %s", rc, rb_error_detail());
+    for (size_t i = 0; i < sizeof stale / sizeof stale[0]; i++)
+        write_output(dir, stale[i], "w", "old");
+    render_without_gnuplot(dir, dir);
+    char path[700];
     for (size_t i = 0; i < sizeof stale / sizeof stale[0]; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, stale[i]);
         cr_assert_neq(access(path, F_OK), 0, "%s is left over", stale[i]);
@@ -808,19 +763,16 @@ Test(report, no_stale_plot_images) {
 }
 
 Test(report, bad_inputs) {
-    mktmp();
-    char dir[512], path[700];
-    snprintf(dir, sizeof dir, "%s/run", tmpdir);
+    const char *dir = new_run_dir();
     cr_assert_eq(rb_report_write(dir, dir), RB_EIO);
     cr_assert(strstr(rb_error_detail(), "context.json"), "%s", rb_error_detail());
-    craft(dir);
-    snprintf(path, sizeof path, "%s/expect.jsonl", dir);
-    FILE *f = fopen(path, "a");
-    fputs("{\"metric\":\"vnmse\",\"target\":1,\"status\":\"MAYBE\",\"source\":\"x\"}\n", f);
-    fclose(f);
+    craft_with(dir, config_json);
+    write_output(dir, "expect.jsonl", "a",
+                 "{\"metric\":\"vnmse\",\"target\":1,\"status\":\"MAYBE\",\"source\":\"x\"}\n");
     cr_assert_eq(rb_report_write(dir, dir), RB_EFORMAT);
     cr_assert(strstr(rb_error_detail(), "expect.jsonl:5: \"status\" must be"), "%s",
               rb_error_detail());
+    char path[700];
     snprintf(path, sizeof path, "%s/report.md", dir);
     cr_assert_neq(access(path, F_OK), 0, "nothing is written for bad input");
     rmtmp();
@@ -842,10 +794,8 @@ Test(report, cmd_report_binary) {
     free(out);
     free(err);
 
-    mktmp();
-    char dir[512], args[1200], path[700];
-    snprintf(dir, sizeof dir, "%s/run", tmpdir);
-    craft(dir);
+    const char *dir = crafted(config_json);
+    char args[1200], path[700];
     snprintf(args, sizeof args, "report '%s' --out '%s/out'", dir, tmpdir);
     st = rbt_run_cli(args, &out, &err);
     cr_assert_eq(st, have_gnuplot() ? 0 : 2, "stderr: %s", err);
@@ -855,10 +805,7 @@ Test(report, cmd_report_binary) {
     free(out);
     free(err);
     /* A malformed results.jsonl line in the middle: exit 2 naming file:line. */
-    snprintf(path, sizeof path, "%s/results.jsonl", dir);
-    FILE *f = fopen(path, "a");
-    fputs("garbage\n{\"cell_done\":\"x\"}\n", f);
-    fclose(f);
+    write_output(dir, "results.jsonl", "a", "garbage\n{\"cell_done\":\"x\"}\n");
     snprintf(args, sizeof args, "report '%s'", dir);
     cr_assert_eq(rbt_run_cli(args, &out, &err), 2);
     cr_assert(strstr(err, "results.jsonl:"), "stderr: %s", err);

@@ -53,6 +53,23 @@ static int run(const char *args, char **err) {
     return st;
 }
 
+/* Most tests write one config into dir and run it into dir/out; opts follows the -o (" --quick"
+ * for most). The exit status; the caller frees *err. */
+static int run_config(const char *name, const char *yaml, const char *opts, char **err) {
+    char args[512];
+    write_file(name, yaml);
+    snprintf(args, sizeof args, "%s/%s -o %s/out%s", dir, name, dir, opts);
+    return run(args, err);
+}
+
+/* The text of dir/out/name, or NULL where the run did not write it: each test asserts on it in
+ * its own words. */
+static char *slurp_out(const char *name) {
+    char p[256];
+    snprintf(p, sizeof p, "%s/out/%s", dir, name);
+    return slurp(p);
+}
+
 /* Three sweeps x two repeats = 12 cells, each with four metrics. */
 static const char *small_yaml =
     "name: small\n"
@@ -91,27 +108,22 @@ static char *values_of(const char *results_dir) {
 
 Test(run, small_config_end_to_end) {
     make_dir();
-    write_file("small.yaml", small_yaml);
-    char args[512], *err, p[256];
-    snprintf(args, sizeof args, "%s/small.yaml -o %s/out --threads 1", dir, dir);
-    int st = run(args, &err);
+    char *err, p[256];
+    int st = run_config("small.yaml", small_yaml, " --threads 1", &err);
     cr_assert_eq(st, 0, "exit %d: %s", st, err);
     snprintf(p, sizeof p, "%s/out/results.jsonl", dir);
     json_t *rows;
     cr_assert_eq(rb_results_read(p, &rows), 0, "%s", rb_error_detail());
     cr_assert_eq(json_array_size(rows), 12 * 4, "one row per cell and metric");
     json_decref(rows);
-    snprintf(p, sizeof p, "%s/out/expect.jsonl", dir);
-    char *expect = slurp(p);
+    char *expect = slurp_out("expect.jsonl");
     cr_assert(expect && strstr(expect, "\"status\":\"PASS\""), "%s", expect);
     /* parameters as the config typed them; no tolerance on a one-sided claim */
     cr_assert(strstr(expect, "\"params\":{\"bits\":8,\"rotation\":\"rht\"}"), "%s", expect);
     cr_assert_null(strstr(expect, "\"rtol\""), "%s", expect);
-    snprintf(p, sizeof p, "%s/out/report.md", dir);
-    char *report = slurp(p);
+    char *report = slurp_out("report.md");
     cr_assert(report && strstr(report, "1 PASS, 0 FAIL"), "report: %s", report);
-    snprintf(p, sizeof p, "%s/out/context.json", dir);
-    char *ctx = slurp(p);
+    char *ctx = slurp_out("context.json");
     cr_assert(ctx && strstr(ctx, "\"config_sha256\""));
     snprintf(p, sizeof p, "%s/out/results.csv", dir);
     struct stat sb;
@@ -129,10 +141,8 @@ Test(run, failed_expectation_exits_1) {
     /* 2-bit codes cannot reach a vNMSE of 1e-3. */
     char *v = strstr(yaml, "bits: 8, rotation: rht}");
     memcpy(v, "bits: 2", 7);
-    write_file("fail.yaml", yaml);
-    char args[512], *err;
-    snprintf(args, sizeof args, "%s/fail.yaml -o %s/out --quick", dir, dir);
-    int st = run(args, &err);
+    char *err;
+    int st = run_config("fail.yaml", yaml, " --quick", &err);
     cr_assert_eq(st, 1, "exit %d: %s", st, err);
     cr_assert(strstr(err, "expectation FAIL"), "%s", err);
     free(err);
@@ -142,26 +152,25 @@ Test(run, failed_expectation_exits_1) {
  * 1.5x the 2-bit error (FAIL): the run exits 1 and both gradings name the reference cell. */
 Test(run, than_claims_compare_two_cells) {
     make_dir();
-    write_file("than.yaml",
-               "name: than\n"
-               "datasets:\n"
-               "  - {name: s64, kind: sphere, dim: 64, count: 300, queries: 20}\n"
-               "methods:\n"
-               "  - {method: rtn, params: {bits: [2, 4, 8], rotation: rht}}\n"
-               "metrics: [vnmse]\n"
-               "expect:\n"
-               "  - {method: rtn, params: {bits: 4}, metric: vnmse, op: '<',\n"
-               "     than: {method: rtn, params: {bits: 2}}, source: 'more bits'}\n"
-               "  - {method: rtn, params: {bits: 8}, metric: vnmse, op: '>',\n"
-               "     than: {method: rtn, params: {bits: 2}}, factor: 1.5, source: 'wrong'}\n");
-    char args[512], *err, p[256];
-    snprintf(args, sizeof args, "%s/than.yaml -o %s/out --quick", dir, dir);
-    int st = run(args, &err);
+    char *err;
+    int st =
+        run_config("than.yaml",
+                   "name: than\n"
+                   "datasets:\n"
+                   "  - {name: s64, kind: sphere, dim: 64, count: 300, queries: 20}\n"
+                   "methods:\n"
+                   "  - {method: rtn, params: {bits: [2, 4, 8], rotation: rht}}\n"
+                   "metrics: [vnmse]\n"
+                   "expect:\n"
+                   "  - {method: rtn, params: {bits: 4}, metric: vnmse, op: '<',\n"
+                   "     than: {method: rtn, params: {bits: 2}}, source: 'more bits'}\n"
+                   "  - {method: rtn, params: {bits: 8}, metric: vnmse, op: '>',\n"
+                   "     than: {method: rtn, params: {bits: 2}}, factor: 1.5, source: 'wrong'}\n",
+                   " --quick", &err);
     cr_assert_eq(st, 1, "exit %d: %s", st, err);
     cr_assert(strstr(err, "expectation FAIL: rtn vnmse > "), "%s", err);
     cr_assert(strstr(err, "(rtn bits=2)"), "%s", err);
-    snprintf(p, sizeof p, "%s/out/expect.jsonl", dir);
-    char *text = slurp(p), *nl = text ? strchr(text, '\n') : NULL;
+    char *text = slurp_out("expect.jsonl"), *nl = text ? strchr(text, '\n') : NULL;
     cr_assert(nl, "expect.jsonl: %s", text);
     json_t *pass = json_loadb(text, (size_t) (nl - text), 0, NULL),
            *fail = json_loads(nl + 1, JSON_DISABLE_EOF_CHECK, NULL);
@@ -176,8 +185,7 @@ Test(run, than_claims_compare_two_cells) {
     cr_assert_float_eq(rb_row_double(fail, "target"), 1.5 * v2, 1e-12 * v2);
     json_decref(pass);
     json_decref(fail);
-    snprintf(p, sizeof p, "%s/out/report.md", dir);
-    char *report = slurp(p);
+    char *report = slurp_out("report.md");
     cr_assert(report && strstr(report, "(1.5 x rtn bits=2)"), "%s", report);
     free(report);
     free(err);
@@ -187,22 +195,21 @@ Test(run, than_claims_compare_two_cells) {
  * with a null target, and the report is still written, showing it as MISSING. */
 Test(run, than_claim_with_its_reference_missing_still_reports) {
     make_dir();
-    write_file("than.yaml", "name: than\n"
-                            "datasets:\n"
-                            "  - {name: s64, kind: sphere, dim: 64, count: 300, queries: 20}\n"
-                            "methods:\n"
-                            "  - {method: rtn, params: {bits: [2, 4, 8], rotation: rht}}\n"
-                            "metrics: [vnmse]\n"
-                            "expect:\n"
-                            "  - {method: rtn, params: {bits: 4}, metric: vnmse, op: '<',\n"
-                            "     than: {method: rtn, params: {bits: 2}}, source: 'more bits'}\n");
-    char args[512], *err, p[256];
-    snprintf(args, sizeof args, "%s/than.yaml -o %s/out --quick --only '*bits=4*'", dir, dir);
-    int st = run(args, &err);
+    char *err;
+    int st = run_config("than.yaml",
+                        "name: than\n"
+                        "datasets:\n"
+                        "  - {name: s64, kind: sphere, dim: 64, count: 300, queries: 20}\n"
+                        "methods:\n"
+                        "  - {method: rtn, params: {bits: [2, 4, 8], rotation: rht}}\n"
+                        "metrics: [vnmse]\n"
+                        "expect:\n"
+                        "  - {method: rtn, params: {bits: 4}, metric: vnmse, op: '<',\n"
+                        "     than: {method: rtn, params: {bits: 2}}, source: 'more bits'}\n",
+                        " --quick --only '*bits=4*'", &err);
     cr_assert_eq(st, 1, "exit %d: %s", st, err);
     cr_assert(strstr(err, "expectation MISSING"), "%s", err);
-    snprintf(p, sizeof p, "%s/out/report.md", dir);
-    char *report = slurp(p);
+    char *report = slurp_out("report.md");
     cr_assert(report, "no report: %s", err);
     cr_assert(strstr(report, "| < — (rtn bits=2) | — | **MISSING** | more bits |"), "%s", report);
     /* Two of the three cells were left out: the report says so, and how. */
@@ -217,20 +224,19 @@ Test(run, than_claim_with_its_reference_missing_still_reports) {
 /* y: recall@k plots every computed recall@<number> against k (the number after '@'). */
 Test(run, plot_of_a_metric_family_against_k) {
     make_dir();
-    write_file("k.yaml", "name: k\n"
-                         "datasets:\n"
-                         "  - {name: s64, kind: sphere, dim: 64, count: 300, queries: 20}\n"
-                         "methods:\n"
-                         "  - {method: rtn, params: {bits: [2, 4], rotation: rht}}\n"
-                         "metrics: [recall@1, recall@4, vnmse]\n"
-                         "plots:\n"
-                         "  - {x: k, y: recall@k, series: bits}\n");
-    char args[512], *err, p[256];
-    snprintf(args, sizeof args, "%s/k.yaml -o %s/out --quick", dir, dir);
-    int st = run(args, &err);
+    char *err;
+    int st = run_config("k.yaml",
+                        "name: k\n"
+                        "datasets:\n"
+                        "  - {name: s64, kind: sphere, dim: 64, count: 300, queries: 20}\n"
+                        "methods:\n"
+                        "  - {method: rtn, params: {bits: [2, 4], rotation: rht}}\n"
+                        "metrics: [recall@1, recall@4, vnmse]\n"
+                        "plots:\n"
+                        "  - {x: k, y: recall@k, series: bits}\n",
+                        " --quick", &err);
     cr_assert(st == 0 || st == 2, "exit %d: %s", st, err); /* 2: gnuplot missing */
-    snprintf(p, sizeof p, "%s/out/plot_0.csv", dir);
-    char *csv = slurp(p);
+    char *csv = slurp_out("plot_0.csv");
     cr_assert(csv, "no plot data: %s", err);
     /* Two series (bits=2, bits=4) with points at k = 1 and 4; vnmse rows are not in it. */
     size_t lines = 0;
@@ -250,7 +256,7 @@ Test(run, dataset_file_error_names_the_entry) {
     float x[4 * 8];
     for (int i = 0; i < 32; i++) x[i] = (float) i;
     x[2 * 8 + 5] = NAN;
-    char npy[256], yaml[1024], args[512], *err;
+    char npy[256], yaml[1024], *err;
     snprintf(npy, sizeof npy, "%s/x_nan.npy", dir);
     size_t shape[2] = {4, 8};
     cr_assert_eq(rb_npy_write(npy, RB_NPY_F32, 2, shape, x), 0, "%s", rb_error_detail());
@@ -263,9 +269,7 @@ Test(run, dataset_file_error_names_the_entry) {
              "  - {method: rtn}\n"
              "metrics: [vnmse]\n",
              npy);
-    write_file("nan.yaml", yaml);
-    snprintf(args, sizeof args, "%s/nan.yaml -o %s/out --quick", dir, dir);
-    int st = run(args, &err);
+    int st = run_config("nan.yaml", yaml, " --quick", &err);
     cr_assert_neq(st, 0, "%s", err);
     char where[128];
     snprintf(where, sizeof where, "%s/nan.yaml:4:5: dataset 'd': ", dir);
@@ -280,26 +284,26 @@ Test(run, dataset_file_error_names_the_entry) {
  * rotatekv packed and unpacked through the untraced rb_pack_bits / rb_unpack_bits. */
 Test(run, kernel_variants_name_every_op) {
     make_dir();
-    write_file("k.yaml", "name: kern\n"
-                         "datasets:\n"
-                         "  - {name: s, kind: sphere, dim: 64, count: 200, queries: 10}\n"
-                         "  - {name: s3, kind: sphere, dim: 48, count: 200, queries: 10}\n"
-                         "  - {name: kv, kind: kv_cache, tokens: 128, heads: 2, head_dim: 32,\n"
-                         "     queries: 4, prefill: 120}\n"
-                         "methods:\n"
-                         "  - {method: rtn, params: {rotation: haar}, datasets: [s]}\n"
-                         "  - {method: polarquant, datasets: [s]}\n"
-                         "  - {method: kivi, params: {group: 32, residual: 32}, datasets: [kv]}\n"
-                         "  - {method: eden, params: {rotation: haar}, datasets: [s]}\n"
-                         "  - {method: turboquant_prod, datasets: [s]}\n"
-                         "  - {method: qjl, datasets: [s]}\n"
-                         "  - {method: octopus, params: {rotation: haar}, datasets: [s3]}\n"
-                         "  - {method: rotatekv, params: {group: 32, head_group: 2, reorder: "
-                         "false}, datasets: [kv]}\n"
-                         "metrics: [vnmse, logit_err]\n");
-    char args[512], *err, p[256];
-    snprintf(args, sizeof args, "%s/k.yaml -o %s/out --quick", dir, dir);
-    int st = run(args, &err);
+    char *err, p[256];
+    int st = run_config("k.yaml",
+                        "name: kern\n"
+                        "datasets:\n"
+                        "  - {name: s, kind: sphere, dim: 64, count: 200, queries: 10}\n"
+                        "  - {name: s3, kind: sphere, dim: 48, count: 200, queries: 10}\n"
+                        "  - {name: kv, kind: kv_cache, tokens: 128, heads: 2, head_dim: 32,\n"
+                        "     queries: 4, prefill: 120}\n"
+                        "methods:\n"
+                        "  - {method: rtn, params: {rotation: haar}, datasets: [s]}\n"
+                        "  - {method: polarquant, datasets: [s]}\n"
+                        "  - {method: kivi, params: {group: 32, residual: 32}, datasets: [kv]}\n"
+                        "  - {method: eden, params: {rotation: haar}, datasets: [s]}\n"
+                        "  - {method: turboquant_prod, datasets: [s]}\n"
+                        "  - {method: qjl, datasets: [s]}\n"
+                        "  - {method: octopus, params: {rotation: haar}, datasets: [s3]}\n"
+                        "  - {method: rotatekv, params: {group: 32, head_group: 2, reorder: "
+                        "false}, datasets: [kv]}\n"
+                        "metrics: [vnmse, logit_err]\n",
+                        " --quick", &err);
     cr_assert_eq(st, 0, "exit %d: %s", st, err);
     snprintf(p, sizeof p, "%s/out/results.jsonl", dir);
     json_t *rows;
@@ -343,26 +347,24 @@ Test(run, kernel_variants_name_every_op) {
  * calibration (rotatekv's channel order) gets it, untimed. */
 Test(run, kv_latency_pass_calibrates) {
     make_dir();
-    write_file("kv.yaml", "name: kv\n"
-                          "datasets:\n"
-                          "  - {name: kv, kind: kv_cache, tokens: 256, heads: 4, head_dim: 32,\n"
-                          "     queries: 4, calib_tokens: 64, prefill: 250}\n"
-                          "methods:\n"
-                          "  - {method: rotatekv, params: {bits: 2, reorder: true, group: 32}}\n"
-                          "metrics: [logit_err]\n"
-                          "latency: {ops: [encode, decode], min_time: 0.001, repetitions: 2}\n");
-    char args[512], *err, p[256];
-    snprintf(args, sizeof args, "%s/kv.yaml -o %s/out", dir, dir);
-    int st = run(args, &err);
+    char *err;
+    int st = run_config("kv.yaml",
+                        "name: kv\n"
+                        "datasets:\n"
+                        "  - {name: kv, kind: kv_cache, tokens: 256, heads: 4, head_dim: 32,\n"
+                        "     queries: 4, calib_tokens: 64, prefill: 250}\n"
+                        "methods:\n"
+                        "  - {method: rotatekv, params: {bits: 2, reorder: true, group: 32}}\n"
+                        "metrics: [logit_err]\n"
+                        "latency: {ops: [encode, decode], min_time: 0.001, repetitions: 2}\n",
+                        "", &err);
     cr_assert(st == 0 || (st == 2 && strstr(err, "gnuplot")), "exit %d: %s", st, err);
-    snprintf(p, sizeof p, "%s/out/results.jsonl", dir);
-    char *res = slurp(p);
+    char *res = slurp_out("results.jsonl");
     cr_assert(res && strstr(res, "\"encode_latency\"") && strstr(res, "\"decode_latency\""), "%s",
               res ? res : err);
     free(res);
     /* The report states the limits "of BW" is relative to, with the probe's buffer. */
-    snprintf(p, sizeof p, "%s/out/report.md", dir);
-    char *md = slurp(p);
+    char *md = slurp_out("report.md");
     cr_assert(md && strstr(md, "MiB buffer:") && strstr(md, "Machine limits"), "%s", md ? md : err);
     free(md);
     free(err);
@@ -370,11 +372,11 @@ Test(run, kv_latency_pass_calibrates) {
 
 Test(run, config_error_exits_2_and_writes_nothing) {
     make_dir();
-    write_file("bad.yaml", "name: bad\ndatasets:\n  - {name: s, kind: sphere, dim: 0}\n"
-                           "methods:\n  - {method: rtn}\nmetrics: [vnmse]\n");
-    char args[512], *err, p[256];
-    snprintf(args, sizeof args, "%s/bad.yaml -o %s/out", dir, dir);
-    int st = run(args, &err);
+    char *err, p[256];
+    int st = run_config("bad.yaml",
+                        "name: bad\ndatasets:\n  - {name: s, kind: sphere, dim: 0}\n"
+                        "methods:\n  - {method: rtn}\nmetrics: [vnmse]\n",
+                        "", &err);
     cr_assert_eq(st, 2);
     cr_assert(strstr(err, "bad.yaml:3:") && strstr(err, "dim"), "%s", err);
     snprintf(p, sizeof p, "%s/out", dir);
@@ -547,16 +549,12 @@ Test(run, sigint_keeps_finished_cells, .timeout = 120) {
  * base seed or the metrics, so the two runs' numbers would be mixed). */
 Test(run, resume_refuses_a_changed_config) {
     make_dir();
-    write_file("small.yaml", small_yaml);
-    char args[512], *err, yaml[2048];
-    snprintf(args, sizeof args, "%s/small.yaml -o %s/out --quick", dir, dir);
-    cr_assert_eq(run(args, &err), 0, "%s", err);
+    char *err, yaml[2048];
+    cr_assert_eq(run_config("small.yaml", small_yaml, " --quick", &err), 0, "%s", err);
     free(err);
     snprintf(yaml, sizeof yaml, "%s", small_yaml);
     memcpy(strstr(yaml, "seed: 7"), "seed: 8", 7);
-    write_file("small.yaml", yaml);
-    snprintf(args, sizeof args, "%s/small.yaml -o %s/out --quick --resume", dir, dir);
-    cr_assert_eq(run(args, &err), 2);
+    cr_assert_eq(run_config("small.yaml", yaml, " --quick --resume", &err), 2);
     cr_assert(strstr(err, "was run with another config"), "%s", err);
     free(err);
 }
@@ -566,15 +564,13 @@ Test(run, resume_refuses_a_changed_config) {
  * as they were; an empty existing directory is fine. */
 Test(run, refuses_a_directory_that_holds_a_run) {
     make_dir();
-    write_file("small.yaml", small_yaml);
     char args[512], path[600], *err;
-    snprintf(args, sizeof args, "%s/small.yaml -o %s/out --quick", dir, dir);
-    cr_assert_eq(run(args, &err), 0, "%s", err);
+    cr_assert_eq(run_config("small.yaml", small_yaml, " --quick", &err), 0, "%s", err);
     free(err);
     snprintf(path, sizeof path, "%s/out/results.jsonl", dir);
     json_t *before;
     cr_assert_eq(rb_results_read(path, &before), 0, "%s", rb_error_detail());
-    cr_assert_eq(run(args, &err), 2);
+    cr_assert_eq(run_config("small.yaml", small_yaml, " --quick", &err), 2);
     cr_assert(strstr(err, "already holds a run") && strstr(err, "--resume"), "%s", err);
     free(err);
     json_t *after;
@@ -618,15 +614,16 @@ Test(run, only_that_matches_nothing_is_an_error) {
  * run; the metrics cells did compute get none. */
 Test(run, warns_about_a_metric_no_cell_computes) {
     make_dir();
-    write_file("vec.yaml", "name: vec\n"
-                           "datasets:\n"
-                           "  - {name: s64, kind: sphere, dim: 64, count: 300, queries: 20}\n"
-                           "methods:\n"
-                           "  - {method: rtn, params: {bits: 4}}\n"
-                           "metrics: [vnmse, logit_err, recall@4]\n");
-    char args[512], *err;
-    snprintf(args, sizeof args, "%s/vec.yaml -o %s/out --quick", dir, dir);
-    cr_assert_eq(run(args, &err), 0, "%s", err);
+    char *err;
+    cr_assert_eq(run_config("vec.yaml",
+                            "name: vec\n"
+                            "datasets:\n"
+                            "  - {name: s64, kind: sphere, dim: 64, count: 300, queries: 20}\n"
+                            "methods:\n"
+                            "  - {method: rtn, params: {bits: 4}}\n"
+                            "metrics: [vnmse, logit_err, recall@4]\n",
+                            " --quick", &err),
+                 0, "%s", err);
     cr_assert(strstr(err, "warning: metric 'logit_err' (metrics:) gave no row"), "%s", err);
     cr_assert_null(strstr(err, "metric 'vnmse'"), "%s", err);
     cr_assert_null(strstr(err, "metric 'recall@4'"), "%s", err);
@@ -637,16 +634,17 @@ Test(run, warns_about_a_metric_no_cell_computes) {
  * and dataset, and says where the cells finished before it are kept. */
 Test(run, a_failing_cell_names_its_config_entry) {
     make_dir();
-    write_file("bad.yaml", "name: bad\n"
-                           "datasets:\n"
-                           "  - {name: kv, kind: kv_cache, tokens: 64, heads: 2, head_dim: 64}\n"
-                           "methods:\n"
-                           "  - {method: rtn_kv, params: {bits: 4}}\n"
-                           "  - {method: rotatekv, label: rk, params: {bits: 2}}\n"
-                           "metrics: [rel_mse_k]\n");
-    char args[512], want[256], *err;
-    snprintf(args, sizeof args, "%s/bad.yaml -o %s/out --quick", dir, dir);
-    cr_assert_eq(run(args, &err), 2, "%s", err);
+    char want[256], *err;
+    cr_assert_eq(run_config("bad.yaml",
+                            "name: bad\n"
+                            "datasets:\n"
+                            "  - {name: kv, kind: kv_cache, tokens: 64, heads: 2, head_dim: 64}\n"
+                            "methods:\n"
+                            "  - {method: rtn_kv, params: {bits: 4}}\n"
+                            "  - {method: rotatekv, label: rk, params: {bits: 2}}\n"
+                            "metrics: [rel_mse_k]\n",
+                            " --quick", &err),
+                 2, "%s", err);
     snprintf(want, sizeof want,
              "%s/bad.yaml:6:5: method 'rotatekv' (label 'rk') on dataset 'kv': ", dir);
     cr_assert(strstr(err, want) && strstr(err, "not a multiple of group = 128"), "%s", err);
