@@ -41,14 +41,10 @@ static void lat_add(lat_set *s, const rb_config *cfg, const char *op, const char
     s->benches[s->count++] = (rb_gb_bench){op, body, NULL, NULL, ctx, opt};
 }
 
-/* Runs the timed benchmarks of one cell and writes one latency row per benchmark: the median,
- * the raw samples, items per second, GB/s and the fraction of the copy bandwidth measured in
- * this run, and for benchmarks that declare flops GFLOP/s and the fraction of the measured
- * fp32 add peak. */
-static int run_latency(const rb_latency_cell *c, const lat_set *set) {
-    int rc = RB_OK;
+/* Op k of the set: its benchmark run alone and its row written. */
+static int run_one_latency(const rb_latency_cell *c, const lat_set *set, size_t k) {
     rb_gb_report rep = {0};
-    if (set->count) rc = rb_gb_run(set->benches, set->count, NULL, &rep);
+    int rc = rb_gb_run(&set->benches[k], 1, NULL, &rep);
     const rb_limit *lim = c->limit;
     for (size_t i = 0; !rc && i < rep.count; i++) {
         const rb_gb_result *res = &rep.results[i];
@@ -65,14 +61,14 @@ static int run_latency(const rb_latency_cell *c, const lat_set *set) {
         char variants[1024];
         rb_kernel_trace(variants, sizeof variants);
         rb_record rec = c->base;
-        rec.metric = set->metrics[res->index];
+        rec.metric = set->metrics[k];
         rec.unit = "s";
         rec.value = res->real_ns.median * 1e-9;
         rec.n = res->nsamples;
         rec.samples = samples;
         rec.nsamples = res->nsamples;
         rec.items_per_s = res->items_per_s > 0 ? res->items_per_s : NAN;
-        rec.items_unit = set->units[res->index];
+        rec.items_unit = set->units[k];
         rec.gbps = res->gbps;
         rec.frac_bw = lim && lim->copy_gbps > 0 ? res->gbps / lim->copy_gbps : NAN;
         if (res->gflops > 0) {
@@ -85,6 +81,20 @@ static int run_latency(const rb_latency_cell *c, const lat_set *set) {
         free(samples);
     }
     rb_gb_report_free(&rep);
+    return rc;
+}
+
+/* Runs the timed benchmarks of one cell and writes one latency row per benchmark: the median,
+ * the raw samples, items per second, GB/s and the fraction of the copy bandwidth measured in
+ * this run, and for benchmarks that declare flops GFLOP/s and the fraction of the measured
+ * fp32 add peak. Each op runs on its own, from a fresh kernel trace, so that its row names the
+ * kernels of that op only (an encode row used to list the decode's as well). */
+static int run_latency(const rb_latency_cell *c, const lat_set *set) {
+    int rc = RB_OK;
+    for (size_t k = 0; !rc && k < set->count; k++) {
+        rb_kernel_trace_reset();
+        rc = run_one_latency(c, set, k);
+    }
     return rc;
 }
 

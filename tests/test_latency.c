@@ -112,6 +112,20 @@ Test(latency, inner_product_rows_and_vectors_per_second) {
         check_row(rows, labels[m], "encode_latency", "vectors", 200);
         check_row(rows, labels[m], "decode_latency", "vectors", 200);
         json_t *ip = check_row(rows, labels[m], "inner_product_latency", "scores", 200 * 20);
+        /* each op's row names its own kernels: rtn's encode quantizes and packs, its decode
+         * unpacks and dequantizes (an encode row used to list the decode's kernels too) */
+        if (m == 1) {
+            const char *enc =
+                           rb_row_str(find_row(rows, "rtn", "encode_latency"), "kernel_variants"),
+                       *dec =
+                           rb_row_str(find_row(rows, "rtn", "decode_latency"), "kernel_variants");
+            cr_assert(enc && strstr(enc, "pack_rows=") && !strstr(enc, "unpack_rows") &&
+                          !strstr(enc, "dequant_rows"),
+                      "encode: %s", enc);
+            cr_assert(dec && strstr(dec, "unpack_rows=") && strstr(dec, "dequant_rows") &&
+                          !strstr(dec, ",pack_rows") && strncmp(dec, "pack_rows", 9),
+                      "decode: %s", dec);
+        }
         cr_assert(rb_row_double(ip, "gflops") > 0, "%s: GFLOP/s", labels[m]);
         cr_assert(isfinite(rb_row_double(ip, "frac_peak")), "%s: fraction of peak", labels[m]);
     }
