@@ -297,17 +297,24 @@ static void selector_text(const rb_expect *sel, char *out, size_t size) {
 
 /* Grades every expect against the rows on disk (so resumed cells count too); writes
  * expect.jsonl; *failed = number not PASS. */
-/* A parameter value from the config as JSON of its kind: an integer, a number, a boolean, or
- * else the text ("bits": 2, not "2"). */
-static json_t *typed_json(const char *text) {
-    char *end;
-    errno = 0;
-    long long i = strtoll(text, &end, 10);
-    if (*text && !*end && !errno) return json_integer((json_int_t) i);
-    double d = strtod(text, &end);
-    if (*text && !*end && isfinite(d)) return json_real(d);
-    if (!strcmp(text, "true") || !strcmp(text, "false")) return json_boolean(text[0] == 't');
-    return json_string(text);
+/* The parameters an expectation names, typed by its method's parameter table as records type
+ * them (rb_params_to_json: "bits": 8, not "8"); a name the table does not parse stays text. */
+static json_t *expect_params_json(const rb_config *cfg, const rb_expect *e) {
+    const rb_method *m = expect_method(cfg, e);
+    json_t *typed = NULL, *out = json_object();
+    rb_params p;
+    if (m && rb_params_init(&p, m->params, m->nparams) == 0) {
+        for (size_t i = 0; i < e->nparams; i++)
+            rb_params_set(&p, e->param_names[i], e->param_values[i]);
+        typed = rb_params_to_json(&p);
+    }
+    for (size_t i = 0; out && i < e->nparams; i++) {
+        json_t *v = json_object_get(typed, e->param_names[i]);
+        json_object_set_new(out, e->param_names[i],
+                            v ? json_incref(v) : json_string(e->param_values[i]));
+    }
+    json_decref(typed);
+    return out;
 }
 
 static int grade_expectations(run *r, size_t *passed, size_t *failed, size_t *missing) {
@@ -342,9 +349,7 @@ static int grade_expectations(run *r, size_t *passed, size_t *failed, size_t *mi
             (*failed)++;
         else
             (*missing)++;
-        json_t *params = json_object();
-        for (size_t p = 0; p < e->nparams; p++)
-            json_object_set_new(params, e->param_names[p], typed_json(e->param_values[p]));
+        json_t *params = expect_params_json(&r->cfg, e);
         json_t *out = json_pack(
             "{s:s?, s:s?, s:s?, s:o, s:s, s:s, s:o, s:o, s:i, s:s, s:s, s:i}", "method", e->method,
             "label", e->label, "dataset", e->dataset, "params", params, "metric", e->metric, "op",
