@@ -10,7 +10,7 @@
 
 static const char usage_text[] =
     "usage: rotabench run CONFIG [-o DIR] [--resume] [--backend cpu|cuda|auto] [--threads N]\n"
-    "                     [--quick] [--only GLOB]\n"
+    "                     [--quick] [--only GLOB] [-k|--keep-going]\n"
     "\n"
     "Runs every cell of CONFIG (datasets x methods x parameter sweeps x backends x repeats),\n"
     "appending results as each cell finishes, then grades the config's expect: entries and\n"
@@ -25,22 +25,29 @@ static const char usage_text[] =
     "  --threads N       kernel threads (default: one per physical core; 1 for one thread)\n"
     "  --quick           skip the latency pass\n"
     "  --only GLOB       run only cells whose label, method or cell key matches GLOB\n"
+    "  -k, --keep-going  a cell that fails is recorded (error on stderr and in the report)\n"
+    "                    and the run goes on with the next; the exit status is then 2\n"
+    "                    (default: the first failing cell stops the run)\n"
     "\n"
     "exit status: 0 all cells ran and every expectation passed; 1 an expectation failed;\n"
-    "2 a config or runtime error, or an interrupt (finished cells are kept: rerun with\n"
-    "--resume -o DIR to continue).\n";
+    "2 a config or runtime error, a failed cell, or an interrupt (finished cells are kept:\n"
+    "rerun with --resume -o DIR to continue; it runs failed cells again).\n";
 
 int rb_cmd_run(int argc, char **argv) {
-    static const struct option longs[] = {
-        {"out", required_argument, 0, 'o'},     {"resume", no_argument, 0, 'r'},
-        {"backend", required_argument, 0, 'b'}, {"threads", required_argument, 0, 't'},
-        {"quick", no_argument, 0, 'q'},         {"only", required_argument, 0, 'g'},
-        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+    static const struct option longs[] = {{"out", required_argument, 0, 'o'},
+                                          {"resume", no_argument, 0, 'r'},
+                                          {"backend", required_argument, 0, 'b'},
+                                          {"threads", required_argument, 0, 't'},
+                                          {"quick", no_argument, 0, 'q'},
+                                          {"only", required_argument, 0, 'g'},
+                                          {"keep-going", no_argument, 0, 'k'},
+                                          {"help", no_argument, 0, 'h'},
+                                          {0, 0, 0, 0}};
     rb_run_opts o = {.argc = argc, .argv = argv};
     optind = 1;
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, "o:h", longs, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "o:kh", longs, NULL)) != -1) {
         char *end;
         switch (c) {
         case 'o':
@@ -73,6 +80,9 @@ int rb_cmd_run(int argc, char **argv) {
             break;
         case 'g':
             o.only = optarg;
+            break;
+        case 'k':
+            o.keep_going = 1;
             break;
         case 'h':
             fputs(usage_text, stdout);

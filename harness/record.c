@@ -315,8 +315,8 @@ int rb_results_write(rb_results *res, const rb_record *r) {
     return rc;
 }
 
-int rb_results_end_cell(rb_results *res, const char *cell_key) {
-    json_t *m = json_pack("{s:s}", "cell_done", cell_key);
+/* A marker line, flushed and synced: the cell's fate is on disk before the next cell starts. */
+static int write_marker(rb_results *res, json_t *m) {
     if (!m) return rb_error_set(RB_ENOMEM, "results: out of memory");
     int rc = write_line(res, m);
     json_decref(m);
@@ -324,6 +324,14 @@ int rb_results_end_cell(rb_results *res, const char *cell_key) {
     if (fflush(res->f) != 0 || fsync(fileno(res->f)) != 0)
         return rb_error_set(RB_EIO, "%s: flush failed: %s", res->path, strerror(errno));
     return RB_OK;
+}
+
+int rb_results_end_cell(rb_results *res, const char *cell_key) {
+    return write_marker(res, json_pack("{s:s}", "cell_done", cell_key));
+}
+
+int rb_results_fail_cell(rb_results *res, const char *cell_key, const char *error) {
+    return write_marker(res, json_pack("{s:s,s:s}", "cell_failed", cell_key, "error", error));
 }
 
 void rb_results_close(rb_results *res) {
@@ -336,19 +344,21 @@ void rb_results_close(rb_results *res) {
     free(res);
 }
 
-/* Reads every line; calls back with complete cells. cells: key -> array of rows (insertion order
- * = first completion; a cell completed again replaces its rows). */
-static int read_cells(const char *path, json_t **cells_out) {
+/* Reads every line into cells: key -> array of rows (insertion order = first completion; a cell
+ * completed again replaces its rows), and, when failed_out is given, failed: key -> error text of
+ * the cells whose last marker is a cell_failed. */
+static int read_cells(const char *path, json_t **cells_out, json_t **failed_out) {
     *cells_out = NULL;
+    if (failed_out) *failed_out = NULL;
     FILE *f = fopen(path, "r");
     if (!f) return rb_error_set(RB_EIO, "%s: %s", path, strerror(errno));
-    json_t *cells = json_object(), *pending = json_array();
+    json_t *cells = json_object(), *pending = json_array(), *failed = json_object();
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
     long lineno = 0;
     int rc = RB_OK;
-    if (!cells || !pending) {
+    if (!cells || !pending || !failed) {
         rc = rb_error_set(RB_ENOMEM, "results: out of memory");
         goto done;
     }
@@ -373,11 +383,15 @@ static int read_cells(const char *path, json_t **cells_out) {
             goto done;
         }
         json_t *done_key = json_object_get(o, "cell_done");
-        if (done_key || json_object_get(o, "opened")) {
-            if (done_key && !json_is_string(done_key)) {
+        json_t *failed_key = json_object_get(o, "cell_failed");
+        if (done_key || failed_key || json_object_get(o, "opened")) {
+            const char *bad = done_key && !json_is_string(done_key)       ? "cell_done"
+                              : failed_key && !json_is_string(failed_key) ? "cell_failed"
+                              : failed_key && !json_is_string(json_object_get(o, "error")) ? "error"
+                                                                                           : NULL;
+            if (bad) {
                 json_decref(o);
-                rc = rb_error_set(RB_EFORMAT, "%s:%ld: \"cell_done\" must be a string", path,
-                                  lineno);
+                rc = rb_error_set(RB_EFORMAT, "%s:%ld: \"%s\" must be a string", path, lineno, bad);
                 goto done;
             }
             if (done_key) {
@@ -389,7 +403,12 @@ static int read_cells(const char *path, json_t **cells_out) {
                     if (!strcmp(rb_row_str(r, "cell_key"), key)) json_array_append(rows, r);
                 }
                 json_object_set_new(cells, key, rows);
+                json_object_del(failed, key);
             }
+            /* A failed cell's rows (those written before it failed) go with pending. A cell
+             * done before keeps its rows and counts as done: a failure replaces no result. */
+            if (failed_key && !json_object_get(cells, json_string_value(failed_key)))
+                json_object_set(failed, json_string_value(failed_key), json_object_get(o, "error"));
             json_array_clear(pending);
             json_decref(o);
             continue;
@@ -411,16 +430,21 @@ done:
     json_decref(pending);
     if (rc) {
         json_decref(cells);
+        json_decref(failed);
         return rc;
     }
     *cells_out = cells;
+    if (failed_out)
+        *failed_out = failed;
+    else
+        json_decref(failed);
     return RB_OK;
 }
 
 int rb_results_read(const char *path, json_t **rows) {
     *rows = NULL;
     json_t *cells;
-    int rc = read_cells(path, &cells);
+    int rc = read_cells(path, &cells, NULL);
     if (rc) return rc;
     json_t *all = json_array();
     const char *key;
@@ -433,16 +457,19 @@ int rb_results_read(const char *path, json_t **rows) {
     return RB_OK;
 }
 
-int rb_results_done_cells(const char *dir, json_t **done) {
+/* The cells of dir/results.jsonl as a set (key -> true), and the failed ones (key -> error). */
+static int cell_sets(const char *dir, json_t **done, json_t **failed) {
     *done = NULL;
     char path[4096];
     snprintf(path, sizeof path, "%s/results.jsonl", dir);
     if (access(path, F_OK) != 0) {
         *done = json_object();
-        return *done ? RB_OK : rb_error_set(RB_ENOMEM, "results: out of memory");
+        if (failed) *failed = json_object();
+        return *done && (!failed || *failed) ? RB_OK
+                                             : rb_error_set(RB_ENOMEM, "results: out of memory");
     }
     json_t *cells;
-    int rc = read_cells(path, &cells);
+    int rc = read_cells(path, &cells, failed);
     if (rc) return rc;
     json_t *set = json_object();
     const char *key;
@@ -453,6 +480,17 @@ int rb_results_done_cells(const char *dir, json_t **done) {
     json_decref(cells);
     *done = set;
     return RB_OK;
+}
+
+int rb_results_done_cells(const char *dir, json_t **done) {
+    return cell_sets(dir, done, NULL);
+}
+
+int rb_results_failed_cells(const char *dir, json_t **failed) {
+    json_t *done;
+    int rc = cell_sets(dir, &done, failed);
+    json_decref(done);
+    return rc;
 }
 
 /* ---- results.csv ---- */

@@ -100,7 +100,8 @@ char *rb_row_key(const json_t *row);
  *   {"opened": "2025-06-01T12:00:00Z"}  session marker, written by every rb_results_open
  *   {"dataset": ..., "metric": ..., ...} a record (rb_record_to_json)
  *   {"cell_done": "<cell key>"}          written by rb_results_end_cell, then fflush + fsync
- * A cell's rows are the record lines between the previous marker (either kind) and its
+ *   {"cell_failed": "<cell key>", "error": "..."}   rb_results_fail_cell, flushed the same way
+ * A cell's rows are the record lines between the previous marker (any kind) and its
  * cell_done marker whose cell_key equals the marker's key. Rows with no such marker (a cell cut
  * off by a kill, or whose session ended) are not part of the results: the reader drops them, and
  * a resumed run (which opens a new session) writes the cell again, so duplicates never appear.
@@ -112,6 +113,11 @@ int rb_results_open(const char *dir, rb_results **out);
 /* RB_EINVAL when r->cell_key or r->metric is NULL. */
 int rb_results_write(rb_results *res, const rb_record *r);
 int rb_results_end_cell(rb_results *res, const char *cell_key); /* flushes; marks the cell done */
+/* Marks a cell failed, flushed like cell_done: {"cell_failed": "<cell key>", "error": "..."}.
+ * The rows the cell wrote before it failed are not part of the results (no cell_done follows
+ * them), and the cell is not done, so --resume runs it again; rb_results_failed_cells lists it
+ * until a later cell_done for its key. */
+int rb_results_fail_cell(rb_results *res, const char *cell_key, const char *error);
 void rb_results_close(rb_results *res);
 
 /* Reads a results.jsonl into a JSON array of the rows of completed cells (in the order the cells
@@ -122,6 +128,9 @@ int rb_results_read(const char *path, json_t **rows);
 /* The set of cell keys completed in a results directory (for --resume), as a JSON object used as
  * a set (keys -> true). A directory without results.jsonl gives an empty set. */
 int rb_results_done_cells(const char *dir, json_t **done);
+/* The cells of a results directory whose last word is a failure (and that were never done), as a
+ * JSON object: key -> the error message (string), in the order they first failed. */
+int rb_results_failed_cells(const char *dir, json_t **failed);
 
 /* results.csv from the JSON rows, columns from the field table's csv flag (samples omitted).
  * RFC 4180: fields containing a comma, quote, CR or LF are quoted, quotes doubled; lines end with

@@ -1589,6 +1589,22 @@ static int cells_finished(const char *results_dir, json_t *ctx, size_t *planned,
     return RB_OK;
 }
 
+/* The cells whose last word in results.jsonl is a failure, with the error as the run printed it
+ * (it names the config entry, the dataset and the cell), verbatim in a code block: an error's
+ * text is not Markdown. */
+static void failed_section(FILE *f, json_t *failed) {
+    if (!json_object_size(failed)) return;
+    size_t n = json_object_size(failed);
+    fprintf(f, "## Failed cells\n\n%zu cell%s failed; the error%s:\n\n```text\n", n,
+            n == 1 ? "" : "s", n == 1 ? "" : "s");
+    const char *key;
+    json_t *err;
+    json_object_foreach(failed, key, err) {
+        fprintf(f, "%s\n", json_string_value(err));
+    }
+    fputs("```\n\n", f);
+}
+
 /* The --only GLOB of the run's command line, or NULL. */
 static const char *only_glob(json_t *ctx) {
     json_t *argv = json_object_get(json_object_get(ctx, "run"), "argv");
@@ -1604,7 +1620,7 @@ static const char *only_glob(json_t *ctx) {
 
 int rb_report_write(const char *results_dir, const char *report_dir) {
     char path[4200], tmp[4300];
-    json_t *ctx = NULL, *rows = NULL, *ex = NULL;
+    json_t *ctx = NULL, *rows = NULL, *ex = NULL, *failed = NULL;
     FILE *f = NULL;
     int rc, soft = RB_OK;
     char soft_detail[1024] = "";
@@ -1633,6 +1649,7 @@ int rb_report_write(const char *results_dir, const char *report_dir) {
     }
     size_t planned, done;
     if ((rc = cells_finished(results_dir, ctx, &planned, &done))) goto fail;
+    if ((rc = rb_results_failed_cells(results_dir, &failed))) goto fail;
     if ((rc = rb_mkdir_p(report_dir))) goto fail;
 
     snprintf(path, sizeof path, "%s/results.csv", report_dir);
@@ -1658,17 +1675,25 @@ int rb_report_write(const char *results_dir, const char *report_dir) {
     /* A report of part of a run says so before any table: an interrupted run's tables look
      * complete otherwise. */
     const char *only = only_glob(ctx);
+    const char *config_path = rb_row_str(run, "config_path");
+    if (!config_path) config_path = "CONFIG";
     if (done < planned) {
         fprintf(f, "**PARTIAL: %zu of %zu cells** finished", done, planned);
-        if (only)
+        if (json_object_size(failed))
+            fprintf(f,
+                    "; **%zu failed** (see \"Failed cells\"; `rotabench run %s -o %s --resume` "
+                    "runs them again with the same config, a fix in the config needs a new "
+                    "directory).\n\n",
+                    json_object_size(failed), config_path, results_dir);
+        else if (only)
             fprintf(f, " (the run was limited with `--only %s`).\n\n", only);
         else
             fprintf(f,
                     " (the run was interrupted, or is still going; `rotabench run %s -o %s "
                     "--resume` continues it).\n\n",
-                    rb_row_str(run, "config_path") ? rb_row_str(run, "config_path") : "CONFIG",
-                    results_dir);
+                    config_path, results_dir);
     }
+    failed_section(f, failed);
     provenance(f, ctx, rows);
     accuracy_sections(f, rows);
     size_t nexpect = json_array_size(json_object_get(config, "expect"));
@@ -1727,5 +1752,6 @@ fail:
     json_decref(ctx);
     json_decref(rows);
     json_decref(ex);
+    json_decref(failed);
     return rc;
 }

@@ -47,7 +47,8 @@ typedef struct run {
     uint64_t ds_seed;
     char ds_params[RB_PARAMS_TEXT_MAX];
     double t0;
-    size_t ran, skipped, filtered; /* run here; done by an earlier run (--resume); not --only */
+    /* run here; done by an earlier run (--resume); not --only; failed (--keep-going) */
+    size_t ran, skipped, filtered, failed;
     /* latency cells on vector data, and the dataset of the first on KV data (where the latency
      * batch key does not apply) */
     size_t lat_vec;
@@ -434,11 +435,26 @@ static int check_only(const run *r) {
 static void progress(run *r, size_t i) {
     if (!isatty(STDERR_FILENO)) return;
     double el = now_s() - r->t0;
-    size_t done = r->ran + r->skipped + r->filtered;
+    size_t done = r->ran + r->skipped + r->filtered + r->failed;
     double left = r->ran ? el / (double) r->ran * (double) (r->ncells - done) : 0;
     fprintf(stderr, "\r\033[K[%zu/%zu] %.0fs elapsed, ~%.0fs left  %s", done, r->ncells, el, left,
             i < r->ncells ? r->cells[i].key : "");
     if (i >= r->ncells) fputc('\n', stderr);
+}
+
+/* A cell failed: its marker goes on disk (the report lists it, --resume runs it again). Returns
+ * the error that ends the run: the cell's, or without --keep-going nothing, after saying so on
+ * stderr; a marker that cannot be written (a full disk) ends it either way. */
+static int cell_failed(run *r, const rb_cell *c, int rc) {
+    char msg[2048];
+    snprintf(msg, sizeof msg, "%s", rb_error_detail()[0] ? rb_error_detail() : rb_strerror(rc));
+    int wrc = rb_results_fail_cell(r->res, c->key, msg);
+    if (wrc) return wrc;
+    if (!r->o->keep_going) return rb_error_set(rc, "%s", msg);
+    r->failed++;
+    fprintf(stderr, "%srotabench run: %s\nrotabench run: continuing (--keep-going)\n",
+            isatty(STDERR_FILENO) ? "\r\033[K" : "", msg);
+    return RB_OK;
 }
 
 static int resolve_backends(run *r) {
@@ -622,7 +638,10 @@ int rb_run(const rb_run_opts *o) {
         }
         progress(&r, i);
         rc = run_cell(&r, c);
-        if (!rc) r.ran++;
+        if (!rc)
+            r.ran++;
+        else
+            rc = cell_failed(&r, c, rc);
     }
     progress(&r, r.ncells);
     if (r.cfg.latency.batch && r.lat_kv_dataset && !r.lat_vec)
@@ -663,6 +682,15 @@ int rb_run(const rb_run_opts *o) {
         printf("expect:  %zu PASS, %zu FAIL, %zu MISSING%s\n", passed, failed, missing,
                missing && r.filtered ? " (cells not selected by --only)" : "");
     status = failed || missing ? 1 : 0; /* a claim not measured is not a claim that holds */
+    if (r.failed) {
+        fprintf(stderr,
+                "rotabench run: %zu cell%s failed (listed above and in the report); rotabench "
+                "run %s -o %s --resume runs %s again, with the same config (a fix in the config "
+                "needs a new -o DIR; --only selects cells)\n",
+                r.failed, r.failed == 1 ? "" : "s", o->config, r.results_dir,
+                r.failed == 1 ? "it" : "them");
+        status = 2;
+    }
     goto done;
 fail:
     fprintf(stderr, "rotabench run: %s\n",

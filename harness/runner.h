@@ -12,6 +12,7 @@ typedef struct rb_run_opts {
     int threads;         /* kernel threads; 0: one per physical core */
     int quick;           /* skip the latency pass */
     const char *only;    /* NULL, or a glob on the cell's label, method or key */
+    int keep_going;      /* a failing cell is recorded and the run goes on (exit status 2) */
     int argc;            /* the command line, for context.json */
     char **argv;
 } rb_run_opts;

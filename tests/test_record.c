@@ -226,6 +226,59 @@ Test(record, appender_markers_and_resume) {
     rmtmp();
 }
 
+/* A failed cell's marker ends its rows without making them results; the cell stays listed as
+ * failed until a later cell_done for it, and a failure never takes back a cell done before. */
+Test(record, failed_cells) {
+    mktmp();
+    char path[600];
+    snprintf(path, sizeof path, "%s/results.jsonl", tmpdir);
+    rb_params p = mkparams(4, 0);
+    rb_results *res;
+    cr_assert_eq(rb_results_open(tmpdir, &res), 0, "%s", rb_error_detail());
+    rb_record a = mkrecord(&p, "a", "vnmse", 0.1), b = mkrecord(&p, "b", "vnmse", 0.2),
+              c = mkrecord(&p, "c", "vnmse", 0.3);
+    cr_assert_eq(rb_results_write(res, &a), 0);
+    cr_assert_eq(rb_results_end_cell(res, "a"), 0);
+    cr_assert_eq(rb_results_write(res, &b), 0); /* b's row, then b fails */
+    cr_assert_eq(rb_results_fail_cell(res, "b", "b: out of range"), 0);
+    cr_assert_eq(rb_results_fail_cell(res, "c", "c: first"), 0);
+    cr_assert_eq(rb_results_fail_cell(res, "a", "a: a later failure"), 0);
+    rb_results_close(res);
+
+    json_t *rows, *failed, *done;
+    cr_assert_eq(rb_results_read(path, &rows), 0, "%s", rb_error_detail());
+    cr_assert_eq(json_array_size(rows), 1);
+    cr_assert_str_eq(rb_row_str(json_array_get(rows, 0), "cell_key"), "a");
+    json_decref(rows);
+    cr_assert_eq(rb_results_failed_cells(tmpdir, &failed), 0, "%s", rb_error_detail());
+    cr_assert_eq(json_object_size(failed), 2);
+    cr_assert_str_eq(json_string_value(json_object_get(failed, "b")), "b: out of range");
+    cr_assert_str_eq(json_string_value(json_object_get(failed, "c")), "c: first");
+    json_decref(failed);
+    cr_assert_eq(rb_results_done_cells(tmpdir, &done), 0);
+    cr_assert_eq(json_object_size(done), 1);
+    json_decref(done);
+
+    /* A resumed session: b succeeds, c fails again with another message. */
+    cr_assert_eq(rb_results_open(tmpdir, &res), 0);
+    cr_assert_eq(rb_results_write(res, &b), 0);
+    cr_assert_eq(rb_results_end_cell(res, "b"), 0);
+    cr_assert_eq(rb_results_write(res, &c), 0);
+    cr_assert_eq(rb_results_fail_cell(res, "c", "c: second"), 0);
+    rb_results_close(res);
+    cr_assert_eq(rb_results_failed_cells(tmpdir, &failed), 0);
+    cr_assert_eq(json_object_size(failed), 1);
+    cr_assert_str_eq(json_string_value(json_object_get(failed, "c")), "c: second");
+    json_decref(failed);
+    cr_assert_eq(rb_results_read(path, &rows), 0);
+    cr_assert_eq(json_array_size(rows), 2);
+    json_decref(rows);
+    cr_assert_eq(rb_results_failed_cells("/nonexistent", &failed), 0);
+    cr_assert_eq(json_object_size(failed), 0);
+    json_decref(failed);
+    rmtmp();
+}
+
 Test(record, malformed_lines_name_file_and_line) {
     mktmp();
     char path[600];
@@ -238,6 +291,8 @@ Test(record, malformed_lines_name_file_and_line) {
          "{\"cell_done\":\"a\"}\n",
          ":3: a record needs"},
         {"{\"cell_done\":5}\n", ":1: \"cell_done\" must be a string"},
+        {"{\"cell_failed\":[]}\n", ":1: \"cell_failed\" must be a string"},
+        {"{\"cell_failed\":\"a\"}\n", ":1: \"error\" must be a string"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         write_file(path, cases[i][0], "w");

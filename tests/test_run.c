@@ -650,4 +650,114 @@ Test(run, a_failing_cell_names_its_config_entry) {
     cr_assert(strstr(err, want) && strstr(err, "not a multiple of group = 128"), "%s", err);
     cr_assert(strstr(err, "the 1 cells finished before it are kept in"), "%s", err);
     free(err);
+    /* The failure is on disk too: `rotabench report` on the stopped run lists it. */
+    char out[128];
+    snprintf(out, sizeof out, "%s/out", dir);
+    json_t *failed;
+    cr_assert_eq(rb_results_failed_cells(out, &failed), 0, "%s", rb_error_detail());
+    cr_assert_eq(json_object_size(failed), 1);
+    const char *key;
+    json_t *msg;
+    json_object_foreach(failed, key, msg) {
+        cr_assert(strstr(key, "|rk|bits=2,"), "%s", key);
+        cr_assert(strstr(json_string_value(msg), want), "%s", json_string_value(msg));
+    }
+    json_decref(failed);
+}
+
+/* The methods of rows in dir/out's results, each once, in order: "rtn_kv,kivi,". */
+static void methods_of(char *buf, size_t size) {
+    char p[256];
+    snprintf(p, sizeof p, "%s/out/results.jsonl", dir);
+    json_t *rows;
+    cr_assert_eq(rb_results_read(p, &rows), 0, "%s", rb_error_detail());
+    buf[0] = '\0';
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row) {
+        const char *m = rb_row_str(row, "method");
+        char item[64];
+        snprintf(item, sizeof item, "%s,", m);
+        if (!strstr(buf, item)) strncat(buf, item, size - strlen(buf) - 1);
+    }
+    json_decref(rows);
+}
+
+static const char *kv_mixed_yaml = "name: mixed\n"
+                                   "datasets:\n"
+                                   "  - {name: kv, kind: kv_cache, tokens: 64, heads: 2, "
+                                   "head_dim: 64}\n"
+                                   "methods:\n"
+                                   "  - {method: rtn_kv, params: {bits: 4}}\n"
+                                   "  - {method: rotatekv, label: rk, params: {bits: [2, 4]}}\n"
+                                   "  - {method: kivi, params: {bits: 2}}\n"
+                                   "metrics: [rel_mse_k]\n";
+
+/* --keep-going: the cells after a failing one still run; the failures are on stderr, in
+ * results.jsonl (not as rows) and in the report, and the exit status is 2 whatever the
+ * expectations say. Without it the run stops at the first (the test above). */
+Test(run, keep_going_runs_the_rest_and_lists_the_failures) {
+    make_dir();
+    char *err, methods[256];
+    cr_assert_eq(run_config("mixed.yaml", kv_mixed_yaml, " --quick --keep-going", &err), 2, "%s",
+                 err);
+    cr_assert(strstr(err, "continuing (--keep-going)"), "%s", err);
+    cr_assert(strstr(err, "2 cells failed"), "%s", err);
+    free(err);
+    methods_of(methods, sizeof methods);
+    cr_assert_str_eq(methods, "rtn_kv,kivi,");
+    char out[128], want[160];
+    snprintf(out, sizeof out, "%s/out", dir);
+    snprintf(want, sizeof want, "%s/mixed.yaml:6:5: method 'rotatekv' (label 'rk')", dir);
+    json_t *failed;
+    cr_assert_eq(rb_results_failed_cells(out, &failed), 0, "%s", rb_error_detail());
+    cr_assert_eq(json_object_size(failed), 2);
+    json_decref(failed);
+    char *report = slurp_out("report.md");
+    cr_assert_not_null(report);
+    cr_assert(strstr(report, "**PARTIAL: 2 of 4 cells** finished; **2 failed**"), "%s", report);
+    char *section = strstr(report, "## Failed cells");
+    cr_assert(section && strstr(section, want) && strstr(section, "not a multiple of group"), "%s",
+              report);
+    free(report);
+}
+
+/* A failed cell is not done: --resume runs it again, and once its cause (here a data file that
+ * did not exist yet) is gone it succeeds, leaves the failed list and the run exits 0. */
+Test(run, resume_runs_failed_cells_again) {
+    make_dir();
+    char npy[256], yaml[1024], *err, methods[256];
+    snprintf(npy, sizeof npy, "%s/later.npy", dir);
+    snprintf(yaml, sizeof yaml,
+             "name: later\n"
+             "datasets:\n"
+             "  - {name: s, kind: sphere, dim: 8, count: 20}\n"
+             "  - {name: d, kind: npy, path: %s}\n"
+             "methods:\n"
+             "  - {method: rtn}\n"
+             "metrics: [vnmse]\n",
+             npy);
+    cr_assert_eq(run_config("later.yaml", yaml, " --quick -k", &err), 2, "%s", err);
+    free(err);
+    methods_of(methods, sizeof methods);
+    cr_assert_str_eq(methods, "rtn,");
+    float x[4 * 8];
+    for (int i = 0; i < 32; i++) x[i] = (float) (i % 7) - 3.0f;
+    size_t shape[2] = {4, 8};
+    cr_assert_eq(rb_npy_write(npy, RB_NPY_F32, 2, shape, x), 0, "%s", rb_error_detail());
+    char args[512], *out;
+    snprintf(args, sizeof args, "run %s/later.yaml -o %s/out --quick --resume", dir, dir);
+    cr_assert_eq(rbt_run_cli(args, &out, &err), 0, "%s", err);
+    cr_assert(strstr(out, "(1 cells run, 1 done before (--resume))"), "%s", out);
+    free(out);
+    free(err);
+    snprintf(args, sizeof args, "%s/out", dir);
+    json_t *failed;
+    cr_assert_eq(rb_results_failed_cells(args, &failed), 0, "%s", rb_error_detail());
+    cr_assert_eq(json_object_size(failed), 0);
+    json_decref(failed);
+    char *report = slurp_out("report.md");
+    cr_assert(report && !strstr(report, "Failed cells") && !strstr(report, "PARTIAL"), "%s",
+              report);
+    free(report);
 }
