@@ -392,8 +392,13 @@ static int sink_slot(const rotatekv *s, size_t t) {
     return -1;
 }
 
+/* The per-group quantizer above is the method's own loop, not a dispatched kernel: the trace
+ * names it so that a record lists every kernel that did its work. */
+RB_OP_SINGLE(rb_op_rotatekv_quant, "rotatekv_quant", "ref");
+
 static int rotatekv_append(void *state, const float *K, const float *V, size_t tokens) {
     rotatekv *s = state;
+    if (s->quantize && tokens) rb_kernel_note_single(&rb_op_rotatekv_quant);
     if (tokens > s->cap - s->n)
         return rb_error_set(RB_ESIZE, "rotatekv: appending %zu tokens to %zu exceeds capacity %zu",
                             tokens, s->n, s->cap);

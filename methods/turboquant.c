@@ -379,10 +379,12 @@ static int tq_unpack(tq *c, const uint8_t *codes, size_t count) {
     else
         memset(c->y, 0, count * d * sizeof *c->y);
     if (rc) return rc;
-    for (size_t i = 0; c->prod && i < count; i++) {
-        const uint8_t *in = codes + i * c->code_bytes + c->payload_bytes;
-        for (size_t j = 0; j < d; j++) c->u[i * d + j] = (in[j / 8] >> (j % 8)) & 1 ? -1.0f : 1.0f;
-    }
+    if (!c->prod) return RB_OK;
+    /* The sign stream is a 1-bit row stream at payload_bytes: through the dispatched unpacker
+     * (the indices are spent, so their buffer takes the bits), then bit 1 = negative. */
+    if ((rc = rb_unpack_rows(codes + c->payload_bytes, c->code_bytes, count, d, 1, c->idx)))
+        return rc;
+    for (size_t k = 0; k < count * d; k++) c->u[k] = c->idx[k] ? -1.0f : 1.0f;
     return RB_OK;
 }
 

@@ -281,7 +281,9 @@ Test(run, dataset_file_error_names_the_entry) {
  * rotation (the GEMM, and its pack / dequant through the dispatched row ops), polarquant (the
  * polar transform, whose default rotation is Haar) and kivi (its own fp16 loops) used to record
  * only quant_rows_f32, or nothing; eden and turboquant on their Haar paths, qjl, octopus and
- * rotatekv packed and unpacked through the untraced rb_pack_bits / rb_unpack_bits. */
+ * rotatekv packed and unpacked through the untraced rb_pack_bits / rb_unpack_bits; rotatekv's
+ * own quantizer went unnamed, and turboquant_prod unpacked its QJL signs in a loop of its own
+ * (at bits 1 there is no codebook stage whose unpack could hide that). */
 Test(run, kernel_variants_name_every_op) {
     make_dir();
     char *err, p[256];
@@ -297,7 +299,7 @@ Test(run, kernel_variants_name_every_op) {
                         "  - {method: polarquant, datasets: [s]}\n"
                         "  - {method: kivi, params: {group: 32, residual: 32}, datasets: [kv]}\n"
                         "  - {method: eden, params: {rotation: haar}, datasets: [s]}\n"
-                        "  - {method: turboquant_prod, datasets: [s]}\n"
+                        "  - {method: turboquant_prod, params: {bits: 1}, datasets: [s]}\n"
                         "  - {method: qjl, datasets: [s]}\n"
                         "  - {method: octopus, params: {rotation: haar}, datasets: [s3]}\n"
                         "  - {method: rotatekv, params: {group: 32, head_group: 2, reorder: "
@@ -321,7 +323,7 @@ Test(run, kernel_variants_name_every_op) {
         {"turboquant_prod", {"pack_rows=", "unpack_rows="}},
         {"qjl", {"pack_rows=", "unpack_rows="}},
         {"octopus", {"pack_rows=", "unpack_rows="}},
-        {"rotatekv", {"pack_rows=", "unpack_rows=", "dequant_rows_f32="}},
+        {"rotatekv", {"rotatekv_quant=ref", "pack_rows=", "unpack_rows=", "dequant_rows_f32="}},
     };
     enum { NM = sizeof want / sizeof want[0] };
     int seen[NM] = {0};
