@@ -38,7 +38,8 @@ typedef struct run {
     size_t ncells;
     char results_dir[4096], report_dir[4096];
     rb_results *res;
-    json_t *done; /* cell keys already complete (resume) */
+    json_t *done;        /* cell keys already complete (resume) */
+    json_t *done_limits; /* the limits in the context of the run resumed, or NULL */
     rb_limits limits;
     int have_limits;
     /* the dataset of the previous cell, reused while consecutive cells share it */
@@ -520,6 +521,8 @@ static int check_resume(run *r) {
     int same = sha && strcmp(sha, r->cfg.sha256) == 0;
     char was[65] = "";
     if (sha) snprintf(was, sizeof was, "%s", sha);
+    json_t *lim = json_object_get(json_object_get(old, "host"), "limits");
+    if (json_is_array(lim)) r->done_limits = json_incref(lim);
     json_decref(old);
     if (!same)
         return rb_error_set(RB_ECONFIG,
@@ -527,6 +530,29 @@ static int check_resume(run *r) {
                             "resume with the same config or write to a new directory",
                             r->results_dir, was[0] ? was : "?", r->cfg.sha256);
     return RB_OK;
+}
+
+/* A resumed run takes the limits the run it continues measured at the same thread count, so
+ * that every latency row's fraction is of one limit (the report shows one). Returns 1 when it
+ * found them. */
+static int reuse_limits(run *r, int threads) {
+    size_t i;
+    json_t *l;
+    json_array_foreach(r->done_limits, i, l) {
+        double copy = rb_row_double(l, "copy_gbps"), peak = rb_row_double(l, "peak_add_gflops");
+        if (rb_row_int(l, "threads", 0) != threads || !(copy > 0) || !(peak > 0)) continue;
+        memset(&r->limits, 0, sizeof r->limits);
+        r->limits.count = 1;
+        r->limits.copy_bytes = (size_t) rb_row_int(l, "copy_bytes", 0);
+        r->limits.rows[0] =
+            (rb_limit){.threads = threads, .copy_gbps = copy, .peak_add_gflops = peak};
+        fprintf(stderr,
+                "rotabench run: --resume: fractions of the limits the resumed run measured at "
+                "%d threads (copy %.1f GB/s, fp32 add %.1f GFLOP/s)\n",
+                threads, copy, peak);
+        return 1;
+    }
+    return 0;
 }
 
 static int setup_dirs(run *r) {
@@ -605,7 +631,7 @@ int rb_run(const rb_run_opts *o) {
         /* The copy on bench's buffer size (well above the last-level cache), so that a run's
          * fractions and `rotabench bench`'s are of the same limit; about 1.5 s. */
         rb_limits_options lo = {.copy_bytes = 256u << 20, .min_time = 0.05, .repetitions = 3};
-        if ((rc = rb_limits_measure(&t, 1, &lo, &r.limits))) goto fail;
+        if (!reuse_limits(&r, t) && (rc = rb_limits_measure(&t, 1, &lo, &r.limits))) goto fail;
         r.have_limits = 1;
     }
     json_t *seeds = seeds_json(&r), *limits = limits_json(&r); /* the context borrows them */
@@ -704,6 +730,7 @@ fail:
 done:
     if (r.res) rb_results_close(r.res);
     json_decref(r.done);
+    json_decref(r.done_limits);
     if (r.have_limits) rb_limits_free(&r.limits);
     rb_dataset_free(&r.ds);
     free(r.cells);

@@ -500,6 +500,53 @@ Test(run, resume_after_interruption_gives_identical_results) {
     free(err);
 }
 
+/* A resumed run's latency rows are fractions of the limits the run it continues measured (at the
+ * same thread count), not of a second measurement: the report shows one limit per run. The test
+ * plants an impossible copy bandwidth in the first run's context.json and reads it back from
+ * the resumed rows' gbps / frac_bw. */
+Test(run, resume_keeps_the_limits_of_the_run_it_continues, .timeout = 120) {
+    make_dir();
+    write_file("lat.yaml", "name: lat\n"
+                           "datasets:\n"
+                           "  - {name: s, kind: sphere, dim: 32, count: 64}\n"
+                           "methods:\n"
+                           "  - {method: rtn, params: {bits: [2, 4]}}\n"
+                           "metrics: [vnmse]\n"
+                           "latency: {ops: [encode], min_time: 0.001, repetitions: 2}\n");
+    char args[512], *err, *out, p[256];
+    snprintf(args, sizeof args, "run %s/lat.yaml -o %s/out --threads 1", dir, dir);
+    cr_assert_eq(rbt_run_cli(args, &out, &err), 0, "%s", err);
+    free(out);
+    free(err);
+    snprintf(p, sizeof p, "%s/out", dir);
+    truncate_after_cells(p, 1);
+    snprintf(p, sizeof p, "%s/out/context.json", dir);
+    json_t *ctx = json_load_file(p, 0, NULL);
+    json_t *lim = json_array_get(json_object_get(json_object_get(ctx, "host"), "limits"), 0);
+    cr_assert_not_null(lim, "no limits in context.json");
+    json_object_set_new(lim, "copy_gbps", json_real(12345.0));
+    cr_assert_eq(json_dump_file(ctx, p, 0), 0);
+    json_decref(ctx);
+    cr_assert_eq(rbt_run_cli(strcat(args, " --resume"), &out, &err), 0, "%s", err);
+    cr_assert(strstr(err, "fractions of the limits the resumed run measured at 1 threads (copy "
+                          "12345.0 GB/s"),
+              "%s", err);
+    free(out);
+    free(err);
+    snprintf(p, sizeof p, "%s/out/results.jsonl", dir);
+    json_t *rows, *row;
+    cr_assert_eq(rb_results_read(p, &rows), 0, "%s", rb_error_detail());
+    size_t i, resumed = 0;
+    json_array_foreach(rows, i, row) {
+        if (!rb_row_is_latency(row) || i < 2) continue; /* the first cell's rows came first */
+        double gbps = rb_row_double(row, "gbps"), frac = rb_row_double(row, "frac_bw");
+        cr_assert(fabs(frac * 12345.0 - gbps) <= 1e-9 * gbps, "gbps %g, frac_bw %g", gbps, frac);
+        resumed++;
+    }
+    cr_assert_eq(resumed, 1);
+    json_decref(rows);
+}
+
 /* A real SIGINT in the middle of a run: exit 2 with the resume command, the finished cells on
  * disk; the resumed run completes. */
 Test(run, sigint_keeps_finished_cells, .timeout = 120) {
