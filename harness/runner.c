@@ -694,8 +694,12 @@ int rb_run(const rb_run_opts *o) {
     json_t *rows = NULL;
     snprintf(csv, sizeof csv, "%s/results.jsonl", r.results_dir);
     if ((rc = rb_results_read(csv, &rows))) goto fail;
-    snprintf(csv, sizeof csv, "%s/results.csv", r.results_dir);
-    rc = rb_results_write_csv(csv, rows);
+    /* The report writes results.csv beside report.md; the results directory gets its own copy
+     * only when that is another directory (the default results/<id>/ and reports/<id>/). */
+    if (strcmp(r.results_dir, r.report_dir)) {
+        snprintf(csv, sizeof csv, "%s/results.csv", r.results_dir);
+        rc = rb_results_write_csv(csv, rows);
+    }
     if (!r.filtered) warn_unproduced(&r.cfg, rows, stderr);
     json_decref(rows);
     if (rc) goto fail;
