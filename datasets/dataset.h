@@ -45,14 +45,25 @@ typedef struct rb_dataset {
         hash[65]; /* sha256 (hex) of the tensors' shapes and bytes, or of the signal's definition */
 } rb_dataset;
 
+/* What a kind's parameters fix about its data before anything is drawn or read: enough for the
+ * runner to check every cell's method against its data before the first cell runs. 0 = not
+ * known (a file's shape is known once it is read). */
+typedef struct rb_dataset_shape {
+    size_t dim;                     /* vectors (codec data): the length of a row of x */
+    size_t heads, head_dim, tokens; /* KV data: K and V are tokens x heads x head_dim */
+    double rope_base;               /* KV data: the keys' RoPE base, 0 when they have none */
+} rb_dataset_shape;
+
 /* A generator or loader, with its declared parameters. `load` fills *ds deterministically from
- * (params, seed); loaders ignore the seed. Errors name the parameter or file. */
+ * (params, seed); loaders ignore the seed. Errors name the parameter or file. `shape` is
+ * optional (generators have it; loaders learn their shape by reading). */
 typedef struct rb_dataset_kind {
     const char *name;
     const char *summary;
     const rb_param_def *params;
     size_t nparams;
     int (*load)(const rb_params *p, uint64_t seed, rb_dataset *ds);
+    void (*shape)(const rb_params *p, rb_dataset_shape *s);
 } rb_dataset_kind;
 
 const rb_dataset_kind *const *rb_dataset_kinds_all(size_t *count);

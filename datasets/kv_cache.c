@@ -129,8 +129,15 @@ fail:
     return rc;
 }
 
+static void kv_shape(const rb_params *p, rb_dataset_shape *s) {
+    s->tokens = (size_t) rb_params_int(p, "tokens");
+    s->heads = (size_t) rb_params_int(p, "heads");
+    s->head_dim = (size_t) rb_params_int(p, "head_dim");
+    s->rope_base = rb_params_bool(p, "rope") ? rb_params_float(p, "rope_base") : 0;
+}
+
 const rb_dataset_kind rb_dataset_kv_cache = {
     "kv_cache",
     "keys K and values V (tokens x heads x head_dim) with per-head key outlier channels, "
     "queries Q; optional RoPE, attention sinks and a calibration sequence",
-    RB_PARAMS_OF(kv_params), load_kv};
+    RB_PARAMS_OF(kv_params), load_kv, kv_shape};

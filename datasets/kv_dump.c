@@ -273,7 +273,7 @@ const rb_dataset_kind rb_dataset_kv_npy = {
     "kv_npy",
     "a real KV cache from .npy dumps: K, V (tokens x heads x head_dim, optional leading layer "
     "axis), optional Q and calibration tokens (a split of the dump or separate files)",
-    RB_PARAMS_OF(kv_npy_params), load_kv_npy};
+    RB_PARAMS_OF(kv_npy_params), load_kv_npy, NULL};
 
 /* ---- kv_safetensors ---- */
 
@@ -331,4 +331,4 @@ const rb_dataset_kind rb_dataset_kv_safetensors = {
     "kv_safetensors",
     "a real KV cache from one .safetensors file: tensors K, V (tokens x heads x head_dim, "
     "optional leading layer axis), optional Q and calibration tokens",
-    RB_PARAMS_OF(kv_st_params), load_kv_st};
+    RB_PARAMS_OF(kv_st_params), load_kv_st, NULL};

@@ -91,11 +91,16 @@ static int load_activations(const rb_params *p, uint64_t seed, rb_dataset *ds) {
     return RB_OK;
 }
 
+/* A codec codes each token's row of channels. */
+static void activations_shape(const rb_params *p, rb_dataset_shape *s) {
+    s->dim = (size_t) rb_params_int(p, "channels");
+}
+
 const rb_dataset_kind rb_dataset_llm_activations = {
     "llm_activations",
     "tokens x channels activations (x): Gaussian, persistent outlier channels, massive "
     "activations every N tokens; optional queries",
-    RB_PARAMS_OF(act_params), load_activations};
+    RB_PARAMS_OF(act_params), load_activations, activations_shape};
 
 /* ---- linear_layer ---- */
 
@@ -142,4 +147,4 @@ const rb_dataset_kind rb_dataset_linear_layer = {
     "linear_layer",
     "a linear layer: weight W (out x in, Gaussian / sqrt(in)) with outlier input columns, and "
     "activations X (tokens x in) with the same outlier channels",
-    RB_PARAMS_OF(layer_params), load_layer};
+    RB_PARAMS_OF(layer_params), load_layer, NULL};

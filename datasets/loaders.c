@@ -71,7 +71,7 @@ static int load_npy(const rb_params *p, uint64_t seed, rb_dataset *ds) {
 
 const rb_dataset_kind rb_dataset_npy = {
     "npy", "a tensor from a .npy file (stored as 'x' unless 'as' says otherwise), optional queries",
-    RB_PARAMS_OF(npy_params), load_npy};
+    RB_PARAMS_OF(npy_params), load_npy, NULL};
 
 /* ---- fvecs ---- */
 
@@ -177,4 +177,4 @@ static int load_fvecs(const rb_params *p, uint64_t seed, rb_dataset *ds) {
 
 const rb_dataset_kind rb_dataset_fvecs = {
     "fvecs", "vectors from a .fvecs file (x: count x dim), optional queries from another",
-    RB_PARAMS_OF(fvecs_params), load_fvecs};
+    RB_PARAMS_OF(fvecs_params), load_fvecs, NULL};

@@ -230,4 +230,4 @@ done:
 
 const rb_dataset_kind rb_dataset_safetensors = {
     "safetensors", "one tensor, by name, from a .safetensors file (F32/F16/BF16/F64), as 'x'",
-    RB_PARAMS_OF(st_params), load_safetensors};
+    RB_PARAMS_OF(st_params), load_safetensors, NULL};

@@ -157,4 +157,4 @@ const rb_dataset_kind rb_dataset_sparse_npy = {
     "sparse_npy",
     "a stored signal of length 2^n (.npy) for sparse WHT recovery; truth = its own spectrum's k "
     "largest (or above-threshold) coefficients",
-    RB_PARAMS_OF(sparse_npy_params), load_sparse_npy};
+    RB_PARAMS_OF(sparse_npy_params), load_sparse_npy, NULL};

@@ -286,4 +286,4 @@ const rb_dataset_kind rb_dataset_sparse_wht = {
     "sparse_wht",
     "oracle for x = H X / sqrt(N), X k-sparse over N = 2^log2n (+ noise); truth in tensors "
     "support (k x 3 index limbs of 21 bits) and coef",
-    RB_PARAMS_OF(sparse_params), load_sparse};
+    RB_PARAMS_OF(sparse_params), load_sparse, NULL};

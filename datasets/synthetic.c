@@ -51,11 +51,17 @@ static int load_sphere(const rb_params *p, uint64_t seed, rb_dataset *ds) {
     return load_vectors(p, seed, ds, 1);
 }
 
+/* Every vector kind here names its row length "dim". */
+static void vector_shape(const rb_params *p, rb_dataset_shape *s) {
+    s->dim = (size_t) rb_params_int(p, "dim");
+}
+
 const rb_dataset_kind rb_dataset_gaussian = {"gaussian", "i.i.d. N(0,1) vectors (x) and queries",
-                                             RB_PARAMS_OF(vector_params), load_gaussian};
+                                             RB_PARAMS_OF(vector_params), load_gaussian,
+                                             vector_shape};
 const rb_dataset_kind rb_dataset_sphere = {
     "sphere", "uniform points on the unit sphere S^(dim-1) (x) and queries",
-    RB_PARAMS_OF(vector_params), load_sphere};
+    RB_PARAMS_OF(vector_params), load_sphere, vector_shape};
 
 /* ---- heavy-tailed i.i.d. entries ------------------------------------------------------------
  *
@@ -214,7 +220,7 @@ static int load_lognormal(const rb_params *p, uint64_t seed, rb_dataset *ds) {
 
 const rb_dataset_kind rb_dataset_student_t = {
     "student_t", "i.i.d. Student-t(nu) entries (x) and queries; heavy tails for nu small",
-    RB_PARAMS_OF(student_params), load_student};
+    RB_PARAMS_OF(student_params), load_student, vector_shape};
 const rb_dataset_kind rb_dataset_lognormal = {
     "lognormal", "i.i.d. exp(N(mu, sigma^2)) entries, optionally with random signs (x), queries",
-    RB_PARAMS_OF(lognormal_params), load_lognormal};
+    RB_PARAMS_OF(lognormal_params), load_lognormal, vector_shape};

@@ -533,6 +533,21 @@ int rb_compare(const char *base_dir, const char *new_dir, const rb_compare_opts 
             if (b.g[i].partner < 0) print_only(&b, &b.g[i], out);
     }
     if (only_a || only_b) status = RB_COMPARE_INCOMPARABLE;
+    /* Rows that are missing because their cell failed say so, with the failure's first line. */
+    if (only_a || only_b) {
+        const char *dirs[2] = {base_dir, new_dir}, *names[2] = {"base", "new"};
+        for (int k = 0; k < 2; k++) {
+            json_t *failed;
+            if (rb_results_failed_cells(dirs[k], &failed)) continue;
+            if (json_object_size(failed))
+                fprintf(out, "cells that failed in %s (%zu; their rows are missing):\n", names[k],
+                        json_object_size(failed));
+            const char *key;
+            json_t *err;
+            json_object_foreach(failed, key, err) fprintf(out, "  %s\n", json_string_value(err));
+            json_decref(failed);
+        }
+    }
 
     size_t counts[3] = {0, 0, 0}, m;
     json_t *metric;

@@ -1679,13 +1679,22 @@ int rb_report_write(const char *results_dir, const char *report_dir) {
     if (!config_path) config_path = "CONFIG";
     if (done < planned) {
         fprintf(f, "**PARTIAL: %zu of %zu cells** finished", done, planned);
-        if (json_object_size(failed))
+        size_t nfailed = json_object_size(failed);
+        size_t unrun = planned - done > nfailed ? planned - done - nfailed : 0;
+        if (nfailed) {
+            fprintf(f, "; **%zu failed** (see \"Failed cells\")", nfailed);
+            if (unrun && only)
+                fprintf(f, "; %zu not selected by `--only %s`", unrun, only);
+            else if (unrun)
+                fprintf(f,
+                        "; %zu not run (the run stopped at a failure or was interrupted, or "
+                        "is still going)",
+                        unrun);
             fprintf(f,
-                    "; **%zu failed** (see \"Failed cells\"; `rotabench run %s -o %s --resume` "
-                    "runs them again with the same config, a fix in the config needs a new "
-                    "directory).\n\n",
-                    json_object_size(failed), config_path, results_dir);
-        else if (only)
+                    ". `rotabench run %s -o %s --resume -k` runs the failed%s cells, with the "
+                    "same config (after a change to it, run into a new directory).\n\n",
+                    config_path, results_dir, unrun ? " and the other" : "");
+        } else if (only)
             fprintf(f, " (the run was limited with `--only %s`).\n\n", only);
         else
             fprintf(f,

@@ -47,6 +47,18 @@ typedef struct run {
     long ds_index;
     uint64_t ds_seed;
     char ds_params[RB_PARAMS_TEXT_MAX];
+    /* the last dataset that failed to load, and its error: the cells after it that need the
+     * same data fail with it at once instead of reading a bad file again */
+    long bad_ds_index;
+    uint64_t bad_ds_seed;
+    char bad_ds_params[RB_PARAMS_TEXT_MAX];
+    int bad_ds_rc;
+    char bad_ds_msg[1024];
+    /* cells the preflight found impossible (--keep-going): their error code, 0 for the others,
+     * and the message */
+    int *pre_rc;
+    char **pre_msg;
+    int stopped_by_cell; /* the run ended at a failing cell (no --keep-going) */
     double t0;
     /* run here; done by an earlier run (--resume); not --only; failed (--keep-going) */
     size_t ran, skipped, filtered, failed;
@@ -114,6 +126,9 @@ static int load_dataset(run *r, const rb_cell *c) {
     if (r->ds_index == (long) c->dataset && r->ds_seed == c->data_seed &&
         strcmp(text, r->ds_params) == 0)
         return RB_OK;
+    if (r->bad_ds_index == (long) c->dataset && r->bad_ds_seed == c->data_seed &&
+        strcmp(text, r->bad_ds_params) == 0)
+        return rb_error_set(r->bad_ds_rc, "%s", r->bad_ds_msg);
     rb_dataset_free(&r->ds);
     r->ds_index = -1;
     const rb_dataset_entry *de = &r->cfg.datasets[c->dataset];
@@ -122,10 +137,16 @@ static int load_dataset(run *r, const rb_cell *c) {
     int rc = k->load(&c->dparams, c->data_seed, &r->ds);
     /* The file errors (missing, truncated, wrong dtype, NaN) name the file; the entry's place in
      * the config says which entry named it. */
-    if (rc)
-        return rb_error_set(rc, "%s:%d:%d: dataset '%s': %s",
-                            de->pos.file ? de->pos.file : r->cfg.path, de->pos.line, de->pos.col,
-                            de->name, rb_error_detail());
+    if (rc) {
+        rb_error_set(rc, "%s:%d:%d: dataset '%s': %s", de->pos.file ? de->pos.file : r->cfg.path,
+                     de->pos.line, de->pos.col, de->name, rb_error_detail());
+        r->bad_ds_index = (long) c->dataset;
+        r->bad_ds_seed = c->data_seed;
+        r->bad_ds_rc = rc;
+        snprintf(r->bad_ds_params, sizeof r->bad_ds_params, "%s", text);
+        snprintf(r->bad_ds_msg, sizeof r->bad_ds_msg, "%s", rb_error_detail());
+        return rc;
+    }
     r->ds_index = (long) c->dataset;
     r->ds_seed = c->data_seed;
     snprintf(r->ds_params, sizeof r->ds_params, "%s", text);
@@ -164,7 +185,7 @@ static int run_cell(run *r, const rb_cell *c) {
     const rb_method_entry *me = &r->cfg.methods[c->method];
     cell_sink cs = {r, c, me, &r->cfg.datasets[c->dataset]};
     int rc = load_dataset(r, c);
-    if (rc) return rc;
+    if (rc) return rb_error_set(rc, "%s [cell %s]", rb_error_detail(), c->key);
     const char **metrics = (const char **) r->cfg.metrics;
     rb_eval_fn eval = rb_family_evaluator(me->m->family);
     if (!eval)
@@ -421,6 +442,85 @@ static size_t warn_unproduced(const rb_config *cfg, json_t *rows, FILE *f) {
     return warned;
 }
 
+/* The method's own rules (rb_codec_ops.check, rb_kv_ops.check) on a cell's data, where the
+ * dataset kind's parameters fix its shape (generators; a file's shape is known once read, and
+ * its cells are checked when they run, by create). RB_OK, or cell_error's message. */
+static int check_cell(const run *r, const rb_cell *c) {
+    const rb_method *m = r->cfg.methods[c->method].m;
+    const rb_dataset_kind *k = rb_dataset_kind_find(r->cfg.datasets[c->dataset].kind);
+    if (m->family != RB_FAMILY_CODEC || !k || !k->shape) return RB_OK;
+    rb_dataset_shape s = {0};
+    k->shape(&c->dparams, &s);
+    int rc = RB_OK;
+    if (m->kv && m->kv->check && s.heads) {
+        rb_kv_geom g = {.heads = s.heads,
+                        .head_dim = s.head_dim,
+                        .capacity = s.tokens,
+                        .rope_base = s.rope_base};
+        rc = m->kv->check(&c->mparams, &g);
+    } else if (m->codec && m->codec->check && (s.dim || s.head_dim)) {
+        /* On KV data a vector codec codes each head_dim row of K and V. */
+        rc = m->codec->check(&c->mparams, s.dim ? s.dim : s.head_dim);
+    }
+    return rc ? cell_error(r, c, rc) : RB_OK;
+}
+
+/* Every selected cell checked before the first runs, so that a combination its method cannot
+ * take is an error at once, not after hours of the cells before it. Without --keep-going any
+ * is an error: each distinct one printed once, with its count, and nothing is written. With it
+ * they are kept in pre_rc / pre_msg, and the loop records them as failed without running. */
+static int preflight(run *r) {
+    json_t *seen = json_object(); /* message without the cell key -> count, in order */
+    if (!seen) return rb_error_set(RB_ENOMEM, "preflight: out of memory");
+    size_t bad = 0;
+    int first_rc = RB_OK;
+    for (size_t i = 0; i < r->ncells; i++) {
+        const rb_cell *c = &r->cells[i];
+        int rc;
+        if (!cell_selected(r, c) || !(rc = check_cell(r, c))) continue;
+        bad++;
+        if (!first_rc) first_rc = rc;
+        if (r->o->keep_going) {
+            if (!r->pre_rc) {
+                r->pre_rc = calloc(r->ncells, sizeof *r->pre_rc);
+                r->pre_msg = calloc(r->ncells, sizeof *r->pre_msg);
+            }
+            if (!r->pre_rc || !r->pre_msg || !(r->pre_msg[i] = strdup(rb_error_detail()))) {
+                json_decref(seen);
+                return rb_error_set(RB_ENOMEM, "preflight: out of memory");
+            }
+            r->pre_rc[i] = rc;
+            continue;
+        }
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", rb_error_detail());
+        char *key = strstr(msg, " [cell ");
+        if (key) *key = '\0';
+        json_t *n = json_object_get(seen, msg);
+        json_object_set_new(seen, msg, json_integer(n ? json_integer_value(n) + 1 : 1));
+    }
+    if (!bad || r->o->keep_going) {
+        json_decref(seen);
+        if (bad)
+            fprintf(stderr,
+                    "rotabench run: %zu cell%s cannot run with %s data (method checks before "
+                    "the first cell); they will be recorded as failed (--keep-going)\n",
+                    bad, bad == 1 ? "" : "s", bad == 1 ? "its" : "their");
+        return RB_OK;
+    }
+    const char *msg;
+    json_t *n;
+    json_object_foreach(seen, msg, n) {
+        long long k = json_integer_value(n);
+        fprintf(stderr, "rotabench run: %s (%lld cell%s)\n", msg, k, k == 1 ? "" : "s");
+    }
+    json_decref(seen);
+    return rb_error_set(first_rc,
+                        "%zu cell%s cannot run with %s data (above); nothing was run (fix the "
+                        "config, or --keep-going runs the others)",
+                        bad, bad == 1 ? "" : "s", bad == 1 ? "its" : "their");
+}
+
 /* --only that selects nothing is an error, not an empty green run (a typo in a CI job). */
 static int check_only(const run *r) {
     if (!r->o->only) return RB_OK;
@@ -436,10 +536,11 @@ static int check_only(const run *r) {
 static void progress(run *r, size_t i) {
     if (!isatty(STDERR_FILENO)) return;
     double el = now_s() - r->t0;
-    size_t done = r->ran + r->skipped + r->filtered + r->failed;
-    double left = r->ran ? el / (double) r->ran * (double) (r->ncells - done) : 0;
-    fprintf(stderr, "\r\033[K[%zu/%zu] %.0fs elapsed, ~%.0fs left  %s", done, r->ncells, el, left,
-            i < r->ncells ? r->cells[i].key : "");
+    size_t done = r->ran + r->skipped + r->filtered + r->failed, tried = r->ran + r->failed;
+    double left = tried ? el / (double) tried * (double) (r->ncells - done) : 0;
+    fprintf(stderr, "\r\033[K[%zu/%zu] %.0fs elapsed, ~%.0fs left", done, r->ncells, el, left);
+    if (r->failed) fprintf(stderr, ", %zu failed", r->failed);
+    fprintf(stderr, "  %s", i < r->ncells ? r->cells[i].key : "");
     if (i >= r->ncells) fputc('\n', stderr);
 }
 
@@ -451,7 +552,10 @@ static int cell_failed(run *r, const rb_cell *c, int rc) {
     snprintf(msg, sizeof msg, "%s", rb_error_detail()[0] ? rb_error_detail() : rb_strerror(rc));
     int wrc = rb_results_fail_cell(r->res, c->key, msg);
     if (wrc) return wrc;
-    if (!r->o->keep_going) return rb_error_set(rc, "%s", msg);
+    if (!r->o->keep_going) {
+        r->stopped_by_cell = 1;
+        return rb_error_set(rc, "%s", msg);
+    }
     r->failed++;
     fprintf(stderr, "%srotabench run: %s\nrotabench run: continuing (--keep-going)\n",
             isatty(STDERR_FILENO) ? "\r\033[K" : "", msg);
@@ -607,7 +711,7 @@ size_t rb_run_warn_rope(const rb_config *cfg, const rb_cell *cells, size_t ncell
 }
 
 int rb_run(const rb_run_opts *o) {
-    run r = {.o = o, .ds_index = -1};
+    run r = {.o = o, .ds_index = -1, .bad_ds_index = -1};
     int rc, status = 2;
     if (o->resume && !o->out_dir) {
         fprintf(stderr, "rotabench run: --resume needs -o DIR (the directory of the run to "
@@ -623,6 +727,7 @@ int rb_run(const rb_run_opts *o) {
     rb_run_warn_rope(&r.cfg, r.cells, r.ncells, stderr);
     if ((rc = resolve_backends(&r))) goto fail;
     if ((rc = check_only(&r))) goto fail;
+    if ((rc = preflight(&r))) goto fail;
     if ((rc = setup_dirs(&r))) goto fail;
     if (o->resume && (rc = check_resume(&r))) goto fail;
     if (o->resume && (rc = rb_results_done_cells(r.results_dir, &r.done))) goto fail;
@@ -663,7 +768,8 @@ int rb_run(const rb_run_opts *o) {
             continue;
         }
         progress(&r, i);
-        rc = run_cell(&r, c);
+        rc = r.pre_rc && r.pre_rc[i] ? rb_error_set(r.pre_rc[i], "%s", r.pre_msg[i])
+                                     : run_cell(&r, c);
         if (!rc)
             r.ran++;
         else
@@ -683,9 +789,10 @@ int rb_run(const rb_run_opts *o) {
     if (rc) goto fail;
     if (interrupted) {
         fprintf(stderr,
-                "rotabench run: interrupted after %zu cells; the finished cells are in %s; "
-                "continue with: rotabench run %s -o %s --resume\n",
-                r.ran, r.results_dir, o->config, r.results_dir);
+                "rotabench run: interrupted after %zu cells (%zu failed); the finished cells are "
+                "in %s; continue with: rotabench run %s -o %s --resume%s\n",
+                r.ran, r.failed, r.results_dir, o->config, r.results_dir,
+                o->keep_going ? " -k" : "");
         goto done;
     }
     size_t passed, failed, missing;
@@ -700,23 +807,28 @@ int rb_run(const rb_run_opts *o) {
         snprintf(csv, sizeof csv, "%s/results.csv", r.results_dir);
         rc = rb_results_write_csv(csv, rows);
     }
-    if (!r.filtered) warn_unproduced(&r.cfg, rows, stderr);
+    if (!r.filtered && !r.failed) warn_unproduced(&r.cfg, rows, stderr);
     json_decref(rows);
     if (rc) goto fail;
     if ((rc = rb_report_write(r.results_dir, r.report_dir))) goto fail;
     printf("results: %s/results.jsonl (%zu cells run", r.results_dir, r.ran);
+    if (r.failed) printf(", %zu failed", r.failed);
     if (r.skipped) printf(", %zu done before (--resume)", r.skipped);
     if (r.filtered) printf(", %zu not selected by --only", r.filtered);
     printf(")\nreport:  %s/report.md\n", r.report_dir);
     if (r.cfg.nexpects)
         printf("expect:  %zu PASS, %zu FAIL, %zu MISSING%s\n", passed, failed, missing,
-               missing && r.filtered ? " (cells not selected by --only)" : "");
+               !missing                 ? ""
+               : r.failed && r.filtered ? " (cells that failed or were not selected by --only)"
+               : r.failed               ? " (cells that failed)"
+               : r.filtered             ? " (cells not selected by --only)"
+                                        : "");
     status = failed || missing ? 1 : 0; /* a claim not measured is not a claim that holds */
     if (r.failed) {
         fprintf(stderr,
                 "rotabench run: %zu cell%s failed (listed above and in the report); rotabench "
-                "run %s -o %s --resume runs %s again, with the same config (a fix in the config "
-                "needs a new -o DIR; --only selects cells)\n",
+                "run %s -o %s --resume -k runs %s again (the config must be the same: after a "
+                "change to it, run into a new directory)\n",
                 r.failed, r.failed == 1 ? "" : "s", o->config, r.results_dir,
                 r.failed == 1 ? "it" : "them");
         status = 2;
@@ -727,14 +839,23 @@ fail:
             rb_error_detail()[0] ? rb_error_detail() : rb_strerror(rc));
     if (r.ran)
         fprintf(stderr,
-                "rotabench run: the %zu cells finished before it are kept in %s; rotabench "
+                "rotabench run: the %zu cell%s finished before it %s kept in %s; rotabench "
                 "report %s renders them\n",
-                r.ran, r.results_dir, r.results_dir);
+                r.ran, r.ran == 1 ? "" : "s", r.ran == 1 ? "is" : "are", r.results_dir,
+                r.results_dir);
+    if (r.stopped_by_cell)
+        fprintf(stderr,
+                "rotabench run: the failure is recorded there too (the report lists it); "
+                "rotabench run %s -o %s --resume -k goes on past failing cells\n",
+                o->config, r.results_dir);
     status = 2;
 done:
     if (r.res) rb_results_close(r.res);
     json_decref(r.done);
     json_decref(r.done_limits);
+    for (size_t i = 0; r.pre_msg && i < r.ncells; i++) free(r.pre_msg[i]);
+    free(r.pre_msg);
+    free(r.pre_rc);
     if (r.have_limits) rb_limits_free(&r.limits);
     rb_dataset_free(&r.ds);
     free(r.cells);

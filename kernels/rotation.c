@@ -19,17 +19,29 @@ int rb_rotation_kind_parse(const char *name, rb_rotation_kind *kind) {
     return rb_error_set(RB_EINVAL, "rotation '%s' is not one of %s", name, RB_ROTATION_CHOICES);
 }
 
+int rb_rotation_check(rb_rotation_kind kind, size_t n) {
+    if (kind != RB_ROT_RHT && kind != RB_ROT_RHT2) return RB_OK;
+    int rc = rb_hadamard_lookup(n, NULL, NULL);
+    if (rc == RB_ESIZE) /* the user's way out, after the sizes the RHT takes */
+        return rb_error_set(rc, "%s; rotation: haar or none takes any dimension",
+                            rb_error_detail());
+    return rc;
+}
+
+int rb_rotation_check_name(const char *name, size_t n) {
+    rb_rotation_kind kind = RB_ROT_NONE;
+    int rc = rb_rotation_kind_parse(name, &kind);
+    return rc ? rc : rb_rotation_check(kind, n);
+}
+
 int rb_rotation_init(rb_rotation *r, rb_rotation_kind kind, size_t n, uint64_t seed) {
     memset(r, 0, sizeof *r);
     r->kind = kind;
     r->n = n;
-    if (kind == RB_ROT_RHT || kind == RB_ROT_RHT2) {
-        int rc = rb_rht_init(&r->rht, n, kind == RB_ROT_RHT ? 1 : 2, seed);
-        if (rc == RB_ESIZE) /* the user's way out, after the sizes the RHT takes */
-            return rb_error_set(rc, "%s; rotation: haar or none takes any dimension",
-                                rb_error_detail());
-        return rc;
-    }
+    int rc = rb_rotation_check(kind, n);
+    if (rc) return rc;
+    if (kind == RB_ROT_RHT || kind == RB_ROT_RHT2)
+        return rb_rht_init(&r->rht, n, kind == RB_ROT_RHT ? 1 : 2, seed);
     if (kind != RB_ROT_HAAR) return RB_OK;
     double *Q = malloc(n * n * sizeof *Q);
     r->Q = malloc(n * n * sizeof *r->Q);
@@ -38,7 +50,7 @@ int rb_rotation_init(rb_rotation *r, rb_rotation_kind kind, size_t n, uint64_t s
         rb_rotation_free(r);
         return rb_error_set(RB_ENOMEM, "rotation: no memory for a %zu x %zu Haar matrix", n, n);
     }
-    int rc = rb_haar_f64(Q, n, seed);
+    rc = rb_haar_f64(Q, n, seed);
     for (size_t i = 0; rc == 0 && i < n * n; i++) r->Q[i] = (float) Q[i];
     free(Q);
     if (rc) rb_rotation_free(r);

@@ -30,6 +30,11 @@ typedef struct rb_rotation {
 /* Builds the rotation of length n from (kind, seed): RB_ESIZE when n is not a supported Hadamard
  * order for the RHT kinds (the message lists the nearest sizes). */
 int rb_rotation_init(rb_rotation *r, rb_rotation_kind kind, size_t n, uint64_t seed);
+/* rb_rotation_init's rule on n alone (its error and message), building nothing: for the
+ * methods' `check` (methods/method.h). */
+int rb_rotation_check(rb_rotation_kind kind, size_t n);
+/* The same from a method's `rotation` parameter value (RB_EINVAL for an unknown name). */
+int rb_rotation_check_name(const char *name, size_t n);
 /* kind from its name ("none", "rht", "rht2", "haar"); RB_EINVAL otherwise. */
 int rb_rotation_kind_parse(const char *name, rb_rotation_kind *kind);
 /* In place on `count` rows of length n with row stride `stride`. */

@@ -66,8 +66,7 @@ static void kivi_destroy(void *state) {
     free(s);
 }
 
-static int kivi_create(const rb_params *p, const rb_kv_geom *g, uint64_t seed, void **state) {
-    (void) seed; /* deterministic: nothing random */
+static int kivi_check(const rb_params *p, const rb_kv_geom *g) {
     size_t G = (size_t) rb_params_int(p, "group"), R = (size_t) rb_params_int(p, "residual");
     if (!g->heads || !g->head_dim || !g->capacity)
         return rb_error_set(RB_ESIZE,
@@ -84,6 +83,14 @@ static int kivi_create(const rb_params *p, const rb_kv_geom *g, uint64_t seed, v
                             "kivi: head_dim = %zu is not a multiple of group G = %zu (values are "
                             "grouped along head_dim)",
                             g->head_dim, G);
+    return RB_OK;
+}
+
+static int kivi_create(const rb_params *p, const rb_kv_geom *g, uint64_t seed, void **state) {
+    (void) seed; /* deterministic: nothing random */
+    int rc = kivi_check(p, g);
+    if (rc) return rc;
+    size_t G = (size_t) rb_params_int(p, "group"), R = (size_t) rb_params_int(p, "residual");
     kivi *s = calloc(1, sizeof *s);
     if (!s) return rb_error_set(RB_ENOMEM, "kivi: no memory");
     s->H = g->heads;
@@ -324,6 +331,7 @@ void rb_kivi_info_get(const void *state, rb_kivi_info *out) {
 
 static const rb_kv_ops kivi_ops = {
     .create = kivi_create,
+    .check = kivi_check,
     .append = kivi_append,
     .read = kivi_read,
     .tokens = kivi_tokens,

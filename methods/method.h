@@ -26,6 +26,10 @@ typedef struct rb_codec_ops {
     /* Builds the instance for vectors of length dim. RB_ESIZE for a dim the method cannot take
      * (with the reason), RB_EINVAL for parameter combinations the table cannot express. */
     int (*create)(const rb_params *p, size_t dim, uint64_t seed, void **state);
+    /* Optional: create's rules on dim and the parameters alone, building nothing (create calls
+     * it too). The runner checks every cell with it before the first cell runs, so that a
+     * config's impossible combination is an error at once, not after hours of other cells. */
+    int (*check)(const rb_params *p, size_t dim);
     /* Optional (NULL when the method needs no calibration): sees `count` sample vectors. */
     int (*calibrate)(void *state, const float *x, size_t count);
     /* Bytes of one packed code, and the exact bits per coordinate of a code including all side
@@ -63,6 +67,8 @@ typedef struct rb_kv_geom {
 
 typedef struct rb_kv_ops {
     int (*create)(const rb_params *p, const rb_kv_geom *g, uint64_t seed, void **state);
+    /* Optional: create's rules on the geometry and the parameters alone (as rb_codec_ops.check). */
+    int (*check)(const rb_params *p, const rb_kv_geom *g);
     /* Optional: calibration keys and values (tokens x heads x head_dim, token t at position
      * calib_pos0 + t), tokens disjoint from those later appended. */
     int (*calibrate)(void *state, const float *K, const float *V, size_t tokens);

@@ -153,7 +153,7 @@ static int norm_codebook(size_t dim, int bits, rb_codebook *cb) {
     return rb_codebook_init(cb, f, k);
 }
 
-static int octopus_create(const rb_params *p, size_t dim, uint64_t seed, void **state) {
+static int octopus_check(const rb_params *p, size_t dim) {
     if (dim < 6 || dim % 3) {
         size_t lo = dim / 3 * 3, up = dim < 6 ? 6 : lo + 3;
         if (lo < 6)
@@ -173,6 +173,13 @@ static int octopus_create(const rb_params *p, size_t dim, uint64_t seed, void **
                             "octopus: bits = %d with split = %d gives %d direction and %d norm "
                             "bits; need norm bits >= 1 and direction bits <= %d",
                             b, s, b + s, b - s, MAX_DIR_BITS);
+    return rb_rotation_check_name(rb_params_str(p, "rotation"), dim);
+}
+
+static int octopus_create(const rb_params *p, size_t dim, uint64_t seed, void **state) {
+    int rc = octopus_check(p, dim);
+    if (rc) return rc;
+    int b = (int) rb_params_int(p, "bits"), s = (int) rb_params_int(p, "split");
     octopus *c = calloc(1, sizeof *c);
     if (!c) return rb_error_set(RB_ENOMEM, "octopus: no memory");
     c->dim = dim;
@@ -185,7 +192,7 @@ static int octopus_create(const rb_params *p, size_t dim, uint64_t seed, void **
     c->norm_bytes = rb_pack_bytes(c->T, c->bn);
     c->code_bytes = c->dir_bytes + c->norm_bytes + sizeof(float);
     rb_rotation_kind kind;
-    int rc = rb_rotation_kind_parse(rb_params_str(p, "rotation"), &kind);
+    rc = rb_rotation_kind_parse(rb_params_str(p, "rotation"), &kind);
     if (!rc) rc = rb_rotation_init(&c->rot, kind, dim, seed);
     if (!rc) rc = dir_codebook(c->bd, &c->cdir);
     if (!rc) rc = norm_codebook(dim, c->bn, &c->cnorm);
@@ -322,6 +329,7 @@ static int octopus_decode(void *state, const uint8_t *codes, size_t count, float
 
 static const rb_codec_ops octopus_ops = {
     .create = octopus_create,
+    .check = octopus_check,
     .code_bytes = octopus_code_bytes,
     .bits = octopus_bits,
     .encode = octopus_encode,

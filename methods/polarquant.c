@@ -96,7 +96,7 @@ static int level_codebook(int level, int bits, int lloyd, rb_codebook *cb) {
     return rb_codebook_init(cb, f, K);
 }
 
-static int pq_create(const rb_params *p, size_t dim, uint64_t seed, void **state) {
+static int pq_check(const rb_params *p, size_t dim) {
     if (dim == 0 || dim % BLOCK) {
         size_t lo = dim / BLOCK * BLOCK, up = lo + BLOCK;
         if (lo == 0)
@@ -110,6 +110,12 @@ static int pq_create(const rb_params *p, size_t dim, uint64_t seed, void **state
                             "%zu, %zu",
                             dim, BLOCK, lo, up);
     }
+    return rb_rotation_check_name(rb_params_str(p, "rotation"), dim);
+}
+
+static int pq_create(const rb_params *p, size_t dim, uint64_t seed, void **state) {
+    int rc = pq_check(p, dim);
+    if (rc) return rc;
     pq *c = calloc(1, sizeof *c);
     if (!c) return rb_error_set(RB_ENOMEM, "polarquant: no memory");
     c->dim = dim;
@@ -122,7 +128,7 @@ static int pq_create(const rb_params *p, size_t dim, uint64_t seed, void **state
     c->code_bytes = c->l1_bytes + c->up_bytes + c->nb * (c->fp32 ? 4 : 2);
     int lloyd = rb_params_is(p, "codebook", "lloyd");
     rb_rotation_kind kind;
-    int rc = rb_rotation_kind_parse(rb_params_str(p, "rotation"), &kind);
+    rc = rb_rotation_kind_parse(rb_params_str(p, "rotation"), &kind);
     if (!rc) rc = rb_rotation_init(&c->rot, kind, dim, seed);
     for (int l = 1; l <= LEVELS && !rc; l++)
         rc = level_codebook(l, l == 1 ? c->b1 : c->bu, lloyd, &c->cb[l - 1]);
@@ -268,6 +274,7 @@ static int pq_decode(void *state, const uint8_t *codes, size_t count, float *xha
 
 static const rb_codec_ops pq_ops = {
     .create = pq_create,
+    .check = pq_check,
     .code_bytes = pq_code_bytes,
     .bits = pq_bits,
     .encode = pq_encode,

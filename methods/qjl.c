@@ -86,7 +86,7 @@ static int build_projection(qjl *c, int orthogonal, uint64_t seed) {
     return rc;
 }
 
-static int qjl_create(const rb_params *p, size_t dim, uint64_t seed, void **state) {
+static int qjl_check(const rb_params *p, size_t dim) {
     if (dim == 0) return rb_error_set(RB_ESIZE, "qjl: vectors of dimension 0");
     size_t bits = (size_t) rb_params_int(p, "bits"), m = (size_t) rb_params_int(p, "m");
     if (m && param_set(p, "bits") && m != bits * dim)
@@ -98,6 +98,14 @@ static int qjl_create(const rb_params *p, size_t dim, uint64_t seed, void **stat
     if (!m) m = bits * dim;
     if (m > M_MAX)
         return rb_error_set(RB_ESIZE, "qjl: m = %zu projections exceed the limit %d", m, M_MAX);
+    return rb_rotation_check_name(rb_params_str(p, "rotation"), dim);
+}
+
+static int qjl_create(const rb_params *p, size_t dim, uint64_t seed, void **state) {
+    int checked = qjl_check(p, dim);
+    if (checked) return checked;
+    size_t m = (size_t) rb_params_int(p, "m");
+    if (!m) m = (size_t) rb_params_int(p, "bits") * dim;
     qjl *c = calloc(1, sizeof *c);
     if (!c) return rb_error_set(RB_ENOMEM, "qjl: no memory");
     c->dim = dim;
@@ -230,6 +238,7 @@ static int qjl_inner_product(void *state, const uint8_t *codes, size_t count, co
 
 static const rb_codec_ops qjl_ops = {
     .create = qjl_create,
+    .check = qjl_check,
     .code_bytes = qjl_code_bytes,
     .bits = qjl_bits,
     .encode = qjl_encode,

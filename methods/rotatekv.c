@@ -81,8 +81,7 @@ static void rotatekv_destroy(void *state) {
     free(s);
 }
 
-static int rotatekv_create(const rb_params *p, const rb_kv_geom *g, uint64_t seed, void **state) {
-    (void) seed; /* deterministic Sylvester Hadamard, calibrated order */
+static int rotatekv_check(const rb_params *p, const rb_kv_geom *g) {
     size_t H = g->heads, D = g->head_dim, group = (size_t) rb_params_int(p, "group"),
            hg = (size_t) rb_params_int(p, "head_group");
     int bits = (int) rb_params_int(p, "bits");
@@ -115,6 +114,18 @@ static int rotatekv_create(const rb_params *p, const rb_kv_geom *g, uint64_t see
         return rb_error_set(RB_ESIZE, "rotatekv: RoPE needs an even head_dim (got %zu)", D);
     if (int3_bug && bits < 2)
         return rb_error_set(RB_EINVAL, "rotatekv: int3_bug needs bits >= 2 (divisor bits^2 - 1)");
+    return RB_OK;
+}
+
+static int rotatekv_create(const rb_params *p, const rb_kv_geom *g, uint64_t seed, void **state) {
+    (void) seed; /* deterministic Sylvester Hadamard, calibrated order */
+    int rc = rotatekv_check(p, g);
+    if (rc) return rc;
+    size_t H = g->heads, D = g->head_dim, group = (size_t) rb_params_int(p, "group"),
+           hg = (size_t) rb_params_int(p, "head_group");
+    int bits = (int) rb_params_int(p, "bits");
+    const char *rot = rb_params_str(p, "rotation");
+    int rotate_v = rb_params_bool(p, "rotate_v"), int3_bug = rb_params_bool(p, "int3_bug");
     rotatekv *s = calloc(1, sizeof *s);
     if (!s) return rb_error_set(RB_ENOMEM, "rotatekv: no memory");
     s->H = H;
@@ -459,6 +470,7 @@ static double rotatekv_bits(const void *state) {
 
 static const rb_kv_ops rotatekv_ops = {
     .create = rotatekv_create,
+    .check = rotatekv_check,
     .calibrate = rotatekv_calibrate,
     .append = rotatekv_append,
     .read = rotatekv_read,

@@ -45,19 +45,32 @@ static void rtn_destroy(void *state) {
     free(c);
 }
 
-static int rtn_create(const rb_params *p, size_t dim, uint64_t seed, void **state) {
+/* The quantizer's spec for vectors of length dim (a group of 0 or beyond dim is the whole row). */
+static rb_quant_spec rtn_spec(const rb_params *p, size_t dim) {
+    size_t g = (size_t) rb_params_int(p, "group");
+    return (rb_quant_spec){.bits = (int) rb_params_int(p, "bits"),
+                           .asym = !rb_params_bool(p, "sym"),
+                           .gran = RB_QUANT_PER_GROUP,
+                           .group = g == 0 || g > dim ? dim : g,
+                           .clip = (float) rb_params_float(p, "clip")};
+}
+
+static int rtn_check(const rb_params *p, size_t dim) {
     if (dim == 0) return rb_error_set(RB_ESIZE, "rtn: vectors of dimension 0");
+    rb_quant_spec spec = rtn_spec(p, dim);
+    int rc = rb_quant_spec_check(&spec);
+    return rc ? rc : rb_rotation_check_name(rb_params_str(p, "rotation"), dim);
+}
+
+static int rtn_create(const rb_params *p, size_t dim, uint64_t seed, void **state) {
+    int checked = rtn_check(p, dim);
+    if (checked) return checked;
     rtn *c = calloc(1, sizeof *c);
     if (!c) return rb_error_set(RB_ENOMEM, "rtn: no memory");
     c->dim = dim;
-    size_t g = (size_t) rb_params_int(p, "group");
-    c->group = g == 0 || g > dim ? dim : g;
+    c->spec = rtn_spec(p, dim);
+    c->group = c->spec.group;
     c->ngroups = (dim + c->group - 1) / c->group;
-    c->spec = (rb_quant_spec){.bits = (int) rb_params_int(p, "bits"),
-                              .asym = !rb_params_bool(p, "sym"),
-                              .gran = RB_QUANT_PER_GROUP,
-                              .group = c->group,
-                              .clip = (float) rb_params_float(p, "clip")};
     c->payload_bytes = rb_pack_bytes(dim, c->spec.bits);
     rb_rotation_kind kind = RB_ROT_NONE;
     int rc = rb_quant_spec_check(&c->spec);
@@ -226,6 +239,7 @@ static int rtn_decode(void *state, const uint8_t *codes, size_t count, float *xh
 
 static const rb_codec_ops rtn_ops = {
     .create = rtn_create,
+    .check = rtn_check,
     .code_bytes = rtn_code_bytes,
     .bits = rtn_bits,
     .encode = rtn_encode,

@@ -45,17 +45,25 @@ static void saw_destroy(void *state) {
     free(s);
 }
 
-static int saw_create(const rb_params *p, const rb_kv_geom *g, uint64_t seed, void **state) {
-    (void) seed; /* deterministic Sylvester Hadamard: nothing random */
+static int saw_check(const rb_params *p, const rb_kv_geom *g) {
     size_t D = g->head_dim, m = (size_t) rb_params_int(p, "block");
     int rotate = strcmp(rb_params_str(p, "rotation"), "bdr") == 0;
-    int sb = rb_params_is(p, "scale_bits", "16") ? 16 : 32; /* the table allows no other */
     if (D < 2 || D % 2 || D > RB_KV_INT4_DMAX)
         return rb_error_set(RB_ESIZE, "saw_int4: head_dim = %zu must be even and at most %d", D,
                             RB_KV_INT4_DMAX);
     if (rotate && (!rb_is_pow2(m) || D % m))
         return rb_error_set(
             RB_ESIZE, "saw_int4: block = %zu must be a power of two dividing head_dim = %zu", m, D);
+    return RB_OK;
+}
+
+static int saw_create(const rb_params *p, const rb_kv_geom *g, uint64_t seed, void **state) {
+    (void) seed; /* deterministic Sylvester Hadamard: nothing random */
+    int rc = saw_check(p, g);
+    if (rc) return rc;
+    size_t D = g->head_dim, m = (size_t) rb_params_int(p, "block");
+    int rotate = strcmp(rb_params_str(p, "rotation"), "bdr") == 0;
+    int sb = rb_params_is(p, "scale_bits", "16") ? 16 : 32; /* the table allows no other */
     saw *s = calloc(1, sizeof *s);
     if (!s) return rb_error_set(RB_ENOMEM, "saw_int4: no memory");
     s->heads = g->heads;
@@ -121,6 +129,7 @@ static double saw_bits(const void *state) {
 
 static const rb_kv_ops saw_ops = {
     .create = saw_create,
+    .check = saw_check,
     .append = saw_append,
     .read = saw_read,
     .tokens = saw_tokens,

@@ -131,7 +131,7 @@ static int tq_qjl_matrix(tq *c, int code_mode, uint64_t seed) {
     return RB_OK;
 }
 
-static int tq_create(const rb_params *p, size_t dim, uint64_t seed, void **state, int prod) {
+static int tq_check(const rb_params *p, size_t dim, int prod) {
     const char *name = prod ? "turboquant_prod" : "turboquant_mse";
     if (dim < 2)
         return rb_error_set(
@@ -139,6 +139,21 @@ static int tq_create(const rb_params *p, size_t dim, uint64_t seed, void **state
     if (dim > RB_LLOYD_MAX_DIM)
         return rb_error_set(RB_ESIZE, "%s: d = %zu exceeds the codebook limit %d", name, dim,
                             RB_LLOYD_MAX_DIM);
+    return rb_rotation_check_name(rb_params_str(p, "rotation"), dim);
+}
+
+static int tq_check_mse(const rb_params *p, size_t dim) {
+    return tq_check(p, dim, 0);
+}
+
+static int tq_check_prod(const rb_params *p, size_t dim) {
+    return tq_check(p, dim, 1);
+}
+
+static int tq_create(const rb_params *p, size_t dim, uint64_t seed, void **state, int prod) {
+    const char *name = prod ? "turboquant_prod" : "turboquant_mse";
+    int checked = tq_check(p, dim, prod);
+    if (checked) return checked;
     tq *c = calloc(1, sizeof *c);
     if (!c) return rb_error_set(RB_ENOMEM, "%s: no memory", name);
     c->dim = dim;
@@ -463,6 +478,7 @@ static int tq_inner_product(void *state, const uint8_t *codes, size_t count, con
 
 static const rb_codec_ops mse_ops = {
     .create = tq_create_mse,
+    .check = tq_check_mse,
     .code_bytes = tq_code_bytes,
     .bits = tq_bits,
     .encode = tq_encode,
@@ -472,6 +488,7 @@ static const rb_codec_ops mse_ops = {
 
 static const rb_codec_ops prod_ops = {
     .create = tq_create_prod,
+    .check = tq_check_prod,
     .code_bytes = tq_code_bytes,
     .bits = tq_bits,
     .encode = tq_encode,

@@ -18,7 +18,7 @@ static const rb_param_def tvec_params[] = {
     RB_PARAM_INT("dim", "64", 1, 4096, "vector length"),
     RB_PARAM_INT("count", "100", 1, 1000000, "vectors"),
 };
-static const rb_dataset_kind tvec = {"tvec", "test vectors", RB_PARAMS_OF(tvec_params), NULL};
+static const rb_dataset_kind tvec = {"tvec", "test vectors", RB_PARAMS_OF(tvec_params), NULL, NULL};
 static const rb_dataset_kind *const test_kinds[] = {&tvec};
 
 static const rb_param_def tq_params[] = {

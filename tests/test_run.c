@@ -680,24 +680,34 @@ Test(run, warns_about_a_metric_no_cell_computes) {
 }
 
 /* A cell that fails at run time names the method entry's place in the config, the method, label
- * and dataset, and says where the cells finished before it are kept. */
+ * and dataset, and says where the cells finished before it are kept. The data are a file, whose
+ * shape the preflight cannot know, so the failure comes when the cell runs. */
 Test(run, a_failing_cell_names_its_config_entry) {
     make_dir();
-    char want[256], *err;
-    cr_assert_eq(run_config("bad.yaml",
-                            "name: bad\n"
-                            "datasets:\n"
-                            "  - {name: kv, kind: kv_cache, tokens: 64, heads: 2, head_dim: 64}\n"
-                            "methods:\n"
-                            "  - {method: rtn_kv, params: {bits: 4}}\n"
-                            "  - {method: rotatekv, label: rk, params: {bits: 2}}\n"
-                            "metrics: [rel_mse_k]\n",
-                            " --quick", &err),
-                 2, "%s", err);
+    char want[256], yaml[1024], kp[256], vp[256], *err;
+    size_t shape[3] = {64, 2, 64};
+    float *kv = calloc(64 * 2 * 64, sizeof *kv);
+    for (size_t i = 0; i < 64 * 2 * 64; i++) kv[i] = (float) (i % 13) - 6.0f;
+    snprintf(kp, sizeof kp, "%s/k.npy", dir);
+    snprintf(vp, sizeof vp, "%s/v.npy", dir);
+    cr_assert_eq(rb_npy_write(kp, RB_NPY_F32, 3, shape, kv), 0, "%s", rb_error_detail());
+    cr_assert_eq(rb_npy_write(vp, RB_NPY_F32, 3, shape, kv), 0, "%s", rb_error_detail());
+    free(kv);
+    snprintf(yaml, sizeof yaml,
+             "name: bad\n"
+             "datasets:\n"
+             "  - {name: kv, kind: kv_npy, k_path: %s, v_path: %s}\n"
+             "methods:\n"
+             "  - {method: rtn_kv, params: {bits: 4}}\n"
+             "  - {method: rotatekv, label: rk, params: {bits: 2}}\n"
+             "metrics: [rel_mse_k]\n",
+             kp, vp);
+    cr_assert_eq(run_config("bad.yaml", yaml, " --quick", &err), 2, "%s", err);
     snprintf(want, sizeof want,
              "%s/bad.yaml:6:5: method 'rotatekv' (label 'rk') on dataset 'kv': ", dir);
     cr_assert(strstr(err, want) && strstr(err, "not a multiple of group = 128"), "%s", err);
-    cr_assert(strstr(err, "the 1 cells finished before it are kept in"), "%s", err);
+    cr_assert(strstr(err, "the 1 cell finished before it is kept in"), "%s", err);
+    cr_assert(strstr(err, "--resume -k goes on past failing cells"), "%s", err);
     free(err);
     /* The failure is on disk too: `rotabench report` on the stopped run lists it. */
     char out[128];
@@ -712,6 +722,43 @@ Test(run, a_failing_cell_names_its_config_entry) {
         cr_assert(strstr(json_string_value(msg), want), "%s", json_string_value(msg));
     }
     json_decref(failed);
+}
+
+/* A method's rules on its data (rb_codec_ops.check / rb_kv_ops.check) are applied to every cell
+ * before the first runs: an impossible cell anywhere in the sweep is an error at once, each
+ * distinct one printed once with its count, and nothing is written. */
+Test(run, preflight_rejects_impossible_cells_before_any_runs) {
+    make_dir();
+    char want[256], p[256], *err;
+    cr_assert_eq(run_config("bad.yaml",
+                            "name: bad\n"
+                            "datasets:\n"
+                            "  - {name: kv, kind: kv_cache, tokens: 64, heads: 2, head_dim: 64}\n"
+                            "  - {name: s, kind: sphere, dim: 100, count: 32}\n"
+                            "methods:\n"
+                            "  - {method: rtn, datasets: [s]}\n"
+                            "  - {method: rtn_kv, params: {bits: 4}, datasets: [kv]}\n"
+                            "  - {method: rotatekv, label: rk, params: {bits: [2, 4]}, "
+                            "datasets: [kv]}\n"
+                            "  - {method: octopus, datasets: [s]}\n"
+                            "metrics: [rel_mse_k, vnmse]\n",
+                            " --quick", &err),
+                 2, "%s", err);
+    snprintf(want, sizeof want,
+             "%s/bad.yaml:8:5: method 'rotatekv' (label 'rk') on dataset 'kv': rotatekv: "
+             "head_dim = 64 is not a multiple of group = 128 (2 cells)",
+             dir);
+    cr_assert(strstr(err, want), "%s", err);
+    snprintf(want, sizeof want,
+             "%s/bad.yaml:9:5: method 'octopus' (label 'octopus') on dataset 's': octopus: d = "
+             "100 is not supported",
+             dir);
+    cr_assert(strstr(err, want), "%s", err);
+    cr_assert(strstr(err, "3 cells cannot run with their data (above); nothing was run"), "%s",
+              err);
+    snprintf(p, sizeof p, "%s/out", dir);
+    cr_assert_neq(access(p, F_OK), 0, "the run wrote %s", p);
+    free(err);
 }
 
 /* The methods of rows in dir/out's results, each once, in order: "rtn_kv,kivi,". */
@@ -795,6 +842,18 @@ Test(run, resume_runs_failed_cells_again) {
     size_t shape[2] = {4, 8};
     cr_assert_eq(rb_npy_write(npy, RB_NPY_F32, 2, shape, x), 0, "%s", rb_error_detail());
     char args[512], *out;
+    /* compare against a run that had the file: the missing rows are those of the failed cell. */
+    snprintf(args, sizeof args, "run %s/later.yaml -o %s/full --quick", dir, dir);
+    cr_assert_eq(rbt_run_cli(args, &out, &err), 0, "%s", err);
+    free(out);
+    free(err);
+    snprintf(args, sizeof args, "compare %s/full %s/out", dir, dir);
+    cr_assert_eq(rbt_run_cli(args, &out, &err), 2, "%s%s", out, err);
+    cr_assert(strstr(out, "cells that failed in new (1; their rows are missing):\n  ") &&
+                  strstr(out, "later.npy"),
+              "%s", out);
+    free(out);
+    free(err);
     snprintf(args, sizeof args, "run %s/later.yaml -o %s/out --quick --resume", dir, dir);
     cr_assert_eq(rbt_run_cli(args, &out, &err), 0, "%s", err);
     cr_assert(strstr(out, "(1 cells run, 1 done before (--resume))"), "%s", out);
