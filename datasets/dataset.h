@@ -51,6 +51,7 @@ typedef struct rb_dataset {
 typedef struct rb_dataset_shape {
     size_t dim;                     /* vectors (codec data): the length of a row of x */
     size_t heads, head_dim, tokens; /* KV data: K and V are tokens x heads x head_dim */
+    size_t calib_tokens;            /* KV data: calibration tokens K_calib, V_calib (0: none) */
     double rope_base;               /* KV data: the keys' RoPE base, 0 when they have none */
 } rb_dataset_shape;
 

@@ -533,7 +533,7 @@ int rb_compare(const char *base_dir, const char *new_dir, const rb_compare_opts 
             if (b.g[i].partner < 0) print_only(&b, &b.g[i], out);
     }
     if (only_a || only_b) status = RB_COMPARE_INCOMPARABLE;
-    /* Rows that are missing because their cell failed say so, with the failure's first line. */
+    /* Rows that are missing because their cell failed say so, with the failure's message. */
     if (only_a || only_b) {
         const char *dirs[2] = {base_dir, new_dir}, *names[2] = {"base", "new"};
         for (int k = 0; k < 2; k++) {

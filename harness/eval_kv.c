@@ -132,7 +132,8 @@ static int read_shape(const rb_method *m, const rb_dataset *ds, int need_q, kv_s
             return rb_error_set(RB_EINVAL, "%s: K_calib/V_calib do not match K's layout", m->name);
     }
     s->prefill = s->tokens;
-    s->geom = (rb_kv_geom){.heads = s->heads, .head_dim = s->dim, .capacity = s->tokens};
+    s->geom = (rb_kv_geom){
+        .heads = s->heads, .head_dim = s->dim, .capacity = s->tokens, .calib_tokens = s->calib};
     rb_kv_meta_read(ds, s->tokens, &s->geom, &s->prefill);
     return RB_OK;
 }

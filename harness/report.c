@@ -1684,7 +1684,10 @@ int rb_report_write(const char *results_dir, const char *report_dir) {
         if (nfailed) {
             fprintf(f, "; **%zu failed** (see \"Failed cells\")", nfailed);
             if (unrun && only)
-                fprintf(f, "; %zu not selected by `--only %s`", unrun, only);
+                fprintf(f,
+                        "; %zu not run (not selected by `--only %s`, or left when the run "
+                        "stopped)",
+                        unrun, only);
             else if (unrun)
                 fprintf(f,
                         "; %zu not run (the run stopped at a failure or was interrupted, or "

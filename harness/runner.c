@@ -50,7 +50,6 @@ typedef struct run {
     /* the last dataset that failed to load, and its error: the cells after it that need the
      * same data fail with it at once instead of reading a bad file again */
     long bad_ds_index;
-    uint64_t bad_ds_seed;
     char bad_ds_params[RB_PARAMS_TEXT_MAX];
     int bad_ds_rc;
     char bad_ds_msg[1024];
@@ -126,8 +125,9 @@ static int load_dataset(run *r, const rb_cell *c) {
     if (r->ds_index == (long) c->dataset && r->ds_seed == c->data_seed &&
         strcmp(text, r->ds_params) == 0)
         return RB_OK;
-    if (r->bad_ds_index == (long) c->dataset && r->bad_ds_seed == c->data_seed &&
-        strcmp(text, r->bad_ds_params) == 0)
+    /* Not keyed on the seed: it changes with every repeat, loaders ignore it, and a generator
+     * fails on its parameters (memory, ranges), not on its draw. */
+    if (r->bad_ds_index == (long) c->dataset && strcmp(text, r->bad_ds_params) == 0)
         return rb_error_set(r->bad_ds_rc, "%s", r->bad_ds_msg);
     rb_dataset_free(&r->ds);
     r->ds_index = -1;
@@ -141,7 +141,6 @@ static int load_dataset(run *r, const rb_cell *c) {
         rb_error_set(rc, "%s:%d:%d: dataset '%s': %s", de->pos.file ? de->pos.file : r->cfg.path,
                      de->pos.line, de->pos.col, de->name, rb_error_detail());
         r->bad_ds_index = (long) c->dataset;
-        r->bad_ds_seed = c->data_seed;
         r->bad_ds_rc = rc;
         snprintf(r->bad_ds_params, sizeof r->bad_ds_params, "%s", text);
         snprintf(r->bad_ds_msg, sizeof r->bad_ds_msg, "%s", rb_error_detail());
@@ -456,7 +455,8 @@ static int check_cell(const run *r, const rb_cell *c) {
         rb_kv_geom g = {.heads = s.heads,
                         .head_dim = s.head_dim,
                         .capacity = s.tokens,
-                        .rope_base = s.rope_base};
+                        .rope_base = s.rope_base,
+                        .calib_tokens = s.calib_tokens};
         rc = m->kv->check(&c->mparams, &g);
     } else if (m->codec && m->codec->check && (s.dim || s.head_dim)) {
         /* On KV data a vector codec codes each head_dim row of K and V. */
@@ -789,8 +789,8 @@ int rb_run(const rb_run_opts *o) {
     if (rc) goto fail;
     if (interrupted) {
         fprintf(stderr,
-                "rotabench run: interrupted after %zu cells (%zu failed); the finished cells are "
-                "in %s; continue with: rotabench run %s -o %s --resume%s\n",
+                "rotabench run: interrupted after %zu cells (and %zu that failed); the finished "
+                "cells are in %s; continue with: rotabench run %s -o %s --resume%s\n",
                 r.ran, r.failed, r.results_dir, o->config, r.results_dir,
                 o->keep_going ? " -k" : "");
         goto done;
@@ -812,7 +812,7 @@ int rb_run(const rb_run_opts *o) {
     if (rc) goto fail;
     if ((rc = rb_report_write(r.results_dir, r.report_dir))) goto fail;
     printf("results: %s/results.jsonl (%zu cells run", r.results_dir, r.ran);
-    if (r.failed) printf(", %zu failed", r.failed);
+    if (r.failed) printf(", %zu others failed", r.failed);
     if (r.skipped) printf(", %zu done before (--resume)", r.skipped);
     if (r.filtered) printf(", %zu not selected by --only", r.filtered);
     printf(")\nreport:  %s/report.md\n", r.report_dir);
@@ -845,9 +845,10 @@ fail:
                 r.results_dir);
     if (r.stopped_by_cell)
         fprintf(stderr,
-                "rotabench run: the failure is recorded there too (the report lists it); "
-                "rotabench run %s -o %s --resume -k goes on past failing cells\n",
-                o->config, r.results_dir);
+                "rotabench run: the failure is recorded in %s (rotabench report %s writes a "
+                "report that lists it); rotabench run %s -o %s --resume -k goes on past failing "
+                "cells\n",
+                r.results_dir, r.results_dir, o->config, r.results_dir);
     status = 2;
 done:
     if (r.res) rb_results_close(r.res);

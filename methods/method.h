@@ -63,11 +63,16 @@ typedef struct rb_kv_geom {
      * starts at the beginning of its sequence; a dump split into calibration and evaluation
      * tokens moves one of them (datasets/kv_dump.c). */
     size_t pos0, calib_pos0;
+    /* Calibration tokens the caller will give calibrate (0: none). Only `check` reads it (a
+     * method that cannot work uncalibrated says so before anything runs); create does not,
+     * since a caller may create first and calibrate after. */
+    size_t calib_tokens;
 } rb_kv_geom;
 
 typedef struct rb_kv_ops {
     int (*create)(const rb_params *p, const rb_kv_geom *g, uint64_t seed, void **state);
-    /* Optional: create's rules on the geometry and the parameters alone (as rb_codec_ops.check). */
+    /* Optional: create's rules on the geometry and the parameters alone (as rb_codec_ops.check),
+     * and those that only the whole evaluation shows (calibration it needs: calib_tokens). */
     int (*check)(const rb_params *p, const rb_kv_geom *g);
     /* Optional: calibration keys and values (tokens x heads x head_dim, token t at position
      * calib_pos0 + t), tokens disjoint from those later appended. */

@@ -81,7 +81,8 @@ static void rotatekv_destroy(void *state) {
     free(s);
 }
 
-static int rotatekv_check(const rb_params *p, const rb_kv_geom *g) {
+/* create's rules. */
+static int shape_check(const rb_params *p, const rb_kv_geom *g) {
     size_t H = g->heads, D = g->head_dim, group = (size_t) rb_params_int(p, "group"),
            hg = (size_t) rb_params_int(p, "head_group");
     int bits = (int) rb_params_int(p, "bits");
@@ -117,9 +118,19 @@ static int rotatekv_check(const rb_params *p, const rb_kv_geom *g) {
     return RB_OK;
 }
 
+/* The preflight's: create's, and the channel order's need for calibration tokens (the error that
+ * append would give at the prefill). */
+static int rotatekv_check(const rb_params *p, const rb_kv_geom *g) {
+    int rc = shape_check(p, g);
+    if (!rc && rb_params_bool(p, "reorder") && !g->calib_tokens)
+        rc = rb_error_set(RB_EINVAL, "rotatekv: reorder needs calibration tokens (calib_tokens on "
+                                     "the dataset), or set reorder: false");
+    return rc;
+}
+
 static int rotatekv_create(const rb_params *p, const rb_kv_geom *g, uint64_t seed, void **state) {
     (void) seed; /* deterministic Sylvester Hadamard, calibrated order */
-    int rc = rotatekv_check(p, g);
+    int rc = shape_check(p, g);
     if (rc) return rc;
     size_t H = g->heads, D = g->head_dim, group = (size_t) rb_params_int(p, "group"),
            hg = (size_t) rb_params_int(p, "head_group");

@@ -89,7 +89,8 @@ Test(method_check, kv_check_agrees_with_create) {
                         rb_kv_geom g = {.heads = heads[h],
                                         .head_dim = head_dims[d],
                                         .capacity = 64,
-                                        .rope_base = ropes[r]};
+                                        .rope_base = ropes[r],
+                                        .calib_tokens = 16};
                         int want = m->kv->check(&ps[s], &g);
                         void *st = NULL;
                         int got = m->kv->create(&ps[s], &g, 7, &st);

@@ -730,31 +730,40 @@ Test(run, a_failing_cell_names_its_config_entry) {
 Test(run, preflight_rejects_impossible_cells_before_any_runs) {
     make_dir();
     char want[256], p[256], *err;
-    cr_assert_eq(run_config("bad.yaml",
-                            "name: bad\n"
-                            "datasets:\n"
-                            "  - {name: kv, kind: kv_cache, tokens: 64, heads: 2, head_dim: 64}\n"
-                            "  - {name: s, kind: sphere, dim: 100, count: 32}\n"
-                            "methods:\n"
-                            "  - {method: rtn, datasets: [s]}\n"
-                            "  - {method: rtn_kv, params: {bits: 4}, datasets: [kv]}\n"
-                            "  - {method: rotatekv, label: rk, params: {bits: [2, 4]}, "
-                            "datasets: [kv]}\n"
-                            "  - {method: octopus, datasets: [s]}\n"
-                            "metrics: [rel_mse_k, vnmse]\n",
-                            " --quick", &err),
-                 2, "%s", err);
+    cr_assert_eq(
+        run_config("bad.yaml",
+                   "name: bad\n"
+                   "datasets:\n"
+                   "  - {name: kv, kind: kv_cache, tokens: 64, heads: 2, head_dim: 64}\n"
+                   "  - {name: s, kind: sphere, dim: 100, count: 32}\n"
+                   "methods:\n"
+                   "  - {method: rtn, datasets: [s]}\n"
+                   "  - {method: rtn_kv, params: {bits: 4}, datasets: [kv]}\n"
+                   "  - {method: rotatekv, label: rk, params: {bits: [2, 4]}, "
+                   "datasets: [kv]}\n"
+                   "  - {method: rotatekv, label: rk32, params: {group: 32, head_group: 2}, "
+                   "datasets: [kv]}\n"
+                   "  - {method: octopus, datasets: [s]}\n"
+                   "metrics: [rel_mse_k, vnmse]\n",
+                   " --quick", &err),
+        2, "%s", err);
     snprintf(want, sizeof want,
              "%s/bad.yaml:8:5: method 'rotatekv' (label 'rk') on dataset 'kv': rotatekv: "
              "head_dim = 64 is not a multiple of group = 128 (2 cells)",
              dir);
     cr_assert(strstr(err, want), "%s", err);
     snprintf(want, sizeof want,
-             "%s/bad.yaml:9:5: method 'octopus' (label 'octopus') on dataset 's': octopus: d = "
+             "%s/bad.yaml:10:5: method 'octopus' (label 'octopus') on dataset 's': octopus: d = "
              "100 is not supported",
              dir);
     cr_assert(strstr(err, want), "%s", err);
-    cr_assert(strstr(err, "3 cells cannot run with their data (above); nothing was run"), "%s",
+    /* Not a shape: rotatekv's channel order needs calibration tokens, which kv has none of. */
+    snprintf(want, sizeof want,
+             "%s/bad.yaml:9:5: method 'rotatekv' (label 'rk32') on dataset 'kv': rotatekv: reorder "
+             "needs calibration tokens",
+             dir);
+    cr_assert(strstr(err, want), "%s", err);
+    cr_assert(strstr(err, "4 cells cannot run with their data (above); nothing was run"), "%s",
               err);
     snprintf(p, sizeof p, "%s/out", dir);
     cr_assert_neq(access(p, F_OK), 0, "the run wrote %s", p);
