@@ -788,11 +788,12 @@ int rb_run(const rb_run_opts *o) {
     r.res = NULL;
     if (rc) goto fail;
     if (interrupted) {
+        char also[64] = "";
+        if (r.failed) snprintf(also, sizeof also, " (and %zu that failed)", r.failed);
         fprintf(stderr,
-                "rotabench run: interrupted after %zu cells (and %zu that failed); the finished "
-                "cells are in %s; continue with: rotabench run %s -o %s --resume%s\n",
-                r.ran, r.failed, r.results_dir, o->config, r.results_dir,
-                o->keep_going ? " -k" : "");
+                "rotabench run: interrupted after %zu cells%s; the finished cells are in %s; "
+                "continue with: rotabench run %s -o %s --resume%s\n",
+                r.ran, also, r.results_dir, o->config, r.results_dir, o->keep_going ? " -k" : "");
         goto done;
     }
     size_t passed, failed, missing;
