@@ -251,6 +251,20 @@ Test(run, plot_of_a_metric_family_against_k) {
 
 /* A dataset file's error (here a NaN) names the config entry that loads it (FILE:LINE:COL), the
  * dataset, the file and the element; the run exits 2. */
+/* A config named `name` that runs rtn on a generated dataset s and on dataset d read from npy,
+ * the fourth line of the file. */
+static void npy_config(char *yaml, size_t size, const char *name, const char *npy) {
+    snprintf(yaml, size,
+             "name: %s\n"
+             "datasets:\n"
+             "  - {name: s, kind: sphere, dim: 8, count: 20}\n"
+             "  - {name: d, kind: npy, path: %s}\n"
+             "methods:\n"
+             "  - {method: rtn}\n"
+             "metrics: [vnmse]\n",
+             name, npy);
+}
+
 Test(run, dataset_file_error_names_the_entry) {
     make_dir();
     float x[4 * 8];
@@ -260,15 +274,7 @@ Test(run, dataset_file_error_names_the_entry) {
     snprintf(npy, sizeof npy, "%s/x_nan.npy", dir);
     size_t shape[2] = {4, 8};
     cr_assert_eq(rb_npy_write(npy, RB_NPY_F32, 2, shape, x), 0, "%s", rb_error_detail());
-    snprintf(yaml, sizeof yaml,
-             "name: nan\n"
-             "datasets:\n"
-             "  - {name: s, kind: sphere, dim: 8, count: 20}\n"
-             "  - {name: d, kind: npy, path: %s}\n"
-             "methods:\n"
-             "  - {method: rtn}\n"
-             "metrics: [vnmse]\n",
-             npy);
+    npy_config(yaml, sizeof yaml, "nan", npy);
     int st = run_config("nan.yaml", yaml, " --quick", &err);
     cr_assert_neq(st, 0, "%s", err);
     char where[128];
@@ -770,6 +776,17 @@ Test(run, preflight_rejects_impossible_cells_before_any_runs) {
     free(err);
 }
 
+/* The number of cells dir/out's results.jsonl lists as failed. */
+static size_t failed_in_out(void) {
+    char p[256];
+    snprintf(p, sizeof p, "%s/out", dir);
+    json_t *failed;
+    cr_assert_eq(rb_results_failed_cells(p, &failed), 0, "%s", rb_error_detail());
+    size_t n = json_object_size(failed);
+    json_decref(failed);
+    return n;
+}
+
 /* The methods of rows in dir/out's results, each once, in order: "rtn_kv,kivi,". */
 static void methods_of(char *buf, size_t size) {
     char p[256];
@@ -811,13 +828,9 @@ Test(run, keep_going_runs_the_rest_and_lists_the_failures) {
     free(err);
     methods_of(methods, sizeof methods);
     cr_assert_str_eq(methods, "rtn_kv,kivi,");
-    char out[128], want[160];
-    snprintf(out, sizeof out, "%s/out", dir);
+    char want[160];
     snprintf(want, sizeof want, "%s/mixed.yaml:6:5: method 'rotatekv' (label 'rk')", dir);
-    json_t *failed;
-    cr_assert_eq(rb_results_failed_cells(out, &failed), 0, "%s", rb_error_detail());
-    cr_assert_eq(json_object_size(failed), 2);
-    json_decref(failed);
+    cr_assert_eq(failed_in_out(), 2);
     char *report = slurp_out("report.md");
     cr_assert_not_null(report);
     cr_assert(strstr(report, "**PARTIAL: 2 of 4 cells** finished; **2 failed**"), "%s", report);
@@ -833,15 +846,7 @@ Test(run, resume_runs_failed_cells_again) {
     make_dir();
     char npy[256], yaml[1024], *err, methods[256];
     snprintf(npy, sizeof npy, "%s/later.npy", dir);
-    snprintf(yaml, sizeof yaml,
-             "name: later\n"
-             "datasets:\n"
-             "  - {name: s, kind: sphere, dim: 8, count: 20}\n"
-             "  - {name: d, kind: npy, path: %s}\n"
-             "methods:\n"
-             "  - {method: rtn}\n"
-             "metrics: [vnmse]\n",
-             npy);
+    npy_config(yaml, sizeof yaml, "later", npy);
     cr_assert_eq(run_config("later.yaml", yaml, " --quick -k", &err), 2, "%s", err);
     free(err);
     methods_of(methods, sizeof methods);
@@ -868,11 +873,7 @@ Test(run, resume_runs_failed_cells_again) {
     cr_assert(strstr(out, "(1 cells run, 1 done before (--resume))"), "%s", out);
     free(out);
     free(err);
-    snprintf(args, sizeof args, "%s/out", dir);
-    json_t *failed;
-    cr_assert_eq(rb_results_failed_cells(args, &failed), 0, "%s", rb_error_detail());
-    cr_assert_eq(json_object_size(failed), 0);
-    json_decref(failed);
+    cr_assert_eq(failed_in_out(), 0);
     char *report = slurp_out("report.md");
     cr_assert(report && !strstr(report, "Failed cells") && !strstr(report, "PARTIAL"), "%s",
               report);
