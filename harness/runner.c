@@ -53,10 +53,6 @@ typedef struct run {
     char bad_ds_params[RB_PARAMS_TEXT_MAX];
     int bad_ds_rc;
     char bad_ds_msg[1024];
-    /* cells the preflight found impossible (--keep-going): their error code, 0 for the others,
-     * and the message */
-    int *pre_rc;
-    char **pre_msg;
     int stopped_by_cell; /* the run ended at a failing cell (no --keep-going) */
     double t0;
     /* run here; done by an earlier run (--resume); not --only; failed (--keep-going) */
@@ -180,10 +176,38 @@ static int cell_error(const run *r, const rb_cell *c, int rc) {
                         c->key);
 }
 
+/* The method's own rules (rb_codec_ops.check, rb_kv_ops.check) on a cell's data, where the
+ * dataset kind's parameters fix its shape (generators; a file's shape is known once read, and
+ * its cells are checked when they run, by create). RB_OK, or cell_error's message. */
+static int check_cell(const run *r, const rb_cell *c) {
+    const rb_method *m = r->cfg.methods[c->method].m;
+    const rb_dataset_kind *k = rb_dataset_kind_find(r->cfg.datasets[c->dataset].kind);
+    if (m->family != RB_FAMILY_CODEC || !k || !k->shape) return RB_OK;
+    rb_dataset_shape s = {0};
+    k->shape(&c->dparams, &s);
+    int rc = RB_OK;
+    if (m->kv && m->kv->check && s.heads) {
+        rb_kv_geom g = {.heads = s.heads,
+                        .head_dim = s.head_dim,
+                        .capacity = s.tokens,
+                        .rope_base = s.rope_base,
+                        .calib_tokens = s.calib_tokens};
+        rc = m->kv->check(&c->mparams, &g);
+    } else if (m->codec && m->codec->check && (s.dim || s.head_dim)) {
+        /* On KV data a vector codec codes each head_dim row of K and V. */
+        rc = m->codec->check(&c->mparams, s.dim ? s.dim : s.head_dim);
+    }
+    return rc ? cell_error(r, c, rc) : RB_OK;
+}
+
 static int run_cell(run *r, const rb_cell *c) {
     const rb_method_entry *me = &r->cfg.methods[c->method];
     cell_sink cs = {r, c, me, &r->cfg.datasets[c->dataset]};
-    int rc = load_dataset(r, c);
+    /* The preflight's check again, before the data are loaded: with --keep-going the cells it
+     * found impossible fail here, at no cost. */
+    int rc = check_cell(r, c);
+    if (rc) return rc;
+    rc = load_dataset(r, c);
     if (rc) return rb_error_set(rc, "%s [cell %s]", rb_error_detail(), c->key);
     const char **metrics = (const char **) r->cfg.metrics;
     rb_eval_fn eval = rb_family_evaluator(me->m->family);
@@ -441,34 +465,10 @@ static size_t warn_unproduced(const rb_config *cfg, json_t *rows, FILE *f) {
     return warned;
 }
 
-/* The method's own rules (rb_codec_ops.check, rb_kv_ops.check) on a cell's data, where the
- * dataset kind's parameters fix its shape (generators; a file's shape is known once read, and
- * its cells are checked when they run, by create). RB_OK, or cell_error's message. */
-static int check_cell(const run *r, const rb_cell *c) {
-    const rb_method *m = r->cfg.methods[c->method].m;
-    const rb_dataset_kind *k = rb_dataset_kind_find(r->cfg.datasets[c->dataset].kind);
-    if (m->family != RB_FAMILY_CODEC || !k || !k->shape) return RB_OK;
-    rb_dataset_shape s = {0};
-    k->shape(&c->dparams, &s);
-    int rc = RB_OK;
-    if (m->kv && m->kv->check && s.heads) {
-        rb_kv_geom g = {.heads = s.heads,
-                        .head_dim = s.head_dim,
-                        .capacity = s.tokens,
-                        .rope_base = s.rope_base,
-                        .calib_tokens = s.calib_tokens};
-        rc = m->kv->check(&c->mparams, &g);
-    } else if (m->codec && m->codec->check && (s.dim || s.head_dim)) {
-        /* On KV data a vector codec codes each head_dim row of K and V. */
-        rc = m->codec->check(&c->mparams, s.dim ? s.dim : s.head_dim);
-    }
-    return rc ? cell_error(r, c, rc) : RB_OK;
-}
-
 /* Every selected cell checked before the first runs, so that a combination its method cannot
  * take is an error at once, not after hours of the cells before it. Without --keep-going any
  * is an error: each distinct one printed once, with its count, and nothing is written. With it
- * they are kept in pre_rc / pre_msg, and the loop records them as failed without running. */
+ * the run goes on, and run_cell's own check_cell records those cells as failed. */
 static int preflight(run *r) {
     json_t *seen = json_object(); /* message without the cell key -> count, in order */
     if (!seen) return rb_error_set(RB_ENOMEM, "preflight: out of memory");
@@ -480,18 +480,6 @@ static int preflight(run *r) {
         if (!cell_selected(r, c) || !(rc = check_cell(r, c))) continue;
         bad++;
         if (!first_rc) first_rc = rc;
-        if (r->o->keep_going) {
-            if (!r->pre_rc) {
-                r->pre_rc = calloc(r->ncells, sizeof *r->pre_rc);
-                r->pre_msg = calloc(r->ncells, sizeof *r->pre_msg);
-            }
-            if (!r->pre_rc || !r->pre_msg || !(r->pre_msg[i] = strdup(rb_error_detail()))) {
-                json_decref(seen);
-                return rb_error_set(RB_ENOMEM, "preflight: out of memory");
-            }
-            r->pre_rc[i] = rc;
-            continue;
-        }
         char msg[1024];
         snprintf(msg, sizeof msg, "%s", rb_error_detail());
         char *key = strstr(msg, " [cell ");
@@ -499,13 +487,14 @@ static int preflight(run *r) {
         json_t *n = json_object_get(seen, msg);
         json_object_set_new(seen, msg, json_integer(n ? json_integer_value(n) + 1 : 1));
     }
+    const char *what = bad == 1 ? "cell cannot run with its" : "cells cannot run with their";
     if (!bad || r->o->keep_going) {
         json_decref(seen);
         if (bad)
             fprintf(stderr,
-                    "rotabench run: %zu cell%s cannot run with %s data (method checks before "
-                    "the first cell); they will be recorded as failed (--keep-going)\n",
-                    bad, bad == 1 ? "" : "s", bad == 1 ? "its" : "their");
+                    "rotabench run: %zu %s data (method checks before the first cell); they will "
+                    "be recorded as failed (--keep-going)\n",
+                    bad, what);
         return RB_OK;
     }
     const char *msg;
@@ -516,9 +505,9 @@ static int preflight(run *r) {
     }
     json_decref(seen);
     return rb_error_set(first_rc,
-                        "%zu cell%s cannot run with %s data (above); nothing was run (fix the "
-                        "config, or --keep-going runs the others)",
-                        bad, bad == 1 ? "" : "s", bad == 1 ? "its" : "their");
+                        "%zu %s data (above); nothing was run (fix the config, or --keep-going "
+                        "runs the others)",
+                        bad, what);
 }
 
 /* --only that selects nothing is an error, not an empty green run (a typo in a CI job). */
@@ -768,8 +757,7 @@ int rb_run(const rb_run_opts *o) {
             continue;
         }
         progress(&r, i);
-        rc = r.pre_rc && r.pre_rc[i] ? rb_error_set(r.pre_rc[i], "%s", r.pre_msg[i])
-                                     : run_cell(&r, c);
+        rc = run_cell(&r, c);
         if (!rc)
             r.ran++;
         else
@@ -855,9 +843,6 @@ done:
     if (r.res) rb_results_close(r.res);
     json_decref(r.done);
     json_decref(r.done_limits);
-    for (size_t i = 0; r.pre_msg && i < r.ncells; i++) free(r.pre_msg[i]);
-    free(r.pre_msg);
-    free(r.pre_rc);
     if (r.have_limits) rb_limits_free(&r.limits);
     rb_dataset_free(&r.ds);
     free(r.cells);
