@@ -1593,8 +1593,8 @@ static int cells_finished(const char *results_dir, json_t *ctx, size_t *planned,
  * (it names the config entry, the dataset and the cell), verbatim in a code block: an error's
  * text is not Markdown. */
 static void failed_section(FILE *f, json_t *failed) {
-    if (!json_object_size(failed)) return;
     size_t n = json_object_size(failed);
+    if (!n) return;
     fprintf(f, "## Failed cells\n\n%zu cell%s failed; the error%s:\n\n```text\n", n,
             n == 1 ? "" : "s", n == 1 ? "" : "s");
     const char *key;

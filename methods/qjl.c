@@ -86,6 +86,12 @@ static int build_projection(qjl *c, int orthogonal, uint64_t seed) {
     return rc;
 }
 
+/* The sketch length: m, or bits * dim when m is 0. */
+static size_t sketch_rows(const rb_params *p, size_t dim) {
+    size_t m = (size_t) rb_params_int(p, "m");
+    return m ? m : (size_t) rb_params_int(p, "bits") * dim;
+}
+
 static int qjl_check(const rb_params *p, size_t dim) {
     if (dim == 0) return rb_error_set(RB_ESIZE, "qjl: vectors of dimension 0");
     size_t bits = (size_t) rb_params_int(p, "bits"), m = (size_t) rb_params_int(p, "m");
@@ -95,7 +101,7 @@ static int qjl_check(const rb_params *p, size_t dim) {
             "qjl: m = %zu and bits = %zu disagree at dim %zu (m = bits * dim = %zu); "
             "set only one of them",
             m, bits, dim, bits * dim);
-    if (!m) m = bits * dim;
+    m = sketch_rows(p, dim);
     if (m > M_MAX)
         return rb_error_set(RB_ESIZE, "qjl: m = %zu projections exceed the limit %d", m, M_MAX);
     return rb_rotation_check_name(rb_params_str(p, "rotation"), dim);
@@ -104,8 +110,7 @@ static int qjl_check(const rb_params *p, size_t dim) {
 static int qjl_create(const rb_params *p, size_t dim, uint64_t seed, void **state) {
     int checked = qjl_check(p, dim);
     if (checked) return checked;
-    size_t m = (size_t) rb_params_int(p, "m");
-    if (!m) m = (size_t) rb_params_int(p, "bits") * dim;
+    size_t m = sketch_rows(p, dim);
     qjl *c = calloc(1, sizeof *c);
     if (!c) return rb_error_set(RB_ENOMEM, "qjl: no memory");
     c->dim = dim;

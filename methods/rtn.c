@@ -73,8 +73,7 @@ static int rtn_create(const rb_params *p, size_t dim, uint64_t seed, void **stat
     c->ngroups = (dim + c->group - 1) / c->group;
     c->payload_bytes = rb_pack_bytes(dim, c->spec.bits);
     rb_rotation_kind kind = RB_ROT_NONE;
-    int rc = rb_quant_spec_check(&c->spec);
-    if (!rc) rc = rb_rotation_kind_parse(rb_params_str(p, "rotation"), &kind);
+    int rc = rb_rotation_kind_parse(rb_params_str(p, "rotation"), &kind);
     if (!rc) rc = rb_rotation_init(&c->rot, kind, dim, seed);
     /* Haar keeps the whole-batch GEMM; the rest runs in cache-sized blocks over the pool (the
      * same bits: every stage is per row, through the same dispatched ops). */
