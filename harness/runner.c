@@ -533,6 +533,49 @@ static void progress(run *r, size_t i) {
     if (i >= r->ncells) fputc('\n', stderr);
 }
 
+/* s for a shell command line: as it is when it holds only characters no shell treats
+ * specially, else in single quotes. */
+static void shell_word(char *buf, size_t size, const char *s) {
+    if (*s &&
+        strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./=,:+-@%") ==
+            strlen(s)) {
+        snprintf(buf, size, "%s", s);
+        return;
+    }
+    size_t n = 0;
+    if (size < 3) return;
+    buf[n++] = '\'';
+    for (; *s && n + 5 < size; s++) {
+        if (*s == '\'') {
+            memcpy(buf + n, "'\\''", 4); /* close, escaped quote, reopen */
+            n += 4;
+        } else {
+            buf[n++] = *s;
+        }
+    }
+    buf[n++] = '\'';
+    buf[n] = '\0';
+}
+
+/* The command that continues this run with the options it was started with (the ones that
+ * decide which cells run and how), plus -k when keep_going. */
+static const char *resume_command(const run *r, int keep_going, char *buf, size_t size) {
+    const rb_run_opts *o = r->o;
+    char cfg[1100], dir[4400], only[600] = "", backend[64] = "", threads[32] = "";
+    shell_word(cfg, sizeof cfg, o->config);
+    shell_word(dir, sizeof dir, r->results_dir);
+    if (o->only) {
+        char w[560];
+        shell_word(w, sizeof w, o->only);
+        snprintf(only, sizeof only, " --only %s", w);
+    }
+    if (o->backend) snprintf(backend, sizeof backend, " --backend %s", o->backend);
+    if (o->threads) snprintf(threads, sizeof threads, " --threads %d", o->threads);
+    snprintf(buf, size, "rotabench run %s -o %s --resume%s%s%s%s%s", cfg, dir,
+             o->quick ? " --quick" : "", only, backend, threads, keep_going ? " -k" : "");
+    return buf;
+}
+
 /* A cell failed: its marker goes on disk (the report lists it, --resume runs it again). Returns
  * the error that ends the run: the cell's, or without --keep-going nothing, after saying so on
  * stderr; a marker that cannot be written (a full disk) ends it either way. */
@@ -616,12 +659,25 @@ static int check_resume(run *r) {
     if (sha) snprintf(was, sizeof was, "%s", sha);
     json_t *lim = json_object_get(json_object_get(old, "host"), "limits");
     if (json_is_array(lim)) r->done_limits = json_incref(lim);
+    /* --quick is not in the config: recorded beside it (absent in runs from before it was). */
+    json_t *quick = json_object_get(json_object_get(old, "run"), "quick");
+    int was_quick = json_is_true(quick), quick_differs = json_is_boolean(quick) &&
+                                                         r->cfg.latency.enabled &&
+                                                         was_quick != !!r->o->quick;
     json_decref(old);
     if (!same)
         return rb_error_set(RB_ECONFIG,
                             "--resume: %s was run with another config (sha256 %.12s, now %.12s); "
                             "resume with the same config or write to a new directory",
                             r->results_dir, was[0] ? was : "?", r->cfg.sha256);
+    /* Half the cells with latency rows and half without would make a report whose latency
+     * tables silently cover some cells. */
+    if (quick_differs)
+        return rb_error_set(RB_ECONFIG,
+                            "--resume: %s was run %s --quick, so its finished cells %s latency "
+                            "rows; resume %s --quick, or write to a new directory",
+                            r->results_dir, was_quick ? "with" : "without",
+                            was_quick ? "have no" : "have their", was_quick ? "with" : "without");
     return RB_OK;
 }
 
@@ -702,6 +758,7 @@ size_t rb_run_warn_rope(const rb_config *cfg, const rb_cell *cells, size_t ncell
 int rb_run(const rb_run_opts *o) {
     run r = {.o = o, .ds_index = -1, .bad_ds_index = -1};
     int rc, status = 2;
+    char cmd[8192]; /* a resume command, for the messages */
     if (o->resume && !o->out_dir) {
         fprintf(stderr, "rotabench run: --resume needs -o DIR (the directory of the run to "
                         "continue)\n");
@@ -733,6 +790,7 @@ int rb_run(const rb_run_opts *o) {
                                    seeds, limits);
     json_decref(seeds);
     json_decref(limits);
+    if (ctx) json_object_set_new(json_object_get(ctx, "run"), "quick", json_boolean(o->quick));
     rc = ctx ? rb_context_write(r.results_dir, ctx) : rb_error_set(RB_ENOMEM, "context");
     json_decref(ctx);
     if (rc) goto fail;
@@ -780,8 +838,8 @@ int rb_run(const rb_run_opts *o) {
         if (r.failed) snprintf(also, sizeof also, " (and %zu that failed)", r.failed);
         fprintf(stderr,
                 "rotabench run: interrupted after %zu cells%s; the finished cells are in %s; "
-                "continue with: rotabench run %s -o %s --resume%s\n",
-                r.ran, also, r.results_dir, o->config, r.results_dir, o->keep_going ? " -k" : "");
+                "continue with: %s\n",
+                r.ran, also, r.results_dir, resume_command(&r, o->keep_going, cmd, sizeof cmd));
         goto done;
     }
     size_t passed, failed, missing;
@@ -815,10 +873,10 @@ int rb_run(const rb_run_opts *o) {
     status = failed || missing ? 1 : 0; /* a claim not measured is not a claim that holds */
     if (r.failed) {
         fprintf(stderr,
-                "rotabench run: %zu cell%s failed (listed above and in the report); rotabench "
-                "run %s -o %s --resume -k runs %s again (the config must be the same: after a "
-                "change to it, run into a new directory)\n",
-                r.failed, r.failed == 1 ? "" : "s", o->config, r.results_dir,
+                "rotabench run: %zu cell%s failed (listed above and in the report); %s runs %s "
+                "again (the config must be the same: after a change to it, run into a new "
+                "directory)\n",
+                r.failed, r.failed == 1 ? "" : "s", resume_command(&r, 1, cmd, sizeof cmd),
                 r.failed == 1 ? "it" : "them");
         status = 2;
     }
@@ -835,9 +893,8 @@ fail:
     if (r.stopped_by_cell)
         fprintf(stderr,
                 "rotabench run: the failure is recorded in %s (rotabench report %s writes a "
-                "report that lists it); rotabench run %s -o %s --resume -k goes on past failing "
-                "cells\n",
-                r.results_dir, r.results_dir, o->config, r.results_dir);
+                "report that lists it); %s goes on past failing cells\n",
+                r.results_dir, r.results_dir, resume_command(&r, 1, cmd, sizeof cmd));
     status = 2;
 done:
     if (r.res) rb_results_close(r.res);
