@@ -75,6 +75,13 @@ int rb_gemm_f32(rb_trans ta, rb_trans tb, size_t m, size_t n, size_t k, float al
     GEMM_BODY("gemm_f32", cblas_sgemm);
 }
 
+int rb_gemm_f32_traced(rb_trans ta, rb_trans tb, size_t m, size_t n, size_t k, float alpha,
+                       const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C,
+                       size_t ldc) {
+    rb_kernel_note_single(&rb_op_sgemm);
+    return rb_gemm_f32(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
 int rb_gemm_f64(rb_trans ta, rb_trans tb, size_t m, size_t n, size_t k, double alpha,
                 const double *A, size_t lda, const double *B, size_t ldb, double beta, double *C,
                 size_t ldc) {

@@ -27,11 +27,15 @@ typedef enum rb_trans { RB_NOTRANS = 0, RB_TRANS = 1 } rb_trans;
 int rb_linalg_check_mat(const char *fn, const char *name, const void *p, size_t rows, size_t cols,
                         size_t ld);
 /* The trace entry "sgemm=openblas" (kernels/dispatch.h's RB_OP_SINGLE) of the fp32 GEMMs a
- * method's work runs on (the dense and Kronecker rotations note it; the harness's own scoring
- * GEMMs do not, so that a record's kernels are the method's). */
+ * method's work runs on: rb_gemm_f32_traced notes it, then is rb_gemm_f32. Methods and the
+ * rotations call the traced one; the harness's own scoring GEMMs call rb_gemm_f32, so that a
+ * record's kernels are the method's. */
 extern const rb_op rb_op_sgemm;
 int rb_gemm_f32(rb_trans ta, rb_trans tb, size_t m, size_t n, size_t k, float alpha, const float *A,
                 size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc);
+int rb_gemm_f32_traced(rb_trans ta, rb_trans tb, size_t m, size_t n, size_t k, float alpha,
+                       const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C,
+                       size_t ldc);
 int rb_gemm_f64(rb_trans ta, rb_trans tb, size_t m, size_t n, size_t k, double alpha,
                 const double *A, size_t lda, const double *B, size_t ldb, double beta, double *C,
                 size_t ldc);

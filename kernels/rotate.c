@@ -213,9 +213,8 @@ int rb_haar_f64(double *Q, size_t n, uint64_t seed) {
 
 int rb_rotate_dense_f32(const float *T, size_t n, const float *X, size_t count, size_t ldx,
                         float *Y, size_t ldy, rb_dir dir) {
-    rb_kernel_note_single(&rb_op_sgemm);
-    return rb_gemm_f32(RB_NOTRANS, dir == RB_FORWARD ? RB_TRANS : RB_NOTRANS, count, n, n, 1.0f, X,
-                       ldx, T, n, 0.0f, Y, ldy);
+    return rb_gemm_f32_traced(RB_NOTRANS, dir == RB_FORWARD ? RB_TRANS : RB_NOTRANS, count, n, n,
+                              1.0f, X, ldx, T, n, 0.0f, Y, ldy);
 }
 
 int rb_rotate_dense_f64(const double *T, size_t n, const double *X, size_t count, size_t ldx,
@@ -248,8 +247,7 @@ int rb_rotate_dense_f64(const double *T, size_t n, const double *X, size_t count
 
 int rb_kron_apply_f32(float *data, size_t n1, size_t n2, size_t count, size_t stride,
                       const float *P1, const float *P2, float *scratch) {
-    rb_kernel_note_single(&rb_op_sgemm);
-    KRON_BODY("kron_apply_f32", rb_gemm_f32);
+    KRON_BODY("kron_apply_f32", rb_gemm_f32_traced);
 }
 
 int rb_kron_apply_f64(double *data, size_t n1, size_t n2, size_t count, size_t stride,

@@ -179,8 +179,8 @@ static int qjl_encode(void *state, const float *x, size_t count, uint8_t *codes)
         c->fnorm[i] = n > 0 && isfinite(inv) ? inv : 1.0f;
     }
     rb_rows_scale_f32(c->work, count, d, d, c->fnorm);
-    rc =
-        rb_gemm_f32(RB_NOTRANS, RB_TRANS, count, m, d, 1.0f, c->work, d, c->S, d, 0.0f, c->proj, m);
+    rc = rb_gemm_f32_traced(RB_NOTRANS, RB_TRANS, count, m, d, 1.0f, c->work, d, c->S, d, 0.0f,
+                            c->proj, m);
     if (rc) return rc;
     for (size_t k = 0; k < count * m; k++) c->codes[k] = c->proj[k] < 0.0f;
     /* The sign rows through the dispatched packer (each row's rb_pack_bits stream). */
@@ -213,7 +213,8 @@ static int qjl_decode(void *state, const uint8_t *codes, size_t count, float *xh
     size_t d = c->dim, m = c->m;
     int rc = unpack(c, codes, count);
     if (rc) return rc;
-    rc = rb_gemm_f32(RB_NOTRANS, RB_NOTRANS, count, d, m, 1.0f, c->proj, m, c->S, d, 0.0f, xhat, d);
+    rc = rb_gemm_f32_traced(RB_NOTRANS, RB_NOTRANS, count, d, m, 1.0f, c->proj, m, c->S, d, 0.0f,
+                            xhat, d);
     if (rc) return rc;
     rb_rows_scale_f32(xhat, count, d, d, c->fnorm);
     return rb_rotation_apply(&c->rot, xhat, count, d, RB_INVERSE);
@@ -230,11 +231,12 @@ static int qjl_inner_product(void *state, const uint8_t *codes, size_t count, co
         memcpy(qr, q, nq * d * sizeof *q);
         rc = rb_rotation_apply(&c->rot, qr, nq, d, RB_FORWARD);
     }
-    if (!rc) rc = rb_gemm_f32(RB_NOTRANS, RB_TRANS, nq, m, d, 1.0f, qr, d, c->S, d, 0.0f, sq, m);
+    if (!rc)
+        rc = rb_gemm_f32_traced(RB_NOTRANS, RB_TRANS, nq, m, d, 1.0f, qr, d, c->S, d, 0.0f, sq, m);
     if (!rc) rc = unpack(c, codes, count);
     if (!rc)
-        rc =
-            rb_gemm_f32(RB_NOTRANS, RB_TRANS, count, nq, m, 1.0f, c->proj, m, sq, m, 0.0f, out, nq);
+        rc = rb_gemm_f32_traced(RB_NOTRANS, RB_TRANS, count, nq, m, 1.0f, c->proj, m, sq, m, 0.0f,
+                                out, nq);
     if (!rc) rb_rows_scale_f32(out, count, nq, nq, c->fnorm);
     free(qr);
     free(sq);

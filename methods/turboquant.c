@@ -352,7 +352,8 @@ static int tq_encode(void *state, const float *x, size_t count, uint8_t *codes) 
             rb_rows_sqnorm_f32(c->y + i * d, 1, d, d, &g2);
             c->side[2 * i + 1] = (float) sqrt(g2);
         }
-        rc = rb_gemm_f32(RB_NOTRANS, RB_TRANS, count, d, d, 1.0f, c->y, d, c->S, d, 0.0f, c->u, d);
+        rc = rb_gemm_f32_traced(RB_NOTRANS, RB_TRANS, count, d, d, 1.0f, c->y, d, c->S, d, 0.0f,
+                                c->u, d);
         if (rc) return rc;
     }
     /* The streams of the batch through the dispatched packer (each row's rb_pack_bits stream). */
@@ -424,8 +425,8 @@ static int tq_decode(void *state, const uint8_t *codes, size_t count, float *xha
             float coef = c->side[2 * i + 1];
             for (size_t j = 0; j < d; j++) c->u[i * d + j] *= coef;
         }
-        rc =
-            rb_gemm_f32(RB_NOTRANS, RB_NOTRANS, count, d, d, 1.0f, c->u, d, c->S, d, 1.0f, xhat, d);
+        rc = rb_gemm_f32_traced(RB_NOTRANS, RB_NOTRANS, count, d, d, 1.0f, c->u, d, c->S, d, 1.0f,
+                                xhat, d);
         if (rc) return rc;
     }
     if ((rc = rb_rotation_apply(&c->rot, xhat, count, d, RB_INVERSE))) return rc;
@@ -461,12 +462,14 @@ static int tq_inner_product(void *state, const uint8_t *codes, size_t count, con
     }
     memcpy(c->qr, q, nq * d * sizeof *q);
     if ((rc = rb_rotation_apply(&c->rot, c->qr, nq, d, RB_FORWARD))) return rc;
-    rc = rb_gemm_f32(RB_NOTRANS, RB_TRANS, count, nq, d, 1.0f, c->y, d, c->qr, d, 0.0f, out, nq);
+    rc = rb_gemm_f32_traced(RB_NOTRANS, RB_TRANS, count, nq, d, 1.0f, c->y, d, c->qr, d, 0.0f, out,
+                            nq);
     if (!rc && c->prod) {
-        rc = rb_gemm_f32(RB_NOTRANS, RB_TRANS, nq, d, d, 1.0f, c->qr, d, c->S, d, 0.0f, c->qs, d);
+        rc = rb_gemm_f32_traced(RB_NOTRANS, RB_TRANS, nq, d, d, 1.0f, c->qr, d, c->S, d, 0.0f,
+                                c->qs, d);
         if (!rc)
-            rc = rb_gemm_f32(RB_NOTRANS, RB_TRANS, count, nq, d, 1.0f, c->u, d, c->qs, d, 0.0f,
-                             c->t, nq);
+            rc = rb_gemm_f32_traced(RB_NOTRANS, RB_TRANS, count, nq, d, 1.0f, c->u, d, c->qs, d,
+                                    0.0f, c->t, nq);
         for (size_t i = 0; !rc && i < count; i++)
             for (size_t j = 0; j < nq; j++)
                 out[i * nq + j] += c->side[2 * i + 1] * c->t[i * nq + j];

@@ -326,8 +326,8 @@ Test(run, kernel_variants_name_every_op) {
           "pack_rows=", "unpack_rows=", "polar_inverse_f64=ref"}},
         {"kivi", {"kivi_quant_f16=ref", "kivi_dequant_f16=ref"}},
         {"eden", {"pack_rows=", "unpack_rows="}},
-        {"turboquant_prod", {"pack_rows=", "unpack_rows="}},
-        {"qjl", {"pack_rows=", "unpack_rows="}},
+        {"turboquant_prod", {"sgemm=openblas", "pack_rows=", "unpack_rows="}}, /* the sketch */
+        {"qjl", {"sgemm=openblas", "pack_rows=", "unpack_rows="}},
         {"octopus", {"pack_rows=", "unpack_rows="}},
         {"rotatekv", {"rotatekv_quant=ref", "pack_rows=", "unpack_rows=", "dequant_rows_f32="}},
     };
