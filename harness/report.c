@@ -954,7 +954,8 @@ static void latency_section(FILE *f, json_t *rows, json_t *ctx) {
     fixed_line(f, reps, cols, where_set, "Fixed: ");
     fprintf(f,
             "Median seconds per call over the raw samples; spread is the interquartile range "
-            "(min..max below 4 samples); the rate (vectors, KV tokens or inner-product scores "
+            "(min..max below 4 samples); per call is what one timed call covers; the rate "
+            "(vectors, KV tokens or inner-product scores "
             "per second), GB/s and the fraction of the measured bandwidth are at that median "
             "(repeats pooled).%s\n\n",
             data_left_out ? " Each dataset's parameters are in its accuracy section." : "");
@@ -963,10 +964,12 @@ static void latency_section(FILE *f, json_t *rows, json_t *ctx) {
     json_array_foreach(shown, i, c) {
         md_cell(f, col_title(json_string_value(c), tb, sizeof tb));
     }
-    const char *heads[] = {"op", "median", "spread", "n", "rate", "GB/s", "of BW", "kernels"};
-    for (size_t h = 0; h < 8; h++) md_cell(f, heads[h]);
+    const char *heads[] = {"op",   "median", "spread", "n",      "per call",
+                           "rate", "GB/s",   "of BW",  "kernels"};
+    const size_t nheads = sizeof heads / sizeof heads[0];
+    for (size_t h = 0; h < nheads; h++) md_cell(f, heads[h]);
     md_row_end(f);
-    md_rule(f, 9 + json_array_size(shown));
+    md_rule(f, 1 + nheads + json_array_size(shown));
     const char *gid;
     json_t *g;
     size_t gi = 0;
@@ -1036,6 +1039,14 @@ static void latency_section(FILE *f, json_t *rows, json_t *ctx) {
         snprintf(t, sizeof t, "%s..%s%s", a, b, m >= 4 ? "" : " (min..max)");
         md_cell(f, t);
         snprintf(t, sizeof t, "%zu", m);
+        md_cell(f, t);
+        /* What one call covers (the latency batch, or the whole cache on KV data): the median
+         * is per call, so without it the time has no denominator. */
+        if (ni)
+            snprintf(t, sizeof t, "%.0f %s", items / (double) ni,
+                     rb_row_str(rep, "items_unit") ? rb_row_str(rep, "items_unit") : "items");
+        else
+            snprintf(t, sizeof t, "—");
         md_cell(f, t);
         rate_text(rate, rb_row_str(rep, "items_unit"), t, sizeof t);
         md_cell(f, t);

@@ -61,6 +61,9 @@ typedef struct run {
      * batch key does not apply) */
     size_t lat_vec;
     const char *lat_kv_dataset;
+    /* the first dataset with fewer vectors than the latency batch, and that count */
+    const char *lat_short_dataset;
+    size_t lat_short_rows;
 } run;
 
 static double now_s(void) {
@@ -227,10 +230,16 @@ static int run_cell(run *r, const rb_cell *c) {
     /* The latency pass runs after, never inside, the accuracy pass, with a fresh trace. */
     if (!rc && r->cfg.latency.enabled && !r->o->quick && me->m->family == RB_FAMILY_CODEC) {
         rb_kernel_trace_reset();
-        if (!rb_latency_is_kv(me->m, &r->ds))
+        const rb_tensor *x = rb_dataset_tensor(&r->ds, "x");
+        if (!rb_latency_is_kv(me->m, &r->ds)) {
             r->lat_vec++;
-        else if (!r->lat_kv_dataset)
+            if (x && x->ndim == 2 && r->cfg.latency.batch > x->shape[0] && !r->lat_short_dataset) {
+                r->lat_short_dataset = cs.de->name;
+                r->lat_short_rows = x->shape[0];
+            }
+        } else if (!r->lat_kv_dataset) {
             r->lat_kv_dataset = cs.de->name;
+        }
         rb_latency_cell lc = {.cfg = &r->cfg,
                               .limit = r->have_limits ? rb_limits_find(&r->limits, rb_threads_get())
                                                       : NULL,
@@ -828,6 +837,12 @@ int rb_run(const rb_run_opts *o) {
                 "encodes on vector data, and every latency cell here was on KV data (dataset "
                 "'%s', ...), where each call covers the whole cache\n",
                 r.cfg.latency.batch, r.lat_kv_dataset);
+    if (r.lat_short_dataset)
+        fprintf(stderr,
+                "warning: latency batch: %zu is more than the %zu vectors of dataset '%s' (and "
+                "maybe others): a timed call there encodes all %zu (the report's \"per call\" "
+                "column says how many each row covers)\n",
+                r.cfg.latency.batch, r.lat_short_rows, r.lat_short_dataset, r.lat_short_rows);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     rb_results_close(r.res);

@@ -177,6 +177,42 @@ Test(latency, inner_product_without_queries_fails) {
     free(err);
 }
 
+/* A batch larger than the data is capped at the data (a call encodes every vector), and the run
+ * says so once, naming the dataset; a dataset at least as long as the batch is not named. */
+Test(latency, batch_beyond_the_data_is_capped_with_a_warning) {
+    char yaml[2048], *err;
+    snprintf(yaml, sizeof yaml,
+             "name: short\n"
+             "datasets:\n"
+             "  - {name: long, kind: sphere, dim: 32, count: 300}\n"
+             "  - {name: short, kind: sphere, dim: 32, count: 50}\n"
+             "methods:\n"
+             "  - {method: rtn, params: {bits: 4}}\n"
+             "metrics: [vnmse]\n"
+             "latency: {ops: [encode], min_time: 0.001, repetitions: 2, batch: 200}\n");
+    json_t *rows;
+    int st = run_yaml("short", yaml, &rows, &err);
+    cr_assert(st == 0 || (st == 2 && strstr(err, "gnuplot")), "exit %d: %s", st, err);
+    cr_assert_not_null(rows, "%s", err);
+    const char *w = strstr(err, "warning: latency batch: 200 is more than the 50 vectors of "
+                                "dataset 'short'");
+    cr_assert(w, "%s", err);
+    cr_assert_null(strstr(w + 1, "warning: latency batch"), "once a run: %s", err);
+    size_t i, seen = 0;
+    json_t *row;
+    json_array_foreach(rows, i, row) {
+        if (!rb_row_is_latency(row)) continue;
+        const char *ds = rb_row_str(row, "dataset");
+        double per_call = rb_row_double(row, "items_per_s") * rb_row_double(row, "value");
+        double want = ds && !strcmp(ds, "short") ? 50 : 200;
+        cr_assert(fabs(per_call - want) <= 1e-6 * want, "%s: %g vectors a call", ds, per_call);
+        seen++;
+    }
+    cr_assert_eq(seen, 2);
+    json_decref(rows);
+    free(err);
+}
+
 /* Vector codecs on the kv_cache generator get rows like KV methods: tokens per second for
  * encode and decode, scores for inner_product (queries x query heads x tokens); the `batch`
  * key, which does not apply to KV data, gets one warning when it applied to no cell. */

@@ -321,8 +321,8 @@ Test(report, crafted_run) {
               "%s", md);
 
     /* Latency: median of {1..5} us is 3 us, IQR 2..4 us. */
-    cr_assert(strstr(md, "| encode | 3 µs | 2 µs..4 µs | 5 | 333 k vectors/s | 12.50 | 42% | "
-                         "fwht_f32=avx512 |"),
+    cr_assert(strstr(md, "| encode | 3 µs | 2 µs..4 µs | 5 | 1 vectors | 333 k vectors/s | 12.50 | "
+                         "42% | fwht_f32=avx512 |"),
               "%s", md);
 
     /* Provenance. */
@@ -429,8 +429,9 @@ Test(report, latency_row_describes_the_pooled_repeats) {
                    "fwht_f32=avx512,pack_rows=ref");
     char *md = rendered_report(dir);
     /* Pooled median of 1..6 us: 3.5 us; 1000 / 3.5 us = 286 M/s; 1e5 B / 3.5 us = 28.57 GB/s. */
-    cr_assert(strstr(md, "| decode | 3.5 µs | 2.25 µs..4.75 µs | 6 | 286 M vectors/s | 28.57 | 29% "
-                         "| fwht_f32=avx512,pack_rows=ref |"),
+    cr_assert(strstr(md,
+                     "| decode | 3.5 µs | 2.25 µs..4.75 µs | 6 | 1000 vectors | 286 M vectors/s "
+                     "| 28.57 | 29% | fwht_f32=avx512,pack_rows=ref |"),
               "%s", md);
     free(md);
     rmtmp();
