@@ -872,7 +872,19 @@ int rb_run(const rb_run_opts *o) {
     if (!r.filtered && !r.failed) warn_unproduced(&r.cfg, rows, stderr);
     json_decref(rows);
     if (rc) goto fail;
-    if ((rc = rb_report_write(r.results_dir, r.report_dir))) goto fail;
+    /* Plots that could not be rendered do not undo a finished run: the report and its plot
+     * data are written, and `rotabench report` renders them once gnuplot works. */
+    rc = rb_report_write(r.results_dir, r.report_dir);
+    if (rc == RB_ENOTSUP || rc == RB_ELIB) {
+        char out[4200] = "";
+        if (strcmp(r.results_dir, r.report_dir)) snprintf(out, sizeof out, " -o %s", r.report_dir);
+        fprintf(stderr,
+                "warning: %s; %s/report.md is written without its plots (their data and scripts "
+                "are beside it; rotabench report %s%s renders them once gnuplot works)\n",
+                rb_error_detail(), r.report_dir, r.results_dir, out);
+        rc = RB_OK;
+    }
+    if (rc) goto fail;
     printf("results: %s/results.jsonl (%zu cells run", r.results_dir, r.ran);
     if (r.failed) printf(", %zu others failed", r.failed);
     if (r.skipped) printf(", %zu done before (--resume)", r.skipped);

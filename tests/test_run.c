@@ -653,6 +653,27 @@ Test(run, resume_refuses_a_changed_quick_flag, .timeout = 120) {
     }
 }
 
+/* Without gnuplot a finished run is still a finished run: the report is written without its
+ * images, a warning says how to render them later, and the exit status is the grading's (0 here,
+ * small.yaml's expectation passes), not a failure. */
+Test(run, missing_gnuplot_is_a_warning_not_a_failed_run) {
+    make_dir();
+    char *err;
+    setenv("RB_GNUPLOT", "/nonexistent/gnuplot", 1);
+    int st = run_config("small.yaml", small_yaml, " --quick", &err);
+    unsetenv("RB_GNUPLOT");
+    cr_assert_eq(st, 0, "exit %d: %s", st, err);
+    cr_assert(strstr(err, "warning: gnuplot not found") &&
+                  strstr(err, "report.md is written without its plots") &&
+                  strstr(err, "renders them once gnuplot works"),
+              "%s", err);
+    cr_assert_null(strstr(err, "finished before it"), "%s", err);
+    free(err);
+    char *md = slurp_out("report.md");
+    cr_assert(md && strstr(md, "**Plot not rendered:** gnuplot not found"), "%s", md ? md : "");
+    free(md);
+}
+
 /* A second run into a directory that holds one is refused without --resume (its rows would be
  * appended to the first run's under the second's context), and the first run's results stay
  * as they were; an empty existing directory is fine. */
