@@ -60,6 +60,9 @@
  *       # baselines: [LABEL, ...]: method entries drawn as dashed horizontal reference lines
  *       # (their y pooled over their rows) instead of points at x, for a baseline the x
  *       # parameter does not apply to (no rotation: no block size).
+ *       # x_metric: NAME instead of x: each point at its cell's measured value of metric NAME
+ *       # (a metric in metrics), e.g. x_metric: bits for a rate-distortion curve over the bits
+ *       # a method really spends, side information included.
  *
  * Anything else is an error: unknown keys (the message lists the allowed ones), duplicate keys
  * (naming the first one's line), wrong types, out-of-range values, unknown names. A plain empty
@@ -142,8 +145,8 @@ static const char *const method_keys[] = {"method", "label", "params", "datasets
 static const char *const expect_keys[] = {"method", "label", "dataset", "params", "backend",
                                           "metric", "op",    "value",   "rtol",   "atol",
                                           "source", "than",  "factor",  NULL};
-static const char *const plot_keys[] = {"x",     "y",       "series", "logx",      "logy",
-                                        "title", "dataset", "method", "baselines", NULL};
+static const char *const plot_keys[] = {"x",     "x_metric", "y",      "series",    "logx", "logy",
+                                        "title", "dataset",  "method", "baselines", NULL};
 static const char *const backend_names[] = {"cpu", "cuda", "auto", NULL};
 static const char *const latency_ops[] = {"encode",    "decode",  "inner_product", "create",
                                           "calibrate", "forward", "transform",     "init",
@@ -1126,9 +1129,12 @@ static int build_plot(rb_config *cfg, ref item) {
     p->pos = pos(item);
     ref xv = get(item, "x"), yv = get(item, "y"), sv = get(item, "series"), lx = get(item, "logx"),
         ly = get(item, "logy"), tv = get(item, "title"), dv = get(item, "dataset"),
-        mv = get(item, "method");
+        mv = get(item, "method"), xm = get(item, "x_metric");
     const char *s;
-    if (!xv.n) return err(item, "plot: 'x' is required");
+    if (xv.n && xm.n)
+        return err(xm, "plot: x and x_metric exclude each other (x_metric puts each point at its "
+                       "cell's value of a metric, x at a parameter or name)");
+    if (!xv.n && !xm.n) return err(item, "plot: 'x' (or 'x_metric') is required");
     if (!yv.n) return err(item, "plot: 'y' is required");
     if ((rc = want_string(yv, "plot y", &s))) return rc;
     int kfamily = metric_family_computed(cfg, s);
@@ -1139,14 +1145,25 @@ static int build_plot(rb_config *cfg, ref item) {
             yv, "plot: y '%s' is not a metric the run computes (metrics: %s)", s,
             names_of(cfg->metrics, cfg->nmetrics, sizeof *cfg->metrics, (char[512]){0}, 512));
     if (!(p->y = strdup(s))) return oom();
-    if ((rc = want_string(xv, "plot x", &s))) return rc;
-    if (!plot_axis_ok(cfg, s) && !(kfamily && !strcmp(s, "k")) &&
-        !(sliced && (!strcmp(s, "layer") || !strcmp(s, "head"))))
-        return err(xv,
-                   "plot: x '%s' is not label, method, dataset, backend or a parameter of a "
-                   "method or dataset in this config%s",
-                   s, kfamily ? " (or k, with this y)" : "");
-    if (!(p->x = strdup(s))) return oom();
+    if (xm.n) {
+        if ((rc = want_string(xm, "plot x_metric", &s))) return rc;
+        if (!metric_computed(cfg, s))
+            return err(
+                xm, "plot: x_metric '%s' is not a metric the run computes (metrics: %s)", s,
+                names_of(cfg->metrics, cfg->nmetrics, sizeof *cfg->metrics, (char[512]){0}, 512));
+        if (kfamily || sliced)
+            return err(xm, "plot: x_metric needs a y with one value per cell (not %s)", p->y);
+        if (!(p->x_metric = strdup(s))) return oom();
+    } else {
+        if ((rc = want_string(xv, "plot x", &s))) return rc;
+        if (!plot_axis_ok(cfg, s) && !(kfamily && !strcmp(s, "k")) &&
+            !(sliced && (!strcmp(s, "layer") || !strcmp(s, "head"))))
+            return err(xv,
+                       "plot: x '%s' is not label, method, dataset, backend or a parameter of a "
+                       "method or dataset in this config%s",
+                       s, kfamily ? " (or k, with this y)" : "");
+        if (!(p->x = strdup(s))) return oom();
+    }
     s = "label";
     if (sv.n && (rc = want_string(sv, "plot series", &s))) return rc;
     if (!plot_axis_ok(cfg, s) && !(kfamily && !strcmp(s, "k")) &&
@@ -1453,7 +1470,11 @@ static json_t *resolved(const rb_config *cfg, int *bad) {
         const rb_plot *p = &cfg->plots[i];
         json_t *o = json_object();
         if (o) {
-            put(o, "x", json_string(p->x), bad);
+            /* one of the two; "x" absent with x_metric */
+            if (p->x_metric)
+                put(o, "x_metric", json_string(p->x_metric), bad);
+            else
+                put(o, "x", json_string(p->x), bad);
             put(o, "y", json_string(p->y), bad);
             put(o, "series", json_string(p->series), bad);
             put(o, "logx", json_boolean(p->logx), bad);
@@ -1548,6 +1569,7 @@ void rb_config_free(rb_config *cfg) {
     for (size_t i = 0; cfg->plots && i < cfg->nplots; i++) {
         rb_plot *p = &cfg->plots[i];
         free(p->x);
+        free(p->x_metric);
         free(p->y);
         free(p->series);
         free(p->title);

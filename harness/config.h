@@ -72,7 +72,8 @@ typedef struct rb_expect {
 
 typedef struct rb_plot {
     char *x, *y,
-        *series; /* a param name or "method"/"label"/"dataset" for x and series; y a metric */
+        *series;    /* a param name or "method"/"label"/"dataset" for x and series; y a metric */
+    char *x_metric; /* instead of x: a metric, each point at its cell's measured value */
     char *title;
     char *dataset, *method; /* optional filters */
     char **baselines;       /* labels drawn as horizontal reference lines, not points at x */

@@ -1222,8 +1222,48 @@ static int remove_plot_files(const char *dir, int idx) {
 
 /* Writes plot_<idx>.csv and .gp, renders them; appends the Markdown for the plot to f.
  * Returns 0, or the soft rendering error. Hard I/O errors also come back as codes. */
+/* x_metric plots: cell key -> the cell's value of metric name (accuracy rows, finite values). */
+static json_t *metric_by_cell(json_t *rows, const char *name) {
+    json_t *by = json_object();
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row) {
+        const char *m = rb_row_str(row, "metric"), *key = rb_row_str(row, "cell_key");
+        double v = rb_row_double(row, "value");
+        if (rb_row_is_latency(row) || !m || !key || strcmp(m, name) || !isfinite(v)) continue;
+        json_object_set_new(by, key, json_real(v));
+    }
+    return by;
+}
+
+/* Whether col takes two values at one point (series, x) of rows: a column that only moves with x
+ * (the bits parameter under an x_metric of measured bits) names no other configuration. */
+static int varies_within_point(json_t *rows, json_t *xs, const char *col, const char *series) {
+    json_t *first = json_object(); /* series \x1f x text -> col text of its first row */
+    size_t i;
+    json_t *row;
+    int varies = 0;
+    json_array_foreach(rows, i, row) {
+        char sv[TXT], pt[2 * TXT + 2], t[TXT];
+        axis_text(row, series, sv, sizeof sv);
+        snprintf(pt, sizeof pt, "%s\x1f%s", sv, json_string_value(json_array_get(xs, i)));
+        col_text(row, col, t, sizeof t);
+        json_t *seen = json_object_get(first, pt);
+        if (!seen)
+            json_object_set_new(first, pt, json_string(t));
+        else if (strcmp(json_string_value(seen), t)) {
+            varies = 1;
+            break;
+        }
+    }
+    json_decref(first);
+    return varies;
+}
+
 static int plot_one(FILE *f, const char *dir, int idx, json_t *spec, json_t *rows) {
     const char *x = rb_row_str(spec, "x"), *y = rb_row_str(spec, "y");
+    const char *xmetric = rb_row_str(spec, "x_metric");
+    if (xmetric) x = xmetric; /* the axis's name; the values come from the rows below */
     const char *series = rb_row_str(spec, "series") ? rb_row_str(spec, "series") : "label";
     const char *fds = rb_row_str(spec, "dataset"), *fm = rb_row_str(spec, "method");
     int logx = json_is_true(json_object_get(spec, "logx"));
@@ -1232,8 +1272,8 @@ static int plot_one(FILE *f, const char *dir, int idx, json_t *spec, json_t *row
     if (rb_row_str(spec, "title"))
         snprintf(title, sizeof title, "%s", rb_row_str(spec, "title"));
     else
-        snprintf(title, sizeof title, "%s vs %s%s%s%s", y ? y : "?", x ? x : "?", fds ? " (" : "",
-                 fds ? fds : "", fds ? ")" : "");
+        snprintf(title, sizeof title, "%s vs %s%s%s%s%s", y ? y : "?", x ? x : "?",
+                 xmetric ? " (measured)" : "", fds ? " (" : "", fds ? fds : "", fds ? ")" : "");
     fprintf(f, "### Plot %d: %s\n\n", idx, title);
     /* An earlier render's files must not stand beside "not drawn" or "not rendered". */
     remove_plot_files(dir, idx);
@@ -1246,7 +1286,8 @@ static int plot_one(FILE *f, const char *dir, int idx, json_t *spec, json_t *row
      * each, not points at their x, so a method the x parameter does not apply to (no rotation
      * has no block size) is not drawn at its default x as if it had one. */
     json_t *blabels = json_object_get(spec, "baselines"), *base = json_object();
-    size_t i;
+    json_t *xvals = xmetric ? metric_by_cell(rows, xmetric) : NULL;
+    size_t i, no_x = 0;
     json_t *row;
     const char *unit = NULL;
     json_array_foreach(rows, i, row) {
@@ -1266,13 +1307,34 @@ static int plot_one(FILE *f, const char *dir, int idx, json_t *spec, json_t *row
         }
         if (is_base)
             json_array_append(child(base, lab, 1), row);
+        else if (xvals &&
+                 !json_object_get(xvals,
+                                  rb_row_str(row, "cell_key") ? rb_row_str(row, "cell_key") : ""))
+            no_x++; /* its cell did not compute the x metric */
         else
             json_array_append(sel, row);
     }
+    /* Each selected row's x text, in sel's order. */
+    json_t *xtexts = json_array();
+    json_array_foreach(sel, i, row) {
+        char xt[TXT];
+        if (xvals)
+            rb_fmt_double(xt, sizeof xt,
+                          json_real_value(json_object_get(xvals, rb_row_str(row, "cell_key"))));
+        else
+            axis_text(row, x, xt, sizeof xt);
+        json_array_append_new(xtexts, json_string(xt));
+    }
+    json_decref(xvals);
+    if (no_x)
+        fprintf(f, "%zu row%s of `%s` left out: %s cell%s no `%s` value.\n\n", no_x,
+                no_x == 1 ? "" : "s", y, no_x == 1 ? "its" : "their", no_x == 1 ? " has" : "s have",
+                xmetric);
     if (!json_array_size(sel)) {
         fprintf(f, "Plot %d is not drawn: no accuracy rows have metric `%s`%s.\n\n", idx, y,
                 fds || fm ? " after the filters" : "");
         json_decref(sel);
+        json_decref(xtexts);
         json_decref(base);
         return RB_OK;
     }
@@ -1292,7 +1354,9 @@ static int plot_one(FILE *f, const char *dir, int idx, json_t *spec, json_t *row
         const char *bare = col[1] == ':' ? col + 2 : col;
         if (!strcmp(bare, x) || !strcmp(bare, series)) continue;
         if (!strcmp(col, "method")) continue; /* a label names one method entry */
-        if (varies_within_series(sel, col, series)) json_array_append(extra, c);
+        if (xmetric ? varies_within_point(sel, xtexts, col, series)
+                    : varies_within_series(sel, col, series))
+            json_array_append(extra, c);
     }
     /* series -> x text -> rows (repeats pooled) */
     json_t *tree = json_object(), *xorder = json_object();
@@ -1318,7 +1382,7 @@ static int plot_one(FILE *f, const char *dir, int idx, json_t *spec, json_t *row
             if (k + 1 == json_array_size(extra) && used < sizeof sname)
                 used += (size_t) snprintf(sname + used, sizeof sname - used, ")");
         }
-        axis_text(row, x, xt, sizeof xt);
+        snprintf(xt, sizeof xt, "%s", json_string_value(json_array_get(xtexts, i)));
         double dv;
         if (!is_number(xt, &dv)) numeric = 0;
         if (!json_object_get(xorder, xt))
@@ -1484,7 +1548,9 @@ static int plot_one(FILE *f, const char *dir, int idx, json_t *spec, json_t *row
     fputs("set title ", gp);
     gp_str(gp, title);
     fputs(" font ',15'\nset xlabel ", gp);
-    gp_str(gp, x);
+    char xlab[TXT];
+    snprintf(xlab, sizeof xlab, "%s%s", x, xmetric ? " (measured)" : "");
+    gp_str(gp, xlab);
     char ylab[TXT];
     snprintf(ylab, sizeof ylab, "%s%s%s%s", y, unit && *unit && strcmp(unit, y) ? " [" : "",
              unit && *unit && strcmp(unit, y) ? unit : "",
@@ -1562,6 +1628,7 @@ out:
     json_decref(extra);
     json_decref(cols);
     json_decref(sel);
+    json_decref(xtexts);
     if (rc) return rc;
     rc = run_gnuplot(dir, idx);
     if (rc == RB_OK)

@@ -347,6 +347,13 @@ static const struct bad_case {
         "cfg.yaml:8:15: plot: y 'recall@k' is not a metric the run computes"),
     ROW("plot x unknown", BASE "plots:\n  - {x: depth, y: vnmse}\n",
         "cfg.yaml:8:9: plot: x 'depth' is not label, method, dataset, backend or a parameter"),
+    ROW("plot x and x_metric both", BASE "plots:\n  - {x: bits, x_metric: bits, y: vnmse}\n",
+        "cfg.yaml:8:25: plot: x and x_metric exclude each other"),
+    ROW("plot x_metric not a computed metric", BASE "plots:\n  - {x_metric: ratio, y: vnmse}\n",
+        "cfg.yaml:8:16: plot: x_metric 'ratio' is not a metric the run computes (metrics: vnmse, "
+        "bits)"),
+    ROW("plot with neither x nor x_metric", BASE "plots:\n  - {y: vnmse}\n",
+        "cfg.yaml:8:5: plot: 'x' (or 'x_metric') is required"),
     ROW("plot logy not a bool", BASE "plots:\n  - {x: bits, y: vnmse, logy: maybe}\n",
         "cfg.yaml:8:31: plot logy: 'maybe' is not true or false"),
     ROW("plot baseline not a label",

@@ -654,6 +654,35 @@ Test(report, plot_error_bars) {
     rmtmp();
 }
 
+/* x_metric: each point at its cell's measured value of the metric (eden-unbiased's bits are
+ * 1.25..4.25 here, tq's 1..4), one line per label: the bits parameter, which moves only with x,
+ * does not split a label into one series per value. A cell without the x metric is left out
+ * and the report says how many rows. */
+Test(report, plot_x_metric_puts_points_at_measured_values) {
+    const char *dir = crafted("{\"name\": \"crafted\", \"seed\": 1, \"plots\": [{\"x_metric\": "
+                              "\"bits\", \"y\": \"vnmse\", \"series\": \"label\"}]}");
+    append_metric(dir, "wide", "vnmse", 0.02, 0.03); /* a cell with no bits row */
+    render_with_any_gnuplot(dir, dir);
+    char *csv = read_output(dir, "plot_0.csv");
+    cr_assert(strstr(csv, "\r\ntq,1,0.36,"), "%s", csv);
+    cr_assert(strstr(csv, "\r\ntq,2,0.11599999999999999,"), "%s", csv);
+    for (int b = 1; b <= 4; b++) {
+        char want[64];
+        snprintf(want, sizeof want, "\r\neden-unbiased,%d.25,", b);
+        cr_assert(strstr(csv, want), "no %s in %s", want + 2, csv);
+    }
+    cr_assert_null(strstr(csv, "bits="), "a series per bits value: %s", csv);
+    cr_assert_null(strstr(csv, "wide"), "%s", csv);
+    free(csv);
+    char *md = read_output(dir, "report.md");
+    cr_assert(strstr(md, "1 row of `vnmse` left out: its cell has no `bits` value."), "%s", md);
+    free(md);
+    char *gps = read_output(dir, "plot_0.gp");
+    cr_assert(strstr(gps, "set xlabel \"bits (measured)\""), "%s", gps);
+    free(gps);
+    rmtmp();
+}
+
 Test(report, gnuplot_missing_is_soft) {
     const char *dir = crafted(config_json);
     render_without_gnuplot(dir, dir);
