@@ -121,6 +121,12 @@ typedef struct rb_npy_array {
 /* Reads path into *out (zeroed on failure). flags: enum rb_npy_flags. */
 int rb_npy_read(const char *path, enum rb_npy_dtype want, unsigned flags, rb_npy_array *out);
 
+/* Reads only the header of path: ndim, shape, count and descr of *out (data NULL, dtype unset;
+ * zeroed on failure), after every check rb_npy_read makes before it reads the data, the file's
+ * size against the shape included, with the same errors (both read the header through one
+ * function). The data's own checks (RB_NPY_CHECK_FINITE) need the data and are not made. */
+int rb_npy_read_header(const char *path, unsigned flags, rb_npy_array *out);
+
 /* Frees out->data and zeroes *out; safe on a zeroed or already freed array. */
 void rb_npy_free(rb_npy_array *a);
 
