@@ -134,4 +134,26 @@ void rb_npy_free(rb_npy_array *a);
 int rb_npy_write(const char *path, enum rb_npy_dtype dtype, int ndim, const size_t *shape,
                  const void *data);
 
+/* ---- .safetensors files ------------------------------------------------------------------
+ *
+ * An 8-byte little-endian header length, a JSON header {name: {dtype, shape, data_offsets}, ...,
+ * "__metadata__": {...}}, then the data section (offsets relative to it). Tensors of dtype F32,
+ * F16, BF16 or F64 and at most RB_TENSOR_NDIM_MAX axes are read. */
+
+typedef struct rb_safetensors_entry {
+    size_t ndim;
+    size_t shape[RB_TENSOR_NDIM_MAX];
+    uint64_t numel;
+    char dtype[8];   /* "F32", "F16", "BF16" or "F64" */
+    uint64_t offset; /* of the first byte in the file */
+    uint64_t nbytes; /* numel times the dtype's size */
+} rb_safetensors_entry;
+
+/* Reads the header of path and checks the entry of `tensor`: its dtype, shape and data offsets,
+ * within the file's size. The errors name the file and the tensor (RB_EIO unreadable, RB_EFORMAT
+ * a malformed header or entry, RB_EINVAL no such tensor or too many axes, RB_ENOTSUP another
+ * dtype); the safetensors kind's load reads the data after this check, so the two give the same
+ * error for the same defect. */
+int rb_safetensors_read_header(const char *path, const char *tensor, rb_safetensors_entry *out);
+
 #endif
