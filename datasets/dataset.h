@@ -45,9 +45,9 @@ typedef struct rb_dataset {
         hash[65]; /* sha256 (hex) of the tensors' shapes and bytes, or of the signal's definition */
 } rb_dataset;
 
-/* What a kind's parameters fix about its data before anything is drawn or read: enough for the
- * runner to check every cell's method against its data before the first cell runs. 0 = not
- * known (a file's shape is known once it is read). */
+/* What a kind's parameters (and, for a file, its header) fix about its data before anything is
+ * drawn or read: enough for the runner to check every cell's method against its data before the
+ * first cell runs. 0 = not known or not applicable (a file stored under another name than 'x'). */
 typedef struct rb_dataset_shape {
     size_t dim;                     /* vectors (codec data): the length of a row of x */
     size_t heads, head_dim, tokens; /* KV data: K and V are tokens x heads x head_dim */
@@ -57,14 +57,18 @@ typedef struct rb_dataset_shape {
 
 /* A generator or loader, with its declared parameters. `load` fills *ds deterministically from
  * (params, seed); loaders ignore the seed. Errors name the parameter or file. `shape` is
- * optional (generators have it; loaders learn their shape by reading). */
+ * optional: generators fill it from their parameters and return RB_OK; the file loaders read
+ * only their files' headers and return the error load would give for every defect a header shows
+ * (a missing file, a bad header or dtype, a size that does not match the shape, K and V of
+ * different shapes, a calibration split the dump cannot give), so that a run finds them before
+ * its first cell. What only the data show (NaN, Inf) is still found by load. */
 typedef struct rb_dataset_kind {
     const char *name;
     const char *summary;
     const rb_param_def *params;
     size_t nparams;
     int (*load)(const rb_params *p, uint64_t seed, rb_dataset *ds);
-    void (*shape)(const rb_params *p, rb_dataset_shape *s);
+    int (*shape)(const rb_params *p, rb_dataset_shape *s);
 } rb_dataset_kind;
 
 const rb_dataset_kind *const *rb_dataset_kinds_all(size_t *count);

@@ -253,6 +253,17 @@ done:
     return rc;
 }
 
+/* The tensor's header; its row length when it is stored as 'x' (count x dim, what a codec
+ * codes). */
+static int shape_safetensors(const rb_params *p, rb_dataset_shape *s) {
+    const char *path, *name;
+    rb_safetensors_entry e = {0};
+    int rc = st_args(p, &path, &name);
+    if (!rc) rc = rb_safetensors_read_header(path, name, &e);
+    if (!rc && !strcmp(rb_params_str(p, "as"), "x") && e.ndim == 2) s->dim = e.shape[1];
+    return rc;
+}
+
 const rb_dataset_kind rb_dataset_safetensors = {
     "safetensors", "one tensor, by name, from a .safetensors file (F32/F16/BF16/F64), as 'x'",
-    RB_PARAMS_OF(st_params), load_safetensors, NULL};
+    RB_PARAMS_OF(st_params), load_safetensors, shape_safetensors};
