@@ -45,9 +45,9 @@ typedef struct rb_dataset {
         hash[65]; /* sha256 (hex) of the tensors' shapes and bytes, or of the signal's definition */
 } rb_dataset;
 
-/* What a kind's parameters fix about its data before anything is drawn or read: enough for the
- * runner to check every cell's method against its data before the first cell runs. 0 = not
- * known (a file's shape is known once it is read). */
+/* What a kind's parameters (and, for a file, its header) fix about its data before anything is
+ * drawn or read: enough for the runner to check every cell's method against its data before the
+ * first cell runs. 0 = not known or not applicable (a file stored under another name than 'x'). */
 typedef struct rb_dataset_shape {
     size_t dim;                     /* vectors (codec data): the length of a row of x */
     size_t heads, head_dim, tokens; /* KV data: K and V are tokens x heads x head_dim */
@@ -57,14 +57,18 @@ typedef struct rb_dataset_shape {
 
 /* A generator or loader, with its declared parameters. `load` fills *ds deterministically from
  * (params, seed); loaders ignore the seed. Errors name the parameter or file. `shape` is
- * optional (generators have it; loaders learn their shape by reading). */
+ * optional: generators fill it from their parameters and return RB_OK; the file loaders read
+ * only their files' headers and return the error load would give for every defect a header shows
+ * (a missing file, a bad header or dtype, a size that does not match the shape, K and V of
+ * different shapes, a calibration split the dump cannot give), so that a run finds them before
+ * its first cell. What only the data show (NaN, Inf) is still found by load. */
 typedef struct rb_dataset_kind {
     const char *name;
     const char *summary;
     const rb_param_def *params;
     size_t nparams;
     int (*load)(const rb_params *p, uint64_t seed, rb_dataset *ds);
-    void (*shape)(const rb_params *p, rb_dataset_shape *s);
+    int (*shape)(const rb_params *p, rb_dataset_shape *s);
 } rb_dataset_kind;
 
 const rb_dataset_kind *const *rb_dataset_kinds_all(size_t *count);
@@ -121,11 +125,39 @@ typedef struct rb_npy_array {
 /* Reads path into *out (zeroed on failure). flags: enum rb_npy_flags. */
 int rb_npy_read(const char *path, enum rb_npy_dtype want, unsigned flags, rb_npy_array *out);
 
+/* Reads only the header of path: ndim, shape, count and descr of *out (data NULL, dtype unset;
+ * zeroed on failure), after every check rb_npy_read makes before it reads the data, the file's
+ * size against the shape included, with the same errors (both read the header through one
+ * function). The data's own checks (RB_NPY_CHECK_FINITE) need the data and are not made. */
+int rb_npy_read_header(const char *path, unsigned flags, rb_npy_array *out);
+
 /* Frees out->data and zeroes *out; safe on a zeroed or already freed array. */
 void rb_npy_free(rb_npy_array *a);
 
 /* Writes a C-order array of count = prod(shape) elements (ndim = 0: one element). */
 int rb_npy_write(const char *path, enum rb_npy_dtype dtype, int ndim, const size_t *shape,
                  const void *data);
+
+/* ---- .safetensors files ------------------------------------------------------------------
+ *
+ * An 8-byte little-endian header length, a JSON header {name: {dtype, shape, data_offsets}, ...,
+ * "__metadata__": {...}}, then the data section (offsets relative to it). Tensors of dtype F32,
+ * F16, BF16 or F64 and at most RB_TENSOR_NDIM_MAX axes are read. */
+
+typedef struct rb_safetensors_entry {
+    size_t ndim;
+    size_t shape[RB_TENSOR_NDIM_MAX];
+    uint64_t numel;
+    char dtype[8];   /* "F32", "F16", "BF16" or "F64" */
+    uint64_t offset; /* of the first byte in the file */
+    uint64_t nbytes; /* numel times the dtype's size */
+} rb_safetensors_entry;
+
+/* Reads the header of path and checks the entry of `tensor`: its dtype, shape and data offsets,
+ * within the file's size. The errors name the file and the tensor (RB_EIO unreadable, RB_EFORMAT
+ * a malformed header or entry, RB_EINVAL no such tensor or too many axes, RB_ENOTSUP another
+ * dtype); the safetensors kind's load reads the data after this check, so the two give the same
+ * error for the same defect. */
+int rb_safetensors_read_header(const char *path, const char *tensor, rb_safetensors_entry *out);
 
 #endif

@@ -129,12 +129,13 @@ fail:
     return rc;
 }
 
-static void kv_shape(const rb_params *p, rb_dataset_shape *s) {
+static int kv_shape(const rb_params *p, rb_dataset_shape *s) {
     s->tokens = (size_t) rb_params_int(p, "tokens");
     s->heads = (size_t) rb_params_int(p, "heads");
     s->head_dim = (size_t) rb_params_int(p, "head_dim");
     s->calib_tokens = (size_t) rb_params_int(p, "calib_tokens");
     s->rope_base = rb_params_bool(p, "rope") ? rb_params_float(p, "rope_base") : 0;
+    return RB_OK;
 }
 
 const rb_dataset_kind rb_dataset_kv_cache = {

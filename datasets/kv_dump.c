@@ -15,7 +15,11 @@
  * they are, which on post-RoPE dumps measures something other than RotateKV. This stays a
  * warning (harness/runner.c, rb_run_warn_rope, while the config leaves rope_base unset), not an
  * error: pre-RoPE dumps and models without RoPE are legitimate inputs, and every other KV method
- * ignores rope_base, so a dump config without it is fine for them. */
+ * ignores rope_base, so a dump config without it is fine for them.
+ *
+ * The shape hook stages only the files' headers and runs the same checks on them (plan), so a
+ * run finds a missing file, K and V of different shapes or an impossible split before its first
+ * cell. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,10 +109,18 @@ static int take_tokens(rb_dataset *ds, const char *name, const rb_tensor *src, s
     return RB_OK;
 }
 
-/* Validates the staged tensors (src[i] NULL when absent; file[i] names where each came from) and
- * fills ds with the evaluation and calibration splits and kv_meta. */
-static int finish(const char *kind, const rb_params *p, const rb_tensor *const src[ST_COUNT],
-                  const char *const file[ST_COUNT], rb_dataset *ds) {
+/* Where finish takes the evaluated and the calibration tokens from. */
+typedef struct kv_split {
+    size_t n;       /* evaluated tokens, from token e0 of the dump */
+    size_t e0, c0;  /* the first token of each split in the dump (separate calibration: c0 = 0) */
+    size_t calib;   /* calibration tokens: calib_tokens of the dump or the separate tensors' */
+    size_t prefill; /* tokens the evaluator appends in the prefill */
+} kv_split;
+
+/* Validates the staged tensors (src[i] NULL when absent; file[i] names where each came from):
+ * only their shapes and the parameters, so that it serves the headers as well as the data. */
+static int plan(const char *kind, const rb_params *p, const rb_tensor *const src[ST_COUNT],
+                const char *const file[ST_COUNT], kv_split *sp) {
     const rb_tensor *K = src[ST_K], *V = src[ST_V], *Q = src[ST_Q];
     char s1[96], s2[96];
     size_t ka[4], a[4];
@@ -150,6 +162,7 @@ static int finish(const char *kind, const rb_params *p, const rb_tensor *const s
     size_t want = (size_t) rb_params_int(p, "tokens"),
            prefill = (size_t) rb_params_int(p, "prefill");
     int from_end = rb_params_is(p, "calib_from", "end");
+    size_t calib = C; /* calibration tokens: the split's, or the separate tensors' */
     if ((src[ST_KC] == NULL) != (src[ST_VC] == NULL))
         return rb_error_set(RB_EINVAL, "%s: calibration keys and values come together (%s given)",
                             kind, src[ST_KC] ? file[ST_KC] : file[ST_VC]);
@@ -161,6 +174,7 @@ static int finish(const char *kind, const rb_params *p, const rb_tensor *const s
                                 "both given; choose one",
                                 kind, C, file[ST_KC]);
         axes(Kc, a);
+        calib = a[1];
         if (Kc->ndim != K->ndim || a[0] != ka[0] || a[2] != ka[2] || a[3] != ka[3])
             return rb_error_set(RB_EINVAL,
                                 "%s: shape mismatch: calibration keys %s are %s, keys %s are %s "
@@ -194,141 +208,216 @@ static int finish(const char *kind, const rb_params *p, const rb_tensor *const s
                             "%s: %s: a split starting at token %zu: positions above 2^24 are not "
                             "exact in kv_meta's fp32 (use separate calibration files)",
                             kind, file[ST_K], e0 > c0 ? e0 : c0);
-    int rc = take_tokens(ds, "K", K, e0, n);
-    if (!rc) rc = take_tokens(ds, "V", V, e0, n);
+    *sp = (kv_split){.n = n, .e0 = e0, .c0 = c0, .calib = calib, .prefill = prefill};
+    return RB_OK;
+}
+
+/* Fills ds from the staged tensors (see plan) with the evaluation and calibration splits and
+ * kv_meta. */
+static int finish(const char *kind, const rb_params *p, const rb_tensor *const src[ST_COUNT],
+                  const char *const file[ST_COUNT], rb_dataset *ds) {
+    const rb_tensor *K = src[ST_K], *V = src[ST_V], *Q = src[ST_Q];
+    kv_split sp;
+    size_t a[4];
+    int rc = plan(kind, p, src, file, &sp);
+    if (!rc) rc = take_tokens(ds, "K", K, sp.e0, sp.n);
+    if (!rc) rc = take_tokens(ds, "V", V, sp.e0, sp.n);
     if (!rc && Q) {
         axes(Q, a);
         rc = take_tokens(ds, "Q", Q, 0, a[1]);
     }
-    if (!rc && src[ST_KC]) {
-        axes(src[ST_KC], a);
-        rc = take_tokens(ds, "K_calib", src[ST_KC], 0, a[1]);
-        if (!rc) rc = take_tokens(ds, "V_calib", src[ST_VC], 0, a[1]);
-    } else if (!rc && C) {
-        rc = take_tokens(ds, "K_calib", K, c0, C);
-        if (!rc) rc = take_tokens(ds, "V_calib", V, c0, C);
+    if (!rc && (src[ST_KC] || sp.calib)) {
+        rc = take_tokens(ds, "K_calib", src[ST_KC] ? src[ST_KC] : K, sp.c0, sp.calib);
+        if (!rc) rc = take_tokens(ds, "V_calib", src[ST_VC] ? src[ST_VC] : V, sp.c0, sp.calib);
     }
     rb_tensor *meta;
     size_t mshape[1] = {4};
     if (!rc) rc = rb_dataset_add(ds, "kv_meta", 1, mshape, &meta);
     if (rc) return rc;
-    meta->data[0] = (float) prefill;
+    meta->data[0] = (float) sp.prefill;
     meta->data[1] = (float) rb_params_float(p, "rope_base");
     /* Where the two splits sit in the dump's sequence (separate calibration files start at 0). */
-    meta->data[2] = (float) e0;
-    meta->data[3] = (float) c0;
+    meta->data[2] = (float) sp.e0;
+    meta->data[3] = (float) sp.c0;
     rb_dataset_hash(ds);
+    return RB_OK;
+}
+
+/* ---- staging: the tensors of a dump, or only their headers ---- */
+
+/* What a loader stages from its files: with `data` each tensor is read into `stage`; without, for
+ * the shape hook, only its header's shape goes into head[i] (data NULL), which is all plan
+ * reads. src[i] points at tensor i (NULL when absent), file[i] names where it came from. */
+typedef struct kv_src {
+    int data;
+    rb_dataset stage;
+    rb_tensor head[ST_COUNT];
+    const rb_tensor *src[ST_COUNT];
+    const char *file[ST_COUNT];
+    char names[ST_COUNT][RB_PARAM_TEXT_MAX + 160]; /* kv_safetensors: "path['tensor']" */
+} kv_src;
+
+typedef int (*kv_stage_fn)(const rb_params *p, kv_src *s);
+
+/* Tensor i's shape from its header. */
+static void head_put(kv_src *s, int i, size_t ndim, const size_t *shape) {
+    rb_tensor *t = &s->head[i];
+    snprintf(t->name, sizeof t->name, "%s", stage_names[i]);
+    t->ndim = ndim;
+    memcpy(t->shape, shape, ndim * sizeof *shape);
+    s->src[i] = t;
+}
+
+static int kv_load(const char *kind, kv_stage_fn stage, const rb_params *p, rb_dataset *ds) {
+    kv_src s = {.data = 1};
+    int rc = stage(p, &s);
+    if (!rc) rc = finish(kind, p, s.src, s.file, ds);
+    rb_dataset_free(&s.stage);
+    if (rc) rb_dataset_free(ds);
+    return rc;
+}
+
+/* The shape hook of both loaders: the headers through plan, so that every error load would give
+ * before it copies a token is the same here; the shape is what load's tensors will be. */
+static int kv_shape(const char *kind, kv_stage_fn stage, const rb_params *p, rb_dataset_shape *sh) {
+    kv_src s = {.data = 0};
+    kv_split sp;
+    int rc = stage(p, &s);
+    if (!rc) rc = plan(kind, p, s.src, s.file, &sp);
+    if (rc) return rc;
+    size_t a[4];
+    axes(s.src[ST_K], a);
+    sh->heads = a[2];
+    sh->head_dim = a[3];
+    sh->tokens = sp.n;
+    sh->calib_tokens = sp.calib;
+    sh->rope_base = rb_params_float(p, "rope_base");
     return RB_OK;
 }
 
 /* ---- kv_npy ---- */
 
-static int npy_stage(rb_dataset *stage, const char *path, const char *name, unsigned flags) {
+/* Stages one .npy file as tensor i (its data, or only its header). */
+static int npy_stage(kv_src *s, int i, const char *path, unsigned flags) {
     rb_npy_array a;
-    int rc = rb_npy_read(path, RB_NPY_F32, flags, &a);
+    int rc =
+        s->data ? rb_npy_read(path, RB_NPY_F32, flags, &a) : rb_npy_read_header(path, flags, &a);
     if (rc) return rc; /* rb_npy_read's messages name the file */
     if (a.ndim != 3 && a.ndim != 4) {
-        int nd = a.ndim;
-        rb_npy_free(&a);
-        return rb_error_set(RB_EINVAL,
-                            "%s: %d axes; a KV dump is (tokens, heads, head_dim), optionally with "
-                            "a leading layer axis",
-                            path, nd);
+        rc = rb_error_set(RB_EINVAL,
+                          "%s: %d axes; a KV dump is (tokens, heads, head_dim), optionally with "
+                          "a leading layer axis",
+                          path, a.ndim);
+    } else if (!s->data) {
+        head_put(s, i, (size_t) a.ndim, a.shape);
+    } else {
+        rb_tensor *t;
+        rc = rb_dataset_add(&s->stage, stage_names[i], (size_t) a.ndim, a.shape, &t);
+        if (!rc && a.count) memcpy(t->data, a.data, a.count * sizeof(float));
+        if (rc)
+            rc = rb_error_set(rc, "%s: %s", path, rb_error_detail());
+        else
+            s->src[i] = t;
     }
-    rb_tensor *t;
-    rc = rb_dataset_add(stage, name, (size_t) a.ndim, a.shape, &t);
-    if (!rc && a.count) memcpy(t->data, a.data, a.count * sizeof(float));
-    if (rc) rc = rb_error_set(rc, "%s: %s", path, rb_error_detail());
     rb_npy_free(&a);
+    return rc;
+}
+
+static int npy_stage_all(const rb_params *p, kv_src *s) {
+    static const char *const keys[ST_COUNT] = {"k_path", "v_path", "q_path", "k_calib_path",
+                                               "v_calib_path"};
+    unsigned flags = RB_NPY_CHECK_FINITE | RB_NPY_V2_KEY |
+                     (rb_params_bool(p, "v2_as_bf16") ? RB_NPY_V2_AS_BF16 : 0);
+    int rc = RB_OK;
+    for (int i = 0; i < ST_COUNT && !rc; i++) {
+        s->file[i] = rb_params_str(p, keys[i]);
+        if (!*s->file[i]) {
+            if (i <= ST_V)
+                rc = rb_error_set(RB_EINVAL, "kv_npy: parameter '%s' is required", keys[i]);
+            continue;
+        }
+        rc = npy_stage(s, i, s->file[i], flags);
+    }
     return rc;
 }
 
 static int load_kv_npy(const rb_params *p, uint64_t seed, rb_dataset *ds) {
     (void) seed;
-    static const char *const keys[ST_COUNT] = {"k_path", "v_path", "q_path", "k_calib_path",
-                                               "v_calib_path"};
-    unsigned flags = RB_NPY_CHECK_FINITE | RB_NPY_V2_KEY |
-                     (rb_params_bool(p, "v2_as_bf16") ? RB_NPY_V2_AS_BF16 : 0);
-    rb_dataset stage = {0};
-    const rb_tensor *src[ST_COUNT] = {0};
-    const char *file[ST_COUNT] = {0};
-    int rc = RB_OK;
-    for (int i = 0; i < ST_COUNT && !rc; i++) {
-        file[i] = rb_params_str(p, keys[i]);
-        if (!*file[i]) {
-            if (i <= ST_V)
-                rc = rb_error_set(RB_EINVAL, "kv_npy: parameter '%s' is required", keys[i]);
-            continue;
-        }
-        rc = npy_stage(&stage, file[i], stage_names[i], flags);
-        if (!rc) src[i] = rb_dataset_tensor(&stage, stage_names[i]);
-    }
-    if (!rc) rc = finish("kv_npy", p, src, file, ds);
-    rb_dataset_free(&stage);
-    if (rc) rb_dataset_free(ds);
-    return rc;
+    return kv_load("kv_npy", npy_stage_all, p, ds);
+}
+
+static int shape_kv_npy(const rb_params *p, rb_dataset_shape *s) {
+    return kv_shape("kv_npy", npy_stage_all, p, s);
 }
 
 const rb_dataset_kind rb_dataset_kv_npy = {
     "kv_npy",
     "a real KV cache from .npy dumps: K, V (tokens x heads x head_dim, optional leading layer "
     "axis), optional Q and calibration tokens (a split of the dump or separate files)",
-    RB_PARAMS_OF(kv_npy_params), load_kv_npy, NULL};
+    RB_PARAMS_OF(kv_npy_params), load_kv_npy, shape_kv_npy};
 
 /* ---- kv_safetensors ---- */
 
-/* Reads one tensor through the safetensors kind (its checks and messages) into stage. */
-static int st_stage(rb_dataset *stage, const char *path, const char *tensor, const char *name) {
+/* Stages tensor `tensor` of path as tensor i: its data, read through the safetensors kind (its
+ * checks and messages), or its header's entry. */
+static int st_stage(kv_src *s, int i, const char *path, const char *tensor) {
+    if (!s->data) {
+        rb_safetensors_entry e;
+        int rc = rb_safetensors_read_header(path, tensor, &e);
+        if (!rc) head_put(s, i, e.ndim, e.shape);
+        return rc;
+    }
     rb_params sp;
     rb_dataset one = {0};
     int rc = rb_params_init(&sp, rb_dataset_safetensors.params, rb_dataset_safetensors.nparams);
     if (!rc) rc = rb_params_set(&sp, "path", path);
     if (!rc) rc = rb_params_set(&sp, "tensor", tensor);
-    if (!rc) rc = rb_params_set(&sp, "as", name);
+    if (!rc) rc = rb_params_set(&sp, "as", stage_names[i]);
     if (!rc) rc = rb_dataset_safetensors.load(&sp, 0, &one);
     if (rc) return rc;
-    if (stage->ntensors == RB_DATASET_TENSORS_MAX) {
+    if (s->stage.ntensors == RB_DATASET_TENSORS_MAX) {
         rb_dataset_free(&one);
         return rb_error_set(RB_EINVAL, "kv_safetensors: too many tensors");
     }
     /* Move the tensor (and its buffer) over. */
-    stage->tensors[stage->ntensors++] = one.tensors[0];
+    s->stage.tensors[s->stage.ntensors] = one.tensors[0];
+    s->src[i] = &s->stage.tensors[s->stage.ntensors++];
     one.ntensors = 0;
     rb_dataset_free(&one);
     return RB_OK;
 }
 
-static int load_kv_st(const rb_params *p, uint64_t seed, rb_dataset *ds) {
-    (void) seed;
+static int st_stage_all(const rb_params *p, kv_src *s) {
     static const char *const keys[ST_COUNT] = {"k_tensor", "v_tensor", "q_tensor", "k_calib_tensor",
                                                "v_calib_tensor"};
     const char *path = rb_params_str(p, "path");
     if (!*path) return rb_error_set(RB_EINVAL, "kv_safetensors: parameter 'path' is required");
-    rb_dataset stage = {0};
-    const rb_tensor *src[ST_COUNT] = {0};
-    char names[ST_COUNT][RB_PARAM_TEXT_MAX + 160];
-    const char *file[ST_COUNT] = {0};
     int rc = RB_OK;
     for (int i = 0; i < ST_COUNT && !rc; i++) {
         const char *tn = rb_params_str(p, keys[i]);
-        snprintf(names[i], sizeof names[i], "%s['%s']", path, tn);
-        file[i] = names[i];
+        snprintf(s->names[i], sizeof s->names[i], "%s['%s']", path, tn);
+        s->file[i] = s->names[i];
         if (!*tn) {
             if (i <= ST_V)
                 rc = rb_error_set(RB_EINVAL, "kv_safetensors: parameter '%s' is required", keys[i]);
             continue;
         }
-        rc = st_stage(&stage, path, tn, stage_names[i]);
-        if (!rc) src[i] = rb_dataset_tensor(&stage, stage_names[i]);
+        rc = st_stage(s, i, path, tn);
     }
-    if (!rc) rc = finish("kv_safetensors", p, src, file, ds);
-    rb_dataset_free(&stage);
-    if (rc) rb_dataset_free(ds);
     return rc;
+}
+
+static int load_kv_st(const rb_params *p, uint64_t seed, rb_dataset *ds) {
+    (void) seed;
+    return kv_load("kv_safetensors", st_stage_all, p, ds);
+}
+
+static int shape_kv_st(const rb_params *p, rb_dataset_shape *s) {
+    return kv_shape("kv_safetensors", st_stage_all, p, s);
 }
 
 const rb_dataset_kind rb_dataset_kv_safetensors = {
     "kv_safetensors",
     "a real KV cache from one .safetensors file: tensors K, V (tokens x heads x head_dim, "
     "optional leading layer axis), optional Q and calibration tokens",
-    RB_PARAMS_OF(kv_st_params), load_kv_st, NULL};
+    RB_PARAMS_OF(kv_st_params), load_kv_st, shape_kv_st};

@@ -92,8 +92,9 @@ static int load_activations(const rb_params *p, uint64_t seed, rb_dataset *ds) {
 }
 
 /* A codec codes each token's row of channels. */
-static void activations_shape(const rb_params *p, rb_dataset_shape *s) {
+static int activations_shape(const rb_params *p, rb_dataset_shape *s) {
     s->dim = (size_t) rb_params_int(p, "channels");
+    return RB_OK;
 }
 
 const rb_dataset_kind rb_dataset_llm_activations = {

@@ -33,15 +33,20 @@ static const rb_param_def npy_params[] = {
                   "bfloat16"),
 };
 
+/* A file's array as a dataset tensor: at most RB_TENSOR_NDIM_MAX axes. */
+static int npy_axes(const char *path, int ndim) {
+    if (ndim <= RB_TENSOR_NDIM_MAX) return RB_OK;
+    return rb_error_set(RB_EINVAL, "%s: %d axes; a dataset tensor has at most %d", path, ndim,
+                        RB_TENSOR_NDIM_MAX);
+}
+
 static int npy_into(rb_dataset *ds, const char *path, const char *name, unsigned flags) {
     rb_npy_array a;
     int rc = rb_npy_read(path, RB_NPY_F32, flags, &a);
     if (rc) return rc;
-    if (a.ndim > RB_TENSOR_NDIM_MAX) {
-        int ndim = a.ndim;
+    if ((rc = npy_axes(path, a.ndim))) {
         rb_npy_free(&a);
-        return rb_error_set(RB_EINVAL, "%s: %d axes; a dataset tensor has at most %d", path, ndim,
-                            RB_TENSOR_NDIM_MAX);
+        return rc;
     }
     rb_tensor *t;
     rc = rb_dataset_add(ds, name, (size_t) a.ndim, a.shape, &t);
@@ -51,14 +56,28 @@ static int npy_into(rb_dataset *ds, const char *path, const char *name, unsigned
     return rc;
 }
 
-static int load_npy(const rb_params *p, uint64_t seed, rb_dataset *ds) {
-    const char *path, *as = rb_params_str(p, "as"), *qpath = rb_params_str(p, "queries_path");
-    int rc = need_str(p, "npy", "path", &path);
+/* The parameters of npy and fvecs that load and shape both read, with load's errors. */
+static int file_args(const rb_params *p, const char *kind, const char **path, const char **as,
+                     const char **qpath) {
+    *as = rb_params_str(p, "as");
+    *qpath = rb_params_str(p, "queries_path");
+    int rc = need_str(p, kind, "path", path);
     if (rc) return rc;
-    if (*qpath && !strcmp(as, "queries"))
-        return rb_error_set(RB_EINVAL, "npy: 'as: queries' clashes with queries_path");
-    unsigned flags = RB_NPY_CHECK_FINITE | RB_NPY_V2_KEY |
-                     (rb_params_bool(p, "v2_as_bf16") ? RB_NPY_V2_AS_BF16 : 0);
+    if (**qpath && !strcmp(*as, "queries"))
+        return rb_error_set(RB_EINVAL, "%s: 'as: queries' clashes with queries_path", kind);
+    return RB_OK;
+}
+
+static unsigned npy_flags(const rb_params *p) {
+    return RB_NPY_CHECK_FINITE | RB_NPY_V2_KEY |
+           (rb_params_bool(p, "v2_as_bf16") ? RB_NPY_V2_AS_BF16 : 0);
+}
+
+static int load_npy(const rb_params *p, uint64_t seed, rb_dataset *ds) {
+    const char *path, *as, *qpath;
+    int rc = file_args(p, "npy", &path, &as, &qpath);
+    if (rc) return rc;
+    unsigned flags = npy_flags(p);
     rc = npy_into(ds, path, as, flags);
     if (!rc && *qpath) rc = npy_into(ds, qpath, "queries", flags);
     if (rc) {
@@ -69,9 +88,26 @@ static int load_npy(const rb_params *p, uint64_t seed, rb_dataset *ds) {
     return RB_OK;
 }
 
+/* rb_npy_read_header with npy_into's own rule. */
+static int npy_head(const char *path, unsigned flags, rb_npy_array *a) {
+    int rc = rb_npy_read_header(path, flags, a);
+    return rc ? rc : npy_axes(path, a->ndim);
+}
+
+/* The headers of the array and the queries; the row length of an array stored as 'x'. */
+static int shape_npy(const rb_params *p, rb_dataset_shape *s) {
+    const char *path, *as, *qpath;
+    rb_npy_array a = {0}, q;
+    int rc = file_args(p, "npy", &path, &as, &qpath);
+    if (!rc) rc = npy_head(path, npy_flags(p), &a);
+    if (!rc && *qpath) rc = npy_head(qpath, npy_flags(p), &q);
+    if (!rc && !strcmp(as, "x") && a.ndim == 2) s->dim = a.shape[1];
+    return rc;
+}
+
 const rb_dataset_kind rb_dataset_npy = {
     "npy", "a tensor from a .npy file (stored as 'x' unless 'as' says otherwise), optional queries",
-    RB_PARAMS_OF(npy_params), load_npy, NULL};
+    RB_PARAMS_OF(npy_params), load_npy, shape_npy};
 
 /* ---- fvecs ---- */
 
@@ -82,60 +118,93 @@ static const rb_param_def fvecs_params[] = {
     RB_PARAM_STRING("queries_path", "", "optional .fvecs file of queries (stored as 'queries')"),
 };
 
-static int fvecs_into(rb_dataset *ds, const char *path, size_t limit, const char *name) {
-    int rc = RB_OK;
-    float *rows = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return rb_error_set(RB_EIO, "%s: cannot open: %s", path, strerror(errno));
+/* An open .fvecs file: its size, the dimension of vector 0, and the vectors to read. */
+typedef struct fvecs_file {
+    FILE *f;
+    uint64_t size;
+    size_t dim;
+    size_t n;     /* vectors to read: those the size holds (the last perhaps cut), at most limit */
+    int complete; /* the size holds those n vectors whole */
+} fvecs_file;
+
+/* Opens path (v->f, which the caller closes, after an error too) and reads vector 0's dimension:
+ * the .fvecs format has no other header. */
+static int fvecs_open(const char *path, size_t limit, fvecs_file *v) {
+    memset(v, 0, sizeof *v);
+    v->f = fopen(path, "rb");
+    if (!v->f) return rb_error_set(RB_EIO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
-    if (fstat(fileno(f), &st) != 0) {
-        rc = rb_error_set(RB_EIO, "%s: cannot stat: %s", path, strerror(errno));
-        goto done;
-    }
-    uint64_t fsize = (uint64_t) st.st_size;
+    if (fstat(fileno(v->f), &st) != 0)
+        return rb_error_set(RB_EIO, "%s: cannot stat: %s", path, strerror(errno));
+    v->size = (uint64_t) st.st_size;
     int32_t dim0 = 0;
-    if (fread(&dim0, 1, 4, f) != 4) {
-        rc = rb_error_set(RB_EFORMAT, "%s: empty or truncated .fvecs file (no vector)", path);
-        goto done;
+    if (fread(&dim0, 1, 4, v->f) != 4)
+        return rb_error_set(RB_EFORMAT, "%s: empty or truncated .fvecs file (no vector)", path);
+    if (dim0 <= 0 || dim0 > (1 << 24))
+        return rb_error_set(RB_EFORMAT, "%s: vector 0 has dimension %d (expected 1..%d)", path,
+                            (int) dim0, 1 << 24);
+    v->dim = (size_t) dim0;
+    size_t rec = 4 + 4 * v->dim;
+    v->n = (size_t) ((v->size + rec - 1) / rec);
+    if (limit && limit < v->n) v->n = limit;
+    v->complete = (uint64_t) v->n * rec <= v->size;
+    return RB_OK;
+}
+
+/* Reads vectors [0, v->n) into rows, or with rows NULL only walks over them (their dimension
+ * fields, and their floats by the file's size), so that a walk gives the errors a read gives:
+ * a dimension other than vector 0's, a vector cut short. */
+static int fvecs_rows(const char *path, fvecs_file *v, float *rows) {
+    size_t dim = v->dim, rec = 4 + 4 * dim;
+    for (size_t i = 0; i < v->n; i++) {
+        if (i) {
+            int32_t d;
+            if (fread(&d, 1, 4, v->f) != 4)
+                return rb_error_set(RB_EFORMAT,
+                                    "%s: truncated: vector %zu ends inside its dimension", path, i);
+            if (d != (int32_t) dim)
+                return rb_error_set(RB_EFORMAT,
+                                    "%s: vector %zu has dimension %d, vector 0 has %zu (all must "
+                                    "be equal)",
+                                    path, i, (int) d, dim);
+        }
+        uint64_t left = v->size - (uint64_t) i * rec - 4;
+        size_t got = left / 4 < dim ? (size_t) (left / 4) : dim;
+        if (rows)
+            got = fread(rows + i * dim, sizeof(float), dim, v->f);
+        else if (fseeko(v->f, (off_t) (4 * dim), SEEK_CUR) != 0)
+            return rb_error_set(RB_EIO, "%s: cannot seek: %s", path, strerror(errno));
+        if (got != dim)
+            return rb_error_set(RB_EFORMAT, "%s: truncated: vector %zu has %zu of its %zu floats",
+                                path, i, got, dim);
     }
-    if (dim0 <= 0 || dim0 > (1 << 24)) {
-        rc = rb_error_set(RB_EFORMAT, "%s: vector 0 has dimension %d (expected 1..%d)", path,
-                          (int) dim0, 1 << 24);
-        goto done;
-    }
-    size_t dim = (size_t) dim0, rec = 4 + 4 * dim;
-    size_t n = (size_t) ((fsize + rec - 1) / rec);
-    if (limit && limit < n) n = limit;
+    return RB_OK;
+}
+
+/* What fvecs_into checks before it reads the floats: the file opens, vector 0's dimension, and
+ * (where the vectors to read are not whole) the walk that finds the first defect a read finds. */
+static int fvecs_head(const char *path, size_t limit, size_t *dim) {
+    fvecs_file v;
+    int rc = fvecs_open(path, limit, &v);
+    if (!rc && !v.complete) rc = fvecs_rows(path, &v, NULL);
+    if (v.f) fclose(v.f);
+    *dim = v.dim;
+    return rc;
+}
+
+static int fvecs_into(rb_dataset *ds, const char *path, size_t limit, const char *name) {
+    float *rows = NULL;
+    fvecs_file v;
+    int rc = fvecs_open(path, limit, &v);
+    if (rc) goto done;
+    size_t n = v.n, dim = v.dim;
     rows = malloc(n * dim * sizeof *rows);
     if (!rows) {
         rc =
             rb_error_set(RB_ENOMEM, "%s: no memory for %zu vectors of dimension %zu", path, n, dim);
         goto done;
     }
-    for (size_t v = 0; v < n; v++) {
-        if (v) {
-            int32_t d;
-            size_t got = fread(&d, 1, 4, f);
-            if (got != 4) {
-                rc = rb_error_set(RB_EFORMAT, "%s: truncated: vector %zu ends inside its dimension",
-                                  path, v);
-                goto done;
-            }
-            if (d != dim0) {
-                rc = rb_error_set(RB_EFORMAT,
-                                  "%s: vector %zu has dimension %d, vector 0 has %d (all must be "
-                                  "equal)",
-                                  path, v, (int) d, (int) dim0);
-                goto done;
-            }
-        }
-        size_t got = fread(rows + v * dim, sizeof(float), dim, f);
-        if (got != dim) {
-            rc = rb_error_set(RB_EFORMAT, "%s: truncated: vector %zu has %zu of its %zu floats",
-                              path, v, got, dim);
-            goto done;
-        }
-    }
+    if ((rc = fvecs_rows(path, &v, rows))) goto done;
     for (size_t e = 0; e < n * dim; e++)
         if (!isfinite(rows[e])) {
             rc = rb_error_set(RB_ENUMERIC, "%s: vector %zu, component %zu is %s", path, e / dim,
@@ -155,16 +224,14 @@ static int fvecs_into(rb_dataset *ds, const char *path, size_t limit, const char
     memcpy(t->data, rows, n * dim * sizeof *rows);
 done:
     free(rows);
-    fclose(f);
+    if (v.f) fclose(v.f);
     return rc;
 }
 
 static int load_fvecs(const rb_params *p, uint64_t seed, rb_dataset *ds) {
-    const char *path, *as = rb_params_str(p, "as"), *qpath = rb_params_str(p, "queries_path");
-    int rc = need_str(p, "fvecs", "path", &path);
+    const char *path, *as, *qpath;
+    int rc = file_args(p, "fvecs", &path, &as, &qpath);
     if (rc) return rc;
-    if (*qpath && !strcmp(as, "queries"))
-        return rb_error_set(RB_EINVAL, "fvecs: 'as: queries' clashes with queries_path");
     rc = fvecs_into(ds, path, (size_t) rb_params_int(p, "count"), as);
     if (!rc && *qpath) rc = fvecs_into(ds, qpath, 0, "queries");
     if (rc) {
@@ -175,6 +242,17 @@ static int load_fvecs(const rb_params *p, uint64_t seed, rb_dataset *ds) {
     return RB_OK;
 }
 
+/* The vectors' dimension (the row length when they are stored as 'x'), and the queries'. */
+static int shape_fvecs(const rb_params *p, rb_dataset_shape *s) {
+    const char *path, *as, *qpath;
+    size_t dim = 0, qdim;
+    int rc = file_args(p, "fvecs", &path, &as, &qpath);
+    if (!rc) rc = fvecs_head(path, (size_t) rb_params_int(p, "count"), &dim);
+    if (!rc && *qpath) rc = fvecs_head(qpath, 0, &qdim);
+    if (!rc && !strcmp(as, "x")) s->dim = dim;
+    return rc;
+}
+
 const rb_dataset_kind rb_dataset_fvecs = {
     "fvecs", "vectors from a .fvecs file (x: count x dim), optional queries from another",
-    RB_PARAMS_OF(fvecs_params), load_fvecs, NULL};
+    RB_PARAMS_OF(fvecs_params), load_fvecs, shape_fvecs};

@@ -216,72 +216,52 @@ static int check_finite(const char *path, const rb_npy_array *a, const unsigned 
     return 0;
 }
 
-int rb_npy_read(const char *path, enum rb_npy_dtype want, unsigned flags, rb_npy_array *out) {
+/* Reads and checks the header of the open file f: everything rb_npy_read checks before it reads
+ * the data (magic, version, the dict, the descr, the shape) and that the file holds exactly the
+ * bytes the shape needs. Fills ndim, shape, count and descr of *out; *t is the file's element
+ * type and *data_off where its data start. */
+static int read_header(FILE *f, const char *path, unsigned flags, rb_npy_array *out, rb_elem *t,
+                       uint64_t *data_off) {
     int rc = 0;
-    FILE *f = NULL;
     char *hdr = NULL;
-    unsigned char *buf = NULL;
-    memset(out, 0, sizeof *out);
-    if (want != RB_NPY_F32 && want != RB_NPY_F64)
-        return rb_error_set(RB_EINVAL, "%s: requested dtype %d is not float32/float64", path,
-                            (int) want);
-
-    f = fopen(path, "rb");
-    if (!f) return rb_error_set(RB_EIO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
-    if (fstat(fileno(f), &st) != 0) {
-        rc = rb_error_set(RB_EIO, "%s: cannot stat: %s", path, strerror(errno));
-        goto fail;
-    }
+    if (fstat(fileno(f), &st) != 0)
+        return rb_error_set(RB_EIO, "%s: cannot stat: %s", path, strerror(errno));
     uint64_t fsize = (uint64_t) st.st_size;
 
     unsigned char pre[12];
     size_t got = fread(pre, 1, 10, f);
-    if (got == 0 || memcmp(pre, "\x93NUMPY", got < 6 ? got : 6) != 0) {
-        rc = rb_error_set(RB_EFORMAT, "%s: not a .npy file (bad magic; expected \\x93NUMPY)", path);
-        goto fail;
-    }
-    if (got < 8) {
-        rc = rb_error_set(RB_EFORMAT, "%s: truncated header (file ends inside the magic/version)",
-                          path);
-        goto fail;
-    }
+    if (got == 0 || memcmp(pre, "\x93NUMPY", got < 6 ? got : 6) != 0)
+        return rb_error_set(RB_EFORMAT, "%s: not a .npy file (bad magic; expected \\x93NUMPY)",
+                            path);
+    if (got < 8)
+        return rb_error_set(RB_EFORMAT, "%s: truncated header (file ends inside the magic/version)",
+                            path);
     int major = pre[6], minor = pre[7];
-    if (!((major == 1 || major == 2 || major == 3) && minor == 0)) {
-        rc = rb_error_set(RB_EFORMAT,
-                          "%s: .npy format version %d.%d is not supported (1.0, 2.0, "
-                          "3.0)",
-                          path, major, minor);
-        goto fail;
-    }
+    if (!((major == 1 || major == 2 || major == 3) && minor == 0))
+        return rb_error_set(RB_EFORMAT,
+                            "%s: .npy format version %d.%d is not supported (1.0, 2.0, "
+                            "3.0)",
+                            path, major, minor);
     size_t lenbytes = major == 1 ? 2 : 4;
-    if (got < 8 + lenbytes && fread(pre + got, 1, 8 + lenbytes - got, f) + got < 8 + lenbytes) {
-        rc =
-            rb_error_set(RB_EFORMAT, "%s: truncated header (file ends in the header length)", path);
-        goto fail;
-    }
+    if (got < 8 + lenbytes && fread(pre + got, 1, 8 + lenbytes - got, f) + got < 8 + lenbytes)
+        return rb_error_set(RB_EFORMAT, "%s: truncated header (file ends in the header length)",
+                            path);
     uint32_t hlen = major == 1 ? (uint32_t) pre[8] | (uint32_t) pre[9] << 8
                                : (uint32_t) pre[8] | (uint32_t) pre[9] << 8 |
                                      (uint32_t) pre[10] << 16 | (uint32_t) pre[11] << 24;
-    uint64_t data_off = 8 + lenbytes + hlen;
-    if (data_off > fsize) {
-        rc = rb_error_set(RB_EFORMAT,
-                          "%s: truncated header: header length %u needs %llu bytes, file has "
-                          "%llu",
-                          path, hlen, (unsigned long long) data_off, (unsigned long long) fsize);
-        goto fail;
-    }
-    if (hlen > MAX_HEADER) {
-        rc = rb_error_set(RB_EFORMAT, "%s: header length %u is absurd (limit %u)", path, hlen,
-                          MAX_HEADER);
-        goto fail;
-    }
+    *data_off = 8 + lenbytes + hlen;
+    if (*data_off > fsize)
+        return rb_error_set(RB_EFORMAT,
+                            "%s: truncated header: header length %u needs %llu bytes, file has "
+                            "%llu",
+                            path, hlen, (unsigned long long) *data_off, (unsigned long long) fsize);
+    if (hlen > MAX_HEADER)
+        return rb_error_set(RB_EFORMAT, "%s: header length %u is absurd (limit %u)", path, hlen,
+                            MAX_HEADER);
     fseek(f, (long) (8 + lenbytes), SEEK_SET);
     hdr = malloc(hlen + 1);
-    if (!hdr) {
-        rc = rb_error_set(RB_ENOMEM, "%s: out of memory for the header", path);
-        goto fail;
-    }
+    if (!hdr) return rb_error_set(RB_ENOMEM, "%s: out of memory for the header", path);
     if (fread(hdr, 1, hlen, f) != hlen) {
         rc = rb_error_set(RB_EIO, "%s: read error in the header", path);
         goto fail;
@@ -294,8 +274,7 @@ int rb_npy_read(const char *path, enum rb_npy_dtype want, unsigned flags, rb_npy
 
     parser p = {hdr, hdr + hlen, path};
     if ((rc = parse_header(&p, out->descr, sizeof out->descr, out))) goto fail;
-    rb_elem t = RB_ELEM_F32;
-    if ((rc = map_descr(path, out->descr, flags, &t))) goto fail;
+    if ((rc = map_descr(path, out->descr, flags, t))) goto fail;
 
     /* Sizes, with overflow checks before anything is allocated. */
     size_t count = 1;
@@ -308,14 +287,13 @@ int rb_npy_read(const char *path, enum rb_npy_dtype want, unsigned flags, rb_npy
         }
         count *= out->shape[i];
     }
-    size_t dst_sz = want == RB_NPY_F32 ? 4 : 8;
-    if (count > SIZE_MAX / 8 || count * rb_elem_size(t) > (uint64_t) INT64_MAX) {
+    if (count > SIZE_MAX / 8 || count * rb_elem_size(*t) > (uint64_t) INT64_MAX) {
         char sh[512];
         shape_text(out, sh, sizeof sh);
         rc = rb_error_set(RB_EFORMAT, "%s: absurd shape %s: byte size overflows", path, sh);
         goto fail;
     }
-    uint64_t need = (uint64_t) count * rb_elem_size(t), have = fsize - data_off;
+    uint64_t need = (uint64_t) count * rb_elem_size(*t), have = fsize - *data_off;
     if (need != have) {
         char sh[512];
         shape_text(out, sh, sizeof sh);
@@ -328,6 +306,39 @@ int rb_npy_read(const char *path, enum rb_npy_dtype want, unsigned flags, rb_npy
                           (unsigned long long) have);
         goto fail;
     }
+    out->count = count;
+fail:
+    free(hdr);
+    return rc;
+}
+
+int rb_npy_read_header(const char *path, unsigned flags, rb_npy_array *out) {
+    memset(out, 0, sizeof *out);
+    FILE *f = fopen(path, "rb");
+    if (!f) return rb_error_set(RB_EIO, "%s: cannot open: %s", path, strerror(errno));
+    rb_elem t;
+    uint64_t data_off;
+    int rc = read_header(f, path, flags, out, &t, &data_off);
+    fclose(f);
+    if (rc) memset(out, 0, sizeof *out);
+    return rc;
+}
+
+int rb_npy_read(const char *path, enum rb_npy_dtype want, unsigned flags, rb_npy_array *out) {
+    int rc = 0;
+    FILE *f = NULL;
+    unsigned char *buf = NULL;
+    memset(out, 0, sizeof *out);
+    if (want != RB_NPY_F32 && want != RB_NPY_F64)
+        return rb_error_set(RB_EINVAL, "%s: requested dtype %d is not float32/float64", path,
+                            (int) want);
+
+    f = fopen(path, "rb");
+    if (!f) return rb_error_set(RB_EIO, "%s: cannot open: %s", path, strerror(errno));
+    rb_elem t = RB_ELEM_F32;
+    uint64_t data_off;
+    if ((rc = read_header(f, path, flags, out, &t, &data_off))) goto fail;
+    size_t count = out->count, dst_sz = want == RB_NPY_F32 ? 4 : 8;
 
     size_t src_bytes = count * rb_elem_size(t), dst_bytes = count * dst_sz;
     size_t cap = src_bytes > dst_bytes ? src_bytes : dst_bytes;
@@ -341,7 +352,6 @@ int rb_npy_read(const char *path, enum rb_npy_dtype want, unsigned flags, rb_npy
         rc = rb_error_set(RB_EIO, "%s: read error in the data", path);
         goto fail;
     }
-    out->count = count;
     if ((flags & RB_NPY_CHECK_FINITE) && (rc = check_finite(path, out, buf, t))) goto fail;
 
     /* Convert in place: growing conversions run from the end, shrinking ones from the start,
@@ -382,7 +392,6 @@ int rb_npy_read(const char *path, enum rb_npy_dtype want, unsigned flags, rb_npy
 
 fail:
     if (f) fclose(f);
-    free(hdr);
     free(buf);
     if (rc) memset(out, 0, sizeof *out);
     return rc;

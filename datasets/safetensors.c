@@ -52,48 +52,40 @@ static int get_u64(json_t *v, uint64_t *out) {
     return 0;
 }
 
-static int load_safetensors(const rb_params *p, uint64_t seed, rb_dataset *ds) {
-    const char *path = rb_params_str(p, "path"), *name = rb_params_str(p, "tensor"),
-               *as = rb_params_str(p, "as");
-    if (!*path) return rb_error_set(RB_EINVAL, "safetensors: parameter 'path' is required");
-    if (!*name) return rb_error_set(RB_EINVAL, "safetensors: parameter 'tensor' is required");
+/* The index of a dtype name in st_names, or -1. */
+static int dtype_index(const char *dt) {
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(dt, st_names[i])) return i;
+    return -1;
+}
+
+/* Reads the header of the open file f and checks the entry of tensor `name` (see
+ * rb_safetensors_read_header). */
+static int read_entry(FILE *f, const char *path, const char *name, rb_safetensors_entry *e) {
     int rc = RB_OK;
     char *hdr = NULL;
-    unsigned char *raw = NULL;
     json_t *root = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return rb_error_set(RB_EIO, "%s: cannot open: %s", path, strerror(errno));
+    memset(e, 0, sizeof *e);
     struct stat st;
-    if (fstat(fileno(f), &st) != 0) {
-        rc = rb_error_set(RB_EIO, "%s: cannot stat: %s", path, strerror(errno));
-        goto done;
-    }
+    if (fstat(fileno(f), &st) != 0)
+        return rb_error_set(RB_EIO, "%s: cannot stat: %s", path, strerror(errno));
     uint64_t fsize = (uint64_t) st.st_size;
     unsigned char lenb[8];
-    if (fread(lenb, 1, 8, f) != 8) {
-        rc = rb_error_set(RB_EFORMAT, "%s: %llu bytes, too short for the 8-byte header length",
-                          path, (unsigned long long) fsize);
-        goto done;
-    }
+    if (fread(lenb, 1, 8, f) != 8)
+        return rb_error_set(RB_EFORMAT, "%s: %llu bytes, too short for the 8-byte header length",
+                            path, (unsigned long long) fsize);
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--) hlen = hlen << 8 | lenb[i];
-    if (hlen < 2 || hlen > MAX_HEADER) {
-        rc = rb_error_set(RB_EFORMAT, "%s: header length %llu is not sane (2 .. %u bytes)", path,
-                          (unsigned long long) hlen, MAX_HEADER);
-        goto done;
-    }
-    if (8 + hlen > fsize) {
-        rc = rb_error_set(RB_EFORMAT,
-                          "%s: header length %llu runs past the end of the file (%llu "
-                          "bytes)",
-                          path, (unsigned long long) hlen, (unsigned long long) fsize);
-        goto done;
-    }
+    if (hlen < 2 || hlen > MAX_HEADER)
+        return rb_error_set(RB_EFORMAT, "%s: header length %llu is not sane (2 .. %u bytes)", path,
+                            (unsigned long long) hlen, MAX_HEADER);
+    if (8 + hlen > fsize)
+        return rb_error_set(RB_EFORMAT,
+                            "%s: header length %llu runs past the end of the file (%llu "
+                            "bytes)",
+                            path, (unsigned long long) hlen, (unsigned long long) fsize);
     hdr = malloc(hlen);
-    if (!hdr) {
-        rc = rb_error_set(RB_ENOMEM, "%s: no memory for the header", path);
-        goto done;
-    }
+    if (!hdr) return rb_error_set(RB_ENOMEM, "%s: no memory for the header", path);
     if (fread(hdr, 1, hlen, f) != hlen) {
         rc = rb_error_set(RB_EIO, "%s: read error in the header", path);
         goto done;
@@ -132,24 +124,23 @@ static int load_safetensors(const rb_params *p, uint64_t seed, rb_dataset *ds) {
         goto done;
     }
     const char *dt = json_string_value(jd);
-    int t = -1;
-    for (int i = 0; i < 4; i++)
-        if (!strcmp(dt, st_names[i])) t = i;
+    int t = dtype_index(dt);
     if (t < 0) {
         rc =
             rb_error_set(RB_ENOTSUP, "%s: tensor '%s' has dtype %s; supported: F32, F16, BF16, F64",
                          path, name, dt);
         goto done;
     }
-    size_t ndim = json_array_size(js), shape[RB_TENSOR_NDIM_MAX];
-    if (ndim > RB_TENSOR_NDIM_MAX) {
+    snprintf(e->dtype, sizeof e->dtype, "%s", st_names[t]);
+    e->ndim = json_array_size(js);
+    if (e->ndim > RB_TENSOR_NDIM_MAX) {
         rc =
             rb_error_set(RB_EINVAL, "%s: tensor '%s' has %zu axes; a dataset tensor has at most %d",
-                         path, name, ndim, RB_TENSOR_NDIM_MAX);
+                         path, name, e->ndim, RB_TENSOR_NDIM_MAX);
         goto done;
     }
     uint64_t numel = 1, begin, end;
-    for (size_t d = 0; d < ndim; d++) {
+    for (size_t d = 0; d < e->ndim; d++) {
         uint64_t v;
         if (get_u64(json_array_get(js, d), &v)) {
             rc = rb_error_set(RB_EFORMAT,
@@ -161,7 +152,7 @@ static int load_safetensors(const rb_params *p, uint64_t seed, rb_dataset *ds) {
             rc = rb_error_set(RB_EFORMAT, "%s: tensor '%s': shape is too large", path, name);
             goto done;
         }
-        shape[d] = (size_t) v;
+        e->shape[d] = (size_t) v;
         numel *= v;
     }
     if (get_u64(json_array_get(jo, 0), &begin) || get_u64(json_array_get(jo, 1), &end) ||
@@ -189,24 +180,60 @@ static int load_safetensors(const rb_params *p, uint64_t seed, rb_dataset *ds) {
                           (unsigned long long) (end - begin), dt, (unsigned long long) nbytes);
         goto done;
     }
-    raw = malloc(nbytes ? nbytes : 1);
+    e->numel = numel;
+    e->offset = 8 + hlen + begin;
+    e->nbytes = nbytes;
+done:
+    json_decref(root);
+    free(hdr);
+    return rc;
+}
+
+int rb_safetensors_read_header(const char *path, const char *tensor, rb_safetensors_entry *out) {
+    memset(out, 0, sizeof *out);
+    FILE *f = fopen(path, "rb");
+    if (!f) return rb_error_set(RB_EIO, "%s: cannot open: %s", path, strerror(errno));
+    int rc = read_entry(f, path, tensor, out);
+    fclose(f);
+    return rc;
+}
+
+/* The parameters both load and shape need, with load's errors for missing ones. */
+static int st_args(const rb_params *p, const char **path, const char **name) {
+    *path = rb_params_str(p, "path");
+    *name = rb_params_str(p, "tensor");
+    if (!**path) return rb_error_set(RB_EINVAL, "safetensors: parameter 'path' is required");
+    if (!**name) return rb_error_set(RB_EINVAL, "safetensors: parameter 'tensor' is required");
+    return RB_OK;
+}
+
+static int load_safetensors(const rb_params *p, uint64_t seed, rb_dataset *ds) {
+    const char *path, *name, *as = rb_params_str(p, "as");
+    int rc = st_args(p, &path, &name);
+    if (rc) return rc;
+    unsigned char *raw = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return rb_error_set(RB_EIO, "%s: cannot open: %s", path, strerror(errno));
+    rb_safetensors_entry e;
+    if ((rc = read_entry(f, path, name, &e))) goto done;
+    rb_elem t = st_elem[dtype_index(e.dtype)];
+    raw = malloc(e.nbytes ? e.nbytes : 1);
     if (!raw) {
         rc = rb_error_set(RB_ENOMEM, "%s: no memory for tensor '%s'", path, name);
         goto done;
     }
-    if (fseeko(f, (off_t) (8 + hlen + begin), SEEK_SET) != 0 ||
-        fread(raw, 1, nbytes, f) != nbytes) {
+    if (fseeko(f, (off_t) e.offset, SEEK_SET) != 0 || fread(raw, 1, e.nbytes, f) != e.nbytes) {
         rc = rb_error_set(RB_EIO, "%s: read error in tensor '%s'", path, name);
         goto done;
     }
     rb_tensor *out;
-    rc = rb_dataset_add(ds, as, ndim, shape, &out);
+    rc = rb_dataset_add(ds, as, e.ndim, e.shape, &out);
     if (rc) {
         rc = rb_error_set(rc, "%s: %s", path, rb_error_detail());
         goto done;
     }
-    for (uint64_t i = 0; i < numel; i++) {
-        double v = rb_elem_load(raw + i * rb_elem_size(st_elem[t]), st_elem[t]);
+    for (uint64_t i = 0; i < e.numel; i++) {
+        double v = rb_elem_load(raw + i * rb_elem_size(t), t);
         float fv = (float) v;
         if (!isfinite(fv)) {
             rc = rb_error_set(RB_ENUMERIC, "%s: tensor '%s': element %llu is %s", path, name,
@@ -221,13 +248,22 @@ static int load_safetensors(const rb_params *p, uint64_t seed, rb_dataset *ds) {
     rb_dataset_hash(ds);
 done:
     if (rc) rb_dataset_free(ds);
-    json_decref(root);
-    free(hdr);
     free(raw);
     fclose(f);
     return rc;
 }
 
+/* The tensor's header; its row length when it is stored as 'x' (count x dim, what a codec
+ * codes). */
+static int shape_safetensors(const rb_params *p, rb_dataset_shape *s) {
+    const char *path, *name;
+    rb_safetensors_entry e = {0};
+    int rc = st_args(p, &path, &name);
+    if (!rc) rc = rb_safetensors_read_header(path, name, &e);
+    if (!rc && !strcmp(rb_params_str(p, "as"), "x") && e.ndim == 2) s->dim = e.shape[1];
+    return rc;
+}
+
 const rb_dataset_kind rb_dataset_safetensors = {
     "safetensors", "one tensor, by name, from a .safetensors file (F32/F16/BF16/F64), as 'x'",
-    RB_PARAMS_OF(st_params), load_safetensors, NULL};
+    RB_PARAMS_OF(st_params), load_safetensors, shape_safetensors};

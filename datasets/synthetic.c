@@ -52,8 +52,9 @@ static int load_sphere(const rb_params *p, uint64_t seed, rb_dataset *ds) {
 }
 
 /* Every vector kind here names its row length "dim". */
-static void vector_shape(const rb_params *p, rb_dataset_shape *s) {
+static int vector_shape(const rb_params *p, rb_dataset_shape *s) {
     s->dim = (size_t) rb_params_int(p, "dim");
+    return RB_OK;
 }
 
 const rb_dataset_kind rb_dataset_gaussian = {"gaussian", "i.i.d. N(0,1) vectors (x) and queries",

@@ -30,6 +30,16 @@ static void on_signal(int sig) {
     interrupted = 1;
 }
 
+/* The shape hook's answer for one (dataset entry, parameters): a file's header is read once
+ * however many cells use it (a sweep may have thousands over one file). */
+typedef struct shape_memo {
+    long dataset;
+    char params[RB_PARAMS_TEXT_MAX];
+    int rc; /* RB_OK, or the dataset's error, in msg */
+    rb_dataset_shape s;
+    char msg[1024];
+} shape_memo;
+
 /* Everything one run holds; freed in one place. */
 typedef struct run {
     const rb_run_opts *o;
@@ -53,6 +63,8 @@ typedef struct run {
     char bad_ds_params[RB_PARAMS_TEXT_MAX];
     int bad_ds_rc;
     char bad_ds_msg[1024];
+    shape_memo *shapes; /* every (dataset entry, parameters) whose shape was asked for */
+    size_t nshapes, shapes_cap;
     int stopped_by_cell; /* the run ended at a failing cell (no --keep-going) */
     double t0;
     /* run here; done by an earlier run (--resume); not --only; failed (--keep-going) */
@@ -118,6 +130,14 @@ static int write_metric(void *ctx, const rb_metric_value *v) {
     return rb_results_write(cs->r->res, &rec);
 }
 
+/* A dataset's error (a file's: missing, truncated, wrong dtype, NaN, each naming the file) at
+ * the entry's place in the config, which says which entry named it. */
+static int dataset_error(const run *r, size_t dataset, int rc) {
+    const rb_dataset_entry *de = &r->cfg.datasets[dataset];
+    return rb_error_set(rc, "%s:%d:%d: dataset '%s': %s", de->pos.file ? de->pos.file : r->cfg.path,
+                        de->pos.line, de->pos.col, de->name, rb_error_detail());
+}
+
 static int load_dataset(run *r, const rb_cell *c) {
     char text[RB_PARAMS_TEXT_MAX];
     rb_params_format(&c->dparams, 0, text, sizeof text);
@@ -130,15 +150,11 @@ static int load_dataset(run *r, const rb_cell *c) {
         return rb_error_set(r->bad_ds_rc, "%s", r->bad_ds_msg);
     rb_dataset_free(&r->ds);
     r->ds_index = -1;
-    const rb_dataset_entry *de = &r->cfg.datasets[c->dataset];
-    const rb_dataset_kind *k = rb_dataset_kind_find(de->kind);
+    const rb_dataset_kind *k = rb_dataset_kind_find(r->cfg.datasets[c->dataset].kind);
     RB_ASSERT(k != NULL); /* the config loader checked the kind */
     int rc = k->load(&c->dparams, c->data_seed, &r->ds);
-    /* The file errors (missing, truncated, wrong dtype, NaN) name the file; the entry's place in
-     * the config says which entry named it. */
     if (rc) {
-        rb_error_set(rc, "%s:%d:%d: dataset '%s': %s", de->pos.file ? de->pos.file : r->cfg.path,
-                     de->pos.line, de->pos.col, de->name, rb_error_detail());
+        dataset_error(r, c->dataset, rc);
         r->bad_ds_index = (long) c->dataset;
         r->bad_ds_rc = rc;
         snprintf(r->bad_ds_params, sizeof r->bad_ds_params, "%s", text);
@@ -179,16 +195,51 @@ static int cell_error(const run *r, const rb_cell *c, int rc) {
                         c->key);
 }
 
-/* The method's own rules (rb_codec_ops.check, rb_kv_ops.check) on a cell's data, where the
- * dataset kind's parameters fix its shape (generators; a file's shape is known once read, and
- * its cells are checked when they run, by create). RB_OK, or cell_error's message. */
-static int check_cell(const run *r, const rb_cell *c) {
+/* What the cell's dataset kind says of its data before they are drawn or read (the shape hook:
+ * a generator's parameters, a file's header), asked once per (dataset entry, parameters). A
+ * hook's error is the dataset's, at the entry's place in the config. */
+static int data_shape(run *r, const rb_cell *c, rb_dataset_shape *out) {
+    char text[RB_PARAMS_TEXT_MAX];
+    rb_params_format(&c->dparams, 0, text, sizeof text);
+    shape_memo *m = NULL;
+    for (size_t i = 0; i < r->nshapes && !m; i++)
+        if (r->shapes[i].dataset == (long) c->dataset && !strcmp(r->shapes[i].params, text))
+            m = &r->shapes[i];
+    if (!m && r->nshapes == r->shapes_cap) {
+        size_t cap = r->shapes_cap ? 2 * r->shapes_cap : 8;
+        shape_memo *grown = realloc(r->shapes, cap * sizeof *grown);
+        if (!grown) return rb_error_set(RB_ENOMEM, "no memory for the datasets' shapes");
+        r->shapes = grown;
+        r->shapes_cap = cap;
+    }
+    if (!m) {
+        m = &r->shapes[r->nshapes++];
+        memset(m, 0, sizeof *m);
+        m->dataset = (long) c->dataset;
+        snprintf(m->params, sizeof m->params, "%s", text);
+        const rb_dataset_kind *k = rb_dataset_kind_find(r->cfg.datasets[c->dataset].kind);
+        RB_ASSERT(k != NULL); /* the config loader checked the kind */
+        if (k->shape && (m->rc = k->shape(&c->dparams, &m->s))) {
+            dataset_error(r, c->dataset, m->rc);
+            snprintf(m->msg, sizeof m->msg, "%s", rb_error_detail());
+        }
+    }
+    if (m->rc) return rb_error_set(m->rc, "%s", m->msg);
+    *out = m->s;
+    return RB_OK;
+}
+
+/* A cell checked before its data are loaded: its dataset's shape (data_shape: a file that cannot
+ * be read, or whose header is bad, fails every cell on it, whatever the method), then the
+ * method's own rules (rb_codec_ops.check, rb_kv_ops.check) on that shape where it is known.
+ * RB_OK, or the error with the cell key (a dataset's error at the dataset entry, a method's at
+ * the method entry, by cell_error). */
+static int check_cell(run *r, const rb_cell *c) {
+    rb_dataset_shape s;
+    int rc = data_shape(r, c, &s);
+    if (rc) return rb_error_set(rc, "%s [cell %s]", rb_error_detail(), c->key);
     const rb_method *m = r->cfg.methods[c->method].m;
-    const rb_dataset_kind *k = rb_dataset_kind_find(r->cfg.datasets[c->dataset].kind);
-    if (m->family != RB_FAMILY_CODEC || !k || !k->shape) return RB_OK;
-    rb_dataset_shape s = {0};
-    k->shape(&c->dparams, &s);
-    int rc = RB_OK;
+    if (m->family != RB_FAMILY_CODEC) return RB_OK;
     if (m->kv && m->kv->check && s.heads) {
         rb_kv_geom g = {.heads = s.heads,
                         .head_dim = s.head_dim,
@@ -207,7 +258,8 @@ static int run_cell(run *r, const rb_cell *c) {
     const rb_method_entry *me = &r->cfg.methods[c->method];
     cell_sink cs = {r, c, me, &r->cfg.datasets[c->dataset]};
     /* The preflight's check again, before the data are loaded: with --keep-going the cells it
-     * found impossible fail here, at no cost. */
+     * found impossible fail here, at no cost (the shapes are remembered, no header is read
+     * again). */
     int rc = check_cell(r, c);
     if (rc) return rc;
     rc = load_dataset(r, c);
@@ -474,10 +526,12 @@ static size_t warn_unproduced(const rb_config *cfg, json_t *rows, FILE *f) {
     return warned;
 }
 
-/* Every selected cell checked before the first runs, so that a combination its method cannot
- * take is an error at once, not after hours of the cells before it. Without --keep-going any
- * is an error: each distinct one printed once, with its count, and nothing is written. With it
- * the run goes on, and run_cell's own check_cell records those cells as failed. */
+/* Every selected cell checked before the first runs (check_cell), so that a file that cannot be
+ * read or whose header is bad, or a combination a method cannot take, is an error at once, not
+ * after hours of the cells before it. Without --keep-going any is an error: each distinct one
+ * printed once, with its count (a bad file once per dataset entry, with the cells it fails), and
+ * nothing is written. With it the run goes on, and run_cell's own check_cell records those cells
+ * as failed. */
 static int preflight(run *r) {
     json_t *seen = json_object(); /* message without the cell key -> count, in order */
     if (!seen) return rb_error_set(RB_ENOMEM, "preflight: out of memory");
@@ -501,8 +555,8 @@ static int preflight(run *r) {
         json_decref(seen);
         if (bad)
             fprintf(stderr,
-                    "rotabench run: %zu %s data (method checks before the first cell); they will "
-                    "be recorded as failed (--keep-going)\n",
+                    "rotabench run: %zu %s data (checked before the first cell); they will be "
+                    "recorded as failed (--keep-going)\n",
                     bad, what);
         return RB_OK;
     }
@@ -929,6 +983,7 @@ done:
     json_decref(r.done_limits);
     if (r.have_limits) rb_limits_free(&r.limits);
     rb_dataset_free(&r.ds);
+    free(r.shapes);
     free(r.cells);
     rb_config_free(&r.cfg);
     return status;

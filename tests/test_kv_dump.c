@@ -58,9 +58,9 @@ Test(kv_dump, npy_split_from_the_end_keeps_positions_and_layers) {
     write_npy("v.npy", 2, 4, ks);
     write_npy("q.npy", 3, 4, qs);
     rb_dataset ds;
-    int rc = rbt_load_dataset(&ds, "kv_npy", 0, "k_path", rbt_tmp("k.npy"), "v_path",
-                              rbt_tmp("v.npy"), "q_path", rbt_tmp("q.npy"), "calib_tokens", "3",
-                              "prefill", "5", "rope_base", "500000", NULL);
+    int rc = rbt_load_and_shape(&ds, "kv_npy", 0, "k_path", rbt_tmp("k.npy"), "v_path",
+                                rbt_tmp("v.npy"), "q_path", rbt_tmp("q.npy"), "calib_tokens", "3",
+                                "prefill", "5", "rope_base", "500000", NULL);
     cr_assert_eq(rc, 0, "%s", rb_error_detail());
     const rb_tensor *K = rb_dataset_tensor(&ds, "K"), *V = rb_dataset_tensor(&ds, "V"),
                     *Q = rb_dataset_tensor(&ds, "Q"), *Kc = rb_dataset_tensor(&ds, "K_calib"),
@@ -98,8 +98,9 @@ Test(kv_dump, npy_split_from_the_end_keeps_positions_and_layers) {
     memcpy(hash, ds.hash, sizeof hash);
     rb_dataset_free(&ds);
     /* A prefix split takes the first tokens; the hash sees the difference. */
-    rc = rbt_load_dataset(&ds, "kv_npy", 0, "k_path", rbt_tmp("k.npy"), "v_path", rbt_tmp("v.npy"),
-                          "calib_tokens", "3", "calib_from", "start", "tokens", "4", NULL);
+    rc =
+        rbt_load_and_shape(&ds, "kv_npy", 0, "k_path", rbt_tmp("k.npy"), "v_path", rbt_tmp("v.npy"),
+                           "calib_tokens", "3", "calib_from", "start", "tokens", "4", NULL);
     cr_assert_eq(rc, 0, "%s", rb_error_detail());
     K = rb_dataset_tensor(&ds, "K");
     Kc = rb_dataset_tensor(&ds, "K_calib");
@@ -121,9 +122,9 @@ Test(kv_dump, npy_separate_calibration_files) {
     write_npy("kc.npy", 4, 3, cs);
     write_npy("vc.npy", 5, 3, cs);
     rb_dataset ds;
-    int rc = rbt_load_dataset(&ds, "kv_npy", 0, "k_path", rbt_tmp("k.npy"), "v_path",
-                              rbt_tmp("v.npy"), "k_calib_path", rbt_tmp("kc.npy"), "v_calib_path",
-                              rbt_tmp("vc.npy"), NULL);
+    int rc = rbt_load_and_shape(&ds, "kv_npy", 0, "k_path", rbt_tmp("k.npy"), "v_path",
+                                rbt_tmp("v.npy"), "k_calib_path", rbt_tmp("kc.npy"), "v_calib_path",
+                                rbt_tmp("vc.npy"), NULL);
     cr_assert_eq(rc, 0, "%s", rb_error_detail());
     const rb_tensor *K = rb_dataset_tensor(&ds, "K"), *Vc = rb_dataset_tensor(&ds, "V_calib");
     cr_assert_eq(K->shape[0], 8);
@@ -149,62 +150,62 @@ Test(kv_dump, npy_rejections_name_the_file_and_problem) {
     write_npy("q3.npy", 3, 3, q3);
     write_npy("q4l3.npy", 3, 4, q4l3);
     rb_dataset ds;
-    expect_error(rbt_load_dataset(&ds, "kv_npy", 0, "k_path", rbt_tmp("k.npy"), "v_path",
-                                  rbt_tmp("vbad.npy"), NULL),
+    expect_error(rbt_load_and_shape(&ds, "kv_npy", 0, "k_path", rbt_tmp("k.npy"), "v_path",
+                                    rbt_tmp("vbad.npy"), NULL),
                  "shape mismatch", "vbad.npy");
-    expect_error(rbt_load_dataset(&ds, "kv_npy", 0, "k_path", rbt_tmp("k.npy"), "v_path",
-                                  rbt_tmp("v.npy"), "q_path", rbt_tmp("qbad.npy"), NULL),
+    expect_error(rbt_load_and_shape(&ds, "kv_npy", 0, "k_path", rbt_tmp("k.npy"), "v_path",
+                                    rbt_tmp("v.npy"), "q_path", rbt_tmp("qbad.npy"), NULL),
                  "qbad.npy", "3 query heads is not a multiple of the keys' 2 KV heads");
-    expect_error(rbt_load_dataset(&ds, "kv_npy", 0, "k_path", rbt_tmp("k.npy"), "v_path",
-                                  rbt_tmp("v.npy"), "q_path", rbt_tmp("qdim.npy"), NULL),
+    expect_error(rbt_load_and_shape(&ds, "kv_npy", 0, "k_path", rbt_tmp("k.npy"), "v_path",
+                                    rbt_tmp("v.npy"), "q_path", rbt_tmp("qdim.npy"), NULL),
                  "qdim.npy: queries have shape (3, 2, 8); with keys (8, 2, 4) they must be "
                  "(queries, q_heads, head_dim = 4)",
                  NULL);
-    expect_error(rbt_load_dataset(&ds, "kv_npy", 0, "k_path", rbt_tmp("k.npy"), "v_path",
-                                  rbt_tmp("v.npy"), "q_path", rbt_tmp("q4.npy"), NULL),
+    expect_error(rbt_load_and_shape(&ds, "kv_npy", 0, "k_path", rbt_tmp("k.npy"), "v_path",
+                                    rbt_tmp("v.npy"), "q_path", rbt_tmp("q4.npy"), NULL),
                  "q4.npy: queries have shape (2, 3, 2, 4); with keys (8, 2, 4) they must be "
                  "(queries, q_heads, head_dim = 4)",
                  NULL);
     /* Keys with a layer axis: the queries need it too, with the same number of layers. */
-    expect_error(rbt_load_dataset(&ds, "kv_npy", 0, "k_path", rbt_tmp("k4.npy"), "v_path",
-                                  rbt_tmp("k4.npy"), "q_path", rbt_tmp("q3.npy"), NULL),
+    expect_error(rbt_load_and_shape(&ds, "kv_npy", 0, "k_path", rbt_tmp("k4.npy"), "v_path",
+                                    rbt_tmp("k4.npy"), "q_path", rbt_tmp("q3.npy"), NULL),
                  "q3.npy: queries have shape (3, 2, 4); with keys (2, 8, 2, 4) they must be "
                  "(layers = 2, queries, q_heads, head_dim = 4)",
                  NULL);
-    expect_error(rbt_load_dataset(&ds, "kv_npy", 0, "k_path", rbt_tmp("k4.npy"), "v_path",
-                                  rbt_tmp("k4.npy"), "q_path", rbt_tmp("q4l3.npy"), NULL),
+    expect_error(rbt_load_and_shape(&ds, "kv_npy", 0, "k_path", rbt_tmp("k4.npy"), "v_path",
+                                    rbt_tmp("k4.npy"), "q_path", rbt_tmp("q4l3.npy"), NULL),
                  "queries have shape (3, 3, 2, 4); with keys (2, 8, 2, 4) they must be "
                  "(layers = 2, queries, q_heads, head_dim = 4)",
                  NULL);
-    expect_error(rbt_load_dataset(&ds, "kv_npy", 0, "k_path", rbt_tmp("k.npy"), "v_path",
-                                  rbt_tmp("v.npy"), "calib_tokens", "8", NULL),
+    expect_error(rbt_load_and_shape(&ds, "kv_npy", 0, "k_path", rbt_tmp("k.npy"), "v_path",
+                                    rbt_tmp("v.npy"), "calib_tokens", "8", NULL),
                  "too few tokens for the calibration split", "k.npy");
-    expect_error(rbt_load_dataset(&ds, "kv_npy", 0, "k_path", rbt_tmp("k.npy"), "v_path",
-                                  rbt_tmp("v.npy"), "calib_tokens", "2", "tokens", "7", NULL),
+    expect_error(rbt_load_and_shape(&ds, "kv_npy", 0, "k_path", rbt_tmp("k.npy"), "v_path",
+                                    rbt_tmp("v.npy"), "calib_tokens", "2", "tokens", "7", NULL),
                  "only 6 remain", NULL);
-    expect_error(rbt_load_dataset(&ds, "kv_npy", 0, "k_path", rbt_tmp("k.npy"), "v_path",
-                                  rbt_tmp("v.npy"), "prefill", "9", NULL),
+    expect_error(rbt_load_and_shape(&ds, "kv_npy", 0, "k_path", rbt_tmp("k.npy"), "v_path",
+                                    rbt_tmp("v.npy"), "prefill", "9", NULL),
                  "prefill = 9", NULL);
-    expect_error(rbt_load_dataset(&ds, "kv_npy", 0, "k_path", rbt_tmp("k.npy"), "v_path",
-                                  rbt_tmp("v.npy"), "k_calib_path", rbt_tmp("kcbad.npy"),
-                                  "v_calib_path", rbt_tmp("kcbad.npy"), NULL),
+    expect_error(rbt_load_and_shape(&ds, "kv_npy", 0, "k_path", rbt_tmp("k.npy"), "v_path",
+                                    rbt_tmp("v.npy"), "k_calib_path", rbt_tmp("kcbad.npy"),
+                                    "v_calib_path", rbt_tmp("kcbad.npy"), NULL),
                  "kcbad.npy", "all but the token axis");
-    expect_error(rbt_load_dataset(&ds, "kv_npy", 0, "k_path", rbt_tmp("k.npy"), "v_path",
-                                  rbt_tmp("v.npy"), "k_calib_path", rbt_tmp("k.npy"), NULL),
+    expect_error(rbt_load_and_shape(&ds, "kv_npy", 0, "k_path", rbt_tmp("k.npy"), "v_path",
+                                    rbt_tmp("v.npy"), "k_calib_path", rbt_tmp("k.npy"), NULL),
                  "calibration keys and values come together", NULL);
-    expect_error(rbt_load_dataset(&ds, "kv_npy", 0, "k_path", rbt_tmp("k2.npy"), "v_path",
-                                  rbt_tmp("v.npy"), NULL),
+    expect_error(rbt_load_and_shape(&ds, "kv_npy", 0, "k_path", rbt_tmp("k2.npy"), "v_path",
+                                    rbt_tmp("v.npy"), NULL),
                  "k2.npy", "2 axes");
-    expect_error(rbt_load_dataset(&ds, "kv_npy", 0, "k_path", rbt_tmp("nope.npy"), "v_path",
-                                  rbt_tmp("v.npy"), NULL),
+    expect_error(rbt_load_and_shape(&ds, "kv_npy", 0, "k_path", rbt_tmp("nope.npy"), "v_path",
+                                    rbt_tmp("v.npy"), NULL),
                  "nope.npy", NULL);
     /* NaN in the values: the npy reader names the file and the index. */
     float x[8 * 2 * 4];
     for (size_t e = 0; e < 64; e++) x[e] = 1.0f;
     x[37] = NAN;
     cr_assert_eq(rb_npy_write(rbt_tmp("vnan.npy"), RB_NPY_F32, 3, ks, x), 0);
-    expect_error(rbt_load_dataset(&ds, "kv_npy", 0, "k_path", rbt_tmp("k.npy"), "v_path",
-                                  rbt_tmp("vnan.npy"), NULL),
+    expect_error(rbt_load_and_shape(&ds, "kv_npy", 0, "k_path", rbt_tmp("k.npy"), "v_path",
+                                    rbt_tmp("vnan.npy"), NULL),
                  "vnan.npy", "37");
 }
 
@@ -259,9 +260,9 @@ Test(kv_dump, safetensors_by_name_with_calibration_tensors) {
                     {"vc", 3, {3, 2, 4, 0}, 5}, {"vbad", 3, {5, 2, 4, 0}, 6}};
     write_st(rbt_tmp("kv.safetensors"), t, 6);
     rb_dataset ds;
-    int rc = rbt_load_dataset(&ds, "kv_safetensors", 0, "path", rbt_tmp("kv.safetensors"),
-                              "k_tensor", "k", "v_tensor", "v", "q_tensor", "q", "k_calib_tensor",
-                              "kc", "v_calib_tensor", "vc", "prefill", "2", NULL);
+    int rc = rbt_load_and_shape(&ds, "kv_safetensors", 0, "path", rbt_tmp("kv.safetensors"),
+                                "k_tensor", "k", "v_tensor", "v", "q_tensor", "q", "k_calib_tensor",
+                                "kc", "v_calib_tensor", "vc", "prefill", "2", NULL);
     cr_assert_eq(rc, 0, "%s", rb_error_detail());
     const rb_tensor *K = rb_dataset_tensor(&ds, "K"), *Q = rb_dataset_tensor(&ds, "Q"),
                     *Kc = rb_dataset_tensor(&ds, "K_calib");
@@ -272,11 +273,11 @@ Test(kv_dump, safetensors_by_name_with_calibration_tensors) {
     for (size_t e = 0; e < 24; e++) cr_assert_eq(Kc->data[e], val(4, e));
     cr_assert_eq(rb_dataset_tensor(&ds, "kv_meta")->data[0], 2.0f);
     rb_dataset_free(&ds);
-    expect_error(rbt_load_dataset(&ds, "kv_safetensors", 0, "path", rbt_tmp("kv.safetensors"),
-                                  "k_tensor", "k", "v_tensor", "vbad", NULL),
+    expect_error(rbt_load_and_shape(&ds, "kv_safetensors", 0, "path", rbt_tmp("kv.safetensors"),
+                                    "k_tensor", "k", "v_tensor", "vbad", NULL),
                  "shape mismatch", "kv.safetensors['vbad']");
-    expect_error(rbt_load_dataset(&ds, "kv_safetensors", 0, "path", rbt_tmp("kv.safetensors"),
-                                  "k_tensor", "k", "v_tensor", "missing", NULL),
+    expect_error(rbt_load_and_shape(&ds, "kv_safetensors", 0, "path", rbt_tmp("kv.safetensors"),
+                                    "k_tensor", "k", "v_tensor", "missing", NULL),
                  "no tensor 'missing'", "kv.safetensors");
 }
 
@@ -304,8 +305,8 @@ Test(kv_dump, loaded_dump_evaluates) {
     free(q);
     rb_dataset ds;
     int rc =
-        rbt_load_dataset(&ds, "kv_npy", 0, "k_path", rbt_tmp("k.npy"), "v_path", rbt_tmp("v.npy"),
-                         "q_path", rbt_tmp("q.npy"), "calib_tokens", "8", NULL);
+        rbt_load_and_shape(&ds, "kv_npy", 0, "k_path", rbt_tmp("k.npy"), "v_path", rbt_tmp("v.npy"),
+                           "q_path", rbt_tmp("q.npy"), "calib_tokens", "8", NULL);
     cr_assert_eq(rc, 0, "%s", rb_error_detail());
     const rb_method *m = rb_method_find("rtn_kv");
     cr_assert_not_null(m);

@@ -46,7 +46,7 @@ Test(loaders, npy_round_trip) {
     cr_assert_eq(rb_npy_write(pw, RB_NPY_F64, 3, wshape, w), 0);
 
     rb_dataset ds, again;
-    cr_assert_eq(rbt_load_dataset(&ds, "npy", 0, "path", px, "queries_path", pq, NULL), 0, "%s",
+    cr_assert_eq(rbt_load_and_shape(&ds, "npy", 0, "path", px, "queries_path", pq, NULL), 0, "%s",
                  rb_error_detail());
     const rb_tensor *t = rb_dataset_tensor(&ds, "x"), *tq = rb_dataset_tensor(&ds, "queries");
     cr_assert(t && t->ndim == 2 && t->shape[0] == 17 && t->shape[1] == 9);
@@ -54,12 +54,12 @@ Test(loaders, npy_round_trip) {
     cr_assert_eq(memcmp(t->data, x, sizeof(float) * 17 * 9), 0);
     cr_assert_eq(memcmp(tq->data, q, sizeof(float) * 27), 0);
     cr_assert_eq(strlen(ds.hash), 64);
-    cr_assert_eq(rbt_load_dataset(&again, "npy", 0, "path", px, "queries_path", pq, NULL), 0);
+    cr_assert_eq(rbt_load_and_shape(&again, "npy", 0, "path", px, "queries_path", pq, NULL), 0);
     cr_assert_str_eq(ds.hash, again.hash);
     rb_dataset_free(&again);
 
     /* float64 converted to float32, stored under another name; another content, another hash. */
-    cr_assert_eq(rbt_load_dataset(&again, "npy", 0, "path", pw, "as", "W", NULL), 0);
+    cr_assert_eq(rbt_load_and_shape(&again, "npy", 0, "path", pw, "as", "W", NULL), 0);
     t = rb_dataset_tensor(&again, "W");
     cr_assert(t && t->ndim == 3 && t->shape[2] == 6 && !rb_dataset_tensor(&again, "x"));
     for (size_t i = 0; i < 120; i++) cr_assert_eq(t->data[i], (float) w[i]);
@@ -77,24 +77,25 @@ Test(loaders, npy_rejections) {
     size_t shape[2] = {2, 3};
     const char *pn = rbt_tmp("nan.npy"), *p5 = rbt_tmp("rank5.npy");
     cr_assert_eq(rb_npy_write(pn, RB_NPY_F32, 2, shape, v), 0);
-    expect_error(rbt_load_dataset(&ds, "npy", 0, "path", pn, NULL), RB_ENUMERIC, "nan.npy",
+    expect_error(rbt_load_and_shape(&ds, "npy", 0, "path", pn, NULL), RB_ENUMERIC, "nan.npy",
                  "element 4");
     cr_assert_eq(ds.ntensors, 0);
     v[4] = INFINITY;
     cr_assert_eq(rb_npy_write(pn, RB_NPY_F32, 2, shape, v), 0);
-    expect_error(rbt_load_dataset(&ds, "npy", 0, "path", pn, NULL), RB_ENUMERIC, "nan.npy", "Inf");
+    expect_error(rbt_load_and_shape(&ds, "npy", 0, "path", pn, NULL), RB_ENUMERIC, "nan.npy",
+                 "Inf");
     size_t s5[5] = {1, 1, 2, 1, 3};
     cr_assert_eq(rb_npy_write(p5, RB_NPY_F32, 5, s5, (float[6]){0}), 0);
-    expect_error(rbt_load_dataset(&ds, "npy", 0, "path", p5, NULL), RB_EINVAL, "rank5.npy",
+    expect_error(rbt_load_and_shape(&ds, "npy", 0, "path", p5, NULL), RB_EINVAL, "rank5.npy",
                  "5 axes");
-    expect_error(rbt_load_dataset(&ds, "npy", 0, "path", rbt_tmp("missing.npy"), NULL), RB_EIO,
+    expect_error(rbt_load_and_shape(&ds, "npy", 0, "path", rbt_tmp("missing.npy"), NULL), RB_EIO,
                  "missing.npy", NULL);
-    expect_error(rbt_load_dataset(&ds, "npy", 0, NULL), RB_EINVAL, "'path' is required", NULL);
+    expect_error(rbt_load_and_shape(&ds, "npy", 0, NULL), RB_EINVAL, "'path' is required", NULL);
     /* A bad queries file fails the whole load and leaves nothing behind. */
     float ok[6] = {1, 2, 3, 4, 5, 6};
     cr_assert_eq(rb_npy_write(rbt_tmp("ok.npy"), RB_NPY_F32, 2, shape, ok), 0);
-    expect_error(rbt_load_dataset(&ds, "npy", 0, "path", rbt_tmp("ok.npy"), "queries_path",
-                                  rbt_tmp("no.npy"), NULL),
+    expect_error(rbt_load_and_shape(&ds, "npy", 0, "path", rbt_tmp("ok.npy"), "queries_path",
+                                    rbt_tmp("no.npy"), NULL),
                  RB_EIO, "no.npy", NULL);
     cr_assert_eq(ds.ntensors, 0);
 }
@@ -133,7 +134,7 @@ Test(loaders, safetensors_good_file) {
     const char *p = rbt_tmp("good.safetensors");
     write_st(p, hdr, 0, data, sizeof data);
     rb_dataset ds;
-    cr_assert_eq(rbt_load_dataset(&ds, "safetensors", 0, "path", p, "tensor", "a", NULL), 0, "%s",
+    cr_assert_eq(rbt_load_and_shape(&ds, "safetensors", 0, "path", p, "tensor", "a", NULL), 0, "%s",
                  rb_error_detail());
     const rb_tensor *t = rb_dataset_tensor(&ds, "x");
     cr_assert(t && t->ndim == 2 && t->shape[0] == 2 && t->shape[1] == 3);
@@ -143,22 +144,22 @@ Test(loaders, safetensors_good_file) {
     strcpy(hash_a, ds.hash);
     rb_dataset_free(&ds);
 
-    cr_assert_eq(rbt_load_dataset(&ds, "safetensors", 0, "path", p, "tensor", "h", "as", "W", NULL),
-                 0);
+    cr_assert_eq(
+        rbt_load_and_shape(&ds, "safetensors", 0, "path", p, "tensor", "h", "as", "W", NULL), 0);
     t = rb_dataset_tensor(&ds, "W");
     cr_assert(t && t->ndim == 1 && t->data[0] == 1 && t->data[1] == -2.5f && t->data[2] == 65504);
     cr_assert_str_neq(ds.hash, hash_a);
     rb_dataset_free(&ds);
-    cr_assert_eq(rbt_load_dataset(&ds, "safetensors", 0, "path", p, "tensor", "b", NULL), 0);
+    cr_assert_eq(rbt_load_and_shape(&ds, "safetensors", 0, "path", p, "tensor", "b", NULL), 0);
     t = rb_dataset_tensor(&ds, "x");
     cr_assert(t->ndim == 2 && t->shape[0] == 2 && t->data[0] == 1.5f && t->data[1] == -3);
     rb_dataset_free(&ds);
-    cr_assert_eq(rbt_load_dataset(&ds, "safetensors", 0, "path", p, "tensor", "d", NULL), 0);
+    cr_assert_eq(rbt_load_and_shape(&ds, "safetensors", 0, "path", p, "tensor", "d", NULL), 0);
     t = rb_dataset_tensor(&ds, "x");
     cr_assert(t->ndim == 0 && t->data[0] == 0.1f);
     rb_dataset_free(&ds);
     /* the same tensor again: the same hash */
-    cr_assert_eq(rbt_load_dataset(&ds, "safetensors", 0, "path", p, "tensor", "a", NULL), 0);
+    cr_assert_eq(rbt_load_and_shape(&ds, "safetensors", 0, "path", p, "tensor", "a", NULL), 0);
     cr_assert_str_eq(ds.hash, hash_a);
     rb_dataset_free(&ds);
 }
@@ -171,68 +172,69 @@ Test(loaders, safetensors_rejections) {
     const char *p = rbt_tmp("bad.safetensors");
 
     write_st(p, good, 0, a, 24);
-    expect_error(rbt_load_dataset(&ds, "safetensors", 0, "path", p, "tensor", "missing", NULL),
+    expect_error(rbt_load_and_shape(&ds, "safetensors", 0, "path", p, "tensor", "missing", NULL),
                  RB_EINVAL, "no tensor 'missing'", "available: a, w");
-    expect_error(rbt_load_dataset(&ds, "safetensors", 0, "path", p, "tensor", "__metadata__", NULL),
-                 RB_EINVAL, "no tensor", NULL);
+    expect_error(
+        rbt_load_and_shape(&ds, "safetensors", 0, "path", p, "tensor", "__metadata__", NULL),
+        RB_EINVAL, "no tensor", NULL);
 
     write_st(p, good, UINT64_C(1) << 40, a, 24);
-    expect_error(rbt_load_dataset(&ds, "safetensors", 0, "path", p, "tensor", "a", NULL),
+    expect_error(rbt_load_and_shape(&ds, "safetensors", 0, "path", p, "tensor", "a", NULL),
                  RB_EFORMAT, "bad.safetensors", "not sane");
     write_st(p, good, 1000, a, 24);
-    expect_error(rbt_load_dataset(&ds, "safetensors", 0, "path", p, "tensor", "a", NULL),
+    expect_error(rbt_load_and_shape(&ds, "safetensors", 0, "path", p, "tensor", "a", NULL),
                  RB_EFORMAT, "header length 1000 runs past the end of the file", NULL);
     write_bytes(p, "\x10\0\0", 3);
-    expect_error(rbt_load_dataset(&ds, "safetensors", 0, "path", p, "tensor", "a", NULL),
+    expect_error(rbt_load_and_shape(&ds, "safetensors", 0, "path", p, "tensor", "a", NULL),
                  RB_EFORMAT, "too short", NULL);
 
     write_st(p, "{\"a\": {\"dtype\": \"F32\", \"shape\": [2, 3], \"data_offsets\": [0, 20]}}", 0, a,
              24);
-    expect_error(rbt_load_dataset(&ds, "safetensors", 0, "path", p, "tensor", "a", NULL),
+    expect_error(rbt_load_and_shape(&ds, "safetensors", 0, "path", p, "tensor", "a", NULL),
                  RB_EFORMAT, "hold 20 bytes", "need 24");
     write_st(p, "{\"a\": {\"dtype\": \"F32\", \"shape\": [2, 3], \"data_offsets\": [4, 28]}}", 0, a,
              24);
-    expect_error(rbt_load_dataset(&ds, "safetensors", 0, "path", p, "tensor", "a", NULL),
+    expect_error(rbt_load_and_shape(&ds, "safetensors", 0, "path", p, "tensor", "a", NULL),
                  RB_EFORMAT, "run past the data section", "24 bytes");
     write_st(p, "{\"a\": {\"dtype\": \"F32\", \"shape\": [2, 3], \"data_offsets\": [24, 0]}}", 0, a,
              24);
-    expect_error(rbt_load_dataset(&ds, "safetensors", 0, "path", p, "tensor", "a", NULL),
+    expect_error(rbt_load_and_shape(&ds, "safetensors", 0, "path", p, "tensor", "a", NULL),
                  RB_EFORMAT, "begin <= end", NULL);
     write_st(p, "{\"a\": {\"dtype\": \"F32\", \"shape\": [2, -3], \"data_offsets\": [0, 24]}}", 0,
              a, 24);
-    expect_error(rbt_load_dataset(&ds, "safetensors", 0, "path", p, "tensor", "a", NULL),
+    expect_error(rbt_load_and_shape(&ds, "safetensors", 0, "path", p, "tensor", "a", NULL),
                  RB_EFORMAT, "shape[1]", NULL);
     write_st(p, "{\"a\": {\"dtype\": \"I32\", \"shape\": [2, 3], \"data_offsets\": [0, 24]}}", 0, a,
              24);
-    expect_error(rbt_load_dataset(&ds, "safetensors", 0, "path", p, "tensor", "a", NULL),
+    expect_error(rbt_load_and_shape(&ds, "safetensors", 0, "path", p, "tensor", "a", NULL),
                  RB_ENOTSUP, "dtype I32", "F32, F16, BF16, F64");
     write_st(p, "{\"a\": {\"dtype\": \"F32\", \"shape\": [2, 3]}}", 0, a, 24);
-    expect_error(rbt_load_dataset(&ds, "safetensors", 0, "path", p, "tensor", "a", NULL),
+    expect_error(rbt_load_and_shape(&ds, "safetensors", 0, "path", p, "tensor", "a", NULL),
                  RB_EFORMAT, "data_offsets", NULL);
     write_st(p, "{\"a\": {\"dtype\": \"F32\", \"shape\": [2, 3], \"data_offsets\": [0, 24]", 0, a,
              24);
-    expect_error(rbt_load_dataset(&ds, "safetensors", 0, "path", p, "tensor", "a", NULL),
+    expect_error(rbt_load_and_shape(&ds, "safetensors", 0, "path", p, "tensor", "a", NULL),
                  RB_EFORMAT, "not valid JSON", NULL);
     write_st(p, "[1, 2]", 0, a, 24);
-    expect_error(rbt_load_dataset(&ds, "safetensors", 0, "path", p, "tensor", "a", NULL),
+    expect_error(rbt_load_and_shape(&ds, "safetensors", 0, "path", p, "tensor", "a", NULL),
                  RB_EFORMAT, "not a JSON object", NULL);
     write_st(p, "{\"__metadata__\": 3, \"a\": {}}", 0, a, 24);
-    expect_error(rbt_load_dataset(&ds, "safetensors", 0, "path", p, "tensor", "a", NULL),
+    expect_error(rbt_load_and_shape(&ds, "safetensors", 0, "path", p, "tensor", "a", NULL),
                  RB_EFORMAT, "__metadata__", NULL);
 
     a[4] = NAN;
     write_st(p, good, 0, a, 24);
-    expect_error(rbt_load_dataset(&ds, "safetensors", 0, "path", p, "tensor", "a", NULL),
+    expect_error(rbt_load_and_shape(&ds, "safetensors", 0, "path", p, "tensor", "a", NULL),
                  RB_ENUMERIC, "element 4 is NaN", NULL);
     double big = 1e300;
     write_st(p, "{\"a\": {\"dtype\": \"F64\", \"shape\": [1], \"data_offsets\": [0, 8]}}", 0, &big,
              8);
-    expect_error(rbt_load_dataset(&ds, "safetensors", 0, "path", p, "tensor", "a", NULL),
+    expect_error(rbt_load_and_shape(&ds, "safetensors", 0, "path", p, "tensor", "a", NULL),
                  RB_ENUMERIC, "beyond the float32 range", NULL);
-    expect_error(rbt_load_dataset(&ds, "safetensors", 0, "path", rbt_tmp("none.safetensors"),
-                                  "tensor", "a", NULL),
+    expect_error(rbt_load_and_shape(&ds, "safetensors", 0, "path", rbt_tmp("none.safetensors"),
+                                    "tensor", "a", NULL),
                  RB_EIO, "none.safetensors", NULL);
-    expect_error(rbt_load_dataset(&ds, "safetensors", 0, "path", p, NULL), RB_EINVAL,
+    expect_error(rbt_load_and_shape(&ds, "safetensors", 0, "path", p, NULL), RB_EINVAL,
                  "'tensor' is required", NULL);
     cr_assert_eq(ds.ntensors, 0);
 }
@@ -261,7 +263,7 @@ Test(loaders, fvecs) {
     int32_t dims[3] = {4, 4, 4};
     write_fvecs(p, 3, dims, 0);
     write_fvecs(pq, 2, dims, 0);
-    cr_assert_eq(rbt_load_dataset(&ds, "fvecs", 0, "path", p, "queries_path", pq, NULL), 0, "%s",
+    cr_assert_eq(rbt_load_and_shape(&ds, "fvecs", 0, "path", p, "queries_path", pq, NULL), 0, "%s",
                  rb_error_detail());
     const rb_tensor *t = rb_dataset_tensor(&ds, "x"), *q = rb_dataset_tensor(&ds, "queries");
     cr_assert(t && t->ndim == 2 && t->shape[0] == 3 && t->shape[1] == 4);
@@ -273,30 +275,30 @@ Test(loaders, fvecs) {
     char h[65];
     strcpy(h, ds.hash);
     rb_dataset_free(&ds);
-    cr_assert_eq(rbt_load_dataset(&ds, "fvecs", 0, "path", p, "count", "2", NULL), 0);
+    cr_assert_eq(rbt_load_and_shape(&ds, "fvecs", 0, "path", p, "count", "2", NULL), 0);
     cr_assert_eq(rb_dataset_tensor(&ds, "x")->shape[0], 2);
     cr_assert_str_neq(ds.hash, h);
     rb_dataset_free(&ds);
 
     write_fvecs(p, 3, dims, 2);
-    expect_error(rbt_load_dataset(&ds, "fvecs", 0, "path", p, NULL), RB_EFORMAT,
+    expect_error(rbt_load_and_shape(&ds, "fvecs", 0, "path", p, NULL), RB_EFORMAT,
                  "v.fvecs: truncated", "vector 2 has 3 of its 4 floats");
     write_fvecs(p, 3, dims, 18);
-    expect_error(rbt_load_dataset(&ds, "fvecs", 0, "path", p, NULL), RB_EFORMAT, "truncated",
+    expect_error(rbt_load_and_shape(&ds, "fvecs", 0, "path", p, NULL), RB_EFORMAT, "truncated",
                  "vector 2 ends inside its dimension");
     /* the count limit stops before the damage */
-    cr_assert_eq(rbt_load_dataset(&ds, "fvecs", 0, "path", p, "count", "2", NULL), 0);
+    cr_assert_eq(rbt_load_and_shape(&ds, "fvecs", 0, "path", p, "count", "2", NULL), 0);
     rb_dataset_free(&ds);
     int32_t bad[3] = {4, 4, 5};
     write_fvecs(p, 3, bad, 0);
-    expect_error(rbt_load_dataset(&ds, "fvecs", 0, "path", p, NULL), RB_EFORMAT,
+    expect_error(rbt_load_and_shape(&ds, "fvecs", 0, "path", p, NULL), RB_EFORMAT,
                  "vector 2 has dimension 5, vector 0 has 4", NULL);
     int32_t zero[1] = {0};
     write_fvecs(p, 1, zero, 0);
-    expect_error(rbt_load_dataset(&ds, "fvecs", 0, "path", p, NULL), RB_EFORMAT,
+    expect_error(rbt_load_and_shape(&ds, "fvecs", 0, "path", p, NULL), RB_EFORMAT,
                  "vector 0 has dimension 0", NULL);
     write_bytes(p, "", 0);
-    expect_error(rbt_load_dataset(&ds, "fvecs", 0, "path", p, NULL), RB_EFORMAT, "empty", NULL);
+    expect_error(rbt_load_and_shape(&ds, "fvecs", 0, "path", p, NULL), RB_EFORMAT, "empty", NULL);
 
     unsigned char buf[3 * 20];
     write_fvecs(p, 3, dims, 0);
@@ -306,7 +308,7 @@ Test(loaders, fvecs) {
     float inf = -INFINITY;
     memcpy(buf + 2 * 20 + 4 + 4, &inf, 4); /* vector 2, component 1 */
     write_bytes(p, buf, sizeof buf);
-    expect_error(rbt_load_dataset(&ds, "fvecs", 0, "path", p, NULL), RB_ENUMERIC,
+    expect_error(rbt_load_and_shape(&ds, "fvecs", 0, "path", p, NULL), RB_ENUMERIC,
                  "vector 2, component 1 is -Inf", NULL);
     cr_assert_eq(ds.ntensors, 0);
 }

@@ -59,16 +59,43 @@ static void write_npy(const char *path, int major, const char *dict, const void 
     write_bytes(path, buf, pre + hlen + n);
 }
 
+/* rb_npy_read fails with code and a message naming the file with w1 (and w2). The header reader
+ * gives the same error, word for word, for every defect but those only the data show (NaN, Inf,
+ * float32 overflow: RB_ENUMERIC), where it succeeds. */
 static void expect_fail(const char *path, int code, unsigned flags, const char *w1,
                         const char *w2) {
-    rb_npy_array a;
+    rb_npy_array a, h;
     int rc = rb_npy_read(path, RB_NPY_F32, flags, &a);
-    const char *msg = rb_error_detail();
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", rb_error_detail());
     cr_assert_eq(rc, code, "%s: got %s (%s)", path, rb_errname(rc), msg);
     cr_assert_null(a.data);
     cr_assert(strstr(msg, path), "message must name the file: %s", msg);
     cr_assert(strstr(msg, w1), "message lacks '%s': %s", w1, msg);
     if (w2) cr_assert(strstr(msg, w2), "message lacks '%s': %s", w2, msg);
+    rb_error_clear();
+    rc = rb_npy_read_header(path, flags, &h);
+    cr_assert_null(h.data);
+    if (code == RB_ENUMERIC) {
+        cr_assert_eq(rc, 0, "%s: the header reader saw a data defect: %s", path, rb_error_detail());
+        return;
+    }
+    cr_assert_eq(rc, code, "%s: header: got %s (%s)", path, rb_errname(rc), rb_error_detail());
+    cr_assert_str_eq(rb_error_detail(), msg);
+    cr_assert_eq(h.ndim, 0, "zeroed on failure");
+}
+
+/* The header reader and the full read agree on ndim, shape, count and descr. */
+static void expect_same_header(const char *path, unsigned flags) {
+    rb_npy_array a, h;
+    cr_assert_eq(rb_npy_read(path, RB_NPY_F32, flags, &a), 0, "%s", rb_error_detail());
+    cr_assert_eq(rb_npy_read_header(path, flags, &h), 0, "%s", rb_error_detail());
+    cr_assert_null(h.data);
+    cr_assert_eq(h.ndim, a.ndim, "%s", path);
+    cr_assert_eq(h.count, a.count, "%s", path);
+    cr_assert_str_eq(h.descr, a.descr);
+    for (int i = 0; i < a.ndim; i++) cr_assert_eq(h.shape[i], a.shape[i], "%s axis %d", path, i);
+    rb_npy_free(&a);
 }
 
 Test(npy, round_trip_shapes) {
@@ -170,6 +197,49 @@ Test(npy, hand_written_v1_v2_v3) {
               sizeof f);
     cr_assert_eq(rb_npy_read(tmp("eq.npy"), RB_NPY_F32, 0, &a), 0);
     rb_npy_free(&a);
+}
+
+/* The header alone gives the shape a full read gives: every version, every dtype read (bfloat16
+ * as 'bfloat16' and as '<V2' with the flag), 0-d, empty and 4-d arrays, NumPy's own writer's
+ * files; the data are never needed. */
+Test(npy, header_agrees_with_the_full_read) {
+    static const struct {
+        const char *descr;
+        size_t esize;
+        unsigned flags;
+    } dtypes[] = {{"<f4", 4, 0}, {"<f8", 8, 0},      {"<f2", 2, 0},
+                  {"=f4", 4, 0}, {"bfloat16", 2, 0}, {"<V2", 2, RB_NPY_V2_AS_BF16}};
+    static const struct {
+        const char *text;
+        size_t count;
+    } shapes[] = {{"()", 1},        {"(5,)", 5},          {"(0,)", 0},    {"(2, 3)", 6},
+                  {"(3, 0, 2)", 0}, {"(1, 2, 3, 2)", 12}, {"(4L, 2L)", 8}};
+    unsigned char zero[8 * 12] = {0};
+    for (int major = 1; major <= 3; major++)
+        for (size_t d = 0; d < sizeof dtypes / sizeof dtypes[0]; d++)
+            for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+                char dict[160];
+                snprintf(dict, sizeof dict,
+                         "{'descr': '%s', 'fortran_order': False, 'shape': %s, }", dtypes[d].descr,
+                         shapes[k].text);
+                write_npy(tmp("h.npy"), major, dict, zero, shapes[k].count * dtypes[d].esize);
+                expect_same_header(tmp("h.npy"), dtypes[d].flags);
+                rb_npy_array h;
+                cr_assert_eq(rb_npy_read_header(tmp("h.npy"), dtypes[d].flags, &h), 0);
+                cr_assert_eq(h.count, shapes[k].count, "v%d %s %s", major, dtypes[d].descr,
+                             shapes[k].text);
+            }
+    size_t s4[4] = {2, 1, 3, 2};
+    float f[12] = {0};
+    cr_assert_eq(rb_npy_write(tmp("w.npy"), RB_NPY_F32, 4, s4, f), 0);
+    expect_same_header(tmp("w.npy"), 0);
+    /* A header that says (2, 3) is read as that, not as a default. */
+    rb_npy_array h;
+    write_npy(tmp("h.npy"), 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), }", zero,
+              48);
+    cr_assert_eq(rb_npy_read_header(tmp("h.npy"), 0, &h), 0);
+    cr_assert(h.ndim == 2 && h.shape[0] == 2 && h.shape[1] == 3 && h.count == 6);
+    cr_assert_str_eq(h.descr, "<f8");
 }
 
 Test(npy, float16_conversion) {
@@ -320,9 +390,7 @@ Test(npy, rejections) {
     expect_fail(tmp("big3.npy"), RB_EFORMAT, 0, "absurd shape", "overflows");
 
     /* a file that does not exist */
-    rb_npy_array a;
-    cr_assert_eq(rb_npy_read(tmp("nope.npy"), RB_NPY_F32, 0, &a), RB_EIO);
-    cr_assert(strstr(rb_error_detail(), "nope.npy"));
+    expect_fail(tmp("nope.npy"), RB_EIO, 0, "cannot open", NULL);
 }
 
 Test(npy, nan_inf_reported_with_index) {

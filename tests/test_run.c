@@ -4,6 +4,7 @@
 #include <criterion/criterion.h>
 #include <math.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +52,16 @@ static int run(const char *args, char **err) {
     int st = rbt_run_cli(cmd, &out, err);
     free(out);
     return st;
+}
+
+/* Asserts that err holds the text fmt and its arguments make. */
+static void assert_has(const char *err, const char *fmt, ...) {
+    char want[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(want, sizeof want, fmt, ap);
+    va_end(ap);
+    cr_assert(strstr(err, want), "lacks '%s':\n%s", want, err);
 }
 
 /* Most tests write one config into dir and run it into dir/out; opts follows the -o (" --quick"
@@ -746,8 +757,10 @@ Test(run, warns_about_a_metric_no_cell_computes) {
 }
 
 /* A cell that fails at run time names the method entry's place in the config, the method, label
- * and dataset, and says where the cells finished before it are kept. The data are a file, whose
- * shape the preflight cannot know, so the failure comes when the cell runs. */
+ * and dataset, and says where the cells finished before it are kept. The failure is one only the
+ * data show, which the preflight (parameters and file headers) cannot see: one key of 1e6 makes
+ * the 2-bit cell's group scale overflow the fp16 it is stored in, while the 4-bit cell before it,
+ * with fp32 scales, runs. */
 Test(run, a_failing_cell_names_its_config_entry) {
     make_dir();
     char want[256], yaml[1024], kp[256], vp[256], *err;
@@ -756,22 +769,24 @@ Test(run, a_failing_cell_names_its_config_entry) {
     for (size_t i = 0; i < 64 * 2 * 64; i++) kv[i] = (float) (i % 13) - 6.0f;
     snprintf(kp, sizeof kp, "%s/k.npy", dir);
     snprintf(vp, sizeof vp, "%s/v.npy", dir);
-    cr_assert_eq(rb_npy_write(kp, RB_NPY_F32, 3, shape, kv), 0, "%s", rb_error_detail());
     cr_assert_eq(rb_npy_write(vp, RB_NPY_F32, 3, shape, kv), 0, "%s", rb_error_detail());
+    kv[5 * 2 * 64 + 64 + 7] = 1e6f; /* token 5, head 1, channel 7 */
+    cr_assert_eq(rb_npy_write(kp, RB_NPY_F32, 3, shape, kv), 0, "%s", rb_error_detail());
     free(kv);
     snprintf(yaml, sizeof yaml,
              "name: bad\n"
              "datasets:\n"
              "  - {name: kv, kind: kv_npy, k_path: %s, v_path: %s}\n"
              "methods:\n"
-             "  - {method: rtn_kv, params: {bits: 4}}\n"
-             "  - {method: rotatekv, label: rk, params: {bits: 2}}\n"
+             "  - {method: rtn_kv, params: {bits: 4, scale_bits: 32}}\n"
+             "  - {method: rtn_kv, label: rk, params: {bits: 2}}\n"
              "metrics: [rel_mse_k]\n",
              kp, vp);
     cr_assert_eq(run_config("bad.yaml", yaml, " --quick --only '*'", &err), 2, "%s", err);
     snprintf(want, sizeof want,
-             "%s/bad.yaml:6:5: method 'rotatekv' (label 'rk') on dataset 'kv': ", dir);
-    cr_assert(strstr(err, want) && strstr(err, "not a multiple of group = 128"), "%s", err);
+             "%s/bad.yaml:6:5: method 'rtn_kv' (label 'rk') on dataset 'kv': ", dir);
+    cr_assert(strstr(err, want) && strstr(err, "beyond the fp16 it is stored in (65504)"), "%s",
+              err);
     cr_assert(strstr(err, "the 1 cell finished before it is kept in"), "%s", err);
     /* The command to go on repeats the options the run was started with, quoted for a shell. */
     cr_assert(strstr(err, " --resume --quick --only '*' -k goes on past failing cells"), "%s", err);
@@ -796,7 +811,7 @@ Test(run, a_failing_cell_names_its_config_entry) {
  * distinct one printed once with its count, and nothing is written. */
 Test(run, preflight_rejects_impossible_cells_before_any_runs) {
     make_dir();
-    char want[256], p[256], *err;
+    char p[256], *err;
     cr_assert_eq(
         run_config("bad.yaml",
                    "name: bad\n"
@@ -814,22 +829,20 @@ Test(run, preflight_rejects_impossible_cells_before_any_runs) {
                    "metrics: [rel_mse_k, vnmse]\n",
                    " --quick", &err),
         2, "%s", err);
-    snprintf(want, sizeof want,
-             "%s/bad.yaml:8:5: method 'rotatekv' (label 'rk') on dataset 'kv': rotatekv: "
-             "head_dim = 64 is not a multiple of group = 128 (2 cells)",
-             dir);
-    cr_assert(strstr(err, want), "%s", err);
-    snprintf(want, sizeof want,
-             "%s/bad.yaml:10:5: method 'octopus' (label 'octopus') on dataset 's': octopus: d = "
-             "100 is not supported",
-             dir);
-    cr_assert(strstr(err, want), "%s", err);
+    assert_has(err,
+               "%s/bad.yaml:8:5: method 'rotatekv' (label 'rk') on dataset 'kv': rotatekv: "
+               "head_dim = 64 is not a multiple of group = 128 (2 cells)",
+               dir);
+    assert_has(err,
+               "%s/bad.yaml:10:5: method 'octopus' (label 'octopus') on dataset 's': octopus: d = "
+               "100 is not supported",
+               dir);
     /* Not a shape: rotatekv's channel order needs calibration tokens, which kv has none of. */
-    snprintf(want, sizeof want,
-             "%s/bad.yaml:9:5: method 'rotatekv' (label 'rk32') on dataset 'kv': rotatekv: reorder "
-             "needs calibration tokens",
-             dir);
-    cr_assert(strstr(err, want), "%s", err);
+    assert_has(
+        err,
+        "%s/bad.yaml:9:5: method 'rotatekv' (label 'rk32') on dataset 'kv': rotatekv: reorder "
+        "needs calibration tokens",
+        dir);
     cr_assert(strstr(err, "4 cells cannot run with their data (above); nothing was run"), "%s",
               err);
     snprintf(p, sizeof p, "%s/out", dir);
@@ -864,6 +877,124 @@ static void methods_of(char *buf, size_t size) {
         if (!strstr(buf, item)) strncat(buf, item, size - strlen(buf) - 1);
     }
     json_decref(rows);
+}
+
+/* Writes dir/NAME, a (tokens, heads, head_dim) float32 KV dump of small integers. */
+static void write_kv_npy(const char *name, size_t tokens, size_t heads, size_t head_dim) {
+    size_t shape[3] = {tokens, heads, head_dim}, n = tokens * heads * head_dim;
+    float *x = malloc(n * sizeof *x);
+    for (size_t i = 0; i < n; i++) x[i] = (float) (i % 13) - 6.0f;
+    char p[256];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    cr_assert_eq(rb_npy_write(p, RB_NPY_F32, 3, shape, x), 0, "%s", rb_error_detail());
+    free(x);
+}
+
+/* The preflight reads the headers of file datasets: a KV dump's heads, head_dim and calibration
+ * split check every cell's method as a generator's parameters do, and a dump whose keys and
+ * values disagree is an error of its dataset entry, once, with the cells it fails. Nothing runs
+ * and nothing is written. */
+Test(run, preflight_reads_the_headers_of_file_datasets) {
+    make_dir();
+    write_kv_npy("k.npy", 64, 2, 64);
+    write_kv_npy("v.npy", 64, 2, 64);
+    write_kv_npy("v32.npy", 64, 2, 32);
+    char yaml[2048], p[256], *err;
+    snprintf(yaml, sizeof yaml,
+             "name: bad\n"
+             "datasets:\n"
+             "  - {name: kv, kind: kv_npy, k_path: %s/k.npy, v_path: %s/v.npy}\n"
+             "  - {name: kvc, kind: kv_npy, k_path: %s/k.npy, v_path: %s/v.npy, calib_tokens: 16}\n"
+             "  - {name: kvbad, kind: kv_npy, k_path: %s/k.npy, v_path: %s/v32.npy}\n"
+             "methods:\n"
+             "  - {method: rtn_kv, params: {bits: 4}}\n"
+             "  - {method: rotatekv, label: rk, params: {bits: [2, 4]}, datasets: [kv, kvc]}\n"
+             "  - {method: rotatekv, label: rk64, params: {group: 64, head_group: 2}, "
+             "datasets: [kv, kvc]}\n"
+             "metrics: [rel_mse_k]\n",
+             dir, dir, dir, dir, dir, dir);
+    cr_assert_eq(run_config("bad.yaml", yaml, " --quick", &err), 2, "%s", err);
+    assert_has(
+        err,
+        "%s/bad.yaml:5:5: dataset 'kvbad': kv_npy: shape mismatch: keys %s/k.npy are (64, 2, "
+        "64) but values %s/v32.npy are (64, 2, 32) (1 cell)",
+        dir, dir, dir);
+    for (int d = 0; d < 2; d++) {
+        assert_has(err,
+                   "%s/bad.yaml:8:5: method 'rotatekv' (label 'rk') on dataset '%s': rotatekv: "
+                   "head_dim = 64 is not a multiple of group = 128 (2 cells)",
+                   dir, d ? "kvc" : "kv");
+    }
+    /* The split's calibration tokens reach the check: rk64 needs them, and kvc has 16. */
+    assert_has(err,
+               "%s/bad.yaml:9:5: method 'rotatekv' (label 'rk64') on dataset 'kv': rotatekv: "
+               "reorder needs calibration tokens",
+               dir);
+    cr_assert_null(strstr(err, "(label 'rk64') on dataset 'kvc'"), "%s", err);
+    cr_assert(strstr(err, "6 cells cannot run with their data (above); nothing was run"), "%s",
+              err);
+    snprintf(p, sizeof p, "%s/out", dir);
+    cr_assert_neq(access(p, F_OK), 0, "the run wrote %s", p);
+    free(err);
+}
+
+/* A missing file in the second dataset entry stops the run before the first cell of the first:
+ * one error at that entry's place, naming the file, with the count of the cells it fails. */
+static const char *missing_yaml = "name: missing\n"
+                                  "datasets:\n"
+                                  "  - {name: s, kind: sphere, dim: 8, count: 20}\n"
+                                  "  - {name: d, kind: npy, path: %s/nope.npy}\n"
+                                  "methods:\n"
+                                  "  - {method: rtn, params: {bits: [2, 4, 8]}}\n"
+                                  "metrics: [vnmse]\n";
+
+Test(run, preflight_finds_a_missing_file_before_the_first_cell) {
+    make_dir();
+    char yaml[1024], p[256], *err;
+    snprintf(yaml, sizeof yaml, missing_yaml, dir);
+    cr_assert_eq(run_config("missing.yaml", yaml, " --quick", &err), 2, "%s", err);
+    assert_has(err,
+               "rotabench run: %s/missing.yaml:4:5: dataset 'd': %s/nope.npy: cannot open: No such "
+               "file or directory (3 cells)\n",
+               dir, dir);
+    size_t times = 0;
+    for (const char *at = err; (at = strstr(at, "cannot open")); at++) times++;
+    cr_assert_eq(times, 1, "the error is printed once: %s", err);
+    cr_assert(strstr(err, "3 cells cannot run with their data (above); nothing was run"), "%s",
+              err);
+    snprintf(p, sizeof p, "%s/out", dir);
+    cr_assert_neq(access(p, F_OK), 0, "the run wrote %s", p);
+    free(err);
+}
+
+/* With --keep-going the cells of the other dataset run and those of the missing file are recorded
+ * as failed, each with the dataset entry's error. */
+Test(run, keep_going_runs_the_cells_a_missing_file_does_not_stop) {
+    make_dir();
+    char yaml[1024], want[512], *err, methods[256];
+    snprintf(yaml, sizeof yaml, missing_yaml, dir);
+    cr_assert_eq(run_config("missing.yaml", yaml, " --quick -k", &err), 2, "%s", err);
+    cr_assert(strstr(err, "3 cells cannot run with their data (checked before the first cell); "
+                          "they will be recorded as failed (--keep-going)"),
+              "%s", err);
+    cr_assert(strstr(err, "3 cells failed"), "%s", err);
+    free(err);
+    methods_of(methods, sizeof methods);
+    cr_assert_str_eq(methods, "rtn,");
+    cr_assert_eq(failed_in_out(), 3);
+    char p[256];
+    snprintf(p, sizeof p, "%s/out", dir);
+    json_t *failed;
+    cr_assert_eq(rb_results_failed_cells(p, &failed), 0, "%s", rb_error_detail());
+    snprintf(want, sizeof want, "%s/missing.yaml:4:5: dataset 'd': %s/nope.npy: cannot open", dir,
+             dir);
+    const char *key;
+    json_t *msg;
+    json_object_foreach(failed, key, msg) {
+        cr_assert(!strncmp(key, "d|", 2), "%s", key);
+        cr_assert(strstr(json_string_value(msg), want), "%s", json_string_value(msg));
+    }
+    json_decref(failed);
 }
 
 static const char *kv_mixed_yaml = "name: mixed\n"

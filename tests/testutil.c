@@ -94,22 +94,88 @@ const char *rbt_tmp(const char *name) {
     return path[slot];
 }
 
-int rbt_load_dataset(rb_dataset *ds, const char *kind, uint64_t seed, ...) {
+/* The kind's parameters with the "name", "value", ..., NULL overrides; the first rb_params_set
+ * error. */
+static int params_of(const rb_dataset_kind *k, rb_params *p, va_list ap) {
+    cr_assert_eq(rb_params_init(p, k->params, k->nparams), 0, "%s", rb_error_detail());
+    for (const char *n; (n = va_arg(ap, const char *));) {
+        int rc = rb_params_set(p, n, va_arg(ap, const char *));
+        if (rc) return rc;
+    }
+    return RB_OK;
+}
+
+/* The shape the loaded tensors have, as the kinds' shape hooks describe it. */
+static void shape_of(const rb_dataset *ds, rb_dataset_shape *s) {
+    memset(s, 0, sizeof *s);
+    const rb_tensor *x = rb_dataset_tensor(ds, "x"), *K = rb_dataset_tensor(ds, "K"),
+                    *Kc = rb_dataset_tensor(ds, "K_calib"),
+                    *meta = rb_dataset_tensor(ds, "kv_meta");
+    if (x && x->ndim == 2) s->dim = x->shape[1];
+    if (K) {
+        s->tokens = K->shape[K->ndim - 3];
+        s->heads = K->shape[K->ndim - 2];
+        s->head_dim = K->shape[K->ndim - 1];
+    }
+    if (Kc) s->calib_tokens = Kc->shape[Kc->ndim - 3];
+    if (meta) s->rope_base = meta->data[1];
+}
+
+/* The shape hook against load on the same parameters (see rbt_load_and_shape); load's code. */
+static int load_against_shape(const rb_dataset_kind *k, const rb_params *p, uint64_t seed,
+                              rb_dataset *ds) {
+    const char *kind = k->name;
+    cr_assert_not_null(k->shape, "kind %s has no shape hook", kind);
+    rb_dataset_shape hs = {0}, ls;
+    int hrc = k->shape(p, &hs);
+    char hmsg[2048];
+    snprintf(hmsg, sizeof hmsg, "%s", rb_error_detail());
+    rb_error_clear();
+    int rc = k->load(p, seed, ds);
+    if (rc == RB_ENUMERIC) {
+        cr_assert_eq(hrc, 0, "%s: the shape hook saw what only the data show: %s", kind, hmsg);
+    } else if (rc) {
+        cr_assert_eq(hrc, rc, "%s: shape hook %s (%s), load %s (%s)", kind, rb_errname(hrc), hmsg,
+                     rb_errname(rc), rb_error_detail());
+        cr_assert_str_eq(hmsg, rb_error_detail(), "%s: the shape hook's error differs", kind);
+    } else {
+        cr_assert_eq(hrc, 0, "%s: the shape hook failed where load did not: %s", kind, hmsg);
+        shape_of(ds, &ls);
+        cr_assert(hs.dim == ls.dim && hs.heads == ls.heads && hs.head_dim == ls.head_dim &&
+                      hs.tokens == ls.tokens && hs.calib_tokens == ls.calib_tokens &&
+                      (float) hs.rope_base == (float) ls.rope_base,
+                  "%s: shape hook dim %zu heads %zu head_dim %zu tokens %zu calib %zu rope %g; "
+                  "loaded %zu %zu %zu %zu %zu %g",
+                  kind, hs.dim, hs.heads, hs.head_dim, hs.tokens, hs.calib_tokens, hs.rope_base,
+                  ls.dim, ls.heads, ls.head_dim, ls.tokens, ls.calib_tokens, ls.rope_base);
+    }
+    return rc;
+}
+
+/* Both public loaders: load (against the shape hook when with_shape). */
+static int load_v(rb_dataset *ds, const char *kind, uint64_t seed, int with_shape, va_list ap) {
     const rb_dataset_kind *k = rb_dataset_kind_find(kind);
     cr_assert_not_null(k, "kind %s", kind);
     rb_params p;
-    cr_assert_eq(rb_params_init(&p, k->params, k->nparams), 0, "%s", rb_error_detail());
     memset(ds, 0, sizeof *ds);
     rb_error_clear();
+    int rc = params_of(k, &p, ap);
+    if (rc) return rc;
+    return with_shape ? load_against_shape(k, &p, seed, ds) : k->load(&p, seed, ds);
+}
+
+int rbt_load_dataset(rb_dataset *ds, const char *kind, uint64_t seed, ...) {
     va_list ap;
     va_start(ap, seed);
-    for (const char *n; (n = va_arg(ap, const char *));) {
-        int rc = rb_params_set(&p, n, va_arg(ap, const char *));
-        if (rc) {
-            va_end(ap);
-            return rc;
-        }
-    }
+    int rc = load_v(ds, kind, seed, 0, ap);
     va_end(ap);
-    return k->load(&p, seed, ds);
+    return rc;
+}
+
+int rbt_load_and_shape(rb_dataset *ds, const char *kind, uint64_t seed, ...) {
+    va_list ap;
+    va_start(ap, seed);
+    int rc = load_v(ds, kind, seed, 1, ap);
+    va_end(ap);
+    return rc;
 }

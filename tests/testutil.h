@@ -22,6 +22,11 @@ int rbt_run_cli(const char *args, char **out, char **err);
 /* Loads dataset `kind` with "name", "value", ..., NULL parameter overrides into *ds (zeroed
  * first); returns the first rb_params_set error or the load's code. */
 int rbt_load_dataset(rb_dataset *ds, const char *kind, uint64_t seed, ...);
+/* rbt_load_dataset for a kind with a shape hook, which it also calls with the same parameters
+ * and holds to load: the same code and message where load fails (but for RB_ENUMERIC, what only
+ * the data show, where the hook must succeed), and where load succeeds the shape the loaded
+ * tensors have. Returns load's code, its message in rb_error_detail(). */
+int rbt_load_and_shape(rb_dataset *ds, const char *kind, uint64_t seed, ...);
 
 /* A scratch directory per test: rbt_tmpdir_make creates /tmp/rbtest_<tag>_XXXXXX (use it as a
  * suite's .init), rbt_tmpdir_remove deletes it with its contents (.fini), and rbt_tmp names a file
