@@ -33,6 +33,13 @@ static void md_cell(FILE *f, const char *s) {
     fputc(' ', f);
 }
 
+/* A table cell of code (a command line): a '|' would end the cell and a backtick the code span. */
+static void md_code_cell(FILE *f, const char *s) {
+    fputs("| `", f);
+    for (; s && *s; s++) fputc(*s == '|' ? '/' : *s == '`' ? '\'' : *s, f);
+    fputs("` ", f);
+}
+
 static void md_row_end(FILE *f) {
     fputs("|\n", f);
 }
@@ -523,10 +530,27 @@ static void provenance(FILE *f, json_t *ctx, json_t *rows) {
                                       json_string_value(v));
     }
     md_cell(f, "command");
-    fputs("| `", f);
-    for (const char *s = t; *s; s++) fputc(*s == '|' ? '/' : *s == '`' ? '\'' : *s, f);
-    fputs("` ", f);
+    md_code_cell(f, t);
     md_row_end(f);
+    /* A resumed run: every earlier session, oldest first (context.json describes the last). */
+    json_array_foreach(json_object_get(run, "earlier_sessions"), i, v) {
+        size_t j;
+        json_t *a;
+        used = 0;
+        t[0] = '\0';
+        json_array_foreach(json_object_get(v, "argv"), j, a) {
+            if (used < sizeof t)
+                used += (size_t) snprintf(t + used, sizeof t - used, "%s%s", used ? " " : "",
+                                          json_string_value(a) ? json_string_value(a) : "?");
+        }
+        char head[TXT];
+        snprintf(head, sizeof head, "earlier session %zu (%s, %s)", i + 1,
+                 rb_row_str(v, "utc") ? rb_row_str(v, "utc") : "?",
+                 rb_row_str(v, "hostname") ? rb_row_str(v, "hostname") : "?");
+        md_cell(f, head);
+        md_code_cell(f, t);
+        md_row_end(f);
+    }
     fputc('\n', f);
 }
 

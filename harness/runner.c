@@ -50,6 +50,7 @@ typedef struct run {
     rb_results *res;
     json_t *done;        /* cell keys already complete (resume) */
     json_t *done_limits; /* the limits in the context of the run resumed, or NULL */
+    json_t *earlier; /* the resumed run's sessions ({utc, argv, hostname, cpu_model}), or NULL */
     rb_limits limits;
     int have_limits;
     /* the dataset of the previous cell, reused while consecutive cells share it */
@@ -720,8 +721,17 @@ static int check_resume(run *r) {
     int same = sha && strcmp(sha, r->cfg.sha256) == 0;
     char was[65] = "";
     if (sha) snprintf(was, sizeof was, "%s", sha);
-    json_t *lim = json_object_get(json_object_get(old, "host"), "limits");
+    json_t *host = json_object_get(old, "host"), *oldrun = json_object_get(old, "run");
+    json_t *lim = json_object_get(host, "limits");
     if (json_is_array(lim)) r->done_limits = json_incref(lim);
+    /* context.json is rewritten for this session: the sessions before it stay on record. */
+    json_t *prior = json_object_get(oldrun, "earlier_sessions");
+    r->earlier = json_is_array(prior) ? json_deep_copy(prior) : json_array();
+    json_array_append_new(r->earlier, json_pack("{s:O?, s:O?, s:O?, s:O?}", "utc",
+                                                json_object_get(oldrun, "utc"), "argv",
+                                                json_object_get(oldrun, "argv"), "hostname",
+                                                json_object_get(host, "hostname"), "cpu_model",
+                                                json_object_get(host, "cpu_model")));
     /* --quick is not in the config: recorded beside it (absent in runs from before it was). */
     json_t *quick = json_object_get(json_object_get(old, "run"), "quick");
     int was_quick = json_is_true(quick), quick_differs = json_is_boolean(quick) &&
@@ -854,6 +864,8 @@ int rb_run(const rb_run_opts *o) {
     json_decref(seeds);
     json_decref(limits);
     if (ctx) json_object_set_new(json_object_get(ctx, "run"), "quick", json_boolean(o->quick));
+    if (ctx && r.earlier)
+        json_object_set(json_object_get(ctx, "run"), "earlier_sessions", r.earlier);
     rc = ctx ? rb_context_write(r.results_dir, ctx) : rb_error_set(RB_ENOMEM, "context");
     json_decref(ctx);
     if (rc) goto fail;
@@ -981,6 +993,7 @@ done:
     if (r.res) rb_results_close(r.res);
     json_decref(r.done);
     json_decref(r.done_limits);
+    json_decref(r.earlier);
     if (r.have_limits) rb_limits_free(&r.limits);
     rb_dataset_free(&r.ds);
     free(r.shapes);

@@ -502,6 +502,27 @@ Test(run, resume_after_interruption_gives_identical_results) {
     snprintf(cmd, sizeof cmd, "run %s", args);
     cr_assert_eq(rbt_run_cli(cmd, &out, &err), 0, "%s", err);
     cr_assert(strstr(out, "7 cells run, 5 done before (--resume))"), "%s", out);
+    /* context.json describes the resuming session; the first one's command stays on record,
+     * and the report lists it. */
+    char p[600];
+    snprintf(p, sizeof p, "%s/context.json", b);
+    json_t *ctx = json_load_file(p, 0, NULL);
+    json_t *earlier = json_object_get(json_object_get(ctx, "run"), "earlier_sessions");
+    cr_assert_eq(json_array_size(earlier), 1, "%s", p);
+    char *first = json_dumps(json_array_get(earlier, 0), 0);
+    cr_assert(first && strstr(first, "\"--quick\", \"--threads\", \"1\"") &&
+                  !strstr(first, "--resume") && strstr(first, "\"utc\": \"20"),
+              "the first session's argv and utc: %s", first);
+    free(first);
+    json_decref(ctx);
+    snprintf(p, sizeof p, "%s/report.md", b);
+    char *md = slurp(p);
+    const char *row = md ? strstr(md, "| earlier session 1 (") : NULL;
+    cr_assert_not_null(row, "%s", md ? md : "");
+    const char *end = strchr(row, '\n'), *opts = strstr(row, "--quick --threads 1 "),
+               *res = strstr(row, "--resume");
+    cr_assert(opts && opts < end && (!res || res > end), "%.*s", (int) (end - row), row);
+    free(md);
     char *va = values_of(a), *vb = values_of(b);
     /* Different thread counts and an interruption: the same bits. */
     cr_assert_str_eq(va, vb);
