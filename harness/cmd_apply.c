@@ -12,8 +12,9 @@
 static const char usage_text[] =
     "usage: rotabench apply OP --in X.npy --out Y.npy [options]\n"
     "\n"
-    "Applies OP to every row (the last axis) of a float32 or float64 C-order .npy array and\n"
-    "writes the result as .npy of the same dtype and shape.\n"
+    "Applies OP to every row (the last axis) of a C-order .npy array and writes the result\n"
+    "as .npy of the same shape: float64 in, float64 out; float32, float16 or bfloat16 in,\n"
+    "float32 out (the ops run in fp32).\n"
     "\n"
     "ops:\n"
     "  fwht            Walsh-Hadamard transform, n = 2^k   [--norm ortho|none] [--order "

@@ -72,9 +72,13 @@ static void list_kernels(void) {
 int rb_cmd_list(int argc, char **argv) {
     const char *what = argc > 1 ? argv[1] : "all";
     if (argc > 2 || !strcmp(what, "--help") || !strcmp(what, "-h")) {
-        printf("usage: rotabench list [methods|datasets|metrics|kernels]\n\n"
-               "Every registered name with its family, paper, summary and parameters (type,\n"
-               "default, range or choices).\n");
+        if (argc > 2)
+            fprintf(stderr, "rotabench list: one of methods, datasets, metrics or kernels, not "
+                            "several\n");
+        fprintf(argc > 2 ? stderr : stdout,
+                "usage: rotabench list [methods|datasets|metrics|kernels]\n\n"
+                "Every registered name with its family, paper, summary and parameters (type,\n"
+                "default, range or choices).\n");
         return argc > 2 ? 2 : 0;
     }
     int all = !strcmp(what, "all"), shown = 0;

@@ -1,6 +1,8 @@
 /* `rotabench report RUNDIR [--out DIR]`: regenerate report.md and plots from saved results. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "harness/harness.h"
 #include "harness/report.h"
@@ -53,6 +55,16 @@ int rb_cmd_report(int argc, char **argv) {
         return 2;
     }
     if (!out) out = rundir;
+    struct stat st;
+    int missing = stat(rundir, &st) != 0;
+    if (missing || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "rotabench report: %s: %s\n", rundir,
+                !missing          ? "not a directory"
+                : errno == ENOENT ? "no such directory (RUNDIR is a run's output directory, the "
+                                    "-o of rotabench run)"
+                                  : strerror(errno));
+        return 2;
+    }
     int rc = rb_report_write(rundir, out);
     if (rc == RB_ENOTSUP || rc == RB_ELIB) {
         fprintf(stderr, "rotabench report: %s\n", rb_error_detail());
