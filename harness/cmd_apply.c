@@ -226,8 +226,9 @@ static int parse(int argc, char **argv, apply_opts *o) {
     optind = 1;
     opterr = 0;
     int c;
-    char *end;
+    char *end, given[sizeof longs / sizeof longs[0]] = ""; /* the options' short codes */
     while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
+        if (c != '?' && c != ':' && !strchr(given, c)) given[strlen(given)] = (char) c;
         switch (c) {
         case 'i':
             o->in = optarg;
@@ -302,8 +303,37 @@ static int parse(int argc, char **argv, apply_opts *o) {
     if (!o->in || !o->out) return fail("--in and --out are required%s%s", "", "");
     if (!strcmp(o->op, "block_hadamard") && !o->block)
         return fail("block_hadamard needs --block B%s%s", "", "");
-    if (o->codes && strcmp(o->op, "quantize"))
-        return fail("--codes is for quantize only%s%s", "", "");
+    /* An option the op does not read is an error, not silently ignored (--seed with fwht,
+     * --group with mxfp4). */
+    static const struct {
+        char code;
+        const char *name, *ops;
+    } applies[] = {
+        {'s', "--seed", " rht rht2 haar "},
+        {'I', "--inverse", " hadamard rht rht2 block_hadamard haar "},
+        {'b', "--block", " block_hadamard "},
+        {'n', "--norm", " fwht "},
+        {'r', "--order", " fwht "},
+        {'f', "--format", " quantize "},
+        {'C', "--codes", " quantize "},
+        {'S', "--sym", " int "},
+        {'A', "--asym", " int "},
+        {'g', "--group", " int "},
+        {'c', "--clip", " int "},
+    };
+    char op[40];
+    int int_format = !strcmp(o->op, "quantize") && !strncmp(o->format, "int", 3);
+    snprintf(op, sizeof op, " %s ", o->op);
+    for (size_t i = 0; i < sizeof applies / sizeof applies[0]; i++) {
+        if (!strchr(given, applies[i].code) || strstr(applies[i].ops, op) ||
+            (int_format && strstr(applies[i].ops, " int ")))
+            continue;
+        if (!strcmp(applies[i].ops, " int "))
+            return fail("%s applies to the integer formats (int2, int4, int8), not %s",
+                        applies[i].name, !strcmp(o->op, "quantize") ? o->format : o->op);
+        return fail("%s does not apply to %s (rotabench apply --help lists each op's options)",
+                    applies[i].name, o->op);
+    }
     return -1; /* parsed; go on */
 }
 

@@ -207,7 +207,16 @@ Test(cli_apply, bad_inputs_exit_2_with_a_message) {
         {"block_hadamard --in D/ok.npy --out D/o.npy", "needs --block"},
         {"block_hadamard --block 3 --in D/ok.npy --out D/o.npy",
          "--block 3 does not divide the row length n = 4"},
-        {"fwht --codes D/c.bin --in D/ok.npy --out D/o.npy", "--codes is for quantize only"},
+        {"fwht --codes D/c.bin --in D/ok.npy --out D/o.npy", "--codes does not apply to fwht"},
+        {"fwht --seed 3 --in D/ok.npy --out D/o.npy", "--seed does not apply to fwht"},
+        {"hadamard --norm none --in D/ok.npy --out D/o.npy", "--norm does not apply to hadamard"},
+        {"rht --block 2 --in D/ok.npy --out D/o.npy", "--block does not apply to rht"},
+        {"fwht --inverse --in D/ok.npy --out D/o.npy", "--inverse does not apply to fwht"},
+        {"quantize --format mxfp4 --group 2 --in D/ok.npy --out D/o.npy",
+         "--group applies to the integer formats (int2, int4, int8), not mxfp4"},
+        {"quantize --format e4m3 --asym --in D/ok.npy --out D/o.npy",
+         "--asym applies to the integer formats"},
+        {"haar --format int8 --in D/ok.npy --out D/o.npy", "--format does not apply to haar"},
         {"fwht --bogus --in D/ok.npy --out D/o.npy", "unknown or incomplete option"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
