@@ -557,6 +557,16 @@ Test(compare, latency_with_too_few_samples_is_blind) {
     free(t);
 }
 
+/* One eden bits=4 row of a repeat on each side (values va and vb), each side's computed on the
+ * data with its hash (NULL: a row without one). */
+static void data_rows(pair *p, const char *metric, double va, double vb, int repeat, const char *ha,
+                      const char *hb) {
+    data_hash = ha;
+    row(p->fa, "eden", 1, 4, metric, va, NULL, 0, repeat);
+    data_hash = hb;
+    row(p->fb, "eden", 1, 4, metric, vb, NULL, 0, repeat);
+}
+
 /* Rows of one cell computed on other data (dataset_hash) are not a change of the method: the
  * dataset is named with both hashes, as a config sha256 difference is, its rows are shown but not
  * graded, and the comparison is incomplete (exit 2). */
@@ -566,12 +576,8 @@ Test(compare, different_data_are_not_a_regression) {
     pair p;
     pair_open(&p);
     common_rows(&p);
-    data_hash = ha;
-    row(p.fa, "eden", 1, 4, "vnmse", 0.01, NULL, 0, 0);
-    row(p.fa, "eden", 1, 4, "bits", 4.25, NULL, 0, 0);
-    data_hash = hb;
-    row(p.fb, "eden", 1, 4, "vnmse", 0.0222, NULL, 0, 0);
-    row(p.fb, "eden", 1, 4, "bits", 4.25, NULL, 0, 0);
+    data_rows(&p, "vnmse", 0.01, 0.0222, 0, ha, hb);
+    data_rows(&p, "bits", 4.25, 4.25, 0, ha, hb);
     char *t;
     cr_assert_eq(run_pair(&p, SHA, SHA, NULL, &t), RB_COMPARE_INCOMPARABLE, "%s", t);
     HAS(t, "cannot compare dataset sphere128: the data differ (its rows are shown, not graded)\n"
@@ -593,12 +599,8 @@ Test(compare, data_are_compared_repeat_by_repeat) {
     const char *h1 = "1111111111111111111111111111111111111111111111111111111111111111";
     pair p;
     pair_open(&p);
-    data_hash = h0;
-    row(p.fa, "eden", 1, 4, "vnmse", 0.01, NULL, 0, 0);
-    row(p.fb, "eden", 1, 4, "vnmse", 0.01, NULL, 0, 0);
-    data_hash = h1;
-    row(p.fa, "eden", 1, 4, "vnmse", 0.01, NULL, 0, 1);
-    row(p.fb, "eden", 1, 4, "vnmse", 0.01, NULL, 0, 1);
+    data_rows(&p, "vnmse", 0.01, 0.01, 0, h0, h0);
+    data_rows(&p, "vnmse", 0.01, 0.01, 1, h1, h1);
     row(p.fa, "eden", 1, 4, "vnmse", 0.01, NULL, 0, 2); /* base only */
     char *t;
     cr_assert_eq(run_pair(&p, SHA, SHA, NULL, &t), RB_COMPARE_OK, "%s", t);
@@ -606,22 +608,14 @@ Test(compare, data_are_compared_repeat_by_repeat) {
     free(t);
     /* repeat 1 on other data in new */
     pair_open(&p);
-    data_hash = h0;
-    row(p.fa, "eden", 1, 4, "vnmse", 0.01, NULL, 0, 0);
-    row(p.fb, "eden", 1, 4, "vnmse", 0.01, NULL, 0, 0);
-    data_hash = h1;
-    row(p.fa, "eden", 1, 4, "vnmse", 0.01, NULL, 0, 1);
-    data_hash = h0;
-    row(p.fb, "eden", 1, 4, "vnmse", 0.01, NULL, 0, 1);
+    data_rows(&p, "vnmse", 0.01, 0.01, 0, h0, h0);
+    data_rows(&p, "vnmse", 0.01, 0.01, 1, h1, h0);
     cr_assert_eq(run_pair(&p, SHA, SHA, NULL, &t), RB_COMPARE_INCOMPARABLE, "%s", t);
     HAS(t, "  base dataset_hash 111111111111\n  new  dataset_hash 000000000000\n");
     free(t);
     /* rows written without a hash compare as before */
     pair_open(&p);
-    data_hash = NULL;
-    row(p.fa, "eden", 1, 4, "vnmse", 0.01, NULL, 0, 0);
-    data_hash = h1;
-    row(p.fb, "eden", 1, 4, "vnmse", 0.01, NULL, 0, 0);
+    data_rows(&p, "vnmse", 0.01, 0.01, 0, NULL, h1);
     cr_assert_eq(run_pair(&p, SHA, SHA, NULL, &t), RB_COMPARE_OK, "%s", t);
     free(t);
 }
