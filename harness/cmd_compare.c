@@ -11,17 +11,25 @@
 
 static void compare_usage(FILE *f) {
     fprintf(f, "usage: rotabench compare BASE NEW [--rtol X] [--atol X] [--latency-threshold X]\n"
-               "                                  [--alpha X]\n"
+               "                                  [--alpha X] [--strict] [--changes]\n"
                "\n"
                "Compares two results directories (context.json + results.jsonl) row by row.\n"
+               "Deterministic metrics are graded against the tolerances; rows with raw samples\n"
+               "(latency) by the U test and the threshold; timings and memory without samples\n"
+               "are shown but not graded, as they differ between identical runs.\n"
                "  --rtol X               accuracy: relative tolerance (default 1e-6)\n"
                "  --atol X               accuracy: absolute tolerance (default 0)\n"
                "  --latency-threshold X  latency: relative change of the median that counts as\n"
                "                         a regression or improvement (default 0.1 = 10%%)\n"
                "  --alpha X              latency: significance level of the two-sided\n"
                "                         Mann-Whitney U test (default 0.01)\n"
+               "  --strict               exit 2 when latency rows are blind: too few samples for\n"
+               "                         the U test to ever reach alpha (2+2 samples: p >= 1/3),\n"
+               "                         so no change in them can be seen (default: a warning)\n"
+               "  --changes              print only the rows that are not unchanged\n"
                "exit: 0 no regression, 1 regression, 2 could not compare (bad arguments, missing\n"
-               "or malformed files, different config sha256 or method versions, unmatched rows)\n");
+               "or malformed files, different config sha256, method versions or data\n"
+               "(dataset_hash), unmatched rows; with --strict, blind latency rows)\n");
 }
 
 /* Parses a finite number within [lo, hi] for option name; 0 on success. */
@@ -50,6 +58,10 @@ int rb_cmd_compare(int argc, char **argv) {
         {"--latency-threshold", &o.latency_threshold, 0, HUGE_VAL},
         {"--alpha", &o.alpha, 0, 1},
     };
+    const struct {
+        const char *name;
+        int *target;
+    } flags[] = {{"--strict", &o.strict}, {"--changes", &o.changes_only}};
     const char *pos[2];
     size_t npos = 0;
     for (int i = 1; i < argc; i++) {
@@ -59,6 +71,13 @@ int rb_cmd_compare(int argc, char **argv) {
             return 0;
         }
         if (arg[0] == '-' && arg[1] == '-') {
+            size_t f;
+            for (f = 0; f < sizeof flags / sizeof flags[0]; f++)
+                if (!strcmp(arg, flags[f].name)) break;
+            if (f < sizeof flags / sizeof flags[0]) {
+                *flags[f].target = 1;
+                continue;
+            }
             size_t k, nlen = strcspn(arg, "=");
             for (k = 0; k < sizeof opts / sizeof opts[0]; k++)
                 if (strlen(opts[k].name) == nlen && !strncmp(arg, opts[k].name, nlen)) break;

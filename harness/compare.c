@@ -1,6 +1,7 @@
 /* `rotabench compare`: reads two results directories, pools repeats per row identity, diffs
- * accuracy rows against tolerances and latency rows with a Mann-Whitney U test, prints a
- * benchstat-style table per metric and decides the exit status. */
+ * accuracy rows against tolerances and latency rows with a Mann-Whitney U test, shows
+ * measurements without samples ungraded, prints a benchstat-style table per metric and decides the
+ * exit status. */
 #include "harness/compare.h"
 #include "harness/record.h"
 
@@ -37,6 +38,17 @@ rb_better rb_metric_direction(const char *metric) {
     return RB_BETTER_EXACT;
 }
 
+/* Whether a metric is a measurement of the machine (the metric registry's answer; names it does not
+ * know are deterministic). */
+static rb_measured metric_measured(const char *metric) {
+    const rb_metric *m = rb_metric_find(metric);
+    return m ? m->measured : RB_DETERMINISTIC;
+}
+
+static const char *measured_text(rb_measured k) {
+    return k == RB_MEASURED_MEMORY ? "a memory measurement" : "a timing";
+}
+
 static const char *dir_text(rb_better d) {
     return d == RB_BETTER_LOWER    ? "lower is better"
            : d == RB_BETTER_HIGHER ? "higher is better"
@@ -68,9 +80,11 @@ typedef struct group {
     size_t nnan;     /* values that were null or NaN */
     double *samples; /* latency: every repeat's samples, pooled */
     size_t ns, scap;
-    int latency;  /* some row carried samples */
-    long partner; /* index of the matching group on the other side, or -1 */
-    int skip;     /* matched but not comparable (method version, kind of row) */
+    int latency;      /* some row carried samples */
+    json_t *data;     /* repeat (decimal text) -> the dataset_hash of its rows */
+    long partner;     /* index of the matching group on the other side, or -1 */
+    int skip;         /* matched but not comparable (method version, kind of row) */
+    int data_differs; /* matched, but some repeat ran on other data than its partner's */
 } group;
 
 typedef struct side {
@@ -86,6 +100,7 @@ typedef struct side {
 static void side_free(side *s) {
     for (size_t i = 0; i < s->ng; i++) {
         json_decref(s->g[i].row);
+        json_decref(s->g[i].data);
         free(s->g[i].samples);
     }
     free(s->g);
@@ -114,6 +129,8 @@ static const char *row_problem(json_t *row) {
     json_t *d = json_object_get(row, "dparams");
     if (d && !json_is_object(d)) return "dparams";
     if (!json_is_integer(json_object_get(row, "method_version"))) return "method_version";
+    json_t *h = json_object_get(row, "dataset_hash");
+    if (h && !json_is_string(h) && !json_is_null(h)) return "dataset_hash";
     json_t *v = json_object_get(row, "value");
     if (!v || !(json_is_number(v) || json_is_null(v))) return "value";
     json_t *s = json_object_get(row, "samples"), *x;
@@ -143,6 +160,7 @@ static int group_add(side *s, json_t *row, size_t line, FILE *out) {
         g = &s->g[s->ng];
         memset(g, 0, sizeof *g);
         g->row = json_incref(row);
+        g->data = json_object();
         g->line = line;
         g->version = (int) json_integer_value(json_object_get(row, "method_version"));
         g->partner = -1;
@@ -150,6 +168,14 @@ static int group_add(side *s, json_t *row, size_t line, FILE *out) {
         s->ng++;
     }
     free(key);
+    key = NULL; /* nomem frees it */
+    if (!g->data) goto nomem;
+    /* Each repeat may have data of its own (generated data are seeded per repeat). */
+    const char *hash = str_field(row, "dataset_hash");
+    char rep[24];
+    snprintf(rep, sizeof rep, "%lld", rb_row_int(row, "repeat", 0));
+    if (hash && !json_object_get(g->data, rep))
+        json_object_set_new(g->data, rep, json_string(hash));
     json_t *v = json_object_get(row, "value"), *samples = json_object_get(row, "samples"), *x;
     double val = json_is_number(v) ? json_number_value(v) : NAN;
     g->nval++;
@@ -306,7 +332,10 @@ static void fmt_seconds(char *buf, size_t n, double s) {
         snprintf(buf, n, "%.4gs", s);
 }
 
-enum { V_SAME = 0, V_REGRESSION, V_IMPROVEMENT };
+/* A row's verdict. Blind: latency samples too few for the U test to ever reach alpha, so no
+ * change could have been seen. Ungraded: shown with its change, but neither a regression nor an
+ * improvement (a measurement without samples, or rows computed on different data). */
+enum { V_SAME = 0, V_REGRESSION, V_IMPROVEMENT, V_BLIND, V_UNGRADED, V_COUNT };
 
 /* One compared row of a table, formatted. */
 typedef struct line {
@@ -314,21 +343,47 @@ typedef struct line {
     char old[32], new_[32], delta[32], p[16], n[32];
     int verdict;
     const char *note;
+    size_t ns[2]; /* blind rows: the sample counts of base and new */
 } line;
+
+/* The mean over the repeats of a group, NaN when any repeat's value was NaN or null. */
+static double group_mean(const group *g) {
+    return g->nnan ? NAN : g->sum / (double) g->nval;
+}
+
+/* The old, new, p and n columns of a row compared by its means over repeats (x and y); seconds
+ * with an SI prefix when the unit is seconds. */
+static void put_means(const group *a, const group *b, int seconds, line *l, double *x, double *y) {
+    *x = group_mean(a);
+    *y = group_mean(b);
+    if (seconds) {
+        fmt_seconds(l->old, sizeof l->old, *x);
+        fmt_seconds(l->new_, sizeof l->new_, *y);
+    } else {
+        snprintf(l->old, sizeof l->old, "%.6g", *x);
+        snprintf(l->new_, sizeof l->new_, "%.6g", *y);
+    }
+    if (isnan(*x)) snprintf(l->old, sizeof l->old, "NaN");
+    if (isnan(*y)) snprintf(l->new_, sizeof l->new_, "NaN");
+    snprintf(l->p, sizeof l->p, "-");
+    snprintf(l->n, sizeof l->n, "%zu+%zu", a->nval, b->nval);
+}
+
+/* The relative change of y from x as "+1.23%" (absolute "+0.5" when x is 0). */
+static void put_change(line *l, double x, double y) {
+    if (x != 0)
+        snprintf(l->delta, sizeof l->delta, "%+.2f%%", 100 * (y - x) / fabs(x));
+    else
+        snprintf(l->delta, sizeof l->delta, "%+.3g", y - x);
+}
 
 /* Accuracy: the mean over repeats on each side, then |new - old| against max(atol, rtol |old|),
  * the metric's direction deciding regression or improvement. A NaN (or null) on the new side
  * only is a regression, on the old side only an improvement (RB_BETTER_EXACT: a regression). */
 static void diff_accuracy(const group *a, const group *b, rb_better dir, const rb_compare_opts *o,
                           line *l) {
-    double x = a->nnan ? NAN : a->sum / (double) a->nval;
-    double y = b->nnan ? NAN : b->sum / (double) b->nval;
-    snprintf(l->old, sizeof l->old, "%.6g", x);
-    snprintf(l->new_, sizeof l->new_, "%.6g", y);
-    if (isnan(x)) snprintf(l->old, sizeof l->old, "NaN");
-    if (isnan(y)) snprintf(l->new_, sizeof l->new_, "NaN");
-    snprintf(l->p, sizeof l->p, "-");
-    snprintf(l->n, sizeof l->n, "%zu+%zu", a->nval, b->nval);
+    double x, y;
+    put_means(a, b, 0, l, &x, &y);
     if (isnan(x) || isnan(y)) {
         if (isnan(x) && isnan(y)) {
             snprintf(l->delta, sizeof l->delta, "~");
@@ -346,17 +401,33 @@ static void diff_accuracy(const group *a, const group *b, rb_better dir, const r
         l->verdict = V_SAME;
         return;
     }
-    if (x != 0)
-        snprintf(l->delta, sizeof l->delta, "%+.2f%%", 100 * d / fabs(x));
-    else
-        snprintf(l->delta, sizeof l->delta, "%+.3g", d);
+    put_change(l, x, y);
     int worse = dir == RB_BETTER_EXACT || (dir == RB_BETTER_LOWER ? d > 0 : d < 0);
     l->verdict = worse ? V_REGRESSION : V_IMPROVEMENT;
 }
 
+/* A measurement without samples (one wall time, ratio of wall times or peak memory per repeat):
+ * it differs between identical runs, and single values cannot be tested for significance, so
+ * its change is shown and never graded. */
+static void diff_measured(const group *a, const group *b, rb_measured kind, int seconds, line *l) {
+    double x, y;
+    put_means(a, b, seconds, l, &x, &y);
+    if (x == y)
+        snprintf(l->delta, sizeof l->delta, "~");
+    else if (isnan(x) || isnan(y))
+        snprintf(l->delta, sizeof l->delta, "?");
+    else
+        put_change(l, x, y);
+    l->verdict = V_UNGRADED;
+    l->note = kind == RB_MEASURED_MEMORY ? "memory: not graded" : "timing: not graded";
+}
+
 /* Latency: all samples pooled per side; a change when the U test rejects at alpha, and it counts
- * when the median moved by more than the threshold. */
-static int diff_latency(const group *a, const group *b, const rb_compare_opts *o, line *l) {
+ * when the median moved by more than the threshold the wrong way for the metric's direction
+ * (samples are seconds: lower is better unless the metric says otherwise). Samples too few to
+ * ever reach alpha make the row blind rather than unchanged. */
+static int diff_latency(const group *a, const group *b, rb_better dir, const rb_compare_opts *o,
+                        line *l) {
     double ma = median(a->samples, a->ns), mb = median(b->samples, b->ns);
     fmt_seconds(l->old, sizeof l->old, ma);
     fmt_seconds(l->new_, sizeof l->new_, mb);
@@ -366,11 +437,18 @@ static int diff_latency(const group *a, const group *b, const rb_compare_opts *o
     snprintf(l->p, sizeof l->p, r.p < 0.001 ? "%.1e" : "%.3f", r.p);
     double rel = mb / ma - 1;
     if (!(r.p < o->alpha)) {
-        snprintf(l->delta, sizeof l->delta, "~");
-        l->verdict = V_SAME;
+        int blind = !(rb_mwu_min_p(a->ns, b->ns) < o->alpha);
+        snprintf(l->delta, sizeof l->delta, blind ? "blind" : "~");
+        l->verdict = blind ? V_BLIND : V_SAME;
+        if (blind) {
+            l->note = "too few samples to reach alpha";
+            l->ns[0] = a->ns;
+            l->ns[1] = b->ns;
+        }
         return 0;
     }
     snprintf(l->delta, sizeof l->delta, "%+.2f%%", 100 * rel);
+    if (dir == RB_BETTER_HIGHER) rel = -rel;
     l->verdict = rel > o->latency_threshold    ? V_REGRESSION
                  : rel < -o->latency_threshold ? V_IMPROVEMENT
                                                : V_SAME;
@@ -378,13 +456,35 @@ static int diff_latency(const group *a, const group *b, const rb_compare_opts *o
     return 0;
 }
 
-/* Prints the table of one metric: rows of base (in file order) that matched. Adds to counts. */
+/* What the tables found: rows by verdict, and the distinct sample counts of the blind rows (the
+ * first few; more_sizes when there were others). */
+typedef struct tally {
+    size_t counts[V_COUNT];
+    size_t blind_sizes[4][2], nsizes;
+    int more_sizes;
+} tally;
+
+static void tally_line(tally *t, const line *l) {
+    t->counts[l->verdict]++;
+    if (l->verdict != V_BLIND) return;
+    for (size_t i = 0; i < t->nsizes; i++)
+        if (t->blind_sizes[i][0] == l->ns[0] && t->blind_sizes[i][1] == l->ns[1]) return;
+    if (t->nsizes == sizeof t->blind_sizes / sizeof t->blind_sizes[0]) {
+        t->more_sizes = 1;
+        return;
+    }
+    t->blind_sizes[t->nsizes][0] = l->ns[0];
+    t->blind_sizes[t->nsizes++][1] = l->ns[1];
+}
+
+/* Prints the table of one metric: rows of base (in file order) that matched. Adds to t. */
 static int print_table(const side *a, const side *b, const char *metric, const rb_compare_opts *o,
-                       FILE *out, size_t counts[3]) {
+                       FILE *out, tally *t) {
     /* which dparams/params vary within the table: only those go into the names */
     json_t *dfirst = json_object(), *pfirst = json_object();
     json_t *dvary = json_object(), *pvary = json_object(), *empty = json_object();
     size_t nrows = 0, latency = 0;
+    rb_measured measured = metric_measured(metric);
     for (size_t i = 0; i < a->ng; i++) {
         const group *g = &a->g[i];
         if (g->partner < 0 || g->skip || strcmp(str_field(g->row, "metric"), metric)) continue;
@@ -404,12 +504,28 @@ static int print_table(const side *a, const side *b, const char *metric, const r
         const group *g = &a->g[i];
         if (g->partner < 0 || g->skip || strcmp(str_field(g->row, "metric"), metric)) continue;
         line *l = &ls[nl++];
+        memset(l, 0, sizeof *l); /* a row left out of the table leaves its slot to the next */
+        const group *h = &b->g[g->partner];
+        const char *unit = str_field(g->row, "unit");
+        if (g->latency)
+            rc = diff_latency(g, h, rb_metric_direction(metric), o, l);
+        else if (measured)
+            diff_measured(g, h, measured, unit && !strcmp(unit, "s"), l);
+        else
+            diff_accuracy(g, h, rb_metric_direction(metric), o, l);
+        if (g->data_differs) {
+            /* Not a change of the method: the rows ran on other data (reported above). A blind
+             * row stays blind: its samples are too few whatever the data. */
+            if (l->verdict != V_BLIND) l->verdict = V_UNGRADED;
+            l->note = "other data: not graded";
+        }
+        if (o->changes_only && l->verdict == V_SAME) {
+            tally_line(t, l);
+            nl--;
+            continue;
+        }
         l->name = row_name(g->row, dvary, pvary);
         if (l->name && strlen(l->name) > wname) wname = strlen(l->name);
-        if (g->latency)
-            rc = diff_latency(g, &b->g[g->partner], o, l);
-        else
-            diff_accuracy(g, &b->g[g->partner], rb_metric_direction(metric), o, l);
     }
     if (!ls) rc = -1;
     if (rc == 0 && nl) {
@@ -422,6 +538,12 @@ static int print_table(const side *a, const side *b, const char *metric, const r
         if (latency)
             fprintf(out, "median of pooled samples; Mann-Whitney U, alpha %g, threshold %g%%\n",
                     o->alpha, 100 * o->latency_threshold);
+        else if (measured)
+            fprintf(out,
+                    "%s with one value per repeat and no samples: shown, not graded (it differs "
+                    "between identical runs, and single values cannot be tested for "
+                    "significance)\n",
+                    measured_text(measured));
         else
             fprintf(out, "%s; mean over repeats; tolerance max(atol %g, rtol %g * |old|)\n",
                     dir_text(rb_metric_direction(metric)), o->atol, o->rtol);
@@ -435,7 +557,7 @@ static int print_table(const side *a, const side *b, const char *metric, const r
             if (l->verdict == V_IMPROVEMENT) fprintf(out, "  improvement");
             if (l->note) fprintf(out, "  (%s)", l->note);
             fputc('\n', out);
-            counts[l->verdict]++;
+            tally_line(t, l);
         }
     }
     if (rc) fprintf(out, "compare: %s: %s\n", metric, rb_error_detail());
@@ -444,6 +566,61 @@ static int print_table(const side *a, const side *b, const char *metric, const r
     json_decref(dvary);
     json_decref(pvary);
     return rc;
+}
+
+/* Whether some repeat of a ran on other data than the same repeat of b: *ha and *hb get the two
+ * dataset hashes. Repeats on one side only, and rows without a hash, are not compared. */
+static int data_differ(const group *a, const group *b, const char **ha, const char **hb) {
+    const char *rep;
+    json_t *h;
+    json_object_foreach(a->data, rep, h) {
+        json_t *o = json_object_get(b->data, rep);
+        if (o && strcmp(json_string_value(h), json_string_value(o))) {
+            *ha = json_string_value(h);
+            *hb = json_string_value(o);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The first time a dataset's data are seen to differ (seen: the pairs of hashes reported), says
+ * so the way a config sha256 difference is reported, with the hashes in their short form. */
+static void report_data_differ(const char *dataset, const char *ha, const char *hb, json_t *seen,
+                               FILE *out) {
+    char key[512];
+    snprintf(key, sizeof key, "%s %.64s %.64s", dataset, ha, hb);
+    if (json_object_get(seen, key)) return;
+    json_object_set_new(seen, key, json_true());
+    fprintf(out,
+            "cannot compare dataset %s: the data differ (its rows are shown, not graded)\n"
+            "  base dataset_hash %.12s\n  new  dataset_hash %.12s\n",
+            dataset, ha, hb);
+}
+
+/* The warning under the tables when latency rows were blind: their sample counts, the smallest p
+ * those allow, and how many samples a side alpha needs. */
+static void print_blind_warning(const tally *t, const rb_compare_opts *o, FILE *out) {
+    size_t n = t->counts[V_BLIND], need = 0;
+    fprintf(out,
+            "\nwarning: %zu latency row%s blind: the Mann-Whitney U test cannot reach p < %g with",
+            n, n == 1 ? " is" : "s are", o->alpha);
+    for (size_t i = 0; i < t->nsizes; i++)
+        fprintf(out, "%s %zu+%zu samples (smallest possible p %.3g)", i ? "," : "",
+                t->blind_sizes[i][0], t->blind_sizes[i][1],
+                rb_mwu_min_p(t->blind_sizes[i][0], t->blind_sizes[i][1]));
+    if (t->more_sizes) fprintf(out, " and others");
+    /* The fewest equal samples a side whose smallest p is below alpha (none for alpha 0). */
+    for (size_t k = 1; k <= 10000 && !need; k++)
+        if (rb_mwu_min_p(k, k) < o->alpha) need = k;
+    if (need)
+        fprintf(out,
+                "; reaching it needs %zu+%zu: raise `repetitions` in the config's latency block "
+                "(samples are pooled over repeats) or pass a larger --alpha",
+                need, need);
+    else
+        fprintf(out, "; pass a larger --alpha");
+    fprintf(out, " (%s)\n", o->strict ? "--strict: exit 2" : "--strict makes this exit 2");
 }
 
 /* Reports a row of one side that the other lacks. */
@@ -461,6 +638,7 @@ int rb_compare(const char *base_dir, const char *new_dir, const rb_compare_opts 
     int la = side_load(&a, out), lb = side_load(&b, out);
     int status = RB_COMPARE_OK;
     json_t *skip = json_object(), *metrics = json_array(), *seen = json_object();
+    json_t *data_seen = json_object();
     if (la || lb) {
         status = RB_COMPARE_INCOMPARABLE;
         goto done;
@@ -489,6 +667,12 @@ int rb_compare(const char *base_dir, const char *new_dir, const rb_compare_opts 
         ga->partner = (long) json_integer_value(idx);
         gb->partner = (long) i;
         const char *method = str_field(ga->row, "method"), *metric = str_field(ga->row, "metric");
+        const char *ha, *hb;
+        if (data_differ(ga, gb, &ha, &hb)) {
+            report_data_differ(str_field(ga->row, "dataset"), ha, hb, data_seen, out);
+            ga->data_differs = 1;
+            status = RB_COMPARE_INCOMPARABLE;
+        }
         if (ga->version != gb->version) {
             json_t *m = json_object_get(skip, method);
             if (!m) {
@@ -549,25 +733,34 @@ int rb_compare(const char *base_dir, const char *new_dir, const rb_compare_opts 
         }
     }
 
-    size_t counts[3] = {0, 0, 0}, m;
+    tally t = {0};
+    size_t m, total = 0;
     json_t *metric;
     json_array_foreach(metrics, m, metric) {
-        if (print_table(&a, &b, json_string_value(metric), &o, out, counts)) {
+        if (print_table(&a, &b, json_string_value(metric), &o, out, &t)) {
             status = RB_COMPARE_INCOMPARABLE;
             goto done;
         }
     }
-    fprintf(out, "\n%zu rows compared: %zu regressions, %zu improvements, %zu unchanged\n",
-            counts[V_REGRESSION] + counts[V_IMPROVEMENT] + counts[V_SAME], counts[V_REGRESSION],
-            counts[V_IMPROVEMENT], counts[V_SAME]);
+    if (t.counts[V_BLIND]) {
+        print_blind_warning(&t, &o, out);
+        if (o.strict) status = RB_COMPARE_INCOMPARABLE;
+    }
+    for (int v = 0; v < V_COUNT; v++) total += t.counts[v];
+    fprintf(out, "\n%zu rows compared: %zu regressions, %zu improvements, %zu unchanged", total,
+            t.counts[V_REGRESSION], t.counts[V_IMPROVEMENT], t.counts[V_SAME]);
+    if (t.counts[V_BLIND]) fprintf(out, ", %zu blind", t.counts[V_BLIND]);
+    if (t.counts[V_UNGRADED]) fprintf(out, ", %zu not graded", t.counts[V_UNGRADED]);
+    fputc('\n', out);
     if (status == RB_COMPARE_INCOMPARABLE)
         fprintf(out, "could not compare everything (see above): exit 2\n");
-    else if (counts[V_REGRESSION])
+    else if (t.counts[V_REGRESSION])
         status = RB_COMPARE_REGRESSION;
 done:
     json_decref(skip);
     json_decref(metrics);
     json_decref(seen);
+    json_decref(data_seen);
     side_free(&a);
     side_free(&b);
     return status;

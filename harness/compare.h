@@ -1,6 +1,6 @@
 /* `rotabench compare`: two results directories, rows matched on their identity, accuracy metrics
  * against tolerances, latency by a Mann-Whitney U test on raw samples plus a relative threshold,
- * printed as a benchstat-style table. */
+ * measurements without samples shown but not graded, printed as a benchstat-style table. */
 #ifndef RB_COMPARE_H
 #define RB_COMPARE_H
 
@@ -13,6 +13,8 @@ typedef struct rb_compare_opts {
     double atol;              /* accuracy: absolute tolerance; the larger of the two applies */
     double latency_threshold; /* latency: relative change of the median that matters */
     double alpha;             /* latency: significance level of the two-sided U test */
+    int strict;       /* blind latency rows (too few samples to ever reach alpha) fail: exit 2 */
+    int changes_only; /* print only the rows that are not unchanged */
 } rb_compare_opts;
 
 /* Results are deterministic (same seed, same bits), so the accuracy tolerance is tight. */
@@ -24,7 +26,8 @@ enum {
     RB_COMPARE_OK = 0,           /* every row compared, no regression */
     RB_COMPARE_REGRESSION = 1,   /* at least one regression, everything else compared */
     RB_COMPARE_INCOMPARABLE = 2, /* missing or malformed files, different config sha256, method
-                                    versions that differ, rows on one side only */
+                                    versions or data (dataset_hash) that differ, rows on one side
+                                    only; with strict, blind latency rows */
 };
 
 /* Which way a metric is better: the metric registry's answer (harness/eval.h) for registered

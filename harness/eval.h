@@ -12,11 +12,22 @@
  * matters). compare uses this to tell regressions from improvements. */
 typedef enum rb_better { RB_BETTER_LOWER, RB_BETTER_HIGHER, RB_BETTER_EXACT } rb_better;
 
+/* Whether a metric's value is a function of the seed and the data alone (the same bits on every
+ * run), or a measurement of the machine that differs between identical runs. The metric table is
+ * the one place that says which metrics are measurements: compare grades deterministic values
+ * against tight tolerances and measurements only by their raw samples (harness/compare.c). */
+typedef enum rb_measured {
+    RB_DETERMINISTIC = 0,
+    RB_MEASURED_TIME,   /* a wall time, or a ratio of wall times */
+    RB_MEASURED_MEMORY, /* resident memory */
+} rb_measured;
+
 typedef struct rb_metric {
     const char *name;
     rb_family family;
     const char *unit;
     rb_better better;
+    rb_measured measured;
     const char *doc;
 } rb_metric;
 

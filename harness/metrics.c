@@ -1,5 +1,5 @@
-/* The table of metrics (name, family, unit, direction, a line of documentation) and of the
- * family evaluators that compute them. */
+/* The table of metrics (name, family, unit, direction, deterministic or measured, a line of
+ * documentation) and of the family evaluators that compute them. */
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -8,101 +8,108 @@
 #include "harness/eval.h"
 
 static const rb_metric metrics[] = {
-    {"vnmse", RB_FAMILY_CODEC, "", RB_BETTER_LOWER, "mean over vectors of |x - x_hat|^2 / |x|^2"},
-    {"ip_slope", RB_FAMILY_CODEC, "", RB_BETTER_EXACT,
+    {"vnmse", RB_FAMILY_CODEC, "", RB_BETTER_LOWER, RB_DETERMINISTIC,
+     "mean over vectors of |x - x_hat|^2 / |x|^2"},
+    {"ip_slope", RB_FAMILY_CODEC, "", RB_BETTER_EXACT, RB_DETERMINISTIC,
      "least-squares slope (through 0) of the estimated <y,x> on the true one; 1 = unbiased "
      "(standard error over base vectors, a vector's pairs kept together)"},
-    {"d_dprod", RB_FAMILY_CODEC, "", RB_BETTER_LOWER,
+    {"d_dprod", RB_FAMILY_CODEC, "", RB_BETTER_LOWER, RB_DETERMINISTIC,
      "d * mean (<y,x> - est<y,x>)^2 over base x and queries y (unit vectors: d * D_prod)"},
-    {"ip_bias", RB_FAMILY_CODEC, "", RB_BETTER_EXACT,
+    {"ip_bias", RB_FAMILY_CODEC, "", RB_BETTER_EXACT, RB_DETERMINISTIC,
      "relative signed error of the estimated <y,x> toward the true score's sign: sum (est - <y,x>)"
      " sign(<y,x>) / sum |<y,x>| over the d_dprod pairs, each scaled by 1/(|x||y|); 0 = unbiased,"
      " a - 1 when E[est | <y,x>] = a <y,x> (TurboQuant_mse b=1: 2/pi - 1)"},
     /* Recall@1@k: one row per k, named "recall@k" (harness/eval_codec.c reads k from the name).
      * These are the rows a plain `list metrics` shows; any other recall@K, K in
      * 1..RB_RECALL_K_MAX, is accepted too (rb_metric_find makes its row). */
-    {"recall@1", RB_FAMILY_CODEC, "", RB_BETTER_HIGHER,
+    {"recall@1", RB_FAMILY_CODEC, "", RB_BETTER_HIGHER, RB_DETERMINISTIC,
      "fraction of queries whose true top-1 <y,x> base vector ranks first by estimated score"},
-    {"recall@2", RB_FAMILY_CODEC, "", RB_BETTER_HIGHER,
+    {"recall@2", RB_FAMILY_CODEC, "", RB_BETTER_HIGHER, RB_DETERMINISTIC,
      "fraction of queries whose true top-1 <y,x> base vector is in the estimated top 2"},
-    {"recall@4", RB_FAMILY_CODEC, "", RB_BETTER_HIGHER,
+    {"recall@4", RB_FAMILY_CODEC, "", RB_BETTER_HIGHER, RB_DETERMINISTIC,
      "fraction of queries whose true top-1 <y,x> base vector is in the estimated top 4"},
-    {"recall@8", RB_FAMILY_CODEC, "", RB_BETTER_HIGHER,
+    {"recall@8", RB_FAMILY_CODEC, "", RB_BETTER_HIGHER, RB_DETERMINISTIC,
      "fraction of queries whose true top-1 <y,x> base vector is in the estimated top 8"},
-    {"recall@16", RB_FAMILY_CODEC, "", RB_BETTER_HIGHER,
+    {"recall@16", RB_FAMILY_CODEC, "", RB_BETTER_HIGHER, RB_DETERMINISTIC,
      "fraction of queries whose true top-1 <y,x> base vector is in the estimated top 16"},
-    {"recall@32", RB_FAMILY_CODEC, "", RB_BETTER_HIGHER,
+    {"recall@32", RB_FAMILY_CODEC, "", RB_BETTER_HIGHER, RB_DETERMINISTIC,
      "fraction of queries whose true top-1 <y,x> base vector is in the estimated top 32"},
-    {"recall@64", RB_FAMILY_CODEC, "", RB_BETTER_HIGHER,
+    {"recall@64", RB_FAMILY_CODEC, "", RB_BETTER_HIGHER, RB_DETERMINISTIC,
      "fraction of queries whose true top-1 <y,x> base vector is in the estimated top 64"},
     /* KV caches (harness/eval_kv.c, kv_cache.md section 5); topk_agree@k reads k from the name
      * like recall@k. */
-    {"logit_err", RB_FAMILY_CODEC, "", RB_BETTER_LOWER,
+    {"logit_err", RB_FAMILY_CODEC, "", RB_BETTER_LOWER, RB_DETERMINISTIC,
      "KV: sqrt(sum (q.k - q.k_hat)^2 / sum (q.k)^2) over queries, tokens, heads and layers"},
-    {"logit_err_max", RB_FAMILY_CODEC, "", RB_BETTER_LOWER,
+    {"logit_err_max", RB_FAMILY_CODEC, "", RB_BETTER_LOWER, RB_DETERMINISTIC,
      "KV: the largest logit_err of one (layer, query head)"},
-    {"rel_mse_k", RB_FAMILY_CODEC, "", RB_BETTER_LOWER, "KV: sum |k - k_hat|^2 / sum |k|^2"},
-    {"rel_mse_v", RB_FAMILY_CODEC, "", RB_BETTER_LOWER, "KV: sum |v - v_hat|^2 / sum |v|^2"},
-    {"attn_kl", RB_FAMILY_CODEC, "nats", RB_BETTER_LOWER,
+    {"rel_mse_k", RB_FAMILY_CODEC, "", RB_BETTER_LOWER, RB_DETERMINISTIC,
+     "KV: sum |k - k_hat|^2 / sum |k|^2"},
+    {"rel_mse_v", RB_FAMILY_CODEC, "", RB_BETTER_LOWER, RB_DETERMINISTIC,
+     "KV: sum |v - v_hat|^2 / sum |v|^2"},
+    {"attn_kl", RB_FAMILY_CODEC, "nats", RB_BETTER_LOWER, RB_DETERMINISTIC,
      "KV: mean over query rows of KL(softmax(q K^T / sqrt d) || softmax(q K_hat^T / sqrt d))"},
-    {"attn_out_err", RB_FAMILY_CODEC, "", RB_BETTER_LOWER,
+    {"attn_out_err", RB_FAMILY_CODEC, "", RB_BETTER_LOWER, RB_DETERMINISTIC,
      "KV: |A V - A_hat V_hat|_F^2 / |A V|_F^2 (A: softmax rows)"},
-    {"attn_out_err_k", RB_FAMILY_CODEC, "", RB_BETTER_LOWER,
+    {"attn_out_err_k", RB_FAMILY_CODEC, "", RB_BETTER_LOWER, RB_DETERMINISTIC,
      "KV: |A V - A_hat V|_F^2 / |A V|_F^2 (the key error alone)"},
     /* Per (layer, KV head) breakdowns: a "NAME/head" metric in a config adds one row per slice
      * (rb_metric_value.slice "layer=L,head=H"; query heads of a GQA group pool into their KV
      * head) beside the pooled NAME, which it does not replace. */
-    {"logit_err/head", RB_FAMILY_CODEC, "", RB_BETTER_LOWER, "KV: logit_err of each (layer, head)"},
-    {"rel_mse_k/head", RB_FAMILY_CODEC, "", RB_BETTER_LOWER, "KV: rel_mse_k of each (layer, head)"},
-    {"rel_mse_v/head", RB_FAMILY_CODEC, "", RB_BETTER_LOWER, "KV: rel_mse_v of each (layer, head)"},
-    {"attn_kl/head", RB_FAMILY_CODEC, "nats", RB_BETTER_LOWER, "KV: attn_kl of each (layer, head)"},
-    {"attn_out_err/head", RB_FAMILY_CODEC, "", RB_BETTER_LOWER,
+    {"logit_err/head", RB_FAMILY_CODEC, "", RB_BETTER_LOWER, RB_DETERMINISTIC,
+     "KV: logit_err of each (layer, head)"},
+    {"rel_mse_k/head", RB_FAMILY_CODEC, "", RB_BETTER_LOWER, RB_DETERMINISTIC,
+     "KV: rel_mse_k of each (layer, head)"},
+    {"rel_mse_v/head", RB_FAMILY_CODEC, "", RB_BETTER_LOWER, RB_DETERMINISTIC,
+     "KV: rel_mse_v of each (layer, head)"},
+    {"attn_kl/head", RB_FAMILY_CODEC, "nats", RB_BETTER_LOWER, RB_DETERMINISTIC,
+     "KV: attn_kl of each (layer, head)"},
+    {"attn_out_err/head", RB_FAMILY_CODEC, "", RB_BETTER_LOWER, RB_DETERMINISTIC,
      "KV: attn_out_err of each (layer, head)"},
-    {"topk_agree@1", RB_FAMILY_CODEC, "", RB_BETTER_HIGHER,
+    {"topk_agree@1", RB_FAMILY_CODEC, "", RB_BETTER_HIGHER, RB_DETERMINISTIC,
      "KV: fraction of query rows whose most-attended token is the same"},
-    {"topk_agree@8", RB_FAMILY_CODEC, "", RB_BETTER_HIGHER,
+    {"topk_agree@8", RB_FAMILY_CODEC, "", RB_BETTER_HIGHER, RB_DETERMINISTIC,
      "KV: mean overlap of the 8 most-attended tokens, / 8"},
-    {"topk_agree@32", RB_FAMILY_CODEC, "", RB_BETTER_HIGHER,
+    {"topk_agree@32", RB_FAMILY_CODEC, "", RB_BETTER_HIGHER, RB_DETERMINISTIC,
      "KV: mean overlap of the 32 most-attended tokens, / 32"},
     /* topk_agree@k per (layer, KV head), like the NAME/head rows above: NAME is topk_agree@k. */
-    {"topk_agree@1/head", RB_FAMILY_CODEC, "", RB_BETTER_HIGHER,
+    {"topk_agree@1/head", RB_FAMILY_CODEC, "", RB_BETTER_HIGHER, RB_DETERMINISTIC,
      "KV: topk_agree@1 of each (layer, head)"},
-    {"topk_agree@8/head", RB_FAMILY_CODEC, "", RB_BETTER_HIGHER,
+    {"topk_agree@8/head", RB_FAMILY_CODEC, "", RB_BETTER_HIGHER, RB_DETERMINISTIC,
      "KV: topk_agree@8 of each (layer, head)"},
-    {"topk_agree@32/head", RB_FAMILY_CODEC, "", RB_BETTER_HIGHER,
+    {"topk_agree@32/head", RB_FAMILY_CODEC, "", RB_BETTER_HIGHER, RB_DETERMINISTIC,
      "KV: topk_agree@32 of each (layer, head)"},
-    {"bits", RB_FAMILY_CODEC, "bits", RB_BETTER_EXACT,
+    {"bits", RB_FAMILY_CODEC, "bits", RB_BETTER_EXACT, RB_DETERMINISTIC,
      "exact bits per coordinate of a code (KV: per cached element), side information included"},
-    {"encode_latency", RB_FAMILY_CODEC, "s", RB_BETTER_LOWER,
+    {"encode_latency", RB_FAMILY_CODEC, "s", RB_BETTER_LOWER, RB_MEASURED_TIME,
      "median seconds to encode one batch, KV data: the whole cache (latency pass, Google "
      "Benchmark)"},
-    {"decode_latency", RB_FAMILY_CODEC, "s", RB_BETTER_LOWER,
+    {"decode_latency", RB_FAMILY_CODEC, "s", RB_BETTER_LOWER, RB_MEASURED_TIME,
      "median seconds to decode one batch, KV data: the whole cache (latency pass)"},
-    {"inner_product_latency", RB_FAMILY_CODEC, "s", RB_BETTER_LOWER,
+    {"inner_product_latency", RB_FAMILY_CODEC, "s", RB_BETTER_LOWER, RB_MEASURED_TIME,
      "median seconds to estimate the inner products of one batch of codes with every query, KV "
      "data: every query head against its cached keys (latency pass)"},
-    {"success", RB_FAMILY_SPARSE, "", RB_BETTER_HIGHER,
+    {"success", RB_FAMILY_SPARSE, "", RB_BETTER_HIGHER, RB_DETERMINISTIC,
      "fraction of trials with the exact support and every |X_hat - X| <= tol |X|"},
-    {"success_lo", RB_FAMILY_SPARSE, "", RB_BETTER_HIGHER,
+    {"success_lo", RB_FAMILY_SPARSE, "", RB_BETTER_HIGHER, RB_DETERMINISTIC,
      "lower end of the 95% Wilson interval of success over the trials"},
-    {"success_hi", RB_FAMILY_SPARSE, "", RB_BETTER_HIGHER,
+    {"success_hi", RB_FAMILY_SPARSE, "", RB_BETTER_HIGHER, RB_DETERMINISTIC,
      "upper end of the 95% Wilson interval of success over the trials"},
-    {"support_fp", RB_FAMILY_SPARSE, "", RB_BETTER_LOWER,
+    {"support_fp", RB_FAMILY_SPARSE, "", RB_BETTER_LOWER, RB_DETERMINISTIC,
      "mean recovered indices outside the true support, per trial"},
-    {"support_fn", RB_FAMILY_SPARSE, "", RB_BETTER_LOWER,
+    {"support_fn", RB_FAMILY_SPARSE, "", RB_BETTER_LOWER, RB_DETERMINISTIC,
      "mean true support indices not recovered, per trial"},
-    {"nmse", RB_FAMILY_SPARSE, "", RB_BETTER_LOWER,
+    {"nmse", RB_FAMILY_SPARSE, "", RB_BETTER_LOWER, RB_DETERMINISTIC,
      "mean over trials of |X_hat - X|^2 / |X|^2 over the whole spectrum"},
-    {"samples", RB_FAMILY_SPARSE, "", RB_BETTER_LOWER,
+    {"samples", RB_FAMILY_SPARSE, "", RB_BETTER_LOWER, RB_DETERMINISTIC,
      "mean signal samples queried per trial (repeats counted)"},
-    {"samples_distinct", RB_FAMILY_SPARSE, "", RB_BETTER_LOWER,
+    {"samples_distinct", RB_FAMILY_SPARSE, "", RB_BETTER_LOWER, RB_DETERMINISTIC,
      "mean distinct signal indices queried per trial"},
-    {"time", RB_FAMILY_SPARSE, "s", RB_BETTER_LOWER,
+    {"time", RB_FAMILY_SPARSE, "s", RB_BETTER_LOWER, RB_MEASURED_TIME,
      "median wall seconds of one recovery (queries included) over the trials"},
-    {"memory", RB_FAMILY_SPARSE, "MiB", RB_BETTER_LOWER,
+    {"memory", RB_FAMILY_SPARSE, "MiB", RB_BETTER_LOWER, RB_MEASURED_MEMORY,
      "peak resident memory a recovery adds (largest over trials; Linux VmHWM after resetting it; "
      "includes the oracle's distinct-sample tracking when samples_distinct is computed)"},
-    {"speedup", RB_FAMILY_SPARSE, "", RB_BETTER_HIGHER,
+    {"speedup", RB_FAMILY_SPARSE, "", RB_BETTER_HIGHER, RB_MEASURED_TIME,
      "fwht_full (fp32 kernel) time on the same signal / median recovery time (N <= 2^26)"},
 };
 
@@ -133,7 +140,11 @@ static pthread_once_t recall_once = PTHREAD_ONCE_INIT;
 static void recall_rows_make(void) {
     for (size_t k = 1; k <= RB_RECALL_K_MAX; k++) {
         snprintf(recall_names[k], sizeof recall_names[k], "recall@%zu", k);
-        recall_rows[k] = (rb_metric){recall_names[k], RB_FAMILY_CODEC, "", RB_BETTER_HIGHER,
+        recall_rows[k] = (rb_metric){recall_names[k],
+                                     RB_FAMILY_CODEC,
+                                     "",
+                                     RB_BETTER_HIGHER,
+                                     RB_DETERMINISTIC,
                                      "fraction of queries whose true top-1 <y,x> base vector is in "
                                      "the estimated top K (K from the name)"};
     }

@@ -40,6 +40,23 @@ double rb_mwu_exact_sf(size_t m, size_t n, double u) {
     return (double) tail / (double) total;
 }
 
+/* The two-sided p of the larger of the two U statistics, umax, for samples of nx and ny values
+ * whose ties give tie_term = sum(t^3 - t) over groups of t equal values: exact when there are no
+ * ties and both samples are small, else the normal approximation. */
+static double mwu_p(size_t nx, size_t ny, double umax, double tie_term, int *exact) {
+    double n1 = (double) nx, n2 = (double) ny, p;
+    *exact = tie_term == 0 && nx <= RB_MWU_EXACT_MAX && ny <= RB_MWU_EXACT_MAX;
+    if (*exact) {
+        p = 2 * rb_mwu_exact_sf(nx, ny, umax);
+    } else {
+        double nn = n1 + n2;
+        double var = n1 * n2 / 12 * ((nn + 1) - tie_term / (nn * (nn - 1)));
+        /* All values equal: no evidence of a difference at all. */
+        p = var > 0 ? 2 * gsl_cdf_ugaussian_Q((umax - n1 * n2 / 2 - 0.5) / sqrt(var)) : 1.0;
+    }
+    return p > 1 ? 1 : p;
+}
+
 typedef struct {
     double v;
     int from_x;
@@ -80,18 +97,13 @@ int rb_mwu_test(const double *x, size_t nx, const double *y, size_t ny, rb_mwu_r
     free(o);
     double n1 = (double) nx, n2 = (double) ny;
     double u1 = r1 - n1 * (n1 + 1) / 2, u2 = n1 * n2 - u1;
-    double umax = u1 > u2 ? u1 : u2;
     r->u = u1;
-    if (tie_term == 0 && nx <= RB_MWU_EXACT_MAX && ny <= RB_MWU_EXACT_MAX) {
-        r->exact = 1;
-        r->p = 2 * rb_mwu_exact_sf(nx, ny, umax);
-    } else {
-        r->exact = 0;
-        double nn = (double) n;
-        double var = n1 * n2 / 12 * ((nn + 1) - tie_term / (nn * (nn - 1)));
-        /* All values equal: no evidence of a difference at all. */
-        r->p = var > 0 ? 2 * gsl_cdf_ugaussian_Q((umax - n1 * n2 / 2 - 0.5) / sqrt(var)) : 1.0;
-    }
-    if (r->p > 1) r->p = 1;
+    r->p = mwu_p(nx, ny, u1 > u2 ? u1 : u2, tie_term, &r->exact);
     return 0;
+}
+
+double rb_mwu_min_p(size_t nx, size_t ny) {
+    int exact;
+    if (nx == 0 || ny == 0) return 1.0;
+    return mwu_p(nx, ny, (double) nx * (double) ny, 0, &exact);
 }

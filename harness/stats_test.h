@@ -22,6 +22,12 @@ typedef struct rb_mwu_result {
  * RB_EINVAL for an empty sample or a NaN value; RB_ENOMEM. */
 int rb_mwu_test(const double *x, size_t nx, const double *y, size_t ny, rb_mwu_result *r);
 
+/* The smallest two-sided p the test can give for samples of nx and ny values without ties (every
+ * x below every y): 2 / C(nx + ny, nx) in the exact range, so 1/3 for 2 + 2 and 0.0079 for 5 + 5.
+ * When it is not below a significance level, no difference between such samples can be
+ * significant. 1 for an empty sample. */
+double rb_mwu_min_p(size_t nx, size_t ny);
+
 /* P(U >= u) under the null for sample sizes m, n <= RB_MWU_EXACT_MAX (u an integer), from the
  * exact distribution; NaN when the sizes are out of range. Exposed for the tests. */
 double rb_mwu_exact_sf(size_t m, size_t n, double u);

@@ -1,6 +1,7 @@
 /* rotabench compare on crafted result pairs written to temporary directories: each exit code,
- * accuracy tolerances and directions, latency significance and threshold, incomparable inputs,
- * malformed and torn files, and the CLI through the binary (RB_TEST_BIN). */
+ * accuracy tolerances and directions, latency significance, threshold and blind rows,
+ * measurements without samples, data that differ, incomparable inputs, malformed and torn files,
+ * and the CLI through the binary (RB_TEST_BIN). */
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <math.h>
@@ -14,7 +15,12 @@
 
 #define SHA "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
-/* One results.jsonl line. value NaN is written as null; samples may be NULL. */
+/* The dataset_hash the next rows are written with (tests of data that differ change it; NULL
+ * writes null, as a row from before the field). */
+static const char *data_hash = "d474d474d474d474d474d474d474d474d474d474d474d474d474d474d474d474";
+
+/* One results.jsonl line. value NaN is written as null; samples may be NULL. The unit is the
+ * metric's, seconds for other metrics with samples. */
 static void row(FILE *f, const char *method, int version, int bits, const char *metric,
                 double value, const double *samples, size_t ns, int repeat) {
     json_t *s = json_array();
@@ -22,14 +28,18 @@ static void row(FILE *f, const char *method, int version, int bits, const char *
     /* Each row is its own completed cell (the reader keeps only rows of completed cells). */
     char key[128];
     snprintf(key, sizeof key, "%s|%d|%d|%d|%s", method, version, bits, repeat, metric);
-    json_t *r = json_pack("{s:s, s:{s:i, s:i}, s:s, s:s, s:i, s:{s:i, s:s}, s:s, s:i, s:i, s:s,"
-                          " s:o, s:s, s:i, s:n, s:o, s:s, s:s}",
-                          "dataset", "sphere128", "dparams", "dim", 128, "count", 1000, "method",
-                          method, "label", method, "method_version", version, "params", "bits",
-                          bits, "scale", "unbiased", "backend", "cpu", "seed", 7, "repeat", repeat,
-                          "metric", metric, "value", isnan(value) ? json_null() : json_real(value),
-                          "unit", samples ? "s" : "", "n", 1000, "stderr", "samples", s,
-                          "kernel_variants", "fwht_f32=avx512", "cell_key", key);
+    const rb_metric *m = rb_metric_find(metric);
+    json_t *r = json_pack(
+        "{s:s, s:s?, s:{s:i, s:i}, s:s, s:s, s:i, s:{s:i, s:s}, s:s, s:i, s:i,"
+        " s:s, s:o, s:s, s:i, s:n, s:o, s:s, s:s}",
+        "dataset", "sphere128", "dataset_hash", data_hash, "dparams", "dim", 128, "count", 1000,
+        "method", method, "label", method, "method_version", version, "params", "bits", bits,
+        "scale", "unbiased", "backend", "cpu", "seed", 7, "repeat", repeat, "metric", metric,
+        "value", isnan(value) ? json_null() : json_real(value), "unit",
+        m         ? m->unit
+        : samples ? "s"
+                  : "",
+        "n", 1000, "stderr", "samples", s, "kernel_variants", "fwht_f32=avx512", "cell_key", key);
     cr_assert(r);
     char *t = json_dumps(r, JSON_COMPACT);
     fprintf(f, "%s\n{\"cell_done\": \"%s\"}\n", t, key);
@@ -108,6 +118,13 @@ static int line_has(const char *text, const char *a, const char *b) {
         l = e ? e + 1 : NULL;
     }
     return 0;
+}
+
+/* How many times s occurs in text. */
+static size_t count_of(const char *text, const char *s) {
+    size_t n = 0;
+    for (const char *p = strstr(text, s); p; p = strstr(p + 1, s)) n++;
+    return n;
 }
 
 /* The accuracy rows both sides share: eden bits 1..3, vnmse and bits. */
@@ -427,6 +444,202 @@ Test(compare, missing_directory_or_files) {
     remove_dir(d);
 }
 
+/* Wall times, their ratios and peak memory without samples differ between identical runs: shown
+ * with their change, never graded (before, +0.74% on a recovery time was a REGRESSION). */
+Test(compare, measured_without_samples_are_not_graded) {
+    pair p;
+    pair_open(&p);
+    common_rows(&p);
+    row(p.fa, "spright", 1, 4, "time", 1e-4, NULL, 0, 0);
+    row(p.fb, "spright", 1, 4, "time", 1.5e-4, NULL, 0, 0);
+    row(p.fa, "spright", 1, 4, "speedup", 300, NULL, 0, 0);
+    row(p.fb, "spright", 1, 4, "speedup", 200, NULL, 0, 0);
+    row(p.fa, "spright", 1, 4, "memory", 2, NULL, 0, 0);
+    row(p.fb, "spright", 1, 4, "memory", 2, NULL, 0, 0);
+    char *t;
+    cr_assert_eq(run_pair(&p, SHA, SHA, NULL, &t), RB_COMPARE_OK, "%s", t);
+    LACKS(t, "REGRESSION");
+    LACKS(t, "  improvement");
+    HAS(t, "time [s]: a timing with one value per repeat and no samples: shown, not graded");
+    HAS(t, "memory [MiB]: a memory measurement with one value per repeat");
+    cr_assert(line_has(t, "100us", "+50.00%  "), "%s", t);
+    cr_assert(line_has(t, "+50.00%", "(timing: not graded)"), "%s", t);
+    cr_assert(line_has(t, "-33.33%", "(timing: not graded)"), "%s", t);
+    cr_assert(line_has(t, "~", "(memory: not graded)"), "%s", t);
+    HAS(t, "9 rows compared: 0 regressions, 0 improvements, 6 unchanged, 3 not graded");
+    free(t);
+}
+
+/* Every metric that is a wall time or derived from one is declared a measurement in the metric
+ * table, so that compare never grades it as a deterministic value. */
+Test(compare, timings_are_declared_measurements) {
+    size_t n;
+    const rb_metric *m = rb_metrics_all(&n);
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(m[i].unit, "s"))
+            cr_assert_eq(m[i].measured, RB_MEASURED_TIME, "%s is in seconds", m[i].name);
+    const char *timed[] = {"time", "speedup", "encode_latency", "decode_latency",
+                           "inner_product_latency"};
+    for (size_t i = 0; i < sizeof timed / sizeof timed[0]; i++)
+        cr_assert_eq(rb_metric_find(timed[i])->measured, RB_MEASURED_TIME, "%s", timed[i]);
+    cr_assert_eq(rb_metric_find("memory")->measured, RB_MEASURED_MEMORY);
+    cr_assert_eq(rb_metric_find("vnmse")->measured, RB_DETERMINISTIC);
+    cr_assert_eq(rb_metric_find("recall@100")->measured, RB_DETERMINISTIC);
+}
+
+/* A timing with raw samples is graded like a latency row, in its metric's direction: a speedup
+ * 30% lower is a regression, a recovery time 30% lower an improvement. */
+Test(compare, measured_with_samples_use_the_latency_rules) {
+    pair p;
+    pair_open(&p);
+    double a[10], b[10], c[10], d[10];
+    for (int i = 0; i < 10; i++)
+        a[i] = 100 * (1 + 0.01 * i), b[i] = 0.7 * a[i], c[i] = 1e-4 * (1 + 0.01 * i),
+        d[i] = 0.7 * c[i];
+    row(p.fa, "spright", 1, 4, "speedup", a[0], a, 10, 0);
+    row(p.fb, "spright", 1, 4, "speedup", b[0], b, 10, 0);
+    row(p.fa, "spright", 1, 4, "time", c[0], c, 10, 0);
+    row(p.fb, "spright", 1, 4, "time", d[0], d, 10, 0);
+    char *t;
+    cr_assert_eq(run_pair(&p, SHA, SHA, NULL, &t), RB_COMPARE_REGRESSION, "%s", t);
+    HAS(t, "time [s]: median of pooled samples; Mann-Whitney U");
+    cr_assert(line_has(t, "-30.00%", "REGRESSION"), "%s", t);
+    cr_assert(line_has(t, "-30.00%", "improvement"), "%s", t);
+    HAS(t, "2 rows compared: 1 regressions, 1 improvements, 0 unchanged");
+    free(t);
+}
+
+/* Latency rows of eden bits=2 with n samples a side, new 30% slower and fully separated. */
+static int blind_pair(size_t n, const rb_compare_opts *o, char **t) {
+    double a[10], b[10];
+    for (size_t i = 0; i < n; i++) a[i] = 1e-5 * (1 + 0.01 * (double) i), b[i] = 1.3 * a[i];
+    pair p;
+    pair_open(&p);
+    common_rows(&p);
+    row(p.fa, "eden", 1, 2, "latency_encode", a[0], a, n, 0);
+    row(p.fb, "eden", 1, 2, "latency_encode", b[0], b, n, 0);
+    return run_pair(&p, SHA, SHA, o, t);
+}
+
+/* With 2 + 2 samples the U test's smallest p is 1/3: at alpha 0.01 no change can be seen. The
+ * row says "blind", not "~", and one warning says why and what fixes it; --strict fails. */
+Test(compare, latency_with_too_few_samples_is_blind) {
+    char *t;
+    cr_assert_eq(blind_pair(2, NULL, &t), RB_COMPARE_OK, "%s", t);
+    cr_assert(line_has(t, "2+2", "  blind  "), "%s", t);
+    cr_assert(line_has(t, "2+2", "(too few samples to reach alpha)"), "%s", t);
+    HAS(t, "warning: 1 latency row is blind: the Mann-Whitney U test cannot reach p < 0.01 with "
+           "2+2 samples (smallest possible p 0.333); reaching it needs 5+5: raise `repetitions` in "
+           "the "
+           "config's latency block (samples are pooled over repeats) or pass a larger --alpha "
+           "(--strict makes this exit 2)\n");
+    HAS(t, "7 rows compared: 0 regressions, 0 improvements, 6 unchanged, 1 blind\n");
+    LACKS(t, "could not compare");
+    free(t);
+    rb_compare_opts o = RB_COMPARE_OPTS_DEFAULT;
+    o.strict = 1;
+    cr_assert_eq(blind_pair(2, &o, &t), RB_COMPARE_INCOMPARABLE, "%s", t);
+    HAS(t, "(--strict: exit 2)");
+    HAS(t, "could not compare everything (see above): exit 2");
+    free(t);
+    /* 5 + 5 reaches alpha 0.01 (p = 2/252): a regression, also under --strict */
+    cr_assert_eq(blind_pair(5, &o, &t), RB_COMPARE_REGRESSION, "%s", t);
+    cr_assert(line_has(t, "+30.00%", "REGRESSION"), "%s", t);
+    LACKS(t, "blind");
+    free(t);
+    /* but not alpha 0.005, which needs 6 + 6 (2/924) */
+    o.strict = 0;
+    o.alpha = 0.005;
+    cr_assert_eq(blind_pair(5, &o, &t), RB_COMPARE_OK, "%s", t);
+    cr_assert(line_has(t, "5+5", "  blind  "), "%s", t);
+    HAS(t, "cannot reach p < 0.005 with 5+5 samples (smallest possible p 0.00794); reaching it "
+           "needs 6+6");
+    free(t);
+}
+
+/* One eden bits=4 row of a repeat on each side (values va and vb), each side's computed on the
+ * data with its hash (NULL: a row without one). */
+static void data_rows(pair *p, const char *metric, double va, double vb, int repeat, const char *ha,
+                      const char *hb) {
+    data_hash = ha;
+    row(p->fa, "eden", 1, 4, metric, va, NULL, 0, repeat);
+    data_hash = hb;
+    row(p->fb, "eden", 1, 4, metric, vb, NULL, 0, repeat);
+}
+
+/* Rows of one cell computed on other data (dataset_hash) are not a change of the method: the
+ * dataset is named with both hashes, as a config sha256 difference is, its rows are shown but not
+ * graded, and the comparison is incomplete (exit 2). */
+Test(compare, different_data_are_not_a_regression) {
+    const char *ha = "aaaaaaaaaaaa1111aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const char *hb = "bbbbbbbbbbbb2222bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+    pair p;
+    pair_open(&p);
+    common_rows(&p);
+    data_rows(&p, "vnmse", 0.01, 0.0222, 0, ha, hb);
+    data_rows(&p, "bits", 4.25, 4.25, 0, ha, hb);
+    char *t;
+    cr_assert_eq(run_pair(&p, SHA, SHA, NULL, &t), RB_COMPARE_INCOMPARABLE, "%s", t);
+    HAS(t, "cannot compare dataset sphere128: the data differ (its rows are shown, not graded)\n"
+           "  base dataset_hash aaaaaaaaaaaa\n"
+           "  new  dataset_hash bbbbbbbbbbbb\n");
+    cr_assert_eq(count_of(t, "cannot compare dataset"), 1, "reported once:\n%s", t);
+    LACKS(t, "1111");
+    LACKS(t, "REGRESSION");
+    cr_assert(line_has(t, "+122.00%", "(other data: not graded)"), "%s", t);
+    HAS(t, "8 rows compared: 0 regressions, 0 improvements, 6 unchanged, 2 not graded");
+    HAS(t, "could not compare everything (see above): exit 2");
+    free(t);
+}
+
+/* Repeats are matched with the same repeat: each may have data of its own (generated data are
+ * seeded per repeat). A repeat on one side only, or rows without a hash, say nothing. */
+Test(compare, data_are_compared_repeat_by_repeat) {
+    const char *h0 = "0000000000000000000000000000000000000000000000000000000000000000";
+    const char *h1 = "1111111111111111111111111111111111111111111111111111111111111111";
+    pair p;
+    pair_open(&p);
+    data_rows(&p, "vnmse", 0.01, 0.01, 0, h0, h0);
+    data_rows(&p, "vnmse", 0.01, 0.01, 1, h1, h1);
+    row(p.fa, "eden", 1, 4, "vnmse", 0.01, NULL, 0, 2); /* base only */
+    char *t;
+    cr_assert_eq(run_pair(&p, SHA, SHA, NULL, &t), RB_COMPARE_OK, "%s", t);
+    LACKS(t, "data differ");
+    free(t);
+    /* repeat 1 on other data in new */
+    pair_open(&p);
+    data_rows(&p, "vnmse", 0.01, 0.01, 0, h0, h0);
+    data_rows(&p, "vnmse", 0.01, 0.01, 1, h1, h0);
+    cr_assert_eq(run_pair(&p, SHA, SHA, NULL, &t), RB_COMPARE_INCOMPARABLE, "%s", t);
+    HAS(t, "  base dataset_hash 111111111111\n  new  dataset_hash 000000000000\n");
+    free(t);
+    /* rows written without a hash compare as before */
+    pair_open(&p);
+    data_rows(&p, "vnmse", 0.01, 0.01, 0, NULL, h1);
+    cr_assert_eq(run_pair(&p, SHA, SHA, NULL, &t), RB_COMPARE_OK, "%s", t);
+    free(t);
+}
+
+/* changes_only leaves out the unchanged rows and the tables that have nothing else; the summary
+ * still counts every row. */
+Test(compare, changes_only_prints_rows_that_changed) {
+    pair p;
+    pair_open(&p);
+    common_rows(&p);
+    row(p.fa, "eden", 1, 4, "vnmse", 0.0100, NULL, 0, 0);
+    row(p.fb, "eden", 1, 4, "vnmse", 0.0101, NULL, 0, 0);
+    rb_compare_opts o = RB_COMPARE_OPTS_DEFAULT;
+    o.changes_only = 1;
+    char *t;
+    cr_assert_eq(run_pair(&p, SHA, SHA, &o, &t), RB_COMPARE_REGRESSION, "%s", t);
+    cr_assert(line_has(t, "bits=4/cpu", "REGRESSION"), "%s", t);
+    LACKS(t, "bits=1");
+    LACKS(t, "  ~  ");
+    LACKS(t, "bits [bits]:"); /* no row of it changed */
+    HAS(t, "7 rows compared: 1 regressions, 0 improvements, 6 unchanged");
+    free(t);
+}
+
 /* The CLI through the binary (RB_TEST_BIN, set by make test): exit statuses and messages. */
 static int run_bin(const char *args, const char *expect_out, const char *expect_err) {
     char cmd[512], *out, *err;
@@ -463,6 +676,26 @@ Test(compare, cli_exit_codes) {
     snprintf(a, sizeof a, "%s %s", da, dc);
     cr_assert_eq(run_bin(a, "the configs differ", NULL), 2);
     cr_assert_eq(run_bin("--help", "usage: rotabench compare BASE NEW", NULL), 0);
+    cr_assert_eq(
+        run_bin("--help", "  --strict               exit 2 when latency rows are blind", NULL), 0);
+    snprintf(a, sizeof a, "%s %s --changes", da, db);
+    cr_assert_eq(run_bin(a, "1 rows compared: 1 regressions", NULL), 1);
+    /* 2 + 2 latency samples: blind, a warning, exit 0; exit 2 with --strict */
+    double s[2] = {1e-5, 1.01e-5}, u[2] = {1.3e-5, 1.31e-5};
+    pair_open(&p);
+    row(p.fa, "eden", 1, 2, "latency_encode", s[0], s, 2, 0);
+    row(p.fb, "eden", 1, 2, "latency_encode", u[0], u, 2, 0);
+    fclose(p.fa);
+    fclose(p.fb);
+    char *la = results_dir(SHA, p.a), *lb = results_dir(SHA, p.b);
+    free(p.a);
+    free(p.b);
+    snprintf(a, sizeof a, "%s %s", la, lb);
+    cr_assert_eq(run_bin(a, "warning: 1 latency row is blind", NULL), 0);
+    snprintf(a, sizeof a, "%s %s --strict", la, lb);
+    cr_assert_eq(run_bin(a, "(--strict: exit 2)", NULL), 2);
+    remove_dir(la);
+    remove_dir(lb);
     /* bad arguments */
     cr_assert_eq(run_bin("", NULL, "needs two results directories"), 2);
     cr_assert_eq(run_bin(da, NULL, "needs two results directories"), 2);

@@ -122,6 +122,27 @@ Test(mwu, normal_approximation_for_large_samples) {
     cr_assert_float_eq(r.p, 0.00012477053789099963, 1e-15, "p=%.17g", r.p);
 }
 
+Test(mwu, smallest_attainable_p) {
+    /* exact range: 2 / C(nx + ny, nx), the p of fully separated samples */
+    cr_assert_float_eq(rb_mwu_min_p(2, 2), 1.0 / 3.0, 1e-15);
+    cr_assert_float_eq(rb_mwu_min_p(5, 5), 2.0 / 252.0, 1e-15);
+    cr_assert_float_eq(rb_mwu_min_p(3, 2), 0.2, 1e-15);
+    cr_assert_float_eq(rb_mwu_min_p(1, 1), 1.0, 0);
+    cr_assert_float_eq(rb_mwu_min_p(0, 4), 1.0, 0);
+    /* it is what the test gives on separated samples, in and beyond the exact range */
+    double x[30], y[30];
+    for (int i = 0; i < 30; i++) x[i] = i, y[i] = 100 + i;
+    const size_t sizes[][2] = {{2, 2}, {4, 7}, {10, 10}, {20, 20}, {21, 5}, {30, 30}};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        rb_mwu_result r = mwu(x, sizes[k][0], y, sizes[k][1]);
+        cr_assert_float_eq(rb_mwu_min_p(sizes[k][0], sizes[k][1]), r.p, 1e-15 * r.p, "%zu+%zu",
+                           sizes[k][0], sizes[k][1]);
+    }
+    /* alpha 0.01: 4 + 4 cannot reach it (2/70), 5 + 5 can */
+    cr_assert(rb_mwu_min_p(4, 4) > 0.01);
+    cr_assert(rb_mwu_min_p(5, 5) < 0.01);
+}
+
 Test(mwu, bad_input) {
     double x[] = {1, NAN}, y[] = {2};
     rb_mwu_result r;

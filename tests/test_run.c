@@ -538,6 +538,63 @@ Test(run, resume_after_interruption_gives_identical_results) {
     free(err);
 }
 
+/* Writes dir/k.npy and dir/v.npy, a (64, 2, 64) KV dump, K scaled by k_scale. */
+static void write_kv(float k_scale) {
+    size_t shape[3] = {64, 2, 64}, n = 64 * 2 * 64;
+    float *k = malloc(n * sizeof *k), *v = malloc(n * sizeof *v);
+    for (size_t i = 0; i < n; i++)
+        v[i] = (float) ((i * 7919) % 23) / 11.0f - 1.0f, k[i] = k_scale * v[(i * 31) % n];
+    char p[256];
+    snprintf(p, sizeof p, "%s/k.npy", dir);
+    cr_assert_eq(rb_npy_write(p, RB_NPY_F32, 3, shape, k), 0, "%s", rb_error_detail());
+    snprintf(p, sizeof p, "%s/v.npy", dir);
+    cr_assert_eq(rb_npy_write(p, RB_NPY_F32, 3, shape, v), 0, "%s", rb_error_detail());
+    free(k);
+    free(v);
+}
+
+/* compare on real runs: identical reruns compare clean though wall times (time, speedup) differ
+ * between them; a rerun on a data file that changed names the dataset and grades none of its
+ * rows (exit 2), where it used to report them as regressions. */
+Test(run, compare_grades_neither_timings_nor_other_data) {
+    make_dir();
+    char yaml[1024], cmd[512], *out, *err;
+    write_kv(1);
+    snprintf(yaml, sizeof yaml,
+             "name: cmp\n"
+             "datasets:\n"
+             "  - {name: kv, kind: kv_npy, k_path: %s/k.npy, v_path: %s/v.npy, calib_tokens: 16}\n"
+             "  - {name: wht, kind: sparse_wht, log2n: 12, k: 4}\n"
+             "methods:\n"
+             "  - {method: rtn_kv, params: {bits: 2}, datasets: [kv]}\n"
+             "  - {method: sparsefht, params: {b: 4, stages: 3, trials: 3}, datasets: [wht]}\n"
+             "metrics: [rel_mse_k, success, time, speedup]\n",
+             dir, dir);
+    write_file("cmp.yaml", yaml);
+    const char *outs[] = {"a", "b", "c"};
+    for (int i = 0; i < 3; i++) {
+        if (i == 2) write_kv(1.5f);
+        snprintf(cmd, sizeof cmd, "%s/cmp.yaml -o %s/%s --quick", dir, dir, outs[i]);
+        cr_assert_eq(run(cmd, &err), 0, "%s", err);
+        free(err);
+    }
+    snprintf(cmd, sizeof cmd, "compare %s/a %s/b", dir, dir);
+    cr_assert_eq(rbt_run_cli(cmd, &out, &err), 0, "%s%s", out, err);
+    cr_assert(strstr(out, "4 rows compared: 0 regressions, 0 improvements, 2 unchanged, 2 not "
+                          "graded") &&
+                  strstr(out, "(timing: not graded)"),
+              "%s", out);
+    free(out);
+    free(err);
+    snprintf(cmd, sizeof cmd, "compare %s/a %s/c", dir, dir);
+    cr_assert_eq(rbt_run_cli(cmd, &out, &err), 2, "%s%s", out, err);
+    cr_assert(strstr(out, "cannot compare dataset kv: the data differ") &&
+                  strstr(out, "(other data: not graded)") && !strstr(out, "REGRESSION"),
+              "%s", out);
+    free(out);
+    free(err);
+}
+
 /* A resumed run's latency rows are fractions of the limits the run it continues measured (at the
  * same thread count), not of a second measurement: the report shows one limit per run. The test
  * plants an impossible copy bandwidth in the first run's context.json and reads it back from
