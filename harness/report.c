@@ -247,7 +247,7 @@ static int column_varies_where_set(json_t *rows, const char *col, char *first, s
     return 0;
 }
 
-static int varies_within_series(json_t *rows, const char *col, const char *series);
+static int varies_within(json_t *rows, const char *col, const char *series, json_t *xs);
 
 /* Which columns a table shows (into shown), the method parameters it lists in one compact
  * `params` column (packed) and those stated once as "where set" (where_set); returns how many
@@ -270,7 +270,7 @@ static size_t choose_columns(json_t *rows, json_t *cols, int skip_method, json_t
         char first[TXT];
         if (!column_varies(rows, col)) continue;
         if (!strcmp(col, "method") && skip_method) continue;
-        if (!strncmp(col, "d:", 2) && !varies_within_series(rows, col, "dataset")) {
+        if (!strncmp(col, "d:", 2) && !varies_within(rows, col, "dataset", NULL)) {
             dropped++;
             continue;
         }
@@ -1134,19 +1134,25 @@ static void axis_text(const json_t *row, const char *name, char *buf, size_t siz
     col_text(row, col, buf, size);
 }
 
-/* Whether col takes more than one value among the rows of one series value. */
-static int varies_within_series(json_t *rows, const char *col, const char *series) {
-    json_t *first = json_object(); /* series value -> col text of its first row */
+/* Whether col takes two values within one series of rows (xs NULL), or within one point
+ * (series, x), xs holding each row's x text: under an x_metric a column that only moves with x
+ * (the bits parameter under measured bits) names no other configuration. */
+static int varies_within(json_t *rows, const char *col, const char *series, json_t *xs) {
+    json_t *first = json_object(); /* series [\x1f x] -> col text of its first row */
     size_t i;
     json_t *row;
     int varies = 0;
     json_array_foreach(rows, i, row) {
-        char sv[TXT], t[TXT];
+        char sv[TXT], key[2 * TXT + 2], t[TXT];
         axis_text(row, series, sv, sizeof sv);
+        if (xs)
+            snprintf(key, sizeof key, "%s\x1f%s", sv, json_string_value(json_array_get(xs, i)));
+        else
+            snprintf(key, sizeof key, "%s", sv);
         col_text(row, col, t, sizeof t);
-        json_t *seen = json_object_get(first, sv);
+        json_t *seen = json_object_get(first, key);
         if (!seen)
-            json_object_set_new(first, sv, json_string(t));
+            json_object_set_new(first, key, json_string(t));
         else if (strcmp(json_string_value(seen), t)) {
             varies = 1;
             break;
@@ -1260,30 +1266,6 @@ static json_t *metric_by_cell(json_t *rows, const char *name) {
     return by;
 }
 
-/* Whether col takes two values at one point (series, x) of rows: a column that only moves with x
- * (the bits parameter under an x_metric of measured bits) names no other configuration. */
-static int varies_within_point(json_t *rows, json_t *xs, const char *col, const char *series) {
-    json_t *first = json_object(); /* series \x1f x text -> col text of its first row */
-    size_t i;
-    json_t *row;
-    int varies = 0;
-    json_array_foreach(rows, i, row) {
-        char sv[TXT], pt[2 * TXT + 2], t[TXT];
-        axis_text(row, series, sv, sizeof sv);
-        snprintf(pt, sizeof pt, "%s\x1f%s", sv, json_string_value(json_array_get(xs, i)));
-        col_text(row, col, t, sizeof t);
-        json_t *seen = json_object_get(first, pt);
-        if (!seen)
-            json_object_set_new(first, pt, json_string(t));
-        else if (strcmp(json_string_value(seen), t)) {
-            varies = 1;
-            break;
-        }
-    }
-    json_decref(first);
-    return varies;
-}
-
 static int plot_one(FILE *f, const char *dir, int idx, json_t *spec, json_t *rows) {
     const char *x = rb_row_str(spec, "x"), *y = rb_row_str(spec, "y");
     const char *xmetric = rb_row_str(spec, "x_metric");
@@ -1378,9 +1360,7 @@ static int plot_one(FILE *f, const char *dir, int idx, json_t *spec, json_t *row
         const char *bare = col[1] == ':' ? col + 2 : col;
         if (!strcmp(bare, x) || !strcmp(bare, series)) continue;
         if (!strcmp(col, "method")) continue; /* a label names one method entry */
-        if (xmetric ? varies_within_point(sel, xtexts, col, series)
-                    : varies_within_series(sel, col, series))
-            json_array_append(extra, c);
+        if (varies_within(sel, col, series, xmetric ? xtexts : NULL)) json_array_append(extra, c);
     }
     /* series -> x text -> rows (repeats pooled) */
     json_t *tree = json_object(), *xorder = json_object();

@@ -595,19 +595,22 @@ Test(run, compare_grades_neither_timings_nor_other_data) {
     free(err);
 }
 
+/* Two cells with a short latency pass. */
+static const char *lat_yaml = "name: lat\n"
+                              "datasets:\n"
+                              "  - {name: s, kind: sphere, dim: 32, count: 64}\n"
+                              "methods:\n"
+                              "  - {method: rtn, params: {bits: [2, 4]}}\n"
+                              "metrics: [vnmse]\n"
+                              "latency: {ops: [encode], min_time: 0.001, repetitions: 2}\n";
+
 /* A resumed run's latency rows are fractions of the limits the run it continues measured (at the
  * same thread count), not of a second measurement: the report shows one limit per run. The test
  * plants an impossible copy bandwidth in the first run's context.json and reads it back from
  * the resumed rows' gbps / frac_bw. */
 Test(run, resume_keeps_the_limits_of_the_run_it_continues, .timeout = 120) {
     make_dir();
-    write_file("lat.yaml", "name: lat\n"
-                           "datasets:\n"
-                           "  - {name: s, kind: sphere, dim: 32, count: 64}\n"
-                           "methods:\n"
-                           "  - {method: rtn, params: {bits: [2, 4]}}\n"
-                           "metrics: [vnmse]\n"
-                           "latency: {ops: [encode], min_time: 0.001, repetitions: 2}\n");
+    write_file("lat.yaml", lat_yaml);
     char args[512], *err, *out, p[256];
     snprintf(args, sizeof args, "run %s/lat.yaml -o %s/out --threads 1", dir, dir);
     cr_assert_eq(rbt_run_cli(args, &out, &err), 0, "%s", err);
@@ -708,15 +711,8 @@ Test(run, resume_refuses_a_changed_config) {
  * setting would leave some cells with latency rows and some without. Both directions are
  * refused, and the same setting resumes. */
 Test(run, resume_refuses_a_changed_quick_flag, .timeout = 120) {
-    char yaml[1024], *err;
-    snprintf(yaml, sizeof yaml, "%s",
-             "name: lat\n"
-             "datasets:\n"
-             "  - {name: s, kind: sphere, dim: 32, count: 64}\n"
-             "methods:\n"
-             "  - {method: rtn, params: {bits: [2, 4]}}\n"
-             "metrics: [vnmse]\n"
-             "latency: {ops: [encode], min_time: 0.001, repetitions: 2}\n");
+    const char *yaml = lat_yaml;
+    char *err;
     static const struct {
         const char *first, *then, *says;
     } cases[] = {
