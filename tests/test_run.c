@@ -711,7 +711,6 @@ Test(run, resume_refuses_a_changed_config) {
  * setting would leave some cells with latency rows and some without. Both directions are
  * refused, and the same setting resumes. */
 Test(run, resume_refuses_a_changed_quick_flag, .timeout = 120) {
-    const char *yaml = lat_yaml;
     char *err;
     static const struct {
         const char *first, *then, *says;
@@ -721,19 +720,19 @@ Test(run, resume_refuses_a_changed_quick_flag, .timeout = 120) {
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         make_dir();
-        cr_assert_eq(run_config("lat.yaml", yaml, cases[k].first, &err), 0, "%s", err);
+        cr_assert_eq(run_config("lat.yaml", lat_yaml, cases[k].first, &err), 0, "%s", err);
         free(err);
         char p[256];
         snprintf(p, sizeof p, "%s/out", dir);
         truncate_after_cells(p, 1);
-        cr_assert_eq(run_config("lat.yaml", yaml, cases[k].then, &err), 2, "case %zu", k);
+        cr_assert_eq(run_config("lat.yaml", lat_yaml, cases[k].then, &err), 2, "case %zu", k);
         cr_assert(strstr(err, cases[k].says) && strstr(err, "write to a new directory"),
                   "case %zu: %s", k, err);
         free(err);
         /* Resumed the way it was run, it finishes. */
         char again[128];
         snprintf(again, sizeof again, "%s --resume", cases[k].first);
-        cr_assert_eq(run_config("lat.yaml", yaml, again, &err), 0, "case %zu: %s", k, err);
+        cr_assert_eq(run_config("lat.yaml", lat_yaml, again, &err), 0, "case %zu: %s", k, err);
         free(err);
     }
 }
