@@ -330,6 +330,23 @@ Test(compare, latency_significant_but_below_threshold) {
     free(t);
 }
 
+/* A real parameter is named at its shortest exact text, as the report writes it (1e-05), not
+ * at jansson's 17 digits (1.0000000000000001e-05), which made row names unreadable. */
+Test(compare, real_parameters_print_at_their_shortest_text) {
+    pair p;
+    pair_open(&p);
+    common_rows(&p);
+    fputs("{\"dataset\": \"sphere128\", \"dparams\": {\"dim\": 128}, \"method\": \"rtn\", "
+          "\"label\": \"rtn\", \"method_version\": 1, \"params\": {\"tol\": 1e-05, \"on\": null}, "
+          "\"backend\": \"cpu\", \"repeat\": 0, \"metric\": \"vnmse\", \"value\": 0.5, "
+          "\"cell_key\": \"tol\"}\n{\"cell_done\": \"tol\"}\n",
+          p.fa);
+    char *t;
+    cr_assert_eq(run_pair(&p, SHA, SHA, NULL, &t), RB_COMPARE_INCOMPARABLE, "%s", t);
+    HAS(t, "rtn/sphere128{dim=128}/tol=1e-05,on=null/cpu vnmse");
+    free(t);
+}
+
 Test(compare, missing_rows_are_listed) {
     pair p;
     pair_open(&p);
