@@ -974,35 +974,52 @@ static void keep_going_past(const char *opts, size_t nbad, const char *datasets,
 }
 
 /* Metrics that need queries, on data without them (a vector set and a KV cache generated with
- * queries: 0), are refused before the first cell, with the evaluators' own words; the same
- * metrics on the data with queries run. The impossible cells come last. */
+ * queries: 0, a KV dump without Q, a .npy whose queries are not of its vectors' dimension), are
+ * refused before the first cell, with the evaluators' own words; the same metrics on the data
+ * with queries run. The impossible cells come last. */
 Test(run, preflight_finds_metrics_that_need_queries_the_data_lack) {
     make_dir();
-    const char *yaml = "name: q\n"
-                       "datasets:\n"
-                       "  - {name: s, kind: sphere, dim: 16, count: 50, queries: 5}\n"
-                       "  - {name: kv, kind: kv_cache, tokens: 32, heads: 2, head_dim: 16, "
-                       "queries: 4}\n"
-                       "  - {name: s0, kind: sphere, dim: 16, count: 50}\n"
-                       "  - {name: kv0, kind: kv_cache, tokens: 32, heads: 2, head_dim: 16, "
-                       "queries: 0}\n"
-                       "methods:\n"
-                       "  - {method: rtn, params: {bits: [2, 4]}}\n"
-                       "metrics: [vnmse, ip_slope, recall@5, rel_mse_k, attn_kl]\n";
-    char *err = rejected_before_running(yaml, " --quick", 4);
-    assert_has(err,
-               "%s/bad.yaml:8:5: method 'rtn' (label 'rtn') on dataset 's0': rtn: metrics "
-               "ip_slope/d_dprod/ip_bias/recall@k need queries of dimension 16 (set 'queries: N' "
-               "on a generated dataset; 'queries_path' (npy, fvecs), 'q_path' (kv_npy) or "
-               "'q_tensor' (kv_safetensors) on a loaded one) (2 cells)",
-               dir);
-    assert_has(err,
-               "%s/bad.yaml:8:5: method 'rtn' (label 'rtn') on dataset 'kv0': rtn: the attention "
-               "metrics need queries (tensor 'Q'; set 'queries: N' on a generated dataset;",
-               dir);
-    assert_has(err, "on a loaded one) (2 cells)");
+    write_kv_npy("k.npy", 32, 2, 16);
+    write_kv_npy("v.npy", 32, 2, 16);
+    float x[6 * 16] = {0};
+    size_t xs[2] = {6, 16}, qs[2] = {3, 8};
+    char p[256], yaml[2048];
+    snprintf(p, sizeof p, "%s/x.npy", dir);
+    cr_assert_eq(rb_npy_write(p, RB_NPY_F32, 2, xs, x), 0, "%s", rb_error_detail());
+    snprintf(p, sizeof p, "%s/q8.npy", dir);
+    cr_assert_eq(rb_npy_write(p, RB_NPY_F32, 2, qs, x), 0, "%s", rb_error_detail());
+    snprintf(yaml, sizeof yaml,
+             "name: q\n"
+             "datasets:\n"
+             "  - {name: s, kind: sphere, dim: 16, count: 50, queries: 5}\n"
+             "  - {name: kv, kind: kv_cache, tokens: 32, heads: 2, head_dim: 16, queries: 4}\n"
+             "  - {name: s0, kind: sphere, dim: 16, count: 50}\n"
+             "  - {name: kv0, kind: kv_cache, tokens: 32, heads: 2, head_dim: 16, queries: 0}\n"
+             "  - {name: kvf, kind: kv_npy, k_path: %s/k.npy, v_path: %s/v.npy}\n"
+             "  - {name: x8, kind: npy, path: %s/x.npy, queries_path: %s/q8.npy}\n"
+             "methods:\n"
+             "  - {method: rtn, params: {bits: [2, 4]}}\n"
+             "metrics: [vnmse, ip_slope, recall@5, rel_mse_k, attn_kl]\n",
+             dir, dir, dir, dir);
+    char *err = rejected_before_running(yaml, " --quick", 8);
+    const char *hint = "(set 'queries: N' on a generated dataset; 'queries_path' (npy, fvecs), "
+                       "'q_path' (kv_npy) or 'q_tensor' (kv_safetensors) on a loaded one)";
+    for (int i = 0; i < 2; i++) {
+        const char *ds = i ? "x8" : "s0";
+        assert_has(err,
+                   "%s/bad.yaml:10:5: method 'rtn' (label 'rtn') on dataset '%s': rtn: metrics "
+                   "ip_slope/d_dprod/ip_bias/recall@k need queries of dimension 16 %s (2 cells)",
+                   dir, ds, hint);
+        ds = i ? "kvf" : "kv0";
+        assert_has(err,
+                   "%s/bad.yaml:10:5: method 'rtn' (label 'rtn') on dataset '%s': rtn: the "
+                   "attention metrics need queries (tensor 'Q'; set 'queries: N' on a generated "
+                   "dataset; 'queries_path' (npy, fvecs), 'q_path' (kv_npy) or 'q_tensor' "
+                   "(kv_safetensors) on a loaded one) (2 cells)",
+                   dir, ds);
+    }
     free(err);
-    keep_going_past(" --quick", 4, "s,kv,", "rtn,");
+    keep_going_past(" --quick", 8, "s,kv,", "rtn,");
 }
 
 /* The latency pass's inner_product needs queries too: without --quick a dataset without them is

@@ -43,6 +43,18 @@ double rbt_max_relerr_f32(const float *a, const float *b, size_t n) {
     return m;
 }
 
+/* Everything left in f, NUL-terminated (the caller frees it). */
+static char *read_all(FILE *f) {
+    size_t cap = 1 << 16, n = 0;
+    char *s = malloc(cap);
+    for (size_t k; (k = fread(s + n, 1, cap - n - 1, f)) > 0;) {
+        n += k;
+        if (n + 1 == cap) s = realloc(s, cap *= 2);
+    }
+    s[n] = '\0';
+    return s;
+}
+
 /* Runs `$RB_TEST_BIN args` (stderr to a separate buffer), returns the exit status. */
 int rbt_run_cli(const char *args, char **out, char **err) {
     const char *bin = getenv("RB_TEST_BIN");
@@ -55,18 +67,10 @@ int rbt_run_cli(const char *args, char **out, char **err) {
     snprintf(cmd, sizeof cmd, "'%s' %s 2>'%s'", bin, args, errpath);
     FILE *p = popen(cmd, "r");
     cr_assert_not_null(p);
-    size_t cap = 1 << 16, n = 0;
-    *out = malloc(cap);
-    for (size_t k; (k = fread(*out + n, 1, cap - n - 1, p)) > 0;) {
-        n += k;
-        if (n + 1 == cap) *out = realloc(*out, cap *= 2);
-    }
-    (*out)[n] = '\0';
+    *out = read_all(p);
     int st = pclose(p);
     FILE *e = fdopen(fd, "r");
-    *err = calloc(4096, 1);
-    size_t en = fread(*err, 1, 4095, e);
-    (*err)[en] = '\0';
+    *err = read_all(e);
     fclose(e);
     remove(errpath);
     cr_assert(WIFEXITED(st), "%s did not exit normally", cmd);
