@@ -46,14 +46,23 @@ typedef struct rb_dataset {
 } rb_dataset;
 
 /* What a kind's parameters (and, for a file, its header) fix about its data before anything is
- * drawn or read: enough for the runner to check every cell's method against its data before the
- * first cell runs. 0 = not known or not applicable (a file stored under another name than 'x'). */
+ * drawn or read: enough for the runner to check every cell's method and metrics against its data
+ * before the first cell runs. 0 = not known or not applicable (a file stored under another name
+ * than 'x'), except `queries`, where 0 says there are none. */
 typedef struct rb_dataset_shape {
-    size_t dim;                     /* vectors (codec data): the length of a row of x */
+    size_t dim;  /* vectors (codec data): the length of a row of x */
+    size_t rows; /* vectors: the rows of x (the base set of recall@K) */
+    /* The queries the evaluators can use, or RB_SHAPE_UNKNOWN (what the runner sets before it
+     * asks the hook): for vectors the rows of 'queries' of x's dim (0 when there are none, or
+     * when the file's are not of x's dim, which the evaluator refuses as it refuses none); for KV
+     * data the query tokens of Q (its token axis; 0 without Q). */
+    size_t queries;
     size_t heads, head_dim, tokens; /* KV data: K and V are tokens x heads x head_dim */
     size_t calib_tokens;            /* KV data: calibration tokens K_calib, V_calib (0: none) */
     double rope_base;               /* KV data: the keys' RoPE base, 0 when they have none */
 } rb_dataset_shape;
+
+#define RB_SHAPE_UNKNOWN SIZE_MAX
 
 /* A generator or loader, with its declared parameters. `load` fills *ds deterministically from
  * (params, seed); loaders ignore the seed. Errors name the parameter or file. `shape` is

@@ -134,6 +134,7 @@ static int kv_shape(const rb_params *p, rb_dataset_shape *s) {
     s->heads = (size_t) rb_params_int(p, "heads");
     s->head_dim = (size_t) rb_params_int(p, "head_dim");
     s->calib_tokens = (size_t) rb_params_int(p, "calib_tokens");
+    s->queries = (size_t) rb_params_int(p, "queries");
     s->rope_base = rb_params_bool(p, "rope") ? rb_params_float(p, "rope_base") : 0;
     return RB_OK;
 }

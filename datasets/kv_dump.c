@@ -291,6 +291,12 @@ static int kv_shape(const char *kind, kv_stage_fn stage, const rb_params *p, rb_
     sh->head_dim = a[3];
     sh->tokens = sp.n;
     sh->calib_tokens = sp.calib;
+    /* Q's token axis: finish keeps every query token. */
+    sh->queries = 0;
+    if (s.src[ST_Q]) {
+        axes(s.src[ST_Q], a);
+        sh->queries = a[1];
+    }
     sh->rope_base = rb_params_float(p, "rope_base");
     return RB_OK;
 }

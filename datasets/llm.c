@@ -94,6 +94,8 @@ static int load_activations(const rb_params *p, uint64_t seed, rb_dataset *ds) {
 /* A codec codes each token's row of channels. */
 static int activations_shape(const rb_params *p, rb_dataset_shape *s) {
     s->dim = (size_t) rb_params_int(p, "channels");
+    s->rows = (size_t) rb_params_int(p, "tokens");
+    s->queries = (size_t) rb_params_int(p, "queries");
     return RB_OK;
 }
 

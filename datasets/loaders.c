@@ -88,6 +88,16 @@ static int load_npy(const rb_params *p, uint64_t seed, rb_dataset *ds) {
     return RB_OK;
 }
 
+/* The shape of vectors stored as 'x' (rows x dim) with the queries of queries_path (nq x qdim),
+ * when one is given: the queries count only when they are of x's dim, as the evaluators take
+ * them. */
+static void vectors_shape(rb_dataset_shape *s, size_t rows, size_t dim, const char *qpath,
+                          size_t nq, size_t qdim) {
+    s->dim = dim;
+    s->rows = rows;
+    s->queries = *qpath && qdim == dim ? nq : 0;
+}
+
 /* rb_npy_read_header with npy_into's own rule. */
 static int npy_head(const char *path, unsigned flags, rb_npy_array *a) {
     int rc = rb_npy_read_header(path, flags, a);
@@ -97,11 +107,13 @@ static int npy_head(const char *path, unsigned flags, rb_npy_array *a) {
 /* The headers of the array and the queries; the row length of an array stored as 'x'. */
 static int shape_npy(const rb_params *p, rb_dataset_shape *s) {
     const char *path, *as, *qpath;
-    rb_npy_array a = {0}, q;
+    rb_npy_array a = {0}, q = {0};
     int rc = file_args(p, "npy", &path, &as, &qpath);
     if (!rc) rc = npy_head(path, npy_flags(p), &a);
     if (!rc && *qpath) rc = npy_head(qpath, npy_flags(p), &q);
-    if (!rc && !strcmp(as, "x") && a.ndim == 2) s->dim = a.shape[1];
+    if (!rc && !strcmp(as, "x") && a.ndim == 2)
+        vectors_shape(s, a.shape[0], a.shape[1], qpath, q.ndim == 2 ? q.shape[0] : 0,
+                      q.ndim == 2 ? q.shape[1] : 0);
     return rc;
 }
 
@@ -183,12 +195,13 @@ static int fvecs_rows(const char *path, fvecs_file *v, float *rows) {
 
 /* What fvecs_into checks before it reads the floats: the file opens, vector 0's dimension, and
  * (where the vectors to read are not whole) the walk that finds the first defect a read finds. */
-static int fvecs_head(const char *path, size_t limit, size_t *dim) {
+static int fvecs_head(const char *path, size_t limit, size_t *dim, size_t *n) {
     fvecs_file v;
     int rc = fvecs_open(path, limit, &v);
     if (!rc && !v.complete) rc = fvecs_rows(path, &v, NULL);
     if (v.f) fclose(v.f);
     *dim = v.dim;
+    *n = v.n;
     return rc;
 }
 
@@ -242,14 +255,14 @@ static int load_fvecs(const rb_params *p, uint64_t seed, rb_dataset *ds) {
     return RB_OK;
 }
 
-/* The vectors' dimension (the row length when they are stored as 'x'), and the queries'. */
+/* The vectors' dimension and count (when they are stored as 'x'), and the queries'. */
 static int shape_fvecs(const rb_params *p, rb_dataset_shape *s) {
     const char *path, *as, *qpath;
-    size_t dim = 0, qdim;
+    size_t dim = 0, n = 0, qdim = 0, nq = 0;
     int rc = file_args(p, "fvecs", &path, &as, &qpath);
-    if (!rc) rc = fvecs_head(path, (size_t) rb_params_int(p, "count"), &dim);
-    if (!rc && *qpath) rc = fvecs_head(qpath, 0, &qdim);
-    if (!rc && !strcmp(as, "x")) s->dim = dim;
+    if (!rc) rc = fvecs_head(path, (size_t) rb_params_int(p, "count"), &dim, &n);
+    if (!rc && *qpath) rc = fvecs_head(qpath, 0, &qdim, &nq);
+    if (!rc && !strcmp(as, "x")) vectors_shape(s, n, dim, qpath, nq, qdim);
     return rc;
 }
 

@@ -253,14 +253,18 @@ done:
     return rc;
 }
 
-/* The tensor's header; its row length when it is stored as 'x' (count x dim, what a codec
- * codes). */
+/* The tensor's header; its row length and count when it is stored as 'x' (count x dim, what a
+ * codec codes); this kind has no queries. */
 static int shape_safetensors(const rb_params *p, rb_dataset_shape *s) {
     const char *path, *name;
     rb_safetensors_entry e = {0};
     int rc = st_args(p, &path, &name);
     if (!rc) rc = rb_safetensors_read_header(path, name, &e);
-    if (!rc && !strcmp(rb_params_str(p, "as"), "x") && e.ndim == 2) s->dim = e.shape[1];
+    if (!rc && !strcmp(rb_params_str(p, "as"), "x") && e.ndim == 2) {
+        s->dim = e.shape[1];
+        s->rows = e.shape[0];
+        s->queries = 0;
+    }
     return rc;
 }
 

@@ -51,9 +51,12 @@ static int load_sphere(const rb_params *p, uint64_t seed, rb_dataset *ds) {
     return load_vectors(p, seed, ds, 1);
 }
 
-/* Every vector kind here names its row length "dim". */
+/* Every vector kind here names its row length "dim", its base size "count" and its queries
+ * "queries". */
 static int vector_shape(const rb_params *p, rb_dataset_shape *s) {
     s->dim = (size_t) rb_params_int(p, "dim");
+    s->rows = (size_t) rb_params_int(p, "count");
+    s->queries = (size_t) rb_params_int(p, "queries");
     return RB_OK;
 }
 

@@ -64,10 +64,26 @@ typedef int (*rb_eval_fn)(const rb_method *m, const rb_params *p, const rb_datas
 int rb_eval_codec(const rb_method *m, const rb_params *p, const rb_dataset *ds, uint64_t seed,
                   const char *const *metrics, size_t nmetrics, rb_metric_sink sink, void *ctx);
 
+/* Whether the codec evaluator needs queries for any of these metrics (ip_slope, d_dprod, ip_bias,
+ * recall@K); and RB_OK, or its error when it does and the data have none of dimension d it can
+ * use (have_queries 0). The evaluator and the run's preflight decide through these, so that a
+ * cell is refused before the first runs with the words its evaluator would use. */
+int rb_eval_codec_needs_queries(const char *const *metrics, size_t nmetrics);
+int rb_eval_codec_check_queries(const rb_method *m, const char *const *metrics, size_t nmetrics,
+                                size_t d, int have_queries);
+
 /* KV caches (harness/eval_kv.c): KV methods and vector codecs on K/V/Q tensors, attention
  * metrics. rb_eval_codec hands these cells to it. */
 int rb_eval_kv(const rb_method *m, const rb_params *p, const rb_dataset *ds, uint64_t seed,
                const char *const *metrics, size_t nmetrics, rb_metric_sink sink, void *ctx);
+/* The same for the KV evaluator: whether the metrics need query tokens (the attention metrics
+ * and topk_agree, pooled or per slice), and RB_OK or its error for nq query tokens. */
+int rb_eval_kv_needs_queries(const char *const *metrics, size_t nmetrics);
+int rb_eval_kv_check_queries(const rb_method *m, const char *const *metrics, size_t nmetrics,
+                             size_t nq);
+/* The KV evaluator's error for data without K and V (a KV method on vector data), which the
+ * preflight gives too. */
+int rb_eval_kv_no_cache(const rb_method *m);
 /* The KV geometry's RoPE base and token positions from the dataset's optional kv_meta tensor
  * (layout in harness/eval_kv.c); *prefill (when not NULL) becomes its prefill when that is in
  * 1..tokens-1 and is left alone otherwise. heads, head_dim and capacity are the caller's. */

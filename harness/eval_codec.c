@@ -184,6 +184,23 @@ static size_t recall_k(const char *name) {
     return k && rb_metric_find(name) ? k : 0;
 }
 
+int rb_eval_codec_needs_queries(const char *const *metrics, size_t nmetrics) {
+    int need = rb_eval_wants(metrics, nmetrics, "ip_slope") ||
+               rb_eval_wants(metrics, nmetrics, "d_dprod") ||
+               rb_eval_wants(metrics, nmetrics, "ip_bias");
+    for (size_t t = 0; t < nmetrics && !need; t++) need = recall_k(metrics[t]) != 0;
+    return need;
+}
+
+int rb_eval_codec_check_queries(const rb_method *m, const char *const *metrics, size_t nmetrics,
+                                size_t d, int have_queries) {
+    if (have_queries || !rb_eval_codec_needs_queries(metrics, nmetrics)) return RB_OK;
+    return rb_error_set(RB_EINVAL,
+                        "%s: metrics ip_slope/d_dprod/ip_bias/recall@k need queries of "
+                        "dimension %zu (set " RB_QUERIES_HINT ")",
+                        m->name, d);
+}
+
 /* Recall@1@k: the fraction of queries whose true top-1 base vector (by exact inner product) is
  * among the k best by estimated score. Only the rank of that one vector matters: the number of
  * base vectors scored strictly higher, plus those scored equal at a lower index (ties go to the
@@ -246,15 +263,12 @@ int rb_eval_codec(const rb_method *m, const rb_params *p, const rb_dataset *ds, 
                                 m->name, metrics[t], k, count);
         if (k) want_recall = 1;
     }
-    int want_ip = want_slope || want_dprod || want_bias || want_recall;
-    if (want_ip && (!q || q->ndim != 2 || q->shape[1] != d || !q->shape[0]))
-        return rb_error_set(RB_EINVAL,
-                            "%s: metrics ip_slope/d_dprod/ip_bias/recall@k need queries of "
-                            "dimension %zu (set " RB_QUERIES_HINT ")",
-                            m->name, d);
-    void *st = NULL;
-    int rc = m->codec->create(p, d, seed, &st);
+    int want_ip = rb_eval_codec_needs_queries(metrics, nmetrics);
+    int rc = rb_eval_codec_check_queries(m, metrics, nmetrics, d,
+                                         q && q->ndim == 2 && q->shape[1] == d && q->shape[0]);
     if (rc) return rc;
+    void *st = NULL;
+    if ((rc = m->codec->create(p, d, seed, &st))) return rc;
     const rb_tensor *calib = rb_dataset_tensor(ds, "calib");
     if (calib && (calib->ndim != 2 || calib->shape[1] != d))
         rc = rb_error_set(RB_EINVAL, "%s: the calibration tensor 'calib' must be N x %zu", m->name,

@@ -86,15 +86,19 @@ static int kv_axes(const rb_tensor *t, const char *mname, size_t *layers, size_t
                         mname, t->name, t->ndim);
 }
 
-static int read_shape(const rb_method *m, const rb_dataset *ds, int need_q, kv_shape *s) {
+int rb_eval_kv_no_cache(const rb_method *m) {
+    return rb_error_set(RB_EINVAL, "%s: the dataset has no KV tensors 'K' and 'V'", m->name);
+}
+
+static int read_shape(const rb_method *m, const rb_dataset *ds, const char *const *metrics,
+                      size_t nmetrics, kv_shape *s) {
     memset(s, 0, sizeof *s);
     s->K = rb_dataset_tensor(ds, "K");
     s->V = rb_dataset_tensor(ds, "V");
     s->Q = rb_dataset_tensor(ds, "Q");
     s->Kc = rb_dataset_tensor(ds, "K_calib");
     s->Vc = rb_dataset_tensor(ds, "V_calib");
-    if (!s->K || !s->V)
-        return rb_error_set(RB_EINVAL, "%s: the dataset has no KV tensors 'K' and 'V'", m->name);
+    if (!s->K || !s->V) return rb_eval_kv_no_cache(m);
     size_t l2 = 0, t2 = 0, h2 = 0, d2 = 0;
     int rc = kv_axes(s->K, m->name, &s->layers, &s->tokens, &s->heads, &s->dim);
     if (!rc) rc = kv_axes(s->V, m->name, &l2, &t2, &h2, &d2);
@@ -115,11 +119,7 @@ static int read_shape(const rb_method *m, const rb_dataset *ds, int need_q, kv_s
                                 "of the %zu KV heads",
                                 m->name, s->dim, s->layers > 1 ? " per layer" : "", s->heads);
     }
-    if (need_q && !s->nq)
-        return rb_error_set(
-            RB_EINVAL,
-            "%s: the attention metrics need queries (tensor 'Q'; set " RB_QUERIES_HINT ")",
-            m->name);
+    if ((rc = rb_eval_kv_check_queries(m, metrics, nmetrics, s->nq))) return rc;
     if ((s->Kc == NULL) != (s->Vc == NULL))
         return rb_error_set(RB_EINVAL, "%s: K_calib and V_calib come together", m->name);
     if (s->Kc) {
@@ -495,14 +495,33 @@ static int emit_slice(const kv_shape *s, const kv_acc *a, size_t l, size_t h,
     return rc;
 }
 
+/* The attention metrics, pooled or per slice (logit_err, attn_kl and attn_out_err of the slice
+ * bases), and topk_agree@k in either form score queries against the keys; rel_mse_k/_v and bits
+ * do not. */
+int rb_eval_kv_needs_queries(const char *const *metrics, size_t nmetrics) {
+    static const char *const attn[] = {"logit_err",    "logit_err_max",    "attn_kl",
+                                       "attn_out_err", "attn_out_err_k",   "logit_err/head",
+                                       "attn_kl/head", "attn_out_err/head"};
+    for (size_t i = 0; i < sizeof attn / sizeof attn[0]; i++)
+        if (rb_eval_wants(metrics, nmetrics, attn[i])) return 1;
+    for (size_t i = 0; i < nmetrics; i++)
+        if ((topk_k(metrics[i], 0) || topk_k(metrics[i], 1)) && rb_metric_find(metrics[i]))
+            return 1;
+    return 0;
+}
+
+int rb_eval_kv_check_queries(const rb_method *m, const char *const *metrics, size_t nmetrics,
+                             size_t nq) {
+    if (nq || !rb_eval_kv_needs_queries(metrics, nmetrics)) return RB_OK;
+    return rb_error_set(
+        RB_EINVAL, "%s: the attention metrics need queries (tensor 'Q'; set " RB_QUERIES_HINT ")",
+        m->name);
+}
+
 int rb_eval_kv(const rb_method *m, const rb_params *p, const rb_dataset *ds, uint64_t seed,
                const char *const *metrics, size_t nmetrics, rb_metric_sink sink, void *ctx) {
-    static const char *const attn[] = {"logit_err", "logit_err_max", "attn_kl", "attn_out_err",
-                                       "attn_out_err_k"};
-    int need_q = 0;
+    int need_q = rb_eval_kv_needs_queries(metrics, nmetrics);
     kv_acc acc = {0};
-    for (size_t i = 0; i < sizeof attn / sizeof attn[0]; i++)
-        need_q |= rb_eval_wants(metrics, nmetrics, attn[i]);
     /* Every requested k once, whether asked pooled, per slice or both (a name the metric table
      * lacks is not computed: the config rejects it before a run). */
     size_t *kreq = malloc((nmetrics + 1) * sizeof *kreq);
@@ -527,14 +546,12 @@ int rb_eval_kv(const rb_method *m, const rb_params *p, const rb_dataset *ds, uin
         snprintf(name, sizeof name, "%s/head", slice_bases[i]);
         want_slice[i] = rb_eval_wants(metrics, nmetrics, name);
         any_slice |= want_slice[i];
-        need_q |= want_slice[i] && (i == 0 || i >= 3);
     }
-    need_q |= acc.nk > 0;
     for (size_t j = 0; j < acc.nk; j++) any_slice |= ksl[j];
     kv_shape s;
     int rc = RB_OK;
     if (!m->kv && !m->codec) rc = rb_error_set(RB_EINVAL, "%s: not a vector or KV codec", m->name);
-    if (!rc) rc = read_shape(m, ds, need_q, &s);
+    if (!rc) rc = read_shape(m, ds, metrics, nmetrics, &s);
     if (rc) {
         free(kreq);
         free(kp);

@@ -30,6 +30,20 @@ static int has_op(const rb_config *cfg, const char *op) {
     return 0;
 }
 
+int rb_latency_check_queries(const rb_config *cfg, int kv, size_t dim, const char *dataset,
+                             int have_queries) {
+    if (have_queries || !has_op(cfg, "inner_product")) return RB_OK;
+    if (kv)
+        return rb_error_set(RB_EINVAL,
+                            "latency: op inner_product (latency: ops) on KV data needs queries "
+                            "(tensor 'Q') on dataset '%s': set " RB_QUERIES_HINT,
+                            dataset);
+    return rb_error_set(RB_EINVAL,
+                        "latency: op inner_product (latency: ops) needs queries of dimension "
+                        "%zu on dataset '%s': set " RB_QUERIES_HINT,
+                        dim, dataset);
+}
+
 /* Adds the benchmark of `op` (named op, its row's metric op_latency) when the config asks for it.
  */
 static void lat_add(lat_set *s, const rb_config *cfg, const char *op, const char *metric,
@@ -166,17 +180,14 @@ static int latency_codec(const rb_latency_cell *c) {
     b.batch = c->cfg->latency.batch ? c->cfg->latency.batch : xt->shape[0];
     if (b.batch > xt->shape[0]) b.batch = xt->shape[0];
     int want_ip = has_op(c->cfg, "inner_product");
-    if (want_ip && (!qt || qt->ndim != 2 || qt->shape[1] != b.dim || !qt->shape[0]))
-        return rb_error_set(RB_EINVAL,
-                            "latency: op inner_product (latency: ops) needs queries of dimension "
-                            "%zu on dataset '%s': set " RB_QUERIES_HINT,
-                            b.dim, c->dataset);
+    int rc = rb_latency_check_queries(c->cfg, 0, b.dim, c->dataset,
+                                      qt && qt->ndim == 2 && qt->shape[1] == b.dim && qt->shape[0]);
+    if (rc) return rc;
     if (want_ip) {
         b.q = qt->data;
         b.nq = qt->shape[0];
     }
-    int rc = m->codec->create(c->mparams, b.dim, c->seed, &b.st);
-    if (rc) return rc;
+    if ((rc = m->codec->create(c->mparams, b.dim, c->seed, &b.st))) return rc;
     /* Calibrated as the accuracy pass calibrates it, untimed (which has already rejected a
      * calibration tensor of the wrong shape; the same error here, should this run alone). */
     if (calib && (calib->ndim != 2 || calib->shape[1] != b.dim))
@@ -439,12 +450,11 @@ static int latency_kv(const rb_latency_cell *c) {
                             c->dataset);
     int want_ip = has_op(c->cfg, "inner_product");
     size_t qheads = 0;
-    if (want_ip && (!Q || Q->ndim != K->ndim || kv_lat_axes(Q, &l2, &b.nq, &qheads, &d2) ||
-                    l2 != b.layers || d2 != b.dim || !b.nq || !qheads || qheads % b.heads))
-        return rb_error_set(RB_EINVAL,
-                            "latency: op inner_product (latency: ops) on KV data needs queries "
-                            "(tensor 'Q') on dataset '%s': set " RB_QUERIES_HINT,
-                            c->dataset);
+    /* Q's axes are read only for the op that uses them (b.nq stays 0 otherwise). */
+    int have_q = want_ip && Q && Q->ndim == K->ndim && !kv_lat_axes(Q, &l2, &b.nq, &qheads, &d2) &&
+                 l2 == b.layers && d2 == b.dim && b.nq && qheads && qheads % b.heads == 0;
+    int rc = rb_latency_check_queries(c->cfg, 1, b.dim, c->dataset, have_q);
+    if (rc) return rc;
     b.group = want_ip ? qheads / b.heads : 0;
     if (!Kc != !Vc)
         return rb_error_set(RB_EINVAL, "%s: K_calib and V_calib come together", m->name);
@@ -459,7 +469,7 @@ static int latency_kv(const rb_latency_cell *c) {
     b.V = V->data;
     b.g = (rb_kv_geom){.heads = b.heads, .head_dim = b.dim, .capacity = b.tokens};
     rb_kv_meta_read(c->ds, b.tokens, &b.g, NULL);
-    int rc = kv_prepare(&b, Q, want_ip);
+    rc = kv_prepare(&b, Q, want_ip);
     size_t L = b.layers, T = b.tokens, elems = L * T * b.heads * b.dim;
     double kv_bytes = 2.0 * (double) elems * (double) sizeof(float); /* K and V in fp32 */
     double code_bytes = m->codec ? 2.0 * (double) (L * T * b.heads * b.cb) : 0;

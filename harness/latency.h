@@ -32,6 +32,13 @@ typedef struct rb_latency_cell {
  * without queries) is an error naming the dataset, never a silent skip. */
 int rb_latency_run(const rb_latency_cell *c);
 
+/* RB_OK, or the error the pass gives when the config times inner_product (latency: ops) and the
+ * cell's data have no queries it can use (have_queries 0): on the KV path (kv) tensor 'Q', else
+ * queries of dimension dim. The pass and the run's preflight decide through this, so that a cell
+ * is refused before the first runs with the words its own pass would use. */
+int rb_latency_check_queries(const rb_config *cfg, int kv, size_t dim, const char *dataset,
+                             int have_queries);
+
 /* Whether the cell takes the KV path (a KV method, or a vector codec on K and V without 'x'),
  * where the latency `batch` key does not apply. */
 int rb_latency_is_kv(const rb_method *m, const rb_dataset *ds);

@@ -168,21 +168,19 @@ static int load_dataset(run *r, const rb_cell *c) {
     return RB_OK;
 }
 
-/* A recall@K needs K <= the number of base vectors. The config loader checks the sizes a dataset's
- * `count` fixes; a loaded file's size is known only here, so the error names the metric's place
- * in the config. */
-static int check_recall_sizes(const run *r, const rb_cell *c, const rb_method *m) {
-    const rb_tensor *x = rb_dataset_tensor(&r->ds, "x");
-    if (m->family != RB_FAMILY_CODEC || m->kv || !x || x->ndim != 2) return RB_OK;
+/* A recall@K of a codec cell on `rows` base vectors needs K <= rows. The config loader checks the
+ * sizes a dataset's `count` fixes; a file's size is known from its header (the preflight) or its
+ * data, so the error names the metric's place in the config, with the cell key. */
+static int check_recall_sizes(const run *r, const rb_cell *c, size_t rows) {
     for (size_t i = 0; i < r->cfg.nmetrics; i++) {
         size_t k = rb_metric_recall_k(r->cfg.metrics[i]);
-        if (k <= x->shape[0] || !rb_metric_find(r->cfg.metrics[i])) continue;
+        if (k <= rows || !rb_metric_find(r->cfg.metrics[i])) continue;
         const rb_srcpos *w = r->cfg.metric_pos ? &r->cfg.metric_pos[i] : NULL;
         return rb_error_set(RB_ECONFIG,
                             "%s:%d:%d: metric '%s' needs K <= the base size, but dataset '%s' "
-                            "has %zu base vectors",
+                            "has %zu base vectors [cell %s]",
                             w ? w->file : r->cfg.path, w ? w->line : 0, w ? w->col : 0,
-                            r->cfg.metrics[i], r->cfg.datasets[c->dataset].name, x->shape[0]);
+                            r->cfg.metrics[i], r->cfg.datasets[c->dataset].name, rows, c->key);
     }
     return RB_OK;
 }
@@ -217,6 +215,7 @@ static int data_shape(run *r, const rb_cell *c, rb_dataset_shape *out) {
         m = &r->shapes[r->nshapes++];
         memset(m, 0, sizeof *m);
         m->dataset = (long) c->dataset;
+        m->s.queries = RB_SHAPE_UNKNOWN; /* a hook says 0 for none */
         snprintf(m->params, sizeof m->params, "%s", text);
         const rb_dataset_kind *k = rb_dataset_kind_find(r->cfg.datasets[c->dataset].kind);
         RB_ASSERT(k != NULL); /* the config loader checked the kind */
@@ -231,17 +230,25 @@ static int data_shape(run *r, const rb_cell *c, rb_dataset_shape *out) {
 }
 
 /* A cell checked before its data are loaded: its dataset's shape (data_shape: a file that cannot
- * be read, or whose header is bad, fails every cell on it, whatever the method), then the
- * method's own rules (rb_codec_ops.check, rb_kv_ops.check) on that shape where it is known.
- * RB_OK, or the error with the cell key (a dataset's error at the dataset entry, a method's at
- * the method entry, by cell_error). */
+ * be read, or whose header is bad, fails every cell on it, whatever the method), then, where the
+ * shape tells, what the cell's evaluator and latency pass would refuse, through their own
+ * functions: a KV method on vectors, the method's rules (rb_codec_ops.check, rb_kv_ops.check), a
+ * recall@K above the base size, metrics or a timed inner_product that need queries the data lack.
+ * RB_OK, or the error with the cell key (a dataset's error at the dataset entry, a recall's at the
+ * metric, the others at the method entry, by cell_error). */
 static int check_cell(run *r, const rb_cell *c) {
     rb_dataset_shape s;
     int rc = data_shape(r, c, &s);
     if (rc) return rb_error_set(rc, "%s [cell %s]", rb_error_detail(), c->key);
     const rb_method *m = r->cfg.methods[c->method].m;
     if (m->family != RB_FAMILY_CODEC) return RB_OK;
-    if (m->kv && m->kv->check && s.heads) {
+    const char *const *metrics = (const char *const *) r->cfg.metrics;
+    size_t nm = r->cfg.nmetrics;
+    /* Routed as the evaluator routes the cell: a KV method, or a vector codec on K and V. */
+    int kv = m->kv || (!s.dim && s.heads);
+    if (m->kv && s.dim && !s.heads) {
+        rc = rb_eval_kv_no_cache(m);
+    } else if (m->kv && m->kv->check && s.heads) {
         rb_kv_geom g = {.heads = s.heads,
                         .head_dim = s.head_dim,
                         .capacity = s.tokens,
@@ -252,6 +259,15 @@ static int check_cell(run *r, const rb_cell *c) {
         /* On KV data a vector codec codes each head_dim row of K and V. */
         rc = m->codec->check(&c->mparams, s.dim ? s.dim : s.head_dim);
     }
+    if (rc) return cell_error(r, c, rc);
+    if (!kv && s.rows && (rc = check_recall_sizes(r, c, s.rows))) return rc;
+    if (s.queries == RB_SHAPE_UNKNOWN || !(kv ? s.heads : s.dim)) return RB_OK;
+    rc = kv ? rb_eval_kv_check_queries(m, metrics, nm, s.queries)
+            : rb_eval_codec_check_queries(m, metrics, nm, s.dim, s.queries != 0);
+    /* The latency pass runs after the accuracy pass, so its error comes second. */
+    if (!rc && r->cfg.latency.enabled && !r->o->quick)
+        rc = rb_latency_check_queries(&r->cfg, kv, s.dim, r->cfg.datasets[c->dataset].name,
+                                      s.queries != 0);
     return rc ? cell_error(r, c, rc) : RB_OK;
 }
 
@@ -270,8 +286,11 @@ static int run_cell(run *r, const rb_cell *c) {
     if (!eval)
         return rb_error_set(RB_ENOTSUP, "method '%s': the %s family has no evaluator yet",
                             me->m->name, rb_family_name(me->m->family));
-    if ((rc = check_recall_sizes(r, c, me->m)))
-        return rb_error_set(rc, "cell %s: %s", c->key, rb_error_detail());
+    /* The base size again where the preflight could not read it. */
+    const rb_tensor *x = rb_dataset_tensor(&r->ds, "x");
+    if (me->m->family == RB_FAMILY_CODEC && !me->m->kv && x && x->ndim == 2 &&
+        (rc = check_recall_sizes(r, c, x->shape[0])))
+        return rc;
     /* The cell's backend routes the kernel ops that have a CUDA variant to the GPU
      * (kernels/cuda_offload.h); the variants that ran are in every record. Every return from
      * here on goes back to the CPU first, so that the next cell starts from it. */
@@ -283,7 +302,6 @@ static int run_cell(run *r, const rb_cell *c) {
     /* The latency pass runs after, never inside, the accuracy pass, with a fresh trace. */
     if (!rc && r->cfg.latency.enabled && !r->o->quick && me->m->family == RB_FAMILY_CODEC) {
         rb_kernel_trace_reset();
-        const rb_tensor *x = rb_dataset_tensor(&r->ds, "x");
         if (!rb_latency_is_kv(me->m, &r->ds)) {
             r->lat_vec++;
             if (x && x->ndim == 2 && r->cfg.latency.batch > x->shape[0] && !r->lat_short_dataset) {

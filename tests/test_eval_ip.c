@@ -202,3 +202,20 @@ Test(eval_ip, turboquant_mse_one_bit_has_the_computed_bias) {
     cr_assert(fabs(mean) > 50 * se, "ip_bias %g +- %g is not clearly nonzero", mean, se);
     cr_assert(fabs(slope - (1 + want)) < 0.01, "slope %g, want %g", slope, 1 + want);
 }
+
+/* Which metrics need queries, as the evaluator and the run's preflight decide it. */
+Test(eval_ip, which_metrics_need_queries) {
+    const char *none[] = {"vnmse", "bits", "attn_kl", "recall@0"};
+    cr_assert_not(rb_eval_codec_needs_queries(none, sizeof none / sizeof none[0]));
+    const char *one[] = {"ip_slope", "d_dprod", "ip_bias", "recall@1", "recall@77"};
+    for (size_t i = 0; i < sizeof one / sizeof one[0]; i++) {
+        const char *m[] = {"vnmse", one[i]};
+        cr_assert(rb_eval_codec_needs_queries(m, 2), "%s", one[i]);
+        rb_method fake = {.name = "fake"};
+        cr_assert_eq(rb_eval_codec_check_queries(&fake, m, 2, 16, 1), RB_OK);
+        cr_assert_eq(rb_eval_codec_check_queries(&fake, m, 2, 16, 0), RB_EINVAL, "%s", one[i]);
+        cr_assert(strstr(rb_error_detail(), "fake: metrics ip_slope/d_dprod/ip_bias/recall@k need "
+                                            "queries of dimension 16"),
+                  "%s", rb_error_detail());
+    }
+}

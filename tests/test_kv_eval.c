@@ -305,3 +305,23 @@ Test(kv_eval, topk_agree_per_head_rows) {
                   "pooled %s emitted though only its /head rows were asked for", g.r[i].name);
     rb_dataset_free(&ds);
 }
+
+/* Which metrics need query tokens, as the evaluator and the run's preflight decide it: the
+ * attention metrics and topk_agree, pooled or per slice; not the K/V errors or bits. */
+Test(kv_eval, which_metrics_need_queries) {
+    const char *none[] = {"rel_mse_k",      "rel_mse_v", "rel_mse_k/head",
+                          "rel_mse_v/head", "bits",      "vnmse"};
+    cr_assert_not(rb_eval_kv_needs_queries(none, sizeof none / sizeof none[0]));
+    const char *one[] = {"logit_err",         "logit_err_max",    "attn_kl",      "attn_out_err",
+                         "attn_out_err_k",    "logit_err/head",   "attn_kl/head", "topk_agree@8",
+                         "attn_out_err/head", "topk_agree@8/head"};
+    for (size_t i = 0; i < sizeof one / sizeof one[0]; i++) {
+        const char *m[] = {"rel_mse_k", one[i]};
+        cr_assert(rb_eval_kv_needs_queries(m, 2), "%s", one[i]);
+        rb_method fake = {.name = "fake"};
+        cr_assert_eq(rb_eval_kv_check_queries(&fake, m, 2, 3), RB_OK);
+        cr_assert_eq(rb_eval_kv_check_queries(&fake, m, 2, 0), RB_EINVAL, "%s", one[i]);
+        cr_assert(strstr(rb_error_detail(), "fake: the attention metrics need queries"), "%s",
+                  rb_error_detail());
+    }
+}

@@ -425,23 +425,28 @@ Test(run, threads_out_of_range_say_the_range) {
     }
 }
 
+/* Writes dir/NAME, n vectors of dimension 4 in .fvecs ({i, 1, -1, tag / 2} for vector i). */
+static void write_fvecs(const char *name, int n, int tag) {
+    char p[256];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *f = fopen(p, "wb");
+    cr_assert_not_null(f);
+    for (int i = 0; i < n; i++) {
+        int32_t dim = 4;
+        float v[4] = {(float) i, 1, -1, 0.5f * (float) tag};
+        fwrite(&dim, sizeof dim, 1, f);
+        fwrite(v, sizeof v, 1, f);
+    }
+    fclose(f);
+}
+
 /* A recall@K above the size of a loaded base set (fvecs, count 0 = all: unknown when the config
- * is read) stops the run at that cell with the metric's place in the config; K = the size runs. */
+ * is read) stops the run before its first cell (the preflight reads the file's size) with the
+ * metric's place in the config; K = the size runs. */
 Test(run, recall_k_above_a_loaded_base_size_names_the_metric) {
     make_dir();
-    char p[256];
-    for (int file = 0; file < 2; file++) {
-        snprintf(p, sizeof p, "%s/%s.fvecs", dir, file ? "q" : "base");
-        FILE *f = fopen(p, "wb");
-        cr_assert_not_null(f);
-        for (int i = 0; i < (file ? 3 : 5); i++) {
-            int32_t dim = 4;
-            float v[4] = {(float) i, 1, -1, 0.5f * (float) file};
-            fwrite(&dim, sizeof dim, 1, f);
-            fwrite(v, sizeof v, 1, f);
-        }
-        fclose(f);
-    }
+    write_fvecs("base.fvecs", 5, 0);
+    write_fvecs("q.fvecs", 3, 1);
     char yaml[1024], args[512], *err;
     for (int k = 5; k <= 6; k++) {
         snprintf(yaml, sizeof yaml,
@@ -934,8 +939,9 @@ static size_t failed_in_out(void) {
     return n;
 }
 
-/* The methods of rows in dir/out's results, each once, in order: "rtn_kv,kivi,". */
-static void methods_of(char *buf, size_t size) {
+/* The values of `field` (method, dataset) of the rows in dir/out's results, each once, in order:
+ * "rtn_kv,kivi,". */
+static void rows_of(const char *field, char *buf, size_t size) {
     char p[256];
     snprintf(p, sizeof p, "%s/out/results.jsonl", dir);
     json_t *rows;
@@ -944,7 +950,7 @@ static void methods_of(char *buf, size_t size) {
     size_t i;
     json_t *row;
     json_array_foreach(rows, i, row) {
-        const char *m = rb_row_str(row, "method");
+        const char *m = rb_row_str(row, field);
         char item[64];
         snprintf(item, sizeof item, "%s,", m);
         if (!strstr(buf, item)) strncat(buf, item, size - strlen(buf) - 1);
@@ -1011,6 +1017,165 @@ Test(run, preflight_reads_the_headers_of_file_datasets) {
     free(err);
 }
 
+/* Runs dir/bad.yaml (yaml) without -k: exit 2, the preflight's total of nbad cells and nothing
+ * written. The caller checks the messages in the stderr returned, and frees it. */
+static char *rejected_before_running(const char *yaml, const char *opts, size_t nbad) {
+    char *err, p[256];
+    cr_assert_eq(run_config("bad.yaml", yaml, opts, &err), 2, "%s", err);
+    assert_has(err, "%zu cell%s cannot run with %s data (above); nothing was run", nbad,
+               nbad == 1 ? "" : "s", nbad == 1 ? "its" : "their");
+    snprintf(p, sizeof p, "%s/out", dir);
+    cr_assert_neq(access(p, F_OK), 0, "the run wrote %s", p);
+    return err;
+}
+
+/* The same run with -k: the other cells run (the datasets of their rows, each once in order, are
+ * `datasets`; their methods `methods`) and the nbad are recorded as failed. */
+static void keep_going_past(const char *opts, size_t nbad, const char *datasets,
+                            const char *methods) {
+    char *err, args[512], seen[256];
+    snprintf(args, sizeof args, "%s/bad.yaml -o %s/out%s -k", dir, dir, opts);
+    cr_assert_eq(run(args, &err), 2, "%s", err);
+    assert_has(err, "%zu cells cannot run with their data (checked before the first cell)", nbad);
+    assert_has(err, "%zu cells failed", nbad);
+    free(err);
+    cr_assert_eq(failed_in_out(), nbad);
+    rows_of("dataset", seen, sizeof seen);
+    cr_assert_str_eq(seen, datasets);
+    rows_of("method", seen, sizeof seen);
+    cr_assert_str_eq(seen, methods);
+}
+
+/* Metrics that need queries, on data without them (a vector set and a KV cache generated with
+ * queries: 0, a KV dump without Q, a .npy whose queries are not of its vectors' dimension), are
+ * refused before the first cell, with the evaluators' own words; the same metrics on the data
+ * with queries run. The impossible cells come last. */
+Test(run, preflight_finds_metrics_that_need_queries_the_data_lack) {
+    make_dir();
+    write_kv_npy("k.npy", 32, 2, 16);
+    write_kv_npy("v.npy", 32, 2, 16);
+    float x[6 * 16] = {0};
+    size_t xs[2] = {6, 16}, qs[2] = {3, 8};
+    char p[256], yaml[2048];
+    snprintf(p, sizeof p, "%s/x.npy", dir);
+    cr_assert_eq(rb_npy_write(p, RB_NPY_F32, 2, xs, x), 0, "%s", rb_error_detail());
+    snprintf(p, sizeof p, "%s/q8.npy", dir);
+    cr_assert_eq(rb_npy_write(p, RB_NPY_F32, 2, qs, x), 0, "%s", rb_error_detail());
+    snprintf(yaml, sizeof yaml,
+             "name: q\n"
+             "datasets:\n"
+             "  - {name: s, kind: sphere, dim: 16, count: 50, queries: 5}\n"
+             "  - {name: kv, kind: kv_cache, tokens: 32, heads: 2, head_dim: 16, queries: 4}\n"
+             "  - {name: s0, kind: sphere, dim: 16, count: 50}\n"
+             "  - {name: kv0, kind: kv_cache, tokens: 32, heads: 2, head_dim: 16, queries: 0}\n"
+             "  - {name: kvf, kind: kv_npy, k_path: %s/k.npy, v_path: %s/v.npy}\n"
+             "  - {name: x8, kind: npy, path: %s/x.npy, queries_path: %s/q8.npy}\n"
+             "methods:\n"
+             "  - {method: rtn, params: {bits: [2, 4]}}\n"
+             "metrics: [vnmse, ip_slope, recall@5, rel_mse_k, attn_kl]\n",
+             dir, dir, dir, dir);
+    char *err = rejected_before_running(yaml, " --quick", 8);
+    const char *hint = "(set 'queries: N' on a generated dataset; 'queries_path' (npy, fvecs), "
+                       "'q_path' (kv_npy) or 'q_tensor' (kv_safetensors) on a loaded one)";
+    for (int i = 0; i < 2; i++) {
+        const char *ds = i ? "x8" : "s0";
+        assert_has(err,
+                   "%s/bad.yaml:10:5: method 'rtn' (label 'rtn') on dataset '%s': rtn: metrics "
+                   "ip_slope/d_dprod/ip_bias/recall@k need queries of dimension 16 %s (2 cells)",
+                   dir, ds, hint);
+        ds = i ? "kvf" : "kv0";
+        assert_has(err,
+                   "%s/bad.yaml:10:5: method 'rtn' (label 'rtn') on dataset '%s': rtn: the "
+                   "attention metrics need queries (tensor 'Q'; set 'queries: N' on a generated "
+                   "dataset; 'queries_path' (npy, fvecs), 'q_path' (kv_npy) or 'q_tensor' "
+                   "(kv_safetensors) on a loaded one) (2 cells)",
+                   dir, ds);
+    }
+    free(err);
+    keep_going_past(" --quick", 8, "s,kv,", "rtn,");
+}
+
+/* The latency pass's inner_product needs queries too: without --quick a dataset without them is
+ * refused before the first cell, on vectors and on KV data, in the pass's own words. */
+Test(run, preflight_finds_a_timed_inner_product_without_queries, .timeout = 120) {
+    make_dir();
+    const char *yaml = "name: lat\n"
+                       "datasets:\n"
+                       "  - {name: s, kind: sphere, dim: 16, count: 50, queries: 5}\n"
+                       "  - {name: s0, kind: sphere, dim: 16, count: 50}\n"
+                       "  - {name: kv0, kind: kv_cache, tokens: 32, heads: 2, head_dim: 16, "
+                       "queries: 0}\n"
+                       "methods:\n"
+                       "  - {method: rtn}\n"
+                       "metrics: [vnmse, rel_mse_k]\n"
+                       "latency: {ops: [encode, inner_product], min_time: 0.001, repetitions: 1}\n";
+    char *err = rejected_before_running(yaml, "", 2);
+    assert_has(err,
+               "%s/bad.yaml:7:5: method 'rtn' (label 'rtn') on dataset 's0': latency: op "
+               "inner_product (latency: ops) needs queries of dimension 16 on dataset 's0': set "
+               "'queries: N' on a generated dataset;",
+               dir);
+    assert_has(err,
+               "%s/bad.yaml:7:5: method 'rtn' (label 'rtn') on dataset 'kv0': latency: op "
+               "inner_product (latency: ops) on KV data needs queries (tensor 'Q') on dataset "
+               "'kv0': set 'queries: N'",
+               dir);
+    free(err);
+    /* --quick skips the pass, and with it the check. */
+    char args[512];
+    snprintf(args, sizeof args, "%s/bad.yaml -o %s/quick --quick", dir, dir);
+    cr_assert_eq(run(args, &err), 0, "%s", err);
+    free(err);
+    keep_going_past("", 2, "s,", "rtn,");
+}
+
+/* A KV method on vector data is refused before the first cell with the KV evaluator's error, at
+ * the method's entry; a vector codec on KV data (each head_dim row a vector) is not. */
+Test(run, preflight_finds_a_kv_method_on_vector_data) {
+    make_dir();
+    const char *yaml = "name: kvs\n"
+                       "datasets:\n"
+                       "  - {name: kv, kind: kv_cache, tokens: 32, heads: 2, head_dim: 16}\n"
+                       "  - {name: s, kind: sphere, dim: 16, count: 50}\n"
+                       "methods:\n"
+                       "  - {method: rtn}\n"
+                       "  - {method: rtn_kv, params: {bits: [2, 4]}}\n"
+                       "metrics: [vnmse, rel_mse_k]\n";
+    char *err = rejected_before_running(yaml, " --quick", 2);
+    assert_has(err,
+               "%s/bad.yaml:7:5: method 'rtn_kv' (label 'rtn_kv') on dataset 's': rtn_kv: the "
+               "dataset has no KV tensors 'K' and 'V' (2 cells)",
+               dir);
+    cr_assert_null(strstr(err, "method 'rtn' (label 'rtn')"), "%s", err);
+    free(err);
+    keep_going_past(" --quick", 2, "kv,s,", "rtn,rtn_kv,");
+}
+
+/* A recall@K above a file's base size is refused before the first cell (the preflight reads the
+ * .fvecs file's size), at the metric's place in the config; the cells on a larger set run. */
+Test(run, preflight_finds_recall_k_above_a_files_base_size) {
+    make_dir();
+    write_fvecs("base.fvecs", 5, 0);
+    write_fvecs("q.fvecs", 3, 1);
+    char yaml[1024];
+    snprintf(yaml, sizeof yaml,
+             "name: r\n"
+             "datasets:\n"
+             "  - {name: s, kind: sphere, dim: 4, count: 50, queries: 5}\n"
+             "  - {name: b5, kind: fvecs, path: %s/base.fvecs, queries_path: %s/q.fvecs}\n"
+             "methods:\n"
+             "  - {method: rtn, params: {bits: [2, 4]}}\n"
+             "metrics: [vnmse, recall@6]\n",
+             dir, dir);
+    char *err = rejected_before_running(yaml, " --quick", 2);
+    assert_has(err,
+               "%s/bad.yaml:7:18: metric 'recall@6' needs K <= the base size, but dataset 'b5' "
+               "has 5 base vectors (2 cells)",
+               dir);
+    free(err);
+    keep_going_past(" --quick", 2, "s,", "rtn,");
+}
+
 /* A missing file in the second dataset entry stops the run before the first cell of the first:
  * one error at that entry's place, naming the file, with the count of the cells it fails. */
 static const char *missing_yaml = "name: missing\n"
@@ -1052,7 +1217,7 @@ Test(run, keep_going_runs_the_cells_a_missing_file_does_not_stop) {
               "%s", err);
     cr_assert(strstr(err, "3 cells failed"), "%s", err);
     free(err);
-    methods_of(methods, sizeof methods);
+    rows_of("method", methods, sizeof methods);
     cr_assert_str_eq(methods, "rtn,");
     cr_assert_eq(failed_in_out(), 3);
     char p[256];
@@ -1091,7 +1256,7 @@ Test(run, keep_going_runs_the_rest_and_lists_the_failures) {
     cr_assert(strstr(err, "continuing (--keep-going)"), "%s", err);
     cr_assert(strstr(err, "2 cells failed"), "%s", err);
     free(err);
-    methods_of(methods, sizeof methods);
+    rows_of("method", methods, sizeof methods);
     cr_assert_str_eq(methods, "rtn_kv,kivi,");
     char want[160];
     snprintf(want, sizeof want, "%s/mixed.yaml:6:5: method 'rotatekv' (label 'rk')", dir);
@@ -1114,7 +1279,7 @@ Test(run, resume_runs_failed_cells_again) {
     npy_config(yaml, sizeof yaml, "later", npy);
     cr_assert_eq(run_config("later.yaml", yaml, " --quick -k", &err), 2, "%s", err);
     free(err);
-    methods_of(methods, sizeof methods);
+    rows_of("method", methods, sizeof methods);
     cr_assert_str_eq(methods, "rtn,");
     float x[4 * 8];
     for (int i = 0; i < 32; i++) x[i] = (float) (i % 7) - 3.0f;

@@ -43,6 +43,18 @@ double rbt_max_relerr_f32(const float *a, const float *b, size_t n) {
     return m;
 }
 
+/* Everything left in f, NUL-terminated (the caller frees it). */
+static char *read_all(FILE *f) {
+    size_t cap = 1 << 16, n = 0;
+    char *s = malloc(cap);
+    for (size_t k; (k = fread(s + n, 1, cap - n - 1, f)) > 0;) {
+        n += k;
+        if (n + 1 == cap) s = realloc(s, cap *= 2);
+    }
+    s[n] = '\0';
+    return s;
+}
+
 /* Runs `$RB_TEST_BIN args` (stderr to a separate buffer), returns the exit status. */
 int rbt_run_cli(const char *args, char **out, char **err) {
     const char *bin = getenv("RB_TEST_BIN");
@@ -55,18 +67,10 @@ int rbt_run_cli(const char *args, char **out, char **err) {
     snprintf(cmd, sizeof cmd, "'%s' %s 2>'%s'", bin, args, errpath);
     FILE *p = popen(cmd, "r");
     cr_assert_not_null(p);
-    size_t cap = 1 << 16, n = 0;
-    *out = malloc(cap);
-    for (size_t k; (k = fread(*out + n, 1, cap - n - 1, p)) > 0;) {
-        n += k;
-        if (n + 1 == cap) *out = realloc(*out, cap *= 2);
-    }
-    (*out)[n] = '\0';
+    *out = read_all(p);
     int st = pclose(p);
     FILE *e = fdopen(fd, "r");
-    *err = calloc(4096, 1);
-    size_t en = fread(*err, 1, 4095, e);
-    (*err)[en] = '\0';
+    *err = read_all(e);
     fclose(e);
     remove(errpath);
     cr_assert(WIFEXITED(st), "%s did not exit normally", cmd);
@@ -110,12 +114,19 @@ static void shape_of(const rb_dataset *ds, rb_dataset_shape *s) {
     memset(s, 0, sizeof *s);
     const rb_tensor *x = rb_dataset_tensor(ds, "x"), *K = rb_dataset_tensor(ds, "K"),
                     *Kc = rb_dataset_tensor(ds, "K_calib"),
-                    *meta = rb_dataset_tensor(ds, "kv_meta");
-    if (x && x->ndim == 2) s->dim = x->shape[1];
+                    *meta = rb_dataset_tensor(ds, "kv_meta"), *q = rb_dataset_tensor(ds, "queries"),
+                    *Q = rb_dataset_tensor(ds, "Q");
+    s->queries = RB_SHAPE_UNKNOWN;
+    if (x && x->ndim == 2) {
+        s->dim = x->shape[1];
+        s->rows = x->shape[0];
+        s->queries = q && q->ndim == 2 && q->shape[1] == s->dim ? q->shape[0] : 0;
+    }
     if (K) {
         s->tokens = K->shape[K->ndim - 3];
         s->heads = K->shape[K->ndim - 2];
         s->head_dim = K->shape[K->ndim - 1];
+        s->queries = Q ? Q->shape[Q->ndim - 3] : 0;
     }
     if (Kc) s->calib_tokens = Kc->shape[Kc->ndim - 3];
     if (meta) s->rope_base = meta->data[1];
@@ -126,7 +137,7 @@ static int load_against_shape(const rb_dataset_kind *k, const rb_params *p, uint
                               rb_dataset *ds) {
     const char *kind = k->name;
     cr_assert_not_null(k->shape, "kind %s has no shape hook", kind);
-    rb_dataset_shape hs = {0}, ls;
+    rb_dataset_shape hs = {.queries = RB_SHAPE_UNKNOWN}, ls;
     int hrc = k->shape(p, &hs);
     char hmsg[2048];
     snprintf(hmsg, sizeof hmsg, "%s", rb_error_detail());
@@ -143,11 +154,13 @@ static int load_against_shape(const rb_dataset_kind *k, const rb_params *p, uint
         shape_of(ds, &ls);
         cr_assert(hs.dim == ls.dim && hs.heads == ls.heads && hs.head_dim == ls.head_dim &&
                       hs.tokens == ls.tokens && hs.calib_tokens == ls.calib_tokens &&
-                      (float) hs.rope_base == (float) ls.rope_base,
-                  "%s: shape hook dim %zu heads %zu head_dim %zu tokens %zu calib %zu rope %g; "
-                  "loaded %zu %zu %zu %zu %zu %g",
+                      (float) hs.rope_base == (float) ls.rope_base && hs.rows == ls.rows &&
+                      hs.queries == ls.queries,
+                  "%s: shape hook dim %zu heads %zu head_dim %zu tokens %zu calib %zu rope %g "
+                  "rows %zu queries %zu; loaded %zu %zu %zu %zu %zu %g %zu %zu",
                   kind, hs.dim, hs.heads, hs.head_dim, hs.tokens, hs.calib_tokens, hs.rope_base,
-                  ls.dim, ls.heads, ls.head_dim, ls.tokens, ls.calib_tokens, ls.rope_base);
+                  hs.rows, hs.queries, ls.dim, ls.heads, ls.head_dim, ls.tokens, ls.calib_tokens,
+                  ls.rope_base, ls.rows, ls.queries);
     }
     return rc;
 }
