@@ -1,9 +1,11 @@
 /* Dataset registry, tensor bookkeeping and content hashes. */
 #include "datasets/dataset.h"
 
+#include <errno.h>
 #include <nettle/sha2.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "datasets/kinds.h"
 
@@ -82,4 +84,19 @@ void rb_dataset_free(rb_dataset *ds) {
     for (size_t i = 0; i < ds->ntensors; i++) free(ds->tensors[i].data);
     if (ds->signal_free) ds->signal_free(ds->signal);
     memset(ds, 0, sizeof *ds);
+}
+
+FILE *rb_data_open(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (f) return f;
+    int e = errno;
+    char cwd[1024] = "";
+    if (e == ENOENT && path[0] != '/' && getcwd(cwd, sizeof cwd))
+        rb_error_set(RB_EIO,
+                     "%s: cannot open: %s (a relative path is read from the current directory, "
+                     "%s)",
+                     path, strerror(e), cwd);
+    else
+        rb_error_set(RB_EIO, "%s: cannot open: %s", path, strerror(e));
+    return NULL;
 }

@@ -4,6 +4,7 @@
 #define RB_DATASET_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "kernels/kernels.h"
@@ -89,6 +90,11 @@ int rb_dataset_add(rb_dataset *ds, const char *name, size_t ndim, const size_t *
 const rb_tensor *rb_dataset_tensor(const rb_dataset *ds, const char *name);
 /* Computes ds->hash over every tensor (name, shape, bytes) in order. */
 void rb_dataset_hash(rb_dataset *ds);
+
+/* path opened for reading, or NULL with RB_EIO set: "PATH: cannot open: REASON", and for a
+ * relative path that does not exist, the directory it was looked for in (a config's data paths
+ * are read from the current directory, not the config file's). */
+FILE *rb_data_open(const char *path);
 void rb_dataset_free(rb_dataset *ds);
 
 /* ---- .npy files (NumPy format versions 1.0, 2.0, 3.0) ----------------------------------------

@@ -143,8 +143,8 @@ typedef struct fvecs_file {
  * the .fvecs format has no other header. */
 static int fvecs_open(const char *path, size_t limit, fvecs_file *v) {
     memset(v, 0, sizeof *v);
-    v->f = fopen(path, "rb");
-    if (!v->f) return rb_error_set(RB_EIO, "%s: cannot open: %s", path, strerror(errno));
+    v->f = rb_data_open(path);
+    if (!v->f) return RB_EIO;
     struct stat st;
     if (fstat(fileno(v->f), &st) != 0)
         return rb_error_set(RB_EIO, "%s: cannot stat: %s", path, strerror(errno));

@@ -314,8 +314,8 @@ fail:
 
 int rb_npy_read_header(const char *path, unsigned flags, rb_npy_array *out) {
     memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "rb");
-    if (!f) return rb_error_set(RB_EIO, "%s: cannot open: %s", path, strerror(errno));
+    FILE *f = rb_data_open(path);
+    if (!f) return RB_EIO;
     rb_elem t;
     uint64_t data_off;
     int rc = read_header(f, path, flags, out, &t, &data_off);
@@ -333,8 +333,8 @@ int rb_npy_read(const char *path, enum rb_npy_dtype want, unsigned flags, rb_npy
         return rb_error_set(RB_EINVAL, "%s: requested dtype %d is not float32/float64", path,
                             (int) want);
 
-    f = fopen(path, "rb");
-    if (!f) return rb_error_set(RB_EIO, "%s: cannot open: %s", path, strerror(errno));
+    f = rb_data_open(path);
+    if (!f) return RB_EIO;
     rb_elem t = RB_ELEM_F32;
     uint64_t data_off;
     if ((rc = read_header(f, path, flags, out, &t, &data_off))) goto fail;

@@ -191,8 +191,8 @@ done:
 
 int rb_safetensors_read_header(const char *path, const char *tensor, rb_safetensors_entry *out) {
     memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "rb");
-    if (!f) return rb_error_set(RB_EIO, "%s: cannot open: %s", path, strerror(errno));
+    FILE *f = rb_data_open(path);
+    if (!f) return RB_EIO;
     int rc = read_entry(f, path, tensor, out);
     fclose(f);
     return rc;
@@ -212,8 +212,8 @@ static int load_safetensors(const rb_params *p, uint64_t seed, rb_dataset *ds) {
     int rc = st_args(p, &path, &name);
     if (rc) return rc;
     unsigned char *raw = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return rb_error_set(RB_EIO, "%s: cannot open: %s", path, strerror(errno));
+    FILE *f = rb_data_open(path);
+    if (!f) return RB_EIO;
     rb_safetensors_entry e;
     if ((rc = read_entry(f, path, name, &e))) goto done;
     rb_elem t = st_elem[dtype_index(e.dtype)];

@@ -90,6 +90,14 @@ Test(loaders, npy_rejections) {
                  "5 axes");
     expect_error(rbt_load_and_shape(&ds, "npy", 0, "path", rbt_tmp("missing.npy"), NULL), RB_EIO,
                  "missing.npy", NULL);
+    cr_assert_null(strstr(rb_error_detail(), "relative"), "%s", rb_error_detail());
+    /* A relative path that is not there says where it was looked for: the current directory,
+     * which a config's paths are read from (not the config file's). */
+    char cwd[1024], want[1100];
+    cr_assert_not_null(getcwd(cwd, sizeof cwd));
+    snprintf(want, sizeof want, "(a relative path is read from the current directory, %s)", cwd);
+    expect_error(rbt_load_and_shape(&ds, "npy", 0, "path", "no/such/x.npy", NULL), RB_EIO,
+                 "no/such/x.npy: cannot open: No such file or directory", want);
     expect_error(rbt_load_and_shape(&ds, "npy", 0, NULL), RB_EINVAL, "'path' is required", NULL);
     /* A bad queries file fails the whole load and leaves nothing behind. */
     float ok[6] = {1, 2, 3, 4, 5, 6};
