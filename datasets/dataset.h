@@ -71,7 +71,8 @@ typedef struct rb_dataset_shape {
  * only their files' headers and return the error load would give for every defect a header shows
  * (a missing file, a bad header or dtype, a size that does not match the shape, K and V of
  * different shapes, a calibration split the dump cannot give), so that a run finds them before
- * its first cell. What only the data show (NaN, Inf) is still found by load. */
+ * its first cell. What only the data show (NaN, Inf; an fvecs vector of another dimension in a
+ * file whose size is a whole number of vector 0's records) is still found by load. */
 typedef struct rb_dataset_kind {
     const char *name;
     const char *summary;

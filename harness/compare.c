@@ -256,10 +256,14 @@ static void put_params(FILE *f, json_t *obj, json_t *keep) {
         if (keep && !json_object_get(keep, k)) continue;
         /* As the report writes values: reals at their shortest exact text (1e-05, not
          * jansson's 1.0000000000000001e-05); null and lists as JSON. */
-        char t[256], *s = NULL;
+        char t[64], *s = NULL;
         rb_json_scalar_text(v, t, sizeof t);
-        if (!*t && !json_is_string(v)) s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-        fprintf(f, "%s%s=%s", first ? "" : ",", k, s ? s : t);
+        if (json_is_string(v))
+            fprintf(f, "%s%s=%s", first ? "" : ",", k, json_string_value(v)); /* any length */
+        else {
+            if (!*t) s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+            fprintf(f, "%s%s=%s", first ? "" : ",", k, s ? s : t);
+        }
         free(s);
         first = 0;
     }

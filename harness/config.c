@@ -1153,6 +1153,12 @@ static int build_plot(rb_config *cfg, ref item) {
                 names_of(cfg->metrics, cfg->nmetrics, sizeof *cfg->metrics, (char[512]){0}, 512));
         if (kfamily || sliced)
             return err(xm, "plot: x_metric needs a y with one value per cell (not %s)", p->y);
+        size_t n = strlen(s);
+        if ((n > 8 && !strcmp(s + n - 8, "_latency")) || (n > 5 && !strcmp(s + n - 5, "/head")))
+            return err(xm,
+                       "plot: x_metric '%s' has no one value per cell (a timing's samples, or a "
+                       "value per head): use an accuracy metric such as bits",
+                       s);
         if (!(p->x_metric = strdup(s))) return oom();
     } else {
         if ((rc = want_string(xv, "plot x", &s))) return rc;

@@ -1358,7 +1358,9 @@ static int plot_one(FILE *f, const char *dir, int idx, json_t *spec, json_t *row
     json_array_foreach(cols, i, c) {
         const char *col = json_string_value(c);
         const char *bare = col[1] == ':' ? col + 2 : col;
-        if (!strcmp(bare, x) || !strcmp(bare, series)) continue;
+        /* The x parameter is the axis; under x_metric a parameter of the metric's name is not
+         * (varies_within decides, per point). */
+        if ((!xmetric && !strcmp(bare, x)) || !strcmp(bare, series)) continue;
         if (!strcmp(col, "method")) continue; /* a label names one method entry */
         if (varies_within(sel, col, series, xmetric ? xtexts : NULL)) json_array_append(extra, c);
     }

@@ -559,7 +559,10 @@ static int preflight(run *r) {
     for (size_t i = 0; i < r->ncells; i++) {
         const rb_cell *c = &r->cells[i];
         int rc;
-        if (!cell_selected(r, c) || !(rc = check_cell(r, c))) continue;
+        /* a cell done before (--resume) is not run again, so its data need not be there */
+        if (!cell_selected(r, c) || (r->done && json_object_get(r->done, c->key)) ||
+            !(rc = check_cell(r, c)))
+            continue;
         bad++;
         if (!first_rc) first_rc = rc;
         char msg[1024];
@@ -615,46 +618,46 @@ static void progress(run *r, size_t i) {
     if (i >= r->ncells) fputc('\n', stderr);
 }
 
-/* s for a shell command line: as it is when it holds only characters no shell treats
- * specially, else in single quotes. */
-static void shell_word(char *buf, size_t size, const char *s) {
+/* s as one word of a shell command line: as it is when it holds only characters no shell
+ * treats specially, else in single quotes. */
+static void shell_word(FILE *f, const char *s) {
     if (*s &&
         strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./=,:+-@%") ==
             strlen(s)) {
-        snprintf(buf, size, "%s", s);
+        fputs(s, f);
         return;
     }
-    size_t n = 0;
-    if (size < 3) return;
-    buf[n++] = '\'';
-    for (; *s && n + 5 < size; s++) {
-        if (*s == '\'') {
-            memcpy(buf + n, "'\\''", 4); /* close, escaped quote, reopen */
-            n += 4;
-        } else {
-            buf[n++] = *s;
-        }
-    }
-    buf[n++] = '\'';
-    buf[n] = '\0';
+    fputc('\'', f);
+    for (; *s; s++) fputs(*s == '\'' ? "'\\''" : (char[2]){*s, 0}, f); /* close, \', reopen */
+    fputc('\'', f);
 }
 
 /* The command that continues this run with the options it was started with (the ones that
- * decide which cells run and how), plus -k when keep_going. */
-static const char *resume_command(const run *r, int keep_going, char *buf, size_t size) {
+ * decide which cells run and how), plus -k when keep_going: allocated (any path length), NULL
+ * only without memory. */
+static char *resume_command(const run *r, int keep_going) {
     const rb_run_opts *o = r->o;
-    char cfg[1100], dir[4400], only[600] = "", backend[64] = "", threads[32] = "";
-    shell_word(cfg, sizeof cfg, o->config);
-    shell_word(dir, sizeof dir, r->results_dir);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) return NULL;
+    fputs("rotabench run ", f);
+    shell_word(f, o->config);
+    fputs(" -o ", f);
+    shell_word(f, r->results_dir);
+    fputs(" --resume", f);
+    if (o->quick) fputs(" --quick", f);
     if (o->only) {
-        char w[560];
-        shell_word(w, sizeof w, o->only);
-        snprintf(only, sizeof only, " --only %s", w);
+        fputs(" --only ", f);
+        shell_word(f, o->only);
     }
-    if (o->backend) snprintf(backend, sizeof backend, " --backend %s", o->backend);
-    if (o->threads) snprintf(threads, sizeof threads, " --threads %d", o->threads);
-    snprintf(buf, size, "rotabench run %s -o %s --resume%s%s%s%s%s", cfg, dir,
-             o->quick ? " --quick" : "", only, backend, threads, keep_going ? " -k" : "");
+    if (o->backend) fprintf(f, " --backend %s", o->backend);
+    if (o->threads) fprintf(f, " --threads %d", o->threads);
+    if (keep_going) fputs(" -k", f);
+    if (fclose(f) != 0) {
+        free(buf);
+        return NULL;
+    }
     return buf;
 }
 
@@ -849,7 +852,6 @@ size_t rb_run_warn_rope(const rb_config *cfg, const rb_cell *cells, size_t ncell
 int rb_run(const rb_run_opts *o) {
     run r = {.o = o, .ds_index = -1, .bad_ds_index = -1};
     int rc, status = 2;
-    char cmd[8192]; /* a resume command, for the messages */
     if (o->resume && !o->out_dir) {
         fprintf(stderr, "rotabench run: --resume needs -o DIR (the directory of the run to "
                         "continue)\n");
@@ -864,10 +866,13 @@ int rb_run(const rb_run_opts *o) {
     rb_run_warn_rope(&r.cfg, r.cells, r.ncells, stderr);
     if ((rc = resolve_backends(&r))) goto fail;
     if ((rc = check_only(&r))) goto fail;
+    if (o->resume) { /* first: the preflight does not check cells already done */
+        snprintf(r.results_dir, sizeof r.results_dir, "%s", o->out_dir);
+        if ((rc = check_resume(&r))) goto fail;
+        if ((rc = rb_results_done_cells(r.results_dir, &r.done))) goto fail;
+    }
     if ((rc = preflight(&r))) goto fail;
     if ((rc = setup_dirs(&r))) goto fail;
-    if (o->resume && (rc = check_resume(&r))) goto fail;
-    if (o->resume && (rc = rb_results_done_cells(r.results_dir, &r.done))) goto fail;
     if (r.cfg.latency.enabled && !o->quick) {
         int t = rb_threads_get();
         /* The copy on bench's buffer size (well above the last-level cache), so that a run's
@@ -935,10 +940,12 @@ int rb_run(const rb_run_opts *o) {
     if (interrupted) {
         char also[64] = "";
         if (r.failed) snprintf(also, sizeof also, " (and %zu that failed)", r.failed);
+        char *cmd = resume_command(&r, o->keep_going);
         fprintf(stderr,
                 "rotabench run: interrupted after %zu cells%s; the finished cells are in %s; "
                 "continue with: %s\n",
-                r.ran, also, r.results_dir, resume_command(&r, o->keep_going, cmd, sizeof cmd));
+                r.ran, also, r.results_dir, cmd ? cmd : "rotabench run ... --resume");
+        free(cmd);
         goto done;
     }
     size_t passed, failed, missing;
@@ -983,12 +990,14 @@ int rb_run(const rb_run_opts *o) {
                                         : "");
     status = failed || missing ? 1 : 0; /* a claim not measured is not a claim that holds */
     if (r.failed) {
+        char *cmd = resume_command(&r, 1);
         fprintf(stderr,
                 "rotabench run: %zu cell%s failed (listed above and in the report); %s runs %s "
                 "again (the config must be the same: after a change to it, run into a new "
                 "directory)\n",
-                r.failed, r.failed == 1 ? "" : "s", resume_command(&r, 1, cmd, sizeof cmd),
+                r.failed, r.failed == 1 ? "" : "s", cmd ? cmd : "rotabench run ... --resume -k",
                 r.failed == 1 ? "it" : "them");
+        free(cmd);
         status = 2;
     }
     goto done;
@@ -1001,11 +1010,14 @@ fail:
                 "report %s renders them\n",
                 r.ran, r.ran == 1 ? "" : "s", r.ran == 1 ? "is" : "are", r.results_dir,
                 r.results_dir);
-    if (r.stopped_by_cell)
+    if (r.stopped_by_cell) {
+        char *cmd = resume_command(&r, 1);
         fprintf(stderr,
                 "rotabench run: the failure is recorded in %s (rotabench report %s writes a "
                 "report that lists it); %s goes on past failing cells\n",
-                r.results_dir, r.results_dir, resume_command(&r, 1, cmd, sizeof cmd));
+                r.results_dir, r.results_dir, cmd ? cmd : "rotabench run ... --resume -k");
+        free(cmd);
+    }
     status = 2;
 done:
     if (r.res) rb_results_close(r.res);

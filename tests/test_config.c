@@ -352,6 +352,10 @@ static const struct bad_case {
     ROW("plot x_metric not a computed metric", BASE "plots:\n  - {x_metric: ratio, y: vnmse}\n",
         "cfg.yaml:8:16: plot: x_metric 'ratio' is not a metric the run computes (metrics: vnmse, "
         "bits)"),
+    ROW("plot x_metric a timing",
+        BASE "latency: {ops: [encode]}\nplots:\n  - {x_metric: encode_latency, y: vnmse}\n",
+        "cfg.yaml:9:16: plot: x_metric 'encode_latency' has no one value per cell (a timing's "
+        "samples, or a value per head): use an accuracy metric such as bits"),
     ROW("plot with neither x nor x_metric", BASE "plots:\n  - {y: vnmse}\n",
         "cfg.yaml:8:5: plot: 'x' (or 'x_metric') is required"),
     ROW("plot logy not a bool", BASE "plots:\n  - {x: bits, y: vnmse, logy: maybe}\n",
