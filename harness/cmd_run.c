@@ -10,7 +10,7 @@
 
 static const char usage_text[] =
     "usage: rotabench run CONFIG [-o DIR] [--resume] [--backend cpu|cuda|auto] [--threads N]\n"
-    "                     [--quick] [--only GLOB] [-k|--keep-going]\n"
+    "                     [--quick] [--only GLOB] [-k|--keep-going] [-n|--dry-run]\n"
     "\n"
     "Runs every cell of CONFIG (datasets x methods x parameter sweeps x backends x repeats),\n"
     "appending results as each cell finishes, then grades the config's expect: entries and\n"
@@ -28,26 +28,27 @@ static const char usage_text[] =
     "  -k, --keep-going  a cell that fails is recorded (error on stderr and in the report)\n"
     "                    and the run goes on with the next; the exit status is then 2\n"
     "                    (default: the first failing cell stops the run)\n"
+    "  -n, --dry-run     check the config and every cell that would run (the preflight:\n"
+    "                    data files' headers, parameters, metrics the data can give), list\n"
+    "                    their keys and what the run would do; run and write nothing\n"
+    "                    (exit 0 when all pass, 2 with every error found)\n"
     "\n"
     "exit status: 0 all cells ran and every expectation passed; 1 an expectation failed;\n"
     "2 a config or runtime error, a failed cell, or an interrupt (finished cells are kept:\n"
     "rerun with --resume -o DIR to continue; it runs failed cells again).\n";
 
 int rb_cmd_run(int argc, char **argv) {
-    static const struct option longs[] = {{"out", required_argument, 0, 'o'},
-                                          {"resume", no_argument, 0, 'r'},
-                                          {"backend", required_argument, 0, 'b'},
-                                          {"threads", required_argument, 0, 't'},
-                                          {"quick", no_argument, 0, 'q'},
-                                          {"only", required_argument, 0, 'g'},
-                                          {"keep-going", no_argument, 0, 'k'},
-                                          {"help", no_argument, 0, 'h'},
-                                          {0, 0, 0, 0}};
+    static const struct option longs[] = {
+        {"out", required_argument, 0, 'o'},     {"resume", no_argument, 0, 'r'},
+        {"backend", required_argument, 0, 'b'}, {"threads", required_argument, 0, 't'},
+        {"quick", no_argument, 0, 'q'},         {"only", required_argument, 0, 'g'},
+        {"keep-going", no_argument, 0, 'k'},    {"dry-run", no_argument, 0, 'n'},
+        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     rb_run_opts o = {.argc = argc, .argv = argv};
     optind = 1;
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, "o:kh", longs, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "o:knh", longs, NULL)) != -1) {
         char *end;
         switch (c) {
         case 'o':
@@ -83,6 +84,9 @@ int rb_cmd_run(int argc, char **argv) {
             break;
         case 'k':
             o.keep_going = 1;
+            break;
+        case 'n':
+            o.dry_run = 1;
             break;
         case 'h':
             fputs(usage_text, stdout);

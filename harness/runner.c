@@ -573,7 +573,7 @@ static int preflight(run *r) {
         json_object_set_new(seen, msg, json_integer(n ? json_integer_value(n) + 1 : 1));
     }
     const char *what = bad == 1 ? "cell cannot run with its" : "cells cannot run with their";
-    if (!bad || r->o->keep_going) {
+    if (!bad || (r->o->keep_going && !r->o->dry_run)) { /* a dry run shows every error */
         json_decref(seen);
         if (bad)
             fprintf(stderr,
@@ -818,6 +818,7 @@ static int setup_dirs(run *r) {
                             "%s already holds a run (results.jsonl): continue it with --resume, "
                             "or write to a new directory (-o), or remove it first",
                             r->results_dir);
+    if (o->dry_run) return RB_OK;
     int rc = rb_mkdir_p(r->results_dir);
     if (!rc) rc = rb_mkdir_p(r->report_dir);
     return rc;
@@ -849,6 +850,43 @@ size_t rb_run_warn_rope(const rb_config *cfg, const rb_cell *cells, size_t ncell
     return warned;
 }
 
+/* --dry-run: the cells that would run, one key a line, and what the run would do. Called after
+ * the preflight passed for all of them. */
+static void dry_run_plan(const run *r) {
+    const rb_run_opts *o = r->o;
+    size_t todo = 0, done = 0, filtered = 0;
+    for (size_t i = 0; i < r->ncells; i++) {
+        const rb_cell *c = &r->cells[i];
+        if (!cell_selected(r, c))
+            filtered++;
+        else if (r->done && json_object_get(r->done, c->key))
+            done++;
+        else
+            printf("%s\n", r->cells[i].key), todo++;
+    }
+    printf("dry run: %zu of %zu cells would run", todo, r->ncells);
+    if (done) printf(", %zu done before (--resume)", done);
+    if (filtered) printf(", %zu not selected by --only", filtered);
+    printf("; every one passes the preflight (data headers, parameters, metrics)\n");
+    const rb_latency *l = &r->cfg.latency;
+    if (!l->enabled)
+        printf("latency: off (the config has no latency: section)\n");
+    else if (o->quick)
+        printf("latency: skipped (--quick)\n");
+    else {
+        printf("latency: timed where a cell's method has the op:");
+        for (size_t i = 0; i < l->nops; i++) printf(" %s", l->ops[i]);
+        printf(" (min_time %g s, %d repetitions)\n", l->min_time, l->repetitions);
+    }
+    printf("expect:  %zu expectations graded after the run\n", r->cfg.nexpects);
+    if (o->out_dir)
+        printf("output:  %s (results and report)\n", r->results_dir);
+    else
+        printf("output:  results/<run-id>/ and reports/<run-id>/ (run-id: UTC time + '%s')\n",
+               r->cfg.name);
+    printf("nothing was run or written\n");
+}
+
 int rb_run(const rb_run_opts *o) {
     run r = {.o = o, .ds_index = -1, .bad_ds_index = -1};
     int rc, status = 2;
@@ -873,6 +911,11 @@ int rb_run(const rb_run_opts *o) {
     }
     if ((rc = preflight(&r))) goto fail;
     if ((rc = setup_dirs(&r))) goto fail;
+    if (o->dry_run) {
+        dry_run_plan(&r);
+        status = 0;
+        goto done;
+    }
     if (r.cfg.latency.enabled && !o->quick) {
         int t = rb_threads_get();
         /* The copy on bench's buffer size (well above the last-level cache), so that a run's

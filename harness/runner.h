@@ -13,14 +13,17 @@ typedef struct rb_run_opts {
     int quick;           /* skip the latency pass */
     const char *only;    /* NULL, or a glob on the cell's label, method or key */
     int keep_going;      /* a failing cell is recorded and the run goes on (exit status 2) */
+    int dry_run;         /* check and list the cells that would run; run and write nothing */
     int argc;            /* the command line, for context.json */
     char **argv;
 } rb_run_opts;
 
 /* Runs the sweep. Returns the process exit status: 0 every cell ran and every expectation
  * passed, 1 an expectation failed, 2 a config or runtime error (or an interrupt) — with the
- * message already printed on stderr. Finished cells are never lost: each is flushed to disk
- * before the next starts, and an interrupted run can continue with --resume. */
+ * message already printed on stderr. With dry_run: 0 when every cell that would run passes the
+ * preflight (listed on stdout), else 2; nothing is run or written. Finished cells are never lost:
+ * each is flushed to disk before the next starts, and an interrupted run can continue with
+ * --resume. */
 int rb_run(const rb_run_opts *opts);
 
 struct rb_config;

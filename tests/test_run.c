@@ -1205,6 +1205,85 @@ Test(run, preflight_finds_a_missing_file_before_the_first_cell) {
     free(err);
 }
 
+/* The lines of text that contain sub. */
+static size_t lines_with(const char *text, const char *sub) {
+    size_t n = 0;
+    for (const char *l = text; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
+        const char *end = strchr(l, '\n'), *at = strstr(l, sub);
+        if (at && (!end || at < end)) n++;
+    }
+    return n;
+}
+
+/* --dry-run: the preflight on every cell that would run (its errors shown even with -k), the
+ * keys of those cells (the same keys the run then writes), nothing written; with --resume the
+ * cells done before are counted, not listed. */
+Test(run, dry_run_lists_the_cells_and_writes_nothing, .timeout = 120) {
+    make_dir();
+    char yaml[1024], p[256], args[512], *out, *err;
+    snprintf(yaml, sizeof yaml, missing_yaml, dir);
+    write_file("missing.yaml", yaml);
+    snprintf(args, sizeof args, "run %s/missing.yaml -o %s/out -n -k", dir, dir);
+    cr_assert_eq(rbt_run_cli(args, &out, &err), 2, "%s%s", out, err);
+    assert_has(err, "dataset 'd': %s/nope.npy: cannot open: No such file or directory (3 cells)",
+               dir);
+    free(out);
+    free(err);
+    snprintf(p, sizeof p, "%s/out", dir);
+    cr_assert_neq(access(p, F_OK), 0, "the dry run wrote %s", p);
+
+    write_file("small.yaml", small_yaml);
+    snprintf(args, sizeof args, "run %s/small.yaml -o %s/out --dry-run", dir, dir);
+    cr_assert_eq(rbt_run_cli(args, &out, &err), 0, "%s%s", out, err);
+    cr_assert_eq(lines_with(out, "|rtn|"), 12, "%s", out);
+    cr_assert(strstr(out, "dry run: 12 of 12 cells would run; every one passes"), "%s", out);
+    cr_assert(strstr(out, "expect:  1 expectations"), "%s", out);
+    cr_assert_neq(access(p, F_OK), 0, "the dry run wrote %s", p);
+    char *listed = out;
+    free(err);
+
+    snprintf(args, sizeof args, "run %s/small.yaml -o %s/out -n --only '*bits=8*'", dir, dir);
+    cr_assert_eq(rbt_run_cli(args, &out, &err), 0, "%s%s", out, err);
+    cr_assert_eq(lines_with(out, "|bits=8,"), 4, "%s", out);
+    cr_assert_eq(lines_with(out, "|rtn|"), 4, "%s", out);
+    cr_assert(strstr(out, "4 of 12 cells would run, 8 not selected by --only"), "%s", out);
+    free(out);
+    free(err);
+
+    /* The run writes the cells the dry run listed, in its order. */
+    cr_assert_eq(run_config("small.yaml", small_yaml, " --quick", &err), 0, "%s", err);
+    free(err);
+    snprintf(p, sizeof p, "%s/out/results.jsonl", dir);
+    json_t *rows;
+    cr_assert_eq(rb_results_read(p, &rows), 0, "%s", rb_error_detail());
+    char keys[8192] = "";
+    const char *prev = "";
+    size_t i, len = 0;
+    json_t *row;
+    json_array_foreach(rows, i, row) { /* a row per metric: each cell's key once */
+        const char *k = rb_row_str(row, "cell_key");
+        if (strcmp(prev, k)) len += (size_t) snprintf(keys + len, sizeof keys - len, "%s\n", k);
+        prev = k;
+        cr_assert(len < sizeof keys);
+    }
+    json_decref(rows);
+    cr_assert(!strncmp(listed, keys, strlen(keys)), "listed:\n%s\nran:\n%s", listed, keys);
+    free(listed);
+
+    snprintf(args, sizeof args, "run %s/small.yaml -o %s/out -n", dir, dir);
+    cr_assert_eq(rbt_run_cli(args, &out, &err), 2, "%s%s", out, err);
+    cr_assert(strstr(err, "already holds a run"), "%s", err);
+    free(out);
+    free(err);
+    snprintf(args, sizeof args, "run %s/small.yaml -o %s/out -n --resume --quick", dir, dir);
+    cr_assert_eq(rbt_run_cli(args, &out, &err), 0, "%s%s", out, err);
+    cr_assert(strstr(out, "dry run: 0 of 12 cells would run, 12 done before (--resume)"), "%s",
+              out);
+    cr_assert_eq(lines_with(out, "|rtn|"), 0, "%s", out);
+    free(out);
+    free(err);
+}
+
 /* With --keep-going the cells of the other dataset run and those of the missing file are recorded
  * as failed, each with the dataset entry's error. */
 Test(run, keep_going_runs_the_cells_a_missing_file_does_not_stop) {
