@@ -128,7 +128,7 @@ static void craft_with(const char *dir, const char *cfg_json) {
                 cr_assert_eq(rb_results_write(res, &r), 0);
                 if (bits == 4 && rep == 0) {
                     double samples[5] = {2e-6, 1e-6, 3e-6, 4e-6, 5e-6};
-                    r.metric = "encode";
+                    r.metric = "encode_latency";
                     r.unit = "s";
                     r.value = 3e-6;
                     r.samples = samples;
@@ -321,7 +321,7 @@ Test(report, crafted_run) {
               "%s", md);
 
     /* Latency: median of {1..5} us is 3 us, IQR 2..4 us. */
-    cr_assert(strstr(md, "| encode | 3 µs | 2 µs..4 µs | 5 | 1 vectors | 333 k vectors/s | 12.50 | "
+    cr_assert(strstr(md, "| encode_latency | 3 µs | 2 µs..4 µs | 5 | 1 vectors | 333 k vectors/s | 12.50 | "
                          "42% | fwht_f32=avx512 |"),
               "%s", md);
 
@@ -402,7 +402,7 @@ static void append_latency(const char *dir, int rep, const double *samples, size
     char key[64];
     snprintf(key, sizeof key, "sphere|lat|bits=4|cpu|%d", rep);
     rb_record r = crafted_record("eden", "lat", &dp, &p, key, rep);
-    r.metric = "decode";
+    r.metric = "decode_latency";
     r.unit = "s";
     r.value = med;
     r.stderr_ = NAN;
@@ -430,7 +430,7 @@ Test(report, latency_row_describes_the_pooled_repeats) {
     char *md = rendered_report(dir);
     /* Pooled median of 1..6 us: 3.5 us; 1000 / 3.5 us = 286 M/s; 1e5 B / 3.5 us = 28.57 GB/s. */
     cr_assert(strstr(md,
-                     "| decode | 3.5 µs | 2.25 µs..4.75 µs | 6 | 1000 vectors | 286 M vectors/s "
+                     "| decode_latency | 3.5 µs | 2.25 µs..4.75 µs | 6 | 1000 vectors | 286 M vectors/s "
                      "| 28.57 | 29% | fwht_f32=avx512,pack_rows=ref |"),
               "%s", md);
     free(md);
@@ -505,7 +505,7 @@ static void append_row(const char *dir, const char *method, const char *label,
     snprintf(key, sizeof key, "%s|%s|%s|%s", dataset, label, bits, samples ? "lat" : "acc");
     rb_record r = crafted_record(method, label, &dp, &p, key, 0);
     r.dataset = dataset;
-    r.metric = samples ? "encode" : "vnmse";
+    r.metric = samples ? "encode_latency" : "vnmse";
     r.value = v;
     r.stderr_ = NAN;
     if (samples) {
@@ -547,7 +547,7 @@ Test(report, compact_parameter_columns) {
                          "data: count=1000\n"),
               "%s", md);
     cr_assert(strstr(md, "| label | dataset | op | median |"), "%s", md);
-    cr_assert(strstr(md, "| cb | small | encode | 2 µs |"), "%s", md);
+    cr_assert(strstr(md, "| cb | small | encode_latency | 2 µs |"), "%s", md);
     cr_assert_null(strstr(md, "data.dim"), "%s", md);
     free(md);
     rmtmp();
