@@ -321,9 +321,11 @@ Test(report, crafted_run) {
               "%s", md);
 
     /* Latency: median of {1..5} us is 3 us, IQR 2..4 us. */
-    cr_assert(strstr(md, "| encode_latency | 3 µs | 2 µs..4 µs | 5 | 1 vectors | 333 k vectors/s | 12.50 | "
-                         "42% | fwht_f32=avx512 |"),
-              "%s", md);
+    cr_assert(
+        strstr(md,
+               "| encode_latency | 3 µs | 2 µs..4 µs | 5 | 1 vectors | 333 k vectors/s | 12.50 | "
+               "42% | fwht_f32=avx512 |"),
+        "%s", md);
 
     /* Provenance. */
     cr_assert(strstr(md, "| revision |"));
@@ -429,10 +431,11 @@ Test(report, latency_row_describes_the_pooled_repeats) {
                    "fwht_f32=avx512,pack_rows=ref");
     char *md = rendered_report(dir);
     /* Pooled median of 1..6 us: 3.5 us; 1000 / 3.5 us = 286 M/s; 1e5 B / 3.5 us = 28.57 GB/s. */
-    cr_assert(strstr(md,
-                     "| decode_latency | 3.5 µs | 2.25 µs..4.75 µs | 6 | 1000 vectors | 286 M vectors/s "
-                     "| 28.57 | 29% | fwht_f32=avx512,pack_rows=ref |"),
-              "%s", md);
+    cr_assert(
+        strstr(md,
+               "| decode_latency | 3.5 µs | 2.25 µs..4.75 µs | 6 | 1000 vectors | 286 M vectors/s "
+               "| 28.57 | 29% | fwht_f32=avx512,pack_rows=ref |"),
+        "%s", md);
     free(md);
     rmtmp();
 }
@@ -844,5 +847,36 @@ Test(report, cmd_report_binary) {
     cr_assert(strstr(err, "invalid JSON"), "stderr: %s", err);
     free(out);
     free(err);
+    rmtmp();
+}
+
+/* The ± of a value pooled over repeats is the larger of the spread between them (sd / sqrt(R))
+ * and their own errors: repeats with tiny errors over vectors but different values (a new random
+ * matrix per seed) show the spread, 0.1 here, not sqrt(2 * 0.001^2) / 2 = 0.0007. */
+Test(report, repeats_that_disagree_widen_the_standard_error) {
+    const char *dir = crafted("{\"name\": \"crafted\", \"seed\": 1}");
+    remove_output(dir, "results.jsonl");
+    remove_output(dir, "expect.jsonl");
+    rb_results *res;
+    cr_assert_eq(rb_results_open(dir, &res), 0, "%s", rb_error_detail());
+    rb_params dp, p;
+    cr_assert_eq(rb_params_init(&dp, RB_PARAMS_OF(ddefs)), 0);
+    cr_assert_eq(rb_params_init(&p, RB_PARAMS_OF(mdefs)), 0);
+    const double values[2] = {1.0, 1.2}, ses[2] = {0.001, 0.001};
+    for (int rep = 0; rep < 2; rep++) {
+        char key[64];
+        snprintf(key, sizeof key, "sphere|qjl|%d", rep);
+        rb_record r = crafted_record("qjl", "qjl", &dp, &p, key, rep);
+        r.metric = "d_dprod";
+        r.value = values[rep];
+        r.stderr_ = ses[rep];
+        cr_assert_eq(rb_results_write(res, &r), 0);
+        cr_assert_eq(rb_results_end_cell(res, key), 0);
+    }
+    rb_results_close(res);
+    char *md = rendered_report(dir);
+    cr_assert(strstr(md, "| 1.100 ± 0.100 |"), "%s", md);
+    cr_assert(strstr(md, "the spread between the repeats / √R"), "%s", md);
+    free(md);
     rmtmp();
 }
