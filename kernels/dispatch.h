@@ -98,7 +98,12 @@ void rb_kernel_trace_share(rb_trace *t, int delta);
         return rb_error_set(RB_ENOTSUP, "%s: every variant declined", (op).name); \
     } while (0)
 
-/* Work and minimum memory traffic of one call, for GFLOP/s, GB/s and fractions of the limit. */
+/* Work and minimum memory traffic of one call, for GFLOP/s, GB/s and fractions of the limit.
+ * flops counts the arithmetic of the op's definition, one per add, subtract or multiply (an FMA
+ * is 2): a Walsh-Hadamard transform of n = K 2^m its n m butterfly adds and n K adds of the K-point
+ * mix, an RHT also its n sign multiplies, a quantizer its scale, round and clamp. A transform's
+ * normalization (1/sqrt(n), one multiply an element that kernels fold into a butterfly or skip)
+ * is counted in none, so that fwht, hadamard and rht of one size report comparable GFLOP/s. */
 typedef struct rb_cost {
     double flops;
     double bytes;

@@ -24,7 +24,8 @@ int rb_fwht_check(size_t n, size_t count, size_t stride);
 /* The fp64 version: the reference only; the oracle for tests. */
 int rb_fwht_f64(double *data, size_t n, size_t count, size_t stride, rb_norm norm, rb_order order);
 
-/* Work: n log2 n additions per row; traffic: one read and one write of every element. */
+/* Work: n log2 n additions per row (the normalization is not counted: the convention at
+ * rb_cost); traffic: one read and one write of every element. */
 rb_cost rb_fwht_cost(size_t n, size_t count, size_t elem_bytes);
 
 /* The natural-order kernel slot every variant fills: butterflies on `count` rows, then a

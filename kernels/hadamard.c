@@ -271,7 +271,7 @@ rb_cost rb_hadamard_cost(size_t n, size_t count, size_t elem_bytes) {
     }
     double len = (double) n, rows = (double) count;
     double mix = K > 1 ? (double) K : 0.0;
-    return (rb_cost){rows * len * ((double) m + mix + 1.0), 2.0 * rows * len * (double) elem_bytes};
+    return (rb_cost){rows * len * ((double) m + mix), 2.0 * rows * len * (double) elem_bytes};
 }
 
 /* ---- apply ---- */

@@ -47,8 +47,9 @@ int rb_hadamard_f32(float *data, size_t n, size_t count, size_t stride, rb_dir d
 /* The fp64 version (reference only): the oracle for tests. */
 int rb_hadamard_f64(double *data, size_t n, size_t count, size_t stride, rb_dir dir);
 
-/* Work per row: n m adds (FWHT) + n K adds (the +-1 mix, counted as adds) + n multiplies (scale);
- * traffic: one read and one write of every element (the mix runs on a tile in L1). */
+/* Work per row: n m adds (FWHT) + n K adds (the +-1 mix, counted as adds); the normalization is
+ * not counted (the convention at rb_cost); traffic: one read and one write of every element (the
+ * mix runs on a tile in L1). */
 rb_cost rb_hadamard_cost(size_t n, size_t count, size_t elem_bytes);
 
 /* The kernel slot after argument checks: n = K * 2^m already validated, hk = rb_hadamard_matrix(K)
