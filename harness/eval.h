@@ -106,9 +106,11 @@ int rb_eval_wants(const char *const *metrics, size_t n, const char *name);
 /* The estimated inner products of `rows` coded vectors with nq queries (rows x nq into out), as
  * the codec evaluator scores d*D_prod, ip_slope/ip_bias and recall and the latency pass times
  * them: the codec's own estimator when it has one (QJL, TurboQuant-prod), else <q, x_hat> by
- * GEMM on the decoded rows xh (rows x d; unused with an estimator). */
+ * GEMM on the decoded rows xh (rows x d; unused with an estimator). traced: the GEMM is the
+ * timed op's work and goes into the row's kernel list (the latency pass), not the evaluator's
+ * scoring (whose rows list the method's kernels). */
 int rb_codec_scores(const rb_method *m, void *st, const uint8_t *codes, const float *xh,
-                    size_t rows, size_t d, const float *q, size_t nq, float *out);
+                    size_t rows, size_t d, const float *q, size_t nq, float *out, int traced);
 
 int rb_eval_emit(rb_metric_sink sink, void *ctx, const char *name, double value, double se,
                  size_t n);

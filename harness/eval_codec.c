@@ -57,16 +57,17 @@ static int eval_vnmse(const float *x, const float *xh, size_t count, size_t d, r
 }
 
 int rb_codec_scores(const rb_method *m, void *st, const uint8_t *codes, const float *xh,
-                    size_t rows, size_t d, const float *q, size_t nq, float *out) {
+                    size_t rows, size_t d, const float *q, size_t nq, float *out, int traced) {
     if (m->codec->inner_product) return m->codec->inner_product(st, codes, rows, q, nq, out);
-    return rb_gemm_f32(RB_NOTRANS, RB_TRANS, rows, nq, d, 1.0f, xh, d, q, d, 0.0f, out, nq);
+    return (traced ? rb_gemm_f32_traced : rb_gemm_f32)(RB_NOTRANS, RB_TRANS, rows, nq, d, 1.0f, xh,
+                                                       d, q, d, 0.0f, out, nq);
 }
 
 /* rb_codec_scores of base rows [b, b + rows) against every query (rows x nq). */
 static int estimate_block(const rb_method *m, void *st, const float *xh, const uint8_t *codes,
                           size_t cb, size_t b, size_t rows, size_t d, const rb_tensor *q,
                           float *sh) {
-    return rb_codec_scores(m, st, codes + b * cb, xh + b * d, rows, d, q->data, q->shape[0], sh);
+    return rb_codec_scores(m, st, codes + b * cb, xh + b * d, rows, d, q->data, q->shape[0], sh, 0);
 }
 
 /* The ratio sum(a) / sum(b) of per-vector sums and its standard error over the vectors (the

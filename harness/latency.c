@@ -123,7 +123,7 @@ static int codec_scores(const rb_method *m, void *st, const uint8_t *codes, size
     for (size_t b = 0; !rc && b < count; b += LAT_IP_BLOCK) {
         size_t rows = count - b < LAT_IP_BLOCK ? count - b : LAT_IP_BLOCK;
         if (!m->codec->inner_product) rc = m->codec->decode(st, codes + b * cb, rows, xh);
-        if (!rc) rc = rb_codec_scores(m, st, codes + b * cb, xh, rows, d, q, nq, out);
+        if (!rc) rc = rb_codec_scores(m, st, codes + b * cb, xh, rows, d, q, nq, out, 1);
     }
     return rc;
 }
