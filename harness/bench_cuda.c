@@ -8,8 +8,10 @@
 #include <string.h>
 
 #include "harness/bench.h"
+#include "harness/context.h"
 #include "harness/gbench.h"
 #include "harness/harness.h"
+#include "harness/record.h"
 #include "kernels/kernels.h"
 
 /* Every instance's input is at least this large (the issue's "batches of at least 256 MB"), so
@@ -436,6 +438,13 @@ int rb_bench_cuda(const char *filter, double min_time, int repetitions, int list
                                       rb_version_string(), "git_sha", rb_git_sha(), "git_dirty",
                                       rb_git_dirty(), "device", device_json(&info), "min_time_s",
                                       min_time, "repetitions", repetitions, "copy_d2d_gbps", copy));
+        /* The host and build as `rotabench bench --json` and context.json record them. */
+        json_t *ctx = json_object_get(root, "context");
+        char now[32];
+        rb_utc_iso8601(now);
+        json_object_set_new(ctx, "utc", json_string(now));
+        json_object_set_new(ctx, "host", rb_context_host_section(NULL));
+        json_object_set_new(ctx, "build", rb_context_build_section());
         for (size_t i = 0; i < rep.count; i++) {
             const rb_gb_result *r = &rep.results[i];
             const cu_inst *b = gb[r->index].ctx;

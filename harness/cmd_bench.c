@@ -7,9 +7,11 @@
 #include <string.h>
 
 #include "harness/bench.h"
+#include "harness/context.h"
 #include "harness/gbench.h"
 #include "harness/harness.h"
 #include "harness/limits.h"
+#include "harness/record.h"
 #include "kernels/kernels.h"
 
 enum { MAX_THREADS_LIST = 8 };
@@ -215,6 +217,15 @@ static int write_json(const char *path, const struct bench_opts *o, const rb_lim
     json_object_set_new(ctx, "cpu_scaling", json_integer(rep->cpu_scaling));
     json_object_set_new(ctx, "num_cpus", json_integer(rep->num_cpus));
     json_object_set_new(ctx, "cpu_mhz", json_real(rep->cpu_mhz));
+    /* The host and build as context.json and `rotabench hw --json` describe them (CPU model,
+     * features, caches, hostname, threads and binding; compiler, flags, libraries), so that two
+     * files from different machines or builds say how they differ. host.limits is set below. */
+    char now[32];
+    rb_utc_iso8601(now);
+    json_object_set_new(ctx, "utc", json_string(now));
+    json_t *host = rb_context_host_section(NULL);
+    json_object_set_new(ctx, "host", host);
+    json_object_set_new(ctx, "build", rb_context_build_section());
     json_object_set_new(root, "context", ctx);
 
     json_t *warnings = json_array();
@@ -237,6 +248,7 @@ static int write_json(const char *path, const struct bench_opts *o, const rb_lim
                       "peak_add_gflops", l->peak_add_gflops, "peak_variant", l->peak_variant,
                       "copy_bytes", (json_int_t) lim->copy_bytes));
     }
+    json_object_set(host, "limits", limits);
     json_object_set_new(root, "limits", limits);
     json_t *limit_runs = json_array();
     for (size_t i = 0; i < lim->report.count; i++)

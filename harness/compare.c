@@ -1,7 +1,8 @@
-/* `rotabench compare`: reads two results directories, pools repeats per row identity, diffs
- * accuracy rows against tolerances and rows with samples (latency, the sparse family's wall
- * times) with a Mann-Whitney U test, shows measurements without samples ungraded, prints a
- * benchstat-style table per metric and decides the exit status. */
+/* `rotabench compare`: reads two results directories, lists what differs in their contexts,
+ * pools repeats per row identity, diffs accuracy rows against tolerances and rows with samples
+ * (latency, the sparse family's wall times) with a Mann-Whitney U test, shows measurements
+ * without samples ungraded, prints a benchstat-style table per metric and decides the exit
+ * status. */
 #include "harness/compare.h"
 #include "harness/record.h"
 
@@ -92,6 +93,7 @@ typedef struct side {
     const char *dir;
     char *path; /* results.jsonl */
     char *sha;
+    json_t *ctx; /* context.json */
     group *g;
     size_t ng, gcap;
     json_t *index; /* canonical key -> group index */
@@ -106,6 +108,7 @@ static void side_free(side *s) {
     free(s->g);
     free(s->path);
     free(s->sha);
+    json_decref(s->ctx);
     json_decref(s->index);
 }
 
@@ -222,6 +225,7 @@ static int side_load(side *s, FILE *out) {
         rc = -1;
     } else {
         s->sha = strdup(context_config_sha(ctx));
+        s->ctx = json_incref(ctx);
     }
     json_decref(ctx);
     free(ctx_path);
@@ -351,7 +355,8 @@ typedef struct line {
     char old[32], new_[32], delta[32], p[16], n[32];
     int verdict;
     const char *note;
-    size_t ns[2]; /* blind rows: the sample counts of base and new */
+    char *kernels; /* timings whose kernel_variants differ: "op=old -> new, ..." (malloc'd) */
+    size_t ns[2];  /* blind rows: the sample counts of base and new */
 } line;
 
 /* The mean over the repeats of a group, NaN when any repeat's value was NaN or null. */
@@ -475,10 +480,12 @@ typedef struct tally {
     size_t counts[V_COUNT];
     size_t blind_sizes[4][2], nsizes;
     int more_sizes;
+    size_t other_kernels; /* timings whose two sides ran other kernel variants */
 } tally;
 
 static void tally_line(tally *t, const line *l) {
     t->counts[l->verdict]++;
+    if (l->kernels) t->other_kernels++;
     if (l->verdict != V_BLIND) return;
     for (size_t i = 0; i < t->nsizes; i++)
         if (t->blind_sizes[i][0] == l->ns[0] && t->blind_sizes[i][1] == l->ns[1]) return;
@@ -488,6 +495,57 @@ static void tally_line(tally *t, const line *l) {
     }
     t->blind_sizes[t->nsizes][0] = l->ns[0];
     t->blind_sizes[t->nsizes++][1] = l->ns[1];
+}
+
+/* The variants op ran as in a kernel_variants list ("op=variant,op=variant"), joined by '+' when
+ * there are several; "(none)" when op did not run. */
+static void op_variants(const char *list, const char *op, char *buf, size_t size) {
+    size_t used = 0, oplen = strlen(op);
+    buf[0] = '\0';
+    for (const char *p = list; p && *p;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t) (end - p) : strlen(p);
+        if (len > oplen && !strncmp(p, op, oplen) && p[oplen] == '=') {
+            int n = snprintf(buf + used, size - used, "%s%.*s", used ? "+" : "",
+                             (int) (len - oplen - 1), p + oplen + 1);
+            if (n > 0 && (size_t) n < size - used) used += (size_t) n;
+        }
+        p = end ? end + 1 : NULL;
+    }
+    if (!used) snprintf(buf, size, "(none)");
+}
+
+/* "op=old -> new, ..." for the ops whose variants differ between the kernel_variants lists a
+ * and b, in the order they first appear; NULL when none differs (the same variants in another
+ * order) or on no memory. */
+static char *kernels_differ(const char *a, const char *b) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    json_t *seen = json_object();
+    int any = 0;
+    const char *lists[2] = {a, b};
+    for (int k = 0; f && seen && k < 2; k++)
+        for (const char *p = lists[k]; p && *p;) {
+            const char *end = strchr(p, ',');
+            size_t n = end ? (size_t) (end - p) : strlen(p);
+            char op[128], va[256], vb[256];
+            snprintf(op, sizeof op, "%.*s", (int) (n < sizeof op ? n : sizeof op - 1), p);
+            op[strcspn(op, "=")] = '\0';
+            p = end ? end + 1 : NULL;
+            if (json_object_get(seen, op)) continue;
+            json_object_set_new(seen, op, json_true());
+            op_variants(a, op, va, sizeof va);
+            op_variants(b, op, vb, sizeof vb);
+            if (!strcmp(va, vb)) continue;
+            fprintf(f, "%s%s=%s -> %s", any ? ", " : "", op, va, vb);
+            any = 1;
+        }
+    json_decref(seen);
+    if (f) fclose(f);
+    if (any && f) return buf;
+    free(buf);
+    return NULL;
 }
 
 /* Prints the table of one metric: rows of base (in file order) that matched. Adds to t. */
@@ -532,8 +590,16 @@ static int print_table(const side *a, const side *b, const char *metric, const r
             if (l->verdict != V_BLIND) l->verdict = V_UNGRADED;
             l->note = "other data: not graded";
         }
+        /* A timing made by other kernels changed for that reason, not the code's: say which
+         * (accuracy rows are bit-identical whichever variant ran). The verdict stands. */
+        if (g->latency || h->latency || measured) {
+            const char *ka = str_field(g->row, "kernel_variants");
+            const char *kb = str_field(h->row, "kernel_variants");
+            if (ka && kb && strcmp(ka, kb)) l->kernels = kernels_differ(ka, kb);
+        }
         if (o->changes_only && l->verdict == V_SAME) {
             tally_line(t, l);
+            free(l->kernels);
             nl--;
             continue;
         }
@@ -569,12 +635,16 @@ static int print_table(const side *a, const side *b, const char *metric, const r
             if (l->verdict == V_REGRESSION) fprintf(out, "  REGRESSION");
             if (l->verdict == V_IMPROVEMENT) fprintf(out, "  improvement");
             if (l->note) fprintf(out, "  (%s)", l->note);
+            if (l->kernels) fprintf(out, "  (kernels differ: %s)", l->kernels);
             fputc('\n', out);
             tally_line(t, l);
         }
     }
     if (rc) fprintf(out, "compare: %s: %s\n", metric, rb_error_detail());
-    for (size_t i = 0; i < nl; i++) free(ls[i].name);
+    for (size_t i = 0; i < nl; i++) {
+        free(ls[i].name);
+        free(ls[i].kernels);
+    }
     free(ls);
     json_decref(dvary);
     json_decref(pvary);
@@ -646,6 +716,85 @@ static void print_only(const side *s, const group *g, FILE *out) {
     free(name);
 }
 
+/* The context items that change what a timing measures, printed "old -> new" before the tables
+ * when they differ: a run on another machine, with fewer threads or forced to other kernels is
+ * slower for that reason, not the code's. The git revision usually differs on purpose (it is the
+ * change under test), so it is informational: shown, not counted as a difference. */
+static const struct {
+    const char *label, *section, *field;
+    int informational;
+} context_items[] = {
+    {"CPU model", "host", "cpu_model", 0}, {"hostname", "host", "hostname", 0},
+    {"threads", "host", "threads", 0},     {"kernel selection", "host", "kernels", 0},
+    {"compiler", "build", "compiler", 0},  {"build flags", "build", "flags", 0},
+    {"GPU", "gpu", "devices", 0},          {"git revision", "build", "git_sha", 1},
+};
+enum { N_CONTEXT_ITEMS = sizeof context_items / sizeof context_items[0] };
+
+/* One context item's value as text: the GPU as its devices' names ("none" for an empty list),
+ * the git revision with "-dirty" for a tree with changes, "(not recorded)" for a field that is
+ * absent or null (a context from before the field, a CPU whose model hwloc does not know). */
+static void context_text(json_t *ctx, size_t item, char *buf, size_t size) {
+    json_t *sec = json_object_get(ctx, context_items[item].section);
+    json_t *v = json_object_get(sec, context_items[item].field);
+    buf[0] = '\0';
+    if (!v || json_is_null(v)) {
+        snprintf(buf, size, "(not recorded)");
+    } else if (json_is_array(v)) {
+        size_t i, used = 0;
+        json_t *d;
+        json_array_foreach(v, i, d) {
+            const char *name = str_field(d, "name");
+            int n = snprintf(buf + used, size - used, "%s%s", i ? ", " : "", name ? name : "?");
+            if (n < 0 || (size_t) n >= size - used) break;
+            used += (size_t) n;
+        }
+        if (!json_array_size(v)) snprintf(buf, size, "none");
+    } else if (json_is_string(v)) {
+        int dirty = !strcmp(context_items[item].field, "git_sha") &&
+                    json_is_true(json_object_get(sec, "dirty"));
+        snprintf(buf, size, "%s%s", json_string_value(v), dirty ? "-dirty" : "");
+    } else {
+        rb_json_scalar_text(v, buf, size);
+        char *t = *buf ? NULL : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+        if (t) snprintf(buf, size, "%s", t);
+        free(t);
+    }
+}
+
+/* Prints the context items that differ between the two runs' context.json and returns how many
+ * are not informational; their labels go into which (comma separated) for the summary line. */
+static size_t print_context_diff(const side *a, const side *b, char *which, size_t wsize,
+                                 FILE *out) {
+    char va[N_CONTEXT_ITEMS][256], vb[N_CONTEXT_ITEMS][256];
+    int differs[N_CONTEXT_ITEMS];
+    size_t ndiff = 0, ninfo = 0, used = 0;
+    which[0] = '\0';
+    for (size_t i = 0; i < N_CONTEXT_ITEMS; i++) {
+        context_text(a->ctx, i, va[i], sizeof va[i]);
+        context_text(b->ctx, i, vb[i], sizeof vb[i]);
+        differs[i] = strcmp(va[i], vb[i]) != 0;
+        if (!differs[i]) continue;
+        if (context_items[i].informational) {
+            ninfo++;
+            continue;
+        }
+        ndiff++;
+        int n =
+            snprintf(which + used, wsize - used, "%s%s", used ? ", " : "", context_items[i].label);
+        if (n > 0 && (size_t) n < wsize - used) used += (size_t) n;
+    }
+    if (ndiff)
+        fprintf(out, "context differs (a timing may change for these reasons, not the code's):\n");
+    else if (ninfo)
+        fprintf(out, "context: the same machine, threads, kernels and build\n");
+    for (size_t i = 0; i < N_CONTEXT_ITEMS; i++)
+        if (differs[i])
+            fprintf(out, "  %-17s %s -> %s%s\n", context_items[i].label, va[i], vb[i],
+                    context_items[i].informational ? "  (informational)" : "");
+    return ndiff;
+}
+
 int rb_compare(const char *base_dir, const char *new_dir, const rb_compare_opts *opts, FILE *out) {
     rb_compare_opts o = RB_COMPARE_OPTS_DEFAULT;
     if (opts) o = *opts;
@@ -660,6 +809,8 @@ int rb_compare(const char *base_dir, const char *new_dir, const rb_compare_opts 
     }
     fprintf(out, "base: %s  (config sha256 %.12s)\nnew:  %s  (config sha256 %.12s)\n", a.dir, a.sha,
             b.dir, b.sha);
+    char context_which[256];
+    size_t context_ndiff = print_context_diff(&a, &b, context_which, sizeof context_which, out);
     if (strcmp(a.sha, b.sha)) {
         fprintf(out,
                 "cannot compare: the configs differ\n  base config sha256 %s\n  new  config "
@@ -766,6 +917,12 @@ int rb_compare(const char *base_dir, const char *new_dir, const rb_compare_opts 
             t.counts[V_REGRESSION], t.counts[V_IMPROVEMENT], t.counts[V_SAME]);
     if (t.counts[V_BLIND]) fprintf(out, ", %zu blind", t.counts[V_BLIND]);
     if (t.counts[V_UNGRADED]) fprintf(out, ", %zu not graded", t.counts[V_UNGRADED]);
+    /* Regressions stay regressions; the line says what else changed between the runs. */
+    if (context_ndiff) fprintf(out, "; context differs: %s", context_which);
+    if (t.other_kernels)
+        fprintf(out, "; %zu timing%s ran other kernels", t.other_kernels,
+                t.other_kernels == 1 ? "" : "s");
+    if (context_ndiff || t.other_kernels) fprintf(out, " (see above)");
     fputc('\n', out);
     if (status == RB_COMPARE_INCOMPARABLE)
         fprintf(out, "could not compare everything (see above): exit 2\n");

@@ -37,7 +37,9 @@ enum {
 rb_better rb_metric_direction(const char *metric);
 
 /* Compares base_dir against new_dir (each with context.json and results.jsonl) and prints the
- * tables, the problems found and a summary line to out. o may be NULL (defaults). Returns one of
+ * context items that differ (machine, threads, kernel selection, build, GPU), the tables (a
+ * timing row whose kernel_variants differ says which), the problems found and a summary line
+ * to out. A context that differs changes no verdict. o may be NULL (defaults). Returns one of
  * RB_COMPARE_*; RB_COMPARE_INCOMPARABLE wins over RB_COMPARE_REGRESSION (the rows that could be
  * compared are still diffed and printed). */
 int rb_compare(const char *base_dir, const char *new_dir, const rb_compare_opts *o, FILE *out);

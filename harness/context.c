@@ -43,7 +43,7 @@ static json_t *libraries(void) {
     return o;
 }
 
-static json_t *build_info(void) {
+json_t *rb_context_build_section(void) {
     json_t *o = json_object();
     json_object_set_new(o, "git_sha", json_string(rb_git_sha()));
     json_object_set_new(o, "dirty", json_boolean(rb_git_dirty()));
@@ -73,7 +73,7 @@ static json_t *cache_info(hwloc_topology_t topo, hwloc_obj_type_t type) {
     return json_pack("{s:I,s:i}", "size_bytes", (json_int_t) c->attr->cache.size, "count", n);
 }
 
-static json_t *host_info(json_t *limits) {
+json_t *rb_context_host_section(json_t *limits) {
     json_t *o = json_object();
     char host[256] = "";
     gethostname(host, sizeof host - 1);
@@ -175,8 +175,8 @@ json_t *rb_context_build(int argc, char **argv, const char *config_path, const c
     json_object_set(run, "seeds", seeds ? seeds : json_null());
 
     json_t *ctx = json_object();
-    json_object_set_new(ctx, "build", build_info());
-    json_object_set_new(ctx, "host", host_info(limits));
+    json_object_set_new(ctx, "build", rb_context_build_section());
+    json_object_set_new(ctx, "host", rb_context_host_section(limits));
     json_object_set_new(ctx, "gpu", gpu_info());
     json_object_set_new(ctx, "run", run);
     rb_error_clear(); /* the GPU probe's "no device" detail is recorded, not an error */

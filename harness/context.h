@@ -21,6 +21,12 @@
 json_t *rb_context_build(int argc, char **argv, const char *config_path, const char *config_json,
                          const char *config_sha256, json_t *seeds, json_t *limits);
 
+/* The build and host sections of rb_context_build alone, for the records that are not a run's
+ * context (`rotabench bench --json`), so that every record describes the machine the same way.
+ * limits is borrowed, as in rb_context_build. */
+json_t *rb_context_build_section(void);
+json_t *rb_context_host_section(json_t *limits);
+
 /* Writes dir/context.json (indented, creating dir and its parents). */
 int rb_context_write(const char *dir, json_t *ctx);
 

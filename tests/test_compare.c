@@ -18,6 +18,8 @@
 /* The dataset_hash the next rows are written with (tests of data that differ change it; NULL
  * writes null, as a row from before the field). */
 static const char *data_hash = "d474d474d474d474d474d474d474d474d474d474d474d474d474d474d474d474";
+/* The kernel_variants the next rows are written with (tests of other kernels change it). */
+static const char *kernel_variants = "fwht_f32=avx512";
 
 /* One results.jsonl line. value NaN is written as null; samples may be NULL. The unit is the
  * metric's, seconds for other metrics with samples. */
@@ -39,7 +41,7 @@ static void row(FILE *f, const char *method, int version, int bits, const char *
         m         ? m->unit
         : samples ? "s"
                   : "",
-        "n", 1000, "stderr", "samples", s, "kernel_variants", "fwht_f32=avx512", "cell_key", key);
+        "n", 1000, "stderr", "samples", s, "kernel_variants", kernel_variants, "cell_key", key);
     cr_assert(r);
     char *t = json_dumps(r, JSON_COMPACT);
     fprintf(f, "%s\n{\"cell_done\": \"%s\"}\n", t, key);
@@ -47,20 +49,28 @@ static void row(FILE *f, const char *method, int version, int bits, const char *
     json_decref(r);
 }
 
-/* A results directory with context.json (config sha) and results.jsonl (text). */
-static char *results_dir(const char *sha, const char *jsonl) {
+/* A results directory with context.json (the text ctx) and results.jsonl (text). */
+static char *results_dir_ctx(const char *ctx, const char *jsonl) {
     char tmpl[] = "/tmp/rbcmpXXXXXX";
     cr_assert(mkdtemp(tmpl));
     char path[64];
     snprintf(path, sizeof path, "%s/context.json", tmpl);
     FILE *f = fopen(path, "w");
-    fprintf(f, "{\"build\": {\"git_sha\": \"abc\"}, \"run\": {\"config_sha256\": \"%s\"}}\n", sha);
+    fputs(ctx, f);
     fclose(f);
     snprintf(path, sizeof path, "%s/results.jsonl", tmpl);
     f = fopen(path, "w");
     fputs(jsonl, f);
     fclose(f);
     return strdup(tmpl);
+}
+
+/* A results directory whose context.json has only the config sha (and a git revision). */
+static char *results_dir(const char *sha, const char *jsonl) {
+    char ctx[256];
+    snprintf(ctx, sizeof ctx,
+             "{\"build\": {\"git_sha\": \"abc\"}, \"run\": {\"config_sha256\": \"%s\"}}\n", sha);
+    return results_dir_ctx(ctx, jsonl);
 }
 
 static void remove_dir(char *dir) {
@@ -86,12 +96,13 @@ static void pair_open(pair *p) {
     p->fb = open_memstream(&p->b, &p->nb);
 }
 
-/* Runs rb_compare on the two sides; returns its status and the text it printed (*text, to free). */
-static int run_pair(pair *p, const char *sha_a, const char *sha_b, const rb_compare_opts *o,
-                    char **text) {
+/* Runs rb_compare on the two sides, whose context.json are the texts ctx_a and ctx_b; returns its
+ * status and the text it printed (*text, to free). */
+static int run_pair_ctx(pair *p, const char *ctx_a, const char *ctx_b, const rb_compare_opts *o,
+                        char **text) {
     fclose(p->fa);
     fclose(p->fb);
-    char *da = results_dir(sha_a, p->a), *db = results_dir(sha_b, p->b);
+    char *da = results_dir_ctx(ctx_a, p->a), *db = results_dir_ctx(ctx_b, p->b);
     size_t n;
     FILE *out = open_memstream(text, &n);
     int rc = rb_compare(da, db, o, out);
@@ -101,6 +112,17 @@ static int run_pair(pair *p, const char *sha_a, const char *sha_b, const rb_comp
     free(p->a);
     free(p->b);
     return rc;
+}
+
+/* run_pair_ctx with contexts that have only the config shas sha_a and sha_b. */
+static int run_pair(pair *p, const char *sha_a, const char *sha_b, const rb_compare_opts *o,
+                    char **text) {
+    char ca[256], cb[256];
+    snprintf(ca, sizeof ca,
+             "{\"build\": {\"git_sha\": \"abc\"}, \"run\": {\"config_sha256\": \"%s\"}}\n", sha_a);
+    snprintf(cb, sizeof cb,
+             "{\"build\": {\"git_sha\": \"abc\"}, \"run\": {\"config_sha256\": \"%s\"}}\n", sha_b);
+    return run_pair_ctx(p, ca, cb, o, text);
 }
 
 #define HAS(text, s)   cr_assert(strstr(text, s), "expected '%s' in:\n%s", s, text)
@@ -657,6 +679,131 @@ Test(compare, changes_only_prints_rows_that_changed) {
     free(t);
 }
 
+/* A context.json as a run writes it (the fields compare reads), into buf. gpu is a device name
+ * or NULL for none. */
+static const char *run_context(char *buf, size_t size, const char *cpu, const char *host,
+                               int threads, const char *kernels, const char *flags, const char *gpu,
+                               const char *git) {
+    char devices[128] = "[]";
+    if (gpu) snprintf(devices, sizeof devices, "[{\"index\": 0, \"name\": \"%s\"}]", gpu);
+    snprintf(buf, size,
+             "{\"build\": {\"git_sha\": \"%s\", \"dirty\": false, \"compiler\": \"gcc 12.2.0\", "
+             "\"flags\": \"%s\"},\n"
+             " \"host\": {\"hostname\": \"%s\", \"cpu_model\": \"%s\", \"kernels\": \"%s\", "
+             "\"threads\": %d, \"binding\": \"bound\"},\n"
+             " \"gpu\": {\"devices\": %s, \"reason\": null},\n"
+             " \"run\": {\"config_sha256\": \"%s\"}}\n",
+             git, flags, host, cpu, kernels, threads, devices, SHA);
+    return buf;
+}
+
+/* Latency rows of eden at 2 bits, base fast and new 30 times slower, with the kernel_variants
+ * ka and kb; and the accuracy rows both share. */
+static void slow_latency_rows(pair *p, const char *ka, const char *kb) {
+    double s[10], u[10];
+    for (int i = 0; i < 10; i++) {
+        s[i] = 1e-6 * (1 + 0.01 * i);
+        u[i] = 3e-5 * (1 + 0.01 * i);
+    }
+    common_rows(p);
+    kernel_variants = ka;
+    row(p->fa, "eden", 1, 2, "latency_encode", s[0], s, 10, 0);
+    kernel_variants = kb;
+    row(p->fb, "eden", 1, 2, "latency_encode", u[0], u, 10, 0);
+    kernel_variants = "fwht_f32=avx512";
+}
+
+/* A run forced to other kernels with one thread on another host: the differing context items
+ * are listed before the tables (old -> new), the slower latency row still counts as a
+ * regression but names the kernels that changed, and the summary line says so. */
+Test(compare, context_differences_are_listed) {
+    char ca[1024], cb[1024];
+    run_context(ca, sizeof ca, "Xeon 8480+", "box-a", 16, "auto", "cc -O2 CUDA=1", "NVIDIA H100",
+                "abc123");
+    run_context(cb, sizeof cb, "Xeon 8480+", "box-b", 1, "avx2", "cc -O2 CUDA=0", NULL, "def456");
+    pair p;
+    pair_open(&p);
+    slow_latency_rows(&p, "fwht_f32=avx512,quant_f32=avx512", "fwht_f32=ref,quant_f32=avx512");
+    char *t;
+    cr_assert_eq(run_pair_ctx(&p, ca, cb, NULL, &t), RB_COMPARE_REGRESSION, "%s", t);
+    HAS(t, "context differs");
+    cr_assert(line_has(t, "hostname", "box-a -> box-b"), "%s", t);
+    cr_assert(line_has(t, "threads", "16 -> 1"), "%s", t);
+    cr_assert(line_has(t, "kernel selection", "auto -> avx2"), "%s", t);
+    cr_assert(line_has(t, "build flags", "cc -O2 CUDA=1 -> cc -O2 CUDA=0"), "%s", t);
+    cr_assert(line_has(t, "GPU", "NVIDIA H100 -> none"), "%s", t);
+    cr_assert(line_has(t, "git revision", "abc123 -> def456  (informational)"), "%s", t);
+    LACKS(t, "CPU model"); /* the same on both sides */
+    LACKS(t, "compiler");
+    /* before the tables */
+    cr_assert(strstr(t, "context differs") < strstr(t, "latency_encode"), "%s", t);
+    cr_assert(line_has(t, "REGRESSION", "(kernels differ: fwht_f32=avx512 -> ref)"), "%s", t);
+    LACKS(t, "quant_f32=avx512 ->"); /* the same variant on both sides */
+    cr_assert(line_has(t, "1 regressions",
+                       "; context differs: hostname, threads, kernel selection, build flags, "
+                       "GPU; 1 timing ran other kernels (see above)"),
+              "%s", t);
+    /* accuracy rows are bit-identical whatever the kernels: not annotated */
+    cr_assert_eq(count_of(t, "kernels differ"), 1, "%s", t);
+    free(t);
+}
+
+/* The same context but the git revision (the change under test): shown for information, not a
+ * context difference; the same kernels: no row annotated. Kernels that differ in a context that
+ * does not still annotate the row and the summary. */
+Test(compare, git_revision_alone_is_informational) {
+    char ca[1024], cb[1024];
+    run_context(ca, sizeof ca, "Xeon 8480+", "box-a", 16, "auto", "cc -O2", NULL, "abc123");
+    run_context(cb, sizeof cb, "Xeon 8480+", "box-a", 16, "auto", "cc -O2", NULL, "def456");
+    pair p;
+    pair_open(&p);
+    slow_latency_rows(&p, "fwht_f32=avx512", "fwht_f32=avx512");
+    char *t;
+    cr_assert_eq(run_pair_ctx(&p, ca, cb, NULL, &t), RB_COMPARE_REGRESSION, "%s", t);
+    LACKS(t, "context differs");
+    LACKS(t, "kernels differ");
+    LACKS(t, "ran other kernels");
+    cr_assert(line_has(t, "git revision", "abc123 -> def456"), "%s", t);
+    free(t);
+    /* the same variants in another order are the same kernels */
+    pair_open(&p);
+    slow_latency_rows(&p, "a=x,b=y", "b=y,a=x");
+    cr_assert_eq(run_pair_ctx(&p, ca, ca, NULL, &t), RB_COMPARE_REGRESSION, "%s", t);
+    LACKS(t, "kernels differ");
+    LACKS(t, "context");
+    free(t);
+    pair_open(&p);
+    slow_latency_rows(&p, "a=x,b=y", "a=x,c=z");
+    cr_assert_eq(run_pair_ctx(&p, ca, ca, NULL, &t), RB_COMPARE_REGRESSION, "%s", t);
+    cr_assert(line_has(t, "REGRESSION", "(kernels differ: b=y -> (none), c=(none) -> z)"), "%s", t);
+    cr_assert(line_has(t, "1 regressions", "; 1 timing ran other kernels (see above)"), "%s", t);
+    LACKS(t, "context differs");
+    free(t);
+}
+
+/* A context.json from before the host section (only the config sha): nothing is listed when
+ * neither side records the items; one that records them against one that does not says so. */
+Test(compare, context_fields_not_recorded) {
+    char ca[1024], cb[256];
+    run_context(ca, sizeof ca, "Xeon 8480+", "box-a", 16, "auto", "cc -O2", NULL, "abc");
+    snprintf(cb, sizeof cb,
+             "{\"build\": {\"git_sha\": \"abc\"}, \"run\": {\"config_sha256\": \"%s\"}}\n", SHA);
+    pair p;
+    pair_open(&p);
+    common_rows(&p);
+    char *t;
+    cr_assert_eq(run_pair_ctx(&p, cb, cb, NULL, &t), RB_COMPARE_OK, "%s", t);
+    LACKS(t, "context");
+    free(t);
+    pair_open(&p);
+    common_rows(&p);
+    cr_assert_eq(run_pair_ctx(&p, cb, ca, NULL, &t), RB_COMPARE_OK, "%s", t);
+    cr_assert(line_has(t, "CPU model", "(not recorded) -> Xeon 8480+"), "%s", t);
+    cr_assert(line_has(t, "threads", "(not recorded) -> 16"), "%s", t);
+    cr_assert(line_has(t, "6 rows compared", "; context differs: CPU model, hostname"), "%s", t);
+    free(t);
+}
+
 /* The CLI through the binary (RB_TEST_BIN, set by make test): exit statuses and messages. */
 static int run_bin(const char *args, const char *expect_out, const char *expect_err) {
     char cmd[512], *out, *err;
@@ -694,7 +841,9 @@ Test(compare, cli_exit_codes) {
     cr_assert_eq(run_bin(a, "the configs differ", NULL), 2);
     cr_assert_eq(run_bin("--help", "usage: rotabench compare BASE NEW", NULL), 0);
     cr_assert_eq(
-        run_bin("--help", "  --strict               exit 2 when rows with samples are blind", NULL), 0);
+        run_bin("--help", "  --strict               exit 2 when rows with samples are blind", NULL),
+        0);
+    cr_assert_eq(run_bin("--help", "kernels differ", NULL), 0);
     snprintf(a, sizeof a, "%s %s --changes", da, db);
     cr_assert_eq(run_bin(a, "1 rows compared: 1 regressions", NULL), 1);
     /* 2 + 2 latency samples: blind, a warning, exit 0; exit 2 with --strict */
