@@ -172,6 +172,7 @@ static void print_table(const rb_gb_report *rep, const rb_bench_inst *inst, cons
                b->variant ? b->variant : "?", r->real_ns.median, r->gflops, r->gbps,
                l ? pct(r->gflops, l->peak_add_gflops) : 0.0, l ? pct(r->gbps, l->copy_gbps) : 0.0,
                r->nsamples);
+        if (b->verified == 0) printf("%-*s   MISMATCH: %s\n", w, "", b->verify_note);
     }
 }
 
@@ -259,6 +260,10 @@ static int write_json(const char *path, const struct bench_opts *o, const rb_lim
         snprintf(seed, sizeof seed, "0x%016llx", (unsigned long long) b->seed);
         json_object_set_new(j, "input_seed", json_string(seed));
         json_object_set_new(j, "calls_per_batch", json_integer((json_int_t) b->batch));
+        /* true: the untimed call gave the reference variants' bits; null: not compared */
+        json_object_set_new(j, "verified",
+                            b->verified < 0 ? json_null() : json_boolean(b->verified));
+        if (b->verified == 0) json_object_set_new(j, "verify_note", json_string(b->verify_note));
         if (l && r->ok) {
             json_object_set_new(j, "pct_peak_flops", json_real(pct(r->gflops, l->peak_add_gflops)));
             json_object_set_new(j, "pct_copy_bw", json_real(pct(r->gbps, l->copy_gbps)));
@@ -354,12 +359,27 @@ int rb_cmd_bench(int argc, char **argv) {
            "sizes can exceed 100%% of the DRAM copy bandwidth.\n");
 
     status = 0;
-    for (size_t i = 0; i < rep.count; i++)
+    size_t mismatches = 0;
+    for (size_t i = 0; i < rep.count; i++) {
         if (!rep.results[i].ok) status = 1;
+        mismatches += inst[rep.results[i].index].verified == 0;
+    }
     if (o.json) {
         rc = write_json(o.json, &o, &lim, &rep, inst);
         if (rc) goto fail;
         printf("wrote %s\n", o.json);
+    }
+    /* Last, so that it is what a reader sees: timings of a kernel whose output is wrong. */
+    if (mismatches) {
+        fprintf(stderr,
+                "rotabench bench: %zu benchmark(s) differ from the reference variants "
+                "(their timings are of wrong outputs):",
+                mismatches);
+        for (size_t i = 0; i < rep.count; i++)
+            if (inst[rep.results[i].index].verified == 0)
+                fprintf(stderr, " %s", rep.results[i].name);
+        fprintf(stderr, "\n");
+        status = 1;
     }
     goto done;
 

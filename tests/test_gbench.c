@@ -337,6 +337,7 @@ Test(cli_bench, runs_one_benchmark_and_writes_json) {
     cr_assert_str_eq(json_string_value(json_object_get(b, "name")), "fwht_f32/n:16/threads:1");
     cr_assert(json_is_true(json_object_get(b, "ok")));
     cr_assert_eq(json_array_size(json_object_get(b, "samples")), 3);
+    cr_assert(json_is_true(json_object_get(b, "verified")), "checked against the reference");
     const char *variant = json_string_value(json_object_get(b, "variant"));
     int known = 0;
     for (size_t v = 0; variant && v < rb_op_fwht_f32.count; v++)
@@ -443,4 +444,85 @@ Test(bench_registry, setup_fills_inputs_and_teardown_restores) {
     cr_assert_null(b->x);
     cr_assert_eq(rb_threads_get(), 1);
     rb_bench_instances_free(inst, n);
+}
+
+/* Setup checks the untimed call against the reference variants on the same input: every kind
+ * of entry (in place, packed outputs, codes, decodes, the codec lines) at a small shape. */
+static const char *const verified_cases[] = {
+    "fwht_f32/n:1024/threads:1",
+    "fwht_f32/rows:2048/n:128/threads:2",
+    "hadamard_f32/rows:2048/n:3072/threads:1",
+    "rht_f32/rows:2048/n:128/threads:1",
+    "quant_int4_g128_pack/rows:2048/n:128/threads:1",
+    "mxfp4_fake_quant/rows:2048/n:4096/threads:1",
+    "nvfp4_fake_quant/rows:2048/n:4096/threads:1",
+    "kv_int4_encode/rows:1024/n:128/threads:1",
+    "kv_int4_encode_plain/rows:1024/n:128/threads:1",
+    "kv_int4_decode/rows:1024/n:128/threads:1",
+    "codebook4_quant/rows:8192/n:128/threads:1",
+    "rhtcodec_encode_b2/rows:1024/n:128/threads:1",
+    "rhtcodec_decode_b4/rows:64/n:1536/threads:1",
+    "codec_", /* every codec_*_encode/decode at n = 128 */
+};
+
+Test(bench_registry, setup_verifies_against_the_reference, .timeout = 240) {
+    rb_bench_inst *inst;
+    size_t n;
+    cr_assert_eq(rb_bench_instances(NULL, 0, &inst, &n), 0);
+    const char *sel = rb_kernels_selection(); /* RB_KERNELS may set it */
+    for (size_t c = 0; c < sizeof verified_cases / sizeof verified_cases[0]; c++) {
+        const char *want = verified_cases[c];
+        int prefix = want[strlen(want) - 1] == '_', seen = 0;
+        for (size_t i = 0; i < n; i++) {
+            rb_bench_inst *b = &inst[i];
+            if (prefix ? strncmp(b->name, want, strlen(want)) || b->args.n != 128 ||
+                             b->args.threads != 1
+                       : strcmp(b->name, want))
+                continue;
+            seen++;
+            int rc = rb_bench_setup(b);
+            /* a codec that refuses the shape (octopus: d = 128) is not compared */
+            cr_assert(!rc || prefix, "%s: %s", b->name, rb_error_detail());
+            cr_expect_eq(b->verified, rc ? -1 : 1, "%s: %s", b->name, b->verify_note);
+            cr_assert_str_eq(rb_kernels_selection(), sel, "%s: selection restored", b->name);
+            rb_bench_teardown(b);
+        }
+        cr_assert(seen, "no instance %s", want);
+    }
+    rb_bench_instances_free(inst, n);
+}
+
+/* A call whose output depends on the selection (a wrong fast path) is reported, not failed:
+ * setup succeeds, verified is 0 and the note names the variant; the untimed call's own error
+ * still fails setup before any comparison (verified -1). */
+static int wrong_fast_path(rb_bench_inst *b) {
+    int rc = rb_fwht_f32(b->x, b->args.n, b->args.rows, b->args.n, RB_NORM_ORTHO, RB_ORDER_NATURAL);
+    if (strcmp(rb_kernels_selection(), "ref")) b->x[b->args.n * b->args.rows - 1] += 1.0f;
+    return rc;
+}
+static int failing_call(rb_bench_inst *b) {
+    return rb_error_set(RB_EINVAL, "%s: refused", b->name);
+}
+
+Test(bench_registry, setup_reports_a_mismatch) {
+    static const struct {
+        int (*call)(rb_bench_inst *);
+        int setup_rc, verified;
+    } cases[] = {
+        {wrong_fast_path, 0, 0},
+        {failing_call, RB_EINVAL, -1},
+    };
+    cr_assert_eq(rb_kernels_select("auto"), 0); /* the fake's fast path is wrong under auto */
+    const char *sel = rb_kernels_selection();
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        rb_bench_entry e = {
+            .name = "fake", .op = &rb_op_fwht_f32, .call = cases[c].call, .cost = rb_fwht_cost};
+        rb_bench_inst b = {.entry = &e, .args = {64, 3, 1}, .seed = 7, .batch = 1};
+        snprintf(b.name, sizeof b.name, "fake/rows:3/n:64/threads:1");
+        cr_assert_eq(rb_bench_setup(&b), cases[c].setup_rc, "case %zu", c);
+        cr_assert_eq(b.verified, cases[c].verified, "case %zu", c);
+        if (!cases[c].verified) cr_assert(strstr(b.verify_note, "differs"), "%s", b.verify_note);
+        cr_assert_str_eq(rb_kernels_selection(), sel);
+        rb_bench_teardown(&b);
+    }
 }
