@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "harness/bench.h"
 #include "harness/gbench.h"
@@ -29,7 +31,8 @@ static void usage(FILE *f) {
                "and every thread count benchmarked), then runs the kernel benchmarks whose name\n"
                "matches the regex FILTER ('-' in front excludes) and prints median time, GFLOP/s,\n"
                "GB/s and their fractions of the measured limits at the same thread count.\n\n"
-               "  --json FILE        write limits, results, raw samples and warnings as JSON\n"
+               "  --json FILE        write limits, results, raw samples and warnings as JSON (a\n"
+               "                     path that cannot be written is refused before measuring)\n"
                "  --min-time S       seconds per repetition (default 0.1)\n"
                "  --repetitions R    samples per benchmark (default 5); the median is reported\n"
                "  --threads N,...    pool thread counts to run instead of each benchmark's own\n"
@@ -278,10 +281,27 @@ static int write_json(const char *path, const struct bench_opts *o, const rb_lim
     return RB_OK;
 }
 
+/* Whether --json FILE can be written, before minutes of measuring: opened for appending (an
+ * existing file keeps its contents until the end) and removed again if this made it. */
+static int json_path_check(const char *path) {
+    struct stat sb;
+    int existed = stat(path, &sb) == 0;
+    FILE *f = existed && S_ISDIR(sb.st_mode) ? NULL : fopen(path, "a");
+    if (!f) {
+        fprintf(stderr, "rotabench bench: cannot write --json %s: %s\n", path,
+                existed && S_ISDIR(sb.st_mode) ? "it is a directory" : strerror(errno));
+        return 2;
+    }
+    fclose(f);
+    if (!existed) unlink(path);
+    return 0;
+}
+
 int rb_cmd_bench(int argc, char **argv) {
     struct bench_opts o = {.min_time = 0.1, .repetitions = 5};
     int rc = parse_args(argc, argv, &o);
     if (rc) return rc == 1 ? 0 : rc;
+    if (o.json && !o.list && json_path_check(o.json)) return 2;
     if (o.cuda) return rb_bench_cuda(o.filter, o.min_time, o.repetitions, o.list, o.json);
 
     rb_bench_inst *inst = NULL;

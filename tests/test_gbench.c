@@ -354,6 +354,22 @@ Test(cli_bench, runs_one_benchmark_and_writes_json) {
     json_decref(root);
 }
 
+/* An output file that cannot be written is refused before anything is measured: exit 2 at once,
+ * the message naming the path (a whole run would otherwise fail only at its end). */
+Test(cli_bench, unwritable_json_fails_before_measuring) {
+    static const char *const paths[] = {"/nonexistent/x.json", "/tmp"};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        char args[256], *out = NULL, *err = NULL;
+        /* every fwht size: seconds of measuring if the path were checked only at the end */
+        snprintf(args, sizeof args, "bench '^fwht_f32/' --min-time 0.05 --json %s", paths[i]);
+        cr_assert_eq(rbt_run_cli(args, &out, &err), 2, "%s", paths[i]);
+        cr_assert(strstr(err, paths[i]), "the message names the path: %s", err);
+        cr_assert_null(strstr(out, "machine limits"), "nothing measured: %s", out);
+        free(out);
+        free(err);
+    }
+}
+
 Test(cli_bench, usage_errors) {
     cr_assert_eq(run_cli("--help"), 0);
     cr_assert_eq(run_cli("--min-time -1"), 2);
