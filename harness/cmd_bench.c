@@ -40,7 +40,12 @@ static void usage(FILE *f) {
                "                     the last-level cache)\n"
                "  --list             print the benchmark names (after FILTER) and exit\n"
                "  --cuda             the CUDA kernels on device 0 instead (CUDA events; the\n"
-               "                     limit is a device-to-device copy of 256 MiB, same run)\n");
+               "                     limit is a device-to-device copy of 256 MiB, same run)\n\n"
+               "Environment: RB_KERNELS selects the CPU variants (" RB_KERNELS_NAMES ";\n"
+               "default auto; any other value is refused).\n"
+               "Before timing, each benchmark's output is compared with the reference variants'\n"
+               "(RB_KERNELS=ref) on the same input; a difference is flagged MISMATCH and the exit\n"
+               "status is 1.\n");
 }
 
 static int parse_double(const char *s, double *out) {
@@ -301,6 +306,10 @@ int rb_cmd_bench(int argc, char **argv) {
     struct bench_opts o = {.min_time = 0.1, .repetitions = 5};
     int rc = parse_args(argc, argv, &o);
     if (rc) return rc == 1 ? 0 : rc;
+    if (rb_kernels_env_check()) {
+        fprintf(stderr, "rotabench bench: %s\n", rb_error_detail());
+        return 2;
+    }
     if (o.json && !o.list && json_path_check(o.json)) return 2;
     if (o.cuda) return rb_bench_cuda(o.filter, o.min_time, o.repetitions, o.list, o.json);
 

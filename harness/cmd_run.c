@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "harness/harness.h"
+#include "kernels/dispatch.h"
 #include "kernels/pool.h"
 #include "harness/runner.h"
 
@@ -104,5 +105,9 @@ int rb_cmd_run(int argc, char **argv) {
         return 2;
     }
     o.config = argv[optind];
+    if (rb_kernels_env_check()) {
+        fprintf(stderr, "rotabench run: %s\n", rb_error_detail());
+        return 2;
+    }
     return rb_run(&o);
 }

@@ -370,6 +370,33 @@ Test(cli_bench, unwritable_json_fails_before_measuring) {
     }
 }
 
+/* An RB_KERNELS that is not a selection (wrong case, a typo) is refused by bench and run with
+ * exit 2 and the valid values, instead of measuring "auto" under a name nobody asked for. */
+Test(cli_bench, unknown_rb_kernels_is_refused) {
+    static const char *const cases[] = {
+        "RB_KERNELS=AVX2 ${RB_TEST_BIN} bench '^fwht_f32/n:16/threads:1$' --min-time 0.002 "
+        "--repetitions 1 --copy-mib 8",
+        "RB_KERNELS=avx3 ${RB_TEST_BIN} bench --list",
+        /* would be a dry run of the default config (exit 0) if the value were taken as auto */
+        "RB_KERNELS=Ref ${RB_TEST_BIN} run configs/default.yaml --dry-run -o /tmp/rbtest_kernels",
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char cmd[512];
+        snprintf(cmd, sizeof cmd, "%s 2>&1", cases[i]); /* with RB_KERNELS in front of it */
+        if (!getenv("RB_TEST_BIN")) cr_skip_test("RB_TEST_BIN is not set");
+        FILE *p = popen(cmd, "r");
+        cr_assert(p);
+        char out[8192];
+        size_t len = fread(out, 1, sizeof out - 1, p);
+        out[len] = 0;
+        int st = pclose(p);
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2, "%s: status %d: %s", cases[i], st, out);
+        cr_assert(strstr(out, "auto, avx512, avx2, scalar, ref"), "%s: %s", cases[i], out);
+        cr_assert_null(strstr(out, "machine limits"), "%s: nothing measured: %s", cases[i], out);
+    }
+    cr_assert_eq(run_cli("--help | grep -q RB_KERNELS"), 0, "bench --help mentions RB_KERNELS");
+}
+
 Test(cli_bench, usage_errors) {
     cr_assert_eq(run_cli("--help"), 0);
     cr_assert_eq(run_cli("--min-time -1"), 2);
