@@ -695,6 +695,26 @@ void rb_bench_teardown(void *ctx) {
     b->saved_threads = 0;
 }
 
+double rb_bench_cpu_ratio(const rb_gb_result *r) {
+    return r->ok && r->real_ns.median > 0 ? r->cpu_ns.median / r->real_ns.median : -1.0;
+}
+
+size_t rb_bench_busy(const rb_gb_report *rep, const rb_bench_inst *inst, double *worst) {
+    size_t count = 0;
+    *worst = 1.0;
+    for (size_t i = 0; i < rep->count; i++) {
+        const rb_gb_result *r = &rep->results[i];
+        double q = rb_bench_cpu_ratio(r);
+        /* the pool's threads (args.threads) and the library's (r->threads) both one */
+        if (q < 0 || r->threads != 1 || inst[r->index].args.threads != 1 ||
+            q >= RB_BENCH_BUSY_RATIO)
+            continue;
+        count++;
+        if (q < *worst) *worst = q;
+    }
+    return count;
+}
+
 void rb_bench_body(struct rb_gb_state *st, void *ctx) {
     rb_bench_inst *b = ctx;
     int (*call)(rb_bench_inst *) = b->entry->call;

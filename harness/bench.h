@@ -81,6 +81,18 @@ void rb_bench_teardown(void *inst);
 struct rb_gb_state;
 void rb_bench_body(struct rb_gb_state *st, void *inst);
 
+/* CPU time over real time (medians) of a result, or -1 for a failed one. On one pool thread the
+ * benchmark thread does all the work, so below 1 it was not running part of the time (other
+ * processes had the core): the real time then includes waiting. */
+struct rb_gb_result;
+struct rb_gb_report;
+double rb_bench_cpu_ratio(const struct rb_gb_result *r);
+/* Below this ratio a one-thread benchmark counts as run on a busy machine. */
+#define RB_BENCH_BUSY_RATIO 0.9
+/* How many one-thread results of rep (inst: the instances rep's indices point into) ran below
+ * RB_BENCH_BUSY_RATIO, and the lowest ratio among them in *worst (1 when none). */
+size_t rb_bench_busy(const struct rb_gb_report *rep, const rb_bench_inst *inst, double *worst);
+
 /* One benchmark result as JSON (name, samples, statistics, rates), shared by the CPU and CUDA
  * benchmark commands. */
 struct json_t;

@@ -212,6 +212,19 @@ json_t *rb_bench_result_json(const rb_gb_result *r) {
     return o;
 }
 
+/* The busy-machine warning, or NULL: one line for the table and the JSON's warnings. */
+static const char *busy_warning(const rb_gb_report *rep, const rb_bench_inst *inst, char *buf,
+                                size_t size) {
+    double worst;
+    size_t n = rb_bench_busy(rep, inst, &worst);
+    if (!n) return NULL;
+    snprintf(buf, size,
+             "%zu one-thread benchmark(s) had CPU time / real time below %.2f (worst %.2f): the "
+             "machine was busy: timings include time the benchmark thread was not running",
+             n, RB_BENCH_BUSY_RATIO, worst);
+    return buf;
+}
+
 static int write_json(const char *path, const struct bench_opts *o, const rb_limits *lim,
                       const rb_gb_report *rep, const rb_bench_inst *inst) {
     json_t *root = json_object();
@@ -233,6 +246,9 @@ static int write_json(const char *path, const struct bench_opts *o, const rb_lim
         json_array_append_new(warnings, json_string("rotabench was built without optimization"));
     if (rep->cpu_scaling == 1)
         json_array_append_new(warnings, json_string("CPU frequency scaling is enabled"));
+    char busy[256];
+    if (busy_warning(rep, inst, busy, sizeof busy))
+        json_array_append_new(warnings, json_string(busy));
     json_object_set_new(root, "warnings", warnings);
 
     json_t *limits = json_array();
@@ -272,6 +288,10 @@ static int write_json(const char *path, const struct bench_opts *o, const rb_lim
         json_object_set_new(j, "verified",
                             b->verified < 0 ? json_null() : json_boolean(b->verified));
         if (b->verified == 0) json_object_set_new(j, "verify_note", json_string(b->verify_note));
+        /* the calling thread's CPU time over real time (medians): below 1 on one thread, the
+         * thread was not running part of the time */
+        double q = rb_bench_cpu_ratio(r);
+        json_object_set_new(j, "cpu_real_ratio", q < 0 ? json_null() : json_real(q));
         if (l && r->ok) {
             json_object_set_new(j, "pct_peak_flops", json_real(pct(r->gflops, l->peak_add_gflops)));
             json_object_set_new(j, "pct_copy_bw", json_real(pct(r->gbps, l->copy_gbps)));
@@ -386,6 +406,8 @@ int rb_cmd_bench(int argc, char **argv) {
     printf("\n%%peak: GFLOP/s over the measured peak fp32 add rate; %%copy: GB/s (one read + one "
            "write per element) over the measured copy bandwidth, same thread count. In-cache "
            "sizes can exceed 100%% of the DRAM copy bandwidth.\n");
+    char busy[256];
+    if (busy_warning(&rep, inst, busy, sizeof busy)) printf("warning: %s\n", busy);
 
     status = 0;
     size_t mismatches = 0;

@@ -338,6 +338,8 @@ Test(cli_bench, runs_one_benchmark_and_writes_json) {
     cr_assert(json_is_true(json_object_get(b, "ok")));
     cr_assert_eq(json_array_size(json_object_get(b, "samples")), 3);
     cr_assert(json_is_true(json_object_get(b, "verified")), "checked against the reference");
+    double q = json_real_value(json_object_get(b, "cpu_real_ratio"));
+    cr_assert(q > 0 && q < 2, "cpu_real_ratio %g", q);
     const char *variant = json_string_value(json_object_get(b, "variant"));
     int known = 0;
     for (size_t v = 0; variant && v < rb_op_fwht_f32.count; v++)
@@ -567,5 +569,37 @@ Test(bench_registry, setup_reports_a_mismatch) {
         if (!cases[c].verified) cr_assert(strstr(b.verify_note, "differs"), "%s", b.verify_note);
         cr_assert_str_eq(rb_kernels_selection(), sel);
         rb_bench_teardown(&b);
+    }
+}
+
+/* The busy-machine count: one-thread results (pool and library) under 0.9 CPU / real time, the
+ * worst ratio among them; multi-thread and failed results do not count. */
+Test(bench_registry, busy_counts_one_thread_results_below_the_ratio) {
+    static const struct {
+        double cpu[3];
+        int pool[3], lib[3], ok[3];
+        size_t count;
+        double worst;
+    } cases[] = {
+        {{100, 95, 91}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, 0, 1.0},
+        {{100, 50, 91}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, 1, 0.5},
+        {{80, 50, 30}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, 3, 0.3},
+        {{50, 40, 30}, {2, 1, 1}, {1, 2, 1}, {1, 1, 0}, 0, 1.0}, /* threads, failed */
+        {{89, 100, 100}, {1, 2, 2}, {1, 1, 1}, {1, 1, 1}, 1, 0.89},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        rb_gb_result res[3] = {{0}};
+        rb_bench_inst inst[3] = {{0}};
+        for (int i = 0; i < 3; i++) {
+            res[i] = (rb_gb_result){
+                .index = (size_t) i, .ok = cases[c].ok[i], .threads = cases[c].lib[i]};
+            res[i].real_ns.median = 100;
+            res[i].cpu_ns.median = cases[c].cpu[i];
+            inst[i].args.threads = cases[c].pool[i];
+        }
+        rb_gb_report rep = {.results = res, .count = 3};
+        double worst;
+        cr_assert_eq(rb_bench_busy(&rep, inst, &worst), cases[c].count, "case %zu", c);
+        cr_assert_float_eq(worst, cases[c].worst, 1e-12, "case %zu", c);
     }
 }
