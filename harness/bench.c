@@ -669,6 +669,7 @@ int rb_bench_setup(void *ctx) {
     int rc = rb_threads_set(b->args.threads);
     if (rc) return rc;
     rb_parallel_for((size_t) b->args.threads, 1, noop_task, NULL); /* start the pool now */
+    snprintf(b->binding, sizeof b->binding, "%s", rb_pool_binding());
     size_t elems = b->args.n * b->args.rows;
     size_t bytes = (elems * sizeof(float) + 63) / 64 * 64;
     b->x = aligned_alloc(64, bytes ? bytes : 64);

@@ -32,6 +32,7 @@ typedef struct rb_bench_inst {
      * same bits, 0 different (verify_note says how), -1 not compared (setup failed first). */
     int verified;
     char verify_note[160];
+    char binding[96]; /* rb_pool_binding() while it runs: how its threads share the cores */
 } rb_bench_inst;
 
 /* A piece of a call's output: the bytes the check against the reference compares. */

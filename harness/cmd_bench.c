@@ -280,6 +280,7 @@ static int write_json(const char *path, const struct bench_opts *o, const rb_lim
         json_object_set_new(j, "n", json_integer((json_int_t) b->args.n));
         json_object_set_new(j, "rows", json_integer((json_int_t) b->args.rows));
         json_object_set_new(j, "pool_threads", json_integer(b->args.threads));
+        json_object_set_new(j, "binding", json_string(b->binding));
         char seed[24];
         snprintf(seed, sizeof seed, "0x%016llx", (unsigned long long) b->seed);
         json_object_set_new(j, "input_seed", json_string(seed));
@@ -368,6 +369,15 @@ int rb_cmd_bench(int argc, char **argv) {
         status = 2;
         goto done;
     }
+    /* Once, for the largest thread count selected: its timings are not those of that many
+     * cores (the pool binds thread i to core i mod cores). */
+    int cores = rb_pool_cores(), tmax = 1;
+    for (size_t k = 0; k < ntl; k++) tmax = tl[k] > tmax ? tl[k] : tmax;
+    if (tmax > cores)
+        fprintf(stderr,
+                "rotabench bench: warning: %d threads on this machine's %d physical core(s): "
+                "threads share cores (up to %d per core), so those timings are not of %d cores\n",
+                tmax, cores, (tmax + cores - 1) / cores, tmax);
 
     printf("%s\nkernels: %s   pool: up to %d cores\n", rb_version_string(), rb_kernels_selection(),
            rb_limits_cores());

@@ -399,6 +399,29 @@ Test(cli_bench, unknown_rb_kernels_is_refused) {
     cr_assert_eq(run_cli("--help | grep -q RB_KERNELS"), 0, "bench --help mentions RB_KERNELS");
 }
 
+/* More threads than physical cores: one warning on stderr naming the count and the cores, for
+ * bench (the run goes on) and for run. */
+Test(cli_bench, threads_above_the_cores_warn) {
+    int t = rb_pool_cores() + 1;
+    char args[512], *out = NULL, *err = NULL, want[64];
+    snprintf(want, sizeof want, "%d physical core", t - 1);
+    snprintf(args, sizeof args,
+             "bench '^fwht_f32/n:16/' --threads %d --min-time 0.002 --repetitions 1 "
+             "--copy-mib 8",
+             t);
+    cr_assert_eq(rbt_run_cli(args, &out, &err), 0, "%s", err);
+    cr_assert(strstr(err, want) && strstr(err, "share cores"), "%s", err);
+    cr_assert_null(strstr(strstr(err, "share cores") + 1, "share cores"), "once: %s", err);
+    free(out);
+    free(err);
+    snprintf(args, sizeof args, "run configs/default.yaml --dry-run --threads %d -o /tmp/rbtest_t",
+             t);
+    rbt_run_cli(args, &out, &err);
+    cr_assert(strstr(err, want) && strstr(err, "share cores"), "%s", err);
+    free(out);
+    free(err);
+}
+
 Test(cli_bench, usage_errors) {
     cr_assert_eq(run_cli("--help"), 0);
     cr_assert_eq(run_cli("--min-time -1"), 2);
