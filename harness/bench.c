@@ -75,6 +75,14 @@ static int quant_pack4_call(rb_bench_inst *b) {
     return rb_quant_pack4_f32(&int4_g128, b->x, b->args.rows, b->args.n, b->args.n, q->packed,
                               (b->args.n + 1) / 2, q->scales, q->zeros);
 }
+static size_t quant_out_spans(const rb_bench_inst *b, size_t rows, rb_bench_span *s) {
+    const quant_out *q = b->aux;
+    size_t groups = rows * ((b->args.n + QGROUP - 1) / QGROUP);
+    s[0] = (rb_bench_span){q->packed, rows * ((b->args.n + 1) / 2)};
+    s[1] = (rb_bench_span){q->scales, groups * sizeof(float)};
+    s[2] = (rb_bench_span){q->zeros, groups * sizeof(float)};
+    return 3;
+}
 static rb_cost quant_pack4_cost(size_t n, size_t rows, size_t elem_bytes) {
     return rb_quant_cost(rows, n, rows * ((n + QGROUP - 1) / QGROUP), 0.5);
 }
@@ -110,6 +118,10 @@ static int codebook_call(rb_bench_inst *b) {
     return rb_codebook_quantize_f32(cb, b->x, b->args.rows, b->args.n, b->args.n,
                                     (uint8_t *) (cb + 1));
 }
+static size_t codebook_out(const rb_bench_inst *b, size_t rows, rb_bench_span *s) {
+    s[0] = (rb_bench_span){(const rb_codebook *) b->aux + 1, rows * b->args.n};
+    return 1;
+}
 static rb_cost codebook_cost(size_t n, size_t rows, size_t elem_bytes) {
     double elems = (double) n * (double) rows;
     return (rb_cost){4 * elems, elems * ((double) elem_bytes + 1)};
@@ -131,6 +143,14 @@ static int kv_int4_call(rb_bench_inst *b) {
     uint8_t *packed = b->aux;
     return rb_kv_int4_encode_f32(b->x, rows, n, n, n, RB_KV_BF16, packed,
                                  (float *) (void *) (packed + rows * (n / 2)));
+}
+
+/* The codes and the (scale, zero) pairs (whose place depends on the whole block's rows, so the
+ * check runs on all of them). */
+static size_t kv_int4_out(const rb_bench_inst *b, size_t rows, rb_bench_span *s) {
+    size_t n = b->args.n;
+    s[0] = (rb_bench_span){b->aux, rows * (n / 2) + rows * 2 * sizeof(float)};
+    return 1;
 }
 
 /* The same block through the same kernel without the rotation or the bf16 step (block m = 1:
@@ -167,6 +187,12 @@ static int kv_int4_dec_call(rb_bench_inst *b) {
     uint8_t *packed = b->aux;
     float *sz = (float *) (void *) (packed + codes);
     return rb_kv_int4_decode_f32(packed, sz, rows, n, n, sz + 2 * rows, n);
+}
+static size_t kv_int4_dec_out(const rb_bench_inst *b, size_t rows, rb_bench_span *s) {
+    size_t codes = (rows * (b->args.n / 2) + 63) / 64 * 64;
+    const float *sz = (const float *) (const void *) ((const uint8_t *) b->aux + codes);
+    s[0] = (rb_bench_span){sz + 2 * rows, rows * b->args.n * sizeof(float)};
+    return 1;
 }
 static rb_cost kv_int4_dec_cost(size_t n, size_t rows, size_t elem_bytes) {
     rb_cost c = rb_kv_int4_encode_cost(n, rows, elem_bytes);
@@ -255,6 +281,15 @@ static int rhtc_decode_call(rb_bench_inst *b) {
     rhtc_job j = {b, 1};
     return rb_codec_blocks(b->args.rows, ((rhtc_bench *) b->aux)->block_rows, rhtc_block, &j);
 }
+/* Codes or decoded rows: row r at the same place whatever the rows, so a prefix compares. */
+static size_t rhtc_out(const rb_bench_inst *b, size_t rows, rb_bench_span *s) {
+    const rhtc_bench *h = b->aux;
+    if (b->entry->call == rhtc_encode_call)
+        s[0] = (rb_bench_span){h->codes, rows * h->ldc};
+    else
+        s[0] = (rb_bench_span){h->y, rows * b->args.n * sizeof(float)};
+    return 1;
+}
 /* Until setup knows bits: b = 2. */
 static rb_cost rhtc_cost(size_t n, size_t rows, size_t elem_bytes) {
     (void) elem_bytes;
@@ -338,6 +373,14 @@ static int codec_decode_call(rb_bench_inst *b) {
     codec_bench *c = b->aux;
     return c->m->codec->decode(c->st, c->codes, b->args.rows, c->xhat);
 }
+static size_t codec_out(const rb_bench_inst *b, size_t rows, rb_bench_span *s) {
+    const codec_bench *c = b->aux;
+    if (b->entry->call == codec_encode_call)
+        s[0] = (rb_bench_span){c->codes, rows * c->m->codec->code_bytes(c->st)};
+    else
+        s[0] = (rb_bench_span){c->xhat, rows * b->args.n * sizeof(float)};
+    return 1;
+}
 /* Until setup knows the code size: the vectors' own bytes. */
 static rb_cost codec_cost(size_t n, size_t rows, size_t elem_bytes) {
     return (rb_cost){0, (double) (n * rows * elem_bytes)};
@@ -362,6 +405,10 @@ static codec_cfg perf_cfgs[] = {
 enum { PERF_DENSE_FIRST = 6, PERF_ROWS = 1 << 20, PERF_DENSE_ROWS = 1 << 14 };
 
 enum { CODEC_BENCH_MAX = 128 };
+/* The reference check of codec entries runs on this many first rows: the plain-C references of
+ * a 1M-row batch would take longer than the benchmark (rows are encoded independently, so the
+ * first rows of the whole batch's output are the prefix's output). */
+enum { VERIFY_ROWS = 1 << 14 };
 static rb_bench_entry codec_entries[CODEC_BENCH_MAX];
 static char codec_names[CODEC_BENCH_MAX][RB_BENCH_NAME_MAX];
 static codec_cfg default_cfgs[CODEC_BENCH_MAX];
@@ -383,7 +430,9 @@ static void add_codec_entries(const codec_cfg *cfg, const char *prefix, const ch
                               .n = {128, 1536},
                               .rows = {rows},
                               .threads = {1},
-                              .arg = cfg};
+                              .arg = cfg,
+                              .out = codec_out,
+                              .verify_rows = VERIFY_ROWS};
     }
 }
 
@@ -419,7 +468,7 @@ static const rb_bench_entry table[] = {
     {"rht_f32", &rb_op_fwht_f32, rht_call, rht_cost, rht_setup, rht_teardown, .n = {128, 4096},
      .rows = {2048}, .threads = {1, 2}},
     {"quant_int4_g128_pack", &rb_op_quant_rows_f32, quant_pack4_call, quant_pack4_cost, quant_setup,
-     quant_teardown, .n = {128, 4096}, .rows = {2048}, .threads = {1}},
+     quant_teardown, .n = {128, 4096}, .rows = {2048}, .threads = {1}, .out = quant_out_spans},
     {"mxfp4_fake_quant", &rb_op_mxfp4_quant_f32, mxfp4_call, mxfp4_cost, .n = {4096},
      .rows = {2048}, .threads = {1}},
     {"nvfp4_fake_quant", &rb_op_nvfp4_quant_f32, nvfp4_call, mxfp4_cost, .n = {4096},
@@ -427,20 +476,21 @@ static const rb_bench_entry table[] = {
 /* 32K tokens x 8 heads of 128: the KV block of the issue's performance target; and 1024 rows
  * (512 KiB, in cache, one thread), the kernel's compute rate without memory. */
 /* clang-format off */
-#define KV_ENTRIES(name, op, call, cost, setup)                                                  \
+#define KV_ENTRIES(name, op, call, cost, setup, outf)                                            \
     {name, &op, call, cost, setup, kv_int4_teardown, .n = {128}, .rows = {262144},              \
-     .threads = {1, 2}},                                                                         \
-    {name, &op, call, cost, setup, kv_int4_teardown, .n = {128}, .rows = {1024}, .threads = {1}}
+     .threads = {1, 2}, .out = outf},                                                            \
+    {name, &op, call, cost, setup, kv_int4_teardown, .n = {128}, .rows = {1024}, .threads = {1}, \
+     .out = outf}
     KV_ENTRIES("kv_int4_encode", rb_op_kv_int4_encode_f32, kv_int4_call, rb_kv_int4_encode_cost,
-               kv_int4_setup),
+               kv_int4_setup, kv_int4_out),
     KV_ENTRIES("kv_int4_encode_plain", rb_op_kv_int4_encode_f32, kv_int4_plain_call,
-               kv_int4_plain_cost, kv_int4_setup),
+               kv_int4_plain_cost, kv_int4_setup, kv_int4_out),
     KV_ENTRIES("kv_int4_decode", rb_op_kv_int4_decode_f32, kv_int4_dec_call, kv_int4_dec_cost,
-               kv_int4_dec_setup),
+               kv_int4_dec_setup, kv_int4_dec_out),
 #undef KV_ENTRIES
     /* clang-format on */
     {"codebook4_quant", &rb_op_codebook_quant_f32, codebook_call, codebook_cost, codebook_setup,
-     codebook_teardown, .n = {128}, .rows = {8192}, .threads = {1}},
+     codebook_teardown, .n = {128}, .rows = {8192}, .threads = {1}, .out = codebook_out},
 /* The fused turboquant_mse codec alone: 1M rows of 128 (512 MiB of fp32) and 64K rows of
  * 1536 (384 MiB), b = 2 and 4 (entry arg: bits); and 1024 rows of 128 / 64 of 1536 (512 / 384
  * KiB, in cache, one thread), the kernel's compute rate without memory. n, rows and threads are
@@ -448,10 +498,10 @@ static const rb_bench_entry table[] = {
 /* clang-format off */
 #define RHTC_ENTRY(name, op, call, d, nrows, bits)                                       \
     {name, &op, call, rhtc_cost, rhtc_setup, rhtc_teardown, .n = {d}, .rows = {nrows}, \
-     .threads = {1, 2}, .arg = &bits}
+     .threads = {1, 2}, .arg = &bits, .out = rhtc_out, .verify_rows = VERIFY_ROWS}
 #define RHTC_CACHED(name, op, call, d, nrows, bits)                                      \
     {name, &op, call, rhtc_cost, rhtc_setup, rhtc_teardown, .n = {d}, .rows = {nrows}, \
-     .threads = {1}, .arg = &bits}
+     .threads = {1}, .arg = &bits, .out = rhtc_out, .verify_rows = VERIFY_ROWS}
 #define RHTC_ENTRIES(name, op, call, bits)                  \
     RHTC_ENTRY(name, op, call, 128, 1 << 20, bits),         \
     RHTC_CACHED(name, op, call, 128, 1024, bits),           \
@@ -558,12 +608,70 @@ static void fill_inputs(float *x, size_t elems, uint64_t seed) {
         memcpy(x + i, x, (elems - i < INPUT_TILE ? elems - i : INPUT_TILE) * sizeof *x);
 }
 
+/* FNV-1a over 8-byte words: the check keeps a hash of the untimed call's output instead of a
+ * copy (a 1M-row decode writes 512 MiB). */
+static uint64_t spans_hash(const rb_bench_span *s, size_t count) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t k = 0; k < count; k++) {
+        const unsigned char *p = s[k].p;
+        size_t i = 0;
+        for (; i + 8 <= s[k].bytes; i += 8) {
+            uint64_t w;
+            memcpy(&w, p + i, 8);
+            h = (h ^ w) * 0x100000001b3ull;
+        }
+        for (; i < s[k].bytes; i++) h = (h ^ p[i]) * 0x100000001b3ull;
+    }
+    return h;
+}
+
+static size_t out_spans(const rb_bench_inst *b, size_t rows, rb_bench_span *s) {
+    if (b->entry->out) return b->entry->out(b, rows, s);
+    s[0] = (rb_bench_span){b->x, rows * b->args.n * sizeof(float)};
+    return 1;
+}
+
+/* The call again with only the reference variants, on the same input (refilled from the seed
+ * where the op works in place) and, for entries with verify_rows, on the first rows only; its
+ * output must have the bits of the untimed call's. One more call per instance, outside timing.
+ * x is left with the reference's output (the timed calls do not care what it holds). */
+static void verify_reference(rb_bench_inst *b) {
+    size_t rows = b->args.rows, vr = b->entry->verify_rows;
+    if (!vr || vr > rows) vr = rows;
+    rb_bench_span s[RB_BENCH_SPANS_MAX];
+    size_t ns = out_spans(b, vr, s);
+    uint64_t want = spans_hash(s, ns);
+    if (!b->entry->out) fill_inputs(b->x, b->args.n * rows, b->seed);
+    char saved[32];
+    snprintf(saved, sizeof saved, "%s", rb_kernels_selection());
+    rb_kernels_select("ref");
+    b->args.rows = vr;
+    int rc = b->entry->call(b);
+    b->args.rows = rows;
+    rb_kernels_select(saved);
+    if (rc) {
+        b->verified = 0;
+        snprintf(b->verify_note, sizeof b->verify_note, "the reference failed: %s: %s",
+                 rb_errname(rc), rb_error_detail());
+        return;
+    }
+    ns = out_spans(b, vr, s); /* the same places: the reference wrote where the first call did */
+    b->verified = spans_hash(s, ns) == want;
+    if (!b->verified)
+        snprintf(b->verify_note, sizeof b->verify_note,
+                 "output of variant %s differs from the reference's (%zu of %zu rows compared)",
+                 b->variant ? b->variant : "?", vr, rows);
+}
+
 int rb_bench_setup(void *ctx) {
     rb_bench_inst *b = ctx;
+    b->verified = -1;
+    b->verify_note[0] = 0;
     b->saved_threads = rb_threads_get();
     int rc = rb_threads_set(b->args.threads);
     if (rc) return rc;
     rb_parallel_for((size_t) b->args.threads, 1, noop_task, NULL); /* start the pool now */
+    snprintf(b->binding, sizeof b->binding, "%s", rb_pool_binding());
     size_t elems = b->args.n * b->args.rows;
     size_t bytes = (elems * sizeof(float) + 63) / 64 * 64;
     b->x = aligned_alloc(64, bytes ? bytes : 64);
@@ -576,6 +684,7 @@ int rb_bench_setup(void *ctx) {
     rb_kernel_trace_reset();
     rc = b->entry->call(b); /* untimed: faults pages in, and proves the call works */
     b->variant = b->entry->op ? rb_kernel_last(b->entry->op) : "-";
+    if (!rc) verify_reference(b);
     return rc;
 }
 
@@ -587,6 +696,26 @@ void rb_bench_teardown(void *ctx) {
     b->x = NULL;
     if (b->saved_threads > 0) rb_threads_set(b->saved_threads);
     b->saved_threads = 0;
+}
+
+double rb_bench_cpu_ratio(const rb_gb_result *r) {
+    return r->ok && r->real_ns.median > 0 ? r->cpu_ns.median / r->real_ns.median : -1.0;
+}
+
+size_t rb_bench_busy(const rb_gb_report *rep, const rb_bench_inst *inst, double *worst) {
+    size_t count = 0;
+    *worst = 1.0;
+    for (size_t i = 0; i < rep->count; i++) {
+        const rb_gb_result *r = &rep->results[i];
+        double q = rb_bench_cpu_ratio(r);
+        /* the pool's threads (args.threads) and the library's (r->threads) both one */
+        if (q < 0 || r->threads != 1 || inst[r->index].args.threads != 1 ||
+            q >= RB_BENCH_BUSY_RATIO)
+            continue;
+        count++;
+        if (q < *worst) *worst = q;
+    }
+    return count;
 }
 
 void rb_bench_body(struct rb_gb_state *st, void *ctx) {

@@ -7,7 +7,7 @@
 
 #include "kernels/dispatch.h"
 
-enum { RB_BENCH_LIST_MAX = 8, RB_BENCH_NAME_MAX = 96 };
+enum { RB_BENCH_LIST_MAX = 8, RB_BENCH_NAME_MAX = 96, RB_BENCH_SPANS_MAX = 3 };
 
 typedef struct rb_bench_args {
     size_t n, rows;
@@ -28,7 +28,18 @@ typedef struct rb_bench_inst {
     rb_cost cost;        /* of one call */
     const char *variant; /* rb_kernel_last(entry->op) after the run */
     int saved_threads;
+    /* Setup's check of the untimed call against the reference variants on the same input: 1 the
+     * same bits, 0 different (verify_note says how), -1 not compared (setup failed first). */
+    int verified;
+    char verify_note[160];
+    char binding[96]; /* rb_pool_binding() while it runs: how its threads share the cores */
 } rb_bench_inst;
+
+/* A piece of a call's output: the bytes the check against the reference compares. */
+typedef struct rb_bench_span {
+    const void *p;
+    size_t bytes;
+} rb_bench_span;
 
 /* One table line. n is either the powers of two 2^log2_min..2^log2_max (when log2_max > 0) or
  * the zero-terminated list n[]; rows[] and threads[] are zero-terminated lists ({0}: {1}). */
@@ -46,6 +57,12 @@ typedef struct rb_bench_entry {
     size_t rows[RB_BENCH_LIST_MAX];
     int threads[RB_BENCH_LIST_MAX];
     const void *arg; /* entry-specific (a codec entry's rb_method) */
+    /* Where a call leaves its output for the first `rows` rows (at most RB_BENCH_SPANS_MAX
+     * spans, returned count); NULL: in place in x, which setup refills before the reference. */
+    size_t (*out)(const rb_bench_inst *b, size_t rows, rb_bench_span *spans);
+    /* 0: the reference runs on all rows; otherwise on this many first rows (the slow reference
+     * of a 1M-row codec would take longer than the benchmark itself). */
+    size_t verify_rows;
 } rb_bench_entry;
 
 /* Expands the table into instances (buffers not yet allocated). threads_override, if count > 0,
@@ -56,11 +73,26 @@ void rb_bench_instances_free(rb_bench_inst *inst, size_t n);
 
 /* Instance lifecycle for the benchmark wrapper (rb_gb_bench setup/body/teardown, ctx = inst):
  * setup sets the threads, allocates and fills, and makes one untimed call (which must succeed
- * and tells the variant); the body times batches of calls; teardown frees and restores. */
+ * and tells the variant), then the same call with the reference variants (RB_KERNELS=ref) on
+ * the same input and compares the outputs bit for bit, the project's rule for every variant
+ * (inst->verified; a mismatch is not a setup failure: the benchmark is timed and reported as
+ * not verified); the body times batches of calls; teardown frees and restores. */
 int rb_bench_setup(void *inst);
 void rb_bench_teardown(void *inst);
 struct rb_gb_state;
 void rb_bench_body(struct rb_gb_state *st, void *inst);
+
+/* CPU time over real time (medians) of a result, or -1 for a failed one. On one pool thread the
+ * benchmark thread does all the work, so below 1 it was not running part of the time (other
+ * processes had the core): the real time then includes waiting. */
+struct rb_gb_result;
+struct rb_gb_report;
+double rb_bench_cpu_ratio(const struct rb_gb_result *r);
+/* Below this ratio a one-thread benchmark counts as run on a busy machine. */
+#define RB_BENCH_BUSY_RATIO 0.9
+/* How many one-thread results of rep (inst: the instances rep's indices point into) ran below
+ * RB_BENCH_BUSY_RATIO, and the lowest ratio among them in *worst (1 when none). */
+size_t rb_bench_busy(const struct rb_gb_report *rep, const rb_bench_inst *inst, double *worst);
 
 /* One benchmark result as JSON (name, samples, statistics, rates), shared by the CPU and CUDA
  * benchmark commands. */

@@ -278,7 +278,12 @@ static int setup(void *ctx) {
     if (!rc) rc = b->cu->event_create(&b->ev0);
     if (!rc) rc = b->cu->event_create(&b->ev1);
     /* One untimed call: module load and lazy handles stay out of the samples, and a failing op
-     * fails here with its message. */
+     * fails here with its message. Unlike the CPU benchmarks (harness/bench.c,
+     * verify_reference), the output is not yet compared with a reference: a session with a GPU
+     * should copy the call's output to the host (the in-place ops refilled with fill_input
+     * first), run the CPU reference (RB_KERNELS=ref) on the same input converted to fp32, compare
+     * with the tolerance tests/test_cuda_*.c use for that op and dtype, and record the result
+     * as the CPU JSON's "verified" (null until then). */
     if (!rc) rc = b->e->call(b);
     if (!rc) rc = b->cu->stream_sync(NULL);
     return rc;
@@ -453,6 +458,7 @@ int rb_bench_cuda(const char *filter, double min_time, int repetitions, int list
             json_object_set_new(j, "dtype", json_string(rb_dtype_name(b->dt)));
             json_object_set_new(j, "n", json_integer((json_int_t) b->n));
             json_object_set_new(j, "rows", json_integer((json_int_t) b->rows));
+            json_object_set_new(j, "verified", json_null()); /* not compared: see setup */
             if (r->ok) json_object_set_new(j, "pct_copy_bw", json_real(pct(r->gbps, copy)));
             json_array_append_new(benches, j);
         }

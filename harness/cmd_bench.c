@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "harness/bench.h"
 #include "harness/context.h"
@@ -31,7 +33,8 @@ static void usage(FILE *f) {
                "and every thread count benchmarked), then runs the kernel benchmarks whose name\n"
                "matches the regex FILTER ('-' in front excludes) and prints median time, GFLOP/s,\n"
                "GB/s and their fractions of the measured limits at the same thread count.\n\n"
-               "  --json FILE        write limits, results, raw samples and warnings as JSON\n"
+               "  --json FILE        write limits, results, raw samples and warnings as JSON (a\n"
+               "                     path that cannot be written is refused before measuring)\n"
                "  --min-time S       seconds per repetition (default 0.1)\n"
                "  --repetitions R    samples per benchmark (default 5); the median is reported\n"
                "  --threads N,...    pool thread counts to run instead of each benchmark's own\n"
@@ -39,7 +42,12 @@ static void usage(FILE *f) {
                "                     the last-level cache)\n"
                "  --list             print the benchmark names (after FILTER) and exit\n"
                "  --cuda             the CUDA kernels on device 0 instead (CUDA events; the\n"
-               "                     limit is a device-to-device copy of 256 MiB, same run)\n");
+               "                     limit is a device-to-device copy of 256 MiB, same run)\n\n"
+               "Environment: RB_KERNELS selects the CPU variants (" RB_KERNELS_NAMES ";\n"
+               "default auto; any other value is refused).\n"
+               "Before timing, each benchmark's output is compared with the reference variants'\n"
+               "(RB_KERNELS=ref) on the same input; a difference is flagged MISMATCH and the exit\n"
+               "status is 1.\n");
 }
 
 static int parse_double(const char *s, double *out) {
@@ -174,6 +182,7 @@ static void print_table(const rb_gb_report *rep, const rb_bench_inst *inst, cons
                b->variant ? b->variant : "?", r->real_ns.median, r->gflops, r->gbps,
                l ? pct(r->gflops, l->peak_add_gflops) : 0.0, l ? pct(r->gbps, l->copy_gbps) : 0.0,
                r->nsamples);
+        if (b->verified == 0) printf("%-*s   MISMATCH: %s\n", w, "", b->verify_note);
     }
 }
 
@@ -203,6 +212,19 @@ json_t *rb_bench_result_json(const rb_gb_result *r) {
     json_object_set_new(o, "items", json_real(r->items));
     json_object_set_new(o, "items_per_s", json_real(r->items_per_s));
     return o;
+}
+
+/* The busy-machine warning, or NULL: one line for the table and the JSON's warnings. */
+static const char *busy_warning(const rb_gb_report *rep, const rb_bench_inst *inst, char *buf,
+                                size_t size) {
+    double worst;
+    size_t n = rb_bench_busy(rep, inst, &worst);
+    if (!n) return NULL;
+    snprintf(buf, size,
+             "%zu one-thread benchmark(s) had CPU time / real time below %.2f (worst %.2f): the "
+             "machine was busy: timings include time the benchmark thread was not running",
+             n, RB_BENCH_BUSY_RATIO, worst);
+    return buf;
 }
 
 static int write_json(const char *path, const struct bench_opts *o, const rb_limits *lim,
@@ -235,6 +257,9 @@ static int write_json(const char *path, const struct bench_opts *o, const rb_lim
         json_array_append_new(warnings, json_string("rotabench was built without optimization"));
     if (rep->cpu_scaling == 1)
         json_array_append_new(warnings, json_string("CPU frequency scaling is enabled"));
+    char busy[256];
+    if (busy_warning(rep, inst, busy, sizeof busy))
+        json_array_append_new(warnings, json_string(busy));
     json_object_set_new(root, "warnings", warnings);
 
     json_t *limits = json_array();
@@ -267,10 +292,19 @@ static int write_json(const char *path, const struct bench_opts *o, const rb_lim
         json_object_set_new(j, "n", json_integer((json_int_t) b->args.n));
         json_object_set_new(j, "rows", json_integer((json_int_t) b->args.rows));
         json_object_set_new(j, "pool_threads", json_integer(b->args.threads));
+        json_object_set_new(j, "binding", json_string(b->binding));
         char seed[24];
         snprintf(seed, sizeof seed, "0x%016llx", (unsigned long long) b->seed);
         json_object_set_new(j, "input_seed", json_string(seed));
         json_object_set_new(j, "calls_per_batch", json_integer((json_int_t) b->batch));
+        /* true: the untimed call gave the reference variants' bits; null: not compared */
+        json_object_set_new(j, "verified",
+                            b->verified < 0 ? json_null() : json_boolean(b->verified));
+        if (b->verified == 0) json_object_set_new(j, "verify_note", json_string(b->verify_note));
+        /* the calling thread's CPU time over real time (medians): below 1 on one thread, the
+         * thread was not running part of the time */
+        double q = rb_bench_cpu_ratio(r);
+        json_object_set_new(j, "cpu_real_ratio", q < 0 ? json_null() : json_real(q));
         if (l && r->ok) {
             json_object_set_new(j, "pct_peak_flops", json_real(pct(r->gflops, l->peak_add_gflops)));
             json_object_set_new(j, "pct_copy_bw", json_real(pct(r->gbps, l->copy_gbps)));
@@ -285,10 +319,31 @@ static int write_json(const char *path, const struct bench_opts *o, const rb_lim
     return RB_OK;
 }
 
+/* Whether --json FILE can be written, before minutes of measuring: opened for appending (an
+ * existing file keeps its contents until the end) and removed again if this made it. */
+static int json_path_check(const char *path) {
+    struct stat sb;
+    int existed = stat(path, &sb) == 0;
+    FILE *f = existed && S_ISDIR(sb.st_mode) ? NULL : fopen(path, "a");
+    if (!f) {
+        fprintf(stderr, "rotabench bench: cannot write --json %s: %s\n", path,
+                existed && S_ISDIR(sb.st_mode) ? "it is a directory" : strerror(errno));
+        return 2;
+    }
+    fclose(f);
+    if (!existed) unlink(path);
+    return 0;
+}
+
 int rb_cmd_bench(int argc, char **argv) {
     struct bench_opts o = {.min_time = 0.1, .repetitions = 5};
     int rc = parse_args(argc, argv, &o);
     if (rc) return rc == 1 ? 0 : rc;
+    if (rb_kernels_env_check()) {
+        fprintf(stderr, "rotabench bench: %s\n", rb_error_detail());
+        return 2;
+    }
+    if (o.json && !o.list && json_path_check(o.json)) return 2;
     if (o.cuda) return rb_bench_cuda(o.filter, o.min_time, o.repetitions, o.list, o.json);
 
     rb_bench_inst *inst = NULL;
@@ -326,6 +381,15 @@ int rb_cmd_bench(int argc, char **argv) {
         status = 2;
         goto done;
     }
+    /* Once, for the largest thread count selected: its timings are not those of that many
+     * cores (the pool binds thread i to core i mod cores). */
+    int cores = rb_pool_cores(), tmax = 1;
+    for (size_t k = 0; k < ntl; k++) tmax = tl[k] > tmax ? tl[k] : tmax;
+    if (tmax > cores)
+        fprintf(stderr,
+                "rotabench bench: warning: %d threads on this machine's %d physical core(s): "
+                "threads share cores (up to %d per core), so those timings are not of %d cores\n",
+                tmax, cores, (tmax + cores - 1) / cores, tmax);
 
     printf("%s\nkernels: %s   pool: up to %d cores\n", rb_version_string(), rb_kernels_selection(),
            rb_limits_cores());
@@ -364,14 +428,31 @@ int rb_cmd_bench(int argc, char **argv) {
     printf("\n%%peak: GFLOP/s over the measured peak fp32 add rate; %%copy: GB/s (one read + one "
            "write per element) over the measured copy bandwidth, same thread count. In-cache "
            "sizes can exceed 100%% of the DRAM copy bandwidth.\n");
+    char busy[256];
+    if (busy_warning(&rep, inst, busy, sizeof busy)) printf("warning: %s\n", busy);
 
     status = 0;
-    for (size_t i = 0; i < rep.count; i++)
+    size_t mismatches = 0;
+    for (size_t i = 0; i < rep.count; i++) {
         if (!rep.results[i].ok) status = 1;
+        mismatches += inst[rep.results[i].index].verified == 0;
+    }
     if (o.json) {
         rc = write_json(o.json, &o, &lim, &rep, inst);
         if (rc) goto fail;
         printf("wrote %s\n", o.json);
+    }
+    /* Last, so that it is what a reader sees: timings of a kernel whose output is wrong. */
+    if (mismatches) {
+        fprintf(stderr,
+                "rotabench bench: %zu benchmark(s) differ from the reference variants "
+                "(their timings are of wrong outputs):",
+                mismatches);
+        for (size_t i = 0; i < rep.count; i++)
+            if (inst[rep.results[i].index].verified == 0)
+                fprintf(stderr, " %s", rep.results[i].name);
+        fprintf(stderr, "\n");
+        status = 1;
     }
     goto done;
 

@@ -67,6 +67,8 @@ static void list_kernels(void) {
                    rb_variant_enabled(&ops[i]->variants[v]) ? "*" : "");
         printf("\n");
     }
+    printf("RB_KERNELS (environment) selects the variants: " RB_KERNELS_NAMES
+           "; bench and run refuse any other value\n");
 }
 
 int rb_cmd_list(int argc, char **argv) {

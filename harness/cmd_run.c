@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "harness/harness.h"
+#include "kernels/dispatch.h"
 #include "kernels/pool.h"
 #include "harness/runner.h"
 
@@ -104,5 +105,16 @@ int rb_cmd_run(int argc, char **argv) {
         return 2;
     }
     o.config = argv[optind];
+    if (rb_kernels_env_check()) {
+        fprintf(stderr, "rotabench run: %s\n", rb_error_detail());
+        return 2;
+    }
+    int cores = rb_pool_cores();
+    if (o.threads > cores)
+        fprintf(stderr,
+                "rotabench run: warning: --threads %d is more than this machine's %d physical "
+                "core(s): threads share cores (up to %d per core), so latencies are not those of "
+                "%d cores\n",
+                o.threads, cores, (o.threads + cores - 1) / cores, o.threads);
     return rb_run(&o);
 }

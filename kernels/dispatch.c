@@ -46,17 +46,24 @@ static int parse_sel(const char *s, enum sel *out) {
             *out = (enum sel) i;
             return 0;
         }
+    return rb_error_set(RB_EINVAL, "unknown kernel selection '%s' (" RB_KERNELS_NAMES ")", s);
+}
+
+int rb_kernels_env_check(void) {
+    const char *env = getenv("RB_KERNELS");
+    enum sel s;
+    if (!env || !*env || parse_sel(env, &s) == 0) return RB_OK;
     return rb_error_set(RB_EINVAL,
-                        "unknown kernel selection '%s' (auto, avx512, avx2, scalar, ref)", s);
+                        "RB_KERNELS=%s is not a kernel selection; valid values (lower case): "
+                        "" RB_KERNELS_NAMES,
+                        env);
 }
 
 static void init(void) {
     cpu_isa = detect_isa();
     const char *env = getenv("RB_KERNELS");
     if (env && *env && parse_sel(env, &selection) != 0) {
-        fprintf(stderr,
-                "rotabench: RB_KERNELS=%s is not one of auto, avx512, avx2, scalar, ref; "
-                "using auto\n",
+        fprintf(stderr, "rotabench: RB_KERNELS=%s is not one of " RB_KERNELS_NAMES "; using auto\n",
                 env);
         selection = SEL_AUTO;
     }

@@ -27,6 +27,13 @@ unsigned rb_kernels_isa(void); /* what dispatch may use: cpuid capped by the sel
  * unknown name. */
 int rb_kernels_select(const char *spec);
 const char *rb_kernels_selection(void);
+/* The valid selections, as "auto, avx512, avx2, scalar, ref" (for messages and --help). */
+#define RB_KERNELS_NAMES "auto, avx512, avx2, scalar, ref"
+/* RB_KERNELS unset, empty or one of the selections: RB_OK; otherwise RB_EINVAL with a message
+ * listing the valid values. A library user with a bad value gets a warning and "auto" at first
+ * use; the commands that time or record kernels (bench, run) call this and refuse it instead,
+ * so that a typo (RB_KERNELS=AVX2) never measures a selection nobody asked for. */
+int rb_kernels_env_check(void);
 
 typedef void (*rb_fnptr)(void);
 

@@ -271,11 +271,19 @@ static void pool_start(int nthreads) {
         started++;
     }
     pool.nworkers = started;
+    int total = started + 1, cores = pool.topo_ok ? ncores() : 0;
     if (started == 0)
         snprintf(pool.binding, sizeof pool.binding, "1 thread, unbound");
-    else
+    else if (!pool.topo_ok)
+        snprintf(pool.binding, sizeof pool.binding, "%d threads, unbound (no hwloc topology)",
+                 total);
+    else if (total <= cores)
         snprintf(pool.binding, sizeof pool.binding, "%d threads, one per core, bound with hwloc",
-                 started + 1);
+                 total);
+    else /* bind_to_core(i % cores): some cores run two or more of the threads */
+        snprintf(pool.binding, sizeof pool.binding,
+                 "%d threads on %d cores (%s%d per core), bound with hwloc", total, cores,
+                 total % cores ? "up to " : "", (total + cores - 1) / cores);
 }
 
 int rb_threads_set(int n) {
@@ -374,6 +382,13 @@ int rb_parallel_for(size_t n, size_t grain, rb_task_fn fn, void *ctx) {
     pthread_mutex_unlock(&api_mu);
     rb_kernel_trace_share(job.trace, -1);
     return job_result(&job);
+}
+
+int rb_pool_cores(void) {
+    pthread_mutex_lock(&api_mu);
+    int n = ncores();
+    pthread_mutex_unlock(&api_mu);
+    return n;
 }
 
 const char *rb_pool_binding(void) {

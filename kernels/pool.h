@@ -26,8 +26,13 @@ int rb_parallel_for(size_t n, size_t grain, rb_task_fn fn, void *ctx);
 int rb_task_fail(int code);
 
 /* How the pool's threads are bound, for the run's context record, e.g. "3 threads, one per core,
- * bound with hwloc" or "1 thread, unbound": the pool at the current thread count (started here
- * if no parallel call has started it yet). */
+ * bound with hwloc", "4 threads on 2 cores (2 per core), bound with hwloc" (more threads than
+ * cores: thread i runs on core i mod cores) or "1 thread, unbound": the pool at the current
+ * thread count (started here if no parallel call has started it yet). */
 const char *rb_pool_binding(void);
+
+/* The physical cores hwloc reports (1 when it reports none): more threads than this share cores,
+ * which the commands that take --threads warn about. */
+int rb_pool_cores(void);
 
 #endif

@@ -337,6 +337,9 @@ Test(cli_bench, runs_one_benchmark_and_writes_json) {
     cr_assert_str_eq(json_string_value(json_object_get(b, "name")), "fwht_f32/n:16/threads:1");
     cr_assert(json_is_true(json_object_get(b, "ok")));
     cr_assert_eq(json_array_size(json_object_get(b, "samples")), 3);
+    cr_assert(json_is_true(json_object_get(b, "verified")), "checked against the reference");
+    double q = json_real_value(json_object_get(b, "cpu_real_ratio"));
+    cr_assert(q > 0 && q < 2, "cpu_real_ratio %g", q);
     const char *variant = json_string_value(json_object_get(b, "variant"));
     int known = 0;
     for (size_t v = 0; variant && v < rb_op_fwht_f32.count; v++)
@@ -351,6 +354,72 @@ Test(cli_bench, runs_one_benchmark_and_writes_json) {
     cr_assert_gt(json_real_value(json_object_get(l0, "peak_add_gflops")), 0.0);
     cr_assert(json_is_array(json_object_get(root, "warnings")));
     json_decref(root);
+}
+
+/* An output file that cannot be written is refused before anything is measured: exit 2 at once,
+ * the message naming the path (a whole run would otherwise fail only at its end). */
+Test(cli_bench, unwritable_json_fails_before_measuring) {
+    static const char *const paths[] = {"/nonexistent/x.json", "/tmp"};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        char args[256], *out = NULL, *err = NULL;
+        /* every fwht size: seconds of measuring if the path were checked only at the end */
+        snprintf(args, sizeof args, "bench '^fwht_f32/' --min-time 0.05 --json %s", paths[i]);
+        cr_assert_eq(rbt_run_cli(args, &out, &err), 2, "%s", paths[i]);
+        cr_assert(strstr(err, paths[i]), "the message names the path: %s", err);
+        cr_assert_null(strstr(out, "machine limits"), "nothing measured: %s", out);
+        free(out);
+        free(err);
+    }
+}
+
+/* An RB_KERNELS that is not a selection (wrong case, a typo) is refused by bench and run with
+ * exit 2 and the valid values, instead of measuring "auto" under a name nobody asked for. */
+Test(cli_bench, unknown_rb_kernels_is_refused) {
+    static const char *const cases[] = {
+        "RB_KERNELS=AVX2 ${RB_TEST_BIN} bench '^fwht_f32/n:16/threads:1$' --min-time 0.002 "
+        "--repetitions 1 --copy-mib 8",
+        "RB_KERNELS=avx3 ${RB_TEST_BIN} bench --list",
+        /* would be a dry run of the default config (exit 0) if the value were taken as auto */
+        "RB_KERNELS=Ref ${RB_TEST_BIN} run configs/default.yaml --dry-run -o /tmp/rbtest_kernels",
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char cmd[512];
+        snprintf(cmd, sizeof cmd, "%s 2>&1", cases[i]); /* with RB_KERNELS in front of it */
+        if (!getenv("RB_TEST_BIN")) cr_skip_test("RB_TEST_BIN is not set");
+        FILE *p = popen(cmd, "r");
+        cr_assert(p);
+        char out[8192];
+        size_t len = fread(out, 1, sizeof out - 1, p);
+        out[len] = 0;
+        int st = pclose(p);
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2, "%s: status %d: %s", cases[i], st, out);
+        cr_assert(strstr(out, "auto, avx512, avx2, scalar, ref"), "%s: %s", cases[i], out);
+        cr_assert_null(strstr(out, "machine limits"), "%s: nothing measured: %s", cases[i], out);
+    }
+    cr_assert_eq(run_cli("--help | grep -q RB_KERNELS"), 0, "bench --help mentions RB_KERNELS");
+}
+
+/* More threads than physical cores: one warning on stderr naming the count and the cores, for
+ * bench (the run goes on) and for run. */
+Test(cli_bench, threads_above_the_cores_warn) {
+    int t = rb_pool_cores() + 1;
+    char args[512], *out = NULL, *err = NULL, want[64];
+    snprintf(want, sizeof want, "%d physical core", t - 1);
+    snprintf(args, sizeof args,
+             "bench '^fwht_f32/n:16/' --threads %d --min-time 0.002 --repetitions 1 "
+             "--copy-mib 8",
+             t);
+    cr_assert_eq(rbt_run_cli(args, &out, &err), 0, "%s", err);
+    cr_assert(strstr(err, want) && strstr(err, "share cores"), "%s", err);
+    cr_assert_null(strstr(strstr(err, "share cores") + 1, "share cores"), "once: %s", err);
+    free(out);
+    free(err);
+    snprintf(args, sizeof args, "run configs/default.yaml --dry-run --threads %d -o /tmp/rbtest_t",
+             t);
+    rbt_run_cli(args, &out, &err);
+    cr_assert(strstr(err, want) && strstr(err, "share cores"), "%s", err);
+    free(out);
+    free(err);
 }
 
 Test(cli_bench, usage_errors) {
@@ -443,4 +512,117 @@ Test(bench_registry, setup_fills_inputs_and_teardown_restores) {
     cr_assert_null(b->x);
     cr_assert_eq(rb_threads_get(), 1);
     rb_bench_instances_free(inst, n);
+}
+
+/* Setup checks the untimed call against the reference variants on the same input: every kind
+ * of entry (in place, packed outputs, codes, decodes, the codec lines) at a small shape. */
+static const char *const verified_cases[] = {
+    "fwht_f32/n:1024/threads:1",
+    "fwht_f32/rows:2048/n:128/threads:2",
+    "hadamard_f32/rows:2048/n:3072/threads:1",
+    "rht_f32/rows:2048/n:128/threads:1",
+    "quant_int4_g128_pack/rows:2048/n:128/threads:1",
+    "mxfp4_fake_quant/rows:2048/n:4096/threads:1",
+    "nvfp4_fake_quant/rows:2048/n:4096/threads:1",
+    "kv_int4_encode/rows:1024/n:128/threads:1",
+    "kv_int4_encode_plain/rows:1024/n:128/threads:1",
+    "kv_int4_decode/rows:1024/n:128/threads:1",
+    "codebook4_quant/rows:8192/n:128/threads:1",
+    "rhtcodec_encode_b2/rows:1024/n:128/threads:1",
+    "rhtcodec_decode_b4/rows:64/n:1536/threads:1",
+    "codec_", /* every codec_*_encode/decode at n = 128 */
+};
+
+Test(bench_registry, setup_verifies_against_the_reference, .timeout = 240) {
+    rb_bench_inst *inst;
+    size_t n;
+    cr_assert_eq(rb_bench_instances(NULL, 0, &inst, &n), 0);
+    const char *sel = rb_kernels_selection(); /* RB_KERNELS may set it */
+    for (size_t c = 0; c < sizeof verified_cases / sizeof verified_cases[0]; c++) {
+        const char *want = verified_cases[c];
+        int prefix = want[strlen(want) - 1] == '_', seen = 0;
+        for (size_t i = 0; i < n; i++) {
+            rb_bench_inst *b = &inst[i];
+            if (prefix ? strncmp(b->name, want, strlen(want)) || b->args.n != 128 ||
+                             b->args.threads != 1
+                       : strcmp(b->name, want))
+                continue;
+            seen++;
+            int rc = rb_bench_setup(b);
+            /* a codec that refuses the shape (octopus: d = 128) is not compared */
+            cr_assert(!rc || prefix, "%s: %s", b->name, rb_error_detail());
+            cr_expect_eq(b->verified, rc ? -1 : 1, "%s: %s", b->name, b->verify_note);
+            cr_assert_str_eq(rb_kernels_selection(), sel, "%s: selection restored", b->name);
+            rb_bench_teardown(b);
+        }
+        cr_assert(seen, "no instance %s", want);
+    }
+    rb_bench_instances_free(inst, n);
+}
+
+/* A call whose output depends on the selection (a wrong fast path) is reported, not failed:
+ * setup succeeds, verified is 0 and the note names the variant; the untimed call's own error
+ * still fails setup before any comparison (verified -1). */
+static int wrong_fast_path(rb_bench_inst *b) {
+    int rc = rb_fwht_f32(b->x, b->args.n, b->args.rows, b->args.n, RB_NORM_ORTHO, RB_ORDER_NATURAL);
+    if (strcmp(rb_kernels_selection(), "ref")) b->x[b->args.n * b->args.rows - 1] += 1.0f;
+    return rc;
+}
+static int failing_call(rb_bench_inst *b) {
+    return rb_error_set(RB_EINVAL, "%s: refused", b->name);
+}
+
+Test(bench_registry, setup_reports_a_mismatch) {
+    static const struct {
+        int (*call)(rb_bench_inst *);
+        int setup_rc, verified;
+    } cases[] = {
+        {wrong_fast_path, 0, 0},
+        {failing_call, RB_EINVAL, -1},
+    };
+    cr_assert_eq(rb_kernels_select("auto"), 0); /* the fake's fast path is wrong under auto */
+    const char *sel = rb_kernels_selection();
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        rb_bench_entry e = {
+            .name = "fake", .op = &rb_op_fwht_f32, .call = cases[c].call, .cost = rb_fwht_cost};
+        rb_bench_inst b = {.entry = &e, .args = {64, 3, 1}, .seed = 7, .batch = 1};
+        snprintf(b.name, sizeof b.name, "fake/rows:3/n:64/threads:1");
+        cr_assert_eq(rb_bench_setup(&b), cases[c].setup_rc, "case %zu", c);
+        cr_assert_eq(b.verified, cases[c].verified, "case %zu", c);
+        if (!cases[c].verified) cr_assert(strstr(b.verify_note, "differs"), "%s", b.verify_note);
+        cr_assert_str_eq(rb_kernels_selection(), sel);
+        rb_bench_teardown(&b);
+    }
+}
+
+/* The busy-machine count: one-thread results (pool and library) under 0.9 CPU / real time, the
+ * worst ratio among them; multi-thread and failed results do not count. */
+Test(bench_registry, busy_counts_one_thread_results_below_the_ratio) {
+    static const struct {
+        double cpu[3];
+        int pool[3], lib[3], ok[3];
+        size_t count;
+        double worst;
+    } cases[] = {
+        {{100, 95, 91}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, 0, 1.0},
+        {{100, 50, 91}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, 1, 0.5},
+        {{80, 50, 30}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, 3, 0.3},
+        {{50, 40, 30}, {2, 1, 1}, {1, 2, 1}, {1, 1, 0}, 0, 1.0}, /* threads, failed */
+        {{89, 100, 100}, {1, 2, 2}, {1, 1, 1}, {1, 1, 1}, 1, 0.89},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        rb_gb_result res[3] = {{0}};
+        rb_bench_inst inst[3] = {{0}};
+        for (int i = 0; i < 3; i++) {
+            res[i] = (rb_gb_result){
+                .index = (size_t) i, .ok = cases[c].ok[i], .threads = cases[c].lib[i]};
+            res[i].real_ns.median = 100;
+            res[i].cpu_ns.median = cases[c].cpu[i];
+            inst[i].args.threads = cases[c].pool[i];
+        }
+        rb_gb_report rep = {.results = res, .count = 3};
+        double worst;
+        cr_assert_eq(rb_bench_busy(&rep, inst, &worst), cases[c].count, "case %zu", c);
+        cr_assert_float_eq(worst, cases[c].worst, 1e-12, "case %zu", c);
+    }
 }

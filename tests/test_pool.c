@@ -263,3 +263,36 @@ Test(pool, binding_before_the_first_parallel_call) {
     cr_assert(strstr(rb_pool_binding(), "2 threads"), "%s", rb_pool_binding());
     rb_threads_set(1);
 }
+
+/* The binding says how the threads really share cores: one per core up to the core count, then
+ * "N threads on C cores (K per core)" (thread i on core i mod C), never "one per core". */
+Test(pool, binding_names_threads_sharing_cores) {
+    int c = rb_pool_cores();
+    cr_assert_geq(c, 1);
+    static const struct {
+        int times, plus; /* threads = times * cores + plus */
+        const char *has;
+    } cases[] = {
+        {1, 0, "one per core"},
+        {2, 0, "(2 per core)"},
+        {1, 1, "(up to 2 per core)"},
+        {3, 0, "(3 per core)"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int t = cases[i].times * c + cases[i].plus;
+        if (t < 2 || t > RB_THREADS_MAX || (c == 1 && cases[i].plus)) continue; /* 1: unbound */
+        cr_assert_eq(rb_threads_set(t), 0);
+        const char *b = rb_pool_binding();
+        char want[64];
+        snprintf(want, sizeof want, "%d threads", t);
+        cr_assert(strstr(b, want), "%d threads on %d cores: %s", t, c, b);
+        if (t > c) {
+            snprintf(want, sizeof want, "on %d cores", c);
+            cr_assert(strstr(b, want) && strstr(b, cases[i].has), "%d on %d: %s", t, c, b);
+            cr_assert_null(strstr(b, "one per core"), "%s", b);
+        } else {
+            cr_assert(strstr(b, cases[i].has), "%d on %d: %s", t, c, b);
+        }
+    }
+    rb_threads_set(1);
+}
