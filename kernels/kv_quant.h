@@ -27,7 +27,7 @@ enum {
  * RB_KV_SZ_F16 (a cache that keeps the pair in fp16): scale and z are rounded to the nearest
  *   fp16 value (rb_f16_round: ties to even, beyond 65504 to +-inf, as a cast to fp16) right
  *   after they are computed, and the codes use the rounded pair, q = (uint8)(v / s16 + z16 +
- *   0.5) clamped to [0, 15] (the clamps can act here: s16 < scale, z16 != z), so that the
+ *   0.5) clamped to [0, 15] (the clamps can act here: s16 may be below scale), so that the
  *   decode's (q - z16) s16 is what the stored pair gives. The pair is not checked: a caller
  *   that can meet a zero point beyond fp16 (a row whose values are far from 0 against their
  *   range) checks sz for inf.
