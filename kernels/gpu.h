@@ -119,7 +119,8 @@ typedef struct rb_cuda_ops {
     /* ---- fused kernels (kernels/cuda/fused.cu): one pass over the rows ---- */
     /* rb_kv_int4_encode_f32 / rb_kv_int4_decode_f32 (kernels/kv_quant.h): block Hadamard +
      * per-token asymmetric INT4 + nibble packing, x in any dtype (widened exactly), the same
-     * codes and (scale, zero) bits as the CPU on the widened rows. */
+     * codes and (scale, zero) bits as the CPU on the widened rows, for every flag
+     * (RB_KV_BF16, RB_KV_SZ_F16). */
     int (*kv_int4_encode)(const void *x, rb_dtype t, size_t rows, size_t d, size_t stride, size_t m,
                           unsigned flags, uint8_t *packed, float *sz, void *stream);
     int (*kv_int4_decode)(const uint8_t *packed, const float *sz, size_t rows, size_t d, size_t m,

@@ -11,7 +11,10 @@
 enum { RB_KV_INT4_DMAX = 4096 }; /* longest row (head_dim) the kernels take */
 
 /* Flags of rb_kv_int4_encode_f32. */
-enum { RB_KV_BF16 = 1u << 0 }; /* round the rotated row to bfloat16 (nearest even) and back */
+enum {
+    RB_KV_BF16 = 1u << 0,   /* round the rotated row to bfloat16 (nearest even) and back */
+    RB_KV_SZ_F16 = 1u << 1, /* store scale and z as fp16 values; the codes use the rounded pair */
+};
 
 /* For each of `rows` rows x (d floats, row stride `stride`), exactly the SAW-INT4 kernel:
  *   v = x * (1/sqrt(m)) (fp32 multiply, before the butterflies), then an unnormalized
@@ -21,6 +24,13 @@ enum { RB_KV_BF16 = 1u << 0 }; /* round the rotated row to bfloat16 (nearest eve
  *   q = (uint8)(v / scale + z + 0.5) (round half up), clamped to [0, 15] (never active for
  *   finite rows, it keeps the float-to-integer conversion defined); packed byte j of the row
  *   (0 <= j < d/2) = q[j] | q[j + d/2] << 4; sz[2 r] = scale, sz[2 r + 1] = z.
+ * RB_KV_SZ_F16 (a cache that keeps the pair in fp16): scale and z are rounded to the nearest
+ *   fp16 value (rb_f16_round: ties to even, beyond 65504 to +-inf, as a cast to fp16) right
+ *   after they are computed, and the codes use the rounded pair, q = (uint8)(v / s16 + z16 +
+ *   0.5) clamped to [0, 15] (the clamps can act here: s16 may be below scale), so that the
+ *   decode's (q - z16) s16 is what the stored pair gives. The pair is not checked: a caller
+ *   that can meet a zero point beyond fp16 (a row whose values are far from 0 against their
+ *   range) checks sz for inf.
  * packed is rows x d/2 bytes (row stride d/2), sz rows x 2 floats. d even, 2 <= d <=
  * RB_KV_INT4_DMAX, m a power of two dividing d; inputs finite. Bit-identical in every variant
  * and for any thread count (rows are independent; the pool splits rows), except on rows whose

@@ -13,8 +13,11 @@
  * for gaussian S; rht needs a supported Hadamard order, no padding).
  *
  * Code layout: m sign bits (bit k of the little-endian stream is 1 where (S x)_k < 0), then the
- * norm |x| as fp32 (the paper keeps fp16; fp32 here, counted at 32 bits in `bits`). A norm that
- * overflows fp32 saturates at FLT_MAX. decode returns sqrt(pi/2)/m * |x| * S^T sign(S x), whose
+ * norm |x| at `norm_bits`: fp16 (the paper's, codecs.md sections 5 and 8: 1.125 bits per
+ * coordinate at m = d = 128, 2.125 at m = 256) or fp32, counted at that width in `bits`. The fp16
+ * norm is rounded to nearest even; one beyond fp16's 65504 is an RB_ENUMERIC error (use
+ * norm_bits: 32), one below its subnormals stores 0. An fp32 norm that overflows fp32 saturates
+ * at FLT_MAX. decode returns sqrt(pi/2)/m * |x| * S^T sign(S x), whose
  * inner product with q is exactly the estimator; inner_product computes it from S q. A zero
  * vector stores norm 0 and decodes to 0. */
 #include <float.h>
@@ -22,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/half.h"
 #include "methods/method.h"
 
 enum { M_MAX = 1 << 20 };
@@ -33,15 +37,17 @@ static const rb_param_def qjl_params[] = {
     RB_PARAM_ENUM("projection", "gaussian", "gaussian|orthogonal",
                   "S: i.i.d. N(0,1), or stacked Haar blocks scaled by sqrt(dim)"),
     RB_PARAM_ENUM("rotation", "none", RB_ROTATION_CHOICES, "rotation applied before the sketch"),
+    RB_PARAM_INT_OF("norm_bits", "16", "16|32",
+                    "stored width of |x|: 16 (fp16, the paper's) or 32 (fp32), no other"),
 };
 
 /* Seed labels for rb_seed_derive: the projection's randomness is independent of the rotation's. */
 enum { SEED_GAUSS = 0x514a4c47, SEED_BLOCK = 0x514a4c42 };
 
 typedef struct qjl {
-    size_t dim, m, sign_bytes;
-    float scale; /* sqrt(pi/2) / m */
-    float *S;    /* m x dim */
+    size_t dim, m, sign_bytes, norm_bytes; /* norm_bytes: 2 (fp16) or 4 (fp32) */
+    float scale;                           /* sqrt(pi/2) / m */
+    float *S;                              /* m x dim */
     rb_rotation rot;
     /* Grown on demand: work (rows x dim), proj (rows x m), codes (rows x m bytes), norms. */
     float *work, *proj, *fnorm;
@@ -116,6 +122,7 @@ static int qjl_create(const rb_params *p, size_t dim, uint64_t seed, void **stat
     c->dim = dim;
     c->m = m;
     c->sign_bytes = rb_pack_bytes(m, 1);
+    c->norm_bytes = rb_params_is(p, "norm_bits", "32") ? 4 : 2; /* the table allows no other */
     c->scale = (float) (SQRT_HALF_PI / (double) m);
     c->S = malloc(m * dim * sizeof *c->S);
     rb_rotation_kind kind;
@@ -134,12 +141,12 @@ static int qjl_create(const rb_params *p, size_t dim, uint64_t seed, void **stat
 
 static size_t qjl_code_bytes(const void *state) {
     const qjl *c = state;
-    return c->sign_bytes + sizeof(float);
+    return c->sign_bytes + c->norm_bytes;
 }
 
 static double qjl_bits(const void *state) {
     const qjl *c = state;
-    return ((double) c->m + 32.0) / (double) c->dim;
+    return ((double) c->m + 8.0 * (double) c->norm_bytes) / (double) c->dim;
 }
 
 static int reserve(qjl *c, size_t count) {
@@ -186,8 +193,22 @@ static int qjl_encode(void *state, const float *x, size_t count, uint8_t *codes)
     /* The sign rows through the dispatched packer (each row's rb_pack_bits stream). */
     if ((rc = rb_pack_rows(c->codes, count, m, 1, codes, cb))) return rc;
     for (size_t i = 0; i < count; i++) {
+        uint8_t *out = codes + i * cb + c->sign_bytes;
+        if (c->norm_bytes == 4) {
+            float nf = c->norms[i] > FLT_MAX ? FLT_MAX : (float) c->norms[i];
+            memcpy(out, &nf, sizeof nf);
+            continue;
+        }
+        /* fp16, rounded from the fp32 value: the double rounding can only move an exact fp16
+         * tie, which is harmless. */
         float nf = c->norms[i] > FLT_MAX ? FLT_MAX : (float) c->norms[i];
-        memcpy(codes + i * cb + c->sign_bytes, &nf, sizeof nf);
+        uint16_t h = rb_f32_to_f16(nf);
+        if (!isfinite(rb_f16_to_f32(h)))
+            return rb_error_set(RB_ENUMERIC,
+                                "qjl: vector %zu has norm %g, beyond the fp16 it is stored in "
+                                "(65504); use norm_bits: 32",
+                                i, c->norms[i]);
+        memcpy(out, &h, sizeof h);
     }
     return RB_OK;
 }
@@ -201,8 +222,15 @@ static int unpack(qjl *c, const uint8_t *codes, size_t count) {
     if (rc) return rc;
     for (size_t k = 0; k < count * m; k++) c->proj[k] = c->codes[k] ? -1.0f : 1.0f;
     for (size_t i = 0; i < count; i++) {
+        const uint8_t *in = codes + i * cb + c->sign_bytes;
         float nf;
-        memcpy(&nf, codes + i * cb + c->sign_bytes, sizeof nf);
+        if (c->norm_bytes == 4) {
+            memcpy(&nf, in, sizeof nf);
+        } else {
+            uint16_t h;
+            memcpy(&h, in, sizeof h);
+            nf = rb_f16_to_f32(h);
+        }
         c->fnorm[i] = c->scale * nf;
     }
     return RB_OK;
@@ -259,7 +287,7 @@ const rb_method rb_method_qjl = {
     .family = RB_FAMILY_CODEC,
     .paper = "arXiv:2406.03482",
     .summary = "QJL: signs of a Gaussian or orthogonal JL sketch + norm, unbiased inner products",
-    .version = 1,
+    .version = 2, /* 2: the norm in fp16 by default (norm_bits) */
     .params = qjl_params,
     .nparams = sizeof qjl_params / sizeof qjl_params[0],
     .codec = &qjl_ops,

@@ -32,7 +32,9 @@ static const rb_param_def rotatekv_params[] = {
     RB_PARAM_INT("head_group", "4", 1, 1 << 16, "heads per grouped-head Hadamard block"),
     RB_PARAM_BOOL("reorder", "true",
                   "outlier-aware channel order P from calibration (needs calibration tokens)"),
-    RB_PARAM_FLOAT("clip", "0", 0, 1, "range multiplier; 0 = the paper's: 0.8 at INT2, else 1"),
+    RB_PARAM_FLOAT("clip", "0", 0, 1,
+                   "range multiplier; 0 = the paper's: 0.8 at INT2, else 1 (records print 0: "
+                   "give it to see the clip in reports)"),
     RB_PARAM_INT("sinks", "20", 0, 1 << 20, "prefill tokens of largest key norm kept in fp16"),
     RB_PARAM_BOOL("rotate_v", "true", "values rotated by H_head_dim per head before quantizing"),
     RB_PARAM_BOOL("int3_bug", "false",

@@ -6,7 +6,11 @@
  * rb_kv_int4_encode_f32. read() dequantizes (q - z) scale and applies the block Hadamard again,
  * so keys come back in the data's basis: the same scores as rotating the query the paper's way,
  * since the block Hadamard is orthogonal. rotation: none is the naive per-token INT4 baseline
- * (the same kernel with m = 1). */
+ * (the same kernel with m = 1). scale_bits: 16 stores the pair as fp16 values (RB_KV_SZ_F16: the
+ * kernel rounds scale and z to fp16 and chooses the codes against the rounded pair), so the
+ * 4.25 bits charged are what the decode sees; they sit in the same fp32 slots, the layout the
+ * kernels share, each exactly an fp16 value. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,8 +27,9 @@ static const rb_param_def saw_params[] = {
     RB_PARAM_BOOL("bf16", "true", "round the rotated row to bf16 and back before min/max"),
     RB_PARAM_INT_OF(
         "scale_bits", "32", "16|32",
-        "bits charged per scale and per zero point, 16 or 32: 32 is what the kernel "
-        "stores (fp32 pair, 4 + 64/D bits); 16 the 4.25 convention (OSCAR's accounting)"),
+        "stored width of each scale and zero point, 16 (fp16) or 32 (fp32): 32 is the "
+        "reference kernel's fp32 pair (4 + 64/D bits); 16 rounds both to fp16 at encode "
+        "(4 + 32/D: the 4.25 of OSCAR's accounting at D = 128)"),
 };
 
 typedef struct saw {
@@ -71,7 +76,7 @@ static int saw_create(const rb_params *p, const rb_kv_geom *g, uint64_t seed, vo
     s->cap = g->capacity;
     s->mk = rotate ? m : 1;
     s->mv = rotate && rb_params_bool(p, "rotate_v") ? m : 1;
-    s->flags = rb_params_bool(p, "bf16") ? RB_KV_BF16 : 0;
+    s->flags = (rb_params_bool(p, "bf16") ? RB_KV_BF16 : 0) | (sb == 16 ? RB_KV_SZ_F16 : 0);
     s->scale_bits = sb;
     size_t rows = s->cap * s->heads;
     s->kq = malloc(rows * D / 2 + 1);
@@ -92,6 +97,20 @@ static int saw_create(const rb_params *p, const rb_kv_geom *g, uint64_t seed, vo
     return RB_OK;
 }
 
+/* At scale_bits 16 a pair beyond fp16 (65504) became inf in the kernel: a row whose values lie
+ * far from 0 against their range needs a zero point fp16 cannot hold. Say which. */
+static int check_f16(const saw *s, const float *sz, size_t r0, size_t rows, const char *what) {
+    if (s->scale_bits != 16) return RB_OK;
+    for (size_t r = 0; r < rows; r++)
+        if (!isfinite(sz[2 * r]) || !isfinite(sz[2 * r + 1]))
+            return rb_error_set(RB_ENUMERIC,
+                                "saw_int4: token %zu, head %zu, %s: the %s is beyond the fp16 it "
+                                "is stored in (65504); use scale_bits: 32",
+                                (r0 + r) / s->heads, (r0 + r) % s->heads, what,
+                                isfinite(sz[2 * r]) ? "zero point (code units)" : "scale");
+    return RB_OK;
+}
+
 static int saw_append(void *state, const float *K, const float *V, size_t tokens) {
     saw *s = state;
     if (tokens > s->cap - s->tokens)
@@ -100,11 +119,13 @@ static int saw_append(void *state, const float *K, const float *V, size_t tokens
     size_t r0 = s->tokens * s->heads, rows = tokens * s->heads, half = s->dim / 2;
     int rc = rb_kv_int4_encode_f32(K, rows, s->dim, s->dim, s->mk, s->flags, s->kq + r0 * half,
                                    s->ksz + 2 * r0);
+    if (!rc) rc = check_f16(s, s->ksz + 2 * r0, r0, rows, "key");
     /* V is plain INT4 from the same kernel unless rotate_v; the bf16 round trip is the cache
      * dtype's, so it applies to V too. */
     if (!rc)
         rc = rb_kv_int4_encode_f32(V, rows, s->dim, s->dim, s->mv, s->flags, s->vq + r0 * half,
                                    s->vsz + 2 * r0);
+    if (!rc) rc = check_f16(s, s->vsz + 2 * r0, r0, rows, "value");
     if (!rc) s->tokens += tokens;
     return rc;
 }
@@ -121,7 +142,8 @@ static size_t saw_tokens(const void *state) {
     return ((const saw *) state)->tokens;
 }
 
-/* 4-bit codes plus one (scale, zero) pair per token per head, K and V alike. */
+/* 4-bit codes plus one (scale, zero) pair per token per head, K and V alike, at the width the
+ * pair is stored in. */
 static double saw_bits(const void *state) {
     const saw *s = state;
     return 4.0 + 2.0 * s->scale_bits / (double) s->dim;
@@ -142,7 +164,7 @@ const rb_method rb_method_saw_int4 = {
     .family = RB_FAMILY_CODEC,
     .paper = "arXiv:2604.19157",
     .summary = "SAW-INT4 KV cache: block Hadamard (BDR) + per-token INT4, half-split packing",
-    .version = 1,
+    .version = 2, /* 2: scale_bits 16 really stores fp16 */
     .params = saw_params,
     .nparams = sizeof saw_params / sizeof saw_params[0],
     .kv = &saw_ops,

@@ -1,6 +1,8 @@
 /* Recorded by RB_PRINT_CODEC_HASHES=1 at git fe11347 (see test_codec_bits.c). turboquant_prod
  * paper-mode rht and haar re-recorded when the row norms took rb_lanes16_sum's order and
- * turboquant's normalization went to fp32 (rb_unit_factors); the other 37 kept their bits. */
+ * turboquant's normalization went to fp32 (rb_unit_factors); the other 37 kept their bits. The
+ * qjl rows pin norm_bits=32, the fp32 norm they were recorded with (qjl version 2 defaults to
+ * the paper's fp16 norm, which the guard's 1e30-scaled row would overflow). */
 {"turboquant_mse", "bits=1,rotation=rht", 128, 333, 0x933c5e2cdda1d334ull, 0xfaa2fa574895d880ull},
     {"turboquant_mse",      "bits=1,rotation=rht", 1536, 45,
      0xceb5e542cbc21328ull, 0x22a7e38fb679cae3ull},
@@ -114,9 +116,9 @@
      333,   0xe030c7cc705f7bf1ull,           0x2469cdc294d95f67ull},
     {"rtn", "bits=3,rotation=none,sym=true", 128,
      333,   0x6cccf0380821e893ull,           0xbe78b069cd5aa04full},
-    {"qjl", "bits=1", 128, 333, 0x18bd7a6776934e2aull, 0x045cc41044587048ull},
+    {"qjl", "bits=1,norm_bits=32", 128, 333, 0x18bd7a6776934e2aull, 0x045cc41044587048ull},
     {"qjl",
-     "bits=2,projection=orthogonal,rotation=rht",
+     "bits=2,projection=orthogonal,rotation=rht,norm_bits=32",
      128,
      333,
      0x696e8f270d9e1ac3ull,

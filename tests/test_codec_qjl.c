@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/half.h"
 #include "methods/method.h"
 #include "tests/testutil.h"
 
@@ -36,15 +37,25 @@ static void *make(const char *const *kv, size_t dim, uint64_t seed) {
 Test(codec_qjl, code_size_and_bits_are_exact) {
     const rb_method *m = qjl_method();
     void *st = make(NULL, 128, 1);
-    /* m = d = 128 sign bits = 16 bytes, then an fp32 norm. */
+    /* m = d = 128 sign bits = 16 bytes, then the paper's fp16 norm: 1.125 bits (codecs.md sec.
+     * 5 and 8). */
+    cr_assert_eq(m->codec->code_bytes(st), 16 + 2);
+    cr_assert_float_eq(m->codec->bits(st), 1.125, 1e-15);
+    m->codec->destroy(st);
+    st = make((const char *[]){"bits", "2", NULL}, 128, 1); /* codecs.md sec. 8: 2.125 */
+    cr_assert_eq(m->codec->code_bytes(st), 32 + 2);
+    cr_assert_float_eq(m->codec->bits(st), 2.125, 1e-15);
+    m->codec->destroy(st);
+    st = make((const char *[]){"norm_bits", "32", NULL}, 128, 1); /* an fp32 norm */
     cr_assert_eq(m->codec->code_bytes(st), 16 + 4);
     cr_assert_float_eq(m->codec->bits(st), 160.0 / 128.0, 1e-15);
     m->codec->destroy(st);
     st = make((const char *[]){"m", "100", NULL}, 64, 1);
-    cr_assert_eq(m->codec->code_bytes(st), 13 + 4);
-    cr_assert_float_eq(m->codec->bits(st), 132.0 / 64.0, 1e-15);
+    cr_assert_eq(m->codec->code_bytes(st), 13 + 2);
+    cr_assert_float_eq(m->codec->bits(st), 116.0 / 64.0, 1e-15);
     m->codec->destroy(st);
-    st = make((const char *[]){"bits", "3", "projection", "orthogonal", NULL}, 40, 1);
+    st = make((const char *[]){"bits", "3", "projection", "orthogonal", "norm_bits", "32", NULL},
+              40, 1);
     cr_assert_eq(m->codec->code_bytes(st), 15 + 4);
     cr_assert_float_eq(m->codec->bits(st), 152.0 / 40.0, 1e-15);
     m->codec->destroy(st);
@@ -67,6 +78,7 @@ Test(codec_qjl, bad_parameters_are_rejected_with_a_reason) {
     rb_params_init(&p, m->params, m->nparams);
     cr_assert_eq(rb_params_set(&p, "projection", "sparse"), RB_EINVAL);
     cr_assert_eq(rb_params_set(&p, "bits", "0"), RB_EINVAL);
+    cr_assert_eq(rb_params_set(&p, "norm_bits", "24"), RB_EINVAL);
 }
 
 /* <q, decode(code)> is the estimator itself, so the two paths must agree to rounding. */
@@ -111,13 +123,13 @@ Test(codec_qjl, decode_agrees_with_the_estimator) {
     check_decode_matches_estimator((const char *[]){"rotation", "haar", NULL}, 1, seed);
 }
 
-/* The zero vector stores norm 0 and decodes to 0; scaling x by 1e30 or 1e-30 keeps the signs and
- * scales the decoded vector by the same factor. */
+/* The zero vector stores norm 0 and decodes to 0; with the fp32 norm, scaling x by 1e30 or
+ * 1e-30 keeps the signs and scales the decoded vector by the same factor. */
 Test(codec_qjl, edge_inputs_zero_huge_and_tiny_norms) {
     const rb_method *m = qjl_method();
     uint64_t seed = rbt_seed();
     size_t d = 64;
-    void *st = make(NULL, d, seed);
+    void *st = make((const char *[]){"norm_bits", "32", NULL}, d, seed);
     float *g = rbt_normal_f32(d, seed, 1);
     float x[4 * 64] = {0};
     const float scales[3] = {1.0f, 1e30f, 1e-30f};
@@ -262,4 +274,68 @@ Test(codec_qjl, orthogonal_blocks_have_variance_pi_over_2_minus_1_over_d) {
               var, want, vse, (unsigned long long) seed);
     /* and clearly below the Gaussian sketch's pi/2 / d */
     cr_assert(var < 0.5 * M_PI / 2 / (double) d);
+}
+
+/* norm_bits 16 (the default, the paper's) stores |x| rounded to fp16: the same signs as the fp32
+ * norm on the same seed, the stored half is rb_f32_to_f16(|x|), and the decoded vector is the
+ * fp32 one times fp16(|x|) / |x|, the estimator likewise. A norm beyond 65504 is an error naming
+ * the vector; one below fp16's subnormals stores 0 and decodes to 0. */
+Test(codec_qjl, fp16_norm_is_rounded_stored_and_used) {
+    const rb_method *m = qjl_method();
+    uint64_t seed = rbt_seed();
+    size_t d = 128, count = 20;
+    float *x = rbt_normal_f32(count * d, seed, 5), *q = rbt_normal_f32(d, seed, 6);
+    for (size_t i = 0; i < count; i++) /* norms from about 0.01 to 1e4 */
+        for (size_t j = 0; j < d; j++) x[i * d + j] *= ldexpf(1.0f, (int) i - 10);
+    void *s16 = make(NULL, d, seed),
+         *s32 = make((const char *[]){"norm_bits", "32", NULL}, d, seed);
+    size_t cb16 = m->codec->code_bytes(s16), cb32 = m->codec->code_bytes(s32), sb = d / 8;
+    cr_assert_eq(cb16, sb + 2);
+    uint8_t *c16 = malloc(count * cb16), *c32 = malloc(count * cb32);
+    float *y16 = malloc(count * d * sizeof(float)), *y32 = malloc(count * d * sizeof(float));
+    float e16[20], e32[20];
+    cr_assert_eq(m->codec->encode(s16, x, count, c16), 0, "%s", rb_error_detail());
+    cr_assert_eq(m->codec->encode(s32, x, count, c32), 0);
+    cr_assert_eq(m->codec->decode(s16, c16, count, y16), 0);
+    cr_assert_eq(m->codec->decode(s32, c32, count, y32), 0);
+    cr_assert_eq(m->codec->inner_product(s16, c16, count, q, 1, e16), 0);
+    cr_assert_eq(m->codec->inner_product(s32, c32, count, q, 1, e32), 0);
+    size_t moved = 0;
+    for (size_t i = 0; i < count; i++) {
+        cr_assert_eq(memcmp(c16 + i * cb16, c32 + i * cb32, sb), 0, "signs of vector %zu", i);
+        float n32;
+        uint16_t h;
+        memcpy(&n32, c32 + i * cb32 + sb, 4);
+        memcpy(&h, c16 + i * cb16 + sb, 2);
+        cr_assert_eq(h, rb_f32_to_f16(n32), "vector %zu: half 0x%04x for |x| = %a", i, h, n32);
+        double ratio = rb_f16_to_f32(h) / (double) n32;
+        moved += ratio != 1.0;
+        cr_assert(fabs(ratio - 1) < 1.0 / 2048, "vector %zu: ratio %g", i, ratio);
+        for (size_t j = 0; j < d; j++)
+            cr_assert(fabs(y16[i * d + j] - ratio * y32[i * d + j]) <=
+                          1e-6 * fabs(y32[i * d + j]) + 1e-30,
+                      "vector %zu element %zu: %g vs %g x %g", i, j, y16[i * d + j], ratio,
+                      y32[i * d + j]);
+        cr_assert(fabs(e16[i] - ratio * e32[i]) <= 1e-6 * fabs(e32[i]) + 1e-30, "estimate %zu", i);
+    }
+    cr_assert_gt(moved, count / 2, "only %zu of %zu norms changed by fp16", moved, count);
+    /* beyond fp16: an error naming the vector; below it: 0 */
+    for (size_t j = 0; j < d; j++) {
+        x[3 * d + j] = 1e4f;
+        x[4 * d + j] = 1e-12f;
+    }
+    cr_assert_eq(m->codec->encode(s16, x, count, c16), RB_ENUMERIC);
+    cr_assert(strstr(rb_error_detail(), "vector 3") && strstr(rb_error_detail(), "norm_bits: 32"),
+              "%s", rb_error_detail());
+    cr_assert_eq(m->codec->encode(s16, x + 4 * d, 1, c16), 0);
+    cr_assert_eq(m->codec->decode(s16, c16, 1, y16), 0);
+    for (size_t j = 0; j < d; j++) cr_assert_eq(y16[j], 0.0f);
+    m->codec->destroy(s16);
+    m->codec->destroy(s32);
+    free(x);
+    free(q);
+    free(c16);
+    free(c32);
+    free(y16);
+    free(y32);
 }

@@ -50,9 +50,9 @@ static void kv_case_at(const rb_cuda_ops *cu, uint64_t seed, size_t d, size_t m,
     uint8_t *dp = rbt_cu_alloc(cu, np);
     float *dsz = rbt_cu_alloc(cu, nsz * 4);
     char what[200];
-    snprintf(what, sizeof what, "kv_int4_encode d %zu m %zu rows %zu stride %zu %s%s off %zu%s", d,
-             m, rows, stride, rb_dtype_name(t), flags & RB_KV_BF16 ? " bf16-rounded" : "", off,
-             st ? " (created stream)" : "");
+    snprintf(what, sizeof what, "kv_int4_encode d %zu m %zu rows %zu stride %zu %s%s%s off %zu%s",
+             d, m, rows, stride, rb_dtype_name(t), flags & RB_KV_BF16 ? " bf16-rounded" : "",
+             flags & RB_KV_SZ_F16 ? " fp16-pair" : "", off, st ? " (created stream)" : "");
     int rc = cu->kv_int4_encode(dx + off * rb_dtype_size(t), t, rows, d, stride, m, flags, dp + off,
                                 dsz + off, st);
     cr_assert_eq(rc, RB_OK, "%s: %s: %s", what, rb_errname(rc), rb_error_detail());
@@ -106,7 +106,7 @@ static void kv_sweep(rb_dtype t) {
             if (m == 0 || d % m || dup || (d > 256 && mi == 4)) continue;
             size_t rowss[3] = {1, 3, d > 256 ? 33 : 257};
             for (size_t ri = 0; ri < 3; ri++)
-                for (unsigned flags = 0; flags <= RB_KV_BF16; flags++)
+                for (unsigned flags = 0; flags <= (RB_KV_BF16 | RB_KV_SZ_F16); flags++)
                     kv_case(cu, seed, d, m, rowss[ri], flags, t);
         }
     }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "datasets/synth.h"
+#include "harness/config.h"
 #include "kernels/half.h"
 #include "methods/method.h"
 #include "methods/rotatekv.h"
@@ -386,4 +387,30 @@ Test(kv_rotatekv, fp16_overflow_is_an_error_naming_the_place) {
     rkv()->kv->destroy(st);
     free(K);
     free(V);
+}
+
+/* configs/paper/kv_int2.yaml names the clip every RotateKV cell uses: records print a parameter
+ * as configured, and clip's default 0 ("the paper's for the width", 0.8 at INT2) printed as
+ * clip=0 on rows that clip at 0.8. So each cell gives it explicitly, and clip-less ablation rows
+ * (labels without "clip") use 1 and the others 0.8. */
+Test(kv_rotatekv, kv_int2_config_shows_the_clip_it_uses) {
+    rb_config cfg;
+    cr_assert_eq(rb_config_load("configs/paper/kv_int2.yaml", &cfg), 0, "%s", rb_error_detail());
+    rb_cell *cells;
+    size_t n, seen = 0;
+    cr_assert_eq(rb_sweep_expand(&cfg, &cells, &n), 0, "%s", rb_error_detail());
+    for (size_t i = 0; i < n; i++) {
+        const rb_method_entry *e = &cfg.methods[cells[i].method];
+        if (strcmp(e->method, "rotatekv") != 0) continue;
+        const rb_params *p = &cells[i].mparams;
+        double clip = rb_params_float(p, "clip");
+        cr_assert_gt(clip, 0, "%s: clip=0 (the implicit default) in the report", e->label);
+        int clipped = strstr(e->label, "clip") || !strncmp(e->label, "rotatekv", 8);
+        cr_assert_float_eq(clip, clipped ? 0.8 : 1.0, 1e-12, "%s: clip %g", e->label, clip);
+        cr_assert_eq(rb_params_int(p, "bits"), 2);
+        seen++;
+    }
+    cr_assert_eq(seen, 9, "rotatekv cells: %zu", seen);
+    free(cells);
+    rb_config_free(&cfg);
 }

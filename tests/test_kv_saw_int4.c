@@ -6,9 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/half.h"
 #include "kernels/pool.h"
 #include "methods/method.h"
 #include "tests/testutil.h"
+
+/* Every combination of the encode flags: bf16 round trip, fp16 scale and zero point. */
+#define ALL_FLAGS (RB_KV_BF16 | RB_KV_SZ_F16)
 
 /* kv_cache.md section 2 claim 1: D = 4, no rotation, fp32: x = [1, 2, 3, 4] gives scale 0.2,
  * z = -5, q = [0, 5, 10, 15], bytes {0xA0, 0xF5}, exact dequantization. */
@@ -28,7 +32,8 @@ Test(kv_saw_int4, packing_test_vector) {
 
 /* Every variant this CPU runs against the reference, bit for bit: d at and around the vector
  * widths (16, 32: below, at, above), odd row counts, a row stride longer than d, every block
- * size, with and without the bf16 round trip, plus rows with a constant and with zeros. */
+ * size, with and without the bf16 round trip and the fp16 (scale, z), plus rows with a constant
+ * and with zeros. */
 Test(kv_saw_int4, variants_match_the_reference_bit_for_bit) {
     uint64_t seed = rbt_seed();
     const size_t ds[] = {2, 4, 16, 32, 48, 64, 96, 128, 160, 192, 256, 512};
@@ -45,7 +50,7 @@ Test(kv_saw_int4, variants_match_the_reference_bit_for_bit) {
         uint8_t *pr = malloc(rows * d / 2), *pv = malloc(rows * d / 2);
         float *sr = malloc(rows * 2 * sizeof(float)), *sv = malloc(rows * 2 * sizeof(float));
         for (size_t m = 1; m <= d && d % m == 0; m *= 2)
-            for (unsigned flags = 0; flags <= RB_KV_BF16; flags += RB_KV_BF16) {
+            for (unsigned flags = 0; flags <= ALL_FLAGS; flags++) {
                 rb_kv_int4_encode_f32_ref(x, rows, d, stride, m, flags, pr, sr);
                 for (size_t v = 0; v + 1 < op->count; v++) {
                     if (!rb_variant_enabled(&op->variants[v])) continue;
@@ -124,7 +129,7 @@ Test(kv_saw_int4, encode_rows_across_block_boundaries) {
         for (size_t ci = 0; ci < sizeof counts / sizeof counts[0]; ci++) {
             size_t ms[] = {1, 4, 16, d};
             for (size_t mi = 0; mi < 4; mi++)
-                for (unsigned flags = 0; flags <= RB_KV_BF16; flags += RB_KV_BF16)
+                for (unsigned flags = 0; flags <= ALL_FLAGS; flags++)
                     check_encode_variants(x, counts[ci], d, stride, ms[mi], flags, "scaled rows",
                                           seed);
             /* the same rows starting mid-block: a different row lands in each block slot */
@@ -205,7 +210,7 @@ Test(kv_saw_int4, encode_edge_rows_match_the_reference) {
              * (kv_quant.h), so from m = 4 on it holds ordinary values. */
             if (mi == 1)
                 for (size_t j = 0; j < d; j++) x[(12 * 4 + 12 % 3) * stride + j] = u[12 * d + j];
-            for (unsigned flags = 0; flags <= RB_KV_BF16; flags += RB_KV_BF16)
+            for (unsigned flags = 0; flags <= ALL_FLAGS; flags++)
                 check_encode_variants(x, ROWS, d, stride, ms[mi], flags, "edge rows", seed);
         }
         free(x);
@@ -333,14 +338,17 @@ static void *make(const char *rotation, const char *block, const char *scale_bit
     return st;
 }
 
-/* Prefill then decode steps give the same cache as one append; the error is that of INT4 with
- * BDR; bits are 4 + 2 * 32 / D (fp32 pair) or 4.25 at D = 128 with 16-bit accounting. */
+/* Prefill then decode steps give the same cache as one append (fp32 and fp16 pairs alike); the
+ * error is that of INT4 with BDR; bits are 4 + 2 * 32 / D (fp32 pair) or 4.25 at D = 128 with
+ * the fp16 pair. */
 Test(kv_saw_int4, method_streams_reads_back_and_counts_bits) {
     uint64_t seed = rbt_seed();
     const rb_method *m = rb_method_find("saw_int4");
     size_t H = 3, D = 128, T = 50, row = H * D;
     int rc;
-    void *a = make("bdr", "64", "32", H, D, T, &rc), *b = make("bdr", "64", "16", H, D, T, &rc);
+    void *a = make("bdr", "64", "32", H, D, T, &rc), *b = make("bdr", "64", "32", H, D, T, &rc);
+    cr_assert_eq(rc, 0);
+    void *a16 = make("bdr", "64", "16", H, D, T, &rc), *b16 = make("bdr", "64", "16", H, D, T, &rc);
     cr_assert_eq(rc, 0);
     float *K = rbt_normal_f32(T * row, seed, 1), *V = rbt_normal_f32(T * row, seed, 2);
     float *Ka = malloc(T * row * sizeof(float)), *Va = malloc(T * row * sizeof(float));
@@ -354,6 +362,15 @@ Test(kv_saw_int4, method_streams_reads_back_and_counts_bits) {
     cr_assert_eq(m->kv->read(b, Kb, Vb), 0);
     cr_assert_eq(memcmp(Ka, Kb, T * row * sizeof(float)), 0);
     cr_assert_eq(memcmp(Va, Vb, T * row * sizeof(float)), 0);
+    cr_assert_eq(m->kv->append(a16, K, V, T), 0);
+    cr_assert_eq(m->kv->append(b16, K, V, 20), 0);
+    for (size_t t = 20; t < T; t++)
+        cr_assert_eq(m->kv->append(b16, K + t * row, V + t * row, 1), 0);
+    cr_assert_eq(m->kv->read(a16, Ka, Va), 0);
+    cr_assert_eq(m->kv->read(b16, Kb, Vb), 0);
+    cr_assert_eq(memcmp(Ka, Kb, T * row * sizeof(float)), 0);
+    cr_assert_eq(memcmp(Va, Vb, T * row * sizeof(float)), 0);
+    cr_assert_eq(m->kv->read(a, Ka, Va), 0);
     double e = 0, n = 0;
     for (size_t i = 0; i < T * row; i++) {
         e += (Ka[i] - K[i]) * (Ka[i] - K[i]);
@@ -363,10 +380,12 @@ Test(kv_saw_int4, method_streams_reads_back_and_counts_bits) {
     cr_assert(e / n > 0.002 && e / n < 0.03, "relMSE %g (seed %llu)", e / n,
               (unsigned long long) seed);
     cr_assert_float_eq(m->kv->bits(a), 4.5, 1e-12);
-    cr_assert_float_eq(m->kv->bits(b), 4.25, 1e-12);
+    cr_assert_float_eq(m->kv->bits(a16), 4.25, 1e-12);
     cr_assert_eq(m->kv->append(a, K, V, 1), RB_ESIZE); /* past the capacity */
     m->kv->destroy(a);
     m->kv->destroy(b);
+    m->kv->destroy(a16);
+    m->kv->destroy(b16);
     make("bdr", "48", "32", H, D, T, &rc);
     cr_assert_eq(rc, RB_ESIZE);
     make("bdr", "256", "32", H, D, T, &rc);
@@ -378,4 +397,100 @@ Test(kv_saw_int4, method_streams_reads_back_and_counts_bits) {
     free(Va);
     free(Kb);
     free(Vb);
+}
+
+/* RB_KV_SZ_F16: every stored scale and zero point is an fp16 value, and it is the fp32 pair
+ * rounded to fp16 (the same rows encoded without the flag); the codes are chosen against the
+ * rounded pair, code = clamp((uint8)(v / s16 + z16 + 0.5), 0, 15), checked here from the fp32
+ * run's pair recomputed, not from the kernel's own arithmetic. */
+Test(kv_saw_int4, fp16_pair_is_rounded_and_the_codes_use_it) {
+    uint64_t seed = rbt_seed();
+    const size_t rows = 64, d = 128;
+    float *x = rbt_normal_f32(rows * d, seed, 11);
+    for (size_t r = 0; r < rows; r++) /* scales over many exponents, offsets far from 0 */
+        for (size_t j = 0; j < d; j++)
+            x[r * d + j] = x[r * d + j] * ldexpf(1.0f, (int) (r % 13) - 6) + (float) (r % 5);
+    uint8_t *p32 = malloc(rows * d / 2), *p16 = malloc(rows * d / 2);
+    float *s32 = malloc(rows * 2 * sizeof(float)), *s16 = malloc(rows * 2 * sizeof(float));
+    cr_assert_eq(rb_kv_int4_encode_f32_ref(x, rows, d, d, 1, 0, p32, s32), 0);
+    cr_assert_eq(rb_kv_int4_encode_f32(x, rows, d, d, 1, RB_KV_SZ_F16, p16, s16), 0);
+    size_t differ = 0;
+    for (size_t r = 0; r < rows; r++) {
+        float sc = s16[2 * r], z = s16[2 * r + 1];
+        cr_assert_eq(sc, rb_f16_round(s32[2 * r]), "row %zu scale %a vs %a", r, sc, s32[2 * r]);
+        cr_assert_eq(z, rb_f16_round(s32[2 * r + 1]), "row %zu z %a vs %a", r, z, s32[2 * r + 1]);
+        differ += sc != s32[2 * r] || z != s32[2 * r + 1];
+        for (size_t j = 0; j < d; j++) {
+            float f = x[r * d + j] / sc + z + 0.5f;
+            f = f > 0.0f ? f : 0.0f;
+            f = f < 15.0f ? f : 15.0f;
+            uint8_t b = p16[r * d / 2 + j % (d / 2)];
+            cr_assert_eq(j < d / 2 ? b & 15 : b >> 4, (uint8_t) f, "row %zu element %zu", r, j);
+        }
+    }
+    cr_assert_gt(differ, rows / 2, "only %zu of %zu pairs changed by the rounding", differ, rows);
+    free(x);
+    free(p32);
+    free(p16);
+    free(s32);
+    free(s16);
+}
+
+/* saw_int4 scale_bits 16 stores the pair in fp16: its cache is the kernel's RB_KV_SZ_F16
+ * encode decoded (bit for bit), not the fp32 pair's (which it was while still billed 4.25
+ * bits), and a zero point fp16 cannot hold is an error naming the token and head. */
+Test(kv_saw_int4, method_scale_bits_16_stores_fp16) {
+    uint64_t seed = rbt_seed();
+    const rb_method *m = rb_method_find("saw_int4");
+    size_t H = 2, D = 128, T = 40, rows = T * H;
+    int rc;
+    void *c16 = make("bdr", "128", "16", H, D, T, &rc);
+    cr_assert_eq(rc, 0);
+    void *c32 = make("bdr", "128", "32", H, D, T, &rc);
+    cr_assert_eq(rc, 0);
+    float *K = rbt_normal_f32(rows * D, seed, 21), *V = rbt_normal_f32(rows * D, seed, 22);
+    float *K16 = malloc(rows * D * sizeof(float)), *V16 = malloc(rows * D * sizeof(float));
+    float *K32 = malloc(rows * D * sizeof(float)), *V32 = malloc(rows * D * sizeof(float));
+    float *Ke = malloc(rows * D * sizeof(float)), *sz = malloc(rows * 2 * sizeof(float));
+    uint8_t *q = malloc(rows * D / 2);
+    cr_assert_eq(m->kv->append(c16, K, V, T), 0);
+    cr_assert_eq(m->kv->append(c32, K, V, T), 0);
+    cr_assert_eq(m->kv->read(c16, K16, V16), 0);
+    cr_assert_eq(m->kv->read(c32, K32, V32), 0);
+    cr_assert_neq(memcmp(K16, K32, rows * D * sizeof(float)), 0, "16-bit pair decodes as fp32");
+    cr_assert_neq(memcmp(V16, V32, rows * D * sizeof(float)), 0, "16-bit pair decodes as fp32");
+    /* keys: BDR 128 with bf16; values: no rotation (K only by default) */
+    cr_assert_eq(rb_kv_int4_encode_f32_ref(K, rows, D, D, 128, RB_KV_BF16 | RB_KV_SZ_F16, q, sz),
+                 0);
+    for (size_t r = 0; r < rows; r++)
+        cr_assert(rb_f16_round(sz[2 * r]) == sz[2 * r] &&
+                  rb_f16_round(sz[2 * r + 1]) == sz[2 * r + 1]);
+    cr_assert_eq(rb_kv_int4_decode_f32_ref(q, sz, rows, D, 128, Ke, D), 0);
+    cr_assert_eq(memcmp(Ke, K16, rows * D * sizeof(float)), 0);
+    cr_assert_eq(rb_kv_int4_encode_f32_ref(V, rows, D, D, 1, RB_KV_BF16 | RB_KV_SZ_F16, q, sz), 0);
+    cr_assert_eq(rb_kv_int4_decode_f32_ref(q, sz, rows, D, 1, Ke, D), 0);
+    cr_assert_eq(memcmp(Ke, V16, rows * D * sizeof(float)), 0);
+    m->kv->destroy(c16);
+    m->kv->destroy(c32);
+    /* A constant row of 0.75 without rotation: scale = 1e-8 / 15, z = -1.1e9, beyond fp16. */
+    void *n16 = make("none", "128", "16", H, D, T, &rc);
+    cr_assert_eq(rc, 0);
+    for (size_t j = 0; j < D; j++) K[(2 * H + 1) * D + j] = 0.75f; /* token 2, head 1 */
+    cr_assert_eq(m->kv->append(n16, K, V, 3), RB_ENUMERIC);
+    cr_assert(strstr(rb_error_detail(), "token 2, head 1, key") &&
+                  strstr(rb_error_detail(), "scale_bits: 32"),
+              "%s", rb_error_detail());
+    m->kv->destroy(n16);
+    void *n32 = make("none", "128", "32", H, D, T, &rc);
+    cr_assert_eq(m->kv->append(n32, K, V, 3), 0);
+    m->kv->destroy(n32);
+    free(K);
+    free(V);
+    free(K16);
+    free(V16);
+    free(K32);
+    free(V32);
+    free(Ke);
+    free(sz);
+    free(q);
 }

@@ -105,7 +105,7 @@ __device__ __forceinline__ int fu_first(float *s, const T *x, size_t row0, int r
 
 template <typename T>
 __global__ void __launch_bounds__(512)
-    fu_kv_encode_kernel(const T *x, size_t rows, int d, size_t stride, int lm, int bf16, int rb,
+    fu_kv_encode_kernel(const T *x, size_t rows, int d, size_t stride, int lm, unsigned fl, int rb,
                         uint8_t *packed, float *sz) {
     extern __shared__ float fu_smem[];
     float *s = fu_smem;
@@ -125,7 +125,7 @@ __global__ void __launch_bounds__(512)
             float mn = INFINITY, mx = -INFINITY;
             for (int j = lane; j < d; j += 32) {
                 float v = s[rb_fw_pad(r * d + j)];
-                if (bf16) {
+                if (fl & RB_KV_BF16) {
                     v = __bfloat162float(__float2bfloat16_rn(v));
                     s[rb_fw_pad(r * d + j)] = v;
                 }
@@ -141,6 +141,10 @@ __global__ void __launch_bounds__(512)
                 float range = __fsub_rn(mx, mn);
                 float scale = __fdiv_rn(range > 1e-8f ? range : 1e-8f, 15.0f);
                 float z = __fdiv_rn(__fsub_rn(0.0f, mn), scale);
+                if (fl & RB_KV_SZ_F16) { /* the CPU's rb_f16_round: nearest even, inf beyond */
+                    scale = __half2float(__float2half_rn(scale));
+                    z = __half2float(__float2half_rn(z));
+                }
                 sc[2 * r] = scale;
                 sc[2 * r + 1] = z;
                 sz[2 * (row0 + r)] = scale;
@@ -190,7 +194,7 @@ __global__ void __launch_bounds__(512)
  * Many elements per lane and few lanes per row keep the shuffles (the limit on the H100) few. */
 template <typename T, int E, int L, int RW>
 __global__ void __launch_bounds__(256)
-    fu_kv_encode_warp(const T *x, size_t rows, size_t stride, int lm, int bf16, uint8_t *packed,
+    fu_kv_encode_warp(const T *x, size_t rows, size_t stride, int lm, unsigned fl, uint8_t *packed,
                       float *sz) {
     constexpr int LE = E == 1    ? 0
                        : E == 2  ? 1
@@ -248,7 +252,7 @@ __global__ void __launch_bounds__(256)
             float mn = INFINITY, mx = -INFINITY;
 #pragma unroll
             for (int i = 0; i < E; i++) {
-                if (bf16) v[q][i] = __bfloat162float(__float2bfloat16_rn(v[q][i]));
+                if (fl & RB_KV_BF16) v[q][i] = __bfloat162float(__float2bfloat16_rn(v[q][i]));
                 mn = fminf(mn, v[q][i]);
                 mx = fmaxf(mx, v[q][i]);
             }
@@ -258,8 +262,12 @@ __global__ void __launch_bounds__(256)
                 mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
             }
             const float range = __fsub_rn(mx, mn);
-            const float scale = __fdiv_rn(range > 1e-8f ? range : 1e-8f, 15.0f);
-            const float z = __fdiv_rn(__fsub_rn(0.0f, mn), scale);
+            float scale = __fdiv_rn(range > 1e-8f ? range : 1e-8f, 15.0f);
+            float z = __fdiv_rn(__fsub_rn(0.0f, mn), scale);
+            if (fl & RB_KV_SZ_F16) { /* as in fu_kv_encode_kernel */
+                scale = __half2float(__float2half_rn(scale));
+                z = __half2float(__float2half_rn(z));
+            }
             uint32_t w[NW];
 #pragma unroll
             for (int k = 0; k < NW; k++) w[k] = 0;
@@ -311,35 +319,36 @@ __global__ void __launch_bounds__(256)
 }
 
 template <typename T, int E, int L>
-static int kv_warp_launch(const T *x, size_t rows, size_t stride, int lm, int bf16, uint8_t *packed,
-                          float *sz, cudaStream_t st) {
+static int kv_warp_launch(const T *x, size_t rows, size_t stride, int lm, unsigned fl,
+                          uint8_t *packed, float *sz, cudaStream_t st) {
     constexpr int RW = 1;
     size_t warps = (rows + RW * (32 / L) - 1) / (RW * (32 / L));
     size_t blocks = (warps + 7) / 8;
     fu_kv_encode_warp<T, E, L, RW>
-        <<<fu_grid_resident(blocks), 256, 0, st>>>(x, rows, stride, lm, bf16, packed, sz);
+        <<<fu_grid_resident(blocks), 256, 0, st>>>(x, rows, stride, lm, fl, packed, sz);
     return RB_CU_LAUNCHED("kv_int4_encode");
 }
 
 template <typename T>
 static int kv_encode_t(const T *x, size_t rows, size_t d, size_t stride, size_t m, unsigned flags,
                        uint8_t *packed, float *sz, cudaStream_t st) {
-    const int lm = log2i(m), bf = (flags & RB_KV_BF16) ? 1 : 0;
+    const int lm = log2i(m);
+    const unsigned fl = flags & (RB_KV_BF16 | RB_KV_SZ_F16); /* the flags the kernels read */
     switch (d) { /* d = L E: L lanes per row, 32 (16) elements per lane */
     case 32:
-        return kv_warp_launch<T, 16, 2>(x, rows, stride, lm, bf, packed, sz, st);
+        return kv_warp_launch<T, 16, 2>(x, rows, stride, lm, fl, packed, sz, st);
     case 64:
-        return kv_warp_launch<T, 32, 2>(x, rows, stride, lm, bf, packed, sz, st);
+        return kv_warp_launch<T, 32, 2>(x, rows, stride, lm, fl, packed, sz, st);
     case 128:
-        return kv_warp_launch<T, 32, 4>(x, rows, stride, lm, bf, packed, sz, st);
+        return kv_warp_launch<T, 32, 4>(x, rows, stride, lm, fl, packed, sz, st);
     case 256:
-        return kv_warp_launch<T, 32, 8>(x, rows, stride, lm, bf, packed, sz, st);
+        return kv_warp_launch<T, 32, 8>(x, rows, stride, lm, fl, packed, sz, st);
     case 512:
-        return kv_warp_launch<T, 32, 16>(x, rows, stride, lm, bf, packed, sz, st);
+        return kv_warp_launch<T, 32, 16>(x, rows, stride, lm, fl, packed, sz, st);
     case 1024:
-        return kv_warp_launch<T, 32, 32>(x, rows, stride, lm, bf, packed, sz, st);
+        return kv_warp_launch<T, 32, 32>(x, rows, stride, lm, fl, packed, sz, st);
     case 2048:
-        return kv_warp_launch<T, 64, 32>(x, rows, stride, lm, bf, packed, sz, st);
+        return kv_warp_launch<T, 64, 32>(x, rows, stride, lm, fl, packed, sz, st);
     default:
         break;
     }
@@ -352,7 +361,7 @@ static int kv_encode_t(const T *x, size_t rows, size_t d, size_t stride, size_t 
                                        cudaFuncAttributeMaxDynamicSharedMemorySize, (int) bytes),
                   "kv_int4_encode");
     fu_kv_encode_kernel<T><<<fu_grid(nblk), fu_threads(tile), bytes, st>>>(
-        x, rows, (int) d, stride, log2i(m), (flags & RB_KV_BF16) ? 1 : 0, rb, packed, sz);
+        x, rows, (int) d, stride, log2i(m), fl, rb, packed, sz);
     return RB_CU_LAUNCHED("kv_int4_encode");
 }
 

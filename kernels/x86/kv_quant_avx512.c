@@ -4,6 +4,7 @@
 #include <immintrin.h>
 #include <math.h>
 
+#include "kernels/half.h"
 #include "kernels/kv_quant.h"
 #include "kernels/kv_quant_variants.h"
 #include "kernels/x86/fwht_reg_avx512.h"
@@ -177,6 +178,18 @@ RB_AI void encode_block(const float *x, size_t n, size_t ahead, size_t stride, s
     __m512 z = _mm512_div_ps(_mm512_sub_ps(_mm512_setzero_ps(), mn), scale);
     _mm512_store_ps(sc, scale);
     _mm512_store_ps(zz, z);
+    /* fp16 side values: scalar rounding of the 16 pairs (rare flag; the kernel's cost is the
+     * ~190 vector operations a row, not these), and the clamped codes below, since with the
+     * rounded pair f can leave [0.5, 16). */
+    const int f16 = (flags & RB_KV_SZ_F16) != 0;
+    if (f16) {
+        for (int i = 0; i < 16; i++) {
+            sc[i] = rb_f16_round(sc[i]);
+            zz[i] = rb_f16_round(zz[i]);
+        }
+        scale = _mm512_load_ps(sc);
+        z = _mm512_load_ps(zz);
+    }
     /* sz: scale, z pairs in row order (masked for a partial block) */
     __m512 lo = _mm512_unpacklo_ps(scale, z), hi = _mm512_unpackhi_ps(scale, z);
     __m512 p0 = _mm512_permutex2var_ps(
@@ -200,8 +213,9 @@ RB_AI void encode_block(const float *x, size_t n, size_t ahead, size_t stride, s
                 __m512i lo4[4], hi4[4];
                 RB_UNROLL(16)
                 for (int i = 0; i < 4; i++) {
-                    lo4[i] = code_fast(v[g + i], vz);
-                    hi4[i] = code_fast(v[g + i + nv / 2], vz);
+                    lo4[i] = f16 ? code_clamped(v[g + i], vz) : code_fast(v[g + i], vz);
+                    hi4[i] = f16 ? code_clamped(v[g + i + nv / 2], vz)
+                                 : code_fast(v[g + i + nv / 2], vz);
                 }
                 pack64(lo4, hi4, out + 16 * g);
             }
@@ -260,6 +274,10 @@ static void encode_rows_mem(const float *x, size_t rows, size_t d, size_t stride
         float mn = _mm512_reduce_min_ps(vmn), mx = _mm512_reduce_max_ps(vmx);
         float range = mx - mn;
         float scale = (range > 1e-8f ? range : 1e-8f) / 15.0f, z = (0.0f - mn) / scale;
+        if (flags & RB_KV_SZ_F16) {
+            scale = rb_f16_round(scale);
+            z = rb_f16_round(z);
+        }
         const __m512 vs = _mm512_set1_ps(scale), vz = _mm512_set1_ps(z);
         uint8_t *out = packed + r * half;
         for (size_t j = 0; j < half; j += 16) {
