@@ -681,8 +681,8 @@ static void report_data_differ(const char *dataset, const char *ha, const char *
             dataset, ha, hb);
 }
 
-/* The warning under the tables when rows with samples were blind: their sample counts, the smallest
- * p those allow, and how many samples a side alpha needs. */
+/* The warning under the tables when rows with samples were blind: their sample counts, the smallest p
+ * those allow, and how many samples a side alpha needs. */
 static void print_blind_warning(const tally *t, const rb_compare_opts *o, FILE *out) {
     size_t n = t->counts[V_BLIND], need = 0;
     fprintf(out,
