@@ -1,8 +1,7 @@
 /* `rotabench compare`: reads two results directories, lists what differs in their contexts,
- * pools repeats per row identity, diffs accuracy rows against tolerances and rows with samples
- * (latency, the sparse family's wall times) with a Mann-Whitney U test, shows measurements
- * without samples ungraded, prints a benchstat-style table per metric and decides the exit
- * status. */
+ * pools repeats per row identity, diffs accuracy rows against tolerances and latency rows with a
+ * Mann-Whitney U test, shows measurements without samples ungraded, prints a benchstat-style
+ * table per metric and decides the exit status. */
 #include "harness/compare.h"
 #include "harness/record.h"
 
@@ -439,16 +438,11 @@ static void diff_measured(const group *a, const group *b, rb_measured kind, int 
  * when the median moved by more than the threshold the wrong way for the metric's direction
  * (samples are seconds: lower is better unless the metric says otherwise). Samples too few to
  * ever reach alpha make the row blind rather than unchanged. */
-static int diff_latency(const group *a, const group *b, rb_better dir, int seconds,
-                        const rb_compare_opts *o, line *l) {
+static int diff_latency(const group *a, const group *b, rb_better dir, const rb_compare_opts *o,
+                        line *l) {
     double ma = median(a->samples, a->ns), mb = median(b->samples, b->ns);
-    if (seconds) {
-        fmt_seconds(l->old, sizeof l->old, ma);
-        fmt_seconds(l->new_, sizeof l->new_, mb);
-    } else { /* a ratio of times (speedup) */
-        snprintf(l->old, sizeof l->old, "%.6g", ma);
-        snprintf(l->new_, sizeof l->new_, "%.6g", mb);
-    }
+    fmt_seconds(l->old, sizeof l->old, ma);
+    fmt_seconds(l->new_, sizeof l->new_, mb);
     snprintf(l->n, sizeof l->n, "%zu+%zu", a->ns, b->ns);
     rb_mwu_result r;
     if (rb_mwu_test(a->samples, a->ns, b->samples, b->ns, &r)) return -1;
@@ -579,7 +573,7 @@ static int print_table(const side *a, const side *b, const char *metric, const r
         const group *h = &b->g[g->partner];
         const char *unit = str_field(g->row, "unit");
         if (g->latency && h->latency)
-            rc = diff_latency(g, h, rb_metric_direction(metric), unit && !strcmp(unit, "s"), o, l);
+            rc = diff_latency(g, h, rb_metric_direction(metric), o, l);
         else if (measured || g->latency || h->latency) /* samples on one side: not testable */
             diff_measured(g, h, measured, unit && !strcmp(unit, "s"), l);
         else
@@ -681,14 +675,13 @@ static void report_data_differ(const char *dataset, const char *ha, const char *
             dataset, ha, hb);
 }
 
-/* The warning under the tables when rows with samples were blind: their sample counts, the smallest p
+/* The warning under the tables when latency rows were blind: their sample counts, the smallest p
  * those allow, and how many samples a side alpha needs. */
 static void print_blind_warning(const tally *t, const rb_compare_opts *o, FILE *out) {
     size_t n = t->counts[V_BLIND], need = 0;
     fprintf(out,
-            "\nwarning: %zu row%s with samples %s blind: the Mann-Whitney U test cannot reach p < "
-            "%g with",
-            n, n == 1 ? "" : "s", n == 1 ? "is" : "are", o->alpha);
+            "\nwarning: %zu latency row%s blind: the Mann-Whitney U test cannot reach p < %g with",
+            n, n == 1 ? " is" : "s are", o->alpha);
     for (size_t i = 0; i < t->nsizes; i++)
         fprintf(out, "%s %zu+%zu samples (smallest possible p %.3g)", i ? "," : "",
                 t->blind_sizes[i][0], t->blind_sizes[i][1],
@@ -700,8 +693,7 @@ static void print_blind_warning(const tally *t, const rb_compare_opts *o, FILE *
     if (need)
         fprintf(out,
                 "; reaching it needs %zu+%zu: raise `repetitions` in the config's latency block "
-                "(a *_latency row) or the method's `trials` (sparse time, speedup); samples are "
-                "pooled over repeats. Or pass a larger --alpha",
+                "(samples are pooled over repeats) or pass a larger --alpha",
                 need, need);
     else
         fprintf(out, "; pass a larger --alpha");

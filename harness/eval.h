@@ -50,10 +50,6 @@ typedef struct rb_metric_value {
     double value, stderr_; /* stderr_ NaN when not defined */
     size_t n;              /* sample size behind the value */
     const char *slice;     /* NULL: pooled; else the part of the data, "layer=0,head=3" */
-    /* A measurement's raw samples (the sparse family's per-trial wall times and speedups), so
-     * that compare can test a change for significance; NULL for one value. */
-    const double *samples;
-    size_t nsamples;
 } rb_metric_value;
 
 typedef int (*rb_metric_sink)(void *ctx, const rb_metric_value *v);
@@ -114,9 +110,6 @@ int rb_codec_scores(const rb_method *m, void *st, const uint8_t *codes, const fl
 
 int rb_eval_emit(rb_metric_sink sink, void *ctx, const char *name, double value, double se,
                  size_t n);
-/* As rb_eval_emit, with the n raw samples value summarizes (a measurement's, one per trial). */
-int rb_eval_emit_samples(rb_metric_sink sink, void *ctx, const char *name, double value,
-                         const double *samples, size_t n);
 void rb_mean_se(const double *v, size_t n, double *mean, double *se);
 
 /* The evaluator of each family (NULL where none exists yet); a new family's evaluator is one

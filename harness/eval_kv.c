@@ -479,7 +479,7 @@ static int emit_slice(const kv_shape *s, const kv_acc *a, size_t l, size_t h,
             break;
         }
         snprintf(name, sizeof name, "%s/head", slice_bases[i]);
-        rb_metric_value mv = {rb_metric_find(name), v, se, n, slice, NULL, 0};
+        rb_metric_value mv = {rb_metric_find(name), v, se, n, slice};
         RB_ASSERT(mv.metric != NULL);
         rc = sink(ctx, &mv);
     }
@@ -488,8 +488,7 @@ static int emit_slice(const kv_shape *s, const kv_acc *a, size_t l, size_t h,
         double r = (double) a->rows, v = a->rows ? a->topk_sum[j] / r : NAN;
         double var = a->rows > 1 ? (a->topk_sq[j] - v * a->topk_sum[j]) / (r - 1) : NAN;
         snprintf(name, sizeof name, "topk_agree@%zu/head", a->ks[j]);
-        rb_metric_value mv = {
-            rb_metric_find(name), v, sqrt(fmax(var, 0) / r), a->rows, slice, NULL, 0};
+        rb_metric_value mv = {rb_metric_find(name), v, sqrt(fmax(var, 0) / r), a->rows, slice};
         RB_ASSERT(mv.metric != NULL);
         rc = sink(ctx, &mv);
     }

@@ -297,35 +297,16 @@ int rb_eval_sparse(const rb_method *m, const rb_params *p, const rb_dataset *ds,
             rb_mean_se(means[i].v, trials, &mean, &se);
             rc = rb_eval_emit(sink, ctx, means[i].name, mean, se, trials);
         }
-    /* Wall times carry their per-trial samples (in trial order: the median sorts a copy), so
-     * that compare tests a change for significance instead of showing one noisy value. */
-    double t_med = 0;
-    if (!rc) {
-        double *sorted = malloc(trials * sizeof *sorted);
-        if (!sorted) rc = rb_error_set(RB_ENOMEM, "time: no memory");
-        if (!rc) t_med = median(memcpy(sorted, t_rec, trials * sizeof *sorted), trials);
-        free(sorted);
-    }
+    double t_med = rc ? 0 : median(t_rec, trials);
     if (!rc && rb_eval_wants(metrics, nmetrics, "time"))
-        rc = rb_eval_emit_samples(sink, ctx, "time", t_med, t_rec, trials);
+        rc = rb_eval_emit(sink, ctx, "time", t_med, NAN, trials);
     if (!rc && mem) rc = rb_eval_emit(sink, ctx, "memory", mem_mib, NAN, trials);
     /* The speedup needs the dense baseline on the same signal, so only where N fits. */
     if (!rc && rb_eval_wants(metrics, nmetrics, "speedup") && ds->log2n <= SPEEDUP_LOG2N_MAX &&
         strcmp(m->name, "fwht_full") != 0) {
         double tf;
         rc = full_time(ds, K0, ds->log2n <= 20 ? 3 : 1, &tf);
-        /* one sample per trial, each against the dense baseline's median time */
-        double *sp = rc ? NULL : malloc(trials * sizeof *sp);
-        if (!rc && !sp) rc = rb_error_set(RB_ENOMEM, "speedup: no memory");
-        int all = 1; /* a trial too short for the clock leaves the value without samples */
-        for (size_t t = 0; !rc && t < trials; t++) {
-            sp[t] = t_rec[t] > 0 ? tf / t_rec[t] : NAN;
-            all &= t_rec[t] > 0;
-        }
-        if (!rc)
-            rc = rb_eval_emit_samples(sink, ctx, "speedup", t_med > 0 ? tf / t_med : NAN,
-                                      all ? sp : NULL, trials);
-        free(sp);
+        if (!rc) rc = rb_eval_emit(sink, ctx, "speedup", t_med > 0 ? tf / t_med : NAN, NAN, trials);
     }
     free(t_rec);
     free(fp);

@@ -176,14 +176,7 @@ int rb_eval_wants(const char *const *requested, size_t n, const char *name) {
 
 int rb_eval_emit(rb_metric_sink sink, void *ctx, const char *name, double value, double se,
                  size_t n) {
-    rb_metric_value v = {rb_metric_find(name), value, se, n, NULL, NULL, 0};
-    RB_ASSERT(v.metric != NULL);
-    return sink(ctx, &v);
-}
-
-int rb_eval_emit_samples(rb_metric_sink sink, void *ctx, const char *name, double value,
-                         const double *samples, size_t n) {
-    rb_metric_value v = {rb_metric_find(name), value, NAN, n, NULL, samples, n};
+    rb_metric_value v = {rb_metric_find(name), value, se, n, NULL};
     RB_ASSERT(v.metric != NULL);
     return sink(ctx, &v);
 }

@@ -219,9 +219,7 @@ int rb_row_u64(const json_t *row, const char *name, uint64_t *out) {
 
 int rb_row_is_latency(const json_t *row) {
     json_t *s = json_object_get(row, "samples");
-    const char *m = rb_row_str(row, "metric");
-    size_t n = m ? strlen(m) : 0;
-    return json_is_array(s) && json_array_size(s) > 0 && n > 8 && !strcmp(m + n - 8, "_latency");
+    return json_is_array(s) && json_array_size(s) > 0;
 }
 
 char *rb_row_key(const json_t *row) {

@@ -88,9 +88,7 @@ const char *rb_row_str(const json_t *row, const char *name);
 double rb_row_double(const json_t *row, const char *name);
 long long rb_row_int(const json_t *row, const char *name, long long dflt);
 int rb_row_u64(const json_t *row, const char *name, uint64_t *out); /* 0, or RB_EFORMAT */
-/* A latency row is one of the latency pass: a metric NAME_latency with raw samples (a non-empty
- * "samples" array). Others are the evaluators' rows, measurements among them (the sparse family's
- * time and speedup carry their per-trial samples too, for compare). */
+/* A latency row is one with raw samples (a non-empty "samples" array); others are accuracy rows. */
 int rb_row_is_latency(const json_t *row);
 /* The row's identity for compare: the key fields as compact JSON with sorted keys (malloc'd). */
 char *rb_row_key(const json_t *row);

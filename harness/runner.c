@@ -127,8 +127,6 @@ static int write_metric(void *ctx, const rb_metric_value *v) {
     rec.value = v->value;
     rec.stderr_ = v->stderr_;
     rec.n = v->n;
-    rec.samples = v->samples;
-    rec.nsamples = v->nsamples;
     rec.kernel_variants = variants;
     return rb_results_write(cs->r->res, &rec);
 }

@@ -567,10 +567,10 @@ Test(compare, latency_with_too_few_samples_is_blind) {
     cr_assert_eq(blind_pair(2, NULL, &t), RB_COMPARE_OK, "%s", t);
     cr_assert(line_has(t, "2+2", "  blind  "), "%s", t);
     cr_assert(line_has(t, "2+2", "(too few samples to reach alpha)"), "%s", t);
-    HAS(t, "warning: 1 row with samples is blind: the Mann-Whitney U test cannot reach p < 0.01 "
-           "with 2+2 samples (smallest possible p 0.333); reaching it needs 5+5: raise "
-           "`repetitions` in the config's latency block (a *_latency row) or the method's `trials` "
-           "(sparse time, speedup); samples are pooled over repeats. Or pass a larger --alpha "
+    HAS(t, "warning: 1 latency row is blind: the Mann-Whitney U test cannot reach p < 0.01 with "
+           "2+2 samples (smallest possible p 0.333); reaching it needs 5+5: raise `repetitions` in "
+           "the "
+           "config's latency block (samples are pooled over repeats) or pass a larger --alpha "
            "(--strict makes this exit 2)\n");
     HAS(t, "7 rows compared: 0 regressions, 0 improvements, 6 unchanged, 1 blind\n");
     LACKS(t, "could not compare");
@@ -841,8 +841,7 @@ Test(compare, cli_exit_codes) {
     cr_assert_eq(run_bin(a, "the configs differ", NULL), 2);
     cr_assert_eq(run_bin("--help", "usage: rotabench compare BASE NEW", NULL), 0);
     cr_assert_eq(
-        run_bin("--help", "  --strict               exit 2 when rows with samples are blind", NULL),
-        0);
+        run_bin("--help", "  --strict               exit 2 when latency rows are blind", NULL), 0);
     cr_assert_eq(run_bin("--help", "kernels differ", NULL), 0);
     snprintf(a, sizeof a, "%s %s --changes", da, db);
     cr_assert_eq(run_bin(a, "1 rows compared: 1 regressions", NULL), 1);
@@ -857,7 +856,7 @@ Test(compare, cli_exit_codes) {
     free(p.a);
     free(p.b);
     snprintf(a, sizeof a, "%s %s", la, lb);
-    cr_assert_eq(run_bin(a, "warning: 1 row with samples is blind", NULL), 0);
+    cr_assert_eq(run_bin(a, "warning: 1 latency row is blind", NULL), 0);
     snprintf(a, sizeof a, "%s %s --strict", la, lb);
     cr_assert_eq(run_bin(a, "(--strict: exit 2)", NULL), 2);
     remove_dir(la);

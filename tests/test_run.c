@@ -558,12 +558,10 @@ static void write_kv(float k_scale) {
     free(v);
 }
 
-/* compare on real runs: identical reruns compare clean though measurements differ between them:
- * the sparse wall times (time, speedup) carry one sample per trial and go to the U test (blind
- * with 3 trials a side, which says so), peak memory has one value and is shown ungraded; a rerun
- * on a data file that changed names the dataset and grades none of its rows (exit 2), where it
- * used to report them as regressions. */
-Test(run, compare_grades_timings_by_their_samples_and_not_other_data) {
+/* compare on real runs: identical reruns compare clean though wall times (time, speedup) differ
+ * between them; a rerun on a data file that changed names the dataset and grades none of its
+ * rows (exit 2), where it used to report them as regressions. */
+Test(run, compare_grades_neither_timings_nor_other_data) {
     make_dir();
     char yaml[1024], cmd[512], *out, *err;
     write_kv(1);
@@ -575,7 +573,7 @@ Test(run, compare_grades_timings_by_their_samples_and_not_other_data) {
              "methods:\n"
              "  - {method: rtn_kv, params: {bits: 2}, datasets: [kv]}\n"
              "  - {method: sparsefht, params: {b: 4, stages: 3, trials: 3}, datasets: [wht]}\n"
-             "metrics: [rel_mse_k, success, time, speedup, memory]\n",
+             "metrics: [rel_mse_k, success, time, speedup]\n",
              dir, dir);
     write_file("cmp.yaml", yaml);
     const char *outs[] = {"a", "b", "c"};
@@ -587,15 +585,10 @@ Test(run, compare_grades_timings_by_their_samples_and_not_other_data) {
     }
     snprintf(cmd, sizeof cmd, "compare %s/a %s/b", dir, dir);
     cr_assert_eq(rbt_run_cli(cmd, &out, &err), 0, "%s%s", out, err);
-    cr_assert(strstr(out, "5 rows compared: 0 regressions, 0 improvements, 2 unchanged, 2 blind, "
-                          "1 not graded") &&
-                  strstr(out, "(memory: not graded)") && !strstr(out, "timing: not graded"),
+    cr_assert(strstr(out, "4 rows compared: 0 regressions, 0 improvements, 2 unchanged, 2 not "
+                          "graded") &&
+                  strstr(out, "(timing: not graded)"),
               "%s", out);
-    cr_assert(strstr(out, "time [s]: median of pooled samples") &&
-                  strstr(out, "speedup: median of pooled samples"),
-              "%s", out);
-    const char *speedup = strstr(out, "speedup:");
-    cr_assert(speedup && strstr(speedup, "3+3") && !strstr(speedup, "us "), "%s", out);
     free(out);
     free(err);
     snprintf(cmd, sizeof cmd, "compare %s/a %s/c", dir, dir);
