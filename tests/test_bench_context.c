@@ -8,19 +8,6 @@
 
 #include "tests/testutil.h"
 
-/* The JSON that `rotabench ARGS` prints on stdout (exit 0 expected). */
-static json_t *cli_json(const char *args) {
-    char *out, *err;
-    int st = rbt_run_cli(args, &out, &err);
-    cr_assert_eq(st, 0, "rotabench %s: exit %d\n%s", args, st, err);
-    json_error_t e;
-    json_t *j = json_loads(out, 0, &e);
-    cr_assert(j, "rotabench %s: bad JSON: %s\n%s", args, e.text, out);
-    free(out);
-    free(err);
-    return j;
-}
-
 Test(cli_bench_context, json_carries_host_build_utc_and_limits) {
     char path[] = "/tmp/rbtest_benchctx_XXXXXX";
     int fd = mkstemp(path);
@@ -63,7 +50,7 @@ Test(cli_bench_context, json_carries_host_build_utc_and_limits) {
     cr_assert(json_equal(json_object_get(host, "limits"), limits), "host.limits != limits");
 
     /* The same description of the machine as `rotabench hw --json`: the same code made both. */
-    json_t *hw = cli_json("hw --json --no-limits");
+    json_t *hw = rbt_cli_json("hw --json --no-limits");
     json_t *hw_host = json_object_get(hw, "host"), *hw_build = json_object_get(hw, "build");
     static const char *same_host[] = {"hostname",   "cpu_model", "packages", "cores",  "pus",
                                       "numa_nodes", "caches",    "features", "kernels"};

@@ -10,18 +10,6 @@
 #include "kernels/kernels.h"
 #include "tests/testutil.h"
 
-static json_t *run_json(const char *args) {
-    char *out, *err;
-    int st = rbt_run_cli(args, &out, &err);
-    cr_assert_eq(st, 0, "%s: exit %d, stderr: %s", args, st, err);
-    json_error_t je;
-    json_t *o = json_loads(out, 0, &je);
-    cr_assert_not_null(o, "%s: bad JSON (%s): %s", args, je.text, out);
-    free(out);
-    free(err);
-    return o;
-}
-
 static double num(json_t *o, const char *key) {
     json_t *v = json_object_get(o, key);
     cr_assert(json_is_number(v), "key %s", key);
@@ -29,7 +17,7 @@ static double num(json_t *o, const char *key) {
 }
 
 Test(cli_codebook, sphere_matches_library_exactly) {
-    json_t *o = run_json("codebook --dist sphere --dim 128 --bits 4");
+    json_t *o = rbt_cli_json("codebook --dist sphere --dim 128 --bits 4");
     const rb_lloyd_max *cb;
     cr_assert_eq(rb_lloyd_codebook(RB_LLOYD_SPHERE, 128, 4, &cb), 0);
     cr_assert_str_eq(json_string_value(json_object_get(o, "dist")), "sphere");
@@ -53,7 +41,7 @@ Test(cli_codebook, sphere_matches_library_exactly) {
 }
 
 Test(cli_codebook, gaussian_fields) {
-    json_t *o = run_json("codebook --dist=gaussian --bits=1");
+    json_t *o = rbt_cli_json("codebook --dist=gaussian --bits=1");
     cr_assert(json_is_null(json_object_get(o, "dim")));
     cr_assert_null(json_object_get(o, "d_mse"), "d_mse is for the sphere only");
     json_t *c = json_object_get(o, "centroids");

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <criterion/criterion.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -191,4 +192,16 @@ int rbt_load_and_shape(rb_dataset *ds, const char *kind, uint64_t seed, ...) {
     int rc = load_v(ds, kind, seed, 1, ap);
     va_end(ap);
     return rc;
+}
+
+json_t *rbt_cli_json(const char *args) {
+    char *out, *err;
+    int st = rbt_run_cli(args, &out, &err);
+    cr_assert_eq(st, 0, "rotabench %s: exit %d\n%s", args, st, err);
+    json_error_t e;
+    json_t *j = json_loads(out, 0, &e);
+    cr_assert(j, "rotabench %s: bad JSON (%s)\n%s", args, e.text, out);
+    free(out);
+    free(err);
+    return j;
 }

@@ -18,6 +18,10 @@ double rbt_max_relerr_f32(const float *a, const float *b, size_t n);
 /* Runs `$RB_TEST_BIN args` through the shell (stdout into *out, stderr into *err, both
  * malloc'd) and returns the exit status; skips the test when RB_TEST_BIN is unset. */
 int rbt_run_cli(const char *args, char **out, char **err);
+/* rbt_run_cli that must exit 0 and print JSON on stdout: the parsed value (the caller decrefs);
+ * a failure names the command and shows what it printed. */
+struct json_t;
+struct json_t *rbt_cli_json(const char *args);
 
 /* Loads dataset `kind` with "name", "value", ..., NULL parameter overrides into *ds (zeroed
  * first); returns the first rb_params_set error or the load's code. */
