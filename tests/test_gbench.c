@@ -376,8 +376,8 @@ Test(cli_bench, unwritable_json_fails_before_measuring) {
  * exit 2 and the valid values, instead of measuring "auto" under a name nobody asked for. */
 Test(cli_bench, unknown_rb_kernels_is_refused) {
     static const char *const cases[] = {
-        "RB_KERNELS=AVX2 ${RB_TEST_BIN} bench '^fwht_f32/n:16/threads:1$' --min-time 0.002 "
-        "--repetitions 1 --copy-mib 8",
+        ("RB_KERNELS=AVX2 ${RB_TEST_BIN} bench '^fwht_f32/n:16/threads:1$' --min-time 0.002 "
+         "--repetitions 1 --copy-mib 8"), /* one string: parentheses say so to clang */
         "RB_KERNELS=avx3 ${RB_TEST_BIN} bench --list",
         /* would be a dry run of the default config (exit 0) if the value were taken as auto */
         "RB_KERNELS=Ref ${RB_TEST_BIN} run configs/default.yaml --dry-run -o /tmp/rbtest_kernels",
