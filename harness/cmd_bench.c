@@ -383,13 +383,9 @@ int rb_cmd_bench(int argc, char **argv) {
     }
     /* Once, for the largest thread count selected: its timings are not those of that many
      * cores (the pool binds thread i to core i mod cores). */
-    int cores = rb_pool_cores(), tmax = 1;
+    int tmax = 1;
     for (size_t k = 0; k < ntl; k++) tmax = tl[k] > tmax ? tl[k] : tmax;
-    if (tmax > cores)
-        fprintf(stderr,
-                "rotabench bench: warning: %d threads on this machine's %d physical core(s): "
-                "threads share cores (up to %d per core), so those timings are not of %d cores\n",
-                tmax, cores, (tmax + cores - 1) / cores, tmax);
+    rb_limits_warn_shared_cores(stderr, "bench", tmax, "those timings");
 
     printf("%s\nkernels: %s   pool: up to %d cores\n", rb_version_string(), rb_kernels_selection(),
            rb_limits_cores());

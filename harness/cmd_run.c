@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "harness/harness.h"
+#include "harness/limits.h"
 #include "kernels/dispatch.h"
 #include "kernels/pool.h"
 #include "harness/runner.h"
@@ -109,12 +110,6 @@ int rb_cmd_run(int argc, char **argv) {
         fprintf(stderr, "rotabench run: %s\n", rb_error_detail());
         return 2;
     }
-    int cores = rb_pool_cores();
-    if (o.threads > cores)
-        fprintf(stderr,
-                "rotabench run: warning: --threads %d is more than this machine's %d physical "
-                "core(s): threads share cores (up to %d per core), so latencies are not those of "
-                "%d cores\n",
-                o.threads, cores, (o.threads + cores - 1) / cores, o.threads);
+    rb_limits_warn_shared_cores(stderr, "run", o.threads, "latencies");
     return rb_run(&o);
 }

@@ -198,3 +198,13 @@ fail:
     free(benches);
     return rc;
 }
+
+int rb_limits_warn_shared_cores(FILE *f, const char *cmd, int threads, const char *what) {
+    int cores = rb_pool_cores();
+    if (threads <= cores) return 0;
+    fprintf(f,
+            "rotabench %s: warning: %d threads on this machine's %d physical core(s): threads "
+            "share cores (up to %d per core), so %s are not those of %d cores\n",
+            cmd, threads, cores, (threads + cores - 1) / cores, what, threads);
+    return 1;
+}

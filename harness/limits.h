@@ -3,6 +3,7 @@
 #define RB_LIMITS_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "harness/gbench.h"
 
@@ -48,5 +49,9 @@ void rb_limits_free(rb_limits *lim);
 
 /* The number of physical cores the pool would use for "all threads". */
 int rb_limits_cores(void);
+/* When threads exceed the physical cores (rb_pool_cores), one warning on f from command `cmd`:
+ * the pool binds thread i to core i mod cores, so `what` (timings, latencies) are not those of
+ * that many cores. Returns whether it warned. */
+int rb_limits_warn_shared_cores(FILE *f, const char *cmd, int threads, const char *what);
 
 #endif
