@@ -24,7 +24,7 @@ static const char usage_text[] =
     "  --resume          continue the run in DIR: skip the cells already complete there\n"
     "                    (needs -o DIR)\n"
     "  --backend B       run every cell on B instead of the config's backends\n"
-    "  --threads N       kernel threads (default: one per physical core; 1 for one thread)\n"
+    "  --threads N       kernel threads (default: RB_THREADS if set, else one per physical core)\n"
     "  --quick           skip the latency pass\n"
     "  --only GLOB       run only cells whose label, method or cell key matches GLOB\n"
     "  -k, --keep-going  a cell that fails is recorded (error on stderr and in the report)\n"
@@ -106,10 +106,9 @@ int rb_cmd_run(int argc, char **argv) {
         return 2;
     }
     o.config = argv[optind];
-    if (rb_kernels_env_check()) {
+    if (rb_kernels_env_check() || rb_threads_env_check()) {
         fprintf(stderr, "rotabench run: %s\n", rb_error_detail());
         return 2;
     }
-    rb_limits_warn_shared_cores(stderr, "run", o.threads, "latencies");
     return rb_run(&o);
 }

@@ -899,7 +899,11 @@ int rb_run(const rb_run_opts *o) {
         fprintf(stderr, "%s\n", rb_error_detail());
         return 2;
     }
-    if ((rc = rb_threads_set(o->threads))) goto fail;
+    /* --threads, else RB_THREADS (checked by the command), else one thread per physical core */
+    const char *env_threads = getenv("RB_THREADS");
+    if ((o->threads || !env_threads || !*env_threads) && (rc = rb_threads_set(o->threads)))
+        goto fail;
+    rb_limits_warn_shared_cores(stderr, "run", rb_threads_get(), "latencies");
     if ((rc = rb_sweep_expand(&r.cfg, &r.cells, &r.ncells))) goto fail;
     rb_run_warn_rope(&r.cfg, r.cells, r.ncells, stderr);
     if ((rc = resolve_backends(&r))) goto fail;

@@ -295,14 +295,27 @@ int rb_threads_set(int n) {
     return RB_OK;
 }
 
+/* RB_THREADS as a count (0 = one per core), 1 when unset or empty, -1 when it is not 0..max. */
+static long threads_env(void) {
+    const char *env = getenv("RB_THREADS");
+    if (!env || !*env) return 1;
+    char *end = NULL;
+    long n = strtol(env, &end, 10);
+    return *end || n < 0 || n > RB_THREADS_MAX ? -1 : n;
+}
+
+int rb_threads_env_check(void) {
+    if (threads_env() >= 0) return RB_OK;
+    return rb_error_set(RB_EINVAL, "RB_THREADS=%s is not an integer in 0..%d (0: one per core)",
+                        getenv("RB_THREADS"), RB_THREADS_MAX);
+}
+
 static int threads_locked(void) {
     if (threads_wanted < 0) {
-        const char *env = getenv("RB_THREADS");
-        char *end = NULL;
-        long n = env && *env ? strtol(env, &end, 10) : 1;
-        if (env && *env && (*end || n < 0 || n > RB_THREADS_MAX)) {
-            fprintf(stderr, "rotabench: RB_THREADS=%s is not 0..%d; using 1 thread\n", env,
-                    RB_THREADS_MAX);
+        long n = threads_env();
+        if (n < 0) {
+            fprintf(stderr, "rotabench: RB_THREADS=%s is not 0..%d; using 1 thread\n",
+                    getenv("RB_THREADS"), RB_THREADS_MAX);
             n = 1;
         }
         threads_wanted = n == 0 ? ncores() : (int) n;

@@ -11,6 +11,9 @@ enum { RB_THREADS_MAX = 256 };
  * surprises a caller with threads. Returns RB_EINVAL outside 0..RB_THREADS_MAX. */
 int rb_threads_set(int n);
 int rb_threads_get(void);
+/* RB_OK when RB_THREADS is unset, empty or 0..RB_THREADS_MAX; otherwise RB_EINVAL with a message
+ * naming it, for commands that refuse it instead of the library's fallback to 1 thread. */
+int rb_threads_env_check(void);
 
 /* Runs fn(ctx, begin, end) over [0, n) in chunks of `grain` items (the last may be shorter) and
  * returns when all are done. Chunk boundaries depend only on n and grain, never on the thread

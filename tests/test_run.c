@@ -425,6 +425,44 @@ Test(run, threads_out_of_range_say_the_range) {
     }
 }
 
+/* The thread count: --threads, else RB_THREADS, else one per core; an RB_THREADS that is not a
+ * count is refused (exit 2, naming it) instead of the library's quiet fallback to 1 thread. */
+Test(run, rb_threads_sets_the_count_and_a_bad_one_is_refused) {
+    static const struct {
+        const char *env, *opts;
+        int status, threads; /* threads recorded in context.json when status is 0 */
+    } cases[] = {
+        {"3", " --quick", 0, 3},
+        {"3", " --quick --threads 1", 0, 1},
+        {"1", " --quick", 0, 1},
+        {"x", " --quick", 2, 0},
+        {"-1", " --quick", 2, 0},
+        {"1000", " --quick", 2, 0},
+        {"2x", " --quick --threads 1", 2, 0}, /* refused even where --threads wins */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        make_dir();
+        setenv("RB_THREADS", cases[i].env, 1);
+        char *err;
+        int st = run_config("t.yaml", small_yaml, cases[i].opts, &err);
+        unsetenv("RB_THREADS");
+        cr_assert_eq(st, cases[i].status, "RB_THREADS=%s%s: %s", cases[i].env, cases[i].opts, err);
+        if (st) {
+            assert_has(err, "RB_THREADS=%s is not an integer in 0..256", cases[i].env);
+        } else {
+            char p[256];
+            snprintf(p, sizeof p, "%s/out/context.json", dir);
+            json_t *ctx = json_load_file(p, 0, NULL);
+            cr_assert_not_null(ctx, "RB_THREADS=%s: no context.json", cases[i].env);
+            json_t *t = json_object_get(json_object_get(ctx, "host"), "threads");
+            cr_assert_eq(json_integer_value(t), cases[i].threads, "RB_THREADS=%s%s", cases[i].env,
+                         cases[i].opts);
+            json_decref(ctx);
+        }
+        free(err);
+    }
+}
+
 /* Writes dir/NAME, n vectors of dimension 4 in .fvecs ({i, 1, -1, tag / 2} for vector i). */
 static void write_fvecs(const char *name, int n, int tag) {
     char p[256];
