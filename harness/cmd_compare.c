@@ -11,7 +11,8 @@
 
 static void compare_usage(FILE *f) {
     fprintf(f, "usage: rotabench compare BASE NEW [--rtol X] [--atol X] [--latency-threshold X]\n"
-               "                                  [--alpha X] [--strict] [--changes]\n"
+               "                                  [--alpha X] [--max-cpu-wait X] [--strict]\n"
+               "                                  [--changes]\n"
                "\n"
                "Compares two results directories (context.json + results.jsonl) row by row.\n"
                "Deterministic metrics are graded against the tolerances; rows with raw samples\n"
@@ -28,13 +29,18 @@ static void compare_usage(FILE *f) {
                "                         a regression or improvement (default 0.1 = 10%%)\n"
                "  --alpha X              latency: significance level of the two-sided\n"
                "                         Mann-Whitney U test (default 0.01)\n"
-               "  --strict               exit 2 when latency rows are blind: too few samples for\n"
-               "                         the U test to ever reach alpha (2+2 samples: p >= 1/3),\n"
-               "                         so no change in them can be seen (default: a warning)\n"
+               "  --max-cpu-wait X       latency: a row whose threads waited for a CPU more than\n"
+               "                         this share of the time (cpu_wait, either run) was timed\n"
+               "                         on a busy machine: shown as busy, not graded (default\n"
+               "                         0.05; 1 grades every row)\n"
+               "  --strict               exit 2 when latency rows are blind (too few samples for\n"
+               "                         the U test to ever reach alpha: 2+2 samples give\n"
+               "                         p >= 1/3) or busy: no change in them can be seen\n"
+               "                         (default: a warning)\n"
                "  --changes              print only the rows that are not unchanged\n"
                "exit: 0 no regression, 1 regression, 2 could not compare (bad arguments, missing\n"
                "or malformed files, different config sha256, method versions or data\n"
-               "(dataset_hash), unmatched rows; with --strict, blind latency rows)\n");
+               "(dataset_hash), unmatched rows; with --strict, blind or busy latency rows)\n");
 }
 
 /* Parses a finite number within [lo, hi] for option name; 0 on success. */
@@ -62,6 +68,7 @@ int rb_cmd_compare(int argc, char **argv) {
         {"--atol", &o.atol, 0, HUGE_VAL},
         {"--latency-threshold", &o.latency_threshold, 0, HUGE_VAL},
         {"--alpha", &o.alpha, 0, 1},
+        {"--max-cpu-wait", &o.max_cpu_wait, 0, 1},
     };
     const struct {
         const char *name;

@@ -81,6 +81,7 @@ typedef struct group {
     double *samples; /* latency: every repeat's samples, pooled */
     size_t ns, scap;
     int latency;      /* some row carried samples */
+    double cpu_wait;  /* latency: the largest cpu_wait of its rows, NaN when none says */
     json_t *data;     /* repeat (decimal text) -> the dataset_hash of its rows */
     long partner;     /* index of the matching group on the other side, or -1 */
     int skip;         /* matched but not comparable (method version, kind of row) */
@@ -166,6 +167,7 @@ static int group_add(side *s, json_t *row, size_t line, FILE *out) {
         g->line = line;
         g->version = (int) json_integer_value(json_object_get(row, "method_version"));
         g->partner = -1;
+        g->cpu_wait = NAN;
         json_object_set_new(s->index, key, json_integer((json_int_t) s->ng));
         s->ng++;
     }
@@ -187,6 +189,8 @@ static int group_add(side *s, json_t *row, size_t line, FILE *out) {
         g->nnan++;
     size_t i;
     if (json_array_size(samples) > 0) g->latency = 1;
+    double w = rb_row_double(row, "cpu_wait");
+    if (isfinite(w) && !(w <= g->cpu_wait)) g->cpu_wait = w; /* NaN: the first that says */
     json_array_foreach(samples, i, x) {
         if (g->ns == g->scap) {
             size_t cap = g->scap ? 2 * g->scap : 64;
@@ -345,8 +349,9 @@ static void fmt_seconds(char *buf, size_t n, double s) {
 
 /* A row's verdict. Blind: latency samples too few for the U test to ever reach alpha, so no
  * change could have been seen. Ungraded: shown with its change, but neither a regression nor an
- * improvement (a measurement without samples, or rows computed on different data). */
-enum { V_SAME = 0, V_REGRESSION, V_IMPROVEMENT, V_BLIND, V_UNGRADED, V_COUNT };
+ * improvement (a measurement without samples, or rows computed on different data). Busy: a
+ * latency row timed while its threads waited for a CPU (a shared machine), shown, not graded. */
+enum { V_SAME = 0, V_REGRESSION, V_IMPROVEMENT, V_BLIND, V_UNGRADED, V_BUSY, V_COUNT };
 
 /* One compared row of a table, formatted. */
 typedef struct line {
@@ -354,8 +359,10 @@ typedef struct line {
     char old[32], new_[32], delta[32], p[16], n[32];
     int verdict;
     const char *note;
-    char *kernels; /* timings whose kernel_variants differ: "op=old -> new, ..." (malloc'd) */
-    size_t ns[2];  /* blind rows: the sample counts of base and new */
+    char *kernels;   /* timings whose kernel_variants differ: "op=old -> new, ..." (malloc'd) */
+    size_t ns[2];    /* blind rows: the sample counts of base and new */
+    double cpu_wait; /* busy rows: the larger of the two sides' cpu_wait */
+    char note_buf[64];
 } line;
 
 /* The mean over the repeats of a group, NaN when any repeat's value was NaN or null. */
@@ -468,6 +475,21 @@ static int diff_latency(const group *a, const group *b, rb_better dir, const rb_
     return 0;
 }
 
+/* A latency row timed while its threads queued for a CPU beyond max_cpu_wait (on either side)
+ * measured the machine's other users as much as the code: whatever the test said, it is shown
+ * and not graded, neither a change nor "unchanged" (a busy base can hide a regression). Rows
+ * that do not say (results written before cpu_wait existed) are graded as before. */
+static void mark_busy(const group *a, const group *b, const rb_compare_opts *o, line *l) {
+    double wa = a->cpu_wait, wb = b->cpu_wait;
+    double worst = isnan(wa) ? wb : isnan(wb) ? wa : fmax(wa, wb);
+    if (l->verdict == V_BLIND || !(worst > o->max_cpu_wait)) return;
+    l->verdict = V_BUSY;
+    l->cpu_wait = worst;
+    snprintf(l->note_buf, sizeof l->note_buf, "busy: the %s run waited %.0f%% for a CPU",
+             worst == wa ? "base" : "new", 100 * worst);
+    l->note = l->note_buf;
+}
+
 /* What the tables found: rows by verdict, and the distinct sample counts of the blind rows (the
  * first few; more_sizes when there were others). */
 typedef struct tally {
@@ -475,11 +497,13 @@ typedef struct tally {
     size_t blind_sizes[4][2], nsizes;
     int more_sizes;
     size_t other_kernels; /* timings whose two sides ran other kernel variants */
+    double worst_wait;    /* busy rows: the largest cpu_wait */
 } tally;
 
 static void tally_line(tally *t, const line *l) {
     t->counts[l->verdict]++;
     if (l->kernels) t->other_kernels++;
+    if (l->verdict == V_BUSY && l->cpu_wait > t->worst_wait) t->worst_wait = l->cpu_wait;
     if (l->verdict != V_BLIND) return;
     for (size_t i = 0; i < t->nsizes; i++)
         if (t->blind_sizes[i][0] == l->ns[0] && t->blind_sizes[i][1] == l->ns[1]) return;
@@ -572,9 +596,10 @@ static int print_table(const side *a, const side *b, const char *metric, const r
         memset(l, 0, sizeof *l); /* a row left out of the table leaves its slot to the next */
         const group *h = &b->g[g->partner];
         const char *unit = str_field(g->row, "unit");
-        if (g->latency && h->latency)
+        if (g->latency && h->latency) {
             rc = diff_latency(g, h, rb_metric_direction(metric), o, l);
-        else if (measured || g->latency || h->latency) /* samples on one side: not testable */
+            if (!rc) mark_busy(g, h, o, l);
+        } else if (measured || g->latency || h->latency) /* samples on one side: not testable */
             diff_measured(g, h, measured, unit && !strcmp(unit, "s"), l);
         else
             diff_accuracy(g, h, rb_metric_direction(metric), o, l);
@@ -904,10 +929,21 @@ int rb_compare(const char *base_dir, const char *new_dir, const rb_compare_opts 
         print_blind_warning(&t, &o, out);
         if (o.strict) status = RB_COMPARE_INCOMPARABLE;
     }
+    if (t.counts[V_BUSY]) {
+        size_t n = t.counts[V_BUSY];
+        fprintf(out,
+                "\nwarning: %zu latency row%s not graded: timed on a busy machine, the threads "
+                "waited for a CPU up to %.0f%% of the time (over --max-cpu-wait %g); rerun on an "
+                "idle machine, or pass --max-cpu-wait 1 to grade them anyway (%s)\n",
+                n, n == 1 ? " is" : "s are", 100 * t.worst_wait, o.max_cpu_wait,
+                o.strict ? "--strict: exit 2" : "--strict makes this exit 2");
+        if (o.strict) status = RB_COMPARE_INCOMPARABLE;
+    }
     for (int v = 0; v < V_COUNT; v++) total += t.counts[v];
     fprintf(out, "\n%zu rows compared: %zu regressions, %zu improvements, %zu unchanged", total,
             t.counts[V_REGRESSION], t.counts[V_IMPROVEMENT], t.counts[V_SAME]);
     if (t.counts[V_BLIND]) fprintf(out, ", %zu blind", t.counts[V_BLIND]);
+    if (t.counts[V_BUSY]) fprintf(out, ", %zu busy", t.counts[V_BUSY]);
     if (t.counts[V_UNGRADED]) fprintf(out, ", %zu not graded", t.counts[V_UNGRADED]);
     /* Regressions stay regressions; the line says what else changed between the runs. */
     if (context_ndiff) fprintf(out, "; context differs: %s", context_which);

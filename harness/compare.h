@@ -6,6 +6,7 @@
 
 #include <stdio.h>
 
+#include "harness/cpu_wait.h"
 #include "harness/eval.h"
 
 typedef struct rb_compare_opts {
@@ -13,13 +14,18 @@ typedef struct rb_compare_opts {
     double atol;              /* accuracy: absolute tolerance; the larger of the two applies */
     double latency_threshold; /* latency: relative change of the median that matters */
     double alpha;             /* latency: significance level of the two-sided U test */
-    int strict;       /* blind latency rows (too few samples to ever reach alpha) fail: exit 2 */
+    double max_cpu_wait;      /* latency: a row whose cpu_wait (harness/cpu_wait.h) exceeds this on
+                               * either side was timed on a busy machine and is not graded */
+    int strict; /* blind or busy latency rows (no change could be seen in them) fail: exit 2 */
     int changes_only; /* print only the rows that are not unchanged */
 } rb_compare_opts;
 
 /* Results are deterministic (same seed, same bits), so the accuracy tolerance is tight. */
-#define RB_COMPARE_OPTS_DEFAULT \
-    { .rtol = 1e-6, .atol = 0, .latency_threshold = 0.10, .alpha = 0.01 }
+#define RB_COMPARE_OPTS_DEFAULT                                            \
+    {                                                                      \
+        .rtol = 1e-6, .atol = 0, .latency_threshold = 0.10, .alpha = 0.01, \
+        .max_cpu_wait = RB_CPU_WAIT_BUSY                                   \
+    }
 
 /* rb_compare's results, also the exit status of `rotabench compare`. */
 enum {
@@ -27,7 +33,7 @@ enum {
     RB_COMPARE_REGRESSION = 1,   /* at least one regression, everything else compared */
     RB_COMPARE_INCOMPARABLE = 2, /* missing or malformed files, different config sha256, method
                                     versions or data (dataset_hash) that differ, rows on one side
-                                    only; with strict, blind latency rows */
+                                    only; with strict, blind or busy latency rows */
 };
 
 /* Which way a metric is better: the metric registry's answer (harness/eval.h) for registered

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "harness/cpu_wait.h"
 #include "harness/eval.h"
 #include "harness/gbench.h"
 #include "kernels/dispatch.h"
@@ -58,7 +59,10 @@ static void lat_add(lat_set *s, const rb_config *cfg, const char *op, const char
 /* Op k of the set: its benchmark run alone and its row written. */
 static int run_one_latency(const rb_latency_cell *c, const lat_set *set, size_t k) {
     rb_gb_report rep = {0};
+    rb_cpu_wait w0, w1;
+    rb_cpu_wait_now(&w0);
     int rc = rb_gb_run(&set->benches[k], 1, NULL, &rep);
+    rb_cpu_wait_now(&w1);
     const rb_limit *lim = c->limit;
     for (size_t i = 0; !rc && i < rep.count; i++) {
         const rb_gb_result *res = &rep.results[i];
@@ -90,6 +94,7 @@ static int run_one_latency(const rb_latency_cell *c, const lat_set *set, size_t 
             rec.frac_peak =
                 lim && lim->peak_add_gflops > 0 ? res->gflops / lim->peak_add_gflops : NAN;
         }
+        rec.cpu_wait = rb_cpu_wait_fraction(&w0, &w1);
         rec.kernel_variants = variants;
         rc = rb_results_write(c->res, &rec);
         free(samples);

@@ -39,6 +39,7 @@ static const rb_field fields[] = {
     F("gflops", RB_FIELD_DOUBLE, gflops, 0, 1),
     F("frac_bw", RB_FIELD_DOUBLE, frac_bw, 0, 1),
     F("frac_peak", RB_FIELD_DOUBLE, frac_peak, 0, 1),
+    F("cpu_wait", RB_FIELD_DOUBLE, cpu_wait, 0, 1),
     F("kernel_variants", RB_FIELD_STR, kernel_variants, 0, 1),
     F("cell_key", RB_FIELD_STR, cell_key, 0, 1),
 };

@@ -38,8 +38,12 @@ typedef struct rb_record {
      * head and layer) or "scores" (inner_product: one query-key inner product); NULL otherwise. */
     double items_per_s;
     const char *items_unit;
-    double gbps, gflops;         /* latency rows: achieved rates at the median, NaN otherwise */
-    double frac_bw, frac_peak;   /* the same as fractions of the measured limits, NaN otherwise */
+    double gbps, gflops;       /* latency rows: achieved rates at the median, NaN otherwise */
+    double frac_bw, frac_peak; /* the same as fractions of the measured limits, NaN otherwise */
+    /* Latency rows: the fraction of the time the process's threads wanted a CPU while the row was
+     * measured that they waited for one (harness/cpu_wait.h): a busy machine, not slow code.
+     * NaN otherwise or where the OS does not say. */
+    double cpu_wait;
     const char *kernel_variants; /* "fwht_f32=avx512,..." as recorded by rb_kernel_trace */
     const char *cell_key;        /* required: rb_cell.key; ties the row to its done marker */
 } rb_record;

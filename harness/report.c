@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "harness/cpu_wait.h"
 #include "harness/record.h"
 #include "kernels/kernels.h"
 
@@ -985,22 +986,24 @@ static void latency_section(FILE *f, json_t *rows, json_t *ctx) {
             "(min..max below 4 samples); per call is what one timed call covers; the rate "
             "(vectors, KV tokens or inner-product scores "
             "per second), GB/s and the fraction of the measured bandwidth are at that median "
-            "(repeats pooled).%s\n\n",
+            "(repeats pooled); CPU wait is the share of the time the threads wanted a CPU that "
+            "they queued for one (the worst repeat).%s\n\n",
             data_left_out ? " Each dataset's parameters are in its accuracy section." : "");
     char t[TXT], tb[TXT];
     md_cell(f, "label");
     json_array_foreach(shown, i, c) {
         md_cell(f, col_title(json_string_value(c), tb, sizeof tb));
     }
-    const char *heads[] = {"op",   "median", "spread", "n",      "per call",
-                           "rate", "GB/s",   "of BW",  "kernels"};
+    const char *heads[] = {"op",   "median", "spread", "n",        "per call",
+                           "rate", "GB/s",   "of BW",  "CPU wait", "kernels"};
     const size_t nheads = sizeof heads / sizeof heads[0];
     for (size_t h = 0; h < nheads; h++) md_cell(f, heads[h]);
     md_row_end(f);
     md_rule(f, 1 + nheads + json_array_size(shown));
     const char *gid;
     json_t *g;
-    size_t gi = 0;
+    size_t gi = 0, busy = 0;
+    double worst_wait = 0;
     json_object_foreach(groups, gid, g) {
         json_t *rep = json_array_get(reps, gi++);
         /* Repeats pool their raw samples. */
@@ -1028,7 +1031,7 @@ static void latency_section(FILE *f, json_t *rows, json_t *ctx) {
          * the records were graded against (gbps / frac_bw). Kernels are the union over the
          * repeats (the same list in each, unless dispatch changed between sessions of a resumed
          * run). */
-        double med = m ? quantile(x, m, 0.5) : NAN, items = 0, bytes = 0, lim = 0;
+        double med = m ? quantile(x, m, 0.5) : NAN, items = 0, bytes = 0, lim = 0, wait = NAN;
         size_t ni = 0, nb = 0, nl = 0;
         char kv[2048] = "";
         json_array_foreach(g, k, r) {
@@ -1047,6 +1050,8 @@ static void latency_section(FILE *f, json_t *rows, json_t *ctx) {
                 nl++;
             }
             union_list(kv, sizeof kv, rb_row_str(r, "kernel_variants"));
+            double w = rb_row_double(r, "cpu_wait"); /* the worst repeat speaks for the row */
+            if (isfinite(w) && !(w <= wait)) wait = w;
         }
         int ok = isfinite(med) && med > 0;
         double rate = ok && ni ? items / (double) ni / med : NAN;
@@ -1088,11 +1093,29 @@ static void latency_section(FILE *f, json_t *rows, json_t *ctx) {
         else
             snprintf(t, sizeof t, "—");
         md_cell(f, t);
+        if (isfinite(wait))
+            snprintf(t, sizeof t, "%.0f%%%s", 100 * wait, wait > RB_CPU_WAIT_BUSY ? " (busy)" : "");
+        else
+            snprintf(t, sizeof t, "—");
+        md_cell(f, t);
+        if (wait > RB_CPU_WAIT_BUSY) {
+            busy++;
+            worst_wait = fmax(worst_wait, wait);
+        }
         md_cell(f, *kv ? kv : "—");
         md_row_end(f);
         free(x);
     }
     fputc('\n', f);
+    /* CPU wait: of the time the threads wanted a CPU while the row was timed, the share they
+     * queued behind other processes or lost to the hypervisor (harness/cpu_wait.h). */
+    if (busy)
+        fprintf(f,
+                "> **Warning:** %zu row%s timed on a busy machine: the threads waited for a CPU "
+                "up to %.0f%% of the time (CPU wait over %.0f%%), so %s time%s include other "
+                "processes' work; `rotabench compare` does not grade %s.\n\n",
+                busy, busy == 1 ? " was" : "s were", 100 * worst_wait, 100 * RB_CPU_WAIT_BUSY,
+                busy == 1 ? "its" : "their", busy == 1 ? "" : "s", busy == 1 ? "it" : "them");
     json_decref(shown);
     json_decref(packed);
     json_decref(where_set);

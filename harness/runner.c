@@ -16,6 +16,7 @@
 #include "datasets/dataset.h"
 #include "harness/config.h"
 #include "harness/context.h"
+#include "harness/cpu_wait.h"
 #include "harness/eval.h"
 #include "harness/latency.h"
 #include "harness/limits.h"
@@ -113,6 +114,7 @@ static rb_record base_record(const cell_sink *cs) {
                        .gflops = NAN,
                        .frac_bw = NAN,
                        .frac_peak = NAN,
+                       .cpu_wait = NAN,
                        .cell_key = c->key};
 }
 
@@ -326,6 +328,29 @@ static int run_cell(run *r, const rb_cell *c) {
     rb_backend_use(RB_BACKEND_CPU);
     if (rc) return cell_error(r, c, rc);
     return rb_results_end_cell(r->res, c->key);
+}
+
+/* One warning for the latency rows (all of the results, resumed ones too) whose threads waited
+ * for a CPU beyond RB_CPU_WAIT_BUSY while they were timed: what they measured is partly the other
+ * users of the machine, and `compare` will not grade them. */
+static void warn_cpu_wait(json_t *rows, FILE *f) {
+    size_t i, n = 0, busy = 0;
+    double worst = 0;
+    json_t *row;
+    json_array_foreach(rows, i, row) {
+        double w = rb_row_double(row, "cpu_wait");
+        if (!json_array_size(json_object_get(row, "samples"))) continue; /* latency rows */
+        n++;
+        if (!(w > RB_CPU_WAIT_BUSY)) continue;
+        busy++;
+        worst = fmax(worst, w);
+    }
+    if (busy)
+        fprintf(f,
+                "warning: %zu of %zu latency rows were timed on a busy machine: their threads "
+                "waited for a CPU up to %.0f%% of the time (over %.0f%%, cpu_wait in the "
+                "results); rotabench compare does not grade them\n",
+                busy, n, 100 * worst, 100 * RB_CPU_WAIT_BUSY);
 }
 
 /* ---- expectations ---- */
@@ -1008,6 +1033,7 @@ int rb_run(const rb_run_opts *o) {
         rc = rb_results_write_csv(csv, rows);
     }
     if (!r.filtered && !r.failed) warn_unproduced(&r.cfg, rows, stderr);
+    warn_cpu_wait(rows, stderr);
     json_decref(rows);
     if (rc) goto fail;
     /* Plots that could not be rendered do not undo a finished run: the report and its plot

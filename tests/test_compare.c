@@ -20,6 +20,8 @@
 static const char *data_hash = "d474d474d474d474d474d474d474d474d474d474d474d474d474d474d474d474";
 /* The kernel_variants the next rows are written with (tests of other kernels change it). */
 static const char *kernel_variants = "fwht_f32=avx512";
+/* The cpu_wait the next rows with samples carry (NaN: none, as results written before it). */
+static double row_cpu_wait = NAN;
 
 /* One results.jsonl line. value NaN is written as null; samples may be NULL. The unit is the
  * metric's, seconds for other metrics with samples. */
@@ -43,6 +45,8 @@ static void row(FILE *f, const char *method, int version, int bits, const char *
                   : "",
         "n", 1000, "stderr", "samples", s, "kernel_variants", kernel_variants, "cell_key", key);
     cr_assert(r);
+    if (samples && !isnan(row_cpu_wait))
+        json_object_set_new(r, "cpu_wait", json_real(row_cpu_wait));
     char *t = json_dumps(r, JSON_COMPACT);
     fprintf(f, "%s\n{\"cell_done\": \"%s\"}\n", t, key);
     free(t);
@@ -318,6 +322,49 @@ Test(compare, latency_slower_and_significant) {
     cr_assert_eq(latency_pair(b, a, &t), RB_COMPARE_OK, "%s", t);
     cr_assert(line_has(t, "-23.08%", "improvement"), "%s", t);
     free(t);
+}
+
+/* A latency row timed while its threads queued for a CPU (cpu_wait over --max-cpu-wait on either
+ * side) is shown as busy and not graded, whatever the test says; rows without cpu_wait (older
+ * results) are graded as before; --strict makes busy rows exit 2. */
+Test(compare, latency_on_a_busy_machine_is_not_graded) {
+    static const struct {
+        double wait_a, wait_b, slower, max; /* max 0: the default */
+        int strict, status;
+        const char *has; /* in the output */
+    } cases[] = {
+        {NAN, NAN, 1.3, 0, 0, RB_COMPARE_REGRESSION, "REGRESSION"},
+        {0.01, 0.02, 1.3, 0, 0, RB_COMPARE_REGRESSION, "REGRESSION"},
+        {0.01, 0.30, 1.3, 0, 0, RB_COMPARE_OK, "busy: the new run waited 30% for a CPU"},
+        {0.40, NAN, 1.3, 0, 0, RB_COMPARE_OK, "busy: the base run waited 40% for a CPU"},
+        {0.01, 0.30, 1.0, 0, 0, RB_COMPARE_OK, "1 busy"}, /* not "unchanged" either */
+        {0.01, 0.30, 1.3, 1, 0, RB_COMPARE_REGRESSION, "REGRESSION"},
+        {0.01, 0.30, 1.3, 0.5, 0, RB_COMPARE_REGRESSION, "REGRESSION"},
+        {0.01, 0.30, 1.3, 0, 1, RB_COMPARE_INCOMPARABLE, "--strict: exit 2"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        double a[10], b[10];
+        for (int k = 0; k < 10; k++) a[k] = 1e-5 * (1 + 0.01 * k), b[k] = cases[i].slower * a[k];
+        rb_compare_opts o = RB_COMPARE_OPTS_DEFAULT;
+        if (cases[i].max > 0) o.max_cpu_wait = cases[i].max;
+        o.strict = cases[i].strict;
+        pair p;
+        pair_open(&p);
+        common_rows(&p);
+        row_cpu_wait = cases[i].wait_a;
+        row(p.fa, "eden", 1, 2, "latency_encode", a[0], a, 10, 0);
+        row_cpu_wait = cases[i].wait_b;
+        row(p.fb, "eden", 1, 2, "latency_encode", b[0], b, 10, 0);
+        row_cpu_wait = NAN;
+        char *t;
+        cr_assert_eq(run_pair(&p, SHA, SHA, &o, &t), cases[i].status, "case %zu:\n%s", i, t);
+        HAS(t, cases[i].has);
+        if (cases[i].status != RB_COMPARE_REGRESSION) {
+            LACKS(t, "REGRESSION");
+            HAS(t, "not graded: timed on a busy machine");
+        }
+        free(t);
+    }
 }
 
 Test(compare, latency_slower_but_not_significant) {

@@ -192,6 +192,7 @@ static rb_record base(const char *metric, const char *slice, double value) {
                        .gflops = NAN,
                        .frac_bw = NAN,
                        .frac_peak = NAN,
+                       .cpu_wait = NAN,
                        .cell_key = "cell"};
 }
 

@@ -57,7 +57,7 @@ static rb_record mkrecord(const rb_params *p, const char *key, const char *metri
     r.unit = "";
     r.n = 1000;
     r.stderr_ = NAN;
-    r.items_per_s = r.gbps = r.gflops = r.frac_bw = r.frac_peak = NAN;
+    r.items_per_s = r.gbps = r.gflops = r.frac_bw = r.frac_peak = r.cpu_wait = NAN;
     r.cell_key = key;
     return r;
 }
@@ -340,12 +340,12 @@ Test(record, csv_quoting) {
     const char *head =
         "dataset,dataset_hash,dparams,family,method,label,method_version,params,"
         "backend,seed,repeat,metric,slice,value,unit,n,stderr,items_per_s,items_unit,"
-        "gbps,gflops,frac_bw,frac_peak,kernel_variants,cell_key\r\n";
+        "gbps,gflops,frac_bw,frac_peak,cpu_wait,kernel_variants,cell_key\r\n";
     cr_assert(!strncmp(buf, head, strlen(head)), "header: %s", buf);
     const char *row = buf + strlen(head);
     const char *want = "sphere128,abc,,codec,turboquant_mse,\"eden, \"\"unbiased\"\"\",3,"
                        "bits=4;scale=0.5;unbiased=true;rotation=haar,cpu,42,0,vnmse,,0.25,,1000,"
-                       ",,,,,,,\"fwht_f32=avx512,quant=avx2\",k\r\n";
+                       ",,,,,,,,\"fwht_f32=avx512,quant=avx2\",k\r\n";
     cr_assert_str_eq(row, want);
     rmtmp();
 }

@@ -85,6 +85,7 @@ static rb_record crafted_record(const char *method, const char *label, rb_params
                        .gflops = NAN,
                        .frac_bw = NAN,
                        .frac_peak = NAN,
+                       .cpu_wait = NAN,
                        .cell_key = key};
 }
 
@@ -324,7 +325,7 @@ Test(report, crafted_run) {
     cr_assert(
         strstr(md,
                "| encode_latency | 3 µs | 2 µs..4 µs | 5 | 1 vectors | 333 k vectors/s | 12.50 | "
-               "42% | fwht_f32=avx512 |"),
+               "42% | — | fwht_f32=avx512 |"),
         "%s", md);
 
     /* Provenance. */
@@ -393,6 +394,9 @@ static void append_cell(const char *dir, const char *label, double value) {
 /* One latency record (metric decode) of label `lat` (method eden, bits 4) at repeat rep: its
  * samples, its own median, rate, GB/s, fraction of the bandwidth and kernels, as a repeat's
  * record carries them. */
+/* The cpu_wait the next append_latency writes (NaN: none). */
+static double latency_wait = NAN;
+
 static void append_latency(const char *dir, int rep, const double *samples, size_t n, double med,
                            double items_per_s, double gbps, double frac_bw, const char *kernels) {
     rb_results *res;
@@ -415,6 +419,7 @@ static void append_latency(const char *dir, int rep, const double *samples, size
     r.gbps = gbps;
     r.frac_bw = frac_bw;
     r.kernel_variants = kernels;
+    r.cpu_wait = latency_wait;
     cr_assert_eq(rb_results_write(res, &r), 0);
     cr_assert_eq(rb_results_end_cell(res, key), 0);
     rb_results_close(res);
@@ -422,20 +427,27 @@ static void append_latency(const char *dir, int rep, const double *samples, size
 
 /* A latency row pools its repeats' samples, and its rate, GB/s and fraction of the bandwidth
  * are at that pooled median (1000 vectors and 1e5 bytes per call, a 100 GB/s limit), not repeat
- * 0's; its kernels are the union over the repeats. */
+ * 0's; its kernels are the union over the repeats, its CPU wait the worst repeat's (over 5%: a
+ * busy machine, said under the table). */
 Test(report, latency_row_describes_the_pooled_repeats) {
     const char *dir = crafted("{\"name\": \"crafted\", \"seed\": 1}");
     static const double r0[3] = {1e-6, 2e-6, 3e-6}, r1[3] = {4e-6, 5e-6, 6e-6};
+    latency_wait = 0.01;
     append_latency(dir, 0, r0, 3, 2e-6, 1000 / 2e-6, 1e5 / 2e-6 * 1e-9, 0.5, "fwht_f32=avx512");
+    latency_wait = 0.3;
     append_latency(dir, 1, r1, 3, 5e-6, 1000 / 5e-6, 1e5 / 5e-6 * 1e-9, 0.2,
                    "fwht_f32=avx512,pack_rows=ref");
+    latency_wait = NAN;
     char *md = rendered_report(dir);
     /* Pooled median of 1..6 us: 3.5 us; 1000 / 3.5 us = 286 M/s; 1e5 B / 3.5 us = 28.57 GB/s. */
     cr_assert(
         strstr(md,
                "| decode_latency | 3.5 µs | 2.25 µs..4.75 µs | 6 | 1000 vectors | 286 M vectors/s "
-               "| 28.57 | 29% | fwht_f32=avx512,pack_rows=ref |"),
+               "| 28.57 | 29% | 30% (busy) | fwht_f32=avx512,pack_rows=ref |"),
         "%s", md);
+    cr_assert(strstr(md, "1 row was timed on a busy machine: the threads waited for a CPU up to "
+                         "30% of the time"),
+              "%s", md);
     free(md);
     rmtmp();
 }
@@ -457,7 +469,7 @@ Test(report, latency_header_shows_the_limits) {
                          "add peak 101 GFLOP/s."),
               "%s", md);
     cr_assert(strstr(md, "can exceed 100%"), "%s", md);
-    cr_assert(strstr(md, "| 12.50 | 25% | fwht_f32=avx512 |"), "%s", md);
+    cr_assert(strstr(md, "| 12.50 | 25% | — | fwht_f32=avx512 |"), "%s", md);
     free(md);
     rmtmp();
 }
