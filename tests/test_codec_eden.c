@@ -257,8 +257,9 @@ Test(codec_eden, padded_dimension_round_trips) {
     free(x);
 }
 
-/* Zero vectors decode to zero with S = 0; huge and tiny norms stay finite; scaling x by a power of
- * two scales the decode by it exactly (same payload, same relative error). */
+/* Integer and fractional bits: zero vectors decode to zero with S = 0; huge and tiny norms stay
+ * finite; scaling x by a power of two scales the decode by it exactly (same payload, same
+ * relative error). */
 Test(codec_eden, edge_inputs_and_scale_equivariance) {
     uint64_t seed = rbt_seed();
     size_t d = 64;
@@ -270,10 +271,10 @@ Test(codec_eden, edge_inputs_and_scale_equivariance) {
         x[3 * d + j] = g[j];
         x[4 * d + j] = ldexpf(g[j], 90);
     }
-    const char *names[] = {"eden", "drive"};
-    for (int n = 0; n < 2; n++) {
+    const char *names[] = {"eden", "drive", "eden"}, *bits[] = {"3", NULL, "2.5"};
+    for (int n = 0; n < 3; n++) {
         for (int unb = 0; unb < 2; unb++) {
-            void *st = make(names[n], n ? NULL : "3", "rht", unb ? "unbiased" : "biased", d, seed);
+            void *st = make(names[n], bits[n], "rht", unb ? "unbiased" : "biased", d, seed);
             size_t cb = ops(names[n])->code_bytes(st);
             uint8_t *codes;
             float *y;
