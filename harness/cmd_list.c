@@ -13,6 +13,8 @@ static void print_params(const rb_param_def *defs, size_t n) {
         char range[160] = "";
         if (d->type == RB_PT_INT && d->choices)
             snprintf(range, sizeof range, "%s", d->choices);
+        else if (d->type == RB_PT_INT && d->frac)
+            snprintf(range, sizeof range, "%g..%g, fractional", d->min, d->max);
         else if (d->type == RB_PT_INT)
             snprintf(range, sizeof range, "%.0f..%.0f", d->min, d->max);
         else if (d->type == RB_PT_FLOAT)

@@ -91,8 +91,9 @@ json_t *rb_params_to_json(const rb_params *p) {
         const rb_param_def *d = &p->defs[i];
         json_t *v;
         switch (d->type) {
-        case RB_PT_INT:
-            v = json_integer((json_int_t) p->num[i]);
+        case RB_PT_INT: /* fractional only where the table allows it (RB_PARAM_INT_FRAC) */
+            v = p->num[i] == floor(p->num[i]) ? json_integer((json_int_t) p->num[i])
+                                              : rb_json_real_or_null(p->num[i]);
             break;
         case RB_PT_FLOAT:
             v = rb_json_real_or_null(p->num[i]);

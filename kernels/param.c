@@ -49,6 +49,23 @@ static int parse_value(const rb_param_def *d, const char *text, double *num, cha
     char *end;
     switch (d->type) {
     case RB_PT_INT: {
+        if (d->frac) {
+            errno = 0;
+            double f = strtod(text, &end);
+            if (errno || end == text || *end || !isfinite(f))
+                return rb_error_set(RB_EINVAL, "parameter '%s': '%s' is not a finite number",
+                                    d->name, text);
+            if (f < d->min || f > d->max)
+                return rb_error_set(RB_EINVAL, "parameter '%s': %g is outside %g..%g", d->name, f,
+                                    d->min, d->max);
+            /* "2.0" is the integer 2: the same text and JSON as "2" (rb_params_to_json). */
+            *num = f;
+            if (f == floor(f))
+                snprintf(canon, RB_PARAM_TEXT_MAX, "%lld", (long long) f);
+            else
+                rb_fmt_double(canon, RB_PARAM_TEXT_MAX, f);
+            return RB_OK;
+        }
         errno = 0;
         long long v = strtoll(text, &end, 10);
         if (errno || end == text || *end)

@@ -15,22 +15,29 @@ typedef struct rb_param_def {
     const char *choices; /* ENUM: the allowed words separated by '|', e.g. "rht|haar|none";
                           * INT (RB_PARAM_INT_OF): the allowed values, e.g. "16|32" */
     const char *doc;     /* one line for `rotabench list` */
+    /* INT (RB_PARAM_INT_FRAC): also takes a fraction such as 2.5. Integers keep an INT's text
+     * and JSON, so widening a table this way changes no record of the integer values. */
+    int frac;
 } rb_param_def;
 
 #define RB_PARAM_INT(name, def, lo, hi, doc) \
-    { name, RB_PT_INT, def, lo, hi, NULL, doc }
+    { name, RB_PT_INT, def, lo, hi, NULL, doc, 0 }
+/* A number in lo..hi that may be fractional (EDEN's bits = 2.5): read it with rb_params_float;
+ * rb_params_int truncates. Other methods' integer parameters reject fractions. */
+#define RB_PARAM_INT_FRAC(name, def, lo, hi, doc) \
+    { name, RB_PT_INT, def, lo, hi, NULL, doc, 1 }
 /* An integer that takes only the listed values ("16|32"): checked like an enum, recorded as a
  * number like any integer. */
 #define RB_PARAM_INT_OF(name, def, choices, doc) \
-    { name, RB_PT_INT, def, -1e18, 1e18, choices, doc }
+    { name, RB_PT_INT, def, -1e18, 1e18, choices, doc, 0 }
 #define RB_PARAM_FLOAT(name, def, lo, hi, doc) \
-    { name, RB_PT_FLOAT, def, lo, hi, NULL, doc }
+    { name, RB_PT_FLOAT, def, lo, hi, NULL, doc, 0 }
 #define RB_PARAM_BOOL(name, def, doc) \
-    { name, RB_PT_BOOL, def, 0, 1, NULL, doc }
+    { name, RB_PT_BOOL, def, 0, 1, NULL, doc, 0 }
 #define RB_PARAM_ENUM(name, def, choices, doc) \
-    { name, RB_PT_ENUM, def, 0, 0, choices, doc }
+    { name, RB_PT_ENUM, def, 0, 0, choices, doc, 0 }
 #define RB_PARAM_STRING(name, def, doc) \
-    { name, RB_PT_STRING, def, 0, 0, NULL, doc }
+    { name, RB_PT_STRING, def, 0, 0, NULL, doc, 0 }
 
 /* A table and its length, for initializers of descriptors. */
 #define RB_PARAMS_OF(table) (table), (sizeof(table) / sizeof((table)[0]))

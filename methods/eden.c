@@ -18,7 +18,25 @@
  *   S q does not depend on how q is scaled, so eden keeps q in N(0,1) units and drive in sign
  *   units (q = +-1), making drive's stored S exactly DRIVE's (|y|_1 / n or |y|^2 / |y|_1).
  * - A zero vector stores S = 0 and decodes to zero. A coordinate exactly 0 after rotation goes to
- *   the lower cell (-c), as rb_codebook breaks ties; it does not change <y,q>. */
+ *   the lower cell (-c), as rb_codebook breaks ties; it does not change <y,q>.
+ * - Fractional bits (the reference code's EdenQuantization, torch/eden.py): b = 2.5 quantizes a
+ *   random subset of the rotated coordinates with the ceil(b)-bit codebook and the rest with the
+ *   floor(b)-bit one; q is the mixed centroid vector and both scales keep their formulas (they
+ *   hold for any codeword q). Two choices differ from the reference, for the same reasons as the
+ *   shared rotation: (1) one mask per codec instance (from the create seed, a stream of its own),
+ *   not a fresh one per vector: the reference draws a seed per vector and ships it in the
+ *   context, which a fixed-size code with a self-describing rate cannot do, and a shared rotation
+ *   already makes every rotated coordinate look alike; (2) exactly k = round(frac(b) n) high
+ *   coordinates (the k smallest of n Philox keys: a uniform k-subset), not an independent
+ *   Bernoulli(frac) per coordinate, so the rate is exact and the same for every seed. That makes
+ *   a baseline at another codec's exact rate possible (OCTOPUS at d = 126: b = 2.333 gives
+ *   k = 42, 2 * 126 + 42 bits = OCTOPUS's 42 triplets of 7 bits). Each coordinate is still high
+ *   with probability k/n. A fraction with k = 0 or k = n is an error (it would be an integer rate
+ *   under a fractional name); b < 1 (the reference's random sparsification first) is not
+ *   implemented: the parameter's range starts at 1. Code layout for fractional b: [the n - k
+ *   low-width indices, in coordinate order][the k high-width ones, in coordinate order][fp32 S],
+ *   two rb_pack_bits streams as in the reference's pair of assignment tensors; bits() counts
+ *   (n - k) floor(b) + k ceil(b) + 32, not the byte padding between the streams. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +47,9 @@
 #define SCALE_CHOICES "biased|unbiased"
 
 static const rb_param_def eden_params[] = {
-    RB_PARAM_INT("bits", "4", 1, RB_LLOYD_MAX_BITS, "bits per coordinate of the payload"),
+    RB_PARAM_INT_FRAC("bits", "4", 1, RB_LLOYD_MAX_BITS,
+                      "bits per rotated coordinate; a fraction (2.5) puts round(frac n) seeded "
+                      "coordinates at ceil(b) bits, the rest at floor(b)"),
     RB_PARAM_ENUM("rotation", "rht", RB_ROTATION_CHOICES,
                   "rotation before quantizing (rht pads to a power of two)"),
     RB_PARAM_ENUM("scale", "unbiased", SCALE_CHOICES,
@@ -44,11 +64,20 @@ static const rb_param_def drive_params[] = {
                   "S = |y|_1/n (biased, MSE-optimal) or |y|^2/|y|_1 (unbiased)"),
 };
 
+/* Seed label for rb_seed_derive: the fractional-bits mask is independent of the rotation. */
+enum { SEED_MASK = 0x4544464d };
+
 typedef struct eden {
-    size_t dim, n; /* input length, rotated (padded) length */
-    int bits, unbiased;
+    size_t dim, n;      /* input length, rotated (padded) length */
+    int bits, unbiased; /* bits: floor(b), the width of every coordinate for integer b */
     size_t payload_bytes;
     rb_codebook cb;
+    /* Fractional b (k > 0): k coordinates at bits + 1 with cb_hi. pos lists the n - k low-width
+     * coordinates ascending, then the k high-width ones ascending; lo_bytes is the first
+     * stream's length. */
+    size_t k, lo_bytes;
+    rb_codebook cb_hi;
+    uint32_t *pos;
     rb_rotation rot;
     float *work, *q; /* count x n each, grown to the largest batch seen */
     uint8_t *idx;    /* count x n */
@@ -67,6 +96,7 @@ static void eden_destroy(void *state) {
     eden *c = state;
     if (!c) return;
     rb_rotation_free(&c->rot);
+    free(c->pos);
     free(c->work);
     free(c->q);
     free(c->idx);
@@ -92,36 +122,105 @@ static size_t hadamard_order_at_least(size_t d) {
     return best;
 }
 
+/* The rotation, the rotated length n and the number k of high-width coordinates that the
+ * parameters give for vectors of length dim; the errors create reports. */
+static int eden_shape(const rb_params *p, size_t dim, const char *name, rb_rotation_kind *kind,
+                      size_t *n, size_t *k) {
+    if (dim == 0) return rb_error_set(RB_ESIZE, "%s: vectors of dimension 0", name);
+    int rc = rb_rotation_kind_parse(rb_params_str(p, "rotation"), kind);
+    if (rc) return rc;
+    int rht = *kind == RB_ROT_RHT || *kind == RB_ROT_RHT2;
+    *n = rht ? hadamard_order_at_least(dim) : dim;
+    double b = rb_params_float(p, "bits"), frac = b - floor(b);
+    *k = frac > 0 ? (size_t) floor(frac * (double) *n + 0.5) : 0;
+    if (frac > 0 && (*k == 0 || *k == *n))
+        return rb_error_set(RB_EINVAL,
+                            "%s: bits %g puts round(%g * %zu) = %zu of the %zu rotated coordinates "
+                            "at %d bits, an integer rate; give bits %d or %d, or a fraction in "
+                            "[%.3g, %.3g]",
+                            name, b, frac, *n, *k, *n, (int) b + 1, (int) b, (int) b + 1,
+                            0.5 / (double) *n, 1 - 0.5 / (double) *n);
+    return RB_OK;
+}
+
+static int eden_check(const rb_params *p, size_t dim) {
+    rb_rotation_kind kind;
+    size_t n, k;
+    return eden_shape(p, dim, "eden", &kind, &n, &k);
+}
+
+/* The k coordinates at bits + 1: those holding the k smallest of n Philox keys (ties, which a
+ * 32-bit key makes rare, to the lower index), a uniformly random k-subset. Sorting (key << 32 |
+ * index) keeps the order total, so qsort's instability cannot matter. */
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+    return (x > y) - (x < y);
+}
+
+static int frac_mask_init(eden *c, uint64_t seed) {
+    size_t n = c->n, k = c->k, lo = 0, hi = n - k;
+    uint32_t *key = malloc(n * sizeof *key);
+    uint64_t *order = malloc(n * sizeof *order);
+    uint8_t *high = calloc(n, 1);
+    c->pos = malloc(n * sizeof *c->pos);
+    int rc = RB_OK;
+    if (!key || !order || !high || !c->pos) {
+        rc = rb_error_set(RB_ENOMEM, "%s: no memory for the bits mask (n = %zu)", c->name, n);
+        goto done;
+    }
+    rb_rng_bits(rb_seed_derive(seed, SEED_MASK, 0), 0, 0, n, key);
+    for (size_t j = 0; j < n; j++) order[j] = (uint64_t) key[j] << 32 | (uint64_t) j;
+    qsort(order, n, sizeof *order, cmp_u64);
+    for (size_t j = 0; j < k; j++) high[order[j] & 0xffffffffu] = 1;
+    for (size_t j = 0; j < n; j++) c->pos[high[j] ? hi++ : lo++] = (uint32_t) j;
+done:
+    free(key);
+    free(order);
+    free(high);
+    return rc;
+}
+
+/* The N(0,1) Lloyd-Max codebook of `bits` bits. */
+static int gaussian_codebook(rb_codebook *cb, int bits) {
+    float cent[1 << RB_LLOYD_MAX_BITS];
+    const rb_lloyd_max *lm;
+    int rc = rb_lloyd_codebook(RB_LLOYD_GAUSSIAN, 0, bits, &lm);
+    if (rc) return rc;
+    for (size_t i = 0; i < lm->levels; i++) cent[i] = (float) lm->centroids[i];
+    return rb_codebook_init(cb, cent, lm->levels);
+}
+
 static int create_common(const rb_params *p, size_t dim, uint64_t seed, int drive, void **state) {
     const char *name = drive ? "drive" : "eden";
-    if (dim == 0) return rb_error_set(RB_ESIZE, "%s: vectors of dimension 0", name);
+    rb_rotation_kind kind = RB_ROT_NONE;
+    size_t n, k;
+    int rc = eden_shape(p, dim, name, &kind, &n, &k);
+    if (rc) return rc;
     eden *c = calloc(1, sizeof *c);
     if (!c) return rb_error_set(RB_ENOMEM, "%s: no memory", name);
     c->name = name;
     c->dim = dim;
-    c->bits = (int) rb_params_int(p, "bits");
+    c->n = n;
+    c->k = k;
+    c->bits = (int) floor(rb_params_float(p, "bits"));
     c->unbiased = strcmp(rb_params_str(p, "scale"), "unbiased") == 0;
-    rb_rotation_kind kind = RB_ROT_NONE;
-    int rc = rb_rotation_kind_parse(rb_params_str(p, "rotation"), &kind);
-    if (!rc) {
-        int rht = kind == RB_ROT_RHT || kind == RB_ROT_RHT2;
-        c->n = rht ? hadamard_order_at_least(dim) : dim;
-        c->payload_bytes = rb_pack_bytes(c->n, c->bits);
-        rc = rb_rotation_init(&c->rot, kind, c->n, seed);
+    if (k) {
+        c->lo_bytes = rb_pack_bytes(n - k, c->bits);
+        c->payload_bytes = c->lo_bytes + rb_pack_bytes(k, c->bits + 1);
+    } else {
+        c->payload_bytes = rb_pack_bytes(n, c->bits);
     }
+    rc = rb_rotation_init(&c->rot, kind, c->n, seed);
     if (!rc) {
-        float cent[1 << RB_LLOYD_MAX_BITS];
-        size_t k = 2;
         if (drive) {
-            cent[0] = -1.0f, cent[1] = 1.0f;
+            const float cent[2] = {-1.0f, 1.0f};
+            rc = rb_codebook_init(&c->cb, cent, 2);
         } else {
-            const rb_lloyd_max *lm;
-            rc = rb_lloyd_codebook(RB_LLOYD_GAUSSIAN, 0, c->bits, &lm);
-            k = rc ? 0 : lm->levels;
-            for (size_t i = 0; i < k; i++) cent[i] = (float) lm->centroids[i];
+            rc = gaussian_codebook(&c->cb, c->bits);
         }
-        if (!rc) rc = rb_codebook_init(&c->cb, cent, k);
     }
+    if (!rc && k) rc = gaussian_codebook(&c->cb_hi, c->bits + 1);
+    if (!rc && k) rc = frac_mask_init(c, seed);
     /* Haar keeps the whole-batch GEMM; the rest runs in cache-sized blocks over the pool (the
      * same bits: every stage is per row). */
     if (!rc && kind != RB_ROT_HAAR) {
@@ -158,7 +257,9 @@ static size_t eden_code_bytes(const void *state) {
 
 static double eden_bits(const void *state) {
     const eden *c = state;
-    return ((double) c->bits * (double) c->n + 32.0) / (double) c->dim;
+    return ((double) c->bits * (double) (c->n - c->k) + (double) (c->bits + 1) * (double) c->k +
+            32.0) /
+           (double) c->dim;
 }
 
 static int reserve(eden *c, size_t count) {
@@ -189,6 +290,67 @@ static void load_padded(const eden *c, const float *x, size_t count) {
         memcpy(c->work + i * c->n, x + i * c->dim, c->dim * sizeof *x);
         memset(c->work + i * c->n + c->dim, 0, (c->n - c->dim) * sizeof *x);
     }
+}
+
+/* Fractional b, after the rows' normalization: w (rows x n, unit-variance coordinates, clobbered)
+ * is gathered into g (rows x (n - k) low-width coordinates, then rows x k high-width ones), each
+ * part quantized and packed into its stream, q read back from the packed codes (what the decoder
+ * sees) into w's space, and S of the mixed q written. sq: |y|^2 per row; idx: rows x n bytes. */
+static int frac_encode_rows(const eden *c, float *w, float *g, uint8_t *idx, const double *sq,
+                            size_t rows, uint8_t *out, size_t cbytes) {
+    size_t n = c->n, k = c->k, nl = n - k;
+    const uint32_t *ph = c->pos + nl;
+    float *gl = g, *gh = g + rows * nl, *ql = w, *qh = w + rows * nl;
+    for (size_t i = 0; i < rows; i++) {
+        for (size_t j = 0; j < nl; j++) gl[i * nl + j] = w[i * n + c->pos[j]];
+        for (size_t j = 0; j < k; j++) gh[i * k + j] = w[i * n + ph[j]];
+    }
+    int rc = rb_codebook_quantize_f32(&c->cb, gl, rows, nl, nl, idx);
+    if (!rc) rc = rb_codebook_quantize_f32(&c->cb_hi, gh, rows, k, k, idx + rows * nl);
+    if (!rc) rc = rb_pack_rows(idx, rows, nl, c->bits, out, cbytes);
+    if (!rc) rc = rb_pack_rows(idx + rows * nl, rows, k, c->bits + 1, out + c->lo_bytes, cbytes);
+    if (!rc) rc = rb_codebook_decode_rows_f32(&c->cb, out, cbytes, rows, nl, c->bits, ql, nl);
+    if (!rc)
+        rc = rb_codebook_decode_rows_f32(&c->cb_hi, out + c->lo_bytes, cbytes, rows, k, c->bits + 1,
+                                         qh, k);
+    if (rc) return rc;
+    for (size_t i = 0; i < rows; i++) {
+        double tq = 0, q2 = 0;
+        for (size_t j = 0; j < nl; j++) {
+            tq += (double) gl[i * nl + j] * ql[i * nl + j];
+            q2 += (double) ql[i * nl + j] * ql[i * nl + j];
+        }
+        for (size_t j = 0; j < k; j++) {
+            tq += (double) gh[i * k + j] * qh[i * k + j];
+            q2 += (double) qh[i * k + j] * qh[i * k + j];
+        }
+        /* The integer path's formulas: <y,q> = <t,q> |y|/sqrt(n). */
+        double ny = sqrt(sq[i]), rn = sqrt((double) n), s = 0;
+        if (ny > 0 && tq > 0) s = c->unbiased ? ny * rn / tq : tq * ny / (rn * q2);
+        float sf = (float) s;
+        memcpy(out + i * cbytes + c->payload_bytes, &sf, sizeof sf);
+    }
+    return RB_OK;
+}
+
+/* Fractional b: y (rows x n) = S q from the two streams, through tmp (rows x n floats). */
+static int frac_decode_rows(const eden *c, const uint8_t *in, size_t cbytes, size_t rows,
+                            float *tmp, float *y) {
+    size_t n = c->n, k = c->k, nl = n - k;
+    const uint32_t *ph = c->pos + nl;
+    float *ql = tmp, *qh = tmp + rows * nl;
+    int rc = rb_codebook_decode_rows_f32(&c->cb, in, cbytes, rows, nl, c->bits, ql, nl);
+    if (!rc)
+        rc = rb_codebook_decode_rows_f32(&c->cb_hi, in + c->lo_bytes, cbytes, rows, k, c->bits + 1,
+                                         qh, k);
+    if (rc) return rc;
+    for (size_t i = 0; i < rows; i++) {
+        float s;
+        memcpy(&s, in + i * cbytes + c->payload_bytes, sizeof s);
+        for (size_t j = 0; j < nl; j++) y[i * n + c->pos[j]] = s * ql[i * nl + j];
+        for (size_t j = 0; j < k; j++) y[i * n + ph[j]] = s * qh[i * k + j];
+    }
+    return RB_OK;
 }
 
 typedef struct eden_job {
@@ -226,6 +388,7 @@ static int eden_encode_block(void *ctx, size_t slot, size_t r0, size_t rows) {
         eta[i] = ny > 0 ? sqrt((double) n) / ny : 0.0;
     }
     rb_rows_scale_f64_f32(w, rows, n, n, eta, w, n);
+    if (c->k) return frac_encode_rows(c, w, q, idx, sq, rows, out, cbytes);
     if ((rc = rb_codebook_quantize_f32(&c->cb, w, rows, n, n, idx))) return rc;
     if ((rc = rb_pack_rows(idx, rows, n, c->bits, out, cbytes))) return rc;
     if ((rc = rb_codebook_decode_rows_f32(&c->cb, out, cbytes, rows, n, c->bits, q, n))) return rc;
@@ -247,11 +410,16 @@ static int eden_decode_block(void *ctx, size_t slot, size_t r0, size_t rows) {
     size_t n = c->n, B = c->block_rows, cbytes = c->payload_bytes + sizeof(float);
     const uint8_t *in = j->in + r0 * cbytes;
     float *y = n == c->dim ? j->xhat + r0 * n : c->bw + slot * B * n, *s = c->bq + slot * B * n;
-    int rc = rb_codebook_decode_rows_f32(&c->cb, in, cbytes, rows, n, c->bits, y, n);
-    if (rc) return rc;
-    for (size_t i = 0; i < rows; i++)
-        memcpy(&s[i], in + i * cbytes + c->payload_bytes, sizeof(float));
-    rb_rows_scale_f32(y, rows, n, n, s);
+    int rc;
+    if (c->k) {
+        if ((rc = frac_decode_rows(c, in, cbytes, rows, s, y))) return rc;
+    } else {
+        if ((rc = rb_codebook_decode_rows_f32(&c->cb, in, cbytes, rows, n, c->bits, y, n)))
+            return rc;
+        for (size_t i = 0; i < rows; i++)
+            memcpy(&s[i], in + i * cbytes + c->payload_bytes, sizeof(float));
+        rb_rows_scale_f32(y, rows, n, n, s);
+    }
     if ((rc = rb_rotation_apply(&c->rot, y, rows, n, RB_INVERSE))) return rc;
     if (n != c->dim)
         for (size_t i = 0; i < rows; i++)
@@ -280,6 +448,7 @@ static int eden_encode(void *state, const float *x, size_t count, uint8_t *codes
         float *t = c->work + i * n;
         for (size_t j = 0; j < n; j++) t[j] = (float) ((double) t[j] * eta);
     }
+    if (c->k) return frac_encode_rows(c, c->work, c->q, c->idx, c->sq, count, codes, cbytes);
     if ((rc = rb_codebook_quantize_f32(&c->cb, c->work, count, n, n, c->idx))) return rc;
     if ((rc = rb_codebook_dequantize_f32(&c->cb, c->idx, count * n, c->q))) return rc;
     rb_rows_dot_f32(c->work, c->q, count, n, n, c->dot);
@@ -312,11 +481,15 @@ static int eden_decode(void *state, const uint8_t *codes, size_t count, float *x
     int rc = reserve(c, count);
     if (rc) return rc;
     float *y = n == c->dim ? xhat : c->work;
-    if ((rc = rb_unpack_rows(codes, cbytes, count, n, c->bits, c->idx))) return rc;
-    for (size_t i = 0; i < count; i++) /* S into q[0..count) */
-        memcpy(&c->q[i], codes + i * cbytes + c->payload_bytes, sizeof(float));
-    if ((rc = rb_codebook_dequantize_f32(&c->cb, c->idx, count * n, y))) return rc;
-    rb_rows_scale_f32(y, count, n, n, c->q);
+    if (c->k) {
+        if ((rc = frac_decode_rows(c, codes, cbytes, count, c->q, y))) return rc;
+    } else {
+        if ((rc = rb_unpack_rows(codes, cbytes, count, n, c->bits, c->idx))) return rc;
+        for (size_t i = 0; i < count; i++) /* S into q[0..count) */
+            memcpy(&c->q[i], codes + i * cbytes + c->payload_bytes, sizeof(float));
+        if ((rc = rb_codebook_dequantize_f32(&c->cb, c->idx, count * n, y))) return rc;
+        rb_rows_scale_f32(y, count, n, n, c->q);
+    }
     if ((rc = rb_rotation_apply(&c->rot, y, count, n, RB_INVERSE))) return rc;
     if (y != xhat)
         for (size_t i = 0; i < count; i++)
@@ -326,6 +499,7 @@ static int eden_decode(void *state, const uint8_t *codes, size_t count, float *x
 
 static const rb_codec_ops eden_ops = {
     .create = eden_create,
+    .check = eden_check,
     .code_bytes = eden_code_bytes,
     .bits = eden_bits,
     .encode = eden_encode,

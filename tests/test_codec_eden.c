@@ -1,6 +1,8 @@
 /* The eden and drive codecs through their registry entries: the per-vector scale identities,
  * unbiasedness over rotations, DRIVE = EDEN at b = 1, exact code sizes (padding included), edge
- * inputs, scale equivariance, determinism across seeds and thread counts, and bad parameters. */
+ * inputs, scale equivariance, determinism across seeds and thread counts, bad parameters, and
+ * fractional bits (the seeded mask read back from the codes, the exact rate, distortion between
+ * the neighbouring integer rates, b = 2.0 as the integer path, refused fractions). */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
@@ -255,8 +257,9 @@ Test(codec_eden, padded_dimension_round_trips) {
     free(x);
 }
 
-/* Zero vectors decode to zero with S = 0; huge and tiny norms stay finite; scaling x by a power of
- * two scales the decode by it exactly (same payload, same relative error). */
+/* Integer and fractional bits: zero vectors decode to zero with S = 0; huge and tiny norms stay
+ * finite; scaling x by a power of two scales the decode by it exactly (same payload, same
+ * relative error). */
 Test(codec_eden, edge_inputs_and_scale_equivariance) {
     uint64_t seed = rbt_seed();
     size_t d = 64;
@@ -268,10 +271,10 @@ Test(codec_eden, edge_inputs_and_scale_equivariance) {
         x[3 * d + j] = g[j];
         x[4 * d + j] = ldexpf(g[j], 90);
     }
-    const char *names[] = {"eden", "drive"};
-    for (int n = 0; n < 2; n++) {
+    const char *names[] = {"eden", "drive", "eden"}, *bits[] = {"3", NULL, "2.5"};
+    for (int n = 0; n < 3; n++) {
         for (int unb = 0; unb < 2; unb++) {
-            void *st = make(names[n], n ? NULL : "3", "rht", unb ? "unbiased" : "biased", d, seed);
+            void *st = make(names[n], bits[n], "rht", unb ? "unbiased" : "biased", d, seed);
             size_t cb = ops(names[n])->code_bytes(st);
             uint8_t *codes;
             float *y;
@@ -303,26 +306,49 @@ Test(codec_eden, edge_inputs_and_scale_equivariance) {
     free(g);
 }
 
+/* The same codes and decodes for 1 and 2 threads, other codes for another seed: integer and
+ * fractional bits, blocked (rht) and whole-batch (haar) paths, padded and not. */
 Test(codec_eden, same_seed_same_codes_across_thread_counts) {
+    static const struct {
+        const char *bits, *rotation;
+        size_t d;
+    } cases[] = {
+        {"4", "rht", 512},
+        {"2.5", "rht", 512},
+        {"2.333", "haar", 126},
+        {"1.5", "rht", 100},
+    };
     uint64_t seed = rbt_seed();
-    size_t d = 512, count = 300;
-    float *x = rbt_normal_f32(count * d, seed, 6);
-    uint8_t *codes[3];
-    size_t cb = 0;
-    for (int t = 0; t < 3; t++) {
-        rb_threads_set(t == 1 ? 2 : 1);
-        void *st = make("eden", "4", "rht", "unbiased", d, t == 2 ? seed + 1 : seed);
-        cb = ops("eden")->code_bytes(st);
-        codes[t] = malloc(count * cb);
-        cr_assert_eq(ops("eden")->encode(st, x, count, codes[t]), 0);
-        ops("eden")->destroy(st);
+    size_t count = 300;
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        size_t d = cases[c].d;
+        float *x = rbt_normal_f32(count * d, seed, 6);
+        uint8_t *codes[3];
+        float *y[3];
+        size_t cb = 0;
+        for (int t = 0; t < 3; t++) {
+            rb_threads_set(t == 1 ? 2 : 1);
+            void *st = make("eden", cases[c].bits, cases[c].rotation, "unbiased", d,
+                            t == 2 ? seed + 1 : seed);
+            cb = ops("eden")->code_bytes(st);
+            roundtrip("eden", st, x, count, &codes[t], &y[t], d);
+            ops("eden")->destroy(st);
+        }
+        rb_threads_set(1);
+        cr_assert_eq(memcmp(codes[0], codes[1], count * cb), 0,
+                     "bits %s %s: codes, 1 vs 2 threads (seed %llu)", cases[c].bits,
+                     cases[c].rotation, (unsigned long long) seed);
+        cr_assert_eq(memcmp(y[0], y[1], count * d * sizeof *y[0]), 0,
+                     "bits %s %s: decodes, 1 vs 2 threads (seed %llu)", cases[c].bits,
+                     cases[c].rotation, (unsigned long long) seed);
+        cr_assert_neq(memcmp(codes[0], codes[2], count * cb), 0, "bits %s %s: another seed",
+                      cases[c].bits, cases[c].rotation);
+        for (int t = 0; t < 3; t++) {
+            free(codes[t]);
+            free(y[t]);
+        }
+        free(x);
     }
-    rb_threads_set(1);
-    cr_assert_eq(memcmp(codes[0], codes[1], count * cb), 0, "1 vs 2 threads (seed %llu)",
-                 (unsigned long long) seed);
-    cr_assert_neq(memcmp(codes[0], codes[2], count * cb), 0, "another seed, another rotation");
-    for (int t = 0; t < 3; t++) free(codes[t]);
-    free(x);
 }
 
 Test(codec_eden, bad_parameters_and_inputs_are_rejected) {
@@ -356,4 +382,276 @@ Test(codec_eden, bad_parameters_and_inputs_are_rejected) {
         strstr(rb_error_detail(), "eden: vector 1 (norm 3.2e+38) overflows fp32 in the rotation"),
         "%s", rb_error_detail());
     m->codec->destroy(st);
+}
+
+/* Codec `bits` at `dim` with the given rotation and seed, or its create error. */
+static int try_make(const char *name, const char *bits, const char *rotation, size_t dim,
+                    uint64_t seed, void **st) {
+    const rb_method *m = rb_method_find(name);
+    rb_params p;
+    cr_assert_eq(rb_params_init(&p, m->params, m->nparams), 0);
+    cr_assert_eq(rb_params_set(&p, "bits", bits), 0, "%s", rb_error_detail());
+    cr_assert_eq(rb_params_set(&p, "rotation", rotation), 0);
+    *st = NULL;
+    return m->codec->create(&p, dim, seed, st);
+}
+
+/* Which rotated coordinates a code's vectors carry at ceil(b) bits, read back from the decodes
+ * alone: y = R x_hat is S q, and q_j / S is a centroid of exactly one of the two N(0,1)
+ * codebooks (the b- and (b+1)-bit Lloyd-Max centroids have no value in common). high[j] is set
+ * for row 0 and every other row must agree; returns how many are set. */
+static size_t high_coordinates(const float *xh, const uint8_t *codes, size_t cb, size_t count,
+                               size_t d, const char *rotation, uint64_t seed, int lo,
+                               uint8_t *high) {
+    rb_rotation_kind kind;
+    cr_assert_eq(rb_rotation_kind_parse(rotation, &kind), 0);
+    rb_rotation rot;
+    cr_assert_eq(rb_rotation_init(&rot, kind, d, seed), 0);
+    float *y = malloc(count * d * sizeof *y);
+    memcpy(y, xh, count * d * sizeof *y);
+    cr_assert_eq(rb_rotation_apply(&rot, y, count, d, RB_FORWARD), 0);
+    rb_rotation_free(&rot);
+    const rb_lloyd_max *lm[2];
+    cr_assert_eq(rb_lloyd_codebook(RB_LLOYD_GAUSSIAN, 0, lo, &lm[0]), 0);
+    cr_assert_eq(rb_lloyd_codebook(RB_LLOYD_GAUSSIAN, 0, lo + 1, &lm[1]), 0);
+    size_t k = 0;
+    for (size_t i = 0; i < count; i++) {
+        double s = stored_scale(codes + i * cb, cb);
+        cr_assert(s > 0, "row %zu: S = %g", i, s);
+        for (size_t j = 0; j < d; j++) {
+            double q = y[i * d + j] / s, err[2] = {INFINITY, INFINITY};
+            for (int h = 0; h < 2; h++)
+                for (size_t l = 0; l < lm[h]->levels; l++)
+                    err[h] = fmin(err[h], fabs(q - lm[h]->centroids[l]));
+            int hi = err[1] < err[0];
+            cr_assert(err[hi] < 1e-3, "row %zu coordinate %zu: %g is no centroid", i, j, q);
+            if (i == 0) {
+                high[j] = (uint8_t) hi;
+                k += (size_t) hi;
+            } else {
+                cr_assert_eq(high[j], hi, "row %zu coordinate %zu: another mask than row 0", i, j);
+            }
+        }
+    }
+    free(y);
+    return k;
+}
+
+/* Fractional b: k = round(frac(b) n) rotated coordinates at ceil(b) bits, the others at floor(b);
+ * the code is two packed streams and fp32 S; bits() counts exactly those bits. The k and byte
+ * counts below are worked by hand (e.g. 2.333 at 126: round(0.333 * 126) = 42; 84 * 2 bits = 21
+ * bytes, 42 * 3 bits = 15.75 -> 16 bytes, + 4). Where n = d the mask is read back from the decodes
+ * (high_coordinates), so a codec that stored another mask, or a per-vector one, fails here; a
+ * second seed gives another mask of the same size. */
+Test(codec_eden, fractional_bits_have_an_exact_seeded_mask) {
+    static const struct {
+        const char *bits, *rotation;
+        size_t d, n, k, code_bytes;
+        int lo;
+    } cases[] = {
+        {"2.5", "none", 126, 126, 63, 16 + 24 + 4, 2},
+        {"2.333", "haar", 126, 126, 42, 21 + 16 + 4, 2},
+        {"1.5", "none", 64, 64, 32, 4 + 8 + 4, 1},
+        {"7.25", "none", 64, 64, 16, 42 + 16 + 4, 7},
+        {"3.1", "haar", 100, 100, 10, 34 + 5 + 4, 3},
+        {"2.75", "rht", 128, 128, 96, 8 + 36 + 4, 2},
+        /* padded: 100 -> 104 rotated coordinates, k = 52 of them */
+        {"2.5", "rht", 100, 104, 52, 13 + 20 + 4, 2},
+    };
+    uint64_t seed = rbt_seed();
+    size_t count = 50;
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        size_t d = cases[c].d, n = cases[c].n, k = cases[c].k;
+        int lo = cases[c].lo;
+        float *x = rbt_normal_f32(count * d, seed, 20 + c);
+        uint8_t high[2][128];
+        for (int s = 0; s < 2; s++) {
+            void *st;
+            cr_assert_eq(try_make("eden", cases[c].bits, cases[c].rotation, d, seed + s, &st), 0,
+                         "%s", rb_error_detail());
+            size_t cb = ops("eden")->code_bytes(st);
+            cr_assert_eq(cb, cases[c].code_bytes, "bits %s d %zu: %zu code bytes", cases[c].bits, d,
+                         cb);
+            double want = ((double) (n - k) * lo + (double) k * (lo + 1) + 32) / (double) d;
+            cr_assert_eq(ops("eden")->bits(st), want, "bits %s d %zu: %.17g, not %.17g",
+                         cases[c].bits, d, ops("eden")->bits(st), want);
+            uint8_t *codes;
+            float *xh;
+            roundtrip("eden", st, x, count, &codes, &xh, d);
+            if (n == d)
+                cr_assert_eq(high_coordinates(xh, codes, cb, count, d, cases[c].rotation, seed + s,
+                                              lo, high[s]),
+                             k, "bits %s d %zu seed %llu: high coordinates", cases[c].bits, d,
+                             (unsigned long long) (seed + s));
+            free(codes);
+            free(xh);
+            ops("eden")->destroy(st);
+        }
+        if (n == d)
+            cr_assert_neq(memcmp(high[0], high[1], d), 0,
+                          "bits %s d %zu: seeds %llu and +1 gave one mask", cases[c].bits, d,
+                          (unsigned long long) seed);
+        free(x);
+    }
+}
+
+/* codecs.md section 6: OCTOPUS at nominal b spends 3b + 1 bits per triplet plus fp32 gamma.
+ * EDEN at b + 1/3 on the same d = 126 (k = 42 of 126 coordinates) spends exactly as much. */
+Test(codec_eden, fractional_eden_matches_the_octopus_rate) {
+    static const char *const pairs[][2] = {{"2", "2.333"}, {"3", "3.3333333333"}, {"4", "4.333"}};
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        const rb_method *m = rb_method_find("octopus");
+        rb_params p;
+        cr_assert_eq(rb_params_init(&p, m->params, m->nparams), 0);
+        cr_assert_eq(rb_params_set(&p, "bits", pairs[i][0]), 0);
+        cr_assert_eq(rb_params_set(&p, "rotation", "haar"), 0);
+        void *oct = NULL, *st = NULL;
+        cr_assert_eq(m->codec->create(&p, 126, 1, &oct), 0, "%s", rb_error_detail());
+        cr_assert_eq(try_make("eden", pairs[i][1], "haar", 126, 1, &st), 0);
+        cr_assert_eq(ops("eden")->bits(st), m->codec->bits(oct),
+                     "eden %s: %.17g, octopus %s: %.17g", pairs[i][1], ops("eden")->bits(st),
+                     pairs[i][0], m->codec->bits(oct));
+        m->codec->destroy(oct);
+        ops("eden")->destroy(st);
+    }
+}
+
+/* Mean vNMSE of eden at `bits` over the rows of x. */
+static double eden_vnmse(const char *bits, const char *scale, const float *x, size_t count,
+                         size_t d, uint64_t seed) {
+    void *st = make("eden", bits, "rht", scale, d, seed);
+    uint8_t *codes;
+    float *xh;
+    roundtrip("eden", st, x, count, &codes, &xh, d);
+    double v = 0;
+    for (size_t i = 0; i < count; i++) {
+        double num = 0, den = 0;
+        for (size_t j = 0; j < d; j++) {
+            double e = (double) x[i * d + j] - xh[i * d + j];
+            num += e * e;
+            den += (double) x[i * d + j] * x[i * d + j];
+        }
+        v += num / den / (double) count;
+    }
+    free(codes);
+    free(xh);
+    ops("eden")->destroy(st);
+    return v;
+}
+
+/* b = lo + 1/2 lies strictly between lo and lo + 1, near the rate-interpolated value. Why linear:
+ * with the N(0,1) codebooks' centroid condition, <t,q> ~ |q|^2 ~ sum_j (1 - m_j) over the
+ * coordinates' widths, so the biased 1 - cos^2(y,q) ~ mean_j m_j = (1 - f) m_lo + f m_hi; the
+ * unbiased vNMSE v is per vector 1/cos^2 - 1, whose D = v / (1 + v) = 1 - cos^2 interpolates the
+ * same way. Measured (d = 128, 4000 vectors) within 0.6% of the interpolation; standard errors
+ * at 2000 vectors are about 0.3%, so 2% fails a wrong mask fraction (k off by 3 of 128 moves D
+ * by about 2.3%) or a scale computed over one codebook only. */
+Test(codec_eden, half_bits_interpolate_the_neighbouring_rates) {
+    static const struct {
+        const char *lo, *mid, *hi, *scale;
+    } cases[] = {
+        {"1", "1.5", "2", "biased"},   {"2", "2.5", "3", "biased"},   {"3", "3.5", "4", "biased"},
+        {"1", "1.5", "2", "unbiased"}, {"2", "2.5", "3", "unbiased"},
+    };
+    uint64_t seed = rbt_seed();
+    size_t d = 128, count = 2000;
+    float *x = rbt_normal_f32(count * d, seed, 30);
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        int unb = strcmp(cases[c].scale, "unbiased") == 0;
+        double v[3];
+        const char *b[3] = {cases[c].lo, cases[c].mid, cases[c].hi};
+        for (int i = 0; i < 3; i++) {
+            v[i] = eden_vnmse(b[i], cases[c].scale, x, count, d, seed);
+            if (unb) v[i] = v[i] / (1 + v[i]);
+        }
+        cr_assert(v[2] < v[1] && v[1] < v[0], "%s %s: D %g, %g, %g not decreasing (seed %llu)",
+                  cases[c].scale, cases[c].mid, v[0], v[1], v[2], (unsigned long long) seed);
+        double interp = (v[0] + v[2]) / 2;
+        cr_assert(fabs(v[1] / interp - 1) < 0.02,
+                  "%s bits %s: D %g, the interpolation of %s and %s is %g (seed %llu)",
+                  cases[c].scale, cases[c].mid, v[1], cases[c].lo, cases[c].hi, interp,
+                  (unsigned long long) seed);
+    }
+    free(x);
+}
+
+/* bits 2.0 is bits 2: the integer path, the same code bytes, bits, codes and decodes. */
+Test(codec_eden, integral_fraction_is_the_integer_path) {
+    static const char *const rots[] = {"rht", "haar", "none"};
+    uint64_t seed = rbt_seed();
+    size_t d = 96, count = 100;
+    float *x = rbt_normal_f32(count * d, seed, 40);
+    for (size_t r = 0; r < 3; r++) {
+        void *a = make("eden", "2", rots[r], "biased", d, seed);
+        void *b = make("eden", "2.0", rots[r], "biased", d, seed);
+        size_t cb = ops("eden")->code_bytes(a);
+        cr_assert_eq(ops("eden")->code_bytes(b), cb);
+        cr_assert_eq(ops("eden")->bits(b), ops("eden")->bits(a));
+        uint8_t *ca, *cbb;
+        float *ya, *yb;
+        roundtrip("eden", a, x, count, &ca, &ya, d);
+        roundtrip("eden", b, x, count, &cbb, &yb, d);
+        cr_assert_eq(memcmp(ca, cbb, count * cb), 0, "%s: codes", rots[r]);
+        cr_assert_eq(memcmp(ya, yb, count * d * sizeof *ya), 0, "%s: decodes", rots[r]);
+        free(ca);
+        free(cbb);
+        free(ya);
+        free(yb);
+        ops("eden")->destroy(a);
+        ops("eden")->destroy(b);
+    }
+    free(x);
+}
+
+/* Fractions that round to no mask (or a full one) are refused by check and create alike, as is
+ * b < 1 (the reference's random sparsification is not implemented) and a fraction for a codec
+ * that has integer bits only. */
+Test(codec_eden, refused_fractions_name_the_problem) {
+    static const struct {
+        const char *bits;
+        size_t d;
+        const char *msg;
+    } cases[] = {
+        {"2.001", 126, "eden: bits 2.001 puts round(0.001 * 126) = 0 of the 126 rotated"},
+        {"7.999", 126, "= 126 of the 126 rotated coordinates at 8 bits, an integer rate"},
+        {"1.2", 2, "= 0 of the 2 rotated coordinates"},
+    };
+    const rb_method *m = rb_method_find("eden");
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        rb_params p;
+        cr_assert_eq(rb_params_init(&p, m->params, m->nparams), 0);
+        cr_assert_eq(rb_params_set(&p, "bits", cases[c].bits), 0);
+        cr_assert_eq(rb_params_set(&p, "rotation", "none"), 0);
+        cr_assert_eq(m->codec->check(&p, cases[c].d), RB_EINVAL, "%s", cases[c].bits);
+        cr_assert(strstr(rb_error_detail(), cases[c].msg), "check %s: %s", cases[c].bits,
+                  rb_error_detail());
+        void *st = NULL;
+        cr_assert_eq(m->codec->create(&p, cases[c].d, 1, &st), RB_EINVAL, "%s", cases[c].bits);
+        cr_assert(strstr(rb_error_detail(), cases[c].msg), "create %s: %s", cases[c].bits,
+                  rb_error_detail());
+        cr_assert_null(st);
+    }
+    /* The smallest fraction that selects a coordinate works: 0.004 * 126 = 0.504 -> 1. */
+    void *st;
+    cr_assert_eq(try_make("eden", "2.004", "none", 126, 1, &st), 0, "%s", rb_error_detail());
+    cr_assert_eq(ops("eden")->bits(st), (125.0 * 2 + 3 + 32) / 126);
+    ops("eden")->destroy(st);
+    static const struct {
+        const char *method, *bits, *msg;
+    } params[] = {
+        {"eden", "0.5", "'bits': 0.5 is outside 1..8"},
+        {"eden", "8.5", "'bits': 8.5 is outside 1..8"},
+        {"drive", "1.5", "'bits': '1.5' is not an integer"},
+        {"turboquant_mse", "2.5", "'bits': '2.5' is not an integer"},
+        {"octopus", "2.333", "'bits': '2.333' is not an integer"},
+    };
+    for (size_t i = 0; i < sizeof params / sizeof params[0]; i++) {
+        const rb_method *pm = rb_method_find(params[i].method);
+        rb_params p;
+        cr_assert_eq(rb_params_init(&p, pm->params, pm->nparams), 0);
+        cr_assert_eq(rb_params_set(&p, "bits", params[i].bits), RB_EINVAL, "%s %s",
+                     params[i].method, params[i].bits);
+        cr_assert(strstr(rb_error_detail(), params[i].msg), "%s %s: %s", params[i].method,
+                  params[i].bits, rb_error_detail());
+    }
 }

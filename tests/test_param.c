@@ -1,7 +1,9 @@
 /* Parameter tables: defaults, parsing, range/type/choice errors with the parameter named. */
 #include <criterion/criterion.h>
+#include <jansson.h>
 #include <string.h>
 
+#include "harness/record.h"
 #include "kernels/kernels.h"
 
 static const rb_param_def defs[] = {
@@ -81,4 +83,53 @@ Test(param, error_detail_can_wrap_itself) {
     rb_error_set(RB_ESIZE, "run: %s", rb_error_detail());
     cr_assert_str_eq(rb_error_detail(),
                      "run: cell a|b|c: n = 100 is not supported; nearest supported sizes: 96, 104");
+}
+
+/* RB_PARAM_INT_FRAC: fractions where a method takes them (eden's bits), while its integers keep
+ * an INT's canonical text and JSON integer, so records of integer runs do not change; a plain
+ * INT still refuses the fraction. */
+Test(param, fractional_int_keeps_integers_as_they_were) {
+    static const rb_param_def fdefs[] = {
+        RB_PARAM_INT_FRAC("bits", "4", 1, 8, "bits, fractions allowed"),
+        RB_PARAM_INT("plain", "4", 1, 8, "bits, integers only"),
+    };
+    static const struct {
+        const char *text, *canon;
+        double num;
+        int json_int; /* 1: recorded as a JSON integer; 0: as a real */
+    } ok[] = {
+        {"2", "2", 2.0, 1},           {"2.0", "2", 2.0, 1}, {"2.5", "2.5", 2.5, 0},
+        {"2.333", "2.333", 2.333, 0}, {"1", "1", 1.0, 1},   {"7.75", "7.75", 7.75, 0},
+        {"8", "8", 8.0, 1},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        rb_params p;
+        cr_assert_eq(rb_params_init(&p, fdefs, 2), 0);
+        cr_assert_eq(rb_params_set(&p, "bits", ok[i].text), 0, "%s: %s", ok[i].text,
+                     rb_error_detail());
+        cr_assert_str_eq(p.text[0], ok[i].canon, "%s", ok[i].text);
+        cr_assert_eq(rb_params_float(&p, "bits"), ok[i].num, "%s", ok[i].text);
+        json_t *o = rb_params_to_json(&p), *v = json_object_get(o, "bits");
+        cr_assert(ok[i].json_int ? json_is_integer(v) : json_is_real(v), "%s", ok[i].text);
+        cr_assert_eq(json_number_value(v), ok[i].num, "%s", ok[i].text);
+        json_decref(o);
+    }
+    static const struct {
+        const char *name, *text, *msg;
+    } bad[] = {
+        {"bits", "0.5", "'bits': 0.5 is outside 1..8"},
+        {"bits", "8.5", "'bits': 8.5 is outside 1..8"},
+        {"bits", "two", "'bits': 'two' is not a finite number"},
+        {"bits", "2.5x", "not a finite number"},
+        {"bits", "inf", "not a finite number"},
+        {"bits", "", "not a finite number"},
+        {"plain", "2.5", "'plain': '2.5' is not an integer"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        rb_params p;
+        rb_params_init(&p, fdefs, 2);
+        cr_assert_eq(rb_params_set(&p, bad[i].name, bad[i].text), RB_EINVAL, "%s", bad[i].text);
+        cr_assert(strstr(rb_error_detail(), bad[i].msg), "%s: got '%s'", bad[i].text,
+                  rb_error_detail());
+    }
 }
