@@ -669,6 +669,47 @@ Test(bench_registry, output_check_catches_vacuous_entries) {
     }
 }
 
+/* The new entries' kernel cost functions on small shapes, worked by hand from their definitions
+ * (flops: one per add, subtract, multiply or divide; bytes: every input read and output written
+ * once). */
+Test(bench_registry, row_and_fp4_costs_count_the_definition) {
+    static const struct {
+        const char *what;
+        int kind;
+        size_t a, b, c, d;
+        double flops, bytes;
+    } cases[] = {
+        /* 1024 codes: 1 byte in, 4 bits out */
+        {"pack", 0, 1024, 4, 0, 0, 0, 1024 * 1.5},
+        /* 2 bits in, 4 bytes out a code */
+        {"codebook decode", 1, 1024, 2, 0, 0, 0, 1024 * 4.25},
+        /* 4 x 128: a multiply and an add an element; 4 bytes (8 for the dot) in, 8 out a row */
+        {"sqnorm", 2, 4, 128, 0, 0, 1024, 2048 + 32},
+        {"dot", 2, 4, 128, 1, 0, 1024, 4096 + 32},
+        /* a multiply an element, 8 bytes an element, the factors */
+        {"scale f64", 3, 4, 128, 4, 8, 512, 4096 + 32},
+        {"mul", 3, 4, 128, 128, 4, 512, 4096 + 512},
+        /* 4 x 200 in groups of 128: 2 groups a row; asym 2 flops and 8 bytes a group, sym 1, 4 */
+        {"dequant asym", 4, 4, 200, 128, 1, 1600, 800 * 5 + 8 * 8},
+        {"dequant sym", 4, 4, 200, 128, 0, 800, 800 * 5 + 8 * 4},
+        /* 100 elements: 4 blocks of 32 (a multiply an element), 7 of 16 (and a divide a block) */
+        {"mxfp4", 5, 100, 0, 0, 0, 100, 50 + 400 + 4},
+        {"nvfp4", 6, 100, 0, 0, 0, 107, 50 + 400 + 7},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t a = cases[i].a, b = cases[i].b, c = cases[i].c, d = cases[i].d;
+        rb_cost got = cases[i].kind == 0   ? rb_pack_cost(a, (int) b)
+                      : cases[i].kind == 1 ? rb_codebook_decode_rows_cost(a, (int) b)
+                      : cases[i].kind == 2 ? rb_rows_reduce_cost(a, b, (int) c)
+                      : cases[i].kind == 3 ? rb_rows_scale_cost(a, b, c, d)
+                      : cases[i].kind == 4 ? rb_dequant_rows_cost(a, b, c, (int) d)
+                      : cases[i].kind == 5 ? rb_mxfp4_dequant_cost(a)
+                                           : rb_nvfp4_dequant_cost(a);
+        cr_expect_eq(got.flops, cases[i].flops, "%s: flops %g", cases[i].what, got.flops);
+        cr_expect_eq(got.bytes, cases[i].bytes, "%s: bytes %g", cases[i].what, got.bytes);
+    }
+}
+
 /* Every op with an optimized CPU variant (one that is not the reference and not CUDA's) has a
  * benchmark, so that a new one cannot go unmeasured; the limit probes are measured by every
  * bench run before the table. */
