@@ -440,6 +440,16 @@ int rb_nvfp4_decode(const uint8_t *packed, const uint8_t *scales, float tensor_s
     return nv_dequant(packed, scales, tensor_scale, n, y);
 }
 
+rb_cost rb_mxfp4_dequant_cost(size_t n) {
+    double blocks = (double) ((n + RB_MXFP4_BLOCK - 1) / RB_MXFP4_BLOCK);
+    return (rb_cost){(double) n, (double) n * (0.5 + sizeof(float)) + blocks};
+}
+
+rb_cost rb_nvfp4_dequant_cost(size_t n) {
+    double blocks = (double) ((n + RB_NVFP4_BLOCK - 1) / RB_NVFP4_BLOCK);
+    return (rb_cost){(double) n + blocks, (double) n * (0.5 + sizeof(float)) + blocks};
+}
+
 double rb_mxfp4_bits_per_element(void) {
     return 4.0 + 8.0 / RB_MXFP4_BLOCK;
 }

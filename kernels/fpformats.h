@@ -89,6 +89,12 @@ extern const rb_op rb_op_mxfp4_dequant_f32;
 extern const rb_op rb_op_nvfp4_quant_f32;
 extern const rb_op rb_op_nvfp4_dequant_f32;
 
+/* Work and traffic of decoding n elements (kernels/dispatch.h's rb_cost), for the benchmarks:
+ * MXFP4 one multiply an element (E2M1 times the block's 2^shared_exp), NVFP4 that and one divide
+ * a block (s_b / s_enc); both read the packed nibbles and the block scales and write fp32. */
+rb_cost rb_mxfp4_dequant_cost(size_t n);
+rb_cost rb_nvfp4_dequant_cost(size_t n);
+
 /* Storage in bits per element: MXFP4 4 + 8/32 = 4.25; NVFP4 4 + 8/16 = 4.5 plus the 32-bit
  * tensor scale spread over n elements (4.5 exactly when n = 0 is passed). */
 double rb_mxfp4_bits_per_element(void);

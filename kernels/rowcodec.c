@@ -234,3 +234,24 @@ void rb_rows_scale_f64_f32(const float *x, size_t rows, size_t n, size_t ldx, co
 rb_cost rb_pack_cost(size_t n, int bits) {
     return (rb_cost){0, (double) n * (1.0 + bits / 8.0)};
 }
+
+rb_cost rb_codebook_decode_rows_cost(size_t n, int bits) {
+    return (rb_cost){0, (double) n * (bits / 8.0 + sizeof(float))};
+}
+
+rb_cost rb_rows_reduce_cost(size_t rows, size_t n, int dot) {
+    double elems = (double) rows * (double) n;
+    return (rb_cost){2.0 * elems, elems * sizeof(float) * (dot ? 2 : 1) + rows * sizeof(double)};
+}
+
+rb_cost rb_rows_scale_cost(size_t rows, size_t n, size_t nfactors, size_t factor_bytes) {
+    double elems = (double) rows * (double) n;
+    return (rb_cost){elems, 2.0 * elems * sizeof(float) + (double) (nfactors * factor_bytes)};
+}
+
+rb_cost rb_dequant_rows_cost(size_t rows, size_t n, size_t group, int asym) {
+    double elems = (double) rows * (double) n;
+    double groups = (double) rows * (double) ((n + group - 1) / (group ? group : 1));
+    return (rb_cost){elems * (asym ? 2 : 1),
+                     elems * (1 + sizeof(float)) + groups * sizeof(float) * (asym ? 2 : 1)};
+}

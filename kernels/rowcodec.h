@@ -56,8 +56,22 @@ void rb_rows_mul_f32(float *x, size_t rows, size_t n, size_t stride, const float
 void rb_dequant_rows_f32(const uint8_t *codes, size_t rows, size_t n, size_t group, int asym,
                          const float *scales, const float *zeros, float *y, size_t ldy);
 
-/* Traffic of packing n codes (1 byte in, bits / 8 out). */
+/* Work and traffic of one call on n elements in all (kernels/dispatch.h's rb_cost), for the
+ * benchmarks. Packing n codes: 1 byte in, bits / 8 out, no arithmetic; unpacking is the same
+ * traffic the other way. */
 rb_cost rb_pack_cost(size_t n, int bits);
+/* Codebook decode of n codes: a lookup, no arithmetic; bits / 8 bytes in, an fp32 out. */
+rb_cost rb_codebook_decode_rows_cost(size_t n, int bits);
+/* rows_sqnorm (dot = 0) or rows_dot (dot = 1) of rows x n: a multiply and an add an element
+ * (in double), one or two fp32 reads an element, one double written a row. */
+rb_cost rb_rows_reduce_cost(size_t rows, size_t n, int dot);
+/* rows_scale_f32, rows_scale_f64_f32 and rows_mul_f32 of rows x n: a multiply an element, an
+ * fp32 read and write an element, and the factors: nfactors of factor_bytes (one a row, or for
+ * rows_mul one a column). */
+rb_cost rb_rows_scale_cost(size_t rows, size_t n, size_t nfactors, size_t factor_bytes);
+/* dequant_rows of rows x n: scale * (q - z) (asym, 2 an element) or scale * q (1); a code byte
+ * in and an fp32 out an element, and a scale (and zero) read a group. */
+rb_cost rb_dequant_rows_cost(size_t rows, size_t n, size_t group, int asym);
 
 /* Kernel slots. The references are the loops of rb_pack_bits / rb_unpack_bits per row and plain
  * loops (the row reductions in rb_lanes16_sum's order); variants give the same bits and decline

@@ -514,59 +514,241 @@ Test(bench_registry, setup_fills_inputs_and_teardown_restores) {
     rb_bench_instances_free(inst, n);
 }
 
-/* Setup checks the untimed call against the reference variants on the same input: every kind
- * of entry (in place, packed outputs, codes, decodes, the codec lines) at a small shape. */
-static const char *const verified_cases[] = {
-    "fwht_f32/n:1024/threads:1",
-    "fwht_f32/rows:2048/n:128/threads:2",
-    "hadamard_f32/rows:2048/n:3072/threads:1",
-    "rht_f32/rows:2048/n:128/threads:1",
-    "quant_int4_g128_pack/rows:2048/n:128/threads:1",
-    "mxfp4_fake_quant/rows:2048/n:4096/threads:1",
-    "nvfp4_fake_quant/rows:2048/n:4096/threads:1",
-    "kv_int4_encode/rows:1024/n:128/threads:1",
-    "kv_int4_encode_plain/rows:1024/n:128/threads:1",
-    "kv_int4_decode/rows:1024/n:128/threads:1",
-    "codebook4_quant/rows:8192/n:128/threads:1",
-    "rhtcodec_encode_b2/rows:1024/n:128/threads:1",
-    "rhtcodec_decode_b4/rows:64/n:1536/threads:1",
-    "codec_", /* every codec_*_encode/decode at n = 128 */
-};
+/* Whether the check against the reference has teeth for instance b, set up (so its declared
+ * output holds the reference's): the call must write every byte of the output it declares
+ * (entry->out, or x in place), and an in-place call must change x. An entry whose output is
+ * elsewhere than it declares would compare bytes that neither call wrote, and always pass.
+ * NULL, or what is wrong. */
+static size_t declared_output(const rb_bench_inst *b, size_t rows, rb_bench_span *s) {
+    if (b->entry->out) return b->entry->out(b, rows, s);
+    s[0] = (rb_bench_span){b->x, rows * b->args.n * sizeof(float)};
+    return 1;
+}
+static int spans_equal(const rb_bench_span *s, size_t ns, const unsigned char *want) {
+    for (size_t k = 0; k < ns; want += s[k].bytes, k++)
+        if (memcmp(s[k].p, want, s[k].bytes)) return 0;
+    return 1;
+}
+static const char *output_is_checked(rb_bench_inst *b) {
+    size_t rows = b->args.rows, vr = b->entry->verify_rows;
+    if (!vr || vr > rows) vr = rows;
+    rb_bench_span s[RB_BENCH_SPANS_MAX];
+    size_t ns = declared_output(b, vr, s), total = 0;
+    for (size_t k = 0; k < ns; k++) total += s[k].bytes;
+    if (!total) return "it declares no output";
+    if (!b->entry->out && !b->x) return "its output is x (no entry->out), which setup freed";
+    unsigned char *want = malloc(total), *p = want;
+    cr_assert(want);
+    for (size_t k = 0; k < ns; p += s[k].bytes, k++) memcpy(p, s[k].p, s[k].bytes);
+    const char *why = NULL;
+    if (b->entry->out) {
+        for (size_t k = 0; k < ns; k++) memset((void *) s[k].p, 0xA5, s[k].bytes);
+    } else {
+        /* what setup's check refills x with (one Philox draw at these sizes) */
+        rb_rng_normal_f32(b->seed, 0, 0, rows * b->args.n, b->x);
+        if (spans_equal(s, ns, want)) why = "the call leaves x as it was: its output is elsewhere";
+    }
+    if (!why && b->entry->call(b)) why = rb_error_detail();
+    if (!why && !spans_equal(s, ns, want))
+        why = "the call does not write all of its declared output as the reference did";
+    free(want);
+    return why;
+}
 
-Test(bench_registry, setup_verifies_against_the_reference, .timeout = 240) {
+/* Every entry of the table, the codec lines included (none is listed here, so a new one is
+ * checked without an edit): at each thread count its smallest shape, rows cut to at most
+ * VERIFY_ELEMS elements (the same setup path: only the size changes), must set up, match the
+ * reference bit for bit, and pass output_is_checked. An entry may refuse a shape (octopus:
+ * d = 128) but not all of them. */
+enum { VERIFY_ELEMS = 1 << 19 };
+static size_t inst_elems(const rb_bench_inst *b) {
+    return b->args.n * b->args.rows;
+}
+
+Test(bench_registry, every_entry_verifies_against_the_reference, .timeout = 480) {
     rb_bench_inst *inst;
     size_t n;
     cr_assert_eq(rb_bench_instances(NULL, 0, &inst, &n), 0);
     const char *sel = rb_kernels_selection(); /* RB_KERNELS may set it */
-    for (size_t c = 0; c < sizeof verified_cases / sizeof verified_cases[0]; c++) {
-        const char *want = verified_cases[c];
-        int prefix = want[strlen(want) - 1] == '_', seen = 0;
-        for (size_t i = 0; i < n; i++) {
-            rb_bench_inst *b = &inst[i];
-            if (prefix ? strncmp(b->name, want, strlen(want)) || b->args.n != 128 ||
-                             b->args.threads != 1
-                       : strcmp(b->name, want))
+    for (size_t i = 0; i < n; i++) {
+        size_t cap = VERIFY_ELEMS / inst[i].args.n;
+        if (inst_elems(&inst[i]) > VERIFY_ELEMS) inst[i].args.rows = cap ? cap : 1;
+    }
+    size_t entries = 0, *order = malloc(n * sizeof *order);
+    cr_assert(order);
+    for (size_t i = 0; i < n; i++) {
+        /* once per (entry, threads): the first instance of each pair does the work */
+        int first = 1;
+        for (size_t j = 0; j < i && first; j++)
+            first = inst[j].entry != inst[i].entry || inst[j].args.threads != inst[i].args.threads;
+        if (!first) continue;
+        entries++;
+        size_t m = 0; /* the pair's instances, smallest first */
+        for (size_t j = i; j < n; j++) {
+            if (inst[j].entry != inst[i].entry || inst[j].args.threads != inst[i].args.threads)
                 continue;
-            seen++;
+            size_t k = m++;
+            for (; k > 0 && inst_elems(&inst[order[k - 1]]) > inst_elems(&inst[j]); k--)
+                order[k] = order[k - 1];
+            order[k] = j;
+        }
+        int done = 0;
+        for (size_t k = 0; k < m && !done; k++) {
+            rb_bench_inst *b = &inst[order[k]];
             int rc = rb_bench_setup(b);
-            /* a codec that refuses the shape (octopus: d = 128) is not compared */
-            cr_assert(!rc || prefix, "%s: %s", b->name, rb_error_detail());
-            cr_expect_eq(b->verified, rc ? -1 : 1, "%s: %s", b->name, b->verify_note);
             cr_assert_str_eq(rb_kernels_selection(), sel, "%s: selection restored", b->name);
+            if (rc) {
+                cr_assert_eq(b->verified, -1, "%s", b->name);
+            } else {
+                cr_expect_eq(b->verified, 1, "%s: %s", b->name, b->verify_note);
+                cr_expect(b->cost.bytes > 0 && b->cost.flops >= 0, "%s: cost", b->name);
+                const char *why = output_is_checked(b);
+                cr_expect_null(why, "%s: %s", b->name, why ? why : "");
+                done = 1;
+            }
             rb_bench_teardown(b);
         }
-        cr_assert(seen, "no instance %s", want);
+        cr_assert(done, "%s: no shape of the entry sets up: %s", inst[i].name, rb_error_detail());
     }
+    free(order);
+    cr_assert_geq(entries, 40, "the table and the codec lines");
+    rb_bench_instances_free(inst, n);
+}
+
+/* output_is_checked catches what setup's check alone lets through: fakes that write 2 x to aux,
+ * which declare no output (x is compared, and neither call touches it), or a span the call does
+ * not write; the same fake declaring where it writes passes. Setup verifies all three. */
+static int fake_setup(rb_bench_inst *b) {
+    b->aux = calloc(2 * b->args.n * b->args.rows, sizeof(float));
+    return b->aux ? RB_OK : RB_ENOMEM;
+}
+static void fake_teardown(rb_bench_inst *b) {
+    free(b->aux);
+}
+static int fake_double(rb_bench_inst *b) {
+    float *y = b->aux;
+    for (size_t i = 0; i < b->args.n * b->args.rows; i++) y[i] = 2.0f * b->x[i];
+    return RB_OK;
+}
+static size_t fake_out_written(const rb_bench_inst *b, size_t rows, rb_bench_span *s) {
+    s[0] = (rb_bench_span){b->aux, rows * b->args.n * sizeof(float)};
+    return 1;
+}
+static size_t fake_out_unwritten(const rb_bench_inst *b, size_t rows, rb_bench_span *s) {
+    const float *y = b->aux;
+    s[0] = (rb_bench_span){y + b->args.n * b->args.rows, rows * b->args.n * sizeof(float)};
+    return 1;
+}
+
+Test(bench_registry, output_check_catches_vacuous_entries) {
+    static const struct {
+        size_t (*out)(const rb_bench_inst *, size_t, rb_bench_span *);
+        const char *why; /* NULL: passes */
+    } cases[] = {
+        {NULL, "leaves x as it was"},
+        {fake_out_unwritten, "does not write"},
+        {fake_out_written, NULL},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        rb_bench_entry e = {.name = "fake",
+                            .call = fake_double,
+                            .cost = rb_fwht_cost,
+                            .setup = fake_setup,
+                            .teardown = fake_teardown,
+                            .out = cases[c].out};
+        rb_bench_inst b = {.entry = &e, .args = {64, 3, 1}, .seed = 7, .batch = 1};
+        snprintf(b.name, sizeof b.name, "fake/rows:3/n:64/threads:1");
+        cr_assert_eq(rb_bench_setup(&b), 0, "case %zu", c);
+        cr_assert_eq(b.verified, 1, "case %zu: setup's check alone passes it", c);
+        const char *why = output_is_checked(&b);
+        if (cases[c].why)
+            cr_assert(why && strstr(why, cases[c].why), "case %zu: %s", c, why ? why : "(passed)");
+        else
+            cr_assert_null(why, "case %zu: %s", c, why ? why : "");
+        rb_bench_teardown(&b);
+    }
+}
+
+/* The new entries' kernel cost functions on small shapes, worked by hand from their definitions
+ * (flops: one per add, subtract, multiply or divide; bytes: every input read and output written
+ * once). */
+Test(bench_registry, row_and_fp4_costs_count_the_definition) {
+    static const struct {
+        const char *what;
+        int kind;
+        size_t a, b, c, d;
+        double flops, bytes;
+    } cases[] = {
+        /* 1024 codes: 1 byte in, 4 bits out */
+        {"pack", 0, 1024, 4, 0, 0, 0, 1024 * 1.5},
+        /* 2 bits in, 4 bytes out a code */
+        {"codebook decode", 1, 1024, 2, 0, 0, 0, 1024 * 4.25},
+        /* 4 x 128: a multiply and an add an element; 4 bytes (8 for the dot) in, 8 out a row */
+        {"sqnorm", 2, 4, 128, 0, 0, 1024, 2048 + 32},
+        {"dot", 2, 4, 128, 1, 0, 1024, 4096 + 32},
+        /* a multiply an element, 8 bytes an element, the factors */
+        {"scale f64", 3, 4, 128, 4, 8, 512, 4096 + 32},
+        {"mul", 3, 4, 128, 128, 4, 512, 4096 + 512},
+        /* 4 x 200 in groups of 128: 2 groups a row; asym 2 flops and 8 bytes a group, sym 1, 4 */
+        {"dequant asym", 4, 4, 200, 128, 1, 1600, 800 * 5 + 8 * 8},
+        {"dequant sym", 4, 4, 200, 128, 0, 800, 800 * 5 + 8 * 4},
+        /* 100 elements: 4 blocks of 32 (a multiply an element), 7 of 16 (and a divide a block) */
+        {"mxfp4", 5, 100, 0, 0, 0, 100, 50 + 400 + 4},
+        {"nvfp4", 6, 100, 0, 0, 0, 107, 50 + 400 + 7},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t a = cases[i].a, b = cases[i].b, c = cases[i].c, d = cases[i].d;
+        rb_cost got = cases[i].kind == 0   ? rb_pack_cost(a, (int) b)
+                      : cases[i].kind == 1 ? rb_codebook_decode_rows_cost(a, (int) b)
+                      : cases[i].kind == 2 ? rb_rows_reduce_cost(a, b, (int) c)
+                      : cases[i].kind == 3 ? rb_rows_scale_cost(a, b, c, d)
+                      : cases[i].kind == 4 ? rb_dequant_rows_cost(a, b, c, (int) d)
+                      : cases[i].kind == 5 ? rb_mxfp4_dequant_cost(a)
+                                           : rb_nvfp4_dequant_cost(a);
+        cr_expect_eq(got.flops, cases[i].flops, "%s: flops %g", cases[i].what, got.flops);
+        cr_expect_eq(got.bytes, cases[i].bytes, "%s: bytes %g", cases[i].what, got.bytes);
+    }
+}
+
+/* Every op with an optimized CPU variant (one that is not the reference and not CUDA's) has a
+ * benchmark, so that a new one cannot go unmeasured; the limit probes are measured by every
+ * bench run before the table. */
+Test(bench_registry, every_optimized_op_has_a_benchmark) {
+    rb_bench_inst *inst;
+    size_t n, nops;
+    cr_assert_eq(rb_bench_instances(NULL, 0, &inst, &n), 0);
+    const rb_op *const *ops = rb_ops_all(&nops);
+    size_t checked = 0;
+    for (size_t o = 0; o < nops; o++) {
+        int fast = 0, seen = 0;
+        for (size_t v = 0; v < ops[o]->count; v++)
+            fast |=
+                strcmp(ops[o]->variants[v].name, "ref") && !(ops[o]->variants[v].isa & RB_ISA_CUDA);
+        if (!fast || ops[o] == &rb_op_peak_add_f32 || ops[o] == &rb_op_copy_stream) continue;
+        checked++;
+        for (size_t i = 0; i < n && !seen; i++) seen = inst[i].entry->op == ops[o];
+        cr_expect(seen, "op %s has optimized variants and no benchmark", ops[o]->name);
+    }
+    cr_assert_geq(checked, 19, "the ops with optimized variants");
     rb_bench_instances_free(inst, n);
 }
 
 /* A call whose output depends on the selection (a wrong fast path) is reported, not failed:
- * setup succeeds, verified is 0 and the note names the variant; the untimed call's own error
- * still fails setup before any comparison (verified -1). */
+ * setup succeeds, verified is 0 and the note names the variant; so is an entry declaring its
+ * output in x after its setup freed x (nothing to compare); the untimed call's own error still
+ * fails setup before any comparison (verified -1). */
 static int wrong_fast_path(rb_bench_inst *b) {
     int rc = rb_fwht_f32(b->x, b->args.n, b->args.rows, b->args.n, RB_NORM_ORTHO, RB_ORDER_NATURAL);
     if (strcmp(rb_kernels_selection(), "ref")) b->x[b->args.n * b->args.rows - 1] += 1.0f;
     return rc;
+}
+static int free_x(rb_bench_inst *b) {
+    free(b->x);
+    b->x = NULL;
+    return RB_OK;
+}
+static int no_call(rb_bench_inst *b) {
+    return RB_OK;
 }
 static int failing_call(rb_bench_inst *b) {
     return rb_error_set(RB_EINVAL, "%s: refused", b->name);
@@ -575,21 +757,27 @@ static int failing_call(rb_bench_inst *b) {
 Test(bench_registry, setup_reports_a_mismatch) {
     static const struct {
         int (*call)(rb_bench_inst *);
+        int (*setup)(rb_bench_inst *);
         int setup_rc, verified;
+        const char *note;
     } cases[] = {
-        {wrong_fast_path, 0, 0},
-        {failing_call, RB_EINVAL, -1},
+        {wrong_fast_path, NULL, 0, 0, "differs"},
+        {no_call, free_x, 0, 0, "setup freed"},
+        {failing_call, NULL, RB_EINVAL, -1, NULL},
     };
     cr_assert_eq(rb_kernels_select("auto"), 0); /* the fake's fast path is wrong under auto */
     const char *sel = rb_kernels_selection();
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
-        rb_bench_entry e = {
-            .name = "fake", .op = &rb_op_fwht_f32, .call = cases[c].call, .cost = rb_fwht_cost};
+        rb_bench_entry e = {.name = "fake",
+                            .op = &rb_op_fwht_f32,
+                            .call = cases[c].call,
+                            .cost = rb_fwht_cost,
+                            .setup = cases[c].setup};
         rb_bench_inst b = {.entry = &e, .args = {64, 3, 1}, .seed = 7, .batch = 1};
         snprintf(b.name, sizeof b.name, "fake/rows:3/n:64/threads:1");
         cr_assert_eq(rb_bench_setup(&b), cases[c].setup_rc, "case %zu", c);
         cr_assert_eq(b.verified, cases[c].verified, "case %zu", c);
-        if (!cases[c].verified) cr_assert(strstr(b.verify_note, "differs"), "%s", b.verify_note);
+        if (cases[c].note) cr_assert(strstr(b.verify_note, cases[c].note), "%s", b.verify_note);
         cr_assert_str_eq(rb_kernels_selection(), sel);
         rb_bench_teardown(&b);
     }
