@@ -96,6 +96,10 @@ void rb_dataset_hash(rb_dataset *ds);
  * relative path that does not exist, the directory it was looked for in (a config's data paths
  * are read from the current directory, not the config file's). */
 FILE *rb_data_open(const char *path);
+/* path opened for reading when it is a regular file, else NULL with *why saying what stopped it
+ * (strerror, or that it is a directory, FIFO or device: those are refused without blocking, as a
+ * FIFO's open would). The one opener of every input file: data files and configs. */
+FILE *rb_open_regular(const char *path, const char **why);
 void rb_dataset_free(rb_dataset *ds);
 
 /* ---- .npy files (NumPy format versions 1.0, 2.0, 3.0) ----------------------------------------

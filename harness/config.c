@@ -459,12 +459,11 @@ static int include(loader *L, src *s, ref v) {
 /* Reads one file (from = the include value that names it, n == NULL for the top file), loads its
  * includes first, then merges its keys. */
 static int load_file(loader *L, const char *file, ref from) {
-    FILE *f = fopen(file, "rb");
+    const char *why;
+    FILE *f = rb_open_regular(file, &why);
     if (!f) {
-        if (from.n)
-            return err_code(RB_EIO, from, "cannot read included file '%s': %s", file,
-                            strerror(errno));
-        return rb_error_set(RB_EIO, "%s: cannot read: %s", file, strerror(errno));
+        if (from.n) return err_code(RB_EIO, from, "cannot read included file '%s': %s", file, why);
+        return rb_error_set(RB_EIO, "%s: cannot read: %s", file, why);
     }
     src *s = calloc(1, sizeof *s);
     if (!s) {
