@@ -67,7 +67,8 @@ typedef struct rb_dataset_shape {
 
 /* A generator or loader, with its declared parameters. `load` fills *ds deterministically from
  * (params, seed); loaders ignore the seed. Errors name the parameter or file. `shape` is
- * optional: generators fill it from their parameters and return RB_OK; the file loaders read
+ * optional: generators fill it from their parameters and return the error load would give for
+ * parameters that do not go together (sinks above tokens, ...); the file loaders read
  * only their files' headers and return the error load would give for every defect a header shows
  * (a missing file, a bad header or dtype, a size that does not match the shape, K and V of
  * different shapes, a calibration split the dump cannot give), so that a run finds them before

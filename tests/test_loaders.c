@@ -120,10 +120,8 @@ Test(loaders, non_regular_files_refused, .timeout = 30) {
     static const struct {
         const char *kind, *param, *tensor;
     } kinds[] = {
-        {"npy", "path", NULL},
-        {"safetensors", "path", "x"},
-        {"fvecs", "path", NULL},
-        {"npy", "queries_path", NULL},
+        {"npy", "path", NULL},        {"safetensors", "path", "x"},  {"fvecs", "path", NULL},
+        {"sparse_npy", "path", NULL}, {"npy", "queries_path", NULL},
     };
     const struct {
         const char *path, *why;
