@@ -133,6 +133,8 @@ static const struct bad_case {
     const char *extra_yaml;
     int rc; /* 0 means RB_ECONFIG */
 } bad_cases[] = {
+#define OPEN10  "[[[[[[[[[["
+#define CLOSE10 "]]]]]]]]]]"
 #define ROW(what, yaml, msg) \
     { what, yaml, msg, NULL, NULL, NULL, 0 }
     ROW("unknown top-level key", BASE "colour: red\n",
@@ -379,6 +381,12 @@ static const struct bad_case {
     ROW("YAML syntax error: bad indentation", "name: t\n  seed: 1\n",
         "cfg.yaml:2:7: YAML error: mapping values are not allowed in this context"),
     ROW("two YAML documents", BASE "---\nname: u\n", "cfg.yaml:8:1: a second YAML document"),
+    /* 70 levels: refused at the 65th (the top mapping is the first), before libyaml's scanner,
+     * quadratic in the depth, gets to the rest. */
+    ROW("nested deeper than 64 levels",
+        "name: t\ndatasets: " OPEN10 OPEN10 OPEN10 OPEN10 OPEN10 OPEN10 OPEN10 CLOSE10 CLOSE10
+            CLOSE10 CLOSE10 CLOSE10 CLOSE10 CLOSE10 "\n",
+        "cfg.yaml:2:74: lists and mappings nested deeper than 64 levels"),
     ROW("empty file", "", "cfg.yaml:1:1: empty configuration"),
     ROW("only comments", "# nothing here\n", "cfg.yaml:1:1: empty configuration"),
     ROW("top level is a list", "- a\n- b\n", "cfg.yaml:1:1: a configuration must be a mapping"),
