@@ -2,9 +2,11 @@
 #include "datasets/dataset.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <nettle/sha2.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "datasets/kinds.h"
@@ -86,8 +88,43 @@ void rb_dataset_free(rb_dataset *ds) {
     memset(ds, 0, sizeof *ds);
 }
 
+FILE *rb_open_regular(const char *path, const char **why) {
+    /* O_NONBLOCK: open() of a FIFO would wait for a writer, a hang instead of an error; the
+     * flag means nothing to a regular file. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        *why = strerror(errno);
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        *why = strerror(errno);
+        close(fd);
+        return NULL;
+    }
+    /* The readers take a file's size from fstat: a directory, pipe or device has none. */
+    *why = S_ISDIR(st.st_mode)    ? "it is a directory"
+           : S_ISFIFO(st.st_mode) ? "it is a FIFO (named pipe), not a regular file"
+           : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "it is a device, not a regular file"
+           : !S_ISREG(st.st_mode)                       ? "it is not a regular file"
+                                                        : NULL;
+    if (*why) {
+        close(fd);
+        errno = 0; /* not a failed call: no errno for the caller to read */
+        return NULL;
+    }
+    FILE *f = NULL;
+    if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) == 0) f = fdopen(fd, "rb");
+    if (!f) {
+        *why = strerror(errno);
+        close(fd);
+    }
+    return f;
+}
+
 FILE *rb_data_open(const char *path) {
-    FILE *f = fopen(path, "rb");
+    const char *why;
+    FILE *f = rb_open_regular(path, &why);
     if (f) return f;
     int e = errno;
     char cwd[1024] = "";
@@ -95,8 +132,8 @@ FILE *rb_data_open(const char *path) {
         rb_error_set(RB_EIO,
                      "%s: cannot open: %s (a relative path is read from the current directory, "
                      "%s)",
-                     path, strerror(e), cwd);
+                     path, why, cwd);
     else
-        rb_error_set(RB_EIO, "%s: cannot open: %s", path, strerror(e));
+        rb_error_set(RB_EIO, "%s: cannot open: %s", path, why);
     return NULL;
 }

@@ -67,7 +67,8 @@ typedef struct rb_dataset_shape {
 
 /* A generator or loader, with its declared parameters. `load` fills *ds deterministically from
  * (params, seed); loaders ignore the seed. Errors name the parameter or file. `shape` is
- * optional: generators fill it from their parameters and return RB_OK; the file loaders read
+ * optional: generators fill it from their parameters and return the error load would give for
+ * parameters that do not go together (sinks above tokens, ...); the file loaders read
  * only their files' headers and return the error load would give for every defect a header shows
  * (a missing file, a bad header or dtype, a size that does not match the shape, K and V of
  * different shapes, a calibration split the dump cannot give), so that a run finds them before
@@ -96,6 +97,10 @@ void rb_dataset_hash(rb_dataset *ds);
  * relative path that does not exist, the directory it was looked for in (a config's data paths
  * are read from the current directory, not the config file's). */
 FILE *rb_data_open(const char *path);
+/* path opened for reading when it is a regular file, else NULL with *why saying what stopped it
+ * (strerror, or that it is a directory, FIFO or device: those are refused without blocking, as a
+ * FIFO's open would). The one opener of every input file: data files and configs. */
+FILE *rb_open_regular(const char *path, const char **why);
 void rb_dataset_free(rb_dataset *ds);
 
 /* ---- .npy files (NumPy format versions 1.0, 2.0, 3.0) ----------------------------------------

@@ -63,6 +63,25 @@ static void fill_kv(uint64_t seed, size_t e0, size_t n, size_t H, size_t D, cons
             for (size_t h = 0; h < H; h++) rb_rope_apply(&K[(t * H + h) * D], D, (double) t, base);
 }
 
+/* The parameters that must go together, for load and the shape hook alike: a dry run finds
+ * them before the first cell, not when the cell's data are drawn. */
+static int kv_check(const rb_params *p) {
+    size_t T = (size_t) rb_params_int(p, "tokens"), D = (size_t) rb_params_int(p, "head_dim"),
+           nout = (size_t) rb_params_int(p, "outlier_channels"),
+           sinks = (size_t) rb_params_int(p, "sinks"),
+           prefill = (size_t) rb_params_int(p, "prefill");
+    if (nout > D)
+        return rb_error_set(RB_EINVAL, "kv_cache: outlier_channels = %zu exceeds head_dim = %zu",
+                            nout, D);
+    if (sinks > T)
+        return rb_error_set(RB_EINVAL, "kv_cache: sinks = %zu exceeds tokens = %zu", sinks, T);
+    if (prefill > T)
+        return rb_error_set(RB_EINVAL, "kv_cache: prefill = %zu exceeds tokens = %zu", prefill, T);
+    if (rb_params_bool(p, "rope") && D % 2)
+        return rb_error_set(RB_EINVAL, "kv_cache: rope needs an even head_dim (got %zu)", D);
+    return RB_OK;
+}
+
 /* K[t, h, :] ~ N(0, I) except the outlier channels c of head h, where K[t, h, c] = m + s z with
  * a per-(head, channel) mean m = +-U(5, 10) and sigma s = U(2, 4) shared by all tokens. Sink
  * tokens t < sinks have their whole key row (all heads) multiplied by sink_scale before RoPE, so
@@ -77,21 +96,14 @@ static int load_kv(const rb_params *p, uint64_t seed, rb_dataset *ds) {
            prefill = (size_t) rb_params_int(p, "prefill");
     int rope = rb_params_bool(p, "rope");
     double base = rb_params_float(p, "rope_base"), sink_scale = rb_params_float(p, "sink_scale");
-    if (nout > D)
-        return rb_error_set(RB_EINVAL, "kv_cache: outlier_channels = %zu exceeds head_dim = %zu",
-                            nout, D);
-    if (sinks > T)
-        return rb_error_set(RB_EINVAL, "kv_cache: sinks = %zu exceeds tokens = %zu", sinks, T);
-    if (prefill > T)
-        return rb_error_set(RB_EINVAL, "kv_cache: prefill = %zu exceeds tokens = %zu", prefill, T);
-    if (rope && D % 2)
-        return rb_error_set(RB_EINVAL, "kv_cache: rope needs an even head_dim (got %zu)", D);
+    int rc = kv_check(p);
+    if (rc) return rc;
 
     rb_tensor *K, *V, *Q = NULL, *Kc = NULL, *Vc = NULL, *meta;
     size_t shape[3] = {T, H, D}, qshape[3] = {nq, H, D}, cshape[3] = {C, H, D}, mshape[1] = {4};
     size_t *pick = malloc((nout ? H * nout : 1) * sizeof *pick);
     double *par = malloc((nout ? 3 * H * nout : 1) * sizeof *par);
-    int rc = !pick || !par ? rb_error_set(RB_ENOMEM, "kv_cache: no memory") : RB_OK;
+    rc = !pick || !par ? rb_error_set(RB_ENOMEM, "kv_cache: no memory") : RB_OK;
     if (!rc) rc = rb_dataset_add(ds, "K", 3, shape, &K);
     if (!rc) rc = rb_dataset_add(ds, "V", 3, shape, &V);
     if (!rc && nq) rc = rb_dataset_add(ds, "Q", 3, qshape, &Q);
@@ -136,7 +148,7 @@ static int kv_shape(const rb_params *p, rb_dataset_shape *s) {
     s->calib_tokens = (size_t) rb_params_int(p, "calib_tokens");
     s->queries = (size_t) rb_params_int(p, "queries");
     s->rope_base = rb_params_bool(p, "rope") ? rb_params_float(p, "rope_base") : 0;
-    return RB_OK;
+    return kv_check(p);
 }
 
 const rb_dataset_kind rb_dataset_kv_cache = {

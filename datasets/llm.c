@@ -52,6 +52,18 @@ static const rb_param_def act_params[] = {
                  "query rows: more tokens of the same model, without massive activations"),
 };
 
+/* The parameters that must go together, for load and the shape hook alike (a dry run finds
+ * them before the first cell). */
+static int activations_check(const rb_params *p) {
+    size_t channels = (size_t) rb_params_int(p, "channels"),
+           nout = (size_t) rb_params_int(p, "outlier_channels");
+    if (nout > channels)
+        return rb_error_set(RB_EINVAL,
+                            "llm_activations: outlier_channels = %zu exceeds channels = %zu", nout,
+                            channels);
+    return RB_OK;
+}
+
 /* x[t, c] ~ N(0, 1), times outlier_scale in the outlier channels; x[t, m] = massive_value for
  * t = 0, E, 2E, ... (E = massive_every), in one channel m: the next channel of the same seeded
  * permutation after the outlier channels (so distinct from them), or the first outlier channel
@@ -65,15 +77,13 @@ static int load_activations(const rb_params *p, uint64_t seed, rb_dataset *ds) {
            nq = (size_t) rb_params_int(p, "queries");
     double scale = rb_params_float(p, "outlier_scale"),
            massive = rb_params_float(p, "massive_value");
-    if (nout > channels)
-        return rb_error_set(RB_EINVAL,
-                            "llm_activations: outlier_channels = %zu exceeds channels = %zu", nout,
-                            channels);
+    int rc = activations_check(p);
+    if (rc) return rc;
     size_t npick = nout < channels ? nout + 1 : nout;
     size_t *pick = malloc((npick ? npick : 1) * sizeof *pick);
     if (!pick) return rb_error_set(RB_ENOMEM, "llm_activations: no memory");
     rb_tensor *x;
-    int rc = rb_pick_distinct(seed, STREAM_PICK, channels, npick, pick);
+    rc = rb_pick_distinct(seed, STREAM_PICK, channels, npick, pick);
     if (!rc)
         rc = gaussian_rows(ds, "x", tokens, channels, seed, STREAM_X, 1, pick, nout, scale, &x);
     if (!rc && every) {
@@ -96,7 +106,7 @@ static int activations_shape(const rb_params *p, rb_dataset_shape *s) {
     s->dim = (size_t) rb_params_int(p, "channels");
     s->rows = (size_t) rb_params_int(p, "tokens");
     s->queries = (size_t) rb_params_int(p, "queries");
-    return RB_OK;
+    return activations_check(p);
 }
 
 const rb_dataset_kind rb_dataset_llm_activations = {
@@ -118,6 +128,22 @@ static const rb_param_def layer_params[] = {
                    "factor on the same channels of X (1 = no activation outliers)"),
 };
 
+/* The parameters that must go together, for load and the shape hook alike. */
+static int layer_check(const rb_params *p) {
+    size_t in = (size_t) rb_params_int(p, "in"),
+           nout = (size_t) rb_params_int(p, "outlier_columns");
+    if (nout > in)
+        return rb_error_set(RB_EINVAL, "linear_layer: outlier_columns = %zu exceeds in = %zu", nout,
+                            in);
+    return RB_OK;
+}
+
+/* W and X are no vectors of a codec ('x') nor a KV cache: only the check. */
+static int layer_shape(const rb_params *p, rb_dataset_shape *s) {
+    (void) s;
+    return layer_check(p);
+}
+
 /* W[o, i] ~ N(0, 1 / in), times outlier_scale in the outlier columns; X[t, i] ~ N(0, 1), times
  * act_outlier_scale in the same input channels. Defaults: layer_ptq.md section 3 claim 3
  * (64 x 256, 4 columns x 25) and the section 1 activation scale (x 20). */
@@ -125,12 +151,11 @@ static int load_layer(const rb_params *p, uint64_t seed, rb_dataset *ds) {
     size_t out = (size_t) rb_params_int(p, "out"), in = (size_t) rb_params_int(p, "in"),
            tokens = (size_t) rb_params_int(p, "tokens"),
            nout = (size_t) rb_params_int(p, "outlier_columns");
-    if (nout > in)
-        return rb_error_set(RB_EINVAL, "linear_layer: outlier_columns = %zu exceeds in = %zu", nout,
-                            in);
+    int rc = layer_check(p);
+    if (rc) return rc;
     size_t *pick = malloc((nout ? nout : 1) * sizeof *pick);
     if (!pick) return rb_error_set(RB_ENOMEM, "linear_layer: no memory");
-    int rc = rb_pick_distinct(seed, STREAM_PICK, in, nout, pick);
+    rc = rb_pick_distinct(seed, STREAM_PICK, in, nout, pick);
     if (!rc)
         rc = gaussian_rows(ds, "W", out, in, seed, STREAM_W, 1.0 / sqrt((double) in), pick, nout,
                            rb_params_float(p, "outlier_scale"), NULL);
@@ -150,4 +175,4 @@ const rb_dataset_kind rb_dataset_linear_layer = {
     "linear_layer",
     "a linear layer: weight W (out x in, Gaussian / sqrt(in)) with outlier input columns, and "
     "activations X (tokens x in) with the same outlier channels",
-    RB_PARAMS_OF(layer_params), load_layer, NULL};
+    RB_PARAMS_OF(layer_params), load_layer, layer_shape};

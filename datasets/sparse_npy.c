@@ -78,27 +78,48 @@ static void content_hash(const rb_params *p, const double *x, size_t n, char hex
     for (size_t i = 0; i < sizeof d; i++) sprintf(hex + 2 * i, "%02x", d[i]);
 }
 
+/* What the file's header must say (read alone, before the data): a 1-d signal of a power-of-two
+ * length in range, and k <= N. The shape hook's check, so that a dry run finds a wrong file
+ * before the first cell, and load's, before it reads what may be gigabytes of the wrong file. */
+static int signal_header(const rb_params *p, const char **path, size_t *n) {
+    *path = rb_params_str(p, "path");
+    if (!**path) return rb_error_set(RB_EINVAL, "sparse_npy: parameter 'path' is required");
+    rb_npy_array a;
+    int rc = rb_npy_read_header(*path, 0, &a);
+    if (rc) return rc;
+    *n = a.count;
+    if (a.ndim != 1 || *n < 2 || !rb_is_pow2(*n) || *n > ((size_t) 1 << NPY_SIGNAL_LOG2N_MAX))
+        return rb_error_set(RB_ESIZE,
+                            "%s: a sparse_npy signal is 1-d of length N = 2^n, 2 <= N <= 2^%d "
+                            "(got %d axes, %zu values)",
+                            *path, NPY_SIGNAL_LOG2N_MAX, a.ndim, *n);
+    size_t k = (size_t) rb_params_int(p, "k");
+    if (k > *n) return rb_error_set(RB_EINVAL, "%s: k = %zu exceeds N = %zu", *path, k, *n);
+    return RB_OK;
+}
+
+/* A signal fills none of the shape's vector or KV fields. */
+static int shape_sparse_npy(const rb_params *p, rb_dataset_shape *s) {
+    (void) s;
+    const char *path;
+    size_t n;
+    return signal_header(p, &path, &n);
+}
+
 static int load_sparse_npy(const rb_params *p, uint64_t seed, rb_dataset *ds) {
     (void) seed; /* a file: nothing random */
-    const char *path = rb_params_str(p, "path");
-    if (!*path) return rb_error_set(RB_EINVAL, "sparse_npy: parameter 'path' is required");
-    rb_npy_array a;
-    int rc = rb_npy_read(path, RB_NPY_F64, RB_NPY_CHECK_FINITE, &a);
+    const char *path;
+    size_t n;
+    int rc = signal_header(p, &path, &n);
     if (rc) return rc;
-    size_t n = a.count;
-    if (a.ndim != 1 || n < 2 || !rb_is_pow2(n) || n > ((size_t) 1 << NPY_SIGNAL_LOG2N_MAX)) {
-        rc = rb_error_set(RB_ESIZE,
-                          "%s: a sparse_npy signal is 1-d of length N = 2^n, 2 <= N <= 2^%d "
-                          "(got %d axes, %zu values)",
-                          path, NPY_SIGNAL_LOG2N_MAX, a.ndim, n);
+    rb_npy_array a;
+    if ((rc = rb_npy_read(path, RB_NPY_F64, RB_NPY_CHECK_FINITE, &a))) return rc;
+    /* The file may have changed since its header was read. */
+    if (a.ndim != 1 || a.count != n) {
         rb_npy_free(&a);
-        return rc;
+        return rb_error_set(RB_EIO, "%s: the file changed while it was read", path);
     }
     size_t k = (size_t) rb_params_int(p, "k");
-    if (k > n) {
-        rb_npy_free(&a);
-        return rb_error_set(RB_EINVAL, "%s: k = %zu exceeds N = %zu", path, k, n);
-    }
     npy_signal *s = calloc(1, sizeof *s);
     double *X = malloc(n * sizeof *X);
     ranked *r = malloc(n * sizeof *r);
@@ -157,4 +178,4 @@ const rb_dataset_kind rb_dataset_sparse_npy = {
     "sparse_npy",
     "a stored signal of length 2^n (.npy) for sparse WHT recovery; truth = its own spectrum's k "
     "largest (or above-threshold) coefficients",
-    RB_PARAMS_OF(sparse_npy_params), load_sparse_npy, NULL};
+    RB_PARAMS_OF(sparse_npy_params), load_sparse_npy, shape_sparse_npy};

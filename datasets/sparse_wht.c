@@ -190,6 +190,27 @@ static int draw_support(uint64_t seed, unsigned log2n, size_t k, uint64_t *out) 
     return RB_OK;
 }
 
+/* The parameters that must go together, for load and the shape hook alike (a dry run finds
+ * them before the first cell). */
+static int sparse_check(const rb_params *p) {
+    unsigned log2n = (unsigned) rb_params_int(p, "log2n");
+    size_t k = (size_t) rb_params_int(p, "k");
+    uint64_t n = UINT64_C(1) << log2n;
+    double lo = rb_params_float(p, "amp_min"), hi = rb_params_float(p, "amp_max");
+    if ((uint64_t) k > n)
+        return rb_error_set(RB_EINVAL, "sparse_wht: k = %zu exceeds N = 2^%u = %llu", k, log2n,
+                            (unsigned long long) n);
+    if (rb_params_is(p, "amplitude", "uniform") && lo > hi)
+        return rb_error_set(RB_EINVAL, "sparse_wht: amp_min = %g exceeds amp_max = %g", lo, hi);
+    return RB_OK;
+}
+
+/* A sparse signal fills none of the shape's vector or KV fields. */
+static int sparse_shape(const rb_params *p, rb_dataset_shape *s) {
+    (void) s;
+    return sparse_check(p);
+}
+
 static int load_sparse(const rb_params *p, uint64_t seed, rb_dataset *ds);
 
 static int redraw(const rb_dataset *ds, uint64_t trial, rb_dataset *out) {
@@ -226,16 +247,13 @@ static int load_sparse(const rb_params *p, uint64_t seed, rb_dataset *ds) {
     uint64_t n = UINT64_C(1) << log2n;
     double amp = rb_params_float(p, "amp"), lo = rb_params_float(p, "amp_min"),
            hi = rb_params_float(p, "amp_max");
-    if ((uint64_t) k > n)
-        return rb_error_set(RB_EINVAL, "sparse_wht: k = %zu exceeds N = 2^%u = %llu", k, log2n,
-                            (unsigned long long) n);
-    if (rb_params_is(p, "amplitude", "uniform") && lo > hi)
-        return rb_error_set(RB_EINVAL, "sparse_wht: amp_min = %g exceeds amp_max = %g", lo, hi);
+    int rc = sparse_check(p);
+    if (rc) return rc;
 
     rb_tensor *sup, *coef;
     size_t sshape[2] = {k, RB_SPARSE_LIMBS};
     sparse_signal *s = calloc(1, sizeof *s);
-    int rc = s ? RB_OK : rb_error_set(RB_ENOMEM, "sparse_wht: no memory");
+    rc = s ? RB_OK : rb_error_set(RB_ENOMEM, "sparse_wht: no memory");
     if (!rc) {
         s->support = malloc(k * sizeof *s->support);
         s->coef = malloc(k * sizeof *s->coef);
@@ -286,4 +304,4 @@ const rb_dataset_kind rb_dataset_sparse_wht = {
     "sparse_wht",
     "oracle for x = H X / sqrt(N), X k-sparse over N = 2^log2n (+ noise); truth in tensors "
     "support (k x 3 index limbs of 21 bits) and coef",
-    RB_PARAMS_OF(sparse_params), load_sparse, NULL};
+    RB_PARAMS_OF(sparse_params), load_sparse, sparse_shape};

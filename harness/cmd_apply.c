@@ -1,6 +1,8 @@
 /* rotabench apply: one kernel op on the last axis of a .npy array, written back as .npy. */
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,10 +60,21 @@ static int fail(const char *fmt, const char *a, const char *b) {
     return 2;
 }
 
-static int parse_size(const char *s, size_t *out) {
+/* An unsigned integer, the whole text, in base (0: C prefixes). strtoull alone takes "-1" as
+ * 2^64 - 1 and clamps what overflows to it, each silently another seed or size. */
+static int parse_u64(const char *s, int base, uint64_t *out) {
     char *end;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (!*s || *end || s[0] == '-') return -1;
+    if (*s < '0' || *s > '9') return -1; /* no sign, no leading space */
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, base);
+    if (*end || errno == ERANGE) return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_size(const char *s, size_t *out) {
+    uint64_t v;
+    if (parse_u64(s, 10, &v) || v > SIZE_MAX) return -1;
     *out = (size_t) v;
     return 0;
 }
@@ -252,8 +265,8 @@ static int parse(int argc, char **argv, apply_opts *o) {
             o->inverse = 1;
             break;
         case 's':
-            o->seed = strtoull(optarg, &end, 0);
-            if (!*optarg || *end) return fail("--seed '%s' is not an integer%s", optarg, "");
+            if (parse_u64(optarg, 0, &o->seed))
+                return fail("--seed '%s' is not an integer in 0..2^64-1%s", optarg, "");
             break;
         case 'b':
             if (parse_size(optarg, &o->block) || o->block < 2)

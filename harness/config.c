@@ -89,6 +89,10 @@
 #include "harness/eval.h"
 
 enum { INCLUDE_DEPTH_MAX = 16 };
+/* Collections nested deeper than this are refused before the document is built: a config needs
+ * a handful of levels, and libyaml's scanner takes time quadratic in the depth (100000 '[' ran
+ * for minutes). */
+enum { NESTING_MAX = 64 };
 
 /* A metric is known when the metric table (harness/metrics.c) has an evaluator for it in that
  * family: a config may not ask for a number nothing computes. */
@@ -393,6 +397,31 @@ static int yaml_error(src *s, const yaml_parser_t *p) {
                         p->problem_mark.line + 1, p->problem_mark.column + 1, problem, ctx);
 }
 
+/* A first pass over f's events, stopped at the first collection nested deeper than NESTING_MAX
+ * (or the first syntax error, which the load then reports); f is rewound for the load. */
+static int check_nesting(src *s, FILE *f) {
+    yaml_parser_t p;
+    if (!yaml_parser_initialize(&p)) return oom();
+    yaml_parser_set_input_file(&p, f);
+    int depth = 0, rc = RB_OK;
+    for (;;) {
+        yaml_event_t e;
+        if (!yaml_parser_parse(&p, &e)) break;
+        yaml_event_type_t t = e.type;
+        if (t == YAML_SEQUENCE_START_EVENT || t == YAML_MAPPING_START_EVENT) depth++;
+        if (t == YAML_SEQUENCE_END_EVENT || t == YAML_MAPPING_END_EVENT) depth--;
+        if (depth > NESTING_MAX)
+            rc = rb_error_set(RB_ECONFIG,
+                              "%s:%zu:%zu: lists and mappings nested deeper than %d levels",
+                              s->file, e.start_mark.line + 1, e.start_mark.column + 1, NESTING_MAX);
+        yaml_event_delete(&e);
+        if (rc || t == YAML_STREAM_END_EVENT) break;
+    }
+    yaml_parser_delete(&p);
+    rewind(f);
+    return rc;
+}
+
 static int load_file(loader *L, const char *file, ref from);
 
 /* Applies one top-level key of a file over what its includes (and earlier keys) gave. */
@@ -459,12 +488,11 @@ static int include(loader *L, src *s, ref v) {
 /* Reads one file (from = the include value that names it, n == NULL for the top file), loads its
  * includes first, then merges its keys. */
 static int load_file(loader *L, const char *file, ref from) {
-    FILE *f = fopen(file, "rb");
+    const char *why;
+    FILE *f = rb_open_regular(file, &why);
     if (!f) {
-        if (from.n)
-            return err_code(RB_EIO, from, "cannot read included file '%s': %s", file,
-                            strerror(errno));
-        return rb_error_set(RB_EIO, "%s: cannot read: %s", file, strerror(errno));
+        if (from.n) return err_code(RB_EIO, from, "cannot read included file '%s': %s", file, why);
+        return rb_error_set(RB_EIO, "%s: cannot read: %s", file, why);
     }
     src *s = calloc(1, sizeof *s);
     if (!s) {
@@ -497,13 +525,17 @@ static int load_file(loader *L, const char *file, ref from) {
         return err(from, "includes nested deeper than %d files", INCLUDE_DEPTH_MAX);
     }
 
+    int rc = check_nesting(s, f);
+    if (rc) {
+        fclose(f);
+        return rc;
+    }
     yaml_parser_t p;
     if (!yaml_parser_initialize(&p)) {
         fclose(f);
         return oom();
     }
     yaml_parser_set_input_file(&p, f);
-    int rc = RB_OK;
     if (!yaml_parser_load(&p, &s->doc)) {
         rc = yaml_error(s, &p);
     } else {

@@ -346,6 +346,55 @@ void rb_results_close(rb_results *res) {
     free(res);
 }
 
+/* The first field of a record whose JSON type is not the one its table entry writes, and that
+ * type's name; NULL when every field fits. Absent and null fields pass: runs from before a field
+ * existed lack it, and non-finite numbers are written as null. Every reader (report, compare,
+ * --resume, the expectations) then refuses a hand-edited or corrupted record at its line
+ * instead of reading a string as a missing value. */
+static const char *field_problem(const json_t *o, const char **type) {
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        const rb_field *f = &fields[i];
+        json_t *v = json_object_get(o, f->name), *x;
+        if (!v || json_is_null(v)) continue;
+        int ok = 1;
+        uint64_t u;
+        size_t k;
+        switch (f->type) {
+        case RB_FIELD_STR:
+            *type = "a string";
+            ok = json_is_string(v);
+            break;
+        case RB_FIELD_INT:
+            *type = "an integer";
+            ok = json_is_integer(v);
+            break;
+        case RB_FIELD_SIZE:
+            *type = "a non-negative integer";
+            ok = json_is_integer(v) && json_integer_value(v) >= 0;
+            break;
+        case RB_FIELD_U64:
+            *type = "an unsigned 64-bit integer (a number or its decimal text)";
+            ok = rb_row_u64(o, f->name, &u) == RB_OK;
+            break;
+        case RB_FIELD_DOUBLE:
+            *type = "a number";
+            ok = json_is_number(v);
+            break;
+        case RB_FIELD_PARAMS:
+            *type = "an object";
+            ok = json_is_object(v);
+            break;
+        case RB_FIELD_SAMPLES:
+            *type = "an array of numbers";
+            ok = json_is_array(v);
+            json_array_foreach(v, k, x) ok = ok && (json_is_number(x) || json_is_null(x));
+            break;
+        }
+        if (!ok) return f->name;
+    }
+    return NULL;
+}
+
 /* Reads every line into cells: key -> array of rows (insertion order = first completion; a cell
  * completed again replaces its rows), and, when failed_out is given, failed: key -> error text of
  * the cells whose last marker is a cell_failed. */
@@ -421,6 +470,13 @@ static int read_cells(const char *path, json_t **cells_out, json_t **failed_out)
             rc = rb_error_set(RB_EFORMAT,
                               "%s:%ld: a record needs string fields \"metric\" and \"cell_key\"",
                               path, lineno);
+            goto done;
+        }
+        const char *type, *bad = field_problem(o, &type);
+        if (bad) {
+            json_decref(o);
+            rc = rb_error_set(RB_EFORMAT, "%s:%ld: field \"%s\" must be %s or null", path, lineno,
+                              bad, type);
             goto done;
         }
         json_array_append_new(pending, o);

@@ -3,6 +3,7 @@
 #include "harness/runner.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <fnmatch.h>
 #include <inttypes.h>
 #include <math.h>
@@ -10,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -68,6 +71,7 @@ typedef struct run {
     shape_memo *shapes; /* every (dataset entry, parameters) whose shape was asked for */
     size_t nshapes, shapes_cap;
     int stopped_by_cell; /* the run ended at a failing cell (no --keep-going) */
+    int lock_fd;         /* the results directory, flock'ed while this run writes it, or -1 */
     double t0;
     /* run here; done by an earlier run (--resume); not --only; failed (--keep-going) */
     size_t ran, skipped, filtered, failed;
@@ -823,6 +827,27 @@ static int reuse_limits(run *r, int threads) {
     return 0;
 }
 
+/* One run at a time writes a results directory: two appending to one results.jsonl interleave
+ * their lines, and one's --resume cuts the other's line in progress as a torn tail, which loses
+ * cells and leaves invalid JSON. An flock on the directory, held until rb_run returns; the kernel
+ * drops it when the process ends however it ends, so a killed run leaves no stale lock. */
+static int lock_results_dir(run *r) {
+    int fd = open(r->results_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return rb_error_set(RB_EIO, "%s: cannot open: %s", r->results_dir, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(fd);
+        if (e == EWOULDBLOCK)
+            return rb_error_set(RB_ECONFIG,
+                                "%s: another rotabench run is writing there now; wait for it to "
+                                "end (--resume then continues it) or write to another directory",
+                                r->results_dir);
+        return rb_error_set(RB_EIO, "%s: cannot lock: %s", r->results_dir, strerror(e));
+    }
+    r->lock_fd = fd;
+    return RB_OK;
+}
+
 static int setup_dirs(run *r) {
     const rb_run_opts *o = r->o;
     if (o->out_dir) {
@@ -913,7 +938,7 @@ static void dry_run_plan(const run *r) {
 }
 
 int rb_run(const rb_run_opts *o) {
-    run r = {.o = o, .ds_index = -1, .bad_ds_index = -1};
+    run r = {.o = o, .ds_index = -1, .bad_ds_index = -1, .lock_fd = -1};
     int rc, status = 2;
     if (o->resume && !o->out_dir) {
         fprintf(stderr, "rotabench run: --resume needs -o DIR (the directory of the run to "
@@ -935,11 +960,26 @@ int rb_run(const rb_run_opts *o) {
     if ((rc = check_only(&r))) goto fail;
     if (o->resume) { /* first: the preflight does not check cells already done */
         snprintf(r.results_dir, sizeof r.results_dir, "%s", o->out_dir);
+        struct stat st;
+        if (!o->dry_run && stat(r.results_dir, &st) == 0 && (rc = lock_results_dir(&r))) goto fail;
         if ((rc = check_resume(&r))) goto fail;
         if ((rc = rb_results_done_cells(r.results_dir, &r.done))) goto fail;
     }
     if ((rc = preflight(&r))) goto fail;
     if ((rc = setup_dirs(&r))) goto fail;
+    if (!o->dry_run && r.lock_fd < 0) {
+        if ((rc = lock_results_dir(&r))) goto fail;
+        /* setup_dirs looked before the lock: a run may have started and ended there since. */
+        char path[4200];
+        snprintf(path, sizeof path, "%s/results.jsonl", r.results_dir);
+        if (access(path, F_OK) == 0) {
+            rc = rb_error_set(RB_ECONFIG,
+                              "%s: another run wrote results.jsonl there while this one started; "
+                              "continue it with --resume, or write to a new directory (-o)",
+                              r.results_dir);
+            goto fail;
+        }
+    }
     if (o->dry_run) {
         dry_run_plan(&r);
         status = 0;
@@ -1094,6 +1134,7 @@ fail:
     status = 2;
 done:
     if (r.res) rb_results_close(r.res);
+    if (r.lock_fd >= 0) close(r.lock_fd); /* after the results file is closed */
     json_decref(r.done);
     json_decref(r.done_limits);
     json_decref(r.earlier);

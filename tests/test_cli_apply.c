@@ -218,6 +218,14 @@ Test(cli_apply, bad_inputs_exit_2_with_a_message) {
          "--asym applies to the integer formats"},
         {"haar --format int8 --in D/ok.npy --out D/o.npy", "--format does not apply to haar"},
         {"fwht --bogus --in D/ok.npy --out D/o.npy", "unknown or incomplete option"},
+        /* Numbers strtoull would wrap or clamp into another seed or size without a word. */
+        {"rht --seed -1 --in D/ok.npy --out D/o.npy", "--seed '-1' is not an integer"},
+        {"rht --seed 18446744073709551616 --in D/ok.npy --out D/o.npy",
+         "--seed '18446744073709551616' is not an integer in 0..2^64-1"},
+        {"rht --seed ' 5' --in D/ok.npy --out D/o.npy", "--seed ' 5' is not an integer"},
+        {"quantize --group 99999999999999999999 --in D/ok.npy --out D/o.npy",
+         "--group '99999999999999999999' is not a positive integer"},
+        {"block_hadamard --block -2 --in D/ok.npy --out D/o.npy", "--block '-2' is not an integer"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char args[1024], *out, *err;

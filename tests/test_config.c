@@ -133,6 +133,8 @@ static const struct bad_case {
     const char *extra_yaml;
     int rc; /* 0 means RB_ECONFIG */
 } bad_cases[] = {
+#define OPEN10  "[[[[[[[[[["
+#define CLOSE10 "]]]]]]]]]]"
 #define ROW(what, yaml, msg) \
     { what, yaml, msg, NULL, NULL, NULL, 0 }
     ROW("unknown top-level key", BASE "colour: red\n",
@@ -379,6 +381,12 @@ static const struct bad_case {
     ROW("YAML syntax error: bad indentation", "name: t\n  seed: 1\n",
         "cfg.yaml:2:7: YAML error: mapping values are not allowed in this context"),
     ROW("two YAML documents", BASE "---\nname: u\n", "cfg.yaml:8:1: a second YAML document"),
+    /* 70 levels: refused at the 65th (the top mapping is the first), before libyaml's scanner,
+     * quadratic in the depth, gets to the rest. */
+    ROW("nested deeper than 64 levels",
+        "name: t\ndatasets: " OPEN10 OPEN10 OPEN10 OPEN10 OPEN10 OPEN10 OPEN10 CLOSE10 CLOSE10
+            CLOSE10 CLOSE10 CLOSE10 CLOSE10 CLOSE10 "\n",
+        "cfg.yaml:2:74: lists and mappings nested deeper than 64 levels"),
     ROW("empty file", "", "cfg.yaml:1:1: empty configuration"),
     ROW("only comments", "# nothing here\n", "cfg.yaml:1:1: empty configuration"),
     ROW("top level is a list", "- a\n- b\n", "cfg.yaml:1:1: a configuration must be a mapping"),
@@ -406,11 +414,37 @@ Test(config, bad_cases_name_file_line_and_column) {
     }
 }
 
-Test(config, missing_top_file_is_eio) {
-    rb_config cfg;
-    cr_assert_eq(load("absent.yaml", &cfg), RB_EIO);
-    cr_assert(strstr(rb_error_detail(), "absent.yaml: cannot read: No such file"), "%s",
-              rb_error_detail());
+/* A config path that is no regular file is refused at once, naming it: a FIFO's open() would
+ * otherwise wait for a writer forever (the timeout turns that hang into a failure). */
+Test(config, unreadable_files_are_eio, .timeout = 20) {
+    static const struct {
+        const char *what, *name, *make, *include, *msg;
+    } cases[] = {
+        {"missing", "absent.yaml", NULL, NULL, "absent.yaml: cannot read: No such file"},
+        {"directory", "adir", "dir", NULL, "adir: cannot read: it is a directory"},
+        {"FIFO", "a.fifo", "fifo", NULL, "a.fifo: cannot read: it is a FIFO (named pipe)"},
+        {"included FIFO", "top.yaml", "fifo", "b.fifo", "b.fifo': it is a FIFO (named pipe)"},
+        {"included directory", "top.yaml", "dir", "bdir", "bdir': it is a directory"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char p[512];
+        const char *made = cases[i].include ? cases[i].include : cases[i].name;
+        snprintf(p, sizeof p, "%s/%s", dir, made);
+        if (cases[i].make && !strcmp(cases[i].make, "dir"))
+            cr_assert_eq(mkdir(p, 0700), 0, "[%s] mkdir %s", cases[i].what, p);
+        if (cases[i].make && !strcmp(cases[i].make, "fifo"))
+            cr_assert_eq(mkfifo(p, 0600), 0, "[%s] mkfifo %s", cases[i].what, p);
+        if (cases[i].include) {
+            char text[256];
+            snprintf(text, sizeof text, "include: %s\nname: t\n", cases[i].include);
+            put_file(cases[i].name, text);
+        }
+        rb_config cfg;
+        cr_expect_eq(load(cases[i].name, &cfg), RB_EIO, "[%s] %s", cases[i].what,
+                     rb_error_detail());
+        cr_expect(strstr(rb_error_detail(), cases[i].msg), "[%s] got %s, wanted ...%s",
+                  cases[i].what, rb_error_detail(), cases[i].msg);
+    }
 }
 
 /* The default hooks consult the real registries. */

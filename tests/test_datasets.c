@@ -519,6 +519,42 @@ Test(datasets, sparse_wht_huge_n_and_limits) {
                  RB_EINVAL);
 }
 
+/* Parameters each in range but not together are refused by the shape hook as by load, with the
+ * same message (rbt_load_and_shape holds the two to it), so that a dry run and the preflight
+ * find them before the first cell instead of the cell that draws the data. */
+Test(datasets, parameters_that_do_not_go_together_fail_in_the_shape_hook) {
+    static const struct {
+        const char *kind, *kv[7], *msg;
+    } cases[] = {
+        {"kv_cache", {"sinks", "9", "tokens", "8"}, "kv_cache: sinks = 9 exceeds tokens = 8"},
+        {"kv_cache", {"prefill", "9", "tokens", "8"}, "kv_cache: prefill = 9 exceeds tokens = 8"},
+        {"kv_cache",
+         {"outlier_channels", "5", "head_dim", "4", "tokens", "8"},
+         "kv_cache: outlier_channels = 5 exceeds head_dim = 4"},
+        {"kv_cache",
+         {"rope", "true", "head_dim", "5", "tokens", "8"},
+         "kv_cache: rope needs an even head_dim (got 5)"},
+        {"sparse_wht", {"log2n", "3", "k", "9"}, "sparse_wht: k = 9 exceeds N = 2^3 = 8"},
+        {"sparse_wht",
+         {"amplitude", "uniform", "amp_min", "2", "amp_max", "1"},
+         "sparse_wht: amp_min = 2 exceeds amp_max = 1"},
+        {"llm_activations",
+         {"channels", "4", "outlier_channels", "5"},
+         "llm_activations: outlier_channels = 5 exceeds channels = 4"},
+        {"linear_layer",
+         {"in", "4", "outlier_columns", "5"},
+         "linear_layer: outlier_columns = 5 exceeds in = 4"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *const *kv = cases[i].kv;
+        rb_dataset ds;
+        int rc = rbt_load_and_shape(&ds, cases[i].kind, 1, kv[0], kv[1], kv[2], kv[3], kv[4], kv[5],
+                                    kv[6]);
+        cr_expect_eq(rc, RB_EINVAL, "[%s] rc %d: %s", cases[i].kind, rc, rb_error_detail());
+        cr_expect_str_eq(rb_error_detail(), cases[i].msg, "[%s]", cases[i].kind);
+    }
+}
+
 Test(datasets, sparse_wht_noise) {
     uint64_t seed = rbt_seed();
     rb_dataset nz, cl;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "datasets/dataset.h"
@@ -106,6 +107,50 @@ Test(loaders, npy_rejections) {
                                     rbt_tmp("no.npy"), NULL),
                  RB_EIO, "no.npy", NULL);
     cr_assert_eq(ds.ntensors, 0);
+}
+
+/* Every file loader opens its files through rb_data_open, which refuses what is no regular file
+ * at once: a FIFO's open() would wait for a writer forever (the timeout turns that hang into a
+ * failure), and a directory or device has no size to check a header against. The shape hook
+ * (the preflight) must say the same. */
+Test(loaders, non_regular_files_refused, .timeout = 30) {
+    const char *fifo = rbt_tmp("f.fifo"), *dir = rbt_tmp("d.npy");
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    cr_assert_eq(mkdir(dir, 0700), 0);
+    static const struct {
+        const char *kind, *param, *tensor;
+    } kinds[] = {
+        {"npy", "path", NULL},        {"safetensors", "path", "x"},  {"fvecs", "path", NULL},
+        {"sparse_npy", "path", NULL}, {"npy", "queries_path", NULL},
+    };
+    const struct {
+        const char *path, *why;
+    } files[] = {
+        {fifo, "cannot open: it is a FIFO (named pipe), not a regular file"},
+        {dir, "cannot open: it is a directory"},
+        {"/dev/null", "cannot open: it is a device, not a regular file"},
+    };
+    float ok[6] = {1, 2, 3, 4, 5, 6};
+    size_t shape[2] = {2, 3};
+    const char *good = rbt_tmp("good.npy");
+    cr_assert_eq(rb_npy_write(good, RB_NPY_F32, 2, shape, ok), 0);
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++)
+        for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
+            rb_dataset ds;
+            int q = !strcmp(kinds[k].param, "queries_path");
+            int rc = kinds[k].tensor
+                         ? rbt_load_and_shape(&ds, kinds[k].kind, 0, kinds[k].param, files[f].path,
+                                              "tensor", kinds[k].tensor, NULL)
+                     : q ? rbt_load_and_shape(&ds, kinds[k].kind, 0, "path", good, kinds[k].param,
+                                              files[f].path, NULL)
+                         : rbt_load_and_shape(&ds, kinds[k].kind, 0, kinds[k].param, files[f].path,
+                                              NULL);
+            cr_expect_eq(rc, RB_EIO, "[%s %s %s] rc %d: %s", kinds[k].kind, kinds[k].param,
+                         files[f].path, rc, rb_error_detail());
+            cr_expect(strstr(rb_error_detail(), files[f].why), "[%s %s] got '%s', wanted ...%s",
+                      kinds[k].kind, files[f].path, rb_error_detail(), files[f].why);
+            cr_expect_eq(ds.ntensors, 0);
+        }
 }
 
 /* ---- safetensors ---- */

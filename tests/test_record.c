@@ -293,6 +293,19 @@ Test(record, malformed_lines_name_file_and_line) {
         {"{\"cell_done\":5}\n", ":1: \"cell_done\" must be a string"},
         {"{\"cell_failed\":[]}\n", ":1: \"cell_failed\" must be a string"},
         {"{\"cell_failed\":\"a\"}\n", ":1: \"error\" must be a string"},
+    /* A field of the wrong type, which a reader would take as missing (a value as text, a
+     * negative count): each field type of the record table once. */
+#define TYPED(field) \
+    "{\"opened\":\"x\"}\n{\"metric\":\"m\",\"cell_key\":\"a\"," field "}\n{\"cell_done\":\"a\"}\n"
+        {TYPED("\"value\":\"0.5\""), ":2: field \"value\" must be a number or null"},
+        {TYPED("\"label\":7"), ":2: field \"label\" must be a string or null"},
+        {TYPED("\"repeat\":1.5"), ":2: field \"repeat\" must be an integer or null"},
+        {TYPED("\"n\":-3"), ":2: field \"n\" must be a non-negative integer or null"},
+        {TYPED("\"seed\":-5"), ":2: field \"seed\" must be an unsigned 64-bit integer"},
+        {TYPED("\"seed\":\"12x\""), ":2: field \"seed\" must be an unsigned 64-bit integer"},
+        {TYPED("\"params\":[1]"), ":2: field \"params\" must be an object or null"},
+        {TYPED("\"samples\":[1,\"x\"]"), ":2: field \"samples\" must be an array of numbers"},
+        {TYPED("\"samples\":{}"), ":2: field \"samples\" must be an array of numbers"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         write_file(path, cases[i][0], "w");
@@ -302,6 +315,16 @@ Test(record, malformed_lines_name_file_and_line) {
         cr_assert(strstr(rb_error_detail(), want), "case %zu: got '%s', want '%s'", i,
                   rb_error_detail(), want);
     }
+    /* What the writer itself writes passes: null for a non-finite number, a seed above
+     * INT64_MAX as its decimal text, null among the samples. */
+    write_file(path,
+               TYPED("\"value\":null,\"seed\":\"18446744073709551615\",\"samples\":[1,null],"
+                     "\"n\":0,\"params\":{}"),
+               "w");
+    cr_assert_eq(rb_results_read(path, &rows), 0, "%s", rb_error_detail());
+    cr_assert_eq(json_array_size(rows), 1);
+    json_decref(rows);
+#undef TYPED
     /* A torn last line that happens to be valid JSON (only its newline is missing) is still
      * dropped: markers count only once their newline is written. */
     write_file(path, "{\"metric\":\"m\",\"cell_key\":\"a\"}\n{\"cell_done\":\"a\"}", "w");

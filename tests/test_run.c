@@ -2,6 +2,7 @@
  * report; exit statuses; nothing written on a config error; resume after an interrupted run
  * giving the same bits as an uninterrupted one. */
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -826,6 +828,45 @@ Test(run, refuses_a_directory_that_holds_a_run) {
     cr_assert_eq(mkdir(empty, 0755), 0);
     snprintf(args, sizeof args, "%s/small.yaml -o %s --quick", dir, empty);
     cr_assert_eq(run(args, &err), 0, "%s", err);
+    free(err);
+}
+
+/* While another run writes the results directory (its flock held here, as a run holds it), a
+ * second run into it stops before it writes anything there, fresh or --resume: two appending to
+ * one results.jsonl mix their lines, and a --resume cuts the other's line in progress as a torn
+ * tail. A dry run only reads. Once the holder is gone the directory is free again. */
+Test(run, refuses_a_directory_another_run_is_writing) {
+    make_dir();
+    static const struct {
+        const char *opts;
+        int status;
+        const char *msg;
+    } cases[] = {
+        {" --quick", 2, "out: another rotabench run is writing there now"},
+        {" --quick --resume", 2, "out: another rotabench run is writing there now"},
+        {" --quick --resume --dry-run", 0, NULL},
+    };
+    char out[128], path[256];
+    snprintf(out, sizeof out, "%s/out", dir);
+    cr_assert_eq(mkdir(out, 0755), 0);
+    int fd = open(out, O_RDONLY | O_DIRECTORY);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(flock(fd, LOCK_EX | LOCK_NB), 0);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *err;
+        int st = run_config("small.yaml", small_yaml, cases[i].opts, &err);
+        cr_expect_eq(st, cases[i].status, "[%s] exit %d:\n%s", cases[i].opts, st, err);
+        if (cases[i].msg) cr_expect(strstr(err, cases[i].msg), "[%s] %s", cases[i].opts, err);
+        free(err);
+        static const char *const written[] = {"results.jsonl", "context.json"};
+        for (size_t w = 0; w < 2; w++) {
+            snprintf(path, sizeof path, "%s/%s", out, written[w]);
+            cr_expect_neq(access(path, F_OK), 0, "[%s] wrote %s", cases[i].opts, written[w]);
+        }
+    }
+    close(fd);
+    char *err;
+    cr_assert_eq(run_config("small.yaml", small_yaml, " --quick", &err), 0, "%s", err);
     free(err);
 }
 

@@ -123,28 +123,56 @@ Test(sparse_npy, truth_is_the_spectrum_and_methods_recover_it) {
     rb_dataset_free(&ds);
 }
 
+/* Every defect named with the file. Those the header shows (axes, length, k above N, no file)
+ * the shape hook finds too, with load's message, so that a dry run and the preflight report them
+ * before the first cell; those only the data show (a zero signal, NaN) load alone. */
 Test(sparse_npy, bad_files_are_named) {
+    static const struct {
+        const char *what;
+        size_t n0, n1; /* shape (n0,) or (n0, n1); n0 == 0: no file */
+        double fill;   /* every value; 0 gives the zero signal */
+        const char *k;
+        int rc, hook_sees;
+        const char *msg;
+    } cases[] = {
+        {"length not a power of two", 12, 0, 1, NULL, RB_ESIZE, 1,
+         "bad.npy: a sparse_npy signal is 1-d of length N = 2^n, 2 <= N <= 2^26 (got 1 axes, 12 "
+         "values)"},
+        {"two axes", 2, 4, 1, NULL, RB_ESIZE, 1, "(got 2 axes, 8 values)"},
+        {"k above N", 8, 0, 1, "9", RB_EINVAL, 1, "bad.npy: k = 9 exceeds N = 8"},
+        {"no file", 0, 0, 1, NULL, RB_EIO, 1, "bad.npy: cannot open: No such file"},
+        {"zero signal", 8, 0, 0, NULL, RB_EINVAL, 0, "bad.npy: the signal is zero"},
+        {"NaN", 8, 0, NAN, NULL, RB_ENUMERIC, 0, "bad.npy: element 0 (index (0)) is NaN"},
+    };
     const char *path = rbt_tmp("bad.npy");
-    rb_dataset ds;
-    double x[12] = {0};
-    size_t n = 12, shape2[2] = {2, 4};
-    cr_assert_eq(rb_npy_write(path, RB_NPY_F64, 1, &n, x), 0);
-    cr_assert_eq(load(path, NULL, &ds), RB_ESIZE);
-    cr_assert(strstr(rb_error_detail(), "bad.npy: a sparse_npy signal is 1-d of length N = 2^n"),
-              "%s", rb_error_detail());
-    cr_assert_eq(rb_npy_write(path, RB_NPY_F64, 2, shape2, x), 0);
-    cr_assert_eq(load(path, NULL, &ds), RB_ESIZE);
-    n = 8;
-    cr_assert_eq(rb_npy_write(path, RB_NPY_F64, 1, &n, x), 0);
-    cr_assert_eq(load(path, NULL, &ds), RB_EINVAL);
-    cr_assert(strstr(rb_error_detail(), "the signal is zero"), "%s", rb_error_detail());
-    cr_assert_eq(load(path, "9", &ds), RB_EINVAL);
-    cr_assert(strstr(rb_error_detail(), "k = 9 exceeds N = 8"), "%s", rb_error_detail());
-    x[3] = NAN;
-    cr_assert_eq(rb_npy_write(path, RB_NPY_F64, 1, &n, x), 0);
-    cr_assert_neq(load(path, NULL, &ds), 0);
-    cr_assert(strstr(rb_error_detail(), "bad.npy"), "NaN named with the file: %s",
-              rb_error_detail());
-    unlink(path);
-    cr_assert_neq(load(path, NULL, &ds), 0, "a missing file is an error");
+    const rb_dataset_kind *kind = rb_dataset_kind_find("sparse_npy");
+    cr_assert(kind && kind->shape, "sparse_npy has a shape hook");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        double x[16];
+        for (size_t j = 0; j < 16; j++) x[j] = cases[i].fill;
+        size_t shape[2] = {cases[i].n0, cases[i].n1};
+        unlink(path);
+        if (cases[i].n0)
+            cr_assert_eq(rb_npy_write(path, RB_NPY_F64, cases[i].n1 ? 2 : 1, shape, x), 0);
+        rb_params p;
+        cr_assert_eq(rb_params_init(&p, kind->params, kind->nparams), 0);
+        cr_assert_eq(rb_params_set(&p, "path", path), 0);
+        if (cases[i].k) cr_assert_eq(rb_params_set(&p, "k", cases[i].k), 0);
+        rb_dataset_shape sh = {.queries = RB_SHAPE_UNKNOWN};
+        int hrc = kind->shape(&p, &sh);
+        char hmsg[1024];
+        snprintf(hmsg, sizeof hmsg, "%s", rb_error_detail());
+        rb_dataset ds;
+        memset(&ds, 0, sizeof ds);
+        int rc = kind->load(&p, 0, &ds);
+        cr_expect_eq(rc, cases[i].rc, "[%s] load rc %d: %s", cases[i].what, rc, rb_error_detail());
+        cr_expect(strstr(rb_error_detail(), cases[i].msg), "[%s] load said '%s', wanted ...%s",
+                  cases[i].what, rb_error_detail(), cases[i].msg);
+        if (cases[i].hook_sees) {
+            cr_expect_eq(hrc, rc, "[%s] shape hook rc %d: %s", cases[i].what, hrc, hmsg);
+            cr_expect_str_eq(hmsg, rb_error_detail(), "[%s] the hook's message", cases[i].what);
+        } else {
+            cr_expect_eq(hrc, 0, "[%s] the hook cannot see the data: %s", cases[i].what, hmsg);
+        }
+    }
 }
