@@ -67,7 +67,7 @@ Test(codec_eden, per_vector_scale_identities) {
             const rb_lloyd_max *lm;
             cr_assert_eq(rb_lloyd_codebook(RB_LLOYD_GAUSSIAN, 0, b, &lm), 0);
             for (int unb = 0; unb < 2; unb++) {
-                char bits[4];
+                char bits[12];
                 snprintf(bits, sizeof bits, "%d", b);
                 void *st = make("eden", bits, rots[r], unb ? "unbiased" : "biased", d, seed);
                 size_t cb = ops("eden")->code_bytes(st);
