@@ -841,6 +841,37 @@ static size_t list_len_int(const int *v) {
     return k;
 }
 
+/* An instance's name, input seed, cost and batch, from its entry and args. */
+static void inst_derive(rb_bench_inst *b) {
+    const rb_bench_entry *en = b->entry;
+    if (b->args.rows > 1)
+        snprintf(b->name, sizeof b->name, "%s/rows:%zu/n:%zu/threads:%d", en->name, b->args.rows,
+                 b->args.n, b->args.threads);
+    else
+        snprintf(b->name, sizeof b->name, "%s/n:%zu/threads:%d", en->name, b->args.n,
+                 b->args.threads);
+    /* Seeded by shape, not by position or thread count: same inputs for the 1- and 2-thread
+     * runs of a shape, and in every run. */
+    b->seed = rb_seed_derive(BENCH_SEED, b->args.n, b->args.rows);
+    b->cost = en->cost(b->args.n, b->args.rows, sizeof(float));
+    size_t elems = b->args.n * b->args.rows;
+    b->batch = elems >= BATCH_ELEMS ? 1 : (int64_t) (BATCH_ELEMS / elems);
+}
+
+void rb_bench_reshape(rb_bench_inst *inst, size_t *count, size_t rows, size_t n) {
+    size_t k = 0;
+    for (size_t i = 0; i < *count; i++) {
+        rb_bench_inst b = inst[i];
+        if (n) b.args.n = n;
+        if (rows && b.args.rows > 1) b.args.rows = rows; /* one-vector entries stay one vector */
+        inst_derive(&b);
+        int dup = 0; /* the entry's other table shapes collapse onto this one */
+        for (size_t j = 0; j < k && !dup; j++) dup = !strcmp(inst[j].name, b.name);
+        if (!dup) inst[k++] = b;
+    }
+    *count = k;
+}
+
 int rb_bench_instances(const int *threads_override, size_t count, rb_bench_inst **out,
                        size_t *n_out) {
     *out = NULL;
@@ -872,18 +903,7 @@ int rb_bench_instances(const int *threads_override, size_t count, rb_bench_inst 
                             en->log2_max > 0 ? (size_t) 1 << (en->log2_min + (int) i) : en->n[i];
                         b->args.rows = rows[r];
                         b->args.threads = thr[t];
-                        if (b->args.rows > 1)
-                            snprintf(b->name, sizeof b->name, "%s/rows:%zu/n:%zu/threads:%d",
-                                     en->name, b->args.rows, b->args.n, b->args.threads);
-                        else
-                            snprintf(b->name, sizeof b->name, "%s/n:%zu/threads:%d", en->name,
-                                     b->args.n, b->args.threads);
-                        /* Seeded by shape, not by position or thread count: same inputs for
-                         * the 1- and 2-thread runs of a shape, and in every run. */
-                        b->seed = rb_seed_derive(BENCH_SEED, b->args.n, b->args.rows);
-                        b->cost = en->cost(b->args.n, b->args.rows, sizeof(float));
-                        size_t elems = b->args.n * b->args.rows;
-                        b->batch = elems >= BATCH_ELEMS ? 1 : (int64_t) (BATCH_ELEMS / elems);
+                        inst_derive(b);
                     }
         }
         if (pass == 0) {

@@ -69,6 +69,12 @@ typedef struct rb_bench_entry {
  * replaces every entry's thread list. Free with rb_bench_instances_free. */
 int rb_bench_instances(const int *threads_override, size_t count, rb_bench_inst **out,
                        size_t *n_out);
+
+/* Replaces the shape of instances not yet set up: n (0: keep) everywhere, rows (0: keep) where
+ * the instance has more than one row (one-vector instances stay one), then drops those whose new
+ * name repeats an earlier one (an entry's table shapes collapse onto the one asked for).
+ * Entries that do not support the shape refuse it in setup, with the reason. */
+void rb_bench_reshape(rb_bench_inst *inst, size_t *count, size_t rows, size_t n);
 void rb_bench_instances_free(rb_bench_inst *inst, size_t n);
 
 /* Instance lifecycle for the benchmark wrapper (rb_gb_bench setup/body/teardown, ctx = inst):

@@ -1,5 +1,6 @@
 /* `rotabench bench`: measure the machine's limits, run the kernel benchmarks, print a table and
  * optionally write everything (raw samples included) as JSON. */
+#include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -24,11 +25,13 @@ struct bench_opts {
     int repetitions, list, copy_mib, cuda;
     int threads[MAX_THREADS_LIST];
     size_t nthreads;
+    size_t shape_rows, shape_n; /* --shape; 0: the table's */
 };
 
 static void usage(FILE *f) {
     fprintf(f, "usage: rotabench bench [FILTER] [--json FILE] [--min-time S] [--repetitions R]\n"
-               "                       [--threads N[,N...]] [--copy-mib M] [--cuda] [--list]\n\n"
+               "                       [--threads N[,N...]] [--shape [ROWSx]N] [--copy-mib M]\n"
+               "                       [--cuda] [--list]\n\n"
                "Measures the machine's limits (copy bandwidth, peak fp32 add; 1 thread, all cores\n"
                "and every thread count benchmarked), then runs the kernel benchmarks whose name\n"
                "matches the regex FILTER ('-' in front excludes) and prints median time, GFLOP/s,\n"
@@ -38,6 +41,10 @@ static void usage(FILE *f) {
                "  --min-time S       seconds per repetition (default 0.1)\n"
                "  --repetitions R    samples per benchmark (default 5); the median is reported\n"
                "  --threads N,...    pool thread counts to run instead of each benchmark's own\n"
+               "  --shape [ROWSx]N   run the selected benchmarks at vector length N (and ROWS\n"
+               "                     rows where the benchmark has a rows axis) instead of the\n"
+               "                     table's sizes, e.g. 4096x8192; a kernel that does not take\n"
+               "                     the shape says why in its row\n"
                "  --copy-mib M       copy-bandwidth buffer size (default 256; keep it well above\n"
                "                     the last-level cache)\n"
                "  --list             print the benchmark names (after FILTER) and exit\n"
@@ -69,6 +76,8 @@ static int parse_int(const char *s, int *out) {
 }
 
 static int parse_threads(const char *s, struct bench_opts *o) {
+    size_t len = strlen(s);
+    if (!len || s[0] == ',' || s[len - 1] == ',' || strstr(s, ",,")) return -1; /* empty item */
     char buf[128];
     snprintf(buf, sizeof buf, "%s", s);
     o->nthreads = 0;
@@ -80,6 +89,25 @@ static int parse_threads(const char *s, struct bench_opts *o) {
         o->threads[o->nthreads++] = t;
     }
     return o->nthreads ? 0 : -1;
+}
+
+/* "N" or "ROWSxN", positive, at most 2^32 elements in all (16 GiB of fp32 input). */
+static int parse_shape(const char *s, struct bench_opts *o) {
+    unsigned long long rows = 0, n;
+    char *end;
+    if (!isdigit((unsigned char) *s)) return -1; /* strtoull would take a sign or spaces */
+    errno = 0;
+    n = strtoull(s, &end, 10);
+    if (*end == 'x' || *end == 'X') {
+        const char *t = end + 1;
+        if (n < 1 || !isdigit((unsigned char) *t)) return -1;
+        rows = n;
+        n = strtoull(t, &end, 10);
+    }
+    if (errno || *end || n < 1 || n > (1ull << 32) || (rows && rows > (1ull << 32) / n)) return -1;
+    o->shape_rows = (size_t) rows;
+    o->shape_n = (size_t) n;
+    return 0;
 }
 
 static int parse_args(int argc, char **argv, struct bench_opts *o) {
@@ -95,7 +123,7 @@ static int parse_args(int argc, char **argv, struct bench_opts *o) {
             o->cuda = 1;
         } else if (!strcmp(a, "--json") || !strcmp(a, "--min-time") ||
                    !strcmp(a, "--repetitions") || !strcmp(a, "--threads") ||
-                   !strcmp(a, "--copy-mib")) {
+                   !strcmp(a, "--copy-mib") || !strcmp(a, "--shape")) {
             if (!v) {
                 fprintf(stderr, "rotabench bench: %s needs a value\n", a);
                 return 2;
@@ -110,6 +138,8 @@ static int parse_args(int argc, char **argv, struct bench_opts *o) {
                 bad = parse_int(v, &o->copy_mib) || o->copy_mib < 1 || o->copy_mib > 65536;
             else if (!strcmp(a, "--repetitions"))
                 bad = parse_int(v, &o->repetitions) || o->repetitions < 1 || o->repetitions > 1000;
+            else if (!strcmp(a, "--shape"))
+                bad = parse_shape(v, o);
             else
                 bad = parse_threads(v, o);
             if (bad) {
@@ -117,7 +147,9 @@ static int parse_args(int argc, char **argv, struct bench_opts *o) {
                         !strcmp(a, "--min-time")      ? "seconds in (0, 60]"
                         : !strcmp(a, "--copy-mib")    ? "MiB in 1..65536"
                         : !strcmp(a, "--repetitions") ? "an integer 1..1000"
-                                                      : "thread counts like 1 or 1,2");
+                        : !strcmp(a, "--shape")
+                            ? "N or ROWSxN, positive, at most 2^32 elements (e.g. 4096x8192)"
+                            : "thread counts like 1 or 1,2");
                 return 2;
             }
         } else if (a[0] == '-' && a[1] == '-') {
@@ -355,6 +387,7 @@ int rb_cmd_bench(int argc, char **argv) {
 
     rc = rb_bench_instances(o.nthreads ? o.threads : NULL, o.nthreads, &inst, &ninst);
     if (rc) goto fail;
+    if (o.shape_n) rb_bench_reshape(inst, &ninst, o.shape_rows, o.shape_n);
     /* The thread counts to measure limits at: 1, all cores, and every selected benchmark's. */
     int tl[RB_LIMITS_MAX] = {1, rb_limits_cores()};
     size_t ntl = 2, selected = 0;

@@ -427,6 +427,17 @@ Test(cli_bench, usage_errors) {
     cr_assert_eq(run_cli("--min-time -1"), 2);
     cr_assert_eq(run_cli("--repetitions"), 2);
     cr_assert_eq(run_cli("--threads 0"), 2);
+    cr_assert_eq(run_cli("--threads 1,,2 --list"), 2); /* an empty item is not skipped */
+    cr_assert_eq(run_cli("--threads 1, --list"), 2);
+    static const char *const bad_shapes[] = {
+        "0",          "x5", "5x", "0x5", "-4", "4x-5", "1e3", "4x4x4", "99999999999999999999",
+        "65536x65537"}; /* 2^32 + 65536 elements */
+    for (size_t i = 0; i < sizeof bad_shapes / sizeof bad_shapes[0]; i++) {
+        char a[96];
+        snprintf(a, sizeof a, "--shape %s --list", bad_shapes[i]);
+        cr_assert_eq(run_cli(a), 2, "%s", a);
+    }
+    cr_assert_eq(run_cli("--shape 65536x65536 --list"), 0, "2^32 elements are allowed");
     cr_assert_eq(run_cli("--bogus"), 2);
     cr_assert_eq(run_cli("no-such-benchmark"), 2);
     cr_assert_eq(run_cli("'fwht(' --list"), 2);
@@ -486,6 +497,66 @@ Test(bench_registry, expands_the_table) {
         cr_assert(strstr(inst[i].name, "/threads:4"), "%s", inst[i].name);
     }
     rb_bench_instances_free(inst, n);
+}
+
+/* --shape: every instance takes n; those with rows take rows and one-vector ones stay one vector;
+ * an entry's table shapes collapse onto one instance per (shape, threads); the cost, seed and
+ * name follow the new shape. */
+Test(bench_registry, reshape_sets_the_shape_once_per_entry) {
+    rb_bench_inst *inst;
+    size_t n, before;
+    cr_assert_eq(rb_bench_instances(NULL, 0, &inst, &n), 0);
+    before = n;
+    rb_bench_reshape(inst, &n, 4096, 8192);
+    cr_assert(n > 0 && n < before);
+    size_t fwht_one = 0, fwht_rows = 0;
+    for (size_t i = 0; i < n; i++) {
+        const rb_bench_inst *b = &inst[i];
+        cr_assert_eq(b->args.n, 8192, "%s", b->name);
+        cr_assert(b->args.rows == 1 || b->args.rows == 4096, "%s", b->name);
+        for (size_t j = 0; j < i; j++) cr_assert_str_neq(inst[j].name, b->name);
+        char want[RB_BENCH_NAME_MAX];
+        if (b->args.rows > 1)
+            snprintf(want, sizeof want, "%s/rows:4096/n:8192/threads:%d", b->entry->name,
+                     b->args.threads);
+        else
+            snprintf(want, sizeof want, "%s/n:8192/threads:%d", b->entry->name, b->args.threads);
+        cr_assert_str_eq(b->name, want);
+        rb_cost c = b->entry->cost(8192, b->args.rows, sizeof(float));
+        cr_assert(c.bytes == b->cost.bytes && c.flops == b->cost.flops, "%s", b->name);
+        if (!strcmp(b->entry->name, "fwht_f32")) {
+            fwht_one += b->args.rows == 1;
+            fwht_rows += b->args.rows == 4096;
+        }
+    }
+    cr_assert_eq(fwht_one, 2, "the 21 one-vector sizes collapse to one, at 1 and 2 threads");
+    cr_assert_eq(fwht_rows, 2, "the two batched sizes collapse to one, at 1 and 2 threads");
+    rb_bench_instances_free(inst, n);
+    /* n only: the rows stay the table's */
+    cr_assert_eq(rb_bench_instances(NULL, 0, &inst, &n), 0);
+    rb_bench_reshape(inst, &n, 0, 256);
+    int kept_rows = 0;
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_eq(inst[i].args.n, 256, "%s", inst[i].name);
+        kept_rows |= inst[i].args.rows == 262144;
+    }
+    cr_assert(kept_rows, "a rows axis keeps its table values when only n is given");
+    rb_bench_instances_free(inst, n);
+}
+
+/* A shape a kernel does not take fails that benchmark's setup with the kernel's reason, and the
+ * command exits 1; the others still run. */
+Test(cli_bench, shape_a_kernel_refuses_says_why) {
+    char *out, *err;
+    int st = rbt_run_cli("bench --shape 64x100 '^(fwht_f32/rows|rows_sqnorm_f32/)' --min-time "
+                         "0.002 --repetitions 1 --copy-mib 8",
+                         &out, &err);
+    cr_assert_eq(st, 1, "%s%s", out, err);
+    cr_assert(strstr(out, "fwht_f32/rows:64/n:100/threads:1") && strstr(out, "not a power of two"),
+              "%s", out);
+    cr_assert(strstr(out, "rows_sqnorm_f32/rows:64/n:100/threads:1"), "%s", out);
+    free(out);
+    free(err);
 }
 
 /* Setup fills the inputs with the instance's Philox normals, sets the pool's threads and records
