@@ -315,15 +315,13 @@ static int frac_encode_rows(const eden *c, float *w, float *g, uint8_t *idx, con
                                          qh, k);
     if (rc) return rc;
     for (size_t i = 0; i < rows; i++) {
-        double tq = 0, q2 = 0;
-        for (size_t j = 0; j < nl; j++) {
-            tq += (double) gl[i * nl + j] * ql[i * nl + j];
-            q2 += (double) ql[i * nl + j] * ql[i * nl + j];
-        }
-        for (size_t j = 0; j < k; j++) {
-            tq += (double) gh[i * k + j] * qh[i * k + j];
-            q2 += (double) qh[i * k + j] * qh[i * k + j];
-        }
+        /* <t,q> and |q|^2 over both parts, with the row kernels the integer path uses */
+        double tl, th, ql2, qh2;
+        rb_rows_dot_f32(gl + i * nl, ql + i * nl, 1, nl, nl, &tl);
+        rb_rows_dot_f32(gh + i * k, qh + i * k, 1, k, k, &th);
+        rb_rows_sqnorm_f32(ql + i * nl, 1, nl, nl, &ql2);
+        rb_rows_sqnorm_f32(qh + i * k, 1, k, k, &qh2);
+        double tq = tl + th, q2 = ql2 + qh2;
         /* The integer path's formulas: <y,q> = <t,q> |y|/sqrt(n). */
         double ny = sqrt(sq[i]), rn = sqrt((double) n), s = 0;
         if (ny > 0 && tq > 0) s = c->unbiased ? ny * rn / tq : tq * ny / (rn * q2);
