@@ -342,12 +342,14 @@ static int frac_decode_rows(const eden *c, const uint8_t *in, size_t cbytes, siz
         rc = rb_codebook_decode_rows_f32(&c->cb_hi, in + c->lo_bytes, cbytes, rows, k, c->bits + 1,
                                          qh, k);
     if (rc) return rc;
-    for (size_t i = 0; i < rows; i++) {
-        float s;
-        memcpy(&s, in + i * cbytes + c->payload_bytes, sizeof s);
-        for (size_t j = 0; j < nl; j++) y[i * n + c->pos[j]] = s * ql[i * nl + j];
-        for (size_t j = 0; j < k; j++) y[i * n + ph[j]] = s * qh[i * k + j];
+    for (size_t i = 0; i < rows; i++) { /* scatter back to coordinate order */
+        for (size_t j = 0; j < nl; j++) y[i * n + c->pos[j]] = ql[i * nl + j];
+        for (size_t j = 0; j < k; j++) y[i * n + ph[j]] = qh[i * k + j];
     }
+    /* tmp is free again: S per row, applied by the kernel the integer path uses */
+    for (size_t i = 0; i < rows; i++)
+        memcpy(&tmp[i], in + i * cbytes + c->payload_bytes, sizeof(float));
+    rb_rows_scale_f32(y, rows, n, n, tmp);
     return RB_OK;
 }
 
