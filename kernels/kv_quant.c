@@ -34,12 +34,8 @@ int rb_kv_int4_encode_f32_ref(const float *x, size_t rows, size_t d, size_t stri
             mn = v[j] < mn ? v[j] : mn;
             mx = v[j] > mx ? v[j] : mx;
         }
-        float range = mx - mn;
-        float scale = (range > 1e-8f ? range : 1e-8f) / 15.0f, z = (0.0f - mn) / scale;
-        if (flags & RB_KV_SZ_F16) {
-            scale = rb_f16_round(scale);
-            z = rb_f16_round(z);
-        }
+        float scale, z;
+        rb_kv_scale_zero(mn, mx, flags, &scale, &z);
         uint8_t *out = packed + r * half;
         for (size_t j = 0; j < half; j++) {
             uint8_t q[2];

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "kernels/dispatch.h"
+#include "kernels/half.h"
 
 enum { RB_KV_INT4_DMAX = 4096 }; /* longest row (head_dim) the kernels take */
 
@@ -28,9 +29,11 @@ enum {
  *   fp16 value (rb_f16_round: ties to even, beyond 65504 to +-inf, as a cast to fp16) right
  *   after they are computed, and the codes use the rounded pair, q = (uint8)(v / s16 + z16 +
  *   0.5) clamped to [0, 15] (the clamps can act here: s16 may be below scale), so that the
- *   decode's (q - z16) s16 is what the stored pair gives. The pair is not checked: a caller
- *   that can meet a zero point beyond fp16 (a row whose values are far from 0 against their
- *   range) checks sz for inf.
+ *   decode's (q - z16) s16 is what the stored pair gives. The scale is first raised to
+ *   RB_KV_F16_SCALE_MIN, the least fp16 step, and z computed with it: a scale that rounded to
+ *   0 would decode every row to 0, or to NaN where z overflowed (a constant row). The pair is
+ *   not checked: a caller that can meet a zero point beyond fp16 (a row whose values are far
+ *   from 0 against their range) checks sz for inf.
  * packed is rows x d/2 bytes (row stride d/2), sz rows x 2 floats. d even, 2 <= d <=
  * RB_KV_INT4_DMAX, m a power of two dividing d; inputs finite. Bit-identical in every variant
  * and for any thread count (rows are independent; the pool splits rows), except on rows whose
@@ -67,6 +70,22 @@ typedef int (*rb_kv_int4_decode_fn)(const uint8_t *packed, const float *sz, size
 extern const rb_op rb_op_kv_int4_decode_f32;
 int rb_kv_int4_decode_f32_ref(const uint8_t *packed, const float *sz, size_t rows, size_t d,
                               size_t m, float *xhat, size_t ld);
+
+/* RB_KV_SZ_F16: the least scale stored, 2^-24 (the least positive fp16 value). */
+#define RB_KV_F16_SCALE_MIN 0x1p-24f
+
+/* A row's (scale, z) from its min and max, as every CPU variant computes them (above). */
+static inline void rb_kv_scale_zero(float mn, float mx, unsigned flags, float *scale, float *z) {
+    float range = mx - mn, s = (range > 1e-8f ? range : 1e-8f) / 15.0f;
+    if (flags & RB_KV_SZ_F16) s = s > RB_KV_F16_SCALE_MIN ? s : RB_KV_F16_SCALE_MIN;
+    float zz = (0.0f - mn) / s;
+    if (flags & RB_KV_SZ_F16) {
+        s = rb_f16_round(s);
+        zz = rb_f16_round(zz);
+    }
+    *scale = s;
+    *z = zz;
+}
 
 /* fp32 -> bf16 -> fp32, round to nearest even (finite inputs), as torch's .to(bfloat16). */
 static inline float rb_bf16_round(float f) {

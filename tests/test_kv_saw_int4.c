@@ -436,6 +436,42 @@ Test(kv_saw_int4, fp16_pair_is_rounded_and_the_codes_use_it) {
     free(s16);
 }
 
+/* RB_KV_SZ_F16 on rows whose fp32 scale is below the least fp16 value: a scale rounded to 0
+ * decoded a tiny row to 0 and a constant row to NaN ((q - inf) * 0). The stored scale is at
+ * least 2^-24, a tiny row decodes to within one step of itself, and no row decodes to NaN; in
+ * every variant (16 copies of each row, so the AVX-512 kernel's blocks of 16 see them too). */
+Test(kv_saw_int4, fp16_pair_keeps_tiny_rows) {
+    uint64_t seed = rbt_seed();
+    const size_t d = 64, rows = 48;
+    float *x = rbt_normal_f32(rows * d, seed, 12);
+    for (size_t r = 0; r < rows; r++)
+        for (size_t j = 0; j < d; j++) {
+            float *v = &x[r * d + j];
+            *v = r % 3 == 0 ? 1e-5f + 1e-8f * *v : r % 3 == 1 ? -1.75f : 0.0f;
+        }
+    check_encode_variants(x, rows, d, d, 1, RB_KV_SZ_F16, "tiny and constant rows", seed);
+    uint8_t *q = malloc(rows * d / 2);
+    float *sz = malloc(rows * 2 * sizeof(float)), *y = malloc(rows * d * sizeof(float));
+    cr_assert_eq(rb_kv_int4_encode_f32(x, rows, d, d, 1, RB_KV_SZ_F16, q, sz), 0);
+    cr_assert_eq(rb_kv_int4_decode_f32(q, sz, rows, d, 1, y, d), 0);
+    for (size_t r = 0; r < rows; r++) {
+        cr_assert_geq(sz[2 * r], 0x1p-24f, "row %zu: scale %a", r, sz[2 * r]);
+        for (size_t j = 0; j < d; j++) {
+            float v = x[r * d + j], w = y[r * d + j];
+            cr_assert(!isnan(w), "row %zu element %zu decodes to NaN (seed %llu)", r, j,
+                      (unsigned long long) seed);
+            if (r % 3 == 0)
+                cr_assert_leq(fabsf(w - v), sz[2 * r], "row %zu element %zu: %a for %a", r, j, w,
+                              v);
+            if (r % 3 == 2) cr_assert_eq(w, 0.0f, "row %zu element %zu", r, j);
+        }
+    }
+    free(x);
+    free(q);
+    free(sz);
+    free(y);
+}
+
 /* saw_int4 scale_bits 16 stores the pair in fp16: its cache is the kernel's RB_KV_SZ_F16
  * encode decoded (bit for bit), not the fp32 pair's (which it was while still billed 4.25
  * bits), and a zero point fp16 cannot hold is an error naming the token and head. */

@@ -140,6 +140,8 @@ __global__ void __launch_bounds__(512)
             if (lane == 0) {
                 float range = __fsub_rn(mx, mn);
                 float scale = __fdiv_rn(range > 1e-8f ? range : 1e-8f, 15.0f);
+                if (fl & RB_KV_SZ_F16) /* the CPU's rb_kv_scale_zero */
+                    scale = scale > RB_KV_F16_SCALE_MIN ? scale : RB_KV_F16_SCALE_MIN;
                 float z = __fdiv_rn(__fsub_rn(0.0f, mn), scale);
                 if (fl & RB_KV_SZ_F16) { /* the CPU's rb_f16_round: nearest even, inf beyond */
                     scale = __half2float(__float2half_rn(scale));
@@ -263,6 +265,8 @@ __global__ void __launch_bounds__(256)
             }
             const float range = __fsub_rn(mx, mn);
             float scale = __fdiv_rn(range > 1e-8f ? range : 1e-8f, 15.0f);
+            if (fl & RB_KV_SZ_F16)
+                scale = scale > RB_KV_F16_SCALE_MIN ? scale : RB_KV_F16_SCALE_MIN;
             float z = __fdiv_rn(__fsub_rn(0.0f, mn), scale);
             if (fl & RB_KV_SZ_F16) { /* as in fu_kv_encode_kernel */
                 scale = __half2float(__float2half_rn(scale));

@@ -91,12 +91,8 @@ int rb_kv_int4_encode_f32_avx2(const float *x, size_t rows, size_t d, size_t str
             vmx = _mm256_max_ps(vmx, a);
         }
         float mn = hmin8(vmn), mx = hmax8(vmx);
-        float range = mx - mn;
-        float scale = (range > 1e-8f ? range : 1e-8f) / 15.0f, z = (0.0f - mn) / scale;
-        if (flags & RB_KV_SZ_F16) {
-            scale = rb_f16_round(scale);
-            z = rb_f16_round(z);
-        }
+        float scale, z;
+        rb_kv_scale_zero(mn, mx, flags, &scale, &z);
         const __m256 vs = _mm256_set1_ps(scale), vz = _mm256_set1_ps(z);
         uint8_t *out = packed + r * half;
         for (size_t j = 0; j < half; j += 8) {

@@ -175,13 +175,14 @@ RB_AI void encode_block(const float *x, size_t n, size_t ahead, size_t stride, s
     __m512 range = _mm512_sub_ps(mx, mn);
     __m512 scale =
         _mm512_div_ps(_mm512_max_ps(range, _mm512_set1_ps(1e-8f)), _mm512_set1_ps(15.0f));
+    /* fp16 side values: the scale floor (rb_kv_scale_zero), scalar rounding of the 16 pairs
+     * (rare flag; the kernel's cost is the ~190 vector operations a row, not these), and the
+     * clamped codes below, since with the rounded pair f can leave [0.5, 16). */
+    const int f16 = (flags & RB_KV_SZ_F16) != 0;
+    if (f16) scale = _mm512_max_ps(scale, _mm512_set1_ps(RB_KV_F16_SCALE_MIN));
     __m512 z = _mm512_div_ps(_mm512_sub_ps(_mm512_setzero_ps(), mn), scale);
     _mm512_store_ps(sc, scale);
     _mm512_store_ps(zz, z);
-    /* fp16 side values: scalar rounding of the 16 pairs (rare flag; the kernel's cost is the
-     * ~190 vector operations a row, not these), and the clamped codes below, since with the
-     * rounded pair f can leave [0.5, 16). */
-    const int f16 = (flags & RB_KV_SZ_F16) != 0;
     if (f16) {
         for (int i = 0; i < 16; i++) {
             sc[i] = rb_f16_round(sc[i]);
@@ -272,12 +273,8 @@ static void encode_rows_mem(const float *x, size_t rows, size_t d, size_t stride
             vmx = _mm512_max_ps(vmx, a);
         }
         float mn = _mm512_reduce_min_ps(vmn), mx = _mm512_reduce_max_ps(vmx);
-        float range = mx - mn;
-        float scale = (range > 1e-8f ? range : 1e-8f) / 15.0f, z = (0.0f - mn) / scale;
-        if (flags & RB_KV_SZ_F16) {
-            scale = rb_f16_round(scale);
-            z = rb_f16_round(z);
-        }
+        float scale, z;
+        rb_kv_scale_zero(mn, mx, flags, &scale, &z);
         const __m512 vs = _mm512_set1_ps(scale), vz = _mm512_set1_ps(z);
         uint8_t *out = packed + r * half;
         for (size_t j = 0; j < half; j += 16) {
