@@ -157,8 +157,12 @@ __device__ __forceinline__ float rc_load_f32(const uint8_t *p) {
 /* The codebook index of v, the number of thresholds t[0 .. 2^BITS - 2] strictly below it
  * (sorted, +Inf past k - 1), as a binary search whose probes are selects between compile-time
  * entries: no memory access, so no latency chain (a shared-memory table made each probe wait
- * for its load). NaN compares false throughout: index 0, as the count gives. */
-template <int BITS> __device__ __forceinline__ unsigned rc_search(float v, const float (&t)[16]) {
+ * for its load). At BITS = 4 the last two probes read ts, the same table in shared memory: their
+ * 3 + 7 selects kept all 15 thresholds in registers (255 a thread at d = 1536) and cost more
+ * than the load, which the other 95 elements' work hides (d = 1536: 6.4 -> 4.8 ms). NaN
+ * compares false throughout: index 0, as the count gives. */
+template <int BITS>
+__device__ __forceinline__ unsigned rc_search(float v, const float (&t)[16], const float *ts) {
     if constexpr (BITS == 1) {
         return t[0] < v;
     } else if constexpr (BITS == 2) {
@@ -173,11 +177,8 @@ template <int BITS> __device__ __forceinline__ unsigned rc_search(float v, const
     } else {
         const bool p1 = t[7] < v;
         const bool p2 = (p1 ? t[11] : t[3]) < v;
-        const bool p3 = (p1 ? (p2 ? t[13] : t[9]) : (p2 ? t[5] : t[1])) < v;
-        const float e0 = p3 ? t[2] : t[0], e1 = p3 ? t[6] : t[4];
-        const float e2 = p3 ? t[10] : t[8], e3 = p3 ? t[14] : t[12];
-        const bool p4 = (p1 ? (p2 ? e3 : e2) : (p2 ? e1 : e0)) < v;
-        return 8u * p1 + 4u * p2 + 2u * p3 + p4;
+        const unsigned i = 8u * p1 + 4u * p2, j = i + 2u * (ts[i + 1] < v);
+        return j + (ts[j] < v);
     }
 }
 
@@ -220,15 +221,16 @@ __device__ __forceinline__ void rc_transpose16(unsigned &lo, unsigned &hi, int l
     }
 }
 
-/* Per warp, with ASYNC: two stages of a row pair in shared memory (the second row 16 floats
- * further, so that the halves read distinct banks), filled by cp.async while the pair before
- * is computed: the loads stay in flight however long the arithmetic of a pair takes (d = 1536
- * keeps only 8 warps an SM resident). */
+/* Per warp, with ASYNC: a row pair in shared memory (the second row 16 floats further, so that
+ * the halves read distinct banks). The warp copies it into registers, then queues the next
+ * pair's cp.async into the same buffer: the loads stay in flight while the pair is computed
+ * (d = 1536 keeps few warps an SM resident). One stage, not two: half the shared memory, so
+ * more blocks fit (d = 128 b4: 0.37 -> 0.35 ms; d = 1536 unchanged). */
 template <int NI> __host__ __device__ constexpr int rc_stage_floats() {
     return 2 * 16 * NI + 16;
 }
 template <int NI> constexpr size_t rc_async_smem() {
-    return (size_t) RC_WARPS * 2 * rc_stage_floats<NI>() * sizeof(float);
+    return (size_t) RC_WARPS * rc_stage_floats<NI>() * sizeof(float);
 }
 
 /* Queues the rows of pair pr (those below `rows`) into stage buffer buf: 16-byte pieces, every
@@ -254,45 +256,47 @@ __global__ void __launch_bounds__(RC_WARPS * 32)
                      size_t ldp, float *norm) {
     constexpr int D = 16 * NI, PAYLOAD = D * BITS / 8;
     extern __shared__ float rc_stages[];
+    __shared__ float tab[16]; /* rc_search's table at BITS = 4 */
+    if constexpr (BITS == 4) {
+        if (threadIdx.x == 0) { /* constant indices: a stays in the parameter space */
+#pragma unroll
+            for (int i = 0; i < 16; i++) tab[i] = a.tab[i];
+        }
+        __syncthreads();
+    }
     const int lane = threadIdx.x & 31, l = lane & 15, half = lane >> 4;
     const size_t pairs = (rows + 1) / 2;
     const size_t nwarps = ((size_t) gridDim.x * blockDim.x) >> 5;
     const size_t first = ((size_t) blockIdx.x * blockDim.x + threadIdx.x) >> 5;
-    float *stage = rc_stages + (threadIdx.x >> 5) * 2 * rc_stage_floats<NI>();
+    float *stage = rc_stages + (threadIdx.x >> 5) * rc_stage_floats<NI>();
     if constexpr (ASYNC) {
         if (first < pairs) rc_prefetch<NI>(stage, x, first, rows, lane);
     }
-    int cur = 0;
     for (size_t pr = first; pr < pairs; pr += nwarps) {
         const size_t row = 2 * pr + half;
         const bool live = row < rows;
         float v[NI];
         if constexpr (ASYNC) {
-            /* every lane is done with the other stage (read one pair ago): refill it */
-            __syncwarp();
-            if (pr + nwarps < pairs)
-                rc_prefetch<NI>(stage + (cur ^ 1) * rc_stage_floats<NI>(), x, pr + nwarps, rows,
-                                lane);
-            else
-                __pipeline_commit();
-            __pipeline_wait_prior(1);
+            __pipeline_wait_prior(0);
             __syncwarp();
             /* a half past the last row reads its partner's row */
-            const float *b = stage + cur * rc_stage_floats<NI>() + (live ? half : 0) * (D + 16) + l;
+            const float *b = stage + (live ? half : 0) * (D + 16) + l;
 #pragma unroll
             for (int i = 0; i < NI; i++) v[i] = b[16 * i];
-            cur ^= 1;
+            __syncwarp(); /* every lane has its row before the buffer is refilled */
+            if (pr + nwarps < pairs) rc_prefetch<NI>(stage, x, pr + nwarps, rows, lane);
         } else {
             const float *xr = x + (live ? row : row - 1) * D + l;
 #pragma unroll
             for (int i = 0; i < NI; i++) v[i] = __ldcs(xr + 16 * i);
         }
-        /* |x|^2 in rb_lanes16_sum's order; a float's square is exact in double */
+        /* |x|^2 in rb_lanes16_sum's order; a float's square is exact in double, so the fma's one
+         * rounding is the reference's s + t * t */
         double s = 0.0;
 #pragma unroll
         for (int i = 0; i < NI; i++) {
             double t = (double) v[i];
-            s = __dadd_rn(s, __dmul_rn(t, t));
+            s = __fma_rn(t, t, s);
         }
         s = __dadd_rn(s, __shfl_down_sync(kFull, s, 8, 16));
         s = __dadd_rn(s, __shfl_down_sync(kFull, s, 4, 16));
@@ -312,8 +316,13 @@ __global__ void __launch_bounds__(RC_WARPS * 32)
             else
                 rc_store_bytes(pk + PAYLOAD, __float_as_uint(nf), 4);
         }
+        if (pre == 1.0f) { /* v * 1 is v: one multiply an element fewer on all but tiny rows */
 #pragma unroll
-        for (int i = 0; i < NI; i++) v[i] = __fmul_rn(__fmul_rn(v[i], pre), inv);
+            for (int i = 0; i < NI; i++) v[i] = __fmul_rn(v[i], inv);
+        } else {
+#pragma unroll
+            for (int i = 0; i < NI; i++) v[i] = __fmul_rn(__fmul_rn(v[i], pre), inv);
+        }
         rc_signs<NI>(v, a.d1, l);
         rc_transform<NI, K>(v, l, false, a.scale, a.scale_on);
         if (a.d2) {
@@ -323,7 +332,7 @@ __global__ void __launch_bounds__(RC_WARPS * 32)
         if constexpr (BITS == 3) {
 #pragma unroll
             for (int i = 0; i < NI; i++) {
-                uint64_t w = (uint64_t) rc_search<3>(v[i], a.tab) << (3 * l);
+                uint64_t w = (uint64_t) rc_search<3>(v[i], a.tab, tab) << (3 * l);
 #pragma unroll
                 for (int m = 1; m < 16; m *= 2) w |= __shfl_xor_sync(kFull, w, m, 16);
                 if (live && l == 0) rc_store_bytes(pk + 6 * i, w, 6);
@@ -336,7 +345,7 @@ __global__ void __launch_bounds__(RC_WARPS * 32)
                 unsigned lo = 0, hi = 0;
 #pragma unroll
                 for (int t = 0; t < 16 && 16 * m + t < NI; t++) {
-                    unsigned c = rc_search<BITS>(v[16 * m + t], a.tab);
+                    unsigned c = rc_search<BITS>(v[16 * m + t], a.tab, tab);
                     if (BITS * t < 32)
                         lo |= c << (BITS * t);
                     else
