@@ -6,7 +6,8 @@
 
 #include <stddef.h>
 
-/* Blocks in flight at once; a codec keeps scratch for this many blocks (slot 0..SLOTS-1). */
+/* Blocks in flight at once; a codec keeps scratch for this many blocks (slot 0..SLOTS-1), and a
+ * batch is split into this many runs of consecutive blocks, one task each. */
 enum { RB_CODEC_SLOTS = 16 };
 
 /* fn(ctx, slot, row0, rows) handles rows [row0, row0 + rows) with the scratch of `slot`; it
