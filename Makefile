@@ -74,13 +74,15 @@ V ?= 0
 Q := $(if $(filter 1,$(V)),,@)
 say = $(if $(filter 1,$(V)),,@printf '  %-6s %s\n' $(1) $(2))
 
-.PHONY: all deps run test bench check-asan check-clang format lint clean help version-stamp
+.PHONY: all deps run test bench bundle check-asan check-clang format lint clean help version-stamp
 all: deps $(BIN)
 
 help:
 	@echo "make run         install deps, build, run configs/default.yaml, write results and a report"
 	@echo "make test        install deps, build, run the whole test suite"
 	@echo "make bench       kernel benchmarks (Google Benchmark) with the machine's measured limits"
+	@echo "make bundle      $(BUILD)/rotabench-bundle.tar.xz: binaries + libraries for a machine"
+	@echo "                 without the build packages (tools/bundle.sh says how to run it)"
 	@echo "make check-asan  the test suite under AddressSanitizer + UBSan"
 	@echo "make check-clang the test suite built with clang"
 	@echo "make format      reformat sources with clang-format; make lint checks format + cppcheck"
@@ -158,6 +160,9 @@ run: deps $(BIN)
 
 bench: deps $(BIN)
 	$(BIN) bench $(BENCH_FILTER)
+
+bundle: deps $(BIN) $(TESTS)
+	tools/bundle.sh $(BUILD) $(BUILD)/rotabench-bundle.tar.xz
 
 # Criterion reports a test that LeakSanitizer or UBSan complained about as passed (the report
 # goes to stderr of the forked test), so the log is searched for sanitizer reports as well: the
