@@ -207,6 +207,22 @@ static int st_args(const rb_params *p, const char **path, const char **name) {
     return RB_OK;
 }
 
+/* The tensor as a dataset tensor: at least one axis and one element (as the npy kind's rule), on
+ * the header, so that a dry run refuses what every method would. */
+static int st_dataset_rule(const char *path, const char *name, const rb_safetensors_entry *e) {
+    if (e->ndim == 0)
+        return rb_error_set(RB_EINVAL,
+                            "%s: tensor '%s' is 0-d (one number); a dataset tensor has "
+                            "1 to %d axes",
+                            path, name, RB_TENSOR_NDIM_MAX);
+    if (e->numel == 0)
+        return rb_error_set(RB_EINVAL,
+                            "%s: tensor '%s' is empty (a zero in its shape); a dataset "
+                            "tensor needs at least one element",
+                            path, name);
+    return RB_OK;
+}
+
 static int load_safetensors(const rb_params *p, uint64_t seed, rb_dataset *ds) {
     const char *path, *name, *as = rb_params_str(p, "as");
     int rc = st_args(p, &path, &name);
@@ -215,7 +231,7 @@ static int load_safetensors(const rb_params *p, uint64_t seed, rb_dataset *ds) {
     FILE *f = rb_data_open(path);
     if (!f) return RB_EIO;
     rb_safetensors_entry e;
-    if ((rc = read_entry(f, path, name, &e))) goto done;
+    if ((rc = read_entry(f, path, name, &e)) || (rc = st_dataset_rule(path, name, &e))) goto done;
     rb_elem t = st_elem[dtype_index(e.dtype)];
     raw = malloc(e.nbytes ? e.nbytes : 1);
     if (!raw) {
@@ -260,6 +276,7 @@ static int shape_safetensors(const rb_params *p, rb_dataset_shape *s) {
     rb_safetensors_entry e = {0};
     int rc = st_args(p, &path, &name);
     if (!rc) rc = rb_safetensors_read_header(path, name, &e);
+    if (!rc) rc = st_dataset_rule(path, name, &e);
     if (!rc && !strcmp(rb_params_str(p, "as"), "x") && e.ndim == 2) {
         s->dim = e.shape[1];
         s->rows = e.shape[0];

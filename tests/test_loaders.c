@@ -89,6 +89,18 @@ Test(loaders, npy_rejections) {
     cr_assert_eq(rb_npy_write(p5, RB_NPY_F32, 5, s5, (float[6]){0}), 0);
     expect_error(rbt_load_and_shape(&ds, "npy", 0, "path", p5, NULL), RB_EINVAL, "rank5.npy",
                  "5 axes");
+    /* No elements, or no axis: every method would refuse them, so the header does (a dry run). */
+    const char *pe = rbt_tmp("empty.npy"), *p0 = rbt_tmp("scalar.npy");
+    cr_assert_eq(rb_npy_write(pe, RB_NPY_F32, 2, (size_t[2]){4, 0}, NULL), 0);
+    expect_error(rbt_load_and_shape(&ds, "npy", 0, "path", pe, NULL), RB_EINVAL, "empty.npy",
+                 "an empty array (shape (4, 0))");
+    cr_assert_eq(rb_npy_write(p0, RB_NPY_F32, 0, NULL, (float[1]){1}), 0);
+    expect_error(rbt_load_and_shape(&ds, "npy", 0, "path", p0, NULL), RB_EINVAL, "scalar.npy",
+                 "a 0-d array");
+    const char *pg = rbt_tmp("good.npy");
+    cr_assert_eq(rb_npy_write(pg, RB_NPY_F32, 2, shape, (float[6]){1, 2, 3, 4, 5, 6}), 0);
+    expect_error(rbt_load_and_shape(&ds, "npy", 0, "path", pg, "queries_path", pe, NULL), RB_EINVAL,
+                 "empty.npy", "an empty array");
     expect_error(rbt_load_and_shape(&ds, "npy", 0, "path", rbt_tmp("missing.npy"), NULL), RB_EIO,
                  "missing.npy", NULL);
     cr_assert_null(strstr(rb_error_detail(), "relative"), "%s", rb_error_detail());
@@ -169,7 +181,8 @@ static void write_st(const char *path, const char *header, uint64_t hlen_overrid
 }
 
 Test(loaders, safetensors_good_file) {
-    /* a: F32 2x3; h: F16 [1, -2.5, 65504]; b: BF16 2 [1.5, -3]; d: F64 scalar 0.1. */
+    /* a: F32 2x3; h: F16 [1, -2.5, 65504]; b: BF16 2 [1.5, -3]; d: F64 [0.1]; s: the same
+     * bytes as a 0-d tensor (refused: a dataset tensor has an axis). */
     unsigned char data[24 + 6 + 4 + 8];
     float a[6] = {1, -2, 3.5f, 0, 1e-3f, -7};
     uint16_t h[3] = {0x3c00, 0xc100, 0x7bff}, b[2] = {0x3fc0, 0xc040};
@@ -183,7 +196,8 @@ Test(loaders, safetensors_good_file) {
         "\"a\": {\"dtype\": \"F32\", \"shape\": [2, 3], \"data_offsets\": [0, 24]}, "
         "\"h\": {\"dtype\": \"F16\", \"shape\": [3], \"data_offsets\": [24, 30]}, "
         "\"b\": {\"dtype\": \"BF16\", \"shape\": [2, 1], \"data_offsets\": [30, 34]}, "
-        "\"d\": {\"dtype\": \"F64\", \"shape\": [], \"data_offsets\": [34, 42]}}   ";
+        "\"d\": {\"dtype\": \"F64\", \"shape\": [1], \"data_offsets\": [34, 42]}, "
+        "\"s\": {\"dtype\": \"F64\", \"shape\": [], \"data_offsets\": [34, 42]}}   ";
     const char *p = rbt_tmp("good.safetensors");
     write_st(p, hdr, 0, data, sizeof data);
     rb_dataset ds;
@@ -209,8 +223,10 @@ Test(loaders, safetensors_good_file) {
     rb_dataset_free(&ds);
     cr_assert_eq(rbt_load_and_shape(&ds, "safetensors", 0, "path", p, "tensor", "d", NULL), 0);
     t = rb_dataset_tensor(&ds, "x");
-    cr_assert(t->ndim == 0 && t->data[0] == 0.1f);
+    cr_assert(t->ndim == 1 && t->shape[0] == 1 && t->data[0] == 0.1f);
     rb_dataset_free(&ds);
+    expect_error(rbt_load_and_shape(&ds, "safetensors", 0, "path", p, "tensor", "s", NULL),
+                 RB_EINVAL, "tensor 's' is 0-d", NULL);
     /* the same tensor again: the same hash */
     cr_assert_eq(rbt_load_and_shape(&ds, "safetensors", 0, "path", p, "tensor", "a", NULL), 0);
     cr_assert_str_eq(ds.hash, hash_a);
@@ -230,6 +246,11 @@ Test(loaders, safetensors_rejections) {
     expect_error(
         rbt_load_and_shape(&ds, "safetensors", 0, "path", p, "tensor", "__metadata__", NULL),
         RB_EINVAL, "no tensor", NULL);
+
+    write_st(p, "{\"e\": {\"dtype\": \"F32\", \"shape\": [3, 0], \"data_offsets\": [0, 0]}}", 0, a,
+             0);
+    expect_error(rbt_load_and_shape(&ds, "safetensors", 0, "path", p, "tensor", "e", NULL),
+                 RB_EINVAL, "tensor 'e' is empty", NULL);
 
     write_st(p, good, UINT64_C(1) << 40, a, 24);
     expect_error(rbt_load_and_shape(&ds, "safetensors", 0, "path", p, "tensor", "a", NULL),
