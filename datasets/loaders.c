@@ -35,7 +35,7 @@ static const rb_param_def npy_params[] = {
 
 /* A file's array as a dataset tensor: 1 to RB_TENSOR_NDIM_MAX axes and at least one element.
  * Checked on the header, so the preflight (and a dry run) refuses what every method would. */
-static int npy_axes(const char *path, const rb_npy_array *a) {
+static int npy_as_tensor(const char *path, const rb_npy_array *a) {
     if (a->ndim > RB_TENSOR_NDIM_MAX)
         return rb_error_set(RB_EINVAL, "%s: %d axes; a dataset tensor has at most %d", path,
                             a->ndim, RB_TENSOR_NDIM_MAX);
@@ -44,19 +44,17 @@ static int npy_axes(const char *path, const rb_npy_array *a) {
                             "%s: a 0-d array (one number); a dataset tensor has 1 to %d "
                             "axes",
                             path, RB_TENSOR_NDIM_MAX);
-    for (int i = 0; i < a->ndim; i++)
-        if (!a->shape[i]) {
-            char dims[96] = "(";
-            for (int j = 0; j < a->ndim; j++) {
-                size_t o = strlen(dims);
-                snprintf(dims + o, sizeof dims - o, "%s%zu", j ? ", " : "", a->shape[j]);
-            }
-            strncat(dims, ")", sizeof dims - strlen(dims) - 1);
-            return rb_error_set(RB_EINVAL,
-                                "%s: an empty array (shape %s); a dataset tensor needs at least "
-                                "one element",
-                                path, dims);
-        }
+    if (a->count == 0) { /* a zero in the shape */
+        char dims[96];
+        size_t o = (size_t) snprintf(dims, sizeof dims, "(");
+        for (int j = 0; j < a->ndim && o < sizeof dims; j++)
+            o += (size_t) snprintf(dims + o, sizeof dims - o, "%s%zu", j ? ", " : "", a->shape[j]);
+        if (o < sizeof dims) snprintf(dims + o, sizeof dims - o, ")");
+        return rb_error_set(RB_EINVAL,
+                            "%s: an empty array (shape %s); a dataset tensor needs at least one "
+                            "element",
+                            path, dims);
+    }
     return RB_OK;
 }
 
@@ -64,7 +62,7 @@ static int npy_into(rb_dataset *ds, const char *path, const char *name, unsigned
     rb_npy_array a;
     int rc = rb_npy_read(path, RB_NPY_F32, flags, &a);
     if (rc) return rc;
-    if ((rc = npy_axes(path, &a))) {
+    if ((rc = npy_as_tensor(path, &a))) {
         rb_npy_free(&a);
         return rc;
     }
@@ -121,7 +119,7 @@ static void vectors_shape(rb_dataset_shape *s, size_t rows, size_t dim, const ch
 /* rb_npy_read_header with npy_into's own rule. */
 static int npy_head(const char *path, unsigned flags, rb_npy_array *a) {
     int rc = rb_npy_read_header(path, flags, a);
-    return rc ? rc : npy_axes(path, a);
+    return rc ? rc : npy_as_tensor(path, a);
 }
 
 /* The headers of the array and the queries; the row length of an array stored as 'x'. */

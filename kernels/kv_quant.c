@@ -7,7 +7,6 @@
 
 #include "kernels/cuda_offload.h"
 #include "kernels/fwht.h"
-#include "kernels/half.h"
 #include "kernels/kv_quant_variants.h"
 #include "kernels/pool.h"
 

@@ -4,7 +4,6 @@
 #include <immintrin.h>
 #include <math.h>
 
-#include "kernels/half.h"
 #include "kernels/kv_quant.h"
 #include "kernels/kv_quant_variants.h"
 
