@@ -61,6 +61,7 @@ typedef struct rb_dataset_shape {
     size_t heads, head_dim, tokens; /* KV data: K and V are tokens x heads x head_dim */
     size_t calib_tokens;            /* KV data: calibration tokens K_calib, V_calib (0: none) */
     double rope_base;               /* KV data: the keys' RoPE base, 0 when they have none */
+    int signal; /* 1: a sampled sparse signal (the sparse family's data: no vectors, no KV) */
 } rb_dataset_shape;
 
 #define RB_SHAPE_UNKNOWN SIZE_MAX

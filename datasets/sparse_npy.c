@@ -100,7 +100,7 @@ static int signal_header(const rb_params *p, const char **path, size_t *n) {
 
 /* A signal fills none of the shape's vector or KV fields. */
 static int shape_sparse_npy(const rb_params *p, rb_dataset_shape *s) {
-    (void) s;
+    s->signal = 1;
     const char *path;
     size_t n;
     return signal_header(p, &path, &n);

@@ -207,7 +207,7 @@ static int sparse_check(const rb_params *p) {
 
 /* A sparse signal fills none of the shape's vector or KV fields. */
 static int sparse_shape(const rb_params *p, rb_dataset_shape *s) {
-    (void) s;
+    s->signal = 1;
     return sparse_check(p);
 }
 

@@ -84,6 +84,10 @@ int rb_eval_kv_check_queries(const rb_method *m, const char *const *metrics, siz
 /* The KV evaluator's error for data without K and V (a KV method on vector data), which the
  * preflight gives too. */
 int rb_eval_kv_no_cache(const rb_method *m);
+/* The same for the vector codec evaluator (no 2-d 'x': a codec on a sparse signal) and the
+ * sparse one (no signal oracle: a sparse method on vectors or a KV cache). */
+int rb_eval_codec_no_vectors(const rb_method *m);
+int rb_eval_sparse_no_signal(const rb_method *m);
 /* The KV geometry's RoPE base and token positions from the dataset's optional kv_meta tensor
  * (layout in harness/eval_kv.c); *prefill (when not NULL) becomes its prefill when that is in
  * 1..tokens-1 and is left alone otherwise. heads, head_dim and capacity are the caller's. */

@@ -240,15 +240,18 @@ static int eval_recall(const rb_method *m, void *st, const float *xh, const uint
     return rc;
 }
 
+int rb_eval_codec_no_vectors(const rb_method *m) {
+    return rb_error_set(RB_EINVAL, "%s: the dataset has no 2-d tensor 'x' of base vectors",
+                        m->name);
+}
+
 int rb_eval_codec(const rb_method *m, const rb_params *p, const rb_dataset *ds, uint64_t seed,
                   const char *const *metrics, size_t nmetrics, rb_metric_sink sink, void *ctx) {
     /* KV methods, and vector codecs on KV data (no 'x' but K and V), go to the KV evaluator. */
     if (m->kv || (!rb_dataset_tensor(ds, "x") && rb_dataset_tensor(ds, "K")))
         return rb_eval_kv(m, p, ds, seed, metrics, nmetrics, sink, ctx);
     const rb_tensor *xt = rb_dataset_tensor(ds, "x"), *q = rb_dataset_tensor(ds, "queries");
-    if (!xt || xt->ndim != 2)
-        return rb_error_set(RB_EINVAL, "%s: the dataset has no 2-d tensor 'x' of base vectors",
-                            m->name);
+    if (!xt || xt->ndim != 2) return rb_eval_codec_no_vectors(m);
     size_t count = xt->shape[0], d = xt->shape[1];
     if (count == 0 || d == 0)
         return rb_error_set(RB_EINVAL, "%s: the dataset's 'x' is empty (%zu x %zu)", m->name, count,

@@ -205,13 +205,16 @@ static int full_time(const rb_dataset *ds, size_t K, size_t runs, double *t) {
     return rc;
 }
 
+int rb_eval_sparse_no_signal(const rb_method *m) {
+    return rb_error_set(RB_EINVAL,
+                        "%s: the dataset has no signal oracle (sparse methods need a sampled "
+                        "signal: kind sparse_wht or sparse_npy)",
+                        m->name);
+}
+
 int rb_eval_sparse(const rb_method *m, const rb_params *p, const rb_dataset *ds, uint64_t seed,
                    const char *const *metrics, size_t nmetrics, rb_metric_sink sink, void *ctx) {
-    if (!ds->sample)
-        return rb_error_set(RB_EINVAL,
-                            "%s: the dataset has no signal oracle (sparse methods need a "
-                            "sampled signal such as kind sparse_wht)",
-                            m->name);
+    if (!ds->sample) return rb_eval_sparse_no_signal(m);
     const rb_tensor *sup0 = rb_dataset_tensor(ds, "support"),
                     *coef0 = rb_dataset_tensor(ds, "coef");
     if (!sup0 || !coef0 || coef0->ndim != 1 || sup0->shape[0] != coef0->shape[0])

@@ -238,7 +238,8 @@ static int data_shape(run *r, const rb_cell *c, rb_dataset_shape *out) {
 /* A cell checked before its data are loaded: its dataset's shape (data_shape: a file that cannot
  * be read, or whose header is bad, fails every cell on it, whatever the method), then, where the
  * shape tells, what the cell's evaluator and latency pass would refuse, through their own
- * functions: a KV method on vectors, the method's rules (rb_codec_ops.check, rb_kv_ops.check), a
+ * functions: data of another family (a codec on a sparse signal, a sparse method on vectors or a
+ * KV cache), a KV method on vectors, the method's rules (rb_codec_ops.check, rb_kv_ops.check), a
  * recall@K above the base size, metrics or a timed inner_product that need queries the data lack.
  * RB_OK, or the error with the cell key (a dataset's error at the dataset entry, a recall's at the
  * metric, the others at the method entry, by cell_error). */
@@ -247,6 +248,13 @@ static int check_cell(run *r, const rb_cell *c) {
     int rc = data_shape(r, c, &s);
     if (rc) return rb_error_set(rc, "%s [cell %s]", rb_error_detail(), c->key);
     const rb_method *m = r->cfg.methods[c->method].m;
+    /* Every kind's shape hook says whether its data are a signal; a kind without one says
+     * nothing, and its cells are left to the evaluator. */
+    int told = rb_dataset_kind_find(r->cfg.datasets[c->dataset].kind)->shape != NULL;
+    if (m->family == RB_FAMILY_SPARSE && told && !s.signal)
+        return cell_error(r, c, rb_eval_sparse_no_signal(m));
+    if (m->family == RB_FAMILY_CODEC && s.signal)
+        return cell_error(r, c, m->kv ? rb_eval_kv_no_cache(m) : rb_eval_codec_no_vectors(m));
     if (m->family != RB_FAMILY_CODEC) return RB_OK;
     const char *const *metrics = (const char *const *) r->cfg.metrics;
     size_t nm = r->cfg.nmetrics;

@@ -1230,6 +1230,42 @@ Test(run, preflight_finds_a_kv_method_on_vector_data) {
     keep_going_past(" --quick", 2, "kv,s,", "rtn,rtn_kv,");
 }
 
+/* Data of another family are refused before the first cell, with the evaluators' own words at
+ * the method's entry: a vector codec and a KV method on a sparse signal, a sparse method on
+ * vectors and on a KV cache. The cells on their own family's data run. */
+Test(run, preflight_finds_methods_on_another_familys_data) {
+    make_dir();
+    const char *yaml = "name: fam\n"
+                       "datasets:\n"
+                       "  - {name: s, kind: sphere, dim: 16, count: 50}\n"
+                       "  - {name: w, kind: sparse_wht, log2n: 8, k: 2}\n"
+                       "  - {name: kv, kind: kv_cache, tokens: 32, heads: 2, head_dim: 16}\n"
+                       "methods:\n"
+                       "  - {method: rtn, datasets: [s, w]}\n"
+                       "  - {method: rtn_kv, datasets: [kv, w]}\n"
+                       "  - {method: fwht_full, params: {trials: 1}}\n"
+                       "metrics: [vnmse, rel_mse_k, success]\n";
+    char *err = rejected_before_running(yaml, " --quick", 4);
+    assert_has(err,
+               "%s/bad.yaml:7:5: method 'rtn' (label 'rtn') on dataset 'w': rtn: the dataset has "
+               "no 2-d tensor 'x' of base vectors",
+               dir);
+    assert_has(err,
+               "%s/bad.yaml:8:5: method 'rtn_kv' (label 'rtn_kv') on dataset 'w': rtn_kv: the "
+               "dataset has no KV tensors 'K' and 'V'",
+               dir);
+    assert_has(err,
+               "%s/bad.yaml:9:5: method 'fwht_full' (label 'fwht_full') on dataset 's': "
+               "fwht_full: the dataset has no signal oracle (sparse methods need a sampled "
+               "signal: kind sparse_wht or sparse_npy)",
+               dir);
+    assert_has(err, "method 'fwht_full' (label 'fwht_full') on dataset 'kv': fwht_full: the "
+                    "dataset has no signal oracle");
+    cr_assert_null(strstr(err, "on dataset 'w': fwht_full"), "%s", err);
+    free(err);
+    keep_going_past(" --quick", 4, "s,w,kv,", "rtn,fwht_full,rtn_kv,");
+}
+
 /* A recall@K above a file's base size is refused before the first cell (the preflight reads the
  * .fvecs file's size), at the metric's place in the config; the cells on a larger set run. */
 Test(run, preflight_finds_recall_k_above_a_files_base_size) {
