@@ -1,4 +1,5 @@
 /* rotabench apply: one kernel op on the last axis of a .npy array, written back as .npy. */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -33,8 +34,9 @@ static const char usage_text[] =
     "                  [--sym|--asym] (default --sym) [--group G] [--clip C] [--codes FILE]\n"
     "\n"
     "options:\n"
-    "  --seed S        seed of the random signs / matrix (default 0); the Philox streams are\n"
-    "                  documented in kernels/rotate.h, so the GPU backend draws the same\n"
+    "  --seed S        seed of the random signs / matrix (default 0): decimal, or hexadecimal\n"
+    "                  after 0x; the Philox streams are documented in kernels/rotate.h, so the\n"
+    "                  GPU backend draws the same\n"
     "  --codes FILE    quantize: also write the packed codes, row after row (integer formats:\n"
     "                  b-bit little-endian bit stream per row; mxfp4/nvfp4: 4-bit codes, low\n"
     "                  nibble first; e4m3/e5m2: one byte per element); scales are not included\n"
@@ -60,11 +62,20 @@ static int fail(const char *fmt, const char *a, const char *b) {
     return 2;
 }
 
-/* An unsigned integer, the whole text, in base (0: C prefixes). strtoull alone takes "-1" as
- * 2^64 - 1 and clamps what overflows to it, each silently another seed or size. */
-static int parse_u64(const char *s, int base, uint64_t *out) {
+/* An unsigned integer, the whole text, in base 10, or (hex = 1) in base 16 after a 0x prefix.
+ * strtoull alone takes "-1" as 2^64 - 1 and clamps what overflows to it, each silently another
+ * seed or size, and its base 0 reads a leading 0 as octal: 010 would be the seed 8 here and 10
+ * in a config. */
+static int parse_u64(const char *s, int hex, uint64_t *out) {
     char *end;
-    if (*s < '0' || *s > '9') return -1; /* no sign, no leading space */
+    int base = 10;
+    if (hex && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+        s += 2;
+        base = 16;
+        if (!isxdigit((unsigned char) *s)) return -1;
+    } else if (*s < '0' || *s > '9') {
+        return -1; /* no sign, no leading space */
+    }
     errno = 0;
     unsigned long long v = strtoull(s, &end, base);
     if (*end || errno == ERANGE) return -1;
@@ -74,7 +85,7 @@ static int parse_u64(const char *s, int base, uint64_t *out) {
 
 static int parse_size(const char *s, size_t *out) {
     uint64_t v;
-    if (parse_u64(s, 10, &v) || v > SIZE_MAX) return -1;
+    if (parse_u64(s, 0, &v) || v > SIZE_MAX) return -1;
     *out = (size_t) v;
     return 0;
 }
@@ -265,7 +276,7 @@ static int parse(int argc, char **argv, apply_opts *o) {
             o->inverse = 1;
             break;
         case 's':
-            if (parse_u64(optarg, 0, &o->seed))
+            if (parse_u64(optarg, 1, &o->seed))
                 return fail("--seed '%s' is not an integer in 0..2^64-1%s", optarg, "");
             break;
         case 'b':

@@ -79,6 +79,16 @@ Test(cli_apply, ops_match_the_library) {
     y = read_output("y.npy", rows * n);
     cr_assert_eq(memcmp(y, ref, rows * n * sizeof *ref), 0, "rht");
     free(y);
+    /* The same seed written otherwise: a leading 0 is not octal (011 is eleven, as in a config),
+     * 0x is hexadecimal. */
+    const char *elevens[] = {"011", "0xb", "0X0B"};
+    for (size_t i = 0; i < sizeof elevens / sizeof elevens[0]; i++) {
+        snprintf(args, sizeof args, "rht --seed %s --in %s --out %s", elevens[i], in, out);
+        apply_ok(args);
+        y = read_output("y.npy", rows * n);
+        cr_assert_eq(memcmp(y, ref, rows * n * sizeof *ref), 0, "rht --seed %s", elevens[i]);
+        free(y);
+    }
 
     snprintf(args, sizeof args, "block_hadamard --block 128 --in %s --out %s", in, out);
     apply_ok(args);
@@ -223,6 +233,12 @@ Test(cli_apply, bad_inputs_exit_2_with_a_message) {
         {"rht --seed 18446744073709551616 --in D/ok.npy --out D/o.npy",
          "--seed '18446744073709551616' is not an integer in 0..2^64-1"},
         {"rht --seed ' 5' --in D/ok.npy --out D/o.npy", "--seed ' 5' is not an integer"},
+        {"rht --seed 0x --in D/ok.npy --out D/o.npy", "--seed '0x' is not an integer"},
+        {"rht --seed 0x-1 --in D/ok.npy --out D/o.npy", "--seed '0x-1' is not an integer"},
+        {"rht --seed 0x1g --in D/ok.npy --out D/o.npy", "--seed '0x1g' is not an integer"},
+        {"rht --seed 0x10000000000000000 --in D/ok.npy --out D/o.npy",
+         "--seed '0x10000000000000000' is not an integer in 0..2^64-1"},
+        {"quantize --group 0x10 --in D/ok.npy --out D/o.npy", "--group '0x10' is not a positive"},
         {"quantize --group 99999999999999999999 --in D/ok.npy --out D/o.npy",
          "--group '99999999999999999999' is not a positive integer"},
         {"block_hadamard --block -2 --in D/ok.npy --out D/o.npy", "--block '-2' is not an integer"},
