@@ -358,15 +358,10 @@ static int want_double(ref r, const char *what, double *out) {
 }
 
 static int want_bool(ref r, const char *what, int *out) {
-    const char *t;
+    const char *t = NULL;
     int rc = want_string(r, what, &t);
     if (rc) return rc;
-    if (!strcmp(t, "true"))
-        *out = 1;
-    else if (!strcmp(t, "false"))
-        *out = 0;
-    else
-        return err(r, "%s: '%s' is not true or false", what, t);
+    if (rb_parse_bool(t, out)) return err(r, "%s: '%s' is not true or false", what, t);
     return RB_OK;
 }
 

@@ -45,6 +45,17 @@ static int choice_index(const char *choices, const char *word) {
     return -1;
 }
 
+int rb_parse_bool(const char *text, int *out) {
+    static const char *const yes[] = {"true", "True", "TRUE", "yes", "1"}, *const no[] = {
+                                                                               "false", "False",
+                                                                               "FALSE", "no", "0"};
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+        if (!strcmp(text, yes[i])) return *out = 1, 0;
+        if (!strcmp(text, no[i])) return *out = 0, 0;
+    }
+    return -1;
+}
+
 static int parse_value(const rb_param_def *d, const char *text, double *num, char *canon) {
     char *end;
     switch (d->type) {
@@ -93,16 +104,15 @@ static int parse_value(const rb_param_def *d, const char *text, double *num, cha
         rb_fmt_double(canon, RB_PARAM_TEXT_MAX, v);
         return RB_OK;
     }
-    case RB_PT_BOOL:
-        if (!strcmp(text, "true") || !strcmp(text, "1") || !strcmp(text, "yes"))
-            *num = 1;
-        else if (!strcmp(text, "false") || !strcmp(text, "0") || !strcmp(text, "no"))
-            *num = 0;
-        else
+    case RB_PT_BOOL: {
+        int b;
+        if (rb_parse_bool(text, &b))
             return rb_error_set(RB_EINVAL, "parameter '%s': '%s' is not true or false", d->name,
                                 text);
-        snprintf(canon, RB_PARAM_TEXT_MAX, "%s", *num ? "true" : "false");
+        *num = b;
+        snprintf(canon, RB_PARAM_TEXT_MAX, "%s", b ? "true" : "false");
         return RB_OK;
+    }
     case RB_PT_ENUM: {
         int idx = choice_index(d->choices, text);
         if (idx < 0)

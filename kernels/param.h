@@ -64,6 +64,9 @@ int rb_params_init(rb_params *p, const rb_param_def *defs, size_t count);
  * naming the parameter: unknown name (listing the known ones), wrong type, out of range, not one
  * of the choices. */
 int rb_params_set(rb_params *p, const char *name, const char *text);
+/* A boolean's text, for parameters and the config's own switches alike: YAML's core-schema
+ * forms (true, True, TRUE and false, False, FALSE) and yes / no, 1 / 0. 0 with *out set, or -1. */
+int rb_parse_bool(const char *text, int *out);
 /* RB_EINVAL naming the first required parameter that has no value. */
 int rb_params_check_required(const rb_params *p);
 

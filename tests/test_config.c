@@ -508,8 +508,8 @@ static const char *full_yaml =
     "  - {label: b, dataset: d2, backend: cpu, params: {clip: 0.5}, metric: encode_latency,\n"
     "     op: '<', value: 1, source: x}\n"
     "plots:\n"
-    "  - {x: bits, y: vnmse, logy: true, title: 'MSE vs bits', dataset: d1, method: tq}\n"
-    "  - {x: dim, y: bits, series: method}\n";
+    "  - {x: bits, y: vnmse, logy: True, title: 'MSE vs bits', dataset: d1, method: tq}\n"
+    "  - {x: dim, y: bits, series: method, logx: FALSE, logy: yes}\n";
 
 /* Any recall@K up to the base size loads, and every metric keeps where it was written. */
 Test(config, recall_any_k_loads) {
@@ -597,6 +597,7 @@ Test(config, full_config_loads) {
     cr_assert_str_eq(cfg.plots[0].title, "MSE vs bits");
     cr_assert_str_eq(cfg.plots[1].series, "method");
     cr_assert_null(cfg.plots[1].dataset);
+    cr_assert(cfg.plots[1].logy && !cfg.plots[1].logx, "YAML's other spellings of a bool");
 
     cr_assert_eq(strlen(cfg.sha256), 64);
     rb_config_free(&cfg);

@@ -133,3 +133,31 @@ Test(param, fractional_int_keeps_integers_as_they_were) {
                   rb_error_detail());
     }
 }
+
+/* A bool's text: YAML's core-schema spellings and yes / no, 1 / 0; nothing else (YAML 1.1's on /
+ * off and y / n, other capitalizations). The same function reads the config's own switches. */
+Test(param, bool_spellings) {
+    static const struct {
+        const char *text;
+        int want; /* -1: refused */
+    } cases[] = {
+        {"true", 1},  {"True", 1},  {"TRUE", 1}, {"yes", 1}, {"1", 1},      {"false", 0},
+        {"False", 0}, {"FALSE", 0}, {"no", 0},   {"0", 0},   {"tRUE", -1},  {"on", -1},
+        {"off", -1},  {"y", -1},    {"", -1},    {"2", -1},  {"true ", -1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int got = -7;
+        int rc = rb_parse_bool(cases[i].text, &got);
+        if (cases[i].want < 0) {
+            cr_assert_eq(rc, -1, "'%s' was taken as %d", cases[i].text, got);
+        } else {
+            cr_assert_eq(rc, 0, "'%s' was refused", cases[i].text);
+            cr_assert_eq(got, cases[i].want, "'%s'", cases[i].text);
+        }
+    }
+    rb_params p;
+    cr_assert_eq(rb_params_init(&p, defs, NDEFS), 0);
+    cr_assert_eq(rb_params_set(&p, "sym", "False"), 0, "%s", rb_error_detail());
+    cr_assert(!rb_params_bool(&p, "sym"));
+    cr_assert_str_eq(p.text[2], "false", "the canonical text");
+}
