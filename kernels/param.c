@@ -46,9 +46,8 @@ static int choice_index(const char *choices, const char *word) {
 }
 
 int rb_parse_bool(const char *text, int *out) {
-    static const char *const yes[] = {"true", "True", "TRUE", "yes", "1"}, *const no[] = {
-                                                                               "false", "False",
-                                                                               "FALSE", "no", "0"};
+    static const char *const yes[] = {"true", "True", "TRUE", "yes", "1"};
+    static const char *const no[] = {"false", "False", "FALSE", "no", "0"};
     for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
         if (!strcmp(text, yes[i])) return *out = 1, 0;
         if (!strcmp(text, no[i])) return *out = 0, 0;
