@@ -7,8 +7,8 @@
  * as a sign-bit xor while the norm is still in flight, then * inv, the FWHT's stages 1..8 inside
  * each vector and 16.. between vectors, * 1 / sqrt(d) (and the second block), and the codebook
  * search as a binary search whose step s compares against thresholds[n + 2^s - 1] (a vpermps of a
- * shifted table): the mask of step s is bit s of the 16 codes, so packing is one pdep per step into
- * the row's bit stream, with no shuffles of codes.
+ * shifted table, a blend for the second step): the mask of step s is bit s of the 16 codes, so
+ * packing is one pdep per step into the row's bit stream, with no shuffles of codes.
  *
  * Exactness. Each element gets the reference's operations in its order: u = x * inv (pre = 1),
  * u * d1, the butterflies stage by stage from stride 1, * scale (rb_rows_unit_f32, rb_rht_f32).
@@ -55,9 +55,9 @@ RB_AI void fwht_row(__m512 *v, const rb_fwht16_signs *s, const int nv) {
 typedef struct enck {
     rb_fwht16_signs s;
     __m512 scale;
-    __m512 thr[BMAX];       /* step s: thresholds + 2^s - 1 */
+    __m512 thr[BMAX];       /* step s: thresholds + 2^s - 1 (s = B - 1: its first, broadcast) */
     __m512i step[BMAX];     /* step s: 2^s */
-    __m512 thr2;            /* B = 2: thresholds[2] in every lane (thr[0] has thresholds[0]) */
+    __m512 pair[2];         /* step B - 2's two thresholds, each broadcast */
     const float *sg1, *sg2; /* sign bits of d1, d2 (sg2 NULL: one block) */
 } enck;
 
@@ -69,20 +69,21 @@ RB_AI uint64_t plane(const int B, const int s) {
 }
 
 /* The packed 16 B bits of the codes of v (v already scaled): the binary search's masks, bit s
- * of each code from step s. */
+ * of each code from step s. Step B - 1 compares with one threshold and step B - 2 with one of two
+ * (a blend on step B - 1's mask); the later steps' thresholds are a vpermps of their table by the
+ * index so far. (The blend in place of a vpermps: b4 at d = 128, in cache, 56.5 -> 54.7 ns a row
+ * on a Zen 4; blends for step B - 3 as well gained nothing more.) */
 RB_AI uint64_t codes16(const enck *K, __m512 v, const int B) {
-    if (B == 2) { /* step 0's threshold is one of two: a blend, no index vector */
-        __mmask16 hi = _mm512_cmp_ps_mask(K->thr[1], v, _CMP_LT_OQ);
-        __mmask16 lo =
-            _mm512_cmp_ps_mask(_mm512_mask_blend_ps(hi, K->thr[0], K->thr2), v, _CMP_LT_OQ);
-        return _pdep_u64((uint64_t) hi, plane(2, 1)) | _pdep_u64((uint64_t) lo, plane(2, 0));
-    }
     __m512i n = _mm512_setzero_si512();
+    __mmask16 top = 0;
     uint64_t w = 0;
     RB_UNROLL(4)
     for (int s = B - 1; s >= 0; s--) {
-        __m512 t = s == B - 1 ? K->thr[s] : _mm512_permutexvar_ps(n, K->thr[s]);
+        __m512 t = s == B - 1   ? K->thr[s]
+                   : s == B - 2 ? _mm512_mask_blend_ps(top, K->pair[0], K->pair[1])
+                                : _mm512_permutexvar_ps(n, K->thr[s]);
         __mmask16 lt = _mm512_cmp_ps_mask(t, v, _CMP_LT_OQ);
+        if (s == B - 1) top = lt;
         if (s) n = _mm512_mask_add_epi32(n, lt, n, K->step[s]);
         w |= _pdep_u64((uint64_t) lt, plane(B, s));
     }
@@ -152,9 +153,9 @@ RB_AI void enck_init(enck *K, const float *thr, size_t n, const int B) {
             s == B - 1 ? _mm512_set1_ps(thr[(1 << s) - 1]) : _mm512_loadu_ps(thr + (1 << s) - 1);
     RB_UNROLL(4)
     for (int s = 0; s < B; s++) K->step[s] = _mm512_set1_epi32(1 << s);
-    if (B == 2) {
-        K->thr[0] = _mm512_set1_ps(thr[0]);
-        K->thr2 = _mm512_set1_ps(thr[2]);
+    if (B >= 2) {
+        K->pair[0] = _mm512_set1_ps(thr[(1 << (B - 2)) - 1]);
+        K->pair[1] = _mm512_set1_ps(thr[(1 << (B - 2)) - 1 + (1 << (B - 1))]);
     }
 }
 
