@@ -138,6 +138,9 @@ RB_AI void rotate_rows(const float *x, size_t stride, size_t m, unsigned flags, 
     }
 }
 
+/* How far ahead encode_block prefetches its input: two blocks. */
+enum { PREFETCH_ROWS = 32 };
+
 /* Up to 16 rows of d = 16 nv (nv = 2, 4, 8, 16: a constant after inlining) in two passes. Pass
  * 1 (rotate_rows): load, rotate in registers, bf16, the rotated rows into an L1 buffer, min/max
  * down to one vector per row. Then the 16 rows' horizontal reductions in one tree and their scale
@@ -149,8 +152,8 @@ RB_AI void rotate_rows(const float *x, size_t stride, size_t m, unsigned flags, 
  * about 27 ns a row at d = 128, PERFORMANCE.md). The buffer costs a store and a load per vector,
  * which the load/store ports absorb: the kernel is then bound by its ~190 vector operations a row
  * (about two 512-bit operations a cycle on this machine). */
-RB_AI void encode_block(const float *x, size_t n, size_t ahead, size_t stride, size_t m,
-                        unsigned flags, uint8_t *packed, float *sz, const int nv) {
+RB_AI void encode_block(const float *x, size_t n, size_t stride, size_t m, unsigned flags,
+                        uint8_t *packed, float *sz, const int nv) {
     const size_t half = (size_t) nv * 8;
     _Alignas(64) float buf[16][16 * 16], sc[16], zz[16];
     __m512 vmn[16], vmx[16];
@@ -158,13 +161,22 @@ RB_AI void encode_block(const float *x, size_t n, size_t ahead, size_t stride, s
     const int R = nv <= 8 ? 2 : 1;
     size_t r = 0;
     for (; r + (size_t) R <= n; r += (size_t) R) {
-        /* The next block's rows, one block ahead (about 0.4 us at d = 128): pass 2 issues no
-         * input loads, so without this the out-of-order window stops running ahead into the
-         * next block and every block starts with misses to DRAM (out of cache the split
-         * kernel was slower than the one-row-at-a-time one, 50 against 39 ns a row). */
-        for (size_t k = r; k < r + (size_t) R && k < ahead; k++)
+        /* Rows PREFETCH_ROWS ahead into L2: pass 2 issues no input loads, so without this
+         * the out-of-order window stops running ahead into the next block and every block
+         * starts with misses to DRAM (out of cache the split kernel was slower than the
+         * one-row-at-a-time one, 50 against 39 ns a row). Into L2, not L1: with buf (16 KiB)
+         * and the block in flight, a block prefetched into L1 evicts what pass 2 reads on a
+         * 32 KiB L1 (Zen 4: 262144 x 128 from memory, 1 thread, 68-70 ns a row with the next
+         * block into L1, 48-52 with rows 32-128 ahead into L2 only, 101-109 with none;
+         * PERFORMANCE.md). Past the caller's rows too (the pool's next task on this thread
+         * usually starts there): a prefetch never faults, and the address is computed as an
+         * integer so that no pointer leaves its array. */
+        for (size_t k = r; k < r + (size_t) R; k++)
             for (int i = 0; i < nv; i++)
-                _mm_prefetch((const char *) (x + (16 + k) * stride + 16 * i), _MM_HINT_T0);
+                _mm_prefetch((const char *) ((uintptr_t) x +
+                                             ((PREFETCH_ROWS + k) * stride + 16 * (size_t) i) *
+                                                 sizeof(float)),
+                             _MM_HINT_T1);
         rotate_rows(x + r * stride, stride, m, flags, buf[r], vmn + r, vmx + r, nv, R);
     }
     for (; r < n; r++)
@@ -236,8 +248,7 @@ RB_AI void encode_rows_reg(const float *x, size_t rows, size_t stride, size_t m,
                            uint8_t *packed, float *sz, const int nv) {
     const size_t half = (size_t) nv * 8;
     for (size_t r = 0; r < rows; r += 16)
-        encode_block(x + r * stride, rows - r < 16 ? rows - r : 16,
-                     rows - r < 32 ? (rows - r > 16 ? rows - r - 16 : 0) : 16, stride, m, flags,
+        encode_block(x + r * stride, rows - r < 16 ? rows - r : 16, stride, m, flags,
                      packed + r * half, sz + 2 * r, nv);
 }
 
