@@ -305,10 +305,12 @@ Test(rhtcodec, rowmajor_encode_mixed_matches_the_oracle, .timeout = 120) {
  * by an ulp (a wrong summation order, a lost signed zero) mostly gives the right codes. Here the
  * thresholds are set onto rotated values of the rows themselves (v, or the float below v, so that
  * an ulp either way changes a code): k - 1 values picked at random from all the rows, many
- * codebooks in turn. */
-static void check_knife_edge(size_t d, int bits, size_t rows, int rounds, uint64_t seed) {
+ * codebooks in turn. The encode compares the values before the last * 1 / sqrt(d) with
+ * thresholds moved to those units, which this pins to the reference's rounding of the product. */
+static void check_knife_edge(size_t d, int bits, size_t rows, int rounds, int blocks,
+                             uint64_t seed) {
     fixture f;
-    fixture_init(&f, d, bits, (size_t) 1 << bits, 1, seed);
+    fixture_init(&f, d, bits, (size_t) 1 << bits, blocks, seed);
     size_t ldc = rb_rhtcodec_row_bytes(&f.p), k = (size_t) 1 << bits;
     float *x = rbt_normal_f32(rows * d, seed, 7000 + d), *v = malloc(rows * d * sizeof *v);
     uint8_t *want = malloc(rows * ldc), *got = malloc(rows * ldc);
@@ -335,8 +337,8 @@ static void check_knife_edge(size_t d, int bits, size_t rows, int rounds, uint64
                     : rb_rhtcodec_encode_rows_f32_avx512(&f.p, x, rows, d, got, ldc, 0, f.scratch);
             cr_assert_eq(rc, RB_OK, "d=%zu bits=%d: %s", d, bits, rb_error_detail());
             cr_assert_eq(memcmp(got, want, rows * ldc), 0,
-                         "knife edge d=%zu bits=%d round %d via=%d seed=%llu", d, bits, t, via,
-                         (unsigned long long) seed);
+                         "knife edge d=%zu bits=%d blocks=%d round %d via=%d seed=%llu", d, bits,
+                         blocks, t, via, (unsigned long long) seed);
         }
     }
     free(x), free(v), free(want), free(got), free(pick);
@@ -347,10 +349,12 @@ Test(rhtcodec, rowmajor_encode_knife_edge, .timeout = 60) {
     if (!have_avx512()) cr_skip_test("no AVX-512 on this CPU");
     uint64_t seed = rbt_seed();
     static const size_t ds[] = {128, 256, 1536, 192, 2560};
-    for (size_t di = 0; di < COUNT(ds); di++) {
-        check_knife_edge(ds[di], 4, 5, 8, seed);
-        check_knife_edge(ds[di], 2, 5, 8, seed);
-    }
+    for (size_t di = 0; di < COUNT(ds); di++) /* two blocks of signs: powers of two <= 256 */
+        for (int blocks = 1; blocks <= (ds[di] <= 256 && !(ds[di] & (ds[di] - 1)) ? 2 : 1);
+             blocks++) {
+            check_knife_edge(ds[di], 4, 5, 8, blocks, seed);
+            check_knife_edge(ds[di], 2, 5, 8, blocks, seed);
+        }
 }
 
 /* What the row-major encode declines: powers of two outside 32 .. 256, K * 2^m with 2^m < 16

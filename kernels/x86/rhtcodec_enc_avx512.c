@@ -5,8 +5,9 @@
  * Per row: the squared norm as 16 lane sums (the order kernels/vecops.h defines, so no
  * transposes; 16 rows first), |x| and rb_unit_factors' inv, the signs applied
  * as a sign-bit xor while the norm is still in flight, then * inv, the FWHT's stages 1..8 inside
- * each vector and 16.. between vectors, * 1 / sqrt(d) (and the second block), and the codebook
- * search as a binary search whose step s compares against thresholds[n + 2^s - 1] (a vpermps of a
+ * each vector and 16.. between vectors (with a second block of signs, * 1 / sqrt(d), its signs
+ * and FWHT), and the codebook search, on the unscaled values against thresholds moved to their
+ * units, as a binary search whose step s compares against thresholds[n + 2^s - 1] (a vpermps of a
  * shifted table, a blend for the second step): the mask of step s is bit s of the 16 codes, so
  * packing is one pdep per step into the row's bit stream, with no shuffles of codes.
  *
@@ -16,14 +17,18 @@
  * and x * d1 is then the sign-bit xor; so the signs are checked once per call and other sign
  * vectors decline. An in-vector stage is one exact FMA (kernels/x86/fwht_reg_avx512.h). The
  * search counts the thresholds below v as the reference does, since thresholds ascend (+Inf
- * past k - 1). Rows whose norm is not finite, exceeds FLT_MAX or is below 2^-64 (the exact
- * pre-scale) go through the reference one row at a time: it writes them or names the bad one.
+ * past k - 1); the reference's last product v * scale is not formed: t < RN(v * scale) exactly
+ * when u <= v for u = unscaled_threshold(t), as rounding is monotone (in cache on a Zen 4: d =
+ * 128 b2 39.3 -> 36.5 ns a row, b4 54.6 -> 52.3, d = 1536 b4 755 -> 732). Rows whose norm is not
+ * finite, exceeds FLT_MAX or is below 2^-64 (the exact pre-scale) go through the reference one row
+ * at a time: it writes them or names the bad one.
  *
  * K > 1 (encode_mixed below): per row, each 2^m block gets * inv, * d1 (in the reference's order,
  * so the signs need not be +-1) and its FWHT in registers, into a row scratch; then for each
  * column vector j the H_K mix of the K blocks' vectors j, summed in k order from +0 as
- * rb_hadamard_f32_ref does, * 1 / sqrt(d), the search, and the 16 B code bits stored at their
- * place in the payload (2 B whole bytes per vector, so the mix's order is no constraint). */
+ * rb_hadamard_f32_ref does, the search (1 / sqrt(d) in its thresholds), and the 16 B code bits
+ * stored at their place in the payload (2 B whole bytes per vector, so the mix's order is no
+ * constraint). */
 #include <immintrin.h>
 #include <float.h>
 #include <math.h>
@@ -68,11 +73,12 @@ RB_AI uint64_t plane(const int B, const int s) {
     return all / ((1ull << B) - 1) << s;
 }
 
-/* The packed 16 B bits of the codes of v (v already scaled): the binary search's masks, bit s
- * of each code from step s. Step B - 1 compares with one threshold and step B - 2 with one of two
- * (a blend on step B - 1's mask); the later steps' thresholds are a vpermps of their table by the
- * index so far. (The blend in place of a vpermps: b4 at d = 128, in cache, 56.5 -> 54.7 ns a row
- * on a Zen 4; blends for step B - 3 as well gained nothing more.) */
+/* The packed 16 B bits of the codes of v (before the scale: the thresholds are unscaled, see
+ * enck_init): the binary search's masks, bit s of each code from step s. Step B - 1 compares with
+ * one threshold and step B - 2 with one of two (a blend on step B - 1's mask); the later steps'
+ * thresholds are a vpermps of their table by the index so far. (The blend in place of a vpermps: b4
+ * at d = 128, in cache, 56.5 -> 54.7 ns a row on a Zen 4; blends for step B - 3 as well gained
+ * nothing more.) */
 RB_AI uint64_t codes16(const enck *K, __m512 v, const int B) {
     __m512i n = _mm512_setzero_si512();
     __mmask16 top = 0;
@@ -82,7 +88,7 @@ RB_AI uint64_t codes16(const enck *K, __m512 v, const int B) {
         __m512 t = s == B - 1   ? K->thr[s]
                    : s == B - 2 ? _mm512_mask_blend_ps(top, K->pair[0], K->pair[1])
                                 : _mm512_permutexvar_ps(n, K->thr[s]);
-        __mmask16 lt = _mm512_cmp_ps_mask(t, v, _CMP_LT_OQ);
+        __mmask16 lt = _mm512_cmp_ps_mask(t, v, _CMP_LE_OQ);
         if (s == B - 1) top = lt;
         if (s) n = _mm512_mask_add_epi32(n, lt, n, K->step[s]);
         w |= _pdep_u64((uint64_t) lt, plane(B, s));
@@ -97,7 +103,7 @@ RB_AI void put_codes(const enck *K, __m512 *v, uint8_t *out, const int nv, const
     int fill = 0, at = 0;
     RB_UNROLL(16)
     for (int i = 0; i < nv; i++) {
-        uint64_t w = codes16(K, _mm512_mul_ps(v[i], K->scale), B);
+        uint64_t w = codes16(K, v[i], B);
         acc |= w << fill; /* fill < 64 */
         fill += 16 * B;
         if (fill >= 64) {
@@ -117,8 +123,8 @@ RB_AI void load_row(const enck *K, const float *x, __m512 *v, const int nv) {
         v[i] = _mm512_xor_ps(_mm512_loadu_ps(x + 16 * i), _mm512_load_ps(K->sg1 + 16 * i));
 }
 
-/* The rest of the row: * inv, FWHT, scale (and the second block), search, pack, the norm after
- * the payload. */
+/* The rest of the row: * inv, FWHT (with a second block: * scale, its signs, FWHT), search, pack,
+ * the norm after the payload. */
 RB_AI void finish_row(const enck *K, __m512 *v, float inv, float norm, uint8_t *out, const int nv,
                       const int B) {
     const __m512 vi = _mm512_set1_ps(inv);
@@ -141,11 +147,28 @@ typedef struct encc {
     void *scratch;
 } encc;
 
+/* The least u with RN(u * scale) > t (scale > 0), +Inf for t = +Inf: since rounding is
+ * monotone, t < RN(v * scale) exactly when u <= v, so the search compares the unscaled v and the
+ * last multiply of the transform (8 a row at d = 128) is not done. +-0 give the same products'
+ * comparisons, so the float order's u <= v is the right test for them too. */
+static float unscaled_threshold(float t, float scale) {
+    if (isinf(t)) return t;
+    float u = t / scale;
+    while (u * scale > t) u = nextafterf(u, -INFINITY);
+    while (!(u * scale > t)) u = nextafterf(u, INFINITY);
+    return u;
+}
+
 /* The FWHT signs, the scale 1 / sqrt(n) (n = d, the whole row, also for K > 1) and the search
- * tables of B bits, for both row-major paths. */
-RB_AI void enck_init(enck *K, const float *thr, size_t n, const int B) {
+ * tables of B bits in the unscaled units (unscaled_threshold), for both row-major paths. */
+RB_AI void enck_init(enck *K, const float *scaled_thr, size_t n, const int B) {
     K->s = rb_fwht16_signs_make();
-    K->scale = _mm512_set1_ps((float) (1.0 / sqrt((double) n)));
+    const float scale = (float) (1.0 / sqrt((double) n));
+    K->scale = _mm512_set1_ps(scale);
+    /* the tables read thresholds [0, 2^(B-1) + 15) (+Inf past k - 1) */
+    float thr[(1 << (BMAX - 1)) + 15];
+    for (size_t i = 0; i < sizeof thr / sizeof thr[0]; i++)
+        thr[i] = unscaled_threshold(scaled_thr[i], scale);
     /* The first step (s = B - 1) compares every lane with one threshold: n = 0 there. */
     RB_UNROLL(4)
     for (int s = 0; s < B; s++)
@@ -251,7 +274,7 @@ static const rows_fn row_fns[4][BMAX] = {ROW_NV(2), ROW_NV(4), ROW_NV(8), ROW_NV
  * scratch, which a reference fallback reuses: the offset table is rebuilt after one (rare: bad or
  * tiny rows). */
 typedef struct mixk {
-    enck e; /* e.scale = 1 / sqrt(d), the scale after the mix */
+    enck e; /* thresholds in the units before the mix's scale 1 / sqrt(d) */
     const float *d1;
     const int8_t *hk;
     rb_hmix h; /* h.T: the row after the block FWHTs */
@@ -274,14 +297,15 @@ RB_AI void row_blocks(const mixk *M, const float *x, float inv, const int nv) {
     }
 }
 
-/* Output vector (i, j) of the mix, acc, scaled and searched: its 16 B code bits are bytes
- * 2 B (i nv + j) .. of the payload (whole bytes, so the vectors are stored in any order). */
+/* Output vector (i, j) of the mix, acc, searched (the scale is in the thresholds): its 16 B code
+ * bits are bytes 2 B (i nv + j) .. of the payload (whole bytes, so the vectors are stored in any
+ * order). */
 RB_AI void put16(const enck *K, __m512 acc, uint8_t *out, size_t at, const int B) {
-    uint64_t w = codes16(K, _mm512_mul_ps(acc, K->scale), B);
+    uint64_t w = codes16(K, acc, B);
     memcpy(out + 2 * (size_t) B * at, &w, 2 * (size_t) B);
 }
 
-/* For each column vector j the H_K mix, then * scale, search, pack. */
+/* For each column vector j the H_K mix, then the search and the packing. */
 RB_AI void mix_row(const mixk *M, uint8_t *out, const int nv, const int B, const int h12) {
     for (int j = 0; j < nv; j++) {
         if (h12) {
