@@ -90,10 +90,12 @@ int rb_cmd_hw(int argc, char **argv) {
         return 0;
     }
     printf("host\n");
-    const char *keys[] = {"hostname", "cpu_model", "packages", "cores",   "pus",    "numa_nodes",
-                          "caches",   "features",  "kernels",  "threads", "binding"};
+    const char *keys[] = {"hostname", "cpu_model", "packages", "cores",   "pus",     "numa_nodes",
+                          "caches",   "features",  "kernels",  "threads", "binding", "blas_core"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         field(keys[i], json_object_get(host, keys[i]));
+    json_t *note = json_object_get(host, "blas_note");
+    if (note) printf("  note: %s\n", json_string_value(note));
     printf("gpu\n");
     field("devices", json_object_get(gpu, "devices"));
     if (json_object_get(gpu, "copy_d2d_gbps"))

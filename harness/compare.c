@@ -741,10 +741,11 @@ static const struct {
     const char *label, *section, *field;
     int informational;
 } context_items[] = {
-    {"CPU model", "host", "cpu_model", 0}, {"hostname", "host", "hostname", 0},
-    {"threads", "host", "threads", 0},     {"kernel selection", "host", "kernels", 0},
-    {"compiler", "build", "compiler", 0},  {"build flags", "build", "flags", 0},
-    {"GPU", "gpu", "devices", 0},          {"git revision", "build", "git_sha", 1},
+    {"CPU model", "host", "cpu_model", 0},    {"hostname", "host", "hostname", 0},
+    {"threads", "host", "threads", 0},        {"kernel selection", "host", "kernels", 0},
+    {"BLAS kernels", "host", "blas_core", 0}, {"compiler", "build", "compiler", 0},
+    {"build flags", "build", "flags", 0},     {"GPU", "gpu", "devices", 0},
+    {"git revision", "build", "git_sha", 1},
 };
 enum { N_CONTEXT_ITEMS = sizeof context_items / sizeof context_items[0] };
 

@@ -109,6 +109,12 @@ json_t *rb_context_host_section(json_t *limits) {
     if (isa & RB_ISA_AVX2) json_array_append_new(feat, json_string("avx2+fma"));
     if (isa & RB_ISA_AVX512) json_array_append_new(feat, json_string("avx512f+bw+dq+vl"));
     json_object_set_new(o, "features", feat);
+    /* the BLAS's kernels are chosen by CPU at load, like ours: what ran here, and a note if they
+     * are older than the CPU (kernels/linalg.h) */
+    const char *core = rb_blas_core(),
+               *note = getenv("OPENBLAS_CORETYPE") ? NULL : rb_blas_core_note(core, isa);
+    json_object_set_new(o, "blas_core", core ? json_string(core) : json_null());
+    if (note) json_object_set_new(o, "blas_note", json_string(note));
     json_object_set_new(o, "kernels", json_string(rb_kernels_selection()));
     json_object_set_new(o, "threads", json_integer(rb_threads_get()));
     json_object_set_new(o, "binding", json_string(rb_pool_binding()));

@@ -452,6 +452,15 @@ static void provenance(FILE *f, json_t *ctx, json_t *rows) {
     md_cell(f, "kernels");
     md_cell(f, t);
     md_row_end(f);
+    /* OpenBLAS's own kernel set (the GEMM-based methods' speed and last bits) */
+    if (rb_row_str(host, "blas_core")) {
+        snprintf(t, sizeof t, "OpenBLAS %s%s%s", rb_row_str(host, "blas_core"),
+                 rb_row_str(host, "blas_note") ? "; " : "",
+                 rb_row_str(host, "blas_note") ? rb_row_str(host, "blas_note") : "");
+        md_cell(f, "BLAS kernels");
+        md_cell(f, t);
+        md_row_end(f);
+    }
 
     /* Backends actually present in the results. */
     json_t *seen = json_object();

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "kernels/error.h"
 
@@ -17,6 +18,28 @@ static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
 /* One OpenBLAS thread: see linalg.h (thread-count-independent results, no competing pools). */
 static void blas_init(void) {
     openblas_set_num_threads(1);
+}
+
+const char *rb_blas_core(void) {
+    return openblas_get_corename();
+}
+
+const char *rb_blas_core_note(const char *core, unsigned isa) {
+    /* OpenBLAS's x86-64 kernel sets written for AVX2 or later */
+    static const char *const avx2_sets[] = {"Haswell", "Zen", "SkylakeX", "Cooperlake",
+                                            "SapphireRapids"};
+    if (!core || !(isa & RB_ISA_AVX2)) return NULL;
+    for (size_t i = 0; i < sizeof avx2_sets / sizeof avx2_sets[0]; i++)
+        if (strcasecmp(core, avx2_sets[i]) == 0) return NULL;
+    return isa & RB_ISA_AVX512
+               ? "OpenBLAS runs its pre-AVX2 kernels on this AVX-512 CPU (a library older than "
+                 "the CPU falls back to them), so the GEMMs are slower than they could be; "
+                 "OPENBLAS_CORETYPE=SkylakeX in the environment selects AVX-512 ones (their sums "
+                 "differ in the last bits)"
+               : "OpenBLAS runs its pre-AVX2 kernels on this AVX2 CPU (a library older than the "
+                 "CPU falls back to them), so the GEMMs are slower than they could be; "
+                 "OPENBLAS_CORETYPE=Haswell in the environment selects AVX2 ones (their sums "
+                 "differ in the last bits)";
 }
 
 static int fits(size_t v) {

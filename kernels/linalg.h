@@ -65,4 +65,15 @@ int rb_svd_f64(double *A, size_t m, size_t n, size_t lda, double *s, double *U, 
 int rb_solve_f64(double *A, size_t n, size_t lda, double *B, size_t nrhs, size_t ldb);
 int rb_solve_spd_f64(double *A, size_t n, size_t lda, double *B, size_t nrhs, size_t ldb);
 
+/* The kernel set OpenBLAS picked for this CPU when it loaded (openblas_get_corename: "Haswell",
+ * "Zen", "SkylakeX", ...). The GEMMs' speed and their last bits depend on it, so results of the
+ * GEMM-based methods (Haar rotations, QJL sketches) can differ in the last bits between machines.
+ * NULL if the library does not say. */
+const char *rb_blas_core(void);
+/* A one-line note when that set predates AVX2 on a CPU that has it (isa: rb_cpu_isa()): what a
+ * library older than the CPU falls back to (Debian 12's OpenBLAS 0.3.21 on a Zen 5 picks the
+ * generic "Prescott"), naming the OPENBLAS_CORETYPE to set; NULL otherwise. The run context
+ * records it unless OPENBLAS_CORETYPE is set (the user chose the set). */
+const char *rb_blas_core_note(const char *core, unsigned isa);
+
 #endif

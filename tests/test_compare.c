@@ -727,21 +727,27 @@ Test(compare, changes_only_prints_rows_that_changed) {
 }
 
 /* A context.json as a run writes it (the fields compare reads), into buf. gpu is a device name
- * or NULL for none. */
-static const char *run_context(char *buf, size_t size, const char *cpu, const char *host,
-                               int threads, const char *kernels, const char *flags, const char *gpu,
-                               const char *git) {
+ * or NULL for none; blas the OpenBLAS kernel set (run_context: "Haswell"). */
+static const char *run_context_blas(char *buf, size_t size, const char *cpu, const char *host,
+                                    int threads, const char *kernels, const char *flags,
+                                    const char *gpu, const char *git, const char *blas) {
     char devices[128] = "[]";
     if (gpu) snprintf(devices, sizeof devices, "[{\"index\": 0, \"name\": \"%s\"}]", gpu);
     snprintf(buf, size,
              "{\"build\": {\"git_sha\": \"%s\", \"dirty\": false, \"compiler\": \"gcc 12.2.0\", "
              "\"flags\": \"%s\"},\n"
              " \"host\": {\"hostname\": \"%s\", \"cpu_model\": \"%s\", \"kernels\": \"%s\", "
-             "\"threads\": %d, \"binding\": \"bound\"},\n"
+             "\"threads\": %d, \"binding\": \"bound\", \"blas_core\": \"%s\"},\n"
              " \"gpu\": {\"devices\": %s, \"reason\": null},\n"
              " \"run\": {\"config_sha256\": \"%s\"}}\n",
-             git, flags, host, cpu, kernels, threads, devices, SHA);
+             git, flags, host, cpu, kernels, threads, blas, devices, SHA);
     return buf;
+}
+
+static const char *run_context(char *buf, size_t size, const char *cpu, const char *host,
+                               int threads, const char *kernels, const char *flags, const char *gpu,
+                               const char *git) {
+    return run_context_blas(buf, size, cpu, host, threads, kernels, flags, gpu, git, "Haswell");
 }
 
 /* Latency rows of eden at 2 bits, base fast and new 30 times slower, with the kernel_variants
@@ -767,7 +773,8 @@ Test(compare, context_differences_are_listed) {
     char ca[1024], cb[1024];
     run_context(ca, sizeof ca, "Xeon 8480+", "box-a", 16, "auto", "cc -O2 CUDA=1", "NVIDIA H100",
                 "abc123");
-    run_context(cb, sizeof cb, "Xeon 8480+", "box-b", 1, "avx2", "cc -O2 CUDA=0", NULL, "def456");
+    run_context_blas(cb, sizeof cb, "Xeon 8480+", "box-b", 1, "avx2", "cc -O2 CUDA=0", NULL,
+                     "def456", "Prescott");
     pair p;
     pair_open(&p);
     slow_latency_rows(&p, "fwht_f32=avx512,quant_f32=avx512", "fwht_f32=ref,quant_f32=avx512");
@@ -777,6 +784,7 @@ Test(compare, context_differences_are_listed) {
     cr_assert(line_has(t, "hostname", "box-a -> box-b"), "%s", t);
     cr_assert(line_has(t, "threads", "16 -> 1"), "%s", t);
     cr_assert(line_has(t, "kernel selection", "auto -> avx2"), "%s", t);
+    cr_assert(line_has(t, "BLAS kernels", "Haswell -> Prescott"), "%s", t);
     cr_assert(line_has(t, "build flags", "cc -O2 CUDA=1 -> cc -O2 CUDA=0"), "%s", t);
     cr_assert(line_has(t, "GPU", "NVIDIA H100 -> none"), "%s", t);
     cr_assert(line_has(t, "git revision", "abc123 -> def456  (informational)"), "%s", t);
@@ -787,8 +795,8 @@ Test(compare, context_differences_are_listed) {
     cr_assert(line_has(t, "REGRESSION", "(kernels differ: fwht_f32=avx512 -> ref)"), "%s", t);
     LACKS(t, "quant_f32=avx512 ->"); /* the same variant on both sides */
     cr_assert(line_has(t, "1 regressions",
-                       "; context differs: hostname, threads, kernel selection, build flags, "
-                       "GPU; 1 timing ran other kernels (see above)"),
+                       "; context differs: hostname, threads, kernel selection, BLAS kernels, "
+                       "build flags, GPU; 1 timing ran other kernels (see above)"),
               "%s", t);
     /* accuracy rows are bit-identical whatever the kernels: not annotated */
     cr_assert_eq(count_of(t, "kernels differ"), 1, "%s", t);

@@ -221,3 +221,36 @@ Test(linalg, bad_shapes_are_errors) {
         RB_EINVAL);
     cr_assert(strstr(rb_error_detail(), "int") != NULL, "%s", rb_error_detail());
 }
+
+/* The note on OpenBLAS's kernel set: only for a set older than AVX2 on a CPU that has AVX2, and
+ * it names the set to ask for (SkylakeX with AVX-512, Haswell with AVX2 only). */
+Test(linalg, blas_core_note) {
+    static const struct {
+        const char *core;
+        unsigned isa;
+        const char *names; /* NULL: no note */
+    } cases[] = {
+        {"Prescott", RB_ISA_AVX2 | RB_ISA_AVX512, "OPENBLAS_CORETYPE=SkylakeX"},
+        {"Prescott", RB_ISA_AVX2, "OPENBLAS_CORETYPE=Haswell"},
+        {"Nehalem", RB_ISA_AVX2, "OPENBLAS_CORETYPE=Haswell"},
+        {"Sandybridge", RB_ISA_AVX2 | RB_ISA_AVX512, "OPENBLAS_CORETYPE=SkylakeX"},
+        {"Prescott", 0, NULL}, /* a CPU without AVX2: the set fits it */
+        {"Haswell", RB_ISA_AVX2, NULL},
+        {"Zen", RB_ISA_AVX2 | RB_ISA_AVX512, NULL},
+        {"SkylakeX", RB_ISA_AVX2 | RB_ISA_AVX512, NULL},
+        {"COOPERLAKE", RB_ISA_AVX2 | RB_ISA_AVX512, NULL}, /* any case */
+        {"SapphireRapids", RB_ISA_AVX2 | RB_ISA_AVX512, NULL},
+        {NULL, RB_ISA_AVX2, NULL}, /* the library does not say */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *note = rb_blas_core_note(cases[i].core, cases[i].isa);
+        if (!cases[i].names) {
+            cr_expect_null(note, "%s isa %u: %s", cases[i].core, cases[i].isa, note);
+            continue;
+        }
+        cr_expect(note && strstr(note, cases[i].names), "%s isa %u: %s", cases[i].core,
+                  cases[i].isa, note ? note : "(none)");
+    }
+    const char *core = rb_blas_core(); /* what this machine's library picked */
+    cr_expect(core && *core, "openblas_get_corename gave nothing");
+}
