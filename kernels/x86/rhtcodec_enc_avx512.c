@@ -151,11 +151,19 @@ typedef struct encc {
  * monotone, t < RN(v * scale) exactly when u <= v, so the search compares the unscaled v and the
  * last multiply of the transform (8 a row at d = 128) is not done. +-0 give the same products'
  * comparisons, so the float order's u <= v is the right test for them too. */
+static float next_up(float u) { /* nextafterf(u, +Inf) for finite u, without the libm call */
+    if (u == 0.0f) return FLT_TRUE_MIN;
+    uint32_t b;
+    memcpy(&b, &u, sizeof b);
+    b = u > 0.0f ? b + 1 : b - 1;
+    memcpy(&u, &b, sizeof b);
+    return u;
+}
 static float unscaled_threshold(float t, float scale) {
     if (isinf(t)) return t;
     float u = t / scale;
-    while (u * scale > t) u = nextafterf(u, -INFINITY);
-    while (!(u * scale > t)) u = nextafterf(u, INFINITY);
+    while (u * scale > t) u = -next_up(-u);
+    while (!(u * scale > t)) u = next_up(u);
     return u;
 }
 
