@@ -160,7 +160,7 @@ static float next_up(float u) { /* nextafterf(u, +Inf) for finite u, without the
     return u;
 }
 static float unscaled_threshold(float t, float scale) {
-    if (isinf(t)) return t;
+    if (!isfinite(t)) return t; /* +Inf padding (never below v), and a NaN compares as one */
     float u = t / scale;
     while (u * scale > t) u = -next_up(-u);
     while (!(u * scale > t)) u = next_up(u);
@@ -173,15 +173,18 @@ RB_AI void enck_init(enck *K, const float *scaled_thr, size_t n, const int B) {
     K->s = rb_fwht16_signs_make();
     const float scale = (float) (1.0 / sqrt((double) n));
     K->scale = _mm512_set1_ps(scale);
-    /* the tables read thresholds [0, 2^(B-1) + 15) (+Inf past k - 1) */
-    float thr[(1 << (BMAX - 1)) + 15];
+    /* what the search reads: the tables of steps s <= B - 3 (2^s - 1 .. 2^s + 14), the pair
+     * (2^(B-2) - 1 + 2^(B-1) at most) and thresholds[2^(B-1) - 1], +Inf past k - 1 */
+    float thr[(1 << (BMAX - 3)) + 15];
     for (size_t i = 0; i < sizeof thr / sizeof thr[0]; i++)
         thr[i] = unscaled_threshold(scaled_thr[i], scale);
-    /* The first step (s = B - 1) compares every lane with one threshold: n = 0 there. */
+    /* The first step (s = B - 1) compares every lane with one threshold: n = 0 there; step
+     * B - 2 blends pair (below) and reads no table. */
     RB_UNROLL(4)
     for (int s = 0; s < B; s++)
-        K->thr[s] =
-            s == B - 1 ? _mm512_set1_ps(thr[(1 << s) - 1]) : _mm512_loadu_ps(thr + (1 << s) - 1);
+        K->thr[s] = s == B - 1  ? _mm512_set1_ps(thr[(1 << s) - 1])
+                    : s < B - 2 ? _mm512_loadu_ps(thr + (1 << s) - 1)
+                                : _mm512_setzero_ps();
     RB_UNROLL(4)
     for (int s = 0; s < B; s++) K->step[s] = _mm512_set1_epi32(1 << s);
     if (B >= 2) {
