@@ -112,7 +112,9 @@ json_t *rb_context_host_section(json_t *limits) {
     /* the BLAS's kernels are chosen by CPU at load, like ours: what ran here, and a note if they
      * are older than the CPU (kernels/linalg.h) */
     const char *core = rb_blas_core(),
-               *note = getenv("OPENBLAS_CORETYPE") ? NULL : rb_blas_core_note(core, isa);
+               *note = getenv("OPENBLAS_CORETYPE")
+                           ? NULL
+                           : rb_blas_core_note(core, isa, rb_blas_dynamic());
     json_object_set_new(o, "blas_core", core ? json_string(core) : json_null());
     if (note) json_object_set_new(o, "blas_note", json_string(note));
     json_object_set_new(o, "kernels", json_string(rb_kernels_selection()));

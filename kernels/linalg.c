@@ -24,11 +24,16 @@ const char *rb_blas_core(void) {
     return openblas_get_corename();
 }
 
-const char *rb_blas_core_note(const char *core, unsigned isa) {
+int rb_blas_dynamic(void) {
+    const char *config = openblas_get_config();
+    return config && strstr(config, "DYNAMIC_ARCH") != NULL;
+}
+
+const char *rb_blas_core_note(const char *core, unsigned isa, int dynamic) {
     /* OpenBLAS's x86-64 kernel sets written for AVX2 or later */
     static const char *const avx2_sets[] = {"Haswell", "Zen", "SkylakeX", "Cooperlake",
                                             "SapphireRapids"};
-    if (!core || !(isa & RB_ISA_AVX2)) return NULL;
+    if (!core || !dynamic || !(isa & RB_ISA_AVX2)) return NULL;
     for (size_t i = 0; i < sizeof avx2_sets / sizeof avx2_sets[0]; i++)
         if (strcasecmp(core, avx2_sets[i]) == 0) return NULL;
     return isa & RB_ISA_AVX512

@@ -70,10 +70,13 @@ int rb_solve_spd_f64(double *A, size_t n, size_t lda, double *B, size_t nrhs, si
  * GEMM-based methods (Haar rotations, QJL sketches) can differ in the last bits between machines.
  * NULL if the library does not say. */
 const char *rb_blas_core(void);
-/* A one-line note when that set predates AVX2 on a CPU that has it (isa: rb_cpu_isa()): what a
- * library older than the CPU falls back to (Debian 12's OpenBLAS 0.3.21 on a Zen 5 picks the
- * generic "Prescott"), naming the OPENBLAS_CORETYPE to set; NULL otherwise. The run context
- * records it unless OPENBLAS_CORETYPE is set (the user chose the set). */
-const char *rb_blas_core_note(const char *core, unsigned isa);
+/* A one-line note when that set predates AVX2 on a CPU that has it (isa: rb_cpu_isa()) in a
+ * library that picks its set at load (dynamic: a DYNAMIC_ARCH build, whose
+ * openblas_get_config() says so): what a library older than the CPU falls back to (Debian 12's
+ * OpenBLAS 0.3.21 on a Zen 5 picks the generic "Prescott"), naming the OPENBLAS_CORETYPE to set;
+ * NULL otherwise. The run context records it unless OPENBLAS_CORETYPE is set (the user chose). */
+const char *rb_blas_core_note(const char *core, unsigned isa, int dynamic);
+/* Whether this OpenBLAS picks its kernel set at load (DYNAMIC_ARCH). */
+int rb_blas_dynamic(void);
 
 #endif

@@ -32,8 +32,8 @@ Test(cli_bench_context, json_carries_host_build_utc_and_limits) {
     cr_assert(json_is_object(build), "no context.build");
 
     /* The fields the review found missing, and the ones already there. */
-    static const char *host_keys[] = {"hostname", "cpu_model", "caches", "features",
-                                      "kernels",  "threads",   "binding"};
+    static const char *host_keys[] = {"hostname", "cpu_model", "caches",  "features",
+                                      "kernels",  "threads",   "binding", "blas_core"};
     for (size_t i = 0; i < sizeof host_keys / sizeof host_keys[0]; i++)
         cr_assert(json_object_get(host, host_keys[i]), "no context.host.%s", host_keys[i]);
     static const char *build_keys[] = {"git_sha", "compiler", "flags", "libraries"};
@@ -52,8 +52,9 @@ Test(cli_bench_context, json_carries_host_build_utc_and_limits) {
     /* The same description of the machine as `rotabench hw --json`: the same code made both. */
     json_t *hw = rbt_cli_json("hw --json --no-limits");
     json_t *hw_host = json_object_get(hw, "host"), *hw_build = json_object_get(hw, "build");
-    static const char *same_host[] = {"hostname",   "cpu_model", "packages", "cores",  "pus",
-                                      "numa_nodes", "caches",    "features", "kernels"};
+    static const char *same_host[] = {"hostname", "cpu_model",  "packages", "cores",
+                                      "pus",      "numa_nodes", "caches",   "features",
+                                      "kernels",  "blas_core"};
     for (size_t i = 0; i < sizeof same_host / sizeof same_host[0]; i++)
         cr_assert(
             json_equal(json_object_get(host, same_host[i]), json_object_get(hw_host, same_host[i])),

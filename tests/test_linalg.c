@@ -222,28 +222,31 @@ Test(linalg, bad_shapes_are_errors) {
     cr_assert(strstr(rb_error_detail(), "int") != NULL, "%s", rb_error_detail());
 }
 
-/* The note on OpenBLAS's kernel set: only for a set older than AVX2 on a CPU that has AVX2, and
- * it names the set to ask for (SkylakeX with AVX-512, Haswell with AVX2 only). */
+/* The note on OpenBLAS's kernel set: only for a set older than AVX2 on a CPU that has AVX2, in
+ * a library that picks its set at load, and it names the set to ask for (SkylakeX with
+ * AVX-512, Haswell with AVX2 only). */
 Test(linalg, blas_core_note) {
     static const struct {
         const char *core;
         unsigned isa;
+        int dynamic;
         const char *names; /* NULL: no note */
     } cases[] = {
-        {"Prescott", RB_ISA_AVX2 | RB_ISA_AVX512, "OPENBLAS_CORETYPE=SkylakeX"},
-        {"Prescott", RB_ISA_AVX2, "OPENBLAS_CORETYPE=Haswell"},
-        {"Nehalem", RB_ISA_AVX2, "OPENBLAS_CORETYPE=Haswell"},
-        {"Sandybridge", RB_ISA_AVX2 | RB_ISA_AVX512, "OPENBLAS_CORETYPE=SkylakeX"},
-        {"Prescott", 0, NULL}, /* a CPU without AVX2: the set fits it */
-        {"Haswell", RB_ISA_AVX2, NULL},
-        {"Zen", RB_ISA_AVX2 | RB_ISA_AVX512, NULL},
-        {"SkylakeX", RB_ISA_AVX2 | RB_ISA_AVX512, NULL},
-        {"COOPERLAKE", RB_ISA_AVX2 | RB_ISA_AVX512, NULL}, /* any case */
-        {"SapphireRapids", RB_ISA_AVX2 | RB_ISA_AVX512, NULL},
-        {NULL, RB_ISA_AVX2, NULL}, /* the library does not say */
+        {"Prescott", RB_ISA_AVX2 | RB_ISA_AVX512, 1, "OPENBLAS_CORETYPE=SkylakeX"},
+        {"Prescott", RB_ISA_AVX2, 1, "OPENBLAS_CORETYPE=Haswell"},
+        {"Nehalem", RB_ISA_AVX2, 1, "OPENBLAS_CORETYPE=Haswell"},
+        {"Sandybridge", RB_ISA_AVX2 | RB_ISA_AVX512, 1, "OPENBLAS_CORETYPE=SkylakeX"},
+        {"Prescott", RB_ISA_AVX2 | RB_ISA_AVX512, 0, NULL}, /* built for one set: env ignored */
+        {"Prescott", 0, 1, NULL},                           /* a CPU without AVX2: it fits */
+        {"Haswell", RB_ISA_AVX2, 1, NULL},
+        {"Zen", RB_ISA_AVX2 | RB_ISA_AVX512, 1, NULL},
+        {"SkylakeX", RB_ISA_AVX2 | RB_ISA_AVX512, 1, NULL},
+        {"COOPERLAKE", RB_ISA_AVX2 | RB_ISA_AVX512, 1, NULL}, /* any case */
+        {"SapphireRapids", RB_ISA_AVX2 | RB_ISA_AVX512, 1, NULL},
+        {NULL, RB_ISA_AVX2, 1, NULL}, /* the library does not say */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        const char *note = rb_blas_core_note(cases[i].core, cases[i].isa);
+        const char *note = rb_blas_core_note(cases[i].core, cases[i].isa, cases[i].dynamic);
         if (!cases[i].names) {
             cr_expect_null(note, "%s isa %u: %s", cases[i].core, cases[i].isa, note);
             continue;

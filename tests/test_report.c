@@ -474,6 +474,29 @@ Test(report, latency_header_shows_the_limits) {
     rmtmp();
 }
 
+/* The machine table names OpenBLAS's kernel set and its note (context.json host.blas_core,
+ * host.blas_note), and has no such row for a context from before the field. */
+Test(report, machine_table_names_the_blas_kernels) {
+    const char *dir = crafted("{\"name\": \"crafted\", \"seed\": 1}");
+    json_t *ctx = context_load(dir);
+    json_t *host = json_object_get(ctx, "host");
+    json_object_set_new(host, "blas_core", json_string("Prescott"));
+    json_object_set_new(host, "blas_note", json_string("set OPENBLAS_CORETYPE"));
+    context_save(dir, ctx);
+    char *md = rendered_report(dir);
+    cr_assert(strstr(md, "| BLAS kernels | OpenBLAS Prescott; set OPENBLAS_CORETYPE |"), "%s", md);
+    free(md);
+    ctx = context_load(dir);
+    host = json_object_get(ctx, "host");
+    json_object_del(host, "blas_core");
+    json_object_del(host, "blas_note");
+    context_save(dir, ctx);
+    md = rendered_report(dir);
+    cr_assert_null(strstr(md, "BLAS kernels"), "%s", md);
+    free(md);
+    rmtmp();
+}
+
 /* A report of an unfinished run (context.json plans a cell that has no cell_done marker) says
  * PARTIAL near the top, and without expect.jsonl that the expectations were not graded. */
 Test(report, partial_run_says_so) {
