@@ -167,8 +167,8 @@ RB_AI void encode_block(const float *x, size_t n, size_t stride, size_t m, unsig
          * one-row-at-a-time one, 50 against 39 ns a row). Into L2, not L1: with buf (16 KiB)
          * and the block in flight, a block prefetched into L1 evicts what pass 2 reads on a
          * 32 KiB L1 (Zen 4: 262144 x 128 from memory, 1 thread, 68-70 ns a row with the next
-         * block into L1, 48-52 with rows 32-128 ahead into L2 only, 101-109 with none;
-         * PERFORMANCE.md). Past the caller's rows too (the pool's next task on this thread
+         * block into L1, 48 with rows 32 ahead into L2 only and 51-59 with 64-256, 101-109 with
+         * none; PERFORMANCE.md). Past the caller's rows too (the pool's next task on this thread
          * usually starts there): a prefetch never faults, and the address is computed as an
          * integer so that no pointer leaves its array. */
         for (size_t k = r; k < r + (size_t) R; k++)
