@@ -36,15 +36,12 @@ const char *rb_blas_core_note(const char *core, unsigned isa, int dynamic) {
     if (!core || !dynamic || !(isa & RB_ISA_AVX2)) return NULL;
     for (size_t i = 0; i < sizeof avx2_sets / sizeof avx2_sets[0]; i++)
         if (strcasecmp(core, avx2_sets[i]) == 0) return NULL;
-    return isa & RB_ISA_AVX512
-               ? "OpenBLAS runs its pre-AVX2 kernels on this AVX-512 CPU (a library older than "
-                 "the CPU falls back to them), so the GEMMs are slower than they could be; "
-                 "OPENBLAS_CORETYPE=SkylakeX in the environment selects AVX-512 ones (their sums "
-                 "differ in the last bits)"
-               : "OpenBLAS runs its pre-AVX2 kernels on this AVX2 CPU (a library older than the "
-                 "CPU falls back to them), so the GEMMs are slower than they could be; "
-                 "OPENBLAS_CORETYPE=Haswell in the environment selects AVX2 ones (their sums "
-                 "differ in the last bits)";
+#define NOTE(ISA, SET)                                                                            \
+    "OpenBLAS runs its pre-AVX2 kernels on this " ISA " CPU (a library older than the CPU falls " \
+    "back to them), so the GEMMs are slower than they could be; OPENBLAS_CORETYPE=" SET           \
+    " in the environment selects " ISA " ones (their sums differ in the last bits)"
+    return isa & RB_ISA_AVX512 ? NOTE("AVX-512", "SkylakeX") : NOTE("AVX2", "Haswell");
+#undef NOTE
 }
 
 static int fits(size_t v) {

@@ -147,11 +147,8 @@ typedef struct encc {
     void *scratch;
 } encc;
 
-/* The least u with RN(u * scale) > t (scale > 0), +Inf for t = +Inf: since rounding is
- * monotone, t < RN(v * scale) exactly when u <= v, so the search compares the unscaled v and the
- * last multiply of the transform (8 a row at d = 128) is not done. +-0 give the same products'
- * comparisons, so the float order's u <= v is the right test for them too. */
-static float next_up(float u) { /* nextafterf(u, +Inf) for finite u, without the libm call */
+/* nextafterf(u, +Inf) for finite u, without the libm call. */
+static float next_up(float u) {
     if (u == 0.0f) return FLT_TRUE_MIN;
     uint32_t b;
     memcpy(&b, &u, sizeof b);
@@ -159,6 +156,11 @@ static float next_up(float u) { /* nextafterf(u, +Inf) for finite u, without the
     memcpy(&u, &b, sizeof b);
     return u;
 }
+
+/* The least u with RN(u * scale) > t (scale > 0); t itself if not finite: since rounding is
+ * monotone, t < RN(v * scale) exactly when u <= v, so the search compares the unscaled v and the
+ * last multiply of the transform (8 a row at d = 128) is not done. +-0 give the same products'
+ * comparisons, so the float order's u <= v is the right test for them too. */
 static float unscaled_threshold(float t, float scale) {
     if (!isfinite(t)) return t; /* +Inf padding (never below v), and a NaN compares as one */
     float u = t / scale;
