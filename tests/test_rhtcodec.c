@@ -241,8 +241,15 @@ static void check_enc_rows_case(size_t d, int bits, size_t k, int blocks, size_t
     }
     size_t ldx = d + (rows % 2 ? 5 : 0), ldc = rb_rhtcodec_row_bytes(&f.p) + (rows % 3);
     float *x = inputs(rows, d, ldx, seed, 5000 + d * 16 + (size_t) bits);
-    for (size_t r = 0; r < rows; r++) { /* norms at the pre-scale's edge and large */
-        float s = r % 13 == 3 ? 0x1p-64f : r % 13 == 4 ? 0x1p-68f : r % 13 == 10 ? 1e37f : 0;
+    if (rows >= 32) { /* rows 16 .. 31 all normal: the kernels' whole-group paths */
+        float *g = rbt_normal_f32(16 * ldx, seed, 6000 + d * 16 + (size_t) bits);
+        memcpy(x + 16 * ldx, g, 16 * ldx * sizeof *x);
+        free(g);
+    }
+    /* Norms at the pre-scale's edge and large, in rows 3, 4, 10 and 32, 33, 39 (none in 16 .. 31)
+     */
+    for (size_t r = 0; r < rows; r++) {
+        float s = r % 29 == 3 ? 0x1p-64f : r % 29 == 4 ? 0x1p-68f : r % 29 == 10 ? 1e37f : 0;
         float e = d > 256 ? 2 * s / sqrtf((float) d) : s; /* long rows: |x| = sqrt(2) s */
         if (s != 0)
             for (size_t j = 0; j < d; j++) x[r * ldx + j] = j % 3 ? s / sqrtf((float) d) : -e;
