@@ -45,24 +45,27 @@ RB_FWHT_REG_AI __m512 rb_fwht16_stages(__m512 x, size_t m, const rb_fwht16_signs
 }
 
 /* Stage h = 16 hv between whole vectors: v[i] with v[i + hv]. The loop must unroll completely
- * (nv is a constant after inlining) so that the row stays in registers. */
-RB_FWHT_REG_AI void rb_fwht_cross_stage(__m512 *v, int nv, int hv) {
+ * (nv is a constant after inlining) so that the row stays in registers. fma_sub: each difference
+ * as fma(c, -1, a), the same bits (the product is exact and the FMA rounds once), on the FMA
+ * pipes instead of the FADD ones, for a caller whose other work is mostly additions. */
+RB_FWHT_REG_AI void rb_fwht_cross_stage(__m512 *v, int nv, int hv, const int fma_sub) {
     if (hv >= nv) return; /* a block larger than the row: never asked, but not provable */
     RB_UNROLL(16)
     for (int i = 0; i < nv; i++)
         if (!(i & hv)) {
             __m512 a = v[i], c = v[i + hv];
             v[i] = _mm512_add_ps(a, c);
-            v[i + hv] = _mm512_sub_ps(a, c);
+            v[i + hv] =
+                fma_sub ? _mm512_fmadd_ps(c, _mm512_set1_ps(-1.0f), a) : _mm512_sub_ps(a, c);
         }
 }
 
 /* The stages between vectors of blocks of m = 32 .. 256 floats (none for m <= 16). */
-RB_FWHT_REG_AI void rb_fwht_cross_stages(__m512 *v, int nv, size_t m) {
-    if (m > 16) rb_fwht_cross_stage(v, nv, 1);
-    if (m > 32) rb_fwht_cross_stage(v, nv, 2);
-    if (m > 64) rb_fwht_cross_stage(v, nv, 4);
-    if (m > 128) rb_fwht_cross_stage(v, nv, 8);
+RB_FWHT_REG_AI void rb_fwht_cross_stages(__m512 *v, int nv, size_t m, const int fma_sub) {
+    if (m > 16) rb_fwht_cross_stage(v, nv, 1, fma_sub);
+    if (m > 32) rb_fwht_cross_stage(v, nv, 2, fma_sub);
+    if (m > 64) rb_fwht_cross_stage(v, nv, 4, fma_sub);
+    if (m > 128) rb_fwht_cross_stage(v, nv, 8, fma_sub);
 }
 
 /* The RHT's signs times a factor, scale * sg[j], into out; 0 when a sign is not exactly +-1 (the

@@ -106,7 +106,7 @@ RB_AI void rotate_rows(const float *x, size_t stride, size_t m, unsigned flags, 
     }
     RB_UNROLL(16)
     for (int r = 0; r < R; r++) {
-        rb_fwht_cross_stages(v[r], nv, m);
+        rb_fwht_cross_stages(v[r], nv, m, 0);
     }
     RB_UNROLL(16)
     for (int i = 0; i < nv; i++) {
@@ -345,7 +345,7 @@ RB_AI void decode_rows_reg(const uint8_t *packed, const float *sz, size_t rows, 
         if (m > 1) {
             RB_UNROLL(16)
             for (int i = 0; i < nv; i++) v[i] = rb_fwht16_stages(v[i], m, &sg);
-            rb_fwht_cross_stages(v, nv, m);
+            rb_fwht_cross_stages(v, nv, m, 0);
             RB_UNROLL(16)
             for (int i = 0; i < nv; i++) v[i] = _mm512_mul_ps(v[i], vinv);
         }

@@ -34,11 +34,12 @@
  * ROWS: rows decoded side by side for d <= 128 (two independent chains fill the registers). */
 enum { DMAX = 256, ZMAX = 4, ROWS = 2 };
 
-/* The whole unnormalized FWHT of a row of nv vectors (one block of 16 nv). */
-RB_AI void fwht_row(__m512 *v, const rb_fwht16_signs *s, const int nv) {
+/* The whole unnormalized FWHT of a row of nv vectors (one block of 16 nv); fma_sub as
+ * rb_fwht_cross_stage's. */
+RB_AI void fwht_row(__m512 *v, const rb_fwht16_signs *s, const int nv, const int fma_sub) {
     RB_UNROLL(16)
     for (int i = 0; i < nv; i++) v[i] = rb_fwht16_stages(v[i], 16 * (size_t) nv, s);
-    rb_fwht_cross_stages(v, nv, 16 * (size_t) nv);
+    rb_fwht_cross_stages(v, nv, 16 * (size_t) nv, fma_sub);
 }
 
 /* Lane l of vector i holds code 16 i + l, at bit P(l) = 16 B i + l B of the payload: dword P / 32
@@ -156,11 +157,11 @@ RB_AI void put_out(const rowk *K, __m512 acc, __m512 norm, float *o, size_t at) 
 /* The inverse RHT of v, times the norm stored after the payload, into o. */
 RB_AI void finish_row(const rowk *K, const uint8_t *in, __m512 *v, float *o, const int nv,
                       const int B) {
-    fwht_row(v, &K->s, nv);
+    fwht_row(v, &K->s, nv, 0);
     if (K->sd2) {
         RB_UNROLL(16)
         for (int i = 0; i < nv; i++) v[i] = _mm512_mul_ps(v[i], _mm512_load_ps(K->sd2 + 16 * i));
-        fwht_row(v, &K->s, nv);
+        fwht_row(v, &K->s, nv, 0);
     }
     float nf;
     memcpy(&nf, in + 2 * nv * B, sizeof nf);
@@ -212,7 +213,10 @@ RB_AI int mixed_row(const rowk *K, const rb_hmix *M, const uint8_t *in, float *o
     for (size_t k = 0; k < M->K; k++) {
         __m512 v[16];
         if (load_row(K, in + 2 * (size_t) nv * (size_t) B * k, v, nv, B)) return 1;
-        fwht_row(v, &K->s, nv);
+        /* H_12's mix that follows is half additions, on the busier pipes (the generic mix is
+         * all FMAs): in cache, 1 thread, d = 1536 b2 471-474 -> 457-459 ns a row, b4 488-490 ->
+         * 481-489 */
+        fwht_row(v, &K->s, nv, h12);
         RB_UNROLL(16)
         for (int i = 0; i < nv; i++) M->T[k * (size_t) nv + (size_t) i] = v[i];
     }

@@ -54,7 +54,7 @@ enum { DMAX = 256, BMAX = 4 };
 RB_AI void fwht_row(__m512 *v, const rb_fwht16_signs *s, const int nv) {
     RB_UNROLL(16)
     for (int i = 0; i < nv; i++) v[i] = rb_fwht16_stages(v[i], 16 * (size_t) nv, s);
-    rb_fwht_cross_stages(v, nv, 16 * (size_t) nv);
+    rb_fwht_cross_stages(v, nv, 16 * (size_t) nv, 0);
 }
 
 /* What every row of a call shares, in registers where they fit. */
