@@ -131,10 +131,27 @@ Test(sparse, noiseless_recovery_equals_the_full_fwht) {
         rb_signal_oracle o = {n, ds_query, &ds, 0};
         rb_sparse_coef out[64];
         size_t found = run(m, &p, &o, seed, out, 64);
-        size_t nz = 0;
-        for (size_t i = 0; i < N; i++) nz += fabs(x[i]) > 1e-9;
-        cr_assert_eq(found, nz, "%s (config %zu): found %zu of %zu, seed %llu", m->name, c, found,
-                     nz, (unsigned long long) seed);
+        size_t nz = 0, must = 0;
+        double xmax = 0;
+        for (size_t i = 0; i < N; i++) xmax = fmax(xmax, fabs(x[i]));
+        for (size_t i = 0; i < N; i++) nz += fabs(x[i]) > 1e-9, must += fabs(x[i]) >= 1e-3 * xmax;
+        if (strcmp(m->name, "spright") == 0) {
+            /* spright drops a single-ton below its amplitude floor, 1e-8 of the largest bin
+             * energy (methods/spright.c), which is at most (8 max|X|)^2 for 8 coefficients: a
+             * coefficient under 8e-4 max|X| need not be found (a Gaussian amplitude lands there
+             * about once in 700 runs; seed 14605034290342887904 has X[800] = 8.1e-5 beside
+             * max|X| = 6.07). Every one above 1e-3 max|X| must be. */
+            cr_assert(found >= must && found <= nz,
+                      "%s (config %zu): found %zu, %zu above 1e-3 max|X|, %zu nonzero, seed %llu",
+                      m->name, c, found, must, nz, (unsigned long long) seed);
+            size_t hit = 0;
+            for (size_t i = 0; i < found; i++) hit += fabs(x[out[i].index]) >= 1e-3 * xmax;
+            cr_assert_eq(hit, must, "%s (config %zu): %zu of the %zu above 1e-3 max|X|, seed %llu",
+                         m->name, c, hit, must, (unsigned long long) seed);
+        } else {
+            cr_assert_eq(found, nz, "%s (config %zu): found %zu of %zu, seed %llu", m->name, c,
+                         found, nz, (unsigned long long) seed);
+        }
         for (size_t i = 0; i < found; i++)
             cr_assert(fabs(out[i].value - x[out[i].index]) <= 1e-9 * fabs(x[out[i].index]),
                       "%s: X[%llu] = %.17g, full FWHT %.17g, seed %llu", m->name,
