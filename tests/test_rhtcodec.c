@@ -227,10 +227,10 @@ static int have_avx512(void) {
 /* The row-major encode (d = 32 .. 256 in registers, or K * 2^m block by block; bits 1..4) against
  * the oracle, byte for byte:
  * rows with zero, tiny (the 2^64 pre-scale), subnormal and huge norms among normal ones (those
- * go through the reference alone, the pairs around them through the kernel), rows with norms
- * just above and below 2^-64 and FLT_MAX / 2, k = 2^bits, 2^bits - 1 and 1 (padding thresholds
- * of +Inf), one and two blocks, row counts around the two-row pairs, strided inputs, and code
- * rows with a gap whose bytes must survive. */
+ * go through the reference alone, the rows around them through the kernel row by row), rows with
+ * norms just above and below 2^-64 and FLT_MAX / 2, k = 2^bits, 2^bits - 1 and 1 (padding
+ * thresholds of +Inf), one and two blocks, partial groups of rows and (at 40 rows) a whole group
+ * of 16 the fast path takes, strided inputs, and code rows with a gap whose bytes must survive. */
 static void check_enc_rows_case(size_t d, int bits, size_t k, int blocks, size_t rows,
                                 uint64_t seed) {
     fixture f;
@@ -239,10 +239,15 @@ static void check_enc_rows_case(size_t d, int bits, size_t k, int blocks, size_t
         f.d1[5] = 0.5f;
         f.d1[d - 1] = -3.0f;
     }
-    size_t ldx = d + (rows % 2 ? 5 : 0), ldc = rb_rhtcodec_row_bytes(&f.p) + (rows % 3);
+    size_t ldx = d + (rows % 2 || rows >= 32 ? 5 : 0),
+           ldc = rb_rhtcodec_row_bytes(&f.p) + (rows % 3);
     float *x = inputs(rows, d, ldx, seed, 5000 + d * 16 + (size_t) bits);
-    if (rows >= 32) { /* rows 16 .. 31 all normal: the kernels' whole-group paths */
+    if (rows >= 32) { /* rows 16 .. 31 all taken by the fast path: the d <= 256 whole-group path */
         float *g = rbt_normal_f32(16 * ldx, seed, 6000 + d * 16 + (size_t) bits);
+        for (size_t j = 0; j < d; j++) { /* large and small norms the fast path still takes */
+            g[7 * ldx + j] *= 1e30f;
+            g[11 * ldx + j] *= 1e-15f;
+        }
         memcpy(x + 16 * ldx, g, 16 * ldx * sizeof *x);
         free(g);
     }

@@ -1,7 +1,7 @@
 /* The FWHT of a row held in registers, for the AVX-512 kernels that keep a row of 16 nv floats in
- * nv zmm (kv_quant_avx512.c, rhtcodec_dec_avx512.c): stages h = 1, 2, 4, 8 inside each vector and
- * stages h = 16 hv between vectors, in the reference's order (stride 1 upwards), bit for bit. Only
- * for files compiled with AVX-512. */
+ * nv zmm (kv_quant_avx512.c, rhtcodec_enc_avx512.c, rhtcodec_dec_avx512.c): stages h = 1, 2, 4, 8
+ * inside each vector and stages h = 16 hv between vectors, in the reference's order (stride 1
+ * upwards), bit for bit. Only for files compiled with AVX-512. */
 #ifndef RB_X86_FWHT_REG_AVX512_H
 #define RB_X86_FWHT_REG_AVX512_H
 
@@ -47,7 +47,7 @@ RB_FWHT_REG_AI __m512 rb_fwht16_stages(__m512 x, size_t m, const rb_fwht16_signs
 /* Stage h = 16 hv between whole vectors: v[i] with v[i + hv]. The loop must unroll completely
  * (nv is a constant after inlining) so that the row stays in registers. fma_sub: each difference
  * as fma(c, -1, a), the same bits (the product is exact and the FMA rounds once), on the FMA
- * pipes instead of the FADD ones, for a caller whose other work is mostly additions. */
+ * pipes instead of the FADD ones, for a caller whose other work leans on the FADD pipes. */
 RB_FWHT_REG_AI void rb_fwht_cross_stage(__m512 *v, int nv, int hv, const int fma_sub) {
     if (hv >= nv) return; /* a block larger than the row: never asked, but not provable */
     RB_UNROLL(16)

@@ -214,8 +214,8 @@ RB_AI int mixed_row(const rowk *K, const rb_hmix *M, const uint8_t *in, float *o
         __m512 v[16];
         if (load_row(K, in + 2 * (size_t) nv * (size_t) B * k, v, nv, B)) return 1;
         /* H_12's mix that follows is half additions, on the busier pipes (the generic mix is
-         * all FMAs): in cache, 1 thread, d = 1536 b2 471-474 -> 457-459 ns a row, b4 488-490 ->
-         * 481-489 */
+         * all FMAs): in cache, 1 thread, d = 1536 b2 470-471 -> 458-459 ns a row, b4 487-500 ->
+         * 482-484 */
         fwht_row(v, &K->s, nv, h12);
         RB_UNROLL(16)
         for (int i = 0; i < nv; i++) M->T[k * (size_t) nv + (size_t) i] = v[i];

@@ -9,8 +9,9 @@
  * and FWHT), and the codebook search, on the unscaled values against thresholds moved to their
  * units, as a binary search whose step s compares against thresholds[n + 2^s - 1] (a vpermps of a
  * shifted table, a blend for the second step): the mask of step s is bit s of the 16 codes, so
- * packing is one pdep per step into the row's bit stream, with no shuffles of codes. Rows are
- * software-pipelined: the next row's load and rotation beside this row's search (encode_group).
+ * packing is one pdep per step into the row's bit stream, with no shuffles of codes. For d <= 256
+ * the rows of a group the fast path takes whole are software-pipelined: the next row's load and
+ * rotation beside this row's search (encode_group).
  *
  * Exactness. Each element gets the reference's operations in its order: u = x * inv (pre = 1),
  * u * d1, the butterflies stage by stage from stride 1, * scale (rb_rows_unit_f32, rb_rht_f32).
@@ -227,14 +228,14 @@ static uint32_t group_factors(const float *x, size_t n, size_t ldx, size_t d, fl
     return n == NORM_GROUP ? fast : fast & ((1u << n) - 1);
 }
 
-/* A group of n rows, all taken by the fast path, software-pipelined: row q + 1 is loaded and
+/* A group of n >= 1 rows, all taken by the fast path, software-pipelined: row q + 1 is loaded and
  * rotated in the same iteration as row q is searched and packed, so the out-of-order window sees
  * two independent chains side by side (one row's butterflies, the other's compare -> permute
  * search steps) instead of one row's long chain after another's. In cache on a Zen 4, 1 thread,
- * ns a row (before: two rows at a time, each start to end): d = 128 b2 36.4 -> 33.5, b4 52.3 ->
- * 45.3 (47.0 from memory against 53.9), d = 64 b4 29.0 -> 23.7, d = 256 b4 100.5 -> 96.1; b1
- * 30.9 -> 31.4 at d = 128. (Two passes over the group instead, every row rotated into a buffer,
- * then every row searched: 47.1 in cache but 57.5 from memory at d = 128 b4.) */
+ * ns a row (before: each row start to end, two side by side for d <= 128): d = 128 b2 36.4 -> 33.5,
+ * b4 52.3 -> 45.3 (47.0 from memory against 53.9), d = 64 b4 29.0 -> 23.7, d = 256 b4 100.5
+ * -> 96.1; b1 30.9 -> 31.4 at d = 128. (Two passes over the group instead, every row rotated into a
+ * buffer, then every row searched: 47.1 in cache but 57.5 from memory at d = 128 b4.) */
 RB_AI void encode_group(const enck *K, const float *x, size_t n, size_t ldx, const float *inv,
                         const float *norm, uint8_t *codes, size_t ldc, const int nv, const int B) {
     __m512 cur[16], next[16];

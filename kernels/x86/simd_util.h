@@ -19,9 +19,10 @@
 #define RB_AI static inline __attribute__((always_inline))
 
 /* H_12 (Paley I, the table of kernels/hadamard.c) as compile-time signs for the AVX-512 codec
- * kernels' mixes (rhtcodec_avx512.c, rhtcodec_enc_avx512.c): with the signs known a mix is
- * register adds and subtracts. Users check it against rb_hadamard_matrix(12) once per call and
- * take their generic mix if it ever differs. */
+ * kernels' mixes (rhtcodec_avx512.c, and hmix_avx512.h for rhtcodec_enc_avx512.c and
+ * rhtcodec_dec_avx512.c): with the signs known a mix is register adds, subtracts and +-1 FMAs
+ * with no sign table. Users check it against rb_hadamard_matrix(12) once per call and take their
+ * generic mix if it ever differs. */
 static const signed char rb_h12_paley[144] = {RB_H12_PALEY_SIGNS};
 
 #endif
