@@ -13,10 +13,12 @@
 
 static char dir[64];
 
+/* A fresh scratch directory (a test may make one per case); the suite's .fini removes them all. */
 static void make_dir(void) {
-    snprintf(dir, sizeof dir, "/tmp/rbtest_apply_XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
+    snprintf(dir, sizeof dir, "%s", rbt_tmpdir_make("apply"));
 }
+
+TestSuite(cli_apply, .fini = rbt_tmpdir_remove);
 
 static void path(char *buf, const char *name) {
     snprintf(buf, 256, "%s/%s", dir, name);

@@ -9,14 +9,15 @@
 
 #include "tests/testutil.h"
 
+TestSuite(paper, .fini = rbt_tmpdir_remove);
+
 Test(paper, every_claim_config_passes, .timeout = 1200) {
     glob_t g;
     if (glob("configs/paper/*.yaml", 0, NULL, &g) != 0 || g.gl_pathc == 0) {
         globfree(&g);
         cr_skip_test("no configs/paper/*.yaml yet");
     }
-    char dir[] = "/tmp/rbtest_paper_XXXXXX";
-    cr_assert_not_null(mkdtemp(dir));
+    const char *dir = rbt_tmpdir_make("paper");
     for (size_t i = 0; i < g.gl_pathc; i++) {
         char args[1024], *out, *err;
         snprintf(args, sizeof args, "run %s -o %s/%zu --quick", g.gl_pathv[i], dir, i);

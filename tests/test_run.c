@@ -22,10 +22,12 @@
 
 static char dir[64];
 
+/* A fresh scratch directory (a test may make one per case); the suite's .fini removes them all. */
 static void make_dir(void) {
-    snprintf(dir, sizeof dir, "/tmp/rbtest_run_XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
+    snprintf(dir, sizeof dir, "%s", rbt_tmpdir_make("run"));
 }
+
+TestSuite(run, .fini = rbt_tmpdir_remove);
 
 static void write_file(const char *name, const char *text) {
     char p[256];

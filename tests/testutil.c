@@ -78,24 +78,38 @@ int rbt_run_cli(const char *args, char **out, char **err) {
     return WEXITSTATUS(st);
 }
 
-static char tmpdir[96];
+/* Every directory this test process made, newest last: rbt_tmp names files in the newest, and
+ * rbt_tmpdir_remove deletes them all (tests that make one per case in a loop leak none). */
+enum { TMPDIRS_MAX = 16 };
+static char tmpdirs[TMPDIRS_MAX][96];
+static int ntmpdirs;
+static const char *newest_tmpdir = tmpdirs[0];
 
-void rbt_tmpdir_make(const char *tag) {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/rbtest_%s_XXXXXX", tag);
-    cr_assert_not_null(mkdtemp(tmpdir), "mkdtemp %s", tmpdir);
+const char *rbt_tmpdir_make(const char *tag) {
+    cr_assert_lt(ntmpdirs, TMPDIRS_MAX, "more than %d scratch directories in one test",
+                 TMPDIRS_MAX);
+    char *d = tmpdirs[ntmpdirs];
+    snprintf(d, sizeof tmpdirs[0], "/tmp/rbtest_%s_XXXXXX", tag);
+    cr_assert_not_null(mkdtemp(d), "mkdtemp %s", d);
+    ntmpdirs++;
+    newest_tmpdir = d;
+    return d;
 }
 
 void rbt_tmpdir_remove(void) {
-    char cmd[160];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    cr_assert_eq(system(cmd), 0);
+    if (getenv("RBT_KEEP_TMP")) return;
+    for (; ntmpdirs > 0; ntmpdirs--) {
+        char cmd[160];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdirs[ntmpdirs - 1]);
+        cr_assert_eq(system(cmd), 0, "%s", cmd);
+    }
 }
 
 const char *rbt_tmp(const char *name) {
     static char path[8][256];
     static int slot;
     slot = (slot + 1) % 8;
-    snprintf(path[slot], sizeof path[slot], "%s/%s", tmpdir, name);
+    snprintf(path[slot], sizeof path[slot], "%s/%s", newest_tmpdir, name);
     return path[slot];
 }
 

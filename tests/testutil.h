@@ -32,10 +32,12 @@ int rbt_load_dataset(rb_dataset *ds, const char *kind, uint64_t seed, ...);
  * tensors have. Returns load's code, its message in rb_error_detail(). */
 int rbt_load_and_shape(rb_dataset *ds, const char *kind, uint64_t seed, ...);
 
-/* A scratch directory per test: rbt_tmpdir_make creates /tmp/rbtest_<tag>_XXXXXX (use it as a
- * suite's .init), rbt_tmpdir_remove deletes it with its contents (.fini), and rbt_tmp names a file
- * inside it (8 rotating buffers, so a few paths can be live at once). */
-void rbt_tmpdir_make(const char *tag);
+/* Scratch directories: rbt_tmpdir_make creates /tmp/rbtest_<tag>_XXXXXX and returns its path (in
+ * a suite's .init, or in the test, once or per case), rbt_tmpdir_remove deletes every one this
+ * test made, with its contents (the suite's .fini; RBT_KEEP_TMP=1 keeps them for a post-mortem),
+ * and rbt_tmp names a file inside the newest (8 rotating buffers, so a few paths can be live at
+ * once). */
+const char *rbt_tmpdir_make(const char *tag);
 void rbt_tmpdir_remove(void);
 const char *rbt_tmp(const char *name);
 
