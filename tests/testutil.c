@@ -97,7 +97,7 @@ const char *rbt_tmpdir_make(const char *tag) {
 }
 
 void rbt_tmpdir_remove(void) {
-    if (getenv("RBT_KEEP_TMP")) return;
+    if (getenv("RB_TEST_KEEP")) return;
     for (; ntmpdirs > 0; ntmpdirs--) {
         char cmd[160];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdirs[ntmpdirs - 1]);

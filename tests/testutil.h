@@ -34,7 +34,7 @@ int rbt_load_and_shape(rb_dataset *ds, const char *kind, uint64_t seed, ...);
 
 /* Scratch directories: rbt_tmpdir_make creates /tmp/rbtest_<tag>_XXXXXX and returns its path (in
  * a suite's .init, or in the test, once or per case), rbt_tmpdir_remove deletes every one this
- * test made, with its contents (the suite's .fini; RBT_KEEP_TMP=1 keeps them for a post-mortem),
+ * test made, with its contents (the suite's .fini; RB_TEST_KEEP=1 keeps them for a post-mortem),
  * and rbt_tmp names a file inside the newest (8 rotating buffers, so a few paths can be live at
  * once). */
 const char *rbt_tmpdir_make(const char *tag);
