@@ -35,9 +35,35 @@ static const char usage_text[] =
     "                    their keys and what the run would do; run and write nothing\n"
     "                    (exit 0 when all pass, 2 with every error found)\n"
     "\n"
+    "environment: RB_THREADS (as --threads), RB_KERNELS (" RB_KERNELS_NAMES "),\n"
+    "RB_PROGRESS_EVERY=S (stderr not a terminal, e.g. a CI log: a progress line at most\n"
+    "every S seconds; default 60, 0 after every cell, off for none)\n"
+    "\n"
     "exit status: 0 all cells ran and every expectation passed; 1 an expectation failed;\n"
     "2 a config or runtime error, a failed cell, or an interrupt (finished cells are kept:\n"
     "rerun with --resume -o DIR to continue; it runs failed cells again).\n";
+
+/* RB_PROGRESS_EVERY: seconds between a log's progress lines (unset: 60; "off": none). */
+static int progress_env(double *every) {
+    const char *e = getenv("RB_PROGRESS_EVERY");
+    *every = 60;
+    if (!e) return 0;
+    if (!strcmp(e, "off")) {
+        *every = -1;
+        return 0;
+    }
+    char *end;
+    double v = strtod(e, &end);
+    if (!*e || *end || !(v >= 0 && v <= 1e9)) {
+        fprintf(stderr,
+                "rotabench run: RB_PROGRESS_EVERY='%s' must be a number of seconds >= 0, or "
+                "off\n",
+                e);
+        return 1;
+    }
+    *every = v;
+    return 0;
+}
 
 int rb_cmd_run(int argc, char **argv) {
     static const struct option longs[] = {
@@ -106,6 +132,7 @@ int rb_cmd_run(int argc, char **argv) {
         return 2;
     }
     o.config = argv[optind];
+    if (progress_env(&o.progress_every)) return 2;
     if (rb_kernels_env_check() || rb_threads_env_check()) {
         fprintf(stderr, "rotabench run: %s\n", rb_error_detail());
         return 2;

@@ -70,9 +70,9 @@ typedef struct run {
     char bad_ds_msg[1024];
     shape_memo *shapes; /* every (dataset entry, parameters) whose shape was asked for */
     size_t nshapes, shapes_cap;
-    int stopped_by_cell; /* the run ended at a failing cell (no --keep-going) */
-    int lock_fd;         /* the results directory, flock'ed while this run writes it, or -1 */
-    double t0;
+    int stopped_by_cell;      /* the run ended at a failing cell (no --keep-going) */
+    int lock_fd;              /* the results directory, flock'ed while this run writes it, or -1 */
+    double t0, next_progress; /* the run's start; when a log's next progress line is due */
     /* run here; done by an earlier run (--resume); not --only; failed (--keep-going) */
     size_t ran, skipped, filtered, failed;
     /* latency cells on vector data, and the dataset of the first on KV data (where the latency
@@ -644,15 +644,21 @@ static int check_only(const run *r) {
                         r->o->only, r->ncells);
 }
 
+/* Before cell i (i = ncells: the end). On a terminal one line, redrawn in place; otherwise (a
+ * CI log, where a run that prints nothing for long may be killed as hung) a line of its own every
+ * progress_every seconds, and none at the end (the summary follows). */
 static void progress(run *r, size_t i) {
-    if (!isatty(STDERR_FILENO)) return;
+    int tty = isatty(STDERR_FILENO);
     double el = now_s() - r->t0;
+    if (!tty && (i >= r->ncells || r->o->progress_every < 0 || el < r->next_progress)) return;
+    if (!tty) r->next_progress = el + r->o->progress_every;
     size_t done = r->ran + r->skipped + r->filtered + r->failed, tried = r->ran + r->failed;
     double left = tried ? el / (double) tried * (double) (r->ncells - done) : 0;
-    fprintf(stderr, "\r\033[K[%zu/%zu] %.0fs elapsed, ~%.0fs left", done, r->ncells, el, left);
+    fprintf(stderr, "%s[%zu/%zu] %.0fs elapsed, ~%.0fs left",
+            tty ? "\r\033[K" : "rotabench run: ", done, r->ncells, el, left);
     if (r->failed) fprintf(stderr, ", %zu failed", r->failed);
     fprintf(stderr, "  %s", i < r->ncells ? r->cells[i].key : "");
-    if (i >= r->ncells) fputc('\n', stderr);
+    if (!tty || i >= r->ncells) fputc('\n', stderr);
 }
 
 /* s as one word of a shell command line: as it is when it holds only characters no shell
@@ -1022,6 +1028,7 @@ int rb_run(const rb_run_opts *o) {
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
     r.t0 = now_s();
+    r.next_progress = r.o->progress_every; /* the first line after one interval */
     for (size_t i = 0; i < r.ncells && !rc && !interrupted; i++) {
         const rb_cell *c = &r.cells[i];
         if (!cell_selected(&r, c)) {

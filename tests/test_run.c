@@ -467,6 +467,49 @@ Test(run, rb_threads_sets_the_count_and_a_bad_one_is_refused) {
     }
 }
 
+/* Lines of text that start with prefix. */
+static int count_lines(const char *text, const char *prefix) {
+    int n = 0;
+    for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+        n += !strncmp(p, prefix, strlen(prefix));
+    return n;
+}
+
+/* Progress where stderr is a log (here a file, not a terminal): RB_PROGRESS_EVERY=0 gives a line
+ * before every cell, naming it; the default (60 s) none in a run this short; "off" none; a value
+ * that is not a number of seconds is refused (exit 2, naming it) before anything runs. */
+Test(run, progress_lines_in_a_log) {
+    static const struct {
+        const char *env; /* NULL: unset */
+        int status, lines;
+    } cases[] = {
+        {"0", 0, 12}, {NULL, 0, 0}, {"off", 0, 0}, {"x", 2, 0}, {"-1", 2, 0}, {"", 2, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        make_dir();
+        const char *env = cases[i].env;
+        if (env) setenv("RB_PROGRESS_EVERY", env, 1);
+        char *err;
+        int st = run_config("p.yaml", small_yaml, " --quick --threads 1", &err);
+        unsetenv("RB_PROGRESS_EVERY");
+        cr_assert_eq(st, cases[i].status, "RB_PROGRESS_EVERY=%s: %s", env ? env : "(unset)", err);
+        cr_assert_eq(count_lines(err, "rotabench run: ["), cases[i].lines,
+                     "RB_PROGRESS_EVERY=%s:\n%s", env ? env : "(unset)", err);
+        if (cases[i].lines) {
+            assert_has(err, "rotabench run: [0/12] ");
+            assert_has(err, "rotabench run: [11/12] ");
+            assert_has(err, "|rtn|bits=8,rotation=rht,");
+        }
+        if (st) {
+            assert_has(err, "RB_PROGRESS_EVERY='%s' must be a number of seconds", env);
+            char p[256];
+            snprintf(p, sizeof p, "%s/out/results.jsonl", dir);
+            cr_assert(access(p, F_OK) != 0, "RB_PROGRESS_EVERY=%s: a run was written", env);
+        }
+        free(err);
+    }
+}
+
 /* Writes dir/NAME, n vectors of dimension 4 in .fvecs ({i, 1, -1, tag / 2} for vector i). */
 static void write_fvecs(const char *name, int n, int tag) {
     char p[256];
