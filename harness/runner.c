@@ -75,6 +75,7 @@ typedef struct run {
     double t0, next_progress; /* the run's start; when a log's next progress line is due */
     /* run here; done by an earlier run (--resume); not --only; failed (--keep-going) */
     size_t ran, skipped, filtered, failed;
+    size_t todo; /* the cells this run is to run: selected, not done before */
     /* latency cells on vector data, and the dataset of the first on KV data (where the latency
      * batch key does not apply) */
     size_t lat_vec;
@@ -653,7 +654,7 @@ static void progress(run *r, size_t i) {
     if (!tty && (i >= r->ncells || r->o->progress_every < 0 || el < r->next_progress)) return;
     if (!tty) r->next_progress = el + r->o->progress_every;
     size_t done = r->ran + r->skipped + r->filtered + r->failed, tried = r->ran + r->failed;
-    double left = tried ? el / (double) tried * (double) (r->ncells - done) : 0;
+    double left = tried ? el / (double) tried * (double) (r->todo - tried) : 0;
     fprintf(stderr, "%s[%zu/%zu] %.0fs elapsed, ~%.0fs left",
             tty ? "\r\033[K" : "rotabench run: ", done, r->ncells, el, left);
     if (r->failed) fprintf(stderr, ", %zu failed", r->failed);
@@ -1027,6 +1028,9 @@ int rb_run(const rb_run_opts *o) {
     interrupted = 0;
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
+    for (size_t i = 0; i < r.ncells; i++)
+        r.todo +=
+            cell_selected(&r, &r.cells[i]) && !(r.done && json_object_get(r.done, r.cells[i].key));
     r.t0 = now_s();
     r.next_progress = r.o->progress_every; /* the first line after one interval */
     for (size_t i = 0; i < r.ncells && !rc && !interrupted; i++) {
