@@ -187,12 +187,15 @@ Test(codec_qjl, same_seed_same_codes_across_thread_counts) {
 }
 
 /* Mean and variance of (est - rho) for unit x, y with <x, y> = rho, over `draws` projections and
- * `pairs` pairs per projection. */
+ * `pairs` pairs per projection. The mean's standard error comes from the draws' own means: the
+ * pairs of one draw share its projection, and for rho != 0 the bias given S varies from draw to
+ * draw, so the pairs are not independent (taken as independent, the error was about 20% too
+ * small at rho = 0.6, and the 4-sigma bias check failed about once in 500 runs). */
 static void estimator_moments(const char *const *kv, size_t d, double rho, uint64_t seed,
                               size_t draws, size_t pairs, double *mean, double *var,
                               double *mean_se, double *var_se) {
     const rb_method *m = qjl_method();
-    double s1 = 0, s2 = 0, s4 = 0;
+    double s1 = 0, s2 = 0, s4 = 0, dm1 = 0, dm2 = 0;
     size_t n = draws * pairs;
     float *x = malloc(pairs * d * sizeof *x), *y = malloc(pairs * d * sizeof *y);
     float *est = malloc(pairs * pairs * sizeof *est);
@@ -218,18 +221,23 @@ static void estimator_moments(const char *const *kv, size_t d, double rho, uint6
         uint8_t *codes = malloc(pairs * cb);
         cr_assert_eq(m->codec->encode(st, x, pairs, codes), 0);
         cr_assert_eq(m->codec->inner_product(st, codes, pairs, y, pairs, est), 0);
+        double ds = 0;
         for (size_t i = 0; i < pairs; i++) {
             double e = est[i * pairs + i] - rho;
-            s1 += e;
+            ds += e;
             s2 += e * e;
             s4 += e * e * e * e;
         }
+        s1 += ds;
+        dm1 += ds / (double) pairs;
+        dm2 += (ds / (double) pairs) * (ds / (double) pairs);
         free(codes);
         m->codec->destroy(st);
     }
     *mean = s1 / (double) n;
     *var = s2 / (double) n; /* E[(est - rho)^2]: the variance of an unbiased estimator */
-    *mean_se = sqrt(*var / (double) n);
+    double dmean = dm1 / (double) draws;
+    *mean_se = sqrt((dm2 / (double) draws - dmean * dmean) / (double) (draws - 1));
     *var_se = sqrt((s4 / (double) n - *var * *var) / (double) n);
     free(x);
     free(y);
@@ -248,11 +256,13 @@ Test(codec_qjl, gaussian_estimator_is_unbiased_with_variance_pi_over_2_minus_rho
             estimator_moments((const char *[]){"bits", bits, NULL}, d, rho, seed, 60, 100, &mean,
                               &var, &mse, &vse);
             double want = (M_PI / 2 - rho * rho) / (double) (mult * d);
-            cr_assert(fabs(mean) < 4 * mse, "rho %g m %zu: bias %g (se %g, seed %llu)", rho,
+            /* 6 standard errors: |t_59| > 6 has probability about 1e-7; a scale error (a
+             * missing sqrt(pi / 2)) is a bias of about 50 of them at rho = 0.6 */
+            cr_assert(fabs(mean) < 6 * mse, "rho %g m %zu: bias %g (se %g, seed %llu)", rho,
                       mult * d, mean, mse, (unsigned long long) seed);
-            /* 4 standard errors of the sample variance plus 3% for the scatter between the 60
+            /* 5 standard errors of the sample variance plus 4% for the scatter between the 60
              * draws of S (about 1.5% per draw at m = 128, larger at m = 32). */
-            cr_assert(fabs(var - want) < 4 * vse + 0.03 * want,
+            cr_assert(fabs(var - want) < 5 * vse + 0.04 * want,
                       "rho %g m %zu: variance %g, want %g (se %g, seed %llu)", rho, mult * d, var,
                       want, vse, (unsigned long long) seed);
         }
@@ -268,9 +278,9 @@ Test(codec_qjl, orthogonal_blocks_have_variance_pi_over_2_minus_1_over_d) {
     estimator_moments((const char *[]){"projection", "orthogonal", NULL}, d, 0.0, seed, 60, 100,
                       &mean, &var, &mse, &vse);
     double want = (M_PI / 2 - 1) / (double) d;
-    cr_assert(fabs(mean) < 4 * mse, "bias %g (se %g, seed %llu)", mean, mse,
+    cr_assert(fabs(mean) < 6 * mse, "bias %g (se %g, seed %llu)", mean, mse,
               (unsigned long long) seed);
-    cr_assert(fabs(var - want) < 4 * vse + 0.03 * want, "variance %g, want %g (se %g, seed %llu)",
+    cr_assert(fabs(var - want) < 5 * vse + 0.04 * want, "variance %g, want %g (se %g, seed %llu)",
               var, want, vse, (unsigned long long) seed);
     /* and clearly below the Gaussian sketch's pi/2 / d */
     cr_assert(var < 0.5 * M_PI / 2 / (double) d);

@@ -196,7 +196,8 @@ Test(codec_turboquant, mse_distortion_is_the_codebook_mse) {
         double se = sqrt((s2 / (double) count - mean * mean) / (double) (count - 1));
         const rb_lloyd_max *lm;
         cr_assert_eq(rb_lloyd_codebook(RB_LLOYD_SPHERE, (int) d, b, &lm), 0);
-        cr_assert(fabs(mean - lm->d_mse) < 4 * se, "b=%d: vnmse %g vs %g (se %g, seed %llu)", b,
+        /* 6 standard errors: at 4, over four bit widths, it failed about once in 3000 runs */
+        cr_assert(fabs(mean - lm->d_mse) < 6 * se, "b=%d: vnmse %g vs %g (se %g, seed %llu)", b,
                   mean, lm->d_mse, se, (unsigned long long) seed);
         /* Thm 3 and Thm 1 bracket it. */
         cr_assert(mean >= pow(4, -b) && mean <= 2.72 * pow(4, -b), "b=%d: %g", b, mean);
@@ -280,7 +281,7 @@ Test(codec_turboquant, prod_is_unbiased_for_a_fixed_pair) {
         }
         double mean = s / (double) n, se = sqrt((s2 / (double) n - mean * mean) / (double) (n - 1));
         if (c < 2)
-            cr_assert(fabs(mean - truth) < 4 * se,
+            cr_assert(fabs(mean - truth) < 6 * se, /* at 4: about 1e-4 of the runs */
                       "prod case %zu: mean %g vs %g (se %g, seed %llu)", c, mean, truth, se,
                       (unsigned long long) seed);
         else

@@ -102,7 +102,8 @@ Test(datasets, rows_do_not_depend_on_count) {
     rb_dataset_free(&b);
 }
 
-/* Empirical CDF at a few points against the exact one: |F_n - F| < 5 sqrt(F (1 - F) / n). */
+/* Empirical CDF at a few points against the exact one: |F_n - F| < 6 sqrt(F (1 - F) / n) (at 5,
+ * over 21 points, a false alarm came about once in 1e5 runs). */
 static void check_student_cdf(double nu) {
     uint64_t seed = rbt_seed();
     char nus[32];
@@ -119,7 +120,7 @@ static void check_student_cdf(double nu) {
         for (size_t e = 0; e < n; e++) below += x->data[e] <= pts[i];
         double F = gsl_cdf_tdist_P(pts[i], nu), Fn = (double) below / (double) n;
         double se = sqrt(F * (1 - F) / (double) n);
-        cr_assert(fabs(Fn - F) < 5 * se + 1e-9, "nu=%g at %g: %g vs %g " SEEDFMT, nu, pts[i], Fn, F,
+        cr_assert(fabs(Fn - F) < 6 * se + 1e-9, "nu=%g at %g: %g vs %g " SEEDFMT, nu, pts[i], Fn, F,
                   SEEDARG(seed));
     }
     rb_dataset_free(&ds);
@@ -133,8 +134,10 @@ Test(datasets, student_t_distribution) {
 
 Test(datasets, student_t_variance) {
     /* var = nu / (nu - 2); sd of the sample variance sqrt((mu4 - var^2) / n) with the kurtosis
-     * 3 + 6 / (nu - 4). */
-    const double nus[] = {5, 12};
+     * 3 + 6 / (nu - 4). Not nu = 5: x^2 then has a tail like u^-2.5, one sample beyond 130 moves
+     * the variance by 5 se on its own, and the test failed about 3e-4 of the runs (nu = 5 is in
+     * student_t_distribution's CDF check). At nu = 10 that tail is below 1e-8. */
+    const double nus[] = {10, 12};
     for (int i = 0; i < 2; i++) {
         uint64_t seed = rbt_seed();
         double nu = nus[i];
@@ -156,9 +159,9 @@ Test(datasets, student_t_variance) {
         m2 /= (double) n;
         double var = nu / (nu - 2), kurt = 3 + 6 / (nu - 4);
         double se = sqrt((kurt - 1) * var * var / (double) n);
-        cr_assert(fabs(m2 - var) < 5 * se, "nu=%g: var %g vs %g (se %g) " SEEDFMT, nu, m2, var, se,
+        cr_assert(fabs(m2 - var) < 6 * se, "nu=%g: var %g vs %g (se %g) " SEEDFMT, nu, m2, var, se,
                   SEEDARG(seed));
-        cr_assert(fabs(m1) < 5 * sqrt(var / (double) n), "mean %g " SEEDFMT, m1, SEEDARG(seed));
+        cr_assert(fabs(m1) < 6 * sqrt(var / (double) n), "mean %g " SEEDFMT, m1, SEEDARG(seed));
         rb_dataset_free(&ds);
     }
 }
@@ -285,7 +288,8 @@ Test(datasets, linear_layer_incoherence_and_matching_channels) {
     cr_assert_eq(rb_incoherence_f32(W->data, O, I, I, &mu), 0);
     cr_assert_eq(rb_incoherence_f32(W0->data, O, I, I, &mu0), 0);
     /* layer_ptq.md section 3 claim 3: ~25.9 with the outliers; a 64 x 256 Gaussian ~4.5. */
-    cr_assert(mu > 15 && mu < 40 && mu0 < 7 && mu > 3 * mu0, "mu %g vs %g " SEEDFMT, mu, mu0,
+    /* (17.0-37.8 over 11142 seeds; 40 was within the upper tail's reach, 1e-4 of the runs) */
+    cr_assert(mu > 15 && mu < 60 && mu0 < 7 && mu > 3 * mu0, "mu %g vs %g " SEEDFMT, mu, mu0,
               SEEDARG(seed));
     /* Columns of W: sd 25 / 16 in the outlier columns, 1 / 16 elsewhere; X's same channels at
      * sd 20. */
@@ -294,8 +298,10 @@ Test(datasets, linear_layer_incoherence_and_matching_channels) {
         double sw = col_std(W->data, O, I, c, 0) * 16, sx = col_std(X->data, T, I, c, 0);
         int out = sw > 5;
         nout += (size_t) out;
-        cr_assert(fabs(sw / (out ? 25 : 1) - 1) < 0.45, "W col %zu sd %g " SEEDFMT, c, sw,
-                  SEEDARG(seed));
+        /* 64 samples a column: the band holds all 256 columns but for about 7e-8 of the seeds
+         * (|sd - 1| < 0.45 failed about 1e-4 of them); a scale off by 2x still fails it */
+        double rel = sw / (out ? 25 : 1);
+        cr_assert(rel > 0.5 && rel < 1.7, "W col %zu sd %g " SEEDFMT, c, sw, SEEDARG(seed));
         cr_assert(fabs(sx / (out ? 20 : 1) - 1) < 0.3, "X col %zu sd %g " SEEDFMT, c, sx,
                   SEEDARG(seed));
     }
@@ -334,10 +340,10 @@ Test(datasets, kv_cache_key_outliers) {
                           "head %zu channel %zu: mean %g sd %g " SEEDFMT, h, c, mk, sdk,
                           SEEDARG(seed));
             } else {
-                cr_assert(fabs(mk) < 0.12 && fabs(sdk - 1) < 0.1, "K %zu/%zu: %g %g " SEEDFMT, h, c,
+                cr_assert(fabs(mk) < 0.15 && fabs(sdk - 1) < 0.1, "K %zu/%zu: %g %g " SEEDFMT, h, c,
                           mk, sdk, SEEDARG(seed));
             }
-            cr_assert(fabs(mv) < 0.12 && fabs(sdv - 1) < 0.1, "V %zu/%zu: %g %g " SEEDFMT, h, c, mv,
+            cr_assert(fabs(mv) < 0.15 && fabs(sdv - 1) < 0.1, "V %zu/%zu: %g %g " SEEDFMT, h, c, mv,
                       sdv, SEEDARG(seed));
         }
         cr_assert_eq(nout, 4, "head %zu " SEEDFMT, h, SEEDARG(seed));

@@ -97,9 +97,10 @@ static got eval_fake(size_t count, size_t nq, uint64_t seed) {
 /* ---- standard errors ---- */
 
 /* Over 60 independent datasets the z-scores (value - truth) / stderr of both metrics have a mean
- * square near 1 (chi^2_60 / 60 lies in [0.45, 1.75] with probability 0.999; 25 runs of this test
- * averaged 0.95). The vector-to-vector spread of a(x) dominates, so an error that took the
- * 300 x 40 pairs as independent would be about 4x too small and the mean square about 16. */
+ * square near 1 (chi^2_60 / 60 lies outside [0.3, 2.2] with probability about 3e-7; at [0.45,
+ * 1.75] it failed about once in 2500 runs; 25 runs of this test averaged 0.95). The
+ * vector-to-vector spread of a(x) dominates, so an error that took the 300 x 40 pairs as
+ * independent would be about 4x too small and the mean square about 16. */
 Test(eval_ip, stderr_covers_the_true_slope_and_bias) {
     enum { RUNS = 60 };
     uint64_t seed = rbt_seed();
@@ -115,11 +116,11 @@ Test(eval_ip, stderr_covers_the_true_slope_and_bias) {
         z2b += zb * zb / RUNS;
         zmax = fmax(zmax, fmax(fabs(zs), fabs(zb)));
     }
-    cr_assert(z2s > 0.45 && z2s < 1.75, "slope: mean z^2 %g (seed %llu)", z2s,
+    cr_assert(z2s > 0.3 && z2s < 2.2, "slope: mean z^2 %g (seed %llu)", z2s,
               (unsigned long long) seed);
-    cr_assert(z2b > 0.45 && z2b < 1.75, "bias: mean z^2 %g (seed %llu)", z2b,
+    cr_assert(z2b > 0.3 && z2b < 2.2, "bias: mean z^2 %g (seed %llu)", z2b,
               (unsigned long long) seed);
-    cr_assert(zmax < 5, "largest |z| %g (seed %llu)", zmax, (unsigned long long) seed);
+    cr_assert(zmax < 6.5, "largest |z| %g (seed %llu)", zmax, (unsigned long long) seed);
 }
 
 /* Four times the base vectors halve both errors (the queries stay the same in number). */
@@ -172,7 +173,9 @@ static void bias_over_seeds(const char *method, const char *const *kv, double *m
 static void expect_unbiased(const char *method, const char *const *kv) {
     double mean, se, slope;
     bias_over_seeds(method, kv, &mean, &se, &slope);
-    cr_assert(se > 0 && fabs(mean) < 4 * se, "%s %s=%s: ip_bias %g +- %g", method, kv[0], kv[1],
+    /* 10 standard errors over R = 16 seeds: |t_15| > 10 has probability about 5e-8 (at 4 the
+     * test failed about once in 900 runs); a biased method is hundreds of them off */
+    cr_assert(se > 0 && fabs(mean) < 10 * se, "%s %s=%s: ip_bias %g +- %g", method, kv[0], kv[1],
               mean, se);
     cr_assert(fabs(slope - 1) < 0.03, "%s: slope %g", method, slope);
 }
@@ -198,7 +201,7 @@ Test(eval_ip, turboquant_mse_one_bit_has_the_computed_bias) {
     double c1 = sqrt(d) * exp(lgamma(d / 2) - lgamma((d + 1) / 2)) / sqrt(M_PI);
     double want = c1 * c1 - 1, mean, se, slope;
     bias_over_seeds("turboquant_mse", (const char *const[]){"bits", "1", NULL}, &mean, &se, &slope);
-    cr_assert(fabs(mean - want) < 4 * se + 1e-4, "ip_bias %g +- %g, want %g", mean, se, want);
+    cr_assert(fabs(mean - want) < 10 * se + 1e-4, "ip_bias %g +- %g, want %g", mean, se, want);
     cr_assert(fabs(mean) > 50 * se, "ip_bias %g +- %g is not clearly nonzero", mean, se);
     cr_assert(fabs(slope - (1 + want)) < 0.01, "slope %g, want %g", slope, 1 + want);
 }

@@ -69,8 +69,9 @@ static int cmp(const void *a, const void *b) {
 
 /* Gaussian blocks of 16: theta is uniform on [0, 2 pi) and sin^2 psi at level l is
  * Beta(k/2, k/2) with k = 2^(l-1), i.e. psi has density ~ sin(2 psi)^(k-1) (PolarQuant's lemma,
- * codecs.md section 7). The KS statistic sqrt(n) D must stay below 2.24 (p > 1e-4; fresh seeds
- * every run, so the bound leaves false alarms rare; the paper config's claim is p > 0.01). */
+ * codecs.md section 7). The KS statistic sqrt(n) D must stay below 3.2 (p about 2.5e-9 per
+ * level; at 2.24, p = 1e-4 per level, the four levels failed about once in 3000 runs with fresh
+ * seeds; a wrong density gives sqrt(n) D well above 10; the paper config's claim is p > 0.01). */
 Test(polar, angles_follow_the_polarquant_densities) {
     uint64_t seed = rbt_seed();
     size_t nb = 20000;
@@ -90,7 +91,7 @@ Test(polar, angles_follow_the_polarquant_densities) {
             D = fmax(D, fmax(fabs(F - (double) i / n), fabs(F - (double) (i + 1) / n)));
         }
         /* Level-1 angles of one block are independent too, so n counts all of them. */
-        cr_assert(sqrt((double) n) * D < 2.24, "level %d: sqrt(n) D = %g (seed %llu)", l,
+        cr_assert(sqrt((double) n) * D < 3.2, "level %d: sqrt(n) D = %g (seed %llu)", l,
                   sqrt((double) n) * D, (unsigned long long) seed);
     }
     free(x);
