@@ -191,11 +191,11 @@ Test(datasets, lognormal_moments_and_signs) {
     m /= (double) n;
     ml /= (double) n;
     double mean = exp(mu + sg * sg / 2), var = (exp(sg * sg) - 1) * exp(2 * mu + sg * sg);
-    cr_assert(fabs(m - mean) < 5 * sqrt(var / (double) n), "mean %g vs %g " SEEDFMT, m, mean,
+    cr_assert(fabs(m - mean) < 6 * sqrt(var / (double) n), "mean %g vs %g " SEEDFMT, m, mean,
               SEEDARG(seed));
-    cr_assert(fabs(ml - mu) < 5 * sg / sqrt((double) n), "log mean %g " SEEDFMT, ml, SEEDARG(seed));
-    cr_assert(fabs((double) neg / (double) n - 0.5) < 5 * 0.5 / sqrt((double) n));
-    cr_assert(fabs(sm / (double) n) < 5 * sqrt((var + mean * mean) / (double) n));
+    cr_assert(fabs(ml - mu) < 6 * sg / sqrt((double) n), "log mean %g " SEEDFMT, ml, SEEDARG(seed));
+    cr_assert(fabs((double) neg / (double) n - 0.5) < 6 * 0.5 / sqrt((double) n));
+    cr_assert(fabs(sm / (double) n) < 6 * sqrt((var + mean * mean) / (double) n));
     rb_dataset_free(&ds);
     rb_dataset_free(&sd);
 }
@@ -242,7 +242,7 @@ Test(datasets, llm_activations_outliers_and_massive) {
         double s = col_std(x->data, T, C, c, 50), sq = col_std(q->data, 400, C, c, 0);
         if (s > 5) {
             nout++;
-            cr_assert(fabs(s / 20 - 1) < 0.25 && fabs(sq / 20 - 1) < 0.2,
+            cr_assert(fabs(s / 20 - 1) < 0.35 && fabs(sq / 20 - 1) < 0.2,
                       "outlier channel %zu: sd %g, queries %g " SEEDFMT, c, s, sq, SEEDARG(seed));
             cr_assert_neq(c, m);
         } else {
