@@ -133,10 +133,11 @@ Test(codec_eden, unbiased_scale_averages_to_the_input_over_rotations) {
         }
         double e = 0;
         for (size_t j = 0; j < d; j++) e += (mean[j] - x[j]) * (mean[j] - x[j]) / xx;
-        /* E[e] = vn / K for an unbiased decoder (a chi-square-like sum over d = 32 coordinates:
-         * 3x its mean is many standard deviations out). */
+        /* E[e] = vn / K for an unbiased decoder (a chi-square-like sum over d = 32 coordinates;
+         * e K / vn measured at 1.07 +- 0.30, and 3x its mean was crossed in about 3e-6 of the
+         * runs; the biased decoder's is about 218). */
         if (unb)
-            cr_assert(e < 3 * vn / (double) K,
+            cr_assert(e < 6 * vn / (double) K,
                       "unbiased: |mean - x|^2/|x|^2 = %g, vn/K = %g (seed %llu)", e,
                       vn / (double) K, (unsigned long long) seed);
         else

@@ -77,7 +77,7 @@ Test(lloyd1d, samples_give_the_empirical_codebook) {
     cr_assert(fabs(lo / (double) nlo - c[0]) < 1e-9 && fabs(hi / (double) (n - nlo) - c[1]) < 1e-9,
               "not a fixed point: %g %g vs side means %g %g (seed %llu)", c[0], c[1],
               lo / (double) nlo, hi / (double) (n - nlo), (unsigned long long) seed);
-    double tol = 5 * 0.6 * sqrt(2.0) / sqrt(n / 2.0);
+    double tol = 6 * 0.6 * sqrt(2.0) / sqrt(n / 2.0);
     cr_assert(fabs((c[1] - c[0]) - 2 * sqrt(2 / M_PI)) < tol, "%g %g (seed %llu)", c[0], c[1],
               (unsigned long long) seed);
     free(x);
