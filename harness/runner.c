@@ -653,10 +653,11 @@ static void progress(run *r, size_t i) {
     double el = now_s() - r->t0;
     if (!tty && (i >= r->ncells || r->o->progress_every < 0 || el < r->next_progress)) return;
     if (!tty) r->next_progress = el + r->o->progress_every;
-    size_t done = r->ran + r->skipped + r->filtered + r->failed, tried = r->ran + r->failed;
-    double left = tried ? el / (double) tried * (double) (r->todo - tried) : 0;
-    fprintf(stderr, "%s[%zu/%zu] %.0fs elapsed, ~%.0fs left",
-            tty ? "\r\033[K" : "rotabench run: ", done, r->ncells, el, left);
+    /* counted among the cells this run runs (not those --only leaves out or --resume skips) */
+    size_t tried = r->ran + r->failed;
+    fprintf(stderr, "%s[%zu/%zu] %.0fs elapsed", tty ? "\r\033[K" : "rotabench run: ", tried,
+            r->todo, el);
+    if (tried) fprintf(stderr, ", ~%.0fs left", el / (double) tried * (double) (r->todo - tried));
     if (r->failed) fprintf(stderr, ", %zu failed", r->failed);
     fprintf(stderr, "  %s", i < r->ncells ? r->cells[i].key : "");
     if (!tty || i >= r->ncells) fputc('\n', stderr);

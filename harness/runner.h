@@ -14,8 +14,8 @@ typedef struct rb_run_opts {
     const char *only;    /* NULL, or a glob on the cell's label, method or key */
     int keep_going;      /* a failing cell is recorded and the run goes on (exit status 2) */
     int dry_run;         /* check and list the cells that would run; run and write nothing */
-    /* stderr not a terminal (a CI log): a progress line at most every this many seconds, 0 after
-     * every cell, < 0 none (a terminal gets one line redrawn in place instead) */
+    /* stderr not a terminal (a CI log): a progress line as a cell starts, at most every this
+     * many seconds; 0 before every cell, < 0 none (a terminal gets one line redrawn in place) */
     double progress_every;
     int argc; /* the command line, for context.json */
     char **argv;

@@ -31,7 +31,8 @@ static void mktmp(void) {
 
 /* RB_TEST_KEEP=1 keeps the directories (to look at the report and plots). */
 static void rmtmp(void) {
-    if (getenv("RB_TEST_KEEP")) {
+    const char *keep = getenv("RB_TEST_KEEP");
+    if (keep && *keep && strcmp(keep, "0") != 0) {
         fprintf(stderr, "kept %s\n", tmpdir);
         return;
     }
