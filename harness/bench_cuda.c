@@ -13,6 +13,7 @@
 #include "harness/harness.h"
 #include "harness/record.h"
 #include "kernels/kernels.h"
+#include "kernels/kv_quant.h"
 
 /* Every instance's input is at least this large (the issue's "batches of at least 256 MB"), so
  * that it streams from HBM and not from the 50 MB L2. */
@@ -99,8 +100,10 @@ static int setup_kv_int4(cu_inst *b) {
     if (!rc) rc = alloc(b, &b->z, b->rows * 2 * sizeof(float));
     return rc;
 }
+/* param: the encode's flags (RB_KV_BF16: saw_int4's bf16 step). */
 static int call_kv_int4(cu_inst *b) {
-    return b->cu->kv_int4_encode(b->x, b->dt, b->rows, b->n, b->n, b->n, 0, b->y, b->z, NULL);
+    return b->cu->kv_int4_encode(b->x, b->dt, b->rows, b->n, b->n, b->n, (unsigned) b->e->param,
+                                 b->y, b->z, NULL);
 }
 
 /* A 2^bits-level codebook on N(0, 1/d) (evenly spaced; the values do not change the cost). */
@@ -218,6 +221,9 @@ static const cu_entry entries[] = {
      {64, 128, 256, 1024, 4096},
      0,
      0},
+    /* Issue 7's block: 32K tokens x 8 heads x 128, fp32 in, as saw_int4 encodes it (m = 128,
+     * bf16 step). 128 MiB of input: more than the L2 holds. */
+    {"kv_int4_encode_block", setup_kv_int4, call_kv_int4, F32_ONLY, {128}, RB_KV_BF16, 262144},
     /* Issue 4's sizes: 1M vectors of d = 128 and 1536. */
     {"tq_encode_b2", setup_tq, call_tq, F32_ONLY, {128, 1536}, 2, 1u << 20},
     {"tq_encode_b4", setup_tq, call_tq, F32_ONLY, {128, 1536}, 4, 1u << 20},

@@ -14,16 +14,45 @@
 
 /* ---- kv_int4 ---- */
 
-/* rows x d at `stride`: normal rows, with an all-zero row (mn = 0 and the 1e-8 scale floor), a
- * constant row and a row of large values among them. */
-static float *kv_input(size_t rows, size_t d, size_t stride, uint64_t seed, uint64_t sid) {
+/* rows x d at `stride`: normal rows, with among them an all-zero row (mn = 0 and the 1e-8 scale
+ * floor), a constant row, a row of large values and tiny values (the quotient's residuals
+ * underflow). With `extremes`, also the rows that test the encode's quotient at the ends of the
+ * float range (fu_kv_quotient in fused.cu and its fallback to the division): a huge constant
+ * (at m = 1 the quotients overflow), values near 1e37 (scales near 2^123) and a large offset
+ * with a small spread (quotients near 2^21, whose codes need their last bits). Not for f16 input
+ * (they do not fit) nor with fp16 (scale, zero) pairs (their scales do not fit: decoding
+ * multiplies by inf, and the sign of the NaN 0 * inf differs between x86 and the GPU). */
+static float *kv_input(size_t rows, size_t d, size_t stride, uint64_t seed, uint64_t sid,
+                       int extremes) {
     float *x = rbt_normal_f32(rows * stride, seed, sid);
     for (size_t r = 0; r < rows; r++)
         for (size_t j = 0; j < d; j++) {
             float *v = &x[r * stride + j];
-            if (r % 5 == 1) *v = 0;
-            if (r % 5 == 2) *v = -1.75f;
-            if (r % 5 == 3) *v *= 300.0f;
+            switch (extremes || r % 9 < 6 ? r % 9 : 0) {
+            case 1:
+                *v = 0;
+                break;
+            case 2:
+                *v = -1.75f;
+                break;
+            case 3:
+                *v *= 300.0f;
+                break;
+            case 5:
+                *v *= 1e-36f;
+                break;
+            case 6:
+                *v = 3e30f;
+                break;
+            case 7:
+                *v = j % 2 ? 5e36f : -5e36f;
+                break; /* one FWHT output 64 x this at m = 4096 */
+            case 8:
+                *v = 1e20f + *v * 1e14f;
+                break;
+            default:
+                break;
+            }
         }
     return x;
 }
@@ -34,7 +63,8 @@ static void kv_case_at(const rb_cuda_ops *cu, uint64_t seed, size_t d, size_t m,
                        unsigned flags, rb_dtype t, size_t off, void *st) {
     size_t stride = rows == 1 ? d : d + 8, half = d / 2, ld = d + 5 + off;
     size_t nx = rows * stride + off, np = rows * half + off, nsz = rows * 2 + off;
-    float *x = kv_input(rows, d, stride, seed, d * 16 + m);
+    float *x =
+        kv_input(rows, d, stride, seed, d * 16 + m, t != RB_DT_F16 && !(flags & RB_KV_SZ_F16));
     x = realloc(x, nx * 4);
     memmove(x + off, x, rows * stride * 4);
     for (size_t i = 0; i < off; i++) x[i] = 1e30f; /* would change the first row's range */
