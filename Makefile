@@ -63,7 +63,8 @@ LIB_C   := $(filter-out harness/main.c,$(wildcard kernels/*.c kernels/x86/*.c da
 LIB_CXX := $(wildcard harness/*.cc)
 LIB_OBJ := $(LIB_C:%.c=$(BUILD)/%.o) $(LIB_CXX:%.cc=$(BUILD)/%.o) $(CU_SRCS:%.cu=$(BUILD)/%.o)
 TEST_C  := $(wildcard tests/*.c)
-TEST_OBJ:= $(TEST_C:%.c=$(BUILD)/%.o)
+TEST_CU := $(if $(filter 1,$(CUDA)),$(wildcard tests/*.cu))
+TEST_OBJ:= $(TEST_C:%.c=$(BUILD)/%.o) $(TEST_CU:%.cu=$(BUILD)/%.o)
 
 LIB   := $(BUILD)/librotabench.a
 BIN   := $(BUILD)/rotabench

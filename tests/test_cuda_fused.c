@@ -9,6 +9,7 @@
 #include "kernels/kv_quant.h"
 #include "kernels/rotate.h"
 #include "kernels/rowcodec.h"
+#include "tests/cuda_kv_quotient.h"
 #include "tests/cuda_util.h"
 #include "tests/testutil.h"
 
@@ -150,6 +151,33 @@ Test(cuda_kv_int4, f16_equals_cpu_on_widened_rows, .timeout = 60) {
 }
 Test(cuda_kv_int4, bf16_equals_cpu_on_widened_rows, .timeout = 60) {
     kv_sweep(RB_DT_BF16);
+}
+
+/* The encode's quotient without a division (kernels/cuda/kv_quotient.cuh) against the IEEE
+ * division, on 2^26 fresh random pairs of each kind: not one quotient (where no residual can
+ * underflow) or code may differ. */
+Test(cuda_kv_int4, quotient_is_the_division, .timeout = 60) {
+    RBT_CUDA_OPS(cu);
+    (void) cu;
+#if RB_HAVE_CUDA
+    if (rbt_cuda_emulated()) cr_skip_test("a device kernel: not emulated");
+    uint64_t seed = rbt_seed();
+    static const char *names[] = {"any", "row", "range"};
+    for (int kind = 0; kind < RBT_KVQ_KINDS; kind++) {
+        unsigned long long count[3];
+        uint64_t n = (uint64_t) 1 << 26;
+        cr_assert_eq(rbt_cu_kv_quotient_check(seed + (uint64_t) kind, n, kind, count), 0,
+                     "%s: CUDA error", names[kind]);
+        cr_assert_gt(count[0], n / 2, "%s: %llu of %llu pairs in the fast domain", names[kind],
+                     count[0], (unsigned long long) n);
+        cr_assert_eq(count[1], 0, "%s: %llu quotients differ from __fdiv_rn (seed %llu)",
+                     names[kind], count[1], (unsigned long long) seed);
+        cr_assert_eq(count[2], 0, "%s: %llu codes differ (seed %llu)", names[kind], count[2],
+                     (unsigned long long) seed);
+    }
+#else
+    cr_skip_test("built without nvcc");
+#endif
 }
 
 Test(cuda_kv_int4, bad_arguments_return_the_cpu_code) {

@@ -6,6 +6,7 @@
 #include <math.h>
 
 #include "kernels/cuda/fwht_tile.cuh"
+#include "kernels/cuda/kv_quotient.cuh"
 
 extern "C" {
 #include "kernels/fwht.h"
@@ -187,40 +188,6 @@ __global__ void __launch_bounds__(512)
     }
 }
 
-/* v / scale rounded to nearest, bit for bit what __fdiv_rn gives, from rcp = RN(1 / scale)
- * computed once a row: q0 = RN(v rcp) is within 2 ulp of v / scale; one correction
- * q1 = RN(q0 + RN(v - scale q0) rcp) is within 1 ulp (its error before rounding is about
- * 4 u^2 |q|); with q1 faithful and rcp within half an ulp of 1 / scale, Markstein's theorem makes
- * the second correction the correctly rounded quotient. The FMA residuals are exact unless they
- * underflow, which needs |v| < 2^-100, so |q| < 2^-69 (scale >= 1e-8 / 15): then (q + z) + 0.5
- * and so the code do not depend on q's last bits. Five operations instead of the division's
- * reciprocal, refinement and range check per element. Callers use it only where no quotient can
- * overflow and rcp is normal (fu_kv_fast_row). Checked against __fdiv_rn on an H100 on 3 x 2^34
- * random pairs (PERFORMANCE.md, "KV encode on an H100"). */
-__device__ __forceinline__ float fu_kv_quotient(float v, float scale, float rcp) {
-    float q = __fmul_rn(v, rcp);
-    q = __fmaf_rn(__fmaf_rn(-scale, q, v), rcp, q);
-    return __fmaf_rn(__fmaf_rn(-scale, q, v), rcp, q);
-}
-
-/* Whether fu_kv_quotient's conditions hold for a whole row with extremes mn, mx: rcp normal (a
- * scale beyond 2^126 would make it subnormal, an infinite one 0) and no quotient near overflow
- * (NaN extremes: no). A finite row's scale is at most FLT_MAX / 15, so only quotients of huge
- * near-constant rows take the division. */
-__device__ __forceinline__ bool fu_kv_fast_row(float mn, float mx, float rcp) {
-    return rcp >= FLT_MIN && __fmul_rn(fmaxf(fabsf(mn), fabsf(mx)), rcp) < 0x1p126f;
-}
-
-/* The INT4 code of a quotient: the CPU's ((q + z) + 0.5) clamped to [0, 15] and truncated. The
- * truncation of f in [0, 15] is the low bits of f + 2^23 rounded down: one add on the FP32
- * pipe instead of a conversion at a quarter of its rate. */
-__device__ __forceinline__ uint32_t fu_kv_code(float q, float z) {
-    float f = __fadd_rn(__fadd_rn(q, z), 0.5f);
-    f = f > 0.0f ? f : 0.0f;
-    f = f < 15.0f ? f : 15.0f;
-    return __float_as_uint(__fadd_rd(f, 0x1p23f)) & 15u;
-}
-
 /* The encode for d = L E (E = 2^e, L lanes per row, 32 / L rows per warp): lane s of a row's
  * group holds elements [s E, s E + E) (RW rows per group at once). The butterflies on index bits
  * below e run in registers, the higher bits of a block of m through __shfl_xor_sync inside the
@@ -310,14 +277,14 @@ __global__ void __launch_bounds__(256)
 #pragma unroll
             for (int k = 0; k < NW; k++) w[k] = 0;
             const float rcp = __frcp_rn(scale);
-            if (fu_kv_fast_row(mn, mx, rcp)) {
+            if (rb_kv_fast_row(mn, mx, rcp)) {
 #pragma unroll
                 for (int i = 0; i < E; i++)
-                    w[i / 8] |= fu_kv_code(fu_kv_quotient(v[q][i], scale, rcp), z) << (4 * (i % 8));
+                    w[i / 8] |= rb_kv_code(rb_kv_quotient(v[q][i], scale, rcp), z) << (4 * (i % 8));
             } else {
 #pragma unroll
                 for (int i = 0; i < E; i++)
-                    w[i / 8] |= fu_kv_code(__fdiv_rn(v[q][i], scale), z) << (4 * (i % 8));
+                    w[i / 8] |= rb_kv_code(__fdiv_rn(v[q][i], scale), z) << (4 * (i % 8));
             }
             uint32_t hw[NW];
 #pragma unroll
