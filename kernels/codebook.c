@@ -1,7 +1,9 @@
 /* Codebook quantization: thresholds rounded down to fp32, the reference count and dispatch. */
 #include "kernels/codebook.h"
 
+#include <float.h>
 #include <math.h>
+#include <string.h>
 
 #include "kernels/cuda_offload.h"
 #include "kernels/error.h"
@@ -116,4 +118,22 @@ int rb_codebook_quantize_packed_f32(const rb_codebook *cb, const float *x, size_
 
 rb_cost rb_codebook_cost(size_t n, size_t k) {
     return (rb_cost){(double) n * (double) (k ? k - 1 : 0), 5.0 * (double) n};
+}
+
+/* nextafterf(u, +Inf) for finite u, without the libm call. */
+static float next_up(float u) {
+    if (u == 0.0f) return FLT_TRUE_MIN;
+    uint32_t b;
+    memcpy(&b, &u, sizeof b);
+    b = u > 0.0f ? b + 1 : b - 1;
+    memcpy(&u, &b, sizeof b);
+    return u;
+}
+
+float rb_codebook_unscaled_threshold(float t, float scale) {
+    if (!isfinite(t)) return t; /* +Inf padding (never below v), and a NaN compares as one */
+    float u = t / scale;
+    while (u * scale > t) u = -next_up(-u);
+    while (!(u * scale > t)) u = next_up(u);
+    return u;
 }

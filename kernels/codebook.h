@@ -36,6 +36,13 @@ int rb_codebook_dequantize_f32(const rb_codebook *cb, const uint8_t *idx, size_t
 int rb_codebook_quantize_packed_f32(const rb_codebook *cb, const float *x, size_t n, int bits,
                                     uint8_t *packed);
 
+/* The least float u with RN(u * scale) > t, for scale > 0 (t itself for t not finite). Rounding
+ * is monotone, so t < RN(v * scale) exactly when u <= v: a search on rotated values that the
+ * reference multiplies by scale last can compare v itself with u and skip the multiply (the
+ * AVX-512 and CUDA codec encodes). +-0 give the same products' comparisons, so the float order's
+ * u <= v is the right test for them too. */
+float rb_codebook_unscaled_threshold(float t, float scale);
+
 /* Work: k - 1 comparisons per element (the reference's count); traffic: 4 bytes in, 1 out. */
 rb_cost rb_codebook_cost(size_t n, size_t k);
 

@@ -161,6 +161,56 @@ Test(cuda_rhtcodec, encode_equals_the_cpu_codec) {
 }
 
 /* Rows the CPU codec rejects get a NaN or +Inf norm; the rows around them are still right. */
+/* Codes change only where a rotated value crosses a threshold, so a kernel whose values are an
+ * ulp off mostly gives the right codes. Here the thresholds sit on rotated values of the rows
+ * themselves (v, or the float below v): the GPU compares the values before the last
+ * * 1 / sqrt(d) with thresholds moved to those units (rc_encode_tab), which this pins to the
+ * reference's rounding of the product. Every register shape x bits x one or two sign blocks. */
+Test(cuda_rhtcodec, encode_knife_edge) {
+    RBT_CUDA_OPS(cu);
+    RBT_NEED(cu, rht_codebook_encode);
+    uint64_t seed = rbt_seed();
+    enum { ROWS = 6, ROUNDS = 4 };
+    for (size_t di = 0; di < NFAST; di++)
+        for (int bits = 1; bits <= 4; bits++)
+            for (int blocks = 1; blocks <= 2; blocks++) {
+                size_t d = fast_d[di], k = (size_t) 1 << bits;
+                codec c;
+                codec_init(&c, seed, d, bits, k, blocks);
+                size_t ldc = rb_rhtcodec_row_bytes(&c.p);
+                float *x = rbt_normal_f32(ROWS * d, seed, 700 + d), *v = malloc(ROWS * d * 4);
+                uint32_t *pick = malloc(ROUNDS * k * 4);
+                for (size_t r = 0; r < ROWS; r++) rbt_rhtcodec_rotate(&c.p, x + r * d, v + r * d);
+                rb_rng_bits(seed, 710 + d * 16 + (size_t) bits, 0, ROUNDS * k, pick);
+                float *dx = rbt_cu_upload(cu, x, ROWS * d * 4);
+                float *dd1 = rbt_cu_upload(cu, c.d1, d * 4), *dd2 = rbt_cu_upload(cu, c.d2, d * 4);
+                uint8_t *dc = rbt_cu_alloc(cu, ROWS * ldc);
+                for (int t = 0; t < ROUNDS; t++) {
+                    float thr[16];
+                    for (size_t i = 0; i + 1 < k; i++) thr[i] = v[pick[t * k + i] % (ROWS * d)];
+                    qsort(thr, k - 1, sizeof *thr, cmp_float);
+                    size_t used = 0; /* strictly ascending after the nudges down */
+                    for (size_t i = 0; i + 1 < k; i++) {
+                        float e = (i + (size_t) t) % 2 ? nextafterf(thr[i], -INFINITY) : thr[i];
+                        if (used == 0 || e > c.cb.thresholds[used - 1]) c.cb.thresholds[used++] = e;
+                    }
+                    c.cb.k = used + 1;
+                    for (size_t i = used; i < RB_CODEBOOK_MAX; i++) c.cb.thresholds[i] = INFINITY;
+                    uint8_t *want = cpu_encode(&c, x, ROWS, ldc);
+                    RBT_CU_OK(cu->rht_codebook_encode(dx, ROWS, d, dd1, blocks == 2 ? dd2 : NULL,
+                                                      &c.cb, bits, dc, ldc, NULL, NULL));
+                    uint8_t *got = rbt_cu_download(cu, dc, ROWS * ldc);
+                    RBT_ASSERT_U8_EQ(got, want, ROWS * ldc, seed,
+                                     "knife edge d %zu bits %d blocks %d round %d", d, bits, blocks,
+                                     t);
+                    RBT_FREE(want, got);
+                }
+                RBT_FREE(x, v, pick);
+                RBT_CU_FREE(cu, dx, dd1, dd2, dc);
+                codec_free(&c);
+            }
+}
+
 Test(cuda_rhtcodec, rejected_rows_are_marked_in_the_norm) {
     RBT_CUDA_OPS(cu);
     RBT_NEED(cu, rht_codebook_encode);

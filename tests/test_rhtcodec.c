@@ -68,15 +68,7 @@ static float *inputs(size_t rows, size_t d, size_t ldx, uint64_t seed, uint64_t 
  * reference kernels (the oracle the fused op must reproduce). */
 /* Row x's |x| and rotated unit vector u (d floats): the first stages of encode_oracle. */
 static float rotate_oracle(const fixture *f, const float *x, float *u) {
-    size_t d = f->p.d;
-    double nrm;
-    rb_rows_sqnorm_f32_ref(x, NULL, 1, d, d, &nrm);
-    double n = sqrt(nrm);
-    /* fp32 normalization with the exact 2^64 pre-scale of tiny rows (rb_unit_factors) */
-    float pre = n < 0x1p-64 ? 0x1p64f : 1.0f, inv = n > 0 ? (float) (1.0 / (n * pre)) : 0.0f;
-    for (size_t j = 0; j < d; j++) u[j] = x[j] * pre * inv;
-    cr_assert_eq(rb_rht_f32(u, d, 1, d, f->p.d1, f->p.d2, RB_FORWARD), RB_OK);
-    return (float) n;
+    return rbt_rhtcodec_rotate(&f->p, x, u);
 }
 
 static void encode_oracle(const fixture *f, const float *x, size_t rows, size_t ldx, uint8_t *codes,

@@ -13,7 +13,10 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "kernels/rhtcodec.h"
 #include "kernels/rng.h"
+#include "kernels/rotate.h"
+#include "kernels/rowcodec.h"
 
 uint64_t rbt_seed(void) {
     const char *env = getenv("RB_TEST_SEED");
@@ -225,4 +228,16 @@ json_t *rbt_cli_json(const char *args) {
     free(out);
     free(err);
     return j;
+}
+
+float rbt_rhtcodec_rotate(const rb_rhtcodec *p, const float *x, float *u) {
+    size_t d = p->d;
+    double nrm;
+    rb_rows_sqnorm_f32_ref(x, NULL, 1, d, d, &nrm);
+    double n = sqrt(nrm);
+    /* fp32 normalization with the exact 2^64 pre-scale of tiny rows (rb_unit_factors) */
+    float pre = n < 0x1p-64 ? 0x1p64f : 1.0f, inv = n > 0 ? (float) (1.0 / (n * pre)) : 0.0f;
+    for (size_t j = 0; j < d; j++) u[j] = x[j] * pre * inv;
+    cr_assert_eq(rb_rht_f32(u, d, 1, d, p->d1, p->d2, RB_FORWARD), RB_OK);
+    return (float) n;
 }

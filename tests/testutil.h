@@ -15,6 +15,12 @@ double *rbt_normal_f64(size_t n, uint64_t seed, uint64_t stream);
 /* Largest |a - b| / max(1, |b|) over n elements. */
 double rbt_max_relerr_f32(const float *a, const float *b, size_t n);
 
+struct rb_rhtcodec;
+/* The rhtcodec reference's first stages on row x (d = p->d floats): |x| (returned, in fp32) and
+ * the rotated unit vector u whose codes the encode takes. For tests that set thresholds onto
+ * the values themselves. */
+float rbt_rhtcodec_rotate(const struct rb_rhtcodec *p, const float *x, float *u);
+
 /* Runs `$RB_TEST_BIN args` through the shell (stdout into *out, stderr into *err, both
  * malloc'd) and returns the exit status; skips the test when RB_TEST_BIN is unset. */
 int rbt_run_cli(const char *args, char **out, char **err);

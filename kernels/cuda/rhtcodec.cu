@@ -19,6 +19,7 @@
 #include "kernels/cuda/common.cuh"
 
 extern "C" {
+#include "kernels/codebook.h"
 #include "kernels/hadamard.h"
 #include "kernels/rowcodec.h"
 }
@@ -47,7 +48,7 @@ __host__ __device__ constexpr int h12(int i, int k) {
  * K = 1 scale: FWHT stages h = 1 .. 8 across the half-warp, then h = 16 .. P / 2 in registers
  * (sub-block k holds i in [k PI, (k + 1) PI)), then for K = 12 the mix times scale, k ascending
  * from 0.0f like rb_hadamard_f32_ref. */
-template <int NI, int K>
+template <int NI, int K, bool UNSCALED = false>
 __device__ __forceinline__ void rc_hadamard(float (&v)[NI], int l, bool inverse, float scale) {
     constexpr int PI = NI / K;
 #pragma unroll
@@ -83,7 +84,7 @@ __device__ __forceinline__ void rc_hadamard(float (&v)[NI], int l, bool inverse,
                     const int s = inverse ? h12(k, i) : h12(i, k);
                     acc = s > 0 ? __fadd_rn(acc, col[k]) : __fsub_rn(acc, col[k]);
                 }
-                v[i * PI + c] = __fmul_rn(acc, scale);
+                v[i * PI + c] = UNSCALED ? acc : __fmul_rn(acc, scale);
             }
         }
     }
@@ -96,11 +97,12 @@ __device__ __forceinline__ void rc_signs(float (&v)[NI], const float *__restrict
     for (int i = 0; i < NI; i++) v[i] = __fmul_rn(v[i], __ldg(s + 16 * i + l));
 }
 
-template <int NI, int K>
+/* UNSCALED: without the last multiply by scale (the encode's thresholds are in those units). */
+template <int NI, int K, bool UNSCALED = false>
 __device__ __forceinline__ void rc_transform(float (&v)[NI], int l, bool inverse, float scale,
                                              bool scale_on) {
-    rc_hadamard<NI, K>(v, l, inverse, scale);
-    if (K == 1 && scale_on) {
+    rc_hadamard<NI, K, UNSCALED>(v, l, inverse, scale);
+    if (K == 1 && scale_on && !UNSCALED) {
 #pragma unroll
         for (int i = 0; i < NI; i++) v[i] = __fmul_rn(v[i], scale);
     }
@@ -323,12 +325,13 @@ __global__ void __launch_bounds__(RC_WARPS * 32)
 #pragma unroll
             for (int i = 0; i < NI; i++) v[i] = __fmul_rn(__fmul_rn(v[i], pre), inv);
         }
+        /* the last transform leaves out its * scale: a.tab is in unscaled units (rc_encode_tab) */
         rc_signs<NI>(v, a.d1, l);
-        rc_transform<NI, K>(v, l, false, a.scale, a.scale_on);
         if (a.d2) {
-            rc_signs<NI>(v, a.d2, l);
             rc_transform<NI, K>(v, l, false, a.scale, a.scale_on);
+            rc_signs<NI>(v, a.d2, l);
         }
+        rc_transform<NI, K, true>(v, l, false, a.scale, a.scale_on);
         if constexpr (BITS == 3) {
 #pragma unroll
             for (int i = 0; i < NI; i++) {
@@ -507,6 +510,18 @@ rc_args rc_make_args(size_t d, const float *d1, const float *d2) {
     return a;
 }
 
+/* The encode's thresholds for a search on the last transform's values before its * scale
+ * (a scale of 1 multiplies exactly, so its thresholds stay): the reference's t < RN(v * scale)
+ * is u <= v for u = rb_codebook_unscaled_threshold(t, scale), and rc_search's strict test needs
+ * the float below u. */
+void rc_encode_tab(rc_args *a, const rb_codebook *cb) {
+    for (int i = 0; i < 16; i++) {
+        float u = i + 1 < (int) cb->k ? rb_codebook_unscaled_threshold(cb->thresholds[i], a->scale)
+                                      : INFINITY;
+        a->tab[i] = isfinite(u) ? nextafterf(u, -INFINITY) : u;
+    }
+}
+
 } // namespace
 
 int rb_cu_rc_check(const char *op, size_t d, const rb_codebook *cb, int bits, size_t rows,
@@ -535,7 +550,7 @@ int rb_cu_rc_encode(const float *x, size_t rows, size_t d, const float *d1, cons
     const rc_shape *s = rc_find(d, bits);
     if (!s) return RB_EDECLINE;
     rc_args a = rc_make_args(d, d1, d2);
-    for (int i = 0; i < 16; i++) a.tab[i] = i + 1 < (int) cb->k ? cb->thresholds[i] : INFINITY;
+    rc_encode_tab(&a, cb);
     /* the cp.async stages take 16-byte pieces: x must be 16-byte aligned (rows are then too) */
     const int async = (uintptr_t) x % 16 == 0;
     rc_enc_fn f = s->enc[bits - 1][async];

@@ -20,10 +20,10 @@
  * vectors decline. An in-vector stage is one exact FMA (kernels/x86/fwht_reg_avx512.h). The
  * search counts the thresholds below v as the reference does, since thresholds ascend (+Inf
  * past k - 1); the reference's last product v * scale is not formed: t < RN(v * scale) exactly
- * when u <= v for u = unscaled_threshold(t), as rounding is monotone (in cache on a Zen 4: d =
- * 128 b2 39.3 -> 36.5 ns a row, b4 54.6 -> 52.3, d = 1536 b4 755 -> 732). Rows whose norm is not
- * finite, exceeds FLT_MAX or is below 2^-64 (the exact pre-scale) go through the reference one row
- * at a time: it writes them or names the bad one.
+ * when u <= v for u = rb_codebook_unscaled_threshold(t, scale), as rounding is monotone (in cache
+ * on a Zen 4: d = 128 b2 39.3 -> 36.5 ns a row, b4 54.6 -> 52.3, d = 1536 b4 755 -> 732). Rows
+ * whose norm is not finite, exceeds FLT_MAX or is below 2^-64 (the exact pre-scale) go through the
+ * reference one row at a time: it writes them or names the bad one.
  *
  * K > 1 (encode_mixed below): per row, each 2^m block gets * inv, * d1 (in the reference's order,
  * so the signs need not be +-1) and its FWHT in registers, into a row scratch; then for each
@@ -152,30 +152,9 @@ typedef struct encc {
     void *scratch;
 } encc;
 
-/* nextafterf(u, +Inf) for finite u, without the libm call. */
-static float next_up(float u) {
-    if (u == 0.0f) return FLT_TRUE_MIN;
-    uint32_t b;
-    memcpy(&b, &u, sizeof b);
-    b = u > 0.0f ? b + 1 : b - 1;
-    memcpy(&u, &b, sizeof b);
-    return u;
-}
-
-/* The least u with RN(u * scale) > t (scale > 0); t itself if not finite: since rounding is
- * monotone, t < RN(v * scale) exactly when u <= v, so the search compares the unscaled v and the
- * last multiply of the transform (8 a row at d = 128) is not done. +-0 give the same products'
- * comparisons, so the float order's u <= v is the right test for them too. */
-static float unscaled_threshold(float t, float scale) {
-    if (!isfinite(t)) return t; /* +Inf padding (never below v), and a NaN compares as one */
-    float u = t / scale;
-    while (u * scale > t) u = -next_up(-u);
-    while (!(u * scale > t)) u = next_up(u);
-    return u;
-}
-
 /* The FWHT signs, the scale 1 / sqrt(n) (n = d, the whole row, also for K > 1) and the search
- * tables of B bits in the unscaled units (unscaled_threshold), for both row-major paths. */
+ * tables of B bits in the unscaled units (rb_codebook_unscaled_threshold), for both row-major
+ * paths. */
 RB_AI void enck_init(enck *K, const float *scaled_thr, size_t n, const int B) {
     K->s = rb_fwht16_signs_make();
     const float scale = (float) (1.0 / sqrt((double) n));
@@ -184,7 +163,7 @@ RB_AI void enck_init(enck *K, const float *scaled_thr, size_t n, const int B) {
      * (2^(B-2) - 1 + 2^(B-1) at most) and thresholds[2^(B-1) - 1], +Inf past k - 1 */
     float thr[(1 << (BMAX - 3)) + 15];
     for (size_t i = 0; i < sizeof thr / sizeof thr[0]; i++)
-        thr[i] = unscaled_threshold(scaled_thr[i], scale);
+        thr[i] = rb_codebook_unscaled_threshold(scaled_thr[i], scale);
     /* The first step (s = B - 1) compares every lane with one threshold: n = 0 there; step
      * B - 2 blends pair (below) and reads no table. */
     RB_UNROLL(4)
