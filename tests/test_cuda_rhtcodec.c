@@ -160,7 +160,6 @@ Test(cuda_rhtcodec, encode_equals_the_cpu_codec) {
     encode_case(cu, seed, 128, 5, 32, 2, 9, L_INROW);
 }
 
-/* Rows the CPU codec rejects get a NaN or +Inf norm; the rows around them are still right. */
 /* Codes change only where a rotated value crosses a threshold, so a kernel whose values are an
  * ulp off mostly gives the right codes. Here the thresholds sit on rotated values of the rows
  * themselves (v, or the float below v): the GPU compares the values before the last
@@ -211,6 +210,7 @@ Test(cuda_rhtcodec, encode_knife_edge) {
             }
 }
 
+/* Rows the CPU codec rejects get a NaN or +Inf norm; the rows around them are still right. */
 Test(cuda_rhtcodec, rejected_rows_are_marked_in_the_norm) {
     RBT_CUDA_OPS(cu);
     RBT_NEED(cu, rht_codebook_encode);

@@ -7,12 +7,13 @@
 #include <float.h>
 #include <stdint.h>
 
-/* v / scale rounded to nearest, bit for bit what __fdiv_rn gives, from rcp = RN(1 / scale)
- * computed once a row: q0 = RN(v rcp) is within 2 ulp of v / scale; one correction
- * q1 = RN(q0 + RN(v - scale q0) rcp) is within 1 ulp (its error before rounding is about
- * 4 u^2 |q|); with q1 faithful and rcp within half an ulp of 1 / scale, Markstein's theorem makes
- * the second correction the correctly rounded quotient. The FMA residuals are exact unless they
- * underflow, which needs |v| < 2^-100, so |q| < 2^-69 (scale >= 1e-8 / 15): then (q + z) + 0.5
+/* v / scale rounded to nearest as __fdiv_rn gives it (but +0 for v = -0: the code is the same),
+ * from rcp = RN(1 / scale) computed once a row: q0 = RN(v rcp) is within 2 ulp of v / scale; one
+ * correction q1 = RN(q0 + RN(v - scale q0) rcp) is within 1 ulp (its error before rounding is
+ * about 4 u^2 |q|, even where the first residual rounds); with q1 faithful, the residual
+ * v - scale q1 is exact, and with rcp within half an ulp of 1 / scale, Markstein's theorem makes
+ * the second correction the correctly rounded quotient. That residual is exact unless it
+ * underflows, which needs |v| < 2^-100, so |q| < 2^-69 (scale >= 1e-8 / 15): then (q + z) + 0.5
  * and so the code do not depend on q's last bits. Five operations instead of the division's
  * reciprocal, refinement and range check per element. Callers use it only where no quotient can
  * overflow and rcp is normal (rb_kv_fast_row). Checked against __fdiv_rn on random pairs by

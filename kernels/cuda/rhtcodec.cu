@@ -510,10 +510,10 @@ rc_args rc_make_args(size_t d, const float *d1, const float *d2) {
     return a;
 }
 
-/* The encode's thresholds for a search on the last transform's values before its * scale
- * (a scale of 1 multiplies exactly, so its thresholds stay): the reference's t < RN(v * scale)
- * is u <= v for u = rb_codebook_unscaled_threshold(t, scale), and rc_search's strict test needs
- * the float below u. */
+/* The encode's thresholds for a search on the last transform's values before its * scale (the
+ * K = 1 multiply, or the H_12 mix's): the reference's t < RN(v * scale) is u <= v for
+ * u = rb_codebook_unscaled_threshold(t, scale), and rc_search's strict test needs the float
+ * below u. */
 void rc_encode_tab(rc_args *a, const rb_codebook *cb) {
     for (int i = 0; i < 16; i++) {
         float u = i + 1 < (int) cb->k ? rb_codebook_unscaled_threshold(cb->thresholds[i], a->scale)
