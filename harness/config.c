@@ -17,11 +17,12 @@
  *     - {name: sphere128, kind: sphere, dim: 128, count: [1000, 2000]}
  *       # name: unique, no '|'; kind: a dataset registry name; every other key is a parameter of
  *       # the kind's table (type, range, choices checked); a list value is a sweep axis.
- *   methods:             # required, non-empty list of mappings {method, label, params}
+ *   methods:             # required, non-empty list of mappings {method, label, params, datasets}
  *     - {method: rtn, label: rtn-rht, params: {bits: [2, 4], rotation: rht}}
  *       # method: a registry name; label: unique, no '|', defaults to the method name (two
  *       # entries of one method need labels); params: parameters of the method's table, a list
- *       # sweeps. Required parameters without a value are errors.
+ *       # sweeps. Required parameters without a value are errors. datasets: optional list of
+ *       # dataset names; the entry then runs on those datasets only (default: every dataset).
  *   metrics: [vnmse, bits]   # required, non-empty; each known for a family of the methods used
  *                            # (recall@K: any K in 1..1024, at most a dataset's `count` where it
  *                            # fixes the base size; a loaded set's size is checked by the runner)
@@ -720,9 +721,10 @@ static const char *names_of(char *const *list, size_t n, size_t stride, char *bu
 static int build_method(loader *L, rb_config *cfg, ref item, unsigned char *label_given) {
     int rc;
     if (item.n->type != YAML_MAPPING_NODE)
-        return err(item,
-                   "each entry of 'methods' must be a mapping {method, label, params}, not %s",
-                   ntype(item.n));
+        return err(
+            item,
+            "each entry of 'methods' must be a mapping {method, label, params, datasets}, not %s",
+            ntype(item.n));
     if ((rc = check_map(item, method_keys, "method entry"))) return rc;
     size_t idx = cfg->nmethods++;
     rb_method_entry *e = &cfg->methods[idx];
