@@ -10,6 +10,8 @@
 #   bench      rotabench bench --cuda over every CUDA benchmark, with its JSON
 # usage: tools/gpu_check.sh BUNDLE.tar.xz OUTDIR [STEP ...]   (default: every step)
 # Writes OUTDIR/STEP.txt for each step (bench also bench.json) and OUTDIR/summary.txt.
+# The limits add up to about 35 minutes; where one call is limited (a lent machine's 10), name
+# the steps over several calls: `device tests bench`, then `memcheck`, then `racecheck`.
 # Exit: 0 every step passed, 1 one failed (summary.txt says which), 2 bad usage or no device.
 # Its steps are the commands the 2026-11-24 GPU session ran by hand; the script itself was written
 # in a session without a GPU and checked only on its no-device paths.
