@@ -164,3 +164,32 @@ Test(codebook, variants_bit_identical_to_reference) {
     }
     cr_log_info("codebook_quant_f32: %d fast variants tested", tested);
 }
+
+/* rb_codebook_unscaled_threshold(t, s) must be the least float u with RN(u s) > t: checked at u
+ * and the float below it, for thresholds of every magnitude and sign (zeros, subnormals, the
+ * codec's own sizes, huge) and the codecs' scales 1 / sqrt(d) besides random ones below and
+ * above 1. */
+Test(codebook, unscaled_threshold_is_the_least_crossing) {
+    uint64_t seed = rbt_seed();
+    enum { N = 1 << 16 };
+    float *t = rbt_normal_f32(N, seed, 1), *s = rbt_normal_f32(N, seed, 2);
+    for (size_t i = 0; i < N; i++) {
+        static const float mag[] = {1.0f, 1e-3f, 1e-30f, 1e-40f, 1e20f, 1e37f};
+        t[i] *= mag[i % 6];
+        if (i % 97 == 0) t[i] = i % 2 ? -0.0f : 0.0f;
+        static const double dims[] = {128, 1536, 12, 4096, 3};
+        s[i] = i % 2 ? fabsf(s[i]) * (i % 4 == 1 ? 1.0f : 1e3f) + 0x1p-20f
+                     : (float) (1.0 / sqrt(dims[(i / 2) % 5]));
+    }
+    for (size_t i = 0; i < N; i++) {
+        float u = rb_codebook_unscaled_threshold(t[i], s[i]), below = nextafterf(u, -INFINITY);
+        cr_assert(u * s[i] > t[i], "t %a s %a: u %a does not cross (seed %llu)", t[i], s[i], u,
+                  (unsigned long long) seed);
+        cr_assert(!(below * s[i] > t[i]), "t %a s %a: u %a is not the least (seed %llu)", t[i],
+                  s[i], u, (unsigned long long) seed);
+    }
+    cr_assert(isinf(rb_codebook_unscaled_threshold(INFINITY, 0.5f)));
+    cr_assert(isnan(rb_codebook_unscaled_threshold(NAN, 0.5f)));
+    free(t);
+    free(s);
+}
