@@ -65,19 +65,15 @@ static float *inputs(size_t rows, size_t d, size_t ldx, uint64_t seed, uint64_t 
 }
 
 /* The multi-pass pipeline of methods/turboquant.c before the fused kernel, row by row with the
- * reference kernels (the oracle the fused op must reproduce). */
-/* Row x's |x| and rotated unit vector u (d floats): the first stages of encode_oracle. */
-static float rotate_oracle(const fixture *f, const float *x, float *u) {
-    return rbt_rhtcodec_rotate(&f->p, x, u);
-}
-
+ * reference kernels (the oracle the fused op must reproduce); its first stages are
+ * rbt_rhtcodec_rotate. */
 static void encode_oracle(const fixture *f, const float *x, size_t rows, size_t ldx, uint8_t *codes,
                           size_t ldc) {
     size_t d = f->p.d, payload = rb_pack_bytes(d, f->p.bits);
     float *u = malloc(d * sizeof *u);
     uint8_t *idx = malloc(d);
     for (size_t r = 0; r < rows; r++) {
-        float nf = rotate_oracle(f, x + r * ldx, u);
+        float nf = rbt_rhtcodec_rotate(&f->p, x + r * ldx, u);
         memcpy(codes + r * ldc + payload, &nf, sizeof nf);
         cr_assert_eq(rb_codebook_quant_f32_ref(&f->cb, u, 1, d, d, idx), RB_OK);
         cr_assert_eq(rb_pack_rows_ref(idx, 1, d, f->p.bits, codes + r * ldc, ldc), RB_OK);
@@ -320,7 +316,7 @@ static void check_knife_edge(size_t d, int bits, size_t rows, int rounds, int bl
     uint8_t *want = malloc(rows * ldc), *got = malloc(rows * ldc);
     uint32_t *pick = malloc((size_t) rounds * k * sizeof *pick);
     cr_assert(v && want && got && pick);
-    for (size_t r = 0; r < rows; r++) rotate_oracle(&f, x + r * d, v + r * d);
+    for (size_t r = 0; r < rows; r++) rbt_rhtcodec_rotate(&f.p, x + r * d, v + r * d);
     rb_rng_bits(seed, 7100 + d * 16 + (size_t) bits, 0, (size_t) rounds * k, pick);
     for (int t = 0; t < rounds; t++) {
         float thr[RB_CODEBOOK_MAX];
