@@ -34,8 +34,10 @@ static void usage(FILE *f) {
                "                       [--cuda] [--list]\n\n"
                "Measures the machine's limits (copy bandwidth, peak fp32 add; 1 thread, all cores\n"
                "and every thread count benchmarked), then runs the kernel benchmarks whose name\n"
-               "matches the regex FILTER ('-' in front excludes) and prints median time, GFLOP/s,\n"
-               "GB/s and their fractions of the measured limits at the same thread count.\n\n"
+               "matches the regex FILTER ('-' in front excludes), measures the limits again, and\n"
+               "prints median time, GFLOP/s, GB/s and their fractions of the measured limits at\n"
+               "the same thread count (each the better of its two measurements; a warning when\n"
+               "the copy moved by more than 20%% between them).\n\n"
                "  --json FILE        write limits, results, raw samples and warnings as JSON (a\n"
                "                     path that cannot be written is refused before measuring)\n"
                "  --min-time S       seconds per repetition (default 0.1)\n"
@@ -168,10 +170,11 @@ static int parse_args(int argc, char **argv, struct bench_opts *o) {
 
 /* ---- output ---- */
 
-static void print_limits(const rb_limits *lim) {
-    printf("machine limits (fastest repetition; copy counts one read + one write of "
+/* One measurement's rows (lim itself before rb_limits_fold, or the later one). */
+static void print_limits(const rb_limits *lim, const char *when) {
+    printf("machine limits%s (fastest repetition; copy counts one read + one write of "
            "%zu MiB):\n",
-           lim->copy_bytes >> 20);
+           when, lim->copy_bytes >> 20);
     for (size_t i = 0; i < lim->count; i++) {
         const rb_limit *l = &lim->rows[i];
         printf("  threads:%-3d copy %7.1f GB/s (memcpy %.1f, stream/%s %.1f)   "
@@ -259,8 +262,25 @@ static const char *busy_warning(const rb_gb_report *rep, const rb_bench_inst *in
     return buf;
 }
 
+/* When the copy bandwidth moved by more than DRIFT_PERCENT% between the limits measured before
+ * and after the benchmarks: one line for the output and the JSON's warnings, else NULL. */
+enum { DRIFT_PERCENT = 20 };
+static const char *drift_warning(const rb_limits *lim, char *buf, size_t size) {
+    int t = 0;
+    double drift = rb_limits_copy_drift(lim, &t);
+    if (drift * 100 <= DRIFT_PERCENT) return NULL;
+    const rb_limit *l = rb_limits_find(lim, t);
+    snprintf(buf, size,
+             "the copy bandwidth at %d thread(s) was %.1f GB/s before the benchmarks and %.1f "
+             "after (the machine is shared, or its memory is): %%copy is against the better, and "
+             "fractions of a copy this unsteady move from run to run",
+             t, l->copy_gbps_start, l->copy_gbps_end);
+    return buf;
+}
+
 static int write_json(const char *path, const struct bench_opts *o, const rb_limits *lim,
-                      const rb_gb_report *rep, const rb_bench_inst *inst) {
+                      const rb_limits *lim_end, const rb_gb_report *rep,
+                      const rb_bench_inst *inst) {
     json_t *root = json_object();
     json_t *ctx = json_pack("{s:s, s:s, s:b, s:s, s:s, s:f, s:i}", "version", rb_version_string(),
                             "git_sha", rb_git_sha(), "git_dirty", rb_git_dirty(), "kernels",
@@ -292,6 +312,7 @@ static int write_json(const char *path, const struct bench_opts *o, const rb_lim
     char busy[256];
     if (busy_warning(rep, inst, busy, sizeof busy))
         json_array_append_new(warnings, json_string(busy));
+    if (drift_warning(lim, busy, sizeof busy)) json_array_append_new(warnings, json_string(busy));
     json_object_set_new(root, "warnings", warnings);
 
     json_t *limits = json_array();
@@ -299,11 +320,13 @@ static int write_json(const char *path, const struct bench_opts *o, const rb_lim
         const rb_limit *l = &lim->rows[i];
         json_array_append_new(
             limits,
-            json_pack("{s:i, s:f, s:f, s:f, s:s, s:f, s:s, s:I}", "threads", l->threads,
-                      "copy_gbps", l->copy_gbps, "copy_memcpy_gbps", l->copy_memcpy_gbps,
-                      "copy_stream_gbps", l->copy_stream_gbps, "stream_variant", l->stream_variant,
-                      "peak_add_gflops", l->peak_add_gflops, "peak_variant", l->peak_variant,
-                      "copy_bytes", (json_int_t) lim->copy_bytes));
+            json_pack("{s:i, s:f, s:f, s:f, s:s, s:f, s:s, s:I, s:f, s:f, s:f, s:f}", "threads",
+                      l->threads, "copy_gbps", l->copy_gbps, "copy_memcpy_gbps",
+                      l->copy_memcpy_gbps, "copy_stream_gbps", l->copy_stream_gbps,
+                      "stream_variant", l->stream_variant, "peak_add_gflops", l->peak_add_gflops,
+                      "peak_variant", l->peak_variant, "copy_bytes", (json_int_t) lim->copy_bytes,
+                      "copy_gbps_start", l->copy_gbps_start, "copy_gbps_end", l->copy_gbps_end,
+                      "peak_add_gflops_start", l->peak_start, "peak_add_gflops_end", l->peak_end));
     }
     json_object_set(host, "limits", limits);
     json_object_set_new(root, "limits", limits);
@@ -311,6 +334,10 @@ static int write_json(const char *path, const struct bench_opts *o, const rb_lim
     for (size_t i = 0; i < lim->report.count; i++)
         json_array_append_new(limit_runs, rb_bench_result_json(&lim->report.results[i]));
     json_object_set_new(root, "limit_runs", limit_runs);
+    json_t *limit_runs_end = json_array();
+    for (size_t i = 0; i < lim_end->report.count; i++)
+        json_array_append_new(limit_runs_end, rb_bench_result_json(&lim_end->report.results[i]));
+    json_object_set_new(root, "limit_runs_end", limit_runs_end);
 
     json_t *benches = json_array();
     for (size_t i = 0; i < rep->count; i++) {
@@ -381,7 +408,7 @@ int rb_cmd_bench(int argc, char **argv) {
     rb_bench_inst *inst = NULL;
     size_t ninst = 0;
     rb_gb_bench *gb = NULL;
-    rb_limits lim = {0};
+    rb_limits lim = {0}, lim_end = {0};
     rb_gb_report rep = {0};
     int status = 1;
 
@@ -432,7 +459,7 @@ int rb_cmd_bench(int argc, char **argv) {
                             .copy_bytes = (size_t) o.copy_mib << 20};
     rc = rb_limits_measure(tl, ntl, &lo, &lim);
     if (rc) goto fail;
-    print_limits(&lim);
+    print_limits(&lim, "");
     fflush(stdout);
 
     gb = calloc(ninst, sizeof *gb);
@@ -453,12 +480,20 @@ int rb_cmd_bench(int argc, char **argv) {
                                       .items = (double) inst[i].args.rows}};
     rc = rb_gb_run(gb, ninst, o.filter, &rep);
     if (rc) goto fail;
+    /* Again after the benchmarks: a shared machine's bandwidth changes within minutes, and the
+     * better of two measurements that far apart is a truer ceiling than either. */
+    rc = rb_limits_measure(tl, ntl, &lo, &lim_end);
+    if (rc) goto fail;
+    print_limits(&lim_end, " after the benchmarks");
+    rb_limits_fold(&lim, &lim_end);
     print_table(&rep, inst, &lim);
     printf("\n%%peak: GFLOP/s over the measured peak fp32 add rate; %%copy: GB/s (one read + one "
-           "write per element) over the measured copy bandwidth, same thread count. In-cache "
-           "sizes can exceed 100%% of the DRAM copy bandwidth.\n");
+           "write per element) over the measured copy bandwidth, same thread count; each limit "
+           "the better of its measurements before and after the benchmarks. In-cache sizes can "
+           "exceed 100%% of the DRAM copy bandwidth.\n");
     char busy[256];
     if (busy_warning(&rep, inst, busy, sizeof busy)) printf("warning: %s\n", busy);
+    if (drift_warning(&lim, busy, sizeof busy)) printf("warning: %s\n", busy);
 
     status = 0;
     size_t mismatches = 0;
@@ -467,7 +502,7 @@ int rb_cmd_bench(int argc, char **argv) {
         mismatches += inst[rep.results[i].index].verified == 0;
     }
     if (o.json) {
-        rc = write_json(o.json, &o, &lim, &rep, inst);
+        rc = write_json(o.json, &o, &lim, &lim_end, &rep, inst);
         if (rc) goto fail;
         printf("wrote %s\n", o.json);
     }
@@ -491,6 +526,7 @@ fail:
 done:
     rb_gb_report_free(&rep);
     rb_limits_free(&lim);
+    rb_limits_free(&lim_end);
     free(gb);
     rb_bench_instances_free(inst, ninst);
     return status;

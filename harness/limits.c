@@ -88,6 +88,37 @@ const rb_limit *rb_limits_find(const rb_limits *lim, int threads) {
     return NULL;
 }
 
+static double larger(double a, double b) {
+    return a > b ? a : b;
+}
+
+void rb_limits_fold(rb_limits *lim, const rb_limits *later) {
+    for (size_t i = 0; i < lim->count; i++) {
+        rb_limit *l = &lim->rows[i];
+        const rb_limit *e = rb_limits_find(later, l->threads);
+        if (!e) continue;
+        l->copy_gbps_end = e->copy_gbps;
+        l->peak_end = e->peak_add_gflops;
+        l->copy_memcpy_gbps = larger(l->copy_memcpy_gbps, e->copy_memcpy_gbps);
+        l->copy_stream_gbps = larger(l->copy_stream_gbps, e->copy_stream_gbps);
+        l->copy_gbps = larger(l->copy_gbps, e->copy_gbps);
+        l->peak_add_gflops = larger(l->peak_add_gflops, e->peak_add_gflops);
+    }
+}
+
+double rb_limits_copy_drift(const rb_limits *lim, int *threads) {
+    double worst = 0;
+    for (size_t i = 0; i < lim->count; i++) {
+        const rb_limit *l = &lim->rows[i];
+        double hi = larger(l->copy_gbps_start, l->copy_gbps_end);
+        double lo = l->copy_gbps_start < l->copy_gbps_end ? l->copy_gbps_start : l->copy_gbps_end;
+        if (l->copy_gbps_end <= 0 || hi <= 0 || 1 - lo / hi <= worst) continue;
+        worst = 1 - lo / hi;
+        if (threads) *threads = l->threads;
+    }
+    return worst;
+}
+
 void rb_limits_free(rb_limits *lim) {
     if (!lim) return;
     rb_gb_report_free(&lim->report);
@@ -185,6 +216,8 @@ int rb_limits_measure(const int *threads, size_t count, const rb_limits_options 
         l->stream_variant = probes[j * 3 + 1].variant;
         l->peak_add_gflops = BEST_RATE(res[j * 3 + 2], flops);
         l->peak_variant = probes[j * 3 + 2].variant;
+        l->copy_gbps_start = l->copy_gbps;
+        l->peak_start = l->peak_add_gflops;
     }
 #undef BEST_RATE
     out->count = (size_t) nt;

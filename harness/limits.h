@@ -25,6 +25,9 @@ typedef struct rb_limit {
     const char *stream_variant; /* the rb_copy_stream variant that ran */
     double peak_add_gflops;     /* rb_peak_add_f32 */
     const char *peak_variant;
+    /* Each measurement's copy_gbps and peak_add_gflops: the one rb_limits_measure took, and the
+     * one rb_limits_fold took in later (0 until then). The fields above are the better of them. */
+    double copy_gbps_start, copy_gbps_end, peak_start, peak_end;
 } rb_limit;
 
 typedef struct rb_limits {
@@ -43,6 +46,16 @@ typedef struct rb_limits {
  * selection afterwards. Free with rb_limits_free. */
 int rb_limits_measure(const int *threads, size_t count, const rb_limits_options *opt,
                       rb_limits *out);
+/* A second measurement of the same thread counts (say after the benchmarks) into lim: every rate
+ * becomes the better of the two, as a limit is a ceiling that other load only lowers, and the
+ * rows keep both copy and peak figures (copy_gbps_end, peak_end). A row without a match in
+ * later keeps its figures and an end of 0. */
+void rb_limits_fold(rb_limits *lim, const rb_limits *later);
+/* The largest change of the copy bandwidth between the two measurements of a row, as a fraction
+ * of the larger (0.3: the lower was 30% below), and that row's thread count (when threads is not
+ * NULL); 0 when nothing was folded. A shared machine's copy can move by half within minutes, so
+ * percentages of it move too while compute-bound timings do not. */
+double rb_limits_copy_drift(const rb_limits *lim, int *threads);
 /* The row for `threads`, or NULL. */
 const rb_limit *rb_limits_find(const rb_limits *lim, int threads);
 void rb_limits_free(rb_limits *lim);

@@ -12,6 +12,7 @@
 #include "harness/bench.h"
 #include "methods/method.h"
 #include "harness/gbench.h"
+#include "harness/limits.h"
 #include "kernels/kernels.h"
 #include "kernels/peak.h"
 #include "tests/testutil.h"
@@ -352,8 +353,66 @@ Test(cli_bench, runs_one_benchmark_and_writes_json) {
     cr_assert_eq(json_integer_value(json_object_get(l0, "threads")), 1);
     cr_assert_gt(json_real_value(json_object_get(l0, "copy_gbps")), 0.0);
     cr_assert_gt(json_real_value(json_object_get(l0, "peak_add_gflops")), 0.0);
+    /* measured before and after the benchmarks; the limit is the better of the two */
+    double c0 = json_real_value(json_object_get(l0, "copy_gbps_start")),
+           c1 = json_real_value(json_object_get(l0, "copy_gbps_end")),
+           p0 = json_real_value(json_object_get(l0, "peak_add_gflops_start")),
+           p1 = json_real_value(json_object_get(l0, "peak_add_gflops_end"));
+    cr_assert(c0 > 0 && c1 > 0 && p0 > 0 && p1 > 0, "copy %g, %g; peak %g, %g", c0, c1, p0, p1);
+    cr_assert_eq(json_real_value(json_object_get(l0, "copy_gbps")), c0 > c1 ? c0 : c1);
+    cr_assert_eq(json_real_value(json_object_get(l0, "peak_add_gflops")), p0 > p1 ? p0 : p1);
+    cr_assert_eq(json_array_size(json_object_get(root, "limit_runs_end")),
+                 json_array_size(json_object_get(root, "limit_runs")));
     cr_assert(json_is_array(json_object_get(root, "warnings")));
     json_decref(root);
+}
+
+/* rb_limits_fold and rb_limits_copy_drift on made-up measurements: each rate the better of the
+ * two, both copy figures kept, a thread count missing from the later measurement left alone,
+ * and the drift the largest relative change, from either side. */
+static rb_limit made_limit(int threads, double memcpy_gbps, double stream_gbps, double peak) {
+    double copy = memcpy_gbps > stream_gbps ? memcpy_gbps : stream_gbps;
+    return (rb_limit){.threads = threads,
+                      .copy_memcpy_gbps = memcpy_gbps,
+                      .copy_stream_gbps = stream_gbps,
+                      .copy_gbps = copy,
+                      .peak_add_gflops = peak,
+                      .copy_gbps_start = copy,
+                      .peak_start = peak};
+}
+
+Test(limits, fold_keeps_the_better_of_two_measurements) {
+    static const struct {
+        double start[3], end[3]; /* memcpy, stream, peak */
+        double copy, peak, drift;
+    } rows[] = {
+        {{20, 40, 100}, {25, 80, 90}, 80, 100, 0.5},   /* the copy doubled: drift 1 - 40/80 */
+        {{30, 60, 100}, {35, 45, 110}, 60, 110, 0.25}, /* it fell: 1 - 45/60, the peak rose */
+        {{30, 50, 100}, {52, 20, 100}, 52, 100, 1 - 50.0 / 52}, /* memcpy became the better */
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        rb_limits lim = {.count = 2}, later = {.count = 1};
+        lim.rows[0] = made_limit(2, rows[i].start[0], rows[i].start[1], rows[i].start[2]);
+        lim.rows[1] = made_limit(1, 10, 10, 50); /* not measured again */
+        later.rows[0] = made_limit(2, rows[i].end[0], rows[i].end[1], rows[i].end[2]);
+        cr_assert_eq(rb_limits_copy_drift(&lim, NULL), 0.0, "row %zu: nothing folded yet", i);
+        rb_limits_fold(&lim, &later);
+        const rb_limit *l = rb_limits_find(&lim, 2);
+        cr_assert_eq(l->copy_gbps, rows[i].copy, "row %zu", i);
+        cr_assert_eq(l->peak_add_gflops, rows[i].peak, "row %zu", i);
+        cr_assert_eq(l->copy_memcpy_gbps, fmax(rows[i].start[0], rows[i].end[0]), "row %zu", i);
+        cr_assert_eq(l->copy_stream_gbps, fmax(rows[i].start[1], rows[i].end[1]), "row %zu", i);
+        cr_assert_eq(l->copy_gbps_start, fmax(rows[i].start[0], rows[i].start[1]), "row %zu", i);
+        cr_assert_eq(l->copy_gbps_end, fmax(rows[i].end[0], rows[i].end[1]), "row %zu", i);
+        cr_assert_eq(l->peak_start, rows[i].start[2], "row %zu", i);
+        cr_assert_eq(l->peak_end, rows[i].end[2], "row %zu", i);
+        const rb_limit *one = rb_limits_find(&lim, 1);
+        cr_assert(one->copy_gbps == 10 && one->copy_gbps_end == 0 && one->peak_end == 0,
+                  "row %zu: the unmatched row is left alone", i);
+        int t = 0;
+        cr_assert_float_eq(rb_limits_copy_drift(&lim, &t), rows[i].drift, 1e-12, "row %zu", i);
+        cr_assert_eq(t, 2, "row %zu", i);
+    }
 }
 
 /* An output file that cannot be written is refused before anything is measured: exit 2 at once,
