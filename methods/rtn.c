@@ -1,5 +1,6 @@
 /* rtn: the round-to-nearest baseline codec. Per vector (or per group of a vector) asymmetric
- * min-max integer quantization, optionally after a rotation; scale and zero point stored as fp32.
+ * min-max integer quantization, optionally after a rotation; scale and zero point stored as fp32
+ * (symmetric: the scale alone, its zero point being 0).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -11,7 +12,8 @@
 static const rb_param_def rtn_params[] = {
     RB_PARAM_INT("bits", "4", 1, 8, "bits per coordinate of the payload"),
     RB_PARAM_ENUM("rotation", "none", RB_ROTATION_CHOICES, "rotation applied before quantizing"),
-    RB_PARAM_INT("group", "0", 0, 1 << 24, "coordinates per (scale, zero) pair; 0 = the vector"),
+    RB_PARAM_INT("group", "0", 0, 1 << 24,
+                 "coordinates per scale (and zero point); 0 = the vector"),
     RB_PARAM_FLOAT("clip", "1", 0.05, 1, "range multiplier (clip ratio)"),
     RB_PARAM_BOOL("sym", "false", "symmetric (zero point 0) instead of asymmetric"),
 };
@@ -95,14 +97,20 @@ static int rtn_create(const rb_params *p, size_t dim, uint64_t seed, void **stat
     return RB_OK;
 }
 
+/* fp32 side values per group: scale and zero point, or the scale alone when symmetric. */
+static size_t side_floats(const rtn *c) {
+    return c->spec.asym ? 2 : 1;
+}
+
 static size_t rtn_code_bytes(const void *state) {
     const rtn *c = state;
-    return c->payload_bytes + c->ngroups * 2 * sizeof(float);
+    return c->payload_bytes + c->ngroups * side_floats(c) * sizeof(float);
 }
 
 static double rtn_bits(const void *state) {
     const rtn *c = state;
-    return (double) c->spec.bits + 64.0 * (double) c->ngroups / (double) c->dim;
+    return (double) c->spec.bits +
+           32.0 * (double) side_floats(c) * (double) c->ngroups / (double) c->dim;
 }
 
 static int reserve(rtn *c, size_t count) {
@@ -129,24 +137,28 @@ typedef struct rtn_job {
     float *xhat;
 } rtn_job;
 
-/* The side information (scale, zero) pairs of `rows` codes after their payloads. */
+/* The side information of `rows` codes after their payloads: per group its scale, then its
+ * zero point when asymmetric. */
 static void side_put(const rtn *c, const float *scales, const float *zeros, size_t rows,
                      uint8_t *codes, size_t cb) {
+    size_t n = side_floats(c);
     for (size_t i = 0; i < rows; i++)
         for (size_t g = 0; g < c->ngroups; g++) {
-            float sz[2] = {scales[i * c->ngroups + g],
-                           c->spec.asym ? zeros[i * c->ngroups + g] : 0.0f};
-            memcpy(codes + i * cb + c->payload_bytes + g * sizeof sz, sz, sizeof sz);
+            float sz[2] = {scales[i * c->ngroups + g], n == 2 ? zeros[i * c->ngroups + g] : 0.0f};
+            memcpy(codes + i * cb + c->payload_bytes + g * n * sizeof(float), sz,
+                   n * sizeof(float));
         }
 }
 
-/* The inverse of side_put: the pairs of `rows` codes into scales and zeros. */
+/* The inverse of side_put: scales and zero points (0 when symmetric) of `rows` codes. */
 static void side_get(const rtn *c, const uint8_t *codes, size_t cb, size_t rows, float *scales,
                      float *zeros) {
+    size_t n = side_floats(c);
     for (size_t i = 0; i < rows; i++)
         for (size_t g = 0; g < c->ngroups; g++) {
-            float sz[2];
-            memcpy(sz, codes + i * cb + c->payload_bytes + g * sizeof sz, sizeof sz);
+            float sz[2] = {0.0f, 0.0f};
+            memcpy(sz, codes + i * cb + c->payload_bytes + g * n * sizeof(float),
+                   n * sizeof(float));
             scales[i * c->ngroups + g] = sz[0];
             zeros[i * c->ngroups + g] = sz[1];
         }

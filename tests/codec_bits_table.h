@@ -114,8 +114,9 @@
      333,   0xb6cb25bcc98f9303ull,           0x9aad2c2ee027a69aull},
     {"rtn", "bits=4,rotation=none,group=32", 100,
      333,   0xe030c7cc705f7bf1ull,           0x2469cdc294d95f67ull},
+    /* codes re-recorded when the unused zero points left the symmetric layout; decodes as before */
     {"rtn", "bits=3,rotation=none,sym=true", 128,
-     333,   0x6cccf0380821e893ull,           0xbe78b069cd5aa04full},
+     333,   0x0bc01199ba84bab3ull,           0xbe78b069cd5aa04full},
     {"qjl", "bits=1,norm_bits=32", 128, 333, 0x18bd7a6776934e2aull, 0x045cc41044587048ull},
     {"qjl",
      "bits=2,projection=orthogonal,rotation=rht,norm_bits=32",

@@ -81,6 +81,16 @@ Test(codec_rtn, code_size_and_bits_are_exact) {
     cr_assert_eq(m->codec->code_bytes(st), 38 + 4 * 8);
     cr_assert_float_eq(m->codec->bits(st), 3.0 + 4 * 64.0 / 100.0, 1e-12);
     m->codec->destroy(st);
+    /* Symmetric: the zero point is 0 and not stored, one fp32 scale per group. */
+    rb_params p;
+    rb_params_init(&p, m->params, m->nparams);
+    rb_params_set(&p, "bits", "3");
+    rb_params_set(&p, "group", "32");
+    rb_params_set(&p, "sym", "true");
+    cr_assert_eq(m->codec->create(&p, 100, 1, &st), 0, "%s", rb_error_detail());
+    cr_assert_eq(m->codec->code_bytes(st), 38 + 4 * 4);
+    cr_assert_float_eq(m->codec->bits(st), 3.0 + 4 * 32.0 / 100.0, 1e-12);
+    m->codec->destroy(st);
 }
 
 Test(codec_rtn, edge_inputs_give_finite_results) {
