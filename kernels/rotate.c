@@ -195,20 +195,30 @@ int rb_hadamard_block_f64(double *data, size_t n, size_t count, size_t stride, s
 
 /* ---- Haar and dense ---- */
 
-int rb_haar_f64(double *Q, size_t n, uint64_t seed) {
-    if (!Q || n == 0) return rb_error_set(RB_EINVAL, "haar: need n >= 1 and an output matrix");
+/* Q of the QR of the Gaussian G (seed, RB_STREAM_HAAR), then with sign_fix column j times
+ * sign(R_jj). */
+static int gaussian_q(const char *who, double *Q, size_t n, uint64_t seed, int sign_fix) {
+    if (!Q || n == 0) return rb_error_set(RB_EINVAL, "%s: need n >= 1 and an output matrix", who);
     if (n > (SIZE_MAX / sizeof(double)) / n)
-        return rb_error_set(RB_EINVAL, "haar: n = %zu is too large", n);
+        return rb_error_set(RB_EINVAL, "%s: n = %zu is too large", who, n);
     double *R = malloc(n * n * sizeof *R);
-    if (!R) return rb_error_set(RB_ENOMEM, "haar: no memory for R (%zu x %zu)", n, n);
+    if (!R) return rb_error_set(RB_ENOMEM, "%s: no memory for R (%zu x %zu)", who, n, n);
     rb_rng_normal_f64(seed, RB_STREAM_HAAR, 0, n * n, Q);
     int rc = rb_qr_f64(Q, n, n, n, R, n);
-    if (rc == 0)
+    if (rc == 0 && sign_fix)
         for (size_t j = 0; j < n; j++)
             if (R[j * n + j] < 0)
                 for (size_t i = 0; i < n; i++) Q[i * n + j] = -Q[i * n + j];
     free(R);
     return rc;
+}
+
+int rb_haar_f64(double *Q, size_t n, uint64_t seed) {
+    return gaussian_q("haar", Q, n, seed, 1);
+}
+
+int rb_qr_gaussian_f64(double *Q, size_t n, uint64_t seed) {
+    return gaussian_q("qr", Q, n, seed, 0);
 }
 
 int rb_rotate_dense_f32(const float *T, size_t n, const float *X, size_t count, size_t ldx,

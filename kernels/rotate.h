@@ -63,6 +63,10 @@ int rb_hadamard_block_f64(double *data, size_t n, size_t count, size_t stride, s
  * not Haar-distributed (TurboQuant's released code omits it). Allocates work space (setup, not
  * a hot path); RB_EINVAL for n == 0. */
 int rb_haar_f64(double *Q, size_t n, uint64_t seed);
+/* The same QR of the same G without the sign fix: rb_haar_f64's Q up to the signs of its
+ * columns, and not Haar-distributed. TurboQuant's released code rotates with it (torch's QR is
+ * the same Householder geqrf, so the same convention for the signs), hence rotation `qr`. */
+int rb_qr_gaussian_f64(double *Q, size_t n, uint64_t seed);
 
 /* For each of `count` rows x of X (stride ldx), the row of Y (stride ldy) is
  *   T x (RB_FORWARD, i.e. Y = X T^T)   or   T^T x (RB_INVERSE, Y = X T)

@@ -1,4 +1,5 @@
-/* The configured rotation of a method: dispatches to the RHT or a dense Haar matrix. */
+/* The configured rotation of a method: dispatches to the RHT or a dense matrix (Haar, or QR without
+ * the sign fix). */
 #include "kernels/rotation.h"
 
 #include <float.h>
@@ -8,7 +9,7 @@
 
 #include "kernels/error.h"
 
-static const char *const kind_names[] = {"none", "rht", "rht2", "haar"};
+static const char *const kind_names[] = {"none", "rht", "rht2", "haar", "qr"};
 
 int rb_rotation_kind_parse(const char *name, rb_rotation_kind *kind) {
     for (size_t i = 0; i < sizeof kind_names / sizeof kind_names[0]; i++)
@@ -23,7 +24,7 @@ int rb_rotation_check(rb_rotation_kind kind, size_t n) {
     if (kind != RB_ROT_RHT && kind != RB_ROT_RHT2) return RB_OK;
     int rc = rb_hadamard_lookup(n, NULL, NULL);
     if (rc == RB_ESIZE) /* the user's way out, after the sizes the RHT takes */
-        return rb_error_set(rc, "%s; rotation: haar or none takes any dimension",
+        return rb_error_set(rc, "%s; rotation: haar, qr or none takes any dimension",
                             rb_error_detail());
     return rc;
 }
@@ -42,15 +43,15 @@ int rb_rotation_init(rb_rotation *r, rb_rotation_kind kind, size_t n, uint64_t s
     if (rc) return rc;
     if (kind == RB_ROT_RHT || kind == RB_ROT_RHT2)
         return rb_rht_init(&r->rht, n, kind == RB_ROT_RHT ? 1 : 2, seed);
-    if (kind != RB_ROT_HAAR) return RB_OK;
+    if (!rb_rotation_is_dense(kind)) return RB_OK;
     double *Q = malloc(n * n * sizeof *Q);
     r->Q = malloc(n * n * sizeof *r->Q);
     if (!Q || !r->Q) {
         free(Q);
         rb_rotation_free(r);
-        return rb_error_set(RB_ENOMEM, "rotation: no memory for a %zu x %zu Haar matrix", n, n);
+        return rb_error_set(RB_ENOMEM, "rotation: no memory for a %zu x %zu matrix", n, n);
     }
-    rc = rb_haar_f64(Q, n, seed);
+    rc = kind == RB_ROT_HAAR ? rb_haar_f64(Q, n, seed) : rb_qr_gaussian_f64(Q, n, seed);
     for (size_t i = 0; rc == 0 && i < n * n; i++) r->Q[i] = (float) Q[i];
     free(Q);
     if (rc) rb_rotation_free(r);
@@ -65,6 +66,7 @@ int rb_rotation_apply(rb_rotation *r, float *data, size_t count, size_t stride, 
     case RB_ROT_RHT2:
         return rb_rht_apply_f32(&r->rht, data, count, stride, dir);
     case RB_ROT_HAAR:
+    case RB_ROT_QR:
         break;
     }
     if (count > r->scratch_rows) {

@@ -1,5 +1,6 @@
 /* One object for "the rotation a method was configured with" (none, randomized Hadamard, two-block
- * randomized Hadamard, Haar), so every method shares the same choice, seeds and inverse. */
+ * randomized Hadamard, Haar, QR without the sign fix), so every method shares the same choice,
+ * seeds and inverse. */
 #ifndef RB_ROTATION_H
 #define RB_ROTATION_H
 
@@ -13,17 +14,23 @@ typedef enum rb_rotation_kind {
     RB_ROT_RHT,  /* H D x / sqrt(n), n any supported Hadamard order */
     RB_ROT_RHT2, /* H D2 H D1 x / n */
     RB_ROT_HAAR, /* dense Haar-random orthogonal (QR with the sign fix) */
+    RB_ROT_QR, /* dense orthogonal, the same QR without the sign fix (TurboQuant's released code) */
 } rb_rotation_kind;
 
 /* The parameter choices every method's `rotation` takes, in enum order. */
-#define RB_ROTATION_CHOICES "none|rht|rht2|haar"
+#define RB_ROTATION_CHOICES "none|rht|rht2|haar|qr"
+
+/* Whether the kind is a dense n x n matrix (applied by GEMM, any n). */
+static inline int rb_rotation_is_dense(rb_rotation_kind kind) {
+    return kind == RB_ROT_HAAR || kind == RB_ROT_QR;
+}
 
 typedef struct rb_rotation {
     rb_rotation_kind kind;
     size_t n;
     rb_rht rht;
-    float *Q;       /* HAAR: n x n row-major */
-    float *scratch; /* HAAR: rows x n, grown on demand (out-of-place GEMM) */
+    float *Q;       /* dense kinds: n x n row-major */
+    float *scratch; /* dense kinds: rows x n, grown on demand (out-of-place GEMM) */
     size_t scratch_rows;
 } rb_rotation;
 
@@ -35,7 +42,7 @@ int rb_rotation_init(rb_rotation *r, rb_rotation_kind kind, size_t n, uint64_t s
 int rb_rotation_check(rb_rotation_kind kind, size_t n);
 /* The same from a method's `rotation` parameter value (RB_EINVAL for an unknown name). */
 int rb_rotation_check_name(const char *name, size_t n);
-/* kind from its name ("none", "rht", "rht2", "haar"); RB_EINVAL otherwise. */
+/* kind from its name ("none", "rht", "rht2", "haar", "qr"); RB_EINVAL otherwise. */
 int rb_rotation_kind_parse(const char *name, rb_rotation_kind *kind);
 /* In place on `count` rows of length n with row stride `stride`. */
 int rb_rotation_apply(rb_rotation *r, float *data, size_t count, size_t stride, rb_dir dir);

@@ -12,7 +12,7 @@
  *   (torch/hadamard.py) pads to the next power of two because it has only Sylvester matrices;
  *   rb_rotation also takes K * 2^m (1536 = 12 * 128 needs no padding, 200 pads to 208 = 52 * 4).
  *   The payload is then b * n bits for n > d, and bits() counts it; the decoded error is at most
- *   the padded vector's (truncation drops the error in the padding). Haar and none never pad.
+ *   the padded vector's (truncation drops the error in the padding). Haar, qr and none never pad.
  * - Scales (q = centroid vector, y = R x): biased S = <y,q>/|q|^2 (minimizes |y - S q|, per-vector
  *   vNMSE 1 - cos^2(y,q)); unbiased S = |y|^2/<y,q> (<x, x_hat> = |x|^2, vNMSE 1/cos^2 - 1).
  *   S q does not depend on how q is scaled, so eden keeps q in N(0,1) units and drive in sign
@@ -84,7 +84,7 @@ typedef struct eden {
     double *sq, *dot;
     size_t cap;
     const char *name;
-    /* Blocked path (every rotation but Haar): per-slot scratch of block_rows rows. */
+    /* Blocked path (every rotation but the dense ones): per-slot scratch of block_rows rows. */
     int blocked;
     size_t block_rows;
     float *bw, *bq;
@@ -221,9 +221,9 @@ static int create_common(const rb_params *p, size_t dim, uint64_t seed, int driv
     }
     if (!rc && k) rc = gaussian_codebook(&c->cb_hi, c->bits + 1);
     if (!rc && k) rc = frac_mask_init(c, seed);
-    /* Haar keeps the whole-batch GEMM; the rest runs in cache-sized blocks over the pool (the
-     * same bits: every stage is per row). */
-    if (!rc && kind != RB_ROT_HAAR) {
+    /* Dense rotations keep the whole-batch GEMM; the rest runs in cache-sized blocks over the pool
+     * (the same bits: every stage is per row). */
+    if (!rc && !rb_rotation_is_dense(kind)) {
         c->blocked = 1;
         c->block_rows = rb_codec_block_rows(c->n);
         size_t rows = c->block_rows * RB_CODEC_SLOTS;

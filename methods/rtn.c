@@ -25,7 +25,7 @@ typedef struct rtn {
     float *work, *scales, *zeros; /* grown to the largest batch seen */
     uint8_t *codes;
     size_t cap;
-    /* Blocked path (every rotation but Haar): per-slot scratch of block_rows rows. */
+    /* Blocked path (every rotation but the dense ones): per-slot scratch of block_rows rows. */
     int blocked;
     size_t block_rows;
     float *bw, *bs, *bz;
@@ -77,9 +77,9 @@ static int rtn_create(const rb_params *p, size_t dim, uint64_t seed, void **stat
     rb_rotation_kind kind = RB_ROT_NONE;
     int rc = rb_rotation_kind_parse(rb_params_str(p, "rotation"), &kind);
     if (!rc) rc = rb_rotation_init(&c->rot, kind, dim, seed);
-    /* Haar keeps the whole-batch GEMM; the rest runs in cache-sized blocks over the pool (the
-     * same bits: every stage is per row, through the same dispatched ops). */
-    if (!rc && kind != RB_ROT_HAAR) {
+    /* Dense rotations keep the whole-batch GEMM; the rest runs in cache-sized blocks over the pool
+     * (the same bits: every stage is per row, through the same dispatched ops). */
+    if (!rc && !rb_rotation_is_dense(kind)) {
         c->blocked = 1;
         c->block_rows = rb_codec_block_rows(dim);
         size_t rows = c->block_rows * RB_CODEC_SLOTS;

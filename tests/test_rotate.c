@@ -124,7 +124,7 @@ Test(rotate, rht_errors) {
     /* what a method's `rotation: rht` reports: the sizes, then the way out */
     rb_rotation rot;
     cr_assert_eq(rb_rotation_init(&rot, RB_ROT_RHT2, 100, 1), RB_ESIZE);
-    cr_assert(strstr(rb_error_detail(), "96, 104; rotation: haar or none takes any dimension"),
+    cr_assert(strstr(rb_error_detail(), "96, 104; rotation: haar, qr or none takes any dimension"),
               "%s", rb_error_detail());
     rb_rotation_free(&rot);
 }
@@ -198,6 +198,58 @@ Test(rotate, haar_orthogonal_sign_fixed_deterministic) {
     free(Q2);
     free(Q3);
     free(G);
+}
+
+/* rotation `qr` (TurboQuant's released code): the QR of the same G without the sign fix, so
+ * rb_haar_f64's Q with the columns where diag(R) < 0 negated, bit for bit; and, through
+ * rb_rotation, a dense rotation of any length that undoes itself. */
+Test(rotate, qr_is_haar_without_the_sign_fix) {
+    uint64_t seed = rbt_seed();
+    size_t n = 40;
+    double *H = malloc(n * n * sizeof *H), *Q = malloc(n * n * sizeof *Q);
+    double *G = malloc(n * n * sizeof *G);
+    cr_assert_eq(rb_haar_f64(H, n, seed), 0);
+    cr_assert_eq(rb_qr_gaussian_f64(Q, n, seed), 0);
+    rb_rng_normal_f64(seed, RB_STREAM_HAAR, 0, n * n, G);
+    size_t flipped = 0;
+    for (size_t j = 0; j < n; j++) {
+        double r = 0; /* R_jj of this Q: (Q^T G)_jj */
+        for (size_t k = 0; k < n; k++) r += Q[k * n + j] * G[k * n + j];
+        double s = r < 0 ? -1.0 : 1.0;
+        flipped += r < 0;
+        for (size_t i = 0; i < n; i++)
+            cr_assert_eq(Q[i * n + j] * s, H[i * n + j], "column %zu row %zu seed=%llu", j, i,
+                         (unsigned long long) seed);
+    }
+    /* Householder QR leaves about half the diagonal negative: the fix must have had work to do */
+    cr_assert(flipped > 0 && flipped < n, "%zu of %zu columns flipped (seed %llu)", flipped, n,
+              (unsigned long long) seed);
+    cr_assert_eq(rb_qr_gaussian_f64(Q, 0, seed), RB_EINVAL);
+
+    rb_rotation_kind kind;
+    cr_assert_eq(rb_rotation_kind_parse("qr", &kind), 0);
+    cr_assert_eq(kind, RB_ROT_QR);
+    cr_assert(rb_rotation_is_dense(kind) && rb_rotation_is_dense(RB_ROT_HAAR) &&
+              !rb_rotation_is_dense(RB_ROT_RHT));
+    rb_rotation rot;
+    size_t m = 100, count = 3; /* not a Hadamard order */
+    cr_assert_eq(rb_rotation_init(&rot, RB_ROT_QR, m, seed), 0, "%s", rb_error_detail());
+    double *Qm = malloc(m * m * sizeof *Qm);
+    cr_assert_eq(rb_qr_gaussian_f64(Qm, m, seed), 0);
+    for (size_t i = 0; i < m * m; i++) cr_assert_eq(rot.Q[i], (float) Qm[i], "entry %zu", i);
+    float *x = rbt_normal_f32(count * m, seed, 7), *y = malloc(count * m * sizeof *y);
+    memcpy(y, x, count * m * sizeof *y);
+    cr_assert_eq(rb_rotation_apply(&rot, y, count, m, RB_FORWARD), 0);
+    cr_assert_eq(rb_rotation_apply(&rot, y, count, m, RB_INVERSE), 0);
+    for (size_t i = 0; i < count * m; i++)
+        cr_assert(fabsf(y[i] - x[i]) < 1e-5f, "round trip %zu", i);
+    rb_rotation_free(&rot);
+    free(H);
+    free(Q);
+    free(G);
+    free(Qm);
+    free(x);
+    free(y);
 }
 
 Test(rotate, dense_apply_rows) {
