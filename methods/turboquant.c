@@ -7,13 +7,15 @@
  * round-trips; a zero vector decodes to exactly zero. Code layout (little-endian bit streams of
  * rb_pack_bits, then side information, fp32 each, unaligned):
  *   mse:  [b*d bits: codebook indices of R u] [|x|]
- *   prod: [(b-1)*d bits: indices] [d bits: QJL signs, bit 1 = negative] [|x|] [gamma (paper mode)]
+ *   prod: [(b-1)*d bits: indices] [d bits: QJL signs, bit 1 = negative] [|x|] [gamma (paper mode,
+ *         b >= 2: at b = 1 the residual is R u itself, whose norm is 1)]
  *
  * The QJL stage works on the rotated residual r' = R u - c[idx] rather than on r = u - R^T c[idx]
- * as the paper writes it: r' = R r, so sign(S r') = sign((S R) r) and S R has the distribution of
- * S for the Gaussian S of the paper and for the Haar-orthogonal S of the released code (S and R
- * independent). The estimator and the decoder are the paper's with S R in place of S; this saves
- * one rotation per vector in every operation. With rotation: none the two coincide exactly. */
+ * as the paper writes it: r' = R r, so S r = (S R^T) r'. The paper's Gaussian S has the law of
+ * S R^T, so it is used as it is; the released code's S (QR without the sign fix, not Haar) is
+ * rotated once at create into S R^T (tq_qjl_matrix). The estimator and the decoder are the
+ * paper's with S R^T in place of S; this saves one rotation per vector in every operation. With
+ * rotation: none the two coincide exactly. */
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
@@ -25,7 +27,8 @@
 static const rb_param_def mse_params[] = {
     RB_PARAM_INT("bits", "2", 1, RB_LLOYD_MAX_BITS, "bits per coordinate of the payload"),
     RB_PARAM_ENUM("rotation", "haar", RB_ROTATION_CHOICES,
-                  "random rotation R (the paper: Haar; released code: QR without the sign fix)"),
+                  "random rotation R (the paper: haar; the released code: qr, the same QR without "
+                  "the sign fix)"),
     RB_PARAM_ENUM("codebook", "sphere", "sphere|gaussian",
                   "Lloyd-Max codebook: sphere = exact marginal of a coordinate of a uniform point "
                   "on S^(d-1) (the paper); gaussian = N(0,1) codebook / sqrt(d) (released code)"),
@@ -35,11 +38,12 @@ static const rb_param_def prod_params[] = {
     RB_PARAM_INT("bits", "3", 1, RB_LLOYD_MAX_BITS + 1,
                  "bits per coordinate of the payload: b - 1 for turboquant_mse, 1 for QJL"),
     RB_PARAM_ENUM("rotation", "haar", RB_ROTATION_CHOICES,
-                  "random rotation R of the turboquant_mse stage (the paper: Haar)"),
+                  "random rotation R of the turboquant_mse stage (the paper: haar; the released "
+                  "code: qr)"),
     RB_PARAM_ENUM("mode", "paper", "paper|code",
-                  "paper: Gaussian S, scale sqrt(pi/2)/d, gamma = |r| stored (fp32); code "
-                  "(released code): orthogonal S, scale sqrt(pi/2)/sqrt(d), constant gamma per b, "
-                  "Gaussian codebook / sqrt(d)"),
+                  "paper: Gaussian S, scale sqrt(pi/2)/d, gamma = |r| stored (fp32; b >= 2); code "
+                  "(released code): orthogonal S (QR without the sign fix), scale "
+                  "sqrt(pi/2)/sqrt(d), constant gamma per b, Gaussian codebook / sqrt(d)"),
 };
 
 /* gamma of the released code for b = 1..5 (reference/codecs.md section 3: sqrt(m_(b-1)) with
@@ -111,8 +115,11 @@ static int tq_codebook(tq *c, int gaussian) {
     return rb_codebook_init(&c->cb, cent, lm->levels);
 }
 
-/* The QJL matrix: i.i.d. N(0,1) entries (paper) or a Haar-orthogonal matrix with unit rows
- * (released code), both from a seed derived from the create seed. */
+/* The matrix the QJL stage applies to the rotated residual r' = R r, from a seed derived from the
+ * create seed. Paper: i.i.d. N(0,1) entries; S R^T has the law of S, so S itself serves. Released
+ * code: the orthogonal Q of the QR of a Gaussian without the sign fix (rotation `qr`), which is
+ * not Haar, so its law is not invariant: S' = S R^T exactly (each row of S rotated by R), and
+ * sign(S' r') = sign(S r) as the released code computes it on the unrotated residual. */
 static int tq_qjl_matrix(tq *c, int code_mode, uint64_t seed) {
     size_t d = c->dim;
     uint64_t s = rb_seed_derive(seed, SEED_QJL, 0);
@@ -123,12 +130,12 @@ static int tq_qjl_matrix(tq *c, int code_mode, uint64_t seed) {
         return RB_OK;
     }
     rb_rotation q;
-    int rc = rb_rotation_init(&q, RB_ROT_HAAR, d, s);
+    int rc = rb_rotation_init(&q, RB_ROT_QR, d, s);
     if (rc) return rc;
     c->S = q.Q; /* take the matrix over; the rest of q is empty */
     q.Q = NULL;
     rb_rotation_free(&q);
-    return RB_OK;
+    return rb_rotation_apply(&c->rot, c->S, d, d, RB_FORWARD);
 }
 
 static int tq_check(const rb_params *p, size_t dim, int prod) {
@@ -162,7 +169,9 @@ static int tq_create(const rb_params *p, size_t dim, uint64_t seed, void **state
     c->mse_bits = prod ? c->bits - 1 : c->bits;
     int code_mode = prod && rb_params_is(p, "mode", "code");
     int gaussian = prod ? code_mode : rb_params_is(p, "codebook", "gaussian");
-    c->store_gamma = prod && !code_mode;
+    /* At b = 1 there is no codebook stage: the residual is R u, of norm 1 up to rounding, so
+     * gamma is 1 and not stored (the paper's pure QJL with m = d, one norm of side information). */
+    c->store_gamma = prod && !code_mode && c->mse_bits > 0;
     c->payload_bytes = c->mse_bits ? rb_pack_bytes(dim, c->mse_bits) : 0;
     c->sign_bytes = prod ? rb_pack_bytes(dim, 1) : 0;
     c->code_bytes =
@@ -171,9 +180,11 @@ static int tq_create(const rb_params *p, size_t dim, uint64_t seed, void **state
         /* For a row s with |s| ~ sqrt(d) (Gaussian), E[<s, q> sign(<s, r>)] = sqrt(2/pi) <q, r>/|r|
          * per row, so d rows need sqrt(pi/2)/d; unit rows (orthogonal) give 1/sqrt(d) of that. */
         c->qjl_scale = sqrt(M_PI / 2) / (code_mode ? sqrt((double) dim) : (double) dim);
-        if (code_mode && c->bits <= (int) (sizeof code_gamma / sizeof code_gamma[0]))
+        if (!code_mode)
+            c->gamma_const = 1.0; /* used only at b = 1, where gamma is not stored */
+        else if (c->bits <= (int) (sizeof code_gamma / sizeof code_gamma[0]))
             c->gamma_const = code_gamma[c->bits - 1];
-        else if (code_mode) {
+        else {
             const rb_lloyd_max *lm;
             int rc = rb_lloyd_codebook(RB_LLOYD_GAUSSIAN, 0, c->mse_bits, &lm);
             if (rc) {
@@ -190,7 +201,7 @@ static int tq_create(const rb_params *p, size_t dim, uint64_t seed, void **state
     if (!rc && prod) rc = tq_qjl_matrix(c, code_mode, seed);
     /* The dense paths (Haar rotation, the QJL GEMMs) keep whole-batch calls; the rest runs in
      * cache-sized blocks over the pool (same bits: every stage is per row). */
-    if (!rc && !prod && kind != RB_ROT_HAAR) {
+    if (!rc && !prod && !rb_rotation_is_dense(kind)) {
         c->blocked = 1;
         c->block_rows = rb_codec_block_rows(dim);
         c->fused = kind == RB_ROT_RHT || kind == RB_ROT_RHT2;
@@ -227,7 +238,8 @@ static size_t tq_code_bytes(const void *state) {
     return ((const tq *) state)->code_bytes;
 }
 
-/* Exact: b payload bits per coordinate plus the fp32 norm (and the fp32 gamma in paper mode);
+/* Exact: b payload bits per coordinate plus the fp32 norm (and the fp32 gamma in paper mode at
+ * b >= 2);
  * byte padding of the stream is not counted. */
 static double tq_bits(const void *state) {
     const tq *c = state;

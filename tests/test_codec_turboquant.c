@@ -124,11 +124,11 @@ Test(codec_turboquant, code_size_and_bits_are_exact) {
     cr_assert_eq(m->codec->code_bytes(st), 25 + 13 + 4);
     cr_assert_float_eq(m->codec->bits(st), 3.0 + 32.0 / 100.0, 1e-12);
     m->codec->destroy(st);
-    /* prod at b = 1: pure QJL, no codebook payload. */
+    /* prod at b = 1: pure QJL, no codebook payload, and no gamma (the residual is R u, norm 1). */
     const char *one[] = {"bits", "1", NULL};
     st = make("turboquant_prod", one, 128, 1, &m);
-    cr_assert_eq(m->codec->code_bytes(st), 16 + 8);
-    cr_assert_float_eq(m->codec->bits(st), 1.5, 1e-12);
+    cr_assert_eq(m->codec->code_bytes(st), 16 + 4);
+    cr_assert_float_eq(m->codec->bits(st), 1.25, 1e-12);
     m->codec->destroy(st);
 }
 
