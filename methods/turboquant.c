@@ -119,7 +119,10 @@ static int tq_codebook(tq *c, int gaussian) {
  * create seed. Paper: i.i.d. N(0,1) entries; S R^T has the law of S, so S itself serves. Released
  * code: the orthogonal Q of the QR of a Gaussian without the sign fix (rotation `qr`), which is
  * not Haar, so its law is not invariant: S' = S R^T exactly (each row of S rotated by R), and
- * sign(S' r') = sign(S r) as the released code computes it on the unrotated residual. */
+ * sign(S' r') = sign(S r) as the released code computes it on the unrotated residual (reference
+ * code, VectorDB-NTU/rabitq-turboquant-comparison accuracy/turbo_quant.py: both of its matrices
+ * come from torch.linalg.qr of a Gaussian, and sign(residual @ rand_rot.T) takes the residual in
+ * the input's coordinates). */
 static int tq_qjl_matrix(tq *c, int code_mode, uint64_t seed) {
     size_t d = c->dim;
     uint64_t s = rb_seed_derive(seed, SEED_QJL, 0);
@@ -239,8 +242,7 @@ static size_t tq_code_bytes(const void *state) {
 }
 
 /* Exact: b payload bits per coordinate plus the fp32 norm (and the fp32 gamma in paper mode at
- * b >= 2);
- * byte padding of the stream is not counted. */
+ * b >= 2); byte padding of the stream is not counted. */
 static double tq_bits(const void *state) {
     const tq *c = state;
     return (double) c->bits + 32.0 * (1 + c->store_gamma) / (double) c->dim;
@@ -416,8 +418,8 @@ static int tq_unpack(tq *c, const uint8_t *codes, size_t count) {
     return RB_OK;
 }
 
-/* The paper's reconstruction: x~ = |x| R^T (c[idx] + sqrt(pi/2)/d gamma S^T sign(S r')) (with the
- * code mode's scale and gamma in that mode). */
+/* The paper's reconstruction: x~ = |x| R^T (c[idx] + sqrt(pi/2)/d gamma S'^T sign(S' r')), S' the
+ * QJL matrix of tq_qjl_matrix (with the code mode's scale and gamma in that mode). */
 static int tq_decode(void *state, const uint8_t *codes, size_t count, float *xhat) {
     tq *c = state;
     size_t d = c->dim;
@@ -529,7 +531,8 @@ const rb_method rb_method_turboquant_prod = {
     .paper = "arXiv:2504.19874",
     .summary = "TurboQuant_prod: (b-1)-bit TurboQuant_mse + 1-bit QJL residual, unbiased inner "
                "products",
-    .version = 2, /* 2: fp32 normalization (rb_unit_factors), lanes16 norms */
+    .version = 3, /* 2: fp32 normalization (rb_unit_factors), lanes16 norms; 3: no gamma at
+                   * b = 1 (paper mode), code mode's S the released code's QR without sign fix */
     .params = prod_params,
     .nparams = sizeof prod_params / sizeof prod_params[0],
     .codec = &prod_ops,

@@ -212,6 +212,31 @@ Test(codec_rtn, symmetric_round_trip) {
     /* 15 levels over [-amax, amax] instead of 16 over [min, max]: a little worse than asym. */
     cr_assert(e > 0.005 && e < 0.03, "vnmse %g", e);
     m->codec->destroy(st);
+    /* Groups of 16 whose magnitudes differ by 10x: each group must come back with its own scale
+     * (a scale read from another group's slot would be 10x off), so every group's own error is
+     * small. */
+    rb_params_set(&p, "group", "16");
+    cr_assert_eq(m->codec->create(&p, d, 1, &st), 0);
+    for (size_t i = 0; i < count * d; i++) x[i] *= powf(10.0f, (float) ((i % d) / 16));
+    size_t cb = m->codec->code_bytes(st);
+    cr_assert_eq(cb, rb_pack_bytes(d, 4) + 4 * sizeof(float), "one fp32 scale per group");
+    uint8_t *codes = malloc(count * cb);
+    float *y = malloc(count * d * sizeof *y);
+    cr_assert_eq(m->codec->encode(st, x, count, codes), 0, "%s", rb_error_detail());
+    cr_assert_eq(m->codec->decode(st, codes, count, y), 0, "%s", rb_error_detail());
+    for (size_t g = 0; g < 4; g++) {
+        double num = 0, den = 0;
+        for (size_t r = 0; r < count; r++)
+            for (size_t j = 16 * g; j < 16 * g + 16; j++) {
+                double t = (double) x[r * d + j] - y[r * d + j];
+                num += t * t;
+                den += (double) x[r * d + j] * x[r * d + j];
+            }
+        cr_assert(num / den < 0.03, "group %zu: relative error %g", g, num / den);
+    }
+    m->codec->destroy(st);
+    free(codes);
+    free(y);
     free(x);
 }
 

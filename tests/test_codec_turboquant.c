@@ -132,6 +132,46 @@ Test(codec_turboquant, code_size_and_bits_are_exact) {
     m->codec->destroy(st);
 }
 
+/* The released code (codecs.md section 3, code mode) applies its S to the unrotated residual; the
+ * codec applies S R^T to the rotated one. At b = 1 the residual is u itself, so the sign bits
+ * are sign(S u) whatever the rotation R: equal (up to products within rounding of 0) under none,
+ * rht, haar and qr. An S not turned into S R^T, or turned into S R, gives other signs for about
+ * half the bits; so does another seed (the control). */
+Test(codec_turboquant, code_mode_signs_do_not_depend_on_the_rotation) {
+    uint64_t seed = rbt_seed();
+    size_t d = 128, count = 100, nb = d / 8;
+    float *x = rbt_normal_f32(count * d, seed, 5);
+    static const char *const rots[] = {"none", "rht", "haar", "qr"};
+    uint8_t *ref = NULL;
+    for (size_t r = 0; r <= 4; r++) {
+        const char *kv[] = {"bits", "1", "mode", "code", "rotation", rots[r % 4], NULL};
+        const rb_method *m;
+        void *st = make("turboquant_prod", kv, d, r < 4 ? seed : seed + 1, &m);
+        uint8_t *codes;
+        encode_decode(m, st, x, count, &codes, NULL);
+        size_t cb = m->codec->code_bytes(st), differ = 0;
+        cr_assert_eq(cb, nb + 4, "b = 1 code mode: the signs and |x|");
+        if (!ref) {
+            ref = codes;
+            m->codec->destroy(st);
+            continue;
+        }
+        for (size_t i = 0; i < count; i++)
+            for (size_t k = 0; k < nb; k++)
+                differ += (size_t) __builtin_popcount(codes[i * cb + k] ^ ref[i * cb + k]);
+        double frac = (double) differ / (double) (count * d);
+        if (r < 4)
+            cr_assert(frac < 0.002, "rotation %s: %.4f of the signs differ from none's (seed %llu)",
+                      rots[r], frac, (unsigned long long) seed);
+        else
+            cr_assert(frac > 0.4, "another seed: only %.4f of the signs differ", frac);
+        free(codes);
+        m->codec->destroy(st);
+    }
+    free(ref);
+    free(x);
+}
+
 Test(codec_turboquant, same_seed_same_codes_across_thread_counts) {
     uint64_t seed = rbt_seed();
     size_t d = 256, count = 301;
