@@ -272,7 +272,7 @@ static const char *drift_warning(const rb_limits *lim, char *buf, size_t size) {
     const rb_limit *l = rb_limits_find(lim, t);
     snprintf(buf, size,
              "the copy bandwidth at %d thread(s) was %.1f GB/s before the benchmarks and %.1f "
-             "after (the machine is shared, or its memory is): %%copy is against the better, and "
+             "after (other load on a shared machine?): %%copy is against the better, and "
              "fractions of a copy this unsteady move from run to run",
              t, l->copy_gbps_start, l->copy_gbps_end);
     return buf;
