@@ -309,10 +309,10 @@ static int write_json(const char *path, const struct bench_opts *o, const rb_lim
         json_array_append_new(warnings, json_string("rotabench was built without optimization"));
     if (rep->cpu_scaling == 1)
         json_array_append_new(warnings, json_string("CPU frequency scaling is enabled"));
-    char busy[256];
-    if (busy_warning(rep, inst, busy, sizeof busy))
-        json_array_append_new(warnings, json_string(busy));
-    if (drift_warning(lim, busy, sizeof busy)) json_array_append_new(warnings, json_string(busy));
+    char line[256];
+    if (busy_warning(rep, inst, line, sizeof line))
+        json_array_append_new(warnings, json_string(line));
+    if (drift_warning(lim, line, sizeof line)) json_array_append_new(warnings, json_string(line));
     json_object_set_new(root, "warnings", warnings);
 
     json_t *limits = json_array();
@@ -491,9 +491,9 @@ int rb_cmd_bench(int argc, char **argv) {
            "write per element) over the measured copy bandwidth, same thread count; each limit "
            "the better of its measurements before and after the benchmarks. In-cache sizes can "
            "exceed 100%% of the DRAM copy bandwidth.\n");
-    char busy[256];
-    if (busy_warning(&rep, inst, busy, sizeof busy)) printf("warning: %s\n", busy);
-    if (drift_warning(&lim, busy, sizeof busy)) printf("warning: %s\n", busy);
+    char line[256];
+    if (busy_warning(&rep, inst, line, sizeof line)) printf("warning: %s\n", line);
+    if (drift_warning(&lim, line, sizeof line)) printf("warning: %s\n", line);
 
     status = 0;
     size_t mismatches = 0;

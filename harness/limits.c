@@ -2,6 +2,7 @@
  * given thread counts, run through the Google Benchmark wrapper like the kernel benchmarks. */
 #include "harness/limits.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,10 +89,6 @@ const rb_limit *rb_limits_find(const rb_limits *lim, int threads) {
     return NULL;
 }
 
-static double larger(double a, double b) {
-    return a > b ? a : b;
-}
-
 void rb_limits_fold(rb_limits *lim, const rb_limits *later) {
     for (size_t i = 0; i < lim->count; i++) {
         rb_limit *l = &lim->rows[i];
@@ -99,10 +96,10 @@ void rb_limits_fold(rb_limits *lim, const rb_limits *later) {
         if (!e) continue;
         l->copy_gbps_end = e->copy_gbps;
         l->peak_end = e->peak_add_gflops;
-        l->copy_memcpy_gbps = larger(l->copy_memcpy_gbps, e->copy_memcpy_gbps);
-        l->copy_stream_gbps = larger(l->copy_stream_gbps, e->copy_stream_gbps);
-        l->copy_gbps = larger(l->copy_gbps, e->copy_gbps);
-        l->peak_add_gflops = larger(l->peak_add_gflops, e->peak_add_gflops);
+        l->copy_memcpy_gbps = fmax(l->copy_memcpy_gbps, e->copy_memcpy_gbps);
+        l->copy_stream_gbps = fmax(l->copy_stream_gbps, e->copy_stream_gbps);
+        l->copy_gbps = fmax(l->copy_gbps, e->copy_gbps);
+        l->peak_add_gflops = fmax(l->peak_add_gflops, e->peak_add_gflops);
     }
 }
 
@@ -110,8 +107,8 @@ double rb_limits_copy_drift(const rb_limits *lim, int *threads) {
     double worst = 0;
     for (size_t i = 0; i < lim->count; i++) {
         const rb_limit *l = &lim->rows[i];
-        double hi = larger(l->copy_gbps_start, l->copy_gbps_end);
-        double lo = l->copy_gbps_start < l->copy_gbps_end ? l->copy_gbps_start : l->copy_gbps_end;
+        double hi = fmax(l->copy_gbps_start, l->copy_gbps_end);
+        double lo = fmin(l->copy_gbps_start, l->copy_gbps_end);
         if (l->copy_gbps_end <= 0 || hi <= 0 || 1 - lo / hi <= worst) continue;
         worst = 1 - lo / hi;
         if (threads) *threads = l->threads;
