@@ -355,13 +355,13 @@ static int tq_encode(void *state, const float *x, size_t count, uint8_t *codes) 
         if (rc) return rc;
     }
     if (c->prod) {
-        /* Rotated residual (in place), its norm gamma, and the sketch S r'. */
+        /* Rotated residual (in place), its norm gamma where it is stored, and the sketch S r'. */
         if (c->mse_bits) {
             rc = rb_codebook_dequantize_f32(&c->cb, c->idx, count * d, c->u);
             if (rc) return rc;
             for (size_t k = 0; k < count * d; k++) c->y[k] -= c->u[k];
         }
-        for (size_t i = 0; i < count; i++) {
+        for (size_t i = 0; c->store_gamma && i < count; i++) {
             double g2;
             rb_rows_sqnorm_f32(c->y + i * d, 1, d, d, &g2);
             c->side[2 * i + 1] = (float) sqrt(g2);
