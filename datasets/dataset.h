@@ -25,6 +25,14 @@ size_t rb_tensor_numel(const rb_tensor *t);
  * vectors count x dim, "queries" = nq x dim; layers: "W" out x in, "X" tokens x in; KV: "K", "V",
  * "Q" tokens x heads x head_dim). Sparse signals are too long to store: they are sampled through
  * `sample` (x[idx[i]] into out[i]) over N = 2^log2n. */
+/* The largest magnitude the KV loaders (kv_npy, kv_safetensors) accept, 2^48 (2.8e14). KV
+ * caches hold activations (fp16 ones are below 65504); a larger value is a corrupt or mislabelled
+ * dump. Past it fp32 overflows silently: the evaluator's scores q.k (up to head_dim x |q| x |k|:
+ * 2^16 x 2^96 here), and the methods' rotations (a gain of up to sqrt of the Hadamard's order)
+ * and ranges (max - min) on the way to their scales. The kv_cache generator stays far below it
+ * by its parameters' ranges. */
+#define RB_KV_ABS_MAX 0x1p48
+
 /* How a dataset gets queries, for the errors of metrics and ops that need them (the key differs
  * between generators and loaders). */
 #define RB_QUERIES_HINT                                                                       \

@@ -220,14 +220,60 @@ static void topk_row(const float *s, const float *sh, size_t T, kv_acc *const *t
     }
 }
 
+/* " layer l," where the data have layers. */
+static const char *layer_text(const kv_shape *s, size_t l, char *buf, size_t size) {
+    if (s->layers > 1)
+        snprintf(buf, size, " layer %zu,", l);
+    else
+        buf[0] = 0;
+    return buf;
+}
+
+/* Scores (nq x T) that are not finite would surface only as null metrics: an error naming the
+ * first one. The true ones overflow only on data past what the loaders accept (RB_KV_ABS_MAX);
+ * reconstructed or estimated ones where a method's output is not finite. */
+static int check_scores(const kv_shape *s, const float *sc, const char *what, size_t l, size_t jq) {
+    char lay[48];
+    for (size_t i = 0; i < s->nq; i++)
+        for (size_t t = 0; t < s->tokens; t++) {
+            float v = sc[i * s->tokens + t];
+            if (isfinite(v)) continue;
+            return rb_error_set(RB_ENUMERIC,
+                                "eval_kv:%s query head %zu: the %sscore q.k of query %zu and "
+                                "token %zu %s",
+                                layer_text(s, l, lay, sizeof lay), jq, what, i, t,
+                                isnan(v) ? "is NaN" : "overflows fp32");
+        }
+    return RB_OK;
+}
+
+/* A reconstructed cache (tokens x heads x dim of one layer) with a value that is not finite:
+ * the method's error, named by token, head and channel, instead of null metrics. */
+static int check_cache(const rb_method *m, const kv_shape *s, const float *x, const char *which,
+                       size_t l) {
+    char lay[48];
+    size_t n = s->tokens * s->heads * s->dim;
+    for (size_t e = 0; e < n; e++) {
+        if (isfinite(x[e])) continue;
+        return rb_error_set(RB_ENUMERIC,
+                            "%s:%s the reconstructed %s at token %zu, head %zu, channel %zu is %s",
+                            m->name, layer_text(s, l, lay, sizeof lay), which,
+                            e / (s->heads * s->dim), e / s->dim % s->heads, e % s->dim,
+                            isnan(x[e]) ? "NaN"
+                            : x[e] > 0  ? "+Inf"
+                                        : "-Inf");
+    }
+    return RB_OK;
+}
+
 /* The scores and attention of query head jq of one layer against the true (K, V) and the
  * reconstructed (Kh, Vh) caches. Ls: the row stride of K in floats (heads x dim); Qs of Q.
  * est, when not NULL, holds the method's own score estimates (T x nq) for this head. The sums
  * go to acc (pooled) and, when sl is not NULL, also to sl (the head's slice); each gets the same
  * additions in the same order, so the pooled values do not depend on whether slices are kept. */
 static int attend_head(const kv_shape *sh_, const float *Q, const float *K, const float *V,
-                       const float *Kh, const float *Vh, const float *est, size_t jq, kv_acc *acc,
-                       kv_acc *sl, kv_work *w) {
+                       const float *Kh, const float *Vh, const float *est, size_t l, size_t jq,
+                       kv_acc *acc, kv_acc *sl, kv_work *w) {
     kv_acc *const to[2] = {acc, sl};
     size_t nto = sl ? 2 : 1;
     size_t T = sh_->tokens, D = sh_->dim, H = sh_->heads, nq = sh_->nq, Hq = sh_->qheads;
@@ -241,6 +287,8 @@ static int attend_head(const kv_shape *sh_, const float *Q, const float *K, cons
         rc = rb_gemm_f32(RB_NOTRANS, RB_TRANS, nq, T, D, 1.0f, Q + jq * D, qs, Kh + h * D, ks, 0.0f,
                          w->sh, T);
     }
+    if (!rc) rc = check_scores(sh_, w->s, "", l, jq);
+    if (!rc) rc = check_scores(sh_, w->sh, est ? "method's estimated " : "reconstructed ", l, jq);
     if (rc) return rc;
     double num = 0, den = 0, scale = 1.0 / sqrt((double) D);
     for (size_t i = 0; i < nq; i++) {
@@ -605,6 +653,8 @@ int rb_eval_kv(const rb_method *m, const rb_params *p, const rb_dataset *ds, uin
             }
         }
         acc.bits_sum += (bk + bv) / 2;
+        if (!rc) rc = check_cache(m, &s, Kh, "key", l);
+        if (!rc) rc = check_cache(m, &s, Vh, "value", l);
         if (!rc) {
             sq_err(K, Kh, lay, &acc.k_err, &acc.k_norm);
             sq_err(V, Vh, lay, &acc.v_err, &acc.v_norm);
@@ -619,7 +669,8 @@ int rb_eval_kv(const rb_method *m, const rb_params *p, const rb_dataset *ds, uin
             if (use_est) rc = codec_estimate(m, kst, kcodes, &s, Q, jq, &w, hcodes);
             kv_acc *slice = nslices ? &sl[l * s.heads + jq / (s.qheads / s.heads)] : NULL;
             if (!rc)
-                rc = attend_head(&s, Q, K, V, Kh, Vh, use_est ? w.est : NULL, jq, &acc, slice, &w);
+                rc = attend_head(&s, Q, K, V, Kh, Vh, use_est ? w.est : NULL, l, jq, &acc, slice,
+                                 &w);
         }
         if (kst) m->codec->destroy(kst);
         free(kcodes);

@@ -38,7 +38,10 @@ enum {
  * RB_KV_INT4_DMAX, m a power of two dividing d; inputs finite. Bit-identical in every variant
  * and for any thread count (rows are independent; the pool splits rows), except on rows whose
  * butterflies overflow into inf - inf = NaN (|x| near FLT_MAX): the reference's scan keeps a NaN
- * in v[0] and skips the others, the vector min/max do not (so since the first AVX-512 kernel). */
+ * in v[0] and skips the others, the vector min/max do not (so since the first AVX-512 kernel).
+ * Callers see such rows by a pair that is not finite (methods/saw_int4.c makes it an error) in
+ * all but the rare row whose infinities all meet NaNs; the KV loaders keep data below
+ * RB_KV_ABS_MAX, where nothing overflows. */
 int rb_kv_int4_encode_f32(const float *x, size_t rows, size_t d, size_t stride, size_t m,
                           unsigned flags, uint8_t *packed, float *sz);
 

@@ -10,6 +10,7 @@
  * kernel rounds scale and z to fp16 and chooses the codes against the rounded pair), so the
  * 4.25 bits charged are what the decode sees; they sit in the same fp32 slots, the layout the
  * kernels share, each exactly an fp16 value. */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,17 +98,29 @@ static int saw_create(const rb_params *p, const rb_kv_geom *g, uint64_t seed, vo
     return RB_OK;
 }
 
-/* At scale_bits 16 a pair beyond fp16 (65504) became inf in the kernel: a row whose values lie
- * far from 0 against their range needs a zero point fp16 cannot hold. Say which. */
-static int check_f16(const saw *s, const float *sz, size_t r0, size_t rows, const char *what) {
-    if (s->scale_bits != 16) return RB_OK;
-    for (size_t r = 0; r < rows; r++)
-        if (!isfinite(sz[2 * r]) || !isfinite(sz[2 * r + 1]))
+/* A (scale, zero point) pair that is not finite: at scale_bits 16 one beyond fp16 (65504), a
+ * row whose values lie far from 0 against their range; at either width a row whose block
+ * Hadamard or range (max - min) overflowed fp32, values near FLT_MAX (the KV loaders stop those
+ * at RB_KV_ABS_MAX; this covers callers with data of their own). Say which. */
+static int check_sz(const saw *s, const float *x, const float *sz, size_t r0, size_t rows, size_t m,
+                    const char *what) {
+    for (size_t r = 0; r < rows; r++) {
+        if (isfinite(sz[2 * r]) && isfinite(sz[2 * r + 1])) continue;
+        size_t tok = (r0 + r) / s->heads, head = (r0 + r) % s->heads;
+        double big = 0;
+        for (size_t j = 0; j < s->dim; j++) big = fmax(big, fabs((double) x[r * s->dim + j]));
+        /* max - min <= 2 sqrt(m) max|x|: below FLT_MAX / (4 sqrt(m)) nothing overflowed */
+        if (s->scale_bits == 32 || big > FLT_MAX / (4.0 * sqrt((double) m)))
             return rb_error_set(RB_ENUMERIC,
-                                "saw_int4: token %zu, head %zu, %s: the %s is beyond the fp16 it "
-                                "is stored in (65504); use scale_bits: 32",
-                                (r0 + r) / s->heads, (r0 + r) % s->heads, what,
-                                isfinite(sz[2 * r]) ? "zero point (code units)" : "scale");
+                                "saw_int4: token %zu, head %zu, %s: the rotated row or its range "
+                                "overflows fp32 (|x| up to %g)",
+                                tok, head, what, big);
+        return rb_error_set(RB_ENUMERIC,
+                            "saw_int4: token %zu, head %zu, %s: the %s is beyond the fp16 it is "
+                            "stored in (65504); use scale_bits: 32",
+                            tok, head, what,
+                            isfinite(sz[2 * r]) ? "zero point (code units)" : "scale");
+    }
     return RB_OK;
 }
 
@@ -119,13 +132,13 @@ static int saw_append(void *state, const float *K, const float *V, size_t tokens
     size_t r0 = s->tokens * s->heads, rows = tokens * s->heads, half = s->dim / 2;
     int rc = rb_kv_int4_encode_f32(K, rows, s->dim, s->dim, s->mk, s->flags, s->kq + r0 * half,
                                    s->ksz + 2 * r0);
-    if (!rc) rc = check_f16(s, s->ksz + 2 * r0, r0, rows, "key");
+    if (!rc) rc = check_sz(s, K, s->ksz + 2 * r0, r0, rows, s->mk, "key");
     /* V is plain INT4 from the same kernel unless rotate_v; the bf16 round trip is the cache
      * dtype's, so it applies to V too. */
     if (!rc)
         rc = rb_kv_int4_encode_f32(V, rows, s->dim, s->dim, s->mv, s->flags, s->vq + r0 * half,
                                    s->vsz + 2 * r0);
-    if (!rc) rc = check_f16(s, s->vsz + 2 * r0, r0, rows, "value");
+    if (!rc) rc = check_sz(s, V, s->vsz + 2 * r0, r0, rows, s->mv, "value");
     if (!rc) s->tokens += tokens;
     return rc;
 }

@@ -209,6 +209,41 @@ Test(kv_dump, npy_rejections_name_the_file_and_problem) {
                  "vnan.npy", "37");
 }
 
+/* Values past RB_KV_ABS_MAX (2^48) are refused at load, named by file, tensor, layer, token,
+ * head and channel; 2^48 itself and values of every other tensor are accepted. */
+Test(kv_dump, values_beyond_the_kv_range_are_named) {
+    size_t ks[3] = {8, 2, 4}, k4[4] = {2, 8, 2, 4};
+    float x[2 * 8 * 2 * 4];
+    for (size_t e = 0; e < 128; e++) x[e] = e % 2 ? -0x1p48f : 0x1p48f; /* at the bound */
+    cr_assert_eq(rb_npy_write(rbt_tmp("edge.npy"), RB_NPY_F32, 3, ks, x), 0);
+    rb_dataset ds;
+    int rc = rbt_load_and_shape(&ds, "kv_npy", 0, "k_path", rbt_tmp("edge.npy"), "v_path",
+                                rbt_tmp("edge.npy"), NULL);
+    cr_assert_eq(rc, 0, "%s", rb_error_detail());
+    rb_dataset_free(&ds);
+    /* token 5, head 1, channel 2 = element (5 * 2 + 1) * 4 + 2 = 46: the float above 2^48 */
+    x[46] = -nextafterf(0x1p48f, INFINITY);
+    cr_assert_eq(rb_npy_write(rbt_tmp("vbig.npy"), RB_NPY_F32, 3, ks, x), 0);
+    expect_error(rbt_load_and_shape(&ds, "kv_npy", 0, "k_path", rbt_tmp("edge.npy"), "v_path",
+                                    rbt_tmp("vbig.npy"), NULL),
+                 "vbig.npy: V at token 5, head 1, channel 2 is -2.81475e+14, beyond", "2^48");
+    /* The same element in layer 1 of a 4-d query tensor (64 elements a layer). */
+    x[46] = 0x1p48f;
+    x[64 + 46] = 3e38f;
+    size_t q4[4] = {2, 8, 2, 4};
+    cr_assert_eq(rb_npy_write(rbt_tmp("k4.npy"), RB_NPY_F32, 4, k4, x), 0);
+    x[64 + 46] = 0x1p48f;
+    cr_assert_eq(rb_npy_write(rbt_tmp("k4ok.npy"), RB_NPY_F32, 4, k4, x), 0);
+    x[64 + 46] = 3e38f;
+    cr_assert_eq(rb_npy_write(rbt_tmp("q4.npy"), RB_NPY_F32, 4, q4, x), 0);
+    expect_error(rbt_load_and_shape(&ds, "kv_npy", 0, "k_path", rbt_tmp("k4ok.npy"), "v_path",
+                                    rbt_tmp("k4ok.npy"), "q_path", rbt_tmp("q4.npy"), NULL),
+                 "q4.npy: Q at layer 1, token 5, head 1, channel 2 is 3e+38", NULL);
+    expect_error(rbt_load_and_shape(&ds, "kv_npy", 0, "k_path", rbt_tmp("k4.npy"), "v_path",
+                                    rbt_tmp("k4ok.npy"), NULL),
+                 "k4.npy: K at layer 1, token 5, head 1, channel 2", NULL);
+}
+
 /* ---- safetensors ---- */
 
 typedef struct st_entry {

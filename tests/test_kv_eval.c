@@ -1,7 +1,8 @@
 /* The KV evaluator on crafted caches with known answers: identical caches give zero error and
  * full top-k agreement, known scalings give the computed values, reversed scores give zero
  * overlap, per-head top-k rows single out the one reversed (layer, head), and a vector codec on
- * KV data matches the KV method with the same arithmetic. */
+ * KV data matches the KV method with the same arithmetic; a non-finite reconstruction or score is
+ * an error naming its place. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
@@ -14,7 +15,8 @@
 
 /* ---- a fake KV method: keeps K and V exactly and reads them back transformed ---- */
 static float k_scale = 1, v_scale = 1;
-static int k_reverse; /* read token t's key as that of token T - 1 - t */
+static int k_reverse;      /* read token t's key as that of token T - 1 - t */
+static long v_nan_at = -1; /* the element of V read back as NaN (-1: none) */
 
 /* K scaled by k_scale (token t's key taken from token T - 1 - t when k_reverse), V by v_scale. */
 static void distort(const rbt_kv_fake *f, float *K, float *V) {
@@ -26,6 +28,7 @@ static void distort(const rbt_kv_fake *f, float *K, float *V) {
             V[t * row + e] = f->V[t * row + e] * v_scale;
         }
     }
+    if (v_nan_at >= 0) V[v_nan_at] = NAN;
 }
 
 /* ---- a sink that keeps values by name ---- */
@@ -324,4 +327,47 @@ Test(kv_eval, which_metrics_need_queries) {
         cr_assert(strstr(rb_error_detail(), "fake: the attention metrics need queries"), "%s",
                   rb_error_detail());
     }
+}
+
+/* What would surface only as null metrics is an error naming the place: a reconstructed cache
+ * with a NaN or Inf (the method's fault), and true scores q.k that overflow fp32 (data past
+ * what the KV loaders accept). */
+Test(kv_eval, non_finite_caches_and_scores_are_named) {
+    uint64_t seed = rbt_seed();
+    size_t T = 20, H = 2, D = 8;
+    rb_dataset ds = {0};
+    random_cache(&ds, seed, T, H, D, 3, 2, 0);
+    rbt_kv_fake_distort = distort;
+    k_scale = v_scale = 1;
+    k_reverse = 0;
+    got g = {0};
+    v_nan_at = (7 * (long) H + 1) * (long) D + 5; /* token 7, head 1, channel 5 */
+    int rc = rb_eval_kv(&rbt_kv_fake_method, NULL, &ds, 7, all_metrics, NMETRICS, keep, &g);
+    v_nan_at = -1;
+    cr_assert_eq(rc, RB_ENUMERIC);
+    cr_assert(strstr(rb_error_detail(),
+                     "the reconstructed value at token 7, head 1, channel 5 is NaN") != NULL,
+              "%s", rb_error_detail());
+    k_scale = INFINITY;
+    memset(&g, 0, sizeof g);
+    rc = rb_eval_kv(&rbt_kv_fake_method, NULL, &ds, 7, all_metrics, NMETRICS, keep, &g);
+    k_scale = 1;
+    cr_assert_eq(rc, RB_ENUMERIC);
+    cr_assert(strstr(rb_error_detail(),
+                     "the reconstructed key at token 0, head 0, channel 0 is ") != NULL,
+              "%s", rb_error_detail());
+    /* token 4 of KV head 1 times query 2 of query head 1 (H = qh = 2: one query head a KV head) */
+    float *K = ds.tensors[0].data, *Q = ds.tensors[2].data; /* random_cache's order */
+    cr_assert(!strcmp(ds.tensors[0].name, "K") && !strcmp(ds.tensors[2].name, "Q"));
+    for (size_t j = 0; j < D; j++) {
+        K[(4 * H + 1) * D + j] = 1e30f;
+        Q[(2 * 2 + 1) * D + j] = 1e20f;
+    }
+    memset(&g, 0, sizeof g);
+    rc = rb_eval_kv(&rbt_kv_fake_method, NULL, &ds, 7, all_metrics, NMETRICS, keep, &g);
+    cr_assert_eq(rc, RB_ENUMERIC);
+    cr_assert(strstr(rb_error_detail(),
+                     "query head 1: the score q.k of query 2 and token 4 overflows fp32") != NULL,
+              "%s", rb_error_detail());
+    rb_dataset_free(&ds);
 }

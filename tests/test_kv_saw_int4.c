@@ -530,3 +530,38 @@ Test(kv_saw_int4, method_scale_bits_16_stores_fp16) {
     free(sz);
     free(q);
 }
+
+/* Values near FLT_MAX overflow the block Hadamard (or, unrotated, the range max - min): an
+ * RB_ENUMERIC naming the token, head and K or V at both pair widths, not a NaN scale that would
+ * decode to a NaN cache; at 16 bits not mistaken for a pair beyond fp16. */
+Test(kv_saw_int4, method_names_rows_that_overflow_fp32) {
+    uint64_t seed = rbt_seed();
+    const rb_method *m = rb_method_find("saw_int4");
+    size_t H = 2, D = 128, T = 4, rows = T * H;
+    float *K = rbt_normal_f32(rows * D, seed, 31), *V = rbt_normal_f32(rows * D, seed, 32);
+    static const struct {
+        const char *rotation, *bits;
+        int in_v;
+    } cases[] = {{"bdr", "32", 0}, {"bdr", "16", 0}, {"none", "32", 1}, {"none", "16", 1}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        float *x = cases[c].in_v ? V : K, keep[16];
+        size_t at = (3 * H + 0) * D; /* token 3, head 0 */
+        memcpy(keep, x + at, sizeof keep);
+        /* rotated: 16 x 3e38 / sqrt(128) overflows in the butterflies (two do not: that row is
+         * encoded); unrotated, the range 3e38 - (-3e38) does */
+        for (size_t j = 0; j < 16; j++) x[at + j] = cases[c].in_v && j % 2 ? -3e38f : 3e38f;
+        int rc;
+        void *st = make(cases[c].rotation, "128", cases[c].bits, H, D, T, &rc);
+        cr_assert_eq(rc, 0);
+        cr_assert_eq(m->kv->append(st, K, V, T), RB_ENUMERIC, "case %zu", c);
+        const char *e = rb_error_detail();
+        cr_assert(strstr(e, cases[c].in_v ? "token 3, head 0, value" : "token 3, head 0, key") &&
+                      strstr(e, "overflows fp32") && !strstr(e, "scale_bits"),
+                  "case %zu: %s", c, e);
+        cr_assert_eq(m->kv->tokens(st), 0);
+        m->kv->destroy(st);
+        memcpy(x + at, keep, sizeof keep);
+    }
+    free(K);
+    free(V);
+}
