@@ -84,6 +84,25 @@ static void ratio_se(const double *a, const double *b, size_t n, double *r, doub
     *se = n > 1 && sb != 0 ? sqrt((double) n / (double) (n - 1) * s2) / fabs(sb) : NAN;
 }
 
+/* A score that is not finite would surface only as null ip metrics and a wrong recall: an error
+ * naming the pair. The true <y, x> overflows fp32 only for norms whose product nears FLT_MAX;
+ * an estimate (from a finite reconstruction, or the codec's estimator) where the codec's
+ * arithmetic did. */
+static int check_score(const char *name, float t, float e, size_t i, size_t j, double xn,
+                       double yn) {
+    if (!isfinite(t))
+        return rb_error_set(RB_ENUMERIC,
+                            "ip metrics: the score <y, x> of base vector %zu and query %zu "
+                            "overflows fp32 (|x| = %.3g, |y| = %.3g)",
+                            i, j, sqrt(xn), sqrt(yn));
+    if (!isfinite(e))
+        return rb_error_set(RB_ENUMERIC,
+                            "%s: its score estimate for base vector %zu and query %zu is %s "
+                            "(|x| = %.3g, |y| = %.3g)",
+                            name, i, j, isnan(e) ? "NaN" : "beyond fp32", sqrt(xn), sqrt(yn));
+    return RB_OK;
+}
+
 /* Inner products against the queries, in blocks of base vectors: the true scores t by GEMM, the
  * estimates e by estimate_block; every (base vector, query) pair counts once.
  *
@@ -127,8 +146,10 @@ static int eval_ip(const rb_method *m, void *st, const float *x, const float *xh
         if (!rc) rc = estimate_block(m, st, xh, codes, cb, b, rows, d, q, sh);
         for (size_t i = 0; !rc && i < rows; i++) {
             double xn = sqnorm(x + (b + i) * d, d), acc = 0, sxy = 0, sxx = 0, bsum = 0, babs = 0;
-            for (size_t j = 0; j < nq; j++) {
+            for (size_t j = 0; !rc && j < nq; j++) {
                 double t = s[i * nq + j], e = sh[i * nq + j];
+                if (!isfinite(t + e))
+                    rc = check_score(m->name, s[i * nq + j], sh[i * nq + j], b + i, j, xn, qn[j]);
                 sxy += t * e;
                 sxx += t * t;
                 double den = xn * qn[j];

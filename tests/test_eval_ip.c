@@ -1,7 +1,8 @@
 /* The codec evaluator's inner-product metrics ip_slope and ip_bias: their standard errors cover
  * the true value of a synthetic codec whose shrinkage varies from vector to vector (the case a
  * per-pair error understates) and shrink as 1/sqrt(n); unbiased codecs give ip_bias within a few
- * standard errors of 0, TurboQuant_mse at 1 bit its computed shrinkage c1^2 - 1. */
+ * standard errors of 0, TurboQuant_mse at 1 bit its computed shrinkage c1^2 - 1; scores that
+ * are not finite are errors naming the pair. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
@@ -222,4 +223,70 @@ Test(eval_ip, which_metrics_need_queries) {
                                             "queries of dimension 16"),
                   "%s", rb_error_detail());
     }
+}
+
+/* ---- scores that are not finite ---- */
+
+/* An estimator that answers NaN for base vector 5 and query 2, else the exact score. */
+static int nan_ip(void *state, const uint8_t *codes, size_t count, const float *q, size_t nq,
+                  float *out) {
+    size_t d = ((rbt_codec_fake *) state)->dim, cb = rbt_codec_fake_code_bytes(state);
+    static size_t seen; /* rows scored so far: the evaluator asks block by block */
+    for (size_t i = 0; i < count; i++) {
+        const float *x = (const float *) (codes + i * cb);
+        for (size_t j = 0; j < nq; j++) {
+            double s = 0;
+            for (size_t k = 0; k < d; k++) s += (double) x[k] * q[j * d + k];
+            out[i * nq + j] = seen + i == 5 && j == 2 ? NAN : (float) s;
+        }
+    }
+    seen += count;
+    return 0;
+}
+static int exact_decode(void *state, const uint8_t *codes, size_t count, float *xhat) {
+    memcpy(xhat, codes, count * rbt_codec_fake_code_bytes(state));
+    return 0;
+}
+
+/* They would surface as null ip metrics: an error naming the pair, the data's (a true score
+ * <y, x> that overflows fp32) or the codec's (a NaN estimate). */
+Test(eval_ip, non_finite_scores_are_named) {
+    static const rb_codec_ops exact_ops = {RBT_CODEC_FAKE_OPS, .decode = exact_decode},
+                              nan_ops = {RBT_CODEC_FAKE_OPS, .decode = exact_decode,
+                                         .inner_product = nan_ip};
+    const rb_method exact = {.name = "exact", .family = RB_FAMILY_CODEC, .codec = &exact_ops},
+                    nan_m = {.name = "nanip", .family = RB_FAMILY_CODEC, .codec = &nan_ops};
+    static const char *const names[] = {"ip_slope", "ip_bias"};
+    rb_params p;
+    rb_params_init(&p, NULL, 0);
+    uint64_t seed = rbt_seed();
+    rb_dataset ds;
+    cr_assert_eq(
+        rbt_load_dataset(&ds, "sphere", seed, "dim", "32", "count", "40", "queries", "4", NULL), 0,
+        "%s", rb_error_detail());
+    got g;
+    cr_assert_eq(rb_eval_codec(&nan_m, &p, &ds, seed, names, 2, collect, &g), RB_ENUMERIC);
+    cr_assert(strstr(rb_error_detail(),
+                     "nanip: its score estimate for base vector 5 and query 2 is NaN") != NULL,
+              "%s", rb_error_detail());
+    cr_assert_eq(rb_eval_codec(&exact, &p, &ds, seed, names, 2, collect, &g), RB_OK, "%s",
+                 rb_error_detail());
+    /* |x_7| = 1e30 and |y_3| = 1e20: the score 1e50 cos(x_7, y_3) overflows fp32 unless
+     * |cos| < 3e-12 */
+    float *x = NULL, *q = NULL;
+    for (size_t i = 0; i < ds.ntensors; i++) {
+        if (!strcmp(ds.tensors[i].name, "x")) x = ds.tensors[i].data;
+        if (!strcmp(ds.tensors[i].name, "queries")) q = ds.tensors[i].data;
+    }
+    cr_assert(x && q);
+    for (size_t k = 0; k < 32; k++) {
+        x[7 * 32 + k] *= 1e30f;
+        q[3 * 32 + k] *= 1e20f;
+    }
+    cr_assert_eq(rb_eval_codec(&exact, &p, &ds, seed, names, 2, collect, &g), RB_ENUMERIC);
+    cr_assert(strstr(rb_error_detail(),
+                     "ip metrics: the score <y, x> of base vector 7 and query 3 overflows fp32") !=
+                  NULL,
+              "%s", rb_error_detail());
+    rb_dataset_free(&ds);
 }
