@@ -3,6 +3,7 @@
 #include <math.h>
 
 #include "kernels/quant_variants.h"
+#include "kernels/x86/cbsearch_avx512.h"
 
 /* Lanes [0, n) of a 16-lane tail. */
 static inline __mmask16 tail16(size_t n) {
@@ -109,14 +110,12 @@ int rb_quant_rows_f32_avx512(const rb_quant_spec *spec, const float *x, size_t r
     return RB_OK;
 }
 
-/* Binary search for the number of thresholds strictly below x over a power-of-two table of
- * 2^steps entries (padded with +Inf): the same count the reference takes by comparing with every
- * threshold, since the thresholds are sorted. */
+/* The codebook quantizer: rb_cbsearch16 (kernels/x86/cbsearch_avx512.h) 16 lanes at a time; a
+ * row with a NaN or Inf goes to the reference (which defines their index). */
 int rb_codebook_quant_f32_avx512(const rb_codebook *cb, const float *x, size_t rows, size_t cols,
                                  size_t ld, uint8_t *idx) {
-    int steps = 0;
-    while (((size_t) 1 << steps) < cb->k) steps++;
-    const __m512 t0 = _mm512_loadu_ps(cb->thresholds), t1 = _mm512_loadu_ps(cb->thresholds + 16);
+    rb_cbsearch q;
+    rb_cbsearch_init(&q, cb);
     for (size_t r = 0; r < rows; r++) {
         const float *xr = x + r * ld;
         for (size_t c = 0; c < cols; c += 16) {
@@ -124,17 +123,7 @@ int rb_codebook_quant_f32_avx512(const rb_codebook *cb, const float *x, size_t r
             __m512 v = _mm512_maskz_loadu_ps(m, xr + c);
             if (_mm512_mask_fpclass_ps_mask(m, v, NONFINITE_CLASS))
                 return rb_codebook_quant_f32_ref(cb, x, rows, cols, ld, idx);
-            __m512i n = _mm512_setzero_si512();
-            for (int st = steps - 1; st >= 0; st--) {
-                __m512i step = _mm512_set1_epi32(1 << st);
-                __m512i at = _mm512_add_epi32(n, _mm512_sub_epi32(step, _mm512_set1_epi32(1)));
-                __m512 t = steps <= 4   ? _mm512_permutexvar_ps(at, t0)
-                           : steps <= 5 ? _mm512_permutex2var_ps(t0, at, t1)
-                                        : _mm512_i32gather_ps(at, cb->thresholds, 4);
-                __mmask16 lt = _mm512_cmp_ps_mask(t, v, _CMP_LT_OQ);
-                n = _mm512_mask_add_epi32(n, lt, n, step);
-            }
-            _mm512_mask_cvtepi32_storeu_epi8(idx + r * cols + c, m, n);
+            _mm512_mask_cvtepi32_storeu_epi8(idx + r * cols + c, m, rb_cbsearch16(&q, v, q.steps));
         }
     }
     return RB_OK;

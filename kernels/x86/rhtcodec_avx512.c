@@ -20,6 +20,7 @@
 #include "kernels/quant.h"
 #include "kernels/rhtcodec.h"
 #include "kernels/rowcodec.h"
+#include "kernels/x86/cbsearch_avx512.h"
 #include "kernels/x86/lanes16_avx512.h"
 #include "kernels/x86/simd_util.h"
 
@@ -241,42 +242,9 @@ static void mix12_inverse(__m512 *T, size_t P, float scale) {
 
 /* ---- encode ---- */
 
-/* Nearest-centroid index (the number of thresholds below v) by binary search: step s tests
- * thresholds[n + 2^s - 1], read from a table shifted by 2^s - 1. */
-typedef struct qtab {
-    int steps;
-    __m512 lo[8], hi[8];
-    const float *thr;
-} qtab;
-
-static void qtab_init(qtab *q, const rb_codebook *cb) {
-    q->steps = 0;
-    while (((size_t) 1 << q->steps) < cb->k) q->steps++;
-    q->thr = cb->thresholds;
-    for (int s = 0; s < q->steps && s < 8; s++) {
-        const float *t = cb->thresholds + ((1 << s) - 1);
-        q->lo[s] = _mm512_loadu_ps(t);
-        q->hi[s] = _mm512_loadu_ps(t + 16);
-    }
-}
-
-/* steps is a constant where this is inlined (see QUANT_CASES), so the search unrolls. */
-INLINE __m512i quantize(const qtab *q, __m512 v, int steps) {
-    __m512i n = _mm512_setzero_si512();
-    RB_UNROLL(8)
-    for (int s = steps - 1; s >= 0; s--) {
-        __m512 t = steps <= 4   ? _mm512_permutexvar_ps(n, q->lo[s])
-                   : steps <= 5 ? _mm512_permutex2var_ps(q->lo[s], n, q->hi[s])
-                                : _mm512_i32gather_ps(n, q->thr + ((1 << s) - 1), 4);
-        __mmask16 lt = _mm512_cmp_ps_mask(t, v, _CMP_LT_OQ);
-        n = _mm512_mask_add_epi32(n, lt, n, _mm512_set1_epi32(1 << s));
-    }
-    return n;
-}
-
 /* Quantize (after the scale when K = 1) and pack a tile: word w of the packed row holds bits
  * [32 w, 32 w + 32), code j at bit j * bits. B and STEPS are constants in each instance. */
-INLINE void quant_pack(const plan *pl, const qtab *q, const __m512 *T, __m512i *Q, int B,
+INLINE void quant_pack(const plan *pl, const rb_cbsearch *q, const __m512 *T, __m512i *Q, int B,
                        int STEPS) {
     const __m512 sc = _mm512_set1_ps(pl->scale);
     int scale = pl->K == 1;
@@ -287,7 +255,7 @@ INLINE void quant_pack(const plan *pl, const qtab *q, const __m512 *T, __m512i *
             RB_UNROLL(32)
             for (int i = 0; i < 32 / B; i++) {
                 __m512 v = scale ? _mm512_mul_ps(col[i], sc) : col[i];
-                __m512i n = quantize(q, v, STEPS);
+                __m512i n = rb_cbsearch16(q, v, STEPS);
                 acc = _mm512_or_si512(acc, _mm512_sllv_epi32(n, _mm512_set1_epi32(i * B)));
             }
             Q[w] = acc;
@@ -297,7 +265,7 @@ INLINE void quant_pack(const plan *pl, const qtab *q, const __m512 *T, __m512i *
     for (size_t w = 0; w < pl->W; w++) Q[w] = _mm512_setzero_si512();
     for (size_t j = 0; j < pl->d; j++) {
         __m512 v = scale ? _mm512_mul_ps(T[j], sc) : T[j];
-        __m512i n = quantize(q, v, STEPS);
+        __m512i n = rb_cbsearch16(q, v, STEPS);
         size_t bit = j * (size_t) B, w = bit / 32, sh = bit % 32;
         Q[w] = _mm512_or_si512(Q[w], _mm512_sllv_epi32(n, _mm512_set1_epi32((int) sh)));
         if (sh + (size_t) B > 32)
@@ -306,7 +274,7 @@ INLINE void quant_pack(const plan *pl, const qtab *q, const __m512 *T, __m512i *
     }
 }
 
-static void quant_pack_any(const plan *pl, const qtab *q, const __m512 *T, __m512i *Q) {
+static void quant_pack_any(const plan *pl, const rb_cbsearch *q, const __m512 *T, __m512i *Q) {
     /* steps = ceil(log2 k) <= bits; the common (bits, steps) pairs get their own copy. */
 #define QP(B, S)                                  \
     do {                                          \
@@ -367,8 +335,8 @@ static void norms_and_transpose(const plan *pl, const float *x, size_t n, size_t
 
 /* Pass B..F on one tile of 16 rows: normalize (rb_unit_factors' pre and inv, one per lane),
  * signs, FWHT, mix, quantize, pack; Q gets the packed words and, in column W, the fp32 norms. */
-static void encode_tile(const plan *pl, const qtab *q, int s, __m512 pre, int prescale, __m512 inv,
-                        __m512 norm) {
+static void encode_tile(const plan *pl, const rb_cbsearch *q, int s, __m512 pre, int prescale,
+                        __m512 inv, __m512 norm) {
     __m512 *T = pl->T[s];
     __m512i *Q = pl->Q[s];
     size_t d = pl->d, K = pl->K, P = pl->P;
@@ -418,8 +386,8 @@ int rb_rhtcodec_encode_f32_avx512(const rb_rhtcodec *p, const float *x, size_t r
     if (rc != RB_EDECLINE) return rc;
     plan pl;
     if (plan_init(&pl, p, scratch, RB_FORWARD)) return RB_EDECLINE;
-    qtab q;
-    qtab_init(&q, p->cb);
+    rb_cbsearch q;
+    rb_cbsearch_init(&q, p->cb);
     for (size_t g0 = 0; g0 < rows; g0 += GROUP) {
         size_t n = rows - g0 < GROUP ? rows - g0 : GROUP;
         size_t nn = rows - g0 - n < GROUP ? rows - g0 - n : GROUP;
