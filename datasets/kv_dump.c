@@ -215,12 +215,39 @@ static int plan(const char *kind, const rb_params *p, const rb_tensor *const src
 
 /* Fills ds from the staged tensors (see plan) with the evaluation and calibration splits and
  * kv_meta. */
+/* The first element of a staged tensor beyond RB_KV_ABS_MAX, named by its file and its (layer,)
+ * token, head and channel. After plan: the shapes are valid. */
+static int check_range(const rb_tensor *const src[ST_COUNT], const char *const file[ST_COUNT]) {
+    for (int i = 0; i < ST_COUNT; i++) {
+        const rb_tensor *t = src[i];
+        if (!t) continue;
+        size_t n = rb_tensor_numel(t), a[4];
+        axes(t, a);
+        for (size_t e = 0; e < n; e++) {
+            if (fabs((double) t->data[e]) <= RB_KV_ABS_MAX) continue;
+            size_t c = e % a[3], h = e / a[3] % a[2], tok = e / (a[3] * a[2]) % a[1],
+                   l = e / (a[3] * a[2] * a[1]);
+            char layer[48] = "";
+            if (t->ndim == 4) snprintf(layer, sizeof layer, "layer %zu, ", l);
+            return rb_error_set(RB_ENUMERIC,
+                                "%s: %s at %stoken %zu, head %zu, channel %zu is %g, beyond the "
+                                "+-2^48 (%.3g) that KV data may hold: past it fp32 overflows in "
+                                "the scores q.k and in the methods' rotations (a corrupt or "
+                                "mislabelled dump?)",
+                                file[i], stage_names[i], layer, tok, h, c, (double) t->data[e],
+                                RB_KV_ABS_MAX);
+        }
+    }
+    return RB_OK;
+}
+
 static int finish(const char *kind, const rb_params *p, const rb_tensor *const src[ST_COUNT],
                   const char *const file[ST_COUNT], rb_dataset *ds) {
     const rb_tensor *K = src[ST_K], *V = src[ST_V], *Q = src[ST_Q];
     kv_split sp;
     size_t a[4];
     int rc = plan(kind, p, src, file, &sp);
+    if (!rc) rc = check_range(src, file);
     if (!rc) rc = take_tokens(ds, "K", K, sp.e0, sp.n);
     if (!rc) rc = take_tokens(ds, "V", V, sp.e0, sp.n);
     if (!rc && Q) {
@@ -269,36 +296,9 @@ static void head_put(kv_src *s, int i, size_t ndim, const size_t *shape) {
     s->src[i] = t;
 }
 
-/* The first element of a staged tensor beyond RB_KV_ABS_MAX, named by its file and its (layer,)
- * token, head and channel. */
-static int check_range(const kv_src *s) {
-    for (int i = 0; i < ST_COUNT; i++) {
-        const rb_tensor *t = s->src[i];
-        if (!t) continue;
-        size_t n = rb_tensor_numel(t), a[4];
-        axes(t, a);
-        for (size_t e = 0; e < n; e++) {
-            if (fabs((double) t->data[e]) <= RB_KV_ABS_MAX) continue;
-            size_t c = e % a[3], h = e / a[3] % a[2], tok = e / (a[3] * a[2]) % a[1],
-                   l = e / (a[3] * a[2] * a[1]);
-            char layer[48] = "";
-            if (t->ndim == 4) snprintf(layer, sizeof layer, "layer %zu, ", l);
-            return rb_error_set(RB_ENUMERIC,
-                                "%s: %s at %stoken %zu, head %zu, channel %zu is %g, beyond the "
-                                "+-2^48 (%.3g) that KV data may hold: past it fp32 overflows in "
-                                "the scores q.k and in the methods' rotations (a corrupt or "
-                                "mislabelled dump?)",
-                                s->file[i], stage_names[i], layer, tok, h, c, (double) t->data[e],
-                                RB_KV_ABS_MAX);
-        }
-    }
-    return RB_OK;
-}
-
 static int kv_load(const char *kind, kv_stage_fn stage, const rb_params *p, rb_dataset *ds) {
     kv_src s = {.data = 1};
     int rc = stage(p, &s);
-    if (!rc) rc = check_range(&s);
     if (!rc) rc = finish(kind, p, s.src, s.file, ds);
     rb_dataset_free(&s.stage);
     if (rc) rb_dataset_free(ds);

@@ -242,6 +242,12 @@ Test(kv_dump, values_beyond_the_kv_range_are_named) {
     expect_error(rbt_load_and_shape(&ds, "kv_npy", 0, "k_path", rbt_tmp("k4.npy"), "v_path",
                                     rbt_tmp("k4ok.npy"), NULL),
                  "k4.npy: K at layer 1, token 5, head 1, channel 2", NULL);
+    /* A tensor of the wrong rank is named for its shape first, whatever its values. */
+    size_t k2[2] = {16, 8};
+    cr_assert_eq(rb_npy_write(rbt_tmp("k2big.npy"), RB_NPY_F32, 2, k2, x), 0);
+    expect_error(rbt_load_and_shape(&ds, "kv_npy", 0, "k_path", rbt_tmp("k2big.npy"), "v_path",
+                                    rbt_tmp("k2big.npy"), NULL),
+                 "k2big.npy", "2 axes");
 }
 
 /* ---- safetensors ---- */
