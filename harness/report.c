@@ -1204,14 +1204,18 @@ static int is_number(const char *s, double *v) {
     return end != s && *end == '\0';
 }
 
-/* A gnuplot double-quoted string: backslashes and quotes escaped. */
+/* A gnuplot single-quoted string, the one kind gnuplot runs no command substitution (`...`) or
+ * macro (@name) in: quotes doubled, and control characters, a line break above all (it would end
+ * the string and start a command), written as spaces. Config text (labels, titles, metric and
+ * series names) goes into the script only this way. */
 static void gp_str(FILE *f, const char *s) {
-    fputc('"', f);
+    fputc('\'', f);
     for (; *s; s++) {
-        if (*s == '"' || *s == '\\') fputc('\\', f);
-        fputc(*s, f);
+        unsigned char c = (unsigned char) *s;
+        if (c == '\'') fputc('\'', f);
+        fputc(c < 0x20 || c == 0x7f ? ' ' : c, f);
     }
-    fputc('"', f);
+    fputc('\'', f);
 }
 
 typedef struct plot_point {
@@ -1316,6 +1320,9 @@ static int plot_one(FILE *f, const char *dir, int idx, json_t *spec, json_t *row
     else
         snprintf(title, sizeof title, "%s vs %s%s%s%s%s", y ? y : "?", x ? x : "?",
                  xmetric ? " (measured)" : "", fds ? " (" : "", fds ? fds : "", fds ? ")" : "");
+    /* one line: the heading, the script's first comment and the image's alt text */
+    for (char *c = title; *c; c++)
+        if ((unsigned char) *c < 0x20 || *c == 0x7f) *c = ' ';
     fprintf(f, "### Plot %d: %s\n\n", idx, title);
     /* An earlier render's files must not stand beside "not drawn" or "not rendered". */
     remove_plot_files(dir, idx);
@@ -1444,7 +1451,7 @@ static int plot_one(FILE *f, const char *dir, int idx, json_t *spec, json_t *row
         goto out;
     }
     fputs("series,x,y,stderr\r\n", csv);
-    fprintf(gp, "# rotabench plot %d: %s (data inline; rendered by `gnuplot plot_%d.gp`)\n", idx,
+    fprintf(gp, "# rotabench plot %d: %s (data inline; rendered by: gnuplot plot_%d.gp)\n", idx,
             title, idx);
     fputs("set encoding utf8\nset datafile missing \"NaN\"\n", gp);
     /* Integer x values with few distinct points get exactly those tics (bits: 1 2 3 4). */

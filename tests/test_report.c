@@ -610,9 +610,9 @@ Test(report, baseline_is_a_reference_line) {
     free(csv);
     char *gps = read_output(dir, "plot_0.gp");
     cr_assert(strstr(gps, "$s0 using 1:2 with linespoints lw 2 dt 1 lc rgb '#1f77b4' pt 7 ps 1.3 "
-                          "title \"tq\", \\\n"
+                          "title 'tq', \\\n"
                           "  2.5 with lines dt 2 lw 2 lc rgb '#404040' title "
-                          "\"naive (baseline)\"\n"),
+                          "'naive (baseline)'\n"),
               "%s", gps);
     cr_assert_null(strstr(gps, "$s1"), "%s", gps);
     free(gps);
@@ -642,7 +642,7 @@ Test(report, plot_series_are_distinct) {
     int n = 0;
     for (char *l = strstr(gps, "\nplot \\\n"); l && (l = strstr(l, "\n  $s")); l++) {
         char *eol = strchr(l + 1, '\n'), *lc = strstr(l, "lc rgb '"), *pt = strstr(l, " pt ");
-        if (!strstr(l, " title \"") || strstr(l, " title \"") > eol) continue;
+        if (!strstr(l, " title '") || strstr(l, " title '") > eol) continue;
         cr_assert(lc && lc < eol && pt && pt < eol, "no colour or point type: %.*s",
                   (int) (eol - l), l);
         cr_assert_lt(n, 12, "%s", gps);
@@ -717,7 +717,7 @@ Test(report, plot_x_metric_puts_points_at_measured_values) {
     cr_assert(strstr(md, "1 row of `vnmse` left out: its cell has no `bits` value."), "%s", md);
     free(md);
     char *gps = read_output(dir, "plot_0.gp");
-    cr_assert(strstr(gps, "set xlabel \"bits (measured)\""), "%s", gps);
+    cr_assert(strstr(gps, "set xlabel 'bits (measured)'"), "%s", gps);
     free(gps);
     rmtmp();
 }
@@ -914,5 +914,39 @@ Test(report, repeats_that_disagree_widen_the_standard_error) {
     cr_assert(strstr(md, "| 1.100 ± 0.100 |"), "%s", md);
     cr_assert(strstr(md, "the spread between the repeats / √R"), "%s", md);
     free(md);
+    rmtmp();
+}
+
+/* Config text reaches the gnuplot script only as single-quoted strings, where gnuplot runs no
+ * `command` substitution and no @macro; a line break in it would end the string and start a
+ * command, so control characters become spaces (in the heading and the script's comment too).
+ * With gnuplot installed the script is rendered, and the commands must not have run. */
+Test(report, config_text_cannot_run_commands_in_gnuplot) {
+    const char *dir = new_run_dir();
+    char cfg[2048], marker[700], quoted[800];
+    snprintf(marker, sizeof marker, "%s/ran", dir);
+    snprintf(cfg, sizeof cfg,
+             "{\"name\": \"crafted\", \"seed\": 1, \"plots\": [{\"x\": \"bits\", \"y\": \"bits\", "
+             "\"series\": \"label\", \"title\": \"t `touch %s` @x\\n`touch %s` it's\"}]}",
+             marker, marker);
+    craft_with(dir, cfg);
+    snprintf(quoted, sizeof quoted, "l `touch %s`\n'q", marker);
+    append_cell(dir, quoted, 2.5);
+    append_cell(dir, "plain", 3.5);
+    render_with_any_gnuplot(dir, dir);
+    cr_assert_neq(access(marker, F_OK), 0, "gnuplot ran a command from the config's text");
+    char *gps = read_output(dir, "plot_0.gp");
+    char want[1600];
+    snprintf(want, sizeof want, "set title 't `touch %s` @x `touch %s` it''s'", marker, marker);
+    cr_assert(strstr(gps, want), "%s", gps);
+    snprintf(want, sizeof want, "title 'l `touch %s` ''q'", marker);
+    cr_assert(strstr(gps, want), "%s", gps);
+    /* the first line is one comment line */
+    cr_assert(strchr(gps, '\n') && strstr(gps, "\nset encoding") == strchr(gps, '\n'), "%s", gps);
+    char *md = read_output(dir, "report.md");
+    snprintf(want, sizeof want, "### Plot 0: t `touch %s` @x `touch %s` it's\n", marker, marker);
+    cr_assert(strstr(md, want), "%s", md);
+    free(md);
+    free(gps);
     rmtmp();
 }
