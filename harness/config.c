@@ -31,7 +31,7 @@
  *                            # rows encode_latency, decode_latency, inner_product_latency);
  *                            # create calibrate forward transform init recover are reserved
  *                            # and rejected as not timed yet
- *     min_time: 0.05     # seconds per benchmark run, > 0 (default 0.05)
+ *     min_time: 0.05     # seconds per benchmark run, in (0, 60] (default 0.05)
  *     repetitions: 5     # raw samples kept per op, 1..10000 (default 5)
  *     batch: 0           # vectors per timed call on vector data, 0 = the dataset's count
  *                        # (default 0); KV data are timed whole (every layer and token)
@@ -883,12 +883,25 @@ static int check_recall_counts(const rb_config *cfg, ref it) {
     return RB_OK;
 }
 
-/* A metric the run computes: in `metrics`, or a latency metric when the latency pass is on. */
+/* A metric the run computes: in `metrics`, or OP_latency for an op of the latency pass. */
 static int metric_computed(const rb_config *cfg, const char *name) {
     for (size_t i = 0; i < cfg->nmetrics; i++)
         if (!strcmp(cfg->metrics[i], name)) return 1;
     size_t n = strlen(name);
-    return cfg->latency.enabled && n > 8 && !strcmp(name + n - 8, "_latency");
+    for (size_t i = 0; cfg->latency.enabled && i < cfg->latency.nops; i++) {
+        size_t k = strlen(cfg->latency.ops[i]);
+        if (n == k + 8 && !strncmp(name, cfg->latency.ops[i], k) && !strcmp(name + k, "_latency"))
+            return 1;
+    }
+    return 0;
+}
+
+/* What to add for metric `name` to be computed: "add it to 'metrics'", or for OP_latency the op
+ * to the latency pass. */
+static const char *how_computed(const char *name) {
+    size_t n = strlen(name);
+    return n > 8 && !strcmp(name + n - 8, "_latency") ? "add its op to 'latency: {ops: [...]}'"
+                                                      : "add it to 'metrics'";
 }
 
 /* A plot's y "NAME@k" stands for every computed metric NAME@<number> (recall@1, recall@4, ...),
@@ -1092,7 +1105,7 @@ static int build_expect(loader *L, rb_config *cfg, ref item) {
         return err(metv, "expect: unknown metric '%s' for the %s family", s,
                    rb_family_name(first->m->family));
     if (!metric_computed(cfg, s))
-        return err(metv, "expect: metric '%s' is not computed: add it to 'metrics'", s);
+        return err(metv, "expect: metric '%s' is not computed: %s", s, how_computed(s));
     if (!(x->metric = strdup(s))) return oom();
 
     strcpy(x->op, "~=");
@@ -1273,8 +1286,9 @@ static int build_latency(loader *L, rb_config *cfg) {
     }
     if (L->lat_min_time.n) {
         if ((rc = want_double(L->lat_min_time, "latency min_time", &l->min_time))) return rc;
-        if (!(l->min_time > 0))
-            return err(L->lat_min_time, "latency: min_time must be > 0 seconds, not %s",
+        /* bounded as `rotabench bench --min-time`: a huge value would never end the run */
+        if (!(l->min_time > 0 && l->min_time <= 60))
+            return err(L->lat_min_time, "latency: min_time must be in (0, 60] seconds, not %s",
                        text(L->lat_min_time));
     }
     if (L->lat_repetitions.n &&

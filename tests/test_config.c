@@ -233,7 +233,9 @@ static const struct bad_case {
     ROW("latency without ops", BASE "latency: {min_time: 0.1}\n",
         "cfg.yaml:7:10: latency: 'ops' is required"),
     ROW("latency min_time 0", BASE "latency: {ops: [encode], min_time: 0}\n",
-        "cfg.yaml:7:36: latency: min_time must be > 0 seconds, not 0"),
+        "cfg.yaml:7:36: latency: min_time must be in (0, 60] seconds, not 0"),
+    ROW("latency min_time that would never end", BASE "latency: {ops: [encode], min_time: 1e300}\n",
+        "cfg.yaml:7:36: latency: min_time must be in (0, 60] seconds, not 1e300"),
     ROW("latency unknown op", BASE "latency: {ops: [encode, zip]}\n",
         "cfg.yaml:7:25: latency: unknown op 'zip'"),
     ROW("latency op not timed", BASE "latency: {ops: [encode, create]}\n",
@@ -358,6 +360,15 @@ static const struct bad_case {
         BASE "latency: {ops: [encode]}\nplots:\n  - {x_metric: encode_latency, y: vnmse}\n",
         "cfg.yaml:9:16: plot: x_metric 'encode_latency' has no one value per cell (a timing's "
         "samples, or a value per head): use an accuracy metric such as bits"),
+    ROW("expect on the timing of an op the latency pass does not run",
+        BASE "latency: {ops: [encode]}\nexpect:\n  - {method: tq, params: {bits: 2}, metric: "
+             "decode_latency, op: \"<\", value: 1, source: x}\n",
+        "cfg.yaml:9:45: expect: metric 'decode_latency' is not computed: add its op to 'latency: "
+        "{ops: [...]}'"),
+    ROW("plot y the timing of an op the latency pass does not run",
+        BASE "latency: {ops: [encode]}\nplots:\n  - {x: bits, y: decode_latency}\n",
+        "cfg.yaml:9:18: plot: y 'decode_latency' is not a metric the run computes (metrics: vnmse, "
+        "bits)"),
     ROW("plot with neither x nor x_metric", BASE "plots:\n  - {y: vnmse}\n",
         "cfg.yaml:8:5: plot: 'x' (or 'x_metric') is required"),
     ROW("plot logy not a bool", BASE "plots:\n  - {x: bits, y: vnmse, logy: maybe}\n",
