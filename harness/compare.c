@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fnmatch.h>
 #include <jansson.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,7 +76,8 @@ typedef struct group {
     json_t *row;     /* the first row (identity fields for display) */
     size_t line;     /* its line in results.jsonl */
     int version;     /* method_version */
-    double sum;      /* accuracy: sum of the finite values */
+    double mean;     /* accuracy: running mean of the finite values (a sum of values near
+                      * DBL_MAX would overflow: two equal sides would differ by inf - inf) */
     size_t nval;     /* values pooled (repeats) */
     size_t nnan;     /* values that were null or NaN */
     double *samples; /* latency: every repeat's samples, pooled */
@@ -131,7 +133,9 @@ static const char *row_problem(json_t *row) {
     if (!json_is_object(json_object_get(row, "params"))) return "params";
     json_t *d = json_object_get(row, "dparams");
     if (d && !json_is_object(d)) return "dparams";
-    if (!json_is_integer(json_object_get(row, "method_version"))) return "method_version";
+    json_t *ver = json_object_get(row, "method_version");
+    if (!json_is_integer(ver) || json_integer_value(ver) < 0 || json_integer_value(ver) > INT_MAX)
+        return "method_version";
     json_t *h = json_object_get(row, "dataset_hash");
     if (h && !json_is_string(h) && !json_is_null(h)) return "dataset_hash";
     json_t *v = json_object_get(row, "value");
@@ -140,7 +144,9 @@ static const char *row_problem(json_t *row) {
     size_t i;
     if (s && !json_is_null(s)) {
         if (!json_is_array(s)) return "samples";
-        json_array_foreach(s, i, x) if (!json_is_number(x)) return "samples";
+        /* seconds: a negative or non-finite one is no timing */
+        json_array_foreach(s, i, x) if (!json_is_number(x) || !(json_number_value(x) >= 0) ||
+                                        !isfinite(json_number_value(x))) return "samples";
     }
     return NULL;
 }
@@ -184,7 +190,7 @@ static int group_add(side *s, json_t *row, size_t line, FILE *out) {
     double val = json_is_number(v) ? json_number_value(v) : NAN;
     g->nval++;
     if (isfinite(val))
-        g->sum += val;
+        g->mean += (val - g->mean) / (double) (g->nval - g->nnan);
     else
         g->nnan++;
     size_t i;
@@ -367,7 +373,7 @@ typedef struct line {
 
 /* The mean over the repeats of a group, NaN when any repeat's value was NaN or null. */
 static double group_mean(const group *g) {
-    return g->nnan ? NAN : g->sum / (double) g->nval;
+    return g->nnan ? NAN : g->mean;
 }
 
 /* The old, new, p and n columns of a row compared by its means over repeats (x and y); seconds

@@ -494,6 +494,50 @@ Test(compare, malformed_line_names_file_and_line) {
     free(t);
 }
 
+/* A method_version past int (4294967298 read as 2 would compare as the base's 2) and a negative
+ * or non-finite latency sample are malformed rows; values near DBL_MAX, pooled over repeats,
+ * leave two equal sides equal (a sum over repeats overflowed to inf, and inf - inf graded them a
+ * regression). */
+Test(compare, out_of_range_fields_and_huge_values) {
+    pair p;
+    pair_open(&p);
+    common_rows(&p);
+    /* a row of version 7, its version rewritten as 2^32 + 2 */
+    char *one = NULL;
+    size_t n1 = 0;
+    FILE *f1 = open_memstream(&one, &n1);
+    row(f1, "eden", 7, 4, "vnmse", 0.01, NULL, 0, 0);
+    fclose(f1);
+    char *v = strstr(one, "\"method_version\":7");
+    cr_assert(v, "%s", one);
+    v += strlen("\"method_version\":");
+    fprintf(p.fb, "%.*s4294967298%s", (int) (v - one), one, v + 1);
+    free(one);
+    char *t;
+    cr_assert_eq(run_pair(&p, SHA, SHA, NULL, &t), RB_COMPARE_INCOMPARABLE, "%s", t);
+    HAS(t, "missing or invalid field 'method_version'");
+    free(t);
+
+    double neg[10];
+    for (int i = 0; i < 10; i++) neg[i] = 1e-3 * (1 + 0.01 * i);
+    neg[3] = -1e-3;
+    pair_open(&p);
+    common_rows(&p);
+    row(p.fb, "eden", 1, 2, "latency_encode", 1e-3, neg, 10, 0);
+    cr_assert_eq(run_pair(&p, SHA, SHA, NULL, &t), RB_COMPARE_INCOMPARABLE, "%s", t);
+    HAS(t, "missing or invalid field 'samples'");
+    free(t);
+
+    pair_open(&p);
+    for (int r = 0; r < 2; r++) {
+        row(p.fa, "eden", 1, 4, "vnmse", 1.5e308, NULL, 0, r);
+        row(p.fb, "eden", 1, 4, "vnmse", 1.5e308, NULL, 0, r);
+    }
+    cr_assert_eq(run_pair(&p, SHA, SHA, NULL, &t), RB_COMPARE_OK, "%s", t);
+    HAS(t, "1 rows compared: 0 regressions, 0 improvements, 1 unchanged");
+    free(t);
+}
+
 Test(compare, torn_last_line_is_ignored) {
     pair p;
     pair_open(&p);
