@@ -61,6 +61,76 @@ static int dtype_index(const char *dt) {
 
 /* Reads the header of the open file f and checks the entry of tensor `name` (see
  * rb_safetensors_read_header). */
+/* One tensor's byte range in the data section, for the tiling check. */
+typedef struct st_span {
+    uint64_t begin, end;
+    const char *name;
+} st_span;
+
+static int cmp_span(const void *a, const void *b) {
+    const st_span *x = a, *y = b;
+    if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
+    return (x->end > y->end) - (x->end < y->end);
+}
+
+/* The format requires the tensors' data_offsets to tile the data section: no hole, no overlap,
+ * no bytes past the last tensor (its own reader fails such files with InvalidOffset or
+ * MetadataIncompleteBuffer; a file that breaks it is corrupt or a polyglot). Every tensor entry
+ * of the header is checked, not only the one read. */
+static int check_tiling(json_t *root, const char *path, uint64_t data_size) {
+    size_t n = json_object_size(root), k = 0;
+    st_span *sp = malloc((n + 1) * sizeof *sp);
+    if (!sp) return rb_error_set(RB_ENOMEM, "%s: no memory for the header", path);
+    const char *key;
+    json_t *ent;
+    int rc = RB_OK;
+    json_object_foreach(root, key, ent) {
+        if (!strcmp(key, "__metadata__")) continue;
+        json_t *jo = json_is_object(ent) ? json_object_get(ent, "data_offsets") : NULL;
+        uint64_t b, e;
+        if (!json_is_array(jo) || json_array_size(jo) != 2 || get_u64(json_array_get(jo, 0), &b) ||
+            get_u64(json_array_get(jo, 1), &e) || b > e) {
+            rc = rb_error_set(RB_EFORMAT,
+                              "%s: tensor '%s': data_offsets must be [begin, end], integers 0 <= "
+                              "begin <= end",
+                              path, key);
+            goto done;
+        }
+        sp[k++] = (st_span){b, e, key};
+    }
+    qsort(sp, k, sizeof *sp, cmp_span);
+    uint64_t at = 0;
+    for (size_t i = 0; i < k; i++) {
+        if (sp[i].begin != at) {
+            if (i && sp[i].begin < at)
+                rc = rb_error_set(RB_EFORMAT,
+                                  "%s: tensor '%s': data_offsets [%llu, %llu] overlap tensor "
+                                  "'%s' [%llu, %llu]",
+                                  path, sp[i].name, (unsigned long long) sp[i].begin,
+                                  (unsigned long long) sp[i].end, sp[i - 1].name,
+                                  (unsigned long long) sp[i - 1].begin,
+                                  (unsigned long long) sp[i - 1].end);
+            else
+                rc = rb_error_set(RB_EFORMAT,
+                                  "%s: tensor '%s': data_offsets [%llu, %llu] leave bytes %llu .. "
+                                  "%llu of the data section unused (the tensors must tile it)",
+                                  path, sp[i].name, (unsigned long long) sp[i].begin,
+                                  (unsigned long long) sp[i].end, (unsigned long long) at,
+                                  (unsigned long long) sp[i].begin - 1);
+            goto done;
+        }
+        at = sp[i].end;
+    }
+    if (at != data_size)
+        rc = rb_error_set(RB_EFORMAT,
+                          "%s: the data section has %llu bytes but its tensors end at byte %llu "
+                          "(the tensors must tile it: trailing bytes, or a truncated file)",
+                          path, (unsigned long long) data_size, (unsigned long long) at);
+done:
+    free(sp);
+    return rc;
+}
+
 static int read_entry(FILE *f, const char *path, const char *name, rb_safetensors_entry *e) {
     int rc = RB_OK;
     char *hdr = NULL;
@@ -180,6 +250,8 @@ static int read_entry(FILE *f, const char *path, const char *name, rb_safetensor
                           (unsigned long long) (end - begin), dt, (unsigned long long) nbytes);
         goto done;
     }
+    /* after the tensor's own checks, whose messages are the more specific */
+    if ((rc = check_tiling(root, path, data_size))) goto done;
     e->numel = numel;
     e->offset = 8 + hlen + begin;
     e->nbytes = nbytes;

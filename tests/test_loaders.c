@@ -183,7 +183,7 @@ static void write_st(const char *path, const char *header, uint64_t hlen_overrid
 Test(loaders, safetensors_good_file) {
     /* a: F32 2x3; h: F16 [1, -2.5, 65504]; b: BF16 2 [1.5, -3]; d: F64 [0.1]; s: the same
      * bytes as a 0-d tensor (refused: a dataset tensor has an axis). */
-    unsigned char data[24 + 6 + 4 + 8];
+    unsigned char data[24 + 6 + 4 + 8 + 8];
     float a[6] = {1, -2, 3.5f, 0, 1e-3f, -7};
     uint16_t h[3] = {0x3c00, 0xc100, 0x7bff}, b[2] = {0x3fc0, 0xc040};
     double d = 0.1;
@@ -191,13 +191,14 @@ Test(loaders, safetensors_good_file) {
     memcpy(data + 24, h, 6);
     memcpy(data + 30, b, 4);
     memcpy(data + 34, &d, 8);
+    memcpy(data + 42, &d, 8);
     const char *hdr =
         "{\"__metadata__\": {\"format\": \"pt\"}, "
         "\"a\": {\"dtype\": \"F32\", \"shape\": [2, 3], \"data_offsets\": [0, 24]}, "
         "\"h\": {\"dtype\": \"F16\", \"shape\": [3], \"data_offsets\": [24, 30]}, "
         "\"b\": {\"dtype\": \"BF16\", \"shape\": [2, 1], \"data_offsets\": [30, 34]}, "
         "\"d\": {\"dtype\": \"F64\", \"shape\": [1], \"data_offsets\": [34, 42]}, "
-        "\"s\": {\"dtype\": \"F64\", \"shape\": [], \"data_offsets\": [34, 42]}}   ";
+        "\"s\": {\"dtype\": \"F64\", \"shape\": [], \"data_offsets\": [42, 50]}}   ";
     const char *p = rbt_tmp("good.safetensors");
     write_st(p, hdr, 0, data, sizeof data);
     rb_dataset ds;
@@ -235,12 +236,12 @@ Test(loaders, safetensors_good_file) {
 
 Test(loaders, safetensors_rejections) {
     rb_dataset ds;
-    float a[6] = {1, 2, 3, 4, 5, 6};
+    float a[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
     const char *good = "{\"a\": {\"dtype\": \"F32\", \"shape\": [2, 3], \"data_offsets\": [0, 24]},"
-                       " \"w\": {\"dtype\": \"F32\", \"shape\": [6], \"data_offsets\": [0, 24]}}";
+                       " \"w\": {\"dtype\": \"F32\", \"shape\": [6], \"data_offsets\": [24, 48]}}";
     const char *p = rbt_tmp("bad.safetensors");
 
-    write_st(p, good, 0, a, 24);
+    write_st(p, good, 0, a, 48);
     expect_error(rbt_load_and_shape(&ds, "safetensors", 0, "path", p, "tensor", "missing", NULL),
                  RB_EINVAL, "no tensor 'missing'", "available: a, w");
     expect_error(
@@ -252,10 +253,10 @@ Test(loaders, safetensors_rejections) {
     expect_error(rbt_load_and_shape(&ds, "safetensors", 0, "path", p, "tensor", "e", NULL),
                  RB_EINVAL, "tensor 'e' is empty", NULL);
 
-    write_st(p, good, UINT64_C(1) << 40, a, 24);
+    write_st(p, good, UINT64_C(1) << 40, a, 48);
     expect_error(rbt_load_and_shape(&ds, "safetensors", 0, "path", p, "tensor", "a", NULL),
                  RB_EFORMAT, "bad.safetensors", "not sane");
-    write_st(p, good, 1000, a, 24);
+    write_st(p, good, 1000, a, 48);
     expect_error(rbt_load_and_shape(&ds, "safetensors", 0, "path", p, "tensor", "a", NULL),
                  RB_EFORMAT, "header length 1000 runs past the end of the file", NULL);
     write_bytes(p, "\x10\0\0", 3);
@@ -296,8 +297,31 @@ Test(loaders, safetensors_rejections) {
     expect_error(rbt_load_and_shape(&ds, "safetensors", 0, "path", p, "tensor", "a", NULL),
                  RB_EFORMAT, "__metadata__", NULL);
 
+    /* The tensors must tile the data section (the format's own reader refuses the rest): a
+     * hole before a tensor, two on the same bytes, bytes past the last, and another tensor's
+     * offsets, whichever tensor is read. */
+    write_st(p, "{\"a\": {\"dtype\": \"F32\", \"shape\": [2, 3], \"data_offsets\": [8, 32]}}", 0, a,
+             32);
+    expect_error(rbt_load_and_shape(&ds, "safetensors", 0, "path", p, "tensor", "a", NULL),
+                 RB_EFORMAT, "tensor 'a': data_offsets [8, 32] leave bytes 0 .. 7", "tile");
+    write_st(p,
+             "{\"a\": {\"dtype\": \"F32\", \"shape\": [6], \"data_offsets\": [0, 24]},"
+             " \"w\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [16, 24]}}",
+             0, a, 24);
+    expect_error(rbt_load_and_shape(&ds, "safetensors", 0, "path", p, "tensor", "a", NULL),
+                 RB_EFORMAT, "tensor 'w': data_offsets [16, 24] overlap tensor 'a' [0, 24]", NULL);
+    write_st(p, good, 0, a, 48 + 4);
+    expect_error(rbt_load_and_shape(&ds, "safetensors", 0, "path", p, "tensor", "w", NULL),
+                 RB_EFORMAT, "the data section has 52 bytes but its tensors end at byte 48", NULL);
+    write_st(p,
+             "{\"a\": {\"dtype\": \"F32\", \"shape\": [6], \"data_offsets\": [0, 24]},"
+             " \"z\": {\"dtype\": \"I8\", \"shape\": [2], \"data_offsets\": [26, 24]}}",
+             0, a, 24);
+    expect_error(rbt_load_and_shape(&ds, "safetensors", 0, "path", p, "tensor", "a", NULL),
+                 RB_EFORMAT, "tensor 'z': data_offsets must be [begin, end]", NULL);
+
     a[4] = NAN;
-    write_st(p, good, 0, a, 24);
+    write_st(p, good, 0, a, 48);
     expect_error(rbt_load_and_shape(&ds, "safetensors", 0, "path", p, "tensor", "a", NULL),
                  RB_ENUMERIC, "element 4 is NaN", NULL);
     double big = 1e300;
