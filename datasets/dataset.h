@@ -171,8 +171,9 @@ int rb_npy_write(const char *path, enum rb_npy_dtype dtype, int ndim, const size
 /* ---- .safetensors files ------------------------------------------------------------------
  *
  * An 8-byte little-endian header length, a JSON header {name: {dtype, shape, data_offsets}, ...,
- * "__metadata__": {...}}, then the data section (offsets relative to it). Tensors of dtype F32,
- * F16, BF16 or F64 and at most RB_TENSOR_NDIM_MAX axes are read. */
+ * "__metadata__": {...}}, then the data section (offsets relative to it), which the tensors'
+ * offsets must tile: no hole, no overlap, no trailing bytes, as the format requires. Tensors of
+ * dtype F32, F16, BF16 or F64 and at most RB_TENSOR_NDIM_MAX axes are read. */
 
 typedef struct rb_safetensors_entry {
     size_t ndim;
