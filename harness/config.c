@@ -562,6 +562,12 @@ static int load_file(loader *L, const char *file, ref from) {
     fclose(f);
     if (rc) return rc;
 
+    /* An escaped NUL ("\0") would cut every C string the config becomes at that byte: a path
+     * would name another file, a label another series. */
+    for (yaml_node_t *n = s->doc.nodes.start; n < s->doc.nodes.top; n++)
+        if (n->type == YAML_SCALAR_NODE &&
+            strlen((const char *) n->data.scalar.value) != n->data.scalar.length)
+            return err((ref){s, n}, "a scalar contains a NUL character (\\0)");
     ref root = {s, yaml_document_get_root_node(&s->doc)};
     if (root.n->type != YAML_MAPPING_NODE)
         return err(root, "a configuration must be a mapping (name, datasets, ...), not %s",

@@ -230,6 +230,8 @@ static const struct bad_case {
         "cfg.yaml:6:14: method 'tq' appears twice without labels (first at line 5); give each "
         "entry "
         "a distinct 'label:'"),
+    ROW("NUL in a scalar", DS_ "  - {name: \"d1\\0x\", kind: tvec}\n",
+        "cfg.yaml:3:12: a scalar contains a NUL character (\\0)"),
     ROW("latency without ops", BASE "latency: {min_time: 0.1}\n",
         "cfg.yaml:7:10: latency: 'ops' is required"),
     ROW("latency min_time 0", BASE "latency: {ops: [encode], min_time: 0}\n",
