@@ -153,6 +153,9 @@ static int plan(const char *kind, const rb_params *p, const rb_tensor *const src
                 RB_EINVAL, "%s: %s: queries have shape %s; with keys %s they must be %s", kind,
                 file[ST_Q], shape_text(Q, s1, sizeof s1), shape_text(K, s2, sizeof s2), want);
         }
+        if (!a[1])
+            return rb_error_set(RB_EINVAL, "%s: %s: the queries have no tokens (shape %s)", kind,
+                                file[ST_Q], shape_text(Q, s1, sizeof s1));
         if (!a[2] || a[2] % ka[2])
             return rb_error_set(RB_EINVAL,
                                 "%s: %s: %zu query heads is not a multiple of the keys' %zu KV "
@@ -176,6 +179,9 @@ static int plan(const char *kind, const rb_params *p, const rb_tensor *const src
                                 kind, C, file[ST_KC]);
         axes(Kc, a);
         calib = a[1];
+        if (!calib) /* not "no calibration": the files were given */
+            return rb_error_set(RB_EINVAL, "%s: %s: the calibration keys have no tokens (shape %s)",
+                                kind, file[ST_KC], shape_text(Kc, s1, sizeof s1));
         if (Kc->ndim != K->ndim || a[0] != ka[0] || a[2] != ka[2] || a[3] != ka[3])
             return rb_error_set(RB_EINVAL,
                                 "%s: shape mismatch: calibration keys %s are %s, keys %s are %s "

@@ -199,6 +199,17 @@ Test(kv_dump, npy_rejections_name_the_file_and_problem) {
     expect_error(rbt_load_and_shape(&ds, "kv_npy", 0, "k_path", rbt_tmp("nope.npy"), "v_path",
                                     rbt_tmp("v.npy"), NULL),
                  "nope.npy", NULL);
+    /* Files that are given but empty are errors, not "none given". */
+    size_t q0[3] = {0, 2, 4};
+    cr_assert_eq(rb_npy_write(rbt_tmp("q0.npy"), RB_NPY_F32, 3, q0, NULL), 0, "%s",
+                 rb_error_detail());
+    expect_error(rbt_load_and_shape(&ds, "kv_npy", 0, "k_path", rbt_tmp("k.npy"), "v_path",
+                                    rbt_tmp("v.npy"), "q_path", rbt_tmp("q0.npy"), NULL),
+                 "q0.npy: the queries have no tokens (shape (0, 2, 4))", NULL);
+    expect_error(rbt_load_and_shape(&ds, "kv_npy", 0, "k_path", rbt_tmp("k.npy"), "v_path",
+                                    rbt_tmp("v.npy"), "k_calib_path", rbt_tmp("q0.npy"),
+                                    "v_calib_path", rbt_tmp("q0.npy"), NULL),
+                 "q0.npy: the calibration keys have no tokens", NULL);
     /* NaN in the values: the npy reader names the file and the index. */
     float x[8 * 2 * 4];
     for (size_t e = 0; e < 64; e++) x[e] = 1.0f;
