@@ -254,7 +254,9 @@ static int check_cell(run *r, const rb_cell *c) {
     int told = rb_dataset_kind_find(r->cfg.datasets[c->dataset].kind)->shape != NULL;
     if (m->family == RB_FAMILY_SPARSE && told && !s.signal)
         return cell_error(r, c, rb_eval_sparse_no_signal(m));
-    if (m->family == RB_FAMILY_CODEC && s.signal)
+    /* Every hook that gives vectors (a 2-d x) says their dim, and every one that gives a KV
+     * cache its heads: data with neither (a 1-d or 3-d x, a layer's W) have nothing to code. */
+    if (m->family == RB_FAMILY_CODEC && (s.signal || (told && !s.dim && !s.heads)))
         return cell_error(r, c, m->kv ? rb_eval_kv_no_cache(m) : rb_eval_codec_no_vectors(m));
     if (m->family != RB_FAMILY_CODEC) return RB_OK;
     const char *const *metrics = (const char *const *) r->cfg.metrics;

@@ -1275,6 +1275,27 @@ Test(run, preflight_finds_a_kv_method_on_vector_data) {
     keep_going_past(" --quick", 2, "kv,s,", "rtn,rtn_kv,");
 }
 
+/* A file whose 'x' is not 2-d holds no vectors to code: refused before the first cell (the
+ * header says so), not after a dry run that passed it. */
+Test(run, preflight_finds_an_x_that_is_not_2d) {
+    make_dir();
+    char path[128], yaml[512];
+    snprintf(path, sizeof path, "%s/x1.npy", dir);
+    float v[12] = {0};
+    size_t shape[1] = {12};
+    cr_assert_eq(rb_npy_write(path, RB_NPY_F32, 1, shape, v), 0, "%s", rb_error_detail());
+    snprintf(yaml, sizeof yaml,
+             "name: x1\ndatasets:\n  - {name: f, kind: npy, path: %s}\nmethods:\n"
+             "  - {method: rtn}\nmetrics: [vnmse]\n",
+             path);
+    char *err = rejected_before_running(yaml, "", 1);
+    assert_has(err,
+               "%s/bad.yaml:5:5: method 'rtn' (label 'rtn') on dataset 'f': rtn: the dataset has "
+               "no 2-d tensor 'x' of base vectors",
+               dir);
+    free(err);
+}
+
 /* Data of another family are refused before the first cell, with the evaluators' own words at
  * the method's entry: a vector codec and a KV method on a sparse signal, a sparse method on
  * vectors and on a KV cache. The cells on their own family's data run. */
