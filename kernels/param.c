@@ -2,6 +2,7 @@
 #include "kernels/param.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,19 +56,34 @@ int rb_parse_bool(const char *text, int *out) {
     return -1;
 }
 
+/* A number's whole text as a double: 0, or -1 when it is not one or overflows. An underflow
+ * (ERANGE with a subnormal or zero result, "1e-310") is the value strtod rounded it to. */
+static int text_double(const char *text, double *v) {
+    char *end;
+    errno = 0;
+    *v = strtod(text, &end);
+    if (end == text || *end || !isfinite(*v)) return -1;
+    return errno == ERANGE && fabs(*v) > DBL_MIN ? -1 : 0;
+}
+
+/* "%s is outside LO..HI" with the bounds in their shortest exact text (not %g's 2.14748e+09). */
+static int outside(const rb_param_def *d, const char *value) {
+    char lo[32], hi[32];
+    rb_fmt_double(lo, sizeof lo, d->min);
+    rb_fmt_double(hi, sizeof hi, d->max);
+    return rb_error_set(RB_EINVAL, "parameter '%s': %s is outside %s..%s", d->name, value, lo, hi);
+}
+
 static int parse_value(const rb_param_def *d, const char *text, double *num, char *canon) {
     char *end;
     switch (d->type) {
     case RB_PT_INT: {
         if (d->frac) {
-            errno = 0;
-            double f = strtod(text, &end);
-            if (errno || end == text || *end || !isfinite(f))
+            double f;
+            if (text_double(text, &f))
                 return rb_error_set(RB_EINVAL, "parameter '%s': '%s' is not a finite number",
                                     d->name, text);
-            if (f < d->min || f > d->max)
-                return rb_error_set(RB_EINVAL, "parameter '%s': %g is outside %g..%g", d->name, f,
-                                    d->min, d->max);
+            if (f < d->min || f > d->max) return outside(d, text);
             /* "2.0" is the integer 2: the same text and JSON as "2" (rb_params_to_json). */
             *num = f;
             if (f == floor(f))
@@ -78,11 +94,9 @@ static int parse_value(const rb_param_def *d, const char *text, double *num, cha
         }
         errno = 0;
         long long v = strtoll(text, &end, 10);
-        if (errno || end == text || *end)
+        if (end == text || *end)
             return rb_error_set(RB_EINVAL, "parameter '%s': '%s' is not an integer", d->name, text);
-        if ((double) v < d->min || (double) v > d->max)
-            return rb_error_set(RB_EINVAL, "parameter '%s': %lld is outside %g..%g", d->name, v,
-                                d->min, d->max);
+        if (errno == ERANGE || (double) v < d->min || (double) v > d->max) return outside(d, text);
         *num = (double) v;
         snprintf(canon, RB_PARAM_TEXT_MAX, "%lld", v);
         if (d->choices && choice_index(d->choices, canon) < 0)
@@ -91,14 +105,11 @@ static int parse_value(const rb_param_def *d, const char *text, double *num, cha
         return RB_OK;
     }
     case RB_PT_FLOAT: {
-        errno = 0;
-        double v = strtod(text, &end);
-        if (errno || end == text || *end || !isfinite(v))
+        double v;
+        if (text_double(text, &v))
             return rb_error_set(RB_EINVAL, "parameter '%s': '%s' is not a finite number", d->name,
                                 text);
-        if (v < d->min || v > d->max)
-            return rb_error_set(RB_EINVAL, "parameter '%s': %g is outside %g..%g", d->name, v,
-                                d->min, d->max);
+        if (v < d->min || v > d->max) return outside(d, text);
         *num = v;
         rb_fmt_double(canon, RB_PARAM_TEXT_MAX, v);
         return RB_OK;

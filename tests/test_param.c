@@ -54,6 +54,11 @@ Test(param, errors_name_the_parameter) {
         {"bits", "", "not an integer"},
         {"clip", "nan", "'clip': 'nan' is not a finite number"},
         {"clip", "1.5", "'clip': 1.5 is outside 0.05..1"},
+        /* an integer past long long is out of range, not "not an integer"; a double that
+         * overflows is no finite number; one that underflows is its rounded value (0 here) */
+        {"bits", "9223372036854775808", "'bits': 9223372036854775808 is outside 1..8"},
+        {"clip", "1e400", "'clip': '1e400' is not a finite number"},
+        {"clip", "1e-400", "'clip': 1e-400 is outside 0.05..1"},
         {"sym", "maybe", "'sym': 'maybe' is not true or false"},
         {"rotation", "hadamard", "'rotation': 'hadamard' is not one of rht|haar|none"},
         {"rotation", "rh", "not one of"},
