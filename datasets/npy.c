@@ -40,16 +40,25 @@ static int bad(const parser *p, const char *what) {
 /* A Python string literal in single or double quotes (no escapes: none occur in valid descrs). */
 static int parse_str(parser *p, char *buf, size_t cap) {
     if (p->s >= p->end || (*p->s != '\'' && *p->s != '"')) return bad(p, "expected a string");
-    char q = *p->s++;
-    size_t n = 0;
-    while (p->s < p->end && *p->s != q) {
-        if (n + 1 >= cap) return bad(p, "string too long");
-        buf[n++] = *p->s++;
-    }
-    if (p->s >= p->end) return bad(p, "unterminated string");
-    p->s++;
+    char q = *p->s;
+    const char *close = memchr(p->s + 1, q, (size_t) (p->end - p->s - 1));
+    if (!close) return bad(p, "unterminated string");
+    size_t n = (size_t) (close - p->s - 1);
+    if (n + 1 > cap) return bad(p, "string too long");
+    memcpy(buf, p->s + 1, n);
     buf[n] = '\0';
+    p->s = close + 1;
     return 0;
+}
+
+/* The Python keyword w at p (True, False), not the start of a longer name (Truex). */
+static int keyword(const parser *p, const char *w) {
+    size_t n = strlen(w);
+    if ((size_t) (p->end - p->s) < n || strncmp(p->s, w, n)) return 0;
+    if (p->s + n == p->end) return 1;
+    char c = p->s[n];
+    return !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+             c == '_');
 }
 
 static int parse_shape(parser *p, rb_npy_array *a) {
@@ -110,12 +119,12 @@ static int parse_header(parser *p, char *descr, size_t descr_cap, rb_npy_array *
             if ((rc = parse_str(p, descr, descr_cap))) return rc;
         } else if (!strcmp(key, "fortran_order")) {
             if (have_fo++) return bad(p, "duplicate key 'fortran_order'");
-            if ((size_t) (p->end - p->s) >= 4 && !strncmp(p->s, "True", 4)) {
+            if (keyword(p, "True")) {
                 return rb_error_set(RB_EFORMAT,
                                     "%s: fortran_order is True; only C-order arrays are "
                                     "supported (save np.ascontiguousarray(a))",
                                     p->path);
-            } else if ((size_t) (p->end - p->s) >= 5 && !strncmp(p->s, "False", 5)) {
+            } else if (keyword(p, "False")) {
                 p->s += 5;
             } else {
                 return bad(p, "fortran_order must be True or False");

@@ -308,6 +308,19 @@ Test(npy, rejections) {
     write_bytes(tmp("short2.npy"), "\x93NUMPY\x01", 7);
     expect_fail(tmp("short2.npy"), RB_EFORMAT, 0, "truncated header", NULL);
 
+    /* a keyword that only starts like True, a string with no closing quote, a string that
+     * closes but is too long for its field */
+    write_npy(tmp("fo.npy"), 1, "{'descr': '<f4', 'fortran_order': Truex, 'shape': (4,), }", f,
+              sizeof f);
+    expect_fail(tmp("fo.npy"), RB_EFORMAT, 0, "fortran_order must be True or False", NULL);
+    write_npy(tmp("unterm.npy"), 1, "{'descr': '<f4                                 ", f, sizeof f);
+    expect_fail(tmp("unterm.npy"), RB_EFORMAT, 0, "unterminated string", NULL);
+    write_npy(tmp("long.npy"), 1,
+              "{'descr': '<f4xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', 'fortran_order': False, "
+              "'shape': (4,), }",
+              f, sizeof f);
+    expect_fail(tmp("long.npy"), RB_EFORMAT, 0, "string too long", NULL);
+
     /* unsupported version */
     write_npy(tmp("ver.npy"), 4, ok, f, sizeof f);
     expect_fail(tmp("ver.npy"), RB_EFORMAT, 0, "version 4.0", NULL);
