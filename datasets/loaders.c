@@ -91,6 +91,28 @@ static unsigned npy_flags(const rb_params *p) {
            (rb_params_bool(p, "v2_as_bf16") ? RB_NPY_V2_AS_BF16 : 0);
 }
 
+/* Queries are scored against the vectors x (rows x xdim): they must be (queries, xdim). Checked
+ * where x is 2-d, by load and by the shape hook alike. */
+static int queries_fit(const char *qpath, size_t qndim, const size_t *qshape, size_t xdim) {
+    if (qndim == 2 && qshape[1] == xdim) return RB_OK;
+    char dims[96];
+    size_t o = (size_t) snprintf(dims, sizeof dims, "(");
+    for (size_t j = 0; j < qndim && o < sizeof dims; j++)
+        o += (size_t) snprintf(dims + o, sizeof dims - o, "%s%zu", j ? ", " : "", qshape[j]);
+    if (o < sizeof dims) snprintf(dims + o, sizeof dims - o, ")");
+    return rb_error_set(RB_EINVAL,
+                        "%s: queries of shape %s; with vectors x of dimension %zu they must be "
+                        "(queries, %zu)",
+                        qpath, dims, xdim, xdim);
+}
+
+/* load's check of the loaded tensors: x (when 2-d) against its queries. */
+static int loaded_queries_fit(const rb_dataset *ds, const char *as, const char *qpath) {
+    const rb_tensor *x = rb_dataset_tensor(ds, "x"), *q = rb_dataset_tensor(ds, "queries");
+    if (!*qpath || strcmp(as, "x") || !x || x->ndim != 2 || !q) return RB_OK;
+    return queries_fit(qpath, q->ndim, q->shape, x->shape[1]);
+}
+
 static int load_npy(const rb_params *p, uint64_t seed, rb_dataset *ds) {
     const char *path, *as, *qpath;
     int rc = file_args(p, "npy", &path, &as, &qpath);
@@ -98,6 +120,7 @@ static int load_npy(const rb_params *p, uint64_t seed, rb_dataset *ds) {
     unsigned flags = npy_flags(p);
     rc = npy_into(ds, path, as, flags);
     if (!rc && *qpath) rc = npy_into(ds, qpath, "queries", flags);
+    if (!rc) rc = loaded_queries_fit(ds, as, qpath);
     if (rc) {
         rb_dataset_free(ds);
         return rc;
@@ -129,6 +152,8 @@ static int shape_npy(const rb_params *p, rb_dataset_shape *s) {
     int rc = file_args(p, "npy", &path, &as, &qpath);
     if (!rc) rc = npy_head(path, npy_flags(p), &a);
     if (!rc && *qpath) rc = npy_head(qpath, npy_flags(p), &q);
+    if (!rc && *qpath && !strcmp(as, "x") && a.ndim == 2)
+        rc = queries_fit(qpath, (size_t) q.ndim, q.shape, a.shape[1]);
     if (!rc && !strcmp(as, "x") && a.ndim == 2)
         vectors_shape(s, a.shape[0], a.shape[1], qpath, q.ndim == 2 ? q.shape[0] : 0,
                       q.ndim == 2 ? q.shape[1] : 0);
@@ -265,6 +290,7 @@ static int load_fvecs(const rb_params *p, uint64_t seed, rb_dataset *ds) {
     if (rc) return rc;
     rc = fvecs_into(ds, path, (size_t) rb_params_int(p, "count"), as);
     if (!rc && *qpath) rc = fvecs_into(ds, qpath, 0, "queries");
+    if (!rc) rc = loaded_queries_fit(ds, as, qpath);
     if (rc) {
         rb_dataset_free(ds);
         return rc;
@@ -280,6 +306,7 @@ static int shape_fvecs(const rb_params *p, rb_dataset_shape *s) {
     int rc = file_args(p, "fvecs", &path, &as, &qpath);
     if (!rc) rc = fvecs_head(path, (size_t) rb_params_int(p, "count"), &dim, &n);
     if (!rc && *qpath) rc = fvecs_head(qpath, 0, &qdim, &nq);
+    if (!rc && *qpath && !strcmp(as, "x")) rc = queries_fit(qpath, 2, (size_t[2]){nq, qdim}, dim);
     if (!rc && !strcmp(as, "x")) vectors_shape(s, n, dim, qpath, nq, qdim);
     return rc;
 }

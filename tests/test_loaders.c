@@ -112,6 +112,13 @@ Test(loaders, npy_rejections) {
     expect_error(rbt_load_and_shape(&ds, "npy", 0, "path", "no/such/x.npy", NULL), RB_EIO,
                  "no/such/x.npy: cannot open: No such file or directory", want);
     expect_error(rbt_load_and_shape(&ds, "npy", 0, NULL), RB_EINVAL, "'path' is required", NULL);
+    /* Queries that are not (queries, x's dim): the loader names the file and the shape. */
+    cr_assert_eq(rb_npy_write(rbt_tmp("q3d.npy"), RB_NPY_F32, 3, (size_t[3]){1, 2, 3},
+                              (float[6]){1, 2, 3, 4, 5, 6}),
+                 0);
+    expect_error(
+        rbt_load_and_shape(&ds, "npy", 0, "path", pg, "queries_path", rbt_tmp("q3d.npy"), NULL),
+        RB_EINVAL, "q3d.npy: queries of shape (1, 2, 3); with vectors x of dimension 3", NULL);
     /* A bad queries file fails the whole load and leaves nothing behind. */
     float ok[6] = {1, 2, 3, 4, 5, 6};
     cr_assert_eq(rb_npy_write(rbt_tmp("ok.npy"), RB_NPY_F32, 2, shape, ok), 0);
@@ -387,6 +394,13 @@ Test(loaders, fvecs) {
     /* the count limit stops before the damage */
     cr_assert_eq(rbt_load_and_shape(&ds, "fvecs", 0, "path", p, "count", "2", NULL), 0);
     rb_dataset_free(&ds);
+    /* queries of another dimension than the vectors' */
+    int32_t d5[2] = {5, 5};
+    write_fvecs(p, 3, dims, 0);
+    write_fvecs(pq, 2, d5, 0);
+    expect_error(rbt_load_and_shape(&ds, "fvecs", 0, "path", p, "queries_path", pq, NULL),
+                 RB_EINVAL, "q.fvecs: queries of shape (2, 5); with vectors x of dimension 4",
+                 "(queries, 4)");
     int32_t bad[3] = {4, 4, 5};
     write_fvecs(p, 3, bad, 0);
     expect_error(rbt_load_and_shape(&ds, "fvecs", 0, "path", p, NULL), RB_EFORMAT,

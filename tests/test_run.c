@@ -1172,8 +1172,9 @@ static void keep_going_past(const char *opts, size_t nbad, const char *datasets,
 
 /* Metrics that need queries, on data without them (a vector set and a KV cache generated with
  * queries: 0, a KV dump without Q, a .npy whose queries are not of its vectors' dimension), are
- * refused before the first cell, with the evaluators' own words; the same metrics on the data
- * with queries run. The impossible cells come last. */
+ * refused before the first cell, with the evaluators' own words (a file of queries of another
+ * dimension with the loader's); the same metrics on the data with queries run. The impossible
+ * cells come last. */
 Test(run, preflight_finds_metrics_that_need_queries_the_data_lack) {
     make_dir();
     write_kv_npy("k.npy", 32, 2, 16);
@@ -1201,13 +1202,17 @@ Test(run, preflight_finds_metrics_that_need_queries_the_data_lack) {
     char *err = rejected_before_running(yaml, " --quick", 8);
     const char *hint = "(set 'queries: N' on a generated dataset; 'queries_path' (npy, fvecs), "
                        "'q_path' (kv_npy) or 'q_tensor' (kv_safetensors) on a loaded one)";
+    assert_has(err,
+               "%s/bad.yaml:10:5: method 'rtn' (label 'rtn') on dataset 's0': rtn: metrics "
+               "ip_slope/d_dprod/ip_bias/recall@k need queries of dimension 16 %s (2 cells)",
+               dir, hint);
+    /* queries of another dimension are the dataset's error, naming the file */
+    assert_has(err,
+               "%s/bad.yaml:8:5: dataset 'x8': %s/q8.npy: queries of shape (3, 8); with vectors x "
+               "of dimension 16 they must be (queries, 16) (2 cells)",
+               dir, dir);
     for (int i = 0; i < 2; i++) {
-        const char *ds = i ? "x8" : "s0";
-        assert_has(err,
-                   "%s/bad.yaml:10:5: method 'rtn' (label 'rtn') on dataset '%s': rtn: metrics "
-                   "ip_slope/d_dprod/ip_bias/recall@k need queries of dimension 16 %s (2 cells)",
-                   dir, ds, hint);
-        ds = i ? "kvf" : "kv0";
+        const char *ds = i ? "kvf" : "kv0";
         assert_has(err,
                    "%s/bad.yaml:10:5: method 'rtn' (label 'rtn') on dataset '%s': rtn: the "
                    "attention metrics need queries (tensor 'Q'; set 'queries: N' on a generated "
