@@ -1723,9 +1723,16 @@ int rb_sweep_expand(const rb_config *cfg, rb_cell **cells, size_t *ncells) {
         size_t p = !nd || nd > cap || (nm && nd > cap / nm) ? cap : nd * nm;
         pairs = pairs + p > cap ? cap : pairs + p;
     }
-    if (pairs >= cap || (per && pairs > RB_SWEEP_MAX_CELLS / per))
-        return rb_error_set(RB_ECONFIG, "%s: the sweep has more than %d cells", cfg->path,
-                            RB_SWEEP_MAX_CELLS);
+    if (pairs >= cap || (per && pairs > RB_SWEEP_MAX_CELLS / per)) {
+        char n[32] = "more than 100000";
+        if (pairs < cap) snprintf(n, sizeof n, "%zu", pairs);
+        return rb_error_set(RB_ECONFIG,
+                            "%s: the sweep has more than %d cells (%s (dataset, method) settings "
+                            "x %zu backend%s x %d repeat%s): lower repeats or the swept values",
+                            cfg->path, RB_SWEEP_MAX_CELLS, n, cfg->nbackends,
+                            cfg->nbackends == 1 ? "" : "s", cfg->repeats,
+                            cfg->repeats == 1 ? "" : "s");
+    }
     size_t total = pairs * per;
     rb_cell *out = calloc(total ? total : 1, sizeof *out);
     rb_cell **order = malloc((total ? total : 1) * sizeof *order);
@@ -1775,10 +1782,14 @@ int rb_sweep_expand(const rb_config *cfg, rb_cell **cells, size_t *ncells) {
                             int len = snprintf(c->key, sizeof c->key, "%s|%s|%s|%s|%s|%d", d->name,
                                                m->label, mtext, dtext, c->backend, r);
                             if (len < 0 || (size_t) len >= sizeof c->key) {
-                                rc = rb_error_set(RB_ECONFIG,
-                                                  "%s: cell key longer than %zu characters: "
-                                                  "%.200s...",
-                                                  cfg->path, sizeof c->key - 1, c->key);
+                                rc = rb_error_set(
+                                    RB_ECONFIG,
+                                    "%s:%d:%d: method '%.60s' on dataset '%.60s': the cell key "
+                                    "(names, "
+                                    "label and parameter values) is longer than %zu characters; "
+                                    "shorten the dataset name or the label: %.120s...",
+                                    m->pos.file ? m->pos.file : cfg->path, m->pos.line, m->pos.col,
+                                    m->label, d->name, sizeof c->key - 1, c->key);
                                 break;
                             }
                             order[n] = c;

@@ -871,9 +871,27 @@ Test(config, sweep_limit_and_free_of_empty) {
     rb_cell *cells = (rb_cell *) 1;
     size_t n = 99;
     cr_assert_eq(rb_sweep_expand(&cfg, &cells, &n), RB_ECONFIG);
-    cr_assert(strstr(rb_error_detail(), "more than 100000 cells"), "%s", rb_error_detail());
+    /* 10 x 10 dataset settings x 8 x 10 method settings x 3 backends x 5 repeats */
+    cr_assert(strstr(rb_error_detail(), "more than 100000 cells (8000 (dataset, method) settings x "
+                                        "3 backends x 5 repeats): lower repeats"),
+              "%s", rb_error_detail());
     cr_assert_null(cells);
     cr_assert_eq(n, 0);
     rb_config_free(&cfg);
     rb_config_free(&cfg); /* freeing twice (an emptied config) is harmless */
+    /* a cell key past its buffer names the method entry's place */
+    char yaml[2048], label[601];
+    memset(label, 'L', 600);
+    label[600] = 0;
+    snprintf(yaml, sizeof yaml,
+             "name: t\ndatasets:\n  - {name: d1, kind: tvec}\nmethods:\n  - {method: tq, "
+             "label: %s}\nmetrics: [vnmse]\n",
+             label);
+    load_ok(yaml, &cfg);
+    cr_assert_eq(rb_sweep_expand(&cfg, &cells, &n), RB_ECONFIG);
+    cr_assert(strstr(rb_error_detail(), "cfg.yaml:5:5: method 'LLLL") &&
+                  strstr(rb_error_detail(), "on dataset 'd1': the cell key (names, label and "
+                                            "parameter values) is longer than 511 characters"),
+              "%s", rb_error_detail());
+    rb_config_free(&cfg);
 }
