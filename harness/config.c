@@ -89,7 +89,7 @@
 
 #include "harness/eval.h"
 
-enum { INCLUDE_DEPTH_MAX = 16 };
+enum { INCLUDE_DEPTH_MAX = 16, CONFIG_ITEMS_MAX = 10000 };
 /* Collections nested deeper than this are refused before the document is built: a config needs
  * a handful of levels, and libyaml's scanner takes time quadratic in the depth (100000 '[' ran
  * for minutes). */
@@ -563,11 +563,23 @@ static int load_file(loader *L, const char *file, ref from) {
     if (rc) return rc;
 
     /* An escaped NUL ("\0") would cut every C string the config becomes at that byte: a path
-     * would name another file, a label another series. */
-    for (yaml_node_t *n = s->doc.nodes.start; n < s->doc.nodes.top; n++)
+     * would name another file, a label another series. And the checks that names are unique
+     * compare pairs: a list or mapping of 60000 items took a minute; a config is written by
+     * hand, and CONFIG_ITEMS_MAX items is far past any real one. */
+    for (yaml_node_t *n = s->doc.nodes.start; n < s->doc.nodes.top; n++) {
         if (n->type == YAML_SCALAR_NODE &&
             strlen((const char *) n->data.scalar.value) != n->data.scalar.length)
             return err((ref){s, n}, "a scalar contains a NUL character (\\0)");
+        size_t items = n->type == YAML_SEQUENCE_NODE
+                           ? (size_t) (n->data.sequence.items.top - n->data.sequence.items.start)
+                       : n->type == YAML_MAPPING_NODE
+                           ? (size_t) (n->data.mapping.pairs.top - n->data.mapping.pairs.start)
+                           : 0;
+        if (items > CONFIG_ITEMS_MAX)
+            return err((ref){s, n},
+                       "%s of %zu items; a config's lists and mappings hold at most %d", ntype(n),
+                       items, CONFIG_ITEMS_MAX);
+    }
     ref root = {s, yaml_document_get_root_node(&s->doc)};
     if (root.n->type != YAML_MAPPING_NODE)
         return err(root, "a configuration must be a mapping (name, datasets, ...), not %s",

@@ -895,3 +895,30 @@ Test(config, sweep_limit_and_free_of_empty) {
               "%s", rb_error_detail());
     rb_config_free(&cfg);
 }
+
+/* A list or mapping past CONFIG_ITEMS_MAX (10000) items is refused where it starts: the
+ * uniqueness checks compare pairs, and 60000 took a minute. 10000 items load. */
+Test(config, lists_and_mappings_are_bounded) {
+    for (int over = 0; over < 2; over++) {
+        size_t n = 10000 + (size_t) over, cap = 64 + 16 * n;
+        char *yaml = malloc(cap);
+        size_t used =
+            (size_t) snprintf(yaml, cap, "name: t\ndatasets:\n  - {name: d1, kind: tvec, count: [");
+        for (size_t i = 1; i <= n; i++)
+            used += (size_t) snprintf(yaml + used, cap - used, "%s%zu", i > 1 ? ", " : "", i);
+        snprintf(yaml + used, cap - used, "]}\n");
+        put_file("cfg.yaml", yaml);
+        free(yaml);
+        rb_config cfg;
+        int rc = load("cfg.yaml", &cfg);
+        if (!over) {
+            cr_assert_eq(rc, RB_ECONFIG); /* no methods: a later error, past the bound */
+            cr_assert_null(strstr(rb_error_detail(), "items"), "%s", rb_error_detail());
+            continue;
+        }
+        cr_assert_eq(rc, RB_ECONFIG);
+        cr_assert(strstr(rb_error_detail(), "cfg.yaml:3:35: a list of 10001 items; a config's "
+                                            "lists and mappings hold at most 10000"),
+                  "%s", rb_error_detail());
+    }
+}
