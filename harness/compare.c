@@ -140,6 +140,10 @@ static const char *row_problem(json_t *row) {
     if (h && !json_is_string(h) && !json_is_null(h)) return "dataset_hash";
     json_t *v = json_object_get(row, "value");
     if (!v || !(json_is_number(v) || json_is_null(v))) return "value";
+    /* the fraction of the time the threads waited for a CPU */
+    json_t *w = json_object_get(row, "cpu_wait");
+    if (w && !json_is_null(w) && (!json_is_number(w) || !(json_number_value(w) >= 0)))
+        return "cpu_wait";
     json_t *s = json_object_get(row, "samples"), *x;
     size_t i;
     if (s && !json_is_null(s)) {

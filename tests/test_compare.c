@@ -527,6 +527,16 @@ Test(compare, out_of_range_fields_and_huge_values) {
     cr_assert_eq(run_pair(&p, SHA, SHA, NULL, &t), RB_COMPARE_INCOMPARABLE, "%s", t);
     HAS(t, "missing or invalid field 'samples'");
     free(t);
+    /* a negative cpu_wait would never mark a row busy */
+    neg[3] = 1.5e-3;
+    row_cpu_wait = -0.5;
+    pair_open(&p);
+    common_rows(&p);
+    row(p.fb, "eden", 1, 2, "latency_encode", 1e-3, neg, 10, 0);
+    row_cpu_wait = NAN;
+    cr_assert_eq(run_pair(&p, SHA, SHA, NULL, &t), RB_COMPARE_INCOMPARABLE, "%s", t);
+    HAS(t, "missing or invalid field 'cpu_wait'");
+    free(t);
 
     pair_open(&p);
     for (int r = 0; r < 2; r++) {
