@@ -59,8 +59,6 @@ static int dtype_index(const char *dt) {
     return -1;
 }
 
-/* Reads the header of the open file f and checks the entry of tensor `name` (see
- * rb_safetensors_read_header). */
 /* One tensor's byte range in the data section, for the tiling check. */
 typedef struct st_span {
     uint64_t begin, end;
@@ -86,7 +84,12 @@ static int check_tiling(json_t *root, const char *path, uint64_t data_size) {
     int rc = RB_OK;
     json_object_foreach(root, key, ent) {
         if (!strcmp(key, "__metadata__")) continue;
-        json_t *jo = json_is_object(ent) ? json_object_get(ent, "data_offsets") : NULL;
+        if (!json_is_object(ent)) {
+            rc = rb_error_set(RB_EFORMAT, "%s: tensor '%s': its entry is not a JSON object", path,
+                              key);
+            goto done;
+        }
+        json_t *jo = json_object_get(ent, "data_offsets");
         uint64_t b, e;
         if (!json_is_array(jo) || json_array_size(jo) != 2 || get_u64(json_array_get(jo, 0), &b) ||
             get_u64(json_array_get(jo, 1), &e) || b > e) {
@@ -131,6 +134,8 @@ done:
     return rc;
 }
 
+/* Reads the header of the open file f and checks the entry of tensor `name` (see
+ * rb_safetensors_read_header). */
 static int read_entry(FILE *f, const char *path, const char *name, rb_safetensors_entry *e) {
     int rc = RB_OK;
     char *hdr = NULL;

@@ -243,7 +243,7 @@ Test(loaders, safetensors_good_file) {
 
 Test(loaders, safetensors_rejections) {
     rb_dataset ds;
-    float a[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+    float a[13] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13}; /* 4 bytes past good's 48 too */
     const char *good = "{\"a\": {\"dtype\": \"F32\", \"shape\": [2, 3], \"data_offsets\": [0, 24]},"
                        " \"w\": {\"dtype\": \"F32\", \"shape\": [6], \"data_offsets\": [24, 48]}}";
     const char *p = rbt_tmp("bad.safetensors");
