@@ -4,6 +4,9 @@
  *
  * ---- YAML schema (every error reads "FILE:LINE:COL: message", 1-based) ----
  *
+ * Limits: lists and mappings nest at most 64 deep and hold at most 10000 items (also merged over
+ * includes); a scalar holds no NUL (\0).
+ *
  *   include: base.yaml   # optional; relative to this file. The included file is the base; this
  *                        # file's keys then apply: scalars (name, seed, repeats), backends and
  *                        # each latency key override; datasets, methods, expect, plots append;
@@ -41,7 +44,7 @@
  *       # method and/or label (at least one; must name an entry), dataset (optional, must
  *       # exist), params (optional subset of the method's table; single values only; some cell
  *       # of the sweep must have them), backend (optional, one of backends), metric (required,
- *       # in metrics or an *_latency metric when latency is on), op (~= default, or <= >= < >),
+ *       # in metrics, or OP_latency for an OP in latency.ops), op (~= default, or <= >= < >),
  *       # value (a number) or than (a cell: {label/method, params, dataset, backend}, the same
  *       # one-setting rules; the target is then factor (default 1) x that cell's value of the
  *       # same metric, for "A beats B" claims), rtol (default 0.01) / atol (default 0) for ~=
@@ -366,7 +369,12 @@ static int want_bool(ref r, const char *what, int *out) {
     return RB_OK;
 }
 
+/* Appends r. The merged lists (metrics, datasets, ...) gather items over includes, so they are
+ * bounded here as one file's lists are where they are read (CONFIG_ITEMS_MAX). */
 static int push(refvec *v, ref r) {
+    if (v->n == CONFIG_ITEMS_MAX)
+        return err(r, "item %d of a list merged over includes; a config's lists hold at most %d",
+                   CONFIG_ITEMS_MAX + 1, CONFIG_ITEMS_MAX);
     if (v->n == v->cap) {
         size_t cap = v->cap ? 2 * v->cap : 8;
         ref *p = realloc(v->v, cap * sizeof *p);
@@ -1201,16 +1209,17 @@ static int build_plot(rb_config *cfg, ref item) {
     size_t ylen = strlen(s);
     int sliced = ylen > 5 && !strcmp(s + ylen - 5, "/head"); /* per-slice rows: layer, head */
     if (!metric_computed(cfg, s) && !kfamily)
-        return err(
-            yv, "plot: y '%s' is not a metric the run computes (metrics: %s)", s,
-            names_of(cfg->metrics, cfg->nmetrics, sizeof *cfg->metrics, (char[512]){0}, 512));
+        return err(yv, "plot: y '%s' is not a metric the run computes (metrics: %s): %s", s,
+                   names_of(cfg->metrics, cfg->nmetrics, sizeof *cfg->metrics, (char[512]){0}, 512),
+                   how_computed(s));
     if (!(p->y = strdup(s))) return oom();
     if (xm.n) {
         if ((rc = want_string(xm, "plot x_metric", &s))) return rc;
         if (!metric_computed(cfg, s))
             return err(
-                xm, "plot: x_metric '%s' is not a metric the run computes (metrics: %s)", s,
-                names_of(cfg->metrics, cfg->nmetrics, sizeof *cfg->metrics, (char[512]){0}, 512));
+                xm, "plot: x_metric '%s' is not a metric the run computes (metrics: %s): %s", s,
+                names_of(cfg->metrics, cfg->nmetrics, sizeof *cfg->metrics, (char[512]){0}, 512),
+                how_computed(s));
         if (kfamily || sliced)
             return err(xm, "plot: x_metric needs a y with one value per cell (not %s)", p->y);
         size_t n = strlen(s);
@@ -1718,6 +1727,23 @@ static int cmp_key(const void *a, const void *b) {
     return strcmp((*(rb_cell *const *) a)->key, (*(rb_cell *const *) b)->key);
 }
 
+/* A cell key past its buffer: the error at the entry whose text is the larger part of it (the
+ * dataset's name and parameter values, paths included, or the method's label and values). */
+static int key_too_long(const rb_config *cfg, const rb_dataset_entry *d, const rb_method_entry *m,
+                        const char *dtext, const char *mtext, size_t max) {
+    int ds = strlen(d->name) + strlen(dtext) >= strlen(m->label) + strlen(mtext);
+    const rb_srcpos *at = ds ? &d->pos : &m->pos;
+    return rb_error_set(
+        RB_ECONFIG,
+        "%s:%d:%d: %s '%.60s' (with %s '%.60s'): the cell key (names, label and "
+        "parameter values) is longer than %zu characters; shorten %s",
+        at->file ? at->file : cfg->path, at->line, at->col, ds ? "dataset" : "method",
+        ds ? d->name : m->label, ds ? "method" : "dataset", ds ? m->label : d->name, max,
+        ds ? "the dataset's name or its parameter values (a relative path for a long "
+             "absolute one)"
+           : "the label or the method's parameter values");
+}
+
 int rb_sweep_expand(const rb_config *cfg, rb_cell **cells, size_t *ncells) {
     *cells = NULL;
     *ncells = 0;
@@ -1736,11 +1762,15 @@ int rb_sweep_expand(const rb_config *cfg, rb_cell **cells, size_t *ncells) {
         pairs = pairs + p > cap ? cap : pairs + p;
     }
     if (pairs >= cap || (per && pairs > RB_SWEEP_MAX_CELLS / per)) {
-        char n[32] = "more than 100000";
-        if (pairs < cap) snprintf(n, sizeof n, "%zu", pairs);
+        char n[48];
+        if (pairs < cap)
+            snprintf(n, sizeof n, "%zu", pairs);
+        else
+            snprintf(n, sizeof n, "more than %d", RB_SWEEP_MAX_CELLS);
         return rb_error_set(RB_ECONFIG,
                             "%s: the sweep has more than %d cells (%s (dataset, method) settings "
-                            "x %zu backend%s x %d repeat%s): lower repeats or the swept values",
+                            "x %zu backend%s x %d repeat%s): lower the repeats, the backends or "
+                            "the swept values",
                             cfg->path, RB_SWEEP_MAX_CELLS, n, cfg->nbackends,
                             cfg->nbackends == 1 ? "" : "s", cfg->repeats,
                             cfg->repeats == 1 ? "" : "s");
@@ -1794,14 +1824,7 @@ int rb_sweep_expand(const rb_config *cfg, rb_cell **cells, size_t *ncells) {
                             int len = snprintf(c->key, sizeof c->key, "%s|%s|%s|%s|%s|%d", d->name,
                                                m->label, mtext, dtext, c->backend, r);
                             if (len < 0 || (size_t) len >= sizeof c->key) {
-                                rc = rb_error_set(
-                                    RB_ECONFIG,
-                                    "%s:%d:%d: method '%.60s' on dataset '%.60s': the cell key "
-                                    "(names, "
-                                    "label and parameter values) is longer than %zu characters; "
-                                    "shorten the dataset name or the label: %.120s...",
-                                    m->pos.file ? m->pos.file : cfg->path, m->pos.line, m->pos.col,
-                                    m->label, d->name, sizeof c->key - 1, c->key);
+                                rc = key_too_long(cfg, d, m, dtext, mtext, sizeof c->key - 1);
                                 break;
                             }
                             order[n] = c;

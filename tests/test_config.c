@@ -370,7 +370,7 @@ static const struct bad_case {
     ROW("plot y the timing of an op the latency pass does not run",
         BASE "latency: {ops: [encode]}\nplots:\n  - {x: bits, y: decode_latency}\n",
         "cfg.yaml:9:18: plot: y 'decode_latency' is not a metric the run computes (metrics: vnmse, "
-        "bits)"),
+        "bits): add its op to 'latency: {ops: [...]}'"),
     ROW("plot with neither x nor x_metric", BASE "plots:\n  - {y: vnmse}\n",
         "cfg.yaml:8:5: plot: 'x' (or 'x_metric') is required"),
     ROW("plot logy not a bool", BASE "plots:\n  - {x: bits, y: vnmse, logy: maybe}\n",
@@ -873,7 +873,7 @@ Test(config, sweep_limit_and_free_of_empty) {
     cr_assert_eq(rb_sweep_expand(&cfg, &cells, &n), RB_ECONFIG);
     /* 10 x 10 dataset settings x 8 x 10 method settings x 3 backends x 5 repeats */
     cr_assert(strstr(rb_error_detail(), "more than 100000 cells (8000 (dataset, method) settings x "
-                                        "3 backends x 5 repeats): lower repeats"),
+                                        "3 backends x 5 repeats): lower the repeats"),
               "%s", rb_error_detail());
     cr_assert_null(cells);
     cr_assert_eq(n, 0);
@@ -890,8 +890,21 @@ Test(config, sweep_limit_and_free_of_empty) {
     load_ok(yaml, &cfg);
     cr_assert_eq(rb_sweep_expand(&cfg, &cells, &n), RB_ECONFIG);
     cr_assert(strstr(rb_error_detail(), "cfg.yaml:5:5: method 'LLLL") &&
-                  strstr(rb_error_detail(), "on dataset 'd1': the cell key (names, label and "
-                                            "parameter values) is longer than 511 characters"),
+                  strstr(rb_error_detail(), "(with dataset 'd1'): the cell key (names, label and "
+                                            "parameter values) is longer than 511 characters; "
+                                            "shorten the label"),
+              "%s", rb_error_detail());
+    rb_config_free(&cfg);
+    /* ... at the dataset entry when the dataset's text is the larger part */
+    snprintf(yaml, sizeof yaml,
+             "name: t\ndatasets:\n  - {name: %s, kind: tvec}\nmethods:\n  - {method: tq}\n"
+             "metrics: [vnmse]\n",
+             label);
+    load_ok(yaml, &cfg);
+    cr_assert_eq(rb_sweep_expand(&cfg, &cells, &n), RB_ECONFIG);
+    cr_assert(strstr(rb_error_detail(), "cfg.yaml:3:5: dataset 'LLLL") &&
+                  strstr(rb_error_detail(), "(with method 'tq')") &&
+                  strstr(rb_error_detail(), "shorten the dataset's name or its parameter values"),
               "%s", rb_error_detail());
     rb_config_free(&cfg);
 }
@@ -921,4 +934,20 @@ Test(config, lists_and_mappings_are_bounded) {
                                             "lists and mappings hold at most 10000"),
                   "%s", rb_error_detail());
     }
+    /* the bound holds for lists merged over includes: 6000 metrics in each of two files */
+    for (int f = 0; f < 2; f++) {
+        size_t cap = 64 + 16 * 6000;
+        char *yaml = malloc(cap);
+        size_t used = (size_t) snprintf(yaml, cap, "%smetrics: [", f ? "" : "include: inc.yaml\n");
+        for (int i = 0; i < 6000; i++)
+            used += (size_t) snprintf(yaml + used, cap - used, "%sm%d_%d", i ? ", " : "", f, i);
+        snprintf(yaml + used, cap - used, "]\n");
+        put_file(f ? "inc.yaml" : "cfg.yaml", yaml);
+        free(yaml);
+    }
+    rb_config cfg;
+    cr_assert_eq(load("cfg.yaml", &cfg), RB_ECONFIG);
+    cr_assert(strstr(rb_error_detail(), "item 10001 of a list merged over includes; a config's "
+                                        "lists hold at most 10000"),
+              "%s", rb_error_detail());
 }
