@@ -84,15 +84,15 @@ static void ratio_se(const double *a, const double *b, size_t n, double *r, doub
     *se = n > 1 && sb != 0 ? sqrt((double) n / (double) (n - 1) * s2) / fabs(sb) : NAN;
 }
 
-/* A score that is not finite would surface only as null ip metrics and a wrong recall: an error
- * naming the pair. The true <y, x> overflows fp32 only for norms whose product nears FLT_MAX;
- * an estimate (from a finite reconstruction, or the codec's estimator) where the codec's
- * arithmetic did. */
+/* A score that is not finite would surface only as null ip metrics or a wrong recall: an error
+ * naming the pair, for every metric that scores (ip_slope, d_dprod, ip_bias, recall@k). The true
+ * <y, x> overflows fp32 only for norms whose product nears FLT_MAX; an estimate (from a finite
+ * reconstruction, or the codec's estimator) where the codec's arithmetic did. */
 static int check_score(const char *name, float t, float e, size_t i, size_t j, double xn,
                        double yn) {
     if (!isfinite(t))
         return rb_error_set(RB_ENUMERIC,
-                            "ip metrics: the score <y, x> of base vector %zu and query %zu "
+                            "scores: the score <y, x> of base vector %zu and query %zu "
                             "overflows fp32 (|x| = %.3g, |y| = %.3g)",
                             i, j, sqrt(xn), sqrt(yn));
     if (!isfinite(e))
@@ -226,9 +226,9 @@ int rb_eval_codec_check_queries(const rb_method *m, const char *const *metrics, 
 /* Recall@1@k: the fraction of queries whose true top-1 base vector (by exact inner product) is
  * among the k best by estimated score. Only the rank of that one vector matters: the number of
  * base vectors scored strictly higher, plus those scored equal at a lower index (ties go to the
- * lower index, as for the true top-1). A NaN estimate of the top-1 counts as a miss. The
- * estimates are recomputed block by block, so memory stays O(block x nq). Standard error:
- * binomial, sqrt(p (1 - p) / nq). */
+ * lower index, as for the true top-1). Every estimate is finite (eval_ip, which runs first,
+ * makes a non-finite one an error). The estimates are recomputed block by block, so memory stays
+ * O(block x nq). Standard error: binomial, sqrt(p (1 - p) / nq). */
 static int eval_recall(const rb_method *m, void *st, const float *xh, const uint8_t *codes,
                        size_t cb, size_t count, size_t d, const rb_tensor *q, const size_t *top,
                        const float *top_est, const char *const *metrics, size_t nmetrics,
@@ -246,8 +246,6 @@ static int eval_recall(const rb_method *m, void *st, const float *xh, const uint
                 rank[j] += e > et || (e == et && b + i < top[j]);
             }
     }
-    for (size_t j = 0; !rc && j < nq; j++)
-        if (isnan(top_est[j])) rank[j] = count;
     for (size_t t = 0; !rc && t < nmetrics; t++) {
         size_t k = recall_k(metrics[t]);
         if (!k) continue;

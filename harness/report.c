@@ -1466,7 +1466,11 @@ static int plot_one(FILE *f, const char *dir, int idx, json_t *spec, json_t *row
         fputs("set xtics (", gp);
         int first = 1;
         json_object_foreach(xorder, xt, xv) {
-            fprintf(gp, "%s%s", first ? "" : ", ", xt);
+            double dv;
+            char num[32];
+            is_number(xt, &dv); /* the number parsed, not the text (strtod skips white space) */
+            rb_fmt_double(num, sizeof num, dv);
+            fprintf(gp, "%s%s", first ? "" : ", ", num);
             first = 0;
         }
         fputs(")\n", gp);

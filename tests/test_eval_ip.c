@@ -285,7 +285,7 @@ Test(eval_ip, non_finite_scores_are_named) {
     }
     cr_assert_eq(rb_eval_codec(&exact, &p, &ds, seed, names, 2, collect, &g), RB_ENUMERIC);
     cr_assert(strstr(rb_error_detail(),
-                     "ip metrics: the score <y, x> of base vector 7 and query 3 overflows fp32") !=
+                     "scores: the score <y, x> of base vector 7 and query 3 overflows fp32") !=
                   NULL,
               "%s", rb_error_detail());
     rb_dataset_free(&ds);
