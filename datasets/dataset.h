@@ -62,9 +62,9 @@ typedef struct rb_dataset_shape {
     size_t dim;  /* vectors (codec data): the length of a row of x */
     size_t rows; /* vectors: the rows of x (the base set of recall@K) */
     /* The queries the evaluators can use, or RB_SHAPE_UNKNOWN (what the runner sets before it
-     * asks the hook): for vectors the rows of 'queries' of x's dim (0 when there are none, or
-     * when the file's are not of x's dim, which the evaluator refuses as it refuses none); for KV
-     * data the query tokens of Q (its token axis; 0 without Q). */
+     * asks the hook): for vectors the rows of 'queries' (0 when there are none; a file of queries
+     * that are not of x's dim is the hook's error, as it is load's); for KV data the query tokens
+     * of Q (its token axis; 0 without Q). */
     size_t queries;
     size_t heads, head_dim, tokens; /* KV data: K and V are tokens x heads x head_dim */
     size_t calib_tokens;            /* KV data: calibration tokens K_calib, V_calib (0: none) */
@@ -81,8 +81,9 @@ typedef struct rb_dataset_shape {
  * only their files' headers and return the error load would give for every defect a header shows
  * (a missing file, a bad header or dtype, a size that does not match the shape, K and V of
  * different shapes, a calibration split the dump cannot give), so that a run finds them before
- * its first cell. What only the data show (NaN, Inf; an fvecs vector of another dimension in a
- * file whose size is a whole number of vector 0's records) is still found by load. */
+ * its first cell. What only the data show (NaN, Inf; KV values past RB_KV_ABS_MAX; an fvecs
+ * vector of another dimension in a file whose size is a whole number of vector 0's records) is
+ * still found by load. */
 typedef struct rb_dataset_kind {
     const char *name;
     const char *summary;

@@ -179,9 +179,6 @@ static int plan(const char *kind, const rb_params *p, const rb_tensor *const src
                                 kind, C, file[ST_KC]);
         axes(Kc, a);
         calib = a[1];
-        if (!calib) /* not "no calibration": the files were given */
-            return rb_error_set(RB_EINVAL, "%s: %s: the calibration keys have no tokens (shape %s)",
-                                kind, file[ST_KC], shape_text(Kc, s1, sizeof s1));
         if (Kc->ndim != K->ndim || a[0] != ka[0] || a[2] != ka[2] || a[3] != ka[3])
             return rb_error_set(RB_EINVAL,
                                 "%s: shape mismatch: calibration keys %s are %s, keys %s are %s "
@@ -194,6 +191,9 @@ static int plan(const char *kind, const rb_params *p, const rb_tensor *const src
                                 "values %s are %s",
                                 kind, file[ST_KC], shape_text(Kc, s1, sizeof s1), file[ST_VC],
                                 shape_text(Vc, s2, sizeof s2));
+        if (!calib) /* not "no calibration": the files were given */
+            return rb_error_set(RB_EINVAL, "%s: %s: the calibration keys have no tokens (shape %s)",
+                                kind, file[ST_KC], shape_text(Kc, s1, sizeof s1));
     } else if (C >= T) {
         return rb_error_set(RB_EINVAL,
                             "%s: %s: too few tokens for the calibration split: calib_tokens = %zu "
@@ -219,11 +219,12 @@ static int plan(const char *kind, const rb_params *p, const rb_tensor *const src
     return RB_OK;
 }
 
-/* Fills ds from the staged tensors (see plan) with the evaluation and calibration splits and
- * kv_meta. */
 /* The first element of a staged tensor beyond RB_KV_ABS_MAX, named by its file and its (layer,)
- * token, head and channel. After plan: the shapes are valid. */
-static int check_range(const rb_tensor *const src[ST_COUNT], const char *const file[ST_COUNT]) {
+ * token, head and channel. Every token of every tensor is checked, those a `tokens:` limit
+ * leaves out of the evaluation too: the file is what is wrong. After plan: the shapes are valid.
+ * Only the data show it, so the shape hook (a dry run) cannot. */
+static int check_range(const char *kind, const rb_tensor *const src[ST_COUNT],
+                       const char *const file[ST_COUNT]) {
     for (int i = 0; i < ST_COUNT; i++) {
         const rb_tensor *t = src[i];
         if (!t) continue;
@@ -234,26 +235,28 @@ static int check_range(const rb_tensor *const src[ST_COUNT], const char *const f
             size_t c = e % a[3], h = e / a[3] % a[2], tok = e / (a[3] * a[2]) % a[1],
                    l = e / (a[3] * a[2] * a[1]);
             char layer[48] = "";
-            if (t->ndim == 4) snprintf(layer, sizeof layer, "layer %zu, ", l);
+            if (a[0] > 1) snprintf(layer, sizeof layer, "layer %zu, ", l);
             return rb_error_set(RB_ENUMERIC,
-                                "%s: %s at %stoken %zu, head %zu, channel %zu is %g, beyond the "
-                                "+-2^48 (%.3g) that KV data may hold: past it fp32 overflows in "
-                                "the scores q.k and in the methods' rotations (a corrupt or "
+                                "%s: %s: %s at %stoken %zu, head %zu, channel %zu is %g, beyond "
+                                "the +-2^48 (%.3g) that KV data may hold: past it fp32 overflows "
+                                "in the scores q.k and in the methods' rotations (a corrupt or "
                                 "mislabelled dump?)",
-                                file[i], stage_names[i], layer, tok, h, c, (double) t->data[e],
-                                RB_KV_ABS_MAX);
+                                kind, file[i], stage_names[i], layer, tok, h, c,
+                                (double) t->data[e], RB_KV_ABS_MAX);
         }
     }
     return RB_OK;
 }
 
+/* Fills ds from the staged tensors (see plan) with the evaluation and calibration splits and
+ * kv_meta. */
 static int finish(const char *kind, const rb_params *p, const rb_tensor *const src[ST_COUNT],
                   const char *const file[ST_COUNT], rb_dataset *ds) {
     const rb_tensor *K = src[ST_K], *V = src[ST_V], *Q = src[ST_Q];
     kv_split sp;
     size_t a[4];
     int rc = plan(kind, p, src, file, &sp);
-    if (!rc) rc = check_range(src, file);
+    if (!rc) rc = check_range(kind, src, file);
     if (!rc) rc = take_tokens(ds, "K", K, sp.e0, sp.n);
     if (!rc) rc = take_tokens(ds, "V", V, sp.e0, sp.n);
     if (!rc && Q) {
@@ -312,7 +315,8 @@ static int kv_load(const char *kind, kv_stage_fn stage, const rb_params *p, rb_d
 }
 
 /* The shape hook of both loaders: the headers through plan, so that every error load would give
- * before it copies a token is the same here; the shape is what load's tensors will be. */
+ * before it copies a token is the same here, but for the values' range (check_range), which only
+ * the data show; the shape is what load's tensors will be. */
 static int kv_shape(const char *kind, kv_stage_fn stage, const rb_params *p, rb_dataset_shape *sh) {
     kv_src s = {.data = 0};
     kv_split sp;

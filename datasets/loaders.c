@@ -129,14 +129,13 @@ static int load_npy(const rb_params *p, uint64_t seed, rb_dataset *ds) {
     return RB_OK;
 }
 
-/* The shape of vectors stored as 'x' (rows x dim) with the queries of queries_path (nq x qdim),
- * when one is given: the queries count only when they are of x's dim, as the evaluators take
- * them. */
+/* The shape of vectors stored as 'x' (rows x dim) with the nq queries of queries_path, when one
+ * is given (queries_fit has checked them: (nq, dim)). */
 static void vectors_shape(rb_dataset_shape *s, size_t rows, size_t dim, const char *qpath,
-                          size_t nq, size_t qdim) {
+                          size_t nq) {
     s->dim = dim;
     s->rows = rows;
-    s->queries = *qpath && qdim == dim ? nq : 0;
+    s->queries = *qpath ? nq : 0;
 }
 
 /* rb_npy_read_header with npy_into's own rule. */
@@ -155,8 +154,7 @@ static int shape_npy(const rb_params *p, rb_dataset_shape *s) {
     if (!rc && *qpath && !strcmp(as, "x") && a.ndim == 2)
         rc = queries_fit(qpath, (size_t) q.ndim, q.shape, a.shape[1]);
     if (!rc && !strcmp(as, "x") && a.ndim == 2)
-        vectors_shape(s, a.shape[0], a.shape[1], qpath, q.ndim == 2 ? q.shape[0] : 0,
-                      q.ndim == 2 ? q.shape[1] : 0);
+        vectors_shape(s, a.shape[0], a.shape[1], qpath, q.ndim == 2 ? q.shape[0] : 0);
     return rc;
 }
 
@@ -307,7 +305,7 @@ static int shape_fvecs(const rb_params *p, rb_dataset_shape *s) {
     if (!rc) rc = fvecs_head(path, (size_t) rb_params_int(p, "count"), &dim, &n);
     if (!rc && *qpath) rc = fvecs_head(qpath, 0, &qdim, &nq);
     if (!rc && *qpath && !strcmp(as, "x")) rc = queries_fit(qpath, 2, (size_t[2]){nq, qdim}, dim);
-    if (!rc && !strcmp(as, "x")) vectors_shape(s, n, dim, qpath, nq, qdim);
+    if (!rc && !strcmp(as, "x")) vectors_shape(s, n, dim, qpath, nq);
     return rc;
 }
 

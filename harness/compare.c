@@ -194,7 +194,7 @@ static int group_add(side *s, json_t *row, size_t line, FILE *out) {
     double val = json_is_number(v) ? json_number_value(v) : NAN;
     g->nval++;
     if (isfinite(val))
-        g->mean += (val - g->mean) / (double) (g->nval - g->nnan);
+        g->mean += val / (double) (g->nval - g->nnan) - g->mean / (double) (g->nval - g->nnan);
     else
         g->nnan++;
     size_t i;

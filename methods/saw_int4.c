@@ -101,7 +101,8 @@ static int saw_create(const rb_params *p, const rb_kv_geom *g, uint64_t seed, vo
 /* A (scale, zero point) pair that is not finite: at scale_bits 16 one beyond fp16 (65504), a
  * row whose values lie far from 0 against their range; at either width a row whose block
  * Hadamard or range (max - min) overflowed fp32, values near FLT_MAX (the KV loaders stop those
- * at RB_KV_ABS_MAX; this covers callers with data of their own). Say which. */
+ * at RB_KV_ABS_MAX; this covers callers with data of their own), or at 32 a constant row beyond
+ * about 2e29 (its range is floored at 1e-8, so z = -min / scale overflows). Say which. */
 static int check_sz(const saw *s, const float *x, const float *sz, size_t r0, size_t rows, size_t m,
                     const char *what) {
     for (size_t r = 0; r < rows; r++) {
@@ -110,10 +111,15 @@ static int check_sz(const saw *s, const float *x, const float *sz, size_t r0, si
         double big = 0;
         for (size_t j = 0; j < s->dim; j++) big = fmax(big, fabs((double) x[r * s->dim + j]));
         /* max - min <= 2 sqrt(m) max|x|: below FLT_MAX / (4 sqrt(m)) nothing overflowed */
-        if (s->scale_bits == 32 || big > FLT_MAX / (4.0 * sqrt((double) m)))
+        if (big > FLT_MAX / (4.0 * sqrt((double) m)))
             return rb_error_set(RB_ENUMERIC,
                                 "saw_int4: token %zu, head %zu, %s: the rotated row or its range "
                                 "overflows fp32 (|x| up to %g)",
+                                tok, head, what, big);
+        if (s->scale_bits == 32) /* a near-constant row far from 0: z = -min / scale */
+            return rb_error_set(RB_ENUMERIC,
+                                "saw_int4: token %zu, head %zu, %s: the zero point overflows fp32 "
+                                "(values up to %g against a range of almost 0)",
                                 tok, head, what, big);
         return rb_error_set(RB_ENUMERIC,
                             "saw_int4: token %zu, head %zu, %s: the %s is beyond the fp16 it is "

@@ -562,6 +562,16 @@ Test(kv_saw_int4, method_names_rows_that_overflow_fp32) {
         m->kv->destroy(st);
         memcpy(x + at, keep, sizeof keep);
     }
+    /* A constant row of 1e30, unrotated: its range floors at 1e-8, z = -1e30 / scale overflows
+     * and the message says so (nothing near FLT_MAX was rotated). */
+    for (size_t j = 0; j < D; j++) K[(1 * H + 1) * D + j] = 1e30f; /* token 1, head 1 */
+    int rc;
+    void *st = make("none", "128", "32", H, D, T, &rc);
+    cr_assert_eq(rc, 0);
+    cr_assert_eq(m->kv->append(st, K, V, T), RB_ENUMERIC);
+    cr_assert(strstr(rb_error_detail(), "token 1, head 1, key: the zero point overflows fp32"),
+              "%s", rb_error_detail());
+    m->kv->destroy(st);
     free(K);
     free(V);
 }

@@ -320,6 +320,10 @@ Test(npy, rejections) {
               "'shape': (4,), }",
               f, sizeof f);
     expect_fail(tmp("long.npy"), RB_EFORMAT, 0, "string too long", NULL);
+    /* 15 characters fill the 16-byte descr field exactly: read whole, then refused as a dtype */
+    write_npy(tmp("d15.npy"), 1,
+              "{'descr': '<f4xxxxxxxxxxxx', 'fortran_order': False, 'shape': (4,), }", f, sizeof f);
+    expect_fail(tmp("d15.npy"), RB_EFORMAT, 0, "unsupported dtype '<f4xxxxxxxxxxxx'", NULL);
 
     /* unsupported version */
     write_npy(tmp("ver.npy"), 4, ok, f, sizeof f);

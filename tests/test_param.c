@@ -166,3 +166,19 @@ Test(param, bool_spellings) {
     cr_assert(!rb_params_bool(&p, "sym"));
     cr_assert_str_eq(p.text[2], "false", "the canonical text");
 }
+
+/* Range errors print the bounds exactly, not in %g (1..2.14748e+09). */
+Test(param, range_errors_print_exact_bounds) {
+    static const rb_param_def big[] = {
+        RB_PARAM_INT("count", "1", 1, 2147483648.0, "vectors"),
+        RB_PARAM_FLOAT("scale", "1", 0.001, 123456789.5, "scale"),
+    };
+    rb_params p;
+    rb_params_init(&p, big, 2);
+    cr_assert_eq(rb_params_set(&p, "count", "0"), RB_EINVAL);
+    cr_assert(strstr(rb_error_detail(), "'count': 0 is outside 1..2147483648"), "%s",
+              rb_error_detail());
+    cr_assert_eq(rb_params_set(&p, "scale", "2e9"), RB_EINVAL);
+    cr_assert(strstr(rb_error_detail(), "'scale': 2e9 is outside 0.001..123456789.5"), "%s",
+              rb_error_detail());
+}
