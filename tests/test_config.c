@@ -879,34 +879,34 @@ Test(config, sweep_limit_and_free_of_empty) {
     cr_assert_eq(n, 0);
     rb_config_free(&cfg);
     rb_config_free(&cfg); /* freeing twice (an emptied config) is harmless */
-    /* a cell key past its buffer names the method entry's place */
+    /* A cell key past its buffer is reported at the entry whose text is the larger part: a
+     * 600-character label, then a 600-character dataset name. */
+    static const struct {
+        const char *pre, *post, *at, *with, *advice;
+    } keys[] = {
+        {"name: t\ndatasets:\n  - {name: d1, kind: tvec}\nmethods:\n  - {method: tq, label: ",
+         "}\nmetrics: [vnmse]\n", "cfg.yaml:5:5: method 'LLLL", "(with dataset 'd1')",
+         "shorten the label"},
+        {"name: t\ndatasets:\n  - {name: ",
+         ", kind: tvec}\nmethods:\n  - {method: tq}\n"
+         "metrics: [vnmse]\n",
+         "cfg.yaml:3:5: dataset 'LLLL", "(with method 'tq')",
+         "shorten the dataset's name or its parameter values"},
+    };
     char yaml[2048], label[601];
     memset(label, 'L', 600);
     label[600] = 0;
-    snprintf(yaml, sizeof yaml,
-             "name: t\ndatasets:\n  - {name: d1, kind: tvec}\nmethods:\n  - {method: tq, "
-             "label: %s}\nmetrics: [vnmse]\n",
-             label);
-    load_ok(yaml, &cfg);
-    cr_assert_eq(rb_sweep_expand(&cfg, &cells, &n), RB_ECONFIG);
-    cr_assert(strstr(rb_error_detail(), "cfg.yaml:5:5: method 'LLLL") &&
-                  strstr(rb_error_detail(), "(with dataset 'd1'): the cell key (names, label and "
-                                            "parameter values) is longer than 511 characters; "
-                                            "shorten the label"),
-              "%s", rb_error_detail());
-    rb_config_free(&cfg);
-    /* ... at the dataset entry when the dataset's text is the larger part */
-    snprintf(yaml, sizeof yaml,
-             "name: t\ndatasets:\n  - {name: %s, kind: tvec}\nmethods:\n  - {method: tq}\n"
-             "metrics: [vnmse]\n",
-             label);
-    load_ok(yaml, &cfg);
-    cr_assert_eq(rb_sweep_expand(&cfg, &cells, &n), RB_ECONFIG);
-    cr_assert(strstr(rb_error_detail(), "cfg.yaml:3:5: dataset 'LLLL") &&
-                  strstr(rb_error_detail(), "(with method 'tq')") &&
-                  strstr(rb_error_detail(), "shorten the dataset's name or its parameter values"),
-              "%s", rb_error_detail());
-    rb_config_free(&cfg);
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        snprintf(yaml, sizeof yaml, "%s%s%s", keys[i].pre, label, keys[i].post);
+        load_ok(yaml, &cfg);
+        cr_assert_eq(rb_sweep_expand(&cfg, &cells, &n), RB_ECONFIG);
+        const char *e = rb_error_detail();
+        cr_assert(strstr(e, keys[i].at) && strstr(e, keys[i].with) && strstr(e, keys[i].advice) &&
+                      strstr(e, "the cell key (names, label and parameter values) is longer "
+                                "than 511 characters"),
+                  "case %zu: %s", i, e);
+        rb_config_free(&cfg);
+    }
 }
 
 /* A list or mapping past CONFIG_ITEMS_MAX (10000) items is refused where it starts: the
