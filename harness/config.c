@@ -313,9 +313,21 @@ static int want_string(ref r, const char *what, const char **out) {
     return RB_OK;
 }
 
-/* A name that goes into cell keys: non-empty, no '|'. */
-static int want_token(ref r, const char *what, const char **out) {
+/* Text that names things (the run, datasets, labels): a line break or an escape sequence in it
+ * would garble the terminal, the report's tables and the plots. */
+static int want_plain(ref r, const char *what, const char **out) {
     int rc = want_string(r, what, out);
+    if (rc) return rc;
+    for (const char *c = *out; *c; c++)
+        if ((unsigned char) *c < 0x20 || *c == 0x7f)
+            return err(r, "%s must not contain control characters (a line break, tab or escape)",
+                       what);
+    return RB_OK;
+}
+
+/* A name that goes into cell keys: plain text, non-empty, no '|'. */
+static int want_token(ref r, const char *what, const char **out) {
+    int rc = want_plain(r, what, out);
     if (rc) return rc;
     if (strchr(*out, '|')) return err(r, "%s '%s' must not contain '|'", what, *out);
     return RB_OK;
@@ -1344,7 +1356,7 @@ static int build(loader *L, rb_config *cfg) {
 
     if (!L->name.n) return err(L->top, "'name' is required");
     const char *s;
-    if ((rc = want_string(L->name, "'name'", &s))) return rc;
+    if ((rc = want_plain(L->name, "'name'", &s))) return rc;
     if (!(cfg->name = strdup(s))) return oom();
     cfg->seed = 1;
     if (L->seed.n && (rc = want_u64(L->seed, "seed", 0, UINT64_MAX, &cfg->seed))) return rc;

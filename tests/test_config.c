@@ -213,6 +213,13 @@ static const struct bad_case {
         "cfg.yaml:4:12: duplicate dataset name 'd1' (first at line 3)"),
     ROW("'|' in a dataset name", DS_ "  - {name: a|b, kind: tvec}\n",
         "cfg.yaml:3:12: dataset name 'a|b' must not contain '|'"),
+    ROW("escape sequence in the run name",
+        "name: \"run\\e[31m\"\ndatasets:\n  - {name: d1, kind: tvec}\nmethods:\n  - {method: "
+        "tq}\n" MT_,
+        "cfg.yaml:1:7: 'name' must not contain control characters"),
+    ROW("line break in a label", DS_ MS_ "  - {method: tq, label: \"a\\nb\"}\n" MT_,
+        "cfg.yaml:5:25: label must not contain control characters (a line break, tab or "
+        "escape)"),
     ROW("method param not an integer", DS_ MS_ "  - {method: tq, params: {bits: two}}\n" MT_,
         "cfg.yaml:5:33: method 'tq': parameter 'bits': 'two' is not an integer"),
     ROW("method param not a choice",
