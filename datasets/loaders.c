@@ -33,6 +33,14 @@ static const rb_param_def npy_params[] = {
                   "bfloat16"),
 };
 
+/* A shape as "(a, b, c)", for messages. */
+static void dims_text(size_t ndim, const size_t *shape, char *buf, size_t size) {
+    size_t o = (size_t) snprintf(buf, size, "(");
+    for (size_t j = 0; j < ndim && o < size; j++)
+        o += (size_t) snprintf(buf + o, size - o, "%s%zu", j ? ", " : "", shape[j]);
+    if (o < size) snprintf(buf + o, size - o, ")");
+}
+
 /* A file's array as a dataset tensor: 1 to RB_TENSOR_NDIM_MAX axes and at least one element.
  * Checked on the header, so the preflight (and a dry run) refuses what every method would. */
 static int npy_as_tensor(const char *path, const rb_npy_array *a) {
@@ -46,10 +54,7 @@ static int npy_as_tensor(const char *path, const rb_npy_array *a) {
                             path, RB_TENSOR_NDIM_MAX);
     if (a->count == 0) { /* a zero in the shape */
         char dims[96];
-        size_t o = (size_t) snprintf(dims, sizeof dims, "(");
-        for (int j = 0; j < a->ndim && o < sizeof dims; j++)
-            o += (size_t) snprintf(dims + o, sizeof dims - o, "%s%zu", j ? ", " : "", a->shape[j]);
-        if (o < sizeof dims) snprintf(dims + o, sizeof dims - o, ")");
+        dims_text((size_t) a->ndim, a->shape, dims, sizeof dims);
         return rb_error_set(RB_EINVAL,
                             "%s: an empty array (shape %s); a dataset tensor needs at least one "
                             "element",
@@ -96,10 +101,7 @@ static unsigned npy_flags(const rb_params *p) {
 static int queries_fit(const char *qpath, size_t qndim, const size_t *qshape, size_t xdim) {
     if (qndim == 2 && qshape[1] == xdim) return RB_OK;
     char dims[96];
-    size_t o = (size_t) snprintf(dims, sizeof dims, "(");
-    for (size_t j = 0; j < qndim && o < sizeof dims; j++)
-        o += (size_t) snprintf(dims + o, sizeof dims - o, "%s%zu", j ? ", " : "", qshape[j]);
-    if (o < sizeof dims) snprintf(dims + o, sizeof dims - o, ")");
+    dims_text(qndim, qshape, dims, sizeof dims);
     return rb_error_set(RB_EINVAL,
                         "%s: queries of shape %s; with vectors x of dimension %zu they must be "
                         "(queries, %zu)",
