@@ -346,11 +346,30 @@ void rb_results_close(rb_results *res) {
     free(res);
 }
 
+/* Text with no control character (C0 or DEL): what the config admits for names and labels. */
+static int plain_text(const char *s) {
+    for (; *s; s++)
+        if ((unsigned char) *s < 0x20 || *s == 0x7f) return 0;
+    return 1;
+}
+
+/* A params object whose string values are all plain text. */
+static int plain_params(const json_t *v) {
+    const char *k;
+    json_t *x;
+    json_object_foreach((json_t *) v, k, x) {
+        if (!plain_text(k) || (json_is_string(x) && !plain_text(json_string_value(x)))) return 0;
+    }
+    return 1;
+}
+
 /* The first field of a record whose JSON type is not the one its table entry writes, and that
  * type's name; NULL when every field fits. Absent and null fields pass: runs from before a field
  * existed lack it, and non-finite numbers are written as null. Every reader (report, compare,
  * --resume, the expectations) then refuses a hand-edited or corrupted record at its line
- * instead of reading a string as a missing value. */
+ * instead of reading a string as a missing value. Text must be plain (no line break, tab or
+ * escape, which the config refuses too): the report and compare print it into tables and onto
+ * the terminal. */
 static const char *field_problem(const json_t *o, const char **type) {
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
         const rb_field *f = &fields[i];
@@ -361,8 +380,8 @@ static const char *field_problem(const json_t *o, const char **type) {
         size_t k;
         switch (f->type) {
         case RB_FIELD_STR:
-            *type = "a string";
-            ok = json_is_string(v);
+            *type = json_is_string(v) ? "text without control characters" : "a string";
+            ok = json_is_string(v) && plain_text(json_string_value(v));
             break;
         case RB_FIELD_INT:
             *type = "an integer";
@@ -381,8 +400,8 @@ static const char *field_problem(const json_t *o, const char **type) {
             ok = json_is_number(v);
             break;
         case RB_FIELD_PARAMS:
-            *type = "an object";
-            ok = json_is_object(v);
+            *type = json_is_object(v) ? "an object of text without control characters" : "an object";
+            ok = json_is_object(v) && plain_params(v);
             break;
         case RB_FIELD_SAMPLES:
             *type = "an array of numbers";

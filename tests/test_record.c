@@ -306,6 +306,14 @@ Test(record, malformed_lines_name_file_and_line) {
         {TYPED("\"params\":[1]"), ":2: field \"params\" must be an object or null"},
         {TYPED("\"samples\":[1,\"x\"]"), ":2: field \"samples\" must be an array of numbers"},
         {TYPED("\"samples\":{}"), ":2: field \"samples\" must be an array of numbers"},
+        /* Control characters in text, which the config refuses and the report would print into
+         * its tables and compare onto the terminal. */
+        {TYPED("\"label\":\"a\\nb\""), ":2: field \"label\" must be text without control"},
+        {TYPED("\"dataset\":\"\\u001b[2J\""), ":2: field \"dataset\" must be text without"},
+        {TYPED("\"backend\":\"cpu\\t\""), ":2: field \"backend\" must be text without"},
+        {TYPED("\"params\":{\"rotation\":\"rht\\r\"}"),
+         ":2: field \"params\" must be an object of text without control"},
+        {TYPED("\"dparams\":{\"a\\u007f\":1}"), ":2: field \"dparams\" must be an object of text"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         write_file(path, cases[i][0], "w");
