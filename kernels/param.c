@@ -136,6 +136,14 @@ static int parse_value(const rb_param_def *d, const char *text, double *num, cha
         if (strlen(text) >= RB_PARAM_TEXT_MAX)
             return rb_error_set(RB_EINVAL, "parameter '%s': value longer than %d characters",
                                 d->name, RB_PARAM_TEXT_MAX - 1);
+        /* Values are written into results and printed in reports, which refuse control
+         * characters on reading; a path with a line break or an escape is refused here. */
+        for (size_t i = 0; text[i]; i++)
+            if ((unsigned char) text[i] < 0x20 || text[i] == 0x7f)
+                return rb_error_set(RB_EINVAL,
+                                    "parameter '%s': control character 0x%02x at position %zu "
+                                    "(a line break, tab or escape); give plain text",
+                                    d->name, (unsigned) (unsigned char) text[i], i + 1);
         *num = 0;
         snprintf(canon, RB_PARAM_TEXT_MAX, "%s", text);
         return RB_OK;

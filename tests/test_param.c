@@ -63,6 +63,10 @@ Test(param, errors_name_the_parameter) {
         {"rotation", "hadamard", "'rotation': 'hadamard' is not one of rht|haar|none"},
         {"rotation", "rh", "not one of"},
         {"bitz", "2", "unknown parameter 'bitz' (known: bits, clip, sym, rotation, tensor)"},
+        /* text goes into results and reports, which refuse control characters */
+        {"tensor", "k\tproj", "'tensor': control character 0x09 at position 2"},
+        {"tensor", "\x1b[2J", "'tensor': control character 0x1b at position 1"},
+        {"tensor", "k\x7f", "control character 0x7f at position 2"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         rb_params p;
@@ -70,7 +74,8 @@ Test(param, errors_name_the_parameter) {
         cr_assert_eq(rb_params_set(&p, cases[i].name, cases[i].text), RB_EINVAL, "case %zu", i);
         cr_assert(strstr(rb_error_detail(), cases[i].msg), "case %zu: got '%s'", i,
                   rb_error_detail());
-        cr_assert_eq(p.set[0] + p.set[1] + p.set[2] + p.set[3], 0, "a failed set changes nothing");
+        cr_assert_eq(p.set[0] + p.set[1] + p.set[2] + p.set[3] + p.set[4], 0,
+                     "a failed set changes nothing");
     }
 }
 
