@@ -159,8 +159,8 @@ static float code_of(float v, float s, float z, float lo, float hi, int stochast
     return q;
 }
 
-/* rb_quant_params's message with the place of parameter p put after its "quant: ", so that a
- * caller (rtn_kv) can tell which row and group failed: "quant: row R, group G: ...". */
+/* rb_quant_params's message with the place of parameter p put after its "quant: ":
+ * "quant: row R, group G: ...", the rows and groups of this call. */
 static int param_error(int rc, const rb_quant_spec *spec, size_t g, size_t p, size_t cols) {
     const char *d = rb_error_detail();
     if (strncmp(d, "quant: ", 7) == 0) d += 7;

@@ -4,7 +4,7 @@
  * chooses the codes against the stored pair (rb_quant_spec.side_f16), as a cache that keeps them
  * in fp16 dequantizes; a scale or zero point beyond fp16's range is an RB_ENUMERIC error naming
  * the token, head and group. */
-#include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -83,20 +83,43 @@ static int rtn_kv_create(const rb_params *p, const rb_kv_geom *g, uint64_t seed,
     return RB_OK;
 }
 
-/* At scale_bits 16 the quantizer itself stores the pair in fp16 (spec.side_f16); its error names
- * "quant: row R, group G: ...", which is turned into the token, head and key/value here. */
+/* A failed quantization named in the cache's terms. The quantizer names rows and groups of its
+ * own call; this finds the first group (token-major, as the quantizer scans) holding a NaN or
+ * Inf, or whose pair rb_quant_params refuses by the same rule, and names its token, head and
+ * key or value. A pair that fp32 would hold was refused for fp16: scale_bits 32 stores it. */
+static int place_error(const rtn_kv *c, int rc, const char *what, const float *x, size_t rows) {
+    size_t D = c->dim, G = c->group;
+    for (size_t r = 0; r < rows; r++)
+        for (size_t g0 = 0; g0 < D; g0 += G) {
+            const float *v = x + r * D + g0;
+            size_t n = D - g0 < G ? D - g0 : G;
+            float mn = INFINITY, mx = -INFINITY, s, z;
+            for (size_t j = 0; j < n; j++) {
+                if (!isfinite(v[j]))
+                    return rb_error_set(RB_ENUMERIC, "rtn_kv: token %zu, head %zu, %s channel %zu "
+                                        "is %g", c->tokens + r / c->heads, r % c->heads, what,
+                                        g0 + j, (double) v[j]);
+                mn = v[j] < mn ? v[j] : mn;
+                mx = v[j] > mx ? v[j] : mx;
+            }
+            if (rb_quant_params(&c->spec, mn, mx, &s, &z) == RB_OK) continue;
+            rb_quant_spec wide = c->spec;
+            wide.side_f16 = 0;
+            int fp32_holds = rb_quant_params(&wide, mn, mx, &s, &z) == RB_OK;
+            rb_quant_params(&c->spec, mn, mx, &s, &z); /* its message again */
+            const char *why = rb_error_detail();
+            if (strncmp(why, "quant: ", 7) == 0) why += 7;
+            return rb_error_set(RB_ENUMERIC, "rtn_kv: token %zu, head %zu, %s group %zu: %s%s",
+                                c->tokens + r / c->heads, r % c->heads, what, g0 / G, why,
+                                fp32_holds ? "; use scale_bits: 32" : "");
+        }
+    return rc; /* not a group's fault: the quantizer's own message stands */
+}
+
 static int quant_rows(rtn_kv *c, const char *what, const float *x, size_t rows, uint8_t *codes,
                       float *s, float *z) {
     int rc = rb_quant_f32(&c->spec, x, rows, c->dim, c->dim, codes, s, z);
-    size_t r, gi;
-    int n = 0;
-    if (rc != RB_ENUMERIC || !c->spec.side_f16 ||
-        sscanf(rb_error_detail(), "quant: row %zu, group %zu: %n", &r, &gi, &n) != 2 || n == 0)
-        return rc;
-    const char *why = rb_error_detail() + n;
-    return rb_error_set(rc, "rtn_kv: token %zu, head %zu, %s group %zu: %s%s",
-                        c->tokens + r / c->heads, r % c->heads, what, gi, why,
-                        strstr(why, "fp16") ? "; use scale_bits: 32" : "");
+    return rc == RB_ENUMERIC ? place_error(c, rc, what, x, rows) : rc;
 }
 
 static int rtn_kv_append(void *state, const float *K, const float *V, size_t tokens) {

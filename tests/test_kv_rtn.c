@@ -112,6 +112,58 @@ Test(kv_rtn, fp16_zero_point_far_from_zero) {
     free(Vh);
 }
 
+/* Every refused append names its place in the cache (token, head, key or value, and the group
+ * or channel), found from the data rather than from the quantizer's message; the fp16 hint only
+ * where fp32 would hold the pair. */
+Test(kv_rtn, refused_appends_name_token_head_and_group) {
+    const rb_method *m = rb_method_find("rtn_kv");
+    size_t T = 3, H = 2, D = 16, row = H * D;
+    float *K = malloc(T * row * sizeof *K), *V = malloc(T * row * sizeof *V);
+    /* In (token t, head h) of K or V: channel j set to a and j + 1 to b (groups of 8), or, with
+     * far, the whole group of j at 1e4 + 1e-3 k, whose zero point is beyond fp16. */
+    static const struct {
+        const char *sb;
+        int in_v, far;
+        size_t t, h, j;
+        float a, b;
+        const char *want;
+        int hint; /* the message ends with the scale_bits: 32 hint */
+    } cases[] = {
+        {"32", 1, 0, 2, 0, 5, NAN, 0, "token 2, head 0, value channel 5 is nan", 0},
+        {"16", 0, 0, 1, 1, 9, INFINITY, 0, "token 1, head 1, key channel 9 is inf", 0},
+        {"32", 0, 0, 1, 1, 8, -3e38f, 3e38f, "token 1, head 1, key group 1: range", 0},
+        {"16", 1, 0, 0, 1, 0, -3e38f, 3e38f, "token 0, head 1, value group 0: range", 0},
+        {"16", 1, 1, 2, 1, 14, 0, 0, "token 2, head 1, value group 1: zero point", 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        rb_rng_uniform_f32(rbt_seed(), 3, 0, T * row, K);
+        rb_rng_uniform_f32(rbt_seed(), 4, 0, T * row, V);
+        float *r = (cases[i].in_v ? V : K) + cases[i].t * row + cases[i].h * D;
+        if (cases[i].far) {
+            for (size_t k = cases[i].j / 8 * 8; k < cases[i].j / 8 * 8 + 8; k++)
+                r[k] = 1e4f + 1e-3f * (float) k;
+        } else {
+            r[cases[i].j] = cases[i].a;
+            r[cases[i].j + 1] = cases[i].b;
+        }
+        rb_params p;
+        cr_assert_eq(rb_params_init(&p, m->params, m->nparams), 0);
+        cr_assert_eq(rb_params_set(&p, "scale_bits", cases[i].sb), 0);
+        cr_assert_eq(rb_params_set(&p, "group", "8"), 0);
+        rb_kv_geom g = {.heads = H, .head_dim = D, .capacity = T};
+        void *st;
+        cr_assert_eq(m->kv->create(&p, &g, 1, &st), 0, "%s", rb_error_detail());
+        cr_assert_eq(m->kv->append(st, K, V, T), RB_ENUMERIC, "case %zu", i);
+        const char *d = rb_error_detail();
+        cr_assert(strstr(d, cases[i].want), "case %zu: got '%s', want '%s'", i, d, cases[i].want);
+        cr_assert_eq(strstr(d, "; use scale_bits: 32") != NULL, cases[i].hint, "case %zu: '%s'", i,
+                     d);
+        m->kv->destroy(st);
+    }
+    free(K);
+    free(V);
+}
+
 /* A row so far from zero that its zero point (-min / scale code units) exceeds fp16 cannot be
  * stored at scale_bits 16: an error naming the place (it used to saturate, clamping every code);
  * scale_bits 32 stores it. */
