@@ -31,7 +31,8 @@
 enum { ST_K, ST_V, ST_Q, ST_KC, ST_VC, ST_COUNT };
 static const char *const stage_names[ST_COUNT] = {"K", "V", "Q", "K_calib", "V_calib"};
 
-/* The common parameters of both loaders. */
+/* The common parameters of both loaders. prefill stops at 2^24, as positions do: the evaluator
+ * reads it back from the fp32 kv_meta tensor. */
 #define KV_SPLIT_PARAMS                                                                           \
     RB_PARAM_INT("calib_tokens", "0", 0, 1L << 30,                                                \
                  "calibration tokens taken from the dump itself (see calib_from); 0 = none, "     \
@@ -41,7 +42,7 @@ static const char *const stage_names[ST_COUNT] = {"K", "V", "Q", "K_calib", "V_c
                       "cache at the dump's positions 0.., with its sink tokens)"),                \
         RB_PARAM_INT("tokens", "0", 0, 1L << 30,                                                  \
                      "evaluate the first N tokens left after the calibration split (0 = all)"),   \
-        RB_PARAM_INT("prefill", "0", 0, 1L << 30,                                                 \
+        RB_PARAM_INT("prefill", "0", 0, 1L << 24,                                                 \
                      "tokens the KV evaluator appends in the prefill; the rest are single-token " \
                      "decode steps (0 = all tokens in the prefill)"),                             \
         RB_PARAM_FLOAT("rope_base", "0", 0, 1e12,                                                 \

@@ -186,6 +186,10 @@ Test(kv_dump, npy_rejections_name_the_file_and_problem) {
     expect_error(rbt_load_and_shape(&ds, "kv_npy", 0, "k_path", rbt_tmp("k.npy"), "v_path",
                                     rbt_tmp("v.npy"), "prefill", "9", NULL),
                  "prefill = 9", NULL);
+    /* kv_meta holds it in fp32, exact to 2^24 (2^24 + 1 would read back as 2^24) */
+    expect_error(rbt_load_and_shape(&ds, "kv_npy", 0, "k_path", rbt_tmp("k.npy"), "v_path",
+                                    rbt_tmp("v.npy"), "prefill", "16777217", NULL),
+                 "'prefill': 16777217 is outside 0..16777216", NULL);
     expect_error(rbt_load_and_shape(&ds, "kv_npy", 0, "k_path", rbt_tmp("k.npy"), "v_path",
                                     rbt_tmp("v.npy"), "k_calib_path", rbt_tmp("kcbad.npy"),
                                     "v_calib_path", rbt_tmp("kcbad.npy"), NULL),
