@@ -400,7 +400,8 @@ static const char *field_problem(const json_t *o, const char **type) {
             ok = json_is_number(v);
             break;
         case RB_FIELD_PARAMS:
-            *type = json_is_object(v) ? "an object of text without control characters" : "an object";
+            *type =
+                json_is_object(v) ? "an object of text without control characters" : "an object";
             ok = json_is_object(v) && plain_params(v);
             break;
         case RB_FIELD_SAMPLES:

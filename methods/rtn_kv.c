@@ -96,9 +96,9 @@ static int place_error(const rtn_kv *c, int rc, const char *what, const float *x
             float mn = INFINITY, mx = -INFINITY, s, z;
             for (size_t j = 0; j < n; j++) {
                 if (!isfinite(v[j]))
-                    return rb_error_set(RB_ENUMERIC, "rtn_kv: token %zu, head %zu, %s channel %zu "
-                                        "is %g", c->tokens + r / c->heads, r % c->heads, what,
-                                        g0 + j, (double) v[j]);
+                    return rb_error_set(
+                        RB_ENUMERIC, "rtn_kv: token %zu, head %zu, %s channel %zu is %g",
+                        c->tokens + r / c->heads, r % c->heads, what, g0 + j, (double) v[j]);
                 mn = v[j] < mn ? v[j] : mn;
                 mx = v[j] > mx ? v[j] : mx;
             }
