@@ -21,7 +21,13 @@
 typedef enum rb_trans { RB_NOTRANS = 0, RB_TRANS = 1 } rb_trans;
 
 /* C = alpha op(A) op(B) + beta C with op(A) m x k, op(B) k x n, C m x n. A is stored m x k
- * (k x m when transposed), B k x n (n x k when transposed). */
+ * (k x m when transposed), B k x n (n x k when transposed). The summation order is OpenBLAS's,
+ * which depends on the shape: with Debian's 0.3.21 on a Zen 4 a row of C computed in a call of
+ * fewer than 16 rows can differ in its last bits from the same row in a larger call (a review
+ * found it in turboquant_prod's stored gamma and, rarely, a polarquant angle). So the dense
+ * paths (Haar / QR rotations, QJL and turboquant_prod sketches) are bit-reproducible for the
+ * same calls, as the evaluator makes them (fixed batches, one thread in BLAS), not across
+ * different batchings of the same rows; the blocked paths (methods/codec_blocks.h) are. */
 /* The operand checks of every wrapper here (shared with the cuBLAS twins): non-NULL, dimensions
  * that fit BLAS's int, ld >= max(1, cols); RB_EINVAL naming fn and the operand. */
 int rb_linalg_check_mat(const char *fn, const char *name, const void *p, size_t rows, size_t cols,
