@@ -173,14 +173,14 @@ static int parse_args(int argc, char **argv, struct bench_opts *o) {
 /* One measurement's rows (lim itself before rb_limits_fold, or the later one). */
 static void print_limits(const rb_limits *lim, const char *when) {
     printf("machine limits%s (fastest repetition; copy counts one read + one write of "
-           "%zu MiB):\n",
+           "%zu MiB, write the streaming stores alone):\n",
            when, lim->copy_bytes >> 20);
     for (size_t i = 0; i < lim->count; i++) {
         const rb_limit *l = &lim->rows[i];
-        printf("  threads:%-3d copy %7.1f GB/s (memcpy %.1f, stream/%s %.1f)   "
+        printf("  threads:%-3d copy %7.1f GB/s (memcpy %.1f, stream/%s %.1f)   write %5.1f GB/s   "
                "peak add fp32 %8.1f GFLOP/s (%s)\n",
                l->threads, l->copy_gbps, l->copy_memcpy_gbps, l->stream_variant,
-               l->copy_stream_gbps, l->peak_add_gflops, l->peak_variant);
+               l->copy_stream_gbps, l->write_gbps, l->peak_add_gflops, l->peak_variant);
     }
 }
 
@@ -318,15 +318,13 @@ static int write_json(const char *path, const struct bench_opts *o, const rb_lim
     json_t *limits = json_array();
     for (size_t i = 0; i < lim->count; i++) {
         const rb_limit *l = &lim->rows[i];
-        json_array_append_new(
-            limits,
-            json_pack("{s:i, s:f, s:f, s:f, s:s, s:f, s:s, s:I, s:f, s:f, s:f, s:f}", "threads",
-                      l->threads, "copy_gbps", l->copy_gbps, "copy_memcpy_gbps",
-                      l->copy_memcpy_gbps, "copy_stream_gbps", l->copy_stream_gbps,
-                      "stream_variant", l->stream_variant, "peak_add_gflops", l->peak_add_gflops,
-                      "peak_variant", l->peak_variant, "copy_bytes", (json_int_t) lim->copy_bytes,
-                      "copy_gbps_start", l->copy_gbps_start, "copy_gbps_end", l->copy_gbps_end,
-                      "peak_add_gflops_start", l->peak_start, "peak_add_gflops_end", l->peak_end));
+        json_t *row = rb_limit_json(l);
+        json_object_set_new(row, "copy_bytes", json_integer((json_int_t) lim->copy_bytes));
+        json_object_set_new(row, "copy_gbps_start", json_real(l->copy_gbps_start));
+        json_object_set_new(row, "copy_gbps_end", json_real(l->copy_gbps_end));
+        json_object_set_new(row, "peak_add_gflops_start", json_real(l->peak_start));
+        json_object_set_new(row, "peak_add_gflops_end", json_real(l->peak_end));
+        json_array_append_new(limits, row);
     }
     json_object_set(host, "limits", limits);
     json_object_set_new(root, "limits", limits);

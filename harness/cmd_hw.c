@@ -54,12 +54,7 @@ int rb_cmd_hw(int argc, char **argv) {
         limits = json_array();
         for (size_t i = 0; i < lim.count; i++) {
             const rb_limit *l = &lim.rows[i];
-            json_array_append_new(
-                limits,
-                json_pack("{s:i, s:f, s:f, s:f, s:s, s:f, s:s}", "threads", l->threads, "copy_gbps",
-                          l->copy_gbps, "copy_memcpy_gbps", l->copy_memcpy_gbps, "copy_stream_gbps",
-                          l->copy_stream_gbps, "stream_variant", l->stream_variant,
-                          "peak_add_gflops", l->peak_add_gflops, "peak_variant", l->peak_variant));
+            json_array_append_new(limits, rb_limit_json(l));
         }
     }
     json_t *ctx = rb_context_build(argc, argv, NULL, NULL, NULL, NULL, limits);
@@ -102,20 +97,21 @@ int rb_cmd_hw(int argc, char **argv) {
         field("copy d2d", json_object_get(gpu, "copy_d2d_gbps"));
     if (!json_is_null(json_object_get(gpu, "reason")))
         field("reason", json_object_get(gpu, "reason"));
-    printf("limits (fastest repetition; copy counts one read + one write)\n");
+    printf("limits (fastest repetition; copy counts one read + one write, write the streaming "
+           "stores alone)\n");
     json_t *l = json_object_get(host, "limits");
     size_t i;
     json_t *row;
     if (json_is_array(l)) json_array_foreach(l, i, row) {
-            printf(
-                "  threads:%-3d copy %7.1f GB/s (memcpy %.1f, stream %.1f)   peak add fp32 %7.1f "
-                "GFLOP/s (%s)\n",
-                (int) json_integer_value(json_object_get(row, "threads")),
-                json_real_value(json_object_get(row, "copy_gbps")),
-                json_real_value(json_object_get(row, "copy_memcpy_gbps")),
-                json_real_value(json_object_get(row, "copy_stream_gbps")),
-                json_real_value(json_object_get(row, "peak_add_gflops")),
-                json_string_value(json_object_get(row, "peak_variant")));
+            printf("  threads:%-3d copy %7.1f GB/s (memcpy %.1f, stream %.1f)   write %5.1f GB/s   "
+                   "peak add fp32 %7.1f GFLOP/s (%s)\n",
+                   (int) json_integer_value(json_object_get(row, "threads")),
+                   json_real_value(json_object_get(row, "copy_gbps")),
+                   json_real_value(json_object_get(row, "copy_memcpy_gbps")),
+                   json_real_value(json_object_get(row, "copy_stream_gbps")),
+                   json_real_value(json_object_get(row, "write_gbps")),
+                   json_real_value(json_object_get(row, "peak_add_gflops")),
+                   json_string_value(json_object_get(row, "peak_variant")));
         }
     else
         printf("  not measured (--no-limits)\n");

@@ -1,5 +1,6 @@
-/* Machine limits: copy bandwidth (memcpy and streaming stores) and peak fp32 add throughput, at
- * given thread counts, run through the Google Benchmark wrapper like the kernel benchmarks. */
+/* Machine limits: copy bandwidth (memcpy and streaming stores), the write bandwidth of streaming
+ * stores alone and peak fp32 add throughput, at given thread counts, run through the Google
+ * Benchmark wrapper like the kernel benchmarks. */
 #include "harness/limits.h"
 
 #include <math.h>
@@ -16,7 +17,7 @@
 enum { COPY_CHUNK = 16u << 20, PEAK_CHUNKS_PER_THREAD = 4 };
 #define PEAK_CHUNK_ADDS ((uint64_t) 1 << 25)
 
-enum probe_kind { PROBE_MEMCPY, PROBE_STREAM, PROBE_PEAK };
+enum probe_kind { PROBE_MEMCPY, PROBE_STREAM, PROBE_FILL, PROBE_PEAK, NPROBES };
 
 struct probe {
     enum probe_kind kind;
@@ -37,6 +38,8 @@ static void copy_task(void *ctx, size_t begin, size_t end) {
         size_t len = p->bytes - off < COPY_CHUNK ? p->bytes - off : COPY_CHUNK;
         if (p->kind == PROBE_MEMCPY)
             memcpy(p->dst + off, p->src + off, len);
+        else if (p->kind == PROBE_FILL)
+            rb_fill_stream(p->dst + off, (int) (c & 0xff), len);
         else
             rb_copy_stream(p->dst + off, p->src + off, len);
     }
@@ -59,6 +62,9 @@ static int probe_setup(void *ctx) {
     if (p->kind == PROBE_STREAM) {
         rc = rb_copy_stream(p->dst, p->src, 4096);
         p->variant = rb_kernel_last(&rb_op_copy_stream);
+    } else if (p->kind == PROBE_FILL) {
+        rc = rb_fill_stream(p->dst, 0, 4096);
+        p->variant = rb_kernel_last(&rb_op_fill_stream);
     } else if (p->kind == PROBE_PEAK) {
         rc = rb_peak_add_f32(RB_PEAK_ADD_QUANTUM, 1.0f, &p->sinks[0]);
         p->variant = rb_kernel_last(&rb_op_peak_add_f32);
@@ -89,6 +95,14 @@ const rb_limit *rb_limits_find(const rb_limits *lim, int threads) {
     return NULL;
 }
 
+json_t *rb_limit_json(const rb_limit *l) {
+    return json_pack("{s:i, s:f, s:f, s:f, s:s, s:f, s:f, s:s}", "threads", l->threads, "copy_gbps",
+                     l->copy_gbps, "copy_memcpy_gbps", l->copy_memcpy_gbps, "copy_stream_gbps",
+                     l->copy_stream_gbps, "stream_variant", l->stream_variant, "write_gbps",
+                     l->write_gbps, "peak_add_gflops", l->peak_add_gflops, "peak_variant",
+                     l->peak_variant);
+}
+
 void rb_limits_fold(rb_limits *lim, const rb_limits *later) {
     for (size_t i = 0; i < lim->count; i++) {
         rb_limit *l = &lim->rows[i];
@@ -99,6 +113,7 @@ void rb_limits_fold(rb_limits *lim, const rb_limits *later) {
         l->copy_memcpy_gbps = fmax(l->copy_memcpy_gbps, e->copy_memcpy_gbps);
         l->copy_stream_gbps = fmax(l->copy_stream_gbps, e->copy_stream_gbps);
         l->copy_gbps = fmax(l->copy_gbps, e->copy_gbps);
+        l->write_gbps = fmax(l->write_gbps, e->write_gbps);
         l->peak_add_gflops = fmax(l->peak_add_gflops, e->peak_add_gflops);
     }
 }
@@ -151,8 +166,8 @@ int rb_limits_measure(const int *threads, size_t count, const rb_limits_options 
     size_t alloc = (bytes + 63) / 64 * 64;
     unsigned char *src = aligned_alloc(64, alloc), *dst = aligned_alloc(64, alloc);
     float *sinks = calloc(maxchunks ? maxchunks : 1, sizeof *sinks);
-    struct probe *probes = calloc((size_t) nt * 3 + 1, sizeof *probes);
-    rb_gb_bench *benches = calloc((size_t) nt * 3 + 1, sizeof *benches);
+    struct probe *probes = calloc((size_t) nt * NPROBES, sizeof *probes);
+    rb_gb_bench *benches = calloc((size_t) nt * NPROBES, sizeof *benches);
     if (!src || !dst || !sinks || !probes || !benches) {
         rc = rb_error_set(RB_ENOMEM, "limits: no memory for two copy buffers of %zu bytes", bytes);
         goto fail;
@@ -162,9 +177,10 @@ int rb_limits_measure(const int *threads, size_t count, const rb_limits_options 
     memset(dst, 0, alloc);
 
     for (int j = 0; j < nt; j++)
-        for (int k = 0; k < 3; k++) {
-            struct probe *p = &probes[j * 3 + k];
-            static const char *const names[] = {"copy_memcpy", "copy_stream", "peak_add_f32"};
+        for (int k = 0; k < NPROBES; k++) {
+            struct probe *p = &probes[j * NPROBES + k];
+            static const char *const names[NPROBES] = {"copy_memcpy", "copy_stream", "fill_stream",
+                                                       "peak_add_f32"};
             p->kind = (enum probe_kind) k;
             p->threads = tlist[j];
             p->dst = dst;
@@ -173,20 +189,21 @@ int rb_limits_measure(const int *threads, size_t count, const rb_limits_options 
             p->sinks = sinks;
             p->nchunks = (size_t) tlist[j] * PEAK_CHUNKS_PER_THREAD;
             snprintf(p->name, sizeof p->name, "limits/%s/threads:%d", names[k], tlist[j]);
-            rb_cost cost = p->kind == PROBE_PEAK ? rb_peak_add_cost(PEAK_CHUNK_ADDS * p->nchunks)
-                                                 : rb_copy_cost(bytes);
-            benches[j * 3 + k] = (rb_gb_bench){.name = p->name,
-                                               .body = probe_body,
-                                               .setup = probe_setup,
-                                               .ctx = p,
-                                               .opt = {.min_time = min_time,
-                                                       .repetitions = reps,
-                                                       .bytes = cost.bytes,
-                                                       .flops = cost.flops}};
+            rb_cost cost = p->kind == PROBE_PEAK   ? rb_peak_add_cost(PEAK_CHUNK_ADDS * p->nchunks)
+                           : p->kind == PROBE_FILL ? rb_fill_cost(bytes)
+                                                   : rb_copy_cost(bytes);
+            benches[j * NPROBES + k] = (rb_gb_bench){.name = p->name,
+                                                     .body = probe_body,
+                                                     .setup = probe_setup,
+                                                     .ctx = p,
+                                                     .opt = {.min_time = min_time,
+                                                             .repetitions = reps,
+                                                             .bytes = cost.bytes,
+                                                             .flops = cost.flops}};
         }
 
     rb_kernels_select("auto");
-    rc = rb_gb_run(benches, (size_t) nt * 3, NULL, &out->report);
+    rc = rb_gb_run(benches, (size_t) nt * NPROBES, NULL, &out->report);
     rb_kernels_select(saved_sel);
     rb_threads_set(saved_threads);
     if (rc) goto fail;
@@ -206,13 +223,15 @@ int rb_limits_measure(const int *threads, size_t count, const rb_limits_options 
     for (int j = 0; j < nt; j++) {
         rb_limit *l = &out->rows[j];
         l->threads = tlist[j];
-        l->copy_memcpy_gbps = BEST_RATE(res[j * 3 + 0], bytes);
-        l->copy_stream_gbps = BEST_RATE(res[j * 3 + 1], bytes);
+        const rb_gb_result *r = res + j * NPROBES;
+        l->copy_memcpy_gbps = BEST_RATE(r[PROBE_MEMCPY], bytes);
+        l->copy_stream_gbps = BEST_RATE(r[PROBE_STREAM], bytes);
         l->copy_gbps =
             l->copy_memcpy_gbps > l->copy_stream_gbps ? l->copy_memcpy_gbps : l->copy_stream_gbps;
-        l->stream_variant = probes[j * 3 + 1].variant;
-        l->peak_add_gflops = BEST_RATE(res[j * 3 + 2], flops);
-        l->peak_variant = probes[j * 3 + 2].variant;
+        l->stream_variant = probes[j * NPROBES + PROBE_STREAM].variant;
+        l->write_gbps = BEST_RATE(r[PROBE_FILL], bytes);
+        l->peak_add_gflops = BEST_RATE(r[PROBE_PEAK], flops);
+        l->peak_variant = probes[j * NPROBES + PROBE_PEAK].variant;
         l->copy_gbps_start = l->copy_gbps;
         l->peak_start = l->peak_add_gflops;
     }

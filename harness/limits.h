@@ -1,9 +1,12 @@
-/* The machine's measured limits (copy bandwidth, peak fp32 add), timed like every benchmark. */
+/* The machine's measured limits (copy and write bandwidth, peak fp32 add), timed like every
+ * benchmark. */
 #ifndef RB_LIMITS_H
 #define RB_LIMITS_H
 
 #include <stddef.h>
 #include <stdio.h>
+
+#include <jansson.h>
 
 #include "harness/gbench.h"
 
@@ -23,7 +26,10 @@ typedef struct rb_limit {
     double copy_stream_gbps;    /* rb_copy_stream (non-temporal stores where available) */
     double copy_gbps;           /* the better of the two: the bandwidth limit */
     const char *stream_variant; /* the rb_copy_stream variant that ran */
-    double peak_add_gflops;     /* rb_peak_add_f32 */
+    /* rb_fill_stream alone (bytes written): the ceiling of a kernel that mostly writes, which
+     * can sit well below copy_gbps (read + write) on some machines */
+    double write_gbps;
+    double peak_add_gflops; /* rb_peak_add_f32 */
     const char *peak_variant;
     /* Each measurement's copy_gbps and peak_add_gflops: the one rb_limits_measure took, and the
      * one rb_limits_fold took in later (0 until then). The fields above are the better of them. */
@@ -38,7 +44,7 @@ typedef struct rb_limits {
 } rb_limits;
 
 /* Benchmark names: limits/copy_memcpy/threads:T, limits/copy_stream/threads:T,
- * limits/peak_add_f32/threads:T. */
+ * limits/fill_stream/threads:T, limits/peak_add_f32/threads:T. */
 
 /* Measures the limits at each of the `count` thread counts (duplicates are measured once, at
  * most RB_LIMITS_MAX distinct). Uses the best variants the CPU has whatever RB_KERNELS selects,
@@ -56,6 +62,9 @@ void rb_limits_fold(rb_limits *lim, const rb_limits *later);
  * NULL); 0 when nothing was folded. A shared machine's copy can move by half within minutes, so
  * percentages of it move too while compute-bound timings do not. */
 double rb_limits_copy_drift(const rb_limits *lim, int *threads);
+/* A row as JSON: threads, copy_gbps, copy_memcpy_gbps, copy_stream_gbps, stream_variant,
+ * write_gbps, peak_add_gflops, peak_variant (what `bench --json` and `hw --json` share). */
+json_t *rb_limit_json(const rb_limit *l);
 /* The row for `threads`, or NULL. */
 const rb_limit *rb_limits_find(const rb_limits *lim, int threads);
 void rb_limits_free(rb_limits *lim);

@@ -28,6 +28,7 @@ static const rb_op *const all_ops[] = {
     &rb_op_rhtcodec_decode_f32,      /* rhtcodec.c */
     &rb_op_peak_add_f32,             /* peak.c: machine limits */
     &rb_op_copy_stream,              /* peak.c: machine limits */
+    &rb_op_fill_stream,              /* peak.c: machine limits */
 };
 
 const rb_op *const *rb_ops_all(size_t *count) {

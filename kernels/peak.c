@@ -1,4 +1,5 @@
-/* Limit probes: the portable peak-add and copy references, their dispatch tables and costs. */
+/* Limit probes: the portable peak-add, copy and fill references, their dispatch tables and
+ * costs. */
 #include "kernels/peak.h"
 
 #include <string.h>
@@ -32,6 +33,11 @@ int rb_copy_stream_ref(void *dst, const void *src, size_t bytes) {
     return RB_OK;
 }
 
+int rb_fill_stream_ref(void *dst, int value, size_t bytes) {
+    if (bytes) memset(dst, value, bytes);
+    return RB_OK;
+}
+
 RB_OP_DEFINE(rb_op_peak_add_f32, "peak_add_f32",
              RB_VARIANT("avx512", RB_ISA_AVX512, rb_peak_add_f32_avx512),
              RB_VARIANT("avx2", RB_ISA_AVX2, rb_peak_add_f32_avx2),
@@ -41,6 +47,11 @@ RB_OP_DEFINE(rb_op_copy_stream, "copy_stream",
              RB_VARIANT("avx512", RB_ISA_AVX512, rb_copy_stream_avx512),
              RB_VARIANT("avx2", RB_ISA_AVX2, rb_copy_stream_avx2),
              RB_VARIANT("ref", 0, rb_copy_stream_ref));
+
+RB_OP_DEFINE(rb_op_fill_stream, "fill_stream",
+             RB_VARIANT("avx512", RB_ISA_AVX512, rb_fill_stream_avx512),
+             RB_VARIANT("avx2", RB_ISA_AVX2, rb_fill_stream_avx2),
+             RB_VARIANT("ref", 0, rb_fill_stream_ref));
 
 int rb_peak_add_f32(uint64_t n, float step, float *sum) {
     if (n == 0 || n % RB_PEAK_ADD_QUANTUM)
@@ -59,4 +70,12 @@ int rb_copy_stream(void *dst, const void *src, size_t bytes) {
 
 rb_cost rb_copy_cost(size_t bytes) {
     return (rb_cost){0.0, 2.0 * (double) bytes};
+}
+
+int rb_fill_stream(void *dst, int value, size_t bytes) {
+    RB_DISPATCH(rb_op_fill_stream, rb_fill_stream_fn, (dst, value, bytes));
+}
+
+rb_cost rb_fill_cost(size_t bytes) {
+    return (rb_cost){0.0, (double) bytes};
 }

@@ -1,4 +1,5 @@
-/* Machine-limit probes as ops: peak fp32 add throughput and a streaming (non-temporal) copy. */
+/* Machine-limit probes as ops: peak fp32 add throughput, a streaming (non-temporal) copy and a
+ * streaming fill (writes alone). */
 #ifndef RB_PEAK_H
 #define RB_PEAK_H
 
@@ -35,10 +36,24 @@ int rb_copy_stream(void *dst, const void *src, size_t bytes);
 /* Traffic: one read and one write of every byte (the STREAM convention). */
 rb_cost rb_copy_cost(size_t bytes);
 
+/* Sets `bytes` at dst to the byte `value` with non-temporal stores where the CPU has them; the
+ * reference is memset. Any alignment and length. Writes alone: what a kernel that writes far
+ * more than it reads (a decode: 6 KiB out per 388 bytes in at d = 1536, b = 2) can reach, which
+ * on some machines is well below the copy's read + write rate. */
+int rb_fill_stream(void *dst, int value, size_t bytes);
+/* Traffic: one write of every byte. */
+rb_cost rb_fill_cost(size_t bytes);
+
 typedef int (*rb_copy_stream_fn)(void *dst, const void *src, size_t bytes);
 extern const rb_op rb_op_copy_stream;
 int rb_copy_stream_ref(void *dst, const void *src, size_t bytes);
 int rb_copy_stream_avx2(void *dst, const void *src, size_t bytes);
 int rb_copy_stream_avx512(void *dst, const void *src, size_t bytes);
+
+typedef int (*rb_fill_stream_fn)(void *dst, int value, size_t bytes);
+extern const rb_op rb_op_fill_stream;
+int rb_fill_stream_ref(void *dst, int value, size_t bytes);
+int rb_fill_stream_avx2(void *dst, int value, size_t bytes);
+int rb_fill_stream_avx512(void *dst, int value, size_t bytes);
 
 #endif

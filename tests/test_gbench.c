@@ -307,6 +307,32 @@ Test(peak, stream_copy_variants_copy_exactly) {
     free(bits);
 }
 
+/* Streaming fill variants against memset at lengths around their 64- and 256-byte steps and at
+ * every misalignment of a line: nothing before or after the span changes. */
+Test(peak, stream_fill_variants_fill_exactly) {
+    size_t cap = 1 << 16;
+    unsigned char *dst = malloc(cap + 128), *ref = malloc(cap + 128);
+    size_t lens[] = {0, 1, 31, 32, 33, 63, 64, 65, 127, 128, 255, 256, 257, 4096 + 17, cap};
+    int value = (int) (rbt_seed() % 256);
+    if (value == 0xAB) value = 0x5A; /* not the background */
+    for (size_t v = 0; v < rb_op_fill_stream.count; v++) {
+        const rb_variant *var = &rb_op_fill_stream.variants[v];
+        if (!rb_variant_enabled(var)) continue;
+        rb_fill_stream_fn fn = (rb_fill_stream_fn) var->fn;
+        for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++)
+            for (size_t off = 0; off < 64; off++) {
+                memset(dst, 0xAB, cap + 128);
+                memset(ref, 0xAB, cap + 128);
+                memset(ref + off, value, lens[li]);
+                cr_assert_eq(fn(dst + off, value, lens[li]), 0);
+                cr_assert(memcmp(dst, ref, cap + 128) == 0, "%s: len %zu dst+%zu value %d",
+                          var->name, lens[li], off, value);
+            }
+    }
+    free(dst);
+    free(ref);
+}
+
 /* The CLI end to end on one tiny benchmark with a small copy buffer: exit status, the JSON's
  * shape (samples = repetitions, limits for 1 thread and all cores), and usage errors. */
 static int run_cli(const char *args) {
@@ -352,6 +378,7 @@ Test(cli_bench, runs_one_benchmark_and_writes_json) {
     json_t *l0 = json_array_get(json_object_get(root, "limits"), 0);
     cr_assert_eq(json_integer_value(json_object_get(l0, "threads")), 1);
     cr_assert_gt(json_real_value(json_object_get(l0, "copy_gbps")), 0.0);
+    cr_assert_gt(json_real_value(json_object_get(l0, "write_gbps")), 0.0);
     cr_assert_gt(json_real_value(json_object_get(l0, "peak_add_gflops")), 0.0);
     /* measured before and after the benchmarks; the limit is the better of the two */
     double c0 = json_real_value(json_object_get(l0, "copy_gbps_start")),
@@ -376,6 +403,7 @@ static rb_limit made_limit(int threads, double memcpy_gbps, double stream_gbps, 
                       .copy_memcpy_gbps = memcpy_gbps,
                       .copy_stream_gbps = stream_gbps,
                       .copy_gbps = copy,
+                      .write_gbps = 0.7 * stream_gbps,
                       .peak_add_gflops = peak,
                       .copy_gbps_start = copy,
                       .peak_start = peak};
@@ -402,6 +430,7 @@ Test(limits, fold_keeps_the_better_of_two_measurements) {
         cr_assert_eq(l->peak_add_gflops, rows[i].peak, "row %zu", i);
         cr_assert_eq(l->copy_memcpy_gbps, fmax(rows[i].start[0], rows[i].end[0]), "row %zu", i);
         cr_assert_eq(l->copy_stream_gbps, fmax(rows[i].start[1], rows[i].end[1]), "row %zu", i);
+        cr_assert_eq(l->write_gbps, 0.7 * fmax(rows[i].start[1], rows[i].end[1]), "row %zu", i);
         cr_assert_eq(l->copy_gbps_start, fmax(rows[i].start[0], rows[i].start[1]), "row %zu", i);
         cr_assert_eq(l->copy_gbps_end, fmax(rows[i].end[0], rows[i].end[1]), "row %zu", i);
         cr_assert_eq(l->peak_start, rows[i].start[2], "row %zu", i);
@@ -854,7 +883,9 @@ Test(bench_registry, every_optimized_op_has_a_benchmark) {
         for (size_t v = 0; v < ops[o]->count; v++)
             fast |=
                 strcmp(ops[o]->variants[v].name, "ref") && !(ops[o]->variants[v].isa & RB_ISA_CUDA);
-        if (!fast || ops[o] == &rb_op_peak_add_f32 || ops[o] == &rb_op_copy_stream) continue;
+        if (!fast || ops[o] == &rb_op_peak_add_f32 || ops[o] == &rb_op_copy_stream ||
+            ops[o] == &rb_op_fill_stream)
+            continue;
         checked++;
         for (size_t i = 0; i < n && !seen; i++) seen = inst[i].entry->op == ops[o];
         cr_expect(seen, "op %s has optimized variants and no benchmark", ops[o]->name);
