@@ -36,18 +36,6 @@ static uint64_t fnv1a(const void *p, size_t n, uint64_t h) {
     return h;
 }
 
-static void set_params(rb_params *p, const char *spec) {
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", spec);
-    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
-         tok = strtok_r(NULL, ",", &save)) {
-        char *eq = strchr(tok, '=');
-        cr_assert_not_null(eq, "bad param spec '%s'", spec);
-        *eq = 0;
-        cr_assert_eq(rb_params_set(p, tok, eq + 1), 0, "%s", rb_error_detail());
-    }
-}
-
 /* Normal rows, with a zero row, a huge and a tiny one among them. */
 static float *inputs(size_t count, size_t d) {
     float *x = rbt_normal_f32(count * d, GUARD_SEED, d);
@@ -69,7 +57,7 @@ static void run_case(const bits_case *c, uint64_t *hc, uint64_t *hx, int *blas) 
     cr_assert_not_null(m, "%s", c->method);
     rb_params p;
     cr_assert_eq(rb_params_init(&p, m->params, m->nparams), 0);
-    set_params(&p, c->params);
+    rbt_params_set_spec(&p, c->params);
     void *st = NULL;
     cr_assert_eq(m->codec->create(&p, c->dim, GUARD_SEED, &st), 0, "%s", rb_error_detail());
     size_t cb = m->codec->code_bytes(st);

@@ -15,18 +15,6 @@
 #include "methods/method.h"
 #include "tests/testutil.h"
 
-static void set_params(rb_params *p, const char *spec) {
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", spec);
-    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
-         tok = strtok_r(NULL, ",", &save)) {
-        char *eq = strchr(tok, '=');
-        cr_assert_not_null(eq, "bad param spec '%s'", spec);
-        *eq = 0;
-        cr_assert_eq(rb_params_set(p, tok, eq + 1), 0, "%s", rb_error_detail());
-    }
-}
-
 /* Scales tried: the side information in fp32 holds norms from 2^-126 to 2^128, fp16 only from
  * 2^-14 to 65504 (the rows' norms are about sqrt(d), up to 2^4). */
 static const int wide[] = {-100, -37, 29, 100};
@@ -65,7 +53,7 @@ Test(codec_scale, power_of_two_scales_decode_exactly_scaled) {
         cr_assert_not_null(m, "%s", cases[c].method);
         rb_params p;
         cr_assert_eq(rb_params_init(&p, m->params, m->nparams), 0);
-        set_params(&p, cases[c].params);
+        rbt_params_set_spec(&p, cases[c].params);
         size_t d = cases[c].dim;
         void *st = NULL;
         cr_assert_eq(m->codec->create(&p, d, seed, &st), 0, "%s %s: %s", cases[c].method,
