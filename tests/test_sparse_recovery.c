@@ -228,6 +228,44 @@ Test(sparse, robust_bins_find_noisy_single_tons_and_reject_pure_noise) {
     cr_assert_eq(run(m, &p, &o3, seed, out, 16), 0, "seed %llu", (unsigned long long) seed);
 }
 
+/* No 10x jump between the sorted bin energies separates the noise from the signal when the
+ * amplitudes step up gradually: per-bin energies about 1 (noise), 3.5, 25 and 200 times the
+ * noise. Averaging every bin then took the signal for noise (about 11 times the true level) and
+ * the amplitude floor (10 x the estimate) dropped the coefficients at 25; the median bin, a
+ * zero-ton here, keeps them. The two at 3.5 lie below the floor by design. */
+Test(sparse, spright_noise_estimate_without_a_jump_keeps_the_medium_coefficients) {
+    uint64_t seed = rbt_seed();
+    /* Per-bin noise sigma^2 N / B = 1e-6 * 2^12 / 2^6 = 6.4e-5; |X|^2 = 3.5, 25, 200 times it. */
+    const double weak = sqrt(3.5 * 6.4e-5), medium = sqrt(25 * 6.4e-5), strong = sqrt(200 * 6.4e-5);
+    /* Bits 0-5 and bits 6-11 (the two cyclic stages' bins) differ between every pair. */
+    crafted c = {12,
+                 8,
+                 {0x041, 0x0c2, 0x143, 0x1c4, 0x245, 0x2c6, 0x347, 0x3c8},
+                 {weak, -weak, medium, -medium, medium, strong, -strong, strong},
+                 1e-3,
+                 seed};
+    rb_params p;
+    const rb_method *m =
+        method("spright", &p, "b", "6", "stages", "2", "chains", "5", "hashing", "cyclic", NULL);
+    rb_signal_oracle o = {12, crafted_query, &c, 0};
+    rb_sparse_coef out[16];
+    size_t found = run(m, &p, &o, seed, out, 16);
+    for (size_t j = 2; j < 8; j++) {
+        size_t i = 0;
+        while (i < found && out[i].index != c.idx[j]) i++;
+        cr_assert_lt(i, found, "coefficient %zu (%g at %#llx) not found; %zu found, seed %llu", j,
+                     c.coef[j], (unsigned long long) c.idx[j], found, (unsigned long long) seed);
+        cr_assert_gt(out[i].value * c.coef[j], 0, "sign of coefficient %zu, seed %llu", j,
+                     (unsigned long long) seed);
+    }
+    for (size_t i = 0; i < found; i++) {
+        size_t j = 0;
+        while (j < 8 && out[i].index != c.idx[j]) j++;
+        cr_assert_lt(j, 8, "reported %#llx, not in the signal (seed %llu)",
+                     (unsigned long long) out[i].index, (unsigned long long) seed);
+    }
+}
+
 /* ---- query counts ---- */
 
 Test(sparse, query_counts_are_exact) {
