@@ -1144,6 +1144,12 @@ static int build_expect(loader *L, rb_config *cfg, ref item) {
                    rb_family_name(first->m->family));
     if (!metric_computed(cfg, s))
         return err(metv, "expect: metric '%s' is not computed: %s", s, how_computed(s));
+    /* A NAME/head metric has one row per (layer, head) slice: grading it would average them. */
+    if (strchr(s, '/'))
+        return err(metv,
+                   "expect: '%s' has a row per (layer, head), and a claim grades one value; "
+                   "grade the pooled '%.*s'",
+                   s, (int) (strchr(s, '/') - s), s);
     if (!(x->metric = strdup(s))) return oom();
 
     strcpy(x->op, "~=");

@@ -315,6 +315,12 @@ static const struct bad_case {
     ROW("expect metric not computed",
         BASE "expect:\n  - {method: tq, metric: ip_slope, value: 1, source: x}\n",
         "cfg.yaml:8:26: expect: metric 'ip_slope' is not computed: add it to 'metrics'"),
+    ROW("expect on a per-head metric",
+        "name: t\ndatasets:\n  - {name: d1, kind: tvec, dim: 8}\nmethods:\n  - {method: tq}\n"
+        "metrics: [logit_err/head]\n"
+        "expect:\n  - {method: tq, metric: logit_err/head, value: 0.1, source: x}\n",
+        "cfg.yaml:8:26: expect: 'logit_err/head' has a row per (layer, head), and a claim grades "
+        "one value; grade the pooled 'logit_err'"),
     ROW("expect tolerance with an inequality",
         BASE "expect:\n  - {method: tq, metric: bits, op: '<=', value: 4, rtol: 0.1, source: x}\n",
         "cfg.yaml:8:58: expect: rtol and atol apply to op ~= only, not <="),
