@@ -85,8 +85,9 @@ typedef struct group {
     int latency;      /* some row carried samples */
     double cpu_wait;  /* latency: the largest cpu_wait of its rows, NaN when none says */
     json_t *data;     /* repeat (decimal text) -> the dataset_hash of its rows */
+    json_t *reps;     /* repeat (decimal text) -> true, every repeat with a row */
     long partner;     /* index of the matching group on the other side, or -1 */
-    int skip;         /* matched but not comparable (method version, kind of row) */
+    int skip;         /* matched but not comparable (method version, kind of row, repeats) */
     int data_differs; /* matched, but some repeat ran on other data than its partner's */
 } group;
 
@@ -105,6 +106,7 @@ static void side_free(side *s) {
     for (size_t i = 0; i < s->ng; i++) {
         json_decref(s->g[i].row);
         json_decref(s->g[i].data);
+        json_decref(s->g[i].reps);
         free(s->g[i].samples);
     }
     free(s->g);
@@ -174,6 +176,7 @@ static int group_add(side *s, json_t *row, size_t line, FILE *out) {
         memset(g, 0, sizeof *g);
         g->row = json_incref(row);
         g->data = json_object();
+        g->reps = json_object();
         g->line = line;
         g->version = (int) json_integer_value(json_object_get(row, "method_version"));
         g->partner = -1;
@@ -183,13 +186,14 @@ static int group_add(side *s, json_t *row, size_t line, FILE *out) {
     }
     free(key);
     key = NULL; /* nomem frees it */
-    if (!g->data) goto nomem;
+    if (!g->data || !g->reps) goto nomem;
     /* Each repeat may have data of its own (generated data are seeded per repeat). */
     const char *hash = str_field(row, "dataset_hash");
     char rep[24];
     snprintf(rep, sizeof rep, "%lld", rb_row_int(row, "repeat", 0));
     if (hash && !json_object_get(g->data, rep))
         json_object_set_new(g->data, rep, json_string(hash));
+    json_object_set_new(g->reps, rep, json_true());
     json_t *v = json_object_get(row, "value"), *samples = json_object_get(row, "samples"), *x;
     double val = json_is_number(v) ? json_number_value(v) : NAN;
     g->nval++;
@@ -407,22 +411,33 @@ static void put_change(line *l, double x, double y) {
 }
 
 /* Accuracy: the mean over repeats on each side, then |new - old| against max(atol, rtol |old|),
- * the metric's direction deciding regression or improvement. A NaN (or null) on the new side
- * only is a regression, on the old side only an improvement (RB_BETTER_EXACT: a regression). */
+ * the metric's direction deciding regression or improvement. More repeats NaN (or null) on the
+ * new side is a regression, fewer an improvement (RB_BETTER_EXACT: a regression either way).
+ * With as many on both sides, the finite repeats' means are compared (a NaN in one repeat must
+ * not hide a change in the others); all NaN on both sides is unchanged. */
 static void diff_accuracy(const group *a, const group *b, rb_better dir, const rb_compare_opts *o,
                           line *l) {
     double x, y;
     put_means(a, b, 0, l, &x, &y);
-    if (isnan(x) || isnan(y)) {
-        if (isnan(x) && isnan(y)) {
-            snprintf(l->delta, sizeof l->delta, "~");
-            l->verdict = V_SAME;
-        } else {
-            snprintf(l->delta, sizeof l->delta, "?");
-            l->verdict = dir == RB_BETTER_EXACT || isnan(y) ? V_REGRESSION : V_IMPROVEMENT;
-            l->note = isnan(y) ? "new value is NaN/null" : "old value was NaN/null";
-        }
+    if (a->nnan != b->nnan) {
+        snprintf(l->delta, sizeof l->delta, "?");
+        l->verdict = dir == RB_BETTER_EXACT || b->nnan > a->nnan ? V_REGRESSION : V_IMPROVEMENT;
+        l->note = b->nnan > a->nnan ? "new value is NaN/null" : "old value was NaN/null";
         return;
+    }
+    if (a->nnan == a->nval || b->nnan == b->nval) {
+        snprintf(l->delta, sizeof l->delta, "~");
+        l->verdict = V_SAME;
+        return;
+    }
+    if (a->nnan) {
+        x = a->mean;
+        y = b->mean;
+        snprintf(l->old, sizeof l->old, "%.6g", x);
+        snprintf(l->new_, sizeof l->new_, "%.6g", y);
+        snprintf(l->note_buf, sizeof l->note_buf, "mean of the finite repeats (%zu NaN/null each)",
+                 a->nnan);
+        l->note = l->note_buf;
     }
     double d = y - x, tol = fmax(o->atol, o->rtol * fabs(x));
     if (fabs(d) <= tol) {
@@ -710,6 +725,39 @@ static void report_data_differ(const char *dataset, const char *ha, const char *
             dataset, ha, hb);
 }
 
+/* The repeats of a group as "0, 1" (in the order first seen). */
+static void put_repeats(FILE *out, const group *g) {
+    const char *rep;
+    json_t *v;
+    int first = 1;
+    json_object_foreach(g->reps, rep, v) {
+        fprintf(out, "%s%s", first ? "" : ", ", rep);
+        first = 0;
+    }
+}
+
+/* A cell whose repeats differ between the sides (an interrupted run, a failed repeat's cell,
+ * --only on one side) cannot be graded: the means would pool different seeds. Said once per
+ * cell (seen: the names reported). */
+static void report_partial(const group *a, const group *b, json_t *seen, FILE *out) {
+    json_t *cell = json_deep_copy(a->row);
+    if (cell) json_object_del(cell, "slice");
+    char *name = cell ? row_name(cell, NULL, NULL) : NULL;
+    json_decref(cell);
+    if (name && json_object_get(seen, name)) {
+        free(name);
+        return;
+    }
+    if (name) json_object_set_new(seen, name, json_true());
+    fprintf(out, "cannot compare %s: repeats ", name ? name : "?");
+    put_repeats(out, a);
+    fprintf(out, " in base, ");
+    put_repeats(out, b);
+    fprintf(out, " in new (a repeat is missing on one side: an interrupted run, a failed cell or "
+                 "--only)\n");
+    free(name);
+}
+
 /* The warning under the tables when latency rows were blind: their sample counts, the smallest p
  * those allow, and how many samples a side alpha needs. */
 static void print_blind_warning(const tally *t, const rb_compare_opts *o, FILE *out) {
@@ -830,7 +878,7 @@ int rb_compare(const char *base_dir, const char *new_dir, const rb_compare_opts 
     int la = side_load(&a, out), lb = side_load(&b, out);
     int status = RB_COMPARE_OK;
     json_t *skip = json_object(), *metrics = json_array(), *seen = json_object();
-    json_t *data_seen = json_object();
+    json_t *data_seen = json_object(), *partial_seen = json_object();
     if (la || lb) {
         status = RB_COMPARE_INCOMPARABLE;
         goto done;
@@ -848,7 +896,7 @@ int rb_compare(const char *base_dir, const char *new_dir, const rb_compare_opts 
     }
 
     /* Match rows; methods whose version changed are reported once and their rows not diffed. */
-    size_t only_a = 0, only_b = 0;
+    size_t only_a = 0, only_b = 0, partial = 0;
     for (size_t i = 0; i < a.ng; i++) {
         char *key = rb_row_key(a.g[i].row);
         json_t *idx = key ? json_object_get(b.index, key) : NULL;
@@ -866,6 +914,13 @@ int rb_compare(const char *base_dir, const char *new_dir, const rb_compare_opts 
             report_data_differ(str_field(ga->row, "dataset"), ha, hb, data_seen, out);
             ga->data_differs = 1;
             status = RB_COMPARE_INCOMPARABLE;
+        }
+        if (!json_equal(ga->reps, gb->reps)) {
+            report_partial(ga, gb, partial_seen, out);
+            ga->skip = 1;
+            partial++;
+            status = RB_COMPARE_INCOMPARABLE;
+            continue;
         }
         if (ga->version != gb->version) {
             json_t *m = json_object_get(skip, method);
@@ -912,7 +967,7 @@ int rb_compare(const char *base_dir, const char *new_dir, const rb_compare_opts 
     }
     if (only_a || only_b) status = RB_COMPARE_INCOMPARABLE;
     /* Rows that are missing because their cell failed say so, with the failure's message. */
-    if (only_a || only_b) {
+    if (only_a || only_b || partial) {
         const char *dirs[2] = {base_dir, new_dir}, *names[2] = {"base", "new"};
         for (int k = 0; k < 2; k++) {
             json_t *failed;
@@ -972,6 +1027,7 @@ done:
     json_decref(metrics);
     json_decref(seen);
     json_decref(data_seen);
+    json_decref(partial_seen);
     side_free(&a);
     side_free(&b);
     return status;
