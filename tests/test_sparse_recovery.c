@@ -199,20 +199,26 @@ Test(sparse, peeling_stops_on_a_collision_in_every_stage_without_inventing_coeff
 
 /* ---- robust bin detection on crafted noisy bins ---- */
 
+/* spright on the crafted signal c (N = 2^12): 2 cyclic stages of 64 bins (bits 0-5 and 6-11),
+ * 5 delay chains; *m and *p for further runs; returns the number found (out has room for 16). */
+static size_t spright_2x64(crafted *c, const rb_method **m, rb_params *p, rb_sparse_coef *out) {
+    *m = method("spright", p, "b", "6", "stages", "2", "chains", "5", "hashing", "cyclic", NULL);
+    rb_signal_oracle o = {12, crafted_query, c, 0};
+    return run(*m, p, &o, c->seed, out, 16);
+}
+
 Test(sparse, robust_bins_find_noisy_single_tons_and_reject_pure_noise) {
     uint64_t seed = rbt_seed();
     /* Per-bin noise: sigma^2 N / B = 1e-6 * 2^12 / 2^6 = 6.4e-5 against |X|^2 >= 1: 42 dB. The
      * ratio test of sparsefht (tolerance 1e-8) must refuse every one of these bins. */
     crafted c = {12, 3, {0x001, 0x0c2, 0xf83}, {1.0, -1.0, 1.2}, 1e-3, seed};
-    rb_params p;
     /* Cyclic hashing: stage 0 bins by bits 0-5, where the three indices differ, so no two share
      * a bin in every stage. With random hashing two of them did in about 7e-4 of the seeds (3 x
      * (63 / 4095)^2), and no decoder can separate those. */
-    const rb_method *m =
-        method("spright", &p, "b", "6", "stages", "2", "chains", "5", "hashing", "cyclic", NULL);
-    rb_signal_oracle o = {12, crafted_query, &c, 0};
+    rb_params p;
+    const rb_method *m;
     rb_sparse_coef out[16];
-    size_t found = run(m, &p, &o, seed, out, 16);
+    size_t found = spright_2x64(&c, &m, &p, out);
     cr_assert_eq(found, 3, "found %zu, seed %llu", found, (unsigned long long) seed);
     for (size_t i = 0; i < 3; i++) {
         cr_assert_eq(out[i].index, c.idx[i], "seed %llu", (unsigned long long) seed);
@@ -245,11 +251,9 @@ Test(sparse, spright_noise_estimate_without_a_jump_keeps_the_medium_coefficients
                  1e-3,
                  seed};
     rb_params p;
-    const rb_method *m =
-        method("spright", &p, "b", "6", "stages", "2", "chains", "5", "hashing", "cyclic", NULL);
-    rb_signal_oracle o = {12, crafted_query, &c, 0};
+    const rb_method *m;
     rb_sparse_coef out[16];
-    size_t found = run(m, &p, &o, seed, out, 16);
+    size_t found = spright_2x64(&c, &m, &p, out);
     for (size_t j = 2; j < 8; j++) {
         size_t i = 0;
         while (i < found && out[i].index != c.idx[j]) i++;
