@@ -477,7 +477,11 @@ static int latency_kv(const rb_latency_cell *c) {
     rc = kv_prepare(&b, Q, want_ip);
     size_t L = b.layers, T = b.tokens, elems = L * T * b.heads * b.dim;
     double kv_bytes = 2.0 * (double) elems * (double) sizeof(float); /* K and V in fp32 */
+    /* What encode writes and decode reads besides K and V: a vector codec's codes of K and V, a
+     * KV method's whole stored cache at its exact bits (scales, sinks and windows included). */
     double code_bytes = m->codec ? 2.0 * (double) (L * T * b.heads * b.cb) : 0;
+    for (size_t l = 0; !rc && m->kv && l < L; l++)
+        code_bytes += m->kv->bits(b.st[l]) * 2.0 * (double) (T * b.heads * b.dim) / 8.0;
     rb_gb_options opt = {.min_time = c->cfg->latency.min_time,
                          .repetitions = c->cfg->latency.repetitions,
                          .items = (double) T,
@@ -488,9 +492,7 @@ static int latency_kv(const rb_latency_cell *c) {
     /* Scores: every query head against every cached token of every layer, 2 head_dim flops
      * each; read: the K codes (vector codecs) or the whole stored cache (a KV method's read
      * decodes K and V), plus the queries, and the scores written. */
-    double scores = (double) (L * b.nq * qheads * T), stored = code_bytes / 2;
-    for (size_t l = 0; !rc && m->kv && l < L; l++)
-        stored += m->kv->bits(b.st[l]) * 2.0 * (double) (T * b.heads * b.dim) / 8.0;
+    double scores = (double) (L * b.nq * qheads * T), stored = m->kv ? code_bytes : code_bytes / 2;
     opt.items = scores;
     opt.flops = 2.0 * scores * (double) b.dim;
     opt.bytes = stored + (double) (L * b.nq * qheads * b.dim * sizeof(float)) +

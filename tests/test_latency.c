@@ -258,6 +258,16 @@ Test(latency, vector_codecs_on_kv_data) {
         check_row(rows, labels[m], "decode_latency", "tokens", 64);
         check_row(rows, labels[m], "inner_product_latency", "scores", 3 * 2 * 64);
     }
+    /* Bytes a call moves (GB/s x seconds): K and V in fp32 (2 x 64 x 2 x 32 x 4) and the stored
+     * cache, which a KV method's encode writes and decode reads like a codec's codes: rtn_kv at 4
+     * bits + an fp16 scale and zero per 32 channels is 5 bits an element, 5120 bytes. */
+    const char *ops[2] = {"encode_latency", "decode_latency"};
+    for (int o = 0; o < 2; o++) {
+        json_t *r = find_row(rows, "rtn_kv", ops[o]);
+        double bytes = rb_row_double(r, "gbps") * 1e9 * rb_row_double(r, "value");
+        cr_assert(fabs(bytes - (32768 + 5120)) <= 1e-6 * bytes, "%s: %g bytes a call", ops[o],
+                  bytes);
+    }
     json_decref(rows);
     free(err);
 }
