@@ -780,9 +780,21 @@ static int check_resume(run *r) {
     json_error_t jerr;
     json_t *old = json_load_file(path, 0, &jerr);
     if (!old) {
-        /* Nothing was run there yet: a plain run. */
-        if (access(path, F_OK) != 0) return RB_OK;
-        return rb_error_set(RB_EFORMAT, "%s:%d: %s", path, jerr.line, jerr.text);
+        if (access(path, F_OK) == 0)
+            return rb_error_set(RB_EFORMAT, "%s:%d: %s", path, jerr.line, jerr.text);
+        /* Nothing was run there yet: a plain run. Results without the context a run writes
+         * before its first cell came from elsewhere (a copy, a deleted file): which config made
+         * them cannot be told, and their cells would count as done. */
+        char res[4200];
+        snprintf(res, sizeof res, "%s/results.jsonl", r->results_dir);
+        struct stat st;
+        if (stat(res, &st) == 0 && st.st_size > 0)
+            return rb_error_set(RB_EINVAL,
+                                "--resume: %s has results but no context.json, so the config "
+                                "that made them is unknown; resume needs the directory a run "
+                                "wrote (or move results.jsonl away)",
+                                r->results_dir);
+        return RB_OK;
     }
     const char *sha =
         json_string_value(json_object_get(json_object_get(old, "run"), "config_sha256"));

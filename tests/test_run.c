@@ -795,6 +795,14 @@ Test(run, resume_refuses_a_changed_config) {
     cr_assert_eq(run_config("small.yaml", yaml, " --quick --resume", &err), 2);
     cr_assert(strstr(err, "was run with another config"), "%s", err);
     free(err);
+    /* Results without their context.json (copied, or the file deleted): the config that made
+     * them is unknown, so they are not taken as done cells of this one. */
+    char p[256];
+    snprintf(p, sizeof p, "%s/out/context.json", dir);
+    cr_assert_eq(unlink(p), 0);
+    cr_assert_eq(run_config("small.yaml", yaml, " --quick --resume", &err), 2);
+    cr_assert(strstr(err, "has results but no context.json"), "%s", err);
+    free(err);
 }
 
 /* --quick is not part of the config, so it is checked apart: a run resumed with the other
