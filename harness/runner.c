@@ -490,11 +490,15 @@ static int grade_expectations(run *r, size_t *passed, size_t *failed, size_t *mi
     json_t *rows = NULL;
     int rc = rb_results_read(path, &rows);
     if (rc) return rc;
+    /* Written beside and renamed into place: a kill while grading leaves the old file or none,
+     * never half of one (the report reads it). */
+    char tmp[4300];
     snprintf(path, sizeof path, "%s/expect.jsonl", r->results_dir);
-    FILE *f = fopen(path, "w");
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
     if (!f) {
         json_decref(rows);
-        return rb_error_set(RB_EIO, "cannot write %s: %s", path, strerror(errno));
+        return rb_error_set(RB_EIO, "cannot write %s: %s", tmp, strerror(errno));
     }
     for (size_t i = 0; i < r->cfg.nexpects; i++) {
         const rb_expect *e = &r->cfg.expects[i];
@@ -543,7 +547,14 @@ static int grade_expectations(run *r, size_t *passed, size_t *failed, size_t *mi
                     n ? " for the reference " : " for it", n ? than : "", e->source);
     }
     json_decref(rows);
-    if (fclose(f)) return rb_error_set(RB_EIO, "cannot write %s", path);
+    if (fclose(f)) {
+        remove(tmp);
+        return rb_error_set(RB_EIO, "cannot write %s", tmp);
+    }
+    if (rename(tmp, path) != 0) {
+        remove(tmp);
+        return rb_error_set(RB_EIO, "%s: rename failed: %s", path, strerror(errno));
+    }
     return RB_OK;
 }
 
@@ -969,7 +980,8 @@ static void dry_run_plan(const run *r) {
 
 int rb_run(const rb_run_opts *o) {
     run r = {.o = o, .ds_index = -1, .bad_ds_index = -1, .lock_fd = -1};
-    int rc, status = 2;
+    int rc, status = 2, handlers = 0;
+    struct sigaction old_int, old_term;
     if (o->resume && !o->out_dir) {
         fprintf(stderr, "rotabench run: --resume needs -o DIR (the directory of the run to "
                         "continue)\n");
@@ -1036,13 +1048,16 @@ int rb_run(const rb_run_opts *o) {
     if (rc) goto fail;
     if ((rc = rb_results_open(r.results_dir, &r.res))) goto fail;
 
-    /* The first SIGINT/SIGTERM stops the run after the current cell; SA_RESETHAND restores the
-     * default action, so a second one ends it at once (finished cells are on disk either way). */
-    struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESETHAND}, old_int, old_term;
+    /* The first SIGINT/SIGTERM stops the run after the current cell, or, once the cells are
+     * done, after the grading and the report (seconds; then exit 2, as any interrupt);
+     * SA_RESETHAND restores the default action, so a second one ends it at once (finished cells
+     * are on disk either way, and expect.jsonl and the report are replaced whole). */
+    struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESETHAND};
     sigemptyset(&sa.sa_mask);
     interrupted = 0;
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
+    handlers = 1;
     for (size_t i = 0; i < r.ncells; i++)
         r.todo +=
             cell_selected(&r, &r.cells[i]) && !(r.done && json_object_get(r.done, r.cells[i].key));
@@ -1078,8 +1093,6 @@ int rb_run(const rb_run_opts *o) {
                 "maybe others): a timed call there encodes all %zu (the report's \"per call\" "
                 "column says how many each row covers)\n",
                 r.cfg.latency.batch, r.lat_short_rows, r.lat_short_dataset, r.lat_short_rows);
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
     rb_results_close(r.res);
     r.res = NULL;
     if (rc) goto fail;
@@ -1147,6 +1160,11 @@ int rb_run(const rb_run_opts *o) {
         free(cmd);
         status = 2;
     }
+    if (interrupted) { /* after the last cell: what was being written was finished first */
+        fprintf(stderr, "rotabench run: interrupted after the cells; the grading and the report "
+                        "were finished first\n");
+        status = 2;
+    }
     goto done;
 fail:
     fprintf(stderr, "rotabench run: %s\n",
@@ -1167,6 +1185,10 @@ fail:
     }
     status = 2;
 done:
+    if (handlers) {
+        sigaction(SIGINT, &old_int, NULL);
+        sigaction(SIGTERM, &old_term, NULL);
+    }
     if (r.res) rb_results_close(r.res);
     if (r.lock_fd >= 0) close(r.lock_fd); /* after the results file is closed */
     json_decref(r.done);
