@@ -53,6 +53,7 @@ typedef struct run {
     char results_dir[4096], report_dir[4096];
     rb_results *res;
     json_t *done;        /* cell keys already complete (resume) */
+    json_t *done_rows;   /* their rows (resume): the data each ran on, by dataset_hash */
     json_t *done_limits; /* the limits in the context of the run resumed, or NULL */
     json_t *earlier; /* the resumed run's sessions ({utc, argv, hostname, cpu_model}), or NULL */
     rb_limits limits;
@@ -146,6 +147,33 @@ static int dataset_error(const run *r, size_t dataset, int rc) {
                         de->pos.line, de->pos.col, de->name, rb_error_detail());
 }
 
+/* On --resume, the data just loaded for cell c must be those the finished cells of the same
+ * dataset, parameters and repeat ran on: a data file rewritten between the sessions would leave
+ * one run's rows on two datasets, which nothing downstream could tell apart. */
+static int same_data_as_before(run *r, const rb_cell *c) {
+    if (!r->done_rows || !r->ds.hash[0]) return RB_OK;
+    const rb_dataset_entry *de = &r->cfg.datasets[c->dataset];
+    json_t *dp = rb_params_to_json(&c->dparams), *row;
+    size_t i;
+    int rc = RB_OK;
+    json_array_foreach(r->done_rows, i, row) {
+        const char *h = rb_row_str(row, "dataset_hash");
+        if (!h || strcmp(rb_row_str(row, "dataset"), de->name) ||
+            rb_row_int(row, "repeat", -1) != c->repeat ||
+            !json_equal(json_object_get(row, "dparams"), dp) || !strcmp(h, r->ds.hash))
+            continue;
+        rb_error_set(RB_EINVAL,
+                     "repeat %d: the data differ from those the finished cells in %s ran on "
+                     "(dataset_hash %.12s now, %.12s then): a data file changed since; resume "
+                     "with the same data, or run into a new directory",
+                     c->repeat, r->results_dir, r->ds.hash, h);
+        rc = dataset_error(r, c->dataset, RB_EINVAL);
+        break;
+    }
+    json_decref(dp);
+    return rc;
+}
+
 static int load_dataset(run *r, const rb_cell *c) {
     char text[RB_PARAMS_TEXT_MAX];
     rb_params_format(&c->dparams, 0, text, sizeof text);
@@ -172,7 +200,15 @@ static int load_dataset(run *r, const rb_cell *c) {
     r->ds_index = (long) c->dataset;
     r->ds_seed = c->data_seed;
     snprintf(r->ds_params, sizeof r->ds_params, "%s", text);
-    return RB_OK;
+    if ((rc = same_data_as_before(r, c))) { /* every later cell on it says so too */
+        rb_dataset_free(&r->ds);
+        r->ds_index = -1;
+        r->bad_ds_index = (long) c->dataset;
+        r->bad_ds_rc = rc;
+        snprintf(r->bad_ds_params, sizeof r->bad_ds_params, "%s", text);
+        snprintf(r->bad_ds_msg, sizeof r->bad_ds_msg, "%s", rb_error_detail());
+    }
+    return rc;
 }
 
 /* A recall@K of a codec cell on `rows` base vectors needs K <= rows. The config loader checks the
@@ -1006,6 +1042,9 @@ int rb_run(const rb_run_opts *o) {
         if (!o->dry_run && stat(r.results_dir, &st) == 0 && (rc = lock_results_dir(&r))) goto fail;
         if ((rc = check_resume(&r))) goto fail;
         if ((rc = rb_results_done_cells(r.results_dir, &r.done))) goto fail;
+        char res[4200];
+        snprintf(res, sizeof res, "%s/results.jsonl", r.results_dir);
+        if (access(res, F_OK) == 0 && (rc = rb_results_read(res, &r.done_rows))) goto fail;
     }
     if ((rc = preflight(&r))) goto fail;
     if ((rc = setup_dirs(&r))) goto fail;
@@ -1192,6 +1231,7 @@ done:
     if (r.res) rb_results_close(r.res);
     if (r.lock_fd >= 0) close(r.lock_fd); /* after the results file is closed */
     json_decref(r.done);
+    json_decref(r.done_rows);
     json_decref(r.done_limits);
     json_decref(r.earlier);
     if (r.have_limits) rb_limits_free(&r.limits);

@@ -805,6 +805,34 @@ Test(run, resume_refuses_a_changed_config) {
     free(err);
 }
 
+/* --resume on data files rewritten since the finished cells ran: the cells left would run on
+ * other data than the rows already there, under one context. Refused, naming the dataset and
+ * both hashes; with the first data back the resume completes. */
+Test(run, resume_refuses_changed_data) {
+    make_dir();
+    char npy[256], yaml[1024], *err;
+    size_t shape[2] = {200, 16};
+    snprintf(npy, sizeof npy, "%s/x.npy", dir);
+    float *x = rbt_normal_f32(200 * 16, 1, 0), *y = rbt_normal_f32(200 * 16, 2, 0);
+    cr_assert_eq(rb_npy_write(npy, RB_NPY_F32, 2, shape, x), 0, "%s", rb_error_detail());
+    snprintf(yaml, sizeof yaml,
+             "name: f\nseed: 1\ndatasets:\n  - {name: fx, kind: npy, path: '%s'}\n"
+             "methods:\n  - {method: rtn, params: {bits: [2, 4]}}\nmetrics: [vnmse]\n",
+             npy);
+    cr_assert_eq(run_config("f.yaml", yaml, " --quick --only '*bits=2*'", &err), 0, "%s", err);
+    free(err);
+    cr_assert_eq(rb_npy_write(npy, RB_NPY_F32, 2, shape, y), 0, "%s", rb_error_detail());
+    cr_assert_eq(run_config("f.yaml", yaml, " --quick --resume", &err), 2);
+    cr_assert(strstr(err, "dataset 'fx': repeat 0: the data differ from those the finished cells"),
+              "%s", err);
+    free(err);
+    cr_assert_eq(rb_npy_write(npy, RB_NPY_F32, 2, shape, x), 0, "%s", rb_error_detail());
+    cr_assert_eq(run_config("f.yaml", yaml, " --quick --resume", &err), 0, "%s", err);
+    free(err);
+    free(x);
+    free(y);
+}
+
 /* --quick is not part of the config, so it is checked apart: a run resumed with the other
  * setting would leave some cells with latency rows and some without. Both directions are
  * refused, and the same setting resumes. */
