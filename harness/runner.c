@@ -578,9 +578,13 @@ static int grade_expectations(run *r, size_t *passed, size_t *failed, size_t *mi
                     e->pos.file, e->pos.line, e->label ? e->label : e->method, e->metric, e->op,
                     target, e->than ? " (" : "", than, e->than ? ")" : "", measured, e->source);
         else if (!strcmp(status, "MISSING"))
-            fprintf(stderr, "%s:%d: expectation MISSING: %s %s: no %s row%s%s in this run (%s)\n",
+            fprintf(stderr, "%s:%d: expectation MISSING: %s %s: no %s row%s%s in this run%s (%s)\n",
                     e->pos.file, e->pos.line, e->label ? e->label : e->method, e->metric, e->metric,
-                    n ? " for the reference " : " for it", n ? than : "", e->source);
+                    n ? " for the reference " : " for it", n ? than : "",
+                    r->o->quick && strstr(e->metric, "_latency")
+                        ? ": --quick skips the latency pass"
+                        : "",
+                    e->source);
     }
     json_decref(rows);
     if (fclose(f)) {

@@ -805,6 +805,25 @@ Test(run, resume_refuses_a_changed_config) {
     free(err);
 }
 
+/* A latency claim under --quick (which skips the latency pass) is MISSING, exit 1, and the
+ * message says why. */
+Test(run, quick_says_why_a_latency_claim_is_missing) {
+    make_dir();
+    char *err;
+    cr_assert_eq(run_config("q.yaml",
+                            "name: q\ndatasets:\n  - {name: s, kind: sphere, dim: 32, count: 100}\n"
+                            "methods:\n  - {method: rtn, params: {bits: 4}}\nmetrics: [vnmse]\n"
+                            "latency: {ops: [encode], min_time: 0.001, repetitions: 2}\n"
+                            "expect:\n  - {method: rtn, metric: encode_latency, op: '<', value: 1, "
+                            "source: x}\n",
+                            " --quick", &err),
+                 1, "%s", err);
+    cr_assert(strstr(err, "expectation MISSING: rtn encode_latency: no encode_latency row for it "
+                          "in this run: --quick skips the latency pass"),
+              "%s", err);
+    free(err);
+}
+
 /* --resume on data files rewritten since the finished cells ran: the cells left would run on
  * other data than the rows already there, under one context. Refused, naming the dataset and
  * both hashes; with the first data back the resume completes. */
