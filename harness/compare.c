@@ -85,7 +85,7 @@ typedef struct group {
     int latency;      /* some row carried samples */
     double cpu_wait;  /* latency: the largest cpu_wait of its rows, NaN when none says */
     json_t *data;     /* repeat (decimal text) -> the dataset_hash of its rows */
-    json_t *reps;     /* repeat (decimal text) -> true, every repeat with a row */
+    json_t *reps;     /* repeat (decimal text) -> whether its value is finite */
     long partner;     /* index of the matching group on the other side, or -1 */
     int skip;         /* matched but not comparable (method version, kind of row, repeats) */
     int data_differs; /* matched, but some repeat ran on other data than its partner's */
@@ -193,9 +193,10 @@ static int group_add(side *s, json_t *row, size_t line, FILE *out) {
     snprintf(rep, sizeof rep, "%lld", rb_row_int(row, "repeat", 0));
     if (hash && !json_object_get(g->data, rep))
         json_object_set_new(g->data, rep, json_string(hash));
-    json_object_set_new(g->reps, rep, json_true());
+
     json_t *v = json_object_get(row, "value"), *samples = json_object_get(row, "samples"), *x;
     double val = json_is_number(v) ? json_number_value(v) : NAN;
+    json_object_set_new(g->reps, rep, json_boolean(isfinite(val)));
     g->nval++;
     if (isfinite(val))
         g->mean += val / (double) (g->nval - g->nnan) - g->mean / (double) (g->nval - g->nnan);
@@ -411,21 +412,25 @@ static void put_change(line *l, double x, double y) {
 }
 
 /* Accuracy: the mean over repeats on each side, then |new - old| against max(atol, rtol |old|),
- * the metric's direction deciding regression or improvement. More repeats NaN (or null) on the
- * new side is a regression, fewer an improvement (RB_BETTER_EXACT: a regression either way).
- * With as many on both sides, the finite repeats' means are compared (a NaN in one repeat must
- * not hide a change in the others); all NaN on both sides is unchanged. */
+ * the metric's direction deciding regression or improvement. A repeat whose value is NaN (or
+ * null) on one side only is a change: a regression where new has it, an improvement where base
+ * had it (RB_BETTER_EXACT: a regression either way), and a regression where both have NaNs but
+ * in other repeats. With NaNs in the same repeats the finite repeats' means are compared (a NaN
+ * in one repeat must not hide a change in the others); all NaN on both sides is unchanged. */
 static void diff_accuracy(const group *a, const group *b, rb_better dir, const rb_compare_opts *o,
                           line *l) {
     double x, y;
     put_means(a, b, 0, l, &x, &y);
-    if (a->nnan != b->nnan) {
+    if (a->nnan != b->nnan || !json_equal(a->reps, b->reps)) {
         snprintf(l->delta, sizeof l->delta, "?");
-        l->verdict = dir == RB_BETTER_EXACT || b->nnan > a->nnan ? V_REGRESSION : V_IMPROVEMENT;
-        l->note = b->nnan > a->nnan ? "new value is NaN/null" : "old value was NaN/null";
+        int worse = dir == RB_BETTER_EXACT || b->nnan >= a->nnan;
+        l->verdict = worse ? V_REGRESSION : V_IMPROVEMENT;
+        l->note = a->nnan == b->nnan  ? "NaN/null in other repeats"
+                  : b->nnan > a->nnan ? "new value is NaN/null"
+                                      : "old value was NaN/null";
         return;
     }
-    if (a->nnan == a->nval || b->nnan == b->nval) {
+    if (a->nnan == a->nval) {
         snprintf(l->delta, sizeof l->delta, "~");
         l->verdict = V_SAME;
         return;
@@ -736,11 +741,22 @@ static void put_repeats(FILE *out, const group *g) {
     }
 }
 
+/* Whether two groups have rows for the same repeats. */
+static int same_repeats(const group *a, const group *b) {
+    const char *rep;
+    json_t *v;
+    if (json_object_size(a->reps) != json_object_size(b->reps)) return 0;
+    json_object_foreach(a->reps, rep, v) {
+        if (!json_object_get(b->reps, rep)) return 0;
+    }
+    return 1;
+}
+
 /* A cell whose repeats differ between the sides (an interrupted run, a failed repeat's cell,
  * --only on one side) cannot be graded: the means would pool different seeds. Said once per
  * cell (seen: the names reported). */
 static void report_partial(const group *a, const group *b, json_t *seen, FILE *out) {
-    json_t *cell = json_deep_copy(a->row);
+    json_t *cell = json_copy(a->row);
     if (cell) json_object_del(cell, "slice");
     char *name = cell ? row_name(cell, NULL, NULL) : NULL;
     json_decref(cell);
@@ -915,7 +931,7 @@ int rb_compare(const char *base_dir, const char *new_dir, const rb_compare_opts 
             ga->data_differs = 1;
             status = RB_COMPARE_INCOMPARABLE;
         }
-        if (!json_equal(ga->reps, gb->reps)) {
+        if (!same_repeats(ga, gb)) {
             report_partial(ga, gb, partial_seen, out);
             ga->skip = 1;
             partial++;

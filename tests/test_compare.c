@@ -285,6 +285,8 @@ Test(compare, nan_and_null_values_are_reported) {
         {{NAN, NAN}, {NAN, NAN}, RB_COMPARE_OK, "~"},
         {{NAN, 0.165}, {NAN, NAN}, RB_COMPARE_REGRESSION, "new value is NaN"},
         {{0.2, NAN}, {0.2, 0.3}, RB_COMPARE_OK, "old value was NaN"},
+        /* as many NaNs, in other repeats: the finite ones are other seeds */
+        {{NAN, 0.165}, {0.165, NAN}, RB_COMPARE_REGRESSION, "NaN/null in other repeats"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         pair_open(&p);
