@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1239,6 +1240,10 @@ static int run_gnuplot(const char *dir, int idx) {
     pid_t pid = fork();
     if (pid < 0) return rb_error_set(RB_ELIB, "fork failed: %s", strerror(errno));
     if (pid == 0) {
+        /* A terminal's Ctrl-C reaches the whole process group: `run` finishes its report after
+         * the first one, so the plot it is drawing must survive it (ignored stays ignored across
+         * exec). A second Ctrl-C ends rotabench; this plot then finishes on its own. */
+        signal(SIGINT, SIG_IGN);
         if (chdir(dir) != 0) _exit(126);
         int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if (fd >= 0) {
