@@ -53,7 +53,7 @@ typedef struct run {
     char results_dir[4096], report_dir[4096];
     rb_results *res;
     json_t *done;        /* cell keys already complete (resume) */
-    json_t *done_rows;   /* their rows (resume): the data each ran on, by dataset_hash */
+    json_t *done_data;   /* their data (resume): data_key -> dataset_hash */
     json_t *done_limits; /* the limits in the context of the run resumed, or NULL */
     json_t *earlier; /* the resumed run's sessions ({utc, argv, hostname, cpu_model}), or NULL */
     rb_limits limits;
@@ -147,31 +147,55 @@ static int dataset_error(const run *r, size_t dataset, int rc) {
                         de->pos.line, de->pos.col, de->name, rb_error_detail());
 }
 
+/* The key of the data a row or cell ran on: dataset name, its parameters (sorted JSON) and the
+ * repeat; NULL when the row lacks them or out of memory. */
+static char *data_key(const char *dataset, json_t *dparams, long long repeat) {
+    char *dp = dataset && dparams ? json_dumps(dparams, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
+    char *key = NULL;
+    if (dp && asprintf(&key, "%s\x1f%s\x1f%lld", dataset, dp, repeat) < 0) key = NULL;
+    free(dp);
+    return key;
+}
+
+/* On --resume: the data each finished cell ran on, from the rows already written. */
+static int load_done_data(run *r) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/results.jsonl", r->results_dir);
+    json_t *rows = NULL, *row;
+    if (access(path, F_OK) != 0) return RB_OK;
+    int rc = rb_results_read(path, &rows);
+    if (rc) return rc;
+    r->done_data = json_object();
+    size_t i;
+    json_array_foreach(rows, i, row) {
+        const char *h = rb_row_str(row, "dataset_hash");
+        char *key = data_key(rb_row_str(row, "dataset"), json_object_get(row, "dparams"),
+                             rb_row_int(row, "repeat", -1));
+        if (h && key) json_object_set_new(r->done_data, key, json_string(h));
+        free(key);
+    }
+    json_decref(rows);
+    return r->done_data ? RB_OK : rb_error_set(RB_ENOMEM, "resume: out of memory");
+}
+
 /* On --resume, the data just loaded for cell c must be those the finished cells of the same
  * dataset, parameters and repeat ran on: a data file rewritten between the sessions would leave
  * one run's rows on two datasets, which nothing downstream could tell apart. */
 static int same_data_as_before(run *r, const rb_cell *c) {
-    if (!r->done_rows || !r->ds.hash[0]) return RB_OK;
-    const rb_dataset_entry *de = &r->cfg.datasets[c->dataset];
-    json_t *dp = rb_params_to_json(&c->dparams), *row;
-    size_t i;
-    int rc = RB_OK;
-    json_array_foreach(r->done_rows, i, row) {
-        const char *h = rb_row_str(row, "dataset_hash");
-        if (!h || strcmp(rb_row_str(row, "dataset"), de->name) ||
-            rb_row_int(row, "repeat", -1) != c->repeat ||
-            !json_equal(json_object_get(row, "dparams"), dp) || !strcmp(h, r->ds.hash))
-            continue;
-        rb_error_set(RB_EINVAL,
-                     "repeat %d: the data differ from those the finished cells in %s ran on "
-                     "(dataset_hash %.12s now, %.12s then): a data file changed since; resume "
-                     "with the same data, or run into a new directory",
-                     c->repeat, r->results_dir, r->ds.hash, h);
-        rc = dataset_error(r, c->dataset, RB_EINVAL);
-        break;
-    }
+    if (!r->done_data || !r->ds.hash[0]) return RB_OK;
+    json_t *dp = rb_params_to_json(&c->dparams);
+    char *key = data_key(r->cfg.datasets[c->dataset].name, dp, c->repeat);
     json_decref(dp);
-    return rc;
+    if (!key) return rb_error_set(RB_ENOMEM, "resume: out of memory");
+    const char *h = json_string_value(json_object_get(r->done_data, key));
+    free(key);
+    if (!h || !strcmp(h, r->ds.hash)) return RB_OK;
+    rb_error_set(RB_EINVAL,
+                 "repeat %d: the data differ from those the finished cells in %s ran on "
+                 "(dataset_hash %.12s now, %.12s then): a data file changed since; resume with "
+                 "the same data, or run into a new directory",
+                 c->repeat, r->results_dir, r->ds.hash, h);
+    return dataset_error(r, c->dataset, RB_EINVAL);
 }
 
 static int load_dataset(run *r, const rb_cell *c) {
@@ -189,8 +213,11 @@ static int load_dataset(run *r, const rb_cell *c) {
     const rb_dataset_kind *k = rb_dataset_kind_find(r->cfg.datasets[c->dataset].kind);
     RB_ASSERT(k != NULL); /* the config loader checked the kind */
     int rc = k->load(&c->dparams, c->data_seed, &r->ds);
-    if (rc) {
+    if (rc)
         dataset_error(r, c->dataset, rc);
+    else if ((rc = same_data_as_before(r, c)))
+        rb_dataset_free(&r->ds);
+    if (rc) { /* every later cell on it says so too */
         r->bad_ds_index = (long) c->dataset;
         r->bad_ds_rc = rc;
         snprintf(r->bad_ds_params, sizeof r->bad_ds_params, "%s", text);
@@ -200,15 +227,7 @@ static int load_dataset(run *r, const rb_cell *c) {
     r->ds_index = (long) c->dataset;
     r->ds_seed = c->data_seed;
     snprintf(r->ds_params, sizeof r->ds_params, "%s", text);
-    if ((rc = same_data_as_before(r, c))) { /* every later cell on it says so too */
-        rb_dataset_free(&r->ds);
-        r->ds_index = -1;
-        r->bad_ds_index = (long) c->dataset;
-        r->bad_ds_rc = rc;
-        snprintf(r->bad_ds_params, sizeof r->bad_ds_params, "%s", text);
-        snprintf(r->bad_ds_msg, sizeof r->bad_ds_msg, "%s", rb_error_detail());
-    }
-    return rc;
+    return RB_OK;
 }
 
 /* A recall@K of a codec cell on `rows` base vectors needs K <= rows. The config loader checks the
@@ -814,10 +833,9 @@ static json_t *limits_json(const run *r) {
     json_t *a = json_array();
     for (size_t i = 0; i < r->limits.count; i++) {
         const rb_limit *l = &r->limits.rows[i];
-        json_array_append_new(a,
-                              json_pack("{s:i, s:f, s:f, s:I}", "threads", l->threads, "copy_gbps",
-                                        l->copy_gbps, "peak_add_gflops", l->peak_add_gflops,
-                                        "copy_bytes", (json_int_t) r->limits.copy_bytes));
+        json_t *row = rb_limit_json(l);
+        json_object_set_new(row, "copy_bytes", json_integer((json_int_t) r->limits.copy_bytes));
+        json_array_append_new(a, row);
     }
     return a;
 }
@@ -1046,9 +1064,7 @@ int rb_run(const rb_run_opts *o) {
         if (!o->dry_run && stat(r.results_dir, &st) == 0 && (rc = lock_results_dir(&r))) goto fail;
         if ((rc = check_resume(&r))) goto fail;
         if ((rc = rb_results_done_cells(r.results_dir, &r.done))) goto fail;
-        char res[4200];
-        snprintf(res, sizeof res, "%s/results.jsonl", r.results_dir);
-        if (access(res, F_OK) == 0 && (rc = rb_results_read(res, &r.done_rows))) goto fail;
+        if ((rc = load_done_data(&r))) goto fail;
     }
     if ((rc = preflight(&r))) goto fail;
     if ((rc = setup_dirs(&r))) goto fail;
@@ -1073,7 +1089,7 @@ int rb_run(const rb_run_opts *o) {
     if (r.cfg.latency.enabled && !o->quick) {
         int t = rb_threads_get();
         /* The copy on bench's buffer size (well above the last-level cache), so that a run's
-         * fractions and `rotabench bench`'s are of the same limit; about 1.5 s. */
+         * fractions and `rotabench bench`'s are of the same limit; about 2 s (four probes). */
         rb_limits_options lo = {.copy_bytes = 256u << 20, .min_time = 0.05, .repetitions = 3};
         if (!reuse_limits(&r, t) && (rc = rb_limits_measure(&t, 1, &lo, &r.limits))) goto fail;
         r.have_limits = 1;
@@ -1235,7 +1251,7 @@ done:
     if (r.res) rb_results_close(r.res);
     if (r.lock_fd >= 0) close(r.lock_fd); /* after the results file is closed */
     json_decref(r.done);
-    json_decref(r.done_rows);
+    json_decref(r.done_data);
     json_decref(r.done_limits);
     json_decref(r.earlier);
     if (r.have_limits) rb_limits_free(&r.limits);
