@@ -5,6 +5,7 @@
  * in fp16 dequantizes; a scale or zero point beyond fp16's range is an RB_ENUMERIC error naming
  * the token, head and group. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -103,12 +104,12 @@ static int place_error(const rtn_kv *c, int rc, const char *what, const float *x
                 mx = v[j] > mx ? v[j] : mx;
             }
             if (rb_quant_params(&c->spec, mn, mx, &s, &z) == RB_OK) continue;
+            char why[256];
+            const char *d = rb_error_detail();
+            snprintf(why, sizeof why, "%s", strncmp(d, "quant: ", 7) ? d : d + 7);
             rb_quant_spec wide = c->spec;
             wide.side_f16 = 0;
             int fp32_holds = rb_quant_params(&wide, mn, mx, &s, &z) == RB_OK;
-            rb_quant_params(&c->spec, mn, mx, &s, &z); /* its message again */
-            const char *why = rb_error_detail();
-            if (strncmp(why, "quant: ", 7) == 0) why += 7;
             return rb_error_set(RB_ENUMERIC, "rtn_kv: token %zu, head %zu, %s group %zu: %s%s",
                                 c->tokens + r / c->heads, r % c->heads, what, g0 / G, why,
                                 fp32_holds ? "; use scale_bits: 32" : "");
