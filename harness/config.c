@@ -318,10 +318,8 @@ static int want_string(ref r, const char *what, const char **out) {
 static int want_plain(ref r, const char *what, const char **out) {
     int rc = want_string(r, what, out);
     if (rc) return rc;
-    for (const char *c = *out; *c; c++)
-        if ((unsigned char) *c < 0x20 || *c == 0x7f)
-            return err(r, "%s must not contain control characters (a line break, tab or escape)",
-                       what);
+    if (rb_text_control_at(*out) >= 0)
+        return err(r, "%s must not contain control characters (a line break, tab or escape)", what);
     return RB_OK;
 }
 

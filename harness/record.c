@@ -346,11 +346,9 @@ void rb_results_close(rb_results *res) {
     free(res);
 }
 
-/* Text with no control character (C0 or DEL): what the config admits for names and labels. */
+/* Text with no control character: what the config admits for names and labels. */
 static int plain_text(const char *s) {
-    for (; *s; s++)
-        if ((unsigned char) *s < 0x20 || *s == 0x7f) return 0;
-    return 1;
+    return rb_text_control_at(s) < 0;
 }
 
 /* A params object whose string values are all plain text. */

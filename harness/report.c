@@ -1214,7 +1214,7 @@ static void gp_str(FILE *f, const char *s) {
     for (; *s; s++) {
         unsigned char c = (unsigned char) *s;
         if (c == '\'') fputc('\'', f);
-        fputc(c < 0x20 || c == 0x7f ? ' ' : c, f);
+        fputc(rb_is_control(c) ? ' ' : c, f);
     }
     fputc('\'', f);
 }
@@ -1327,7 +1327,7 @@ static int plot_one(FILE *f, const char *dir, int idx, json_t *spec, json_t *row
                  xmetric ? " (measured)" : "", fds ? " (" : "", fds ? fds : "", fds ? ")" : "");
     /* one line: the heading, the script's first comment and the image's alt text */
     for (char *c = title; *c; c++)
-        if ((unsigned char) *c < 0x20 || *c == 0x7f) *c = ' ';
+        if (rb_is_control((unsigned char) *c)) *c = ' ';
     fprintf(f, "### Plot %d: %s\n\n", idx, title);
     /* An earlier render's files must not stand beside "not drawn" or "not rendered". */
     remove_plot_files(dir, idx);

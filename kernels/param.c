@@ -46,6 +46,12 @@ static int choice_index(const char *choices, const char *word) {
     return -1;
 }
 
+long rb_text_control_at(const char *s) {
+    for (long i = 0; s[i]; i++)
+        if (rb_is_control((unsigned char) s[i])) return i;
+    return -1;
+}
+
 int rb_parse_bool(const char *text, int *out) {
     static const char *const yes[] = {"true", "True", "TRUE", "yes", "1"};
     static const char *const no[] = {"false", "False", "FALSE", "no", "0"};
@@ -138,12 +144,12 @@ static int parse_value(const rb_param_def *d, const char *text, double *num, cha
                                 d->name, RB_PARAM_TEXT_MAX - 1);
         /* Values are written into results and printed in reports, which refuse control
          * characters on reading; a path with a line break or an escape is refused here. */
-        for (size_t i = 0; text[i]; i++)
-            if ((unsigned char) text[i] < 0x20 || text[i] == 0x7f)
-                return rb_error_set(RB_EINVAL,
-                                    "parameter '%s': control character 0x%02x at position %zu "
-                                    "(a line break, tab or escape); give plain text",
-                                    d->name, (unsigned) (unsigned char) text[i], i + 1);
+        long at = rb_text_control_at(text);
+        if (at >= 0)
+            return rb_error_set(RB_EINVAL,
+                                "parameter '%s': control character 0x%02x at position %ld (a "
+                                "line break, tab or escape); give plain text",
+                                d->name, (unsigned) (unsigned char) text[at], at + 1);
         *num = 0;
         snprintf(canon, RB_PARAM_TEXT_MAX, "%s", text);
         return RB_OK;

@@ -67,6 +67,13 @@ int rb_params_set(rb_params *p, const char *name, const char *text);
 /* A boolean's text, for parameters and the config's own switches alike: YAML's core-schema
  * forms (true, True, TRUE and false, False, FALSE) and yes / no, 1 / 0. 0 with *out set, or -1. */
 int rb_parse_bool(const char *text, int *out);
+/* Text that names things (parameters, labels, dataset names, results fields) must be plain: a
+ * control character (C0 or DEL: a line break, tab or escape) would garble tables and terminals.
+ * rb_text_control_at: the index of the first one in s, or -1. */
+static inline int rb_is_control(unsigned char c) {
+    return c < 0x20 || c == 0x7f;
+}
+long rb_text_control_at(const char *s);
 /* RB_EINVAL naming the first required parameter that has no value. */
 int rb_params_check_required(const rb_params *p);
 
