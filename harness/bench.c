@@ -595,15 +595,8 @@ static int codec_decode_call(rb_bench_inst *b);
 
 static int codec_params(const codec_cfg *cfg, rb_params *p, const char *who) {
     int rc = rb_params_init(p, cfg->m->params, cfg->m->nparams);
-    char buf[128];
-    snprintf(buf, sizeof buf, "%s", cfg->params ? cfg->params : "");
-    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); !rc && tok;
-         tok = strtok_r(NULL, ",", &save)) {
-        char *eq = strchr(tok, '=');
-        if (!eq) return rb_error_set(RB_EINVAL, "%s: bad parameter '%s'", who, tok);
-        *eq = 0;
-        rc = rb_params_set(p, tok, eq + 1);
-    }
+    if (!rc && cfg->params && (rc = rb_params_set_spec(p, cfg->params)))
+        rb_error_set(rc, "%s: %s", who, rb_error_detail());
     return rc;
 }
 

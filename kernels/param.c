@@ -46,6 +46,23 @@ static int choice_index(const char *choices, const char *word) {
     return -1;
 }
 
+int rb_params_set_spec(rb_params *p, const char *spec) {
+    char buf[RB_PARAMS_TEXT_MAX];
+    if (strlen(spec) >= sizeof buf)
+        return rb_error_set(RB_EINVAL, "parameters '%.40s...': longer than %d characters", spec,
+                            RB_PARAMS_TEXT_MAX - 1);
+    snprintf(buf, sizeof buf, "%s", spec);
+    int rc = RB_OK;
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); !rc && tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(tok, '=');
+        if (!eq) return rb_error_set(RB_EINVAL, "parameters '%s': no '=' in '%s'", spec, tok);
+        *eq = 0;
+        rc = rb_params_set(p, tok, eq + 1);
+    }
+    return rc;
+}
+
 long rb_text_control_at(const char *s) {
     for (long i = 0; s[i]; i++)
         if (rb_is_control((unsigned char) s[i])) return i;

@@ -74,6 +74,10 @@ static inline int rb_is_control(unsigned char c) {
     return c < 0x20 || c == 0x7f;
 }
 long rb_text_control_at(const char *s);
+/* Sets each "name=value" of a comma-separated spec ("bits=2,rotation=rht") in p, in order;
+ * RB_EINVAL for an entry without '=' or a spec of RB_PARAMS_TEXT_MAX or more characters, else
+ * the first rb_params_set error. */
+int rb_params_set_spec(rb_params *p, const char *spec);
 /* RB_EINVAL naming the first required parameter that has no value. */
 int rb_params_check_required(const rb_params *p);
 

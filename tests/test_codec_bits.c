@@ -57,7 +57,7 @@ static void run_case(const bits_case *c, uint64_t *hc, uint64_t *hx, int *blas) 
     cr_assert_not_null(m, "%s", c->method);
     rb_params p;
     cr_assert_eq(rb_params_init(&p, m->params, m->nparams), 0);
-    rbt_params_set_spec(&p, c->params);
+    cr_assert_eq(rb_params_set_spec(&p, c->params), 0, "%s", rb_error_detail());
     void *st = NULL;
     cr_assert_eq(m->codec->create(&p, c->dim, GUARD_SEED, &st), 0, "%s", rb_error_detail());
     size_t cb = m->codec->code_bytes(st);

@@ -53,7 +53,7 @@ Test(codec_scale, power_of_two_scales_decode_exactly_scaled) {
         cr_assert_not_null(m, "%s", cases[c].method);
         rb_params p;
         cr_assert_eq(rb_params_init(&p, m->params, m->nparams), 0);
-        rbt_params_set_spec(&p, cases[c].params);
+        cr_assert_eq(rb_params_set_spec(&p, cases[c].params), 0, "%s", rb_error_detail());
         size_t d = cases[c].dim;
         void *st = NULL;
         cr_assert_eq(m->codec->create(&p, d, seed, &st), 0, "%s %s: %s", cases[c].method,

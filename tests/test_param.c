@@ -43,6 +43,27 @@ Test(param, defaults_set_and_format) {
     cr_assert_str_eq(buf, "rotation=none");
 }
 
+/* A "name=value,..." spec sets each in order; a malformed entry or a refused value is the error,
+ * naming it. */
+Test(param, spec_sets_each_name_value) {
+    rb_params p;
+    cr_assert_eq(rb_params_init(&p, defs, NDEFS), 0);
+    cr_assert_eq(rb_params_set_spec(&p, "bits=2,rotation=haar,tensor=k"), 0, "%s",
+                 rb_error_detail());
+    cr_assert(rb_params_int(&p, "bits") == 2 && rb_params_is(&p, "rotation", "haar") &&
+              !strcmp(rb_params_str(&p, "tensor"), "k"));
+    cr_assert_eq(rb_params_set_spec(&p, ""), 0, "an empty spec sets nothing");
+    cr_assert_eq(rb_params_set_spec(&p, "bits=3,sym"), RB_EINVAL);
+    cr_assert(strstr(rb_error_detail(), "no '=' in 'sym'"), "%s", rb_error_detail());
+    cr_assert_eq(rb_params_set_spec(&p, "bits=3,clip=9"), RB_EINVAL);
+    cr_assert(strstr(rb_error_detail(), "'clip': 9 is outside"), "%s", rb_error_detail());
+    char big[RB_PARAMS_TEXT_MAX + 8];
+    memset(big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    cr_assert_eq(rb_params_set_spec(&p, big), RB_EINVAL);
+    cr_assert(strstr(rb_error_detail(), "longer than"), "%s", rb_error_detail());
+}
+
 /* Each bad value is rejected, and the message names the parameter and the problem. */
 Test(param, errors_name_the_parameter) {
     static const struct {

@@ -18,19 +18,6 @@
 #include "kernels/rotate.h"
 #include "kernels/rowcodec.h"
 
-void rbt_params_set_spec(rb_params *p, const char *spec) {
-    char buf[256];
-    cr_assert_lt(strlen(spec), sizeof buf, "param spec too long: '%s'", spec);
-    snprintf(buf, sizeof buf, "%s", spec);
-    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
-         tok = strtok_r(NULL, ",", &save)) {
-        char *eq = strchr(tok, '=');
-        cr_assert_not_null(eq, "bad param spec '%s'", spec);
-        *eq = 0;
-        cr_assert_eq(rb_params_set(p, tok, eq + 1), 0, "%s", rb_error_detail());
-    }
-}
-
 uint64_t rbt_seed(void) {
     const char *env = getenv("RB_TEST_SEED");
     if (env) return strtoull(env, NULL, 0);

@@ -21,10 +21,6 @@ struct rb_rhtcodec;
  * the values themselves. */
 float rbt_rhtcodec_rotate(const struct rb_rhtcodec *p, const float *x, float *u);
 
-/* Sets each "name=value" of a comma-separated spec ("bits=2,rotation=rht") in p; a malformed
- * entry or a refused value fails the test with the parameter's message. */
-void rbt_params_set_spec(rb_params *p, const char *spec);
-
 /* Runs `$RB_TEST_BIN args` through the shell (stdout into *out, stderr into *err, both
  * malloc'd) and returns the exit status; skips the test when RB_TEST_BIN is unset. */
 int rbt_run_cli(const char *args, char **out, char **err);
