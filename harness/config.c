@@ -105,6 +105,19 @@ int rb_metric_known(const char *name, rb_family f) {
     return m && (f == RB_FAMILY_COUNT || m->family == f);
 }
 
+static int ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), k = strlen(suffix);
+    return n > k && !strcmp(s + n - k, suffix);
+}
+
+int rb_metric_is_latency(const char *name) {
+    return ends_with(name, "_latency");
+}
+
+int rb_metric_is_per_head(const char *name) {
+    return ends_with(name, "/head");
+}
+
 static const rb_dataset_kind *const *default_kinds(size_t *count) {
     return rb_dataset_kinds_all(count);
 }
@@ -935,9 +948,8 @@ static int metric_computed(const rb_config *cfg, const char *name) {
 /* What to add for metric `name` to be computed: "add it to 'metrics'", or for OP_latency the op
  * to the latency pass. */
 static const char *how_computed(const char *name) {
-    size_t n = strlen(name);
-    return n > 8 && !strcmp(name + n - 8, "_latency") ? "add its op to 'latency: {ops: [...]}'"
-                                                      : "add it to 'metrics'";
+    return rb_metric_is_latency(name) ? "add its op to 'latency: {ops: [...]}'"
+                                      : "add it to 'metrics'";
 }
 
 /* A plot's y "NAME@k" stands for every computed metric NAME@<number> (recall@1, recall@4, ...),
@@ -1143,11 +1155,11 @@ static int build_expect(loader *L, rb_config *cfg, ref item) {
     if (!metric_computed(cfg, s))
         return err(metv, "expect: metric '%s' is not computed: %s", s, how_computed(s));
     /* A NAME/head metric has one row per (layer, head) slice: grading it would average them. */
-    if (strchr(s, '/'))
+    if (rb_metric_is_per_head(s))
         return err(metv,
                    "expect: '%s' has a row per (layer, head), and a claim grades one value; "
                    "grade the pooled '%.*s'",
-                   s, (int) (strchr(s, '/') - s), s);
+                   s, (int) (strlen(s) - strlen("/head")), s);
     if (!(x->metric = strdup(s))) return oom();
 
     strcpy(x->op, "~=");
@@ -1222,8 +1234,7 @@ static int build_plot(rb_config *cfg, ref item) {
     if (!yv.n) return err(item, "plot: 'y' is required");
     if ((rc = want_string(yv, "plot y", &s))) return rc;
     int kfamily = metric_family_computed(cfg, s);
-    size_t ylen = strlen(s);
-    int sliced = ylen > 5 && !strcmp(s + ylen - 5, "/head"); /* per-slice rows: layer, head */
+    int sliced = rb_metric_is_per_head(s); /* per-slice rows: layer, head */
     if (!metric_computed(cfg, s) && !kfamily)
         return err(yv, "plot: y '%s' is not a metric the run computes (metrics: %s): %s", s,
                    names_of(cfg->metrics, cfg->nmetrics, sizeof *cfg->metrics, (char[512]){0}, 512),
@@ -1238,8 +1249,7 @@ static int build_plot(rb_config *cfg, ref item) {
                 how_computed(s));
         if (kfamily || sliced)
             return err(xm, "plot: x_metric needs a y with one value per cell (not %s)", p->y);
-        size_t n = strlen(s);
-        if ((n > 8 && !strcmp(s + n - 8, "_latency")) || (n > 5 && !strcmp(s + n - 5, "/head")))
+        if (rb_metric_is_latency(s) || rb_metric_is_per_head(s))
             return err(xm,
                        "plot: x_metric '%s' has no one value per cell (a timing's samples, or a "
                        "value per head): use an accuracy metric such as bits",

@@ -137,6 +137,10 @@ int rb_config_load_with(const char *path, const rb_config_hooks *hooks, rb_confi
 /* 1 if `name` is a metric the evaluators of family f produce (f = RB_FAMILY_COUNT: of any
  * family). The default metric_known hook; the metric table (harness/eval.h) is consulted too. */
 int rb_metric_known(const char *name, rb_family f);
+/* Metric name forms: OP_latency (a row of the latency pass) and NAME/head (a row per (layer,
+ * head) slice beside the pooled NAME). */
+int rb_metric_is_latency(const char *name);
+int rb_metric_is_per_head(const char *name);
 
 /* One unit of work: a dataset (with resolved params) x a method entry (with resolved params) x a
  * backend x a repeat. Seeds derive from the config seed, the dataset/method params and the repeat

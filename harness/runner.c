@@ -600,7 +600,7 @@ static int grade_expectations(run *r, size_t *passed, size_t *failed, size_t *mi
             fprintf(stderr, "%s:%d: expectation MISSING: %s %s: no %s row%s%s in this run%s (%s)\n",
                     e->pos.file, e->pos.line, e->label ? e->label : e->method, e->metric, e->metric,
                     n ? " for the reference " : " for it", n ? than : "",
-                    r->o->quick && strstr(e->metric, "_latency")
+                    r->o->quick && rb_metric_is_latency(e->metric)
                         ? ": --quick skips the latency pass"
                         : "",
                     e->source);
